@@ -1,0 +1,1 @@
+"""Telemetry in (Envoy metrics, access logs, OTLP, Prometheus API), tidy pandas tables out."""

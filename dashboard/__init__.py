@@ -1,0 +1,1 @@
+"""The Dash web UI and the JSON API."""

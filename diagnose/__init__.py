@@ -1,0 +1,1 @@
+"""Findings with evidence: config rules, runtime rules, SLO burn rates, alerts and reports."""

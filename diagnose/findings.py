@@ -1,0 +1,59 @@
+"""The finding record shared by config rules, runtime rules, alerts, reports and the UI."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
+
+
+@dataclass
+class ResourceRef:
+    """A config object a finding is about: what, where in it, and where it came from."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+    path: str | None = None  # e.g. spec/http[0]/route[1]/destination
+    source: str | None = None  # file:line
+
+    def label(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass
+class Finding:
+    """One problem, with the evidence that shows it and how much traffic it hurts.
+
+    Config findings leave `evidence` and `impact` empty; runtime findings fill
+    them from telemetry (edges, counts, response flags, sample trace ids, window).
+    `status`, `first_seen` and `last_seen` are set by the live loop.
+    """
+
+    code: str
+    severity: str
+    category: str
+    message: str
+    resource: ResourceRef | None = None
+    related: list[ResourceRef] = field(default_factory=list)
+    equivalents: list[str] = field(default_factory=list)
+    remediation: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    impact: dict[str, Any] = field(default_factory=dict)
+    status: str = "open"
+    first_seen: float | None = None
+    last_seen: float | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable identity across evaluations: same code on the same resource (and edge)."""
+        r = self.resource
+        where = r.label() if r else ""
+        edge = self.evidence.get("edge_key", "") if self.evidence else ""
+        return f"{self.code}|{where}|{edge}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fingerprint"] = self.fingerprint
+        return d

@@ -1,0 +1,5 @@
+import sys
+
+from meshscope.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""The `meshscope` command line.
+
+Each subcommand lives in `meshscope/commands/<name>.py` and exposes `HELP`,
+`add_arguments(parser)` and `run(args) -> int`. Command modules import heavy
+packages only inside `run`, so `meshscope --help` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from meshscope import __version__
+
+# name -> module; the order is the order `meshscope --help` lists them.
+COMMANDS = {
+    "up": "meshscope.commands.up",
+    "analyze": "meshscope.commands.analyze",
+    "apply": "meshscope.commands.apply",
+    "delete": "meshscope.commands.delete",
+    "scenario": "meshscope.commands.scenario",
+    "report": "meshscope.commands.report",
+    "serve": "meshscope.commands.serve",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors, which is the contract; keep its message short."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="meshscope",
+        description="Observability and diagnostics for Istio-compatible service meshes.",
+    )
+    parser.add_argument("--version", action="version", version=f"meshscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""`meshscope serve` (not yet available)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "serve (not yet available)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("meshscope serve: not yet available")
+    return 0

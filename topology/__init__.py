@@ -1,0 +1,1 @@
+"""The traffic graph (networkx) built from the collector's tables, decorated by appenders."""
