@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.alertmanager",
     "tests.fixtures.browser",
     "tests.fixtures.stack",
+    "tests.fixtures.kubeapi",
 ]

@@ -1,0 +1,327 @@
+"""Read-only list/watch of a cluster's Kubernetes and Istio objects into ConfigObjects.
+
+One list per kind across all namespaces (paged), then one watch per kind from the
+list's resourceVersion. BOOKMARK events advance the resourceVersion; an ERROR 410
+(Gone: the version fell out of the server's window) triggers a relist of that
+kind; a dropped connection reconnects with exponential backoff from the last
+version seen. Nothing here writes to the cluster.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mesh.config.model import ConfigObject
+from mesh.kube.convert import to_config_object
+from mesh.kube.kinds import KINDS, KindInfo
+
+log = logging.getLogger("meshscope.kube")
+
+PAGE_SIZE = 500
+WATCH_TIMEOUT_S = 300
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; the message says which call and why."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class KindState:
+    """What the source knows about one kind: the served version, the resourceVersion, health."""
+
+    info: KindInfo
+    version: str | None = None  # API version the server serves; None = not served (e.g. Istio absent)
+    resource_version: str = ""
+    objects: dict[tuple[str | None, str], ConfigObject] = field(default_factory=dict)
+    relists: int = 0
+    reconnects: int = 0
+    bookmarks: int = 0
+    last_error: str = ""
+
+
+class KubeSource:
+    """Mirror of the cluster objects meshscope needs, kept current by watches.
+
+    `api_client` is a `kubernetes.client.ApiClient` (see `mesh.kube.client.api_client`).
+    `namespaces` limits what is kept (the mesh root namespace is always kept,
+    because mesh-wide policies live there); None keeps everything.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        namespaces: Iterable[str] | None = None,
+        root_namespace: str = "istio-system",
+        kinds: Iterable[KindInfo] = KINDS,
+        origin: str = "k8s",
+        on_change: Callable[[str, str, ConfigObject | None], None] | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        request_timeout: float = 30.0,
+    ):
+        self.api = api_client
+        self.namespaces = None if namespaces is None else set(namespaces) | {root_namespace}
+        self.origin = origin
+        self.on_change = on_change
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.request_timeout = request_timeout
+        self.kinds = {k.kind: KindState(k) for k in kinds}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._responses: set[Any] = set()
+
+    # ---- reading -------------------------------------------------------------
+    def objects(self) -> list[ConfigObject]:
+        """Every object currently mirrored, all kinds."""
+        with self._lock:
+            return [o for st in self.kinds.values() for o in st.objects.values()]
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per kind: served version, resourceVersion, counts of objects, relists, reconnects, last error."""
+        with self._lock:
+            return {
+                k: {
+                    "version": st.version,
+                    "resource_version": st.resource_version,
+                    "objects": len(st.objects),
+                    "relists": st.relists,
+                    "reconnects": st.reconnects,
+                    "bookmarks": st.bookmarks,
+                    "last_error": st.last_error,
+                }
+                for k, st in self.kinds.items()
+            }
+
+    # ---- listing -------------------------------------------------------------
+    def list_all(self) -> list[ConfigObject]:
+        """List every kind once (what `meshscope analyze --kubeconfig` needs); returns all objects."""
+        for st in self.kinds.values():
+            self._relist(st)
+        return self.objects()
+
+    def _keep(self, obj: ConfigObject) -> bool:
+        if self.namespaces is None:
+            return True
+        if obj.kind == "Namespace":
+            return obj.name in self.namespaces
+        return obj.namespace in self.namespaces
+
+    def _relist(self, st: KindState) -> None:
+        versions = (st.version,) if st.version else st.info.versions
+        last: KubeError | None = None
+        for version in versions:
+            try:
+                items, rv = self._list(st.info, version)
+            except KubeError as exc:
+                if exc.status == 404:  # this version (or the CRD) is not served: try the next one
+                    last = exc
+                    continue
+                with self._lock:
+                    st.last_error = str(exc)
+                raise
+            objs = {}
+            for item in items:
+                o = to_config_object(item, st.info.api_version(version), st.info.kind, self.origin)
+                if self._keep(o):
+                    objs[(o.namespace, o.name)] = o
+            with self._lock:
+                st.version, st.resource_version, st.objects = version, rv, objs
+                st.relists += 1
+                st.last_error = ""
+            if self.on_change:
+                self.on_change(st.info.kind, "RELIST", None)
+            return
+        with self._lock:
+            st.version = None
+            st.objects = {}
+            st.last_error = f"{st.info.kind}: not served by this cluster ({last})"
+        log.info("%s is not served by the cluster; skipping it", st.info.kind)
+
+    def _list(self, info: KindInfo, version: str) -> tuple[list[dict], str]:
+        items: list[dict] = []
+        cont = ""
+        while True:
+            query = [("limit", str(PAGE_SIZE))] + ([("continue", cont)] if cont else [])
+            body = self._get_json(info.path(version), query)
+            items.extend(body.get("items") or [])
+            meta = body.get("metadata") or {}
+            cont = meta.get("continue") or ""
+            if not cont:
+                return items, str(meta.get("resourceVersion") or "")
+
+    # ---- HTTP ----------------------------------------------------------------
+    def _request(self, path: str, query: list[tuple[str, str]], timeout: float | tuple[float, float]) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        params = self.api.param_serialize(method="GET", resource_path=path, query_params=query,
+                                          header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+        try:
+            resp = self.api.call_api(*params, _request_timeout=timeout)
+        except ApiException as exc:
+            raise KubeError(f"GET {path}: HTTP {exc.status} {exc.reason}", exc.status) from None
+        except Exception as exc:  # connection refused, DNS, TLS, timeouts
+            raise KubeError(f"GET {path}: {type(exc).__name__}: {exc}") from None
+        raw = getattr(resp, "response", resp)
+        status = getattr(raw, "status", None) or getattr(resp, "status", None)
+        if status and status >= 400:
+            data = raw.read() if hasattr(raw, "read") else b""
+            raw.release_conn() if hasattr(raw, "release_conn") else None
+            reason = _status_message(data) or getattr(raw, "reason", "")
+            raise KubeError(f"GET {path}: HTTP {status} {reason}", status)
+        return raw
+
+    def _get_json(self, path: str, query: list[tuple[str, str]]) -> dict:
+        raw = self._request(path, query, self.request_timeout)
+        data = raw.data if hasattr(raw, "data") else raw.read()
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise KubeError(f"GET {path}: response is not JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise KubeError(f"GET {path}: response is not a JSON object")
+        return body
+
+    # ---- watching ------------------------------------------------------------
+    def start(self) -> None:
+        """List everything, then keep it current with one watch thread per served kind."""
+        self.list_all()
+        self._stop.clear()
+        for st in self.kinds.values():
+            if st.version is None:
+                continue
+            t = threading.Thread(target=self._watch_loop, args=(st,), name=f"kube-watch-{st.info.kind}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for r in list(self._responses):
+            try:
+                r.shutdown() if hasattr(r, "shutdown") else r.close()
+            except Exception:
+                pass
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    def _watch_loop(self, st: KindState) -> None:
+        delay = self.backoff_initial
+        while not self._stop.is_set():
+            try:
+                for event in self._watch(st):
+                    delay = self.backoff_initial
+                    if self._stop.is_set():
+                        return
+                    self._apply_event(st, event)
+                # the server ended the watch (its timeout): watch again from the last version
+                if self._stop.wait(self.backoff_initial):
+                    return
+                continue
+            except _Gone:
+                try:
+                    self._relist(st)
+                    continue
+                except KubeError as exc:
+                    log.warning("relist of %s failed: %s", st.info.kind, exc)
+            except KubeError as exc:
+                with self._lock:
+                    st.last_error = str(exc)
+                log.warning("watch of %s failed: %s; retrying in %.1fs", st.info.kind, exc, delay)
+            if self._stop.wait(delay):
+                return
+            with self._lock:
+                st.reconnects += 1
+            delay = min(delay * 2, self.backoff_max)
+
+    def _watch(self, st: KindState) -> Iterator[dict]:
+        assert st.version
+        query = [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", str(WATCH_TIMEOUT_S))]
+        if st.resource_version:
+            query.append(("resourceVersion", st.resource_version))
+        raw = self._request(st.info.path(st.version), query, (self.request_timeout, WATCH_TIMEOUT_S + 10))
+        self._responses.add(raw)
+        try:
+            buf = b""
+            for chunk in raw.stream(65536, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        yield _decode_event(line, st.info.kind)
+            if buf.strip():
+                yield _decode_event(buf, st.info.kind)
+        except KubeError:
+            raise
+        except Exception as exc:  # socket errors, urllib3 protocol errors when the stream is dropped
+            if self._stop.is_set():
+                return
+            raise KubeError(f"watch {st.info.kind}: stream broke: {type(exc).__name__}: {exc}") from None
+        finally:
+            self._responses.discard(raw)
+            try:
+                raw.release_conn()
+            except Exception:
+                pass
+
+    def _apply_event(self, st: KindState, event: dict) -> None:
+        etype = event.get("type")
+        obj = event.get("object") or {}
+        if etype == "ERROR":
+            code = obj.get("code")
+            if code == 410:
+                raise _Gone()
+            raise KubeError(f"watch {st.info.kind}: server error {code}: {obj.get('message', '')}", code)
+        rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if etype == "BOOKMARK":
+            with self._lock:
+                st.resource_version = rv or st.resource_version
+                st.bookmarks += 1
+            return
+        if etype not in ("ADDED", "MODIFIED", "DELETED"):
+            log.warning("watch %s: ignoring unknown event type %r", st.info.kind, etype)
+            return
+        o = to_config_object(obj, st.info.api_version(st.version or ""), st.info.kind, self.origin)
+        with self._lock:
+            if rv:
+                st.resource_version = rv
+            if not self._keep(o):
+                return
+            if etype == "DELETED":
+                st.objects.pop((o.namespace, o.name), None)
+            else:
+                st.objects[(o.namespace, o.name)] = o
+        if self.on_change:
+            self.on_change(st.info.kind, etype, o)
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old (HTTP 410): relist."""
+
+
+def _decode_event(line: bytes, kind: str) -> dict:
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise KubeError(f"watch {kind}: undecodable event ({exc})") from None
+    if not isinstance(event, dict):
+        raise KubeError(f"watch {kind}: event is not a JSON object")
+    return event
+
+
+def _status_message(data: bytes) -> str:
+    try:
+        body = json.loads(data)
+        return str(body.get("message") or body.get("reason") or "")
+    except (ValueError, AttributeError):
+        return ""
