@@ -1,0 +1,110 @@
+"""What the model knows about kinds: API groups, scope, and where pod templates live.
+
+Type names follow istioctl's: a Gateway API ``gateway.networking.k8s.io``
+Gateway is ``KubernetesGateway`` so it never mixes with Istio's Gateway.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+ISTIO_NETWORKING = "networking.istio.io"
+ISTIO_SECURITY = "security.istio.io"
+GATEWAY_API = "gateway.networking.k8s.io"
+ISTIO_GROUPS = frozenset({ISTIO_NETWORKING, ISTIO_SECURITY, "telemetry.istio.io", "extensions.istio.io",
+                          "install.istio.io", "config.istio.io", "rbac.istio.io", "authentication.istio.io"})
+
+#: The kinds the config rules understand (type name -> API group).
+ANALYZED_KINDS: dict[str, str] = {
+    "VirtualService": ISTIO_NETWORKING,
+    "DestinationRule": ISTIO_NETWORKING,
+    "Gateway": ISTIO_NETWORKING,
+    "ServiceEntry": ISTIO_NETWORKING,
+    "Sidecar": ISTIO_NETWORKING,
+    "WorkloadEntry": ISTIO_NETWORKING,
+    "WorkloadGroup": ISTIO_NETWORKING,
+    "EnvoyFilter": ISTIO_NETWORKING,
+    "ProxyConfig": ISTIO_NETWORKING,
+    "PeerAuthentication": ISTIO_SECURITY,
+    "AuthorizationPolicy": ISTIO_SECURITY,
+    "RequestAuthentication": ISTIO_SECURITY,
+    "Telemetry": "telemetry.istio.io",
+    "WasmPlugin": "extensions.istio.io",
+    "KubernetesGateway": GATEWAY_API,
+    "HTTPRoute": GATEWAY_API,
+    "GRPCRoute": GATEWAY_API,
+    "TCPRoute": GATEWAY_API,
+    "TLSRoute": GATEWAY_API,
+    "ReferenceGrant": GATEWAY_API,
+    "GatewayClass": GATEWAY_API,
+    "Service": "",
+    "Pod": "",
+    "Namespace": "",
+    "ServiceAccount": "",
+    "Secret": "",
+    "ConfigMap": "",
+    "Node": "",
+    "Endpoints": "",
+    "Deployment": "apps",
+    "StatefulSet": "apps",
+    "DaemonSet": "apps",
+    "ReplicaSet": "apps",
+    "ReplicationController": "",
+    "Job": "batch",
+    "CronJob": "batch",
+}
+
+#: Kinds that are ordinary Kubernetes objects meshscope reads past without comment.
+KNOWN_OTHER_KINDS = frozenset({
+    "CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "PersistentVolumeClaim",
+    "StorageClass", "Ingress", "IngressClass", "NetworkPolicy", "HorizontalPodAutoscaler",
+    "PodDisruptionBudget", "LimitRange", "ResourceQuota", "PriorityClass", "APIService", "EndpointSlice",
+    "Event", "Lease", "ServiceEntryList", "MeshConfig", "IstioOperator",
+})
+
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "CustomResourceDefinition",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding",
+    "IngressClass", "PriorityClass", "APIService", "GatewayClass",
+})
+
+#: Namespaces istioctl never analyzes; the loader drops their objects.
+EXCLUDED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
+
+#: Pod-template owners and the path to their pod template.
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("template",),
+    "StatefulSet": ("template",),
+    "DaemonSet": ("template",),
+    "ReplicaSet": ("template",),
+    "ReplicationController": ("template",),
+    "Job": ("template",),
+    "CronJob": ("jobTemplate", "spec", "template"),
+    "DeploymentConfig": ("template",),
+}
+
+
+def group_of(api_version: str) -> str:
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+def type_name(kind: str, api_version: str) -> str:
+    """The kind as rules name it (``KubernetesGateway`` for the Gateway API Gateway)."""
+    if kind == "Gateway" and group_of(api_version) == GATEWAY_API:
+        return "KubernetesGateway"
+    return kind
+
+
+def is_known(kind: str, api_version: str) -> bool:
+    return type_name(kind, api_version) in ANALYZED_KINDS or kind in KNOWN_OTHER_KINDS
+
+
+def pod_template(kind: str, spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template of a pod-template owner, or None."""
+    path = POD_TEMPLATE_PATHS.get(kind)
+    if path is None:
+        return None
+    node: Any = spec
+    for step in path:
+        node = node.get(step) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None

@@ -1,0 +1,224 @@
+"""Files and folders of YAML in, ConfigObjects (with file and line) and load problems out.
+
+A bad document never stops the load: it becomes a `LoadProblem` naming the
+file, line and field, and every other document is still loaded. Whether a kind
+is one meshscope analyzes is not decided here (unknown kinds pass through).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mesh.config.kinds import CLUSTER_SCOPED, EXCLUDED_NAMESPACES
+from mesh.config.model import ConfigObject, Source
+from mesh.config.yamlnodes import YamlDocument, parse_documents
+
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+# LoadProblem.reason values, so the diagnoser can give each its own code.
+UNREADABLE = "unreadable"
+NOT_YAML = "not-yaml"
+NOT_MAPPING = "not-mapping"
+NO_KIND = "no-kind"
+NO_API_VERSION = "no-api-version"
+NO_NAME = "no-name"
+BAD_FIELD = "bad-field"
+
+
+@dataclass
+class LoadProblem:
+    """Why (part of) a document could not be loaded as written."""
+
+    file: str
+    line: int
+    message: str
+    kind: str | None = None
+    name: str | None = None
+    field: str | None = None
+    reason: str = BAD_FIELD
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        what = f" ({self.kind} {self.name})" if self.kind and self.name else ""
+        return f"{where}{what}: {self.message}"
+
+
+@dataclass
+class LoadResult:
+    objects: list[ConfigObject] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def extend(self, other: LoadResult) -> None:
+        self.objects.extend(other.objects)
+        self.problems.extend(other.problems)
+        self.files.extend(other.files)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadProblem]]:
+    """Files named directly, plus every YAML/JSON file under named folders (sorted, recursive)."""
+    files: list[Path] = []
+    problems: list[LoadProblem] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = []
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(Path(root) / n for n in names if n.endswith(YAML_SUFFIXES) and not n.startswith("."))
+            files.extend(sorted(found))
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append(LoadProblem(str(p), 0, "no such file or directory", reason=UNREADABLE))
+    return files, problems
+
+
+def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES) -> LoadResult:
+    """Load every document of the given files and folders."""
+    files, problems = expand_paths(paths)
+    result = LoadResult(problems=problems)
+    for f in files:
+        try:
+            raw = f.read_bytes()
+        except OSError as exc:
+            result.problems.append(LoadProblem(str(f), 0, f"cannot read file: {exc.strerror or exc}", reason=UNREADABLE))
+            continue
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            result.problems.append(LoadProblem(str(f), line, "not UTF-8 text (is this a YAML file?)", reason=NOT_YAML))
+            continue
+        result.extend(load_text(text, str(f), exclude_namespaces))
+    return result
+
+
+def load_text(text: str, filename: str = "<text>",
+              exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES) -> LoadResult:
+    """Load every document of one YAML stream; `filename` is what findings will name."""
+    result = LoadResult(files=[filename])
+    docs, errors = parse_documents(text)
+    for err in errors:
+        result.problems.append(LoadProblem(filename, err.line, f"not valid YAML: {err}", reason=NOT_YAML))
+    for doc in docs:
+        if doc.data is None:
+            continue
+        _add_document(doc, filename, result, exclude_namespaces)
+    return result
+
+
+def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str]) -> None:
+    data = doc.data
+    if not isinstance(data, dict):
+        result.problems.append(LoadProblem(filename, doc.line, f"document is a {_type_word(data)}, not an object "
+                                           "with apiVersion/kind/metadata", reason=NOT_MAPPING))
+        return
+    kind = data.get("kind")
+    if isinstance(kind, str) and (kind == "List" or kind.endswith("List")) and "items" in data:
+        items = data.get("items")
+        if not isinstance(items, list):
+            result.problems.append(LoadProblem(filename, doc.lines.get("items", doc.line),
+                                               f"{kind}.items must be a list", kind=kind, field="items"))
+            return
+        # API list responses (ServiceList) leave kind/apiVersion off their items.
+        item_kind = kind[:-4] if kind != "List" else None
+        for i, item in enumerate(items):
+            prefix = f"items[{i}]"
+            if isinstance(item, dict) and item_kind:
+                item.setdefault("kind", item_kind)
+                item.setdefault("apiVersion", data.get("apiVersion"))
+            sub = {k[len(prefix) + 1:]: v for k, v in doc.lines.items() if k.startswith(prefix + "/")}
+            _add_object(YamlDocument(item, doc.lines.get(prefix, doc.line), sub), filename, result, excluded)
+        return
+    _add_object(doc, filename, result, excluded)
+
+
+def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str]) -> None:
+    data, lines, line = doc.data, doc.lines, doc.line
+    problems = result.problems
+    if not isinstance(data, dict):
+        problems.append(LoadProblem(filename, line, f"list item is a {_type_word(data)}, not an object",
+                                    reason=NOT_MAPPING))
+        return
+    kind = data.get("kind")
+    meta = data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    name = str(name) if isinstance(name, (str, int)) and not isinstance(name, bool) else None
+    if not isinstance(kind, str) or not kind:
+        what = f"document {name!r}" if name else "document"
+        msg = f"{what} has no kind" if kind is None else f"kind must be a string, got {_type_word(kind)}"
+        problems.append(LoadProblem(filename, lines.get("kind", line), msg, name=name, field="kind", reason=NO_KIND))
+        return
+    if not isinstance(meta, dict):
+        msg = "metadata is missing" if meta is None else f"metadata must be a mapping, got {_type_word(meta)}"
+        problems.append(LoadProblem(filename, lines.get("metadata", line), msg, kind=kind, field="metadata",
+                                    reason=NO_NAME))
+        return
+    if not name:
+        problems.append(LoadProblem(filename, lines.get("metadata/name", lines.get("metadata", line)),
+                                    "metadata.name is missing or not a string", kind=kind, field="metadata.name",
+                                    reason=NO_NAME))
+        return
+    ns = meta.get("namespace")
+    if ns is not None and not isinstance(ns, str):
+        problems.append(LoadProblem(filename, lines.get("metadata/namespace", line),
+                                    f"metadata.namespace must be a string, got {_type_word(ns)}", kind=kind, name=name,
+                                    field="metadata.namespace"))
+        ns = str(ns)
+    if ns in excluded:
+        return
+    if kind in CLUSTER_SCOPED:
+        ns = None
+    api_version = data.get("apiVersion")
+    if not isinstance(api_version, str) or not api_version:
+        problems.append(LoadProblem(filename, lines.get("apiVersion", line), "apiVersion is missing or not a string",
+                                    kind=kind, name=name, field="apiVersion", reason=NO_API_VERSION, namespace=ns))
+        api_version = ""
+    labels = _string_map(meta, "labels", filename, lines, line, kind, name, ns, problems)
+    annotations = _string_map(meta, "annotations", filename, lines, line, kind, name, ns, problems)
+    spec = data.get("spec")
+    if spec is None:
+        spec = {}
+    elif not isinstance(spec, dict):
+        problems.append(LoadProblem(filename, lines.get("spec", line), f"spec must be a mapping, got {_type_word(spec)}",
+                                    kind=kind, name=name, field="spec", namespace=ns))
+        spec = {}
+    result.objects.append(ConfigObject(api_version=api_version, kind=kind, name=name, namespace=ns or None,
+                                       spec=spec, labels=labels, annotations=annotations,
+                                       source=Source(filename, line), lines=lines, raw=data))
+
+
+def _string_map(meta: dict[str, Any], key: str, filename: str, lines: dict[str, int], line: int, kind: str,
+                name: str, ns: str | None, problems: list[LoadProblem]) -> dict[str, str]:
+    value = meta.get(key)
+    if value is None:
+        return {}
+    path = f"metadata/{key}"
+    if not isinstance(value, dict):
+        problems.append(LoadProblem(filename, lines.get(path, line), f"metadata.{key} must be a mapping, got "
+                                    f"{_type_word(value)}", kind=kind, name=name, field=f"metadata.{key}", namespace=ns))
+        return {}
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(v, str):
+            # Kubernetes rejects these (`version: 1` must be quoted); say so, but keep a usable value.
+            problems.append(LoadProblem(filename, lines.get(f"{path}/{k}", line),
+                                        f"metadata.{key}.{k} must be a string, got {_type_word(v)} (quote it)",
+                                        kind=kind, name=name, field=f"metadata.{key}.{k}", namespace=ns))
+            if v is None or isinstance(v, (dict, list)):
+                continue
+            v = str(v).lower() if isinstance(v, bool) else str(v)
+        out[str(k)] = v
+    return out
+
+
+def _type_word(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "number",
+            float: "number"}.get(type(value), type(value).__name__)

@@ -1,0 +1,147 @@
+"""An indexed, read-only view of one set of config objects plus the mesh config.
+
+Rules, the control plane and the UI ask the snapshot, never a list: lookups by
+kind, by (kind, namespace, name), by service FQDN, and host resolution that
+honours `exportTo`, are all answered from indexes built once.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from mesh.config import hosts
+from mesh.config.kinds import type_name
+from mesh.config.meshconfig import MeshConfig
+from mesh.config.model import ConfigObject
+from mesh.config.workloads import Workload, labels_match, workload_of
+
+INJECTION_LABEL = "istio-injection"
+REVISION_LABEL = "istio.io/rev"
+INJECT_KEY = "sidecar.istio.io/inject"
+AMBIENT_LABEL = "istio.io/dataplane-mode"
+
+
+class Snapshot:
+    """Config objects indexed for the questions rules ask."""
+
+    def __init__(self, objects: Iterable[ConfigObject], mesh_config: MeshConfig | None = None) -> None:
+        self.objects: list[ConfigObject] = list(objects)
+        self.mesh_config = mesh_config or MeshConfig()
+        self._by_kind: dict[str, list[ConfigObject]] = defaultdict(list)
+        self._by_key: dict[tuple[str, str | None, str], ConfigObject] = {}
+        for obj in self.objects:
+            t = type_name(obj.kind, obj.api_version)
+            self._by_kind[t].append(obj)
+            self._by_key.setdefault((t, obj.namespace, obj.name), obj)
+        self._services: dict[str, ConfigObject] | None = None
+        self._workloads: list[Workload] | None = None
+        self._workloads_by_ns: dict[str | None, list[Workload]] | None = None
+
+    # -- lookups ------------------------------------------------------------------------------
+    def of_kind(self, kind: str) -> list[ConfigObject]:
+        """Objects of a type name (``Gateway`` = Istio, ``KubernetesGateway`` = Gateway API)."""
+        return self._by_kind.get(kind, [])
+
+    def kinds(self) -> set[str]:
+        return {k for k, v in self._by_kind.items() if v}
+
+    def find(self, kind: str, namespace: str | None, name: str) -> ConfigObject | None:
+        return self._by_key.get((kind, namespace, name))
+
+    def exists(self, kind: str, namespace: str | None, name: str) -> bool:
+        return (kind, namespace, name) in self._by_key
+
+    @staticmethod
+    def type_of(obj: ConfigObject) -> str:
+        return type_name(obj.kind, obj.api_version)
+
+    # -- services and workloads ---------------------------------------------------------------
+    def services(self) -> list[ConfigObject]:
+        return self.of_kind("Service")
+
+    def service_by_fqdn(self, name: str) -> ConfigObject | None:
+        if self._services is None:
+            suffix = self.mesh_config.domain_suffix
+            self._services = {hosts.service_fqdn(s.name, s.namespace, suffix): s for s in self.services()}
+        return self._services.get(name)
+
+    def workloads(self) -> list[Workload]:
+        """Pods plus pod-template owners (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob)."""
+        if self._workloads is None:
+            self._workloads = [w for w in map(workload_of, self.objects) if w is not None]
+        return self._workloads
+
+    def workloads_in(self, namespace: str | None) -> list[Workload]:
+        if self._workloads_by_ns is None:
+            index: dict[str | None, list[Workload]] = defaultdict(list)
+            for w in self.workloads():
+                index[w.namespace].append(w)
+            self._workloads_by_ns = index
+        return self._workloads_by_ns.get(namespace, [])
+
+    def pods(self, namespace: str | None = None, selector: dict | None = None, *, any_namespace: bool = False) -> list[Workload]:
+        """Pods (not templates) matching a selector, in one namespace or all."""
+        pool = self.workloads() if any_namespace else self.workloads_in(namespace)
+        return [w for w in pool if w.kind == "Pod" and labels_match(selector, w.labels)]
+
+    def matching_workloads(self, namespace: str | None, selector: dict | None, *, any_namespace: bool = False,
+                           pods_only: bool = False) -> list[Workload]:
+        pool = self.workloads() if any_namespace else self.workloads_in(namespace)
+        return [w for w in pool if (not pods_only or w.kind == "Pod") and labels_match(selector, w.labels)]
+
+    # -- namespaces ---------------------------------------------------------------------------
+    def namespaces(self) -> set[str]:
+        """Namespaces that exist: Namespace objects plus every namespace an object lives in."""
+        out = {o.name for o in self.of_kind("Namespace")}
+        out.update(o.namespace for o in self.objects if o.namespace)
+        return out
+
+    def namespace_labels(self, namespace: str | None) -> dict[str, str]:
+        ns = self.find("Namespace", None, namespace) if namespace else None
+        return ns.labels if ns else {}
+
+    def in_mesh(self, w: Workload) -> bool:
+        """istioctl's heuristic for "has a sidecar": injected proxy, inject label/annotation, or namespace label."""
+        if w.has_proxy:
+            return True
+        flag = w.labels.get(INJECT_KEY, w.annotations.get(INJECT_KEY))
+        if flag is not None:
+            return flag == "true"
+        ns = self.namespace_labels(w.namespace)
+        return ns.get(INJECTION_LABEL) == "enabled" or (REVISION_LABEL in ns and ns.get(INJECTION_LABEL) != "disabled")
+
+    def is_ambient(self, w: Workload) -> bool:
+        if w.annotations.get("ambient.istio.io/redirection") == "enabled":
+            return True
+        ns = self.namespace_labels(w.namespace)
+        if INJECTION_LABEL in ns or REVISION_LABEL in ns:
+            return False
+        return ns.get(AMBIENT_LABEL) == "ambient"
+
+    # -- hosts --------------------------------------------------------------------------------
+    def fqdn(self, host: str, namespace: str | None) -> str:
+        return hosts.fqdn(host, namespace, self.mesh_config.domain_suffix)
+
+    def visible(self, obj: ConfigObject, from_namespace: str | None) -> bool:
+        return hosts.visible(obj, from_namespace)
+
+    def service_entries_for(self, host: str, from_namespace: str | None) -> list[ConfigObject]:
+        """ServiceEntries visible from a namespace with a host that covers or equals `host`."""
+        out = []
+        for se in self.of_kind("ServiceEntry"):
+            se_hosts = se.spec.get("hosts")
+            if not isinstance(se_hosts, list) or not self.visible(se, from_namespace):
+                continue
+            if any(isinstance(h, str) and hosts.hosts_intersect(h, host) for h in se_hosts):
+                out.append(se)
+        return out
+
+    def service_for_host(self, host: str, from_namespace: str | None) -> ConfigObject | None:
+        """The Kubernetes Service a host names (after FQDN resolution), if visible from the namespace."""
+        svc = self.service_by_fqdn(self.fqdn(host, from_namespace))
+        return svc if svc is not None and self.visible(svc, from_namespace) else None
+
+    def host_known(self, host: str, from_namespace: str | None) -> bool:
+        """Whether a host resolves to a Service or a ServiceEntry visible from the namespace."""
+        return self.service_for_host(host, from_namespace) is not None or bool(
+            self.service_entries_for(self.fqdn(host, from_namespace), from_namespace))

@@ -1,0 +1,152 @@
+"""YAML documents with the line of every field.
+
+PyYAML's C parser composes node trees that carry start marks; we turn those
+nodes into plain Python data ourselves and record, on the way, the 1-based
+line of each YAML path (``spec/http[0]/route[1]/destination``). That is one
+walk instead of two (compose, then construct), and keeps libyaml's speed for
+the scanning and parsing, which is most of the work.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_FLOAT = "tag:yaml.org,2002:float"
+_MERGE = "tag:yaml.org,2002:merge"
+_DOC_SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
+_MAX_DEPTH = 200
+
+
+@dataclass
+class YamlDocument:
+    """One document of a YAML stream: its data, where it starts, and the line of every path."""
+
+    data: Any
+    line: int
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+class YamlSyntaxError(ValueError):
+    """A document that is not valid YAML; `line` is 1-based (0 when unknown)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class _Builder:
+    """Turns composed nodes into data, recording path -> line as it goes."""
+
+    def __init__(self, line_offset: int = 0) -> None:
+        self.off = line_offset + 1
+        self._fallback = yaml.SafeLoader("")  # only for rare tags (timestamps, binary, sets)
+
+    def build(self, node: yaml.Node, path: str, lines: dict[str, int], depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            raise YamlSyntaxError("document nests too deeply (recursive alias?)", node.start_mark.line + self.off)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        off = self.off
+        if isinstance(node, yaml.SequenceNode):
+            out: list[Any] = []
+            for i, child in enumerate(node.value):
+                p = f"{path}[{i}]"
+                lines[p] = child.start_mark.line + off
+                out.append(self.build(child, p, lines, depth + 1))
+            return out
+        result: dict[Any, Any] = {}
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE:
+                merged = self.build(vnode, path, {}, depth + 1)
+                for m in merged if isinstance(merged, list) else [merged]:
+                    if isinstance(m, dict):
+                        for k, v in m.items():
+                            result.setdefault(k, v)
+                continue
+            key = self.scalar(knode) if isinstance(knode, yaml.ScalarNode) else self.build(knode, path, {}, depth + 1)
+            if isinstance(key, (list, dict)):
+                raise YamlSyntaxError("a mapping key must be a scalar", knode.start_mark.line + off)
+            p = f"{path}/{key}" if path else str(key)
+            lines[p] = knode.start_mark.line + off
+            result[key] = self.build(vnode, p, lines, depth + 1)
+        return result
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag, value = node.tag, node.value
+        if tag == _STR:
+            return value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return value.lower() in ("true", "yes", "on")
+        if tag == _INT:
+            return self._fallback.construct_yaml_int(node)
+        if tag == _FLOAT:
+            return self._fallback.construct_yaml_float(node)
+        try:
+            return self._fallback.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise YamlSyntaxError(str(exc).splitlines()[0], node.start_mark.line + self.off) from exc
+
+
+def _error_line(exc: BaseException) -> int:
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+    return mark.line + 1 if mark is not None else getattr(exc, "line", 0)
+
+
+def _error_message(exc: BaseException) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        parts = [p for p in (exc.context, exc.problem) if p]
+        return "; ".join(parts) or "invalid YAML"
+    return str(exc) or type(exc).__name__
+
+
+def _compose_all(text: str, line_offset: int) -> Iterator[YamlDocument]:
+    loader = _Loader(text)
+    builder = _Builder(line_offset)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            lines: dict[str, int] = {}
+            data = builder.build(node, "", lines)
+            yield YamlDocument(data, node.start_mark.line + line_offset + 1, lines)
+    finally:
+        loader.dispose()
+
+
+def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlSyntaxError]]:
+    """Every document of a YAML stream, plus one error per document that is not YAML.
+
+    A syntax error does not lose the rest of the file: the stream is re-read one
+    document at a time (split at ``---`` lines), so only the broken document is
+    dropped.
+    """
+    try:
+        return list(_compose_all(text, 0)), []
+    except (yaml.YAMLError, YamlSyntaxError, RecursionError, ValueError):
+        pass
+    docs: list[YamlDocument] = []
+    errors: list[YamlSyntaxError] = []
+    starts = [0] + [m.start() for m in _DOC_SEPARATOR.finditer(text) if m.start() > 0]
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        chunk = text[start:end]
+        offset = text.count("\n", 0, start)
+        try:
+            docs.extend(_compose_all(chunk, offset))
+        except (yaml.YAMLError, YamlSyntaxError, RecursionError, ValueError) as exc:
+            line = _error_line(exc)
+            line = line + offset if isinstance(exc, yaml.YAMLError) else line
+            errors.append(YamlSyntaxError(_error_message(exc), line))
+    return docs, errors
