@@ -1,0 +1,267 @@
+"""What the mTLS and security rules share: who a policy selects and which mTLS mode is in force.
+
+Istio decides mTLS twice per connection. The *server* side takes the most
+specific PeerAuthentication (port-level, then workload selector, then the
+namespace's selectorless one, then the mesh-wide one in the root namespace);
+the *client* side takes the DestinationRule with the most specific host for
+the destination (its port-level TLS overriding the top-level one), falling
+back to auto-mTLS when that DestinationRule has no TLS block. Rules compare
+the two ends through these helpers so they never disagree on precedence.
+
+Kiali's vocabulary is kept for the KIA-equivalent checks: a DestinationRule
+is mesh-wide when its host is ``*.local`` (we also accept ``*.<domain suffix>``)
+and namespace-wide when its host is ``*.<ns>.svc.<domain suffix>``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mesh.config import ConfigObject, Snapshot, Workload
+from mesh.config.workloads import labels_match
+
+STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
+ISTIO_MUTUAL, MUTUAL, SIMPLE = "ISTIO_MUTUAL", "MUTUAL", "SIMPLE"
+#: DestinationRule TLS modes under which a client originates some kind of TLS.
+SENDS_TLS = frozenset({ISTIO_MUTUAL, MUTUAL, SIMPLE})
+#: Modes whose connections a STRICT Istio server rejects (no Istio client certificate).
+NOT_ISTIO_MTLS = frozenset({DISABLE, SIMPLE})
+
+MESH, NAMESPACE, WORKLOAD, PORT, HOST = "mesh", "namespace", "workload", "port", "host"
+
+
+# -- small readers over spec dicts (tolerant: bad types read as absent) ------------------------
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def selector_of(obj: ConfigObject, key: str = "selector") -> dict[str, str] | None:
+    """`spec.<key>.matchLabels` (PeerAuthentication, AuthorizationPolicy, ...); None when absent or empty."""
+    labels = _dict(_dict(obj.spec.get(key)).get("matchLabels"))
+    return {str(k): str(v) for k, v in labels.items()} or None
+
+
+def mode_of(value: Any) -> str | None:
+    """A TLS / mTLS mode as Istio normalises it; None for absent or UNSET (= inherit)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    mode = value.strip().upper()
+    return None if mode == "UNSET" else mode
+
+
+def pa_mode(pa: ConfigObject) -> str | None:
+    return mode_of(_dict(pa.spec.get("mtls")).get("mode"))
+
+
+def pa_port_modes(pa: ConfigObject) -> dict[str, str]:
+    """`portLevelMtls` as {port number as text: mode} (UNSET entries dropped)."""
+    out: dict[str, str] = {}
+    for port, setting in _dict(pa.spec.get("portLevelMtls")).items():
+        mode = mode_of(_dict(setting).get("mode"))
+        if mode:
+            out[str(port)] = mode
+    return out
+
+
+def is_mesh_pa(pa: ConfigObject, snap: Snapshot) -> bool:
+    return pa.namespace == snap.mesh_config.root_namespace and selector_of(pa) is None
+
+
+def is_namespace_pa(pa: ConfigObject, snap: Snapshot) -> bool:
+    return pa.namespace != snap.mesh_config.root_namespace and selector_of(pa) is None
+
+
+def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
+    return [pa for pa in snap.of_kind("PeerAuthentication") if is_mesh_pa(pa, snap)]
+
+
+def namespace_pas(snap: Snapshot, namespace: str | None) -> list[ConfigObject]:
+    return [pa for pa in snap.of_kind("PeerAuthentication")
+            if pa.namespace == namespace and is_namespace_pa(pa, snap)]
+
+
+def enables_mtls(pa: ConfigObject) -> bool:
+    """Kiali's test: a selectorless PeerAuthentication in STRICT or PERMISSIVE mode."""
+    return selector_of(pa) is None and pa_mode(pa) in (STRICT, PERMISSIVE)
+
+
+# -- DestinationRule TLS ---------------------------------------------------------------------
+def dr_tls(dr: ConfigObject) -> dict[str, Any] | None:
+    """The top-level `trafficPolicy.tls` block, or None."""
+    tls = _dict(dr.spec.get("trafficPolicy")).get("tls")
+    return tls if isinstance(tls, dict) else None
+
+
+def dr_mode(dr: ConfigObject) -> str | None:
+    tls = dr_tls(dr)
+    return mode_of(tls.get("mode")) if tls is not None else None
+
+
+def dr_port_modes(dr: ConfigObject) -> list[tuple[int, str, str]]:
+    """(index, port number as text, mode) for every portLevelSettings entry with a TLS mode."""
+    out = []
+    pls = _dict(dr.spec.get("trafficPolicy")).get("portLevelSettings")
+    for i, setting in enumerate(pls if isinstance(pls, list) else []):
+        setting = _dict(setting)
+        mode = mode_of(_dict(setting.get("tls")).get("mode"))
+        number = _dict(setting.get("port")).get("number")
+        if mode and number is not None:
+            out.append((i, str(number), mode))
+    return out
+
+
+def has_tls_settings(dr: ConfigObject) -> bool:
+    return dr_tls(dr) is not None or bool(dr_port_modes(dr))
+
+
+def dr_scope(dr: ConfigObject, snap: Snapshot) -> tuple[str, str | None]:
+    """(MESH, None), (NAMESPACE, ns) or (HOST, fqdn) for a DestinationRule's host."""
+    host = dr.spec.get("host")
+    host = host if isinstance(host, str) else ""
+    suffix = snap.mesh_config.domain_suffix
+    if host in ("*.local", f"*.{suffix}"):
+        return MESH, None
+    tail = f".svc.{suffix}"
+    if host.startswith("*.") and host.endswith(tail) and "." not in host[2:-len(tail)] and len(host) > 2 + len(tail):
+        return NAMESPACE, host[2:-len(tail)]
+    return HOST, snap.fqdn(host, dr.namespace)
+
+
+def mesh_drs(snap: Snapshot) -> list[ConfigObject]:
+    return [dr for dr in snap.of_kind("DestinationRule") if dr_scope(dr, snap)[0] == MESH]
+
+
+def namespace_drs(snap: Snapshot, namespace: str | None) -> list[ConfigObject]:
+    return [dr for dr in snap.of_kind("DestinationRule") if dr_scope(dr, snap) == (NAMESPACE, namespace)]
+
+
+# -- who a policy or service selects ----------------------------------------------------------
+@dataclass
+class Target:
+    """Labels a policy applies to: a real workload, or (with no workloads known) the selector itself."""
+
+    namespace: str | None
+    labels: dict[str, str]
+    workload: Workload | None = None
+
+
+def targets_of(snap: Snapshot, namespace: str | None, selector: dict[str, str] | None) -> list[Target]:
+    """Workloads a selector picks in a namespace; the selector's own labels when none is known.
+
+    Falling back to the selector keeps offline analysis useful: a folder of Istio
+    config without Deployments still resolves workload-level policies by label.
+    """
+    found = [Target(w.namespace, w.labels, w) for w in snap.matching_workloads(namespace, selector)]
+    return found or [Target(namespace, dict(selector or {}))]
+
+
+def services_selecting(snap: Snapshot, target: Target) -> list[ConfigObject]:
+    """Kubernetes Services in the target's namespace whose selector picks the target's labels."""
+    out = []
+    for svc in snap.services():
+        if svc.namespace != target.namespace:
+            continue
+        sel = _dict(svc.spec.get("selector"))
+        if sel and labels_match(sel, target.labels):
+            out.append(svc)
+    return out
+
+
+def service_target_ports(svc: ConfigObject) -> dict[str, str]:
+    """{service port: target port} as text, for matching port-level PeerAuthentication (which uses target ports)."""
+    out: dict[str, str] = {}
+    ports = svc.spec.get("ports")
+    for p in ports if isinstance(ports, list) else []:
+        p = _dict(p)
+        if p.get("port") is not None:
+            out[str(p["port"])] = str(p.get("targetPort", p["port"]))
+    return out
+
+
+# -- effective modes --------------------------------------------------------------------------
+@dataclass
+class ServerMode:
+    """The PeerAuthentication mode a workload (port) enforces and where it comes from."""
+
+    mode: str | None  # None = no policy anywhere (Istio's default: PERMISSIVE)
+    policy: ConfigObject | None
+    level: str | None  # PORT, WORKLOAD, NAMESPACE, MESH
+
+
+def server_mode(snap: Snapshot, target: Target, port: str | None = None) -> ServerMode:
+    """The mode in force for a target (and optionally a target port), most specific policy first."""
+    workload_pas = []
+    for pa in snap.of_kind("PeerAuthentication"):
+        sel = selector_of(pa)
+        if pa.namespace == target.namespace and sel is not None and labels_match(sel, target.labels):
+            workload_pas.append(pa)
+    workload_pas.sort(key=lambda o: o.name)  # deterministic when several match (that itself is KIA0003)
+    if port is not None:
+        for pa in workload_pas:
+            mode = pa_port_modes(pa).get(port)
+            if mode:
+                return ServerMode(mode, pa, PORT)
+    for pa in workload_pas:
+        if pa_mode(pa):
+            return ServerMode(pa_mode(pa), pa, WORKLOAD)
+    for level, pas in ((NAMESPACE, namespace_pas(snap, target.namespace)), (MESH, mesh_pas(snap))):
+        for pa in sorted(pas, key=lambda o: o.name):
+            if pa_mode(pa):
+                return ServerMode(pa_mode(pa), pa, level)
+    return ServerMode(None, None, None)
+
+
+@dataclass
+class ClientMode:
+    """The DestinationRule TLS mode clients use towards a host (port), and where it is written."""
+
+    mode: str | None  # None = the DR (if any) has no TLS: auto-mTLS decides, or plaintext without it
+    rule: ConfigObject | None
+    path: str | None
+    scope: str | None  # MESH, NAMESPACE, HOST
+
+
+def _specificity(dr: ConfigObject, host: str, snap: Snapshot) -> int | None:
+    """How closely a DR's host matches `host` (higher wins), None when it does not."""
+    dr_host = dr.spec.get("host")
+    if not isinstance(dr_host, str) or not dr_host:
+        return None
+    pattern = snap.fqdn(dr_host, dr.namespace)
+    if pattern == host:
+        return 10_000
+    if pattern == "*":
+        return 0
+    if pattern.startswith("*.") and host.endswith(pattern[1:]):
+        return len(pattern)
+    return None
+
+
+def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | None = None) -> ClientMode:
+    """The TLS mode a client uses for `host` (an FQDN), from the most specific visible DestinationRule.
+
+    Istio merges nothing between DestinationRules: the most specific one wins even
+    when it says nothing about TLS, which is exactly how a host-level rule can
+    silently switch off a mesh-wide ISTIO_MUTUAL (KIA0204).
+    """
+    best: tuple[int, int, ConfigObject] | None = None
+    root = snap.mesh_config.root_namespace
+    for dr in snap.of_kind("DestinationRule"):
+        if selector_of(dr, "workloadSelector") is not None or not snap.visible(dr, namespace):
+            continue
+        score = _specificity(dr, host, snap)
+        if score is None:
+            continue
+        # Istio prefers the client's namespace, then the service's, then the root namespace.
+        tie = 2 if dr.namespace == namespace else (1 if dr.namespace != root else 0)
+        if best is None or (score, tie) > best[:2]:
+            best = (score, tie, dr)
+    if best is None:
+        return ClientMode(None, None, None, None)
+    dr = best[2]
+    scope = dr_scope(dr, snap)[0]
+    if port is not None:
+        for i, number, mode in dr_port_modes(dr):
+            if number == port:
+                return ClientMode(mode, dr, f"spec/trafficPolicy/portLevelSettings[{i}]/tls/mode", scope)
+    return ClientMode(dr_mode(dr), dr, "spec/trafficPolicy/tls/mode" if dr_tls(dr) is not None else None, scope)
+
