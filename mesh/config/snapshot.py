@@ -15,6 +15,10 @@ from mesh.config.meshconfig import MeshConfig
 from mesh.config.model import ConfigObject
 from mesh.config.workloads import Workload, labels_match, workload_of
 
+#: Pseudo kinds for reads that are not one kind of object.
+MESH_CONFIG = "MeshConfig"
+WORKLOAD = "Workload"  # pods and pod-template owners
+
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 INJECT_KEY = "sidecar.istio.io/inject"
@@ -26,29 +30,55 @@ class Snapshot:
 
     def __init__(self, objects: Iterable[ConfigObject], mesh_config: MeshConfig | None = None) -> None:
         self.objects: list[ConfigObject] = list(objects)
-        self.mesh_config = mesh_config or MeshConfig()
+        self._mesh_config = mesh_config or MeshConfig()
         self._by_kind: dict[str, list[ConfigObject]] = defaultdict(list)
         self._by_key: dict[tuple[str, str | None, str], ConfigObject] = {}
         for obj in self.objects:
             t = type_name(obj.kind, obj.api_version)
             self._by_kind[t].append(obj)
             self._by_key.setdefault((t, obj.namespace, obj.name), obj)
-        self._services: dict[str, ConfigObject] | None = None
-        self._workloads: list[Workload] | None = None
-        self._workloads_by_ns: dict[str | None, list[Workload]] | None = None
+        self._cache: dict[str, object] = {}
+        self._reads: set[str] | None = None
+
+    def tracking_view(self) -> Snapshot:
+        """A view sharing every index that records which kinds are read (in `.reads`).
+
+        The rule engine hands rules such a view, so a guard test can check that
+        each rule declares exactly the kinds it reads.
+        """
+        view = object.__new__(Snapshot)
+        view.__dict__.update(self.__dict__)
+        view._reads = set()
+        return view
+
+    @property
+    def reads(self) -> set[str]:
+        return set(self._reads or ())
+
+    def _read(self, *kinds: str) -> None:
+        if self._reads is not None:
+            self._reads.update(kinds)
+
+    @property
+    def mesh_config(self) -> MeshConfig:
+        self._read(MESH_CONFIG)
+        return self._mesh_config
 
     # -- lookups ------------------------------------------------------------------------------
     def of_kind(self, kind: str) -> list[ConfigObject]:
         """Objects of a type name (``Gateway`` = Istio, ``KubernetesGateway`` = Gateway API)."""
+        self._read(kind)
         return self._by_kind.get(kind, [])
 
     def kinds(self) -> set[str]:
         return {k for k, v in self._by_kind.items() if v}
 
     def find(self, kind: str, namespace: str | None, name: str) -> ConfigObject | None:
+        self._read(kind)
         return self._by_key.get((kind, namespace, name))
 
     def exists(self, kind: str, namespace: str | None, name: str) -> bool:
+        self._read(kind)
         return (kind, namespace, name) in self._by_key
 
     @staticmethod
@@ -60,24 +90,29 @@ class Snapshot:
         return self.of_kind("Service")
 
     def service_by_fqdn(self, name: str) -> ConfigObject | None:
-        if self._services is None:
-            suffix = self.mesh_config.domain_suffix
-            self._services = {hosts.service_fqdn(s.name, s.namespace, suffix): s for s in self.services()}
-        return self._services.get(name)
+        self._read("Service")
+        index = self._cache.get("services")
+        if index is None:
+            suffix = self._mesh_config.domain_suffix
+            index = self._cache["services"] = {hosts.service_fqdn(s.name, s.namespace, suffix): s
+                                               for s in self._by_kind.get("Service", [])}
+        return index.get(name)  # type: ignore[union-attr]
 
     def workloads(self) -> list[Workload]:
         """Pods plus pod-template owners (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob)."""
-        if self._workloads is None:
-            self._workloads = [w for w in map(workload_of, self.objects) if w is not None]
-        return self._workloads
+        self._read(WORKLOAD)
+        if "workloads" not in self._cache:
+            self._cache["workloads"] = [w for w in map(workload_of, self.objects) if w is not None]
+        return self._cache["workloads"]  # type: ignore[return-value]
 
     def workloads_in(self, namespace: str | None) -> list[Workload]:
-        if self._workloads_by_ns is None:
+        if "workloads_by_ns" not in self._cache:
             index: dict[str | None, list[Workload]] = defaultdict(list)
             for w in self.workloads():
                 index[w.namespace].append(w)
-            self._workloads_by_ns = index
-        return self._workloads_by_ns.get(namespace, [])
+            self._cache["workloads_by_ns"] = index
+        self._read(WORKLOAD)
+        return self._cache["workloads_by_ns"].get(namespace, [])  # type: ignore[union-attr]
 
     def pods(self, namespace: str | None = None, selector: dict | None = None, *, any_namespace: bool = False) -> list[Workload]:
         """Pods (not templates) matching a selector, in one namespace or all."""
@@ -92,9 +127,12 @@ class Snapshot:
     # -- namespaces ---------------------------------------------------------------------------
     def namespaces(self) -> set[str]:
         """Namespaces that exist: Namespace objects plus every namespace an object lives in."""
-        out = {o.name for o in self.of_kind("Namespace")}
-        out.update(o.namespace for o in self.objects if o.namespace)
-        return out
+        self._read("Namespace")
+        if "namespaces" not in self._cache:
+            out = {o.name for o in self._by_kind.get("Namespace", [])}
+            out.update(o.namespace for o in self.objects if o.namespace)
+            self._cache["namespaces"] = frozenset(out)
+        return set(self._cache["namespaces"])  # type: ignore[arg-type]
 
     def namespace_labels(self, namespace: str | None) -> dict[str, str]:
         ns = self.find("Namespace", None, namespace) if namespace else None
@@ -120,7 +158,7 @@ class Snapshot:
 
     # -- hosts --------------------------------------------------------------------------------
     def fqdn(self, host: str, namespace: str | None) -> str:
-        return hosts.fqdn(host, namespace, self.mesh_config.domain_suffix)
+        return hosts.fqdn(host, namespace, self._mesh_config.domain_suffix)
 
     def visible(self, obj: ConfigObject, from_namespace: str | None) -> bool:
         return hosts.visible(obj, from_namespace)

@@ -138,3 +138,14 @@ def test_bad_mesh_config_names_the_problem(tmp_path: Path, text: str, needle: st
     with pytest.raises(MeshConfigError, match=needle) as exc:
         load_mesh_config(f)
     assert str(f) in str(exc.value)
+
+
+def test_tracking_view_records_kinds_read_and_shares_indexes(snap: Snapshot):
+    view = snap.tracking_view()
+    assert view.reads == set()
+    view.host_known("reviews", "bookinfo")
+    view.matching_workloads("bookinfo", {"app": "reviews"})
+    _ = view.mesh_config.root_namespace
+    assert view.reads == {"Service", "ServiceEntry", "Workload", "MeshConfig"}
+    assert snap.reads == set()  # the snapshot itself does not track
+    assert view.workloads() is snap.workloads()
