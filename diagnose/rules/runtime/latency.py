@@ -1,0 +1,101 @@
+"""Latency anomalies per destination service: the recent p95 against its usual p95.
+
+The usual p95 comes from the live loop's baseline (kept while the service is
+healthy, so a long regression does not become the new normal) or, for a single
+evaluation, from the older part of the same window. A p95 above `absolute_ms`
+is reported whatever the baseline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from collector import schema as s
+from diagnose.findings import Finding
+from diagnose.rules.runtime.codes import make
+from diagnose.rules.runtime.evidence import Hurt, _iso
+from diagnose.rules.runtime.traffic import DST, SIDE, SRC, SRC_NS, RuntimeContext, fqdn_parts
+
+Q = 0.95
+
+
+def client_rows(ctx: RuntimeContext) -> pd.DataFrame:
+    """Per-request rows seen by callers; server-side rows only for services no caller sidecar reports."""
+    er = ctx.edge_requests
+    if er.empty:
+        return er
+    er = er[er[s.DURATION_MS].notna()]
+    src = er[er[SIDE] == "source"]
+    dst_only = er[(er[SIDE] == "destination") & ~er[DST].isin(src[DST].unique())]
+    return pd.concat([src, dst_only]) if len(dst_only) else src
+
+
+def p95_by_service(rows: pd.DataFrame) -> pd.Series:
+    return rows.groupby(DST, sort=False)[s.DURATION_MS].quantile(Q) if len(rows) else pd.Series(dtype=float)
+
+
+@dataclass(frozen=True)
+class EdgeLatencyAnomaly:
+    ratio: float = 2.0  # p95 at least this many times the baseline
+    min_increase_ms: float = 50.0  # and at least this much slower
+    absolute_ms: float = 1000.0  # a p95 above this is reported without a baseline
+    min_requests: int = 10
+    name: str = "latency.EdgeLatencyAnomaly"
+    description: str = "p95 latency of a service's callers well above its baseline (or above an absolute bound)"
+    codes: tuple[str, ...] = ("MS3014",)
+
+    def analyze(self, ctx: RuntimeContext) -> list[Finding]:
+        rows = client_rows(ctx)
+        if rows.empty:
+            return []
+        if ctx.latency_baseline is not None:
+            recent, baseline = rows, pd.Series(ctx.latency_baseline, dtype=float)
+        else:
+            cut = ctx.end - float(ctx.options.get("latency_recent_s", ctx.window_s / 3))
+            recent, older = rows[rows["t"] >= cut], rows[rows["t"] < cut]
+            counts = older.groupby(DST, sort=False).size()
+            baseline = p95_by_service(older[older[DST].isin(counts[counts >= self.min_requests].index)])
+        n = recent.groupby(DST, sort=False).size()
+        cur = p95_by_service(recent)
+        frame = pd.DataFrame({"n": n, "p95": cur, "base": baseline.reindex(cur.index)})
+        rel = (frame["p95"] > frame["base"] * self.ratio) & (frame["p95"] > frame["base"] + self.min_increase_ms)
+        hot = frame[(frame["n"] >= self.min_requests) & (rel.fillna(False) | (frame["p95"] > self.absolute_ms))]
+        out = []
+        for dst, row in hot.iterrows():  # one iteration per anomalous service
+            sub = recent[recent[DST] == dst]
+            out.append(self._finding(ctx, str(dst), sub, rows, row))
+        return out
+
+    def _finding(self, ctx: RuntimeContext, dst: str, sub: pd.DataFrame, rows: pd.DataFrame,
+                 row: pd.Series) -> Finding:
+        base = None if pd.isna(row["base"]) else float(row["base"])
+        reason = (f"{row['p95'] / base:.1f}x its usual {base:.0f} ms" if base
+                  else f"above the {self.absolute_ms:.0f} ms bound")
+        per_edge = sub.groupby([SRC, SRC_NS], sort=False)[s.DURATION_MS].agg(["size", lambda v: v.quantile(Q)])
+        per_edge.columns = ["n", "p95"]
+        edges = [{"source": f"{ns}/{src}", "source_workload": src, "source_namespace": ns, "destination": dst,
+                  "count": int(r.n), "p95_ms": round(float(r.p95), 1), "rps": round(r.n / ctx.window_s, 4)}
+                 for (src, ns), r in per_edge.sort_values("p95", ascending=False).iterrows()]
+        slow_cut = float(row["base"]) * self.ratio if base else self.absolute_ms
+        slow = sub[sub[s.DURATION_MS] > slow_cut]
+        traces = [t for t in slow.sort_values(s.DURATION_MS, ascending=False)[s.TRACE_ID].unique()
+                  if t and t != "unknown"][:5]
+        total_to_service = int((rows[DST] == dst).sum())
+        hurt = Hurt(destination=dst, side="source", count=float(len(slow)), service_total=float(len(sub)),
+                    window_s=ctx.window_s)
+        name, ns = fqdn_parts(dst)
+        f = make("MS3014", resource=hurt.service_ref(), source=", ".join(e["source"] for e in edges[:3]),
+                 destination=dst, p95_ms=float(row["p95"]), reason=reason)
+        f.evidence = {
+            "edge_key": dst, "rule": self.name, "edges": edges, "count": int(len(slow)), "total": int(len(sub)),
+            "p95_ms": round(float(row["p95"]), 1), "baseline_p95_ms": round(base, 1) if base else None,
+            "sample_trace_ids": traces, "requests_in_window": total_to_service,
+            "time_range": {"start": _iso(float(sub["t"].min())), "end": _iso(float(sub["t"].max()))},
+        }
+        f.impact = {"rps": round(len(slow) / ctx.window_s, 4), "share": round(len(slow) / max(len(sub), 1), 4),
+                    "requests": int(len(slow)), "service_rps": round(len(sub) / ctx.window_s, 4)}
+        return f
+
+
+RULES = [EdgeLatencyAnomaly()]
