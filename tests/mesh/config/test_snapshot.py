@@ -143,7 +143,7 @@ def test_bad_mesh_config_names_the_problem(tmp_path: Path, text: str, needle: st
 def test_tracking_view_records_kinds_read_and_shares_indexes(snap: Snapshot):
     view = snap.tracking_view()
     assert view.reads == set()
-    view.host_known("reviews", "bookinfo")
+    view.host_known("nothere", "bookinfo")
     view.matching_workloads("bookinfo", {"app": "reviews"})
     _ = view.mesh_config.root_namespace
     assert view.reads == {"Service", "ServiceEntry", "Workload", "MeshConfig"}
