@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diagnose.findings import Finding
-from diagnose.rules.runtime.codes import make
+from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import hurt_by_service
 from diagnose.rules.runtime.traffic import CODE, FLAGS, SIDE, RuntimeContext
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from collector import schema as s
 from diagnose.findings import Finding
-from diagnose.rules.runtime.codes import make
+from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import Hurt, _iso
 from diagnose.rules.runtime.traffic import DST, SIDE, SRC, SRC_NS, RuntimeContext, fqdn_parts
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from diagnose.findings import Finding
-from diagnose.rules.runtime.codes import make
+from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import hurt_by_service
 from diagnose.rules.runtime.traffic import CODE, DETAILS, RuntimeContext
 

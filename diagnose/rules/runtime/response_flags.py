@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from diagnose.findings import Finding
-from diagnose.rules.runtime.codes import make
+from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import Hurt, hurt_by_service
 from diagnose.rules.runtime.traffic import DETAILS, DST, FLAGS, SIDE, TFR, RuntimeContext, has_flag
 

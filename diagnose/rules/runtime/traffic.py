@@ -127,6 +127,9 @@ def _destination(df: pd.DataFrame) -> pd.Series:
     dst = _text(df, s.DESTINATION_SERVICE)
     if s.AUTHORITY in df:
         auth = _text(df, s.AUTHORITY).str.replace(r":\d+$", "", regex=True)
+        ns = _text(df, s.SOURCE_WORKLOAD_NAMESPACE)
+        short = ~auth.str.contains(".", regex=False) & (ns != "unknown")
+        auth = auth.where(~short, auth + "." + ns + ".svc.cluster.local")  # short hosts resolve in the caller's namespace
         dst = dst.where(~dst.isin(_MISSING), auth)
     return dst
 

@@ -1,0 +1,182 @@
+"""Correlation: runtime findings point at the config object behind them and absorb its config finding."""
+import pytest
+
+from diagnose.catalog import make
+from diagnose.correlate import correlate, rank
+from diagnose.findings import ResourceRef
+from diagnose.rules.runtime import RuntimeContext, analyze_runtime
+from mesh.config import Snapshot, load_text
+from tests.diagnose.runtime.tables import T0, fqdn, requests, table
+
+BOOKINFO = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: bookinfo}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: bookinfo}
+spec: {selector: {app: reviews}, ports: [{port: 9080, name: http}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: reviews, version: v1}}
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+    spec: {serviceAccountName: reviews, containers: [{name: app, image: reviews}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: bookinfo}
+spec: {selector: {app: ratings}, ports: [{port: 9080, name: http}]}
+"""
+
+FAULTS = {
+    "mtls": """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict, namespace: bookinfo}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-plain, namespace: bookinfo}
+spec:
+  host: reviews
+  trafficPolicy:
+    tls: {mode: DISABLE}
+""",
+    "subset": """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 50
+    - destination: {host: reviews, subset: v4}
+      weight: 50
+""",
+    "breaker": """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-cb, namespace: bookinfo}
+spec:
+  host: reviews.bookinfo.svc.cluster.local
+  trafficPolicy:
+    connectionPool: {http: {http1MaxPendingRequests: 1}}
+""",
+    "abort": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-fault, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
+    route: [{destination: {host: reviews}}]
+""",
+    "rbac": """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-reviews, namespace: bookinfo}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: [/]}}]}]
+""",
+}
+
+
+def snapshot(*faults):
+    res = load_text(BOOKINFO + "".join("---\n" + FAULTS[f] for f in faults), "bookinfo.yaml")
+    assert not res.problems
+    return Snapshot(res.objects)
+
+
+def runtime(df):
+    return analyze_runtime(RuntimeContext(start=T0, end=T0 + 30, requests=df))
+
+
+def test_mtls_mismatch_names_the_destination_rule_and_absorbs_the_config_finding():
+    snap = snapshot("mtls")
+    dr = snap.find("DestinationRule", "bookinfo", "reviews-plain")
+    config = [make("MS2010", resource=ResourceRef("DestinationRule", "reviews-plain", "bookinfo",
+                                                  path="spec/trafficPolicy/tls/mode", source=str(dr.source_of("spec/trafficPolicy/tls/mode"))),
+                   host="reviews.bookinfo.svc.cluster.local", port_text="", mode="DISABLE",
+                   policy="bookinfo/strict", target="namespace bookinfo"),
+              make("MS2022", resource=ResourceRef("PeerAuthentication", "other", "bookinfo"),
+                   kind="PeerAuthentication", selector="{app: x}", namespace="bookinfo")]
+    df = table(requests("productpage-v1", fqdn("reviews"), "mtls_plaintext", 30),
+               requests("productpage-v1", fqdn("details"), "ok", 30))
+    out = correlate(runtime(df), config, snap)
+    f = out[0]
+    assert f.code == "MS3001"
+    assert (f.resource.kind, f.resource.namespace, f.resource.name) == ("DestinationRule", "bookinfo", "reviews-plain")
+    assert f.resource.path == "spec/trafficPolicy/tls/mode"
+    assert f.resource.source == f"bookinfo.yaml:{dr.line_of('spec/trafficPolicy/tls/mode')}"
+    assert {(r.kind, r.name) for r in f.related} >= {("Service", "reviews"), ("PeerAuthentication", "strict")}
+    # merged, not reported twice
+    assert [c["code"] for c in f.evidence["config_findings"]] == ["MS2010"]
+    assert "MS2010" in f.equivalents
+    assert [x.code for x in out] == ["MS3001", "MS2022"]
+
+
+def test_missing_subset_points_at_the_virtual_service_route():
+    snap = snapshot("subset")
+    df = table(requests("productpage-v1", fqdn("reviews"), "no_cluster", 15),
+               requests("productpage-v1", fqdn("reviews"), "ok", 15))
+    f = next(x for x in correlate(runtime(df), [], snap) if x.code == "MS3006")
+    assert (f.resource.kind, f.resource.name) == ("VirtualService", "reviews")
+    assert f.resource.path == "spec/http[0]/route[1]/destination/subset"
+    assert f.resource.source.startswith("bookinfo.yaml:")
+    assert ("DestinationRule", "reviews") in {(r.kind, r.name) for r in f.related}
+    assert "subset v4" in f.evidence["cause"]
+
+
+@pytest.mark.parametrize("fault,outcome,code,kind,path", [
+    ("breaker", "overflow", "MS3007", "DestinationRule", "spec/trafficPolicy/connectionPool"),
+    ("abort", "fault_abort", "MS3010", "VirtualService", "spec/http[0]/fault/abort"),
+])
+def test_traffic_policy_causes(fault, outcome, code, kind, path):
+    df = requests("productpage-v1", fqdn("reviews"), outcome, 10)
+    f = next(x for x in correlate(runtime(df), [], snapshot(fault)) if x.code == code)
+    assert f.resource.kind == kind and f.resource.path == path
+
+
+def test_rbac_denial_points_at_the_policy_rule():
+    df = requests("productpage-v1", fqdn("reviews"), "rbac_deny", 10, reporter="destination")
+    f = next(x for x in correlate(runtime(df), [], snapshot("rbac")) if x.code == "MS3012")
+    assert (f.resource.kind, f.resource.namespace, f.resource.name, f.resource.path) == \
+        ("AuthorizationPolicy", "bookinfo", "deny-reviews", "spec/rules[0]")
+
+
+def test_no_endpoints_blames_the_service_selector():
+    df = requests("reviews-v2", fqdn("ratings"), "no_endpoints", 10)
+    f = next(x for x in correlate(runtime(df), [], snapshot()) if x.code == "MS3004")
+    assert (f.resource.kind, f.resource.name, f.resource.path) == ("Service", "ratings", "spec/selector")
+
+
+def test_unexplained_findings_keep_the_service_and_config_findings_survive():
+    df = requests("productpage-v1", fqdn("reviews"), "refused", 10)
+    cfg = [make("MS2022", resource=ResourceRef("PeerAuthentication", "x", "bookinfo"),
+                kind="PeerAuthentication", selector="{}", namespace="bookinfo")]
+    out = correlate(runtime(df), cfg, snapshot())
+    assert [(f.code, f.resource.kind) for f in out] == [("MS3003", "Service"), ("MS2022", "PeerAuthentication")]
+
+
+def test_rank_orders_by_hurt_rate_then_severity():
+    df = table(requests("productpage-v1", fqdn("reviews"), "no_cluster", 5),
+               requests("productpage-v1", fqdn("ratings"), "overflow", 50))
+    out = rank(runtime(df))
+    assert [f.code for f in out] == ["MS3007", "MS3006"]
