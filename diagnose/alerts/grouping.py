@@ -119,7 +119,8 @@ class Grouper:
         firing = {fp for fp, a in g.alerts.items() if a.status == FIRING}
         state = {fp: a.status for fp, a in g.alerts.items()}
         sent_firing = {fp for fp, s in g.last_sent.items() if s == FIRING}
-        changed = state != g.last_sent if rec.send_resolved else firing != sent_firing
+        # without resolved notices, only a newly firing alert is news (as in Alertmanager)
+        changed = state != g.last_sent if rec.send_resolved else not firing <= sent_firing
         repeat = bool(firing) and g.last_sent_at is not None and now - g.last_sent_at >= rec.repeat_interval
         n = None
         if (changed and (firing or rec.send_resolved)) or repeat:

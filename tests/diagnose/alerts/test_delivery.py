@@ -1,0 +1,104 @@
+"""Delivery against a real receiver process: signatures, retries on 5xx and hangs, no retry on 4xx, a receiver restart."""
+import pytest
+
+from diagnose.alerts import AlertDispatcher, AlertsConfig, ReceiverConfig, verify
+from diagnose.alerts.delivery import backoff, classify
+
+from tests.diagnose.alerts.findings_data import route_finding, runtime_finding
+from tests.diagnose.alerts.sink import Sink
+from tests.util import wait_until
+
+SECRET = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ=="
+
+
+@pytest.fixture
+def sink(tmp_path):
+    s = Sink(tmp_path, secret=SECRET)
+    yield s
+    s.stop()
+
+
+def dispatcher(tmp_path, sink, **rec_kw):
+    kw = dict(group_by=["..."], group_wait=0, group_interval=0.2, timeout=1.0, secret=SECRET)
+    kw.update(rec_kw)
+    cfg = AlertsConfig([ReceiverConfig(name="hook", url=sink.url, **kw)])
+    return AlertDispatcher(cfg, tmp_path / "data", backoff_base=0.05, backoff_cap=0.3, tick_s=0.05)
+
+
+def test_retries_through_5xx_and_a_hang_with_one_id_and_valid_signatures(tmp_path, sink):
+    sink.start(plan="500,503,hang,200", hang_seconds=30)
+    d = dispatcher(tmp_path, sink)
+    try:
+        d.process([route_finding()])
+        outcomes = []
+        wait_until(lambda: outcomes.extend(d.deliver_due()) or any(a.outcome == "delivered" for _, a in outcomes),
+                   timeout=30, what="delivery after retries")
+        reqs = sink.requests()
+        assert [r["action"] for r in reqs] == ["500", "503", "hang", "200"]
+        assert [a.outcome for _, a in outcomes] == ["retry", "retry", "retry", "delivered"]
+        assert "timeout" in outcomes[2][1].error
+        assert len({r["headers"]["webhook-id"] for r in reqs}) == 1
+        assert all(r["valid_signature"] for r in reqs)
+        assert reqs[-1]["body"]["alerts"][0]["labels"]["name"] == "reviews"
+        assert d.outbox.counts() == {"hook": {"delivered": 1}}
+    finally:
+        d.close()
+
+
+def test_4xx_is_not_retried_and_a_bad_signature_is_refused(tmp_path, sink):
+    sink.start(plan="400")
+    d = dispatcher(tmp_path, sink)
+    try:
+        d.process([route_finding("a")])
+        (n, attempt), = d.deliver_due()
+        assert attempt.outcome == "failed" and attempt.status == 400
+        assert d.deliver_due(now=d.clock() + 3600) == []  # never tried again
+        assert len(sink.requests()) == 1
+    finally:
+        d.close()
+    # a sender with the wrong secret: the receiver answers 401, which is permanent
+    d = dispatcher(tmp_path / "other", sink, secret="whsec_d3Jvbmcta2V5")
+    try:
+        d.process([route_finding("b")])
+        (n, attempt), = d.deliver_due()
+        assert attempt.outcome == "failed" and attempt.status == 401
+        assert sink.requests()[-1]["valid_signature"] is False
+    finally:
+        d.close()
+
+
+def test_receiver_restarted_mid_stream_misses_nothing(tmp_path, sink):
+    sink.start()
+    d = dispatcher(tmp_path, sink).start()
+    try:
+        edges = [f"web-{i}->details" for i in range(12)]
+        for i, edge in enumerate(edges):
+            d.process([runtime_finding(e) for e in edges[: i + 1]])
+            if i == 3:
+                wait_until(lambda: len(sink.delivered()) >= 4, timeout=15, what="first notifications")
+                sink.stop()  # receiver goes away mid-stream...
+            if i == 8:
+                sink.start()  # ...and comes back on the same port
+        d.process([])  # everything recovers: resolved notices for all 12
+
+        def all_resolved():
+            seen = {}
+            for r in sink.delivered():
+                for a in r["body"]["alerts"]:
+                    seen.setdefault(a["labels"]["edge"], set()).add(a["status"])
+            return all(seen.get(e) == {"firing", "resolved"} for e in edges)
+
+        wait_until(all_resolved, timeout=30, what="every edge delivered firing and resolved")
+        counts = d.outbox.counts()["hook"]
+        assert counts == {"delivered": 24}
+        assert any(r["action"] == "200" for r in sink.requests() if r["pid"] != sink.requests()[0]["pid"])
+    finally:
+        d.close()
+
+
+def test_classification_and_backoff():
+    assert classify(204).outcome == "delivered"
+    assert classify(429, retry_after="7").retry_after == 7
+    assert classify(502).outcome == "retry" and classify(404).outcome == "failed"
+    delays = [backoff(n, base=1, cap=30) for n in range(1, 8)]
+    assert 0.8 <= delays[0] <= 1.2 and 3.2 <= delays[2] <= 4.8 and all(d <= 36 for d in delays)
