@@ -1,0 +1,81 @@
+"""Findings about the input itself (MS0xxx): load problems, unknown kinds and versions, duplicates.
+
+These look at every object regardless of kind, so they are not rules with
+declared inputs; `diagnose.analyze` runs them before the rules.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from diagnose.catalog import make
+from diagnose.context import resource_ref
+from diagnose.findings import Finding, ResourceRef
+from mesh.config import ConfigObject, LoadProblem, Snapshot
+from mesh.config.kinds import ANALYZED_KINDS, ISTIO_GROUPS, group_of, is_known, type_name
+
+PROBLEM_CODES = {
+    "unreadable": "MS0001",
+    "not-yaml": "MS0002",
+    "not-mapping": "MS0003",
+    "no-kind": "MS0004",
+    "no-name": "MS0005",
+    "no-api-version": "MS0006",
+    "bad-field": "MS0007",
+}
+
+#: API versions served per group (objects of other versions are flagged, not dropped).
+SERVED_VERSIONS = {
+    "networking.istio.io": ("v1alpha3", "v1beta1", "v1"),
+    "security.istio.io": ("v1beta1", "v1"),
+    "telemetry.istio.io": ("v1alpha1", "v1"),
+    "extensions.istio.io": ("v1alpha1",),
+    "gateway.networking.k8s.io": ("v1alpha2", "v1beta1", "v1"),
+}
+
+
+def problem_findings(problems: Iterable[LoadProblem]) -> list[Finding]:
+    out = []
+    for p in problems:
+        source = f"{p.file}:{p.line}" if p.line else p.file
+        if p.kind and p.name:
+            ref = ResourceRef(kind=p.kind, name=p.name, namespace=p.namespace,
+                              path=p.field.replace(".", "/") if p.field else None, source=source)
+        else:
+            ref = ResourceRef(kind="File", name=p.file, path=p.field.replace(".", "/") if p.field else None,
+                              source=source)
+        out.append(make(PROBLEM_CODES.get(p.reason, "MS0007"), ref, reason=p.message))
+    return out
+
+
+def _istio_kinds(group: str) -> list[str]:
+    return [k for k, g in ANALYZED_KINDS.items() if g == group]
+
+
+def kind_findings(snapshot: Snapshot) -> list[Finding]:
+    """Unknown kinds, misspelt Istio kinds, unserved API versions, objects defined twice."""
+    out: list[Finding] = []
+    seen: dict[tuple[str, str | None, str], ConfigObject] = {}
+    for obj in snapshot.objects:
+        group = group_of(obj.api_version)
+        version = obj.api_version.rsplit("/", 1)[-1]
+        if not is_known(obj.kind, obj.api_version):
+            if group in ISTIO_GROUPS:
+                close = difflib.get_close_matches(obj.kind, _istio_kinds(group), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                out.append(make("MS0009", resource_ref(obj, "kind"), api_version=obj.api_version, kind=obj.kind,
+                                hint=hint))
+            else:
+                out.append(make("MS0008", resource_ref(obj, "kind"), api_version=obj.api_version or "no apiVersion",
+                                kind=obj.kind))
+            continue
+        served = SERVED_VERSIONS.get(group)
+        if served and version not in served:
+            out.append(make("MS0010", resource_ref(obj, "apiVersion"), api_version=obj.api_version, kind=obj.kind,
+                            supported=", ".join(f"{group}/{v}" for v in served)))
+        key = (type_name(obj.kind, obj.api_version), obj.namespace, obj.name)
+        first = seen.setdefault(key, obj)
+        if first is not obj:
+            out.append(make("MS0011", resource_ref(obj), [resource_ref(first)], ref=obj.ref,
+                            other=str(first.source) if first.source else "elsewhere"))
+    return out
