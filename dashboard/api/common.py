@@ -1,0 +1,57 @@
+"""What every /api/v1 route shares: JSON answers and one mapping from source errors to status codes."""
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, request
+
+from dashboard.query import QueryError, Unavailable
+
+PREFIX = "/api/v1"
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload, default=str, allow_nan=False), status=status, mimetype="application/json")
+
+
+def error(status: int, message: str, param: str | None = None) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if param:
+        body["param"] = param
+    return json_response(body, status)
+
+
+def api_route(fn: Callable[..., Any]) -> Callable[..., Response]:
+    """Bad arguments -> 400 naming the parameter; features the source lacks -> 409; never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            out = fn(*args, **kwargs)
+        except QueryError as exc:
+            return error(400, str(exc), exc.param)
+        except Unavailable as exc:
+            return error(409, str(exc))
+        return out if isinstance(out, Response) else json_response(out)
+    return wrapper
+
+
+def arg_float(name: str, default: float | None = None, minimum: float = 0.0) -> float | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise QueryError(name, f"expected a number, got {raw!r}") from None
+    if value != value or value < minimum:
+        raise QueryError(name, f"must be a number >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def check_known(allowed: set[str]) -> None:
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise QueryError(unknown[0], f"unknown query parameter (known: {', '.join(sorted(allowed))})")

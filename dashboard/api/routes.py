@@ -1,0 +1,14 @@
+"""Mount every /api/v1 resource module on the Dash app's Flask server."""
+from __future__ import annotations
+
+from flask import Flask
+
+from dashboard.api import config, findings, graph, report, scenarios, slos, traces
+from dashboard.query import DataSource
+
+MODULES = (graph, findings, slos, traces, config, report, scenarios)
+
+
+def register_api(server: Flask, source: DataSource) -> None:
+    for module in MODULES:
+        module.register(server, source)

@@ -1,0 +1,65 @@
+"""The Dash app factory: pages, API, access control and self-metrics over one data source."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import dash
+from dash import Input, Output, dcc, html
+
+from dashboard.access import install_access
+from dashboard.api import register_api
+from dashboard.components.positions import PositionMemory
+from dashboard.components.widgets import nav
+from dashboard.pages import config, findings, overview, service, slos, topology, traces
+from dashboard.query import DataSource
+from dashboard.selfmetrics import install_selfmetrics
+
+PAGES = (overview, topology, findings, service, traces, slos, config)
+ASSETS = Path(__file__).parent / "assets"
+
+
+@dataclass
+class AppContext:
+    """Per-app state the pages share (nothing global, so tests can run several apps at once)."""
+
+    positions: PositionMemory = field(default_factory=PositionMemory)
+    refresh_s: float = 10.0
+
+
+def create_app(source: DataSource, token: str | None = None, refresh_s: float = 10.0) -> dash.Dash:
+    """A Dash app serving every page and /api/v1 from `source`.
+
+    `token` turns on access control (required by `dashboard.server.serve` when
+    binding beyond loopback). Assets are served from this package only: no CDN.
+    """
+    app = dash.Dash(
+        __name__, title="meshscope", assets_folder=str(ASSETS), serve_locally=True,
+        suppress_callback_exceptions=True, update_title=None,
+    )
+    ctx = AppContext(refresh_s=refresh_s)
+    server = app.server
+    install_access(server, token)
+    install_selfmetrics(server)
+    register_api(server, source)
+    app.layout = html.Div([
+        dcc.Location(id="url", refresh=False),
+        html.Div(id="nav", children=nav("/")),
+        html.Main(id="page", className="page"),
+    ])
+    routes = {p.PATH: p for p in PAGES}
+
+    @app.callback(Output("page", "children"), Output("nav", "children"),
+                  Input("url", "pathname"), Input("url", "search"))
+    def route(pathname: str | None, search: str | None):  # noqa: ANN202
+        page = routes.get((pathname or "/").rstrip("/") or "/")
+        if page is None:
+            return html.Div([html.H2("Not found"), html.P(f"No page at {pathname}")]), nav("")
+        query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
+        return page.layout(source, ctx, query), nav(page.PATH)
+
+    for page in PAGES:
+        page.register(app, source, ctx)
+    app.meshscope_source = source  # for the composition root and tests
+    return app

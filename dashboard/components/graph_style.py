@@ -1,0 +1,96 @@
+"""The Cytoscape stylesheet: shapes by node type, Kiali's health colours, mTLS marks, labels.
+
+Everything that changes with a user toggle (edge label fields, find, hide,
+highlight) is a stylesheet rule, so toggling never re-sends the elements.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+COLORS = {"healthy": "#3f9c35", "degraded": "#f0ab00", "failing": "#c9190b", "idle": "#8a8d90",
+          "na": "#8a8d90", "tcp": "#0066cc", "found": "#7c3aed", "highlight": "#ec4899"}
+SHAPES = {"workload": "ellipse", "app": "round-rectangle", "service": "diamond", "serviceentry": "rhomboid",
+          "aggregate": "hexagon", "unknown": "triangle"}
+LABEL_FIELDS = {"rps": "label_rps", "err": "label_err", "p95": "label_p95"}
+
+
+def _edge_label_rules(fields: list[str]) -> list[dict[str, Any]]:
+    """Cytoscape draws one data field per label, so the rule points at the field that
+    `edge_label_data` pre-joined for exactly this combination of toggles."""
+    key = "label_" + "_".join(f for f in LABEL_FIELDS if f in fields) if fields else ""
+    if not key:
+        return [{"selector": "edge", "style": {"label": "data(lock)"}}]
+    return [{"selector": "edge", "style": {"label": f"data({key})"}}]
+
+
+def edge_label_data(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add one joined label per field combination (`label_rps_err`, ...), prefixed with the mTLS mark."""
+    combos = [[f for j, f in enumerate(LABEL_FIELDS) if mask >> j & 1] for mask in range(1, 8)]
+    out = []
+    for e in elements:
+        d = e["data"]
+        if "source" not in d:
+            out.append(e)
+            continue
+        d = dict(d)
+        for combo in combos:
+            parts = [d.get(LABEL_FIELDS[f]) for f in combo]
+            text = " | ".join(p for p in parts if p)
+            d["label_" + "_".join(combo)] = f"{d.get('lock')} {text}".strip() if d.get("lock") else text
+        out.append(dict(e, data=d))
+    return out
+
+
+def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
+               highlight: list[str] | None = None, selected: str | None = None) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [
+        {"selector": "node", "style": {
+            "label": "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4,
+            "width": 26, "height": 26, "background-color": COLORS["healthy"], "border-width": 2,
+            "border-color": "#ffffff", "color": "#1f2937", "text-outline-color": "#ffffff", "text-outline-width": 2,
+            "min-zoomed-font-size": 7}},
+        *[{"selector": f"node.{t}", "style": {"shape": s}} for t, s in SHAPES.items()],
+        {"selector": "node.service", "style": {"width": 30, "height": 30}},
+        {"selector": "node.unknown", "style": {"background-color": "#6b7280"}},
+        {"selector": "node.health-degraded", "style": {"background-color": COLORS["degraded"]}},
+        {"selector": "node.health-failing", "style": {"background-color": COLORS["failing"]}},
+        {"selector": "node.health-idle, node.health-na", "style": {"background-color": COLORS["idle"]}},
+        {"selector": "node[?outsider]", "style": {"opacity": 0.55}},
+        {"selector": "node.badge-vs, node.badge-dr, node.badge-cb", "style": {"border-color": "#1f2937",
+                                                                              "border-style": "double", "border-width": 4}},
+        {"selector": "edge", "style": {
+            "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2, "arrow-scale": 0.9,
+            "line-color": COLORS["healthy"], "target-arrow-color": COLORS["healthy"], "font-size": 9,
+            "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 1,
+            "color": "#374151", "min-zoomed-font-size": 8, "text-rotation": "autorotate"}},
+        {"selector": "edge.health-degraded", "style": {"line-color": COLORS["degraded"], "target-arrow-color": COLORS["degraded"]}},
+        {"selector": "edge.health-failing", "style": {"line-color": COLORS["failing"], "target-arrow-color": COLORS["failing"], "width": 3}},
+        {"selector": "edge.health-idle, edge.health-na", "style": {"line-color": COLORS["idle"], "target-arrow-color": COLORS["idle"]}},
+        {"selector": "edge.proto-tcp", "style": {"line-color": COLORS["tcp"], "target-arrow-color": COLORS["tcp"]}},
+        # mTLS: a square "lock" mid-marker; filled = all traffic mTLS, hollow = partial; mismatch = dashed + amber mark
+        {"selector": "edge.mtls-full", "style": {"mid-target-arrow-shape": "square", "mid-target-arrow-fill": "filled",
+                                                 "mid-target-arrow-color": "#1f2937"}},
+        {"selector": "edge.mtls-partial", "style": {"mid-target-arrow-shape": "square", "mid-target-arrow-fill": "hollow",
+                                                    "mid-target-arrow-color": "#1f2937"}},
+        {"selector": "edge.mtls-mismatch", "style": {"line-style": "dashed", "mid-target-arrow-shape": "diamond",
+                                                     "mid-target-arrow-color": COLORS["degraded"]}},
+        *_edge_label_rules(label_fields),
+        {"selector": ":selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.2, "overlay-padding": 6}},
+    ]
+    if highlight:
+        sel = ", ".join(f'[id = "{_quote(i)}"]' for i in highlight)
+        rules.append({"selector": sel, "style": {"overlay-color": COLORS["highlight"], "overlay-opacity": 0.35,
+                                                 "overlay-padding": 8, "z-index": 10}})
+    if selected:
+        rules.append({"selector": f'[id = "{_quote(selected)}"]', "style": {"overlay-color": "#2563eb",
+                                                                           "overlay-opacity": 0.25, "overlay-padding": 7}})
+    if find:
+        rules.append({"selector": find, "style": {"overlay-color": COLORS["found"], "overlay-opacity": 0.3,
+                                                  "overlay-padding": 8}})
+    if hide:
+        rules.append({"selector": hide, "style": {"display": "none"}})
+    return rules
+
+
+def _quote(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')

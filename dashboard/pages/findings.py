@@ -1,0 +1,95 @@
+"""Findings: a sortable, filterable table; the selected finding's evidence, config and remediation."""
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Input, Output, dash_table, dcc, html, no_update
+
+from dashboard.components.widgets import finding_detail
+from dashboard.query import DataSource
+from diagnose.findings import SEVERITIES, SEVERITY_RANK
+
+PATH = "/findings"
+TITLE = "Findings"
+COLUMNS = [("severity", "Severity"), ("code", "Code"), ("category", "Category"), ("message", "Message"),
+           ("resource", "Resource"), ("impact_rps", "Impact rps"), ("age", "Age"), ("status", "Status")]
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = max(0, int(seconds))
+    return f"{s // 86400}d" if s >= 86400 else f"{s // 3600}h" if s >= 3600 else f"{s // 60}m" if s >= 60 else f"{s}s"
+
+
+def rows(source: DataSource, filters: dict[str, str]) -> list[dict[str, Any]]:
+    now = source.now()
+    out = []
+    for f in source.findings(filters):
+        r = f.get("resource") or {}
+        out.append({
+            "id": f["fingerprint"], "severity": f["severity"], "severity_rank": SEVERITY_RANK.get(f["severity"], 0),
+            "code": f["code"], "category": f["category"], "message": f["message"],
+            "resource": f"{r.get('kind', '')} {r.get('namespace') or ''}/{r.get('name', '')}" if r else "",
+            "impact_rps": (f.get("impact") or {}).get("rps"), "status": f.get("status", ""),
+            "age": _age(now - f["first_seen"]) if f.get("first_seen") else "",
+        })
+    return out
+
+
+def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
+    everything = source.findings({})
+    categories = sorted({f["category"] for f in everything})
+    statuses = sorted({f.get("status", "") for f in everything})
+    namespaces = sorted({(f.get("resource") or {}).get("namespace") for f in everything} - {None, ""})
+    selected = query.get("fp")
+    return html.Div(className="findings", children=[
+        html.H2("Findings"),
+        html.Div(className="toolbar", children=[
+            html.Label(className="control", children=[html.Span("Severity"), dcc.Checklist(
+                id="find-severity", options=list(SEVERITIES), value=list(SEVERITIES), inline=True)]),
+            html.Label(className="control", children=[html.Span("Category"), dcc.Dropdown(
+                id="find-category", options=categories, value=query.get("category"), placeholder="any",
+                style={"width": "160px"})]),
+            html.Label(className="control", children=[html.Span("Status"), dcc.Dropdown(
+                id="find-status", options=statuses, value=query.get("status"), placeholder="any", style={"width": "140px"})]),
+            html.Label(className="control", children=[html.Span("Namespace"), dcc.Dropdown(
+                id="find-namespace", options=namespaces, value=query.get("namespace"), placeholder="any",
+                style={"width": "180px"})]),
+            html.Span(id="find-count", className="muted"),
+        ]),
+        dash_table.DataTable(
+            id="find-table", columns=[{"id": c, "name": n} for c, n in COLUMNS],
+            data=rows(source, {}), sort_action="native", filter_action="native", page_size=25,
+            sort_by=[], style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto", "fontSize": 13,
+                                    "maxWidth": "560px"},
+            style_data_conditional=[
+                {"if": {"filter_query": f'{{severity}} = "{s}"', "column_id": "severity"}, "className": f"sev-{s}",
+                 "color": c, "fontWeight": "bold"} for s, c in (("error", "#c9190b"), ("warning", "#b45309"), ("info", "#2563eb"))],
+            style_header={"fontWeight": "bold"}),
+        html.Div(id="find-detail", className="detail",
+                 children=_detail(source, selected) if selected else html.P("Select a finding to see its evidence.", className="muted")),
+    ])
+
+
+def _detail(source: DataSource, fingerprint: str) -> Any:
+    f = source.finding(fingerprint)
+    return finding_detail(f) if f else html.P(f"No finding {fingerprint}.", className="muted")
+
+
+def register(app: Any, source: DataSource, ctx: Any) -> None:
+    @app.callback(Output("find-table", "data"), Output("find-count", "children"),
+                  Input("find-severity", "value"), Input("find-category", "value"), Input("find-status", "value"),
+                  Input("find-namespace", "value"))
+    def filter_rows(severity, category, status, namespace):  # noqa: ANN001, ANN202
+        if not severity:
+            return [], "0 findings"
+        data = rows(source, {"severity": ",".join(severity), "category": category or "", "status": status or "",
+                             "namespace": namespace or ""})
+        return data, f"{len(data)} finding{'s' * (len(data) != 1)}"
+
+    @app.callback(Output("find-detail", "children"), Input("find-table", "active_cell"), prevent_initial_call=True)
+    def show(active):  # noqa: ANN001, ANN202
+        if not active or not active.get("row_id"):
+            return no_update
+        return _detail(source, active["row_id"])

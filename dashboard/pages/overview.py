@@ -1,0 +1,76 @@
+"""Overview: namespaces and services with health, top findings, SLO status, and the scenario switch."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+from urllib.parse import quote
+
+from dash import Input, Output, State, dcc, html, no_update
+
+from dashboard.components.widgets import badge, when
+from dashboard.query import DataSource, Unavailable
+
+PATH = "/"
+TITLE = "Overview"
+
+
+def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
+    services = source.services()
+    by_ns: dict[str, list] = defaultdict(list)
+    for s in services:
+        by_ns[s["namespace"]].append(s)
+    findings = source.findings({"status": "open"})
+    counts = {sev: sum(f["severity"] == sev for f in findings) for sev in ("error", "warning", "info")}
+    slos = source.slos()
+    scenarios = source.scenarios()
+    return html.Div(className="overview", children=[
+        html.H2("Overview"),
+        html.P(["Data as of ", when(source.now())], className="muted"),
+        html.Div(className="cards", children=[
+            html.Div(className=f"card card-{sev}", children=[html.Div(str(n), className="card-number"),
+                                                             html.Div(f"open {sev}s")]) for sev, n in counts.items()]),
+        _scenario_switch(scenarios) if scenarios else None,
+        html.Div(className="columns", children=[
+            html.Section([html.H3("Namespaces and services"), *[
+                html.Div(className="ns-block", children=[html.H4(ns), html.Ul([
+                    html.Li([badge(s["health"]), " ", dcc.Link(s["name"], href=f"/services?name={quote(s['service'])}"),
+                             html.Span(f"  {s['rps']:.1f} rps, {s['error_pct']:.1f}% errors", className="muted")])
+                    for s in sorted(items, key=lambda s: s["name"])])]) for ns, items in sorted(by_ns.items())]]),
+            html.Section([html.H3("Top findings"), html.Ol(id="ov-findings", children=[
+                html.Li([badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={quote(f['fingerprint'], safe='')}"),
+                         " ", f["message"]]) for f in findings[:5]]) if findings else html.P("No open findings.")]),
+            html.Section([html.H3("SLOs"), html.Ul([
+                html.Li([badge(s.get("alert", "ok"), "failing" if s.get("alert") == "page" else "healthy"), " ",
+                         dcc.Link(s["name"], href="/slos"),
+                         html.Span(f"  budget {100 * s['budget_remaining']:.0f}% left", className="muted")])
+                for s in slos]) if slos else html.P("No SLOs declared.", className="muted")]),
+        ]),
+        html.P([html.A("Download report (JSON)", href="/api/v1/report?format=json"), " · ",
+                html.A("Markdown", href="/api/v1/report?format=md")], className="muted"),
+    ])
+
+
+def _scenario_switch(scenarios: list[dict[str, Any]]) -> html.Section:
+    active = next((s["name"] for s in scenarios if s.get("active")), None)
+    return html.Section(className="scenario", children=[
+        html.H3("Fault scenario (bundled mesh)"),
+        dcc.Dropdown(id="ov-scenario", options=[{"label": f"{s['name']}: {s.get('description', '')}", "value": s["name"]}
+                                                for s in scenarios], value=active, placeholder="baseline (no fault)"),
+        html.Button("Apply", id="ov-apply", n_clicks=0), html.Button("Clear", id="ov-clear", n_clicks=0),
+        html.Span(id="ov-scenario-status", className="muted",
+                  children=f"active: {active}" if active else "active: baseline")])
+
+
+def register(app: Any, source: DataSource, ctx: Any) -> None:
+    @app.callback(Output("ov-scenario-status", "children"), Input("ov-apply", "n_clicks"), Input("ov-clear", "n_clicks"),
+                  State("ov-scenario", "value"), prevent_initial_call=True)
+    def switch(apply_clicks, clear_clicks, name):  # noqa: ANN001, ANN202
+        from dash import callback_context
+        clear = callback_context.triggered_id == "ov-clear"
+        if not clear and not name:
+            return no_update
+        try:
+            source.apply_scenario(None if clear else name)
+        except (Unavailable, ValueError, KeyError) as exc:
+            return f"could not apply: {exc}"
+        return "active: baseline" if clear else f"active: {name}"

@@ -1,0 +1,175 @@
+"""Topology: the traffic graph, colour-coded, with a side panel for whatever is clicked."""
+from __future__ import annotations
+
+from typing import Any
+
+import dash_cytoscape as cyto
+from dash import Input, Output, callback_context, dcc, html, no_update
+
+from dashboard.components import charts
+from dashboard.components.find_hide import ExpressionError, to_selector
+from dashboard.components.graph_style import edge_label_data, stylesheet
+from dashboard.components.widgets import badge, when
+from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
+
+PATH = "/topology"
+TITLE = "Topology"
+WINDOWS = [(60, "1m"), (300, "5m"), (900, "15m"), (3600, "1h")]
+REFRESH = [(0, "off"), (5, "5s"), (10, "10s"), (30, "30s"), (60, "1m")]
+LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
+
+
+def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None):
+    result = source.graph(graph_type, namespaces or None, window)
+    return result, edge_label_data(ctx.positions.place(result.graph_type, result.elements))
+
+
+def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
+    graph_type = query.get("graphType", "workload")
+    if graph_type not in GRAPH_TYPES:
+        graph_type = "workload"
+    namespaces = [n for n in query.get("namespaces", "").split(",") if n]
+    highlight: list[str] = []
+    if query.get("highlight"):
+        f = source.finding(query["highlight"])
+        highlight = list((f or {}).get("elements") or [])
+    result, elements = _elements(source, ctx, graph_type, namespaces, None)
+    refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
+    return html.Div(className="topology", children=[
+        html.Div(className="toolbar", children=[
+            _labeled("Graph", dcc.Dropdown(id="topo-type", options=list(GRAPH_TYPES), value=graph_type, clearable=False,
+                                           style={"width": "150px"})),
+            _labeled("Namespaces", dcc.Dropdown(id="topo-ns", options=result.namespaces, value=namespaces, multi=True,
+                                                placeholder="all", style={"minWidth": "200px"})),
+            _labeled("Window", dcc.Dropdown(id="topo-window", options=[{"label": l, "value": v} for v, l in WINDOWS],
+                                            value=int(result.window_s) if result.window_s in dict(WINDOWS) else 300,
+                                            clearable=False, style={"width": "80px"})),
+            _labeled("Edge labels", dcc.Checklist(id="topo-labels", options=LABELS, value=["rps", "err"], inline=True)),
+            _labeled("Refresh", dcc.Dropdown(id="topo-refresh", options=[{"label": l, "value": v} for v, l in REFRESH],
+                                             value=refresh_default, clearable=False, style={"width": "80px"})),
+            _labeled("Find", dcc.Input(id="topo-find", type="text", debounce=True, placeholder="e.g. error > 5",
+                                       className="expr")),
+            _labeled("Hide", dcc.Input(id="topo-hide", type="text", debounce=True, placeholder="e.g. healthy",
+                                       className="expr")),
+            html.Div(className="updated", children=["Last updated ", html.Span(when(result.updated_at), id="topo-updated")]),
+        ]),
+        html.Div(id="topo-expr-error", className="expr-error"),
+        html.Div(id="topo-notes", className="muted", children="; ".join(result.notes)),
+        dcc.Interval(id="topo-interval", interval=refresh_default * 1000 or 10_000, disabled=refresh_default == 0),
+        dcc.Store(id="topo-highlight", data=highlight),
+        dcc.Store(id="topo-selected", data=None),
+        html.Div(className="topo-body", children=[
+            cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
+                           stylesheet=stylesheet(["rps", "err"], highlight=highlight), minZoom=0.05, maxZoom=3,
+                           boxSelectionEnabled=False, className="topo-graph",
+                           style={"width": "100%", "height": "calc(100vh - 170px)"}),
+            html.Aside(id="topo-panel", className="side-panel", children=_legend()),
+        ]),
+    ])
+
+
+def _labeled(label: str, control: Any) -> html.Label:
+    return html.Label(className="control", children=[html.Span(label), control])
+
+
+def _legend() -> html.Div:
+    items = [("healthy", "no errors"), ("degraded", "some errors"), ("failing", "\u2265 10% 5xx or \u2265 20% 4xx"),
+             ("idle", "no traffic")]
+    return html.Div(className="legend", children=[
+        html.H4("Click a node or an edge"),
+        html.P("Shapes: circle workload, diamond service, rounded box app, rhomboid service entry, triangle unknown "
+               "source."),
+        html.Ul([html.Li([badge(k), " ", v]) for k, v in items]),
+        html.P("mTLS: filled square = all traffic mTLS, hollow square = partial, dashed edge with amber diamond = "
+               "traffic contradicts the configured mTLS intent."),
+        html.P("Find/hide: rps > 10, error >= 5, p95 > 200, name ~ reviews, ns = bookinfo, health = failing, mismatch, "
+               "!mtls; join with and / or."),
+    ])
+
+
+def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]:
+    eid = data["id"]
+    title = f"{data['source']} \u2192 {data['target']}" if is_edge else f"{data.get('type', '')} {data.get('namespace', '')}/{data.get('name', '')}"
+    facts = ({"protocol": data.get("protocol"), "rps": data.get("label_rps"), "error %": data.get("error_pct"),
+              "p50/p95/p99 ms": f"{data.get('p50_ms')} / {data.get('p95_ms')} / {data.get('p99_ms')}",
+              "mTLS": f"{data.get('mtls_state')} ({data.get('mtls_pct') if data.get('mtls_pct') is not None else 'n/a'}%)"}
+             if is_edge else
+             {"health": data.get("health"), "inbound rps": data.get("rps_in"), "outbound rps": data.get("rps_out"),
+              "inbound error %": data.get("error_pct"), "app": data.get("app"), "version": data.get("version")})
+    out: list[Any] = [html.H3(title, id="panel-title"), badge(data.get("health", "na")),
+                      html.Table(className="kv", children=[html.Tbody([
+                          html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items() if v not in (None, "")])])]
+    findings = source.findings({"element": eid})
+    out.append(html.H4(f"Findings ({len(findings)})"))
+    out.append(html.Ul(id="panel-findings", children=[html.Li([
+        badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={_quote(f['fingerprint'])}"), " ",
+        html.Span(f["message"])]) for f in findings]) if findings else html.P("None.", className="muted"))
+    for fig in charts.golden(source.element_metrics(eid)):
+        out.append(dcc.Graph(figure=fig, config={"displayModeBar": False}))
+    if is_edge and data.get("codes"):
+        out.append(dcc.Graph(figure=charts.breakdown(data["codes"], "response codes"), config={"displayModeBar": False}))
+    if is_edge and data.get("flags"):
+        out.append(dcc.Graph(figure=charts.breakdown(data["flags"], "response flags"), config={"displayModeBar": False}))
+    service = _service_of(source, data, is_edge)
+    if service:
+        recent = source.traces(TraceFilters(service=service, limit=5))
+        out.append(html.H4(f"Recent traces through {service}"))
+        out.append(html.Ul([html.Li([dcc.Link(t["trace_id"][:16], href=f"/traces?trace={t['trace_id']}"),
+                                     f"  {t['duration_ms']:.1f} ms  ", badge(t["status"])]) for t in recent])
+                   if recent else html.P("None in the window.", className="muted"))
+    return out
+
+
+def _service_of(source: DataSource, data: dict[str, Any], is_edge: bool) -> str | None:
+    """The service name spans carry: the app of a node, the target's app for an edge."""
+    if not is_edge:
+        return data.get("app") or data.get("name")
+    target = data.get("target", "")
+    return target.split("/", 1)[-1].rsplit("-v", 1)[0] if "/" in target else None
+
+
+def _quote(s: str) -> str:
+    from urllib.parse import quote
+    return quote(s, safe="")
+
+
+def register(app: Any, source: DataSource, ctx: Any) -> None:
+    @app.callback(Output("topo-graph", "elements"), Output("topo-updated", "children"), Output("topo-ns", "options"),
+                  Output("topo-notes", "children"),
+                  Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
+                  Input("topo-interval", "n_intervals"), prevent_initial_call=True)
+    def refresh(graph_type, namespaces, window, _n):  # noqa: ANN001, ANN202
+        try:
+            result, elements = _elements(source, ctx, graph_type, namespaces, window)
+        except QueryError as exc:
+            return no_update, no_update, no_update, str(exc)
+        return elements, when(result.updated_at), result.namespaces, "; ".join(result.notes)
+
+    @app.callback(Output("topo-interval", "interval"), Output("topo-interval", "disabled"),
+                  Input("topo-refresh", "value"), prevent_initial_call=True)
+    def set_refresh(seconds):  # noqa: ANN001, ANN202
+        return max(1, int(seconds or 10)) * 1000, not seconds
+
+    @app.callback(Output("topo-graph", "stylesheet"), Output("topo-expr-error", "children"),
+                  Input("topo-labels", "value"), Input("topo-find", "value"), Input("topo-hide", "value"),
+                  Input("topo-highlight", "data"), Input("topo-selected", "data"), prevent_initial_call=True)
+    def restyle(labels, find, hide, highlight, selected):  # noqa: ANN001, ANN202
+        errors, selectors = [], {}
+        for name, expr in (("find", find), ("hide", hide)):
+            try:
+                selectors[name] = to_selector(expr or "")
+            except ExpressionError as exc:
+                selectors[name] = ""
+                errors.append(f"{name}: {exc}")
+        return (stylesheet(labels or [], selectors["find"], selectors["hide"], highlight, selected),
+                " ".join(errors))
+
+    @app.callback(Output("topo-panel", "children"), Output("topo-selected", "data"),
+                  Input("topo-graph", "tapNodeData"), Input("topo-graph", "tapEdgeData"), prevent_initial_call=True)
+    def show_panel(node, edge):  # noqa: ANN001, ANN202
+        trigger = callback_context.triggered_id and callback_context.triggered[0]["prop_id"]
+        is_edge = bool(trigger and trigger.endswith("tapEdgeData"))
+        data = edge if is_edge else node
+        if not data:
+            return no_update, no_update
+        return _panel(source, data, is_edge), data["id"]

@@ -1,0 +1,86 @@
+"""Traces: search by service, status and minimum duration; one trace as a waterfall with span attributes."""
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Input, Output, State, dash_table, dcc, html, no_update
+
+from dashboard.components import charts
+from dashboard.components.widgets import kv_table, when
+from dashboard.query import DataSource, QueryError, TraceFilters
+
+PATH = "/traces"
+TITLE = "Traces"
+COLUMNS = [("trace_id", "Trace"), ("root_service", "Root service"), ("root_name", "Operation"), ("started", "Start"),
+           ("duration_ms", "Duration ms"), ("spans", "Spans"), ("status", "Status")]
+
+
+def _rows(source: DataSource, filters: TraceFilters) -> list[dict[str, Any]]:
+    return [{**{k: t[k] for k in ("trace_id", "root_service", "root_name", "duration_ms", "spans", "status")},
+             "id": t["trace_id"], "started": when(t["start"])} for t in source.traces(filters)]
+
+
+def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
+    services = sorted({s["name"] for s in source.services()})
+    trace_id = query.get("trace")
+    return html.Div(className="traces", children=[
+        html.H2("Traces"),
+        html.Div(className="toolbar", children=[
+            html.Label(className="control", children=[html.Span("Service"), dcc.Dropdown(
+                id="tr-service", options=services, value=query.get("service"), placeholder="any", style={"width": "200px"})]),
+            html.Label(className="control", children=[html.Span("Status"), dcc.RadioItems(
+                id="tr-status", options=["any", "ok", "error"], value=query.get("status", "any"), inline=True)]),
+            html.Label(className="control", children=[html.Span("Min duration ms"), dcc.Input(
+                id="tr-min", type="number", min=0, value=0, style={"width": "90px"})]),
+            html.Button("Search", id="tr-search", n_clicks=0),
+            html.Span(id="tr-count", className="muted"),
+        ]),
+        dash_table.DataTable(id="tr-table", columns=[{"id": c, "name": n} for c, n in COLUMNS],
+                             data=_rows(source, TraceFilters()), sort_action="native", page_size=15,
+                             style_cell={"textAlign": "left", "fontSize": 13, "fontFamily": "monospace"}),
+        html.Div(id="tr-detail", className="detail", children=_waterfall(source, trace_id) if trace_id else
+                 html.P("Select a trace to open its waterfall.", className="muted")),
+    ])
+
+
+def _waterfall(source: DataSource, trace_id: str) -> Any:
+    spans = source.trace(trace_id)
+    if not spans:
+        return html.P(f"No trace {trace_id} in the window.", className="muted")
+    return html.Div(id="tr-waterfall-box", children=[
+        html.H3(["Trace ", html.Code(trace_id)]),
+        dcc.Graph(id="tr-waterfall", figure=charts.waterfall(spans), config={"displayModeBar": False}),
+        dcc.Store(id="tr-spans", data={s["span_id"]: s for s in spans}),
+        html.Div(id="tr-attrs", children=html.P("Click a span for its attributes.", className="muted")),
+    ])
+
+
+def register(app: Any, source: DataSource, ctx: Any) -> None:
+    @app.callback(Output("tr-table", "data"), Output("tr-count", "children"), Input("tr-search", "n_clicks"),
+                  State("tr-service", "value"), State("tr-status", "value"), State("tr-min", "value"),
+                  prevent_initial_call=True)
+    def search(_n, service, status, min_ms):  # noqa: ANN001, ANN202
+        try:
+            data = _rows(source, TraceFilters(service=service or None, status=status or "any",
+                                              min_duration_ms=float(min_ms or 0)))
+        except QueryError as exc:
+            return [], str(exc)
+        return data, f"{len(data)} trace{'s' * (len(data) != 1)}"
+
+    @app.callback(Output("tr-detail", "children"), Input("tr-table", "active_cell"), prevent_initial_call=True)
+    def open_trace(active):  # noqa: ANN001, ANN202
+        if not active or not active.get("row_id"):
+            return no_update
+        return _waterfall(source, active["row_id"])
+
+    @app.callback(Output("tr-attrs", "children"), Input("tr-waterfall", "clickData"), State("tr-spans", "data"),
+                  prevent_initial_call=True)
+    def span_attrs(click, spans):  # noqa: ANN001, ANN202
+        if not click or not spans:
+            return no_update
+        span = spans.get(click["points"][0]["customdata"])
+        if not span:
+            return no_update
+        facts = {k: span[k] for k in ("service_name", "name", "kind", "span_id", "parent_span_id", "duration_ms",
+                                      "status_code", "response_code", "response_flags")}
+        return html.Div([html.H4("Span"), kv_table(facts), html.H4("Attributes"), kv_table(span.get("attributes") or {})])

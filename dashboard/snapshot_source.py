@@ -1,0 +1,326 @@
+"""A `DataSource` over a saved snapshot: browse an incident after the fact, and test the UI fast.
+
+Snapshot JSON (version 1), written by the live loop or `dashboard.sample`:
+
+    {"meshscope_snapshot": 1, "generated_at": epoch_s, "window_s": 300, "mesh": "...",
+     "graphs": {"workload": {"nodes": [...], "edges": [...]}, ...},   # keyed by graph type
+     "series": {element_id: series}, "service_series": {fqdn: {"inbound": {version: series}, "outbound": ...}},
+     "findings": [finding dict + "elements"], "slos": [...], "spans": [...], "config": [...], "scenarios": []}
+
+Node and edge fields are the ones listed in `dashboard/query.py`; this module only
+indexes them and adds the display strings (labels, classes) Cytoscape draws.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dashboard.query import (FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError,
+                             TraceFilters, Unavailable, finding_matches)
+from diagnose.findings import SEVERITIES, SEVERITY_RANK
+
+SUPPORTED_VERSION = 1
+REPORT_FORMATS = ("json", "md")
+
+
+class SnapshotError(ValueError):
+    """A snapshot file that cannot be read; the message names the file and what is wrong."""
+
+
+def load_snapshot(path: str | Path) -> dict[str, Any]:
+    """Read and check a snapshot file, with errors that name the file, line and field."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SnapshotError(f"{p}: cannot read snapshot: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(f"{p}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    check_snapshot(data, str(p))
+    return data
+
+
+def check_snapshot(data: Any, name: str = "snapshot") -> None:
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{name}: expected a JSON object at the top level")
+    version = data.get("meshscope_snapshot")
+    if version != SUPPORTED_VERSION:
+        raise SnapshotError(f"{name}: field meshscope_snapshot is {version!r}; this meshscope reads version {SUPPORTED_VERSION}")
+    graphs = data.get("graphs")
+    if not isinstance(graphs, dict) or not graphs:
+        raise SnapshotError(f"{name}: field graphs must be an object with at least one graph type")
+    for gtype, g in graphs.items():
+        if gtype not in GRAPH_TYPES:
+            raise SnapshotError(f"{name}: graphs.{gtype}: unknown graph type (known: {', '.join(GRAPH_TYPES)})")
+        ids = set()
+        for i, n in enumerate(g.get("nodes", [])):
+            if not isinstance(n, dict) or "id" not in n:
+                raise SnapshotError(f"{name}: graphs.{gtype}.nodes[{i}]: a node needs an id")
+            ids.add(n["id"])
+        for i, e in enumerate(g.get("edges", [])):
+            for end in ("source", "target"):
+                if e.get(end) not in ids:
+                    raise SnapshotError(f"{name}: graphs.{gtype}.edges[{i}].{end}: unknown node {e.get(end)!r}")
+
+
+def fmt_rps(x: float | None) -> str:
+    """Kiali's rule: at least two decimals, more until one significant digit shows (at most five)."""
+    if not x:
+        return "0rps"
+    for digits in range(2, 6):
+        s = f"{x:.{digits}f}"
+        if s.strip("0.") != "":
+            return f"{s}rps"
+    return f"{x:.5f}rps"
+
+
+def fmt_ms(x: float | None) -> str:
+    if x is None:
+        return ""
+    return f"{x / 1000:.2f}s" if x >= 1000 else f"{x:.0f}ms" if x >= 10 else f"{x:.1f}ms"
+
+
+_LOCK = {"full": "mTLS", "partial": "mTLS {pct:.0f}%", "mismatch": "\u26a0 mTLS intent", "none": ""}
+
+
+def node_element(n: dict[str, Any]) -> dict[str, Any]:
+    data = dict(n)
+    data["label"] = n.get("name") or n["id"]
+    classes = [n.get("type", "workload"), f"health-{n.get('health', 'na')}", *[f"badge-{b}" for b in n.get("badges", [])]]
+    return {"data": data, "classes": " ".join(classes)}
+
+
+def edge_element(e: dict[str, Any]) -> dict[str, Any]:
+    data = dict(e)
+    state = e.get("mtls_state") or "none"
+    data["label_rps"] = fmt_rps(e.get("rps"))
+    data["label_err"] = f"{e.get('error_pct', 0):.1f}%err" if e.get("error_pct") else ""
+    data["label_p95"] = fmt_ms(e.get("p95_ms"))
+    data["lock"] = _LOCK.get(state, "").format(pct=e.get("mtls_pct") or 0)
+    classes = [f"health-{e.get('health', 'na')}", f"mtls-{state}", f"proto-{e.get('protocol', 'http')}"]
+    return {"data": data, "classes": " ".join(classes)}
+
+
+class SnapshotSource:
+    """Serves one snapshot; everything is indexed once at load so page callbacks stay cheap."""
+
+    def __init__(self, snapshot: dict[str, Any], origin: str = "snapshot"):
+        check_snapshot(snapshot, origin)
+        self.snapshot = snapshot
+        self.origin = origin
+        self._graph_cache: dict[tuple, GraphResult] = {}
+        self._findings = sorted(snapshot.get("findings", []), key=lambda f: (
+            -SEVERITY_RANK.get(f.get("severity"), 0), -(f.get("impact") or {}).get("rps", 0)))
+        for f in self._findings:
+            f.setdefault("fingerprint", _fingerprint(f))
+        self._config = {(o["kind"], o.get("namespace"), o["name"]): o for o in snapshot.get("config", [])}
+        spans = pd.DataFrame(snapshot.get("spans") or [], columns=[
+            "trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
+            "duration_ms", "status_code", "response_code", "response_flags", "attributes"])
+        self._spans = spans
+        self._trace_summaries = _summarize_traces(spans)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SnapshotSource:
+        return cls(load_snapshot(path), origin=str(path))
+
+    def now(self) -> float:
+        return float(self.snapshot.get("generated_at", 0))
+
+    # --- graph -------------------------------------------------------------------------
+    def graph(self, graph_type: str = "workload", namespaces: list[str] | None = None,
+              window_s: float | None = None) -> GraphResult:
+        if graph_type not in GRAPH_TYPES:
+            raise QueryError("graphType", f"unknown graph type {graph_type!r} (known: {', '.join(GRAPH_TYPES)})")
+        key = (graph_type, tuple(sorted(namespaces or ())))
+        if key not in self._graph_cache:
+            self._graph_cache[key] = self._build_graph(graph_type, namespaces)
+        result = self._graph_cache[key]
+        if window_s and window_s != result.window_s and not any("window" in n for n in result.notes):
+            result.notes.append(f"a snapshot holds one window ({result.window_s:.0f}s); showing that")
+        return result
+
+    def _build_graph(self, graph_type: str, namespaces: list[str] | None) -> GraphResult:
+        graphs = self.snapshot["graphs"]
+        notes = []
+        g = graphs.get(graph_type)
+        if g is None:
+            fallback = next(iter(graphs))
+            notes.append(f"graph type {graph_type} is not in this snapshot; showing {fallback}")
+            g, graph_type = graphs[fallback], fallback
+        nodes, edges = g.get("nodes", []), g.get("edges", [])
+        all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") and n.get("namespace") != "unknown"})
+        if namespaces:
+            wanted = set(namespaces)
+            inside = {n["id"] for n in nodes if n.get("namespace") in wanted}
+            edges = [e for e in edges if e["source"] in inside or e["target"] in inside]
+            touched = inside | {e["source"] for e in edges} | {e["target"] for e in edges}
+            nodes = [dict(n, outsider=n["id"] not in inside) for n in nodes if n["id"] in touched]
+        elements = [node_element(n) for n in nodes] + [edge_element(e) for e in edges]
+        return GraphResult(elements, graph_type, all_ns, float(self.snapshot.get("window_s", 0)),
+                           float(self.snapshot.get("generated_at", 0)), notes)
+
+    def element_metrics(self, element_id: str, window_s: float | None = None) -> dict[str, Any] | None:
+        return self.snapshot.get("series", {}).get(element_id)
+
+    def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
+        return self.snapshot.get("service_series", {}).get(service)
+
+    def services(self) -> list[dict[str, Any]]:
+        graphs = self.snapshot["graphs"]
+        nodes = next(iter(graphs.values())).get("nodes", [])
+        out = []
+        for n in nodes:
+            if n.get("type") != "service":
+                continue
+            fqdn = f"{n['name']}.{n['namespace']}.svc.cluster.local"
+            out.append({"service": fqdn, "name": n["name"], "namespace": n["namespace"], "id": n["id"],
+                        "health": n.get("health", "na"), "rps": n.get("rps_in", 0.0), "error_pct": n.get("error_pct", 0.0),
+                        "has_metrics": fqdn in self.snapshot.get("service_series", {})})
+        return out
+
+    # --- findings ----------------------------------------------------------------------
+    def findings(self, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        filters = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
+        for key, value in filters.items():
+            if key not in FINDING_FILTERS:
+                raise QueryError(key, f"unknown filter (known: {', '.join(FINDING_FILTERS)})")
+            if key == "severity":
+                bad = [s for s in str(value).split(",") if s and s not in SEVERITIES]
+                if bad:
+                    raise QueryError("severity", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITIES)})")
+        return [f for f in self._findings if finding_matches(f, filters)]
+
+    def finding(self, fingerprint: str) -> dict[str, Any] | None:
+        f = next((f for f in self._findings if f["fingerprint"] == fingerprint), None)
+        if f is None:
+            return None
+        out = dict(f)
+        out["yaml_excerpts"] = [x for x in (self._excerpt(r) for r in [f.get("resource")] + list(f.get("related") or [])) if x]
+        return out
+
+    def _excerpt(self, ref: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not ref:
+            return None
+        obj = self._config.get((ref.get("kind"), ref.get("namespace"), ref.get("name")))
+        if obj is None:
+            return None
+        text_lines = obj.get("yaml", "").splitlines()
+        hl = _line_of(obj.get("lines", {}), ref.get("path") or "")
+        return {"ref": f"{ref['kind']} {ref.get('namespace')}/{ref['name']}", "path": ref.get("path"),
+                "source": obj.get("source"), "lines": [[i + 1, t] for i, t in enumerate(text_lines)],
+                "highlight": [hl] if hl else []}
+
+    # --- SLOs, traces, config ------------------------------------------------------------
+    def slos(self) -> list[dict[str, Any]]:
+        return list(self.snapshot.get("slos", []))
+
+    def traces(self, filters: TraceFilters) -> list[dict[str, Any]]:
+        if filters.status not in TRACE_STATUSES:
+            raise QueryError("status", f"unknown status {filters.status!r} (known: {', '.join(TRACE_STATUSES)})")
+        s = self._trace_summaries
+        if s.empty:
+            return []
+        mask = s["duration_ms"] >= (filters.min_duration_ms or 0)
+        if filters.status != "any":
+            mask &= s["status"] == filters.status
+        if filters.service:
+            mask &= s["services"].map(lambda names: filters.service in names)
+        rows = s[mask].sort_values("start", ascending=False).head(filters.limit)
+        return rows.to_dict("records")
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
+        spans = self._spans[self._spans["trace_id"] == trace_id]
+        if spans.empty:
+            return None
+        return _order_spans(spans.sort_values("start_time").to_dict("records"))
+
+    def config_objects(self) -> list[dict[str, Any]]:
+        out = []
+        for (kind, ns, name), obj in self._config.items():
+            codes = [f["code"] for f in self._findings
+                     if any(r and (r.get("kind"), r.get("namespace"), r.get("name")) == (kind, ns, name)
+                            for r in [f.get("resource"), *(f.get("related") or [])])]
+            paths = [r.get("path") for f in self._findings
+                     for r in [f.get("resource"), *(f.get("related") or [])]
+                     if r and (r.get("kind"), r.get("namespace"), r.get("name")) == (kind, ns, name) and r.get("path")]
+            marks = sorted({line for line in (_line_of(obj.get("lines", {}), p) for p in paths) if line})
+            out.append({**obj, "findings": codes, "highlight": marks})
+        return out
+
+    # --- scenarios and reports -----------------------------------------------------------
+    def scenarios(self) -> list[dict[str, Any]]:
+        return list(self.snapshot.get("scenarios", []))
+
+    def apply_scenario(self, name: str | None) -> None:
+        raise Unavailable("a saved snapshot cannot apply scenarios; run `meshscope up` for the bundled mesh")
+
+    def report(self, fmt: str) -> tuple[bytes, str]:
+        if fmt == "json":
+            return json.dumps(self.snapshot, indent=1).encode(), "application/json"
+        if fmt == "md":
+            lines = [f"# meshscope findings ({self.snapshot.get('mesh', self.origin)})", "",
+                     "| severity | code | message | status |", "|---|---|---|---|"]
+            for f in self._findings:
+                msg = str(f.get("message", "")).replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| {f.get('severity')} | {f.get('code')} | {msg} | {f.get('status')} |")
+            return ("\n".join(lines) + "\n").encode(), "text/markdown; charset=utf-8"
+        raise QueryError("format", f"unsupported report format {fmt!r} for a snapshot (supported: {', '.join(REPORT_FORMATS)})")
+
+
+def _fingerprint(f: dict[str, Any]) -> str:
+    """Same rule as `Finding.fingerprint`, for findings stored as plain dicts."""
+    r = f.get("resource") or {}
+    where = (f"{r.get('kind')} {r.get('namespace')}/{r.get('name')}" if r.get("namespace") else
+             f"{r.get('kind')} {r.get('name')}") if r else ""
+    return f"{f.get('code')}|{where}|{(f.get('evidence') or {}).get('edge_key', '')}"
+
+
+def _line_of(lines: dict[str, int], path: str) -> int:
+    """The line of a YAML path, or of its nearest known parent (as `ConfigObject.line_of`)."""
+    p = path
+    while p:
+        if p in lines:
+            return int(lines[p])
+        cut = max(p.rfind("/"), p.rfind("["))
+        p = p[:cut] if cut > 0 else ""
+    return 0
+
+
+def _summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
+    cols = ["trace_id", "root_service", "root_name", "start", "duration_ms", "status", "spans", "services"]
+    if spans.empty:
+        return pd.DataFrame(columns=cols)
+    g = spans.groupby("trace_id", sort=False)
+    out = pd.DataFrame({
+        "start": g["start_time"].min(), "end": g["end_time"].max(), "spans": g.size(),
+        "errors": g["status_code"].agg(lambda s: (s == "ERROR").sum()),
+        "services": g["service_name"].agg(lambda s: sorted(set(s))),
+    })
+    roots = spans[spans["parent_span_id"] == ""].drop_duplicates("trace_id").set_index("trace_id")
+    out["root_service"] = roots["service_name"].reindex(out.index).fillna("?")
+    out["root_name"] = roots["name"].reindex(out.index).fillna("?")
+    out["duration_ms"] = ((out["end"] - out["start"]) * 1000).round(2)
+    out["status"] = (out["errors"] > 0).map({True: "error", False: "ok"})
+    return out.reset_index()[cols]
+
+
+def _order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Depth-first order with a depth field, so a waterfall reads top to bottom like the call tree."""
+    children: dict[str, list] = {}
+    ids = {s["span_id"] for s in spans}
+    for s in spans:
+        parent = s["parent_span_id"] if s["parent_span_id"] in ids else ""
+        children.setdefault(parent, []).append(s)
+    out: list[dict[str, Any]] = []
+    stack = [(s, 0) for s in reversed(children.get("", []))]
+    while stack:
+        s, depth = stack.pop()
+        out.append({**s, "depth": depth})
+        stack.extend((c, depth + 1) for c in reversed(children.get(s["span_id"], [])))
+    return out
