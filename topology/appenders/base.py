@@ -1,0 +1,33 @@
+"""The appender contract: a dataclass of options with `name`, `finalizer` and `append(graph, ctx)`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import networkx as nx
+import pandas as pd
+
+
+@dataclass
+class AppendContext:
+    """Everything an appender may read; appenders never fetch data themselves.
+
+    `rates` is the raw Istio rate frame (histogram buckets, security labels...),
+    `traffic` the selected contributions and their edges, `snapshot` the config
+    model (or None), `health` a HealthConfig (or None for Kiali's defaults).
+    `cache` lets one appender reuse what another computed (e.g. series -> edge).
+    """
+
+    rates: pd.DataFrame
+    options: Any  # topology.options.GraphOptions
+    traffic: Any  # topology.traffic.Traffic
+    snapshot: Any = None
+    health: Any = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Appender(Protocol):
+    name: str
+    finalizer: bool
+
+    def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None: ...

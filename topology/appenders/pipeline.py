@@ -1,0 +1,43 @@
+"""The one place that orders appenders (and rejects unknown names)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from topology.appenders.base import Appender
+from topology.appenders.outsider import OutsiderAppender
+from topology.appenders.traffic_generator import TrafficGeneratorAppender
+
+# Order matters and is explained here, once:
+# - dead/idle first: they add or prune nodes, so every later appender sees the final node set;
+# - throughput, error rate, response time, response flags, security policy only decorate edges
+#   from the rate frame and are independent of each other;
+# - config badges before health (health reads circuit-breaker badges for the CB-trip hint);
+# - finalizers last: outsider marks namespaces, traffic generator marks roots over the final graph.
+OPTIONAL: dict[str, type] = {}
+FINALIZERS: dict[str, type] = {"outsider": OutsiderAppender, "trafficGenerator": TrafficGeneratorAppender}
+
+
+def build_pipeline(names: Sequence[str] | None = None, **options) -> list[Appender]:
+    """Appenders in run order. `names=None`: all of them; `[]`: only the always-on finalizers.
+
+    `options` are passed to the appender dataclasses that declare them as fields
+    (e.g. `quantiles=(0.5, 0.95, 0.99)`, `mismatch_policies=...`); an option no
+    selected appender accepts is an error, as is an unknown appender name.
+    """
+    chosen = list(OPTIONAL) if names is None else list(names)
+    unknown = [n for n in chosen if n not in OPTIONAL and n not in FINALIZERS]
+    if unknown:
+        raise ValueError(f"unknown appender(s): {', '.join(unknown)}; known: {', '.join([*OPTIONAL, *FINALIZERS])}")
+    ordered = [n for n in OPTIONAL if n in chosen] + list(FINALIZERS)
+    used: set[str] = set()
+    out: list[Appender] = []
+    for name in ordered:
+        cls = OPTIONAL.get(name) or FINALIZERS[name]
+        fields = getattr(cls, "__dataclass_fields__", {})
+        kwargs = {k: v for k, v in options.items() if k in fields and k not in ("name", "finalizer")}
+        used |= set(kwargs)
+        out.append(cls(**kwargs))
+    extra = set(options) - used
+    if extra:
+        raise ValueError(f"option(s) {', '.join(sorted(extra))} not accepted by any selected appender")
+    return out
