@@ -57,8 +57,9 @@ LE = "le"  # histogram bucket bound as float (inf for +Inf); NaN for non-bucket 
 VALUE = "value"  # float sample value (a counter's cumulative value)
 TARGET = "target"  # scrape target (sidecar admin URL) or "prometheus"
 RATE = "rate"  # per-second rate over a window, in derived tables
+LABELS = "labels"  # the series' full label text as scraped (k="v",...): series identity incl. non-Istio labels
 
-METRICS_COLUMNS = (TIME, TARGET, METRIC, *ISTIO_LABELS, LE, VALUE)
+METRICS_COLUMNS = (TIME, TARGET, METRIC, *ISTIO_LABELS, LE, VALUE, LABELS)
 
 # --- requests table: one row per request, from access logs -----------------------
 START_TIME = "start_time"  # datetime64[ns, UTC]
@@ -100,3 +101,9 @@ SPANS_COLUMNS = (
     TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SERVICE_NAME, SPAN_NAME, SPAN_KIND, START_TIME, END_TIME,
     DURATION_MS, STATUS_CODE, RESPONSE_CODE, RESPONSE_FLAGS, ATTRIBUTES,
 )
+
+# --- logs table: one row per OTLP log record -------------------------------------
+SEVERITY = "severity"  # severity text (or number as text when no text was sent)
+BODY = "body"  # the record body rendered as a string
+
+LOGS_COLUMNS = (TIME, TRACE_ID, SPAN_ID, SERVICE_NAME, SEVERITY, BODY, ATTRIBUTES)

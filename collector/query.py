@@ -1,0 +1,190 @@
+"""Queries over the store that the rest of meshscope needs: Istio rate frames, quantiles, edge stats.
+
+`istio_rates` produces the *Istio rate frame* (see contracts): what PromQL
+`sum(rate(m[w])) by (<Istio labels>, le)` returns, computed from raw scrapes. Counter
+semantics follow Prometheus where they matter and improve on it where we know more:
+- a drop in a counter is a reset: the increase over that step is the new value;
+- a scrape gap just makes one step longer (the increase is still exact unless the
+  counter also reset inside the gap, which no scraper can see);
+- a series that appears in a target's scrape after earlier scrapes of the same target
+  lacked it started from 0 at the previous scrape (Envoy creates a counter on its first
+  increment), so a burst of brand-new 503s is counted instead of waiting for a second sample.
+The rate of a series is its increase divided by the time it was observed over.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collector import schema as s
+from collector import tables
+from collector.store import TelemetryStore
+
+RATE_COLUMNS = (*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE)
+_CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
+
+
+def istio_rates(store: TelemetryStore, window_s: float, end=None, prefix: str = "istio_") -> pd.DataFrame:
+    """Per-second rates of every Istio counter/histogram series over (end - window_s, end].
+
+    Returns the Istio rate frame: Istio label columns, `metric`, `le`, `rate`, summed over
+    series (targets, non-Istio labels) like `sum(rate(m[w])) by (labels, le)`.
+    """
+    end_ts = pd.Timestamp.now(tz="UTC") if end is None else _ts(end)
+    start_ts = end_ts - pd.Timedelta(seconds=window_s)
+    table = store.arrow("metrics", start_ts, end_ts)
+    return rates_from_samples(table, prefix=prefix)
+
+
+def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "") -> pd.DataFrame:
+    """The Istio rate frame from raw cumulative samples (metrics-table columns)."""
+    if isinstance(samples, pd.DataFrame):
+        samples = tables.conform(samples, tables.SPECS["metrics"])
+    if samples.num_rows:
+        samples = samples.filter(_name_mask(samples.column(s.METRIC), prefix))
+    if samples.num_rows == 0:
+        return _empty_rates()
+    df = tables.to_pandas(samples)
+    series_rates = _series_rates(df)
+    if series_rates.empty:
+        return _empty_rates()
+    keys = [*s.ISTIO_LABELS, s.METRIC, s.LE]
+    out = series_rates.groupby(keys, dropna=False, sort=False, observed=True)[s.RATE].sum().reset_index()
+    return out[list(RATE_COLUMNS)]
+
+
+def _name_mask(names: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
+    """Rows whose metric is a cumulative series under `prefix`; evaluated once per distinct name."""
+    def wanted(values: pa.Array) -> pa.Array:
+        hit = pc.ends_with(values, _CUMULATIVE_SUFFIXES[0])
+        for suffix in _CUMULATIVE_SUFFIXES[1:]:
+            hit = pc.or_(hit, pc.ends_with(values, suffix))
+        return pc.and_(hit, pc.starts_with(values, prefix)) if prefix else hit
+
+    chunks = []
+    for chunk in names.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunks.append(pc.take(wanted(chunk.dictionary), chunk.indices))
+        else:
+            chunks.append(wanted(chunk))
+    return pa.chunked_array(chunks, pa.bool_())
+
+
+def _series_rates(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per series with its rate over the samples given (vectorized, no per-row Python)."""
+    t = df[s.TIME].astype("int64").to_numpy() / 1e9
+    series_key = [s.TARGET, s.METRIC, s.LABELS]
+    sid = df.groupby(series_key, sort=False, observed=True).ngroup().to_numpy()
+    order = np.lexsort((t, sid))
+    sid, t = sid[order], t[order]
+    v = df[s.VALUE].to_numpy(dtype=float)[order]
+    first = np.ones(len(sid), dtype=bool)
+    first[1:] = sid[1:] != sid[:-1]
+    dv = np.empty_like(v)
+    dv[0] = 0.0
+    dv[1:] = v[1:] - v[:-1]
+    inc = np.where(dv >= 0, dv, v)  # a drop is a reset: the counter restarted from 0
+    inc = np.where(first, 0.0, inc)
+    inc = np.nan_to_num(inc, nan=0.0)
+
+    # a series first seen after its target's earlier scrapes started at 0 at the previous scrape
+    target_codes, target_names = pd.factorize(df[s.TARGET].to_numpy()[order])
+    t_first = t.copy()
+    first_idx = np.flatnonzero(first)
+    for code in range(len(target_names)):  # per target (a handful), not per record
+        scrape_times = np.unique(t[target_codes == code])
+        rows = first_idx[target_codes[first_idx] == code]
+        pos = np.searchsorted(scrape_times, t[rows], side="left")
+        has_prev = pos > 0
+        prev_t = scrape_times[np.maximum(pos - 1, 0)]
+        newborn = rows[has_prev]
+        inc[newborn] = np.nan_to_num(v[newborn], nan=0.0)
+        t_first[newborn] = prev_t[has_prev]
+
+    g = pd.DataFrame({"sid": sid, "inc": inc, "t0": t_first, "t": t})
+    agg = g.groupby("sid", sort=False).agg(inc=("inc", "sum"), t0=("t0", "first"), t1=("t", "last"))
+    span = (agg["t1"] - agg["t0"]).to_numpy()
+    rate = np.where(span > 0, agg["inc"].to_numpy() / np.where(span > 0, span, 1.0), np.nan)
+    valid = ~np.isnan(rate)
+    first_rows = order[first_idx]  # original row of each series' first sample: carries its labels
+    labels = df.iloc[first_rows].reset_index(drop=True)
+    labels = labels.set_index(pd.Index(sid[first_idx])).loc[agg.index]
+    labels = labels[[*s.ISTIO_LABELS, s.METRIC, s.LE]].reset_index(drop=True)
+    labels[s.RATE] = rate
+    return labels[valid].reset_index(drop=True)
+
+
+def _empty_rates() -> pd.DataFrame:
+    cols = {c: pd.Series(dtype="str") for c in (*s.ISTIO_LABELS, s.METRIC)}
+    cols[s.LE] = pd.Series(dtype=float)
+    cols[s.RATE] = pd.Series(dtype=float)
+    return pd.DataFrame(cols)[list(RATE_COLUMNS)]
+
+
+def histogram_quantile(q: float, buckets: pd.DataFrame, by: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Prometheus' `histogram_quantile(q, sum by (by, le) (rate(X_bucket[w])))`, vectorized.
+
+    `buckets` has `le` and `rate` (cumulative per bucket; other rows are ignored). Rates
+    are first summed by `by + le`. Within the bucket the rank falls in, linear interpolation;
+    the first bucket's lower bound is 0; a rank in the +Inf bucket returns the largest finite
+    bound; no +Inf bucket or no observations gives NaN. Returns `by` columns plus `value`.
+    """
+    by = list(by)
+    b = buckets[buckets[s.LE].notna()] if s.LE in buckets else buckets.iloc[0:0]
+    if s.METRIC in b.columns:
+        b = b[b[s.METRIC].astype(str).str.endswith("_bucket")]
+    if b.empty:
+        return pd.DataFrame({**{c: pd.Series(dtype="str") for c in by}, "value": pd.Series(dtype=float)})
+    g = b.groupby([*by, s.LE], dropna=False, sort=False, observed=True)[s.RATE].sum().reset_index()
+    g = g.sort_values([*by, s.LE], kind="stable").reset_index(drop=True)
+    gid = g.groupby(by, dropna=False, sort=False, observed=True).ngroup().to_numpy() if by else np.zeros(len(g), dtype=int)
+    le = g[s.LE].to_numpy(dtype=float)
+    cnt = g[s.RATE].to_numpy(dtype=float)
+    cnt = pd.Series(cnt).groupby(gid).cummax().to_numpy()  # Prometheus fixes non-monotonic buckets
+    n_groups = gid.max() + 1
+    last = np.zeros(len(g), dtype=bool)
+    last[:-1] = gid[:-1] != gid[1:]
+    last[-1] = True
+    total = np.full(n_groups, np.nan)
+    has_inf = np.zeros(n_groups, dtype=bool)
+    total[gid[last]] = cnt[last]
+    has_inf[gid[last]] = np.isinf(le[last]) & (le[last] > 0)
+    rank = q * total[gid]
+    hit = cnt >= rank
+    first_hit = hit & (pd.Series(hit).groupby(gid).cumsum().to_numpy() == 1)
+    idx = np.flatnonzero(first_hit)
+    result = np.full(n_groups, np.nan)
+    is_first = np.ones(len(g), dtype=bool)
+    is_first[1:] = gid[1:] != gid[:-1]
+    prev = np.maximum(idx - 1, 0)
+    lower = np.where(is_first[idx], 0.0, le[prev])
+    lower_cnt = np.where(is_first[idx], 0.0, cnt[prev])
+    upper, upper_cnt = le[idx], cnt[idx]
+    r = rank[idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = lower + (upper - lower) * (r - lower_cnt) / (upper_cnt - lower_cnt)
+    val = np.where(upper_cnt == lower_cnt, upper, val)
+    val = np.where(np.isinf(upper), lower, val)  # rank in +Inf: the largest finite bound
+    val = np.where(is_first[idx] & (upper <= 0), upper, val)
+    result[gid[idx]] = val
+    bad = ~has_inf | ~(total > 0)
+    result[bad] = np.nan
+    if q < 0:
+        result[~bad] = -math.inf
+    elif q > 1:
+        result[~bad] = math.inf
+    keys = g.loc[is_first, by].reset_index(drop=True) if by else pd.DataFrame(index=[0])
+    keys = keys.iloc[np.argsort(gid[is_first], kind="stable")].reset_index(drop=True) if by else keys
+    keys["value"] = result
+    return keys
+
+
+def _ts(t) -> pd.Timestamp:
+    if isinstance(t, (int, float)):
+        return pd.Timestamp(t, unit="s", tz="UTC")
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts

@@ -1,0 +1,379 @@
+"""The telemetry store: a time window of metrics, requests, spans and logs, kept in Arrow.
+
+Why this shape:
+- Each `add_*` call becomes one Arrow chunk (dictionary-encoded strings), so ingest is a
+  cast, not a Python loop, and memory per row stays small.
+- Every chunk is appended to a write-ahead file (Arrow IPC) before `add_*` returns, and
+  `flush()` turns the write-ahead file into a Parquet segment. A restart reloads segments and
+  replays the write-ahead file, so stopping (even killing) meshscope loses nothing ingested.
+  Segment and write-ahead files share a generation number, so a crash between writing a
+  segment and deleting its write-ahead file does not load rows twice.
+- Eviction: chunks older than the window go (memory and disk); when memory passes
+  `max_bytes`, the oldest chunks leave memory first (their segments stay on disk until they
+  age out; a restart loads newest first, within the budget).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from collector import tables
+from collector.tables import SPECS, TableSpec
+
+log = logging.getLogger(__name__)
+
+_SEGMENT = re.compile(r"seg-(\d+)-(\d+)-(-?\d+)-(-?\d+)\.parquet$")
+_WAL = re.compile(r"wal-(\d+)\.arrows$")
+_NS = 1_000_000_000
+
+
+@dataclass
+class _Chunk:
+    table: pa.Table
+    t_min: int  # ns since epoch
+    t_max: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.table.nbytes
+
+
+@dataclass
+class _TableState:
+    spec: TableSpec
+    chunks: list[_Chunk] = field(default_factory=list)
+    pending: list[_Chunk] = field(default_factory=list)  # in the write-ahead file, not yet in a segment
+    generation: int = 0
+    wal_bytes: int = 0
+    seq: int = 0
+
+
+class TelemetryStore:
+    """Windowed, persistent tables of telemetry; thread-safe (scrapers and receivers add concurrently)."""
+
+    def __init__(self, data_dir: str | Path | None = None, window_s: float = 3600.0,
+                 max_bytes: int = 512 * 2**20, flush_interval_s: float = 60.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.window_s = float(window_s)
+        self.max_bytes = int(max_bytes)
+        self.flush_interval_s = flush_interval_s
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._tables = {name: _TableState(spec) for name, spec in SPECS.items()}
+        self._last_flush = time.monotonic()
+        self._closed = False
+        self.evicted_rows = 0
+        if self.data_dir:
+            self._load()
+
+    # ----------------------------------------------------------------- ingest
+    def add_samples(self, data: pd.DataFrame | pa.Table) -> int:
+        """Scraped or queried metric samples (columns of `schema.METRICS_COLUMNS`)."""
+        return self._add("metrics", data)
+
+    def add_requests(self, data: pd.DataFrame | pa.Table) -> int:
+        """Access-log requests (columns of `schema.REQUESTS_COLUMNS`)."""
+        return self._add("requests", data)
+
+    def add_spans(self, data: pd.DataFrame | pa.Table) -> int:
+        """Trace spans (columns of `schema.SPANS_COLUMNS`)."""
+        return self._add("spans", data)
+
+    def add_logs(self, data: pd.DataFrame | pa.Table) -> int:
+        """OTLP log records (columns of `schema.LOGS_COLUMNS`)."""
+        return self._add("logs", data)
+
+    def _add(self, name: str, data: pd.DataFrame | pa.Table) -> int:
+        state = self._tables[name]
+        table = tables.conform(data, state.spec)  # raises ValueError before anything changes
+        if table.num_rows == 0:
+            return 0
+        times = table.column(state.spec.time_column)
+        if times.null_count:
+            table = table.filter(pc.is_valid(times))
+            times = table.column(state.spec.time_column)
+            if table.num_rows == 0:
+                return 0
+        mm = pc.min_max(times.cast(pa.int64()))
+        chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("telemetry store is closed")
+            if self.data_dir:
+                self._wal_append(state, table)
+            state.chunks.append(chunk)
+            state.pending.append(chunk)
+            self._compact(state)
+            self._evict()
+            if self.data_dir and (state.wal_bytes > 64 * 2**20 or time.monotonic() - self._last_flush > self.flush_interval_s):
+                self.flush()
+        return table.num_rows
+
+    # ----------------------------------------------------------------- queries
+    def metrics(self, start=None, end=None) -> pd.DataFrame:
+        return tables.to_pandas(self.arrow("metrics", start, end))
+
+    def requests(self, start=None, end=None) -> pd.DataFrame:
+        return tables.to_pandas(self.arrow("requests", start, end))
+
+    def spans(self, start=None, end=None) -> pd.DataFrame:
+        return tables.to_pandas(self.arrow("spans", start, end))
+
+    def logs(self, start=None, end=None) -> pd.DataFrame:
+        return tables.to_pandas(self.arrow("logs", start, end))
+
+    def arrow(self, name: str, start=None, end=None, columns: list[str] | None = None,
+              filter_expr=None) -> pa.Table:
+        """Rows of table `name` with start <= time <= end (seconds, datetime or Timestamp; None = open)."""
+        state = self._tables[name]
+        lo, hi = _to_ns(start), _to_ns(end)
+        with self._lock:
+            picked = [c for c in state.chunks if (lo is None or c.t_max >= lo) and (hi is None or c.t_min <= hi)]
+        if not picked:
+            out = state.spec.schema.empty_table()
+        else:
+            out = pa.concat_tables([c.table for c in picked])
+            tcol = out.column(state.spec.time_column).cast(pa.int64())
+            mask = None
+            if lo is not None:
+                mask = pc.greater_equal(tcol, lo)
+            if hi is not None:
+                m2 = pc.less_equal(tcol, hi)
+                mask = m2 if mask is None else pc.and_(mask, m2)
+            if mask is not None:
+                out = out.filter(mask)
+        if filter_expr is not None:
+            out = out.filter(filter_expr)
+        if columns is not None:
+            out = out.select(columns)
+        return out
+
+    def time_range(self, name: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """Oldest and newest time held in table `name`, or None when empty."""
+        with self._lock:
+            chunks = list(self._tables[name].chunks)
+        if not chunks:
+            return None
+        return (pd.Timestamp(min(c.t_min for c in chunks), tz="UTC"), pd.Timestamp(max(c.t_max for c in chunks), tz="UTC"))
+
+    def row_count(self, name: str) -> int:
+        with self._lock:
+            return sum(c.table.num_rows for c in self._tables[name].chunks)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in memory by all tables (Arrow buffers, dictionaries included)."""
+        with self._lock:
+            return sum(c.nbytes for st in self._tables.values() for c in st.chunks)
+
+    # ----------------------------------------------------------------- lifecycle
+    def flush(self) -> None:
+        """Write pending chunks as Parquet segments and drop their write-ahead files."""
+        if not self.data_dir:
+            return
+        with self._lock:
+            for state in self._tables.values():
+                self._flush_table(state)
+            self._delete_old_segments(self._cutoff_ns())
+            self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.flush()
+            self._closed = True
+
+    def __enter__(self) -> TelemetryStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- internals
+    def _dir(self, state: _TableState) -> Path:
+        assert self.data_dir is not None
+        d = self.data_dir / state.spec.name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def _wal_path(self, state: _TableState) -> Path:
+        return self._dir(state) / f"wal-{state.generation:010d}.arrows"
+
+    def _wal_append(self, state: _TableState, table: pa.Table) -> None:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        buf = sink.getvalue()
+        with open(self._wal_path(state), "ab") as f:
+            f.write(buf)
+            f.flush()
+        state.wal_bytes += buf.size
+
+    def _flush_table(self, state: _TableState) -> None:
+        cutoff = self._cutoff_ns()
+        pending = [c for c in state.pending if c.t_max >= cutoff]
+        wal = self._wal_path(state)
+        gen = state.generation
+        if pending:
+            table = pa.concat_tables([c.table for c in pending]).combine_chunks()
+            self._write_segment(state, gen, _Chunk(table, min(c.t_min for c in pending), max(c.t_max for c in pending)))
+        state.pending = []
+        state.generation += 1
+        state.wal_bytes = 0
+        wal.unlink(missing_ok=True)
+
+    def _write_segment(self, state: _TableState, gen: int, chunk: _Chunk) -> None:
+        path = self._dir(state) / f"seg-{gen:010d}-{state.seq:06d}-{chunk.t_min}-{chunk.t_max}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(chunk.table, tmp, compression="zstd")
+        os.replace(tmp, path)
+        state.seq += 1
+
+    def _compact(self, state: _TableState) -> None:
+        """Merge many small chunks into one so queries concatenate a handful, not thousands."""
+        small = [c for c in state.chunks if c.table.num_rows < 50_000]
+        if len(small) < 64:
+            return
+        merged = pa.concat_tables([c.table for c in small]).combine_chunks()
+        keep = [c for c in state.chunks if c.table.num_rows >= 50_000]
+        keep.append(_Chunk(merged, min(c.t_min for c in small), max(c.t_max for c in small)))
+        keep.sort(key=lambda c: c.t_min)
+        state.chunks = keep
+
+    def _cutoff_ns(self) -> int:
+        return int((self.clock() - self.window_s) * _NS)
+
+    def _evict(self) -> None:
+        cutoff = self._cutoff_ns()
+        for state in self._tables.values():
+            old = [c for c in state.chunks if c.t_max < cutoff]
+            if old:
+                self.evicted_rows += sum(c.table.num_rows for c in old)
+                state.chunks = [c for c in state.chunks if c.t_max >= cutoff]
+                state.pending = [c for c in state.pending if c.t_max >= cutoff]
+            straddling = [c for c in state.chunks if c.t_min < cutoff]
+            for c in straddling:  # trim rows that left the window from chunks that did not
+                times = c.table.column(state.spec.time_column).cast(pa.int64())
+                keep = pc.greater_equal(times, cutoff)
+                kept = c.table.filter(keep)
+                self.evicted_rows += c.table.num_rows - kept.num_rows
+                c.table, c.t_min = kept, pc.min(kept.column(state.spec.time_column).cast(pa.int64())).as_py()
+        total = sum(c.nbytes for st in self._tables.values() for c in st.chunks)
+        while total > self.max_bytes:
+            oldest_state, oldest = None, None
+            for st in self._tables.values():
+                for c in st.chunks:
+                    if oldest is None or c.t_min < oldest.t_min:
+                        oldest_state, oldest = st, c
+            if oldest is None or oldest_state is None:
+                break
+            if len(oldest_state.chunks) == 1 and oldest.nbytes > self.max_bytes // 2 and oldest.table.num_rows > 1:
+                half = oldest.table.num_rows // 2  # one huge chunk: drop its older half
+                before = oldest.nbytes
+                oldest.table = oldest.table.slice(half)
+                oldest.t_min = pc.min(oldest.table.column(oldest_state.spec.time_column).cast(pa.int64())).as_py()
+                self.evicted_rows += half
+                total -= before - oldest.nbytes
+                continue
+            oldest_state.chunks.remove(oldest)
+            self.evicted_rows += oldest.table.num_rows
+            total -= oldest.nbytes
+
+    def _delete_old_segments(self, cutoff: int) -> None:
+        for state in self._tables.values():
+            d = self.data_dir / state.spec.name if self.data_dir else None
+            if not d or not d.exists():
+                continue
+            for p in d.glob("seg-*.parquet"):
+                m = _SEGMENT.search(p.name)
+                if m and int(m.group(4)) < cutoff:
+                    p.unlink(missing_ok=True)
+
+    def _load(self) -> None:
+        cutoff = self._cutoff_ns()
+        for state in self._tables.values():
+            d = self._dir(state)
+            segs, gens_with_segment, max_gen = [], set(), -1
+            for p in d.glob("seg-*.parquet"):
+                m = _SEGMENT.search(p.name)
+                if not m:
+                    continue
+                gen, hi = int(m.group(1)), int(m.group(4))
+                max_gen = max(max_gen, gen)
+                gens_with_segment.add(gen)
+                if hi < cutoff:
+                    p.unlink(missing_ok=True)
+                    continue
+                segs.append((int(m.group(3)), hi, p))
+            for p in sorted(d.glob("*.tmp")):
+                p.unlink(missing_ok=True)  # a segment write that never completed: its WAL still exists
+            budget = self.max_bytes
+            for lo, hi, p in sorted(segs, key=lambda x: -x[1]):  # newest first, within the budget
+                try:
+                    t = tables.conform(pq.read_table(p), state.spec)
+                except Exception as exc:  # a damaged segment must not stop the rest from loading
+                    log.warning("skipping unreadable segment %s: %s", p, exc)
+                    continue
+                if t.nbytes > budget:
+                    break
+                budget -= t.nbytes
+                state.chunks.append(_Chunk(t, lo, hi))
+            for p in sorted(d.glob("wal-*.arrows")):
+                m = _WAL.search(p.name)
+                if not m:
+                    continue
+                gen = int(m.group(1))
+                max_gen = max(max_gen, gen)
+                if gen not in gens_with_segment:  # else: crashed after writing its segment
+                    replayed = _read_wal(p, state.spec)
+                    if replayed:
+                        table = pa.concat_tables(replayed).combine_chunks()
+                        times = table.column(state.spec.time_column).cast(pa.int64())
+                        mm = pc.min_max(times)
+                        chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
+                        self._write_segment(state, gen, chunk)
+                        state.chunks.append(chunk)
+                p.unlink(missing_ok=True)
+            state.generation = max_gen + 1
+            state.chunks.sort(key=lambda c: c.t_min)
+        self._evict()
+
+
+def _read_wal(path: Path, spec: TableSpec) -> list[pa.Table]:
+    """Every complete stream in a write-ahead file; a torn tail (crash mid-write) is dropped."""
+    out: list[pa.Table] = []
+    data = path.read_bytes()
+    reader_src = pa.BufferReader(data)
+    while reader_src.tell() < len(data):
+        try:
+            with pa.ipc.open_stream(reader_src) as r:
+                t = r.read_all()
+            out.append(tables.conform(t, spec))
+        except (pa.ArrowInvalid, OSError, ValueError) as exc:
+            log.warning("write-ahead file %s: dropped a torn tail: %s", path, exc)
+            break
+    return out
+
+
+def _to_ns(t) -> int | None:
+    if t is None:
+        return None
+    if isinstance(t, (int, float)):
+        return int(t * _NS)
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value)

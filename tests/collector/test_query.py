@@ -1,0 +1,143 @@
+"""istio_rates and histogram_quantile: Prometheus semantics on counters, resets, gaps and new series."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from collector import schema as s
+from collector.parse.exposition import parse_exposition
+from collector.query import histogram_quantile, istio_rates, rates_from_samples
+from collector.store import TelemetryStore
+
+
+def scrape(store: TelemetryStore, t: float, text: str, target: str = "a") -> None:
+    df = parse_exposition(text).samples
+    df[s.TIME] = pd.Timestamp(t, unit="s", tz="UTC")
+    df[s.TARGET] = target
+    store.add_samples(df)
+
+
+def line(code: str, value: float, src: str = "productpage-v1") -> str:
+    return f'istio_requests_total{{reporter="source",source_workload="{src}",response_code="{code}"}} {value}\n'
+
+
+def rate_of(frame: pd.DataFrame, **labels) -> float:
+    sel = frame
+    for k, v in labels.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, sel
+    return float(sel[s.RATE].iloc[0])
+
+
+@pytest.fixture
+def store():
+    return TelemetryStore(window_s=3600, clock=lambda: 2000.0)
+
+
+def test_frame_shape(store):
+    scrape(store, 1000, line("200", 1))
+    scrape(store, 1010, line("200", 11))
+    out = istio_rates(store, 60, end=1010)
+    assert list(out.columns) == [*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE]
+    assert out[s.DESTINATION_WORKLOAD].iloc[0] == "unknown"
+    assert math.isnan(out[s.LE].iloc[0])
+    assert rate_of(out, response_code="200") == pytest.approx(1.0)
+
+
+def test_counter_reset_counts_the_new_value(store):
+    for t, v in [(1000, 100), (1010, 150), (1020, 20), (1030, 60)]:  # restart between 1010 and 1020
+        scrape(store, t, line("200", v))
+    out = istio_rates(store, 60, end=1030)
+    assert rate_of(out, response_code="200") == pytest.approx((50 + 20 + 40) / 30)
+
+
+def test_scrape_gap_keeps_the_increase(store):
+    scrape(store, 1000, line("200", 0))
+    scrape(store, 1005, line("200", 5))
+    scrape(store, 1055, line("200", 105))  # target unreachable for 45 s
+    out = istio_rates(store, 120, end=1060)
+    assert rate_of(out, response_code="200") == pytest.approx(105 / 55)
+
+
+def test_new_series_counts_from_zero_at_previous_scrape(store):
+    scrape(store, 1000, line("200", 10))
+    scrape(store, 1010, line("200", 20) + line("503", 4))
+    out = istio_rates(store, 60, end=1010)
+    assert rate_of(out, response_code="503") == pytest.approx(0.4)
+
+
+def test_window_bounds_and_sum_over_targets(store):
+    scrape(store, 900, line("200", 0), target="a")  # outside a 60 s window ending at 1010
+    scrape(store, 1000, line("200", 1000), target="a")
+    scrape(store, 1010, line("200", 1010), target="a")
+    scrape(store, 1000, line("200", 0), target="b")
+    scrape(store, 1010, line("200", 20), target="b")
+    out = istio_rates(store, 60, end=1010)
+    assert rate_of(out, response_code="200") == pytest.approx(1 + 2)
+
+
+def test_non_istio_and_gauges_are_left_out(store):
+    scrape(store, 1000, 'envoy_cluster_upstream_rq_total{envoy_cluster_name="x"} 1\nistio_build{component="proxy"} 1\n')
+    scrape(store, 1010, 'envoy_cluster_upstream_rq_total{envoy_cluster_name="x"} 5\nistio_build{component="proxy"} 1\n')
+    assert istio_rates(store, 60, end=1010).empty
+
+
+def test_histogram_buckets_keep_le(store):
+    text = lambda a, b: (f'istio_request_duration_milliseconds_bucket{{reporter="source",le="100"}} {a}\n'
+                         f'istio_request_duration_milliseconds_bucket{{reporter="source",le="+Inf"}} {b}\n')
+    scrape(store, 1000, text(0, 0))
+    scrape(store, 1010, text(50, 100))
+    out = istio_rates(store, 60, end=1010)
+    assert dict(zip(out[s.LE], out[s.RATE])) == {100.0: 5.0, math.inf: 10.0}
+
+
+def test_histogram_quantile_matches_prometheus_method():
+    # 90 of 100 req/s under 250 ms, the rest under 500 ms: p95 interpolates to 375 (promtool agrees)
+    b = pd.DataFrame({"svc": ["a"] * 4, s.LE: [100, 250, 500, np.inf], s.RATE: [50, 90, 100, 100]})
+    assert histogram_quantile(0.95, b, by=["svc"])["value"].iloc[0] == pytest.approx(375)
+    assert histogram_quantile(0.5, b, by=["svc"])["value"].iloc[0] == pytest.approx(100)
+    assert histogram_quantile(0.25, b, by=["svc"])["value"].iloc[0] == pytest.approx(50)  # first bucket from 0
+
+
+def test_histogram_quantile_edge_cases():
+    b = pd.DataFrame({"svc": ["inf", "inf", "zero", "zero", "noinf"], s.LE: [1, np.inf, 1, np.inf, 1],
+                      s.RATE: [1, 10, 0, 0, 5]})
+    out = histogram_quantile(0.99, b, by=["svc"]).set_index("svc")["value"]
+    assert out["inf"] == 1.0  # rank in +Inf: the largest finite bound
+    assert math.isnan(out["zero"]) and math.isnan(out["noinf"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=2, max_size=12),
+       st.floats(min_value=0.01, max_value=0.99))
+def test_quantile_is_within_bucket_bounds(counts, q):
+    cum = np.cumsum(counts)
+    les = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000][: len(cum) - 1] + [np.inf]
+    b = pd.DataFrame({s.LE: les, s.RATE: cum})
+    v = histogram_quantile(q, b)["value"].iloc[0]
+    if cum[-1] == 0:
+        assert math.isnan(v)
+    else:
+        assert 0 <= v <= max(x for x in les if np.isfinite(x))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=50), min_size=2, max_size=30), st.data())
+def test_rate_equals_true_increase_with_random_resets(increments, data):
+    """Build a counter with random restarts; the rate must be the true increase / span."""
+    values, v = [], 0
+    for inc in increments:
+        if data.draw(st.booleans()) and inc < v:  # a reset is only visible as a drop
+            v = inc  # restarted, then counted `inc`
+        else:
+            v += inc
+        values.append(v)
+    frame = pd.DataFrame({s.TIME: pd.to_datetime(np.arange(len(values)) * 5.0 + 1000, unit="s", utc=True),
+                          s.TARGET: "t", s.METRIC: "istio_requests_total", s.LABELS: "x", s.VALUE: values})
+    out = rates_from_samples(frame)
+    expected = sum(increments[1:]) / (5.0 * (len(values) - 1))
+    assert out[s.RATE].iloc[0] == pytest.approx(expected)

@@ -1,0 +1,150 @@
+"""The store: window eviction, memory budget, persistence across restarts and crashes."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from collector import schema as s
+from collector.store import TelemetryStore
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def requests(times: list[float], path: str = "/p", code: int = 200) -> pd.DataFrame:
+    n = len(times)
+    return pd.DataFrame({
+        s.START_TIME: pd.to_datetime(times, unit="s", utc=True), s.PATH: [path] * n,
+        s.RESPONSE_CODE: [code] * n, s.DURATION_MS: np.arange(n, dtype=float), s.MTLS: [True] * n,
+        s.REQUEST_ID: [f"id-{path}-{i}" for i in range(n)],
+    })
+
+
+def test_documented_columns_and_types():
+    st = TelemetryStore(clock=Clock(100))
+    st.add_requests(requests([99, 99.5]))
+    df = st.requests()
+    assert tuple(df.columns) == s.REQUESTS_COLUMNS
+    assert str(df[s.START_TIME].dtype) == "datetime64[ns, UTC]"
+    assert list(df[s.RESPONSE_CODE]) == [200, 200]
+    assert df[s.MTLS].dtype == bool
+    assert list(df[s.SOURCE_WORKLOAD]) == ["", ""]  # missing string columns are empty, never NaN
+
+
+def test_time_range_queries():
+    st = TelemetryStore(clock=Clock(100))
+    st.add_requests(requests([10, 20, 30]))
+    st.add_requests(requests([40, 50]))
+    assert len(st.requests(start=20, end=40)) == 3
+    assert len(st.requests(start=41)) == 1
+    assert len(st.requests()) == 5
+
+
+def test_eviction_by_age_keeps_the_window():
+    clock = Clock(1000)
+    st = TelemetryStore(window_s=100, clock=clock)
+    st.add_requests(requests([880, 905, 950]))
+    assert sorted(st.requests()[s.START_TIME].astype("int64") // 10**9) == [905, 950]  # 880 already out
+    clock.t = 1060
+    st.add_requests(requests([1059]))
+    assert sorted(st.requests()[s.START_TIME].astype("int64") // 10**9) == [1059]
+    assert st.evicted_rows == 3
+
+
+def test_eviction_by_memory_budget_drops_oldest_first():
+    st = TelemetryStore(window_s=10**6, max_bytes=400_000, clock=Clock(10**5))
+    for k in range(20):
+        st.add_requests(requests(list(np.linspace(k * 100, k * 100 + 99, 1000)), path=f"/p{k}"))
+    assert st.nbytes <= 400_000
+    left = st.requests()
+    assert len(left) < 20_000
+    assert "/p19" in set(left[s.PATH])  # newest survives
+    assert "/p0" not in set(left[s.PATH])
+
+
+def test_restart_loses_nothing_after_close(tmp_path):
+    clock = Clock(100)
+    st = TelemetryStore(tmp_path, clock=clock)
+    st.add_requests(requests([1, 2, 3], path="/a"))
+    st.add_spans(pd.DataFrame({s.TRACE_ID: ["ab" * 16], s.SPAN_ID: ["cd" * 8], s.START_TIME: pd.to_datetime([5], unit="s", utc=True),
+                               s.ATTRIBUTES: [{"http.method": "GET"}]}))
+    st.close()
+    again = TelemetryStore(tmp_path, clock=clock)
+    assert sorted(again.requests()[s.REQUEST_ID]) == ["id-/a-0", "id-/a-1", "id-/a-2"]
+    assert again.spans()[s.ATTRIBUTES][0] == {"http.method": "GET"}
+
+
+def test_crash_without_close_replays_write_ahead_once(tmp_path):
+    clock = Clock(100)
+    st = TelemetryStore(tmp_path, clock=clock)
+    st.add_requests(requests([1, 2], path="/a"))
+    st.flush()
+    st.add_requests(requests([3], path="/b"))  # only in the write-ahead file
+    del st  # no close(): as if the process was killed
+    again = TelemetryStore(tmp_path, clock=clock)
+    assert sorted(again.requests()[s.PATH]) == ["/a", "/a", "/b"]
+    again.add_requests(requests([4], path="/c"))
+    del again
+    third = TelemetryStore(tmp_path, clock=clock)  # replayed data must not be loaded twice
+    assert sorted(third.requests()[s.PATH]) == ["/a", "/a", "/b", "/c"]
+
+
+def test_torn_write_ahead_tail_is_dropped_not_fatal(tmp_path):
+    clock = Clock(100)
+    st = TelemetryStore(tmp_path, clock=clock)
+    st.add_requests(requests([1], path="/a"))
+    st.add_requests(requests([2], path="/b"))
+    del st
+    wal = next((tmp_path / "requests").glob("wal-*.arrows"))
+    data = wal.read_bytes()
+    wal.write_bytes(data[: len(data) - 50])  # the second append was cut by a crash
+    again = TelemetryStore(tmp_path, clock=clock)
+    assert list(again.requests()[s.PATH]) == ["/a"]
+
+
+def test_segments_older_than_window_are_deleted(tmp_path):
+    clock = Clock(1000)
+    st = TelemetryStore(tmp_path, window_s=100, clock=clock)
+    st.add_requests(requests([950]))
+    st.flush()
+    assert list((tmp_path / "requests").glob("seg-*.parquet"))
+    clock.t = 2000
+    st.add_requests(requests([1999]))
+    st.flush()
+    segs = list((tmp_path / "requests").glob("seg-*.parquet"))
+    assert len(segs) == 1 and "1999" in segs[0].name
+    st.close()
+
+
+def test_bad_input_is_refused_whole_and_nothing_stored_is_lost():
+    st = TelemetryStore(clock=Clock(100))
+    st.add_requests(requests([1]))
+    with pytest.raises(ValueError, match="response_code"):
+        st.add_requests(pd.DataFrame({s.START_TIME: pd.to_datetime([2], unit="s", utc=True), s.RESPONSE_CODE: ["abc"]}))
+    assert len(st.requests()) == 1
+
+
+def test_concurrent_adds(tmp_path):
+    import threading
+    st = TelemetryStore(tmp_path, clock=Clock(10**4))
+    def work(k):
+        for i in range(20):
+            st.add_requests(requests([9000 + k * 100 + i], path=f"/{k}"))
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(st.requests()) == 80
+    st.close()
+    assert len(TelemetryStore(tmp_path, clock=Clock(10**4)).requests()) == 80
+    assert not list((tmp_path / "requests").glob("*.tmp"))
+    assert os.path.isdir(tmp_path / "metrics")
