@@ -14,11 +14,21 @@ and namespace-wide when its host is ``*.<ns>.svc.<domain suffix>``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import weakref
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from diagnose.catalog import CATALOG, make
+from diagnose.context import resource_ref
+from diagnose.findings import Finding, ResourceRef
+from diagnose.rule import Metadata
 from mesh.config import ConfigObject, Snapshot, Workload
 from mesh.config.workloads import labels_match
+
+if TYPE_CHECKING:
+    from diagnose.context import Context
 
 STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
 ISTIO_MUTUAL, MUTUAL, SIMPLE = "ISTIO_MUTUAL", "MUTUAL", "SIMPLE"
@@ -31,13 +41,13 @@ MESH, NAMESPACE, WORKLOAD, PORT, HOST = "mesh", "namespace", "workload", "port",
 
 
 # -- small readers over spec dicts (tolerant: bad types read as absent) ------------------------
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def selector_of(obj: ConfigObject, key: str = "selector") -> dict[str, str] | None:
     """`spec.<key>.matchLabels` (PeerAuthentication, AuthorizationPolicy, ...); None when absent or empty."""
-    labels = _dict(_dict(obj.spec.get(key)).get("matchLabels"))
+    labels = as_dict(as_dict(obj.spec.get(key)).get("matchLabels"))
     return {str(k): str(v) for k, v in labels.items()} or None
 
 
@@ -50,14 +60,14 @@ def mode_of(value: Any) -> str | None:
 
 
 def pa_mode(pa: ConfigObject) -> str | None:
-    return mode_of(_dict(pa.spec.get("mtls")).get("mode"))
+    return mode_of(as_dict(pa.spec.get("mtls")).get("mode"))
 
 
 def pa_port_modes(pa: ConfigObject) -> dict[str, str]:
     """`portLevelMtls` as {port number as text: mode} (UNSET entries dropped)."""
     out: dict[str, str] = {}
-    for port, setting in _dict(pa.spec.get("portLevelMtls")).items():
-        mode = mode_of(_dict(setting).get("mode"))
+    for port, setting in as_dict(pa.spec.get("portLevelMtls")).items():
+        mode = mode_of(as_dict(setting).get("mode"))
         if mode:
             out[str(port)] = mode
     return out
@@ -72,12 +82,13 @@ def is_namespace_pa(pa: ConfigObject, snap: Snapshot) -> bool:
 
 
 def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
-    return [pa for pa in snap.of_kind("PeerAuthentication") if is_mesh_pa(pa, snap)]
+    """Selectorless PeerAuthentications in the root namespace, by name."""
+    return index(snap).mesh_pas
 
 
 def namespace_pas(snap: Snapshot, namespace: str | None) -> list[ConfigObject]:
-    return [pa for pa in snap.of_kind("PeerAuthentication")
-            if pa.namespace == namespace and is_namespace_pa(pa, snap)]
+    """Selectorless PeerAuthentications of one (non-root) namespace, by name."""
+    return index(snap).namespace_pas.get(namespace, [])
 
 
 def enables_mtls(pa: ConfigObject) -> bool:
@@ -88,7 +99,7 @@ def enables_mtls(pa: ConfigObject) -> bool:
 # -- DestinationRule TLS ---------------------------------------------------------------------
 def dr_tls(dr: ConfigObject) -> dict[str, Any] | None:
     """The top-level `trafficPolicy.tls` block, or None."""
-    tls = _dict(dr.spec.get("trafficPolicy")).get("tls")
+    tls = as_dict(dr.spec.get("trafficPolicy")).get("tls")
     return tls if isinstance(tls, dict) else None
 
 
@@ -100,11 +111,11 @@ def dr_mode(dr: ConfigObject) -> str | None:
 def dr_port_modes(dr: ConfigObject) -> list[tuple[int, str, str]]:
     """(index, port number as text, mode) for every portLevelSettings entry with a TLS mode."""
     out = []
-    pls = _dict(dr.spec.get("trafficPolicy")).get("portLevelSettings")
+    pls = as_dict(dr.spec.get("trafficPolicy")).get("portLevelSettings")
     for i, setting in enumerate(pls if isinstance(pls, list) else []):
-        setting = _dict(setting)
-        mode = mode_of(_dict(setting.get("tls")).get("mode"))
-        number = _dict(setting.get("port")).get("number")
+        setting = as_dict(setting)
+        mode = mode_of(as_dict(setting.get("tls")).get("mode"))
+        number = as_dict(setting.get("port")).get("number")
         if mode and number is not None:
             out.append((i, str(number), mode))
     return out
@@ -161,10 +172,14 @@ def services_selecting(snap: Snapshot, target: Target) -> list[ConfigObject]:
     for svc in snap.services():
         if svc.namespace != target.namespace:
             continue
-        sel = _dict(svc.spec.get("selector"))
+        sel = as_dict(svc.spec.get("selector"))
         if sel and labels_match(sel, target.labels):
             out.append(svc)
     return out
+
+
+def service_host(snap: Snapshot, svc: ConfigObject) -> str:
+    return f"{svc.name}.{svc.namespace}.svc.{snap.mesh_config.domain_suffix}"
 
 
 def service_target_ports(svc: ConfigObject) -> dict[str, str]:
@@ -172,7 +187,7 @@ def service_target_ports(svc: ConfigObject) -> dict[str, str]:
     out: dict[str, str] = {}
     ports = svc.spec.get("ports")
     for p in ports if isinstance(ports, list) else []:
-        p = _dict(p)
+        p = as_dict(p)
         if p.get("port") is not None:
             out[str(p["port"])] = str(p.get("targetPort", p["port"]))
     return out
@@ -190,12 +205,9 @@ class ServerMode:
 
 def server_mode(snap: Snapshot, target: Target, port: str | None = None) -> ServerMode:
     """The mode in force for a target (and optionally a target port), most specific policy first."""
-    workload_pas = []
-    for pa in snap.of_kind("PeerAuthentication"):
-        sel = selector_of(pa)
-        if pa.namespace == target.namespace and sel is not None and labels_match(sel, target.labels):
-            workload_pas.append(pa)
-    workload_pas.sort(key=lambda o: o.name)  # deterministic when several match (that itself is KIA0003)
+    idx = index(snap)
+    workload_pas = [pa for pa, sel in idx.selector_pas.get(target.namespace, ())
+                    if labels_match(sel, target.labels)]
     if port is not None:
         for pa in workload_pas:
             mode = pa_port_modes(pa).get(port)
@@ -204,8 +216,8 @@ def server_mode(snap: Snapshot, target: Target, port: str | None = None) -> Serv
     for pa in workload_pas:
         if pa_mode(pa):
             return ServerMode(pa_mode(pa), pa, WORKLOAD)
-    for level, pas in ((NAMESPACE, namespace_pas(snap, target.namespace)), (MESH, mesh_pas(snap))):
-        for pa in sorted(pas, key=lambda o: o.name):
+    for level, pas in ((NAMESPACE, idx.namespace_pas.get(target.namespace, ())), (MESH, idx.mesh_pas)):
+        for pa in pas:
             if pa_mode(pa):
                 return ServerMode(pa_mode(pa), pa, level)
     return ServerMode(None, None, None)
@@ -245,8 +257,13 @@ def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | No
     """
     best: tuple[int, int, ConfigObject] | None = None
     root = snap.mesh_config.root_namespace
-    for dr in snap.of_kind("DestinationRule"):
-        if selector_of(dr, "workloadSelector") is not None or not snap.visible(dr, namespace):
+    idx = index(snap)
+    candidates = list(idx.exact_drs.get(host, ()))
+    for suffix, drs in idx.wildcard_drs.items():
+        if suffix == "" or host.endswith(suffix):
+            candidates.extend(drs)
+    for dr in candidates:
+        if not snap.visible(dr, namespace):
             continue
         score = _specificity(dr, host, snap)
         if score is None:
@@ -265,3 +282,103 @@ def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | No
                 return ClientMode(mode, dr, f"spec/trafficPolicy/portLevelSettings[{i}]/tls/mode", scope)
     return ClientMode(dr_mode(dr), dr, "spec/trafficPolicy/tls/mode" if dr_tls(dr) is not None else None, scope)
 
+
+
+# -- per-snapshot indexes (rules ask per workload and per service; keep that linear) ----------
+@dataclass
+class SecurityIndex:
+    """PeerAuthentications by level and client-side DestinationRules by host, built once per snapshot."""
+
+    selector_pas: dict[str | None, list[tuple[ConfigObject, dict[str, str]]]] = field(default_factory=dict)
+    namespace_pas: dict[str | None, list[ConfigObject]] = field(default_factory=dict)
+    mesh_pas: list[ConfigObject] = field(default_factory=list)
+    exact_drs: dict[str, list[ConfigObject]] = field(default_factory=dict)
+    wildcard_drs: dict[str, list[ConfigObject]] = field(default_factory=dict)  # ".ns.svc.cluster.local" -> DRs
+
+
+_INDEXES: weakref.WeakKeyDictionary[Snapshot, SecurityIndex] = weakref.WeakKeyDictionary()
+
+
+def index(snap: Snapshot) -> SecurityIndex:
+    idx = _INDEXES.get(snap)
+    if idx is not None:
+        return idx
+    sel_pas: dict[str | None, list] = defaultdict(list)
+    ns_pas: dict[str | None, list] = defaultdict(list)
+    mesh: list[ConfigObject] = []
+    for pa in sorted(snap.of_kind("PeerAuthentication"), key=lambda o: o.name):
+        sel = selector_of(pa)
+        if sel is not None:
+            sel_pas[pa.namespace].append((pa, sel))
+        elif pa.namespace == snap.mesh_config.root_namespace:
+            mesh.append(pa)
+        else:
+            ns_pas[pa.namespace].append(pa)
+    exact: dict[str, list] = defaultdict(list)
+    wild: dict[str, list] = defaultdict(list)
+    for dr in snap.of_kind("DestinationRule"):
+        host = dr.spec.get("host")
+        if not isinstance(host, str) or not host or selector_of(dr, "workloadSelector") is not None:
+            continue
+        pattern = snap.fqdn(host, dr.namespace)
+        if pattern == "*":
+            wild[""].append(dr)
+        elif pattern.startswith("*."):
+            wild[pattern[1:]].append(dr)
+        else:
+            exact[pattern].append(dr)
+    idx = SecurityIndex(dict(sel_pas), dict(ns_pas), mesh, dict(exact), dict(wild))
+    _INDEXES[snap] = idx
+    return idx
+
+
+# -- building findings ---------------------------------------------------------------------
+class _Lenient(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def ref(obj: ConfigObject, path: str | None = None) -> ResourceRef:
+    """A ResourceRef for an object (and a YAML path in it), with `file:line` of that path."""
+    return resource_ref(obj, path)
+
+
+def finding(code: str, obj: ConfigObject, path: str | None = None, related: list[ResourceRef] | None = None,
+            severity: str | None = None, **args: Any) -> Finding:
+    """`make` plus a remediation filled from the same arguments (catalog remediations name fields too)."""
+    f = make(code, ref(obj, path), related, severity=severity, **args)
+    if "{" in CATALOG[code].remediation:
+        f.remediation = CATALOG[code].remediation.format_map(_Lenient(args))
+    return f
+
+
+def obj_label(obj: ConfigObject) -> str:
+    return f"{obj.namespace}/{obj.name}" if obj.namespace else obj.name
+
+
+def target_label(target: Target) -> str:
+    if target.workload is not None:
+        return f"{target.workload.kind} {target.namespace}/{target.workload.name}"
+    sel = ",".join(f"{k}={v}" for k, v in sorted(target.labels.items()))
+    return f"workloads {sel or '(all)'} in {target.namespace}"
+
+
+# -- rules as data: a check function plus its metadata ------------------------------------------
+@dataclass(frozen=True)
+class SnapshotRule:
+    """A config rule whose check reads the (read-tracking) snapshot and returns findings.
+
+    The security checks compare policies across kinds and levels rather than
+    walking one kind, so they are written as plain functions of the snapshot.
+    """
+
+    metadata: Metadata
+    check: Callable[[Snapshot], list[Finding]]
+
+    def analyze(self, ctx: Context) -> None:
+        ctx.findings.extend(self.check(ctx.snapshot))
+
+
+def rule(name: str, description: str, inputs: tuple[str, ...], codes: tuple[str, ...],
+         check: Callable[[Snapshot], list[Finding]]) -> SnapshotRule:
+    return SnapshotRule(Metadata(name, description, inputs, codes), check)

@@ -1,0 +1,217 @@
+"""PeerAuthentication checks: the server side of mTLS against the DestinationRules clients use.
+
+Mesh- and namespace-level checks follow Kiali's table (KIA0401, KIA0501,
+KIA0505, KIA0506), including its quirk that only selectorless policies and
+``*.local`` / ``*.<ns>.svc.<suffix>`` DestinationRules count at those levels.
+Workload-level checks (STRICT workload, auto-mTLS off, no client DR) and the
+selector hygiene checks (KIA0002/3/4) also cover RequestAuthentication.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from diagnose.findings import Finding
+from diagnose.rules.config import security as sec
+from mesh.config import ConfigObject, Snapshot
+
+MUTUAL_MODES = (sec.ISTIO_MUTUAL, sec.MUTUAL)
+
+
+def mesh_strict_without_dr(snap: Snapshot) -> list[Finding]:
+    """KIA0401: STRICT mesh-wide with auto-mTLS off needs a mesh-wide ISTIO_MUTUAL DestinationRule."""
+    mc = snap.mesh_config
+    if mc.enable_auto_mtls:
+        return []
+    if any(sec.dr_mode(dr) == sec.ISTIO_MUTUAL for dr in sec.mesh_drs(snap)):
+        return []
+    return [sec.finding("MS2001", pa, "spec/mtls", root_namespace=mc.root_namespace)
+            for pa in sec.mesh_pas(snap) if sec.pa_mode(pa) == sec.STRICT]
+
+
+def namespace_strict_without_dr(snap: Snapshot) -> list[Finding]:
+    """KIA0501: STRICT namespace with auto-mTLS off needs a namespace- or mesh-wide ISTIO_MUTUAL DR."""
+    mc = snap.mesh_config
+    if mc.enable_auto_mtls:
+        return []
+    mesh_ok = any(sec.dr_mode(dr) == sec.ISTIO_MUTUAL for dr in sec.mesh_drs(snap))
+    out = []
+    for pa in snap.of_kind("PeerAuthentication"):
+        if not sec.is_namespace_pa(pa, snap) or sec.pa_mode(pa) != sec.STRICT or mesh_ok:
+            continue
+        if any(sec.dr_mode(dr) == sec.ISTIO_MUTUAL for dr in sec.namespace_drs(snap, pa.namespace)):
+            continue
+        out.append(sec.finding("MS2002", pa, "spec/mtls", namespace=pa.namespace, domain=mc.domain_suffix))
+    return out
+
+
+def namespace_disabled_with_mtls_dr(snap: Snapshot) -> list[Finding]:
+    """KIA0505: a DISABLE namespace while a namespace (or, unless overridden, mesh) DR sends mTLS."""
+    out = []
+    for pa in snap.of_kind("PeerAuthentication"):
+        if not sec.is_namespace_pa(pa, snap) or sec.pa_mode(pa) != sec.DISABLE:
+            continue
+        ns_drs = sec.namespace_drs(snap, pa.namespace)
+        culprit = next((dr for dr in ns_drs if sec.dr_mode(dr) in MUTUAL_MODES), None)
+        if culprit is None and not any(sec.dr_mode(dr) == sec.DISABLE for dr in ns_drs):
+            culprit = next((dr for dr in sec.mesh_drs(snap) if sec.dr_mode(dr) in MUTUAL_MODES), None)
+        if culprit is not None:
+            out.append(sec.finding("MS2003", pa, "spec/mtls", [sec.ref(culprit, "spec/trafficPolicy/tls/mode")],
+                                   namespace=pa.namespace, rule=sec.obj_label(culprit), mode=sec.dr_mode(culprit),
+                                   domain=snap.mesh_config.domain_suffix))
+    return out
+
+
+def mesh_disabled_with_mtls_dr(snap: Snapshot) -> list[Finding]:
+    """KIA0506: mesh-wide DISABLE while a mesh-wide DR still uses (ISTIO_)MUTUAL."""
+    out = []
+    for pa in sec.mesh_pas(snap):
+        if sec.pa_mode(pa) != sec.DISABLE:
+            continue
+        culprit = next((dr for dr in sec.mesh_drs(snap) if sec.dr_mode(dr) in MUTUAL_MODES), None)
+        if culprit is not None:
+            out.append(sec.finding("MS2004", pa, "spec/mtls", [sec.ref(culprit, "spec/trafficPolicy/tls/mode")],
+                                   rule=sec.obj_label(culprit), mode=sec.dr_mode(culprit)))
+    return out
+
+
+def port_level_without_selector(snap: Snapshot) -> list[Finding]:
+    """Istio rejects portLevelMtls on a PeerAuthentication without a workload selector."""
+    return [sec.finding("MS2012", pa, "spec/portLevelMtls") for pa in snap.of_kind("PeerAuthentication")
+            if pa.spec.get("portLevelMtls") and sec.selector_of(pa) is None]
+
+
+def strict_workload_without_client_mtls(snap: Snapshot) -> list[Finding]:
+    """A workload-level STRICT policy with auto-mTLS off and no DR giving its clients ISTIO_MUTUAL.
+
+    Kiali ignores selector-scoped policies here; this is the same failure one level down.
+    A DR that sets DISABLE/SIMPLE is reported on the DR instead (MS2010).
+    """
+    if snap.mesh_config.enable_auto_mtls:
+        return []
+    out = []
+    for pa in snap.of_kind("PeerAuthentication"):
+        sel = sec.selector_of(pa)
+        strict_ports = [p for p, m in sec.pa_port_modes(pa).items() if m == sec.STRICT]
+        if sel is None or (sec.pa_mode(pa) != sec.STRICT and not strict_ports):
+            continue
+        gap = next(((t, svc, c) for t in sec.targets_of(snap, pa.namespace, sel)
+                    for svc in sec.services_selecting(snap, t)
+                    for c in [sec.client_mode(snap, sec.service_host(snap, svc), svc.namespace)] if c.mode is None), None)
+        if gap is not None:
+            target, svc, client = gap
+            out.append(sec.finding("MS2013", pa, "spec/mtls" if sec.pa_mode(pa) else "spec/portLevelMtls",
+                                   [sec.ref(svc)] + ([sec.ref(client.rule)] if client.rule else []),
+                                   target=sec.target_label(target), host=sec.service_host(snap, svc)))
+    return out
+
+
+# -- selector hygiene (PeerAuthentication and RequestAuthentication) ------------------------------
+POLICY_KINDS = ("PeerAuthentication", "RequestAuthentication")
+
+
+def selectorless_duplicates(snap: Snapshot, kinds: tuple[str, ...] = POLICY_KINDS) -> list[Finding]:
+    """KIA0002: more than one selectorless policy of a kind in one namespace."""
+    out = []
+    for kind in kinds:
+        by_ns: dict[str | None, list[ConfigObject]] = defaultdict(list)
+        for obj in snap.of_kind(kind):
+            if sec.selector_of(obj) is None:
+                by_ns[obj.namespace].append(obj)
+        for ns, objs in by_ns.items():
+            if len(objs) < 2:
+                continue
+            for obj in objs:
+                others = [o for o in objs if o is not obj]
+                out.append(sec.finding("MS2020", obj, "metadata/name", [sec.ref(o) for o in others], count=len(objs),
+                                       kind=kind, namespace=ns, others=", ".join(o.name for o in others)))
+    return out
+
+
+def selector_overlaps(snap: Snapshot, kinds: tuple[str, ...] = POLICY_KINDS) -> list[Finding]:
+    """KIA0003: two policies of a kind select the same workload (identical selectors when none is known)."""
+    out = []
+    for kind in kinds:
+        by_ns: dict[str | None, list[tuple[ConfigObject, dict[str, str]]]] = defaultdict(list)
+        for obj in snap.of_kind(kind):
+            sel = sec.selector_of(obj)
+            if sel is not None:
+                by_ns[obj.namespace].append((obj, sel))
+        for ns, items in by_ns.items():
+            if len(items) < 2:
+                continue
+            picks = {}
+            for obj, sel in items:
+                found = snap.matching_workloads(ns, sel)
+                picks[id(obj)] = ({f"{w.kind}/{w.name}" for w in found} if found
+                                  else {"selector:" + ",".join(f"{k}={v}" for k, v in sorted(sel.items()))})
+            for obj, _ in items:
+                mine = picks[id(obj)]
+                clash = [o for o, _ in items if o is not obj and picks[id(o)] & mine]
+                if clash:
+                    shared = sorted(set().union(*(picks[id(o)] & mine for o in clash)))
+                    names = [s for s in shared if not s.startswith("selector:")]
+                    out.append(sec.finding("MS2021", obj, "spec/selector", [sec.ref(o, "spec/selector") for o in clash],
+                                           kind=kind, workloads=f" ({', '.join(names)})" if names else "",
+                                           others=", ".join(f"{kind} {sec.obj_label(o)}" for o in clash)))
+    return out
+
+
+def selector_matches_nothing(snap: Snapshot, kinds: tuple[str, ...] = POLICY_KINDS) -> list[Finding]:
+    """KIA0004 for PeerAuthentication/RequestAuthentication (AuthorizationPolicy has its own rule).
+
+    Only judged when the input contains workloads at all: a folder of Istio
+    config alone cannot say whether a selector matches anything.
+    """
+    if not snap.workloads():
+        return []
+    out = []
+    for kind in kinds:
+        for obj in snap.of_kind(kind):
+            sel = sec.selector_of(obj)
+            if sel is None or snap.matching_workloads(obj.namespace, sel):
+                continue
+            out.append(sec.finding("MS2022", obj, "spec/selector", kind=kind, namespace=obj.namespace,
+                                   selector=",".join(f"{k}={v}" for k, v in sorted(sel.items()))))
+    return out
+
+
+PA, DR, MC, SVC, WL = "PeerAuthentication", "DestinationRule", "MeshConfig", "Service", "Workload"
+RA = "RequestAuthentication"
+
+MESH_STRICT_DR = sec.rule(
+    "peerauthentication.MeshStrictWithoutDestinationRule",
+    "mesh-wide STRICT PeerAuthentication with auto-mTLS off and no mesh-wide ISTIO_MUTUAL DestinationRule",
+    (PA, MC, DR), ("MS2001",), mesh_strict_without_dr)
+NAMESPACE_STRICT_DR = sec.rule(
+    "peerauthentication.NamespaceStrictWithoutDestinationRule",
+    "namespace STRICT PeerAuthentication with auto-mTLS off and no namespace/mesh ISTIO_MUTUAL DestinationRule",
+    (PA, MC, DR), ("MS2002",), namespace_strict_without_dr)
+NAMESPACE_DISABLED_DR = sec.rule(
+    "peerauthentication.NamespaceDisabledWithMTLSDestinationRule",
+    "namespace PeerAuthentication DISABLE while a DestinationRule still sends mTLS to the namespace",
+    (PA, MC, DR), ("MS2003",), namespace_disabled_with_mtls_dr)
+MESH_DISABLED_DR = sec.rule(
+    "peerauthentication.MeshDisabledWithMTLSDestinationRule",
+    "mesh-wide PeerAuthentication DISABLE while a mesh-wide DestinationRule still sends mTLS",
+    (PA, MC, DR), ("MS2004",), mesh_disabled_with_mtls_dr)
+PORT_LEVEL_SELECTOR = sec.rule(
+    "peerauthentication.PortLevelWithoutSelector",
+    "portLevelMtls on a PeerAuthentication without a workload selector",
+    (PA,), ("MS2012",), port_level_without_selector)
+STRICT_WORKLOAD_CLIENTS = sec.rule(
+    "peerauthentication.StrictWorkloadWithoutClientMTLS",
+    "workload-level STRICT PeerAuthentication with auto-mTLS off and no ISTIO_MUTUAL DestinationRule for its services",
+    (PA, MC, DR, SVC, WL), ("MS2013",), strict_workload_without_client_mtls)
+
+
+def _for(kind: str, check):  # a hygiene check bound to one policy kind
+    return lambda snap: check(snap, (kind,))
+
+
+SELECTORLESS = [sec.rule(f"{k.lower()}.SelectorlessDuplicates",
+                         f"more than one {k} without a workload selector in a namespace",
+                         (k,), ("MS2020",), _for(k, selectorless_duplicates)) for k in POLICY_KINDS]
+OVERLAPS = [sec.rule(f"{k.lower()}.SelectorOverlap", f"two {k}s select the same workload",
+                     (k, WL), ("MS2021",), _for(k, selector_overlaps)) for k in POLICY_KINDS]
+NOTHING = [sec.rule(f"{k.lower()}.SelectorMatchesNothing", f"{k} selector matches no workload",
+                    (k, WL), ("MS2022",), _for(k, selector_matches_nothing)) for k in POLICY_KINDS]
