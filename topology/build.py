@@ -143,8 +143,8 @@ def edge_records(traffic: Traffic, table: pd.DataFrame) -> list[tuple]:
         rates = {k: float(v) for k, v in rates.items() if v > 0 or k == p}
         records.append((s, d, p, {A.PROTOCOL: p, A.RATE: float(tot), A.EDGE_RATES: rates,
                                   A.RESPONSES: responses.get((s, d, p), {}),
-                                  A.PERCENT_ERR: (100.0 * err / tot) if tot > 0 else 0.0,
-                                  A.PERCENT_REQ: (100.0 * tot / ot) if ot > 0 else 0.0}))
+                                  A.PERCENT_ERR: float(100.0 * err / tot) if tot > 0 else 0.0,
+                                  A.PERCENT_REQ: float(100.0 * tot / ot) if ot > 0 else 0.0}))
     return records
 
 

@@ -95,8 +95,16 @@ def _re(s: str) -> str:
     return re.escape(s)
 
 
-def selection_order(df: pd.DataFrame, opts: GraphOptions) -> np.ndarray:
-    """Row positions in the order Kiali's queries would return them (may repeat rows)."""
+def selection_order(df: pd.DataFrame, opts: GraphOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions in the order Kiali's queries would return them (rows may repeat), and the query number of each."""
+    parts = _selection_parts(df, opts)
+    if not parts:
+        return np.empty(0, dtype=int), np.empty(0, dtype=int)
+    order = np.concatenate([np.repeat(i, len(p)) for i, p in enumerate(parts)])
+    return np.concatenate(parts), order
+
+
+def _selection_parts(df: pd.DataFrame, opts: GraphOptions) -> list[np.ndarray]:
     rep = df["reporter"].to_numpy(dtype=object)
     src_rep = rep == "source"
     dst_rep = rep == "destination"
@@ -104,7 +112,7 @@ def selection_order(df: pd.DataFrame, opts: GraphOptions) -> np.ndarray:
         return _node_selection(df, opts, src_rep, dst_rep)
     if opts.namespaces is None:
         # every namespace: inbound (destination-reported) first, then outbound
-        return np.concatenate([np.flatnonzero(dst_rep), np.flatnonzero(src_rep)])
+        return [np.flatnonzero(dst_rep), np.flatnonzero(src_rep)]
     parts = []
     s_ns, d_wl_ns, d_wl = df["s_ns"].to_numpy(dtype=object), df["d_wl_ns"].to_numpy(dtype=object), df["d_wl"].to_numpy(dtype=object)
     for ns in opts.namespaces:
@@ -112,36 +120,38 @@ def selection_order(df: pd.DataFrame, opts: GraphOptions) -> np.ndarray:
                       | (df["d_svc_ns"].to_numpy(dtype=object) == ns))
         unserved = src_rep & (s_ns != ns) & (d_wl_ns == model.UNKNOWN) & (d_wl == model.UNKNOWN) & host_in_ns
         parts += [np.flatnonzero(unserved), np.flatnonzero(dst_rep & (d_wl_ns == ns)), np.flatnonzero(src_rep & (s_ns == ns))]
-    return np.concatenate(parts) if parts else np.empty(0, dtype=int)
+    return parts
 
 
-def _node_selection(df: pd.DataFrame, opts: GraphOptions, src_rep: np.ndarray, dst_rep: np.ndarray) -> np.ndarray:
+def _node_selection(df: pd.DataFrame, opts: GraphOptions, src_rep: np.ndarray, dst_rep: np.ndarray) -> list[np.ndarray]:
     node = opts.node
     col = lambda c: df[c].to_numpy(dtype=object)  # noqa: E731
     if node.kind == "workload":
         inbound = dst_rep & (col("d_wl_ns") == node.namespace) & (col("d_wl") == node.name)
         outbound = src_rep & (col("s_ns") == node.namespace) & (col("s_wl") == node.name)
-        return np.concatenate([np.flatnonzero(inbound), np.flatnonzero(outbound)])
+        return [np.flatnonzero(inbound), np.flatnonzero(outbound)]
     if node.kind == "app":
         inbound = dst_rep & (col("d_svc_ns") == node.namespace) & (col("d_app") == node.name)
         outbound = src_rep & (col("s_ns") == node.namespace) & (col("s_app") == node.name)
         if node.version:
             inbound &= col("d_ver") == node.version
             outbound &= col("s_ver") == node.version
-        return np.concatenate([np.flatnonzero(inbound), np.flatnonzero(outbound)])
+        return [np.flatnonzero(inbound), np.flatnonzero(outbound)]
     host = rf"^{_re(node.name)}\.{_re(node.namespace)}\..*$"
     is_svc = (df["d_host"].fillna("").str.match(host).to_numpy(dtype=bool)
               | ((col("d_svc") == node.name) & (col("d_svc_ns") == node.namespace)))
     unserved = src_rep & (col("d_wl") == model.UNKNOWN) & is_svc
     inbound = dst_rep & (col("d_svc_ns") == node.namespace) & is_svc
-    return np.concatenate([np.flatnonzero(unserved), np.flatnonzero(inbound)])
+    return [np.flatnonzero(unserved), np.flatnonzero(inbound)]
 
 
 def contributions(frame: pd.DataFrame, opts: GraphOptions) -> tuple[pd.DataFrame, int]:
     """De-duplicated traffic contributions for the request, and how many series were dropped as bad."""
     metrics = metric_protocols(opts)
     df = normalize(frame[frame[schema.METRIC].isin(list(metrics))])
-    df = df.iloc[selection_order(df, opts)]
+    rows, query = selection_order(df, opts)
+    df = df.iloc[rows]
+    df["query"] = query
     if df.empty:
         return _empty(), 0
     before = len(df)
@@ -204,6 +214,9 @@ def contributions(frame: pd.DataFrame, opts: GraphOptions) -> tuple[pd.DataFrame
     code = np.where(is_tcp | is_msg, "-", code)
     df["code"] = code
     df["flags"] = df["flags"].fillna("-").where(~is_msg, "")
+    # `sum by (Kiali's labels)`: series that differ only in labels Kiali does not group on (mTLS
+    # policy, principals...) add up within one query; then each contribution counts once (first query wins).
+    df = df.groupby([*FINGERPRINT, "query"], sort=False, dropna=False, observed=True)["rate"].sum().reset_index()
     df = df.drop_duplicates(FINGERPRINT, keep="first")
     return df.reset_index(drop=True), dropped
 
@@ -216,3 +229,24 @@ def _ok(s: pd.Series) -> np.ndarray:
 def _empty() -> pd.DataFrame:
     cols = list(_COLUMNS) + ["metric", "rate", "le", "protocol", "code"]
     return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+
+
+def series_frame(frame: pd.DataFrame, metrics: list[str], reporter: str | None = None) -> pd.DataFrame:
+    """Normalized rows of other metrics (buckets, bytes, security labels) ready to map onto edges.
+
+    Absent identity labels read as "unknown" here: these rows only decorate
+    edges the main selection already built, they never create them.
+    """
+    raw = frame[frame[schema.METRIC].isin(metrics)] if schema.METRIC in frame.columns else frame.iloc[0:0]
+    df = normalize(raw)
+    if reporter is not None:
+        df = df[df["reporter"] == reporter]
+    df = df.copy()
+    for c in [*SOURCE_IDENTITY, *DEST_IDENTITY]:
+        df[c] = df[c].fillna(model.UNKNOWN)
+    tcp = df["metric"].isin([schema.ISTIO_TCP_SENT_BYTES, schema.ISTIO_TCP_RECEIVED_BYTES]).to_numpy()
+    df["protocol"] = np.where(tcp, "tcp", df["req_proto"].fillna("http").to_numpy(dtype=object))
+    df["code"] = df["code_label"].fillna("-")
+    df["flags"] = df["flags"].fillna("-")
+    df["d_host"] = df["d_host"].fillna("")
+    return df[np.isfinite(df["rate"].to_numpy())].reset_index(drop=True)

@@ -124,3 +124,22 @@ def _reduce_to_services(edges: pd.DataFrame, nodes: dict[str, dict]) -> tuple[pd
     reduced = pd.concat([via, from_roots], ignore_index=True)
     keep = {k for k, t in ntype.items() if t == model.NT_SERVICE} | roots
     return reduced, keep
+
+
+def series_edges(ctx, metrics: list[str], reporter: str | None = None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows of other metrics mapped onto the graph's edges: src, dst, protocol, rate + `extra` columns.
+
+    Uses the same node and edge rules as the graph (injection, service reduction),
+    so an appender's numbers land on exactly the edges the user sees. Cached per request.
+    """
+    from topology.series import series_frame  # local: series imports nothing from here, keep it one-way
+
+    key = ("series_edges", tuple(metrics), reporter, extra)
+    if key not in ctx.cache:
+        df = series_frame(ctx.rates, metrics, reporter)
+        edges = build_traffic(df, ctx.options).edges
+        rows = edges["row"].to_numpy()
+        for col in extra:
+            edges[col] = df[col].to_numpy()[rows]
+        ctx.cache[key] = edges
+    return ctx.cache[key]

@@ -4,16 +4,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from topology.appenders.base import Appender
+from topology.appenders.config_badges import ConfigBadgesAppender
+from topology.appenders.dead_node import DeadNodeAppender
+from topology.appenders.error_rate import ErrorRateAppender
+from topology.appenders.health import HealthAppender
+from topology.appenders.idle_node import IdleNodeAppender
 from topology.appenders.outsider import OutsiderAppender
+from topology.appenders.response_flags import ResponseFlagsAppender
+from topology.appenders.response_time import ResponseTimeAppender
+from topology.appenders.security_policy import SecurityPolicyAppender
+from topology.appenders.throughput import ThroughputAppender
 from topology.appenders.traffic_generator import TrafficGeneratorAppender
 
 # Order matters and is explained here, once:
-# - dead/idle first: they add or prune nodes, so every later appender sees the final node set;
-# - throughput, error rate, response time, response flags, security policy only decorate edges
-#   from the rate frame and are independent of each other;
-# - config badges before health (health reads circuit-breaker badges for the CB-trip hint);
-# - finalizers last: outsider marks namespaces, traffic generator marks roots over the final graph.
-OPTIONAL: dict[str, type] = {}
+# - deadNode first: it prunes nodes, so later appenders do less work; idleNode right after adds
+#   the config-only nodes, so every later appender sees the final node set;
+# - throughput, errorRate, responseTime, responseFlags, securityPolicy only decorate edges from
+#   the rate frame and are independent of each other;
+# - configBadges after them (its CB-trip hint reads the response flags of edges);
+# - finalizers last, on the final graph: health (reads every edge's responses and idle flags),
+#   then outsider (namespace marks) and trafficGenerator (roots), which always run.
+OPTIONAL: dict[str, type] = {
+    "deadNode": DeadNodeAppender,
+    "idleNode": IdleNodeAppender,
+    "throughput": ThroughputAppender,
+    "errorRate": ErrorRateAppender,
+    "responseTime": ResponseTimeAppender,
+    "responseFlags": ResponseFlagsAppender,
+    "securityPolicy": SecurityPolicyAppender,
+    "configBadges": ConfigBadgesAppender,
+    "health": HealthAppender,
+}
 FINALIZERS: dict[str, type] = {"outsider": OutsiderAppender, "trafficGenerator": TrafficGeneratorAppender}
 
 

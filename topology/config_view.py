@@ -1,0 +1,124 @@
+"""What the config snapshot says about a graph node: its labels, mTLS mode, VirtualServices, DestinationRules.
+
+Appenders ask these questions; only this module knows the Istio object shapes,
+so config badges and mTLS intent agree on how a host or workload is matched.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mesh.config import hosts
+from topology import attrs as A
+from topology import model
+
+MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+
+
+def node_hosts(snapshot: Any, d: dict) -> list[str]:
+    """FQDNs a node serves: the services it was asked for, or the service it is."""
+    out = [snapshot.fqdn(svc, ns) for _, ns, svc in d.get(A.DEST_SERVICES) or []]
+    if d.get(A.NODE_TYPE) == model.NT_SERVICE and model.is_ok(d.get(A.SERVICE)) and model.is_ok(d.get(A.NAMESPACE)):
+        out.append(snapshot.fqdn(d[A.SERVICE], d[A.NAMESPACE]))
+    return sorted(set(out))
+
+
+def node_labels(snapshot: Any, d: dict) -> dict[str, str]:
+    """Labels of the node's workload from config, else the app/version the telemetry named."""
+    ns, wl = d.get(A.NAMESPACE), d.get(A.WORKLOAD)
+    if model.is_ok(wl):
+        for w in snapshot.workloads_in(ns):
+            if w.name == wl:
+                return dict(w.labels)
+    labels = {}
+    if model.is_ok(d.get(A.APP)):
+        labels["app"] = d[A.APP]
+    if model.is_ok(d.get(A.VERSION)):
+        labels["version"] = d[A.VERSION]
+    return labels
+
+
+def _mode(pa: Any) -> str | None:
+    mode = ((pa.spec or {}).get("mtls") or {}).get("mode")
+    return mode if mode in MODES else None
+
+
+def mtls_mode(snapshot: Any, namespace: str, labels: dict[str, str]) -> str | None:
+    """Effective PeerAuthentication mode for a workload: workload selector > namespace > mesh-wide.
+
+    Returns None when no PeerAuthentication applies (Istio then runs PERMISSIVE).
+    UNSET at one level inherits from the next, as Istio does.
+    """
+    root = snapshot.mesh_config.root_namespace
+    pas = snapshot.of_kind("PeerAuthentication")
+    scoped = [pa for pa in pas if pa.namespace == namespace and (pa.spec or {}).get("selector")
+              and _selects(pa.spec["selector"], labels)]
+    ns_wide = [pa for pa in pas if pa.namespace == namespace and not (pa.spec or {}).get("selector")]
+    mesh = [pa for pa in pas if pa.namespace == root and not (pa.spec or {}).get("selector")]
+    for level in (scoped, ns_wide, mesh):
+        for pa in sorted(level, key=lambda p: p.name):
+            mode = _mode(pa)
+            if mode:
+                return mode
+    return None
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    match = selector.get("matchLabels") or {}
+    return bool(match) and all(labels.get(k) == str(v) for k, v in match.items())
+
+
+def _applies(snapshot: Any, obj: Any, host: str) -> bool:
+    for h in (obj.spec or {}).get("hosts") or ([obj.spec.get("host")] if (obj.spec or {}).get("host") else []):
+        if isinstance(h, str) and hosts.host_covers(snapshot.fqdn(h, obj.namespace), host):
+            return True
+    return False
+
+
+def virtual_services(snapshot: Any, host: str) -> list[Any]:
+    """Mesh-bound VirtualServices for a host (gateway-only ones do not shape sidecar traffic)."""
+    out = []
+    for vs in snapshot.of_kind("VirtualService"):
+        gateways = (vs.spec or {}).get("gateways") or []
+        if (not gateways or "mesh" in gateways) and _applies(snapshot, vs, host):
+            out.append(vs)
+    return out
+
+
+def destination_rules(snapshot: Any, host: str) -> list[Any]:
+    return [dr for dr in snapshot.of_kind("DestinationRule") if _applies(snapshot, dr, host)]
+
+
+def vs_badges(vs: Any) -> set[str]:
+    out = {"VS"}
+    for route in (vs.spec or {}).get("http") or []:
+        if not isinstance(route, dict):
+            continue
+        if route.get("fault"):
+            out.add("FAULT")
+        if route.get("timeout"):
+            out.add("TIMEOUT")
+        if route.get("mirror") or route.get("mirrors"):
+            out.add("MIRROR")
+        if route.get("retries"):
+            out.add("RETRY")
+        dests = route.get("route") or []
+        if len(dests) > 1:
+            out.add("SHIFT")
+        if route.get("match"):
+            out.add("ROUTING")
+    return out
+
+
+def dr_badges(dr: Any, version: str | None = None) -> set[str]:
+    out = {"DR"}
+    policies = [(dr.spec or {}).get("trafficPolicy") or {}]
+    for subset in (dr.spec or {}).get("subsets") or []:
+        if isinstance(subset, dict) and (version is None or (subset.get("labels") or {}).get("version") in (None, version)):
+            policies.append(subset.get("trafficPolicy") or {})
+    for p in policies:
+        if isinstance(p, dict) and (p.get("connectionPool") or p.get("outlierDetection")):
+            out.add("CB")
+        tls = (p.get("tls") or {}).get("mode") if isinstance(p, dict) else None
+        if tls:
+            out.add(f"TLS_{tls}")
+    return out
