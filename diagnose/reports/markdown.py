@@ -1,0 +1,95 @@
+"""Markdown that pastes into a ticket: summary, ranked findings with evidence and fixes, SLOs, inventory.
+
+Table cells are escaped (pipes, newlines, backticks, angle brackets) so a
+service name or message cannot break the table or inject HTML where the
+tracker renders Markdown.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from diagnose.reports import view
+from diagnose.reports.graph_svg import node_label, to_graph
+from diagnose.reports.snapshot import Snapshot
+
+DETAILS_LIMIT = 50  # findings with a full evidence section; the table lists them all
+
+
+def cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("<", "&lt;").replace(">", "&gt;").replace("\r", " ").replace("\n", " ")
+    return text.strip() or "-"
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return out + [""]
+
+
+def render_markdown(snapshot: Snapshot) -> str:
+    s = snapshot
+    findings = view.ranked_findings(s)
+    sev = view.severity_counts(s.findings)
+    slos = view.slo_rows(s)
+    out = [f"# {cell(s.title)}", "",
+           f"Generated {view.when(s.generated_at)} from {cell(s.source)}. "
+           f"Window: {view.when(s.window.start)} → {view.when(s.window.end)} ({view.duration(s.window.seconds)}).", "",
+           "## Mesh summary", ""]
+    out += _table(["Namespaces", "Services", "Workloads", "Request rate", "5xx share", "Findings (error/warning/info)", "SLOs alerting"], [[
+        len(s.mesh.namespaces), s.mesh.services, s.mesh.workloads, view.rate(s.mesh.requests_per_second),
+        view.percent(s.mesh.error_rate), f"{sev['error']}/{sev['warning']}/{sev['info']}",
+        f"{sum(1 for o in slos if o['alert'] in ('page', 'ticket'))}/{len(slos)}"]])
+    if s.mesh.health:
+        out += ["Node health: " + ", ".join(f"{cell(k)} {v}" for k, v in s.mesh.health.items()), ""]
+
+    g = to_graph(s.graph)
+    unhealthy = [(a, b, d) for a, b, d in g.edges(data=True) if (d.get("health") or "") in ("degraded", "failing")]
+    out += ["## Topology", "", f"{g.number_of_nodes()} nodes, {g.number_of_edges()} edges; {len(unhealthy)} unhealthy edges"
+            + (" (see the HTML or PDF report for the picture)." if g.number_of_nodes() else "."), ""]
+    if unhealthy:
+        unhealthy.sort(key=lambda e: -float(e[2].get("error_rate") or 0))
+        out += _table(["Source", "Destination", "Health", "Rate", "Errors"], [
+            [node_label(g.nodes[a]), node_label(g.nodes[b]), d.get("health"), view.rate(d.get("rps")), view.percent(d.get("error_rate"), 1)] for a, b, d in unhealthy[:30]])
+
+    out += [f"## Findings, ranked by impact ({len(findings)})", ""]
+    if findings:
+        out += _table(["#", "Severity", "Code", "Resource", "Impact", "Message"], [
+            [i, f.get("severity"), f.get("code"), view.resource_label(f.get("resource")), view.impact_text(f), f.get("message")]
+            for i, f in enumerate(findings, 1)])
+        for i, f in enumerate(findings[:DETAILS_LIMIT], 1):
+            r = f.get("resource") or {}
+            out += [f"### {i}. {cell(f.get('code'))} {cell(view.resource_label(r))}", "", cell(f.get("message")), ""]
+            if r.get("source"):
+                out += [f"- Source: `{cell(r.get('source'))}`" + (f", field `{cell(r.get('path'))}`" if r.get("path") else "")]
+            if f.get("impact"):
+                out += [f"- Impact: {cell(view.impact_text(f))}"]
+            for k, v in view.scalar_evidence(f.get("evidence") or {}):
+                out += [f"- {cell(k)}: {cell(v)}"]
+            if f.get("remediation"):
+                out += [f"- **Remediation:** {cell(f.get('remediation'))}"]
+            out += [""]
+            for name, cols, rows in view.table_evidence(f.get("evidence") or {}, limit=5):
+                out += [f"{cell(name)}:", ""] + _table([cell(c) for c in cols], rows)
+        if len(findings) > DETAILS_LIMIT:
+            out += [f"_Details for the top {DETAILS_LIMIT} findings; the JSON report has all {len(findings)}._", ""]
+    else:
+        out += ["No findings in this window.", ""]
+
+    out += [f"## SLO status ({len(slos)})", ""]
+    if slos:
+        windows = list(dict.fromkeys(w for o in slos for w in o["burn_rates"]))
+        out += _table(["SLO", "Service", "Objective", "Budget remaining", "Alert", *[f"burn {w}" for w in windows]], [
+            [o["name"], o["service"], o["objective"], o["budget_text"], o["alert"], *[o["burn_rates"].get(w, "-") for w in windows]]
+            for o in slos])
+    else:
+        out += ["No SLOs declared.", ""]
+
+    out += [f"## Config inventory ({len(s.inventory)})", ""]
+    if s.inventory:
+        out += _table(["Kind", "Namespace", "Name", "Source", "Findings"], [
+            [o.get("kind"), o.get("namespace"), o.get("name"), o.get("source"), o.get("findings", 0)] for o in s.inventory])
+    else:
+        out += ["No config objects.", ""]
+    return "\n".join(out).rstrip() + "\n"

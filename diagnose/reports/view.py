@@ -1,0 +1,139 @@
+"""What every human-readable format shows, computed once: ranked findings, formatted numbers, SLO rows.
+
+The HTML, PDF and Markdown writers only lay this out, so they cannot disagree
+about order or rounding.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from diagnose.findings import SEVERITY_RANK
+from diagnose.reports.snapshot import Snapshot
+
+HEALTH_COLORS = {"healthy": "#3f9c35", "degraded": "#f0ab00", "failing": "#c9190b", "idle": "#8a8d90", "unknown": "#b8bbbe"}
+SEVERITY_COLORS = {"error": "#c9190b", "warning": "#f0ab00", "info": "#2b9af3"}
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(float(ts), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float) -> str:
+    s = int(round(seconds))
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= n and s % n == 0:
+            return f"{s // n}{unit}"
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def percent(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{100.0 * float(x):.{digits}f}%"
+
+
+def rate(x: float | None) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    return f"{x:.3g} rps" if x < 1000 else f"{x:,.0f} rps"
+
+
+def impact_key(f: dict[str, Any]) -> tuple:
+    """Most traffic hurt first; findings without impact (config only) after, by severity (as diagnose.correlate)."""
+    imp = f.get("impact") or {}
+    try:
+        rps = float(imp.get("rps", -1.0))
+        share = float(imp.get("share", 0.0))
+    except (TypeError, ValueError):
+        rps, share = -1.0, 0.0
+    return (-rps, -share, -SEVERITY_RANK.get(f.get("severity", ""), 0), f.get("code", ""))
+
+
+def ranked_findings(snapshot: Snapshot) -> list[dict[str, Any]]:
+    return sorted(snapshot.findings, key=impact_key)
+
+
+def resource_label(ref: dict[str, Any] | None) -> str:
+    if not ref:
+        return "-"
+    ns = ref.get("namespace")
+    return f"{ref.get('kind', '')} {ns}/{ref.get('name', '')}" if ns else f"{ref.get('kind', '')} {ref.get('name', '')}"
+
+
+def impact_text(f: dict[str, Any]) -> str:
+    imp = f.get("impact") or {}
+    parts = []
+    if "rps" in imp:
+        parts.append(rate(imp["rps"]))
+    if "share" in imp:
+        parts.append(f"{percent(imp['share'], 1)} of traffic")
+    if "requests" in imp:
+        parts.append(f"{imp['requests']} requests")
+    return ", ".join(parts) or "-"
+
+
+def scalar_evidence(ev: dict[str, Any]) -> list[tuple[str, str]]:
+    """Evidence entries that read well as `key: value` (lists of records go to their own tables)."""
+    out = []
+    for k, v in ev.items():
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            continue
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items())
+        elif isinstance(v, list):
+            v = ", ".join(str(x) for x in v)
+        out.append((str(k), str(v)))
+    return out
+
+
+def table_evidence(ev: dict[str, Any], limit: int = 10) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Evidence lists of records (e.g. hurt edges) as (name, columns, rows)."""
+    out = []
+    for k, v in ev.items():
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            cols = list(dict.fromkeys(c for row in v[:limit] for c in row))
+            out.append((str(k), cols, [[str(row.get(c, "")) for c in cols] for row in v[:limit]]))
+    return out
+
+
+def objective_percent(obj: Any) -> str:
+    try:
+        x = float(obj)
+    except (TypeError, ValueError):
+        return str(obj)
+    return f"{x * 100:g}%" if x <= 1 else f"{x:g}%"
+
+
+def slo_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """SLOs sorted worst first (alerting, then least budget left)."""
+    order = {"page": 0, "ticket": 1}
+    rows = []
+    for s in snapshot.slos:
+        br = s.get("burn_rates") or {}
+        rem = s.get("budget_remaining")
+        rows.append({
+            "name": str(s.get("name", "?")),
+            "service": str(s.get("service", "-")),
+            "objective": objective_percent(s.get("objective")),
+            "budget_remaining": rem,
+            "budget_text": percent(rem, 1),
+            "burn_rates": {str(k): (f"{float(v):.2f}x" if isinstance(v, (int, float)) else str(v)) for k, v in br.items()},
+            "alert": str(s.get("alert") or "ok"),
+            "series": s.get("budget_series") or [],
+        })
+    rows.sort(key=lambda r: (order.get(r["alert"], 2), r["budget_remaining"] if isinstance(r["budget_remaining"], (int, float)) else 1.0))
+    return rows
+
+
+def severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
+    out = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        sev = f.get("severity", "info")
+        out[sev] = out.get(sev, 0) + 1
+    return out
