@@ -84,9 +84,9 @@ class RuntimeContext:
 
     @cached_property
     def edge_requests(self) -> pd.DataFrame:
-        """Per-request rows (time, edge, duration, trace) for latency rules; empty without access logs."""
+        """Per-request rows (time, edge, code, duration, trace) for latency and SLO counting; empty without access logs."""
         if self.requests is None or not len(self.requests):
-            return pd.DataFrame(columns=[SIDE, SRC, SRC_NS, DST, "t", s.DURATION_MS, s.TRACE_ID])
+            return pd.DataFrame(columns=[SIDE, SRC, SRC_NS, DST, "t", CODE, s.DURATION_MS, s.TRACE_ID])
         r = self.requests
         out = pd.DataFrame({
             SIDE: _side(r),
@@ -94,6 +94,7 @@ class RuntimeContext:
             SRC_NS: _text(r, s.SOURCE_WORKLOAD_NAMESPACE),
             DST: _destination(r),
             "t": _epoch(r[s.START_TIME]) if s.START_TIME in r else np.nan,
+            CODE: _codes(r[s.RESPONSE_CODE]) if s.RESPONSE_CODE in r else 0,
             s.DURATION_MS: pd.to_numeric(r[s.DURATION_MS], errors="coerce") if s.DURATION_MS in r else np.nan,
             s.TRACE_ID: _text(r, s.TRACE_ID),
         })

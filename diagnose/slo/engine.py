@@ -1,0 +1,125 @@
+"""The SLO engine: the declared SLOs, each with its event history, fed batch by batch and evaluated on demand.
+
+The live loop feeds each new slice of telemetry once (`ingest_requests` or
+`ingest_rates`); SLOs can be added, replaced or removed at any time (files,
+`meshscope apply -f`), and a replaced SLO keeps its history when its service
+and SLI did not change.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from diagnose.findings import Finding
+from diagnose.rules.runtime.traffic import SRC, SRC_NS
+from diagnose.slo.evaluate import SloStatus, evaluate, findings_for
+from diagnose.slo.history import SliHistory
+from diagnose.slo.sli import Events, events_from_rates, events_from_requests
+from diagnose.slo.spec import SLO
+
+MIN_RESOLUTION_S = 1.0
+
+
+@dataclass
+class _Tracker:
+    slo: SLO
+    history: SliHistory
+    edges: deque = field(default_factory=deque)  # (time, by_source frame) per batch, trimmed to the longest window
+
+    def add(self, ev: Events, t: float) -> None:
+        if ev.empty:
+            return
+        self.history.add(ev.times, ev.total, ev.bad)
+        if len(ev.by_source):
+            self.edges.append((t, ev.by_source))
+        horizon = max(w.long_s for w in self.slo.windows)
+        while self.edges and self.edges[0][0] < t - horizon:
+            self.edges.popleft()
+
+    def burning_edges(self, window_s: float, now: float, limit: int = 10) -> list[dict]:
+        frames = [f for t, f in self.edges if t > now - window_s]
+        if not frames:
+            return []
+        agg = pd.concat(frames).groupby([SRC, SRC_NS], sort=False)[["total", "bad"]].sum()
+        agg = agg[agg["bad"] > 0].sort_values("bad", ascending=False).head(limit)
+        all_bad = float(agg["bad"].sum()) or 1.0
+        return [{"source": f"{ns}/{src}", "source_workload": src, "source_namespace": ns,
+                 "destination": self.slo.service, "bad": round(float(r.bad), 3), "total": round(float(r.total), 3),
+                 "error_ratio": round(float(r.bad) / float(r.total), 6) if r.total else None,
+                 "bad_rps": round(float(r.bad) / window_s, 4), "share_of_burn": round(float(r.bad) / all_bad, 4)}
+                for (src, ns), r in agg.iterrows()]
+
+
+def _resolution(slo: SLO) -> float:
+    shortest = min(min(w.short_s for w in slo.windows), slo.period_s)
+    return max(MIN_RESOLUTION_S, shortest / 5.0)
+
+
+class SloEngine:
+    """Declared SLOs and their histories; thread-safe (the live loop feeds, the API reads)."""
+
+    def __init__(self, slos: Iterable[SLO] = ()) -> None:
+        self._lock = threading.Lock()
+        self._trackers: dict[str, _Tracker] = {}
+        self.set_slos(slos)
+
+    def set_slos(self, slos: Iterable[SLO]) -> None:
+        """Replace the whole set (history kept for SLOs whose key, service and SLI are unchanged)."""
+        slos = list(slos)
+        with self._lock:
+            keep = {s.key for s in slos}
+            for key in list(self._trackers):
+                if key not in keep:
+                    del self._trackers[key]
+        self.upsert(slos)
+
+    def upsert(self, slos: Iterable[SLO]) -> None:
+        with self._lock:
+            for slo in slos:
+                old = self._trackers.get(slo.key)
+                same = old is not None and (old.slo.service, old.slo.sli, old.slo.threshold_ms, old.slo.period_s,
+                                            old.slo.reporter) == (slo.service, slo.sli, slo.threshold_ms,
+                                                                  slo.period_s, slo.reporter)
+                if same:
+                    old.slo = slo
+                else:
+                    self._trackers[slo.key] = _Tracker(slo, SliHistory(slo.period_s, _resolution(slo)))
+
+    def remove(self, keys: Iterable[str]) -> list[str]:
+        with self._lock:
+            return [k for k in keys if self._trackers.pop(k, None) is not None]
+
+    @property
+    def slos(self) -> list[SLO]:
+        with self._lock:
+            return [t.slo for t in self._trackers.values()]
+
+    def ingest_requests(self, edge_requests: pd.DataFrame, now: float) -> None:
+        """Feed one batch of per-request rows (`RuntimeContext.edge_requests`) not fed before."""
+        with self._lock:
+            for t in self._trackers.values():
+                t.add(events_from_requests(edge_requests, t.slo), now)
+
+    def ingest_rates(self, rates: pd.DataFrame, interval_s: float, now: float) -> None:
+        """Feed the Istio rate frame over the last `interval_s` seconds."""
+        with self._lock:
+            for t in self._trackers.values():
+                t.add(events_from_rates(rates, t.slo, interval_s, now), now)
+
+    def status(self, now: float) -> list[SloStatus]:
+        with self._lock:
+            out = []
+            for t in self._trackers.values():
+                st = evaluate(t.slo, t.history, now)
+                firing = [a for a in st.alerts if a.firing]
+                window = max((a.window.short_s for a in firing), default=min(w.long_s for w in t.slo.windows))
+                st.edges = t.burning_edges(window, now)
+                out.append(st)
+            return out
+
+    def findings(self, now: float, statuses: list[SloStatus] | None = None) -> list[Finding]:
+        return [f for st in (statuses if statuses is not None else self.status(now)) for f in findings_for(st)]
