@@ -68,9 +68,9 @@ def to_selector(expression: str) -> str:
     if not expression:
         return ""
     groups = []
-    for alternative in re.split(r"\s+or\s+|\s*\|\|\s*", expression, flags=re.I):
+    for alternative in re.split(r"\s*\bor\b\s*|\s*\|\|\s*", expression, flags=re.I):
         kinds, body = set(), ""
-        for clause in re.split(r"\s+and\s+|\s*&&\s*", alternative, flags=re.I):
+        for clause in re.split(r"\s*\band\b\s*|\s*&&\s*", alternative, flags=re.I):
             if not clause.strip():
                 raise ExpressionError(f"empty clause in {expression!r}")
             kind, part = _clause(clause)

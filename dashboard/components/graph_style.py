@@ -17,14 +17,14 @@ LABEL_FIELDS = {"rps": "label_rps", "err": "label_err", "p95": "label_p95"}
 def _edge_label_rules(fields: list[str]) -> list[dict[str, Any]]:
     """Cytoscape draws one data field per label, so the rule points at the field that
     `edge_label_data` pre-joined for exactly this combination of toggles."""
-    key = "label_" + "_".join(f for f in LABEL_FIELDS if f in fields) if fields else ""
+    key = "lbl_" + "_".join(f for f in LABEL_FIELDS if f in fields) if fields else ""
     if not key:
         return [{"selector": "edge", "style": {"label": "data(lock)"}}]
     return [{"selector": "edge", "style": {"label": f"data({key})"}}]
 
 
 def edge_label_data(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add one joined label per field combination (`label_rps_err`, ...), prefixed with the mTLS mark."""
+    """Add one joined label per field combination (`lbl_rps_err`, ...), prefixed with the mTLS mark."""
     combos = [[f for j, f in enumerate(LABEL_FIELDS) if mask >> j & 1] for mask in range(1, 8)]
     out = []
     for e in elements:
@@ -36,7 +36,7 @@ def edge_label_data(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for combo in combos:
             parts = [d.get(LABEL_FIELDS[f]) for f in combo]
             text = " | ".join(p for p in parts if p)
-            d["label_" + "_".join(combo)] = f"{d.get('lock')} {text}".strip() if d.get("lock") else text
+            d["lbl_" + "_".join(combo)] = f"{d.get('lock')} {text}".strip() if d.get("lock") else text
         out.append(dict(e, data=d))
     return out
 
@@ -67,13 +67,13 @@ def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
         {"selector": "edge.health-failing", "style": {"line-color": COLORS["failing"], "target-arrow-color": COLORS["failing"], "width": 3}},
         {"selector": "edge.health-idle, edge.health-na", "style": {"line-color": COLORS["idle"], "target-arrow-color": COLORS["idle"]}},
         {"selector": "edge.proto-tcp", "style": {"line-color": COLORS["tcp"], "target-arrow-color": COLORS["tcp"]}},
-        # mTLS: a square "lock" mid-marker; filled = all traffic mTLS, hollow = partial; mismatch = dashed + amber mark
-        {"selector": "edge.mtls-full", "style": {"mid-target-arrow-shape": "square", "mid-target-arrow-fill": "filled",
-                                                 "mid-target-arrow-color": "#1f2937"}},
-        {"selector": "edge.mtls-partial", "style": {"mid-target-arrow-shape": "square", "mid-target-arrow-fill": "hollow",
-                                                    "mid-target-arrow-color": "#1f2937"}},
-        {"selector": "edge.mtls-mismatch", "style": {"line-style": "dashed", "mid-target-arrow-shape": "diamond",
-                                                     "mid-target-arrow-color": COLORS["degraded"]}},
+        # mTLS: a square "lock" at the caller's end; filled = all traffic mTLS, hollow = partial; mismatch = dashed + amber mark
+        {"selector": "edge.mtls-full", "style": {"source-arrow-shape": "square", "source-arrow-fill": "filled",
+                                                 "source-arrow-color": "#1f2937"}},
+        {"selector": "edge.mtls-partial", "style": {"source-arrow-shape": "square", "source-arrow-fill": "hollow",
+                                                    "source-arrow-color": "#1f2937"}},
+        {"selector": "edge.mtls-mismatch", "style": {"line-style": "dashed", "source-arrow-shape": "diamond",
+                                                     "source-arrow-color": COLORS["degraded"]}},
         *_edge_label_rules(label_fields),
         {"selector": ":selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.2, "overlay-padding": 6}},
     ]

@@ -12,8 +12,8 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-COLUMN_GAP = 240.0
-ROW_GAP = 90.0
+COLUMN_GAP = 200.0
+ROW_GAP = 110.0
 
 
 def _depths(node_ids: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
@@ -55,14 +55,32 @@ class PositionMemory:
             known = self._positions[graph_type]
             new = [n for n in nodes if n["data"]["id"] not in known]
             if new:
-                depth = _depths([n["data"]["id"] for n in nodes], edges)
-                column_fill: dict[int, float] = defaultdict(lambda: -ROW_GAP)
-                for pos in known.values():
-                    col = round(pos["x"] / COLUMN_GAP)
-                    column_fill[col] = max(column_fill[col], pos["y"])
-                for n in sorted(new, key=lambda n: (n["data"].get("namespace") or "", n["data"].get("name") or "")):
-                    col = depth[n["data"]["id"]]
-                    column_fill[col] += ROW_GAP
-                    known[n["data"]["id"]] = {"x": col * COLUMN_GAP, "y": column_fill[col]}
+                self._place_new(known, new, nodes, edges)
             return [dict(e, position=dict(known[e["data"]["id"]])) if "source" not in e["data"] else e
                     for e in elements]
+
+    @staticmethod
+    def _place_new(known: dict[str, dict[str, float]], new: list[dict[str, Any]], nodes: list[dict[str, Any]],
+                   edges: list[tuple[str, str]]) -> None:
+        """Column = call depth; within a column, each new node goes near the mean height of its callers."""
+        depth = _depths([n["data"]["id"] for n in nodes], edges)
+        callers: dict[str, list[str]] = defaultdict(list)
+        for s, t in edges:
+            callers[t].append(s)
+        column_fill: dict[int, float] = defaultdict(lambda: float("-inf"))
+        for pos in known.values():
+            col = round(pos["x"] / COLUMN_GAP)
+            column_fill[col] = max(column_fill[col], pos["y"])
+        by_column: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for n in new:
+            by_column[depth[n["data"]["id"]]].append(n)
+        for col in sorted(by_column):
+            def wanted(n: dict[str, Any]) -> float:
+                ys = [known[c]["y"] for c in callers[n["data"]["id"]] if c in known]
+                return sum(ys) / len(ys) if ys else 0.0
+            ranked = sorted(by_column[col], key=lambda n: (wanted(n), n["data"].get("namespace") or "",
+                                                           n["data"].get("name") or ""))
+            for n in ranked:
+                y = max(wanted(n), column_fill[col] + ROW_GAP)
+                known[n["data"]["id"]] = {"x": col * COLUMN_GAP, "y": y}
+                column_fill[col] = y

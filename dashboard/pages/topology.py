@@ -80,7 +80,7 @@ def _legend() -> html.Div:
         html.P("Shapes: circle workload, diamond service, rounded box app, rhomboid service entry, triangle unknown "
                "source."),
         html.Ul([html.Li([badge(k), " ", v]) for k, v in items]),
-        html.P("mTLS: filled square = all traffic mTLS, hollow square = partial, dashed edge with amber diamond = "
+        html.P("mTLS: a filled square at the caller end = all traffic mTLS, hollow square = partial, dashed edge with an amber diamond = "
                "traffic contradicts the configured mTLS intent."),
         html.P("Find/hide: rps > 10, error >= 5, p95 > 200, name ~ reviews, ns = bookinfo, health = failing, mismatch, "
                "!mtls; join with and / or."),

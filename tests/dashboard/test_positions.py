@@ -1,0 +1,37 @@
+"""Node positions stay put between refreshes; new nodes go in layers by call depth, without overlaps."""
+from dashboard.components.positions import COLUMN_GAP, PositionMemory
+
+
+def _graph(nodes, edges):
+    return ([{"data": {"id": n, "name": n, "namespace": "ns"}} for n in nodes] +
+            [{"data": {"id": f"{s}->{t}", "source": s, "target": t}} for s, t in edges])
+
+
+def _pos(elements):
+    return {e["data"]["id"]: (e["position"]["x"], e["position"]["y"]) for e in elements if "position" in e}
+
+
+def test_layers_follow_call_depth_and_do_not_overlap():
+    placed = _pos(PositionMemory().place("workload", _graph(
+        ["gw", "a", "b", "c", "d"], [("gw", "a"), ("gw", "b"), ("a", "c"), ("b", "c"), ("c", "d")])))
+    assert [placed[n][0] / COLUMN_GAP for n in ("gw", "a", "b", "c", "d")] == [0, 1, 1, 2, 3]
+    assert placed["a"][1] != placed["b"][1]
+    assert len(set(placed.values())) == 5
+
+
+def test_positions_survive_refresh_and_new_nodes_are_added_around_them():
+    memory = PositionMemory()
+    first = _pos(memory.place("workload", _graph(["gw", "a", "b"], [("gw", "a"), ("gw", "b")])))
+    second = _pos(memory.place("workload", _graph(["gw", "a", "b", "new"], [("gw", "a"), ("gw", "b"), ("a", "new")])))
+    assert {k: second[k] for k in first} == first
+    assert second["new"][0] == 2 * COLUMN_GAP
+    third = _pos(memory.place("workload", _graph(["gw", "a", "b", "new", "new2"],
+                                                 [("gw", "a"), ("gw", "b"), ("gw", "new2")])))
+    assert third["new2"][0] == COLUMN_GAP and third["new2"] not in {third["a"], third["b"]}
+    # graph types are remembered separately
+    assert _pos(memory.place("app", _graph(["x"], []))) == {"x": (0.0, 0.0)}
+
+
+def test_cycles_terminate():
+    placed = _pos(PositionMemory().place("workload", _graph(["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "a")])))
+    assert len(placed) == 3

@@ -1,0 +1,145 @@
+"""SnapshotSource: loading with clear errors, graph elements, finding filters and excerpts, traces."""
+import json
+
+import pytest
+
+from dashboard.query import QueryError, TraceFilters, Unavailable
+from dashboard.sample import bookinfo_snapshot, synthetic_snapshot
+from dashboard.snapshot_source import SnapshotError, SnapshotSource, fmt_rps, load_snapshot
+
+FAILING_EDGE = "wl:bookinfo/reviews-v2->svc:bookinfo/ratings"
+
+
+@pytest.fixture(scope="module")
+def source():
+    return SnapshotSource(bookinfo_snapshot())
+
+
+def test_load_errors_name_file_line_and_field(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"meshscope_snapshot": 1,\n "graphs": {,}}')
+    with pytest.raises(SnapshotError, match=r"bad\.json:2:\d+: not valid JSON"):
+        load_snapshot(bad)
+    with pytest.raises(SnapshotError, match="missing.json: cannot read"):
+        load_snapshot(tmp_path / "missing.json")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"meshscope_snapshot": 0}))
+    with pytest.raises(SnapshotError, match="meshscope_snapshot is 0"):
+        load_snapshot(old)
+    snap = bookinfo_snapshot()
+    snap["graphs"]["workload"]["edges"][3]["target"] = "nowhere"
+    dangling = tmp_path / "dangling.json"
+    dangling.write_text(json.dumps(snap))
+    with pytest.raises(SnapshotError, match=r"graphs\.workload\.edges\[3\]\.target: unknown node 'nowhere'"):
+        load_snapshot(dangling)
+
+
+def test_round_trip_through_a_file(tmp_path):
+    path = tmp_path / "incident.json"
+    path.write_text(json.dumps(bookinfo_snapshot()))
+    src = SnapshotSource.from_file(path)
+    assert len(src.graph().elements) == len(SnapshotSource(bookinfo_snapshot()).graph().elements)
+
+
+def test_graph_elements_carry_classes_and_labels(source):
+    result = source.graph("workload")
+    edges = {e["data"]["id"]: e for e in result.elements if "source" in e["data"]}
+    nodes = {e["data"]["id"]: e for e in result.elements if "source" not in e["data"]}
+    assert len(nodes) == 12 and len(edges) == 12
+    bad = edges[FAILING_EDGE]
+    assert set(bad["classes"].split()) == {"health-failing", "mtls-mismatch", "proto-http"}
+    assert bad["data"]["label_err"] == "61.9%err" and bad["data"]["label_rps"] == "2.10rps"
+    assert "service" in nodes["svc:bookinfo/ratings"]["classes"].split()
+    assert "health-failing" in nodes["svc:bookinfo/ratings"]["classes"].split()
+    assert result.namespaces == ["bookinfo", "istio-system"]
+
+
+def test_namespace_filter_keeps_edges_crossing_in_and_marks_outsiders(source):
+    result = source.graph("workload", ["istio-system"])
+    ids = {e["data"]["id"]: e["data"] for e in result.elements}
+    assert set(ids) == {"unknown", "wl:istio-system/istio-ingressgateway", "svc:bookinfo/productpage",
+                        "unknown->wl:istio-system/istio-ingressgateway",
+                        "wl:istio-system/istio-ingressgateway->svc:bookinfo/productpage"}
+    assert ids["svc:bookinfo/productpage"]["outsider"] is True
+    assert ids["wl:istio-system/istio-ingressgateway"]["outsider"] is False
+
+
+def test_unknown_graph_type_is_a_query_error_and_missing_type_falls_back(source):
+    with pytest.raises(QueryError, match="graphType: unknown graph type 'mesh'"):
+        source.graph("mesh")
+    result = source.graph("app")
+    assert result.graph_type == "workload" and "not in this snapshot" in result.notes[0]
+
+
+def test_finding_filters(source):
+    assert [f["severity"] for f in source.findings()] == ["error", "error", "warning", "warning", "info"]
+    assert {f["code"] for f in source.findings({"severity": "error"})} == {"MS2001", "MS3002"}
+    assert {f["code"] for f in source.findings({"category": "slo"})} == {"MS4001"}
+    assert {f["code"] for f in source.findings({"status": "resolved"})} == {"MS1101"}
+    assert {f["code"] for f in source.findings({"element": FAILING_EDGE})} == {"MS2001", "MS3002"}
+    assert {f["code"] for f in source.findings({"namespace": "istio-system"})} == {"MS2001"}
+    assert source.findings({"namespace": "nope"}) == []
+    with pytest.raises(QueryError, match="severity: unknown severity 'fatal'"):
+        source.findings({"severity": "fatal"})
+    with pytest.raises(QueryError, match="colour: unknown filter"):
+        source.findings({"colour": "red"})
+
+
+def test_finding_detail_highlights_the_offending_yaml_line(source):
+    fp = next(f["fingerprint"] for f in source.findings() if f["code"] == "MS2001")
+    detail = source.finding(fp)
+    main, related = detail["yaml_excerpts"]
+    lines = dict(main["lines"])
+    assert lines[main["highlight"][0]].strip() == "mode: DISABLE"
+    assert dict(related["lines"])[related["highlight"][0]].strip() == "mode: STRICT"
+    assert source.finding("nope") is None
+
+
+def test_config_objects_list_their_findings_and_marked_lines(source):
+    objects = {(o["kind"], o["name"]): o for o in source.config_objects()}
+    dr = objects[("DestinationRule", "ratings")]
+    assert set(dr["findings"]) == {"MS2001", "MS3002"}
+    assert [dr["yaml"].splitlines()[n - 1].strip() for n in dr["highlight"]] == ["mode: DISABLE"]
+    assert objects[("DestinationRule", "reviews")]["findings"] == []
+
+
+def test_trace_search_and_tree_order(source):
+    everything = source.traces(TraceFilters(limit=1000))
+    assert len(everything) == 40
+    errors = source.traces(TraceFilters(status="error", limit=1000))
+    assert errors and all(t["status"] == "error" and "ratings" in t["services"] for t in errors)
+    slow = source.traces(TraceFilters(min_duration_ms=70, limit=1000))
+    assert slow and all(t["duration_ms"] >= 70 for t in slow) and len(slow) < len(everything)
+    assert all("details" in t["services"] for t in source.traces(TraceFilters(service="details", limit=5)))
+    with pytest.raises(QueryError, match="status"):
+        source.traces(TraceFilters(status="bad"))
+    spans = source.trace(errors[0]["trace_id"])
+    assert spans[0]["depth"] == 0 and spans[0]["parent_span_id"] == ""
+    seen = set()
+    for s in spans:  # every parent comes before its children
+        assert s["parent_span_id"] in seen | {""}
+        seen.add(s["span_id"])
+    assert source.trace("0" * 32) is None
+
+
+def test_reports_and_scenarios(source):
+    body, ctype = source.report("md")
+    assert ctype.startswith("text/markdown") and b"| error | MS2001 |" in body
+    assert json.loads(source.report("json")[0])["meshscope_snapshot"] == 1
+    with pytest.raises(QueryError, match="unsupported report format 'pdf'"):
+        source.report("pdf")
+    assert source.scenarios() == []
+    with pytest.raises(Unavailable):
+        source.apply_scenario("mtls-mismatch")
+
+
+def test_synthetic_snapshot_is_consistent():
+    src = SnapshotSource(synthetic_snapshot(300))
+    nodes = [e for e in src.graph().elements if "source" not in e["data"]]
+    assert len(nodes) == 300
+    assert {n["data"]["health"] for n in nodes} >= {"healthy", "failing"}
+
+
+@pytest.mark.parametrize("value, text", [(0, "0rps"), (12.3, "12.30rps"), (0.004, "0.004rps"), (0.00001, "0.00001rps")])
+def test_rate_format_follows_kiali(value, text):
+    assert fmt_rps(value) == text
