@@ -1,35 +1,37 @@
 """Every config rule, in one explicit list (alphabetical by family, then name).
 
 Searching this file shows every rule `meshscope analyze` runs; nothing is
-registered at import time.
+registered at import time. Each entry is an instance with `metadata` and
+`analyze(ctx)` (see `diagnose.rule`).
 """
 from diagnose.rule import Rule
-from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
+from diagnose.rules.config import (common, destinationrule, gateway, service, serviceentry, sidecar, virtualservice,
+                                   virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
-    authorization.METHODS,
-    authorization.NAMESPACE_NOT_FOUND,
-    authorization.NEEDS_MTLS,
-    authorization.NO_MATCHING_WORKLOADS,
-    authorization.PRINCIPALS,
-    destinationrule_tls.CA_CERTIFICATES,
-    destinationrule_tls.CLIENT_SERVER_MISMATCH,
-    destinationrule_tls.DISABLED_UNDER_STRICT,
-    destinationrule_tls.HOST_DROPS_MTLS,
-    destinationrule_tls.MESH_WITHOUT_PA,
-    destinationrule_tls.NAMESPACE_WITHOUT_PA,
-    gateway_tls.CREDENTIALS,
-    gateway_tls.DUPLICATE_CERTIFICATES,
-    gateway_tls.TLS_WITHOUT_CREDENTIALS,
-    peerauthentication.MESH_DISABLED_DR,
-    peerauthentication.MESH_STRICT_DR,
-    peerauthentication.NAMESPACE_DISABLED_DR,
-    peerauthentication.NAMESPACE_STRICT_DR,
-    peerauthentication.PORT_LEVEL_SELECTOR,
-    peerauthentication.STRICT_WORKLOAD_CLIENTS,
-    *peerauthentication.NOTHING,
-    *peerauthentication.OVERLAPS,
-    *peerauthentication.SELECTORLESS,
+    common.DeprecatedFields(),
+    common.ExportToNamespaces(),
+    destinationrule.Duplicates(),
+    destinationrule.SubsetSelectsPods(),
+    destinationrule.Subsets(),
+    gateway.Conflicts(),
+    gateway.IngressPorts(),
+    gateway.Selector(),
+    service.MultipleServices(),
+    service.PortNames(),
+    serviceentry.Addresses(),
+    serviceentry.Conflicts(),
+    serviceentry.Validity(),
+    sidecar.EgressHosts(),
+    sidecar.RootDefault(),
+    sidecar.Selectors(),
+    virtualservice.ConflictingMeshGatewayHosts(),
+    virtualservice.DestinationHosts(),
+    virtualservice.DestinationRules(),
+    virtualservice.Gateways(),
+    virtualservice.IngressSubsetRouting(),
+    virtualservice.RouteWeights(),
+    virtualservice_matches.UnreachableRules(),
 ]
 
 

@@ -31,8 +31,16 @@ def hosts_intersect(a: str, b: str) -> bool:
     return host_covers(a, b) or host_covers(b, a)
 
 
+SERVICE_EXPORT_ANNOTATION = "networking.istio.io/exportTo"
+
+
 def export_to(obj: ConfigObject) -> list[str]:
-    value: Any = obj.spec.get("exportTo") if isinstance(obj.spec, dict) else None
+    """`spec.exportTo` (a Service's `networking.istio.io/exportTo` annotation); all namespaces when unset."""
+    if obj.kind == "Service":
+        text = obj.annotations.get(SERVICE_EXPORT_ANNOTATION, "")
+        value: Any = [v.strip() for v in text.split(",") if v.strip()]
+    else:
+        value = obj.spec.get("exportTo") if isinstance(obj.spec, dict) else None
     if not isinstance(value, list) or not value:
         return ["*"]
     return [str(v) for v in value]

@@ -148,13 +148,17 @@ class Snapshot:
         ns = self.namespace_labels(w.namespace)
         return ns.get(INJECTION_LABEL) == "enabled" or (REVISION_LABEL in ns and ns.get(INJECTION_LABEL) != "disabled")
 
-    def is_ambient(self, w: Workload) -> bool:
-        if w.annotations.get("ambient.istio.io/redirection") == "enabled":
-            return True
-        ns = self.namespace_labels(w.namespace)
+    def namespace_is_ambient(self, namespace: str | None) -> bool:
+        """Ambient enrolment by namespace label, unless the namespace also asks for sidecar injection."""
+        ns = self.namespace_labels(namespace)
         if INJECTION_LABEL in ns or REVISION_LABEL in ns:
             return False
         return ns.get(AMBIENT_LABEL) == "ambient"
+
+    def is_ambient(self, w: Workload) -> bool:
+        if w.annotations.get("ambient.istio.io/redirection") == "enabled":
+            return True
+        return self.namespace_is_ambient(w.namespace)
 
     # -- hosts --------------------------------------------------------------------------------
     def fqdn(self, host: str, namespace: str | None) -> str:
@@ -162,6 +166,21 @@ class Snapshot:
 
     def visible(self, obj: ConfigObject, from_namespace: str | None) -> bool:
         return hosts.visible(obj, from_namespace)
+
+    def service_entry_hosts(self) -> tuple[dict[str, list[ConfigObject]], list[tuple[str, ConfigObject]]]:
+        """ServiceEntries by host FQDN: (exact hosts -> entries, [(wildcard host, entry)])."""
+        self._read("ServiceEntry")
+        if "se_hosts" not in self._cache:
+            exact: dict[str, list[ConfigObject]] = defaultdict(list)
+            wild: list[tuple[str, ConfigObject]] = []
+            for se in self._by_kind.get("ServiceEntry", []):
+                se_hosts = se.spec.get("hosts")
+                for h in se_hosts if isinstance(se_hosts, list) else []:
+                    if isinstance(h, str) and h:
+                        fq = self.fqdn(h, se.namespace)
+                        (wild.append((fq, se)) if fq.startswith("*") else exact[fq].append(se))
+            self._cache["se_hosts"] = (dict(exact), wild)
+        return self._cache["se_hosts"]  # type: ignore[return-value]
 
     def service_entries_for(self, host: str, from_namespace: str | None) -> list[ConfigObject]:
         """ServiceEntries visible from a namespace with a host that covers or equals `host`."""

@@ -149,3 +149,17 @@ def test_tracking_view_records_kinds_read_and_shares_indexes(snap: Snapshot):
     assert view.reads == {"Service", "ServiceEntry", "Workload", "MeshConfig"}
     assert snap.reads == set()  # the snapshot itself does not track
     assert view.workloads() is snap.workloads()
+
+
+def test_service_export_annotation_limits_visibility():
+    objs = load_text("""\
+apiVersion: v1
+kind: Service
+metadata:
+  name: hello
+  namespace: hello
+  annotations: {networking.istio.io/exportTo: "hello1, ."}
+""", "s.yaml").objects
+    snap = Snapshot(objs)
+    assert snap.host_known("hello.hello.svc.cluster.local", "hello1") and snap.host_known("hello", "hello")
+    assert not snap.host_known("hello.hello.svc.cluster.local", "other")

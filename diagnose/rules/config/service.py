@@ -1,0 +1,110 @@
+"""Kubernetes Service rules: port names that tell Istio the protocol, and workloads behind several Services."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from diagnose.context import Context
+from diagnose.rule import Metadata
+from diagnose.rules.config.util import as_dict, as_list, as_str, selector_labels
+from mesh.config import ConfigObject
+from mesh.config.workloads import labels_match
+
+SVC = "Service"
+#: Protocol prefixes Istio reads from a port name (`<protocol>[-suffix]`) or appProtocol.
+PORT_PROTOCOLS = frozenset({"http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "mongo", "mysql", "redis",
+                            "udp", "thrift", "dubbo", "zookeeper", "h2c", "kubernetes.io/h2c", "kubernetes.io/ws",
+                            "kubernetes.io/wss", "ws", "wss", "hbone"})
+MANAGED_LABEL = "gateway.istio.io/managed"
+
+
+def port_protocol(name: str) -> str | None:
+    """The protocol a port name declares, or None."""
+    lowered = name.lower()
+    if lowered in PORT_PROTOCOLS:
+        return lowered
+    for proto in ("grpc-web", *PORT_PROTOCOLS):
+        if lowered.startswith(proto + "-"):
+            return proto
+    return None
+
+
+def _is_control_plane(svc: ConfigObject, root: str) -> bool:
+    return svc.namespace == root and ("istio" in svc.labels or svc.labels.get("release") == "istio")
+
+
+class PortNames:
+    """Ports named `<protocol>[-suffix]` (or with appProtocol) let Istio skip protocol sniffing."""
+
+    metadata = Metadata(
+        name="service.PortNames",
+        description="Service ports declare their protocol by name or appProtocol",
+        inputs=(SVC, "MeshConfig"),
+        codes=("MS1501", "MS1502", "MS1505"),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        root = ctx.mesh_config.root_namespace
+        for svc in ctx.for_each(SVC):
+            if _is_control_plane(svc, root) or MANAGED_LABEL in svc.labels:
+                continue
+            external = as_str(svc.spec.get("type")) == "ExternalName"
+            for i, port in enumerate(as_list(svc.spec.get("ports"))):
+                port = as_dict(port)
+                name, app = as_str(port.get("name")), as_str(port.get("appProtocol"))
+                path = f"spec/ports[{i}]"
+                if app:
+                    if app.lower() not in PORT_PROTOCOLS:
+                        ctx.report("MS1505", svc, f"{path}/appProtocol", port=port.get("port"), app_protocol=app)
+                    continue
+                proto = port_protocol(name)
+                if external:
+                    if proto is None or name.lower() == "tcp":
+                        ctx.report("MS1502", svc, path, port=port.get("port"), name=name or "(unnamed)")
+                elif proto is None:
+                    ctx.report("MS1501", svc, path, port=port.get("port"), name=name or "(unnamed)")
+
+
+class MultipleServices:
+    """A workload behind several Services: one port with two protocols, or two ports onto one targetPort."""
+
+    metadata = Metadata(
+        name="service.MultipleServices",
+        description="Services selecting one in-mesh workload agree on port protocols and targetPorts",
+        inputs=("Workload", SVC, "Namespace"),
+        codes=("MS1503", "MS1504"),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        services_by_ns: dict[str | None, list[tuple[ConfigObject, dict[str, str]]]] = defaultdict(list)
+        for svc in ctx.for_each(SVC):
+            sel = selector_labels(svc.spec.get("selector"))
+            if sel:
+                services_by_ns[svc.namespace].append((svc, sel))
+        for w in snap.workloads():
+            if w.kind == "Pod" or w.obj is None or MANAGED_LABEL in w.obj.labels or not snap.in_mesh(w):
+                continue
+            selecting = [svc for svc, sel in services_by_ns.get(w.namespace, []) if labels_match(sel, w.labels)]
+            if len(selecting) < 2:
+                continue
+            protocols: dict[int, dict[str, str]] = defaultdict(dict)  # port -> protocol -> service
+            targets: dict[str, dict[int, str]] = defaultdict(dict)  # targetPort -> port -> service
+            for svc in selecting:
+                for port in as_list(svc.spec.get("ports")):
+                    port = as_dict(port)
+                    number = port.get("port")
+                    if not isinstance(number, int):
+                        continue
+                    protocols[number].setdefault(as_str(port.get("protocol")).upper() or "TCP", svc.name)
+                    target = port.get("targetPort", number)
+                    targets[str(target)].setdefault(number, svc.name)
+            wl = f"{w.kind} {w.namespace}/{w.name}" if w.namespace else f"{w.kind} {w.name}"
+            for number, by_proto in sorted(protocols.items()):
+                if len(by_proto) > 1:
+                    ctx.report("MS1503", w.obj, None, related=selecting, workload=wl, port=number,
+                               services=", ".join(sorted(set(by_proto.values()))))
+            for target, by_port in sorted(targets.items()):
+                if len(by_port) > 1:
+                    ctx.report("MS1504", w.obj, None, related=selecting, workload=wl, target_port=target,
+                               ports=", ".join(map(str, sorted(by_port))),
+                               services=", ".join(sorted(set(by_port.values()))))

@@ -1,0 +1,286 @@
+"""VirtualService rules: where routes point (hosts, ports, subsets, gateways) and how routes combine."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from diagnose.context import Context
+from diagnose.rule import Metadata
+from diagnose.rules.config.util import (INTERNAL_GATEWAY_MARK, MESH_GATEWAY, as_dict, as_list, as_str,
+                                        attaches_to_mesh, lookup_host, port_numbers, route_destinations,
+                                        split_gateway_ref, visible_namespaces, vs_gateways)
+from mesh.config import ConfigObject, Snapshot
+from mesh.config.hosts import host_covers, hosts_intersect
+
+VS = "VirtualService"
+
+
+def _field_of(path: str) -> str:
+    return "mirror" if "/mirror" in path else "destination"
+
+
+class DestinationHosts:
+    """Every destination and mirror host must name a Service or ServiceEntry the VirtualService can see."""
+
+    metadata = Metadata(
+        name="virtualservice.DestinationHosts",
+        description="Route destination and mirror hosts (and ports) exist in the service registry",
+        inputs=(VS, "Service", "ServiceEntry"),
+        codes=("MS1001", "MS1011", "MS1012"),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        for vs in ctx.for_each(VS):
+            viewers = visible_namespaces(vs)
+            for path, dest in route_destinations(vs):
+                host = as_str(as_dict(dest).get("host"))
+                target = lookup_host(snap, host, viewers) if host else None
+                if target is None:
+                    ctx.report("MS1001", vs, path, field=_field_of(path), host=host or "''",
+                               namespace=vs.namespace or "(none)")
+                    continue
+                ports = port_numbers(target)
+                port = as_dict(as_dict(dest).get("port")).get("number")
+                if port is None:
+                    if len(ports) > 1:
+                        ctx.report("MS1011", vs, path, related=[target], host=host,
+                                   ports=", ".join(map(str, ports)))
+                elif port not in ports:
+                    ctx.report("MS1012", vs, f"{path}/port/number", related=[target], host=host, port=port,
+                               ports=", ".join(map(str, ports)) or "no ports")
+
+
+def _subsets_by_host(snap: Snapshot) -> dict[str, list[tuple[ConfigObject, set[str]]]]:
+    out: dict[str, list[tuple[ConfigObject, set[str]]]] = defaultdict(list)
+    for dr in snap.of_kind("DestinationRule"):
+        host = as_str(dr.spec.get("host"))
+        if host:
+            names = {as_str(as_dict(s).get("name")) for s in as_list(dr.spec.get("subsets"))}
+            out[snap.fqdn(host, dr.namespace)].append((dr, names))
+    return out
+
+
+class DestinationRules:
+    """A route to a subset needs a DestinationRule for that host that defines the subset."""
+
+    metadata = Metadata(
+        name="virtualservice.DestinationRules",
+        description="Subsets named by route destinations and mirrors are defined in a DestinationRule",
+        inputs=(VS, "DestinationRule"),
+        codes=("MS1002",),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        by_host = _subsets_by_host(snap)
+        wildcard = [(h, v) for h, v in by_host.items() if h.startswith("*")]
+        for vs in ctx.for_each(VS):
+            for path, dest in route_destinations(vs):
+                d = as_dict(dest)
+                subset, host = as_str(d.get("subset")), as_str(d.get("host"))
+                if not subset or not host:
+                    continue
+                fq = snap.fqdn(host, vs.namespace)
+                candidates = list(by_host.get(fq, []))
+                candidates += [c for h, cs in wildcard if host_covers(h, fq) for c in cs]
+                if not any(subset in names and snap.visible(dr, vs.namespace) for dr, names in candidates):
+                    ctx.report("MS1002", vs, f"{path}/subset", related=[dr for dr, _ in candidates],
+                               subset=subset, host=host)
+
+
+def _gateway_hosts(gw: ConfigObject, snap: Snapshot) -> list[tuple[str, str]]:
+    """(namespace part, host) of every server host of an Istio Gateway or listener of a Gateway API Gateway."""
+    out: list[tuple[str, str]] = []
+    if snap.type_of(gw) == "KubernetesGateway":
+        for listener in as_list(gw.spec.get("listeners")):
+            out.append(("*", as_str(as_dict(listener).get("hostname")) or "*"))
+        return out
+    for server in as_list(gw.spec.get("servers")):
+        for h in as_list(as_dict(server).get("hosts")):
+            if isinstance(h, str):
+                ns, _, host = h.rpartition("/")
+                out.append((ns or "*", host))
+    return out
+
+
+def _accepts(gw: ConfigObject, vs: ConfigObject, hosts: list[str], snap: Snapshot) -> bool:
+    for ns, gw_host in _gateway_hosts(gw, snap):
+        if ns == "." and gw.namespace != vs.namespace:
+            continue
+        if ns not in ("*", ".") and ns != vs.namespace:
+            continue
+        if any(hosts_intersect(gw_host, h) for h in hosts):
+            return True
+    return False
+
+
+class Gateways:
+    """Gateways a VirtualService binds to must exist and accept at least one of its hosts."""
+
+    metadata = Metadata(
+        name="virtualservice.Gateways",
+        description="Referenced gateways exist, are not generated internals, and expose a VirtualService host",
+        inputs=(VS, "Gateway", "KubernetesGateway"),
+        codes=("MS1003", "MS1004", "MS1014", "MS1016"),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        for vs in ctx.for_each(VS):
+            hosts = [h for h in as_list(vs.spec.get("hosts")) if isinstance(h, str)]
+            for i, ref in enumerate(as_list(vs.spec.get("gateways"))):
+                if not isinstance(ref, str) or ref == MESH_GATEWAY:
+                    continue
+                path = f"spec/gateways[{i}]"
+                if INTERNAL_GATEWAY_MARK in ref:
+                    ctx.report("MS1014", vs, path, gateway=ref)
+                    continue
+                ns, name = split_gateway_ref(ref, vs.namespace)
+                gw = ctx.find("Gateway", ns, name) or ctx.find("KubernetesGateway", ns, name)
+                if gw is None and "/" not in ref and "." in ref:
+                    legacy_name, _, rest = ref.partition(".")
+                    legacy = ctx.find("Gateway", rest.split(".")[0], legacy_name)
+                    if legacy is not None:
+                        ctx.report("MS1016", vs, path, related=[legacy], gateway=ref)
+                        gw = legacy
+                if gw is None:
+                    ctx.report("MS1003", vs, path, gateway=ref)
+                if gw is None or not _accepts(gw, vs, hosts, snap):
+                    ctx.report("MS1004", vs, path, related=[gw] if gw else [], hosts=", ".join(hosts) or "none",
+                               gateway=f"{ns}/{name}" if ns else name)
+            for i, rule in enumerate(as_list(vs.spec.get("http"))):
+                for j, match in enumerate(as_list(as_dict(rule).get("match"))):
+                    for k, ref in enumerate(as_list(as_dict(match).get("gateways"))):
+                        if not isinstance(ref, str) or ref == MESH_GATEWAY or INTERNAL_GATEWAY_MARK in ref:
+                            continue
+                        ns, name = split_gateway_ref(ref, vs.namespace)
+                        if ctx.find("Gateway", ns, name) is None and ctx.find("KubernetesGateway", ns, name) is None:
+                            ctx.report("MS1003", vs, f"spec/http[{i}]/match[{j}]/gateways[{k}]", gateway=ref)
+
+
+def _scope(vs: ConfigObject) -> set[str] | None:
+    """Namespaces that see the VirtualService (None = all)."""
+    ns = visible_namespaces(vs)
+    return None if "*" in ns else {n or "" for n in ns}
+
+
+def _overlap(a: set[str] | None, b: set[str] | None) -> bool:
+    return a is None or b is None or bool(a & b)
+
+
+class ConflictingMeshGatewayHosts:
+    """Two sidecar-bound VirtualServices for one host in overlapping scopes: Istio's merge is undefined."""
+
+    metadata = Metadata(
+        name="virtualservice.ConflictingMeshGatewayHosts",
+        description="At most one mesh-gateway VirtualService per host within overlapping exportTo scopes",
+        inputs=(VS,),
+        codes=("MS1005",),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        entries: list[tuple[str, ConfigObject, set[str] | None]] = []
+        for vs in ctx.for_each(VS):
+            if not attaches_to_mesh(vs):
+                continue
+            scope = _scope(vs)
+            for h in dict.fromkeys(h for h in as_list(vs.spec.get("hosts")) if isinstance(h, str)):
+                entries.append((snap.fqdn(h, vs.namespace), vs, scope))
+        exact: dict[str, list[int]] = defaultdict(list)
+        wild: list[int] = []
+        for i, (host, _, _) in enumerate(entries):
+            (wild if host.startswith("*") else exact[host]).append(i)
+        conflicts: dict[int, list[tuple[str, ConfigObject]]] = defaultdict(list)  # id(vs) -> (host, other)
+
+        def pair(i: int, j: int) -> None:
+            (hi, a, sa), (_, b, sb) = entries[i], entries[j]
+            if a is not b and _overlap(sa, sb):
+                conflicts[id(a)].append((hi, b))
+                conflicts[id(b)].append((entries[j][0], a))
+
+        for ids in exact.values():
+            for x in range(len(ids)):
+                for y in range(x + 1, len(ids)):
+                    pair(ids[x], ids[y])
+        for w in wild:
+            for j in range(len(entries)):
+                if j != w and (j not in wild or j > w) and hosts_intersect(entries[w][0], entries[j][0]):
+                    pair(w, j)
+        for vs in snap.of_kind(VS):
+            found = conflicts.get(id(vs))
+            if not found:
+                continue
+            host = found[0][0]
+            others = sorted({f"{o.namespace}/{o.name}" if o.namespace else o.name for _, o in found})
+            me = f"{vs.namespace}/{vs.name}" if vs.namespace else vs.name
+            ctx.report("MS1005", vs, "spec/hosts", related=list({id(o): o for _, o in found}.values()),
+                       names=", ".join([me] + others), host=host)
+
+
+class RouteWeights:
+    """Weights that add up to something other than 100, a lone weighted destination, a repeated destination."""
+
+    metadata = Metadata(
+        name="virtualservice.RouteWeights",
+        description="Route weights add up to 100, single destinations carry no weight, destinations are not repeated",
+        inputs=(VS,),
+        codes=("MS1006", "MS1007", "MS1008"),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        for vs in ctx.for_each(VS):
+            for proto in ("http", "tcp", "tls"):
+                for i, rule in enumerate(as_list(vs.spec.get(proto))):
+                    routes = [as_dict(r) for r in as_list(as_dict(rule).get("route"))]
+                    path = f"spec/{proto}[{i}]/route"
+                    weights = [r.get("weight") for r in routes]
+                    nums = [w for w in weights if isinstance(w, int) and not isinstance(w, bool)]
+                    if len(routes) == 1 and nums and 0 < nums[0] < 100:
+                        ctx.report("MS1007", vs, f"{path}[0]/weight", weight=nums[0])
+                    elif len(routes) > 1 and nums and sum(nums) != 100:
+                        ctx.report("MS1006", vs, path, total=sum(nums))
+                    seen: set[tuple[str, str, str]] = set()
+                    for j, r in enumerate(routes):
+                        d = as_dict(r.get("destination"))
+                        key = (as_str(d.get("host")), as_str(d.get("subset")),
+                               str(as_dict(d.get("port")).get("number")))
+                        if key[0] and key in seen:
+                            ctx.report("MS1008", vs, f"{path}[{j}]/destination", host=key[0],
+                                       subset=f" subset {key[1]}" if key[1] else "")
+                        seen.add(key)
+
+
+class IngressSubsetRouting:
+    """Gateway routes without a subset skip the subset routing a mesh VirtualService sets up for the host."""
+
+    metadata = Metadata(
+        name="virtualservice.IngressSubsetRouting",
+        description="Gateway-bound routes to a host the mesh routes by subset also name a subset",
+        inputs=(VS,),
+        codes=("MS1013",),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        mesh_subset_hosts: dict[str, ConfigObject] = {}
+        vss = list(ctx.for_each(VS))
+        for vs in vss:
+            if not attaches_to_mesh(vs):
+                continue
+            hosts = {snap.fqdn(h, vs.namespace) for h in as_list(vs.spec.get("hosts")) if isinstance(h, str)}
+            for _, dest in route_destinations(vs):
+                d = as_dict(dest)
+                fq = snap.fqdn(as_str(d.get("host")), vs.namespace)
+                if as_str(d.get("subset")) and fq in hosts:
+                    mesh_subset_hosts.setdefault(fq, vs)
+        for vs in vss:
+            if not any(g != MESH_GATEWAY for g in vs_gateways(vs)):
+                continue
+            for path, dest in route_destinations(vs):
+                d = as_dict(dest)
+                host = as_str(d.get("host"))
+                mesh_vs = mesh_subset_hosts.get(snap.fqdn(host, vs.namespace)) if host else None
+                if mesh_vs is not None and mesh_vs is not vs and not as_str(d.get("subset")):
+                    ctx.report("MS1013", vs, path, related=[mesh_vs], host=host,
+                               mesh_vs=f"{mesh_vs.namespace}/{mesh_vs.name}")
