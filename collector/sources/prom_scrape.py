@@ -1,0 +1,204 @@
+"""Scrape sidecars' `/stats/prometheus` concurrently into the store.
+
+Targets come from a callable (the bundled mesh's registry, or Kubernetes discovery), asked
+again every round so sidecars that come and go are followed. Each round fetches all targets
+in parallel with a per-target timeout; a target that is down or answers garbage is recorded in
+`health()` and in `meshscope_scrape_up`, and the round goes on with the others.
+
+Only the series meshscope reads are kept by default (Istio's metrics and the Envoy cluster,
+listener and RBAC counters runtime diagnosis uses): a sidecar exposes thousands of series and
+keeping all of them every 5 s would fill the store with data nobody queries. `keep=None`
+keeps everything.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collector import schema as s
+from collector import selfmetrics
+from collector.parse.exposition import parse_exposition
+from collector.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEEP = (
+    "istio_", "envoy_cluster_upstream_rq", "envoy_cluster_upstream_cx_connect_fail",
+    "envoy_cluster_upstream_cx_none_healthy", "envoy_cluster_outlier_detection_",
+    "envoy_cluster_circuit_breakers_", "envoy_cluster_ssl_", "envoy_http_rbac_", "envoy_listener_ssl_",
+    "envoy_http_downstream_rq_xx", "envoy_http_no_route", "envoy_http_no_cluster", "envoy_cluster_membership_",
+)
+# Envoy prints stats-access-logger series as envoy_<stat_prefix>_istio_...; Istio's own are istio_...
+_ISTIO_IN_ENVOY = re.compile(r"^envoy_(?:[a-zA-Z0-9]+_)*?(istio_[a-zA-Z0-9_:]+)$")
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """An Envoy admin endpoint; `labels` describe it (workload, namespace) for display."""
+
+    url: str
+    labels: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def metrics_url(self) -> str:
+        parts = urlsplit(self.url)
+        if parts.path in ("", "/"):
+            return self.url.rstrip("/") + "/stats/prometheus?usedonly"
+        return self.url
+
+
+@dataclass
+class TargetHealth:
+    """Outcome of the latest scrape of one target."""
+
+    url: str
+    up: bool = False
+    last_scrape: float | None = None
+    last_error: str | None = None
+    duration_s: float = 0.0
+    samples: int = 0
+    malformed: int = 0
+    labels: dict = field(default_factory=dict)
+
+
+def _as_target(t) -> ScrapeTarget:
+    if isinstance(t, ScrapeTarget):
+        return t
+    if isinstance(t, str):
+        return ScrapeTarget(t)
+    return ScrapeTarget(str(t.url), dict(getattr(t, "labels", {}) or {}))
+
+
+class Scraper:
+    """Scrapes `targets()` every `interval` seconds into `store` (see module doc)."""
+
+    name = "prom_scrape"
+
+    def __init__(self, targets: Callable[[], Iterable] | Iterable, store: TelemetryStore, interval: float = 5.0,
+                 timeout: float = 3.0, keep: tuple[str, ...] | None = DEFAULT_KEEP, max_workers: int = 8) -> None:
+        self._targets = targets if callable(targets) else (lambda t=list(targets): t)
+        self.store = store
+        self.interval = interval
+        self.timeout = timeout
+        self.keep = keep
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="scrape")
+        self._client = httpx.Client(timeout=timeout, headers={"accept": "text/plain"})
+        self._health: dict[str, TargetHealth] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+        selfmetrics.watch_store(store)
+
+    # -- Source protocol
+    def poll(self) -> int:
+        """Scrape every target once, concurrently; returns samples stored."""
+        try:
+            targets = [_as_target(t) for t in self._targets()]
+        except Exception as exc:  # discovery failing must not kill the loop
+            log.warning("scrape target discovery failed: %s", exc)
+            return 0
+        results = list(self._pool.map(self._scrape_one, targets))
+        self.rounds += 1
+        with self._lock:
+            current = {t.url for t in targets}
+            for gone in set(self._health) - current:
+                del self._health[gone]
+                try:
+                    selfmetrics.SCRAPE_UP.remove(gone)
+                except KeyError:
+                    pass
+        return sum(results)
+
+    def start(self) -> None:
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="scraper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=self.timeout + 5)
+            self._thread = None
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
+
+    def health(self) -> dict[str, TargetHealth]:
+        with self._lock:
+            return dict(self._health)
+
+    # -- internals
+    def _run(self) -> None:
+        next_round = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:  # never let one bad round end scraping
+                log.exception("scrape round failed")
+            next_round += self.interval
+            delay = next_round - time.monotonic()
+            if delay < 0:  # overran: skip missed rounds instead of bursting
+                next_round = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def _scrape_one(self, target: ScrapeTarget) -> int:
+        h = TargetHealth(target.url, labels=dict(target.labels))
+        t0 = time.perf_counter()
+        stored = 0
+        try:
+            resp = self._client.get(target.metrics_url)
+            resp.raise_for_status()
+            when = pd.Timestamp.now(tz="UTC")
+            result = parse_exposition(resp.text)
+            h.malformed = len(result.errors)
+            if result.errors:
+                selfmetrics.count_malformed("exposition", target.url, len(result.errors))
+                log.debug("%s: %d malformed lines, first: %s", target.url, len(result.errors), result.errors[0])
+            table = prepare_samples(result.table, target.url, when, self.keep)
+            stored = self.store.add_samples(table)
+            selfmetrics.count_ingested(self.name, "metrics", stored)
+            h.up, h.samples = True, stored
+        except httpx.HTTPError as exc:
+            h.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # a bug in one target's data must not stop the others
+            h.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("scrape of %s failed: %s", target.url, h.last_error)
+        h.duration_s = time.perf_counter() - t0
+        h.last_scrape = time.time()
+        selfmetrics.SCRAPE_DURATION.observe(h.duration_s)
+        selfmetrics.SCRAPE_UP.labels(target.url).set(1 if h.up else 0)
+        with self._lock:
+            was = self._health.get(target.url)
+            if was is not None and was.up and not h.up:
+                log.warning("scrape target down: %s (%s)", target.url, h.last_error)
+            self._health[target.url] = h
+        return stored
+
+
+def prepare_samples(table: pa.Table, target: str, when: pd.Timestamp, keep: tuple[str, ...] | None) -> pa.Table:
+    """Parsed exposition -> metrics-table rows: Istio names normalized, filtered, stamped."""
+    names = table.column(s.METRIC)
+    names = pc.replace_substring_regex(names, _ISTIO_IN_ENVOY.pattern, r"\1")
+    table = table.set_column(table.schema.get_field_index(s.METRIC), s.METRIC, names)
+    if keep is not None and table.num_rows:
+        mask = pc.starts_with(names, keep[0])
+        for prefix in keep[1:]:
+            mask = pc.or_(mask, pc.starts_with(names, prefix))
+        table = table.filter(mask)
+    n = table.num_rows
+    table = table.append_column(s.TIME, pa.repeat(pa.scalar(when.value, pa.timestamp("ns", tz="UTC")), n))
+    return table.append_column(s.TARGET, pa.repeat(pa.scalar(target, pa.string()), n))

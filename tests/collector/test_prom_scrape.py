@@ -1,0 +1,97 @@
+"""Scraping a real Envoy: Istio-style series land in the store, a dead target is reported, not fatal."""
+from __future__ import annotations
+
+import pytest
+
+from collector import schema as s
+from collector import selfmetrics
+from collector.query import istio_rates
+from collector.sources.prom_scrape import Scraper, ScrapeTarget
+from collector.store import TelemetryStore
+from tests.collector.envoy_static import static_envoy
+from tests.util import free_port, wait_until
+
+
+@pytest.fixture(scope="module")
+def envoy(tmp_path_factory):
+    with static_envoy(tmp_path_factory.mktemp("envoy")) as e:
+        yield e
+
+
+def test_scrape_real_envoy_and_survive_a_dead_target(envoy):
+    store = TelemetryStore()
+    dead = f"http://127.0.0.1:{free_port()}"
+    scraper = Scraper(lambda: [ScrapeTarget(envoy.admin_url, {"workload": "productpage-v1"}), dead], store, timeout=2)
+    try:
+        envoy.get("/ok", 5)
+        assert scraper.poll() > 0
+        envoy.get("/ok", 30)
+        envoy.get("/fail", 4)
+        envoy.get("/down", 2)
+        # counters update at once; poll until the new values are visible in a second scrape
+        def rates():
+            scraper.poll()
+            r = istio_rates(store, 600)
+            req = r[r[s.METRIC] == "istio_requests_total"]
+            ok = req[req[s.RESPONSE_CODE] == "200"][s.RATE].sum()
+            uf = req[req[s.RESPONSE_FLAGS] == "URX,UF"][s.RATE].sum()
+            return (req,) if ok > 0 and uf > 0 else None
+        (req,) = wait_until(rates, timeout=20, what="rates of the real envoy")
+        assert set(req[s.SOURCE_WORKLOAD]) == {"productpage-v1"}
+        assert set(req[s.RESPONSE_CODE]) >= {"200", "503"}
+        health = scraper.health()
+        assert health[envoy.admin_url].up and health[envoy.admin_url].samples > 0
+        assert health[envoy.admin_url].labels == {"workload": "productpage-v1"}
+        assert not health[dead].up and "Connect" in health[dead].last_error
+        assert selfmetrics.SCRAPE_UP.labels(dead)._value.get() == 0
+        kept = set(store.metrics()[s.METRIC])
+        assert "istio_requests_total" in kept  # envoy_<prefix>_istio_... normalized
+        assert all(m.startswith(("istio_", "envoy_cluster", "envoy_http", "envoy_listener")) for m in kept)
+    finally:
+        scraper.stop()
+
+
+def test_background_loop_scrapes_on_interval_and_stops(envoy):
+    store = TelemetryStore()
+    scraper = Scraper([envoy.admin_url], store, interval=0.2)
+    scraper.start()
+    try:
+        wait_until(lambda: scraper.rounds >= 3, timeout=10, what="three scrape rounds")
+    finally:
+        scraper.stop()
+    rounds = scraper.rounds
+    assert store.metrics()[s.TIME].nunique() >= 3
+    assert scraper.rounds == rounds  # stopped: no more rounds
+
+
+def test_garbage_answer_is_counted_per_target(tmp_path):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'istio_requests_total{reporter="source"} 1\nthis is not exposition\nistio_x{a="1} 2\n'
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/stats/prometheus"
+    try:
+        before = selfmetrics.malformed_total("exposition", url)
+        store = TelemetryStore()
+        scraper = Scraper([url], store)
+        assert scraper.poll() == 1
+        scraper.stop()
+        assert selfmetrics.malformed_total("exposition", url) - before == 2
+        assert scraper.health()[url].malformed == 2
+        assert b"meshscope_collector_malformed_total" in selfmetrics.exposition()
+    finally:
+        srv.shutdown()
+        srv.server_close()
