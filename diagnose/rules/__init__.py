@@ -5,18 +5,42 @@ registered at import time. Each entry is an instance with `metadata` and
 `analyze(ctx)` (see `diagnose.rule`).
 """
 from diagnose.rule import Rule
+from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
 from diagnose.rules.config import (common, destinationrule, gateway, service, serviceentry, sidecar, virtualservice,
                                    virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
+    authorization.METHODS,
+    authorization.NAMESPACE_NOT_FOUND,
+    authorization.NEEDS_MTLS,
+    authorization.NO_MATCHING_WORKLOADS,
+    authorization.PRINCIPALS,
     common.DeprecatedFields(),
     common.ExportToNamespaces(),
     destinationrule.Duplicates(),
     destinationrule.SubsetSelectsPods(),
     destinationrule.Subsets(),
+    destinationrule_tls.CA_CERTIFICATES,
+    destinationrule_tls.CLIENT_SERVER_MISMATCH,
+    destinationrule_tls.DISABLED_UNDER_STRICT,
+    destinationrule_tls.HOST_DROPS_MTLS,
+    destinationrule_tls.MESH_WITHOUT_PA,
+    destinationrule_tls.NAMESPACE_WITHOUT_PA,
     gateway.Conflicts(),
     gateway.IngressPorts(),
     gateway.Selector(),
+    gateway_tls.CREDENTIALS,
+    gateway_tls.DUPLICATE_CERTIFICATES,
+    gateway_tls.TLS_WITHOUT_CREDENTIALS,
+    peerauthentication.MESH_DISABLED_DR,
+    peerauthentication.MESH_STRICT_DR,
+    peerauthentication.NAMESPACE_DISABLED_DR,
+    peerauthentication.NAMESPACE_STRICT_DR,
+    *peerauthentication.NOTHING,
+    *peerauthentication.OVERLAPS,
+    peerauthentication.PORT_LEVEL_SELECTOR,
+    *peerauthentication.SELECTORLESS,
+    peerauthentication.STRICT_WORKLOAD_CLIENTS,
     service.MultipleServices(),
     service.PortNames(),
     serviceentry.Addresses(),

@@ -9,7 +9,7 @@ from diagnose.rules.config.util import (INTERNAL_GATEWAY_MARK, MESH_GATEWAY, as_
                                         attaches_to_mesh, lookup_host, port_numbers, route_destinations,
                                         split_gateway_ref, visible_namespaces, vs_gateways)
 from mesh.config import ConfigObject, Snapshot
-from mesh.config.hosts import host_covers, hosts_intersect
+from mesh.config.hosts import export_scopes_overlap, host_covers, hosts_intersect
 
 VS = "VirtualService"
 
@@ -158,16 +158,6 @@ class Gateways:
                             ctx.report("MS1003", vs, f"spec/http[{i}]/match[{j}]/gateways[{k}]", gateway=ref)
 
 
-def _scope(vs: ConfigObject) -> set[str] | None:
-    """Namespaces that see the VirtualService (None = all)."""
-    ns = visible_namespaces(vs)
-    return None if "*" in ns else {n or "" for n in ns}
-
-
-def _overlap(a: set[str] | None, b: set[str] | None) -> bool:
-    return a is None or b is None or bool(a & b)
-
-
 class ConflictingMeshGatewayHosts:
     """Two sidecar-bound VirtualServices for one host in overlapping scopes: Istio's merge is undefined."""
 
@@ -180,24 +170,23 @@ class ConflictingMeshGatewayHosts:
 
     def analyze(self, ctx: Context) -> None:
         snap = ctx.snapshot
-        entries: list[tuple[str, ConfigObject, set[str] | None]] = []
+        entries: list[tuple[str, ConfigObject]] = []
         for vs in ctx.for_each(VS):
             if not attaches_to_mesh(vs):
                 continue
-            scope = _scope(vs)
             for h in dict.fromkeys(h for h in as_list(vs.spec.get("hosts")) if isinstance(h, str)):
-                entries.append((snap.fqdn(h, vs.namespace), vs, scope))
+                entries.append((snap.fqdn(h, vs.namespace), vs))
         exact: dict[str, list[int]] = defaultdict(list)
         wild: list[int] = []
-        for i, (host, _, _) in enumerate(entries):
+        for i, (host, _) in enumerate(entries):
             (wild if host.startswith("*") else exact[host]).append(i)
         conflicts: dict[int, list[tuple[str, ConfigObject]]] = defaultdict(list)  # id(vs) -> (host, other)
 
         def pair(i: int, j: int) -> None:
-            (hi, a, sa), (_, b, sb) = entries[i], entries[j]
-            if a is not b and _overlap(sa, sb):
+            (hi, a), (hj, b) = entries[i], entries[j]
+            if a is not b and export_scopes_overlap(a, b):
                 conflicts[id(a)].append((hi, b))
-                conflicts[id(b)].append((entries[j][0], a))
+                conflicts[id(b)].append((hj, a))
 
         for ids in exact.values():
             for x in range(len(ids)):
