@@ -1,15 +1,157 @@
-"""`meshscope analyze` (not yet available)."""
+"""`meshscope analyze`: offline diagnosis of Istio and Kubernetes YAML files or folders.
+
+Exit status: 0 when no finding reaches `--fail-on` (default error), 1 when one
+does, 2 on a usage error (bad option, missing path, unusable mesh config).
+`--format json` prints one JSON array of findings on stdout and nothing else.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from typing import Any, TextIO
 
-HELP = "analyze (not yet available)"
+HELP = "find problems in Istio/Kubernetes config files (VirtualService, DestinationRule, mTLS, ...)"
+LEVELS = ("error", "warning", "info")
+_COLORS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
+_DIM, _BOLD, _RESET = "\033[2m", "\033[1m", "\033[0m"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="YAML/JSON files or folders (searched recursively for *.yaml, *.yml, *.json)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text: one line per finding (default); json: one JSON array of findings on stdout")
+    parser.add_argument("--fail-on", choices=LEVELS, default="error",
+                        help="exit 1 when a finding of this severity or worse remains (default: error)")
+    parser.add_argument("--ignore", action="append", default=[], metavar="CODE",
+                        help="ignore findings with this code (MS..., or an IST/KIA equivalent); repeatable or "
+                             "comma-separated")
+    parser.add_argument("--mesh-config", metavar="FILE",
+                        help="MeshConfig YAML (rootNamespace, enableAutoMtls, outboundTrafficPolicy, trustDomain) "
+                             "or Istio's mesh ConfigMap; Istio's defaults otherwise")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="color text output (auto: when writing to a terminal and NO_COLOR is unset)")
+    parser.add_argument("--list-rules", action="store_true", help="list the config rules and exit")
+    parser.add_argument("--list-codes", action="store_true", help="list every finding code and exit")
+    parser.set_defaults(_parser=parser)
+
+
+def _usage_error(args: argparse.Namespace, message: str) -> int:
+    parser = getattr(args, "_parser", None)
+    if parser is not None:
+        parser.print_usage(sys.stderr)
+    print(f"meshscope analyze: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _list_rules(out: TextIO) -> None:
+    from diagnose.rules import ALL_RULES
+
+    width = max(len(r.metadata.name) for r in ALL_RULES)
+    for r in ALL_RULES:
+        m = r.metadata
+        out.write(f"{m.name:<{width}}  {m.description}  [{', '.join(m.codes)}; reads {', '.join(m.inputs)}]\n")
+
+
+def _list_codes(out: TextIO) -> None:
+    from diagnose.catalog import CATALOG
+
+    for e in CATALOG.values():
+        eq = f" ({', '.join(e.equivalents)})" if e.equivalents else ""
+        out.write(f"{e.code}  {e.severity:<7}  {e.category:<8}  {e.name}{eq}\n")
+
+
+def _use_color(args: argparse.Namespace, stream: TextIO) -> bool:
+    if args.color != "auto":
+        return args.color == "always"
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def format_line(f: Any, color: bool = False) -> str:
+    """`Error [CODE] (Kind ns/name) message  file:line`."""
+    level = f.severity.capitalize()
+    if color:
+        level = f"{_COLORS.get(f.severity, '')}{_BOLD}{level}{_RESET}"
+    where = f" ({f.resource.label()})" if f.resource else ""
+    src = f.resource.source if f.resource and f.resource.source else ""
+    if src:
+        src = f"  {_DIM}{src}{_RESET}" if color else f"  {src}"
+    return f"{level} [{f.code}]{where} {f.message}{src}"
+
+
+def _write_text(findings: list, out: TextIO, color: bool) -> None:
+    if not color:
+        for f in findings:
+            out.write(format_line(f) + "\n")
+        return
+    # On a terminal: one group per file, so a long report reads file by file.
+    current = None
+    for f in findings:
+        src = f.resource.source if f.resource and f.resource.source else ""
+        file = src.rpartition(":")[0] if src.rpartition(":")[2].isdigit() else src
+        if file != current:
+            out.write(f"\n{_BOLD}{file or '(no file)'}{_RESET}\n")
+            current = file
+        out.write("  " + format_line(f, color=True) + "\n")
+
+
+def _summary(findings: list, n_objects: int, n_files: int) -> str:
+    counts = Counter(f.severity for f in findings)
+    parts = [f"{counts[s]} {s}{'s' if counts[s] != 1 and s != 'info' else ''}" for s in LEVELS if counts[s]]
+    found = ", ".join(parts) if parts else "no findings"
+    return f"{found} in {n_objects} object{'s' if n_objects != 1 else ''} from {n_files} file{'s' if n_files != 1 else ''}"
 
 
 def run(args: argparse.Namespace) -> int:
-    print("meshscope analyze: not yet available")
-    return 0
+    if args.list_rules or args.list_codes:
+        (_list_rules if args.list_rules else _list_codes)(sys.stdout)
+        return 0
+    if not args.paths:
+        return _usage_error(args, "give at least one file or folder to analyze")
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        return _usage_error(args, f"no such file or directory: {', '.join(missing)}")
+
+    from diagnose import analyze
+    from diagnose.catalog import CATALOG
+    from diagnose.findings import SEVERITY_RANK
+    from diagnose.suppression import parse_codes
+    from mesh.config import MeshConfig, MeshConfigError, Snapshot, load_mesh_config, load_paths
+    from mesh.config.loader import expand_paths
+
+    ignore = parse_codes(args.ignore)
+    unknown = sorted(c for c in ignore if c not in CATALOG and not (c[:3] in ("IST", "KIA") and c[3:].isdigit()))
+    if unknown:
+        return _usage_error(args, f"unknown finding code(s) for --ignore: {', '.join(unknown)} "
+                                  "(see `meshscope analyze --list-codes`)")
+    try:
+        mesh_config = load_mesh_config(args.mesh_config) if args.mesh_config else MeshConfig()
+    except MeshConfigError as exc:
+        return _usage_error(args, str(exc))
+
+    tty = sys.stderr.isatty()
+    started = time.perf_counter()
+    files, _ = expand_paths(args.paths)
+    if tty and len(files) > 200:
+        print(f"analyzing {len(files)} files ...", file=sys.stderr, flush=True)
+    try:
+        loaded = load_paths(args.paths)
+        findings = analyze(Snapshot(loaded.objects, mesh_config), ignore=ignore, problems=loaded.problems)
+    except Exception as exc:  # a bug must still end in one clear line, never a traceback
+        print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
+        return 2
+
+    if args.format == "json":
+        json.dump([f.to_dict() for f in findings], sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        _write_text(findings, sys.stdout, _use_color(args, sys.stdout))
+        if tty or not findings:
+            took = time.perf_counter() - started
+            print(f"{_summary(findings, len(loaded.objects), len(files))} ({took:.2f}s)", file=sys.stderr)
+    threshold = SEVERITY_RANK[args.fail_on]
+    return 1 if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in findings) else 0
