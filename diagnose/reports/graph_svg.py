@@ -13,6 +13,8 @@ from typing import Any
 
 import networkx as nx
 
+from diagnose.reports import elements as E
+from diagnose.reports.elements import node_label
 from diagnose.reports.view import HEALTH_COLORS
 
 MAX_NODES = 150
@@ -20,34 +22,22 @@ _HEALTH_RANK = {"failing": 4, "degraded": 3, "unknown": 1, "healthy": 1, "idle":
 _LAYER_W, _ROW_H, _PAD = 190, 34, 70
 
 
-def _health(d: dict[str, Any]) -> str:
-    h = d.get("health") or d.get("healthStatus") or "unknown"
-    return h if h in HEALTH_COLORS else "unknown"
-
-
-def node_label(d: dict[str, Any]) -> str:
-    for key in ("label", "service", "workload", "app"):
-        if d.get(key) and d.get(key) != "unknown":
-            text = str(d[key])
-            if key == "workload" and d.get("version") and d.get("version") != "unknown" and d["version"] not in text:
-                text += f" {d['version']}"
-            return text
-    return str(d.get("id", "?"))
-
-
 def to_graph(elements: list[dict[str, Any]]) -> nx.DiGraph:
     g = nx.DiGraph()
-    for e in elements:
-        d = e.get("data") or {}
-        if "source" not in d and d.get("id") is not None:
-            g.add_node(str(d["id"]), **d)
-    for e in elements:
-        d = e.get("data") or {}
-        if "source" in d and "target" in d:
-            s, t = str(d["source"]), str(d["target"])
-            for n in (s, t):
-                if n not in g:
-                    g.add_node(n, id=n)
+    nodes, edges = E.split(elements)
+    for d in nodes:
+        g.add_node(str(d["id"]), **d)
+    for d in edges:
+        s, t = str(d["source"]), str(d["target"])
+        for n in (s, t):
+            if n not in g:
+                g.add_node(n, id=n)
+        if g.has_edge(s, t):  # several protocols between the same pair: one arrow, summed
+            prev = g.edges[s, t]
+            merged = dict(d, rps=E.request_rate(prev) + E.request_rate(d), protocol="http")
+            merged["health"] = max((prev.get("health"), d.get("health")), key=lambda h: _HEALTH_RANK.get(E.health({"health": h}), 1))
+            g.add_edge(s, t, **merged)
+        else:
             g.add_edge(s, t, **d)
     return g
 
@@ -56,9 +46,9 @@ def select_nodes(g: nx.DiGraph, max_nodes: int) -> nx.DiGraph:
     if g.number_of_nodes() <= max_nodes:
         return g
     def score(n: str) -> tuple:
-        traffic = sum(float(d.get("rps") or 0) for _, _, d in g.in_edges(n, data=True))
-        traffic += sum(float(d.get("rps") or 0) for _, _, d in g.out_edges(n, data=True))
-        return (-_HEALTH_RANK.get(_health(g.nodes[n]), 1), -traffic, n)
+        traffic = sum(E.request_rate(d) for _, _, d in g.in_edges(n, data=True))
+        traffic += sum(E.request_rate(d) for _, _, d in g.out_edges(n, data=True))
+        return (-_HEALTH_RANK.get(E.health(g.nodes[n]), 1), -traffic, n)
     keep = sorted(g.nodes, key=score)[:max_nodes]
     return g.subgraph(keep).copy()
 
@@ -116,26 +106,24 @@ def topology_svg(elements: list[dict[str, Any]], max_nodes: int = MAX_NODES) -> 
     out.append("</defs>")
     for s, t, d in g.edges(data=True):
         (x1, y1), (x2, y2) = pos[s], pos[t]
-        h = _health(d)
+        h = E.health(d)
         dx, dy = x2 - x1, y2 - y1
         dist = max((dx * dx + dy * dy) ** 0.5, 1.0)
         ex, ey = x2 - dx / dist * 9, y2 - dy / dist * 9  # stop at the node's rim
         tip = f"{node_label(g.nodes[s])} → {node_label(g.nodes[t])}"
-        if d.get("rps") is not None:
-            tip += f": {float(d['rps']):.3g} rps"
-        if d.get("error_rate"):
-            tip += f", {100 * float(d['error_rate']):.1f}% errors"
-        width_px = 1.2 + min(3.0, float(d.get("rps") or 0) ** 0.5 / 3)
+        rps, err = E.request_rate(d), E.error_rate(d)
+        tip += f": {rps:.3g} rps" + (f", {100 * err:.1f}% errors" if err else "")
+        width_px = 1.2 + min(3.0, rps ** 0.5 / 3)
         out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{HEALTH_COLORS[h]}" '
                    f'stroke-width="{width_px:.1f}" marker-end="url(#arrow-{h})" opacity="0.85"><title>{escape(tip)}</title></line>')
     for n, d in g.nodes(data=True):
         x, y = pos[n]
-        h = _health(d)
+        h = E.health(d)
         color = HEALTH_COLORS[h]
         label = node_label(d)
-        tip = f"{d.get('nodeType', 'node')} {d.get('namespace', '')}/{label} ({h})"
+        tip = f"{E.node_type(d) or 'node'} {d.get('namespace', '')}/{label} ({h})"
         out.append(f'<g class="node node-{escape(h)}"><title>{escape(tip)}</title>')
-        if d.get("nodeType") == "service":
+        if E.node_type(d) == "service":
             out.append(f'<polygon points="{x:.1f},{y - 9:.1f} {x + 9:.1f},{y + 7:.1f} {x - 9:.1f},{y + 7:.1f}" fill="{color}" stroke="#333" stroke-width="0.6"/>')
         else:
             out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="{color}" stroke="#333" stroke-width="0.6"/>')

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from diagnose.reports import view
+from diagnose.reports import elements as E
 from diagnose.reports.graph_svg import node_label, to_graph
 from diagnose.reports.snapshot import Snapshot
 
@@ -45,13 +46,13 @@ def render_markdown(snapshot: Snapshot) -> str:
         out += ["Node health: " + ", ".join(f"{cell(k)} {v}" for k, v in s.mesh.health.items()), ""]
 
     g = to_graph(s.graph)
-    unhealthy = [(a, b, d) for a, b, d in g.edges(data=True) if (d.get("health") or "") in ("degraded", "failing")]
+    unhealthy = [(a, b, d) for a, b, d in g.edges(data=True) if E.health(d) in ("degraded", "failing")]
     out += ["## Topology", "", f"{g.number_of_nodes()} nodes, {g.number_of_edges()} edges; {len(unhealthy)} unhealthy edges"
             + (" (see the HTML or PDF report for the picture)." if g.number_of_nodes() else "."), ""]
     if unhealthy:
-        unhealthy.sort(key=lambda e: -float(e[2].get("error_rate") or 0))
+        unhealthy.sort(key=lambda e: -E.error_rate(e[2]))
         out += _table(["Source", "Destination", "Health", "Rate", "Errors"], [
-            [node_label(g.nodes[a]), node_label(g.nodes[b]), d.get("health"), view.rate(d.get("rps")), view.percent(d.get("error_rate"), 1)] for a, b, d in unhealthy[:30]])
+            [node_label(g.nodes[a]), node_label(g.nodes[b]), E.health(d), view.rate(E.request_rate(d)), view.percent(E.error_rate(d), 1)] for a, b, d in unhealthy[:30]])
 
     out += [f"## Findings, ranked by impact ({len(findings)})", ""]
     if findings:

@@ -17,7 +17,6 @@ from typing import Any
 from diagnose.findings import Finding
 
 SCHEMA_VERSION = "meshscope.report/v1"
-HEALTH_STATES = ("healthy", "degraded", "failing", "idle", "unknown")
 
 
 class SnapshotError(ValueError):
@@ -150,26 +149,25 @@ def load_snapshot(path: str | Path) -> Snapshot:
 
 # --- building one from live parts ---------------------------------------------------------------
 
-def _node_health(data: dict[str, Any]) -> str:
-    h = data.get("health") or data.get("healthStatus") or "unknown"
-    return h if h in HEALTH_STATES else "unknown"
-
-
 def summarize_graph(elements: list[dict[str, Any]]) -> MeshSummary:
-    """Counts for the summary from Cytoscape elements: namespaces, services, workloads, health."""
-    nodes = [e.get("data", {}) for e in elements if "source" not in e.get("data", {})]
+    """Counts for the summary from Cytoscape elements: namespaces, services, workloads, health, traffic."""
+    from diagnose.reports import elements as E
+
+    nodes, edges = E.split(elements)
     namespaces = sorted({str(n["namespace"]) for n in nodes if n.get("namespace") and n.get("namespace") != "unknown"})
     health: dict[str, int] = {}
     for n in nodes:
-        h = _node_health(n)
+        h = E.health(n)
         health[h] = health.get(h, 0) + 1
-    edges = [e.get("data", {}) for e in elements if "source" in e.get("data", {})]
-    rps = sum(float(e.get("rps") or 0) for e in edges)
-    err = sum(float(e.get("rps") or 0) * float(e.get("error_rate") or 0) for e in edges)
+    # a request through a service node crosses two edges (client -> service -> workload): count it once
+    services = {str(n["id"]) for n in nodes if E.node_type(n) == "service"}
+    first_hops = [e for e in edges if str(e["source"]) not in services]
+    rps = sum(E.request_rate(e) for e in first_hops)
+    err = sum(E.request_rate(e) * E.error_rate(e) for e in first_hops)
     return MeshSummary(
         namespaces=namespaces,
-        services=sum(1 for n in nodes if n.get("nodeType") == "service"),
-        workloads=sum(1 for n in nodes if n.get("nodeType") in ("workload", "app")),
+        services=sum(1 for n in nodes if E.node_type(n) == "service"),
+        workloads=sum(1 for n in nodes if E.node_type(n) in ("workload", "app")),
         health=health,
         requests_per_second=round(rps, 4) if edges else None,
         error_rate=round(err / rps, 6) if rps else None,

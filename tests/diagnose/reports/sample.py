@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 import diagnose
+import topology
+from collector import schema as S
 from diagnose.findings import Finding, ResourceRef
 from diagnose.reports import Snapshot, build_snapshot
 from mesh.config import MeshConfig, load_text
@@ -19,33 +23,50 @@ T0 = T1 - 3600
 EVIL = "evil<script>alert('x')</script>|svc"
 
 
+def _rate_rows(src_wl: str, dst_wl: str, dst_svc: str, code: int, rate: float, flags: str = "-",
+               src_ns: str = "bookinfo") -> list[dict]:
+    """Both reporters' `istio_requests_total` series for one edge, as the collector's rate frame holds them."""
+    rows = []
+    for reporter in ("source", "destination"):
+        d = {k: "unknown" for k in S.ISTIO_LABELS}
+        d.update({
+            S.REPORTER: reporter, S.SOURCE_WORKLOAD: src_wl, S.SOURCE_WORKLOAD_NAMESPACE: src_ns,
+            S.SOURCE_APP: src_wl.rsplit("-", 1)[0], S.SOURCE_VERSION: src_wl.rsplit("-", 1)[-1],
+            S.SOURCE_CANONICAL_SERVICE: src_wl.rsplit("-", 1)[0], S.SOURCE_CLUSTER: "Kubernetes",
+            S.DESTINATION_WORKLOAD: dst_wl, S.DESTINATION_WORKLOAD_NAMESPACE: "bookinfo",
+            S.DESTINATION_APP: dst_svc, S.DESTINATION_VERSION: dst_wl.rsplit("-", 1)[-1],
+            S.DESTINATION_CANONICAL_SERVICE: dst_svc, S.DESTINATION_CLUSTER: "Kubernetes",
+            S.DESTINATION_SERVICE: f"{dst_svc}.bookinfo.svc.cluster.local", S.DESTINATION_SERVICE_NAME: dst_svc,
+            S.DESTINATION_SERVICE_NAMESPACE: "bookinfo", S.REQUEST_PROTOCOL: "http", S.RESPONSE_CODE: str(code),
+            S.RESPONSE_FLAGS: flags, S.CONNECTION_SECURITY_POLICY: "mutual_tls" if reporter == "destination" else "unknown",
+            S.METRIC: S.ISTIO_REQUESTS_TOTAL, S.LE: float("nan"), S.RATE: rate,
+        })
+        rows.append(d)
+    return rows
+
+
+# (source workload, destination workload, destination service, response code, rate, flags, source namespace)
+TRAFFIC = [
+    ("istio-ingressgateway", "productpage-v1", "productpage", 200, 10.0, "-", "istio-system"),
+    ("productpage-v1", "reviews-v1", "reviews", 200, 5.0, "-", "bookinfo"),
+    ("productpage-v1", "reviews-v2", "reviews", 200, 4.8, "-", "bookinfo"),
+    ("productpage-v1", "reviews-v2", "reviews", 503, 0.2, "URX", "bookinfo"),
+    ("reviews-v2", "ratings-v1", "ratings", 200, 3.2, "-", "bookinfo"),
+    ("reviews-v2", "ratings-v1", "ratings", 503, 1.75, "UC", "bookinfo"),
+    ("productpage-v1", "details-v1", "details", 200, 10.0, "-", "bookinfo"),
+    ("productpage-v1", EVIL + "-v1", EVIL, 200, 0.3, "-", "bookinfo"),
+]
+TOTAL_RPS = sum(t[4] for t in TRAFFIC)
+
+
+def rate_frame() -> pd.DataFrame:
+    return pd.DataFrame([r for src, dst, svc, code, rate, flags, ns in TRAFFIC
+                         for r in _rate_rows(src, dst, svc, code, rate, flags, ns)])
+
+
 def _graph() -> list[dict]:
-    nodes = [
-        ("wl-gw", "workload", "istio-system", "istio-ingressgateway", "healthy"),
-        ("wl-pp", "workload", "bookinfo", "productpage-v1", "healthy"),
-        ("svc-reviews", "service", "bookinfo", "reviews", "degraded"),
-        ("wl-rv1", "workload", "bookinfo", "reviews-v1", "healthy"),
-        ("wl-rv2", "workload", "bookinfo", "reviews-v2", "degraded"),
-        ("svc-ratings", "service", "bookinfo", "ratings", "failing"),
-        ("wl-ra", "workload", "bookinfo", "ratings-v1", "failing"),
-        ("svc-details", "service", "bookinfo", "details", "healthy"),
-        ("wl-de", "workload", "bookinfo", "details-v1", "healthy"),
-        ("svc-evil", "service", "bookinfo", EVIL, "idle"),
-    ]
-    edges = [
-        ("wl-gw", "wl-pp", 10.0, 0.0, "healthy"), ("wl-pp", "svc-reviews", 10.0, 0.02, "degraded"),
-        ("svc-reviews", "wl-rv1", 5.0, 0.0, "healthy"), ("svc-reviews", "wl-rv2", 5.0, 0.04, "degraded"),
-        ("wl-rv2", "svc-ratings", 5.0, 0.35, "failing"), ("svc-ratings", "wl-ra", 3.2, 0.0, "healthy"),
-        ("wl-pp", "svc-details", 10.0, 0.0, "healthy"), ("svc-details", "wl-de", 10.0, 0.0, "healthy"),
-        ("wl-pp", "svc-evil", 0.0, 0.0, "idle"),
-    ]
-    els = []
-    for nid, typ, ns, name, health in nodes:
-        key = "service" if typ == "service" else "workload"
-        els.append({"data": {"id": nid, "nodeType": typ, "namespace": ns, key: name, "health": health}})
-    for s, t, rps, err, health in edges:
-        els.append({"data": {"id": f"{s}->{t}", "source": s, "target": t, "rps": rps, "error_rate": err, "health": health}})
-    return els
+    """Cytoscape elements from the real topology builder (health, rates, boxes and all)."""
+    return topology.to_cytoscape(topology.build_graph(rate_frame(), graph_type="versionedApp", inject_service_nodes=True, window_s=T1 - T0))
 
 
 def _runtime_findings() -> list[Finding]:
