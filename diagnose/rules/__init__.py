@@ -5,7 +5,7 @@ registered at import time. Each entry is an instance with `metadata` and
 `analyze(ctx)` (see `diagnose.rule`).
 """
 from diagnose.rule import Rule
-from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
+from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication, policy_targets
 from diagnose.rules.config import (common, destinationrule, gateway, service, serviceentry, sidecar, virtualservice,
                                    virtualservice_matches)
 
@@ -41,6 +41,7 @@ ALL_RULES: list[Rule] = [
     peerauthentication.PORT_LEVEL_SELECTOR,
     *peerauthentication.SELECTORLESS,
     peerauthentication.STRICT_WORKLOAD_CLIENTS,
+    policy_targets.INEFFECTIVE_SELECTORS,
     service.MultipleServices(),
     service.PortNames(),
     serviceentry.Addresses(),
