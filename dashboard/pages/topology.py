@@ -15,7 +15,7 @@ from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
 PATH = "/topology"
 TITLE = "Topology"
 WINDOWS = [(60, "1m"), (300, "5m"), (900, "15m"), (3600, "1h")]
-REFRESH = [(0, "off"), (5, "5s"), (10, "10s"), (30, "30s"), (60, "1m")]
+REFRESH = [(0, "off"), (2, "2s"), (5, "5s"), (10, "10s"), (30, "30s"), (60, "1m")]
 LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
 
 

@@ -1,0 +1,224 @@
+"""The UI in a real headless Chromium against a real server: graph, clicks, findings, traces, refresh, escaping."""
+from __future__ import annotations
+
+import copy
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from dashboard.sample import bookinfo_snapshot
+from dashboard.snapshot_source import SnapshotSource
+from tests.dashboard.browser_helpers import click_element, cy, sel, wait_for_graph
+from tests.util import wait_until
+
+pytestmark = pytest.mark.browser
+
+FAILING_EDGE = "wl:bookinfo/reviews-v2->svc:bookinfo/ratings"
+RED = "rgb(201,25,11)"
+GREEN = "rgb(63,156,53)"
+
+
+def css(driver, selector):
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def text_of(driver, selector) -> str:
+    found = css(driver, selector)
+    return found[0].text if found else ""
+
+
+@pytest.fixture(scope="module")
+def bookinfo_ui():
+    from dashboard.server import start
+    ui = start(SnapshotSource(bookinfo_snapshot()), port=0)
+    yield ui
+    ui.stop()
+
+
+def test_topology_renders_bookinfo_with_health_colors(browser, bookinfo_ui):
+    browser.get(bookinfo_ui.url + "/topology")
+    wait_for_graph(browser, 12)
+    names = set(cy(browser, "cy.nodes().map(n => n.data('name'))"))
+    assert {"productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1",
+            "istio-ingressgateway"} <= names
+    assert cy(browser, "cy.edges().length") == 12
+    assert cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == RED
+    assert cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-style')") == "dashed"  # mTLS intent mismatch
+    assert cy(browser, "cy.$('[id = \"svc:bookinfo/details->wl:bookinfo/details-v1\"]').style('line-color')") == GREEN
+    assert cy(browser, "cy.$('[id = \"svc:bookinfo/ratings\"]').style('shape')") == "diamond"
+    assert cy(browser, "cy.$('[id = \"wl:bookinfo/ratings-v1\"]').style('shape')") == "ellipse"
+    label = cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('label')")
+    assert "2.10rps" in label and "61.9%err" in label and "mTLS" in label
+    assert "Last updated" in text_of(browser, ".updated")
+    severe = [l for l in browser.get_log("browser") if l["level"] == "SEVERE"]
+    assert severe == []
+
+
+def test_clicking_the_red_edge_shows_its_findings_and_charts(browser, bookinfo_ui):
+    browser.get(bookinfo_ui.url + "/topology")
+    wait_for_graph(browser, 12)
+    click_element(browser, FAILING_EDGE)
+    wait_until(lambda: "reviews-v2" in text_of(browser, "#panel-title"), 10, what="edge panel")
+    findings = text_of(browser, "#panel-findings")
+    assert "MS2001" in findings and "MS3002" in findings and "STRICT mTLS" in findings
+    wait_until(lambda: len(css(browser, "#topo-panel .main-svg")) >= 4, 10, what="golden charts + breakdowns")
+    panel = text_of(browser, "#topo-panel")
+    assert "response codes" in panel and "response flags" in panel and "Recent traces through ratings" in panel
+    click_element(browser, "wl:bookinfo/details-v1")
+    wait_until(lambda: "details-v1" in text_of(browser, "#panel-title"), 10, what="node panel")
+
+
+def test_label_toggles_and_find_hide(browser, bookinfo_ui):
+    browser.get(bookinfo_ui.url + "/topology")
+    wait_for_graph(browser, 12)
+    browser.find_element(By.CSS_SELECTOR, "#topo-labels input[value='rps']").click()
+    wait_until(lambda: "rps" not in cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('label')"), 10, what="label update")
+    assert "61.9%err" in cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('label')")
+    hide = browser.find_element(By.ID, "topo-hide")
+    hide.send_keys("healthy", Keys.ENTER)
+    wait_until(lambda: cy(browser, "cy.nodes(':visible').length") < 12, 10, what="hidden healthy nodes")
+    assert set(cy(browser, "cy.nodes(':visible').map(n => n.data('name'))")) == {"ratings"}
+    assert cy(browser, "cy.edges(':visible').length") == 0  # edges of hidden nodes go too
+    browser.find_element(By.ID, "topo-find").send_keys("error > 10", Keys.ENTER)
+    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('overlay-opacity')") != "0", 10, what="found edge")
+    assert cy(browser, "cy.$('[id = \"svc:bookinfo/ratings\"]').style('overlay-opacity')") != "0"
+    assert cy(browser, "cy.$('[id = \"svc:bookinfo/details\"]').style('overlay-opacity')") == "0"
+    hide.send_keys(Keys.CONTROL, "a")
+    hide.send_keys("colour = red", Keys.ENTER)
+    wait_until(lambda: "unknown field 'colour'" in text_of(browser, "#topo-expr-error"), 10, what="expression error")
+    assert cy(browser, "cy.nodes(':visible').length") == 12
+
+
+def test_findings_table_filters_and_detail_highlights_yaml(browser, bookinfo_ui):
+    browser.get(bookinfo_ui.url + "/findings")
+    wait_until(lambda: len(css(browser, "#find-table tbody tr td")) > 0, 15, what="findings table")
+    assert text_of(browser, "#find-count") == "5 findings"
+    for sev in ("warning", "info"):
+        browser.find_element(By.CSS_SELECTOR, f"#find-severity input[value='{sev}']").click()
+    wait_until(lambda: text_of(browser, "#find-count") == "2 findings", 10, what="severity filter")
+    rows = [r.text for r in css(browser, "#find-table tbody tr") if r.find_elements(By.CSS_SELECTOR, "td")]
+    assert len(rows) == 2 and all("error" in r for r in rows)
+    cell = next(c for c in css(browser, "#find-table td[data-dash-column='code']") if c.text == "MS2001")
+    cell.click()
+    wait_until(lambda: "Remediation" in text_of(browser, "#find-detail"), 10, what="finding detail")
+    marked = [" ".join(m.text.split()) for m in css(browser, "#find-detail .yaml-line.hl")]
+    assert marked == ["10 mode: DISABLE", "8 mode: STRICT"]
+    browser.find_element(By.ID, "finding-show-on-graph").click()
+    wait_for_graph(browser, 12)
+    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('overlay-opacity')") not in (None, "0"), 10,
+               what="highlighted edge")
+    assert cy(browser, "cy.$('[id = \"wl:bookinfo/details-v1\"]').style('overlay-opacity')") == "0"
+
+
+def test_trace_waterfall_opens_with_span_attributes(browser, bookinfo_ui):
+    browser.get(bookinfo_ui.url + "/traces")
+    wait_until(lambda: len(css(browser, "#tr-table td[data-dash-column='trace_id']")) > 0, 15, what="trace table")
+    browser.find_element(By.CSS_SELECTOR, "#tr-status input[value='error']").click()
+    browser.find_element(By.ID, "tr-search").click()
+    wait_until(lambda: text_of(browser, "#tr-count").endswith("traces"), 10, what="search result")
+    statuses = {c.text for c in css(browser, "#tr-table td[data-dash-column='status']")}
+    assert statuses == {"error"}
+    first = css(browser, "#tr-table td[data-dash-column='trace_id']")[0]
+    trace_id = first.text
+    first.click()
+    wait_until(lambda: len(css(browser, "#tr-waterfall .point path")) == 5, 10, what="5 span bars")
+    assert trace_id in text_of(browser, "#tr-waterfall-box")
+    from selenium.webdriver.common.action_chains import ActionChains
+    bar = css(browser, "#tr-waterfall .point path")[-1]
+    ActionChains(browser).move_to_element(bar).click().perform()
+    wait_until(lambda: "Attributes" in text_of(browser, "#tr-attrs"), 10, what="span attributes")
+    assert "http.status_code" in text_of(browser, "#tr-attrs")
+
+
+def _hostile() -> dict:
+    snap = bookinfo_snapshot()
+    evil = '<img src=x onerror="window.__pwned=1">'
+    for n in snap["graphs"]["workload"]["nodes"]:
+        if n["id"] == "svc:bookinfo/details":
+            n["name"] = evil
+    snap["findings"][0]["message"] = '<script>window.__pwned=2</script> & "quoted"'
+    snap["spans"][0]["attributes"]["http.url"] = evil
+    return snap
+
+
+def test_untrusted_strings_are_shown_as_text(browser, ui_server):
+    ui = ui_server(SnapshotSource(_hostile()))
+    for path, ready in (("/", "#ov-findings"), ("/findings", "#find-table td"), ("/services", "#svc-table")):
+        browser.get(ui.url + path)
+        wait_until(lambda: css(browser, ready), 15, what=path)
+        assert browser.execute_script("return window.__pwned === undefined")
+    assert '<img src=x onerror="window.__pwned=1">' in text_of(browser, "#svc-table")
+    browser.get(ui.url + "/")
+    wait_until(lambda: css(browser, "#ov-findings"), 15, what="overview")
+    assert "<script>window.__pwned=2</script>" in text_of(browser, "#ov-findings")
+    browser.get(ui.url + "/topology")
+    wait_for_graph(browser, 12)
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert not css(browser, "img[src='x']")
+
+
+class ScenarioSource:
+    """Two snapshots, baseline and incident; applying the scenario swaps them (like the bundled mesh does)."""
+
+    def __init__(self, baseline: dict, incident: dict):
+        self._sources = {None: SnapshotSource(baseline), "mtls-mismatch": SnapshotSource(incident)}
+        self.active: str | None = None
+
+    def __getattr__(self, name):
+        return getattr(self._sources[self.active], name)
+
+    def scenarios(self):
+        return [{"name": "mtls-mismatch", "description": "DestinationRule disables TLS under STRICT mTLS",
+                 "active": self.active == "mtls-mismatch"}]
+
+    def apply_scenario(self, name):
+        if name not in self._sources:
+            raise KeyError(name)
+        self.active = name
+
+
+def _baseline() -> dict:
+    snap = copy.deepcopy(bookinfo_snapshot())
+    snap["generated_at"] -= 60
+    for e in snap["graphs"]["workload"]["edges"]:
+        e.update(codes={"200": e["rps"]}, flags={}, error_pct=0.0, health="healthy",
+                 mtls_state="full" if e["source"] != "unknown" else "none")
+    for n in snap["graphs"]["workload"]["nodes"]:
+        n.update(error_pct=0.0, health="healthy")
+    snap["findings"] = []
+    return snap
+
+
+def test_scenario_turns_the_edge_red_within_the_refresh_interval(browser, ui_server):
+    source = ScenarioSource(_baseline(), bookinfo_snapshot())
+    ui = ui_server(source, refresh_s=2)
+    browser.get(ui.url + "/topology")
+    wait_for_graph(browser, 12)
+    assert cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == GREEN
+    before = cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])")
+    updated = text_of(browser, "#topo-updated")
+    r = httpx.post(ui.url + "/api/v1/scenarios/mtls-mismatch")
+    assert r.status_code == 200
+    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == RED, 8,
+               what="edge turning red after auto-refresh")
+    assert text_of(browser, "#topo-updated") != updated
+    assert cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])") == before  # stable
+    # the overview's switch clears it again
+    browser.get(ui.url + "/")
+    wait_until(lambda: "active: mtls-mismatch" in text_of(browser, "#ov-scenario-status"), 10, what="scenario switch")
+    browser.find_element(By.ID, "ov-clear").click()
+    wait_until(lambda: text_of(browser, "#ov-scenario-status") == "active: baseline", 10, what="cleared")
+    assert source.active is None
+
+
+def test_login_page_in_the_browser(browser, ui_server):
+    ui = ui_server(SnapshotSource(bookinfo_snapshot()), token="tok-123")
+    browser.delete_all_cookies()
+    browser.get(ui.url + "/topology")
+    browser.find_element(By.ID, "token").send_keys("tok-123")
+    browser.find_element(By.ID, "login-submit").click()
+    wait_for_graph(browser, 12)
+    assert browser.current_url.endswith("/topology")
+    browser.delete_all_cookies()
