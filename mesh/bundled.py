@@ -1,0 +1,436 @@
+"""The bundled mesh: control plane, real Envoy sidecars, demo apps and traffic, as one object.
+
+`BundledMesh(BundledConfig(...)).start()` runs the whole Bookinfo-shaped demo on
+127.0.0.1 and keeps it running until `stop()` (also on exit or SIGTERM). Config
+changes go through `apply` / `delete` (like kubectl), which translate the full
+candidate config first, push it over xDS and wait for every sidecar to ACK; a
+translation error or an Envoy NACK raises `ConfigRejected` and the last good
+config keeps serving. Telemetry consumers use `scrape_targets()`,
+`access_log_paths()` and `BundledConfig.otlp_endpoint`.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mesh.config import Snapshot
+from mesh.config.model import ConfigObject
+from mesh.controlplane.bootstrap import build_bootstrap
+from mesh.controlplane.ca import IssuedCert, MeshCA
+from mesh.controlplane.context import ConfigError
+from mesh.controlplane.registry import Registry, Workload, free_local_port
+from mesh.controlplane.store import with_applied, with_deleted
+from mesh.controlplane.translate import translate
+from mesh.controlplane.xds_rest import XdsServer
+from mesh.dataplane.envoy import envoy_spec
+from mesh.dataplane.process import ProcessSpec
+from mesh.dataplane.supervisor import Supervisor
+from mesh.demo.config import demo_objects
+from mesh.demo.traffic import TrafficGenerator
+
+APPS_PROCESS = "demo-apps"
+
+
+@dataclass
+class BundledConfig:
+    """Where the bundled mesh listens and what it runs. Tests pass free ports and a tmp data dir."""
+
+    gateway_port: int = 8080
+    control_port: int | None = 15080  # the control API (`meshscope apply/scenario`); None = off, 0 = any free port
+    data_dir: Path | None = None  # logs and run files; None = a temporary directory removed on stop
+    otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318 (sidecars and apps export traces there)
+    traffic_rate: float = 5.0  # requests per second through the gateway; 0 = no traffic
+    scenario: str | None = None  # applied once the mesh is up
+    extra_config: list[Path] = field(default_factory=list)  # more Istio YAML applied at start
+    trace_sampling: float = 100.0  # percent of requests the sidecars trace
+    cert_ttl: timedelta = timedelta(hours=24)
+    envoy_log_level: str = "warning"
+    ready_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One `/stats/prometheus` endpoint and the labels to attach to its samples."""
+
+    url: str
+    labels: dict[str, str]
+
+
+@dataclass
+class ApplyResult:
+    changed: list[str]  # `Kind ns/name` of the objects created, replaced or deleted
+    seconds: float  # from the call until every sidecar ACKed
+    warnings: list[str]
+
+
+class ConfigRejected(ValueError):
+    """A config change the mesh refused; nothing changed. `problems` names objects and fields."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class BundledMesh:
+    def __init__(self, config: BundledConfig | None = None):
+        self.config = config or BundledConfig()
+        self._lock = threading.RLock()
+        self._objects: list[ConfigObject] = []
+        self._baseline: list[ConfigObject] = []
+        self._scenario: str | None = None
+        self._scenario_behaviors: set[str] = set()
+        self.registry = Registry()
+        self.ca = MeshCA()
+        self._certs: dict[str, IssuedCert] = {}
+        self.xds: XdsServer | None = None
+        self.supervisor: Supervisor | None = None
+        self.traffic: TrafficGenerator | None = None
+        self.control = None
+        self._tmp: Path | None = None
+        self._started = False
+        self._stopped = False
+        self.started_at = 0.0
+        self.ready_seconds = 0.0
+        self.warnings: list[str] = []
+
+    # --- lifecycle ---------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        if self.config.data_dir is not None:
+            return Path(self.config.data_dir)
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="meshscope-mesh-"))
+        return self._tmp
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    def start(self) -> BundledMesh:
+        if self._started:
+            return self
+        self._started = True
+        t0 = time.monotonic()
+        self.started_at = time.time()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.stop)
+        self._install_signal_handler()
+        try:
+            objects = demo_objects()
+            for path in self.config.extra_config:
+                from mesh.config import load_paths
+                res = load_paths([path], exclude_namespaces=frozenset())
+                if res.problems:
+                    raise ConfigRejected([str(p) for p in res.problems])
+                objects = with_applied(objects, res.objects)
+            self.xds = XdsServer()
+            self.xds.start()
+            self._set_config(objects)
+            self._baseline = list(objects)
+            self.supervisor = Supervisor()
+            self._start_apps()
+            for w in self.registry.workloads:
+                self._start_sidecar(w)
+            self._wait_ready(t0)
+            self.ready_seconds = time.monotonic() - t0
+            if self.config.control_port is not None:
+                from mesh.control_api import ControlServer
+                self.control = ControlServer(self, self.config.control_port)
+                self.control.start()
+            if self.config.traffic_rate > 0:
+                self.traffic = TrafficGenerator("127.0.0.1", self.config.gateway_port, self.config.traffic_rate)
+                self.traffic.start()
+            if self.config.scenario:
+                self.apply_scenario(self.config.scenario)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopped or not self._started:
+                return
+            self._stopped = True
+        if self.traffic:
+            self.traffic.stop()
+        if self.control:
+            self.control.stop()
+        if self.supervisor:
+            self.supervisor.stop()
+        if self.xds:
+            self.xds.stop()
+        shutil.rmtree(self.run_dir, ignore_errors=True)  # bootstraps hold private keys' config; logs stay
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        try:
+            atexit.unregister(self.stop)
+        except Exception:
+            pass
+
+    def __enter__(self) -> BundledMesh:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _install_signal_handler(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            def on_term(signum: int, frame: object) -> None:
+                raise SystemExit(128 + signum)  # unwinds `finally` blocks and atexit, which stop the mesh
+            signal.signal(signal.SIGTERM, on_term)
+
+    # --- processes ---------------------------------------------------------------------
+    def _start_apps(self) -> None:
+        apps = []
+        for w in self.registry.workloads:
+            if w.is_gateway:
+                continue
+            for cport, port in sorted(w.app_ports.items()):
+                apps.append({"workload": w.name, "app": w.app, "version": w.version, "namespace": w.namespace,
+                             "port": port, "outbound_port": w.outbound_port})
+        cfg = self.run_dir / "apps.json"
+        cfg.write_text(json.dumps({"apps": apps, "otlp_endpoint": self.config.otlp_endpoint}))
+        argv = [sys.executable, "-m", "mesh.demo.apps", str(cfg)]
+        root = str(Path(__file__).resolve().parents[1])
+        self.supervisor.start(ProcessSpec(APPS_PROCESS, argv, self.log_dir / "demo-apps.log",
+                                          env={"PYTHONPATH": root, "PYTHONUNBUFFERED": "1"}))
+
+    def _start_sidecar(self, w: Workload) -> None:
+        otlp = None
+        if self.config.otlp_endpoint:
+            u = urlsplit(self.config.otlp_endpoint)
+            otlp = (u.hostname or "127.0.0.1", u.port or 4318)
+        boot = build_bootstrap(w, self.xds.port, otlp)
+        self.supervisor.start(envoy_spec(f"{w.namespace}.{w.name}", boot, self.run_dir, self.config.envoy_log_level))
+
+    def _wait_ready(self, t0: float) -> None:
+        deadline = t0 + self.config.ready_timeout
+        pending = {w.name: w for w in self.registry.workloads}
+        while pending:
+            for name, w in list(pending.items()):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{w.admin_port}/ready", timeout=1) as r:
+                        if r.read().strip() == b"LIVE":
+                            del pending[name]
+                except (OSError, urllib.error.URLError):
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"sidecars not ready after {self.config.ready_timeout}s: {sorted(pending)} "
+                                   f"(see {self.run_dir}/*.envoy.log)")
+            if pending:
+                time.sleep(0.02)
+        while True:  # first 200 through the gateway: the whole chain works
+            try:
+                with urllib.request.urlopen(self.gateway_url + "/productpage", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gateway {self.gateway_url}/productpage not serving after "
+                                   f"{self.config.ready_timeout}s (logs in {self.log_dir})")
+            time.sleep(0.02)
+
+    # --- config ------------------------------------------------------------------------
+    def _gateway_ports(self) -> None:
+        used = set(self.registry.gateway_ports.values())
+        for o in self._objects_for_ports:
+            if o.kind != "Gateway":
+                continue
+            for s in o.spec.get("servers") or []:
+                n = ((s or {}).get("port") or {}).get("number")
+                if isinstance(n, int) and n not in self.registry.gateway_ports:
+                    port = self.config.gateway_port if self.config.gateway_port not in used else free_local_port()
+                    self.registry.gateway_ports[n] = port
+                    used.add(port)
+
+    def _translate(self, objects: list[ConfigObject]) -> dict:
+        self._objects_for_ports = objects
+        self.registry.update(objects)
+        self._gateway_ports()
+        for w in self.registry.workloads:
+            if w.key not in self._certs:
+                self._certs[w.key] = self.ca.issue(w.namespace, w.service_account, self.config.cert_ttl)
+        return translate(objects, self.registry, self._certs, self.ca.root_pem, self.log_dir,
+                         tracing=bool(self.config.otlp_endpoint), sampling=self.config.trace_sampling)
+
+    def _set_config(self, objects: list[ConfigObject]) -> list[str]:
+        try:
+            proxies = self._translate(objects)
+        except ConfigError as exc:
+            if self._objects:
+                self._translate(self._objects)  # restore the registry of the last good config
+            raise ConfigRejected(str(exc).split("; ")) from None
+        for node_id, res in proxies.items():
+            self.xds.set_resources(node_id, res.resources)
+        self._objects = objects
+        warnings = sorted({w for r in proxies.values() for w in r.warnings})
+        self.warnings = warnings
+        return warnings
+
+    def _push(self, objects: list[ConfigObject], changed: list[str], wait: bool, timeout: float = 5.0) -> ApplyResult:
+        with self._lock:
+            t0 = time.monotonic()
+            wall0 = time.time()
+            previous = self._objects
+            warnings = self._set_config(objects)
+            if wait and self.xds is not None:
+                nodes = [w.node_id for w in self.registry.workloads]
+                while time.monotonic() - t0 < timeout and not self.xds.in_sync(nodes):
+                    time.sleep(0.01)
+                rejected = self.xds.rejections_since(wall0)
+                if rejected:
+                    self._set_config(previous)
+                    msgs = sorted({f"Envoy rejected the {r.type_url.rsplit('.', 1)[-1]} update for "
+                                   f"{r.node_id.split('~')[2]}: {r.message}" for r in rejected})
+                    raise ConfigRejected(msgs)
+            return ApplyResult(changed, time.monotonic() - t0, warnings)
+
+    def apply(self, objects: Iterable[ConfigObject], wait: bool = True) -> ApplyResult:
+        """Create or replace objects (kubectl apply); raises ConfigRejected and keeps the old config."""
+        objects = list(objects)
+        with self._lock:
+            return self._push(with_applied(self._objects, objects), [o.ref for o in objects], wait)
+
+    def delete(self, objects: Iterable[ConfigObject], wait: bool = True) -> ApplyResult:
+        objects = list(objects)
+        with self._lock:
+            remaining, missing = with_deleted(self._objects, objects)
+            if missing:
+                raise ConfigRejected([f"{k} {ns}/{n} not found" if ns else f"{k} {n} not found" for k, ns, n in missing])
+            return self._push(remaining, [o.ref for o in objects], wait)
+
+    @property
+    def objects(self) -> list[ConfigObject]:
+        return list(self._objects)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self._objects)
+
+    # --- scenarios ---------------------------------------------------------------------
+    @property
+    def scenario(self) -> str | None:
+        return self._scenario
+
+    def apply_scenario(self, name: str) -> ApplyResult:
+        from mesh.scenarios import get
+        sc = get(name)
+        with self._lock:
+            if self._scenario:
+                self.clear_scenario()
+            result = self._push(with_applied(self._baseline, sc.objects), [o.ref for o in sc.objects], True)
+            for workload, behavior in sc.behaviors.items():
+                self.set_behavior(workload, **behavior)
+                self._scenario_behaviors.add(workload)
+            if self.traffic and sc.traffic_concurrency > 1:
+                self.traffic.set_rate(self.traffic.rate, sc.traffic_concurrency)
+            self._scenario = name
+            return result
+
+    def clear_scenario(self) -> ApplyResult:
+        """Back to the healthy baseline: config, app behavior and traffic shape."""
+        with self._lock:
+            for workload in sorted(self._scenario_behaviors):
+                self.set_behavior(workload)
+            self._scenario_behaviors.clear()
+            if self.traffic:
+                self.traffic.set_rate(self.traffic.rate, 1)
+            result = self._push(list(self._baseline), [], True)
+            self._scenario = None
+            return result
+
+    def reset(self) -> ApplyResult:
+        """Restore the healthy baseline whatever was applied since start (tests call this after each use)."""
+        with self._lock:
+            return self.clear_scenario()
+
+    # --- runtime handles ---------------------------------------------------------------
+    def set_behavior(self, workload: str, **behavior: object) -> dict:
+        """Inject latency/errors into a demo app (a scenario's bad deploy); no arguments resets it."""
+        w = next((x for x in self.registry.workloads if x.name == workload and not x.is_gateway), None)
+        if w is None:
+            raise KeyError(f"no demo workload named {workload!r}")
+        port = next(iter(w.app_ports.values()))
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/_meshscope/behavior", data=json.dumps(behavior).encode(),
+                                     method="POST", headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    def rotate_certificates(self, ttl: timedelta | None = None) -> dict[str, int]:
+        """Issue fresh certificates to every sidecar and push them over SDS (no restart)."""
+        with self._lock:
+            for w in self.registry.workloads:
+                self._certs[w.key] = self.ca.issue(w.namespace, w.service_account, ttl or self.config.cert_ttl)
+            self._push(self._objects, [], True)
+            return {k: c.serial for k, c in self._certs.items()}
+
+    def certificate(self, workload: str) -> IssuedCert:
+        return next(c for k, c in self._certs.items() if k.split("/", 1)[1] == workload)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.gateway_port}"
+
+    @property
+    def workloads(self) -> list[Workload]:
+        return list(self.registry.workloads)
+
+    def workload(self, name: str) -> Workload:
+        for w in self.registry.workloads:
+            if w.name == name:
+                return w
+        raise KeyError(f"no workload named {name!r}")
+
+    def admin_url(self, workload: str) -> str:
+        return f"http://127.0.0.1:{self.workload(workload).admin_port}"
+
+    def scrape_targets(self) -> list[ScrapeTarget]:
+        return [ScrapeTarget(f"http://127.0.0.1:{w.admin_port}/stats/prometheus",
+                             {"namespace": w.namespace, "pod": w.name, "workload": w.name, "app": w.app,
+                              "version": w.version, "job": "envoy-stats"})
+                for w in self.registry.workloads]
+
+    def access_log_paths(self) -> list[Path]:
+        return [self.log_dir / f"{w.namespace}.{w.name}.log" for w in self.registry.workloads]
+
+    def pids(self) -> dict[str, int]:
+        return self.supervisor.pids() if self.supervisor else {}
+
+    def status(self) -> dict:
+        return {
+            "gateway": self.gateway_url + "/productpage",
+            "control_api": f"http://127.0.0.1:{self.control.port}" if self.control else None,
+            "otlp_endpoint": self.config.otlp_endpoint,
+            "data_dir": str(self.data_dir),
+            "scenario": self._scenario,
+            "ready_seconds": round(self.ready_seconds, 3),
+            "workloads": [{"name": w.name, "namespace": w.namespace, "app": w.app, "version": w.version,
+                           "service_account": w.service_account, "admin": f"http://127.0.0.1:{w.admin_port}",
+                           "inbound_ports": w.inbound_ports, "app_ports": w.app_ports,
+                           "outbound_port": w.outbound_port} for w in self.registry.workloads],
+            "restarts": self.supervisor.restarts() if self.supervisor else {},
+            "traffic": self.traffic.snapshot() if self.traffic else None,
+            "warnings": self.warnings,
+            "rejections": [asdict(r) for r in (self.xds.rejections if self.xds else [])][-20:],
+        }

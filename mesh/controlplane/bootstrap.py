@@ -1,0 +1,93 @@
+"""The static bootstrap each Envoy starts with: identity, admin, where xDS and OTLP are, stats naming.
+
+Two details matter for telemetry:
+- stat tags: Envoy's default extractor cuts a cluster name at its first dot, so
+  `outbound|9080||reviews.bookinfo.svc.cluster.local` would become a mangled stat;
+  Istio's `cluster_name` regex keeps the whole name (the other default tags are
+  re-listed by name only).
+- the `wasmcustom` stat namespace: Envoy prints stats under a registered custom
+  namespace without the `envoy_` prefix. The Wasm service extension registers it;
+  a tiny valid proxy-wasm module (an ABI marker and an allocator, no logic) is
+  enough, so `istio_requests_total` reads exactly as in Istio.
+"""
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from mesh.controlplane.context import OTLP_CLUSTER, XDS_CLUSTER, rest_source
+from mesh.controlplane.registry import Workload
+from mesh.controlplane.telemetry import BYTES_BUCKETS, DURATION_BUCKETS
+
+DEFAULT_TAGS = ("envoy.http_conn_manager_prefix", "envoy.listener_address", "envoy.response_code",
+                "envoy.response_code_class", "envoy.tcp_prefix", "envoy.http_user_agent", "envoy.virtual_host",
+                "envoy.virtual_cluster", "envoy.rds_route_config", "envoy.worker_id")
+ISTIO_CLUSTER_TAG = {"tag_name": "envoy.cluster_name", "regex": r"^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)"}
+
+
+def _leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def namespace_wasm() -> bytes:
+    """A minimal proxy-wasm module: exports memory, the ABI version marker and an allocator."""
+    def sec(i: int, data: bytes) -> bytes:
+        return bytes([i]) + _leb(len(data)) + data
+
+    def vec(items: list[bytes]) -> bytes:
+        return _leb(len(items)) + b"".join(items)
+
+    def name(s: str) -> bytes:
+        return _leb(len(s)) + s.encode()
+
+    types = vec([b"\x60\x00\x00", b"\x60\x01\x7f\x01\x7f"])  # () -> () ; (i32) -> i32
+    funcs = vec([b"\x00", b"\x01"])
+    memory = vec([b"\x00\x01"])
+    exports = vec([name("memory") + b"\x02\x00", name("proxy_abi_version_0_2_1") + b"\x00\x00",
+                   name("malloc") + b"\x00\x01", name("proxy_on_memory_allocate") + b"\x00\x01"])
+    bodies = [b"\x00\x0b", b"\x00\x41\x00\x0b"]  # nop ; i32.const 0
+    code = vec([_leb(len(b)) + b for b in bodies])
+    return b"\x00asm\x01\x00\x00\x00" + sec(1, types) + sec(3, funcs) + sec(5, memory) + sec(7, exports) + sec(10, code)
+
+
+def _static_cluster(name: str, port: int) -> dict[str, Any]:
+    return {"name": name, "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
+
+
+def build_bootstrap(w: Workload, xds_port: int, otlp: tuple[str, int] | None = None) -> dict[str, Any]:
+    clusters = [_static_cluster(XDS_CLUSTER, xds_port)]
+    if otlp:
+        c = _static_cluster(OTLP_CLUSTER, otlp[1])
+        c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"] = otlp[0]
+        clusters.append(c)
+    return {
+        "node": {"id": w.node_id, "cluster": f"{w.app}.{w.namespace}",
+                 "metadata": {"NAME": w.name, "NAMESPACE": w.namespace, "LABELS": w.labels,
+                              "SERVICE_ACCOUNT": w.service_account, "WORKLOAD_NAME": w.name}},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": w.admin_port}}},
+        "static_resources": {"clusters": clusters},
+        "dynamic_resources": {"lds_config": rest_source(), "cds_config": rest_source()},
+        "stats_config": {
+            "use_all_default_tags": False,
+            "stats_tags": [ISTIO_CLUSTER_TAG] + [{"tag_name": t} for t in DEFAULT_TAGS],
+            "histogram_bucket_settings": [
+                {"match": {"prefix": "wasmcustom.istio_request_duration_milliseconds"}, "buckets": DURATION_BUCKETS},
+                {"match": {"prefix": "wasmcustom.istio_request_bytes"}, "buckets": BYTES_BUCKETS},
+                {"match": {"prefix": "wasmcustom.istio_response_bytes"}, "buckets": BYTES_BUCKETS},
+            ],
+        },
+        "bootstrap_extensions": [{"name": "envoy.bootstrap.wasm", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.wasm.v3.WasmService", "singleton": True,
+            "config": {"name": "meshscope-stats-namespace", "vm_config": {
+                "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"inline_bytes": base64.b64encode(namespace_wasm()).decode()}}}}}}],
+        "layered_runtime": {"layers": [{"name": "static", "static_layer": {
+            "overload": {"global_downstream_max_connections": 50000}}}]},
+    }

@@ -1,0 +1,123 @@
+"""LDS: the sidecar's outbound and inbound listeners and the gateway's listeners.
+
+Inbound listeners stand in for Istio's `virtualInbound`: a TLS inspector picks the
+filter chain, so PeerAuthentication maps to which chains exist (STRICT: only the
+mTLS chain, so a plaintext client finds no chain and is disconnected, which is
+the `UC` the client sidecar reports; PERMISSIVE: both; DISABLE: plaintext only).
+AuthorizationPolicies become two RBAC filters (DENY before ALLOW, each with its
+own stat prefix). A listener-level access log records connections that failed
+before any HTTP stream existed (TLS errors, no filter chain match).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mesh.controlplane import authz, telemetry
+from mesh.controlplane.context import CERT_SECRET, OTLP_CLUSTER, ROOT_SECRET, ProxyContext, rest_source, sds
+from mesh.controlplane.routes import OUTBOUND_ROUTE, inbound_route_config
+
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+FAULT = {"name": "envoy.filters.http.fault", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}
+TLS_INSPECTOR = {"name": "envoy.filters.listener.tls_inspector", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}
+
+
+def _address(port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def _hcm(ctx: ProxyContext, stat_prefix: str, direction: str, tags: dict[str, str], http_filters: list[dict[str, Any]],
+         route: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "@type": HCM_TYPE,
+        "stat_prefix": stat_prefix,
+        "http_filters": http_filters,
+        "access_log": [telemetry.file_logger(ctx.log_path), telemetry.stats_logger(tags)],
+        "generate_request_id": True,
+        "preserve_external_request_id": False,
+        "normalize_path": True,
+        "use_remote_address": False,  # on loopback every peer is 127.0.0.1; keep the client's XFF as sent
+        "stream_idle_timeout": "0s",
+        "common_http_protocol_options": {"idle_timeout": "3600s"},
+        **route, **(extra or {}),
+    }
+    w = ctx.workload
+    tr = telemetry.tracing(f"{w.app}.{w.namespace}", OTLP_CLUSTER if ctx.tracing else None, ctx.sampling)
+    if tr:
+        cfg["tracing"] = tr
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": cfg}
+
+
+def _rds(name: str) -> dict[str, Any]:
+    return {"rds": {"route_config_name": name, "config_source": rest_source()}}
+
+
+def outbound_listener(ctx: ProxyContext) -> dict[str, Any]:
+    w = ctx.workload
+    hcm = _hcm(ctx, f"outbound_{w.outbound_port}", "outbound", telemetry.source_reporter_tags(w), [FAULT, ROUTER],
+               _rds(OUTBOUND_ROUTE))
+    return {"@type": LISTENER_TYPE, "name": f"outbound_{w.outbound_port}", "address": _address(w.outbound_port),
+            "traffic_direction": "OUTBOUND", "filter_chains": [{"name": "outbound", "filters": [hcm]}]}
+
+
+def downstream_tls(ctx: ProxyContext) -> dict[str, Any]:
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "require_client_certificate": True,
+        "common_tls_context": {
+            "tls_params": {"tls_maximum_protocol_version": "TLSv1_3"},
+            "tls_certificate_sds_secret_configs": [sds(CERT_SECRET)],
+            "combined_validation_context": {
+                "default_validation_context": {"match_typed_subject_alt_names": [
+                    {"san_type": "URI", "matcher": {"prefix": f"spiffe://{ctx.trust_domain}/"}}]},
+                "validation_context_sds_secret_config": sds(ROOT_SECRET)},
+        }}}
+
+
+def inbound_listener(ctx: ProxyContext, container_port: int) -> dict[str, Any]:
+    w = ctx.workload
+    port = w.inbound_ports[container_port]
+    mode = ctx.index.mtls_mode(w, container_port)
+    services = ctx.registry.services_of(w)
+    default_service = (services[0].hostname, services[0].name, services[0].namespace) if services else None
+    rbac = authz.rbac_filters(ctx.index.authorization_policies(w), ctx.trust_domain)
+    route = {"route_config": inbound_route_config(container_port, default_service[0] if default_service else None)}
+    chains = []
+    if mode in ("STRICT", "PERMISSIVE"):
+        hcm = _hcm(ctx, f"inbound_{container_port}", "inbound",
+                   telemetry.destination_reporter_tags(w, True, default_service), [*rbac, ROUTER], route,
+                   {"forward_client_cert_details": "SANITIZE_SET",
+                    "set_current_client_cert_details": {"subject": True, "uri": True, "dns": True}})
+        chains.append({"name": f"inbound_{container_port}_mtls", "filter_chain_match": {"transport_protocol": "tls"},
+                       "transport_socket": downstream_tls(ctx), "filters": [hcm]})
+    if mode in ("PERMISSIVE", "DISABLE"):
+        hcm = _hcm(ctx, f"inbound_{container_port}", "inbound",
+                   telemetry.destination_reporter_tags(w, False, default_service), [*rbac, ROUTER], route,
+                   {"forward_client_cert_details": "SANITIZE"})
+        chains.append({"name": f"inbound_{container_port}_plaintext",
+                       "filter_chain_match": {"transport_protocol": "raw_buffer"}, "filters": [hcm]})
+    return {"@type": LISTENER_TYPE, "name": f"inbound_{container_port}", "address": _address(port),
+            "traffic_direction": "INBOUND", "listener_filters": [TLS_INSPECTOR],
+            "listener_filters_timeout": "1s", "continue_on_listener_filters_timeout": True,
+            "filter_chains": chains,
+            "metadata": {"filter_metadata": {"istio": {"mtls_mode": mode}}},
+            "access_log": [telemetry.listener_logger(ctx.log_path)]}
+
+
+def gateway_listener(ctx: ProxyContext, server_port: int, local_port: int) -> dict[str, Any]:
+    w = ctx.workload
+    hcm = _hcm(ctx, f"outbound_{server_port}", "gateway", telemetry.source_reporter_tags(w), [FAULT, ROUTER],
+               _rds(f"http.{server_port}"))
+    return {"@type": LISTENER_TYPE, "name": f"0.0.0.0_{server_port}", "address": _address(local_port),
+            "traffic_direction": "OUTBOUND", "filter_chains": [{"name": f"http.{server_port}", "filters": [hcm]}]}
+
+
+def build_listeners(ctx: ProxyContext, gateway_ports: dict[int, int] | None = None) -> list[dict[str, Any]]:
+    w = ctx.workload
+    if w.is_gateway:
+        return [gateway_listener(ctx, sp, lp) for sp, lp in sorted((gateway_ports or {}).items())]
+    return [outbound_listener(ctx)] + [inbound_listener(ctx, cp) for cp in sorted(w.inbound_ports)]

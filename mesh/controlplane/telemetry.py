@@ -1,0 +1,200 @@
+"""Istio-shaped telemetry for a sidecar: standard metrics, JSON access logs, tracing.
+
+Upstream Envoy has no `istio.stats` filter, so `istio_requests_total` & co. come
+from the stats access logger (`envoy.access_loggers.stats`), whose tags are
+command operators. Peer identity that Istio exchanges through metadata exchange
+travels here in request headers the source sidecar adds (`x-ms-src-*`, like
+Istio's `x-envoy-peer-metadata`) and in endpoint metadata (`istio.workload` ...)
+the control plane attaches to every endpoint. Missing values are `unknown`, as Istio
+reports them. The stats are created under the `wasmcustom` stat namespace, which
+Envoy strips in `/stats/prometheus`, so the series read `istio_requests_total`
+exactly (see bootstrap.py for how that namespace gets registered).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mesh.controlplane.registry import Workload
+from mesh.controlplane.ca import spiffe_id
+
+STATS_NAMESPACE = "wasmcustom"
+PEER_HEADERS = {  # request header -> Istio label on the destination side
+    "x-ms-src-workload": "source_workload",
+    "x-ms-src-namespace": "source_workload_namespace",
+    "x-ms-src-app": "source_app",
+    "x-ms-src-version": "source_version",
+}
+DEST_HEADERS = {
+    "x-ms-dst-service": "service",
+    "x-ms-dst-service-name": "service_name",
+    "x-ms-dst-service-namespace": "service_namespace",
+}
+ALL_MESH_HEADERS = [*PEER_HEADERS, *DEST_HEADERS]
+
+DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+                    300000, 600000, 1800000, 3600000]
+BYTES_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000]
+
+ACCESS_LOG_JSON = {  # Istio's JSON access log shape (meshConfig.accessLogEncoding: JSON)
+    "start_time": "%START_TIME%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "protocol": "%PROTOCOL%",
+    "response_code": "%RESPONSE_CODE%",
+    "response_flags": "%RESPONSE_FLAGS%",
+    "response_code_details": "%RESPONSE_CODE_DETAILS%",
+    "connection_termination_details": "%CONNECTION_TERMINATION_DETAILS%",
+    "upstream_transport_failure_reason": "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
+    "downstream_transport_failure_reason": "%DOWNSTREAM_TRANSPORT_FAILURE_REASON%",
+    "bytes_received": "%BYTES_RECEIVED%",
+    "bytes_sent": "%BYTES_SENT%",
+    "duration": "%DURATION%",
+    "upstream_service_time": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+    "x_forwarded_for": "%REQ(X-FORWARDED-FOR)%",
+    "user_agent": "%REQ(USER-AGENT)%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "authority": "%REQ(:AUTHORITY)%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER_RAW%",
+    "upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%",
+    "downstream_local_address": "%DOWNSTREAM_LOCAL_ADDRESS%",
+    "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%",
+    "requested_server_name": "%REQUESTED_SERVER_NAME%",
+    "route_name": "%ROUTE_NAME%",
+    "downstream_peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%",
+    "upstream_peer_uri_san": "%UPSTREAM_PEER_URI_SAN%",
+    "downstream_tls_version": "%DOWNSTREAM_TLS_VERSION%",
+    "traceparent": "%REQ(TRACEPARENT)%",
+    "access_log_type": "%ACCESS_LOG_TYPE%",
+}
+
+
+def _header(name: str, default: str = "unknown") -> str:
+    return f"%CEL('{name}' in request.headers ? request.headers['{name}'] : '{default}')%"
+
+
+def _upstream_meta(key: str) -> str:
+    return (f"%CEL(has(xds.upstream_host_metadata) ? "
+            f"xds.upstream_host_metadata.filter_metadata.istio.{key} : 'unknown')%")
+
+
+def _dest_service(key: str, header: str) -> str:
+    """Destination service from the cluster's metadata, else the header the vhost added, else unknown."""
+    return (f"%CEL(has(xds.cluster_metadata) && has(xds.cluster_metadata.filter_metadata.istio) ? "
+            f"xds.cluster_metadata.filter_metadata.istio.{key} : "
+            f"('{header}' in request.headers ? request.headers['{header}'] : 'unknown'))%")
+
+
+def identity_labels(w: Workload, prefix: str) -> dict[str, str]:
+    return {
+        f"{prefix}_workload": w.name,
+        f"{prefix}_workload_namespace": w.namespace,
+        f"{prefix}_principal": spiffe_id(w.namespace, w.service_account),
+        f"{prefix}_app": w.app,
+        f"{prefix}_version": w.version,
+        f"{prefix}_cluster": "Kubernetes",
+        f"{prefix}_canonical_service": w.app,
+    }
+
+
+def source_reporter_tags(w: Workload) -> dict[str, str]:
+    """Tags of the metrics a client sidecar (or the gateway) reports, reporter=source."""
+    tags = {"reporter": "source", **identity_labels(w, "source")}
+    tags.update({
+        "destination_workload": _upstream_meta("workload"),
+        "destination_workload_namespace": _upstream_meta("namespace"),
+        "destination_principal": _upstream_meta("principal"),
+        "destination_app": _upstream_meta("app"),
+        "destination_version": _upstream_meta("version"),
+        "destination_service": _dest_service("service", "x-ms-dst-service"),
+        "destination_service_name": _dest_service("service_name", "x-ms-dst-service-name"),
+        "destination_service_namespace": _dest_service("service_namespace", "x-ms-dst-service-namespace"),
+        "destination_cluster": "Kubernetes",
+        "destination_canonical_service": _upstream_meta("app"),
+        "connection_security_policy": "unknown",  # what Istio's source reporter says
+    })
+    return tags
+
+
+def destination_reporter_tags(w: Workload, mtls: bool, default_service: tuple[str, str, str] | None) -> dict[str, str]:
+    """Tags of the metrics a server sidecar reports (reporter=destination), for one filter chain."""
+    svc, svc_name, svc_ns = default_service or ("unknown", "unknown", "unknown")
+    tags = {"reporter": "destination"}
+    for header, label in PEER_HEADERS.items():
+        tags[label] = _header(header)
+    tags["source_principal"] = "%DOWNSTREAM_PEER_URI_SAN%" if mtls else "unknown"
+    tags["source_cluster"] = "Kubernetes"
+    tags["source_canonical_service"] = _header("x-ms-src-app")
+    tags.update(identity_labels(w, "destination"))
+    if not mtls:
+        tags["destination_principal"] = "unknown"
+    tags.update({
+        "destination_service": _header("x-ms-dst-service", svc),
+        "destination_service_name": _header("x-ms-dst-service-name", svc_name),
+        "destination_service_namespace": _header("x-ms-dst-service-namespace", svc_ns),
+        "connection_security_policy": "mutual_tls" if mtls else "none",
+    })
+    return tags
+
+
+def _common_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    full = dict(tags)
+    full.update({"request_protocol": "http", "response_code": "%RESPONSE_CODE%",
+                 "grpc_response_status": "", "response_flags": "%RESPONSE_FLAGS%"})
+    return [{"name": k, "value_format": v} for k, v in full.items() if v != ""]
+
+
+def stats_logger(tags: dict[str, str]) -> dict[str, Any]:
+    """The access logger producing Istio's four standard HTTP metrics."""
+    t = _common_tags(tags)
+    return {
+        "name": "envoy.access_loggers.stats",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stats.v3.Config",
+            "stat_prefix": STATS_NAMESPACE,
+            "counters": [{"stat": {"name": "istio_requests_total", "tags": t}, "value_fixed": 1}],
+            "histograms": [
+                {"stat": {"name": "istio_request_duration_milliseconds", "tags": t}, "unit": "Milliseconds",
+                 "value_format": "%DURATION%"},
+                {"stat": {"name": "istio_request_bytes", "tags": t}, "unit": "Bytes", "value_format": "%BYTES_RECEIVED%"},
+                {"stat": {"name": "istio_response_bytes", "tags": t}, "unit": "Bytes", "value_format": "%BYTES_SENT%"},
+            ],
+        },
+    }
+
+
+def file_logger(path: str) -> dict[str, Any]:
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"json_format": ACCESS_LOG_JSON},
+        },
+    }
+
+
+def listener_logger(path: str) -> dict[str, Any]:
+    """Listener-level log: the only place a server-side TLS failure shows up (no HTTP stream exists)."""
+    return file_logger(path)
+
+
+def tracing(service_name: str, otlp_cluster: str | None, sampling: float = 100.0) -> dict[str, Any] | None:
+    if not otlp_cluster:
+        return None
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "service_name": service_name,
+                "http_service": {
+                    "http_uri": {"uri": "/v1/traces", "cluster": otlp_cluster, "timeout": "2s"},
+                },
+            },
+        },
+        "random_sampling": {"value": sampling},
+        "spawn_upstream_span": True,
+        "custom_tags": [{"tag": "istio.canonical_service", "literal": {"value": service_name.split(".")[0]}},
+                        {"tag": "istio.mesh_id", "literal": {"value": "cluster.local"}}],
+    }

