@@ -28,7 +28,7 @@ class Finding:
 
     Config findings leave `evidence` and `impact` empty; runtime findings fill
     them from telemetry (edges, counts, response flags, sample trace ids, window).
-    `status`, `first_seen` and `last_seen` are set by the live loop.
+    `status`, `first_seen`, `last_seen` and `resolved_at` are set by the live loop.
     """
 
     code: str
@@ -44,6 +44,7 @@ class Finding:
     status: str = "open"
     first_seen: float | None = None
     last_seen: float | None = None
+    resolved_at: float | None = None  # set by the live loop when the finding resolves (epoch seconds)
 
     @property
     def fingerprint(self) -> str:
