@@ -248,7 +248,7 @@ def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = Non
                 absorbed.add(i)
                 merged.append(c)
         if merged:
-            f.evidence["config_findings"] = [{"code": c.code, "message": c.message,
+            f.evidence["config_findings"] = [{"code": c.code, "message": c.message, "fingerprint": c.fingerprint,
                                               "resource": c.resource.label() if c.resource else None}
                                              for c in merged]
             for c in merged:

@@ -54,7 +54,7 @@ class SloStatus:
     window_ratios: dict[str, float]
     alerts: list[AlertStatus]
     history_s: float  # how much history the numbers rest on
-    budget_series: list[dict[str, float]] = field(default_factory=list)
+    budget_series: list[list[float]] = field(default_factory=list)  # [unix seconds, budget remaining]
     edges: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -69,7 +69,9 @@ class SloStatus:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.slo.to_dict()
-        d.update({"key": self.slo.key, "budget": self.slo.budget, "state": self.state, "alert": self.state,
+        state = self.state
+        d.update({"key": self.slo.key, "budget": self.slo.budget, "state": state,
+                  "alert": None if state == "no_data" else state,
                   "error_ratio": self.error_ratio, "requests": self.requests,
                   "budget_remaining": self.budget_remaining, "burn_rates": self.burn_rates,
                   "error_ratios": self.window_ratios, "history_seconds": round(self.history_s, 3),
@@ -92,8 +94,7 @@ def evaluate(slo: SLO, history: SliHistory, now: float) -> SloStatus:
         alerts.append(AlertStatus(w, ratios[w.long_s], ratios[w.short_s], t,
                                   w.fires(ratios[w.long_s], ratios[w.short_s], slo.objective)))
     period_ratio, period_total = history.ratio(slo.period_s, now)
-    series = [{"t": t, "budget_remaining": (1.0 - (bad / tot) / budget) if tot else 1.0}
-              for t, tot, bad in history.series(now)]
+    series = [[t, (1.0 - (bad / tot) / budget) if tot else 1.0] for t, tot, bad in history.series(now)]
     history_s = (now - history.first_t) if history.first_t is not None else 0.0
     return SloStatus(
         slo=slo, now=now, error_ratio=period_ratio, requests=period_total,

@@ -49,13 +49,12 @@ class EdgeLatencyAnomaly:
         rows = client_rows(ctx)
         if rows.empty:
             return []
-        if ctx.latency_baseline is not None:
-            recent, baseline = rows, pd.Series(ctx.latency_baseline, dtype=float)
-        else:
-            cut = ctx.end - float(ctx.options.get("latency_recent_s", ctx.window_s / 3))
-            recent, older = rows[rows["t"] >= cut], rows[rows["t"] < cut]
-            counts = older.groupby(DST, sort=False).size()
-            baseline = p95_by_service(older[older[DST].isin(counts[counts >= self.min_requests].index)])
+        cut = ctx.end - float(ctx.options.get("latency_recent_s", ctx.window_s / 3))
+        recent, older = rows[rows["t"] >= cut], rows[rows["t"] < cut]
+        counts = older.groupby(DST, sort=False).size()
+        baseline = p95_by_service(older[older[DST].isin(counts[counts >= self.min_requests].index)])
+        if ctx.latency_baseline:  # the live loop's longer memory wins over the older part of the window
+            baseline = pd.Series(ctx.latency_baseline, dtype=float).combine_first(baseline)
         n = recent.groupby(DST, sort=False).size()
         cur = p95_by_service(recent)
         frame = pd.DataFrame({"n": n, "p95": cur, "base": baseline.reindex(cur.index)})

@@ -53,7 +53,7 @@ def test_outage_fires_page_with_windows_and_burning_edges_as_evidence():
     d = st.to_dict()
     assert d["state"] == "page" and d["windows"][0]["long_window"] == "2m" and d["windows"][0]["short_window"] == "10s"
     assert d["edges"][0]["source_workload"] == "productpage-v1" and d["edges"][0]["bad"] == 20
-    assert d["budget_series"] and d["budget_series"][-1]["budget_remaining"] == pytest.approx(st.budget_remaining)
+    assert d["budget_series"] and d["budget_series"][-1][1] == pytest.approx(st.budget_remaining)
     codes = {f.code: f for f in eng.findings(T0 + 630)}
     assert set(codes) == {"MS4001", "MS4003"}  # paging, and the day's budget is gone
     f = codes["MS4001"]
