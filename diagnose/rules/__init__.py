@@ -17,6 +17,8 @@ ALL_RULES: list[Rule] = [
     authorization.PRINCIPALS,
     common.DeprecatedFields(),
     common.ExportToNamespaces(),
+    common.IneffectiveGatewaySelectors(),
+    common.NegativeConditions(),
     destinationrule.Duplicates(),
     destinationrule.SubsetSelectsPods(),
     destinationrule.Subsets(),
@@ -55,6 +57,7 @@ ALL_RULES: list[Rule] = [
     virtualservice.DestinationRules(),
     virtualservice.Gateways(),
     virtualservice.IngressSubsetRouting(),
+    virtualservice.JwtClaimRoutes(),
     virtualservice.RouteWeights(),
     virtualservice_matches.UnreachableRules(),
 ]

@@ -68,6 +68,7 @@ ANALYZER_RULES = {
     "deployment.MultiServiceAnalyzer": ["service.MultipleServices"],
     "deprecation.DeprecationAnalyzer": ["common.DeprecatedFields"],
     "conditions.ConditionAnalyzer": ["common.NegativeConditions"],
+    "k8sgateway.SelectorAnalyzer": ["common.IneffectiveGatewaySelectors"],
 }
 
 #: Cases left out, with the reason (printed in the summary and counted as not passing).

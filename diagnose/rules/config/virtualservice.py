@@ -273,3 +273,61 @@ class IngressSubsetRouting:
                 if mesh_vs is not None and mesh_vs is not vs and not as_str(d.get("subset")):
                     ctx.report("MS1013", vs, path, related=[mesh_vs], host=host,
                                mesh_vs=f"{mesh_vs.namespace}/{mesh_vs.name}")
+
+
+CLAIM_PREFIX = "@request.auth.claims."
+
+
+def _claims(vs: ConfigObject) -> list[tuple[str, str]]:
+    """(path, claim) for every http match header that routes on a JWT claim."""
+    out = []
+    for i, rule in enumerate(as_list(vs.spec.get("http"))):
+        for j, match in enumerate(as_list(as_dict(rule).get("match"))):
+            for header in as_dict(as_dict(match).get("headers")):
+                if str(header).startswith(CLAIM_PREFIX):
+                    out.append((f"spec/http[{i}]/match[{j}]/headers/{header}", str(header)[len(CLAIM_PREFIX):]))
+    return out
+
+
+class JwtClaimRoutes:
+    """Routing on JWT claims through a gateway needs a RequestAuthentication on the gateway pods."""
+
+    metadata = Metadata(
+        name="virtualservice.JwtClaimRoutes",
+        description="Routes on JWT claims go through gateways whose pods validate JWTs",
+        inputs=(VS, "Gateway", "RequestAuthentication", "Workload", "MeshConfig"),
+        codes=("MS1018",),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        root = ctx.mesh_config.root_namespace
+        ras = list(ctx.for_each("RequestAuthentication"))
+        for vs in ctx.for_each(VS):
+            claims = _claims(vs)
+            if not claims:
+                continue
+            for ref in vs_gateways(vs):
+                if ref == MESH_GATEWAY:
+                    continue
+                ns, name = split_gateway_ref(ref, vs.namespace)
+                gw = ctx.find("Gateway", ns, name)
+                if gw is None:
+                    continue
+                sel = {str(k): str(v) for k, v in as_dict(gw.spec.get("selector")).items()}
+                pods = snap.matching_workloads(None, sel, any_namespace=True)
+                if pods and all(_has_request_authn(p, ras, root) for p in pods):
+                    continue
+                path, claim = claims[0]
+                ctx.report("MS1018", vs, path, related=[gw], claim=claim, gateway=f"{gw.namespace}/{gw.name}"
+                           if gw.namespace else gw.name)
+
+
+def _has_request_authn(pod, ras: list[ConfigObject], root: str) -> bool:
+    for ra in ras:
+        if ra.namespace not in (pod.namespace, root):
+            continue
+        labels = as_dict(as_dict(ra.spec.get("selector")).get("matchLabels"))
+        if all(pod.labels.get(str(k)) == str(v) for k, v in labels.items()):
+            return True
+    return False
