@@ -1,4 +1,6 @@
 """Pure parsers: text or bytes in, Arrow/pandas tables out, no I/O."""
+from collector.parse.access_log import AccessLogResult, LogContext, parse_access_log, parse_json_log, parse_text_log
 from collector.parse.exposition import ExpositionResult, ParseError, parse_exposition
 
-__all__ = ["ExpositionResult", "ParseError", "parse_exposition"]
+__all__ = ["AccessLogResult", "ExpositionResult", "LogContext", "ParseError", "parse_access_log", "parse_exposition",
+           "parse_json_log", "parse_text_log"]

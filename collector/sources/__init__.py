@@ -1,5 +1,6 @@
 """Collector sources: one module per kind of telemetry origin, all behind `base.Source`."""
+from collector.sources.access_log import AccessLogTailer, LogFile
 from collector.sources.base import Source
 from collector.sources.prom_scrape import Scraper, ScrapeTarget, TargetHealth
 
-__all__ = ["ScrapeTarget", "Scraper", "Source", "TargetHealth"]
+__all__ = ["AccessLogTailer", "LogFile", "ScrapeTarget", "Scraper", "Source", "TargetHealth"]
