@@ -115,7 +115,7 @@ def no_matching_workloads(snap: Snapshot) -> list[Finding]:
         sel = sec.selector_of(ap)
         if ap.namespace == root and sel is None:
             continue  # mesh-wide: applies to every workload, present or future
-        found = snap.matching_workloads(ap.namespace, sel, any_namespace=ap.namespace == root)
+        found = sec.select_workloads(snap, ap.namespace, sel, any_namespace=ap.namespace == root)
         if any(_in_mesh(snap, w) for w in found):
             continue
         scope = (f"selector {','.join(f'{k}={v}' for k, v in sorted(sel.items()))}" if sel

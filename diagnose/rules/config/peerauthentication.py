@@ -131,28 +131,31 @@ def selector_overlaps(snap: Snapshot, kinds: tuple[str, ...] = POLICY_KINDS) -> 
     """KIA0003: two policies of a kind select the same workload (identical selectors when none is known)."""
     out = []
     for kind in kinds:
-        by_ns: dict[str | None, list[tuple[ConfigObject, dict[str, str]]]] = defaultdict(list)
+        # workload (or, with none known, the selector itself) -> the policies that pick it
+        pickers: dict[tuple, list[ConfigObject]] = defaultdict(list)
         for obj in snap.of_kind(kind):
             sel = sec.selector_of(obj)
-            if sel is not None:
-                by_ns[obj.namespace].append((obj, sel))
-        for ns, items in by_ns.items():
-            if len(items) < 2:
+            if sel is None:
                 continue
-            picks = {}
-            for obj, sel in items:
-                found = snap.matching_workloads(ns, sel)
-                picks[id(obj)] = ({f"{w.kind}/{w.name}" for w in found} if found
-                                  else {"selector:" + ",".join(f"{k}={v}" for k, v in sorted(sel.items()))})
-            for obj, _ in items:
-                mine = picks[id(obj)]
-                clash = [o for o, _ in items if o is not obj and picks[id(o)] & mine]
-                if clash:
-                    shared = sorted(set().union(*(picks[id(o)] & mine for o in clash)))
-                    names = [s for s in shared if not s.startswith("selector:")]
-                    out.append(sec.finding("MS2021", obj, "spec/selector", [sec.ref(o, "spec/selector") for o in clash],
-                                           kind=kind, workloads=f" ({', '.join(names)})" if names else "",
-                                           others=", ".join(f"{kind} {sec.obj_label(o)}" for o in clash)))
+            found = sec.select_workloads(snap, obj.namespace, sel)
+            keys = ([(obj.namespace, f"{w.kind}/{w.name}") for w in found] if found
+                    else [(obj.namespace, "selector:" + ",".join(f"{k}={v}" for k, v in sorted(sel.items())))])
+            for key in keys:
+                pickers[key].append(obj)
+        clashes: dict[int, tuple[ConfigObject, dict[int, ConfigObject], list[str]]] = {}
+        for (_, what), objs in pickers.items():
+            if len(objs) < 2:
+                continue
+            for obj in objs:
+                _, others, names = clashes.setdefault(id(obj), (obj, {}, []))
+                others.update((id(o), o) for o in objs if o is not obj)
+                if not what.startswith("selector:") and what not in names:
+                    names.append(what)
+        for obj, others, names in clashes.values():
+            rivals = list(others.values())
+            out.append(sec.finding("MS2021", obj, "spec/selector", [sec.ref(o, "spec/selector") for o in rivals],
+                                   kind=kind, workloads=f" ({', '.join(names)})" if names else "",
+                                   others=", ".join(f"{kind} {sec.obj_label(o)}" for o in rivals)))
     return out
 
 
@@ -168,7 +171,7 @@ def selector_matches_nothing(snap: Snapshot, kinds: tuple[str, ...] = POLICY_KIN
     for kind in kinds:
         for obj in snap.of_kind(kind):
             sel = sec.selector_of(obj)
-            if sel is None or snap.matching_workloads(obj.namespace, sel):
+            if sel is None or sec.select_workloads(snap, obj.namespace, sel):
                 continue
             out.append(sec.finding("MS2022", obj, "spec/selector", kind=kind, namespace=obj.namespace,
                                    selector=",".join(f"{k}={v}" for k, v in sorted(sel.items()))))

@@ -24,6 +24,7 @@ from diagnose.catalog import CATALOG, make
 from diagnose.context import resource_ref
 from diagnose.findings import Finding, ResourceRef
 from diagnose.rule import Metadata
+from diagnose.rules.config.label_index import LabelIndex, SelectorIndex
 from mesh.config import ConfigObject, Snapshot, Workload
 from mesh.config.workloads import labels_match
 
@@ -139,11 +140,13 @@ def dr_scope(dr: ConfigObject, snap: Snapshot) -> tuple[str, str | None]:
 
 
 def mesh_drs(snap: Snapshot) -> list[ConfigObject]:
-    return [dr for dr in snap.of_kind("DestinationRule") if dr_scope(dr, snap)[0] == MESH]
+    """DestinationRules for ``*.local`` (Kiali's mesh-wide rules), wherever they live."""
+    return index(snap).scoped_drs.get((MESH, None), [])
 
 
 def namespace_drs(snap: Snapshot, namespace: str | None) -> list[ConfigObject]:
-    return [dr for dr in snap.of_kind("DestinationRule") if dr_scope(dr, snap) == (NAMESPACE, namespace)]
+    """DestinationRules for ``*.<namespace>.svc.<suffix>``."""
+    return index(snap).scoped_drs.get((NAMESPACE, namespace), [])
 
 
 # -- who a policy or service selects ----------------------------------------------------------
@@ -162,20 +165,47 @@ def targets_of(snap: Snapshot, namespace: str | None, selector: dict[str, str] |
     Falling back to the selector keeps offline analysis useful: a folder of Istio
     config without Deployments still resolves workload-level policies by label.
     """
-    found = [Target(w.namespace, w.labels, w) for w in snap.matching_workloads(namespace, selector)]
+    found = [Target(w.namespace, w.labels, w) for w in select_workloads(snap, namespace, selector)]
     return found or [Target(namespace, dict(selector or {}))]
 
 
 def services_selecting(snap: Snapshot, target: Target) -> list[ConfigObject]:
     """Kubernetes Services in the target's namespace whose selector picks the target's labels."""
-    out = []
-    for svc in snap.services():
-        if svc.namespace != target.namespace:
-            continue
-        sel = as_dict(svc.spec.get("selector"))
-        if sel and labels_match(sel, target.labels):
-            out.append(svc)
-    return out
+    index = services_by_namespace(snap).get(target.namespace)
+    return index.matching(target.labels) if index is not None else []
+
+
+_SERVICES: weakref.WeakKeyDictionary[Snapshot, dict] = weakref.WeakKeyDictionary()
+_WORKLOADS: weakref.WeakKeyDictionary[Snapshot, dict] = weakref.WeakKeyDictionary()
+
+
+def services_by_namespace(snap: Snapshot) -> dict[str | None, SelectorIndex[ConfigObject]]:
+    """Services that have a selector, indexed by it, per namespace (built once per snapshot view)."""
+    cached = _SERVICES.get(snap)
+    if cached is None:
+        groups: dict[str | None, list] = defaultdict(list)
+        for svc in snap.services():
+            sel = as_dict(svc.spec.get("selector"))
+            if sel:
+                groups[svc.namespace].append((svc, {str(k): str(v) for k, v in sel.items()}))
+        cached = {ns: SelectorIndex(items) for ns, items in groups.items()}
+        _SERVICES[snap] = cached
+    return cached
+
+
+def select_workloads(snap: Snapshot, namespace: str | None, selector: dict[str, str] | None, *,
+                     any_namespace: bool = False) -> list[Workload]:
+    """`Snapshot.matching_workloads` through an inverted label index (same answer, no scan)."""
+    cached = _WORKLOADS.get(snap)
+    if cached is None:
+        groups: dict[str | None, list] = defaultdict(list)
+        for w in snap.workloads():
+            groups[w.namespace].append((w, w.labels))
+            groups["\0all"].append((w, w.labels))
+        cached = {ns: LabelIndex(items) for ns, items in groups.items()}
+        _WORKLOADS[snap] = cached
+    index = cached.get("\0all" if any_namespace else namespace)
+    return index.select(selector) if index is not None else []
 
 
 def service_host(snap: Snapshot, svc: ConfigObject) -> str:
@@ -206,8 +236,8 @@ class ServerMode:
 def server_mode(snap: Snapshot, target: Target, port: str | None = None) -> ServerMode:
     """The mode in force for a target (and optionally a target port), most specific policy first."""
     idx = index(snap)
-    workload_pas = [pa for pa, sel in idx.selector_pas.get(target.namespace, ())
-                    if labels_match(sel, target.labels)]
+    by_selector = idx.selector_pas.get(target.namespace)
+    workload_pas = by_selector.matching(target.labels) if by_selector is not None else []
     if port is not None:
         for pa in workload_pas:
             mode = pa_port_modes(pa).get(port)
@@ -289,11 +319,12 @@ def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | No
 class SecurityIndex:
     """PeerAuthentications by level and client-side DestinationRules by host, built once per snapshot."""
 
-    selector_pas: dict[str | None, list[tuple[ConfigObject, dict[str, str]]]] = field(default_factory=dict)
+    selector_pas: dict[str | None, SelectorIndex[ConfigObject]] = field(default_factory=dict)
     namespace_pas: dict[str | None, list[ConfigObject]] = field(default_factory=dict)
     mesh_pas: list[ConfigObject] = field(default_factory=list)
     exact_drs: dict[str, list[ConfigObject]] = field(default_factory=dict)
     wildcard_drs: dict[str, list[ConfigObject]] = field(default_factory=dict)  # ".ns.svc.cluster.local" -> DRs
+    scoped_drs: dict[tuple[str, str | None], list[ConfigObject]] = field(default_factory=dict)  # Kiali's scopes
 
 
 _INDEXES: weakref.WeakKeyDictionary[Snapshot, SecurityIndex] = weakref.WeakKeyDictionary()
@@ -316,7 +347,11 @@ def index(snap: Snapshot) -> SecurityIndex:
             ns_pas[pa.namespace].append(pa)
     exact: dict[str, list] = defaultdict(list)
     wild: dict[str, list] = defaultdict(list)
+    scoped: dict[tuple[str, str | None], list] = defaultdict(list)
     for dr in snap.of_kind("DestinationRule"):
+        scope = dr_scope(dr, snap)
+        if scope[0] != HOST:
+            scoped[scope].append(dr)
         host = dr.spec.get("host")
         if not isinstance(host, str) or not host or selector_of(dr, "workloadSelector") is not None:
             continue
@@ -327,7 +362,8 @@ def index(snap: Snapshot) -> SecurityIndex:
             wild[pattern[1:]].append(dr)
         else:
             exact[pattern].append(dr)
-    idx = SecurityIndex(dict(sel_pas), dict(ns_pas), mesh, dict(exact), dict(wild))
+    idx = SecurityIndex({ns: SelectorIndex(items) for ns, items in sel_pas.items()}, dict(ns_pas), mesh, dict(exact),
+                        dict(wild), dict(scoped))
     _INDEXES[snap] = idx
     return idx
 
