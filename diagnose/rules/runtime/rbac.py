@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from diagnose.findings import Finding
 from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import hurt_by_service
-from diagnose.rules.runtime.traffic import CODE, DETAILS, RuntimeContext
+from diagnose.rules.runtime.traffic import CODE, DETAILS, DST, SIDE, RuntimeContext
 
 POLICY = re.compile(r"ns\[([^\]]*)\]-policy\[([^\]]*)\]-rule\[(\d+)\]")
 
@@ -45,8 +45,15 @@ class RBACDenied:
             named = [p for p in policies if p["name"]]
             label = (", ".join(f"AuthorizationPolicy {p['namespace']}/{p['name']} rule {p['rule']}" for p in named)
                      or "no ALLOW policy matches the caller")
-            f = make("MS3012", resource=hurt.service_ref(), **hurt.args(), policy=label)
-            f.evidence = hurt.evidence(rule=self.name, policies=policies)
+            # the callers' sidecars log the same denials as a plain 403: they name the calling workloads
+            client = c[(c[SIDE] == "source") & (c[CODE] == 403) & (c[DST] == hurt.destination)]
+            callers = hurt_by_service(ctx, client)
+            args = hurt.args()
+            if callers:
+                args["source"] = callers[0].sources
+            f = make("MS3012", resource=hurt.service_ref(), **args, policy=label)
+            f.evidence = hurt.evidence(rule=self.name, policies=policies,
+                                       client_edges=callers[0].edges if callers else [])
             f.impact = hurt.impact()
             out.append(f)
         return out

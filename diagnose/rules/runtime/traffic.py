@@ -90,7 +90,7 @@ class RuntimeContext:
         r = self.requests
         out = pd.DataFrame({
             SIDE: _side(r),
-            SRC: _text(r, s.SOURCE_WORKLOAD),
+            SRC: _source(r),
             SRC_NS: _text(r, s.SOURCE_WORKLOAD_NAMESPACE),
             DST: _destination(r),
             "t": _epoch(r[s.START_TIME]) if s.START_TIME in r else np.nan,
@@ -123,6 +123,15 @@ def _side(df: pd.DataFrame) -> pd.Series:
     return rep.where(rep == "destination", "source")
 
 
+def _source(df: pd.DataFrame) -> pd.Series:
+    """The calling workload; on the server side only the peer identity is known: `sa:<service account>`."""
+    src = _text(df, s.SOURCE_WORKLOAD)
+    if s.SOURCE_PRINCIPAL in df:
+        sa = _text(df, s.SOURCE_PRINCIPAL).str.extract(r"/sa/([^/]+)$", expand=False)
+        src = src.where((src != "unknown") | sa.isna(), "sa:" + sa.fillna(""))
+    return src
+
+
 def _destination(df: pd.DataFrame) -> pd.Series:
     """The destination service FQDN; the request's authority (host without port) when none matched (NR)."""
     dst = _text(df, s.DESTINATION_SERVICE)
@@ -152,7 +161,7 @@ def summarize_requests(requests: pd.DataFrame) -> pd.DataFrame:
     r = requests
     frame = pd.DataFrame({
         SIDE: _side(r),
-        SRC: _text(r, s.SOURCE_WORKLOAD),
+        SRC: _source(r),
         SRC_NS: _text(r, s.SOURCE_WORKLOAD_NAMESPACE),
         DST: _destination(r),
         DST_WL: _text(r, s.DESTINATION_WORKLOAD),

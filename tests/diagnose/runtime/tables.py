@@ -65,7 +65,8 @@ def requests(source: str, destination: str, outcome: str, n: int, *, start: floa
     return pd.DataFrame({
         s.START_TIME: pd.to_datetime(times, unit="s", utc=True),
         s.REPORTER: reporter,
-        s.SOURCE_WORKLOAD: source,
+        # a server-side log line knows its caller only by identity (as the collector's parser reports it)
+        s.SOURCE_WORKLOAD: source if reporter == "source" else "unknown",
         s.SOURCE_WORKLOAD_NAMESPACE: source_ns,
         s.SOURCE_PRINCIPAL: f"spiffe://cluster.local/ns/{source_ns}/sa/{source}",
         s.DESTINATION_WORKLOAD: destination_workload or f"{name}-v1",

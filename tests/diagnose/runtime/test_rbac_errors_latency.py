@@ -30,6 +30,18 @@ def test_rbac_denial_finding_names_the_policy_from_server_side_details():
     assert f.evidence["policies"] == [{"namespace": "bookinfo", "name": "deny-reviews", "rule": 0}]
     assert "AuthorizationPolicy bookinfo/deny-reviews" in f.message
     assert f.impact["share"] == pytest.approx(0.5)
+    # the server knows the caller only by its identity; without client-side 403s that is what is named
+    assert f.evidence["edges"][0]["source_workload"] == "sa:productpage-v1"
+
+
+def test_rbac_denial_names_the_calling_workloads_from_their_plain_403s():
+    from tests.diagnose.runtime.tables import OUTCOMES
+    df = table(requests("reviews-v2", fqdn("ratings"), "rbac_deny", 10, reporter="destination"),
+               requests("reviews-v2", fqdn("ratings"), "ok", 10))
+    df.loc[df.index[10:], "response_code"] = 403  # the client's view: 403 via_upstream
+    f = next(f for f in run(df) if f.code == "MS3012")
+    assert f.message.startswith("bookinfo/reviews-v2 -> ratings")
+    assert f.evidence["client_edges"][0]["source_workload"] == "reviews-v2"
 
 
 def test_rbac_without_allow_match_says_so():
