@@ -47,9 +47,11 @@ def identity_paths(ap: ConfigObject) -> list[tuple[str, str]]:
 
 
 def policy_targets(snap: Snapshot, ap: ConfigObject) -> list[sec.Target]:
+    """The workloads a policy applies to; for a namespace-wide policy with no workload known, the namespace."""
     sel = sec.selector_of(ap)
     if sel is None:
-        return [sec.Target(ap.namespace, {})]
+        found = sec.select_workloads(snap, ap.namespace, None)
+        return [sec.Target(w.namespace, w.labels, w) for w in found] or [sec.Target(ap.namespace, {})]
     return sec.targets_of(snap, ap.namespace, sel)
 
 

@@ -127,6 +127,47 @@ def _pa_path(server: sec.ServerMode, port: str | None) -> str:
     return f"spec/portLevelMtls/{port}/mode" if server.level == sec.PORT else "spec/mtls/mode"
 
 
+def _subset_modes(dr: ConfigObject, port: str | None) -> list[tuple[str, str, dict[str, str]]]:
+    """(mode, path, subset labels) for subsets of a DR that set their own TLS (port-level first)."""
+    out = []
+    subsets = dr.spec.get("subsets")
+    for i, subset in enumerate(subsets if isinstance(subsets, list) else []):
+        subset = sec.as_dict(subset)
+        policy = sec.as_dict(subset.get("trafficPolicy"))
+        labels = {str(k): str(v) for k, v in sec.as_dict(subset.get("labels")).items()}
+        chosen = None
+        pls = policy.get("portLevelSettings")
+        for j, setting in enumerate(pls if isinstance(pls, list) else []):
+            setting = sec.as_dict(setting)
+            mode = sec.mode_of(sec.as_dict(setting.get("tls")).get("mode"))
+            if mode and port is not None and str(sec.as_dict(setting.get("port")).get("number")) == port:
+                chosen = (mode, f"spec/subsets[{i}]/trafficPolicy/portLevelSettings[{j}]/tls/mode")
+        mode = sec.mode_of(sec.as_dict(policy.get("tls")).get("mode"))
+        if chosen is None and mode:
+            chosen = (mode, f"spec/subsets[{i}]/trafficPolicy/tls/mode")
+        if chosen is not None:
+            out.append((*chosen, labels))
+    return out
+
+
+def _clients_and_targets(client: sec.ClientMode, port: str | None, targets: list[sec.Target]):
+    """Pairs of (client mode, target): the DR's own mode for every target, a subset's mode for its pods.
+
+    Without known workloads the target is the Service selector; a subset then
+    adds its labels to it, since its pods are the ones it names.
+    """
+    if client.mode is not None:
+        for target in targets:
+            yield client, target
+    for mode, path, labels in _subset_modes(client.rule, port):
+        subset_client = sec.ClientMode(mode, client.rule, path, client.scope)
+        for target in targets:
+            if target.workload is None:
+                yield subset_client, sec.Target(target.namespace, {**target.labels, **labels})
+            elif all(target.labels.get(k) == v for k, v in labels.items()):
+                yield subset_client, target
+
+
 def client_server_mismatch(snap: Snapshot) -> list[Finding]:
     """STRICT server vs DISABLE/SIMPLE client (MS2010) and DISABLE server vs mTLS client (MS2011)."""
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -141,9 +182,9 @@ def client_server_mismatch(snap: Snapshot) -> list[Finding]:
         targets = sec.targets_of(snap, svc.namespace, {str(k): str(v) for k, v in selector.items()})
         for port, target_port in ports:
             client = sec.client_mode(snap, host, svc.namespace, port)
-            if client.mode is None or client.rule is None:
+            if client.rule is None:
                 continue
-            for target in targets:
+            for client, target in _clients_and_targets(client, port, targets):
                 server = sec.server_mode(snap, target, target_port if target_port and target_port.isdigit() else None)
                 if server.policy is None:
                     continue
@@ -156,6 +197,8 @@ def client_server_mismatch(snap: Snapshot) -> list[Finding]:
                 if _kiali_covers(code, client.rule, server.policy, snap):
                     continue
                 port_text = f" port {port}" if client.path and "portLevelSettings" in client.path else ""
+                if client.path and client.path.startswith("spec/subsets"):
+                    port_text += f" (subset {client.path.split('/')[1]})"
                 key = (code, id(client.rule), client.path, id(server.policy), host, port_text)
                 entry = found.setdefault(key, {"client": client, "server": server, "host": host,
                                                "port_text": port_text, "targets": [], "target_port": target_port})

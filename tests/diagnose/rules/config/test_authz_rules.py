@@ -150,3 +150,11 @@ def test_principals_trust_domain_and_service_accounts():
     # an alias makes the foreign domain known
     aliased = run(sa + ap("p", "bookinfo", body), trust_domain_aliases=["other.example"])
     assert [f.code for f in aliased if f.code == "MS2035"] == []
+
+
+def test_namespace_wide_policy_is_judged_per_workload():
+    disable = ("---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: no-mtls, namespace: bookinfo}\n"
+               "spec: {selector: {matchLabels: {app: ratings}}, mtls: {mode: DISABLE}}\n")
+    body = "rules:\n- from: [{source: {namespaces: [bookinfo]}}]\n"
+    found = of(run(RATINGS + ap("from-bookinfo", "bookinfo", body) + disable), "MS2030")
+    assert len(found) == 1 and "Pod bookinfo/ratings-1" in found[0].message

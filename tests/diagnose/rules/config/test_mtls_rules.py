@@ -204,3 +204,13 @@ def test_overlapping_selectors_and_selectors_matching_nothing():
 @pytest.mark.parametrize("mode", ["STRICT", "PERMISSIVE", "DISABLE"])
 def test_no_findings_when_only_auto_mtls_decides(mode):
     assert codes(run(REVIEWS + pa("default", "bookinfo", mode))) == []
+
+
+def test_subset_disabling_tls_towards_strict_pods():
+    subsets = ("  subsets:\n  - name: v1\n    labels: {version: v1}\n    trafficPolicy: {tls: {mode: DISABLE}}\n"
+               "  - name: v2\n    labels: {version: v2}\n    trafficPolicy: {tls: {mode: DISABLE}}\n")
+    text = REVIEWS + pa("reviews-strict", "bookinfo", "STRICT", {"app": "reviews"}) + dr("reviews", "bookinfo", "reviews") + subsets
+    found = [f for f in run(text) if f.code == "MS2010"]
+    # only v1 has pods in the input (reviews-v1); v2 selects nothing, so it cannot conflict
+    assert [f.resource.path for f in found] == ["spec/subsets[0]/trafficPolicy/tls/mode"]
+    assert "Deployment bookinfo/reviews-v1" in found[0].message
