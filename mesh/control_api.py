@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from mesh.config import load_text
+from mesh.controlplane.xds_rest import QuietHTTPServer
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -57,8 +58,7 @@ class ControlServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietHTTPServer((host, port), Handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="mesh-control-api", daemon=True)
 

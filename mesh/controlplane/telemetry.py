@@ -175,8 +175,19 @@ def file_logger(path: str) -> dict[str, Any]:
 
 
 def listener_logger(path: str) -> dict[str, Any]:
-    """Listener-level log: the only place a server-side TLS failure shows up (no HTTP stream exists)."""
-    return file_logger(path)
+    """Listener-level log: the only place a server-side TLS failure shows up (no HTTP stream exists).
+
+    Only failed connections are logged (a response flag such as NR, or a transport
+    failure reason); healthy connections already have their requests in the HCM log.
+    """
+    log = file_logger(path)
+    log["filter"] = {"or_filter": {"filters": [
+        {"response_flag_filter": {}},
+        {"extension_filter": {"name": "envoy.access_loggers.extension_filters.cel", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+            "expression": "connection.transport_failure_reason != ''"}}},
+    ]}}
+    return log
 
 
 def tracing(service_name: str, otlp_cluster: str | None, sampling: float = 100.0) -> dict[str, Any] | None:

@@ -27,6 +27,18 @@ TYPE_BY_PATH = {
 WILDCARD = ("type.googleapis.com/envoy.config.listener.v3.Listener", "type.googleapis.com/envoy.config.cluster.v3.Cluster")
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded server that does not print a traceback when a peer resets its connection."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class Rejection:
     node_id: str
@@ -76,8 +88,7 @@ class XdsServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietHTTPServer((host, port), Handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="xds-rest", daemon=True)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from mesh.controlplane.xds_rest import QuietHTTPServer
 from mesh.demo.tracing import AppTracer
 
 FORWARD_HEADERS = ("x-request-id", "traceparent", "tracestate", "end-user", "user-agent", "cookie", "x-canary",
@@ -214,8 +215,7 @@ def serve(specs: list[AppSpec], otlp_endpoint: str | None) -> list[ThreadingHTTP
                            {"service.version": spec.version, "k8s.namespace.name": spec.namespace,
                             "k8s.deployment.name": spec.workload})
         app = App(spec, tracer)
-        httpd = ThreadingHTTPServer(("127.0.0.1", spec.port), _handler_for(app))
-        httpd.daemon_threads = True
+        httpd = QuietHTTPServer(("127.0.0.1", spec.port), _handler_for(app))
         httpd.app = app  # type: ignore[attr-defined]
         threading.Thread(target=httpd.serve_forever, name=f"app-{spec.workload}", daemon=True).start()
         servers.append(httpd)

@@ -1,9 +1,23 @@
 """The one list of scenarios, in the order `meshscope scenario list` prints them."""
 from __future__ import annotations
 
+from mesh.scenarios import (circuit_breaker, fault_abort, fault_delay, latency_regression, missing_subset,
+                            mtls_mismatch, outlier_ejection, rbac_deny, timeout, unknown_host, weights_typo)
 from mesh.scenarios.base import Scenario
 
-SCENARIOS: list[Scenario] = []
+SCENARIOS: list[Scenario] = [
+    mtls_mismatch.SCENARIO,
+    missing_subset.SCENARIO,
+    unknown_host.SCENARIO,
+    weights_typo.SCENARIO,
+    fault_abort.SCENARIO,
+    fault_delay.SCENARIO,
+    timeout.SCENARIO,
+    circuit_breaker.SCENARIO,
+    rbac_deny.SCENARIO,
+    outlier_ejection.SCENARIO,
+    latency_regression.SCENARIO,
+]
 
 
 def names() -> list[str]:

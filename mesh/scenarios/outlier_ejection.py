@@ -1,0 +1,36 @@
+"""outlier-ejection: a bad ratings deploy fails 60% of requests; outlier detection ejects its only host.
+
+After 3 consecutive 5xx the host is ejected for 30 s and, with Istio's panic
+threshold of 0, calls fail fast with 503 `UH` (no_healthy_upstream) until it is
+readmitted. Before ejection, retries on 503 show as `URX`.
+"""
+from mesh.scenarios.base import Scenario, svc
+
+SCENARIO = Scenario(
+    name="outlier-ejection",
+    description="ratings returns 503 for 60% of requests and outlierDetection ejects it: 503 UH",
+    yaml="""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: ratings
+  namespace: bookinfo
+spec:
+  host: ratings
+  trafficPolicy:
+    outlierDetection:
+      consecutive5xxErrors: 3
+      interval: 1s
+      baseEjectionTime: 30s
+      maxEjectionPercent: 100
+  subsets:
+  - name: v1
+    labels:
+      version: v1
+""",
+    expected_codes=("MS3004",),
+    expected_flags=("UH",),
+    edge=("reviews-v2", svc("ratings")),
+    blame="DestinationRule bookinfo/ratings",
+    behaviors={"ratings-v1": {"error_rate": 0.6, "error_code": 503}},
+)
