@@ -1,11 +1,14 @@
 """Build the traffic graph (a networkx MultiDiGraph keyed by protocol) from an Istio rate frame.
 
-Steps: select and de-duplicate series (series.py), map series ends to nodes and
-edges (traffic.py), aggregate per edge and per node with pandas group-bys, add
-everything to networkx in bulk, then run the appender pipeline.
+Steps: resolve series ends to nodes and select/de-duplicate contributions
+(traffic.py), aggregate per edge and per node with numpy bincounts over
+integer edge indexes, add everything to networkx in bulk, then run the
+appender pipeline. `GraphBuilder` keeps the label->node memo between
+refreshes of the same request, so a new scrape interval costs aggregation only.
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 
 import networkx as nx
@@ -16,10 +19,10 @@ from topology import attrs as A
 from topology import model
 from topology.appenders import AppendContext, build_pipeline
 from topology.options import GraphOptions, NodeSelector, RateModes
-from topology.series import contributions
-from topology.traffic import Traffic, build_traffic
+from topology.traffic import PROTOCOLS, Caches, Traffic, build_traffic
 
-_ERROR_CLASS = {"http": {"3": "3xx", "4": "4xx", "5": "5xx"}}
+_IN_SUFFIX = (("total", "In"), ("c3xx", "In3xx"), ("c4xx", "In4xx"), ("c5xx", "In5xx"), ("noresp", "InNoResponse"),
+              ("grpcerr", "InErr"))
 
 
 def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespaces: Sequence[str] | None = None, *,
@@ -31,120 +34,188 @@ def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespace
 
     `appenders=None` runs every appender; `appenders=[]` runs only the always-on
     finalizers (outsider, traffic generator), like Kiali's empty `appenders=`.
-    `snapshot` (mesh.config.Snapshot) feeds config badges and mTLS intent;
-    `health` (topology.appenders.health.HealthConfig) overrides Kiali's thresholds.
+    `snapshot` (mesh.config.Snapshot) feeds config badges, idle/dead nodes and
+    mTLS intent; `health` (topology.health.HealthConfig) overrides Kiali's thresholds.
     """
     opts = GraphOptions(graph_type=graph_type, namespaces=list(namespaces) if namespaces is not None else None,
                         node=node, rates=rate_modes or RateModes(), inject_service_nodes=inject_service_nodes,
                         accessible=set(accessible) if accessible is not None else None,
                         window_s=window_s, query_time=query_time)
-    traffic = traffic_for(rates, opts)
-    graph = graph_from_traffic(traffic, opts)
-    ctx = AppendContext(rates=rates, options=opts, traffic=traffic, snapshot=snapshot, health=health)
-    for appender in build_pipeline(appenders, **appender_options):
-        appender.append(graph, ctx)
-        graph.graph[A.APPENDERS_RUN].append(appender.name)
-    return graph
+    return GraphBuilder(opts, appenders, snapshot=snapshot, health=health, **appender_options).build(rates)
 
 
-def traffic_for(rates: pd.DataFrame, opts: GraphOptions) -> Traffic:
-    contrib, skipped = contributions(rates, opts)
-    return build_traffic(contrib, opts, skipped)
+class GraphBuilder:
+    """One graph request (type, scope, appenders) built again and again as new windows arrive."""
+
+    def __init__(self, options: GraphOptions, appenders: Sequence[str] | None = None, *, snapshot=None, health=None,
+                 **appender_options) -> None:
+        self.options = options
+        self.pipeline = build_pipeline(appenders, **appender_options)
+        self.snapshot = snapshot
+        self.health = health
+        self.caches = Caches()
+
+    def build(self, rates: pd.DataFrame) -> nx.MultiDiGraph:
+        # Building tens of thousands of small dicts makes the cyclic GC rescan the (large, acyclic)
+        # heap over and over; pausing it for the build is the single biggest win at scale.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._build(rates)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _build(self, rates: pd.DataFrame) -> nx.MultiDiGraph:
+        traffic = build_traffic(rates, self.options, self.caches)
+        graph = graph_from_traffic(traffic)
+        ctx = AppendContext(rates=rates, options=self.options, traffic=traffic, snapshot=self.snapshot,
+                            health=self.health)
+        ctx.cache["edge_dicts"] = graph.graph.pop("_edge_dicts", None) or edge_dicts(graph, traffic)
+        for appender in self.pipeline:
+            appender.append(graph, ctx)
+            graph.graph[A.APPENDERS_RUN].append(appender.name)
+        return graph
 
 
-def edge_table(edges: pd.DataFrame) -> pd.DataFrame:
-    """Per-edge totals and error buckets, indexed by (src, dst, protocol)."""
-    proto = edges["protocol"].to_numpy(dtype=object)
-    code = edges["code"].astype(str).to_numpy(dtype=object)
-    first = np.array([c[:1] for c in code], dtype=object) if len(code) else np.empty(0, dtype=object)
-    rate = edges["rate"].to_numpy(dtype=float)
-    http = proto == "http"
-    grpc = (proto == "grpc") & (edges["flags"].to_numpy(dtype=object) != "")  # message counts carry no status
-    cols = {
-        "total": rate,
-        "c3xx": np.where(http & (first == "3"), rate, 0.0),
-        "c4xx": np.where(http & (first == "4"), rate, 0.0),
-        "c5xx": np.where(http & (first == "5"), rate, 0.0),
-        "noresp": np.where((http | grpc) & (code == "-"), rate, 0.0),
-        "grpcerr": np.where(grpc & (code != "-") & (code != "0"), rate, 0.0),
-    }
-    frame = pd.DataFrame(cols)
-    frame["src"], frame["dst"], frame["protocol"] = edges["src"].to_numpy(), edges["dst"].to_numpy(), proto
-    return frame.groupby(["src", "dst", "protocol"], sort=False).sum()
+def edge_dicts(graph: nx.MultiDiGraph, tr: Traffic) -> list[dict]:
+    """Each edge's attribute dict, by edge index, so appenders can write results without lookups."""
+    ids = tr.table.ids
+    succ = getattr(graph, "_succ", None) or graph.adj  # the raw dict-of-dicts skips a view object per lookup
+    return [succ[ids[s]][ids[d]][PROTOCOLS[p]] for s, d, p in zip(tr.e_src.tolist(), tr.e_dst.tolist(), tr.e_proto.tolist())]
 
 
-def _responses(edges: pd.DataFrame) -> dict[tuple, dict]:
-    """(src, dst, proto) -> code -> {"flags": {flag: rate}, "hosts": {host: rate}} (positive rates only)."""
-    pos = edges[edges["rate"] > 0]
-    out: dict[tuple, dict] = {}
-    by_flag = pos.groupby(["src", "dst", "protocol", "code", "flags"], sort=False)["rate"].sum()
-    for (s, d, p, code, flag), r in zip(by_flag.index, by_flag.to_numpy()):
-        entry = out.setdefault((s, d, p), {}).setdefault(code, {"flags": {}, "hosts": {}})
-        if flag:
-            entry["flags"][flag] = float(r)
-    hosted = pos[pos["d_host"] != ""]
-    by_host = hosted.groupby(["src", "dst", "protocol", "code", "d_host"], sort=False)["rate"].sum()
-    for (s, d, p, code, host), r in zip(by_host.index, by_host.to_numpy()):
-        out[(s, d, p)][code]["hosts"][host] = float(r)
+def edge_sums(tr: Traffic) -> dict[str, np.ndarray]:
+    """Per-edge totals and error buckets (arrays indexed by edge index)."""
+    c = tr.contrib
+    n = len(tr.e_src)
+    eidx = c["eidx"].to_numpy()
+    rate = c["rate"].to_numpy(dtype=float)
+    proto = tr.e_proto[eidx] if len(eidx) else np.empty(0, dtype=np.int64)
+    code = c["code"].to_numpy(dtype=object)
+    codes, inv = (np.unique(code.astype(str), return_inverse=True) if len(code) else (np.empty(0, dtype=str), np.empty(0, dtype=np.int64)))
+    first = np.array([x[:1] for x in codes], dtype=object)[inv] if len(code) else np.empty(0, dtype=object)
+    http = proto == 0
+    grpc = (proto == 1) & (c["flags"].to_numpy(dtype=object) != "")  # message counts carry no status
+    noresp = code == "-"
+
+    def total(mask) -> np.ndarray:
+        return np.bincount(eidx[mask], weights=rate[mask], minlength=n) if len(eidx) else np.zeros(n)
+
+    return {"total": total(np.ones(len(eidx), dtype=bool)), "c3xx": total(http & (first == "3")),
+            "c4xx": total(http & (first == "4")), "c5xx": total(http & (first == "5")),
+            "noresp": total((http | grpc) & noresp), "grpcerr": total(grpc & ~noresp & (code != "0"))}
+
+
+def responses(tr: Traffic) -> list[dict]:
+    """Per edge index: code -> {"flags": {flag: rate}, "hosts": {host: rate}} (positive rates only)."""
+    n = len(tr.e_src)
+    out: list[dict] = [{} for _ in range(n)]
+    c = tr.contrib[tr.contrib["rate"] > 0]
+    if c.empty:
+        return out
+    for kind, col in (("flags", "flags"), ("hosts", "host")):
+        sub = c if kind == "flags" else c[c["host"] != ""]
+        g = sub.groupby(["eidx", "code", col], sort=False)["rate"].sum()
+        e_l, code_l, val_l = (g.index.get_level_values(i).tolist() for i in range(3))
+        for e, code, val, r in zip(e_l, code_l, val_l, g.to_numpy().tolist()):
+            entry = out[e].get(code)
+            if entry is None:
+                entry = out[e][code] = {"flags": {}, "hosts": {}}
+            if val:
+                entry[kind][val] = r
     return out
 
 
-def node_rates(table: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Kiali-style node rates (httpIn, httpIn5xx, httpOut, tcpIn ...) summed from the edge table."""
-    t = table.reset_index()
-    out: dict[str, dict[str, float]] = {}
-    suffix = {"total": "In", "c3xx": "In3xx", "c4xx": "In4xx", "c5xx": "In5xx", "noresp": "InNoResponse", "grpcerr": "InErr"}
-    incoming = t.groupby(["dst", "protocol"], sort=False)[list(suffix)].sum()
-    for (nid, proto), row in zip(incoming.index, incoming.to_numpy()):
-        rates = out.setdefault(nid, {})
-        for (col, suf), v in zip(suffix.items(), row):
-            if v > 0:
-                rates[proto + suf] = float(v)
-    outgoing = t.groupby(["src", "protocol"], sort=False)["total"].sum()
-    for (nid, proto), v in zip(outgoing.index, outgoing.to_numpy()):
-        if v > 0:
-            out.setdefault(nid, {})[proto + "Out"] = float(v)
+def node_rates(tr: Traffic, sums: dict[str, np.ndarray]) -> dict[int, dict[str, float]]:
+    """Kiali-style node rates (httpIn, httpIn5xx, httpOut, tcpIn ...) summed from the edges."""
+    nn = tr.n_nodes
+    out: dict[int, dict[str, float]] = {}
+    for p, pname in enumerate(PROTOCOLS):
+        on = tr.e_proto == p
+        if not on.any():
+            continue
+        for col, suffix in _IN_SUFFIX:
+            v = np.bincount(tr.e_dst[on], weights=sums[col][on], minlength=nn)
+            for i in np.flatnonzero(v > 0).tolist():
+                out.setdefault(i, {})[pname + suffix] = float(v[i])
+        v = np.bincount(tr.e_src[on], weights=sums["total"][on], minlength=nn)
+        for i in np.flatnonzero(v > 0).tolist():
+            out.setdefault(i, {})[pname + "Out"] = float(v[i])
     return out
 
 
-def graph_from_traffic(traffic: Traffic, opts: GraphOptions) -> nx.MultiDiGraph:
+def graph_from_traffic(tr: Traffic) -> nx.MultiDiGraph:
+    opts = tr.options
     graph = nx.MultiDiGraph()
     graph.graph.update({A.GRAPH_TYPE: opts.graph_type, A.NAMESPACES: opts.namespaces, A.WINDOW_S: opts.window_s,
-                        A.QUERY_TIME: opts.query_time, A.SKIPPED_SERIES: traffic.skipped, A.APPENDERS_RUN: []})
-    table = edge_table(traffic.edges)
-    rates = node_rates(table)
+                        A.QUERY_TIME: opts.query_time, A.SKIPPED_SERIES: tr.skipped, A.APPENDERS_RUN: []})
+    sums = edge_sums(tr)
+    rates = node_rates(tr, sums)
+    table = tr.table
+    nodes = tr.nodes_in_graph().tolist()
+    if opts.graph_type == model.SERVICE:
+        nodes = sorted(set(nodes) | {i for i, t in enumerate(table.types) if t == model.NT_SERVICE and i in tr.injected})
     graph.add_nodes_from(
-        (nid, {A.KEY: n["key"], A.NODE_TYPE: n["node_type"], A.CLUSTER: n["cluster"], A.NAMESPACE: n["namespace"],
-               A.WORKLOAD: n["workload"], A.APP: n["app"], A.VERSION: n["version"], A.SERVICE: n["service"],
-               A.DEST_SERVICES: sorted(traffic.dest_services.get(nid, ())), A.RATES: rates.get(nid, {}),
-               A.IS_INJECTED: bool(n.get("is_injected", False))})
-        for nid, n in traffic.nodes.items())
-    graph.add_edges_from(edge_records(traffic, table))
+        (table.ids[i], {A.KEY: table.keys[i], A.NODE_TYPE: table.types[i], **table.fields[i],
+                        A.DEST_SERVICES: sorted(tr.dest_services.get(i, ())), A.RATES: rates.get(i, {}),
+                        A.IS_INJECTED: i in tr.injected})
+        for i in nodes)
+    graph.graph["_edge_dicts"] = add_edges_bulk(graph, edge_records(tr, sums))
     _add_boxes(graph, opts)
     return graph
 
 
-def edge_records(traffic: Traffic, table: pd.DataFrame) -> list[tuple]:
-    """(src, dst, protocol, attributes) for add_edges_from, with % of source outbound and % errors."""
-    responses = _responses(traffic.edges)
-    t = table.reset_index()
-    out_tot = t.groupby(["src", "protocol"], sort=False)["total"].transform("sum").to_numpy()
+def add_edges_bulk(graph: nx.MultiDiGraph, records: list[tuple]) -> list[dict]:
+    """Insert (u, v, key, attrs) between existing nodes; returns the stored attribute dicts in order.
+
+    Writes networkx's adjacency dicts the way MultiDiGraph.add_edge does (one key
+    dict shared by succ[u][v] and pred[v][u]) without its per-edge checks; falls back to
+    add_edges_from if the internals ever differ.
+    """
+    succ, pred = getattr(graph, "_succ", None), getattr(graph, "_pred", None)
+    if not isinstance(succ, dict) or not isinstance(pred, dict):
+        graph.add_edges_from(records)
+        return [graph.edges[u, v, k] for u, v, k, _ in records]
+    factory = graph.edge_key_dict_factory
+    out = []
+    for u, v, k, dd in records:
+        keydict = succ[u].get(v)
+        if keydict is None:
+            keydict = succ[u][v] = pred[v][u] = factory()
+        keydict[k] = dd
+        out.append(dd)
+    return out
+
+
+def edge_records(tr: Traffic, sums: dict[str, np.ndarray]) -> list[tuple]:
+    """(src id, dst id, protocol, attributes) for add_edges_from, with % of source outbound and % errors."""
+    resp = responses(tr)
+    nn = tr.n_nodes
+    out_tot = np.zeros(len(tr.e_src))
+    for p in range(len(PROTOCOLS)):
+        on = tr.e_proto == p
+        per_src = np.bincount(tr.e_src[on], weights=sums["total"][on], minlength=nn)
+        out_tot[on] = per_src[tr.e_src[on]]
+    ids = tr.table.ids
+    cols = [sums[k].tolist() for k in ("total", "c3xx", "c4xx", "c5xx", "noresp", "grpcerr")]
     records = []
-    cols = [t[c].to_numpy() for c in ("src", "dst", "protocol", "total", "c3xx", "c4xx", "c5xx", "noresp", "grpcerr")]
-    for (s, d, p, tot, c3, c4, c5, nr, ge), ot in zip(zip(*cols), out_tot):
-        if p == "http":
+    for e, (s, d, p, tot, c3, c4, c5, nr, ge, ot) in enumerate(zip(
+            tr.e_src.tolist(), tr.e_dst.tolist(), tr.e_proto.tolist(), *cols, out_tot.tolist())):
+        if p == 0:
             rates = {"http": tot, "http3xx": c3, "http4xx": c4, "http5xx": c5, "httpNoResponse": nr}
             err = c4 + c5 + nr
-        elif p == "grpc":
+        elif p == 1:
             rates = {"grpc": tot, "grpcErr": ge, "grpcNoResponse": nr}
             err = ge + nr
         else:
             rates, err = {"tcp": tot}, 0.0
-        rates = {k: float(v) for k, v in rates.items() if v > 0 or k == p}
-        records.append((s, d, p, {A.PROTOCOL: p, A.RATE: float(tot), A.EDGE_RATES: rates,
-                                  A.RESPONSES: responses.get((s, d, p), {}),
-                                  A.PERCENT_ERR: float(100.0 * err / tot) if tot > 0 else 0.0,
-                                  A.PERCENT_REQ: float(100.0 * tot / ot) if ot > 0 else 0.0}))
+        pname = PROTOCOLS[p]
+        rates = {k: v for k, v in rates.items() if v > 0 or k == pname}
+        records.append((ids[s], ids[d], pname, {A.PROTOCOL: pname, A.RATE: tot, A.EDGE_RATES: rates,
+                                                A.RESPONSES: resp[e],
+                                                A.PERCENT_ERR: 100.0 * err / tot if tot > 0 else 0.0,
+                                                A.PERCENT_REQ: 100.0 * tot / ot if ot > 0 else 0.0}))
     return records
 
 

@@ -1,13 +1,15 @@
-"""From an Istio rate frame to de-duplicated traffic contributions (Kiali's query + parse rules).
+"""From an Istio rate frame to de-duplicated traffic contributions (Kiali's query and parse rules).
 
 Kiali asks Prometheus, per namespace, for unserved-inbound, inbound
 (destination-reported) and outbound (source-reported) series, drops known bad
 telemetry and counts each (metric, source, destination, code, flags, host)
 contribution once. We get one frame with every series and apply the same
-selection and rules with vectorized pandas masks, so the same code serves the
-local store, a Prometheus server and Kiali's golden cases.
+selection and rules with column masks over categoricals, so the same code
+serves the local store, a Prometheus server and Kiali's golden cases.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,16 +18,18 @@ from collector import schema
 from topology import model
 from topology.options import GraphOptions
 
-# Istio's canonical revision labels are not (yet) in collector.schema; Kiali uses them as "version".
+# Istio's canonical revision labels are not in collector.schema; Kiali uses them as "version".
 SOURCE_CANONICAL_REVISION = "source_canonical_revision"
 DESTINATION_CANONICAL_REVISION = "destination_canonical_revision"
-
 REQUEST_MESSAGES = "istio_request_messages_total"
 RESPONSE_MESSAGES = "istio_response_messages_total"
+TCP_METRICS = (schema.ISTIO_TCP_SENT_BYTES, schema.ISTIO_TCP_RECEIVED_BYTES)
+MESSAGE_METRICS = (REQUEST_MESSAGES, RESPONSE_MESSAGES)
 
-# internal column -> the frame columns it is read from, first present wins (later ones fill nulls)
+# internal column -> frame columns it is read from; a later one fills where the first is absent/unknown
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "reporter": (schema.REPORTER,),
+    "metric": (schema.METRIC,),
     "s_cluster": (schema.SOURCE_CLUSTER,),
     "s_ns": (schema.SOURCE_WORKLOAD_NAMESPACE,),
     "s_wl": (schema.SOURCE_WORKLOAD,),
@@ -47,27 +51,31 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "s_principal": (schema.SOURCE_PRINCIPAL,),
     "d_principal": (schema.DESTINATION_PRINCIPAL,),
 }
-SOURCE_IDENTITY = ["s_cluster", "s_ns", "s_wl", "s_app", "s_ver"]
-DEST_IDENTITY = ["d_cluster", "d_svc_ns", "d_svc", "d_wl_ns", "d_wl", "d_app", "d_ver"]
-_REQUIRED = ["s_ns", "s_wl", "s_app", "s_ver", "d_svc_ns", "d_svc", "d_wl_ns", "d_wl", "d_app", "d_ver"]
-FINGERPRINT = ["metric", *SOURCE_IDENTITY, *DEST_IDENTITY, "protocol", "code", "flags", "d_host"]
-_BAD_SERVICE = r"^\d+\.\d+\.\d+\.\d+(:\d+)?$"
+
+
+def _cat(s: pd.Series) -> pd.Series:
+    return s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("category")
 
 
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Internal short column names; a missing column is all-null ("label absent")."""
-    out = {}
+    """Internal short names, every label categorical; an absent label column is all-null ("label absent")."""
     n = len(frame)
+    out: dict[str, object] = {}
     for name, sources in _COLUMNS.items():
-        col = None
-        for src in sources:
-            if src in frame.columns:
-                col = frame[src] if col is None else col.where(col.notna() & (col != model.UNKNOWN), frame[src])
-        out[name] = col.to_numpy(dtype=object) if col is not None else np.full(n, None, dtype=object)
-    out["metric"] = frame[schema.METRIC].to_numpy(dtype=object)
+        present = [c for c in sources if c in frame.columns]
+        if not present:
+            out[name] = pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), categories=pd.Index([], dtype=object))
+            continue
+        col = _cat(frame[present[0]])
+        if len(present) > 1:
+            weak = (col.isna() | (col == model.UNKNOWN)).to_numpy()
+            if weak.any():
+                col = _cat(col.astype(object).where(~weak, frame[present[1]].astype(object)))
+        out[name] = col.array
     out["rate"] = pd.to_numeric(frame[schema.RATE], errors="coerce").to_numpy(dtype=float)
-    out["le"] = frame[schema.LE].to_numpy(dtype=float) if schema.LE in frame.columns else np.full(n, np.nan)
-    return pd.DataFrame(out, index=frame.index)
+    out["le"] = pd.to_numeric(frame[schema.LE], errors="coerce").to_numpy(dtype=float) if schema.LE in frame.columns \
+        else np.full(n, np.nan)
+    return pd.DataFrame(out)
 
 
 def metric_protocols(opts: GraphOptions) -> dict[str, str]:
@@ -86,167 +94,85 @@ def metric_protocols(opts: GraphOptions) -> dict[str, str]:
     return out
 
 
-def _ns_host(ns: str) -> str:
-    return rf"^.+\.{_re(ns)}\..+$"
+def eq(df: pd.DataFrame, col: str, value: str) -> np.ndarray:
+    return (df[col] == value).to_numpy(dtype=bool)
 
 
-def _re(s: str) -> str:
-    import re
-    return re.escape(s)
+def matches(df: pd.DataFrame, col: str, pattern: str) -> np.ndarray:
+    """Regex match evaluated once per category, not per row."""
+    s = df[col]
+    cats = s.cat.categories
+    hit = np.array([re.match(pattern, str(c)) is not None for c in cats] + [False], dtype=bool)
+    return hit[s.cat.codes.to_numpy()]  # code -1 (null) picks the trailing False
 
 
-def selection_order(df: pd.DataFrame, opts: GraphOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions in the order Kiali's queries would return them (rows may repeat), and the query number of each."""
-    parts = _selection_parts(df, opts)
-    if not parts:
-        return np.empty(0, dtype=int), np.empty(0, dtype=int)
-    order = np.concatenate([np.repeat(i, len(p)) for i, p in enumerate(parts)])
-    return np.concatenate(parts), order
-
-
-def _selection_parts(df: pd.DataFrame, opts: GraphOptions) -> list[np.ndarray]:
-    rep = df["reporter"].to_numpy(dtype=object)
-    src_rep = rep == "source"
-    dst_rep = rep == "destination"
-    if opts.node is not None:
-        return _node_selection(df, opts, src_rep, dst_rep)
+def selection_parts(df: pd.DataFrame, opts: GraphOptions) -> list[np.ndarray]:
+    """Row positions per Kiali query, in query order (a row may appear in several queries)."""
+    src_rep, dst_rep = eq(df, "reporter", "source"), eq(df, "reporter", "destination")
+    node = opts.node
+    if node is not None:
+        if node.kind == "workload":
+            inbound = dst_rep & eq(df, "d_wl_ns", node.namespace) & eq(df, "d_wl", node.name)
+            outbound = src_rep & eq(df, "s_ns", node.namespace) & eq(df, "s_wl", node.name)
+            return [np.flatnonzero(inbound), np.flatnonzero(outbound)]
+        if node.kind == "app":
+            inbound = dst_rep & eq(df, "d_svc_ns", node.namespace) & eq(df, "d_app", node.name)
+            outbound = src_rep & eq(df, "s_ns", node.namespace) & eq(df, "s_app", node.name)
+            if node.version:
+                inbound &= eq(df, "d_ver", node.version)
+                outbound &= eq(df, "s_ver", node.version)
+            return [np.flatnonzero(inbound), np.flatnonzero(outbound)]
+        is_svc = (matches(df, "d_host", rf"^{re.escape(node.name)}\.{re.escape(node.namespace)}\..*$")
+                  | (eq(df, "d_svc", node.name) & eq(df, "d_svc_ns", node.namespace)))
+        unserved = src_rep & eq(df, "d_wl", model.UNKNOWN) & is_svc
+        return [np.flatnonzero(unserved), np.flatnonzero(dst_rep & eq(df, "d_svc_ns", node.namespace) & is_svc)]
     if opts.namespaces is None:
         # every namespace: inbound (destination-reported) first, then outbound
         return [np.flatnonzero(dst_rep), np.flatnonzero(src_rep)]
     parts = []
-    s_ns, d_wl_ns, d_wl = df["s_ns"].to_numpy(dtype=object), df["d_wl_ns"].to_numpy(dtype=object), df["d_wl"].to_numpy(dtype=object)
+    dest_unknown = eq(df, "d_wl_ns", model.UNKNOWN) & eq(df, "d_wl", model.UNKNOWN)
     for ns in opts.namespaces:
-        host_in_ns = (df["d_host"].fillna("").str.match(_ns_host(ns)).to_numpy(dtype=bool)
-                      | (df["d_svc_ns"].to_numpy(dtype=object) == ns))
-        unserved = src_rep & (s_ns != ns) & (d_wl_ns == model.UNKNOWN) & (d_wl == model.UNKNOWN) & host_in_ns
-        parts += [np.flatnonzero(unserved), np.flatnonzero(dst_rep & (d_wl_ns == ns)), np.flatnonzero(src_rep & (s_ns == ns))]
+        in_ns = matches(df, "d_host", rf"^.+\.{re.escape(ns)}\..+$") | eq(df, "d_svc_ns", ns)
+        s_in = eq(df, "s_ns", ns)
+        parts += [np.flatnonzero(src_rep & ~s_in & dest_unknown & in_ns),
+                  np.flatnonzero(dst_rep & eq(df, "d_wl_ns", ns)),
+                  np.flatnonzero(src_rep & s_in)]
     return parts
 
 
-def _node_selection(df: pd.DataFrame, opts: GraphOptions, src_rep: np.ndarray, dst_rep: np.ndarray) -> list[np.ndarray]:
-    node = opts.node
-    col = lambda c: df[c].to_numpy(dtype=object)  # noqa: E731
-    if node.kind == "workload":
-        inbound = dst_rep & (col("d_wl_ns") == node.namespace) & (col("d_wl") == node.name)
-        outbound = src_rep & (col("s_ns") == node.namespace) & (col("s_wl") == node.name)
-        return [np.flatnonzero(inbound), np.flatnonzero(outbound)]
-    if node.kind == "app":
-        inbound = dst_rep & (col("d_svc_ns") == node.namespace) & (col("d_app") == node.name)
-        outbound = src_rep & (col("s_ns") == node.namespace) & (col("s_app") == node.name)
-        if node.version:
-            inbound &= col("d_ver") == node.version
-            outbound &= col("s_ver") == node.version
-        return [np.flatnonzero(inbound), np.flatnonzero(outbound)]
-    host = rf"^{_re(node.name)}\.{_re(node.namespace)}\..*$"
-    is_svc = (df["d_host"].fillna("").str.match(host).to_numpy(dtype=bool)
-              | ((col("d_svc") == node.name) & (col("d_svc_ns") == node.namespace)))
-    unserved = src_rep & (col("d_wl") == model.UNKNOWN) & is_svc
-    inbound = dst_rep & (col("d_svc_ns") == node.namespace) & is_svc
-    return [np.flatnonzero(unserved), np.flatnonzero(inbound)]
+def protocol_and_code(df: pd.DataFrame, metrics: dict[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: protocol, response code (Kiali's rules) and flags; protocol None = unusable row.
 
-
-def contributions(frame: pd.DataFrame, opts: GraphOptions) -> tuple[pd.DataFrame, int]:
-    """De-duplicated traffic contributions for the request, and how many series were dropped as bad."""
-    metrics = metric_protocols(opts)
-    df = normalize(frame[frame[schema.METRIC].isin(list(metrics))])
-    rows, query = selection_order(df, opts)
-    df = df.iloc[rows]
-    df["query"] = query
-    if df.empty:
-        return _empty(), 0
-    before = len(df)
-    df = df[df[_REQUIRED].notna().all(axis=1) & np.isfinite(df["rate"].to_numpy())]
-    is_req = (df["metric"] == schema.ISTIO_REQUESTS_TOTAL).to_numpy()
-    is_tcp = df["metric"].isin([schema.ISTIO_TCP_SENT_BYTES, schema.ISTIO_TCP_RECEIVED_BYTES]).to_numpy()
-    ok = ~(is_req & df[["req_proto", "code_label", "flags"]].isna().any(axis=1).to_numpy())
-    ok &= ~(is_tcp & df["flags"].isna().to_numpy())
-    df = df[ok].copy()
-    dropped = before - len(df)
-    if df.empty:
-        return _empty(), dropped
-
-    # protocol per metric; requests carry it in request_protocol
-    proto = df["metric"].map(metrics).to_numpy(dtype=object)
-    req = proto == ""
-    proto[req] = df["req_proto"].to_numpy(dtype=object)[req]
-    df["protocol"] = proto
-    want = np.ones(len(df), dtype=bool)
-    if opts.rates.http != "requests":
-        want &= ~(req & (proto == "http"))
-    if opts.rates.grpc != "requests":
-        want &= ~(req & (proto == "grpc"))
-    df = df[want & np.isin(proto, ["http", "grpc", "tcp"])]
-
-    # clusters: absent label -> unknown (but remember it was absent for the bad-telemetry rules)
-    s_cl_ok, d_cl_ok = df["s_cluster"].notna().to_numpy(), df["d_cluster"].notna().to_numpy()
-    df["s_cluster"] = df["s_cluster"].fillna(model.UNKNOWN)
-    df["d_cluster"] = df["d_cluster"].fillna(model.UNKNOWN)
-    df["d_host"] = df["d_host"].fillna("")
-    bad_src = (_ok(df["s_ns"]) & ~_ok(df["s_wl"]) & ~_ok(df["s_app"])) | (_ok(df["s_ns"]) & s_cl_ok & ~_ok(df["s_cluster"]))
-    df, d_cl_ok = df[~bad_src], d_cl_ok[~bad_src]
-    # kiali#2999: requests whose host and service name are the egress gateway's become the gateway workload
-    egress = f"istio-egressgateway.{opts.istio_namespace}.svc.cluster.local"
-    eg = ((df["d_host"] == egress) & (df["d_svc"] == egress)).to_numpy()
-    if eg.any():
-        df.loc[eg, "d_cluster"] = df.loc[eg, "s_cluster"]
-        df.loc[eg, ["d_svc_ns", "d_wl_ns"]] = opts.istio_namespace
-        df.loc[eg, ["d_svc", "d_wl", "d_app"]] = "istio-egressgateway"
-        df.loc[eg, "d_ver"] = "latest"
-    # istio#29373: an unknown destination cluster inside a known namespace is the source's cluster
-    fix = ~_ok(df["d_cluster"]) & _ok(df["s_cluster"]) & _ok(df["d_svc_ns"])
-    df.loc[fix, "d_cluster"] = df.loc[fix, "s_cluster"]
-    bad_dst = (~_ok(df["d_wl"]) & _ok(df["d_host"]) & _ok(df["d_svc"]) & (df["d_host"] == df["d_svc"]).to_numpy()
-               & df["d_svc"].astype(str).str.match(_BAD_SERVICE).to_numpy())
-    bad_dst |= _ok(df["d_svc_ns"]) & d_cl_ok & ~_ok(df["d_cluster"])
-    df = df[~bad_dst]
-    dropped += int(bad_src.sum() + bad_dst.sum())
-
-    # response code: 0 = no response; gRPC keeps HTTP errors, else uses the gRPC status
-    code = df["code_label"].fillna("").astype(str).to_numpy(dtype=object)
-    grpc = df["grpc_label"].to_numpy(dtype=object)
-    is_grpc = df["protocol"].to_numpy(dtype=object) == "grpc"
-    http_err = pd.Series(code).str.match(r"^[45]\d\d$").to_numpy(dtype=bool)
-    use_grpc = is_grpc & ~http_err & pd.notna(grpc) & (grpc != model.UNKNOWN) & (grpc != "")
-    code = np.where(code == "0", "-", np.where(use_grpc, grpc, code))
-    is_msg = df["metric"].isin([REQUEST_MESSAGES, RESPONSE_MESSAGES]).to_numpy()
-    is_tcp = df["protocol"].to_numpy(dtype=object) == "tcp"
-    # gRPC message counts have neither code nor flags: Kiali files them under "-" with no flags ("")
-    code = np.where(is_tcp | is_msg, "-", code)
-    df["code"] = code
-    df["flags"] = df["flags"].fillna("-").where(~is_msg, "")
-    # `sum by (Kiali's labels)`: series that differ only in labels Kiali does not group on (mTLS
-    # policy, principals...) add up within one query; then each contribution counts once (first query wins).
-    df = df.groupby([*FINGERPRINT, "query"], sort=False, dropna=False, observed=True)["rate"].sum().reset_index()
-    df = df.drop_duplicates(FINGERPRINT, keep="first")
-    return df.reset_index(drop=True), dropped
-
-
-def _ok(s: pd.Series) -> np.ndarray:
-    v = s.to_numpy(dtype=object)
-    return pd.notna(v) & (v != "") & (v != model.UNKNOWN)
-
-
-def _empty() -> pd.DataFrame:
-    cols = list(_COLUMNS) + ["metric", "rate", "le", "protocol", "code"]
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-
-
-def series_frame(frame: pd.DataFrame, metrics: list[str], reporter: str | None = None) -> pd.DataFrame:
-    """Normalized rows of other metrics (buckets, bytes, security labels) ready to map onto edges.
-
-    Absent identity labels read as "unknown" here: these rows only decorate
-    edges the main selection already built, they never create them.
+    Evaluated once per distinct (metric, request_protocol, response_code, grpc status, flags).
     """
-    raw = frame[frame[schema.METRIC].isin(metrics)] if schema.METRIC in frame.columns else frame.iloc[0:0]
-    df = normalize(raw)
-    if reporter is not None:
-        df = df[df["reporter"] == reporter]
-    df = df.copy()
-    for c in [*SOURCE_IDENTITY, *DEST_IDENTITY]:
-        df[c] = df[c].fillna(model.UNKNOWN)
-    tcp = df["metric"].isin([schema.ISTIO_TCP_SENT_BYTES, schema.ISTIO_TCP_RECEIVED_BYTES]).to_numpy()
-    df["protocol"] = np.where(tcp, "tcp", df["req_proto"].fillna("http").to_numpy(dtype=object))
-    df["code"] = df["code_label"].fillna("-")
-    df["flags"] = df["flags"].fillna("-")
-    df["d_host"] = df["d_host"].fillna("")
-    return df[np.isfinite(df["rate"].to_numpy())].reset_index(drop=True)
+    cols = ["metric", "req_proto", "code_label", "grpc_label", "flags"]
+    from topology.nodes import tuple_ids  # local import keeps nodes <- series one-way at import time
+
+    tid, first = tuple_ids(df, cols)
+    combos = list(zip(*(df[c].iloc[first].astype(object).tolist() for c in cols)))
+    proto = np.empty(len(combos), dtype=object)
+    code = np.empty(len(combos), dtype=object)
+    flags = np.empty(len(combos), dtype=object)
+    for i, (metric, rp, rc, grpc, fl) in enumerate(combos):
+        proto[i], code[i], flags[i] = _code(metrics.get(metric), rp, rc, grpc, fl)
+    return proto[tid], code[tid], flags[tid]
+
+
+def _absent(v) -> bool:
+    return v is None or v != v
+
+
+def _code(kind: str | None, rp, rc, grpc, fl) -> tuple[str | None, str, str]:
+    if kind is None:
+        return None, "", ""
+    if kind == "tcp":
+        return (None if _absent(fl) else "tcp"), "-", "" if _absent(fl) else fl
+    if kind == "grpc":  # message counts carry neither code nor flags
+        return "grpc", "-", ""
+    if _absent(rp) or _absent(rc) or _absent(fl) or rp not in ("http", "grpc"):
+        return None, "", ""
+    if rc == "0":
+        return rp, "-", fl
+    if rp == "grpc" and not re.match(r"^[45]\d\d$", rc) and not _absent(grpc) and grpc not in ("", model.UNKNOWN):
+        return rp, grpc, fl
+    return rp, rc, fl

@@ -1,7 +1,5 @@
-"""Contributions -> edges: node ids per series end, service-node injection, service-graph reduction.
-
-Everything here works on whole columns: node keys are computed once per
-distinct identity tuple (thousands), never once per series row.
+"""Selected traffic as integer tables: contributions -> edges (injection, service reduction), and the
+mapping of any other series (buckets, bytes, mTLS labels) onto the same edges for appenders.
 """
 from __future__ import annotations
 
@@ -11,135 +9,185 @@ import numpy as np
 import pandas as pd
 
 from topology import model
+from topology.nodes import DestInfo, NodeTable, resolve_dests, resolve_sources
 from topology.options import GraphOptions
-from topology.series import DEST_IDENTITY, SOURCE_IDENTITY
+from topology.series import TCP_METRICS, metric_protocols, normalize, protocol_and_code, selection_parts
+
+PROTOCOLS = ("http", "grpc", "tcp")
+_PROTO_CODE = {p: i for i, p in enumerate(PROTOCOLS)}
 
 
 @dataclass
 class Traffic:
-    """The request's traffic as tables: what the graph is built from and appenders re-aggregate."""
+    """Everything the graph is built from, kept so appenders can map more series onto its edges."""
 
-    edges: pd.DataFrame  # one row per (contribution, edge): src, dst, protocol, code, flags, d_host, rate, row
-    nodes: dict[str, dict] = field(default_factory=dict)  # id -> identity fields, node_type, key, is_injected
-    dest_services: dict[str, set] = field(default_factory=dict)  # id -> {(cluster, ns, service)}
-    contributions: pd.DataFrame | None = None  # series after selection/dedup (row index = edges.row)
+    options: GraphOptions
+    table: NodeTable
+    rows: pd.DataFrame  # the normalized frame (all metrics)
+    src: np.ndarray  # node index per row (-1: unusable)
+    dest: DestInfo
+    # one row per (contribution, edge it feeds): eidx, rate, code, flags, host
+    contrib: pd.DataFrame
+    # unique edges: source/target node index and protocol code, indexed by eidx
+    e_src: np.ndarray
+    e_dst: np.ndarray
+    e_proto: np.ndarray
+    dest_services: dict[int, set] = field(default_factory=dict)
+    injected: set[int] = field(default_factory=set)
+    feeds: pd.DataFrame | None = None  # service graph: (svc, wl) pairs a service reaches
+    roots: set[int] = field(default_factory=set)
     skipped: int = 0
 
+    @property
+    def n_nodes(self) -> int:
+        return len(self.table.keys)
 
-def _ends(df: pd.DataFrame, cols: list[str], graph_type: str, source: bool,
-          nodes: dict[str, dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Node id and node type per row for one end (source or destination) of each series."""
-    if df.empty:
-        return np.empty(0, dtype=object), np.empty(0, dtype=object)
-    codes = df.groupby(cols, sort=False, dropna=False).ngroup().to_numpy()
-    uniq = df[cols].drop_duplicates()
-    ids = np.empty(len(uniq), dtype=object)
-    types = np.empty(len(uniq), dtype=object)
-    for i, t in enumerate(uniq.itertuples(index=False, name=None)):
-        if source:
-            cluster, ns, wl, app, ver = t
-            svc_ns, svc, wl_ns = ns, "", ns
-        else:
-            cluster, svc_ns, svc, wl_ns, wl, app, ver = t
-        found = model.node_key(cluster, svc_ns, svc, wl_ns, wl, app, ver, graph_type)
-        if found is None:
-            ids[i], types[i] = None, None
-            continue
-        key, ntype = found
-        nid = model.hash_id(key)
-        ids[i], types[i] = nid, ntype
-        if nid not in nodes:
-            namespace = wl_ns if model.is_ok(wl_ns) else svc_ns
-            fields = model.node_fields(ntype, cluster, namespace, wl, app, ver, svc, graph_type)
-            nodes[nid] = {"key": key, "node_type": ntype, **fields}
-    return ids[codes], types[codes]
+    def edge_keys(self, src: np.ndarray, dst: np.ndarray, proto: np.ndarray) -> np.ndarray:
+        return (src.astype(np.int64) * (self.n_nodes + 1) + dst.astype(np.int64)) * 4 + proto.astype(np.int64)
+
+    def nodes_in_graph(self) -> np.ndarray:
+        return np.unique(np.concatenate([self.e_src, self.e_dst]))
 
 
-def build_traffic(contrib: pd.DataFrame, opts: GraphOptions, skipped: int = 0) -> Traffic:
-    nodes: dict[str, dict] = {}
-    gt = opts.graph_type
-    src, src_t = _ends(contrib, SOURCE_IDENTITY, gt, True, nodes)
-    dst, dst_t = _ends(contrib, DEST_IDENTITY, gt, False, nodes)
-    keep = pd.notna(src) & pd.notna(dst)
-    skipped += int((~keep).sum())
-    c = contrib[keep]
-    src, dst, dst_t = src[keep], dst[keep], dst_t[keep]
-    rows = np.flatnonzero(keep)
-    base = pd.DataFrame({"src": src, "dst": dst, "protocol": c["protocol"].to_numpy(), "code": c["code"].to_numpy(),
-                         "flags": c["flags"].to_numpy(), "d_host": c["d_host"].to_numpy(), "rate": c["rate"].to_numpy(),
-                         "row": rows})
-    dest_services: dict[str, set] = {}
-    d_svc = c["d_svc"].to_numpy(dtype=object)
-    svc_ok = pd.notna(d_svc) & (d_svc != "") & (d_svc != model.UNKNOWN)
-    triples = pd.DataFrame({"id": dst, "cluster": c["d_cluster"].to_numpy(), "ns": c["d_svc_ns"].to_numpy(), "svc": d_svc})[svc_ok]
+@dataclass
+class Caches:
+    """Per-mesh memo of label tuple -> node, reused by refreshes of the same graph request."""
 
-    if opts.inject:
-        inject = svc_ok & (d_svc != model.PASSTHROUGH) & (dst_t != model.NT_SERVICE)
-        if inject.any():
-            ci = c[inject]
-            keys = ("svc_" + ci["d_cluster"].astype(str) + "_" + ci["d_svc_ns"].astype(str) + "_" + ci["d_svc"].astype(str)).to_numpy()
-            svc_ids = np.array([model.hash_id(k) for k in keys], dtype=object) if len(keys) < 64 else _hash_many(keys)
-            for k, nid, cl, ns, name in zip(keys, svc_ids, ci["d_cluster"], ci["d_svc_ns"], ci["d_svc"]):
-                if nid not in nodes:
-                    nodes[nid] = {"key": k, "node_type": model.NT_SERVICE, "cluster": cl, "namespace": ns, "workload": "",
-                                  "app": "", "version": "", "service": name, "is_injected": True}
-                else:
-                    nodes[nid]["is_injected"] = True
-            first = base[inject].copy()
-            first["dst"] = svc_ids
-            second = base[inject].copy()
-            second["src"] = svc_ids
-            base = pd.concat([base[~inject], first, second], ignore_index=True)
-            triples = pd.concat([triples, pd.DataFrame({"id": svc_ids, "cluster": ci["d_cluster"].to_numpy(),
-                                                        "ns": ci["d_svc_ns"].to_numpy(), "svc": ci["d_svc"].to_numpy()})])
-    for nid, cl, ns, svc in triples.drop_duplicates().itertuples(index=False, name=None):
-        dest_services.setdefault(nid, set()).add((cl, ns, svc))
-
-    if gt == model.SERVICE:
-        base, keep_nodes = _reduce_to_services(base, nodes)
-        nodes = {k: v for k, v in nodes.items() if k in keep_nodes}
-    return Traffic(edges=base, nodes=nodes, dest_services=dest_services, contributions=c.reset_index(drop=True), skipped=skipped)
+    table: NodeTable | None = None
+    sources: dict = field(default_factory=dict)
+    dests: dict = field(default_factory=dict)
 
 
-def _hash_many(keys: np.ndarray) -> np.ndarray:
-    uniq, inv = np.unique(keys.astype(str), return_inverse=True)
-    return np.array([model.hash_id(k) for k in uniq], dtype=object)[inv]
+def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None = None) -> Traffic:
+    caches = caches or Caches()
+    if caches.table is None or caches.table.graph_type != opts.graph_type:
+        caches.table, caches.sources, caches.dests = NodeTable(opts.graph_type), {}, {}
+    table = caches.table
+    rows = normalize(frame)
+    src, _src_tid = resolve_sources(rows, table, caches.sources)
+    dest = resolve_dests(rows, table, opts.inject, opts.istio_namespace, caches.dests)
+    metrics = metric_protocols(opts)
+    proto, code, flags = protocol_and_code(rows, metrics)
+
+    # rows Kiali's queries would return, in query order; then the usable ones
+    parts = selection_parts(rows, opts)
+    sel = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    query = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.empty(0, dtype=np.int64)
+    is_main = pd.notna(proto[sel]) if len(sel) else np.empty(0, dtype=bool)
+    sel, query = sel[is_main], query[is_main]
+    usable = (src[sel] >= 0) & (dest.node[sel] >= 0) & np.isfinite(rows["rate"].to_numpy()[sel])
+    wanted = np.ones(len(sel), dtype=bool)
+    is_req = (rows["metric"] == "istio_requests_total").to_numpy()[sel]
+    for p, mode in (("http", opts.rates.http), ("grpc", opts.rates.grpc)):
+        if mode != "requests":
+            wanted &= ~(is_req & (proto[sel] == p))
+    skipped = len(np.unique(sel[~usable]))
+    sel, query = sel[usable & wanted], query[usable & wanted]
+
+    contrib = _dedup(rows, sel, query, src, dest, proto, code, flags)
+    injected = set(np.unique(contrib["svc"][contrib["svc"] >= 0]).tolist())
+    dest_services: dict[int, set] = {}
+    for node_idx, svc_idx, tid in set(zip(contrib["dst"].tolist(), contrib["svc"].tolist(), contrib["dtid"].tolist())):
+        triple = dest.triples[tid]
+        if triple is not None:
+            dest_services.setdefault(node_idx, set()).add(triple)
+            if svc_idx >= 0:
+                dest_services.setdefault(svc_idx, set()).add(triple)
+
+    s, d, pcode, mult = expand(contrib["src"], contrib["dst"], contrib["svc"], contrib["proto"])
+    types = np.array(table.types + [""], dtype=object)
+    feeds, roots = None, set()
+    if opts.graph_type == model.SERVICE:
+        s, d, pcode, mult, feeds, roots = reduce_to_services(s, d, pcode, mult, types)
+    tr = Traffic(options=opts, table=table, rows=rows, src=src, dest=dest, contrib=pd.DataFrame(),
+                 e_src=np.empty(0, dtype=np.int64), e_dst=np.empty(0, dtype=np.int64), e_proto=np.empty(0, dtype=np.int64),
+                 dest_services=dest_services, injected=injected, feeds=feeds, roots=roots, skipped=skipped)
+    keys = tr.edge_keys(s, d, pcode)
+    eidx, uniq = pd.factorize(keys)
+    first = np.unique(eidx, return_index=True)[1] if len(eidx) else np.empty(0, dtype=np.int64)
+    tr.e_src, tr.e_dst, tr.e_proto = s[first], d[first], pcode[first]
+    tr.contrib = pd.DataFrame({"eidx": eidx, "rate": contrib["rate"][mult], "code": contrib["code"][mult],
+                               "flags": contrib["flags"][mult], "host": contrib["host"][mult]})
+    return tr
 
 
-def _reduce_to_services(edges: pd.DataFrame, nodes: dict[str, dict]) -> tuple[pd.DataFrame, set[str]]:
-    """Service graph: service->service edges through each service's workloads; keep root callers."""
-    ntype = {k: v["node_type"] for k, v in nodes.items()}
-    st = edges["src"].map(ntype).to_numpy(dtype=object)
-    dt = edges["dst"].map(ntype).to_numpy(dtype=object)
-    src_svc, dst_svc = st == model.NT_SERVICE, dt == model.NT_SERVICE
-    has_in = set(edges["dst"])
-    has_out = set(edges["src"])
-    roots = {n for n in has_out if n not in has_in and ntype[n] != model.NT_SERVICE}
-    feeds = edges.loc[src_svc & ~dst_svc, ["src", "dst"]].drop_duplicates().rename(columns={"src": "svc", "dst": "wl"})
-    onward = edges[~src_svc & dst_svc]
-    via = onward.merge(feeds, left_on="src", right_on="wl", how="inner")
-    via["src"] = via["svc"]
-    via = via.drop(columns=["svc", "wl"])
-    from_roots = onward[onward["src"].isin(roots)]
-    reduced = pd.concat([via, from_roots], ignore_index=True)
-    keep = {k for k, t in ntype.items() if t == model.NT_SERVICE} | roots
-    return reduced, keep
+def _dedup(rows, sel, query, src, dest, proto, code, flags) -> dict[str, np.ndarray]:
+    """Sum within a query what differs only in labels Kiali does not group on; count each contribution once."""
+    from topology.nodes import tuple_ids
+
+    metric_codes = rows["metric"].cat.codes.to_numpy()[sel]
+    fp = pd.DataFrame({"m": metric_codes, "s": src[sel], "d": dest.tuple_id[sel],
+                       "p": pd.Categorical(proto[sel]), "c": pd.Categorical(code[sel]), "f": pd.Categorical(flags[sel])})
+    for c in ("m", "s", "d"):
+        fp[c] = pd.Categorical(fp[c])
+    fp_id, _ = tuple_ids(fp, ["m", "s", "d", "p", "c", "f"])
+    group, _ = pd.factorize(fp_id * (int(query.max(initial=0)) + 1) + query)
+    rate = rows["rate"].to_numpy()[sel]
+    sums = np.bincount(group, weights=rate) if len(group) else np.empty(0)
+    g_first = np.unique(group, return_index=True)[1] if len(group) else np.empty(0, dtype=np.int64)
+    # groups are numbered in order of first appearance, i.e. query order: keep each fingerprint's first
+    keep = ~pd.Series(fp_id[g_first]).duplicated().to_numpy()
+    r = sel[g_first][keep]
+    host = rows["d_host"].astype(object).to_numpy()[r]
+    return {"src": src[r], "dst": dest.node[r], "svc": dest.service[r], "dtid": dest.tuple_id[r],
+            "proto": np.array([_PROTO_CODE[p] for p in proto[r]], dtype=np.int64), "code": code[r], "flags": flags[r],
+            "host": np.where(pd.isna(host), "", host).astype(object), "rate": sums[keep], "row": r}
 
 
-def series_edges(ctx, metrics: list[str], reporter: str | None = None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Rows of other metrics mapped onto the graph's edges: src, dst, protocol, rate + `extra` columns.
+def expand(src: np.ndarray, dst: np.ndarray, svc: np.ndarray, proto: np.ndarray):
+    """Series -> edges: an injected service node splits a->b into a->svc and svc->b.
 
-    Uses the same node and edge rules as the graph (injection, service reduction),
-    so an appender's numbers land on exactly the edges the user sees. Cached per request.
+    Returns source, target, protocol and, per edge row, the index of the series row it came from.
     """
-    from topology.series import series_frame  # local: series imports nothing from here, keep it one-way
+    idx = np.arange(len(src))
+    inj = svc >= 0
+    s = np.concatenate([src[~inj], src[inj], svc[inj]])
+    d = np.concatenate([dst[~inj], svc[inj], dst[inj]])
+    p = np.concatenate([proto[~inj], proto[inj], proto[inj]])
+    m = np.concatenate([idx[~inj], idx[inj], idx[inj]])
+    return s, d, p, m
 
-    key = ("series_edges", tuple(metrics), reporter, extra)
-    if key not in ctx.cache:
-        df = series_frame(ctx.rates, metrics, reporter)
-        edges = build_traffic(df, ctx.options).edges
-        rows = edges["row"].to_numpy()
-        for col in extra:
-            edges[col] = df[col].to_numpy()[rows]
-        ctx.cache[key] = edges
-    return ctx.cache[key]
+
+def reduce_to_services(s, d, p, m, types, feeds: pd.DataFrame | None = None, roots: set | None = None):
+    """Service graph: service->service edges through each service's workloads; root callers keep their edges."""
+    st, dt = types[s], types[d]
+    src_svc, dst_svc = st == model.NT_SERVICE, dt == model.NT_SERVICE
+    if feeds is None:
+        feeds = pd.DataFrame({"svc": s[src_svc & ~dst_svc], "wl": d[src_svc & ~dst_svc]}).drop_duplicates()
+        has_in = set(d.tolist())
+        roots = {n for n in set(s.tolist()) if n not in has_in and types[n] != model.NT_SERVICE}
+    onward = ~src_svc & dst_svc
+    on = pd.DataFrame({"wl": s[onward], "d": d[onward], "p": p[onward], "m": m[onward]})
+    via = on.merge(feeds, on="wl", how="inner")
+    from_root = on[on["wl"].isin(list(roots))]
+    s2 = np.concatenate([via["svc"].to_numpy(), from_root["wl"].to_numpy()]).astype(np.int64)
+    d2 = np.concatenate([via["d"].to_numpy(), from_root["d"].to_numpy()]).astype(np.int64)
+    p2 = np.concatenate([via["p"].to_numpy(), from_root["p"].to_numpy()]).astype(np.int64)
+    m2 = np.concatenate([via["m"].to_numpy(), from_root["m"].to_numpy()]).astype(np.int64)
+    return s2, d2, p2, m2, feeds, roots
+
+
+def rows_on_edges(tr: Traffic, metrics: list[str], reporter: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(row positions, edge index) for series of `metrics` that land on the graph's edges.
+
+    Uses the graph's own node, injection and service-graph rules; a row feeding two
+    edges (an injected service) appears twice; rows on no graph edge are dropped.
+    """
+    rows = tr.rows
+    mask = rows["metric"].isin(metrics).to_numpy().copy()
+    if reporter is not None:
+        mask &= (rows["reporter"] == reporter).to_numpy()
+    r = np.flatnonzero(mask & (tr.src >= 0) & (tr.dest.node >= 0))
+    if not len(r) or not len(tr.e_src):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    tcp = rows["metric"].isin(list(TCP_METRICS)).to_numpy()[r]
+    rp = rows["req_proto"].astype(object).to_numpy()[r]
+    proto = np.where(tcp, 2, np.where(rp == "grpc", 1, 0)).astype(np.int64)
+    s, d, p, m = expand(tr.src[r], tr.dest.node[r], tr.dest.service[r], proto)
+    if tr.options.graph_type == model.SERVICE:
+        types = np.array(tr.table.types + [""], dtype=object)
+        s, d, p, m, _, _ = reduce_to_services(s, d, p, m, types, tr.feeds, tr.roots)
+    known = pd.Index(tr.edge_keys(tr.e_src, tr.e_dst, tr.e_proto))
+    eidx = known.get_indexer(tr.edge_keys(s, d, p))
+    hit = eidx >= 0
+    return r[m[hit]], eidx[hit]

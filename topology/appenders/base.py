@@ -31,3 +31,8 @@ class Appender(Protocol):
     finalizer: bool
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None: ...
+
+
+def edge_dicts(ctx: AppendContext) -> list[dict]:
+    """The graph's edge attribute dicts by edge index (the order of ctx.traffic.e_src/e_dst/e_proto)."""
+    return ctx.cache["edge_dicts"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
+import pandas as pd
 
 from topology import attrs as A
-from topology.appenders.base import AppendContext
+from topology.appenders.base import AppendContext, edge_dicts
+from topology.traffic import PROTOCOLS
 
 NAME = "errorRate"
 
@@ -26,13 +28,19 @@ class ErrorRateAppender:
     finalizer: bool = False
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
-        for _, _, d in graph.edges(data=True):
-            if d[A.PROTOCOL] == "tcp":
-                continue
-            by_class: dict[str, float] = {}
-            for code, detail in d[A.RESPONSES].items():
-                total = sum(detail["flags"].values()) if detail["flags"] else sum(detail["hosts"].values())
-                cls = code_class(d[A.PROTOCOL], code)
-                by_class[cls] = by_class.get(cls, 0.0) + total
-            d[A.RATE_BY_CLASS] = by_class
-            d[A.ERROR_RATE] = d[A.PERCENT_ERR] / 100.0
+        tr = ctx.traffic
+        c = tr.contrib
+        dicts = edge_dicts(ctx)
+        if not c.empty:
+            proto = tr.e_proto[c["eidx"].to_numpy()]
+            pairs = pd.DataFrame({"p": proto, "code": c["code"].to_numpy()}).drop_duplicates()
+            classes = {(p, code): code_class(PROTOCOLS[p], code) for p, code in pairs.itertuples(index=False, name=None)}
+            cls = [classes[(p, code)] for p, code in zip(proto.tolist(), c["code"].tolist())]
+            g = pd.DataFrame({"eidx": c["eidx"].to_numpy(), "cls": cls, "rate": c["rate"].to_numpy()})
+            g = g[(proto != 2) & (g["rate"].to_numpy() > 0)].groupby(["eidx", "cls"], sort=False)["rate"].sum()
+            for (e, k), r in zip(g.index.tolist(), g.to_numpy().tolist()):
+                dicts[e].setdefault(A.RATE_BY_CLASS, {})[k] = r
+        for d in dicts:
+            if d[A.PROTOCOL] != "tcp":
+                d.setdefault(A.RATE_BY_CLASS, {})
+                d[A.ERROR_RATE] = d[A.PERCENT_ERR] / 100.0

@@ -3,28 +3,34 @@
 Node: worst over protocols and directions of its inbound/outbound requests
 judged by the tolerances that apply to it. Edge: worst of the source's
 outbound and the destination's inbound judgement of the edge's responses.
-TCP has no error semantics: TCP edges with traffic are blue.
+TCP has no error semantics: TCP edges with traffic are blue. Vectorized: one
+bincount per tolerance, whatever the number of edges.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 
 from topology import attrs as A
 from topology import model
-from topology.appenders.base import AppendContext
-from topology.health import ANNOTATION, COLORS, HEALTHY, NA, HealthConfig, evaluate, worst
+from topology.appenders.base import AppendContext, edge_dicts
+from topology.health import ANNOTATION, COLORS, DEGRADED, FAILURE, HEALTHY, NA, HealthConfig, Tolerance
+from topology.traffic import PROTOCOLS
 
 NAME = "health"
 _KIND = {model.NT_WORKLOAD: "workload", model.NT_APP: "app", model.NT_SERVICE: "service"}
+_STATUS = (NA, HEALTHY, DEGRADED, FAILURE)
 
 
-def _codes(d: dict) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for code, detail in d[A.RESPONSES].items():
-        out[code] = out.get(code, 0.0) + (sum(detail["flags"].values()) if detail["flags"] else sum(detail["hosts"].values()))
-    return out
+def _judge(bad: np.ndarray, total: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """Status rank (1 healthy, 2 degraded, 3 failure) and error % per entry."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(total > 0, 100.0 * bad / total, 0.0)
+    rank = np.where(pct <= 0, 1, np.where(pct >= tol.failure, 3, np.where(pct >= tol.degraded, 2, 1)))
+    return rank, pct
 
 
 @dataclass
@@ -33,52 +39,108 @@ class HealthAppender:
     finalizer: bool = True
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
+        tr = ctx.traffic
         config = ctx.health or HealthConfig()
-        tolerances = {nid: config.tolerances_for(d[A.NAMESPACE], _KIND.get(d[A.NODE_TYPE], ""),
-                                                 d.get(A.WORKLOAD) or d.get(A.APP) or d.get(A.SERVICE) or "",
-                                                 self._annotation(ctx, d))
-                      for nid, d in graph.nodes(data=True)}
-        node_codes: dict[tuple[str, str, str], dict[str, float]] = {}
-        for s, t, p, d in graph.edges(keys=True, data=True):
-            if p == "tcp":
+        table = tr.table
+        n_nodes, n_edges = tr.n_nodes, len(tr.e_src)
+        # tolerance set per node (usually one shared set)
+        sets: dict[tuple, int] = {}
+        node_set = np.zeros(n_nodes, dtype=np.int64)
+        for i in tr.nodes_in_graph().tolist():
+            f = table.fields[i]
+            tols = config.tolerances_for(f["namespace"], _KIND.get(table.types[i], ""),
+                                         f["workload"] or f["app"] or f["service"], self._annotation(ctx, table.types[i], f))
+            node_set[i] = sets.setdefault(tols, len(sets))
+        all_tols = sorted({t for tols in sets for t in tols}, key=repr)
+        c = tr.contrib
+        eidx, rate = c["eidx"].to_numpy(), c["rate"].to_numpy(dtype=float)
+        codes = c["code"].astype(str).to_numpy()
+        uniq, inv = np.unique(codes, return_inverse=True) if len(codes) else (np.empty(0, dtype=str), np.empty(0, dtype=np.int64))
+        total = np.bincount(eidx, weights=rate, minlength=n_edges) if len(eidx) else np.zeros(n_edges)
+        bad = {}
+        for t in all_tols:
+            hit = np.array([t.matches_code(u) for u in uniq], dtype=bool)[inv] if len(uniq) else np.empty(0, dtype=bool)
+            bad[t] = np.bincount(eidx[hit], weights=rate[hit], minlength=n_edges) if hit.any() else np.zeros(n_edges)
+        proto_ok = {t: np.array([re.fullmatch(t.protocol, p) is not None for p in PROTOCOLS], dtype=bool)[tr.e_proto]
+                    for t in all_tols}
+
+        # edges: worst of the source's outbound and the destination's inbound judgement
+        e_rank = np.where(total > 0, 1, 0)
+        e_reason = np.full(n_edges, -1)
+        e_pct = np.zeros(n_edges)
+        tol_list = list(all_tols)
+        for tols, sid in sets.items():
+            for direction, ends in (("outbound", tr.e_src), ("inbound", tr.e_dst)):
+                mine = node_set[ends] == sid
+                for t in tols:
+                    if re.fullmatch(t.direction, direction) is None:
+                        continue
+                    rank, pct = _judge(bad[t], total, t)
+                    use = mine & proto_ok[t] & (total > 0) & (rank > e_rank)
+                    e_rank = np.where(use, rank, e_rank)
+                    e_reason = np.where(use, tol_list.index(t), e_reason)
+                    e_pct = np.where(use, pct, e_pct)
+        dicts = edge_dicts(ctx)
+        for e, (d, rank, why, pct) in enumerate(zip(dicts, e_rank.tolist(), e_reason.tolist(), e_pct.tolist())):
+            if d[A.PROTOCOL] == "tcp":
                 d[A.HEALTH], d[A.HEALTH_COLOR] = (HEALTHY, "blue") if d[A.RATE] > 0 else (NA, "grey")
                 continue
-            codes = _codes(d)
-            out_status, out_reason = evaluate(codes, p, "outbound", tolerances[s])
-            in_status, in_reason = evaluate(codes, p, "inbound", tolerances[t])
-            status = worst(out_status, in_status)
-            if d[A.RATE] > 0 and status == NA:
-                status = HEALTHY
-            d[A.HEALTH] = status
-            d[A.HEALTH_REASON] = in_reason if status == in_status else out_reason
-            d[A.HEALTH_COLOR] = COLORS[status]
-            for key in ((s, p, "outbound"), (t, p, "inbound")):
-                acc = node_codes.setdefault(key, {})
-                for c, r in codes.items():
-                    acc[c] = acc.get(c, 0.0) + r
-        per_node: dict[str, list[tuple[str, str]]] = {}
-        for (nid, p, direction), codes in node_codes.items():
-            per_node.setdefault(nid, []).append(evaluate(codes, p, direction, tolerances[nid]))
+            status = _STATUS[rank]
+            d[A.HEALTH], d[A.HEALTH_COLOR] = status, COLORS[status]
+            d[A.HEALTH_REASON] = self._reason(tol_list[why], pct) if why >= 0 else ""
+
+        # nodes: inbound and outbound requests per protocol
+        n_rank = np.zeros(n_nodes, dtype=np.int64)
+        n_reason = np.full(n_nodes, -1)
+        n_pct = np.zeros(n_nodes)
+        for p in (0, 1):
+            on = tr.e_proto == p
+            for direction, ends in (("inbound", tr.e_dst), ("outbound", tr.e_src)):
+                tot = np.bincount(ends[on], weights=total[on], minlength=n_nodes)
+                n_rank = np.where((tot > 0) & (n_rank == 0), 1, n_rank)
+                for tols, sid in sets.items():
+                    mine = (node_set == sid) & (tot > 0)
+                    for t in tols:
+                        if re.fullmatch(t.protocol, PROTOCOLS[p]) is None or re.fullmatch(t.direction, direction) is None:
+                            continue
+                        rank, pct = _judge(np.bincount(ends[on], weights=bad[t][on], minlength=n_nodes), tot, t)
+                        use = mine & (rank > n_rank)
+                        n_rank = np.where(use, rank, n_rank)
+                        n_reason = np.where(use, tol_list.index(t), n_reason)
+                        n_pct = np.where(use, pct, n_pct)
+        # tcp-only traffic is healthy traffic (no error semantics)
+        tcp_any = np.zeros(n_nodes, dtype=bool)
+        on = tr.e_proto == 2
+        tcp_any[tr.e_src[on]] = True
+        tcp_any[tr.e_dst[on]] = True
+        n_rank = np.where((n_rank == 0) & tcp_any, 1, n_rank)
+        index = table.index
         for nid, d in graph.nodes(data=True):
             if d[A.NODE_TYPE] == model.NT_BOX:
                 continue
-            results = per_node.get(nid, [])
-            status = worst(*(s for s, _ in results)) if results else NA
+            i = index.get(d[A.KEY], -1)
+            rank = int(n_rank[i]) if 0 <= i < n_nodes else 0
+            status = _STATUS[rank]
             d[A.HEALTH] = status
-            d[A.HEALTH_REASON] = next((r for s, r in results if s == status and r), "")
+            d[A.HEALTH_REASON] = self._reason(tol_list[n_reason[i]], n_pct[i]) if i >= 0 and n_reason[i] >= 0 else ""
             d[A.HEALTH_COLOR] = "grey" if d.get(A.IS_IDLE) else COLORS[status]
 
     @staticmethod
-    def _annotation(ctx: AppendContext, d: dict) -> str | None:
+    def _reason(t: Tolerance, pct: float) -> str:
+        limit = t.failure if pct >= t.failure else t.degraded
+        return f"{t.code} {pct:.1f}% of requests (limit {limit:g}%)"
+
+    @staticmethod
+    def _annotation(ctx: AppendContext, ntype: str, f: dict) -> str | None:
         """The `health.kiali.io/rate` annotation on the node's Service or workload, if config is known."""
         snap = ctx.snapshot
         if snap is None:
             return None
-        if d[A.NODE_TYPE] == model.NT_SERVICE and model.is_ok(d.get(A.SERVICE)):
-            svc = snap.find("Service", d[A.NAMESPACE], d[A.SERVICE])
+        if ntype == model.NT_SERVICE and model.is_ok(f.get("service")):
+            svc = snap.find("Service", f["namespace"], f["service"])
             return svc.annotations.get(ANNOTATION) if svc is not None else None
-        if model.is_ok(d.get(A.WORKLOAD)):
-            for w in snap.workloads_in(d[A.NAMESPACE]):
-                if w.name == d[A.WORKLOAD]:
+        if model.is_ok(f.get("workload")):
+            for w in snap.workloads_in(f["namespace"]):
+                if w.name == f["workload"]:
                     return w.annotations.get(ANNOTATION) or (w.obj.annotations.get(ANNOTATION) if w.obj else None)
         return None

@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
+import pandas as pd
 
 from topology import attrs as A
-from topology.appenders.base import AppendContext
+from topology.appenders.base import AppendContext, edge_dicts
 
 NAME = "responseFlags"
 
@@ -22,15 +24,22 @@ class ResponseFlagsAppender:
     finalizer: bool = False
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
-        for _, _, d in graph.edges(data=True):
-            per_flag: dict[str, float] = {}
-            flagged = 0.0
-            for detail in d[A.RESPONSES].values():
-                for flags, rate in detail["flags"].items():
-                    names = split_flags(flags)
-                    if names:
-                        flagged += rate
-                    for f in names:
-                        per_flag[f] = per_flag.get(f, 0.0) + rate
-            d[A.RESPONSE_FLAGS] = dict(sorted(per_flag.items(), key=lambda kv: -kv[1]))
-            d[A.FLAGGED_RATE] = flagged
+        tr = ctx.traffic
+        dicts = edge_dicts(ctx)
+        for d in dicts:
+            d[A.RESPONSE_FLAGS], d[A.FLAGGED_RATE] = {}, 0.0
+        c = tr.contrib
+        c = c[(c["rate"] > 0).to_numpy() & ~c["flags"].isin(["-", ""]).to_numpy()]
+        if c.empty:
+            return
+        flagged = np.bincount(c["eidx"].to_numpy(), weights=c["rate"].to_numpy(), minlength=len(dicts))
+        parts = {f: split_flags(f) for f in set(c["flags"].tolist())}
+        rows = [(e, name, r) for e, f, r in zip(c["eidx"].tolist(), c["flags"].tolist(), c["rate"].tolist())
+                for name in parts[f]]
+        per = pd.DataFrame(rows, columns=["eidx", "flag", "rate"]).groupby(["eidx", "flag"], sort=False)["rate"].sum()
+        for (e, name), r in zip(per.index.tolist(), per.to_numpy().tolist()):
+            dicts[e][A.RESPONSE_FLAGS][name] = r
+        for e in np.flatnonzero(flagged > 0).tolist():
+            d = dicts[e]
+            d[A.FLAGGED_RATE] = float(flagged[e])
+            d[A.RESPONSE_FLAGS] = dict(sorted(d[A.RESPONSE_FLAGS].items(), key=lambda kv: -kv[1]))

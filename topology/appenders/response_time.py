@@ -1,6 +1,6 @@
 """Response time: p50/p95/p99 per HTTP/gRPC edge from duration histogram buckets.
 
-Uses Prometheus' histogram_quantile over bucket rates summed per edge (never
+Uses Prometheus' histogram_quantile method (topology.quantile) over bucket rates summed per edge (never
 averages percentiles of merged edges). Destination-reported buckets are used;
 edges only a source proxy saw (the destination never answered) use the source's.
 """
@@ -10,13 +10,13 @@ import math
 from dataclasses import dataclass
 
 import networkx as nx
-import pandas as pd
+import numpy as np
 
 from collector import schema
-from collector.query import histogram_quantile
 from topology import attrs as A
-from topology.appenders.base import AppendContext
-from topology.traffic import series_edges
+from topology.appenders.base import AppendContext, edge_dicts
+from topology.quantile import quantiles
+from topology.traffic import rows_on_edges
 
 NAME = "responseTime"
 BUCKET = schema.ISTIO_REQUEST_DURATION_MS + "_bucket"
@@ -35,20 +35,20 @@ class ResponseTimeAppender:
             raise ValueError(f"response time quantiles {bad}: supported are {sorted(_ATTR)}")
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
-        dest = series_edges(ctx, [BUCKET], "destination", extra=("le",))
-        src = series_edges(ctx, [BUCKET], "source", extra=("le",))
-        if len(dest) == 0 and len(src) == 0:
+        tr = ctx.traffic
+        r_dst, e_dst = rows_on_edges(tr, [BUCKET], "destination")
+        r_src, e_src = rows_on_edges(tr, [BUCKET], "source")
+        only_src = ~np.isin(e_src, e_dst)
+        rows = np.concatenate([r_dst, r_src[only_src]])
+        eidx = np.concatenate([e_dst, e_src[only_src]])
+        keep = tr.e_proto[eidx] != 2 if len(eidx) else np.empty(0, dtype=bool)
+        if not keep.any():
             return
-        keys = ["src", "dst", "protocol"]
-        have = set(map(tuple, dest[keys].drop_duplicates().to_numpy())) if len(dest) else set()
-        if len(src):
-            only_src = ~pd.Series(list(map(tuple, src[keys].to_numpy()))).isin(have).to_numpy()
-            buckets = pd.concat([dest, src[only_src]], ignore_index=True)
-        else:
-            buckets = dest
-        buckets = buckets[buckets["protocol"] != "tcp"]
-        for q in self.quantiles:
-            values = histogram_quantile(q, buckets, by=keys)
-            for s, t, p, v in values[[*keys, "value"]].itertuples(index=False, name=None):
-                if graph.has_edge(s, t, p) and not math.isnan(v):
-                    graph.edges[s, t, p][_ATTR[q]] = float(v)
+        groups, values = quantiles(eidx[keep], tr.rows["le"].to_numpy()[rows[keep]],
+                                   tr.rows["rate"].to_numpy()[rows[keep]], self.quantiles)
+        dicts = edge_dicts(ctx)
+        for q, vals in values.items():
+            attr = _ATTR[q]
+            for e, v in zip(groups.tolist(), vals.tolist()):
+                if not math.isnan(v):
+                    dicts[e][attr] = v

@@ -1,14 +1,15 @@
-"""Throughput: bytes per second per edge (TCP: the edge rate; HTTP/gRPC: response bytes)."""
+"""Throughput: bytes per second per edge (TCP: the edge rate; HTTP/gRPC: response or request bytes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 
 from collector import schema
 from topology import attrs as A
-from topology.appenders.base import AppendContext
-from topology.traffic import series_edges
+from topology.appenders.base import AppendContext, edge_dicts
+from topology.traffic import rows_on_edges
 
 NAME = "throughput"
 
@@ -26,12 +27,14 @@ class ThroughputAppender:
             raise ValueError(f"throughput direction {self.direction!r}: expected request or response")
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
+        tr = ctx.traffic
         metric = (schema.ISTIO_RESPONSE_BYTES if self.direction == "response" else schema.ISTIO_REQUEST_BYTES) + "_sum"
-        reporter = "destination" if self.direction == "response" else "source"
-        edges = series_edges(ctx, [metric], reporter)
-        sums = edges.groupby(["src", "dst", "protocol"], sort=False)["rate"].sum() if len(edges) else {}
-        for s, t, p, d in graph.edges(keys=True, data=True):
-            if p == "tcp":
+        rows, eidx = rows_on_edges(tr, [metric], "destination" if self.direction == "response" else "source")
+        n = len(tr.e_src)
+        sums = np.bincount(eidx, weights=tr.rows["rate"].to_numpy()[rows], minlength=n)
+        seen = np.bincount(eidx, minlength=n) > 0
+        for d, total, has in zip(edge_dicts(ctx), sums.tolist(), seen.tolist()):
+            if d[A.PROTOCOL] == "tcp":
                 d[A.THROUGHPUT] = d[A.RATE]
-            elif len(edges) and (s, t, p) in sums.index:
-                d[A.THROUGHPUT] = float(sums[(s, t, p)])
+            elif has:
+                d[A.THROUGHPUT] = total

@@ -18,6 +18,7 @@ class TrafficGeneratorAppender:
     finalizer: bool = True
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
+        pred, succ = graph.pred, graph.succ
         for nid, d in graph.nodes(data=True):
-            if d[A.NODE_TYPE] != model.NT_BOX and graph.in_degree(nid) == 0 and graph.out_degree(nid) > 0:
+            if d[A.NODE_TYPE] != model.NT_BOX and not pred[nid] and succ[nid]:
                 d[A.IS_ROOT] = True
