@@ -17,8 +17,8 @@ from types import ModuleType
 
 import httpx
 
-from diagnose.alerts import alertmanager, amwebhook, slack, webhook
-from diagnose.alerts.config import AlertsConfig, ReceiverConfig
+from diagnose.alerts import alertmanager, amwebhook, selfmetrics, slack, webhook
+from diagnose.alerts.config import AlertsConfig, LoadedAlertsConfig, ReceiverConfig, load_alerts_config
 from diagnose.alerts.delivery import DELIVERED, FAILED, Attempt, backoff, send
 from diagnose.alerts.grouping import Grouper
 from diagnose.alerts.model import Alert, Notification, alert_from_finding
@@ -31,6 +31,7 @@ log = logging.getLogger("meshscope.alerts")
 
 SINKS: dict[str, ModuleType] = {"webhook": webhook, "slack": slack, "alertmanager": alertmanager, "amwebhook": amwebhook}
 OUTBOX_FILE = "alerts-outbox.sqlite"
+KEEP_FINISHED_S = 7 * 86400  # delivered/failed notifications stay inspectable this long
 
 
 class AlertDispatcher:
@@ -63,6 +64,14 @@ class AlertDispatcher:
         self._wake = {name: threading.Event() for name in self.receivers}
         self._threads: list[threading.Thread] = []
 
+    @classmethod
+    def from_file(cls, path: str | Path, data_dir: str | Path, **kw) -> tuple["AlertDispatcher", LoadedAlertsConfig]:
+        """Load the receivers file and open the outbox; problems are returned (bad receivers are skipped), not raised."""
+        loaded = load_alerts_config(path)
+        for p in loaded.problems:
+            log.warning("alerts config: %s", p)
+        return cls(loaded.config, data_dir, **kw), loaded
+
     # --- state changes ---------------------------------------------------------
     def process(self, findings: list[Finding], now: float | None = None) -> list[Notification]:
         """Take the findings open now; returns the notifications this queued (possibly none yet: group_wait)."""
@@ -80,6 +89,7 @@ class AlertDispatcher:
     def _flush(self, now: float) -> list[Notification]:
         queued = self.outbox.commit(self.grouper.flush(now), self.grouper.to_dict())
         for n in queued:
+            selfmetrics.QUEUED.labels(n.receiver).inc()
             log.info("queued %s for %s: %s %s (%d alerts)", n.id, n.receiver, n.status, n.group_key, len(n.alerts))
             if n.receiver in self._wake:
                 self._wake[n.receiver].set()
@@ -98,20 +108,29 @@ class AlertDispatcher:
             attempt = self._attempt(entry.notification, rec)
             done = self.clock()
             attempts = entry.attempts + 1
-            if attempt.outcome == DELIVERED:
+            outcome = attempt.outcome
+            if outcome == DELIVERED:
                 self.outbox.mark(entry.seq, ST_DELIVERED, done)
-            elif attempt.outcome == FAILED:
+            elif outcome == FAILED:
                 log.warning("notification %s to %s failed permanently: %s", entry.id, rec.name, attempt.error)
                 self.outbox.mark(entry.seq, ST_FAILED, done, attempt.error)
             elif done - entry.notification.created_at > rec.max_retry_age:
+                outcome = EXPIRED
                 log.warning("notification %s to %s expired after %d attempts: %s", entry.id, rec.name, attempts, attempt.error)
                 self.outbox.mark(entry.seq, EXPIRED, done, attempt.error)
             else:
                 delay = max(backoff(attempts, self.backoff_base, self.backoff_cap), attempt.retry_after or 0.0)
                 log.info("notification %s to %s: %s; retry %d in %.1fs", entry.id, rec.name, attempt.error, attempts, delay)
                 self.outbox.mark(entry.seq, PENDING, done, attempt.error, done + delay)
+            selfmetrics.ATTEMPTS.labels(rec.name, outcome).inc()
             out.append((entry.notification, attempt))
+        self._update_pending()
         return out
+
+    def _update_pending(self) -> None:
+        counts = self.outbox.counts()
+        for name in self.receivers:
+            selfmetrics.PENDING.labels(name).set(counts.get(name, {}).get(PENDING, 0))
 
     def _attempt(self, n: Notification, rec: ReceiverConfig) -> Attempt:
         req = SINKS[rec.format].render(n, rec, self.clock(), self.config.external_url)
@@ -135,9 +154,14 @@ class AlertDispatcher:
         return self
 
     def _flush_loop(self) -> None:
+        last_prune = 0.0
         while not self._stop.wait(self.tick_s):
             try:
                 self.flush()
+                now = self.clock()
+                if now - last_prune > 3600:
+                    self.outbox.prune(now - KEEP_FINISHED_S)
+                    last_prune = now
             except Exception:  # keep flushing; the next tick retries
                 log.exception("alert flush failed")
 

@@ -102,3 +102,40 @@ def test_classification_and_backoff():
     assert classify(502).outcome == "retry" and classify(404).outcome == "failed"
     delays = [backoff(n, base=1, cap=30) for n in range(1, 8)]
     assert 0.8 <= delays[0] <= 1.2 and 3.2 <= delays[2] <= 4.8 and all(d <= 36 for d in delays)
+
+
+def test_unreachable_receiver_is_retried_with_backoff_until_max_retry_age(tmp_path):
+    from diagnose.alerts import selfmetrics
+    from tests.util import free_port
+
+    now = [1000.0]
+    url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: connection refused
+    cfg = AlertsConfig([ReceiverConfig(name="gone", url=url, group_by=["..."], group_wait=0, max_retry_age=60, timeout=1)])
+    d = AlertDispatcher(cfg, tmp_path / "data", clock=lambda: now[0], backoff_base=2, backoff_cap=20)
+    try:
+        d.process([route_finding()])
+        times = []
+        while not d.outbox.entries(state="expired") and now[0] < 1200:
+            if d.deliver_due():
+                times.append(now[0])
+            now[0] += 0.5
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert len(times) >= 4 and times[-1] > 1060
+        assert all(g2 >= g1 for g1, g2 in zip(gaps[:3], gaps[1:4]))  # the waits grow
+        assert max(gaps) <= 20 * 1.2 + 0.5  # capped
+        (expired,) = d.outbox.entries(state="expired")
+        assert "ConnectError" in expired.last_error and expired.attempts == len(times)
+        assert selfmetrics.REGISTRY.get_sample_value("meshscope_alert_delivery_attempts_total", {"receiver": "gone", "outcome": "expired"}) == 1
+        assert selfmetrics.REGISTRY.get_sample_value("meshscope_alert_outbox_pending", {"receiver": "gone"}) == 0
+    finally:
+        d.close()
+
+
+def test_from_file_skips_bad_receivers_and_reports_them(tmp_path):
+    path = tmp_path / "alerts.yaml"
+    path.write_text("receivers:\n  - {name: ok, url: 'http://127.0.0.1:1/'}\n  - {name: bad, url: 'http://127.0.0.1:1/', format: pager}\n")
+    d, loaded = AlertDispatcher.from_file(path, tmp_path / "data")
+    try:
+        assert list(d.receivers) == ["ok"] and "pager" in str(loaded.problems[0])
+    finally:
+        d.close()
