@@ -121,8 +121,15 @@ class Snapshot:
 
     def matching_workloads(self, namespace: str | None, selector: dict | None, *, any_namespace: bool = False,
                            pods_only: bool = False) -> list[Workload]:
+        """Workloads a label selector picks (memoized: many objects share one selector)."""
         pool = self.workloads() if any_namespace else self.workloads_in(namespace)
-        return [w for w in pool if (not pods_only or w.kind == "Pod") and labels_match(selector, w.labels)]
+        sel = tuple(sorted((str(k), str(v)) for k, v in (selector or {}).items()))
+        key = ("match", None if any_namespace else namespace, sel, pods_only)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = [w for w in pool if (not pods_only or w.kind == "Pod")
+                                      and labels_match(selector, w.labels)]
+        return list(hit)  # type: ignore[arg-type]
 
     # -- namespaces ---------------------------------------------------------------------------
     def namespaces(self) -> set[str]:

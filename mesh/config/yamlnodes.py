@@ -15,13 +15,35 @@ from typing import Any
 
 import yaml
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN = "?plain"  # tag for plain scalars: resolved in the builder, only when the first character can matter
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Composes nodes without per-node resolver work: no path resolvers exist, and plain scalars are
+    resolved by `_Builder.scalar` (most are strings whose first character rules out every other type)."""
+
+    def descend_resolver(self, current_node, current_index):  # noqa: D401 - hooks called by the composer
+        return None
+
+    def ascend_resolver(self):
+        return None
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode:
+            return _PLAIN if implicit[0] else _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+
+_IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
 _DOC_SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
 _MAX_DEPTH = 200
 
@@ -51,37 +73,68 @@ class _Builder:
         self._fallback = yaml.SafeLoader("")  # only for rare tags (timestamps, binary, sets)
 
     def build(self, node: yaml.Node, path: str, lines: dict[str, int], depth: int = 0) -> Any:
+        # Hot path (every node of every document): scalars are handled inline, without a call.
+        cls = node.__class__
+        if cls is yaml.ScalarNode:
+            return self.scalar(node)
         if depth > _MAX_DEPTH:
             raise YamlSyntaxError("document nests too deeply (recursive alias?)", node.start_mark.line + self.off)
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
         off = self.off
-        if isinstance(node, yaml.SequenceNode):
+        if cls is yaml.SequenceNode:
             out: list[Any] = []
+            append = out.append
             for i, child in enumerate(node.value):
                 p = f"{path}[{i}]"
                 lines[p] = child.start_mark.line + off
-                out.append(self.build(child, p, lines, depth + 1))
+                if child.__class__ is yaml.ScalarNode:
+                    tag = child.tag
+                    if tag == _STR or (tag == _PLAIN and child.value[:1] not in _IMPLICIT):
+                        append(child.value)
+                        continue
+                    append(self.scalar(child))
+                else:
+                    append(self.build(child, p, lines, depth + 1))
             return out
         result: dict[Any, Any] = {}
         for knode, vnode in node.value:
-            if knode.tag == _MERGE:
-                merged = self.build(vnode, path, {}, depth + 1)
-                for m in merged if isinstance(merged, list) else [merged]:
-                    if isinstance(m, dict):
-                        for k, v in m.items():
-                            result.setdefault(k, v)
-                continue
-            key = self.scalar(knode) if isinstance(knode, yaml.ScalarNode) else self.build(knode, path, {}, depth + 1)
-            if isinstance(key, (list, dict)):
-                raise YamlSyntaxError("a mapping key must be a scalar", knode.start_mark.line + off)
+            if knode.__class__ is yaml.ScalarNode:
+                ktag = knode.tag
+                if ktag == _STR or (ktag == _PLAIN and knode.value[:1] not in _IMPLICIT):
+                    key = knode.value
+                elif ktag == _MERGE or (ktag == _PLAIN and knode.value == "<<"):
+                    merged = self.build(vnode, path, {}, depth + 1)
+                    for m in merged if isinstance(merged, list) else [merged]:
+                        if isinstance(m, dict):
+                            for k, v in m.items():
+                                result.setdefault(k, v)
+                    continue
+                else:
+                    key = self.scalar(knode)
+            else:
+                key = self.build(knode, path, {}, depth + 1)
+                if isinstance(key, (list, dict)):
+                    raise YamlSyntaxError("a mapping key must be a scalar", knode.start_mark.line + off)
             p = f"{path}/{key}" if path else str(key)
             lines[p] = knode.start_mark.line + off
-            result[key] = self.build(vnode, p, lines, depth + 1)
+            if vnode.__class__ is yaml.ScalarNode:
+                vtag = vnode.tag
+                if vtag == _STR or (vtag == _PLAIN and vnode.value[:1] not in _IMPLICIT):
+                    result[key] = vnode.value
+                    continue
+                result[key] = self.scalar(vnode)
+            else:
+                result[key] = self.build(vnode, p, lines, depth + 1)
         return result
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag, value = node.tag, node.value
+        if tag == _PLAIN:
+            tag = _STR
+            for candidate, regexp in _IMPLICIT.get(value[:1], ()):
+                if regexp.match(value):
+                    tag = candidate
+                    break
+            node.tag = tag
         if tag == _STR:
             return value
         if tag == _NULL:

@@ -6,6 +6,8 @@ of manifests is judged like the cluster it will create.
 """
 from __future__ import annotations
 
+from collections import defaultdict
+
 from diagnose.context import Context
 from diagnose.rule import Metadata
 from diagnose.rules.config.util import as_dict, as_list, selector_labels
@@ -53,28 +55,42 @@ class IngressPorts:
 
     def analyze(self, ctx: Context) -> None:
         snap = ctx.snapshot
-        services = snap.services()
+        by_ns: dict[str | None, list[tuple[ConfigObject, dict[str, str]]]] = defaultdict(list)
+        for svc in snap.services():
+            sel = selector_labels(svc.spec.get("selector"))
+            if sel:
+                by_ns[svc.namespace].append((svc, sel))
+        exposed_for: dict[tuple, tuple[set[int], list[ConfigObject]]] = {}
         for gw in ctx.for_each(GW):
-            pods = gateway_workloads(snap, gw)
-            if not pods:
+            selector = selector_labels(gw.spec.get("selector"))
+            key = tuple(sorted(selector.items()))
+            if key not in exposed_for:
+                exposed_for[key] = _exposed_ports(gateway_workloads(snap, gw), by_ns)
+            exposed, related = exposed_for[key]
+            if not related and not gateway_workloads(snap, gw):
                 continue  # gateway.Selector reports it
-            exposed: set[int] = set()
-            related: list[ConfigObject] = []
-            for svc in services:
-                sel = selector_labels(svc.spec.get("selector"))
-                if not sel or not any(p.namespace == svc.namespace and labels_match(sel, p.labels) for p in pods):
-                    continue
-                related.append(svc)
-                for port in as_list(svc.spec.get("ports")):
-                    port = as_dict(port)
-                    for key in ("port", "targetPort"):
-                        if isinstance(port.get(key), int):
-                            exposed.add(port[key])
             for i, server in enumerate(as_list(gw.spec.get("servers"))):
                 number = as_dict(as_dict(server).get("port")).get("number")
                 if isinstance(number, int) and number not in exposed:
                     ctx.report("MS1203", gw, f"spec/servers[{i}]/port/number", related=related, port=number,
-                               selector=_selector_text(selector_labels(gw.spec.get("selector"))))
+                               selector=_selector_text(selector))
+
+
+def _exposed_ports(pods: list[Workload], services: dict[str | None, list[tuple[ConfigObject, dict[str, str]]]]
+                   ) -> tuple[set[int], list[ConfigObject]]:
+    exposed: set[int] = set()
+    related: list[ConfigObject] = []
+    for ns in {p.namespace for p in pods}:
+        for svc, sel in services.get(ns, []):
+            if not any(p.namespace == ns and labels_match(sel, p.labels) for p in pods):
+                continue
+            related.append(svc)
+            for port in as_list(svc.spec.get("ports")):
+                port = as_dict(port)
+                for k in ("port", "targetPort"):
+                    if isinstance(port.get(k), int):
+                        exposed.add(port[k])
+    return exposed, related
 
 
 def _listeners(gw: ConfigObject) -> list[tuple[int, str, str, str]]:
@@ -105,31 +121,38 @@ class Conflicts:
     def analyze(self, ctx: Context) -> None:
         snap = ctx.snapshot
         gws = list(ctx.for_each(GW))
-        info = []
-        for gw in gws:
-            sel = selector_labels(gw.spec.get("selector"))
-            pods = {id(w) for w in gateway_workloads(snap, gw)}
-            info.append((gw, sel, pods, _listeners(gw)))
-        reported: set[int] = set()
-        for a in range(len(info)):
-            for b in range(a + 1, len(info)):
-                ga, sa, pa, la = info[a]
-                gb, sb, pb, lb = info[b]
-                if sa != sb and not (pa & pb):
-                    continue
-                for port, host, bind, path in la:
-                    hit = next(((p2, h2) for p2, h2, b2, _ in lb if p2 == port and b2 == bind
-                                and hosts_intersect(host, h2)), None)
-                    if hit is None:
-                        continue
-                    for me, other, where in ((ga, gb, path), (gb, ga, None)):
-                        if id(me) in reported:
-                            continue
-                        reported.add(id(me))
-                        if where is None:
-                            where = next(p for p2, h2, b2, p in lb if p2 == port and b2 == bind
-                                         and hosts_intersect(host, h2))
-                        ctx.report("MS1202", me, where, related=[other], port=port, host=host,
-                                   other=f"{other.namespace}/{other.name}" if other.namespace else other.name,
-                                   selector=_selector_text(sa))
-                    break
+        selectors = [selector_labels(gw.spec.get("selector")) for gw in gws]
+        pods = [{id(w) for w in gateway_workloads(snap, gw)} for gw in gws]
+        # Index listeners by (port, bind): exact hosts in a dict, wildcards in a list.
+        exact: dict[tuple[int, str, str], list[tuple[int, str]]] = defaultdict(list)
+        wild: dict[tuple[int, str], list[tuple[str, int, str]]] = defaultdict(list)
+        every: dict[tuple[int, str], list[tuple[str, int, str]]] = defaultdict(list)
+        for g, gw in enumerate(gws):
+            for port, host, bind, path in _listeners(gw):
+                every[(port, bind)].append((host, g, path))
+                if "*" in host:
+                    wild[(port, bind)].append((host, g, path))
+                else:
+                    exact[(port, bind, host)].append((g, path))
+        hits: dict[int, tuple[int, str, int, str]] = {}  # gateway -> (other, path, port, host)
+
+        def consider(a: int, pa: str, b: int, pb: str, port: int, host: str) -> None:
+            if a == b or (selectors[a] != selectors[b] and not (pods[a] & pods[b])):
+                return
+            hits.setdefault(a, (b, pa, port, host))
+            hits.setdefault(b, (a, pb, port, host))
+
+        for (port, _, host), entries in exact.items():
+            for x in range(len(entries)):
+                for y in range(x + 1, len(entries)):
+                    consider(entries[x][0], entries[x][1], entries[y][0], entries[y][1], port, host)
+        for (port, bind), wildcards in wild.items():
+            for host, g, path in wildcards:
+                for other_host, o, opath in every[(port, bind)]:
+                    if (o, opath) != (g, path) and hosts_intersect(host, other_host):
+                        consider(g, path, o, opath, port, host)
+        for g, (o, path, port, host) in sorted(hits.items()):
+            other = gws[o]
+            ctx.report("MS1202", gws[g], path, related=[other], port=port, host=host,
+                       other=f"{other.namespace}/{other.name}" if other.namespace else other.name,
+                       selector=_selector_text(selectors[g]))
