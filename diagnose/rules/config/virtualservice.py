@@ -50,13 +50,21 @@ class DestinationHosts:
                                ports=", ".join(map(str, ports)) or "no ports")
 
 
-def _subsets_by_host(snap: Snapshot) -> dict[str, list[tuple[ConfigObject, set[str]]]]:
+def _subset_host(snap: Snapshot, host: str, namespace: str | None, namespaces: set[str]) -> str:
+    """FQDN for subset lookups; `name.namespace` (half-qualified, as Kiali reads it) is expanded too."""
+    name, dot, rest = host.partition(".")
+    if dot and rest in namespaces:
+        return f"{name}.{rest}.svc.{snap.mesh_config.domain_suffix}"
+    return snap.fqdn(host, namespace)
+
+
+def _subsets_by_host(snap: Snapshot, namespaces: set[str]) -> dict[str, list[tuple[ConfigObject, set[str]]]]:
     out: dict[str, list[tuple[ConfigObject, set[str]]]] = defaultdict(list)
     for dr in snap.of_kind("DestinationRule"):
         host = as_str(dr.spec.get("host"))
         if host:
             names = {as_str(as_dict(s).get("name")) for s in as_list(dr.spec.get("subsets"))}
-            out[snap.fqdn(host, dr.namespace)].append((dr, names))
+            out[_subset_host(snap, host, dr.namespace, namespaces)].append((dr, names))
     return out
 
 
@@ -66,13 +74,14 @@ class DestinationRules:
     metadata = Metadata(
         name="virtualservice.DestinationRules",
         description="Subsets named by route destinations and mirrors are defined in a DestinationRule",
-        inputs=(VS, "DestinationRule"),
+        inputs=(VS, "DestinationRule", "MeshConfig"),
         codes=("MS1002",),
     )
 
     def analyze(self, ctx: Context) -> None:
         snap = ctx.snapshot
-        by_host = _subsets_by_host(snap)
+        namespaces = {o.namespace for o in snap.objects if o.namespace}
+        by_host = _subsets_by_host(snap, namespaces)
         wildcard = [(h, v) for h, v in by_host.items() if h.startswith("*")]
         for vs in ctx.for_each(VS):
             for path, dest in route_destinations(vs):
@@ -80,11 +89,11 @@ class DestinationRules:
                 subset, host = as_str(d.get("subset")), as_str(d.get("host"))
                 if not subset or not host:
                     continue
-                fq = snap.fqdn(host, vs.namespace)
+                fq = _subset_host(snap, host, vs.namespace, namespaces)
                 candidates = list(by_host.get(fq, []))
                 candidates += [c for h, cs in wildcard if host_covers(h, fq) for c in cs]
                 if not any(subset in names and snap.visible(dr, vs.namespace) for dr, names in candidates):
-                    ctx.report("MS1002", vs, f"{path}/subset", related=[dr for dr, _ in candidates],
+                    ctx.report("MS1002", vs, path, related=[dr for dr, _ in candidates],
                                subset=subset, host=host)
 
 
