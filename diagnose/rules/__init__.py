@@ -10,6 +10,7 @@ from diagnose.rules.config import (common, destinationrule, gateway, service, se
                                    virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
+    authorization.HOSTS,
     authorization.METHODS,
     authorization.NAMESPACE_NOT_FOUND,
     authorization.NEEDS_MTLS,

@@ -175,6 +175,55 @@ def invalid_methods(snap: Snapshot) -> list[Finding]:
     return out
 
 
+def _known_hosts(snap: Snapshot) -> list[str]:
+    """Hosts something serves: Service FQDNs, ServiceEntry hosts and VirtualService hosts."""
+    known = [sec.service_host(snap, s) for s in snap.services()]
+    for kind in ("ServiceEntry", "VirtualService"):
+        for obj in snap.of_kind(kind):
+            known.extend(snap.fqdn(h, obj.namespace) for h in _list(obj.spec.get("hosts")) if isinstance(h, str))
+    return known
+
+
+def _host_served(host: str, known: list[str], exact: set[str]) -> bool:
+    if host in exact:
+        return True
+    for k in known:
+        if k.startswith("*") and (k == "*" or host.endswith(k[1:])):
+            return True
+        if host.startswith("*") and (host == "*" or k.endswith(host[1:])):
+            return True
+        if host.endswith("*") and k.startswith(host[:-1]):
+            return True
+    return False
+
+
+def unknown_hosts(snap: Snapshot) -> list[Finding]:
+    """KIA0104: to.operation hosts that nothing in the registry serves (warning under ALLOW_ANY).
+
+    Judged only when the input has Services or ServiceEntries to compare against.
+    """
+    if not snap.services() and not snap.of_kind("ServiceEntry"):
+        return []
+    known = _known_hosts(snap)
+    exact = set(known)
+    severity = "warning" if snap.mesh_config.outbound_traffic_policy == "ALLOW_ANY" else None
+    out = []
+    for ap in snap.of_kind("AuthorizationPolicy"):
+        for i, rule in enumerate(_list(ap.spec.get("rules"))):
+            for j, to in enumerate(_list(sec.as_dict(rule).get("to"))):
+                op = sec.as_dict(sec.as_dict(to).get("operation"))
+                for f in ("hosts", "notHosts"):
+                    for k, value in enumerate(_list(op.get(f))):
+                        if not isinstance(value, str) or not value:
+                            continue
+                        host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+                        if _host_served(snap.fqdn(host, ap.namespace), known, exact) or _host_served(host, known, exact):
+                            continue
+                        out.append(sec.finding("MS2036", ap, f"spec/rules[{i}]/to[{j}]/operation/{f}[{k}]",
+                                               severity=severity, field=f, value=value))
+    return out
+
+
 def principals(snap: Snapshot) -> list[Finding]:
     """KIA0108 (foreign trust domain) and KIA0106 (service account not found) for source principals.
 
@@ -223,6 +272,10 @@ METHODS = sec.rule(
     "authorizationpolicy.Methods",
     "AuthorizationPolicy operation methods that are not HTTP methods",
     (AP,), ("MS2033",), invalid_methods)
+HOSTS = sec.rule(
+    "authorizationpolicy.Hosts",
+    "AuthorizationPolicy operation hosts that no Service, ServiceEntry or VirtualService serves",
+    (AP, "Service", "ServiceEntry", "VirtualService", "MeshConfig"), ("MS2036",), unknown_hosts)
 PRINCIPALS = sec.rule(
     "authorizationpolicy.Principals",
     "AuthorizationPolicy principals in a foreign trust domain or naming a missing service account",

@@ -158,3 +158,20 @@ def test_namespace_wide_policy_is_judged_per_workload():
     body = "rules:\n- from: [{source: {namespaces: [bookinfo]}}]\n"
     found = of(run(RATINGS + ap("from-bookinfo", "bookinfo", body) + disable), "MS2030")
     assert len(found) == 1 and "Pod bookinfo/ratings-1" in found[0].message
+
+
+def test_operation_hosts_must_be_served():
+    vs = ("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: shop, namespace: bookinfo}\n"
+          "spec: {hosts: [shop.example.com], gateways: [gw], http: [{route: [{destination: {host: ratings}}]}]}\n")
+    body = """
+    rules:
+    - to:
+      - operation: {hosts: ["ratings", "ratings.bookinfo.svc.cluster.local:9080", "shop.example.com", "*.example.com",
+                            "ratngs.bookinfo.svc.cluster.local", "nothing.example.org"]}
+    """
+    found = run(RATINGS + vs + ap("hosts", "bookinfo", body))
+    got = sorted((f.resource.path, f.severity) for f in found if f.code == "MS2036")
+    assert got == [("spec/rules[0]/to[0]/operation/hosts[4]", "warning"), ("spec/rules[0]/to[0]/operation/hosts[5]", "warning")]
+    strict = run(RATINGS + vs + ap("hosts", "bookinfo", body), outbound_traffic_policy="REGISTRY_ONLY")
+    assert {f.severity for f in strict if f.code == "MS2036"} == {"error"}
+    assert [f for f in run(ap("hosts", "bookinfo", body)) if f.code == "MS2036"] == []
