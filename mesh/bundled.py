@@ -294,18 +294,38 @@ class BundledMesh:
             t0 = time.monotonic()
             wall0 = time.time()
             previous = self._objects
+            before = self.xds.versions() if self.xds else {}
             warnings = self._set_config(objects)
             if wait and self.xds is not None:
                 nodes = [w.node_id for w in self.registry.workloads]
-                while time.monotonic() - t0 < timeout and not self.xds.in_sync(nodes):
+                after = self.xds.versions()
+                streams = {k for k, v in after.items() if before.get(k) != v}
+                while time.monotonic() - t0 < timeout and not self.xds.in_sync(nodes, streams):
                     time.sleep(0.01)
                 rejected = self.xds.rejections_since(wall0)
                 if rejected:
                     self._set_config(previous)
                     msgs = sorted({f"Envoy rejected the {r.type_url.rsplit('.', 1)[-1]} update for "
-                                   f"{r.node_id.split('~')[2]}: {r.message}" for r in rejected})
+                                   f"{r.node_id.split('~')[2]}: {r.message or self._rejection_reason(r.node_id)}"
+                                   for r in rejected})
                     raise ConfigRejected(msgs)
             return ApplyResult(changed, time.monotonic() - t0, warnings)
+
+    def _rejection_reason(self, node_id: str) -> str:
+        """Envoy logs why it refused a REST update; take the latest such line from its log."""
+        name = node_id.split("~")[2]  # <workload>.<namespace>
+        workload, _, namespace = name.rpartition(".")
+        log = self.run_dir / f"{namespace}.{workload}.envoy.log"
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                lines = [ln for ln in log.read_text(errors="replace").splitlines()[-200:] if " rejected: " in ln]
+            except OSError:
+                lines = []
+            if lines:
+                return lines[-1].split(" rejected: ", 1)[1].strip()
+            time.sleep(0.05)
+        return "see " + str(log)
 
     def apply(self, objects: Iterable[ConfigObject], wait: bool = True) -> ApplyResult:
         """Create or replace objects (kubectl apply); raises ConfigRejected and keeps the old config."""

@@ -56,8 +56,8 @@ class _Stream:
     last_poll: float = 0.0
 
 
-def _version(resources: list[dict[str, Any]]) -> str:
-    return hashlib.sha1(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:16]
+def _digest(resource: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(resource, sort_keys=True).encode()).hexdigest()
 
 
 class XdsServer:
@@ -66,6 +66,7 @@ class XdsServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self._lock = threading.Lock()
         self._resources: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        self._digests: dict[str, dict[str, dict[str, str]]] = {}  # node -> type -> name -> content hash
         self._streams: dict[tuple[str, str, tuple[str, ...]], _Stream] = {}
         self.rejections: list[Rejection] = []
         self.requests = 0
@@ -101,16 +102,26 @@ class XdsServer:
 
     # --- config -------------------------------------------------------------------------
     def set_resources(self, node_id: str, resources: dict[str, dict[str, dict[str, Any]]]) -> None:
+        digests = {t: {n: _digest(r) for n, r in items.items()} for t, items in resources.items()}
         with self._lock:
             self._resources[node_id] = resources
+            self._digests[node_id] = digests
 
     def remove_node(self, node_id: str) -> None:
         with self._lock:
             self._resources.pop(node_id, None)
+            self._digests.pop(node_id, None)
 
-    def expected_version(self, node_id: str, type_url: str, names: tuple[str, ...] = ()) -> str:
+    def _version(self, node_id: str, type_url: str, names: tuple[str, ...]) -> str:
+        """The version of what `_select` returns, from per-resource digests computed once per push."""
+        bucket = self._digests.get(node_id, {}).get(type_url, {})
+        keys = sorted(bucket) if type_url in WILDCARD else [n for n in names if n in bucket]
+        return hashlib.sha1("|".join(f"{k}={bucket[k]}" for k in keys).encode()).hexdigest()[:16]
+
+    def versions(self) -> dict[tuple[str, str, tuple[str, ...]], str]:
+        """The version each known stream is currently served (to tell which streams a push changed)."""
         with self._lock:
-            return _version(self._select(node_id, type_url, names))
+            return {k: self._version(*k) for k in self._streams}
 
     def _select(self, node_id: str, type_url: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
         bucket = self._resources.get(node_id, {}).get(type_url, {})
@@ -136,16 +147,19 @@ class XdsServer:
             key = (node_id, type_url, names)
             st = self._streams.setdefault(key, _Stream())
             st.last_poll = time.monotonic()
-            if err:
-                if st.sent and st.nacked != st.sent:
-                    st.nacked = st.sent
-                    self.rejections.append(Rejection(node_id, type_url, st.sent, str(err.get("message", err)), time.time()))
-            else:
+            # Envoy's REST fetcher polls one request at a time, so the poll right after we sent
+            # version V reports V if it was applied. Anything else (but "" from a restarted Envoy)
+            # means it was rejected; REST carries no error_detail, the reason is in Envoy's log.
+            if st.sent and reported != st.sent and reported and st.nacked != st.sent:
+                st.nacked = st.sent
+                message = str(err.get("message", err)) if err else ""
+                self.rejections.append(Rejection(node_id, type_url, st.sent, message, time.time()))
+            elif not err:
                 st.acked = reported
-            resources = self._select(node_id, type_url, names)
-            version = _version(resources)
+            version = self._version(node_id, type_url, names)
             if node_id not in self._resources or version == reported or version == st.nacked:
                 return 304, b""
+            resources = self._select(node_id, type_url, names)
             st.sent = version
         payload = {"version_info": version, "type_url": type_url, "resources": resources}
         return 200, json.dumps(payload).encode()
@@ -157,13 +171,17 @@ class XdsServer:
                                                                                 "nacked": s.nacked}
                     for (nid, t, n), s in self._streams.items() if nid == node_id}
 
-    def in_sync(self, node_ids: list[str]) -> bool:
-        """True when every proxy has applied (or rejected) the config it is currently served."""
+    def in_sync(self, node_ids: list[str], only: set | None = None) -> bool:
+        """True when every proxy has applied (or rejected) the config it is currently served.
+
+        `only` limits the check to some streams (those a push changed), so an unchanged
+        slow-polling stream (SDS polls once a second) does not delay the answer.
+        """
         with self._lock:
-            for (nid, t, names), s in self._streams.items():
-                if nid not in node_ids:
+            for key, s in self._streams.items():
+                if key[0] not in node_ids or (only is not None and key not in only):
                     continue
-                want = _version(self._select(nid, t, names))
+                want = self._version(*key)
                 if s.acked != want and s.nacked != want:
                     return False
             return all(any(k[0] == n for k in self._streams) for n in node_ids)

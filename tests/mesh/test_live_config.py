@@ -1,0 +1,188 @@
+"""The control plane on the running mesh: live pushes, refused config, mTLS enforcement, rotation, supervision."""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import ssl
+import time
+
+import pytest
+
+from mesh.bundled import ConfigRejected
+from mesh.config import load_text
+from tests.mesh.evidence import get
+from tests.util import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def objects(text: str):
+    res = load_text(text, "test.yaml")
+    assert not res.problems, res.problems
+    return res.objects
+
+
+REVIEWS_V3 = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v3}
+"""
+
+
+def served_versions(mesh, n: int) -> set[str]:
+    out = set()
+    for _ in range(n):
+        status, body = get(mesh.gateway_url + "/productpage")
+        assert status == 200
+        out.add(re.search(r"reviews served by (reviews-v\d)", body).group(1))
+    return out
+
+
+def test_push_reaches_sidecars_within_a_second_without_restart(bundled_mesh, mesh_config):
+    pids = bundled_mesh.pids()
+    result = bundled_mesh.apply(objects(REVIEWS_V3))
+    assert result.seconds < 1.0, f"push took {result.seconds:.3f}s"
+    assert result.changed == ["VirtualService bookinfo/reviews"]
+    assert served_versions(bundled_mesh, 10) == {"reviews-v3"}
+    assert bundled_mesh.pids() == pids  # no process was restarted
+    bundled_mesh.reset()
+    assert served_versions(bundled_mesh, 12) == {"reviews-v1", "reviews-v2", "reviews-v3"}
+
+
+def test_invalid_config_is_refused_and_the_old_config_keeps_serving(bundled_mesh, mesh_config):
+    bundled_mesh.apply(objects(REVIEWS_V3))
+    before = [o.ref for o in bundled_mesh.objects]
+    bad = objects(REVIEWS_V3.replace("  - route:", "  - timeout: soon\n    route:"))
+    with pytest.raises(ConfigRejected) as exc:
+        bundled_mesh.apply(bad)
+    assert "VirtualService bookinfo/reviews spec.http[0].timeout" in str(exc.value)
+    assert "invalid duration 'soon'" in str(exc.value)
+    assert [o.ref for o in bundled_mesh.objects] == before
+    assert served_versions(bundled_mesh, 5) == {"reviews-v3"}
+
+
+def test_envoy_nack_rolls_back_with_envoys_message(bundled_mesh, mesh_config):
+    bundled_mesh.apply(objects(REVIEWS_V3))
+    # valid Istio shape, but not a valid RE2 regex: only Envoy can tell, and it NACKs the route update
+    bad = objects(REVIEWS_V3.replace("  - route:", "  - match:\n    - uri: {regex: '/reviews/(['}\n    route:"))
+    t0 = time.monotonic()
+    with pytest.raises(ConfigRejected) as exc:
+        bundled_mesh.apply(bad)
+    assert time.monotonic() - t0 < 3
+    msg = str(exc.value)
+    assert "Envoy rejected the RouteConfiguration update" in msg and "productpage-v1" in msg
+    assert served_versions(bundled_mesh, 5) == {"reviews-v3"}
+    # the rejected version is not pushed again: the sidecars are in sync with the restored config
+    assert bundled_mesh.xds.in_sync([w.node_id for w in bundled_mesh.workloads])
+
+
+def _client_context(mesh, tmp_path, sa: str = "sleep") -> ssl.SSLContext:
+    cert = mesh.ca.issue("bookinfo", sa)
+    (tmp_path / "c.pem").write_text(cert.cert_pem)
+    (tmp_path / "k.pem").write_text(cert.key_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False  # workload certs carry only a SPIFFE URI SAN
+    ctx.load_verify_locations(cadata=mesh.ca.root_pem)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    return ctx
+
+
+def _plaintext(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/details/1", headers={"host": "details:9080"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def _mtls(port: int, ctx: ssl.SSLContext) -> tuple[int, bytes]:
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    try:
+        conn.request("GET", "/details/1", headers={"host": "details:9080"})
+        status = conn.getresponse().status
+        return status, conn.sock.getpeercert(binary_form=True)
+    finally:
+        conn.close()
+
+
+def test_strict_rejects_plaintext_and_accepts_mtls(bundled_mesh, mesh_config, tmp_path):
+    port = bundled_mesh.workload("details-v1").inbound_ports[9080]
+    assert _plaintext(port) == 200  # PERMISSIVE by default
+    bundled_mesh.apply(objects("""
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: details-strict, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: details}}
+  mtls: {mode: STRICT}
+"""))
+
+    def refused():
+        try:
+            _plaintext(port)
+            return False
+        except (ConnectionError, http.client.RemoteDisconnected):
+            return True
+    wait_until(refused, timeout=5, what="plaintext refused under STRICT")
+    assert _mtls(port, _client_context(bundled_mesh, tmp_path))[0] == 200
+    assert get(bundled_mesh.gateway_url + "/productpage")[0] == 200  # mesh clients use mTLS: unaffected
+
+
+def test_authorization_policy_allow_only_named_principal(bundled_mesh, mesh_config, tmp_path):
+    port = bundled_mesh.workload("details-v1").inbound_ports[9080]
+    bundled_mesh.apply(objects("""
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: details-allow-productpage, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: details}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/bookinfo/sa/bookinfo-productpage]}}]
+    to: [{operation: {methods: [GET], paths: ["/details/*"]}}]
+"""))
+    ctx = _client_context(bundled_mesh, tmp_path, sa="sleep")
+    wait_until(lambda: _mtls(port, ctx)[0] == 403, timeout=5, what="ALLOW policy denies other principals")
+    ok_ctx = _client_context(bundled_mesh, tmp_path, sa="bookinfo-productpage")
+    assert _mtls(port, ok_ctx)[0] == 200
+    assert "William Shakespeare" in get(bundled_mesh.gateway_url + "/productpage")[1]
+
+
+def test_certificate_rotation_keeps_traffic_flowing(bundled_mesh, tmp_path):
+    port = bundled_mesh.workload("details-v1").inbound_ports[9080]
+    ctx = _client_context(bundled_mesh, tmp_path)
+    _, before_der = _mtls(port, ctx)
+    errors_before = bundled_mesh.traffic.snapshot()
+    bundled_mesh.rotate_certificates()
+    new_pem = bundled_mesh.certificate("details-v1").cert_pem
+    new_der = ssl.PEM_cert_to_DER_cert(new_pem)
+    assert new_der != before_der
+    wait_until(lambda: _mtls(port, ctx)[1] == new_der, timeout=5, what="the rotated certificate served over SDS")
+    for _ in range(10):
+        assert get(bundled_mesh.gateway_url + "/productpage")[0] == 200
+    after = bundled_mesh.traffic.snapshot()
+    assert after["errors"] == errors_before["errors"]
+    assert after["codes"].get(503, 0) == errors_before["codes"].get(503, 0)
+
+
+def test_supervisor_restarts_a_crashed_sidecar(bundled_mesh):
+    name = "bookinfo.ratings-v1"
+    pid = bundled_mesh.pids()[name]
+    os.kill(pid, signal.SIGKILL)
+    new = wait_until(lambda: (p := bundled_mesh.pids().get(name)) and p != pid and p, timeout=10,
+                     what="ratings sidecar restarted")
+    assert new != pid
+    assert bundled_mesh.supervisor.restarts()[name] >= 1
+    wait_until(lambda: get(bundled_mesh.admin_url("ratings-v1") + "/ready")[1].strip() == "LIVE", timeout=10,
+               what="restarted sidecar LIVE")
+    # it got its config back over xDS and serves mTLS traffic again
+    wait_until(lambda: "stars" in get(bundled_mesh.gateway_url + "/productpage")[1], timeout=10,
+               what="ratings served again")
