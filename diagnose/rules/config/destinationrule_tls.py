@@ -176,12 +176,16 @@ def client_server_mismatch(snap: Snapshot) -> list[Finding]:
         if not isinstance(selector, dict) or not selector:
             continue
         host = sec.service_host(snap, svc)
-        if sec.client_mode(snap, host, svc.namespace).rule is None:
+        candidates = sec.dr_candidates(snap, host)
+        if not candidates:
             continue  # no DestinationRule: auto-mTLS (or plaintext) is not a conflicting intent
+        # Clients in the service's namespace, and in every namespace holding a DR for the host
+        # (Istio prefers the client's own namespace, so those clients may use a different rule).
+        client_namespaces = dict.fromkeys([svc.namespace, *(dr.namespace for dr in candidates)])
         ports = list(sec.service_target_ports(svc).items()) or [(None, None)]
         targets = sec.targets_of(snap, svc.namespace, {str(k): str(v) for k, v in selector.items()})
-        for port, target_port in ports:
-            client = sec.client_mode(snap, host, svc.namespace, port)
+        for client_ns, (port, target_port) in ((n, p) for n in client_namespaces for p in ports):
+            client = sec.client_mode(snap, host, client_ns, port)
             if client.rule is None:
                 continue
             for client, target in _clients_and_targets(client, port, targets):

@@ -278,30 +278,43 @@ def _specificity(dr: ConfigObject, host: str, snap: Snapshot) -> int | None:
     return None
 
 
-def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | None = None) -> ClientMode:
-    """The TLS mode a client uses for `host` (an FQDN), from the most specific visible DestinationRule.
+def host_namespace(host: str, snap: Snapshot) -> str | None:
+    """The namespace in a Service FQDN (``name.ns.svc.<suffix>``), else None."""
+    tail = f".svc.{snap.mesh_config.domain_suffix}"
+    parts = host[:-len(tail)].split(".") if host.endswith(tail) else []
+    return parts[1] if len(parts) == 2 else None
 
-    Istio merges nothing between DestinationRules: the most specific one wins even
-    when it says nothing about TLS, which is exactly how a host-level rule can
-    silently switch off a mesh-wide ISTIO_MUTUAL (KIA0204).
-    """
-    best: tuple[int, int, ConfigObject] | None = None
-    root = snap.mesh_config.root_namespace
+
+def dr_candidates(snap: Snapshot, host: str) -> list[ConfigObject]:
+    """DestinationRules (without workloadSelector) whose host matches an FQDN, from the index."""
     idx = index(snap)
-    candidates = list(idx.exact_drs.get(host, ()))
+    out = list(idx.exact_drs.get(host, ()))
     for suffix, drs in idx.wildcard_drs.items():
         if suffix == "" or host.endswith(suffix):
-            candidates.extend(drs)
-    for dr in candidates:
-        if not snap.visible(dr, namespace):
-            continue
-        score = _specificity(dr, host, snap)
-        if score is None:
-            continue
-        # Istio prefers the client's namespace, then the service's, then the root namespace.
-        tie = 2 if dr.namespace == namespace else (1 if dr.namespace != root else 0)
-        if best is None or (score, tie) > best[:2]:
-            best = (score, tie, dr)
+            out.extend(drs)
+    return out
+
+
+def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | None = None) -> ClientMode:
+    """The TLS mode clients in `namespace` use for `host` (an FQDN), from the DestinationRule Istio picks.
+
+    Istio looks in the client's namespace first, then the service's, then the
+    root namespace, and takes the most specific host within the first namespace
+    that has a match. It merges nothing: that rule wins even when it says nothing
+    about TLS, which is how a host rule silently switches off a mesh-wide
+    ISTIO_MUTUAL (KIA0204).
+    """
+    candidates = dr_candidates(snap, host)
+    best: tuple[int, int, ConfigObject] | None = None
+    for rank, ns in enumerate(dict.fromkeys([namespace, host_namespace(host, snap), snap.mesh_config.root_namespace])):
+        for dr in candidates:
+            if dr.namespace != ns or not snap.visible(dr, namespace):
+                continue
+            score = _specificity(dr, host, snap)
+            if score is not None and (best is None or score > best[0]):
+                best = (score, rank, dr)
+        if best is not None:
+            break
     if best is None:
         return ClientMode(None, None, None, None)
     dr = best[2]

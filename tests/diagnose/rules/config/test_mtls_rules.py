@@ -214,3 +214,12 @@ def test_subset_disabling_tls_towards_strict_pods():
     # only v1 has pods in the input (reviews-v1); v2 selects nothing, so it cannot conflict
     assert [f.resource.path for f in found] == ["spec/subsets[0]/trafficPolicy/tls/mode"]
     assert "Deployment bookinfo/reviews-v1" in found[0].message
+
+
+def test_client_namespace_rule_wins_for_its_clients():
+    """A DR in the client's namespace (exported only there) breaks those clients even if the service's DR is fine."""
+    local = dr("reviews-from-frontend", "frontend", "reviews.bookinfo.svc.cluster.local", "DISABLE") + "  exportTo: ['.']\n"
+    text = (REVIEWS + pa("reviews-strict", "bookinfo", "STRICT", {"app": "reviews"})
+            + dr("reviews", "bookinfo", "reviews", "ISTIO_MUTUAL") + local)
+    found = [f for f in run(text) if f.code == "MS2010"]
+    assert [(f.resource.namespace, f.resource.name) for f in found] == [("frontend", "reviews-from-frontend")]
