@@ -124,7 +124,7 @@ def slo_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
             "budget_remaining": rem,
             "budget_text": percent(rem, 1),
             "burn_rates": {str(k): (f"{float(v):.2f}x" if isinstance(v, (int, float)) else str(v)) for k, v in br.items()},
-            "alert": str(s.get("alert") or "ok"),
+            "alert": str(s.get("alert") or ("no data" if s.get("state") == "no_data" else "ok")),
             "series": s.get("budget_series") or [],
         })
     rows.sort(key=lambda r: (order.get(r["alert"], 2), r["budget_remaining"] if isinstance(r["budget_remaining"], (int, float)) else 1.0))
