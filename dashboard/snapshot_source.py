@@ -18,12 +18,14 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.elements import edge_element, from_topology, node_element
 from dashboard.query import (FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError,
                              TraceFilters, Unavailable, finding_matches)
 from diagnose.findings import SEVERITIES, SEVERITY_RANK
 
 SUPPORTED_VERSION = 1
-REPORT_FORMATS = ("json", "md")
+REPORT_FORMATS = ("html", "md", "json", "pdf")
+REPORT_SCHEMA = "meshscope.report/v1"
 
 
 class SnapshotError(ValueError):
@@ -41,8 +43,30 @@ def load_snapshot(path: str | Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SnapshotError(f"{p}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if isinstance(data, dict) and data.get("schema") == REPORT_SCHEMA:
+        data = from_report_snapshot(data, str(p))
     check_snapshot(data, str(p))
     return data
+
+
+def from_report_snapshot(report: dict[str, Any], name: str = "snapshot") -> dict[str, Any]:
+    """Read the report engineer's snapshot (`diagnose/reports/snapshot.py`) as a UI snapshot.
+
+    It carries the graph (topology's Cytoscape export), findings, SLOs and the
+    config inventory; it has no series, spans or YAML, so those pages show less.
+    """
+    graph = report.get("graph") or []
+    if not isinstance(graph, list):
+        raise SnapshotError(f"{name}: field graph must be a list of Cytoscape elements")
+    nodes, edges = from_topology(graph)
+    window = report.get("window") or {}
+    config = [{"api_version": "", "kind": o.get("kind", "?"), "namespace": o.get("namespace"), "name": o.get("name", "?"),
+               "source": o.get("source"), "yaml": "", "lines": {}} for o in report.get("inventory") or []]
+    return {"meshscope_snapshot": SUPPORTED_VERSION, "generated_at": report.get("generated_at", 0),
+            "window_s": float(window.get("end", 0)) - float(window.get("start", 0)) if window else 0.0,
+            "mesh": report.get("title", name), "graphs": {"workload": {"nodes": nodes, "edges": edges}},
+            "series": {}, "service_series": {}, "findings": list(report.get("findings") or []),
+            "slos": list(report.get("slos") or []), "spans": [], "config": config, "scenarios": []}
 
 
 def check_snapshot(data: Any, name: str = "snapshot") -> None:
@@ -66,44 +90,6 @@ def check_snapshot(data: Any, name: str = "snapshot") -> None:
             for end in ("source", "target"):
                 if e.get(end) not in ids:
                     raise SnapshotError(f"{name}: graphs.{gtype}.edges[{i}].{end}: unknown node {e.get(end)!r}")
-
-
-def fmt_rps(x: float | None) -> str:
-    """Kiali's rule: at least two decimals, more until one significant digit shows (at most five)."""
-    if not x:
-        return "0rps"
-    for digits in range(2, 6):
-        s = f"{x:.{digits}f}"
-        if s.strip("0.") != "":
-            return f"{s}rps"
-    return f"{x:.5f}rps"
-
-
-def fmt_ms(x: float | None) -> str:
-    if x is None:
-        return ""
-    return f"{x / 1000:.2f}s" if x >= 1000 else f"{x:.0f}ms" if x >= 10 else f"{x:.1f}ms"
-
-
-_LOCK = {"full": "mTLS", "partial": "mTLS {pct:.0f}%", "mismatch": "\u26a0 mTLS intent", "none": ""}
-
-
-def node_element(n: dict[str, Any]) -> dict[str, Any]:
-    data = dict(n)
-    data["label"] = n.get("name") or n["id"]
-    classes = [n.get("type", "workload"), f"health-{n.get('health', 'na')}", *[f"badge-{b}" for b in n.get("badges", [])]]
-    return {"data": data, "classes": " ".join(classes)}
-
-
-def edge_element(e: dict[str, Any]) -> dict[str, Any]:
-    data = dict(e)
-    state = e.get("mtls_state") or "none"
-    data["label_rps"] = fmt_rps(e.get("rps"))
-    data["label_err"] = f"{e.get('error_pct', 0):.1f}%err" if e.get("error_pct") else ""
-    data["label_p95"] = fmt_ms(e.get("p95_ms"))
-    data["lock"] = _LOCK.get(state, "").format(pct=e.get("mtls_pct") or 0)
-    classes = [f"health-{e.get('health', 'na')}", f"mtls-{state}", f"proto-{e.get('protocol', 'http')}"]
-    return {"data": data, "classes": " ".join(classes)}
 
 
 class SnapshotSource:
@@ -261,16 +247,23 @@ class SnapshotSource:
         raise Unavailable("a saved snapshot cannot apply scenarios; run `meshscope up` for the bundled mesh")
 
     def report(self, fmt: str) -> tuple[bytes, str]:
-        if fmt == "json":
-            return json.dumps(self.snapshot, indent=1).encode(), "application/json"
-        if fmt == "md":
-            lines = [f"# meshscope findings ({self.snapshot.get('mesh', self.origin)})", "",
-                     "| severity | code | message | status |", "|---|---|---|---|"]
-            for f in self._findings:
-                msg = str(f.get("message", "")).replace("|", "\\|").replace("\n", " ")
-                lines.append(f"| {f.get('severity')} | {f.get('code')} | {msg} | {f.get('status')} |")
-            return ("\n".join(lines) + "\n").encode(), "text/markdown; charset=utf-8"
-        raise QueryError("format", f"unsupported report format {fmt!r} for a snapshot (supported: {', '.join(REPORT_FORMATS)})")
+        """Rendered by `diagnose.reports` (the one report pipeline), from this snapshot's data."""
+        if fmt not in REPORT_FORMATS:
+            raise QueryError("format", f"unsupported report format {fmt!r} (supported: {', '.join(REPORT_FORMATS)})")
+        from types import SimpleNamespace
+
+        from diagnose.reports import CONTENT_TYPES, build_snapshot, render
+
+        g = next(iter(self.snapshot["graphs"].values()))
+        graph = [{"data": {**n, "node_type": n.get("type")}} for n in g.get("nodes", [])] + \
+                [{"data": dict(e)} for e in g.get("edges", [])]
+        end = self.now()
+        objects = [SimpleNamespace(kind=o["kind"], namespace=o.get("namespace"), name=o["name"], source=o.get("source"))
+                   for o in self._config.values()]
+        snap = build_snapshot(self._findings, graph=graph, slos=self.slos(), config_objects=objects,
+                              window=(end - float(self.snapshot.get("window_s", 0)), end), generated_at=end,
+                              title=f"meshscope report: {self.snapshot.get('mesh', self.origin)}", source=self.origin)
+        return render(snap, fmt), CONTENT_TYPES[fmt]
 
 
 def _fingerprint(f: dict[str, Any]) -> str:

@@ -49,15 +49,16 @@ class PositionMemory:
 
     def place(self, graph_type: str, elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Elements with a `position` on every node: remembered ones kept, new ones laid out in layers."""
-        nodes = [e for e in elements if "source" not in e["data"]]
+        # compound boxes take their extent from their children, so they get no position of their own
+        nodes = [e for e in elements if "source" not in e["data"] and e["data"].get("type") != "box"]
         edges = [(e["data"]["source"], e["data"]["target"]) for e in elements if "source" in e["data"]]
         with self._lock:
             known = self._positions[graph_type]
             new = [n for n in nodes if n["data"]["id"] not in known]
             if new:
                 self._place_new(known, new, nodes, edges)
-            return [dict(e, position=dict(known[e["data"]["id"]])) if "source" not in e["data"] else e
-                    for e in elements]
+            return [dict(e, position=dict(known[e["data"]["id"]])) if e["data"]["id"] in known and "source" not in e["data"]
+                    else e for e in elements]
 
     @staticmethod
     def _place_new(known: dict[str, dict[str, float]], new: list[dict[str, Any]], nodes: list[dict[str, Any]],

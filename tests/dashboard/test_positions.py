@@ -35,3 +35,9 @@ def test_positions_survive_refresh_and_new_nodes_are_added_around_them():
 def test_cycles_terminate():
     placed = _pos(PositionMemory().place("workload", _graph(["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "a")])))
     assert len(placed) == 3
+
+
+def test_boxes_get_no_position_of_their_own():
+    elements = _graph(["a", "b"], [("a", "b")]) + [{"data": {"id": "box", "type": "box"}}]
+    placed = PositionMemory().place("app", elements)
+    assert "position" not in placed[-1] and len(_pos(placed)) == 2

@@ -5,7 +5,8 @@ import pytest
 
 from dashboard.query import QueryError, TraceFilters, Unavailable
 from dashboard.sample import bookinfo_snapshot, synthetic_snapshot
-from dashboard.snapshot_source import SnapshotError, SnapshotSource, fmt_rps, load_snapshot
+from dashboard.elements import fmt_rps
+from dashboard.snapshot_source import SnapshotError, SnapshotSource, load_snapshot
 
 FAILING_EDGE = "wl:bookinfo/reviews-v2->svc:bookinfo/ratings"
 
@@ -122,12 +123,26 @@ def test_trace_search_and_tree_order(source):
     assert source.trace("0" * 32) is None
 
 
-def test_reports_and_scenarios(source):
+def test_reports_render_through_diagnose_reports(source):
     body, ctype = source.report("md")
-    assert ctype.startswith("text/markdown") and b"| error | MS2001 |" in body
-    assert json.loads(source.report("json")[0])["meshscope_snapshot"] == 1
-    with pytest.raises(QueryError, match="unsupported report format 'pdf'"):
-        source.report("pdf")
+    assert ctype.startswith("text/markdown") and b"MS2001" in body
+    assert source.report("pdf")[0].startswith(b"%PDF")
+    assert b"MS2001" in source.report("html")[0]
+    with pytest.raises(QueryError, match="unsupported report format 'docx'"):
+        source.report("docx")
+
+
+def test_a_saved_report_snapshot_opens_in_the_ui(source, tmp_path):
+    path = tmp_path / "report.json"
+    path.write_bytes(source.report("json")[0])
+    reopened = SnapshotSource.from_file(path)
+    assert {f["code"] for f in reopened.findings()} == {f["code"] for f in source.findings()}
+    edges = {e["data"]["id"]: e for e in reopened.graph().elements if "source" in e["data"]}
+    assert "health-failing" in edges[FAILING_EDGE]["classes"]
+    assert {s["name"] for s in reopened.slos()} == {s["name"] for s in source.slos()}
+
+
+def test_scenarios_are_unavailable_from_a_snapshot(source):
     assert source.scenarios() == []
     with pytest.raises(Unavailable):
         source.apply_scenario("mtls-mismatch")

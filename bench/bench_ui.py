@@ -1,0 +1,98 @@
+"""UI speed in real headless Chromium: first full render of the topology page, click and pan response.
+
+Figures are measured inside the page (`performance.now()` since navigation
+start, after two animation frames so the canvas has painted), on synthetic
+meshes of 100, 500 and 1,000 workloads. Goal from the issue: under 2 s at
+1,000 nodes. Ratios compare against the 100-node render in the same run.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+from bench.common import report
+
+SIZES = (100, 500, 1000)
+RUNS = 3
+FIND_CY = """const root = document.getElementById('topo-graph'); if (!root) return 0;
+for (const e of [root, ...root.querySelectorAll('*')]) if (e._cyreg && e._cyreg.cy) { window._cy = e._cyreg.cy;
+  return window._cy.nodes().length; }
+return 0;"""
+AFTER_PAINT = """const done = arguments[arguments.length - 1];
+requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now())));"""
+
+
+def _wait(fn, timeout: float = 60.0, interval: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("the page did not finish rendering in time")
+
+
+def _render_ms(driver, url: str, nodes: int) -> float:
+    driver.get("about:blank")
+    driver.get(url + "/topology")
+    _wait(lambda: driver.execute_script(FIND_CY) == nodes)
+    return float(driver.execute_async_script(AFTER_PAINT))
+
+
+def _click_ms(driver, node_id: str) -> float:
+    """Real mouse click on a node -> side panel shows that node (server callback + DOM update)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    pos = driver.execute_script(f"return window._cy.$id({node_id!r}).renderedPosition()")
+    box = driver.find_element(By.ID, "topo-graph")
+    name = node_id.split("/", 1)[1]
+    t0 = time.perf_counter()
+    ActionChains(driver).move_to_element_with_offset(
+        box, int(pos["x"] - box.size["width"] / 2), int(pos["y"] - box.size["height"] / 2)).click().perform()
+    _wait(lambda: name in (driver.find_elements(By.ID, "panel-title") or [None])[0].text
+          if driver.find_elements(By.ID, "panel-title") else False, interval=0.005)
+    return (time.perf_counter() - t0) * 1000
+
+
+def _pan_frame_ms(driver) -> float:
+    """Mean time per frame while panning the whole graph 20 steps (what dragging the canvas costs)."""
+    return float(driver.execute_async_script("""const done = arguments[arguments.length - 1];
+      const cy = window._cy; let i = 0; const t0 = performance.now();
+      function step() { if (i++ >= 20) return done((performance.now() - t0) / 20);
+        cy.panBy({x: 7, y: 3}); requestAnimationFrame(step); }
+      requestAnimationFrame(step);"""))
+
+
+def main() -> None:
+    from dashboard.sample import synthetic_snapshot
+    from dashboard.server import start
+    from dashboard.snapshot_source import SnapshotSource
+    from tests.fixtures.browser import make_driver
+
+    driver = make_driver((1440, 900))
+    driver.set_script_timeout(60)
+    results: dict[int, float] = {}
+    try:
+        warm = start(SnapshotSource(synthetic_snapshot(50)), port=0)
+        _render_ms(driver, warm.url, 50)  # browser cache warm for the bundles, as for a returning user
+        warm.stop()
+        for n in SIZES:
+            ui = start(SnapshotSource(synthetic_snapshot(n)), port=0)
+            try:
+                results[n] = statistics.median(_render_ms(driver, ui.url, n) for _ in range(RUNS))
+                baseline = ("topology_render_100", results[100]) if n != 100 else None
+                report(f"topology_render_{n}", results[n], "ms", baseline=baseline)
+                if n == SIZES[-1]:
+                    target = f"wl:ns-{(n // 2) % 10}/svc-{n // 2}-v1"
+                    clicks = [_click_ms(driver, target) for _ in range(RUNS)]
+                    report(f"topology_click_panel_{n}", statistics.median(clicks), "ms")
+                    report(f"topology_pan_frame_{n}", _pan_frame_ms(driver), "ms")
+            finally:
+                ui.stop()
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()

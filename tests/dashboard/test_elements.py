@@ -1,0 +1,37 @@
+"""topology's Cytoscape export, built by the real topology pipeline, mapped onto what the page styles on."""
+from dashboard.elements import edge_element, from_topology, ui_elements
+from topology import build_graph, to_cytoscape
+from topology.synthetic import synthetic_rates
+
+
+def test_topology_export_maps_onto_ui_keys():
+    rates = synthetic_rates(workloads=20, services=6, edges=30, namespaces=2, error_share=0.4)
+    exported = to_cytoscape(build_graph(rates, "workload", inject_service_nodes=True))
+    nodes, edges = from_topology(exported)
+    assert len(nodes) + len(edges) == len(exported)
+    assert {n["type"] for n in nodes} == {"workload", "service"}
+    healths = {e["health"] for e in edges}
+    assert "healthy" in healths and healths & {"degraded", "failing"}
+    by_id = {e["data"]["id"]: e["data"] for e in exported}
+    for e in edges:
+        src = by_id[e["id"]]
+        assert e["rps"] == src["rate"] and e["p95_ms"] == src.get("latency_p95_ms")
+        assert e["health"] == {"Healthy": "healthy", "Degraded": "degraded", "Failure": "failing"}.get(src["health"], "na")
+    elements = ui_elements(nodes, edges)
+    failing = [el for el in elements if "health-failing" in el["classes"].split()]
+    assert failing and all(el["data"]["label_err"].endswith("%err") for el in failing if "source" in el["data"])
+
+
+def test_mismatch_wins_over_the_measured_share_and_tcp_shows_bytes():
+    nodes, edges = from_topology([
+        {"data": {"id": "a", "node_type": "workload", "label": "a", "rates": {"httpOut": 2.0}}},
+        {"data": {"id": "b", "node_type": "service", "label": "b", "rates": {"httpIn": 2.0, "httpIn5xx": 1.0},
+                  "health": "Failure", "is_outside": True}},
+        {"data": {"id": "a->b", "source": "a", "target": "b", "protocol": "http", "rate": 2.0, "percent_err": 50.0,
+                  "mtls": "none", "mtls_mismatch": True, "health": "Failure"}},
+        {"data": {"id": "a->b tcp", "source": "a", "target": "b", "protocol": "tcp", "rate": 2048.0, "health": "NA"}},
+    ])
+    assert nodes[1]["error_pct"] == 50.0 and nodes[1]["outsider"] and nodes[1]["health"] == "failing"
+    assert edges[0]["mtls_state"] == "mismatch"
+    assert "mtls-mismatch" in edge_element(edges[0])["classes"]
+    assert edge_element(edges[1])["data"]["label_rps"] == "2048Bps"
