@@ -6,8 +6,8 @@ registered at import time. Each entry is an instance with `metadata` and
 """
 from diagnose.rule import Rule
 from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication, policy_targets
-from diagnose.rules.config import (common, destinationrule, gateway, service, serviceentry, sidecar, virtualservice,
-                                   virtualservice_matches)
+from diagnose.rules.config import (common, destinationrule, gateway, schema, service, serviceentry, sidecar,
+                                   virtualservice, virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
     authorization.HOSTS,
@@ -29,6 +29,7 @@ ALL_RULES: list[Rule] = [
     destinationrule_tls.HOST_DROPS_MTLS,
     destinationrule_tls.MESH_WITHOUT_PA,
     destinationrule_tls.NAMESPACE_WITHOUT_PA,
+    destinationrule_tls.WITHOUT_SIDECAR,
     gateway.Conflicts(),
     gateway.IngressPorts(),
     gateway.Selector(),
@@ -42,9 +43,11 @@ ALL_RULES: list[Rule] = [
     *peerauthentication.NOTHING,
     *peerauthentication.OVERLAPS,
     peerauthentication.PORT_LEVEL_SELECTOR,
+    peerauthentication.PORT_LEVEL_UNKNOWN_PORT,
     *peerauthentication.SELECTORLESS,
     peerauthentication.STRICT_WORKLOAD_CLIENTS,
     policy_targets.INEFFECTIVE_SELECTORS,
+    *schema.ALL,
     service.MultipleServices(),
     service.PortNames(),
     serviceentry.Addresses(),

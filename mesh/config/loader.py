@@ -6,6 +6,7 @@ is one meshscope analyzes is not decided here (unknown kinds pass through).
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadProb
 def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES) -> LoadResult:
     """Load every document of the given files and folders."""
     files, problems = expand_paths(paths)
+    named = {Path(p) for p in paths}
     result = LoadResult(problems=problems)
     for f in files:
         try:
@@ -94,8 +96,19 @@ def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] =
             line = raw.count(b"\n", 0, exc.start) + 1
             result.problems.append(LoadProblem(str(f), line, "not UTF-8 text (is this a YAML file?)", reason=NOT_YAML))
             continue
+        if f.suffix == ".json" and f not in named and not _looks_like_object(text):
+            continue  # a JSON file found in a folder walk that is not a Kubernetes object (test data, manifests)
         result.extend(load_text(text, str(f), exclude_namespaces))
     return result
+
+
+def _looks_like_object(text: str) -> bool:
+    """Whether JSON text is a Kubernetes object (or unparsable, so the loader reports it)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return True
+    return isinstance(data, dict) and ("kind" in data or "apiVersion" in data)
 
 
 def load_text(text: str, filename: str = "<text>",

@@ -144,3 +144,12 @@ spec:
     (cm,) = load_text(text, "c.yaml").objects
     assert cm.spec["a"] == 1 and cm.spec["b"] is True and cm.spec["c"] is None and cm.spec["d"] == 1.5
     assert cm.spec["e"] == 16 and cm.spec["g"] == "yes" and str(cm.spec["f"]) == "2001-12-14"
+
+
+def test_folder_walk_skips_json_that_is_not_a_kubernetes_object(tmp_path: Path):
+    (tmp_path / "expected.json").write_text('{"case": "x", "expected": []}')
+    (tmp_path / "svc.json").write_text('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}')
+    r = load_paths([tmp_path])
+    assert [o.name for o in r.objects] == ["s"] and r.problems == []
+    named = load_paths([tmp_path / "expected.json"])  # named explicitly: it must be a Kubernetes object
+    assert [p.reason for p in named.problems] == ["no-kind"]
