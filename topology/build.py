@@ -66,23 +66,68 @@ class GraphBuilder:
             if enabled:
                 gc.enable()
 
-    def _build(self, rates: pd.DataFrame) -> nx.MultiDiGraph:
-        traffic = build_traffic(rates, self.options, self.caches)
-        graph = graph_from_traffic(traffic)
+    def refresh(self, graph: nx.MultiDiGraph, rates: pd.DataFrame) -> nx.MultiDiGraph:
+        """Update `graph` in place for a new window of the same request (e.g. one more scrape interval).
+
+        When the window has the same series as the last one (the usual case) only
+        the rates are re-aggregated: node resolution, query selection, de-duplication
+        and the mapping of buckets/security series onto edges are reused. Nodes and
+        edges that persist keep their identity (UI positions stay put); vanished ones
+        are removed, new ones added; every appender runs again.
+        """
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            traffic = build_traffic(rates, self.options, self.caches)
+            sums = edge_sums(traffic)
+            nodes = dict(node_records(traffic, node_rates(traffic, sums)))
+            graph.remove_nodes_from([n for n in graph.nodes if n not in nodes])
+            existing = graph._node if isinstance(getattr(graph, "_node", None), dict) else None
+            for nid, attrs in nodes.items():
+                d = existing.get(nid) if existing is not None else (graph.nodes[nid] if nid in graph else None)
+                if d is None:
+                    graph.add_node(nid, **attrs)
+                else:
+                    d.clear()
+                    d.update(attrs)
+            records = edge_records(traffic, sums)
+            wanted = {(u, v, k) for u, v, k, _ in records}
+            graph.remove_edges_from([e for e in graph.edges(keys=True) if e not in wanted])
+            succ = getattr(graph, "_succ", None)
+            stored, fresh = [], []
+            for u, v, k, dd in records:
+                keydict = succ[u].get(v) if isinstance(succ, dict) else graph.adj[u].get(v)
+                attrs = keydict.get(k) if keydict is not None else None
+                if attrs is None:
+                    fresh.append((u, v, k, dd))
+                    stored.append(dd)
+                else:
+                    attrs.clear()
+                    attrs.update(dd)
+                    stored.append(attrs)
+            add_edges_bulk(graph, fresh)
+            graph.graph.clear()
+            graph.graph.update(graph_attrs(traffic))
+            _add_boxes(graph, self.options)
+            self._decorate(graph, traffic, rates, stored)
+            return graph
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _decorate(self, graph: nx.MultiDiGraph, traffic: Traffic, rates: pd.DataFrame, dicts: list[dict]) -> None:
         ctx = AppendContext(rates=rates, options=self.options, traffic=traffic, snapshot=self.snapshot,
                             health=self.health)
-        ctx.cache["edge_dicts"] = graph.graph.pop("_edge_dicts", None) or edge_dicts(graph, traffic)
+        ctx.cache["edge_dicts"] = dicts
         for appender in self.pipeline:
             appender.append(graph, ctx)
             graph.graph[A.APPENDERS_RUN].append(appender.name)
+
+    def _build(self, rates: pd.DataFrame) -> nx.MultiDiGraph:
+        traffic = build_traffic(rates, self.options, self.caches)
+        graph = graph_from_traffic(traffic)
+        self._decorate(graph, traffic, rates, graph.graph.pop("_edge_dicts"))
         return graph
-
-
-def edge_dicts(graph: nx.MultiDiGraph, tr: Traffic) -> list[dict]:
-    """Each edge's attribute dict, by edge index, so appenders can write results without lookups."""
-    ids = tr.table.ids
-    succ = getattr(graph, "_succ", None) or graph.adj  # the raw dict-of-dicts skips a view object per lookup
-    return [succ[ids[s]][ids[d]][PROTOCOLS[p]] for s, d, p in zip(tr.e_src.tolist(), tr.e_dst.tolist(), tr.e_proto.tolist())]
 
 
 def edge_sums(tr: Traffic) -> dict[str, np.ndarray]:
@@ -145,22 +190,30 @@ def node_rates(tr: Traffic, sums: dict[str, np.ndarray]) -> dict[int, dict[str, 
     return out
 
 
+def graph_attrs(tr: Traffic) -> dict:
+    opts = tr.options
+    return {A.GRAPH_TYPE: opts.graph_type, A.NAMESPACES: opts.namespaces, A.WINDOW_S: opts.window_s,
+            A.QUERY_TIME: opts.query_time, A.SKIPPED_SERIES: tr.skipped, A.APPENDERS_RUN: []}
+
+
+def node_records(tr: Traffic, rates: dict[int, dict[str, float]]) -> list[tuple[str, dict]]:
+    """(id, attributes) of every node an edge touches (service graphs also keep injected services)."""
+    table = tr.table
+    nodes = tr.nodes_in_graph().tolist()
+    if tr.options.graph_type == model.SERVICE:
+        nodes = sorted(set(nodes) | {i for i, t in enumerate(table.types) if t == model.NT_SERVICE and i in tr.injected})
+    return [(table.ids[i], {A.KEY: table.keys[i], A.NODE_TYPE: table.types[i], **table.fields[i],
+                            A.DEST_SERVICES: sorted(tr.dest_services.get(i, ())), A.RATES: rates.get(i, {}),
+                            A.IS_INJECTED: i in tr.injected})
+            for i in nodes]
+
+
 def graph_from_traffic(tr: Traffic) -> nx.MultiDiGraph:
     opts = tr.options
     graph = nx.MultiDiGraph()
-    graph.graph.update({A.GRAPH_TYPE: opts.graph_type, A.NAMESPACES: opts.namespaces, A.WINDOW_S: opts.window_s,
-                        A.QUERY_TIME: opts.query_time, A.SKIPPED_SERIES: tr.skipped, A.APPENDERS_RUN: []})
+    graph.graph.update(graph_attrs(tr))
     sums = edge_sums(tr)
-    rates = node_rates(tr, sums)
-    table = tr.table
-    nodes = tr.nodes_in_graph().tolist()
-    if opts.graph_type == model.SERVICE:
-        nodes = sorted(set(nodes) | {i for i, t in enumerate(table.types) if t == model.NT_SERVICE and i in tr.injected})
-    graph.add_nodes_from(
-        (table.ids[i], {A.KEY: table.keys[i], A.NODE_TYPE: table.types[i], **table.fields[i],
-                        A.DEST_SERVICES: sorted(tr.dest_services.get(i, ())), A.RATES: rates.get(i, {}),
-                        A.IS_INJECTED: i in tr.injected})
-        for i in nodes)
+    graph.add_nodes_from(node_records(tr, node_rates(tr, sums)))
     graph.graph["_edge_dicts"] = add_edges_bulk(graph, edge_records(tr, sums))
     _add_boxes(graph, opts)
     return graph

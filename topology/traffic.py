@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from collector import schema
 from topology import model
 from topology.nodes import DestInfo, NodeTable, resolve_dests, resolve_sources
 from topology.options import GraphOptions
@@ -37,6 +38,7 @@ class Traffic:
     feeds: pd.DataFrame | None = None  # service graph: (svc, wl) pairs a service reaches
     roots: set[int] = field(default_factory=set)
     skipped: int = 0
+    on_edges: dict = field(default_factory=dict)  # memo of rows_on_edges (depends on structure only)
 
     @property
     def n_nodes(self) -> int:
@@ -56,14 +58,80 @@ class Caches:
     table: NodeTable | None = None
     sources: dict = field(default_factory=dict)
     dests: dict = field(default_factory=dict)
+    structure: Structure | None = None
+
+
+@dataclass
+class Structure:
+    """What a frame's labels alone decide: reused when the next window has the same series."""
+
+    signature: list
+    traffic: Traffic
+    sel: np.ndarray  # selected rows (query order)
+    group: np.ndarray  # per selected row: its (fingerprint, query) group
+    kept: np.ndarray  # group ids that became contributions, in contribution order
+    mult: np.ndarray  # per contribution edge row: its contribution
+    skipped_structural: int = 0  # rows dropped for their labels (rates can add more)
+
+
+def _signature(rows: pd.DataFrame) -> list:
+    sig: list = [len(rows)]
+    for c in rows.columns:
+        if c == "rate":
+            continue
+        if c == "le":
+            sig.append(rows[c].to_numpy())
+        else:
+            sig.append((rows[c].cat.codes.to_numpy(), rows[c].cat.categories))
+    return sig
+
+
+def _same(a: list, b: list) -> bool:
+    if a[0] != b[0]:
+        return False
+    for x, y in zip(a[1:], b[1:]):
+        if isinstance(x, tuple):
+            if not (np.array_equal(x[0], y[0]) and x[1].equals(y[1])):
+                return False
+        elif not np.array_equal(x, y, equal_nan=True):
+            return False
+    return True
+
+
+def _clean_rates(rows: pd.DataFrame, sel: np.ndarray) -> tuple[np.ndarray, int]:
+    """Selected rates with NaN/inf/negative values counted and read as 0 (malformed telemetry)."""
+    rate = rows["rate"].to_numpy()[sel]
+    bad = ~np.isfinite(rate) | (rate < 0)
+    return np.where(bad, 0.0, rate), int(bad.sum())
+
+
+def _refreshed(st: Structure, rows: pd.DataFrame) -> Traffic:
+    rate, bad = _clean_rates(rows, st.sel)
+    sums = np.bincount(st.group, weights=rate, minlength=int(st.group.max(initial=-1)) + 1)
+    c = st.traffic.contrib
+    contrib = pd.DataFrame({"eidx": c["eidx"].to_numpy(), "rate": sums[st.kept][st.mult], "code": c["code"].to_numpy(),
+                            "flags": c["flags"].to_numpy(), "host": c["host"].to_numpy()})
+    base = st.traffic
+    return Traffic(options=base.options, table=base.table, rows=rows, src=base.src, dest=base.dest, contrib=contrib,
+                   e_src=base.e_src, e_dst=base.e_dst, e_proto=base.e_proto, dest_services=base.dest_services,
+                   injected=base.injected, feeds=base.feeds, roots=base.roots,
+                   skipped=st.skipped_structural + bad, on_edges=base.on_edges)
 
 
 def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None = None) -> Traffic:
+    missing = [c for c in (schema.METRIC, schema.RATE) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"rate frame lacks column(s) {', '.join(missing)}: expected the Istio rate frame "
+                         f"(Istio label columns, {schema.METRIC}, {schema.LE}, {schema.RATE})")
     caches = caches or Caches()
     if caches.table is None or caches.table.graph_type != opts.graph_type:
         caches.table, caches.sources, caches.dests = NodeTable(opts.graph_type), {}, {}
+        caches.structure = None
     table = caches.table
     rows = normalize(frame)
+    signature = _signature(rows)
+    if caches.structure is not None and caches.structure.traffic.options is opts and _same(caches.structure.signature, signature):
+        return _refreshed(caches.structure, rows)
     src, _src_tid = resolve_sources(rows, table, caches.sources)
     dest = resolve_dests(rows, table, opts.inject, opts.istio_namespace, caches.dests)
     metrics = metric_protocols(opts)
@@ -75,7 +143,7 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     query = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.empty(0, dtype=np.int64)
     is_main = pd.notna(proto[sel]) if len(sel) else np.empty(0, dtype=bool)
     sel, query = sel[is_main], query[is_main]
-    usable = (src[sel] >= 0) & (dest.node[sel] >= 0) & np.isfinite(rows["rate"].to_numpy()[sel])
+    usable = (src[sel] >= 0) & (dest.node[sel] >= 0)
     wanted = np.ones(len(sel), dtype=bool)
     is_req = (rows["metric"] == "istio_requests_total").to_numpy()[sel]
     for p, mode in (("http", opts.rates.http), ("grpc", opts.rates.grpc)):
@@ -84,7 +152,9 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     skipped = len(np.unique(sel[~usable]))
     sel, query = sel[usable & wanted], query[usable & wanted]
 
-    contrib = _dedup(rows, sel, query, src, dest, proto, code, flags)
+    contrib, group, kept = _dedup(rows, sel, query, src, dest, proto, code, flags)
+    bad_rates = contrib.pop("bad")
+    skipped += bad_rates
     injected = set(np.unique(contrib["svc"][contrib["svc"] >= 0]).tolist())
     dest_services: dict[int, set] = {}
     for node_idx, svc_idx, tid in set(zip(contrib["dst"].tolist(), contrib["svc"].tolist(), contrib["dtid"].tolist())):
@@ -108,10 +178,11 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     tr.e_src, tr.e_dst, tr.e_proto = s[first], d[first], pcode[first]
     tr.contrib = pd.DataFrame({"eidx": eidx, "rate": contrib["rate"][mult], "code": contrib["code"][mult],
                                "flags": contrib["flags"][mult], "host": contrib["host"][mult]})
+    caches.structure = Structure(signature, tr, sel, group, kept, mult, skipped - bad_rates)
     return tr
 
 
-def _dedup(rows, sel, query, src, dest, proto, code, flags) -> dict[str, np.ndarray]:
+def _dedup(rows, sel, query, src, dest, proto, code, flags) -> tuple[dict, np.ndarray, np.ndarray]:
     """Sum within a query what differs only in labels Kiali does not group on; count each contribution once."""
     from topology.nodes import tuple_ids
 
@@ -122,16 +193,17 @@ def _dedup(rows, sel, query, src, dest, proto, code, flags) -> dict[str, np.ndar
         fp[c] = pd.Categorical(fp[c])
     fp_id, _ = tuple_ids(fp, ["m", "s", "d", "p", "c", "f"])
     group, _ = pd.factorize(fp_id * (int(query.max(initial=0)) + 1) + query)
-    rate = rows["rate"].to_numpy()[sel]
+    rate, bad = _clean_rates(rows, sel)
     sums = np.bincount(group, weights=rate) if len(group) else np.empty(0)
     g_first = np.unique(group, return_index=True)[1] if len(group) else np.empty(0, dtype=np.int64)
     # groups are numbered in order of first appearance, i.e. query order: keep each fingerprint's first
     keep = ~pd.Series(fp_id[g_first]).duplicated().to_numpy()
     r = sel[g_first][keep]
     host = rows["d_host"].astype(object).to_numpy()[r]
-    return {"src": src[r], "dst": dest.node[r], "svc": dest.service[r], "dtid": dest.tuple_id[r],
-            "proto": np.array([_PROTO_CODE[p] for p in proto[r]], dtype=np.int64), "code": code[r], "flags": flags[r],
-            "host": np.where(pd.isna(host), "", host).astype(object), "rate": sums[keep], "row": r}
+    out = {"src": src[r], "dst": dest.node[r], "svc": dest.service[r], "dtid": dest.tuple_id[r],
+           "proto": np.array([_PROTO_CODE[p] for p in proto[r]], dtype=np.int64), "code": code[r], "flags": flags[r],
+           "host": np.where(pd.isna(host), "", host).astype(object), "rate": sums[keep], "row": r, "bad": bad}
+    return out, group, group[g_first][keep]
 
 
 def expand(src: np.ndarray, dst: np.ndarray, svc: np.ndarray, proto: np.ndarray):
@@ -173,6 +245,14 @@ def rows_on_edges(tr: Traffic, metrics: list[str], reporter: str | None = None) 
     Uses the graph's own node, injection and service-graph rules; a row feeding two
     edges (an injected service) appears twice; rows on no graph edge are dropped.
     """
+    memo = (tuple(metrics), reporter)
+    if memo in tr.on_edges:
+        return tr.on_edges[memo]
+    tr.on_edges[memo] = result = _rows_on_edges(tr, metrics, reporter)
+    return result
+
+
+def _rows_on_edges(tr: Traffic, metrics: list[str], reporter: str | None) -> tuple[np.ndarray, np.ndarray]:
     rows = tr.rows
     mask = rows["metric"].isin(metrics).to_numpy().copy()
     if reporter is not None:
