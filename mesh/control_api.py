@@ -1,6 +1,7 @@
 """The bundled mesh's control API on 127.0.0.1 (default port 15080), used by `meshscope apply/delete/scenario`.
 
   GET  /v1/status                 where everything is (ports, workloads, scenario)
+  GET  /v1/config                 the current config as multi-document YAML
   GET  /v1/scenarios              the scenario list
   POST /v1/scenarios/<name>       apply a scenario;  DELETE /v1/scenario  back to baseline
   POST /v1/apply   (YAML body)    create/replace objects; 400 with problems, 409 if refused
@@ -74,6 +75,9 @@ class ControlServer:
         from mesh.scenarios import SCENARIOS
         if path == "/v1/status":
             return 200, self.mesh.status()
+        if path == "/v1/config":
+            import yaml
+            return 200, {"yaml": yaml.safe_dump_all([o.raw for o in self.mesh.objects], sort_keys=False)}
         if path == "/v1/scenarios":
             return 200, {"active": self.mesh.scenario, "scenarios": [s.to_dict() for s in SCENARIOS]}
         return 404, {"error": f"no such endpoint: GET {path}"}
@@ -102,3 +106,62 @@ class ControlServer:
         except ConfigRejected as exc:
             return 409, {"error": "config rejected; the previous config is still serving", "problems": exc.problems}
         return 404, {"error": f"no such endpoint: {method} {path}"}
+
+
+class ControlError(RuntimeError):
+    """The control API refused a request, or is not reachable; `problems` lists what to fix."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, status: int = 0):
+        super().__init__(message)
+        self.problems = problems or []
+        self.status = status
+
+
+class ControlClient:
+    """What `meshscope apply/delete/scenario` use to talk to a running bundled mesh."""
+
+    def __init__(self, url: str = "http://127.0.0.1:15080", timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: str | None = None, filename: str | None = None) -> Any:
+        import urllib.error
+        import urllib.request
+        headers = {"content-type": "application/yaml"}
+        if filename:
+            headers["x-filename"] = filename
+        req = urllib.request.Request(self.url + path, data=body.encode() if body is not None else None,
+                                     method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            try:
+                payload = json.loads(e.read() or b"{}")
+            except ValueError:
+                payload = {}
+            raise ControlError(payload.get("error", f"HTTP {e.code}"), payload.get("problems"), e.code) from None
+        except (urllib.error.URLError, OSError) as e:
+            raise ControlError(f"no bundled mesh answers at {self.url} ({getattr(e, 'reason', e)}); "
+                               "start one with `meshscope up`") from None
+
+    def status(self) -> dict:
+        return self._call("GET", "/v1/status")
+
+    def config_yaml(self) -> str:
+        return self._call("GET", "/v1/config")["yaml"]
+
+    def scenarios(self) -> dict:
+        return self._call("GET", "/v1/scenarios")
+
+    def apply_scenario(self, name: str) -> dict:
+        return self._call("POST", f"/v1/scenarios/{name}", "")
+
+    def clear_scenario(self) -> dict:
+        return self._call("DELETE", "/v1/scenario")
+
+    def apply(self, yaml_text: str, filename: str) -> dict:
+        return self._call("POST", "/v1/apply", yaml_text, filename)
+
+    def delete(self, yaml_text: str, filename: str) -> dict:
+        return self._call("POST", "/v1/delete", yaml_text, filename)

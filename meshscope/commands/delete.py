@@ -1,15 +1,34 @@
-"""`meshscope delete` (not yet available)."""
+"""`meshscope delete -f FILE|DIR`: remove the named objects from the running bundled mesh's config."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-HELP = "delete (not yet available)"
+HELP = "delete the objects named in Istio config files from the running bundled mesh"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("-f", "--filename", action="append", type=Path, required=True, metavar="FILE|DIR",
+                        help="YAML file or directory naming the objects (repeatable)")
+    parser.add_argument("--control", default="http://127.0.0.1:15080", metavar="URL",
+                        help="the bundled mesh's control API (default http://127.0.0.1:15080)")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("meshscope delete: not yet available")
+    from meshscope.commands.apply import as_yaml, load_change
+    from mesh.control_api import ControlClient, ControlError
+
+    change = load_change(args.filename, "delete")
+    if change is None:
+        return 1
+    try:
+        r = ControlClient(args.control).delete(as_yaml(change), ",".join(map(str, args.filename)))
+    except ControlError as exc:
+        print(f"meshscope delete: {exc}")
+        for p in exc.problems:
+            print(f"  {p}")
+        return 1
+    for ref in r["changed"]:
+        print(f"{ref} deleted")
+    print(f"pushed to every sidecar in {r['seconds']:.3f}s")
     return 0

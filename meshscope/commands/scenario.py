@@ -1,15 +1,52 @@
-"""`meshscope scenario` (not yet available)."""
+"""`meshscope scenario list|apply NAME|clear`: fault scenarios on the running bundled mesh."""
 from __future__ import annotations
 
 import argparse
 
-HELP = "scenario (not yet available)"
+HELP = "list the fault scenarios, apply one to the running bundled mesh, or clear it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("action", choices=["list", "apply", "clear"], help="what to do")
+    parser.add_argument("name", nargs="?", help="scenario name (for apply)")
+    parser.add_argument("--control", default="http://127.0.0.1:15080", metavar="URL",
+                        help="the bundled mesh's control API (default http://127.0.0.1:15080)")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("meshscope scenario: not yet available")
+    from mesh.control_api import ControlClient, ControlError
+    from mesh.scenarios import SCENARIOS, names
+
+    if args.action == "list":
+        active = None
+        try:
+            active = ControlClient(args.control, timeout=2).scenarios().get("active")
+        except ControlError:
+            pass  # no mesh running: still list them
+        width = max(len(s.name) for s in SCENARIOS)
+        for s in SCENARIOS:
+            mark = "*" if s.name == active else " "
+            flags = ",".join(s.expected_flags) or "-"
+            print(f"{mark} {s.name:<{width}}  {s.description}")
+            print(f"  {'':<{width}}  expects {', '.join(s.expected_codes)}; flags {flags}; edge {s.edge[0]} -> {s.edge[1]}")
+        return 0
+    client = ControlClient(args.control)
+    try:
+        if args.action == "apply":
+            if not args.name:
+                print("meshscope scenario apply: which scenario? one of: " + ", ".join(names()))
+                return 2
+            if args.name not in names():
+                print(f"meshscope scenario apply: unknown scenario {args.name!r}; known: {', '.join(names())}")
+                return 2
+            r = client.apply_scenario(args.name)
+            print(f"scenario {args.name} applied in {r['seconds']:.3f}s: {', '.join(r['changed']) or 'app behavior only'}")
+        else:
+            r = client.clear_scenario()
+            print(f"scenario cleared in {r['seconds']:.3f}s: the mesh is back to its baseline")
+    except ControlError as exc:
+        print(f"meshscope scenario: {exc}")
+        for p in exc.problems:
+            print(f"  {p}")
+        return 1
     return 0
