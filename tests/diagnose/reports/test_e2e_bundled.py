@@ -50,9 +50,10 @@ def test_scenario_reaches_a_webhook_and_every_report_format(bundled_mesh, mesh_s
     import topology
     from collector.query import istio_rates
 
-    sink = Sink(tmp_path).start()
-    dispatcher = AlertDispatcher(AlertsConfig([ReceiverConfig(name="oncall", url=sink.url, group_by=["..."], group_wait=0,
-                                                              group_interval=1)]), tmp_path / "alerts", tick_s=0.2).start()
+    secret = "whsec_ZTJlLXRlc3Qtc2VjcmV0LWtleQ=="
+    sink = Sink(tmp_path, secret=secret).start()
+    receiver = ReceiverConfig(name="oncall", url=sink.url, secret=secret, group_by=["..."], group_wait=0, group_interval=1)
+    dispatcher = AlertDispatcher(AlertsConfig([receiver]), tmp_path / "alerts", tick_s=0.2).start()
     diagnoser = live["diagnoser"]
     diagnoser.subscribe(lambda findings, now: dispatcher.process(findings, now))
     try:
@@ -66,6 +67,7 @@ def test_scenario_reaches_a_webhook_and_every_report_format(bundled_mesh, mesh_s
         # the alert reaches the on-call receiver
         wait_until(lambda: any(a["labels"]["code"] == runtime_code for r in sink.delivered() for a in r["body"]["alerts"]),
                    timeout=30, what="webhook notification")
+        assert all(r["valid_signature"] for r in sink.requests())
 
         store = live["store"]
         graph = topology.build_graph(istio_rates(store, 30.0), graph_type="versionedApp", snapshot=bundled_mesh.snapshot(),
