@@ -32,8 +32,11 @@ def istio_rates(store: TelemetryStore, window_s: float, end=None, prefix: str = 
     """Per-second rates of every Istio counter/histogram series over (end - window_s, end].
 
     Returns the Istio rate frame: Istio label columns, `metric`, `le`, `rate`, summed over
-    series (targets, non-Istio labels) like `sum(rate(m[w])) by (labels, le)`.
+    series (targets, non-Istio labels) like `sum(rate(m[w])) by (labels, le)`. `store` may also
+    be a `PrometheusClient` (real clusters): the same frame then comes from PromQL.
     """
+    if not isinstance(store, TelemetryStore) and hasattr(store, "istio_rates"):
+        return store.istio_rates(window_s, end=end)
     end_ts = pd.Timestamp.now(tz="UTC") if end is None else _ts(end)
     start_ts = end_ts - pd.Timedelta(seconds=window_s)
     table = store.arrow("metrics", start_ts, end_ts)

@@ -2,6 +2,8 @@
 from collector.sources.access_log import AccessLogTailer, LogFile
 from collector.sources.base import Source
 from collector.sources.otlp import OtlpReceiver
+from collector.sources.prom_api import PrometheusAPIError, PrometheusClient, PrometheusSource
 from collector.sources.prom_scrape import Scraper, ScrapeTarget, TargetHealth
 
-__all__ = ["AccessLogTailer", "LogFile", "OtlpReceiver", "ScrapeTarget", "Scraper", "Source", "TargetHealth"]
+__all__ = ["AccessLogTailer", "LogFile", "OtlpReceiver", "PrometheusAPIError", "PrometheusClient", "PrometheusSource",
+           "ScrapeTarget", "Scraper", "Source", "TargetHealth"]
