@@ -15,7 +15,7 @@ from typing import Any
 
 from diagnose.findings import Finding
 from diagnose.rules.config import security as sec
-from mesh.config import ConfigObject, Snapshot, Workload
+from mesh.config import ConfigObject, Snapshot
 
 IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
 IDENTITY_WHEN_KEYS = ("source.principal", "source.namespace", "connection.sni")
@@ -97,16 +97,6 @@ def needs_mtls(snap: Snapshot) -> list[Finding]:
     return out
 
 
-def _in_mesh(snap: Snapshot, w: Workload) -> bool:
-    """istioctl's "has a sidecar or is ambient", assuming injection when the namespace is not in the input."""
-    if snap.in_mesh(w) or snap.is_ambient(w):
-        return True
-    flag = w.labels.get("sidecar.istio.io/inject", w.annotations.get("sidecar.istio.io/inject"))
-    if flag is not None or any(c.get("name") == "istio-proxy" for c in w.containers):
-        return False
-    return w.namespace is not None and snap.find("Namespace", None, w.namespace) is None
-
-
 def no_matching_workloads(snap: Snapshot) -> list[Finding]:
     """IST0127: a policy that selects no in-mesh workload (judged only when the input has workloads)."""
     if not snap.workloads():
@@ -118,7 +108,7 @@ def no_matching_workloads(snap: Snapshot) -> list[Finding]:
         if ap.namespace == root and sel is None:
             continue  # mesh-wide: applies to every workload, present or future
         found = sec.select_workloads(snap, ap.namespace, sel, any_namespace=ap.namespace == root)
-        if any(_in_mesh(snap, w) for w in found):
+        if any(sec.in_mesh(snap, w) for w in found):
             continue
         scope = (f"selector {','.join(f'{k}={v}' for k, v in sorted(sel.items()))}" if sel
                  else f"(namespace-wide in {ap.namespace})")

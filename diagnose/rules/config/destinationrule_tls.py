@@ -170,6 +170,8 @@ def _clients_and_targets(client: sec.ClientMode, port: str | None, targets: list
 
 def client_server_mismatch(snap: Snapshot) -> list[Finding]:
     """STRICT server vs DISABLE/SIMPLE client (MS2010) and DISABLE server vs mTLS client (MS2011)."""
+    if not snap.of_kind("PeerAuthentication"):
+        return []  # no server-side policy anywhere: nothing can contradict a client
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
     for svc in snap.services():
         selector = svc.spec.get("selector")
@@ -288,3 +290,38 @@ CA_CERTIFICATES = sec.rule(
     "destinationrule.CaCertificates",
     "DestinationRule originates SIMPLE/MUTUAL TLS without caCertificates",
     (DR,), ("MS2040", "MS2041"), missing_ca_certificates)
+
+
+def mtls_to_workloads_without_sidecar(snap: Snapshot) -> list[Finding]:
+    """MS2015: ISTIO_MUTUAL towards a Service whose every known workload is outside the mesh.
+
+    Workloads in a namespace the input says nothing about are assumed injected.
+    """
+    out = []
+    seen: set[tuple[int, str]] = set()
+    for svc in snap.services():
+        selector = sec.as_dict(svc.spec.get("selector"))
+        if not selector:
+            continue
+        host = sec.service_host(snap, svc)
+        candidates = sec.dr_candidates(snap, host)
+        if not candidates:
+            continue
+        workloads = sec.select_workloads(snap, svc.namespace, {str(k): str(v) for k, v in selector.items()})
+        if not workloads or any(sec.in_mesh(snap, w) for w in workloads):
+            continue
+        for ns in dict.fromkeys([svc.namespace, *(dr.namespace for dr in candidates)]):
+            client = sec.client_mode(snap, host, ns)
+            if client.mode != sec.ISTIO_MUTUAL or client.rule is None or (id(client.rule), host) in seen:
+                continue
+            seen.add((id(client.rule), host))
+            out.append(sec.finding("MS2015", client.rule, client.path, [sec.ref(svc)], host=host,
+                                   workloads=", ".join(f"{w.kind} {w.namespace}/{w.name}" for w in workloads),
+                                   field_path=client.path))
+    return out
+
+
+WITHOUT_SIDECAR = sec.rule(
+    "destinationrule.TLSMutualWithoutSidecar",
+    "ISTIO_MUTUAL towards a Service whose workloads have no sidecar",
+    (DR, MC, SVC, WL, "Namespace"), ("MS2015",), mtls_to_workloads_without_sidecar)

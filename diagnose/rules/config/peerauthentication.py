@@ -218,3 +218,43 @@ OVERLAPS = [sec.rule(f"{k.lower()}.SelectorOverlap", f"two {k}s select the same 
                      (k, WL), ("MS2021",), _for(k, selector_overlaps)) for k in POLICY_KINDS]
 NOTHING = [sec.rule(f"{k.lower()}.SelectorMatchesNothing", f"{k} selector matches no workload",
                     (k, WL), ("MS2022",), _for(k, selector_matches_nothing)) for k in POLICY_KINDS]
+
+
+def _exposed_ports(snap: Snapshot, target: sec.Target) -> set[str]:
+    """Container ports of the workload, plus target ports of the Services selecting it."""
+    ports = {str(p.get("containerPort")) for c in (target.workload.containers if target.workload else [])
+             for p in (c.get("ports") if isinstance(c.get("ports"), list) else []) if isinstance(p, dict)}
+    for svc in sec.services_selecting(snap, target):
+        ports.update(sec.service_target_ports(svc).values())
+    return {p for p in ports if p and p != "None"}
+
+
+def port_level_unknown_port(snap: Snapshot) -> list[Finding]:
+    """MS2014: a portLevelMtls key that neither the selected workloads nor their Services expose.
+
+    Judged only when some port is known (container ports of the selected
+    workloads, or target ports of the Services selecting them).
+    """
+    out = []
+    for pa in snap.of_kind("PeerAuthentication"):
+        sel = sec.selector_of(pa)
+        ports = sec.pa_port_modes(pa)
+        if sel is None or not ports:
+            continue
+        targets = sec.targets_of(snap, pa.namespace, sel)
+        exposed = set().union(*(_exposed_ports(snap, t) for t in targets))
+        if not exposed:
+            continue  # no port information at all: nothing to compare with
+        names = sorted(t.workload.name if t.workload else sec.target_label(t) for t in targets)
+        for port in ports:
+            if port not in exposed:
+                out.append(sec.finding("MS2014", pa, f"spec/portLevelMtls/{port}", port=port,
+                                       workloads=", ".join(names),
+                                       known=", ".join(sorted(exposed, key=lambda p: (len(p), p)))))
+    return out
+
+
+PORT_LEVEL_UNKNOWN_PORT = sec.rule(
+    "peerauthentication.PortLevelUnknownPort",
+    "portLevelMtls names a port that no selected workload exposes",
+    (PA, WL, SVC), ("MS2014",), port_level_unknown_port)

@@ -84,12 +84,12 @@ def is_namespace_pa(pa: ConfigObject, snap: Snapshot) -> bool:
 
 def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
     """Selectorless PeerAuthentications in the root namespace, by name."""
-    return index(snap).mesh_pas
+    return pa_index(snap).mesh_pas
 
 
 def namespace_pas(snap: Snapshot, namespace: str | None) -> list[ConfigObject]:
     """Selectorless PeerAuthentications of one (non-root) namespace, by name."""
-    return index(snap).namespace_pas.get(namespace, [])
+    return pa_index(snap).namespace_pas.get(namespace, [])
 
 
 def enables_mtls(pa: ConfigObject) -> bool:
@@ -141,12 +141,12 @@ def dr_scope(dr: ConfigObject, snap: Snapshot) -> tuple[str, str | None]:
 
 def mesh_drs(snap: Snapshot) -> list[ConfigObject]:
     """DestinationRules for ``*.local`` (Kiali's mesh-wide rules), wherever they live."""
-    return index(snap).scoped_drs.get((MESH, None), [])
+    return dr_index(snap).scoped_drs.get((MESH, None), [])
 
 
 def namespace_drs(snap: Snapshot, namespace: str | None) -> list[ConfigObject]:
     """DestinationRules for ``*.<namespace>.svc.<suffix>``."""
-    return index(snap).scoped_drs.get((NAMESPACE, namespace), [])
+    return dr_index(snap).scoped_drs.get((NAMESPACE, namespace), [])
 
 
 # -- who a policy or service selects ----------------------------------------------------------
@@ -167,6 +167,16 @@ def targets_of(snap: Snapshot, namespace: str | None, selector: dict[str, str] |
     """
     found = [Target(w.namespace, w.labels, w) for w in select_workloads(snap, namespace, selector)]
     return found or [Target(namespace, dict(selector or {}))]
+
+
+def in_mesh(snap: Snapshot, w: Workload) -> bool:
+    """istioctl's "has a sidecar or is ambient", assuming injection when the namespace is not in the input."""
+    if snap.in_mesh(w) or snap.is_ambient(w):
+        return True
+    flag = w.labels.get("sidecar.istio.io/inject", w.annotations.get("sidecar.istio.io/inject"))
+    if flag is not None or any(c.get("name") == "istio-proxy" for c in w.containers):
+        return False
+    return w.namespace is not None and snap.find("Namespace", None, w.namespace) is None
 
 
 def services_selecting(snap: Snapshot, target: Target) -> list[ConfigObject]:
@@ -235,7 +245,7 @@ class ServerMode:
 
 def server_mode(snap: Snapshot, target: Target, port: str | None = None) -> ServerMode:
     """The mode in force for a target (and optionally a target port), most specific policy first."""
-    idx = index(snap)
+    idx = pa_index(snap)
     by_selector = idx.selector_pas.get(target.namespace)
     workload_pas = by_selector.matching(target.labels) if by_selector is not None else []
     if port is not None:
@@ -287,7 +297,7 @@ def host_namespace(host: str, snap: Snapshot) -> str | None:
 
 def dr_candidates(snap: Snapshot, host: str) -> list[ConfigObject]:
     """DestinationRules (without workloadSelector) whose host matches an FQDN, from the index."""
-    idx = index(snap)
+    idx = dr_index(snap)
     out = list(idx.exact_drs.get(host, ()))
     for suffix, drs in idx.wildcard_drs.items():
         if suffix == "" or host.endswith(suffix):
@@ -328,23 +338,32 @@ def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | No
 
 
 # -- per-snapshot indexes (rules ask per workload and per service; keep that linear) ----------
+# One index per kind, so a rule that asks only about DestinationRules reads only those
+# (the guard tests compare the kinds a rule reads with the ones it declares).
 @dataclass
-class SecurityIndex:
-    """PeerAuthentications by level and client-side DestinationRules by host, built once per snapshot."""
+class PolicyIndex:
+    """PeerAuthentications by level: selector ones per namespace, selectorless per namespace, mesh-wide."""
 
     selector_pas: dict[str | None, SelectorIndex[ConfigObject]] = field(default_factory=dict)
     namespace_pas: dict[str | None, list[ConfigObject]] = field(default_factory=dict)
     mesh_pas: list[ConfigObject] = field(default_factory=list)
+
+
+@dataclass
+class RuleIndex:
+    """Client-side DestinationRules by host, plus Kiali's mesh/namespace scopes."""
+
     exact_drs: dict[str, list[ConfigObject]] = field(default_factory=dict)
     wildcard_drs: dict[str, list[ConfigObject]] = field(default_factory=dict)  # ".ns.svc.cluster.local" -> DRs
-    scoped_drs: dict[tuple[str, str | None], list[ConfigObject]] = field(default_factory=dict)  # Kiali's scopes
+    scoped_drs: dict[tuple[str, str | None], list[ConfigObject]] = field(default_factory=dict)
 
 
-_INDEXES: weakref.WeakKeyDictionary[Snapshot, SecurityIndex] = weakref.WeakKeyDictionary()
+_PA_INDEXES: weakref.WeakKeyDictionary[Snapshot, PolicyIndex] = weakref.WeakKeyDictionary()
+_DR_INDEXES: weakref.WeakKeyDictionary[Snapshot, RuleIndex] = weakref.WeakKeyDictionary()
 
 
-def index(snap: Snapshot) -> SecurityIndex:
-    idx = _INDEXES.get(snap)
+def pa_index(snap: Snapshot) -> PolicyIndex:
+    idx = _PA_INDEXES.get(snap)
     if idx is not None:
         return idx
     sel_pas: dict[str | None, list] = defaultdict(list)
@@ -358,6 +377,15 @@ def index(snap: Snapshot) -> SecurityIndex:
             mesh.append(pa)
         else:
             ns_pas[pa.namespace].append(pa)
+    idx = PolicyIndex({ns: SelectorIndex(items) for ns, items in sel_pas.items()}, dict(ns_pas), mesh)
+    _PA_INDEXES[snap] = idx
+    return idx
+
+
+def dr_index(snap: Snapshot) -> RuleIndex:
+    idx = _DR_INDEXES.get(snap)
+    if idx is not None:
+        return idx
     exact: dict[str, list] = defaultdict(list)
     wild: dict[str, list] = defaultdict(list)
     scoped: dict[tuple[str, str | None], list] = defaultdict(list)
@@ -375,9 +403,8 @@ def index(snap: Snapshot) -> SecurityIndex:
             wild[pattern[1:]].append(dr)
         else:
             exact[pattern].append(dr)
-    idx = SecurityIndex({ns: SelectorIndex(items) for ns, items in sel_pas.items()}, dict(ns_pas), mesh, dict(exact),
-                        dict(wild), dict(scoped))
-    _INDEXES[snap] = idx
+    idx = RuleIndex(dict(exact), dict(wild), dict(scoped))
+    _DR_INDEXES[snap] = idx
     return idx
 
 

@@ -223,3 +223,40 @@ def test_client_namespace_rule_wins_for_its_clients():
             + dr("reviews", "bookinfo", "reviews", "ISTIO_MUTUAL") + local)
     found = [f for f in run(text) if f.code == "MS2010"]
     assert [(f.resource.namespace, f.resource.name) for f in found] == [("frontend", "reviews-from-frontend")]
+
+
+def test_port_level_setting_on_a_port_nobody_exposes():
+    text = REVIEWS + pa("reviews-ports", "bookinfo", "STRICT", {"app": "reviews"}, {9080: "DISABLE", 80: "DISABLE"})
+    found = [f for f in run(text) if f.code == "MS2014"]
+    # 9080 is the Service's targetPort; 80 is nobody's (a Service port number would be a typical mistake)
+    assert [f.resource.path for f in found] == ["spec/portLevelMtls/80"]
+    assert "9080" in found[0].remediation and "9090" in found[0].remediation
+
+
+def test_istio_mutual_towards_workloads_without_sidecar():
+    legacy = """
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: legacy}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: billing, namespace: legacy}
+spec: {selector: {app: billing}, ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: billing, namespace: legacy}
+spec:
+  template:
+    metadata: {labels: {app: billing}}
+    spec: {containers: [{name: billing, image: billing}]}
+"""
+    text = legacy + dr("billing", "legacy", "billing", "ISTIO_MUTUAL")
+    (f,) = [f for f in run(text) if f.code == "MS2015"]
+    assert f.resource.name == "billing" and "Deployment legacy/billing" in f.message and f.related[0].kind == "Service"
+    injected = legacy.replace("metadata: {name: legacy}", "metadata: {name: legacy, labels: {istio-injection: enabled}}")
+    assert [f for f in run(injected + dr("billing", "legacy", "billing", "ISTIO_MUTUAL")) if f.code == "MS2015"] == []
+    # a namespace the input does not describe is assumed injected
+    assert "MS2015" not in codes(run(REVIEWS + dr("reviews", "bookinfo", "reviews", "ISTIO_MUTUAL")))
