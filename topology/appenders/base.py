@@ -34,5 +34,9 @@ class Appender(Protocol):
 
 
 def edge_dicts(ctx: AppendContext) -> list[dict]:
-    """The graph's edge attribute dicts by edge index (the order of ctx.traffic.e_src/e_dst/e_proto)."""
+    """The graph's edge attribute dicts by edge index (the order of ctx.traffic.e_src/e_dst/e_proto).
+
+    After deadNode prunes, the dicts of removed edges stay in this list, detached:
+    writing to them is harmless, but look nodes up only if they are still in the graph.
+    """
     return ctx.cache["edge_dicts"]

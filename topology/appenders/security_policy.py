@@ -62,7 +62,9 @@ class SecurityPolicyAppender:
             return
         ids = tr.table.ids
         intents: dict[int, str | None] = {}
-        for e, (d, dst) in enumerate(zip(dicts, tr.e_dst.tolist())):
+        for d, dst in zip(dicts, tr.e_dst.tolist()):
+            if ids[dst] not in graph:
+                continue  # pruned by deadNode
             if dst not in intents:
                 node = graph.nodes[ids[dst]]
                 intents[dst] = config_view.mtls_mode(ctx.snapshot, node[A.NAMESPACE],
