@@ -191,3 +191,56 @@ def _ts(t) -> pd.Timestamp:
         return pd.Timestamp(t, unit="s", tz="UTC")
     ts = pd.Timestamp(t)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts
+
+
+def request_table(store: TelemetryStore, window_s: float, end=None) -> pd.DataFrame:
+    """Access-log requests that started in (end - window_s, end] (all of `schema.REQUESTS_COLUMNS`)."""
+    end_ts = pd.Timestamp.now(tz="UTC") if end is None else _ts(end)
+    return store.requests(end_ts - pd.Timedelta(seconds=window_s), end_ts)
+
+
+def spans(store: TelemetryStore, window_s: float, end=None, trace_id: str | None = None) -> pd.DataFrame:
+    """Spans that started in the window, optionally of one trace (hex id, any case)."""
+    end_ts = pd.Timestamp.now(tz="UTC") if end is None else _ts(end)
+    table = store.arrow("spans", end_ts - pd.Timedelta(seconds=window_s), end_ts)
+    if trace_id is not None:
+        table = table.filter(pc.equal(table.column(s.TRACE_ID), trace_id.lower()))
+    return tables.to_pandas(table)
+
+
+EDGE_KEYS = (s.SOURCE_WORKLOAD_NAMESPACE, s.SOURCE_WORKLOAD, s.DESTINATION_SERVICE)
+SERVICE_KEYS = (s.DESTINATION_SERVICE,)
+
+
+def golden_signals(rates: pd.DataFrame, by: tuple[str, ...] | list[str] = EDGE_KEYS, reporter: str | None = "destination",
+                   quantiles: tuple[float, ...] = (0.5, 0.95, 0.99)) -> pd.DataFrame:
+    """Request rate, error ratios and latency percentiles per group of an Istio rate frame.
+
+    `by` = EDGE_KEYS (source workload -> destination service) or SERVICE_KEYS, or any labels.
+    `reporter` picks one side so a request is not counted twice (destination by default; pass
+    "source" for edges the destination never answered, None to keep both). Error ratios are
+    5xx / all and 4xx / all of `istio_requests_total`; percentiles use the Prometheus method on
+    `istio_request_duration_milliseconds_bucket`. Columns: by..., request_rate, error_5xx_ratio,
+    error_4xx_ratio, p50_ms, p95_ms, p99_ms (as asked by `quantiles`).
+    """
+    by = list(by)
+    frame = rates if reporter is None else rates[rates[s.REPORTER] == reporter]
+    req = frame[frame[s.METRIC] == s.ISTIO_REQUESTS_TOTAL]
+    code = req[s.RESPONSE_CODE].astype(str)
+    req = req.assign(_5xx=req[s.RATE].where(code.str.startswith("5"), 0.0),
+                     _4xx=req[s.RATE].where(code.str.startswith("4"), 0.0))
+    out = req.groupby(by, sort=True, observed=True)[[s.RATE, "_5xx", "_4xx"]].sum().reset_index()
+    out = out.rename(columns={s.RATE: "request_rate"})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["error_5xx_ratio"] = np.where(out["request_rate"] > 0, out["_5xx"] / out["request_rate"], np.nan)
+        out["error_4xx_ratio"] = np.where(out["request_rate"] > 0, out["_4xx"] / out["request_rate"], np.nan)
+    out = out.drop(columns=["_5xx", "_4xx"])
+    buckets = frame[frame[s.METRIC] == f"{s.ISTIO_REQUEST_DURATION_MS}_bucket"]
+    for q in quantiles:
+        col = f"p{round(q * 100):d}_ms"
+        if buckets.empty:
+            out[col] = np.nan
+            continue
+        qs = histogram_quantile(q, buckets, by=by).rename(columns={"value": col})
+        out = out.merge(qs, on=by, how="left") if len(out) else qs
+    return out

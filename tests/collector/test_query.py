@@ -141,3 +141,33 @@ def test_rate_equals_true_increase_with_random_resets(increments, data):
     out = rates_from_samples(frame)
     expected = sum(increments[1:]) / (5.0 * (len(values) - 1))
     assert out[s.RATE].iloc[0] == pytest.approx(expected)
+
+
+def test_golden_signals_per_edge_from_scrapes(store):
+    def text(ok, err, b100, binf):
+        base = 'reporter="destination",source_workload="productpage-v1",source_workload_namespace="bookinfo",destination_service="reviews"'
+        return (f'istio_requests_total{{{base},response_code="200"}} {ok}\n'
+                f'istio_requests_total{{{base},response_code="503"}} {err}\n'
+                f'istio_requests_total{{reporter="source",source_workload="productpage-v1",destination_service="reviews",response_code="200"}} {ok * 7}\n'
+                f'istio_request_duration_milliseconds_bucket{{{base},response_code="200",le="100"}} {b100}\n'
+                f'istio_request_duration_milliseconds_bucket{{{base},response_code="200",le="+Inf"}} {binf}\n')
+    scrape(store, 1000, text(0, 0, 0, 0))
+    scrape(store, 1010, text(90, 10, 50, 100))
+    from collector.query import golden_signals
+    g = golden_signals(istio_rates(store, 60, end=1010))
+    assert len(g) == 1  # the source-reported copy is not counted twice
+    row = g.iloc[0]
+    assert row["request_rate"] == pytest.approx(10.0)
+    assert row["error_5xx_ratio"] == pytest.approx(0.1)
+    assert row["p50_ms"] == pytest.approx(100.0)
+    assert row["p95_ms"] == pytest.approx(100.0)  # rank in +Inf: largest finite bound
+
+
+def test_request_and_span_windows():
+    from collector.query import request_table, spans
+    st = TelemetryStore(window_s=10**10)
+    st.add_requests(pd.DataFrame({s.START_TIME: pd.to_datetime([100, 200], unit="s", utc=True), s.PATH: ["/a", "/b"]}))
+    st.add_spans(pd.DataFrame({s.TRACE_ID: ["ab" * 16, "cd" * 16], s.SPAN_ID: ["01" * 8, "02" * 8],
+                               s.START_TIME: pd.to_datetime([150, 190], unit="s", utc=True)}))
+    assert list(request_table(st, 50, end=210)[s.PATH]) == ["/b"]
+    assert list(spans(st, 100, end=200, trace_id=("CD" * 16))[s.SPAN_ID]) == ["02" * 8]
