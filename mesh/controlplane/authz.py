@@ -82,9 +82,7 @@ def _operation(op: dict[str, Any], where: str) -> dict[str, Any]:
             continue
         if not isinstance(vals, list):
             raise ConfigError(f"{where}.{key}: expected a list")
-        perm = _any_of([fn(v) for v in vals]) if len(vals) != 1 else fn(vals[0])
-        if len(vals) > 1:
-            perm = {"or_rules": {"rules": [fn(v) for v in vals]}}
+        perm = fn(vals[0]) if len(vals) == 1 else {"or_rules": {"rules": [fn(v) for v in vals]}}
         ands.append({"not_rule": perm} if neg else perm)
     if not ands:
         return {"any": True}
