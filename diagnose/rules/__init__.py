@@ -5,7 +5,7 @@ registered at import time. Each entry is an instance with `metadata` and
 `analyze(ctx)` (see `diagnose.rule`).
 """
 from diagnose.rule import Rule
-from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication, policy_targets
+from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
 from diagnose.rules.config import (common, destinationrule, gateway, schema, service, serviceentry, sidecar,
                                    virtualservice, virtualservice_matches)
 
@@ -46,7 +46,6 @@ ALL_RULES: list[Rule] = [
     peerauthentication.PORT_LEVEL_UNKNOWN_PORT,
     *peerauthentication.SELECTORLESS,
     peerauthentication.STRICT_WORKLOAD_CLIENTS,
-    policy_targets.INEFFECTIVE_SELECTORS,
     *schema.ALL,
     service.MultipleServices(),
     service.PortNames(),

@@ -9,11 +9,11 @@ import pytest
 from diagnose.analysis import run_rule
 from diagnose.catalog import CATALOG
 from diagnose.rules import ALL_RULES
-from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication, policy_targets
+from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
 from diagnose.rules.config.security import SnapshotRule
 from mesh.config import MeshConfig, Snapshot, load_paths
 
-MODULES = (authorization, destinationrule_tls, gateway_tls, peerauthentication, policy_targets)
+MODULES = (authorization, destinationrule_tls, gateway_tls, peerauthentication)
 SHARED = Path(__file__).resolve().parents[5] / "shared" / "conformance"
 
 
