@@ -11,6 +11,7 @@ from diagnose.rules.config import (common, destinationrule, gateway, schema, ser
 
 ALL_RULES: list[Rule] = [
     authorization.HOSTS,
+    authorization.JWT_WITHOUT_AUTHN,
     authorization.METHODS,
     authorization.NAMESPACE_NOT_FOUND,
     authorization.NEEDS_MTLS,

@@ -46,6 +46,24 @@ def identity_paths(ap: ConfigObject) -> list[tuple[str, str]]:
     return out
 
 
+JWT_FIELDS = ("requestPrincipals", "notRequestPrincipals")
+
+
+def jwt_paths(ap: ConfigObject) -> list[tuple[str, str]]:
+    """(path, field) of every match on the request's JWT identity (requestPrincipals, request.auth.* keys)."""
+    out = []
+    for i, rule in enumerate(_list(ap.spec.get("rules"))):
+        rule = sec.as_dict(rule)
+        for j, src in enumerate(_list(rule.get("from"))):
+            source = sec.as_dict(sec.as_dict(src).get("source"))
+            out.extend((f"spec/rules[{i}]/from[{j}]/source/{f}", f) for f in JWT_FIELDS if source.get(f))
+        for k, cond in enumerate(_list(rule.get("when"))):
+            key = sec.as_dict(cond).get("key")
+            if isinstance(key, str) and key.startswith("request.auth."):
+                out.append((f"spec/rules[{i}]/when[{k}]", f"when {key}"))
+    return out
+
+
 def policy_targets(snap: Snapshot, ap: ConfigObject) -> list[sec.Target]:
     """The workloads a policy applies to; for a namespace-wide policy with no workload known, the namespace."""
     sel = sec.selector_of(ap)
@@ -165,6 +183,27 @@ def invalid_methods(snap: Snapshot) -> list[Finding]:
     return out
 
 
+def jwt_without_request_authentication(snap: Snapshot) -> list[Finding]:
+    """MS2037: request-identity matches on workloads no RequestAuthentication covers."""
+    root = snap.mesh_config.root_namespace
+    authns = [(ra, sec.selector_of(ra)) for ra in snap.of_kind("RequestAuthentication")]
+    out = []
+    for ap in snap.of_kind("AuthorizationPolicy"):
+        paths = jwt_paths(ap)
+        if not paths:
+            continue
+        for target in policy_targets(snap, ap):
+            covered = any((ra.namespace == root and sel is None) or (ra.namespace == target.namespace and (
+                sel is None or (target.labels and all(target.labels.get(k) == v for k, v in sel.items()))))
+                for ra, sel in authns)
+            if covered:
+                continue
+            label = sec.target_label(target) if target.labels or target.workload else f"namespace {target.namespace}"
+            out.extend(sec.finding("MS2037", ap, path, field=f, target=label, root_namespace=root) for path, f in paths)
+            break
+    return out
+
+
 def _known_hosts(snap: Snapshot) -> list[str]:
     """Hosts something serves: Service FQDNs, ServiceEntry hosts and VirtualService hosts."""
     known = [sec.service_host(snap, s) for s in snap.services()]
@@ -262,6 +301,10 @@ METHODS = sec.rule(
     "authorizationpolicy.Methods",
     "AuthorizationPolicy operation methods that are not HTTP methods",
     (AP,), ("MS2033",), invalid_methods)
+JWT_WITHOUT_AUTHN = sec.rule(
+    "authorizationpolicy.JWTWithoutRequestAuthentication",
+    "AuthorizationPolicy matches JWT identities on workloads no RequestAuthentication covers",
+    (AP, "MeshConfig", "RequestAuthentication", "Workload"), ("MS2037",), jwt_without_request_authentication)
 HOSTS = sec.rule(
     "authorizationpolicy.Hosts",
     "AuthorizationPolicy operation hosts that no Service, ServiceEntry or VirtualService serves",

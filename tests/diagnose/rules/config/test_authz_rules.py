@@ -175,3 +175,24 @@ def test_operation_hosts_must_be_served():
     strict = run(RATINGS + vs + ap("hosts", "bookinfo", body), outbound_traffic_policy="REGISTRY_ONLY")
     assert {f.severity for f in strict if f.code == "MS2036"} == {"error"}
     assert [f for f in run(ap("hosts", "bookinfo", body)) if f.code == "MS2036"] == []
+
+
+def test_jwt_identity_needs_a_request_authentication():
+    body = """
+    selector: {matchLabels: {app: ratings}}
+    rules:
+    - from: [{source: {requestPrincipals: ["https://issuer.example/*"]}}]
+      when: [{key: "request.auth.claims[groups]", values: [admin]}]
+    """
+    found = [f for f in run(RATINGS + ap("jwt", "bookinfo", body)) if f.code == "MS2037"]
+    assert sorted(f.resource.path for f in found) == ["spec/rules[0]/from[0]/source/requestPrincipals",
+                                                      "spec/rules[0]/when[0]"]
+    assert "Pod bookinfo/ratings-1" in found[0].message
+    for scope in ("metadata: {name: jwt, namespace: bookinfo}\nspec: {selector: {matchLabels: {app: ratings}}}",
+                  "metadata: {name: jwt, namespace: bookinfo}\nspec: {}",
+                  "metadata: {name: jwt, namespace: istio-system}\nspec: {}"):
+        ra = f"---\napiVersion: security.istio.io/v1\nkind: RequestAuthentication\n{scope}\n"
+        assert [f for f in run(RATINGS + ap("jwt", "bookinfo", body) + ra) if f.code == "MS2037"] == [], scope
+    other = ("---\napiVersion: security.istio.io/v1\nkind: RequestAuthentication\n"
+             "metadata: {name: jwt, namespace: bookinfo}\nspec: {selector: {matchLabels: {app: reviews}}}\n")
+    assert len([f for f in run(RATINGS + ap("jwt", "bookinfo", body) + other) if f.code == "MS2037"]) == 2
