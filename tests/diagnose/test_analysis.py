@@ -1,0 +1,113 @@
+"""The runner: input findings, rule failures, suppressions, ordering; and the catalog's `make`."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from diagnose import analyze
+from diagnose.catalog import CATALOG, make
+from diagnose.context import Context
+from diagnose.rule import Metadata
+from diagnose.suppression import apply_suppressions
+from mesh.config import Snapshot, load_text
+
+VS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: {name}
+  namespace: shop
+  annotations: {annotations}
+spec:
+  http:
+  - route:
+    - destination: {{host: ghost, subset: v1}}
+"""
+
+
+def load(text: str):
+    r = load_text(text, "in.yaml")
+    return Snapshot(r.objects), r.problems
+
+
+def codes(findings) -> list[tuple[str, str]]:
+    return [(f.code, f.resource.name) for f in findings]
+
+
+def test_load_problems_and_kind_checks_become_findings():
+    snap, problems = load("apiVersion: v1\nmetadata: {name: x}\n---\nkey: [oops\n---\n"
+                          "apiVersion: networking.istio.io/v9\nkind: VirtualService\nmetadata: {name: v, namespace: a}\n"
+                          "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\n"
+                          "apiVersion: security.istio.io/v1\nkind: PeerAuth\nmetadata: {name: p, namespace: a}\n---\n"
+                          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: a}\n")
+    got = {(f.code, f.resource.source) for f in analyze(snap, problems=problems)}
+    assert {("MS0004", "in.yaml:1"), ("MS0002", "in.yaml:4"), ("MS0010", "in.yaml:6"), ("MS0008", "in.yaml:11"),
+            ("MS0009", "in.yaml:15"), ("MS0011", "in.yaml:18")} <= got
+
+
+def test_annotation_suppresses_listed_codes_or_everything():
+    text = VS.format(name="listed", annotations="{meshscope.io/ignore: 'MS1001, KIA1107'}") + "---\n" + \
+        VS.format(name="all", annotations="{meshscope.io/ignore: ''}") + "---\n" + \
+        VS.format(name="none", annotations="{}")
+    snap, _ = load(text)
+    got = codes(analyze(snap))
+    assert ("MS1001", "none") in got and ("MS1002", "none") in got
+    assert not [c for c in got if c[1] in ("listed", "all")]
+
+
+def test_ignore_option_matches_codes_and_equivalents():
+    snap, _ = load(VS.format(name="v", annotations="{}"))
+    assert codes(analyze(snap, ignore={"IST0101"})) == []  # both findings are IST0101-equivalent
+    assert codes(analyze(snap, ignore={"ms1001"})) == [("MS1002", "v")]
+
+
+def test_expired_suppression_reports_again():
+    snap, _ = load(VS.format(name="v", annotations="{meshscope.io/ignore: '', meshscope.io/ignore-until: 2020-01-01}"))
+    got = codes(apply_suppressions(analyze(snap, rules=[]) + [make("MS1001", analyze_ref(snap), field="destination",
+                                                                   host="ghost", namespace="shop")],
+                                   snap, today=dt.date(2026, 1, 1)))
+    assert ("MS1001", "v") in got and ("MS0012", "v") in got
+    fresh = codes(apply_suppressions([make("MS1001", analyze_ref(snap), field="d", host="g", namespace="s")], snap,
+                                     today=dt.date(2019, 1, 1)))
+    assert fresh == []
+
+
+def analyze_ref(snap):
+    from diagnose.context import resource_ref
+    return resource_ref(snap.objects[0])
+
+
+class Exploding:
+    metadata = Metadata(name="test.Exploding", description="raises", inputs=("VirtualService",), codes=())
+
+    def analyze(self, ctx: Context) -> None:
+        for vs in ctx.for_each("VirtualService"):
+            raise RuntimeError(f"boom on {vs.name}")
+
+
+def test_a_failing_rule_becomes_one_finding_and_others_still_run():
+    from diagnose.rules import by_name
+    snap, _ = load(VS.format(name="v", annotations="{}"))
+    got = analyze(snap, rules=[Exploding(), *by_name("virtualservice.DestinationHosts")])
+    assert [f.code for f in got] == ["MS0099", "MS1001"]
+    assert "test.Exploding" in got[0].message and "boom on v" in got[0].message
+
+
+def test_findings_are_sorted_by_source_and_exact_duplicates_dropped():
+    text = VS.format(name="b", annotations="{}") + "---\n" + VS.format(name="a", annotations="{}")
+    snap, _ = load(text)
+    from diagnose.rules import by_name
+    rules = by_name("virtualservice.DestinationHosts")
+    got = analyze(snap, rules=rules + rules)
+    assert codes(got) == [("MS1001", "b"), ("MS1001", "a")]
+
+
+def test_make_fills_templates_and_rejects_missing_arguments():
+    f = make("MS1006", total=90)
+    assert f.message.startswith("route weights add up to 90") and f.severity == CATALOG["MS1006"].severity
+    assert make("MS1006", total=1, severity="info").severity == "info"
+    with pytest.raises(KeyError, match="total"):
+        make("MS1006")
+    with pytest.raises(KeyError, match="unknown finding code"):
+        make("MS9999")
