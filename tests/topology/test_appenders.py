@@ -203,3 +203,14 @@ def test_quantiles_agree_with_collector_histogram_quantile():
     for q in (0.5, 0.9, 0.99):
         ref = histogram_quantile(q, df, by=["grp"]).set_index("grp")["value"].reindex(ids).to_numpy()
         np.testing.assert_allclose(vals[q], ref, equal_nan=True)
+
+
+def test_latency_is_what_the_caller_saw():
+    # a client-side fault delay shows only in source-reported durations
+    df = frame(both("a-v1", "b-v1", 10.0),
+               buckets("a-v1", "b-v1", [(10.0, 10.0), (500.0, 10.0), (math.inf, 10.0)]),
+               buckets("a-v1", "b-v1", [(10.0, 0.0), (500.0, 10.0), (math.inf, 10.0)], reporter="source"),
+               buckets("unknown", "b-v1", [(10.0, 10.0), (math.inf, 10.0)]))
+    edges = by_name(build_graph(df))
+    assert edges[("a-v1", "b-v1", "http")][A.LATENCY_P50] == pytest.approx(255.0)
+    assert edges[("unknown", "b-v1", "http")][A.LATENCY_P50] == pytest.approx(5.0)  # no source proxy: destination's view

@@ -1,8 +1,10 @@
 """Response time: p50/p95/p99 per HTTP/gRPC edge from duration histogram buckets.
 
-Uses Prometheus' histogram_quantile method (topology.quantile) over bucket rates summed per edge (never
-averages percentiles of merged edges). Destination-reported buckets are used;
-edges only a source proxy saw (the destination never answered) use the source's.
+Uses Prometheus' histogram_quantile method (topology.quantile) over bucket rates
+summed per edge (never averages percentiles of merged edges). Latency is what
+the caller experienced: source-reported buckets, which include client-side
+fault delays, retries and the network; edges without a source proxy (traffic
+from outside the mesh) use the destination's buckets.
 """
 from __future__ import annotations
 
@@ -36,11 +38,11 @@ class ResponseTimeAppender:
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
         tr = ctx.traffic
-        r_dst, e_dst = rows_on_edges(tr, [BUCKET], "destination")
         r_src, e_src = rows_on_edges(tr, [BUCKET], "source")
-        only_src = ~np.isin(e_src, e_dst)
-        rows = np.concatenate([r_dst, r_src[only_src]])
-        eidx = np.concatenate([e_dst, e_src[only_src]])
+        r_dst, e_dst = rows_on_edges(tr, [BUCKET], "destination")
+        only_dst = ~np.isin(e_dst, e_src)
+        rows = np.concatenate([r_src, r_dst[only_dst]])
+        eidx = np.concatenate([e_src, e_dst[only_dst]])
         keep = tr.e_proto[eidx] != 2 if len(eidx) else np.empty(0, dtype=bool)
         if not keep.any():
             return
