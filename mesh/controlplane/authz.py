@@ -82,6 +82,8 @@ def _operation(op: dict[str, Any], where: str) -> dict[str, Any]:
             continue
         if not isinstance(vals, list):
             raise ConfigError(f"{where}.{key}: expected a list")
+        if not vals:
+            continue
         perm = fn(vals[0]) if len(vals) == 1 else {"or_rules": {"rules": [fn(v) for v in vals]}}
         ands.append({"not_rule": perm} if neg else perm)
     if not ands:

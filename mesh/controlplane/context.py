@@ -31,15 +31,15 @@ class ProxyContext:
         return self.workload.namespace
 
 
-def sds(name: str, refresh: str = "1s") -> dict[str, Any]:
-    """An SDS reference served by the control plane's REST xDS endpoint."""
+def sds(name: str, refresh: str = "0.05s") -> dict[str, Any]:
+    """An SDS reference served by the control plane's REST xDS endpoint (long-polled, see xds_rest)."""
     return {"name": name, "sds_config": {
         "api_config_source": {"api_type": "REST", "transport_api_version": "V3", "cluster_names": [XDS_CLUSTER],
                               "refresh_delay": refresh, "request_timeout": "5s"},
         "resource_api_version": "V3"}}
 
 
-def rest_source(refresh: str = "0.2s") -> dict[str, Any]:
+def rest_source(refresh: str = "0.05s") -> dict[str, Any]:
     return {"api_config_source": {"api_type": "REST", "transport_api_version": "V3", "cluster_names": [XDS_CLUSTER],
                                   "refresh_delay": refresh, "request_timeout": "5s"},
             "resource_api_version": "V3"}

@@ -1,9 +1,11 @@
 """REST-JSON xDS: Envoy polls `POST /v3/discovery:<type>` and gets a DiscoveryResponse.
 
 A plain threaded HTTP server is enough (no protobuf stack, so no clash with the
-`envoy` package). Versions are content hashes per node, type and requested names:
-an unchanged config answers `304 Not Modified`, which Envoy's REST fetcher treats
-as "nothing new", so idle polling is cheap. Envoy reports the outcome of each
+`envoy` package). Versions are content hashes per node, type and requested names.
+A poll whose config is unchanged is *held* (long poll) until the config changes or
+`hold_s` passes, then answered `304 Not Modified` (Envoy's REST fetcher treats it as
+"nothing new"): a push reaches a waiting Envoy at once, and an idle mesh costs a
+poll every few seconds per stream instead of several per second. Envoy reports the outcome of each
 update on its next poll: the accepted `version_info` (ACK) or an `error_detail`
 (NACK, the last good config keeps serving). Both are recorded, so the control
 plane can wait for a push to land and report rejections with Envoy's message.
@@ -31,6 +33,7 @@ class QuietHTTPServer(ThreadingHTTPServer):
     """A threaded server that does not print a traceback when a peer resets its connection."""
 
     daemon_threads = True
+    request_queue_size = 256  # many Envoys connect at once (one connection per held poll)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -63,8 +66,11 @@ def _digest(resource: dict[str, Any]) -> str:
 class XdsServer:
     """Serves per-node resources; `set_resources` swaps a whole node's config atomically."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, hold_s: float = 3.0):
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._closing = False
+        self.hold_s = hold_s  # keep below the request_timeout Envoy is given (5 s)
         self._resources: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._digests: dict[str, dict[str, dict[str, str]]] = {}  # node -> type -> name -> content hash
         self._streams: dict[tuple[str, str, tuple[str, ...]], _Stream] = {}
@@ -97,6 +103,9 @@ class XdsServer:
         self._thread.start()
 
     def stop(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._changed.notify_all()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -106,6 +115,7 @@ class XdsServer:
         with self._lock:
             self._resources[node_id] = resources
             self._digests[node_id] = digests
+            self._changed.notify_all()
 
     def remove_node(self, node_id: str) -> None:
         with self._lock:
@@ -156,9 +166,15 @@ class XdsServer:
                 self.rejections.append(Rejection(node_id, type_url, st.sent, message, time.time()))
             elif not err:
                 st.acked = reported
-            version = self._version(node_id, type_url, names)
-            if node_id not in self._resources or version == reported or version == st.nacked:
-                return 304, b""
+            deadline = time.monotonic() + self.hold_s
+            while True:
+                version = self._version(node_id, type_url, names)
+                if node_id in self._resources and version != reported and version != st.nacked:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closing:
+                    return 304, b""
+                self._changed.wait(left)
             resources = self._select(node_id, type_url, names)
             st.sent = version
         payload = {"version_info": version, "type_url": type_url, "resources": resources}
