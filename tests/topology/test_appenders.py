@@ -210,7 +210,7 @@ def test_latency_is_what_the_caller_saw():
     df = frame(both("a-v1", "b-v1", 10.0),
                buckets("a-v1", "b-v1", [(10.0, 10.0), (500.0, 10.0), (math.inf, 10.0)]),
                buckets("a-v1", "b-v1", [(10.0, 0.0), (500.0, 10.0), (math.inf, 10.0)], reporter="source"),
-               buckets("unknown", "b-v1", [(10.0, 10.0), (math.inf, 10.0)]))
+               series("unknown", "b-v1", 10.0), buckets("unknown", "b-v1", [(10.0, 10.0), (math.inf, 10.0)]))
     edges = by_name(build_graph(df))
     assert edges[("a-v1", "b-v1", "http")][A.LATENCY_P50] == pytest.approx(255.0)
     assert edges[("unknown", "b-v1", "http")][A.LATENCY_P50] == pytest.approx(5.0)  # no source proxy: destination's view
