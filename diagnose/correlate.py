@@ -241,6 +241,7 @@ def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = Non
         f.resource = _ref(ex.obj, ex.path)
         f.related = [r for r in [service, *(_ref(o) for o in ex.related), *f.related] if r is not None]
         f.evidence["cause"] = ex.cause
+        f.message += f"; cause: {ex.cause} ({f.resource.label()}{' ' + f.resource.path if f.resource.path else ''})"
         keys = {_key(f.resource), *(_key(r) for r in f.related)}
         merged = []
         for i, c in enumerate(config):

@@ -7,7 +7,6 @@ traffic that service received from the same side in the window.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -97,46 +96,67 @@ def _iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _counts(rows: pd.DataFrame, col: str, skip: tuple[str, ...] = ("", "-")) -> dict[str, float]:
-    sums = rows.groupby(col, sort=False)[COUNT].sum().sort_values(ascending=False)
-    return {str(k): _int(v) for k, v in sums.items() if str(k) not in skip}
-
-
-def hurt_by_service(ctx: RuntimeContext, rows: pd.DataFrame, min_count: float = 1.0) -> list[Hurt]:
-    """One `Hurt` per destination service in `rows` (a subset of `ctx.calls`), biggest first."""
-    if rows.empty:
-        return []
-    per_service = rows.groupby([SIDE, DST], sort=False)[COUNT].sum()
-    per_service = per_service[per_service >= min_count].sort_values(ascending=False)
-    totals = ctx.service_totals
-    edge_totals = ctx.edge_totals
-    out: list[Hurt] = []
-    for (side, dst), count in per_service.items():  # one iteration per hurt service, not per request
-        sub = rows[(rows[SIDE] == side) & (rows[DST] == dst)]
-        edges = []
-        per_edge = sub.groupby([SRC, SRC_NS], sort=False)[COUNT].sum().sort_values(ascending=False)
-        for (src, src_ns), n in per_edge.head(MAX_EDGES).items():
-            total = float(edge_totals.get((side, src, src_ns, dst), n))
-            edges.append({"source": f"{src_ns}/{src}" if src_ns != "unknown" else src,
-                          "source_workload": src, "source_namespace": src_ns, "destination": dst,
-                          "count": _int(n), "total": _int(total), "rps": round(n / ctx.window_s, 4),
-                          "share": round(n / total, 4) if total else 1.0})
-        traces = list(dict.fromkeys(t for ts in sub[TRACES] for t in ts))[:MAX_TRACES]
-        out.append(Hurt(
-            destination=dst, side=side, count=float(count),
-            service_total=float(totals.get((side, dst), count)), window_s=ctx.window_s,
-            edges=edges, flags=_flag_counts(sub), codes=_counts(sub, CODE, ("",)),
-            details=_counts(sub, DETAILS), transport_failures=_counts(sub, TFR), traces=traces,
-            first=float(sub[FIRST].min()) if sub[FIRST].notna().any() else None,
-            last=float(sub[LAST].max()) if sub[LAST].notna().any() else None,
-        ))
+def _grouped(frame: pd.DataFrame, keys: list[str], value: str = COUNT) -> dict[tuple, dict[str, float]]:
+    """{(side, dst): {key value: count}} for one column, largest first; one groupby for all services."""
+    sums = frame.groupby([SIDE, DST, *keys], sort=False)[value].sum().reset_index()
+    sums = sums.sort_values(value, ascending=False, kind="stable")
+    out: dict[tuple, dict[str, float]] = {}
+    for rec in sums.itertuples(index=False):  # one iteration per distinct value, not per request
+        k = rec[2] if len(keys) == 1 else tuple(rec[2:2 + len(keys)])
+        if str(k) in ("", "-"):
+            continue
+        out.setdefault((rec[0], rec[1]), {})[str(k)] = _int(rec[-1])
     return out
 
 
-def _flag_counts(rows: pd.DataFrame) -> dict[str, float]:
-    c: Counter[str] = Counter()
-    for flags, n in rows.groupby(FLAGS, sort=False)[COUNT].sum().items():  # per distinct flag set
-        for f in str(flags).split(","):
-            if f and f != "-":
-                c[f] += n
-    return {k: _int(v) for k, v in c.most_common()}
+def hurt_by_service(ctx: RuntimeContext, rows: pd.DataFrame, min_count: float = 1.0) -> list[Hurt]:
+    """One `Hurt` per destination service in `rows` (a subset of `ctx.calls`), biggest first.
+
+    Every aggregate is one groupby over all services at once, so a window with
+    thousands of hurt services costs a few vectorized passes, not a pass per service.
+    """
+    if rows.empty:
+        return []
+    g = rows.groupby([SIDE, DST], sort=False)
+    per = pd.DataFrame({"count": g[COUNT].sum(), "first": g[FIRST].min(), "last": g[LAST].max()})
+    per = per[per["count"] >= min_count].sort_values("count", ascending=False)
+    if per.empty:
+        return []
+    rows = rows[pd.MultiIndex.from_frame(rows[[SIDE, DST]]).isin(per.index)]
+    totals = ctx.service_totals
+
+    edges = rows.groupby([SIDE, DST, SRC, SRC_NS], sort=False)[COUNT].sum().rename("n").reset_index()
+    et = ctx.edge_totals.rename("total").reset_index()
+    edges = edges.merge(et, on=[SIDE, SRC, SRC_NS, DST], how="left")
+    edges["total"] = edges["total"].fillna(edges["n"])
+    edges = edges.sort_values("n", ascending=False, kind="stable").groupby([SIDE, DST], sort=False).head(MAX_EDGES)
+    edge_lists: dict[tuple, list[dict[str, Any]]] = {}
+    for e in edges.itertuples(index=False):  # one iteration per hurt edge
+        edge_lists.setdefault((e.side, e.dst), []).append({
+            "source": f"{e.src_ns}/{e.src}" if e.src_ns != "unknown" else e.src,
+            "source_workload": e.src, "source_namespace": e.src_ns, "destination": e.dst,
+            "count": _int(e.n), "total": _int(e.total), "rps": round(e.n / ctx.window_s, 4),
+            "share": round(e.n / e.total, 4) if e.total else 1.0})
+
+    flags = rows[[SIDE, DST, FLAGS, COUNT]].assign(**{FLAGS: rows[FLAGS].str.split(",")}).explode(FLAGS)
+    flag_map = _grouped(flags, [FLAGS])
+    code_map = _grouped(rows, [CODE])
+    detail_map = _grouped(rows, [DETAILS])
+    tfr_map = _grouped(rows, [TFR])
+    traces = rows[[SIDE, DST, TRACES]].explode(TRACES).dropna(subset=[TRACES]).drop_duplicates()
+    trace_map = (traces.groupby([SIDE, DST], sort=False).head(MAX_TRACES)
+                 .groupby([SIDE, DST], sort=False)[TRACES].agg(list).to_dict()) if len(traces) else {}
+
+    out: list[Hurt] = []
+    for (side, dst), r in per.iterrows():  # one iteration per hurt service, not per request
+        key = (side, dst)
+        out.append(Hurt(
+            destination=dst, side=side, count=float(r["count"]),
+            service_total=float(totals.get(key, r["count"])), window_s=ctx.window_s,
+            edges=edge_lists.get(key, []), flags=flag_map.get(key, {}), codes=code_map.get(key, {}),
+            details=detail_map.get(key, {}), transport_failures=tfr_map.get(key, {}),
+            traces=list(trace_map.get(key, [])),
+            first=None if pd.isna(r["first"]) else float(r["first"]),
+            last=None if pd.isna(r["last"]) else float(r["last"]),
+        ))
+    return out

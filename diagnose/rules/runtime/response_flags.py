@@ -17,7 +17,7 @@ import pandas as pd
 from diagnose.findings import Finding
 from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import Hurt, hurt_by_service
-from diagnose.rules.runtime.traffic import DETAILS, DST, FLAGS, SIDE, TFR, RuntimeContext, has_flag
+from diagnose.rules.runtime.traffic import DETAILS, FLAGS, SIDE, TFR, RuntimeContext, has_flag
 
 TLS_TEXT = r"TLS_error|CERTIFICATE|SSL|handshake|PEER_DID_NOT"
 Selector = Callable[[pd.DataFrame], pd.Series]
@@ -75,11 +75,11 @@ class FlagRule:
 
 def _server_tls_errors(hurt: Hurt, ctx: RuntimeContext) -> dict[str, Any]:
     """The server's listener log shows the plaintext bytes it refused (NR + TLS error) for the same service."""
-    c = ctx.calls
-    mask = (c[SIDE] == "destination") & has_flag(c[FLAGS], "NR") & c[TFR].str.contains("TLS_error", regex=False)
-    same = c[mask & (c[DST] == hurt.destination)]
-    rows = same if len(same) else c[mask]
-    return {"server_tls_errors": int(rows["count"].sum())} if len(rows) else {}
+    errors = ctx.server_tls_errors
+    if hurt.destination in errors.index:
+        return {"server_tls_errors": int(errors[hurt.destination])}
+    # listener logs may not know the service (no SNI on plaintext): report what servers refused at all
+    return {"server_tls_errors": int(errors.sum())} if len(errors) else {}
 
 
 def _uc_mtls(c: pd.DataFrame) -> pd.Series:

@@ -64,7 +64,7 @@ class RuntimeContext:
         """The window summarized by edge and outcome (see module doc)."""
         parts = []
         if self.requests is not None and len(self.requests):
-            parts.append(summarize_requests(self.requests))
+            parts.append(summarize_decoded(self.decoded, self.requests))
         elif self.rates is not None and len(self.rates):
             parts.append(summarize_rates(self.rates, self.window_s, self.end))
         if not parts:
@@ -83,22 +83,28 @@ class RuntimeContext:
         return c.groupby([SIDE, SRC, SRC_NS, DST], sort=False)[COUNT].sum()
 
     @cached_property
+    def server_tls_errors(self) -> pd.Series:
+        """Connections servers refused in their listener log (NR + TLS error: plaintext to a TLS-only port), by service."""
+        c = self.calls
+        mask = (c[SIDE] == "destination") & has_flag(c[FLAGS], "NR") & c[TFR].str.contains("TLS_error", regex=False)
+        return c[mask].groupby(DST, sort=False)[COUNT].sum()
+
+    @cached_property
+    def decoded(self) -> Decoded:
+        return decode_requests(self.requests)
+
+    @cached_property
     def edge_requests(self) -> pd.DataFrame:
         """Per-request rows (time, edge, code, duration, trace) for latency and SLO counting; empty without access logs."""
         if self.requests is None or not len(self.requests):
             return pd.DataFrame(columns=[SIDE, SRC, SRC_NS, DST, "t", CODE, s.DURATION_MS, s.TRACE_ID])
-        r = self.requests
-        out = pd.DataFrame({
-            SIDE: _side(r),
-            SRC: _source(r),
-            SRC_NS: _text(r, s.SOURCE_WORKLOAD_NAMESPACE),
-            DST: _destination(r),
-            "t": _epoch(r[s.START_TIME]) if s.START_TIME in r else np.nan,
-            CODE: _codes(r[s.RESPONSE_CODE]) if s.RESPONSE_CODE in r else 0,
-            s.DURATION_MS: pd.to_numeric(r[s.DURATION_MS], errors="coerce") if s.DURATION_MS in r else np.nan,
-            s.TRACE_ID: _text(r, s.TRACE_ID),
+        r, d = self.requests, self.decoded
+        per_row = {k: d.combos[k].to_numpy()[d.gid] for k in (SIDE, SRC, SRC_NS, DST, CODE)}
+        return pd.DataFrame({
+            **per_row, "t": d.t,
+            s.DURATION_MS: pd.to_numeric(r[s.DURATION_MS], errors="coerce").to_numpy() if s.DURATION_MS in r else np.nan,
+            s.TRACE_ID: _text(r, s.TRACE_ID).to_numpy(),
         })
-        return out
 
 
 def empty_calls() -> pd.DataFrame:
@@ -133,15 +139,18 @@ def _source(df: pd.DataFrame) -> pd.Series:
 
 
 def _destination(df: pd.DataFrame) -> pd.Series:
-    """The destination service FQDN; the request's authority (host without port) when none matched (NR)."""
+    """The destination service FQDN; the request's authority (host without port) when none matched (NR).
+
+    A short host (no dot, e.g. `reviews` from the authority of an NC/NR request) resolves in
+    the caller's namespace, as Istio resolves it.
+    """
     dst = _text(df, s.DESTINATION_SERVICE)
     if s.AUTHORITY in df:
         auth = _text(df, s.AUTHORITY).str.replace(r":\d+$", "", regex=True)
-        ns = _text(df, s.SOURCE_WORKLOAD_NAMESPACE)
-        short = ~auth.str.contains(".", regex=False) & (ns != "unknown")
-        auth = auth.where(~short, auth + "." + ns + ".svc.cluster.local")  # short hosts resolve in the caller's namespace
         dst = dst.where(~dst.isin(_MISSING), auth)
-    return dst
+    ns = _text(df, s.SOURCE_WORKLOAD_NAMESPACE)
+    short = ~dst.str.contains(".", regex=False) & ~dst.isin(_MISSING) & (ns != "unknown")
+    return dst.where(~short, dst + "." + ns + ".svc.cluster.local")
 
 
 def _epoch(col: pd.Series) -> pd.Series:
@@ -156,38 +165,81 @@ def _codes(col: pd.Series) -> pd.Series:
     return pd.to_numeric(col, errors="coerce").fillna(0).astype("int64")
 
 
+# Raw columns an outcome key is made of; the derived keys (side, caller, destination ...) depend only on them.
+RAW_KEYS = (s.REPORTER, s.SOURCE_WORKLOAD, s.SOURCE_PRINCIPAL, s.SOURCE_WORKLOAD_NAMESPACE, s.DESTINATION_SERVICE,
+            s.AUTHORITY, s.DESTINATION_WORKLOAD, s.RESPONSE_CODE, s.RESPONSE_FLAGS, s.RESPONSE_CODE_DETAILS,
+            s.UPSTREAM_TRANSPORT_FAILURE_REASON)
+
+
+@dataclass
+class Decoded:
+    """The requests table reduced to distinct raw key combinations: `gid` per row indexes `combos`."""
+
+    gid: np.ndarray
+    combos: pd.DataFrame  # one row per distinct combination, with the derived GROUP_KEYS columns
+    t: np.ndarray  # start time per row, epoch seconds
+
+
+def decode_requests(requests: pd.DataFrame) -> Decoded:
+    """Factorize the key columns once (hashing in C), derive edge keys per distinct combination only.
+
+    Strings such as "unknown" -> destination FQDN fallbacks are then computed on a
+    few thousand combinations instead of every request.
+    """
+    n = len(requests)
+    codes, uniques = {}, {}
+    for col in RAW_KEYS:
+        if col in requests:
+            c, u = pd.factorize(requests[col], use_na_sentinel=True)
+            codes[col] = c
+            uniques[col] = np.append(np.asarray(u, dtype=object), None)  # code -1 -> None
+        else:
+            codes[col] = np.zeros(n, dtype=np.int64)
+            uniques[col] = np.array([None], dtype=object)
+    keys = pd.DataFrame(codes)
+    gid = keys.groupby(list(RAW_KEYS), sort=False).ngroup().to_numpy()
+    _, first = np.unique(gid, return_index=True)
+    raw = pd.DataFrame({col: uniques[col][keys[col].to_numpy()[first]] for col in RAW_KEYS})
+    combos = pd.DataFrame({
+        SIDE: _side(raw), SRC: _source(raw), SRC_NS: _text(raw, s.SOURCE_WORKLOAD_NAMESPACE),
+        DST: _destination(raw), DST_WL: _text(raw, s.DESTINATION_WORKLOAD), CODE: _codes(raw[s.RESPONSE_CODE]),
+        FLAGS: _text(raw, s.RESPONSE_FLAGS, "-"),
+        DETAILS: _text(raw, s.RESPONSE_CODE_DETAILS, "").replace("unknown", ""),
+        TFR: _text(raw, s.UPSTREAM_TRANSPORT_FAILURE_REASON, "").replace({"unknown": "", "-": ""}),
+    })
+    t = _epoch(requests[s.START_TIME]).to_numpy(dtype=float) if s.START_TIME in requests else np.full(n, np.nan)
+    return Decoded(gid=gid, combos=combos, t=t)
+
+
 def summarize_requests(requests: pd.DataFrame) -> pd.DataFrame:
     """Group the requests table by edge and outcome: counts, time span and sample trace ids."""
-    r = requests
-    frame = pd.DataFrame({
-        SIDE: _side(r),
-        SRC: _source(r),
-        SRC_NS: _text(r, s.SOURCE_WORKLOAD_NAMESPACE),
-        DST: _destination(r),
-        DST_WL: _text(r, s.DESTINATION_WORKLOAD),
-        CODE: _codes(r[s.RESPONSE_CODE]) if s.RESPONSE_CODE in r else 0,
-        FLAGS: _text(r, s.RESPONSE_FLAGS, "-"),
-        DETAILS: _text(r, s.RESPONSE_CODE_DETAILS, ""),
-        TFR: _text(r, s.UPSTREAM_TRANSPORT_FAILURE_REASON, ""),
-        "t": _epoch(r[s.START_TIME]) if s.START_TIME in r else np.nan,
-        "trace": _text(r, s.TRACE_ID, ""),
-    })
-    frame[DETAILS] = frame[DETAILS].where(frame[DETAILS] != "unknown", "")
-    frame[TFR] = frame[TFR].where(~frame[TFR].isin(["unknown", "-"]), "")
-    g = frame.groupby(GROUP_KEYS, sort=False, dropna=False)
-    out = g.agg(**{COUNT: ("t", "size"), FIRST: ("t", "min"), LAST: ("t", "max")}).reset_index()
-    out[COUNT] = out[COUNT].astype("float64")
-    with_trace = frame[frame["trace"] != ""]
-    if len(with_trace):
-        samples = (with_trace.drop_duplicates(GROUP_KEYS + ["trace"])
-                   .groupby(GROUP_KEYS, sort=False, dropna=False).head(SAMPLE_TRACES)
-                   .groupby(GROUP_KEYS, sort=False, dropna=False)["trace"].agg(list)
-                   .rename(TRACES).reset_index())
-        out = out.merge(samples, on=GROUP_KEYS, how="left")
-    else:
-        out[TRACES] = None
-    out[TRACES] = out[TRACES].apply(lambda v: v if isinstance(v, list) else [])
-    return out
+    return summarize_decoded(decode_requests(requests), requests)
+
+
+def summarize_decoded(d: Decoded, requests: pd.DataFrame) -> pd.DataFrame:
+    k = len(d.combos)
+    per = d.combos.copy()
+    per[COUNT] = np.bincount(d.gid, minlength=k).astype("float64")
+    times = pd.Series(d.t).groupby(d.gid)
+    per[FIRST] = times.min().reindex(range(k)).to_numpy()
+    per[LAST] = times.max().reindex(range(k)).to_numpy()
+    per[TRACES] = [[] for _ in range(k)]
+    if s.TRACE_ID in requests:
+        trace = _text(requests, s.TRACE_ID, "").to_numpy()
+        idx = np.flatnonzero((trace != "") & (trace != "unknown"))
+        if idx.size:
+            g = d.gid[idx]
+            first_few = pd.Series(g).groupby(g).cumcount().to_numpy() < SAMPLE_TRACES * 2
+            sample = pd.Series(trace[idx[first_few]]).groupby(g[first_few]).agg(list)
+            per.loc[sample.index, TRACES] = pd.Series(sample.to_list(), index=sample.index, dtype=object)
+    # combinations that differ only in raw columns (e.g. authority) share one summary row
+    if per.duplicated(GROUP_KEYS).any():
+        g = per.groupby(GROUP_KEYS, sort=False, dropna=False)
+        merged = g.agg(**{COUNT: (COUNT, "sum"), FIRST: (FIRST, "min"), LAST: (LAST, "max")}).reset_index()
+        merged[TRACES] = g[TRACES].agg(lambda ls: [x for lst in ls for x in lst]).to_list()
+        per = merged
+    per[TRACES] = [list(dict.fromkeys(ts))[:SAMPLE_TRACES] for ts in per[TRACES]]
+    return per.reset_index(drop=True)
 
 
 def summarize_rates(rates: pd.DataFrame, window_s: float, end: float) -> pd.DataFrame:

@@ -1,0 +1,219 @@
+"""Diagnosis speed: runtime rules and SLOs over a large synthetic window, and time to finding on the real mesh.
+
+Figures:
+- the window summary (the one pass over requests) vs a per-request Python loop doing the same
+  summary, and all runtime rules over N requests (16 of 200 services broken), on the same table;
+- the same rules in a "storm" window where every service fails every way (1,600 findings);
+- SLO engine: ingesting the same window into 50 SLOs and evaluating every window;
+- one live evaluation (store read + rules + correlation + SLOs) over a TelemetryStore;
+- time from applying each bundled-mesh scenario to its finding (set MESHSCOPE_BENCH_MESH=0 to skip).
+N defaults to 200,000 requests (MESHSCOPE_BENCH_REQUESTS to change) so `make bench` stays short on 2 cores.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from bench.common import best_of, report
+from collector import schema as s
+
+OUTCOMES = [  # (code, flags, details) of each failure kind; index 0 is a healthy answer
+    (200, "-", "via_upstream"), (500, "-", "via_upstream"),
+    (503, "UC", "upstream_reset_before_response_started{connection_termination}"),
+    (503, "NC", "cluster_not_found"), (503, "UO", "upstream_reset_before_response_started{overflow}"),
+    (504, "UT", "response_timeout"), (503, "UH", "no_healthy_upstream"),
+    (503, "URX,UF", "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}"),
+    (404, "NR", "route_not_found"),
+]
+
+
+def synthetic_requests(n: int, services: int = 200, callers: int = 5, broken: int | None = 16,
+                       t0: float = 1_795_000_000.0, span_s: float = 60.0, seed: int = 7) -> pd.DataFrame:
+    """`n` client-side requests over `services` destinations, a few callers each.
+
+    `broken` services fail 30 % of their requests with one failure kind each (the rest are
+    healthy); `broken=None` is a storm where every service fails every way (1 % each).
+    """
+    rng = np.random.default_rng(seed)
+    dst_i = rng.integers(0, services, n)
+    src_i = (dst_i * 7 + rng.integers(0, callers, n)) % services
+    if broken is None:
+        p = np.array([0.92] + [0.01] * (len(OUTCOMES) - 1))
+        k = rng.choice(len(OUTCOMES), n, p=p)
+    else:
+        kind = np.where(dst_i < broken, 1 + dst_i % (len(OUTCOMES) - 1), 0)  # service i < broken fails one way
+        k = np.where(rng.random(n) < 0.3, kind, 0)
+    codes = np.array([o[0] for o in OUTCOMES])[k]
+    flags = np.array([o[1] for o in OUTCOMES], dtype=object)[k]
+    details = np.array([o[2] for o in OUTCOMES], dtype=object)[k]
+    names = np.array([f"svc-{i}" for i in range(services)], dtype=object)
+    times = t0 + np.sort(rng.random(n)) * span_s
+    return pd.DataFrame({
+        s.START_TIME: pd.to_datetime(times, unit="s", utc=True),
+        s.REPORTER: "source",
+        s.SOURCE_WORKLOAD: names[src_i] + "-v1",
+        s.SOURCE_WORKLOAD_NAMESPACE: "bench",
+        s.DESTINATION_SERVICE: names[dst_i] + ".bench.svc.cluster.local",
+        s.DESTINATION_WORKLOAD: names[dst_i] + "-v1",
+        s.AUTHORITY: names[dst_i] + ":9080",
+        s.RESPONSE_CODE: codes,
+        s.RESPONSE_FLAGS: flags,
+        s.RESPONSE_CODE_DETAILS: details,
+        s.UPSTREAM_TRANSPORT_FAILURE_REASON: "",
+        s.DURATION_MS: rng.gamma(2.0, 5.0, n),
+        s.TRACE_ID: [f"{i:032x}" for i in range(n)],
+    })
+
+
+def naive_summary(df: pd.DataFrame) -> dict:
+    """The per-request way of the same first step: walk every row, count totals and outcomes per edge,
+    keep first/last time and up to 5 trace ids per (edge, outcome). Baseline only."""
+    out: dict = {}
+    cols = [df[c].tolist() for c in (s.SOURCE_WORKLOAD, s.SOURCE_WORKLOAD_NAMESPACE, s.DESTINATION_SERVICE,
+                                     s.RESPONSE_CODE, s.RESPONSE_FLAGS, s.RESPONSE_CODE_DETAILS, s.TRACE_ID)]
+    times = (df[s.START_TIME].astype("int64") / 1e9).tolist()
+    for src, ns, dst, code, flags, details, trace, t in zip(*cols, times):
+        key = (src, ns, dst, code, flags, details)
+        rec = out.get(key)
+        if rec is None:
+            rec = out[key] = [0, t, t, []]
+        rec[0] += 1
+        rec[1] = min(rec[1], t)
+        rec[2] = max(rec[2], t)
+        if len(rec[3]) < 5:
+            rec[3].append(trace)
+    return out
+
+
+def bench_rules(df: pd.DataFrame, storm: pd.DataFrame) -> None:
+    from diagnose.rules.runtime import RuntimeContext, analyze_runtime
+    from diagnose.rules.runtime.traffic import summarize_requests
+
+    def window(frame: pd.DataFrame) -> RuntimeContext:
+        return RuntimeContext(start=frame[s.START_TIME].min().timestamp(), end=frame[s.START_TIME].max().timestamp(),
+                              requests=frame)
+    found: list = []
+
+    def run(frame: pd.DataFrame) -> None:
+        found[:] = analyze_runtime(window(frame))
+    n = len(df)
+    t_summary = best_of(lambda: summarize_requests(df), 3)
+    t_naive = best_of(lambda: naive_summary(df), 1)
+    report("diagnose.window_summary_requests_per_s", n / t_summary, "req/s", ("per_request_loop", n / t_naive))
+    t_rules = best_of(lambda: run(df), 3)
+    report("diagnose.runtime_rules_requests_per_s", n / t_rules, "req/s", ("per_request_loop_summary_only", n / t_naive))
+    report("diagnose.runtime_findings", float(len(found)), "findings")
+    t_storm = best_of(lambda: run(storm), 1)
+    report("diagnose.runtime_rules_storm_seconds", t_storm, "s", ("healthy_mostly_window", t_rules))
+    report("diagnose.runtime_findings_storm", float(len(found)), "findings")
+
+
+def bench_slos(df: pd.DataFrame) -> None:
+    from diagnose.rules.runtime import RuntimeContext
+    from diagnose.slo import SLO, SloEngine
+    from diagnose.slo.windows import DAY
+
+    slos = [SLO(name=f"svc-{i}-{kind}", namespace="bench", service=f"svc-{i}.bench.svc.cluster.local",
+                objective=99.9, sli=kind, threshold_ms=25.0 if kind == "latency" else None, period_s=30 * DAY)
+            for i in range(25) for kind in ("availability", "latency")]
+    end = df[s.START_TIME].max().timestamp()
+    er = RuntimeContext(start=end - 60, end=end, requests=df).edge_requests
+
+    def ingest() -> None:
+        eng = SloEngine(slos)
+        eng.ingest_requests(er, end)
+    eng = SloEngine(slos)
+    eng.ingest_requests(er, end)
+    t_ingest = best_of(ingest, 3)
+    t_eval = best_of(lambda: eng.status(end), 3)
+    report("diagnose.slo_ingest_50_slos_seconds", t_ingest, "s")
+    report("diagnose.slo_evaluate_50_slos_seconds", t_eval, "s", ("slo_ingest", t_ingest))
+
+
+def bench_live(df: pd.DataFrame) -> None:
+    from collector.store import TelemetryStore
+    from diagnose.live import LiveDiagnoser, LiveSources
+
+    end = df[s.START_TIME].max().timestamp()
+    store = TelemetryStore(window_s=3600, clock=lambda: end)
+    store.add_requests(df)
+    diag = LiveDiagnoser(LiveSources.from_store(store), window_s=60, ingest_lag_s=0, clock=lambda: end)
+    t_read = best_of(lambda: store.requests(end - 60, end), 3)
+    t_eval = best_of(diag.evaluate, 3)
+    report("diagnose.live_evaluation_seconds", t_eval, "s", ("store_read_only", t_read))
+    store.close()
+
+
+def bench_mesh_time_to_finding() -> None:
+    """Apply each scenario on a real bundled mesh; seconds until its runtime finding is open."""
+    import tempfile
+
+    from collector.sources.access_log import AccessLogTailer, LogFile
+    from collector.store import TelemetryStore
+    from diagnose.live import LiveDiagnoser, LiveSources
+    from mesh.bundled import BundledConfig, BundledMesh
+    from mesh.scenarios import SCENARIOS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mesh = BundledMesh(BundledConfig(gateway_port=0, control_port=0, data_dir=tmp, traffic_rate=10.0))
+        mesh.start()
+        store = TelemetryStore(window_s=600)
+        paths = {p.name: p for p in mesh.access_log_paths()}
+        files = [LogFile(str(paths[f"{w.namespace}.{w.name}.log"]), w.name, w.namespace,
+                         f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}", "json")
+                 for w in mesh.workloads if f"{w.namespace}.{w.name}.log" in paths]
+        tailer = AccessLogTailer(files, store, interval=0.2)
+        diag = LiveDiagnoser(LiveSources.from_store(store, snapshot=mesh.snapshot), interval_s=0.5, window_s=8,
+                             ingest_lag_s=0.5, resolve_after=2)
+        tailer.start()
+        diag.start()
+        times = []
+        try:
+            for sc in SCENARIOS:
+                want = [c for c in sc.expected_codes if c.startswith("MS3")]
+                if not want:
+                    continue
+                deadline = time.monotonic() + 60
+                while [f for f in diag.findings(status="open") if f.code.startswith("MS3")]:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+                t0 = time.monotonic()
+                mesh.apply_scenario(sc.name)
+                elapsed = None
+                while time.monotonic() - t0 < 30:
+                    if any(f.code in want for f in diag.findings(status="open")):
+                        elapsed = time.monotonic() - t0
+                        break
+                    time.sleep(0.05)
+                mesh.clear_scenario()
+                if elapsed is None:
+                    print(f"bench diagnose.time_to_finding.{sc.name}: not found within 30 s", flush=True)
+                    continue
+                times.append(elapsed)
+                # Kiali + Prometheus defaults: 15 s scrape + 15 s refresh -> 30 s before an edge turns red
+                report(f"diagnose.time_to_finding.{sc.name}", elapsed, "s", ("kiali_default_refresh", 30.0))
+        finally:
+            diag.stop()
+            tailer.stop()
+            store.close()
+            mesh.stop()
+        if times:
+            report("diagnose.time_to_finding.max", max(times), "s", ("kiali_default_refresh", 30.0))
+
+
+def main() -> None:
+    n = int(os.environ.get("MESHSCOPE_BENCH_REQUESTS", "200000"))
+    df = synthetic_requests(n)
+    bench_rules(df, synthetic_requests(n, broken=None))
+    bench_slos(df)
+    bench_live(df)
+    if os.environ.get("MESHSCOPE_BENCH_MESH", "1") != "0":
+        bench_mesh_time_to_finding()
+
+
+if __name__ == "__main__":
+    main()
