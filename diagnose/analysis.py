@@ -1,8 +1,8 @@
 """`analyze(snapshot)`: run the config rules over a snapshot and return their findings.
 
-The runner skips a rule whose primary input kind (its first declared input) is
-absent, turns a rule that raises into one MS0099 finding instead of a crash,
-drops exact duplicates, applies suppressions and sorts by file and line.
+The runner skips a rule when none of the kinds it declares is present, turns
+a rule that raises into one MS0099 finding instead of a crash, drops exact
+duplicates, applies suppressions and sorts by file and line.
 """
 from __future__ import annotations
 
@@ -19,12 +19,11 @@ from mesh.config.snapshot import MESH_CONFIG, WORKLOAD
 
 
 def is_relevant(rule: Rule, snapshot: Snapshot) -> bool:
-    primary = rule.metadata.inputs[0] if rule.metadata.inputs else None
-    if primary is None or primary == MESH_CONFIG:
+    """A rule runs when some kind it reads is present (a rule reading only MeshConfig always runs)."""
+    kinds = [k for k in rule.metadata.inputs if k != MESH_CONFIG]
+    if not kinds:
         return True
-    if primary == WORKLOAD:
-        return bool(snapshot.workloads())
-    return bool(snapshot.of_kind(primary))
+    return any(bool(snapshot.workloads()) if k == WORKLOAD else bool(snapshot.of_kind(k)) for k in kinds)
 
 
 def run_rule(rule: Rule, snapshot: Snapshot) -> Context:

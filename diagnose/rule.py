@@ -14,8 +14,8 @@ class Metadata:
 
     `name` reads ``family.Check`` (e.g. ``virtualservice.DestinationHosts``);
     `inputs` are the kinds (type names, plus the pseudo kinds ``Workload`` and
-    ``MeshConfig``) the rule reads, the first being the kind it checks; `codes`
-    are the catalog codes it reports.
+    ``MeshConfig``) the rule reads; the runner skips the rule when none is
+    present. `codes` are the catalog codes it reports.
     """
 
     name: str
