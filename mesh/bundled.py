@@ -105,6 +105,8 @@ class BundledMesh:
         self.started_at = 0.0
         self.ready_seconds = 0.0
         self.warnings: list[str] = []
+        self._halt = threading.Event()
+        self.rotations = 0
 
     # --- lifecycle ---------------------------------------------------------------------
     @property
@@ -160,6 +162,7 @@ class BundledMesh:
                 self.traffic.start()
             if self.config.scenario:
                 self.apply_scenario(self.config.scenario)
+            threading.Thread(target=self._rotation_loop, name="mesh-cert-rotation", daemon=True).start()
         except BaseException:
             self.stop()
             raise
@@ -170,6 +173,7 @@ class BundledMesh:
             if self._stopped or not self._started:
                 return
             self._stopped = True
+        self._halt.set()
         if self.traffic:
             self.traffic.stop()
         if self.control:
@@ -404,6 +408,18 @@ class BundledMesh:
                 self._certs[w.key] = self.ca.issue(w.namespace, w.service_account, ttl or self.config.cert_ttl)
             self._push(self._objects, [], True)
             return {k: c.serial for k, c in self._certs.items()}
+
+    def _rotation_loop(self) -> None:
+        """Re-issue certificates past half their lifetime, as istio-agent does (pushed over SDS)."""
+        from datetime import datetime, timezone
+        while not self._halt.wait(1.0):
+            now = datetime.now(timezone.utc)
+            if any(now - c.not_before > (c.not_after - c.not_before) / 2 for c in list(self._certs.values())):
+                try:
+                    self.rotate_certificates()
+                    self.rotations += 1
+                except ConfigRejected:
+                    pass  # secrets alone are never refused; keep serving the old ones
 
     def certificate(self, workload: str) -> IssuedCert:
         return next(c for k, c in self._certs.items() if k.split("/", 1)[1] == workload)

@@ -186,3 +186,21 @@ def test_supervisor_restarts_a_crashed_sidecar(bundled_mesh):
     # it got its config back over xDS and serves mTLS traffic again
     wait_until(lambda: "stars" in get(bundled_mesh.gateway_url + "/productpage")[1], timeout=10,
                what="ratings served again")
+
+
+def test_certificates_rotate_automatically_before_expiry(bundled_mesh):
+    """Short-lived certificates are re-issued (with the configured TTL) past half their life, over SDS."""
+    from datetime import timedelta
+
+    bundled_mesh.rotate_certificates(ttl=timedelta(seconds=3))
+    short = bundled_mesh.certificate("details-v1")
+    rotations = bundled_mesh.rotations
+    wait_until(lambda: bundled_mesh.rotations > rotations, timeout=10, what="an automatic rotation")
+    renewed = bundled_mesh.certificate("details-v1")
+    assert renewed.serial != short.serial
+    assert renewed.not_after - renewed.not_before == bundled_mesh.config.cert_ttl + timedelta(minutes=1)
+    wait_until(lambda: __import__("datetime").datetime.now(short.not_after.tzinfo) > short.not_after, timeout=10,
+               what="the short-lived certificates expired")
+    # the expired certificates are no longer in use: mTLS between sidecars still works
+    for _ in range(5):
+        assert get(bundled_mesh.gateway_url + "/productpage")[0] == 200
