@@ -40,6 +40,7 @@ IS_EGRESS_CLUSTER = "is_egress_cluster"  # PassthroughCluster / BlackHoleCluster
 IS_IDLE = "is_idle"  # exists in config/registry but had no traffic in the window
 IS_DEAD = "is_dead"  # traffic seen earlier but the workload is gone / scaled to 0
 IS_GATEWAY = "is_gateway"  # an ingress/egress gateway workload
+IS_WAYPOINT = "is_waypoint"  # an ambient waypoint proxy
 
 # --- edge ----------------------------------------------------------------------------
 PROTOCOL = "protocol"  # http | grpc | tcp (also the MultiDiGraph edge key)
@@ -70,3 +71,4 @@ HEALTH_COLOR = "health_color"  # green | amber | red | grey | blue (tcp edges wi
 HEALTH_REASON = "health_reason"  # the tolerance that decided the status, e.g. "5xx 33.3% >= 10%"
 BADGES = "badges"  # sorted list: VS, DR, FAULT, CB, TIMEOUT, MIRROR, SHIFT, MTLS_STRICT, MTLS_PERMISSIVE ...
 CB_TRIPPED = "cb_tripped"  # edge into a node with a circuit breaker saw UO/UH flags
+WAYPOINT = "waypoint"  # {"direction": "to"|"from", "from_edge": {id, source, target, attrs}} on ambient edges

@@ -29,7 +29,8 @@ def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespace
                 node: NodeSelector | None = None, rate_modes: RateModes | None = None,
                 inject_service_nodes: bool | None = None, accessible: Iterable[tuple[str, str]] | None = None,
                 appenders: Sequence[str] | None = None, snapshot=None, health=None, window_s: float | None = None,
-                query_time: float | None = None, **appender_options) -> nx.MultiDiGraph:
+                query_time: float | None = None, ambient: str = "none", waypoints: Iterable[tuple[str, str, str]] = (),
+                **appender_options) -> nx.MultiDiGraph:
     """The traffic graph for a rate frame (Istio labels + metric + le + rate).
 
     `appenders=None` runs every appender; `appenders=[]` runs only the always-on
@@ -40,7 +41,7 @@ def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespace
     opts = GraphOptions(graph_type=graph_type, namespaces=list(namespaces) if namespaces is not None else None,
                         node=node, rates=rate_modes or RateModes(), inject_service_nodes=inject_service_nodes,
                         accessible=set(accessible) if accessible is not None else None,
-                        window_s=window_s, query_time=query_time)
+                        window_s=window_s, query_time=query_time, ambient=ambient, waypoints=frozenset(waypoints))
     return GraphBuilder(opts, appenders, snapshot=snapshot, health=health, **appender_options).build(rates)
 
 
@@ -202,10 +203,15 @@ def node_records(tr: Traffic, rates: dict[int, dict[str, float]]) -> list[tuple[
     nodes = tr.nodes_in_graph().tolist()
     if tr.options.graph_type == model.SERVICE:
         nodes = sorted(set(nodes) | {i for i, t in enumerate(table.types) if t == model.NT_SERVICE and i in tr.injected})
-    return [(table.ids[i], {A.KEY: table.keys[i], A.NODE_TYPE: table.types[i], **table.fields[i],
-                            A.DEST_SERVICES: sorted(tr.dest_services.get(i, ())), A.RATES: rates.get(i, {}),
-                            A.IS_INJECTED: i in tr.injected})
-            for i in nodes]
+    out = [(table.ids[i], {A.KEY: table.keys[i], A.NODE_TYPE: table.types[i], **table.fields[i],
+                           A.DEST_SERVICES: sorted(tr.dest_services.get(i, ())), A.RATES: rates.get(i, {}),
+                           A.IS_INJECTED: i in tr.injected})
+           for i in nodes]
+    if tr.options.waypoints:
+        for _, d in out:
+            if (d[A.CLUSTER], d[A.NAMESPACE], d[A.WORKLOAD]) in tr.options.waypoints:
+                d[A.IS_WAYPOINT], d[A.APP] = True, ""  # a proxy, not an app of its own
+    return out
 
 
 def graph_from_traffic(tr: Traffic) -> nx.MultiDiGraph:

@@ -47,12 +47,17 @@ class GraphOptions:
     # (cluster, namespace) pairs the viewer may see; None means all of them.
     accessible: set[tuple[str, str]] | None = None
     istio_namespace: str = "istio-system"  # where the egress gateway lives (kiali#2999 rewrite)
+    # ambient: "none" (sidecar telemetry only), "total" (plus waypoint-reported), "waypoint"
+    ambient: str = "none"
+    waypoints: frozenset = frozenset()  # (cluster, namespace, workload) of ambient waypoint proxies
     window_s: float | None = None
     query_time: float | None = None
 
     def __post_init__(self) -> None:
         if self.graph_type not in model.GRAPH_TYPES:
             raise ValueError(f"graph_type {self.graph_type!r}: expected one of {', '.join(model.GRAPH_TYPES)}")
+        if self.ambient not in ("none", "total", "waypoint"):
+            raise ValueError(f"ambient {self.ambient!r}: expected none, total or waypoint")
         if self.node is not None and self.node.kind not in ("workload", "app", "service"):
             raise ValueError(f"node kind {self.node.kind!r}: expected workload, app or service")
 

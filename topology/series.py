@@ -109,6 +109,10 @@ def matches(df: pd.DataFrame, col: str, pattern: str) -> np.ndarray:
 def selection_parts(df: pd.DataFrame, opts: GraphOptions) -> list[np.ndarray]:
     """Row positions per Kiali query, in query order (a row may appear in several queries)."""
     src_rep, dst_rep = eq(df, "reporter", "source"), eq(df, "reporter", "destination")
+    plain_src = src_rep
+    if opts.ambient != "none":  # waypoints report for both ends of the traffic they carry
+        waypoint = eq(df, "reporter", "waypoint")
+        src_rep, dst_rep = src_rep | waypoint, dst_rep | waypoint
     node = opts.node
     if node is not None:
         if node.kind == "workload":
@@ -134,9 +138,11 @@ def selection_parts(df: pd.DataFrame, opts: GraphOptions) -> list[np.ndarray]:
     for ns in opts.namespaces:
         in_ns = matches(df, "d_host", rf"^.+\.{re.escape(ns)}\..+$") | eq(df, "d_svc_ns", ns)
         s_in = eq(df, "s_ns", ns)
-        parts += [np.flatnonzero(src_rep & ~s_in & dest_unknown & in_ns),
-                  np.flatnonzero(dst_rep & eq(df, "d_wl_ns", ns)),
-                  np.flatnonzero(src_rep & s_in)]
+        parts.append(np.flatnonzero(src_rep & ~s_in & dest_unknown & in_ns))
+        if opts.ambient != "none":
+            # ingress into ambient pods has no destination reporter: take the source's word (requests only)
+            parts.append(np.flatnonzero(plain_src & ~s_in & eq(df, "d_wl_ns", ns) & eq(df, "metric", schema.ISTIO_REQUESTS_TOTAL)))
+        parts += [np.flatnonzero(dst_rep & eq(df, "d_wl_ns", ns)), np.flatnonzero(src_rep & s_in)]
     return parts
 
 

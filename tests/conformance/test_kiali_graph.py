@@ -65,12 +65,15 @@ def case_graph(case: str) -> dict:
         n = params["node"]
         kind = n["type"]
         node = NodeSelector(kind=kind, namespace=n["namespace"], name=n[kind], version=n.get("version"))
-    accessible = {(c, ns) for c, nss in params["environment"]["clusters"].items() for ns in nss}
+    env = params["environment"]
+    accessible = {(c, ns) for c, nss in env["clusters"].items() for ns in nss}
+    waypoints = {(w["cluster"], w["namespace"], w["name"]) for w in env.get("waypoints", [])}
     graph = build_graph(case_frame(case), params["graphType"],
                         namespaces=params["namespaces"] if node is None else None, node=node,
                         rate_modes=RateModes(**params["rates"]), inject_service_nodes=params["injectServiceNodes"],
-                        accessible=accessible, appenders=[], window_s=params["duration_seconds"],
-                        query_time=params["queryTime"])
+                        accessible=accessible, appenders=params["appenders_requested"],
+                        window_s=params["duration_seconds"], query_time=params["queryTime"],
+                        ambient=params["ambientTraffic"], waypoints=waypoints)
     return to_kiali(graph)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from topology.appenders.ambient import AmbientAppender
 from topology.appenders.base import Appender
 from topology.appenders.config_badges import ConfigBadgesAppender
 from topology.appenders.dead_node import DeadNodeAppender
@@ -23,7 +24,8 @@ from topology.appenders.traffic_generator import TrafficGeneratorAppender
 #   the rate frame and are independent of each other;
 # - configBadges after them (its CB-trip hint reads the response flags of edges);
 # - finalizers last, on the final graph: health (reads every edge's responses and idle flags),
-#   then outsider (namespace marks) and trafficGenerator (roots), which always run.
+#   ambient (folds waypoint return edges, so it must precede the root marks), then outsider
+#   (namespace marks) and trafficGenerator (roots), which always run.
 OPTIONAL: dict[str, type] = {
     "deadNode": DeadNodeAppender,
     "idleNode": IdleNodeAppender,
@@ -34,6 +36,7 @@ OPTIONAL: dict[str, type] = {
     "securityPolicy": SecurityPolicyAppender,
     "configBadges": ConfigBadgesAppender,
     "health": HealthAppender,
+    "ambient": AmbientAppender,
 }
 FINALIZERS: dict[str, type] = {"outsider": OutsiderAppender, "trafficGenerator": TrafficGeneratorAppender}
 

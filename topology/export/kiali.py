@@ -14,7 +14,7 @@ from topology import attrs as A
 from topology import model
 
 _NODE_FLAGS = [(A.IS_INACCESSIBLE, "isInaccessible"), (A.IS_INJECTED, "isInjected"), (A.IS_OUTSIDE, "isOutside"),
-               (A.IS_ROOT, "isRoot"), (A.IS_IDLE, "isIdle"), (A.IS_DEAD, "isDead")]
+               (A.IS_ROOT, "isRoot"), (A.IS_IDLE, "isIdle"), (A.IS_DEAD, "isDead"), (A.IS_WAYPOINT, "isWaypoint")]
 
 
 def format_rate(value: float) -> str:
@@ -86,6 +86,14 @@ def edge_json(src: str, dst: str, d: dict, graph: nx.MultiDiGraph) -> dict[str, 
         data["responseTime"] = f"{d[A.LATENCY_P95]:.0f}"
     if d.get(A.HEALTH):
         data["healthStatus"] = d[A.HEALTH]
+    wp = d.get(A.WAYPOINT)
+    if wp:
+        data["waypoint"] = {"direction": wp["direction"]}
+        if "from_edge" in wp:
+            f = wp["from_edge"]
+            inner = edge_json(f["source"], f["target"], f["attrs"], graph)
+            inner["id"] = f["id"]
+            data["waypoint"]["fromEdge"] = inner
     return data
 
 
