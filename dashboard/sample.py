@@ -212,7 +212,7 @@ def _spans(rng: random.Random, n_traces: int = 40) -> list[dict[str, Any]]:
     """Bookinfo request trees; about a third call ratings through reviews-v2/v3 and fail there."""
     spans: list[dict[str, Any]] = []
     for i in range(n_traces):
-        tid = "4bf92f3577b34da6a3ce929d0e0e4736" if i == 0 else f"{rng.getrandbits(128):032x}"
+        tid = "4bf92f3577b34da6a3ce929d0e0e4736" if i == 1 else f"{rng.getrandbits(128):032x}"
         start = _T0 - 280 + i * 7
         counter = iter(range(1, 100))
 
@@ -227,10 +227,11 @@ def _spans(rng: random.Random, n_traces: int = 40) -> list[dict[str, Any]]:
             return sid
         version = ("v1", "v2", "v3")[i % 3]
         fail = version != "v1" and i % 5 < 3
+        total = 60 + 20 * rng.random()
         root = span("", "istio-ingressgateway", "productpage.bookinfo.svc.cluster.local:9080/productpage", start,
-                    60 + 20 * rng.random(), attrs={"http.url": "http://127.0.0.1:8080/productpage"})
+                    total, attrs={"http.url": "http://127.0.0.1:8080/productpage"})
         pp = span(root, "productpage", "productpage.bookinfo.svc.cluster.local:9080/productpage", start + 0.001,
-                  55 + 15 * rng.random(), attrs={"node_id": "productpage-v1"})
+                  total - 2 - 3 * rng.random(), attrs={"node_id": "productpage-v1"})
         span(pp, "details", "details.bookinfo.svc.cluster.local:9080/details/0", start + 0.003, 4 + 3 * rng.random())
         rv = span(pp, "reviews", "reviews.bookinfo.svc.cluster.local:9080/reviews/0", start + 0.009,
                   30 + 10 * rng.random(), attrs={"node_id": f"reviews-{version}"})

@@ -52,7 +52,8 @@ def breakdown(counts: dict[str, float], title: str) -> go.Figure:
 def waterfall(spans: list[dict[str, Any]]) -> go.Figure:
     """One bar per span, offset from the trace start, indented by depth, red when the span failed."""
     t0 = min(s["start_time"] for s in spans)
-    labels = [f"{'  ' * s.get('depth', 0)}{s['service_name']}: {s['name'][:60]} #{i}" for i, s in enumerate(spans)]
+    # tick labels are right-aligned, so depth shows as a run of markers rather than an indent
+    labels = [f"{'› ' * s.get('depth', 0)}{s['service_name']}: {s['name'][:60]} #{i}" for i, s in enumerate(spans)]
     fig = go.Figure(go.Bar(
         y=labels, x=[s["duration_ms"] for s in spans], base=[(s["start_time"] - t0) * 1000 for s in spans],
         orientation="h", customdata=[s["span_id"] for s in spans],

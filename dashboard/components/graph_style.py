@@ -19,7 +19,7 @@ def _edge_label_rules(fields: list[str]) -> list[dict[str, Any]]:
     `edge_label_data` pre-joined for exactly this combination of toggles."""
     key = "lbl_" + "_".join(f for f in LABEL_FIELDS if f in fields) if fields else ""
     if not key:
-        return [{"selector": "edge", "style": {"label": "data(lock)"}}]
+        return []
     return [{"selector": "edge", "style": {"label": f"data({key})"}}]
 
 
@@ -41,8 +41,14 @@ def edge_label_data(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+LARGE_GRAPH_EDGES = 300  # above this, draw for speed: straight edges, no label rotation, labels off by default
+
+
 def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
-               highlight: list[str] | None = None, selected: str | None = None) -> list[dict[str, Any]]:
+               highlight: list[str] | None = None, selected: str | None = None,
+               large: bool = False) -> list[dict[str, Any]]:
+    """`large` trades curve and label niceties for render time on big meshes (bezier edges and
+    rotated labels are what Cytoscape spends most on when it fits 1,000+ elements)."""
     rules: list[dict[str, Any]] = [
         {"selector": "node", "style": {
             "label": "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4,
@@ -51,13 +57,13 @@ def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
             "min-zoomed-font-size": 7}},
         *[{"selector": f"node.{t}", "style": {"shape": s}} for t, s in SHAPES.items()],
         {"selector": "node.service", "style": {"width": 30, "height": 30}},
-        {"selector": "node.box", "style": {"shape": "round-rectangle", "background-color": "#f3f4f6",
-                                           "background-opacity": 0.6, "border-color": "#9ca3af", "border-width": 1,
-                                           "text-valign": "top", "padding": 12}},
         {"selector": "node.unknown", "style": {"background-color": "#6b7280"}},
         {"selector": "node.health-degraded", "style": {"background-color": COLORS["degraded"]}},
         {"selector": "node.health-failing", "style": {"background-color": COLORS["failing"]}},
         {"selector": "node.health-idle, node.health-na", "style": {"background-color": COLORS["idle"]}},
+        {"selector": "node.box", "style": {"shape": "round-rectangle", "background-color": "#f3f4f6",
+                                           "background-opacity": 0.6, "border-color": "#9ca3af", "border-width": 1,
+                                           "text-valign": "top", "padding": 12}},
         {"selector": "node[?outsider]", "style": {"opacity": 0.55}},
         {"selector": "node.badge-vs, node.badge-dr, node.badge-cb", "style": {"border-color": "#1f2937",
                                                                               "border-style": "double", "border-width": 4}},
@@ -78,6 +84,7 @@ def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
         {"selector": "edge.mtls-mismatch", "style": {"line-style": "dashed", "source-arrow-shape": "diamond",
                                                      "source-arrow-color": COLORS["degraded"]}},
         *_edge_label_rules(label_fields),
+        *([{"selector": "edge", "style": {"curve-style": "straight", "text-rotation": "none"}}] if large else []),
         {"selector": ":selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.2, "overlay-padding": 6}},
     ]
     if highlight:

@@ -46,7 +46,7 @@ def yaml_excerpt(excerpt: dict[str, Any]) -> html.Div:
         html.Div([html.Strong(excerpt.get("ref", "")), html.Span(f"  {excerpt.get('source') or ''}", className="muted"),
                   html.Span(f"  path: {excerpt['path']}", className="muted") if excerpt.get("path") else None]),
         html.Pre(className="yaml", children=[
-            html.Span(f"{no:>4}  {text}\n", className="yaml-line hl" if no in marked else "yaml-line")
+            html.Span(f"{no:>4}  {text}", className="yaml-line hl" if no in marked else "yaml-line")
             for no, text in excerpt.get("lines", [])])])
 
 
@@ -60,6 +60,9 @@ def finding_detail(f: dict[str, Any]) -> html.Div:
                   html.Span(f"  ({res['source']})", className="muted") if res.get("source") else None]) if res else None,
         html.H4("Evidence") if f.get("evidence") else None,
         kv_table(f["evidence"]) if f.get("evidence") else None,
+        html.P(["Sample traces: ", *[dcc.Link(t[:16], href=f"/traces?trace={_q(t)}", className="trace-link")
+                                     for t in (f.get("evidence") or {}).get("sample_trace_ids", [])]])
+        if (f.get("evidence") or {}).get("sample_trace_ids") else None,
         html.H4("Impact") if f.get("impact") else None,
         kv_table(f["impact"]) if f.get("impact") else None,
         html.H4("Related config") if f.get("yaml_excerpts") else None,

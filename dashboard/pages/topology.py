@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 import dash_cytoscape as cyto
-from dash import Input, Output, callback_context, dcc, html, no_update
+from dash import Input, Output, State, callback_context, dcc, html, no_update
 
 from dashboard.components import charts
 from dashboard.components.find_hide import ExpressionError, to_selector
-from dashboard.components.graph_style import edge_label_data, stylesheet
+from dashboard.components.graph_style import LARGE_GRAPH_EDGES, edge_label_data, stylesheet
 from dashboard.components.widgets import badge, when
 from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
 
@@ -35,6 +35,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         highlight = list((f or {}).get("elements") or [])
     result, elements = _elements(source, ctx, graph_type, namespaces, None)
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
+    large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
+    labels = [] if large else ["rps", "err"]
     return html.Div(className="topology", children=[
         html.Div(className="toolbar", children=[
             _labeled("Graph", dcc.Dropdown(id="topo-type", options=list(GRAPH_TYPES), value=graph_type, clearable=False,
@@ -44,7 +46,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             _labeled("Window", dcc.Dropdown(id="topo-window", options=[{"label": l, "value": v} for v, l in WINDOWS],
                                             value=int(result.window_s) if result.window_s in dict(WINDOWS) else 300,
                                             clearable=False, style={"width": "80px"})),
-            _labeled("Edge labels", dcc.Checklist(id="topo-labels", options=LABELS, value=["rps", "err"], inline=True)),
+            _labeled("Edge labels", dcc.Checklist(id="topo-labels", options=LABELS, value=labels, inline=True)),
             _labeled("Refresh", dcc.Dropdown(id="topo-refresh", options=[{"label": l, "value": v} for v, l in REFRESH],
                                              value=refresh_default, clearable=False, style={"width": "80px"})),
             _labeled("Find", dcc.Input(id="topo-find", type="text", debounce=True, placeholder="e.g. error > 5",
@@ -58,9 +60,10 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         dcc.Interval(id="topo-interval", interval=refresh_default * 1000 or 10_000, disabled=refresh_default == 0),
         dcc.Store(id="topo-highlight", data=highlight),
         dcc.Store(id="topo-selected", data=None),
+        dcc.Store(id="topo-large", data=large),
         html.Div(className="topo-body", children=[
             cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
-                           stylesheet=stylesheet(["rps", "err"], highlight=highlight), minZoom=0.05, maxZoom=3,
+                           stylesheet=stylesheet(labels, highlight=highlight, large=large), minZoom=0.05, maxZoom=3,
                            boxSelectionEnabled=False, className="topo-graph",
                            style={"width": "100%", "height": "calc(100vh - 170px)"}),
             html.Aside(id="topo-panel", className="side-panel", children=_legend()),
@@ -152,8 +155,9 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
 
     @app.callback(Output("topo-graph", "stylesheet"), Output("topo-expr-error", "children"),
                   Input("topo-labels", "value"), Input("topo-find", "value"), Input("topo-hide", "value"),
-                  Input("topo-highlight", "data"), Input("topo-selected", "data"), prevent_initial_call=True)
-    def restyle(labels, find, hide, highlight, selected):  # noqa: ANN001, ANN202
+                  Input("topo-highlight", "data"), Input("topo-selected", "data"), State("topo-large", "data"),
+                  prevent_initial_call=True)
+    def restyle(labels, find, hide, highlight, selected, large):  # noqa: ANN001, ANN202
         errors, selectors = [], {}
         for name, expr in (("find", find), ("hide", hide)):
             try:
@@ -161,7 +165,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
             except ExpressionError as exc:
                 selectors[name] = ""
                 errors.append(f"{name}: {exc}")
-        return (stylesheet(labels or [], selectors["find"], selectors["hide"], highlight, selected),
+        return (stylesheet(labels or [], selectors["find"], selectors["hide"], highlight, selected, bool(large)),
                 " ".join(errors))
 
     @app.callback(Output("topo-panel", "children"), Output("topo-selected", "data"),

@@ -1,0 +1,26 @@
+"""`python -m dashboard` refuses bad input with a clear message and exit code, never a traceback."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MESHSCOPE_TOKEN"}
+    return subprocess.run([sys.executable, "-m", "dashboard", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_bad_snapshot_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text("{\n  oops\n}")
+    r = _run("--snapshot", str(bad), "--port", "0")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{bad}:2:" in r.stderr and "not valid JSON" in r.stderr
+
+
+def test_public_bind_without_token_is_refused(tmp_path):
+    r = _run("--sample", "bookinfo", "--host", "0.0.0.0", "--port", "0")
+    assert r.returncode == 2 and "pass a token" in r.stderr and "Traceback" not in r.stderr
