@@ -64,8 +64,10 @@ def visible(obj: ConfigObject, from_namespace: str | None) -> bool:
 def export_scopes_overlap(a: ConfigObject, b: ConfigObject) -> bool:
     """Whether some namespace sees both objects."""
     ea, eb = _scope(a), _scope(b)
+    if ea is None and eb is None:
+        return True
     if ea is None or eb is None:
-        return bool(ea if eb is None else eb) or (ea is None and eb is None)
+        return bool(ea if eb is None else eb)  # everyone sees one; the other is seen somewhere
     return bool(ea & eb)
 
 

@@ -122,14 +122,33 @@ class Snapshot:
     def matching_workloads(self, namespace: str | None, selector: dict | None, *, any_namespace: bool = False,
                            pods_only: bool = False) -> list[Workload]:
         """Workloads a label selector picks (memoized: many objects share one selector)."""
-        pool = self.workloads() if any_namespace else self.workloads_in(namespace)
+        self._read(WORKLOAD)
         sel = tuple(sorted((str(k), str(v)) for k, v in (selector or {}).items()))
-        key = ("match", None if any_namespace else namespace, sel, pods_only)
+        scope = "*" if any_namespace else namespace
+        key = ("match", scope, sel, pods_only)
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = [w for w in pool if (not pods_only or w.kind == "Pod")
-                                      and labels_match(selector, w.labels)]
+            if sel:
+                # Intersect the label index instead of testing every workload against the selector.
+                index = self._label_index()
+                lists = [index.get((scope, k, v), ()) for k, v in sel]
+                smallest = min(lists, key=len)
+                pool = [w for w in smallest if labels_match(selector, w.labels)]
+            else:
+                pool = self.workloads() if any_namespace else self.workloads_in(namespace)
+            hit = self._cache[key] = [w for w in pool if not pods_only or w.kind == "Pod"]
         return list(hit)  # type: ignore[arg-type]
+
+    def _label_index(self) -> dict[tuple[str | None, str, str], list[Workload]]:
+        index = self._cache.get("labels")
+        if index is None:
+            built: dict[tuple[str | None, str, str], list[Workload]] = defaultdict(list)
+            for w in self.workloads():
+                for k, v in w.labels.items():
+                    built[(w.namespace, k, v)].append(w)
+                    built[("*", k, v)].append(w)
+            index = self._cache["labels"] = dict(built)
+        return index  # type: ignore[return-value]
 
     # -- namespaces ---------------------------------------------------------------------------
     def namespaces(self) -> set[str]:
