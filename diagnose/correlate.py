@@ -241,7 +241,9 @@ def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = Non
         f.resource = _ref(ex.obj, ex.path)
         f.related = [r for r in [service, *(_ref(o) for o in ex.related), *f.related] if r is not None]
         f.evidence["cause"] = ex.cause
-        f.message += f"; cause: {ex.cause} ({f.resource.label()}{' ' + f.resource.path if f.resource.path else ''})"
+        where = " ".join(x for x in (f.resource.label() if f.resource.label() not in ex.cause else "",
+                                     f.resource.path or "") if x)
+        f.message += f"; cause: {ex.cause}" + (f" ({where})" if where else "")
         keys = {_key(f.resource), *(_key(r) for r in f.related)}
         merged = []
         for i, c in enumerate(config):

@@ -86,6 +86,14 @@ def test_scenario_finding_appears_names_its_cause_and_resolves(bundled_mesh, liv
                       == (kind, ns, name)]
             assert blamed, (scenario.blame, [(x.code, x.resource) for x in found])
             assert blamed[0].resource.source, "the blamed object points at its file:line"
+        # the scenario's config findings are merged into the runtime finding, not reported twice
+        config_codes = [c for c in scenario.expected_codes if c[:3] in ("MS1", "MS2")]
+        if config_codes:
+            merged = wait_until(lambda: {c["code"] for x in live.findings(status="open") if x.code in want
+                                         for c in x.evidence.get("config_findings", [])} >= set(config_codes),
+                                timeout=10, interval=0.1, what=f"{config_codes} merged into {want}")
+            assert merged
+            assert not [x for x in live.findings(status="open") if x.code in config_codes]
         print(f"\n{scenario.name}: {want} after {elapsed:.1f}s: {f.message}")
     finally:
         bundled_mesh.clear_scenario()
@@ -93,6 +101,19 @@ def test_scenario_finding_appears_names_its_cause_and_resolves(bundled_mesh, liv
     wait_until(lambda: (x := live.finding(fp)) is not None and x.status == "resolved", timeout=40, interval=0.2,
                what=f"{f.code} resolved after clearing {scenario.name}")
     assert live.finding(fp).resolved_at is not None
+
+
+def test_config_only_scenario_opens_and_resolves_its_config_finding(bundled_mesh, live):
+    """weights-typo hurts no request (the canary just gets the traffic): only config analysis can tell."""
+    bundled_mesh.apply_scenario("weights-typo")
+    try:
+        f = wait_until(lambda: [x for x in live.findings(status="open") if x.code == "MS1006"], timeout=15,
+                       interval=0.1, what="MS1006 for weights-typo")[0]
+        assert (f.resource.kind, f.resource.name) == ("VirtualService", "reviews") and f.resource.source
+    finally:
+        bundled_mesh.clear_scenario()
+    wait_until(lambda: live.finding(f.fingerprint).status == "resolved", timeout=20, interval=0.1,
+               what="MS1006 resolved after clear")
 
 
 def test_latency_regression_breaches_the_details_latency_slo(bundled_mesh, live):
