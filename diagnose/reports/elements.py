@@ -7,6 +7,7 @@ these functions, so the picture, the summary and the Markdown agree.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 _HEALTH = {"healthy": "healthy", "degraded": "degraded", "failure": "failing", "failing": "failing",
@@ -39,17 +40,17 @@ def request_rate(d: dict[str, Any]) -> float:
         return 0.0
     for key in ("rps", "rate"):
         v = d.get(key)
-        if isinstance(v, (int, float)):
-            return float(v)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return max(0.0, float(v))
     return 0.0
 
 
 def error_rate(d: dict[str, Any]) -> float:
-    v = d.get("error_rate")
-    if isinstance(v, (int, float)):
-        return float(v)
-    pct = d.get("percent_err")
-    return float(pct) / 100.0 if isinstance(pct, (int, float)) else 0.0
+    for key, scale in (("error_rate", 1.0), ("percent_err", 100.0)):
+        v = d.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return min(1.0, max(0.0, float(v) / scale))
+    return 0.0
 
 
 def node_label(d: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ def cell(value: Any) -> str:
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out = ["| " + " | ".join(cell(h) for h in head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
     return out + [""]
 
@@ -72,7 +72,7 @@ def render_markdown(snapshot: Snapshot) -> str:
                 out += [f"- **Remediation:** {cell(f.get('remediation'))}"]
             out += [""]
             for name, cols, rows in view.table_evidence(f.get("evidence") or {}, limit=5):
-                out += [f"{cell(name)}:", ""] + _table([cell(c) for c in cols], rows)
+                out += [f"{cell(name)}:", ""] + _table(cols, rows)
         if len(findings) > DETAILS_LIMIT:
             out += [f"_Details for the top {DETAILS_LIMIT} findings; the JSON report has all {len(findings)}._", ""]
     else:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diagnose.findings import Finding
+from diagnose.findings import SEVERITY_RANK, Finding
 
 SCHEMA_VERSION = "meshscope.report/v1"
 
@@ -60,15 +60,18 @@ class Snapshot:
     inventory: list[dict[str, Any]] = field(default_factory=list)
     title: str = "meshscope diagnostic report"
     source: str = "meshscope"
+    problems: list[str] = field(default_factory=list, compare=False)  # entries skipped on load
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("problems")
         d["window"]["seconds"] = self.window.seconds
         return {"schema": SCHEMA_VERSION, **d}
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "snapshot") -> "Snapshot":
-        """Validate as we read, so a hand-edited or truncated file fails with the field that is wrong."""
+        """Validate as we read: a broken structure fails naming the field; a bad list entry (one finding,
+        one SLO) is skipped and named in `problems`, so the rest of the report still renders."""
 
         def need(obj: Any, key: str, kind: type | tuple, path: str) -> Any:
             if not isinstance(obj, dict) or key not in obj:
@@ -78,14 +81,21 @@ class Snapshot:
                 raise SnapshotError(f"{where}: field {path} must be {_kind_name(kind)}, got {type(val).__name__}")
             return val
 
-        def opt_list(key: str) -> list:
+        problems: list[str] = []
+
+        def opt_list(key: str, check=None) -> list:
+            """A list of objects; a bad entry is skipped and noted, the rest is kept."""
             val = d.get(key, [])
             if not isinstance(val, list):
                 raise SnapshotError(f"{where}: field {key} must be a list, got {type(val).__name__}")
+            kept = []
             for i, item in enumerate(val):
-                if not isinstance(item, dict):
-                    raise SnapshotError(f"{where}: field {key}[{i}] must be an object, got {type(item).__name__}")
-            return val
+                err = f"must be an object, got {type(item).__name__}" if not isinstance(item, dict) else (check(item) if check else None)
+                if err:
+                    problems.append(f"{where}: {key}[{i}]{err if err.startswith('.') else ' ' + err} (skipped)")
+                else:
+                    kept.append(item)
+            return kept
 
         if not isinstance(d, dict):
             raise SnapshotError(f"{where}: top level must be a JSON object")
@@ -106,22 +116,51 @@ class Snapshot:
             requests_per_second=m.get("requests_per_second"),
             error_rate=m.get("error_rate"),
         )
-        findings = opt_list("findings")
-        for i, f in enumerate(findings):
-            for key in ("code", "severity", "message"):
-                if not isinstance(f.get(key), str):
-                    raise SnapshotError(f"{where}: field findings[{i}].{key} must be a string")
-        return cls(
+        snap = cls(
             generated_at=float(need(d, "generated_at", num, "generated_at")),
             window=window,
             mesh=mesh,
-            graph=opt_list("graph"),
-            findings=findings,
-            slos=opt_list("slos"),
-            inventory=opt_list("inventory"),
+            graph=opt_list("graph", _check_element),
+            findings=opt_list("findings", _check_finding),
+            slos=opt_list("slos", _check_slo),
+            inventory=opt_list("inventory", _check_inventory),
             title=str(d.get("title", "meshscope diagnostic report")),
             source=str(d.get("source", "meshscope")),
         )
+        snap.problems = problems
+        return snap
+
+
+def _check_element(e: dict[str, Any]) -> str | None:
+    return None if isinstance(e.get("data"), dict) else ".data must be an object"
+
+
+def _check_finding(f: dict[str, Any]) -> str | None:
+    for key in ("code", "severity", "message"):
+        if not isinstance(f.get(key), str):
+            return f".{key} must be a string"
+    if f["severity"] not in SEVERITY_RANK:
+        return f".severity must be one of {', '.join(SEVERITY_RANK)}, got {f['severity']!r}"
+    for key in ("evidence", "impact"):
+        if not isinstance(f.get(key) or {}, dict):
+            return f".{key} must be an object"
+    if f.get("resource") is not None and not isinstance(f["resource"], dict):
+        return ".resource must be an object"
+    if not isinstance(f.get("related") or [], list) or not all(isinstance(r, dict) for r in f.get("related") or []):
+        return ".related must be a list of objects"
+    return None
+
+
+def _check_slo(o: dict[str, Any]) -> str | None:
+    if not isinstance(o.get("name"), str):
+        return ".name must be a string"
+    if not isinstance(o.get("burn_rates") or {}, dict):
+        return ".burn_rates must be an object"
+    return None
+
+
+def _check_inventory(o: dict[str, Any]) -> str | None:
+    return None if isinstance(o.get("kind"), str) and isinstance(o.get("name"), str) else ".kind and .name must be strings"
 
 
 def _kind_name(kind: type | tuple) -> str:

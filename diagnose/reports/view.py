@@ -5,6 +5,7 @@ about order or rounding.
 """
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,10 +16,25 @@ HEALTH_COLORS = {"healthy": "#3f9c35", "degraded": "#f0ab00", "failing": "#c9190
 SEVERITY_COLORS = {"error": "#c9190b", "warning": "#f0ab00", "info": "#2b9af3"}
 
 
-def when(ts: float | None) -> str:
-    if ts is None:
+def number(x: Any) -> float | None:
+    """A finite float, or None for anything else (free-form snapshot fields may hold any JSON)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
+        return None
+    try:
+        v = float(x)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def when(ts: Any) -> str:
+    t = number(ts)
+    if t is None:
         return "-"
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return str(ts)
 
 
 def duration(seconds: float) -> str:
@@ -33,25 +49,24 @@ def duration(seconds: float) -> str:
     return f"{s}s"
 
 
-def percent(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{100.0 * float(x):.{digits}f}%"
+def percent(x: Any, digits: int = 2) -> str:
+    v = number(x)
+    return "-" if v is None else f"{100.0 * v:.{digits}f}%"
 
 
-def rate(x: float | None) -> str:
-    if x is None:
+def rate(x: Any) -> str:
+    v = number(x)
+    if v is None:
         return "-"
-    x = float(x)
-    return f"{x:.3g} rps" if x < 1000 else f"{x:,.0f} rps"
+    return f"{v:.3g} rps" if v < 1000 else f"{v:,.0f} rps"
 
 
 def impact_key(f: dict[str, Any]) -> tuple:
     """Most traffic hurt first; findings without impact (config only) after, by severity (as diagnose.correlate)."""
     imp = f.get("impact") or {}
-    try:
-        rps = float(imp.get("rps", -1.0))
-        share = float(imp.get("share", 0.0))
-    except (TypeError, ValueError):
-        rps, share = -1.0, 0.0
+    rps = number(imp.get("rps"))
+    share = number(imp.get("share"))
+    rps, share = (-1.0 if rps is None else rps), (0.0 if share is None else share)
     return (-rps, -share, -SEVERITY_RANK.get(f.get("severity", ""), 0), f.get("code", ""))
 
 
@@ -103,10 +118,9 @@ def table_evidence(ev: dict[str, Any], limit: int = 10) -> list[tuple[str, list[
 
 
 def objective_percent(obj: Any) -> str:
-    try:
-        x = float(obj)
-    except (TypeError, ValueError):
-        return str(obj)
+    x = number(obj)
+    if x is None:
+        return "-" if obj is None else str(obj)
     return f"{x * 100:g}%" if x <= 1 else f"{x:g}%"
 
 
@@ -123,17 +137,17 @@ def slo_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
             "objective": objective_percent(s.get("objective")),
             "budget_remaining": rem,
             "budget_text": percent(rem, 1),
-            "burn_rates": {str(k): (f"{float(v):.2f}x" if isinstance(v, (int, float)) else str(v)) for k, v in br.items()},
+            "burn_rates": {str(k): (f"{number(v):.2f}x" if number(v) is not None else "-") for k, v in br.items()},
             "alert": str(s.get("alert") or ("no data" if s.get("state") == "no_data" else "ok")),
             "series": s.get("budget_series") or [],
         })
-    rows.sort(key=lambda r: (order.get(r["alert"], 2), r["budget_remaining"] if isinstance(r["budget_remaining"], (int, float)) else 1.0))
+    rows.sort(key=lambda r: (order.get(r["alert"], 2), number(r["budget_remaining"]) if number(r["budget_remaining"]) is not None else 1.0))
     return rows
 
 
 def severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
     out = {"error": 0, "warning": 0, "info": 0}
     for f in findings:
-        sev = f.get("severity", "info")
+        sev = str(f.get("severity", "info"))
         out[sev] = out.get(sev, 0) + 1
     return out

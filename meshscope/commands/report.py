@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     except (SnapshotError, RuntimeError) as exc:
         print(f"meshscope report: {exc}", file=sys.stderr)
         return 1
+    for problem in snapshot.problems:
+        print(f"warning: {problem}", file=sys.stderr)
     print(f"rendering {fmt} ({len(snapshot.findings)} findings, {len(snapshot.slos)} SLOs, "
           f"{sum(1 for e in snapshot.graph if 'source' not in e.get('data', {}))} graph nodes) ...", file=sys.stderr)
     data = render(snapshot, fmt)

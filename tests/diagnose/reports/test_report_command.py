@@ -79,6 +79,12 @@ def test_errors_are_clear_and_not_tracebacks(tmp_path, saved):
     r = meshscope("--snapshot", str(bad), "-o", str(tmp_path / "o.md"))
     assert r.returncode == 1 and "missing field window" in r.stderr and str(bad) in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "o.md").exists()
+    d["window"] = {"start": 0, "end": 60}
+    d["findings"][0]["severity"] = "fatal"
+    bad.write_text(json.dumps(d))
+    r = meshscope("--snapshot", str(bad), "-o", str(tmp_path / "o.md"))
+    assert r.returncode == 0 and "findings[0].severity must be one of" in r.stderr  # skipped, the rest rendered
+    assert "## Findings, ranked by impact (6)" in (tmp_path / "o.md").read_text()
     r = meshscope("--from", f"http://127.0.0.1:{free_port()}", "-o", str(tmp_path / "o.md"), "--timeout", "3")
     assert r.returncode == 1 and "cannot reach meshscope" in r.stderr and "Traceback" not in r.stderr
     r = meshscope("--snapshot", str(saved), "--format", "pdf", "-o", "-")
