@@ -95,11 +95,12 @@ def parse_exposition(text: str) -> ExpositionResult:
 
 def _list_part(lists: pa.Array, i: int, default: str = "") -> pa.Array:
     """Element i of each list, `default` where the list is shorter (Arrow's list_element raises)."""
-    padded = pc.list_slice(lists, i, i + 1)
-    parent = pc.list_parent_indices(padded).to_numpy()
-    flat = pc.list_flatten(padded)
-    pos = np.full(len(lists), -1, dtype=np.int64)
-    pos[parent] = np.arange(len(parent))
+    lengths = pc.list_value_length(lists).to_numpy()
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    pos = np.where(lengths > i, starts + i, -1)
+    flat = pc.list_flatten(lists)
+    if (pos >= 0).all():
+        return pc.take(flat, pa.array(pos))
     return pc.fill_null(pc.take(flat, pa.array(pos, mask=pos < 0)), default)
 
 

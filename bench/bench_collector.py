@@ -1,0 +1,175 @@
+"""Collector figures: exposition parsing vs prometheus_client, access-log and OTLP ingest, store memory.
+
+Inputs are generated here in Istio's shapes (long Istio label sets, Envoy's JSON/text access-log
+lines, Envoy-like spans with ~16 attributes). The default run is quick: a 10 MB exposition text
+for both parsers; set MESHSCOPE_BENCH_FULL=1 for the 50 MB text the issue names.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import time
+
+from bench.common import best_of, report
+
+BOUNDS = ["0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000", "10000", "30000",
+          "60000", "300000", "600000", "1800000", "3600000", "+Inf"]
+
+
+def istio_exposition(target_bytes: int, seed: int = 1) -> str:
+    """Istio sidecar-style text: requests counter + duration histogram per (src, dst, code), Envoy cluster series."""
+    rnd = random.Random(seed)
+    out: list[str] = []
+    size = 0
+    i = 0
+    while size < target_bytes:
+        src, dst = f"productpage-v{i % 3 + 1}-{i // 3}", f"reviews-v{i % 3 + 1}"
+        base = (f'reporter="source",source_workload="{src}",source_workload_namespace="bookinfo",'
+                f'source_principal="spiffe://cluster.local/ns/bookinfo/sa/{src}",source_app="productpage",source_version="v1",'
+                f'destination_workload="{dst}",destination_workload_namespace="bookinfo",'
+                f'destination_principal="spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews",destination_app="reviews",'
+                f'destination_version="v2",destination_service="reviews.bookinfo.svc.cluster.local",'
+                f'destination_service_name="reviews",request_protocol="http",connection_security_policy="unknown"')
+        for code in ("200", "503"):
+            lines = [f'istio_requests_total{{{base},response_code="{code}"}} {rnd.randint(1, 10**6)}\n']
+            lines += [f'istio_request_duration_milliseconds_bucket{{{base},response_code="{code}",le="{b}"}} {rnd.randint(1, 10**6)}\n'
+                      for b in BOUNDS[::4]]
+            lines.append(f'envoy_cluster_upstream_rq{{envoy_response_code="{code}",envoy_cluster_name="outbound|9080||{dst}.{i}.svc"}} {i}\n')
+            out += lines
+            size += sum(len(x) for x in lines)
+        i += 1
+    return "".join(out)
+
+
+JSON_LINE = ('{{"authority":"reviews:9080","bytes_received":0,"bytes_sent":{sent},"connection_termination_details":null,'
+             '"downstream_local_address":"127.0.0.1:15006","downstream_peer_uri_san":"spiffe://cluster.local/ns/bookinfo/sa/productpage",'
+             '"downstream_remote_address":"127.0.0.1:{port}","downstream_tls_version":"TLSv1.3","duration":{dur},"method":"GET",'
+             '"path":"/reviews/{item}","protocol":"HTTP/1.1","request_id":"{rid}","requested_server_name":"outbound_.9080_._.reviews.bookinfo.svc.cluster.local",'
+             '"response_code":{code},"response_code_details":"via_upstream","response_flags":"{flags}","route_name":"default",'
+             '"start_time":"2026-11-21T00:51:{sec:02d}.{ms:03d}Z","traceparent":"00-{trace}-7b0b2484e36968fa-01","upstream_cluster":"inbound|9080||",'
+             '"upstream_host":"127.0.0.1:9080","upstream_local_address":"127.0.0.1:48806","upstream_peer_uri_san":null,'
+             '"upstream_service_time":"{dur}","upstream_transport_failure_reason":null,"user_agent":"python-httpx/0.28.1","x_forwarded_for":null}}\n')
+TEXT_LINE = ('[2026-11-21T00:51:{sec:02d}.{ms:03d}Z] "GET /reviews/{item} HTTP/1.1" {code} {flags} via_upstream - "-" 0 {sent} {dur} {dur} "-" '
+             '"python-httpx/0.28.1" "{rid}" "reviews:9080" "127.0.0.1:9080" inbound|9080|| 127.0.0.1:48806 127.0.0.1:15006 '
+             '127.0.0.1:{port} outbound_.9080_._.reviews.bookinfo.svc.cluster.local default\n')
+
+
+def access_lines(template: str, n: int, offset: int = 0, seed: int = 2) -> bytes:
+    rnd = random.Random(seed + offset)
+    parts = []
+    for i in range(offset, offset + n):
+        bad = i % 50 == 0
+        parts.append(template.format(sent=rnd.randint(100, 5000), port=30000 + i % 20000, dur=rnd.randint(0, 300),
+                                     item=i % 1000, rid=f"{i:08x}-487e-95cb-a154-{rnd.getrandbits(48):012x}",
+                                     code=503 if bad else 200, flags="URX,UF" if bad else "-", sec=i % 60, ms=i % 1000,
+                                     trace=f"{rnd.getrandbits(128):032x}"))
+    return "".join(parts).encode()
+
+
+def otlp_request(n_spans: int, seed: int = 3) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1 import common_pb2
+
+    rnd = random.Random(seed)
+    now = time.time_ns()
+    req = ExportTraceServiceRequest()
+    attrs = {"node_id": "sidecar~127.0.0.1~productpage-v1.bookinfo~bookinfo.svc.cluster.local", "zone": "",
+             "guid:x-request-id": "72b095ff-487e-95cb-a154-31f456eebfd2", "http.url": "http://reviews:9080/reviews/0",
+             "http.method": "GET", "downstream_cluster": "-", "user_agent": "python-httpx/0.28.1", "http.protocol": "HTTP/1.1",
+             "peer.address": "127.0.0.1", "request_size": "0", "response_size": "375", "component": "proxy",
+             "upstream_cluster": "outbound|9080||reviews.bookinfo.svc.cluster.local",
+             "upstream_cluster.name": "outbound|9080||reviews.bookinfo.svc.cluster.local"}
+    for svc in range(10):
+        rs = req.resource_spans.add()
+        rs.resource.attributes.add(key="service.name", value=common_pb2.AnyValue(string_value=f"svc{svc}.bookinfo"))
+        ss = rs.scope_spans.add()
+        for i in range(n_spans // 10):
+            sp = ss.spans.add(trace_id=rnd.randbytes(16), span_id=rnd.randbytes(8), parent_span_id=rnd.randbytes(8) if i % 3 else b"",
+                              name="router outbound|9080||reviews.bookinfo.svc.cluster.local egress", kind=2 + i % 2,
+                              start_time_unix_nano=now + i * 1000, end_time_unix_nano=now + i * 1000 + rnd.randint(10**5, 10**8))
+            sp.status.code = 2 if i % 10 == 0 else 0
+            for k, v in attrs.items():
+                sp.attributes.add(key=k, value=common_pb2.AnyValue(string_value=v))
+            sp.attributes.add(key="http.status_code", value=common_pb2.AnyValue(string_value="503" if i % 10 == 0 else "200"))
+            sp.attributes.add(key="response_flags", value=common_pb2.AnyValue(string_value="URX,UF" if i % 10 == 0 else "-"))
+    return req.SerializeToString()
+
+
+def bench_exposition() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from collector.parse.exposition import parse_exposition
+
+    full = os.environ.get("MESHSCOPE_BENCH_FULL") == "1"
+    text = istio_exposition(50_000_000 if full else 10_000_000)
+    samples = text.count("\n")
+    mb = len(text) / 1e6
+
+    def baseline() -> None:
+        for fam in text_string_to_metric_families(text):
+            for _ in fam.samples:
+                pass
+
+    t_base = best_of(baseline, repeat=1)
+    t_ours = best_of(lambda: parse_exposition(text), repeat=3)
+    assert parse_exposition(text).table.num_rows == samples
+    base_rate = samples / t_base
+    report(f"exposition prometheus_client.parser ({mb:.0f} MB Istio text)", base_rate, "samples/s")
+    report(f"exposition meshscope ({mb:.0f} MB Istio text)", samples / t_ours, "samples/s",
+           baseline=("prometheus_client.parser", base_rate))
+    report(f"exposition meshscope throughput ({mb:.0f} MB)", mb / t_ours, "MB/s")
+
+
+def bench_access_logs() -> None:
+    from collector.parse.access_log import LogContext, parse_json_log, parse_text_log
+    from collector.store import TelemetryStore
+
+    n = 200_000
+    ctx = LogContext("bench.log", "reviews-v1", "bookinfo", "spiffe://cluster.local/ns/bookinfo/sa/reviews")
+    for name, template, parse in (("JSON", JSON_LINE, parse_json_log), ("text", TEXT_LINE, parse_text_log)):
+        data = access_lines(template, n)
+
+        def ingest() -> None:
+            store = TelemetryStore(window_s=10**10)
+            store.add_requests(parse(data, ctx).table)
+
+        t = best_of(ingest, repeat=3)
+        report(f"access-log {name} lines into the store ({len(data) / n:.0f} B/line)", n / t, "lines/s")
+
+
+def bench_otlp() -> None:
+    from collector.parse.otlp import decode_traces
+    from collector.store import TelemetryStore
+
+    n = 20_000
+    body = otlp_request(n)
+    store = TelemetryStore()
+    t = best_of(lambda: store.add_spans(decode_traces(body).table), repeat=3)
+    report(f"OTLP protobuf spans decoded and stored ({len(body) / n:.0f} B/span)", n / t, "spans/s")
+
+
+def bench_memory() -> None:
+    from collector.parse.access_log import LogContext, parse_json_log
+    from collector.store import TelemetryStore
+
+    ctx = LogContext("bench.log", "reviews-v1", "bookinfo", "spiffe://cluster.local/ns/bookinfo/sa/reviews")
+    store = TelemetryStore(window_s=10**10, max_bytes=2**40)
+    total = 0
+    for k in range(10):
+        data = access_lines(JSON_LINE, 100_000, offset=k * 100_000)
+        total += store.add_requests(parse_json_log(data, ctx).table)
+    gc.collect()
+    report("store memory per million requests", store.nbytes / total * 1e6 / 2**20, "MB")
+
+
+def main() -> None:
+    bench_exposition()
+    bench_access_logs()
+    bench_otlp()
+    bench_memory()
+
+
+if __name__ == "__main__":
+    main()
