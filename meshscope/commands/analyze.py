@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mesh-config", metavar="FILE",
                         help="MeshConfig YAML (rootNamespace, enableAutoMtls, outboundTrafficPolicy, trustDomain) "
                              "or Istio's mesh ConfigMap; Istio's defaults otherwise")
+    cluster = parser.add_argument_group("cluster", "analyze a cluster's live config (read-only), together with any "
+                                        "PATHs, which replace the cluster's objects of the same kind and name")
+    cluster.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig of the cluster to read")
+    cluster.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
+    cluster.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
+                         help="only these namespaces (repeatable; the mesh root namespace is always read)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="color text output (auto: when writing to a terminal and NO_COLOR is unset)")
     parser.add_argument("--list-rules", action="store_true", help="list the config rules and exit")
@@ -106,12 +112,23 @@ def _summary(findings: list, n_objects: int, n_files: int) -> str:
     return f"{found} in {n_objects} object{'s' if n_objects != 1 else ''} from {n_files} file{'s' if n_files != 1 else ''}"
 
 
+def _cluster_objects(args: argparse.Namespace, root_namespace: str) -> list:
+    """Every object meshscope reads from the cluster, listed once (no watch)."""
+    from mesh.config import EXCLUDED_NAMESPACES
+    from mesh.kube import KubeSource, api_client
+
+    source = KubeSource(api_client(args.kubeconfig, args.context), namespaces=args.namespace or None,
+                        root_namespace=root_namespace, origin=f"k8s:{args.context or 'cluster'}")
+    return [o for o in source.list_all() if o.namespace not in EXCLUDED_NAMESPACES]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list_rules or args.list_codes:
         (_list_rules if args.list_rules else _list_codes)(sys.stdout)
         return 0
-    if not args.paths:
-        return _usage_error(args, "give at least one file or folder to analyze")
+    from_cluster = bool(args.kubeconfig or args.context)
+    if not args.paths and not from_cluster:
+        return _usage_error(args, "give at least one file or folder to analyze (or --kubeconfig/--context)")
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         return _usage_error(args, f"no such file or directory: {', '.join(missing)}")
@@ -138,9 +155,18 @@ def run(args: argparse.Namespace) -> int:
     files, _ = expand_paths(args.paths)
     if tty and len(files) > 200:
         print(f"analyzing {len(files)} files ...", file=sys.stderr, flush=True)
+    cluster_objects: list = []
+    if from_cluster:
+        try:
+            cluster_objects = _cluster_objects(args, mesh_config.root_namespace)
+        except Exception as exc:  # unreachable cluster, bad credentials: one clear line
+            print(f"meshscope analyze: cannot read the cluster: {exc}", file=sys.stderr)
+            return 2
     try:
         loaded = load_paths(args.paths)
-        findings = analyze(Snapshot(loaded.objects, mesh_config), ignore=ignore, problems=loaded.problems)
+        keys = {(o.kind, o.namespace, o.name) for o in loaded.objects}
+        objects = [o for o in cluster_objects if (o.kind, o.namespace, o.name) not in keys] + loaded.objects
+        findings = analyze(Snapshot(objects, mesh_config), ignore=ignore, problems=loaded.problems)
     except Exception as exc:  # a bug must still end in one clear line, never a traceback
         print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
         return 2
@@ -152,6 +178,6 @@ def run(args: argparse.Namespace) -> int:
         _write_text(findings, sys.stdout, _use_color(args, sys.stdout))
         if tty or not findings:
             took = time.perf_counter() - started
-            print(f"{_summary(findings, len(loaded.objects), len(files))} ({took:.2f}s)", file=sys.stderr)
+            print(f"{_summary(findings, len(objects), len(files))} ({took:.2f}s)", file=sys.stderr)
     threshold = SEVERITY_RANK[args.fail_on]
     return 1 if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in findings) else 0

@@ -184,3 +184,36 @@ def test_fixture_folder_reports_each_planted_mistake():
             continue  # ratings has two ports but frontdoor names the port: no MS1011 expected
         assert expected in found, expected
     assert ("MS1011", "frontdoor") not in found
+
+
+KUBE_DATA = REPO / "tests" / "mesh" / "kube" / "data"
+
+
+def test_analyze_a_cluster_through_its_api(kube_api, tmp_path: Path):
+    """A real HTTP API server replaying recorded list responses; the real kubernetes client reads it."""
+    kube_api.load_dir(KUBE_DATA)
+    cfg = str(kube_api.kubeconfig(tmp_path))
+    r = meshscope("--kubeconfig", cfg, "--format", "json")
+    assert r.returncode == 1, r.stderr
+    (f,) = [f for f in json.loads(r.stdout) if f["code"] == "MS1002"]
+    assert f["resource"]["source"] == "k8s:cluster/VirtualService/bookinfo/reviews" and "subset v2" in f["message"]
+    assert any("virtualservices" in req for req in kube_api.requests)
+    # A local file replaces the cluster's object of the same kind and name: the fixed DestinationRule wins.
+    fix = tmp_path / "fix.yaml"
+    fix.write_text("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, "
+                   "namespace: bookinfo}\nspec:\n  host: reviews\n  subsets: [{name: v1, labels: {version: v1}}, "
+                   "{name: v2, labels: {version: v1}}]\n")
+    again = meshscope("--kubeconfig", cfg, "--format", "json", str(fix))
+    assert [f for f in json.loads(again.stdout) if f["code"] == "MS1002"] == []
+    assert not [f for f in json.loads(again.stdout) if f["code"] == "MS0011"]  # replaced, not duplicated
+
+
+def test_unreachable_cluster_is_one_clear_error(tmp_path: Path):
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
+    r = meshscope("--kubeconfig", str(cfg))
+    assert r.returncode == 2 and "cannot read the cluster" in r.stderr and "Traceback" not in r.stderr

@@ -84,6 +84,8 @@ class MultipleServices:
         for w in snap.workloads():
             if w.kind == "Pod" or w.obj is None or MANAGED_LABEL in w.obj.labels or not snap.in_mesh(w):
                 continue
+            if as_list(as_dict(w.obj.raw.get("metadata")).get("ownerReferences")):
+                continue  # a ReplicaSet a Deployment owns: the Deployment is reported
             selecting = [svc for svc, sel in services_by_ns.get(w.namespace, []) if labels_match(sel, w.labels)]
             if len(selecting) < 2:
                 continue
