@@ -122,7 +122,13 @@ class Outbox:
         return [self._entry(r) for r in rows]
 
     def next_attempt_at(self, receiver: str | None = None) -> float | None:
-        q = "SELECT MIN(next_attempt_at) FROM notifications WHERE state=?" + (" AND receiver=?" if receiver else "")
+        """When the next attempt is due: the earliest among each group's oldest pending notification
+        (a later one in the same group waits for its head, so it must not wake the sender)."""
+        q = (
+            "SELECT MIN(n.next_attempt_at) FROM notifications n JOIN ("
+            " SELECT MIN(seq) AS seq FROM notifications WHERE state=?" + (" AND receiver=?" if receiver else "") +
+            " GROUP BY receiver, group_key) h ON n.seq = h.seq"
+        )
         with self._lock:
             row = self._db.execute(q, (PENDING, receiver) if receiver else (PENDING,)).fetchone()
         return row[0]

@@ -26,11 +26,15 @@ def test_one_group_is_delivered_in_order(tmp_path):
     box.mark(first[0].seq, PENDING, 10, "HTTP 500", next_attempt_at=50)
     # the resolved notice must not overtake the firing one being retried
     assert [e.id for e in box.due(now=20)] == ["msg_3_firing"]
+    # the sender sleeps until the head is due, not until the queued resolved notice (created at 1)
+    assert box.next_attempt_at("r") == 3.0
+    box.mark(box.due(now=20)[0].seq, DELIVERED, 20)
+    assert box.next_attempt_at("r") == 50.0
     retry = box.due(now=50)
     assert retry[0].id == "msg_1_firing" and retry[0].attempts == 1 and retry[0].last_error == "HTTP 500"
     box.mark(retry[0].seq, DELIVERED, 50)
-    assert [e.id for e in box.due(now=50)] == ["msg_1_resolved", "msg_3_firing"]
-    assert box.counts() == {"r": {"delivered": 1, "pending": 2}}
+    assert [e.id for e in box.due(now=50)] == ["msg_1_resolved"]
+    assert box.counts() == {"r": {"delivered": 2, "pending": 1}}
     box.close()
 
 
