@@ -12,14 +12,9 @@ from diagnose.findings import SEVERITIES, SEVERITY_RANK
 PATH = "/findings"
 TITLE = "Findings"
 COLUMNS = [("severity", "Severity"), ("code", "Code"), ("category", "Category"), ("message", "Message"),
-           ("resource", "Resource"), ("impact_rps", "Impact rps"), ("age", "Age"), ("status", "Status")]
+           ("resource", "Resource"), ("impact_rps", "Impact rps"), ("age_min", "Age (min)"), ("status", "Status")]
 
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = max(0, int(seconds))
-    return f"{s // 86400}d" if s >= 86400 else f"{s // 3600}h" if s >= 3600 else f"{s // 60}m" if s >= 60 else f"{s}s"
+NUMERIC = {"impact_rps", "age_min"}
 
 
 def rows(source: DataSource, filters: dict[str, str]) -> list[dict[str, Any]]:
@@ -32,7 +27,8 @@ def rows(source: DataSource, filters: dict[str, str]) -> list[dict[str, Any]]:
             "code": f["code"], "category": f["category"], "message": f["message"],
             "resource": f"{r.get('kind', '')} {r.get('namespace') or ''}/{r.get('name', '')}" if r else "",
             "impact_rps": (f.get("impact") or {}).get("rps"), "status": f.get("status", ""),
-            "age": _age(now - f["first_seen"]) if f.get("first_seen") else "",
+            # minutes as a number, so the column sorts by age rather than as text
+            "age_min": round(max(0.0, now - f["first_seen"]) / 60, 1) if f.get("first_seen") else None,
         })
     return out
 
@@ -58,9 +54,11 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                 style={"width": "180px"})]),
             html.Span(id="find-count", className="muted"),
         ]),
+        dcc.Interval(id="find-interval", interval=max(2.0, ctx.refresh_s) * 1000),
         dash_table.DataTable(
-            id="find-table", columns=[{"id": c, "name": n} for c, n in COLUMNS],
-            data=rows(source, {}), sort_action="native", filter_action="native", page_size=25,
+            id="find-table", columns=[{"id": c, "name": n, "type": "numeric" if c in NUMERIC else "text"}
+                                      for c, n in COLUMNS],
+            data=rows(source, {}), sort_action="native", sort_mode="multi", filter_action="native", page_size=25,
             sort_by=[], style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto", "fontSize": 13,
                                     "maxWidth": "560px"},
             style_data_conditional=[
@@ -80,8 +78,8 @@ def _detail(source: DataSource, fingerprint: str) -> Any:
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("find-table", "data"), Output("find-count", "children"),
                   Input("find-severity", "value"), Input("find-category", "value"), Input("find-status", "value"),
-                  Input("find-namespace", "value"))
-    def filter_rows(severity, category, status, namespace):  # noqa: ANN001, ANN202
+                  Input("find-namespace", "value"), Input("find-interval", "n_intervals"))
+    def filter_rows(severity, category, status, namespace, _tick):  # noqa: ANN001, ANN202
         if not severity:
             return [], "0 findings"
         data = rows(source, {"severity": ",".join(severity), "category": category or "", "status": status or "",

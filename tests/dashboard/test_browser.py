@@ -100,6 +100,14 @@ def test_findings_table_filters_and_detail_highlights_yaml(browser, bookinfo_ui)
     wait_until(lambda: text_of(browser, "#find-count") == "2 findings", 10, what="severity filter")
     rows = [r.text for r in css(browser, "#find-table tbody tr") if r.find_elements(By.CSS_SELECTOR, "td")]
     assert len(rows) == 2 and all("error" in r for r in rows)
+    browser.find_element(By.CSS_SELECTOR, "#find-severity input[value='warning']").click()
+    wait_until(lambda: text_of(browser, "#find-count") == "4 findings", 10, what="warnings back")
+    codes = lambda: [c.text for c in css(browser, "#find-table td[data-dash-column='code']")]  # noqa: E731
+    assert codes() == ["MS3002", "MS2001", "MS1004", "MS4001"]  # the source's order: severity, then impact
+    sort = browser.find_element(By.CSS_SELECTOR, "#find-table th[data-dash-column='code'] .column-header--sort")
+    sort.click()
+    sort.click()  # second click: descending
+    wait_until(lambda: codes() == ["MS4001", "MS3002", "MS2001", "MS1004"], 10, what="sorted by code")
     cell = next(c for c in css(browser, "#find-table td[data-dash-column='code']") if c.text == "MS2001")
     cell.click()
     wait_until(lambda: "Remediation" in text_of(browser, "#find-detail"), 10, what="finding detail")
