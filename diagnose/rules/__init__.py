@@ -7,7 +7,7 @@ registered at import time. Each entry is an instance with `metadata` and
 from diagnose.rule import Rule
 from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
 from diagnose.rules.config import (common, destinationrule, gateway, schema, service, serviceentry, sidecar,
-                                   virtualservice, virtualservice_matches)
+                                   virtualservice, virtualservice_gateways, virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
     authorization.HOSTS,
@@ -59,10 +59,10 @@ ALL_RULES: list[Rule] = [
     virtualservice.ConflictingMeshGatewayHosts(),
     virtualservice.DestinationHosts(),
     virtualservice.DestinationRules(),
-    virtualservice.Gateways(),
-    virtualservice.IngressSubsetRouting(),
-    virtualservice.JwtClaimRoutes(),
     virtualservice.RouteWeights(),
+    virtualservice_gateways.Gateways(),
+    virtualservice_gateways.IngressSubsetRouting(),
+    virtualservice_gateways.JwtClaimRoutes(),
     virtualservice_matches.UnreachableRules(),
 ]
 
