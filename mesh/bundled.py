@@ -244,6 +244,17 @@ class BundledMesh:
                                    f"(see {self.run_dir}/*.envoy.log)")
             if pending:
                 time.sleep(0.02)
+        import socket
+        app_ports = [p for w in self.registry.workloads for p in w.app_ports.values()]
+        while app_ports:  # the apps listen before any request is sent, so startup leaves no error series
+            try:
+                with socket.create_connection(("127.0.0.1", app_ports[0]), timeout=1):
+                    app_ports.pop(0)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"demo apps not listening after {self.config.ready_timeout}s "
+                                       f"(see {self.log_dir / 'demo-apps.log'})") from None
+                time.sleep(0.02)
         while True:  # first 200 through the gateway: the whole chain works
             try:
                 with urllib.request.urlopen(self.gateway_url + "/productpage", timeout=5) as r:

@@ -74,6 +74,7 @@ def build_bootstrap(w: Workload, xds_port: int, otlp: tuple[str, int] | None = N
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": w.admin_port}}},
         "static_resources": {"clusters": clusters},
         "dynamic_resources": {"lds_config": rest_source(), "cds_config": rest_source()},
+        "stats_flush_interval": "1s",  # histograms reach /stats/prometheus on flush; 1 s keeps them fresh
         "stats_config": {
             "use_all_default_tags": False,
             "stats_tags": [ISTIO_CLUSTER_TAG] + [{"tag_name": t} for t in DEFAULT_TAGS],
