@@ -63,6 +63,12 @@ class LiveSources:
                    rates=lambda window, end: istio_rates(store, window, end), snapshot=snapshot,
                    analyze=analyze)
 
+    @classmethod
+    def from_prometheus(cls, client: Any, snapshot: Callable[[], Any] | None = None,
+                        analyze: Callable[[Any], list[Finding]] | None = None) -> LiveSources:
+        """Sources over a Prometheus server (`collector.sources.prom_api.PrometheusClient`): rates only."""
+        return cls(rates=lambda window, end: client.istio_rates(window, end), snapshot=snapshot, analyze=analyze)
+
 
 @dataclass
 class _Track:
@@ -87,9 +93,12 @@ class LiveDiagnoser:
     def __init__(self, sources: LiveSources, slos: Iterable[SLO] = (), *, interval_s: float = 2.0,
                  window_s: float = 20.0, ingest_lag_s: float = 1.0, open_after: int = 1, resolve_after: int = 3,
                  flap_window_s: float = 300.0, flap_limit: int = 3, retention_s: float = 3600.0,
-                 ignore: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
+                 ignore: Iterable[str] = (), clock: Callable[[], float] = time.time,
+                 prometheus: Callable[[str, float], float | None] | None = None) -> None:
+        """`prometheus` (see `diagnose.slo.scalar_query`): evaluate SLOs with PromQL over the server's
+        history instead of counting events locally (a real cluster: `meshscope serve --prometheus`)."""
         self.sources = sources
-        self.slo_engine = SloEngine(slos)
+        self.slo_engine = SloEngine(slos, prometheus=prometheus, prometheus_for_all=prometheus is not None)
         self.interval_s, self.window_s, self.ingest_lag_s = interval_s, window_s, ingest_lag_s
         self.open_after, self.resolve_after = open_after, resolve_after
         self.flap_window_s, self.flap_limit, self.retention_s = flap_window_s, flap_limit, retention_s

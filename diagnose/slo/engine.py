@@ -7,6 +7,7 @@ and SLI did not change.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -18,10 +19,12 @@ from diagnose.findings import Finding
 from diagnose.rules.runtime.traffic import SRC, SRC_NS
 from diagnose.slo.evaluate import SloStatus, evaluate, findings_for
 from diagnose.slo.history import SliHistory
+from diagnose.slo.promql import ScalarQuery, ratio_from_prometheus
 from diagnose.slo.sli import Events, events_from_rates, events_from_requests
 from diagnose.slo.spec import SLO
 
 MIN_RESOLUTION_S = 1.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,6 +57,10 @@ class _Tracker:
                 for (src, ns), r in agg.iterrows()]
 
 
+def _no_data(window_s: float) -> tuple[float, float]:
+    return 0.0, 0.0
+
+
 def _resolution(slo: SLO) -> float:
     shortest = min(min(w.short_s for w in slo.windows), slo.period_s)
     return max(MIN_RESOLUTION_S, shortest / 5.0)
@@ -62,9 +69,14 @@ def _resolution(slo: SLO) -> float:
 class SloEngine:
     """Declared SLOs and their histories; thread-safe (the live loop feeds, the API reads)."""
 
-    def __init__(self, slos: Iterable[SLO] = ()) -> None:
+    def __init__(self, slos: Iterable[SLO] = (), prometheus: ScalarQuery | None = None,
+                 prometheus_for_all: bool = False) -> None:
+        """`prometheus` answers PromQL (see `promql.scalar_query`): SLOs with a PromQL SLI are evaluated
+        there, and every SLO when `prometheus_for_all` (a real cluster whose history Prometheus keeps)."""
         self._lock = threading.Lock()
         self._trackers: dict[str, _Tracker] = {}
+        self.prometheus = prometheus
+        self.prometheus_for_all = prometheus_for_all
         self.set_slos(slos)
 
     def set_slos(self, slos: Iterable[SLO]) -> None:
@@ -114,7 +126,16 @@ class SloEngine:
         with self._lock:
             out = []
             for t in self._trackers.values():
-                st = evaluate(t.slo, t.history, now)
+                ratio = None
+                if self.prometheus is not None and (self.prometheus_for_all or t.slo.sli == "promql"):
+                    ratio = ratio_from_prometheus(self.prometheus, t.slo, now)
+                elif t.slo.sli == "promql":
+                    ratio = _no_data  # nothing can evaluate it without a Prometheus server: state no_data
+                try:
+                    st = evaluate(t.slo, None if ratio else t.history, now, ratio)
+                except Exception:  # Prometheus down or a bad query: skip this SLO this time
+                    log.warning("SLO %s: evaluation failed", t.slo.key, exc_info=True)
+                    continue
                 firing = [a for a in st.alerts if a.firing]
                 window = max((a.window.short_s for a in firing), default=min(w.long_s for w in t.slo.windows))
                 st.edges = t.burning_edges(window, now)

@@ -6,6 +6,7 @@ every window's numbers and the callers that burn the budget.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,22 +81,31 @@ class SloStatus:
         return d
 
 
-def evaluate(slo: SLO, history: SliHistory, now: float) -> SloStatus:
-    """The SLO's numbers at `now` from its event history."""
+RatioFn = Callable[[float], tuple[float, float]]  # window seconds -> (error ratio, events)
+
+
+def evaluate(slo: SLO, history: SliHistory | None, now: float, ratio: RatioFn | None = None) -> SloStatus:
+    """The SLO's numbers at `now`, from its event history or from `ratio` (e.g. Prometheus queries)."""
     budget = slo.budget
+    if ratio is None:
+        if history is None:
+            raise ValueError("evaluate needs a history or a ratio function")
+        ratio = lambda w: history.ratio(w, now)  # noqa: E731
     ratios: dict[float, float] = {}
     for w in slo.windows:
         for sec in (w.short_s, w.long_s):
             if sec not in ratios:
-                ratios[sec] = history.ratio(sec, now)[0]
+                ratios[sec] = ratio(sec)[0]
     alerts = []
     for w in slo.windows:
         t = w.threshold(slo.objective)
         alerts.append(AlertStatus(w, ratios[w.long_s], ratios[w.short_s], t,
                                   w.fires(ratios[w.long_s], ratios[w.short_s], slo.objective)))
-    period_ratio, period_total = history.ratio(slo.period_s, now)
-    series = [[t, (1.0 - (bad / tot) / budget) if tot else 1.0] for t, tot, bad in history.series(now)]
-    history_s = (now - history.first_t) if history.first_t is not None else 0.0
+    period_ratio, period_total = ratio(slo.period_s)
+    series, history_s = [], slo.period_s
+    if history is not None:
+        series = [[t, (1.0 - (bad / tot) / budget) if tot else 1.0] for t, tot, bad in history.series(now)]
+        history_s = (now - history.first_t) if history.first_t is not None else 0.0
     return SloStatus(
         slo=slo, now=now, error_ratio=period_ratio, requests=period_total,
         budget_remaining=1.0 - period_ratio / budget if budget else 0.0,
