@@ -19,7 +19,8 @@ from diagnose.reports.view import HEALTH_COLORS
 
 MAX_NODES = 150
 _HEALTH_RANK = {"failing": 4, "degraded": 3, "unknown": 1, "healthy": 1, "idle": 0}
-_LAYER_W, _ROW_H, _PAD = 190, 34, 70
+_LAYER_W, _ROW_H, _PAD = 170, 34, 70
+_MAX_PER_COLUMN = 24
 
 
 def to_graph(elements: list[dict[str, Any]]) -> nx.DiGraph:
@@ -43,13 +44,30 @@ def to_graph(elements: list[dict[str, Any]]) -> nx.DiGraph:
 
 
 def select_nodes(g: nx.DiGraph, max_nodes: int) -> nx.DiGraph:
+    """At most `max_nodes`, chosen by edges so the picture stays connected: unhealthy edges (and edges
+    into unhealthy nodes) first, busiest first within a class; then lone nodes, unhealthy first."""
     if g.number_of_nodes() <= max_nodes:
         return g
-    def score(n: str) -> tuple:
-        traffic = sum(E.request_rate(d) for _, _, d in g.in_edges(n, data=True))
-        traffic += sum(E.request_rate(d) for _, _, d in g.out_edges(n, data=True))
-        return (-_HEALTH_RANK.get(E.health(g.nodes[n]), 1), -traffic, n)
-    keep = sorted(g.nodes, key=score)[:max_nodes]
+
+    def rank(h: str) -> int:
+        return _HEALTH_RANK.get(h, 1)
+
+    def edge_score(e: tuple) -> tuple:
+        s, t, d = e
+        worst = max(rank(E.health(d)), rank(E.health(g.nodes[s])), rank(E.health(g.nodes[t])))
+        return (-worst, -E.request_rate(d), s, t)
+
+    keep: dict[str, None] = {}
+    for s, t, _ in sorted(g.edges(data=True), key=edge_score):
+        new = [n for n in (s, t) if n not in keep]
+        if len(keep) + len(new) > max_nodes:
+            continue
+        keep.update(dict.fromkeys(new))
+        if len(keep) >= max_nodes:
+            break
+    if len(keep) < max_nodes:
+        rest = sorted((n for n in g.nodes if n not in keep), key=lambda n: (-rank(E.health(g.nodes[n])), n))
+        keep.update(dict.fromkeys(rest[: max_nodes - len(keep)]))
     return g.subgraph(keep).copy()
 
 
@@ -63,18 +81,37 @@ def _layers(g: nx.DiGraph) -> dict[str, int]:
     return {n: depth[mapping[n]] for n in g.nodes}
 
 
+def _columns(g: nx.DiGraph) -> dict[str, int]:
+    """Layer -> column, a tall layer wrapped into several columns, nodes without edges in trailing columns."""
+    layer = _layers(g)
+    lone = [n for n in g.nodes if g.degree(n) == 0]
+    for n in lone:
+        layer[n] = -1
+    by_layer: dict[int, list[str]] = {}
+    key = lambda n: (str(g.nodes[n].get("namespace", "")), node_label(g.nodes[n]), n)  # noqa: E731
+    for n in sorted(g.nodes, key=key):
+        by_layer.setdefault(layer[n], []).append(n)
+    column, col = {}, 0
+    for lay in sorted(by_layer, key=lambda v: (v < 0, v)):
+        members = by_layer[lay]
+        for i, n in enumerate(members):
+            column[n] = col + i // _MAX_PER_COLUMN
+        col += -(-len(members) // _MAX_PER_COLUMN)
+    return column
+
+
 def layout(g: nx.DiGraph) -> tuple[dict[str, tuple[float, float]], float, float]:
     """Pixel positions, width and height for `g`."""
     if g.number_of_nodes() == 0:
         return {}, 400.0, 80.0
-    layer = _layers(g)
+    column = _columns(g)
     ordered = nx.DiGraph()
-    for n in sorted(g.nodes, key=lambda n: (layer[n], str(g.nodes[n].get("namespace", "")), node_label(g.nodes[n]))):
-        ordered.add_node(n, layer=layer[n])
-    pos = nx.multipartite_layout(ordered, subset_key="layer", align="vertical")
-    n_layers = max(layer.values()) + 1
-    tallest = max(sum(1 for v in layer.values() if v == i) for i in range(n_layers))
-    width = max(480.0, (n_layers - 1) * _LAYER_W + 2 * _PAD + 60)
+    for n, c in column.items():  # insertion order = top to bottom within a column
+        ordered.add_node(n, column=c)
+    pos = nx.multipartite_layout(ordered, subset_key="column", align="vertical")
+    n_cols = max(column.values()) + 1
+    tallest = max(sum(1 for v in column.values() if v == i) for i in range(n_cols))
+    width = max(480.0, (n_cols - 1) * _LAYER_W + 2 * _PAD + 60)
     height = max(220.0, (tallest - 1) * _ROW_H + 2 * 40)
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
@@ -93,7 +130,7 @@ def topology_svg(elements: list[dict[str, Any]], max_nodes: int = MAX_NODES) -> 
     note = None
     if g.number_of_nodes() < full.number_of_nodes():
         note = (f"Showing {g.number_of_nodes()} of {full.number_of_nodes()} nodes "
-                "(unhealthy first, then the busiest); every finding below still lists its resource.")
+                "(the unhealthy edges first, then the busiest); every finding below still names its resource.")
     if g.number_of_nodes() == 0:
         return ('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="60" role="img" aria-label="empty graph">'
                 '<text x="10" y="35" font-size="14" fill="#6a6e73">No traffic in this window.</text></svg>'), note
@@ -101,8 +138,8 @@ def topology_svg(elements: list[dict[str, Any]], max_nodes: int = MAX_NODES) -> 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
            f'height="{height:.0f}" role="img" aria-label="service graph" class="topology" font-family="sans-serif">', "<defs>"]
     for name, color in HEALTH_COLORS.items():
-        out.append(f'<marker id="arrow-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-                   f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>')
+        out.append(f'<marker id="arrow-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" markerHeight="9" '
+                   f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>')
     out.append("</defs>")
     for s, t, d in g.edges(data=True):
         (x1, y1), (x2, y2) = pos[s], pos[t]

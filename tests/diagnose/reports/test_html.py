@@ -66,7 +66,9 @@ def test_big_graph_is_cut_to_the_interesting_nodes():
     els += [{"data": {"id": f"e{i}", "source": f"n{i}", "target": f"n{i + 1}", "rate": float(i)}} for i in range(399)]
     svg, note = topology_svg(els, max_nodes=50)
     assert "Showing 50 of 400 nodes" in note
-    assert svg.count("<circle") == 50 and ">w123<" in svg  # the failing node is kept
+    assert svg.count("<circle") == 50 and ">w123<" in svg  # the failing node is kept, with its neighbours
+    assert ">w122<" in svg and ">w124<" in svg and ">w398<" in svg  # then the busiest edges
+    assert svg.count("<line") >= 45  # chosen by edges: a connected picture, not 50 lone dots
 
 
 @pytest.mark.browser
