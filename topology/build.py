@@ -19,7 +19,7 @@ from topology import attrs as A
 from topology import model
 from topology.appenders import AppendContext, build_pipeline
 from topology.options import GraphOptions, NodeSelector, RateModes
-from topology.traffic import PROTOCOLS, Caches, Traffic, build_traffic
+from topology.traffic import PROTOCOLS, Caches, Traffic, build_traffic, memo
 
 _IN_SUFFIX = (("total", "In"), ("c3xx", "In3xx"), ("c4xx", "In4xx"), ("c5xx", "In5xx"), ("noresp", "InNoResponse"),
               ("grpcerr", "InErr"))
@@ -81,19 +81,19 @@ class GraphBuilder:
         try:
             traffic = build_traffic(rates, self.options, self.caches)
             sums = edge_sums(traffic)
-            nodes = dict(node_records(traffic, node_rates(traffic, sums)))
-            graph.remove_nodes_from([n for n in graph.nodes if n not in nodes])
-            existing = graph._node if isinstance(getattr(graph, "_node", None), dict) else None
-            for nid, attrs in nodes.items():
-                d = existing.get(nid) if existing is not None else (graph.nodes[nid] if nid in graph else None)
+            nodes = node_records(traffic, node_rates(traffic, sums))
+            store = graph._node if isinstance(getattr(graph, "_node", None), dict) else None
+            for nid, attrs in nodes:
+                d = store.get(nid) if store is not None else (graph.nodes[nid] if nid in graph else None)
                 if d is None:
                     graph.add_node(nid, **attrs)
                 else:
                     d.clear()
                     d.update(attrs)
+            if graph.number_of_nodes() != len(nodes):
+                keep = {nid for nid, _ in nodes}
+                graph.remove_nodes_from([n for n in graph.nodes if n not in keep])
             records = edge_records(traffic, sums)
-            wanted = {(u, v, k) for u, v, k, _ in records}
-            graph.remove_edges_from([e for e in graph.edges(keys=True) if e not in wanted])
             succ = getattr(graph, "_succ", None)
             stored, fresh = [], []
             for u, v, k, dd in records:
@@ -107,6 +107,9 @@ class GraphBuilder:
                     attrs.update(dd)
                     stored.append(attrs)
             add_edges_bulk(graph, fresh)
+            if graph.number_of_edges() != len(records):  # some edges vanished
+                wanted = {(u, v, k) for u, v, k, _ in records}
+                graph.remove_edges_from([e for e in graph.edges(keys=True) if e not in wanted])
             graph.graph.clear()
             graph.graph.update(graph_attrs(traffic))
             _add_boxes(graph, self.options)
@@ -153,18 +156,29 @@ def edge_sums(tr: Traffic) -> dict[str, np.ndarray]:
             "noresp": total((http | grpc) & noresp), "grpcerr": total(grpc & ~noresp & (code != "0"))}
 
 
+def _response_groups(tr: Traffic) -> list[tuple]:
+    """(kind, row mask, group per row, (edge, code, flag-or-host) per group): structure only."""
+    c = tr.contrib
+    out = []
+    for kind, col in (("flags", "flags"), ("hosts", "host")):
+        mask = np.ones(len(c), dtype=bool) if kind == "flags" else (c["host"] != "").to_numpy()
+        keys = pd.MultiIndex.from_arrays([c["eidx"].to_numpy()[mask], c["code"].to_numpy()[mask], c[col].to_numpy()[mask]])
+        codes, uniq = keys.factorize()
+        out.append((kind, mask, codes, list(uniq)))
+    return out
+
+
 def responses(tr: Traffic) -> list[dict]:
     """Per edge index: code -> {"flags": {flag: rate}, "hosts": {host: rate}} (positive rates only)."""
-    n = len(tr.e_src)
-    out: list[dict] = [{} for _ in range(n)]
-    c = tr.contrib[tr.contrib["rate"] > 0]
-    if c.empty:
+    out: list[dict] = [{} for _ in range(len(tr.e_src))]
+    if tr.contrib.empty:
         return out
-    for kind, col in (("flags", "flags"), ("hosts", "host")):
-        sub = c if kind == "flags" else c[c["host"] != ""]
-        g = sub.groupby(["eidx", "code", col], sort=False)["rate"].sum()
-        e_l, code_l, val_l = (g.index.get_level_values(i).tolist() for i in range(3))
-        for e, code, val, r in zip(e_l, code_l, val_l, g.to_numpy().tolist()):
+    rate = tr.contrib["rate"].to_numpy(dtype=float)
+    for kind, mask, codes, uniq in memo(tr, ("responses",), lambda: _response_groups(tr)):
+        sums = np.bincount(codes, weights=rate[mask], minlength=len(uniq)).tolist()
+        for (e, code, val), r in zip(uniq, sums):
+            if r <= 0:
+                continue
             entry = out[e].get(code)
             if entry is None:
                 entry = out[e][code] = {"flags": {}, "hosts": {}}

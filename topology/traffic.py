@@ -271,3 +271,10 @@ def _rows_on_edges(tr: Traffic, metrics: list[str], reporter: str | None) -> tup
     eidx = known.get_indexer(tr.edge_keys(s, d, p))
     hit = eidx >= 0
     return r[m[hit]], eidx[hit]
+
+
+def memo(tr: Traffic, key: tuple, compute):
+    """A value that depends only on the traffic's structure, kept across refreshes with the same series."""
+    if key not in tr.on_edges:
+        tr.on_edges[key] = compute()
+    return tr.on_edges[key]

@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from topology import attrs as A
 from topology.appenders.base import AppendContext, edge_dicts
-from topology.traffic import PROTOCOLS
+from topology.traffic import PROTOCOLS, memo
 
 NAME = "errorRate"
 
@@ -29,18 +30,28 @@ class ErrorRateAppender:
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
         tr = ctx.traffic
-        c = tr.contrib
         dicts = edge_dicts(ctx)
-        if not c.empty:
-            proto = tr.e_proto[c["eidx"].to_numpy()]
-            pairs = pd.DataFrame({"p": proto, "code": c["code"].to_numpy()}).drop_duplicates()
-            classes = {(p, code): code_class(PROTOCOLS[p], code) for p, code in pairs.itertuples(index=False, name=None)}
-            cls = [classes[(p, code)] for p, code in zip(proto.tolist(), c["code"].tolist())]
-            g = pd.DataFrame({"eidx": c["eidx"].to_numpy(), "cls": cls, "rate": c["rate"].to_numpy()})
-            g = g[(proto != 2) & (g["rate"].to_numpy() > 0)].groupby(["eidx", "cls"], sort=False)["rate"].sum()
-            for (e, k), r in zip(g.index.tolist(), g.to_numpy().tolist()):
-                dicts[e].setdefault(A.RATE_BY_CLASS, {})[k] = r
         for d in dicts:
             if d[A.PROTOCOL] != "tcp":
-                d.setdefault(A.RATE_BY_CLASS, {})
+                d[A.RATE_BY_CLASS] = {}
                 d[A.ERROR_RATE] = d[A.PERCENT_ERR] / 100.0
+        if tr.contrib.empty:
+            return
+        mask, codes, uniq = memo(tr, ("errorRate",), lambda: self._groups(tr))
+        sums = np.bincount(codes, weights=tr.contrib["rate"].to_numpy()[mask], minlength=len(uniq)).tolist()
+        for (e, cls), r in zip(uniq, sums):
+            if r > 0:
+                dicts[e][A.RATE_BY_CLASS][cls] = r
+
+    @staticmethod
+    def _groups(tr) -> tuple[np.ndarray, np.ndarray, list]:
+        """Which (edge, class) each non-TCP contribution row adds to: depends on structure only."""
+        c = tr.contrib
+        eidx = c["eidx"].to_numpy()
+        proto = tr.e_proto[eidx]
+        mask = proto != 2
+        pairs = pd.DataFrame({"p": proto[mask], "code": c["code"].to_numpy()[mask]}).drop_duplicates()
+        classes = {(p, code): code_class(PROTOCOLS[p], code) for p, code in pairs.itertuples(index=False, name=None)}
+        cls = [classes[(p, code)] for p, code in zip(proto[mask].tolist(), c["code"].to_numpy()[mask].tolist())]
+        codes, uniq = pd.MultiIndex.from_arrays([eidx[mask], np.array(cls, dtype=object)]).factorize()
+        return mask, codes, list(uniq)

@@ -18,7 +18,7 @@ from topology import attrs as A
 from topology import model
 from topology.appenders.base import AppendContext, edge_dicts
 from topology.health import ANNOTATION, COLORS, DEGRADED, FAILURE, HEALTHY, NA, HealthConfig, Tolerance
-from topology.traffic import PROTOCOLS
+from topology.traffic import PROTOCOLS, memo
 
 NAME = "health"
 _KIND = {model.NT_WORKLOAD: "workload", model.NT_APP: "app", model.NT_SERVICE: "service"}
@@ -43,23 +43,16 @@ class HealthAppender:
         config = ctx.health or HealthConfig()
         table = tr.table
         n_nodes, n_edges = tr.n_nodes, len(tr.e_src)
-        # tolerance set per node (usually one shared set)
-        sets: dict[tuple, int] = {}
-        node_set = np.zeros(n_nodes, dtype=np.int64)
-        for i in tr.nodes_in_graph().tolist():
-            f = table.fields[i]
-            tols = config.tolerances_for(f["namespace"], _KIND.get(table.types[i], ""),
-                                         f["workload"] or f["app"] or f["service"], self._annotation(ctx, table.types[i], f))
-            node_set[i] = sets.setdefault(tols, len(sets))
+        sets, node_set = memo(tr, ("health", "sets", id(config), id(ctx.snapshot)), lambda: self._sets(ctx, config))
         all_tols = sorted({t for tols in sets for t in tols}, key=repr)
         c = tr.contrib
         eidx, rate = c["eidx"].to_numpy(), c["rate"].to_numpy(dtype=float)
-        codes = c["code"].astype(str).to_numpy()
-        uniq, inv = np.unique(codes, return_inverse=True) if len(codes) else (np.empty(0, dtype=str), np.empty(0, dtype=np.int64))
+        uniq, inv = memo(tr, ("health", "codes"), lambda: self._codes(c))
         total = np.bincount(eidx, weights=rate, minlength=n_edges) if len(eidx) else np.zeros(n_edges)
         bad = {}
         for t in all_tols:
-            hit = np.array([t.matches_code(u) for u in uniq], dtype=bool)[inv] if len(uniq) else np.empty(0, dtype=bool)
+            hit = memo(tr, ("health", "hit", t), lambda t=t: np.array([t.matches_code(u) for u in uniq] + [False],
+                                                                       dtype=bool)[inv if len(uniq) else np.empty(0, dtype=np.int64)])
             bad[t] = np.bincount(eidx[hit], weights=rate[hit], minlength=n_edges) if hit.any() else np.zeros(n_edges)
         proto_ok = {t: np.array([re.fullmatch(t.protocol, p) is not None for p in PROTOCOLS], dtype=bool)[tr.e_proto]
                     for t in all_tols}
@@ -124,6 +117,26 @@ class HealthAppender:
             d[A.HEALTH] = status
             d[A.HEALTH_REASON] = self._reason(tol_list[n_reason[i]], n_pct[i]) if i >= 0 and n_reason[i] >= 0 else ""
             d[A.HEALTH_COLOR] = "grey" if d.get(A.IS_IDLE) else COLORS[status]
+
+    def _sets(self, ctx: AppendContext, config: HealthConfig) -> tuple[dict[tuple, int], np.ndarray]:
+        """Tolerance set per node (usually one shared set): depends on structure and config only."""
+        tr = ctx.traffic
+        sets: dict[tuple, int] = {}
+        node_set = np.zeros(tr.n_nodes, dtype=np.int64)
+        for i in tr.nodes_in_graph().tolist():
+            f = tr.table.fields[i]
+            ntype = tr.table.types[i]
+            tols = config.tolerances_for(f["namespace"], _KIND.get(ntype, ""), f["workload"] or f["app"] or f["service"],
+                                         self._annotation(ctx, ntype, f))
+            node_set[i] = sets.setdefault(tols, len(sets))
+        return sets, node_set
+
+    @staticmethod
+    def _codes(c) -> tuple[np.ndarray, np.ndarray]:
+        codes = c["code"].astype(str).to_numpy()
+        if not len(codes):
+            return np.empty(0, dtype=str), np.empty(0, dtype=np.int64)
+        return np.unique(codes, return_inverse=True)
 
     @staticmethod
     def _reason(t: Tolerance, pct: float) -> str:

@@ -17,8 +17,8 @@ import numpy as np
 from collector import schema
 from topology import attrs as A
 from topology.appenders.base import AppendContext, edge_dicts
-from topology.quantile import quantiles
-from topology.traffic import rows_on_edges
+from topology.quantile import evaluate, plan
+from topology.traffic import memo, rows_on_edges
 
 NAME = "responseTime"
 BUCKET = schema.ISTIO_REQUEST_DURATION_MS + "_bucket"
@@ -38,19 +38,25 @@ class ResponseTimeAppender:
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
         tr = ctx.traffic
-        r_src, e_src = rows_on_edges(tr, [BUCKET], "source")
-        r_dst, e_dst = rows_on_edges(tr, [BUCKET], "destination")
-        only_dst = ~np.isin(e_dst, e_src)
-        rows = np.concatenate([r_src, r_dst[only_dst]])
-        eidx = np.concatenate([e_src, e_dst[only_dst]])
-        keep = tr.e_proto[eidx] != 2 if len(eidx) else np.empty(0, dtype=bool)
-        if not keep.any():
+        rows, layout = memo(tr, ("responseTime",), lambda: self._layout(tr))
+        if not len(rows):
             return
-        groups, values = quantiles(eidx[keep], tr.rows["le"].to_numpy()[rows[keep]],
-                                   tr.rows["rate"].to_numpy()[rows[keep]], self.quantiles)
+        groups, values = evaluate(layout, tr.rows["rate"].to_numpy()[rows], self.quantiles)
         dicts = edge_dicts(ctx)
         for q, vals in values.items():
             attr = _ATTR[q]
             for e, v in zip(groups.tolist(), vals.tolist()):
                 if not math.isnan(v):
                     dicts[e][attr] = v
+
+    @staticmethod
+    def _layout(tr) -> tuple[np.ndarray, object]:
+        """Bucket rows per edge (source-reported, else destination) and their quantile plan."""
+        r_src, e_src = rows_on_edges(tr, [BUCKET], "source")
+        r_dst, e_dst = rows_on_edges(tr, [BUCKET], "destination")
+        only_dst = ~np.isin(e_dst, e_src)
+        rows = np.concatenate([r_src, r_dst[only_dst]])
+        eidx = np.concatenate([e_src, e_dst[only_dst]])
+        keep = tr.e_proto[eidx] != 2 if len(eidx) else np.empty(0, dtype=bool)
+        rows, eidx = rows[keep], eidx[keep]
+        return rows, plan(eidx, tr.rows["le"].to_numpy()[rows])
