@@ -5,18 +5,19 @@ registered at import time. Each entry is an instance with `metadata` and
 `analyze(ctx)` (see `diagnose.rule`).
 """
 from diagnose.rule import Rule
-from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
-from diagnose.rules.config import (common, destinationrule, gateway, schema, service, serviceentry, sidecar,
+from diagnose.rules.config import (authorization, authorization_refs, destinationrule_tls, gateway_tls,
+                                   peerauthentication, workload_mtls)
+from diagnose.rules.config import (common, destinationrule, gateway, gatewayapi, schema, service, serviceentry, sidecar,
                                    virtualservice, virtualservice_gateways, virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
-    authorization.HOSTS,
     authorization.JWT_WITHOUT_AUTHN,
-    authorization.METHODS,
-    authorization.NAMESPACE_NOT_FOUND,
     authorization.NEEDS_MTLS,
     authorization.NO_MATCHING_WORKLOADS,
-    authorization.PRINCIPALS,
+    authorization_refs.HOSTS,
+    authorization_refs.METHODS,
+    authorization_refs.NAMESPACE_NOT_FOUND,
+    authorization_refs.PRINCIPALS,
     common.DeprecatedFields(),
     common.ExportToNamespaces(),
     common.IneffectiveGatewaySelectors(),
@@ -25,15 +26,14 @@ ALL_RULES: list[Rule] = [
     destinationrule.SubsetSelectsPods(),
     destinationrule.Subsets(),
     destinationrule_tls.CA_CERTIFICATES,
-    destinationrule_tls.CLIENT_SERVER_MISMATCH,
     destinationrule_tls.DISABLED_UNDER_STRICT,
     destinationrule_tls.HOST_DROPS_MTLS,
     destinationrule_tls.MESH_WITHOUT_PA,
     destinationrule_tls.NAMESPACE_WITHOUT_PA,
-    destinationrule_tls.WITHOUT_SIDECAR,
     gateway.Conflicts(),
     gateway.IngressPorts(),
     gateway.Selector(),
+    gatewayapi.References(),
     gateway_tls.CREDENTIALS,
     gateway_tls.DUPLICATE_CERTIFICATES,
     gateway_tls.TLS_WITHOUT_CREDENTIALS,
@@ -50,10 +50,12 @@ ALL_RULES: list[Rule] = [
     *schema.ALL,
     service.MultipleServices(),
     service.PortNames(),
+    service.TargetPorts(),
     serviceentry.Addresses(),
     serviceentry.Conflicts(),
     serviceentry.Validity(),
     sidecar.EgressHosts(),
+    sidecar.OutboundPolicyMode(),
     sidecar.RootDefault(),
     sidecar.Selectors(),
     virtualservice.ConflictingMeshGatewayHosts(),
@@ -64,6 +66,8 @@ ALL_RULES: list[Rule] = [
     virtualservice_gateways.IngressSubsetRouting(),
     virtualservice_gateways.JwtClaimRoutes(),
     virtualservice_matches.UnreachableRules(),
+    workload_mtls.CLIENT_SERVER_MISMATCH,
+    workload_mtls.WITHOUT_SIDECAR,
 ]
 
 

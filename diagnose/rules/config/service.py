@@ -110,3 +110,49 @@ class MultipleServices:
                     ctx.report("MS1504", w.obj, None, related=selecting, workload=wl, target_port=target,
                                ports=", ".join(map(str, sorted(by_port))),
                                services=", ".join(sorted(set(by_port.values()))))
+
+
+def _container_ports(w) -> tuple[set[int], set[str]] | None:
+    """Declared container ports (numbers, names) of a workload; None when no container declares any."""
+    numbers: set[int] = set()
+    names: set[str] = set()
+    for c in w.containers:
+        for p in as_list(c.get("ports")):
+            p = as_dict(p)
+            if isinstance(p.get("containerPort"), int):
+                numbers.add(p["containerPort"])
+            if isinstance(p.get("name"), str):
+                names.add(p["name"])
+    return (numbers, names) if numbers or names else None
+
+
+class TargetPorts:
+    """A Service targetPort that no container of the selected workloads declares sends traffic nowhere."""
+
+    metadata = Metadata(
+        name="service.TargetPorts",
+        description="Service targetPorts match ports the selected workloads' containers declare",
+        inputs=(SVC, "Workload"),
+        codes=("MS1507",),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        snap = ctx.snapshot
+        for svc in ctx.for_each(SVC):
+            sel = selector_labels(svc.spec.get("selector"))
+            if not sel:
+                continue
+            declared = [(w, _container_ports(w)) for w in snap.matching_workloads(svc.namespace, sel)]
+            declared = [(w, d) for w, d in declared if d is not None]
+            if not declared:
+                continue  # container ports are optional: nothing to compare against
+            for i, port in enumerate(as_list(svc.spec.get("ports"))):
+                port = as_dict(port)
+                target = port.get("targetPort", port.get("port"))
+                if target is None:
+                    continue
+                if any(target in (d[0] if isinstance(target, int) else d[1]) for _, d in declared):
+                    continue
+                names = ", ".join(sorted({f"{w.kind} {w.name}" for w, _ in declared}))
+                ctx.report("MS1507", svc, f"spec/ports[{i}]", port=port.get("port"), target_port=target,
+                           workloads=names)

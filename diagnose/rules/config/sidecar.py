@@ -115,3 +115,20 @@ class EgressHosts:
                     fq = snap.fqdn(host, ns)
                     if snap.service_by_fqdn(fq) is None and fq not in exact and host not in exact:
                         ctx.report("MS1405", sc, f"spec/egress[{i}]/hosts[{j}]", host=entry)
+
+
+class OutboundPolicyMode:
+    """outboundTrafficPolicy without a mode is ambiguous to readers (Istio takes ALLOW_ANY)."""
+
+    metadata = Metadata(
+        name="sidecar.OutboundPolicyMode",
+        description="Sidecar outboundTrafficPolicy states its mode",
+        inputs=(SC,),
+        codes=("MS1407",),
+    )
+
+    def analyze(self, ctx: Context) -> None:
+        for sc in ctx.for_each(SC):
+            policy = sc.spec.get("outboundTrafficPolicy")
+            if isinstance(policy, dict) and not policy.get("mode"):
+                ctx.report("MS1407", sc, "spec/outboundTrafficPolicy")

@@ -198,3 +198,31 @@ def test_export_to_deprecated_fields_and_conditions():
     assert run("common.DeprecatedFields", text) == [("MS1015", "v", "spec/http[0]/fault/delay/percent")]
     (cond,) = findings("common.NegativeConditions", text)
     assert cond.resource.name == "s" and "waypoint missing" in cond.message
+
+
+def test_target_ports_must_exist_on_declaring_containers():
+    dep = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  template:\n"
+           "    metadata: {labels: {app: api}}\n    spec: {containers: [{name: a, ports: [{containerPort: 8080, "
+           "name: web}]}]}\n---\n")
+    quiet = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: quiet, namespace: shop}\nspec:\n  template:\n"
+             "    metadata: {labels: {app: quiet}}\n    spec: {containers: [{name: q}]}\n---\n")
+    text = dep + quiet + svc("byname", "  selector: {app: api}\n  ports: [{port: 80, name: http, targetPort: web}]") \
+        + svc("bynumber", "  selector: {app: api}\n  ports: [{port: 8080, name: http}]") \
+        + svc("wrong", "  selector: {app: api}\n  ports: [{port: 80, name: http, targetPort: 9090}]") \
+        + svc("undeclared", "  selector: {app: quiet}\n  ports: [{port: 80, name: http, targetPort: 9090}]")
+    assert run("service.TargetPorts", text) == [("MS1507", "wrong", "spec/ports[0]")]
+
+
+def test_sidecar_outbound_policy_without_mode():
+    text = sc("a", "  outboundTrafficPolicy: {}") + sc("b", "  outboundTrafficPolicy: {mode: REGISTRY_ONLY}")
+    assert run("sidecar.OutboundPolicyMode", text) == [("MS1407", "a", "spec/outboundTrafficPolicy")]
+
+
+def test_gateway_api_route_references():
+    text = ("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: edge}\n"
+            "spec: {gatewayClassName: istio}\n---\n") + svc("api", "  ports: [{port: 80, name: http}]") + \
+        ("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: shop}\nspec:\n"
+         "  parentRefs: [{name: gw, namespace: edge}, {name: nope}, {kind: Service, name: api}]\n  rules:\n"
+         "  - backendRefs: [{name: api, port: 80}, {name: gone, port: 80}]\n")
+    assert run("gatewayapi.References", text) == [("MS1601", "r", "spec/parentRefs[1]"),
+                                                 ("MS1602", "r", "spec/rules[0]/backendRefs[1]")]
