@@ -104,7 +104,9 @@ class LiveDiagnoser:
         self.flap_window_s, self.flap_limit, self.retention_s = flap_window_s, flap_limit, retention_s
         self.ignore = set(ignore)
         self.clock = clock
-        self.slo_problems: list[Finding] = []
+        self._slo_problems: dict[str, list[Finding]] = {}
+        self._snapshot_slo_sig: tuple = ()
+        self._snapshot_slo_keys: set[str] = set()
         self.last_evaluation: dict[str, Any] = {}
         self._tracks: dict[str, _Track] = {}
         self._lock = threading.RLock()
@@ -141,7 +143,21 @@ class LiveDiagnoser:
                                for o in objects if is_slo_kind(o))
         return [o for o in objects if not is_slo_kind(o)]
 
-    def _note_problems(self, loaded: SloLoad) -> None:
+    def _sync_snapshot_slos(self, snapshot: Any) -> None:
+        """SLO objects applied to the mesh (`meshscope apply -f slo.yaml`) come and go with the config."""
+        objs = [o for o in getattr(snapshot, "objects", None) or [] if is_slo_kind(o)]
+        signature = tuple(sorted((o.kind, o.namespace or "", o.name, repr(o.spec)) for o in objs))
+        if signature == self._snapshot_slo_sig:
+            return
+        self._snapshot_slo_sig = signature
+        loaded = slos_from_objects(objs)
+        gone = self._snapshot_slo_keys - {s.key for s in loaded.slos}
+        self.slo_engine.remove(gone)
+        self.slo_engine.upsert(loaded.slos)
+        self._snapshot_slo_keys = {s.key for s in loaded.slos}
+        self._note_problems(loaded, scope="snapshot")
+
+    def _note_problems(self, loaded: SloLoad, scope: str = "files") -> None:
         from diagnose.catalog import make
 
         found = []
@@ -153,8 +169,14 @@ class LiveDiagnoser:
             f.evidence = {"edge_key": f"{p.file}:{p.line}:{p.field}"}
             found.append(f)
         with self._lock:
-            keep = {f.fingerprint for f in found}
-            self.slo_problems = [f for f in self.slo_problems if f.fingerprint not in keep] + found
+            self._slo_problems[scope] = [f for f in self._slo_problems.get(scope, [])
+                                         if f.fingerprint not in {x.fingerprint for x in found}] + found
+            if scope == "snapshot":  # the snapshot is the whole truth for its SLOs: stale problems go
+                self._slo_problems[scope] = found
+
+    @property
+    def slo_problems(self) -> list[Finding]:
+        return [f for fs in self._slo_problems.values() for f in fs]
 
     # -- evaluation ---------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[list[Finding], float], None]) -> None:
@@ -187,6 +209,7 @@ class LiveDiagnoser:
         if (requests is None or requests.empty) and self.sources.rates is not None:
             rates = self._read(self.sources.rates, self.window_s, end)
         snapshot = self._read(self.sources.snapshot)
+        self._sync_snapshot_slos(snapshot)
         ctx = RuntimeContext(start=start, end=end, requests=requests, rates=rates, snapshot=snapshot,
                              latency_baseline=dict(self._baseline))
         runtime = analyze_runtime(ctx, ignore=self.ignore)

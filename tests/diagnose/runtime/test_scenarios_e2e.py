@@ -130,3 +130,28 @@ def test_latency_regression_breaches_the_details_latency_slo(bundled_mesh, live)
         bundled_mesh.clear_scenario()
     wait_until(lambda: next(s for s in live.slo_status() if s["name"] == "details-latency")["alert"] != "page",
                timeout=120, interval=0.5, what="details-latency page to stop after clear (short window resets)")
+
+
+APPLIED_SLO = """apiVersion: meshscope.io/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: ratings-latency-applied, namespace: bookinfo}
+spec: {service: ratings, sli: {type: latency, thresholdMs: 100}, objective: 99, period: 1d}
+"""
+
+
+def test_slo_applied_to_the_mesh_config_is_tracked_until_deleted(bundled_mesh, live):
+    """`meshscope apply -f slo.yaml` puts the object in the mesh's config; the diagnoser follows it."""
+    from mesh.config import load_text
+
+    objs = load_text(APPLIED_SLO, "slo-apply.yaml").objects
+    bundled_mesh.apply(objs)
+    try:
+        st = wait_until(lambda: [s for s in live.slo_status() if s["name"] == "ratings-latency-applied"],
+                        timeout=10, interval=0.2, what="applied SLO tracked")[0]
+        assert st["service"] == "ratings.bookinfo.svc.cluster.local" and st["source"] == "slo-apply.yaml:1"
+        wait_until(lambda: next(s for s in live.slo_status() if s["name"] == "ratings-latency-applied")["requests"] > 0,
+                   timeout=15, interval=0.2, what="applied SLO counting ratings traffic")
+    finally:
+        bundled_mesh.delete(objs)
+    wait_until(lambda: not [s for s in live.slo_status() if s["name"] == "ratings-latency-applied"],
+               timeout=10, interval=0.2, what="deleted SLO dropped")
