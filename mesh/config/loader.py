@@ -145,8 +145,10 @@ def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded
             if isinstance(item, dict) and item_kind:
                 item.setdefault("kind", item_kind)
                 item.setdefault("apiVersion", data.get("apiVersion"))
-            sub = {k[len(prefix) + 1:]: v for k, v in doc.lines.items() if k.startswith(prefix + "/")}
-            _add_object(YamlDocument(item, doc.lines.get(prefix, doc.line), sub), filename, result, excluded)
+            cut = len(prefix) + 1
+            sub = {k[cut:]: v for k, v in doc.lines.items() if k.startswith(prefix + "/")}
+            dups = [(p[cut:], line, first) for p, line, first in doc.duplicates if p.startswith(prefix + "/")]
+            _add_object(YamlDocument(item, doc.lines.get(prefix, doc.line), sub, dups), filename, result, excluded)
         return
     _add_object(doc, filename, result, excluded)
 
@@ -201,6 +203,10 @@ def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: 
         problems.append(LoadProblem(filename, lines.get("spec", line), f"spec must be a mapping, got {_type_word(spec)}",
                                     kind=kind, name=name, field="spec", namespace=ns))
         spec = {}
+    for path, dup_line, first in doc.duplicates:
+        problems.append(LoadProblem(filename, dup_line, f"{path.replace('/', '.')} is written twice (first at line "
+                                    f"{first}); the API server rejects this, YAML keeps the last value",
+                                    kind=kind, name=name, field=path.replace("/", "."), namespace=ns))
     result.objects.append(ConfigObject(api_version=api_version, kind=kind, name=name, namespace=ns or None,
                                        spec=spec, labels=labels, annotations=annotations,
                                        source=Source(filename, line), lines=lines, raw=data))

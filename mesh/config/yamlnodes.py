@@ -55,6 +55,8 @@ class YamlDocument:
     data: Any
     line: int
     lines: dict[str, int] = field(default_factory=dict)
+    #: (path, line, first line) of mapping keys written twice; YAML keeps the last value.
+    duplicates: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 class YamlSyntaxError(ValueError):
@@ -70,6 +72,7 @@ class _Builder:
 
     def __init__(self, line_offset: int = 0) -> None:
         self.off = line_offset + 1
+        self.duplicates: list[tuple[str, int, int]] = []
         self._fallback = yaml.SafeLoader("")  # only for rare tags (timestamps, binary, sets)
 
     def build(self, node: yaml.Node, path: str, lines: dict[str, int], depth: int = 0) -> Any:
@@ -115,6 +118,8 @@ class _Builder:
                 if isinstance(key, (list, dict)):
                     raise YamlSyntaxError("a mapping key must be a scalar", knode.start_mark.line + off)
             p = f"{path}/{key}" if path else str(key)
+            if key in result and p in lines:
+                self.duplicates.append((p, knode.start_mark.line + off, lines[p]))
             lines[p] = knode.start_mark.line + off
             if vnode.__class__ is yaml.ScalarNode:
                 vtag = vnode.tag
@@ -172,8 +177,9 @@ def _compose_all(text: str, line_offset: int) -> Iterator[YamlDocument]:
             if node is None:
                 continue
             lines: dict[str, int] = {}
+            builder.duplicates = []
             data = builder.build(node, "", lines)
-            yield YamlDocument(data, node.start_mark.line + line_offset + 1, lines)
+            yield YamlDocument(data, node.start_mark.line + line_offset + 1, lines, builder.duplicates)
     finally:
         loader.dispose()
 

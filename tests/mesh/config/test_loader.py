@@ -153,3 +153,13 @@ def test_folder_walk_skips_json_that_is_not_a_kubernetes_object(tmp_path: Path):
     assert [o.name for o in r.objects] == ["s"] and r.problems == []
     named = load_paths([tmp_path / "expected.json"])  # named explicitly: it must be a Kubernetes object
     assert [p.reason for p in named.problems] == ["no-kind"]
+
+
+def test_keys_written_twice_are_reported_with_both_lines():
+    text = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s}\n"
+            "  spec:\n    type: ClusterIP\n    type: NodePort\n")
+    r = load_text(text, "d.yaml")
+    (svc,) = r.objects
+    assert svc.spec["type"] == "NodePort"
+    (p,) = r.problems
+    assert (p.line, p.field, p.name) == (9, "spec.type", "s") and "first at line 8" in p.message
