@@ -41,6 +41,7 @@ IS_IDLE = "is_idle"  # exists in config/registry but had no traffic in the windo
 IS_DEAD = "is_dead"  # traffic seen earlier but the workload is gone / scaled to 0
 IS_GATEWAY = "is_gateway"  # an ingress/egress gateway workload
 IS_WAYPOINT = "is_waypoint"  # an ambient waypoint proxy
+IS_SERVICE_ENTRY = "is_service_entry"  # {"name": ns/name, "hosts": [...], "location": MESH_EXTERNAL|MESH_INTERNAL}
 
 # --- edge ----------------------------------------------------------------------------
 PROTOCOL = "protocol"  # http | grpc | tcp (also the MultiDiGraph edge key)

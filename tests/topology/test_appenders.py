@@ -214,3 +214,23 @@ def test_latency_is_what_the_caller_saw():
     edges = by_name(build_graph(df))
     assert edges[("a-v1", "b-v1", "http")][A.LATENCY_P50] == pytest.approx(255.0)
     assert edges[("unknown", "b-v1", "http")][A.LATENCY_P50] == pytest.approx(5.0)  # no source proxy: destination's view
+
+
+def test_service_entries_and_egress_catch_alls_are_marked():
+    se = load_text("""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin, namespace: bookinfo}
+spec: {hosts: [httpbin.org], location: MESH_EXTERNAL, ports: [{number: 443, name: tls, protocol: TLS}], resolution: DNS}
+""", "se.yaml")
+    df = frame(series("reviews-v1", "unknown", 2.0, reporter="source", service="httpbin.org"),
+               series("reviews-v1", "unknown", 1.0, reporter="source", service="PassthroughCluster"))
+    # unknown destinations with a service name: what sidecars report for traffic leaving the mesh
+    df["destination_service"] = ["httpbin.org", "PassthroughCluster"]
+    df["destination_service_namespace"] = ["bookinfo", "bookinfo"]
+    g = build_graph(df, snapshot=Snapshot(se.objects))
+    marks = {d[A.SERVICE]: (d.get(A.IS_SERVICE_ENTRY), d.get(A.IS_EGRESS_CLUSTER)) for _, d in g.nodes(data=True)
+             if d[A.NODE_TYPE] == "service"}
+    assert marks["httpbin.org"][0] == {"name": "bookinfo/httpbin", "hosts": ["httpbin.org"], "location": "MESH_EXTERNAL"}
+    assert marks["PassthroughCluster"] == (None, True)
+    assert all(d.get(A.IS_INACCESSIBLE) for _, d in g.nodes(data=True) if d[A.SERVICE] == "PassthroughCluster")

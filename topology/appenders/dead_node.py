@@ -48,7 +48,7 @@ class DeadNodeAppender:
                 if ntype in (model.NT_BOX, model.NT_UNKNOWN) or has_traffic(graph, nid):
                     continue
                 if ntype == model.NT_SERVICE:
-                    gone = graph.degree(nid) == 0
+                    gone = graph.degree(nid) == 0 and not d.get(A.IS_SERVICE_ENTRY) and not d.get(A.IS_EGRESS_CLUSTER)
                 elif ntype == model.NT_APP and not model.is_ok(d.get(A.WORKLOAD)):
                     gone = False if not model.is_ok(d.get(A.VERSION)) else (d[A.NAMESPACE], d[A.APP]) not in apps
                 else:

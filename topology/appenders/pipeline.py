@@ -14,11 +14,13 @@ from topology.appenders.outsider import OutsiderAppender
 from topology.appenders.response_flags import ResponseFlagsAppender
 from topology.appenders.response_time import ResponseTimeAppender
 from topology.appenders.security_policy import SecurityPolicyAppender
+from topology.appenders.service_entry import ServiceEntryAppender
 from topology.appenders.throughput import ThroughputAppender
 from topology.appenders.traffic_generator import TrafficGeneratorAppender
 
 # Order matters and is explained here, once:
-# - deadNode first: it prunes nodes, so later appenders do less work; idleNode right after adds
+# - serviceEntry first: it only marks service nodes, and deadNode must not prune a service entry;
+# - deadNode next: it prunes nodes, so later appenders do less work; idleNode right after adds
 #   the config-only nodes, so every later appender sees the final node set;
 # - throughput, errorRate, responseTime, responseFlags, securityPolicy only decorate edges from
 #   the rate frame and are independent of each other;
@@ -27,6 +29,7 @@ from topology.appenders.traffic_generator import TrafficGeneratorAppender
 #   ambient (folds waypoint return edges, so it must precede the root marks), then outsider
 #   (namespace marks) and trafficGenerator (roots), which always run.
 OPTIONAL: dict[str, type] = {
+    "serviceEntry": ServiceEntryAppender,
     "deadNode": DeadNodeAppender,
     "idleNode": IdleNodeAppender,
     "throughput": ThroughputAppender,

@@ -16,7 +16,7 @@ from topology.export.kiali import format_rate
 
 _NODE_KEYS = (A.NODE_TYPE, A.CLUSTER, A.NAMESPACE, A.WORKLOAD, A.APP, A.VERSION, A.SERVICE, A.HEALTH, A.HEALTH_COLOR,
               A.HEALTH_REASON, A.BADGES, A.IS_ROOT, A.IS_OUTSIDE, A.IS_INACCESSIBLE, A.IS_INJECTED, A.IS_IDLE, A.IS_DEAD,
-              A.IS_BOX, A.PARENT)
+              A.IS_BOX, A.PARENT, A.IS_SERVICE_ENTRY, A.IS_EGRESS_CLUSTER, A.IS_WAYPOINT)
 _EDGE_KEYS = (A.PROTOCOL, A.RATE, A.PERCENT_ERR, A.PERCENT_REQ, A.ERROR_RATE, A.THROUGHPUT, A.LATENCY_P50, A.LATENCY_P95,
               A.LATENCY_P99, A.RESPONSE_FLAGS, A.FLAGGED_RATE, A.MTLS_PERCENT, A.MTLS_INTENT, A.MTLS_MISMATCH,
               A.SOURCE_PRINCIPALS, A.DEST_PRINCIPALS, A.HEALTH, A.HEALTH_COLOR, A.HEALTH_REASON, A.CB_TRIPPED,
@@ -73,7 +73,8 @@ def to_cytoscape(graph: nx.MultiDiGraph) -> list[dict[str, Any]]:
         data.update({k: _plain(d[k]) for k in _NODE_KEYS if d.get(k) not in (None, "", [], False)})
         classes = [d[A.NODE_TYPE], (d.get(A.HEALTH) or "NA").lower()]
         classes += [c for c, flag in (("root", A.IS_ROOT), ("outside", A.IS_OUTSIDE), ("idle", A.IS_IDLE),
-                                      ("dead", A.IS_DEAD)) if d.get(flag)]
+                                      ("dead", A.IS_DEAD), ("serviceentry", A.IS_SERVICE_ENTRY),
+                                      ("egress", A.IS_EGRESS_CLUSTER)) if d.get(flag)]
         elements.append({"data": data, "classes": " ".join(classes)})
     for s, t, p, d in graph.edges(keys=True, data=True):
         data = {"id": model.edge_id(s, t, p), "source": s, "target": t, "label": edge_label(d), "mtls": mtls_state(d)}

@@ -56,6 +56,11 @@ def node_json(nid: str, d: dict) -> dict[str, Any]:
     for key, name in _NODE_FLAGS:
         if d.get(key):
             data[name] = True
+    if d.get(A.IS_SERVICE_ENTRY):
+        se = d[A.IS_SERVICE_ENTRY]
+        data["isServiceEntry"] = {"location": se["location"], "hosts": se["hosts"], "name": se["name"]}
+    if d.get(A.IS_EGRESS_CLUSTER):
+        data["isEgressCluster"] = True
     return data
 
 
