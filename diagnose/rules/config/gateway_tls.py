@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from diagnose.findings import Finding
-from diagnose.rules.config import security as sec
+from diagnose.rules.config import snapshot_rule as sr
+from diagnose.rules.config import tls_fields as tf
 from mesh.config import ConfigObject, Snapshot
 from mesh.config.workloads import labels_match
 
@@ -30,14 +31,14 @@ def _servers(gw: ConfigObject) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _server_label(i: int, server: dict[str, Any]) -> str:
-    port = sec.as_dict(server.get("port"))
+    port = tf.as_dict(server.get("port"))
     name = port.get("name") or port.get("number") or i
     return f"{name} (spec/servers[{i}])"
 
 
 def gateway_pod_namespace(snap: Snapshot, gw: ConfigObject) -> str | None:
     """Namespace of the first workload the Gateway's selector picks (istiod reads the Secret there)."""
-    sel = sec.as_dict(gw.spec.get("selector"))
+    sel = tf.as_dict(gw.spec.get("selector"))
     sel = {str(k): str(v) for k, v in sel.items()}
     for w in snap.workloads():
         if sel and labels_match(sel, w.labels):
@@ -113,13 +114,13 @@ def credentials(snap: Snapshot) -> list[Finding]:
         if ns is None:
             continue
         for i, server in _servers(gw):
-            cred = sec.as_dict(server.get("tls")).get("credentialName")
+            cred = tf.as_dict(server.get("tls")).get("credentialName")
             if not isinstance(cred, str) or not cred:
                 continue
             path = f"spec/servers[{i}]/tls/credentialName"
             secret = snap.find("Secret", ns, cred)
             if secret is None:
-                out.append(sec.finding("MS2050", gw, path, server=_server_label(i, server), credential=cred,
+                out.append(sr.finding("MS2050", gw, path, server=_server_label(i, server), credential=cred,
                                        namespace=ns))
                 continue
             key = (ns, cred)
@@ -127,7 +128,7 @@ def credentials(snap: Snapshot) -> list[Finding]:
                 problems[key] = secret_problem(secret)
             if problems[key]:
                 code = "MS2054" if problems[key] == KEY_MISMATCH else "MS2051"
-                out.append(sec.finding(code, gw, path, [sec.ref(secret)], server=_server_label(i, server),
+                out.append(sr.finding(code, gw, path, [sr.ref(secret)], server=_server_label(i, server),
                                        credential=cred, namespace=ns, reason=problems[key]))
     return out
 
@@ -147,8 +148,8 @@ def duplicate_certificates(snap: Snapshot) -> list[Finding]:
     """
     gws = []
     for gw in snap.of_kind("Gateway"):
-        sel = {str(k): str(v) for k, v in sec.as_dict(gw.spec.get("selector")).items()}
-        certs = {c for _, s in _servers(gw) if (c := _certificate(sec.as_dict(s.get("tls"))))}
+        sel = {str(k): str(v) for k, v in tf.as_dict(gw.spec.get("selector")).items()}
+        certs = {c for _, s in _servers(gw) if (c := _certificate(tf.as_dict(s.get("tls"))))}
         if certs:
             gws.append((gw, sel, certs))
     out = []
@@ -158,8 +159,8 @@ def duplicate_certificates(snap: Snapshot) -> list[Finding]:
                 continue
             shared = sorted(certs & other_certs)
             if shared:
-                out.append(sec.finding("MS2052", gw, "spec/servers", [sec.ref(other, "spec/servers")],
-                                       certificate=", ".join(shared), other=sec.obj_label(other)))
+                out.append(sr.finding("MS2052", gw, "spec/servers", [sr.ref(other, "spec/servers")],
+                                       certificate=", ".join(shared), other=sr.obj_label(other)))
     return out
 
 
@@ -168,30 +169,30 @@ def missing_credentials(snap: Snapshot) -> list[Finding]:
     out = []
     for gw in snap.of_kind("Gateway"):
         for i, server in _servers(gw):
-            protocol = str(sec.as_dict(server.get("port")).get("protocol", "")).upper()
+            protocol = str(tf.as_dict(server.get("port")).get("protocol", "")).upper()
             tls = server.get("tls")
             if protocol not in TLS_PROTOCOLS and not isinstance(tls, dict):
                 continue
-            tls = sec.as_dict(tls)
-            mode = sec.mode_of(tls.get("mode")) or "SIMPLE"
+            tls = tf.as_dict(tls)
+            mode = tf.mode_of(tls.get("mode")) or "SIMPLE"
             if mode not in CREDENTIAL_MODES or tls.get("credentialName") or tls.get("credentialNames"):
                 continue
             if tls.get("serverCertificate") and tls.get("privateKey"):
                 continue
-            out.append(sec.finding("MS2053", gw, f"spec/servers[{i}]/tls" if tls else f"spec/servers[{i}]",
+            out.append(sr.finding("MS2053", gw, f"spec/servers[{i}]/tls" if tls else f"spec/servers[{i}]",
                                    server=_server_label(i, server), protocol=protocol or "?", mode=mode))
     return out
 
 
-CREDENTIALS = sec.rule(
+CREDENTIALS = sr.rule(
     "gateway.Credentials",
     "Gateway credentialName Secret missing or unusable (keys, certificate, expiry, key pair)",
     ("Gateway", "Secret", "Workload"), ("MS2050", "MS2051", "MS2054"), credentials)
-DUPLICATE_CERTIFICATES = sec.rule(
+DUPLICATE_CERTIFICATES = sr.rule(
     "gateway.DuplicateCertificates",
     "Gateways on overlapping workloads serve the same certificate",
     ("Gateway",), ("MS2052",), duplicate_certificates)
-TLS_WITHOUT_CREDENTIALS = sec.rule(
+TLS_WITHOUT_CREDENTIALS = sr.rule(
     "gateway.TLSWithoutCredentials",
     "HTTPS/TLS Gateway server terminating TLS without any certificate",
     ("Gateway",), ("MS2053",), missing_credentials)

@@ -8,79 +8,18 @@ the destination (its port-level TLS overriding the top-level one), falling
 back to auto-mTLS when that DestinationRule has no TLS block. Rules compare
 the two ends through these helpers so they never disagree on precedence.
 
-Kiali's vocabulary is kept for the KIA-equivalent checks: a DestinationRule
-is mesh-wide when its host is ``*.local`` (we also accept ``*.<domain suffix>``)
-and namespace-wide when its host is ``*.<ns>.svc.<domain suffix>``.
+Field readers live in `tls_fields`, the finding helpers in `snapshot_rule`.
 """
 from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from diagnose.catalog import CATALOG, make
-from diagnose.context import resource_ref
-from diagnose.findings import Finding, ResourceRef
-from diagnose.rule import Metadata
 from diagnose.rules.config.label_index import LabelIndex, SelectorIndex
+from diagnose.rules.config.tls_fields import (HOST, MESH, NAMESPACE, PORT, WORKLOAD, as_dict, dr_mode, dr_port_modes,
+                                              dr_scope, dr_tls, pa_mode, pa_port_modes, selector_of)
 from mesh.config import ConfigObject, Snapshot, Workload
-from mesh.config.workloads import labels_match
-
-if TYPE_CHECKING:
-    from diagnose.context import Context
-
-STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
-ISTIO_MUTUAL, MUTUAL, SIMPLE = "ISTIO_MUTUAL", "MUTUAL", "SIMPLE"
-#: DestinationRule TLS modes under which a client originates some kind of TLS.
-SENDS_TLS = frozenset({ISTIO_MUTUAL, MUTUAL, SIMPLE})
-#: Modes whose connections a STRICT Istio server rejects (no Istio client certificate).
-NOT_ISTIO_MTLS = frozenset({DISABLE, SIMPLE})
-
-MESH, NAMESPACE, WORKLOAD, PORT, HOST = "mesh", "namespace", "workload", "port", "host"
-
-
-# -- small readers over spec dicts (tolerant: bad types read as absent) ------------------------
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def selector_of(obj: ConfigObject, key: str = "selector") -> dict[str, str] | None:
-    """`spec.<key>.matchLabels` (PeerAuthentication, AuthorizationPolicy, ...); None when absent or empty."""
-    labels = as_dict(as_dict(obj.spec.get(key)).get("matchLabels"))
-    return {str(k): str(v) for k, v in labels.items()} or None
-
-
-def mode_of(value: Any) -> str | None:
-    """A TLS / mTLS mode as Istio normalises it; None for absent or UNSET (= inherit)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    mode = value.strip().upper()
-    return None if mode == "UNSET" else mode
-
-
-def pa_mode(pa: ConfigObject) -> str | None:
-    return mode_of(as_dict(pa.spec.get("mtls")).get("mode"))
-
-
-def pa_port_modes(pa: ConfigObject) -> dict[str, str]:
-    """`portLevelMtls` as {port number as text: mode} (UNSET entries dropped)."""
-    out: dict[str, str] = {}
-    for port, setting in as_dict(pa.spec.get("portLevelMtls")).items():
-        mode = mode_of(as_dict(setting).get("mode"))
-        if mode:
-            out[str(port)] = mode
-    return out
-
-
-def is_mesh_pa(pa: ConfigObject, snap: Snapshot) -> bool:
-    return pa.namespace == snap.mesh_config.root_namespace and selector_of(pa) is None
-
-
-def is_namespace_pa(pa: ConfigObject, snap: Snapshot) -> bool:
-    return pa.namespace != snap.mesh_config.root_namespace and selector_of(pa) is None
-
 
 def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
     """Selectorless PeerAuthentications in the root namespace, by name."""
@@ -90,53 +29,6 @@ def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
 def namespace_pas(snap: Snapshot, namespace: str | None) -> list[ConfigObject]:
     """Selectorless PeerAuthentications of one (non-root) namespace, by name."""
     return pa_index(snap).namespace_pas.get(namespace, [])
-
-
-def enables_mtls(pa: ConfigObject) -> bool:
-    """Kiali's test: a selectorless PeerAuthentication in STRICT or PERMISSIVE mode."""
-    return selector_of(pa) is None and pa_mode(pa) in (STRICT, PERMISSIVE)
-
-
-# -- DestinationRule TLS ---------------------------------------------------------------------
-def dr_tls(dr: ConfigObject) -> dict[str, Any] | None:
-    """The top-level `trafficPolicy.tls` block, or None."""
-    tls = as_dict(dr.spec.get("trafficPolicy")).get("tls")
-    return tls if isinstance(tls, dict) else None
-
-
-def dr_mode(dr: ConfigObject) -> str | None:
-    tls = dr_tls(dr)
-    return mode_of(tls.get("mode")) if tls is not None else None
-
-
-def dr_port_modes(dr: ConfigObject) -> list[tuple[int, str, str]]:
-    """(index, port number as text, mode) for every portLevelSettings entry with a TLS mode."""
-    out = []
-    pls = as_dict(dr.spec.get("trafficPolicy")).get("portLevelSettings")
-    for i, setting in enumerate(pls if isinstance(pls, list) else []):
-        setting = as_dict(setting)
-        mode = mode_of(as_dict(setting.get("tls")).get("mode"))
-        number = as_dict(setting.get("port")).get("number")
-        if mode and number is not None:
-            out.append((i, str(number), mode))
-    return out
-
-
-def has_tls_settings(dr: ConfigObject) -> bool:
-    return dr_tls(dr) is not None or bool(dr_port_modes(dr))
-
-
-def dr_scope(dr: ConfigObject, snap: Snapshot) -> tuple[str, str | None]:
-    """(MESH, None), (NAMESPACE, ns) or (HOST, fqdn) for a DestinationRule's host."""
-    host = dr.spec.get("host")
-    host = host if isinstance(host, str) else ""
-    suffix = snap.mesh_config.domain_suffix
-    if host in ("*.local", f"*.{suffix}"):
-        return MESH, None
-    tail = f".svc.{suffix}"
-    if host.startswith("*.") and host.endswith(tail) and "." not in host[2:-len(tail)] and len(host) > 2 + len(tail):
-        return NAMESPACE, host[2:-len(tail)]
-    return HOST, snap.fqdn(host, dr.namespace)
 
 
 def mesh_drs(snap: Snapshot) -> list[ConfigObject]:
@@ -408,53 +300,8 @@ def dr_index(snap: Snapshot) -> RuleIndex:
     return idx
 
 
-# -- building findings ---------------------------------------------------------------------
-class _Lenient(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def ref(obj: ConfigObject, path: str | None = None) -> ResourceRef:
-    """A ResourceRef for an object (and a YAML path in it), with `file:line` of that path."""
-    return resource_ref(obj, path)
-
-
-def finding(code: str, obj: ConfigObject, path: str | None = None, related: list[ResourceRef] | None = None,
-            severity: str | None = None, **args: Any) -> Finding:
-    """`make` plus a remediation filled from the same arguments (catalog remediations name fields too)."""
-    f = make(code, ref(obj, path), related, severity=severity, **args)
-    if "{" in CATALOG[code].remediation:
-        f.remediation = CATALOG[code].remediation.format_map(_Lenient(args))
-    return f
-
-
-def obj_label(obj: ConfigObject) -> str:
-    return f"{obj.namespace}/{obj.name}" if obj.namespace else obj.name
-
-
 def target_label(target: Target) -> str:
     if target.workload is not None:
         return f"{target.workload.kind} {target.namespace}/{target.workload.name}"
     sel = ",".join(f"{k}={v}" for k, v in sorted(target.labels.items()))
     return f"workloads {sel or '(all)'} in {target.namespace}"
-
-
-# -- rules as data: a check function plus its metadata ------------------------------------------
-@dataclass(frozen=True)
-class SnapshotRule:
-    """A config rule whose check reads the (read-tracking) snapshot and returns findings.
-
-    The security checks compare policies across kinds and levels rather than
-    walking one kind, so they are written as plain functions of the snapshot.
-    """
-
-    metadata: Metadata
-    check: Callable[[Snapshot], list[Finding]]
-
-    def analyze(self, ctx: Context) -> None:
-        ctx.findings.extend(self.check(ctx.snapshot))
-
-
-def rule(name: str, description: str, inputs: tuple[str, ...], codes: tuple[str, ...],
-         check: Callable[[Snapshot], list[Finding]]) -> SnapshotRule:
-    return SnapshotRule(Metadata(name, description, inputs, codes), check)

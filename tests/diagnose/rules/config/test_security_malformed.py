@@ -5,7 +5,7 @@ import pytest
 
 from diagnose import analyze
 from diagnose.rules import ALL_RULES
-from diagnose.rules.config.security import SnapshotRule
+from diagnose.rules.config.snapshot_rule import SnapshotRule
 from mesh.config import MeshConfig, Snapshot, load_text
 
 WORKLOADS = """

@@ -9,11 +9,12 @@ import pytest
 from diagnose.analysis import run_rule
 from diagnose.catalog import CATALOG
 from diagnose.rules import ALL_RULES
-from diagnose.rules.config import authorization, destinationrule_tls, gateway_tls, peerauthentication
-from diagnose.rules.config.security import SnapshotRule
+from diagnose.rules.config import (authorization, authorization_refs, destinationrule_tls, gateway_tls,
+                                   peerauthentication, workload_mtls)
+from diagnose.rules.config.snapshot_rule import SnapshotRule
 from mesh.config import MeshConfig, Snapshot, load_paths
 
-MODULES = (authorization, destinationrule_tls, gateway_tls, peerauthentication)
+MODULES = (authorization, authorization_refs, destinationrule_tls, gateway_tls, peerauthentication, workload_mtls)
 SHARED = Path(__file__).resolve().parents[5] / "shared" / "conformance"
 
 
