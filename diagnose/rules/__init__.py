@@ -7,7 +7,7 @@ registered at import time. Each entry is an instance with `metadata` and
 from diagnose.rule import Rule
 from diagnose.rules.config import (authorization, authorization_refs, destinationrule_tls, gateway_tls,
                                    peerauthentication, workload_mtls)
-from diagnose.rules.config import (common, destinationrule, gateway, schema, service, serviceentry, sidecar,
+from diagnose.rules.config import (common, destinationrule, gateway, gatewayapi, schema, service, serviceentry, sidecar,
                                    virtualservice, virtualservice_gateways, virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
@@ -33,6 +33,7 @@ ALL_RULES: list[Rule] = [
     gateway.Conflicts(),
     gateway.IngressPorts(),
     gateway.Selector(),
+    gatewayapi.References(),
     gateway_tls.CREDENTIALS,
     gateway_tls.DUPLICATE_CERTIFICATES,
     gateway_tls.TLS_WITHOUT_CREDENTIALS,
@@ -49,10 +50,12 @@ ALL_RULES: list[Rule] = [
     *schema.ALL,
     service.MultipleServices(),
     service.PortNames(),
+    service.TargetPorts(),
     serviceentry.Addresses(),
     serviceentry.Conflicts(),
     serviceentry.Validity(),
     sidecar.EgressHosts(),
+    sidecar.OutboundPolicyMode(),
     sidecar.RootDefault(),
     sidecar.Selectors(),
     virtualservice.ConflictingMeshGatewayHosts(),
