@@ -9,8 +9,8 @@ from mesh.config.workloads import Workload, labels_match, workload_of
 
 __all__ = [
     "ANALYZED_KINDS",
-    "EXCLUDED_NAMESPACES",
     "ConfigObject",
+    "EXCLUDED_NAMESPACES",
     "LoadProblem",
     "LoadResult",
     "MeshConfig",

@@ -120,3 +120,11 @@ def test_catalog_rejects_codes_defined_twice_across_files(tmp_path):
 
 def test_catalog_merges_every_file_in_the_folder():
     assert {e.file for e in CATALOG.values()} == {p.name for p in CATALOG_DIR.glob("*.yaml")}
+
+
+@pytest.mark.parametrize("name", ["diagnose", "diagnose.catalog", "diagnose.rules", "mesh.config"])
+def test_package_facades_export_sorted_existing_names(name):
+    mod = importlib.import_module(name)
+    assert mod.__all__ == sorted(mod.__all__), f"{name}.__all__ is not sorted"
+    for attr in mod.__all__:
+        assert getattr(mod, attr, None) is not None, f"{name}.__all__ names missing {attr}"
