@@ -22,7 +22,8 @@ _DIM, _BOLD, _RESET = "\033[2m", "\033[1m", "\033[0m"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="YAML/JSON files or folders (searched recursively for *.yaml, *.yml, *.json)")
+                        help="YAML/JSON files or folders (searched recursively for *.yaml, *.yml, *.json); "
+                             "- reads standard input")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text: one line per finding (default); json: one JSON array of findings on stdout")
     parser.add_argument("--fail-on", choices=LEVELS, default="error",
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from_cluster = bool(args.kubeconfig or args.context)
     if not args.paths and not from_cluster:
         return _usage_error(args, "give at least one file or folder to analyze (or --kubeconfig/--context)")
-    missing = [p for p in args.paths if not os.path.exists(p)]
+    missing = [p for p in args.paths if p != "-" and not os.path.exists(p)]
     if missing:
         return _usage_error(args, f"no such file or directory: {', '.join(missing)}")
 
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from diagnose.catalog import CATALOG
     from diagnose.findings import SEVERITY_RANK
     from diagnose.suppression import parse_codes
-    from mesh.config import MeshConfig, MeshConfigError, Snapshot, load_mesh_config, load_paths
+    from mesh.config import MeshConfig, MeshConfigError, Snapshot, load_mesh_config, load_paths, load_text
     from mesh.config.loader import expand_paths
 
     ignore = parse_codes(args.ignore)
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     tty = sys.stderr.isatty()
     started = time.perf_counter()
-    files, _ = expand_paths(args.paths)
+    files, _ = expand_paths([p for p in args.paths if p != "-"])
     if tty and len(files) > 200:
         print(f"analyzing {len(files)} files ...", file=sys.stderr, flush=True)
     cluster_objects: list = []
@@ -163,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"meshscope analyze: cannot read the cluster: {exc}", file=sys.stderr)
             return 2
     try:
-        loaded = load_paths(args.paths)
+        loaded = load_paths([p for p in args.paths if p != "-"])
+        if "-" in args.paths:  # `kubectl get ... -o yaml | meshscope analyze -`
+            loaded.extend(load_text(sys.stdin.read(), "<stdin>"))
         keys = {(o.kind, o.namespace, o.name) for o in loaded.objects}
         objects = [o for o in cluster_objects if (o.kind, o.namespace, o.name) not in keys] + loaded.objects
         findings = analyze(Snapshot(objects, mesh_config), ignore=ignore, problems=loaded.problems)

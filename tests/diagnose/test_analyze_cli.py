@@ -217,3 +217,11 @@ def test_unreachable_cluster_is_one_clear_error(tmp_path: Path):
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
     r = meshscope("--kubeconfig", str(cfg))
     assert r.returncode == 2 and "cannot read the cluster" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reads_standard_input_as_kubectl_list_output():
+    listing = ("apiVersion: v1\nkind: List\nitems:\n" + "".join("- " + line + "\n" if i == 0 else "  " + line + "\n"
+               for i, line in enumerate(BROKEN_VS.splitlines())))
+    r = subprocess.run([sys.executable, "-m", "meshscope", "analyze", "-"], input=listing, capture_output=True,
+                       text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 1 and "[MS1001] (VirtualService shop/checkout)" in r.stdout and "<stdin>:11" in r.stdout
