@@ -44,16 +44,25 @@ class NodeTable:
 
 
 def tuple_ids(df: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Dense id per row of the distinct value tuple in `cols` (categoricals), and each tuple's first row."""
+    """Dense id per row of the distinct value tuple in `cols` (categoricals), and each tuple's first row.
+
+    Category codes are combined in mixed radix and only re-densified (factorized)
+    when the next column could overflow int64, so a 9-column tuple costs 2-3 hash passes.
+    """
     n = len(df)
     key = np.zeros(n, dtype=np.int64)
+    span = 1  # upper bound of key values so far
     for c in cols:
         codes = df[c].cat.codes.to_numpy().astype(np.int64) + 1
-        key, _ = pd.factorize(key * (int(codes.max(initial=0)) + 1) + codes)
-        key = key.astype(np.int64)
-    if n == 0:
-        return key, np.empty(0, dtype=np.int64)
-    _, first = np.unique(key, return_index=True)
+        radix = int(codes.max(initial=0)) + 1
+        if span * radix >= 2**62:
+            key, uniq = pd.factorize(key)
+            key, span = key.astype(np.int64), len(uniq)
+        key = key * radix + codes
+        span *= radix
+    key, uniq = pd.factorize(key)
+    key = key.astype(np.int64)
+    first = pd.Series(key).drop_duplicates().index.to_numpy() if n else np.empty(0, dtype=np.int64)
     return key, first
 
 
