@@ -19,6 +19,11 @@ from mesh.config import ConfigObject, Snapshot
 
 MUTUAL_MODES = (tf.ISTIO_MUTUAL, tf.MUTUAL)
 TLS_PATH = "spec/trafficPolicy/tls/mode"
+#: What the client sees when it does not speak Istio mTLS to a STRICT server (envoy-feasibility.md).
+EFFECTS = {
+    tf.DISABLE: "the server closes every plaintext connection (503, response flag UC)",
+    tf.SIMPLE: "the TLS handshake fails without an Istio client certificate (503, response flags URX,UF)",
+}
 PA, DR, MC, SVC, WL = "PeerAuthentication", "DestinationRule", "MeshConfig", "Service", "Workload"
 
 
@@ -136,7 +141,7 @@ def client_server_mismatch(snap: Snapshot) -> list[Finding]:
                                [sr.ref(server.policy, _pa_path(server, e["target_port"]))],
                                host=e["host"], port_text=e["port_text"], mode=client.mode,
                                policy=f"{server.policy.namespace}/{server.policy.name}",
-                               target=", ".join(e["targets"]), field_path=path))
+                               target=", ".join(e["targets"]), field_path=path, effect=EFFECTS.get(client.mode, "")))
     return out
 
 
