@@ -21,6 +21,7 @@ CATALOG_DIR = Path(__file__).resolve().parent
 CODE_RE = re.compile(r"^MS[0-4]\d{3}$")
 EQUIVALENT_RE = re.compile(r"^(IST|KIA)\d{4}$")
 NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]+$")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CATEGORIES = ("config", "route", "mtls", "security", "runtime", "slo")
 
 
@@ -94,7 +95,7 @@ def load_catalog(folder: Path = CATALOG_DIR) -> dict[str, CatalogEntry]:
     names: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         except yaml.YAMLError as exc:
             raise CatalogError(f"{path.name}: not valid YAML: {exc}") from exc
         for entry in parse_catalog(data, path.name):
