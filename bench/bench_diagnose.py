@@ -205,10 +205,22 @@ def bench_mesh_time_to_finding() -> None:
             report("diagnose.time_to_finding.max", max(times), "s", ("kiali_default_refresh", 30.0))
 
 
+def as_stored(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the collector's store hands it out (Arrow-backed strings), what the live loop reads."""
+    from collector.store import TelemetryStore
+
+    end = df[s.START_TIME].max().timestamp()
+    store = TelemetryStore(window_s=3600, clock=lambda: end)
+    store.add_requests(df)
+    out = store.requests()
+    store.close()
+    return out
+
+
 def main() -> None:
     n = int(os.environ.get("MESHSCOPE_BENCH_REQUESTS", "200000"))
-    df = synthetic_requests(n)
-    bench_rules(df, synthetic_requests(n, broken=None))
+    df = as_stored(synthetic_requests(n))
+    bench_rules(df, as_stored(synthetic_requests(n, broken=None)))
     bench_slos(df)
     bench_live(df)
     if os.environ.get("MESHSCOPE_BENCH_MESH", "1") != "0":

@@ -103,7 +103,7 @@ class RuntimeContext:
         return pd.DataFrame({
             **per_row, "t": d.t,
             s.DURATION_MS: pd.to_numeric(r[s.DURATION_MS], errors="coerce").to_numpy() if s.DURATION_MS in r else np.nan,
-            s.TRACE_ID: _text(r, s.TRACE_ID).to_numpy(),
+            s.TRACE_ID: _trace_ids(r) if s.TRACE_ID in r else "",
         })
 
 
@@ -196,10 +196,9 @@ def decode_requests(requests: pd.DataFrame) -> Decoded:
         else:
             codes[col] = np.zeros(n, dtype=np.int64)
             uniques[col] = np.array([None], dtype=object)
-    keys = pd.DataFrame(codes)
-    gid = keys.groupby(list(RAW_KEYS), sort=False).ngroup().to_numpy()
+    gid = combine_codes([codes[c] + 1 for c in RAW_KEYS], [len(uniques[c]) + 1 for c in RAW_KEYS])
     _, first = np.unique(gid, return_index=True)
-    raw = pd.DataFrame({col: uniques[col][keys[col].to_numpy()[first]] for col in RAW_KEYS})
+    raw = pd.DataFrame({col: uniques[col][codes[col][first]] for col in RAW_KEYS})
     combos = pd.DataFrame({
         SIDE: _side(raw), SRC: _source(raw), SRC_NS: _text(raw, s.SOURCE_WORKLOAD_NAMESPACE),
         DST: _destination(raw), DST_WL: _text(raw, s.DESTINATION_WORKLOAD), CODE: _codes(raw[s.RESPONSE_CODE]),
@@ -207,8 +206,28 @@ def decode_requests(requests: pd.DataFrame) -> Decoded:
         DETAILS: _text(raw, s.RESPONSE_CODE_DETAILS, "").replace("unknown", ""),
         TFR: _text(raw, s.UPSTREAM_TRANSPORT_FAILURE_REASON, "").replace({"unknown": "", "-": ""}),
     })
+    # small frames of Python strings are cheaper for the many little groupbys rules do than Arrow strings
+    combos = combos.astype({k: object for k in GROUP_KEYS if k != CODE})
     t = _epoch(requests[s.START_TIME]).to_numpy(dtype=float) if s.START_TIME in requests else np.full(n, np.nan)
     return Decoded(gid=gid, combos=combos, t=t)
+
+
+def combine_codes(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One dense group id per distinct tuple of small non-negative codes (mixed radix, re-densified as
+    it goes so the key never overflows)."""
+    key, size = codes[0].astype(np.int64), sizes[0]
+    for c, n in zip(codes[1:], sizes[1:]):
+        if size * n >= 2**62:
+            key, uniq = pd.factorize(key)
+            size = len(uniq)
+        key, size = key * n + c, size * n
+    gid, _ = pd.factorize(key)
+    return gid
+
+
+def _trace_ids(requests: pd.DataFrame) -> np.ndarray:
+    col = requests[s.TRACE_ID]
+    return col.to_numpy(dtype=object, na_value="") if hasattr(col, "to_numpy") else np.asarray(col, dtype=object)
 
 
 def summarize_requests(requests: pd.DataFrame) -> pd.DataFrame:
@@ -225,13 +244,19 @@ def summarize_decoded(d: Decoded, requests: pd.DataFrame) -> pd.DataFrame:
     per[LAST] = times.max().reindex(range(k)).to_numpy()
     per[TRACES] = [[] for _ in range(k)]
     if s.TRACE_ID in requests:
-        trace = _text(requests, s.TRACE_ID, "").to_numpy()
-        idx = np.flatnonzero((trace != "") & (trace != "unknown"))
+        trace = _trace_ids(requests)
+        idx = np.flatnonzero((trace != "") & (trace != "unknown") & (trace != None))  # noqa: E711
         if idx.size:
             g = d.gid[idx]
             first_few = pd.Series(g).groupby(g).cumcount().to_numpy() < SAMPLE_TRACES * 2
-            sample = pd.Series(trace[idx[first_few]]).groupby(g[first_few]).agg(list)
-            per.loc[sample.index, TRACES] = pd.Series(sample.to_list(), index=sample.index, dtype=object)
+            g, ids = g[first_few], trace[idx[first_few]]
+            order = np.argsort(g, kind="stable")
+            g, ids = g[order], ids[order]
+            bounds = np.flatnonzero(np.diff(g)) + 1
+            lists = per[TRACES].to_numpy().copy()
+            for k, chunk in zip(g[np.r_[0, bounds]], np.split(ids, bounds)):  # one per combination
+                lists[k] = chunk.tolist()
+            per[TRACES] = lists
     # combinations that differ only in raw columns (e.g. authority) share one summary row
     if per.duplicated(GROUP_KEYS).any():
         g = per.groupby(GROUP_KEYS, sort=False, dropna=False)
