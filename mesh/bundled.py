@@ -106,6 +106,7 @@ class BundledMesh:
         self.ready_seconds = 0.0
         self.warnings: list[str] = []
         self._halt = threading.Event()
+        self._running: dict[str, list[str]] = {}  # workload key -> supervised process names
         self.rotations = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -148,9 +149,10 @@ class BundledMesh:
             self._set_config(objects)
             self._baseline = list(objects)
             self.supervisor = Supervisor()
-            self._start_apps()
+            self._start_apps([w for w in self.registry.workloads if not w.is_gateway])
             for w in self.registry.workloads:
                 self._start_sidecar(w)
+                self._running[w.key] = [f"{w.namespace}.{w.name}"]
             self._wait_ready(t0)
             self.ready_seconds = time.monotonic() - t0
             if self.config.control_port is not None:
@@ -205,20 +207,39 @@ class BundledMesh:
             signal.signal(signal.SIGTERM, on_term)
 
     # --- processes ---------------------------------------------------------------------
-    def _start_apps(self) -> None:
+    def _start_apps(self, workloads: list[Workload], name: str = APPS_PROCESS) -> None:
+        """One Python process serving the apps of `workloads` (the demo's are all in one)."""
         apps = []
-        for w in self.registry.workloads:
-            if w.is_gateway:
-                continue
+        for w in workloads:
             for cport, port in sorted(w.app_ports.items()):
                 apps.append({"workload": w.name, "app": w.app, "version": w.version, "namespace": w.namespace,
                              "port": port, "outbound_port": w.outbound_port})
-        cfg = self.run_dir / "apps.json"
+        cfg = self.run_dir / f"{name}.json"
         cfg.write_text(json.dumps({"apps": apps, "otlp_endpoint": self.config.otlp_endpoint}))
         argv = [sys.executable, "-m", "mesh.demo.apps", str(cfg)]
         root = str(Path(__file__).resolve().parents[1])
-        self.supervisor.start(ProcessSpec(APPS_PROCESS, argv, self.log_dir / "demo-apps.log",
+        self.supervisor.start(ProcessSpec(name, argv, self.log_dir / f"{name}.log",
                                           env={"PYTHONPATH": root, "PYTHONUNBUFFERED": "1"}))
+
+    def _sync_processes(self) -> None:
+        """Start a sidecar (and an app) for each workload the config added; stop those it removed."""
+        if self.supervisor is None:
+            return
+        current = {w.key: w for w in self.registry.workloads}
+        for key in [k for k in self._running if k not in current]:
+            for name in self._running.pop(key):
+                self.supervisor.stop_child(name)
+        for key, w in current.items():
+            if key in self._running:
+                continue
+            if w.is_gateway:
+                self.warnings.append(f"Deployment {key}: only the demo's ingress gateway runs in the bundled mesh")
+                self._running[key] = []
+                continue
+            app = f"{APPS_PROCESS}.{w.namespace}.{w.name}"
+            self._start_apps([w], app)
+            self._start_sidecar(w)
+            self._running[key] = [app, f"{w.namespace}.{w.name}"]
 
     def _start_sidecar(self, w: Workload) -> None:
         otlp = None
@@ -311,6 +332,7 @@ class BundledMesh:
             previous = self._objects
             before = self.xds.versions() if self.xds else {}
             warnings = self._set_config(objects)
+            self._sync_processes()
             if wait and self.xds is not None:
                 nodes = [w.node_id for w in self.registry.workloads]
                 after = self.xds.versions()
@@ -320,6 +342,7 @@ class BundledMesh:
                 rejected = self.xds.rejections_since(wall0)
                 if rejected:
                     self._set_config(previous)
+                    self._sync_processes()
                     msgs = sorted({f"Envoy rejected the {r.type_url.rsplit('.', 1)[-1]} update for "
                                    f"{r.node_id.split('~')[2]}: {r.message or self._rejection_reason(r.node_id)}"
                                    for r in rejected})

@@ -54,6 +54,13 @@ class Supervisor:
         with self._lock:
             return {n: c.restarts for n, c in self._children.items()}
 
+    def stop_child(self, name: str, timeout: float = 5.0) -> None:
+        """Stop one child for good (it is not restarted)."""
+        with self._lock:
+            child = self._children.pop(name, None)
+        if child is not None and child.proc is not None:
+            terminate(child.proc, timeout)
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
         self._requests.put(None)
@@ -98,6 +105,9 @@ class Supervisor:
                 c.backoff = min(c.backoff * 2, 5.0)
                 continue
             if now >= c.next_start and not self._stopping.is_set():
+                with self._lock:
+                    if self._children.get(c.spec.name) is not c:
+                        continue  # stopped for good meanwhile
                 c.proc = spawn(c.spec)
                 c.restarts += 1
                 c.next_start = 0.0

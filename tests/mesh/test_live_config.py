@@ -204,3 +204,48 @@ def test_certificates_rotate_automatically_before_expiry(bundled_mesh):
     # the expired certificates are no longer in use: mTLS between sidecars still works
     for _ in range(5):
         assert get(bundled_mesh.gateway_url + "/productpage")[0] == 200
+
+
+REVIEWS_V4 = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v4, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: reviews, version: v4}}
+  template:
+    metadata: {labels: {app: reviews, version: v4}}
+    spec:
+      serviceAccountName: bookinfo-reviews
+      containers: [{name: reviews, image: meshscope/demo-reviews:v4, ports: [{containerPort: 9080}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v4, labels: {version: v4}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v4}}]
+"""
+
+
+def test_a_new_deployment_gets_a_sidecar_and_traffic_then_goes_away(bundled_mesh, mesh_config):
+    result = bundled_mesh.apply(objects(REVIEWS_V4))
+    assert "Deployment bookinfo/reviews-v4" in result.changed
+    assert "bookinfo.reviews-v4" in bundled_mesh.pids()
+    wait_until(lambda: served_versions(bundled_mesh, 3) == {"reviews-v4"}, timeout=10,
+               what="traffic reaching the new workload")
+    pid = bundled_mesh.pids()["bookinfo.reviews-v4"]
+    bundled_mesh.reset()
+    assert "bookinfo.reviews-v4" not in bundled_mesh.pids()
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
+               open(f"/proc/{pid}/stat").read().split()[2] == "Z", timeout=5, what="reviews-v4 sidecar stopped")
+    assert served_versions(bundled_mesh, 12) == {"reviews-v1", "reviews-v2", "reviews-v3"}
