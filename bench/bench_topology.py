@@ -82,7 +82,18 @@ def _per_row_latency(graph: nx.MultiDiGraph, rates: pd.DataFrame) -> None:
                 graph.edges[s, d, p][f"p{int(q * 100)}"] = value
 
 
+def _calibration() -> None:
+    """A fixed pure-Python loop: shows how loaded the (shared) machine was during this run."""
+    def loop() -> int:
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        return total
+    report("topology cpu calibration (10M-step Python loop)", best_of(loop, repeat=1) * 1000, "ms")
+
+
 def main() -> None:
+    _calibration()
     rates = synthetic_rates(workloads=10_000, services=2_000, edges=30_000)
     builder = GraphBuilder(GraphOptions(graph_type="workload"))
     graph = builder.build(rates)

@@ -132,7 +132,7 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     signature = _signature(rows)
     if caches.structure is not None and caches.structure.traffic.options is opts and _same(caches.structure.signature, signature):
         return _refreshed(caches.structure, rows)
-    src, _src_tid = resolve_sources(rows, table, caches.sources)
+    src, src_tid = resolve_sources(rows, table, caches.sources)
     dest = resolve_dests(rows, table, opts.inject, opts.istio_namespace, caches.dests)
     metrics = metric_protocols(opts)
     proto, code, flags = protocol_and_code(rows, metrics)
@@ -152,7 +152,7 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     skipped = len(np.unique(sel[~usable]))
     sel, query = sel[usable & wanted], query[usable & wanted]
 
-    contrib, group, kept = _dedup(rows, sel, query, src, dest, proto, code, flags)
+    contrib, group, kept = _dedup(rows, sel, query, src, src_tid, dest, proto, code, flags)
     bad_rates = contrib.pop("bad")
     skipped += bad_rates
     injected = set(np.unique(contrib["svc"][contrib["svc"] >= 0]).tolist())
@@ -182,12 +182,16 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     return tr
 
 
-def _dedup(rows, sel, query, src, dest, proto, code, flags) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Sum within a query what differs only in labels Kiali does not group on; count each contribution once."""
+def _dedup(rows, sel, query, src, src_tid, dest, proto, code, flags) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Sum within a query what differs only in labels Kiali does not group on; count each contribution once.
+
+    A contribution is keyed on the full source and destination label tuples (not on
+    the nodes they map to): two versions merged into one app node are two contributions.
+    """
     from topology.nodes import tuple_ids
 
     metric_codes = rows["metric"].cat.codes.to_numpy()[sel]
-    fp = pd.DataFrame({"m": metric_codes, "s": src[sel], "d": dest.tuple_id[sel],
+    fp = pd.DataFrame({"m": metric_codes, "s": src_tid[sel], "d": dest.tuple_id[sel],
                        "p": pd.Categorical(proto[sel]), "c": pd.Categorical(code[sel]), "f": pd.Categorical(flags[sel])})
     for c in ("m", "s", "d"):
         fp[c] = pd.Categorical(fp[c])

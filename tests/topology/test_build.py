@@ -123,3 +123,11 @@ def test_tcp_uses_received_bytes_for_sent_mode():
     assert e[A.RATE] == pytest.approx(100.0) and e[A.THROUGHPUT] == pytest.approx(100.0)
     assert e[A.HEALTH_COLOR] == "blue"
     assert not math.isnan(e[A.PERCENT_REQ])
+
+
+def test_merged_versions_are_separate_contributions_even_across_reporters():
+    # reviews-v2 is seen only by the destination proxy, reviews-v3 only by its own (source) proxy;
+    # in the app graph both land on reviews -> ratings and must add up, not de-duplicate
+    df = frame(series("reviews-v2", "ratings-v1", 3.0, reporter="destination"),
+               series("reviews-v3", "ratings-v1", 4.0, reporter="source"))
+    assert by_name(build_graph(df, "app", appenders=[]))[("reviews", "ratings", "http")][A.RATE] == pytest.approx(7.0)
