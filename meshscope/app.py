@@ -1,0 +1,207 @@
+"""The composition root: one object that runs everything `meshscope up` and `meshscope serve` show.
+
+It wires the five packages in their dependency order and owns their lifecycle:
+
+    backend (where config and telemetry come from) -> collector store (+ OTLP receiver)
+      -> topology (graphs on demand) -> diagnose (live loop, SLOs, alerts)
+      -> dashboard (UI + API over a live data source)
+
+A *backend* is the one thing that differs between the two commands: the bundled
+mesh (`BundledBackend`: real Envoy sidecars scraped and tailed into the local
+store) or a real cluster (`meshscope.cluster.ClusterBackend`: the Kubernetes API
+for config, Prometheus for metrics). Everything above it is shared. Nothing
+below this module imports it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+log = logging.getLogger("meshscope")
+
+DEMO_SLOS = Path(__file__).resolve().parents[1] / "diagnose" / "slo" / "demo_slos.yaml"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class StackOptions:
+    """What runs around the backend; defaults are the documented ports."""
+
+    host: str = "127.0.0.1"
+    port: int = 8050  # UI and API; 0 = any free
+    otlp_port: int = 4318  # meshscope's OTLP/HTTP receiver; 0 = any free
+    data_dir: Path = Path(".meshscope")
+    token: str | None = None  # required when host is not loopback
+    diagnose_interval: float = 2.0
+    refresh_s: float = 5.0  # UI auto-refresh
+    slo_paths: list[Path] = field(default_factory=list)
+    alerts_config: Path | None = None
+    ui: bool = True
+
+
+class Backend(Protocol):
+    """Where config and telemetry come from."""
+
+    name: str
+
+    def start(self, store: Any, otlp_endpoint: str, progress: Progress) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def snapshot(self) -> Any:
+        """The current config as a `mesh.config.Snapshot`."""
+
+    def rates(self, window_s: float, end: float | None = None) -> pd.DataFrame:
+        """The Istio rate frame over the window (collector contract)."""
+
+    def requests(self, start: float, end: float) -> pd.DataFrame | None:
+        """Per-request rows (access logs) when this backend has them, else None."""
+
+
+class Stack:
+    """The running parts. `start()` returns once the UI answers; `stop()` undoes it all, newest first."""
+
+    def __init__(self, backend: Backend, options: StackOptions | None = None):
+        self.backend = backend
+        self.options = options or StackOptions()
+        self.store = None
+        self.otlp = None
+        self.diagnoser = None
+        self.alerts = None
+        self.source = None
+        self.ui = None
+        self._started: list[tuple[str, Callable[[], None]]] = []
+        self._stopped = threading.Event()
+
+    def start(self, progress: Progress = lambda msg: None) -> "Stack":
+        from collector.sources.otlp import OtlpReceiver
+        from collector.store import TelemetryStore
+        from diagnose.live import LiveDiagnoser, LiveSources
+
+        o = self.options
+        data = Path(o.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        try:
+            self.store = TelemetryStore(data_dir=data / "telemetry")
+            self._started.append(("store", self.store.close))
+            self.otlp = OtlpReceiver(self.store, host="127.0.0.1", port=o.otlp_port)
+            self.otlp.start()
+            self._started.append(("otlp receiver", self.otlp.stop))
+            progress(f"OTLP/HTTP receiver  {self.otlp.endpoint}/v1/traces")
+            self.backend.start(self.store, self.otlp.endpoint, progress)
+            self._started.append((self.backend.name, self.backend.stop))
+            sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot)
+            self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval)
+            slo_files = [str(p) for p in o.slo_paths if Path(p).exists()]
+            if slo_files:
+                loaded = self.diagnoser.load_slos(slo_files)
+                progress(f"SLOs                {len(loaded.slos)} loaded from {', '.join(slo_files)}")
+            self.diagnoser.start()
+            self._started.append(("diagnoser", self.diagnoser.stop))
+            if o.alerts_config:
+                from diagnose.alerts import AlertDispatcher
+
+                self.alerts, loaded_alerts = AlertDispatcher.from_file(o.alerts_config, data / "alerts")
+                for p in getattr(loaded_alerts, "problems", []):
+                    progress(f"alerts config: {p}")
+                self.diagnoser.subscribe(lambda findings, now: self.alerts.process(findings, now))
+                self.alerts.start()
+                self._started.append(("alerts", self.alerts.stop))
+            if o.ui:
+                from dashboard import server
+                from meshscope.live_source import LiveSource
+
+                self.source = LiveSource(self)
+                self.ui = server.start(self.source, o.host, o.port, o.token, o.refresh_s)
+                self._started.append(("ui", self.ui.stop))
+                progress(f"UI and API          {self.ui.url}" + ("  (token required)" if o.token else ""))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _requests(self, start: float, end: float) -> pd.DataFrame:
+        got = self.backend.requests(start, end)
+        return got if got is not None else self.store.requests(start, end)
+
+    def stop(self) -> None:
+        """Stop every part that started, newest first; safe to call twice."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for name, stop in reversed(self._started):
+            try:
+                stop()
+            except Exception as exc:  # stopping one part must not keep the others running
+                log.warning("stopping %s failed: %s", name, exc)
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class BundledBackend:
+    """The bundled mesh as a backend: Envoy stats scraped and access logs tailed into the store.
+
+    Pass a running `BundledMesh` as `mesh` to attach to it (tests share one); otherwise
+    `config` (a `mesh.bundled.BundledConfig`) describes the mesh to start and stop.
+    """
+
+    name = "bundled mesh"
+
+    def __init__(self, config: Any = None, mesh: Any = None, scrape_interval: float = 5.0):
+        self.config = config
+        self.mesh = mesh
+        self._owns_mesh = mesh is None
+        self.scrape_interval = scrape_interval
+        self.store = None
+        self.scraper = None
+        self.tailer = None
+
+    def start(self, store: Any, otlp_endpoint: str, progress: Progress) -> None:
+        from collector.sources.access_log import AccessLogTailer
+        from collector.sources.prom_scrape import Scraper
+
+        self.store = store
+        if self.mesh is None:
+            from mesh.bundled import BundledConfig, BundledMesh
+
+            cfg = self.config or BundledConfig()
+            if cfg.otlp_endpoint is None:
+                cfg.otlp_endpoint = otlp_endpoint
+            progress("starting the bundled mesh (Envoy sidecars, demo apps, traffic)...")
+            self.mesh = BundledMesh(cfg).start()
+            progress(f"ingress gateway     {self.mesh.gateway_url}/productpage  (ready in {self.mesh.ready_seconds:.1f}s)")
+        self.scraper = Scraper(self.mesh.scrape_targets, store, interval=self.scrape_interval)
+        self.scraper.start()
+        state = Path(self.mesh.data_dir) / "access-log-offsets.json"
+        self.tailer = AccessLogTailer(self.mesh.access_log_paths, store, state_path=state)
+        self.tailer.start()
+        progress(f"collectors          scraping {len(self.mesh.scrape_targets())} sidecars every "
+                 f"{self.scrape_interval:g}s, tailing {len(self.mesh.access_log_paths())} access logs")
+
+    def stop(self) -> None:
+        for part in (self.tailer, self.scraper):
+            if part is not None:
+                part.stop()
+        if self.mesh is not None and self._owns_mesh:
+            self.mesh.stop()
+
+    def snapshot(self) -> Any:
+        return self.mesh.snapshot()
+
+    def rates(self, window_s: float, end: float | None = None) -> pd.DataFrame:
+        from collector.query import istio_rates
+
+        return istio_rates(self.store, window_s, end)
+
+    def requests(self, start: float, end: float) -> pd.DataFrame | None:
+        return None  # the stack reads the store, where the tailer puts them
