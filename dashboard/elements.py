@@ -52,7 +52,32 @@ def edge_element(e: dict[str, Any]) -> dict[str, Any]:
     return {"data": data, "classes": " ".join(classes)}
 
 
+def with_context(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """Copies where each edge names its ends and each node carries its inbound code/flag breakdown.
+
+    The side panel only receives the clicked element's data, so what it shows about
+    the neighbours (names, the service traces are filed under) has to travel with it.
+    """
+    by_id = {n["id"]: n for n in nodes}
+    codes: dict[str, dict[str, float]] = {}
+    flags: dict[str, dict[str, float]] = {}
+    out_edges = []
+    for e in edges:
+        src, dst = by_id.get(e["source"], {}), by_id.get(e["target"], {})
+        out_edges.append({**e, "source_label": src.get("name", e["source"]), "target_label": dst.get("name", e["target"]),
+                          "target_app": dst.get("app") or dst.get("name", "")})
+        for table, values in ((codes, e.get("codes")), (flags, e.get("flags"))):
+            bucket = table.setdefault(e["target"], {})
+            for k, v in (values or {}).items():
+                bucket[k] = round(bucket.get(k, 0.0) + float(v), 6)
+    out_nodes = [{**n, "codes": n.get("codes") or codes.get(n["id"], {}), "flags": n.get("flags") or flags.get(n["id"], {})}
+                 for n in nodes]
+    return out_nodes, out_edges
+
+
 def ui_elements(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cytoscape elements (labels, classes, neighbour context) from node and edge records."""
+    nodes, edges = with_context(nodes, edges)
     return [node_element(n) for n in nodes] + [edge_element(e) for e in edges]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.elements import edge_element, from_topology, node_element
+from dashboard.elements import from_topology, ui_elements
 from dashboard.query import (FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError,
                              TraceFilters, Unavailable, finding_matches)
 from diagnose.findings import SEVERITIES, SEVERITY_RANK
@@ -147,7 +147,7 @@ class SnapshotSource:
             edges = [e for e in edges if e["source"] in inside or e["target"] in inside]
             touched = inside | {e["source"] for e in edges} | {e["target"] for e in edges}
             nodes = [dict(n, outsider=n["id"] not in inside) for n in nodes if n["id"] in touched]
-        elements = [node_element(n) for n in nodes] + [edge_element(e) for e in edges]
+        elements = ui_elements(nodes, edges)
         return GraphResult(elements, graph_type, all_ns, float(self.snapshot.get("window_s", 0)),
                            float(self.snapshot.get("generated_at", 0)), notes)
 

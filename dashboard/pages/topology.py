@@ -92,7 +92,10 @@ def _legend() -> html.Div:
 
 def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]:
     eid = data["id"]
-    title = f"{data['source']} \u2192 {data['target']}" if is_edge else f"{data.get('type', '')} {data.get('namespace', '')}/{data.get('name', '')}"
+    if is_edge:
+        title = f"{data.get('source_label', data['source'])} \u2192 {data.get('target_label', data['target'])}"
+    else:
+        title = f"{data.get('type', '')} {data.get('namespace', '')}/{data.get('name', '')}"
     facts = ({"protocol": data.get("protocol"), "rps": data.get("label_rps"), "error %": data.get("error_pct"),
               "p50/p95/p99 ms": f"{data.get('p50_ms')} / {data.get('p95_ms')} / {data.get('p99_ms')}",
               "mTLS": f"{data.get('mtls_state')} ({data.get('mtls_pct') if data.get('mtls_pct') is not None else 'n/a'}%)"}
@@ -109,10 +112,11 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]
         html.Span(f["message"])]) for f in findings]) if findings else html.P("None.", className="muted"))
     for fig in charts.golden(source.element_metrics(eid)):
         out.append(dcc.Graph(figure=fig, config={"displayModeBar": False}))
-    if is_edge and data.get("codes"):
-        out.append(dcc.Graph(figure=charts.breakdown(data["codes"], "response codes"), config={"displayModeBar": False}))
-    if is_edge and data.get("flags"):
-        out.append(dcc.Graph(figure=charts.breakdown(data["flags"], "response flags"), config={"displayModeBar": False}))
+    where = "" if is_edge else " (inbound)"
+    if data.get("codes"):
+        out.append(dcc.Graph(figure=charts.breakdown(data["codes"], f"response codes{where}"), config={"displayModeBar": False}))
+    if data.get("flags"):
+        out.append(dcc.Graph(figure=charts.breakdown(data["flags"], f"response flags{where}"), config={"displayModeBar": False}))
     service = _service_of(source, data, is_edge)
     if service:
         recent = source.traces(TraceFilters(service=service, limit=5))
@@ -124,11 +128,10 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]
 
 
 def _service_of(source: DataSource, data: dict[str, Any], is_edge: bool) -> str | None:
-    """The service name spans carry: the app of a node, the target's app for an edge."""
+    """The service name spans carry: the app of a node, the target's app for an edge (`ui_elements` adds it)."""
     if not is_edge:
         return data.get("app") or data.get("name")
-    target = data.get("target", "")
-    return target.split("/", 1)[-1].rsplit("-v", 1)[0] if "/" in target else None
+    return data.get("target_app") or None
 
 
 def _quote(s: str) -> str:

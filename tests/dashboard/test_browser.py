@@ -66,8 +66,10 @@ def test_clicking_the_red_edge_shows_its_findings_and_charts(browser, bookinfo_u
     wait_until(lambda: len(css(browser, "#topo-panel .main-svg")) >= 4, 10, what="golden charts + breakdowns")
     panel = text_of(browser, "#topo-panel")
     assert "response codes" in panel and "response flags" in panel and "Recent traces through ratings" in panel
-    click_element(browser, "wl:bookinfo/details-v1")
-    wait_until(lambda: "details-v1" in text_of(browser, "#panel-title"), 10, what="node panel")
+    click_element(browser, "svc:bookinfo/ratings")
+    wait_until(lambda: text_of(browser, "#panel-title") == "service bookinfo/ratings", 10, what="node panel")
+    wait_until(lambda: "response codes (inbound)" in text_of(browser, "#topo-panel"), 10, what="node breakdowns")
+    assert "MS4001" in text_of(browser, "#panel-findings")
 
 
 def test_label_toggles_and_find_hide(browser, bookinfo_ui):

@@ -1,5 +1,5 @@
 """topology's Cytoscape export, built by the real topology pipeline, mapped onto what the page styles on."""
-from dashboard.elements import edge_element, from_topology, ui_elements
+from dashboard.elements import edge_element, from_topology, ui_elements, with_context
 from topology import build_graph, to_cytoscape
 from topology.synthetic import synthetic_rates
 
@@ -35,3 +35,14 @@ def test_mismatch_wins_over_the_measured_share_and_tcp_shows_bytes():
     assert edges[0]["mtls_state"] == "mismatch"
     assert "mtls-mismatch" in edge_element(edges[0])["classes"]
     assert edge_element(edges[1])["data"]["label_rps"] == "2048Bps"
+
+
+def test_context_names_edge_ends_and_sums_inbound_breakdowns():
+    nodes = [{"id": "a", "name": "caller-v1", "app": "caller"}, {"id": "b", "name": "ratings", "app": "ratings"},
+             {"id": "c", "name": "other", "app": "other"}]
+    edges = [{"id": "a->b", "source": "a", "target": "b", "codes": {"200": 1.0, "503": 0.5}, "flags": {"UC": 0.5}},
+             {"id": "c->b", "source": "c", "target": "b", "codes": {"200": 2.0}, "flags": {}}]
+    n2, e2 = with_context(nodes, edges)
+    assert n2[1]["codes"] == {"200": 3.0, "503": 0.5} and n2[1]["flags"] == {"UC": 0.5}
+    assert n2[0]["codes"] == {} and "codes" not in nodes[1]  # inputs untouched
+    assert (e2[0]["source_label"], e2[0]["target_label"], e2[0]["target_app"]) == ("caller-v1", "ratings", "ratings")
