@@ -84,6 +84,16 @@ class ConfigRejected(ValueError):
         self.problems = problems
 
 
+def _port_free(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 class BundledMesh:
     def __init__(self, config: BundledConfig | None = None):
         self.config = config or BundledConfig()
@@ -129,6 +139,10 @@ class BundledMesh:
     def start(self) -> BundledMesh:
         if self._started:
             return self
+        for port, what in ((self.config.gateway_port, "gateway port (--gateway-port)"),
+                           (self.config.control_port or 0, "control API port (--control-port)")):
+            if port and not _port_free(port):
+                raise RuntimeError(f"the {what} {port} is already in use on 127.0.0.1; pick another one")
         self._started = True
         t0 = time.monotonic()
         self.started_at = time.time()

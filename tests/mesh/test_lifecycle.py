@@ -83,3 +83,17 @@ def test_meshscope_up_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_busy_gateway_port_is_a_clear_error(tmp_path):
+    import socket
+
+    from mesh.bundled import BundledConfig, BundledMesh
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        mesh = BundledMesh(BundledConfig(gateway_port=s.getsockname()[1], control_port=None, data_dir=tmp_path))
+        with pytest.raises(RuntimeError, match=r"gateway port \(--gateway-port\) \d+ is already in use"):
+            mesh.start()
+    assert not (tmp_path / "run").exists()
