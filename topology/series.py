@@ -16,6 +16,7 @@ import pandas as pd
 
 from collector import schema
 from topology import model
+from topology.nodes import tuple_ids
 from topology.options import GraphOptions
 
 # Istio's canonical revision labels are not in collector.schema; Kiali uses them as "version".
@@ -152,8 +153,6 @@ def protocol_and_code(df: pd.DataFrame, metrics: dict[str, str]) -> tuple[np.nda
     Evaluated once per distinct (metric, request_protocol, response_code, grpc status, flags).
     """
     cols = ["metric", "req_proto", "code_label", "grpc_label", "flags"]
-    from topology.nodes import tuple_ids  # local import keeps nodes <- series one-way at import time
-
     tid, first = tuple_ids(df, cols)
     combos = list(zip(*(df[c].iloc[first].astype(object).tolist() for c in cols)))
     proto = np.empty(len(combos), dtype=object)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from collector import schema
 from topology import model
-from topology.nodes import DestInfo, NodeTable, resolve_dests, resolve_sources
+from topology.nodes import DestInfo, NodeTable, resolve_dests, resolve_sources, tuple_ids
 from topology.options import GraphOptions
 from topology.series import TCP_METRICS, metric_protocols, normalize, protocol_and_code, selection_parts
 
@@ -53,7 +53,7 @@ class Traffic:
 
 @dataclass
 class Caches:
-    """Per-mesh memo of label tuple -> node, reused by refreshes of the same graph request."""
+    """Per-request memo: label tuple -> node, and the last frame's structure (reused by refreshes)."""
 
     table: NodeTable | None = None
     sources: dict = field(default_factory=dict)
@@ -134,36 +134,13 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
         return _refreshed(caches.structure, rows)
     src, src_tid = resolve_sources(rows, table, caches.sources)
     dest = resolve_dests(rows, table, opts.inject, opts.istio_namespace, caches.dests)
-    metrics = metric_protocols(opts)
-    proto, code, flags = protocol_and_code(rows, metrics)
-
-    # rows Kiali's queries would return, in query order; then the usable ones
-    parts = selection_parts(rows, opts)
-    sel = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-    query = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.empty(0, dtype=np.int64)
-    is_main = pd.notna(proto[sel]) if len(sel) else np.empty(0, dtype=bool)
-    sel, query = sel[is_main], query[is_main]
-    usable = (src[sel] >= 0) & (dest.node[sel] >= 0)
-    wanted = np.ones(len(sel), dtype=bool)
-    is_req = (rows["metric"] == "istio_requests_total").to_numpy()[sel]
-    for p, mode in (("http", opts.rates.http), ("grpc", opts.rates.grpc)):
-        if mode != "requests":
-            wanted &= ~(is_req & (proto[sel] == p))
-    skipped = len(np.unique(sel[~usable]))
-    sel, query = sel[usable & wanted], query[usable & wanted]
-
+    proto, code, flags = protocol_and_code(rows, metric_protocols(opts))
+    sel, query, skipped = _select(rows, opts, src, dest, proto)
     contrib, group, kept = _dedup(rows, sel, query, src, src_tid, dest, proto, code, flags)
     bad_rates = contrib.pop("bad")
     skipped += bad_rates
     injected = set(np.unique(contrib["svc"][contrib["svc"] >= 0]).tolist())
-    dest_services: dict[int, set] = {}
-    for node_idx, svc_idx, tid in set(zip(contrib["dst"].tolist(), contrib["svc"].tolist(), contrib["dtid"].tolist())):
-        triple = dest.triples[tid]
-        if triple is not None:
-            dest_services.setdefault(node_idx, set()).add(triple)
-            if svc_idx >= 0:
-                dest_services.setdefault(svc_idx, set()).add(triple)
-
+    dest_services = _dest_services(contrib, dest)
     s, d, pcode, mult = expand(contrib["src"], contrib["dst"], contrib["svc"], contrib["proto"])
     types = np.array(table.types + [""], dtype=object)
     feeds, roots = None, set()
@@ -173,7 +150,7 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
                  e_src=np.empty(0, dtype=np.int64), e_dst=np.empty(0, dtype=np.int64), e_proto=np.empty(0, dtype=np.int64),
                  dest_services=dest_services, injected=injected, feeds=feeds, roots=roots, skipped=skipped)
     keys = tr.edge_keys(s, d, pcode)
-    eidx, uniq = pd.factorize(keys)
+    eidx, _ = pd.factorize(keys)
     first = np.unique(eidx, return_index=True)[1] if len(eidx) else np.empty(0, dtype=np.int64)
     tr.e_src, tr.e_dst, tr.e_proto = s[first], d[first], pcode[first]
     tr.contrib = pd.DataFrame({"eidx": eidx, "rate": contrib["rate"][mult], "code": contrib["code"][mult],
@@ -182,14 +159,42 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     return tr
 
 
+def _select(rows: pd.DataFrame, opts: GraphOptions, src: np.ndarray, dest: DestInfo,
+            proto: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows Kiali's queries would return, in query order, that can be used; and how many could not."""
+    parts = selection_parts(rows, opts)
+    sel = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    query = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.empty(0, dtype=np.int64)
+    is_main = pd.notna(proto[sel]) if len(sel) else np.empty(0, dtype=bool)
+    sel, query = sel[is_main], query[is_main]
+    usable = (src[sel] >= 0) & (dest.node[sel] >= 0)
+    wanted = np.ones(len(sel), dtype=bool)
+    is_req = (rows["metric"] == schema.ISTIO_REQUESTS_TOTAL).to_numpy()[sel]
+    for p, mode in (("http", opts.rates.http), ("grpc", opts.rates.grpc)):
+        if mode != "requests":
+            wanted &= ~(is_req & (proto[sel] == p))
+    skipped = len(np.unique(sel[~usable]))
+    return sel[usable & wanted], query[usable & wanted], skipped
+
+
+def _dest_services(contrib: dict, dest: DestInfo) -> dict[int, set]:
+    """Services each destination (and injected service node) was asked for, from the selected traffic."""
+    out: dict[int, set] = {}
+    for node_idx, svc_idx, tid in set(zip(contrib["dst"].tolist(), contrib["svc"].tolist(), contrib["dtid"].tolist())):
+        triple = dest.triples[tid]
+        if triple is not None:
+            out.setdefault(node_idx, set()).add(triple)
+            if svc_idx >= 0:
+                out.setdefault(svc_idx, set()).add(triple)
+    return out
+
+
 def _dedup(rows, sel, query, src, src_tid, dest, proto, code, flags) -> tuple[dict, np.ndarray, np.ndarray]:
     """Sum within a query what differs only in labels Kiali does not group on; count each contribution once.
 
     A contribution is keyed on the full source and destination label tuples (not on
     the nodes they map to): two versions merged into one app node are two contributions.
     """
-    from topology.nodes import tuple_ids
-
     metric_codes = rows["metric"].cat.codes.to_numpy()[sel]
     fp = pd.DataFrame({"m": metric_codes, "s": src_tid[sel], "d": dest.tuple_id[sel],
                        "p": pd.Categorical(proto[sel]), "c": pd.Categorical(code[sel]), "f": pd.Categorical(flags[sel])})
