@@ -1,6 +1,9 @@
 """The loader: every document loaded with file and line; bad documents become problems, not crashes."""
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mesh.config import load_paths, load_text
 from mesh.config.loader import NO_KIND, NOT_MAPPING, NOT_YAML
 
@@ -163,3 +166,20 @@ def test_keys_written_twice_are_reported_with_both_lines():
     assert svc.spec["type"] == "NodePort"
     (p,) = r.problems
     assert (p.line, p.field, p.name) == (9, "spec.type", "s") and "first at line 8" in p.message
+
+
+_yamlish = st.lists(st.sampled_from(["apiVersion: v1", "kind: Service", "kind: List", "items:", "- a", "  - b",
+                                     "metadata:", "  name: x", "  namespace: [y", "---", "spec: {", "&a x", "*a",
+                                     "<<: *a", "key: 'quoted", "\t- tab", "? complex", ": value", "!!binary AA==",
+                                     "2001-12-14", "0x1F", "~", "name: {name: 1}", "labels: {a: 1}"]),
+                    max_size=12).map("\n".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(_yamlish, st.text(max_size=80)))
+def test_any_text_loads_without_raising(text):
+    r = load_text(text, "fuzz.yaml")
+    for p in r.problems:
+        assert p.file == "fuzz.yaml" and p.line >= 0 and p.message
+    for o in r.objects:
+        assert o.source is not None and o.source.file == "fuzz.yaml" and isinstance(o.spec, dict)
