@@ -51,4 +51,4 @@ class Sink:
 
     def delivered(self) -> list[dict]:
         """Requests the sink answered with 2xx (a hang answered 200 only after the sender gave up, so it is excluded)."""
-        return [r for r in self.requests() if r["action"].isdigit() and 200 <= int(r["action"]) < 300]
+        return [r for r in self.requests() if r["action"] != "hang" and 200 <= int(r["action"].split(":")[0]) < 300]

@@ -1,7 +1,7 @@
 """A webhook receiver run as its own process by the alert tests.
 
 It verifies Standard Webhooks signatures with its own code path (not the
-sender's), answers each request according to a plan (`500,hang,200,...`; after
+sender's), answers each request according to a plan (`500,hang,429:2,200,...`; after
 the plan, 200), and appends one JSON line per request to a log file so the
 test process can see exactly what arrived, across restarts.
 
@@ -68,9 +68,12 @@ def main() -> None:
             if action == "hang":
                 time.sleep(args.hang_seconds)
                 action = "200"
-            code = int(action)
+            code, _, retry_after = action.partition(":")  # "429:2" = 429 with Retry-After: 2
+            code = int(code)
             out = b"ok" if code < 300 else b"nope"
             self.send_response(code)
+            if retry_after:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()

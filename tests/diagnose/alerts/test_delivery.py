@@ -139,3 +139,39 @@ def test_from_file_skips_bad_receivers_and_reports_them(tmp_path):
         assert list(d.receivers) == ["ok"] and "pager" in str(loaded.problems[0])
     finally:
         d.close()
+
+
+def test_retry_after_from_the_receiver_is_honoured(tmp_path, sink):
+    sink.start(plan="429:2")
+    d = dispatcher(tmp_path, sink)
+    d.backoff_base = 0.01
+    try:
+        d.process([route_finding()])
+        (_, first), = d.deliver_due()
+        assert first.outcome == "retry" and first.status == 429 and first.retry_after == 2
+        assert d.deliver_due(now=d.clock() + 1.5) == []  # our own backoff (10 ms) would have retried already
+        (_, second), = d.deliver_due(now=d.clock() + 2.5)
+        assert second.outcome == "delivered"
+    finally:
+        d.close()
+
+
+@pytest.mark.parametrize("fmt", ["webhook", "slack", "amwebhook"])
+def test_each_format_reaches_a_real_receiver(tmp_path, sink, fmt):
+    if fmt == "slack":  # Slack incoming webhooks are not signed: a receiver without a secret
+        sink.secret = None
+    sink.start()
+    d = dispatcher(tmp_path, sink, format=fmt, secret=sink.secret)
+    try:
+        d.process([route_finding("reviews"), runtime_finding("web->details")])
+        wait_until(lambda: len(d.deliver_due()) == 0 and len(sink.delivered()) == 2, timeout=15, what=f"{fmt} deliveries")
+        bodies = [r["body"] for r in sink.delivered()]
+        assert all(r["valid_signature"] is (None if fmt == "slack" else True) for r in sink.requests())
+        if fmt == "slack":
+            assert all(b["blocks"][0]["type"] == "header" and b["text"] for b in bodies)
+        elif fmt == "amwebhook":
+            assert {b["version"] for b in bodies} == {"4"} and {b["alerts"][0]["labels"]["code"] for b in bodies} == {"MS1001", "MS3001"}
+        else:
+            assert {b["alerts"][0]["finding"]["code"] for b in bodies} == {"MS1001", "MS3001"}
+    finally:
+        d.close()
