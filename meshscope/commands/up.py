@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(see `meshscope scenario list`)")
     parser.add_argument("--rate", type=float, default=5.0, metavar="RPS",
                         help="demo traffic through the gateway, requests per second (default 5; 0 = none)")
-    parser.add_argument("--port", type=int, default=8050, help="meshscope UI and API port (default 8050)")
+    parser.add_argument("--port", type=int, default=8050, help="meshscope UI and API port (default 8050; reserved: this command runs the mesh only)")
     parser.add_argument("--gateway-port", type=int, default=8080, help="ingress gateway port (default 8080)")
     parser.add_argument("--control-port", type=int, default=15080,
                         help="control API for `meshscope apply/delete/scenario` (default 15080)")
