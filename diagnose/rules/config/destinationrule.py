@@ -49,7 +49,7 @@ class SubsetSelectsPods:
             host = as_str(dr.spec.get("host"))
             if not host or host.startswith("*"):
                 continue  # wildcard DRs (mesh-wide TLS defaults) name no single service
-            target = lookup_host(snap, host, visible_namespaces(dr))
+            target = lookup_host(snap, host, visible_namespaces(dr), dr.namespace)
             if target is None:
                 ctx.report("MS1101", dr, "spec/host", host=host, namespace=dr.namespace or "(none)")
                 continue

@@ -79,14 +79,15 @@ def visible_namespaces(obj: ConfigObject) -> list[str | None]:
     return [obj.namespace if e == "." else str(e) for e in value if e != "~"]
 
 
-def lookup_host(snap: Snapshot, host: str, viewers: list[str | None]) -> ConfigObject | None:
-    """The Service or ServiceEntry a destination host names, as seen from any of `viewers`.
-
-    A viewer ``"*"`` only sees what is exported to every namespace.
+def lookup_host(snap: Snapshot, host: str, viewers: list[str | None],
+                namespace: str | None = None) -> ConfigObject | None:
+    """The Service or ServiceEntry a host names, as seen from any of `viewers` (the namespaces the
+    referring object is exported to). A short host resolves in `namespace`, the referring object's own;
+    a viewer ``"*"`` only sees what is exported to every namespace.
     """
     exact, wild = snap.service_entry_hosts()
+    fq = snap.fqdn(host, namespace)
     for viewer in viewers:
-        fq = snap.fqdn(host, viewer if viewer != "*" else None)
         for se in exact.get(fq, ()):
             if _sees(se, viewer):
                 return se

@@ -33,7 +33,7 @@ class DestinationHosts:
             viewers = visible_namespaces(vs)
             for path, dest in route_destinations(vs):
                 host = as_str(as_dict(dest).get("host"))
-                target = lookup_host(snap, host, viewers) if host else None
+                target = lookup_host(snap, host, viewers, vs.namespace) if host else None
                 if target is None:
                     ctx.report("MS1001", vs, path, field=_field_of(path), host=host or "''",
                                namespace=vs.namespace or "(none)")

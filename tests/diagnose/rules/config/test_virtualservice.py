@@ -164,3 +164,9 @@ def test_jwt_claim_route_needs_request_authentication_on_gateway_pods():
     ra = ("apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt, namespace: "
           "istio-system}\nspec: {jwtRules: [{issuer: x}]}\n")
     assert run("virtualservice.JwtClaimRoutes", base + ra) == []
+
+
+def test_short_hosts_resolve_in_the_virtual_services_namespace_whatever_its_export_to():
+    text = SERVICES + vs("everyone", "  exportTo: ['*']\n  http:\n  - route:\n    - destination: {host: reviews}") \
+        + vs("elsewhere", "  exportTo: [other]\n  http:\n  - route:\n    - destination: {host: reviews}")
+    assert run("virtualservice.DestinationHosts", text) == []
