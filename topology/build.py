@@ -27,7 +27,8 @@ _IN_SUFFIX = (("total", "In"), ("c3xx", "In3xx"), ("c4xx", "In4xx"), ("c5xx", "I
 
 def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespaces: Sequence[str] | None = None, *,
                 node: NodeSelector | None = None, rate_modes: RateModes | None = None,
-                inject_service_nodes: bool | None = None, accessible: Iterable[tuple[str, str]] | None = None,
+                inject_service_nodes: bool | None = None, include_idle_edges: bool = False,
+                accessible: Iterable[tuple[str, str]] | None = None,
                 appenders: Sequence[str] | None = None, snapshot=None, health=None, window_s: float | None = None,
                 query_time: float | None = None, ambient: str = "none", waypoints: Iterable[tuple[str, str, str]] = (),
                 **appender_options) -> nx.MultiDiGraph:
@@ -40,6 +41,7 @@ def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespace
     """
     opts = GraphOptions(graph_type=graph_type, namespaces=list(namespaces) if namespaces is not None else None,
                         node=node, rates=rate_modes or RateModes(), inject_service_nodes=inject_service_nodes,
+                        include_idle_edges=include_idle_edges,
                         accessible=set(accessible) if accessible is not None else None,
                         window_s=window_s, query_time=query_time, ambient=ambient, waypoints=frozenset(waypoints))
     return GraphBuilder(opts, appenders, snapshot=snapshot, health=health, **appender_options).build(rates)
@@ -81,6 +83,7 @@ class GraphBuilder:
         try:
             traffic = build_traffic(rates, self.options, self.caches)
             sums = edge_sums(traffic)
+            traffic.shown = shown_edges(traffic, sums)
             nodes = node_records(traffic, node_rates(traffic, sums))
             store = graph._node if isinstance(getattr(graph, "_node", None), dict) else None
             for nid, attrs in nodes:
@@ -96,19 +99,23 @@ class GraphBuilder:
             records = edge_records(traffic, sums)
             succ = getattr(graph, "_succ", None)
             stored, fresh = [], []
-            for u, v, k, dd in records:
+            for (u, v, k, dd), show in zip(records, traffic.shown.tolist()):
+                if not show:
+                    stored.append(dd)  # detached: appenders may write, nothing is drawn
+                    continue
                 keydict = succ[u].get(v) if isinstance(succ, dict) else graph.adj[u].get(v)
                 attrs = keydict.get(k) if keydict is not None else None
                 if attrs is None:
-                    fresh.append((u, v, k, dd))
+                    fresh.append((len(stored), (u, v, k, dd)))
                     stored.append(dd)
                 else:
                     attrs.clear()
                     attrs.update(dd)
                     stored.append(attrs)
-            add_edges_bulk(graph, fresh)
-            if graph.number_of_edges() != len(records):  # some edges vanished
-                wanted = {(u, v, k) for u, v, k, _ in records}
+            for (pos, _), attrs in zip(fresh, add_edges_bulk(graph, [r for _, r in fresh])):
+                stored[pos] = attrs
+            if graph.number_of_edges() != int(traffic.shown.sum()):  # some edges vanished
+                wanted = {(u, v, k) for (u, v, k, _), show in zip(records, traffic.shown.tolist()) if show}
                 graph.remove_edges_from([e for e in graph.edges(keys=True) if e not in wanted])
             graph.graph.clear()
             graph.graph.update(graph_attrs(traffic))
@@ -205,6 +212,13 @@ def node_rates(tr: Traffic, sums: dict[str, np.ndarray]) -> dict[int, dict[str, 
     return out
 
 
+def shown_edges(tr: Traffic, sums: dict[str, np.ndarray]) -> np.ndarray:
+    """Edges to draw: those with traffic in the window, or every edge when idle edges are asked for."""
+    if tr.options.include_idle_edges:
+        return np.ones(len(tr.e_src), dtype=bool)
+    return sums["total"] > 0
+
+
 def graph_attrs(tr: Traffic) -> dict:
     opts = tr.options
     return {A.GRAPH_TYPE: opts.graph_type, A.NAMESPACES: opts.namespaces, A.WINDOW_S: opts.window_s,
@@ -233,8 +247,13 @@ def graph_from_traffic(tr: Traffic) -> nx.MultiDiGraph:
     graph = nx.MultiDiGraph()
     graph.graph.update(graph_attrs(tr))
     sums = edge_sums(tr)
+    tr.shown = shown_edges(tr, sums)
     graph.add_nodes_from(node_records(tr, node_rates(tr, sums)))
-    graph.graph["_edge_dicts"] = add_edges_bulk(graph, edge_records(tr, sums))
+    records = edge_records(tr, sums)
+    show = tr.shown.tolist()
+    stored = iter(add_edges_bulk(graph, [r for r, keep in zip(records, show) if keep]))
+    # per edge index: the graph's attribute dict, or a detached one for hidden idle edges
+    graph.graph["_edge_dicts"] = [next(stored) if keep else r[3] for r, keep in zip(records, show)]
     _add_boxes(graph, opts)
     return graph
 

@@ -44,6 +44,7 @@ class GraphOptions:
     node: NodeSelector | None = None
     rates: RateModes = field(default_factory=RateModes)
     inject_service_nodes: bool | None = None  # None: on for service graphs only
+    include_idle_edges: bool = False  # edges whose series all had zero rate in the window (Kiali hides them too)
     # (cluster, namespace) pairs the viewer may see; None means all of them.
     accessible: set[tuple[str, str]] | None = None
     istio_namespace: str = "istio-system"  # where the egress gateway lives (kiali#2999 rewrite)

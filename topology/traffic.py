@@ -39,6 +39,7 @@ class Traffic:
     roots: set[int] = field(default_factory=set)
     skipped: int = 0
     on_edges: dict = field(default_factory=dict)  # memo of rows_on_edges (depends on structure only)
+    shown: np.ndarray | None = None  # per edge index: drawn (False: idle edge hidden); set by the builder
 
     @property
     def n_nodes(self) -> int:
@@ -48,7 +49,8 @@ class Traffic:
         return (src.astype(np.int64) * (self.n_nodes + 1) + dst.astype(np.int64)) * 4 + proto.astype(np.int64)
 
     def nodes_in_graph(self) -> np.ndarray:
-        return np.unique(np.concatenate([self.e_src, self.e_dst]))
+        m = self.shown if self.shown is not None else np.ones(len(self.e_src), dtype=bool)
+        return np.unique(np.concatenate([self.e_src[m], self.e_dst[m]]))
 
 
 @dataclass

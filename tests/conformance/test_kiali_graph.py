@@ -71,6 +71,7 @@ def case_graph(case: str) -> dict:
     graph = build_graph(case_frame(case), params["graphType"],
                         namespaces=params["namespaces"] if node is None else None, node=node,
                         rate_modes=RateModes(**params["rates"]), inject_service_nodes=params["injectServiceNodes"],
+                        include_idle_edges=params["includeIdleEdges"],
                         accessible=accessible, appenders=params["appenders_requested"],
                         window_s=params["duration_seconds"], query_time=params["queryTime"],
                         ambient=params["ambientTraffic"], waypoints=waypoints)

@@ -169,8 +169,9 @@ def test_config_badges_idle_and_dead_nodes(snapshot):
     assert node(g, "details-v1")[A.IS_DEAD]  # scaled to zero replicas but still answering in this window
     # a quiet node whose workload no longer exists is pruned
     quiet = pd.concat([df, frame(both("productpage-v1", "gone-v1", 0.0))], ignore_index=True)
-    names = {d[A.WORKLOAD] for _, d in build_graph(quiet, snapshot=snapshot).nodes(data=True)}
-    assert "gone-v1" not in names and "gone-v1" in {d[A.WORKLOAD] for _, d in build_graph(quiet).nodes(data=True)}
+    names = {d[A.WORKLOAD] for _, d in build_graph(quiet, snapshot=snapshot, include_idle_edges=True).nodes(data=True)}
+    assert "gone-v1" not in names
+    assert "gone-v1" in {d[A.WORKLOAD] for _, d in build_graph(quiet, include_idle_edges=True).nodes(data=True)}
 
 
 def test_circuit_breaker_trip_hint(snapshot):

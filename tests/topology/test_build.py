@@ -103,7 +103,7 @@ def test_bad_telemetry_is_counted_and_skipped_without_losing_the_rest():
     assert g.graph[A.SKIPPED_SERIES] >= 2
     assert by_name(g)[("productpage-v1", "details-v1", "http")][A.RATE] == pytest.approx(10.0)
     clean = build_graph(rows)
-    assert g.number_of_edges() == clean.number_of_edges() + 1  # the NaN series' edge exists with rate 0
+    assert g.number_of_edges() == clean.number_of_edges()  # the NaN series carried no traffic: no edge drawn
 
 
 def test_frame_without_rate_column_is_a_clear_error():
@@ -131,3 +131,10 @@ def test_merged_versions_are_separate_contributions_even_across_reporters():
     df = frame(series("reviews-v2", "ratings-v1", 3.0, reporter="destination"),
                series("reviews-v3", "ratings-v1", 4.0, reporter="source"))
     assert by_name(build_graph(df, "app", appenders=[]))[("reviews", "ratings", "http")][A.RATE] == pytest.approx(7.0)
+
+
+def test_idle_edges_are_hidden_unless_asked_for():
+    df = pd.concat([bookinfo(), frame(both("productpage-v1", "old-v1", 0.0))], ignore_index=True)
+    assert "old-v1" not in {d[A.WORKLOAD] for _, d in build_graph(df).nodes(data=True)}
+    shown = by_name(build_graph(df, include_idle_edges=True))
+    assert shown[("productpage-v1", "old-v1", "http")][A.RATE] == 0.0
