@@ -1,0 +1,305 @@
+"""Vectorized protobuf wire decoding of OTLP spans: the fast path behind `decode_traces`.
+
+Walking upb message objects costs ~50 us per Envoy span (16 attributes, each a Python
+object); that caps ingest near 20k spans/s. Here every span is decoded in lockstep with numpy:
+one loop iteration per *field position* (about 25 for an Envoy span), each iteration a handful
+of array operations over all spans at once; attributes the same way over all key/values.
+Strings are cut out of the body with one gather, never as Python objects.
+
+Anything unexpected (a wire type this walk does not handle, an out-of-bounds length, invalid
+UTF-8, array/kvlist attribute values) returns None and the caller falls back to the complete
+upb decoder, which also produces the error message for a broken payload. Results of both
+paths are checked equal in tests.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+
+class _Bad(Exception):
+    pass
+
+
+def _varint_at(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Varints starting at each position: (value as uint64, byte length)."""
+    n = len(buf)
+    if len(pos) and pos.max() < n:
+        b0 = buf[pos]
+        if (b0 < 0x80).all():  # the common case: tags and short lengths fit in one byte
+            return b0.astype(np.uint64), np.ones(len(pos), dtype=np.int64)
+    value = np.zeros(len(pos), dtype=np.uint64)
+    length = np.zeros(len(pos), dtype=np.int64)
+    done = np.zeros(len(pos), dtype=bool)
+    for k in range(10):
+        idx = pos + k
+        if (idx[~done] >= n).any():
+            raise _Bad("varint runs past the end")
+        b = buf[np.minimum(idx, n - 1)].astype(np.uint64)
+        live = ~done
+        value[live] |= (b[live] & np.uint64(0x7F)) << np.uint64(7 * k)
+        length[live] = k + 1
+        done |= b < 0x80
+        if done.all():
+            return value, length
+    raise _Bad("varint longer than 10 bytes")
+
+
+def _walk(buf: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: dict[int, str]) -> dict:
+    """Walk many messages in lockstep. Returns, per wanted field, the occurrences found:
+    {field: (message index, value or data start, data length, order)} as arrays; wire types
+    0/1/5 give the value in the second array (fixed64 as raw uint64), 2 gives the data offset."""
+    found: dict[int, list] = {f: [] for f in wanted}
+    pos = start.astype(np.int64).copy()
+    msg = np.arange(len(start))
+    end = end.astype(np.int64)
+    order = 0
+    live = pos < end
+    while live.any():
+        p, e, m = pos[live], end[live], msg[live]
+        tag, tl = _varint_at(buf, p)
+        field = (tag >> np.uint64(3)).astype(np.int64)
+        wt = (tag & np.uint64(7)).astype(np.int64)
+        p = p + tl
+        nxt = np.empty_like(p)
+        val = np.zeros(len(p), dtype=np.uint64)
+        ln = np.zeros(len(p), dtype=np.int64)
+        w0, w1, w2, w5 = wt == 0, wt == 1, wt == 2, wt == 5
+        if not (w0 | w1 | w2 | w5).all():
+            raise _Bad("unsupported wire type")
+        if w0.any():
+            v, l0 = _varint_at(buf, p[w0])
+            val[w0], nxt[w0] = v, p[w0] + l0
+        if w2.any():
+            v, l2 = _varint_at(buf, p[w2])
+            ln[w2] = v.astype(np.int64)
+            val[w2] = (p[w2] + l2).astype(np.uint64)
+            nxt[w2] = p[w2] + l2 + ln[w2]
+        if w1.any():
+            q = p[w1]
+            if (q + 8 > e[w1]).any():
+                raise _Bad("fixed64 past the end")
+            b = buf[q[:, None] + np.arange(8)].astype(np.uint64)
+            val[w1] = (b << (np.arange(8, dtype=np.uint64) * np.uint64(8))).sum(axis=1, dtype=np.uint64)
+            nxt[w1] = q + 8
+        if w5.any():
+            nxt[w5] = p[w5] + 4
+        if (nxt > e).any() or (ln < 0).any():
+            raise _Bad("field runs past the end of its message")
+        for f, kind in wanted.items():
+            hit = field == f
+            if hit.any():
+                expect = {"len": w2, "varint": w0, "fixed64": w1}[kind]
+                if not expect[hit].all():
+                    raise _Bad(f"field {f} has an unexpected wire type")
+                found[f].append((m[hit], val[hit], ln[hit], np.full(hit.sum(), order)))
+        pos[live] = nxt
+        order += 1
+        live = pos < end
+    out = {}
+    for f, parts in found.items():
+        if parts:
+            out[f] = tuple(np.concatenate(x) for x in zip(*parts))
+        else:
+            out[f] = (np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return out
+
+
+def _seq_fields(body: bytes, start: int, end: int, wanted: set[int]) -> list[tuple[int, int, int]]:
+    """Length-delimited fields of ONE message, read in order: [(field, data start, length)].
+
+    Used for the outer levels (request -> resource spans -> scope spans -> spans), where one
+    message holds thousands of entries and a lockstep walk would iterate once per entry.
+    """
+    out = []
+    p = start
+    while p < end:
+        tag, p = _py_varint(body, p)
+        field, wt = tag >> 3, tag & 7
+        if wt == 2:
+            ln, p = _py_varint(body, p)
+            if p + ln > end:
+                raise _Bad("field runs past the end of its message")
+            if field in wanted:
+                out.append((field, p, ln))
+            p += ln
+        elif wt == 0:
+            _, p = _py_varint(body, p)
+        elif wt == 1:
+            p += 8
+        elif wt == 5:
+            p += 4
+        else:
+            raise _Bad("unsupported wire type")
+    if p != end:
+        raise _Bad("message ends inside a field")
+    return out
+
+
+def _py_varint(body: bytes, p: int) -> tuple[int, int]:
+    b = body[p]  # IndexError at the end is caught by the caller
+    if b < 0x80:
+        return b, p + 1
+    value, shift = 0, 0
+    while True:
+        b = body[p]
+        value |= (b & 0x7F) << shift
+        p += 1
+        if b < 0x80:
+            return value, p
+        shift += 7
+        if shift > 63:
+            raise _Bad("varint longer than 10 bytes")
+
+
+def _strings(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> pa.Array:
+    """Slices of the body as an Arrow string array, cut with one gather (UTF-8 validated)."""
+    lens = lens.astype(np.int64)
+    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise _Bad("too much text")
+    idx = np.repeat(starts.astype(np.int64) - offsets[:-1], lens) + np.arange(offsets[-1])
+    data = buf[idx] if len(idx) else np.zeros(0, np.uint8)
+    arr = pa.StringArray.from_buffers(len(lens), pa.py_buffer(offsets.astype(np.int32).tobytes()), pa.py_buffer(data.tobytes()))
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        raise _Bad("invalid UTF-8") from None
+    return arr
+
+
+def _last_per(n: int, occ: tuple) -> np.ndarray:
+    """Index into occurrence arrays of the last occurrence per message (-1 if none): protobuf's last-wins."""
+    m, _, _, order = occ
+    out = np.full(n, -1, dtype=np.int64)
+    if len(m):
+        o = np.lexsort((order, m))
+        out[m[o]] = o  # later (higher order) assignments win
+    return out
+
+
+def spans_columns(body: bytes) -> dict | None:
+    """Decode an ExportTraceServiceRequest into column arrays, or None to use the upb path."""
+    try:
+        return _spans_columns(body)
+    except (_Bad, IndexError, ValueError, OverflowError):
+        return None
+
+
+def _spans_columns(body: bytes) -> dict:
+    buf = np.frombuffer(body, dtype=np.uint8)
+    services: list[str] = []
+    sp_owner, sp_start_l, sp_len_l = [], [], []
+    for _, rs0, rsl in _seq_fields(body, 0, len(body), {1}):  # resource spans: a handful
+        name = "unknown"
+        scopes = []
+        for field, s0, ln in _seq_fields(body, rs0, rs0 + rsl, {1, 2}):
+            if field == 1:
+                res = Resource.FromString(body[s0:s0 + ln])
+                name = next((kv.value.string_value for kv in res.attributes if kv.key == "service.name"), "unknown") or "unknown"
+            else:
+                scopes.append((s0, ln))
+        owner = len(services)
+        services.append(name)
+        for s0, ln in scopes:
+            for _, p0, pl in _seq_fields(body, s0, s0 + ln, {2}):  # one tuple per span: cheap
+                sp_owner.append(owner)
+                sp_start_l.append(p0)
+                sp_len_l.append(pl)
+    n = len(sp_start_l)
+    sp_start = np.array(sp_start_l, dtype=np.int64)
+    sp_len = np.array(sp_len_l, dtype=np.int64)
+    span_service = pa.DictionaryArray.from_arrays(pa.array(np.array(sp_owner, dtype=np.int32)), pa.array(services, pa.string()))
+    f = _walk(buf, sp_start, sp_start + sp_len,
+              {1: "len", 2: "len", 4: "len", 5: "len", 6: "varint", 7: "fixed64", 8: "fixed64", 9: "len", 15: "len"})
+
+    def bytes_field(fid: int) -> tuple[np.ndarray, np.ndarray]:
+        last = _last_per(n, f[fid])
+        has = last >= 0
+        starts = np.where(has, f[fid][1][np.maximum(last, 0)].astype(np.int64) if len(f[fid][1]) else 0, 0)
+        lens = np.where(has, f[fid][2][np.maximum(last, 0)] if len(f[fid][2]) else 0, 0)
+        return starts, lens
+
+    def scalar_field(fid: int) -> np.ndarray:
+        last = _last_per(n, f[fid])
+        vals = f[fid][1]
+        return np.where(last >= 0, vals[np.maximum(last, 0)] if len(vals) else 0, 0).astype(np.uint64)
+
+    tid_s, tid_l = bytes_field(1)
+    sid_s, sid_l = bytes_field(2)
+    par_s, par_l = bytes_field(4)
+    name_s, name_l = bytes_field(5)
+    kind = scalar_field(6).astype(np.int64)
+    start_ns = scalar_field(7).astype(np.int64)
+    end_ns = scalar_field(8).astype(np.int64)
+    st_s, st_l = bytes_field(15)
+    status = np.zeros(n, dtype=np.int64)
+    has_st = st_l > 0
+    if has_st.any():
+        sub = _walk(buf, st_s[has_st], st_s[has_st] + st_l[has_st], {3: "varint"})
+        last = _last_per(int(has_st.sum()), sub[3])
+        codes = np.where(last >= 0, sub[3][1][np.maximum(last, 0)] if len(sub[3][1]) else 0, 0).astype(np.int64)
+        status[has_st] = codes
+
+    # attributes: every KeyValue of every span, then every AnyValue
+    a_owner, a_start, a_len, a_order = f[9]
+    o = np.lexsort((a_order, a_owner))
+    a_owner, a_start, a_len = a_owner[o], a_start[o].astype(np.int64), a_len[o]
+    kv = _walk(buf, a_start, a_start + a_len, {1: "len", 2: "len"})
+    na = len(a_start)
+    k_last, v_last = _last_per(na, kv[1]), _last_per(na, kv[2])
+    k_s = np.where(k_last >= 0, kv[1][1][np.maximum(k_last, 0)] if len(kv[1][1]) else 0, 0).astype(np.int64)
+    k_l = np.where(k_last >= 0, kv[1][2][np.maximum(k_last, 0)] if len(kv[1][2]) else 0, 0)
+    v_s = np.where(v_last >= 0, kv[2][1][np.maximum(v_last, 0)] if len(kv[2][1]) else 0, 0).astype(np.int64)
+    v_l = np.where(v_last >= 0, kv[2][2][np.maximum(v_last, 0)] if len(kv[2][2]) else 0, 0)
+    anyv = _walk(buf, v_s, v_s + v_l, {1: "len", 2: "varint", 3: "varint", 4: "fixed64", 5: "len", 6: "len", 7: "len"})
+    if len(anyv[5][0]) or len(anyv[6][0]) or len(anyv[7][0]):
+        raise _Bad("array, kvlist or bytes attribute values: use the complete decoder")
+    s_last, b_last, i_last, d_last = (_last_per(na, anyv[x]) for x in (1, 2, 3, 4))
+    if ((s_last >= 0).astype(int) + (b_last >= 0) + (i_last >= 0) + (d_last >= 0) > 1).any():
+        raise _Bad("attribute with several value kinds")
+    str_s = np.where(s_last >= 0, anyv[1][1][np.maximum(s_last, 0)] if len(anyv[1][1]) else 0, 0).astype(np.int64)
+    str_l = np.where(s_last >= 0, anyv[1][2][np.maximum(s_last, 0)] if len(anyv[1][2]) else 0, 0)
+    values = _strings(buf, str_s, str_l)
+    other = (b_last >= 0) | (i_last >= 0) | (d_last >= 0)
+    if other.any():  # rare in Envoy spans: render the few non-string values one by one
+        py = values.to_pylist()
+        for j in np.flatnonzero(other):
+            if b_last[j] >= 0:
+                py[j] = "true" if int(anyv[2][1][b_last[j]]) else "false"
+            elif i_last[j] >= 0:
+                py[j] = str(int(np.uint64(anyv[3][1][i_last[j]]).astype(np.int64)))
+            else:
+                py[j] = str(float(np.uint64(anyv[4][1][d_last[j]]).view(np.float64)))
+        values = pa.array(py, pa.string())
+    keys = _strings(buf, k_s, k_l)
+    counts = np.bincount(a_owner, minlength=n) if na else np.zeros(n, dtype=np.int64)
+    map_offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=map_offsets[1:])
+    attrs = pa.MapArray.from_arrays(pa.array(map_offsets), keys, values)
+    return {
+        "trace_id": (buf, tid_s, tid_l), "span_id": (buf, sid_s, sid_l), "parent_span_id": (buf, par_s, par_l),
+        "service": span_service, "name": _strings(buf, name_s, name_l), "kind": kind, "start": start_ns,
+        "end": end_ns, "status": status, "attributes": attrs,
+    }
+
+
+def ids_hex(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, width: int) -> tuple[pa.Array, np.ndarray]:
+    """Id fields -> lowercase hex strings; returns (array, ok) where ok marks ids of exactly `width` bytes
+    (an absent id, length 0, gives '')."""
+    n = len(starts)
+    ok = lens == width
+    raw = np.zeros((n, width), dtype=np.uint8)
+    if ok.any():
+        raw[ok] = buf[starts[ok, None].astype(np.int64) + np.arange(width)]
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    text = np.empty((n, width * 2), dtype=np.uint8)
+    text[:, 0::2] = digits[raw >> 4]
+    text[:, 1::2] = digits[raw & 15]
+    lengths = np.where(ok, width * 2, 0)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = text[ok].tobytes()
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)), ok
