@@ -1,17 +1,7 @@
 """Diagnostic reports: one snapshot record, rendered as HTML, Markdown, JSON or PDF."""
 from diagnose.reports.render import CONTENT_TYPES, EXTENSIONS, FORMATS, render
-from diagnose.reports.snapshot import (
-    SCHEMA_VERSION,
-    MeshSummary,
-    Snapshot,
-    SnapshotError,
-    Window,
-    build_snapshot,
-    inventory_from_objects,
-    load_snapshot,
-    save_snapshot,
-    summarize_graph,
-)
+from diagnose.reports.build import build_snapshot, inventory_from_objects, summarize_graph
+from diagnose.reports.snapshot import SCHEMA_VERSION, MeshSummary, Snapshot, SnapshotError, Window, load_snapshot, save_snapshot
 
 __all__ = [
     "CONTENT_TYPES",
