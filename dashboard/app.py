@@ -1,6 +1,7 @@
 """The Dash app factory: pages, API, access control and self-metrics over one data source."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -13,9 +14,10 @@ from dashboard.api import register_api
 from dashboard.components.positions import PositionMemory
 from dashboard.components.widgets import nav
 from dashboard.pages import config, findings, overview, service, slos, topology, traces
-from dashboard.query import DataSource
+from dashboard.query import DataSource, QueryError
 from dashboard.selfmetrics import install_selfmetrics
 
+log = logging.getLogger("meshscope.dashboard")
 PAGES = (overview, topology, findings, service, traces, slos, config)
 ASSETS = Path(__file__).parent / "assets"
 
@@ -57,9 +59,20 @@ def create_app(source: DataSource, token: str | None = None, refresh_s: float = 
         if page is None:
             return html.Div([html.H2("Not found"), html.P(f"No page at {pathname}")]), nav("")
         query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
-        return page.layout(source, ctx, query), nav(page.PATH)
+        try:
+            return page.layout(source, ctx, query), nav(page.PATH)
+        except QueryError as exc:
+            return _problem(page.TITLE, str(exc)), nav(page.PATH)
+        except Exception as exc:  # a failing source must not blank the UI; say what broke
+            log.exception("page %s failed", page.PATH)
+            return _problem(page.TITLE, f"{type(exc).__name__}: {exc}"), nav(page.PATH)
 
     for page in PAGES:
         page.register(app, source, ctx)
     app.meshscope_source = source  # for the composition root and tests
     return app
+
+
+def _problem(title: str, message: str) -> html.Div:
+    return html.Div(className="problem", id="page-problem", children=[
+        html.H2(title), html.P("This page could not be loaded from the data source:"), html.Pre(message)])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Response, request
 from dashboard.query import QueryError, Unavailable
 
 PREFIX = "/api/v1"
+log = logging.getLogger("meshscope.dashboard.api")
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -34,6 +36,9 @@ def api_route(fn: Callable[..., Any]) -> Callable[..., Response]:
             return error(400, str(exc), exc.param)
         except Unavailable as exc:
             return error(409, str(exc))
+        except Exception as exc:  # JSON, not an HTML error page, and the cause in the log
+            log.exception("API %s failed", request.path)
+            return error(500, f"internal error: {type(exc).__name__}: {exc}")
         return out if isinstance(out, Response) else json_response(out)
     return wrapper
 

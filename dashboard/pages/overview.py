@@ -32,7 +32,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         _scenario_switch(scenarios) if scenarios else None,
         html.Div(className="columns", children=[
             html.Section([html.H3("Namespaces and services"), *[
-                html.Div(className="ns-block", children=[html.H4(ns), html.Ul([
+                html.Div(className="ns-block", children=[html.H4([_worst(items), " ", ns]), html.Ul([
                     html.Li([badge(s["health"]), " ", dcc.Link(s["name"], href=f"/services?name={quote(s['service'])}"),
                              html.Span(f"  {s['rps']:.1f} rps, {s['error_pct']:.1f}% errors", className="muted")])
                     for s in sorted(items, key=lambda s: s["name"])])]) for ns, items in sorted(by_ns.items())]]),
@@ -48,6 +48,15 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         html.P([html.A("Download report (JSON)", href="/api/v1/report?format=json"), " · ",
                 html.A("Markdown", href="/api/v1/report?format=md")], className="muted"),
     ])
+
+
+_RANK = {"failing": 4, "degraded": 3, "healthy": 2, "idle": 1, "na": 0}
+
+
+def _worst(services: list[dict[str, Any]]) -> html.Span:
+    """A namespace is as healthy as its least healthy service (Kiali's namespace badge)."""
+    worst = max((s.get("health", "na") for s in services), key=lambda h: _RANK.get(h, 0), default="na")
+    return badge(worst)
 
 
 def _scenario_switch(scenarios: list[dict[str, Any]]) -> html.Section:

@@ -91,3 +91,17 @@ def test_healthz_and_self_metrics_count_requests(api):
     api.get("/api/v1/slos")
     assert _slos_count(api) == before + 2
     assert "meshscope_ui_http_request_duration_seconds_bucket" in api.get("/metrics").text
+
+
+class _Broken(SnapshotSource):
+    """A source whose backend fails, as a live source can when a part is down."""
+
+    def slos(self):
+        raise RuntimeError("SLO engine is not running")
+
+
+def test_a_failing_source_gives_json_500_not_a_traceback(ui_server):
+    ui = ui_server(_Broken(bookinfo_snapshot()))
+    r = httpx.get(ui.url + "/api/v1/slos")
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal error: RuntimeError: SLO engine is not running"}

@@ -232,3 +232,15 @@ def test_login_page_in_the_browser(browser, ui_server):
     wait_for_graph(browser, 12)
     assert browser.current_url.endswith("/topology")
     browser.delete_all_cookies()
+
+
+def test_a_failing_page_says_what_broke(browser, ui_server):
+    class Broken(SnapshotSource):
+        def slos(self):
+            raise RuntimeError("SLO engine is not running")
+
+    ui = ui_server(Broken(bookinfo_snapshot()))
+    browser.get(ui.url + "/slos")
+    wait_until(lambda: "SLO engine is not running" in text_of(browser, "#page-problem"), 15, what="problem box")
+    browser.find_element(By.LINK_TEXT, "Findings").click()  # the rest of the UI still works
+    wait_until(lambda: text_of(browser, "#find-count") == "5 findings", 15, what="findings page")
