@@ -182,3 +182,12 @@ def load_snapshot(path: str | Path) -> Snapshot:
     except json.JSONDecodeError as exc:
         raise SnapshotError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     return Snapshot.from_dict(data, str(path))
+
+
+def __getattr__(name: str) -> Any:
+    """`build_snapshot` and friends moved to `diagnose.reports.build`; still importable from here."""
+    if name in ("build_snapshot", "summarize_graph", "inventory_from_objects"):
+        from diagnose.reports import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
