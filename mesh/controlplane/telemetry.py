@@ -69,6 +69,10 @@ ACCESS_LOG_JSON = {  # Istio's JSON access log shape (meshConfig.accessLogEncodi
 }
 
 
+_TLS_USED = "has(upstream.uri_san_peer_certificate) && upstream.uri_san_peer_certificate != ''"
+_UPSTREAM_PEER = f"%CEL({_TLS_USED} ? upstream.uri_san_peer_certificate : 'unknown')%"
+
+
 def _header(name: str, default: str = "unknown") -> str:
     return f"%CEL('{name}' in request.headers ? request.headers['{name}'] : '{default}')%"
 
@@ -100,10 +104,12 @@ def identity_labels(w: Workload, prefix: str) -> dict[str, str]:
 def source_reporter_tags(w: Workload) -> dict[str, str]:
     """Tags of the metrics a client sidecar (or the gateway) reports, reporter=source."""
     tags = {"reporter": "source", **identity_labels(w, "source")}
+    # principals are only known when the hop used mTLS, as in Istio
+    tags["source_principal"] = (f"%CEL({_TLS_USED} ? '{tags['source_principal']}' : 'unknown')%")
     tags.update({
         "destination_workload": _upstream_meta("workload"),
         "destination_workload_namespace": _upstream_meta("namespace"),
-        "destination_principal": _upstream_meta("principal"),
+        "destination_principal": _UPSTREAM_PEER,
         "destination_app": _upstream_meta("app"),
         "destination_version": _upstream_meta("version"),
         "destination_service": _dest_service("service", "x-ms-dst-service"),
