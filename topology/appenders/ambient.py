@@ -25,6 +25,8 @@ class AmbientAppender:
     finalizer: bool = True
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
+        if not ctx.options.waypoints:
+            return
         waypoints = [n for n, d in graph.nodes(data=True) if d.get(A.IS_WAYPOINT)]
         folded = []
         for w in waypoints:
