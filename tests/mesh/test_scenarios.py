@@ -35,6 +35,12 @@ def test_mtls_mismatch_gives_uc_and_server_tls_error(bundled_mesh, mesh_scenario
     assert "HTTP_REQUEST" in tls[0]["downstream_transport_failure_reason"]
     # the page degrades but the gateway edge still answers
     assert get(bundled_mesh.gateway_url + "/productpage")[0] == 200
+    # Istio-shaped metric on the client side: the plaintext hop has no principals
+    from tests.mesh.test_bundled import prom, series
+    uc = wait_until(lambda: series(prom(bundled_mesh, "productpage-v1"), "istio_requests_total", reporter="source",
+                                   response_flags="UC"), timeout=5, what="UC series")
+    assert uc[0][0]["response_code"] == "503" and uc[0][0]["destination_service_name"] == "reviews"
+    assert uc[0][0]["destination_principal"] == "unknown" and uc[0][0]["source_principal"] == "unknown"
 
 
 def test_missing_subset_gives_nc(bundled_mesh, mesh_scenario):
