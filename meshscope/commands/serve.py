@@ -1,15 +1,138 @@
-"""`meshscope serve` (not yet available)."""
+"""`meshscope serve`: the UI, API, diagnoser and alerts over a real cluster (Kubernetes API + Prometheus)."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-HELP = "serve (not yet available)"
+HELP = "watch a real Istio/ASM cluster: config from the Kubernetes API, metrics from Prometheus, UI and API"
+
+EPILOG = """\
+examples:
+  meshscope serve --prometheus http://127.0.0.1:9090            # current kubeconfig context, every namespace
+  meshscope serve --context prod -n bookinfo,shop --prometheus https://thanos.example/ --prometheus-token-file T
+  kubectl -n istio-system port-forward svc/prometheus 9090 &  meshscope serve --prometheus http://127.0.0.1:9090
+
+Secrets can come from the environment instead of the command line: MESHSCOPE_TOKEN (UI/API token),
+MESHSCOPE_PROMETHEUS (URL), MESHSCOPE_PROMETHEUS_TOKEN, MESHSCOPE_PROMETHEUS_PASSWORD.
+Inside a pod with neither --kubeconfig nor --context, the pod's service account is used.
+See docs/cluster.md for the Istio and Prometheus settings meshscope needs."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    k = parser.add_argument_group("cluster")
+    k.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
+                   "or the pod's service account when running in-cluster)")
+    k.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
+    k.add_argument("-n", "--namespaces", metavar="A,B", action="append", default=[],
+                   help="namespaces to watch and graph, comma-separated or repeated (default: all); "
+                        "the mesh root namespace (istio-system) is always read")
+    k.add_argument("--mesh-config", metavar="FILE", type=Path,
+                   help="MeshConfig YAML or the `istio` ConfigMap (root namespace, trust domain, mTLS defaults)")
+    p = parser.add_argument_group("prometheus")
+    p.add_argument("--prometheus", metavar="URL", default=os.environ.get("MESHSCOPE_PROMETHEUS"),
+                   help="Prometheus (or Thanos/Mimir querier) base URL, e.g. http://prometheus.istio-system:9090 "
+                        "(default: $MESHSCOPE_PROMETHEUS)")
+    p.add_argument("--prometheus-token", metavar="TOKEN", default=os.environ.get("MESHSCOPE_PROMETHEUS_TOKEN"),
+                   help="bearer token for Prometheus (default: $MESHSCOPE_PROMETHEUS_TOKEN)")
+    p.add_argument("--prometheus-token-file", metavar="FILE", type=Path,
+                   help="read the bearer token from a file (e.g. a mounted service-account token)")
+    p.add_argument("--prometheus-user", metavar="USER", help="basic-auth user for Prometheus")
+    p.add_argument("--prometheus-password", metavar="PASSWORD", default=os.environ.get("MESHSCOPE_PROMETHEUS_PASSWORD"),
+                   help="basic-auth password (default: $MESHSCOPE_PROMETHEUS_PASSWORD)")
+    p.add_argument("--prometheus-timeout", metavar="SECONDS", type=float, default=10.0,
+                   help="per-query timeout (default 10)")
+    s = parser.add_argument_group("meshscope")
+    s.add_argument("--host", default="127.0.0.1", help="UI/API bind address (default 127.0.0.1; anything else "
+                   "requires a token)")
+    s.add_argument("--port", type=int, default=8050, help="UI and API port (default 8050; 0 = any free port)")
+    s.add_argument("--token", default=os.environ.get("MESHSCOPE_TOKEN"),
+                   help="UI/API access token (default: $MESHSCOPE_TOKEN); required beyond loopback")
+    s.add_argument("--otlp-port", type=int, default=4318, metavar="N",
+                   help="OTLP/HTTP receiver port for traces (default 4318; 0 = any free port)")
+    s.add_argument("--data-dir", type=Path, default=Path(".meshscope"), help="store and alert outbox (default .meshscope)")
+    s.add_argument("--alerts", type=Path, metavar="FILE", help="alert sinks config (see docs/alerts.md)")
+    s.add_argument("--slo", type=Path, action="append", default=[], metavar="FILE", help="SLO file (repeatable)")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    import sys
+
+    print(f"meshscope serve: {message}", file=sys.stderr, flush=True)
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
-    print("meshscope serve: not yet available")
+    import signal
+    import threading
+    import time
+
+    from meshscope.cluster import ClusterBackend, ClusterOptions, check_namespaces
+
+    if not args.prometheus:
+        return _fail("--prometheus URL is required (or set MESHSCOPE_PROMETHEUS), e.g. --prometheus http://127.0.0.1:9090")
+    if not args.prometheus.startswith(("http://", "https://")):
+        return _fail(f"--prometheus must be an http:// or https:// URL, got {args.prometheus!r}")
+    try:
+        namespaces = check_namespaces([n for arg in args.namespaces for n in arg.split(",")])
+    except ValueError as exc:
+        return _fail(f"--namespaces: {exc}")
+    from dashboard.access import AccessError, check_bind
+
+    try:
+        check_bind(args.host, args.token)
+    except AccessError as exc:
+        return _fail(str(exc))
+    for f in [*args.slo, *([args.alerts] if args.alerts else []), *([args.mesh_config] if args.mesh_config else [])]:
+        if not f.is_file():
+            return _fail(f"no such file: {f}")
+    token = args.prometheus_token
+    if args.prometheus_token_file:
+        try:
+            token = args.prometheus_token_file.read_text().strip()
+        except OSError as exc:
+            return _fail(f"--prometheus-token-file: cannot read {args.prometheus_token_file}: {exc.strerror}")
+
+    from mesh.config import MeshConfig, MeshConfigError, load_mesh_config
+
+    try:
+        mesh_config = load_mesh_config(args.mesh_config) if args.mesh_config else MeshConfig()
+    except MeshConfigError as exc:
+        return _fail(str(exc))
+
+    from meshscope.app import Stack, StackOptions
+    from mesh.kube import KubeError
+
+    def say(msg: str) -> None:
+        print(f"  {msg}", flush=True)
+
+    backend = ClusterBackend(ClusterOptions(
+        prometheus_url=args.prometheus, kubeconfig=args.kubeconfig, context=args.context, namespaces=namespaces or None,
+        prometheus_token=token, prometheus_user=args.prometheus_user, prometheus_password=args.prometheus_password,
+        prometheus_timeout=args.prometheus_timeout, mesh_config=mesh_config),
+        notify=lambda msg: say(f"[{time.strftime('%H:%M:%S')}] {msg}"))
+    stack = Stack(backend, StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
+                                        token=args.token, slo_paths=list(args.slo), alerts_config=args.alerts))
+    print("meshscope serve: starting ...", flush=True)
+    try:
+        stack.start(progress=say)
+    except KubeError as exc:
+        return _fail(f"cannot read the cluster: {exc}", 1)
+    except OSError as exc:  # a port in use, an unwritable data dir
+        return _fail(f"cannot start: {exc}", 1)
+    except AccessError as exc:
+        return _fail(str(exc))
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())  # `kubectl delete pod`: stop cleanly
+    print("Ctrl-C to stop.", flush=True)
+    try:
+        while not done.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("meshscope serve: stopping ...", flush=True)
+    stack.stop()
     return 0

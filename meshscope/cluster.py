@@ -1,0 +1,308 @@
+"""Real-cluster mode: the Kubernetes API for config, Prometheus for metrics (`meshscope serve`).
+
+`ClusterBackend` is the `meshscope.app.Backend` for a real Istio/ASM cluster. Config comes
+from a watching `mesh.kube.KubeSource`; the `Snapshot` is rebuilt off the request path,
+debounced, so a burst of pod churn costs one rebuild. Metrics come from the Prometheus HTTP
+API (Prometheus, Thanos, Mimir) with Kiali's query semantics but ONE query per metric
+across all selected namespaces (namespace regex matchers joined with `or`), not Kiali's
+query set per namespace.
+
+Nothing here crashes the stack when a part is down: Prometheus or Kubernetes errors are
+kept in `status()` (and announced once per change through `notify`), and `rates()` raises
+`PrometheusUnavailable`, which the API serves as a visible error.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from collector import schema as s
+from collector.query import RATE_COLUMNS
+from collector.sources.prom_api import PrometheusAPIError, PrometheusClient
+from mesh.config import EXCLUDED_NAMESPACES, MeshConfig, Snapshot
+
+log = logging.getLogger("meshscope.cluster")
+
+#: The metrics the rate frame holds (what `collector.query.istio_rates` computes locally).
+RATE_METRICS = (s.ISTIO_REQUESTS_TOTAL, f"{s.ISTIO_REQUEST_DURATION_MS}_bucket", s.ISTIO_TCP_SENT_BYTES,
+                s.ISTIO_TCP_RECEIVED_BYTES)
+_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+try:  # the API maps Unavailable to a JSON error (never an HTML traceback page)
+    from dashboard.query import Unavailable as _Unavailable
+except ImportError:  # pragma: no cover - dashboard is part of the same distribution
+    _Unavailable = RuntimeError  # type: ignore[assignment,misc]
+
+
+class PrometheusUnavailable(PrometheusAPIError, _Unavailable):
+    """Prometheus could not answer; the message says why (unreachable, auth, timeout, query error)."""
+
+
+@dataclass
+class ClusterOptions:
+    """Where the cluster and its metrics are, and how to read them."""
+
+    prometheus_url: str
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: list[str] | None = None  # None = every namespace
+    prometheus_token: str | None = None
+    prometheus_user: str | None = None
+    prometheus_password: str | None = None
+    prometheus_timeout: float = 10.0
+    mesh_config: MeshConfig = field(default_factory=MeshConfig)
+    debounce_s: float = 1.0  # quiet time after a watch event before the snapshot is rebuilt
+    max_delay_s: float = 5.0  # rebuild at least this often while events keep coming
+
+
+def check_namespaces(names: Sequence[str]) -> list[str]:
+    """Namespace names as given, validated (they go into PromQL regexes); ValueError names the bad one."""
+    out = []
+    for n in names:
+        n = n.strip()
+        if not n:
+            continue
+        if not _NAMESPACE_RE.match(n):
+            raise ValueError(f"{n!r} is not a Kubernetes namespace name (lower-case letters, digits and '-')")
+        out.append(n)
+    return out
+
+
+# ---- PromQL ---------------------------------------------------------------------------
+def rate_query(metric: str, window_s: float, namespaces: Sequence[str] | None = None) -> str:
+    """One PromQL query for `metric` over every selected namespace, with Kiali's selectors.
+
+    Kiali asks, per namespace: source-reported traffic out of it, destination-reported traffic
+    into it, and source-reported requests to its hosts that no destination proxy saw
+    (`destination_workload="unknown"`). Here each selector matches all namespaces at once
+    with a regex and the three are joined with `or`: the group-by keeps every label the
+    selectors test, so a series matched twice is the same series with the same value and
+    `or` keeps it once. Zero rates are dropped (`> 0`, Kiali's default without idle edges)
+    except for histogram buckets, whose empty low buckets matter for quantiles.
+    """
+    w = f"{max(1, int(round(window_s)))}s"
+    bucket = metric.endswith("_bucket")
+    by = ",".join(s.ISTIO_LABELS) + (",le" if bucket else "")
+    nonzero = "" if bucket else " > 0"
+
+    def one(selector: str) -> str:
+        return f"sum by ({by}) (rate({metric}{{{selector}}}[{w}])){nonzero}"
+
+    if not namespaces:
+        return one("")
+    ns = "|".join(namespaces)
+    return " or ".join((
+        one(f'reporter="source",{s.SOURCE_WORKLOAD_NAMESPACE}=~"{ns}"'),
+        one(f'reporter="destination",{s.DESTINATION_WORKLOAD_NAMESPACE}=~"{ns}"'),
+        one(f'reporter="source",{s.DESTINATION_WORKLOAD}="unknown",{s.DESTINATION_SERVICE}=~"^.+\\\\.({ns})\\\\..+$"'),
+    ))
+
+
+def vector_to_rates(result: list[dict], metric: str) -> pd.DataFrame:
+    """A PromQL instant-vector result (`data.result`) as rows of the Istio rate frame."""
+    if not result:
+        return empty_rates()
+    labels = pd.DataFrame.from_records([r.get("metric") or {} for r in result])
+    values = pd.to_numeric(pd.Series([r["value"][1] if r.get("value") else None for r in result]),
+                           errors="coerce")
+    out = pd.DataFrame({c: (labels[c].fillna("unknown").astype(str) if c in labels else "unknown")
+                        for c in s.ISTIO_LABELS}, index=labels.index)
+    out[s.METRIC] = metric
+    out[s.LE] = pd.to_numeric(labels["le"], errors="coerce") if "le" in labels else math.nan
+    out[s.RATE] = values.astype(float)
+    return out[out[s.RATE].notna()][list(RATE_COLUMNS)]
+
+
+def empty_rates() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=float if c in (s.LE, s.RATE) else "str") for c in RATE_COLUMNS})
+
+
+# ---- the backend ----------------------------------------------------------------------
+class ClusterBackend:
+    """A real cluster as a `meshscope.app.Backend`: KubeSource + Prometheus.
+
+    `api_client` and `prometheus` may be injected (tests, benches); otherwise they are
+    built from the options at `start()`. `notify(message)` hears every status change.
+    """
+
+    name = "cluster"
+
+    def __init__(self, options: ClusterOptions, api_client: Any = None, prometheus: PrometheusClient | None = None,
+                 notify: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.namespaces = check_namespaces(options.namespaces) if options.namespaces else None
+        self._api = api_client
+        self.prometheus = prometheus
+        self.notify = notify or (lambda msg: log.info("%s", msg))
+        self.source: Any = None
+        self._snapshot = Snapshot([], options.mesh_config)
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._first_event = 0.0
+        self._last_event = 0.0
+        self._thread: threading.Thread | None = None
+        self._status: dict[str, dict[str, Any]] = {
+            "kubernetes": {"state": "starting", "error": "", "rebuilds": 0, "objects": 0, "last_rebuild_s": 0.0},
+            "prometheus": {"state": "unknown", "error": "", "url": options.prometheus_url, "queries": 0,
+                           "last_ok": None, "last_query_s": 0.0},
+        }
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self, store: Any = None, otlp_endpoint: str = "", progress: Callable[[str], None] = lambda m: None) -> None:
+        """List the cluster (raises `KubeError` when it cannot be read), start watches, probe Prometheus."""
+        from mesh.kube import KubeSource, api_client
+
+        o = self.options
+        if self._api is None:
+            self._api = api_client(o.kubeconfig, o.context)
+        if self.prometheus is None:
+            self.prometheus = PrometheusClient(o.prometheus_url, token=o.prometheus_token, username=o.prometheus_user,
+                                               password=o.prometheus_password, timeout=o.prometheus_timeout)
+        where = o.context or (self._api.configuration.host if hasattr(self._api, "configuration") else "cluster")
+        progress(f"reading the cluster {where} (namespaces: {', '.join(self.namespaces) if self.namespaces else 'all'}) ...")
+        t0 = time.perf_counter()
+        self.source = KubeSource(self._api, namespaces=self.namespaces, root_namespace=o.mesh_config.root_namespace,
+                                 origin=f"k8s:{o.context or 'cluster'}", on_change=self._changed)
+        self.source.start()
+        self._rebuild()
+        served = [k for k, st in self.source.status().items() if st["version"]]
+        progress(f"kubernetes          {self._status['kubernetes']['objects']} objects of {len(served)} kinds "
+                 f"in {time.perf_counter() - t0:.1f}s, watching for changes")
+        missing = sorted(k for k, st in self.source.status().items() if not st["version"])
+        if missing:
+            progress(f"                    not served by this cluster: {', '.join(missing)}")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._rebuild_loop, name="cluster-snapshot", daemon=True)
+        self._thread.start()
+        try:
+            self.prometheus.query("vector(1)")
+            self._prom_ok(0.0)
+            progress(f"prometheus          {o.prometheus_url} answers")
+        except PrometheusAPIError as exc:
+            self._prom_failed(exc)
+            progress(f"prometheus          NOT AVAILABLE: {exc} (the graph stays empty until it answers)")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.source is not None:
+            self.source.stop()
+        if self.prometheus is not None:
+            self.prometheus.close()
+
+    # ---- config -------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """The cluster's config as last rebuilt (at most `debounce_s`..`max_delay_s` behind a change)."""
+        with self._lock:
+            return self._snapshot
+
+    def objects(self) -> list:
+        """What the snapshot is built from: the mirrored objects minus Kubernetes' own namespaces."""
+        return [o for o in self.source.objects() if o.namespace not in EXCLUDED_NAMESPACES] if self.source else []
+
+    def _changed(self, kind: str, event: str, obj: Any) -> None:
+        now = time.monotonic()
+        if not self._dirty.is_set():
+            self._first_event = now
+        self._last_event = now
+        self._dirty.set()
+
+    def _rebuild(self) -> None:
+        t0 = time.perf_counter()
+        objects = self.objects()
+        snap = Snapshot(objects, self.options.mesh_config)
+        with self._lock:
+            self._snapshot = snap
+            st = self._status["kubernetes"]
+            st.update(objects=len(objects), rebuilds=st["rebuilds"] + 1, last_rebuild_s=time.perf_counter() - t0)
+        self._update_kube_state()
+
+    def _rebuild_loop(self) -> None:
+        o = self.options
+        while not self._stop.is_set():
+            self._dirty.wait(timeout=2.0)
+            if self._stop.is_set():
+                return
+            if not self._dirty.is_set():
+                self._update_kube_state()
+                continue
+            now = time.monotonic()
+            quiet = now - self._last_event >= o.debounce_s
+            overdue = now - self._first_event >= o.max_delay_s
+            if not (quiet or overdue):
+                self._stop.wait(min(o.debounce_s, 0.2))
+                continue
+            self._dirty.clear()
+            try:
+                self._rebuild()
+            except Exception:  # a bad object must not stop config updates for good
+                log.exception("rebuilding the cluster snapshot failed")
+
+    def _update_kube_state(self) -> None:
+        errors = {k: st["last_error"] for k, st in (self.source.status().items() if self.source else [])
+                  if st["version"] and st["last_error"]}
+        state = "degraded" if errors else "ok"
+        message = "; ".join(f"{k}: {e}" for k, e in sorted(errors.items()))
+        with self._lock:
+            st = self._status["kubernetes"]
+            changed = (st["state"], st["error"]) != (state, message)
+            st.update(state=state, error=message)
+        if changed:
+            self.notify(f"kubernetes {state}" + (f": {message}" if message else ""))
+
+    # ---- metrics ------------------------------------------------------------------------
+    def rates(self, window_s: float, end: float | None = None) -> pd.DataFrame:
+        """The Istio rate frame from Prometheus: one query per metric over the selected namespaces."""
+        if self.prometheus is None:
+            raise PrometheusUnavailable("unreachable", "Prometheus is not configured (the backend is not started)")
+        t0 = time.perf_counter()
+        frames = []
+        try:
+            for metric in RATE_METRICS:
+                data = self.prometheus.query(rate_query(metric, window_s, self.namespaces), at=end)
+                if data.get("resultType") != "vector":
+                    raise PrometheusAPIError("bad_response", f"expected an instant vector, got {data.get('resultType')}")
+                frames.append(vector_to_rates(data.get("result") or [], metric))
+        except PrometheusAPIError as exc:
+            self._prom_failed(exc)
+            raise PrometheusUnavailable(exc.kind, f"Prometheus unavailable: {exc}") from None
+        self._prom_ok(time.perf_counter() - t0, len(RATE_METRICS))
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else empty_rates()
+
+    def requests(self, start: float, end: float) -> pd.DataFrame | None:
+        return None  # a cluster's access logs are not read here; the stack uses its (OTLP-fed) store
+
+    # ---- status -------------------------------------------------------------------------
+    def status(self) -> dict[str, dict[str, Any]]:
+        """`{"kubernetes": {state, error, objects, rebuilds, ...}, "prometheus": {state, error, url, ...}}`."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._status.items()}
+
+    def _prom_ok(self, took: float, queries: int = 1) -> None:
+        with self._lock:
+            st = self._status["prometheus"]
+            was = st["state"]
+            st.update(state="ok", error="", last_ok=time.time(), last_query_s=took, queries=st["queries"] + queries)
+        if was != "ok":
+            self.notify(f"prometheus ok ({self.options.prometheus_url})")
+
+    def _prom_failed(self, exc: PrometheusAPIError) -> None:
+        with self._lock:
+            st = self._status["prometheus"]
+            changed = (st["state"], st["error"]) != ("error", str(exc))
+            st.update(state="error", error=str(exc), kind=exc.kind)
+        if changed:
+            self.notify(f"prometheus error: {exc}")
