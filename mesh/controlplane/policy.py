@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mesh.config.hosts import visible
 from mesh.config.model import ConfigObject
 from mesh.controlplane.registry import Workload, fqdn
 
@@ -50,7 +51,7 @@ class ConfigIndex:
         for ns in (client_namespace, service_namespace, self.root_namespace):
             best: tuple[int, ConfigObject] | None = None
             for dr in self.of_kind("DestinationRule"):
-                if dr.namespace != ns:
+                if dr.namespace != ns or not visible(dr, client_namespace):
                     continue
                 h = dr.spec.get("host")
                 if not isinstance(h, str):
@@ -97,10 +98,13 @@ class ConfigIndex:
         return sorted(out, key=lambda a: (a.namespace or "", a.name))
 
     # --- VirtualService --------------------------------------------------------------------
-    def virtual_services(self, host: str, gateway: str | None = None) -> list[ConfigObject]:
-        """VirtualServices for `host` bound to the mesh (gateway None) or to `gateway` (ns/name)."""
+    def virtual_services(self, host: str, gateway: str | None = None, client_namespace: str | None = None) -> list[ConfigObject]:
+        """VirtualServices for `host` bound to the mesh (gateway None) or to `gateway` (ns/name),
+        among those exported to `client_namespace` (exportTo) when one is given."""
         out = []
         for vs in self.of_kind("VirtualService"):
+            if client_namespace is not None and not visible(vs, client_namespace):
+                continue
             gws = vs.spec.get("gateways") or ["mesh"]
             gws = [g if ("/" in g or g == "mesh") else f"{vs.namespace}/{g}" for g in gws if isinstance(g, str)]
             if (gateway is None and "mesh" not in gws) or (gateway is not None and gateway not in gws):

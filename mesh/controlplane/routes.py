@@ -264,7 +264,7 @@ def outbound_route_config(ctx: ProxyContext) -> dict[str, Any]:
                 continue
             bare = svc.hostname not in seen_bare
             seen_bare.add(svc.hostname)
-            vss = ctx.index.virtual_services(svc.hostname)
+            vss = ctx.index.virtual_services(svc.hostname, client_namespace=ctx.client_namespace)
             routes = vs_routes(ctx, vss[0], port.port) if vss else []
             if not vss:
                 routes = [default_route(svc, port)]

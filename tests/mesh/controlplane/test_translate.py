@@ -243,3 +243,23 @@ def test_durations():
     assert duration("1.5s", "x") == "1.5s" and duration("100ms", "x") == "0.1s" and duration("2m", "x") == "120s"
     with pytest.raises(ConfigError):
         duration("10 parsecs", "x")
+
+
+def test_export_to_limits_where_a_virtual_service_applies(ca):
+    reg, proxies = build("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: istio-system}
+spec:
+  hosts: [ratings.bookinfo.svc.cluster.local]
+  exportTo: ["."]
+  http:
+  - route: [{destination: {host: ratings.bookinfo.svc.cluster.local, subset: v1}}]
+""", ca)
+
+    def ratings_route(name):
+        rc = next(iter(node(reg, proxies, name).resources[RDS].values()))
+        vh = next(v for v in rc["virtual_hosts"] if v["name"].startswith("ratings."))
+        return vh["routes"][0]["route"]["cluster"]
+    # exported only to istio-system: bookinfo's sidecars keep the default route
+    assert ratings_route("reviews-v2") == "outbound|9080||ratings.bookinfo.svc.cluster.local"
