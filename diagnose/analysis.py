@@ -14,6 +14,7 @@ from diagnose.findings import Finding
 from diagnose.inputs import kind_findings, problem_findings
 from diagnose.rule import Rule
 from diagnose.suppression import apply_suppressions
+from diagnose.suppression_file import SuppressionEntry, apply_entries
 from mesh.config import LoadProblem, Snapshot
 from mesh.config.snapshot import MESH_CONFIG, WORKLOAD
 
@@ -48,8 +49,12 @@ def _sort_key(f: Finding) -> tuple:
 
 
 def analyze(snapshot: Snapshot, ignore: Iterable[str] = frozenset(), rules: Sequence[Rule] | None = None,
-            problems: Iterable[LoadProblem] = ()) -> list[Finding]:
-    """Findings for a snapshot (plus its load problems), after suppressions, sorted by source."""
+            problems: Iterable[LoadProblem] = (), suppressions: Iterable[SuppressionEntry] = ()) -> list[Finding]:
+    """Findings for a snapshot (plus its load problems), after suppressions, sorted by source.
+
+    `ignore` drops codes everywhere; `suppressions` are entries of a suppressions file
+    (`diagnose.suppression_file.load_suppressions`); object annotations always apply.
+    """
     if rules is None:
         from diagnose.rules import ALL_RULES
         rules = ALL_RULES
@@ -62,4 +67,5 @@ def analyze(snapshot: Snapshot, ignore: Iterable[str] = frozenset(), rules: Sequ
         r = f.resource
         key = (f.code, r.label() if r else "", r.path if r else None, f.message)
         unique.setdefault(key, f)
-    return sorted(apply_suppressions(list(unique.values()), snapshot, ignore), key=_sort_key)
+    kept = apply_entries(apply_suppressions(list(unique.values()), snapshot, ignore), suppressions)
+    return sorted(kept, key=_sort_key)

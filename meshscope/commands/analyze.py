@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ignore", action="append", default=[], metavar="CODE",
                         help="ignore findings with this code (MS..., or an IST/KIA equivalent); repeatable or "
                              "comma-separated")
+    parser.add_argument("--suppressions", metavar="FILE",
+                        help="YAML list of suppressions (codes, resource glob, until date, reason); see docs/analyze.md")
     parser.add_argument("--mesh-config", metavar="FILE",
                         help="MeshConfig YAML (rootNamespace, enableAutoMtls, outboundTrafficPolicy, trustDomain) "
                              "or Istio's mesh ConfigMap; Istio's defaults otherwise")
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from diagnose.catalog import CATALOG
     from diagnose.findings import SEVERITY_RANK
     from diagnose.suppression import parse_codes
+    from diagnose.suppression_file import SuppressionFileError, load_suppressions
     from mesh.config import MeshConfig, MeshConfigError, Snapshot, load_mesh_config, load_paths, load_text
     from mesh.config.loader import expand_paths
 
@@ -149,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         mesh_config = load_mesh_config(args.mesh_config) if args.mesh_config else MeshConfig()
     except MeshConfigError as exc:
+        return _usage_error(args, str(exc))
+    try:
+        suppressions = load_suppressions(args.suppressions) if args.suppressions else []
+    except SuppressionFileError as exc:
         return _usage_error(args, str(exc))
 
     tty = sys.stderr.isatty()
@@ -169,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
             loaded.extend(load_text(sys.stdin.read(), "<stdin>"))
         keys = {(o.kind, o.namespace, o.name) for o in loaded.objects}
         objects = [o for o in cluster_objects if (o.kind, o.namespace, o.name) not in keys] + loaded.objects
-        findings = analyze(Snapshot(objects, mesh_config), ignore=ignore, problems=loaded.problems)
+        findings = analyze(Snapshot(objects, mesh_config), ignore=ignore, problems=loaded.problems,
+                           suppressions=suppressions)
     except Exception as exc:  # a bug must still end in one clear line, never a traceback
         print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -111,3 +112,42 @@ def test_make_fills_templates_and_rejects_missing_arguments():
         make("MS1006")
     with pytest.raises(KeyError, match="unknown finding code"):
         make("MS9999")
+
+
+SUPPRESSIONS = """\
+suppressions:
+- codes: [MS1002]
+  resource: "VirtualService shop/*"
+  reason: subsets arrive with the next release
+- codes: IST0101
+  resource: "VirtualService shop/old"
+  until: 2020-01-01
+  reason: was temporary
+"""
+
+
+def test_suppressions_file_with_globs_and_expiry(tmp_path):
+    from diagnose.suppression_file import load_suppressions
+    f = tmp_path / "s.yaml"
+    f.write_text(SUPPRESSIONS)
+    entries = load_suppressions(f)
+    assert [e.source for e in entries] == [f"{f}:2", f"{f}:5"]
+    snap, _ = load(VS.format(name="new", annotations="{}") + "---\n" + VS.format(name="old", annotations="{}"))
+    got = analyze(snap, suppressions=entries)
+    assert sorted(codes(got)) == [("MS0013", str(f)), ("MS1001", "new"), ("MS1001", "old")]
+    (expired,) = [x for x in got if x.code == "MS0013"]
+    assert "expired on 2020-01-01 (was temporary)" in expired.message and expired.resource.source == f"{f}:5"
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("suppressions: {a: 1}\n", ":1: expected `suppressions:`"),
+    ("suppressions:\n- codes: [MS1]\n  until: someday\n", ":2: until must be a date"),
+    ("suppressions:\n- code: MS1001\n", ":2: unknown field(s) code"),
+    ("suppressions: [\n", "not valid YAML"),
+])
+def test_bad_suppressions_file_names_file_and_line(tmp_path, text, needle):
+    from diagnose.suppression_file import SuppressionFileError, load_suppressions
+    f = tmp_path / "s.yaml"
+    f.write_text(text)
+    with pytest.raises(SuppressionFileError, match=re.escape(needle)):
+        load_suppressions(f)

@@ -225,3 +225,15 @@ def test_reads_standard_input_as_kubectl_list_output():
     r = subprocess.run([sys.executable, "-m", "meshscope", "analyze", "-"], input=listing, capture_output=True,
                        text=True, cwd=REPO, timeout=120)
     assert r.returncode == 1 and "[MS1001] (VirtualService shop/checkout)" in r.stdout and "<stdin>:11" in r.stdout
+
+
+def test_suppressions_file_option(clean: Path):
+    (clean / "checkout.yaml").write_text(BROKEN_VS)
+    sup = clean.parent / "suppressions.yaml"
+    sup.write_text("suppressions:\n- codes: [MS1001, MS1002]\n  resource: 'VirtualService shop/check*'\n"
+                   "  reason: payments ships next week\n")
+    r = meshscope(str(clean), "--suppressions", str(sup))
+    assert r.returncode == 0 and r.stdout == ""
+    sup.write_text("suppressions:\n- until: tomorrow\n")
+    bad = meshscope(str(clean), "--suppressions", str(sup))
+    assert bad.returncode == 2 and f"{sup}:2: until must be a date" in bad.stderr

@@ -22,7 +22,7 @@ from tests.conformance.common import corpus
 import diagnose.rules.config as config_pkg
 
 #: Codes reported by the runner itself rather than by a rule.
-ENGINE_CODES = set(PROBLEM_CODES.values()) | {"MS0008", "MS0009", "MS0010", "MS0011", "MS0012", "MS0099"}
+ENGINE_CODES = set(PROBLEM_CODES.values()) | {"MS0008", "MS0009", "MS0010", "MS0011", "MS0012", "MS0013", "MS0099"}
 
 
 def _rule_classes() -> list[type]:
