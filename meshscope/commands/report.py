@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -28,17 +29,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--from", dest="url", metavar="URL",
                      help=f"running meshscope to read from (GET URL/api/v1/report?format=json; default {DEFAULT_URL})")
     src.add_argument("--snapshot", metavar="FILE", help="saved snapshot (a JSON report) to render instead")
+    parser.add_argument("--token", default=None,
+                        help="token of a meshscope bound beyond loopback (default: $MESHSCOPE_TOKEN)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the running meshscope (default 30)")
 
 
-def _fetch(url: str, timeout: float) -> dict:
+def _fetch(url: str, timeout: float, token: str | None) -> dict:
     import httpx
 
     endpoint = url.rstrip("/") + "/api/v1/report"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        resp = httpx.get(endpoint, params={"format": "json"}, timeout=timeout)
+        resp = httpx.get(endpoint, params={"format": "json"}, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         raise RuntimeError(f"cannot reach meshscope at {url}: {exc} (is `meshscope up` running? or use --snapshot FILE)") from None
+    if resp.status_code in (401, 403):
+        raise RuntimeError(f"{endpoint} answered HTTP {resp.status_code}: this meshscope needs a token "
+                           "(--token or MESHSCOPE_TOKEN)" + (" and the one given was refused" if token else ""))
     if resp.status_code != 200:
         raise RuntimeError(f"{endpoint} answered HTTP {resp.status_code}: {resp.text[:200]}")
     try:
@@ -62,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             url = args.url or DEFAULT_URL
             print(f"reading report data from {url} ...", file=sys.stderr)
-            snapshot = Snapshot.from_dict(_fetch(url, args.timeout), where=f"{url}/api/v1/report")
+            token = args.token if args.token is not None else os.environ.get("MESHSCOPE_TOKEN") or None
+            snapshot = Snapshot.from_dict(_fetch(url, args.timeout, token), where=f"{url}/api/v1/report")
             origin = url
     except (SnapshotError, RuntimeError) as exc:
         print(f"meshscope report: {exc}", file=sys.stderr)

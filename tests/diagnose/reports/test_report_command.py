@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,12 +12,15 @@ from diagnose.reports import render, save_snapshot
 from tests.diagnose.reports.sample import sample_snapshot
 from tests.util import free_port, wait_until
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[3]
+TOKEN = "s3cret-token"
 
 
-def meshscope(*args, timeout=120):
+def meshscope(*args, timeout=120, env=None):
+    import os
+
     return subprocess.run([sys.executable, "-m", "meshscope", "report", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout)
+                          cwd=REPO, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +31,16 @@ def saved(tmp_path_factory):
 
 
 @pytest.fixture
-def api_server(tmp_path, saved):
-    """A separate process answering GET /api/v1/report?format=json with the snapshot, like a running meshscope."""
-    root = tmp_path / "www"
-    (root / "api" / "v1").mkdir(parents=True)
-    (root / "api" / "v1" / "report").write_bytes(render(sample_snapshot(), "json"))
+def api_server(tmp_path):
+    """A separate process answering GET /api/v1/report?format=json (token required), like a running meshscope."""
+    report = tmp_path / "report.json"
+    report.write_bytes(render(sample_snapshot(), "json"))
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.diagnose.reports.api_server", "--port", str(port),
+                             "--report", str(report), "--token", TOKEN], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(url + "/api/v1/report", timeout=1).status_code == 200, timeout=15, what="api server")
+    wait_until(lambda: httpx.get(url + "/api/v1/report", timeout=1).status_code == 401, timeout=15, what="api server")
     yield url
     proc.kill()
     proc.wait(timeout=10)
@@ -63,12 +67,16 @@ def test_format_follows_the_file_extension_and_stdout_works(tmp_path, saved):
     assert r.returncode == 0 and json.loads(r.stdout)["findings"][0]["code"] == "MS3002"
 
 
-def test_from_running_meshscope(tmp_path, api_server):
+def test_from_running_meshscope_with_its_token(tmp_path, api_server):
     out = tmp_path / "live.html"
-    r = meshscope("--from", api_server, "-o", str(out))
+    r = meshscope("--from", api_server, "--token", TOKEN, "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "ratings-availability" in out.read_text()
     assert f"from {api_server}" in r.stderr
+    r = meshscope("--from", api_server, "-o", str(tmp_path / "env.md"), env={"MESHSCOPE_TOKEN": TOKEN})
+    assert r.returncode == 0 and (tmp_path / "env.md").exists()
+    r = meshscope("--from", api_server, "-o", str(tmp_path / "denied.md"), env={"MESHSCOPE_TOKEN": ""})
+    assert r.returncode == 1 and "--token" in r.stderr and not (tmp_path / "denied.md").exists()
 
 
 def test_errors_are_clear_and_not_tracebacks(tmp_path, saved):
