@@ -40,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"meshscope scenario apply: unknown scenario {args.name!r}; known: {', '.join(names())}")
                 return 2
             r = client.apply_scenario(args.name)
+            sc = next(s for s in SCENARIOS if s.name == args.name)
             print(f"scenario {args.name} applied in {r['seconds']:.3f}s: {', '.join(r['changed']) or 'app behavior only'}")
+            flags = ", ".join(sc.expected_flags) or "no response flag"
+            print(f"  expect {flags} on {sc.edge[0]} -> {sc.edge[1]}; findings {', '.join(sc.expected_codes)}")
         else:
             r = client.clear_scenario()
             print(f"scenario cleared in {r['seconds']:.3f}s: the mesh is back to its baseline")

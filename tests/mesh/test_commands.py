@@ -40,7 +40,8 @@ def test_scenario_list_names_every_scenario_without_a_mesh(capsys):
 def test_scenario_apply_and_clear(bundled_mesh, mesh_config, capsys):
     assert main(["scenario", "apply", "fault-abort", *ctl(bundled_mesh)]) == 0
     assert bundled_mesh.scenario == "fault-abort"
-    assert "VirtualService bookinfo/details" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "VirtualService bookinfo/details" in out and "expect FI on productpage-v1 -> details" in out
     assert main(["scenario", "list", *ctl(bundled_mesh)]) == 0
     assert "* fault-abort" in capsys.readouterr().out
     assert main(["scenario", "clear", *ctl(bundled_mesh)]) == 0
