@@ -242,6 +242,74 @@ def _spans(rng: random.Random, n_traces: int = 40) -> list[dict[str, Any]]:
     return spans
 
 
+def _merge(nodes: list[dict], edges: list[dict], key) -> tuple[list[dict], list[dict]]:
+    """Collapse nodes by `key(node)` (None drops the node), summing the edges between groups."""
+    groups: dict[str, dict] = {}
+    node_key = {}
+    for n in nodes:
+        k = key(n)
+        if k is None:
+            continue
+        node_key[n["id"]] = k[0]
+        groups.setdefault(k[0], {**n, "id": k[0], "type": k[1], "name": k[2], "version": ""})
+    merged: dict[tuple, dict] = {}
+    for e in edges:
+        s, t = node_key.get(e["source"]), node_key.get(e["target"])
+        if s is None or t is None or s == t:
+            continue
+        m = merged.setdefault((s, t), {**e, "id": f"{s}->{t}", "source": s, "target": t, "rps": 0.0, "codes": {},
+                                       "flags": {}, "_mtls": 0.0})
+        m["rps"] = round(m["rps"] + e["rps"], 3)
+        m["_mtls"] += e["rps"] * (e.get("mtls_pct") or 0.0)
+        for table in ("codes", "flags"):
+            for c, v in e[table].items():
+                m[table][c] = round(m[table].get(c, 0.0) + v, 3)
+        if e["mtls_state"] == "mismatch":
+            m["mtls_state"] = "mismatch"
+    out = []
+    for m in merged.values():
+        err = sum(v for c, v in m["codes"].items() if c[0] in "45")
+        m["error_pct"] = round(100 * err / m["rps"], 1) if m["rps"] else 0.0
+        m["health"] = _health(m["error_pct"], m["rps"])
+        m["mtls_pct"] = round(m.pop("_mtls") / m["rps"], 1) if m["rps"] else None
+        if m["mtls_state"] != "mismatch" and m["mtls_pct"] is not None:
+            m["mtls_state"] = "full" if m["mtls_pct"] >= 99.95 else "partial" if m["mtls_pct"] > 0 else "none"
+        out.append(m)
+    merged_nodes = list(groups.values())
+    _finish_nodes(merged_nodes, out)
+    return merged_nodes, out
+
+
+def _other_graph_types(nodes: list[dict], edges: list[dict]) -> dict[str, dict]:
+    """app (versions merged), versionedApp (one node per app version) and service graphs, as Kiali draws them."""
+    def app(n):
+        if n["type"] != "workload":
+            return n["id"], n["type"], n["name"]
+        return f"app:{n['namespace']}/{n['app']}", "app", n["app"]
+
+    def vapp(n):
+        if n["type"] != "workload":
+            return n["id"], n["type"], n["name"]
+        return f"vapp:{n['namespace']}/{n['app']}/{n['version']}", "app", f"{n['app']} {n['version']}".strip()
+
+    def service(n):
+        # service graphs keep services and the roots that call them (the ingress, outside traffic)
+        return (n["id"], n["type"], n["name"]) if n["type"] in ("service", "unknown") or "ingress" in n["name"] else None
+
+    out = {}
+    for name, key in (("app", app), ("versionedApp", vapp), ("service", service)):
+        if name == "service":
+            # a workload's outbound calls are drawn from the service it backs: service -> service
+            backs = {e["target"]: e["source"] for e in edges if e["source"].startswith("svc:")}
+            edges_for = [dict(e, source=backs.get(e["source"], e["source"])) for e in edges
+                         if e["target"].startswith("svc:") or e["source"] == "unknown"]
+        else:
+            edges_for = edges
+        ns, es = _merge(nodes, edges_for, key)
+        out[name] = {"nodes": ns, "edges": es}
+    return out
+
+
 def bookinfo_snapshot() -> dict[str, Any]:
     """Bookinfo during an mTLS incident: a DestinationRule disables TLS to ratings under STRICT mTLS."""
     ns, sys_ns = "bookinfo", "istio-system"
@@ -286,7 +354,7 @@ def bookinfo_snapshot() -> dict[str, Any]:
         service_series[f"{svc}.bookinfo.svc.cluster.local"] = {"inbound": inbound, "outbound": outbound}
     return {
         "meshscope_snapshot": SNAPSHOT_VERSION, "generated_at": _T0, "window_s": 300.0, "mesh": "bundled demo",
-        "graphs": {"workload": {"nodes": nodes, "edges": edges}}, "series": series,
+        "graphs": {"workload": {"nodes": nodes, "edges": edges}, **_other_graph_types(nodes, edges)}, "series": series,
         "service_series": service_series, "findings": _findings(), "slos": _slos(rng),
         "spans": _spans(random.Random(11)), "config": _config(), "scenarios": [],
     }

@@ -56,6 +56,15 @@ def test_topology_renders_bookinfo_with_health_colors(browser, bookinfo_ui):
     assert severe == []
 
 
+def test_graph_type_from_the_url(browser, bookinfo_ui):
+    browser.get(bookinfo_ui.url + "/topology?graphType=service")
+    wait_for_graph(browser, 6)
+    assert cy(browser, "cy.$('[id = \"svc:bookinfo/reviews->svc:bookinfo/ratings\"]').style('line-color')") == RED
+    browser.get(bookinfo_ui.url + "/topology?graphType=app&namespaces=istio-system")
+    wait_for_graph(browser, 3)
+    assert cy(browser, "cy.$('[id = \"svc:bookinfo/productpage\"]').style('opacity')") == "0.55"  # outsider
+
+
 def test_clicking_the_red_edge_shows_its_findings_and_charts(browser, bookinfo_ui):
     browser.get(bookinfo_ui.url + "/topology")
     wait_for_graph(browser, 12)

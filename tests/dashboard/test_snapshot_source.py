@@ -68,8 +68,21 @@ def test_namespace_filter_keeps_edges_crossing_in_and_marks_outsiders(source):
 def test_unknown_graph_type_is_a_query_error_and_missing_type_falls_back(source):
     with pytest.raises(QueryError, match="graphType: unknown graph type 'mesh'"):
         source.graph("mesh")
-    result = source.graph("app")
+    result = SnapshotSource(synthetic_snapshot(20)).graph("app")
     assert result.graph_type == "workload" and "not in this snapshot" in result.notes[0]
+
+
+def test_sample_graph_types_merge_versions_and_services(source):
+    app = {e["data"]["id"]: e["data"] for e in source.graph("app").elements}
+    assert "app:bookinfo/reviews" in app and "wl:bookinfo/reviews-v2" not in app
+    merged = app["app:bookinfo/reviews->svc:bookinfo/ratings"]
+    assert merged["rps"] == 4.2 and merged["error_pct"] == 61.9 and merged["mtls_state"] == "mismatch"
+    svc = {e["data"]["id"]: e["data"] for e in source.graph("service").elements}
+    assert {d["id"] for d in svc.values() if "source" not in d} == {
+        "unknown", "wl:istio-system/istio-ingressgateway", "svc:bookinfo/productpage", "svc:bookinfo/details",
+        "svc:bookinfo/reviews", "svc:bookinfo/ratings"}
+    assert svc["svc:bookinfo/reviews->svc:bookinfo/ratings"]["health"] == "failing"
+    assert len(source.graph("versionedApp").elements) == 24
 
 
 def test_finding_filters(source):
