@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
     cluster.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
                          help="only these namespaces (repeatable; the mesh root namespace is always read)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="text output: also print each finding's remediation, related objects and equivalents")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="color text output (auto: when writing to a terminal and NO_COLOR is unset)")
     parser.add_argument("--list-rules", action="store_true", help="list the config rules and exit")
@@ -92,10 +94,25 @@ def format_line(f: Any, color: bool = False) -> str:
     return f"{level} [{f.code}]{where} {f.message}{src}"
 
 
-def _write_text(findings: list, out: TextIO, color: bool) -> None:
+def _details(f: Any, indent: str, color: bool) -> str:
+    """Remediation, related objects and equivalents, indented under a finding (`--verbose`)."""
+    dim, reset = (_DIM, _RESET) if color else ("", "")
+    lines = []
+    if f.remediation:
+        lines.append(f"{indent}fix: {f.remediation}")
+    for r in f.related:
+        lines.append(f"{indent}{dim}related: {r.label()}{'  ' + r.source if r.source else ''}{reset}")
+    if f.equivalents:
+        lines.append(f"{indent}{dim}same as: {', '.join(f.equivalents)}{reset}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _write_text(findings: list, out: TextIO, color: bool, verbose: bool = False) -> None:
     if not color:
         for f in findings:
             out.write(format_line(f) + "\n")
+            if verbose:
+                out.write(_details(f, "    ", False))
         return
     # On a terminal: one group per file, so a long report reads file by file.
     current = None
@@ -106,6 +123,8 @@ def _write_text(findings: list, out: TextIO, color: bool) -> None:
             out.write(f"\n{_BOLD}{file or '(no file)'}{_RESET}\n")
             current = file
         out.write("  " + format_line(f, color=True) + "\n")
+        if verbose:
+            out.write(_details(f, "      ", True))
 
 
 def _summary(findings: list, n_objects: int, n_files: int) -> str:
@@ -186,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump([f.to_dict() for f in findings], sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        _write_text(findings, sys.stdout, _use_color(args, sys.stdout))
+        _write_text(findings, sys.stdout, _use_color(args, sys.stdout), args.verbose)
         if tty or not findings:
             took = time.perf_counter() - started
             print(f"{_summary(findings, len(objects), len(files))} ({took:.2f}s)", file=sys.stderr)

@@ -237,3 +237,13 @@ def test_suppressions_file_option(clean: Path):
     sup.write_text("suppressions:\n- until: tomorrow\n")
     bad = meshscope(str(clean), "--suppressions", str(sup))
     assert bad.returncode == 2 and f"{sup}:2: until must be a date" in bad.stderr
+
+
+def test_verbose_prints_remediation_and_related_objects(clean: Path):
+    (clean / "checkout.yaml").write_text(BROKEN_VS + "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                                         "metadata: {name: payments, namespace: shop}\nspec: {host: payments}\n")
+    out = meshscope(str(clean), "-v").stdout.splitlines()
+    i = next(i for i, line in enumerate(out) if "[MS1002]" in line)
+    assert out[i + 1].startswith("    fix: Define the subset")
+    assert out[i + 2] == f"    related: DestinationRule shop/payments  {clean / 'checkout.yaml'}:10"
+    assert out[i + 3] == "    same as: IST0101, KIA1107"
