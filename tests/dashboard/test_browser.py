@@ -253,3 +253,12 @@ def test_a_failing_page_says_what_broke(browser, ui_server):
     wait_until(lambda: "SLO engine is not running" in text_of(browser, "#page-problem"), 15, what="problem box")
     browser.find_element(By.LINK_TEXT, "Findings").click()  # the rest of the UI still works
     wait_until(lambda: text_of(browser, "#find-count") == "5 findings", 15, what="findings page")
+
+
+def test_no_page_fetches_anything_from_outside(browser, bookinfo_ui):
+    for path, ready in (("/topology", "#topo-graph canvas"), ("/services?name=reviews.bookinfo.svc.cluster.local",
+                                                            "#svc-detail .main-svg"), ("/findings", "#find-table td")):
+        browser.get(bookinfo_ui.url + path)
+        wait_until(lambda: css(browser, ready), 15, what=path)
+        fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert fetched and all(url.startswith(bookinfo_ui.url) for url in fetched), fetched
