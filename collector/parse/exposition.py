@@ -125,12 +125,44 @@ def _fast(lines: pa.Array) -> tuple[pa.Table, np.ndarray]:
     ok &= pc.match_substring_regex(name, r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").to_numpy(zero_copy_only=False)
     ok &= pc.match_substring_regex(value, _VALUE_OK).to_numpy(zero_copy_only=False)
     ok &= pc.match_substring_regex(ts, r"^(-?[0-9]+)?$").to_numpy(zero_copy_only=False)
-    # labels body: k="v",k="v"[,]  -> strip one trailing comma and the final quote
+    # labels body: k="v",k="v"[,]  -> strip one trailing comma
     body = pc.utf8_rtrim(body, characters=",")
-    ends_ok = pc.or_(pc.ends_with(body, '"'), pc.equal(pc.binary_length(body), 0)).to_numpy(zero_copy_only=False)
-    ok &= ends_ok
+    ok &= pc.or_(pc.ends_with(body, '"'), pc.equal(pc.binary_length(body), 0)).to_numpy(zero_copy_only=False)
     label_text = body
-    body = pc.utf8_slice_codeunits(body, 0, -1)
+    # Histogram buckets share their label set and differ only in a trailing le="...": cut it
+    # off, so the label set is pivoted once per distinct set (often 20+ lines each), not per line.
+    le_split = pc.split_pattern(body, ',le="', max_splits=1, reverse=True)
+    le_tail = _list_part(le_split, 1, "")
+    has_le = (pc.list_value_length(le_split).to_numpy() == 2)
+    has_le &= pc.equal(pc.count_substring(le_tail, '"'), 1).to_numpy(zero_copy_only=False)
+    stem = pc.if_else(pa.array(has_le), _list_part(le_split, 0), body)
+    le_text = pc.if_else(pa.array(has_le), pc.utf8_slice_codeunits(le_tail, 0, -1), pa.scalar(None, pa.string()))
+    enc = pc.dictionary_encode(stem)
+    idx = enc.indices
+    cols, uniq_ok = _pivot(enc.dictionary)
+    ok &= uniq_ok[idx.to_numpy()]
+    columns: dict[str, pa.Array] = {schema.METRIC: name, LABELS: label_text}
+    for col in schema.ISTIO_LABELS:
+        columns[col] = pc.take(cols[col], idx)
+    le_all = pc.coalesce(le_text, pc.take(cols["le"], idx))
+    le_ok = pc.fill_null(pc.match_substring_regex(le_all, _VALUE_OK), True).to_numpy(zero_copy_only=False)
+    ok &= le_ok
+    le_all = pc.if_else(pa.array(ok), le_all, pa.scalar(None, pa.string()))
+    columns[schema.LE] = pc.fill_null(pc.cast(_normalize_values(le_all), pa.float64()), math.nan)
+    columns[schema.VALUE] = pc.cast(_normalize_values(pc.if_else(pa.array(ok), value, "0")), pa.float64())
+    table = pa.table(columns).select(_empty_table().schema.names)
+    return table.filter(pa.array(ok)), ok
+
+
+def _pivot(bodies: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Distinct label texts (k="v",...,k="v" with the final quote) -> one column per wanted label.
+
+    Returns string columns for every Istio label ("unknown" when absent) and `le` (null when
+    absent), plus which texts are well formed.
+    """
+    n = len(bodies)
+    ok = np.ones(n, dtype=bool)
+    body = pc.utf8_slice_codeunits(bodies, 0, -1)  # drop the final quote so pairs split on '",'
     pairs = pc.split_pattern(body, '",')
     parent = pc.list_parent_indices(pairs).to_numpy()
     flat = pc.list_flatten(pairs)
@@ -138,12 +170,7 @@ def _fast(lines: pa.Array) -> tuple[pa.Table, np.ndarray]:
     parent, flat = parent[nonempty], flat.filter(pa.array(nonempty))
     kv = pc.split_pattern(flat, '="', max_splits=1)
     pair_ok = pc.list_value_length(kv).to_numpy() == 2
-    if pair_ok.all():  # the common case: every pair split in two, so keys/values alternate
-        both = pc.list_flatten(kv)
-        keys = pc.take(both, pa.array(np.arange(0, len(both), 2)))
-        vals = pc.take(both, pa.array(np.arange(1, len(both), 2)))
-    else:
-        keys, vals = _list_part(kv, 0), _list_part(kv, 1)
+    keys, vals = _list_part(kv, 0), _list_part(kv, 1)
     # label names repeat on every line: check and look them up once per distinct name
     enc = pc.dictionary_encode(keys)
     distinct = enc.dictionary
@@ -151,31 +178,22 @@ def _fast(lines: pa.Array) -> tuple[pa.Table, np.ndarray]:
     wanted = pc.index_in(distinct, value_set=pa.array(_LABEL_COLUMNS)).to_numpy(zero_copy_only=False)
     wanted = np.nan_to_num(wanted.astype(float), nan=-1).astype(np.int64)
     codes = enc.indices.to_numpy()
-    pair_ok &= name_ok[codes] if len(codes) else pair_ok
+    if len(codes):
+        pair_ok &= name_ok[codes]
     pair_ok &= ~pc.match_substring(vals, '"').to_numpy(zero_copy_only=False)
-    bad_rows = np.unique(parent[~pair_ok])
-    ok[bad_rows] = False
+    ok[np.unique(parent[~pair_ok])] = False
     key_pos = np.where(pair_ok, wanted[codes], -1) if len(codes) else np.zeros(0, dtype=np.int64)
-    columns: dict[str, pa.Array] = {schema.METRIC: name, LABELS: label_text}
+    cols: dict[str, pa.Array] = {}
     for j, col in enumerate(_LABEL_COLUMNS):
         hit = np.flatnonzero(key_pos == j)
         if not len(hit):
-            columns[col] = pa.nulls(n, pa.float64()) if col == "le" else pa.repeat(pa.scalar(UNKNOWN, pa.string()), n)
+            cols[col] = pa.nulls(n, pa.string()) if col == "le" else pa.repeat(pa.scalar(UNKNOWN, pa.string()), n)
             continue
         pos = np.full(n, -1, dtype=np.int64)
         pos[parent[hit]] = hit
         taken = pc.take(vals, pa.array(pos, mask=pos < 0))
-        if col == "le":
-            le_ok = pc.fill_null(pc.match_substring_regex(taken, _VALUE_OK), True).to_numpy(zero_copy_only=False)
-            ok &= le_ok
-            taken = pc.if_else(pa.array(ok), taken, pa.scalar(None, pa.string()))
-            columns[col] = pc.cast(_normalize_values(taken), pa.float64())
-        else:
-            columns[col] = pc.fill_null(taken, UNKNOWN)
-    columns[schema.LE] = pc.fill_null(columns.pop("le"), math.nan)
-    columns[schema.VALUE] = pc.cast(_normalize_values(pc.if_else(pa.array(ok), value, "0")), pa.float64())
-    table = pa.table(columns).select(_empty_table().schema.names)
-    return table.filter(pa.array(ok)), ok
+        cols[col] = taken if col == "le" else pc.fill_null(taken, UNKNOWN)
+    return cols, ok
 
 
 def _normalize_values(values: pa.Array) -> pa.Array:

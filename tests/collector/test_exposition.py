@@ -131,3 +131,21 @@ def test_truncated_real_dump_never_raises(cut):
     text = (DATA / "envoy_stats_prometheus.txt").read_text()[: cut * 7]
     r = parse_exposition(text)
     assert len(r.errors) <= 1  # only the cut line can be broken
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.dictionaries(_label_name, _label_value, max_size=3),
+                          st.sampled_from(["0.5", "1", "+Inf", "1e3", "25"]), st.integers(0, 3)), min_size=1, max_size=8))
+def test_le_anywhere_in_the_label_set(samples):
+    """Buckets take a shortcut for a trailing le; le first, middle or alone must read the same."""
+    lines, want = [], []
+    for lbl, le, at in samples:
+        items = list(lbl.items())
+        items.insert(min(at, len(items)), ("le", le))
+        lines.append(f"h_bucket{{{format_labels(dict(items))}}} 1\n")
+        want.append((format_labels({k: v for k, v in items if k != "le"}), float(le.replace("+Inf", "inf"))))
+    r = parse_exposition("".join(lines))
+    assert r.errors == []
+    got = sorted((format_labels({k: v for k, v in parse_sample_line(f"x{{{t}}} 0")[1].items() if k != "le"}), le)
+                 for t, le in zip(r.samples[s.LABELS], r.samples[s.LE]))
+    assert got == sorted(want)
