@@ -259,8 +259,26 @@ def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = Non
                 if c.resource and _key(c.resource) == _key(f.resource) and c.resource.path:
                     f.resource = c.resource  # the config rule's own field path wins: it knows the object best
                 f.severity = max(f.severity, c.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
+    link_latency_chains(runtime)
     rest = [c for i, c in enumerate(config) if i not in absorbed]
     return rank([*runtime, *rest])
+
+
+def link_latency_chains(findings: list[Finding]) -> None:
+    """A slow service makes its callers slow too: point a caller's latency finding at its slow dependency."""
+    slow = [f for f in findings if f.code == "MS3014"]
+    by_service = {str(f.evidence.get("edge_key", "")).split(".")[0]: f for f in slow}
+    for f in slow:
+        name = str(f.evidence.get("edge_key", "")).split(".")[0]
+        for other in slow:
+            if other is f:
+                continue
+            callers = {str(e.get("source_workload", "")) for e in other.evidence.get("edges", [])}
+            if any(c == name or c.startswith(name + "-") for c in callers) and by_service.get(name) is f:
+                f.evidence["slow_dependency"] = {"service": other.evidence.get("edge_key"),
+                                                 "fingerprint": other.fingerprint}
+                f.message += f"; likely because its dependency {other.evidence.get('edge_key')} is slow"
+                break
 
 
 def _compatible(runtime: Finding, config: Finding) -> bool:

@@ -182,3 +182,16 @@ def test_rank_orders_by_hurt_rate_then_severity():
                requests("productpage-v1", fqdn("ratings"), "overflow", 50))
     out = rank(runtime(df))
     assert [f.code for f in out] == ["MS3007", "MS3006"]
+
+
+def test_a_slow_dependency_explains_its_callers_latency():
+    end = T0 + 30
+    df = table(requests("istio-ingressgateway", fqdn("productpage"), "ok", 100, start=T0, end=T0 + 20, duration_ms=10),
+               requests("istio-ingressgateway", fqdn("productpage"), "ok", 50, start=T0 + 20, end=end, duration_ms=300),
+               requests("productpage-v1", fqdn("details"), "ok", 100, start=T0, end=T0 + 20, duration_ms=3),
+               requests("productpage-v1", fqdn("details"), "ok", 50, start=T0 + 20, end=end, duration_ms=280))
+    out = {f.evidence["edge_key"]: f for f in correlate(runtime(df), [], snapshot()) if f.code == "MS3014"}
+    assert set(out) == {fqdn("productpage"), fqdn("details")}
+    assert out[fqdn("productpage")].evidence["slow_dependency"]["service"] == fqdn("details")
+    assert "dependency details.bookinfo.svc.cluster.local is slow" in out[fqdn("productpage")].message
+    assert "slow_dependency" not in out[fqdn("details")].evidence
