@@ -89,6 +89,9 @@ def build_bootstrap(w: Workload, xds_port: int, otlp: tuple[str, int] | None = N
             "config": {"name": "meshscope-stats-namespace", "vm_config": {
                 "runtime": "envoy.wasm.runtime.v8",
                 "code": {"local": {"inline_bytes": base64.b64encode(namespace_wasm()).decode()}}}}}}],
-        "layered_runtime": {"layers": [{"name": "static", "static_layer": {
-            "overload": {"global_downstream_max_connections": 50000}}}]},
+        "overload_manager": {"resource_monitors": [{
+            "name": "envoy.resource_monitors.global_downstream_max_connections", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
+                         "DownstreamConnectionsConfig",
+                "max_active_downstream_connections": 50000}}]},
     }

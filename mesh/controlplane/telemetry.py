@@ -157,7 +157,7 @@ def stats_logger(tags: dict[str, str]) -> dict[str, Any]:
         "name": "envoy.access_loggers.stats",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.stats.v3.Config",
-            "stat_prefix": STATS_NAMESPACE,
+            "stats_scope": {"prefix": STATS_NAMESPACE},
             "counters": [{"stat": {"name": "istio_requests_total", "tags": t}, "value_fixed": 1}],
             "histograms": [
                 {"stat": {"name": "istio_request_duration_milliseconds", "tags": t}, "unit": "Milliseconds",
