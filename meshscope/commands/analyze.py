@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster = parser.add_argument_group("cluster", "analyze a cluster's live config (read-only), together with any "
                                         "PATHs, which replace the cluster's objects of the same kind and name")
     cluster.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig of the cluster to read")
-    cluster.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
+    cluster.add_argument("--context", action="append", default=[], metavar="NAME",
+                         help="kubeconfig context (default: the current one); repeat it for a multi-cluster mesh: "
+                              "each cluster is analyzed, then same-named Services are compared across them")
     cluster.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
                          help="only these namespaces (repeatable; the mesh root namespace is always read)")
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -134,14 +136,47 @@ def _summary(findings: list, n_objects: int, n_files: int) -> str:
     return f"{found} in {n_objects} object{'s' if n_objects != 1 else ''} from {n_files} file{'s' if n_files != 1 else ''}"
 
 
-def _cluster_objects(args: argparse.Namespace, root_namespace: str) -> list:
-    """Every object meshscope reads from the cluster, listed once (no watch)."""
+def _cluster_objects(kubeconfig: str | None, context: str | None, namespaces: list[str],
+                     root_namespace: str) -> list:
+    """Every object meshscope reads from one cluster, listed once (no watch)."""
     from mesh.config import EXCLUDED_NAMESPACES
     from mesh.kube import KubeSource, api_client
 
-    source = KubeSource(api_client(args.kubeconfig, args.context), namespaces=args.namespace or None,
-                        root_namespace=root_namespace, origin=f"k8s:{args.context or 'cluster'}")
+    source = KubeSource(api_client(kubeconfig, context), namespaces=namespaces or None,
+                        root_namespace=root_namespace, origin=f"k8s:{context or 'cluster'}")
     return [o for o in source.list_all() if o.namespace not in EXCLUDED_NAMESPACES]
+
+
+def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignore: set[str],
+                 suppressions: list) -> tuple[list, list]:
+    """Findings for the files alone, or for each cluster with the files laid over it (plus the cross-cluster
+    comparison when there are several); returns (findings, every object analyzed)."""
+    from diagnose import analyze
+    from diagnose.multicluster import inconsistent_services
+    from diagnose.suppression import apply_suppressions
+    from diagnose.suppression_file import apply_entries
+    from mesh.config import Snapshot
+
+    if not clusters:
+        snap = Snapshot(loaded.objects, mesh_config)
+        return analyze(snap, ignore=ignore, problems=loaded.problems, suppressions=suppressions), loaded.objects
+    keys = {(o.kind, o.namespace, o.name) for o in loaded.objects}
+    snaps = {name: Snapshot([o for o in objs if (o.kind, o.namespace, o.name) not in keys] + loaded.objects,
+                            mesh_config) for name, objs in clusters.items()}
+    found: list = []
+    for i, snap in enumerate(snaps.values()):
+        found += analyze(snap, ignore=ignore, problems=loaded.problems if i == 0 else (), suppressions=suppressions)
+    if len(snaps) > 1:
+        cross = inconsistent_services(snaps)
+        for snap in snaps.values():
+            cross = apply_suppressions(cross, snap, ignore)
+        found += apply_entries(cross, suppressions)
+    unique: dict[tuple, Any] = {}
+    for f in found:  # a file's finding once, not once per cluster
+        r = f.resource
+        unique.setdefault((f.code, r.label() if r else "", r.path if r else None, r.source if r else None,
+                           f.message), f)
+    return list(unique.values()), [o for snap in snaps.values() for o in snap.objects]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,12 +190,11 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         return _usage_error(args, f"no such file or directory: {', '.join(missing)}")
 
-    from diagnose import analyze
     from diagnose.catalog import CATALOG
     from diagnose.findings import SEVERITY_RANK
     from diagnose.suppression import parse_codes
     from diagnose.suppression_file import SuppressionFileError, load_suppressions
-    from mesh.config import MeshConfig, MeshConfigError, Snapshot, load_mesh_config, load_paths, load_text
+    from mesh.config import MeshConfig, MeshConfigError, load_mesh_config, load_paths, load_text
     from mesh.config.loader import expand_paths
 
     ignore = parse_codes(args.ignore)
@@ -182,21 +216,20 @@ def run(args: argparse.Namespace) -> int:
     files, _ = expand_paths([p for p in args.paths if p != "-"])
     if tty and len(files) > 200:
         print(f"analyzing {len(files)} files ...", file=sys.stderr, flush=True)
-    cluster_objects: list = []
-    if from_cluster:
+    clusters: dict[str, list] = {}
+    for context in (args.context or [None]) if from_cluster else []:
         try:
-            cluster_objects = _cluster_objects(args, mesh_config.root_namespace)
+            clusters[context or "cluster"] = _cluster_objects(args.kubeconfig, context, args.namespace,
+                                                              mesh_config.root_namespace)
         except Exception as exc:  # unreachable cluster, bad credentials: one clear line
-            print(f"meshscope analyze: cannot read the cluster: {exc}", file=sys.stderr)
+            print(f"meshscope analyze: cannot read the cluster{f' {context}' if context else ''}: {exc}",
+                  file=sys.stderr)
             return 2
     try:
         loaded = load_paths([p for p in args.paths if p != "-"])
         if "-" in args.paths:  # `kubectl get ... -o yaml | meshscope analyze -`
             loaded.extend(load_text(sys.stdin.read(), "<stdin>"))
-        keys = {(o.kind, o.namespace, o.name) for o in loaded.objects}
-        objects = [o for o in cluster_objects if (o.kind, o.namespace, o.name) not in keys] + loaded.objects
-        findings = analyze(Snapshot(objects, mesh_config), ignore=ignore, problems=loaded.problems,
-                           suppressions=suppressions)
+        findings, objects = _analyze_all(loaded, clusters, mesh_config, ignore, suppressions)
     except Exception as exc:  # a bug must still end in one clear line, never a traceback
         print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
         return 2

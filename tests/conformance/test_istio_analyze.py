@@ -4,7 +4,8 @@ Each case loads its inputs plus the harness's implicit ingress Pod/Service
 (`_harness/default-ingress.yaml`) and the case's mesh config, runs the rules
 equivalent to the upstream analyzer (all rules for analyzers we have no map
 for) and compares the multiset of (IST code, kind, namespace, name), restricted
-to the codes that analyzer can emit. Prints `conformance istio-analyze: N/M cases pass`.
+to the codes that analyzer can emit; the multi-cluster case loads each cluster on
+its own and compares them. Prints `conformance istio-analyze: N/M cases pass`.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from diagnose import analyze
 from diagnose.catalog import CATALOG
+from diagnose.multicluster import inconsistent_services
 from diagnose.rules import ALL_RULES, by_name
 from mesh.config import MeshConfig, Snapshot, load_mesh_config, load_paths
 from tests.conformance.common import corpus, describe_diff, equivalent_tuples
@@ -72,10 +74,7 @@ ANALYZER_RULES = {
 }
 
 #: Cases left out, with the reason (printed in the summary and counted as not passing).
-OUT_OF_SCOPE = {
-    "inconsistent-multi-cluster-service":
-        "multi-cluster: meshscope analyzes one cluster's config at a time, so Services cannot differ between clusters",
-}
+OUT_OF_SCOPE: dict[str, str] = {}
 
 RESULTS: dict[str, bool] = {}
 
@@ -122,8 +121,13 @@ def run_case(case: str) -> tuple[Counter, Counter]:
     exp = json.loads((folder / "expected.json").read_text())
     codes = ANALYZER_CODES[exp["analyzer"]]
     mesh_config = load_mesh_config(folder / exp["meshconfig"]) if exp.get("meshconfig") else MeshConfig()
-    loaded = load_paths([folder / name for name in exp["inputs"]] + [HARNESS])
-    findings = analyze(Snapshot(loaded.objects, mesh_config), rules=_rules_for(exp["analyzer"]))
+    if exp.get("clusters"):  # each cluster loaded on its own, then compared (the multi-cluster table)
+        snaps = {name: Snapshot(load_paths([folder / f for f in files] + [HARNESS]).objects, mesh_config)
+                 for name, files in exp["clusters"].items()}
+        findings = inconsistent_services(snaps)
+    else:
+        loaded = load_paths([folder / name for name in exp["inputs"]] + [HARNESS])
+        findings = analyze(Snapshot(loaded.objects, mesh_config), rules=_rules_for(exp["analyzer"]))
     expected = Counter((e["code"], e["kind"], e["namespace"], e["name"]) for e in exp["expected"])
     return expected, equivalent_tuples(findings, codes)
 
@@ -135,7 +139,7 @@ def test_case(case: str):
         RESULTS[case] = False
         pytest.xfail(OUT_OF_SCOPE[case])
     needed = {e["code"] for e in exp["expected"]} or ANALYZER_CODES[exp["analyzer"]]
-    if not _emittable(needed):
+    if not exp.get("clusters") and not _emittable(needed):
         RESULTS[case] = False
         pytest.xfail(f"no registered rule reports {', '.join(sorted(needed))} yet ({exp['analyzer']})")
     expected, actual = run_case(case)

@@ -247,3 +247,33 @@ def test_verbose_prints_remediation_and_related_objects(clean: Path):
     assert out[i + 1].startswith("    fix: Define the subset")
     assert out[i + 2] == f"    related: DestinationRule shop/payments  {clean / 'checkout.yaml'}:10"
     assert out[i + 3] == "    same as: IST0101, KIA1107"
+
+
+def test_two_contexts_compare_services_across_clusters(tmp_path: Path):
+    """Two real API servers (one per cluster) behind one kubeconfig with two contexts."""
+    from tests.fixtures.kubeapi import KubeAPIServer
+
+    east, west = KubeAPIServer().start(), KubeAPIServer().start()
+    try:
+        for server, port_name in ((east, "http"), (west, "grpc")):
+            server.load_dir(KUBE_DATA)
+            server.lists["/api/v1/services"] = {"apiVersion": "v1", "kind": "ServiceList", "metadata": {},
+                                                "items": [{"metadata": {"name": "api", "namespace": "shop"},
+                                                           "spec": {"ports": [{"name": port_name, "port": 80}]}}]}
+        cfg = json.loads(east.kubeconfig(tmp_path, "east").read_text())
+        (tmp_path / "w").mkdir()
+        other = json.loads(west.kubeconfig(tmp_path / "w", "west").read_text())
+        cfg["clusters"].append({"name": "c2", "cluster": other["clusters"][0]["cluster"]})
+        cfg["contexts"].append({"name": "west", "context": {"cluster": "c2", "user": "u"}})
+        (tmp_path / "kubeconfig").write_text(json.dumps(cfg))
+        r = meshscope("--kubeconfig", str(tmp_path / "kubeconfig"), "--context", "east", "--context", "west",
+                      "--format", "json")
+        found = json.loads(r.stdout)
+        (cross,) = [f for f in found if f["code"] == "MS1508"]
+        assert cross["resource"]["source"] == "k8s:east/Service/shop/api"
+        assert cross["related"][0]["source"] == "k8s:west/Service/shop/api"
+        assert "http:80/TCP] in east vs [grpc:80/TCP] in west" in cross["message"]
+        assert len([f for f in found if f["code"] == "MS1002"]) == 2  # each cluster's own finding, by source
+    finally:
+        east.stop()
+        west.stop()
