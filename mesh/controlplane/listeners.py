@@ -42,6 +42,7 @@ def _hcm(ctx: ProxyContext, stat_prefix: str, direction: str, tags: dict[str, st
         "normalize_path": True,
         "use_remote_address": False,  # on loopback every peer is 127.0.0.1; keep the client's XFF as sent
         "stream_idle_timeout": "0s",
+        "server_name": "istio-envoy",
         "common_http_protocol_options": {"idle_timeout": "3600s"},
         **route, **(extra or {}),
     }
