@@ -65,6 +65,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
                            stylesheet=stylesheet(labels, highlight=highlight, large=large), minZoom=0.05, maxZoom=3,
                            boxSelectionEnabled=False, className="topo-graph",
+                           # refreshes only patch elements (they carry their remembered positions);
+                           # re-running the layout would re-fit and throw away the user's zoom and pan
+                           autoRefreshLayout=False,
                            style={"width": "100%", "height": "calc(100vh - 170px)"}),
             html.Aside(id="topo-panel", className="side-panel", children=_legend()),
         ]),

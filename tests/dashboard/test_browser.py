@@ -210,20 +210,35 @@ def _baseline() -> dict:
     return snap
 
 
+def _incident_with_a_new_workload() -> dict:
+    snap = bookinfo_snapshot()
+    g = snap["graphs"]["workload"]
+    g["nodes"].append({"id": "wl:bookinfo/ratings-v2", "type": "workload", "name": "ratings-v2", "namespace": "bookinfo",
+                       "app": "ratings", "version": "v2", "badges": [], "health": "healthy", "rps_in": 0.5})
+    g["edges"].append({"id": "svc:bookinfo/ratings->wl:bookinfo/ratings-v2", "source": "svc:bookinfo/ratings",
+                       "target": "wl:bookinfo/ratings-v2", "protocol": "http", "rps": 0.5, "error_pct": 0.0,
+                       "health": "healthy", "mtls_state": "full", "mtls_pct": 100.0, "codes": {"200": 0.5}})
+    return snap
+
+
 def test_scenario_turns_the_edge_red_within_the_refresh_interval(browser, ui_server):
-    source = ScenarioSource(_baseline(), bookinfo_snapshot())
+    source = ScenarioSource(_baseline(), _incident_with_a_new_workload())
     ui = ui_server(source, refresh_s=2)
     browser.get(ui.url + "/topology")
     wait_for_graph(browser, 12)
     assert cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == GREEN
     before = cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])")
+    cy(browser, "(cy.zoom(1.7), cy.pan({x: -40, y: 25}), true)")  # the user zoomed in on something
     updated = text_of(browser, "#topo-updated")
     r = httpx.post(ui.url + "/api/v1/scenarios/mtls-mismatch")
     assert r.status_code == 200
     wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == RED, 8,
                what="edge turning red after auto-refresh")
     assert text_of(browser, "#topo-updated") != updated
-    assert cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])") == before  # stable
+    wait_until(lambda: cy(browser, "cy.nodes().length") == 13, 5, what="the new workload")
+    after = cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])")
+    assert [p for p in after if p[0] != "wl:bookinfo/ratings-v2"] == before  # old nodes stay put
+    assert cy(browser, "[cy.zoom(), cy.pan().x, cy.pan().y]") == [1.7, -40, 25]  # and so does the view
     # the overview's switch clears it again
     browser.get(ui.url + "/")
     wait_until(lambda: "active: mtls-mismatch" in text_of(browser, "#ov-scenario-status"), 10, what="scenario switch")
