@@ -48,12 +48,7 @@ class TrafficGenerator:
     def stop(self) -> None:
         self._stop.set()
         self._ticker.join(timeout=5)
-        for _ in self._threads:
-            try:
-                self._work.put_nowait(None)
-            except queue.Full:
-                break
-        for t in self._threads:
+        for t in self._threads:  # workers poll the stop flag between requests
             t.join(timeout=5)
 
     def set_rate(self, rate: float, concurrency: int | None = None) -> None:
@@ -93,9 +88,10 @@ class TrafficGenerator:
     def _worker(self) -> None:
         conn: http.client.HTTPConnection | None = None
         while not self._stop.is_set():
-            path = self._work.get()
-            if path is None:
-                break
+            try:
+                path = self._work.get(timeout=0.2)
+            except queue.Empty:
+                continue
             headers = {"x-request-id": str(uuid.uuid4()), "user-agent": "meshscope-traffic/1.0", **self.headers}
             try:
                 if conn is None:
