@@ -47,9 +47,9 @@ class TrafficGenerator:
 
     def stop(self) -> None:
         self._stop.set()
-        self._ticker.join(timeout=5)
-        for t in self._threads:  # workers poll the stop flag between requests
-            t.join(timeout=5)
+        deadline = time.monotonic() + 3.0  # a request stuck on a slow upstream must not hold up shutdown
+        for t in [self._ticker, *self._threads]:  # workers poll the stop flag between requests
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def set_rate(self, rate: float, concurrency: int | None = None) -> None:
         self.rate = max(0.0, rate)
