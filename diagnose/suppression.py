@@ -3,7 +3,8 @@
 A code matches a finding by its own code or by any equivalent (IST/KIA), so
 ``meshscope.io/ignore: IST0101`` works for people coming from istioctl. An
 empty annotation value ignores every finding on that object. An optional
-``meshscope.io/ignore-until: YYYY-MM-DD`` makes a suppression expire.
+``meshscope.io/ignore-until: YYYY-MM-DD`` makes a suppression expire. Kiali's
+``kiali.io/ignore-validations`` is read the same way.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from mesh.config import ConfigObject, Snapshot
 
 IGNORE_ANNOTATION = "meshscope.io/ignore"
 IGNORE_UNTIL_ANNOTATION = "meshscope.io/ignore-until"
+#: Kiali's annotation (a comma list of KIA codes, empty = all) is honoured too, so existing config keeps working.
+KIALI_IGNORE_ANNOTATION = "kiali.io/ignore-validations"
 
 
 def parse_codes(values: Iterable[str]) -> set[str]:
@@ -42,8 +45,10 @@ def _object_rules(obj: ConfigObject, today: dt.date) -> tuple[set[str] | None, F
         if date is not None and date < today:
             f = make("MS0012", resource_ref(obj, f"metadata/annotations/{IGNORE_UNTIL_ANNOTATION}"), until=until)
             return set(), f
-    codes = parse_codes([obj.annotations[IGNORE_ANNOTATION]])
-    return (codes or None), None
+    values = [obj.annotations[a] for a in (IGNORE_ANNOTATION, KIALI_IGNORE_ANNOTATION) if a in obj.annotations]
+    if any(not v.strip() for v in values):
+        return None, None
+    return parse_codes(values), None
 
 
 def apply_suppressions(findings: list[Finding], snapshot: Snapshot, ignore: Iterable[str] = (),
@@ -54,7 +59,7 @@ def apply_suppressions(findings: list[Finding], snapshot: Snapshot, ignore: Iter
     per_object: dict[tuple[str, str | None, str], set[str] | None] = {}
     extra: list[Finding] = []
     for obj in snapshot.objects:
-        if IGNORE_ANNOTATION in obj.annotations:
+        if IGNORE_ANNOTATION in obj.annotations or KIALI_IGNORE_ANNOTATION in obj.annotations:
             codes, expired = _object_rules(obj, today)
             per_object[(obj.kind, obj.namespace, obj.name)] = codes
             if expired is not None:

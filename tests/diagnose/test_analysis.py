@@ -151,3 +151,8 @@ def test_bad_suppressions_file_names_file_and_line(tmp_path, text, needle):
     f.write_text(text)
     with pytest.raises(SuppressionFileError, match=re.escape(needle)):
         load_suppressions(f)
+
+
+def test_kiali_ignore_annotation_is_honoured():
+    snap, _ = load(VS.format(name="k", annotations="{kiali.io/ignore-validations: 'KIA1107'}"))
+    assert codes(analyze(snap)) == [("MS1001", "k")]  # MS1002 is KIA1107-equivalent; MS1001 is not listed
