@@ -11,16 +11,16 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.conformance.common import corpus
 from topology import build_graph
 from topology.export.kiali import to_kiali
 from topology.options import NodeSelector, RateModes
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "kiali-graph"
+CORPUS = corpus("kiali-graph")
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.json").exists()) if CORPUS.is_dir() else []
 # Cases out of scope, with the reason (never silently dropped).
 OUT_OF_SCOPE: dict[str, str] = {}
