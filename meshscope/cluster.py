@@ -173,6 +173,7 @@ class ClusterBackend:
         self.source = KubeSource(self._api, namespaces=self.namespaces, root_namespace=o.mesh_config.root_namespace,
                                  origin=f"k8s:{o.context or 'cluster'}", on_change=self._changed)
         self.source.start()
+        self._dirty.clear()  # the initial lists announce themselves as changes: this rebuild covers them
         self._rebuild()
         served = [k for k, st in self.source.status().items() if st["version"]]
         progress(f"kubernetes          {self._status['kubernetes']['objects']} objects of {len(served)} kinds "
