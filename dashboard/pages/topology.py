@@ -144,15 +144,18 @@ def _quote(s: str) -> str:
 
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-graph", "elements"), Output("topo-updated", "children"), Output("topo-ns", "options"),
-                  Output("topo-notes", "children"),
+                  Output("topo-notes", "children"), Output("topo-panel", "children", allow_duplicate=True),
                   Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
-                  Input("topo-interval", "n_intervals"), prevent_initial_call=True)
-    def refresh(graph_type, namespaces, window, _n):  # noqa: ANN001, ANN202
+                  Input("topo-interval", "n_intervals"), State("topo-selected", "data"), prevent_initial_call=True)
+    def refresh(graph_type, namespaces, window, _n, selected):  # noqa: ANN001, ANN202
         try:
             result, elements = _elements(source, ctx, graph_type, namespaces, window)
         except QueryError as exc:
-            return no_update, no_update, no_update, str(exc)
-        return elements, when(result.updated_at), result.namespaces, "; ".join(result.notes)
+            return no_update, no_update, no_update, str(exc), no_update
+        # an open side panel follows the data, so an incident unfolds in it too
+        current = next((e["data"] for e in elements if e["data"]["id"] == selected), None) if selected else None
+        panel = _panel(source, current, "source" in current) if current else no_update
+        return elements, when(result.updated_at), result.namespaces, "; ".join(result.notes), panel
 
     @app.callback(Output("topo-interval", "interval"), Output("topo-interval", "disabled"),
                   Input("topo-refresh", "value"), prevent_initial_call=True)

@@ -228,6 +228,8 @@ def test_scenario_turns_the_edge_red_within_the_refresh_interval(browser, ui_ser
     wait_for_graph(browser, 12)
     assert cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == GREEN
     before = cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])")
+    click_element(browser, FAILING_EDGE)
+    wait_until(lambda: "Findings (0)" in text_of(browser, "#topo-panel"), 10, what="healthy edge panel")
     cy(browser, "(cy.zoom(1.7), cy.pan({x: -40, y: 25}), true)")  # the user zoomed in on something
     updated = text_of(browser, "#topo-updated")
     r = httpx.post(ui.url + "/api/v1/scenarios/mtls-mismatch")
@@ -236,6 +238,7 @@ def test_scenario_turns_the_edge_red_within_the_refresh_interval(browser, ui_ser
                what="edge turning red after auto-refresh")
     assert text_of(browser, "#topo-updated") != updated
     wait_until(lambda: cy(browser, "cy.nodes().length") == 13, 5, what="the new workload")
+    wait_until(lambda: "MS2001" in text_of(browser, "#panel-findings"), 8, what="open panel following the data")
     after = cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])")
     assert [p for p in after if p[0] != "wl:bookinfo/ratings-v2"] == before  # old nodes stay put
     assert cy(browser, "[cy.zoom(), cy.pan().x, cy.pan().y]") == [1.7, -40, 25]  # and so does the view
