@@ -9,6 +9,7 @@ config change never moves a process.
 """
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,8 +20,38 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
 GATEWAY_LABEL = ("istio", "ingressgateway")
 
 
-def free_local_port() -> int:
-    with socket.socket() as s:
+_EPHEMERAL = (32768, 60999)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return _EPHEMERAL
+
+
+def free_local_port(taken: set[int] | None = None) -> int:
+    """A free 127.0.0.1 port *below* the ephemeral range.
+
+    A port from bind(0) is an ephemeral port, which any outgoing connection (Envoy's
+    own upstream connections included) may grab before the listener binds it; ports
+    below that range are only taken by listeners that ask for them by number.
+    """
+    lo = _ephemeral_range()[0]
+    for _ in range(200):
+        port = random.randint(max(1025, lo - 12000), lo - 1)
+        if taken and port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if taken is not None:
+            taken.add(port)
+        return port
+    with socket.socket() as s:  # crowded machine: fall back to any free port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -139,8 +170,9 @@ def workloads_from(objects: Iterable[ConfigObject]) -> list[Workload]:
 class Registry:
     """Services and workloads from the current config, with stable local port assignments."""
 
-    def __init__(self, allocate: Callable[[], int] = free_local_port):
-        self._allocate = allocate
+    def __init__(self, allocate: Callable[[], int] | None = None):
+        self._taken: set[int] = set()
+        self._allocate = allocate or (lambda: free_local_port(self._taken))
         self.services: list[Service] = []
         self.workloads: list[Workload] = []
         self._ports: dict[tuple[str, str], int] = {}  # (workload key, role) -> port
