@@ -40,3 +40,27 @@ def test_refresh_when_series_appear_and_vanish():
     builder.refresh(graph, changed)
     assert snapshot_of(graph) == snapshot_of(GraphBuilder(GraphOptions()).build(changed))
     assert "details-v1" not in {d[A.WORKLOAD] for _, d in graph.nodes(data=True)}
+
+
+def test_refresh_drops_values_that_no_longer_hold():
+    import math as _m
+
+    from tests.topology.frames import buckets
+
+    builder = GraphBuilder(GraphOptions())
+    first = frame(both("a-v1", "b-v1", 10.0), buckets("a-v1", "b-v1", [(10.0, 10.0), (_m.inf, 10.0)]))
+    graph = builder.build(first)
+    e = next(iter(graph.edges(data=True)))[2]
+    assert e[A.LATENCY_P50] == 5.0
+    quiet_buckets = first.copy()
+    quiet_buckets.loc[quiet_buckets["metric"].str.endswith("_bucket"), "rate"] = 0.0  # no durations observed
+    builder.refresh(graph, quiet_buckets)
+    assert A.LATENCY_P50 not in e and e[A.RATE] == 10.0
+    assert snapshot_of(graph) == snapshot_of(GraphBuilder(GraphOptions()).build(quiet_buckets))
+    # the edge's traffic stops: it is hidden (idle), the nodes go with it
+    stopped = first.copy()
+    stopped["rate"] = 0.0
+    builder.refresh(graph, stopped)
+    assert graph.number_of_edges() == 0 and graph.number_of_nodes() == 0
+    builder.refresh(graph, first)
+    assert graph.number_of_edges() == 1

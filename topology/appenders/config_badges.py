@@ -52,3 +52,5 @@ class ConfigBadgesAppender:
             if "CB" in graph.nodes[t].get(A.BADGES, ()):
                 d[A.CB_TRIPPED] = any(set(split_flags(f)) & CB_FLAGS for detail in d[A.RESPONSES].values()
                                       for f, r in detail["flags"].items() if r > 0)
+            else:
+                d.pop(A.CB_TRIPPED, None)

@@ -60,3 +60,5 @@ class DeadNodeAppender:
             w = workloads.get((d[A.NAMESPACE], d.get(A.WORKLOAD)))
             if w is not None and _replicas(w) == 0:
                 d[A.IS_DEAD] = True
+            else:
+                d.pop(A.IS_DEAD, None)

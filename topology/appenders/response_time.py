@@ -46,7 +46,9 @@ class ResponseTimeAppender:
         for q, vals in values.items():
             attr = _ATTR[q]
             for e, v in zip(groups.tolist(), vals.tolist()):
-                if not math.isnan(v):
+                if math.isnan(v):
+                    dicts[e].pop(attr, None)  # no observations this window
+                else:
                     dicts[e][attr] = v
 
     @staticmethod

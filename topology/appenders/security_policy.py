@@ -59,6 +59,9 @@ class SecurityPolicyAppender:
             d[A.MTLS_PERCENT] = 100.0 * m / t if t > 0 else 0.0
             d[A.SOURCE_PRINCIPALS], d[A.DEST_PRINCIPALS] = src_p.get(e, []), dst_p.get(e, [])
         if ctx.snapshot is None:
+            for d in dicts:
+                d.pop(A.MTLS_INTENT, None)
+                d.pop(A.MTLS_MISMATCH, None)
             return
         ids = tr.table.ids
         intents: dict[int, str | None] = {}

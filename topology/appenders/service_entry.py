@@ -33,6 +33,7 @@ class ServiceEntryAppender:
             if d[A.SERVICE] in (model.PASSTHROUGH, model.BLACKHOLE):
                 d[A.IS_EGRESS_CLUSTER] = True
                 continue
+            d.pop(A.IS_SERVICE_ENTRY, None)
             hosts = {d[A.SERVICE]} | {h for _, t, detail in graph.in_edges(nid, data=A.RESPONSES) if detail
                                       for codes in detail.values() for h in codes["hosts"]}
             hosts = {h.rsplit(":", 1)[0] for h in hosts if h and h != model.UNKNOWN}
