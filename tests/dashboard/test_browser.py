@@ -248,6 +248,14 @@ def test_scenario_turns_the_edge_red_within_the_refresh_interval(browser, ui_ser
     browser.find_element(By.ID, "ov-clear").click()
     wait_until(lambda: text_of(browser, "#ov-scenario-status") == "active: baseline", 10, what="cleared")
     assert source.active is None
+    browser.find_element(By.ID, "ov-scenario").click()  # and applies one from the list
+    wait_until(lambda: css(browser, "[role='option']"), 10, what="scenario list")
+    css(browser, "[role='option']")[0].click()
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)  # close the list (it stays open for more picks)
+    wait_until(lambda: not css(browser, "[role='option']"), 10, what="list closed")
+    browser.find_element(By.ID, "ov-apply").click()
+    wait_until(lambda: text_of(browser, "#ov-scenario-status") == "active: mtls-mismatch", 10, what="applied")
+    assert source.active == "mtls-mismatch"
 
 
 def test_login_page_in_the_browser(browser, ui_server):
