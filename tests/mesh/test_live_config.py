@@ -252,3 +252,21 @@ def test_a_new_deployment_gets_a_sidecar_and_traffic_then_goes_away(bundled_mesh
     wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
                open(f"/proc/{pid}/stat").read().split()[2] == "Z", timeout=5, what="reviews-v4 sidecar stopped")
     assert served_versions(bundled_mesh, 12) == {"reviews-v1", "reviews-v2", "reviews-v3"}
+
+
+def test_header_match_routes_one_user_to_a_version(bundled_mesh, mesh_config):
+    bundled_mesh.apply(objects("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+"""))
+    # productpage forwards Bookinfo's end-user header, so the route applies on the inner hop
+    for _ in range(5):
+        assert "reviews served by reviews-v2" in get(bundled_mesh.gateway_url + "/productpage", {"end-user": "jason"})[1]
+    assert served_versions(bundled_mesh, 5) == {"reviews-v1"}
