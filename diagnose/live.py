@@ -219,7 +219,8 @@ class LiveDiagnoser:
         statuses = self.slo_engine.status(end)
         slo = [f for f in self.slo_engine.findings(end, statuses) if f.code not in self.ignore]
         self.last_evaluation["window"] = {"start": start, "end": end}
-        return [*correlate(runtime, config, snapshot), *slo, *self.slo_problems]
+        merged = correlate(runtime, config, snapshot)
+        return [*suppress_runtime(merged, snapshot), *slo, *self.slo_problems]
 
     @staticmethod
     def _read(fn: Callable[..., Any] | None, *args: Any) -> Any:
@@ -370,6 +371,25 @@ class LiveDiagnoser:
             except Exception:
                 log.exception("live diagnoser evaluation failed")
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+
+def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:
+    """Honour `meshscope.io/ignore` (and its expiry) on the object a runtime finding blames.
+
+    Only the runtime finding's own code counts: ignoring a config code (say MS2010) on a
+    DestinationRule must not hide the traffic it breaks. Config findings were already
+    filtered by the config analysis.
+    """
+    runtime = [f for f in findings if f.code.startswith("MS3")]
+    if snapshot is None or not runtime:
+        return findings
+    try:
+        from diagnose.suppression import apply_suppressions
+    except ImportError:
+        return findings
+    probes = {id(f): dataclasses.replace(f, equivalents=[]) for f in runtime}
+    kept = {id(p) for p in apply_suppressions(list(probes.values()), snapshot)}
+    return [f for f in findings if not f.code.startswith("MS3") or id(probes[id(f)]) in kept]
 
 
 def _copy(f: Finding) -> Finding:

@@ -187,3 +187,26 @@ def test_background_loop_on_the_real_clock(tmp_path):
         diag.stop()
         store.close()
     assert diag._thread is None
+
+
+def test_ignore_annotation_on_the_blamed_object_suppresses_the_runtime_finding(live):
+    diag, store, clock = live
+    dr = """apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+  namespace: bookinfo
+  annotations: {ANNOT}
+spec:
+  host: reviews
+  trafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: 1}}}
+"""
+    state = {"snap": Snapshot(load_text(dr.replace("{ANNOT}", '{"meshscope.io/ignore": "MS3007"}'), "dr.yaml").objects)}
+    diag.sources.snapshot = lambda: state["snap"]
+    diag.sources.analyze = lambda s: []
+    traffic(store, T0, T0 + 10, "overflow")
+    assert [f.code for f in tick(diag, clock, T0 + 10)] == []
+    # an ignore of another code (even one the finding is equivalent to) does not hide it
+    state["snap"] = Snapshot(load_text(dr.replace("{ANNOT}", '{"meshscope.io/ignore": "MS2010"}'), "dr.yaml").objects)
+    traffic(store, T0 + 10, T0 + 12, "overflow")
+    assert [f.code for f in tick(diag, clock, T0 + 12)] == ["MS3007"]
