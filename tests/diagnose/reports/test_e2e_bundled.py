@@ -6,6 +6,7 @@ without the UI; the report API path is covered by `meshscope report --from` in t
 """
 import json
 import subprocess
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -20,6 +21,7 @@ from tests.util import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCENARIO = "mtls-mismatch"
+DEMO_SLOS = Path(__file__).resolve().parents[3] / "diagnose" / "slo" / "demo_slos.yaml"
 
 
 @pytest.fixture
@@ -34,6 +36,7 @@ def live(bundled_mesh, tmp_path):
     scraper = Scraper(bundled_mesh.scrape_targets, store, interval=1.0)
     tailer = AccessLogTailer(bundled_mesh.access_log_paths, store, state_path=tmp_path / "offsets.json")
     diagnoser = LiveDiagnoser(LiveSources.from_store(store, snapshot=bundled_mesh.snapshot), interval_s=1.0)
+    diagnoser.load_slos([str(DEMO_SLOS)])
     started = []
     try:
         for part in (scraper, tailer, diagnoser):
@@ -90,6 +93,11 @@ def test_scenario_reaches_a_webhook_and_every_report_format(bundled_mesh, mesh_s
             assert runtime_code in text and "productpage" in text and "reviews" in text
             assert f"scenario {SCENARIO}" in text
         assert "UC" in html  # the response flag evidence
+        # the SLO section comes from the live SLO engine: every demo SLO with its budget chart
+        slo_names = [o["name"] for o in snap.slos]
+        assert "reviews-availability" in slo_names
+        assert all(name in html and name in md for name in slo_names)
+        assert html.count('class="budget-chart"') + html.count("not enough history") == len(slo_names)
 
         pdf = tmp_path / "report.pdf"
         pdf.write_bytes(render(snap, "pdf"))
