@@ -135,8 +135,8 @@ def slo_from_spec(name: str, namespace: str | None, spec: Any, source: str | Non
             threshold = float(raw)
         except (TypeError, ValueError):
             raise SpecError("spec/sli/thresholdMs", f"a latency SLI needs thresholdMs (a number of ms), got {raw!r}") from None
-        if threshold <= 0:
-            raise SpecError("spec/sli/thresholdMs", "thresholdMs must be positive")
+        if not threshold > 0 or threshold == float("inf"):
+            raise SpecError("spec/sli/thresholdMs", "thresholdMs must be a positive number of milliseconds")
     if "objective" not in spec:
         raise SpecError("spec/objective", "spec.objective is required (percent, e.g. 99.9)")
     reporter = spec.get("reporter", "source")
