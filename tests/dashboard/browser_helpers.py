@@ -12,7 +12,7 @@ for (const e of [root, ...root.querySelectorAll('*')]) if (e._cyreg && e._cyreg.
 return null;"""
 
 
-def wait_for_graph(driver, nodes: int, timeout: float = 20) -> None:
+def wait_for_graph(driver, nodes: int, timeout: float = 45) -> None:
     """Until the graph shows `nodes` nodes with positions on a drawn canvas."""
     wait_until(lambda: driver.execute_script(FIND_CY), timeout, what="cytoscape instance")
     wait_until(lambda: driver.execute_script("return window._cy.nodes().length") == nodes, timeout,
