@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--data-dir", type=Path, default=Path(".meshscope"), help="store and alert outbox (default .meshscope)")
     s.add_argument("--alerts", type=Path, metavar="FILE", help="alert sinks config (see docs/alerts.md)")
     s.add_argument("--slo", type=Path, action="append", default=[], metavar="FILE", help="SLO file (repeatable)")
+    s.add_argument("-v", "--verbose", action="store_true", help="log every failed Prometheus/Kubernetes call with "
+                   "its stack (default: one line per status change)")
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -62,6 +64,27 @@ def _fail(message: str, code: int = 2) -> int:
 
     print(f"meshscope serve: {message}", file=sys.stderr, flush=True)
     return code
+
+
+def _setup_logging(verbose: bool) -> None:
+    """Warnings as one timestamped line each; an unreachable Prometheus or API server is not a bug,
+    so its failures are not logged with a stack on every refresh: the backend's status notes say it once."""
+    import logging
+
+    from collector.sources.prom_api import PrometheusAPIError
+    from mesh.kube import KubeError
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("  [%(asctime)s] %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    if not verbose:
+        def expected(record: logging.LogRecord) -> bool:
+            exc = record.exc_info[1] if record.exc_info else None
+            return not isinstance(exc, (PrometheusAPIError, KubeError))
+
+        handler.addFilter(expected)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler], force=True)
+    for noisy in ("urllib3", "meshscope.kube"):  # per-retry warnings; the backend reports state changes once
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.ERROR)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
 
     from meshscope.app import Stack, StackOptions
     from mesh.kube import KubeError
+
+    _setup_logging(args.verbose)
 
     def say(msg: str) -> None:
         print(f"  {msg}", flush=True)
