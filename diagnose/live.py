@@ -34,7 +34,7 @@ import pandas as pd
 from diagnose.correlate import correlate, rank
 from diagnose.findings import Finding, ResourceRef
 from diagnose.rules.runtime import RuntimeContext, analyze_runtime
-from diagnose.rules.runtime.latency import EdgeLatencyAnomaly, client_rows, p95_by_service
+from diagnose.rules.runtime.latency import EdgeLatencyAnomaly, client_rows, p95_by_service, rate_p95
 from diagnose.rules.runtime.traffic import DST
 from diagnose.slo import SLO, SloEngine, SloLoad, is_slo_kind, load_slos, slos_from_objects
 
@@ -248,11 +248,16 @@ class LiveDiagnoser:
     def _learn_baseline(self, ctx: RuntimeContext, runtime: list[Finding]) -> None:
         """Slowly follow each service's p95 while it is not anomalous, so a regression is not learned."""
         rows = client_rows(ctx)
-        if rows.empty:
-            return
         rule = EdgeLatencyAnomaly()
-        counts = rows.groupby(DST, sort=False).size()
-        p95 = p95_by_service(rows[rows[DST].isin(counts[counts >= rule.min_requests].index)])
+        if rows.empty:  # Prometheus only: histogram buckets
+            per = rate_p95(ctx, [DST]) if ctx.rates is not None and len(ctx.rates) else None
+            if per is None or per.empty:
+                return
+            per = per[per["n"] >= rule.min_requests]
+            p95 = pd.Series(per["value"].to_numpy(), index=per[DST].to_numpy())
+        else:
+            counts = rows.groupby(DST, sort=False).size()
+            p95 = p95_by_service(rows[rows[DST].isin(counts[counts >= rule.min_requests].index)])
         hot = {f.evidence.get("edge_key") for f in runtime if f.code == "MS3014"}
         for dst, value in p95.items():
             if dst in hot:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from collector import schema as s
-from diagnose.findings import Finding
 from diagnose.catalog import make
+from diagnose.findings import Finding, ResourceRef
 from diagnose.rules.runtime.evidence import Hurt, _iso
-from diagnose.rules.runtime.traffic import DST, SIDE, SRC, SRC_NS, RuntimeContext, fqdn_parts
+from diagnose.rules.runtime.traffic import DST, SIDE, SRC, SRC_NS, RuntimeContext, _text, fqdn_parts
 
 Q = 0.95
 
@@ -29,6 +30,28 @@ def client_rows(ctx: RuntimeContext) -> pd.DataFrame:
     src = er[er[SIDE] == "source"]
     dst_only = er[(er[SIDE] == "destination") & ~er[DST].isin(src[DST].unique())]
     return pd.concat([src, dst_only]) if len(dst_only) else src
+
+
+def rate_p95(ctx: RuntimeContext, by: list[str]) -> pd.DataFrame:
+    """p95 (`value`) and requests in the window (`n`) from `istio_request_duration_milliseconds_bucket` rates,
+    as callers report them (`histogram_quantile(0.95, sum by (by, le) (rate(...)))`)."""
+    from collector.query import histogram_quantile
+
+    r = ctx.rates
+    if r is None or r.empty or s.METRIC not in r:
+        return pd.DataFrame(columns=[*by, "value", "n"])
+    b = r[r[s.METRIC] == s.ISTIO_REQUEST_DURATION_MS + "_bucket"]
+    frame = pd.DataFrame({SIDE: _text(b, s.REPORTER, "source"), DST: _text(b, s.DESTINATION_SERVICE),
+                          SRC: _text(b, s.SOURCE_WORKLOAD), SRC_NS: _text(b, s.SOURCE_WORKLOAD_NAMESPACE),
+                          s.LE: pd.to_numeric(b[s.LE], errors="coerce"), s.METRIC: b[s.METRIC].astype(str),
+                          s.RATE: pd.to_numeric(b[s.RATE], errors="coerce").fillna(0.0)})
+    src = frame[frame[SIDE] != "destination"]
+    frame = src if len(src) else frame
+    if frame.empty:
+        return pd.DataFrame(columns=[*by, "value", "n"])
+    q = histogram_quantile(Q, frame, by=by)
+    n = frame[np.isinf(frame[s.LE])].groupby(by, sort=False)[s.RATE].sum() * ctx.window_s
+    return q.merge(n.rename("n").reset_index(), on=by, how="left").fillna({"n": 0.0}).dropna(subset=["value"])
 
 
 def p95_by_service(rows: pd.DataFrame) -> pd.Series:
@@ -48,7 +71,7 @@ class EdgeLatencyAnomaly:
     def analyze(self, ctx: RuntimeContext) -> list[Finding]:
         rows = client_rows(ctx)
         if rows.empty:
-            return []
+            return self._from_rates(ctx) if ctx.rates is not None and len(ctx.rates) else []
         cut = ctx.end - float(ctx.options.get("latency_recent_s", ctx.window_s / 3))
         recent, older = rows[rows["t"] >= cut], rows[rows["t"] < cut]
         counts = older.groupby(DST, sort=False).size()
@@ -64,6 +87,38 @@ class EdgeLatencyAnomaly:
         for dst, row in hot.iterrows():  # one iteration per anomalous service
             sub = recent[recent[DST] == dst]
             out.append(self._finding(ctx, str(dst), sub, rows, row))
+        return out
+
+    def _from_rates(self, ctx: RuntimeContext) -> list[Finding]:
+        """From histogram bucket rates (Prometheus): p95 per service against the live baseline only."""
+        per_service = rate_p95(ctx, [DST])
+        if per_service.empty:
+            return []
+        base = pd.Series(ctx.latency_baseline or {}, dtype=float).reindex(per_service[DST]).to_numpy()
+        p95, n = per_service["value"].to_numpy(), per_service["n"].to_numpy()
+        with np.errstate(invalid="ignore"):
+            rel = (p95 > base * self.ratio) & (p95 > base + self.min_increase_ms)
+        hot = per_service[(n >= self.min_requests) & (np.nan_to_num(rel, nan=0).astype(bool) | (p95 > self.absolute_ms))]
+        if hot.empty:
+            return []
+        edges = rate_p95(ctx, [DST, SRC, SRC_NS])
+        out = []
+        for r in hot.itertuples(index=False):  # one per anomalous service
+            b = (ctx.latency_baseline or {}).get(r.dst)
+            reason = f"{r.value / b:.1f}x its usual {b:.0f} ms" if b else f"above the {self.absolute_ms:.0f} ms bound"
+            mine = edges[edges[DST] == r.dst].sort_values("value", ascending=False)
+            f = make("MS3014", resource=ResourceRef("Service", *fqdn_parts(r.dst)),
+                     source=", ".join(f"{e.src_ns}/{e.src}" for e in mine.head(3).itertuples()),
+                     destination=r.dst, p95_ms=float(r.value), reason=reason)
+            f.evidence = {"edge_key": r.dst, "rule": self.name, "p95_ms": round(float(r.value), 1),
+                          "baseline_p95_ms": round(b, 1) if b else None, "sample_trace_ids": [],
+                          "total": int(round(r.n)), "source": "histogram buckets",
+                          "edges": [{"source": f"{e.src_ns}/{e.src}", "source_workload": e.src,
+                                     "source_namespace": e.src_ns, "destination": r.dst, "count": int(round(e.n)),
+                                     "p95_ms": round(float(e.value), 1), "rps": round(e.n / ctx.window_s, 4)}
+                                    for e in mine.itertuples()]}
+            f.impact = {"rps": round(r.n / ctx.window_s, 4), "share": 1.0, "requests": int(round(r.n))}
+            out.append(f)
         return out
 
     def _finding(self, ctx: RuntimeContext, dst: str, sub: pd.DataFrame, rows: pd.DataFrame,

@@ -94,3 +94,27 @@ def test_latency_above_the_absolute_bound_without_history():
     df = requests("productpage-v1", fqdn("reviews"), "ok", 30, start=END - 5, end=END, duration_ms=2500)
     found = [f for f in run(df) if f.code == "MS3014"]
     assert len(found) == 1 and "bound" in found[0].message
+
+
+def test_latency_from_histogram_bucket_rates_against_the_baseline():
+    """Prometheus gives only bucket rates: p95 by histogram_quantile, compared with the live baseline."""
+    import pandas as pd
+    from collector import schema as s
+    base = {lbl: "unknown" for lbl in s.ISTIO_LABELS}
+    rows = []
+    # 10 req/s; 20 % above 250 ms -> p95 inside the (250, 500] bucket
+    for le, rate in ((5.0, 2.0), (25.0, 6.0), (250.0, 8.0), (500.0, 10.0), (float("inf"), 10.0)):
+        r = dict(base)
+        r.update({s.REPORTER: "source", s.SOURCE_WORKLOAD: "productpage-v1", s.SOURCE_WORKLOAD_NAMESPACE: "bookinfo",
+                  s.DESTINATION_SERVICE: fqdn("details"), s.METRIC: s.ISTIO_REQUEST_DURATION_MS + "_bucket",
+                  s.LE: le, s.RATE: rate})
+        rows.append(r)
+    rates = pd.DataFrame(rows)
+    ctx = RuntimeContext(start=T0, end=END, rates=rates, latency_baseline={fqdn("details"): 20.0})
+    found = [f for f in analyze_runtime(ctx) if f.code == "MS3014"]
+    assert len(found) == 1
+    f = found[0]
+    assert f.evidence["p95_ms"] == pytest.approx(437.5)  # 250 + (9.5 - 8) / (10 - 8) * 250
+    assert f.evidence["edges"][0]["source_workload"] == "productpage-v1" and f.impact["requests"] == 300
+    quiet = RuntimeContext(start=T0, end=END, rates=rates, latency_baseline={fqdn("details"): 400.0})
+    assert [f for f in analyze_runtime(quiet) if f.code == "MS3014"] == []
