@@ -164,8 +164,12 @@ def edge_records(tr: Traffic, sums: dict[str, np.ndarray]) -> list[tuple]:
             zip(tr.e_src.tolist(), tr.e_dst.tolist(), tr.e_proto.tolist(), edge_attrs(tr, sums))]
 
 
-def edge_attrs(tr: Traffic, sums: dict[str, np.ndarray]) -> list[dict]:
-    """Per edge index: protocol, rates, responses, % errors and % of the source's outbound traffic."""
+def edge_attrs(tr: Traffic, sums: dict[str, np.ndarray], into: list[dict] | None = None) -> list[dict]:
+    """Per edge index: protocol, rates, responses, % errors and % of the source's outbound traffic.
+
+    With `into` (the dicts of the same edges from the last window) the fields are
+    written into those dicts instead of new ones.
+    """
     resp = responses(tr)
     nn = tr.n_nodes
     out_tot = np.zeros(len(tr.e_src))
@@ -174,7 +178,7 @@ def edge_attrs(tr: Traffic, sums: dict[str, np.ndarray]) -> list[dict]:
         per_src = np.bincount(tr.e_src[on], weights=sums["total"][on], minlength=nn)
         out_tot[on] = per_src[tr.e_src[on]]
     cols = [sums[k].tolist() for k in ("total", "c3xx", "c4xx", "c5xx", "noresp", "grpcerr")]
-    records = []
+    records = into if into is not None else [{} for _ in range(len(tr.e_src))]
     for e, (p, tot, c3, c4, c5, nr, ge, ot) in enumerate(zip(tr.e_proto.tolist(), *cols, out_tot.tolist())):
         if p == 0:
             rates = {"http": tot, "http3xx": c3, "http4xx": c4, "http5xx": c5, "httpNoResponse": nr}
@@ -185,10 +189,13 @@ def edge_attrs(tr: Traffic, sums: dict[str, np.ndarray]) -> list[dict]:
         else:
             rates, err = {"tcp": tot}, 0.0
         pname = PROTOCOLS[p]
-        rates = {k: v for k, v in rates.items() if v > 0 or k == pname}
-        records.append({A.PROTOCOL: pname, A.RATE: tot, A.EDGE_RATES: rates, A.RESPONSES: resp[e],
-                        A.PERCENT_ERR: 100.0 * err / tot if tot > 0 else 0.0,
-                        A.PERCENT_REQ: 100.0 * tot / ot if ot > 0 else 0.0})
+        d = records[e]
+        d[A.PROTOCOL] = pname
+        d[A.RATE] = tot
+        d[A.EDGE_RATES] = {k: v for k, v in rates.items() if v > 0 or k == pname}
+        d[A.RESPONSES] = resp[e]
+        d[A.PERCENT_ERR] = 100.0 * err / tot if tot > 0 else 0.0
+        d[A.PERCENT_REQ] = 100.0 * tot / ot if ot > 0 else 0.0
     return records
 
 

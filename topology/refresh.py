@@ -28,20 +28,19 @@ class RefreshState:
     node_dicts: list[tuple[int, dict]]  # (node index, attribute dict) of nodes in the graph
     edge_dicts: list[dict]  # by edge index
     n_nodes: int
-    n_edges: int
 
     @classmethod
     def after(cls, graph: nx.MultiDiGraph, tr: Traffic, edge_dicts: list[dict]) -> RefreshState:
         nodes = graph.nodes
         ids = tr.table.ids
         node_dicts = [(i, nodes[ids[i]]) for i in tr.nodes_in_graph().tolist() if ids[i] in graph]
-        return cls(graph, tr.on_edges, tr.shown.copy(), node_dicts, edge_dicts, graph.number_of_nodes(),
-                   graph.number_of_edges())
+        return cls(graph, tr.on_edges, tr.shown.copy(), node_dicts, edge_dicts, graph.number_of_nodes())
 
     def matches(self, graph: nx.MultiDiGraph, tr: Traffic) -> bool:
+        # (edge counts are not compared: networkx counts them by walking every node; the
+        # builder is the only one that changes its graph's edges)
         return (self.graph is graph and self.structure is tr.on_edges and not tr.options.waypoints
-                and np.array_equal(self.shown, tr.shown) and graph.number_of_nodes() == self.n_nodes
-                and graph.number_of_edges() == self.n_edges)
+                and np.array_equal(self.shown, tr.shown) and graph.number_of_nodes() == self.n_nodes)
 
 
 def update_graph(graph: nx.MultiDiGraph, tr: Traffic, state: RefreshState | None) -> list[dict]:
@@ -52,8 +51,7 @@ def update_graph(graph: nx.MultiDiGraph, tr: Traffic, state: RefreshState | None
         rates = node_rates(tr, sums)
         for i, d in state.node_dicts:
             d[A.RATES] = rates.get(i, {})
-        for d, new in zip(state.edge_dicts, edge_attrs(tr, sums)):
-            d.update(new)
+        edge_attrs(tr, sums, into=state.edge_dicts)
         return state.edge_dicts
     return _general(graph, tr, sums)
 
@@ -90,7 +88,7 @@ def _general(graph: nx.MultiDiGraph, tr: Traffic, sums: dict) -> list[dict]:
             stored.append(attrs)
     for (pos, _), attrs in zip(fresh, add_edges_bulk(graph, [r for _, r in fresh])):
         stored[pos] = attrs
-    if graph.number_of_edges() != sum(shown):  # some edges vanished
+    if sum(len(keys) for nbrs in graph.adj.values() for keys in nbrs.values()) != sum(shown):  # some vanished
         wanted = {(u, v, k) for (u, v, k, _), show in zip(records, shown) if show}
         graph.remove_edges_from([e for e in graph.edges(keys=True) if e not in wanted])
     return stored

@@ -19,7 +19,7 @@ from topology import attrs as A
 from topology import config_view
 from topology.appenders.base import AppendContext, edge_dicts
 from topology.appenders.response_flags import split_flags
-from topology.traffic import rows_on_edges
+from topology.traffic import memo, rows_on_edges
 
 NAME = "securityPolicy"
 CONNECTION_FAILURE_FLAGS = frozenset({"UC", "UF", "URX", "UH", "DC"})
@@ -43,20 +43,15 @@ class SecurityPolicyAppender:
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
         tr = ctx.traffic
         n = len(tr.e_src)
-        # one metric per protocol, so requests and bytes are never added together
-        rows, eidx = rows_on_edges(tr, [schema.ISTIO_REQUESTS_TOTAL, schema.ISTIO_TCP_RECEIVED_BYTES], "destination")
+        rows, eidx, is_mtls, measured, src_p, dst_p = memo(tr, ("securityPolicy",), lambda: self._layout(tr))
         rate = tr.rows["rate"].to_numpy()[rows]
-        csp = tr.rows["csp"].astype(object).to_numpy()[rows]
-        is_mtls, measured = csp == "mutual_tls", np.isin(csp, ["mutual_tls", "none"])
         mtls = np.bincount(eidx[is_mtls], weights=rate[is_mtls], minlength=n)
         total = np.bincount(eidx[measured], weights=rate[measured], minlength=n)
-        live = rate > 0
-        src_p = _principals(eidx[live], tr.rows["s_principal"], rows[live])
-        dst_p = _principals(eidx[live], tr.rows["d_principal"], rows[live])
         dicts = edge_dicts(ctx)
         for e, (d, m, t) in enumerate(zip(dicts, mtls.tolist(), total.tolist())):
             d[A.MTLS_RATE], d[A.MTLS_MEASURED_RATE] = m, t
             d[A.MTLS_PERCENT] = 100.0 * m / t if t > 0 else 0.0
+            # principals of every series on the edge in the window (a series with zero rate included)
             d[A.SOURCE_PRINCIPALS], d[A.DEST_PRINCIPALS] = src_p.get(e, []), dst_p.get(e, [])
         if ctx.snapshot is None:
             for d in dicts:
@@ -80,3 +75,16 @@ class SecurityPolicyAppender:
             failed = any(set(split_flags(f)) & CONNECTION_FAILURE_FLAGS
                          for detail in d[A.RESPONSES].values() for f, r in detail["flags"].items() if r > 0)
             d[A.MTLS_MISMATCH] = plaintext > 0 or (d[A.MTLS_RATE] == 0 and failed)
+
+    @staticmethod
+    def _layout(tr) -> tuple:
+        """Destination-reported rows per edge, their policy masks and principals: structure only.
+
+        One metric per protocol (requests for HTTP/gRPC, received bytes for TCP), so
+        requests and bytes are never added together.
+        """
+        rows, eidx = rows_on_edges(tr, [schema.ISTIO_REQUESTS_TOTAL, schema.ISTIO_TCP_RECEIVED_BYTES], "destination")
+        csp = tr.rows["csp"].astype(object).to_numpy()[rows]
+        is_mtls, measured = csp == "mutual_tls", np.isin(csp, ["mutual_tls", "none"])
+        return (rows, eidx, is_mtls, measured, _principals(eidx, tr.rows["s_principal"], rows),
+                _principals(eidx, tr.rows["d_principal"], rows))
