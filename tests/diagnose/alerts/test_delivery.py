@@ -1,7 +1,7 @@
 """Delivery against a real receiver process: signatures, retries on 5xx and hangs, no retry on 4xx, a receiver restart."""
 import pytest
 
-from diagnose.alerts import AlertDispatcher, AlertsConfig, ReceiverConfig, verify
+from diagnose.alerts import AlertDispatcher, AlertsConfig, ReceiverConfig
 from diagnose.alerts.delivery import backoff, classify
 
 from tests.diagnose.alerts.findings_data import route_finding, runtime_finding

@@ -10,7 +10,7 @@ from diagnose.reports import render
 from diagnose.reports.graph_svg import topology_svg
 
 from tests.diagnose.reports.images import FAILING_RED, color_pixels, ink_share
-from tests.diagnose.reports.sample import EVIL, sample_snapshot
+from tests.diagnose.reports.sample import sample_snapshot
 
 CHROMIUM = "/usr/bin/chromium"
 # No proxy that exists and no DNS: any attempt to load something from the network fails.
