@@ -124,8 +124,8 @@ def bench_exposition() -> None:
             for _ in fam.samples:
                 pass
 
-    t_base = best_of(baseline, repeat=1)
-    t_ours = best_of(lambda: parse_exposition(text), repeat=3)
+    t_base = best_of(baseline, repeat=2 if full else 3)
+    t_ours = best_of(lambda: parse_exposition(text), repeat=7)
     assert parse_exposition(text).table.num_rows == samples
     base_rate = samples / t_base
     report(f"exposition prometheus_client.parser ({mb:.0f} MB Istio text)", base_rate, "samples/s")

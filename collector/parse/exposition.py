@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,37 +57,54 @@ class ExpositionResult:
         return self.table.to_pandas()
 
 
-def parse_exposition(text: str) -> ExpositionResult:
+def parse_exposition(text: str | bytes) -> ExpositionResult:
     """Parse Prometheus text exposition; malformed lines become `errors`, never exceptions."""
-    if not text:
+    raw = text.encode("utf-8", errors="replace") if isinstance(text, str) else bytes(text)
+    if not raw:
         return ExpositionResult(_empty_table())
-    lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
-    if len(text) < 2**31 - 1:
-        lines = lines.cast(pa.string())
-    stripped = pc.ascii_trim_whitespace(lines)
-    is_comment = pc.starts_with(stripped, "#")
-    sample_line = pc.invert(pc.or_(is_comment, pc.equal(pc.binary_length(stripped), 0)))
-    candidates = sample_line
-    if "\\" in text:  # escapes only in some lines: those go the careful way
-        candidates = pc.and_(candidates, pc.invert(pc.match_substring(lines, "\\")))
-    cand_idx = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
-    slow = np.flatnonzero(sample_line.to_numpy(zero_copy_only=False))
+    data = np.frombuffer(raw, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    start = np.concatenate([[0], newlines + 1]).astype(np.int64)
+    end = np.concatenate([newlines, [len(data)]]).astype(np.int64)
+    end = np.where((end > start) & (data[np.maximum(end - 1, 0)] == 13), end - 1, end)  # CRLF
+    n = len(start)
+    first = np.where(end > start, data[np.minimum(start, len(data) - 1)], 0)
+    blank = end == start
+    is_comment = first == ord("#")
+    odd_start = (first == ord(" ")) | (first == ord("\t"))  # the careful path decides
+    candidates = ~blank & ~is_comment & ~odd_start
+    backslashes = np.flatnonzero(data == ord("\\"))
+    if len(backslashes):  # escapes only in some lines: those go the careful way
+        candidates[np.searchsorted(start, backslashes, side="right") - 1] = False
+    cand_idx = np.flatnonzero(candidates)
+    slow = np.flatnonzero(~blank & ~is_comment)
     tables: list[pa.Table] = []
     if len(cand_idx):
-        table, ok = _fast(pc.take(lines, pa.array(cand_idx, pa.int64())))
+        table, ok = _fast(pa.py_buffer(raw), data, start[cand_idx], end[cand_idx])
         tables.append(table)
         slow = np.setdiff1d(slow, cand_idx[ok], assume_unique=True)
 
+    def line(i: int) -> str:
+        return raw[start[i]:end[i]].decode("utf-8", errors="replace")
+
     errors: list[ParseError] = []
     types: dict[str, str] = {}
-    for i in np.flatnonzero(is_comment.to_numpy(zero_copy_only=False)):  # a few per family, not per sample
-        _parse_comment(lines[int(i)].as_py(), types)
+    for i in np.flatnonzero(is_comment):  # a few per family, not per sample
+        _parse_comment(line(int(i)), types)
     rows: list[tuple[str, dict[str, str], float]] = []
     for i in slow:  # lines with escapes, odd spacing, or errors: rare in practice
+        text_line = line(int(i))
+        stripped = text_line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            _parse_comment(stripped, types)
+            continue
         try:
-            rows.append(parse_sample_line(lines[int(i)].as_py()))
+            rows.append(parse_sample_line(text_line))
         except ValueError as exc:
             errors.append(ParseError(int(i) + 1, str(exc)))
+    del n
     if rows:
         tables.append(_build_from_rows(rows))
     table = pa.concat_tables(tables) if tables else _empty_table()
@@ -104,49 +122,119 @@ def _list_part(lists: pa.Array, i: int, default: str = "") -> pa.Array:
     return pc.fill_null(pc.take(flat, pa.array(pos, mask=pos < 0)), default)
 
 
-def _fast(lines: pa.Array) -> tuple[pa.Table, np.ndarray]:
-    """Split well-formed lines with Arrow kernels only; returns the table and which lines it holds."""
-    n = len(lines)
-    has_labels = pc.greater_equal(pc.find_substring(lines, "{"), 0)
-    # name{labels} value [ts]  -> split at the LAST '}' (label values may hold '}')
-    halves = pc.split_pattern(lines, "}", max_splits=1, reverse=True)
-    head = pc.if_else(has_labels, _list_part(halves, 0), "")
-    tail = pc.if_else(has_labels, _list_part(halves, 1), lines)
-    name_body = pc.split_pattern(head, "{", max_splits=1)
-    body = _list_part(name_body, 1)
-    tokens = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(tail))
+def _views(data_buffer: pa.Buffer, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """Zero-copy string_view array of data[starts:ends] (Arrow binary views, 16 bytes per row)."""
+    n = len(starts)
+    lens = np.maximum(ends - starts, 0).astype(np.int64)
+    views = np.zeros((n, 16), dtype=np.uint8)
+    views[:, 0:4] = lens.astype("<i4").view(np.uint8).reshape(n, 4)
+    padded = data if len(data) >= 12 else np.concatenate([data, np.zeros(12, np.uint8)])
+    rows = sliding_window_view(padded, 12)
+    head = rows[np.minimum(starts, len(rows) - 1)]  # 12 bytes per row, contiguous copies
+    head = np.where(np.arange(12)[None, :] < lens[:, None], head, 0).astype(np.uint8)
+    inline = lens <= 12
+    views[inline, 4:16] = head[inline]
+    out = ~inline
+    views[out, 4:8] = head[out, 0:4]
+    views[out, 12:16] = starts[out].astype("<i4").view(np.uint8).reshape(-1, 4)
+    return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views.tobytes()), data_buffer])
+
+
+def _encode(views: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(indices, distinct values as plain strings) of a string_view array."""
+    enc = pc.dictionary_encode(views)
+    return enc.indices, enc.dictionary.cast(pa.string())
+
+
+def _find_last(window: np.ndarray, pattern: bytes, limit: np.ndarray) -> np.ndarray:
+    """Per row, the last start index of `pattern` in `window` that ends before `limit` (-1 if none)."""
+    w = window.shape[1]
+    m = len(pattern)
+    hit = np.ones((window.shape[0], w - m + 1), dtype=bool)
+    for j, ch in enumerate(pattern):
+        hit &= window[:, j: w - m + 1 + j] == ch
+    hit &= (np.arange(w - m + 1)[None, :] + m) <= limit[:, None]
+    any_hit = hit.any(axis=1)
+    last = w - m - np.argmax(hit[:, ::-1], axis=1)
+    return np.where(any_hit, last, -1)
+
+
+_HEAD = 96  # bytes from the start of a line searched for the end of the metric name
+_TAIL = 72  # bytes from the end of a line searched for the closing brace (value and timestamp are short)
+
+
+def _fast(dbuf: pa.Buffer, data: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """Well-formed lines, cut by byte offsets (no copies of the label text); returns the table and
+    which of these lines it holds."""
+    n = len(start)
+    # the name ends at '{' or at the first blank, within the first _HEAD bytes
+    h = np.arange(_HEAD)
+    padded = np.concatenate([np.zeros(_TAIL, np.uint8), data, np.full(_HEAD, ord(" "), np.uint8)])
+    head = sliding_window_view(padded, _HEAD)[start + _TAIL]  # one contiguous row per line
+    head = np.where(h[None, :] < (end - start)[:, None], head, ord(" "))
+    is_open = head == ord("{")
+    is_blank = (head == ord(" ")) | (head == ord("\t"))
+    first_open = np.where(is_open.any(axis=1), np.argmax(is_open, axis=1), _HEAD)
+    first_blank = np.where(is_blank.any(axis=1), np.argmax(is_blank, axis=1), _HEAD)
+    has_labels = first_open < first_blank
+    open_abs = start + first_open
+    ok_head = np.minimum(first_open, first_blank) < _HEAD
+    # the last '}' lies in the line's tail: search a small window of every line at once
+    w0 = np.maximum(end - _TAIL, start)
+    k = np.arange(_TAIL)
+    window = sliding_window_view(padded, _TAIL)[w0 + _TAIL]
+    window = np.where(k[None, :] < (end - w0)[:, None], window, 0)
+    is_close = window == ord("}")
+    close_rel = _TAIL - 1 - np.argmax(is_close[:, ::-1], axis=1)
+    close_abs = np.where(is_close.any(axis=1), w0 + close_rel, -1)
+    ok = ok_head & (~has_labels | (close_abs > open_abs))
+    # a trailing le="..." just before the brace (histogram buckets)
+    le_rel = _find_last(window, b',le="', np.where(close_abs >= 0, close_abs - w0, 0))
+    le_abs = np.where(le_rel >= 0, w0 + le_rel, -1)
+    body_end = np.where(has_labels & ok, close_abs, start)
+    body_start = np.where(has_labels & ok, open_abs + 1, start)
+    last = data[np.maximum(body_end - 1, 0)]
+    body_end = np.where((body_end > body_start) & (last == ord(",")), body_end - 1, body_end)  # k="v", allowed
+    last = data[np.maximum(body_end - 1, 0)]
+    ok &= (body_end == body_start) | (last == ord('"'))
+    le_value_start = le_abs + 5
+    has_le = has_labels & (le_abs >= body_start) & (le_value_start < close_abs - 1) & (data[np.maximum(close_abs - 1, 0)] == ord('"'))
+    # the le value must not hold a quote (else the ',le="' was inside another value)
+    quote_in = np.zeros(n, dtype=bool)
+    if has_le.any():
+        qwin = (window == ord('"')) & (k[None, :] >= (le_value_start - w0)[:, None]) & (k[None, :] < (close_abs - 1 - w0)[:, None])
+        quote_in = qwin.any(axis=1)
+    has_le &= ~quote_in
+    stem_end = np.where(has_le, le_abs, body_end)
+
+    name_end = np.where(has_labels, open_abs, start)  # unlabelled lines: name comes from the tokens
+    tail_start = np.where(has_labels, close_abs + 1, start)
+    tail = pc.ascii_trim_whitespace(_views(dbuf, data, tail_start, end).cast(pa.string()))
+    tokens = pc.ascii_split_whitespace(tail)
     n_tok = pc.list_value_length(tokens).to_numpy()
-    first = _list_part(tokens, 0)
-    name = pc.if_else(has_labels, _list_part(name_body, 0), first)
-    value_off = np.where(has_labels.to_numpy(zero_copy_only=False), 0, 1)
-    value = pc.if_else(pa.array(value_off == 0), first, _list_part(tokens, 1))
-    ts = pc.if_else(pa.array(value_off == 0), _list_part(tokens, 1), _list_part(tokens, 2))
-    ok = (n_tok - value_off >= 1) & (n_tok - value_off <= 2)
+    tok0 = _list_part(tokens, 0)
+    value_off = np.where(has_labels, 0, 1)
+    name_idx, name_dict = _encode(_views(dbuf, data, start, name_end))
+    name = pc.if_else(pa.array(has_labels), pc.take(name_dict, name_idx), tok0)
+    value = pc.if_else(pa.array(has_labels), tok0, _list_part(tokens, 1))
+    ts = pc.if_else(pa.array(has_labels), _list_part(tokens, 1), _list_part(tokens, 2))
+    ok &= (n_tok - value_off >= 1) & (n_tok - value_off <= 2)
     ok &= pc.match_substring_regex(name, r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").to_numpy(zero_copy_only=False)
     ok &= pc.match_substring_regex(value, _VALUE_OK).to_numpy(zero_copy_only=False)
     ok &= pc.match_substring_regex(ts, r"^(-?[0-9]+)?$").to_numpy(zero_copy_only=False)
-    # labels body: k="v",k="v"[,]  -> strip one trailing comma
-    body = pc.utf8_rtrim(body, characters=",")
-    ok &= pc.or_(pc.ends_with(body, '"'), pc.equal(pc.binary_length(body), 0)).to_numpy(zero_copy_only=False)
-    label_text = body
-    # Histogram buckets share their label set and differ only in a trailing le="...": cut it
-    # off, so the label set is pivoted once per distinct set (often 20+ lines each), not per line.
-    le_split = pc.split_pattern(body, ',le="', max_splits=1, reverse=True)
-    le_tail = _list_part(le_split, 1, "")
-    has_le = (pc.list_value_length(le_split).to_numpy() == 2)
-    has_le &= pc.equal(pc.count_substring(le_tail, '"'), 1).to_numpy(zero_copy_only=False)
-    stem = pc.if_else(pa.array(has_le), _list_part(le_split, 0), body)
-    le_text = pc.if_else(pa.array(has_le), pc.utf8_slice_codeunits(le_tail, 0, -1), pa.scalar(None, pa.string()))
-    enc = pc.dictionary_encode(stem)
-    idx = enc.indices
-    cols, uniq_ok = _pivot(enc.dictionary)
-    ok &= uniq_ok[idx.to_numpy()]
-    columns: dict[str, pa.Array] = {schema.METRIC: name, LABELS: label_text}
+
+    # the label set, pivoted once per distinct set; buckets share theirs (le cut off)
+    stem_idx, stems = _encode(_views(dbuf, data, body_start, np.where(ok, stem_end, body_start)))
+    cols, uniq_ok = _pivot(stems)
+    ok &= uniq_ok[stem_idx.to_numpy()]
+    lab_idx, lab_dict = _encode(_views(dbuf, data, body_start, np.where(ok, body_end, body_start)))
+    columns: dict[str, pa.Array] = {schema.METRIC: name, LABELS: pc.take(lab_dict, lab_idx)}
     for col in schema.ISTIO_LABELS:
-        columns[col] = pc.take(cols[col], idx)
-    le_all = pc.coalesce(le_text, pc.take(cols["le"], idx))
-    le_ok = pc.fill_null(pc.match_substring_regex(le_all, _VALUE_OK), True).to_numpy(zero_copy_only=False)
-    ok &= le_ok
+        columns[col] = pc.take(cols[col], stem_idx)
+    le_text = _views(dbuf, data, np.where(has_le, le_value_start, 0), np.where(has_le, close_abs - 1, 0)).cast(pa.string())
+    le_text = pc.if_else(pa.array(has_le), le_text, pa.scalar(None, pa.string()))
+    le_all = pc.coalesce(le_text, pc.take(cols["le"], stem_idx))
+    ok &= pc.fill_null(pc.match_substring_regex(le_all, _VALUE_OK), True).to_numpy(zero_copy_only=False)
     le_all = pc.if_else(pa.array(ok), le_all, pa.scalar(None, pa.string()))
     columns[schema.LE] = pc.fill_null(pc.cast(_normalize_values(le_all), pa.float64()), math.nan)
     columns[schema.VALUE] = pc.cast(_normalize_values(pc.if_else(pa.array(ok), value, "0")), pa.float64())
