@@ -1,18 +1,11 @@
-"""The live diagnoser: re-evaluates runtime rules, config findings and SLOs every few seconds.
+"""The live loop: every few seconds, read a window of telemetry and config, diagnose, update finding states.
 
-Each evaluation reads a sliding window of telemetry (default 20 s, ending a
-little before now so late log lines are in), runs the runtime rules, correlates
-them with the config findings of the current snapshot, feeds the SLO engine
-with the telemetry not fed before, and then updates the finding states:
-
-- a finding *opens* the first time it is seen (`open_after` evaluations in a row),
-- it stays open while seen and is *updated* (message, evidence, impact, last_seen),
-- it *resolves* after `resolve_after` evaluations in a row without it,
-- a finding that reopens `flap_limit` times within `flap_window_s` is marked
-  flapping and needs three times as long without it to resolve (damping),
-- resolved findings are kept `retention_s` for the UI and alerts, then dropped,
-- a config finding that a runtime finding absorbs (correlation) resolves at once
-  with `evidence.merged_into` naming the runtime finding.
+Each evaluation reads a sliding window (default 20 s, ending `ingest_lag_s`
+before now so late log lines are in), runs the runtime rules, correlates them
+with the config findings of the current snapshot (re-analysed only when the
+snapshot changes), honours `meshscope.io/ignore` on the blamed objects, feeds
+the SLO engine with the telemetry not fed before (or asks Prometheus), and
+hands everything to the `FindingTracker` (open / update / resolve / flapping).
 
 The composition root builds it with `LiveSources` (collector store, bundled mesh
 or a real cluster) and reads `findings(...)`/`slo_status()` for the API;
@@ -24,67 +17,21 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from diagnose.correlate import correlate, rank
+from diagnose.correlate import correlate
 from diagnose.findings import Finding, ResourceRef
+from diagnose.live.sources import LiveSources, default_analyze
+from diagnose.live.tracker import FindingTracker
 from diagnose.rules.runtime import RuntimeContext, analyze_runtime
 from diagnose.rules.runtime.latency import EdgeLatencyAnomaly, client_rows, p95_by_service, rate_p95
 from diagnose.rules.runtime.traffic import DST
 from diagnose.slo import SLO, SloEngine, SloLoad, is_slo_kind, load_slos, slos_from_objects
 
 log = logging.getLogger(__name__)
-
-RequestsFn = Callable[[float, float], pd.DataFrame]  # (start, end) epoch seconds -> requests table
-RatesFn = Callable[[float, float], pd.DataFrame]  # (window_s, end) -> Istio rate frame
-
-
-@dataclass
-class LiveSources:
-    """Where the live loop reads from; any part may be missing (None)."""
-
-    requests: RequestsFn | None = None
-    rates: RatesFn | None = None
-    snapshot: Callable[[], Any] | None = None  # -> mesh.config.Snapshot
-    analyze: Callable[[Any], list[Finding]] | None = None  # snapshot -> config findings
-
-    @classmethod
-    def from_store(cls, store: Any, snapshot: Callable[[], Any] | None = None,
-                   analyze: Callable[[Any], list[Finding]] | None = None) -> LiveSources:
-        """Sources over the collector's TelemetryStore (and a snapshot provider such as `BundledMesh.snapshot`)."""
-        from collector.query import istio_rates
-
-        return cls(requests=lambda start, end: store.requests(start, end),
-                   rates=lambda window, end: istio_rates(store, window, end), snapshot=snapshot,
-                   analyze=analyze)
-
-    @classmethod
-    def from_prometheus(cls, client: Any, snapshot: Callable[[], Any] | None = None,
-                        analyze: Callable[[Any], list[Finding]] | None = None) -> LiveSources:
-        """Sources over a Prometheus server (`collector.sources.prom_api.PrometheusClient`): rates only."""
-        return cls(rates=lambda window, end: client.istio_rates(window, end), snapshot=snapshot, analyze=analyze)
-
-
-@dataclass
-class _Track:
-    finding: Finding
-    status: str = "pending"  # pending | open | resolved
-    seen_streak: int = 0
-    missing_streak: int = 0
-    reopenings: deque = field(default_factory=deque)  # times it reopened, for flapping
-
-
-def _default_analyze() -> Callable[[Any], list[Finding]] | None:
-    try:
-        from diagnose import analyze  # type: ignore[attr-defined]  # config analysis (another part)
-    except ImportError:
-        return None
-    return analyze
 
 
 class LiveDiagnoser:
@@ -100,15 +47,13 @@ class LiveDiagnoser:
         self.sources = sources
         self.slo_engine = SloEngine(slos, prometheus=prometheus, prometheus_for_all=prometheus is not None)
         self.interval_s, self.window_s, self.ingest_lag_s = interval_s, window_s, ingest_lag_s
-        self.open_after, self.resolve_after = open_after, resolve_after
-        self.flap_window_s, self.flap_limit, self.retention_s = flap_window_s, flap_limit, retention_s
+        self.tracker = FindingTracker(open_after, resolve_after, flap_window_s, flap_limit, retention_s)
         self.ignore = set(ignore)
         self.clock = clock
         self._slo_problems: dict[str, list[Finding]] = {}
         self._snapshot_slo_sig: tuple = ()
         self._snapshot_slo_keys: set[str] = set()
         self.last_evaluation: dict[str, Any] = {}
-        self._tracks: dict[str, _Track] = {}
         self._lock = threading.RLock()
         self._eval_lock = threading.Lock()
         self._baseline: dict[str, float] = {}
@@ -118,7 +63,7 @@ class LiveDiagnoser:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         if sources.analyze is None:
-            sources.analyze = _default_analyze()
+            sources.analyze = default_analyze()
 
     # -- SLO declarations ---------------------------------------------------------------------------
     def load_slos(self, paths: Iterable[str]) -> SloLoad:
@@ -189,9 +134,7 @@ class LiveDiagnoser:
         with self._eval_lock:
             t0 = time.perf_counter()
             current = self._current(now)
-            with self._lock:
-                self._update(current, now)
-                tracked = [t.finding for t in self._tracks.values() if t.status != "pending"]
+            tracked = self.tracker.update(current, now)
             self.last_evaluation.update(time=now, seconds=time.perf_counter() - t0, found=len(current),
                                         open=sum(f.status == "open" for f in tracked))
         for cb in list(self._listeners):
@@ -278,76 +221,14 @@ class LiveDiagnoser:
                 self.slo_engine.ingest_rates(rates, end - mark, end)
         self._slo_mark = end
 
-    def _update(self, current: list[Finding], now: float) -> None:
-        seen: set[str] = set()
-        for f in current:
-            fp = f.fingerprint
-            if fp in seen:
-                continue
-            seen.add(fp)
-            t = self._tracks.get(fp)
-            if t is None:
-                t = self._tracks[fp] = _Track(f)
-                f.first_seen = now
-            else:
-                if t.status == "resolved":
-                    t.status, t.seen_streak = "pending", 0
-                    t.reopenings.append(now)
-                f.first_seen = t.finding.first_seen
-                t.finding = f
-            t.seen_streak += 1
-            t.missing_streak = 0
-            f.last_seen = now
-            f.resolved_at = None
-            while t.reopenings and t.reopenings[0] < now - self.flap_window_s:
-                t.reopenings.popleft()
-            if len(t.reopenings) >= self.flap_limit:
-                f.evidence["flapping"] = True
-            if t.status == "pending" and t.seen_streak >= self.open_after:
-                t.status = "open"
-            f.status = "open" if t.status == "open" else "pending"
-        merged = {c["fingerprint"]: f.fingerprint for f in current
-                  for c in f.evidence.get("config_findings", []) if "fingerprint" in c}
-        for fp, t in list(self._tracks.items()):
-            if fp in seen:
-                continue
-            if fp in merged and t.status == "open":  # now reported inside a runtime finding: not twice
-                t.status = t.finding.status = "resolved"
-                t.finding.resolved_at = now
-                t.finding.evidence["merged_into"] = merged[fp]
-                continue
-            if t.status == "pending":
-                if not t.reopenings:
-                    del self._tracks[fp]
-                else:  # a reopening that did not last: back to resolved
-                    t.status = t.finding.status = "resolved"
-                    t.finding.resolved_at = now
-                continue
-            if t.status == "open":
-                t.missing_streak += 1
-                needed = self.resolve_after * (3 if len(t.reopenings) >= self.flap_limit else 1)
-                if t.missing_streak >= needed:
-                    t.status = t.finding.status = "resolved"
-                    t.finding.resolved_at = now
-            elif t.status == "resolved" and (t.finding.resolved_at or now) < now - self.retention_s:
-                del self._tracks[fp]
-
     # -- reading the state (API, UI, alerts, reports) -----------------------------------------------
     def findings(self, filters: dict[str, Any] | None = None, **kw: Any) -> list[Finding]:
         """Tracked findings (open first, by impact) matching filters: category, severity, namespace,
         status (open | resolved | all; default all), code. Values may be comma-separated lists."""
-        want = {**(filters or {}), **kw}
-        with self._lock:
-            items = [t.finding for t in self._tracks.values() if t.status in ("open", "resolved")]
-        items = [f for f in items if _matches(f, want)]
-        opened = rank([f for f in items if f.status == "open"])
-        resolved = sorted((f for f in items if f.status == "resolved"), key=lambda f: -(f.resolved_at or 0))
-        return [*opened, *resolved]
+        return self.tracker.findings(filters, **kw)
 
     def finding(self, fingerprint: str) -> Finding | None:
-        with self._lock:
-            t = self._tracks.get(fingerprint)
-            return t.finding if t and t.status != "pending" else None
+        return self.tracker.finding(fingerprint)
 
     def slo_status(self, now: float | None = None) -> list[dict[str, Any]]:
         """Every SLO's numbers (objective, budget remaining, burn rate per window, alert state, budget series)."""
@@ -400,36 +281,4 @@ def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:
 def _copy(f: Finding) -> Finding:
     return dataclasses.replace(f, related=list(f.related), evidence=dict(f.evidence), impact=dict(f.impact))
 
-
-def _values(v: Any) -> set[str]:
-    if v is None or v == "":
-        return set()
-    if isinstance(v, (list, tuple, set)):
-        return {str(x) for x in v}
-    return {x.strip() for x in str(v).split(",") if x.strip()}
-
-
-def _namespaces(f: Finding) -> set[str]:
-    out = {r.namespace for r in [f.resource, *f.related] if r is not None and r.namespace}
-    for e in f.evidence.get("edges", []) if isinstance(f.evidence, dict) else []:
-        out.add(str(e.get("source_namespace", "")))
-        parts = str(e.get("destination", "")).split(".")
-        if len(parts) >= 2:
-            out.add(parts[1])
-    return out
-
-
-def _matches(f: Finding, want: dict[str, Any]) -> bool:
-    for key in ("category", "code"):
-        vals = _values(want.get(key))
-        if vals and getattr(f, key) not in vals:
-            return False
-    sev = _values(want.get("severity"))
-    if sev and f.severity not in sev:
-        return False
-    status = _values(want.get("status")) - {"all"}
-    if status and f.status not in status:
-        return False
-    ns = _values(want.get("namespace"))
-    return not ns or bool(ns & _namespaces(f))
 

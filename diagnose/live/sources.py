@@ -1,0 +1,48 @@
+"""Where the live loop reads telemetry and config from: the collector store, Prometheus, a snapshot provider."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from diagnose.findings import Finding
+
+RequestsFn = Callable[[float, float], pd.DataFrame]  # (start, end) epoch seconds -> requests table
+RatesFn = Callable[[float, float], pd.DataFrame]  # (window_s, end) -> Istio rate frame
+
+
+@dataclass
+class LiveSources:
+    """Where the live loop reads from; any part may be missing (None)."""
+
+    requests: RequestsFn | None = None
+    rates: RatesFn | None = None
+    snapshot: Callable[[], Any] | None = None  # -> mesh.config.Snapshot
+    analyze: Callable[[Any], list[Finding]] | None = None  # snapshot -> config findings
+
+    @classmethod
+    def from_store(cls, store: Any, snapshot: Callable[[], Any] | None = None,
+                   analyze: Callable[[Any], list[Finding]] | None = None) -> LiveSources:
+        """Sources over the collector's TelemetryStore (and a snapshot provider such as `BundledMesh.snapshot`)."""
+        from collector.query import istio_rates
+
+        return cls(requests=lambda start, end: store.requests(start, end),
+                   rates=lambda window, end: istio_rates(store, window, end), snapshot=snapshot,
+                   analyze=analyze)
+
+    @classmethod
+    def from_prometheus(cls, client: Any, snapshot: Callable[[], Any] | None = None,
+                        analyze: Callable[[Any], list[Finding]] | None = None) -> LiveSources:
+        """Sources over a Prometheus server (`collector.sources.prom_api.PrometheusClient`): rates only."""
+        return cls(rates=lambda window, end: client.istio_rates(window, end), snapshot=snapshot, analyze=analyze)
+
+
+def default_analyze() -> Callable[[Any], list[Finding]] | None:
+    """The config analysis (`diagnose.analyze`), when it can be imported."""
+    try:
+        from diagnose import analyze  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return analyze

@@ -1,0 +1,147 @@
+"""Finding states over time: open, update, resolve, flapping damping, retention.
+
+Each evaluation hands over the findings it sees; a finding is identified by its
+fingerprint (code, resource, edge). It opens when seen `open_after` times in a
+row, is updated while seen, resolves after `resolve_after` evaluations without
+it (three times that once it flaps: reopened `flap_limit` times within
+`flap_window_s`), and is forgotten `retention_s` after resolving. A config
+finding that a runtime finding absorbed resolves at once (`evidence.merged_into`).
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnose.correlate import rank
+from diagnose.findings import Finding
+
+
+@dataclass
+class _Track:
+    finding: Finding
+    status: str = "pending"  # pending | open | resolved
+    seen_streak: int = 0
+    missing_streak: int = 0
+    reopenings: deque = field(default_factory=deque)  # times it reopened, for flapping
+
+
+class FindingTracker:
+    """Thread-safe finding states (the live loop writes, the API and alerts read)."""
+
+    def __init__(self, open_after: int = 1, resolve_after: int = 3, flap_window_s: float = 300.0,
+                 flap_limit: int = 3, retention_s: float = 3600.0) -> None:
+        self.open_after, self.resolve_after = open_after, resolve_after
+        self.flap_window_s, self.flap_limit, self.retention_s = flap_window_s, flap_limit, retention_s
+        self.tracks: dict[str, _Track] = {}
+        self.lock = threading.RLock()
+
+    def update(self, current: list[Finding], now: float) -> list[Finding]:
+        """Fold one evaluation's findings into the states; returns every tracked (open or resolved) finding."""
+        with self.lock:
+            self._update(current, now)
+            return [t.finding for t in self.tracks.values() if t.status != "pending"]
+
+    def _update(self, current: list[Finding], now: float) -> None:
+        seen: set[str] = set()
+        for f in current:
+            fp = f.fingerprint
+            if fp in seen:
+                continue
+            seen.add(fp)
+            t = self.tracks.get(fp)
+            if t is None:
+                t = self.tracks[fp] = _Track(f)
+                f.first_seen = now
+            else:
+                if t.status == "resolved":
+                    t.status, t.seen_streak = "pending", 0
+                    t.reopenings.append(now)
+                f.first_seen = t.finding.first_seen
+                t.finding = f
+            t.seen_streak += 1
+            t.missing_streak = 0
+            f.last_seen = now
+            f.resolved_at = None
+            while t.reopenings and t.reopenings[0] < now - self.flap_window_s:
+                t.reopenings.popleft()
+            if len(t.reopenings) >= self.flap_limit:
+                f.evidence["flapping"] = True
+            if t.status == "pending" and t.seen_streak >= self.open_after:
+                t.status = "open"
+            f.status = "open" if t.status == "open" else "pending"
+        merged = {c["fingerprint"]: f.fingerprint for f in current
+                  for c in f.evidence.get("config_findings", []) if "fingerprint" in c}
+        for fp, t in list(self.tracks.items()):
+            if fp in seen:
+                continue
+            if fp in merged and t.status == "open":  # now reported inside a runtime finding: not twice
+                t.status = t.finding.status = "resolved"
+                t.finding.resolved_at = now
+                t.finding.evidence["merged_into"] = merged[fp]
+                continue
+            if t.status == "pending":
+                if not t.reopenings:
+                    del self.tracks[fp]
+                else:  # a reopening that did not last: back to resolved
+                    t.status = t.finding.status = "resolved"
+                    t.finding.resolved_at = now
+                continue
+            if t.status == "open":
+                t.missing_streak += 1
+                needed = self.resolve_after * (3 if len(t.reopenings) >= self.flap_limit else 1)
+                if t.missing_streak >= needed:
+                    t.status = t.finding.status = "resolved"
+                    t.finding.resolved_at = now
+            elif t.status == "resolved" and (t.finding.resolved_at or now) < now - self.retention_s:
+                del self.tracks[fp]
+
+    def findings(self, filters: dict[str, Any] | None = None, **kw: Any) -> list[Finding]:
+        """Tracked findings (open first, by impact) matching filters: category, severity, namespace,
+        status (open | resolved | all; default all), code. Values may be comma-separated lists."""
+        want = {**(filters or {}), **kw}
+        with self.lock:
+            items = [t.finding for t in self.tracks.values() if t.status in ("open", "resolved")]
+        items = [f for f in items if _matches(f, want)]
+        opened = rank([f for f in items if f.status == "open"])
+        resolved = sorted((f for f in items if f.status == "resolved"), key=lambda f: -(f.resolved_at or 0))
+        return [*opened, *resolved]
+
+    def finding(self, fingerprint: str) -> Finding | None:
+        with self.lock:
+            t = self.tracks.get(fingerprint)
+            return t.finding if t and t.status != "pending" else None
+
+def _values(v: Any) -> set[str]:
+    if v is None or v == "":
+        return set()
+    if isinstance(v, (list, tuple, set)):
+        return {str(x) for x in v}
+    return {x.strip() for x in str(v).split(",") if x.strip()}
+
+
+def _namespaces(f: Finding) -> set[str]:
+    out = {r.namespace for r in [f.resource, *f.related] if r is not None and r.namespace}
+    for e in f.evidence.get("edges", []) if isinstance(f.evidence, dict) else []:
+        out.add(str(e.get("source_namespace", "")))
+        parts = str(e.get("destination", "")).split(".")
+        if len(parts) >= 2:
+            out.add(parts[1])
+    return out
+
+
+def _matches(f: Finding, want: dict[str, Any]) -> bool:
+    for key in ("category", "code"):
+        vals = _values(want.get(key))
+        if vals and getattr(f, key) not in vals:
+            return False
+    sev = _values(want.get("severity"))
+    if sev and f.severity not in sev:
+        return False
+    status = _values(want.get("status")) - {"all"}
+    if status and f.status not in status:
+        return False
+    ns = _values(want.get("namespace"))
+    return not ns or bool(ns & _namespaces(f))
+
