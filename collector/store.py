@@ -139,6 +139,8 @@ class TelemetryStore:
         """Rows of table `name` with start <= time <= end (seconds, datetime or Timestamp; None = open)."""
         state = self._tables[name]
         lo, hi = _to_ns(start), _to_ns(end)
+        cutoff = self._cutoff_ns()  # rows past the window are gone even if not yet trimmed
+        lo = cutoff if lo is None else max(lo, cutoff)
         with self._lock:
             picked = [c for c in state.chunks if (lo is None or c.t_max >= lo) and (hi is None or c.t_min <= hi)]
         if not picked:
@@ -264,8 +266,11 @@ class TelemetryStore:
                 self.evicted_rows += sum(c.table.num_rows for c in old)
                 state.chunks = [c for c in state.chunks if c.t_max >= cutoff]
                 state.pending = [c for c in state.pending if c.t_max >= cutoff]
-            straddling = [c for c in state.chunks if c.t_min < cutoff]
-            for c in straddling:  # trim rows that left the window from chunks that did not
+            # trim rows that left the window from chunks that did not, once enough has aged
+            # (queries already hide them; trimming a big chunk on every add would cost a copy each time)
+            slack = int(0.05 * self.window_s * _NS)
+            straddling = [c for c in state.chunks if c.t_min < cutoff - slack]
+            for c in straddling:
                 times = c.table.column(state.spec.time_column).cast(pa.int64())
                 keep = pc.greater_equal(times, cutoff)
                 kept = c.table.filter(keep)
