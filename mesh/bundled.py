@@ -162,7 +162,7 @@ class BundledMesh:
             self.xds.start()
             self._set_config(objects)
             self._baseline = list(objects)
-            self.supervisor = Supervisor()
+            self.supervisor = Supervisor(on_restart=self._on_restart)
             self._start_apps([w for w in self.registry.workloads if not w.is_gateway])
             for w in self.registry.workloads:
                 self._start_sidecar(w)
@@ -263,6 +263,38 @@ class BundledMesh:
         boot = build_bootstrap(w, self.xds.port, otlp)
         self.supervisor.start(envoy_spec(f"{w.namespace}.{w.name}", boot, self.run_dir, self.config.envoy_log_level))
 
+    def _on_restart(self, name: str, count: int) -> None:
+        """A restarted demo-apps process forgets injected behavior: re-inject the active scenario's."""
+        if not name.startswith(APPS_PROCESS):
+            return
+        sc = self._scenario
+
+        def reinject() -> None:
+            from mesh.scenarios import get
+            if not sc:
+                return
+            for workload, behavior in get(sc).behaviors.items():
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not self._halt.is_set():
+                    try:
+                        self.set_behavior(workload, **behavior)
+                        break
+                    except (OSError, KeyError):
+                        time.sleep(0.1)
+        threading.Thread(target=reinject, name="mesh-reinject-behavior", daemon=True).start()
+
+    def _bind_failure(self) -> str | None:
+        """An Envoy that could not bind a listener port says so in its log."""
+        for log in self.run_dir.glob("*.envoy.log"):
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if "Address already in use" in line or "cannot bind" in line:
+                    return f"{log.name.removesuffix('.envoy.log')}: {line.split('] ', 2)[-1].strip()}"
+        return None
+
     def _wait_ready(self, t0: float) -> None:
         deadline = t0 + self.config.ready_timeout
         pending = {w.name: w for w in self.registry.workloads}
@@ -290,6 +322,9 @@ class BundledMesh:
                     raise RuntimeError(f"demo apps not listening after {self.config.ready_timeout}s "
                                        f"(see {self.log_dir / 'demo-apps.log'})") from None
                 time.sleep(0.02)
+        failure = self._bind_failure()  # Envoy logs it when the listener arrives, before it reports LIVE
+        if failure:
+            raise RuntimeError(f"a sidecar could not bind its port ({failure}); is another program using it?")
         while True:  # first 200 through the gateway: the whole chain works
             try:
                 with urllib.request.urlopen(self.gateway_url + "/productpage", timeout=5) as r:

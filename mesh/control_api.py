@@ -61,7 +61,8 @@ class ControlServer:
 
         self._httpd = QuietHTTPServer((host, port), Handler)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mesh-control-api", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="mesh-control-api",
+                                        daemon=True)
 
     def start(self) -> None:
         self._thread.start()

@@ -97,7 +97,7 @@ class XdsServer:
 
         self._httpd = QuietHTTPServer((host, port), Handler)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="xds-rest", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="xds-rest", daemon=True)
 
     def start(self) -> None:
         self._thread.start()

@@ -49,6 +49,16 @@ def spawn(spec: ProcessSpec) -> subprocess.Popen:
         log.close()
 
 
+def signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Send `sig` to the child's process group (it may have children of its own)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def terminate(proc: subprocess.Popen, timeout: float = 5.0) -> None:
     """SIGTERM the child's group, then SIGKILL if it lingers; always reaps it."""
     if proc.poll() is not None:

@@ -7,13 +7,14 @@ doubles up to 5 s, and each restart is counted so tests and the UI can see it.
 from __future__ import annotations
 
 import queue
+import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mesh.dataplane.process import ProcessSpec, spawn, terminate
+from mesh.dataplane.process import ProcessSpec, signal_group, spawn, terminate
 
 
 @dataclass
@@ -66,10 +67,11 @@ class Supervisor:
         self._requests.put(None)
         self._thread.join(timeout=10)
         with self._lock:
-            children = list(self._children.values())
-        for c in children:
-            if c.proc is not None:
-                terminate(c.proc, timeout)
+            procs = [c.proc for c in self._children.values() if c.proc is not None]
+        for p in procs:  # signal everyone first, then reap: shutdown takes one exit time, not the sum
+            signal_group(p, signal.SIGTERM)
+        for p in procs:
+            terminate(p, timeout)
 
     # --- supervisor thread --------------------------------------------------------------
     def _loop(self) -> None:

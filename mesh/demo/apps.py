@@ -230,11 +230,15 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"demo apps serving {len(servers)} workloads", flush=True)
-    while not stop.wait(0.5):
+    while not stop.wait(0.1):
         pass
-    for s in servers:
-        s.shutdown()
-        s.app.tracer.shutdown()  # type: ignore[attr-defined]
+    # flush spans (in parallel, bounded); the servers' threads are daemons and end with the process
+    flushers = [threading.Thread(target=s.app.tracer.shutdown, daemon=True) for s in servers]  # type: ignore[attr-defined]
+    for f in flushers:
+        f.start()
+    deadline = time.monotonic() + 1.0
+    for f in flushers:
+        f.join(max(0.0, deadline - time.monotonic()))
     return 0
 
 

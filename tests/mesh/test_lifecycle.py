@@ -97,3 +97,31 @@ def test_a_busy_gateway_port_is_a_clear_error(tmp_path):
         with pytest.raises(RuntimeError, match=r"gateway port \(--gateway-port\) \d+ is already in use"):
             mesh.start()
     assert not (tmp_path / "run").exists()
+
+
+def test_a_listener_port_taken_meanwhile_is_reported(tmp_path):
+    """Another process grabs a sidecar's port between allocation and bind: start fails fast, naming it."""
+    import socket
+
+    from mesh.bundled import BundledConfig, BundledMesh
+    from mesh.controlplane.registry import Registry, free_local_port
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken: set[int] = set()
+    calls = iter(range(1000))
+
+    def allocate() -> int:  # the second port handed out (productpage's outbound listener) is busy
+        return busy.getsockname()[1] if next(calls) == 1 else free_local_port(taken)
+
+    mesh = BundledMesh(BundledConfig(gateway_port=free_local_port(), control_port=None, data_dir=tmp_path,
+                                     traffic_rate=0, ready_timeout=30))
+    mesh.registry = Registry(allocate=allocate)
+    try:
+        with pytest.raises(RuntimeError, match="could not bind its port") as exc:
+            mesh.start()
+        assert "bookinfo." in str(exc.value)
+    finally:
+        busy.close()
+    assert not mesh.pids()

@@ -270,3 +270,21 @@ spec:
     for _ in range(5):
         assert "reviews served by reviews-v2" in get(bundled_mesh.gateway_url + "/productpage", {"end-user": "jason"})[1]
     assert served_versions(bundled_mesh, 5) == {"reviews-v1"}
+
+
+def test_crashed_demo_apps_come_back_with_the_scenario_behavior(bundled_mesh, mesh_scenario):
+    mesh_scenario("latency-regression")
+    pid = bundled_mesh.pids()["demo-apps"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: bundled_mesh.pids().get("demo-apps", pid) != pid, timeout=10, what="demo apps restarted")
+    wait_until(lambda: _behavior(bundled_mesh, "details-v1")["extra_latency_ms"] == 250, timeout=15,
+               what="the scenario's latency re-injected into the restarted app")
+    assert get(bundled_mesh.gateway_url + "/productpage")[0] == 200
+
+
+def _behavior(mesh, workload: str) -> dict:
+    import json
+    import urllib.request
+    port = next(iter(mesh.workload(workload).app_ports.values()))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_meshscope/behavior", timeout=2) as r:
+        return json.loads(r.read())
