@@ -13,7 +13,7 @@ from typing import Any
 
 _HEALTH = {"healthy": "healthy", "degraded": "degraded", "failure": "failing", "failing": "failing",
            "idle": "idle", "na": "na", "": "na"}
-_LOCK = {"full": "mTLS", "partial": "mTLS {pct:.0f}%", "mismatch": "\u26a0 mTLS intent", "none": ""}
+_LOCK = {"full": "mTLS", "partial": "mTLS {pct:.0f}%", "mismatch": "\u26a0 mTLS", "none": ""}
 
 
 def fmt_rps(x: float | None) -> str:

@@ -70,7 +70,8 @@ def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
         {"selector": "edge", "style": {
             "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2, "arrow-scale": 0.9,
             "line-color": COLORS["healthy"], "target-arrow-color": COLORS["healthy"], "font-size": 9,
-            "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 1,
+            # the label sits just above the line, outlined rather than boxed, so it never hides the colour
+            "text-outline-color": "#ffffff", "text-outline-width": 2, "text-margin-y": -7,
             "color": "#374151", "min-zoomed-font-size": 8, "text-rotation": "autorotate"}},
         {"selector": "edge.health-degraded", "style": {"line-color": COLORS["degraded"], "target-arrow-color": COLORS["degraded"]}},
         {"selector": "edge.health-failing", "style": {"line-color": COLORS["failing"], "target-arrow-color": COLORS["failing"], "width": 3}},

@@ -12,8 +12,8 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-COLUMN_GAP = 200.0
-ROW_GAP = 110.0
+COLUMN_GAP = 180.0
+ROW_GAP = 100.0
 
 
 def _depths(node_ids: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
