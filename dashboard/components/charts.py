@@ -18,7 +18,7 @@ _AXIS = {"gridcolor": "#e5e7eb", "zerolinecolor": "#d1d5db", "linecolor": "#d1d5
 
 def _layout(title: str | None = None, height: int = 190, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
-        "margin": {"l": 40, "r": 10, "t": 28, "b": 28}, "height": height, "paper_bgcolor": "#ffffff",
+        "margin": {"l": 40, "r": 10, "t": 28, "b": 40}, "height": height, "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff", "font": {"size": 11, "color": "#374151"}, "legend": {"orientation": "h", "y": -0.25},
         "xaxis": dict(_AXIS), "yaxis": dict(_AXIS)}
     if title:

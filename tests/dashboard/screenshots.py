@@ -52,7 +52,7 @@ def main() -> None:
         driver.execute_script("document.getElementById('tr-waterfall-box').scrollIntoView()")
         driver.save_screenshot(str(OUT / "traces.png"))
 
-        for name, path, ready in (("slos", "/slos", "#slo-table"), ("config", "/config", "#cfg-table"),
+        for name, path, ready in (("slos", "/slos", ".chart-row .main-svg"), ("config", "/config", "#cfg-table"),
                                   ("service", "/services?name=reviews.bookinfo.svc.cluster.local", "#svc-detail .main-svg")):
             driver.get(ui.url + path)
             wait_until(lambda: css(ready), 15)

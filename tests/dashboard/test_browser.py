@@ -288,3 +288,12 @@ def test_no_page_fetches_anything_from_outside(browser, bookinfo_ui):
         wait_until(lambda: css(browser, ready), 30, what=path)
         fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert fetched and all(url.startswith(bookinfo_ui.url) for url in fetched), fetched
+
+
+def test_slo_page_shows_burn_rates_and_budget_charts(browser, bookinfo_ui):
+    browser.get(bookinfo_ui.url + "/slos")
+    wait_until(lambda: len(css(browser, ".chart-row .main-svg")) >= 3, 30, what="budget charts")
+    row = next(r.text for r in css(browser, "#slo-table tbody tr") if "ratings-availability" in r.text)
+    assert "99.5%" in row and "71.0%" in row and "page" in row and "62.0x" in row
+    hot = {c.text for c in css(browser, "#slo-table .burn-hot")}
+    assert hot == {"64.1x", "55.0x", "62.0x", "11.3x"}  # 6x and above
