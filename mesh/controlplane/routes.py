@@ -32,6 +32,12 @@ DEFAULT_RETRY = {
 OUTBOUND_ROUTE = "outbound"
 
 
+def _service_meta(host: str) -> dict[str, str]:
+    """Telemetry names of a destination host (also for hosts no Service backs, as Istio reports them)."""
+    parts = host.split(".")
+    return {"service": host, "service_name": parts[0], "service_namespace": parts[1] if len(parts) > 1 else "unknown"}
+
+
 def _hdr(name: str, value: str) -> dict[str, Any]:
     return {"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
@@ -233,7 +239,8 @@ def vs_routes(ctx: ProxyContext, vs: ConfigObject, port: int) -> list[dict[str, 
                 "match": _match(m, mwhere),
                 **action, **extra,
                 "metadata": {"filter_metadata": {"istio": {
-                    "config": f"/apis/networking.istio.io/v1/namespaces/{vs.namespace}/virtual-service/{vs.name}"}}},
+                    "config": f"/apis/networking.istio.io/v1/namespaces/{vs.namespace}/virtual-service/{vs.name}",
+                    **(_service_meta(first_host) if first_host else {})}}},
                 "decorator": {"operation": f"{first_host or vs.name}:{port}/*"},
             })
     return out

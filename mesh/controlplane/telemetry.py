@@ -83,10 +83,13 @@ def _upstream_meta(key: str) -> str:
 
 
 def _dest_service(key: str, header: str) -> str:
-    """Destination service from the cluster's metadata, else the header the vhost added, else unknown."""
+    """Destination service: the cluster's metadata; else the matched route's (a route to a cluster that
+    does not exist, `NC`, still names its destination host); else the vhost's header; else unknown."""
     return (f"%CEL(has(xds.cluster_metadata) && has(xds.cluster_metadata.filter_metadata.istio) ? "
             f"xds.cluster_metadata.filter_metadata.istio.{key} : "
-            f"('{header}' in request.headers ? request.headers['{header}'] : 'unknown'))%")
+            f"(has(xds.route_metadata) && has(xds.route_metadata.filter_metadata.istio) && "
+            f"has(xds.route_metadata.filter_metadata.istio.{key}) ? xds.route_metadata.filter_metadata.istio.{key} : "
+            f"('{header}' in request.headers ? request.headers['{header}'] : 'unknown')))%")
 
 
 def identity_labels(w: Workload, prefix: str) -> dict[str, str]:

@@ -57,6 +57,12 @@ def test_unknown_host_gives_nc(bundled_mesh, mesh_scenario):
     recs = wait_until(lambda: client.matching(response_flags="NC", authority="details:9080"), timeout=10,
                       what="NC for details")
     assert recs[0]["response_code"] == 503
+    # the metric names the host the route points at, as Istio does for a cluster that does not exist
+    from tests.mesh.test_bundled import prom, series
+    nc = wait_until(lambda: series(prom(bundled_mesh, "productpage-v1"), "istio_requests_total", reporter="source",
+                                   response_flags="NC"), timeout=5, what="NC series")
+    assert nc[0][0]["destination_service"] == "detail.bookinfo.svc.cluster.local"
+    assert nc[0][0]["destination_workload"] == "unknown"
 
 
 def _split(mesh, n: int, marker: str) -> dict[str, int]:
