@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector import schema
+from collector.parse.views import string_views as _views
 
 LABELS = schema.LABELS
 UNKNOWN = "unknown"
@@ -120,24 +121,6 @@ def _list_part(lists: pa.Array, i: int, default: str = "") -> pa.Array:
     if (pos >= 0).all():
         return pc.take(flat, pa.array(pos))
     return pc.fill_null(pc.take(flat, pa.array(pos, mask=pos < 0)), default)
-
-
-def _views(data_buffer: pa.Buffer, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
-    """Zero-copy string_view array of data[starts:ends] (Arrow binary views, 16 bytes per row)."""
-    n = len(starts)
-    lens = np.maximum(ends - starts, 0).astype(np.int64)
-    views = np.zeros((n, 16), dtype=np.uint8)
-    views[:, 0:4] = lens.astype("<i4").view(np.uint8).reshape(n, 4)
-    padded = data if len(data) >= 12 else np.concatenate([data, np.zeros(12, np.uint8)])
-    rows = sliding_window_view(padded, 12)
-    head = rows[np.minimum(starts, len(rows) - 1)]  # 12 bytes per row, contiguous copies
-    head = np.where(np.arange(12)[None, :] < lens[:, None], head, 0).astype(np.uint8)
-    inline = lens <= 12
-    views[inline, 4:16] = head[inline]
-    out = ~inline
-    views[out, 4:8] = head[out, 0:4]
-    views[out, 12:16] = starts[out].astype("<i4").view(np.uint8).reshape(-1, 4)
-    return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views.tobytes()), data_buffer])
 
 
 def _encode(views: pa.Array) -> tuple[pa.Array, pa.Array]:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from collector.parse.views import string_views
 
 
 class _Bad(Exception):
@@ -153,21 +156,26 @@ def _py_varint(body: bytes, p: int) -> tuple[int, int]:
             raise _Bad("varint longer than 10 bytes")
 
 
-def _strings(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> pa.Array:
-    """Slices of the body as an Arrow string array, cut with one gather (UTF-8 validated)."""
-    lens = lens.astype(np.int64)
-    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    if offsets[-1] >= 2**31:
-        raise _Bad("too much text")
-    idx = np.repeat(starts.astype(np.int64) - offsets[:-1], lens) + np.arange(offsets[-1])
-    data = buf[idx] if len(idx) else np.zeros(0, np.uint8)
-    arr = pa.StringArray.from_buffers(len(lens), pa.py_buffer(offsets.astype(np.int32).tobytes()), pa.py_buffer(data.tobytes()))
+def _strings(body_buffer: pa.Buffer, buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, repetitive: bool = False) -> pa.Array:
+    """Slices of the body as an Arrow string array (via zero-copy views; UTF-8 validated).
+
+    `repetitive` (attribute keys, span names): dictionary-encode the views first so each distinct
+    string is copied and validated once.
+    """
+    starts = starts.astype(np.int64)
+    ends = starts + lens.astype(np.int64)
+    views = string_views(body_buffer, buf, starts, ends)
     try:
-        arr.validate(full=True)
+        if repetitive:
+            enc = pc.dictionary_encode(views)
+            distinct = enc.dictionary.cast(pa.string())
+            distinct.validate(full=True)
+            return pc.take(distinct, enc.indices)
+        out = views.cast(pa.string())
+        out.validate(full=True)
+        return out
     except pa.ArrowInvalid:
         raise _Bad("invalid UTF-8") from None
-    return arr
 
 
 def _last_per(n: int, occ: tuple) -> np.ndarray:
@@ -180,6 +188,61 @@ def _last_per(n: int, occ: tuple) -> np.ndarray:
     return out
 
 
+def _simple_string_attributes(buf: np.ndarray, start: np.ndarray, length: np.ndarray):
+    """The usual KeyValue shape, checked for all attributes at once:
+    0x0a klen key 0x12 vlen (0x0a slen value | nothing), all lengths < 128.
+    Returns key and value offsets/lengths and which attributes had that shape."""
+    last = len(buf) - 1
+
+    def at(pos: np.ndarray) -> np.ndarray:
+        return buf[np.clip(pos, 0, last)].astype(np.int64)
+
+    klen = at(start + 1)
+    ok = (length >= 4) & (at(start) == 0x0A) & (klen < 0x80)
+    q = start + 2 + klen
+    vlen = at(q + 1)
+    ok &= (at(q) == 0x12) & (vlen < 0x80) & (2 + klen + 2 + vlen == length)
+    r = q + 2
+    slen = at(r + 1)
+    with_string = ok & (vlen >= 2) & (at(r) == 0x0A) & (slen < 0x80) & (2 + slen == vlen)
+    unset = ok & (vlen == 0)
+    simple = with_string | unset
+    k_s = np.where(simple, start + 2, 0)
+    k_l = np.where(simple, klen, 0)
+    s_s = np.where(with_string, r + 2, 0)
+    s_l = np.where(with_string, slen, 0)
+    return k_s, k_l, s_s, s_l, simple
+
+
+def _general_attributes(buf: np.ndarray, a_start: np.ndarray, a_len: np.ndarray):
+    """Any KeyValue shape: key and string-value offsets, plus non-string values rendered as text."""
+    a_start = a_start.astype(np.int64)
+    na = len(a_start)
+    kv = _walk(buf, a_start, a_start + a_len, {1: "len", 2: "len"})
+    k_last, v_last = _last_per(na, kv[1]), _last_per(na, kv[2])
+    k_s = np.where(k_last >= 0, kv[1][1][np.maximum(k_last, 0)] if len(kv[1][1]) else 0, 0).astype(np.int64)
+    k_l = np.where(k_last >= 0, kv[1][2][np.maximum(k_last, 0)] if len(kv[1][2]) else 0, 0)
+    v_s = np.where(v_last >= 0, kv[2][1][np.maximum(v_last, 0)] if len(kv[2][1]) else 0, 0).astype(np.int64)
+    v_l = np.where(v_last >= 0, kv[2][2][np.maximum(v_last, 0)] if len(kv[2][2]) else 0, 0)
+    anyv = _walk(buf, v_s, v_s + v_l, {1: "len", 2: "varint", 3: "varint", 4: "fixed64", 5: "len", 6: "len", 7: "len"})
+    if len(anyv[5][0]) or len(anyv[6][0]) or len(anyv[7][0]):
+        raise _Bad("array, kvlist or bytes attribute values: use the complete decoder")
+    s_last, b_last, i_last, d_last = (_last_per(na, anyv[x]) for x in (1, 2, 3, 4))
+    if ((s_last >= 0).astype(int) + (b_last >= 0) + (i_last >= 0) + (d_last >= 0) > 1).any():
+        raise _Bad("attribute with several value kinds")
+    str_s = np.where(s_last >= 0, anyv[1][1][np.maximum(s_last, 0)] if len(anyv[1][1]) else 0, 0).astype(np.int64)
+    str_l = np.where(s_last >= 0, anyv[1][2][np.maximum(s_last, 0)] if len(anyv[1][2]) else 0, 0)
+    rendered: dict[int, str] = {}
+    for j in np.flatnonzero((b_last >= 0) | (i_last >= 0) | (d_last >= 0)):
+        if b_last[j] >= 0:
+            rendered[int(j)] = "true" if int(anyv[2][1][b_last[j]]) else "false"
+        elif i_last[j] >= 0:
+            rendered[int(j)] = str(int(np.uint64(anyv[3][1][i_last[j]]).astype(np.int64)))
+        else:
+            rendered[int(j)] = str(float(np.uint64(anyv[4][1][d_last[j]]).view(np.float64)))
+    return k_s, k_l, str_s, str_l, rendered
+
+
 def spans_columns(body: bytes) -> dict | None:
     """Decode an ExportTraceServiceRequest into column arrays, or None to use the upb path."""
     try:
@@ -190,6 +253,7 @@ def spans_columns(body: bytes) -> dict | None:
 
 def _spans_columns(body: bytes) -> dict:
     buf = np.frombuffer(body, dtype=np.uint8)
+    body_buffer = pa.py_buffer(body)
     services: list[str] = []
     sp_owner, sp_start_l, sp_len_l = [], [], []
     for _, rs0, rsl in _seq_fields(body, 0, len(body), {1}):  # resource spans: a handful
@@ -247,41 +311,28 @@ def _spans_columns(body: bytes) -> dict:
     a_owner, a_start, a_len, a_order = f[9]
     o = np.lexsort((a_order, a_owner))
     a_owner, a_start, a_len = a_owner[o], a_start[o].astype(np.int64), a_len[o]
-    kv = _walk(buf, a_start, a_start + a_len, {1: "len", 2: "len"})
     na = len(a_start)
-    k_last, v_last = _last_per(na, kv[1]), _last_per(na, kv[2])
-    k_s = np.where(k_last >= 0, kv[1][1][np.maximum(k_last, 0)] if len(kv[1][1]) else 0, 0).astype(np.int64)
-    k_l = np.where(k_last >= 0, kv[1][2][np.maximum(k_last, 0)] if len(kv[1][2]) else 0, 0)
-    v_s = np.where(v_last >= 0, kv[2][1][np.maximum(v_last, 0)] if len(kv[2][1]) else 0, 0).astype(np.int64)
-    v_l = np.where(v_last >= 0, kv[2][2][np.maximum(v_last, 0)] if len(kv[2][2]) else 0, 0)
-    anyv = _walk(buf, v_s, v_s + v_l, {1: "len", 2: "varint", 3: "varint", 4: "fixed64", 5: "len", 6: "len", 7: "len"})
-    if len(anyv[5][0]) or len(anyv[6][0]) or len(anyv[7][0]):
-        raise _Bad("array, kvlist or bytes attribute values: use the complete decoder")
-    s_last, b_last, i_last, d_last = (_last_per(na, anyv[x]) for x in (1, 2, 3, 4))
-    if ((s_last >= 0).astype(int) + (b_last >= 0) + (i_last >= 0) + (d_last >= 0) > 1).any():
-        raise _Bad("attribute with several value kinds")
-    str_s = np.where(s_last >= 0, anyv[1][1][np.maximum(s_last, 0)] if len(anyv[1][1]) else 0, 0).astype(np.int64)
-    str_l = np.where(s_last >= 0, anyv[1][2][np.maximum(s_last, 0)] if len(anyv[1][2]) else 0, 0)
-    values = _strings(buf, str_s, str_l)
-    other = (b_last >= 0) | (i_last >= 0) | (d_last >= 0)
-    if other.any():  # rare in Envoy spans: render the few non-string values one by one
+    k_s, k_l, str_s, str_l, simple = _simple_string_attributes(buf, a_start, a_len.astype(np.int64))
+    values_py: dict[int, str] = {}
+    rest = np.flatnonzero(~simple)
+    if len(rest):  # keys or values in another shape: the general walk, on those only
+        rk_s, rk_l, rs_s, rs_l, rendered = _general_attributes(buf, a_start[rest], a_len[rest])
+        k_s[rest], k_l[rest], str_s[rest], str_l[rest] = rk_s, rk_l, rs_s, rs_l
+        values_py = {int(rest[j]): v for j, v in rendered.items()}
+    values = _strings(body_buffer, buf, str_s, str_l)
+    if values_py:  # rare in Envoy spans: the few bool/int/double values, rendered one by one
         py = values.to_pylist()
-        for j in np.flatnonzero(other):
-            if b_last[j] >= 0:
-                py[j] = "true" if int(anyv[2][1][b_last[j]]) else "false"
-            elif i_last[j] >= 0:
-                py[j] = str(int(np.uint64(anyv[3][1][i_last[j]]).astype(np.int64)))
-            else:
-                py[j] = str(float(np.uint64(anyv[4][1][d_last[j]]).view(np.float64)))
+        for j, v in values_py.items():
+            py[j] = v
         values = pa.array(py, pa.string())
-    keys = _strings(buf, k_s, k_l)
+    keys = _strings(body_buffer, buf, k_s, k_l, repetitive=True)
     counts = np.bincount(a_owner, minlength=n) if na else np.zeros(n, dtype=np.int64)
     map_offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=map_offsets[1:])
     attrs = pa.MapArray.from_arrays(pa.array(map_offsets), keys, values)
     return {
         "trace_id": (buf, tid_s, tid_l), "span_id": (buf, sid_s, sid_l), "parent_span_id": (buf, par_s, par_l),
-        "service": span_service, "name": _strings(buf, name_s, name_l), "kind": kind, "start": start_ns,
+        "service": span_service, "name": _strings(body_buffer, buf, name_s, name_l, repetitive=True), "kind": kind, "start": start_ns,
         "end": end_ns, "status": status, "attributes": attrs,
     }
 

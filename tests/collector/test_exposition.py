@@ -149,3 +149,11 @@ def test_le_anywhere_in_the_label_set(samples):
     got = sorted((format_labels({k: v for k, v in parse_sample_line(f"x{{{t}}} 0")[1].items() if k != "le"}), le)
                  for t, le in zip(r.samples[s.LABELS], r.samples[s.LE]))
     assert got == sorted(want)
+
+
+def test_last_line_without_newline_and_crlf():
+    for text in ('a{x="1"} 2', 'a{x="1"} 2\r\nb 3\r\n', "b 3"):
+        r = parse_exposition(text)
+        assert r.errors == []
+        assert r.samples[s.VALUE].iloc[0] in (2.0, 3.0)
+    assert list(parse_exposition('a{x="1"} 2\r\nb 3\r\n').samples[s.VALUE]) == [2.0, 3.0]
