@@ -75,7 +75,7 @@ def test_receiver_restarted_mid_stream_misses_nothing(tmp_path, sink):
         for i, edge in enumerate(edges):
             d.process([runtime_finding(e) for e in edges[: i + 1]])
             if i == 3:
-                wait_until(lambda: len(sink.delivered()) >= 4, timeout=15, what="first notifications")
+                wait_until(lambda: len(sink.delivered()) >= 4, timeout=60, what="first notifications")
                 sink.stop()  # receiver goes away mid-stream...
             if i == 8:
                 sink.start()  # ...and comes back on the same port
@@ -88,9 +88,9 @@ def test_receiver_restarted_mid_stream_misses_nothing(tmp_path, sink):
                     seen.setdefault(a["labels"]["edge"], set()).add(a["status"])
             return all(seen.get(e) == {"firing", "resolved"} for e in edges)
 
-        wait_until(all_resolved, timeout=30, what="every edge delivered firing and resolved")
+        wait_until(all_resolved, timeout=60, what=f"every edge delivered firing and resolved (outbox: {d.outbox.counts()})")
         counts = d.outbox.counts()["hook"]
-        assert counts == {"delivered": 24}
+        assert counts == {"delivered": 24}, counts
         assert any(r["action"] == "200" for r in sink.requests() if r["pid"] != sink.requests()[0]["pid"])
     finally:
         d.close()
