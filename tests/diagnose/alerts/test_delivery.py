@@ -88,7 +88,10 @@ def test_receiver_restarted_mid_stream_misses_nothing(tmp_path, sink):
                     seen.setdefault(a["labels"]["edge"], set()).add(a["status"])
             return all(seen.get(e) == {"firing", "resolved"} for e in edges)
 
-        wait_until(all_resolved, timeout=60, what=f"every edge delivered firing and resolved (outbox: {d.outbox.counts()})")
+        try:
+            wait_until(all_resolved, timeout=60, what="every edge delivered firing and resolved")
+        except AssertionError as exc:  # say where things stood
+            raise AssertionError(f"{exc}; outbox {d.outbox.counts()}; sink saw {[r['action'] for r in sink.requests()]}") from None
         counts = d.outbox.counts()["hook"]
         assert counts == {"delivered": 24}, counts
         assert any(r["action"] == "200" for r in sink.requests() if r["pid"] != sink.requests()[0]["pid"])
