@@ -24,13 +24,22 @@ def envoy(tmp_path_factory):
 
 def test_istio_rate_frame_from_promql(prometheus, envoy):
     with prometheus.scrape([envoy.admin_url]), PrometheusClient(prometheus.url) as client:
+        envoy.get("/ok", 2)
+        wait_until(lambda: not client.query_vector("istio_requests_total").empty, timeout=30, interval=0.5,
+                   what="series in Prometheus")
+        assert set(istio_rates(client, 60).columns) == {*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE}  # same entry point
+
+
+def test_istio_rate_frame_of_one_envoy(prometheus, envoy):
+    with prometheus.scrape([envoy.admin_url]), PrometheusClient(prometheus.url) as client:
         envoy.get("/ok", 10)
         envoy.get("/fail", 3)
         # Prometheus needs two samples of each series inside the window for rate()
         def ready():
             envoy.get("/ok", 2)
             envoy.get("/fail", 1)
-            r = istio_rates(client, 60)  # the same entry point as for the local store
+            # only this Envoy's series: the session Prometheus may also hold other tests' (bundled mesh)
+            r = client.istio_rates(60, selector=f'instance="{envoy.admin_url.split("//")[1]}"')
             req = r[r[s.METRIC] == s.ISTIO_REQUESTS_TOTAL]
             codes = set(req[req[s.RATE] > 0][s.RESPONSE_CODE])
             return (r,) if {"200", "503"} <= codes else None
