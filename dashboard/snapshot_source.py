@@ -109,7 +109,7 @@ class SnapshotSource:
             "trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
             "duration_ms", "status_code", "response_code", "response_flags", "attributes"])
         self._spans = spans
-        self._trace_summaries = _summarize_traces(spans)
+        self._trace_summaries = summarize_traces(spans)
 
     @classmethod
     def from_file(cls, path: str | Path) -> SnapshotSource:
@@ -224,7 +224,7 @@ class SnapshotSource:
         spans = self._spans[self._spans["trace_id"] == trace_id]
         if spans.empty:
             return None
-        return _order_spans(spans.sort_values("start_time").to_dict("records"))
+        return order_spans(spans.sort_values("start_time").to_dict("records"))
 
     def config_objects(self) -> list[dict[str, Any]]:
         out = []
@@ -285,7 +285,8 @@ def _line_of(lines: dict[str, int], path: str) -> int:
     return 0
 
 
-def _summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
+def summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
+    """One row per trace from a spans table (schema span columns, times as epoch seconds); vectorized."""
     cols = ["trace_id", "root_service", "root_name", "start", "duration_ms", "status", "spans", "services"]
     if spans.empty:
         return pd.DataFrame(columns=cols)
@@ -303,7 +304,7 @@ def _summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[cols]
 
 
-def _order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Depth-first order with a depth field, so a waterfall reads top to bottom like the call tree."""
     children: dict[str, list] = {}
     ids = {s["span_id"] for s in spans}
@@ -317,3 +318,8 @@ def _order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({**s, "depth": depth})
         stack.extend((c, depth + 1) for c in reversed(children.get(s["span_id"], [])))
     return out
+
+
+# older private names, kept for callers that imported them (meshscope.live_source)
+_summarize_traces = summarize_traces
+_order_spans = order_spans
