@@ -6,9 +6,9 @@ in parallel with a per-target timeout; a target that is down or answers garbage 
 `health()` and in `meshscope_scrape_up`, and the round goes on with the others.
 
 Only the series meshscope reads are kept by default (Istio's metrics and the Envoy cluster,
-listener and RBAC counters runtime diagnosis uses): a sidecar exposes thousands of series and
-keeping all of them every 5 s would fill the store with data nobody queries. `keep=None`
-keeps everything.
+listener and RBAC counters runtime diagnosis uses, but not Envoy's own histograms, which
+duplicate Istio's): a sidecar exposes thousands of series and keeping all of them every 5 s
+would fill the store with data nobody queries. `keep=None` keeps everything.
 """
 from __future__ import annotations
 
@@ -198,7 +198,10 @@ def prepare_samples(table: pa.Table, target: str, when: pd.Timestamp, keep: tupl
         mask = pc.starts_with(names, keep[0])
         for prefix in keep[1:]:
             mask = pc.or_(mask, pc.starts_with(names, prefix))
-        table = table.filter(mask)
+        # Envoy's own histograms (upstream_rq_time, rq_per_cx ...) duplicate Istio's and are large
+        envoy_hist = pc.and_(pc.starts_with(names, "envoy_"), pc.or_(pc.or_(
+            pc.ends_with(names, "_bucket"), pc.ends_with(names, "_sum")), pc.ends_with(names, "_count")))
+        table = table.filter(pc.and_(mask, pc.invert(envoy_hist)))
     n = table.num_rows
     table = table.append_column(s.TIME, pa.repeat(pa.scalar(when.value, pa.timestamp("ns", tz="UTC")), n))
     return table.append_column(s.TARGET, pa.repeat(pa.scalar(target, pa.string()), n))
