@@ -48,13 +48,26 @@ class Finding:
 
     @property
     def fingerprint(self) -> str:
-        """Stable identity across evaluations: same code on the same resource (and edge)."""
-        r = self.resource
-        where = r.label() if r else ""
-        edge = self.evidence.get("edge_key", "") if self.evidence else ""
-        return f"{self.code}|{where}|{edge}"
+        """Stable identity across evaluations: same code on the same resource field (and edge)."""
+        return fingerprint_of(self.code, asdict(self.resource) if self.resource else None, self.evidence)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["fingerprint"] = self.fingerprint
         return d
+
+
+def fingerprint_of(code: str, resource: dict[str, Any] | None, evidence: dict[str, Any] | None) -> str:
+    """The fingerprint of a finding given as parts (also for findings stored as plain dicts).
+
+    Two problems of one code in one object (two bad destinations in one
+    VirtualService) differ by their YAML path, so they stay two findings.
+    """
+    r = resource or {}
+    where = ""
+    if r:
+        where = f"{r.get('kind')} {r.get('namespace')}/{r.get('name')}" if r.get("namespace") else f"{r.get('kind')} {r.get('name')}"
+        if r.get("path"):
+            where += f"#{r['path']}"
+    edge = (evidence or {}).get("edge_key", "")
+    return f"{code}|{where}|{edge}"

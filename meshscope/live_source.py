@@ -1,0 +1,396 @@
+"""The dashboard's data source over the running parts (`dashboard.query.DataSource`).
+
+The UI and the API only lay out what this returns; every number comes from the
+backend's rate frame, the collector store, the topology builder and the live
+diagnoser. Graphs are cached for a second so the page and the API hitting the
+same view in one refresh cost one build.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collector import schema as s
+from dashboard.query import FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable
+from diagnose.findings import SEVERITIES
+
+DEFAULT_WINDOW_S = 60.0
+SERIES_POINTS = 20
+REPORT_FORMATS = ("html", "md", "json", "pdf")
+_GRAPH_TTL_S = 1.0
+_SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
+                 "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
+
+
+class LiveSource:
+    """`DataSource` over a started `meshscope.app.Stack`."""
+
+    def __init__(self, stack: Any):
+        self.stack = stack
+        self._lock = threading.Lock()
+        self._graphs: dict[tuple, tuple[float, GraphResult, Any]] = {}
+
+    # ---- plumbing -------------------------------------------------------------------------
+    @property
+    def backend(self) -> Any:
+        return self.stack.backend
+
+    def now(self) -> float:
+        return time.time()
+
+    def _build(self, graph_type: str, namespaces: list[str] | None, window_s: float) -> tuple[GraphResult, Any]:
+        from dashboard.elements import from_topology, ui_elements
+        from topology import build_graph, to_cytoscape
+
+        if graph_type not in GRAPH_TYPES:
+            raise QueryError("graphType", f"unknown graph type {graph_type!r} (known: {', '.join(GRAPH_TYPES)})")
+        if window_s <= 0:
+            raise QueryError("window", "must be a positive number of seconds")
+        key = (graph_type, tuple(sorted(namespaces or ())), window_s)
+        now = self.now()
+        with self._lock:
+            hit = self._graphs.get(key)
+            if hit and now - hit[0] < _GRAPH_TTL_S:
+                return hit[1], hit[2]
+        rates = self.backend.rates(window_s, None)
+        graph = build_graph(rates, graph_type, namespaces or None, snapshot=self.backend.snapshot(),
+                            window_s=window_s, query_time=now)
+        nodes, edges = from_topology(to_cytoscape(graph))
+        all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") not in (None, "", "unknown")})
+        notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
+        result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
+        with self._lock:
+            self._graphs = {k: v for k, v in self._graphs.items() if now - v[0] < _GRAPH_TTL_S}
+            self._graphs[key] = (now, result, graph)
+        return result, graph
+
+    # ---- graph ----------------------------------------------------------------------------
+    def graph(self, graph_type: str = "workload", namespaces: list[str] | None = None,
+              window_s: float | None = None) -> GraphResult:
+        return self._build(graph_type, namespaces, float(window_s or DEFAULT_WINDOW_S))[0]
+
+    def element_metrics(self, element_id: str, window_s: float | None = None) -> dict[str, Any] | None:
+        """Golden-metric series of a node (its inbound traffic) or an edge, over the window."""
+        result = self.graph("workload", None, window_s)
+        for gtype in GRAPH_TYPES:
+            res = result if gtype == "workload" else self.graph(gtype, None, window_s)
+            found = _find_element(res.elements, element_id)
+            if found:
+                return self._series(_selector(found, res.elements), float(window_s or DEFAULT_WINDOW_S) * 10)
+        return None
+
+    def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
+        """Inbound (by destination version) and outbound (by source version) series of one service."""
+        name, _, rest = service.partition(".")
+        namespace = rest.split(".")[0] if rest else None
+        span = float(window_s or DEFAULT_WINDOW_S) * 10
+        frames = self._frames(span)
+        inbound_sel = {s.DESTINATION_SERVICE_NAME: name, **({s.DESTINATION_SERVICE_NAMESPACE: namespace} if namespace else {})}
+        outbound_sel = {s.SOURCE_APP: name, **({s.SOURCE_WORKLOAD_NAMESPACE: namespace} if namespace else {})}
+        out: dict[str, dict[str, Any]] = {"inbound": {}, "outbound": {}}
+        for side, sel, version_col in (("inbound", inbound_sel, s.DESTINATION_VERSION),
+                                       ("outbound", outbound_sel, s.SOURCE_VERSION)):
+            versions = sorted({v for _, f in frames if not f.empty
+                               for v in _filter(f, sel)[version_col].astype(str).unique() if v})
+            for v in versions:
+                out[side][v] = _series_from_frames(frames, {**sel, version_col: v})
+        if not out["inbound"] and not out["outbound"]:
+            return None
+        return out
+
+    def _frames(self, span_s: float) -> list[tuple[float, pd.DataFrame]]:
+        step = max(span_s / SERIES_POINTS, 5.0)
+        now = self.now()
+        points = [now - step * i for i in range(SERIES_POINTS - 1, -1, -1)]
+        return [(t, self.backend.rates(step, t)) for t in points]
+
+    def _series(self, selector: dict[str, str] | None, span_s: float) -> dict[str, Any] | None:
+        if selector is None:
+            return None
+        return _series_from_frames(self._frames(span_s), selector)
+
+    def services(self) -> list[dict[str, Any]]:
+        result = self.graph("service")
+        out = []
+        for el in result.elements:
+            d = el["data"]
+            if "source" in d or d.get("type") != "service" or not d.get("namespace") or d.get("namespace") == "unknown":
+                continue
+            out.append({"service": f"{d.get('name')}.{d['namespace']}.svc.cluster.local", "name": d.get("name"),
+                        "namespace": d["namespace"], "id": d["id"], "health": d.get("health", "na"),
+                        "rps": d.get("rps_in", 0.0), "error_pct": d.get("error_pct", 0.0), "has_metrics": True})
+        return sorted(out, key=lambda r: (r["namespace"], r["name"] or ""))
+
+    # ---- findings -------------------------------------------------------------------------
+    def findings(self, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        filters = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
+        for key, value in filters.items():
+            if key not in FINDING_FILTERS:
+                raise QueryError(key, f"unknown filter (known: {', '.join(FINDING_FILTERS)})")
+            if key == "severity":
+                bad = [x for x in str(value).split(",") if x and x not in SEVERITIES]
+                if bad:
+                    raise QueryError("severity", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITIES)})")
+        element = filters.pop("element", None)
+        found = [f.to_dict() for f in self.stack.diagnoser.findings(filters)]
+        elements = self.graph("workload").elements
+        for f in found:
+            f["elements"] = _touched(f, elements)
+        if element:
+            found = [f for f in found if element in f["elements"]]
+        return found
+
+    def finding(self, fingerprint: str) -> dict[str, Any] | None:
+        f = self.stack.diagnoser.finding(fingerprint)
+        if f is None:
+            return None
+        out = f.to_dict()
+        out["elements"] = _touched(out, self.graph("workload").elements)
+        objects = {o.key: o for o in self.backend.snapshot().objects}
+        excerpts = []
+        for ref in [f.resource, *f.related]:
+            if ref is None:
+                continue
+            obj = objects.get((ref.kind, ref.namespace, ref.name))
+            if obj is not None:
+                excerpts.append(_excerpt(obj, ref.path or ""))
+        out["yaml_excerpts"] = excerpts
+        return out
+
+    def slos(self) -> list[dict[str, Any]]:
+        return self.stack.diagnoser.slo_status()
+
+    # ---- traces ---------------------------------------------------------------------------
+    def _spans(self, window_s: float = 900.0) -> pd.DataFrame:
+        from collector.query import spans
+
+        df = spans(self.stack.store, window_s)
+        if df.empty:
+            return pd.DataFrame(columns=_SPAN_COLUMNS)
+        df = df.reindex(columns=_SPAN_COLUMNS)
+        for col in ("start_time", "end_time"):
+            if pd.api.types.is_datetime64_any_dtype(df[col]):
+                df[col] = df[col].astype("int64") / 1e9
+        for col in ("trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "status_code", "response_flags"):
+            df[col] = df[col].fillna("").astype(str)
+        return df
+
+    def traces(self, filters: TraceFilters) -> list[dict[str, Any]]:
+        from dashboard.snapshot_source import _summarize_traces
+
+        if filters.status not in TRACE_STATUSES:
+            raise QueryError("status", f"unknown status {filters.status!r} (known: {', '.join(TRACE_STATUSES)})")
+        summary = _summarize_traces(self._spans())
+        if summary.empty:
+            return []
+        mask = summary["duration_ms"] >= (filters.min_duration_ms or 0)
+        if filters.status != "any":
+            mask &= summary["status"] == filters.status
+        if filters.service:
+            mask &= summary["services"].map(lambda names: any(filters.service in n for n in names))
+        return summary[mask].sort_values("start", ascending=False).head(filters.limit).to_dict("records")
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
+        from dashboard.snapshot_source import _order_spans
+
+        spans = self._spans()
+        spans = spans[spans["trace_id"] == trace_id]
+        if spans.empty:
+            return None
+        return _order_spans(spans.sort_values("start_time").to_dict("records"))
+
+    # ---- config, scenarios, reports -------------------------------------------------------
+    def config_objects(self) -> list[dict[str, Any]]:
+        import yaml
+
+        findings = self.stack.diagnoser.findings({"status": "open"})
+        out = []
+        for o in self.backend.snapshot().objects:
+            refs = [(f, r) for f in findings for r in [f.resource, *f.related]
+                    if r is not None and (r.kind, r.namespace, r.name) == o.key]
+            text = yaml.safe_dump(o.raw or {"kind": o.kind, "metadata": {"name": o.name}, "spec": o.spec},
+                                  sort_keys=False)
+            out.append({"api_version": o.api_version, "kind": o.kind, "namespace": o.namespace, "name": o.name,
+                        "source": str(o.source) if o.source else None, "yaml": text, "lines": {},
+                        "findings": [f.code for f, _ in refs], "highlight": []})
+        return out
+
+    def _mesh(self) -> Any:
+        mesh = getattr(self.backend, "mesh", None)
+        if mesh is None:
+            raise Unavailable("scenarios need the bundled mesh (`meshscope up`)")
+        return mesh
+
+    def scenarios(self) -> list[dict[str, Any]]:
+        mesh = getattr(self.backend, "mesh", None)
+        if mesh is None:
+            return []
+        from mesh.scenarios import SCENARIOS
+
+        active = mesh.scenario
+        return [{"name": sc.name, "description": sc.description, "active": sc.name == active} for sc in SCENARIOS]
+
+    def apply_scenario(self, name: str | None) -> None:
+        mesh = self._mesh()
+        if name:
+            try:
+                mesh.apply_scenario(name)
+            except KeyError as exc:
+                raise QueryError("name", str(exc).strip("'\"")) from None
+        else:
+            mesh.clear_scenario()
+        with self._lock:
+            self._graphs.clear()
+
+    def report(self, fmt: str) -> tuple[bytes, str]:
+        from diagnose.reports.render import render
+        from diagnose.reports.build import build_snapshot
+        from topology import to_cytoscape
+
+        if fmt not in REPORT_FORMATS:
+            raise QueryError("format", f"unsupported report format {fmt!r} (supported: {', '.join(REPORT_FORMATS)})")
+        now = self.now()
+        _, graph = self._build("workload", None, DEFAULT_WINDOW_S * 5)
+        snap = build_snapshot(self.stack.diagnoser.findings({"status": "open"}), graph=to_cytoscape(graph),
+                              slos=self.slos(), config_objects=self.backend.snapshot().objects,
+                              window=(now - DEFAULT_WINDOW_S * 5, now), generated_at=now,
+                              source=f"meshscope ({self.backend.name})")
+        types = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
+                 "json": "application/json", "pdf": "application/pdf"}
+        return render(snap, fmt), types[fmt]
+
+
+# ---- helpers (pure functions over element dicts and rate frames) -----------------------------
+def _find_element(elements: list[dict[str, Any]], element_id: str) -> dict[str, Any] | None:
+    return next((e["data"] for e in elements if e["data"].get("id") == element_id), None)
+
+
+def _end_selector(d: dict[str, Any], side: str) -> dict[str, str]:
+    """Istio labels that pick one graph node as the source or destination of a series."""
+    ns = d.get("namespace")
+    prefix = "source" if side == "source" else "destination"
+    ns_col = s.SOURCE_WORKLOAD_NAMESPACE if side == "source" else s.DESTINATION_SERVICE_NAMESPACE
+    kind = d.get("type")
+    sel: dict[str, str] = {}
+    if kind == "workload" and d.get("workload", d.get("name")):
+        sel[f"{prefix}_workload"] = d.get("workload") or d.get("name")
+        ns_col = s.SOURCE_WORKLOAD_NAMESPACE if side == "source" else s.DESTINATION_WORKLOAD_NAMESPACE
+    elif kind == "app" and d.get("app"):
+        sel[f"{prefix}_app"] = d["app"]
+        if d.get("version"):
+            sel[f"{prefix}_version"] = d["version"]
+    elif kind == "service" and side == "destination":
+        sel[s.DESTINATION_SERVICE_NAME] = d.get("service") or d.get("name")
+    else:
+        return {}
+    if ns and ns != "unknown":
+        sel[ns_col] = ns
+    return sel
+
+
+def _selector(d: dict[str, Any], elements: list[dict[str, Any]]) -> dict[str, str] | None:
+    if "source" in d:  # an edge: both ends
+        src = _find_element(elements, d["source"]) or {}
+        dst = _find_element(elements, d["target"]) or {}
+        sel = {**_end_selector(src, "source"), **_end_selector(dst, "destination")}
+        return sel or None
+    return _end_selector(d, "destination") or None
+
+
+def _filter(frame: pd.DataFrame, sel: dict[str, str]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    mask = np.ones(len(frame), dtype=bool)
+    for col, val in sel.items():
+        if col not in frame.columns:
+            return frame.iloc[0:0]
+        mask &= (frame[col].astype(str) == str(val)).to_numpy()
+    return frame[mask]
+
+
+def _series_from_frames(frames: list[tuple[float, pd.DataFrame]], sel: dict[str, str]) -> dict[str, Any]:
+    from collector.query import histogram_quantile
+
+    out: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
+    for t, frame in frames:
+        f = _filter(frame, sel)
+        reporters = set(f[s.REPORTER].astype(str)) if not f.empty else set()
+        side = "destination" if "destination" in reporters else "source"
+        f = f[f[s.REPORTER] == side] if not f.empty else f
+        req = f[f[s.METRIC] == s.ISTIO_REQUESTS_TOTAL] if not f.empty else f
+        rps = float(req[s.RATE].sum()) if not req.empty else 0.0
+        err = float(req.loc[req[s.RESPONSE_CODE].astype(str).str[0].isin(["5", "0"]), s.RATE].sum()) if not req.empty else 0.0
+        out["t"].append(round(t, 3))
+        out["rps"].append(round(rps, 4))
+        out["error_pct"].append(round(100 * err / rps, 2) if rps else 0.0)
+        for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+            value = None
+            if not f.empty:
+                qv = histogram_quantile(q, f[f[s.METRIC] == f"{s.ISTIO_REQUEST_DURATION_MS}_bucket"])
+                if len(qv) and not pd.isna(qv["value"].iloc[0]):
+                    value = round(float(qv["value"].iloc[0]), 2)
+            out[key].append(value)
+    return out
+
+
+def _touched(finding: dict[str, Any], elements: list[dict[str, Any]]) -> list[str]:
+    """Graph element ids a finding is about: its evidence edges' ends, else its resource's workloads/services."""
+    nodes = [e["data"] for e in elements if "source" not in e["data"]]
+    by_workload = {(d.get("namespace"), d.get("workload") or d.get("name")): d["id"] for d in nodes if d.get("type") == "workload"}
+    by_app: dict[tuple, list[str]] = {}
+    for d in nodes:
+        if d.get("type") == "workload" and d.get("app"):
+            by_app.setdefault((d.get("namespace"), d["app"]), []).append(d["id"])
+    hit: set[str] = set()
+    ev = finding.get("evidence") or {}
+    for edge in ev.get("edges") or []:
+        src = by_workload.get((edge.get("source_namespace"), edge.get("source_workload")))
+        dest = str(edge.get("destination") or "")
+        parts = dest.split(".")
+        dst_ids = by_app.get((parts[1], parts[0]), []) if len(parts) >= 2 else []
+        if dest_wl := edge.get("destination_workload"):
+            dst_ids = [i for i in [by_workload.get((parts[1] if len(parts) >= 2 else None, dest_wl))] if i] or dst_ids
+        if src:
+            hit.add(src)
+        hit.update(dst_ids)
+        for e in elements:
+            d = e["data"]
+            if "source" in d and d["source"] == src and d["target"] in dst_ids:
+                hit.add(d["id"])
+    if not hit:
+        r = finding.get("resource") or {}
+        name = str(r.get("name") or "")
+        host = name.split(".")[0]
+        hit.update(by_app.get((r.get("namespace"), host), []))
+    return sorted(hit)
+
+
+def _excerpt(obj: Any, path: str) -> dict[str, Any]:
+    """The object's YAML as written in its file (when there is one), with the finding's line marked."""
+    lines: list[list] = []
+    highlight: list[int] = []
+    src = obj.source
+    file = Path(src.file) if src and src.file else None
+    if file is not None and file.is_file():
+        text = file.read_text(errors="replace").splitlines()
+        start = max(src.line - 1, 0)
+        end = start + 1
+        while end < len(text) and not text[end].startswith("---"):
+            end += 1
+        lines = [[i + 1, text[i]] for i in range(start, end)]
+        if path:
+            line = obj.line_of(path)
+            if line:
+                highlight = [line]
+    else:
+        import yaml
+
+        body = yaml.safe_dump(obj.raw or {"kind": obj.kind, "spec": obj.spec}, sort_keys=False).splitlines()
+        lines = [[i + 1, t] for i, t in enumerate(body)]
+    ref = f"{obj.kind} {obj.namespace}/{obj.name}" if obj.namespace else f"{obj.kind} {obj.name}"
+    return {"ref": ref, "path": path or None, "source": str(src) if src else None, "lines": lines, "highlight": highlight}

@@ -1,0 +1,106 @@
+"""`meshscope up` end to end: real Envoy mesh -> collectors -> topology/diagnoser -> UI and JSON API over HTTP."""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.util import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    with httpx.Client(base_url=stack.ui.url, timeout=60) as client:
+        yield client
+
+
+def edges_by_name(graph: dict) -> dict[tuple[str, str], dict]:
+    names = {e["data"]["id"]: e["data"].get("name") or e["data"].get("label") for e in graph["elements"]
+             if "source" not in e["data"]}
+    return {(names[e["data"]["source"]], names[e["data"]["target"]]): e["data"]
+            for e in graph["elements"] if "source" in e["data"]}
+
+
+def test_graph_api_shows_bookinfo_healthy_with_mtls(api):
+    def bookinfo_edges():
+        edges = edges_by_name(api.get("/api/v1/graph", params={"graphType": "app"}).json())
+        want = {("productpage", "details"), ("productpage", "reviews"), ("reviews", "ratings")}
+        return edges if want <= {(s.split()[0], t.split()[0]) for s, t in edges} else None
+
+    edges = wait_until(bookinfo_edges, timeout=60, interval=1, what="Bookinfo app edges")
+    for (src, dst), e in edges.items():
+        if src.startswith("productpage") or src.startswith("reviews"):
+            assert e["health"] == "healthy", (src, dst, e)
+            assert e["mtls_state"] == "full", (src, dst, e)
+            assert e["rps"] > 0
+
+
+def test_baseline_has_no_open_runtime_findings(api):
+    open_runtime = [f for f in api.get("/api/v1/findings", params={"status": "open"}).json()
+                    if f["code"].startswith("MS3")]
+    assert open_runtime == []
+
+
+def test_slos_api_lists_the_demo_slos(api):
+    slos = api.get("/api/v1/slos").json()
+    names = {s["name"] for s in slos}
+    assert {"productpage-availability", "reviews-latency"} <= names
+
+
+def test_scenario_through_the_api_opens_a_finding_on_the_graph_then_clear_resolves_it(api, stack):
+    r = api.post("/api/v1/scenarios/mtls-mismatch")
+    assert r.status_code in (200, 202), r.text
+    try:
+        def mtls_finding():
+            return [f for f in api.get("/api/v1/findings", params={"category": "mtls", "status": "open"}).json()
+                    if f["code"] == "MS3001" and f["evidence"].get("response_flags")]
+
+        found = wait_until(mtls_finding, timeout=60, interval=1, what="MS3001 after mtls-mismatch")[0]
+        assert "UC" in found["evidence"]["response_flags"]
+        assert found["impact"]["rps"] > 0
+        assert found["elements"], "the finding must point at graph elements"
+        one = api.get(f"/api/v1/findings/{found['fingerprint']}").json()
+        assert one["code"] == "MS3001"
+        graph_ids = {e["data"]["id"] for e in api.get("/api/v1/graph").json()["elements"]}
+        assert set(found["elements"]) <= graph_ids
+    finally:
+        assert api.delete("/api/v1/scenarios").status_code in (200, 202, 204)
+
+    def resolved():
+        return not [f for f in api.get("/api/v1/findings", params={"code": "MS3001", "status": "open"}).json()]
+
+    wait_until(resolved, timeout=90, interval=1, what="MS3001 resolved after clear")
+
+
+@pytest.mark.parametrize("fmt,marker", [("html", b"<html"), ("md", b"# "), ("pdf", b"%PDF")])
+def test_report_from_the_running_stack(api, fmt, marker):
+    r = api.get("/api/v1/report", params={"format": fmt})
+    assert r.status_code == 200, r.text[:300]
+    assert marker in r.content[:2000]
+
+
+def test_json_report_from_the_running_stack_has_the_live_graph_and_findings(api):
+    report = api.get("/api/v1/report", params={"format": "json"}).json()
+    assert {"findings", "graph", "slos", "inventory", "window"} <= set(report)
+    assert any(d.get("workload") == "productpage-v1" for d in (e.get("data", e) for e in report["graph"]))
+    assert any(o["kind"] == "VirtualService" for o in report["inventory"])
+
+
+def test_element_series_and_traces_come_from_live_telemetry(stack):
+    src = stack.source
+    graph = src.graph("workload")
+    edge = next(e["data"] for e in graph.elements if "source" in e["data"] and (e["data"].get("rps") or 0) > 0)
+    series = src.element_metrics(edge["id"])
+    assert series and len(series["t"]) == len(series["rps"]) > 1
+    assert max(series["rps"]) > 0
+    traces = wait_until(lambda: src.traces(__import__("dashboard.query", fromlist=["TraceFilters"]).TraceFilters()),
+                        timeout=60, interval=1, what="traces in the store")
+    spans = src.trace(traces[0]["trace_id"])
+    assert spans and all("depth" in s for s in spans)
+
+
+def test_health_and_self_metrics(api):
+    assert api.get("/healthz").status_code == 200
+    metrics = api.get("/metrics").text
+    assert "meshscope" in metrics
