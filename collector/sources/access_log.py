@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -57,11 +58,17 @@ class _Open:
     retired: list = field(default_factory=list)  # (fh, cursor) of rotated-away files still to drain
 
 
+_NAMED = re.compile(r"^(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<wl>[a-z0-9]([-.a-z0-9]*[a-z0-9])?)\.log$")
+
+
 def _as_logfile(f) -> LogFile:
     if isinstance(f, LogFile):
         return f
     if isinstance(f, (str, os.PathLike)):
-        return LogFile(str(f))
+        # a bare path named <namespace>.<workload>.log (the bundled mesh's naming) still tells
+        # who wrote it; pass a LogFile to give the principal too
+        m = _NAMED.match(Path(f).name)
+        return LogFile(str(f), m.group("wl"), m.group("ns")) if m else LogFile(str(f))
     if isinstance(f, tuple):
         return LogFile(*f)
     return LogFile(str(f.path), **{k: getattr(f, k) for k in ("workload", "namespace", "principal", "format") if hasattr(f, k)})

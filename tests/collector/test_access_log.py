@@ -210,3 +210,13 @@ def test_tail_a_real_envoy_log(tmp_path, store):
     df = store.requests()
     assert len(df) == 14
     assert sorted(df.groupby(s.LOG_SOURCE)[s.RESPONSE_CODE].apply(sorted).iloc[0]) == [200] * 5 + [503] * 2
+
+
+def test_bare_paths_named_namespace_workload_give_the_writer(tmp_path, store):
+    log = tmp_path / "bookinfo.productpage-v1.log"
+    log.write_text((DATA / "envoy_access_json.log").read_text())
+    t = AccessLogTailer([log], store)
+    assert t.poll() == 26
+    t.stop()
+    df = store.requests()
+    assert set(df[s.SOURCE_WORKLOAD]) == {"productpage-v1"} and set(df[s.SOURCE_WORKLOAD_NAMESPACE]) == {"bookinfo"}
