@@ -149,6 +149,7 @@ def bench_access_logs() -> None:
 
         t = best_of(ingest, repeat=3)
         report(f"access-log {name} lines into the store ({len(data) / n:.0f} B/line)", n / t, "lines/s")
+        report(f"access-log {name} throughput", len(data) / t / 1e6, "MB/s")
 
 
 def bench_otlp() -> None:
