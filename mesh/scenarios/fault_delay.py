@@ -1,13 +1,14 @@
-"""fault-delay: a VirtualService delays every call to ratings by 300 ms (flag `DI`).
+"""fault-delay: a VirtualService delays reviews-v2's calls to ratings by 300 ms (flag `DI`).
 
-Requests still succeed; the latency shows on reviews v2/v3 -> ratings and, through
-them, on productpage.
+The fault matches on `sourceLabels`, so only the reviews-v2 sidecar injects it:
+one edge (reviews-v2 -> ratings) carries the delay, and productpage is slower
+whenever it lands on v2. Requests still succeed.
 """
 from mesh.scenarios.base import Scenario, svc
 
 SCENARIO = Scenario(
     name="fault-delay",
-    description="VirtualService ratings injects a 300 ms delay into every request: DI",
+    description="VirtualService ratings delays requests from reviews v2 by 300 ms: DI",
     yaml="""
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -18,12 +19,20 @@ spec:
   hosts:
   - ratings
   http:
-  - fault:
+  - match:
+    - sourceLabels:
+        app: reviews
+        version: v2
+    fault:
       delay:
         fixedDelay: 300ms
         percentage:
           value: 100
     route:
+    - destination:
+        host: ratings
+        subset: v1
+  - route:
     - destination:
         host: ratings
         subset: v1

@@ -1,36 +1,38 @@
-"""rbac-deny: an AuthorizationPolicy on ratings denies GET from the reviews service account.
+"""rbac-deny: an AuthorizationPolicy on reviews denies productpage's GETs of /reviews/*.
 
-ratings' sidecar answers 403 (`rbac_access_denied_matched_policy[ns[bookinfo]-policy[ratings-deny-reviews]-rule[0]]`);
-reviews' sidecar only sees a 403 from upstream. reviews v2/v3 degrade to "ratings unavailable".
+reviews' sidecar answers 403 (`rbac_access_denied_matched_policy[ns[bookinfo]-policy[reviews-deny-productpage]-rule[0]]`);
+productpage's sidecar only sees a 403 from upstream, and the page says reviews are unavailable.
 """
 from mesh.scenarios.base import Scenario, svc
 
 SCENARIO = Scenario(
     name="rbac-deny",
-    description="AuthorizationPolicy DENY on ratings for principal bookinfo-reviews: 403 RBAC",
+    description="AuthorizationPolicy DENY on reviews for productpage's principal: 403 RBAC",
     yaml="""
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
-  name: ratings-deny-reviews
+  name: reviews-deny-productpage
   namespace: bookinfo
 spec:
   selector:
     matchLabels:
-      app: ratings
+      app: reviews
   action: DENY
   rules:
   - from:
     - source:
         principals:
-        - cluster.local/ns/bookinfo/sa/bookinfo-reviews
+        - cluster.local/ns/bookinfo/sa/bookinfo-productpage
     to:
     - operation:
         methods:
         - GET
+        paths:
+        - /reviews/*
 """,
     expected_codes=("MS3012",),
     expected_flags=(),
-    edge=("reviews-v2", svc("ratings")),
-    blame="AuthorizationPolicy bookinfo/ratings-deny-reviews",
+    edge=("productpage-v1", svc("reviews")),
+    blame="AuthorizationPolicy bookinfo/reviews-deny-productpage",
 )

@@ -111,12 +111,15 @@ def test_fault_abort_gives_fi(bundled_mesh, mesh_scenario):
     assert recs[0]["upstream_host"] is None
 
 
-def test_fault_delay_gives_di(bundled_mesh, mesh_scenario):
-    clients = [LogCursor(bundled_mesh, "reviews-v2"), LogCursor(bundled_mesh, "reviews-v3")]
+def test_fault_delay_gives_di_only_for_the_matched_source(bundled_mesh, mesh_scenario):
+    v2, v3 = LogCursor(bundled_mesh, "reviews-v2"), LogCursor(bundled_mesh, "reviews-v3")
     mesh_scenario("fault-delay")
-    recs = wait_until(lambda: [r for c in clients for r in c.matching(response_flags="DI")], timeout=10,
-                      what="DI on reviews -> ratings")
+    recs = wait_until(lambda: v2.matching(response_flags="DI"), timeout=10, what="DI on reviews-v2 -> ratings")
     assert recs[0]["response_code"] == 200 and recs[0]["duration"] >= 300
+    # sourceLabels: reviews-v3's calls to ratings are not delayed
+    wait_until(lambda: [r for r in v3.records() if r["authority"] == "ratings:9080"], timeout=10,
+               what="reviews-v3 calling ratings")
+    assert not v3.matching(response_flags="DI")
 
 
 def test_timeout_gives_ut(bundled_mesh, mesh_scenario):
@@ -136,20 +139,21 @@ def test_circuit_breaker_gives_uo(bundled_mesh, mesh_scenario):
 
 
 def test_rbac_deny_gives_403_with_policy_name(bundled_mesh, mesh_scenario):
-    server = LogCursor(bundled_mesh, "ratings-v1")
+    server = LogCursor(bundled_mesh, "reviews-v1")
     mesh_scenario("rbac-deny")
-    recs = wait_until(lambda: server.matching(response_code=403), timeout=10, what="403 on ratings")
+    recs = wait_until(lambda: server.matching(response_code=403), timeout=10, what="403 on reviews")
     assert recs[0]["response_code_details"] == \
-        "rbac_access_denied_matched_policy[ns[bookinfo]-policy[ratings-deny-reviews]-rule[0]]"
-    assert recs[0]["downstream_peer_uri_san"] == "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews"
+        "rbac_access_denied_matched_policy[ns[bookinfo]-policy[reviews-deny-productpage]-rule[0]]"
+    assert recs[0]["downstream_peer_uri_san"] == "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage"
+    assert "Error fetching product reviews!" in get(bundled_mesh.gateway_url + "/productpage")[1]
 
 
 def test_outlier_ejection_gives_uh(bundled_mesh, mesh_scenario):
-    clients = [LogCursor(bundled_mesh, "reviews-v2"), LogCursor(bundled_mesh, "reviews-v3")]
+    client = LogCursor(bundled_mesh, "productpage-v1")
     mesh_scenario("outlier-ejection")
-    recs = wait_until(lambda: [r for c in clients for r in c.matching(response_flags="UH")], timeout=20,
-                      what="UH on reviews -> ratings")
+    recs = wait_until(lambda: client.matching(response_flags="UH"), timeout=20, what="UH on productpage -> details")
     assert recs[0]["response_code"] == 503 and recs[0]["response_code_details"] == "no_healthy_upstream"
+    assert recs[0]["upstream_cluster"].endswith("details.bookinfo.svc.cluster.local")
 
 
 def test_latency_regression_slows_every_page(bundled_mesh, mesh_scenario):
