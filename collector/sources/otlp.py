@@ -151,6 +151,9 @@ class OtlpReceiver:
                 except ValueError as exc:  # store refused the rows (should not happen after decoding)
                     selfmetrics.count_malformed("otlp", signal)
                     return self._status(400, f"payload rejected: {exc}", json_reply, signal)
+                except Exception as exc:  # store closed or failing: retryable for the sender
+                    log.warning("OTLP %s not stored: %s", signal, exc)
+                    return self._status(503, f"telemetry store unavailable: {exc}", json_reply, signal)
                 selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
                 self._send(code, payload, out_type)
 
@@ -222,7 +225,7 @@ class OtlpReceiver:
 
             def _status(self, code: int, message: str, json_reply: bool, signal: str) -> None:
                 selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
-                grpc_code = {400: 3, 404: 5, 405: 12, 413: 8}.get(code, 2)
+                grpc_code = {400: 3, 404: 5, 405: 12, 413: 8, 503: 14}.get(code, 2)
                 status = status_pb2.Status(code=grpc_code, message=message)
                 if json_reply:
                     self._send(code, json_format.MessageToJson(status).encode(), "application/json")

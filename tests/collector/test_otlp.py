@@ -258,3 +258,12 @@ def test_fast_wire_decoder_equals_the_object_walk(resources):
 def test_fast_path_is_taken_for_envoy_like_requests():
     from collector.parse import otlp_wire
     assert otlp_wire.spans_columns(_request(5).SerializeToString()) is not None
+
+
+def test_closed_store_answers_503_so_senders_retry():
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0) as receiver:
+        store.close()
+        r = httpx.post(receiver.endpoint + "/v1/traces", content=_request().SerializeToString(),
+                       headers={"content-type": "application/x-protobuf"}, timeout=5)
+    assert r.status_code == 503
