@@ -8,6 +8,7 @@ the browser can run on a 1,000-node graph.
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections import defaultdict
 from typing import Any
@@ -16,27 +17,54 @@ COLUMN_GAP = 180.0
 ROW_GAP = 100.0
 
 
-def _depths(node_ids: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
-    """Longest call depth from a root (a node nobody calls); cycles are cut by a bound on passes."""
-    incoming: dict[str, int] = defaultdict(int)
+def _acyclic(node_ids: list[str], edges: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Successor lists without the edges that close a cycle (found by depth-first search from the roots)."""
     out: dict[str, list[str]] = defaultdict(list)
+    incoming: dict[str, int] = defaultdict(int)
     for s, t in edges:
         if s != t:
             out[s].append(t)
             incoming[t] += 1
+    kept: dict[str, list[str]] = defaultdict(list)
+    state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = done
+    roots = [n for n in node_ids if incoming[n] == 0] + node_ids  # then anything left (pure cycles)
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(out[root]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                continue  # a back edge: dropping it is what makes the layering finite
+            else:
+                kept[node].append(child)
+                if child not in state:
+                    state[child] = 1
+                    stack.append((child, iter(out[child])))
+    return kept
+
+
+def _depths(node_ids: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
+    """Longest call depth from a root (a node nobody calls), after cutting cycles."""
+    succ = _acyclic(node_ids, edges)
+    indeg: dict[str, int] = defaultdict(int)
+    for s in succ:
+        for t in succ[s]:
+            indeg[t] += 1
     depth = {n: 0 for n in node_ids}
-    frontier = [n for n in node_ids if incoming[n] == 0] or node_ids[:1]
-    limit = len(node_ids)
-    for _ in range(limit):
-        nxt = []
-        for n in frontier:
-            for t in out[n]:
-                if depth[t] < depth[n] + 1 and depth[n] + 1 < limit:
-                    depth[t] = depth[n] + 1
-                    nxt.append(t)
-        if not nxt:
-            break
-        frontier = list(dict.fromkeys(nxt))
+    ready = [n for n in node_ids if indeg[n] == 0]
+    while ready:
+        n = ready.pop()
+        for t in succ[n]:
+            depth[t] = max(depth[t], depth[n] + 1)
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                ready.append(t)
     return depth
 
 
@@ -45,6 +73,7 @@ class PositionMemory:
 
     def __init__(self) -> None:
         self._positions: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+        self._lanes: dict[str, int] = {}  # sub-columns per depth, fixed at a graph type's first layout
         self._lock = threading.Lock()
 
     def place(self, graph_type: str, elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,15 +85,27 @@ class PositionMemory:
             known = self._positions[graph_type]
             new = [n for n in nodes if n["data"]["id"] not in known]
             if new:
-                self._place_new(known, new, nodes, edges)
+                self._place_new(graph_type, known, new, nodes, edges)
             return [dict(e, position=dict(known[e["data"]["id"]])) if e["data"]["id"] in known and "source" not in e["data"]
                     else e for e in elements]
 
-    @staticmethod
-    def _place_new(known: dict[str, dict[str, float]], new: list[dict[str, Any]], nodes: list[dict[str, Any]],
-                   edges: list[tuple[str, str]]) -> None:
-        """Column = call depth; within a column, each new node goes near the mean height of its callers."""
+    def _place_new(self, graph_type: str, known: dict[str, dict[str, float]], new: list[dict[str, Any]],
+                   nodes: list[dict[str, Any]], edges: list[tuple[str, str]]) -> None:
+        """Column = call depth; within a column, each new node goes near the mean height of its callers.
+
+        A depth holding many more nodes than the graph is deep (a hub's hundred callers) wraps into
+        side-by-side lanes, so the drawing stays closer to the screen's shape than to a tall strip.
+        """
         depth = _depths([n["data"]["id"] for n in nodes], edges)
+        # members of one compound box (an app's versions) share a column, so the box stays compact
+        first_column: dict[str, int] = {}
+        for n in nodes:
+            parent = n["data"].get("parent")
+            if parent:
+                first_column[parent] = min(first_column.get(parent, depth[n["data"]["id"]]), depth[n["data"]["id"]])
+        for n in nodes:
+            if n["data"].get("parent"):
+                depth[n["data"]["id"]] = first_column[n["data"]["parent"]]
         callers: dict[str, list[str]] = defaultdict(list)
         for s, t in edges:
             callers[t].append(s)
@@ -75,13 +116,22 @@ class PositionMemory:
         by_column: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for n in new:
             by_column[depth[n["data"]["id"]]].append(n)
+        if graph_type not in self._lanes:
+            rows_max = max(12, math.ceil(2 * math.sqrt(len(nodes))))
+            self._lanes[graph_type] = max(1, math.ceil(max(len(v) for v in by_column.values()) / rows_max))
+        lanes = self._lanes[graph_type]
         for col in sorted(by_column):
             def wanted(n: dict[str, Any]) -> float:
                 ys = [known[c]["y"] for c in callers[n["data"]["id"]] if c in known]
                 return sum(ys) / len(ys) if ys else 0.0
-            ranked = sorted(by_column[col], key=lambda n: (wanted(n), n["data"].get("namespace") or "",
-                                                           n["data"].get("name") or ""))
-            for n in ranked:
-                y = max(wanted(n), column_fill[col] + ROW_GAP)
-                known[n["data"]["id"]] = {"x": col * COLUMN_GAP, "y": y}
-                column_fill[col] = y
+            groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for n in by_column[col]:
+                groups[n["data"].get("parent") or n["data"]["id"]].append(n)
+            ordered = sorted(groups.items(), key=lambda kv: (
+                min(wanted(m) for m in kv[1]), kv[1][0]["data"].get("namespace") or "", kv[0]))
+            for _, members in ordered:  # a box's members go down one lane together
+                lane = min(range(col * lanes, col * lanes + lanes), key=lambda i: column_fill[i])
+                for n in sorted(members, key=lambda m: m["data"].get("name") or ""):
+                    y = max(wanted(n) if lanes == 1 else 0.0, column_fill[lane] + ROW_GAP)
+                    known[n["data"]["id"]] = {"x": lane * COLUMN_GAP, "y": y}
+                    column_fill[lane] = y

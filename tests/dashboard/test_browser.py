@@ -297,3 +297,33 @@ def test_slo_page_shows_burn_rates_and_budget_charts(browser, bookinfo_ui):
     assert "99.5%" in row and "71.0%" in row and "page" in row and "62.0x" in row
     hot = {c.text for c in css(browser, "#slo-table .burn-hot")}
     assert hot == {"64.1x", "55.0x", "62.0x", "11.3x"}  # 6x and above
+
+
+def _topology_report(tmp_path, graph_type: str):
+    """A report snapshot whose graph is the real topology pipeline's Cytoscape export."""
+    from diagnose.reports import build_snapshot, save_snapshot
+    from topology import build_graph, to_cytoscape
+    from topology.synthetic import synthetic_rates
+
+    rates = synthetic_rates(workloads=40, services=8, edges=60, namespaces=3, error_share=0.3)
+    exported = to_cytoscape(build_graph(rates, graph_type))
+    path = tmp_path / f"{graph_type}.json"
+    save_snapshot(build_snapshot([], graph=exported, generated_at=1_795_000_000.0), path)
+    return exported, path
+
+
+@pytest.mark.parametrize("graph_type", ["workload", "versionedApp"])
+def test_real_topology_exports_draw_with_their_health(browser, ui_server, tmp_path, graph_type):
+    exported, path = _topology_report(tmp_path, graph_type)
+    ui = ui_server(SnapshotSource.from_file(path))
+    browser.get(ui.url + "/topology")
+    nodes = [e["data"] for e in exported if "source" not in e["data"]]
+    wait_for_graph(browser, len(nodes))
+    colour = {"Failure": RED, "Healthy": GREEN}
+    assert {d.get("health") for d in (e["data"] for e in exported if "source" in e["data"])} >= set(colour)
+    for d in (e["data"] for e in exported if "source" in e["data"]):
+        if d.get("health") in colour:
+            assert cy(browser, f"cy.$('{sel(d['id'])}').style('line-color')") == colour[d["health"]], d
+    boxes = [d["id"] for d in nodes if d.get("node_type") == "box"]
+    if graph_type == "versionedApp":  # compound app boxes hold their versions
+        assert boxes and all(cy(browser, f"cy.$('{sel(b)}').isParent()") for b in boxes)

@@ -41,3 +41,16 @@ def test_boxes_get_no_position_of_their_own():
     elements = _graph(["a", "b"], [("a", "b")]) + [{"data": {"id": "box", "type": "box"}}]
     placed = PositionMemory().place("app", elements)
     assert "position" not in placed[-1] and len(_pos(placed)) == 2
+
+
+def test_a_hub_with_many_callers_wraps_into_lanes_and_boxes_stay_together():
+    callers = [f"c{i}" for i in range(60)]
+    elements = _graph(["hub", *callers], [(c, "hub") for c in callers])
+    placed = _pos(PositionMemory().place("workload", elements))
+    xs = {placed[c][0] for c in callers}
+    assert len(xs) > 1 and max(placed[c][1] for c in callers) < 60 * 100 / 2  # wrapped, not one tall strip
+    assert placed["hub"][0] > max(xs)  # callees still to the right of every caller lane
+    versions = [{"data": {"id": f"r-{v}", "name": f"r-{v}", "parent": "box-r"}} for v in ("v1", "v2", "v3")]
+    boxed = _pos(PositionMemory().place("versionedApp", _graph(["gw", "x"], [("gw", "x"), ("x", "r-v3")]) + versions +
+                                        [{"data": {"id": "gw->r-v1", "source": "gw", "target": "r-v1"}}]))
+    assert len({boxed[f"r-{v}"][0] for v in ("v1", "v2", "v3")}) == 1  # one column for the whole box
