@@ -80,8 +80,8 @@ def _name_mask(names: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
 def _series_rates(df: pd.DataFrame) -> pd.DataFrame:
     """One row per series with its rate over the samples given (vectorized, no per-row Python)."""
     t = df[s.TIME].astype("int64").to_numpy() / 1e9
-    series_key = [s.TARGET, s.METRIC, s.LABELS]
-    sid = df.groupby(series_key, sort=False, observed=True).ngroup().to_numpy()
+    series_key = [s.TARGET, s.METRIC, s.LABELS, s.LE]
+    sid = df.groupby(series_key, sort=False, observed=True, dropna=False).ngroup().to_numpy()
     order = np.lexsort((t, sid))
     sid, t = sid[order], t[order]
     v = df[s.VALUE].to_numpy(dtype=float)[order]

@@ -57,7 +57,7 @@ LE = "le"  # histogram bucket bound as float (inf for +Inf); NaN for non-bucket 
 VALUE = "value"  # float sample value (a counter's cumulative value)
 TARGET = "target"  # scrape target (sidecar admin URL) or "prometheus"
 RATE = "rate"  # per-second rate over a window, in derived tables
-LABELS = "labels"  # the series' full label text as scraped (k="v",...): series identity incl. non-Istio labels
+LABELS = "labels"  # the series' label text as scraped (k="v",...) without `le`: with LE, the series identity incl. non-Istio labels
 
 METRICS_COLUMNS = (TIME, TARGET, METRIC, *ISTIO_LABELS, LE, VALUE, LABELS)
 

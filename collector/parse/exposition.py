@@ -6,8 +6,8 @@ samples/s on Istio's long label sets. Here the whole text goes through Arrow's C
 does not cover (escapes, spaces inside braces, odd spacing) go through a small, correct
 per-line parser; only lines that parser rejects count as malformed.
 
-Output columns: `metric`, `labels` (the series' label text, canonical, used as series
-identity), every Istio label in `schema.ISTIO_LABELS` ("unknown" when absent), `le` (float,
+Output columns: `metric`, `labels` (the series' label text without `le`: series identity
+together with `le`; dictionary-encoded), every Istio label in `schema.ISTIO_LABELS` ("unknown" when absent), `le` (float,
 NaN when absent) and `value`. Pure function: text in, table out, no I/O.
 """
 from __future__ import annotations
@@ -80,9 +80,11 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
     cand_idx = np.flatnonzero(candidates)
     slow = np.flatnonzero(~blank & ~is_comment)
     tables: list[pa.Table] = []
+    order: list[np.ndarray] = []  # line number of every row, to keep the text's order
     if len(cand_idx):
         table, ok = _fast(pa.py_buffer(raw), data, start[cand_idx], end[cand_idx])
         tables.append(table)
+        order.append(cand_idx[ok])
         slow = np.setdiff1d(slow, cand_idx[ok], assume_unique=True)
 
     def line(i: int) -> str:
@@ -93,6 +95,7 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
     for i in np.flatnonzero(is_comment):  # a few per family, not per sample
         _parse_comment(line(int(i)), types)
     rows: list[tuple[str, dict[str, str], float]] = []
+    row_lines: list[int] = []
     for i in slow:  # lines with escapes, odd spacing, or errors: rare in practice
         text_line = line(int(i))
         stripped = text_line.strip()
@@ -103,12 +106,16 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
             continue
         try:
             rows.append(parse_sample_line(text_line))
+            row_lines.append(int(i))
         except ValueError as exc:
             errors.append(ParseError(int(i) + 1, str(exc)))
     del n
     if rows:
         tables.append(_build_from_rows(rows))
+        order.append(np.array(row_lines, dtype=np.int64))
     table = pa.concat_tables(tables) if tables else _empty_table()
+    if len(tables) > 1:  # both paths produced rows: put them back in line order
+        table = table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
     return ExpositionResult(table, errors, types)
 
 
@@ -188,7 +195,17 @@ def _fast(dbuf: pa.Buffer, data: np.ndarray, start: np.ndarray, end: np.ndarray)
         qwin = (window == ord('"')) & (k[None, :] >= (le_value_start - w0)[:, None]) & (k[None, :] < (close_abs - 1 - w0)[:, None])
         quote_in = qwin.any(axis=1)
     has_le &= ~quote_in
-    stem_end = np.where(has_le, le_abs, body_end)
+    # a label set that is only le="..." (Envoy's unlabelled histograms)
+    span = body_end - body_start
+    short = sliding_window_view(padded, 24)[body_start + _TAIL]
+    mask24 = np.arange(24)[None, :] < span[:, None]
+    alone = has_labels & ~has_le & (span >= 6) & (span <= 24)
+    alone &= (short[:, 0] == ord("l")) & (short[:, 1] == ord("e")) & (short[:, 2] == ord("=")) & (short[:, 3] == ord('"'))
+    alone &= (((short == ord('"')) & mask24).sum(axis=1) == 2) & ~((short == ord(",")) & mask24).any(axis=1)
+    le_abs = np.where(alone, body_start - 1, le_abs)  # as if a comma preceded it
+    le_value_start = np.where(alone, body_start + 4, le_value_start)
+    has_le |= alone
+    stem_end = np.where(alone, body_start, np.where(has_le, le_abs, body_end))
 
     name_end = np.where(has_labels, open_abs, start)  # unlabelled lines: name comes from the tokens
     tail_start = np.where(has_labels, close_abs + 1, start)
@@ -209,14 +226,16 @@ def _fast(dbuf: pa.Buffer, data: np.ndarray, start: np.ndarray, end: np.ndarray)
     # the label set, pivoted once per distinct set; buckets share theirs (le cut off)
     stem_idx, stems = _encode(_views(dbuf, data, body_start, np.where(ok, stem_end, body_start)))
     cols, uniq_ok = _pivot(stems)
+    uniq_ok &= pc.is_null(cols["le"]).to_numpy(zero_copy_only=False)  # le not last: the careful path
     ok &= uniq_ok[stem_idx.to_numpy()]
-    lab_idx, lab_dict = _encode(_views(dbuf, data, body_start, np.where(ok, body_end, body_start)))
-    columns: dict[str, pa.Array] = {schema.METRIC: name, LABELS: pc.take(lab_dict, lab_idx)}
+    # series identity: the label text without le (le has its own column); dictionary-encoded,
+    # so a histogram's 20 buckets share one string
+    columns: dict[str, pa.Array] = {schema.METRIC: name, LABELS: pa.DictionaryArray.from_arrays(stem_idx, stems)}
     for col in schema.ISTIO_LABELS:
         columns[col] = pc.take(cols[col], stem_idx)
     le_text = _views(dbuf, data, np.where(has_le, le_value_start, 0), np.where(has_le, close_abs - 1, 0)).cast(pa.string())
     le_text = pc.if_else(pa.array(has_le), le_text, pa.scalar(None, pa.string()))
-    le_all = pc.coalesce(le_text, pc.take(cols["le"], stem_idx))
+    le_all = le_text
     ok &= pc.fill_null(pc.match_substring_regex(le_all, _VALUE_OK), True).to_numpy(zero_copy_only=False)
     le_all = pc.if_else(pa.array(ok), le_all, pa.scalar(None, pa.string()))
     columns[schema.LE] = pc.fill_null(pc.cast(_normalize_values(le_all), pa.float64()), math.nan)
@@ -273,7 +292,8 @@ def _normalize_values(values: pa.Array) -> pa.Array:
 
 
 def _build_from_rows(rows: list[tuple[str, dict[str, str], float]]) -> pa.Table:
-    columns: dict[str, list] = {schema.METRIC: [r[0] for r in rows], LABELS: [format_labels(r[1]) for r in rows]}
+    columns: dict[str, list] = {schema.METRIC: [r[0] for r in rows],
+                                LABELS: [format_labels({k: v for k, v in r[1].items() if k != "le"}) for r in rows]}
     for col in schema.ISTIO_LABELS:
         columns[col] = [r[1].get(col, UNKNOWN) for r in rows]
     columns[schema.LE] = [_float(r[1]["le"]) if "le" in r[1] else math.nan for r in rows]
@@ -286,7 +306,7 @@ def _conform(table: pa.Table) -> pa.Table:
 
 
 def _empty_table() -> pa.Table:
-    fields = [pa.field(schema.METRIC, pa.string()), pa.field(LABELS, pa.string())]
+    fields = [pa.field(schema.METRIC, pa.string()), pa.field(LABELS, pa.dictionary(pa.int32(), pa.string()))]
     fields += [pa.field(c, pa.string()) for c in schema.ISTIO_LABELS]
     fields += [pa.field(schema.LE, pa.float64()), pa.field(schema.VALUE, pa.float64())]
     return pa.schema(fields).empty_table()

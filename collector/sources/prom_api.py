@@ -181,7 +181,8 @@ class PrometheusSource:
             row = {c: labels.get(c, "unknown") for c in s.ISTIO_LABELS}
             row.update({s.METRIC: name, s.LE: _float(labels["le"]) if "le" in labels else math.nan,
                         s.VALUE: _float(r["value"][1]), s.TIME: float(r["value"][0]),
-                        s.TARGET: labels.get("instance", "prometheus"), s.LABELS: format_labels(labels)})
+                        s.TARGET: labels.get("instance", "prometheus"),
+                        s.LABELS: format_labels({k: v for k, v in labels.items() if k != "le"})})
             rows.append(row)
         df = pd.DataFrame(rows)
         df[s.TIME] = pd.to_datetime(df[s.TIME], unit="s", utc=True)

@@ -90,14 +90,17 @@ def test_recorded_envoy_dump_matches_prometheus_client():
     for fam in text_string_to_metric_families(text):
         for smp in fam.samples:
             # prometheus_client appends `_total` to counter samples that lack it; compare without
-            ref[(smp.name.removesuffix("_total"), format_labels(dict(smp.labels)))] = float(smp.value)
+            lbl = dict(smp.labels)
+            le = float(lbl.pop("le").replace("+Inf", "inf")) if "le" in lbl else None
+            ref[(smp.name.removesuffix("_total"), format_labels(lbl), le)] = float(smp.value)
     got = {}
-    for name, labels, value in zip(ours.samples[s.METRIC], ours.samples[s.LABELS], ours.samples[s.VALUE]):
-        got[(name.removesuffix("_total"), format_labels(parse_sample_line(f"x{{{labels}}} 0")[1]))] = value
+    for name, labels, le, value in zip(ours.samples[s.METRIC], ours.samples[s.LABELS], ours.samples[s.LE], ours.samples[s.VALUE]):
+        key_le = None if math.isnan(le) else le
+        got[(name.removesuffix("_total"), format_labels(parse_sample_line(f"x{{{labels}}} 0")[1]), key_le)] = value
     assert len(got) == len(ref) > 100
     for key, value in ref.items():
         assert got[key] == pytest.approx(value, nan_ok=True)
-    assert any("istio_requests" in name for name, _ in got)
+    assert any("istio_requests" in name for name, _, _ in got)
 
 
 _label_value = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
