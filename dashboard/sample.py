@@ -192,19 +192,32 @@ def _findings() -> list[dict[str, Any]]:
 
 
 def _slos(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """In the SLO engine's status shape (`diagnose.slo.SloStatus.to_dict()`)."""
     t = (_T0 - 3600 * np.arange(23, -1, -1)).tolist()
-    def budget(end: float) -> list[float]:
-        return np.round(np.linspace(1.0, end, 24) + 0.005 * rng.standard_normal(24), 4).clip(0, 1).tolist()
+
+    def series(end: float) -> list[list[float]]:
+        values = np.round(np.linspace(1.0, end, 24) + 0.005 * rng.standard_normal(24), 4).clip(-1, 1)
+        return [[ts, float(v)] for ts, v in zip(t, values)]
+
+    def windows(burn: dict[str, float]) -> list[dict[str, Any]]:
+        pairs = (("page", "1h", "5m", 14.4), ("page", "6h", "30m", 6.0), ("ticket", "1d", "2h", 3.0),
+                 ("ticket", "3d", "6h", 1.0))
+        return [{"severity": sev, "long_window": lw, "short_window": sw, "factor": f,
+                 "long_burn_rate": burn.get(lw), "short_burn_rate": burn.get(sw, burn.get(lw)),
+                 "firing": burn.get(lw, 0) >= f and burn.get(sw, burn.get(lw, 0)) >= f} for sev, lw, sw, f in pairs]
+
+    def slo(name, service, sli, objective, remaining, burn, alert, threshold_ms=None):
+        return {"name": name, "namespace": "bookinfo", "service": f"{service}.bookinfo.svc.cluster.local", "sli": sli,
+                "threshold_ms": threshold_ms, "objective": objective, "period": "30d", "state": alert or "no_data",
+                "alert": alert, "budget_remaining": remaining, "burn_rates": burn, "windows": windows(burn),
+                "budget_series": series(remaining)}
     return [
-        {"name": "ratings-availability", "service": "ratings.bookinfo.svc.cluster.local", "sli": "availability",
-         "objective": 99.5, "budget_remaining": 0.71, "burn_rates": {"5m": 64.1, "30m": 55.0, "1h": 62.0, "6h": 11.3,
-         "1d": 2.9, "3d": 1.0}, "alert": "page", "budget_series": {"t": t, "remaining": budget(0.71)}},
-        {"name": "productpage-latency", "service": "productpage.bookinfo.svc.cluster.local", "sli": "latency p95 < 300ms",
-         "objective": 99.0, "budget_remaining": 0.93, "burn_rates": {"5m": 0.8, "30m": 0.9, "1h": 0.7, "6h": 0.6,
-         "1d": 0.5, "3d": 0.5}, "alert": "ok", "budget_series": {"t": t, "remaining": budget(0.93)}},
-        {"name": "details-availability", "service": "details.bookinfo.svc.cluster.local", "sli": "availability",
-         "objective": 99.9, "budget_remaining": 0.99, "burn_rates": {"5m": 0.0, "30m": 0.0, "1h": 0.1, "6h": 0.1,
-         "1d": 0.1, "3d": 0.1}, "alert": "ok", "budget_series": {"t": t, "remaining": budget(0.99)}},
+        slo("ratings-availability", "ratings", "availability", 99.5, 0.71,
+            {"5m": 64.1, "30m": 55.0, "1h": 62.0, "2h": 30.2, "6h": 11.3, "1d": 2.9, "3d": 1.0}, "page"),
+        slo("productpage-latency", "productpage", "latency", 99.0, 0.93,
+            {"5m": 0.8, "30m": 0.9, "1h": 0.7, "2h": 0.7, "6h": 0.6, "1d": 0.5, "3d": 0.5}, "ok", threshold_ms=300),
+        slo("details-availability", "details", "availability", 99.9, 0.99,
+            {"5m": 0.0, "30m": 0.0, "1h": 0.1, "2h": 0.1, "6h": 0.1, "1d": 0.1, "3d": 0.1}, "ok"),
     ]
 
 

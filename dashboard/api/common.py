@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,21 @@ log = logging.getLogger("meshscope.dashboard.api")
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload, default=str, allow_nan=False), status=status, mimetype="application/json")
+    try:
+        body = json.dumps(payload, default=str, allow_nan=False)
+    except ValueError:  # NaN/inf from a quantile with no samples: JSON has no such numbers, send null
+        body = json.dumps(_finite(payload), default=str, allow_nan=False)
+    return Response(body, status=status, mimetype="application/json")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def error(status: int, message: str, param: str | None = None) -> Response:

@@ -85,6 +85,14 @@ def waterfall(spans: list[dict[str, Any]]) -> Figure:
 
 
 def budget(slo: dict[str, Any]) -> Figure:
-    s = slo.get("budget_series") or {}
-    area = _line(_times(s), [100 * v for v in s.get("remaining", [])], "budget remaining %", "#2563eb", fill="tozeroy")
-    return {"data": [area], "layout": _layout(f"{slo.get('name')}: error budget remaining %", yaxis={"range": [0, 100]})}
+    """Budget remaining over time; the series is [[t, remaining], ...] (SLO engine) or {"t": [...], "remaining": [...]}."""
+    raw = slo.get("budget_series") or []
+    if isinstance(raw, dict):
+        t, remaining = raw.get("t", []), raw.get("remaining", [])
+    else:
+        t, remaining = [p[0] for p in raw], [p[1] for p in raw]
+    y = [None if v is None else 100 * v for v in remaining]
+    area = _line(_times({"t": t}), y, "budget remaining %", "#2563eb", fill="tozeroy")
+    low = min([v for v in y if v is not None] or [0.0])
+    return {"data": [area], "layout": _layout(f"{slo.get('name')}: error budget remaining %",
+                                              yaxis={"range": [min(0.0, low), 100]})}

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from dash import Input, Output, State, dcc, html, no_update
 
 from dashboard.components.widgets import badge, when
+from dashboard.components.slo_format import ALERT_BADGE, alert_text, budget_text
 from dashboard.query import DataSource, Unavailable
 
 PATH = "/"
@@ -40,9 +41,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                 html.Li([badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={quote(f['fingerprint'], safe='')}"),
                          " ", f["message"]]) for f in findings[:5]]) if findings else html.P("No open findings.")]),
             html.Section([html.H3("SLOs"), html.Ul([
-                html.Li([badge(s.get("alert", "ok"), "failing" if s.get("alert") == "page" else "healthy"), " ",
+                html.Li([badge(alert_text(s), ALERT_BADGE.get(s.get("alert"), "na")), " ",
                          dcc.Link(s["name"], href="/slos"),
-                         html.Span(f"  budget {100 * s['budget_remaining']:.0f}% left", className="muted")])
+                         html.Span(f"  budget left {budget_text(s)}", className="muted")])
                 for s in slos]) if slos else html.P("No SLOs declared.", className="muted")]),
         ]),
         html.P([html.A("Download report (JSON)", href="/api/v1/report?format=json"), " · ",

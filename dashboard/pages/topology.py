@@ -124,7 +124,7 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]
     if service:
         recent = source.traces(TraceFilters(service=service, limit=5))
         out.append(html.H4(f"Recent traces through {service}"))
-        out.append(html.Ul([html.Li([dcc.Link(t["trace_id"][:16], href=f"/traces?trace={t['trace_id']}"),
+        out.append(html.Ul([html.Li([dcc.Link(t["trace_id"][:16], href=f"/traces?trace={_quote(t['trace_id'])}"),
                                      f"  {t['duration_ms']:.1f} ms  ", badge(t["status"])]) for t in recent])
                    if recent else html.P("None in the window.", className="muted"))
     return out

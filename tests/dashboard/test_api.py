@@ -105,3 +105,17 @@ def test_a_failing_source_gives_json_500_not_a_traceback(ui_server):
     r = httpx.get(ui.url + "/api/v1/slos")
     assert r.status_code == 500
     assert r.json() == {"error": "internal error: RuntimeError: SLO engine is not running"}
+
+
+class _NaNSource(SnapshotSource):
+    """A quantile over no samples is NaN; the API must still answer valid JSON."""
+
+    def slos(self):
+        return [{"name": "x", "budget_remaining": float("nan"), "burn_rates": {"1h": float("inf")}, "objective": 99.0}]
+
+
+def test_nan_and_inf_become_null(ui_server):
+    ui = ui_server(_NaNSource(bookinfo_snapshot()))
+    r = httpx.get(ui.url + "/api/v1/slos")
+    assert r.status_code == 200 and "NaN" not in r.text and "Infinity" not in r.text
+    assert r.json() == [{"name": "x", "budget_remaining": None, "burn_rates": {"1h": None}, "objective": 99.0}]

@@ -295,8 +295,11 @@ def test_slo_page_shows_burn_rates_and_budget_charts(browser, bookinfo_ui):
     wait_until(lambda: len(css(browser, ".chart-row .main-svg")) >= 3, 30, what="budget charts")
     row = next(r.text for r in css(browser, "#slo-table tbody tr") if "ratings-availability" in r.text)
     assert "99.5%" in row and "71.0%" in row and "page" in row and "62.0x" in row
+    assert "page 1h/5m \u226514.4x, page 6h/30m \u22656.0x" in row  # the firing multiwindow pairs
     hot = {c.text for c in css(browser, "#slo-table .burn-hot")}
-    assert hot == {"64.1x", "55.0x", "62.0x", "11.3x"}  # 6x and above
+    assert hot == {"64.1x", "55.0x", "62.0x", "30.2x", "11.3x"}  # 6x and above
+    headers = [h.text for h in css(browser, "#slo-table th")]
+    assert headers[-7:] == ["burn 5m", "burn 30m", "burn 1h", "burn 2h", "burn 6h", "burn 1d", "burn 3d"]
 
 
 def _topology_report(tmp_path, graph_type: str):
@@ -327,3 +330,30 @@ def test_real_topology_exports_draw_with_their_health(browser, ui_server, tmp_pa
     boxes = [d["id"] for d in nodes if d.get("node_type") == "box"]
     if graph_type == "versionedApp":  # compound app boxes hold their versions
         assert boxes and all(cy(browser, f"cy.$('{sel(b)}').isParent()") for b in boxes)
+
+
+class _EngineSloSource(SnapshotSource):
+    """SLO numbers straight from the SLO engine: one burning, one without data yet."""
+
+    def slos(self):
+        from diagnose.slo import DEMO_SLOS, evaluate, load_slos
+
+        loaded = load_slos([DEMO_SLOS])
+        slos = getattr(loaded, "slos", loaded)
+        burning = evaluate(slos[0], None, 1_795_000_000.0, ratio=lambda w: (0.2, 5000.0)).to_dict()
+        silent = evaluate(slos[1], None, 1_795_000_000.0, ratio=lambda w: (0.0, 0.0)).to_dict()
+        return [burning, silent]
+
+
+def test_slo_page_reads_the_slo_engine(browser, ui_server):
+    source = _EngineSloSource(bookinfo_snapshot())
+    burning, silent = source.slos()
+    ui = ui_server(source)
+    browser.get(ui.url + "/slos")
+    wait_until(lambda: css(browser, "#slo-table tbody tr"), 30, what="SLO table")
+    rows = {r.text.split()[0]: r.text for r in css(browser, "#slo-table tbody tr")}
+    assert "overspent" in rows[burning["name"]] and burning["alert"] in rows[burning["name"]]
+    assert "no data" in rows[silent["name"]]
+    labels = [h.text.removeprefix("burn ") for h in css(browser, "#slo-table th") if h.text.startswith("burn ")]
+    assert set(labels) == set(burning["burn_rates"])
+    assert not css(browser, "#page-problem")
