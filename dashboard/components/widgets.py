@@ -33,10 +33,25 @@ def when(epoch: float | None) -> str:
 
 
 def kv_table(items: dict[str, Any], cls: str = "kv") -> html.Table:
-    def show(v: Any) -> str:
-        return v if isinstance(v, str) else json.dumps(v, default=str)
+    """Keys and values; a list of records (evidence edges) becomes a nested table, the rest JSON text."""
+    def show(v: Any) -> Any:
+        if isinstance(v, str):
+            return v
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            return records_table(v)
+        return json.dumps(v, default=str)
     return html.Table(className=cls, children=[html.Tbody([
         html.Tr([html.Th(str(k)), html.Td(show(v))]) for k, v in items.items()])])
+
+
+def records_table(rows: list[dict[str, Any]], limit: int = 20) -> html.Table:
+    columns = list(dict.fromkeys(k for r in rows[:limit] for k in r))
+    def cell(v: Any) -> str:
+        return v if isinstance(v, str) else json.dumps(v, default=str)
+    return html.Table(className="grid records", children=[
+        html.Thead(html.Tr([html.Th(c) for c in columns])),
+        html.Tbody([html.Tr([html.Td(cell(r.get(c, ""))) for c in columns]) for r in rows[:limit]]),
+        html.Caption(f"{len(rows) - limit} more not shown") if len(rows) > limit else None])
 
 
 def yaml_excerpt(excerpt: dict[str, Any]) -> html.Div:
