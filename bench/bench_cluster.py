@@ -103,14 +103,14 @@ sys.stdin.read()
 """
 
 
-def prometheus_answer(rates, metric: str) -> bytes:
-    """The body Prometheus returns for `sum by (Istio labels) (rate(metric[w]))` over this frame."""
+def prometheus_answer(rates, metric: str, labels: tuple[str, ...] | None = None) -> bytes:
+    """The body Prometheus returns for `sum by (labels) (rate(metric[w]))` over this frame."""
     import numpy as np
 
     from collector import schema as s
 
     part = rates[rates[s.METRIC] == metric]
-    labels = part[list(s.ISTIO_LABELS)].astype(str).to_dict("records")
+    labels = part[list(labels or s.ISTIO_LABELS)].astype(str).to_dict("records")
     if metric.endswith("_bucket"):
         for d, le in zip(labels, part[s.LE]):
             d["le"] = "+Inf" if np.isinf(le) else repr(float(le))
@@ -146,6 +146,7 @@ def generate(folder: Path) -> None:
     Runs in its own process, so what generation allocates never counts in the measured peak.
     """
     from collector import schema as s
+    from meshscope.cluster import BUCKET_LABELS
     from tests.cluster.kubedata import list_bodies, write_dir
     from topology.synthetic import synthetic_rates
 
@@ -157,10 +158,13 @@ def generate(folder: Path) -> None:
     answer = prometheus_answer(rates, s.ISTIO_REQUESTS_TOTAL)
     (folder / "prom" / f"{s.ISTIO_REQUESTS_TOTAL}.json").write_bytes(answer)
     n_requests = int((rates[s.METRIC] == s.ISTIO_REQUESTS_TOTAL).sum())
-    n_buckets = int((rates[s.METRIC] == s.ISTIO_REQUEST_DURATION_MS + "_bucket").sum())
+    bucket = s.ISTIO_REQUEST_DURATION_MS + "_bucket"
+    n_buckets = int((rates[s.METRIC] == bucket).sum())
+    sample = rates[rates[s.METRIC] == bucket].head(10_000)  # the full body would be ~200 MB: size it from a sample
+    bucket_mb = len(prometheus_answer(sample, bucket, BUCKET_LABELS)) / len(sample) * n_buckets / 1e6
     (folder / "facts.json").write_text(json.dumps({
         "objects": sum(len(b["items"]) for b in bodies.values()), "requests": n_requests,
-        "answer_mb": len(answer) / 1e6, "bucket_mb": len(answer) / n_requests * n_buckets / 1e6,  # same labels + le
+        "answer_mb": len(answer) / 1e6, "bucket_mb": bucket_mb, "buckets": n_buckets,
         "vs": dict(bodies[VS_PATH]["items"][0], apiVersion="networking.istio.io/v1", kind="VirtualService")}))
 
 
@@ -252,7 +256,8 @@ def child(folder: Path) -> None:
                decode, "s")
         report("cluster rates() from Prometheus JSON, CPU", decode_cpu, "s")
         del got
-        report("cluster duration-bucket answer at this size (not fetched in the bench)", facts["bucket_mb"], "MB")
+        report(f"cluster duration-bucket answer at this size ({facts['buckets']:,} series, not fetched in the bench)",
+               facts["bucket_mb"], "MB")
         backend.stop()
         report("cluster peak resident memory (child process)", _peak_rss_mib(), "MiB")
     finally:

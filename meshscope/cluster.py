@@ -34,6 +34,12 @@ log = logging.getLogger("meshscope.cluster")
 #: The metrics the rate frame holds (what `collector.query.istio_rates` computes locally).
 RATE_METRICS = (s.ISTIO_REQUESTS_TOTAL, f"{s.ISTIO_REQUEST_DURATION_MS}_bucket", s.ISTIO_TCP_SENT_BYTES,
                 s.ISTIO_TCP_RECEIVED_BYTES)
+#: Duration buckets are grouped like Kiali's response-time queries: by who called whom, not by response
+#: code, flags, principals or security policy. Latency is read per edge and per caller only, and each
+#: dropped label would multiply the bucket series (already ~8-20 per edge) for nothing.
+BUCKET_LABELS = tuple(c for c in s.ISTIO_LABELS if c not in (
+    s.RESPONSE_CODE, s.GRPC_RESPONSE_STATUS, s.RESPONSE_FLAGS, s.SOURCE_PRINCIPAL, s.DESTINATION_PRINCIPAL,
+    s.CONNECTION_SECURITY_POLICY))
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 try:  # the API maps Unavailable to a JSON error (never an HTML traceback page)
@@ -86,11 +92,12 @@ def rate_query(metric: str, window_s: float, namespaces: Sequence[str] | None = 
     with a regex and the three are joined with `or`: the group-by keeps every label the
     selectors test, so a series matched twice is the same series with the same value and
     `or` keeps it once. Zero rates are dropped (`> 0`, Kiali's default without idle edges)
-    except for histogram buckets, whose empty low buckets matter for quantiles.
+    except for histogram buckets, whose empty low buckets matter for quantiles; buckets are
+    grouped by `BUCKET_LABELS` (the labels they lack read as "unknown" in the frame).
     """
     w = f"{max(1, int(round(window_s)))}s"
     bucket = metric.endswith("_bucket")
-    by = ",".join(s.ISTIO_LABELS) + (",le" if bucket else "")
+    by = ",".join(BUCKET_LABELS) + ",le" if bucket else ",".join(s.ISTIO_LABELS)
     nonzero = "" if bucket else " > 0"
 
     def one(selector: str) -> str:

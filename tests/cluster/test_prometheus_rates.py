@@ -58,6 +58,25 @@ def test_rates_are_prometheus_answers_about_bookinfo(mesh_prometheus):
     assert st["state"] == "ok" and st["queries"] == len(RATE_METRICS)
 
 
+def test_edge_latency_is_the_same_as_from_buckets_with_every_label(mesh_prometheus):
+    """Buckets come grouped without code/flags/principals: the percentiles the graph shows do not change."""
+    from topology import build_graph
+
+    end = time.time() - 1
+    ours = backend(mesh_prometheus.url).rates(WINDOW, end=end)
+    full = PrometheusClient(mesh_prometheus.url).istio_rates(WINDOW, end=end)  # every Istio label, per metric
+    assert len(ours[ours[s.METRIC].str.endswith("_bucket")]) <= len(full[full[s.METRIC].str.endswith("_bucket")])
+
+    def p95(df):
+        g = build_graph(df, "workload", ["bookinfo"])
+        return {(u, v): d.get("latency_p95_ms") for u, v, d in g.edges(data=True) if d.get("latency_p95_ms") is not None}
+
+    mine, theirs = p95(ours), p95(full)
+    assert mine and mine.keys() == theirs.keys()
+    for edge, value in mine.items():
+        assert value == pytest.approx(theirs[edge], rel=1e-6), edge
+
+
 def test_one_query_per_metric_whatever_the_namespaces(mesh_prometheus):
     be = backend(mesh_prometheus.url, namespaces=["bookinfo", "istio-system", "other"])
     before = query_count(mesh_prometheus)

@@ -27,9 +27,12 @@ def test_selected_namespaces_share_one_query_with_kiali_selectors():
     assert all(p.endswith("> 0") for p in parts)
 
 
-def test_buckets_keep_le_and_zero_rates():
+def test_buckets_keep_le_and_zero_rates_and_group_like_kiali_response_time():
     q = rate_query("istio_request_duration_milliseconds_bucket", 60, ["a"])
     assert ",le)" in q and "> 0" not in q
+    by = q[q.index("(") + 1:q.index(")")].split(",")
+    assert "response_code" not in by and "source_principal" not in by and "connection_security_policy" not in by
+    assert {"reporter", "source_workload", "destination_workload", "destination_service", "request_protocol"} <= set(by)
 
 
 @pytest.mark.parametrize("bad", ["Bookinfo", "a|b", 'x"y', "-a", "a" * 64, "ns.1"])
