@@ -136,7 +136,8 @@ class LiveDiagnoser:
             current = self._current(now)
             tracked = self.tracker.update(current, now)
             self.last_evaluation.update(time=now, seconds=time.perf_counter() - t0, found=len(current),
-                                        open=sum(f.status == "open" for f in tracked))
+                                        open=sum(f.status == "open" for f in tracked),
+                                        count=self.last_evaluation.get("count", 0) + 1)
         for cb in list(self._listeners):
             try:
                 cb(tracked, now)
@@ -189,7 +190,7 @@ class LiveDiagnoser:
         return [_copy(f) for f in self._config_cache[1]]
 
     def _learn_baseline(self, ctx: RuntimeContext, runtime: list[Finding]) -> None:
-        """Slowly follow each service's p95 while it is not anomalous, so a regression is not learned."""
+        """Follow each service's p95 while it is not anomalous, so a regression is not learned."""
         rows = client_rows(ctx)
         rule = EdgeLatencyAnomaly()
         if rows.empty:  # Prometheus only: histogram buckets
@@ -205,8 +206,9 @@ class LiveDiagnoser:
         for dst, value in p95.items():
             if dst in hot:
                 continue
-            old = self._baseline.get(dst)
-            self._baseline[dst] = float(value) if old is None else 0.8 * old + 0.2 * float(value)
+            old, value = self._baseline.get(dst), float(value)
+            # falls fast (a slow start-up is forgotten), rises slowly (a creeping regression is not learned)
+            self._baseline[dst] = value if old is None else old + (0.3 if value < old else 0.03) * (value - old)
 
     def _feed_slos(self, ctx: RuntimeContext, end: float) -> None:
         mark = self._slo_mark if self._slo_mark is not None else ctx.start
@@ -229,6 +231,11 @@ class LiveDiagnoser:
 
     def finding(self, fingerprint: str) -> Finding | None:
         return self.tracker.finding(fingerprint)
+
+    @property
+    def latency_baseline(self) -> dict[str, float]:
+        """The usual p95 (ms) per destination service, as learned so far."""
+        return dict(self._baseline)
 
     def slo_status(self, now: float | None = None) -> list[dict[str, Any]]:
         """Every SLO's numbers (objective, budget remaining, burn rate per window, alert state, budget series)."""

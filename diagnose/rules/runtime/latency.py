@@ -72,12 +72,16 @@ class EdgeLatencyAnomaly:
         rows = client_rows(ctx)
         if rows.empty:
             return self._from_rates(ctx) if ctx.rates is not None and len(ctx.rates) else []
-        cut = ctx.end - float(ctx.options.get("latency_recent_s", ctx.window_s / 3))
+        # the recent part: a third of the window, but at least 5 s (half of a short window) so that a slow
+        # service, which also slows its own traffic down, still has enough requests in it
+        recent_s = ctx.options.get("latency_recent_s", max(ctx.window_s / 3, min(5.0, ctx.window_s / 2)))
+        cut = ctx.end - float(recent_s)
         recent, older = rows[rows["t"] >= cut], rows[rows["t"] < cut]
         counts = older.groupby(DST, sort=False).size()
         baseline = p95_by_service(older[older[DST].isin(counts[counts >= self.min_requests].index)])
-        if ctx.latency_baseline:  # the live loop's longer memory wins over the older part of the window
-            baseline = pd.Series(ctx.latency_baseline, dtype=float).combine_first(baseline)
+        if ctx.latency_baseline:  # the live loop's longer memory; the lower of the two is the usual latency
+            live = pd.Series(ctx.latency_baseline, dtype=float)
+            baseline = pd.concat([live, baseline], axis=1).min(axis=1)
         n = recent.groupby(DST, sort=False).size()
         cur = p95_by_service(recent)
         frame = pd.DataFrame({"n": n, "p95": cur, "base": baseline.reindex(cur.index)})

@@ -34,7 +34,7 @@ def live(bundled_mesh, tmp_path_factory):
     store = TelemetryStore(data_dir=tmp_path_factory.mktemp("diag-store"), window_s=900)
     tailer = AccessLogTailer(lambda: log_files(bundled_mesh), store, interval=0.2)
     diag = LiveDiagnoser(LiveSources.from_store(store, snapshot=bundled_mesh.snapshot), interval_s=0.5,
-                         window_s=8.0, ingest_lag_s=0.5, resolve_after=2)
+                         window_s=10.0, ingest_lag_s=0.5, resolve_after=2)
     diag.load_slos([DEMO_SLOS])
     tailer.start()
     diag.start()
@@ -48,10 +48,15 @@ def open_runtime(diag):
     return [f for f in diag.findings(status="open") if f.code.startswith("MS3")]
 
 
-def wait_healthy(diag, timeout=40.0):
-    """Earlier tests on the shared mesh may leave failures in the window: start from a clean state."""
+def wait_healthy(diag, service=None, timeout=40.0):
+    """Earlier tests on the shared mesh may leave failures in the window: start from a clean state, after
+    the diagnoser has watched healthy traffic to `service` for a few evaluations (its usual latency)."""
     wait_until(lambda: not open_runtime(diag), timeout=timeout, interval=0.2,
                what=f"no open runtime findings (still: {[f.code for f in open_runtime(diag)]})")
+    start = diag.last_evaluation.get("count", 0)
+    wait_until(lambda: diag.last_evaluation.get("count", 0) >= start + 5 and
+               (service is None or service in diag.latency_baseline), timeout=timeout, interval=0.1,
+               what=f"healthy traffic to {service} watched")
 
 
 def flags_of(f) -> set[str]:
@@ -61,7 +66,7 @@ def flags_of(f) -> set[str]:
 
 @pytest.mark.parametrize("scenario", RUNTIME_SCENARIOS, ids=lambda s: s.name)
 def test_scenario_finding_appears_names_its_cause_and_resolves(bundled_mesh, live, scenario):
-    wait_healthy(live)
+    wait_healthy(live, scenario.edge[1])
     want = [c for c in scenario.expected_codes if c.startswith("MS3")]
     t0 = time.monotonic()
     bundled_mesh.apply_scenario(scenario.name)
