@@ -48,7 +48,10 @@ def edge_element(e: dict[str, Any]) -> dict[str, Any]:
     data["label_err"] = f"{e.get('error_pct', 0):.1f}%err" if e.get("error_pct") else ""
     data["label_p95"] = fmt_ms(e.get("p95_ms"))
     data["lock"] = _LOCK.get(state, "").format(pct=e.get("mtls_pct") or 0)
-    classes = [f"health-{e.get('health', 'na')}", f"mtls-{state}", f"proto-{e.get('protocol', 'http')}"]
+    if e.get("cb_tripped"):  # Kiali's hint: the target's circuit breaker is turning requests away
+        data["lock"] = f"{data['lock']} CB".strip()
+    classes = [f"health-{e.get('health', 'na')}", f"mtls-{state}", f"proto-{e.get('protocol', 'http')}",
+               *(["cb-tripped"] if e.get("cb_tripped") else [])]
     return {"data": data, "classes": " ".join(classes)}
 
 
@@ -101,7 +104,7 @@ def from_topology(elements: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
                 "p99_ms": _num(d, "latency_p99_ms"), "mtls_pct": _num(d, "mtls_percent"),
                 "mtls_state": "mismatch" if mismatch else (d.get("mtls") or "none"), "mtls_intent": d.get("mtls_intent"),
                 "health": health, "codes": dict(d.get("rate_by_class") or {}), "flags": dict(d.get("response_flags") or {}),
-                "health_reason": d.get("health_reason", ""),
+                "health_reason": d.get("health_reason", ""), "cb_tripped": bool(d.get("cb_tripped")),
             })
             continue
         rates = d.get("rates") or {}

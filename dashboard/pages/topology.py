@@ -99,12 +99,18 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]
         title = f"{data.get('source_label', data['source'])} \u2192 {data.get('target_label', data['target'])}"
     else:
         title = f"{data.get('type', '')} {data.get('namespace', '')}/{data.get('name', '')}"
-    facts = ({"protocol": data.get("protocol"), "rps": data.get("label_rps"), "error %": data.get("error_pct"),
-              "p50/p95/p99 ms": f"{data.get('p50_ms')} / {data.get('p95_ms')} / {data.get('p99_ms')}",
-              "mTLS": f"{data.get('mtls_state')} ({data.get('mtls_pct') if data.get('mtls_pct') is not None else 'n/a'}%)"}
-             if is_edge else
-             {"health": data.get("health"), "inbound rps": data.get("rps_in"), "outbound rps": data.get("rps_out"),
-              "inbound error %": data.get("error_pct"), "app": data.get("app"), "version": data.get("version")})
+    if is_edge:
+        mtls_pct = data.get("mtls_pct")
+        facts = {"protocol": data.get("protocol"), "rps": data.get("label_rps"), "error %": data.get("error_pct"),
+                 "p50/p95/p99 ms": f"{_ms(data.get('p50_ms'))} / {_ms(data.get('p95_ms'))} / {_ms(data.get('p99_ms'))}",
+                 "mTLS": f"{data.get('mtls_state')} ({'n/a' if mtls_pct is None else f'{mtls_pct:.0f}%'})",
+                 "mTLS intent": data.get("mtls_intent"), "why this colour": data.get("health_reason"),
+                 "circuit breaker": "tripped (UO/UH responses)" if data.get("cb_tripped") else None}
+    else:
+        facts = {"health": data.get("health"), "why this colour": data.get("health_reason"),
+                 "inbound rps": data.get("rps_in"), "outbound rps": data.get("rps_out"),
+                 "inbound error %": data.get("error_pct"), "app": data.get("app"), "version": data.get("version"),
+                 "config": ", ".join(str(b).upper() for b in data.get("badges") or [])}
     out: list[Any] = [html.H3(title, id="panel-title"), badge(data.get("health", "na")),
                       html.Table(className="kv", children=[html.Tbody([
                           html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items() if v not in (None, "")])])]
@@ -128,6 +134,10 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]
                                      f"  {t['duration_ms']:.1f} ms  ", badge(t["status"])]) for t in recent])
                    if recent else html.P("None in the window.", className="muted"))
     return out
+
+
+def _ms(value: Any) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{value:.1f}"
 
 
 def _service_of(source: DataSource, data: dict[str, Any], is_edge: bool) -> str | None:

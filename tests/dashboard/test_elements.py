@@ -46,3 +46,12 @@ def test_context_names_edge_ends_and_sums_inbound_breakdowns():
     assert n2[1]["codes"] == {"200": 3.0, "503": 0.5} and n2[1]["flags"] == {"UC": 0.5}
     assert n2[0]["codes"] == {} and "codes" not in nodes[1]  # inputs untouched
     assert (e2[0]["source_label"], e2[0]["target_label"], e2[0]["target_app"]) == ("caller-v1", "ratings", "ratings")
+
+
+def test_circuit_breaker_trips_show_on_the_edge():
+    _, edges = from_topology([{"data": {"id": "a"}}, {"data": {"id": "b"}},
+                              {"data": {"id": "a->b", "source": "a", "target": "b", "rate": 3.0, "cb_tripped": True,
+                                        "mtls": "full", "health": "Failure", "health_reason": "5XX 40% >= 10%"}}])
+    el = edge_element(edges[0])
+    assert "cb-tripped" in el["classes"].split() and el["data"]["lock"] == "mTLS CB"
+    assert el["data"]["health_reason"] == "5XX 40% >= 10%"
