@@ -8,12 +8,16 @@ over the collector store, topology, diagnoser and bundled mesh; `SnapshotSource`
 
 Shapes (plain JSON-able dicts, so the API can return them as they are):
 
-- graph element: Cytoscape JSON, ``{"data": {...}, "classes": "..."}``. Node data keys:
-  id, type (workload|app|service|serviceentry|unknown|aggregate), name, namespace,
-  app, version, health (healthy|degraded|failing|idle|na), rps_in, rps_out,
-  error_pct, badges. Edge data keys: id, source, target, protocol, rps, error_pct,
-  p50_ms, p95_ms, p99_ms, mtls_pct, mtls_state (full|partial|none|mismatch),
-  health, codes {code: rps}, flags {flag: rps}, label_rps, label_err, label_p95.
+- graph element: Cytoscape JSON, ``{"data": {...}, "classes": "...", "position": {...}}``, built by
+  `dashboard.elements.ui_elements(nodes, edges)`. Node records: id, type
+  (workload|app|service|serviceentry|unknown|aggregate|box), name, namespace, app, version,
+  health (healthy|degraded|failing|idle|na), health_reason, rps_in, rps_out, error_pct, badges,
+  outsider, parent (compound box). Edge records: id, source, target, protocol, rps, error_pct,
+  p50_ms, p95_ms, p99_ms, mtls_pct, mtls_state (full|partial|none|mismatch), mtls_intent, health,
+  health_reason, codes {code or class: rps}, flags {flag: rps}, cb_tripped. `ui_elements` adds
+  labels (label_rps, label_err, label_p95, lock), the ends' names (source_label, target_label,
+  target_app) and each node's inbound codes/flags. `elements.from_topology` makes these records
+  from `topology.to_cytoscape`.
 - finding: `diagnose.findings.Finding.to_dict()` plus ``elements`` (graph ids it touches).
 - series: ``{"t": [epoch s...], "rps": [...], "error_pct": [...], "p50": [...], "p95": [...], "p99": [...]}``.
 """
