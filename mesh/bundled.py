@@ -338,9 +338,10 @@ class BundledMesh:
             time.sleep(0.02)
 
     # --- config ------------------------------------------------------------------------
-    def _gateway_ports(self) -> None:
+    def _gateway_ports(self, objects: list[ConfigObject]) -> None:
+        """Bind each Gateway server port to a local port: the first to `gateway_port`, others to free ones."""
         used = set(self.registry.gateway_ports.values())
-        for o in self._objects_for_ports:
+        for o in objects:
             if o.kind != "Gateway":
                 continue
             for s in o.spec.get("servers") or []:
@@ -351,9 +352,8 @@ class BundledMesh:
                     used.add(port)
 
     def _translate(self, objects: list[ConfigObject]) -> dict:
-        self._objects_for_ports = objects
         self.registry.update(objects)
-        self._gateway_ports()
+        self._gateway_ports(objects)
         for w in self.registry.workloads:
             if w.key not in self._certs:
                 self._certs[w.key] = self.ca.issue(w.namespace, w.service_account, self.config.cert_ttl)
