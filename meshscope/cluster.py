@@ -157,6 +157,7 @@ class ClusterBackend:
         self._first_event = 0.0
         self._last_event = 0.0
         self._thread: threading.Thread | None = None
+        self._announce = True  # False while start() reports through `progress` instead
         self._status: dict[str, dict[str, Any]] = {
             "kubernetes": {"state": "starting", "error": "", "rebuilds": 0, "objects": 0, "last_rebuild_s": 0.0},
             "prometheus": {"state": "unknown", "error": "", "url": options.prometheus_url, "queries": 0,
@@ -169,6 +170,7 @@ class ClusterBackend:
         from mesh.kube import KubeSource, api_client
 
         o = self.options
+        self._announce = False
         if self._api is None:
             self._api = api_client(o.kubeconfig, o.context)
         if self.prometheus is None:
@@ -198,6 +200,7 @@ class ClusterBackend:
         except PrometheusAPIError as exc:
             self._prom_failed(exc)
             progress(f"prometheus          NOT AVAILABLE: {exc} (the graph stays empty until it answers)")
+        self._announce = True
 
     def stop(self) -> None:
         self._stop.set()
@@ -267,7 +270,7 @@ class ClusterBackend:
             st = self._status["kubernetes"]
             changed = (st["state"], st["error"]) != (state, message)
             st.update(state=state, error=message)
-        if changed:
+        if changed and self._announce:
             self.notify(f"kubernetes {state}" + (f": {message}" if message else ""))
 
     # ---- metrics ------------------------------------------------------------------------
@@ -304,7 +307,7 @@ class ClusterBackend:
             st = self._status["prometheus"]
             was = st["state"]
             st.update(state="ok", error="", last_ok=time.time(), last_query_s=took, queries=st["queries"] + queries)
-        if was != "ok":
+        if was != "ok" and self._announce:
             self.notify(f"prometheus ok ({self.options.prometheus_url})")
 
     def _prom_failed(self, exc: PrometheusAPIError) -> None:
@@ -312,5 +315,5 @@ class ClusterBackend:
             st = self._status["prometheus"]
             changed = (st["state"], st["error"]) != ("error", str(exc))
             st.update(state="error", error=str(exc), kind=exc.kind)
-        if changed:
+        if changed and self._announce:
             self.notify(f"prometheus error: {exc}")
