@@ -146,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     except KubeError as exc:
         return _fail(f"cannot read the cluster: {exc}", 1)
     except OSError as exc:  # a port in use, an unwritable data dir
-        return _fail(f"cannot start: {exc}", 1)
+        return _fail(f"cannot start: {exc} (UI port {args.port}, OTLP port {args.otlp_port}, data dir {args.data_dir}; "
+                     "pick others with --port/--otlp-port/--data-dir)", 1)
     except AccessError as exc:
         return _fail(str(exc))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,13 @@ def test_serve_refuses_bad_setups_with_one_line(tmp_path, kube_api):
     assert r.returncode == 2 and "--prometheus URL is required" in r.stderr
     r = run("--prometheus", "http://127.0.0.1:9", "--host", "0.0.0.0")
     assert r.returncode == 2 and "pass a token" in r.stderr
+    with socket.socket() as busy:  # another process holds the OTLP port
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run("--kubeconfig", str(kube_api.kubeconfig(tmp_path)), "--prometheus", "http://127.0.0.1:9",
+                "--otlp-port", str(port))
+    assert r.returncode == 1 and "cannot start" in r.stderr and f"OTLP port {port}" in r.stderr, r.stderr
     path = kube_api.kubeconfig(tmp_path)
     kube_api.stop()
     r = run("--kubeconfig", str(path), "--prometheus", "http://127.0.0.1:9")
