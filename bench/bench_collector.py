@@ -9,7 +9,6 @@ distorted by other work on a shared machine; the baseline is measured the same w
 from __future__ import annotations
 
 import gc
-import json
 import os
 import random
 import time
