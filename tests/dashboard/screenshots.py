@@ -36,7 +36,7 @@ def main() -> None:
         driver.get(ui.url + "/topology")
         wait_for_graph(driver, 12)
         click_element(driver, "wl:bookinfo/reviews-v2->svc:bookinfo/ratings")
-        wait_until(lambda: len(css("#topo-panel .main-svg")) >= 4, 15)
+        wait_until(lambda: len(css("#topo-panel .js-plotly-plot")) >= 3, 15)
         _settled(driver)
         driver.save_screenshot(str(OUT / "topology.png"))
 

@@ -72,8 +72,9 @@ def test_clicking_the_red_edge_shows_its_findings_and_charts(browser, bookinfo_u
     wait_until(lambda: "reviews-v2" in text_of(browser, "#panel-title"), 30, what="edge panel")
     findings = text_of(browser, "#panel-findings")
     assert "MS2001" in findings and "MS3002" in findings and "STRICT mTLS" in findings
-    wait_until(lambda: len(css(browser, "#topo-panel .main-svg")) >= 4, 30, what="golden charts + breakdowns")
+    wait_until(lambda: len(css(browser, "#topo-panel .js-plotly-plot")) == 3, 30, what="golden metrics + breakdowns")
     panel = text_of(browser, "#topo-panel")
+    assert "requests/s, errors %, latency ms" in panel
     assert "response codes" in panel and "response flags" in panel and "Recent traces through ratings" in panel
     click_element(browser, "svc:bookinfo/ratings")
     wait_until(lambda: text_of(browser, "#panel-title") == "service bookinfo/ratings", 30, what="node panel")
