@@ -46,8 +46,11 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                          html.Span(f"  budget left {budget_text(s)}", className="muted")])
                 for s in slos]) if slos else html.P("No SLOs declared.", className="muted")]),
         ]),
-        html.P([html.A("Download report (JSON)", href="/api/v1/report?format=json"), " · ",
-                html.A("Markdown", href="/api/v1/report?format=md")], className="muted"),
+        html.P(["Download a report: ", *[x for fmt, label in (("html", "HTML"), ("pdf", "PDF"), ("md", "Markdown"),
+                                                              ("json", "JSON"))
+                                         for x in (html.A(label, href=f"/api/v1/report?format={fmt}",
+                                                          className="report-link"), " ")]],
+               className="muted", id="ov-reports"),
     ])
 
 
