@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mesh.controlplane import authz, telemetry
+from mesh.controlplane.gateway_tls import TlsServer, gateway_tls_servers, https_ports
 from mesh.controlplane.context import CERT_SECRET, OTLP_CLUSTER, ROOT_SECRET, ProxyContext, rest_source, sds
 from mesh.controlplane.routes import OUTBOUND_ROUTE, inbound_route_config
 
@@ -109,16 +110,42 @@ def inbound_listener(ctx: ProxyContext, container_port: int) -> dict[str, Any]:
             "access_log": [telemetry.listener_logger(ctx.log_path)]}
 
 
-def gateway_listener(ctx: ProxyContext, server_port: int, local_port: int) -> dict[str, Any]:
+def _gateway_tls_socket(server: TlsServer) -> dict[str, Any]:
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "common_tls_context": {
+            "alpn_protocols": ["http/1.1"],
+            "tls_certificates": [{"certificate_chain": {"inline_string": server.cert_pem},
+                                  "private_key": {"inline_string": server.key_pem}}]}}}
+
+
+def gateway_listener(ctx: ProxyContext, server_port: int, local_port: int,
+                     tls: list[TlsServer] | None = None) -> dict[str, Any]:
+    """One listener per Gateway server port; HTTPS servers get a TLS filter chain each (matched by SNI)."""
     w = ctx.workload
     hcm = _hcm(ctx, f"outbound_{server_port}", "gateway", telemetry.source_reporter_tags(w), [FAULT, ROUTER],
                _rds(f"http.{server_port}"))
-    return {"@type": LISTENER_TYPE, "name": f"0.0.0.0_{server_port}", "address": _address(local_port),
-            "traffic_direction": "OUTBOUND", "filter_chains": [{"name": f"http.{server_port}", "filters": [hcm]}]}
+    listener = {"@type": LISTENER_TYPE, "name": f"0.0.0.0_{server_port}", "address": _address(local_port),
+                "traffic_direction": "OUTBOUND"}
+    if not tls:
+        listener["filter_chains"] = [{"name": f"http.{server_port}", "filters": [hcm]}]
+        return listener
+    listener["listener_filters"] = [TLS_INSPECTOR]
+    listener["filter_chains"] = [
+        {"name": f"https.{server_port}.{i}",
+         "filter_chain_match": {"server_names": list(s.server_names)} if s.server_names else {},
+         "transport_socket": _gateway_tls_socket(s), "filters": [hcm]}
+        for i, s in enumerate(tls)]
+    return listener
 
 
 def build_listeners(ctx: ProxyContext, gateway_ports: dict[int, int] | None = None) -> list[dict[str, Any]]:
     w = ctx.workload
     if w.is_gateway:
-        return [gateway_listener(ctx, sp, lp) for sp, lp in sorted((gateway_ports or {}).items())]
+        tls_by_port: dict[int, list[TlsServer]] = {}
+        for s in gateway_tls_servers(ctx):
+            tls_by_port.setdefault(s.port, []).append(s)
+        https = https_ports(ctx)  # never serve an HTTPS port in plaintext when its credential is missing
+        return [gateway_listener(ctx, sp, lp, tls_by_port.get(sp)) for sp, lp in sorted((gateway_ports or {}).items())
+                if sp not in https or sp in tls_by_port]
     return [outbound_listener(ctx)] + [inbound_listener(ctx, cp) for cp in sorted(w.inbound_ports)]

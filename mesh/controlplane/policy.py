@@ -46,6 +46,9 @@ class ConfigIndex:
     def of_kind(self, kind: str) -> list[ConfigObject]:
         return self.by_kind.get(kind, [])
 
+    def find(self, kind: str, namespace: str | None, name: str) -> ConfigObject | None:
+        return next((o for o in self.of_kind(kind) if o.namespace == namespace and o.name == name), None)
+
     # --- DestinationRule -------------------------------------------------------------------
     def destination_rule(self, host: str, client_namespace: str, service_namespace: str) -> ConfigObject | None:
         for ns in (client_namespace, service_namespace, self.root_namespace):

@@ -293,6 +293,12 @@ def outbound_route_config(ctx: ProxyContext) -> dict[str, Any]:
     }
 
 
+def gateway_server_supported(server: dict[str, Any], proto: str) -> bool:
+    if proto in ("HTTP", "HTTP2"):
+        return True
+    return proto == "HTTPS" and str(((server or {}).get("tls") or {}).get("mode", "SIMPLE")).upper() == "SIMPLE"
+
+
 def gateway_route_configs(ctx: ProxyContext) -> dict[int, dict[str, Any]]:
     """Route configs `http.<port>` for each HTTP server of the Gateways selecting this gateway workload."""
     w = ctx.workload
@@ -307,8 +313,10 @@ def gateway_route_configs(ctx: ProxyContext) -> dict[int, dict[str, Any]]:
             proto = str(p.get("protocol", "HTTP")).upper()
             if not isinstance(p.get("number"), int):
                 raise ConfigError(f"{where}.port.number is required")
-            if proto not in ("HTTP", "HTTP2"):
-                ctx.warnings.append(f"{where}: protocol {proto} is not supported by the bundled gateway; skipped")
+            if not gateway_server_supported(server, proto):
+                ctx.warnings.append(f"{where}: protocol {proto} (tls mode "
+                                    f"{((server or {}).get('tls') or {}).get('mode', '-')}) is not supported by the "
+                                    "bundled gateway (HTTP, HTTP2, HTTPS with tls.mode SIMPLE); skipped")
                 continue
             vh = by_port.setdefault(p["number"], [])
             hosts = [h.split("/", 1)[-1] for h in (server.get("hosts") or ["*"]) if isinstance(h, str)]

@@ -288,3 +288,84 @@ def _behavior(mesh, workload: str) -> dict:
     port = next(iter(mesh.workload(workload).app_ports.values()))
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_meshscope/behavior", timeout=2) as r:
         return json.loads(r.read())
+
+
+def _server_cert(host: str) -> tuple[str, str]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def test_https_gateway_terminates_tls_with_the_credential_secret(bundled_mesh, mesh_config, tmp_path):
+    import base64
+    cert, key = _server_cert("bookinfo.example.com")
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    result = bundled_mesh.apply(objects(f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: bookinfo-credential, namespace: istio-system}}
+type: kubernetes.io/tls
+data: {{tls.crt: {b64(cert)}, tls.key: {b64(key)}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: bookinfo-gateway, namespace: bookinfo}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 8080, name: http, protocol: HTTP}}
+    hosts: ["*"]
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    tls: {{mode: SIMPLE, credentialName: bookinfo-credential}}
+    hosts: [bookinfo.example.com]
+"""))
+    assert not result.warnings
+    port = bundled_mesh.registry.gateway_ports[443]
+    (tmp_path / "ca.pem").write_text(cert)
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    conn.sock = ctx.wrap_socket(__import__("socket").create_connection(("127.0.0.1", port), timeout=10),
+                                server_hostname="bookinfo.example.com")  # SNI and hostname check
+    conn.request("GET", "/productpage", headers={"host": "bookinfo.example.com"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and "The Comedy of Errors" in resp.read().decode()
+    conn.close()
+    assert get(bundled_mesh.gateway_url + "/productpage")[0] == 200  # the HTTP server still serves
+    # a credential that does not exist: the HTTPS server is skipped with a warning, never served in plaintext
+    result = bundled_mesh.apply(objects("""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: bookinfo}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    tls: {mode: SIMPLE, credentialName: missing-credential}
+    hosts: [bookinfo.example.com]
+"""))
+    assert any("Secret istio-system/missing-credential not found" in w for w in result.warnings)
+
+    def closed():
+        try:
+            __import__("socket").create_connection(("127.0.0.1", port), timeout=2).close()
+            return False
+        except OSError:
+            return True
+    wait_until(closed, timeout=10, what="the HTTPS listener removed")
