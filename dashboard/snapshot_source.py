@@ -216,7 +216,8 @@ class SnapshotSource:
         if filters.status != "any":
             mask &= s["status"] == filters.status
         if filters.service:
-            mask &= s["services"].map(lambda names: filters.service in names)
+            listed = s[["trace_id", "services"]].explode("services")
+            mask &= s["trace_id"].isin(listed.loc[listed["services"] == filters.service, "trace_id"])
         rows = s[mask].sort_values("start", ascending=False).head(filters.limit)
         return rows.to_dict("records")
 
@@ -291,11 +292,11 @@ def summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
     if spans.empty:
         return pd.DataFrame(columns=cols)
     g = spans.groupby("trace_id", sort=False)
-    out = pd.DataFrame({
-        "start": g["start_time"].min(), "end": g["end_time"].max(), "spans": g.size(),
-        "errors": g["status_code"].agg(lambda s: (s == "ERROR").sum()),
-        "services": g["service_name"].agg(lambda s: sorted(set(s))),
-    })
+    errors = (spans["status_code"] == "ERROR").groupby(spans["trace_id"], sort=False).sum()
+    services = (spans[["trace_id", "service_name"]].drop_duplicates().sort_values("service_name")
+                .groupby("trace_id", sort=False)["service_name"].agg(list))
+    out = pd.DataFrame({"start": g["start_time"].min(), "end": g["end_time"].max(), "spans": g.size(),
+                        "errors": errors, "services": services})
     roots = spans[spans["parent_span_id"] == ""].drop_duplicates("trace_id").set_index("trace_id")
     out["root_service"] = roots["service_name"].reindex(out.index).fillna("?")
     out["root_name"] = roots["name"].reindex(out.index).fillna("?")
