@@ -1,10 +1,11 @@
-"""`meshscope up`: run the bundled demo mesh (Envoy sidecars, demo apps, traffic) until Ctrl-C."""
+"""`meshscope up`: the bundled mesh with collectors, the live diagnoser and the UI, until Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-HELP = "run the bundled demo mesh (real Envoy sidecars, Bookinfo demo, traffic) until Ctrl-C"
+HELP = "run the bundled demo mesh (real Envoy sidecars, Bookinfo demo, traffic) with collectors, diagnoser and UI"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,61 +13,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(see `meshscope scenario list`)")
     parser.add_argument("--rate", type=float, default=5.0, metavar="RPS",
                         help="demo traffic through the gateway, requests per second (default 5; 0 = none)")
-    parser.add_argument("--port", type=int, default=8050, help="meshscope UI and API port (default 8050; reserved: this command runs the mesh only)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="UI/API bind address (default 127.0.0.1; anything else needs --token)")
+    parser.add_argument("--port", type=int, default=8050, help="meshscope UI and API port (default 8050)")
+    parser.add_argument("--token", default=os.environ.get("MESHSCOPE_TOKEN"),
+                        help="token the UI/API require (default $MESHSCOPE_TOKEN; required beyond loopback)")
     parser.add_argument("--gateway-port", type=int, default=8080, help="ingress gateway port (default 8080)")
     parser.add_argument("--control-port", type=int, default=15080,
                         help="control API for `meshscope apply/delete/scenario` (default 15080)")
+    parser.add_argument("--otlp-port", type=int, default=4318,
+                        help="meshscope's OTLP/HTTP receiver for traces (default 4318; 0 = any free port)")
     parser.add_argument("--data-dir", type=Path, default=Path(".meshscope"),
-                        help="where access logs and run files go (default .meshscope)")
-    parser.add_argument("--otlp-endpoint", metavar="URL", help="send sidecar and app traces to this OTLP/HTTP "
-                        "endpoint (e.g. http://127.0.0.1:4318)")
+                        help="telemetry store, access logs, alert outbox and run files (default .meshscope)")
+    parser.add_argument("--scrape-interval", type=float, default=5.0, metavar="S",
+                        help="seconds between scrapes of the sidecars' /stats/prometheus (default 5)")
+    parser.add_argument("--slo", action="append", type=Path, default=[], metavar="FILE",
+                        help="SLO YAML (meshscope.io/v1alpha1 ServiceLevelObjective, Sloth, OpenSLO); "
+                             "default: the demo's SLOs")
+    parser.add_argument("--alerts", type=Path, metavar="FILE", help="alert receivers YAML (see docs/alerts.md)")
     parser.add_argument("-f", "--config", action="append", type=Path, default=[], metavar="FILE",
                         help="extra Istio YAML applied at start (repeatable)")
+    parser.add_argument("--no-ui", action="store_true", help="run the mesh, collectors and diagnoser without the UI")
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
+    import signal
+    import threading
 
-    from mesh.bundled import BundledConfig, BundledMesh, ConfigRejected
+    from dashboard.access import AccessError, check_bind
+    from mesh.bundled import BundledConfig, ConfigRejected
     from mesh.scenarios import names
+    from meshscope.app import DEMO_SLOS, BundledBackend, Stack, StackOptions
 
     if args.scenario and args.scenario not in names():
         print(f"meshscope up: unknown scenario {args.scenario!r}; known: {', '.join(names())}")
         return 2
-    cfg = BundledConfig(gateway_port=args.gateway_port, control_port=args.control_port, data_dir=args.data_dir,
-                        otlp_endpoint=args.otlp_endpoint, traffic_rate=args.rate, scenario=args.scenario,
-                        extra_config=list(args.config))
-    mesh = BundledMesh(cfg)
-    print("meshscope up: starting the bundled mesh (control plane, Envoy sidecars, demo apps) ...", flush=True)
+    for f in [*args.slo, *args.config, *([args.alerts] if args.alerts else [])]:
+        if not f.exists():
+            print(f"meshscope up: {f}: no such file")
+            return 2
     try:
-        mesh.start()
+        check_bind(args.host, args.token)  # before anything starts
+    except AccessError as exc:
+        print(f"meshscope up: {exc}")
+        return 2
+    mesh_cfg = BundledConfig(gateway_port=args.gateway_port, control_port=args.control_port,
+                             data_dir=args.data_dir / "mesh", traffic_rate=args.rate, scenario=args.scenario,
+                             extra_config=list(args.config))
+    options = StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
+                           token=args.token, slo_paths=list(args.slo) or [DEMO_SLOS], alerts_config=args.alerts,
+                           ui=not args.no_ui)
+    stack = Stack(BundledBackend(mesh_cfg, scrape_interval=args.scrape_interval), options)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("meshscope up: starting ...", flush=True)
+    try:
+        stack.start(progress=lambda msg: print(f"  {msg}", flush=True))
     except ConfigRejected as exc:
         print("meshscope up: the config was refused:\n  " + "\n  ".join(exc.problems))
         return 1
+    except AccessError as exc:
+        print(f"meshscope up: {exc}")
+        return 2
     except (OSError, RuntimeError) as exc:
         print(f"meshscope up: could not start: {exc}")
         return 1
     try:
-        st = mesh.status()
-        print(f"  ready in {st['ready_seconds']:.2f}s")
-        print(f"  gateway      {st['gateway']}")
-        print(f"  control API  {st['control_api']}  (meshscope apply -f FILE | scenario apply NAME)")
-        print(f"  traces       {st['otlp_endpoint'] or 'off (--otlp-endpoint URL)'}")
-        print(f"  logs         {mesh.log_dir}")
-        for w in st["workloads"]:
-            print(f"  {w['namespace']}/{w['name']:<22} admin {w['admin']}/stats/prometheus")
+        mesh = stack.backend.mesh
+        print(f"  control API         {mesh.status()['control_api']}  (meshscope apply -f FILE | scenario apply NAME)")
+        print(f"  access logs         {mesh.log_dir}")
+        for w in mesh.status()["workloads"]:
+            print(f"  sidecar {w['namespace'] + '/' + w['name']:<24} {w['admin']}/stats/prometheus")
         if mesh.scenario:
-            print(f"  scenario     {mesh.scenario}")
-        print("Ctrl-C to stop.", flush=True)
-        while True:
-            time.sleep(10)
-            if mesh.traffic:
-                t = mesh.traffic.snapshot()
-                codes = ", ".join(f"{k}: {v}" for k, v in sorted(t["codes"].items()))
-                print(f"  traffic: {t['sent']} sent ({codes}){', ' + str(t['errors']) + ' errors' if t['errors'] else ''}",
-                      flush=True)
+            print(f"  scenario            {mesh.scenario}")
+        print("Ready. Ctrl-C to stop.", flush=True)
+        last = None
+        while not stop.wait(10):
+            opened = stack.diagnoser.findings({"status": "open"})
+            summary = f"{len(opened)} open finding(s)" + (f", worst: [{opened[0].code}] {opened[0].message[:90]}"
+                                                          if opened else "")
+            if summary != last:
+                print(f"  {summary}", flush=True)
+                last = summary
     except KeyboardInterrupt:
-        print("\nmeshscope up: stopping ...", flush=True)
+        pass
     finally:
-        mesh.stop()
+        print("\nmeshscope up: stopping ...", flush=True)
+        stack.stop()
     return 0

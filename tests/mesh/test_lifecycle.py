@@ -60,31 +60,6 @@ def test_no_orphans_after_signal(tmp_path, sig):
             proc.kill()
 
 
-def test_meshscope_up_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path):
-    gw, ctl = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "meshscope", "up", "--gateway-port", str(gw), "--control-port",
-                             str(ctl), "--data-dir", str(tmp_path), "--rate", "2", "--scenario", "fault-delay"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        lines = []
-        while not any(ln.startswith("Ctrl-C to stop") for ln in lines):
-            line = proc.stdout.readline()
-            assert line, "meshscope up exited early:\n" + "".join(lines)
-            lines.append(line)
-        out = "".join(lines)
-        assert f"http://127.0.0.1:{gw}/productpage" in out and f"http://127.0.0.1:{ctl}" in out
-        assert "scenario     fault-delay" in out and "bookinfo/reviews-v2" in out
-        from tests.mesh.evidence import get
-        assert get(f"http://127.0.0.1:{gw}/productpage")[0] == 200
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
-        assert "stopping" in proc.stdout.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
 def test_a_busy_gateway_port_is_a_clear_error(tmp_path):
     import socket
 
