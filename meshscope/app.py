@@ -36,6 +36,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     port: int = 8050  # UI and API; 0 = any free
     otlp_port: int = 4318  # meshscope's OTLP/HTTP receiver; 0 = any free
+    otlp_host: str = "127.0.0.1"  # in a cluster pods must reach it: `serve` binds it with the UI's host
     data_dir: Path = Path(".meshscope")
     token: str | None = None  # required when host is not loopback
     diagnose_interval: float = 2.0
@@ -90,7 +91,7 @@ class Stack:
         try:
             self.store = TelemetryStore(data_dir=data / "telemetry")
             self._started.append(("store", self.store.close))
-            self.otlp = OtlpReceiver(self.store, host="127.0.0.1", port=o.otlp_port)
+            self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port)
             self.otlp.start()
             self._started.append(("otlp receiver", self.otlp.stop))
             progress(f"OTLP/HTTP receiver  {self.otlp.endpoint}/v1/traces")
@@ -112,7 +113,7 @@ class Stack:
                     progress(f"alerts config: {p}")
                 self.diagnoser.subscribe(lambda findings, now: self.alerts.process(findings, now))
                 self.alerts.start()
-                self._started.append(("alerts", self.alerts.stop))
+                self._started.append(("alerts", self.alerts.close))  # stops senders, closes the outbox
             if o.ui:
                 from dashboard import server
                 from meshscope.live_source import LiveSource
@@ -183,10 +184,27 @@ class BundledBackend:
         self.scraper = Scraper(self.mesh.scrape_targets, store, interval=self.scrape_interval)
         self.scraper.start()
         state = Path(self.mesh.data_dir) / "access-log-offsets.json"
-        self.tailer = AccessLogTailer(self.mesh.access_log_paths, store, state_path=state)
+        self.tailer = AccessLogTailer(self._log_files, store, state_path=state)
         self.tailer.start()
         progress(f"collectors          scraping {len(self.mesh.scrape_targets())} sidecars every "
                  f"{self.scrape_interval:g}s, tailing {len(self.mesh.access_log_paths())} access logs")
+
+    def _log_files(self) -> list[Any]:
+        """Each sidecar's access log with the identity of the workload that writes it.
+
+        The writer's principal lets the collector name callers on the server side,
+        where a request only carries the caller's identity.
+        """
+        from collector.sources.access_log import LogFile
+
+        by_name = {p.name: p for p in self.mesh.access_log_paths()}
+        files = []
+        for w in self.mesh.workloads:
+            path = by_name.pop(f"{w.namespace}.{w.name}.log", None)
+            if path is not None:
+                files.append(LogFile(str(path), w.name, w.namespace,
+                                     f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}", "json"))
+        return files + [LogFile(str(p)) for p in by_name.values()]  # e.g. the gateway's
 
     def stop(self) -> None:
         for part in (self.tailer, self.scraper):

@@ -20,6 +20,8 @@ def to_config_object(item: dict[str, Any], api_version: str, kind: str, origin: 
     if not isinstance(spec, dict):
         spec = {}
     raw = dict(item)
+    if meta.get("managedFields"):  # server-side apply bookkeeping: large, and nothing meshscope reads
+        raw["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     raw.setdefault("apiVersion", api_version)
     raw.setdefault("kind", kind)
     where = f"{origin}/{kind}/{ns}/{name}" if ns else f"{origin}/{kind}/{name}"

@@ -224,6 +224,9 @@ class KubeSource:
                     if self._stop.is_set():
                         return
                     self._apply_event(st, event)
+                    if st.last_error:
+                        with self._lock:
+                            st.last_error = ""  # the watch is healthy again
                 # the server ended the watch (its timeout): watch again from the last version
                 if self._stop.wait(self.backoff_initial):
                     return

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         prometheus_token=token, prometheus_user=args.prometheus_user, prometheus_password=args.prometheus_password,
         prometheus_timeout=args.prometheus_timeout, mesh_config=mesh_config),
         notify=lambda msg: say(f"[{time.strftime('%H:%M:%S')}] {msg}"))
-    stack = Stack(backend, StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
+    stack = Stack(backend, StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, otlp_host=args.host, data_dir=args.data_dir,
                                         token=args.token, slo_paths=list(args.slo), alerts_config=args.alerts))
     print("meshscope serve: starting ...", flush=True)
     try:

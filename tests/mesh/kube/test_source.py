@@ -128,3 +128,13 @@ def test_sidecar_injection_status():
     assert injected["injected"] and injected["annotation"] and injected["revision"] == "default"
     plain = sidecar_status(pods["ratings-v1-6c7b8d9e4-qwert"])
     assert not plain["injected"] and not plain["annotation"]
+
+
+def test_managed_fields_are_not_kept():
+    from mesh.kube import to_config_object
+
+    item = {"metadata": {"name": "r", "namespace": "b", "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"hosts": ["r"]}}
+    obj = to_config_object(item, "networking.istio.io/v1", "VirtualService", "k8s")
+    assert "managedFields" not in obj.raw["metadata"] and obj.raw["metadata"]["name"] == "r"
+    assert "managedFields" in item["metadata"], "the API response itself is left untouched"
