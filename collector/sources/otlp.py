@@ -233,13 +233,18 @@ class OtlpReceiver:
                     self._send(code, status.SerializeToString(), "application/x-protobuf")
 
             def _send(self, code: int, payload: bytes, ctype: str) -> None:
-                self.send_response(code)
-                self.send_header("content-type", ctype)
-                self.send_header("content-length", str(len(payload)))
-                if self.close_connection:
-                    self.send_header("connection", "close")
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(code)
+                    self.send_header("content-type", ctype)
+                    self.send_header("content-length", str(len(payload)))
+                    if self.close_connection:
+                        self.send_header("connection", "close")
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    # the exporter gave up waiting (its timeout); what it sent is stored already
+                    self.close_connection = True
+                    log.debug("OTLP client went away before the reply")
 
         return Handler
 
