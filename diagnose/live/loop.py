@@ -179,13 +179,17 @@ class LiveDiagnoser:
     def _config_findings(self, snapshot: Any) -> list[Finding]:
         if snapshot is None or self.sources.analyze is None:
             return []
-        if self._config_cache is None or self._config_cache[0] is not snapshot:  # holds it: no id reuse
+        # a provider may build a new Snapshot per call over the same objects: re-analyse only when the
+        # objects themselves change (the cache holds them, so their identities cannot be reused)
+        objects = list(getattr(snapshot, "objects", None) or [snapshot])
+        cached = self._config_cache[0] if self._config_cache is not None else None
+        if cached is None or len(cached) != len(objects) or any(a is not b for a, b in zip(cached, objects)):
             try:
                 found = list(self.sources.analyze(snapshot))
             except Exception:
                 log.exception("config analysis failed")
                 found = []
-            self._config_cache = (snapshot, found)
+            self._config_cache = (objects, found)
         # correlation mutates nothing in config findings, but hand out copies so trackers own theirs
         return [_copy(f) for f in self._config_cache[1]]
 

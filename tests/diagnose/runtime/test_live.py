@@ -210,3 +210,26 @@ spec:
     state["snap"] = Snapshot(load_text(dr.replace("{ANNOT}", '{"meshscope.io/ignore": "MS2010"}'), "dr.yaml").objects)
     traffic(store, T0 + 10, T0 + 12, "overflow")
     assert [f.code for f in tick(diag, clock, T0 + 12)] == ["MS3007"]
+
+
+def test_config_is_analysed_again_only_when_the_objects_change(live):
+    diag, store, clock = live
+    objs = load_text("""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: bookinfo}
+spec: {host: reviews}
+""", "dr.yaml").objects
+    state = {"objs": objs}
+    calls = []
+    diag.sources.snapshot = lambda: Snapshot(state["objs"])  # a new Snapshot per call, like BundledMesh
+    diag.sources.analyze = lambda s: calls.append(len(s.objects)) or []
+    for k in range(3):
+        tick(diag, clock, T0 + k)
+    assert calls == [1]
+    state["objs"] = objs + load_text("""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings, namespace: bookinfo}
+spec: {host: ratings}
+""", "dr2.yaml").objects
+    tick(diag, clock, T0 + 4)
+    assert calls == [1, 2]
