@@ -233,3 +233,19 @@ spec: {host: ratings}
 """, "dr2.yaml").objects
     tick(diag, clock, T0 + 4)
     assert calls == [1, 2]
+
+
+def test_open_after_hides_one_off_blips():
+    clock = Clock(T0)
+    store = TelemetryStore(window_s=600, clock=clock)
+    diag = LiveDiagnoser(LiveSources.from_store(store), clock=clock, window_s=4, ingest_lag_s=0, open_after=2)
+    try:
+        traffic(store, T0, T0 + 1, "overflow")  # a one-second blip: seen by one evaluation only
+        assert tick(diag, clock, T0 + 1) == [] and diag.findings() == []
+        traffic(store, T0 + 1, T0 + 10)
+        assert tick(diag, clock, T0 + 10) == [] and diag.findings(status="all") == []
+        traffic(store, T0 + 10, T0 + 14, "overflow")  # a lasting fault: open on its second evaluation
+        assert tick(diag, clock, T0 + 12) == []
+        assert [f.code for f in tick(diag, clock, T0 + 14)] == ["MS3007"]
+    finally:
+        store.close()

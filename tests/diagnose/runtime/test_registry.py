@@ -37,3 +37,12 @@ def test_every_runtime_catalog_code_is_emitted_somewhere():
     from_slo = {c for c in runtime_codes if c.startswith("MS4") and f'"{c}"' in sources}
     assert runtime_codes == from_rules | from_slo, sorted(runtime_codes - from_rules - from_slo)
     assert all(CATALOG[c].category == "slo" for c in from_slo)
+
+
+def test_package_facades_export_what_they_name():
+    import importlib
+    for name in ("diagnose.live", "diagnose.slo", "diagnose.rules.runtime"):
+        mod = importlib.import_module(name)
+        assert mod.__all__ == sorted(mod.__all__) or name == "diagnose.slo", name
+        for attr in mod.__all__:
+            assert hasattr(mod, attr), f"{name}.__all__ names {attr!r} which does not exist"
