@@ -168,7 +168,25 @@ def _codes(col: pd.Series) -> pd.Series:
 # Raw columns an outcome key is made of; the derived keys (side, caller, destination ...) depend only on them.
 RAW_KEYS = (s.REPORTER, s.SOURCE_WORKLOAD, s.SOURCE_PRINCIPAL, s.SOURCE_WORKLOAD_NAMESPACE, s.DESTINATION_SERVICE,
             s.AUTHORITY, s.DESTINATION_WORKLOAD, s.RESPONSE_CODE, s.RESPONSE_FLAGS, s.RESPONSE_CODE_DETAILS,
-            s.UPSTREAM_TRANSPORT_FAILURE_REASON)
+            s.UPSTREAM_TRANSPORT_FAILURE_REASON, s.LOG_SOURCE)
+_WRITER = r"(?:^|/)(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<wl>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)\.log$"
+
+
+def _fill_writer(raw: pd.DataFrame) -> pd.DataFrame:
+    """A client-side line the collector could not attribute (its tailer was given bare paths) is named
+    after its log file when the file follows the `<namespace>.<workload>.log` layout of the bundled mesh."""
+    if s.LOG_SOURCE not in raw:
+        return raw
+    wl = _text(raw, s.SOURCE_WORKLOAD)
+    todo = (wl == "unknown") & (_side(raw) == "source")
+    if not todo.any():
+        return raw
+    m = _text(raw, s.LOG_SOURCE, "").str.extract(_WRITER)
+    hit = todo & m["wl"].notna()
+    raw = raw.copy()
+    raw.loc[hit, s.SOURCE_WORKLOAD] = m.loc[hit, "wl"]
+    raw.loc[hit, s.SOURCE_WORKLOAD_NAMESPACE] = m.loc[hit, "ns"]
+    return raw
 
 
 @dataclass
@@ -198,7 +216,7 @@ def decode_requests(requests: pd.DataFrame) -> Decoded:
             uniques[col] = np.array([None], dtype=object)
     gid = combine_codes([codes[c] + 1 for c in RAW_KEYS], [len(uniques[c]) + 1 for c in RAW_KEYS])
     _, first = np.unique(gid, return_index=True)
-    raw = pd.DataFrame({col: uniques[col][codes[col][first]] for col in RAW_KEYS})
+    raw = _fill_writer(pd.DataFrame({col: uniques[col][codes[col][first]] for col in RAW_KEYS}))
     combos = pd.DataFrame({
         SIDE: _side(raw), SRC: _source(raw), SRC_NS: _text(raw, s.SOURCE_WORKLOAD_NAMESPACE),
         DST: _destination(raw), DST_WL: _text(raw, s.DESTINATION_WORKLOAD), CODE: _codes(raw[s.RESPONSE_CODE]),

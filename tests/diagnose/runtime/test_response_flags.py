@@ -117,3 +117,14 @@ def test_rate_frame_gives_the_same_causes_without_access_logs():
     f = found["MS3006"]
     assert f.evidence["count"] == 30 and f.evidence["total"] == 90
     assert f.impact["rps"] == pytest.approx(1.0) and f.impact["share"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+def test_unattributed_client_lines_are_named_after_their_log_file():
+    """The tailer was given bare paths: the bundled mesh's `<ns>.<workload>.log` layout names the caller."""
+    from collector import schema as s
+    df = requests("productpage-v1", fqdn("reviews"), "no_cluster", 10)
+    df[s.SOURCE_WORKLOAD] = "unknown"
+    df[s.SOURCE_WORKLOAD_NAMESPACE] = "unknown"
+    df[s.LOG_SOURCE] = "/tmp/x/logs/bookinfo.productpage-v1.log"
+    f = by_code(run(df))["MS3006"]
+    assert f.evidence["edges"][0]["source"] == "bookinfo/productpage-v1"
