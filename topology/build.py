@@ -18,6 +18,7 @@ from topology import attrs as A
 from topology import model
 from topology.appenders import AppendContext, build_pipeline
 from topology.assemble import add_boxes, graph_attrs, graph_from_traffic
+from topology.config_index import ConfigIndex, index_for
 from topology.options import GraphOptions, NodeSelector, RateModes
 from topology.refresh import RefreshState, update_graph
 from topology.traffic import Caches, Traffic, build_traffic
@@ -56,6 +57,15 @@ class GraphBuilder:
         self.health = health
         self.caches = Caches()
         self._state: RefreshState | None = None
+        self._config: tuple[object, ConfigIndex | None] = (None, None)  # (snapshot, its index)
+
+    def config_index(self) -> ConfigIndex | None:
+        """The current snapshot's index: kept while `self.snapshot` is the same object, rebuilt when it is replaced."""
+        snap, index = self._config
+        if snap is not self.snapshot:
+            index = index_for(self.snapshot)
+            self._config = (self.snapshot, index)
+        return index
 
     def build(self, rates: pd.DataFrame) -> nx.MultiDiGraph:
         # Building tens of thousands of small dicts makes the cyclic GC rescan the (large, acyclic)
@@ -76,7 +86,9 @@ class GraphBuilder:
         and the mapping of buckets/security series onto edges are reused, and if the
         same edges carry traffic the attribute dicts are updated where they are.
         Nodes and edges that persist keep their identity (UI positions stay put);
-        vanished ones are removed, new ones added; every appender runs again.
+        vanished ones are removed, new ones added; every appender runs again. The
+        config index is reused while `self.snapshot` is the same object (assign a
+        new Snapshot to `snapshot` when the config changes).
         """
         enabled = gc.isenabled()
         gc.disable()
@@ -94,7 +106,7 @@ class GraphBuilder:
 
     def _decorate(self, graph: nx.MultiDiGraph, traffic: Traffic, rates: pd.DataFrame, dicts: list[dict]) -> None:
         ctx = AppendContext(rates=rates, options=self.options, traffic=traffic, snapshot=self.snapshot,
-                            health=self.health)
+                            health=self.health, config=self.config_index())
         ctx.cache["edge_dicts"] = dicts
         for appender in self.pipeline:
             appender.append(graph, ctx)

@@ -1,7 +1,10 @@
 """What the config snapshot says about a graph node: its labels, mTLS mode, VirtualServices, DestinationRules.
 
-Appenders ask these questions; only this module knows the Istio object shapes,
-so config badges and mTLS intent agree on how a host or workload is matched.
+Only this module knows the Istio object shapes, so config badges and mTLS
+intent agree on how a host or workload is matched. These functions answer one
+question by scanning the snapshot: they are the reference definition.
+Appenders ask `topology.config_index.ConfigIndex`, which answers the same
+questions from indexes built once per snapshot (tests hold the two equal).
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ def node_labels(snapshot: Any, d: dict) -> dict[str, str]:
 
 
 def _mode(pa: Any) -> str | None:
-    mode = ((pa.spec or {}).get("mtls") or {}).get("mode")
+    mtls = (pa.spec or {}).get("mtls")
+    mode = mtls.get("mode") if isinstance(mtls, dict) else None
     return mode if mode in MODES else None
 
 
@@ -62,26 +66,33 @@ def mtls_mode(snapshot: Any, namespace: str, labels: dict[str, str]) -> str | No
     return None
 
 
-def _selects(selector: dict, labels: dict[str, str]) -> bool:
-    match = selector.get("matchLabels") or {}
-    return bool(match) and all(labels.get(k) == str(v) for k, v in match.items())
+def _selects(selector: Any, labels: dict[str, str]) -> bool:
+    match = (selector.get("matchLabels") if isinstance(selector, dict) else None) or {}
+    return isinstance(match, dict) and bool(match) and all(labels.get(k) == str(v) for k, v in match.items())
+
+
+def object_hosts(obj: Any) -> list[str]:
+    """The hosts a VirtualService (`hosts`) or DestinationRule (`host`) names, as written."""
+    spec = obj.spec if isinstance(obj.spec, dict) else {}
+    value = spec.get("hosts") or ([spec.get("host")] if spec.get("host") else [])
+    if isinstance(value, str):
+        value = [value]
+    return [h for h in value if isinstance(h, str)] if isinstance(value, (list, tuple)) else []
+
+
+def mesh_bound(vs: Any) -> bool:
+    """Whether a VirtualService shapes sidecar traffic (no gateways, or the reserved `mesh` gateway)."""
+    gateways = (vs.spec or {}).get("gateways") or []
+    return not gateways or "mesh" in gateways
 
 
 def _applies(snapshot: Any, obj: Any, host: str) -> bool:
-    for h in (obj.spec or {}).get("hosts") or ([obj.spec.get("host")] if (obj.spec or {}).get("host") else []):
-        if isinstance(h, str) and hosts.host_covers(snapshot.fqdn(h, obj.namespace), host):
-            return True
-    return False
+    return any(hosts.host_covers(snapshot.fqdn(h, obj.namespace), host) for h in object_hosts(obj))
 
 
 def virtual_services(snapshot: Any, host: str) -> list[Any]:
     """Mesh-bound VirtualServices for a host (gateway-only ones do not shape sidecar traffic)."""
-    out = []
-    for vs in snapshot.of_kind("VirtualService"):
-        gateways = (vs.spec or {}).get("gateways") or []
-        if (not gateways or "mesh" in gateways) and _applies(snapshot, vs, host):
-            out.append(vs)
-    return out
+    return [vs for vs in snapshot.of_kind("VirtualService") if mesh_bound(vs) and _applies(snapshot, vs, host)]
 
 
 def destination_rules(snapshot: Any, host: str) -> list[Any]:

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 import networkx as nx
 import pandas as pd
 
+from topology.config_index import index_for
+
 
 @dataclass
 class AppendContext:
@@ -16,6 +18,8 @@ class AppendContext:
     `traffic` the selected contributions and their edges, `snapshot` the config
     model (or None), `health` a HealthConfig (or None for Kiali's defaults).
     `cache` lets one appender reuse what another computed (e.g. series -> edge).
+    `config` is the snapshot's `ConfigIndex` (built once per snapshot): appenders
+    ask it, never scan the snapshot per node.
     """
 
     rates: pd.DataFrame
@@ -24,6 +28,11 @@ class AppendContext:
     snapshot: Any = None
     health: Any = None
     cache: dict[str, Any] = field(default_factory=dict)
+    config: Any = None  # topology.config_index.ConfigIndex of `snapshot`
+
+    def __post_init__(self) -> None:
+        if self.config is None and self.snapshot is not None:
+            self.config = index_for(self.snapshot)
 
 
 class Appender(Protocol):

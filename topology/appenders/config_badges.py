@@ -11,12 +11,26 @@ from dataclasses import dataclass
 import networkx as nx
 
 from topology import attrs as A
-from topology import config_view, model
+from topology import model
 from topology.appenders.base import AppendContext
 from topology.appenders.response_flags import split_flags
+from topology.config_index import ConfigIndex
 
 NAME = "configBadges"
 CB_FLAGS = frozenset({"UO", "UH"})
+
+
+def node_badges(config: ConfigIndex, d: dict) -> list[str]:
+    """Sorted badges of a node: its hosts' VS/DR badges (DR subsets of its version) and its mTLS mode."""
+    version = d.get(A.VERSION) if model.is_ok(d.get(A.VERSION)) else None
+    badges: set[str] = set()
+    for host in config.node_hosts(d):
+        badges |= config.host_badges(host, version)
+    if d[A.NODE_TYPE] != model.NT_SERVICE and model.is_ok(d.get(A.NAMESPACE)):
+        mode = config.node_mtls_mode(d)
+        if mode:
+            badges.add(f"MTLS_{mode}")
+    return sorted(badges)
 
 
 @dataclass
@@ -25,29 +39,13 @@ class ConfigBadgesAppender:
     finalizer: bool = False
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
-        snap = ctx.snapshot
-        if snap is None:
+        config = ctx.config
+        if config is None:
             return
-        by_host: dict[str, set[str]] = {}
-        for nid, d in graph.nodes(data=True):
+        for _, d in graph.nodes(data=True):
             if d[A.NODE_TYPE] in (model.NT_BOX, model.NT_UNKNOWN):
                 continue
-            badges: set[str] = set()
-            version = d.get(A.VERSION) if model.is_ok(d.get(A.VERSION)) else None
-            for host in config_view.node_hosts(snap, d):
-                if host not in by_host:
-                    found: set[str] = set()
-                    for vs in config_view.virtual_services(snap, host):
-                        found |= config_view.vs_badges(vs)
-                    by_host[host] = found
-                badges |= by_host[host]
-                for dr in config_view.destination_rules(snap, host):
-                    badges |= config_view.dr_badges(dr, version)
-            if d[A.NODE_TYPE] != model.NT_SERVICE and model.is_ok(d.get(A.NAMESPACE)):
-                mode = config_view.mtls_mode(snap, d[A.NAMESPACE], config_view.node_labels(snap, d))
-                if mode:
-                    badges.add(f"MTLS_{mode}")
-            d[A.BADGES] = sorted(badges)
+            d[A.BADGES] = node_badges(config, d)
         for _, t, d in graph.edges(data=True):
             if "CB" in graph.nodes[t].get(A.BADGES, ()):
                 d[A.CB_TRIPPED] = any(set(split_flags(f)) & CB_FLAGS for detail in d[A.RESPONSES].values()

@@ -35,11 +35,10 @@ class DeadNodeAppender:
     finalizer: bool = False
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
-        snap = ctx.snapshot
-        if snap is None:
+        config = ctx.config
+        if config is None:
             return
-        workloads = {(w.namespace, w.name): w for w in snap.workloads()}
-        apps = {(w.namespace, w.labels.get("app")) for w in workloads.values()}
+        apps = config.apps
         changed = True
         while changed:
             changed = False
@@ -52,12 +51,12 @@ class DeadNodeAppender:
                 elif ntype == model.NT_APP and not model.is_ok(d.get(A.WORKLOAD)):
                     gone = False if not model.is_ok(d.get(A.VERSION)) else (d[A.NAMESPACE], d[A.APP]) not in apps
                 else:
-                    gone = (d[A.NAMESPACE], d.get(A.WORKLOAD)) not in workloads
+                    gone = not config.has_workload(d[A.NAMESPACE], d.get(A.WORKLOAD))
                 if gone:
                     graph.remove_node(nid)
                     changed = True
         for nid, d in graph.nodes(data=True):
-            w = workloads.get((d[A.NAMESPACE], d.get(A.WORKLOAD)))
+            w = config.last_workload(d[A.NAMESPACE], d.get(A.WORKLOAD))
             if w is not None and _replicas(w) == 0:
                 d[A.IS_DEAD] = True
             else:

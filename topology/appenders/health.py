@@ -153,7 +153,7 @@ class HealthAppender:
             svc = snap.find("Service", f["namespace"], f["service"])
             return svc.annotations.get(ANNOTATION) if svc is not None else None
         if model.is_ok(f.get("workload")):
-            for w in snap.workloads_in(f["namespace"]):
-                if w.name == f["workload"]:
-                    return w.annotations.get(ANNOTATION) or (w.obj.annotations.get(ANNOTATION) if w.obj else None)
+            w = ctx.config.workload(f["namespace"], f["workload"])
+            if w is not None:
+                return w.annotations.get(ANNOTATION) or (w.obj.annotations.get(ANNOTATION) if w.obj else None)
         return None

@@ -29,37 +29,58 @@ class IdleNodeAppender:
         for nid, d in graph.nodes(data=True):
             if d[A.NODE_TYPE] not in (model.NT_BOX, model.NT_UNKNOWN) and not has_traffic(graph, nid):
                 d[A.IS_IDLE] = True
-        snap = ctx.snapshot
-        if snap is None or ctx.options.node is not None:
+        config = ctx.config
+        if config is None or ctx.options.node is not None:
             return
         clusters = Counter(d[A.CLUSTER] for _, d in graph.nodes(data=True) if model.is_ok(d.get(A.CLUSTER)))
         cluster = self.cluster or (clusters.most_common(1)[0][0] if clusters else model.UNKNOWN)
         wanted = ctx.options.namespaces
         gt = ctx.options.graph_type
-        served = {(ns, svc) for _, d in graph.nodes(data=True) for _, ns, svc in d.get(A.DEST_SERVICES) or []}
-        served |= {(d[A.NAMESPACE], d[A.SERVICE]) for _, d in graph.nodes(data=True) if d.get(A.SERVICE)}
-        candidates = []
+        services, workloads = config.derived((NAME, cluster, gt), lambda: _candidates(config.snapshot, cluster, gt))
+        candidates: list[Candidate] = []
         if gt == model.SERVICE or ctx.options.inject:
-            for svc in snap.services():
-                if (svc.namespace, svc.name) not in served:
-                    candidates.append((cluster, svc.namespace, svc.name, "", "", "", ""))
+            served = {(ns, svc) for _, d in graph.nodes(data=True) for _, ns, svc in d.get(A.DEST_SERVICES) or []}
+            served |= {(d[A.NAMESPACE], d[A.SERVICE]) for _, d in graph.nodes(data=True) if d.get(A.SERVICE)}
+            candidates += [c for c in services if (c.namespace, c.service) not in served]
         if gt != model.SERVICE:
-            for w in snap.workloads():
-                if w.kind == "Pod" and w.obj is not None and w.obj.raw.get("metadata", {}).get("ownerReferences"):
-                    continue
-                candidates.append((cluster, w.namespace, "", w.namespace, w.name,
-                                   w.labels.get("app", model.UNKNOWN), w.labels.get("version", model.UNKNOWN)))
-        for cl, svc_ns, svc, wl_ns, wl, app, ver in candidates:
-            ns = wl_ns or svc_ns
-            if ns is None or (wanted is not None and ns not in wanted):
+            candidates += workloads
+        for c in candidates:
+            if (wanted is not None and c.namespace not in wanted) or c.nid in graph:
                 continue
-            found = model.node_key(cl, svc_ns, svc, wl_ns, wl, app, ver, gt)
-            if found is None:
-                continue
-            key, ntype = found
-            nid = model.hash_id(key)
-            if nid in graph:
-                continue
-            fields = model.node_fields(ntype, cl, ns, wl, app, ver, svc, gt)
-            graph.add_node(nid, **{A.KEY: key, A.NODE_TYPE: ntype, **fields, A.DEST_SERVICES: [], A.RATES: {},
-                                   A.IS_INJECTED: False, A.IS_IDLE: True})
+            graph.add_node(c.nid, **{A.KEY: c.key, A.NODE_TYPE: c.node_type, **c.fields, A.DEST_SERVICES: [],
+                                     A.RATES: {}, A.IS_INJECTED: False, A.IS_IDLE: True})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A node config says exists (a Service, or a workload that is not a pod some controller owns)."""
+
+    namespace: str
+    service: str
+    nid: str
+    key: str
+    node_type: str
+    fields: dict
+
+
+def _candidates(snap, cluster: str, gt: str) -> tuple[list[Candidate], list[Candidate]]:
+    """(service candidates, workload candidates) of a snapshot for one cluster name and graph type, in
+    config order; the same for every graph of that snapshot, so computed once per snapshot."""
+    rows = [("svc", svc.namespace, svc.name, "", "", "", "") for svc in snap.services()]
+    for w in snap.workloads():
+        if w.kind == "Pod" and w.obj is not None and w.obj.raw.get("metadata", {}).get("ownerReferences"):
+            continue
+        rows.append(("wl", w.namespace, "", w.namespace, w.name,
+                     w.labels.get("app", model.UNKNOWN), w.labels.get("version", model.UNKNOWN)))
+    out: dict[str, list[Candidate]] = {"svc": [], "wl": []}
+    for kind, svc_ns, svc, wl_ns, wl, app, ver in rows:
+        ns = wl_ns or svc_ns
+        if ns is None:
+            continue
+        found = model.node_key(cluster, svc_ns, svc, wl_ns, wl, app, ver, gt)
+        if found is None:
+            continue
+        key, ntype = found
+        out[kind].append(Candidate(ns, svc, model.hash_id(key), key, ntype,
+                                   model.node_fields(ntype, cluster, ns, wl, app, ver, svc, gt)))
+    return out["svc"], out["wl"]

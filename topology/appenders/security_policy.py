@@ -16,13 +16,13 @@ import pandas as pd
 
 from collector import schema
 from topology import attrs as A
-from topology import config_view
 from topology.appenders.base import AppendContext, edge_dicts
 from topology.appenders.response_flags import split_flags
 from topology.traffic import memo, rows_on_edges
 
 NAME = "securityPolicy"
 CONNECTION_FAILURE_FLAGS = frozenset({"UC", "UF", "URX", "UH", "DC"})
+_PRUNED = object()
 
 
 def _principals(eidx: np.ndarray, values: pd.Series, rows: np.ndarray) -> dict[int, list[str]]:
@@ -59,14 +59,15 @@ class SecurityPolicyAppender:
                 d.pop(A.MTLS_MISMATCH, None)
             return
         ids = tr.table.ids
+        config = ctx.config
+        nodes = graph.nodes
         intents: dict[int, str | None] = {}
         for d, dst in zip(dicts, tr.e_dst.tolist()):
-            if ids[dst] not in graph:
-                continue  # pruned by deadNode
             if dst not in intents:
-                node = graph.nodes[ids[dst]]
-                intents[dst] = config_view.mtls_mode(ctx.snapshot, node[A.NAMESPACE],
-                                                     config_view.node_labels(ctx.snapshot, node))
+                nid = ids[dst]
+                intents[dst] = config.node_mtls_mode(nodes[nid]) if nid in graph else _PRUNED
+            if intents[dst] is _PRUNED:
+                continue  # pruned by deadNode
             intent = d[A.MTLS_INTENT] = intents[dst]
             if intent != "STRICT":
                 d[A.MTLS_MISMATCH] = False

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from mesh.config import host_covers
 from topology import attrs as A
 from topology import model
 from topology.appenders.base import AppendContext
+from topology.config_index import service_entry_hosts
 
 NAME = "serviceEntry"
 
@@ -26,7 +26,7 @@ class ServiceEntryAppender:
     finalizer: bool = False
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
-        entries = ctx.snapshot.of_kind("ServiceEntry") if ctx.snapshot is not None else []
+        config = ctx.config
         for nid, d in graph.nodes(data=True):
             if d[A.NODE_TYPE] != model.NT_SERVICE:
                 continue
@@ -34,12 +34,12 @@ class ServiceEntryAppender:
                 d[A.IS_EGRESS_CLUSTER] = True
                 continue
             d.pop(A.IS_SERVICE_ENTRY, None)
+            if config is None:
+                continue
             hosts = {d[A.SERVICE]} | {h for _, t, detail in graph.in_edges(nid, data=A.RESPONSES) if detail
                                       for codes in detail.values() for h in codes["hosts"]}
             hosts = {h.rsplit(":", 1)[0] for h in hosts if h and h != model.UNKNOWN}
-            for se in entries:
-                se_hosts = [h for h in (se.spec or {}).get("hosts") or [] if isinstance(h, str)]
-                if any(host_covers(p, h) for p in se_hosts for h in hosts):
-                    d[A.IS_SERVICE_ENTRY] = {"name": f"{se.namespace}/{se.name}", "hosts": se_hosts,
-                                             "location": (se.spec or {}).get("location", "MESH_EXTERNAL")}
-                    break
+            se = config.service_entry(hosts)
+            if se is not None:
+                d[A.IS_SERVICE_ENTRY] = {"name": f"{se.namespace}/{se.name}", "hosts": service_entry_hosts(se),
+                                         "location": (se.spec or {}).get("location", "MESH_EXTERNAL")}
