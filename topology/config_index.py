@@ -193,6 +193,10 @@ class ConfigIndex:
             self._derived[key] = compute()
         return self._derived[key]
 
+    def table(self, name: str) -> dict:
+        """A memo dict owned by this snapshot's index, for per-key answers an appender derives."""
+        return self.derived(("table", name), dict)
+
 
 def service_entry_hosts(se: Any) -> list[str]:
     """A ServiceEntry's `hosts` as written (strings only)."""

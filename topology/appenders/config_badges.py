@@ -12,8 +12,8 @@ import networkx as nx
 
 from topology import attrs as A
 from topology import model
-from topology.appenders.base import AppendContext
-from topology.appenders.response_flags import split_flags
+from topology.appenders.base import AppendContext, edge_dicts
+from topology.appenders.response_flags import edges_with_flags
 from topology.config_index import ConfigIndex
 
 NAME = "configBadges"
@@ -42,13 +42,28 @@ class ConfigBadgesAppender:
         config = ctx.config
         if config is None:
             return
+        memo = config.table(NAME)
         for _, d in graph.nodes(data=True):
-            if d[A.NODE_TYPE] in (model.NT_BOX, model.NT_UNKNOWN):
+            ntype = d[A.NODE_TYPE]
+            if ntype in (model.NT_BOX, model.NT_UNKNOWN):
                 continue
-            d[A.BADGES] = node_badges(config, d)
-        for _, t, d in graph.edges(data=True):
-            if "CB" in graph.nodes[t].get(A.BADGES, ()):
-                d[A.CB_TRIPPED] = any(set(split_flags(f)) & CB_FLAGS for detail in d[A.RESPONSES].values()
-                                      for f, r in detail["flags"].items() if r > 0)
+            # badges depend on these fields only: one answer per distinct node identity and snapshot
+            key = (ntype, d.get(A.NAMESPACE), d.get(A.WORKLOAD), d.get(A.APP), d.get(A.VERSION), d.get(A.SERVICE),
+                   tuple(d.get(A.DEST_SERVICES) or ()))
+            try:
+                hit = memo.get(key)
+            except TypeError:  # an unhashable field value: answer without the memo
+                key, hit = None, None
+            if hit is None:
+                hit = tuple(node_badges(config, d))
+                if key is not None:
+                    memo[key] = hit
+            d[A.BADGES] = list(hit)
+        tripped = edges_with_flags(ctx, CB_FLAGS).tolist()
+        ids, nodes = ctx.traffic.table.ids, graph.nodes
+        for d, t, hit in zip(edge_dicts(ctx), ctx.traffic.e_dst.tolist(), tripped):
+            target = nodes.get(ids[t])  # None: pruned (the dict is detached, as is a hidden edge's)
+            if target is not None and "CB" in target.get(A.BADGES, ()):
+                d[A.CB_TRIPPED] = hit
             else:
                 d.pop(A.CB_TRIPPED, None)

@@ -23,6 +23,7 @@ from topology.traffic import PROTOCOLS, memo
 NAME = "health"
 _KIND = {model.NT_WORKLOAD: "workload", model.NT_APP: "app", model.NT_SERVICE: "service"}
 _STATUS = (NA, HEALTHY, DEGRADED, FAILURE)
+_DEFAULT_CONFIG = HealthConfig()  # Kiali's defaults; one object, so the per-structure memo recognises it
 
 
 def _judge(bad: np.ndarray, total: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
@@ -40,10 +41,15 @@ class HealthAppender:
 
     def append(self, graph: nx.MultiDiGraph, ctx: AppendContext) -> None:
         tr = ctx.traffic
-        config = ctx.health or HealthConfig()
+        config = ctx.health or _DEFAULT_CONFIG
         table = tr.table
         n_nodes, n_edges = tr.n_nodes, len(tr.e_src)
-        sets, node_set = memo(tr, ("health", "sets", id(config), id(ctx.snapshot)), lambda: self._sets(ctx, config))
+        # one slot, recomputed when the thresholds or the snapshot object change (an id() key would
+        # miss on every fresh config object and pile up entries for the life of the structure)
+        slot = tr.on_edges.get(("health", "sets"))
+        if slot is None or slot[0] is not config or slot[1] is not ctx.snapshot:
+            slot = tr.on_edges[("health", "sets")] = (config, ctx.snapshot, self._sets(ctx, config))
+        sets, node_set = slot[2]
         all_tols = sorted({t for tols in sets for t in tols}, key=repr)
         c = tr.contrib
         eidx, rate = c["eidx"].to_numpy(), c["rate"].to_numpy(dtype=float)

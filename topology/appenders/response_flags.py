@@ -9,6 +9,7 @@ import pandas as pd
 
 from topology import attrs as A
 from topology.appenders.base import AppendContext, edge_dicts
+from topology.traffic import memo
 
 NAME = "responseFlags"
 
@@ -16,6 +17,30 @@ NAME = "responseFlags"
 def split_flags(flags: str) -> list[str]:
     """Envoy joins several flags with commas ("URX,UF"); "-" means none."""
     return [f for f in flags.split(",") if f and f != "-"]
+
+
+def edges_with_flags(ctx: AppendContext, wanted: frozenset[str]) -> np.ndarray:
+    """Per edge index: whether any contribution with one of the `wanted` flags had a positive rate.
+
+    The same answer as looking through each edge's `responses` (groups of contributions with
+    positive sums; rates are never negative), but one bincount instead of a loop per edge.
+    """
+    tr = ctx.traffic
+    n = len(tr.e_src)
+    c = tr.contrib
+    if c.empty:
+        return np.zeros(n, dtype=bool)
+
+    def layout() -> tuple[np.ndarray, np.ndarray]:
+        flags = c["flags"].astype(str).to_numpy()
+        uniq, inv = np.unique(flags, return_inverse=True)
+        hit = np.array([bool(wanted.intersection(split_flags(f))) for f in uniq], dtype=bool)[inv]
+        return hit, c["eidx"].to_numpy()[hit]
+
+    hit, eidx = memo(tr, ("flags", wanted), layout)
+    if not len(eidx):
+        return np.zeros(n, dtype=bool)
+    return np.bincount(eidx, weights=c["rate"].to_numpy(dtype=float)[hit], minlength=n) > 0
 
 
 @dataclass

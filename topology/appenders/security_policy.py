@@ -17,7 +17,7 @@ import pandas as pd
 from collector import schema
 from topology import attrs as A
 from topology.appenders.base import AppendContext, edge_dicts
-from topology.appenders.response_flags import split_flags
+from topology.appenders.response_flags import edges_with_flags
 from topology.traffic import memo, rows_on_edges
 
 NAME = "securityPolicy"
@@ -61,8 +61,9 @@ class SecurityPolicyAppender:
         ids = tr.table.ids
         config = ctx.config
         nodes = graph.nodes
+        failed_edges = edges_with_flags(ctx, CONNECTION_FAILURE_FLAGS).tolist()
         intents: dict[int, str | None] = {}
-        for d, dst in zip(dicts, tr.e_dst.tolist()):
+        for d, dst, failed in zip(dicts, tr.e_dst.tolist(), failed_edges):
             if dst not in intents:
                 nid = ids[dst]
                 intents[dst] = config.node_mtls_mode(nodes[nid]) if nid in graph else _PRUNED
@@ -73,8 +74,6 @@ class SecurityPolicyAppender:
                 d[A.MTLS_MISMATCH] = False
                 continue
             plaintext = d[A.MTLS_MEASURED_RATE] - d[A.MTLS_RATE]
-            failed = any(set(split_flags(f)) & CONNECTION_FAILURE_FLAGS
-                         for detail in d[A.RESPONSES].values() for f, r in detail["flags"].items() if r > 0)
             d[A.MTLS_MISMATCH] = plaintext > 0 or (d[A.MTLS_RATE] == 0 and failed)
 
     @staticmethod
