@@ -3,6 +3,8 @@
 With a snapshot, adds a node (flagged `is_idle`) for every workload or service
 in the requested namespaces that the traffic did not produce; without one,
 only flags nodes whose series were all zero. Idle nodes are drawn grey.
+Workloads a controller in the snapshot runs (pods, a Deployment's ReplicaSets)
+are not workloads of their own: Istio's telemetry names the top owner.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from topology import attrs as A
 from topology import model
 from topology.appenders.base import AppendContext
 from topology.appenders.dead_node import has_traffic
+from topology.config_index import ConfigIndex
 
 NAME = "idleNode"
 
@@ -36,7 +39,7 @@ class IdleNodeAppender:
         cluster = self.cluster or (clusters.most_common(1)[0][0] if clusters else model.UNKNOWN)
         wanted = ctx.options.namespaces
         gt = ctx.options.graph_type
-        services, workloads = config.derived((NAME, cluster, gt), lambda: _candidates(config.snapshot, cluster, gt))
+        services, workloads = config.derived((NAME, cluster, gt), lambda: _candidates(config, cluster, gt))
         candidates: list[Candidate] = []
         if gt == model.SERVICE or ctx.options.inject:
             served = {(ns, svc) for _, d in graph.nodes(data=True) for _, ns, svc in d.get(A.DEST_SERVICES) or []}
@@ -51,6 +54,22 @@ class IdleNodeAppender:
                                      A.RATES: {}, A.IS_INJECTED: False, A.IS_IDLE: True})
 
 
+def _owned(config: ConfigIndex, w) -> bool:
+    """A pod some controller created, or a workload run by another one in the snapshot (a Deployment's
+    ReplicaSet, a CronJob's Job): telemetry names the top owner, so these are never nodes of their own."""
+    refs = w.obj.raw.get("metadata", {}).get("ownerReferences") if w.obj is not None else None
+    if not refs:
+        return False
+    if w.kind == "Pod":
+        return True
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, dict) and ref.get("controller", True) and isinstance(ref.get("name"), str):
+            owner = config.last_workload(w.namespace, ref["name"])
+            if owner is not None and owner.kind == ref.get("kind"):
+                return True
+    return False
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A node config says exists (a Service, or a workload that is not a pod some controller owns)."""
@@ -63,12 +82,13 @@ class Candidate:
     fields: dict
 
 
-def _candidates(snap, cluster: str, gt: str) -> tuple[list[Candidate], list[Candidate]]:
+def _candidates(config: ConfigIndex, cluster: str, gt: str) -> tuple[list[Candidate], list[Candidate]]:
     """(service candidates, workload candidates) of a snapshot for one cluster name and graph type, in
     config order; the same for every graph of that snapshot, so computed once per snapshot."""
+    snap = config.snapshot
     rows = [("svc", svc.namespace, svc.name, "", "", "", "") for svc in snap.services()]
     for w in snap.workloads():
-        if w.kind == "Pod" and w.obj is not None and w.obj.raw.get("metadata", {}).get("ownerReferences"):
+        if _owned(config, w):
             continue
         rows.append(("wl", w.namespace, "", w.namespace, w.name,
                      w.labels.get("app", model.UNKNOWN), w.labels.get("version", model.UNKNOWN)))
