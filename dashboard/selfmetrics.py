@@ -1,7 +1,10 @@
-"""The UI's own metrics at /metrics and liveness at /healthz.
+"""meshscope's own metrics at /metrics and liveness at /healthz.
 
-Each app gets its own prometheus-client registry, so several apps in one
-process (tests, benches) do not collide on the global one.
+Each app gets its own prometheus-client registry for the UI's request counters, so
+several apps in one process (tests, benches) do not collide on the global one.
+`/metrics` serves it together with the collector's registry (ingested and malformed
+telemetry per source, scrape health, store size) and the alert dispatcher's (outbox,
+delivery attempts): one scrape target for the whole process.
 """
 from __future__ import annotations
 
@@ -9,6 +12,14 @@ import time
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+
+def process_registries() -> list[CollectorRegistry]:
+    """The lower packages' process-wide registries (imported on first scrape: they are module singletons)."""
+    from collector.selfmetrics import REGISTRY as COLLECTOR
+    from diagnose.alerts.selfmetrics import REGISTRY as ALERTS
+
+    return [COLLECTOR, ALERTS]
 
 
 def install_selfmetrics(server: Flask) -> CollectorRegistry:
@@ -34,7 +45,8 @@ def install_selfmetrics(server: Flask) -> CollectorRegistry:
 
     @server.route("/metrics")
     def metrics():  # noqa: ANN202
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        body = b"".join(generate_latest(r) for r in (registry, *process_registries()))
+        return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
     @server.route("/healthz")
     def healthz():  # noqa: ANN202

@@ -21,7 +21,7 @@ import pandas as pd
 from dashboard.elements import from_topology, ui_elements
 from dashboard.query import (FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError,
                              TraceFilters, Unavailable, finding_matches)
-from diagnose.findings import SEVERITIES, SEVERITY_RANK
+from diagnose.findings import SEVERITIES, SEVERITY_RANK, fingerprint_of
 
 SUPPORTED_VERSION = 1
 REPORT_FORMATS = ("html", "md", "json", "pdf")
@@ -103,7 +103,7 @@ class SnapshotSource:
         self._findings = sorted(snapshot.get("findings", []), key=lambda f: (
             -SEVERITY_RANK.get(f.get("severity"), 0), -(f.get("impact") or {}).get("rps", 0)))
         for f in self._findings:
-            f.setdefault("fingerprint", _fingerprint(f))
+            f.setdefault("fingerprint", fingerprint_of(f.get("code", ""), f.get("resource"), f.get("evidence")))
         self._config = {(o["kind"], o.get("namespace"), o["name"]): o for o in snapshot.get("config", [])}
         spans = pd.DataFrame(snapshot.get("spans") or [], columns=[
             "trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
@@ -265,14 +265,6 @@ class SnapshotSource:
                               window=(end - float(self.snapshot.get("window_s", 0)), end), generated_at=end,
                               title=f"meshscope report: {self.snapshot.get('mesh', self.origin)}", source=self.origin)
         return render(snap, fmt), CONTENT_TYPES[fmt]
-
-
-def _fingerprint(f: dict[str, Any]) -> str:
-    """Same rule as `Finding.fingerprint`, for findings stored as plain dicts."""
-    r = f.get("resource") or {}
-    where = (f"{r.get('kind')} {r.get('namespace')}/{r.get('name')}" if r.get("namespace") else
-             f"{r.get('kind')} {r.get('name')}") if r else ""
-    return f"{f.get('code')}|{where}|{(f.get('evidence') or {}).get('edge_key', '')}"
 
 
 def _line_of(lines: dict[str, int], path: str) -> int:

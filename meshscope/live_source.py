@@ -7,6 +7,7 @@ same view in one refresh cost one build.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ import pandas as pd
 from collector import schema as s
 from dashboard.query import FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable
 from diagnose.findings import SEVERITIES
+
+log = logging.getLogger("meshscope.live_source")
 
 DEFAULT_WINDOW_S = 60.0
 SERIES_POINTS = 20
@@ -68,6 +71,18 @@ class LiveSource:
             self._graphs = {k: v for k, v in self._graphs.items() if now - v[0] < _GRAPH_TTL_S}
             self._graphs[key] = (now, result, graph)
         return result, graph
+
+    def _elements_or_none(self) -> list[dict[str, Any]]:
+        """The workload graph's elements, or [] when it cannot be built right now.
+
+        Findings come from the diagnoser, not from the graph: an unreachable Prometheus
+        (`meshscope serve`) must cost the findings their graph links, not the findings.
+        """
+        try:
+            return self.graph("workload").elements
+        except Exception as exc:  # noqa: BLE001 - any backend failure; the graph page reports it itself
+            log.warning("findings shown without graph links: the graph cannot be built (%s)", exc)
+            return []
 
     # ---- graph ----------------------------------------------------------------------------
     def graph(self, graph_type: str = "workload", namespaces: list[str] | None = None,
@@ -138,7 +153,7 @@ class LiveSource:
                     raise QueryError("severity", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITIES)})")
         element = filters.pop("element", None)
         found = [f.to_dict() for f in self.stack.diagnoser.findings(filters)]
-        elements = self.graph("workload").elements
+        elements = self._elements_or_none()
         for f in found:
             f["elements"] = _touched(f, elements)
         if element:
@@ -150,7 +165,7 @@ class LiveSource:
         if f is None:
             return None
         out = f.to_dict()
-        out["elements"] = _touched(out, self.graph("workload").elements)
+        out["elements"] = _touched(out, self._elements_or_none())
         objects = {o.key: o for o in self.backend.snapshot().objects}
         excerpts = []
         for ref in [f.resource, *f.related]:
@@ -206,18 +221,23 @@ class LiveSource:
 
     # ---- config, scenarios, reports -------------------------------------------------------
     def config_objects(self) -> list[dict[str, Any]]:
-        import yaml
+        """Every config object with the codes of the open findings naming it and their YAML lines marked.
 
+        `yaml` is the object as written in its file when that file is readable (else a dump
+        of what was applied); `lines` maps YAML paths to lines of that text and `highlight`
+        holds the lines of the findings' paths, so the Config page marks the offending field.
+        """
         findings = self.stack.diagnoser.findings({"status": "open"})
+        files: dict[str, list[str] | None] = {}
         out = []
         for o in self.backend.snapshot().objects:
             refs = [(f, r) for f in findings for r in [f.resource, *f.related]
                     if r is not None and (r.kind, r.namespace, r.name) == o.key]
-            text = yaml.safe_dump(o.raw or {"kind": o.kind, "metadata": {"name": o.name}, "spec": o.spec},
-                                  sort_keys=False)
+            text, lines, line_of = _object_text(o, files)
+            marks = sorted({line for line in (line_of(r.path) for _, r in refs if r.path) if line})
             out.append({"api_version": o.api_version, "kind": o.kind, "namespace": o.namespace, "name": o.name,
-                        "source": str(o.source) if o.source else None, "yaml": text, "lines": {},
-                        "findings": [f.code for f, _ in refs], "highlight": []})
+                        "source": str(o.source) if o.source else None, "yaml": text, "lines": lines,
+                        "findings": list(dict.fromkeys(f.code for f, _ in refs)), "highlight": marks})
         return out
 
     def _mesh(self) -> Any:
@@ -368,6 +388,49 @@ def _touched(finding: dict[str, Any], elements: list[dict[str, Any]]) -> list[st
         host = name.split(".")[0]
         hit.update(by_app.get((r.get("namespace"), host), []))
     return sorted(hit)
+
+
+def _file_lines(file: str, cache: dict[str, list[str] | None]) -> list[str] | None:
+    if file not in cache:
+        try:
+            cache[file] = Path(file).read_text(errors="replace").splitlines()
+        except OSError:
+            cache[file] = None
+    return cache[file]
+
+
+def _object_text(obj: Any, cache: dict[str, list[str] | None]):
+    """(yaml text, {path: line in that text}, path -> line in that text or 0) for one config object.
+
+    From its source file when readable (the document starting at `source.line`, up to the next
+    `---`), else a YAML dump of the object re-read by the config loader for its line map.
+    """
+    src = obj.source
+    text = _file_lines(src.file, cache) if src and src.file and src.line else None
+    if text is not None and 0 < src.line <= len(text):
+        start = src.line - 1
+        end = start + 1
+        while end < len(text) and not text[end].startswith("---"):
+            end += 1
+        body = text[start:end]
+        while body and not body[-1].strip():
+            body.pop()
+        offset = src.line - 1
+        inside = lambda n: n - offset if 0 < n - offset <= len(body) else 0  # noqa: E731
+        lines = {p: inside(n) for p, n in obj.lines.items() if inside(n)}
+        return "\n".join(body), lines, lambda path: inside(obj.line_of(path))
+    import yaml
+
+    from mesh.config import load_text
+
+    dumped = yaml.safe_dump(obj.raw or {"apiVersion": obj.api_version, "kind": obj.kind,
+                                        "metadata": {"name": obj.name, "namespace": obj.namespace},
+                                        "spec": obj.spec}, sort_keys=False)
+    reread = load_text(dumped, f"{obj.kind}-{obj.name}.yaml").objects
+    if not reread:
+        return dumped, {}, lambda path: 0
+    again = reread[0]
+    return dumped, dict(again.lines), again.line_of
 
 
 def _excerpt(obj: Any, path: str) -> dict[str, Any]:

@@ -42,7 +42,11 @@ def error(status: int, message: str, param: str | None = None) -> Response:
 
 
 def api_route(fn: Callable[..., Any]) -> Callable[..., Response]:
-    """Bad arguments -> 400 naming the parameter; features the source lacks -> 409; never a traceback."""
+    """Bad arguments -> 400 naming the parameter; a feature or backend the source lacks -> 503; never a traceback.
+
+    503, not 409: nothing about the request conflicts with anything; this server cannot do it
+    (no bundled mesh for scenarios, Prometheus unreachable), and clients should treat it so.
+    """
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
@@ -50,7 +54,7 @@ def api_route(fn: Callable[..., Any]) -> Callable[..., Response]:
         except QueryError as exc:
             return error(400, str(exc), exc.param)
         except Unavailable as exc:
-            return error(409, str(exc))
+            return error(503, str(exc))
         except Exception as exc:  # JSON, not an HTML error page, and the cause in the log
             log.exception("API %s failed", request.path)
             return error(500, f"internal error: {type(exc).__name__}: {exc}")

@@ -1,6 +1,6 @@
 """GET /api/v1/scenarios, POST /api/v1/scenarios/<name> (apply) and DELETE /api/v1/scenarios (clear).
 
-Only a source over the running bundled mesh can apply scenarios; others answer 409.
+Only a source over the running bundled mesh can apply scenarios; others answer 503.
 """
 from __future__ import annotations
 
