@@ -12,6 +12,7 @@ examples:
   meshscope serve --prometheus http://127.0.0.1:9090            # current kubeconfig context, every namespace
   meshscope serve --context prod -n bookinfo,shop --prometheus https://thanos.example/ --prometheus-token-file T
   kubectl -n istio-system port-forward svc/prometheus 9090 &  meshscope serve --prometheus http://127.0.0.1:9090
+  meshscope serve --snapshot incident.json                      # browse a saved snapshot or JSON report, no cluster
 
 Secrets can come from the environment instead of the command line: MESHSCOPE_TOKEN (UI/API token),
 MESHSCOPE_PROMETHEUS (URL), MESHSCOPE_PROMETHEUS_TOKEN, MESHSCOPE_PROMETHEUS_PASSWORD.
@@ -50,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--port", type=int, default=8050, help="UI and API port (default 8050; 0 = any free port)")
     s.add_argument("--token", default=os.environ.get("MESHSCOPE_TOKEN"),
                    help="UI/API access token (default: $MESHSCOPE_TOKEN); required beyond loopback")
+    s.add_argument("--snapshot", metavar="FILE", type=Path,
+                   help="serve a saved UI snapshot or `meshscope report --format json` file instead of a cluster "
+                        "(no Kubernetes API or Prometheus needed; --host/--port/--token apply)")
     s.add_argument("--otlp-port", type=int, default=4318, metavar="N",
                    help="OTLP/HTTP receiver port for traces (default 4318; 0 = any free port)")
     s.add_argument("--data-dir", type=Path, default=Path(".meshscope"), help="store and alert outbox (default .meshscope)")
@@ -87,10 +91,63 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.ERROR)
 
 
+def _wait_for_stop() -> None:
+    """Until Ctrl-C or SIGTERM (as the cluster mode below waits)."""
+    import signal
+    import threading
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print("Ctrl-C to stop.", flush=True)
+    try:
+        while not done.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def _serve_snapshot(args: argparse.Namespace) -> int:
+    """The UI and API over a saved snapshot: what an incident looked like, with no cluster behind it."""
+    cluster_flags = [flag for flag, value in (("--kubeconfig", args.kubeconfig), ("--context", args.context),
+                                              ("--namespaces", args.namespaces), ("--mesh-config", args.mesh_config),
+                                              ("--alerts", args.alerts), ("--slo", args.slo)) if value]
+    if cluster_flags:
+        return _fail(f"--snapshot serves a saved file; {', '.join(cluster_flags)} only apply to a live cluster")
+    if not args.snapshot.is_file():
+        return _fail(f"no such file: {args.snapshot}")
+    from dashboard.access import AccessError, check_bind
+    from dashboard.server import start
+    from dashboard.snapshot_source import SnapshotError, SnapshotSource
+
+    try:
+        check_bind(args.host, args.token)
+    except AccessError as exc:
+        return _fail(str(exc))
+    try:
+        source = SnapshotSource.from_file(args.snapshot)
+    except SnapshotError as exc:
+        return _fail(str(exc))
+    try:
+        ui = start(source, args.host, args.port, args.token)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (pick another with --port)", 1)
+    print(f"meshscope serve: snapshot {args.snapshot}", flush=True)
+    print(f"  UI and API          {ui.url}" + ("  (token required)" if args.token else ""), flush=True)
+    try:
+        _wait_for_stop()
+    finally:
+        print("meshscope serve: stopping ...", flush=True)
+        ui.stop()
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import signal
     import threading
     import time
+
+    if args.snapshot is not None:
+        return _serve_snapshot(args)
 
     from meshscope.cluster import ClusterBackend, ClusterOptions, check_namespaces
 
