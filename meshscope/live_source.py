@@ -37,6 +37,7 @@ class LiveSource:
         self.stack = stack
         self._lock = threading.Lock()
         self._graphs: dict[tuple, tuple[float, GraphResult, Any]] = {}
+        self._graph_failing = False
 
     # ---- plumbing -------------------------------------------------------------------------
     @property
@@ -79,10 +80,15 @@ class LiveSource:
         (`meshscope serve`) must cost the findings their graph links, not the findings.
         """
         try:
-            return self.graph("workload").elements
+            elements = self.graph("workload").elements
         except Exception as exc:  # noqa: BLE001 - any backend failure; the graph page reports it itself
-            log.warning("findings shown without graph links: the graph cannot be built (%s)", exc)
+            # said once per outage, not on every refresh of every open page
+            (log.debug if self._graph_failing else log.warning)(
+                "findings shown without graph links: the graph cannot be built (%s)", exc)
+            self._graph_failing = True
             return []
+        self._graph_failing = False
+        return elements
 
     # ---- graph ----------------------------------------------------------------------------
     def graph(self, graph_type: str = "workload", namespaces: list[str] | None = None,
