@@ -239,7 +239,7 @@ class LiveSource:
         for o in self.backend.snapshot().objects:
             refs = [(f, r) for f in findings for r in [f.resource, *f.related]
                     if r is not None and (r.kind, r.namespace, r.name) == o.key]
-            text, lines, line_of = _object_text(o, files)
+            text, _, lines, line_of = _object_text(o, files)
             marks = sorted({line for line in (line_of(r.path) for _, r in refs if r.path) if line})
             out.append({"api_version": o.api_version, "kind": o.kind, "namespace": o.namespace, "name": o.name,
                         "source": str(o.source) if o.source else None, "yaml": text, "lines": lines,
@@ -406,10 +406,11 @@ def _file_lines(file: str, cache: dict[str, list[str] | None]) -> list[str] | No
 
 
 def _object_text(obj: Any, cache: dict[str, list[str] | None]):
-    """(yaml text, {path: line in that text}, path -> line in that text or 0) for one config object.
+    """(yaml text, first line's number in its file, {path: line in the text}, path -> line in the text or 0).
 
     From its source file when readable (the document starting at `source.line`, up to the next
-    `---`), else a YAML dump of the object re-read by the config loader for its line map.
+    `---`), else a YAML dump of the object re-read by the config loader for its line map
+    (objects applied through the API or a scenario, or a file that moved since).
     """
     src = obj.source
     text = _file_lines(src.file, cache) if src and src.file and src.line else None
@@ -421,10 +422,9 @@ def _object_text(obj: Any, cache: dict[str, list[str] | None]):
         body = text[start:end]
         while body and not body[-1].strip():
             body.pop()
-        offset = src.line - 1
-        inside = lambda n: n - offset if 0 < n - offset <= len(body) else 0  # noqa: E731
+        inside = lambda n: n - start if 0 < n - start <= len(body) else 0  # noqa: E731
         lines = {p: inside(n) for p, n in obj.lines.items() if inside(n)}
-        return "\n".join(body), lines, lambda path: inside(obj.line_of(path))
+        return "\n".join(body), src.line, lines, lambda path: inside(obj.line_of(path))
     import yaml
 
     from mesh.config import load_text
@@ -434,32 +434,17 @@ def _object_text(obj: Any, cache: dict[str, list[str] | None]):
                                         "spec": obj.spec}, sort_keys=False)
     reread = load_text(dumped, f"{obj.kind}-{obj.name}.yaml").objects
     if not reread:
-        return dumped, {}, lambda path: 0
+        return dumped, 1, {}, lambda path: 0
     again = reread[0]
-    return dumped, dict(again.lines), again.line_of
+    return dumped, 1, dict(again.lines), again.line_of
 
 
 def _excerpt(obj: Any, path: str) -> dict[str, Any]:
-    """The object's YAML as written in its file (when there is one), with the finding's line marked."""
-    lines: list[list] = []
-    highlight: list[int] = []
-    src = obj.source
-    file = Path(src.file) if src and src.file else None
-    if file is not None and file.is_file():
-        text = file.read_text(errors="replace").splitlines()
-        start = max(src.line - 1, 0)
-        end = start + 1
-        while end < len(text) and not text[end].startswith("---"):
-            end += 1
-        lines = [[i + 1, text[i]] for i in range(start, end)]
-        if path:
-            line = obj.line_of(path)
-            if line:
-                highlight = [line]
-    else:
-        import yaml
-
-        body = yaml.safe_dump(obj.raw or {"kind": obj.kind, "spec": obj.spec}, sort_keys=False).splitlines()
-        lines = [[i + 1, t] for i, t in enumerate(body)]
+    """The object's YAML (as written in its file when there is one, numbered as there) with the finding's line marked."""
+    text, first, _, line_of = _object_text(obj, {})
+    lines = [[first + i, t] for i, t in enumerate(text.splitlines())]
+    line = line_of(path) if path else 0
     ref = f"{obj.kind} {obj.namespace}/{obj.name}" if obj.namespace else f"{obj.kind} {obj.name}"
-    return {"ref": ref, "path": path or None, "source": str(src) if src else None, "lines": lines, "highlight": highlight}
+    src = obj.source
+    return {"ref": ref, "path": path or None, "source": str(src) if src else None, "lines": lines,
+            "highlight": [first + line - 1] if line else []}

@@ -80,7 +80,21 @@ def test_findings_survive_a_graph_that_cannot_be_built(source):
     assert ms2010["elements"] == []  # no graph, no links; the finding itself is still served
     one = src.finding(ms2010["fingerprint"])
     assert one["code"] == "MS2010" and one["elements"] == []
-    assert any("DISABLE" in text for ex in one["yaml_excerpts"] for _, text in ex["lines"])
+    marked = {ex["ref"]: [t.strip() for n, t in ex["lines"] if n in ex["highlight"]] for ex in one["yaml_excerpts"]}
+    assert marked["DestinationRule bookinfo/reviews"] == ["mode: DISABLE"]
+    assert marked["PeerAuthentication bookinfo/reviews-strict"] == ["mode: STRICT"]
+
+
+def test_finding_excerpts_are_numbered_as_in_the_file(source):
+    src, incident_file = source
+    fp = next(f["fingerprint"] for f in src.findings({"code": "MS2010"}))
+    file_lines = incident_file.read_text().splitlines()
+    for ex in src.finding(fp)["yaml_excerpts"]:
+        assert all(file_lines[n - 1] == t for n, t in ex["lines"]), ex["ref"]
+        assert [file_lines[n - 1].strip() for n in ex["highlight"]] in (["mode: DISABLE"], ["mode: STRICT"])
+    incident_file.unlink()  # no file: a dump of the object, still marked
+    ex = next(e for e in src.finding(fp)["yaml_excerpts"] if e["ref"] == "DestinationRule bookinfo/reviews")
+    assert [t.strip() for n, t in ex["lines"] if n in ex["highlight"]] == ["mode: DISABLE"]
 
 
 def test_config_objects_mark_the_offending_lines_as_written_in_the_file(source):
