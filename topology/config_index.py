@@ -70,7 +70,12 @@ class ConfigIndex:
     """What a snapshot says about nodes, answered from indexes built once (see the module doc)."""
 
     def __init__(self, snapshot: Any) -> None:
-        self.snapshot = snapshot
+        # held weakly: index_for's cache maps snapshot -> index, and an index holding its key
+        # strongly would keep every snapshot ever graphed alive
+        try:
+            self._snapshot: Callable[[], Any] = weakref.ref(snapshot)
+        except TypeError:
+            self._snapshot = lambda: snapshot
 
         def fq_hosts(obj: Any) -> list[str]:
             return [snapshot.fqdn(h, obj.namespace) for h in config_view.object_hosts(obj)]
@@ -105,6 +110,10 @@ class ConfigIndex:
         self._host_badges: dict[tuple[str, str | None], frozenset[str]] = {}
         self._intent: dict[tuple, str | None] = {}
         self._derived: dict[Any, Any] = {}
+
+    @property
+    def snapshot(self) -> Any:
+        return self._snapshot()
 
     # -- workloads -----------------------------------------------------------------------
     def workload(self, namespace: str | None, name: str) -> Any:

@@ -5,6 +5,8 @@ scenario's objects applied on top, plus a few objects that exercise wildcard hos
 short names in another namespace, subset policies, workload-selector PeerAuthentications,
 ServiceEntries and a workload name used twice.
 """
+import gc
+import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -303,3 +305,14 @@ def test_replica_sets_of_a_deployment_are_not_idle_nodes():
     # the Deployment has traffic; its ReplicaSet and Pod are the same workload; an RS whose owner
     # is gone, or that has none, is a workload of its own
     assert idle == ["orphan-rs", "plain-rs"]
+
+
+def test_an_index_does_not_keep_its_snapshot_alive():
+    base, extra = _baseline()
+    snap = Snapshot(base + extra)
+    build_graph(bookinfo(), snapshot=snap)  # indexes it
+    assert index_for(snap).snapshot is snap
+    ref = weakref.ref(snap)
+    del snap
+    gc.collect()
+    assert ref() is None
