@@ -68,7 +68,7 @@ class Hurt:
             "response_flags": self.flags,
             "response_codes": self.codes,
             "sample_trace_ids": self.traces,
-            "time_range": {"start": _iso(self.first), "end": _iso(self.last)},
+            "time_range": {"start": iso_time(self.first), "end": iso_time(self.last)},
         }
         if self.details:
             ev["response_code_details"] = self.details
@@ -90,7 +90,7 @@ def _int(x: float) -> int | float:
     return int(round(x)) if abs(x - round(x)) < 1e-6 or x >= 10 else round(x, 2)
 
 
-def _iso(t: float | None) -> str | None:
+def iso_time(t: float | None) -> str | None:
     if t is None or pd.isna(t):
         return None
     return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat().replace("+00:00", "Z")

@@ -15,7 +15,7 @@ import pandas as pd
 from collector import schema as s
 from diagnose.catalog import make
 from diagnose.findings import Finding, ResourceRef
-from diagnose.rules.runtime.evidence import Hurt, _iso
+from diagnose.rules.runtime.evidence import iso_time
 from diagnose.rules.runtime.traffic import DST, SIDE, SRC, SRC_NS, RuntimeContext, _text, fqdn_parts
 
 Q = 0.95
@@ -140,16 +140,13 @@ class EdgeLatencyAnomaly:
         traces = [t for t in slow.sort_values(s.DURATION_MS, ascending=False)[s.TRACE_ID].unique()
                   if t and t != "unknown"][:5]
         total_to_service = int((rows[DST] == dst).sum())
-        hurt = Hurt(destination=dst, side="source", count=float(len(slow)), service_total=float(len(sub)),
-                    window_s=ctx.window_s)
-        name, ns = fqdn_parts(dst)
-        f = make("MS3014", resource=hurt.service_ref(), source=", ".join(e["source"] for e in edges[:3]),
+        f = make("MS3014", resource=ResourceRef("Service", *fqdn_parts(dst)), source=", ".join(e["source"] for e in edges[:3]),
                  destination=dst, p95_ms=float(row["p95"]), reason=reason)
         f.evidence = {
             "edge_key": dst, "rule": self.name, "edges": edges, "count": int(len(slow)), "total": int(len(sub)),
             "p95_ms": round(float(row["p95"]), 1), "baseline_p95_ms": round(base, 1) if base else None,
             "sample_trace_ids": traces, "requests_in_window": total_to_service,
-            "time_range": {"start": _iso(float(sub["t"].min())), "end": _iso(float(sub["t"].max()))},
+            "time_range": {"start": iso_time(float(sub["t"].min())), "end": iso_time(float(sub["t"].max()))},
         }
         f.impact = {"rps": round(len(slow) / ctx.window_s, 4), "share": round(len(slow) / max(len(sub), 1), 4),
                     "requests": int(len(slow)), "service_rps": round(len(sub) / ctx.window_s, 4)}

@@ -62,14 +62,11 @@ class RuntimeContext:
     @cached_property
     def calls(self) -> pd.DataFrame:
         """The window summarized by edge and outcome (see module doc)."""
-        parts = []
         if self.requests is not None and len(self.requests):
-            parts.append(summarize_decoded(self.decoded, self.requests))
-        elif self.rates is not None and len(self.rates):
-            parts.append(summarize_rates(self.rates, self.window_s, self.end))
-        if not parts:
-            return empty_calls()
-        return parts[0]
+            return summarize_decoded(self.decoded, self.requests)
+        if self.rates is not None and len(self.rates):
+            return summarize_rates(self.rates, self.window_s, self.end)
+        return empty_calls()
 
     @cached_property
     def service_totals(self) -> pd.DataFrame:
