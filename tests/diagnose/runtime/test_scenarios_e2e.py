@@ -20,6 +20,8 @@ from tests.util import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RUNTIME_SCENARIOS = [s for s in SCENARIOS if any(c.startswith("MS3") for c in s.expected_codes)]
+# what kind of problem each scenario is, as an operator would file it
+CATEGORY = {"mtls-mismatch": "mtls", "missing-subset": "route", "unknown-host": "route", "rbac-deny": "security"}
 
 
 def log_files(mesh) -> list[LogFile]:
@@ -78,6 +80,7 @@ def test_scenario_finding_appears_names_its_cause_and_resolves(bundled_mesh, liv
                            timeout=30, interval=0.1, what=f"{want} on {dst} for {scenario.name}")
         elapsed = time.monotonic() - t0
         f = next(x for x in found if x.code == want[0])
+        assert f.category == CATEGORY.get(scenario.name, "runtime"), (scenario.name, f.category)
         assert scenario.edge[0] in {e.get("source_workload") for e in f.evidence["edges"]} | \
             {e.get("source_workload") for e in f.evidence.get("client_edges", [])}, f.evidence["edges"]
         # evidence with the right flags
