@@ -105,6 +105,8 @@ class AccessLogTailer:
                 return 0
             total = 0
             for spec in wanted:
+                if self._stop.is_set():
+                    break  # stopping: the saved offsets pick up from here next time
                 try:
                     total += self._poll_file(spec)
                 except OSError as exc:
@@ -209,6 +211,8 @@ class AccessLogTailer:
             cur.line += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
             if len(data) < self.max_batch_bytes and end == len(data):
                 return total
+            if self._stop.is_set() and not final:
+                return total  # a big backlog: stop between batches, the offset is kept
 
     def _ingest(self, spec: LogFile, cur: _Cursor, chunk: bytes) -> int:
         if cur.format == "auto":
