@@ -43,7 +43,9 @@ receivers:
         assert now_edges == sorted(f"web-{i}->details" for i in range(5))
         # the "later" group was inside its group_wait when the process died: the grouper state survived
         assert len(later) == 1 and sorted(a["labels"]["edge"] for a in later[0]["body"]["alerts"]) == now_edges
-        assert d.outbox.counts() == {"now": {"delivered": 5}, "later": {"delivered": 1}}
+        # the receiver answers before the dispatcher records the delivery: wait for the record
+        wait_until(lambda: d.outbox.counts() == {"now": {"delivered": 5}, "later": {"delivered": 1}}, timeout=10,
+                   what="every delivery recorded in the outbox")
     finally:
         d.close()
         sink.stop()
