@@ -26,6 +26,7 @@ DEFAULT_WINDOW_S = 60.0
 SERIES_POINTS = 20
 REPORT_FORMATS = ("html", "md", "json", "pdf")
 _GRAPH_TTL_S = 1.0
+_LINKS_TTL_S = 5.0  # finding -> graph element links may use a graph this old (one build per UI refresh, not per call)
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
 
@@ -47,7 +48,8 @@ class LiveSource:
     def now(self) -> float:
         return time.time()
 
-    def _build(self, graph_type: str, namespaces: list[str] | None, window_s: float) -> tuple[GraphResult, Any]:
+    def _build(self, graph_type: str, namespaces: list[str] | None, window_s: float,
+               max_age: float = _GRAPH_TTL_S) -> tuple[GraphResult, Any]:
         from dashboard.elements import from_topology, ui_elements
         from topology import build_graph, to_cytoscape
 
@@ -59,7 +61,7 @@ class LiveSource:
         now = self.now()
         with self._lock:
             hit = self._graphs.get(key)
-            if hit and now - hit[0] < _GRAPH_TTL_S:
+            if hit and now - hit[0] < max_age:
                 return hit[1], hit[2]
         rates = self.backend.rates(window_s, None)
         graph = build_graph(rates, graph_type, namespaces or None, snapshot=self.backend.snapshot(),
@@ -69,7 +71,7 @@ class LiveSource:
         notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
         result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
         with self._lock:
-            self._graphs = {k: v for k, v in self._graphs.items() if now - v[0] < _GRAPH_TTL_S}
+            self._graphs = {k: v for k, v in self._graphs.items() if now - v[0] < _LINKS_TTL_S}
             self._graphs[key] = (now, result, graph)
         return result, graph
 
@@ -80,7 +82,7 @@ class LiveSource:
         (`meshscope serve`) must cost the findings their graph links, not the findings.
         """
         try:
-            elements = self.graph("workload").elements
+            elements = self._build("workload", None, DEFAULT_WINDOW_S, max_age=_LINKS_TTL_S)[0].elements
         except Exception as exc:  # noqa: BLE001 - any backend failure; the graph page reports it itself
             # said once per outage, not on every refresh of every open page
             (log.debug if self._graph_failing else log.warning)(
