@@ -141,3 +141,18 @@ def finding_matches(finding: dict[str, Any], filters: dict[str, str]) -> bool:
         if not wanted & have:
             return False
     return True
+
+
+def checked_finding_filters(filters: dict[str, str] | None) -> dict[str, str]:
+    """The non-empty filters of a findings request; `QueryError` names an unknown key or severity."""
+    from diagnose.findings import SEVERITIES
+
+    kept = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
+    for key, value in kept.items():
+        if key not in FINDING_FILTERS:
+            raise QueryError(key, f"unknown filter (known: {', '.join(FINDING_FILTERS)})")
+        if key == "severity":
+            bad = [x for x in str(value).split(",") if x and x not in SEVERITIES]
+            if bad:
+                raise QueryError("severity", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITIES)})")
+    return kept

@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from dashboard.elements import from_topology, ui_elements
-from dashboard.query import (FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError,
-                             TraceFilters, Unavailable, finding_matches)
-from diagnose.findings import SEVERITIES, SEVERITY_RANK, fingerprint_of
+from dashboard.query import (GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable,
+                             checked_finding_filters, finding_matches)
+from diagnose.findings import SEVERITY_RANK, fingerprint_of
 
 SUPPORTED_VERSION = 1
 REPORT_FORMATS = ("html", "md", "json", "pdf")
@@ -172,14 +172,7 @@ class SnapshotSource:
 
     # --- findings ----------------------------------------------------------------------
     def findings(self, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        filters = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
-        for key, value in filters.items():
-            if key not in FINDING_FILTERS:
-                raise QueryError(key, f"unknown filter (known: {', '.join(FINDING_FILTERS)})")
-            if key == "severity":
-                bad = [s for s in str(value).split(",") if s and s not in SEVERITIES]
-                if bad:
-                    raise QueryError("severity", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITIES)})")
+        filters = checked_finding_filters(filters)
         return [f for f in self._findings if finding_matches(f, filters)]
 
     def finding(self, fingerprint: str) -> dict[str, Any] | None:

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from collector import schema as s
-from dashboard.query import FINDING_FILTERS, GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable
-from diagnose.findings import SEVERITIES
+from dashboard.query import GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable, checked_finding_filters
 
 log = logging.getLogger("meshscope.live_source")
 
@@ -151,14 +150,7 @@ class LiveSource:
 
     # ---- findings -------------------------------------------------------------------------
     def findings(self, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        filters = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
-        for key, value in filters.items():
-            if key not in FINDING_FILTERS:
-                raise QueryError(key, f"unknown filter (known: {', '.join(FINDING_FILTERS)})")
-            if key == "severity":
-                bad = [x for x in str(value).split(",") if x and x not in SEVERITIES]
-                if bad:
-                    raise QueryError("severity", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITIES)})")
+        filters = checked_finding_filters(filters)
         element = filters.pop("element", None)
         found = [f.to_dict() for f in self.stack.diagnoser.findings(filters)]
         elements = self._elements_or_none()
