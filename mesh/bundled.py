@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from mesh.config import Snapshot
 from mesh.config.model import ConfigObject
 from mesh.controlplane.bootstrap import build_bootstrap
-from mesh.controlplane.ca import IssuedCert, MeshCA
+from mesh.controlplane.ca import IssuedCert, MeshCA, spiffe_id
 from mesh.controlplane.context import ConfigError
 from mesh.controlplane.registry import Registry, Workload, free_local_port
 from mesh.controlplane.store import with_applied, with_deleted
@@ -59,6 +59,21 @@ class BundledConfig:
     cert_ttl: timedelta = timedelta(hours=24)
     envoy_log_level: str = "warning"
     ready_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    """One sidecar's JSON access log and the identity of the workload that writes it.
+
+    The writer's principal lets a collector name callers on the server side, where a
+    request only carries the caller's identity. (Same attributes as the collector's LogFile.)
+    """
+
+    path: str
+    workload: str
+    namespace: str
+    principal: str
+    format: str = "json"
 
 
 @dataclass(frozen=True)
@@ -532,6 +547,11 @@ class BundledMesh:
 
     def access_log_paths(self) -> list[Path]:
         return [self.log_dir / f"{w.namespace}.{w.name}.log" for w in self.registry.workloads]
+
+    def access_logs(self) -> list[AccessLog]:
+        """Every sidecar's access log with its writer's workload, namespace and principal."""
+        return [AccessLog(str(self.log_dir / f"{w.namespace}.{w.name}.log"), w.name, w.namespace,
+                          spiffe_id(w.namespace, w.service_account)) for w in self.registry.workloads]
 
     def pids(self) -> dict[str, int]:
         return self.supervisor.pids() if self.supervisor else {}

@@ -184,27 +184,10 @@ class BundledBackend:
         self.scraper = Scraper(self.mesh.scrape_targets, store, interval=self.scrape_interval)
         self.scraper.start()
         state = Path(self.mesh.data_dir) / "access-log-offsets.json"
-        self.tailer = AccessLogTailer(self._log_files, store, state_path=state)
+        self.tailer = AccessLogTailer(self.mesh.access_logs, store, state_path=state)
         self.tailer.start()
         progress(f"collectors          scraping {len(self.mesh.scrape_targets())} sidecars every "
-                 f"{self.scrape_interval:g}s, tailing {len(self.mesh.access_log_paths())} access logs")
-
-    def _log_files(self) -> list[Any]:
-        """Each sidecar's access log with the identity of the workload that writes it.
-
-        The writer's principal lets the collector name callers on the server side,
-        where a request only carries the caller's identity.
-        """
-        from collector.sources.access_log import LogFile
-
-        by_name = {p.name: p for p in self.mesh.access_log_paths()}
-        files = []
-        for w in self.mesh.workloads:
-            path = by_name.pop(f"{w.namespace}.{w.name}.log", None)
-            if path is not None:
-                files.append(LogFile(str(path), w.name, w.namespace,
-                                     f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}", "json"))
-        return files + [LogFile(str(p)) for p in by_name.values()]  # e.g. the gateway's
+                 f"{self.scrape_interval:g}s, tailing {len(self.mesh.access_logs())} access logs")
 
     def stop(self) -> None:
         for part in (self.tailer, self.scraper):

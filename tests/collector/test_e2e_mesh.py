@@ -44,8 +44,7 @@ def test_scrape_every_sidecar_into_rates(bundled_mesh):
 
 def test_tail_every_sidecar_access_log(bundled_mesh):
     store = TelemetryStore()
-    files = [LogFile(str(p), w.name, w.namespace, f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}")
-             for w, p in zip(bundled_mesh.workloads, bundled_mesh.access_log_paths())]
+    files = [LogFile(a.path, a.workload, a.namespace, a.principal) for a in bundled_mesh.access_logs()]
     tailer = AccessLogTailer(files, store)
     try:
         def enough():

@@ -25,10 +25,7 @@ CATEGORY = {"mtls-mismatch": "mtls", "missing-subset": "route", "unknown-host": 
 
 
 def log_files(mesh) -> list[LogFile]:
-    by_name = {p.name: p for p in mesh.access_log_paths()}
-    return [LogFile(str(by_name[f"{w.namespace}.{w.name}.log"]), w.name, w.namespace,
-                    f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}", "json")
-            for w in mesh.workloads if f"{w.namespace}.{w.name}.log" in by_name]
+    return [LogFile(a.path, a.workload, a.namespace, a.principal, a.format) for a in mesh.access_logs()]
 
 
 @pytest.fixture(scope="module")
