@@ -334,9 +334,10 @@ def _filter(frame: pd.DataFrame, sel: dict[str, str]) -> pd.DataFrame:
 
 
 def _series_from_frames(frames: list[tuple[float, pd.DataFrame]], sel: dict[str, str]) -> dict[str, Any]:
-    from collector.query import histogram_quantile
+    from topology.quantile import quantiles
 
     out: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
+    qs = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
     for t, frame in frames:
         f = _filter(frame, sel)
         reporters = set(f[s.REPORTER].astype(str)) if not f.empty else set()
@@ -348,13 +349,17 @@ def _series_from_frames(frames: list[tuple[float, pd.DataFrame]], sel: dict[str,
         out["t"].append(round(t, 3))
         out["rps"].append(round(rps, 4))
         out["error_pct"].append(round(100 * err / rps, 2) if rps else 0.0)
-        for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-            value = None
-            if not f.empty:
-                qv = histogram_quantile(q, f[f[s.METRIC] == f"{s.ISTIO_REQUEST_DURATION_MS}_bucket"])
-                if len(qv) and not pd.isna(qv["value"].iloc[0]):
-                    value = round(float(qv["value"].iloc[0]), 2)
-            out[key].append(value)
+        # all three percentiles in one pass over the buckets (Prometheus' histogram_quantile method)
+        buckets = f[f[s.METRIC] == f"{s.ISTIO_REQUEST_DURATION_MS}_bucket"] if not f.empty else f
+        values: dict[float, Any] = {}
+        if not buckets.empty:
+            le = buckets[s.LE].to_numpy(dtype=float)
+            groups, values = quantiles(np.zeros(len(buckets), dtype=np.int64), le,
+                                       buckets[s.RATE].to_numpy(dtype=float), tuple(q for q, _ in qs))
+            values = {q: v[0] for q, v in values.items()} if len(groups) else {}
+        for q, key in qs:
+            v = values.get(q)
+            out[key].append(None if v is None or np.isnan(v) else round(float(v), 2))
     return out
 
 
