@@ -100,6 +100,8 @@ class Stack:
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot)
             self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval)
             slo_files = [str(p) for p in o.slo_paths if Path(p).exists()]
+            for missing in sorted({str(p) for p in o.slo_paths} - set(slo_files)):
+                progress(f"SLOs                {missing}: no such file, skipped")
             if slo_files:
                 loaded = self.diagnoser.load_slos(slo_files)
                 progress(f"SLOs                {len(loaded.slos)} loaded from {', '.join(slo_files)}")
