@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from diagnose.catalog import make
 from diagnose.context import resource_ref
 from diagnose.findings import Finding, ResourceRef
-from mesh.config import ConfigObject, LoadProblem, Snapshot
-from mesh.config.kinds import ANALYZED_KINDS, ISTIO_GROUPS, group_of, is_known, type_name
+from mesh.config import LoadProblem, Snapshot
+from mesh.config.kinds import ANALYZED_KINDS, ISTIO_GROUPS, group_of, is_known
 
 PROBLEM_CODES = {
     "unreadable": "MS0001",
@@ -53,10 +53,14 @@ def _istio_kinds(group: str) -> list[str]:
 
 
 def kind_findings(snapshot: Snapshot) -> list[Finding]:
-    """Unknown kinds, misspelt Istio kinds, unserved API versions, objects defined twice."""
+    """Unknown kinds, misspelt Istio kinds, unserved API versions, objects defined twice.
+
+    Every definition is checked, the ignored ones of a duplicate too: like a load problem,
+    a wrong kind or version is a problem of the document (kubectl apply fails on it).
+    """
     out: list[Finding] = []
-    seen: dict[tuple[str, str | None, str], ConfigObject] = {}
-    for obj in snapshot.objects:
+    ignored = [o for dup in snapshot.duplicates for o in dup.ignored]
+    for obj in [*snapshot.objects, *ignored]:
         group = group_of(obj.api_version)
         version = obj.api_version.rsplit("/", 1)[-1]
         if not is_known(obj.kind, obj.api_version):
@@ -73,9 +77,15 @@ def kind_findings(snapshot: Snapshot) -> list[Finding]:
         if served and version not in served:
             out.append(make("MS0010", resource_ref(obj, "apiVersion"), api_version=obj.api_version, kind=obj.kind,
                             supported=", ".join(f"{group}/{v}" for v in served)))
-        key = (type_name(obj.kind, obj.api_version), obj.namespace, obj.name)
-        first = seen.setdefault(key, obj)
-        if first is not obj:
-            out.append(make("MS0011", resource_ref(obj), [resource_ref(first)], ref=obj.ref,
-                            other=str(first.source) if first.source else "elsewhere"))
+    return out + duplicate_findings(snapshot)
+
+
+def duplicate_findings(snapshot: Snapshot) -> list[Finding]:
+    """One MS0011 per object defined more than once, on the definition that is analyzed (the last)."""
+    out = []
+    for dup in snapshot.duplicates:
+        where = [str(o.source) if o.source else "<no source>" for o in dup.definitions]
+        out.append(make("MS0011", resource_ref(dup.evaluated), [resource_ref(o) for o in dup.ignored],
+                        evidence={"definitions": where, "evaluated": where[-1]},
+                        ref=dup.evaluated.ref, count=len(where), locations=", ".join(where), evaluated=where[-1]))
     return out

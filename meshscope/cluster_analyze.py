@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mesh.config import EXCLUDED_NAMESPACES, ConfigObject
+from mesh.config import EXCLUDED_NAMESPACES, ConfigObject, identity
 
 
 def load_cluster_objects(kubeconfig: str | None = None, context: str | None = None,
@@ -36,9 +36,13 @@ def load_cluster_objects(kubeconfig: str | None = None, context: str | None = No
 def overlay(cluster: Iterable[ConfigObject], local: Iterable[ConfigObject]) -> list[ConfigObject]:
     """Cluster objects with the local ones applied on top (same kind/namespace/name replaced).
 
+    The replaced cluster objects are dropped here, so the Snapshot built from the result
+    reports only definitions repeated among the local files as duplicates (MS0011), never
+    the intended override of a cluster object. Identity is `mesh.config.identity`: a
+    local Istio Gateway does not replace a Gateway API Gateway of the same name.
     A local object without a namespace replaces nothing of a namespaced kind in the cluster:
     `kubectl apply` would put it in the context's namespace, which files cannot know.
     """
     local = list(local)
-    keys = {o.key for o in local}
-    return [o for o in cluster if o.key not in keys] + local
+    keys = {identity(o) for o in local}
+    return [o for o in cluster if identity(o) not in keys] + local

@@ -1,4 +1,5 @@
 """The config model: Kubernetes and Istio objects loaded from YAML or the Kubernetes API."""
+from mesh.config.duplicates import Duplicate, identity, last_wins
 from mesh.config.hosts import export_to, fqdn, host_covers, hosts_intersect, visible
 from mesh.config.kinds import ANALYZED_KINDS, EXCLUDED_NAMESPACES, is_known, type_name
 from mesh.config.loader import LoadProblem, LoadResult, expand_paths, load_paths, load_text
@@ -10,6 +11,7 @@ from mesh.config.workloads import Workload, labels_match, workload_of
 __all__ = [
     "ANALYZED_KINDS",
     "ConfigObject",
+    "Duplicate",
     "EXCLUDED_NAMESPACES",
     "LoadProblem",
     "LoadResult",
@@ -23,8 +25,10 @@ __all__ = [
     "fqdn",
     "host_covers",
     "hosts_intersect",
+    "identity",
     "is_known",
     "labels_match",
+    "last_wins",
     "load_mesh_config",
     "load_paths",
     "load_text",

@@ -61,9 +61,17 @@ class LoadResult:
 
 
 def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadProblem]]:
-    """Files named directly, plus every YAML/JSON file under named folders (sorted, recursive)."""
+    """Files named directly, plus every YAML/JSON file under named folders, in load order.
+
+    Load order is kubectl's (`kubectl apply -f a -f dir/`), which decides which of two
+    definitions of one object wins (the last, see `mesh.config.duplicates`): paths in
+    the order given; inside a folder, recursively, each directory's entries in lexical
+    order (Path ordering compares part by part, as Go's filepath.Walk visits). A file
+    reached twice (named, and again through its folder) is read once, where first reached.
+    """
     files: list[Path] = []
     problems: list[LoadProblem] = []
+    seen: set[Path] = set()
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
@@ -71,11 +79,17 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadProb
             for root, dirs, names in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found.extend(Path(root) / n for n in names if n.endswith(YAML_SUFFIXES) and not n.startswith("."))
-            files.extend(sorted(found))
+            candidates = sorted(found)
         elif p.exists():
-            files.append(p)
+            candidates = [p]
         else:
             problems.append(LoadProblem(str(p), 0, "no such file or directory", reason=UNREADABLE))
+            continue
+        for f in candidates:
+            real = f.resolve()
+            if real not in seen:
+                seen.add(real)
+                files.append(f)
     return files, problems
 
 

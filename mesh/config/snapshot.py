@@ -3,6 +3,9 @@
 Rules, the control plane and the UI ask the snapshot, never a list: lookups by
 kind, by (kind, namespace, name), by service FQDN, and host resolution that
 honours `exportTo`, are all answered from indexes built once.
+
+An object defined more than once counts once, as its last definition (what
+`kubectl apply -f` leaves); `duplicates` lists every such object for the analyzer.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from mesh.config import hosts
+from mesh.config.duplicates import Duplicate, last_wins
 from mesh.config.kinds import type_name
 from mesh.config.meshconfig import MeshConfig
 from mesh.config.model import ConfigObject
@@ -29,14 +33,18 @@ class Snapshot:
     """Config objects indexed for the questions rules ask."""
 
     def __init__(self, objects: Iterable[ConfigObject], mesh_config: MeshConfig | None = None) -> None:
-        self.objects: list[ConfigObject] = list(objects)
+        effective, duplicates = last_wins(objects)
+        #: Each object once, in load order; a repeated one as its last definition.
+        self.objects: list[ConfigObject] = effective
+        #: Objects defined more than once (every definition, in load order).
+        self.duplicates: list[Duplicate] = duplicates
         self._mesh_config = mesh_config or MeshConfig()
         self._by_kind: dict[str, list[ConfigObject]] = defaultdict(list)
         self._by_key: dict[tuple[str, str | None, str], ConfigObject] = {}
         for obj in self.objects:
             t = type_name(obj.kind, obj.api_version)
             self._by_kind[t].append(obj)
-            self._by_key.setdefault((t, obj.namespace, obj.name), obj)
+            self._by_key[(t, obj.namespace, obj.name)] = obj
         self._cache: dict[str, object] = {}
         self._reads: set[str] | None = None
 

@@ -156,13 +156,14 @@ def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignor
     from diagnose.suppression import apply_suppressions
     from diagnose.suppression_file import apply_entries
     from mesh.config import Snapshot
+    from meshscope.cluster_analyze import overlay
 
     if not clusters:
         snap = Snapshot(loaded.objects, mesh_config)
-        return analyze(snap, ignore=ignore, problems=loaded.problems, suppressions=suppressions), loaded.objects
-    keys = {(o.kind, o.namespace, o.name) for o in loaded.objects}
-    snaps = {name: Snapshot([o for o in objs if (o.kind, o.namespace, o.name) not in keys] + loaded.objects,
-                            mesh_config) for name, objs in clusters.items()}
+        return analyze(snap, ignore=ignore, problems=loaded.problems, suppressions=suppressions), snap.objects
+    # A local file replacing a cluster object is the point of the overlay, not a duplicate (MS0011):
+    # only definitions repeated among the local files are reported.
+    snaps = {name: Snapshot(overlay(objs, loaded.objects), mesh_config) for name, objs in clusters.items()}
     found: list = []
     for i, snap in enumerate(snaps.values()):
         found += analyze(snap, ignore=ignore, problems=loaded.problems if i == 0 else (), suppressions=suppressions)
@@ -177,6 +178,30 @@ def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignor
         unique.setdefault((f.code, r.label() if r else "", r.path if r else None, r.source if r else None,
                            f.message), f)
     return list(unique.values()), [o for snap in snaps.values() for o in snap.objects]
+
+
+def _load_in_order(paths: list[str]) -> Any:
+    """Every PATH in the order given; `-` is standard input, read once where it first appears.
+
+    The order decides which of two definitions of one object is analyzed (the last, as
+    `kubectl apply -f` would keep), so standard input takes its place among the paths.
+    """
+    from mesh.config import load_paths, load_text
+
+    loaded = load_paths([])
+    run: list[str] = []
+    stdin_read = False
+    for p in [*paths, None]:
+        if p is not None and p != "-":
+            run.append(p)
+            continue
+        if run:
+            loaded.extend(load_paths(run))
+            run = []
+        if p == "-" and not stdin_read:  # `kubectl get ... -o yaml | meshscope analyze -`
+            stdin_read = True
+            loaded.extend(load_text(sys.stdin.read(), "<stdin>"))
+    return loaded
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     from diagnose.findings import SEVERITY_RANK
     from diagnose.suppression import parse_codes
     from diagnose.suppression_file import SuppressionFileError, load_suppressions
-    from mesh.config import MeshConfig, MeshConfigError, load_mesh_config, load_paths, load_text
+    from mesh.config import MeshConfig, MeshConfigError, load_mesh_config
     from mesh.config.loader import expand_paths
 
     ignore = parse_codes(args.ignore)
@@ -226,9 +251,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     try:
-        loaded = load_paths([p for p in args.paths if p != "-"])
-        if "-" in args.paths:  # `kubectl get ... -o yaml | meshscope analyze -`
-            loaded.extend(load_text(sys.stdin.read(), "<stdin>"))
+        loaded = _load_in_order(args.paths)
         findings, objects = _analyze_all(loaded, clusters, mesh_config, ignore, suppressions)
     except Exception as exc:  # a bug must still end in one clear line, never a traceback
         print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
