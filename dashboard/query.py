@@ -100,8 +100,14 @@ class DataSource(Protocol):
     def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
         """Spans of one trace (schema span columns, times as epoch seconds), parents before children."""
 
-    def element_metrics(self, element_id: str, window_s: float | None = None) -> dict[str, Any] | None:
-        """Golden-metric series of one graph node or edge."""
+    def element_metrics(self, element_id: str, window_s: float | None = None, graph_type: str | None = None,
+                        namespaces: list[str] | None = None) -> dict[str, Any] | None:
+        """Golden-metric series of one graph node or edge.
+
+        `graph_type` and `namespaces` name the graph request the element was drawn in (the
+        same id can be in several graph types with different numbers); a source that is
+        not told may look it up among the graphs it served.
+        """
 
     def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
         """``{"inbound": {version: series}, "outbound": {version: series}}`` for one service."""

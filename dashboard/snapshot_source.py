@@ -151,7 +151,9 @@ class SnapshotSource:
         return GraphResult(elements, graph_type, all_ns, float(self.snapshot.get("window_s", 0)),
                            float(self.snapshot.get("generated_at", 0)), notes)
 
-    def element_metrics(self, element_id: str, window_s: float | None = None) -> dict[str, Any] | None:
+    def element_metrics(self, element_id: str, window_s: float | None = None, graph_type: str | None = None,
+                        namespaces: list[str] | None = None) -> dict[str, Any] | None:
+        """The series saved for the id (a snapshot holds one window and one series per element)."""
         return self.snapshot.get("series", {}).get(element_id)
 
     def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:

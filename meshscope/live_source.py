@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,19 @@ SERIES_POINTS = 20
 REPORT_FORMATS = ("html", "md", "json", "pdf")
 _GRAPH_TTL_S = 1.0
 _LINKS_TTL_S = 5.0  # finding -> graph element links may use a graph this old (one build per UI refresh, not per call)
+_DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
+
+
+@dataclass
+class _Built:
+    """One built graph request: when, what the UI gets, the networkx graph and the rate frame it came from."""
+
+    at: float
+    result: GraphResult
+    graph: Any
+    rates: pd.DataFrame
 
 
 class LiveSource:
@@ -36,8 +48,10 @@ class LiveSource:
     def __init__(self, stack: Any):
         self.stack = stack
         self._lock = threading.Lock()
-        self._graphs: dict[tuple, tuple[float, GraphResult, Any]] = {}
+        self._graphs: dict[tuple, _Built] = {}
+        self._drawn: dict[tuple, frozenset[str]] = {}  # graph request -> element ids, oldest first
         self._graph_failing = False
+        self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
 
     # ---- plumbing -------------------------------------------------------------------------
     @property
@@ -49,6 +63,12 @@ class LiveSource:
 
     def _build(self, graph_type: str, namespaces: list[str] | None, window_s: float,
                max_age: float = _GRAPH_TTL_S) -> tuple[GraphResult, Any]:
+        entry = self._entry(graph_type, namespaces, window_s, max_age)
+        return entry.result, entry.graph
+
+    def _entry(self, graph_type: str, namespaces: list[str] | None, window_s: float,
+               max_age: float = _GRAPH_TTL_S) -> _Built:
+        """The graph of a request, from the cache when younger than `max_age`, else built (and counted)."""
         from dashboard.elements import from_topology, ui_elements
         from topology import build_graph, to_cytoscape
 
@@ -60,19 +80,26 @@ class LiveSource:
         now = self.now()
         with self._lock:
             hit = self._graphs.get(key)
-            if hit and now - hit[0] < max_age:
-                return hit[1], hit[2]
-        rates = self.backend.rates(window_s, None)
+            if hit and now - hit.at < max_age:
+                return hit
+        rates = self.backend.rates(window_s, now)
         graph = build_graph(rates, graph_type, namespaces or None, snapshot=self.backend.snapshot(),
                             window_s=window_s, query_time=now)
         nodes, edges = from_topology(to_cytoscape(graph))
         all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") not in (None, "", "unknown")})
         notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
         result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
+        built = _Built(now, result, graph, rates)
         with self._lock:
-            self._graphs = {k: v for k, v in self._graphs.items() if now - v[0] < _LINKS_TTL_S}
-            self._graphs[key] = (now, result, graph)
-        return result, graph
+            self.graph_builds += 1
+            self._graphs = {k: v for k, v in self._graphs.items() if now - v.at < _LINKS_TTL_S}
+            self._graphs[key] = built
+            # which request each element id was last drawn in: a side-panel click names only the id
+            self._drawn.pop(key, None)
+            self._drawn[key] = frozenset(e["data"]["id"] for e in result.elements)
+            while len(self._drawn) > _DRAWN_REQUESTS:
+                self._drawn.pop(next(iter(self._drawn)))
+        return built
 
     def _elements_or_none(self) -> list[dict[str, Any]]:
         """The workload graph's elements, or [] when it cannot be built right now.
@@ -96,22 +123,41 @@ class LiveSource:
               window_s: float | None = None) -> GraphResult:
         return self._build(graph_type, namespaces, float(window_s or DEFAULT_WINDOW_S))[0]
 
-    def element_metrics(self, element_id: str, window_s: float | None = None) -> dict[str, Any] | None:
-        """Golden-metric series of a node (its inbound traffic) or an edge, over the window."""
-        result = self.graph("workload", None, window_s)
-        for gtype in GRAPH_TYPES:
-            res = result if gtype == "workload" else self.graph(gtype, None, window_s)
-            found = _find_element(res.elements, element_id)
-            if found:
-                return self._series(_selector(found, res.elements), float(window_s or DEFAULT_WINDOW_S) * 10)
-        return None
+    def element_metrics(self, element_id: str, window_s: float | None = None, graph_type: str | None = None,
+                        namespaces: list[str] | None = None) -> dict[str, Any] | None:
+        """Golden-metric series of a node (its inbound traffic) or an edge, over the window.
+
+        Builds at most one graph: the request the element was drawn in is `graph_type` (+
+        `namespaces`) when the caller says, else the last graph built for the UI that held
+        the id, else the workload graph. Every point is the graph's own number at that time
+        (rate over the window, topology's rules, see `meshscope.element_series`); the last
+        point is the graph itself.
+        """
+        from meshscope.element_series import element_series, graph_options
+
+        window = float(window_s or DEFAULT_WINDOW_S)
+        if graph_type is None:
+            graph_type, namespaces = self._drawn_in(element_id, window)
+        entry = self._entry(graph_type, namespaces, window, max_age=_LINKS_TTL_S)
+        found = _find_element(entry.result.elements, element_id)
+        if found is None or found.get("type") == "box":
+            return None
+        frames = self._frames(window, entry.at, last=entry.rates)
+        return element_series(frames, found, graph_options(graph_type, namespaces, window))
+
+    def _drawn_in(self, element_id: str, window_s: float) -> tuple[str, list[str] | None]:
+        """(graph type, namespaces) of the latest graph request holding the id; same window first."""
+        with self._lock:
+            drawn = list(self._drawn.items())[::-1]
+        hits = [key for key, ids in drawn if element_id in ids]
+        key = next((k for k in hits if k[2] == window_s), hits[0] if hits else None)
+        return (key[0], list(key[1]) or None) if key else ("workload", None)
 
     def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
         """Inbound (by destination version) and outbound (by source version) series of one service."""
         name, _, rest = service.partition(".")
         namespace = rest.split(".")[0] if rest else None
-        span = float(window_s or DEFAULT_WINDOW_S) * 10
-        frames = self._frames(span)
+        frames = self._frames(float(window_s or DEFAULT_WINDOW_S))
         inbound_sel = {s.DESTINATION_SERVICE_NAME: name, **({s.DESTINATION_SERVICE_NAMESPACE: namespace} if namespace else {})}
         outbound_sel = {s.SOURCE_APP: name, **({s.SOURCE_WORKLOAD_NAMESPACE: namespace} if namespace else {})}
         out: dict[str, dict[str, Any]] = {"inbound": {}, "outbound": {}}
@@ -125,16 +171,27 @@ class LiveSource:
             return None
         return out
 
-    def _frames(self, span_s: float) -> list[tuple[float, pd.DataFrame]]:
-        step = max(span_s / SERIES_POINTS, 5.0)
-        now = self.now()
-        points = [now - step * i for i in range(SERIES_POINTS - 1, -1, -1)]
-        return [(t, self.backend.rates(step, t)) for t in points]
+    def _frames(self, window_s: float, end: float | None = None,
+                last: pd.DataFrame | None = None) -> list[tuple[float, pd.DataFrame]]:
+        """The rate frame over `window_s` at each of SERIES_POINTS times up to `end`, `step` apart.
 
-    def _series(self, selector: dict[str, str] | None, span_s: float) -> dict[str, Any] | None:
-        if selector is None:
-            return None
-        return _series_from_frames(self._frames(span_s), selector)
+        A backend with `rates_range` (Prometheus) answers all points with one range query
+        per metric; others are asked point by point. `last`, the frame a graph was built
+        from at `end`, stands in for the last point so the series ends on the graph's numbers.
+        """
+        end = self.now() if end is None else end
+        step = max(window_s / 2, 5.0)
+        points = [end - step * i for i in range(SERIES_POINTS - 1, -1, -1)]
+        ranged = getattr(self.backend, "rates_range", None)
+        if ranged is not None:
+            frames = ranged(window_s, points[0], end, step)
+        else:
+            frames = [(t, self.backend.rates(window_s, t)) for t in points[:-1 if last is not None else None]]
+            if last is not None:
+                frames.append((end, last))
+        if last is not None and frames:
+            frames[-1] = (end, last)
+        return frames
 
     def services(self) -> list[dict[str, Any]]:
         result = self.graph("service")
@@ -288,38 +345,6 @@ class LiveSource:
 # ---- helpers (pure functions over element dicts and rate frames) -----------------------------
 def _find_element(elements: list[dict[str, Any]], element_id: str) -> dict[str, Any] | None:
     return next((e["data"] for e in elements if e["data"].get("id") == element_id), None)
-
-
-def _end_selector(d: dict[str, Any], side: str) -> dict[str, str]:
-    """Istio labels that pick one graph node as the source or destination of a series."""
-    ns = d.get("namespace")
-    prefix = "source" if side == "source" else "destination"
-    ns_col = s.SOURCE_WORKLOAD_NAMESPACE if side == "source" else s.DESTINATION_SERVICE_NAMESPACE
-    kind = d.get("type")
-    sel: dict[str, str] = {}
-    if kind == "workload" and d.get("workload", d.get("name")):
-        sel[f"{prefix}_workload"] = d.get("workload") or d.get("name")
-        ns_col = s.SOURCE_WORKLOAD_NAMESPACE if side == "source" else s.DESTINATION_WORKLOAD_NAMESPACE
-    elif kind == "app" and d.get("app"):
-        sel[f"{prefix}_app"] = d["app"]
-        if d.get("version"):
-            sel[f"{prefix}_version"] = d["version"]
-    elif kind == "service" and side == "destination":
-        sel[s.DESTINATION_SERVICE_NAME] = d.get("service") or d.get("name")
-    else:
-        return {}
-    if ns and ns != "unknown":
-        sel[ns_col] = ns
-    return sel
-
-
-def _selector(d: dict[str, Any], elements: list[dict[str, Any]]) -> dict[str, str] | None:
-    if "source" in d:  # an edge: both ends
-        src = _find_element(elements, d["source"]) or {}
-        dst = _find_element(elements, d["target"]) or {}
-        sel = {**_end_selector(src, "source"), **_end_selector(dst, "destination")}
-        return sel or None
-    return _end_selector(d, "destination") or None
 
 
 def _filter(frame: pd.DataFrame, sel: dict[str, str]) -> pd.DataFrame:

@@ -100,8 +100,9 @@ class PrometheusClient:
         return self._call("/api/v1/query", params)
 
     def query_range(self, promql: str, start, end, step: float) -> dict:
+        """Range query (evaluated at start, start + step, ... end); returns the API's `data` ({resultType, result})."""
         return self._call("/api/v1/query_range", {"query": promql, "start": f"{_unix(start):.3f}",
-                                                  "end": f"{_unix(end):.3f}", "step": f"{step:g}"})
+                                                  "end": f"{_unix(end):.3f}", "step": f"{step:.3f}"})
 
     # -- frames
     def query_vector(self, promql: str, at=None) -> pd.DataFrame:

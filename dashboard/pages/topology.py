@@ -93,7 +93,9 @@ def _legend() -> html.Div:
     ])
 
 
-def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]:
+def _panel(source: DataSource, data: dict[str, Any], is_edge: bool, graph_type: str | None = None,
+           namespaces: list[str] | None = None, window: float | None = None) -> list[Any]:
+    """The side panel of a clicked element; its series come from the graph request it was drawn in."""
     eid = data["id"]
     if is_edge:
         title = f"{data.get('source_label', data['source'])} \u2192 {data.get('target_label', data['target'])}"
@@ -119,7 +121,7 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool) -> list[Any]
     out.append(html.Ul(id="panel-findings", children=[html.Li([
         badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={_quote(f['fingerprint'])}"), " ",
         html.Span(f["message"])]) for f in findings]) if findings else html.P("None.", className="muted"))
-    for fig in charts.golden(source.element_metrics(eid)):
+    for fig in charts.golden(source.element_metrics(eid, window, graph_type=graph_type, namespaces=namespaces or None)):
         out.append(dcc.Graph(figure=fig, config={"displayModeBar": False}))
     where = "" if is_edge else " (inbound)"
     if data.get("codes"):
@@ -164,7 +166,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
             return no_update, no_update, no_update, str(exc), no_update
         # an open side panel follows the data, so an incident unfolds in it too
         current = next((e["data"] for e in elements if e["data"]["id"] == selected), None) if selected else None
-        panel = _panel(source, current, "source" in current) if current else no_update
+        panel = _panel(source, current, "source" in current, graph_type, namespaces, window) if current else no_update
         return elements, when(result.updated_at), result.namespaces, "; ".join(result.notes), panel
 
     @app.callback(Output("topo-interval", "interval"), Output("topo-interval", "disabled"),
@@ -188,11 +190,12 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                 " ".join(errors))
 
     @app.callback(Output("topo-panel", "children"), Output("topo-selected", "data"),
-                  Input("topo-graph", "tapNodeData"), Input("topo-graph", "tapEdgeData"), prevent_initial_call=True)
-    def show_panel(node, edge):  # noqa: ANN001, ANN202
+                  Input("topo-graph", "tapNodeData"), Input("topo-graph", "tapEdgeData"), State("topo-type", "value"),
+                  State("topo-ns", "value"), State("topo-window", "value"), prevent_initial_call=True)
+    def show_panel(node, edge, graph_type, namespaces, window):  # noqa: ANN001, ANN202
         trigger = callback_context.triggered_id and callback_context.triggered[0]["prop_id"]
         is_edge = bool(trigger and trigger.endswith("tapEdgeData"))
         data = edge if is_edge else node
         if not data:
             return no_update, no_update
-        return _panel(source, data, is_edge), data["id"]
+        return _panel(source, data, is_edge, graph_type, namespaces, window), data["id"]
