@@ -7,11 +7,19 @@ candidate config first, push it over xDS and wait for every sidecar to ACK; a
 translation error or an Envoy NACK raises `ConfigRejected` and the last good
 config keeps serving. Telemetry consumers use `scrape_targets()`,
 `access_log_paths()` and `BundledConfig.otlp_endpoint`.
+
+Both local servers authenticate their clients. The REST-xDS server speaks mutual TLS:
+each sidecar presents its workload certificate, written 0600 into its own run
+directory and re-written on rotation, and gets only its own identity's config. The
+control API wants the bearer token written to `<data_dir>/control.token` (0600) at
+each start; in-process callers use the methods here directly.
 """
 from __future__ import annotations
 
 import atexit
 import json
+import os
+import secrets
 import shutil
 import signal
 import sys
@@ -28,20 +36,21 @@ from urllib.parse import urlsplit
 
 from mesh.config import Snapshot
 from mesh.config.model import ConfigObject
-from mesh.controlplane.bootstrap import build_bootstrap
+from mesh.controlplane.bootstrap import XDS_CLIENT_FILE, build_bootstrap, xds_client_secret
 from mesh.controlplane.ca import IssuedCert, MeshCA, spiffe_id
 from mesh.controlplane.context import ConfigError
 from mesh.controlplane.registry import Registry, Workload, free_local_port
 from mesh.controlplane.store import with_applied, with_deleted
 from mesh.controlplane.translate import translate
-from mesh.controlplane.xds_rest import XdsServer
-from mesh.dataplane.envoy import envoy_spec
+from mesh.controlplane.xds_rest import ServerTLS, XdsServer
+from mesh.dataplane.envoy import envoy_spec, private_dir, write_private_file
 from mesh.dataplane.process import ProcessSpec
 from mesh.dataplane.supervisor import Supervisor
 from mesh.demo.config import demo_objects
 from mesh.demo.traffic import TrafficGenerator
 
 APPS_PROCESS = "demo-apps"
+CONTROL_TOKEN_FILE = "control.token"
 
 
 @dataclass
@@ -120,6 +129,9 @@ class BundledMesh:
         self.registry = Registry()
         self.ca = MeshCA()
         self._certs: dict[str, IssuedCert] = {}
+        self._written: dict[str, int] = {}  # workload key -> serial of the xDS client cert on disk
+        self._xds_cert: IssuedCert | None = None
+        self.control_token = ""
         self.xds: XdsServer | None = None
         self.supervisor: Supervisor | None = None
         self.traffic: TrafficGenerator | None = None
@@ -151,6 +163,14 @@ class BundledMesh:
     def run_dir(self) -> Path:
         return self.data_dir / "run"
 
+    @property
+    def control_token_path(self) -> Path:
+        return self.data_dir / CONTROL_TOKEN_FILE
+
+    def credentials_dir(self, w: Workload) -> Path:
+        """The sidecar's own run directory (0700): its xDS client certificate and key."""
+        return self.run_dir / f"{w.namespace}.{w.name}"
+
     def start(self) -> BundledMesh:
         if self._started:
             return self
@@ -162,7 +182,7 @@ class BundledMesh:
         t0 = time.monotonic()
         self.started_at = time.time()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.run_dir)
         atexit.register(self.stop)
         self._install_signal_handler()
         try:
@@ -173,7 +193,8 @@ class BundledMesh:
                 if res.problems:
                     raise ConfigRejected([str(p) for p in res.problems])
                 objects = with_applied(objects, res.objects)
-            self.xds = XdsServer()
+            self._xds_cert = self.ca.issue_xds_server(self.config.cert_ttl)
+            self.xds = XdsServer(self._server_tls())
             self.xds.start()
             self._set_config(objects)
             self._baseline = list(objects)
@@ -186,7 +207,9 @@ class BundledMesh:
             self.ready_seconds = time.monotonic() - t0
             if self.config.control_port is not None:
                 from mesh.control_api import ControlServer
-                self.control = ControlServer(self, self.config.control_port)
+                self.control_token = secrets.token_urlsafe(32)
+                self.control = ControlServer(self, self.config.control_port, token=self.control_token)
+                self._write_control_token()
                 self.control.start()
             if self.config.traffic_rate > 0:
                 self.traffic = TrafficGenerator("127.0.0.1", self.config.gateway_port, self.config.traffic_rate)
@@ -213,12 +236,28 @@ class BundledMesh:
             self.supervisor.stop()
         if self.xds:
             self.xds.stop()
-        shutil.rmtree(self.run_dir, ignore_errors=True)  # bootstraps hold private keys' config; logs stay
+        shutil.rmtree(self.run_dir, ignore_errors=True)  # sidecars' private keys; logs stay
+        self._remove_control_token()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
         try:
             atexit.unregister(self.stop)
         except Exception:
+            pass
+
+    def _write_control_token(self) -> None:
+        path = self.control_token_path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)  # an older file keeps its mode through O_CREAT
+            f.write(self.control_token + "\n")
+
+    def _remove_control_token(self) -> None:
+        """Remove our token file (not one a later mesh on the same data dir wrote)."""
+        try:
+            if self.control_token and self.control_token_path.read_text().strip() == self.control_token:
+                self.control_token_path.unlink()
+        except OSError:
             pass
 
     def __enter__(self) -> BundledMesh:
@@ -258,6 +297,8 @@ class BundledMesh:
         for key in [k for k in self._running if k not in current]:
             for name in self._running.pop(key):
                 self.supervisor.stop_child(name)
+            if self._written.pop(key, None) is not None:  # its private key goes with it
+                shutil.rmtree(self.run_dir / key.replace("/", "."), ignore_errors=True)
         for key, w in current.items():
             if key in self._running:
                 continue
@@ -275,8 +316,25 @@ class BundledMesh:
         if self.config.otlp_endpoint:
             u = urlsplit(self.config.otlp_endpoint)
             otlp = (u.hostname or "127.0.0.1", u.port or 4318)
-        boot = build_bootstrap(w, self.xds.port, otlp)
+        creds = private_dir(self.credentials_dir(w))
+        self._write_credentials(w)
+        boot = build_bootstrap(w, self.xds.port, creds, self.ca.root_pem, self.ca.xds_server_identity, otlp)
         self.supervisor.start(envoy_spec(f"{w.namespace}.{w.name}", boot, self.run_dir, self.config.envoy_log_level))
+
+    def _write_credentials(self, w: Workload) -> None:
+        """Put the workload's current certificate where its Envoy reads its xDS client certificate."""
+        cert = self._certs[w.key]
+        write_private_file(self.credentials_dir(w) / XDS_CLIENT_FILE, json.dumps(xds_client_secret(cert)))
+        self._written[w.key] = cert.serial
+
+    def _refresh_credentials(self) -> None:
+        """Re-write the client certificate of every running sidecar whose certificate changed."""
+        for w in self.registry.workloads:
+            if w.key in self._written and self._written[w.key] != self._certs[w.key].serial:
+                self._write_credentials(w)
+
+    def _server_tls(self) -> ServerTLS:
+        return ServerTLS(self._xds_cert.cert_pem, self._xds_cert.key_pem, self.ca.root_pem)
 
     def _on_restart(self, name: str, count: int) -> None:
         """A restarted demo-apps process forgets injected behavior: re-inject the active scenario's."""
@@ -370,7 +428,8 @@ class BundledMesh:
         self.registry.update(objects)
         self._gateway_ports(objects)
         for w in self.registry.workloads:
-            if w.key not in self._certs:
+            cert = self._certs.get(w.key)
+            if cert is None or cert.identity != spiffe_id(w.namespace, w.service_account, self.ca.trust_domain):
                 self._certs[w.key] = self.ca.issue(w.namespace, w.service_account, self.config.cert_ttl)
         return translate(objects, self.registry, self._certs, self.ca.root_pem, self.log_dir,
                          tracing=bool(self.config.otlp_endpoint), sampling=self.config.trace_sampling)
@@ -382,8 +441,10 @@ class BundledMesh:
             if self._objects:
                 self._translate(self._objects)  # restore the registry of the last good config
             raise ConfigRejected(str(exc).split("; ")) from None
+        identities = {w.node_id: self._certs[w.key].identity for w in self.registry.workloads}
+        self._refresh_credentials()  # before the server expects a new identity from a sidecar
         for node_id, res in proxies.items():
-            self.xds.set_resources(node_id, res.resources)
+            self.xds.set_resources(node_id, res.resources, identities[node_id])
         self._objects = objects
         warnings = sorted({w for r in proxies.values() for w in r.warnings})
         self.warnings = warnings
@@ -504,7 +565,9 @@ class BundledMesh:
         with self._lock:
             for w in self.registry.workloads:
                 self._certs[w.key] = self.ca.issue(w.namespace, w.service_account, ttl or self.config.cert_ttl)
-            self._push(self._objects, [], True)
+            self._xds_cert = self.ca.issue_xds_server(ttl or self.config.cert_ttl)
+            self.xds.set_tls(self._server_tls())
+            self._push(self._objects, [], True)  # re-writes the sidecars' xDS client certificates too
             return {k: c.serial for k, c in self._certs.items()}
 
     def _rotation_loop(self) -> None:
@@ -512,7 +575,8 @@ class BundledMesh:
         from datetime import datetime, timezone
         while not self._halt.wait(1.0):
             now = datetime.now(timezone.utc)
-            if any(now - c.not_before > (c.not_after - c.not_before) / 2 for c in list(self._certs.values())):
+            certs = [*self._certs.values(), *([self._xds_cert] if self._xds_cert else [])]
+            if any(now - c.not_before > (c.not_after - c.not_before) / 2 for c in certs):
                 try:
                     self.rotate_certificates()
                     self.rotations += 1
@@ -560,6 +624,8 @@ class BundledMesh:
         return {
             "gateway": self.gateway_url + "/productpage",
             "control_api": f"http://127.0.0.1:{self.control.port}" if self.control else None,
+            "control_token_file": str(self.control_token_path) if self.control else None,
+            "xds": f"https://127.0.0.1:{self.xds.port}" if self.xds else None,
             "otlp_endpoint": self.config.otlp_endpoint,
             "data_dir": str(self.data_dir),
             "scenario": self._scenario,

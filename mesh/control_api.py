@@ -10,23 +10,66 @@
 Responses are JSON. Bodies are validated with the config model; the mesh then
 translates and pushes the whole candidate config and answers only when every
 sidecar applied it (or refused it, in which case nothing changed).
+
+Every request needs `Authorization: Bearer <token>`; the mesh draws a random token
+at each start and writes it to `<mesh data dir>/control.token` (mode 0600), so only
+the user who started the mesh (or whoever they hand it to) can change it. Anything
+else gets `401` and a JSON error, before any route runs or any body is read.
 """
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from mesh.config import load_text
 from mesh.controlplane.xds_rest import QuietHTTPServer
 
 MAX_BODY = 4 * 1024 * 1024
+TOKEN_ENV = "MESHSCOPE_CONTROL_TOKEN"
+DEFAULT_URL = "http://127.0.0.1:15080"
+DEFAULT_DATA_DIR = Path(".meshscope")  # `meshscope up --data-dir`; the mesh keeps its files in <it>/mesh
+TOKEN_FILE = "control.token"
+
+
+def token_path(data_dir: Path = DEFAULT_DATA_DIR) -> Path:
+    """Where `meshscope up --data-dir DATA_DIR` writes the control token."""
+    return Path(data_dir) / "mesh" / TOKEN_FILE
+
+
+def resolve_token(token: str | None = None, data_dir: Path | None = None) -> str:
+    """The token to send: explicit, else $MESHSCOPE_CONTROL_TOKEN, else the file the mesh wrote.
+
+    Raises ControlError naming where it looked when there is none.
+    """
+    if token:
+        return token.strip()
+    if os.environ.get(TOKEN_ENV, "").strip():
+        return os.environ[TOKEN_ENV].strip()
+    path = token_path(data_dir if data_dir is not None else DEFAULT_DATA_DIR)
+    try:
+        found = path.read_text().strip()
+    except FileNotFoundError:
+        raise ControlError(f"no control token at {path} (is `meshscope up` running with this --data-dir?); "
+                           f"pass --token or set {TOKEN_ENV}") from None
+    except OSError as exc:
+        raise ControlError(f"cannot read the control token {path}: {exc.strerror or exc}") from None
+    if not found:
+        raise ControlError(f"the control token file {path} is empty; pass --token or set {TOKEN_ENV}")
+    return found
 
 
 class ControlServer:
-    def __init__(self, mesh: Any, port: int = 15080, host: str = "127.0.0.1"):
+    def __init__(self, mesh: Any, port: int = 15080, host: str = "127.0.0.1", *, token: str):
+        if not token:
+            raise ValueError("the control API needs a token")
         self.mesh = mesh
+        self._token = token.encode()
+        self.unauthorized = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,12 +83,42 @@ class ControlServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _authorized(self) -> bool:
+                """Check the bearer token; otherwise answer 401 and drop the connection (body unread)."""
+                if server.authorized(self.headers.get("authorization")):
+                    return True
+                server.unauthorized += 1
+                try:  # drain a small body unread: closing on unread data would reset the answer away
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    length = 0
+                if 0 < length <= MAX_BODY:
+                    self.rfile.read(length)
+                body = json.dumps({"error": "missing or wrong control token: send 'Authorization: Bearer <token>' "
+                                            f"(the mesh writes it to <data dir>/{TOKEN_FILE})"}).encode()
+                self.send_response(401)
+                self.send_header("www-authenticate", 'Bearer realm="meshscope-control"')
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.send_header("connection", "close")
+                self.close_connection = True
+                self.end_headers()
+                self.wfile.write(body)
+                return False
+
             def do_GET(self) -> None:  # noqa: N802
+                if not self._authorized():
+                    return
                 code, payload = server.get(self.path)
                 self._send(code, payload)
 
             def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("content-length") or 0)
+                if not self._authorized():
+                    return
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    return self._send(400, {"error": "bad content-length"})
                 if length > MAX_BODY:
                     return self._send(413, {"error": f"body larger than {MAX_BODY} bytes"})
                 body = self.rfile.read(length).decode("utf-8", errors="replace")
@@ -53,6 +126,8 @@ class ControlServer:
                 self._send(code, payload)
 
             def do_DELETE(self) -> None:  # noqa: N802
+                if not self._authorized():
+                    return
                 code, payload = server.post(self.path, "", "<request>", method="DELETE")
                 self._send(code, payload)
 
@@ -63,6 +138,10 @@ class ControlServer:
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="mesh-control-api",
                                         daemon=True)
+
+    def authorized(self, header: str | None) -> bool:
+        scheme, _, value = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self._token)
 
     def start(self) -> None:
         self._thread.start()
@@ -121,14 +200,24 @@ class ControlError(RuntimeError):
 class ControlClient:
     """What `meshscope apply/delete/scenario` use to talk to a running bundled mesh."""
 
-    def __init__(self, url: str = "http://127.0.0.1:15080", timeout: float = 30.0):
+    def __init__(self, url: str = DEFAULT_URL, timeout: float = 30.0, token: str | None = None,
+                 data_dir: Path | None = None):
+        """`token` as `resolve_token` finds it (explicit, env, or `data_dir`'s token file), looked up on first use."""
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._token = token
+        self._data_dir = data_dir
 
     def _call(self, method: str, path: str, body: str | None = None, filename: str | None = None) -> Any:
         import urllib.error
         import urllib.request
         headers = {"content-type": "application/yaml"}
+        try:
+            headers["authorization"] = f"Bearer {resolve_token(self._token, self._data_dir)}"
+            missing = None
+        except ControlError as exc:  # still ask: "no mesh answers" is the better message when none runs
+            missing = exc
+            missing.status = 401
         if filename:
             headers["x-filename"] = filename
         req = urllib.request.Request(self.url + path, data=body.encode() if body is not None else None,
@@ -141,6 +230,12 @@ class ControlClient:
                 payload = json.loads(e.read() or b"{}")
             except ValueError:
                 payload = {}
+            if e.code == 401 and missing is not None:
+                raise missing from None
+            if e.code == 401:
+                raise ControlError(f"the mesh at {self.url} refused the control token (401): pass the one from "
+                                   f"<data dir>/mesh/{TOKEN_FILE} of the running `meshscope up`, --token, "
+                                   f"or {TOKEN_ENV}", status=401) from None
             raise ControlError(payload.get("error", f"HTTP {e.code}"), payload.get("problems"), e.code) from None
         except (urllib.error.URLError, OSError) as e:
             raise ControlError(f"no bundled mesh answers at {self.url} ({getattr(e, 'reason', e)}); "

@@ -1,5 +1,10 @@
 """The static bootstrap each Envoy starts with: identity, admin, where xDS and OTLP are, stats naming.
 
+The xDS cluster speaks mutual TLS: Envoy presents its workload certificate (from a
+0600 file in its own run directory, read through filesystem SDS so a rotated
+certificate is picked up without a restart) and accepts only a server certificate
+signed by the mesh root that carries istiod's SPIFFE id.
+
 Two details matter for telemetry:
 - stat tags: Envoy's default extractor cuts a cluster name at its first dot, so
   `outbound|9080||reviews.bookinfo.svc.cluster.local` would become a mangled stat;
@@ -13,8 +18,10 @@ Two details matter for telemetry:
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
+from mesh.controlplane.ca import IssuedCert
 from mesh.controlplane.context import OTLP_CLUSTER, XDS_CLUSTER, rest_source
 from mesh.controlplane.registry import Workload
 from mesh.controlplane.telemetry import BYTES_BUCKETS, DURATION_BUCKETS
@@ -23,6 +30,9 @@ DEFAULT_TAGS = ("envoy.http_conn_manager_prefix", "envoy.listener_address", "env
                 "envoy.response_code_class", "envoy.tcp_prefix", "envoy.http_user_agent", "envoy.virtual_host",
                 "envoy.virtual_cluster", "envoy.rds_route_config", "envoy.worker_id")
 ISTIO_CLUSTER_TAG = {"tag_name": "envoy.cluster_name", "regex": r"^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)"}
+XDS_CLIENT_SECRET = "xds-client-cert"
+XDS_CLIENT_FILE = "xds-client-cert.json"  # in the sidecar's own run directory, mode 0600
+SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
 
 def _leb(n: int) -> bytes:
@@ -55,14 +65,42 @@ def namespace_wasm() -> bytes:
     return b"\x00asm\x01\x00\x00\x00" + sec(1, types) + sec(3, funcs) + sec(5, memory) + sec(7, exports) + sec(10, code)
 
 
-def _static_cluster(name: str, port: int) -> dict[str, Any]:
-    return {"name": name, "type": "STATIC", "connect_timeout": "1s",
+def _static_cluster(name: str, port: int, connect_timeout: str = "1s") -> dict[str, Any]:
+    return {"name": name, "type": "STATIC", "connect_timeout": connect_timeout,
             "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
                 {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
 
 
-def build_bootstrap(w: Workload, xds_port: int, otlp: tuple[str, int] | None = None) -> dict[str, Any]:
-    clusters = [_static_cluster(XDS_CLUSTER, xds_port)]
+def xds_client_secret(cert: IssuedCert) -> dict[str, Any]:
+    """The filesystem-SDS file holding a sidecar's xDS client certificate and key."""
+    return {"version_info": str(cert.serial), "resources": [{
+        "@type": SECRET_TYPE, "name": XDS_CLIENT_SECRET, "tls_certificate": {
+            "certificate_chain": {"inline_string": cert.cert_pem},
+            "private_key": {"inline_string": cert.key_pem}}}]}
+
+
+def xds_transport_socket(credentials_dir: Path, root_pem: str, server_identity: str) -> dict[str, Any]:
+    """Mutual TLS to the control plane: our certificate from the watched file, theirs checked by root and SAN."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2", "tls_maximum_protocol_version": "TLSv1_3"},
+            "tls_certificate_sds_secret_configs": [{"name": XDS_CLIENT_SECRET, "sds_config": {
+                "path_config_source": {"path": str(credentials_dir / XDS_CLIENT_FILE),
+                                       "watched_directory": {"path": str(credentials_dir)}},
+                "resource_api_version": "V3"}}],
+            "validation_context": {
+                "trusted_ca": {"inline_string": root_pem},
+                "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": server_identity}}]}}}}
+
+
+def build_bootstrap(w: Workload, xds_port: int, credentials_dir: Path, root_pem: str, server_identity: str,
+                    otlp: tuple[str, int] | None = None) -> dict[str, Any]:
+    """`credentials_dir` must hold the file `xds_client_secret` describes before Envoy starts."""
+    # the connect timeout covers the TLS handshake, which waits for CPU while many Envoys start at once
+    xds = _static_cluster(XDS_CLUSTER, xds_port, connect_timeout="5s")
+    xds["transport_socket"] = xds_transport_socket(credentials_dir, root_pem, server_identity)
+    clusters = [xds]
     if otlp:
         c = _static_cluster(OTLP_CLUSTER, otlp[1])
         c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"] = otlp[0]

@@ -8,6 +8,7 @@ that shape. Keys are ECDSA P-256, as istio-agent generates by default.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import threading
 from dataclasses import dataclass
 
@@ -15,6 +16,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+XDS_SERVER_NAMESPACE = "istio-system"  # where istiod's identity lives in Istio; the REST-xDS server uses it
+XDS_SERVER_ACCOUNT = "istiod"
+XDS_SERVER_DNS = "istiod.istio-system.svc"
 
 
 def spiffe_id(namespace: str, service_account: str, trust_domain: str = "cluster.local") -> str:
@@ -64,10 +70,23 @@ class MeshCA:
         )
         self.root_pem = self._cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, namespace: str, service_account: str,
-              ttl: dt.timedelta = dt.timedelta(hours=24)) -> IssuedCert:
+    @property
+    def xds_server_identity(self) -> str:
+        return spiffe_id(XDS_SERVER_NAMESPACE, XDS_SERVER_ACCOUNT, self.trust_domain)
+
+    def issue_xds_server(self, ttl: dt.timedelta = dt.timedelta(hours=24)) -> IssuedCert:
+        """The control plane's serving certificate: istiod's SPIFFE id, plus a DNS name and 127.0.0.1
+        so ordinary TLS clients (tests, curl) can verify it by host name too."""
+        return self.issue(XDS_SERVER_NAMESPACE, XDS_SERVER_ACCOUNT, ttl, dns_names=(XDS_SERVER_DNS,),
+                          ip_addresses=("127.0.0.1",))
+
+    def issue(self, namespace: str, service_account: str, ttl: dt.timedelta = dt.timedelta(hours=24),
+              dns_names: tuple[str, ...] = (), ip_addresses: tuple[str, ...] = ()) -> IssuedCert:
         """Sign a fresh key for `spiffe://<td>/ns/<namespace>/sa/<service_account>`."""
         identity = spiffe_id(namespace, service_account, self.trust_domain)
+        sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity)]
+        sans += [x509.DNSName(d) for d in dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         serial = x509.random_serial_number()
@@ -79,7 +98,7 @@ class MeshCA:
             .serial_number(serial)
             .not_valid_before(now - dt.timedelta(minutes=1))
             .not_valid_after(now + ttl)
-            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity)]), critical=True)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=True)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, content_commitment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,

@@ -9,11 +9,20 @@ poll every few seconds per stream instead of several per second. Envoy reports t
 update on its next poll: the accepted `version_info` (ACK) or an `error_detail`
 (NACK, the last good config keeps serving). Both are recorded, so the control
 plane can wait for a push to land and report rejections with Envoy's message.
+
+Like istiod, the server authenticates every proxy before serving it: it speaks only
+TLS, requires a client certificate signed by the mesh CA, and serves a node id only
+to a client whose certificate carries that node's SPIFFE identity (anything else is
+a 403), so no local process can read another workload's config or SDS private key.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -38,8 +47,71 @@ class QuietHTTPServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
         exc = sys.exc_info()[1]
-        if not isinstance(exc, (ConnectionError, TimeoutError)):
+        if not isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
             super().handle_error(request, client_address)
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """What the xDS server needs for mutual TLS: its own certificate and the root that signs clients."""
+
+    cert_pem: str
+    key_pem: str
+    root_pem: str
+
+
+def server_context(tls: ServerTLS) -> ssl.SSLContext:
+    """A TLS 1.2+ server context that requires a client certificate chaining to `tls.root_pem`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=tls.root_pem)
+    fd, path = tempfile.mkstemp(prefix="meshscope-xds-", suffix=".pem")  # ssl loads keys from files only; 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(tls.cert_pem + tls.key_pem)
+        ctx.load_cert_chain(path)
+    finally:
+        os.unlink(path)
+    return ctx
+
+
+def peer_identity(conn: ssl.SSLSocket) -> str:
+    """The SPIFFE id (URI SAN) of the verified client certificate, or "" if it has none."""
+    cert = conn.getpeercert() or {}
+    return next((v for k, v in cert.get("subjectAltName", ()) if k == "URI" and v.startswith("spiffe://")), "")
+
+
+class MutualTLSServer(QuietHTTPServer):
+    """QuietHTTPServer over mutual TLS; the handshake runs on the connection's own thread.
+
+    A client that speaks plain HTTP, sends no certificate, or one the mesh CA did not sign
+    fails the handshake and gets no HTTP answer at all. `set_tls` swaps the serving
+    certificate for new connections (rotation) without touching open ones.
+    """
+
+    handshake_timeout = 5.0
+
+    def __init__(self, address: tuple[str, int], handler: type, tls: ServerTLS):
+        self._ctx = server_context(tls)
+        self.handshake_failures = 0
+        super().__init__(address, handler)
+
+    def set_tls(self, tls: ServerTLS) -> None:
+        self._ctx = server_context(tls)
+
+    def finish_request(self, request: socket.socket, client_address: Any) -> None:
+        request.settimeout(self.handshake_timeout)
+        try:
+            conn = self._ctx.wrap_socket(request, server_side=True)
+        except (OSError, ValueError):
+            self.handshake_failures += 1
+            return
+        try:
+            conn.settimeout(None)
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
 
 
 @dataclass
@@ -64,15 +136,22 @@ def _digest(resource: dict[str, Any]) -> str:
 
 
 class XdsServer:
-    """Serves per-node resources; `set_resources` swaps a whole node's config atomically."""
+    """Serves per-node resources; `set_resources` swaps a whole node's config atomically.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, hold_s: float = 3.0):
+    `tls` is required: the server never speaks plaintext. Each node is registered with
+    the SPIFFE identity allowed to fetch it.
+    """
+
+    def __init__(self, tls: ServerTLS, host: str = "127.0.0.1", port: int = 0, hold_s: float = 3.0):
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._closing = False
         self.hold_s = hold_s  # keep below the request_timeout Envoy is given (5 s)
+        self.stale_after = 2 * hold_s + 1.0
         self._resources: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._digests: dict[str, dict[str, dict[str, str]]] = {}  # node -> type -> name -> content hash
+        self._identities: dict[str, str] = {}  # node -> the SPIFFE id allowed to fetch it
+        self.denied = 0  # authenticated requests refused because the node is not the client's
         self._streams: dict[tuple[str, str, tuple[str, ...]], _Stream] = {}
         self.rejections: list[Rejection] = []
         self.requests = 0
@@ -85,22 +164,33 @@ class XdsServer:
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b"{}"
-                status, payload = server.handle(self.path, body)
+                status, payload = server.handle(self.path, body, peer_identity(self.connection))
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
+                if status == 403:  # a reconnect presents the (maybe rewritten) certificate file again
+                    self.send_header("connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(payload)
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = QuietHTTPServer((host, port), Handler)
+        self._httpd = MutualTLSServer((host, port), Handler, tls)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="xds-rest", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def set_tls(self, tls: ServerTLS) -> None:
+        """Serve a new certificate (rotation) to connections made from now on."""
+        self._httpd.set_tls(tls)
+
+    @property
+    def handshake_failures(self) -> int:
+        return self._httpd.handshake_failures
 
     def stop(self) -> None:
         with self._lock:
@@ -110,17 +200,20 @@ class XdsServer:
         self._httpd.server_close()
 
     # --- config -------------------------------------------------------------------------
-    def set_resources(self, node_id: str, resources: dict[str, dict[str, dict[str, Any]]]) -> None:
+    def set_resources(self, node_id: str, resources: dict[str, dict[str, dict[str, Any]]], identity: str) -> None:
+        """Replace `node_id`'s config; only a client certificate for `identity` may fetch it."""
         digests = {t: {n: _digest(r) for n, r in items.items()} for t, items in resources.items()}
         with self._lock:
             self._resources[node_id] = resources
             self._digests[node_id] = digests
+            self._identities[node_id] = identity
             self._changed.notify_all()
 
     def remove_node(self, node_id: str) -> None:
         with self._lock:
             self._resources.pop(node_id, None)
             self._digests.pop(node_id, None)
+            self._identities.pop(node_id, None)
 
     def _version(self, node_id: str, type_url: str, names: tuple[str, ...]) -> str:
         """The version of what `_select` returns, from per-resource digests computed once per push."""
@@ -140,7 +233,8 @@ class XdsServer:
         return [bucket[n] for n in names if n in bucket]
 
     # --- protocol -----------------------------------------------------------------------
-    def handle(self, path: str, body: bytes) -> tuple[int, bytes]:
+    def handle(self, path: str, body: bytes, peer: str) -> tuple[int, bytes]:
+        """Answer one poll from a client authenticated as `peer` (its certificate's SPIFFE id)."""
         type_url = TYPE_BY_PATH.get(path)
         if type_url is None:
             return 404, b'{"error": "unknown xDS path"}'
@@ -148,8 +242,18 @@ class XdsServer:
             req = json.loads(body or b"{}")
         except ValueError:
             return 400, b'{"error": "invalid JSON"}'
+        if not isinstance(req, dict) or not isinstance(req.get("node") or {}, dict):
+            return 400, b'{"error": "not a DiscoveryRequest"}'
         node_id = ((req.get("node") or {}).get("id")) or ""
-        names = tuple(sorted(req.get("resource_names") or req.get("resourceNames") or []))
+        if not isinstance(node_id, str) or not peer or self._identities.get(node_id) != peer:
+            with self._lock:
+                self.denied += 1
+            return 403, json.dumps({"error": f"node {str(node_id)[:200]!r} is not served to "
+                                             f"{peer or 'a client without a SPIFFE id'}"}).encode()
+        names = req.get("resource_names") or req.get("resourceNames") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return 400, b'{"error": "resource_names must be a list of strings"}'
+        names = tuple(sorted(names))
         reported = req.get("version_info") or req.get("versionInfo") or ""
         err = req.get("error_detail") or req.get("errorDetail")
         with self._lock:
@@ -191,11 +295,16 @@ class XdsServer:
         """True when every proxy has applied (or rejected) the config it is currently served.
 
         `only` limits the check to some streams (those a push changed), so an unchanged
-        slow-polling stream (SDS polls once a second) does not delay the answer.
+        slow-polling stream (SDS polls once a second) does not delay the answer. A stream
+        nobody polled for `stale_after` seconds is no live subscription (a live Envoy polls
+        again at most `hold_s` after its last poll) and is not waited for.
         """
+        now = time.monotonic()
         with self._lock:
             for key, s in self._streams.items():
                 if key[0] not in node_ids or (only is not None and key not in only):
+                    continue
+                if now - s.last_poll > self.stale_after:
                     continue
                 want = self._version(*key)
                 if s.acked != want and s.nacked != want:

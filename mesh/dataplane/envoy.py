@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,28 @@ def envoy_spec(name: str, bootstrap: dict[str, Any], run_dir: Path, log_level: s
             "--drain-time-s", "1", "--drain-strategy", "immediate",  # listener changes take over quickly
             "-l", log_level, "--log-path", str(run_dir / f"{name}.envoy.log")]
     return ProcessSpec(name=name, argv=argv, log_file=run_dir / f"{name}.stdout.log")
+
+
+def private_dir(path: Path) -> Path:
+    """A directory only this user can enter (a sidecar's credentials live in it)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace `path` atomically with a 0600 file: written aside, then renamed into place.
+
+    The rename is what Envoy's `watched_directory` reacts to, and a reader never sees half a file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

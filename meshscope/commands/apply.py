@@ -13,11 +13,26 @@ from pathlib import Path
 HELP = "apply Istio config files to the running bundled mesh (validated first)"
 
 
+def add_control_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the bundled mesh's control API is and how to authenticate (shared by apply, delete, scenario)."""
+    parser.add_argument("--control", default="http://127.0.0.1:15080", metavar="URL",
+                        help="the bundled mesh's control API (default http://127.0.0.1:15080)")
+    parser.add_argument("--data-dir", type=Path, default=Path(".meshscope"), metavar="DIR",
+                        help="the --data-dir of `meshscope up`; its mesh/control.token authenticates "
+                             "(default .meshscope)")
+    parser.add_argument("--token", metavar="TOKEN",
+                        help="control API token (default $MESHSCOPE_CONTROL_TOKEN, else DIR/mesh/control.token)")
+
+
+def control_client(args: argparse.Namespace, timeout: float = 30.0):
+    from mesh.control_api import ControlClient
+    return ControlClient(args.control, timeout=timeout, token=args.token, data_dir=args.data_dir)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", type=Path, required=True, metavar="FILE|DIR",
                         help="YAML file or directory (repeatable)")
-    parser.add_argument("--control", default="http://127.0.0.1:15080", metavar="URL",
-                        help="the bundled mesh's control API (default http://127.0.0.1:15080)")
+    add_control_arguments(parser)
     parser.add_argument("--force", action="store_true", help="push even when the config rules report errors")
 
 
@@ -60,12 +75,12 @@ def blocking_findings(current_yaml: str, change) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mesh.control_api import ControlClient, ControlError
+    from mesh.control_api import ControlError
 
     change = load_change(args.filename, "apply")
     if change is None:
         return 1
-    client = ControlClient(args.control)
+    client = control_client(args)
     try:
         current = client.config_yaml()
         findings = blocking_findings(current, change)

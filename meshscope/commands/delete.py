@@ -10,19 +10,19 @@ HELP = "delete the objects named in Istio config files from the running bundled 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", type=Path, required=True, metavar="FILE|DIR",
                         help="YAML file or directory naming the objects (repeatable)")
-    parser.add_argument("--control", default="http://127.0.0.1:15080", metavar="URL",
-                        help="the bundled mesh's control API (default http://127.0.0.1:15080)")
+    from meshscope.commands.apply import add_control_arguments
+    add_control_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from meshscope.commands.apply import as_yaml, load_change
-    from mesh.control_api import ControlClient, ControlError
+    from meshscope.commands.apply import as_yaml, control_client, load_change
+    from mesh.control_api import ControlError
 
     change = load_change(args.filename, "delete")
     if change is None:
         return 1
     try:
-        r = ControlClient(args.control).delete(as_yaml(change), ",".join(map(str, args.filename)))
+        r = control_client(args).delete(as_yaml(change), ",".join(map(str, args.filename)))
     except ControlError as exc:
         print(f"meshscope delete: {exc}")
         for p in exc.problems:

@@ -9,18 +9,19 @@ HELP = "list the fault scenarios, apply one to the running bundled mesh, or clea
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["list", "apply", "clear"], help="what to do")
     parser.add_argument("name", nargs="?", help="scenario name (for apply)")
-    parser.add_argument("--control", default="http://127.0.0.1:15080", metavar="URL",
-                        help="the bundled mesh's control API (default http://127.0.0.1:15080)")
+    from meshscope.commands.apply import add_control_arguments
+    add_control_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mesh.control_api import ControlClient, ControlError
+    from mesh.control_api import ControlError
     from mesh.scenarios import SCENARIOS, names
+    from meshscope.commands.apply import control_client
 
     if args.action == "list":
         active = None
         try:
-            active = ControlClient(args.control, timeout=2).scenarios().get("active")
+            active = control_client(args, timeout=2).scenarios().get("active")
         except ControlError:
             pass  # no mesh running: still list them
         width = max(len(s.name) for s in SCENARIOS)
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{mark} {s.name:<{width}}  {s.description}")
             print(f"  {'':<{width}}  expects {', '.join(s.expected_codes)}; flags {flags}; edge {s.edge[0]} -> {s.edge[1]}")
         return 0
-    client = ControlClient(args.control)
+    client = control_client(args)
     try:
         if args.action == "apply":
             if not args.name:

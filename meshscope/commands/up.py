@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="token the UI/API require (default $MESHSCOPE_TOKEN; required beyond loopback)")
     parser.add_argument("--gateway-port", type=int, default=8080, help="ingress gateway port (default 8080)")
     parser.add_argument("--control-port", type=int, default=15080,
-                        help="control API for `meshscope apply/delete/scenario` (default 15080)")
+                        help="control API for `meshscope apply/delete/scenario` (default 15080); its token "
+                             "is written to DATA_DIR/mesh/control.token")
     parser.add_argument("--otlp-port", type=int, default=4318,
                         help="meshscope's OTLP/HTTP receiver for traces (default 4318; 0 = any free port)")
     parser.add_argument("--data-dir", type=Path, default=Path(".meshscope"),
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         mesh = stack.backend.mesh
         print(f"  control API         {mesh.status()['control_api']}  (meshscope apply -f FILE | scenario apply NAME)")
+        if mesh.control:
+            print(f"  control token       {mesh.control_token_path}  (0600; apply/delete/scenario read it)")
         print(f"  access logs         {mesh.log_dir}")
         for w in mesh.status()["workloads"]:
             print(f"  sidecar {w['namespace'] + '/' + w['name']:<24} {w['admin']}/stats/prometheus")

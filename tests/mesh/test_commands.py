@@ -26,7 +26,8 @@ spec:
 
 
 def ctl(mesh) -> list[str]:
-    return ["--control", f"http://127.0.0.1:{mesh.control.port}"]
+    """The running mesh's control URL and `meshscope up`-style data dir (where the CLI finds the token)."""
+    return ["--control", f"http://127.0.0.1:{mesh.control.port}", "--data-dir", str(mesh.data_dir.parent)]
 
 
 def test_scenario_list_names_every_scenario_without_a_mesh(capsys):
@@ -96,3 +97,62 @@ def test_apply_without_a_running_mesh_says_so(tmp_path, capsys):
     f.write_text(VS)
     assert main(["apply", "-f", str(f), "--control", f"http://127.0.0.1:{free_port()}"]) == 1
     assert "no bundled mesh answers" in capsys.readouterr().out
+
+
+def _url(mesh) -> list[str]:
+    return ["--control", f"http://127.0.0.1:{mesh.control.port}"]
+
+
+def _one_line_error(out: str, err: str) -> str:
+    assert "Traceback" not in out + err
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+def test_the_cli_finds_the_token_meshscope_up_writes(bundled_mesh, mesh_config, tmp_path, monkeypatch, capsys):
+    """With no flags, the CLI reads .meshscope/mesh/control.token (where `meshscope up` writes it) from the cwd."""
+    monkeypatch.delenv("MESHSCOPE_CONTROL_TOKEN", raising=False)
+    token_file = tmp_path / ".meshscope" / "mesh" / "control.token"
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text(bundled_mesh.control_token_path.read_text())
+    monkeypatch.chdir(tmp_path)
+    f = tmp_path / "ratings-vs.yaml"
+    f.write_text(VS)
+    assert main(["apply", "-f", str(f), *_url(bundled_mesh)]) == 0
+    assert "VirtualService bookinfo/ratings applied" in capsys.readouterr().out
+    assert main(["delete", "-f", str(f), *_url(bundled_mesh)]) == 0
+    assert "VirtualService bookinfo/ratings deleted" in capsys.readouterr().out
+
+
+def test_token_from_the_environment_and_the_flag(bundled_mesh, mesh_config, tmp_path, monkeypatch, capsys):
+    empty = ["--data-dir", str(tmp_path)]  # no token file there
+    monkeypatch.setenv("MESHSCOPE_CONTROL_TOKEN", bundled_mesh.control_token)
+    assert main(["scenario", "apply", "fault-abort", *_url(bundled_mesh), *empty]) == 0
+    assert bundled_mesh.scenario == "fault-abort"
+    monkeypatch.delenv("MESHSCOPE_CONTROL_TOKEN")
+    assert main(["scenario", "clear", *_url(bundled_mesh), *empty, "--token", bundled_mesh.control_token]) == 0
+    assert bundled_mesh.scenario is None
+    capsys.readouterr()
+    monkeypatch.setenv("MESHSCOPE_CONTROL_TOKEN", "stale")  # --token wins over the environment
+    assert main(["scenario", "apply", "fault-abort", *_url(bundled_mesh), *empty,
+                 "--token", bundled_mesh.control_token]) == 0
+    assert bundled_mesh.scenario == "fault-abort"
+
+
+def test_a_wrong_or_missing_token_is_one_clear_line(bundled_mesh, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MESHSCOPE_CONTROL_TOKEN", raising=False)
+    f = tmp_path / "vs.yaml"
+    f.write_text(VS)
+    before = [o.ref for o in bundled_mesh.objects]
+    assert main(["apply", "-f", str(f), *_url(bundled_mesh), "--token", "wrong"]) == 1
+    line = _one_line_error(*capsys.readouterr())
+    assert line.startswith("meshscope apply: ") and "refused the control token (401)" in line
+    assert main(["scenario", "clear", *_url(bundled_mesh), "--data-dir", str(tmp_path)]) == 1
+    line = _one_line_error(*capsys.readouterr())
+    assert f"no control token at {tmp_path / 'mesh' / 'control.token'}" in line and "--token" in line
+    assert main(["delete", "-f", str(f), *_url(bundled_mesh), "--data-dir", str(tmp_path)]) == 1
+    assert "no control token at" in _one_line_error(*capsys.readouterr())
+    assert [o.ref for o in bundled_mesh.objects] == before
+    assert main(["scenario", "list", *_url(bundled_mesh), "--token", "wrong"]) == 0  # listing needs no mesh
+    assert "mtls-mismatch" in capsys.readouterr().out
