@@ -19,9 +19,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from collector import schema as s
@@ -126,6 +128,43 @@ def vector_to_rates(result: list[dict], metric: str) -> pd.DataFrame:
     out[s.LE] = pd.to_numeric(labels["le"], errors="coerce") if "le" in labels else math.nan
     out[s.RATE] = values.astype(float)
     return out[out[s.RATE].notna()][list(RATE_COLUMNS)]
+
+
+def matrix_to_rates(result: list[dict], metric: str, times: np.ndarray) -> list[pd.DataFrame]:
+    """A PromQL range result (`data.result`, a matrix) as one rate frame per evaluation time in `times`.
+
+    Each sample goes to the nearest of `times` (Prometheus evaluates at start + k * step);
+    samples that match none are dropped. Decoding is columnar: labels once per series,
+    values as one array, then one split by point.
+    """
+    if not result or not len(times):
+        return [empty_rates() for _ in times]
+    labels = pd.DataFrame.from_records([r.get("metric") or {} for r in result])
+    counts = np.fromiter((len(r.get("values") or ()) for r in result), dtype=np.int64, count=len(result))
+    pairs = np.array(list(chain.from_iterable(r.get("values") or () for r in result)), dtype=object).reshape(-1, 2)
+    if not len(pairs):
+        return [empty_rates() for _ in times]
+    at = pairs[:, 0].astype(float)
+    values = pd.to_numeric(pd.Series(pairs[:, 1].astype(str)), errors="coerce").to_numpy(dtype=float)
+    step = float(times[1] - times[0]) if len(times) > 1 else 1.0
+    point = np.rint((at - times[0]) / step).astype(np.int64)
+    ok = (point >= 0) & (point < len(times)) & (np.abs(at - times[np.clip(point, 0, len(times) - 1)]) < step / 2)
+    rows = labels.iloc[np.repeat(np.arange(len(result)), counts)].reset_index(drop=True)
+    out = pd.DataFrame({c: (rows[c].fillna("unknown").astype(str) if c in rows else "unknown")
+                        for c in s.ISTIO_LABELS}, index=rows.index)
+    out[s.METRIC] = metric
+    out[s.LE] = pd.to_numeric(rows["le"], errors="coerce") if "le" in rows else math.nan
+    out[s.RATE] = values
+    keep = ok & ~np.isnan(values)
+    out, point = out[keep][list(RATE_COLUMNS)], point[keep]
+    by_point = dict(iter(out.groupby(point, sort=False))) if len(out) else {}
+    return [by_point[i].reset_index(drop=True) if i in by_point else empty_rates() for i in range(len(times))]
+
+
+def range_times(start: float, end: float, step: float) -> np.ndarray:
+    """Prometheus' evaluation times of a range query: start, start + step, ... up to end."""
+    n = int(math.floor((end - start) / step + 1e-6)) + 1 if end >= start and step > 0 else 0
+    return start + step * np.arange(n)
 
 
 def empty_rates() -> pd.DataFrame:
@@ -292,6 +331,37 @@ class ClusterBackend:
         self._prom_ok(time.perf_counter() - t0, len(RATE_METRICS))
         frames = [f for f in frames if len(f)]
         return pd.concat(frames, ignore_index=True) if frames else empty_rates()
+
+    def rates_range(self, window_s: float, start: float, end: float, step: float) -> list[tuple[float, pd.DataFrame]]:
+        """The rate frame over `window_s` at start, start + step, ... end: one range query per metric.
+
+        What `rates(window_s, t)` gives at each of those times (the same PromQL, evaluated by
+        Prometheus at the same instants), for 4 queries whatever the number of points, where
+        asking point by point costs 4 per point.
+        """
+        if self.prometheus is None:
+            raise PrometheusUnavailable("unreachable", "Prometheus is not configured (the backend is not started)")
+        if step <= 0:
+            raise ValueError(f"step must be positive, got {step}")
+        start, end, step = round(start, 3), round(end, 3), round(step, 3)  # what the API is sent (ms)
+        times = range_times(start, end, step)
+        t0 = time.perf_counter()
+        per_metric = []
+        try:
+            for metric in RATE_METRICS:
+                data = self.prometheus.query_range(rate_query(metric, window_s, self.namespaces), start, end, step)
+                if data.get("resultType") != "matrix":
+                    raise PrometheusAPIError("bad_response", f"expected a range matrix, got {data.get('resultType')}")
+                per_metric.append(matrix_to_rates(data.get("result") or [], metric, times))
+        except PrometheusAPIError as exc:
+            self._prom_failed(exc)
+            raise PrometheusUnavailable(exc.kind, f"Prometheus unavailable: {exc}") from None
+        self._prom_ok(time.perf_counter() - t0, len(RATE_METRICS))
+        out = []
+        for i, t in enumerate(times.tolist()):
+            parts = [m[i] for m in per_metric if len(m[i])]
+            out.append((t, pd.concat(parts, ignore_index=True) if parts else empty_rates()))
+        return out
 
     def requests(self, start: float, end: float) -> pd.DataFrame | None:
         return None  # a cluster's access logs are not read here; the stack uses its (OTLP-fed) store

@@ -41,6 +41,9 @@ def element_series(frames: list[tuple[float, pd.DataFrame]], element: dict[str, 
                    options: GraphOptions) -> dict[str, list]:
     """`{"t", "rps", "error_pct", "p50", "p95", "p99"}` of a node (its inbound traffic) or an edge.
 
+    `frames` are (time, rate frame) pairs, best prepared by `series_frames` (once for every
+    element of one graph).
+
     `element` is the dashboard record of the element (an edge has source, target and
     protocol). One `Caches` serves every frame, so labels resolve to nodes once.
     """
@@ -50,8 +53,7 @@ def element_series(frames: list[tuple[float, pd.DataFrame]], element: dict[str, 
     memos: list[tuple[dict, dict]] = []
     out: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
     is_edge = "source" in element
-    earlier = aligned([f for _, f in frames[:-1]])
-    for (t, _), frame in zip(frames, [*earlier, frames[-1][1]] if frames else []):
+    for t, frame in frames:
         rps, err, lat = 0.0, 0.0, {}
         if len(frame):
             tr = build_traffic(frame, options, caches)
@@ -89,6 +91,14 @@ def _edges_of(tr: Traffic, element: dict[str, Any]) -> np.ndarray:
         proto = PROTOCOLS.index(protocol) if protocol in PROTOCOLS else -1
         return (tr.e_src == src) & (tr.e_dst == dst) & (tr.e_proto == proto)
     return tr.e_dst == index.get(element["id"], -1)
+
+
+def series_frames(frames: list[tuple[float, pd.DataFrame]]) -> list[tuple[float, pd.DataFrame]]:
+    """The points before the last given one row layout (`aligned`); the last (the graph's own frame) as it is."""
+    if len(frames) < 2:
+        return list(frames)
+    earlier = aligned([f for _, f in frames[:-1]])
+    return [(t, f) for (t, _), f in zip(frames[:-1], earlier)] + [frames[-1]]
 
 
 def aligned(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:

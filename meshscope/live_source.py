@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class _Built:
     result: GraphResult
     graph: Any
     rates: pd.DataFrame
+    frames: dict[int, list] = field(default_factory=dict)  # points -> side-panel frames ending on this graph
 
 
 class LiveSource:
@@ -133,7 +134,7 @@ class LiveSource:
         (rate over the window, topology's rules, see `meshscope.element_series`); the last
         point is the graph itself.
         """
-        from meshscope.element_series import element_series, graph_options
+        from meshscope.element_series import element_series, graph_options, series_frames
 
         window = float(window_s or DEFAULT_WINDOW_S)
         if graph_type is None:
@@ -142,7 +143,12 @@ class LiveSource:
         found = _find_element(entry.result.elements, element_id)
         if found is None or found.get("type") == "box":
             return None
-        frames = self._frames(window, entry.at, last=entry.rates)
+        with self._lock:
+            frames = entry.frames.get(SERIES_POINTS)
+        if frames is None:  # once per graph: the next click on it reuses the points
+            frames = series_frames(self._frames(window, entry.at, last=entry.rates))
+            with self._lock:
+                entry.frames = {SERIES_POINTS: frames}
         return element_series(frames, found, graph_options(graph_type, namespaces, window))
 
     def _drawn_in(self, element_id: str, window_s: float) -> tuple[str, list[str] | None]:

@@ -17,6 +17,7 @@ import pytest
 from collector import schema as s
 from dashboard.query import GRAPH_TYPES
 from meshscope.live_source import LiveSource
+from tests.util import wait_until
 from topology.synthetic import synthetic_rates
 
 WINDOW = 60.0
@@ -84,7 +85,7 @@ def test_series_end_on_the_graph_numbers_for_every_element_of_recorded_traffic(g
         if el.get("type") == "box":
             continue
         series = src.element_metrics(el["id"], WINDOW, graph_type=graph_type)
-        assert series is not None and len(series["t"]) > 1 and series["t"][-1] == src.at
+        assert series is not None and len(series["t"]) > 1 and series["t"][-1] == pytest.approx(src.at, abs=1e-3)
         assert_last_point_is_the_graph(series, el)
         checked += 1
     assert checked > 10
@@ -131,10 +132,10 @@ def test_one_graph_build_at_most_whatever_graph_the_element_is_in():
 
 
 def test_snapshot_source_takes_the_same_request_and_returns_its_saved_series():
-    from dashboard.sample import sample_snapshot
+    from dashboard.sample import bookinfo_snapshot
     from dashboard.snapshot_source import SnapshotSource
 
-    src = SnapshotSource(sample_snapshot())
+    src = SnapshotSource(bookinfo_snapshot())
     eid, saved = next(iter(src.snapshot["series"].items()))
     assert src.element_metrics(eid) == saved
     assert src.element_metrics(eid, 300, graph_type="service", namespaces=["bookinfo"]) == saved
@@ -142,7 +143,11 @@ def test_snapshot_source_takes_the_same_request_and_returns_its_saved_series():
 
 @pytest.mark.e2e
 def test_side_panel_numbers_are_the_graph_numbers_on_the_bundled_mesh(stack):
-    src = PinnedSource(stack, at=time.time() - 2)  # samples of that instant have all landed
+    def pinned():  # 2 s back, so every sample of that instant has landed; traffic there once the stack is warm
+        src = PinnedSource(stack, at=time.time() - 2)
+        return src if any("source" in e["data"] for e in src.graph("workload", None, WINDOW).elements) else None
+
+    src = wait_until(pinned, timeout=60, interval=1, what="edges in the live graph 2 s ago")
     checked = 0
     for graph_type in GRAPH_TYPES:
         elements = [e["data"] for e in src.graph(graph_type, None, WINDOW).elements]
@@ -150,7 +155,7 @@ def test_side_panel_numbers_are_the_graph_numbers_on_the_bundled_mesh(stack):
             if el.get("type") == "box" or not (el.get("rps") or el.get("rps_in")):
                 continue
             series = src.element_metrics(el["id"], WINDOW, graph_type=graph_type)
-            assert series is not None and series["t"][-1] == src.at
+            assert series is not None and series["t"][-1] == pytest.approx(src.at, abs=1e-3)
             assert_last_point_is_the_graph(series, el)
             assert len(series["t"]) > 1 and max(series["rps"]) > 0
             checked += 1
