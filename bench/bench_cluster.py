@@ -10,7 +10,9 @@ process, so its peak resident memory is this scenario's alone.
 
 Figures: ingest (list + snapshot), first full graph (all appenders, cluster config badges)
 vs the same graph without config, incremental refresh vs the full graph, a config change
-(watch event -> snapshot rebuilt), decoding a Prometheus answer of that size, peak RSS.
+(watch event -> snapshot rebuilt), decoding a Prometheus answer of that size, peak RSS; and, against a
+real Prometheus scraping a synthetic 400-edge target, a 20-point side-panel series asked point by point
+(4 instant queries per point) vs by one range query per metric.
 """
 from __future__ import annotations
 
@@ -270,10 +272,106 @@ def child(folder: Path) -> None:
         servers.wait(timeout=30)
 
 
+SERIES_EDGES, SERIES_POINTS, SERIES_WINDOW, SERIES_STEP = 400, 20, 4.0, 1.0
+_BOUNDS = ("5", "10", "25", "50", "100", "250", "1000", "+Inf")
+
+
+def _exposition(started: float) -> bytes:
+    """Istio counters of SERIES_EDGES edges, both reporters, grown by the seconds since `started`."""
+    up = time.time() - started
+    lines = []
+    for e in range(SERIES_EDGES):
+        edge = (f'source_workload="c{e % 40}",source_workload_namespace="ns{e % 5}",source_app="c{e % 40}",'
+                f'destination_workload="s{e}-v1",destination_workload_namespace="ns{e % 5}",destination_app="s{e}",'
+                f'destination_service="s{e}.ns{e % 5}.svc.cluster.local",destination_service_name="s{e}",'
+                f'destination_service_namespace="ns{e % 5}",request_protocol="http",response_flags="-"')
+        rps = 1.0 + e % 7
+        for reporter in ("source", "destination"):
+            lines.append(f'istio_requests_total{{reporter="{reporter}",{edge},response_code="200"}} {rps * up:.3f}')
+            lines.append(f'istio_requests_total{{reporter="{reporter}",{edge},response_code="503"}} {0.1 * rps * up:.3f}')
+        for i, le in enumerate(_BOUNDS):
+            share = 1.0 if le == "+Inf" else 1.0 - 0.5 ** (i + 1)
+            lines.append(f'istio_request_duration_milliseconds_bucket{{reporter="destination",{edge},'
+                         f'response_code="200",le="{le}"}} {share * rps * up:.3f}')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def series(folder: Path) -> None:
+    """A 20-point side-panel series from a real Prometheus: per-point instant queries vs one range query per metric."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    from bench.common import report
+    from collector.sources.prom_api import PrometheusClient
+    from meshscope.cluster import RATE_METRICS, ClusterBackend, ClusterOptions
+    from tests.fixtures.prometheus import start_prometheus, stop_prometheus
+
+    started = time.time()
+
+    class Target(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = _exposition(started)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # Prometheus gave up on a slow scrape (a busy machine): it tries again next second
+
+    target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    (folder / "prom-series").mkdir()
+    prom = start_prometheus(folder / "prom-series")
+    try:
+        prom.set_targets([f"http://127.0.0.1:{target.server_address[1]}/metrics"])
+        span = SERIES_WINDOW + SERIES_STEP * SERIES_POINTS + 3
+        backend = ClusterBackend(ClusterOptions(prometheus_url=prom.url), prometheus=PrometheusClient(prom.url, timeout=60))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # bench only: waiting for enough history, not synchronizing a test
+            if time.time() - started > span and len(backend.rates(SERIES_WINDOW, time.time() - SERIES_STEP * SERIES_POINTS)):
+                break
+            time.sleep(1)
+        end = round(time.time() - 2, 3)
+        points = [end - SERIES_STEP * i for i in range(SERIES_POINTS - 1, -1, -1)]
+
+        def per_point():
+            return [(t, backend.rates(SERIES_WINDOW, t)) for t in points]
+
+        def ranged():
+            return backend.rates_range(SERIES_WINDOW, points[0], end, SERIES_STEP)
+
+        q0 = backend.status()["prometheus"]["queries"]
+        old, old_cpu = min(_clock(per_point) for _ in range(3))
+        q1 = backend.status()["prometheus"]["queries"]
+        new, new_cpu = min(_clock(ranged) for _ in range(3))
+        q2 = backend.status()["prometheus"]["queries"]
+        rows_old = sum(len(f) for _, f in per_point())
+        rows_new = sum(len(f) for _, f in ranged())
+        assert rows_old == rows_new, (rows_old, rows_new)
+        n = len(RATE_METRICS)
+        report(f"cluster series per point ({SERIES_POINTS} points x {n} instant queries, {SERIES_EDGES} edges, real Prometheus)",
+               old * 1000, "ms")
+        report(f"cluster series by range query ({n} queries for {SERIES_POINTS} points)", new * 1000, "ms",
+               baseline=("per-point instant queries", old * 1000))
+        report("cluster series by range query, CPU of this process", new_cpu * 1000, "ms",
+               baseline=("per-point, CPU", old_cpu * 1000))
+        report("cluster series queries sent, per-point path", (q1 - q0) / 3, "queries")
+        report("cluster series queries sent, range path", (q2 - q1) / 3, "queries")
+        backend.prometheus.close()
+    finally:
+        stop_prometheus(prom)
+        target.shutdown()
+
+
 def main() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
-        for step in ("--generate", "--child"):
+        for step in ("--generate", "--child", "--series"):
             proc = subprocess.run([sys.executable, "-m", "bench.bench_cluster", step, tmp], cwd=ROOT, text=True,
                                   capture_output=True, timeout=1200, env=env)
             sys.stdout.write(proc.stdout)
@@ -287,5 +385,7 @@ if __name__ == "__main__":
         generate(Path(sys.argv[2]))
     elif sys.argv[1:2] == ["--child"]:
         child(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["--series"]:
+        series(Path(sys.argv[2]))
     else:
         main()
