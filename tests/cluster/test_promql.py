@@ -7,7 +7,7 @@ import pytest
 
 from collector import schema as s
 from collector.query import RATE_COLUMNS
-from meshscope.cluster import check_namespaces, rate_query, vector_to_rates
+from meshscope.cluster import check_namespaces, matrix_to_rates, range_times, rate_query, vector_to_rates
 
 
 def test_all_namespaces_is_one_plain_sum():
@@ -56,3 +56,22 @@ def test_vector_result_becomes_rate_rows():
     assert first[s.RATE] == 2.5 and math.isnan(first[s.LE])
     assert df.iloc[1][s.LE] == 25.0 and df.iloc[1][s.METRIC] == "istio_request_duration_milliseconds_bucket"
     assert vector_to_rates([], "istio_requests_total").empty
+
+
+def test_matrix_result_becomes_one_rate_frame_per_evaluation_time():
+    times = range_times(1795220900.0, 1795220960.0, 30.0)
+    assert times.tolist() == [1795220900.0, 1795220930.0, 1795220960.0]
+    result = [
+        {"metric": {"reporter": "source", "source_workload": "productpage-v1", "response_code": "200"},
+         "values": [[1795220900.0, "2.5"], [1795220960.001, "3"]]},  # ms jitter still lands on its point
+        {"metric": {"reporter": "destination", "le": "+Inf"},
+         "values": [[1795220930.0, "NaN"], [1795220960.0, "4"], [1795221990.0, "9"]]},  # NaN dropped, stray time too
+    ]
+    frames = matrix_to_rates(result, "istio_request_duration_milliseconds_bucket", times)
+    assert [len(f) for f in frames] == [1, 0, 2]
+    assert all(list(f.columns) == list(RATE_COLUMNS) for f in frames)
+    first, last = frames[0].iloc[0], frames[2]
+    assert first[s.SOURCE_WORKLOAD] == "productpage-v1" and first[s.RATE] == 2.5 and math.isnan(first[s.LE])
+    assert sorted(last[s.RATE]) == [3.0, 4.0] and last[s.LE].isin([math.inf]).sum() == 1
+    assert [len(f) for f in matrix_to_rates([], "istio_requests_total", times)] == [0, 0, 0]
+    assert range_times(10.0, 5.0, 1.0).size == 0
