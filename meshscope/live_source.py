@@ -3,7 +3,10 @@
 The UI and the API only lay out what this returns; every number comes from the
 backend's rate frame, the collector store, the topology builder and the live
 diagnoser. Graphs are cached for a second so the page and the API hitting the
-same view in one refresh cost one build.
+same view in one refresh cost one build. Side-panel series cost at most one more:
+each graph remembers its element ids (a click names only an id) and the frames
+of its series, and the series are computed by topology's own code
+(`meshscope.element_series`), so they end on the numbers the graph shows.
 """
 from __future__ import annotations
 
