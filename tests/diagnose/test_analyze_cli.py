@@ -277,3 +277,65 @@ def test_two_contexts_compare_services_across_clusters(tmp_path: Path):
     finally:
         east.stop()
         west.stop()
+
+
+REVIEWS_VS = GOOD[GOOD.index("apiVersion: networking.istio.io/v1\nkind: VirtualService"):]
+
+
+def test_duplicate_across_files_is_a_warning_naming_both_and_the_later_is_analyzed(clean: Path):
+    (clean / "zz-override.yaml").write_text(REVIEWS_VS)  # the same, valid VirtualService a second time
+    r = meshscope(str(clean), "--format", "json")
+    (dup,) = json.loads(r.stdout)
+    assert r.returncode == 0, r.stdout  # a warning does not reach the default --fail-on error
+    first, last = f"{clean / 'app.yaml'}:23", f"{clean / 'zz-override.yaml'}:1"
+    assert dup["code"] == "MS0011" and dup["severity"] == "warning"
+    assert dup["resource"]["source"] == last and [x["source"] for x in dup["related"]] == [first]
+    assert dup["evidence"] == {"definitions": [first, last], "evaluated": last}
+    assert meshscope(str(clean), "--fail-on", "warning").returncode == 1
+    assert meshscope(str(clean), "--fail-on", "warning", "--ignore", "MS0011").returncode == 0
+    # the later definition routes to a subset no DestinationRule defines: that is what gets reported
+    (clean / "zz-override.yaml").write_text(REVIEWS_VS.replace("subset: v1", "subset: v2"))
+    broken = meshscope(str(clean))
+    assert broken.returncode == 1
+    assert [line.rsplit("  ", 1)[1] for line in broken.stdout.splitlines() if "[MS1002]" in line] == \
+        [f"{clean / 'zz-override.yaml'}:8"]
+    # renamed to sort first, the broken copy is the ignored one: nothing fails
+    (clean / "zz-override.yaml").rename(clean / "00-override.yaml")
+    swapped = meshscope(str(clean), "--format", "json")
+    assert swapped.returncode == 0 and [f["code"] for f in json.loads(swapped.stdout)] == ["MS0011"]
+
+
+def test_duplicate_within_one_file_and_from_stdin_in_argument_order(tmp_path: Path):
+    one = tmp_path / "one.yaml"
+    one.write_text(GOOD + "---\n" + REVIEWS_VS.replace("subset: v1", "subset: v2"))
+    r = meshscope(str(one), "--format", "json")
+    by_code = {f["code"]: f for f in json.loads(r.stdout)}
+    assert r.returncode == 1 and set(by_code) == {"MS0011", "MS1002"}
+    assert by_code["MS0011"]["evidence"]["definitions"] == [f"{one}:23", f"{one}:32"]
+    assert by_code["MS1002"]["resource"]["source"] == f"{one}:39"
+    fixed = REVIEWS_VS  # on standard input: after the file it wins, before it it is ignored
+    after = subprocess.run([sys.executable, "-m", "meshscope", "analyze", str(one), "-", "--format", "json"],
+                           input=fixed, capture_output=True, text=True, cwd=REPO, timeout=120)
+    (dup,) = json.loads(after.stdout)
+    assert after.returncode == 0 and dup["evidence"]["evaluated"] == "<stdin>:1"
+    before = subprocess.run([sys.executable, "-m", "meshscope", "analyze", "-", str(one), "--format", "json"],
+                            input=fixed, capture_output=True, text=True, cwd=REPO, timeout=120)
+    codes = sorted(f["code"] for f in json.loads(before.stdout))
+    assert before.returncode == 1 and codes == ["MS0011", "MS1002"]
+
+
+def test_cluster_override_is_not_a_duplicate_but_a_repeated_local_file_is(kube_api, tmp_path: Path):
+    kube_api.load_dir(KUBE_DATA)
+    cfg = str(kube_api.kubeconfig(tmp_path))
+    fix = ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, namespace: bookinfo}"
+           "\nspec:\n  host: reviews\n  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: "
+           "v1}}]\n")
+    (tmp_path / "a.yaml").write_text(fix)
+    once = json.loads(meshscope("--kubeconfig", cfg, "--format", "json", str(tmp_path / "a.yaml")).stdout)
+    assert not [f for f in once if f["code"] in ("MS0011", "MS1002")]  # overriding the cluster's copy is intended
+    (tmp_path / "b.yaml").write_text(fix)
+    twice = json.loads(meshscope("--kubeconfig", cfg, "--format", "json", str(tmp_path / "a.yaml"),
+                                 str(tmp_path / "b.yaml")).stdout)
+    (dup,) = [f for f in twice if f["code"] == "MS0011"]
+    assert dup["evidence"]["definitions"] == [f"{tmp_path / 'a.yaml'}:1", f"{tmp_path / 'b.yaml'}:1"]
+    assert not [f for f in twice if f["code"] == "MS1002"]
