@@ -89,3 +89,11 @@ def test_a_problem_of_an_ignored_definition_is_still_reported():
     older = vs("v1").replace("networking.istio.io/v1", "networking.istio.io/v1alpha9")
     found = findings(("base.yaml", BASE + "---\n" + dr("v1")), ("a.yaml", older), ("b.yaml", vs("v1")))
     assert sorted((f.code, f.resource.source) for f in found) == [("MS0010", "a.yaml:1"), ("MS0011", "b.yaml:1")]
+
+
+def test_list_items_defined_twice():
+    items = "".join("- " + doc.replace("\n", "\n  ").rstrip() + "\n" for doc in (dr("v1"), vs("v2"), vs("v1")))
+    found = findings(("base.yaml", BASE), ("list.yaml", "apiVersion: v1\nkind: List\nitems:\n" + items))
+    (f,) = [f for f in found if f.code == "MS0011"]
+    assert f.evidence == {"definitions": ["list.yaml:10", "list.yaml:18"], "evaluated": "list.yaml:18"}
+    assert by_code(found, "MS1002") == []  # the item routing to the missing subset v2 is the ignored one
