@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -18,8 +19,8 @@ from diagnose.reports.graph_svg import MAX_NODES, topology_svg
 from diagnose.reports.snapshot import SCHEMA_VERSION, Snapshot
 
 
-@lru_cache(maxsize=1)
-def _template() -> jinja2.Template:
+@lru_cache(maxsize=2)
+def template(name: str = "report.html.j2") -> jinja2.Template:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,
@@ -27,16 +28,18 @@ def _template() -> jinja2.Template:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("report.html.j2")
+    return env.get_template(name)
 
 
-def render_html(snapshot: Snapshot, max_graph_nodes: int = MAX_NODES) -> str:
+def report_context(snapshot: Snapshot, max_graph_nodes: int = MAX_NODES) -> dict[str, Any]:
+    """What both templates (screen HTML and the PDF's print HTML) lay out, computed once by `view`."""
     svg, note = topology_svg(snapshot.graph, max_graph_nodes)
-    return _template().render(
+    return dict(
         s=snapshot,
         schema=SCHEMA_VERSION,
         findings=view.ranked_findings(snapshot),
         slos=view.slo_rows(snapshot),
+        nodes=view.node_rows(snapshot),
         sev=view.severity_counts(snapshot.findings),
         colors=view.HEALTH_COLORS,
         topology_svg=Markup(svg),
@@ -51,3 +54,7 @@ def render_html(snapshot: Snapshot, max_graph_nodes: int = MAX_NODES) -> str:
         scalar_evidence=view.scalar_evidence,
         table_evidence=view.table_evidence,
     )
+
+
+def render_html(snapshot: Snapshot, max_graph_nodes: int = MAX_NODES) -> str:
+    return template().render(**report_context(snapshot, max_graph_nodes))

@@ -1,4 +1,4 @@
-"""PDF from the same HTML with WeasyPrint, so PDF and HTML show the same content.
+"""PDF with WeasyPrint from the print layout of the same report context as the HTML (`print_html`).
 
 The URL fetcher refuses everything: the HTML is self-contained, and a report
 must never reach out to the network while it renders (a rogue `url(...)` in a
@@ -6,7 +6,11 @@ service name would otherwise be fetched).
 """
 from __future__ import annotations
 
-from diagnose.reports.html import render_html
+import logging
+from functools import lru_cache
+from typing import Any
+
+from diagnose.reports.print_html import render_print_html
 from diagnose.reports.snapshot import Snapshot
 
 
@@ -14,10 +18,17 @@ def _no_fetch(url: str, *args, **kwargs):
     raise ValueError(f"reports render offline; refusing to fetch {url}")
 
 
-def render_pdf(snapshot: Snapshot) -> bytes:
-    import logging
+@lru_cache(maxsize=1)
+def _fonts() -> Any:
+    """One fontconfig setup per process: a server rendering many reports pays for it once."""
+    from weasyprint.text.fonts import FontConfiguration
 
+    return FontConfiguration()
+
+
+def render_pdf(snapshot: Snapshot) -> bytes:
     import weasyprint
 
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # it warns about CSS it ignores (e.g. overflow-x)
-    return weasyprint.HTML(string=render_html(snapshot), url_fetcher=_no_fetch, base_url=None).write_pdf()
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # it warns about CSS it ignores
+    html = weasyprint.HTML(string=render_print_html(snapshot), url_fetcher=_no_fetch, base_url=None)
+    return html.write_pdf(font_config=_fonts())

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from diagnose.findings import SEVERITY_RANK
+from diagnose.reports import elements as E
 from diagnose.reports.snapshot import Snapshot
 
 HEALTH_COLORS = {"healthy": "#3f9c35", "degraded": "#f0ab00", "failing": "#c9190b", "idle": "#8a8d90", "unknown": "#b8bbbe"}
@@ -151,3 +152,30 @@ def severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
         sev = str(f.get("severity", "info"))
         out[sev] = out.get(sev, 0) + 1
     return out
+
+
+_HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3, "idle": 4}
+
+
+def node_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Every node of the graph with its inbound request rate and 5xx share, worst health first.
+
+    The topology picture keeps at most a few hundred nodes; this list keeps all of them, so a
+    printed report still says how every service and workload was doing.
+    """
+    nodes, edges = E.split(snapshot.graph)
+    rps: dict[str, float] = {}
+    err: dict[str, float] = {}
+    for e in edges:
+        t, r = str(e["target"]), E.request_rate(e)
+        rps[t] = rps.get(t, 0.0) + r
+        err[t] = err.get(t, 0.0) + r * E.error_rate(e)
+    rows = []
+    for d in nodes:
+        n = str(d["id"])
+        r = rps.get(n, 0.0)
+        rows.append({"health": E.health(d), "type": E.node_type(d) or "node", "namespace": str(d.get("namespace") or "-"),
+                     "name": E.node_label(d), "rps": rate(r) if n in rps else "-",
+                     "errors": percent(err[n] / r, 1) if r else "-"})
+    rows.sort(key=lambda x: (_HEALTH_ORDER.get(x["health"], 2), x["namespace"], x["name"], x["type"]))
+    return rows
