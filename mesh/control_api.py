@@ -74,6 +74,7 @@ class ControlServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = 30  # a client that stops sending (before or after authenticating) loses its thread
 
             def _send(self, code: int, payload: Any) -> None:
                 body = json.dumps(payload, indent=1, default=str).encode()
@@ -95,7 +96,7 @@ class ControlServer:
                 if 0 < length <= MAX_BODY:
                     self.rfile.read(length)
                 body = json.dumps({"error": "missing or wrong control token: send 'Authorization: Bearer <token>' "
-                                            f"(the mesh writes it to <data dir>/{TOKEN_FILE})"}).encode()
+                                            f"(`meshscope up` writes it to DATA_DIR/mesh/{TOKEN_FILE})"}).encode()
                 self.send_response(401)
                 self.send_header("www-authenticate", 'Bearer realm="meshscope-control"')
                 self.send_header("content-type", "application/json")
@@ -233,9 +234,9 @@ class ControlClient:
             if e.code == 401 and missing is not None:
                 raise missing from None
             if e.code == 401:
-                raise ControlError(f"the mesh at {self.url} refused the control token (401): pass the one from "
-                                   f"<data dir>/mesh/{TOKEN_FILE} of the running `meshscope up`, --token, "
-                                   f"or {TOKEN_ENV}", status=401) from None
+                raise ControlError(f"the mesh at {self.url} refused the control token (401): use the one in "
+                                   f"DATA_DIR/mesh/{TOKEN_FILE} of the running `meshscope up` (--data-dir, "
+                                   f"--token or {TOKEN_ENV})", status=401) from None
             raise ControlError(payload.get("error", f"HTTP {e.code}"), payload.get("problems"), e.code) from None
         except (urllib.error.URLError, OSError) as e:
             raise ControlError(f"no bundled mesh answers at {self.url} ({getattr(e, 'reason', e)}); "
