@@ -38,6 +38,18 @@ def test_has_every_section_and_the_window(html, snapshot):
         assert f"<td>{obj['name']}</td>" in html
 
 
+def test_every_graph_node_is_listed_worst_first(html, snapshot):
+    section = html[html.index('<section id="nodes">'):html.index('<section id="findings">')]
+    nodes = [e["data"] for e in snapshot.graph if "source" not in e["data"] and e["data"].get("node_type") != "box"]
+    rows = re.findall(r"</i>(\w+)</td><td>(\w+)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", section)
+    assert len(rows) == len(nodes) == snapshot.mesh.services + snapshot.mesh.workloads
+    health = [r[0] for r in rows]
+    assert health == sorted(health, key=["failing", "degraded", "unknown", "healthy", "idle"].index)
+    ratings = next(r for r in rows if r[1] == "service" and r[3] == "ratings")
+    assert ratings[0] == "failing" and ratings[4] == "4.95 rps"  # 3.2 ok + 1.75 UC reset, inbound
+    assert "evil&lt;script&gt;" in section
+
+
 def test_findings_are_ranked_by_hurt_traffic_with_evidence_and_remediation(html, snapshot):
     table = html[html.index('<section id="findings">'):html.index('<section id="slos">')]
     order = re.findall(r'<a href="#f\d+">(MS\d{4})</a>', table)
