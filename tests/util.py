@@ -1,7 +1,6 @@
 """Small helpers shared by tests: polling with a deadline (never sleep to synchronize) and free ports."""
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,8 +24,16 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+_GIVEN: set[int] = set()  # ports handed out this session: two picks made before either binds never collide
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago, *below* the ephemeral range.
+
+    The caller binds it later (often in another process); a port from bind(0) is an
+    ephemeral one, which any outgoing connection of the busy machine may take in the
+    meantime. Ports below that range are only taken by listeners asking for them.
+    """
+    from mesh.controlplane.registry import free_local_port
+
+    return free_local_port(_GIVEN)

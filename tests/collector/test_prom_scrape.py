@@ -36,7 +36,7 @@ def test_scrape_real_envoy_and_survive_a_dead_target(envoy):
             ok = req[req[s.RESPONSE_CODE] == "200"][s.RATE].sum()
             uf = req[req[s.RESPONSE_FLAGS] == "URX,UF"][s.RATE].sum()
             return (req,) if ok > 0 and uf > 0 else None
-        (req,) = wait_until(rates, timeout=20, what="rates of the real envoy")
+        (req,) = wait_until(rates, timeout=60, what="rates of the real envoy")
         assert set(req[s.SOURCE_WORKLOAD]) == {"productpage-v1"}
         assert set(req[s.RESPONSE_CODE]) >= {"200", "503"}
         health = scraper.health()
@@ -57,7 +57,7 @@ def test_background_loop_scrapes_on_interval_and_stops(envoy):
     scraper = Scraper([envoy.admin_url], store, interval=0.2)
     scraper.start()
     try:
-        wait_until(lambda: scraper.rounds >= 3, timeout=10, what="three scrape rounds")
+        wait_until(lambda: scraper.rounds >= 3, timeout=30, what="three scrape rounds")
     finally:
         scraper.stop()
     rounds = scraper.rounds

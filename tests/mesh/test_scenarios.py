@@ -24,12 +24,14 @@ def test_mtls_mismatch_gives_uc_and_server_tls_error(bundled_mesh, mesh_scenario
     client, server = LogCursor(bundled_mesh, "productpage-v1"), LogCursor(bundled_mesh, "reviews-v1")
     sc = mesh_scenario("mtls-mismatch")
     assert sc.expected_flags == ("UC",)
+    # the plaintext calls (no upstream peer certificate): a pooled mTLS connection reset by the push is UC too
     recs = wait_until(lambda: [r for r in client.records() if r["upstream_cluster"] == REVIEWS
-                               and r["response_flags"] == "UC"], timeout=10, what="UC on productpage -> reviews")
+                               and r["response_flags"] == "UC" and r["upstream_peer_uri_san"] is None],
+                      timeout=30, what="plaintext UC on productpage -> reviews")
     assert recs[0]["response_code"] == 503
     assert "connection_termination" in recs[0]["response_code_details"]
     tls = wait_until(lambda: [r for r in server.records() if r["method"] is None and r["response_flags"] == "NR"],
-                     timeout=10, what="listener-level log of the refused plaintext connection on reviews")
+                     timeout=30, what="listener-level log of the refused plaintext connection on reviews")
     # no filter chain accepts plaintext under STRICT; the TLS stack saw an HTTP request instead of a handshake
     assert tls[0]["response_code_details"] == "filter_chain_not_found"
     assert "HTTP_REQUEST" in tls[0]["downstream_transport_failure_reason"]
@@ -41,7 +43,7 @@ def test_mtls_mismatch_gives_uc_and_server_tls_error(bundled_mesh, mesh_scenario
     # mTLS connection reset by a config push), so look for the plaintext one instead of taking the first UC series.
     uc = wait_until(lambda: series(prom(bundled_mesh, "productpage-v1"), "istio_requests_total", reporter="source",
                                    response_flags="UC", destination_service_name="reviews",
-                                   destination_principal="unknown"), timeout=5, what="plaintext UC series")
+                                   destination_principal="unknown"), timeout=30, what="plaintext UC series")
     assert {lab["response_code"] for lab, _ in uc} == {"503"}
     assert all(lab["source_principal"] == "unknown" for lab, _ in uc)
 
@@ -49,23 +51,25 @@ def test_mtls_mismatch_gives_uc_and_server_tls_error(bundled_mesh, mesh_scenario
 def test_missing_subset_gives_nc(bundled_mesh, mesh_scenario):
     client = LogCursor(bundled_mesh, "productpage-v1")
     mesh_scenario("missing-subset")
-    recs = wait_until(lambda: client.matching(response_flags="NC"), timeout=10, what="NC on productpage")
+    # (lines an earlier scenario left in Envoy's 200 ms write buffer may land after the cursor: look at reviews)
+    recs = wait_until(lambda: client.matching(response_flags="NC", authority="reviews:9080"), timeout=30,
+                      what="NC on productpage -> reviews")
     assert recs[0]["response_code"] == 503 and recs[0]["response_code_details"] == "cluster_not_found"
-    assert recs[0]["authority"] == "reviews:9080"
 
 
 def test_unknown_host_gives_nc(bundled_mesh, mesh_scenario):
     client = LogCursor(bundled_mesh, "productpage-v1")
     mesh_scenario("unknown-host")
-    recs = wait_until(lambda: client.matching(response_flags="NC", authority="details:9080"), timeout=10,
+    recs = wait_until(lambda: client.matching(response_flags="NC", authority="details:9080"), timeout=30,
                       what="NC for details")
     assert recs[0]["response_code"] == 503
     # the metric names the host the route points at, as Istio does for a cluster that does not exist
+    # (counters outlive earlier tests: missing-subset leaves an NC series for reviews, so look for this one)
     from tests.mesh.test_bundled import prom, series
     nc = wait_until(lambda: series(prom(bundled_mesh, "productpage-v1"), "istio_requests_total", reporter="source",
-                                   response_flags="NC"), timeout=5, what="NC series")
-    assert nc[0][0]["destination_service"] == "detail.bookinfo.svc.cluster.local"
-    assert nc[0][0]["destination_workload"] == "unknown"
+                                   response_flags="NC", destination_service="detail.bookinfo.svc.cluster.local"),
+                    timeout=30, what="NC series naming the unknown host detail.bookinfo.svc.cluster.local")
+    assert {lab["destination_workload"] for lab, _ in nc} == {"unknown"}
 
 
 def _split(mesh, n: int, marker: str) -> dict[str, int]:
@@ -74,7 +78,7 @@ def _split(mesh, n: int, marker: str) -> dict[str, int]:
         assert get(mesh.gateway_url + "/productpage", {"user-agent": marker})[0] == 200
     return wait_until(lambda: (c := {v: len(cur.matching(user_agent=marker, upstream_cluster="inbound|9080||"))
                                      for v, cur in cursors.items()})
-                      and sum(c.values()) == n and c, timeout=5, what="all requests logged by reviews")
+                      and sum(c.values()) == n and c, timeout=30, what="all requests logged by reviews")
 
 
 def test_weights_typo_shifts_traffic_to_canary(bundled_mesh, mesh_scenario):
@@ -109,7 +113,7 @@ spec:
 def test_fault_abort_gives_fi(bundled_mesh, mesh_scenario):
     client = LogCursor(bundled_mesh, "productpage-v1")
     mesh_scenario("fault-abort")
-    recs = wait_until(lambda: client.matching(response_flags="FI"), timeout=10, what="FI on productpage -> details")
+    recs = wait_until(lambda: client.matching(response_flags="FI"), timeout=30, what="FI on productpage -> details")
     assert recs[0]["response_code"] == 503 and recs[0]["response_code_details"] == "fault_filter_abort"
     assert recs[0]["upstream_host"] is None
 
@@ -117,10 +121,10 @@ def test_fault_abort_gives_fi(bundled_mesh, mesh_scenario):
 def test_fault_delay_gives_di_only_for_the_matched_source(bundled_mesh, mesh_scenario):
     v2, v3 = LogCursor(bundled_mesh, "reviews-v2"), LogCursor(bundled_mesh, "reviews-v3")
     mesh_scenario("fault-delay")
-    recs = wait_until(lambda: v2.matching(response_flags="DI"), timeout=10, what="DI on reviews-v2 -> ratings")
+    recs = wait_until(lambda: v2.matching(response_flags="DI"), timeout=30, what="DI on reviews-v2 -> ratings")
     assert recs[0]["response_code"] == 200 and recs[0]["duration"] >= 300
     # sourceLabels: reviews-v3's calls to ratings are not delayed
-    wait_until(lambda: [r for r in v3.records() if r["authority"] == "ratings:9080"], timeout=10,
+    wait_until(lambda: [r for r in v3.records() if r["authority"] == "ratings:9080"], timeout=30,
                what="reviews-v3 calling ratings")
     assert not v3.matching(response_flags="DI")
 
@@ -128,15 +132,16 @@ def test_fault_delay_gives_di_only_for_the_matched_source(bundled_mesh, mesh_sce
 def test_timeout_gives_ut(bundled_mesh, mesh_scenario):
     client = LogCursor(bundled_mesh, "productpage-v1")
     mesh_scenario("timeout")
-    recs = wait_until(lambda: client.matching(response_flags="UT"), timeout=15, what="UT on productpage -> reviews")
+    recs = wait_until(lambda: client.matching(response_flags="UT"), timeout=30, what="UT on productpage -> reviews")
     assert recs[0]["response_code"] == 504 and recs[0]["response_code_details"] == "response_timeout"
-    assert 450 <= recs[0]["duration"] < 900
+    # the 0.5 s route timeout fired, well before the 1 s ratings delay would have answered (a loaded box fires late)
+    assert 450 <= recs[0]["duration"] < 1000
 
 
 def test_circuit_breaker_gives_uo(bundled_mesh, mesh_scenario):
     client = LogCursor(bundled_mesh, "productpage-v1")
     mesh_scenario("circuit-breaker")
-    recs = wait_until(lambda: client.matching(response_flags="UO"), timeout=15, what="UO on productpage -> details")
+    recs = wait_until(lambda: client.matching(response_flags="UO"), timeout=30, what="UO on productpage -> details")
     assert recs[0]["response_code"] == 503
     assert recs[0]["upstream_cluster"].endswith("details.bookinfo.svc.cluster.local")
 
@@ -144,20 +149,20 @@ def test_circuit_breaker_gives_uo(bundled_mesh, mesh_scenario):
 def test_rbac_deny_gives_403_with_policy_name(bundled_mesh, mesh_scenario):
     server = LogCursor(bundled_mesh, "reviews-v1")
     mesh_scenario("rbac-deny")
-    recs = wait_until(lambda: server.matching(response_code=403), timeout=10, what="403 on reviews")
+    recs = wait_until(lambda: server.matching(response_code=403), timeout=30, what="403 on reviews")
     assert recs[0]["response_code_details"] == \
         "rbac_access_denied_matched_policy[ns[bookinfo]-policy[reviews-deny-productpage]-rule[0]]"
     assert recs[0]["downstream_peer_uri_san"] == "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage"
     # connections opened before the change may still finish on the old listener while it drains (as in
     # Istio): the page shows the denial once productpage's calls reach the new one
     wait_until(lambda: "Error fetching product reviews!" in get(bundled_mesh.gateway_url + "/productpage")[1],
-               timeout=20, interval=0.2, what="productpage showing the denied reviews call")
+               timeout=30, interval=0.2, what="productpage showing the denied reviews call")
 
 
 def test_outlier_ejection_gives_uh(bundled_mesh, mesh_scenario):
     client = LogCursor(bundled_mesh, "productpage-v1")
     mesh_scenario("outlier-ejection")
-    recs = wait_until(lambda: client.matching(response_flags="UH"), timeout=20, what="UH on productpage -> details")
+    recs = wait_until(lambda: client.matching(response_flags="UH"), timeout=30, what="UH on productpage -> details")
     assert recs[0]["response_code"] == 503 and recs[0]["response_code_details"] == "no_healthy_upstream"
     assert recs[0]["upstream_cluster"].endswith("details.bookinfo.svc.cluster.local")
 
@@ -168,7 +173,7 @@ def test_latency_regression_slows_every_page(bundled_mesh, mesh_scenario):
     marker = "ms-test-latency"
     for _ in range(3):
         assert get(bundled_mesh.gateway_url + "/productpage", {"user-agent": marker})[0] == 200
-    recs = wait_until(lambda: len(r := gw.matching(user_agent=marker)) == 3 and r, timeout=5, what="gateway logs")
+    recs = wait_until(lambda: len(r := gw.matching(user_agent=marker)) == 3 and r, timeout=30, what="gateway logs")
     assert all(r["duration"] >= 250 and r["response_flags"] == "-" for r in recs)
 
 
@@ -180,6 +185,6 @@ def test_clear_restores_the_healthy_baseline(bundled_mesh, mesh_scenario):
     marker = "ms-test-clear"
     for _ in range(5):
         assert get(bundled_mesh.gateway_url + "/productpage", {"user-agent": marker})[0] == 200
-    recs = wait_until(lambda: len(r := client.matching(user_agent=marker)) >= 15 and r, timeout=5,
+    recs = wait_until(lambda: len(r := client.matching(user_agent=marker)) >= 15 and r, timeout=30,
                       what="productpage logs")  # 5 inbound + 10 outbound records
     assert all(r["response_code"] == 200 and r["response_flags"] == "-" for r in recs)

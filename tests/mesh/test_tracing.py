@@ -23,7 +23,7 @@ def test_one_trace_spans_gateway_sidecars_and_apps(bundled_mesh, bundled_mesh_ot
         apps = {x["attributes"].get("app") for x in s if x["attributes"].get("component") == "app"}
         return s if {"istio-ingressgateway.istio-system", "productpage.bookinfo", "details.bookinfo"} <= services \
             and {"productpage", "details"} <= apps else None
-    got = wait_until(spans, timeout=20, interval=0.25, what="spans of the trace from gateway, sidecars and apps")
+    got = wait_until(spans, timeout=60, interval=0.25, what="spans of the trace from gateway, sidecars and apps")
     by_id = {s["span_id"]: s for s in got}
     # the productpage app's SERVER span is a child of its sidecar's inbound span
     app = next(s for s in got if s["attributes"].get("app") == "productpage" and s["kind"] == 2)

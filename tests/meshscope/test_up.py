@@ -38,7 +38,7 @@ def test_meshscope_up_prints_where_everything_is_serves_and_stops_on_ctrl_c(tmp_
             assert api.get("/healthz").status_code == 200
             # the scenario given on the command line shows up as a diagnosed finding
             found = wait_until(lambda: [f for f in api.get("/api/v1/findings", params={"status": "open"}).json()
-                                        if f["code"] == "MS3010"], timeout=90, interval=1, what="MS3010 (fault abort)")
+                                        if f["code"] == "MS3010"], timeout=180, interval=1, what="MS3010 (fault abort)")
             assert "FI" in found[0]["evidence"]["response_flags"]
             page = api.get("/")
             assert page.status_code == 200 and "meshscope" in page.text

@@ -167,7 +167,7 @@ def test_each_format_reaches_a_real_receiver(tmp_path, sink, fmt):
     d = dispatcher(tmp_path, sink, format=fmt, secret=sink.secret)
     try:
         d.process([route_finding("reviews"), runtime_finding("web->details")])
-        wait_until(lambda: len(d.deliver_due()) == 0 and len(sink.delivered()) == 2, timeout=15, what=f"{fmt} deliveries")
+        wait_until(lambda: len(d.deliver_due()) == 0 and len(sink.delivered()) == 2, timeout=60, what=f"{fmt} deliveries")
         bodies = [r["body"] for r in sink.delivered()]
         assert all(r["valid_signature"] is (None if fmt == "slack" else True) for r in sink.requests())
         if fmt == "slack":

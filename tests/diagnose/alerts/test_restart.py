@@ -25,7 +25,7 @@ receivers:
         assert proc.stdout.readline().strip() == "queued 5"  # the 5 "now" notifications are in the outbox
         box = Outbox(data / OUTBOX_FILE)  # a second reader of the same file, as an operator would be
         wait_until(lambda: len(box.entries(state="pending")) == 5 and all(e.attempts >= 2 for e in box.entries(state="pending")),
-                   timeout=20, what="failed attempts recorded")
+                   timeout=60, what="failed attempts recorded")
         box.close()
     finally:
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: nothing gets flushed on the way out
@@ -36,7 +36,7 @@ receivers:
     # the restarted process is not told about the findings again: what it sends comes from disk alone
     d = AlertDispatcher(load_alerts_config(cfg).config, data, backoff_base=0.05, backoff_cap=0.2, tick_s=0.05).start()
     try:
-        wait_until(lambda: len(sink.delivered()) >= 6, timeout=20, what="all notifications after restart")
+        wait_until(lambda: len(sink.delivered()) >= 6, timeout=60, what="all notifications after restart")
         got = sink.delivered()
         now_edges = sorted(r["body"]["alerts"][0]["labels"]["edge"] for r in got if r["body"]["receiver"] == "now")
         later = [r for r in got if r["body"]["receiver"] == "later"]
@@ -44,7 +44,7 @@ receivers:
         # the "later" group was inside its group_wait when the process died: the grouper state survived
         assert len(later) == 1 and sorted(a["labels"]["edge"] for a in later[0]["body"]["alerts"]) == now_edges
         # the receiver answers before the dispatcher records the delivery: wait for the record
-        wait_until(lambda: d.outbox.counts() == {"now": {"delivered": 5}, "later": {"delivered": 1}}, timeout=10,
+        wait_until(lambda: d.outbox.counts() == {"now": {"delivered": 5}, "later": {"delivered": 1}}, timeout=30,
                    what="every delivery recorded in the outbox")
     finally:
         d.close()

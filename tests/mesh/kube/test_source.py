@@ -84,7 +84,7 @@ def test_watch_applies_events_bookmarks_and_relists_on_410(cluster):
     src.start()
     try:
         # after the 410 the source relists; the server's list (what a relist sees) is still the recording
-        wait_until(lambda: src.status()["VirtualService"]["relists"] >= 2, timeout=10, what="relist after 410")
+        wait_until(lambda: src.status()["VirtualService"]["relists"] >= 2, timeout=30, what="relist after 410")
         assert ("VirtualService", "ADDED") in changes and ("VirtualService", "MODIFIED") in changes
         assert src.status()["VirtualService"]["bookmarks"] == 1
         # the relist replaced the watched state with the server's list
@@ -93,9 +93,9 @@ def test_watch_applies_events_bookmarks_and_relists_on_410(cluster):
         # the watch after the bookmark resumed from it; after the relist, from the list's version
         watches = [r for r in server.requests if r.startswith(VS_PATH) and "watch=true" in r]
         assert "resourceVersion=2301" in watches[0]
-        wait_until(lambda: len([r for r in server.requests if r.startswith(VS_PATH) and "watch=true" in r]) >= 2, timeout=10)
+        wait_until(lambda: len([r for r in server.requests if r.startswith(VS_PATH) and "watch=true" in r]) >= 2, timeout=30)
         server.script_watch(VS_PATH, [{"type": "DELETED", "object": modified}])
-        wait_until(lambda: not [o for o in src.objects() if o.kind == "VirtualService"], timeout=10, what="delete applied")
+        wait_until(lambda: not [o for o in src.objects() if o.kind == "VirtualService"], timeout=30, what="delete applied")
     finally:
         src.stop()
 
