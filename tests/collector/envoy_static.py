@@ -152,7 +152,7 @@ def static_envoy(workdir: Path, otlp_port: int | None = None):
         stdout=subprocess.DEVNULL, stderr=open(workdir / "envoy.stderr", "wb"))
     try:
         wait_until(lambda: proc.poll() is not None or httpx.get(f"http://127.0.0.1:{admin}/ready", timeout=1).status_code == 200,
-                   timeout=15, what="envoy ready")
+                   timeout=60, what="envoy ready")
         if proc.poll() is not None:
             raise RuntimeError(f"envoy exited: {(workdir / 'envoy.stderr').read_text()[-2000:]}")
         yield StaticEnvoy(f"http://127.0.0.1:{admin}", f"http://127.0.0.1:{port}", text_log, json_log, proc)

@@ -204,7 +204,7 @@ def test_tail_a_real_envoy_log(tmp_path, store):
         try:
             envoy.get("/ok", 5)
             envoy.get("/fail", 2)
-            wait_until(lambda: len(store.requests()) >= 14, timeout=15, what="both logs tailed")
+            wait_until(lambda: len(store.requests()) >= 14, timeout=60, what="both logs tailed")
         finally:
             t.stop()
     df = store.requests()

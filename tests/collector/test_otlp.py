@@ -212,7 +212,7 @@ def test_real_envoy_exports_traces_to_the_receiver(tmp_path):
     with OtlpReceiver(store, port=0) as receiver, static_envoy(tmp_path, otlp_port=receiver.port) as envoy:
         envoy.get("/ok", 6)
         envoy.get("/down", 2)
-        wait_until(lambda: len(store.spans()) >= 16, timeout=20, what="envoy spans")
+        wait_until(lambda: len(store.spans()) >= 16, timeout=60, what="envoy spans")
     df = store.spans()
     assert set(df[s.SERVICE_NAME]) == {"productpage-v1.bookinfo"}
     assert {"SERVER", "CLIENT"} <= set(df[s.SPAN_KIND])

@@ -25,7 +25,7 @@ def envoy(tmp_path_factory):
 def test_istio_rate_frame_from_promql(prometheus, envoy):
     with prometheus.scrape([envoy.admin_url]), PrometheusClient(prometheus.url) as client:
         envoy.get("/ok", 2)
-        wait_until(lambda: not client.query_vector("istio_requests_total").empty, timeout=30, interval=0.5,
+        wait_until(lambda: not client.query_vector("istio_requests_total").empty, timeout=90, interval=0.5,
                    what="series in Prometheus")
         assert set(istio_rates(client, 60).columns) == {*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE}  # same entry point
 
@@ -43,7 +43,7 @@ def test_istio_rate_frame_of_one_envoy(prometheus, envoy):
             req = r[r[s.METRIC] == s.ISTIO_REQUESTS_TOTAL]
             codes = set(req[req[s.RATE] > 0][s.RESPONSE_CODE])
             return (r,) if {"200", "503"} <= codes else None
-        (rates,) = wait_until(ready, timeout=40, interval=0.5, what="rates from Prometheus")
+        (rates,) = wait_until(ready, timeout=90, interval=0.5, what="rates from Prometheus")
     assert list(rates.columns) == [*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE]
     req = rates[rates[s.METRIC] == s.ISTIO_REQUESTS_TOTAL]
     assert set(req[s.SOURCE_WORKLOAD]) == {"productpage-v1"}
@@ -54,7 +54,7 @@ def test_istio_rate_frame_of_one_envoy(prometheus, envoy):
 def test_query_range_and_vector_shapes(prometheus, envoy):
     with prometheus.scrape([envoy.admin_url]), PrometheusClient(prometheus.url) as client:
         envoy.get("/ok", 3)
-        wait_until(lambda: not client.query_vector('istio_requests_total{response_code="200"}').empty, timeout=30,
+        wait_until(lambda: not client.query_vector('istio_requests_total{response_code="200"}').empty, timeout=90,
                    interval=0.5, what="series in Prometheus")
         vec = client.query_vector('sum(istio_requests_total) by (response_code)')
         assert {"response_code", "value"} <= set(vec.columns) and (vec["value"] > 0).all()
@@ -71,7 +71,7 @@ def test_source_copies_counters_into_the_store(prometheus, envoy):
     with prometheus.scrape([envoy.admin_url]), PrometheusClient(prometheus.url) as client:
         envoy.get("/ok", 3)
         src = PrometheusSource(client, store, interval=0.5)
-        wait_until(lambda: src.poll() and store.metrics()[s.TIME].nunique() >= 3 and len(istio_rates(store, 300)), timeout=30,
+        wait_until(lambda: src.poll() and store.metrics()[s.TIME].nunique() >= 3 and len(istio_rates(store, 300)), timeout=90,
                    interval=1.0, what="three copies of the counters")
     local = istio_rates(store, 300)
     assert set(local[s.METRIC]) >= {s.ISTIO_REQUESTS_TOTAL}
