@@ -42,10 +42,9 @@ def element_series(frames: list[tuple[float, pd.DataFrame]], element: dict[str, 
     """`{"t", "rps", "error_pct", "p50", "p95", "p99"}` of a node (its inbound traffic) or an edge.
 
     `frames` are (time, rate frame) pairs, best prepared by `series_frames` (once for every
-    element of one graph).
-
-    `element` is the dashboard record of the element (an edge has source, target and
-    protocol). One `Caches` serves every frame, so labels resolve to nodes once.
+    element of one graph). `element` is the dashboard record of the element (an edge has
+    source, target and protocol). One `Caches` serves every frame, so labels resolve to
+    nodes once and frames with the same series reuse the selection.
     """
     from dashboard.elements import from_topology
 

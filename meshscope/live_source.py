@@ -194,10 +194,9 @@ class LiveSource:
         ranged = getattr(self.backend, "rates_range", None)
         if ranged is not None:
             frames = ranged(window_s, points[0], end, step)
-        else:
-            frames = [(t, self.backend.rates(window_s, t)) for t in points[:-1 if last is not None else None]]
-            if last is not None:
-                frames.append((end, last))
+        else:  # the baseline: one rate frame per point (cheap from the local store)
+            frames = [(t, self.backend.rates(window_s, t)) for t in points[:-1]]
+            frames.append((end, self.backend.rates(window_s, end) if last is None else last))
         if last is not None and frames:
             frames[-1] = (end, last)
         return frames

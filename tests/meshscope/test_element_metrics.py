@@ -10,7 +10,6 @@ import math
 import time
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
 
