@@ -7,7 +7,7 @@ service name would otherwise be fetched).
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+import threading
 from typing import Any
 
 from diagnose.reports.print_html import render_print_html
@@ -18,12 +18,18 @@ def _no_fetch(url: str, *args, **kwargs):
     raise ValueError(f"reports render offline; refusing to fetch {url}")
 
 
-@lru_cache(maxsize=1)
-def _fonts() -> Any:
-    """One fontconfig setup per process: a server rendering many reports pays for it once."""
-    from weasyprint.text.fonts import FontConfiguration
+_local = threading.local()
 
-    return FontConfiguration()
+
+def _fonts() -> Any:
+    """One font configuration per thread, reused by every report the thread renders (a few ms each
+    here); per thread because a Pango font map must not be shared between threads."""
+    fonts = getattr(_local, "fonts", None)
+    if fonts is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        fonts = _local.fonts = FontConfiguration()
+    return fonts
 
 
 def render_pdf(snapshot: Snapshot) -> bytes:

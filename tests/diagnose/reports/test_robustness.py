@@ -1,11 +1,12 @@
 """Whatever a snapshot carries inside its free-form fields (evidence, impact, graph data, SLO numbers),
-every text format renders it, escaped, without crashing."""
+every text format (and the PDF's print HTML) renders it, escaped, without crashing."""
 import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diagnose.reports import Snapshot, render
+from diagnose.reports.print_html import render_print_html
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20) | st.sampled_from(
     ["<script>alert(1)</script>", "a|b", "`x`", "</td>", "&amp;", "\n\n# h1", "]]>", "{{ 7*7 }}"])
@@ -39,6 +40,7 @@ def test_any_content_renders_escaped(findings, graph, slos):
     snap = Snapshot.from_dict(json.loads(json.dumps(doc, default=str)))
     html = render(snap, "html").decode()
     assert "<script>" not in html
+    assert "<script>" not in render_print_html(snap)  # the PDF's layout, with its hand-built text tables
     md = render(snap, "md").decode()
     assert "<script>" not in md
     json.loads(render(snap, "json"))
