@@ -10,7 +10,8 @@ config keeps serving. Telemetry consumers use `scrape_targets()`,
 
 Both local servers authenticate their clients. The REST-xDS server speaks mutual TLS:
 each sidecar presents its workload certificate, written 0600 into its own run
-directory and re-written on rotation, and gets only its own identity's config. The
+directory and re-written on rotation, and gets only its own config (the certificate
+must carry the node's identity and have been issued to that node). The
 control API wants the bearer token written to `<data_dir>/control.token` (0600) at
 each start; in-process callers use the methods here directly.
 """
@@ -324,6 +325,7 @@ class BundledMesh:
     def _write_credentials(self, w: Workload) -> None:
         """Put the workload's current certificate where its Envoy reads its xDS client certificate."""
         cert = self._certs[w.key]
+        self.xds.allow_certificate(w.node_id, cert.serial, cert.not_after.timestamp())
         write_private_file(self.credentials_dir(w) / XDS_CLIENT_FILE, json.dumps(xds_client_secret(cert)))
         self._written[w.key] = cert.serial
 

@@ -12,8 +12,10 @@ plane can wait for a push to land and report rejections with Envoy's message.
 
 Like istiod, the server authenticates every proxy before serving it: it speaks only
 TLS, requires a client certificate signed by the mesh CA, and serves a node id only
-to a client whose certificate carries that node's SPIFFE identity (anything else is
-a 403), so no local process can read another workload's config or SDS private key.
+to a client whose certificate carries that node's SPIFFE identity and was issued to
+that very node (anything else is a 403). So no local process can read another
+workload's config or SDS private key, not even one of a workload sharing its
+service account.
 """
 from __future__ import annotations
 
@@ -76,10 +78,22 @@ def server_context(tls: ServerTLS) -> ssl.SSLContext:
     return ctx
 
 
-def peer_identity(conn: ssl.SSLSocket) -> str:
-    """The SPIFFE id (URI SAN) of the verified client certificate, or "" if it has none."""
+@dataclass(frozen=True)
+class Peer:
+    """Who a verified client certificate names: its SPIFFE id ("" if none) and serial number."""
+
+    identity: str
+    serial: int
+
+
+def peer_of(conn: ssl.SSLSocket) -> Peer:
     cert = conn.getpeercert() or {}
-    return next((v for k, v in cert.get("subjectAltName", ()) if k == "URI" and v.startswith("spiffe://")), "")
+    identity = next((v for k, v in cert.get("subjectAltName", ()) if k == "URI" and v.startswith("spiffe://")), "")
+    try:
+        serial = int(cert.get("serialNumber", ""), 16)
+    except ValueError:
+        serial = -1
+    return Peer(identity, serial)
 
 
 class MutualTLSServer(QuietHTTPServer):
@@ -151,6 +165,7 @@ class XdsServer:
         self._resources: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._digests: dict[str, dict[str, dict[str, str]]] = {}  # node -> type -> name -> content hash
         self._identities: dict[str, str] = {}  # node -> the SPIFFE id allowed to fetch it
+        self._serials: dict[str, dict[int, float]] = {}  # node -> its client certs' serials -> not_after (epoch)
         self.denied = 0  # authenticated requests refused because the node is not the client's
         self._streams: dict[tuple[str, str, tuple[str, ...]], _Stream] = {}
         self.rejections: list[Rejection] = []
@@ -164,7 +179,7 @@ class XdsServer:
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b"{}"
-                status, payload = server.handle(self.path, body, peer_identity(self.connection))
+                status, payload = server.handle(self.path, body, peer_of(self.connection))
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -209,11 +224,30 @@ class XdsServer:
             self._identities[node_id] = identity
             self._changed.notify_all()
 
+    def allow_certificate(self, node_id: str, serial: int, not_after: float) -> None:
+        """Let the certificate `serial` (issued to `node_id`) fetch it until `not_after` (epoch seconds).
+
+        Certificates issued before stay valid until they expire: an Envoy keeps the
+        connections it opened with them when its certificate is rotated.
+        """
+        now = time.time()
+        with self._lock:
+            serials = self._serials.setdefault(node_id, {})
+            for old in [s for s, t in serials.items() if t <= now]:
+                del serials[old]
+            serials[serial] = not_after
+
     def remove_node(self, node_id: str) -> None:
         with self._lock:
             self._resources.pop(node_id, None)
             self._digests.pop(node_id, None)
             self._identities.pop(node_id, None)
+            self._serials.pop(node_id, None)
+
+    def _authorized(self, node_id: Any, peer: Peer) -> bool:
+        if not isinstance(node_id, str) or not peer.identity or self._identities.get(node_id) != peer.identity:
+            return False
+        return self._serials.get(node_id, {}).get(peer.serial, 0.0) > time.time()
 
     def _version(self, node_id: str, type_url: str, names: tuple[str, ...]) -> str:
         """The version of what `_select` returns, from per-resource digests computed once per push."""
@@ -233,8 +267,8 @@ class XdsServer:
         return [bucket[n] for n in names if n in bucket]
 
     # --- protocol -----------------------------------------------------------------------
-    def handle(self, path: str, body: bytes, peer: str) -> tuple[int, bytes]:
-        """Answer one poll from a client authenticated as `peer` (its certificate's SPIFFE id)."""
+    def handle(self, path: str, body: bytes, peer: Peer) -> tuple[int, bytes]:
+        """Answer one poll from the client whose verified certificate is `peer`."""
         type_url = TYPE_BY_PATH.get(path)
         if type_url is None:
             return 404, b'{"error": "unknown xDS path"}'
@@ -245,11 +279,12 @@ class XdsServer:
         if not isinstance(req, dict) or not isinstance(req.get("node") or {}, dict):
             return 400, b'{"error": "not a DiscoveryRequest"}'
         node_id = ((req.get("node") or {}).get("id")) or ""
-        if not isinstance(node_id, str) or not peer or self._identities.get(node_id) != peer:
-            with self._lock:
-                self.denied += 1
-            return 403, json.dumps({"error": f"node {str(node_id)[:200]!r} is not served to "
-                                             f"{peer or 'a client without a SPIFFE id'}"}).encode()
+        with self._lock:
+            allowed = self._authorized(node_id, peer)
+            self.denied += not allowed
+        if not allowed:
+            return 403, json.dumps({"error": f"node {str(node_id)[:200]!r} is not served to certificate "
+                                             f"{peer.serial:x} ({peer.identity or 'no SPIFFE id'})"}).encode()
         names = req.get("resource_names") or req.get("resourceNames") or []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             return 400, b'{"error": "resource_names must be a list of strings"}'

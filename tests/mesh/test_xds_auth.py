@@ -102,11 +102,21 @@ def test_a_workload_certificate_fetches_its_own_secret_but_not_anothers(bundled_
     status, other = _post(bundled_mesh, ctx, SDS_PATH, _sds_request(b.node_id))
     assert status == 403 and "resources" not in other
     assert bundled_mesh.certificate(B).key_pem not in json.dumps(other)
-    assert "not served to spiffe://cluster.local/ns/bookinfo/sa/" + a.service_account in other["error"]
+    assert f"(spiffe://cluster.local/ns/bookinfo/sa/{a.service_account})" in other["error"]
     lds = json.dumps({"node": {"id": b.node_id}, "version_info": "",
                       "type_url": "type.googleapis.com/envoy.config.listener.v3.Listener"}).encode()
     assert _post(bundled_mesh, ctx, "/v3/discovery:listeners", lds)[0] == 403  # no config of B either
     assert bundled_mesh.xds.denied == denied + 2
+
+
+def test_a_shared_service_account_does_not_share_secrets(bundled_mesh, tmp_path):
+    """reviews v1 and v2 have one identity, but each sidecar's certificate opens only its own node."""
+    v1, v2 = bundled_mesh.workload("reviews-v1"), bundled_mesh.workload("reviews-v2")
+    assert v1.service_account == v2.service_account
+    ctx = _client(bundled_mesh, tmp_path, *_bootstrap_credentials(bundled_mesh, "reviews-v1"))
+    assert _post(bundled_mesh, ctx, SDS_PATH, _sds_request(v1.node_id))[0] == 200
+    status, other = _post(bundled_mesh, ctx, SDS_PATH, _sds_request(v2.node_id))
+    assert status == 403 and "resources" not in other
 
 
 def test_credentials_are_private_to_the_sidecar(bundled_mesh):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 
 import pytest
 from cryptography import x509
@@ -11,10 +12,12 @@ from cryptography.x509.oid import ExtensionOID
 from mesh.controlplane.bootstrap import XDS_CLIENT_FILE, build_bootstrap, namespace_wasm, xds_client_secret
 from mesh.controlplane.ca import MeshCA
 from mesh.controlplane.registry import Workload
-from mesh.controlplane.xds_rest import ServerTLS, XdsServer
+from mesh.controlplane.xds_rest import Peer, ServerTLS, XdsServer
 
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 N1 = "spiffe://cluster.local/ns/bookinfo/sa/one"
+P1 = Peer(N1, 0x1001)  # the certificate issued to node n1
+LATER = time.time() + 3600
 
 
 @pytest.fixture(scope="module")
@@ -72,29 +75,40 @@ def test_bootstrap_xds_cluster_is_mutual_tls(ca, tmp_path):
     assert "PRIVATE KEY" in secret["tls_certificate"]["private_key"]["inline_string"]
 
 
-def _poll(xds: XdsServer, node: str, version: str = "", peer: str = N1) -> tuple[int, dict]:
+def _poll(xds: XdsServer, node: str, version: str = "", peer: Peer = P1) -> tuple[int, dict]:
     body = json.dumps({"node": {"id": node}, "version_info": version, "type_url": CDS}).encode()
     status, payload = xds.handle("/v3/discovery:clusters", body, peer)
     return status, json.loads(payload) if payload else {}
 
 
-def test_a_node_is_served_only_to_its_own_identity(xds):
+def test_a_node_is_served_only_to_a_certificate_issued_to_it(xds):
     xds.set_resources("n1", {CDS: {"a": {"@type": CDS, "name": "a"}}}, N1)
+    xds.allow_certificate("n1", P1.serial, LATER)
+    xds.set_resources("n2", {CDS: {"b": {"@type": CDS, "name": "b"}}}, N1)  # same service account as n1
+    xds.allow_certificate("n2", 0x2002, LATER)
     assert _poll(xds, "n1")[0] == 200
-    status, body = _poll(xds, "n1", peer="spiffe://cluster.local/ns/bookinfo/sa/two")
+    status, body = _poll(xds, "n1", peer=Peer("spiffe://cluster.local/ns/bookinfo/sa/two", P1.serial))
     assert status == 403 and "resources" not in body and "not served" in body["error"]
-    assert _poll(xds, "n1", peer="")[0] == 403  # a certificate without a SPIFFE id
-    assert _poll(xds, "n2")[0] == 403  # a node the control plane does not know
-    assert xds.denied == 3
+    assert _poll(xds, "n1", peer=Peer("", P1.serial))[0] == 403  # a certificate without a SPIFFE id
+    assert _poll(xds, "n2")[0] == 403  # same identity, but n1's certificate
+    assert _poll(xds, "n2", peer=Peer(N1, 0x2002))[0] == 200
+    assert _poll(xds, "n3")[0] == 403  # a node the control plane does not know
+    assert xds.denied == 4
+    xds.allow_certificate("n1", 0x1002, LATER)  # rotation: the old certificate keeps working until it expires
+    assert _poll(xds, "n1")[0] == 200 and _poll(xds, "n1", peer=Peer(N1, 0x1002))[0] == 200
+    xds.allow_certificate("n1", 0x1003, time.time() - 1)  # an expired one never does
+    assert _poll(xds, "n1", peer=Peer(N1, 0x1003))[0] == 403
     xds.remove_node("n1")
     assert _poll(xds, "n1")[0] == 403
     for bad in (b"[]", b'{"node": "n1"}', b'{"node": {"id": "n1"}, "resource_names": [1]}'):
         xds.set_resources("n1", {CDS: {}}, N1)
-        assert xds.handle("/v3/discovery:clusters", bad, N1)[0] == 400
+        xds.allow_certificate("n1", P1.serial, LATER)
+        assert xds.handle("/v3/discovery:clusters", bad, P1)[0] == 400
 
 
 def test_streams_nobody_polls_any_more_are_not_waited_for(xds):
     xds.set_resources("n1", {CDS: {"a": {"@type": CDS, "name": "a"}}}, N1)
+    xds.allow_certificate("n1", P1.serial, LATER)
     v1 = _poll(xds, "n1")[1]["version_info"]
     _poll(xds, "n1", v1)  # ACK
     xds.set_resources("n1", {CDS: {"a": {"@type": CDS, "name": "a", "connect_timeout": "2s"}}}, N1)
@@ -105,6 +119,7 @@ def test_streams_nobody_polls_any_more_are_not_waited_for(xds):
 
 def test_rest_xds_versions_304_and_nack_detection(xds):
     xds.set_resources("n1", {CDS: {"a": {"@type": CDS, "name": "a"}}}, N1)
+    xds.allow_certificate("n1", P1.serial, LATER)
     status, resp = _poll(xds, "n1")
     assert status == 200 and resp["resources"][0]["name"] == "a"
     v1 = resp["version_info"]
@@ -118,8 +133,8 @@ def test_rest_xds_versions_304_and_nack_detection(xds):
     assert _poll(xds, "n1", v1)[0] == 304  # the rejected version is not sent again
     assert [r.version for r in xds.rejections] == [resp["version_info"]]
     assert xds.in_sync(["n1"])  # settled: rejected is a final answer
-    assert xds.handle("/v3/discovery:nope", b"{}", N1)[0] == 404
-    assert xds.handle("/v3/discovery:clusters", b"{not json", N1)[0] == 400
+    assert xds.handle("/v3/discovery:nope", b"{}", P1)[0] == 404
+    assert xds.handle("/v3/discovery:clusters", b"{not json", P1)[0] == 400
 
 
 def test_namespace_wasm_module_is_valid_wasm():
