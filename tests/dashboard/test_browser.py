@@ -69,16 +69,16 @@ def test_clicking_the_red_edge_shows_its_findings_and_charts(browser, bookinfo_u
     browser.get(bookinfo_ui.url + "/topology")
     wait_for_graph(browser, 12)
     click_element(browser, FAILING_EDGE)
-    wait_until(lambda: "reviews-v2" in text_of(browser, "#panel-title"), 30, what="edge panel")
+    wait_until(lambda: "reviews-v2" in text_of(browser, "#panel-title"), 60, what="edge panel")
     findings = text_of(browser, "#panel-findings")
     assert "MS2001" in findings and "MS3002" in findings and "STRICT mTLS" in findings
-    wait_until(lambda: len(css(browser, "#topo-panel .js-plotly-plot")) == 3, 30, what="golden metrics + breakdowns")
+    wait_until(lambda: len(css(browser, "#topo-panel .js-plotly-plot")) == 3, 60, what="golden metrics + breakdowns")
     panel = text_of(browser, "#topo-panel")
     assert "requests/s, errors %, latency ms" in panel
     assert "response codes" in panel and "response flags" in panel and "Recent traces through ratings" in panel
     click_element(browser, "svc:bookinfo/ratings")
-    wait_until(lambda: text_of(browser, "#panel-title") == "service bookinfo/ratings", 30, what="node panel")
-    wait_until(lambda: "response codes (inbound)" in text_of(browser, "#topo-panel"), 30, what="node breakdowns")
+    wait_until(lambda: text_of(browser, "#panel-title") == "service bookinfo/ratings", 60, what="node panel")
+    wait_until(lambda: "response codes (inbound)" in text_of(browser, "#topo-panel"), 60, what="node breakdowns")
     assert "MS4001" in text_of(browser, "#panel-findings")
 
 
@@ -86,69 +86,69 @@ def test_label_toggles_and_find_hide(browser, bookinfo_ui):
     browser.get(bookinfo_ui.url + "/topology")
     wait_for_graph(browser, 12)
     browser.find_element(By.CSS_SELECTOR, "#topo-labels input[value='rps']").click()
-    wait_until(lambda: "rps" not in cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('label')"), 30, what="label update")
+    wait_until(lambda: "rps" not in cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('label')"), 60, what="label update")
     assert "61.9%err" in cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('label')")
     hide = browser.find_element(By.ID, "topo-hide")
     hide.send_keys("healthy", Keys.ENTER)
-    wait_until(lambda: cy(browser, "cy.nodes(':visible').length") < 12, 30, what="hidden healthy nodes")
+    wait_until(lambda: cy(browser, "cy.nodes(':visible').length") < 12, 60, what="hidden healthy nodes")
     assert set(cy(browser, "cy.nodes(':visible').map(n => n.data('name'))")) == {"ratings"}
     assert cy(browser, "cy.edges(':visible').length") == 0  # edges of hidden nodes go too
     browser.find_element(By.ID, "topo-find").send_keys("error > 10", Keys.ENTER)
-    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('overlay-opacity')") != "0", 30, what="found edge")
+    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('overlay-opacity')") != "0", 60, what="found edge")
     assert cy(browser, "cy.$('[id = \"svc:bookinfo/ratings\"]').style('overlay-opacity')") != "0"
     assert cy(browser, "cy.$('[id = \"svc:bookinfo/details\"]').style('overlay-opacity')") == "0"
     hide.send_keys(Keys.CONTROL, "a")
     hide.send_keys("colour = red", Keys.ENTER)
-    wait_until(lambda: "unknown field 'colour'" in text_of(browser, "#topo-expr-error"), 30, what="expression error")
+    wait_until(lambda: "unknown field 'colour'" in text_of(browser, "#topo-expr-error"), 60, what="expression error")
     assert cy(browser, "cy.nodes(':visible').length") == 12
 
 
 def test_findings_table_filters_and_detail_highlights_yaml(browser, bookinfo_ui):
     browser.get(bookinfo_ui.url + "/findings")
-    wait_until(lambda: len(css(browser, "#find-table tbody tr td")) > 0, 30, what="findings table")
+    wait_until(lambda: len(css(browser, "#find-table tbody tr td")) > 0, 60, what="findings table")
     assert text_of(browser, "#find-count") == "5 findings"
     for sev in ("warning", "info"):
         browser.find_element(By.CSS_SELECTOR, f"#find-severity input[value='{sev}']").click()
-    wait_until(lambda: text_of(browser, "#find-count") == "2 findings", 30, what="severity filter")
+    wait_until(lambda: text_of(browser, "#find-count") == "2 findings", 60, what="severity filter")
     rows = [r.text for r in css(browser, "#find-table tbody tr") if r.find_elements(By.CSS_SELECTOR, "td")]
     assert len(rows) == 2 and all("error" in r for r in rows)
     browser.find_element(By.CSS_SELECTOR, "#find-severity input[value='warning']").click()
-    wait_until(lambda: text_of(browser, "#find-count") == "4 findings", 30, what="warnings back")
+    wait_until(lambda: text_of(browser, "#find-count") == "4 findings", 60, what="warnings back")
     codes = lambda: [c.text for c in css(browser, "#find-table td[data-dash-column='code']")]  # noqa: E731
     assert codes() == ["MS3002", "MS2001", "MS1004", "MS4001"]  # the source's order: severity, then impact
     sort = browser.find_element(By.CSS_SELECTOR, "#find-table th[data-dash-column='code'] .column-header--sort")
     sort.click()
     sort.click()  # second click: descending
-    wait_until(lambda: codes() == ["MS4001", "MS3002", "MS2001", "MS1004"], 30, what="sorted by code")
+    wait_until(lambda: codes() == ["MS4001", "MS3002", "MS2001", "MS1004"], 60, what="sorted by code")
     cell = next(c for c in css(browser, "#find-table td[data-dash-column='code']") if c.text == "MS2001")
     cell.click()
-    wait_until(lambda: "Remediation" in text_of(browser, "#find-detail"), 30, what="finding detail")
+    wait_until(lambda: "Remediation" in text_of(browser, "#find-detail"), 60, what="finding detail")
     marked = [" ".join(m.text.split()) for m in css(browser, "#find-detail .yaml-line.hl")]
     assert marked == ["10 mode: DISABLE", "8 mode: STRICT"]
     browser.find_element(By.ID, "finding-show-on-graph").click()
     wait_for_graph(browser, 12)
-    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('overlay-opacity')") not in (None, "0"), 30,
+    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('overlay-opacity')") not in (None, "0"), 60,
                what="highlighted edge")
     assert cy(browser, "cy.$('[id = \"wl:bookinfo/details-v1\"]').style('overlay-opacity')") == "0"
 
 
 def test_trace_waterfall_opens_with_span_attributes(browser, bookinfo_ui):
     browser.get(bookinfo_ui.url + "/traces")
-    wait_until(lambda: len(css(browser, "#tr-table td[data-dash-column='trace_id']")) > 0, 30, what="trace table")
+    wait_until(lambda: len(css(browser, "#tr-table td[data-dash-column='trace_id']")) > 0, 60, what="trace table")
     browser.find_element(By.CSS_SELECTOR, "#tr-status input[value='error']").click()
     browser.find_element(By.ID, "tr-search").click()
-    wait_until(lambda: text_of(browser, "#tr-count").endswith("traces"), 30, what="search result")
+    wait_until(lambda: text_of(browser, "#tr-count").endswith("traces"), 60, what="search result")
     statuses = {c.text for c in css(browser, "#tr-table td[data-dash-column='status']")}
     assert statuses == {"error"}
     first = css(browser, "#tr-table td[data-dash-column='trace_id']")[0]
     trace_id = first.text
     first.click()
-    wait_until(lambda: len(css(browser, "#tr-waterfall .point path")) == 5, 30, what="5 span bars")
+    wait_until(lambda: len(css(browser, "#tr-waterfall .point path")) == 5, 60, what="5 span bars")
     assert trace_id in text_of(browser, "#tr-waterfall-box")
     from selenium.webdriver.common.action_chains import ActionChains
     bar = css(browser, "#tr-waterfall .point path")[-1]
     ActionChains(browser).move_to_element(bar).click().perform()
-    wait_until(lambda: "Attributes" in text_of(browser, "#tr-attrs"), 30, what="span attributes")
+    wait_until(lambda: "Attributes" in text_of(browser, "#tr-attrs"), 60, what="span attributes")
     assert "http.status_code" in text_of(browser, "#tr-attrs")
 
 
@@ -167,11 +167,11 @@ def test_untrusted_strings_are_shown_as_text(browser, ui_server):
     ui = ui_server(SnapshotSource(_hostile()))
     for path, ready in (("/", "#ov-findings"), ("/findings", "#find-table td"), ("/services", "#svc-table")):
         browser.get(ui.url + path)
-        wait_until(lambda: css(browser, ready), 30, what=path)
+        wait_until(lambda: css(browser, ready), 60, what=path)
         assert browser.execute_script("return window.__pwned === undefined")
     assert '<img src=x onerror="window.__pwned=1">' in text_of(browser, "#svc-table")
     browser.get(ui.url + "/")
-    wait_until(lambda: css(browser, "#ov-findings"), 30, what="overview")
+    wait_until(lambda: css(browser, "#ov-findings"), 60, what="overview")
     assert "<script>window.__pwned=2</script>" in text_of(browser, "#ov-findings")
     browser.get(ui.url + "/topology")
     wait_for_graph(browser, 12)
@@ -230,32 +230,32 @@ def test_scenario_turns_the_edge_red_within_the_refresh_interval(browser, ui_ser
     assert cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == GREEN
     before = cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])")
     click_element(browser, FAILING_EDGE)
-    wait_until(lambda: "Findings (0)" in text_of(browser, "#topo-panel"), 30, what="healthy edge panel")
+    wait_until(lambda: "Findings (0)" in text_of(browser, "#topo-panel"), 60, what="healthy edge panel")
     cy(browser, "(cy.zoom(1.7), cy.pan({x: -40, y: 25}), true)")  # the user zoomed in on something
     updated = text_of(browser, "#topo-updated")
     r = httpx.post(ui.url + "/api/v1/scenarios/mtls-mismatch")
     assert r.status_code == 200
-    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == RED, 30,
+    wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == RED, 60,
                what="edge turning red after auto-refresh")
     assert text_of(browser, "#topo-updated") != updated
-    wait_until(lambda: cy(browser, "cy.nodes().length") == 13, 30, what="the new workload")
-    wait_until(lambda: "MS2001" in text_of(browser, "#panel-findings"), 30, what="open panel following the data")
+    wait_until(lambda: cy(browser, "cy.nodes().length") == 13, 60, what="the new workload")
+    wait_until(lambda: "MS2001" in text_of(browser, "#panel-findings"), 60, what="open panel following the data")
     after = cy(browser, "cy.nodes().map(n => [n.id(), n.position('x'), n.position('y')])")
     assert [p for p in after if p[0] != "wl:bookinfo/ratings-v2"] == before  # old nodes stay put
     assert cy(browser, "[cy.zoom(), cy.pan().x, cy.pan().y]") == [1.7, -40, 25]  # and so does the view
     # the overview's switch clears it again
     browser.get(ui.url + "/")
-    wait_until(lambda: "active: mtls-mismatch" in text_of(browser, "#ov-scenario-status"), 30, what="scenario switch")
+    wait_until(lambda: "active: mtls-mismatch" in text_of(browser, "#ov-scenario-status"), 60, what="scenario switch")
     browser.find_element(By.ID, "ov-clear").click()
-    wait_until(lambda: text_of(browser, "#ov-scenario-status") == "active: baseline", 30, what="cleared")
+    wait_until(lambda: text_of(browser, "#ov-scenario-status") == "active: baseline", 60, what="cleared")
     assert source.active is None
     browser.find_element(By.ID, "ov-scenario").click()  # and applies one from the list
-    wait_until(lambda: css(browser, "[role='option']"), 30, what="scenario list")
+    wait_until(lambda: css(browser, "[role='option']"), 60, what="scenario list")
     css(browser, "[role='option']")[0].click()
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)  # close the list (it stays open for more picks)
-    wait_until(lambda: not css(browser, "[role='option']"), 30, what="list closed")
+    wait_until(lambda: not css(browser, "[role='option']"), 60, what="list closed")
     browser.find_element(By.ID, "ov-apply").click()
-    wait_until(lambda: text_of(browser, "#ov-scenario-status") == "active: mtls-mismatch", 30, what="applied")
+    wait_until(lambda: text_of(browser, "#ov-scenario-status") == "active: mtls-mismatch", 60, what="applied")
     assert source.active == "mtls-mismatch"
 
 
@@ -277,23 +277,23 @@ def test_a_failing_page_says_what_broke(browser, ui_server):
 
     ui = ui_server(Broken(bookinfo_snapshot()))
     browser.get(ui.url + "/slos")
-    wait_until(lambda: "SLO engine is not running" in text_of(browser, "#page-problem"), 30, what="problem box")
+    wait_until(lambda: "SLO engine is not running" in text_of(browser, "#page-problem"), 60, what="problem box")
     browser.find_element(By.LINK_TEXT, "Findings").click()  # the rest of the UI still works
-    wait_until(lambda: text_of(browser, "#find-count") == "5 findings", 30, what="findings page")
+    wait_until(lambda: text_of(browser, "#find-count") == "5 findings", 60, what="findings page")
 
 
 def test_no_page_fetches_anything_from_outside(browser, bookinfo_ui):
     for path, ready in (("/topology", "#topo-graph canvas"), ("/services?name=reviews.bookinfo.svc.cluster.local",
                                                             "#svc-detail .main-svg"), ("/findings", "#find-table td")):
         browser.get(bookinfo_ui.url + path)
-        wait_until(lambda: css(browser, ready), 30, what=path)
+        wait_until(lambda: css(browser, ready), 60, what=path)
         fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert fetched and all(url.startswith(bookinfo_ui.url) for url in fetched), fetched
 
 
 def test_slo_page_shows_burn_rates_and_budget_charts(browser, bookinfo_ui):
     browser.get(bookinfo_ui.url + "/slos")
-    wait_until(lambda: len(css(browser, ".chart-row .main-svg")) >= 3, 30, what="budget charts")
+    wait_until(lambda: len(css(browser, ".chart-row .main-svg")) >= 3, 60, what="budget charts")
     row = next(r.text for r in css(browser, "#slo-table tbody tr") if "ratings-availability" in r.text)
     assert "99.5%" in row and "71.0%" in row and "page" in row and "62.0x" in row
     assert "page 1h/5m \u226514.4x, page 6h/30m \u22656.0x" in row  # the firing multiwindow pairs
@@ -351,7 +351,7 @@ def test_slo_page_reads_the_slo_engine(browser, ui_server):
     burning, silent = source.slos()
     ui = ui_server(source)
     browser.get(ui.url + "/slos")
-    wait_until(lambda: css(browser, "#slo-table tbody tr"), 30, what="SLO table")
+    wait_until(lambda: css(browser, "#slo-table tbody tr"), 60, what="SLO table")
     rows = {r.text.split()[0]: r.text for r in css(browser, "#slo-table tbody tr")}
     assert "overspent" in rows[burning["name"]] and burning["alert"] in rows[burning["name"]]
     assert "no data" in rows[silent["name"]]

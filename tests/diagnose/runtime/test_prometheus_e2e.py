@@ -23,24 +23,24 @@ def test_fault_abort_found_from_prometheus_rates_and_slo_pages(bundled_mesh, pro
         diag.start()
         try:
             wait_until(lambda: not [f for f in diag.findings(status="open") if f.code.startswith("MS3")],
-                       timeout=40, interval=0.5, what="a clean start")
+                       timeout=90, interval=0.5, what="a clean start")
             bundled_mesh.apply_scenario("fault-abort")
             try:
                 f = wait_until(lambda: [x for x in diag.findings(status="open") if x.code == "MS3010"],
-                               timeout=30, interval=0.2, what="MS3010 from Prometheus rates")[0]
+                               timeout=90, interval=0.2, what="MS3010 from Prometheus rates")[0]
                 assert (f.resource.kind, f.resource.namespace, f.resource.name) == \
                     ("VirtualService", "bookinfo", "details")
                 assert f.evidence["response_flags"].get("FI", 0) > 0 and f.impact["rps"] > 0
                 assert "sample_trace_ids" in f.evidence  # empty: Prometheus has no traces, the shape stays
                 slo = wait_until(lambda: [x for x in diag.findings(status="open", category="slo")
                                           if x.resource.name == "details-availability"],
-                                 timeout=30, interval=0.5, what="details-availability burning (PromQL)")[0]
+                                 timeout=90, interval=0.5, what="details-availability burning (PromQL)")[0]
                 assert slo.code in ("MS4001", "MS4002", "MS4003")
                 st = next(s for s in diag.slo_status() if s["name"] == "details-availability")
                 assert st["burn_rates"]["10s"] > 1 and st["requests"] > 0
             finally:
                 bundled_mesh.clear_scenario()
-            wait_until(lambda: diag.finding(f.fingerprint).status == "resolved", timeout=40, interval=0.5,
+            wait_until(lambda: diag.finding(f.fingerprint).status == "resolved", timeout=90, interval=0.5,
                        what="MS3010 resolved after clear")
         finally:
             diag.stop()
