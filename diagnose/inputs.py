@@ -84,7 +84,7 @@ def duplicate_findings(snapshot: Snapshot) -> list[Finding]:
     """One MS0011 per object defined more than once, on the definition that is analyzed (the last)."""
     out = []
     for dup in snapshot.duplicates:
-        where = [str(o.source) if o.source else "<no source>" for o in dup.definitions]
+        where = dup.locations
         out.append(make("MS0011", resource_ref(dup.evaluated), [resource_ref(o) for o in dup.ignored],
                         evidence={"definitions": where, "evaluated": where[-1]},
                         ref=dup.evaluated.ref, count=len(where), locations=", ".join(where), evaluated=where[-1]))

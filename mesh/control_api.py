@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from mesh.config import load_text
+from mesh.config import last_wins, load_text
 from mesh.controlplane.xds_rest import QuietHTTPServer
 
 MAX_BODY = 4 * 1024 * 1024
@@ -182,8 +182,10 @@ class ControlServer:
                     return 400, {"error": "invalid config", "problems": [str(p) for p in res.problems]}
                 if not res.objects:
                     return 400, {"error": f"{filename}: no objects found"}
-                r = self.mesh.apply(res.objects) if path == "/v1/apply" else self.mesh.delete(res.objects)
-                return 200, {"changed": r.changed, "seconds": r.seconds, "warnings": r.warnings}
+                objects, duplicates = last_wins(res.objects)  # a body naming an object twice: the last counts
+                r = self.mesh.apply(objects) if path == "/v1/apply" else self.mesh.delete(objects)
+                return 200, {"changed": r.changed, "seconds": r.seconds,
+                             "warnings": [d.summary() for d in duplicates] + list(r.warnings)}
         except ConfigRejected as exc:
             return 409, {"error": "config rejected; the previous config is still serving", "problems": exc.problems}
         return 404, {"error": f"no such endpoint: {method} {path}"}

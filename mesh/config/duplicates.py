@@ -48,6 +48,16 @@ class Duplicate:
     def identity(self) -> Identity:
         return identity(self.evaluated)
 
+    @property
+    def locations(self) -> list[str]:
+        """file:line of every definition, in load order."""
+        return [str(o.source) if o.source else "<no source>" for o in self.definitions]
+
+    def summary(self) -> str:
+        """One line for a CLI or API warning; the analyzer's MS0011 says the same with more context."""
+        where = self.locations
+        return f"{self.evaluated.ref} is defined {len(where)} times ({', '.join(where)}); the last ({where[-1]}) is used"
+
 
 def last_wins(objects: Iterable[ConfigObject]) -> tuple[list[ConfigObject], list[Duplicate]]:
     """The objects with each identity once (its last definition), and every identity defined twice or more.

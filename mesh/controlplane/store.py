@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mesh.config.duplicates import Identity as Key
+from mesh.config.duplicates import identity as key_of
 from mesh.config.model import ConfigObject
-
-Key = tuple[str, str | None, str]
-
-
-def key_of(o: ConfigObject) -> Key:
-    return (o.kind, o.namespace, o.name)
 
 
 def with_applied(current: list[ConfigObject], changes: Iterable[ConfigObject]) -> list[ConfigObject]:
-    """`current` with each change created or replaced (same kind, namespace and name), order kept."""
+    """`current` with each change created or replaced (same type, namespace and name: `mesh.config.identity`, so an Istio
+    Gateway and a Gateway API Gateway of one name stay apart), order kept."""
     out = {key_of(o): o for o in current}
     for o in changes:
         out[key_of(o)] = o

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_change(paths: list[Path], verb: str):
-    """Objects from the files, or None after printing every problem (file:line: message)."""
-    from mesh.config import load_paths
+    """Objects from the files (each once, as its last definition), or None after printing every problem."""
+    from mesh.config import last_wins, load_paths
 
     result = load_paths(paths, exclude_namespaces=frozenset())
     if result.problems:
@@ -49,7 +49,10 @@ def load_change(paths: list[Path], verb: str):
     if not result.objects:
         print(f"meshscope {verb}: no objects in {', '.join(map(str, paths))}")
         return None
-    return result.objects
+    objects, duplicates = last_wins(result.objects)
+    for dup in duplicates:
+        print(f"meshscope {verb}: warning: {dup.summary()}")
+    return objects
 
 
 def as_yaml(objects) -> str:
@@ -61,11 +64,11 @@ def blocking_findings(current_yaml: str, change) -> list:
     """Error findings the config rules report about the changed objects, in the context of the live config."""
     from diagnose import analyze
     from mesh.config import Snapshot, load_text
-    from mesh.controlplane.store import key_of, with_applied
+    from mesh.controlplane.store import with_applied
 
     current = load_text(current_yaml, "<mesh>", exclude_namespaces=frozenset()).objects
     candidate = with_applied(current, change)
-    keys = {key_of(o) for o in change}
+    keys = {(o.kind, o.namespace, o.name) for o in change}  # what a finding's ResourceRef carries
     out = []
     for f in analyze(Snapshot(candidate)):
         r = f.resource

@@ -64,6 +64,29 @@ def test_apply_then_delete_a_file(bundled_mesh, mesh_config, tmp_path, capsys):
     assert "not found" in capsys.readouterr().out
 
 
+def test_apply_of_an_object_defined_twice_warns_and_applies_the_last(bundled_mesh, mesh_config, tmp_path, capsys):
+    timed = VS + "    timeout: 3s\n"
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(VS)
+    second.write_text(timed)
+    assert main(["apply", "-f", str(first), "-f", str(second), *ctl(bundled_mesh)]) == 0
+    out = capsys.readouterr().out
+    assert f"VirtualService bookinfo/ratings is defined 2 times ({first}:1, {second}:1); the last ({second}:1)" in out
+    assert out.count("VirtualService bookinfo/ratings applied") == 1
+
+    def live_timeouts():
+        return [o.spec["http"][0].get("timeout") for o in bundled_mesh.objects if o.ref == "VirtualService bookinfo/ratings"]
+
+    assert live_timeouts() == ["3s"]
+    # the control API says the same when one body names an object twice
+    from mesh.control_api import ControlClient
+    client = ControlClient(f"http://127.0.0.1:{bundled_mesh.control.port}", token=bundled_mesh.control_token)
+    r = client.apply(timed + "---\n" + VS, "body.yaml")
+    assert r["changed"] == ["VirtualService bookinfo/ratings"]
+    assert any("VirtualService bookinfo/ratings is defined 2 times (body.yaml:1, body.yaml:17)" in w for w in r["warnings"])
+    assert live_timeouts() == [None]
+
+
 def test_apply_refuses_broken_yaml_with_file_and_line(bundled_mesh, mesh_config, tmp_path, capsys):
     f = tmp_path / "broken.yaml"
     f.write_text(VS + "  - route: [unclosed\n")
