@@ -97,8 +97,9 @@ class ScrapeTarget:
 @dataclass
 class ApplyResult:
     changed: list[str]  # `Kind ns/name` of the objects created, replaced or deleted
-    seconds: float  # from the call until every sidecar ACKed
+    seconds: float  # from the call until every sidecar ACKed (or the wait gave up)
     warnings: list[str]
+    in_sync: bool = True  # False: some sidecar had not confirmed when the wait gave up (named in warnings)
 
 
 class ConfigRejected(ValueError):
@@ -452,7 +453,7 @@ class BundledMesh:
         self.warnings = warnings
         return warnings
 
-    def _push(self, objects: list[ConfigObject], changed: list[str], wait: bool, timeout: float = 5.0) -> ApplyResult:
+    def _push(self, objects: list[ConfigObject], changed: list[str], wait: bool, timeout: float = 30.0) -> ApplyResult:
         with self._lock:
             t0 = time.monotonic()
             wall0 = time.time()
@@ -460,12 +461,18 @@ class BundledMesh:
             before = self.xds.versions() if self.xds else {}
             warnings = self._set_config(objects)
             self._sync_processes()
+            behind: list[str] = []
             if wait and self.xds is not None:
                 nodes = [w.node_id for w in self.registry.workloads]
                 after = self.xds.versions()
                 streams = {k for k, v in after.items() if before.get(k) != v}
                 while time.monotonic() - t0 < timeout and not self.xds.in_sync(nodes, streams):
                     time.sleep(0.01)
+                behind = self.xds.out_of_sync(nodes, streams)
+                if behind:  # say so rather than claim every sidecar has the config
+                    names = ", ".join(n.split("~")[2] for n in behind)
+                    warnings = [*warnings, f"not confirmed within {timeout:.0f}s by: {names}; "
+                                           "they apply it when they next poll"]
                 rejected = self.xds.rejections_since(wall0)
                 if rejected:
                     self._set_config(previous)
@@ -474,7 +481,7 @@ class BundledMesh:
                                    f"{r.node_id.split('~')[2]}: {r.message or self._rejection_reason(r.node_id)}"
                                    for r in rejected})
                     raise ConfigRejected(msgs)
-            return ApplyResult(changed, time.monotonic() - t0, warnings)
+            return ApplyResult(changed, time.monotonic() - t0, warnings, in_sync=not behind)
 
     def _rejection_reason(self, node_id: str) -> str:
         """Envoy logs why it refused a REST update; take the latest such line from its log."""

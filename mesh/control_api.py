@@ -175,7 +175,8 @@ class ControlServer:
                     r = self.mesh.apply_scenario(name)
                 except KeyError as exc:
                     return 404, {"error": str(exc.args[0])}
-                return 200, {"scenario": name, "changed": r.changed, "seconds": r.seconds, "warnings": r.warnings}
+                return 200, {"scenario": name, "changed": r.changed, "seconds": r.seconds, "warnings": r.warnings,
+                             "in_sync": r.in_sync}
             if method == "POST" and path in ("/v1/apply", "/v1/delete"):
                 res = load_text(body, filename, exclude_namespaces=frozenset())
                 if res.problems:
@@ -184,7 +185,7 @@ class ControlServer:
                     return 400, {"error": f"{filename}: no objects found"}
                 objects, duplicates = last_wins(res.objects)  # a body naming an object twice: the last counts
                 r = self.mesh.apply(objects) if path == "/v1/apply" else self.mesh.delete(objects)
-                return 200, {"changed": r.changed, "seconds": r.seconds,
+                return 200, {"changed": r.changed, "seconds": r.seconds, "in_sync": r.in_sync,
                              "warnings": [d.summary() for d in duplicates] + list(r.warnings)}
         except ConfigRejected as exc:
             return 409, {"error": "config rejected; the previous config is still serving", "problems": exc.problems}

@@ -327,14 +327,20 @@ class XdsServer:
                     for (nid, t, n), s in self._streams.items() if nid == node_id}
 
     def in_sync(self, node_ids: list[str], only: set | None = None) -> bool:
-        """True when every proxy has applied (or rejected) the config it is currently served.
+        """True when every proxy has applied (or rejected) the config it is currently served."""
+        return not self.out_of_sync(node_ids, only)
+
+    def out_of_sync(self, node_ids: list[str], only: set | None = None) -> list[str]:
+        """The proxies (node ids) that have not yet applied or rejected what they are served.
 
         `only` limits the check to some streams (those a push changed), so an unchanged
         slow-polling stream (SDS polls once a second) does not delay the answer. A stream
         nobody polled for `stale_after` seconds is no live subscription (a live Envoy polls
-        again at most `hold_s` after its last poll) and is not waited for.
+        again at most `hold_s` after its last poll) and is not waited for. A proxy that has
+        never polled (still starting) is out of sync.
         """
         now = time.monotonic()
+        behind: set[str] = set()
         with self._lock:
             for key, s in self._streams.items():
                 if key[0] not in node_ids or (only is not None and key not in only):
@@ -343,8 +349,9 @@ class XdsServer:
                     continue
                 want = self._version(*key)
                 if s.acked != want and s.nacked != want:
-                    return False
-            return all(any(k[0] == n for k in self._streams) for n in node_ids)
+                    behind.add(key[0])
+            seen = {k[0] for k in self._streams}
+        return sorted(behind | {n for n in node_ids if n not in seen})
 
     def rejections_since(self, t: float) -> list[Rejection]:
         with self._lock:

@@ -103,5 +103,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{ref} applied")
     for w in r.get("warnings") or []:
         print(f"  warning: {w}")
-    print(f"pushed to every sidecar in {r['seconds']:.3f}s")
+    if r.get("in_sync", True):
+        print(f"pushed to every sidecar in {r['seconds']:.3f}s")
+    else:
+        print(f"pushed, but not every sidecar confirmed it within {r['seconds']:.0f}s (see the warning above)")
     return 0

@@ -30,5 +30,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for ref in r["changed"]:
         print(f"{ref} deleted")
-    print(f"pushed to every sidecar in {r['seconds']:.3f}s")
+    for w in r.get("warnings") or []:
+        print(f"  warning: {w}")
+    if r.get("in_sync", True):
+        print(f"pushed to every sidecar in {r['seconds']:.3f}s")
+    else:
+        print(f"pushed, but not every sidecar confirmed it within {r['seconds']:.0f}s (see the warning above)")
     return 0

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"scenario {args.name} applied in {r['seconds']:.3f}s: {', '.join(r['changed']) or 'app behavior only'}")
             flags = ", ".join(sc.expected_flags) or "no response flag"
             print(f"  expect {flags} on {sc.edge[0]} -> {sc.edge[1]}; findings {', '.join(sc.expected_codes)}")
+            for w in r.get("warnings") or []:
+                print(f"  warning: {w}")
         else:
             r = client.clear_scenario()
             print(f"scenario cleared in {r['seconds']:.3f}s: the mesh is back to its baseline")

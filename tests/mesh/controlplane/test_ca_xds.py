@@ -113,8 +113,9 @@ def test_streams_nobody_polls_any_more_are_not_waited_for(xds):
     _poll(xds, "n1", v1)  # ACK
     xds.set_resources("n1", {CDS: {"a": {"@type": CDS, "name": "a", "connect_timeout": "2s"}}}, N1)
     assert not xds.in_sync(["n1"])  # the new version is not applied yet
+    assert xds.out_of_sync(["n1", "n2"]) == ["n1", "n2"]  # n1 is behind; n2 never polled (still starting)
     xds.stale_after = -1.0  # as if every client had stopped polling long ago
-    assert xds.in_sync(["n1"])
+    assert xds.in_sync(["n1"]) and xds.out_of_sync(["n1"]) == []
 
 
 def test_rest_xds_versions_304_and_nack_detection(xds):
