@@ -39,12 +39,14 @@ def live(bundled_mesh, tmp_path):
 """)
     options = StackOptions(ui=False, otlp_port=0, data_dir=tmp_path / "stack", diagnose_interval=1.0,
                            slo_paths=[DEMO_SLOS], alerts_config=alerts)
-    stack = Stack(BundledBackend(mesh=bundled_mesh, scrape_interval=1.0), options).start()
     try:
-        yield {"store": stack.store, "diagnoser": stack.diagnoser, "sink": sink}
+        stack = Stack(BundledBackend(mesh=bundled_mesh, scrape_interval=1.0), options).start()
+        try:
+            yield {"store": stack.store, "diagnoser": stack.diagnoser, "sink": sink}
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
-        sink.stop()
+        sink.stop()  # also when the stack failed to start
 
 
 def test_scenario_reaches_a_webhook_and_every_report_format(bundled_mesh, mesh_scenario, live, tmp_path):
@@ -62,7 +64,7 @@ def test_scenario_reaches_a_webhook_and_every_report_format(bundled_mesh, mesh_s
     wait_until(lambda: runtime_code in open_codes(), timeout=120, interval=0.5, what=f"{runtime_code} open")
     # the alert reaches the on-call receiver
     wait_until(lambda: any(a["labels"]["code"] == runtime_code for r in sink.delivered() for a in r["body"]["alerts"]),
-               timeout=30, what="webhook notification")
+               timeout=60, what="webhook notification")
     assert all(r["valid_signature"] for r in sink.requests())
 
     store = live["store"]

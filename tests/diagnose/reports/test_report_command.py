@@ -40,10 +40,13 @@ def api_server(tmp_path):
                              "--report", str(report), "--token", TOKEN], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(url + "/api/v1/report", timeout=1).status_code == 401, timeout=15, what="api server")
-    yield url
-    proc.kill()
-    proc.wait(timeout=10)
+    try:
+        wait_until(lambda: httpx.get(url + "/api/v1/report", timeout=1).status_code == 401, timeout=60,
+                   what="api server")
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize("fmt,check", [
