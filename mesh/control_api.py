@@ -148,7 +148,8 @@ class ControlServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits forever for a serve loop that never started
+            self._httpd.shutdown()
         self._httpd.server_close()
 
     # --- routes ------------------------------------------------------------------------

@@ -211,7 +211,8 @@ class XdsServer:
         with self._lock:
             self._closing = True
             self._changed.notify_all()
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits forever for a serve loop that never started
+            self._httpd.shutdown()
         self._httpd.server_close()
 
     # --- config -------------------------------------------------------------------------

@@ -142,3 +142,15 @@ def test_namespace_wasm_module_is_valid_wasm():
     mod = namespace_wasm()
     assert mod[:8] == b"\x00asm\x01\x00\x00\x00"
     assert b"proxy_abi_version_0_2_1" in mod and b"memory" in mod
+
+
+def test_a_server_that_never_started_stops_at_once(ca):
+    """Stopping after a failed start must not hang (socketserver's shutdown() waits for a serve loop)."""
+    import threading
+
+    issued = ca.issue_xds_server()
+    server = XdsServer(ServerTLS(issued.cert_pem, issued.key_pem, ca.root_pem))
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (server.stop(), done.set()), daemon=True)
+    t.start()
+    assert done.wait(30), "stop() hung on a server that never started"
