@@ -43,7 +43,7 @@ def test_meshscope_up_prints_where_everything_is_serves_and_stops_on_ctrl_c(tmp_
             page = api.get("/")
             assert page.status_code == 200 and "meshscope" in page.text
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=90) == 0  # stops a whole mesh; slow on a loaded machine
         rest = proc.stdout.read()
         assert "stopping" in rest
     finally:
