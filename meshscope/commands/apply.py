@@ -99,12 +99,17 @@ def run(args: argparse.Namespace) -> int:
         for p in exc.problems:
             print(f"  {p}")
         return 1
+    print_push(r, "applied")
+    return 0
+
+
+def print_push(r: dict, verb: str) -> None:
+    """What the control API answered for a push (shared by apply and delete)."""
     for ref in r["changed"]:
-        print(f"{ref} applied")
+        print(f"{ref} {verb}")
     for w in r.get("warnings") or []:
         print(f"  warning: {w}")
     if r.get("in_sync", True):
         print(f"pushed to every sidecar in {r['seconds']:.3f}s")
     else:
         print(f"pushed, but not every sidecar confirmed it within {r['seconds']:.0f}s (see the warning above)")
-    return 0

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from meshscope.commands.apply import as_yaml, control_client, load_change
+    from meshscope.commands.apply import as_yaml, control_client, load_change, print_push
     from mesh.control_api import ControlError
 
     change = load_change(args.filename, "delete")
@@ -28,12 +28,5 @@ def run(args: argparse.Namespace) -> int:
         for p in exc.problems:
             print(f"  {p}")
         return 1
-    for ref in r["changed"]:
-        print(f"{ref} deleted")
-    for w in r.get("warnings") or []:
-        print(f"  warning: {w}")
-    if r.get("in_sync", True):
-        print(f"pushed to every sidecar in {r['seconds']:.3f}s")
-    else:
-        print(f"pushed, but not every sidecar confirmed it within {r['seconds']:.0f}s (see the warning above)")
+    print_push(r, "deleted")
     return 0

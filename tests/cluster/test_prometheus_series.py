@@ -15,22 +15,13 @@ from meshscope import live_source
 from meshscope.cluster import RATE_METRICS, ClusterBackend, ClusterOptions, PrometheusUnavailable
 from meshscope.live_source import LiveSource
 from tests.cluster.authproxy import AuthProxy
+from tests.meshscope.pinned import PinnedSource
 from tests.util import free_port
 
 pytestmark = pytest.mark.e2e
 WINDOW = 10.0
 KEYS = [*s.ISTIO_LABELS, s.METRIC, s.LE]
 
-
-class PinnedSource(LiveSource):
-    """The live source at one instant, so the graph the page drew is still the current one."""
-
-    def __init__(self, stack, at: float):
-        super().__init__(stack)
-        self.at = at
-
-    def now(self) -> float:
-        return self.at
 
 
 def backend(url: str, **client) -> ClusterBackend:

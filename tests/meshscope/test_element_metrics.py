@@ -15,7 +15,7 @@ import pytest
 
 from collector import schema as s
 from dashboard.query import GRAPH_TYPES
-from meshscope.live_source import LiveSource
+from tests.meshscope.pinned import PinnedSource
 from tests.util import wait_until
 from topology.synthetic import synthetic_rates
 
@@ -38,16 +38,6 @@ class RecordedBackend:
     def snapshot(self):
         return None
 
-
-class PinnedSource(LiveSource):
-    """The live source with a clock the test moves (graph cache ages and series end times follow it)."""
-
-    def __init__(self, stack, at: float):
-        super().__init__(stack)
-        self.at = at
-
-    def now(self) -> float:
-        return self.at
 
 
 def recorded_frame() -> pd.DataFrame:
