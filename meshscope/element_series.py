@@ -7,7 +7,9 @@ point's rate frame goes through `topology.traffic.build_traffic` with the graph'
 is cut down to the element's edges, and those edges get the graph's own edge attributes
 (`topology.assemble.edge_attrs`), node rates (`node_rates`) and response-time appender;
 `dashboard.elements.from_topology` turns them into the rps and error % the UI shows.
-Nothing here builds a networkx graph, and no number is derived a second time.
+The Service page's per-version series (`service_series`) are the same node rates, summed over
+the service's nodes of each version. Nothing here builds a networkx graph, and no number is
+derived a second time.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import pandas as pd
 
 from collector import schema as s
 from topology import attrs as A
+from topology import model
 from topology.appenders.base import AppendContext
 from topology.appenders.response_time import BUCKET, ResponseTimeAppender
 from topology.assemble import edge_attrs, edge_sums, node_rates
@@ -166,3 +169,68 @@ def _inbound_latency(tr: Traffic) -> dict[float, float]:
     groups, values = quantiles(np.zeros(len(rows), dtype=np.int64), le, tr.rows["rate"].to_numpy()[rows],
                                tuple(q for q, _ in QUANTILES))
     return {q: float(v[0]) for q, v in values.items()} if len(groups) else {}
+
+
+def service_series(frames: list[tuple[float, pd.DataFrame]], name: str, namespace: str | None,
+                   options: GraphOptions) -> dict[str, dict[str, dict[str, list]]]:
+    """`{"inbound": {version: series}, "outbound": {version: series}}` of one service (the Service page).
+
+    The service's nodes are the graph's nodes its requests reached (their `dest_services`
+    name it) plus the workloads of its app; inbound is the traffic into the nodes of a
+    version, outbound the traffic out of them. Both are the graph's own node rates
+    (`node_rates`; outbound as the inbound of the reversed edges, so it is classified by
+    the same code) turned into rps and error % by `from_topology`, the way the graph and
+    the side panel turn a node's. Versions without traffic on a side at any point are left out.
+    """
+    caches = Caches()
+    memos: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+    points: list[dict[tuple[str, str], dict[str, Any]]] = []
+    for _, frame in frames:
+        points.append(_service_point(build_traffic(frame, options, caches), name, namespace, memos)
+                      if len(frame) else {})
+    out: dict[str, dict[str, dict[str, list]]] = {"inbound": {}, "outbound": {}}
+    for side, version in sorted({k for p in points for k, v in p.items() if v["rps"] > 0}):
+        series: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
+        for (t, _), p in zip(frames, points):
+            v = p.get((side, version), {"rps": 0.0, "error_pct": 0.0, "latency": {}})
+            series["t"].append(round(t, 3))
+            series["rps"].append(round(float(v["rps"]), 4))
+            series["error_pct"].append(round(float(v["error_pct"]), 2))
+            for q, key in QUANTILES:
+                lat = v["latency"].get(q)
+                series[key].append(None if lat is None or math.isnan(lat) else round(float(lat), 2))
+        out[side][version] = series
+    return out
+
+
+def _service_point(tr: Traffic, name: str, namespace: str | None,
+                   memos: dict[tuple[str, str], list[tuple[dict, dict]]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(side, version) -> rps, error % and latency of one service at one point."""
+    from dashboard.elements import from_topology
+
+    fields, types = tr.table.fields, tr.table.types
+    mine = [i for i in range(tr.n_nodes)
+            if any(t[2] == name and (namespace is None or t[1] == namespace) for t in tr.dest_services.get(i, ()))
+            or (types[i] == model.NT_WORKLOAD and fields[i].get(A.APP) == name
+                and (namespace is None or fields[i].get(A.NAMESPACE) == namespace))]
+    if not mine or not len(tr.e_src):
+        return {}
+    sums = edge_sums(tr)
+    reversed_edges = dataclasses.replace(tr, e_src=tr.e_dst, e_dst=tr.e_src)
+    by_side = {"inbound": (node_rates(tr, sums), tr.e_dst), "outbound": (node_rates(reversed_edges, sums), tr.e_src)}
+    versions: dict[str, list[int]] = {}
+    for i in mine:
+        versions.setdefault(fields[i].get(A.VERSION) or model.UNKNOWN, []).append(i)
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for side, (rates, ends) in by_side.items():
+        for version, nodes in versions.items():
+            merged: dict[str, float] = {}
+            for i in nodes:
+                for key, r in rates.get(i, {}).items():
+                    merged[key] = merged.get(key, 0.0) + r
+            rec = from_topology([{"data": {"id": version, "rates": merged}}])[0][0]
+            if not rec["rps_in"]:
+                continue
+            sub = _only_edges(tr, np.isin(ends, nodes), memos.setdefault((side, version), []))
+            out[(side, version)] = {"rps": rec["rps_in"], "error_pct": rec["error_pct"], "latency": _inbound_latency(sub)}
+    return out

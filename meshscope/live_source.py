@@ -6,7 +6,9 @@ diagnoser. Graphs are cached for a second so the page and the API hitting the
 same view in one refresh cost one build. Side-panel series cost at most one more:
 each graph remembers its element ids (a click names only an id) and the frames
 of its series, and the series are computed by topology's own code
-(`meshscope.element_series`), so they end on the numbers the graph shows.
+(`meshscope.element_series`), so they end on the numbers the graph shows. The
+Service page's per-version series come from the same code and frames of one series,
+with no graph build.
 """
 from __future__ import annotations
 
@@ -163,19 +165,20 @@ class LiveSource:
         return (key[0], list(key[1]) or None) if key else ("workload", None)
 
     def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
-        """Inbound (by destination version) and outbound (by source version) series of one service."""
+        """Inbound and outbound series of one service per version (the Service page).
+
+        Every point is the workload graph's numbers at that time (its nodes, rates and error
+        share: HTTP 4xx + 5xx + no response, gRPC errors, see `meshscope.element_series`), so
+        the page and the graph's edges and nodes agree. Costs the frames of one series and
+        no graph build.
+        """
+        from meshscope.element_series import graph_options, series_frames, service_series
+
+        window = float(window_s or DEFAULT_WINDOW_S)
         name, _, rest = service.partition(".")
         namespace = rest.split(".")[0] if rest else None
-        frames = self._frames(float(window_s or DEFAULT_WINDOW_S))
-        inbound_sel = {s.DESTINATION_SERVICE_NAME: name, **({s.DESTINATION_SERVICE_NAMESPACE: namespace} if namespace else {})}
-        outbound_sel = {s.SOURCE_APP: name, **({s.SOURCE_WORKLOAD_NAMESPACE: namespace} if namespace else {})}
-        out: dict[str, dict[str, Any]] = {"inbound": {}, "outbound": {}}
-        for side, sel, version_col in (("inbound", inbound_sel, s.DESTINATION_VERSION),
-                                       ("outbound", outbound_sel, s.SOURCE_VERSION)):
-            versions = sorted({v for _, f in frames if not f.empty
-                               for v in _filter(f, sel)[version_col].astype(str).unique() if v})
-            for v in versions:
-                out[side][v] = _series_from_frames(frames, {**sel, version_col: v})
+        frames = series_frames(self._frames(window))
+        out = service_series(frames, name, namespace, graph_options("workload", None, window))
         if not out["inbound"] and not out["outbound"]:
             return None
         return out
@@ -367,6 +370,8 @@ def _filter(frame: pd.DataFrame, sel: dict[str, str]) -> pd.DataFrame:
 
 
 def _series_from_frames(frames: list[tuple[float, pd.DataFrame]], sel: dict[str, str]) -> dict[str, Any]:
+    """Row-filter series (5xx and no response only). Unused: the Service page reads the graph's numbers
+    (`element_series.service_series`); kept only while tests/meshscope/test_live_series.py imports it."""
     from topology.quantile import quantiles
 
     out: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}

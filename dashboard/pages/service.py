@@ -41,7 +41,7 @@ def _detail(source: DataSource, name: str) -> html.Div:
         sections.append(html.H4(f"{direction.capitalize()} by version"))
         sections.append(html.Div(className="chart-row", children=[
             dcc.Graph(figure=charts.by_version(per_version, m, f"{direction} {label}"), config={"displayModeBar": False})
-            for m, label in (("rps", "requests/s"), ("error_pct", "errors %"), ("p95", "p95 ms"))]))
+            for m, label in (("rps", "requests/s"), ("error_pct", "errors % (4xx+5xx+no response)"), ("p95", "p95 ms"))]))
     return html.Div(id="svc-detail", children=sections)
 
 
