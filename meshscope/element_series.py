@@ -119,7 +119,8 @@ def aligned(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     point = np.repeat(np.arange(len(present)), [len(frames[i]) for i in present])
     for c in keys:
         if c != s.LE:
-            stacked[c] = stacked[c].astype(str).astype("category")
+            stacked[c] = _as_strings([frames[i][c] if c in frames[i] else None for i in present],
+                                     [len(frames[i]) for i in present])
     series = stacked.groupby(keys, dropna=False, observed=True, sort=False).ngroup().to_numpy()
     first = np.unique(series, return_index=True)[1]
     columns = {c: stacked[c].array.take(first) for c in keys}
@@ -129,6 +130,32 @@ def aligned(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     for j, i in enumerate(present):
         out[i] = pd.DataFrame({**columns, s.RATE: rates[:, j]})
     return out
+
+
+def _as_strings(columns: list[pd.Series | None], lengths: list[int]) -> pd.Categorical:
+    """The columns one after the other as a categorical of their values as strings (missing stays missing).
+
+    What `astype(str).astype("category")` of the concatenation gives, but only each column's
+    distinct values are converted: casting every row of a big mesh's 20 frames was most of
+    a series' cost. A column a frame lacks (None) is missing there.
+    """
+    parts: list[tuple[np.ndarray, pd.Series | None]] = []
+    for col, n in zip(columns, lengths):
+        if col is None:
+            parts.append((np.full(n, -1, dtype=np.int64), None))
+            continue
+        codes, uniq = pd.factorize(col, use_na_sentinel=True)
+        parts.append((codes, pd.Series(np.asarray(uniq, dtype=object), dtype=object).astype(str)))
+    names = [u for _, u in parts if u is not None and len(u)]
+    cats = pd.Index(pd.concat(names, ignore_index=True).dropna().unique() if names else [], dtype="str").sort_values()
+    out = []
+    for codes, uniq in parts:
+        if uniq is None or not len(uniq):
+            out.append(np.full(len(codes), -1, dtype=np.int64))
+            continue
+        where = cats.get_indexer(uniq.to_numpy(dtype=object))
+        out.append(np.where(codes >= 0, where[np.maximum(codes, 0)], -1))
+    return pd.Categorical.from_codes(np.concatenate(out), categories=cats)
 
 
 def _only_edges(tr: Traffic, keep: np.ndarray, memos: list[tuple[dict, dict]]) -> Traffic:
