@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from collector import schema as s
 from dashboard.query import GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable, checked_finding_filters
 
 log = logging.getLogger("meshscope.live_source")
@@ -356,49 +354,6 @@ class LiveSource:
 # ---- helpers (pure functions over element dicts and rate frames) -----------------------------
 def _find_element(elements: list[dict[str, Any]], element_id: str) -> dict[str, Any] | None:
     return next((e["data"] for e in elements if e["data"].get("id") == element_id), None)
-
-
-def _filter(frame: pd.DataFrame, sel: dict[str, str]) -> pd.DataFrame:
-    if frame.empty:
-        return frame
-    mask = np.ones(len(frame), dtype=bool)
-    for col, val in sel.items():
-        if col not in frame.columns:
-            return frame.iloc[0:0]
-        mask &= (frame[col].astype(str) == str(val)).to_numpy()
-    return frame[mask]
-
-
-def _series_from_frames(frames: list[tuple[float, pd.DataFrame]], sel: dict[str, str]) -> dict[str, Any]:
-    """Row-filter series (5xx and no response only). Unused: the Service page reads the graph's numbers
-    (`element_series.service_series`); kept only while tests/meshscope/test_live_series.py imports it."""
-    from topology.quantile import quantiles
-
-    out: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
-    qs = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
-    for t, frame in frames:
-        f = _filter(frame, sel)
-        reporters = set(f[s.REPORTER].astype(str)) if not f.empty else set()
-        side = "destination" if "destination" in reporters else "source"
-        f = f[f[s.REPORTER] == side] if not f.empty else f
-        req = f[f[s.METRIC] == s.ISTIO_REQUESTS_TOTAL] if not f.empty else f
-        rps = float(req[s.RATE].sum()) if not req.empty else 0.0
-        err = float(req.loc[req[s.RESPONSE_CODE].astype(str).str[0].isin(["5", "0"]), s.RATE].sum()) if not req.empty else 0.0
-        out["t"].append(round(t, 3))
-        out["rps"].append(round(rps, 4))
-        out["error_pct"].append(round(100 * err / rps, 2) if rps else 0.0)
-        # all three percentiles in one pass over the buckets (Prometheus' histogram_quantile method)
-        buckets = f[f[s.METRIC] == f"{s.ISTIO_REQUEST_DURATION_MS}_bucket"] if not f.empty else f
-        values: dict[float, Any] = {}
-        if not buckets.empty:
-            le = buckets[s.LE].to_numpy(dtype=float)
-            groups, values = quantiles(np.zeros(len(buckets), dtype=np.int64), le,
-                                       buckets[s.RATE].to_numpy(dtype=float), tuple(q for q, _ in qs))
-            values = {q: v[0] for q, v in values.items()} if len(groups) else {}
-        for q, key in qs:
-            v = values.get(q)
-            out[key].append(None if v is None or np.isnan(v) else round(float(v), 2))
-    return out
 
 
 def _touched(finding: dict[str, Any], elements: list[dict[str, Any]]) -> list[str]:
