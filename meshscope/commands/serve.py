@@ -92,7 +92,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _wait_for_stop() -> None:
-    """Until Ctrl-C or SIGTERM (as the cluster mode below waits)."""
+    """Until Ctrl-C or SIGTERM (both serve modes)."""
     import signal
     import threading
 
@@ -142,8 +142,6 @@ def _serve_snapshot(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
-    import threading
     import time
 
     if args.snapshot is not None:
@@ -208,14 +206,7 @@ def run(args: argparse.Namespace) -> int:
     except AccessError as exc:
         return _fail(str(exc))
 
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())  # `kubectl delete pod`: stop cleanly
-    print("Ctrl-C to stop.", flush=True)
-    try:
-        while not done.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
+    _wait_for_stop()  # SIGTERM is `kubectl delete pod`: stop cleanly
     print("meshscope serve: stopping ...", flush=True)
     stack.stop()
     return 0
