@@ -134,12 +134,7 @@ class ConfigIndex:
             w = self._first.get((d.get(A.NAMESPACE), wl))
             if w is not None:
                 return dict(w.labels)
-        labels = {}
-        if model.is_ok(d.get(A.APP)):
-            labels["app"] = d[A.APP]
-        if model.is_ok(d.get(A.VERSION)):
-            labels["version"] = d[A.VERSION]
-        return labels
+        return config_view.telemetry_labels(d)
 
     # -- mTLS intent ---------------------------------------------------------------------
     def mtls_mode(self, namespace: str | None, labels: dict[str, str]) -> str | None:

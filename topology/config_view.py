@@ -32,6 +32,11 @@ def node_labels(snapshot: Any, d: dict) -> dict[str, str]:
         for w in snapshot.workloads_in(ns):
             if w.name == wl:
                 return dict(w.labels)
+    return telemetry_labels(d)
+
+
+def telemetry_labels(d: dict) -> dict[str, str]:
+    """The app/version labels the telemetry named, for a node with no workload in config."""
     labels = {}
     if model.is_ok(d.get(A.APP)):
         labels["app"] = d[A.APP]
