@@ -6,6 +6,18 @@ from selenium.webdriver.common.by import By
 
 from tests.util import wait_until
 
+RED = "rgb(201,25,11)"  # the failing color as the browser computes it
+GREEN = "rgb(63,156,53)"
+
+
+def css(driver, selector):
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def text_of(driver, selector) -> str:
+    found = css(driver, selector)
+    return found[0].text if found else ""
+
 # cytoscape.js registers its core on the container element as `_cyreg.cy`
 FIND_CY = """const root = document.getElementById('topo-graph'); if (!root) return null;
 for (const e of [root, ...root.querySelectorAll('*')]) if (e._cyreg && e._cyreg.cy) { window._cy = e._cyreg.cy; return true; }

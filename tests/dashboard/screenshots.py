@@ -17,13 +17,12 @@ from pathlib import Path
 
 from selenium.webdriver.common.by import By
 
-from tests.dashboard.browser_helpers import click_element, cy, wait_for_graph
+from tests.dashboard.browser_helpers import RED, click_element, cy, wait_for_graph
 from tests.fixtures.browser import make_driver
 from tests.util import free_port, wait_until
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SCENARIO = "mtls-mismatch"
-RED = "rgb(201,25,11)"
 
 
 def _settled(driver) -> None:

@@ -10,23 +10,12 @@ from selenium.webdriver.common.keys import Keys
 
 from dashboard.sample import bookinfo_snapshot
 from dashboard.snapshot_source import SnapshotSource
-from tests.dashboard.browser_helpers import click_element, cy, sel, wait_for_graph
+from tests.dashboard.browser_helpers import GREEN, RED, click_element, css, cy, sel, text_of, wait_for_graph
 from tests.util import wait_until
 
 pytestmark = pytest.mark.browser
 
 FAILING_EDGE = "wl:bookinfo/reviews-v2->svc:bookinfo/ratings"
-RED = "rgb(201,25,11)"
-GREEN = "rgb(63,156,53)"
-
-
-def css(driver, selector):
-    return driver.find_elements(By.CSS_SELECTOR, selector)
-
-
-def text_of(driver, selector) -> str:
-    found = css(driver, selector)
-    return found[0].text if found else ""
 
 
 @pytest.fixture(scope="module")

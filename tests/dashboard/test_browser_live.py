@@ -13,25 +13,14 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.dashboard.browser_helpers import click_element, cy, wait_for_graph
+from tests.dashboard.browser_helpers import GREEN, RED, click_element, css, cy, text_of, wait_for_graph
 from tests.util import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 SCENARIO = "mtls-mismatch"
-RED = "rgb(201,25,11)"
-GREEN = "rgb(63,156,53)"
 BOOKINFO = {"productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1",
             "istio-ingressgateway"}
-
-
-def css(driver, selector):
-    return driver.find_elements(By.CSS_SELECTOR, selector)
-
-
-def text_of(driver, selector) -> str:
-    found = css(driver, selector)
-    return found[0].text if found else ""
 
 
 @pytest.fixture(scope="module")
