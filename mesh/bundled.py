@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import secrets
 import shutil
 import signal
@@ -248,11 +247,7 @@ class BundledMesh:
             pass
 
     def _write_control_token(self) -> None:
-        path = self.control_token_path
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            os.fchmod(f.fileno(), 0o600)  # an older file keeps its mode through O_CREAT
-            f.write(self.control_token + "\n")
+        write_private_file(self.control_token_path, self.control_token + "\n")  # 0600, replaces an older file
 
     def _remove_control_token(self) -> None:
         """Remove our token file (not one a later mesh on the same data dir wrote)."""
