@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from mesh.config import Snapshot
 from mesh.config.model import ConfigObject
+from mesh.control_api import TOKEN_FILE
 from mesh.controlplane.bootstrap import XDS_CLIENT_FILE, build_bootstrap, xds_client_secret
 from mesh.controlplane.ca import IssuedCert, MeshCA, spiffe_id
 from mesh.controlplane.context import ConfigError
@@ -50,7 +51,6 @@ from mesh.demo.config import demo_objects
 from mesh.demo.traffic import TrafficGenerator
 
 APPS_PROCESS = "demo-apps"
-CONTROL_TOKEN_FILE = "control.token"
 
 
 @dataclass
@@ -166,7 +166,7 @@ class BundledMesh:
 
     @property
     def control_token_path(self) -> Path:
-        return self.data_dir / CONTROL_TOKEN_FILE
+        return self.data_dir / TOKEN_FILE
 
     def credentials_dir(self, w: Workload) -> Path:
         """The sidecar's own run directory (0700): its xDS client certificate and key."""

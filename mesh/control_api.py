@@ -76,9 +76,11 @@ class ControlServer:
             protocol_version = "HTTP/1.1"
             timeout = 30  # a client that stops sending (before or after authenticating) loses its thread
 
-            def _send(self, code: int, payload: Any) -> None:
+            def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 body = json.dumps(payload, indent=1, default=str).encode()
                 self.send_response(code)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -95,16 +97,10 @@ class ControlServer:
                     length = 0
                 if 0 < length <= MAX_BODY:
                     self.rfile.read(length)
-                body = json.dumps({"error": "missing or wrong control token: send 'Authorization: Bearer <token>' "
-                                            f"(`meshscope up` writes it to DATA_DIR/mesh/{TOKEN_FILE})"}).encode()
-                self.send_response(401)
-                self.send_header("www-authenticate", 'Bearer realm="meshscope-control"')
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.send_header("connection", "close")
                 self.close_connection = True
-                self.end_headers()
-                self.wfile.write(body)
+                self._send(401, {"error": "missing or wrong control token: send 'Authorization: Bearer <token>' "
+                                          f"(`meshscope up` writes it to DATA_DIR/mesh/{TOKEN_FILE})"},
+                           {"www-authenticate": 'Bearer realm="meshscope-control"', "connection": "close"})
                 return False
 
             def do_GET(self) -> None:  # noqa: N802
