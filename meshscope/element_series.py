@@ -53,7 +53,7 @@ def element_series(frames: list[tuple[float, pd.DataFrame]], element: dict[str, 
 
     caches = Caches()
     memos: list[tuple[dict, dict]] = []
-    out: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
+    out = _empty_series()
     is_edge = "source" in element
     for t, frame in frames:
         rps, err, lat = 0.0, 0.0, {}
@@ -75,13 +75,22 @@ def element_series(frames: list[tuple[float, pd.DataFrame]], element: dict[str, 
                     rec = from_topology([{"data": {"id": element["id"], "rates": rates}}])[0][0]
                     rps, err = rec["rps_in"], rec["error_pct"]
                     lat = _inbound_latency(sub)
-        out["t"].append(round(t, 3))
-        out["rps"].append(round(float(rps), 4))
-        out["error_pct"].append(round(float(err), 2))
-        for q, key in QUANTILES:
-            v = lat.get(q)
-            out[key].append(None if v is None or math.isnan(v) else round(float(v), 2))
+        _append_point(out, t, rps, err, lat)
     return out
+
+
+def _empty_series() -> dict[str, list]:
+    return {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
+
+
+def _append_point(series: dict[str, list], t: float, rps: float, error_pct: float, latency: dict[float, Any]) -> None:
+    """One point of a series, rounded the way the UI shows it (no latency = None)."""
+    series["t"].append(round(t, 3))
+    series["rps"].append(round(float(rps), 4))
+    series["error_pct"].append(round(float(error_pct), 2))
+    for q, key in QUANTILES:
+        v = latency.get(q)
+        series[key].append(None if v is None or math.isnan(v) else round(float(v), 2))
 
 
 def _edges_of(tr: Traffic, element: dict[str, Any]) -> np.ndarray:
@@ -217,15 +226,10 @@ def service_series(frames: list[tuple[float, pd.DataFrame]], name: str, namespac
                       if len(frame) else {})
     out: dict[str, dict[str, dict[str, list]]] = {"inbound": {}, "outbound": {}}
     for side, version in sorted({k for p in points for k, v in p.items() if v["rps"] > 0}):
-        series: dict[str, list] = {"t": [], "rps": [], "error_pct": [], "p50": [], "p95": [], "p99": []}
+        series = _empty_series()
         for (t, _), p in zip(frames, points):
             v = p.get((side, version), {"rps": 0.0, "error_pct": 0.0, "latency": {}})
-            series["t"].append(round(t, 3))
-            series["rps"].append(round(float(v["rps"]), 4))
-            series["error_pct"].append(round(float(v["error_pct"]), 2))
-            for q, key in QUANTILES:
-                lat = v["latency"].get(q)
-                series[key].append(None if lat is None or math.isnan(lat) else round(float(lat), 2))
+            _append_point(series, t, v["rps"], v["error_pct"], v["latency"])
         out[side][version] = series
     return out
 
