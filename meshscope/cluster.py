@@ -122,12 +122,18 @@ def vector_to_rates(result: list[dict], metric: str) -> pd.DataFrame:
     labels = pd.DataFrame.from_records([r.get("metric") or {} for r in result])
     values = pd.to_numeric(pd.Series([r["value"][1] if r.get("value") else None for r in result]),
                            errors="coerce")
+    out = _labelled(labels, metric, values.astype(float))
+    return out[out[s.RATE].notna()][list(RATE_COLUMNS)]
+
+
+def _labelled(labels: pd.DataFrame, metric: str, values: Any) -> pd.DataFrame:
+    """Rows of the rate frame from Prometheus series labels (one row each; an absent label is "unknown")."""
     out = pd.DataFrame({c: (labels[c].fillna("unknown").astype(str) if c in labels else "unknown")
                         for c in s.ISTIO_LABELS}, index=labels.index)
     out[s.METRIC] = metric
     out[s.LE] = pd.to_numeric(labels["le"], errors="coerce") if "le" in labels else math.nan
-    out[s.RATE] = values.astype(float)
-    return out[out[s.RATE].notna()][list(RATE_COLUMNS)]
+    out[s.RATE] = values
+    return out
 
 
 def matrix_to_rates(result: list[dict], metric: str, times: np.ndarray) -> list[pd.DataFrame]:
@@ -150,11 +156,7 @@ def matrix_to_rates(result: list[dict], metric: str, times: np.ndarray) -> list[
     point = np.rint((at - times[0]) / step).astype(np.int64)
     ok = (point >= 0) & (point < len(times)) & (np.abs(at - times[np.clip(point, 0, len(times) - 1)]) < step / 2)
     rows = labels.iloc[np.repeat(np.arange(len(result)), counts)].reset_index(drop=True)
-    out = pd.DataFrame({c: (rows[c].fillna("unknown").astype(str) if c in rows else "unknown")
-                        for c in s.ISTIO_LABELS}, index=rows.index)
-    out[s.METRIC] = metric
-    out[s.LE] = pd.to_numeric(rows["le"], errors="coerce") if "le" in rows else math.nan
-    out[s.RATE] = values
+    out = _labelled(rows, metric, values)
     keep = ok & ~np.isnan(values)
     out, point = out[keep][list(RATE_COLUMNS)], point[keep]
     by_point = dict(iter(out.groupby(point, sort=False))) if len(out) else {}
