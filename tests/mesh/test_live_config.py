@@ -45,6 +45,20 @@ def served_versions(mesh, n: int) -> set[str]:
     return out
 
 
+def all_versions_serve(mesh, expected: set[str], timeout: float = 30) -> None:
+    """Keep requesting until every expected version has answered, failing at once on any other version.
+
+    The default load balancer picks endpoints at random (least request among two random choices), so a
+    fixed number of requests misses one of three versions now and then: 12 requests miss one about 2 % of runs.
+    """
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while seen != expected:
+        assert time.monotonic() < deadline, f"after {timeout}s only {sorted(seen)} of {sorted(expected)} served"
+        seen |= served_versions(mesh, 3)
+        assert seen <= expected, f"unexpected versions served: {sorted(seen - expected)}"
+
+
 def test_push_reaches_every_sidecar_without_restart(bundled_mesh, mesh_config):
     """Push speed is measured in `bench mesh`; here: the push returns once every sidecar applied it."""
     pids = bundled_mesh.pids()
@@ -55,7 +69,7 @@ def test_push_reaches_every_sidecar_without_restart(bundled_mesh, mesh_config):
         assert served_versions(bundled_mesh, 6) == {f"reviews-{subset}"}  # the very next requests see it
     assert bundled_mesh.pids() == pids  # no process was restarted
     bundled_mesh.reset()
-    assert served_versions(bundled_mesh, 12) == {"reviews-v1", "reviews-v2", "reviews-v3"}
+    all_versions_serve(bundled_mesh, {"reviews-v1", "reviews-v2", "reviews-v3"})
 
 
 def test_invalid_config_is_refused_and_the_old_config_keeps_serving(bundled_mesh, mesh_config):
@@ -267,7 +281,7 @@ def test_a_new_deployment_gets_a_sidecar_and_traffic_then_goes_away(bundled_mesh
     assert "bookinfo.reviews-v4" not in bundled_mesh.pids()
     wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
                open(f"/proc/{pid}/stat").read().split()[2] == "Z", timeout=30, what="reviews-v4 sidecar stopped")
-    assert served_versions(bundled_mesh, 12) == {"reviews-v1", "reviews-v2", "reviews-v3"}
+    all_versions_serve(bundled_mesh, {"reviews-v1", "reviews-v2", "reviews-v3"})
 
 
 def test_header_match_routes_one_user_to_a_version(bundled_mesh, mesh_config):
