@@ -207,14 +207,7 @@ class SnapshotSource:
         s = self._trace_summaries
         if s.empty:
             return []
-        mask = s["duration_ms"] >= (filters.min_duration_ms or 0)
-        if filters.status != "any":
-            mask &= s["status"] == filters.status
-        if filters.service:
-            listed = s[["trace_id", "services"]].explode("services")
-            mask &= s["trace_id"].isin(listed.loc[listed["services"] == filters.service, "trace_id"])
-        rows = s[mask].sort_values("start", ascending=False).head(filters.limit)
-        return rows.to_dict("records")
+        return filter_traces(s, filters)
 
     def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
         spans = self._spans[self._spans["trace_id"] == trace_id]
@@ -290,6 +283,23 @@ def summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
     out["duration_ms"] = ((out["end"] - out["start"]) * 1000).round(2)
     out["status"] = (out["errors"] > 0).map({True: "error", False: "ok"})
     return out.reset_index()[cols]
+
+
+def filter_traces(summary: pd.DataFrame, filters: TraceFilters) -> list[dict[str, Any]]:
+    """The newest trace summaries that pass the filters, as records.
+
+    A service matches by its name alone or with its namespace: "reviews" finds spans of
+    `reviews.bookinfo` (how sidecars and the demo apps name themselves) but not `reviews-ui.bookinfo`.
+    """
+    mask = summary["duration_ms"] >= (filters.min_duration_ms or 0)
+    if filters.status != "any":
+        mask &= summary["status"] == filters.status
+    if filters.service:
+        listed = summary[["trace_id", "services"]].explode("services")
+        names = listed["services"].fillna("").astype(str)
+        hit = (names == filters.service) | names.str.startswith(filters.service + ".")
+        mask &= summary["trace_id"].isin(listed.loc[hit, "trace_id"])
+    return summary[mask].sort_values("start", ascending=False).head(filters.limit).to_dict("records")
 
 
 def order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:

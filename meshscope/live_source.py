@@ -262,19 +262,14 @@ class LiveSource:
         return df
 
     def traces(self, filters: TraceFilters) -> list[dict[str, Any]]:
-        from dashboard.snapshot_source import _summarize_traces
+        from dashboard.snapshot_source import _summarize_traces, filter_traces
 
         if filters.status not in TRACE_STATUSES:
             raise QueryError("status", f"unknown status {filters.status!r} (known: {', '.join(TRACE_STATUSES)})")
         summary = _summarize_traces(self._spans())
         if summary.empty:
             return []
-        mask = summary["duration_ms"] >= (filters.min_duration_ms or 0)
-        if filters.status != "any":
-            mask &= summary["status"] == filters.status
-        if filters.service:
-            mask &= summary["services"].map(lambda names: any(filters.service in n for n in names))
-        return summary[mask].sort_values("start", ascending=False).head(filters.limit).to_dict("records")
+        return filter_traces(summary, filters)
 
     def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
         from dashboard.snapshot_source import _order_spans

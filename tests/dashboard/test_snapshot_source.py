@@ -6,7 +6,9 @@ import pytest
 from dashboard.query import QueryError, TraceFilters, Unavailable
 from dashboard.sample import bookinfo_snapshot, synthetic_snapshot
 from dashboard.elements import fmt_rps
-from dashboard.snapshot_source import SnapshotError, SnapshotSource, load_snapshot
+import pandas as pd
+
+from dashboard.snapshot_source import SnapshotError, SnapshotSource, filter_traces, load_snapshot
 
 FAILING_EDGE = "wl:bookinfo/reviews-v2->svc:bookinfo/ratings"
 
@@ -115,6 +117,21 @@ def test_config_objects_list_their_findings_and_marked_lines(source):
     assert set(dr["findings"]) == {"MS2001", "MS3002"}
     assert [dr["yaml"].splitlines()[n - 1].strip() for n in dr["highlight"]] == ["mode: DISABLE"]
     assert objects[("DestinationRule", "reviews")]["findings"] == []
+
+
+def test_trace_service_filter_takes_the_name_with_or_without_namespace():
+    summary = pd.DataFrame({"trace_id": ["a", "b", "c", "d"], "start": [4.0, 3.0, 2.0, 1.0],
+                            "duration_ms": [1.0] * 4, "status": ["ok"] * 4,
+                            "services": [["productpage.bookinfo", "reviews.bookinfo"], ["reviews-ui.bookinfo"],
+                                         ["reviews"], ["reviews.shop"]]})
+
+    def ids(service: str) -> list[str]:
+        return [t["trace_id"] for t in filter_traces(summary, TraceFilters(service=service))]
+
+    assert ids("reviews") == ["a", "c", "d"]  # newest first; not reviews-ui
+    assert ids("reviews.bookinfo") == ["a"]
+    assert ids("view") == []  # no substring matches
+    assert ids("reviews-ui") == ["b"]
 
 
 def test_trace_search_and_tree_order(source):

@@ -121,6 +121,12 @@ def test_element_series_and_traces_come_from_live_telemetry(stack):
                         timeout=60, interval=1, what="traces in the store")
     spans = src.trace(traces[0]["trace_id"])
     assert spans and all("depth" in s for s in spans)
+    # the Traces page's service picker lists service names; spans name themselves `<app>.<namespace>`
+    TraceFilters = __import__("dashboard.query", fromlist=["TraceFilters"]).TraceFilters
+    details = wait_until(lambda: src.traces(TraceFilters(service="details")), timeout=60, interval=1,
+                         what="traces through details")
+    assert all("details.bookinfo" in t["services"] for t in details)
+    assert not src.traces(TraceFilters(service="detail"))
 
 
 def _sample(metrics: str, name: str, **labels: str) -> float:
