@@ -44,7 +44,7 @@ from mesh.controlplane.registry import Registry, Workload, free_local_port
 from mesh.controlplane.store import with_applied, with_deleted
 from mesh.controlplane.translate import translate
 from mesh.controlplane.xds_rest import ServerTLS, XdsServer
-from mesh.dataplane.envoy import envoy_spec, private_dir, write_private_file
+from mesh.dataplane.envoy import admin_request, admin_socket_path, envoy_spec, private_dir, write_private_file
 from mesh.dataplane.process import ProcessSpec
 from mesh.dataplane.supervisor import Supervisor
 from mesh.demo.config import demo_objects
@@ -138,6 +138,7 @@ class BundledMesh:
         self.traffic: TrafficGenerator | None = None
         self.control = None
         self._tmp: Path | None = None
+        self._socket_dir: Path | None = None  # short private dir for admin sockets when run_dir is too deep
         self._started = False
         self._stopped = False
         self.started_at = 0.0
@@ -167,6 +168,15 @@ class BundledMesh:
     @property
     def control_token_path(self) -> Path:
         return self.data_dir / TOKEN_FILE
+
+    def admin_socket(self, w: Workload) -> Path:
+        """The sidecar's Envoy admin API: a 0600 unix socket in a 0700 directory, never a TCP port."""
+        return admin_socket_path(self.run_dir, f"{w.namespace}.{w.name}", self._short_socket_dir)
+
+    def _short_socket_dir(self) -> Path:
+        if self._socket_dir is None:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="ms-admin-"))  # mkdtemp makes it 0700
+        return self._socket_dir
 
     def credentials_dir(self, w: Workload) -> Path:
         """The sidecar's own run directory (0700): its xDS client certificate and key."""
@@ -239,8 +249,9 @@ class BundledMesh:
             self.xds.stop()
         shutil.rmtree(self.run_dir, ignore_errors=True)  # sidecars' private keys; logs stay
         self._remove_control_token()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        for d in (self._tmp, self._socket_dir):
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
         try:
             atexit.unregister(self.stop)
         except Exception:
@@ -315,7 +326,8 @@ class BundledMesh:
             otlp = (u.hostname or "127.0.0.1", u.port or 4318)
         creds = private_dir(self.credentials_dir(w))
         self._write_credentials(w)
-        boot = build_bootstrap(w, self.xds.port, creds, self.ca.root_pem, self.ca.xds_server_identity, otlp)
+        boot = build_bootstrap(w, self.xds.port, creds, self.ca.root_pem, self.ca.xds_server_identity, otlp,
+                               admin_socket=self.admin_socket(w))
         self.supervisor.start(envoy_spec(f"{w.namespace}.{w.name}", boot, self.run_dir, self.config.envoy_log_level))
 
     def _write_credentials(self, w: Workload) -> None:
@@ -372,7 +384,8 @@ class BundledMesh:
         while pending:
             for name, w in list(pending.items()):
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{w.admin_port}/ready", timeout=1) as r:
+                    # through the stats port: ready there means the scrape path works too
+                    with urllib.request.urlopen(f"{self.stats_url(w.name)}/ready", timeout=1) as r:
                         if r.read().strip() == b"LIVE":
                             del pending[name]
                 except (OSError, urllib.error.URLError):
@@ -604,11 +617,16 @@ class BundledMesh:
                 return w
         raise KeyError(f"no workload named {name!r}")
 
-    def admin_url(self, workload: str) -> str:
-        return f"http://127.0.0.1:{self.workload(workload).admin_port}"
+    def stats_url(self, workload: str) -> str:
+        """The sidecar's stats port: GET /stats/prometheus and GET /ready, nothing else."""
+        return f"http://127.0.0.1:{self.workload(workload).stats_port}"
+
+    def admin(self, workload: str, path: str, method: str = "GET", timeout: float = 5.0) -> tuple[int, str]:
+        """(status, body) from the sidecar's Envoy admin API, over its private unix socket."""
+        return admin_request(self.admin_socket(self.workload(workload)), path, method, timeout)
 
     def scrape_targets(self) -> list[ScrapeTarget]:
-        return [ScrapeTarget(f"http://127.0.0.1:{w.admin_port}/stats/prometheus",
+        return [ScrapeTarget(f"http://127.0.0.1:{w.stats_port}/stats/prometheus",
                              {"namespace": w.namespace, "pod": w.name, "workload": w.name, "app": w.app,
                               "version": w.version, "job": "envoy-stats"})
                 for w in self.registry.workloads]
@@ -635,7 +653,8 @@ class BundledMesh:
             "scenario": self._scenario,
             "ready_seconds": round(self.ready_seconds, 3),
             "workloads": [{"name": w.name, "namespace": w.namespace, "app": w.app, "version": w.version,
-                           "service_account": w.service_account, "admin": f"http://127.0.0.1:{w.admin_port}",
+                           "service_account": w.service_account, "stats": f"http://127.0.0.1:{w.stats_port}",
+                           "admin_socket": str(self.admin_socket(w)),
                            "inbound_ports": w.inbound_ports, "app_ports": w.app_ports,
                            "outbound_port": w.outbound_port} for w in self.registry.workloads],
             "restarts": self.supervisor.restarts() if self.supervisor else {},

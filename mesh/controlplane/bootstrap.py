@@ -1,5 +1,11 @@
 """The static bootstrap each Envoy starts with: identity, admin, where xDS and OTLP are, stats naming.
 
+Envoy's admin API (config dumps, /quitquitquit, log levels ...) listens only on a unix
+socket with mode 0600 in the sidecar's private run directory, so other local users cannot
+reach it. What a scraper and a readiness check need is served on the workload's stats port
+by a static listener, as Istio splits 15090 and 15021 from the admin port: `GET
+/stats/prometheus` and `GET /ready` are proxied to the admin socket, anything else is 404.
+
 The xDS cluster speaks mutual TLS: Envoy presents its workload certificate (from a
 0600 file in its own run directory, read through filesystem SDS so a rotated
 certificate is picked up without a restart) and accepts only a server certificate
@@ -33,6 +39,9 @@ ISTIO_CLUSTER_TAG = {"tag_name": "envoy.cluster_name", "regex": r"^cluster\.((.+
 XDS_CLIENT_SECRET = "xds-client-cert"
 XDS_CLIENT_FILE = "xds-client-cert.json"  # in the sidecar's own run directory, mode 0600
 SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+ADMIN_CLUSTER = "admin_socket"
+STATS_LISTENER = "meshscope_stats"
+STATS_PATHS = ("/stats/prometheus", "/ready")  # what the stats port passes on to the admin API
 
 
 def _leb(n: int) -> bytes:
@@ -71,6 +80,28 @@ def _static_cluster(name: str, port: int, connect_timeout: str = "1s") -> dict[s
                 {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
 
 
+def stats_listener(port: int) -> dict[str, Any]:
+    """127.0.0.1:port answering GET /stats/prometheus and GET /ready from the admin socket, 404 otherwise."""
+    get_only = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    routes = [{"match": {"path": p, "headers": get_only}, "route": {"cluster": ADMIN_CLUSTER}} for p in STATS_PATHS]
+    routes.append({"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": {
+        "inline_string": f"this port serves only GET {' and GET '.join(STATS_PATHS)}\n"}}})
+    hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+           "stat_prefix": "stats", "codec_type": "HTTP1",
+           "route_config": {"name": STATS_LISTENER, "virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}]},
+           "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+               "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}
+    return {"name": STATS_LISTENER, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}]}
+
+
+def admin_cluster(socket: Path) -> dict[str, Any]:
+    return {"name": ADMIN_CLUSTER, "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": ADMIN_CLUSTER, "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"pipe": {"path": str(socket)}}}}]}]}}
+
+
 def xds_client_secret(cert: IssuedCert) -> dict[str, Any]:
     """The filesystem-SDS file holding a sidecar's xDS client certificate and key."""
     return {"version_info": str(cert.serial), "resources": [{
@@ -95,12 +126,17 @@ def xds_transport_socket(credentials_dir: Path, root_pem: str, server_identity: 
 
 
 def build_bootstrap(w: Workload, xds_port: int, credentials_dir: Path, root_pem: str, server_identity: str,
-                    otlp: tuple[str, int] | None = None) -> dict[str, Any]:
-    """`credentials_dir` must hold the file `xds_client_secret` describes before Envoy starts."""
+                    otlp: tuple[str, int] | None = None, admin_socket: Path | None = None) -> dict[str, Any]:
+    """`credentials_dir` must hold the file `xds_client_secret` describes before Envoy starts.
+
+    The admin socket defaults to `credentials_dir/admin.sock`; pass a shorter path when that one
+    would not fit a unix socket address (108 bytes).
+    """
+    admin_socket = admin_socket or credentials_dir / "admin.sock"
     # the connect timeout covers the TLS handshake, which waits for CPU while many Envoys start at once
     xds = _static_cluster(XDS_CLUSTER, xds_port, connect_timeout="5s")
     xds["transport_socket"] = xds_transport_socket(credentials_dir, root_pem, server_identity)
-    clusters = [xds]
+    clusters = [xds, admin_cluster(admin_socket)]
     if otlp:
         c = _static_cluster(OTLP_CLUSTER, otlp[1])
         c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"] = otlp[0]
@@ -109,8 +145,8 @@ def build_bootstrap(w: Workload, xds_port: int, credentials_dir: Path, root_pem:
         "node": {"id": w.node_id, "cluster": f"{w.app}.{w.namespace}",
                  "metadata": {"NAME": w.name, "NAMESPACE": w.namespace, "LABELS": w.labels,
                               "SERVICE_ACCOUNT": w.service_account, "WORKLOAD_NAME": w.name}},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": w.admin_port}}},
-        "static_resources": {"clusters": clusters},
+        "admin": {"address": {"pipe": {"path": str(admin_socket), "mode": 0o600}}},
+        "static_resources": {"clusters": clusters, "listeners": [stats_listener(w.stats_port)]},
         "dynamic_resources": {"lds_config": rest_source(), "cds_config": rest_source()},
         "stats_flush_interval": "1s",  # histograms reach /stats/prometheus on flush; 1 s keeps them fresh
         "stats_config": {

@@ -3,7 +3,7 @@
 In Kubernetes, istiod learns this from Services, Pods and Endpoints. In the bundled
 mesh every workload runs on 127.0.0.1, so the registry also assigns each workload
 its local ports (the app's port, the sidecar's inbound port standing in for the
-pod IP, an outbound port the app uses as its proxy, and the Envoy admin port).
+pod IP, an outbound port the app uses as its proxy, and the sidecar's stats port).
 Ports are allocated once per workload and kept stable while the mesh runs, so a
 config change never moves a process.
 """
@@ -108,7 +108,7 @@ class Workload:
     app_ports: dict[int, int] = field(default_factory=dict)  # container port -> app's local port
     inbound_ports: dict[int, int] = field(default_factory=dict)  # container port -> sidecar inbound port
     outbound_port: int = 0
-    admin_port: int = 0
+    stats_port: int = 0  # GET /stats/prometheus and /ready only; Envoy's admin API is on a private socket
 
     @property
     def app(self) -> str:
@@ -185,7 +185,7 @@ class Registry:
         return self._ports[k]
 
     def pin(self, workload_key: str, role: str, port: int) -> None:
-        """Reserve a fixed port (e.g. the ingress gateway's admin port) before `update`."""
+        """Reserve a fixed port (e.g. the ingress gateway's stats port) before `update`."""
         self._ports[(workload_key, role)] = port
 
     def update(self, objects: Iterable[ConfigObject]) -> None:
@@ -196,7 +196,7 @@ class Registry:
             if not w.container_ports:  # no declared port: take the target ports of the services selecting it
                 w.container_ports = sorted({p.target_port for s in self.services if s.namespace == w.namespace
                                             and _selected(w.labels, s.selector) for p in s.ports})
-            w.admin_port = self._port(w.key, "admin")
+            w.stats_port = self._port(w.key, "stats")
             if w.is_gateway:
                 continue
             w.outbound_port = self._port(w.key, "outbound")

@@ -1,12 +1,15 @@
 """How an Envoy sidecar is launched: binary lookup and command line."""
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mesh.dataplane.process import ProcessSpec
 
@@ -66,3 +69,42 @@ def write_private_file(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+_SUN_PATH_MAX = 100  # a unix socket address holds 108 bytes with its NUL; keep a margin
+
+
+def admin_socket_path(run_dir: Path, name: str, short_dir: Callable[[], Path]) -> Path:
+    """Where a sidecar's admin API listens: `run_dir/<name>.admin.sock`, or, when that is too
+    long for a unix socket address (a deep --data-dir), a hashed name in `short_dir()`."""
+    path = run_dir / f"{name}.admin.sock"
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        return path
+    return short_dir() / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.sock"
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def admin_request(admin_socket: Path, path: str, method: str = "GET", timeout: float = 5.0) -> tuple[int, str]:
+    """(status, body) of one call to an Envoy admin API on a unix socket; OSError when it is not up."""
+    conn = _UnixHTTPConnection(admin_socket, timeout)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  control token       {mesh.control_token_path}  (0600; apply/delete/scenario read it)")
         print(f"  access logs         {mesh.log_dir}")
         for w in mesh.status()["workloads"]:
-            print(f"  sidecar {w['namespace'] + '/' + w['name']:<24} {w['admin']}/stats/prometheus")
+            print(f"  sidecar {w['namespace'] + '/' + w['name']:<24} {w['stats']}/stats/prometheus")
         if mesh.scenario:
             print(f"  scenario            {mesh.scenario}")
         print("Ready. Ctrl-C to stop.", flush=True)

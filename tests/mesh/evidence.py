@@ -38,7 +38,7 @@ def get(url: str, headers: dict | None = None, timeout: float = 15) -> tuple[int
 
 def counter(mesh, workload: str, name: str) -> float:
     """A plain Envoy stat (e.g. `cluster.outbound|9080||x.upstream_rq_pending_overflow`), 0 when absent."""
-    text = get(mesh.admin_url(workload) + "/stats?filter=" + urllib.request.quote(f"^{name}$"))[1]
+    text = mesh.admin(workload, "/stats?filter=" + urllib.request.quote(f"^{name}$"))[1]
     for line in text.splitlines():
         k, _, v = line.partition(": ")
         if k == name:

@@ -23,7 +23,7 @@ def get(url: str, headers: dict | None = None) -> tuple[int, str, dict]:
 
 
 def prom(mesh, workload: str) -> str:
-    return get(mesh.admin_url(workload) + "/stats/prometheus")[1]
+    return get(mesh.stats_url(workload) + "/stats/prometheus")[1]
 
 
 def series(text: str, metric: str, **labels: str) -> list[tuple[dict, float]]:

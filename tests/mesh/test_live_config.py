@@ -214,7 +214,7 @@ def test_supervisor_restarts_a_crashed_sidecar(bundled_mesh):
                      what="ratings sidecar restarted")
     assert new != pid
     assert bundled_mesh.supervisor.restarts()[name] >= 1
-    wait_until(lambda: get(bundled_mesh.admin_url("ratings-v1") + "/ready")[1].strip() == "LIVE", timeout=60,
+    wait_until(lambda: get(bundled_mesh.stats_url("ratings-v1") + "/ready")[1].strip() == "LIVE", timeout=60,
                what="restarted sidecar LIVE")
     # it got its config back over xDS and serves mTLS traffic again
     wait_until(lambda: "stars" in get(bundled_mesh.gateway_url + "/productpage")[1], timeout=60,

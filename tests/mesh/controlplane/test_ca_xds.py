@@ -60,7 +60,7 @@ def test_control_plane_certificate_names_istiod_and_loopback(ca):
 
 
 def test_bootstrap_xds_cluster_is_mutual_tls(ca, tmp_path):
-    w = Workload("details-v1", "bookinfo", {"app": "details"}, "bookinfo-details", [9080], admin_port=15000)
+    w = Workload("details-v1", "bookinfo", {"app": "details"}, "bookinfo-details", [9080], stats_port=15090)
     boot = build_bootstrap(w, 15010, tmp_path, ca.root_pem, ca.xds_server_identity)
     xds = next(c for c in boot["static_resources"]["clusters"] if c["name"] == "xds-grpc")
     tls = xds["transport_socket"]["typed_config"]["common_tls_context"]
