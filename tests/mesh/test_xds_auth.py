@@ -9,7 +9,6 @@ import http.client
 import json
 import ssl
 import stat
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
