@@ -8,12 +8,17 @@ Why this shape:
   replays the write-ahead file, so stopping (even killing) meshscope loses nothing ingested.
   Segment and write-ahead files share a generation number, so a crash between writing a
   segment and deleting its write-ahead file does not load rows twice.
+- Checkpoints: a source may hand a position with its rows (`add_requests(rows, checkpoint=
+  {key: position})`). It goes into the same write-ahead record as the rows, so after any crash
+  the rows are stored if and only if the position is: a tailer resuming from `checkpoints()`
+  reads no line twice and skips none. `flush()` keeps them in `checkpoints.json`.
 - Eviction: chunks older than the window go (memory and disk); when memory passes
   `max_bytes`, the oldest chunks leave memory first (their segments stay on disk until they
   age out; a restart loads newest first, within the budget).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 _SEGMENT = re.compile(r"seg-(\d+)-(\d+)-(-?\d+)-(-?\d+)\.parquet$")
 _WAL = re.compile(r"wal-(\d+)\.arrows$")
 _NS = 1_000_000_000
+_CHECKPOINT = b"meshscope.checkpoint"  # write-ahead stream metadata: the positions these rows reach
+CHECKPOINTS_FILE = "checkpoints.json"
 
 
 @dataclass
@@ -74,6 +82,7 @@ class TelemetryStore:
         self._tables = {name: _TableState(spec) for name, spec in SPECS.items()}
         self._last_flush = time.monotonic()
         self._closed = False
+        self._checkpoints: dict[str, Any] = {}
         self.evicted_rows = 0
         if self.data_dir:
             self._load()
@@ -83,9 +92,18 @@ class TelemetryStore:
         """Scraped or queried metric samples (columns of `schema.METRICS_COLUMNS`)."""
         return self._add("metrics", data)
 
-    def add_requests(self, data: pd.DataFrame | pa.Table) -> int:
-        """Access-log requests (columns of `schema.REQUESTS_COLUMNS`)."""
-        return self._add("requests", data)
+    def add_requests(self, data: pd.DataFrame | pa.Table, checkpoint: dict[str, Any] | None = None) -> int:
+        """Access-log requests (columns of `schema.REQUESTS_COLUMNS`).
+
+        `checkpoint` ({key: JSON-able position}, e.g. a file offset after these rows) is committed
+        with the rows in one write-ahead record, even when no row survived parsing.
+        """
+        return self._add("requests", data, checkpoint)
+
+    def checkpoints(self) -> dict[str, Any]:
+        """The newest position stored under each checkpoint key (survives restarts with a data dir)."""
+        with self._lock:
+            return dict(self._checkpoints)
 
     def add_spans(self, data: pd.DataFrame | pa.Table) -> int:
         """Trace spans (columns of `schema.SPANS_COLUMNS`)."""
@@ -95,24 +113,28 @@ class TelemetryStore:
         """OTLP log records (columns of `schema.LOGS_COLUMNS`)."""
         return self._add("logs", data)
 
-    def _add(self, name: str, data: pd.DataFrame | pa.Table) -> int:
+    def _add(self, name: str, data: pd.DataFrame | pa.Table, checkpoint: dict[str, Any] | None = None) -> int:
         state = self._tables[name]
         table = tables.conform(data, state.spec)  # raises ValueError before anything changes
-        if table.num_rows == 0:
-            return 0
         times = table.column(state.spec.time_column)
         if times.null_count:
             table = table.filter(pc.is_valid(times))
             times = table.column(state.spec.time_column)
-            if table.num_rows == 0:
-                return 0
-        mm = pc.min_max(times.cast(pa.int64()))
-        chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
+        if table.num_rows == 0 and not checkpoint:
+            return 0
+        chunk = None
+        if table.num_rows:
+            mm = pc.min_max(times.cast(pa.int64()))
+            chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
         with self._lock:
             if self._closed:
                 raise RuntimeError("telemetry store is closed")
             if self.data_dir:
-                self._wal_append(state, table)
+                self._wal_append(state, table, checkpoint)
+            if checkpoint:
+                self._checkpoints.update(checkpoint)
+            if chunk is None:
+                return 0
             state.chunks.append(chunk)
             state.pending.append(chunk)
             self._compact(state)
@@ -214,7 +236,10 @@ class TelemetryStore:
     def _wal_path(self, state: _TableState) -> Path:
         return self._dir(state) / f"wal-{state.generation:010d}.arrows"
 
-    def _wal_append(self, state: _TableState, table: pa.Table) -> None:
+    def _wal_append(self, state: _TableState, table: pa.Table, checkpoint: dict[str, Any] | None = None) -> None:
+        if checkpoint:  # in the stream's schema: a torn record loses rows and position together
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                   _CHECKPOINT: json.dumps(checkpoint).encode()})
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
@@ -235,7 +260,16 @@ class TelemetryStore:
         state.pending = []
         state.generation += 1
         state.wal_bytes = 0
+        self._save_checkpoints()  # before the write-ahead file holding the newest ones goes
         wal.unlink(missing_ok=True)
+
+    def _save_checkpoints(self) -> None:
+        if not self._checkpoints:
+            return
+        path = self.data_dir / CHECKPOINTS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._checkpoints))
+        os.replace(tmp, path)
 
     def _write_segment(self, state: _TableState, gen: int, chunk: _Chunk) -> None:
         path = self._dir(state) / f"seg-{gen:010d}-{state.seq:06d}-{chunk.t_min}-{chunk.t_max}.parquet"
@@ -309,6 +343,13 @@ class TelemetryStore:
 
     def _load(self) -> None:
         cutoff = self._cutoff_ns()
+        try:
+            self._checkpoints = json.loads((self.data_dir / CHECKPOINTS_FILE).read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            log.warning("checkpoints in %s unreadable (%s); sources start from their own state",
+                        self.data_dir / CHECKPOINTS_FILE, exc)
         for state in self._tables.values():
             d = self._dir(state)
             segs, gens_with_segment, max_gen = [], set(), -1
@@ -342,35 +383,45 @@ class TelemetryStore:
                     continue
                 gen = int(m.group(1))
                 max_gen = max(max_gen, gen)
+                replayed, checkpoints = _read_wal(p, state.spec)
+                for cp in checkpoints:  # in write order, newest last
+                    self._checkpoints.update(cp)
                 if gen not in gens_with_segment:  # else: crashed after writing its segment
-                    replayed = _read_wal(p, state.spec)
-                    if replayed:
+                    if sum(t.num_rows for t in replayed):
                         table = pa.concat_tables(replayed).combine_chunks()
                         times = table.column(state.spec.time_column).cast(pa.int64())
                         mm = pc.min_max(times)
                         chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
                         self._write_segment(state, gen, chunk)
                         state.chunks.append(chunk)
+                self._save_checkpoints()  # the file is the only other copy of its checkpoints
                 p.unlink(missing_ok=True)
             state.generation = max_gen + 1
             state.chunks.sort(key=lambda c: c.t_min)
         self._evict()
 
 
-def _read_wal(path: Path, spec: TableSpec) -> list[pa.Table]:
-    """Every complete stream in a write-ahead file; a torn tail (crash mid-write) is dropped."""
+def _read_wal(path: Path, spec: TableSpec) -> tuple[list[pa.Table], list[dict[str, Any]]]:
+    """Every complete stream in a write-ahead file, and the checkpoints they carry, in write order.
+
+    A torn tail (crash mid-write) is dropped, rows and checkpoint together.
+    """
     out: list[pa.Table] = []
+    checkpoints: list[dict[str, Any]] = []
     data = path.read_bytes()
     reader_src = pa.BufferReader(data)
     while reader_src.tell() < len(data):
         try:
             with pa.ipc.open_stream(reader_src) as r:
                 t = r.read_all()
+            cp = (t.schema.metadata or {}).get(_CHECKPOINT)
             out.append(tables.conform(t, spec))
+            if cp:
+                checkpoints.append(json.loads(cp))
         except (pa.ArrowInvalid, OSError, ValueError) as exc:
             log.warning("write-ahead file %s: dropped a torn tail: %s", path, exc)
             break
-    return out
+    return out, checkpoints
 
 
 def _to_ns(t) -> int | None:

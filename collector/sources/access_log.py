@@ -5,10 +5,12 @@ How the guarantees hold:
   to a new inode (rename rotation), the old file is still open: it is read to its end first,
   then the new one from 0. When a file shrinks under us (copytruncate), reading restarts at 0.
 - Only complete lines are consumed; a half-written last line waits for the next poll.
-- After each batch is in the store, the offset is saved (atomic rename) to `state_path`. On
-  restart the tailer seeks to the saved offset; if the name was rotated while meshscope was
-  down, the old inode is looked up in the same directory and its tail read first, so nothing
-  written while we were away is skipped.
+- Each batch goes to the store with the cursor it reaches as a checkpoint, committed in the
+  same write-ahead record as its rows, so even a crash (SIGKILL) between two batches leaves
+  rows and position in step. On restart the tailer seeks to the store's checkpoint (or, for a
+  store without a data dir, to the offsets in `state_path`, saved by atomic rename after each
+  poll); if the name was rotated while meshscope was down, the old inode is looked up in the
+  same directory and its tail read first, so nothing written while we were away is skipped.
 - Polling (default 0.5 s) instead of inotify: Envoy sidecars already use inotify instances and
   the per-user limit is small (see the feasibility notes).
 """
@@ -20,12 +22,13 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from collector import selfmetrics
 from collector.parse.access_log import LogContext, parse_json_log, parse_text_log
 from collector.store import TelemetryStore
+from collector.tables import REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +176,7 @@ class AccessLogTailer:
         return total
 
     def _resume(self, spec: LogFile, st: os.stat_result) -> _Open:
-        saved = self._saved.get(spec.path)
+        saved = self.store.checkpoints().get(checkpoint_key(spec.path)) or self._saved.get(spec.path)
         fh = open(spec.path, "rb")
         st = os.fstat(fh.fileno())  # the file we actually hold, even if renamed since stat()
         if saved is None:
@@ -206,29 +209,32 @@ class AccessLogTailer:
                     return total  # a line still being written
                 end = len(data)
             chunk = data[:end]
-            total += self._ingest(spec, cur, chunk)
-            cur.offset += end
-            cur.line += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+            total += self._ingest(spec, cur, chunk)  # moves the cursor past the chunk
             if len(data) < self.max_batch_bytes and end == len(data):
                 return total
             if self._stop.is_set() and not final:
                 return total  # a big backlog: stop between batches, the offset is kept
 
     def _ingest(self, spec: LogFile, cur: _Cursor, chunk: bytes) -> int:
-        if cur.format == "auto":
-            head = chunk.lstrip()[:1]
-            if not head:
-                return 0
-            cur.format = "json" if head == b"{" else "text"
-        ctx = LogContext(spec.path, spec.workload, spec.namespace, spec.principal)
-        parse = parse_json_log if cur.format == "json" else parse_text_log
-        result = parse(chunk, ctx, first_line=cur.line + 1)
-        if result.errors:
-            self.malformed += len(result.errors)
-            selfmetrics.count_malformed("access_log", spec.path, len(result.errors))
-            log.debug("%s: %d malformed lines, first: %s", spec.path, len(result.errors), result.errors[0])
-        n = self.store.add_requests(result.table)
-        selfmetrics.count_ingested(self.name, "requests", n)
+        """Store the chunk's requests with the cursor past it as their checkpoint, then move `cur` there."""
+        after = replace(cur, offset=cur.offset + len(chunk),
+                        line=cur.line + chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1))
+        if after.format == "auto" and (head := chunk.lstrip()[:1]):
+            after.format = "json" if head == b"{" else "text"
+        n = 0
+        if after.format == "auto":  # only blank lines so far: nothing to store, just the position
+            self.store.add_requests(REQUESTS.empty_table(), checkpoint={checkpoint_key(spec.path): asdict(after)})
+        else:
+            ctx = LogContext(spec.path, spec.workload, spec.namespace, spec.principal)
+            parse = parse_json_log if after.format == "json" else parse_text_log
+            result = parse(chunk, ctx, first_line=cur.line + 1)
+            if result.errors:
+                self.malformed += len(result.errors)
+                selfmetrics.count_malformed("access_log", spec.path, len(result.errors))
+                log.debug("%s: %d malformed lines, first: %s", spec.path, len(result.errors), result.errors[0])
+            n = self.store.add_requests(result.table, checkpoint={checkpoint_key(spec.path): asdict(after)})
+            selfmetrics.count_ingested(self.name, "requests", n)
+        cur.offset, cur.line, cur.format = after.offset, after.line, after.format
         return n
 
     def _close(self, o: _Open) -> None:
@@ -266,6 +272,11 @@ class AccessLogTailer:
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_path)
+
+
+def checkpoint_key(path: str) -> str:
+    """The store checkpoint under which a log file's cursor is kept."""
+    return f"access_log:{path}"
 
 
 def _find_inode(directory: Path, dev: int, ino: int) -> Path | None:

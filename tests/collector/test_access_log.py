@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -13,6 +17,7 @@ from collector import selfmetrics
 from collector.parse.access_log import LogContext, parse_access_log, parse_json_log, parse_text_log
 from collector.sources.access_log import AccessLogTailer, LogFile
 from collector.store import TelemetryStore
+from tests.util import wait_until
 
 DATA = Path(__file__).parent / "data"
 CTX = LogContext("sidecar.log", "productpage-v1", "bookinfo", "spiffe://cluster.local/ns/bookinfo/sa/productpage")
@@ -165,6 +170,51 @@ def test_resume_after_restart_without_duplicates_or_gaps(tmp_path, store):
     t2.stop()
     assert _ids(store) == list(range(7))
     assert json.loads(state.read_text())[str(log)]["offset"] == log.stat().st_size
+
+
+_TAIL_FOREVER = """
+import sys
+from collector.sources.access_log import AccessLogTailer
+from collector.store import TelemetryStore
+store = TelemetryStore(sys.argv[1], window_s=10**10, flush_interval_s=0.05)
+tailer = AccessLogTailer([sys.argv[2]], store, state_path=sys.argv[3], max_batch_bytes=4096)
+while True:
+    tailer.poll()
+"""
+
+
+def _stored_rows(data: Path) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in data.glob("requests/seg-*.parquet"))
+
+
+def test_killed_mid_backlog_resumes_without_duplicates_or_gaps(tmp_path):
+    """SIGKILL a real tailer process while it works through a backlog, twice; then finish in process.
+
+    Rows and the file position are committed together, so wherever the kill lands, every
+    line ends up stored exactly once.
+    """
+    log, data, state = tmp_path / "a.log", tmp_path / "store", tmp_path / "offsets.json"
+    total = 0
+    for _ in range(2):
+        log.open("a").write(_lines(total, 20_000))
+        total += 20_000
+        before = _stored_rows(data)
+        proc = subprocess.Popen([sys.executable, "-c", _TAIL_FOREVER, str(data), str(log), str(state)],
+                                cwd=Path(__file__).resolve().parents[2])
+        try:
+            # kill as soon as more rows have reached a segment: in the middle of the backlog
+            wait_until(lambda: proc.poll() is not None or _stored_rows(data) > before, timeout=120,
+                       interval=0.01, what="the tailer storing part of the backlog")
+            assert proc.poll() is None, "the tailer process exited"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        assert _stored_rows(data) < total  # it really was stopped half way
+    with TelemetryStore(data, window_s=10**10) as store:
+        tailer = AccessLogTailer([str(log)], store, state_path=state)
+        tailer.poll()
+        tailer.stop()
+        assert _ids(store) == list(range(total))
 
 
 def test_rotation_while_stopped_reads_the_old_tail_first(tmp_path, store):

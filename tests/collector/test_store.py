@@ -110,6 +110,27 @@ def test_torn_write_ahead_tail_is_dropped_not_fatal(tmp_path):
     assert list(again.requests()[s.PATH]) == ["/a"]
 
 
+def test_checkpoints_are_committed_with_their_rows(tmp_path):
+    clock = Clock(100)
+    st = TelemetryStore(tmp_path, clock=clock)
+    st.add_requests(requests([1], path="/a"), checkpoint={"log:a": {"offset": 10}})
+    st.flush()  # /a and its checkpoint leave the write-ahead file
+    st.add_requests(requests([2], path="/b"), checkpoint={"log:a": {"offset": 20}, "log:b": {"offset": 5}})
+    st.add_requests(requests([], path="/x"), checkpoint={"log:b": {"offset": 9}})  # a batch of only bad lines
+    st.add_requests(requests([3], path="/c"), checkpoint={"log:a": {"offset": 30}})
+    assert st.checkpoints() == {"log:a": {"offset": 30}, "log:b": {"offset": 9}}
+    del st  # killed
+    wal = next((tmp_path / "requests").glob("wal-*.arrows"))
+    data = wal.read_bytes()
+    wal.write_bytes(data[: len(data) - 50])  # ... in the middle of writing the last batch
+    again = TelemetryStore(tmp_path, clock=clock)
+    # the torn batch is gone with its checkpoint; everything before it is there with its own
+    assert sorted(again.requests()[s.PATH]) == ["/a", "/b"]
+    assert again.checkpoints() == {"log:a": {"offset": 20}, "log:b": {"offset": 9}}
+    del again  # the replayed write-ahead file is gone now; its checkpoints must not be
+    assert TelemetryStore(tmp_path, clock=clock).checkpoints() == {"log:a": {"offset": 20}, "log:b": {"offset": 9}}
+
+
 def test_segments_older_than_window_are_deleted(tmp_path):
     clock = Clock(1000)
     st = TelemetryStore(tmp_path, window_s=100, clock=clock)
