@@ -120,5 +120,7 @@ def from_topology(elements: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
         }
         if d.get("parent"):
             node["parent"] = d["parent"]
+        if d.get("dest_services"):  # [namespace, service] pairs the node was called as
+            node["services"] = [[ns, svc] for _, ns, svc in d["dest_services"]]
         nodes.append(node)
     return nodes, edges

@@ -10,6 +10,7 @@ from dashboard.components import charts
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, edge_label_data, stylesheet
 from dashboard.components.widgets import badge, when
+from dashboard.highlight import project
 from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
 
 PATH = "/topology"
@@ -29,11 +30,12 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     if graph_type not in GRAPH_TYPES:
         graph_type = "workload"
     namespaces = [n for n in query.get("namespaces", "").split(",") if n]
-    highlight: list[str] = []
+    highlight: list[str] = []  # workload-graph ids of the finding to show
     if query.get("highlight"):
         f = source.finding(query["highlight"])
         highlight = list((f or {}).get("elements") or [])
     result, elements = _elements(source, ctx, graph_type, namespaces, None)
+    shown = _shown(source, highlight, result.elements, graph_type, namespaces, None)
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
     large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
     labels = [] if large else ["rps", "err"]
@@ -59,11 +61,12 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         html.Div(id="topo-notes", className="muted", children="; ".join(result.notes)),
         dcc.Interval(id="topo-interval", interval=refresh_default * 1000 or 10_000, disabled=refresh_default == 0),
         dcc.Store(id="topo-highlight", data=highlight),
+        dcc.Store(id="topo-highlight-shown", data=shown),
         dcc.Store(id="topo-selected", data=None),
         dcc.Store(id="topo-large", data=large),
         html.Div(className="topo-body", children=[
             cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
-                           stylesheet=stylesheet(labels, highlight=highlight, large=large), minZoom=0.05, maxZoom=3,
+                           stylesheet=stylesheet(labels, highlight=shown, large=large), minZoom=0.05, maxZoom=3,
                            boxSelectionEnabled=False, className="topo-graph",
                            # refreshes only patch elements (they carry their remembered positions);
                            # re-running the layout would re-fit and throw away the user's zoom and pan
@@ -72,6 +75,28 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             html.Aside(id="topo-panel", className="side-panel", children=_legend()),
         ]),
     ])
+
+
+def _shown(source: DataSource, highlight: list[str], elements: list[dict[str, Any]], graph_type: str,
+           namespaces: list[str] | None, window: float | None) -> list[str]:
+    """The ids in the graph on screen of the workload-graph elements `highlight`."""
+    if not highlight or graph_type == "workload":
+        return list(highlight)
+    workload = source.graph("workload", namespaces or None, window).elements
+    return project(highlight, workload, elements, graph_type)
+
+
+def _findings_touching(source: DataSource, eid: str, graph_type: str | None, namespaces: list[str] | None,
+                       window: float | None) -> list[dict[str, Any]]:
+    """Findings about a clicked element; they name workload-graph elements, so other graphs map them first."""
+    if graph_type in (None, "workload"):
+        return source.findings({"element": eid})
+    found = [f for f in source.findings({}) if f.get("elements")]
+    if not found:
+        return []
+    workload = source.graph("workload", namespaces or None, window).elements
+    shown = source.graph(graph_type, namespaces or None, window).elements
+    return [f for f in found if eid in project(f["elements"], workload, shown, graph_type)]
 
 
 def _labeled(label: str, control: Any) -> html.Label:
@@ -116,7 +141,7 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool, graph_type: 
     out: list[Any] = [html.H3(title, id="panel-title"), badge(data.get("health", "na")),
                       html.Table(className="kv", children=[html.Tbody([
                           html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items() if v not in (None, "")])])]
-    findings = source.findings({"element": eid})
+    findings = _findings_touching(source, eid, graph_type, namespaces, window)
     out.append(html.H4(f"Findings ({len(findings)})"))
     out.append(html.Ul(id="panel-findings", children=[html.Li([
         badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={_quote(f['fingerprint'])}"), " ",
@@ -157,17 +182,20 @@ def _quote(s: str) -> str:
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-graph", "elements"), Output("topo-updated", "children"), Output("topo-ns", "options"),
                   Output("topo-notes", "children"), Output("topo-panel", "children", allow_duplicate=True),
+                  Output("topo-highlight-shown", "data"),
                   Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
-                  Input("topo-interval", "n_intervals"), State("topo-selected", "data"), prevent_initial_call=True)
-    def refresh(graph_type, namespaces, window, _n, selected):  # noqa: ANN001, ANN202
+                  Input("topo-interval", "n_intervals"), State("topo-selected", "data"), State("topo-highlight", "data"),
+                  prevent_initial_call=True)
+    def refresh(graph_type, namespaces, window, _n, selected, highlight):  # noqa: ANN001, ANN202
         try:
             result, elements = _elements(source, ctx, graph_type, namespaces, window)
         except QueryError as exc:
-            return no_update, no_update, no_update, str(exc), no_update
+            return no_update, no_update, no_update, str(exc), no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too
         current = next((e["data"] for e in elements if e["data"]["id"] == selected), None) if selected else None
         panel = _panel(source, current, "source" in current, graph_type, namespaces, window) if current else no_update
-        return elements, when(result.updated_at), result.namespaces, "; ".join(result.notes), panel
+        shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
+        return elements, when(result.updated_at), result.namespaces, "; ".join(result.notes), panel, shown
 
     @app.callback(Output("topo-interval", "interval"), Output("topo-interval", "disabled"),
                   Input("topo-refresh", "value"), prevent_initial_call=True)
@@ -176,7 +204,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
 
     @app.callback(Output("topo-graph", "stylesheet"), Output("topo-expr-error", "children"),
                   Input("topo-labels", "value"), Input("topo-find", "value"), Input("topo-hide", "value"),
-                  Input("topo-highlight", "data"), Input("topo-selected", "data"), State("topo-large", "data"),
+                  Input("topo-highlight-shown", "data"), Input("topo-selected", "data"), State("topo-large", "data"),
                   prevent_initial_call=True)
     def restyle(labels, find, hide, highlight, selected, large):  # noqa: ANN001, ANN202
         errors, selectors = [], {}

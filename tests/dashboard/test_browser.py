@@ -119,6 +119,12 @@ def test_findings_table_filters_and_detail_highlights_yaml(browser, bookinfo_ui)
     wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('overlay-opacity')") not in (None, "0"), 60,
                what="highlighted edge")
     assert cy(browser, "cy.$('[id = \"wl:bookinfo/details-v1\"]').style('overlay-opacity')") == "0"
+    # the same finding on the service graph: its elements are found again there
+    browser.get(browser.current_url + "&graphType=service")
+    marked = ("cy.elements().filter(e => e.style('overlay-opacity') !== '0').map(e => e.isNode() ? e.data('name')"
+              " : e.source().data('name') + '->' + e.target().data('name')).sort()")
+    wait_until(lambda: cy(browser, marked), 60, what="highlight on the service graph")
+    assert cy(browser, marked) == ["ratings", "reviews", "reviews->ratings"]
 
 
 def test_trace_waterfall_opens_with_span_attributes(browser, bookinfo_ui):
