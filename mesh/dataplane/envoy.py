@@ -99,12 +99,16 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def admin_request(admin_socket: Path, path: str, method: str = "GET", timeout: float = 5.0) -> tuple[int, str]:
-    """(status, body) of one call to an Envoy admin API on a unix socket; OSError when it is not up."""
-    conn = _UnixHTTPConnection(admin_socket, timeout)
+def exchange(conn: http.client.HTTPConnection, method: str, path: str) -> tuple[int, str]:
+    """(status, body) of one request on `conn`, which is closed afterwards."""
     try:
         conn.request(method, path)
         resp = conn.getresponse()
         return resp.status, resp.read().decode(errors="replace")
     finally:
         conn.close()
+
+
+def admin_request(admin_socket: Path, path: str, method: str = "GET", timeout: float = 5.0) -> tuple[int, str]:
+    """(status, body) of one call to an Envoy admin API on a unix socket; OSError when it is not up."""
+    return exchange(_UnixHTTPConnection(admin_socket, timeout), method, path)

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from mesh.dataplane.envoy import exchange
+
 pytestmark = pytest.mark.e2e
 
 W = "details-v1"
@@ -20,13 +22,7 @@ W = "details-v1"
 
 def _call(url: str, method: str, path: str) -> tuple[int, str]:
     u = urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-    try:
-        conn.request(method, path)
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode(errors="replace")
-    finally:
-        conn.close()
+    return exchange(http.client.HTTPConnection(u.hostname, u.port, timeout=10), method, path)
 
 
 def _listening_tcp_ports(pid: int) -> set[int]:
