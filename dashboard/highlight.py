@@ -9,7 +9,7 @@ descriptions.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 Key = tuple[str, ...]
@@ -56,24 +56,40 @@ def _descriptions(workload_elements: list[dict[str, Any]]) -> dict[str, set[Key]
     return out
 
 
+def projector(workload_elements: list[dict[str, Any]], shown: list[dict[str, Any]],
+              graph_type: str) -> Callable[[Iterable[str]], list[str]]:
+    """A function from workload-graph element ids to the ids in `shown` (a graph of `graph_type`).
+
+    The graphs are indexed once, so mapping many findings costs one pass over each graph.
+    """
+    if graph_type == "workload":
+        return lambda ids: sorted(set(ids))
+    described = _descriptions(workload_elements)
+    w_nodes, w_edges = _split(workload_elements)
+    w_edges_by_id = {e["id"]: e for e in w_edges}
+    s_nodes, s_edges = _split(shown)
+    own = {nid: _own_key(d, graph_type) for nid, d in s_nodes.items()}
+
+    def project_ids(ids: Iterable[str]) -> list[str]:
+        ids = set(ids)
+        node_keys: set[Key] = set()
+        edge_keys: set[tuple[Key, Key]] = set()
+        for nid in ids & w_nodes.keys():
+            node_keys |= described.get(nid, set())
+        for eid in ids & w_edges_by_id.keys():
+            ends = [described.get(w_edges_by_id[eid][k], set()) for k in ("source", "target")]
+            node_keys |= ends[0] | ends[1]
+            edge_keys |= {(a, b) for a in ends[0] for b in ends[1]}
+        if not node_keys:
+            return []
+        hit = {nid for nid, key in own.items() if key in node_keys}
+        hit |= {e["id"] for e in s_edges if (own.get(e["source"]), own.get(e["target"])) in edge_keys}
+        return sorted(hit)
+
+    return project_ids
+
+
 def project(ids: Iterable[str], workload_elements: list[dict[str, Any]], shown: list[dict[str, Any]],
             graph_type: str) -> list[str]:
     """Ids in `shown` (a graph of `graph_type`) of the workload-graph elements `ids`."""
-    ids = set(ids)
-    if graph_type == "workload" or not ids:
-        return sorted(ids)
-    described = _descriptions(workload_elements)
-    w_nodes, w_edges = _split(workload_elements)
-    node_keys: set[Key] = set()
-    edge_keys: set[tuple[Key, Key]] = set()
-    for nid in ids & w_nodes.keys():
-        node_keys |= described.get(nid, set())
-    for e in w_edges:
-        if e["id"] in ids:
-            node_keys |= described.get(e["source"], set()) | described.get(e["target"], set())
-            edge_keys |= {(a, b) for a in described.get(e["source"], set()) for b in described.get(e["target"], set())}
-    s_nodes, s_edges = _split(shown)
-    own = {nid: _own_key(d, graph_type) for nid, d in s_nodes.items()}
-    hit = {nid for nid, key in own.items() if key in node_keys}
-    hit |= {e["id"] for e in s_edges if (own.get(e["source"]), own.get(e["target"])) in edge_keys}
-    return sorted(hit)
+    return projector(workload_elements, shown, graph_type)(ids)

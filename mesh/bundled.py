@@ -385,7 +385,7 @@ class BundledMesh:
             for name, w in list(pending.items()):
                 try:
                     # through the stats port: ready there means the scrape path works too
-                    with urllib.request.urlopen(f"{self.stats_url(w.name)}/ready", timeout=1) as r:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{w.stats_port}/ready", timeout=1) as r:
                         if r.read().strip() == b"LIVE":
                             del pending[name]
                 except (OSError, urllib.error.URLError):

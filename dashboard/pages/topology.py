@@ -10,7 +10,7 @@ from dashboard.components import charts
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, edge_label_data, stylesheet
 from dashboard.components.widgets import badge, when
-from dashboard.highlight import project
+from dashboard.highlight import project, projector
 from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
 
 PATH = "/topology"
@@ -94,9 +94,9 @@ def _findings_touching(source: DataSource, eid: str, graph_type: str | None, nam
     found = [f for f in source.findings({}) if f.get("elements")]
     if not found:
         return []
-    workload = source.graph("workload", namespaces or None, window).elements
-    shown = source.graph(graph_type, namespaces or None, window).elements
-    return [f for f in found if eid in project(f["elements"], workload, shown, graph_type)]
+    mapped = projector(source.graph("workload", namespaces or None, window).elements,
+                       source.graph(graph_type, namespaces or None, window).elements, graph_type)
+    return [f for f in found if eid in mapped(f["elements"])]
 
 
 def _labeled(label: str, control: Any) -> html.Label:
