@@ -303,7 +303,11 @@ def filter_traces(summary: pd.DataFrame, filters: TraceFilters) -> list[dict[str
 
 
 def order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Depth-first order with a depth field, so a waterfall reads top to bottom like the call tree."""
+    """Depth-first order with a depth field, so a waterfall reads top to bottom like the call tree.
+
+    A span whose parent is not among `spans` starts a tree of its own and is marked `orphan`:
+    its parent may still be in an exporter's batch, or was never sampled or sent.
+    """
     children: dict[str, list] = {}
     ids = {s["span_id"] for s in spans}
     for s in spans:
@@ -313,7 +317,7 @@ def order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     stack = [(s, 0) for s in reversed(children.get("", []))]
     while stack:
         s, depth = stack.pop()
-        out.append({**s, "depth": depth})
+        out.append({**s, "depth": depth, "orphan": depth == 0 and bool(s["parent_span_id"])})
         stack.extend((c, depth + 1) for c in reversed(children.get(s["span_id"], [])))
     return out
 

@@ -81,7 +81,8 @@ def waterfall(spans: list[dict[str, Any]]) -> Figure:
     Tick labels are right-aligned, so call depth shows as a run of markers rather than an indent.
     """
     t0 = min(s["start_time"] for s in spans)
-    labels = [f"{DEPTH_MARK * s.get('depth', 0)}{s['service_name']}: {s['name'][:60]} #{i}" for i, s in enumerate(spans)]
+    labels = [f"{DEPTH_MARK * s.get('depth', 0)}{'(parent missing) ' if s.get('orphan') else ''}"
+              f"{s['service_name']}: {s['name'][:60]} #{i}" for i, s in enumerate(spans)]
     bars = {"type": "bar", "orientation": "h", "y": labels, "x": [s["duration_ms"] for s in spans],
             "base": [(s["start_time"] - t0) * 1000 for s in spans], "customdata": [s["span_id"] for s in spans],
             "marker": {"color": [COLORS["failing"] if s["status_code"] == "ERROR" else "#2563eb" for s in spans]},

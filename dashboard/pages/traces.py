@@ -47,8 +47,13 @@ def _waterfall(source: DataSource, trace_id: str) -> Any:
     spans = source.trace(trace_id)
     if not spans:
         return html.P(f"No trace {trace_id} in the window.", className="muted")
+    orphans = sum(bool(s.get("orphan")) for s in spans)
     return html.Div(id="tr-waterfall-box", children=[
         html.H3(["Trace ", html.Code(trace_id)]),
+        html.P(f"{orphans} span{'s' * (orphans != 1)} whose parent span has not been received: sidecars and apps "
+               "export in batches every few seconds, so a fresh trace can be incomplete; reopen it shortly. "
+               "Spans still missing then were not sampled or not sent.", id="tr-orphans", className="muted")
+        if orphans else None,
         dcc.Graph(id="tr-waterfall", figure=charts.waterfall(spans), config={"displayModeBar": False}),
         dcc.Store(id="tr-spans", data={s["span_id"]: s for s in spans}),
         html.Div(id="tr-attrs", children=html.P("Click a span for its attributes.", className="muted")),

@@ -153,6 +153,22 @@ def test_trace_search_and_tree_order(source):
     assert source.trace("0" * 32) is None
 
 
+def test_spans_whose_parent_is_missing_start_their_own_tree_marked_orphan():
+    from dashboard.components.charts import waterfall
+    from dashboard.snapshot_source import order_spans
+
+    def span(sid: str, parent: str, start: float) -> dict:
+        return {"span_id": sid, "parent_span_id": parent, "start_time": start, "duration_ms": 1.0,
+                "service_name": "reviews.bookinfo", "name": f"op {sid}", "status_code": "OK"}
+
+    # root r -> a; b's parent x was not received (yet); c is b's child
+    ordered = order_spans([span("r", "", 0), span("a", "r", 1), span("b", "x", 2), span("c", "b", 3)])
+    assert [(s["span_id"], s["depth"], s["orphan"]) for s in ordered] == [
+        ("r", 0, False), ("a", 1, False), ("b", 0, True), ("c", 1, False)]
+    labels = waterfall(ordered)["data"][0]["y"]
+    assert [("(parent missing)" in y) for y in labels] == [False, False, True, False]
+
+
 def test_reports_render_through_diagnose_reports(source):
     body, ctype = source.report("md")
     assert ctype.startswith("text/markdown") and b"MS2001" in body
