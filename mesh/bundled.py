@@ -42,7 +42,7 @@ from mesh.controlplane.ca import IssuedCert, MeshCA, spiffe_id
 from mesh.controlplane.context import ConfigError
 from mesh.controlplane.registry import Registry, Workload, free_local_port
 from mesh.controlplane.store import with_applied, with_deleted
-from mesh.controlplane.translate import translate
+from mesh.controlplane.translate import not_enforced, translate
 from mesh.controlplane.xds_rest import ServerTLS, XdsServer
 from mesh.dataplane.envoy import admin_request, admin_socket_path, envoy_spec, private_dir, write_private_file
 from mesh.dataplane.process import ProcessSpec
@@ -457,7 +457,7 @@ class BundledMesh:
         for node_id, res in proxies.items():
             self.xds.set_resources(node_id, res.resources, identities[node_id])
         self._objects = objects
-        warnings = sorted({w for r in proxies.values() for w in r.warnings})
+        warnings = sorted({w for r in proxies.values() for w in r.warnings} | set(not_enforced(objects)))
         self.warnings = warnings
         return warnings
 

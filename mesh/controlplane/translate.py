@@ -23,6 +23,26 @@ CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 SDS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
+# Kinds the model loads (and `analyze`, the diagnoser and the UI read) that the bundled mesh's
+# sidecars do not act on: an object of these kinds is kept, with a warning saying so.
+NOT_ENFORCED = {
+    "ServiceEntry": "no egress to hosts outside the mesh",
+    "Sidecar": "every sidecar still sees every service",
+    "RequestAuthentication": "JWTs are not validated",
+    "EnvoyFilter": "Envoy config is not patched",
+    "WorkloadEntry": "no workloads outside the bundled mesh",
+    "WorkloadGroup": "no workloads outside the bundled mesh",
+    "Telemetry": "the standard metrics, logs and traces are always on",
+    "WasmPlugin": "no Wasm plugins are loaded",
+    "ProxyConfig": "the proxies keep their built-in settings",
+}
+
+
+def not_enforced(objects: list[ConfigObject]) -> list[str]:
+    """One warning per object of a kind the bundled mesh keeps but does not enforce."""
+    return [f"{o.ref}: not enforced by the bundled mesh ({NOT_ENFORCED[o.kind]}); kept for analysis and the UI"
+            for o in objects if o.kind in NOT_ENFORCED]
+
 
 @dataclass
 class ProxyResources:

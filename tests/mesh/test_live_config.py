@@ -399,3 +399,30 @@ spec:
         except OSError:
             return True
     wait_until(closed, timeout=60, what="the HTTPS listener removed")
+
+
+def test_kinds_the_mesh_does_not_enforce_are_kept_with_a_warning(bundled_mesh, mesh_config):
+    result = bundled_mesh.apply(objects("""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: payments-api, namespace: bookinfo}
+spec:
+  hosts: [api.payments.example]
+  ports: [{number: 443, name: https, protocol: TLS}]
+  location: MESH_EXTERNAL
+  resolution: DNS
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: bookinfo}
+spec:
+  jwtRules: [{issuer: "https://issuer.example"}]
+"""))
+    assert sorted(result.changed) == ["RequestAuthentication bookinfo/jwt", "ServiceEntry bookinfo/payments-api"]
+    said = [w for w in result.warnings if "not enforced by the bundled mesh" in w]
+    assert len(said) == 2
+    assert any(w.startswith("ServiceEntry bookinfo/payments-api") and "egress" in w for w in said)
+    assert any(w.startswith("RequestAuthentication bookinfo/jwt") and "JWTs are not validated" in w for w in said)
+    assert {"ServiceEntry bookinfo/payments-api", "RequestAuthentication bookinfo/jwt"} <= {o.ref for o in bundled_mesh.objects}
+    assert set(said) <= set(bundled_mesh.status()["warnings"])
+    assert served_versions(bundled_mesh, 3) <= {"reviews-v1", "reviews-v2", "reviews-v3"}  # traffic as before
