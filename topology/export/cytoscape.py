@@ -62,6 +62,8 @@ def _plain(value: Any) -> Any:
         return None
     if isinstance(value, (set, tuple)):
         return sorted(value)
+    if isinstance(value, list):  # e.g. dest_services, a list of (cluster, namespace, service): JSON has no tuples
+        return [list(v) if isinstance(v, tuple) else v for v in value]
     return value
 
 
