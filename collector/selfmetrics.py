@@ -4,10 +4,19 @@ A separate registry (not prometheus_client's global one) so tests and embedders 
 the collector's series, and so two stores in one process do not collide. Every source counts
 what it ingested and what it had to skip, labelled by source kind and origin (target URL,
 file path, receiver endpoint): bad input is visible, never silent.
+
+Skipped input is counted per source, origin and *reason* (a short fixed word such as
+`invalid_json` or `bad_timestamp`, never the free text, so the label set stays small), and the
+last `REJECT_SAMPLES` rejects keep a bounded sample of their bytes for `recent_rejects()`: an
+operator can see what was refused without grepping a 60 MB log.
 """
 from __future__ import annotations
 
+import collections
+import threading
+import time
 import weakref
+from dataclasses import asdict, dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -16,8 +25,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 MALFORMED = Counter(
     "meshscope_collector_malformed_total",
-    "Input records skipped because they could not be parsed (lines, payloads).",
-    ["source", "origin"], registry=REGISTRY)
+    "Input records skipped because they could not be parsed (lines, payloads), by reason.",
+    ["source", "origin", "reason"], registry=REGISTRY)
 INGESTED = Counter(
     "meshscope_collector_ingested_total",
     "Rows added to the telemetry store.",
@@ -67,9 +76,75 @@ def watch_store(store) -> None:
     _STORES.stores.add(store)
 
 
-def count_malformed(source: str, origin: str, n: int = 1) -> None:
+REJECT_SAMPLES = 200  # rejects kept for inspection (all sources together)
+SAMPLE_BYTES = 256  # bytes kept of each rejected record
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One refused record: where it came from, why, and its first bytes (escaped, safe to show)."""
+
+    time: float
+    source: str
+    origin: str
+    reason: str
+    line: int | None
+    message: str
+    sample: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_REJECTS: collections.deque[Reject] = collections.deque(maxlen=REJECT_SAMPLES)
+_REJECTS_LOCK = threading.Lock()
+
+
+def _sample_text(sample: bytes | str | None) -> str:
+    """At most SAMPLE_BYTES of the record; bytes that are not UTF-8 shown as \\xNN escapes."""
+    if sample is None:
+        return ""
+    if isinstance(sample, str):
+        sample = sample.encode("utf-8", errors="surrogateescape")
+    cut = bytes(sample[:SAMPLE_BYTES])
+    text = cut.decode("utf-8", errors="backslashreplace")
+    return text + ("..." if len(sample) > SAMPLE_BYTES else "")
+
+
+def count_malformed(source: str, origin: str, n: int = 1, reason: str = "malformed") -> None:
     if n:
-        MALFORMED.labels(source, origin).inc(n)
+        MALFORMED.labels(source, origin, reason).inc(n)
+
+
+def reject(source: str, origin: str, reason: str, sample: bytes | str | None = None,
+           line: int | None = None, message: str = "", n: int = 1) -> None:
+    """Count `n` refused records and keep one sample of them for `recent_rejects()`."""
+    if n <= 0:
+        return
+    MALFORMED.labels(source, origin, reason).inc(n)
+    entry = Reject(time.time(), source, origin, reason, line, message[:300], _sample_text(sample))
+    with _REJECTS_LOCK:
+        _REJECTS.append(entry)
+
+
+def recent_rejects(limit: int = 50, source: str | None = None) -> list[Reject]:
+    """The latest refused records, newest first (bounded: at most REJECT_SAMPLES are kept)."""
+    with _REJECTS_LOCK:
+        items = list(_REJECTS)
+    items = [r for r in reversed(items) if source is None or r.source == source]
+    return items[:limit]
+
+
+def malformed_by_reason(source: str | None = None) -> dict[str, float]:
+    """Skipped records per reason (optionally for one source kind), for the UI's status."""
+    out: dict[str, float] = {}
+    for metric in REGISTRY.collect():
+        if metric.name != "meshscope_collector_malformed":
+            continue
+        for s in metric.samples:
+            if s.name.endswith("_total") and (source is None or s.labels.get("source") == source):
+                out[s.labels["reason"]] = out.get(s.labels["reason"], 0.0) + s.value
+    return out
 
 
 def count_ingested(source: str, table: str, n: int) -> None:
@@ -77,7 +152,7 @@ def count_ingested(source: str, table: str, n: int) -> None:
         INGESTED.labels(source, table).inc(n)
 
 
-def malformed_total(source: str | None = None, origin: str | None = None) -> float:
+def malformed_total(source: str | None = None, origin: str | None = None, reason: str | None = None) -> float:
     """Sum of skipped records, optionally for one source kind and/or origin (for tests and the UI)."""
     total = 0.0
     for metric in REGISTRY.collect():
@@ -89,6 +164,8 @@ def malformed_total(source: str | None = None, origin: str | None = None) -> flo
             if source is not None and s.labels.get("source") != source:
                 continue
             if origin is not None and s.labels.get("origin") != origin:
+                continue
+            if reason is not None and s.labels.get("reason") != reason:
                 continue
             total += s.value
     return total
