@@ -41,6 +41,95 @@ class CatalogEntry:
     description: str = ""
     file: str = ""
     args: tuple[str, ...] = field(default=(), compare=False)
+    signature: Signature | None = field(default=None, compare=False)
+
+
+SCOPES = ("host", "subset", "port", "workload", "caller", "namespace")
+REPORTERS = ("source", "destination")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What traffic looks like when a config code's problem bites: the runtime evidence it predicts.
+
+    `flags`, `codes` and `details` (regular expressions over response_code_details and
+    transport failure reasons) each hold alternatives: evidence matches when it shows one
+    of each given list. `edges` names which edges the object governs (`host`: the host,
+    subset or port the finding's field names, and the hosts a VirtualService serves;
+    `workload`: services whose pods the object selects; `caller`: the calling workloads
+    it selects; `namespace`: everything in its namespace, or the mesh from the root
+    namespace). Correlation joins runtime findings to config findings through these
+    declarations only (`diagnose.correlate`).
+    """
+
+    flags: tuple[str, ...] = ()
+    codes: tuple[int, ...] = ()
+    details: tuple[str, ...] = ()
+    reporter: str | None = None
+    edges: tuple[str, ...] = ("host",)
+
+    def matches(self, flags: Any, codes: Any, details: Any) -> bool:
+        """True when runtime evidence (iterables of flags, response codes, detail texts) shows this signature."""
+        fl = {x for f in flags for x in str(f).split(",")}
+        if self.flags and not fl & set(self.flags):
+            return False
+        if self.codes and not {_int_or(c) for c in codes} & set(self.codes):
+            return False
+        if self.details:
+            text = " ".join(str(d) for d in details)
+            if not any(re.search(d, text) for d in self.details):
+                return False
+        return True
+
+    @property
+    def specificity(self) -> int:
+        """How much of the evidence the signature pins down: a more specific prediction explains better."""
+        return bool(self.flags) + bool(self.codes) + 2 * bool(self.details) + bool(self.reporter)
+
+
+def _int_or(x: Any) -> int:
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return -1
+
+
+def parse_signature(raw: Any, where: str) -> Signature | None:
+    """Validate one entry's `signature:` block; every error names the entry and the field."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: signature must be a mapping (flags, codes, details, reporter, edges)")
+    unknown = {str(k) for k in raw} - {"flags", "codes", "details", "reporter", "edges"}
+    if unknown:
+        raise CatalogError(f"{where}: signature has unknown field(s) {', '.join(sorted(unknown))}")
+
+    def strings(key: str) -> tuple[str, ...]:
+        v = raw.get(key) or []
+        v = [v] if isinstance(v, (str, int)) else v
+        if not isinstance(v, list) or not all(isinstance(x, (str, int)) for x in v):
+            raise CatalogError(f"{where}: signature.{key} must be a list")
+        return tuple(str(x) for x in v)
+
+    flags, details, edges = strings("flags"), strings("details"), strings("edges") or ("host",)
+    try:
+        codes = tuple(int(c) for c in strings("codes"))
+    except ValueError:
+        raise CatalogError(f"{where}: signature.codes must be HTTP status numbers") from None
+    for d in details:
+        try:
+            re.compile(d)
+        except re.error as exc:
+            raise CatalogError(f"{where}: signature.details {d!r} is not a regular expression: {exc}") from None
+    bad = [s for s in edges if s not in SCOPES]
+    if bad:
+        raise CatalogError(f"{where}: signature.edges {bad[0]!r} is not one of {', '.join(SCOPES)}")
+    reporter = raw.get("reporter")
+    if reporter is not None and reporter not in REPORTERS:
+        raise CatalogError(f"{where}: signature.reporter must be source or destination")
+    if not (flags or codes or details):
+        raise CatalogError(f"{where}: signature needs at least one of flags, codes, details")
+    return Signature(flags=flags, codes=codes, details=details, reporter=reporter, edges=edges)
 
 
 def _entries_of(data: Any) -> list[Any]:
@@ -85,7 +174,7 @@ def parse_catalog(data: Any, file: str) -> list[CatalogEntry]:
         out.append(CatalogEntry(code=code, name=e["name"], severity=e["severity"], category=e["category"],
                                 template=e["template"], remediation=str(e.get("remediation") or ""),
                                 equivalents=tuple(eqs), description=str(e.get("description") or ""),
-                                file=file, args=args))
+                                file=file, args=args, signature=parse_signature(e.get("signature"), where)))
     return out
 
 
