@@ -10,10 +10,23 @@ An access log line does not name the workload that wrote it; the file does. `Log
 carries that (workload, namespace, principal of the sidecar), and the reporter side is read
 from the upstream cluster (`outbound|...` = source side, `inbound|...` = destination side),
 like Istio's own reporter label. The peer's namespace comes from its SPIFFE identity.
+
+Istio's special clusters are attributed as Istio's telemetry and Kiali do: `PassthroughCluster`
+and `BlackHoleCluster` are outbound (reporter `source`, the sidecar is the source) and become
+their own destination service; `InboundPassthroughCluster*` is inbound (reporter
+`destination`). An ambient waypoint's `inbound-vip|port|proto|host` line gets reporter
+`waypoint` and the full service host.
+
+No input stops a batch: every refused line carries a short `reason` (the per-reason counter of
+`collector.selfmetrics`) and its first bytes; numbers past int64 or negative, impossible
+timestamps, NaN/Inf, deep nesting, invalid UTF-8 and over-long lines are refused one by one,
+and if anything unforeseen still raises while deriving a batch, the batch is halved until the
+offending rows are alone (only the failing batch pays for that).
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -47,6 +60,8 @@ _JSON_STRINGS = (
 )
 _JSON_NUMBERS = ("response_code", "bytes_received", "bytes_sent", "duration")
 _FIRST_CHAR = re.compile(rb"\S")
+MAX_LINE_BYTES = 1 << 20  # a longer line is refused (reason line_too_long): no real access-log line is this long
+_INT64_MAX = (1 << 63) - 1
 _JSON_SCHEMA = pa.schema([(k, pa.string()) for k in _JSON_STRINGS] + [(k, pa.int64()) for k in _JSON_NUMBERS])
 
 
@@ -81,24 +96,43 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
     # it into lines (to know which ones, and keep the rest).
     whole = _read_buffer(pa.py_buffer(raw), _JSON_SCHEMA) if first.group() == b"{" else None
     if whole is not None and whole.num_rows == raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1):
-        table, bad = derive_requests(whole.append_column("_line", pa.array(np.arange(whole.num_rows))), context)
-        return AccessLogResult(table, [ParseError(first_line + int(i), msg) for i, msg in bad])
+        table, bad = _derive_safe(whole.append_column("_line", pa.array(np.arange(whole.num_rows))), context)
+        return AccessLogResult(table, _errors(raw, bad, first_line))
     lines = _split_lines(raw)
     stripped = pc.ascii_trim_whitespace(lines)
     blank = pc.equal(pc.binary_length(stripped), 0).to_numpy(zero_copy_only=False)
     shaped = pc.and_(pc.starts_with(stripped, "{"), pc.ends_with(stripped, "}")).to_numpy(zero_copy_only=False)
-    errors = [ParseError(first_line + int(i), "not a JSON object") for i in np.flatnonzero(~blank & ~shaped)]
-    good_idx = np.flatnonzero(shaped)
+    too_long = pc.greater(pc.binary_length(lines), MAX_LINE_BYTES).to_numpy(zero_copy_only=False)
+    early = [(int(i), f"line longer than {MAX_LINE_BYTES} bytes", "line_too_long") for i in np.flatnonzero(too_long)]
+    early += [(int(i), "not a JSON object", "not_json") for i in np.flatnonzero(~blank & ~shaped & ~too_long)]
+    errors = _errors(raw, early, first_line)
+    good_idx = np.flatnonzero(shaped & ~too_long)
     parts: list[pa.Table] = []
     _read_json_rows(stripped, good_idx, parts, errors, first_line)
     errors.sort(key=lambda e: e.line)
     if not parts:
         return AccessLogResult(REQUESTS.empty_table(), errors)
     raw_table = pa.concat_tables(parts, promote_options="permissive")
-    table, bad = derive_requests(raw_table, context)
-    errors.extend(ParseError(first_line + int(i), msg) for i, msg in bad)
+    table, bad = _derive_safe(raw_table, context)
+    errors.extend(_errors(raw, bad, first_line))
     errors.sort(key=lambda e: e.line)
     return AccessLogResult(table, errors)
+
+
+def _errors(raw: bytes, bad: list[tuple[int, str, str]], first_line: int) -> list[ParseError]:
+    """(0-based line, message, reason) -> ParseErrors carrying the first bytes of each refused line."""
+    if not bad:
+        return []
+    starts = None
+    out = []
+    for i, msg, reason in bad:
+        if starts is None:
+            nl = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
+            starts = np.concatenate([[0], nl + 1])
+        a = int(starts[i]) if i < len(starts) else len(raw)
+        b = raw.find(b"\n", a, a + 512)
+        out.append(ParseError(first_line + i, msg, reason, raw[a:(b if b >= 0 else a + 512)][:512]))
+    return out
 
 
 def _read_json_rows(lines: pa.Array, idx: np.ndarray, out: list[pa.Table], errors: list[ParseError], first_line: int) -> None:
@@ -117,7 +151,8 @@ def _read_json_rows(lines: pa.Array, idx: np.ndarray, out: list[pa.Table], error
         # unusual types or broken lines somewhere in this small block: read it line by line
         t, ok, why = _read_lines_python(chunk.to_pylist())
         for i in np.flatnonzero(~ok):
-            errors.append(ParseError(first_line + int(idx[i]), why[int(i)]))
+            msg, reason = why[int(i)]
+            errors.append(ParseError(first_line + int(idx[i]), msg, reason, chunk[int(i)].as_py().encode()[:512]))
         idx = idx[ok]
     out.append(t.append_column("_line", pa.array(idx.astype(np.int64))))
 
@@ -132,7 +167,7 @@ def _read_buffer(buf: pa.Buffer, schema: pa.Schema) -> pa.Table | None:
         return None
 
 
-def _read_lines_python(lines: list[str]) -> tuple[pa.Table, np.ndarray, dict[int, str]]:
+def _read_lines_python(lines: list[str]) -> tuple[pa.Table, np.ndarray, dict[int, tuple[str, str]]]:
     """The careful path for a block the typed reader refused: per line, lenient on types.
 
     Numbers written as strings ("200") are accepted; a value that is not a number where one
@@ -140,46 +175,61 @@ def _read_lines_python(lines: list[str]) -> tuple[pa.Table, np.ndarray, dict[int
     """
     cols: dict[str, list] = {k: [] for k in (*_JSON_STRINGS, *_JSON_NUMBERS)}
     ok = np.zeros(len(lines), dtype=bool)
-    why: dict[int, str] = {}
+    why: dict[int, tuple[str, str]] = {}
     for i, line in enumerate(lines):
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_no_constant)
+        except RecursionError:
+            why[i] = ("JSON nested too deeply", "too_deep")
+            continue
         except ValueError as exc:
-            why[i] = f"invalid JSON: {exc}"
+            why[i] = (f"invalid JSON: {exc}"[:200], "invalid_json")
             continue
         if not isinstance(obj, dict):
-            why[i] = "not a JSON object"
+            why[i] = ("not a JSON object", "not_json")
             continue
         row: dict[str, object] = {}
         for k in _JSON_STRINGS:
             v = obj.get(k)
             row[k] = None if v is None else (v if isinstance(v, str) else json.dumps(v))
         if row["start_time"] is None and "start_time" in obj:
-            why[i] = "start_time is not a string"
+            why[i] = ("start_time is not a string", "bad_timestamp")
             continue
         bad = None
         for k in _JSON_NUMBERS:
             v = obj.get(k)
             if v is None or v in ("", "-"):
                 row[k] = None
-            elif isinstance(v, bool) or not isinstance(v, (int, float, str)):
-                bad = k
-            elif isinstance(v, str):
-                try:
-                    row[k] = int(v)
-                except ValueError:
-                    bad = k
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                bad = (k, "bad_number", "is not a number")
+            elif isinstance(v, float) and not math.isfinite(v):
+                bad = (k, "bad_number", "is not finite")
             else:
-                row[k] = int(v)
+                try:
+                    n = int(v)
+                except (ValueError, OverflowError):
+                    bad = (k, "bad_number", "is not a number")
+                else:
+                    if not 0 <= n <= _INT64_MAX:
+                        bad = (k, "number_out_of_range", "is out of range")
+                    else:
+                        row[k] = n
             if bad:
                 break
         if bad:
-            why[i] = f"{bad} is not a number: {obj.get(bad)!r}"[:160]
+            k, reason, what = bad
+            why[i] = (f"{k} {what}: {str(obj.get(k))[:60]!r}", reason)
             continue
         ok[i] = True
         for k, v in row.items():
             cols[k].append(v)
     return pa.table({f.name: pa.array(cols[f.name], f.type) for f in _JSON_SCHEMA}), ok, why
+
+
+def _no_constant(name: str):
+    """json.loads hook: NaN/Infinity are not JSON and never a valid access-log value."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _join(chunk: pa.Array) -> pa.Buffer:
@@ -189,68 +239,148 @@ def _join(chunk: pa.Array) -> pa.Buffer:
     return pc.binary_join(one_list, pa.scalar("\n", pa.large_string()))[0].as_buffer()
 
 
+# Lines the 14-quote split cannot place (a '"' inside a User-Agent, path or other free-text
+# field: Envoy does not escape it) are read again with this pattern, over only those lines:
+# the free-text fields may hold quotes, the fields after the User-Agent are anchored from the end.
+LENIENT_PATTERN = (
+    r'^\[(?P<start_time>[^\]]*)\] "(?P<method>\S*) (?P<path>.*?) (?P<protocol>\S*)" (?P<response_code>\S+) '
+    r'(?P<response_flags>\S+) (?P<response_code_details>\S+) (?P<connection_termination_details>\S+) '
+    r'"(?P<upstream_transport_failure_reason>.*?)" (?P<bytes_received>\S+) (?P<bytes_sent>\S+) '
+    r'(?P<duration>\S+) (?P<upstream_service_time>\S+) "(?P<x_forwarded_for>.*?)" "(?P<user_agent>.*)" '
+    r'"(?P<request_id>[^"]*)" "(?P<authority>[^"]*)" "(?P<upstream_host>[^"]*)" (?P<upstream_cluster>\S+) '
+    r'(?P<upstream_local_address>\S+) (?P<downstream_local_address>\S+) (?P<downstream_remote_address>\S+) '
+    r'(?P<requested_server_name>\S+)(?: (?P<route_name>\S+))?[ \t\r]*$'
+)
+_TEXT_NUMBERS = ("response_code", "bytes_received", "bytes_sent", "duration")
+
+
 def parse_text_log(data: bytes | str, context: LogContext = LogContext(), first_line: int = 1) -> AccessLogResult:
     """Istio default text format -> requests rows (+ errors with line numbers).
 
     The format has exactly 14 double quotes per line, so splitting on '"' and then on spaces
-    finds every field with memchr-speed kernels; a line that does not have that exact shape
-    (or whose numbers are not numbers) is reported with its line number.
+    finds every field with memchr-speed kernels. Lines with more quotes (Envoy writes a '"'
+    inside a User-Agent as is) are read with `LENIENT_PATTERN` (RE2, over those lines only).
+    Byte counts and durations may be '-' (TCP lines flushed by a log interval): kept as 0. A
+    line that fits neither, or whose numbers are not numbers, is reported with its line number.
     """
     raw = data.encode() if isinstance(data, str) else bytes(data)
     lines = _split_lines(raw)
     if len(lines) == 0:
         return AccessLogResult(REQUESTS.empty_table())
     blank = pc.equal(pc.binary_length(pc.ascii_trim_whitespace(lines)), 0).to_numpy(zero_copy_only=False)
+    too_long = pc.greater(pc.binary_length(lines), MAX_LINE_BYTES).to_numpy(zero_copy_only=False)
+    if too_long.any():  # never split or regex a 10 MB line: it is refused as it is
+        lines = pc.if_else(pa.array(too_long), "", lines)
     parts = pc.split_pattern(pc.utf8_rtrim(lines, characters=" \r\t"), '"')
-    ok = pc.list_value_length(parts).to_numpy() == 15
+    ok = (pc.list_value_length(parts).to_numpy() == 15) & ~too_long
     idx = np.flatnonzero(ok)
-    cols: dict[str, pa.Array] = {}
+    tables: list[pa.Table] = []
+    bad: list[tuple[int, str, str]] = []
     if len(idx):
-        flat = pc.list_flatten(pc.take(parts, pa.array(idx)))
-        part = lambda j: pc.take(flat, pa.array(np.arange(len(idx)) * 15 + j))  # noqa: E731
-        groups = {  # quoted segments and the space-separated runs between them
-            0: ("@time",), 1: ("method", "path", "protocol"),
-            2: ("response_code", "response_flags", "response_code_details", "connection_termination_details"),
-            4: ("bytes_received", "bytes_sent", "duration", "upstream_service_time"),
-            14: ("upstream_cluster", "upstream_local_address", "downstream_local_address", "downstream_remote_address",
-                 "requested_server_name", "route_name"),
-        }
-        quoted = {3: "upstream_transport_failure_reason", 5: "x_forwarded_for", 7: "user_agent", 9: "request_id",
-                  11: "authority", 13: "upstream_host"}
-        good = np.ones(len(idx), dtype=bool)
-        for j, name in quoted.items():
-            cols[name] = part(j)
-        for j in (6, 8, 10, 12):  # single spaces between quoted fields
-            good &= pc.equal(part(j), " ").to_numpy(zero_copy_only=False)
-        for j, names in groups.items():
-            seg = part(j)
-            if j == 0:
-                good &= pc.match_substring_regex(seg, r"^\[[^\]]*\] $").to_numpy(zero_copy_only=False)
-                cols["start_time"] = pc.utf8_slice_codeunits(seg, 1, -2)
-                continue
-            toks = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(seg))
-            n_tok = pc.list_value_length(toks).to_numpy()
-            want = len(names)
-            fits = (n_tok == want) | ((j == 14) & (n_tok == want - 1))  # older formats end before ROUTE_NAME
-            good &= fits
-            for k, name in enumerate(names):
-                cols[name] = _nth(toks, k)
-        for name in ("response_code", "bytes_received", "bytes_sent", "duration"):
-            good &= pc.match_substring_regex(cols[name], r"^[0-9]+$").to_numpy(zero_copy_only=False)
+        cols, good = _split_fields(parts, idx)
         ok[idx[~good]] = False
-        keep = pa.array(good)
-        cols = {k: v.filter(keep) for k, v in cols.items()}
-        for name in ("response_code", "bytes_received", "bytes_sent", "duration"):
-            cols[name] = pc.cast(cols[name], pa.int64())
-        idx = idx[good]
-    errors = [ParseError(first_line + int(i), "line does not match Istio's access log format") for i in np.flatnonzero(~ok & ~blank)]
-    if not len(idx):
-        return AccessLogResult(REQUESTS.empty_table(), errors)
-    cols["_line"] = pa.array(idx.astype(np.int64))
-    table, bad = derive_requests(pa.table(cols), context)
-    errors.extend(ParseError(first_line + int(i), msg) for i, msg in bad)
-    errors.sort(key=lambda e: e.line)
-    return AccessLogResult(table, errors)
+        tables.append(pa.table({k: v.filter(pa.array(good)) for k, v in cols.items()}).append_column(
+            "_line", pa.array(idx[good].astype(np.int64))))
+    odd = np.flatnonzero(~ok & ~blank & ~too_long)
+    if len(odd):  # quotes inside free-text fields, or a broken line: the lenient pattern decides
+        m = pc.extract_regex(pc.take(lines, pa.array(odd)), LENIENT_PATTERN)
+        matched = pc.is_valid(m).to_numpy(zero_copy_only=False)
+        if matched.any():
+            m = m.filter(pa.array(matched))
+            cols = {f.name: m.field(f.name) for f in m.type}
+            tables.append(pa.table(cols).append_column("_line", pa.array(odd[matched].astype(np.int64))))
+        bad += [(int(i), "line does not match Istio's access log format", "format_mismatch") for i in odd[~matched]]
+    bad += [(int(i), f"line longer than {MAX_LINE_BYTES} bytes", "line_too_long") for i in np.flatnonzero(too_long)]
+    rows = None
+    if tables:
+        rows = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        rows, refused = _text_numbers(rows)
+        bad += refused
+    if rows is None or rows.num_rows == 0:
+        bad.sort()
+        return AccessLogResult(REQUESTS.empty_table(), _errors(raw, bad, first_line))
+    if len(tables) > 1:
+        rows = rows.take(pc.sort_indices(rows.column("_line")))
+    table, derived_bad = _derive_safe(rows, context)
+    bad += derived_bad
+    bad.sort()
+    return AccessLogResult(table, _errors(raw, bad, first_line))
+
+
+def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Fields of the lines `idx` (each split on '"' into exactly 15 parts); and which fit the format."""
+    flat = pc.list_flatten(pc.take(parts, pa.array(idx)))
+    part = lambda j: pc.take(flat, pa.array(np.arange(len(idx)) * 15 + j))  # noqa: E731
+    groups = {  # quoted segments and the space-separated runs between them
+        0: ("@time",), 1: ("method", "path", "protocol"),
+        2: ("response_code", "response_flags", "response_code_details", "connection_termination_details"),
+        4: ("bytes_received", "bytes_sent", "duration", "upstream_service_time"),
+        14: ("upstream_cluster", "upstream_local_address", "downstream_local_address", "downstream_remote_address",
+             "requested_server_name", "route_name"),
+    }
+    quoted = {3: "upstream_transport_failure_reason", 5: "x_forwarded_for", 7: "user_agent", 9: "request_id",
+              11: "authority", 13: "upstream_host"}
+    cols: dict[str, pa.Array] = {}
+    good = np.ones(len(idx), dtype=bool)
+    for j, name in quoted.items():
+        cols[name] = part(j)
+    for j in (6, 8, 10, 12):  # single spaces between quoted fields
+        good &= pc.equal(part(j), " ").to_numpy(zero_copy_only=False)
+    for j, names in groups.items():
+        seg = part(j)
+        if j == 0:
+            good &= pc.match_substring_regex(seg, r"^\[[^\]]*\] $").to_numpy(zero_copy_only=False)
+            cols["start_time"] = pc.utf8_slice_codeunits(seg, 1, -2)
+            continue
+        toks = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(seg))
+        n_tok = pc.list_value_length(toks).to_numpy()
+        want = len(names)
+        fits = (n_tok == want) | ((j == 14) & (n_tok == want - 1))  # older formats end before ROUTE_NAME
+        if j == 1:  # a path with spaces (Envoy does not escape them): method first, protocol last
+            fits = n_tok >= want
+            cols["method"], cols["protocol"] = _nth(toks, 0), _nth_from_end(toks, 0)
+            cols["path"] = _middle(seg)
+            good &= fits
+            continue
+        good &= fits
+        for k, name in enumerate(names):
+            cols[name] = _nth(toks, k)
+    return cols, good
+
+
+def _middle(seg: pa.Array) -> pa.Array:
+    """'METHOD path with spaces PROTOCOL' -> the path (between the first and the last space)."""
+    return pc.fill_null(pc.struct_field(pc.extract_regex(seg, r"^\S* (?P<p>.*) \S*$"), "p"), "")
+
+
+def _nth_from_end(lists: pa.Array, k: int) -> pa.Array:
+    lengths = pc.list_value_length(lists).to_numpy()
+    ends = np.cumsum(lengths).astype(np.int64)
+    pos = np.where(lengths > k, ends - 1 - k, -1)
+    return pc.fill_null(pc.take(pc.list_flatten(lists), pa.array(pos, mask=pos < 0)), "")
+
+
+def _text_numbers(rows: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    """Check and cast the numeric text fields: digits (at most 18, so they fit int64), or '-'
+    for byte counts and durations (TCP lines written before the connection ends)."""
+    line = rows.column("_line").to_numpy()
+    keep = np.ones(rows.num_rows, dtype=bool)
+    bad: list[tuple[int, str, str]] = []
+    cast: dict[str, pa.Array] = {}
+    for name in _TEXT_NUMBERS:
+        col = pc.fill_null(rows.column(name).combine_chunks(), "")
+        digits = pc.match_substring_regex(col, r"^[0-9]+$").to_numpy(zero_copy_only=False)
+        dash = pc.equal(col, "-").to_numpy(zero_copy_only=False) & (name != "response_code")
+        fits = digits & (pc.binary_length(col).to_numpy(zero_copy_only=False) <= 18)
+        for i in np.flatnonzero(keep & digits & ~fits):
+            bad.append((int(line[i]), f"{name} is out of range", "number_out_of_range"))
+        for i in np.flatnonzero(keep & ~digits & ~dash):
+            bad.append((int(line[i]), f"{name} is not a number", "bad_number"))
+        keep &= fits | dash
+        cast[name] = pc.if_else(pa.array(fits), col, pa.scalar(None, pa.string()))
+    for name, col in cast.items():
+        rows = rows.set_column(rows.schema.get_field_index(name), name, pc.cast(col, pa.int64()))
+    return (rows if keep.all() else rows.filter(pa.array(keep))), bad
 
 
 def _nth(lists: pa.Array, k: int) -> pa.Array:
@@ -305,30 +435,86 @@ def _or_unknown(a: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(a, ""), "unknown", a)
 
 
-def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tuple[int, str]]]:
+def _derive_safe(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    """`derive_requests`, but a batch it cannot derive is halved until the rows that break it
+    are alone and refused (reason `unreadable`); every other row is kept exactly once."""
+    try:
+        return derive_requests(raw, ctx)
+    except Exception as exc:  # noqa: BLE001 - isolate whatever the row holds; never lose the batch
+        if raw.num_rows <= 1:
+            lines = raw.column("_line").to_pylist() if "_line" in raw.column_names else [0]
+            return REQUESTS.empty_table(), [(int(lines[0] or 0), f"unreadable line: {exc}"[:200], "unreadable")]
+    mid = raw.num_rows // 2
+    a, bad_a = _derive_safe(raw.slice(0, mid), ctx)
+    b, bad_b = _derive_safe(raw.slice(mid), ctx)
+    return pa.concat_tables([a, b]), bad_a + bad_b
+
+
+def _to_timestamps(start: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """ISO strings -> timestamps, and which parsed. One cast for the batch; only when it fails
+    (an impossible date such as Feb 30, or a year past 2262) is each distinct value cast alone."""
+    try:
+        return pc.cast(start, TS), np.ones(len(start), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    enc = pc.dictionary_encode(start)
+    values = []
+    for v in enc.dictionary.to_pylist():
+        try:
+            values.append(pa.scalar(v).cast(TS).value)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            values.append(None)
+    ts = pc.take(pa.array(values, pa.int64()), enc.indices)
+    ok = pc.is_valid(ts).to_numpy(zero_copy_only=False)
+    return pc.fill_null(ts, 0).cast(TS), ok
+
+
+_SPECIAL_OUT = ("PassthroughCluster", "BlackHoleCluster")  # Istio's egress catch-alls: their own service
+
+
+def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     """Raw access-log fields -> requests table in the store's schema (vectorized).
 
-    Returns the table and (line index, reason) for rows dropped for an unreadable timestamp.
+    Returns the table and (line index, message, reason) for rows refused: an unreadable
+    timestamp, a number out of its range.
     """
-    n = raw.num_rows
     line = _col(raw, "_line", pa.int64())
     start = _clean(_col(raw, "start_time"))
-    time_ok = pc.match_substring_regex(start, _ISO_TIME)
-    bad_idx = np.flatnonzero(~time_ok.to_numpy(zero_copy_only=False))
-    bad = [(int(line[int(i)].as_py()), f"invalid start_time {start[int(i)].as_py()!r}") for i in bad_idx]
-    if len(bad_idx):
-        raw, start, line = raw.filter(time_ok), start.filter(time_ok), line.filter(time_ok)
-        n = raw.num_rows
-    start_ts = pc.cast(start, TS)
+    time_ok = pc.match_substring_regex(start, _ISO_TIME).to_numpy(zero_copy_only=False)
+    bad = [(int(line[int(i)].as_py()), f"invalid start_time {str(start[int(i)].as_py())[:60]!r}", "bad_timestamp")
+           for i in np.flatnonzero(~time_ok)]
+    keep = time_ok.copy()
+    limits = {"response_code": 999, "bytes_received": _INT64_MAX, "bytes_sent": _INT64_MAX, "duration": _INT64_MAX}
+    for name, top in limits.items():
+        v = _col(raw, name, pa.int64())
+        in_range = pc.fill_null(pc.and_(pc.greater_equal(v, 0), pc.less_equal(v, top)), True).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(keep & ~in_range):
+            bad.append((int(line[int(i)].as_py()), f"{name} {v[int(i)].as_py()} is out of range", "number_out_of_range"))
+        keep &= in_range
+    if not keep.all():
+        mask = pa.array(keep)
+        raw, start, line = raw.filter(mask), start.filter(mask), line.filter(mask)
+    start_ts, ts_ok = _to_timestamps(start)
+    if not ts_ok.all():
+        for i in np.flatnonzero(~ts_ok):
+            bad.append((int(line[int(i)].as_py()), f"impossible start_time {start[int(i)].as_py()!r}", "bad_timestamp"))
+        mask = pa.array(ts_ok)
+        raw, start_ts, line = raw.filter(mask), start_ts.filter(mask), line.filter(mask)
+    n = raw.num_rows
 
     cluster = _clean(_col(raw, "upstream_cluster"))
     sni = _clean(_col(raw, "requested_server_name"))
     # No upstream cluster (NR, FI before routing...): an inbound listener is recognised by the
     # mesh SNI; anything else is a client-side (source) request, as Istio reports NR.
+    # PassthroughCluster/BlackHoleCluster are the sidecar's own outbound catch-alls;
+    # InboundPassthroughCluster* its inbound one; inbound-vip|... is an ambient waypoint.
     no_cluster = pc.equal(cluster, "")
-    inbound = pc.or_(pc.starts_with(cluster, "inbound|"), pc.and_(no_cluster, pc.starts_with(sni, "outbound_")))
-    outbound = pc.and_(pc.invert(inbound), pc.or_(pc.starts_with(cluster, "outbound|"), no_cluster))
-    reporter = pc.if_else(outbound, "source", pc.if_else(inbound, "destination", "unknown"))
+    special_out = pc.is_in(cluster, value_set=pa.array(_SPECIAL_OUT))
+    waypoint = pc.starts_with(cluster, "inbound-vip|")
+    inbound = pc.or_(pc.or_(pc.starts_with(cluster, "inbound|"), pc.starts_with(cluster, "InboundPassthroughCluster")),
+                     pc.and_(no_cluster, pc.starts_with(sni, "outbound_")))
+    outbound = pc.and_(pc.invert(inbound), pc.or_(pc.or_(pc.starts_with(cluster, "outbound|"), no_cluster), special_out))
+    reporter = pc.if_else(outbound, "source", pc.if_else(inbound, "destination", pc.if_else(waypoint, "waypoint", "unknown")))
     down_san = _clean(_col(raw, "downstream_peer_uri_san"))
     up_san = _clean(_col(raw, "upstream_peer_uri_san"))
     tls = _clean(_col(raw, "downstream_tls_version"))
@@ -338,17 +524,22 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
 
     me_wl, me_ns, me_pr = const(ctx.workload), const(ctx.namespace), const(ctx.principal)
     unknown = const("unknown")
-    src_principal = pc.if_else(inbound, _or_unknown(down_san), pc.if_else(outbound, me_pr, unknown))
-    dst_principal = pc.if_else(outbound, _or_unknown(up_san), pc.if_else(inbound, me_pr, unknown))
-    src_ns = pc.if_else(inbound, _ns_of(src_principal), pc.if_else(outbound, me_ns, unknown))
-    dst_ns = pc.if_else(outbound, _ns_of(dst_principal), pc.if_else(inbound, me_ns, unknown))
+    # a waypoint sits between the two: the client is its downstream peer, the server its upstream one
+    peer_in = pc.or_(inbound, waypoint)
+    peer_out = pc.or_(outbound, waypoint)
+    src_principal = pc.if_else(peer_in, _or_unknown(down_san), pc.if_else(outbound, me_pr, unknown))
+    dst_principal = pc.if_else(peer_out, _or_unknown(up_san), pc.if_else(inbound, me_pr, unknown))
+    src_ns = pc.if_else(peer_in, _ns_of(src_principal), pc.if_else(outbound, me_ns, unknown))
+    dst_ns = pc.if_else(peer_out, _ns_of(dst_principal), pc.if_else(inbound, me_ns, unknown))
     src_wl = pc.if_else(outbound, me_wl, unknown)
     dst_wl = pc.if_else(inbound, me_wl, unknown)
     # destination service: outbound|port|subset|host, or the SNI outbound_.port_.subset_.host on inbound
-    out_host = _per_distinct(cluster, lambda d: pc.struct_field(pc.extract_regex(d, r"^outbound\|[^|]*\|[^|]*\|(?P<h>.*)$"), "h"))
+    out_host = _per_distinct(cluster, lambda d: pc.struct_field(
+        pc.extract_regex(d, r"^(?:outbound|inbound-vip)\|[^|]*\|[^|]*\|(?P<h>.*)$"), "h"))
+    out_host = pc.if_else(special_out, cluster, out_host)  # Passthrough/BlackHole: a node of their own
     sni_host = _per_distinct(sni, lambda d: pc.struct_field(pc.extract_regex(d, r"^outbound_\.[^_]*_\.[^_]*_\.(?P<h>.*)$"), "h"))
     authority_host = _per_distinct(_clean(_col(raw, "authority")), lambda d: pc.struct_field(pc.extract_regex(d, r"^(?P<h>[^:]+)"), "h"))
-    dst_service = pc.if_else(outbound, out_host, pc.if_else(inbound, sni_host, pa.scalar(None, pa.string())))
+    dst_service = pc.if_else(peer_out, out_host, pc.if_else(inbound, sni_host, pa.scalar(None, pa.string())))
     dst_service = pc.fill_null(pc.coalesce(dst_service, authority_host), "unknown")
     mtls = pc.if_else(outbound, pc.not_equal(up_san, ""),
                       pc.or_(pc.not_equal(down_san, ""), pc.or_(pc.not_equal(tls, ""), pc.starts_with(sni, "outbound_"))))

@@ -43,6 +43,8 @@ class ParseError:
 
     line: int
     message: str
+    reason: str = "malformed"  # a short fixed word for the per-reason counter (never free text)
+    sample: bytes = b""  # the first bytes of the refused line, for `selfmetrics.recent_rejects()`
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
