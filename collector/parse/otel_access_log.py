@@ -1,0 +1,370 @@
+"""Envoy OpenTelemetry access-log records (Istio's `envoyOtelAls`) -> rows of the requests table.
+
+Istio configures Envoy's `envoy.access_loggers.open_telemetry` logger with the record *body*
+set to its default text format (`EnvoyTextLogFormat`, the same line the file logger writes)
+and the record *attributes* set to the provider's `logFormat.labels` (none unless configured).
+Both shapes become the same requests rows the file tailer produces, through the same
+`derive_requests`, so every runtime rule reads them unchanged:
+
+- a record whose attributes carry the access-log fields by Istio's JSON names
+  (`response_code`, `response_flags`, `upstream_cluster`, ...) is read from the attributes;
+- otherwise its string body is read as Istio's text format;
+- a record with neither is rejected (counted, with a reason), its neighbours are kept.
+
+A log record does not say which workload wrote it. The identity comes, per record, from
+attributes (`workload`, `namespace`, `service_account`: what docs/cluster.md tells Istio to send,
+from the proxy's own environment) or, per resource, from what an OpenTelemetry Collector's
+`k8sattributes` processor adds (`k8s.deployment.name`, `k8s.pod.name`, `k8s.namespace.name`) or
+Envoy's built-in resource labels (`node_name` = `sidecar~IP~pod.ns~ns.svc.cluster.local`,
+`cluster_name` = `app.ns`). Missing identity is `unknown`, as Istio reports it. Unknown
+attributes are ignored.
+
+Decoding is vectorized: the protobuf wire format is walked for all records at once (the same
+lockstep walker the trace fast path uses); the upb object walk is only the fallback for
+payload shapes that walker refuses (array or kvlist attribute values), and it names what is
+broken when the payload is not OTLP at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from collector import schema as s
+from collector.parse import otlp_wire as w
+from collector.parse.access_log import LogContext, derive_requests, parse_text_log
+from collector.tables import REQUESTS
+
+# the access-log fields read from attributes (Istio's JSON access-log names); numbers may be sent as text
+STRING_FIELDS = (
+    "start_time", "method", "path", "protocol", "response_flags", "response_code_details",
+    "upstream_transport_failure_reason", "authority", "upstream_host", "upstream_cluster", "request_id",
+    "requested_server_name", "downstream_peer_uri_san", "upstream_peer_uri_san", "downstream_tls_version",
+    "traceparent", "route_name",
+)
+NUMBER_FIELDS = ("response_code", "bytes_received", "bytes_sent", "duration")
+# identity of the proxy that wrote the record, most specific first (record attributes, then resource)
+WORKLOAD_KEYS = ("workload", "k8s.deployment.name", "k8s.statefulset.name", "k8s.daemonset.name")
+POD_KEYS = ("pod_name", "k8s.pod.name")
+NAMESPACE_KEYS = ("namespace", "k8s.namespace.name")
+SERVICE_ACCOUNT_KEYS = ("service_account", "k8s.serviceaccount.name")
+PRINCIPAL_KEYS = ("principal",)
+_IDENTITY_KEYS = (*WORKLOAD_KEYS, *POD_KEYS, *NAMESPACE_KEYS, *SERVICE_ACCOUNT_KEYS, *PRINCIPAL_KEYS)
+# Deployment pods are <deployment>-<replicaset hash>-<5 chars>; Istio names the workload by the deployment
+_POD_SUFFIX = r"-[a-z0-9]{6,10}-[a-z0-9]{5}$"
+# markers derive_requests writes where the reporting proxy's identity goes; replaced per row afterwards
+_MARK_WL, _MARK_NS, _MARK_PR = "\x01wl", "\x01ns", "\x01pr"
+MAX_ERRORS = 5
+
+
+class OtelLogError(ValueError):
+    """The payload is not an ExportLogsServiceRequest at all (the gRPC INVALID_ARGUMENT reason)."""
+
+
+@dataclass
+class OtelLogsResult:
+    table: pa.Table  # requests rows
+    records: int = 0  # log records in the payload
+    rejected: int = 0  # records that could not become a row
+    errors: list[str] = field(default_factory=list)  # a few reasons, for partial_success and logs
+
+
+@dataclass
+class _Records:
+    """Every log record of a payload as columns, whichever decoder produced them."""
+
+    n: int
+    time_ns: np.ndarray  # int64, 0 when unset
+    body: pa.Array  # string body (null when the body is absent or not a string)
+    trace_id: pa.Array  # hex ('' when absent)
+    owner: np.ndarray  # resource index per record
+    resources: list[dict[str, str]]
+    a_owner: np.ndarray  # attribute -> record
+    a_keys: pa.Array
+    a_values: pa.Array
+
+
+def decode_access_logs(body: bytes, origin: str = "otlp", trust_domain: str = "cluster.local") -> OtelLogsResult:
+    """An ExportLogsServiceRequest (protobuf) -> requests rows. Raises OtelLogError when undecodable."""
+    try:
+        rec = _wire_records(body)
+    except (w._Bad, IndexError, ValueError, OverflowError):
+        rec = _upb_records(body)  # complete decoder: odd shapes, or the reason the payload is broken
+    return records_to_requests(rec, origin, trust_domain)
+
+
+# -- decoding ----------------------------------------------------------------------------------
+def _resource_attrs(data: bytes) -> dict[str, str]:
+    res = Resource.FromString(data)
+    return {kv.key: _any_str(kv.value) for kv in res.attributes}
+
+
+def _any_str(v) -> str:
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return v.string_value
+    if kind in ("int_value", "double_value"):
+        return str(getattr(v, kind))
+    if kind == "bool_value":
+        return "true" if v.bool_value else "false"
+    return ""
+
+
+def _wire_records(body: bytes) -> _Records:
+    buf = np.frombuffer(body, dtype=np.uint8)
+    body_buffer = pa.py_buffer(body)
+    resources: list[dict[str, str]] = []
+    owner_l, start_l, len_l = [], [], []
+    for _, r0, rl in w._seq_fields(body, 0, len(body), {1}):  # resource logs: one per sidecar batch
+        attrs: dict[str, str] = {}
+        scopes = []
+        for fid, s0, ln in w._seq_fields(body, r0, r0 + rl, {1, 2}):
+            if fid == 1:
+                attrs = _resource_attrs(body[s0:s0 + ln])
+            else:
+                scopes.append((s0, ln))
+        owner = len(resources)
+        resources.append(attrs)
+        for s0, ln in scopes:
+            for _, p0, pl in w._seq_fields(body, s0, s0 + ln, {2}):
+                owner_l.append(owner)
+                start_l.append(p0)
+                len_l.append(pl)
+    n = len(start_l)
+    start = np.array(start_l, dtype=np.int64)
+    length = np.array(len_l, dtype=np.int64)
+    f = w._walk(buf, start, start + length, {1: "fixed64", 11: "fixed64", 5: "len", 6: "len", 9: "len"})
+
+    def last_of(fid: int, col: int) -> tuple[np.ndarray, np.ndarray]:
+        last = w._last_per(n, f[fid])
+        vals = f[fid][col]
+        out = np.zeros(n, dtype=vals.dtype)  # keep the dtype: fixed64 nanoseconds do not survive float64
+        has = last >= 0
+        out[has] = vals[last[has]]
+        return out, has
+
+    t, _ = last_of(1, 1)
+    observed, _ = last_of(11, 1)
+    time_ns = np.where(t > 0, t, observed).astype(np.int64)
+    b_start, has_body = last_of(5, 1)
+    b_len, _ = last_of(5, 2)
+    body_col = pa.nulls(n, pa.string())
+    if has_body.any():  # AnyValue: string_value is field 1; other kinds leave the body null
+        idx = np.flatnonzero(has_body)
+        bs = b_start[idx].astype(np.int64)
+        sub = w._walk(buf, bs, bs + b_len[idx].astype(np.int64), {1: "len"})
+        last = w._last_per(len(idx), sub[1])
+        ok = last >= 0
+        s_s = np.where(ok, sub[1][1][np.maximum(last, 0)] if len(sub[1][1]) else 0, 0).astype(np.int64)
+        s_l = np.where(ok, sub[1][2][np.maximum(last, 0)] if len(sub[1][2]) else 0, 0)
+        strings = w._strings(body_buffer, buf, s_s, s_l)
+        pos = np.full(n, -1, dtype=np.int64)
+        pos[idx[ok]] = np.flatnonzero(ok)
+        body_col = pc.take(strings, pa.array(pos, mask=pos < 0))
+    tid_s, _ = last_of(9, 1)
+    tid_l, _ = last_of(9, 2)
+    trace, _ = w.ids_hex(buf, tid_s.astype(np.int64), tid_l.astype(np.int64), 16)
+
+    a_owner, a_start, a_len, a_order = f[6]
+    o = np.lexsort((a_order, a_owner))
+    a_owner, a_start, a_len = a_owner[o].astype(np.int64), a_start[o].astype(np.int64), a_len[o].astype(np.int64)
+    k_s, k_l, v_s, v_l, simple = w._simple_string_attributes(buf, a_start, a_len)
+    rendered: dict[int, str] = {}
+    rest = np.flatnonzero(~simple)
+    if len(rest):  # numbers, bools, long strings: the general walk, on those only
+        rk_s, rk_l, rv_s, rv_l, r = w._general_attributes(buf, a_start[rest], a_len[rest])
+        k_s[rest], k_l[rest], v_s[rest], v_l[rest] = rk_s, rk_l, rv_s, rv_l
+        rendered = {int(rest[j]): v for j, v in r.items()}
+    values = w._strings(body_buffer, buf, v_s, v_l)
+    if rendered:
+        py = values.to_pylist()
+        for j, v in rendered.items():
+            py[j] = v
+        values = pa.array(py, pa.string())
+    keys = w._strings(body_buffer, buf, k_s, k_l, repetitive=True)
+    return _Records(n, time_ns, body_col, trace, np.array(owner_l, dtype=np.int64), resources, a_owner, keys, values)
+
+
+def _upb_records(body: bytes) -> _Records:
+    try:
+        req = ExportLogsServiceRequest.FromString(body)
+    except (DecodeError, ValueError) as exc:
+        raise OtelLogError(f"not an OTLP ExportLogsServiceRequest: {exc}") from None
+    resources, owner, times, bodies, traces = [], [], [], [], []
+    a_owner, a_keys, a_vals = [], [], []
+    for rl in req.resource_logs:
+        resources.append({kv.key: _any_str(kv.value) for kv in rl.resource.attributes})
+        r = len(resources) - 1
+        for sl in rl.scope_logs:
+            for lr in sl.log_records:
+                i = len(times)
+                owner.append(r)
+                times.append(lr.time_unix_nano or lr.observed_time_unix_nano)
+                bodies.append(lr.body.string_value if lr.body.WhichOneof("value") == "string_value" else None)
+                traces.append(lr.trace_id.hex() if len(lr.trace_id) == 16 else "")
+                for kv in lr.attributes:
+                    a_owner.append(i)
+                    a_keys.append(kv.key)
+                    a_vals.append(_any_str(kv.value))
+    return _Records(len(times), np.array(times, dtype=np.uint64).astype(np.int64), pa.array(bodies, pa.string()),
+                    pa.array(traces, pa.string()), np.array(owner, dtype=np.int64), resources,
+                    np.array(a_owner, dtype=np.int64), pa.array(a_keys, pa.string()), pa.array(a_vals, pa.string()))
+
+
+# -- records -> rows ---------------------------------------------------------------------------
+def _pivot(rec: _Records, names: tuple[str, ...]) -> dict[str, pa.Array]:
+    """Per wanted attribute key, its value per record (null where absent; the last occurrence wins)."""
+    out: dict[str, pa.Array] = {}
+    if not len(rec.a_keys):
+        return {k: pa.nulls(rec.n, pa.string()) for k in names}
+    enc = pc.dictionary_encode(rec.a_keys)
+    dict_keys = enc.dictionary.to_pylist()
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    for name in names:
+        if name not in dict_keys:
+            out[name] = pa.nulls(rec.n, pa.string())
+            continue
+        hit = np.flatnonzero(codes == dict_keys.index(name))
+        pos = np.full(rec.n, -1, dtype=np.int64)
+        pos[rec.a_owner[hit]] = hit  # hit is ascending, so the last occurrence per record wins
+        out[name] = pc.take(rec.a_values, pa.array(pos, mask=pos < 0))
+    return out
+
+
+def _resource_identity(res: dict[str, str], trust_domain: str) -> tuple[str, str, str]:
+    """(workload, namespace, principal) of one resource, from k8sattributes or Envoy's built-in labels."""
+    wl = next((res[k] for k in WORKLOAD_KEYS if res.get(k)), "")
+    pod = next((res[k] for k in POD_KEYS if res.get(k)), "")
+    ns = next((res[k] for k in NAMESPACE_KEYS if res.get(k)), "")
+    node = res.get("node_name", "").split("~")
+    if len(node) >= 3 and "." in node[2]:  # sidecar~IP~pod.namespace~namespace.svc.cluster.local
+        pod = pod or node[2].rsplit(".", 1)[0]
+        ns = ns or node[2].rsplit(".", 1)[1]
+    if not ns and "." in res.get("cluster_name", ""):
+        ns = res["cluster_name"].rsplit(".", 1)[1]
+    if not wl and pod:
+        wl = pc.replace_substring_regex(pa.array([pod]), _POD_SUFFIX, "")[0].as_py()
+    sa = next((res[k] for k in SERVICE_ACCOUNT_KEYS if res.get(k)), "")
+    pr = res.get("principal") or (f"spiffe://{trust_domain}/ns/{ns}/sa/{sa}" if sa and ns else "")
+    return wl or "unknown", ns or "unknown", pr or "unknown"
+
+
+def _first(cols: dict[str, pa.Array], keys: tuple[str, ...], n: int) -> pa.Array:
+    out = pa.nulls(n, pa.string())
+    for k in keys:
+        out = pc.coalesce(out, pc.if_else(pc.equal(pc.fill_null(cols[k], ""), ""), pa.scalar(None, pa.string()), cols[k]))
+    return out
+
+
+def _identity(rec: _Records, attrs: dict[str, pa.Array], trust_domain: str) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Per record: (workload, namespace, principal) of the proxy that wrote it."""
+    n = rec.n
+    per_res = [_resource_identity(r, trust_domain) for r in rec.resources] or [("unknown",) * 3]
+    owner = pa.array(rec.owner)
+    res_wl, res_ns, res_pr = (pc.take(pa.array([p[i] for p in per_res], pa.string()), owner) for i in range(3))
+    pod = _first(attrs, POD_KEYS, n)
+    wl = pc.coalesce(_first(attrs, WORKLOAD_KEYS, n), pc.replace_substring_regex(pod, _POD_SUFFIX, ""))
+    ns = _first(attrs, NAMESPACE_KEYS, n)
+    sa = _first(attrs, SERVICE_ACCOUNT_KEYS, n)
+    ns_all = pc.coalesce(ns, res_ns)
+    from_sa = pc.binary_join_element_wise(f"spiffe://{trust_domain}/ns/", ns_all, "/sa/", sa, "")
+    pr = pc.coalesce(_first(attrs, PRINCIPAL_KEYS, n), from_sa)
+    return pc.coalesce(wl, res_wl), ns_all, pc.coalesce(pr, res_pr)
+
+
+def _iso(time_ns: np.ndarray) -> pa.Array:
+    return pc.strftime(pa.array(time_ns, pa.timestamp("ns", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
+
+
+def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str = "cluster.local") -> OtelLogsResult:
+    """Decoded records -> requests rows through the file tailer's own derivation (same columns, same rules)."""
+    if rec.n == 0:
+        return OtelLogsResult(REQUESTS.empty_table())
+    attrs = _pivot(rec, (*STRING_FIELDS, *NUMBER_FIELDS, *_IDENTITY_KEYS))
+    wl, ns, pr = _identity(rec, attrs, trust_domain)
+    marker = LogContext(source=origin, workload=_MARK_WL, namespace=_MARK_NS, principal=_MARK_PR)
+    structured = pc.is_valid(attrs["response_code"]).to_numpy(zero_copy_only=False)
+    body = pc.utf8_rtrim(pc.fill_null(rec.body, ""), characters="\r\n")
+    has_text = ~structured & pc.not_equal(body, "").to_numpy(zero_copy_only=False)
+    errors: list[str] = []
+    rejected = int((~structured & ~has_text).sum())
+    if rejected:
+        errors.append(f"{rejected} record(s) with neither a string body nor access-log attributes (response_code ...)")
+    parts: list[pa.Table] = []
+    rows_of: list[np.ndarray] = []
+
+    idx = np.flatnonzero(structured)
+    if len(idx):
+        take = pa.array(idx)
+        raw = {k: pc.take(attrs[k], take) for k in STRING_FIELDS}
+        raw["start_time"] = pc.coalesce(raw["start_time"], _iso(rec.time_ns[idx]))
+        raw["traceparent"] = pc.coalesce(raw["traceparent"], _traceparent(pc.take(rec.trace_id, take)))
+        number_ok = np.ones(len(idx), dtype=bool)
+        for k in NUMBER_FIELDS:
+            v = pc.take(attrs[k], take)
+            v = pc.if_else(pc.is_in(v, pa.array(["", "-"])), pa.scalar(None, pa.string()), v)
+            good = pc.fill_null(pc.or_kleene(pc.is_null(v), pc.match_substring_regex(v, r"^-?[0-9]+(\.[0-9]*)?$")), False)
+            number_ok &= good.to_numpy(zero_copy_only=False)
+            raw[k] = pc.cast(pc.cast(pc.if_else(good, v, pa.scalar(None, pa.string())), pa.float64()), pa.int64())
+        raw["_line"] = pa.array(idx)
+        table = pa.table(raw)
+        bad_numbers = idx[~number_ok]
+        if len(bad_numbers):
+            table = table.filter(pa.array(number_ok))
+            rejected += len(bad_numbers)
+            errors.append(f"{len(bad_numbers)} record(s) with a non-numeric response_code/bytes/duration attribute")
+        derived, bad = derive_requests(table, marker)
+        dropped = np.array([b[0] for b in bad], dtype=np.int64)  # (line, message[, reason])
+        rejected += len(dropped)
+        errors.extend(b[1] for b in bad[:MAX_ERRORS])
+        parts.append(derived)
+        rows_of.append(np.setdiff1d(idx[number_ok], dropped, assume_unique=True))
+
+    idx = np.flatnonzero(has_text)
+    if len(idx):
+        lines = pc.take(body, pa.array(idx))
+        one = pc.binary_join(pa.array([lines], pa.list_(pa.string())), "\n")[0].as_py()
+        result = parse_text_log(one, marker, first_line=0)
+        dropped = np.array([e.line for e in result.errors], dtype=np.int64)
+        rejected += len(dropped)
+        errors.extend(f"record {int(idx[e.line])}: body {e.message}" for e in result.errors[:MAX_ERRORS])
+        table = result.table
+        kept = np.setdiff1d(np.arange(len(idx)), dropped, assume_unique=True)
+        tp = pc.take(rec.trace_id, pa.array(idx[kept]))
+        table = table.set_column(table.schema.get_field_index(s.TRACE_ID), s.TRACE_ID,
+                                 pc.if_else(pc.equal(table.column(s.TRACE_ID), ""), tp, table.column(s.TRACE_ID)))
+        parts.append(table)
+        rows_of.append(idx[kept])
+
+    if not parts:
+        return OtelLogsResult(REQUESTS.empty_table(), rec.n, rejected, errors[:MAX_ERRORS])
+    table = pa.concat_tables(parts)
+    rows = pa.array(np.concatenate(rows_of))
+    table = _patch_identity(table, pc.take(wl, rows), pc.take(ns, rows), pc.take(pr, rows))
+    return OtelLogsResult(table, rec.n, rejected, errors[:MAX_ERRORS])
+
+
+def _traceparent(trace_hex: pa.Array) -> pa.Array:
+    """A traceparent-shaped string from the record's trace id, so derive_requests reads it the same way."""
+    return pc.if_else(pc.equal(trace_hex, ""), pa.scalar(None, pa.string()),
+                      pc.binary_join_element_wise("00-", trace_hex, "-0000000000000000-01", ""))
+
+
+def _patch_identity(table: pa.Table, wl: pa.Array, ns: pa.Array, pr: pa.Array) -> pa.Table:
+    """Put each row's own proxy identity where derive_requests wrote the markers (reporter-side columns)."""
+    repl = {_MARK_WL: wl, _MARK_NS: ns, _MARK_PR: pr}
+    for name in (s.SOURCE_WORKLOAD, s.SOURCE_WORKLOAD_NAMESPACE, s.SOURCE_PRINCIPAL,
+                 s.DESTINATION_WORKLOAD, s.DESTINATION_WORKLOAD_NAMESPACE, s.DESTINATION_PRINCIPAL):
+        i = table.schema.get_field_index(name)
+        col = table.column(i).combine_chunks()
+        plain = col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
+        for mark, value in repl.items():
+            plain = pc.if_else(pc.equal(plain, mark), value, plain)
+        typ = table.schema.field(i).type
+        table = table.set_column(i, name, pc.dictionary_encode(plain).cast(typ) if pa.types.is_dictionary(typ) else plain)
+    return table
