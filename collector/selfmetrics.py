@@ -40,6 +40,9 @@ SCRAPE_DURATION = Histogram(
 OTLP_REQUESTS = Counter(
     "meshscope_otlp_requests_total", "OTLP/HTTP export requests by signal and response code.",
     ["signal", "code"], registry=REGISTRY)
+OTLP_GRPC_REQUESTS = Counter(
+    "meshscope_otlp_grpc_requests_total", "OTLP/gRPC Export calls by signal and gRPC status (OK, INVALID_ARGUMENT, ...).",
+    ["signal", "status"], registry=REGISTRY)
 PROM_API_ERRORS = Counter(
     "meshscope_prometheus_api_errors_total", "Failed Prometheus HTTP API calls by kind.",
     ["kind"], registry=REGISTRY)
