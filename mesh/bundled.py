@@ -64,6 +64,7 @@ class BundledConfig:
     traffic_rate: float = 5.0  # requests per second through the gateway; 0 = no traffic
     scenario: str | None = None  # applied once the mesh is up
     extra_config: list[Path] = field(default_factory=list)  # more Istio YAML applied at start
+    config_namespace: str = "default"  # where extra_config objects without a namespace go (`up -n`)
     trace_sampling: float = 100.0  # percent of requests the sidecars trace
     cert_ttl: timedelta = timedelta(hours=24)
     envoy_log_level: str = "warning"
@@ -208,7 +209,7 @@ class BundledMesh:
             objects = demo_objects()
             for path in self.config.extra_config:
                 from mesh.config import load_paths
-                res = load_paths([path], exclude_namespaces=frozenset())
+                res = load_paths([path], exclude_namespaces=frozenset(), default_namespace=self.config.config_namespace)
                 if res.problems:
                     raise ConfigRejected([str(p) for p in res.problems])
                 objects = with_applied(objects, res.objects)

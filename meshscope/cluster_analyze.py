@@ -40,8 +40,8 @@ def overlay(cluster: Iterable[ConfigObject], local: Iterable[ConfigObject]) -> l
     reports only definitions repeated among the local files as duplicates (MS0011), never
     the intended override of a cluster object. Identity is `mesh.config.identity`: a
     local Istio Gateway does not replace a Gateway API Gateway of the same name.
-    A local object without a namespace replaces nothing of a namespaced kind in the cluster:
-    `kubectl apply` would put it in the context's namespace, which files cannot know.
+    Local objects arrive with their namespace resolved (`-n`, else the context's, else `default`:
+    `mesh.config.namespaces`), so a file without one replaces the object `kubectl apply` would.
     """
     local = list(local)
     keys = {identity(o) for o in local}

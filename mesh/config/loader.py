@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mesh.config.kinds import CLUSTER_SCOPED, EXCLUDED_NAMESPACES
+from mesh.config.kinds import EXCLUDED_NAMESPACES
 from mesh.config.model import ConfigObject, Source
+from mesh.config.namespaces import DEFAULT_NAMESPACE, effective_namespace
 from mesh.config.yamlnodes import YamlDocument, parse_documents
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -93,8 +94,13 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadProb
     return files, problems
 
 
-def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES) -> LoadResult:
-    """Load every document of the given files and folders."""
+def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES,
+               default_namespace: str | None = DEFAULT_NAMESPACE) -> LoadResult:
+    """Load every document of the given files and folders.
+
+    Objects without `metadata.namespace` get `default_namespace` (kubectl's `-n`; see
+    `mesh.config.namespaces`); None leaves them without one.
+    """
     files, problems = expand_paths(paths)
     named = {Path(p) for p in paths}
     result = LoadResult(problems=problems)
@@ -112,7 +118,7 @@ def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] =
             continue
         if f.suffix == ".json" and f not in named and not _looks_like_object(text):
             continue  # a JSON file found in a folder walk that is not a Kubernetes object (test data, manifests)
-        result.extend(load_text(text, str(f), exclude_namespaces))
+        result.extend(load_text(text, str(f), exclude_namespaces, default_namespace))
     return result
 
 
@@ -125,8 +131,8 @@ def _looks_like_object(text: str) -> bool:
     return isinstance(data, dict) and ("kind" in data or "apiVersion" in data)
 
 
-def load_text(text: str, filename: str = "<text>",
-              exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES) -> LoadResult:
+def load_text(text: str, filename: str = "<text>", exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES,
+              default_namespace: str | None = DEFAULT_NAMESPACE) -> LoadResult:
     """Load every document of one YAML stream; `filename` is what findings will name."""
     result = LoadResult(files=[filename])
     docs, errors = parse_documents(text)
@@ -135,11 +141,12 @@ def load_text(text: str, filename: str = "<text>",
     for doc in docs:
         if doc.data is None:
             continue
-        _add_document(doc, filename, result, exclude_namespaces)
+        _add_document(doc, filename, result, exclude_namespaces, default_namespace)
     return result
 
 
-def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str]) -> None:
+def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str],
+                  default_ns: str | None) -> None:
     data = doc.data
     if not isinstance(data, dict):
         result.problems.append(LoadProblem(filename, doc.line, f"document is a {_type_word(data)}, not an object "
@@ -162,12 +169,14 @@ def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded
             cut = len(prefix) + 1
             sub = {k[cut:]: v for k, v in doc.lines.items() if k.startswith(prefix + "/")}
             dups = [(p[cut:], line, first) for p, line, first in doc.duplicates if p.startswith(prefix + "/")]
-            _add_object(YamlDocument(item, doc.lines.get(prefix, doc.line), sub, dups), filename, result, excluded)
+            _add_object(YamlDocument(item, doc.lines.get(prefix, doc.line), sub, dups), filename, result, excluded,
+                        default_ns)
         return
-    _add_object(doc, filename, result, excluded)
+    _add_object(doc, filename, result, excluded, default_ns)
 
 
-def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str]) -> None:
+def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str],
+                default_ns: str | None) -> None:
     data, lines, line = doc.data, doc.lines, doc.line
     problems = result.problems
     if not isinstance(data, dict):
@@ -199,10 +208,12 @@ def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: 
                                     f"metadata.namespace must be a string, got {_type_word(ns)}", kind=kind, name=name,
                                     field="metadata.namespace"))
         ns = str(ns)
+    written = ns
+    ns = effective_namespace(kind, ns or None, default_ns)
     if ns in excluded:
         return
-    if kind in CLUSTER_SCOPED:
-        ns = None
+    if ns and not written:
+        meta["namespace"] = ns  # the object as kubectl would store it, so re-serialized YAML keeps it
     api_version = data.get("apiVersion")
     if not isinstance(api_version, str) or not api_version:
         problems.append(LoadProblem(filename, lines.get("apiVersion", line), "apiVersion is missing or not a string",

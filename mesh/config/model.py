@@ -26,8 +26,10 @@ class Source:
 class ConfigObject:
     """One Kubernetes or Istio object.
 
-    `namespace` is None for cluster-scoped kinds and for documents that set none
-    (the loader does not invent `default`, as istioctl's harness does not).
+    `namespace` is None for cluster-scoped kinds. A document that sets none gets the
+    default namespace the loader was given (kubectl's `-n`, else the context's, else
+    `default`: `mesh.config.namespaces`); it stays None only when loaded with
+    `default_namespace=None`, as istioctl's analyzer test harness does.
     `lines` maps a YAML path such as ``spec/http[0]/route[1]/destination`` to its
     1-based line in `source.file`, so findings can point at the exact field.
     """

@@ -2,6 +2,9 @@
 
 Exit status: 0 when no finding reaches `--fail-on` (default error), 1 when one
 does, 2 on a usage error (bad option, missing path, unusable mesh config).
+Objects in the files without `metadata.namespace` are analyzed in the default
+namespace, as kubectl would create them: `-n`, else the kubeconfig context's
+namespace (with --kubeconfig/--context), else `default`.
 `--format json` prints one JSON array of findings on stdout and nothing else.
 """
 from __future__ import annotations
@@ -43,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="kubeconfig context (default: the current one); repeat it for a multi-cluster mesh: "
                               "each cluster is analyzed, then same-named Services are compared across them")
     cluster.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
-                         help="only these namespaces (repeatable; the mesh root namespace is always read)")
+                         help="files: the namespace of objects that set none, as `kubectl apply -n NS` would put "
+                              "them (default: the kubeconfig context's namespace with --kubeconfig/--context, else "
+                              "'default'; the first -n counts); cluster: only read these namespaces (repeatable; the "
+                              "mesh root namespace is always read)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="text output: also print each finding's remediation, related objects and equivalents")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
@@ -180,7 +186,7 @@ def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignor
     return list(unique.values()), [o for snap in snaps.values() for o in snap.objects]
 
 
-def _load_in_order(paths: list[str]) -> Any:
+def _load_in_order(paths: list[str], default_namespace: str) -> Any:
     """Every PATH in the order given; `-` is standard input, read once where it first appears.
 
     The order decides which of two definitions of one object is analyzed (the last, as
@@ -188,7 +194,7 @@ def _load_in_order(paths: list[str]) -> Any:
     """
     from mesh.config import load_paths, load_text
 
-    loaded = load_paths([])
+    loaded = load_paths([], default_namespace=default_namespace)
     run: list[str] = []
     stdin_read = False
     for p in [*paths, None]:
@@ -196,11 +202,11 @@ def _load_in_order(paths: list[str]) -> Any:
             run.append(p)
             continue
         if run:
-            loaded.extend(load_paths(run))
+            loaded.extend(load_paths(run, default_namespace=default_namespace))
             run = []
         if p == "-" and not stdin_read:  # `kubectl get ... -o yaml | meshscope analyze -`
             stdin_read = True
-            loaded.extend(load_text(sys.stdin.read(), "<stdin>"))
+            loaded.extend(load_text(sys.stdin.read(), "<stdin>", default_namespace=default_namespace))
     return loaded
 
 
@@ -221,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
     from diagnose.suppression_file import SuppressionFileError, load_suppressions
     from mesh.config import MeshConfig, MeshConfigError, load_mesh_config
     from mesh.config.loader import expand_paths
+    from mesh.config.namespaces import default_namespace
 
     ignore = parse_codes(args.ignore)
     unknown = sorted(c for c in ignore if c not in CATALOG and not (c[:3] in ("IST", "KIA") and c[3:].isdigit()))
@@ -251,7 +258,9 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     try:
-        loaded = _load_in_order(args.paths)
+        namespace = default_namespace(args.namespace[0] if args.namespace else None, args.kubeconfig,
+                                      args.context[0] if args.context else None, from_cluster)
+        loaded = _load_in_order(args.paths, namespace)
         findings, objects = _analyze_all(loaded, clusters, mesh_config, ignore, suppressions)
     except Exception as exc:  # a bug must still end in one clear line, never a traceback
         print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)

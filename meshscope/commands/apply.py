@@ -32,15 +32,20 @@ def control_client(args: argparse.Namespace, timeout: float = 30.0):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", type=Path, required=True, metavar="FILE|DIR",
                         help="YAML file or directory (repeatable)")
+    parser.add_argument("-n", "--namespace", metavar="NS",
+                        help="namespace of objects that set none, as `kubectl apply -n` (default: default)")
     add_control_arguments(parser)
     parser.add_argument("--force", action="store_true", help="push even when the config rules report errors")
 
 
-def load_change(paths: list[Path], verb: str):
-    """Objects from the files (each once, as its last definition), or None after printing every problem."""
-    from mesh.config import last_wins, load_paths
+def load_change(paths: list[Path], verb: str, namespace: str | None = None):
+    """Objects from the files (each once, as its last definition), or None after printing every problem.
 
-    result = load_paths(paths, exclude_namespaces=frozenset())
+    Objects without a namespace get `namespace` (else `default`), written into what is pushed."""
+    from mesh.config import last_wins, load_paths
+    from mesh.config.namespaces import default_namespace
+
+    result = load_paths(paths, exclude_namespaces=frozenset(), default_namespace=default_namespace(namespace))
     if result.problems:
         print(f"meshscope {verb}: refused, the files have problems:")
         for p in result.problems:
@@ -80,7 +85,7 @@ def blocking_findings(current_yaml: str, change) -> list:
 def run(args: argparse.Namespace) -> int:
     from mesh.control_api import ControlError
 
-    change = load_change(args.filename, "apply")
+    change = load_change(args.filename, "apply", args.namespace)
     if change is None:
         return 1
     client = control_client(args)

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alerts", type=Path, metavar="FILE", help="alert receivers YAML (see docs/alerts.md)")
     parser.add_argument("-f", "--config", action="append", type=Path, default=[], metavar="FILE",
                         help="extra Istio YAML applied at start (repeatable)")
+    parser.add_argument("-n", "--namespace", default="default", metavar="NS",
+                        help="namespace of --config objects that set none, as `kubectl apply -n` (default: default)")
     parser.add_argument("--no-ui", action="store_true", help="run the mesh, collectors and diagnoser without the UI")
 
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     mesh_cfg = BundledConfig(gateway_port=args.gateway_port, control_port=args.control_port,
                              data_dir=args.data_dir / "mesh", traffic_rate=args.rate, scenario=args.scenario,
-                             extra_config=list(args.config))
+                             extra_config=list(args.config), config_namespace=args.namespace)
     options = StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
                            token=args.token, slo_paths=list(args.slo) or [DEMO_SLOS], alerts_config=args.alerts,
                            ui=not args.no_ui)

@@ -19,11 +19,11 @@ from diagnose.catalog import CATALOG
 from diagnose.multicluster import inconsistent_services
 from diagnose.rules import ALL_RULES, by_name
 from mesh.config import MeshConfig, Snapshot, load_mesh_config, load_paths
-from tests.conformance.common import corpus, describe_diff, equivalent_tuples
+from tests.conformance.common import describe_diff, equivalent_tuples, require_corpus
 
-CORPUS = corpus("istio-analyze")
+CORPUS = require_corpus("istio-analyze")
 HARNESS = CORPUS / "_harness" / "default-ingress.yaml"
-CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.json").exists()) if CORPUS.is_dir() else []
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.json").exists())
 
 #: Codes each upstream analyzer can emit (istio-analyzers.md); comparisons look at these only.
 ANALYZER_CODES = {
@@ -122,11 +122,11 @@ def run_case(case: str) -> tuple[Counter, Counter]:
     codes = ANALYZER_CODES[exp["analyzer"]]
     mesh_config = load_mesh_config(folder / exp["meshconfig"]) if exp.get("meshconfig") else MeshConfig()
     if exp.get("clusters"):  # each cluster loaded on its own, then compared (the multi-cluster table)
-        snaps = {name: Snapshot(load_paths([folder / f for f in files] + [HARNESS]).objects, mesh_config)
+        snaps = {name: Snapshot(load_paths([folder / f for f in files] + [HARNESS], default_namespace=None).objects, mesh_config)
                  for name, files in exp["clusters"].items()}
         findings = inconsistent_services(snaps)
     else:
-        loaded = load_paths([folder / name for name in exp["inputs"]] + [HARNESS])
+        loaded = load_paths([folder / name for name in exp["inputs"]] + [HARNESS], default_namespace=None)
         findings = analyze(Snapshot(loaded.objects, mesh_config), rules=_rules_for(exp["analyzer"]))
     expected = Counter((e["code"], e["kind"], e["namespace"], e["name"]) for e in exp["expected"])
     return expected, equivalent_tuples(findings, codes)

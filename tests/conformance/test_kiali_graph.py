@@ -15,13 +15,13 @@ import re
 import pandas as pd
 import pytest
 
-from tests.conformance.common import corpus
+from tests.conformance.common import require_corpus
 from topology import build_graph
 from topology.export.kiali import to_kiali
 from topology.options import NodeSelector, RateModes
 
-CORPUS = corpus("kiali-graph")
-CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.json").exists()) if CORPUS.is_dir() else []
+CORPUS = require_corpus("kiali-graph")
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.json").exists())
 # Cases out of scope, with the reason (never silently dropped).
 OUT_OF_SCOPE: dict[str, str] = {}
 RESULTS: dict[str, bool] = {}

@@ -14,15 +14,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from diagnose import analyze
 from mesh.config import ConfigObject, MeshConfig, Snapshot, Source, load_paths
+from tests.conformance.common import require_corpus
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "kiali-validations"
+CORPUS = require_corpus("kiali-validations")
 
 #: Kiali codes each checker folder can emit (comparisons look at these only).
 CHECKER_CODES = {
@@ -134,7 +134,8 @@ def context_objects(run: Run) -> list[ConfigObject]:
 def snapshot_for(run: Run) -> Snapshot:
     # Some fixtures hold a Service without a name (Kiali's test builds it in code): the loader
     # reports that document as a problem and loads the rest, and the context supplies the Service.
-    loaded = load_paths([CORPUS / run.folder / run.fixture])
+    # As Kiali's tests build them: objects keep the namespace their fixture gives, none invented.
+    loaded = load_paths([CORPUS / run.folder / run.fixture], default_namespace=None)
     objects = loaded.objects
     if "VirtualServices given to the checker: none" in (run.case.get("inputs") or ""):
         objects = [o for o in objects if o.kind != "VirtualService"]

@@ -86,6 +86,8 @@ kind: Service
 metadata: {name: s}
 """
     r = load_text(text, "n.yaml")
+    assert [(o.kind, o.namespace) for o in r.objects] == [("Namespace", None), ("Service", "default")]
+    r = load_text(text, "n.yaml", default_namespace=None)
     assert [(o.kind, o.namespace) for o in r.objects] == [("Namespace", None), ("Service", None)]
 
 
