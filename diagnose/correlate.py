@@ -1,16 +1,28 @@
-"""Correlation: a runtime finding names the config object that explains it, and absorbs its config finding.
+"""Correlation: a runtime finding names the config object behind it and links the config findings predicting it.
 
 Runtime rules only know "requests to reviews fail with NC"; the snapshot knows
 that VirtualService bookinfo/reviews routes to subset v4, which no
-DestinationRule defines. Each runtime code has one explainer that looks up the
-config objects able to cause it, pointing at the exact field (YAML path and
-file:line). A config finding on one of those objects is merged into the runtime
-finding (its code becomes an equivalent, its message part of the evidence) so
-the problem is reported once, with both the cause and the traffic it hurts.
-Findings are then ranked by impact: hurt requests per second first.
+DestinationRule defines. Two ways lead from one to the other, neither a table
+of code pairs:
+
+* every config code whose problem shows in traffic declares its runtime
+  signature in the catalog (flags, response codes, details; on which edges).
+  A config finding whose signature the runtime evidence shows, on an edge its
+  object governs (host, subset, port, selected workloads, namespace, callers,
+  read from the live config), is the cause: the runtime finding blames its
+  object and field, and the config finding is linked (it stays open while the
+  object is wrong; `evidence.explains` names the runtime findings);
+* otherwise the live config alone says which object governs the failing edge
+  (`GOVERNS`: per failure class, the route, subset, TLS setting, pool or
+  policy in the request's path), pointing at the exact field (file:line).
+
+Severity then follows impact (share and rate of traffic hurt) and findings are
+ranked so the first row is the worst problem.
 """
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,7 +209,9 @@ def _rbac(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     return None
 
 
-EXPLAINERS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
+# Which field of the live config governs an edge for each kind of runtime failure (the failure class, not a
+# config code: config codes join through their declared signatures above).
+GOVERNS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
     "MS3001": _mtls_plaintext,
     "MS3002": _tls_failure,
     "MS3004": _no_healthy,
@@ -212,6 +226,182 @@ EXPLAINERS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
 }
 
 
+# -- the runtime signatures config findings predict (catalog `signature:` blocks) ----------------
+
+def signatures() -> dict[str, Any]:
+    """{config code: Signature} from the catalog, read at call time so a new entry needs no other change."""
+    from diagnose.catalog.registry import CATALOG
+    return {code: e.signature for code, e in CATALOG.items() if e.signature is not None}
+
+
+@dataclass
+class Scope:
+    """The edges a config object governs: destination host patterns and calling workloads (None: any)."""
+
+    hosts: list[str] = field(default_factory=list)
+    callers: set[str] | None = None
+
+    def covers(self, host: str, callers: set[str]) -> bool:
+        if self.hosts and not any(p == host or _covers(p, host) for p in self.hosts):
+            return False
+        if self.callers is not None and not any(_workload_is(c, w) for c in callers for w in self.callers):
+            return False
+        return bool(self.hosts) or self.callers is not None
+
+
+def _covers(pattern: str, host: str) -> bool:
+    from mesh.config import host_covers
+    return host_covers(pattern, host)
+
+
+def _workload_is(runtime_name: str, config_name: str) -> bool:
+    """A pod or a sidecar names itself after its Deployment (reviews-v1, reviews-v1-7d9f...)."""
+    return runtime_name == config_name or runtime_name.startswith(config_name + "-")
+
+
+def _path_host(obj: Any, path: str | None) -> str | None:
+    """The nearest `host` along a YAML path (a route destination's, or the DestinationRule's own)."""
+    node: Any = {"spec": obj.spec}
+    best = obj.spec.get("host") if isinstance(obj.spec.get("host"), str) else None
+    for part in (path or "").split("/"):
+        m = re.match(r"^([^\[]+)((?:\[\d+\])*)$", part)
+        if not m or not isinstance(node, dict):
+            break
+        node = node.get(m.group(1))
+        for idx in re.findall(r"\[(\d+)\]", m.group(2)):
+            node = node[int(idx)] if isinstance(node, list) and int(idx) < len(node) else None
+        if isinstance(node, dict) and isinstance(node.get("host"), str):
+            best = node["host"]
+    return best
+
+
+class ServiceIndex:
+    """Services of a snapshot by the workloads they select, built once per snapshot (cached on it)."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self.snapshot = snapshot
+        self.by_workload: dict[tuple[str | None, str], list[str]] = {}
+        self.by_namespace: dict[str | None, list[str]] = {}
+        for svc in snapshot.of_kind("Service"):
+            fq = snapshot.fqdn(svc.name, svc.namespace)
+            self.by_namespace.setdefault(svc.namespace, []).append(fq)
+            sel = svc.spec.get("selector") if isinstance(svc.spec, dict) else None
+            if isinstance(sel, dict) and sel:
+                for w in snapshot.matching_workloads(svc.namespace, sel):
+                    self.by_workload.setdefault((w.namespace, w.name), []).append(fq)
+
+    @staticmethod
+    def of(snapshot: Any) -> ServiceIndex:
+        cache = getattr(snapshot, "_cache", None)
+        if isinstance(cache, dict):
+            hit = cache.get("correlate.services")
+            if hit is None:
+                hit = cache["correlate.services"] = ServiceIndex(snapshot)
+            return hit
+        return ServiceIndex(snapshot)
+
+    def services_of(self, workloads: Iterable[Any]) -> list[str]:
+        return list(dict.fromkeys(fq for w in workloads for fq in self.by_workload.get((w.namespace, w.name), [])))
+
+
+def _selected(snapshot: Any, obj: Any) -> list[Any] | None:
+    """Workloads a policy selects (selector.matchLabels or a Service's selector); None when it selects by namespace."""
+    spec = obj.spec if isinstance(obj.spec, dict) else {}
+    sel = (spec.get("selector") or {}).get("matchLabels") if isinstance(spec.get("selector"), dict) else None
+    if obj.kind == "Service":
+        sel = spec.get("selector")
+    if not sel:
+        sel = (spec.get("workloadSelector") or {}).get("labels") if isinstance(spec.get("workloadSelector"), dict) else None
+    if not sel:
+        return None
+    return snapshot.matching_workloads(obj.namespace, sel, any_namespace=obj.namespace == _root(snapshot))
+
+
+def _root(snapshot: Any) -> str:
+    return getattr(snapshot.mesh_config, "root_namespace", "istio-system")
+
+
+def scope_of(snapshot: Any, ref: ResourceRef, edges: Iterable[str]) -> Scope | None:
+    """Which edges the object a config finding is about governs, for the signature's `edges` kinds."""
+    obj = snapshot.find(ref.kind, ref.namespace, ref.name)
+    if obj is None or not isinstance(obj.spec, dict):
+        return None
+    out = Scope()
+    idx = ServiceIndex.of(snapshot)
+    for kind in edges:
+        if kind in ("host", "subset", "port"):
+            host = _path_host(obj, ref.path)
+            if host:
+                out.hosts.append(snapshot.fqdn(host, obj.namespace))
+            if obj.kind in ("VirtualService", "ServiceEntry"):  # requests are addressed to the hosts it serves
+                out.hosts += [snapshot.fqdn(h, obj.namespace) for h in obj.spec.get("hosts") or [] if isinstance(h, str)]
+            if obj.kind == "Service":
+                out.hosts.append(snapshot.fqdn(obj.name, obj.namespace))
+        elif kind in ("workload", "namespace"):
+            selected = _selected(snapshot, obj) if kind == "workload" else None
+            if obj.kind == "Service":
+                out.hosts.append(snapshot.fqdn(obj.name, obj.namespace))
+            elif selected is not None:
+                out.hosts += idx.services_of(selected)
+            elif obj.kind in ("DestinationRule", "VirtualService") and kind == "workload":
+                host = _path_host(obj, ref.path)
+                if host:
+                    out.hosts.append(snapshot.fqdn(host, obj.namespace))
+            elif obj.namespace == _root(snapshot):
+                out.hosts.append("*")
+            else:
+                out.hosts += idx.by_namespace.get(obj.namespace, []) or [f"*.{obj.namespace}.svc.cluster.local"]
+        elif kind == "caller":
+            selected = _selected(snapshot, obj)
+            out.callers = (out.callers or set()) | {w.name for w in (selected or snapshot.workloads_in(obj.namespace))}
+    out.hosts = list(dict.fromkeys(out.hosts))
+    return out
+
+
+def _evidence_of(f: Finding) -> tuple[set[str], set[str], list[str], set[str]]:
+    ev = f.evidence
+    flags = set((ev.get("response_flags") or {}).keys())
+    codes = {str(k) for k in (ev.get("response_codes") or {}).keys()}
+    details = [*(ev.get("response_code_details") or {}).keys(),
+               *(ev.get("upstream_transport_failure_reasons") or {}).keys()]
+    callers = {str(e.get("source_workload", "")) for e in ev.get("edges", []) + ev.get("client_edges", [])}
+    return flags, codes, details, callers
+
+
+def predicted_by(f: Finding, config: list[Finding], snapshot: Any, sigs: dict[str, Any] | None = None,
+                 scopes: dict[int, Scope | None] | None = None) -> list[Finding]:
+    """Config findings whose declared signature this runtime finding shows, on an edge their object governs;
+    most specific prediction first."""
+    sigs = signatures() if sigs is None else sigs
+    host = str(f.evidence.get("edge_key") or "")
+    if not host or snapshot is None:
+        return []
+    flags, codes, details, callers = _evidence_of(f)
+    reporter = f.evidence.get("reporter")
+    out = []
+    for c in config:
+        sig = sigs.get(c.code)
+        if sig is None or c.resource is None:
+            continue
+        if sig.reporter and reporter and sig.reporter != reporter:
+            continue
+        if not sig.matches(flags, codes, details):
+            continue
+        if scopes is not None and id(c) in scopes:
+            scope = scopes[id(c)]
+        else:
+            try:
+                scope = scope_of(snapshot, c.resource, sig.edges)
+            except Exception:  # odd config (wrong types) must not break the live loop
+                scope = None
+            if scopes is not None:
+                scopes[id(c)] = scope
+        if scope is not None and scope.covers(host, callers):
+            out.append(c)
+    return sorted(out, key=lambda c: (-sigs[c.code].specificity, -SEVERITY_RANK.get(c.severity, 0),
+                                      not (c.resource and c.resource.path), c.code))
+
+
 # -- merging and ranking ---------------------------------------------------------------------------
 
 def _key(r: ResourceRef | None) -> tuple[str, str | None, str] | None:
@@ -219,8 +409,9 @@ def _key(r: ResourceRef | None) -> tuple[str, str | None, str] | None:
 
 
 def explain(finding: Finding, snapshot: Any) -> Explanation | None:
-    """The config object behind one runtime finding, or None."""
-    fn = EXPLAINERS.get(finding.code)
+    """The config object governing the edge of one runtime finding, from the live config alone (no config finding
+    needed: this answers for failures no config rule foresaw)."""
+    fn = GOVERNS.get(finding.code)
     host = finding.evidence.get("edge_key") or ""
     if fn is None or snapshot is None or not host:
         return None
@@ -231,37 +422,90 @@ def explain(finding: Finding, snapshot: Any) -> Explanation | None:
 
 
 def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = None) -> list[Finding]:
-    """Runtime findings pointed at their cause and merged with config findings; the rest kept; ranked by impact."""
-    absorbed: set[int] = set()
+    """Runtime findings pointed at their cause and linked with the config findings that predict them; ranked.
+
+    A config finding is linked, never absorbed: it stays open as long as its object is wrong, and carries
+    `evidence.explains` (the runtime findings that show its effect); the incident groups them.
+    """
+    sigs = signatures()
+    candidates = [c for c in config if c.code in sigs and c.resource is not None]
+    scopes: dict[int, Scope | None] = {}
     for f in runtime:
-        ex = explain(f, snapshot)
-        if ex is None:
-            continue
         service = f.resource
-        f.resource = _ref(ex.obj, ex.path)
-        f.related = [r for r in [service, *(_ref(o) for o in ex.related), *f.related] if r is not None]
-        f.evidence["cause"] = ex.cause
-        where = " ".join(x for x in (f.resource.label() if f.resource.label() not in ex.cause else "",
-                                     f.resource.path or "") if x)
-        f.message += f"; cause: {ex.cause}" + (f" ({where})" if where else "")
-        keys = {_key(f.resource), *(_key(r) for r in f.related)}
-        merged = []
-        for i, c in enumerate(config):
-            if _key(c.resource) in keys and _compatible(f, c):
-                absorbed.add(i)
-                merged.append(c)
-        if merged:
+        predicted = predicted_by(f, candidates, snapshot, sigs, scopes) if candidates else []
+        ex = explain(f, snapshot)
+        if predicted:
+            best = predicted[0]
+            f.resource = best.resource
+            others = [c.resource for c in predicted[1:] if c.resource and _key(c.resource) != _key(best.resource)]
+            extra = [_ref(o) for o in ex.related] if ex is not None else []
+            if ex is not None and _key(_ref(ex.obj)) != _key(best.resource):
+                extra.insert(0, _ref(ex.obj, ex.path))
+            f.related = _unique_refs([service, *others, *extra, *f.related], f.resource)
+            f.evidence["cause"] = best.message
             f.evidence["config_findings"] = [{"code": c.code, "message": c.message, "fingerprint": c.fingerprint,
                                               "resource": c.resource.label() if c.resource else None}
-                                             for c in merged]
-            for c in merged:
-                f.equivalents = list(dict.fromkeys([*f.equivalents, c.code, *c.equivalents]))
-                if c.resource and _key(c.resource) == _key(f.resource) and c.resource.path:
-                    f.resource = c.resource  # the config rule's own field path wins: it knows the object best
-                f.severity = max(f.severity, c.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
+                                             for c in predicted]
+            f.equivalents = list(dict.fromkeys([*f.equivalents, *(x for c in predicted for x in (c.code, *c.equivalents))]))
+            for c in predicted:
+                c.evidence.setdefault("explains", [])
+                if f.fingerprint not in c.evidence["explains"]:
+                    c.evidence["explains"].append(f.fingerprint)
+            where = f.resource.label() + (f" {f.resource.path}" if f.resource.path else "")
+            f.message += f"; cause: {best.message} ({where})"
+        elif ex is not None:
+            f.resource = _ref(ex.obj, ex.path)
+            f.related = _unique_refs([service, *(_ref(o) for o in ex.related), *f.related], f.resource)
+            f.evidence["cause"] = ex.cause
+            where = " ".join(x for x in (f.resource.label() if f.resource.label() not in ex.cause else "",
+                                         f.resource.path or "") if x)
+            f.message += f"; cause: {ex.cause}" + (f" ({where})" if where else "")
+        grade_severity(f)
     link_latency_chains(runtime)
-    rest = [c for i, c in enumerate(config) if i not in absorbed]
-    return rank([*runtime, *rest])
+    return rank([*runtime, *config])
+
+
+def _unique_refs(refs: Iterable[ResourceRef | None], main: ResourceRef | None) -> list[ResourceRef]:
+    seen = {_key(main)}
+    out = []
+    for r in refs:
+        if r is not None and _key(r) not in seen:
+            seen.add(_key(r))
+            out.append(r)
+    return out
+
+
+def impact_score(f: Finding) -> float:
+    """How bad a finding's traffic impact is: the hurt share weighted by the hurt rate (log-damped), so 100 %
+    of a small edge outranks 1 % of a busy one and more traffic hurt ranks higher at equal share."""
+    if not f.impact:
+        return 0.0
+    share = float(f.impact.get("share", 0.0) or 0.0)
+    rps = max(float(f.impact.get("rps", 0.0) or 0.0), 0.0)
+    return share * math.log1p(10.0 * rps) + 0.01 * rps
+
+
+def grade_severity(f: Finding) -> None:
+    """Severity follows impact for runtime failures: a share of traffic hurt decides, not the flag alone.
+
+    Traffic arriving from outside the mesh through an ingress gateway that no route serves (scanners, typos)
+    is at most information: its rate is shown, it never blames the gateway's routes as an error.
+    """
+    if not f.code.startswith("MS30") or not f.impact or f.code == "MS3014":
+        return
+    share = float(f.impact.get("share", 0.0) or 0.0)
+    if f.code == "MS3005" and _from_ingress(f):
+        f.severity = "info"
+        f.evidence["outside_traffic"] = True
+        return
+    if f.code == "MS3009":  # callers hanging up is the caller's business
+        return
+    f.severity = "error" if share >= 0.2 else "warning" if share >= 0.02 else "info"
+
+
+def _from_ingress(f: Finding) -> bool:
+    edges = f.evidence.get("edges", [])
+    return bool(edges) and all("gateway" in str(e.get("source_workload", "")) for e in edges)
 
 
 def link_latency_chains(findings: list[Finding]) -> None:
@@ -281,16 +525,8 @@ def link_latency_chains(findings: list[Finding]) -> None:
                 break
 
 
-def _compatible(runtime: Finding, config: Finding) -> bool:
-    if runtime.category in ("mtls", "security"):
-        return config.category in ("mtls", "security")
-    return True
-
-
 def rank(findings: list[Finding]) -> list[Finding]:
-    """Most traffic hurt first; findings without impact (config only) after, by severity."""
-    def key(f: Finding) -> tuple[float, float, int, str]:
-        rps = float(f.impact.get("rps", -1.0)) if f.impact else -1.0
-        share = float(f.impact.get("share", 0.0)) if f.impact else 0.0
-        return (-rps, -share, -SEVERITY_RANK.get(f.severity, 0), f.code)
+    """Findings with traffic impact first (most hurt: share weighted by rate), then config-only ones by severity."""
+    def key(f: Finding) -> tuple[int, int, float, int, str]:
+        return (0 if f.impact else 1, -round(impact_score(f), 6), -SEVERITY_RANK.get(f.severity, 0), 0, f.code)
     return sorted(findings, key=key)

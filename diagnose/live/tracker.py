@@ -5,7 +5,8 @@ fingerprint (code, resource, edge). It opens when seen `open_after` times in a
 row, is updated while seen, resolves after `resolve_after` evaluations without
 it (three times that once it flaps: reopened `flap_limit` times within
 `flap_window_s`), and is forgotten `retention_s` after resolving. A config
-finding that a runtime finding absorbed resolves at once (`evidence.merged_into`).
+finding stays open as long as its object is wrong: a runtime finding that it
+explains links to it (`evidence.explains`), it never resolves it.
 """
 from __future__ import annotations
 
@@ -71,15 +72,8 @@ class FindingTracker:
             if t.status == "pending" and t.seen_streak >= self.open_after:
                 t.status = "open"
             f.status = "open" if t.status == "open" else "pending"
-        merged = {c["fingerprint"]: f.fingerprint for f in current
-                  for c in f.evidence.get("config_findings", []) if "fingerprint" in c}
         for fp, t in list(self.tracks.items()):
             if fp in seen:
-                continue
-            if fp in merged and t.status == "open":  # now reported inside a runtime finding: not twice
-                t.status = t.finding.status = "resolved"
-                t.finding.resolved_at = now
-                t.finding.evidence["merged_into"] = merged[fp]
                 continue
             if t.status == "pending":
                 if not t.reopenings:

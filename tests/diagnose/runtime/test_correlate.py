@@ -109,7 +109,7 @@ def runtime(df):
     return analyze_runtime(RuntimeContext(start=T0, end=T0 + 30, requests=df))
 
 
-def test_mtls_mismatch_names_the_destination_rule_and_absorbs_the_config_finding():
+def test_mtls_mismatch_names_the_destination_rule_and_links_the_config_finding():
     snap = snapshot("mtls")
     dr = snap.find("DestinationRule", "bookinfo", "reviews-plain")
     config = analyze(snap)  # the real config analysis of the same snapshot
@@ -125,10 +125,11 @@ def test_mtls_mismatch_names_the_destination_rule_and_absorbs_the_config_finding
     assert f.resource.path == "spec/trafficPolicy/tls/mode"
     assert f.resource.source == f"bookinfo.yaml:{dr.line_of('spec/trafficPolicy/tls/mode')}"
     assert {(r.kind, r.name) for r in f.related} >= {("Service", "reviews"), ("PeerAuthentication", "strict")}
-    # merged, not reported twice
+    # linked, never absorbed: the config finding stays (its object is still wrong) and names what it explains
     assert "MS2010" in [c["code"] for c in f.evidence["config_findings"]]
     assert "MS2010" in f.equivalents
-    assert "MS2010" not in [x.code for x in out]
+    ms2010 = next(x for x in out if x.code == "MS2010")
+    assert ms2010.evidence["explains"] == [f.fingerprint]
     assert out[-1].code == "MS2022"  # unrelated config findings stay, after the ranked runtime ones
 
 
