@@ -1,0 +1,159 @@
+"""OTLP/gRPC receiver (port 4317): Envoy access logs as Istio's `envoyOtelAls` ships them, and traces.
+
+Envoy's OpenTelemetry access logger (what Istio configures for an `envoyOtelAls` provider) and
+Istio's `opentelemetry` tracing provider speak OTLP/gRPC: `LogsService/Export` and
+`TraceService/Export`, directly or through an OpenTelemetry Collector's `otlp` exporter.
+
+- Log records become rows of the requests table (collector.parse.otel_access_log), the same
+  rows the file tailer writes, so every runtime rule reads them unchanged. Spans go to the
+  spans table through the same decoder as OTLP/HTTP.
+- The handlers take the raw request bytes (no deserializer in front): a payload that is not
+  OTLP gets INVALID_ARGUMENT with the reason, not gRPC's generic INTERNAL; one over
+  `max_message_bytes` gets RESOURCE_EXHAUSTED. Both are counted in meshscope's own metrics
+  (`meshscope_otlp_grpc_requests_total{status}`, `meshscope_collector_malformed_total`), and the
+  server keeps serving. gRPC itself refuses anything over twice the limit before a handler
+  runs (also RESOURCE_EXHAUSTED, then not counted here), so memory stays bounded.
+- Records that cannot become a row (no access-log fields, unreadable time) are reported back in
+  `partial_success.rejected_log_records`, as the OTLP spec asks; the rest of the batch is kept.
+  A store failure answers UNAVAILABLE, which exporters retry.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from collector import selfmetrics
+from collector.parse.otel_access_log import OtelLogError, decode_access_logs
+from collector.parse.otlp import OtlpError, decode_traces
+from collector.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 4317
+DEFAULT_MAX_MESSAGE = 16 * 2**20
+LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
+TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
+
+
+class OtlpGrpcReceiver:
+    """Serves OTLP/gRPC on host:port (0 = any free port) and writes requests rows and spans into `store`."""
+
+    name = "otlp_grpc"
+
+    def __init__(self, store: TelemetryStore, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE, trust_domain: str = "cluster.local",
+                 workers: int = 4) -> None:
+        self.store = store
+        self.max_message_bytes = max_message_bytes
+        self.trust_domain = trust_domain
+        self.requests_received = 0
+        self.spans_received = 0
+        self.records_rejected = 0
+        hard_cap = 2 * max_message_bytes + 2**20
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+                                   options=[("grpc.max_receive_message_length", hard_cap),
+                                            ("grpc.max_send_message_length", 2**20),
+                                            ("grpc.so_reuseport", 0)])
+        self._server.add_generic_rpc_handlers((
+            grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(
+                self._export_logs, response_serializer=ExportLogsServiceResponse.SerializeToString)}),
+            grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(
+                self._export_traces, response_serializer=ExportTraceServiceResponse.SerializeToString)}),
+        ))
+        self._host = host
+        self._port = self._server.add_insecure_port(f"{host}:{port}")
+        if not self._port:
+            raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
+        self._started = False
+        selfmetrics.watch_store(store)
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def endpoint(self) -> str:
+        """host:port for gRPC exporters (Envoy's grpc_service cluster, an OTel Collector's otlp exporter)."""
+        return f"{self._host}:{self._port}"
+
+    # -- Source protocol
+    def poll(self) -> int:
+        return 0  # push-based
+
+    def start(self) -> None:
+        if not self._started:
+            self._server.start()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            self._server.stop(grace=1.0).wait(5)
+            self._started = False
+
+    def __enter__(self) -> OtlpGrpcReceiver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- handlers (raw bytes in)
+    def _refuse(self, context: grpc.ServicerContext, signal: str, code: grpc.StatusCode, message: str) -> None:
+        selfmetrics.OTLP_GRPC_REQUESTS.labels(signal, code.name).inc()
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED):
+            selfmetrics.count_malformed(self.name, signal)
+        context.abort(code, message)
+
+    def _check_size(self, body: bytes, context: grpc.ServicerContext, signal: str) -> None:
+        if len(body) > self.max_message_bytes:
+            self._refuse(context, signal, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         f"message of {len(body)} bytes is over the {self.max_message_bytes}-byte limit")
+
+    def _export_logs(self, body: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
+        self._check_size(body, context, "logs")
+        try:
+            result = decode_access_logs(body, origin=f"otlp-grpc:{context.peer()}", trust_domain=self.trust_domain)
+        except OtelLogError as exc:
+            self._refuse(context, "logs", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            n = self.store.add_requests(result.table)
+        except Exception as exc:  # store closed or failing: the exporter retries UNAVAILABLE
+            log.warning("OTLP/gRPC access logs not stored: %s", exc)
+            self._refuse(context, "logs", grpc.StatusCode.UNAVAILABLE, f"telemetry store unavailable: {exc}")
+        self.requests_received += n
+        selfmetrics.count_ingested(self.name, "requests", n)
+        reply = ExportLogsServiceResponse()
+        if result.rejected:
+            self.records_rejected += result.rejected
+            selfmetrics.count_malformed(self.name, "log_records", result.rejected)
+            reply.partial_success.rejected_log_records = result.rejected
+            reply.partial_success.error_message = "; ".join(result.errors)[:1000]
+        selfmetrics.OTLP_GRPC_REQUESTS.labels("logs", "OK").inc()
+        return reply
+
+    def _export_traces(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        self._check_size(body, context, "traces")
+        try:
+            result = decode_traces(body)
+        except OtlpError as exc:
+            self._refuse(context, "traces", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            n = self.store.add_spans(result.table)
+        except Exception as exc:
+            log.warning("OTLP/gRPC spans not stored: %s", exc)
+            self._refuse(context, "traces", grpc.StatusCode.UNAVAILABLE, f"telemetry store unavailable: {exc}")
+        self.spans_received += n
+        selfmetrics.count_ingested(self.name, "spans", n)
+        reply = ExportTraceServiceResponse()
+        if result.rejected:
+            selfmetrics.count_malformed(self.name, "spans", result.rejected)
+            reply.partial_success.rejected_spans = result.rejected
+            reply.partial_success.error_message = "; ".join(result.errors)[:1000]
+        selfmetrics.OTLP_GRPC_REQUESTS.labels("traces", "OK").inc()
+        return reply
