@@ -1,0 +1,349 @@
+"""OpenAPI v3 schemas (as Kubernetes CRDs write them) compiled once into checking closures.
+
+A compiled check walks a value and appends an `Issue` (YAML path, problem class,
+message) for every violation it finds, never stopping at the first: a user
+fixing a file wants the whole list. Covered keywords: type, nullable, enum,
+required, properties (unknown fields), additionalProperties, items, minimum/
+maximum, int32/uint32/int64 formats, min/maxLength, pattern, min/maxItems,
+min/maxProperties, oneOf/anyOf/allOf/not, x-kubernetes-int-or-string,
+x-kubernetes-preserve-unknown-fields and x-kubernetes-validations (CEL, see cel.py).
+
+As the API server does, a null value counts as absent (it prunes nulls of
+fields that are not nullable), and CEL rules run only on values whose type is right.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mesh.config.schema.cel import CelUnsupported, compile_rule
+
+# Problem classes (each has its own catalog code in the diagnoser).
+TYPE = "type"
+REQUIRED = "required"
+UNKNOWN = "unknown"
+ENUM = "enum"
+RANGE = "range"
+FORMAT = "format"
+EXCLUSIVE = "exclusive"
+DURATION = "duration"
+DUPLICATE = "duplicate"
+RULE = "rule"
+SEMANTIC = "semantic"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One violation: `path` is a YAML path (``spec/http[0]/timeout``), as the loader's line map keys it."""
+
+    path: str
+    problem: str
+    message: str
+
+    @property
+    def field(self) -> str:
+        return self.path.replace("/", ".")
+
+
+Check = Callable[[Any, str, list[Issue]], None]
+
+_INT_RANGES = {"int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1), "int64": (-2**63, 2**63 - 1),
+               "uint64": (0, 2**64 - 1)}
+_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "object": "a mapping", "array": "a list"}
+
+#: CEL rules the compiler cannot express (rule text -> why); a guard test keeps this empty for the bundled schema.
+UNSUPPORTED_RULES: dict[str, str] = {}
+
+
+def actual(value: Any) -> str:
+    if value is None:
+        return "null"
+    for t, word in ((bool, "true/false"), (str, "a string"), (int, "a number"), (float, "a number"),
+                    (dict, "a mapping"), (list, "a list")):
+        if isinstance(value, t):
+            return word
+    return type(value).__name__
+
+
+def _is_type(value: Any, t: str) -> bool:
+    if t == "string":
+        return isinstance(value, str)
+    if t == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float)
+                                                                            and value.is_integer())
+    if t == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t == "boolean":
+        return isinstance(value, bool)
+    if t == "object":
+        return isinstance(value, dict)
+    if t == "array":
+        return isinstance(value, list)
+    return True
+
+
+def _describe(schema: dict[str, Any]) -> str:
+    t = schema.get("type")
+    if schema.get("x-kubernetes-int-or-string"):
+        return "a number or a string"
+    if t == "array":
+        inner = (schema.get("items") or {}).get("type")
+        if inner in ("string", "integer", "number", "boolean"):
+            return f"a list of {_TYPE_WORDS[inner][2 if inner != 'integer' else 3:]}s"
+        return "a list"
+    return _TYPE_WORDS.get(t, "a value")
+
+
+def _dotted(path: str) -> str:
+    return path.replace("/", ".")
+
+
+def _exclusive_fields(branches: list[dict[str, Any]]) -> list[str] | None:
+    """Fields of the CRD generator's "at most one of" pattern: oneOf [not anyOf [required a, ...], required a, ...]."""
+    names: list[str] = []
+    for b in branches:
+        if "not" in b:
+            continue
+        req = b.get("required")
+        if set(b) != {"required"} or not req or len(req) != 1:
+            return None
+        names.append(req[0])
+    return names or None
+
+
+def compile_schema(schema: dict[str, Any]) -> Check:
+    """One check for `schema` and everything under it."""
+    steps: list[Check] = []
+    t = schema.get("type")
+    int_or_string = bool(schema.get("x-kubernetes-int-or-string"))
+    described = _describe(schema)
+
+    def type_ok(value: Any) -> bool:
+        if int_or_string:
+            return isinstance(value, str) or _is_type(value, "integer")
+        return t is None or _is_type(value, t)
+
+    if "enum" in schema:
+        allowed = schema["enum"]
+        allowed_set = frozenset(a for a in allowed if not isinstance(a, (dict, list)))
+        shown = ", ".join(str(a) for a in allowed)
+
+        def enum(value: Any, path: str, out: list[Issue]) -> None:
+            if isinstance(value, (dict, list)) or value not in allowed_set:
+                close = [a for a in allowed if isinstance(a, str) and isinstance(value, str) and a.lower() == value.lower()]
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                out.append(Issue(path, ENUM, f"{_dotted(path)} must be one of {shown}; got {value!r}{hint}"))
+        steps.append(enum)
+
+    steps += _numeric_steps(schema)
+    steps += _size_steps(schema)
+    if t == "object" or "properties" in schema or "additionalProperties" in schema or "required" in schema:
+        steps += _object_steps(schema)
+    if "items" in schema:
+        item_check = compile_schema(schema["items"])
+        item_nullable = bool(schema["items"].get("nullable"))
+        item_word = _describe(schema["items"])
+
+        def items(value: Any, path: str, out: list[Issue]) -> None:
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if item is not None:
+                        item_check(item, f"{path}[{i}]", out)
+                    elif not item_nullable:  # the API server prunes null fields, not null list items
+                        out.append(Issue(f"{path}[{i}]", TYPE, f"{_dotted(path)}[{i}] must be {item_word}, got null"))
+        steps.append(items)
+    steps += _list_type_steps(schema)
+    steps += _combinator_steps(schema)
+    steps += _rule_steps(schema)
+
+    def check(value: Any, path: str, out: list[Issue]) -> None:
+        if not type_ok(value):
+            out.append(Issue(path, TYPE, f"{_dotted(path)} must be {described}, got {actual(value)}"))
+            return
+        for step in steps:
+            step(value, path, out)
+    return check
+
+
+def _numeric_steps(schema: dict[str, Any]) -> list[Check]:
+    lo, hi = _INT_RANGES.get(schema.get("format", ""), (None, None)) if schema.get("type") == "integer" else (None, None)
+    if "minimum" in schema:
+        lo = schema["minimum"] if lo is None else max(lo, schema["minimum"])
+    if "maximum" in schema:
+        hi = schema["maximum"] if hi is None else min(hi, schema["maximum"])
+    if lo is None and hi is None:
+        return []
+
+    def numeric(value: Any, path: str, out: list[Issue]) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            lo_s = "" if lo is None else f"{lo:g}" if isinstance(lo, float) else str(lo)
+            hi_s = "" if hi is None else f"{hi:g}" if isinstance(hi, float) else str(hi)
+            bounds = f"between {lo_s} and {hi_s}" if lo is not None and hi is not None else (
+                f"at least {lo_s}" if lo is not None else f"at most {hi_s}")
+            out.append(Issue(path, RANGE, f"{_dotted(path)} must be {bounds}, got {value}"))
+    return [numeric]
+
+
+def _size_steps(schema: dict[str, Any]) -> list[Check]:
+    steps: list[Check] = []
+    for kw_min, kw_max, types, unit in (("minLength", "maxLength", str, "characters"),
+                                        ("minItems", "maxItems", list, "items"),
+                                        ("minProperties", "maxProperties", dict, "entries")):
+        lo, hi = schema.get(kw_min), schema.get(kw_max)
+        if lo is None and hi is None:
+            continue
+
+        def size(value: Any, path: str, out: list[Issue], lo=lo, hi=hi, types=types, unit=unit) -> None:
+            if not isinstance(value, types):
+                return
+            n = len(value)
+            if lo is not None and n < lo:
+                what = "must not be empty" if lo == 1 else f"must have at least {lo} {unit}"
+                out.append(Issue(path, RANGE, f"{_dotted(path)} {what}, has {n}"))
+            elif hi is not None and n > hi:
+                out.append(Issue(path, RANGE, f"{_dotted(path)} must have at most {hi} {unit}, has {n}"))
+        steps.append(size)
+    if "pattern" in schema:
+        rx = re.compile(schema["pattern"])
+        pattern = schema["pattern"]
+
+        def match(value: Any, path: str, out: list[Issue]) -> None:
+            if isinstance(value, str) and not rx.search(value):
+                out.append(Issue(path, FORMAT, f"{_dotted(path)} {value!r} does not match {pattern}"))
+        steps.append(match)
+    return steps
+
+
+def _list_type_steps(schema: dict[str, Any]) -> list[Check]:
+    """x-kubernetes-list-type: a `set` holds no value twice, a `map` no two items with the same keys."""
+    list_type = schema.get("x-kubernetes-list-type")
+    keys = tuple(schema.get("x-kubernetes-list-map-keys") or ())
+    if list_type not in ("set", "map"):
+        return []
+
+    def unique(value: Any, path: str, out: list[Issue]) -> None:
+        if not isinstance(value, list):
+            return
+        seen: dict[Any, int] = {}
+        for i, item in enumerate(value):
+            if list_type == "map":
+                if not isinstance(item, dict):
+                    continue
+                key: Any = tuple(repr(item.get(k)) for k in keys)
+                shown = ", ".join(f"{k}={item.get(k)!r}" for k in keys)
+            else:
+                key, shown = repr(item), repr(item)
+            if key in seen:
+                out.append(Issue(f"{path}[{i}]", DUPLICATE, f"{_dotted(path)}[{i}]: duplicate value {shown} "
+                                                            f"(also {_dotted(path)}[{seen[key]}])"))
+            else:
+                seen[key] = i
+    return [unique]
+
+
+def _object_steps(schema: dict[str, Any]) -> list[Check]:
+    steps: list[Check] = []
+    props = {k: compile_schema(v) for k, v in (schema.get("properties") or {}).items()}
+    extra = schema.get("additionalProperties")
+    extra_check = compile_schema(extra) if isinstance(extra, dict) else None
+    strict = "properties" in schema and extra_check is None and not schema.get("x-kubernetes-preserve-unknown-fields")
+    known = sorted(props)
+    required = list(schema.get("required") or [])
+
+    def fields(value: Any, path: str, out: list[Issue]) -> None:
+        if not isinstance(value, dict):
+            return
+        for key, item in value.items():
+            sub = props.get(key)
+            p = f"{path}/{key}"
+            if sub is not None:
+                if item is not None:
+                    sub(item, p, out)
+            elif extra_check is not None:
+                if item is not None:
+                    extra_check(item, p, out)
+            elif strict:
+                out.append(Issue(p, UNKNOWN, f"{_dotted(p)} is not a field of {_dotted(path) or 'the object'}"
+                                             f"{_suggest(str(key), known)}"))
+        for key in required:
+            if value.get(key) is None:
+                out.append(Issue(f"{path}/{key}", REQUIRED, f"{_dotted(path)}.{key} is required"))
+    steps.append(fields)
+    return steps
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    import difflib
+    close = [k for k in known if k.lower() == key.lower()] or difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    if close:
+        return f" (did you mean {close[0]}?)"
+    return f" (known: {', '.join(known)})" if len(known) <= 8 else ""
+
+
+def _matches(check: Check) -> Callable[[Any, str], bool]:
+    def ok(value: Any, path: str) -> bool:
+        found: list[Issue] = []
+        check(value, path, found)
+        return not found
+    return ok
+
+
+def _combinator_steps(schema: dict[str, Any]) -> list[Check]:
+    steps: list[Check] = []
+    for sub in schema.get("allOf") or []:
+        steps.append(compile_schema(sub))
+    if "oneOf" in schema:
+        branches = schema["oneOf"]
+        preds = [_matches(compile_schema(b)) for b in branches]
+        exclusive = _exclusive_fields(branches)
+
+        def one_of(value: Any, path: str, out: list[Issue]) -> None:
+            if sum(p(value, path) for p in preds) == 1:
+                return
+            if exclusive and isinstance(value, dict):
+                set_ = [f for f in exclusive if value.get(f) is not None]
+                out.append(Issue(path, EXCLUSIVE, f"{_dotted(path)}: only one of {', '.join(exclusive)} may be set; "
+                                                  f"found {' and '.join(set_)}"))
+            else:
+                out.append(Issue(path, EXCLUSIVE, f"{_dotted(path)} must match exactly one of its alternatives"))
+        steps.append(one_of)
+    if "anyOf" in schema:
+        preds = [_matches(compile_schema(b)) for b in schema["anyOf"]]
+
+        def any_of(value: Any, path: str, out: list[Issue]) -> None:
+            if not any(p(value, path) for p in preds):
+                out.append(Issue(path, EXCLUSIVE, f"{_dotted(path)} matches none of its alternatives"))
+        steps.append(any_of)
+    if "not" in schema:
+        pred = _matches(compile_schema(schema["not"]))
+
+        def not_(value: Any, path: str, out: list[Issue]) -> None:
+            if pred(value, path):
+                out.append(Issue(path, EXCLUSIVE, f"{_dotted(path)} has a combination of fields the API forbids"))
+        steps.append(not_)
+    return steps
+
+
+def _rule_steps(schema: dict[str, Any]) -> list[Check]:
+    steps: list[Check] = []
+    for rule in schema.get("x-kubernetes-validations") or []:
+        text = rule.get("rule", "")
+        try:
+            holds = compile_rule(text)
+        except CelUnsupported as exc:
+            UNSUPPORTED_RULES[text] = str(exc)
+            continue
+        message = rule.get("message") or f"must satisfy {text}"
+        problem = DURATION if "duration(" in text else RULE
+
+        def cel(value: Any, path: str, out: list[Issue], holds=holds, message=message, problem=problem) -> None:
+            if not holds(value):
+                shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+                out.append(Issue(path, problem, f"{_dotted(path)}: {message}{shown}"))
+        steps.append(cel)
+    return steps

@@ -1,0 +1,324 @@
+"""The checks Istio's validation webhook makes that its CRD schema cannot express.
+
+Read from istio/istio pkg/config/validation (validation.go, virtualservice.go,
+agent/validation.go): each function is one of those checks, over the plain spec
+dict, reporting `Issue`s with YAML paths. They run after the schema checks and
+tolerate wrong types (the schema layer reports those), so they only look at
+values of the right type.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any
+
+from mesh.config.schema.compiler import SEMANTIC, Issue
+
+SemanticCheck = Callable[[dict[str, Any], list[Issue]], None]
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.I)
+_WILDCARD_LABEL = re.compile(r"^(\*|\*-?[a-z0-9]([-a-z0-9]*[a-z0-9])?|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$", re.I)
+_HEADER_NAME = re.compile(r"^[-!#$%&'*+.^_`|~0-9A-Za-z]+$")
+#: Protocols protocol.Parse knows (case-insensitive); anything else is "Unsupported".
+PROTOCOLS = frozenset({"HTTP", "HTTPS", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB", "TCP", "TLS", "UDP", "MONGO",
+                       "REDIS", "MYSQL"})
+
+
+def _list(d: Any, key: str) -> list[Any]:
+    v = d.get(key) if isinstance(d, dict) else None
+    return v if isinstance(v, list) else []
+
+
+def _map(d: Any, key: str) -> dict[str, Any]:
+    v = d.get(key) if isinstance(d, dict) else None
+    return v if isinstance(v, dict) else {}
+
+
+def _set(d: Any, key: str) -> bool:
+    """Whether a field is set the way Go's proto sees it: present and not empty."""
+    v = d.get(key) if isinstance(d, dict) else None
+    return v is not None and v != [] and v != {} and v != ""
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def domain_error(domain: str, wildcard: bool = True) -> str | None:
+    """Why `domain` is not a valid (wildcard) DNS name, as agent.ValidateWildcardDomain says; None when it is."""
+    if not domain:
+        return "empty domain name not allowed"
+    if len(domain) > 255:
+        return f"domain name {domain!r} too long (max 255)"
+    first, _, rest = domain.partition(".")
+    label_ok = _WILDCARD_LABEL.match(first) if wildcard else _LABEL.match(first)
+    if len(first) > 63 or not label_ok:
+        return f"domain name {domain!r} invalid (label {first!r} invalid)"
+    if not rest:
+        return None
+    parts = rest.split(".")
+    if parts[-1].isdigit():
+        return f"domain name {domain!r} invalid (top level domain {parts[-1]!r} cannot be all-numeric)"
+    for i, label in enumerate(parts):
+        if i == len(parts) - 1 and label == "":
+            return None
+        if len(label) > 63 or not _LABEL.match(label):
+            return f"domain name {domain!r} invalid (label {label!r} invalid)"
+    return None
+
+
+def _hosts(spec: dict[str, Any], key: str, out: list[Issue], allow_ip: bool = True) -> None:
+    for i, h in enumerate(_list(spec, key)):
+        if isinstance(h, str) and not (allow_ip and _is_ip(h)):
+            err = domain_error(h)
+            if err:
+                out.append(Issue(f"spec/{key}[{i}]", SEMANTIC, f"spec.{key}[{i}]: {err}"))
+
+
+def _route_destinations(routes: list[Any], path: str, out: list[Issue]) -> None:
+    total = 0
+    for j, r in enumerate(routes):
+        w = r.get("weight") if isinstance(r, dict) else None
+        if isinstance(w, int) and not isinstance(w, bool):
+            if w < 0:
+                out.append(Issue(f"{path}[{j}]/weight", SEMANTIC, f"{path.replace('/', '.')}[{j}].weight: "
+                                                                  f"weight {w} < 0"))
+            total += w
+    if len(routes) > 1 and total == 0:
+        out.append(Issue(path, SEMANTIC, f"{path.replace('/', '.')}: total destination weight = 0 (every "
+                                         "destination has weight 0 or none; give at least one a weight)"))
+
+
+def _header_operations(headers: Any, path: str, out: list[Issue]) -> None:
+    for side in ("request", "response"):
+        ops = _map(headers, side)
+        for op in ("set", "add", "remove"):
+            values = ops.get(op)
+            names = list(values) if isinstance(values, dict) else values if isinstance(values, list) else []
+            for name in names:
+                if not isinstance(name, str):
+                    continue
+                p = f"{path}/{side}/{op}"
+                dotted = p.replace("/", ".")
+                if not name or not _HEADER_NAME.match(name.lstrip(":")):
+                    out.append(Issue(p, SEMANTIC, f"{dotted}: header name {name!r} is not a valid header name"))
+                elif name.startswith(":"):
+                    out.append(Issue(p, SEMANTIC, f"{dotted}: invalid header {name!r}: header cannot have "
+                                                  "':' prefix"))
+                elif name.lower() == "host" and op != "remove":
+                    out.append(Issue(p, SEMANTIC, f"{dotted}: invalid header {name!r}: cannot set Host header "
+                                                  "(use rewrite.authority)"))
+
+
+_EXCLUSIVE_HTTP = (("route", "redirect"), ("fault", "redirect"), ("rewrite", "redirect"),
+                   ("directResponse", "redirect"), ("route", "directResponse"), ("fault", "directResponse"),
+                   ("rewrite", "directResponse"), ("mirror", "mirrors"))
+
+
+def virtual_service(spec: dict[str, Any], out: list[Issue]) -> None:
+    http, tcp, tls = _list(spec, "http"), _list(spec, "tcp"), _list(spec, "tls")
+    if not http and not tcp and not tls:
+        out.append(Issue("spec", SEMANTIC, "spec: http, tcp or tls must be provided in virtual service"))
+    if not _set(spec, "hosts"):
+        for key, what in (("gateways", "gateways specified"), ("tls", "tls route specified"),
+                          ("tcp", "tcp route specified")):
+            if _set(spec, key):
+                out.append(Issue(f"spec/{key}", SEMANTIC, f"spec.{key}: a virtual service without hosts is a "
+                                                          f"delegate, and a delegate must have no {what}"))
+    mesh_bound = not _list(spec, "gateways") or "mesh" in _list(spec, "gateways")
+    for i, h in enumerate(_list(spec, "hosts")):
+        if h == "*" and mesh_bound:
+            out.append(Issue(f"spec/hosts[{i}]", SEMANTIC, f"spec.hosts[{i}]: wildcard host * is not allowed for "
+                                                           "virtual services bound to the mesh gateway"))
+    for i, h in enumerate(_list(spec, "hosts")):
+        if isinstance(h, str) and h != "*" and not _is_ip(h) and not h.startswith("outbound_"):
+            err = domain_error(h)
+            if err:
+                out.append(Issue(f"spec/hosts[{i}]", SEMANTIC, f"spec.hosts[{i}]: {err}"))
+    for i, route in enumerate(http):
+        if not isinstance(route, dict):
+            continue
+        p = f"spec/http[{i}]"
+        for a, b in _EXCLUSIVE_HTTP:
+            if _set(route, a) and _set(route, b):
+                out.append(Issue(p, SEMANTIC, f"spec.http[{i}]: an HTTP route cannot contain both {a} and {b}"))
+        if not any(_set(route, k) for k in ("route", "redirect", "directResponse", "delegate")):
+            out.append(Issue(p, SEMANTIC, f"spec.http[{i}]: HTTP route, redirect or directResponse is required"))
+        _route_destinations(_list(route, "route"), f"{p}/route", out)
+        _header_operations(route.get("headers"), f"{p}/headers", out)
+        for j, r in enumerate(_list(route, "route")):
+            if isinstance(r, dict):
+                _header_operations(r.get("headers"), f"{p}/route[{j}]/headers", out)
+        redirect = route.get("redirect")
+        if isinstance(redirect, dict):
+            if _set(redirect, "uri") and _set(redirect, "prefixRewrite"):
+                out.append(Issue(f"{p}/redirect", SEMANTIC, f"spec.http[{i}].redirect may only specify one of "
+                                                            "uri or prefixRewrite"))
+            if not any(_set(redirect, k) for k in ("uri", "prefixRewrite", "authority", "port", "derivePort",
+                                                    "scheme")):
+                out.append(Issue(f"{p}/redirect", SEMANTIC, f"spec.http[{i}].redirect must specify uri, authority, "
+                                                            "scheme, or port"))
+            code = redirect.get("redirectCode")
+            if isinstance(code, int) and code and not 300 <= code <= 399:
+                out.append(Issue(f"{p}/redirect/redirectCode", SEMANTIC, f"spec.http[{i}].redirect.redirectCode: "
+                                                                         f"{code} is not a valid redirect code, must be 3xx"))
+        mp = route.get("mirrorPercent")
+        if isinstance(mp, int) and mp > 100:
+            out.append(Issue(f"{p}/mirrorPercent", SEMANTIC, f"spec.http[{i}].mirrorPercent must have a max value of "
+                                                             f"100 (it has {mp})"))
+    for key, routes in (("tcp", tcp), ("tls", tls)):
+        for i, route in enumerate(routes):
+            if isinstance(route, dict):
+                _route_destinations(_list(route, "route"), f"spec/{key}[{i}]/route", out)
+
+
+def gateway(spec: dict[str, Any], out: list[Issue]) -> None:
+    servers = _list(spec, "servers")
+    if not servers:
+        out.append(Issue("spec/servers" if "servers" in spec else "spec", SEMANTIC,
+                         "spec.servers: a gateway must have at least one server"))
+    names: dict[str, int] = {}
+    for i, s in enumerate(servers):
+        if not isinstance(s, dict):
+            continue
+        p = f"spec/servers[{i}]"
+        port = _map(s, "port")
+        proto = port.get("protocol")
+        if isinstance(proto, str) and proto and proto.upper() not in PROTOCOLS:
+            out.append(Issue(f"{p}/port/protocol", SEMANTIC, f"spec.servers[{i}].port.protocol: invalid protocol "
+                             f"{proto!r}, supported protocols are {', '.join(sorted(PROTOCOLS))}"))
+        name = port.get("name")
+        if isinstance(name, str) and name:
+            if name in names:
+                out.append(Issue(f"{p}/port/name", SEMANTIC, f"spec.servers[{i}].port.name: port names in servers "
+                                 f"must be unique: duplicate name {name} (first in servers[{names[name]}])"))
+            names.setdefault(name, i)
+        tls = s.get("tls")
+        upper = proto.upper() if isinstance(proto, str) else ""
+        if upper in ("HTTPS", "TLS") and not isinstance(tls, dict):
+            out.append(Issue(p, SEMANTIC, f"spec.servers[{i}]: server must have TLS settings for HTTPS/TLS protocols"))
+        elif isinstance(tls, dict) and upper and upper not in ("HTTPS", "TLS"):
+            if upper == "HTTP" or upper == "HTTP2" or upper == "GRPC":
+                if any(_set(tls, k) for k in tls if k != "httpsRedirect"):
+                    out.append(Issue(f"{p}/tls", SEMANTIC, f"spec.servers[{i}].tls: server cannot have TLS settings "
+                                                           "for plain text HTTP ports (only httpsRedirect)"))
+            else:
+                out.append(Issue(f"{p}/tls", SEMANTIC, f"spec.servers[{i}].tls: server cannot have TLS settings for "
+                                                       "non HTTPS/TLS ports"))
+        if isinstance(tls, dict):
+            _server_tls(tls, f"{p}/tls", out)
+        for j, h in enumerate(_list(s, "hosts")):
+            if isinstance(h, str):
+                ns, _, host = h.rpartition("/")
+                if host != "*" and not _is_ip(host):
+                    err = domain_error(host)
+                    if err:
+                        out.append(Issue(f"{p}/hosts[{j}]", SEMANTIC, f"spec.servers[{i}].hosts[{j}]: {err}"))
+                if ns and ns not in (".", "*", "~") and not _LABEL.match(ns):
+                    out.append(Issue(f"{p}/hosts[{j}]", SEMANTIC, f"spec.servers[{i}].hosts[{j}]: namespace "
+                                                                  f"{ns!r} is not a valid namespace name"))
+
+
+def _server_tls(tls: dict[str, Any], path: str, out: list[Issue]) -> None:
+    mode = tls.get("mode") or "PASSTHROUGH"
+    dotted = path.replace("/", ".")
+    if mode == "ISTIO_MUTUAL":
+        for k in ("serverCertificate", "privateKey", "caCertificates", "credentialName", "credentialNames",
+                  "tlsCertificates"):
+            if _set(tls, k):
+                out.append(Issue(f"{path}/{k}", SEMANTIC, f"{dotted}.{k}: ISTIO_MUTUAL TLS cannot have an "
+                                                          "associated certificate, key, CA bundle or credential"))
+    elif mode in ("SIMPLE", "MUTUAL") and not any(_set(tls, k) for k in ("credentialName", "credentialNames",
+                                                                          "tlsCertificates")):
+        if not _set(tls, "serverCertificate"):
+            out.append(Issue(path, SEMANTIC, f"{dotted}: {mode} TLS requires a server certificate "
+                                             "(credentialName, or serverCertificate and privateKey)"))
+        if not _set(tls, "privateKey"):
+            out.append(Issue(path, SEMANTIC, f"{dotted}: {mode} TLS requires a private key"))
+        if mode == "MUTUAL" and not _set(tls, "caCertificates"):
+            out.append(Issue(path, SEMANTIC, f"{dotted}: MUTUAL TLS requires a client CA bundle"))
+
+
+def destination_rule(spec: dict[str, Any], out: list[Issue]) -> None:
+    seen: dict[str, int] = {}
+    for i, s in enumerate(_list(spec, "subsets")):
+        name = s.get("name") if isinstance(s, dict) else None
+        if isinstance(name, str) and name:
+            if name in seen:
+                out.append(Issue(f"spec/subsets[{i}]/name", SEMANTIC, f"spec.subsets[{i}].name: duplicate subset "
+                                                                      f"names: {name}"))
+            seen.setdefault(name, i)
+            if not _LABEL.match(name):
+                out.append(Issue(f"spec/subsets[{i}]/name", SEMANTIC, f"spec.subsets[{i}].name: {name!r} is not a "
+                                                                      "valid subset name (a DNS-1123 label)"))
+    host = spec.get("host")
+    if isinstance(host, str) and host and host != "*" and not _is_ip(host):
+        err = domain_error(host)
+        if err:
+            out.append(Issue("spec/host", SEMANTIC, f"spec.host: {err}"))
+    _export_to(spec, out)
+
+
+def service_entry(spec: dict[str, Any], out: list[Issue]) -> None:
+    _hosts(spec, "hosts", out, allow_ip=False)
+    for i, p in enumerate(_list(spec, "ports")):
+        proto = p.get("protocol") if isinstance(p, dict) else None
+        if isinstance(proto, str) and proto and proto.upper() not in PROTOCOLS:
+            out.append(Issue(f"spec/ports[{i}]/protocol", SEMANTIC, f"spec.ports[{i}].protocol: invalid protocol "
+                                                                    f"{proto!r}"))
+    _export_to(spec, out)
+
+
+def _export_to(spec: dict[str, Any], out: list[Issue]) -> None:
+    values = [v for v in _list(spec, "exportTo") if isinstance(v, str)]
+    for i, v in enumerate(values):
+        if v not in (".", "*", "~") and not _LABEL.match(v):
+            out.append(Issue(f"spec/exportTo[{i}]", SEMANTIC, f"spec.exportTo[{i}]: {v!r} is not a namespace name, "
+                                                              "'.', '*' or '~'"))
+    if "*" in values and len(values) > 1:
+        out.append(Issue("spec/exportTo", SEMANTIC, "spec.exportTo: cannot have both public (*) and non-public "
+                                                    "exportTo values for a resource"))
+    if len(set(values)) != len(values):
+        out.append(Issue("spec/exportTo", SEMANTIC, "spec.exportTo: duplicate entries in exportTo"))
+
+
+def sidecar(spec: dict[str, Any], out: list[Issue]) -> None:
+    egress = _list(spec, "egress")
+    portless = [i for i, e in enumerate(egress) if isinstance(e, dict) and not e.get("port")]
+    if len(portless) > 1:
+        out.append(Issue(f"spec/egress[{portless[1]}]", SEMANTIC, "spec.egress: a sidecar can have only one egress "
+                                                                  "listener without a port"))
+    elif portless and portless[0] != len(egress) - 1:
+        out.append(Issue(f"spec/egress[{portless[0]}]", SEMANTIC, "spec.egress: the egress listener without a port "
+                                                                  "must be the last listener"))
+    for i, e in enumerate(egress):
+        if isinstance(e, dict) and not _list(e, "hosts"):
+            out.append(Issue(f"spec/egress[{i}]", SEMANTIC, f"spec.egress[{i}]: an egress listener must contain at "
+                                                            "least one host"))
+        for j, h in enumerate(_list(e, "hosts")):
+            if isinstance(h, str) and "/" not in h:
+                out.append(Issue(f"spec/egress[{i}]/hosts[{j}]", SEMANTIC, f"spec.egress[{i}].hosts[{j}]: {h!r} "
+                                 "must be namespace/dnsName (e.g. ./*, istio-system/*)"))
+    for i, ing in enumerate(_list(spec, "ingress")):
+        if isinstance(ing, dict) and not ing.get("port"):
+            out.append(Issue(f"spec/ingress[{i}]", SEMANTIC, f"spec.ingress[{i}]: port is required for ingress "
+                                                             "listeners"))
+    mode = _map(spec, "outboundTrafficPolicy").get("mode")
+    if mode == "ALLOW_ANY_DYNAMIC_DNS":
+        out.append(Issue("spec/outboundTrafficPolicy/mode", SEMANTIC, "spec.outboundTrafficPolicy.mode: "
+                         "ALLOW_ANY_DYNAMIC_DNS is only supported in MeshConfig, not in a Sidecar"))
+
+
+#: Semantic checks by kind (kinds without extra checks rely on their schema alone).
+CHECKS: dict[str, list[SemanticCheck]] = {
+    "VirtualService": [virtual_service],
+    "Gateway": [gateway],
+    "DestinationRule": [destination_rule],
+    "ServiceEntry": [service_entry],
+    "Sidecar": [sidecar],
+}
