@@ -1,6 +1,10 @@
-"""Field types of the kinds meshscope analyzes: a wrong type is what the API server would reject.
+"""Schema validation: what the API server and Istio's webhook would reject, field by field.
 
-Only the fields rules read are described; unknown fields pass. A shape is a
+Istio kinds are checked against Istio's own API definition (mesh.config.schema:
+the CRDs' OpenAPI schemas plus the webhook's semantic checks), every violation a
+finding with its field path and line, coded by class (istioctl says IST0106 for
+all of them). Kubernetes kinds the rules read (Service) keep a light shape check
+of the fields rules use; unknown fields pass there. A shape is a
 Python type (`str`, `int`, `bool`, `dict`, `list`), a tuple of types, a
 one-element list `[shape]` (list of shape), or a dict of field -> shape, where
 the key ``"*"`` stands for any key (a map).
@@ -11,53 +15,11 @@ from typing import Any
 
 from diagnose.context import Context
 from diagnose.rule import Metadata
+from mesh.config import schema as istio_schema
 
 STR_MAP = {"*": str}
-SELECTOR = {"matchLabels": STR_MAP}
-PORT_SELECTOR = {"number": int}
-DESTINATION = {"host": str, "subset": str, "port": PORT_SELECTOR}
-ROUTE = [{"destination": DESTINATION, "weight": int}]
-HTTP_MATCH = {"uri": dict, "headers": {"*": dict}, "method": dict, "port": int, "gateways": [str],
-              "sourceLabels": STR_MAP, "name": str}
-L4_MATCH = {"port": int, "sniHosts": [str], "gateways": [str], "sourceLabels": STR_MAP, "destinationSubnets": [str]}
-TRAFFIC_POLICY = {"tls": {"mode": str, "credentialName": str, "caCertificates": str, "sni": str},
-                  "portLevelSettings": [{"port": PORT_SELECTOR, "tls": dict}], "loadBalancer": dict,
-                  "connectionPool": dict, "outlierDetection": dict}
 
 SHAPES: dict[str, dict[str, Any]] = {
-    "VirtualService": {
-        "hosts": [str], "gateways": [str], "exportTo": [str],
-        "http": [{"name": str, "match": [HTTP_MATCH], "route": ROUTE, "mirror": DESTINATION, "timeout": str,
-                  "retries": dict, "fault": dict, "redirect": dict, "rewrite": dict, "headers": dict}],
-        "tcp": [{"match": [L4_MATCH], "route": ROUTE}],
-        "tls": [{"match": [L4_MATCH], "route": ROUTE}],
-    },
-    "DestinationRule": {
-        "host": str, "exportTo": [str], "trafficPolicy": TRAFFIC_POLICY,
-        "subsets": [{"name": str, "labels": STR_MAP, "trafficPolicy": TRAFFIC_POLICY}],
-        "workloadSelector": SELECTOR,
-    },
-    "Gateway": {
-        "selector": STR_MAP,
-        "servers": [{"port": {"number": int, "name": str, "protocol": str, "targetPort": int}, "hosts": [str],
-                     "bind": str, "tls": {"mode": str, "credentialName": str}}],
-    },
-    "ServiceEntry": {
-        "hosts": [str], "addresses": [str], "exportTo": [str], "location": str, "resolution": str,
-        "ports": [{"number": int, "protocol": str, "name": str, "targetPort": int}],
-        "endpoints": [{"address": str, "ports": {"*": int}, "labels": STR_MAP}], "workloadSelector": SELECTOR,
-    },
-    "Sidecar": {
-        "workloadSelector": {"labels": STR_MAP},
-        "egress": [{"hosts": [str], "port": dict, "bind": str}], "ingress": [dict],
-        "outboundTrafficPolicy": {"mode": str},
-    },
-    "PeerAuthentication": {"selector": SELECTOR, "mtls": {"mode": str}, "portLevelMtls": {"*": {"mode": str}}},
-    "AuthorizationPolicy": {
-        "selector": SELECTOR, "action": str,
-        "rules": [{"from": [{"source": {"*": [str]}}], "to": [{"operation": {"*": [str]}}], "when": [dict]}],
-    },
-    "RequestAuthentication": {"selector": SELECTOR, "jwtRules": [dict]},
     "Service": {
         "selector": STR_MAP, "type": str,
         "ports": [{"port": int, "name": str, "protocol": str, "targetPort": (int, str), "appProtocol": str}],
@@ -138,4 +100,32 @@ class FieldTypes:
                 ctx.report("MS0007", obj, path, reason=message)
 
 
-ALL = [FieldTypes(kind) for kind in sorted(SHAPES)]
+#: Catalog code of each class of schema problem.
+CODES = {
+    istio_schema.TYPE: "MS0007", istio_schema.UNKNOWN: "MS0014", istio_schema.REQUIRED: "MS0015",
+    istio_schema.ENUM: "MS0016", istio_schema.RANGE: "MS0017", istio_schema.FORMAT: "MS0018",
+    istio_schema.EXCLUSIVE: "MS0019", istio_schema.DURATION: "MS0020", istio_schema.DUPLICATE: "MS0021",
+    istio_schema.RULE: "MS0022", istio_schema.SEMANTIC: "MS0023",
+}
+
+
+class IstioSchema:
+    """Objects of one Istio kind satisfy Istio's API: its CRD schema and its webhook's checks."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.metadata = Metadata(
+            name=f"schema.{kind}",
+            description=f"{kind} objects satisfy Istio's API definition (types, enums, required and unknown "
+                        "fields, ranges, formats, CRD rules, webhook checks)",
+            inputs=(kind,),
+            codes=tuple(sorted(set(CODES.values()))),
+        )
+
+    def analyze(self, ctx: Context) -> None:
+        for obj in ctx.for_each(self.kind):
+            for issue in istio_schema.validate_object(obj):
+                ctx.report(CODES[issue.problem], obj, issue.path, reason=issue.message)
+
+
+ALL = [FieldTypes(kind) for kind in sorted(SHAPES)] + [IstioSchema(kind) for kind in sorted(istio_schema.kinds())]
