@@ -209,7 +209,9 @@ class BundledMesh:
             objects = demo_objects()
             for path in self.config.extra_config:
                 from mesh.config import load_paths
+                from mesh.config.schema import problems as schema_problems
                 res = load_paths([path], exclude_namespaces=frozenset(), default_namespace=self.config.config_namespace)
+                res.problems.extend(schema_problems(res.objects))  # every field Istio's API refuses
                 if res.problems:
                     raise ConfigRejected([str(p) for p in res.problems])
                 objects = with_applied(objects, res.objects)
@@ -519,6 +521,10 @@ class BundledMesh:
     def apply(self, objects: Iterable[ConfigObject], wait: bool = True) -> ApplyResult:
         """Create or replace objects (kubectl apply); raises ConfigRejected and keeps the old config."""
         objects = list(objects)
+        from mesh.config.schema import validate_object
+        invalid = [f"{o.ref} {i.message} ({o.source_of(i.path)})" for o in objects for i in validate_object(o)]
+        if invalid:  # every field Istio's API refuses, before anything is translated
+            raise ConfigRejected(invalid)
         with self._lock:
             return self._push(with_applied(self._objects, objects), [o.ref for o in objects], wait)
 

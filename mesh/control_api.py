@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh.config import last_wins, load_text
+from mesh.config.schema import problems as schema_problems
 from mesh.controlplane.xds_rest import QuietHTTPServer
 
 MAX_BODY = 4 * 1024 * 1024
@@ -176,6 +177,8 @@ class ControlServer:
                              "in_sync": r.in_sync}
             if method == "POST" and path in ("/v1/apply", "/v1/delete"):
                 res = load_text(body, filename, exclude_namespaces=frozenset())
+                if path == "/v1/apply":  # every field Istio's API refuses, not just the first
+                    res.problems.extend(schema_problems(res.objects))
                 if res.problems:
                     return 400, {"error": "invalid config", "problems": [str(p) for p in res.problems]}
                 if not res.objects:

@@ -1,6 +1,8 @@
 """`meshscope apply -f FILE|DIR`: change the running bundled mesh's Istio config, like `kubectl apply`.
 
-Files are validated first: the config model must load them without problems, and
+Files are validated first: the config model must load them without problems, every
+Istio object must satisfy Istio's API (all violations are listed, each with file:line
+and field; --force does not override this, as Istio's webhook cannot be), and
 the config rules run on the mesh's current config plus the change; an error-level
 finding about an object being applied refuses the change (use --force to push
 anyway). The mesh itself then refuses what it cannot translate or what Envoy NACKs.
@@ -46,6 +48,9 @@ def load_change(paths: list[Path], verb: str, namespace: str | None = None):
     from mesh.config.namespaces import default_namespace
 
     result = load_paths(paths, exclude_namespaces=frozenset(), default_namespace=default_namespace(namespace))
+    if verb == "apply":  # every field Istio's API would refuse, with the line in the user's file
+        from mesh.config.schema import problems as schema_problems
+        result.problems.extend(schema_problems(result.objects))
     if result.problems:
         print(f"meshscope {verb}: refused, the files have problems:")
         for p in result.problems:

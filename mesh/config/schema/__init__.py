@@ -23,8 +23,9 @@ from mesh.config.schema.semantic import CHECKS
 DATA = Path(__file__).parent / "istio-crds.json"
 TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
 
-__all__ = ["DATA", "DUPLICATE", "DURATION", "ENUM", "EXCLUSIVE", "FORMAT", "RANGE", "REQUIRED", "RULE", "SEMANTIC", "TYPE",
-           "UNKNOWN", "UNSUPPORTED_RULES", "Issue", "kinds", "served_versions", "validate", "validate_object"]
+__all__ = ["DATA", "DUPLICATE", "DURATION", "ENUM", "EXCLUSIVE", "FORMAT", "RANGE", "REQUIRED", "RULE", "SEMANTIC",
+           "TYPE", "UNKNOWN", "UNSUPPORTED_RULES", "Issue", "kinds", "problems", "served_versions", "validate",
+           "validate_object"]
 
 
 @cache
@@ -80,3 +81,20 @@ def validate(kind: str, data: dict[str, Any], group: str | None = None) -> list[
 def validate_object(obj: Any) -> list[Issue]:
     """`validate` for a loaded ConfigObject (its raw document, its group)."""
     return validate(obj.kind, obj.raw if obj.raw else {"spec": obj.spec}, obj.group)
+
+
+def problems(objects: Any) -> list[Any]:
+    """Every schema violation of the given ConfigObjects as LoadProblems (file:line, object, field, message).
+
+    What `meshscope apply`, the control API and `up --config` refuse with: the whole
+    list, so one round of fixing is enough.
+    """
+    from mesh.config.loader import BAD_FIELD, LoadProblem
+    out: list[LoadProblem] = []
+    for obj in objects:
+        for issue in validate_object(obj):
+            src = obj.source_of(issue.path)
+            out.append(LoadProblem(src.file if src else "<input>", src.line if src else 0, issue.message,
+                                   kind=obj.kind, name=obj.name, field=issue.field, reason=BAD_FIELD,
+                                   namespace=obj.namespace))
+    return out

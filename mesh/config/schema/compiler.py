@@ -13,12 +13,14 @@ fields that are not nullable), and CEL rules run only on values whose type is ri
 """
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mesh.config.schema.cel import CelUnsupported, compile_rule
+from mesh.config.schema.durations import DurationError, parse_duration
 
 # Problem classes (each has its own catalog code in the diagnoser).
 TYPE = "type"
@@ -133,8 +135,8 @@ def compile_schema(schema: dict[str, Any]) -> Check:
 
         def enum(value: Any, path: str, out: list[Issue]) -> None:
             if isinstance(value, (dict, list)) or value not in allowed_set:
-                close = [a for a in allowed if isinstance(a, str) and isinstance(value, str) and a.lower() == value.lower()]
-                hint = f" (did you mean {close[0]}?)" if close else ""
+                hint = _suggest(value, [a for a in allowed if isinstance(a, str)], list_known=False) \
+                    if isinstance(value, str) else ""
                 out.append(Issue(path, ENUM, f"{_dotted(path)} must be one of {shown}; got {value!r}{hint}"))
         steps.append(enum)
 
@@ -277,12 +279,12 @@ def _object_steps(schema: dict[str, Any]) -> list[Check]:
     return steps
 
 
-def _suggest(key: str, known: list[str]) -> str:
-    import difflib
+def _suggest(key: str, known: list[str], list_known: bool = True) -> str:
+    """" (did you mean X?)" for a near miss (case, a typo), else the known names when they are few."""
     close = [k for k in known if k.lower() == key.lower()] or difflib.get_close_matches(key, known, n=1, cutoff=0.75)
     if close:
         return f" (did you mean {close[0]}?)"
-    return f" (known: {', '.join(known)})" if len(known) <= 8 else ""
+    return f" (known: {', '.join(known)})" if list_known and len(known) <= 8 else ""
 
 
 def _matches(check: Check) -> Callable[[Any, str], bool]:
@@ -344,6 +346,11 @@ def _rule_steps(schema: dict[str, Any]) -> list[Check]:
         def cel(value: Any, path: str, out: list[Issue], holds=holds, message=message, problem=problem) -> None:
             if not holds(value):
                 shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+                if problem == DURATION and isinstance(value, str):
+                    try:
+                        parse_duration(value)
+                    except DurationError as exc:  # say why it is not one, not only what the rule wants
+                        shown = f" ({exc})"
                 out.append(Issue(path, problem, f"{_dotted(path)}: {message}{shown}"))
         steps.append(cel)
     return steps
