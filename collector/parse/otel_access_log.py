@@ -98,6 +98,20 @@ def decode_access_logs(body: bytes, origin: str = "otlp", trust_domain: str = "c
     return records_to_requests(rec, origin, trust_domain)
 
 
+def decode_access_logs_http(body: bytes, content_type: str = "application/x-protobuf",
+                            origin: str = "otlp-http") -> OtelLogsResult:
+    """The OTLP/HTTP `/v1/logs` body (protobuf or OTLP/JSON) -> requests rows; records that are not
+    access logs (application logs sharing the endpoint) simply give no row there."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype in ("application/json", "text/json"):
+        from collector.parse.otlp import OtlpError, _parse  # the JSON traps (hex ids) are handled there
+        try:
+            body = _parse(body, content_type, ExportLogsServiceRequest).SerializeToString()
+        except OtlpError as exc:
+            raise OtelLogError(str(exc)) from None
+    return decode_access_logs(body, origin)
+
+
 # -- decoding ----------------------------------------------------------------------------------
 def _resource_attrs(data: bytes) -> dict[str, str]:
     res = Resource.FromString(data)

@@ -163,3 +163,26 @@ def test_garbage_is_refused_with_a_reason():
     with pytest.raises(OtelLogError, match="ExportLogsServiceRequest"):
         decode_access_logs(b"\x0a\xff\xff\xff\xff\x0fnope")
     assert decode_access_logs(b"").records == 0
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_otlp_http_v1_logs_fills_the_requests_table_too(as_json):
+    import httpx
+    from google.protobuf import json_format
+
+    from collector.sources.otlp import OtlpReceiver
+    from collector.store import TelemetryStore
+
+    lines = _text_lines()[:5]
+    body = request([{"body": ln, "attrs": IDENTITY} for ln in lines] + [{"body": "an application log line"}])
+    ctype = "application/x-protobuf"
+    if as_json:
+        body = json_format.MessageToJson(ExportLogsServiceRequest.FromString(body)).encode()
+        ctype = "application/json"
+    store = TelemetryStore(window_s=10**9)
+    with OtlpReceiver(store, port=0) as rx:
+        r = httpx.post(rx.endpoint + "/v1/logs", content=body, headers={"content-type": ctype}, timeout=10)
+    assert r.status_code == 200
+    df = store.requests()
+    assert len(df) == 5 and set(df[s.SOURCE_WORKLOAD]) == {"productpage-v1"}
+    assert len(store.logs()) == 6  # every record is still kept as a log record
