@@ -339,7 +339,13 @@ def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array]
         if j == 1:  # a path with spaces (Envoy does not escape them): method first, protocol last
             fits = n_tok >= want
             cols["method"], cols["protocol"] = _nth(toks, 0), _nth_from_end(toks, 0)
-            cols["path"] = _middle(seg)
+            cols["path"] = _nth(toks, 1)
+            spaced = np.flatnonzero(n_tok > want)
+            if len(spaced):
+                pos = np.arange(len(idx))
+                pos[spaced] = len(idx) + np.arange(len(spaced))
+                both = pa.concat_arrays([cols["path"], _middle(pc.take(seg, pa.array(spaced)))])
+                cols["path"] = pc.take(both, pa.array(pos))
             good &= fits
             continue
         good &= fits

@@ -13,6 +13,12 @@ How the guarantees hold:
   same directory and its tail read first, so nothing written while we were away is skipped.
 - Polling (default 0.5 s) instead of inotify: Envoy sidecars already use inotify instances and
   the per-user limit is small (see the feasibility notes).
+- No line stops the tailer: the parser refuses bad lines one by one (counted per file and
+  reason in `collector.selfmetrics`, with a sample of the bytes in `recent_rejects()`) and the
+  checkpoint moves past them with the good lines of the batch. A batch the parser or the store
+  fails on outright is retried on the next polls; after `MAX_ATTEMPTS` failures at the same
+  position it is refused whole (reason `unreadable` / `store_failed`) and the cursor passes it,
+  so a restart never resumes in front of it again. One file's failure never stops the others.
 """
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ from collector.store import TelemetryStore
 from collector.tables import REQUESTS
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # polls a failing batch is retried at the same position before it is skipped
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class AccessLogTailer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.malformed = 0
+        self._failures: dict[tuple[str, int, int, int], int] = {}  # (path, dev, ino, offset) -> failed attempts
         selfmetrics.watch_store(store)
 
     # -- Source protocol
@@ -114,6 +123,8 @@ class AccessLogTailer:
                     total += self._poll_file(spec)
                 except OSError as exc:
                     log.debug("access log %s: %s", spec.path, exc)
+                except Exception:  # noqa: BLE001 - one file's trouble must not stop the files after it
+                    log.exception("access log %s: poll failed; the other files go on", spec.path)
             for path in set(self._open) - {w.path for w in wanted}:
                 self._close(self._open.pop(path))
             self._save_state()
@@ -221,21 +232,52 @@ class AccessLogTailer:
                         line=cur.line + chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1))
         if after.format == "auto" and (head := chunk.lstrip()[:1]):
             after.format = "json" if head == b"{" else "text"
+        checkpoint = {checkpoint_key(spec.path): asdict(after)}
+        key = (spec.path, cur.dev, cur.ino, cur.offset)
         n = 0
         if after.format == "auto":  # only blank lines so far: nothing to store, just the position
-            self.store.add_requests(REQUESTS.empty_table(), checkpoint={checkpoint_key(spec.path): asdict(after)})
+            self.store.add_requests(REQUESTS.empty_table(), checkpoint=checkpoint)
         else:
             ctx = LogContext(spec.path, spec.workload, spec.namespace, spec.principal)
             parse = parse_json_log if after.format == "json" else parse_text_log
-            result = parse(chunk, ctx, first_line=cur.line + 1)
-            if result.errors:
-                self.malformed += len(result.errors)
-                selfmetrics.count_malformed("access_log", spec.path, len(result.errors))
-                log.debug("%s: %d malformed lines, first: %s", spec.path, len(result.errors), result.errors[0])
-            n = self.store.add_requests(result.table, checkpoint={checkpoint_key(spec.path): asdict(after)})
-            selfmetrics.count_ingested(self.name, "requests", n)
+            stage = "unreadable"
+            try:
+                result = parse(chunk, ctx, first_line=cur.line + 1)
+                stage = "store_failed"
+                n = self.store.add_requests(result.table, checkpoint=checkpoint)
+            except Exception as exc:  # noqa: BLE001 - retried, then skipped: never stuck in front of it
+                tries = self._failures.get(key, 0) + 1
+                self._failures[key] = tries
+                if tries < MAX_ATTEMPTS:
+                    raise
+                log.error("access log %s: lines %d-%d skipped after %d failed attempts: %s",
+                          spec.path, cur.line + 1, after.line, tries, exc)
+                lines = after.line - cur.line
+                self.malformed += lines
+                selfmetrics.reject("access_log", spec.path, stage, chunk, line=cur.line + 1, message=str(exc), n=lines)
+                self.store.add_requests(REQUESTS.empty_table(), checkpoint=checkpoint)
+                result = None
+            self._failures.pop(key, None)
+            if result is not None:
+                self._count_errors(spec.path, result.errors)
+                selfmetrics.count_ingested(self.name, "requests", n)
         cur.offset, cur.line, cur.format = after.offset, after.line, after.format
         return n
+
+    def _count_errors(self, path: str, errors: list) -> None:
+        """Refused lines -> per-reason counters, plus a sample of the first few of each reason."""
+        if not errors:
+            return
+        self.malformed += len(errors)
+        by_reason: dict[str, list] = {}
+        for e in errors:
+            by_reason.setdefault(e.reason, []).append(e)
+        for reason, errs in by_reason.items():
+            for e in errs[:3]:
+                selfmetrics.reject("access_log", path, reason, e.sample, line=e.line, message=e.message)
+            if len(errs) > 3:
+                selfmetrics.count_malformed("access_log", path, len(errs) - 3, reason)
+        log.debug("%s: %d malformed lines, first: %s", path, len(errors), errors[0])
 
     def _close(self, o: _Open) -> None:
         self._close_fh(o.fh)
