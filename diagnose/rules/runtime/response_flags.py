@@ -17,7 +17,7 @@ import pandas as pd
 from diagnose.findings import Finding
 from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import Hurt, hurt_by_service
-from diagnose.rules.runtime.traffic import DETAILS, FLAGS, SIDE, TFR, RuntimeContext, has_flag
+from diagnose.rules.runtime.traffic import DETAILS, FLAGS, SIDE, TFR, RuntimeContext, has_flag, listener_refusal
 
 TLS_TEXT = r"TLS_error|CERTIFICATE|SSL|handshake|PEER_DID_NOT"
 Selector = Callable[[pd.DataFrame], pd.Series]
@@ -115,8 +115,9 @@ RULES: list[FlagRule] = [
              "UH: no endpoints or every host ejected by outlier detection",
              "MS3004", "source", lambda c: has_flag(c[FLAGS], "UH"),
              lambda h, c: {"cause": "no endpoints, or all hosts ejected"}),
-    FlagRule("response_flags.NoRoute", "NR on the client side: no route matched the request",
-             "MS3005", "source", lambda c: has_flag(c[FLAGS], "NR")),
+    FlagRule("response_flags.NoRoute", "NR on the client side: no route matched the request (a listener that refused "
+             "a connection before any request, e.g. plaintext to an mTLS-only port, is evidence for MS3001 instead)",
+             "MS3005", "source", lambda c: has_flag(c[FLAGS], "NR") & ~listener_refusal(c)),
     FlagRule("response_flags.NoCluster", "NC: the matched route points to a cluster that does not exist",
              "MS3006", "source", lambda c: has_flag(c[FLAGS], "NC")),
     FlagRule("response_flags.CircuitBreakerOpen", "UO: requests rejected by circuit-breaker limits",

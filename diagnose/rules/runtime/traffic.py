@@ -83,8 +83,7 @@ class RuntimeContext:
     def server_tls_errors(self) -> pd.Series:
         """Connections servers refused in their listener log (NR + TLS error: plaintext to a TLS-only port), by service."""
         c = self.calls
-        mask = (c[SIDE] == "destination") & has_flag(c[FLAGS], "NR") & c[TFR].str.contains("TLS_error", regex=False)
-        return c[mask].groupby(DST, sort=False)[COUNT].sum()
+        return c[listener_refusal(c)].groupby(DST, sort=False)[COUNT].sum()
 
     @cached_property
     def decoded(self) -> Decoded:
@@ -303,6 +302,15 @@ def summarize_rates(rates: pd.DataFrame, window_s: float, end: float) -> pd.Data
     out[LAST] = end
     out[TRACES] = [[] for _ in range(len(out))]
     return out
+
+
+def listener_refusal(c: pd.DataFrame) -> pd.Series:
+    """Connections a listener refused before any request (no filter chain, TLS error on a TLS-only port).
+
+    Whichever side the line is attributed to (a listener log may carry no reporter), this is the server
+    mirroring a client-side failure, never a routing miss of its own."""
+    return has_flag(c[FLAGS], "NR") & (c[DETAILS].str.contains("filter_chain_not_found", regex=False)
+                                       | c[TFR].str.contains("TLS_error", regex=False))
 
 
 def has_flag(flags: pd.Series, flag: str) -> pd.Series:

@@ -1,0 +1,299 @@
+"""Incidents: the findings that share one cause, root cause first, then its symptoms, with the total impact.
+
+One broken object shows up many ways at once: the runtime failure on the edge it
+governs, the config finding that predicted it, the SLO it burns, the latency its
+callers see because their dependency fails, the server-side refusals mirroring
+the client-side failures. An SRE wants one row for that, headed by the cause.
+
+Findings are joined (union-find over their fingerprints) when:
+- a runtime finding is linked to a config finding (`evidence.config_findings` /
+  `evidence.explains`, set by `diagnose.correlate` through declared signatures);
+- they blame the same config object (kind, namespace, name);
+- one is a symptom on a service whose workloads call a failing service
+  (latency, 5xx, resets, timeouts upstream of a failure; `slow_dependency`);
+- one is a symptom class on the same destination service as a failure (server
+  side mirrors of client side failures, SLO burns of that service or of a service
+  that depends on it).
+The root is the member that explains the others: a runtime failure blamed on a
+config object, else a config finding whose signature is shown, else the failure
+deepest in the call chain (a dependency's failure is never a second root cause
+upstream), else the biggest impact. Grouping is linear in findings plus edges.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnose.correlate import impact_score, rank
+from diagnose.findings import SEVERITY_RANK, Finding, ResourceRef
+
+# Findings that follow from a failure elsewhere rather than being one: they never head an incident that
+# also holds a failure.
+SYMPTOM_CODES = frozenset({"MS3008", "MS3009", "MS3013", "MS3014", "MS3015", "MS4001", "MS4002", "MS4003"})
+
+
+@dataclass
+class Incident:
+    """One problem: its root cause finding, the findings that are its symptoms or evidence, and what it costs."""
+
+    id: str
+    root: Finding
+    members: list[Finding] = field(default_factory=list)  # root first, then config evidence, then symptoms
+    roles: dict[str, str] = field(default_factory=dict)  # fingerprint -> root | config | symptom
+
+    @property
+    def status(self) -> str:
+        return "open" if any(f.status == "open" for f in self.members) else "resolved"
+
+    @property
+    def severity(self) -> str:
+        return max((f.severity for f in self.members if f.status != "resolved") or [self.root.severity],
+                   key=lambda s: SEVERITY_RANK.get(s, 0))
+
+    @property
+    def cause(self) -> ResourceRef | None:
+        return self.root.resource
+
+    @property
+    def symptoms(self) -> list[Finding]:
+        return [f for f in self.members if self.roles.get(f.fingerprint) == "symptom"]
+
+    @property
+    def impact(self) -> dict[str, Any]:
+        """Hurt traffic over the incident's distinct failing edges (symptoms upstream are not counted twice)."""
+        edges: dict[tuple[str, str], dict[str, Any]] = {}
+        services: set[str] = set()
+        slos: set[str] = set()
+        worst = 0.0
+        for f in self.members:
+            if f.code.startswith("MS4"):
+                slos.add(str(f.evidence.get("edge_key", "")))
+                continue
+            if not f.code.startswith("MS3") or not f.impact:
+                continue
+            services.add(str(f.evidence.get("edge_key", "")))
+            worst = max(worst, float(f.impact.get("share", 0.0) or 0.0))
+            if self.roles.get(f.fingerprint) == "symptom" and f.code in SYMPTOM_CODES:
+                continue
+            for e in f.evidence.get("edges", []) or [{"source": "?", "destination": f.evidence.get("edge_key"),
+                                                      "rps": f.impact.get("rps", 0.0)}]:
+                key = (str(e.get("source")), str(e.get("destination")))
+                if key not in edges or float(e.get("rps", 0) or 0) > float(edges[key].get("rps", 0) or 0):
+                    edges[key] = e
+        return {"rps": round(sum(float(e.get("rps", 0) or 0) for e in edges.values()), 4),
+                "share": round(worst, 4), "edges": [{"source": s, "destination": d} for s, d in edges],
+                "services": sorted(s for s in services if s), "slos": sorted(s for s in slos if s)}
+
+    @property
+    def first_seen(self) -> float | None:
+        return min((f.first_seen for f in self.members if f.first_seen is not None), default=None)
+
+    @property
+    def last_seen(self) -> float | None:
+        return max((f.last_seen for f in self.members if f.last_seen is not None), default=None)
+
+    @property
+    def resolved_at(self) -> float | None:
+        if self.status == "open":
+            return None
+        return max((f.resolved_at for f in self.members if f.resolved_at is not None), default=None)
+
+    @property
+    def title(self) -> str:
+        r = self.root.resource
+        where = f"{r.label()}" + (f" ({r.path})" if r and r.path else "") if r else "unknown object"
+        n = len(self.members) - 1
+        return f"{self.root.code} {where}" + (f" and {n} related finding{'s' * (n != 1)}" if n else "")
+
+    def to_dict(self, full: bool = True) -> dict[str, Any]:
+        d = {"id": self.id, "title": self.title, "status": self.status, "severity": self.severity,
+             "cause": _ref_dict(self.cause), "root": self.root.to_dict() if full else _brief(self.root),
+             "impact": self.impact, "first_seen": self.first_seen, "last_seen": self.last_seen,
+             "resolved_at": self.resolved_at,
+             "findings": [{**(_brief(f) if not full else f.to_dict()), "role": self.roles.get(f.fingerprint)}
+                          for f in self.members]}
+        return d
+
+
+def _ref_dict(r: ResourceRef | None) -> dict[str, Any] | None:
+    return None if r is None else {"kind": r.kind, "name": r.name, "namespace": r.namespace, "path": r.path,
+                                   "source": r.source, "label": r.label()}
+
+
+def _brief(f: Finding) -> dict[str, Any]:
+    return {"fingerprint": f.fingerprint, "code": f.code, "severity": f.severity, "status": f.status,
+            "message": f.message, "resource": _ref_dict(f.resource), "impact": f.impact,
+            "edge_key": f.evidence.get("edge_key")}
+
+
+class _Union:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _obj_key(f: Finding) -> tuple | None:
+    r = f.resource
+    if r is None or r.kind in ("Service", "ServiceLevelObjective"):
+        return None
+    return (r.kind, r.namespace, r.name)
+
+
+def _service_of(f: Finding) -> str:
+    if f.code.startswith("MS4"):
+        slo = f.evidence.get("slo") or {}
+        svc = str(slo.get("service", "")) if isinstance(slo, dict) else ""
+        if svc and "." not in svc and f.resource and f.resource.namespace:
+            svc = f"{svc}.{f.resource.namespace}.svc.cluster.local"
+        if not svc:
+            svc = next((f"{r.name}.{r.namespace}.svc.cluster.local" for r in f.related if r.kind == "Service"), "")
+        return svc
+    return str(f.evidence.get("edge_key", "")) if f.code.startswith("MS3") else ""
+
+
+def _short(host: str) -> str:
+    return host.split(".")[0]
+
+
+def _callers(f: Finding) -> set[str]:
+    return {str(e.get("source_workload", "")) for e in [*f.evidence.get("edges", []), *f.evidence.get("client_edges", [])]
+            if e.get("source_workload")}
+
+
+def _name_prefixes(workload: str) -> list[str]:
+    """The service names a workload may belong to: reviews-v1-7d9f -> reviews-v1-7d9f, reviews-v1, reviews."""
+    parts = workload.split("-")
+    return ["-".join(parts[:k]) for k in range(len(parts), 0, -1)]
+
+
+def _dependencies(findings: list[Finding], failures_by_service: dict[str, list[int]]) -> dict[str, list[str]]:
+    """{service short name: failing services its workloads call}, from the failing findings' caller edges."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for dsvc, idx in failures_by_service.items():
+        if not dsvc:
+            continue
+        for c in _callers(findings[idx[0]]):
+            for p in _name_prefixes(c):
+                if dsvc not in out[p]:
+                    out[p].append(dsvc)
+    return out
+
+
+def group(findings: list[Finding]) -> list[Incident]:
+    """Incidents of a list of findings (open and resolved kept apart), worst first."""
+    opened = [f for f in findings if f.status != "resolved"]
+    resolved = [f for f in findings if f.status == "resolved"]
+    return [*_group(opened), *_group(resolved)]
+
+
+def _group(findings: list[Finding]) -> list[Incident]:
+    if not findings:
+        return []
+    u = _Union(len(findings))
+    by_fp = {f.fingerprint: i for i, f in enumerate(findings)}
+    by_obj: dict[tuple, int] = {}
+    failures_by_service: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(findings):
+        for c in f.evidence.get("config_findings", []) or []:
+            j = by_fp.get(c.get("fingerprint"))
+            if j is not None:
+                u.join(i, j)
+        for fp in f.evidence.get("explains", []) or []:
+            j = by_fp.get(fp)
+            if j is not None:
+                u.join(i, j)
+        dep = (f.evidence.get("slow_dependency") or {}).get("fingerprint")
+        if dep in by_fp:
+            u.join(i, by_fp[dep])
+        key = _obj_key(f)
+        if key is not None:
+            if key in by_obj:
+                u.join(i, by_obj[key])
+            else:
+                by_obj[key] = i
+        if f.code.startswith("MS3") and f.code not in SYMPTOM_CODES:
+            failures_by_service[_service_of(f)].append(i)
+    deps = _dependencies(findings, failures_by_service)
+    depth = _depths(findings, deps)
+    for i, f in enumerate(findings):
+        svc = _service_of(f)
+        if not svc:
+            continue
+        symptom = f.code in SYMPTOM_CODES
+        # the same service's failure: a symptom (or a server-side mirror) belongs to it
+        if symptom and failures_by_service.get(svc):
+            u.join(i, failures_by_service[svc][0])
+            continue
+        # a failure or symptom upstream of a failing dependency is that dependency's incident
+        # (a failure with its own config cause stays its own incident: two faults at once are two incidents)
+        if symptom or _obj_key(f) is None:
+            below = [d for d in deps.get(_short(svc), []) if d != svc]
+            if below:
+                u.join(i, failures_by_service[below[0]][0])
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(findings)):
+        groups[u.find(i)].append(i)
+    out = [_incident([findings[i] for i in idx], [depth.get(i, 0) for i in idx]) for idx in groups.values()]
+    return sorted(out, key=_incident_rank)
+
+
+def _depths(findings: list[Finding], deps: dict[str, list[str]]) -> dict[int, int]:
+    """How many levels of failing dependencies lie below each finding's service (0: nothing below fails)."""
+    memo: dict[str, int] = {}
+
+    def levels(svc: str, seen: frozenset) -> int:
+        if svc in memo:
+            return memo[svc]
+        below = [d for d in deps.get(_short(svc), []) if d != svc and d not in seen]
+        n = 1 + max((levels(d, seen | {svc}) for d in below), default=-1) if below else 0
+        if len(seen) < 8:
+            memo[svc] = n
+        return n
+
+    return {i: levels(_service_of(f), frozenset()) if _service_of(f) else 0 for i, f in enumerate(findings)}
+
+
+def _root_key(f: Finding, depth: int) -> tuple:
+    runtime = f.code.startswith("MS3")
+    blamed = _obj_key(f) is not None
+    failure = runtime and f.code not in SYMPTOM_CODES
+    return (not (failure and blamed), not failure, not (not runtime and not f.code.startswith("MS4")),
+            depth, -impact_score(f), -SEVERITY_RANK.get(f.severity, 0), f.code)
+
+
+def _incident(members: list[Finding], depths: list[int]) -> Incident:
+    order = sorted(range(len(members)), key=lambda k: _root_key(members[k], depths[k]))
+    root = members[order[0]]
+    roles = {root.fingerprint: "root"}
+    for f in members:
+        if f is root:
+            continue
+        roles[f.fingerprint] = "config" if not f.code.startswith(("MS3", "MS4")) else "symptom"
+    rest = rank([f for f in members if f is not root])
+    rest.sort(key=lambda f: roles[f.fingerprint] != "config")
+    return Incident(id=incident_id(root), root=root, members=[root, *rest], roles=roles)
+
+
+def incident_id(root: Finding) -> str:
+    """Stable while the cause stays: the blamed object (or the failing service) and the failure class."""
+    r = root.resource
+    cause = f"{r.kind}/{r.namespace}/{r.name}" if r and r.kind != "Service" else f"svc/{_service_of(root)}/{root.code}"
+    return "inc-" + hashlib.sha1(cause.encode()).hexdigest()[:12]
+
+
+def _incident_rank(inc: Incident) -> tuple:
+    impact = max((impact_score(f) for f in inc.members), default=0.0)
+    has_traffic = any(f.impact for f in inc.members)
+    return (not has_traffic, -round(impact, 6), -SEVERITY_RANK.get(inc.severity, 0), inc.root.code, inc.id)
