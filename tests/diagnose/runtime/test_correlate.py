@@ -196,3 +196,84 @@ def test_a_slow_dependency_explains_its_callers_latency():
     assert out[fqdn("productpage")].evidence["slow_dependency"]["service"] == fqdn("details")
     assert "dependency details.bookinfo.svc.cluster.local is slow" in out[fqdn("productpage")].message
     assert "slow_dependency" not in out[fqdn("details")].evidence
+
+
+def test_a_new_config_rule_with_a_declared_signature_is_correlated_with_no_other_change(monkeypatch):
+    """A code nobody wired into correlation: its catalog entry declares what traffic shows, and that is enough."""
+    from diagnose.catalog import registry
+    from diagnose.context import resource_ref
+    from diagnose.rule import Metadata
+
+    entry = registry.parse_catalog([{
+        "code": "MS1998", "name": "SyntheticBalancerStarves", "severity": "warning", "category": "route",
+        "template": "load balancer {lb} of {host} starves its endpoints",
+        "signature": {"flags": ["UH"], "codes": [503], "edges": ["host"]}}], "synthetic.yaml")[0]
+    monkeypatch.setitem(registry.CATALOG, "MS1998", entry)
+
+    class Starves:
+        metadata = Metadata("synthetic.Starves", "test rule", ("DestinationRule",), ("MS1998",))
+
+        def analyze(self, ctx):
+            for dr in ctx.snapshot.of_kind("DestinationRule"):
+                lb = (dr.spec.get("trafficPolicy") or {}).get("loadBalancer")
+                if lb:
+                    ctx.findings.append(registry.make("MS1998", resource_ref(dr, "spec/trafficPolicy/loadBalancer"),
+                                                      lb=str(lb), host=dr.spec["host"]))
+
+    res = load_text(BOOKINFO + """---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings-lb, namespace: bookinfo}
+spec:
+  host: ratings
+  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}
+""", "bookinfo.yaml")
+    snap = Snapshot(res.objects)
+    config = analyze(snap, rules=[Starves()])
+    assert [c.code for c in config] == ["MS1998"]
+    df = table(requests("reviews-v1", fqdn("ratings"), "no_endpoints", 20),
+               requests("productpage-v1", fqdn("reviews"), "no_endpoints", 20))
+    out = correlate(runtime(df), config, snap)
+    uh = {f.evidence["edge_key"]: f for f in out if f.code == "MS3004"}
+    hit = uh[fqdn("ratings")]
+    assert (hit.resource.kind, hit.resource.name, hit.resource.path) == \
+        ("DestinationRule", "ratings-lb", "spec/trafficPolicy/loadBalancer")
+    assert hit.resource.source == f"bookinfo.yaml:{snap.find('DestinationRule', 'bookinfo', 'ratings-lb').line_of('spec/trafficPolicy/loadBalancer')}"
+    assert "MS1998" in hit.equivalents and "starves" in hit.evidence["cause"]
+    # the edge the object does not govern is not blamed on it
+    assert "config_findings" not in uh[fqdn("reviews")].evidence
+    # evidence that does not show the signature is not joined either (NC is not UH)
+    nc = correlate(runtime(requests("reviews-v1", fqdn("ratings"), "no_cluster", 20)), config, snap)
+    assert all("config_findings" not in f.evidence for f in nc if f.code == "MS3006")
+    # and without the declaration nothing joins them: the signature is the only link
+    monkeypatch.setitem(registry.CATALOG, "MS1998", registry.parse_catalog([{
+        k: v for k, v in {"code": "MS1998", "name": "SyntheticBalancerStarves", "severity": "warning",
+                          "category": "route", "template": "load balancer {lb} of {host} starves its endpoints"}.items()
+    }], "synthetic.yaml")[0])
+    plain = correlate(runtime(df), config, snap)
+    assert all("config_findings" not in f.evidence for f in plain)
+
+
+@pytest.mark.parametrize("signature,error", [
+    ({"flags": "NC", "edges": ["sideways"]}, "signature.edges 'sideways'"),
+    ({"codes": ["abc"]}, "signature.codes"),
+    ({"details": ["("]}, "signature.details"),
+    ({"edges": ["host"]}, "at least one of flags, codes, details"),
+    ({"flags": ["NC"], "color": 1}, "unknown field(s) color"),
+])
+def test_a_bad_signature_is_rejected_naming_the_entry_and_field(signature, error):
+    from diagnose.catalog.registry import CatalogError, parse_catalog
+    with pytest.raises(CatalogError) as exc:
+        parse_catalog([{"code": "MS1998", "name": "Synthetic", "severity": "error", "category": "route",
+                        "template": "x", "signature": signature}], "synthetic.yaml")
+    assert "synthetic.yaml MS1998" in str(exc.value) and error in str(exc.value)
+
+
+def test_every_signature_in_the_catalog_names_known_flags():
+    from diagnose.catalog.registry import CATALOG
+    envoy_flags = {"UC", "UF", "URX", "UH", "NR", "NC", "UO", "UT", "DC", "FI", "DI", "UR", "LR", "RL", "UAEX", "DPE"}
+    sigs = {c: e.signature for c, e in CATALOG.items() if e.signature}
+    assert len(sigs) >= 15
+    for code, sig in sigs.items():
+        assert set(sig.flags) <= envoy_flags, code
+        assert not code.startswith(("MS3", "MS4")), f"{code}: signatures belong to config codes"
