@@ -7,8 +7,9 @@ registered at import time. Each entry is an instance with `metadata` and
 from diagnose.rule import Rule
 from diagnose.rules.config import (authorization, authorization_refs, destinationrule_tls, gateway_tls,
                                    peerauthentication, workload_mtls)
-from diagnose.rules.config import (common, destinationrule, gateway, gatewayapi, schema, service, serviceentry, sidecar,
-                                   virtualservice, virtualservice_gateways, virtualservice_matches)
+from diagnose.rules.config import (common, destinationrule, envoyfilter, gateway, gatewayapi, schema, service,
+                                   serviceentry, sidecar, virtualservice, virtualservice_gateways,
+                                   virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
     authorization.JWT_WITHOUT_AUTHN,
@@ -30,6 +31,7 @@ ALL_RULES: list[Rule] = [
     destinationrule_tls.HOST_DROPS_MTLS,
     destinationrule_tls.MESH_WITHOUT_PA,
     destinationrule_tls.NAMESPACE_WITHOUT_PA,
+    envoyfilter.Patches(),
     gateway.Conflicts(),
     gateway.IngressPorts(),
     gateway.Selector(),
