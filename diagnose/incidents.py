@@ -49,8 +49,8 @@ class Incident:
 
     @property
     def severity(self) -> str:
-        return max((f.severity for f in self.members if f.status != "resolved") or [self.root.severity],
-                   key=lambda s: SEVERITY_RANK.get(s, 0))
+        live = [f.severity for f in self.members if f.status != "resolved"] or [f.severity for f in self.members]
+        return max(live, key=lambda s: SEVERITY_RANK.get(s, 0))
 
     @property
     def cause(self) -> ResourceRef | None:
@@ -297,3 +297,22 @@ def _incident_rank(inc: Incident) -> tuple:
     impact = max((impact_score(f) for f in inc.members), default=0.0)
     has_traffic = any(f.impact for f in inc.members)
     return (not has_traffic, -round(impact, 6), -SEVERITY_RANK.get(inc.severity, 0), inc.root.code, inc.id)
+
+
+def finding_from_dict(d: dict[str, Any]) -> Finding:
+    """A Finding back from its `to_dict()` form (API answers, reports, saved state)."""
+    def ref(r: Any) -> ResourceRef | None:
+        return ResourceRef(**{k: r.get(k) for k in ("kind", "name", "namespace", "path", "source")}) \
+            if isinstance(r, dict) else None
+    return Finding(code=d["code"], severity=d.get("severity", "warning"), category=d.get("category", "runtime"),
+                   message=d.get("message", ""), resource=ref(d.get("resource")),
+                   related=[x for x in (ref(r) for r in d.get("related") or []) if x is not None],
+                   equivalents=list(d.get("equivalents") or []), remediation=d.get("remediation", ""),
+                   evidence=dict(d.get("evidence") or {}), impact=dict(d.get("impact") or {}),
+                   status=d.get("status", "open"), first_seen=d.get("first_seen"), last_seen=d.get("last_seen"),
+                   resolved_at=d.get("resolved_at"))
+
+
+def incidents_of_dicts(findings: list[dict[str, Any]], *, full: bool = False) -> list[dict[str, Any]]:
+    """Incidents (as plain dicts) of findings given as dicts: what the API and reports serve."""
+    return [i.to_dict(full=full) for i in group([finding_from_dict(d) for d in findings])]

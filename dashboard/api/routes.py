@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from dashboard.api import config, findings, graph, report, scenarios, slos, traces
+from dashboard.api import config, findings, graph, incidents, report, scenarios, slos, traces
 from dashboard.query import DataSource
 
-MODULES = (graph, findings, slos, traces, config, report, scenarios)
+MODULES = (graph, findings, incidents, slos, traces, config, report, scenarios)
 
 
 def register_api(server: Flask, source: DataSource) -> None:
