@@ -22,6 +22,7 @@ PROBLEM_CODES = {
     "no-name": "MS0005",
     "no-api-version": "MS0006",
     "bad-field": "MS0007",
+    "over-limit": "MS0040",  # mesh.config.limits.OVER_LIMIT
 }
 
 #: API versions served per group (objects of other versions are flagged, not dropped).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mesh.config import limits
 from mesh.config.kinds import EXCLUDED_NAMESPACES
 from mesh.config.model import ConfigObject, Source
 from mesh.config.namespaces import DEFAULT_NAMESPACE, effective_namespace
@@ -106,6 +107,10 @@ def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] =
     result = LoadResult(problems=problems)
     for f in files:
         try:
+            too_big = limits.size_problem(f.stat().st_size, "file")  # before reading: never load a huge file
+            if too_big:
+                result.problems.append(LoadProblem(str(f), 0, too_big, reason=limits.OVER_LIMIT))
+                continue
             raw = f.read_bytes()
         except OSError as exc:
             result.problems.append(LoadProblem(str(f), 0, f"cannot read file: {exc.strerror or exc}", reason=UNREADABLE))
@@ -126,7 +131,7 @@ def _looks_like_object(text: str) -> bool:
     """Whether JSON text is a Kubernetes object (or unparsable, so the loader reports it)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return True
     return isinstance(data, dict) and ("kind" in data or "apiVersion" in data)
 
@@ -135,8 +140,15 @@ def load_text(text: str, filename: str = "<text>", exclude_namespaces: frozenset
               default_namespace: str | None = DEFAULT_NAMESPACE) -> LoadResult:
     """Load every document of one YAML stream; `filename` is what findings will name."""
     result = LoadResult(files=[filename])
+    too_big = limits.size_problem(len(text), "input")
+    if too_big:
+        result.problems.append(LoadProblem(filename, 0, too_big, reason=limits.OVER_LIMIT))
+        return result
     docs, errors = parse_documents(text)
     for err in errors:
+        if isinstance(err, limits.InputLimitError):
+            result.problems.append(LoadProblem(filename, err.line, str(err), reason=err.reason))
+            continue
         result.problems.append(LoadProblem(filename, err.line, f"not valid YAML: {err}", reason=NOT_YAML))
     for doc in docs:
         if doc.data is None:

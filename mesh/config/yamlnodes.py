@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from mesh.config import limits
+
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN = "?plain"  # tag for plain scalars: resolved in the builder, only when the first character can matter
 
@@ -45,7 +47,6 @@ _MERGE = "tag:yaml.org,2002:merge"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 _DOC_SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
-_MAX_DEPTH = 200
 
 
 @dataclass
@@ -74,14 +75,19 @@ class _Builder:
         self.off = line_offset + 1
         self.duplicates: list[tuple[str, int, int]] = []
         self._fallback = yaml.SafeLoader("")  # only for rare tags (timestamps, binary, sets)
+        self.max_depth = limits.max_depth()
+        self.budget = self.left = limits.node_budget(0)  # set per stream by _compose_all
 
     def build(self, node: yaml.Node, path: str, lines: dict[str, int], depth: int = 0) -> Any:
         # Hot path (every node of every document): scalars are handled inline, without a call.
         cls = node.__class__
         if cls is yaml.ScalarNode:
             return self.scalar(node)
-        if depth > _MAX_DEPTH:
-            raise YamlSyntaxError("document nests too deeply (recursive alias?)", node.start_mark.line + self.off)
+        if depth >= self.max_depth:
+            raise limits.InputLimitError(limits.depth_message(self.max_depth), node.start_mark.line + self.off)
+        self.left -= len(node.value)  # aliases re-walk shared nodes: count what is built, not what is written
+        if self.left < 0:
+            raise limits.InputLimitError(limits.expansion_message(self.budget), node.start_mark.line + self.off)
         off = self.off
         if cls is yaml.SequenceNode:
             out: list[Any] = []
@@ -171,6 +177,7 @@ def _error_message(exc: BaseException) -> str:
 def _compose_all(text: str, line_offset: int) -> Iterator[YamlDocument]:
     loader = _Loader(text)
     builder = _Builder(line_offset)
+    builder.budget = builder.left = limits.node_budget(len(text))
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -184,7 +191,7 @@ def _compose_all(text: str, line_offset: int) -> Iterator[YamlDocument]:
         loader.dispose()
 
 
-def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlSyntaxError]]:
+def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlSyntaxError | limits.InputLimitError]]:
     """Every document of a YAML stream, plus one error per document that is not YAML.
 
     A syntax error does not lose the rest of the file: the stream is re-read one
@@ -196,7 +203,7 @@ def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlSyntaxError
     except (yaml.YAMLError, YamlSyntaxError, RecursionError, ValueError):
         pass
     docs: list[YamlDocument] = []
-    errors: list[YamlSyntaxError] = []
+    errors: list[YamlSyntaxError | limits.InputLimitError] = []
     starts = [0] + [m.start() for m in _DOC_SEPARATOR.finditer(text) if m.start() > 0]
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(text)
@@ -205,6 +212,9 @@ def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlSyntaxError
         try:
             docs.extend(_compose_all(chunk, offset))
         except (yaml.YAMLError, YamlSyntaxError, RecursionError, ValueError) as exc:
+            if isinstance(exc, limits.InputLimitError):
+                errors.append(exc)  # keeps its reason: an input over a limit, not a syntax error
+                continue
             line = _error_line(exc)
             line = line + offset if isinstance(exc, yaml.YAMLError) else line
             errors.append(YamlSyntaxError(_error_message(exc), line))
