@@ -17,7 +17,7 @@ from diagnose.inputs import PROBLEM_CODES
 from diagnose.rule import Rule
 from diagnose.rules import ALL_RULES
 from mesh.config import MeshConfig, Snapshot, load_paths
-from tests.conformance.common import corpus
+from tests.corpus import guard_sources
 
 import diagnose.rules.config as config_pkg
 
@@ -61,11 +61,10 @@ def test_every_catalog_code_is_used_by_a_rule_or_the_engine():
 
 
 def _all_inputs() -> list[Snapshot]:
-    """The data the declared-inputs guard runs on: each corpus and our rule fixtures (separately, so one
-    source's objects do not short-circuit another's checks), under the default mesh config and with
-    auto-mTLS off (several rules read more when it is off)."""
-    sources = [list(corpus("istio-analyze").glob("*/*.yaml")), list(corpus("kiali-validations").glob("*/*.yaml")),
-               [Path(__file__).parent / "data"]]
+    """The data the declared-inputs guard runs on: the upstream YAML kept in the repository and our rule
+    fixtures (separately, so one source's objects do not short-circuit another's checks), under the
+    default mesh config and with auto-mTLS off (several rules read more when it is off)."""
+    sources = [*guard_sources(), [Path(__file__).parent / "data"]]
     snaps = []
     for paths in sources:
         objects = load_paths(paths).objects

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +12,9 @@ from diagnose.rules.config import (authorization, authorization_refs, destinatio
                                    peerauthentication, workload_mtls)
 from diagnose.rules.config.snapshot_rule import SnapshotRule
 from mesh.config import MeshConfig, Snapshot, load_paths
+from tests.corpus import guard_sources
 
 MODULES = (authorization, authorization_refs, destinationrule_tls, gateway_tls, peerauthentication, workload_mtls)
-SHARED = Path(__file__).resolve().parents[5] / "shared" / "conformance"
 
 
 def security_rules() -> list[SnapshotRule]:
@@ -32,8 +31,7 @@ RULES = security_rules()
 
 @functools.cache
 def corpus_objects() -> tuple:
-    files = sorted(SHARED.glob("kiali-validations/*/*.yaml")) + sorted(SHARED.glob("istio-analyze/*/*.yaml"))
-    return tuple(load_paths(files).objects)
+    return tuple(load_paths([f for group in guard_sources() for f in group]).objects)
 
 
 def test_every_security_rule_is_registered_once():
