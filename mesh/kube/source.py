@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh.config import limits
 from mesh.config.model import ConfigObject
 from mesh.kube.convert import to_config_object
 from mesh.kube.kinds import KINDS, KindInfo
@@ -185,7 +186,9 @@ class KubeSource:
         raw = self._request(path, query, self.request_timeout)
         data = raw.data if hasattr(raw, "data") else raw.read()
         try:
-            body = json.loads(data)
+            body = limits.loads_json(data, f"GET {path}: the response")
+        except limits.InputLimitError as exc:
+            raise KubeError(str(exc)) from None
         except ValueError as exc:
             raise KubeError(f"GET {path}: response is not JSON ({exc})") from None
         if not isinstance(body, dict):
@@ -256,12 +259,16 @@ class KubeSource:
         self._responses.add(raw)
         try:
             buf = b""
+            cap = limits.max_event_bytes()
             for chunk in raw.stream(65536, decode_content=True):
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     if line.strip():
                         yield _decode_event(line, st.info.kind)
+                if len(buf) > cap:  # one event without its newline past the cap: never buffer it whole
+                    raise KubeError(f"watch {st.info.kind}: an event exceeds the {limits.human_bytes(cap)} "
+                                    "event limit (MESHSCOPE_MAX_EVENT_BYTES); dropped the stream")
             if buf.strip():
                 yield _decode_event(buf, st.info.kind)
         except KubeError:
@@ -314,7 +321,9 @@ class _Gone(Exception):
 
 def _decode_event(line: bytes, kind: str) -> dict:
     try:
-        event = json.loads(line)
+        event = limits.loads_json(line, f"watch {kind}: an event")
+    except limits.InputLimitError as exc:
+        raise KubeError(str(exc)) from None
     except ValueError as exc:
         raise KubeError(f"watch {kind}: undecodable event ({exc})") from None
     if not isinstance(event, dict):
