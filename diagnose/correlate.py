@@ -209,6 +209,17 @@ def _rbac(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     return None
 
 
+def _idle_timeout(snapshot: Any, host: str) -> Explanation | None:
+    """The keep-alive race: the DestinationRule whose connectionPool.http.idleTimeout should sit below the app's."""
+    for dr in destination_rules_for(snapshot, host):
+        http = ((dr.spec.get("trafficPolicy") or {}).get("connectionPool") or {}).get("http")
+        path = "spec/trafficPolicy/connectionPool/http" + ("/idleTimeout" if isinstance(http, dict) and
+                                                           "idleTimeout" in http else "")
+        return Explanation(dr, path if isinstance(http, dict) else "spec/trafficPolicy",
+                           "upstream idle timeout longer than the app's keep-alive")
+    return None
+
+
 # Which field of the live config governs an edge for each kind of runtime failure (the failure class, not a
 # config code: config codes join through their declared signatures above).
 GOVERNS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
@@ -223,6 +234,9 @@ GOVERNS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
     "MS3011": lambda s, h, f: _route_field(s, h, "delay"),
     "MS3012": _rbac,
     "MS3014": lambda s, h, f: _route_field(s, h, "delay"),
+    "MS3040": lambda s, h, f: _idle_timeout(s, h),
+    "MS3041": _mtls_plaintext,
+    "MS3042": _rbac,
 }
 
 

@@ -3,7 +3,7 @@
 Ordered by family, then as the failure matrix lists causes; searching this file
 shows everything the runtime diagnoser checks.
 """
-from diagnose.rules.runtime import errors, latency, rbac, response_flags
+from diagnose.rules.runtime import errors, inferred, keepalive, latency, rbac, response_flags
 from diagnose.rules.runtime.base import RuntimeRule
 from diagnose.rules.runtime.engine import analyze_runtime
 from diagnose.rules.runtime.traffic import RuntimeContext
@@ -13,6 +13,8 @@ ALL: list[RuntimeRule] = [
     *latency.RULES,
     *rbac.RULES,
     *response_flags.RULES,
+    *keepalive.RULES,
+    *inferred.RULES,
 ]
 
 __all__ = ["ALL", "RuntimeContext", "RuntimeRule", "analyze_runtime"]

@@ -17,6 +17,7 @@ import pandas as pd
 from diagnose.findings import Finding
 from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import Hurt, hurt_by_service
+from diagnose.rules.runtime.keepalive import config_mtls_conflict, mtls_conflict
 from diagnose.rules.runtime.traffic import DETAILS, FLAGS, SIDE, TFR, RuntimeContext, has_flag, listener_refusal
 
 TLS_TEXT = r"TLS_error|CERTIFICATE|SSL|handshake|PEER_DID_NOT"
@@ -53,6 +54,8 @@ class FlagRule:
     side: str
     select: Selector
     args: Callable[[Hurt, RuntimeContext], dict[str, Any]] = field(default=lambda h, c: {})
+    # evidence beyond the flag a cause needs (e.g. MS3001: an mTLS intent conflict); None = the rows suffice
+    require: Callable[[Hurt, RuntimeContext], bool] | None = None
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -65,6 +68,8 @@ class FlagRule:
         rows = calls[(calls[SIDE] == self.side) & self.select(calls)]
         findings = []
         for hurt in hurt_by_service(ctx, rows, ctx.options.get("min_count", 1.0)):
+            if self.require is not None and not self.require(hurt, ctx):
+                continue
             extra = self.args(hurt, ctx)
             f = make(self.code, resource=hurt.service_ref(), **hurt.args(), **extra)
             f.evidence = hurt.evidence(rule=self.name, **extra)
@@ -74,12 +79,13 @@ class FlagRule:
 
 
 def _server_tls_errors(hurt: Hurt, ctx: RuntimeContext) -> dict[str, Any]:
-    """The server's listener log shows the plaintext bytes it refused (NR + TLS error) for the same service."""
-    errors = ctx.server_tls_errors
-    if hurt.destination in errors.index:
-        return {"server_tls_errors": int(errors[hurt.destination])}
-    # listener logs may not know the service (no SNI on plaintext): report what servers refused at all
-    return {"server_tls_errors": int(errors.sum())} if len(errors) else {}
+    """The evidence of an mTLS intent conflict (server TLS errors and/or the config's), see keepalive.mtls_conflict."""
+    return mtls_conflict(hurt, ctx) or {}
+
+
+def _inferred_mtls(hurt: Hurt, ctx: RuntimeContext) -> bool:
+    """Metrics only (no details): a UC toward an mTLS conflict is the inferred mismatch (MS3041), not a reset."""
+    return not hurt.details and config_mtls_conflict(ctx.snapshot, hurt.destination) is not None
 
 
 def _uc_mtls(c: pd.DataFrame) -> pd.Series:
@@ -104,13 +110,15 @@ def _first_flag(flags: tuple[str, ...]) -> Callable[[Hurt, RuntimeContext], dict
 RULES: list[FlagRule] = [
     FlagRule("response_flags.MTLSMismatch",
              "UC with connection termination: plaintext sent to a server that requires mTLS",
-             "MS3001", "source", _uc_mtls, _server_tls_errors),
+             "MS3001", "source", _uc_mtls, _server_tls_errors,
+             require=lambda h, c: mtls_conflict(h, c) is not None),  # the flag alone is the keep-alive race too
     FlagRule("response_flags.TLSHandshakeFailure",
              "UF/URX with a TLS error: certificate, SAN or TLS settings mismatch",
              "MS3002", "source", lambda c: _connect(c) & _tls(c), lambda h, c: {"reason": tls_reason(h)}),
     FlagRule("response_flags.UpstreamConnectFailure",
              "UF/URX without a TLS error: nothing accepts connections upstream",
-             "MS3003", "source", lambda c: _connect(c) & ~_tls(c), lambda h, c: {"reason": connect_reason(h)}),
+             "MS3003", "source", lambda c: _connect(c) & ~_tls(c), lambda h, c: {"reason": connect_reason(h)},
+             require=lambda h, c: not _inferred_mtls(h, c)),
     FlagRule("response_flags.NoHealthyUpstream",
              "UH: no endpoints or every host ejected by outlier detection",
              "MS3004", "source", lambda c: has_flag(c[FLAGS], "UH"),
@@ -131,5 +139,6 @@ RULES: list[FlagRule] = [
     FlagRule("response_flags.FaultDelayInjected", "DI: requests delayed by a VirtualService fault",
              "MS3011", "source", lambda c: has_flag(c[FLAGS], "DI")),
     FlagRule("response_flags.UpstreamReset", "UC (other than at connect), UR, LR: connections reset mid-request",
-             "MS3015", "source", _uc_other, _first_flag(("UC", "UR", "LR"))),
+             "MS3015", "source", _uc_other, _first_flag(("UC", "UR", "LR")),
+             require=lambda h, c: not _inferred_mtls(h, c)),
 ]

@@ -105,8 +105,8 @@ def snapshot(*faults):
     return Snapshot(res.objects)
 
 
-def runtime(df):
-    return analyze_runtime(RuntimeContext(start=T0, end=T0 + 30, requests=df))
+def runtime(df, snap=None):
+    return analyze_runtime(RuntimeContext(start=T0, end=T0 + 30, requests=df, snapshot=snap))
 
 
 def test_mtls_mismatch_names_the_destination_rule_and_links_the_config_finding():
@@ -118,7 +118,7 @@ def test_mtls_mismatch_names_the_destination_rule_and_links_the_config_finding()
                      kind="PeerAuthentication", selector="{app: x}", namespace="bookinfo")
     df = table(requests("productpage-v1", fqdn("reviews"), "mtls_plaintext", 30),
                requests("productpage-v1", fqdn("details"), "ok", 30))
-    out = correlate(runtime(df), [*config, unrelated], snap)
+    out = correlate(runtime(df, snap), [*config, unrelated], snap)  # MS3001 needs the config's mTLS conflict
     f = out[0]
     assert f.code == "MS3001"
     assert (f.resource.kind, f.resource.namespace, f.resource.name) == ("DestinationRule", "bookinfo", "reviews-plain")

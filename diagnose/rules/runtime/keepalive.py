@@ -1,0 +1,103 @@
+"""The upstream keep-alive race, told apart from an mTLS break (both look like `503 UC connection_termination`).
+
+Envoy reuses a pooled HTTP/1.1 connection; if the app closes it as idle at the moment a
+request is sent on it (the app's keep-alive timeout is shorter than Envoy's upstream idle
+timeout, 1 h by default), the request is reset before any response: `503 UC` with
+`upstream_reset_before_response_started{connection_termination}`. On real traffic that is the
+most common cause of the flag (istio#55138), so the flag alone must not mean "mTLS mismatch".
+
+An mTLS intent conflict is a separate claim that needs its own evidence
+(`mtls_conflict`): the server's listener refused plaintext with a TLS error, or the config
+says so (the destination requires mTLS, STRICT, while the client's DestinationRule disables
+TLS). MS3001 fires only with that evidence; the same rows without it are this rule's.
+Resets the destination sidecar reports on its hop to the local app (reporter=destination,
+plaintext on localhost) can never be an mTLS problem.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from diagnose.catalog import make
+from diagnose.findings import Finding
+from diagnose.rules.runtime.evidence import Hurt, hurt_by_service
+from diagnose.rules.runtime.traffic import DETAILS, DST, FLAGS, SIDE, RuntimeContext, has_flag
+
+
+def uc_termination(c: pd.DataFrame) -> pd.Series:
+    """Rows reset before any response because the upstream connection was terminated."""
+    return has_flag(c[FLAGS], "UC") & c[DETAILS].str.contains("connection_termination", regex=False)
+
+
+def config_mtls_conflict(snapshot: Any, host: str) -> dict[str, Any] | None:
+    """The config's own mTLS intent conflict for `host`: STRICT on the server, TLS disabled by the client's DR."""
+    if snapshot is None:
+        return None
+    from diagnose.correlate import _tls_settings, destination_rules_for, peer_authentications_for
+
+    strict = peer_authentications_for(snapshot, host, "STRICT")
+    if not strict:
+        return None
+    for dr in destination_rules_for(snapshot, host):
+        for path, tls in _tls_settings(dr):
+            if tls.get("mode") == "DISABLE":
+                return {"destination_rule": f"{dr.namespace}/{dr.name}", "field": path,
+                        "peer_authentication": f"{strict[0].namespace}/{strict[0].name}"}
+    return None
+
+
+def mtls_conflict(hurt: Hurt, ctx: RuntimeContext) -> dict[str, Any] | None:
+    """Evidence that a UC is an mTLS intent conflict (server TLS errors and/or the config's), else None."""
+    out: dict[str, Any] = {}
+    errors = ctx.server_tls_errors
+    if hurt.destination in errors.index and int(errors[hurt.destination]) > 0:
+        out["server_tls_errors"] = int(errors[hurt.destination])
+    elif len(errors):
+        # plaintext listener refusals often name no service (no SNI, no Host): those count for any destination
+        unattributed = errors[~errors.index.astype(str).str.contains(".svc.", regex=False)]
+        if int(unattributed.sum()) > 0:
+            out["server_tls_errors"] = int(unattributed.sum())
+    conflict = config_mtls_conflict(ctx.snapshot, hurt.destination)
+    if conflict:
+        out["config_conflict"] = conflict
+    return out or None
+
+
+@dataclass(frozen=True)
+class KeepAliveRace:
+    min_count: float = 2.0  # one reset is noise (a config push drains pooled connections too)
+    name: str = "keepalive.KeepAliveRace"
+    description: str = "UC connection_termination without evidence of an mTLS conflict: the upstream keep-alive race"
+    codes: tuple[str, ...] = ("MS3040",)
+
+    def analyze(self, ctx: RuntimeContext) -> list[Finding]:
+        c = ctx.calls
+        if c.empty:
+            return []
+        rows = c[uc_termination(c)]
+        out: list[Finding] = []
+        seen: set[str] = set()
+        # the destination side first: its reset is on the hop to the local app, which never speaks mTLS
+        for side in ("destination", "source"):
+            for hurt in hurt_by_service(ctx, rows[rows[SIDE] == side], ctx.options.get("min_count", self.min_count)):
+                if hurt.destination in seen:
+                    continue
+                if side == "source" and mtls_conflict(hurt, ctx):
+                    continue  # MS3001's, with its evidence
+                seen.add(hurt.destination)
+                args = hurt.args()
+                if side == "destination":  # name the callers the client sidecars saw (they may have retried)
+                    callers = hurt_by_service(ctx, c[(c[SIDE] == "source") & (c[DST] == hurt.destination)])
+                    if callers and callers[0].sources:
+                        args["source"] = callers[0].sources
+                f = make("MS3040", resource=hurt.service_ref(), **args)
+                f.evidence = hurt.evidence(rule=self.name, mtls_evidence="none: no server TLS errors, no STRICT "
+                                           "PeerAuthentication with a DestinationRule disabling TLS")
+                f.impact = hurt.impact()
+                out.append(f)
+        return out
+
+
+RULES = [KeepAliveRace()]
