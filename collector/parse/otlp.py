@@ -6,9 +6,19 @@ Two traps handled here (python-ecosystem notes §2):
 - Enum fields are integers and 64-bit integers may be strings in OTLP/JSON; the protobuf JSON
   parser accepts both, and unknown fields are ignored as the spec asks.
 
-Protobuf trace bodies take the vectorized wire decoder (`otlp_wire`) first; anything it does
-not handle falls back to a walk over upb objects, which also names what is broken. Logs (far
-fewer records) always take the object walk. Attribute values become plain strings.
+Protobuf trace bodies are first parsed by upb (C, the reference decoder): it alone decides
+whether a body is acceptable, so the fast path can never accept what the reference rejects.
+An accepted body is then read by the vectorized wire decoder (`otlp_wire`); anything it does
+not handle (repeated sub-messages that protobuf merges, groups, non-string attribute values)
+falls back to the walk over the upb objects. Logs (far fewer records) always take the walk.
+Attribute values become plain strings; an empty `service.name` stays empty, an absent one is
+"unknown", in both paths.
+
+Errors: a body that cannot be decoded raises `OtlpDecodeError` (a ValueError; `OtlpError` is
+the same class) with a message naming why, and nothing else: protobuf DecodeError, invalid
+UTF-8, JSON that is not OTLP, JSON nested deeper than `MAX_JSON_DEPTH` (RecursionError) and a
+body over `MAX_BODY_BYTES` all become it. It means "this body can never succeed": a receiver
+answers it with 400 (HTTP) / INVALID_ARGUMENT (gRPC), never a retryable status.
 """
 from __future__ import annotations
 
@@ -33,8 +43,17 @@ _STATUS = ["UNSET", "OK", "ERROR"]
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 
-class OtlpError(ValueError):
-    """The payload cannot be decoded at all; the message says why (sent back as the 400 reason)."""
+MAX_BODY_BYTES = 64 * 2**20  # decoded (uncompressed) body; larger is refused, not parsed
+MAX_JSON_DEPTH = 64  # OTLP/JSON nests ~10 levels plus kvlist/array values; deeper is refused
+
+
+class OtlpDecodeError(ValueError):
+    """The payload cannot be decoded at all; the message says why (sent back as the 400 reason).
+
+    Never retryable: the same bytes fail the same way every time."""
+
+
+OtlpError = OtlpDecodeError  # the name used before; one class
 
 
 @dataclass
@@ -49,12 +68,22 @@ def decode_traces(body: bytes, content_type: str = "application/x-protobuf", fas
 
     `fast=False` forces the object walk (the reference the fast path is tested against).
     """
+    try:
+        return _decode_traces(body, content_type, fast)
+    except OtlpDecodeError:
+        raise
+    except (RecursionError, DecodeError, ValueError, TypeError, OverflowError, UnicodeError, IndexError) as exc:
+        raise OtlpDecodeError(f"undecodable ExportTraceServiceRequest: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _decode_traces(body: bytes, content_type: str, fast: bool) -> OtlpResult:
+    _check_size(body)
     ctype = (content_type or "").split(";")[0].strip().lower()
+    req = _parse(body, content_type, ExportTraceServiceRequest)  # the reference decides what is acceptable
     if fast and ctype in ("application/x-protobuf", "application/protobuf", "") and body:
-        cols = otlp_wire.spans_columns(body)  # vectorized fast path; None = let upb decide
+        cols = otlp_wire.spans_columns(body)  # vectorized fast path; None = walk the upb objects
         if cols is not None:
             return _wire_result(cols)
-    req = _parse(body, content_type, ExportTraceServiceRequest)
     cols: dict[str, list] = {k: [] for k in ("trace", "span", "parent", "svc", "name", "kind", "start", "end", "status", "attrs")}
     trace_a, span_a, parent_a = cols["trace"].append, cols["span"].append, cols["parent"].append
     svc_a, name_a, kind_a = cols["svc"].append, cols["name"].append, cols["kind"].append
@@ -132,7 +161,22 @@ def _wire_result(c: dict) -> OtlpResult:
 
 
 def decode_logs(body: bytes, content_type: str = "application/x-protobuf") -> OtlpResult:
-    """An ExportLogsServiceRequest body -> logs table. Raises OtlpError when undecodable."""
+    """An ExportLogsServiceRequest body -> logs table. Raises OtlpDecodeError when undecodable."""
+    try:
+        return _decode_logs(body, content_type)
+    except OtlpDecodeError:
+        raise
+    except (RecursionError, DecodeError, ValueError, TypeError, OverflowError, UnicodeError, IndexError) as exc:
+        raise OtlpDecodeError(f"undecodable ExportLogsServiceRequest: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _check_size(body: bytes) -> None:
+    if len(body) > MAX_BODY_BYTES:
+        raise OtlpDecodeError(f"body of {len(body)} bytes is over the {MAX_BODY_BYTES}-byte limit")
+
+
+def _decode_logs(body: bytes, content_type: str) -> OtlpResult:
+    _check_size(body)
     req = _parse(body, content_type, ExportLogsServiceRequest)
     rows: dict[str, list] = {k: [] for k in ("time", "trace", "span", "svc", "sev", "body", "attrs")}
     for rl in req.resource_logs:
@@ -166,8 +210,11 @@ def _parse(body: bytes, content_type: str, cls):
     ctype = (content_type or "").split(";")[0].strip().lower()
     msg = cls()
     if ctype in ("application/json", "text/json"):
+        _check_json_depth(body)
         try:
             doc = json.loads(body)
+        except RecursionError:
+            raise OtlpError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise OtlpError(f"body is not valid JSON: {exc}") from None
         if not isinstance(doc, dict):
@@ -175,6 +222,8 @@ def _parse(body: bytes, content_type: str, cls):
         try:
             _hex_ids_to_base64(doc)
             json_format.ParseDict(doc, msg, ignore_unknown_fields=True)
+        except RecursionError:
+            raise OtlpError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
         except (json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
             raise OtlpError(f"not an OTLP {cls.__name__}: {str(exc)[:200]}") from None
         return msg
@@ -185,6 +234,37 @@ def _parse(body: bytes, content_type: str, cls):
     except (DecodeError, ValueError, RuntimeError) as exc:
         raise OtlpError(f"body is not a protobuf {cls.__name__}: {exc}") from None
     return msg
+
+
+def _check_json_depth(body: bytes) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH before any recursive parser sees it
+    (vectorized: bracket depth by a cumulative sum; brackets inside strings only make it stricter
+    for absurd string content, never looser)."""
+    raw = np.frombuffer(body if isinstance(body, (bytes, bytearray)) else bytes(body), dtype=np.uint8)
+    if not len(raw):
+        return
+    step = np.isin(raw, (ord("{"), ord("["))).astype(np.int32) - np.isin(raw, (ord("}"), ord("]"))).astype(np.int32)
+    if not step.any():
+        return
+    text_mask = _in_strings(raw)
+    step[text_mask] = 0
+    if int(np.cumsum(step).max()) > MAX_JSON_DEPTH:
+        raise OtlpError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _in_strings(raw: np.ndarray) -> np.ndarray:
+    """Which bytes lie inside JSON strings (quotes not preceded by an odd run of backslashes)."""
+    quote = raw == ord('"')
+    if not quote.any():
+        return np.zeros(len(raw), dtype=bool)
+    back = raw == ord("\\")
+    # length of the backslash run ending just before each position
+    idx = np.arange(len(raw))
+    last_non = np.maximum.accumulate(np.where(~back, idx, -1))
+    run_before = np.concatenate([[0], idx[:-1] - last_non[:-1]])
+    real = quote & (run_before % 2 == 0)
+    inside = (np.cumsum(real) % 2).astype(bool)
+    return inside & ~real
 
 
 def _hex_ids_to_base64(node) -> None:
@@ -204,6 +284,7 @@ def _hex_ids_to_base64(node) -> None:
 
 
 def _service_name(attributes) -> str:
+    """The first `service.name` attribute as text ('' when set empty), "unknown" when absent."""
     for kv in attributes:
         if kv.key == "service.name":
             return _value_str(kv.value)
