@@ -174,6 +174,20 @@ def _error_message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _explain_tabs(message: str, text: str, line: int) -> str:
+    """Say so when a tab is the cause: libyaml only reports "a character that cannot start any token"."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return message
+    src = lines[line - 1]
+    indent = src[:len(src) - len(src.lstrip(" \t"))]
+    if "\t" in indent:
+        return f"a tab indents line {line}; YAML allows only spaces for indentation ({message})"
+    if "\t" in src and "cannot start any token" in message:
+        return f"a tab on line {line} where YAML expects a value or spaces ({message})"
+    return message
+
+
 def _compose_all(text: str, line_offset: int) -> Iterator[YamlDocument]:
     loader = _Loader(text)
     builder = _Builder(line_offset)
@@ -217,5 +231,5 @@ def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlSyntaxError
                 continue
             line = _error_line(exc)
             line = line + offset if isinstance(exc, yaml.YAMLError) else line
-            errors.append(YamlSyntaxError(_error_message(exc), line))
+            errors.append(YamlSyntaxError(_explain_tabs(_error_message(exc), text, line), line))
     return docs, errors

@@ -1,0 +1,147 @@
+"""YAML as tools and people write it: Helm output, kubectl List/JSON dumps, CRLF, BOM, tabs, anchors.
+
+Each shape loads with the right objects and the right line numbers, or, when invalid,
+gives a problem naming file and line while the rest of the file still loads.
+"""
+from __future__ import annotations
+
+import json
+
+from mesh.config import load_paths, load_text
+from mesh.config.loader import NOT_YAML
+
+DR = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: {name}
+spec:
+  host: reviews
+"""
+
+
+def _objs(result):
+    return [(o.kind, o.namespace, o.name, o.source.line) for o in result.objects]
+
+
+def test_helm_rendered_stream_with_comment_only_empty_and_null_documents():
+    text = ("---\n# Source: chart/templates/empty.yaml\n---\n---\n# only a comment\n---\nnull\n---\n~\n---\n"
+            "# Source: chart/templates/dr.yaml\n" + DR.format(name="a") + "---\n# Source: chart/templates/b.yaml\n"
+            + DR.format(name="b") + "---\n")
+    r = load_text(text, "helm.yaml")
+    assert r.problems == []
+    # lines: doc a's apiVersion is line 12, doc b's line 20
+    assert _objs(r) == [("DestinationRule", "default", "a", 12), ("DestinationRule", "default", "b", 20)]
+    assert r.objects[1].line_of("spec/host") == 25
+
+
+def test_kubectl_get_yaml_list_and_typed_list():
+    text = """\
+apiVersion: v1
+kind: List
+metadata: {resourceVersion: ""}
+items:
+- apiVersion: networking.istio.io/v1
+  kind: DestinationRule
+  metadata:
+    name: a
+    namespace: shop
+    creationTimestamp: "2024-01-01T00:00:00Z"
+    managedFields: [{manager: kubectl, operation: Update}]
+  spec:
+    host: reviews
+  status: {}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: reviews}
+---
+apiVersion: v1
+kind: ServiceList
+items:
+- metadata: {name: listed, namespace: shop}
+  spec: {ports: [{port: 80}]}
+"""
+    r = load_text(text, "list.yaml")
+    assert r.problems == []
+    assert _objs(r) == [("DestinationRule", "shop", "a", 5), ("Service", "default", "reviews", 15),
+                        ("Service", "shop", "listed", 22)]
+    assert r.objects[0].line_of("spec/host") == 13
+
+
+def test_kubectl_get_json_with_status_managed_fields_and_timestamps(tmp_path):
+    doc = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+         "metadata": {"name": "reviews", "namespace": "shop", "creationTimestamp": "2024-05-01T10:00:00Z",
+                      "generation": 3, "resourceVersion": "991", "uid": "0f0e",
+                      "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
+                                         "fieldsV1": {"f:spec": {}}, "time": "2024-05-01T10:00:00Z"}]},
+         "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews"}}]}]},
+         "status": {"observedGeneration": 3, "conditions": []}}]}
+    path = tmp_path / "get.json"
+    path.write_text(json.dumps(doc, indent=4))
+    r = load_paths([path])
+    assert r.problems == []
+    [vs] = r.objects
+    assert (vs.kind, vs.namespace, vs.name) == ("VirtualService", "shop", "reviews")
+    lines = path.read_text().splitlines()
+    assert '"hosts"' in lines[vs.line_of("spec/hosts") - 1]
+
+
+def test_crlf_line_endings_keep_lines():
+    text = (DR.format(name="a") + "---\n" + DR.format(name="b")).replace("\n", "\r\n")
+    r = load_text(text, "crlf.yaml")
+    assert r.problems == [] and _objs(r) == [("DestinationRule", "default", "a", 1), ("DestinationRule", "default", "b", 8)]
+    assert r.objects[1].line_of("spec/host") == 13 and r.objects[1].spec["host"] == "reviews"
+
+
+def test_utf8_bom_is_not_part_of_the_first_key(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + DR.format(name="a").encode())
+    r = load_paths([path])
+    assert r.problems == [] and _objs(r) == [("DestinationRule", "default", "a", 1)]
+
+
+def test_tab_indentation_is_a_clear_error_with_its_line_and_the_rest_still_loads():
+    text = DR.format(name="a") + "---\napiVersion: v1\nkind: Service\nmetadata:\n\tname: tabbed\n---\n" \
+        + DR.format(name="c")
+    r = load_text(text, "tabs.yaml")
+    assert [o.name for o in r.objects] == ["a", "c"]
+    [p] = r.problems
+    assert (p.file, p.line, p.reason) == ("tabs.yaml", 11, NOT_YAML)
+    assert "tab" in p.message and "spaces" in p.message
+    assert str(p).startswith("tabs.yaml:11")
+
+
+def test_anchors_aliases_and_merge_keys():
+    text = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: anchored
+  labels: &common
+    team: books
+spec:
+  host: reviews
+  trafficPolicy: &policy
+    connectionPool:
+      tcp: {maxConnections: 10}
+  subsets:
+  - name: v1
+    labels: &v1
+      app: reviews
+      version: v1
+  - name: v2
+    trafficPolicy: *policy
+    labels:
+      <<: *v1
+      version: v2
+"""
+    r = load_text(text, "anchors.yaml")
+    assert r.problems == []
+    [dr] = r.objects
+    assert dr.labels == {"team": "books"}
+    v1, v2 = dr.spec["subsets"]
+    assert v2["labels"] == {"app": "reviews", "version": "v2"}  # merged, then overridden
+    assert v2["trafficPolicy"] == dr.spec["trafficPolicy"]
+    assert dr.line_of("spec/subsets[1]/labels/version") == 21
+    assert dr.line_of("spec/subsets[1]/trafficPolicy") == 18
