@@ -70,23 +70,6 @@ def actual(value: Any) -> str:
     return type(value).__name__
 
 
-def _is_type(value: Any, t: str) -> bool:
-    if t == "string":
-        return isinstance(value, str)
-    if t == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float)
-                                                                            and value.is_integer())
-    if t == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if t == "boolean":
-        return isinstance(value, bool)
-    if t == "object":
-        return isinstance(value, dict)
-    if t == "array":
-        return isinstance(value, list)
-    return True
-
-
 def _describe(schema: dict[str, Any]) -> str:
     t = schema.get("type")
     if schema.get("x-kubernetes-int-or-string"):
@@ -123,10 +106,24 @@ def compile_schema(schema: dict[str, Any]) -> Check:
     int_or_string = bool(schema.get("x-kubernetes-int-or-string"))
     described = _describe(schema)
 
+    # Hot path: one isinstance against the Python types the JSON type admits (bools are ints in Python).
+    py_types: tuple[type, ...] | None = {"string": (str,), "integer": (int, float), "number": (int, float),
+                                         "boolean": (bool,), "object": (dict,), "array": (list,)}.get(t or "")
+    if int_or_string:
+        py_types = (str, int, float)
+    numeric = int_or_string or t in ("integer", "number")
+
     def type_ok(value: Any) -> bool:
-        if int_or_string:
-            return isinstance(value, str) or _is_type(value, "integer")
-        return t is None or _is_type(value, t)
+        if py_types is None:
+            return True
+        if not isinstance(value, py_types):
+            return False
+        if numeric and not isinstance(value, str):
+            if value.__class__ is bool:
+                return False
+            if t != "number" and value.__class__ is float:
+                return value.is_integer()
+        return True
 
     if "enum" in schema:
         allowed = schema["enum"]
@@ -167,7 +164,17 @@ def compile_schema(schema: dict[str, Any]) -> Check:
             return
         for step in steps:
             step(value, path, out)
+
+    if not steps:  # a leaf: its parent checks valid values by class alone, without a call (see `fields`)
+        LEAF_CLASSES[check] = frozenset({str} if t == "string" else {bool} if t == "boolean" else
+                                        {int} if t == "integer" else {int, float} if t == "number" else
+                                        {str, int} if int_or_string else {dict} if t == "object" else
+                                        {list} if t == "array" else set())
     return check
+
+
+#: Classes a leaf check accepts with nothing more to check (a valid value of them needs no call).
+LEAF_CLASSES: dict[Check, frozenset[type]] = {}
 
 
 def _numeric_steps(schema: dict[str, Any]) -> list[Check]:
@@ -257,19 +264,24 @@ def _object_steps(schema: dict[str, Any]) -> list[Check]:
     known = sorted(props)
     required = list(schema.get("required") or [])
 
+    leaf_props = {k: LEAF_CLASSES.get(c, frozenset()) for k, c in props.items()}
+    extra_leaf = LEAF_CLASSES.get(extra_check, frozenset()) if extra_check is not None else frozenset()
+
     def fields(value: Any, path: str, out: list[Issue]) -> None:
         if not isinstance(value, dict):
             return
         for key, item in value.items():
+            if item is None:
+                continue
             sub = props.get(key)
-            p = f"{path}/{key}"
             if sub is not None:
-                if item is not None:
-                    sub(item, p, out)
+                if item.__class__ not in leaf_props[key]:  # hot path: a valid leaf costs one set lookup
+                    sub(item, f"{path}/{key}", out)
             elif extra_check is not None:
-                if item is not None:
-                    extra_check(item, p, out)
+                if item.__class__ not in extra_leaf:
+                    extra_check(item, f"{path}/{key}", out)
             elif strict:
+                p = f"{path}/{key}"
                 out.append(Issue(p, UNKNOWN, f"{_dotted(p)} is not a field of {_dotted(path) or 'the object'}"
                                              f"{_suggest(str(key), known)}"))
         for key in required:

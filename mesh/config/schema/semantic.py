@@ -41,7 +41,12 @@ def _set(d: Any, key: str) -> bool:
     return v is not None and v != [] and v != {} and v != ""
 
 
+_IP_CHARS = re.compile(r"^[0-9a-fA-F:.]+(%.+)?$")
+
+
 def _is_ip(host: str) -> bool:
+    if not _IP_CHARS.match(host):  # most hosts are names: skip the exception path of ip_address
+        return False
     try:
         ipaddress.ip_address(host)
         return True
@@ -95,6 +100,8 @@ def _route_destinations(routes: list[Any], path: str, out: list[Issue]) -> None:
 
 
 def _header_operations(headers: Any, path: str, out: list[Issue]) -> None:
+    if not headers:
+        return
     for side in ("request", "response"):
         ops = _map(headers, side)
         for op in ("set", "add", "remove"):
