@@ -41,6 +41,13 @@ class Behavior:
     latency_fraction: float = 1.0
     error_rate: float = 0.0
     error_code: int = 503
+    # The app's HTTP keep-alive timeout (ms, 0 = keep connections open): a connection idle this long is closed by
+    # the app, sooner than Envoy's upstream idle timeout (1 h), the setup behind the keep-alive race (istio#55138).
+    keepalive_timeout_ms: float = 0.0
+    # The race itself: the share of requests on a reused connection that arrive just as the app's keep-alive timer
+    # closes it. On loopback a FIN lands in microseconds, so that crossing is made explicit: the app closes the
+    # connection without answering, and Envoy sees upstream_reset_before_response_started{connection_termination}.
+    keepalive_race_rate: float = 0.0
 
 
 @dataclass
@@ -170,6 +177,25 @@ def _handler_for(app: App) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
         server_version = app.spec.app
 
+        def setup(self) -> None:
+            ka = app.spec.behavior.keepalive_timeout_ms
+            self.timeout = ka / 1000 if ka > 0 else None  # idle read timeout: the app closes the connection
+            self.served = 0
+            super().setup()
+
+        def _keepalive_race(self) -> bool:
+            """True when this request crosses the app's keep-alive close (see Behavior.keepalive_race_rate)."""
+            rate = app.spec.behavior.keepalive_race_rate
+            if self.served and rate and random.random() < rate:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return True
+            self.served += 1
+            return False
+
         def _reply(self, code: int, ctype: str, body: bytes) -> None:
             self.send_response(code)
             self.send_header("content-type", ctype)
@@ -181,6 +207,8 @@ def _handler_for(app: App) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             if self.path == "/_meshscope/behavior":
                 return self._reply(200, "application/json", json.dumps(app.spec.behavior.__dict__).encode())
+            if self._keepalive_race():
+                return
             attrs = {"http.method": "GET", "http.target": self.path, "component": "app",
                      "app": app.spec.app, "version": app.spec.version}
             with app.tracer.server_span(f"GET {self.path.split('?')[0]}", headers, attrs) as span:

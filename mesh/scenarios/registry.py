@@ -1,8 +1,9 @@
 """The one list of scenarios, in the order `meshscope scenario list` prints them."""
 from __future__ import annotations
 
-from mesh.scenarios import (circuit_breaker, fault_abort, fault_delay, latency_regression, missing_subset,
-                            mtls_mismatch, outlier_ejection, rbac_deny, timeout, unknown_host, weights_typo)
+from mesh.scenarios import (circuit_breaker, fault_abort, fault_delay, keepalive_race, latency_regression,
+                            missing_subset, mtls_mismatch, outlier_ejection, rbac_deny, timeout, unknown_host,
+                            weights_typo)
 from mesh.scenarios.base import Scenario
 
 SCENARIOS: list[Scenario] = [
@@ -17,6 +18,7 @@ SCENARIOS: list[Scenario] = [
     rbac_deny.SCENARIO,
     outlier_ejection.SCENARIO,
     latency_regression.SCENARIO,
+    keepalive_race.SCENARIO,
 ]
 
 

@@ -88,13 +88,15 @@ class KeepAliveRace:
                     continue  # MS3001's, with its evidence
                 seen.add(hurt.destination)
                 args = hurt.args()
+                callers = []
                 if side == "destination":  # name the callers the client sidecars saw (they may have retried)
                     callers = hurt_by_service(ctx, c[(c[SIDE] == "source") & (c[DST] == hurt.destination)])
                     if callers and callers[0].sources:
                         args["source"] = callers[0].sources
                 f = make("MS3040", resource=hurt.service_ref(), **args)
                 f.evidence = hurt.evidence(rule=self.name, mtls_evidence="none: no server TLS errors, no STRICT "
-                                           "PeerAuthentication with a DestinationRule disabling TLS")
+                                           "PeerAuthentication with a DestinationRule disabling TLS",
+                                           client_edges=callers[0].edges if callers else [])
                 f.impact = hurt.impact()
                 out.append(f)
         return out
