@@ -1,15 +1,22 @@
 """Queries over the store that the rest of meshscope needs: Istio rate frames, quantiles, edge stats.
 
 `istio_rates` produces the *Istio rate frame* (see contracts): what PromQL
-`sum(rate(m[w])) by (<Istio labels>, le)` returns, computed from raw scrapes. Counter
+`sum(rate(m[w])) by (<Istio labels>, le)` returns, computed from raw scrapes. A rate is
+the increase over the window divided by the window's length (never by a series' own
+sampled span: a series that started or stopped inside the window would be overstated, and
+the series of an earlier run, or of a sidecar before its restart, would add up). Counter
 semantics follow Prometheus where they matter and improve on it where we know more:
+- each target's last scrape at or before the window start is the baseline, so the increase
+  is measured across the whole window, not from its first sample;
 - a drop in a counter is a reset: the increase over that step is the new value;
 - a scrape gap just makes one step longer (the increase is still exact unless the
   counter also reset inside the gap, which no scraper can see);
 - a series that appears in a target's scrape after earlier scrapes of the same target
   lacked it started from 0 at the previous scrape (Envoy creates a counter on its first
-  increment), so a burst of brand-new 503s is counted instead of waiting for a second sample.
-The rate of a series is its increase divided by the time it was observed over.
+  increment), so a burst of brand-new 503s is counted instead of waiting for a second sample;
+- at the window edges Prometheus' extrapolation applies: to the edge when the first/last
+  sample is within 1.1 average intervals of it, else half an interval, and never before
+  the counter's zero point; a baseline before the window start is interpolated back to it.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from collector.store import TelemetryStore
 
 RATE_COLUMNS = (*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE)
 _CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
+BASELINE_LOOKBACK_S = 60.0  # how far before a window its baseline scrape is looked for
 
 
 def istio_rates(store: TelemetryStore, window_s: float, end=None, prefix: str = "istio_") -> pd.DataFrame:
@@ -39,12 +47,20 @@ def istio_rates(store: TelemetryStore, window_s: float, end=None, prefix: str = 
         return store.istio_rates(window_s, end=end)
     end_ts = pd.Timestamp.now(tz="UTC") if end is None else _ts(end)
     start_ts = end_ts - pd.Timedelta(seconds=window_s)
-    table = store.arrow("metrics", start_ts, end_ts)
-    return rates_from_samples(table, prefix=prefix)
+    # a little before the window too: each target's last scrape before it is the increase's baseline
+    lookback = pd.Timedelta(seconds=min(float(window_s), BASELINE_LOOKBACK_S))
+    table = store.arrow("metrics", start_ts - lookback, end_ts)
+    return rates_from_samples(table, prefix=prefix, window=(start_ts.timestamp(), end_ts.timestamp()))
 
 
-def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "") -> pd.DataFrame:
-    """The Istio rate frame from raw cumulative samples (metrics-table columns)."""
+def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "",
+                       window: tuple[float, float] | None = None) -> pd.DataFrame:
+    """The Istio rate frame from raw cumulative samples (metrics-table columns).
+
+    `window` = (start, end) in epoch seconds: rates are increases over that window / its length
+    (samples before the start serve only as baselines). Without it the window is the samples' own
+    time range, so a series observed throughout gives its increase / that span.
+    """
     if isinstance(samples, pd.DataFrame):
         samples = tables.conform(samples, tables.SPECS["metrics"])
     if samples.num_rows:
@@ -52,12 +68,29 @@ def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "") -> pd
     if samples.num_rows == 0:
         return _empty_rates()
     df = tables.to_pandas(samples)
-    series_rates = _series_rates(df)
+    if window is None:
+        t = df[s.TIME].astype("int64").to_numpy() / 1e9
+        window = (float(t.min()), float(t.max()))
+    df = _from_baselines(df, *window)
+    series_rates = _series_rates(df, window)
     if series_rates.empty:
         return _empty_rates()
     keys = [*s.ISTIO_LABELS, s.METRIC, s.LE]
     out = series_rates.groupby(keys, dropna=False, sort=False, observed=True)[s.RATE].sum().reset_index()
     return out[list(RATE_COLUMNS)]
+
+
+def _from_baselines(df: pd.DataFrame, start: float, end: float) -> pd.DataFrame:
+    """Rows from each target's last scrape at or before `start` (its baseline) up to `end`."""
+    t = df[s.TIME].astype("int64").to_numpy() / 1e9
+    before = t <= start
+    if not before.any():
+        return df[t <= end]
+    target = df[s.TARGET].astype(object).to_numpy()
+    base = pd.Series(t[before]).groupby(target[before]).max()
+    tb = pd.Series(target).map(base).to_numpy(dtype=float)  # NaN: the target has no scrape before the window
+    keep = (np.isnan(tb) | (t >= tb)) & (t <= end)
+    return df[keep]
 
 
 def _name_mask(names: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
@@ -77,8 +110,9 @@ def _name_mask(names: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, pa.bool_())
 
 
-def _series_rates(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per series with its rate over the samples given (vectorized, no per-row Python)."""
+def _series_rates(df: pd.DataFrame, window: tuple[float, float]) -> pd.DataFrame:
+    """One row per series with its rate over `window` (vectorized, no per-row Python)."""
+    w_start, w_end = window
     t = df[s.TIME].astype("int64").to_numpy() / 1e9
     series_key = [s.TARGET, s.METRIC, s.LABELS, s.LE]
     sid = df.groupby(series_key, sort=False, observed=True, dropna=False).ngroup().to_numpy()
@@ -97,6 +131,7 @@ def _series_rates(df: pd.DataFrame) -> pd.DataFrame:
     # a series first seen after its target's earlier scrapes started at 0 at the previous scrape
     target_codes, target_names = pd.factorize(df[s.TARGET].to_numpy()[order])
     t_first = t.copy()
+    newborn_mask = np.zeros(len(sid), dtype=bool)
     first_idx = np.flatnonzero(first)
     for code in range(len(target_names)):  # per target (a handful), not per record
         scrape_times = np.unique(t[target_codes == code])
@@ -107,11 +142,31 @@ def _series_rates(df: pd.DataFrame) -> pd.DataFrame:
         newborn = rows[has_prev]
         inc[newborn] = np.nan_to_num(v[newborn], nan=0.0)
         t_first[newborn] = prev_t[has_prev]
+        newborn_mask[newborn] = True
 
-    g = pd.DataFrame({"sid": sid, "inc": inc, "t0": t_first, "t": t})
-    agg = g.groupby("sid", sort=False).agg(inc=("inc", "sum"), t0=("t0", "first"), t1=("t", "last"))
-    span = (agg["t1"] - agg["t0"]).to_numpy()
-    rate = np.where(span > 0, agg["inc"].to_numpy() / np.where(span > 0, span, 1.0), np.nan)
+    g = pd.DataFrame({"sid": sid, "inc": inc, "t0": t_first, "t": t, "v": v, "born": newborn_mask})
+    agg = g.groupby("sid", sort=False).agg(inc=("inc", "sum"), t0=("t0", "first"), t1=("t", "last"),
+                                           n=("t", "size"), v0=("v", "first"), born=("born", "first"))
+    inc_s = agg["inc"].to_numpy(dtype=float)
+    t0, t1 = agg["t0"].to_numpy(dtype=float), agg["t1"].to_numpy(dtype=float)
+    born = agg["born"].to_numpy(dtype=bool)
+    sampled = t1 - t0
+    steps = agg["n"].to_numpy(dtype=float) - 1 + born  # a newborn's implicit 0 is one more step
+    valid = sampled > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        avg = np.where(valid, sampled / np.maximum(steps, 1), 0.0)
+        to_start, to_end = t0 - w_start, w_end - t1
+        near = 1.1 * avg
+        ext_start = np.where(to_start < 0, to_start,  # baseline before the window: interpolate back to its start
+                             np.where(to_start < near, to_start, avg / 2))
+        # never before the counter's zero point; a newborn was 0 at t0 already
+        to_zero = np.where(inc_s > 0, sampled * np.nan_to_num(agg["v0"].to_numpy(dtype=float)) / inc_s, np.inf)
+        ext_start = np.where(ext_start > 0, np.minimum(ext_start, np.where(born, 0.0, to_zero)), ext_start)
+        ext_end = np.where(to_end < near, np.maximum(to_end, 0.0), avg / 2)
+        factor = np.where(valid, (sampled + ext_start + ext_end) / np.where(valid, sampled, 1.0), 0.0)
+    length = w_end - w_start
+    rate = inc_s * np.maximum(factor, 0.0) / length if length > 0 else np.where(valid, inc_s / np.where(valid, sampled, 1.0), np.nan)
+    rate = np.where(valid, rate, np.nan)
     valid = ~np.isnan(rate)
     first_rows = order[first_idx]  # original row of each series' first sample: carries its labels
     labels = df.iloc[first_rows].reset_index(drop=True)

@@ -41,7 +41,7 @@ def store():
 def test_frame_shape(store):
     scrape(store, 1000, line("200", 1))
     scrape(store, 1010, line("200", 11))
-    out = istio_rates(store, 60, end=1010)
+    out = istio_rates(store, 10, end=1010)
     assert list(out.columns) == [*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE]
     assert out[s.DESTINATION_WORKLOAD].iloc[0] == "unknown"
     assert math.isnan(out[s.LE].iloc[0])
@@ -51,7 +51,7 @@ def test_frame_shape(store):
 def test_counter_reset_counts_the_new_value(store):
     for t, v in [(1000, 100), (1010, 150), (1020, 20), (1030, 60)]:  # restart between 1010 and 1020
         scrape(store, t, line("200", v))
-    out = istio_rates(store, 60, end=1030)
+    out = istio_rates(store, 30, end=1030)
     assert rate_of(out, response_code="200") == pytest.approx((50 + 20 + 40) / 30)
 
 
@@ -59,24 +59,24 @@ def test_scrape_gap_keeps_the_increase(store):
     scrape(store, 1000, line("200", 0))
     scrape(store, 1005, line("200", 5))
     scrape(store, 1055, line("200", 105))  # target unreachable for 45 s
-    out = istio_rates(store, 120, end=1060)
-    assert rate_of(out, response_code="200") == pytest.approx(105 / 55)
+    out = istio_rates(store, 60, end=1060)  # baseline at 1000; the last scrape is within 1.1 intervals of the end
+    assert rate_of(out, response_code="200") == pytest.approx(105 * (60 / 55) / 60)
 
 
 def test_new_series_counts_from_zero_at_previous_scrape(store):
     scrape(store, 1000, line("200", 10))
     scrape(store, 1010, line("200", 20) + line("503", 4))
-    out = istio_rates(store, 60, end=1010)
+    out = istio_rates(store, 10, end=1010)
     assert rate_of(out, response_code="503") == pytest.approx(0.4)
 
 
 def test_window_bounds_and_sum_over_targets(store):
-    scrape(store, 900, line("200", 0), target="a")  # outside a 60 s window ending at 1010
+    scrape(store, 900, line("200", 0), target="a")  # outside a 10 s window ending at 1010 (and its lookback)
     scrape(store, 1000, line("200", 1000), target="a")
     scrape(store, 1010, line("200", 1010), target="a")
     scrape(store, 1000, line("200", 0), target="b")
     scrape(store, 1010, line("200", 20), target="b")
-    out = istio_rates(store, 60, end=1010)
+    out = istio_rates(store, 10, end=1010)
     assert rate_of(out, response_code="200") == pytest.approx(1 + 2)
 
 
@@ -91,7 +91,7 @@ def test_histogram_buckets_keep_le(store):
                          f'istio_request_duration_milliseconds_bucket{{reporter="source",le="+Inf"}} {b}\n')
     scrape(store, 1000, text(0, 0))
     scrape(store, 1010, text(50, 100))
-    out = istio_rates(store, 60, end=1010)
+    out = istio_rates(store, 10, end=1010)
     assert dict(zip(out[s.LE], out[s.RATE])) == {100.0: 5.0, math.inf: 10.0}
 
 
@@ -154,7 +154,7 @@ def test_golden_signals_per_edge_from_scrapes(store):
     scrape(store, 1000, text(0, 0, 0, 0))
     scrape(store, 1010, text(90, 10, 50, 100))
     from collector.query import golden_signals
-    g = golden_signals(istio_rates(store, 60, end=1010))
+    g = golden_signals(istio_rates(store, 10, end=1010))
     assert len(g) == 1  # the source-reported copy is not counted twice
     row = g.iloc[0]
     assert row["request_rate"] == pytest.approx(10.0)
@@ -171,3 +171,51 @@ def test_request_and_span_windows():
                                s.START_TIME: pd.to_datetime([150, 190], unit="s", utc=True)}))
     assert list(request_table(st, 50, end=210)[s.PATH]) == ["/b"]
     assert list(spans(st, 100, end=200, trace_id=("CD" * 16))[s.SPAN_ID]) == ["02" * 8]
+
+
+def steady(store: TelemetryStore, target: str, t0: float, t1: float, rps: float, code: str = "200", start_value: float = 0,
+           step: float = 1.0) -> None:
+    """A counter scraped every `step` s from t0 to t1 growing at `rps` (a sidecar under steady load)."""
+    times = np.arange(t0, t1 + 1e-9, step)
+    store.add_samples(pd.DataFrame({s.TIME: pd.to_datetime(times, unit="s", utc=True), s.TARGET: target,
+                                    s.METRIC: "istio_requests_total", s.REPORTER: "source", s.RESPONSE_CODE: code,
+                                    s.LABELS: f'response_code="{code}"',
+                                    s.VALUE: start_value + rps * (times - t0)}))
+
+
+def test_rate_is_increase_over_the_window_not_over_each_series_span(store):
+    # 5 rps all along; 503s start 10 s before the end at 2 rps: a 60 s window holds 20 of them
+    steady(store, "a", 900, 1060, 5.0)
+    steady(store, "a", 1051, 1060, 2.0, code="503", start_value=2.0)  # Envoy shows a counter from its first increment
+    out = istio_rates(store, 60, end=1060)
+    assert rate_of(out, response_code="200") == pytest.approx(5.0, rel=0.02)
+    assert rate_of(out, response_code="503") == pytest.approx(20 / 60, rel=0.02)  # not 2 rps over its own 10 s
+
+
+def test_runs_and_restarts_do_not_add_up(store):
+    # one run scraped target a until 1030, the next run (new ports: target b) from 1031: 5 rps throughout
+    steady(store, "a", 900, 1030, 5.0)
+    steady(store, "b", 1031, 1060, 5.0, start_value=7.0)
+    out = istio_rates(store, 60, end=1060)
+    assert rate_of(out, response_code="200") == pytest.approx(5.0, rel=0.1)
+    # a sidecar restart on the same target: its counters restart from 0
+    store2 = TelemetryStore(window_s=3600, clock=lambda: 2000.0)
+    steady(store2, "a", 900, 1030, 5.0)
+    steady(store2, "a", 1031, 1060, 5.0, start_value=3.0)
+    assert rate_of(istio_rates(store2, 60, end=1060), response_code="200") == pytest.approx(5.0, rel=0.1)
+
+
+def test_a_series_that_stopped_counts_only_its_share_of_the_window(store):
+    steady(store, "old", 900, 1020, 6.0)  # stopped 40 s before the end of the window
+    out = istio_rates(store, 60, end=1060)
+    assert rate_of(out, response_code="200") == pytest.approx(6.0 * 20.5 / 60, rel=0.02)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(min_value=0.5, max_value=5.0), st.floats(min_value=10, max_value=200), st.floats(min_value=0, max_value=1))
+def test_steady_rate_is_recovered_for_any_window_and_phase(step, window, phase):
+    """Whatever the scrape interval and where the window falls between scrapes, a steady rate is the rate."""
+    store = TelemetryStore(window_s=7200, clock=lambda: 5000.0)
+    steady(store, "a", 1000, 1000 + 400, 3.0, step=step)
+    end = 1000 + 400 - phase * step
+    assert rate_of(istio_rates(store, window, end=end), response_code="200") == pytest.approx(3.0, rel=0.01)
