@@ -107,12 +107,24 @@ def test_apply_refuses_error_findings_in_context(bundled_mesh, mesh_config, tmp_
 
 
 def test_apply_reports_what_the_mesh_refuses(bundled_mesh, mesh_config, tmp_path, capsys):
-    f = tmp_path / "timeout.yaml"
-    f.write_text(VS.replace("  - route:", "  - timeout: soon\n    route:"))
+    # valid for Istio's API (so it reaches the mesh), but not a valid RE2 regex: Envoy NACKs the route
+    f = tmp_path / "regex.yaml"
+    f.write_text(VS.replace("  - route:", "  - match:\n    - uri: {regex: '/ratings/(['}\n    route:"))
     assert main(["apply", "-f", str(f), *ctl(bundled_mesh), "--force"]) == 1
     out = capsys.readouterr().out
     assert "previous config is still serving" in out
-    assert "spec.http[0].timeout: invalid duration 'soon'" in out
+    assert "Envoy rejected the RouteConfiguration update" in out
+
+
+def test_apply_refuses_api_violations_before_sending_even_with_force(bundled_mesh, mesh_config, tmp_path, capsys):
+    f = tmp_path / "timeout.yaml"
+    f.write_text(VS.replace("  - route:", "  - timeout: soon\n    route:").replace("weight: 100", "weight: -1"))
+    before = [o.ref for o in bundled_mesh.objects]
+    assert main(["apply", "-f", str(f), *ctl(bundled_mesh), "--force"]) == 1
+    out = capsys.readouterr().out
+    assert f"{f}:10 (VirtualService ratings): spec.http[0].timeout:" in out and "invalid duration 'soon'" in out
+    assert f"{f}:15 (VirtualService ratings): spec.http[0].route[0].weight: weight -1 < 0" in out
+    assert [o.ref for o in bundled_mesh.objects] == before
 
 
 def test_apply_without_a_running_mesh_says_so(tmp_path, capsys):
