@@ -66,6 +66,11 @@ class BundledConfig:
     extra_config: list[Path] = field(default_factory=list)  # more Istio YAML applied at start
     config_namespace: str = "default"  # where extra_config objects without a namespace go (`up -n`)
     trace_sampling: float = 100.0  # percent of requests the sidecars trace
+    # Telemetry mode. "files": JSON access-log files the collector tails. "otel": no log files; every sidecar sends its
+    # access logs through Envoy's OpenTelemetry access logger (as Istio's envoyOtelAls provider does) and its traces
+    # over OTLP, both over gRPC to `otlp_grpc_endpoint` (host:port of meshscope's OTLP/gRPC receiver).
+    telemetry: str = "files"
+    otlp_grpc_endpoint: str | None = None
     cert_ttl: timedelta = timedelta(hours=24)
     envoy_log_level: str = "warning"
     ready_timeout: float = 30.0
@@ -338,8 +343,17 @@ class BundledMesh:
         creds = private_dir(self.credentials_dir(w))
         self._write_credentials(w)
         boot = build_bootstrap(w, self.xds.port, creds, self.ca.root_pem, self.ca.xds_server_identity, otlp,
-                               admin_socket=self.admin_socket(w))
+                               admin_socket=self.admin_socket(w), otlp_grpc=self._otlp_grpc())
         self.supervisor.start(envoy_spec(f"{w.namespace}.{w.name}", boot, self.run_dir, self.config.envoy_log_level))
+
+    def _otlp_grpc(self) -> tuple[str, int] | None:
+        """(host, port) of the OTLP/gRPC receiver in the `otel` telemetry mode, else None."""
+        if self.config.telemetry != "otel":
+            return None
+        if not self.config.otlp_grpc_endpoint:
+            raise ValueError("telemetry mode 'otel' needs otlp_grpc_endpoint (host:port of an OTLP/gRPC receiver)")
+        host, _, port = self.config.otlp_grpc_endpoint.rpartition(":")
+        return (host or "127.0.0.1", int(port))
 
     def _write_credentials(self, w: Workload) -> None:
         """Put the workload's current certificate where its Envoy reads its xDS client certificate."""
@@ -453,8 +467,10 @@ class BundledMesh:
             cert = self._certs.get(w.key)
             if cert is None or cert.identity != spiffe_id(w.namespace, w.service_account, self.ca.trust_domain):
                 self._certs[w.key] = self.ca.issue(w.namespace, w.service_account, self.config.cert_ttl)
+        otel = self.config.telemetry == "otel"
         return translate(objects, self.registry, self._certs, self.ca.root_pem, self.log_dir,
-                         tracing=bool(self.config.otlp_endpoint), sampling=self.config.trace_sampling)
+                         tracing=bool(self.config.otlp_endpoint) or otel, sampling=self.config.trace_sampling,
+                         access_log="otel" if otel else "file")
 
     def _set_config(self, objects: list[ConfigObject]) -> list[str]:
         try:
@@ -647,10 +663,14 @@ class BundledMesh:
                 for w in self.registry.workloads]
 
     def access_log_paths(self) -> list[Path]:
+        if self.config.telemetry == "otel":
+            return []  # access logs leave the sidecars over OTLP/gRPC, no file is written
         return [self.log_dir / f"{w.namespace}.{w.name}.log" for w in self.registry.workloads]
 
     def access_logs(self) -> list[AccessLog]:
         """Every sidecar's access log with its writer's workload, namespace and principal."""
+        if self.config.telemetry == "otel":
+            return []
         return [AccessLog(str(self.log_dir / f"{w.namespace}.{w.name}.log"), w.name, w.namespace,
                           spiffe_id(w.namespace, w.service_account)) for w in self.registry.workloads]
 

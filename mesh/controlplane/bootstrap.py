@@ -30,7 +30,7 @@ from typing import Any
 from mesh.controlplane.ca import IssuedCert
 from mesh.controlplane.context import OTLP_CLUSTER, XDS_CLUSTER, rest_source
 from mesh.controlplane.registry import Workload
-from mesh.controlplane.telemetry import BYTES_BUCKETS, DURATION_BUCKETS
+from mesh.controlplane.telemetry import BYTES_BUCKETS, DURATION_BUCKETS, OTLP_GRPC_CLUSTER
 
 DEFAULT_TAGS = ("envoy.http_conn_manager_prefix", "envoy.listener_address", "envoy.response_code",
                 "envoy.response_code_class", "envoy.tcp_prefix", "envoy.http_user_agent", "envoy.virtual_host",
@@ -126,7 +126,8 @@ def xds_transport_socket(credentials_dir: Path, root_pem: str, server_identity: 
 
 
 def build_bootstrap(w: Workload, xds_port: int, credentials_dir: Path, root_pem: str, server_identity: str,
-                    otlp: tuple[str, int] | None = None, admin_socket: Path | None = None) -> dict[str, Any]:
+                    otlp: tuple[str, int] | None = None, admin_socket: Path | None = None,
+                    otlp_grpc: tuple[str, int] | None = None) -> dict[str, Any]:
     """`credentials_dir` must hold the file `xds_client_secret` describes before Envoy starts.
 
     The admin socket defaults to `credentials_dir/admin.sock`; pass a shorter path when that one
@@ -140,6 +141,13 @@ def build_bootstrap(w: Workload, xds_port: int, credentials_dir: Path, root_pem:
     if otlp:
         c = _static_cluster(OTLP_CLUSTER, otlp[1])
         c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"] = otlp[0]
+        clusters.append(c)
+    if otlp_grpc:  # meshscope's OTLP/gRPC receiver: access logs (OpenTelemetry logger) and traces, over HTTP/2
+        c = _static_cluster(OTLP_GRPC_CLUSTER, otlp_grpc[1])
+        c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"] = otlp_grpc[0]
+        c["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}}
         clusters.append(c)
     return {
         "node": {"id": w.node_id, "cluster": f"{w.app}.{w.namespace}",

@@ -25,6 +25,7 @@ class ProxyContext:
     tracing: bool = False
     sampling: float = 100.0
     warnings: list[str] = field(default_factory=list)
+    access_log: str = "file"  # "file" (JSON files the collector tails) | "otel" (OpenTelemetry logger over gRPC)
 
     @property
     def client_namespace(self) -> str:

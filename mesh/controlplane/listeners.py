@@ -37,7 +37,7 @@ def _hcm(ctx: ProxyContext, stat_prefix: str, direction: str, tags: dict[str, st
         "@type": HCM_TYPE,
         "stat_prefix": stat_prefix,
         "http_filters": http_filters,
-        "access_log": [telemetry.file_logger(ctx.log_path), telemetry.stats_logger(tags)],
+        "access_log": [telemetry.request_logger(ctx), telemetry.stats_logger(tags)],
         "generate_request_id": True,
         "preserve_external_request_id": False,
         "normalize_path": True,
@@ -48,7 +48,8 @@ def _hcm(ctx: ProxyContext, stat_prefix: str, direction: str, tags: dict[str, st
         **route, **(extra or {}),
     }
     w = ctx.workload
-    tr = telemetry.tracing(f"{w.app}.{w.namespace}", OTLP_CLUSTER if ctx.tracing else None, ctx.sampling)
+    tr = telemetry.tracing(f"{w.app}.{w.namespace}", OTLP_CLUSTER if ctx.tracing else None, ctx.sampling,
+                           grpc=ctx.access_log == "otel")
     if tr:
         cfg["tracing"] = tr
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": cfg}
@@ -107,7 +108,7 @@ def inbound_listener(ctx: ProxyContext, container_port: int) -> dict[str, Any]:
             "listener_filters_timeout": "1s", "continue_on_listener_filters_timeout": True,
             "filter_chains": chains,
             "metadata": {"filter_metadata": {"istio": {"mtls_mode": mode}}},
-            "access_log": [telemetry.listener_logger(ctx.log_path)]}
+            "access_log": [telemetry.listener_logger(ctx.log_path, telemetry.otel_logger_for(ctx))]}
 
 
 def _gateway_tls_socket(server: TlsServer) -> dict[str, Any]:

@@ -183,13 +183,58 @@ def file_logger(path: str) -> dict[str, Any]:
     }
 
 
-def listener_logger(path: str) -> dict[str, Any]:
+# --- the OpenTelemetry telemetry mode (issue 13): access logs as Istio's envoyOtelAls ships them ----------------
+OTLP_GRPC_CLUSTER = "otlp-grpc"  # meshscope's OTLP/gRPC receiver (HTTP/2), see bootstrap.build_bootstrap
+OTEL_LOG_NAME = "otel_envoy_accesslog"  # Istio's default log name for an envoyOtelAls provider
+# Istio's EnvoyTextLogFormat: the record body Istio sends by default
+ISTIO_TEXT_FORMAT = (
+    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% '
+    '%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% '
+    '%BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
+    '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% '
+    '%DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n'
+)
+
+
+def otel_logger(w: Workload) -> dict[str, Any]:
+    """Envoy's OpenTelemetry access logger over gRPC, shaped like Istio's envoyOtelAls provider.
+
+    Body: Istio's default text line. Attributes: the provider's `logFormat.labels` that docs/cluster.md
+    recommends: Istio's JSON access-log fields, plus the writer's identity (in Istio
+    `%ENVIRONMENT(ISTIO_META_WORKLOAD_NAME)%`, `%ENVIRONMENT(POD_NAMESPACE)%`, `%ENVIRONMENT(SERVICE_ACCOUNT)%`;
+    the control plane knows them, so they are literal here).
+    """
+    labels = {**ACCESS_LOG_JSON, "workload": w.name, "namespace": w.namespace, "service_account": w.service_account}
+    return {
+        "name": "envoy.access_loggers.open_telemetry",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig",
+            "log_name": OTEL_LOG_NAME,
+            "grpc_service": {"envoy_grpc": {"cluster_name": OTLP_GRPC_CLUSTER}, "timeout": "2s"},
+            "body": {"string_value": ISTIO_TEXT_FORMAT},
+            "attributes": {"values": [{"key": k, "value": {"string_value": v}} for k, v in labels.items()]},
+        },
+    }
+
+
+def otel_logger_for(ctx: Any) -> dict[str, Any] | None:
+    """The OpenTelemetry logger when the proxy's telemetry mode is `otel`, else None (file logs)."""
+    return otel_logger(ctx.workload) if getattr(ctx, "access_log", "file") == "otel" else None
+
+
+def request_logger(ctx: Any) -> dict[str, Any]:
+    """The HTTP access logger of a proxy: JSON file (tailed) or OpenTelemetry over gRPC (no file)."""
+    return otel_logger_for(ctx) or file_logger(ctx.log_path)
+
+
+def listener_logger(path: str, otel: dict[str, Any] | None = None) -> dict[str, Any]:
     """Listener-level log: the only place a server-side TLS failure shows up (no HTTP stream exists).
 
     Only failed connections are logged (a response flag such as NR, or a transport
     failure reason); healthy connections already have their requests in the HCM log.
+    In the OpenTelemetry mode the same records go through `otel` instead of the file.
     """
-    log = file_logger(path)
+    log = dict(otel) if otel else file_logger(path)
     log["filter"] = {"or_filter": {"filters": [
         {"response_flag_filter": {}},
         {"extension_filter": {"name": "envoy.access_loggers.extension_filters.cel", "typed_config": {
@@ -199,18 +244,21 @@ def listener_logger(path: str) -> dict[str, Any]:
     return log
 
 
-def tracing(service_name: str, otlp_cluster: str | None, sampling: float = 100.0) -> dict[str, Any] | None:
-    if not otlp_cluster:
+def tracing(service_name: str, otlp_cluster: str | None, sampling: float = 100.0,
+            grpc: bool = False) -> dict[str, Any] | None:
+    """Envoy's OpenTelemetry tracer: OTLP/HTTP to `otlp_cluster`, or OTLP/gRPC (Istio's `opentelemetry` provider)."""
+    if not otlp_cluster and not grpc:
         return None
+    export: dict[str, Any] = (
+        {"grpc_service": {"envoy_grpc": {"cluster_name": OTLP_GRPC_CLUSTER}, "timeout": "2s"}} if grpc else
+        {"http_service": {"http_uri": {"uri": "/v1/traces", "cluster": otlp_cluster, "timeout": "2s"}}})
     return {
         "provider": {
             "name": "envoy.tracers.opentelemetry",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
                 "service_name": service_name,
-                "http_service": {
-                    "http_uri": {"uri": "/v1/traces", "cluster": otlp_cluster, "timeout": "2s"},
-                },
+                **export,
             },
         },
         "random_sampling": {"value": sampling},

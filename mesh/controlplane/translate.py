@@ -60,14 +60,14 @@ class ProxyResources:
 
 def translate(objects: list[ConfigObject], registry: Registry, certs: dict[str, IssuedCert], root_pem: str,
               log_dir: Path, tracing: bool = False, sampling: float = 100.0,
-              trust_domain: str = "cluster.local") -> dict[str, ProxyResources]:
+              trust_domain: str = "cluster.local", access_log: str = "file") -> dict[str, ProxyResources]:
     """Resources for every workload in `registry` (keyed by node id); raises ConfigError on bad config."""
     index = ConfigIndex(objects)
     out: dict[str, ProxyResources] = {}
     errors: list[str] = []
     for w in registry.workloads:
         ctx = ProxyContext(w, registry, index, str(log_dir / f"{w.namespace}.{w.name}.log"), trust_domain,
-                           tracing, sampling)
+                           tracing, sampling, access_log=access_log)
         res = ProxyResources(w.node_id)
         try:
             res.add(CDS, clusters.build_clusters(ctx))
