@@ -43,6 +43,8 @@ class Issue:
     path: str
     problem: str
     message: str
+    #: For a failed CRD rule: the rule's own message (what the API server says), to recognise it by.
+    rule_message: str = ""
 
     @property
     def field(self) -> str:
@@ -363,6 +365,6 @@ def _rule_steps(schema: dict[str, Any]) -> list[Check]:
                         parse_duration(value)
                     except DurationError as exc:  # say why it is not one, not only what the rule wants
                         shown = f" ({exc})"
-                out.append(Issue(path, problem, f"{_dotted(path)}: {message}{shown}"))
+                out.append(Issue(path, problem, f"{_dotted(path)}: {message}{shown}", message))
         steps.append(cel)
     return steps

@@ -339,3 +339,12 @@ def test_what_go_refuses_is_not_a_duration(text: str):
     from mesh.config.schema.durations import DurationError, parse_duration
     with pytest.raises(DurationError):
         parse_duration(text)
+
+
+def test_a_problem_a_dedicated_rule_reports_is_one_finding():
+    text = ("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, namespace: shop}\n"
+            "spec:\n  mtls: {mode: STRICT}\n  portLevelMtls:\n    8080: {mode: DISABLE}\n")
+    codes = [f.code for f in analyze(Snapshot(load_text(text, "p.yaml").objects)) if f.severity == "error"]
+    assert codes == ["MS2012"]
+    (obj,) = load_text(text, "p.yaml").objects
+    assert [i.rule_message for i in validate_object(obj)] == ["portLevelMtls requires selector"]  # apply refuses
