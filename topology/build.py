@@ -30,7 +30,7 @@ def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespace
                 accessible: Iterable[tuple[str, str]] | None = None,
                 appenders: Sequence[str] | None = None, snapshot=None, health=None, window_s: float | None = None,
                 query_time: float | None = None, ambient: str = "none", waypoints: Iterable[tuple[str, str, str]] = (),
-                **appender_options) -> nx.MultiDiGraph:
+                one_reporter: bool = True, **appender_options) -> nx.MultiDiGraph:
     """The traffic graph for a rate frame (Istio labels + metric + le + rate).
 
     `appenders=None` runs every appender; `appenders=[]` runs only the always-on
@@ -42,7 +42,8 @@ def build_graph(rates: pd.DataFrame, graph_type: str = model.WORKLOAD, namespace
                         node=node, rates=rate_modes or RateModes(), inject_service_nodes=inject_service_nodes,
                         include_idle_edges=include_idle_edges,
                         accessible=set(accessible) if accessible is not None else None,
-                        window_s=window_s, query_time=query_time, ambient=ambient, waypoints=frozenset(waypoints))
+                        window_s=window_s, query_time=query_time, ambient=ambient, waypoints=frozenset(waypoints),
+                        one_reporter=one_reporter)
     return GraphBuilder(opts, appenders, snapshot=snapshot, health=health, **appender_options).build(rates)
 
 

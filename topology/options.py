@@ -53,6 +53,10 @@ class GraphOptions:
     waypoints: frozenset = frozenset()  # (cluster, namespace, workload) of ambient waypoint proxies
     window_s: float | None = None
     query_time: float | None = None
+    # one reporter per edge: the caller's (source) series where the caller reports the edge, else the server's.
+    # False: Kiali's union of both reporters de-duplicated by fingerprint, which counts a request twice when the
+    # two sides saw it differently (a timeout: the client's 504 UT and the server's 0 DC).
+    one_reporter: bool = True
 
     def __post_init__(self) -> None:
         if self.graph_type not in model.GRAPH_TYPES:

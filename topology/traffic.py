@@ -137,7 +137,7 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
     src, src_tid = resolve_sources(rows, table, caches.sources)
     dest = resolve_dests(rows, table, opts.inject, opts.istio_namespace, caches.dests)
     proto, code, flags = protocol_and_code(rows, metric_protocols(opts))
-    sel, query, skipped = _select(rows, opts, src, dest, proto)
+    sel, query, skipped = _select(rows, opts, src, dest, proto, src_tid)
     contrib, group, kept = _dedup(rows, sel, query, src, src_tid, dest, proto, code, flags)
     bad_rates = contrib.pop("bad")
     skipped += bad_rates
@@ -162,7 +162,7 @@ def build_traffic(frame: pd.DataFrame, opts: GraphOptions, caches: Caches | None
 
 
 def _select(rows: pd.DataFrame, opts: GraphOptions, src: np.ndarray, dest: DestInfo,
-            proto: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+            proto: np.ndarray, src_tid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Rows Kiali's queries would return, in query order, that can be used; and how many could not."""
     parts = selection_parts(rows, opts)
     sel = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
@@ -176,7 +176,28 @@ def _select(rows: pd.DataFrame, opts: GraphOptions, src: np.ndarray, dest: DestI
         if mode != "requests":
             wanted &= ~(is_req & (proto[sel] == p))
     skipped = len(np.unique(sel[~usable]))
-    return sel[usable & wanted], query[usable & wanted], skipped
+    sel, query = sel[usable & wanted], query[usable & wanted]
+    if opts.one_reporter and len(sel):
+        keep = _one_reporter(rows, sel, src if src_tid is None else src_tid, proto)
+        sel, query = sel[keep], query[keep]
+    return sel, query, skipped
+
+
+def _one_reporter(rows: pd.DataFrame, sel: np.ndarray, src: np.ndarray, proto: np.ndarray) -> np.ndarray:
+    """Mask of selected rows to keep so each request is counted once, by one side.
+
+    Per (source identity, destination host, protocol): the source-reported series when the caller
+    reports that traffic (its sidecar saw every request it sent, including those that never
+    reached the server: client-side faults, connection failures, its own timeouts, each retry
+    sequence once), else the destination-reported ones (callers outside the mesh).
+    """
+    rep = rows["reporter"].astype(object).to_numpy()[sel]
+    host = rows["d_host"].cat.codes.to_numpy().astype(np.int64)[sel] + 1
+    pcode = pd.Categorical(proto[sel], categories=list(PROTOCOLS)).codes.astype(np.int64)
+    key, _ = pd.factorize(pd.Series((src[sel].astype(np.int64) * (host.max(initial=0) + 1) + host) * 4 + pcode))
+    has_source = np.zeros(int(key.max(initial=-1)) + 1, dtype=bool)
+    has_source[key[rep == "source"]] = True
+    return ~((rep == "destination") & has_source[key])
 
 
 def _dest_services(contrib: dict, dest: DestInfo) -> dict[int, set]:

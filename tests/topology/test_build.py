@@ -138,3 +138,30 @@ def test_idle_edges_are_hidden_unless_asked_for():
     assert "old-v1" not in {d[A.WORKLOAD] for _, d in build_graph(df).nodes(data=True)}
     shown = by_name(build_graph(df, include_idle_edges=True))
     assert shown[("productpage-v1", "old-v1", "http")][A.RATE] == 0.0
+
+
+@pytest.mark.parametrize("client, server", [
+    (("504", "UT"), ("0", "DC")),  # the caller's route timeout: the server saw the caller go away
+    (("503", "URX"), ("503", "-")),  # retries: the server answered each attempt, the caller saw one request
+    (("200", "-"), ("0", "DC")),  # a caller-side reset after the answer: the caller still counts one request
+])
+def test_a_request_both_sides_saw_differently_is_counted_once(client, server):
+    """Kiali's fingerprint de-duplication adds the two sides' differing series; one reporter per edge does not."""
+    df = frame(both("a-v1", "b-v1", 6.0),
+               series("a-v1", "b-v1", 4.0, reporter="source", code=client[0], flags=client[1]),
+               series("a-v1", "b-v1", 4.0, reporter="destination", code=server[0], flags=server[1]))
+    for graph_type in ("workload", "app", "service"):
+        edges = by_name(build_graph(df, graph_type))
+        into_b = [e for (s, t, p), e in edges.items() if t in ("b-v1", "b") and s != t]
+        assert len(into_b) == 1 and into_b[0][A.RATE] == pytest.approx(10.0), graph_type
+        codes = {c: sum(r["flags"].values()) for c, r in into_b[0][A.RESPONSES].items()}
+        assert codes.get(client[0], 0) == pytest.approx(4.0 + (6.0 if client[0] == "200" else 0.0))
+    if client[0] != "200":  # the Kiali-compatible mode keeps its double count of differing fingerprints
+        assert by_name(build_graph(df, one_reporter=False))[("a-v1", "b-v1", "http")][A.RATE] == pytest.approx(14.0)
+
+
+def test_server_side_series_count_when_the_caller_does_not_report():
+    df = frame(series("unknown", "b-v1", 5.0, reporter="destination"), series("a-v1", "b-v1", 2.0, reporter="destination"))
+    edges = by_name(build_graph(df, appenders=[]))
+    assert edges[("unknown", "b-v1", "http")][A.RATE] == pytest.approx(5.0)
+    assert edges[("a-v1", "b-v1", "http")][A.RATE] == pytest.approx(2.0)
