@@ -58,13 +58,15 @@ spec: {spec}
     assert p.line == 4 and words in p.message
 
 
-def test_short_service_without_namespace_is_a_problem():
+def test_short_service_without_namespace_resolves_in_the_default_namespace():
+    """As kubectl would create the object: no metadata.namespace means `default` (issue 12)."""
     res = load_slo_text("""apiVersion: meshscope.io/v1alpha1
 kind: ServiceLevelObjective
 metadata: {name: x}
 spec: {service: reviews, objective: 99}
 """, "x.yaml")
-    assert res.slos == [] and "metadata.namespace" in res.problems[0].message
+    assert res.problems == []
+    assert [(s.namespace, s.service) for s in res.slos] == [("default", "reviews.default.svc.cluster.local")]
 
 
 def test_yaml_syntax_error_is_a_problem_not_a_traceback():
