@@ -306,6 +306,59 @@ def sidecar(spec: dict[str, Any], out: list[Issue]) -> None:
                          "ALLOW_ANY_DYNAMIC_DNS is only supported in MeshConfig, not in a Sidecar"))
 
 
+def authorization_policy(spec: dict[str, Any], out: list[Issue]) -> None:
+    action = spec.get("action") or "ALLOW"
+    rules = _list(spec, "rules")
+    if action in ("CUSTOM", "DENY") and not rules:
+        out.append(Issue("spec", SEMANTIC, f"spec: {action} action without rules is meaningless as it will never be "
+                                           "triggered; add an empty rule {} to trigger it for every request"))
+    if action == "CUSTOM" and not _set(_map(spec, "provider"), "name"):
+        out.append(Issue("spec/provider", SEMANTIC, "spec.provider.name must not be empty with action CUSTOM"))
+    if _set(spec, "provider") and action != "CUSTOM":
+        out.append(Issue("spec/provider", SEMANTIC, f"spec.provider must not be set with action {action} "
+                                                    "(only CUSTOM)"))
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            continue
+        for j, f in enumerate(_list(rule, "from")):
+            p = f"spec/rules[{i}]/from[{j}]"
+            if not isinstance(f, dict) or f.get("source") is None:
+                out.append(Issue(p, SEMANTIC, f"{p.replace('/', '.')}.source must be set"))
+            elif isinstance(f["source"], dict) and not any(_set(f["source"], k) for k in f["source"]):
+                out.append(Issue(f"{p}/source", SEMANTIC, f"{p.replace('/', '.')}.source must not be empty"))
+        for j, t in enumerate(_list(rule, "to")):
+            p = f"spec/rules[{i}]/to[{j}]"
+            if not isinstance(t, dict) or t.get("operation") is None:
+                out.append(Issue(p, SEMANTIC, f"{p.replace('/', '.')}.operation must be set"))
+            elif isinstance(t["operation"], dict) and not any(_set(t["operation"], k) for k in t["operation"]):
+                out.append(Issue(f"{p}/operation", SEMANTIC, f"{p.replace('/', '.')}.operation must not be empty"))
+        for j, w in enumerate(_list(rule, "when")):
+            if isinstance(w, dict) and _set(w, "key") and not _set(w, "values") and not _set(w, "notValues"):
+                out.append(Issue(f"spec/rules[{i}]/when[{j}]", SEMANTIC, f"spec.rules[{i}].when[{j}]: at least one "
+                                 f"of values or notValues must be set for key {w['key']}"))
+
+
+def request_authentication(spec: dict[str, Any], out: list[Issue]) -> None:
+    for i, rule in enumerate(_list(spec, "jwtRules")):
+        if isinstance(rule, dict) and not _set(rule, "issuer") and not _set(rule, "jwksUri"):
+            out.append(Issue(f"spec/jwtRules[{i}]", SEMANTIC, f"spec.jwtRules[{i}]: issuer or jwksUri must be a "
+                                                              "non-empty string"))
+
+
+def peer_authentication(spec: dict[str, Any], out: list[Issue]) -> None:
+    if spec.get("portLevelMtls") == {}:
+        out.append(Issue("spec/portLevelMtls", SEMANTIC, "spec.portLevelMtls, if defined, must have at least one "
+                                                         "element"))
+
+
+def workload_group(spec: dict[str, Any], out: list[Issue]) -> None:
+    probe = _map(spec, "probe")
+    for key in ("periodSeconds", "initialDelaySeconds", "timeoutSeconds", "successThreshold", "failureThreshold"):
+        v = probe.get(key)
+        if isinstance(v, int) and not isinstance(v, bool) and v < 0:
+            out.append(Issue(f"spec/probe/{key}", SEMANTIC, f"spec.probe.{key} must be non-negative, got {v}"))
+
+
 #: Semantic checks by kind (kinds without extra checks rely on their schema alone).
 CHECKS: dict[str, list[SemanticCheck]] = {
     "VirtualService": [virtual_service],
@@ -313,4 +366,8 @@ CHECKS: dict[str, list[SemanticCheck]] = {
     "DestinationRule": [destination_rule],
     "ServiceEntry": [service_entry],
     "Sidecar": [sidecar],
+    "AuthorizationPolicy": [authorization_policy],
+    "RequestAuthentication": [request_authentication],
+    "PeerAuthentication": [peer_authentication],
+    "WorkloadGroup": [workload_group],
 }

@@ -348,3 +348,41 @@ def test_a_problem_a_dedicated_rule_reports_is_one_finding():
     assert codes == ["MS2012"]
     (obj,) = load_text(text, "p.yaml").objects
     assert [i.rule_message for i in validate_object(obj)] == ["portLevelMtls requires selector"]  # apply refuses
+
+
+SECURITY = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-nothing, namespace: shop}
+spec:
+  action: DENY
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: custom, namespace: shop}
+spec:
+  action: CUSTOM
+  rules:
+  - from:
+    - source: {}
+    to:
+    - {}
+    when:
+    - key: request.headers[x-user]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: shop}
+spec:
+  jwtRules:
+  - audiences: [shop]
+"""
+
+
+def test_webhook_checks_of_security_policies():
+    got = _by_line(SECURITY)
+    assert ("MS0023", 4, "spec") in got  # DENY without rules never triggers
+    assert ("MS0023", 10, "spec/provider") in got  # CUSTOM without provider.name
+    assert ("MS0023", 14, "spec/rules[0]/from[0]/source") in got  # empty source
+    assert ("MS0023", 16, "spec/rules[0]/to[0]") in got  # to without operation
+    assert ("MS0023", 18, "spec/rules[0]/when[0]") in got  # a condition without values
+    assert ("MS0023", 25, "spec/jwtRules[0]") in got  # neither issuer nor jwksUri
