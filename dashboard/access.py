@@ -1,9 +1,21 @@
-"""Who may read the UI and API.
+"""Who may read the UI and API, and which browsers may change things through them.
 
 On 127.0.0.1 the machine's users are trusted, as with Prometheus or Kiali's
 anonymous mode. Bound anywhere else, every request needs the token: an
 `Authorization: Bearer` header (API clients, scrapers) or the cookie the login
 page sets (browsers). Without it the answer is 401 and carries no data.
+
+Loopback does not make the operator's browser trustworthy: any web page it opens
+can send requests to 127.0.0.1. So, for every server and token setting:
+
+- the `Host` header must name this server (an IP literal, a loopback name, the bound
+  name or an `--allowed-host`), which defeats DNS rebinding (a hostile name that
+  resolves to 127.0.0.1 makes the browser send that name as Host);
+- a request that changes state (any method but GET/HEAD/OPTIONS) is refused when
+  the browser marks it cross-origin (`Origin`, `Sec-Fetch-Site`), and otherwise
+  needs a same-origin proof a foreign page cannot forge without CORS: a matching
+  `Origin` (browsers send it on every POST), `Sec-Fetch-Site: same-origin`, the
+  `X-Meshscope-CSRF` header (any value; scripts and curl), or the bearer token.
 """
 from __future__ import annotations
 
@@ -17,6 +29,8 @@ from flask import Flask, Response, redirect, request
 
 COOKIE = "meshscope_session"
 OPEN_PATHS = ("/healthz", "/login")
+CSRF_HEADER = "X-Meshscope-CSRF"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AccessError(ValueError):
@@ -74,6 +88,83 @@ def login_page(next_path: str, error: str = "", status: int = 401) -> Response:
     body = _LOGIN.format(error=err, next=html.escape(_safe_next(next_path), quote=True))
     return Response(body, status=status, mimetype="text/html",
                     headers={"WWW-Authenticate": 'Bearer realm="meshscope"', "Cache-Control": "no-store"})
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without port or IPv6 brackets, lower-case."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def host_allowed(name: str, bind_host: str, allowed: tuple[str, ...]) -> bool:
+    """IP literals (rebinding needs a name), loopback names, the bound name and operator-configured names.
+
+    An allowed entry starting with a dot ('.corp.example') allows every name under it.
+    """
+    if not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    if name == "localhost" or name.endswith(".localhost") or name == bind_host.lower().strip("[]"):
+        return True
+    for entry in allowed:
+        entry = entry.strip().lower()
+        if entry and (name == entry or (entry.startswith(".") and name.endswith(entry))):
+            return True
+    return False
+
+
+def _denied(status: int, message: str) -> Response:
+    import json
+    return Response(json.dumps({"error": message}), status=status, mimetype="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+def _same_origin(origin: str) -> bool:
+    """Whether an Origin header names the very server being asked (scheme, host and port)."""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower() \
+        and parts.scheme == request.scheme
+
+
+def origin_problem(token: str | None) -> str | None:
+    """Why a state-changing request must be refused as cross-origin or unproven, or None to let it through."""
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site in ("cross-site", "same-site"):
+        return f"cross-origin request refused (Sec-Fetch-Site: {site})"
+    origin = request.headers.get("Origin")
+    if origin is not None and not _same_origin(origin):
+        return f"cross-origin request refused (Origin: {origin[:100]})"
+    if request.path == "/login":  # the login form itself; it only sets a cookie for the right token
+        return None
+    if origin is not None or site == "same-origin" or request.headers.get(CSRF_HEADER):
+        return None
+    if token is not None and _authorized(token):
+        return None
+    return (f"a state-changing request needs a same-origin proof: send the header '{CSRF_HEADER}: 1' "
+            "(or 'Authorization: Bearer <token>')")
+
+
+def install_guards(server: Flask, token: str | None, bind_host: str = "127.0.0.1",
+                   allowed_hosts: tuple[str, ...] = ()) -> None:
+    """The Host check and the cross-origin check, before anything else runs (tokens or not)."""
+
+    @server.before_request
+    def check_host_and_origin():  # noqa: ANN202 - Flask hook
+        name = host_name(request.host or "")
+        if not host_allowed(name, bind_host, allowed_hosts):
+            return _denied(421, f"this server does not answer to Host {name[:100]!r}; if that is how you reach "
+                                "it, start it with --allowed-host NAME")
+        if request.method not in SAFE_METHODS:
+            problem = origin_problem(token)
+            if problem:
+                return _denied(403, problem)
+        return None
 
 
 def install_access(server: Flask, token: str | None) -> None:

@@ -76,7 +76,8 @@ def test_report_download(api):
 
 def test_scenarios_need_a_bundled_mesh(api):
     assert api.get("/api/v1/scenarios").json() == []
-    r = api.post("/api/v1/scenarios/mtls-mismatch")
+    assert api.post("/api/v1/scenarios/mtls-mismatch").status_code == 403  # no same-origin proof
+    r = api.post("/api/v1/scenarios/mtls-mismatch", headers={"X-Meshscope-CSRF": "1"})
     assert r.status_code == 503 and "meshscope up" in r.json()["error"]
 
 

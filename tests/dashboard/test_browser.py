@@ -228,7 +228,7 @@ def test_scenario_turns_the_edge_red_within_the_refresh_interval(browser, ui_ser
     wait_until(lambda: "Findings (0)" in text_of(browser, "#topo-panel"), 60, what="healthy edge panel")
     cy(browser, "(cy.zoom(1.7), cy.pan({x: -40, y: 25}), true)")  # the user zoomed in on something
     updated = text_of(browser, "#topo-updated")
-    r = httpx.post(ui.url + "/api/v1/scenarios/mtls-mismatch")
+    r = httpx.post(ui.url + "/api/v1/scenarios/mtls-mismatch", headers={"X-Meshscope-CSRF": "1"})
     assert r.status_code == 200
     wait_until(lambda: cy(browser, f"cy.$('{sel(FAILING_EDGE)}').style('line-color')") == RED, 60,
                what="edge turning red after auto-refresh")

@@ -38,7 +38,7 @@ class Incident:
 
     def apply(self) -> None:
         if not self.applied:
-            r = self.api.post(f"/api/v1/scenarios/{SCENARIO}")
+            r = self.api.post(f"/api/v1/scenarios/{SCENARIO}", headers={"X-Meshscope-CSRF": "1"})
             assert r.status_code == 200, r.text
             self.applied = True
 

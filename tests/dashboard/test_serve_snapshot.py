@@ -70,7 +70,7 @@ def test_serve_snapshot_answers_the_graph_without_prometheus(serve):
     assert {"productpage-v1", "reviews-v2", "ratings-v1"} <= names
     codes = {f["code"] for f in httpx.get(f"{url}/api/v1/findings", timeout=30).json()}
     assert "MS2001" in codes
-    assert httpx.post(f"{url}/api/v1/scenarios/mtls-mismatch", timeout=30).status_code == 503  # no mesh behind it
+    assert httpx.post(f"{url}/api/v1/scenarios/mtls-mismatch", timeout=30, headers={"X-Meshscope-CSRF": "1"}).status_code == 503  # no mesh behind it
 
 
 def test_serve_snapshot_with_a_token(serve):

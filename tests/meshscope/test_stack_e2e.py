@@ -72,7 +72,7 @@ def test_slos_api_lists_the_demo_slos(api):
 
 
 def test_scenario_through_the_api_opens_a_finding_on_the_graph_then_clear_resolves_it(api, stack, baseline):
-    r = api.post("/api/v1/scenarios/mtls-mismatch")
+    r = api.post("/api/v1/scenarios/mtls-mismatch", headers={"X-Meshscope-CSRF": "1"})
     assert r.status_code in (200, 202), r.text
     try:
         def mtls_finding():
@@ -88,7 +88,7 @@ def test_scenario_through_the_api_opens_a_finding_on_the_graph_then_clear_resolv
         graph_ids = {e["data"]["id"] for e in api.get("/api/v1/graph").json()["elements"]}
         assert set(found["elements"]) <= graph_ids
     finally:
-        assert api.delete("/api/v1/scenarios").status_code in (200, 202, 204)
+        assert api.delete("/api/v1/scenarios", headers={"X-Meshscope-CSRF": "1"}).status_code in (200, 202, 204)
 
     def resolved():
         return not [f for f in api.get("/api/v1/findings", params={"code": "MS3001", "status": "open"}).json()]
