@@ -37,6 +37,7 @@ class StackOptions:
     port: int = 8050  # UI and API; 0 = any free
     otlp_port: int = 4318  # meshscope's OTLP/HTTP receiver; 0 = any free
     otlp_host: str = "127.0.0.1"  # in a cluster pods must reach it: `serve` binds it with the UI's host
+    otlp_grpc_port: int | None = None  # OTLP/gRPC receiver (Envoy OTel access logs, traces): `serve` uses 4317; None = off
     data_dir: Path = Path(".meshscope")
     token: str | None = None  # required when host is not loopback
     diagnose_interval: float = 2.0
@@ -73,6 +74,7 @@ class Stack:
         self.options = options or StackOptions()
         self.store = None
         self.otlp = None
+        self.otlp_grpc = None
         self.diagnoser = None
         self.alerts = None
         self.source = None
@@ -95,6 +97,13 @@ class Stack:
             self.otlp.start()
             self._started.append(("otlp receiver", self.otlp.stop))
             progress(f"OTLP/HTTP receiver  {self.otlp.endpoint}/v1/traces")
+            if o.otlp_grpc_port is not None:  # Istio's envoyOtelAls access logs and OTLP traces (docs/cluster.md)
+                from collector.sources.otlp_grpc import OtlpGrpcReceiver
+
+                self.otlp_grpc = OtlpGrpcReceiver(self.store, host=o.otlp_host, port=o.otlp_grpc_port)
+                self.otlp_grpc.start()
+                self._started.append(("otlp/grpc receiver", self.otlp_grpc.stop))
+                progress(f"OTLP/gRPC receiver  {self.otlp_grpc.endpoint} (access logs, traces)")
             self.backend.start(self.store, self.otlp.endpoint, progress)
             self._started.append((self.backend.name, self.backend.stop))
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot)

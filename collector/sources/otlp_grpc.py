@@ -20,9 +20,12 @@ Istio's `opentelemetry` tracing provider speak OTLP/gRPC: `LogsService/Export` a
 from __future__ import annotations
 
 import logging
+import os
 from concurrent import futures
 
-import grpc
+# meshscope forks Envoy and app processes while the receiver runs; gRPC's fork handlers are not needed for that
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+import grpc  # noqa: E402
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -67,7 +70,10 @@ class OtlpGrpcReceiver:
                 self._export_traces, response_serializer=ExportTraceServiceResponse.SerializeToString)}),
         ))
         self._host = host
-        self._port = self._server.add_insecure_port(f"{host}:{port}")
+        try:
+            self._port = self._server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as exc:  # grpc reports a busy port this way
+            raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}: {exc}") from None
         if not self._port:
             raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
         self._started = False

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(no Kubernetes API or Prometheus needed; --host/--port/--token apply)")
     s.add_argument("--otlp-port", type=int, default=4318, metavar="N",
                    help="OTLP/HTTP receiver port for traces (default 4318; 0 = any free port)")
+    s.add_argument("--otlp-grpc-port", type=int, default=None, metavar="N",
+                   help="OTLP/gRPC receiver for Envoy OpenTelemetry access logs and traces (default 4317, or any free "
+                        "port when --otlp-port is 0; -1 = off); see docs/cluster.md")
     s.add_argument("--data-dir", type=Path, default=Path(".meshscope"), help="store and alert outbox (default .meshscope)")
     s.add_argument("--alerts", type=Path, metavar="FILE", help="alert sinks config (see docs/alerts.md)")
     s.add_argument("--slo", type=Path, action="append", default=[], metavar="FILE", help="SLO file (repeatable)")
@@ -141,6 +144,13 @@ def _serve_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grpc_port(args: argparse.Namespace) -> int | None:
+    """--otlp-grpc-port: None (off) for -1; unset follows --otlp-port 0 (any free), else Istio's 4317."""
+    if args.otlp_grpc_port is None:
+        return 0 if args.otlp_port == 0 else 4317
+    return None if args.otlp_grpc_port < 0 else args.otlp_grpc_port
+
+
 def run(args: argparse.Namespace) -> int:
     import time
 
@@ -194,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         prometheus_timeout=args.prometheus_timeout, mesh_config=mesh_config),
         notify=lambda msg: say(f"[{time.strftime('%H:%M:%S')}] {msg}"))
     stack = Stack(backend, StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, otlp_host=args.host, data_dir=args.data_dir,
+                                        otlp_grpc_port=_grpc_port(args),
                                         token=args.token, slo_paths=list(args.slo), alerts_config=args.alerts))
     print("meshscope serve: starting ...", flush=True)
     try:
