@@ -12,6 +12,12 @@ parser rejects count as malformed.
 Output columns: `metric`, `labels` (the series' label text without `le`, dictionary-encoded;
 with `le` it identifies the series), every Istio label in `schema.ISTIO_LABELS` ("unknown"
 when absent), `le` (float, NaN when absent) and `value`. Pure function: text in, table out.
+
+Strict grammar, both paths alike: a line the text format forbids is refused (an error with a
+short `reason`), never altered. Refused: a label value cut by a stray quote
+(`reporter="source,le="5"`), `__name__` or another `__` name as a label, a label name given twice, escapes other
+than \\\\ \\" \\n, an empty pair (`{,}`), bytes that are not UTF-8, and bad names/values. The
+fast path declines every such line (it goes to the careful parser, which names what is wrong).
 """
 from __future__ import annotations
 
@@ -79,11 +85,13 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
     is_comment = first == ord("#")
     odd_start = (first == ord(" ")) | (first == ord("\t"))  # the careful path decides
     candidates = ~blank & ~is_comment & ~odd_start
+    bad_utf8 = _invalid_utf8_lines(raw, data, start, end)
+    candidates &= ~bad_utf8
     backslashes = np.flatnonzero(data == ord("\\"))
     if len(backslashes):  # escapes only in some lines: those go the careful way
         candidates[np.searchsorted(start, backslashes, side="right") - 1] = False
     cand_idx = np.flatnonzero(candidates)
-    slow = np.flatnonzero(~blank & ~is_comment)
+    slow = np.flatnonzero(~blank & ~is_comment & ~bad_utf8)
     tables: list[pa.Table] = []
     order: list[np.ndarray] = []  # line number of every row, to keep the text's order
     if len(cand_idx):
@@ -95,7 +103,8 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
     def line(i: int) -> str:
         return raw[start[i]:end[i]].decode("utf-8", errors="replace")
 
-    errors: list[ParseError] = []
+    errors: list[ParseError] = [ParseError(int(i) + 1, "line is not valid UTF-8", "invalid_utf8", raw[start[i]:end[i]][:512])
+                                for i in np.flatnonzero(bad_utf8)]
     types: dict[str, str] = {}
     for i in np.flatnonzero(is_comment):  # a few per family, not per sample
         _parse_comment(line(int(i)), types)
@@ -113,8 +122,9 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
             rows.append(parse_sample_line(text_line))
             row_lines.append(int(i))
         except ValueError as exc:
-            errors.append(ParseError(int(i) + 1, str(exc)))
+            errors.append(ParseError(int(i) + 1, str(exc), _reason(str(exc)), raw[start[i]:end[i]][:512]))
     del n
+    errors.sort(key=lambda e: e.line)
     if rows:
         tables.append(_build_from_rows(rows))
         order.append(np.array(row_lines, dtype=np.int64))
@@ -122,6 +132,34 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
     if len(tables) > 1:  # both paths produced rows: put them back in line order
         table = table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
     return ExpositionResult(table, errors, types)
+
+
+def _invalid_utf8_lines(raw: bytes, data: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Lines holding bytes that are not UTF-8 (one C-speed decode of the whole text; only when
+    it fails are the lines with non-ASCII bytes decoded one by one)."""
+    bad = np.zeros(len(start), dtype=bool)
+    try:
+        raw.decode("utf-8")
+        return bad
+    except UnicodeDecodeError:
+        pass
+    high = np.flatnonzero(data >= 0x80)
+    for i in np.unique(np.searchsorted(start, high, side="right") - 1):
+        try:
+            raw[start[i]:end[i]].decode("utf-8")
+        except UnicodeDecodeError:
+            bad[i] = True
+    return bad
+
+
+_REASONS = (("invalid escape", "bad_escape"), ("given twice", "duplicate_label"), ("is reserved", "reserved_label"),
+            ("sample value", "bad_value"), ("timestamp", "bad_timestamp"), ("histogram bound", "bad_value"),
+            ("metric name", "bad_name"), ("label name", "bad_name"))
+
+
+def _reason(message: str) -> str:
+    """The careful parser's message -> a short fixed reason for the per-reason counter."""
+    return next((r for key, r in _REASONS if key in message), "bad_syntax")
 
 
 def _list_part(lists: pa.Array, i: int, default: str = "") -> pa.Array:
@@ -189,9 +227,10 @@ def _fast(dbuf: pa.Buffer, data: np.ndarray, start: np.ndarray, end: np.ndarray)
     body_end = np.where(has_labels & ok, close_abs, start)
     body_start = np.where(has_labels & ok, open_abs + 1, start)
     last = data[np.maximum(body_end - 1, 0)]
-    body_end = np.where((body_end > body_start) & (last == ord(",")), body_end - 1, body_end)  # k="v", allowed
+    trailing = (body_end > body_start) & (last == ord(","))
+    body_end = np.where(trailing, body_end - 1, body_end)  # k="v", allowed (but not a lone ',')
     last = data[np.maximum(body_end - 1, 0)]
-    ok &= (body_end == body_start) | (last == ord('"'))
+    ok &= ((body_end == body_start) & ~trailing) | ((body_end > body_start) & (last == ord('"')))
     le_value_start = le_abs + 5
     has_le = has_labels & (le_abs >= body_start) & (le_value_start < close_abs - 1) & (data[np.maximum(close_abs - 1, 0)] == ord('"'))
     # the le value must not hold a quote (else the ',le="' was inside another value)
@@ -211,6 +250,9 @@ def _fast(dbuf: pa.Buffer, data: np.ndarray, start: np.ndarray, end: np.ndarray)
     le_value_start = np.where(alone, body_start + 4, le_value_start)
     has_le |= alone
     stem_end = np.where(alone, body_start, np.where(has_le, le_abs, body_end))
+    # what precedes ',le="' must close a value: else the quote was a stray one inside a value
+    # (reporter="source,le="5") and cutting there would alter the label: the careful path refuses it
+    ok &= ~has_le | alone | (data[np.maximum(stem_end - 1, 0)] == ord('"'))
 
     name_end = np.where(has_labels, open_abs, start)  # unlabelled lines: name comes from the tokens
     tail_start = np.where(has_labels, close_abs + 1, start)
@@ -276,6 +318,12 @@ def _pivot(bodies: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
     if len(codes):
         pair_ok &= name_ok[codes]
     pair_ok &= ~pc.match_substring(vals, '"').to_numpy(zero_copy_only=False)
+    if len(codes):  # __name__ and other __ names are reserved; a name given twice is ambiguous: refused
+        pair_ok &= ~pc.starts_with(distinct, "__").to_numpy(zero_copy_only=False)[codes]
+        pair_key = parent.astype(np.int64) * (len(distinct) + 1) + codes
+        _, first, counts = np.unique(pair_key, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            pair_ok &= ~np.isin(pair_key, pair_key[first[counts > 1]])
     ok[np.unique(parent[~pair_ok])] = False
     key_pos = np.where(pair_ok, wanted[codes], -1) if len(codes) else np.zeros(0, dtype=np.int64)
     cols: dict[str, pa.Array] = {}
@@ -388,7 +436,9 @@ def parse_sample_line(line: str) -> tuple[str, dict[str, str], float]:
                     if i + 1 >= n:
                         raise ValueError(f"dangling escape in label {key!r}")
                     e = s[i + 1]
-                    buf.append({"n": "\n", "\\": "\\", '"': '"'}.get(e, "\\" + e))
+                    if e not in 'n\\"':
+                        raise ValueError(f"invalid escape \\{e} in the value of label {key!r}")
+                    buf.append({"n": "\n", "\\": "\\", '"': '"'}[e])
                     i += 2
                     continue
                 if c == '"':
@@ -396,6 +446,10 @@ def parse_sample_line(line: str) -> tuple[str, dict[str, str], float]:
                     break
                 buf.append(c)
                 i += 1
+            if key.startswith("__"):
+                raise ValueError(f"label name {key!r} is reserved (__ prefix)")
+            if key in labels:
+                raise ValueError(f"label {key!r} given twice")
             labels[key] = "".join(buf)
             while i < n and s[i] in " \t":
                 i += 1
