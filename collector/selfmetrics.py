@@ -130,6 +130,21 @@ def reject(source: str, origin: str, reason: str, sample: bytes | str | None = N
         _REJECTS.append(entry)
 
 
+def reject_errors(source: str, origin: str, errors, samples_per_reason: int = 3) -> None:
+    """A batch's refused records (objects with line, message, reason, sample) -> per-reason
+    counts, and a sample of the first few of each reason (a bad batch of 10,000 lines does not
+    flush every other source's samples out of the bounded list)."""
+    by_reason: dict[str, list] = {}
+    for e in errors:
+        by_reason.setdefault(getattr(e, "reason", "malformed") or "malformed", []).append(e)
+    for reason, errs in by_reason.items():
+        for e in errs[:samples_per_reason]:
+            reject(source, origin, reason, getattr(e, "sample", b""), line=getattr(e, "line", None),
+                   message=getattr(e, "message", str(e)))
+        if len(errs) > samples_per_reason:
+            count_malformed(source, origin, len(errs) - samples_per_reason, reason)
+
+
 def recent_rejects(limit: int = 50, source: str | None = None) -> list[Reject]:
     """The latest refused records, newest first (bounded: at most REJECT_SAMPLES are kept)."""
     with _REJECTS_LOCK:

@@ -266,18 +266,10 @@ class AccessLogTailer:
 
     def _count_errors(self, path: str, errors: list) -> None:
         """Refused lines -> per-reason counters, plus a sample of the first few of each reason."""
-        if not errors:
-            return
-        self.malformed += len(errors)
-        by_reason: dict[str, list] = {}
-        for e in errors:
-            by_reason.setdefault(e.reason, []).append(e)
-        for reason, errs in by_reason.items():
-            for e in errs[:3]:
-                selfmetrics.reject("access_log", path, reason, e.sample, line=e.line, message=e.message)
-            if len(errs) > 3:
-                selfmetrics.count_malformed("access_log", path, len(errs) - 3, reason)
-        log.debug("%s: %d malformed lines, first: %s", path, len(errors), errors[0])
+        if errors:
+            self.malformed += len(errors)
+            selfmetrics.reject_errors("access_log", path, errors)
+            log.debug("%s: %d malformed lines, first: %s", path, len(errors), errors[0])
 
     def _close(self, o: _Open) -> None:
         self._close_fh(o.fh)

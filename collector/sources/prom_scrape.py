@@ -9,6 +9,11 @@ Only the series meshscope reads are kept by default (Istio's metrics and the Env
 listener and RBAC counters runtime diagnosis uses, but not Envoy's own histograms, which
 duplicate Istio's): a sidecar exposes thousands of series and keeping all of them every 5 s
 would fill the store with data nobody queries. `keep=None` keeps everything.
+
+Bad input never stops a round: refused lines are counted per target and reason (with samples
+in `selfmetrics.recent_rejects()`), the body is parsed as bytes (a line that is not UTF-8 is
+refused, not repaired), and a body over `MAX_SCRAPE_BYTES` is refused whole (reason
+`too_large`) without being buffered.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ from collector.parse.exposition import parse_exposition
 from collector.store import TelemetryStore
 
 log = logging.getLogger(__name__)
+
+MAX_SCRAPE_BYTES = 64 * 2**20  # a sidecar's full stats are a few MB; a body past this is refused
 
 DEFAULT_KEEP = (
     "istio_", "envoy_cluster_upstream_rq", "envoy_cluster_upstream_cx_connect_fail",
@@ -155,18 +162,32 @@ class Scraper:
                 delay = 0
             self._stop.wait(delay)
 
+    def _fetch(self, target: ScrapeTarget) -> bytes:
+        """The scrape body, read as a stream and refused past MAX_SCRAPE_BYTES (a runaway or
+        hostile target cannot make meshscope buffer without bound)."""
+        with self._client.stream("GET", target.metrics_url) as resp:
+            resp.raise_for_status()
+            parts, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > MAX_SCRAPE_BYTES:
+                    selfmetrics.reject("exposition", target.url, "too_large", b"".join(parts)[:256],
+                                       message=f"scrape body over {MAX_SCRAPE_BYTES} bytes")
+                    raise ValueError(f"scrape body over {MAX_SCRAPE_BYTES} bytes; refused")
+                parts.append(chunk)
+            return b"".join(parts)
+
     def _scrape_one(self, target: ScrapeTarget) -> int:
         h = TargetHealth(target.url, labels=dict(target.labels))
         t0 = time.perf_counter()
         stored = 0
         try:
-            resp = self._client.get(target.metrics_url)
-            resp.raise_for_status()
+            body = self._fetch(target)
             when = pd.Timestamp.now(tz="UTC")
-            result = parse_exposition(resp.text)
+            result = parse_exposition(body)  # bytes: a line that is not UTF-8 is refused, never "repaired"
             h.malformed = len(result.errors)
             if result.errors:
-                selfmetrics.count_malformed("exposition", target.url, len(result.errors))
+                selfmetrics.reject_errors("exposition", target.url, result.errors)
                 log.debug("%s: %d malformed lines, first: %s", target.url, len(result.errors), result.errors[0])
             table = prepare_samples(result.table, target.url, when, self.keep)
             stored = self.store.add_samples(table)
