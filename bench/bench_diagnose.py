@@ -6,6 +6,7 @@ Figures:
 - the same rules in a "storm" window where every service fails every way (1,600 findings);
 - SLO engine: ingesting the same window into 50 SLOs and evaluating every window;
 - one live evaluation (store read + rules + correlation + SLOs) over a TelemetryStore;
+- correlation and incident grouping of 500 open findings on a 10k-workload config (goal < 200 ms), beside it;
 - time from applying each bundled-mesh scenario to its finding at `GET /api/v1/findings` of the real
   composition root (MESHSCOPE_BENCH_MESH=inprocess: at the live diagnoser, with the first Envoy log
   line showing the fault as baseline; MESHSCOPE_BENCH_MESH=0 skips the mesh).
@@ -135,7 +136,7 @@ def bench_slos(df: pd.DataFrame) -> None:
     report("diagnose.slo_evaluate_50_slos_seconds", t_eval, "s", ("slo_ingest", t_ingest))
 
 
-def bench_live(df: pd.DataFrame) -> None:
+def bench_live(df: pd.DataFrame) -> float:
     from collector.store import TelemetryStore
     from diagnose.live import LiveDiagnoser, LiveSources
 
@@ -147,6 +148,88 @@ def bench_live(df: pd.DataFrame) -> None:
     t_eval = best_of(diag.evaluate, 3)
     report("diagnose.live_evaluation_seconds", t_eval, "s", ("store_read_only", t_read))
     store.close()
+    return t_eval
+
+
+def correlation_inputs(workloads: int = 10_000, open_findings: int = 500) -> tuple:
+    """A config of `workloads` services (Service, Deployment, DestinationRule, VirtualService each, 8 namespaces,
+    a STRICT PeerAuthentication per namespace) and `open_findings` open findings: half runtime failures of
+    several kinds on distinct services, half config findings with declared signatures (some predicting them)."""
+    from diagnose.catalog import make
+    from diagnose.findings import ResourceRef
+    from mesh.config import ConfigObject, Snapshot, Source
+
+    objs = []
+    for i in range(workloads):
+        ns, name = f"team{i % 8}", f"svc{i}"
+        src = Source(f"mesh-{i // 100:03d}.yaml", (i % 100) * 40 + 1)
+        objs += [
+            ConfigObject("v1", "Service", name, ns, {"selector": {"app": name}, "ports": [{"port": 8080, "name": "http"}]},
+                         source=src),
+            ConfigObject("apps/v1", "Deployment", f"{name}-v1", ns,
+                         {"template": {"metadata": {"labels": {"app": name, "version": "v1"}},
+                                       "spec": {"containers": [{"name": "app"}]}}}, source=src),
+            ConfigObject("networking.istio.io/v1", "DestinationRule", name, ns,
+                         {"host": name, "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}, source=src),
+            ConfigObject("networking.istio.io/v1", "VirtualService", name, ns,
+                         {"hosts": [name], "http": [{"route": [{"destination": {"host": name, "subset": "v1"}}]}]},
+                         source=src)]
+    objs += [ConfigObject("security.istio.io/v1", "PeerAuthentication", "strict", f"team{k}", {"mtls": {"mode": "STRICT"}})
+             for k in range(8)]
+    snap = Snapshot(objs)
+    kinds = [("NC", 503, "cluster_not_found", "MS1002", "VirtualService", "spec/http[0]/route[0]/destination/subset"),
+             ("UH", 503, "no_healthy_upstream", "MS1102", "DestinationRule", "spec/subsets[0]"),
+             ("UC", 503, "upstream_reset_before_response_started{connection_termination}", "MS2010",
+              "DestinationRule", "spec/trafficPolicy/tls/mode"),
+             ("UO", 503, "upstream_reset_before_response_started{overflow}", None, None, None)]
+    runtime, config = [], []
+    n_rt = open_findings // 2
+    for k in range(n_rt):
+        i = k * (workloads // n_rt)
+        ns, name = f"team{i % 8}", f"svc{i}"
+        host = f"{name}.{ns}.svc.cluster.local"
+        flag, code, details, ccode, kind, path = kinds[k % len(kinds)]
+        caller = f"svc{(i + 1) % workloads}-v1"
+        f = make("MS3006", resource=ResourceRef("Service", name, ns), source=caller, destination=host, count=30,
+                 total=100)
+        f.evidence = {"edge_key": host, "reporter": "source", "response_flags": {flag: 30},
+                      "response_codes": {str(code): 30}, "response_code_details": {details: 30},
+                      "edges": [{"source": f"{ns}/{caller}", "source_workload": caller, "source_namespace": ns,
+                                 "destination": host, "count": 30, "rps": 1.0, "share": 0.3}]}
+        f.impact = {"rps": 1.0, "share": 0.3, "requests": 30}
+        runtime.append(f)
+        if ccode and len(config) < open_findings - n_rt:
+            config.append(make("MS1006", resource=ResourceRef(kind, name, ns, path=path), total=90))
+            config[-1].code = ccode
+    while len(config) < open_findings - n_rt:  # config findings nothing in traffic shows
+        i = len(config) * 7 + 3
+        c = make("MS1006", resource=ResourceRef("VirtualService", f"svc{i}", f"team{i % 8}", path="spec/http"), total=90)
+        c.code = "MS1002"
+        config.append(c)
+    return snap, runtime, config
+
+
+def bench_correlation(live_eval_s: float | None) -> None:
+    """Correlation (signatures x live-config scopes) and incident grouping for 500 open findings, 10k workloads."""
+    import copy
+
+    from diagnose.correlate import correlate
+    from diagnose.incidents import group
+
+    snap, runtime, config = correlation_inputs()
+    found: list = []
+
+    def cycle() -> None:
+        rt, cfg = copy.deepcopy(runtime), copy.deepcopy(config)
+        out = correlate(rt, cfg, snap)
+        for f in out:
+            f.status = "open"
+        found[:] = group(out)
+    t_copy = best_of(lambda: (copy.deepcopy(runtime), copy.deepcopy(config)), 3)
+    t = best_of(cycle, 3) - t_copy
+    report("diagnose.correlate_and_group_500_findings_10k_workloads_seconds", t, "s",
+           ("live_evaluation", live_eval_s) if live_eval_s else None)
+    report("diagnose.incidents_for_500_findings", float(len(found)), "incidents")
 
 
 def bench_mesh_time_to_finding() -> None:
@@ -321,7 +404,7 @@ def main() -> None:
     df = as_stored(synthetic_requests(n))
     bench_rules(df, as_stored(synthetic_requests(n, broken=None)))
     bench_slos(df)
-    bench_live(df)
+    bench_correlation(bench_live(df))
     mode = os.environ.get("MESHSCOPE_BENCH_MESH", "api")
     if mode == "api":
         try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,22 +58,88 @@ def _name_ns(host: str) -> tuple[str, str | None]:
     return (parts[0], parts[1]) if len(parts) >= 3 and parts[2] == "svc" else (host, None)
 
 
+_INDEXES: dict[str, tuple[list[Any], tuple[int, ...], Any]] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def per_config(snapshot: Any, name: str, build: Callable[[Any], Any]) -> Any:
+    """An index built once per config, not per Snapshot: providers build a new Snapshot over the same objects
+    every cycle, so the index is kept while the objects (held here, so their ids are not reused) are the same."""
+    objects = getattr(snapshot, "objects", None)
+    cache = getattr(snapshot, "_cache", None)
+    if not isinstance(objects, list) or not isinstance(cache, dict):
+        return build(snapshot)
+    mine = cache.get("correlate." + name)
+    if mine is not None:  # this Snapshot asked before
+        return mine
+    ids = tuple(map(id, objects))
+    with _INDEX_LOCK:
+        hit = _INDEXES.get(name)
+    index = hit[2] if hit is not None and hit[1] == ids else build(snapshot)
+    with _INDEX_LOCK:
+        _INDEXES[name] = (list(objects), ids, index)
+    cache["correlate." + name] = index
+    return index
+
+
+class HostIndex:
+    """VirtualServices and DestinationRules by the hosts they govern, built once per snapshot (cached on it).
+
+    A lookup is a dict hit plus a scan of the few wildcard hosts, so explaining 500 findings on a 10k-service
+    config does not walk every object per finding."""
+
+    def __init__(self, snapshot: Any) -> None:
+        from mesh.config import host_covers
+        self._covers = host_covers
+        self.vs_exact: dict[str, list[tuple[int, Any]]] = {}
+        self.vs_wild: list[tuple[str, int, Any]] = []
+        self.dr_exact: dict[str, list[tuple[int, Any]]] = {}
+        self.dr_wild: list[tuple[str, int, Any]] = []
+        for pos, vs in enumerate(snapshot.of_kind("VirtualService")):
+            if not isinstance(vs.spec, dict):
+                continue
+            keys = {snapshot.fqdn(h, vs.namespace) for h in vs.spec.get("hosts") or [] if isinstance(h, str)}
+            keys |= {snapshot.fqdn(str(d.get("host", "")), vs.namespace) for _, _, d in _destinations(vs)}
+            for k in keys:
+                self._add(self.vs_exact, self.vs_wild, k, pos, vs)
+        for pos, dr in enumerate(snapshot.of_kind("DestinationRule")):
+            if isinstance(dr.spec, dict) and isinstance(dr.spec.get("host"), str):
+                self._add(self.dr_exact, self.dr_wild, snapshot.fqdn(dr.spec["host"], dr.namespace), pos, dr)
+
+    @staticmethod
+    def _add(exact: dict, wild: list, key: str, pos: int, obj: Any) -> None:
+        if "*" in key:
+            wild.append((key, pos, obj))
+        else:
+            exact.setdefault(key, []).append((pos, obj))
+
+    def _lookup(self, exact: dict, wild: list, host: str) -> list[tuple[int, Any]]:
+        hits = {id(o): (p, o) for p, o in exact.get(host, [])}
+        for pattern, p, o in wild:
+            if self._covers(pattern, host):
+                hits.setdefault(id(o), (p, o))
+        return sorted(hits.values(), key=lambda x: x[0])
+
+    def virtual_services(self, host: str) -> list[Any]:
+        return [o for _, o in self._lookup(self.vs_exact, self.vs_wild, host)]
+
+    def destination_rules(self, host: str) -> list[Any]:
+        return [o for _, o in self._lookup(self.dr_exact, self.dr_wild, host)]
+
+    @staticmethod
+    def of(snapshot: Any) -> HostIndex:
+        return per_config(snapshot, "hosts", HostIndex)
+
+
 def destination_rules_for(snapshot: Any, host: str) -> list[Any]:
     """DestinationRules whose host covers `host`, most specific (exact) first."""
-    drs = [dr for dr in snapshot.of_kind("DestinationRule")
-           if isinstance(dr.spec.get("host"), str) and _host_matches(snapshot, dr.spec["host"], dr.namespace, host)]
+    drs = HostIndex.of(snapshot).destination_rules(host)
     return sorted(drs, key=lambda dr: "*" in dr.spec["host"])
 
 
 def virtual_services_for(snapshot: Any, host: str) -> list[Any]:
     """VirtualServices whose hosts cover `host` or that route to it."""
-    out = []
-    for vs in snapshot.of_kind("VirtualService"):
-        hosts = [h for h in vs.spec.get("hosts") or [] if isinstance(h, str)]
-        routes_to = any(snapshot.fqdn(d.get("host", ""), vs.namespace) == host for _, _, d in _destinations(vs))
-        if routes_to or any(_host_matches(snapshot, h, vs.namespace, host) for h in hosts):
-            out.append(vs)
-    return out
+    return HostIndex.of(snapshot).virtual_services(host)
 
 
 def _destinations(vs: Any) -> Iterable[tuple[int, int, dict]]:
@@ -306,13 +373,7 @@ class ServiceIndex:
 
     @staticmethod
     def of(snapshot: Any) -> ServiceIndex:
-        cache = getattr(snapshot, "_cache", None)
-        if isinstance(cache, dict):
-            hit = cache.get("correlate.services")
-            if hit is None:
-                hit = cache["correlate.services"] = ServiceIndex(snapshot)
-            return hit
-        return ServiceIndex(snapshot)
+        return per_config(snapshot, "services", ServiceIndex)
 
     def services_of(self, workloads: Iterable[Any]) -> list[str]:
         return list(dict.fromkeys(fq for w in workloads for fq in self.by_workload.get((w.namespace, w.name), [])))
@@ -382,38 +443,62 @@ def _evidence_of(f: Finding) -> tuple[set[str], set[str], list[str], set[str]]:
     return flags, codes, details, callers
 
 
-def predicted_by(f: Finding, config: list[Finding], snapshot: Any, sigs: dict[str, Any] | None = None,
-                 scopes: dict[int, Scope | None] | None = None) -> list[Finding]:
-    """Config findings whose declared signature this runtime finding shows, on an edge their object governs;
-    most specific prediction first."""
-    sigs = signatures() if sigs is None else sigs
-    host = str(f.evidence.get("edge_key") or "")
-    if not host or snapshot is None:
-        return []
-    flags, codes, details, callers = _evidence_of(f)
-    reporter = f.evidence.get("reporter")
-    out = []
-    for c in config:
-        sig = sigs.get(c.code)
-        if sig is None or c.resource is None:
-            continue
-        if sig.reporter and reporter and sig.reporter != reporter:
-            continue
-        if not sig.matches(flags, codes, details):
-            continue
-        if scopes is not None and id(c) in scopes:
-            scope = scopes[id(c)]
-        else:
+class Predictions:
+    """The config findings with a declared signature, indexed by the hosts their objects govern.
+
+    Built once per correlation: each candidate's scope is read from the live config once, so matching
+    a runtime finding is a dict hit on its destination plus the few wildcard or caller-scoped ones."""
+
+    def __init__(self, config: list[Finding], snapshot: Any, sigs: dict[str, Any] | None = None) -> None:
+        self.sigs = signatures() if sigs is None else sigs
+        self.exact: dict[str, list[tuple[Finding, Scope]]] = {}
+        self.wild: list[tuple[Finding, Scope]] = []
+        for c in config:
+            sig = self.sigs.get(c.code)
+            if sig is None or c.resource is None or snapshot is None:
+                continue
             try:
                 scope = scope_of(snapshot, c.resource, sig.edges)
             except Exception:  # odd config (wrong types) must not break the live loop
                 scope = None
-            if scopes is not None:
-                scopes[id(c)] = scope
-        if scope is not None and scope.covers(host, callers):
-            out.append(c)
-    return sorted(out, key=lambda c: (-sigs[c.code].specificity, -SEVERITY_RANK.get(c.severity, 0),
-                                      not (c.resource and c.resource.path), c.code))
+            if scope is None:
+                continue
+            exact = [h for h in scope.hosts if "*" not in h]
+            if scope.callers is not None or len(exact) < len(scope.hosts) or not scope.hosts:
+                self.wild.append((c, scope))
+                continue
+            for h in dict.fromkeys(exact):
+                self.exact.setdefault(h, []).append((c, scope))
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.wild)
+
+    def of(self, f: Finding) -> list[Finding]:
+        """Config findings whose signature `f` shows on an edge their object governs; most specific first."""
+        host = str(f.evidence.get("edge_key") or "")
+        if not host:
+            return []
+        pool = [*self.exact.get(host, []), *self.wild]
+        if not pool:
+            return []
+        flags, codes, details, callers = _evidence_of(f)
+        reporter = f.evidence.get("reporter")
+        shown: dict[str, bool] = {}
+        out = []
+        for c, scope in pool:
+            sig = self.sigs[c.code]
+            if c.code not in shown:
+                shown[c.code] = (not (sig.reporter and reporter and sig.reporter != reporter)
+                                 and sig.matches(flags, codes, details))
+            if shown[c.code] and scope.covers(host, callers) and c not in out:
+                out.append(c)
+        return sorted(out, key=lambda c: (-self.sigs[c.code].specificity, -SEVERITY_RANK.get(c.severity, 0),
+                                          not (c.resource and c.resource.path), c.code))
+
+
+def predicted_by(f: Finding, config: list[Finding], snapshot: Any) -> list[Finding]:
+    """Config findings whose declared signature this runtime finding shows, on an edge their object governs."""
+    return Predictions(config, snapshot).of(f)
 
 
 # -- merging and ranking ---------------------------------------------------------------------------
@@ -441,12 +526,10 @@ def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = Non
     A config finding is linked, never absorbed: it stays open as long as its object is wrong, and carries
     `evidence.explains` (the runtime findings that show its effect); the incident groups them.
     """
-    sigs = signatures()
-    candidates = [c for c in config if c.code in sigs and c.resource is not None]
-    scopes: dict[int, Scope | None] = {}
+    predictions = Predictions(config, snapshot)
     for f in runtime:
         service = f.resource
-        predicted = predicted_by(f, candidates, snapshot, sigs, scopes) if candidates else []
+        predicted = predictions.of(f) if predictions else []
         ex = explain(f, snapshot)
         if predicted:
             best = predicted[0]
