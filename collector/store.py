@@ -15,6 +15,13 @@ Why this shape:
 - Eviction: chunks older than the window go (memory and disk); when memory passes
   `max_bytes`, the oldest chunks leave memory first (their segments stay on disk until they
   age out; a restart loads newest first, within the budget).
+- Readers never wait for writers: each table's chunks are an immutable tuple of immutable
+  chunks that writers replace in one assignment (copy-on-write), so a query takes the
+  current tuple and works on it while ingest goes on. Writers batch (group commit): a writer
+  that finds the lock taken leaves its rows in a queue, and whoever holds the lock writes
+  every queued batch of that table as one write-ahead record and one new tuple.
+- `generation(name)` counts changes to a table, so consumers can cache what they computed
+  from it and recompute only when new rows arrived ("idle is idle").
 """
 from __future__ import annotations
 
@@ -46,7 +53,7 @@ _CHECKPOINT = b"meshscope.checkpoint"  # write-ahead stream metadata: the positi
 CHECKPOINTS_FILE = "checkpoints.json"
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class _Chunk:
     table: pa.Table
     t_min: int  # ns since epoch
@@ -57,18 +64,31 @@ class _Chunk:
         return self.table.nbytes
 
 
+@dataclass(eq=False)
+class _Write:
+    """One writer's batch on its way into a group commit; `error` is set when its commit failed."""
+
+    table: pa.Table
+    checkpoint: dict[str, Any] | None
+    error: BaseException | None = None
+
+
 @dataclass
 class _TableState:
     spec: TableSpec
-    chunks: list[_Chunk] = field(default_factory=list)
+    chunks: tuple[_Chunk, ...] = ()  # replaced whole under the write lock, never changed in place
     pending: list[_Chunk] = field(default_factory=list)  # in the write-ahead file, not yet in a segment
-    generation: int = 0
+    generation: int = 0  # of the write-ahead file / segments on disk
+    changes: int = 0  # bumped whenever `chunks` is replaced: the table's version for caches
     wal_bytes: int = 0
     seq: int = 0
+    queue: list[_Write] = field(default_factory=list)  # group commit: batches waiting for the lock
+    queue_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class TelemetryStore:
-    """Windowed, persistent tables of telemetry; thread-safe (scrapers and receivers add concurrently)."""
+    """Windowed, persistent tables of telemetry; thread-safe (scrapers and receivers add concurrently,
+    readers never block on them)."""
 
     def __init__(self, data_dir: str | Path | None = None, window_s: float = 3600.0,
                  max_bytes: int = 512 * 2**20, flush_interval_s: float = 60.0,
@@ -102,8 +122,7 @@ class TelemetryStore:
 
     def checkpoints(self) -> dict[str, Any]:
         """The newest position stored under each checkpoint key (survives restarts with a data dir)."""
-        with self._lock:
-            return dict(self._checkpoints)
+        return dict(self._checkpoints)  # replaced whole by writers
 
     def add_spans(self, data: pd.DataFrame | pa.Table) -> int:
         """Trace spans (columns of `schema.SPANS_COLUMNS`)."""
@@ -119,29 +138,62 @@ class TelemetryStore:
         times = table.column(state.spec.time_column)
         if times.null_count:
             table = table.filter(pc.is_valid(times))
-            times = table.column(state.spec.time_column)
         if table.num_rows == 0 and not checkpoint:
             return 0
-        chunk = None
-        if table.num_rows:
-            mm = pc.min_max(times.cast(pa.int64()))
-            chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
+        if self._closed:
+            raise RuntimeError("telemetry store is closed")
+        mine = _Write(table, checkpoint)
+        with state.queue_lock:
+            state.queue.append(mine)
+        # group commit: whoever gets the lock writes every batch queued so far. When this writer gets
+        # it, its batch is either committed already (by an earlier holder) or in the queue it takes now.
         with self._lock:
-            if self._closed:
-                raise RuntimeError("telemetry store is closed")
-            if self.data_dir:
-                self._wal_append(state, table, checkpoint)
-            if checkpoint:
-                self._checkpoints.update(checkpoint)
-            if chunk is None:
-                return 0
-            state.chunks.append(chunk)
-            state.pending.append(chunk)
-            self._compact(state)
-            self._evict()
-            if self.data_dir and (state.wal_bytes > 64 * 2**20 or time.monotonic() - self._last_flush > self.flush_interval_s):
-                self.flush()
+            with state.queue_lock:
+                batch, state.queue = state.queue, []
+            if batch:
+                try:
+                    self._commit(state, batch)
+                except BaseException as exc:
+                    for w in batch:
+                        w.error = exc
+        if mine.error is not None:
+            raise mine.error
         return table.num_rows
+
+    def _commit(self, state: _TableState, batch: list[_Write]) -> None:
+        """Write queued batches as one write-ahead record and one new chunk (caller holds the lock)."""
+        if self._closed:
+            raise RuntimeError("telemetry store is closed")
+        checkpoint: dict[str, Any] = {}
+        for w in batch:
+            checkpoint.update(w.checkpoint or {})
+        parts = [w.table for w in batch if w.table.num_rows]
+        table = (pa.concat_tables(parts) if len(parts) > 1 else parts[0]) if parts else batch[0].table
+        if self.data_dir:
+            self._wal_append(state, table, checkpoint or None)
+        if checkpoint:
+            self._checkpoints = {**self._checkpoints, **checkpoint}
+        if table.num_rows == 0:
+            return
+        mm = pc.min_max(table.column(state.spec.time_column).cast(pa.int64()))
+        chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
+        state.pending.append(chunk)
+        self._publish(state, (*state.chunks, chunk))
+        self._compact(state)
+        self._evict()
+        if self.data_dir and (state.wal_bytes > 64 * 2**20 or time.monotonic() - self._last_flush > self.flush_interval_s):
+            self.flush()
+
+    def _publish(self, state: _TableState, chunks: tuple[_Chunk, ...] | list[_Chunk]) -> None:
+        """Swap in a new tuple of chunks (one assignment: readers see the old or the new, never a mix)."""
+        state.chunks = tuple(chunks)
+        state.changes += 1
+
+    def generation(self, name: str | None = None) -> int:
+        """How many times table `name` (or, without a name, any table) changed: equal numbers, equal data."""
+        if name is not None:
+            return self._tables[name].changes
+        return sum(st.changes for st in self._tables.values())
 
     # ----------------------------------------------------------------- queries
     def metrics(self, start=None, end=None) -> pd.DataFrame:
@@ -163,8 +215,7 @@ class TelemetryStore:
         lo, hi = _to_ns(start), _to_ns(end)
         cutoff = self._cutoff_ns()  # rows past the window are gone even if not yet trimmed
         lo = cutoff if lo is None else max(lo, cutoff)
-        with self._lock:
-            picked = [c for c in state.chunks if (lo is None or c.t_max >= lo) and (hi is None or c.t_min <= hi)]
+        picked = [c for c in state.chunks if (lo is None or c.t_max >= lo) and (hi is None or c.t_min <= hi)]
         if not picked:
             out = state.spec.schema.empty_table()
         else:
@@ -186,21 +237,18 @@ class TelemetryStore:
 
     def time_range(self, name: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """Oldest and newest time held in table `name`, or None when empty."""
-        with self._lock:
-            chunks = list(self._tables[name].chunks)
+        chunks = self._tables[name].chunks
         if not chunks:
             return None
         return (pd.Timestamp(min(c.t_min for c in chunks), tz="UTC"), pd.Timestamp(max(c.t_max for c in chunks), tz="UTC"))
 
     def row_count(self, name: str) -> int:
-        with self._lock:
-            return sum(c.table.num_rows for c in self._tables[name].chunks)
+        return sum(c.table.num_rows for c in self._tables[name].chunks)
 
     @property
     def nbytes(self) -> int:
         """Bytes held in memory by all tables (Arrow buffers, dictionaries included)."""
-        with self._lock:
-            return sum(c.nbytes for st in self._tables.values() for c in st.chunks)
+        return sum(c.nbytes for st in self._tables.values() for c in st.chunks)
 
     # ----------------------------------------------------------------- lifecycle
     def flush(self) -> None:
@@ -287,7 +335,7 @@ class TelemetryStore:
         keep = [c for c in state.chunks if c.table.num_rows >= 50_000]
         keep.append(_Chunk(merged, min(c.t_min for c in small), max(c.t_max for c in small)))
         keep.sort(key=lambda c: c.t_min)
-        state.chunks = keep
+        self._publish(state, keep)
 
     def _cutoff_ns(self) -> int:
         return int((self.clock() - self.window_s) * _NS)
@@ -295,41 +343,56 @@ class TelemetryStore:
     def _evict(self) -> None:
         cutoff = self._cutoff_ns()
         for state in self._tables.values():
-            old = [c for c in state.chunks if c.t_max < cutoff]
+            chunks = list(state.chunks)
+            changed = False
+            old = [c for c in chunks if c.t_max < cutoff]
             if old:
                 self.evicted_rows += sum(c.table.num_rows for c in old)
-                state.chunks = [c for c in state.chunks if c.t_max >= cutoff]
+                chunks = [c for c in chunks if c.t_max >= cutoff]
                 state.pending = [c for c in state.pending if c.t_max >= cutoff]
+                changed = True
             # trim rows that left the window from chunks that did not, once enough has aged
             # (queries already hide them; trimming a big chunk on every add would cost a copy each time)
             slack = int(0.05 * self.window_s * _NS)
-            straddling = [c for c in state.chunks if c.t_min < cutoff - slack]
-            for c in straddling:
+            for i, c in enumerate(chunks):
+                if c.t_min >= cutoff - slack:
+                    continue
                 times = c.table.column(state.spec.time_column).cast(pa.int64())
-                keep = pc.greater_equal(times, cutoff)
-                kept = c.table.filter(keep)
+                kept = c.table.filter(pc.greater_equal(times, cutoff))
                 self.evicted_rows += c.table.num_rows - kept.num_rows
-                c.table, c.t_min = kept, pc.min(kept.column(state.spec.time_column).cast(pa.int64())).as_py()
+                chunks[i] = _Chunk(kept, pc.min(kept.column(state.spec.time_column).cast(pa.int64())).as_py(), c.t_max)
+                changed = True
+            if changed:
+                self._publish(state, chunks)
         total = sum(c.nbytes for st in self._tables.values() for c in st.chunks)
+        if total <= self.max_bytes:
+            return
+        work = {name: list(st.chunks) for name, st in self._tables.items()}
         while total > self.max_bytes:
-            oldest_state, oldest = None, None
-            for st in self._tables.values():
-                for c in st.chunks:
+            oldest_name, oldest = None, None
+            for name, chunks in work.items():
+                for c in chunks:
                     if oldest is None or c.t_min < oldest.t_min:
-                        oldest_state, oldest = st, c
-            if oldest is None or oldest_state is None:
+                        oldest_name, oldest = name, c
+            if oldest is None or oldest_name is None:
                 break
-            if len(oldest_state.chunks) == 1 and oldest.nbytes > self.max_bytes // 2 and oldest.table.num_rows > 1:
+            chunks = work[oldest_name]
+            spec = self._tables[oldest_name].spec
+            if len(chunks) == 1 and oldest.nbytes > self.max_bytes // 2 and oldest.table.num_rows > 1:
                 half = oldest.table.num_rows // 2  # one huge chunk: drop its older half
-                before = oldest.nbytes
-                oldest.table = oldest.table.slice(half)
-                oldest.t_min = pc.min(oldest.table.column(oldest_state.spec.time_column).cast(pa.int64())).as_py()
+                rest = oldest.table.slice(half)
+                smaller = _Chunk(rest, pc.min(rest.column(spec.time_column).cast(pa.int64())).as_py(), oldest.t_max)
+                chunks[0] = smaller
                 self.evicted_rows += half
-                total -= before - oldest.nbytes
+                total -= oldest.nbytes - smaller.nbytes
                 continue
-            oldest_state.chunks.remove(oldest)
+            chunks.remove(oldest)
             self.evicted_rows += oldest.table.num_rows
             total -= oldest.nbytes
+        for name, chunks in work.items():
+            before = self._tables[name].chunks
+            if len(chunks) != len(before) or any(a is not b for a, b in zip(chunks, before)):
+                self._publish(self._tables[name], chunks)
 
     def _delete_old_segments(self, cutoff: int) -> None:
         for state in self._tables.values():
@@ -366,6 +429,7 @@ class TelemetryStore:
                 segs.append((int(m.group(3)), hi, p))
             for p in sorted(d.glob("*.tmp")):
                 p.unlink(missing_ok=True)  # a segment write that never completed: its WAL still exists
+            loaded: list[_Chunk] = []
             budget = self.max_bytes
             for lo, hi, p in sorted(segs, key=lambda x: -x[1]):  # newest first, within the budget
                 try:
@@ -376,7 +440,7 @@ class TelemetryStore:
                 if t.nbytes > budget:
                     break
                 budget -= t.nbytes
-                state.chunks.append(_Chunk(t, lo, hi))
+                loaded.append(_Chunk(t, lo, hi))
             for p in sorted(d.glob("wal-*.arrows")):
                 m = _WAL.search(p.name)
                 if not m:
@@ -393,11 +457,11 @@ class TelemetryStore:
                         mm = pc.min_max(times)
                         chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
                         self._write_segment(state, gen, chunk)
-                        state.chunks.append(chunk)
+                        loaded.append(chunk)
                 self._save_checkpoints()  # the file is the only other copy of its checkpoints
                 p.unlink(missing_ok=True)
             state.generation = max_gen + 1
-            state.chunks.sort(key=lambda c: c.t_min)
+            self._publish(state, sorted(loaded, key=lambda c: c.t_min))
         self._evict()
 
 
