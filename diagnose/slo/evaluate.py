@@ -3,6 +3,15 @@
 The status is what `/api/v1/slos` serves and what reports chart; a page or
 ticket alert that fires becomes a finding of category `slo` whose evidence has
 every window's numbers and the callers that burn the budget.
+
+Budget, as Sloth and Pyrra mean it: the share of the whole period's error budget
+consumed. With less history than the period (a fresh start, a demo) the observed
+share of the period is what was spent from, and the rest of the period is not
+assumed bad: consumed = (error ratio / budget ratio) x observed share. A 3-minute
+outage therefore uses 3 minutes' worth of budget instead of showing "-60,000 %";
+remaining is reported down to -100 % (consumed keeps the true multiple).
+Alerts are multiwindow burn-rate alerts: they resolve once the short window is
+clean; "budget exhausted" is a finding only while the budget is still burning.
 """
 from __future__ import annotations
 
@@ -55,8 +64,21 @@ class SloStatus:
     window_ratios: dict[str, float]
     alerts: list[AlertStatus]
     history_s: float  # how much history the numbers rest on
+    budget_consumed: float = 0.0  # share of the period's error budget spent (1.0 = all; may exceed 1)
     budget_series: list[list[float]] = field(default_factory=list)  # [unix seconds, budget remaining]
     edges: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def observed_share(self) -> float:
+        """How much of the SLO period the numbers rest on (0..1)."""
+        return min(max(self.history_s / self.slo.period_s, 0.0), 1.0) if self.slo.period_s else 1.0
+
+    @property
+    def burning(self) -> bool:
+        """Errors above the budget rate right now: a page pair's short window (the fast reset) burns faster than 1x."""
+        usable = [w for w in self.slo.windows if w.short_s >= 1.0] or list(self.slo.windows)
+        fast = [w for w in usable if w.severity in PAGE_SEVERITIES] or usable
+        return any(self.burn_rates.get(format_duration(w.short_s), 0.0) > 1.0 for w in fast)
 
     @property
     def state(self) -> str:
@@ -74,7 +96,8 @@ class SloStatus:
         d.update({"key": self.slo.key, "budget": self.slo.budget, "state": state,
                   "alert": None if state == "no_data" else state,
                   "error_ratio": self.error_ratio, "requests": self.requests,
-                  "budget_remaining": self.budget_remaining, "burn_rates": self.burn_rates,
+                  "budget_remaining": self.budget_remaining, "budget_consumed": self.budget_consumed,
+                  "observed_share": round(self.observed_share, 6), "burning": self.burning, "burn_rates": self.burn_rates,
                   "error_ratios": self.window_ratios, "history_seconds": round(self.history_s, 3),
                   "windows": [a.to_dict(self.slo.budget) for a in self.alerts],
                   "budget_series": self.budget_series, "edges": self.edges, "evaluated_at": self.now})
@@ -104,14 +127,29 @@ def evaluate(slo: SLO, history: SliHistory | None, now: float, ratio: RatioFn | 
     period_ratio, period_total = ratio(slo.period_s)
     series, history_s = [], slo.period_s
     if history is not None:
-        series = [[t, (1.0 - (bad / tot) / budget) if tot else 1.0] for t, tot, bad in history.series(now)]
-        history_s = (now - history.first_t) if history.first_t is not None else 0.0
+        first = history.first_t
+        history_s = (now - first) if first is not None else 0.0
+        series = [[t, remaining(consumed(bad / tot if tot else 0.0, budget, (t - first) / slo.period_s))]
+                  for t, tot, bad in history.series(now)] if first is not None else []
+    spent = consumed(period_ratio, budget, history_s / slo.period_s if slo.period_s else 1.0)
     return SloStatus(
-        slo=slo, now=now, error_ratio=period_ratio, requests=period_total,
-        budget_remaining=1.0 - period_ratio / budget if budget else 0.0,
+        slo=slo, now=now, error_ratio=period_ratio, requests=period_total, budget_consumed=spent,
+        budget_remaining=remaining(spent) if budget else 0.0,
         burn_rates={format_duration(sec): r / budget for sec, r in sorted(ratios.items())},
         window_ratios={format_duration(sec): r for sec, r in sorted(ratios.items())},
         alerts=alerts, history_s=max(history_s, 0.0), budget_series=series)
+
+
+def consumed(error_ratio: float, budget: float, observed_share: float) -> float:
+    """Share of the period's error budget spent: errors over the observed part, nothing over the rest."""
+    if budget <= 0:
+        return 0.0
+    return max(error_ratio, 0.0) / budget * min(max(observed_share, 0.0), 1.0)
+
+
+def remaining(spent: float) -> float:
+    """Budget left, 1 - consumed, floored at -100 % (an overspent budget is 'exhausted', whatever the multiple)."""
+    return max(1.0 - spent, -1.0)
 
 
 def _slo_ref(slo: SLO) -> ResourceRef:
@@ -131,7 +169,8 @@ def findings_for(status: SloStatus) -> list[Finding]:
     state = status.state
     evidence = {"edge_key": slo.key, "slo": slo.to_dict(), "windows": [a.to_dict(slo.budget) for a in status.alerts],
                 "burn_rates": status.burn_rates, "error_ratios": status.window_ratios,
-                "budget_remaining": status.budget_remaining, "edges": status.edges,
+                "budget_remaining": status.budget_remaining, "budget_consumed": status.budget_consumed,
+                "observed_share": status.observed_share, "edges": status.edges,
                 "history_seconds": round(status.history_s, 3)}
     if state in ("page", "ticket"):
         pool = [a for a in status.alerts if a.firing and (a.window.severity in PAGE_SEVERITIES) == (state == "page")]
@@ -145,7 +184,7 @@ def findings_for(status: SloStatus) -> list[Finding]:
         f.impact = {"rps": round(bad_rps, 4), "share": round(worst.short_error_ratio, 4),
                     "burn_rate": round(worst.burn, 3)}
         out.append(f)
-    if state != "no_data" and status.budget_remaining <= 0:
+    if state != "no_data" and status.budget_remaining <= 0 and status.burning:
         f = make("MS4003", resource=_slo_ref(slo), related=_service_ref(slo), slo=slo.key,
                  budget_remaining_pct=100.0 * status.budget_remaining, period=slo.period)
         f.evidence = dict(evidence)

@@ -49,13 +49,16 @@ def test_outage_fires_page_with_windows_and_burning_edges_as_evidence():
     page = st.alerts[0]
     assert page.firing and page.threshold == pytest.approx(0.0144)
     assert st.error_ratio == pytest.approx(20 / 630)
-    assert st.budget_remaining == pytest.approx(1 - (20 / 630) / 0.001)
+    # the day's budget is spent from the 630 s observed, not as if the whole day had failed like this
+    assert st.observed_share == pytest.approx(st.history_s / 86400) and 600 < st.history_s <= 631
+    assert st.budget_consumed == pytest.approx((20 / 630) / 0.001 * st.observed_share)
+    assert st.budget_remaining == pytest.approx(1 - st.budget_consumed) and 0 < st.budget_remaining < 1
     d = st.to_dict()
     assert d["state"] == "page" and d["windows"][0]["long_window"] == "2m" and d["windows"][0]["short_window"] == "10s"
     assert d["edges"][0]["source_workload"] == "productpage-v1" and d["edges"][0]["bad"] == 20
     assert d["budget_series"] and d["budget_series"][-1][1] == pytest.approx(st.budget_remaining)
     codes = {f.code: f for f in eng.findings(T0 + 630)}
-    assert set(codes) == {"MS4001", "MS4003"}  # paging, and the day's budget is gone
+    assert set(codes) == {"MS4001"}  # paging; a quarter of the day's budget is gone, not all of it
     f = codes["MS4001"]
     assert f.category == "slo" and f.resource.kind == "ServiceLevelObjective" and f.resource.name == "reviews-availability"
     assert f.related[0].name == "reviews"
@@ -132,3 +135,20 @@ spec: {service: reviews, objective: 99, period: 1d}
     assert st.slo.objective == 99.5 and st.requests == 10
     eng.set_slos([])
     assert eng.status(T0 + 30) == []
+
+
+def test_exhausted_budget_is_a_finding_only_while_it_burns_and_never_below_minus_100():
+    """A 3-minute total outage spends a 99 %/1h budget several times over; once the errors stop the finding
+    resolves (as multiwindow alerts do) while the SLO still states the budget as exhausted."""
+    slo = SLO(name="r", namespace="bookinfo", service=fqdn("reviews"), objective=99.0, period_s=HOUR)
+    eng = SloEngine([slo])
+    feed(eng, requests("productpage-v1", fqdn("reviews"), "ok", 600, start=T0, end=T0 + 600), T0 + 600)
+    feed(eng, requests("productpage-v1", fqdn("reviews"), "no_cluster", 180, start=T0 + 600, end=T0 + 780), T0 + 780)
+    st = eng.status(T0 + 780)[0]
+    assert st.budget_consumed > 1 and st.budget_remaining == -1.0
+    assert min(p[1] for p in st.to_dict()["budget_series"]) >= -1.0
+    assert "MS4003" in {f.code for f in eng.findings(T0 + 780)}
+    feed(eng, requests("productpage-v1", fqdn("reviews"), "ok", 600, start=T0 + 780, end=T0 + 1380), T0 + 1380)
+    st = eng.status(T0 + 1380)[0]
+    assert st.budget_remaining == -1.0 and not st.burning
+    assert not {f.code for f in eng.findings(T0 + 1380)} & {"MS4001", "MS4003"}
