@@ -16,8 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mesh.config.schema.compiler import (DUPLICATE, DURATION, ENUM, EXCLUSIVE, FORMAT, RANGE, REQUIRED, RULE, SEMANTIC, TYPE,
-                                         UNKNOWN, UNSUPPORTED_RULES, Check, Issue, compile_schema)
+from mesh.config.schema.compiler import (DUPLICATE, DURATION, ENUM, EXCLUSIVE, FORMAT, RANGE, REQUIRED, RULE, SEMANTIC,
+                                         TYPE, UNKNOWN, UNSUPPORTED_RULES, Check, Issue, compile_schema)
 from mesh.config.schema.semantic import CHECKS
 
 DATA = Path(__file__).parent / "istio-crds.json"

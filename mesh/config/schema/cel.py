@@ -384,6 +384,6 @@ def compile_rule(rule: str) -> Callable[[Any], bool]:
             return fn({"self": value}) is True
         except CelError:
             return False
-        except (TypeError, ValueError, re.error):
-            return False
+        except (TypeError, ValueError, AttributeError, LookupError, re.error):
+            return False  # a value of an unexpected shape: the rule does not hold (the API server says so too)
     return holds

@@ -180,7 +180,9 @@ LEAF_CLASSES: dict[Check, frozenset[type]] = {}
 
 
 def _numeric_steps(schema: dict[str, Any]) -> list[Check]:
-    lo, hi = _INT_RANGES.get(schema.get("format", ""), (None, None)) if schema.get("type") == "integer" else (None, None)
+    lo, hi = (None, None)
+    if schema.get("type") == "integer":
+        lo, hi = _INT_RANGES.get(schema.get("format", ""), (None, None))
     if "minimum" in schema:
         lo = schema["minimum"] if lo is None else max(lo, schema["minimum"])
     if "maximum" in schema:

@@ -172,8 +172,9 @@ def virtual_service(spec: dict[str, Any], out: list[Issue]) -> None:
                                                             "scheme, or port"))
             code = redirect.get("redirectCode")
             if isinstance(code, int) and code and not 300 <= code <= 399:
-                out.append(Issue(f"{p}/redirect/redirectCode", SEMANTIC, f"spec.http[{i}].redirect.redirectCode: "
-                                                                         f"{code} is not a valid redirect code, must be 3xx"))
+                out.append(Issue(f"{p}/redirect/redirectCode", SEMANTIC,
+                                 f"spec.http[{i}].redirect.redirectCode: {code} is not a valid redirect code, "
+                                 "must be 3xx"))
         mp = route.get("mirrorPercent")
         if isinstance(mp, int) and mp > 100:
             out.append(Issue(f"{p}/mirrorPercent", SEMANTIC, f"spec.http[{i}].mirrorPercent must have a max value of "

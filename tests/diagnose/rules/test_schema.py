@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from diagnose import analyze
 from mesh.config import Snapshot, load_paths, load_text
@@ -386,3 +388,33 @@ def test_webhook_checks_of_security_policies():
     assert ("MS0023", 16, "spec/rules[0]/to[0]") in got  # to without operation
     assert ("MS0023", 18, "spec/rules[0]/when[0]") in got  # a condition without values
     assert ("MS0023", 25, "spec/jwtRules[0]") in got  # neither issuer nor jwksUri
+
+
+# -- arbitrary input never breaks the validator ---------------------------------------------------
+
+SCHEMA_PROBLEMS = {"type", "required", "unknown", "enum", "range", "format", "exclusive", "duration", "duplicate",
+                   "rule", "semantic"}
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
+                     st.text(max_size=12), st.sampled_from(["5s", "*", "unix:///x", "http://a", "0", "", "STRICT"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                       max_leaves=12)
+
+
+@st.composite
+def _mutated(draw):
+    """An object of some kind whose spec has a schema-known path set to an arbitrary value."""
+    kind = draw(st.sampled_from(sorted(kinds())))
+    paths = [p for p, _ in _leaves(SCHEMAS[kind]["spec"], (), lambda s: True) if p]
+    path = draw(st.sampled_from(paths))
+    doc, _ = _data(kind, path, draw(_VALUES))
+    return kind, doc
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated())
+def test_arbitrary_values_anywhere_give_issues_never_exceptions(case):
+    kind, doc = case
+    for issue in validate(kind, doc):
+        assert issue.path.startswith("spec") and issue.message and issue.problem in SCHEMA_PROBLEMS
+
