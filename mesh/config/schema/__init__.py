@@ -80,7 +80,11 @@ def validate(kind: str, data: dict[str, Any], group: str | None = None) -> list[
 
 def validate_object(obj: Any) -> list[Issue]:
     """`validate` for a loaded ConfigObject (its raw document, its group)."""
-    return validate(obj.kind, obj.raw if obj.raw else {"spec": obj.spec}, obj.group)
+    data = obj.raw if obj.raw else {"spec": obj.spec}
+    spec = data.get("spec")
+    if spec is not None and not isinstance(spec, dict):
+        return []  # the loader already reported that spec is not a mapping, and nothing under it can be checked
+    return validate(obj.kind, data, obj.group)
 
 
 def problems(objects: Any) -> list[Any]:

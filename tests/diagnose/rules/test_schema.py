@@ -418,3 +418,10 @@ def test_arbitrary_values_anywhere_give_issues_never_exceptions(case):
     for issue in validate(kind, doc):
         assert issue.path.startswith("spec") and issue.message and issue.problem in SCHEMA_PROBLEMS
 
+
+
+def test_a_spec_that_is_not_a_mapping_is_reported_once():
+    text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: shop}\nspec: [1]\n"
+    loaded = load_text(text, "v.yaml")
+    findings = analyze(Snapshot(loaded.objects), problems=loaded.problems)
+    assert [(f.code, f.resource.path) for f in findings if f.code in SCHEMA_CODES] == [("MS0007", "spec")]
