@@ -108,6 +108,8 @@ class Stack:
             self._started.append((self.backend.name, self.backend.stop))
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot)
             self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval)
+            self.diagnoser.slo_engine.persist_to(data / "slo")  # budgets and alert state survive restarts
+            self._started.append(("slo state", self.diagnoser.slo_engine.save))  # saved once more after the loop stops
             slo_files = [str(p) for p in o.slo_paths if Path(p).exists()]
             for missing in sorted({str(p) for p in o.slo_paths} - set(slo_files)):
                 progress(f"SLOs                {missing}: no such file, skipped")

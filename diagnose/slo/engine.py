@@ -3,16 +3,23 @@
 The live loop feeds each new slice of telemetry once (`ingest_requests` or
 `ingest_rates`); SLOs can be added, replaced or removed at any time (files,
 `meshscope apply -f`), and a replaced SLO keeps its history when its service
-and SLI did not change.
+and SLI did not change. With `persist_to(dir)` each SLO's history is saved there
+every few seconds and read back at start, so budgets and alert state survive a
+restart (or kill -9: at most the last few seconds are lost, never counted twice).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from diagnose.findings import Finding
@@ -24,6 +31,7 @@ from diagnose.slo.sli import Events, events_from_rates, events_from_requests
 from diagnose.slo.spec import SLO
 
 MIN_RESOLUTION_S = 1.0
+SAVE_EVERY_S = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -32,11 +40,23 @@ class _Tracker:
     slo: SLO
     history: SliHistory
     edges: deque = field(default_factory=deque)  # (time, by_source frame) per batch, trimmed to the longest window
+    fed_until: float | None = None  # events up to here are in the history (also the saved part, after a restart)
 
-    def add(self, ev: Events, t: float) -> None:
+    def add(self, ev: Events, t: float, interval_s: float | None = None) -> None:
         if ev.empty:
             return
-        self.history.add(ev.times, ev.total, ev.bad)
+        times, total, bad = ev.times, np.broadcast_to(ev.total, ev.times.shape), np.broadcast_to(ev.bad, ev.times.shape)
+        if self.fed_until is not None:
+            if interval_s:  # counts over (t - interval, t]: keep only the share after what was fed
+                share = min(max((t - self.fed_until) / interval_s, 0.0), 1.0)
+                total, bad = total * share, bad * share
+            else:
+                new = times > self.fed_until
+                times, total, bad = times[new], total[new], bad[new]
+            if times.size == 0 or not total.sum():
+                return
+        self.history.add(times, total, bad)
+        self.fed_until = max(float(times.max()), self.fed_until or float("-inf"))
         if len(ev.by_source):
             self.edges.append((t, ev.by_source))
         horizon = max(w.long_s for w in self.slo.windows)
@@ -55,6 +75,11 @@ class _Tracker:
                  "error_ratio": round(float(r.bad) / float(r.total), 6) if r.total else None,
                  "bad_rps": round(float(r.bad) / window_s, 4), "share_of_burn": round(float(r.bad) / all_bad, 4)}
                 for (src, ns), r in agg.iterrows()]
+
+
+def _signature(slo: SLO) -> str:
+    """What the saved events mean: a history is reused only for the same service, SLI and period."""
+    return json.dumps([slo.key, slo.service, slo.sli, slo.threshold_ms, slo.period_s, slo.reporter], default=str)
 
 
 def _no_data(window_s: float) -> tuple[float, float]:
@@ -77,7 +102,49 @@ class SloEngine:
         self._trackers: dict[str, _Tracker] = {}
         self.prometheus = prometheus
         self.prometheus_for_all = prometheus_for_all
+        self._dir: Path | None = None
+        self._saved_at = 0.0
         self.set_slos(slos)
+
+    def persist_to(self, directory: str | Path) -> None:
+        """Keep every SLO's history in `directory`: read what is there now, save as events arrive."""
+        self._dir = Path(directory)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            for t in self._trackers.values():
+                self._restore(t)
+
+    def save(self) -> None:
+        """Write every SLO's history now (the live loop does it every few seconds; stop does it last)."""
+        if self._dir is None:
+            return
+        with self._lock:
+            for t in self._trackers.values():
+                try:
+                    t.history.save(self._path(t.slo), signature=_signature(t.slo))
+                except OSError as exc:
+                    log.warning("SLO %s: could not save its history in %s: %s", t.slo.key, self._dir, exc)
+            self._saved_at = time.monotonic()
+
+    def _path(self, slo: SLO) -> Path:
+        return self._dir / f"slo-{hashlib.sha256(slo.key.encode()).hexdigest()[:16]}.npz"
+
+    def _restore(self, t: _Tracker) -> None:
+        path = self._path(t.slo)
+        if not path.exists():
+            return
+        try:
+            history, meta = SliHistory.load(path, t.slo.period_s, t.history.resolution_s)
+        except ValueError as exc:
+            log.warning("SLO %s: saved history not used: %s", t.slo.key, exc)
+            return
+        if meta.get("signature") != _signature(t.slo):
+            return  # the SLO changed (service, SLI, threshold or period): its old events mean something else
+        t.history, t.fed_until = history, history.last_t
+
+    def _maybe_save(self) -> None:
+        if self._dir is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+            self.save()
 
     def set_slos(self, slos: Iterable[SLO]) -> None:
         """Replace the whole set (history kept for SLOs whose key, service and SLI are unchanged)."""
@@ -99,7 +166,9 @@ class SloEngine:
                 if same:
                     old.slo = slo
                 else:
-                    self._trackers[slo.key] = _Tracker(slo, SliHistory(slo.period_s, _resolution(slo)))
+                    self._trackers[slo.key] = t = _Tracker(slo, SliHistory(slo.period_s, _resolution(slo)))
+                    if self._dir is not None:
+                        self._restore(t)
 
     def remove(self, keys: Iterable[str]) -> list[str]:
         with self._lock:
@@ -115,12 +184,14 @@ class SloEngine:
         with self._lock:
             for t in self._trackers.values():
                 t.add(events_from_requests(edge_requests, t.slo), now)
+        self._maybe_save()
 
     def ingest_rates(self, rates: pd.DataFrame, interval_s: float, now: float) -> None:
         """Feed the Istio rate frame over the last `interval_s` seconds."""
         with self._lock:
             for t in self._trackers.values():
-                t.add(events_from_rates(rates, t.slo, interval_s, now), now)
+                t.add(events_from_rates(rates, t.slo, interval_s, now), now, interval_s)
+        self._maybe_save()
 
     def status(self, now: float) -> list[SloStatus]:
         with self._lock:

@@ -9,6 +9,9 @@ there is, as Prometheus' rate() does.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 MAX_BUCKETS = 100_000
@@ -78,3 +81,32 @@ class SliHistory:
         ids, tot, bad = ids[mask], np.cumsum(self.total[order][mask]), np.cumsum(self.bad[order][mask])
         pick = np.unique(np.linspace(0, len(ids) - 1, min(points, len(ids))).astype(int))
         return [(float((ids[i] + 1) * self.resolution_s), float(tot[i]), float(bad[i])) for i in pick]
+
+    # -- persistence (the data dir keeps budgets across restarts) --------------------------------------
+    def save(self, path: str | Path, **meta: str) -> None:
+        """Write the ring atomically (a crash mid-write leaves the previous file)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, ids=self.ids, total=self.total, bad=self.bad, resolution_s=self.resolution_s,
+                     first_t=np.nan if self.first_t is None else self.first_t,
+                     last_t=np.nan if self.last_t is None else self.last_t,
+                     **{f"meta_{k}": np.array(v) for k, v in meta.items()})
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path, span_s: float, resolution_s: float) -> tuple["SliHistory", dict[str, str]]:
+        """A ring saved by `save` (ValueError when it does not fit this span/resolution or is damaged)."""
+        h = cls(span_s, resolution_s)
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                if z["ids"].shape != h.ids.shape or not np.isclose(float(z["resolution_s"]), h.resolution_s):
+                    raise ValueError(f"{path}: saved for another period or resolution")
+                h.ids, h.total, h.bad = z["ids"].astype(np.int64), z["total"].astype(float), z["bad"].astype(float)
+                first, last = float(z["first_t"]), float(z["last_t"])
+                meta = {k[5:]: str(z[k]) for k in z.files if k.startswith("meta_")}
+        except (OSError, KeyError, EOFError) as exc:
+            raise ValueError(f"{path}: unreadable SLO history ({exc})") from exc
+        h.first_t = None if np.isnan(first) else first
+        h.last_t = None if np.isnan(last) else last
+        return h, meta

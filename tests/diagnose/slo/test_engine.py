@@ -152,3 +152,28 @@ def test_exhausted_budget_is_a_finding_only_while_it_burns_and_never_below_minus
     st = eng.status(T0 + 1380)[0]
     assert st.budget_remaining == -1.0 and not st.burning
     assert not {f.code for f in eng.findings(T0 + 1380)} & {"MS4001", "MS4003"}
+
+
+def test_history_and_alert_state_survive_a_restart_without_counting_twice(tmp_path):
+    slo = SLO(name="r", namespace="bookinfo", service=fqdn("reviews"), objective=99.0, period_s=HOUR)
+    eng = SloEngine([slo])
+    eng.persist_to(tmp_path)
+    feed(eng, requests("productpage-v1", fqdn("reviews"), "ok", 300, start=T0, end=T0 + 300), T0 + 300)
+    feed(eng, requests("productpage-v1", fqdn("reviews"), "no_cluster", 30, start=T0 + 300, end=T0 + 330), T0 + 330)
+    before = eng.status(T0 + 330)[0]
+    eng.save()  # what the loop does every few seconds (and a kill -9 loses at most that much)
+    again = SloEngine([slo])
+    again.persist_to(tmp_path)
+    after = again.status(T0 + 330)[0]
+    assert (after.requests, after.state, after.budget_remaining) == (before.requests, "page", before.budget_remaining)
+    # the restarted loop re-reads its first window: events already saved are not added again
+    feed(again, requests("productpage-v1", fqdn("reviews"), "no_cluster", 30, start=T0 + 300, end=T0 + 330), T0 + 330)
+    assert again.status(T0 + 330)[0].requests == before.requests
+    changed = SLO(name="r", namespace="bookinfo", service=fqdn("ratings"), objective=99.0, period_s=HOUR)
+    other = SloEngine([changed])
+    other.persist_to(tmp_path)  # same name, another service: the saved events are not its own
+    assert other.status(T0 + 330)[0].requests == 0
+    (tmp_path / next(p.name for p in tmp_path.iterdir())).write_bytes(b"garbage")
+    broken = SloEngine([slo])
+    broken.persist_to(tmp_path)  # a damaged file is skipped with a warning, not a crash
+    assert broken.status(T0 + 330)[0].requests == 0
