@@ -8,6 +8,7 @@ values of the right type.
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable
@@ -198,8 +199,10 @@ def gateway(spec: dict[str, Any], out: list[Issue]) -> None:
         port = _map(s, "port")
         proto = port.get("protocol")
         if isinstance(proto, str) and proto and proto.upper() not in PROTOCOLS:
+            close = difflib.get_close_matches(proto.upper(), sorted(PROTOCOLS), n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else ""
             out.append(Issue(f"{p}/port/protocol", SEMANTIC, f"spec.servers[{i}].port.protocol: invalid protocol "
-                             f"{proto!r}, supported protocols are {', '.join(sorted(PROTOCOLS))}"))
+                             f"{proto!r}{hint}; supported protocols are {', '.join(sorted(PROTOCOLS))}"))
         name = port.get("name")
         if isinstance(name, str) and name:
             if name in names:
