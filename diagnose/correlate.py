@@ -396,6 +396,23 @@ def _root(snapshot: Any) -> str:
     return getattr(snapshot.mesh_config, "root_namespace", "istio-system")
 
 
+def _gateway_workloads(snapshot: Any, obj: Any) -> set[str] | None:
+    """Workloads of the Gateways a VirtualService is bound to, or None when it (also) applies to sidecars."""
+    if obj.kind != "VirtualService":
+        return None
+    gateways = [g for g in obj.spec.get("gateways") or [] if isinstance(g, str)]
+    if not gateways or "mesh" in gateways:
+        return None
+    out: set[str] = set()
+    for g in gateways:
+        ns, _, name = g.rpartition("/")
+        gw = snapshot.find("Gateway", ns or obj.namespace, name)
+        sel = gw.spec.get("selector") if gw is not None and isinstance(gw.spec, dict) else None
+        if isinstance(sel, dict) and sel:
+            out |= {w.name for w in snapshot.matching_workloads(None, sel, any_namespace=True)}
+    return out or None
+
+
 def scope_of(snapshot: Any, ref: ResourceRef, edges: Iterable[str]) -> Scope | None:
     """Which edges the object a config finding is about governs, for the signature's `edges` kinds."""
     obj = snapshot.find(ref.kind, ref.namespace, ref.name)
@@ -410,6 +427,9 @@ def scope_of(snapshot: Any, ref: ResourceRef, edges: Iterable[str]) -> Scope | N
                 out.hosts.append(snapshot.fqdn(host, obj.namespace))
             if obj.kind in ("VirtualService", "ServiceEntry"):  # requests are addressed to the hosts it serves
                 out.hosts += [snapshot.fqdn(h, obj.namespace) for h in obj.spec.get("hosts") or [] if isinstance(h, str)]
+            gateway_pods = _gateway_workloads(snapshot, obj)
+            if gateway_pods is not None:  # a gateway's routes govern only what its gateway pods send
+                out.callers = (out.callers or set()) | gateway_pods
             if obj.kind == "Service":
                 out.hosts.append(snapshot.fqdn(obj.name, obj.namespace))
         elif kind in ("workload", "namespace"):

@@ -269,8 +269,9 @@ def _root_key(f: Finding, depth: int) -> tuple:
     runtime = f.code.startswith("MS3")
     blamed = _obj_key(f) is not None
     failure = runtime and f.code not in SYMPTOM_CODES
+    explained = bool(f.evidence.get("slow_dependency"))  # slow because a dependency is: not the cause
     return (not (failure and blamed), not failure, not (not runtime and not f.code.startswith("MS4")),
-            depth, -impact_score(f), -SEVERITY_RANK.get(f.severity, 0), f.code)
+            explained, depth, -impact_score(f), -SEVERITY_RANK.get(f.severity, 0), f.code)
 
 
 def _incident(members: list[Finding], depths: list[int]) -> Incident:

@@ -1,0 +1,173 @@
+"""The diagnosis evaluation on the shared mesh: every scenario and every held-out fault, first answer = the cause.
+
+For each case (the 12 built-in scenarios and the faults in tests/fixtures/faults, which nobody tuned the
+diagnoser to), the healthy mesh gets the fault; the case counts as found when the top incidents (as many as
+the case has causes) are headed by the expected runtime code, name the expected config object and the hurt
+edge. Any other open error or warning incident seen during the case is an unexpected finding. Prints
+`diagnosis: rank-1 cause N/M, unexpected findings K, median time-to-cause S s` and fails below M/M or above 0.
+
+A second test runs the healthy mesh under steady traffic with a CPU hog beside it, plus 30 requests to random
+paths through the ingress gateway (a scanner): no error or warning finding may open (the issue asks 5 minutes;
+the suite runs 60 s so it stays fast on CI).
+
+Telemetry comes through the composition root's collector (the `stack` fixture's store); a dedicated live
+diagnoser with a short window reads it, so one case's failures leave the window in seconds.
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+
+from diagnose.incidents import group
+from diagnose.live import LiveDiagnoser, LiveSources
+from mesh.scenarios import SCENARIOS
+from tests.fixtures.faults import Expect, load_faults
+from tests.util import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SERIOUS = ("error", "warning")
+FIND_TIMEOUT_S = 45.0
+OBSERVE_S = 3.0  # after the cause is found, keep watching for unexpected incidents
+
+
+def scenario_expectations(sc) -> tuple[Expect, ...]:
+    runtime = [c for c in sc.expected_codes if c.startswith("MS3")]
+    code = runtime[0] if runtime else sc.expected_codes[0]
+    return (Expect(code=code, blame=sc.blame or "", destination=sc.edge[1] if runtime else "", callers=(sc.edge[0],)),)
+
+
+CASES = [("scenario", sc.name, sc, scenario_expectations(sc)) for sc in SCENARIOS] + \
+        [("fault", f.name, f, f.expect) for f in load_faults()]
+
+
+@pytest.fixture(scope="module")
+def diag(stack, bundled_mesh):
+    d = LiveDiagnoser(LiveSources.from_store(stack.store, snapshot=bundled_mesh.snapshot), interval_s=0.5,
+                      window_s=8.0, ingest_lag_s=0.5, resolve_after=2)
+    d.start()
+    yield d
+    d.stop()
+
+
+def serious_open(d) -> list:
+    return [f for f in d.findings(status="open") if f.severity in SERIOUS]
+
+
+def wait_healthy(d, timeout: float = 90.0) -> None:
+    wait_until(lambda: not serious_open(d), timeout=timeout, interval=0.2,
+               what=f"a healthy mesh (still open: {[(f.code, f.message[:80]) for f in serious_open(d)]})")
+    start = d.last_evaluation.get("count", 0)
+    wait_until(lambda: d.last_evaluation.get("count", 0) >= start + 3, timeout=30, interval=0.1, what="3 evaluations")
+
+
+def satisfies(inc, want: Expect) -> bool:
+    root = inc.root
+    if root.code != want.code:
+        return False
+    if want.blame:
+        r = root.resource
+        if r is None or f"{r.kind} {r.namespace}/{r.name}" != want.blame or not r.source:
+            return False
+    if want.destination:
+        if root.evidence.get("edge_key") != want.destination:
+            return False
+        callers = {e.get("source_workload") for e in [*root.evidence.get("edges", []),
+                                                       *root.evidence.get("client_edges", [])]}
+        if not callers & set(want.callers):
+            return False
+    return True
+
+
+def matched(incidents, expect: tuple[Expect, ...]) -> list | None:
+    """The top len(expect) incidents, each satisfying a different expectation; None when not (yet)."""
+    top = incidents[:len(expect)]
+    if len(top) < len(expect):
+        return None
+    free = list(expect)
+    for inc in top:
+        hit = next((w for w in free if satisfies(inc, w)), None)
+        if hit is None:
+            return None
+        free.remove(hit)
+    return top
+
+
+def run_case(mesh, d, kind: str, obj) -> None:
+    if kind == "scenario":
+        mesh.apply_scenario(obj.name)
+    else:
+        mesh.apply(obj.objects)
+
+
+def test_first_answer_is_the_cause_on_scenarios_and_held_out_faults(bundled_mesh, diag):
+    found, unexpected, times, report = 0, 0, [], []
+    for kind, name, obj, expect in CASES:
+        wait_healthy(diag)
+        t0 = time.monotonic()
+        run_case(bundled_mesh, diag, kind, obj)
+        try:
+            hit, elapsed, strays = None, None, {}
+            deadline = t0 + FIND_TIMEOUT_S
+            while time.monotonic() < deadline:
+                incidents = group(diag.findings(status="open"))
+                top = matched(incidents, expect)
+                if top is not None and hit is None:
+                    hit, elapsed = top, time.monotonic() - t0
+                    deadline = time.monotonic() + OBSERVE_S
+                if hit is not None:
+                    ids = {i.id for i in hit}
+                    for i in incidents:
+                        if i.id not in ids and i.severity in SERIOUS:
+                            strays[i.id] = f"{i.root.code} {i.root.message[:100]}"
+                time.sleep(0.2)  # polling interval of a deadline loop, not synchronisation
+            if hit is None:
+                incidents = group(diag.findings(status="open"))
+                report.append(f"MISS {name}: top = {[(i.root.code, i.cause.label() if i.cause else None, i.root.evidence.get('edge_key')) for i in incidents[:3]]}")
+            else:
+                found += 1
+                times.append(elapsed)
+                unexpected += len(strays)
+                report.append(f"ok   {name}: {elapsed:.1f}s" + (f"; unexpected: {list(strays.values())}" if strays else ""))
+        finally:
+            bundled_mesh.reset()
+    median = statistics.median(times) if times else float("nan")
+    print("\n" + "\n".join(report))
+    print(f"diagnosis: rank-1 cause {found}/{len(CASES)}, unexpected findings {unexpected}, "
+          f"median time-to-cause {median:.1f} s")
+    assert found == len(CASES), "\n".join(r for r in report if r.startswith("MISS"))
+    assert unexpected == 0, "\n".join(r for r in report if "unexpected" in r)
+
+
+def test_a_healthy_mesh_on_a_busy_machine_raises_nothing_and_scanners_are_information(bundled_mesh, diag):
+    wait_healthy(diag)
+    duration = 60.0
+    hog = subprocess.Popen([sys.executable, "-c",  # one core busy for the whole check, bounded in time
+                            f"import time\nend = time.time() + {duration + 5}\nwhile time.time() < end: pass"])
+    try:
+        with httpx.Client(base_url=bundled_mesh.gateway_url, timeout=5) as client:
+            codes = {client.get(f"/{uuid.uuid4().hex[:8]}/{i}").status_code for i in range(30)}
+        assert codes == {404}
+        seen: dict[str, str] = {}
+        scanner_info = []
+        end = time.monotonic() + duration
+        while time.monotonic() < end:
+            for f in diag.findings(status="open"):
+                if f.severity in SERIOUS:
+                    seen[f.fingerprint] = f"{f.severity} {f.code} {f.message[:120]}"
+                elif f.code == "MS3005":
+                    scanner_info.append(f)
+            time.sleep(0.5)  # polling interval of a deadline loop, not synchronisation
+    finally:
+        hog.kill()
+        hog.wait()
+    print(f"\nhealthy for {duration:.0f} s beside a CPU hog: {len(seen)} error/warning findings opened")
+    assert not seen, list(seen.values())
+    # the scanner's 404s, if reported at all, are information about outside traffic, never a gateway route error
+    assert all(f.evidence.get("outside_traffic") for f in scanner_info)
