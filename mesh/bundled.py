@@ -141,6 +141,7 @@ class BundledMesh:
         self._baseline: list[ConfigObject] = []
         self._scenario: str | None = None
         self._scenario_behaviors: set[str] = set()
+        self.restored_scenario: str | None = None  # re-applied at start because it was active when the mesh went down
         self.registry = Registry()
         self.ca = MeshCA()
         self._certs: dict[str, IssuedCert] = {}
@@ -241,8 +242,11 @@ class BundledMesh:
             if self.config.traffic_rate > 0:
                 self.traffic = TrafficGenerator("127.0.0.1", self.config.gateway_port, self.config.traffic_rate)
                 self.traffic.start()
-            if self.config.scenario:
-                self.apply_scenario(self.config.scenario)
+            wanted = self.config.scenario or self._saved_scenario()
+            if wanted:
+                self.apply_scenario(wanted)
+                if not self.config.scenario:
+                    self.restored_scenario = wanted
             threading.Thread(target=self._rotation_loop, name="mesh-cert-rotation", daemon=True).start()
         except BaseException:
             self.stop()
@@ -564,6 +568,31 @@ class BundledMesh:
     def scenario(self) -> str | None:
         return self._scenario
 
+    @property
+    def scenario_path(self) -> Path:
+        """The active scenario's name, kept in the data dir so a restart (even after kill -9) re-applies it."""
+        return self.data_dir / "active-scenario"
+
+    def _saved_scenario(self) -> str | None:
+        from mesh.scenarios import names
+        try:
+            name = self.scenario_path.read_text().strip()
+        except OSError:
+            return None
+        if name and name not in names():
+            self.warnings.append(f"{self.scenario_path}: unknown scenario {name!r} not re-applied")
+            return None
+        return name or None
+
+    def _save_scenario(self, name: str | None) -> None:
+        try:
+            if name:
+                write_private_file(self.scenario_path, name + "\n")
+            else:
+                self.scenario_path.unlink(missing_ok=True)
+        except OSError as exc:  # the scenario still applies; only its survival across restarts is lost
+            self.warnings.append(f"could not record the active scenario in {self.scenario_path}: {exc}")
+
     def apply_scenario(self, name: str) -> ApplyResult:
         from mesh.scenarios import get
         sc = get(name)
@@ -577,6 +606,7 @@ class BundledMesh:
             if self.traffic and sc.traffic_concurrency > 1:
                 self.traffic.set_rate(self.traffic.rate, sc.traffic_concurrency)
             self._scenario = name
+            self._save_scenario(name)
             return result
 
     def clear_scenario(self) -> ApplyResult:
@@ -589,6 +619,7 @@ class BundledMesh:
                 self.traffic.set_rate(self.traffic.rate, 1)
             result = self._push(list(self._baseline), [], True)
             self._scenario = None
+            self._save_scenario(None)
             return result
 
     def reset(self) -> ApplyResult:

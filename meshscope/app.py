@@ -194,6 +194,9 @@ class BundledBackend:
             progress("starting the bundled mesh (Envoy sidecars, demo apps, traffic)...")
             self.mesh = BundledMesh(cfg).start()
             progress(f"ingress gateway     {self.mesh.gateway_url}/productpage  (ready in {self.mesh.ready_seconds:.1f}s)")
+            if self.mesh.restored_scenario:
+                progress(f"scenario            {self.mesh.restored_scenario} re-applied: it was active when the mesh last "
+                         "stopped (`meshscope scenario clear` returns to the baseline)")
         self.scraper = Scraper(self.mesh.scrape_targets, store, interval=self.scrape_interval)
         self.scraper.start()
         state = Path(self.mesh.data_dir) / "access-log-offsets.json"
