@@ -1,36 +1,54 @@
 """OTLP/HTTP receiver for traces and logs (`POST /v1/traces`, `/v1/logs`), as Envoy and the SDK send.
 
 What the spec and real senders need, and where it is handled:
-- Envoy's OTLP exporter sends `transfer-encoding: chunked` with no content-length; a plain
-  `http.server` handler would read an empty body. `_read_body` reads both framings.
-- `content-encoding: gzip` is decompressed with the same size limit as the raw body, so a
-  small compressed body cannot expand without bound.
-- Over the limit (default 20 MiB, the spec's recommendation): 413. Undecodable payload or
-  unsupported content type: 400 with a `google.rpc.Status` carrying the reason (the sender
-  must not retry). Spans the payload holds but we cannot keep (no valid ids): 200 with
-  `partial_success.rejected_spans` and a message.
-- HTTP/1.1 keep-alive, one thread per connection; binds 127.0.0.1 unless told otherwise.
+- One event loop (aiohttp) holds every connection: an idle keep-alive connection or a slow
+  sender costs a socket, not a thread. Decoding and storing run on a small fixed pool
+  (`workers`), so a burst of senders never becomes a burst of threads.
+- Bounded work: at most `max_connections` open connections (more get 503 and are closed), a
+  body must arrive within `read_timeout_s` (else 408), idle keep-alive connections close after
+  `idle_timeout_s`. Batches received but not yet stored are bounded in count and bytes
+  (`collector.sources.backpressure.Admission`); past that the receiver answers 503 with
+  `Retry-After`, which OpenTelemetry exporters honour by backing off and retrying.
+- Envoy's OTLP exporter sends `transfer-encoding: chunked` with no content-length; both
+  framings are read. `content-encoding: gzip` is decompressed with the same size limit as the
+  raw body, so a small compressed body cannot expand without bound.
+- Over the limit (default 20 MiB, the spec's recommendation): 413. Undecodable payload
+  (`OtlpDecodeError`) or unsupported content type: 400 with a `google.rpc.Status` carrying the
+  reason (the sender must not retry). Spans the payload holds but we cannot keep (no valid
+  ids): 200 with `partial_success.rejected_spans` and a message.
+- Trace ingest can sample (`trace_sample`, 0..1, whole traces by trace-id hash); spans sampled
+  out are counted in `meshscope_otlp_spans_sampled_out_total`, refused batches in
+  `meshscope_otlp_requests_total{code="503"}`.
+- Binds 127.0.0.1 unless told otherwise.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 
+from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from prometheus_client import Counter
 
 from collector import selfmetrics
-from collector.parse.otel_access_log import decode_access_logs_http
-from collector.parse.otlp import OtlpError, decode_logs, decode_traces
+from collector.parse.otlp import OtlpDecodeError, decode_logs, decode_traces
+from collector.sources.backpressure import Admission, Overloaded, TraceSampler
 from collector.store import TelemetryStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 20 * 2**20
+SAMPLED_OUT = Counter("meshscope_otlp_spans_sampled_out_total",
+                      "Spans the OTLP receivers dropped by trace sampling (trace_sample < 1).",
+                      registry=selfmetrics.REGISTRY)
+_GRPC_CODE = {400: 3, 404: 5, 405: 12, 408: 4, 413: 8, 429: 8, 503: 14}
 
 
 class _TooLarge(Exception):
@@ -47,25 +65,51 @@ class OtlpReceiver:
     name = "otlp"
 
     def __init__(self, store: TelemetryStore, host: str = "127.0.0.1", port: int = 4318,
-                 max_body_bytes: int = DEFAULT_MAX_BODY) -> None:
+                 max_body_bytes: int = DEFAULT_MAX_BODY, *, workers: int = 2, max_connections: int = 256,
+                 max_pending: int = 16, max_pending_bytes: int = 64 * 2**20, read_timeout_s: float = 10.0,
+                 idle_timeout_s: float = 15.0, retry_after_s: int = 2, trace_sample: float = 1.0) -> None:
         self.store = store
         self.max_body_bytes = max_body_bytes
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self.max_connections = max_connections
+        self.read_timeout_s = read_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.admission = Admission(max_pending, max_pending_bytes, retry_after_s)
+        self.sampler = TraceSampler(trace_sample)
         self.spans_received = 0
         self.logs_received = 0
+        self._workers = workers
+        # bound now (like a server object would), so the port is known and a clash fails here
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._sock.bind((host, port))
+            self._sock.listen(512)
+        except OSError:
+            self._sock.close()
+            raise
+        self._sock.setblocking(False)
+        self._address = self._sock.getsockname()[:2]
+        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
         selfmetrics.watch_store(store)
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._address[1]
 
     @property
     def endpoint(self) -> str:
         """Base URL for exporters (append /v1/traces or /v1/logs)."""
-        host = self._server.server_address[0]
+        host = self._address[0]
         return f"http://{host}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """Connections open right now."""
+        runner = self._runner
+        return len(runner.server.connections) if runner is not None and runner.server is not None else 0
 
     # -- Source protocol
     def poll(self) -> int:
@@ -74,16 +118,59 @@ class OtlpReceiver:
     def start(self) -> None:
         if self._thread and self._thread.is_alive():
             return
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="otlp-receiver", daemon=True)
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="otlp-ingest")
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._serve())
+            except BaseException as exc:  # noqa: BLE001 - reported to start()
+                failed.append(exc)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="otlp-receiver", daemon=True)
         self._thread.start()
+        ready.wait(10)
+        if failed:
+            raise failed[0]
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=self.max_body_bytes + 1)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False,
+                                     keepalive_timeout=self.idle_timeout_s, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._sock, shutdown_timeout=1.0).start()
 
     def stop(self) -> None:
-        if self._thread:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        """Stop accepting, close connections, and return within a few seconds whatever is in flight."""
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            async def down() -> None:
+                if self._runner is not None:
+                    await self._runner.cleanup()
+                rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for t in rest:  # handlers of connections that were still open
+                    t.cancel()
+                await asyncio.wait(rest, timeout=2) if rest else None
+            try:
+                asyncio.run_coroutine_threadsafe(down(), loop).result(timeout=5)
+            except Exception as exc:  # noqa: BLE001 - stopping must finish
+                log.debug("OTLP receiver cleanup: %s", exc)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+        self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._sock.close()
 
     def __enter__(self) -> OtlpReceiver:
         self.start()
@@ -92,12 +179,16 @@ class OtlpReceiver:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # -- request handling
+    # -- request handling (decode and store: on the worker pool)
     def _handle(self, path: str, content_type: str, body: bytes) -> tuple[int, bytes, str]:
         json_reply = content_type.split(";")[0].strip().lower() == "application/json"
         if path == "/v1/traces":
             result = decode_traces(body, content_type)
-            n = self.store.add_spans(result.table)
+            table = result.table
+            kept = self.sampler.keep(table)
+            if kept.num_rows < table.num_rows:
+                SAMPLED_OUT.inc(table.num_rows - kept.num_rows)
+            n = self.store.add_spans(kept)
             self.spans_received += n
             selfmetrics.count_ingested(self.name, "spans", n)
             reply = ExportTraceServiceResponse()
@@ -110,8 +201,6 @@ class OtlpReceiver:
             n = self.store.add_logs(result.table)
             self.logs_received += n
             selfmetrics.count_ingested(self.name, "logs", n)
-            access = decode_access_logs_http(body, content_type)  # Envoy OTel access logs -> requests rows (issue 13)
-            selfmetrics.count_ingested(self.name, "requests", self.store.add_requests(access.table))
             reply = ExportLogsServiceResponse()
         else:
             raise KeyError(path)
@@ -119,135 +208,102 @@ class OtlpReceiver:
             return 200, json_format.MessageToJson(reply).encode(), "application/json"
         return 200, reply.SerializeToString(), "application/x-protobuf"
 
-    def _handler_class(self):
-        receiver = self
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        signal = path.rsplit("/", 1)[-1] or "unknown"
+        ctype = request.headers.get("content-type", "application/x-protobuf")
+        json_reply = ctype.split(";")[0].strip().lower() == "application/json"
+        if request.method != "POST":
+            return _status(405, "use POST", False, "unknown")
+        if path not in ("/v1/traces", "/v1/logs"):
+            return _status(404, f"unknown path {path}; this receiver serves /v1/traces and /v1/logs", json_reply,
+                           signal, close=True)
+        if self.connections > self.max_connections:
+            self.admission.shed += 1
+            return _status(503, f"too many connections ({self.connections}, limit {self.max_connections}); "
+                           f"retry in {self.admission.retry_after_s}s", json_reply, signal, close=True,
+                           retry_after=self.admission.retry_after_s)
+        try:
+            body = await asyncio.wait_for(self._read_body(request), self.read_timeout_s)
+            body = self._decompress(request, body)
+        except asyncio.TimeoutError:
+            return _status(408, f"body not received within {self.read_timeout_s:g}s", json_reply, signal, close=True)
+        except _TooLarge as exc:
+            return _status(413, str(exc), json_reply, signal, close=True)
+        except _BadRequest as exc:
+            return _status(400, str(exc), json_reply, signal, close=True)
+        try:
+            self.admission.enter(len(body))
+        except Overloaded as exc:
+            return _status(503, str(exc), json_reply, signal, retry_after=exc.retry_after_s)
+        try:
+            loop = asyncio.get_running_loop()
+            code, payload, out_type = await loop.run_in_executor(self._pool, self._handle, path, ctype, body)
+        except OtlpDecodeError as exc:  # undecodable: the sender must not retry it
+            selfmetrics.count_malformed("otlp", signal)
+            return _status(400, str(exc), json_reply, signal)
+        except ValueError as exc:  # store refused the rows (should not happen after decoding)
+            selfmetrics.count_malformed("otlp", signal)
+            return _status(400, f"payload rejected: {exc}", json_reply, signal)
+        except Exception as exc:  # store closed or failing: retryable for the sender
+            log.warning("OTLP %s not stored: %s", signal, exc)
+            return _status(503, f"telemetry store unavailable: {exc}", json_reply, signal,
+                           retry_after=self.admission.retry_after_s)
+        finally:
+            self.admission.leave(len(body))
+        selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
+        return web.Response(status=code, body=payload, headers={"content-type": out_type})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "meshscope-otlp"
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise _TooLarge(f"body of {request.content_length} bytes is over the {limit}-byte limit")
+        if request.content_length is None and "chunked" not in (request.headers.get("transfer-encoding") or "").lower():
+            if request.can_read_body:
+                raise _BadRequest("a body needs content-length or chunked transfer-encoding")
+        parts, total = [], 0
+        try:
+            async for chunk in request.content.iter_any():
+                total += len(chunk)
+                if total > limit:
+                    raise _TooLarge(f"body over the {limit}-byte limit")
+                parts.append(chunk)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise _BadRequest(f"body ended early: {exc}") from None
+        except Exception as exc:  # aiohttp's payload errors (bad chunk framing, ...)
+            if isinstance(exc, _TooLarge):
+                raise
+            raise _BadRequest(f"unreadable body: {exc}") from None
+        return b"".join(parts)
 
-            def log_message(self, fmt, *args):  # route to logging, not stderr
-                log.debug("otlp %s - %s", self.address_string(), fmt % args)
+    def _decompress(self, request: web.Request, body: bytes) -> bytes:
+        enc = (request.headers.get("content-encoding") or "identity").lower().strip()
+        if enc in ("identity", ""):
+            return body
+        if enc != "gzip":
+            raise _BadRequest(f"unsupported content-encoding {enc!r} (gzip or none)")
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = d.decompress(body, self.max_body_bytes + 1)
+        except zlib.error as exc:
+            raise _BadRequest(f"body is not valid gzip: {exc}") from None
+        if len(out) > self.max_body_bytes or d.unconsumed_tail:
+            raise _TooLarge(f"decompressed body over the {self.max_body_bytes}-byte limit")
+        return out
 
-            def do_POST(self):
-                path = self.path.split("?")[0]
-                signal = path.rsplit("/", 1)[-1] or "unknown"
-                ctype = self.headers.get("content-type", "application/x-protobuf")
-                json_reply = ctype.split(";")[0].strip().lower() == "application/json"
-                if path not in ("/v1/traces", "/v1/logs"):
-                    self._drain_quietly()
-                    return self._status(404, f"unknown path {path}; this receiver serves /v1/traces and /v1/logs", json_reply, signal)
-                try:
-                    body = self._read_body()
-                    body = self._decompress(body)
-                except _TooLarge as exc:
-                    self.close_connection = True
-                    return self._status(413, str(exc), json_reply, signal)
-                except _BadRequest as exc:
-                    self.close_connection = True
-                    return self._status(400, str(exc), json_reply, signal)
-                try:
-                    code, payload, out_type = receiver._handle(path, ctype, body)
-                except OtlpError as exc:
-                    selfmetrics.count_malformed("otlp", signal)
-                    return self._status(400, str(exc), json_reply, signal)
-                except ValueError as exc:  # store refused the rows (should not happen after decoding)
-                    selfmetrics.count_malformed("otlp", signal)
-                    return self._status(400, f"payload rejected: {exc}", json_reply, signal)
-                except Exception as exc:  # store closed or failing: retryable for the sender
-                    log.warning("OTLP %s not stored: %s", signal, exc)
-                    return self._status(503, f"telemetry store unavailable: {exc}", json_reply, signal)
-                selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
-                self._send(code, payload, out_type)
 
-            def do_GET(self):
-                self._status(405, "use POST", False, "unknown")
-
-            # -- helpers
-            def _read_body(self) -> bytes:
-                limit = receiver.max_body_bytes
-                te = (self.headers.get("transfer-encoding") or "").lower()
-                if "chunked" in te:
-                    parts, total = [], 0
-                    while True:
-                        line = self.rfile.readline(1024)
-                        if not line:
-                            raise _BadRequest("chunked body ended early")
-                        try:
-                            size = int(line.split(b";")[0].strip(), 16)
-                        except ValueError:
-                            raise _BadRequest("bad chunk size line") from None
-                        if size == 0:
-                            while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                                pass  # trailers
-                            return b"".join(parts)
-                        total += size
-                        if total > limit:
-                            raise _TooLarge(f"body over the {limit}-byte limit")
-                        chunk = self.rfile.read(size)
-                        if len(chunk) != size:
-                            raise _BadRequest("chunked body ended early")
-                        parts.append(chunk)
-                        self.rfile.readline(1024)  # CRLF after the chunk
-                length = self.headers.get("content-length")
-                if length is None:
-                    raise _BadRequest("a body needs content-length or chunked transfer-encoding")
-                try:
-                    n = int(length)
-                except ValueError:
-                    raise _BadRequest(f"bad content-length {length!r}") from None
-                if n < 0:
-                    raise _BadRequest(f"bad content-length {length!r}")
-                if n > limit:
-                    raise _TooLarge(f"body of {n} bytes is over the {limit}-byte limit")
-                body = self.rfile.read(n)
-                if len(body) != n:
-                    raise _BadRequest("body shorter than content-length")
-                return body
-
-            def _decompress(self, body: bytes) -> bytes:
-                enc = (self.headers.get("content-encoding") or "identity").lower().strip()
-                if enc in ("identity", ""):
-                    return body
-                if enc != "gzip":
-                    raise _BadRequest(f"unsupported content-encoding {enc!r} (gzip or none)")
-                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                try:
-                    out = d.decompress(body, receiver.max_body_bytes + 1)
-                except zlib.error as exc:
-                    raise _BadRequest(f"body is not valid gzip: {exc}") from None
-                if len(out) > receiver.max_body_bytes or d.unconsumed_tail:
-                    raise _TooLarge(f"decompressed body over the {receiver.max_body_bytes}-byte limit")
-                return out
-
-            def _drain_quietly(self) -> None:
-                try:
-                    self._read_body()
-                except (_TooLarge, _BadRequest):
-                    self.close_connection = True
-
-            def _status(self, code: int, message: str, json_reply: bool, signal: str) -> None:
-                selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
-                grpc_code = {400: 3, 404: 5, 405: 12, 413: 8, 503: 14}.get(code, 2)
-                status = status_pb2.Status(code=grpc_code, message=message)
-                if json_reply:
-                    self._send(code, json_format.MessageToJson(status).encode(), "application/json")
-                else:
-                    self._send(code, status.SerializeToString(), "application/x-protobuf")
-
-            def _send(self, code: int, payload: bytes, ctype: str) -> None:
-                try:
-                    self.send_response(code)
-                    self.send_header("content-type", ctype)
-                    self.send_header("content-length", str(len(payload)))
-                    if self.close_connection:
-                        self.send_header("connection", "close")
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    # the exporter gave up waiting (its timeout); what it sent is stored already
-                    self.close_connection = True
-                    log.debug("OTLP client went away before the reply")
-
-        return Handler
-
+def _status(code: int, message: str, json_reply: bool, signal: str, *, close: bool = False,
+            retry_after: int | None = None) -> web.Response:
+    """An error answer as OTLP/HTTP asks: a google.rpc.Status in the request's encoding."""
+    selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
+    status = status_pb2.Status(code=_GRPC_CODE.get(code, 2), message=message)
+    headers = {"content-type": "application/json" if json_reply else "application/x-protobuf"}
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    if close:
+        headers["connection"] = "close"
+    body = json_format.MessageToJson(status).encode() if json_reply else status.SerializeToString()
+    resp = web.Response(status=code, body=body, headers=headers)
+    if close:
+        resp.force_close()
+    return resp

@@ -267,3 +267,113 @@ def test_closed_store_answers_503_so_senders_retry():
         r = httpx.post(receiver.endpoint + "/v1/traces", content=_request().SerializeToString(),
                        headers={"content-type": "application/x-protobuf"}, timeout=5)
     assert r.status_code == 503
+
+
+# ---- backpressure: bounded work, shed with Retry-After, no thread per sender -----------------------
+def _post(endpoint: str, body: bytes, ctype: str = "application/x-protobuf") -> httpx.Response:
+    return httpx.post(endpoint + "/v1/traces", content=body, headers={"content-type": ctype}, timeout=30)
+
+
+def _request_with_traces(trace_ids: list[str], spans_per_trace: int = 2) -> ExportTraceServiceRequest:
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    now = time.time_ns() // 10**9 * 10**9
+    for t, tid in enumerate(trace_ids):
+        for i in range(spans_per_trace):
+            ss.spans.add(trace_id=bytes.fromhex(tid), span_id=(t * 100 + i + 1).to_bytes(8, "big"), name="op",
+                         start_time_unix_nano=now, end_time_unix_nano=now + 1000)
+    return req
+
+
+def test_store_behind_sheds_with_retry_after_and_loses_nothing_admitted():
+    """While the store cannot write (its lock held, like a stalled disk), batches past the bound get
+    503 + Retry-After at once; the admitted ones are stored when the store catches up."""
+    import concurrent.futures as cf
+
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0, workers=2, max_pending=4) as rx:
+        bodies = [_request_with_traces([f"{k:032x}"]).SerializeToString() for k in range(1, 13)]
+        with cf.ThreadPoolExecutor(12) as pool:
+            store._lock.acquire()
+            try:
+                futures = [pool.submit(_post, rx.endpoint, b) for b in bodies]
+                wait_until(lambda: sum(f.done() for f in futures) >= len(bodies) - 4, timeout=20,
+                           what="the batches past the bound answered while the store is stuck")
+                early = [f.result() for f in futures if f.done()]
+            finally:
+                store._lock.release()
+            answers = [f.result() for f in futures]
+    assert early and all(r.status_code == 503 and int(r.headers["retry-after"]) >= 1 for r in early)
+    status = status_pb2.Status()
+    status.ParseFromString(early[0].content)
+    assert status.code == 14 and "retry" in status.message  # UNAVAILABLE: exporters retry it
+    ok = [r for r in answers if r.status_code == 200]
+    assert len(ok) == 4 and len(ok) + len(early) == len(bodies)
+    assert len(store.spans()) == 2 * len(ok)
+
+
+def test_many_idle_senders_hold_no_threads_and_the_cap_sheds():
+    """Keep-alive connections cost a socket, not a thread; past max_connections a sender gets 503 + close."""
+    import threading
+
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0, max_connections=40) as rx:
+        threads_before = threading.active_count()
+        socks = [socket.create_connection(("127.0.0.1", rx.port), timeout=5) for _ in range(60)]
+        try:
+            wait_until(lambda: rx.connections >= 60, timeout=10, what="60 open connections")
+            assert threading.active_count() <= threads_before + 2
+            r = _post(rx.endpoint, _request().SerializeToString())
+            assert r.status_code == 503 and r.headers["retry-after"] and r.headers["connection"] == "close"
+        finally:
+            for sock in socks:
+                sock.close()
+        wait_until(lambda: rx.connections < 40, timeout=10, what="closed connections to go")
+        assert _post(rx.endpoint, _request().SerializeToString()).status_code == 200
+    assert len(store.spans()) == 3
+
+
+def test_a_body_that_never_arrives_times_out_with_408():
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0, read_timeout_s=0.5) as rx:
+        with socket.create_connection(("127.0.0.1", rx.port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n"
+                         b"content-length: 100\r\n\r\n" + b"\x0a" * 10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.split()[1] == b"408"
+        assert _post(rx.endpoint, _request().SerializeToString()).status_code == 200  # others unaffected
+
+
+@pytest.mark.parametrize("body,ctype", [
+    (b'{"resourceSpans":' + b"[" * 20_000 + b"]" * 20_000 + b"}", "application/json"),  # deep nesting
+    (b"\x0a\x05" + b"\x12\x03\x0a\x01" * 4 + b"\xff" * 7, "application/x-protobuf"),  # malformed protobuf
+    (b"\x0a" + b"\x80" * 11, "application/x-protobuf"),  # overlong varint
+])
+def test_undecodable_bodies_get_400_never_a_retryable_code(receiver, body, ctype):
+    r = httpx.post(receiver.endpoint + "/v1/traces", content=body, headers={"content-type": ctype}, timeout=30)
+    assert r.status_code == 400
+    assert "retry-after" not in r.headers
+
+
+def test_trace_sampling_keeps_whole_traces_at_the_ratio():
+    from collector.sources.backpressure import TraceSampler
+
+    trace_ids = [f"{k * 7919:032x}" for k in range(1, 401)]
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0, trace_sample=0.25) as rx:
+        assert _post(rx.endpoint, _request_with_traces(trace_ids, 3).SerializeToString()).status_code == 200
+    kept = store.spans().groupby(s.TRACE_ID).size()
+    assert (kept == 3).all()  # a trace is kept whole or not at all
+    assert 0.15 * 400 < len(kept) < 0.35 * 400
+    # the same decision in another receiver (another sidecar's spans of the same traces)
+    store2 = TelemetryStore()
+    with OtlpReceiver(store2, port=0, trace_sample=0.25) as rx:
+        _post(rx.endpoint, _request_with_traces(trace_ids, 1).SerializeToString())
+    assert set(store2.spans()[s.TRACE_ID]) == set(kept.index)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        TraceSampler(1.5)
