@@ -18,19 +18,20 @@ else gets `401` and a JSON error, before any route runs or any body is read.
 """
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import os
 import threading
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from mesh.config import last_wins, load_text
 from mesh.config.schema import problems as schema_problems
-from mesh.controlplane.xds_rest import QuietHTTPServer
+from mesh.controlplane.xds_rest import BoundedHTTPServer, DeadlineHandler
 
 MAX_BODY = 4 * 1024 * 1024
+MAX_CONNECTIONS = 512  # threads at most; past it a 503 at once. Each request must arrive within read_timeout
 TOKEN_ENV = "MESHSCOPE_CONTROL_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:15080"
 DEFAULT_DATA_DIR = Path(".meshscope")  # `meshscope up --data-dir`; the mesh keeps its files in <it>/mesh
@@ -73,9 +74,10 @@ class ControlServer:
         self.unauthorized = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(DeadlineHandler):
             protocol_version = "HTTP/1.1"
-            timeout = 30  # a client that stops sending (before or after authenticating) loses its thread
+            timeout = 10.0  # a client that stops sending (before or after authenticating) loses its thread
+            read_timeout = 10.0  # the whole request, however slowly it trickles (4 MiB over loopback: ms)
 
             def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 body = json.dumps(payload, indent=1, default=str).encode()
@@ -132,7 +134,11 @@ class ControlServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = QuietHTTPServer((host, port), Handler)
+        try:
+            self._httpd = BoundedHTTPServer((host, port), Handler, max_connections=MAX_CONNECTIONS)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot serve the control API on {host}:{port}: "
+                                     f"{'the port is taken by another process (choose another with --control-port)' if exc.errno == errno.EADDRINUSE else exc.strerror}") from None
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="mesh-control-api",
                                         daemon=True)

@@ -37,6 +37,7 @@ TYPE_BY_PATH = {
     "/v3/discovery:routes": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
     "/v3/discovery:secrets": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
 }
+MAX_REQUEST_BYTES = 1024 * 1024
 WILDCARD = ("type.googleapis.com/envoy.config.listener.v3.Listener", "type.googleapis.com/envoy.config.cluster.v3.Cluster")
 
 
@@ -51,6 +52,105 @@ class QuietHTTPServer(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if not isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
             super().handle_error(request, client_address)
+
+
+_BUSY = b'{"error": "too many open connections; retry shortly"}'
+BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+                 b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY), _BUSY))
+
+
+class BoundedHTTPServer(QuietHTTPServer):
+    """A QuietHTTPServer with a cap on open connections: one past it is answered 503 at once and closed.
+
+    Pair it with a `DeadlineHandler`, so a connection that trickles its request (slowloris)
+    loses its thread after `read_timeout` seconds instead of holding it forever.
+    """
+
+    max_connections = 64
+    refusal = BUSY_RESPONSE  # what an over-cap client reads (b"" for TLS servers: it expects a handshake)
+
+    def __init__(self, *args: Any, max_connections: int | None = None, **kw: Any) -> None:
+        if max_connections is not None:
+            self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self.refused = 0
+        super().__init__(*args, **kw)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            try:
+                if self.refusal:
+                    request.settimeout(1.0)
+                    request.sendall(self.refusal)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _DeadlineReader:
+    """The request stream of one connection, refusing to wait past the current request's deadline."""
+
+    def __init__(self, raw: Any, sock: socket.socket, idle: float) -> None:
+        self._raw, self._sock, self._idle = raw, sock, idle
+        self.deadline = time.monotonic() + idle
+
+    def _arm(self) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not received within its deadline")
+        self._sock.settimeout(min(self._idle, left))
+
+    def readline(self, *args: Any) -> bytes:
+        self._arm()
+        try:
+            return self._raw.readline(*args)
+        finally:
+            self._sock.settimeout(self._idle)
+
+    def read(self, *args: Any) -> bytes:
+        self._arm()
+        try:
+            return self._raw.read(*args)
+        finally:
+            self._sock.settimeout(self._idle)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class DeadlineHandler(BaseHTTPRequestHandler):
+    """A request handler whose request (line, headers and body) must arrive within `read_timeout` seconds.
+
+    `timeout` bounds each gap (and writes); `read_timeout` bounds the whole request however
+    slowly it trickles in, counted from when the handler starts waiting for it.
+    """
+
+    timeout = 10.0
+    read_timeout = 10.0
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _DeadlineReader(self.rfile, self.connection, self.timeout)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        self.rfile.deadline = time.monotonic() + self.read_timeout  # type: ignore[attr-defined]
+        try:
+            super().handle_one_request()
+        except TimeoutError:
+            self.close_connection = True
 
 
 @dataclass(frozen=True)
@@ -96,7 +196,7 @@ def peer_of(conn: ssl.SSLSocket) -> Peer:
     return Peer(identity, serial)
 
 
-class MutualTLSServer(QuietHTTPServer):
+class MutualTLSServer(BoundedHTTPServer):
     """QuietHTTPServer over mutual TLS; the handshake runs on the connection's own thread.
 
     A client that speaks plain HTTP, sends no certificate, or one the mesh CA did not sign
@@ -105,6 +205,8 @@ class MutualTLSServer(QuietHTTPServer):
     """
 
     handshake_timeout = 5.0
+    max_connections = 1024  # a held poll per xDS stream: ~6 per sidecar
+    refusal = b""
 
     def __init__(self, address: tuple[str, int], handler: type, tls: ServerTLS):
         self._ctx = server_context(tls)
@@ -172,12 +274,21 @@ class XdsServer:
         self.requests = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(DeadlineHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
+            timeout = 30.0  # idle gap between polls on a kept-alive connection
+            read_timeout = 30.0
 
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                length = int(self.headers.get("content-length") or 0)
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_REQUEST_BYTES:  # a DiscoveryRequest is a few KB
+                    self.send_error(400 if length < 0 else 413)
+                    self.close_connection = True
+                    return
                 body = self.rfile.read(length) if length else b"{}"
                 status, payload = server.handle(self.path, body, peer_of(self.connection))
                 self.send_response(status)
