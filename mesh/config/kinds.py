@@ -51,6 +51,7 @@ ANALYZED_KINDS: dict[str, str] = {
     "ReplicationController": "",
     "Job": "batch",
     "CronJob": "batch",
+    "Rollout": "argoproj.io",  # Argo Rollouts' Deployment replacement: its pods are workloads
 }
 
 #: Kinds that are ordinary Kubernetes objects meshscope reads past without comment.
@@ -81,7 +82,13 @@ POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Job": ("template",),
     "CronJob": ("jobTemplate", "spec", "template"),
     "DeploymentConfig": ("template",),
+    "Rollout": ("template",),  # Argo Rollouts: a Deployment's pod template, progressively delivered
 }
+
+#: API groups of build-tool configs that share the YAML shape but never reach the API server
+#: (kustomization.yaml, kpt and skaffold files): the loader skips them instead of reporting
+#: a missing name. `skaffold/v4beta6` has no dot, so its "group" is `skaffold`.
+BUILD_TOOL_GROUPS = frozenset({"kustomize.config.k8s.io", "config.kubernetes.io", "kpt.dev", "skaffold"})
 
 
 def group_of(api_version: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh.config import limits
-from mesh.config.kinds import EXCLUDED_NAMESPACES
+from mesh.config.kinds import BUILD_TOOL_GROUPS, EXCLUDED_NAMESPACES, group_of
 from mesh.config.model import ConfigObject, Source
 from mesh.config.namespaces import DEFAULT_NAMESPACE, effective_namespace
 from mesh.config.yamlnodes import YamlDocument, parse_documents
@@ -196,6 +196,9 @@ def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: 
                                     reason=NOT_MAPPING))
         return
     kind = data.get("kind")
+    api = data.get("apiVersion")
+    if isinstance(api, str) and group_of(api) in BUILD_TOOL_GROUPS:
+        return  # a kustomization/kpt/skaffold file beside the manifests: not an object to analyze
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     name = str(name) if isinstance(name, (str, int)) and not isinstance(name, bool) else None

@@ -145,3 +145,39 @@ spec:
     assert v2["trafficPolicy"] == dr.spec["trafficPolicy"]
     assert dr.line_of("spec/subsets[1]/labels/version") == 21
     assert dr.line_of("spec/subsets[1]/trafficPolicy") == 18
+
+
+def test_build_tool_configs_beside_manifests_are_skipped_not_reported():
+    """A kustomize/kpt/skaffold file in the folder is never applied to a cluster: no 'missing name' error."""
+    text = """\
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+resources: [frontend.yaml]
+---
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: shop
+---
+apiVersion: skaffold/v4beta6
+kind: Config
+---
+""" + DR.format(name="a")
+    r = load_text(text, "kustomization.yaml")
+    assert r.problems == [] and [o.name for o in r.objects] == ["a"]
+
+
+def test_an_argo_rollout_is_a_workload_whose_pods_subsets_select():
+    from mesh.config import Snapshot
+    text = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, track: stable}}
+    spec: {containers: [{name: web, image: nginx}]}
+"""
+    snap = Snapshot(load_text(text).objects)
+    assert [(w.kind, w.namespace, w.name) for w in snap.matching_workloads("default", {"track": "stable"})] == [
+        ("Rollout", "default", "web")]
