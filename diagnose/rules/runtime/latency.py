@@ -54,6 +54,18 @@ def rate_p95(ctx: RuntimeContext, by: list[str]) -> pd.DataFrame:
     return q.merge(n.rename("n").reset_index(), on=by, how="left").fillna({"n": 0.0}).dropna(subset=["value"])
 
 
+def host_factor(ratios: pd.Series, min_services: int = 3) -> float:
+    """How much slower everything is at once: the lower quartile of every service's p95 / usual p95.
+
+    When the host is busy every service slows down together, so even the least affected quarter is slower;
+    one service regressing (and its callers) leaves the lower quartile near 1. A service is anomalous
+    only beyond this common factor."""
+    r = ratios.replace([np.inf, -np.inf], np.nan).dropna()
+    if len(r) < min_services:
+        return 1.0
+    return max(1.0, float(r.quantile(0.25)))
+
+
 def p95_by_service(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby(DST, sort=False)[s.DURATION_MS].quantile(Q) if len(rows) else pd.Series(dtype=float)
 
@@ -61,7 +73,8 @@ def p95_by_service(rows: pd.DataFrame) -> pd.Series:
 @dataclass(frozen=True)
 class EdgeLatencyAnomaly:
     ratio: float = 2.0  # p95 at least this many times the baseline
-    min_increase_ms: float = 50.0  # and at least this much slower
+    min_increase_ms: float = 100.0  # and at least this much slower (a busy host adds tens of ms to everything)
+    min_services_for_host_factor: int = 3
     absolute_ms: float = 1000.0  # a p95 above this is reported without a baseline
     min_requests: int = 10
     name: str = "latency.EdgeLatencyAnomaly"
@@ -85,7 +98,8 @@ class EdgeLatencyAnomaly:
         n = recent.groupby(DST, sort=False).size()
         cur = p95_by_service(recent)
         frame = pd.DataFrame({"n": n, "p95": cur, "base": baseline.reindex(cur.index)})
-        rel = (frame["p95"] > frame["base"] * self.ratio) & (frame["p95"] > frame["base"] + self.min_increase_ms)
+        ratio = self.ratio * host_factor(frame["p95"] / frame["base"], self.min_services_for_host_factor)
+        rel = (frame["p95"] > frame["base"] * ratio) & (frame["p95"] > frame["base"] + self.min_increase_ms)
         hot = frame[(frame["n"] >= self.min_requests) & (rel.fillna(False) | (frame["p95"] > self.absolute_ms))]
         out = []
         for dst, row in hot.iterrows():  # one iteration per anomalous service
@@ -101,7 +115,8 @@ class EdgeLatencyAnomaly:
         base = pd.Series(ctx.latency_baseline or {}, dtype=float).reindex(per_service[DST]).to_numpy()
         p95, n = per_service["value"].to_numpy(), per_service["n"].to_numpy()
         with np.errstate(invalid="ignore"):
-            rel = (p95 > base * self.ratio) & (p95 > base + self.min_increase_ms)
+            factor = host_factor(pd.Series(p95 / base), self.min_services_for_host_factor)
+            rel = (p95 > base * self.ratio * factor) & (p95 > base + self.min_increase_ms)
         hot = per_service[(n >= self.min_requests) & (np.nan_to_num(rel, nan=0).astype(bool) | (p95 > self.absolute_ms))]
         if hot.empty:
             return []

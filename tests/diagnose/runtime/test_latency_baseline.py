@@ -1,0 +1,53 @@
+"""Usual latency: robust to a busy host (everything slower together) and learned from healthy windows only."""
+from diagnose.rules.runtime import RuntimeContext, analyze_runtime
+from tests.diagnose.runtime.tables import T0, fqdn, requests, table
+from tests.diagnose.runtime.test_live import Clock, traffic  # noqa: F401  (the live fixture's helpers)
+from tests.diagnose.runtime.test_live import live  # noqa: F401
+
+END = T0 + 30
+SERVICES = ("reviews", "details", "ratings", "productpage")
+
+
+def window(slow: dict[str, float]):
+    parts = []
+    for name in SERVICES:
+        parts.append(requests("caller-v1", fqdn(name), "ok", 60, start=T0, end=END, duration_ms=slow.get(name, 40.0)))
+    return RuntimeContext(start=T0, end=END, requests=table(*parts),
+                          latency_baseline={fqdn(n): 10.0 for n in SERVICES})
+
+
+def slow_services(ctx) -> set[str]:
+    return {f.evidence["edge_key"] for f in analyze_runtime(ctx) if f.code == "MS3014"}
+
+
+def test_a_busy_host_slowing_every_service_raises_nothing():
+    # every service at 4x-13x its usual p95 at once: the host, not a service (and under the minimum effect)
+    assert slow_services(window({n: 130.0 for n in SERVICES})) == set()
+    assert slow_services(window({"reviews": 60.0, "details": 90.0, "ratings": 130.0, "productpage": 70.0})) == set()
+
+
+def test_one_service_regressing_on_a_quiet_host_is_found():
+    assert slow_services(window({"details": 400.0, "reviews": 12.0, "ratings": 11.0, "productpage": 12.0})) == \
+        {fqdn("details")}
+
+
+def test_a_small_slowdown_is_below_the_minimum_effect():
+    assert slow_services(window({"details": 60.0, "reviews": 10.0, "ratings": 10.0, "productpage": 10.0})) == set()
+
+
+def test_an_incidents_fast_failures_do_not_become_the_usual_latency(live):  # noqa: F811
+    diag, store, clock = live
+    store.add_requests(requests("productpage-v1", fqdn("reviews"), "ok", 100, start=T0, end=T0 + 10, duration_ms=80))
+    clock.t = T0 + 10
+    diag.evaluate()
+    usual = diag.latency_baseline[fqdn("reviews")]
+    assert 70 <= usual <= 90
+    # an incident: nearly every call fails fast (NC answers in ~0 ms); the few that pass stay as slow as ever
+    for k in range(1, 6):
+        store.add_requests(table(
+            requests("productpage-v1", fqdn("reviews"), "ok", 2, start=T0 + 10 * k, end=T0 + 10 * (k + 1), duration_ms=80),
+            requests("productpage-v1", fqdn("reviews"), "no_cluster", 58, start=T0 + 10 * k, end=T0 + 10 * (k + 1),
+                     duration_ms=0.1)))
+        clock.t = T0 + 10 * (k + 1)
+        diag.evaluate()
+    assert diag.latency_baseline[fqdn("reviews")] >= usual * 0.9
