@@ -190,3 +190,25 @@ def test_apply_n_puts_objects_in_that_namespace_and_sends_it_on(tmp_path):
     assert {o.namespace for o in change} == {"shop"}
     assert {d["metadata"]["namespace"] for d in yaml.safe_load_all(as_yaml(change))} == {"shop"}
     assert {o.namespace for o in load_change([tmp_path / "app.yaml"], "apply")} == {"default"}
+
+
+def test_cli_with_a_kubeconfig_puts_unnamespaced_files_in_the_contexts_namespace(kube_api, tmp_path):
+    """The recorded cluster has bookinfo/reviews with a subset v2 that no DestinationRule defines; a local fix
+    without a namespace replaces it only because the context's namespace is bookinfo (or -n says so)."""
+    kube_api.load_dir(REPO / "tests" / "mesh" / "kube" / "data")
+    cfg_path = kube_api.kubeconfig(tmp_path)
+    cfg = json.loads(cfg_path.read_text())
+    fix = tmp_path / "fix.yaml"
+    fix.write_text("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n"
+                   "  host: reviews\n  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v1}}]\n")
+
+    def ms1002(*extra: str) -> list:
+        r = _cli("--kubeconfig", str(cfg_path), "--format", "json", *extra, str(fix))
+        assert "Traceback" not in r.stderr, r.stderr
+        return [f for f in json.loads(r.stdout) if f["code"] == "MS1002"]
+
+    assert ms1002(), "without a namespace the fix lands in default and fixes nothing"
+    assert ms1002("-n", "bookinfo") == []
+    cfg["contexts"][0]["context"]["namespace"] = "bookinfo"
+    cfg_path.write_text(json.dumps(cfg))
+    assert ms1002() == []
