@@ -38,6 +38,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client import Counter
 
 from collector import selfmetrics
+from collector.parse.otel_access_log import decode_access_logs_http
 from collector.parse.otlp import OtlpDecodeError, decode_logs, decode_traces
 from collector.sources.backpressure import Admission, Overloaded, TraceSampler
 from collector.store import TelemetryStore
@@ -201,6 +202,8 @@ class OtlpReceiver:
             n = self.store.add_logs(result.table)
             self.logs_received += n
             selfmetrics.count_ingested(self.name, "logs", n)
+            access = decode_access_logs_http(body, content_type)  # Envoy OTel access logs -> requests rows (issue 13)
+            selfmetrics.count_ingested(self.name, "requests", self.store.add_requests(access.table))
             reply = ExportLogsServiceResponse()
         else:
             raise KeyError(path)
