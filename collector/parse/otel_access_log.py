@@ -341,9 +341,10 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
 
     idx = np.flatnonzero(has_text)
     if len(idx):
-        lines = pc.take(body, pa.array(idx))
-        one = pc.binary_join(pa.array([lines], pa.list_(pa.string())), "\n")[0].as_py()
-        result = parse_text_log(one, marker, first_line=0)
+        lines = pc.take(body, pa.array(idx)).cast(pa.large_string())
+        joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines),
+                                pa.scalar("\n", pa.large_string()))  # one buffer, built by Arrow
+        result = parse_text_log(joined[0].as_buffer().to_pybytes(), marker, first_line=0)
         dropped = np.array([e.line for e in result.errors], dtype=np.int64)
         rejected += len(dropped)
         errors.extend(f"record {int(idx[e.line])}: body {e.message}" for e in result.errors[:MAX_ERRORS])
@@ -371,14 +372,17 @@ def _traceparent(trace_hex: pa.Array) -> pa.Array:
 
 def _patch_identity(table: pa.Table, wl: pa.Array, ns: pa.Array, pr: pa.Array) -> pa.Table:
     """Put each row's own proxy identity where derive_requests wrote the markers (reporter-side columns)."""
-    repl = {_MARK_WL: wl, _MARK_NS: ns, _MARK_PR: pr}
-    for name in (s.SOURCE_WORKLOAD, s.SOURCE_WORKLOAD_NAMESPACE, s.SOURCE_PRINCIPAL,
-                 s.DESTINATION_WORKLOAD, s.DESTINATION_WORKLOAD_NAMESPACE, s.DESTINATION_PRINCIPAL):
+    for name, mark, value in ((s.SOURCE_WORKLOAD, _MARK_WL, wl), (s.DESTINATION_WORKLOAD, _MARK_WL, wl),
+                              (s.SOURCE_WORKLOAD_NAMESPACE, _MARK_NS, ns), (s.DESTINATION_WORKLOAD_NAMESPACE, _MARK_NS, ns),
+                              (s.SOURCE_PRINCIPAL, _MARK_PR, pr), (s.DESTINATION_PRINCIPAL, _MARK_PR, pr)):
         i = table.schema.get_field_index(name)
         col = table.column(i).combine_chunks()
-        plain = col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
-        for mark, value in repl.items():
-            plain = pc.if_else(pc.equal(plain, mark), value, plain)
+        if pa.types.is_dictionary(col.type):  # compare the few distinct values, not every row's string
+            hit = pc.take(pc.equal(col.dictionary, mark), col.indices)
+            plain = col.cast(pa.string())
+        else:
+            hit, plain = pc.equal(col, mark), col
+        plain = pc.if_else(hit, value, plain)
         typ = table.schema.field(i).type
         table = table.set_column(i, name, pc.dictionary_encode(plain).cast(typ) if pa.types.is_dictionary(typ) else plain)
     return table
