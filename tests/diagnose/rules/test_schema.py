@@ -425,3 +425,35 @@ def test_a_spec_that_is_not_a_mapping_is_reported_once():
     loaded = load_text(text, "v.yaml")
     findings = analyze(Snapshot(loaded.objects), problems=loaded.problems)
     assert [(f.code, f.resource.path) for f in findings if f.code in SCHEMA_CODES] == [("MS0007", "spec")]
+
+
+ENVOY_FILTER = """apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: ef, namespace: shop}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      listener:
+        filterChain:
+          filter:
+            name: envoy.filters.network.tcp_proxy
+            subFilter: {name: envoy.filters.http.router}
+    patch:
+      operation: INSERT_BEFORE
+  - applyTo: CLUSTER
+    match:
+      listener: {portNumber: 80}
+      proxy: {proxyVersion: '^1\\.(2'}
+    patch: {operation: REMOVE}
+  - applyTo: NETWORK_FILTER
+"""
+
+
+def test_webhook_checks_of_envoy_filters():
+    got = _by_line(ENVOY_FILTER)
+    assert ("MS0023", 12, "spec/configPatches[0]/match/listener/filterChain/filter/subFilter") in got  # not the HCM
+    assert ("MS0023", 13, "spec/configPatches[0]/patch") in got  # INSERT_BEFORE without a value
+    assert ("MS0023", 16, "spec/configPatches[1]/match") in got  # CLUSTER with a listener match
+    assert ("MS0023", 18, "spec/configPatches[1]/match/proxy/proxyVersion") in got  # not a regex
+    assert ("MS0023", 20, "spec/configPatches[2]") in got  # no patch at all
