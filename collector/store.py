@@ -25,6 +25,7 @@ Why this shape:
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -59,8 +60,8 @@ class _Chunk:
     t_min: int  # ns since epoch
     t_max: int
 
-    @property
-    def nbytes(self) -> int:
+    @functools.cached_property
+    def nbytes(self) -> int:  # Table.nbytes walks every buffer (dictionaries too): once per chunk, not per add
         return self.table.nbytes
 
 
