@@ -20,8 +20,8 @@ import httpx
 from diagnose.alerts import alertmanager, amwebhook, selfmetrics, slack, webhook
 from diagnose.alerts.config import AlertsConfig, LoadedAlertsConfig, ReceiverConfig, load_alerts_config
 from diagnose.alerts.delivery import DELIVERED, FAILED, Attempt, backoff, send
-from diagnose.alerts.grouping import Grouper
-from diagnose.alerts.model import Alert, Notification, alert_from_finding
+from diagnose.alerts.grouping import Grouper, incident_alerts
+from diagnose.alerts.model import Alert, Notification
 from diagnose.alerts.outbox import DELIVERED as ST_DELIVERED
 from diagnose.alerts.outbox import EXPIRED, PENDING, Outbox
 from diagnose.alerts.outbox import FAILED as ST_FAILED
@@ -76,7 +76,7 @@ class AlertDispatcher:
     def process(self, findings: list[Finding], now: float | None = None) -> list[Notification]:
         """Take the findings open now; returns the notifications this queued (possibly none yet: group_wait)."""
         now = self.clock() if now is None else now
-        alerts: list[Alert] = [alert_from_finding(f, now) for f in findings if f.status != "resolved"]
+        alerts: list[Alert] = incident_alerts(findings, now)  # one alert per incident, headed by its cause
         with self._lock:
             self.grouper.observe(alerts, now)
             return self._flush(now)

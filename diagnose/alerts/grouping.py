@@ -19,7 +19,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnose.alerts.config import ReceiverConfig
-from diagnose.alerts.model import FIRING, RESOLVED, Alert, Notification
+from diagnose.alerts.model import FIRING, RESOLVED, Alert, Notification, alert_from_finding
+from diagnose.findings import Finding
+
+
+def incident_alerts(findings: list[Finding], now: float) -> list[Alert]:
+    """One alert per open incident (`diagnose.incidents`), not one per finding: headed by its root cause, with
+    the symptoms and total impact in the annotations, so a receiver is told once about one problem.
+
+    The alert's identity is the root finding's fingerprint (a single-finding incident alerts exactly as its
+    finding did); `annotations.incident` names the incident, `annotations.members` changes when symptoms join
+    or leave, which makes the group send an update.
+    """
+    from diagnose.incidents import group
+
+    out = []
+    for inc in group([f for f in findings if f.status != "resolved"]):
+        a = alert_from_finding(inc.root, now)
+        a.starts_at = inc.first_seen or a.starts_at
+        a.annotations["incident"] = inc.id
+        others = inc.members[1:]
+        a.annotations["members"] = ",".join(sorted(f.fingerprint for f in inc.members))
+        if others:
+            a.annotations["symptoms"] = "; ".join(f"{inc.roles.get(f.fingerprint)} {f.code}: {f.message[:160]}"
+                                                  for f in others[:8]) + (f"; and {len(others) - 8} more"
+                                                                          if len(others) > 8 else "")
+            imp = inc.impact
+            a.annotations["incident_impact"] = (f"{imp['rps']} req/s hurt on {len(imp['edges'])} edge(s); services "
+                                                f"{', '.join(imp['services']) or '-'}; SLOs {', '.join(imp['slos']) or '-'}")
+        a.finding = {**a.finding, "incident": inc.to_dict(full=False)}
+        out.append(a)
+    return out
 
 
 def group_labels(alert: Alert, group_by: list[str]) -> dict[str, str]:
@@ -60,6 +90,10 @@ class Group:
         return g
 
 
+def fp_sent(g: "Group", fingerprint: str) -> bool:
+    return g.last_sent.get(fingerprint) == FIRING
+
+
 class Grouper:
     """Tracks every receiver's groups; `observe` feeds the current alerts, `flush` says what to send."""
 
@@ -85,6 +119,8 @@ class Grouper:
                 if old is None or old.status == RESOLVED:
                     g.alerts[a.fingerprint] = Alert(a.fingerprint, dict(a.labels), dict(a.annotations), FIRING, a.starts_at, None, a.finding)
                 else:  # same problem, fresher words and evidence; keep when it started
+                    if old.annotations.get("members") != a.annotations.get("members") and fp_sent(g, a.fingerprint):
+                        g.last_sent.pop(a.fingerprint, None)  # the incident gained or lost symptoms: send an update
                     old.labels, old.annotations, old.finding = dict(a.labels), dict(a.annotations), a.finding
         for (rname, key), g in self.groups.items():
             for fp, a in g.alerts.items():
