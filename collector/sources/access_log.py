@@ -22,6 +22,7 @@ How the guarantees hold:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from collector.tables import REQUESTS
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # polls a failing batch is retried at the same position before it is skipped
+HEAD_BYTES = 4096  # first bytes fingerprinted with a cursor (whole first lines: timestamps, request ids)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class _Cursor:
     offset: int = 0
     line: int = 0  # lines consumed, for error line numbers
     format: str = "auto"
+    head: str = ""  # "n:sha256" of the file's first n bytes: an inode number reused by a new file is not mistaken for it
 
 
 @dataclass
@@ -192,18 +195,33 @@ class AccessLogTailer:
         st = os.fstat(fh.fileno())  # the file we actually hold, even if renamed since stat()
         if saved is None:
             return _Open(spec, _Cursor(st.st_dev, st.st_ino, 0, 0, spec.format), fh)
-        cur = _Cursor(**saved)
-        if (cur.dev, cur.ino) == (st.st_dev, st.st_ino):
+        cur = _Cursor(**{k: v for k, v in saved.items() if k in _Cursor.__dataclass_fields__})
+        if _same_file(cur, st, fh):
             if st.st_size < cur.offset:  # truncated while we were away
                 cur.offset, cur.line = 0, 0
             return _Open(spec, cur, fh)
-        # rotated while we were away: find the old inode next to it and finish it first
+        # rotated while we were away: finish the old inode from the cursor, then every generation
+        # rotated after it (<log>.k, newest .1), then the live file from 0
         o = _Open(spec, _Cursor(st.st_dev, st.st_ino, 0, 0, spec.format), fh)
-        old = _find_inode(Path(spec.path).parent, cur.dev, cur.ino)
-        if old is not None:
-            o.retired.append((open(old, "rb"), cur))
+        gens = _generations(Path(spec.path))
+        idents = [(g, os.stat(g)) for g in gens if g.exists()]
+        at = next((i for i, (g, gst) in enumerate(idents) if _same_file(cur, gst, g)), None)
+        if at is None:
+            old = _find_inode(Path(spec.path).parent, cur.dev, cur.ino, cur.head or None)  # renamed some other way
+            if old is not None:
+                o.retired.append((open(old, "rb"), cur))
+            elif idents:
+                log.warning("access log %s: the file read last is gone; reading the %d rotated generations left",
+                            spec.path, len(idents))
+            else:
+                log.warning("access log %s was rotated while stopped and the old file is gone; some lines may be missing", spec.path)
+            newer = idents if old is None else []
         else:
-            log.warning("access log %s was rotated while stopped and the old file is gone; some lines may be missing", spec.path)
+            o.retired.append((open(idents[at][0], "rb"), cur))
+            newer = idents[at + 1:]
+        for g, gst in newer:
+            if (gst.st_dev, gst.st_ino) != (st.st_dev, st.st_ino):
+                o.retired.append((open(g, "rb"), _Cursor(gst.st_dev, gst.st_ino, 0, 0, spec.format)))
         return o
 
     def _drain(self, spec: LogFile, fh, cur: _Cursor, final: bool) -> int:
@@ -230,6 +248,8 @@ class AccessLogTailer:
         """Store the chunk's requests with the cursor past it as their checkpoint, then move `cur` there."""
         after = replace(cur, offset=cur.offset + len(chunk),
                         line=cur.line + chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1))
+        if cur.offset == 0:
+            after.head = _fingerprint(chunk[:HEAD_BYTES])
         if after.format == "auto" and (head := chunk.lstrip()[:1]):
             after.format = "json" if head == b"{" else "text"
         checkpoint = {checkpoint_key(spec.path): asdict(after)}
@@ -313,14 +333,56 @@ def checkpoint_key(path: str) -> str:
     return f"access_log:{path}"
 
 
-def _find_inode(directory: Path, dev: int, ino: int) -> Path | None:
+def _generations(path: Path) -> list[Path]:
+    """Rotated generations <log>.1, <log>.2, ... (logrotate's and mesh.dataplane.logrotate's
+    naming), oldest first."""
+    found = []
+    try:
+        for p in path.parent.iterdir():
+            suffix = p.name[len(path.name) + 1:]
+            if p.name.startswith(path.name + ".") and suffix.isdigit():
+                found.append((int(suffix), p))
+    except OSError:
+        return []
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def _fingerprint(data: bytes) -> str:
+    return f"{len(data)}:{hashlib.sha256(data).hexdigest()}"
+
+
+def _head_of(f, head: str) -> str | None:
+    """The fingerprint of `f`'s first bytes, as many as `head` covers (f: a path or an open binary file)."""
+    try:
+        n = int(head.split(":", 1)[0])
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "rb") as fh:
+                return _fingerprint(fh.read(n))
+        pos = f.tell()
+        f.seek(0)
+        data = f.read(n)
+        f.seek(pos)
+        return _fingerprint(data)
+    except (OSError, ValueError):
+        return None
+
+
+def _same_file(cur: _Cursor, st: os.stat_result, f) -> bool:
+    """Same inode, and (when the cursor knows them) the same first bytes: after a restart an inode
+    number freed by a deleted generation may belong to a brand-new file."""
+    if (cur.dev, cur.ino) != (st.st_dev, st.st_ino):
+        return False
+    return not cur.head or _head_of(f, cur.head) == cur.head
+
+
+def _find_inode(directory: Path, dev: int, ino: int, head: str | None = None) -> Path | None:
     try:
         for p in directory.iterdir():
             try:
                 st = p.stat()
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) == (dev, ino):
+            if (st.st_dev, st.st_ino) == (dev, ino) and (head is None or _head_of(p, head) == head):
                 return p
     except OSError:
         return None
