@@ -5,6 +5,7 @@ from typing import Any
 
 from dash import Input, Output, dash_table, dcc, html, no_update
 
+from dashboard.components.incidents import incident_list, open_incidents
 from dashboard.components.widgets import finding_detail
 from dashboard.query import DataSource
 from diagnose.findings import SEVERITIES, SEVERITY_RANK
@@ -41,6 +42,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     selected = query.get("fp")
     return html.Div(className="findings", children=[
         html.H2("Findings"),
+        html.Section(className="find-incidents", children=[  # the findings grouped by cause lead the page
+            html.H3("Open incidents"), incident_list(open_incidents(source), list_id="find-incidents")]),
         html.Div(className="toolbar", children=[
             html.Label(className="control", children=[html.Span("Severity"), dcc.Checklist(
                 id="find-severity", options=list(SEVERITIES), value=list(SEVERITIES), inline=True)]),

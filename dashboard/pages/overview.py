@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from dashboard.components.incidents import incident_list, open_incidents
 from dashboard.components.widgets import badge, when
 from dashboard.components.slo_format import ALERT_BADGE, alert_text, budget_text
 from dashboard.query import DataSource, Unavailable
@@ -31,6 +32,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             html.Div(className=f"card card-{sev}", children=[html.Div(str(n), className="card-number"),
                                                              html.Div(f"open {sev}s")]) for sev, n in counts.items()]),
         _scenario_switch(scenarios) if scenarios else None,
+        html.Section(className="ov-incidents", children=[  # one row per problem, its cause first
+            html.H3("Incidents"), incident_list(open_incidents(source, findings), limit=5, list_id="ov-incidents")]),
         html.Div(className="columns", children=[
             html.Section([html.H3("Namespaces and services"), *[
                 html.Div(className="ns-block", children=[html.H4([_worst(items), " ", ns]), html.Ul([
