@@ -1,10 +1,16 @@
 """GET /api/v1/findings?severity=&category=&namespace=&status=&code= and /api/v1/findings/<fingerprint>."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 
-from dashboard.api.common import PREFIX, api_route, check_known, error
+from dashboard.api.common import PREFIX, api_route, arg_choice, arg_text, check_known, error
 from dashboard.query import FINDING_FILTERS, DataSource
+from diagnose.catalog.registry import CATEGORIES
+from diagnose.findings import SEVERITIES
+
+STATUSES = ("open", "resolved")
+#: filters whose values come from a closed set; a typo there would silently match nothing
+CHOICES = {"severity": SEVERITIES, "category": CATEGORIES, "status": STATUSES}
 
 
 def register(server: Flask, source: DataSource) -> None:
@@ -12,10 +18,15 @@ def register(server: Flask, source: DataSource) -> None:
     @api_route
     def api_findings():  # noqa: ANN202
         check_known(set(FINDING_FILTERS))
-        return source.findings({k: request.args[k] for k in FINDING_FILTERS if request.args.get(k)})
+        filters = {}
+        for key in FINDING_FILTERS:
+            value = arg_choice(key, CHOICES[key], many=True) if key in CHOICES else arg_text(key)
+            if value:
+                filters[key] = value
+        return source.findings(filters)
 
     @server.route(f"{PREFIX}/findings/<path:fingerprint>")
     @api_route
     def api_finding(fingerprint: str):  # noqa: ANN202
-        found = source.finding(fingerprint)
-        return found if found is not None else error(404, f"no finding with fingerprint {fingerprint!r}")
+        found = source.finding(fingerprint) if len(fingerprint) <= 1024 else None
+        return found if found is not None else error(404, f"no finding with fingerprint {fingerprint[:200]!r}")

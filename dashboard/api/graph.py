@@ -1,10 +1,12 @@
 """GET /api/v1/graph?graphType=workload&namespaces=a,b&window=300: the Cytoscape elements the page draws."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 
-from dashboard.api.common import PREFIX, api_route, arg_float, check_known
-from dashboard.query import DataSource
+from dashboard.api.common import PREFIX, api_route, arg_choice, arg_float, arg_text, check_known
+from dashboard.query import GRAPH_TYPES, DataSource
+
+MAX_WINDOW_S = 30 * 86400.0  # no store here keeps more; a longer window is a typo, not a question
 
 
 def register(server: Flask, source: DataSource) -> None:
@@ -12,6 +14,7 @@ def register(server: Flask, source: DataSource) -> None:
     @api_route
     def api_graph():  # noqa: ANN202
         check_known({"graphType", "namespaces", "window"})
-        namespaces = [n for n in request.args.get("namespaces", "").split(",") if n]
-        result = source.graph(request.args.get("graphType", "workload"), namespaces or None, arg_float("window"))
-        return result.to_dict()
+        graph_type = arg_choice("graphType", GRAPH_TYPES, "workload")
+        namespaces = [n.strip() for n in (arg_text("namespaces") or "").split(",") if n.strip()]
+        window = arg_float("window", None, minimum=1.0, maximum=MAX_WINDOW_S)
+        return source.graph(graph_type, namespaces or None, window).to_dict()

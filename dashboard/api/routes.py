@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from dashboard.api.common import install_errors
 from dashboard.api import config, findings, graph, incidents, report, scenarios, slos, traces
 from dashboard.query import DataSource
 
@@ -12,3 +13,4 @@ MODULES = (graph, findings, incidents, slos, traces, config, report, scenarios)
 def register_api(server: Flask, source: DataSource) -> None:
     for module in MODULES:
         module.register(server, source)
+    install_errors(server)  # after the routes: JSON 404/405 under /api/v1

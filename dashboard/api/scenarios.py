@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from dashboard.api.common import PREFIX, api_route, error
+from dashboard.api.common import PREFIX, api_route, check_known, error
 from dashboard.query import DataSource
 
 
@@ -14,6 +14,7 @@ def register(server: Flask, source: DataSource) -> None:
     @server.route(f"{PREFIX}/scenarios")
     @api_route
     def api_scenarios():  # noqa: ANN202
+        check_known(set())
         return source.scenarios()
 
     @server.route(f"{PREFIX}/scenarios/<name>", methods=["POST"])

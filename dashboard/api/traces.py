@@ -1,10 +1,13 @@
 """GET /api/v1/traces?service=&status=any|ok|error&min_duration_ms=&limit= and /api/v1/traces/<trace_id>."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 
-from dashboard.api.common import PREFIX, api_route, arg_float, check_known, error
-from dashboard.query import DataSource, TraceFilters
+from dashboard.api.common import PREFIX, api_route, arg_choice, arg_float, arg_int, arg_text, check_known, error
+from dashboard.query import TRACE_STATUSES, DataSource, TraceFilters
+
+MAX_LIMIT = 10_000
+MAX_DURATION_MS = 86_400_000.0  # a day
 
 
 def register(server: Flask, source: DataSource) -> None:
@@ -12,14 +15,14 @@ def register(server: Flask, source: DataSource) -> None:
     @api_route
     def api_traces():  # noqa: ANN202
         check_known({"service", "status", "min_duration_ms", "limit"})
-        filters = TraceFilters(service=request.args.get("service") or None,
-                               status=request.args.get("status", "any") or "any",
-                               min_duration_ms=arg_float("min_duration_ms", 0.0),
-                               limit=int(arg_float("limit", 100, minimum=1)))
+        filters = TraceFilters(service=arg_text("service"),
+                               status=arg_choice("status", TRACE_STATUSES, "any"),
+                               min_duration_ms=arg_float("min_duration_ms", 0.0, maximum=MAX_DURATION_MS),
+                               limit=arg_int("limit", 100, minimum=1, maximum=MAX_LIMIT))
         return source.traces(filters)
 
     @server.route(f"{PREFIX}/traces/<trace_id>")
     @api_route
     def api_trace(trace_id: str):  # noqa: ANN202
-        spans = source.trace(trace_id)
-        return spans if spans is not None else error(404, f"no trace {trace_id!r} in the window")
+        spans = source.trace(trace_id) if len(trace_id) <= 128 else None
+        return spans if spans is not None else error(404, f"no trace {trace_id[:128]!r} in the window")
