@@ -45,6 +45,7 @@ from mesh.controlplane.store import with_applied, with_deleted
 from mesh.controlplane.translate import not_enforced, translate
 from mesh.controlplane.xds_rest import ServerTLS, XdsServer
 from mesh.dataplane.envoy import admin_request, admin_socket_path, envoy_spec, private_dir, write_private_file
+from mesh.dataplane.logrotate import LogRotator, RotatedLog, RotationPolicy
 from mesh.dataplane.process import ProcessSpec
 from mesh.dataplane.supervisor import Supervisor
 from mesh.demo.config import demo_objects
@@ -74,6 +75,7 @@ class BundledConfig:
     cert_ttl: timedelta = timedelta(hours=24)
     envoy_log_level: str = "warning"
     ready_timeout: float = 30.0
+    log_rotation: RotationPolicy | None = RotationPolicy()  # sidecars' access logs by size/age; None = never rotate
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class BundledMesh:
         self.xds: XdsServer | None = None
         self.supervisor: Supervisor | None = None
         self.traffic: TrafficGenerator | None = None
+        self.log_rotator: LogRotator | None = None
         self.control = None
         self._tmp: Path | None = None
         self._socket_dir: Path | None = None  # short private dir for admin sockets when run_dir is too deep
@@ -248,6 +251,8 @@ class BundledMesh:
                 if not self.config.scenario:
                     self.restored_scenario = wanted
             threading.Thread(target=self._rotation_loop, name="mesh-cert-rotation", daemon=True).start()
+            if self.config.log_rotation is not None and self.config.telemetry != "otel":
+                self.log_rotator = LogRotator(self._rotated_logs, self.config.log_rotation).start()
         except BaseException:
             self.stop()
             raise
@@ -259,6 +264,8 @@ class BundledMesh:
                 return
             self._stopped = True
         self._halt.set()
+        if self.log_rotator:
+            self.log_rotator.stop()
         if self.traffic:
             self.traffic.stop()
         if self.control:
@@ -691,6 +698,12 @@ class BundledMesh:
         return [ScrapeTarget(f"http://127.0.0.1:{w.stats_port}/stats/prometheus",
                              {"namespace": w.namespace, "pod": w.name, "workload": w.name, "app": w.app,
                               "version": w.version, "job": "envoy-stats"})
+                for w in self.registry.workloads]
+
+    def _rotated_logs(self) -> list[RotatedLog]:
+        """Every sidecar's access log and how to make its Envoy reopen it (admin API on its unix socket)."""
+        return [RotatedLog(self.log_dir / f"{w.namespace}.{w.name}.log",
+                           lambda w=w: admin_request(self.admin_socket(w), "/reopen_logs", "POST"))
                 for w in self.registry.workloads]
 
     def access_log_paths(self) -> list[Path]:
