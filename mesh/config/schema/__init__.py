@@ -67,6 +67,7 @@ def validate(kind: str, data: dict[str, Any], group: str | None = None) -> list[
     if spec is None:
         if d.get("required_spec"):
             out.append(Issue("spec", REQUIRED, "spec is required"))
+            return out  # not also every field the missing spec would have required
         spec = {}
     check = _checker(kind)
     assert check is not None

@@ -263,11 +263,47 @@ def destination_rule(spec: dict[str, Any], out: list[Issue]) -> None:
     _export_to(spec, out)
 
 
+_HTTP_OR_TLS = frozenset({"HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB", "HTTPS", "TLS"})
+
+
 def service_entry(spec: dict[str, Any], out: list[Issue]) -> None:
     # Unknown port protocols and invalid addresses are the webhook's too, but serviceentry.Validity reports
     # them (MS1305, MS1304).
     _hosts(spec, "hosts", out, allow_ip=False)
     _export_to(spec, out)
+    resolution = spec.get("resolution") or "NONE"
+    hosts = [h for h in _list(spec, "hosts") if isinstance(h, str)]
+    ports = [p for p in _list(spec, "ports") if isinstance(p, dict)]
+    port_names = {p.get("name") for p in ports if isinstance(p.get("name"), str)}
+    for i, ep in enumerate(_list(spec, "endpoints")):
+        for name in _map(ep, "ports"):
+            if name not in port_names:
+                out.append(Issue(f"spec/endpoints[{i}]/ports/{name}", SEMANTIC, f"spec.endpoints[{i}].ports: endpoint "
+                                 f"port {name} is not defined by the service entry (ports: "
+                                 f"{', '.join(sorted(str(n) for n in port_names if n)) or 'none'})"))
+        address = ep.get("address") if isinstance(ep, dict) else None
+        if isinstance(address, str) and address and not address.startswith("unix://") and not _is_ip(address):
+            if resolution == "STATIC" or domain_error(address, wildcard=False):
+                out.append(Issue(f"spec/endpoints[{i}]/address", SEMANTIC, f"spec.endpoints[{i}].address: endpoint "
+                                 f"address {address!r} is not a valid "
+                                 f"{'IP address' if resolution == 'STATIC' else 'FQDN or IP address'}"))
+    if resolution != "NONE" and len(hosts) > 1:
+        for i, p in enumerate(ports):
+            proto = p.get("protocol")
+            if not (isinstance(proto, str) and proto.upper() in _HTTP_OR_TLS):
+                out.append(Issue(f"spec/ports[{i}]", SEMANTIC, f"spec.ports[{i}]: multiple hosts provided with a "
+                                 f"non-HTTP, non-TLS port (protocol {proto or 'unset'}); Istio cannot tell the hosts "
+                                 "apart on it"))
+                break
+    if resolution == "DYNAMIC_DNS":
+        for i, h in enumerate(hosts):
+            if not h.startswith("*"):
+                out.append(Issue(f"spec/hosts[{i}]", SEMANTIC, f"spec.hosts[{i}]: host must be wildcarded for "
+                                                               "resolution mode DYNAMIC_DNS"))
+        for key in ("addresses", "endpoints"):
+            if _set(spec, key):
+                out.append(Issue(f"spec/{key}", SEMANTIC, f"spec.{key} cannot be set for resolution type "
+                                                          "DYNAMIC_DNS"))
 
 
 def _export_to(spec: dict[str, Any], out: list[Issue]) -> None:

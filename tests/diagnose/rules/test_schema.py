@@ -411,6 +411,23 @@ def _mutated(draw):
     return kind, doc
 
 
+_FIELD_NAMES = sorted({step[1] for kind in SCHEMAS for path, _ in _leaves(SCHEMAS[kind]["spec"], (), lambda s: True)
+                       for step in path if step[0] == "key"})
+_SPECS = st.dictionaries(st.sampled_from(_FIELD_NAMES), st.recursive(
+    _SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                      st.dictionaries(st.sampled_from(_FIELD_NAMES), inner, max_size=4)),
+    max_leaves=20), max_size=6)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(SCHEMAS)), _SPECS)
+def test_arbitrary_specs_made_of_real_field_names_never_raise(kind, spec):
+    """Field names the API uses, nested anyhow: what the webhook checks read together (ports and endpoints...)."""
+    for issue in validate(kind, {"apiVersion": _api_version(kind), "kind": kind, "metadata": {"name": "x"},
+                                 "spec": spec}):
+        assert issue.problem in SCHEMA_PROBLEMS
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated())
 def test_arbitrary_values_anywhere_give_issues_never_exceptions(case):
@@ -457,3 +474,41 @@ def test_webhook_checks_of_envoy_filters():
     assert ("MS0023", 16, "spec/configPatches[1]/match") in got  # CLUSTER with a listener match
     assert ("MS0023", 18, "spec/configPatches[1]/match/proxy/proxyVersion") in got  # not a regex
     assert ("MS0023", 20, "spec/configPatches[2]") in got  # no patch at all
+
+
+SERVICE_ENTRIES = """apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: apis, namespace: shop}
+spec:
+  hosts: [a.example.com, b.example.com]
+  ports:
+  - {number: 5432, name: pg, protocol: TCP}
+  resolution: DNS
+  endpoints:
+  - address: db_1.example.com
+    ports: {postgres: 5432}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: dyn, namespace: shop}
+spec:
+  hosts: [api.example.com]
+  addresses: [10.0.0.1]
+  ports:
+  - {number: 443, name: tls, protocol: TLS}
+  resolution: DYNAMIC_DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nospec, namespace: shop}
+"""
+
+
+def test_webhook_checks_of_service_entries():
+    got = _by_line(SERVICE_ENTRIES)
+    assert ("MS0023", 7, "spec/ports[0]") in got  # two hosts on a TCP port
+    assert ("MS0023", 10, "spec/endpoints[0]/address") in got  # not a DNS name
+    assert ("MS0023", 11, "spec/endpoints[0]/ports/postgres") in got  # no such service port
+    assert ("MS0023", 17, "spec/hosts[0]") in got  # DYNAMIC_DNS hosts are wildcards
+    assert ("MS0023", 18, "spec/addresses") in got
+    assert [g for g in got if g[1] >= 23] == [("MS0015", 23, "spec")]  # spec missing: one finding, not one per field
