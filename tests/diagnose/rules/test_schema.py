@@ -419,7 +419,7 @@ _SPECS = st.dictionaries(st.sampled_from(_FIELD_NAMES), st.recursive(
     max_leaves=20), max_size=6)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(SCHEMAS)), _SPECS)
 def test_arbitrary_specs_made_of_real_field_names_never_raise(kind, spec):
     """Field names the API uses, nested anyhow: what the webhook checks read together (ports and endpoints...)."""
@@ -428,7 +428,7 @@ def test_arbitrary_specs_made_of_real_field_names_never_raise(kind, spec):
         assert issue.problem in SCHEMA_PROBLEMS
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated())
 def test_arbitrary_values_anywhere_give_issues_never_exceptions(case):
     kind, doc = case
