@@ -59,7 +59,7 @@ ANALYZER_RULES = {
     "virtualservice.DestinationRuleAnalyzer": ["virtualservice.DestinationRules"],
     "virtualservice.GatewayAnalyzer": ["virtualservice.Gateways"],
     "virtualservice.JWTClaimRouteAnalyzer": ["virtualservice.JwtClaimRoutes"],
-    "schema.ValidationAnalyzer.VirtualService": ["virtualservice.UnreachableRules"],
+    "schema.ValidationAnalyzer.VirtualService": ["virtualservice.UnreachableRules", "schema.VirtualService"],
     "destinationrule.SubsetSelectPodAnalyzer": ["destinationrule.SubsetSelectsPods"],
     "gateway.IngressGatewayPortAnalyzer": ["gateway.Selector", "gateway.IngressPorts"],
     "gateway.ConflictingGatewayAnalyzer": ["gateway.Conflicts"],
