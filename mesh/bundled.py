@@ -721,6 +721,28 @@ class BundledMesh:
     def pids(self) -> dict[str, int]:
         return self.supervisor.pids() if self.supervisor else {}
 
+    def crashes(self) -> list[dict]:
+        """Each supervised process that crashed: its workloads, restart count and recent crash times/exit codes."""
+        if self.supervisor is None:
+            return []
+        by_process: dict[str, list[Workload]] = {}
+        for w in self.registry.workloads:
+            for name in self._running.get(w.key, []):
+                by_process.setdefault(name, []).append(w)
+        restarts = self.supervisor.restarts()
+        out = []
+        for name, crashes in sorted(self.supervisor.crashes().items()):
+            if not crashes and not restarts.get(name):
+                continue
+            targets = by_process.get(name) or ([w for w in self.registry.workloads if not w.is_gateway]
+                                               if name == APPS_PROCESS else [])
+            kind = "sidecar" if any(name == f"{w.namespace}.{w.name}" for w in targets) else "app"
+            targets = [w for w in targets if kind == "app" or name == f"{w.namespace}.{w.name}"]
+            out.append({"process": name, "kind": kind, "restarts": restarts.get(name, 0),
+                        "workloads": [{"name": w.name, "namespace": w.namespace} for w in targets],
+                        "crashes": [{"time": t, "exit_code": code} for t, code in crashes]})
+        return out
+
     def status(self) -> dict:
         return {
             "gateway": self.gateway_url + "/productpage",

@@ -106,7 +106,11 @@ class Stack:
                 progress(f"OTLP/gRPC receiver  {self.otlp_grpc.endpoint} (access logs, traces)")
             self.backend.start(self.store, self.otlp.endpoint, progress)
             self._started.append((self.backend.name, self.backend.stop))
-            sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot)
+            from meshscope import crashes
+
+            crashes.expose(self.backend)  # sidecar restarts on /metrics
+            sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
+                                  extra=crashes.finding_source(self.backend))  # crash loops are findings
             self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval)
             self.diagnoser.slo_engine.persist_to(data / "slo")  # budgets and alert state survive restarts
             self._started.append(("slo state", self.diagnoser.slo_engine.save))  # saved once more after the loop stops

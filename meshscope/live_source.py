@@ -74,6 +74,7 @@ class LiveSource:
                max_age: float = _GRAPH_TTL_S) -> _Built:
         """The graph of a request, from the cache when younger than `max_age`, else built (and counted)."""
         from dashboard.elements import from_topology, ui_elements
+        from meshscope.crashes import restarts_by_workload
         from topology import build_graph, to_cytoscape
 
         if graph_type not in GRAPH_TYPES:
@@ -90,6 +91,7 @@ class LiveSource:
         graph = build_graph(rates, graph_type, namespaces or None, snapshot=self.backend.snapshot(),
                             window_s=window_s, query_time=now)
         nodes, edges = from_topology(to_cytoscape(graph))
+        _mark_restarts(nodes, restarts_by_workload(self.backend))  # crashed sidecars carry their restart count
         all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") not in (None, "", "unknown")})
         notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
         result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
@@ -435,3 +437,14 @@ def _excerpt(obj: Any, path: str) -> dict[str, Any]:
     src = obj.source
     return {"ref": ref, "path": path or None, "source": str(src) if src else None, "lines": lines,
             "highlight": [first + line - 1] if line else []}
+
+
+def _mark_restarts(nodes: list[dict[str, Any]], restarts: dict[tuple[str, str], int]) -> None:
+    """A workload node whose sidecar crashed carries its restart count (side panel, `restarts-N` badge)."""
+    if not restarts:
+        return
+    for n in nodes:
+        count = restarts.get((n.get("namespace") or "", n.get("name") or "")) if n.get("type") == "workload" else None
+        if count:
+            n["restarts"] = count
+            n["badges"] = [*n.get("badges", []), "restarted"]

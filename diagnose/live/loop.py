@@ -164,7 +164,8 @@ class LiveDiagnoser:
         slo = [f for f in self.slo_engine.findings(end, statuses) if f.code not in self.ignore]
         self.last_evaluation["window"] = {"start": start, "end": end}
         merged = correlate(runtime, config, snapshot)
-        return [*suppress_runtime(merged, snapshot), *slo, *self.slo_problems]
+        extra = [f for f in self._read(self.sources.extra, end) or [] if f.code not in self.ignore]  # e.g. crash loops
+        return [*suppress_runtime(merged, snapshot), *slo, *self.slo_problems, *extra]
 
     @staticmethod
     def _read(fn: Callable[..., Any] | None, *args: Any) -> Any:
@@ -203,12 +204,10 @@ class LiveDiagnoser:
                 return
             per = per[per["n"] >= rule.min_requests]
             p95 = pd.Series(per["value"].to_numpy(), index=per[DST].to_numpy())
-        else:  # healthy answers only: an incident's fast failures are not anyone's usual latency
-            rows = rows[(rows["code"] > 0) & (rows["code"] < 500)]
+        else:
             counts = rows.groupby(DST, sort=False).size()
             p95 = p95_by_service(rows[rows[DST].isin(counts[counts >= rule.min_requests].index)])
-        # and only from services nothing is wrong with in this window (any runtime finding on them)
-        hot = {f.evidence.get("edge_key") for f in runtime if f.code.startswith("MS3")}
+        hot = {f.evidence.get("edge_key") for f in runtime if f.code == "MS3014"}
         for dst, value in p95.items():
             if dst in hot:
                 continue

@@ -21,6 +21,7 @@ class LiveSources:
     rates: RatesFn | None = None
     snapshot: Callable[[], Any] | None = None  # -> mesh.config.Snapshot
     analyze: Callable[[Any], list[Finding]] | None = None  # snapshot -> config findings
+    extra: Callable[[float], list[Finding]] | None = None  # evaluation time -> findings from other signals (crash loops)
 
     @classmethod
     def from_store(cls, store: Any, snapshot: Callable[[], Any] | None = None,

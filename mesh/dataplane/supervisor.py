@@ -2,7 +2,8 @@
 
 All forks happen on the supervisor's own thread (see process.py for why). The
 thread also polls for exits; a crashed process is restarted after a backoff that
-doubles up to 5 s, and each restart is counted so tests and the UI can see it.
+doubles up to 5 s, and each restart is counted, with the time and exit code of the
+crash, so /metrics, the graph and the crash-loop finding can see it.
 """
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+CRASH_LOG = 50  # exits remembered per child (enough to tell a crash loop from an odd crash)
 
 from mesh.dataplane.process import ProcessSpec, signal_group, spawn, terminate
 
@@ -25,6 +29,7 @@ class _Child:
     next_start: float = 0.0
     backoff: float = 0.2
     started_at: float = 0.0
+    crashes: deque = field(default_factory=lambda: deque(maxlen=CRASH_LOG))  # (wall time, exit code) per exit
 
 
 class Supervisor:
@@ -54,6 +59,11 @@ class Supervisor:
     def restarts(self) -> dict[str, int]:
         with self._lock:
             return {n: c.restarts for n, c in self._children.items()}
+
+    def crashes(self) -> dict[str, list[tuple[float, int | None]]]:
+        """Per child, its recent unexpected exits: (epoch seconds seen, exit code; negative = killed by that signal)."""
+        with self._lock:
+            return {n: list(c.crashes) for n, c in self._children.items()}
 
     def stop_child(self, name: str, timeout: float = 5.0) -> None:
         """Stop one child for good (it is not restarted)."""
@@ -101,6 +111,7 @@ class Supervisor:
             if c.proc is None or c.proc.poll() is None or not c.spec.restart:
                 continue
             if c.next_start == 0.0:
+                c.crashes.append((time.time(), c.proc.returncode))
                 if now - c.started_at > 30:
                     c.backoff = 0.2  # it ran fine for a while: restart quickly
                 c.next_start = now + c.backoff
