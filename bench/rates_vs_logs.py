@@ -1,0 +1,174 @@
+"""Graph vs access logs: does each edge's rps, error % and code mix equal what the sidecars logged?
+
+For every scenario (and the healthy mesh) the workload graph of a window is compared
+edge by edge with the access-log lines of the same window, right after the change
+(the window still holds the change) and once the window holds only the new state,
+then again after meshscope restarts on the same data directory with a new mesh
+(new sidecars: new scrape targets, counters from 0). Prints one line per scenario
+and moment: the largest rps error (% of the logged rps) and error-% difference
+(percentage points) over the edges.
+
+Logged truth: the caller's log line per request where the caller has a sidecar
+(it saw every request it sent, including those that never reached the server),
+else the server's (for services no sidecar calls); `response_code` 0 (no response) counts as an error, like the
+graph's "-" (Kiali's percentErr: 4xx + 5xx + no response).
+
+    python -m bench.rates_vs_logs [--window 30] [--scenarios timeout,fault-abort]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from collector import schema as s
+
+
+@dataclass
+class EdgeCount:
+    rps: float
+    error_pct: float
+    codes: dict[str, float]  # code ("-" = no response) -> share of the edge's requests
+
+
+def _is_error(code: pd.Series) -> np.ndarray:
+    c = pd.to_numeric(code, errors="coerce").fillna(0).to_numpy()
+    return (c >= 400) | (c == 0)
+
+
+def log_edges(requests: pd.DataFrame, start: float, end: float) -> dict[tuple[str, str], EdgeCount]:
+    """(caller workload, destination host) -> what the access logs say about (start, end]."""
+    t = requests[s.START_TIME].astype("int64").to_numpy() / 1e9
+    r = requests[(t > start) & (t <= end)]
+    src = r[r[s.REPORTER] == "source"]
+    # a server's log line does not name its caller: server lines count only for services no caller logged
+    called = set(src[s.DESTINATION_SERVICE].astype(str))
+    dst = r[(r[s.REPORTER] == "destination") & ~r[s.DESTINATION_SERVICE].astype(str).isin(called)]
+    rows = pd.concat([src, dst])
+    out: dict[tuple[str, str], EdgeCount] = {}
+    length = end - start
+    for (caller, host), g in rows.groupby([rows[s.SOURCE_WORKLOAD].astype(str), rows[s.DESTINATION_SERVICE].astype(str)]):
+        codes = g[s.RESPONSE_CODE].astype(str).replace({"0": "-"})
+        n = len(g)
+        out[(caller, host)] = EdgeCount(n / length, 100.0 * _is_error(g[s.RESPONSE_CODE]).sum() / n,
+                                        (codes.value_counts() / n).to_dict())
+    return out
+
+
+def graph_edges(rates: pd.DataFrame) -> dict[tuple[str, str], EdgeCount]:
+    """(caller workload, destination host) -> what the workload graph (service nodes injected) shows."""
+    from topology import attrs as A
+    from topology import build_graph
+
+    g = build_graph(rates, "workload", inject_service_nodes=True, appenders=[])
+    out: dict[tuple[str, str], EdgeCount] = {}
+    for a, b, _, d in g.edges(keys=True, data=True):
+        na, nb = g.nodes[a], g.nodes[b]
+        if nb.get(A.NODE_TYPE) != "service" or na.get(A.NODE_TYPE) == "service":
+            continue
+        host = f"{nb[A.SERVICE]}.{nb[A.NAMESPACE]}.svc.cluster.local"
+        rate = float(d[A.RATE])
+        codes = {c: sum(v["flags"].values()) / rate for c, v in (d.get(A.RESPONSES) or {}).items()} if rate else {}
+        out[(na.get(A.WORKLOAD) or "unknown", host)] = EdgeCount(rate, float(d.get(A.PERCENT_ERR) or 0.0), codes)
+    return out
+
+
+def compare(graph: dict, logs: dict, min_rps: float = 0.2) -> dict[str, float]:
+    """Worst rps error (% of logged), error-% difference (points) and code-share difference over logged edges."""
+    worst = {"rps_err_pct": 0.0, "error_pct_diff": 0.0, "code_share_diff": 0.0, "edges": 0, "extra_edges": 0,
+             "worst": ""}
+    for key, want in logs.items():
+        if want.rps < min_rps:
+            continue
+        got = graph.get(key, EdgeCount(0.0, 0.0, {}))
+        worst["edges"] += 1
+        err = 100.0 * abs(got.rps - want.rps) / want.rps
+        if err > worst["rps_err_pct"]:
+            worst["worst"] = (f"{key[0]} -> {key[1].split('.')[0]}: graph {got.rps:.2f} rps {got.error_pct:.1f} %err, "
+                              f"logs {want.rps:.2f} rps {want.error_pct:.1f} %err")
+        worst["rps_err_pct"] = max(worst["rps_err_pct"], err)
+        worst["error_pct_diff"] = max(worst["error_pct_diff"], abs(got.error_pct - want.error_pct))
+        for code in set(got.codes) | set(want.codes):
+            worst["code_share_diff"] = max(worst["code_share_diff"], abs(got.codes.get(code, 0.0) - want.codes.get(code, 0.0)))
+    worst["extra_edges"] = sum(1 for k, e in graph.items() if k not in logs and e.rps >= min_rps and k[0] != "unknown")
+    return worst
+
+
+def measure(store, start: float, end: float) -> dict[str, float]:
+    from collector.query import istio_rates
+
+    return compare(graph_edges(istio_rates(store, end - start, end)), log_edges(store.requests(), start, end))
+
+
+def _line(name: str, r: dict[str, float]) -> None:
+    print(f"bench rates_vs_logs {name}: rps error {r['rps_err_pct']:.1f} %, error-% diff {r['error_pct_diff']:.1f} pts, "
+          f"code share diff {100 * r['code_share_diff']:.1f} pts over {r['edges']} edges, {r['extra_edges']} extra"
+          + (f"; worst: {r['worst']}" if r["worst"] else ""), flush=True)
+
+
+def _wait_until(t: float) -> None:
+    while time.time() < t:
+        time.sleep(min(0.5, max(t - time.time(), 0.0)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--window", type=float, default=30.0)
+    ap.add_argument("--scenarios", default="", help="comma list (default: every scenario)")
+    ap.add_argument("--lag", type=float, default=4.0, help="seconds the logs may trail the window end")
+    args = ap.parse_args()
+    from collector.store import TelemetryStore
+    from mesh.bundled import BundledConfig, BundledMesh
+    from mesh.controlplane.registry import free_local_port
+    from mesh.scenarios import names
+    from meshscope.app import BundledBackend
+
+    w = args.window
+    chosen = [x for x in args.scenarios.split(",") if x] or list(names())
+    data = Path(tempfile.mkdtemp(prefix="bench-rates-"))
+
+    def run():
+        mesh = BundledMesh(BundledConfig(gateway_port=free_local_port(), control_port=None, data_dir=data / "mesh",
+                                         traffic_rate=10.0)).start()
+        store = TelemetryStore(data_dir=data / "telemetry")
+        backend = BundledBackend(mesh=mesh, scrape_interval=1.0)
+        backend.start(store, "http://127.0.0.1:9", lambda m: None)
+        return mesh, store, backend
+
+    mesh, store, backend = run()
+    try:
+        t0 = time.time()
+        _wait_until(t0 + w + args.lag)
+        _line("baseline steady", measure(store, t0 + 2, t0 + 2 + w))
+        for name in chosen:
+            changed = time.time()
+            mesh.apply_scenario(name)
+            _wait_until(changed + 10 + args.lag)
+            _line(f"{name} first window", measure(store, changed + 10 - w, changed + 10))
+            _wait_until(changed + w + 5 + args.lag)
+            _line(f"{name} steady", measure(store, changed + 5, changed + 5 + w))
+            mesh.clear_scenario()
+            time.sleep(3)
+        # meshscope restarts on the same data directory: a new mesh, new sidecars and ports, the same store
+        backend.stop()
+        mesh.stop()
+        store.close()
+        mesh, store, backend = run()
+        restarted = time.time()
+        _wait_until(restarted + 10 + args.lag)
+        _line("after restart first window", measure(store, restarted + 10 - w, restarted + 10))
+        _wait_until(restarted + w + args.lag)
+        _line(f"after restart {2 * w:g}s window over both runs", measure(store, restarted - w, restarted + w))
+    finally:
+        backend.stop()
+        mesh.stop()
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
