@@ -209,13 +209,31 @@ def gateway(spec: dict[str, Any], out: list[Issue]) -> None:
                 out.append(Issue(f"{p}/port/name", SEMANTIC, f"spec.servers[{i}].port.name: port names in servers "
                                  f"must be unique: duplicate name {name} (first in servers[{names[name]}])"))
             names.setdefault(name, i)
+        bind = s.get("bind") if isinstance(s.get("bind"), str) else ""
+        number = port.get("number")
+        if isinstance(number, int) and not isinstance(number, bool):
+            if bind.startswith("unix://"):
+                if number != 0:
+                    out.append(Issue(f"{p}/port/number", SEMANTIC, f"spec.servers[{i}].port.number must be 0 for a "
+                                                                   "unix domain socket bind"))
+            elif not 1 <= number <= 65535:
+                out.append(Issue(f"{p}/port/number", SEMANTIC, f"spec.servers[{i}].port.number: port number {number} "
+                                                               "must be in the range 1..65535"))
+        if bind and not bind.startswith("unix://") and not _is_ip(bind):
+            out.append(Issue(f"{p}/bind", SEMANTIC, f"spec.servers[{i}].bind: {bind!r} is not an IP address "
+                                                    "(or unix:// path)"))
+        if port.get("targetPort"):
+            out.append(Issue(f"{p}/port/targetPort", SEMANTIC, f"spec.servers[{i}].port.targetPort has no impact on "
+                                                               "Gateways; remove it"))
         tls = s.get("tls")
         upper = proto.upper() if isinstance(proto, str) else ""
         if upper in ("HTTPS", "TLS") and not isinstance(tls, dict):
             out.append(Issue(p, SEMANTIC, f"spec.servers[{i}]: server must have TLS settings for HTTPS/TLS protocols"))
         elif isinstance(tls, dict) and upper and upper not in ("HTTPS", "TLS"):
-            if upper == "HTTP" or upper == "HTTP2" or upper == "GRPC":
-                if any(_set(tls, k) for k in tls if k != "httpsRedirect"):
+            if upper in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"):
+                # only an https redirect: a passthrough server without certificate material
+                if tls.get("mode") not in (None, "PASSTHROUGH") or any(
+                        _set(tls, k) for k in ("caCertificates", "privateKey", "serverCertificate")):
                     out.append(Issue(f"{p}/tls", SEMANTIC, f"spec.servers[{i}].tls: server cannot have TLS settings "
                                                            "for plain text HTTP ports (only httpsRedirect)"))
             else:

@@ -512,3 +512,29 @@ def test_webhook_checks_of_service_entries():
     assert ("MS0023", 17, "spec/hosts[0]") in got  # DYNAMIC_DNS hosts are wildcards
     assert ("MS0023", 18, "spec/addresses") in got
     assert [g for g in got if g[1] >= 23] == [("MS0015", 23, "spec")]  # spec missing: one finding, not one per field
+
+
+GATEWAYS = """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: shop}
+spec:
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+    tls: {httpsRedirect: true}
+  - port: {number: 8080, name: http-alt, protocol: HTTP, targetPort: 8080}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: cert}
+  - port: {number: 70000, name: tcp, protocol: TCP}
+    bind: localhost
+    hosts: ["*"]
+"""
+
+
+def test_webhook_checks_of_gateway_servers():
+    got = _by_line(GATEWAYS)
+    assert not [g for g in got if g[1] <= 8]  # an HTTP server that only redirects to HTTPS is fine
+    assert ("MS0023", 9, "spec/servers[1]/port/targetPort") in got
+    assert ("MS0023", 11, "spec/servers[1]/tls") in got  # TLS settings on a plain-text HTTP port
+    assert ("MS0023", 12, "spec/servers[2]/port/number") in got  # above 65535
+    assert ("MS0023", 13, "spec/servers[2]/bind") in got  # not an IP
