@@ -45,6 +45,7 @@ def log_edges(requests: pd.DataFrame, start: float, end: float) -> dict[tuple[st
     """(caller workload, destination host) -> what the access logs say about (start, end]."""
     t = requests[s.START_TIME].astype("int64").to_numpy() / 1e9
     r = requests[(t > start) & (t <= end)]
+    r = r[r[s.METHOD].astype(str).str.len() > 0]  # requests only: a listener's refused TLS handshake is no request
     src = r[r[s.REPORTER] == "source"]
     # a server's log line does not name its caller: server lines count only for services no caller logged
     called = set(src[s.DESTINATION_SERVICE].astype(str))
@@ -61,20 +62,31 @@ def log_edges(requests: pd.DataFrame, start: float, end: float) -> dict[tuple[st
 
 
 def graph_edges(rates: pd.DataFrame) -> dict[tuple[str, str], EdgeCount]:
-    """(caller workload, destination host) -> what the workload graph (service nodes injected) shows."""
+    """(caller workload, destination host) -> what the workload graph shows on the caller's edges.
+
+    Each edge's responses name the hosts asked for (Kiali's `traffic.responses`), so requests that
+    reached no workload (no route, no healthy upstream) count for their host too.
+    """
     from topology import attrs as A
     from topology import build_graph
 
     g = build_graph(rates, "workload", inject_service_nodes=True, appenders=[])
+    acc: dict[tuple[str, str], dict[str, float]] = {}
+    for a, _, _, d in g.edges(keys=True, data=True):
+        na = g.nodes[a]
+        if na.get(A.NODE_TYPE) == "service":
+            continue  # the service -> workload half of an injected edge: counted on the caller's half
+        for code, v in (d.get(A.RESPONSES) or {}).items():
+            for host, rate in (v.get("hosts") or {}).items():
+                codes = acc.setdefault((na.get(A.WORKLOAD) or "unknown", host), {})
+                codes[code] = codes.get(code, 0.0) + float(rate)
     out: dict[tuple[str, str], EdgeCount] = {}
-    for a, b, _, d in g.edges(keys=True, data=True):
-        na, nb = g.nodes[a], g.nodes[b]
-        if nb.get(A.NODE_TYPE) != "service" or na.get(A.NODE_TYPE) == "service":
+    for key, codes in acc.items():
+        total = sum(codes.values())
+        if total <= 0:
             continue
-        host = f"{nb[A.SERVICE]}.{nb[A.NAMESPACE]}.svc.cluster.local"
-        rate = float(d[A.RATE])
-        codes = {c: sum(v["flags"].values()) / rate for c, v in (d.get(A.RESPONSES) or {}).items()} if rate else {}
-        out[(na.get(A.WORKLOAD) or "unknown", host)] = EdgeCount(rate, float(d.get(A.PERCENT_ERR) or 0.0), codes)
+        bad = sum(r for c, r in codes.items() if c == "-" or c[:1] in ("4", "5"))
+        out[key] = EdgeCount(total, 100.0 * bad / total, {c: r / total for c, r in codes.items()})
     return out
 
 
