@@ -3,7 +3,13 @@
 The UI and the API only lay out what this returns; every number comes from the
 backend's rate frame, the collector store, the topology builder and the live
 diagnoser. Graphs are cached for a second so the page and the API hitting the
-same view in one refresh cost one build. Side-panel series cost at most one more:
+same view in one refresh cost one build, and longer (up to `_IDLE_TTL_S`) while the
+backend reports no new data (`data_version`: the store's generation): idle is idle.
+Builds are single-flight: concurrent requests for one view share one computation,
+and once a view has been built, a request never waits for a rebuild: it gets the
+latest graph while one background rebuild runs (stale-while-revalidate, at most
+`_STALE_S` old). Findings and SLOs are the diagnoser's latest state, never a cycle
+run on the request's time. Side-panel series cost at most one more:
 each graph remembers its element ids (a click names only an id) and the frames
 of its series, and the series are computed by topology's own code
 (`meshscope.element_series`), so they end on the numbers the graph shows. The
@@ -30,6 +36,8 @@ SERIES_POINTS = 20
 REPORT_FORMATS = ("html", "md", "json", "pdf")
 _GRAPH_TTL_S = 1.0
 _LINKS_TTL_S = 5.0  # finding -> graph element links may use a graph this old (one build per UI refresh, not per call)
+_IDLE_TTL_S = 15.0  # a graph whose inputs did not change is reused this long
+_STALE_S = 60.0  # while a rebuild runs, requests get the previous graph if it is at most this old
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
@@ -44,6 +52,7 @@ class _Built:
     graph: Any
     rates: pd.DataFrame
     frames: dict[int, list] = field(default_factory=dict)  # points -> side-panel frames ending on this graph
+    version: Any = None  # the backend's data version it was built from
 
 
 class LiveSource:
@@ -55,6 +64,8 @@ class LiveSource:
         self._graphs: dict[tuple, _Built] = {}
         self._drawn: dict[tuple, frozenset[str]] = {}  # graph request -> element ids, oldest first
         self._graph_failing = False
+        self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
+        self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
 
     # ---- plumbing -------------------------------------------------------------------------
@@ -70,35 +81,99 @@ class LiveSource:
         entry = self._entry(graph_type, namespaces, window_s, max_age)
         return entry.result, entry.graph
 
+    def _data_version(self) -> Any:
+        """What the graphs are computed from, as one comparable value (None: unknown, rely on age)."""
+        fn = getattr(self.backend, "data_version", None)
+        try:
+            return fn() if fn is not None else None
+        except Exception:  # noqa: BLE001 - a version is an optimisation; without it the TTL rules
+            return None
+
+    def _fresh(self, hit: _Built | None, now: float, max_age: float, version: Any) -> bool:
+        if hit is None:
+            return False
+        age = now - hit.at
+        return age < max_age or (version is not None and version == hit.version and age < _IDLE_TTL_S)
+
     def _entry(self, graph_type: str, namespaces: list[str] | None, window_s: float,
                max_age: float = _GRAPH_TTL_S) -> _Built:
-        """The graph of a request, from the cache when younger than `max_age`, else built (and counted)."""
-        from dashboard.elements import from_topology, ui_elements
-        from meshscope.crashes import restarts_by_workload
-        from topology import build_graph, to_cytoscape
-
+        """The graph of a request: cached when fresh (young, or its inputs unchanged), else built once
+        for every concurrent caller; callers that have an older graph get it while the rebuild runs."""
         if graph_type not in GRAPH_TYPES:
             raise QueryError("graphType", f"unknown graph type {graph_type!r} (known: {', '.join(GRAPH_TYPES)})")
         if window_s <= 0:
             raise QueryError("window", "must be a positive number of seconds")
         key = (graph_type, tuple(sorted(namespaces or ())), window_s)
         now = self.now()
+        version = self._data_version()
         with self._lock:
             hit = self._graphs.get(key)
-            if hit and now - hit.at < max_age:
+            if self._fresh(hit, now, max_age, version):
                 return hit
+            running = self._inflight.get(key)
+            if running is None:
+                running = self._inflight[key] = threading.Event()
+                builder = True
+            else:
+                builder = False
+        stale_ok = hit is not None and now - hit.at < _STALE_S
+        if builder:
+            if stale_ok:  # answer now with the previous graph; rebuild off the request path
+                threading.Thread(target=self._build_into, args=(key, version, running), daemon=True,
+                                 name="graph-rebuild").start()
+                return hit
+            return self._build_into(key, version, running, raise_errors=True)
+        if stale_ok:
+            return hit
+        running.wait(120)
+        with self._lock:
+            built = self._graphs.get(key)
+            error = self._errors.get(key)
+        if built is not None and built is not hit:
+            return built
+        if error is not None:
+            raise error
+        return self._entry(graph_type, namespaces, window_s, max_age)
+
+    def _build_into(self, key: tuple, version: Any, done: threading.Event, raise_errors: bool = False) -> _Built | None:
+        """Build the graph of `key`, publish it, and wake whoever waits for it."""
+        try:
+            built = self._compute(key, version)
+        except BaseException as exc:
+            with self._lock:
+                self._errors[key] = exc
+                self._inflight.pop(key, None)
+            done.set()
+            if raise_errors:
+                raise
+            log.debug("background graph rebuild of %s failed: %s", key, exc)
+            return None
+        with self._lock:
+            self._errors.pop(key, None)
+            self._inflight.pop(key, None)
+        done.set()
+        return built
+
+    def _compute(self, key: tuple, version: Any) -> _Built:
+        from dashboard.elements import from_topology, ui_elements
+        from meshscope.crashes import restarts_by_workload
+        from topology import build_graph, to_cytoscape
+
+        graph_type, namespaces, window_s = key[0], list(key[1]) or None, key[2]
+        now = self.now()
         rates = self.backend.rates(window_s, now)
-        graph = build_graph(rates, graph_type, namespaces or None, snapshot=self.backend.snapshot(),
+        graph = build_graph(rates, graph_type, namespaces, snapshot=self.backend.snapshot(),
                             window_s=window_s, query_time=now)
         nodes, edges = from_topology(to_cytoscape(graph))
         _mark_restarts(nodes, restarts_by_workload(self.backend))  # crashed sidecars carry their restart count
         all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") not in (None, "", "unknown")})
         notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
         result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
-        built = _Built(now, result, graph, rates)
+        built = _Built(now, result, graph, rates, version=version)
         with self._lock:
             self.graph_builds += 1
-            self._graphs = {k: v for k, v in self._graphs.items() if now - v.at < _LINKS_TTL_S}
+            keep = max(_LINKS_TTL_S, _STALE_S)
+            self._graphs = {k: v for k, v in self._graphs.items() if now - v.at < keep}
             self._graphs[key] = built
             # which request each element id was last drawn in: a side-panel click names only the id
             self._drawn.pop(key, None)
@@ -328,7 +403,7 @@ class LiveSource:
         else:
             mesh.clear_scenario()
         with self._lock:
-            self._graphs.clear()
+            self._graphs.clear()  # the next request waits for a graph of the new config
 
     def report(self, fmt: str) -> tuple[bytes, str]:
         from diagnose.reports.render import render
