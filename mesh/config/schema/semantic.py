@@ -232,7 +232,7 @@ def gateway(spec: dict[str, Any], out: list[Issue]) -> None:
         elif isinstance(tls, dict) and upper and upper not in ("HTTPS", "TLS"):
             if upper in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"):
                 # only an https redirect: a passthrough server without certificate material
-                if tls.get("mode") not in (None, "PASSTHROUGH") or any(
+                if tls.get("mode") not in (None, "PASSTHROUGH", "AUTO_PASSTHROUGH") or any(
                         _set(tls, k) for k in ("caCertificates", "privateKey", "serverCertificate")):
                     out.append(Issue(f"{p}/tls", SEMANTIC, f"spec.servers[{i}].tls: server cannot have TLS settings "
                                                            "for plain text HTTP ports (only httpsRedirect)"))
