@@ -45,6 +45,10 @@ class StackOptions:
     slo_paths: list[Path] = field(default_factory=list)
     alerts_config: Path | None = None
     ui: bool = True
+    # memory budget of the telemetry store (in-memory Arrow; older rows stay on disk in the window):
+    # with the interpreter, Dash and pandas this keeps `meshscope up` under ~500 MB RSS
+    store_max_bytes: int = 128 * 2**20
+    trace_sample: float = 1.0  # share of traces the OTLP receivers keep (whole traces, by trace id)
 
 
 class Backend(Protocol):
@@ -91,9 +95,9 @@ class Stack:
         data = Path(o.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         try:
-            self.store = TelemetryStore(data_dir=data / "telemetry")
+            self.store = TelemetryStore(data_dir=data / "telemetry", max_bytes=o.store_max_bytes)
             self._started.append(("store", self.store.close))
-            self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port)
+            self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port, trace_sample=o.trace_sample)
             self.otlp.start()
             self._started.append(("otlp receiver", self.otlp.stop))
             progress(f"OTLP/HTTP receiver  {self.otlp.endpoint}/v1/traces")
@@ -218,6 +222,10 @@ class BundledBackend:
 
     def snapshot(self) -> Any:
         return self.mesh.snapshot()
+
+    def data_version(self) -> tuple:
+        """Changes whenever the graph's inputs do (new metric samples, another config): caches key on it."""
+        return self.store.generation("metrics"), tuple(map(id, self.mesh.snapshot().objects))
 
     def rates(self, window_s: float, end: float | None = None) -> pd.DataFrame:
         from collector.query import istio_rates
