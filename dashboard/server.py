@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ MAX_BODY = 4 * 1024 * 1024  # Dash callback bodies are small; nothing here uploa
 
 class ServeError(OSError):
     """The UI could not listen (port taken, address not available); the message names host and port."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
 
 
 _REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
@@ -164,13 +168,16 @@ class RunningUI:
 
 
 def start(source: DataSource, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,
-          refresh_s: float = 10.0, allowed_hosts: tuple[str, ...] = ()) -> RunningUI:
+          refresh_s: float = 10.0, allowed_hosts: tuple[str, ...] | None = None) -> RunningUI:
     """Serve in a background thread; raises `AccessError` before listening if the bind is unsafe.
 
-    `allowed_hosts` are extra names the `Host` header may carry (a DNS name the UI is reached by);
-    loopback names, IP literals and `host` itself are always accepted.
+    `allowed_hosts` are extra names the `Host` header may carry (a DNS name the UI is reached by;
+    default: $MESHSCOPE_ALLOWED_HOSTS, comma-separated, which `--allowed-host` sets); loopback
+    names, IP literals and `host` itself are always accepted.
     """
     check_bind(host, token)
+    if allowed_hosts is None:
+        allowed_hosts = tuple(h.strip() for h in os.environ.get("MESHSCOPE_ALLOWED_HOSTS", "").split(",") if h.strip())
     app = create_app(source, token=token, refresh_s=refresh_s, bind_host=host, allowed_hosts=allowed_hosts)
     server = make_wsgi_server(app.server, host, port)
     thread = threading.Thread(target=server.serve, name=f"meshscope-ui:{server.effective_port}", daemon=True)
@@ -180,7 +187,7 @@ def start(source: DataSource, host: str = "127.0.0.1", port: int = 8050, token: 
 
 
 def serve(source: DataSource, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,
-          refresh_s: float = 10.0, allowed_hosts: tuple[str, ...] = ()) -> None:
+          refresh_s: float = 10.0, allowed_hosts: tuple[str, ...] | None = None) -> None:
     """Serve in the foreground until interrupted (what `meshscope up` / `serve` call)."""
     ui = start(source, host, port, token, refresh_s, allowed_hosts)
     print(f"meshscope UI on {ui.url}" + (" (token required)" if token else ""), flush=True)

@@ -36,11 +36,32 @@ TOKEN_ENV = "MESHSCOPE_CONTROL_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:15080"
 DEFAULT_DATA_DIR = Path(".meshscope")  # `meshscope up --data-dir`; the mesh keeps its files in <it>/mesh
 TOKEN_FILE = "control.token"
+URL_FILE = "control.url"  # beside the token: where that mesh's control API listens (`meshscope up` writes it)
+
+
+class ServeError(OSError):
+    """A server could not listen; the message names the address and what to do."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
 
 
 def token_path(data_dir: Path = DEFAULT_DATA_DIR) -> Path:
     """Where `meshscope up --data-dir DATA_DIR` writes the control token."""
     return Path(data_dir) / "mesh" / TOKEN_FILE
+
+
+def url_path(data_dir: Path = DEFAULT_DATA_DIR) -> Path:
+    return Path(data_dir) / "mesh" / URL_FILE
+
+
+def recorded_url(data_dir: Path | None = None) -> str | None:
+    """The control URL the running `meshscope up` recorded in its data dir, if any."""
+    try:
+        url = url_path(data_dir if data_dir is not None else DEFAULT_DATA_DIR).read_text().strip()
+    except OSError:
+        return None
+    return url if url.startswith(("http://", "https://")) else None
 
 
 def resolve_token(token: str | None = None, data_dir: Path | None = None) -> str:
@@ -137,7 +158,7 @@ class ControlServer:
         try:
             self._httpd = BoundedHTTPServer((host, port), Handler, max_connections=MAX_CONNECTIONS)
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot serve the control API on {host}:{port}: "
+            raise ServeError(exc.errno, f"cannot serve the control API on {host}:{port}: "
                                      f"{'the port is taken by another process (choose another with --control-port)' if exc.errno == errno.EADDRINUSE else exc.strerror}") from None
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="mesh-control-api",
@@ -248,8 +269,16 @@ class ControlClient:
                                    f"--token or {TOKEN_ENV})", status=401) from None
             raise ControlError(payload.get("error", f"HTTP {e.code}"), payload.get("problems"), e.code) from None
         except (urllib.error.URLError, OSError) as e:
-            raise ControlError(f"no bundled mesh answers at {self.url} ({getattr(e, 'reason', e)}); "
-                               "start one with `meshscope up`") from None
+            reason = getattr(e, "reason", e)
+            if isinstance(reason, ConnectionRefusedError):  # nothing listens there: the one case to start a mesh
+                hint = ""
+                recorded = recorded_url(self._data_dir)
+                if recorded and recorded.rstrip("/") != self.url:
+                    hint = f"; the mesh of this --data-dir recorded {recorded} (pass --control {recorded})"
+                raise ControlError(f"no bundled mesh answers at {self.url} (connection refused){hint}; "
+                                   "start one with `meshscope up`") from None
+            raise ControlError(f"the mesh at {self.url} did not complete the request ({type(reason).__name__}: "
+                               f"{reason}); it is running, so check its output (`meshscope up`)") from None
 
     def status(self) -> dict:
         return self._call("GET", "/v1/status")
@@ -267,7 +296,17 @@ class ControlClient:
         return self._call("DELETE", "/v1/scenario")
 
     def apply(self, yaml_text: str, filename: str) -> dict:
+        check_body_size(len(yaml_text.encode()), "apply")
         return self._call("POST", "/v1/apply", yaml_text, filename)
 
     def delete(self, yaml_text: str, filename: str) -> dict:
+        check_body_size(len(yaml_text.encode()), "delete")
         return self._call("POST", "/v1/delete", yaml_text, filename)
+
+
+def check_body_size(size: int, verb: str) -> None:
+    """Refuse, before sending, a change the control API would refuse for its size (MAX_BODY)."""
+    if size > MAX_BODY:
+        raise ControlError(f"the change is {size / 1048576:.1f} MiB, over the control API's "
+                           f"{MAX_BODY // 1048576} MiB request limit; split it into several `meshscope {verb}` runs",
+                           status=413)

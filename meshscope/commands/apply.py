@@ -17,8 +17,9 @@ HELP = "apply Istio config files to the running bundled mesh (validated first)"
 
 def add_control_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the bundled mesh's control API is and how to authenticate (shared by apply, delete, scenario)."""
-    parser.add_argument("--control", default="http://127.0.0.1:15080", metavar="URL",
-                        help="the bundled mesh's control API (default http://127.0.0.1:15080)")
+    parser.add_argument("--control", default=None, metavar="URL",
+                        help="the bundled mesh's control API (default: the URL `meshscope up` recorded in "
+                             "DIR/mesh/control.url, else http://127.0.0.1:15080)")
     parser.add_argument("--data-dir", type=Path, default=Path(".meshscope"), metavar="DIR",
                         help="the --data-dir of `meshscope up`; its mesh/control.token authenticates "
                              "(default .meshscope)")
@@ -27,8 +28,9 @@ def add_control_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def control_client(args: argparse.Namespace, timeout: float = 30.0):
-    from mesh.control_api import ControlClient
-    return ControlClient(args.control, timeout=timeout, token=args.token, data_dir=args.data_dir)
+    from mesh.control_api import DEFAULT_URL, ControlClient, recorded_url
+    url = args.control or recorded_url(args.data_dir) or DEFAULT_URL
+    return ControlClient(url, timeout=timeout, token=args.token, data_dir=args.data_dir)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +47,16 @@ def load_change(paths: list[Path], verb: str, namespace: str | None = None):
 
     Objects without a namespace get `namespace` (else `default`), written into what is pushed."""
     from mesh.config import last_wins, load_paths
+    from mesh.config.loader import expand_paths
     from mesh.config.namespaces import default_namespace
+    from mesh.control_api import MAX_BODY
 
+    files, _ = expand_paths(paths)  # before any validation: a change the mesh would refuse for size costs nothing
+    size = sum(f.stat().st_size for f in files if f.is_file())
+    if size > MAX_BODY:
+        print(f"meshscope {verb}: refused before validation: the files are {size / 1048576:.1f} MiB, over the "
+              f"control API's {MAX_BODY // 1048576} MiB request limit; split them into several `meshscope {verb}` runs")
+        return None
     result = load_paths(paths, exclude_namespaces=frozenset(), default_namespace=default_namespace(namespace))
     if verb == "apply":  # every field Istio's API would refuse, with the line in the user's file
         from mesh.config.schema import problems as schema_problems

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--port", type=int, default=8050, help="UI and API port (default 8050; 0 = any free port)")
     s.add_argument("--token", default=os.environ.get("MESHSCOPE_TOKEN"),
                    help="UI/API access token (default: $MESHSCOPE_TOKEN); required beyond loopback")
+    s.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a DNS name the UI/API may be reached by (repeatable; '.example.com' allows every name under "
+                        "it); other Host headers are refused against DNS rebinding (IPs and localhost always work)")
     s.add_argument("--snapshot", metavar="FILE", type=Path,
                    help="serve a saved UI snapshot or `meshscope report --format json` file instead of a cluster "
                         "(no Kubernetes API or Prometheus needed; --host/--port/--token apply)")
@@ -154,6 +157,8 @@ def _grpc_port(args: argparse.Namespace) -> int | None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    if args.allowed_host:  # read by dashboard.server.start
+        os.environ["MESHSCOPE_ALLOWED_HOSTS"] = ",".join(args.allowed_host)
     if args.snapshot is not None:
         return _serve_snapshot(args)
 

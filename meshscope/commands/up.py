@@ -37,6 +37,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", default="default", metavar="NS",
                         help="namespace of --config objects that set none, as `kubectl apply -n` (default: default)")
     parser.add_argument("--no-ui", action="store_true", help="run the mesh, collectors and diagnoser without the UI")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a DNS name the UI/API may be reached by (repeatable; '.example.com' allows every name "
+                             "under it); other Host headers are refused against DNS rebinding. IP addresses and "
+                             "localhost are always accepted")
+
+
+def _record_control_url(mesh) -> None:  # noqa: ANN001
+    """Write where the control API listens beside its token, so apply/scenario find a non-default port."""
+    from mesh.control_api import URL_FILE
+    from mesh.dataplane.envoy import write_private_file
+    try:
+        write_private_file(mesh.control_token_path.with_name(URL_FILE), f"http://127.0.0.1:{mesh.control.port}\n")
+    except OSError as exc:
+        print(f"  (could not record the control URL: {exc})")
+
+
+def _forget_control_url(mesh) -> None:  # noqa: ANN001
+    from mesh.control_api import URL_FILE
+    path = mesh.control_token_path.with_name(URL_FILE)
+    try:
+        if mesh.control and path.read_text().strip() == f"http://127.0.0.1:{mesh.control.port}":
+            path.unlink()
+    except OSError:
+        pass
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         if not f.exists():
             print(f"meshscope up: {f}: no such file")
             return 2
+    if args.allowed_host:  # read by dashboard.server.start (the Stack builds the UI)
+        os.environ["MESHSCOPE_ALLOWED_HOSTS"] = ",".join(args.allowed_host)
     try:
         check_bind(args.host, args.token)  # before anything starts
     except AccessError as exc:
@@ -86,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  control API         {mesh.status()['control_api']}  (meshscope apply -f FILE | scenario apply NAME)")
         if mesh.control:
             print(f"  control token       {mesh.control_token_path}  (0600; apply/delete/scenario read it)")
+            _record_control_url(mesh)
         print(f"  access logs         {mesh.log_dir}")
         for w in mesh.status()["workloads"]:
             print(f"  sidecar {w['namespace'] + '/' + w['name']:<24} {w['stats']}/stats/prometheus")
@@ -104,5 +131,6 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         print("\nmeshscope up: stopping ...", flush=True)
+        _forget_control_url(stack.backend.mesh)
         stack.stop()
     return 0
