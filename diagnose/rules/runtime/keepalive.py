@@ -23,7 +23,8 @@ import pandas as pd
 from diagnose.catalog import make
 from diagnose.findings import Finding
 from diagnose.rules.runtime.evidence import Hurt, hurt_by_service
-from diagnose.rules.runtime.traffic import DETAILS, DST, FLAGS, SIDE, RuntimeContext, has_flag
+from diagnose.rules.runtime.traffic import (COUNT, DETAILS, DST, FIRST, FLAGS, LAST, SIDE, RuntimeContext, has_flag,
+                                           listener_refusal)
 
 
 def uc_termination(c: pd.DataFrame) -> pd.Series:
@@ -55,10 +56,14 @@ def mtls_conflict(hurt: Hurt, ctx: RuntimeContext) -> dict[str, Any] | None:
     if hurt.destination in errors.index and int(errors[hurt.destination]) > 0:
         out["server_tls_errors"] = int(errors[hurt.destination])
     elif len(errors):
-        # plaintext listener refusals often name no service (no SNI, no Host): those count for any destination
-        unattributed = errors[~errors.index.astype(str).str.contains(".svc.", regex=False)]
-        if int(unattributed.sum()) > 0:
-            out["server_tls_errors"] = int(unattributed.sum())
+        # plaintext listener refusals often name no service (no SNI, no Host): those count for a destination
+        # when they happen while its requests are reset (earlier refusals still in the window do not)
+        c = ctx.calls
+        refused = c[listener_refusal(c) & ~c[DST].astype(str).str.contains(".svc.", regex=False)]
+        if hurt.first is not None and hurt.last is not None:
+            refused = refused[(refused[LAST] >= hurt.first - 1.0) & (refused[FIRST] <= hurt.last + 1.0)]
+        if int(refused[COUNT].sum()) > 0:
+            out["server_tls_errors"] = int(refused[COUNT].sum())
     conflict = config_mtls_conflict(ctx.snapshot, hurt.destination)
     if conflict:
         out["config_conflict"] = conflict

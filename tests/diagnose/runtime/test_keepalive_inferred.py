@@ -120,3 +120,14 @@ def test_metrics_only_403_at_a_destination_a_policy_selects_blames_that_policy()
 def test_inferred_rules_stay_quiet_when_access_logs_exist():
     df = table(requests("productpage-v1", fqdn("reviews"), "mtls_plaintext", 10))
     assert not {"MS3041", "MS3042"} & set(codes(run(df, snapshot("mtls", "rbac"))))
+
+
+def test_server_tls_refusals_count_only_while_the_resets_happen():
+    """Listener refusals that name no service are evidence for resets at the same time, not for later ones."""
+    early = requests("unknown", "127.0.0.1", "listener_tls", 5, reporter="destination", start=T0, end=T0 + 5)
+    late = requests("productpage-v1", fqdn("reviews"), "mtls_plaintext", 4, start=T0 + 20, end=T0 + 30)
+    found = codes(run(table(requests("productpage-v1", fqdn("reviews"), "ok", 50), early, late), snapshot()))
+    assert "MS3001" not in found and "MS3040" in found
+    during = requests("unknown", "127.0.0.1", "listener_tls", 5, reporter="destination", start=T0 + 20, end=T0 + 30)
+    found = codes(run(table(requests("productpage-v1", fqdn("reviews"), "ok", 50), during, late), snapshot()))
+    assert "MS3001" in found and "MS3040" not in found

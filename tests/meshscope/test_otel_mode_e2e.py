@@ -1,0 +1,103 @@
+"""The cluster path, proven on one machine: the bundled mesh in its OpenTelemetry mode, read like `serve` reads.
+
+One mesh, started once for this module, with no access-log files: every sidecar ships its access logs
+through Envoy's OpenTelemetry access logger (Istio's envoyOtelAls shape) and its traces over OTLP/gRPC
+to meshscope's receiver; metrics are read back through a real Prometheus with the PromQL `serve` sends;
+config comes through the `Backend` interface the `serve` stack uses. Every built-in scenario must be
+diagnosed with the same code, caller and blamed object as the file-tailing mode (the scenario's own
+declaration, which tests/diagnose/runtime/test_scenarios_e2e.py checks for the file mode), and the flag
+alone (keep-alive race) must never read as an mTLS mismatch.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mesh.bundled import BundledConfig
+from mesh.controlplane.registry import free_local_port
+from mesh.scenarios import SCENARIOS
+from meshscope.app import Stack, StackOptions
+from meshscope.otel_backend import OtelBundledBackend
+from tests.util import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+RUNTIME_SCENARIOS = [s for s in SCENARIOS if any(c.startswith("MS3") for c in s.expected_codes)]
+
+
+@pytest.fixture(scope="module")
+def otel_stack(tmp_path_factory, prometheus):
+    data = tmp_path_factory.mktemp("otel-mode")
+    cfg = BundledConfig(gateway_port=free_local_port(), control_port=None, data_dir=data / "mesh", traffic_rate=10.0)
+    backend = OtelBundledBackend(cfg, prometheus.url, grpc_port=0, on_targets=prometheus.set_targets)
+    stack = Stack(backend, StackOptions(port=0, otlp_port=0, data_dir=data / "stack", ui=False, diagnose_interval=0.5))
+    stack.start()
+    try:
+        n = len(backend.mesh.scrape_targets())
+        wait_until(lambda: prometheus.targets_up() >= n, timeout=90, what="prometheus scraping every sidecar")
+        yield stack
+    finally:
+        stack.stop()
+        prometheus.set_targets([])
+
+
+def _callers(f) -> set[str]:
+    return {e.get("source_workload") for e in f.evidence.get("edges", []) + f.evidence.get("client_edges", [])}
+
+
+def _open(diag, code: str, dst: str):
+    return [f for f in diag.findings(status="open") if f.code == code and f.evidence.get("edge_key") == dst]
+
+
+def test_every_scenario_is_diagnosed_as_in_the_file_mode(otel_stack):
+    mesh, diag, store, backend = otel_stack.backend.mesh, otel_stack.diagnoser, otel_stack.store, otel_stack.backend
+    # no log files at all; per-request rows, spans and Prometheus rates all arrive through the cluster pipes
+    assert mesh.access_logs() == []
+    assert not [w.name for w in mesh.workloads if (mesh.log_dir / f"{w.namespace}.{w.name}.log").exists()]
+    def workloads_seen() -> set[str]:
+        r = store.requests()
+        return set(r["source_workload"]) | set(r["destination_workload"]) if r is not None and len(r) else set()
+
+    wait_until(lambda: {"productpage-v1", "details-v1", "reviews-v1", "ratings-v1"} <= workloads_seen(), timeout=90,
+               what="access-log rows of every workload, with their identity, over OTLP/gRPC")
+    assert {"source", "destination"} <= set(store.requests()["reporter"])
+    wait_until(lambda: len(store.spans()) > 0, timeout=60, what="sidecar spans over OTLP/gRPC")
+    wait_until(lambda: len(backend.rates(30.0)) > 0, timeout=60, what="Istio rates read back from Prometheus")
+
+    seen: dict[str, str] = {}
+    for sc in RUNTIME_SCENARIOS:
+        want = next(c for c in sc.expected_codes if c.startswith("MS3"))
+        dst = sc.edge[1]
+        # start clean for this edge: an earlier scenario's finding of the same kind must not count
+        wait_until(lambda: not _open(diag, want, dst), timeout=90, interval=0.2, what=f"{want} on {dst} closed")
+        if want == "MS3014":  # a latency anomaly needs the usual latency first
+            wait_until(lambda: dst in diag.latency_baseline, timeout=90, interval=0.2, what=f"latency baseline {dst}")
+        t0, applied_at = time.monotonic(), time.time()
+        mesh.apply_scenario(sc.name)
+        try:
+            try:
+                found = wait_until(lambda: _open(diag, want, dst), timeout=75, interval=0.2, what=f"{want} for {sc.name}")
+            except AssertionError as exc:  # say what the diagnoser and the store saw instead
+                r = store.requests(time.time() - 30, time.time())
+                flags = r[r["destination_service"] == dst]["response_flags"].value_counts().to_dict() if len(r) else {}
+                raise AssertionError(f"{exc}; open: {[(x.code, x.evidence.get('edge_key')) for x in diag.findings(status='open')]}"
+                                     f"; flags toward {dst} in the last 30 s: {flags}") from None
+            f = found[0]
+            assert sc.edge[0] in _callers(f), (sc.name, _callers(f))
+            for flag in sc.expected_flags:
+                assert flag in f.evidence.get("response_flags", {}), (sc.name, f.evidence.get("response_flags"))
+            assert f.evidence["evidence_source"] == "seen in access logs"
+            if sc.blame:
+                kind, ref = sc.blame.split(" ", 1)
+                ns, name = ref.split("/")
+                assert (f.resource.kind, f.resource.namespace, f.resource.name) == (kind, ns, name), (sc.name, f.resource)
+                assert f.resource.source
+            if "MS3001" not in sc.expected_codes:  # the UC flag alone never reads as an mTLS mismatch
+                # (an earlier scenario's finding may still be open while its failures leave the window)
+                assert not [x for x in _open(diag, "MS3001", dst) if x.first_seen >= applied_at], sc.name
+            seen[sc.name] = f"{want} after {time.monotonic() - t0:.1f}s"
+        finally:
+            mesh.clear_scenario()
+    print("\n" + "\n".join(f"{k}: {v}" for k, v in seen.items()))
+    assert set(seen) == {s.name for s in RUNTIME_SCENARIOS}
