@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_MAX_SECONDS = (2**63 - 1) / 1e9  # Go's time.Duration is int64 nanoseconds
 _PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -34,4 +35,6 @@ def parse_duration(text: str) -> float:
             raise DurationError(f"invalid duration {text!r}{hint}")
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
+    if total > _MAX_SECONDS:
+        raise DurationError(f"invalid duration {text!r} (out of range: at most about 292 years)")
     return sign * total

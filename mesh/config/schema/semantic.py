@@ -123,6 +123,71 @@ def _header_operations(headers: Any, path: str, out: list[Issue]) -> None:
                                                   "(use rewrite.authority)"))
 
 
+def _string_match(sm: Any, path: str, out: list[Issue]) -> None:
+    """A StringMatch: a prefix or regex is not empty, and a regex compiles (RE2; Python's re as the judge where
+    the two agree: RE2-only syntax such as \\p{..} or (?<name>..) is not judged)."""
+    if not isinstance(sm, dict):
+        return
+    dotted = path.replace("/", ".")
+    for kind in ("prefix", "regex"):
+        if kind in sm and sm[kind] == "":
+            out.append(Issue(f"{path}/{kind}", SEMANTIC, f"{dotted}.{kind}: a {kind} string match should not be "
+                                                         "empty"))
+    rx = sm.get("regex")
+    if isinstance(rx, str) and rx:
+        if len(rx) > 1024:
+            out.append(Issue(f"{path}/regex", SEMANTIC, f"{dotted}.regex is too large, max length allowed is 1024"))
+        elif "\\p" not in rx and "\\P" not in rx and "(?<" not in rx:
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                out.append(Issue(f"{path}/regex", SEMANTIC, f"{dotted}.regex: {exc}; Istio uses RE2 regular "
+                                                            "expressions"))
+
+
+def _http_match(match: Any, path: str, out: list[Issue]) -> None:
+    if not isinstance(match, dict):
+        return
+    for key in ("uri", "scheme", "method", "authority"):
+        _string_match(match.get(key), f"{path}/{key}", out)
+    for key in ("headers", "queryParams", "withoutHeaders"):
+        for name, sm in _map(match, key).items():
+            _string_match(sm, f"{path}/{key}/{name}", out)
+
+
+def _fault(fault: Any, path: str, out: list[Issue]) -> None:
+    if not isinstance(fault, dict):
+        return
+    dotted = path.replace("/", ".")
+    if fault.get("abort") is None and fault.get("delay") is None:
+        out.append(Issue(path, SEMANTIC, f"{dotted}: HTTP fault injection must have an abort and/or a delay"))
+    status = _map(fault, "abort").get("httpStatus")
+    if isinstance(status, int) and not isinstance(status, bool) and not 200 <= status <= 599:
+        out.append(Issue(f"{path}/abort/httpStatus", SEMANTIC, f"{dotted}.abort.httpStatus: HTTP status {status} is "
+                                                               "not in range 200-599"))
+
+
+def _rewrite(rewrite: Any, path: str, out: list[Issue]) -> None:
+    if not isinstance(rewrite, dict):
+        return
+    dotted = path.replace("/", ".")
+    if _set(rewrite, "uri") and _set(rewrite, "uriRegexRewrite"):
+        out.append(Issue(path, SEMANTIC, f"{dotted} may only contain one of uri or uriRegexRewrite"))
+    elif not any(_set(rewrite, k) for k in ("uri", "uriRegexRewrite", "authority")):
+        out.append(Issue(path, SEMANTIC, f"{dotted} must specify at least one of uri, uriRegexRewrite or authority"))
+
+
+def _destination(dest: Any, path: str, out: list[Issue]) -> None:
+    if not isinstance(dest, dict):
+        return
+    host, subset = dest.get("host"), dest.get("subset")
+    if isinstance(host, str) and host and host != "*" and not _is_ip(host) and domain_error(host):
+        out.append(Issue(f"{path}/host", SEMANTIC, f"{path.replace('/', '.')}.host: invalid destination host {host}"))
+    if isinstance(subset, str) and subset and not _LABEL.match(subset):
+        out.append(Issue(f"{path}/subset", SEMANTIC, f"{path.replace('/', '.')}.subset: subset name is invalid: "
+                                                     f"{subset}"))
+
+
 _EXCLUSIVE_HTTP = (("route", "redirect"), ("fault", "redirect"), ("rewrite", "redirect"),
                    ("directResponse", "redirect"), ("route", "directResponse"), ("fault", "directResponse"),
                    ("rewrite", "directResponse"), ("mirror", "mirrors"))
@@ -162,6 +227,12 @@ def virtual_service(spec: dict[str, Any], out: list[Issue]) -> None:
         for j, r in enumerate(_list(route, "route")):
             if isinstance(r, dict):
                 _header_operations(r.get("headers"), f"{p}/route[{j}]/headers", out)
+                _destination(r.get("destination"), f"{p}/route[{j}]/destination", out)
+        for j, m in enumerate(_list(route, "match")):
+            _http_match(m, f"{p}/match[{j}]", out)
+        _fault(route.get("fault"), f"{p}/fault", out)
+        _rewrite(route.get("rewrite"), f"{p}/rewrite", out)
+        _destination(route.get("mirror"), f"{p}/mirror", out)
         redirect = route.get("redirect")
         if isinstance(redirect, dict):
             if _set(redirect, "uri") and _set(redirect, "prefixRewrite"):
@@ -184,6 +255,9 @@ def virtual_service(spec: dict[str, Any], out: list[Issue]) -> None:
         for i, route in enumerate(routes):
             if isinstance(route, dict):
                 _route_destinations(_list(route, "route"), f"spec/{key}[{i}]/route", out)
+                for j, r in enumerate(_list(route, "route")):
+                    if isinstance(r, dict):
+                        _destination(r.get("destination"), f"spec/{key}[{i}]/route[{j}]/destination", out)
 
 
 def gateway(spec: dict[str, Any], out: list[Issue]) -> None:

@@ -336,7 +336,7 @@ def test_durations_parse_as_go_does(text: str, seconds: float):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["5", "5 s", "5sec", "", "s", "1.2.3s", "5S"])
+@pytest.mark.parametrize("text", ["5", "5 s", "5sec", "", "s", "1.2.3s", "5S", "999999999999s"])
 def test_what_go_refuses_is_not_a_duration(text: str):
     from mesh.config.schema.durations import DurationError, parse_duration
     with pytest.raises(DurationError):
@@ -538,3 +538,31 @@ def test_webhook_checks_of_gateway_servers():
     assert ("MS0023", 11, "spec/servers[1]/tls") in got  # TLS settings on a plain-text HTTP port
     assert ("MS0023", 12, "spec/servers[2]/port/number") in got  # above 65535
     assert ("MS0023", 13, "spec/servers[2]/bind") in got  # not an IP
+
+
+ROUTES = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r, namespace: shop}
+spec:
+  hosts: [r]
+  http:
+  - match:
+    - uri: {regex: '/api/(v1'}
+      headers:
+        x-user: {prefix: ''}
+    fault: {}
+    rewrite: {}
+    mirror: {host: r, subset: V_1}
+    route:
+    - destination: {host: 'r..shop', subset: v1}
+"""
+
+
+def test_webhook_checks_of_http_routes():
+    got = _by_line(ROUTES)
+    assert ("MS0023", 8, "spec/http[0]/match[0]/uri/regex") in got  # not a regex
+    assert ("MS0023", 10, "spec/http[0]/match[0]/headers/x-user/prefix") in got  # empty prefix
+    assert ("MS0023", 11, "spec/http[0]/fault") in got  # neither abort nor delay
+    assert ("MS0023", 12, "spec/http[0]/rewrite") in got  # rewrites nothing
+    assert ("MS0023", 13, "spec/http[0]/mirror/subset") in got  # not a DNS label
+    assert ("MS0023", 15, "spec/http[0]/route[0]/destination/host") in got  # empty label
