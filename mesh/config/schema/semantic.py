@@ -181,8 +181,9 @@ def _destination(dest: Any, path: str, out: list[Issue]) -> None:
     if not isinstance(dest, dict):
         return
     host, subset = dest.get("host"), dest.get("subset")
-    if isinstance(host, str) and host and host != "*" and not _is_ip(host) and domain_error(host):
-        out.append(Issue(f"{path}/host", SEMANTIC, f"{path.replace('/', '.')}.host: invalid destination host {host}"))
+    if isinstance(host, str) and host and (host == "*" or domain_error(host)):  # an IP is not a host name either
+        out.append(Issue(f"{path}/host", SEMANTIC, f"{path.replace('/', '.')}.host: invalid destination host {host}"
+                                                   f" ({domain_error(host) or 'a destination names one host'})"))
     if isinstance(subset, str) and subset and not _LABEL.match(subset):
         out.append(Issue(f"{path}/subset", SEMANTIC, f"{path.replace('/', '.')}.subset: subset name is invalid: "
                                                      f"{subset}"))
