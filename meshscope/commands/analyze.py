@@ -165,8 +165,11 @@ def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignor
     from meshscope.cluster_analyze import overlay
 
     if not clusters:
-        snap = Snapshot(loaded.objects, mesh_config)
-        return analyze(snap, ignore=ignore, problems=loaded.problems, suppressions=suppressions), snap.objects
+        from mesh.config.defaults import assumed_ingress
+        implied = assumed_ingress(mesh_config, loaded.objects)  # files only: istioctl's stand-in ingress gateway
+        snap = Snapshot(loaded.objects + implied, mesh_config)
+        objects = [o for o in snap.objects if o not in implied]
+        return analyze(snap, ignore=ignore, problems=loaded.problems, suppressions=suppressions), objects
     # A local file replacing a cluster object is the point of the overlay, not a duplicate (MS0011):
     # only definitions repeated among the local files are reported.
     snaps = {name: Snapshot(overlay(objs, loaded.objects), mesh_config) for name, objs in clusters.items()}

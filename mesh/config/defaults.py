@@ -1,0 +1,59 @@
+"""What a files-only analysis assumes an Istio install provides: the ingress gateway.
+
+Gateways in published manifests select `istio: ingressgateway`, the gateway every install
+profile with an ingress runs in the Istio namespace. Analyzing files without a cluster,
+istioctl adds a stand-in for it (a pod with that label and the `istio-ingressgateway`
+Service) unless the mesh config turns the ingress controller off; meshscope does the
+same, so a sample's Gateway is not "selecting no pod". The Service maps ports as Istio's
+gateway chart installs it (80->8080, 443->8443, plus the demo profile's 31400 and 15443),
+not as istioctl's older stand-in (80->80), so Gateways listening on 8080 like today's
+samples are not flagged. The stand-ins give way to anything the files define: a Service
+of that name, or any workload carrying the selector label in that namespace.
+"""
+from __future__ import annotations
+
+from mesh.config.loader import load_text
+from mesh.config.meshconfig import MeshConfig
+from mesh.config.model import ConfigObject
+from mesh.config.workloads import workload_of
+
+SOURCE = "(assumed: the Istio install's ingress gateway)"
+
+
+def assumed_ingress(mesh_config: MeshConfig, objects: list[ConfigObject]) -> list[ConfigObject]:
+    """The stand-in ingress pod and Service not already defined by `objects` (none with ingress OFF)."""
+    if mesh_config.ingress_controller_mode == "OFF":
+        return []
+    ns, svc, label = mesh_config.root_namespace, mesh_config.ingress_service, mesh_config.ingress_selector
+    text = f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {svc}-stand-in
+  namespace: {ns}
+  labels: {{istio: {label}}}
+spec:
+  containers:
+  - name: istio-proxy
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {svc}
+  namespace: {ns}
+spec:
+  selector: {{istio: {label}}}
+  ports:
+  - {{name: http2, protocol: TCP, port: 80, targetPort: 8080}}
+  - {{name: https, protocol: TCP, port: 443, targetPort: 8443}}
+  - {{name: tcp, protocol: TCP, port: 31400, targetPort: 31400}}
+  - {{name: tls, protocol: TCP, port: 15443, targetPort: 15443}}
+"""
+    has_service = any(o.kind == "Service" and o.namespace == ns and o.name == svc for o in objects)
+    has_pods = any(w.namespace == ns and w.labels.get("istio") == label
+                   for w in (workload_of(o) for o in objects if o.namespace == ns) if w is not None)
+    out = []
+    for obj in load_text(text, SOURCE).objects:
+        if (obj.kind == "Service" and not has_service) or (obj.kind == "Pod" and not has_pods):
+            out.append(obj)
+    return out
