@@ -126,10 +126,13 @@ def _denied(status: int, message: str) -> Response:
 
 
 def _same_origin(origin: str) -> bool:
-    """Whether an Origin header names the very server being asked (scheme, host and port)."""
+    """Whether an Origin header names the very server being asked (host and port).
+
+    The scheme is not compared: behind a TLS-terminating proxy the page is https while this
+    server sees http, and one host:port never serves two schemes otherwise.
+    """
     parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower() \
-        and parts.scheme == request.scheme
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
 
 
 def origin_problem(token: str | None) -> str | None:

@@ -32,6 +32,7 @@ from dashboard.app import create_app
 from dashboard.query import DataSource
 
 log = logging.getLogger("meshscope.dashboard.server")
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under load: /metrics shows load
 
 #: seconds a request may take to arrive in full (headers and body), however it trickles in
 REQUEST_READ_TIMEOUT = 10.0

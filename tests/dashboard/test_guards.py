@@ -1,0 +1,96 @@
+"""Host and origin guards and security headers over real HTTP, with and without a token."""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from dashboard.access import host_allowed, host_name
+from dashboard.sample import bookinfo_snapshot
+from dashboard.server import start
+from dashboard.snapshot_source import SnapshotSource
+
+TOKEN = "guard-token"
+
+
+@pytest.fixture(scope="module")
+def servers():
+    open_ui = start(SnapshotSource(bookinfo_snapshot()), port=0, allowed_hosts=(".corp.example",))
+    guarded = start(SnapshotSource(bookinfo_snapshot()), port=0, token=TOKEN)
+    yield open_ui, guarded
+    open_ui.stop()
+    guarded.stop()
+
+
+def test_host_names_parse_and_match():
+    assert host_name("LocalHost:8050") == "localhost" and host_name("[::1]:8050") == "::1"
+    assert host_name("127.0.0.1") == "127.0.0.1" and host_name("fe80::1") == "fe80::1"
+    for name in ("127.0.0.1", "::1", "10.1.2.3", "localhost", "ui.localhost", "mesh.corp.example"):
+        assert host_allowed(name, "127.0.0.1", (".corp.example",)), name
+    for name in ("evil.example", "corp.example.evil", "127.0.0.1.nip.io", "", "localhost.evil"):
+        assert not host_allowed(name, "127.0.0.1", (".corp.example",)), name
+    assert host_allowed("mesh-ui", "mesh-ui", ())  # the bound name itself
+
+
+@pytest.mark.parametrize("host, status", [("evil.example", 421), ("127.0.0.1.nip.io:8050", 421),
+                                          ("localhost:1", 200), ("[::1]:8050", 200), ("mesh.corp.example", 200)])
+def test_host_header_is_checked_on_every_path(servers, host, status):
+    ui = servers[0]
+    for path in ("/api/v1/findings", "/", "/_dash-layout", "/healthz"):
+        r = httpx.get(ui.url + path, headers={"Host": host})
+        assert r.status_code == status, (host, path)
+        if status == 421:
+            assert "--allowed-host" in r.json()["error"] and "MS2001" not in r.text
+
+
+def _origin(ui) -> str:
+    return ui.url
+
+
+@pytest.mark.parametrize("headers, allowed", [
+    ({}, False),  # no proof at all (a form from a page that sends no Origin, e.g. a privacy extension)
+    ({"X-Meshscope-CSRF": "1"}, True),
+    ({"Origin": "SELF"}, True),
+    ({"Sec-Fetch-Site": "same-origin"}, True),
+    ({"Sec-Fetch-Site": "none"}, False),  # typed into the address bar: not a POST a user makes; still no proof
+    ({"Origin": "http://evil.example"}, False),
+    ({"Origin": "null"}, False),
+    ({"Origin": "SELF", "Sec-Fetch-Site": "cross-site"}, False),
+    ({"X-Meshscope-CSRF": "1", "Sec-Fetch-Site": "same-site"}, False),
+    ({"X-Meshscope-CSRF": "1", "Origin": "http://127.0.0.1:1"}, False),
+])
+def test_state_changes_need_a_same_origin_proof(servers, headers, allowed):
+    ui = servers[0]
+    headers = {k: (ui.url if v == "SELF" else v) for k, v in headers.items()}
+    for method, path in (("POST", "/api/v1/scenarios/mtls-mismatch"), ("DELETE", "/api/v1/scenarios"),
+                         ("POST", "/_dash-update-component")):
+        r = httpx.request(method, ui.url + path, headers=headers)
+        if allowed:
+            assert r.status_code != 403, (method, path, r.text[:200])
+        else:
+            assert r.status_code == 403 and r.json()["error"], (method, path)
+    assert httpx.get(ui.url + "/api/v1/findings", headers=headers).status_code == 200  # reads are not state changes
+
+
+def test_with_a_token_the_bearer_is_a_proof_and_cross_origin_still_refused(servers):
+    guarded = servers[1]
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    r = httpx.post(guarded.url + "/api/v1/scenarios/mtls-mismatch", headers=bearer)
+    assert r.status_code == 503  # past both guards; a snapshot cannot apply scenarios
+    r = httpx.post(guarded.url + "/api/v1/scenarios/mtls-mismatch", headers={**bearer, "Origin": "http://evil.example"})
+    assert r.status_code == 403
+    # the login form works from its own page, not from another origin
+    assert httpx.post(guarded.url + "/login", data={"token": TOKEN}, headers={"Origin": guarded.url}).status_code == 303
+    assert httpx.post(guarded.url + "/login", data={"token": TOKEN},
+                      headers={"Origin": "http://evil.example"}).status_code == 403
+
+
+def test_security_headers_on_pages_api_and_errors(servers):
+    ui = servers[0]
+    for path in ("/", "/api/v1/findings", "/api/v1/nope", "/_dash-layout"):
+        h = httpx.get(ui.url + path).headers
+        csp = h["content-security-policy"]
+        script_src = csp.split("script-src")[1].split(";")[0]
+        assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src and "'sha256-" in script_src
+        assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+        assert h["x-content-type-options"] == "nosniff" and h["x-frame-options"] == "DENY"
+        assert h["referrer-policy"] == "same-origin"
