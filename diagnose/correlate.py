@@ -595,11 +595,20 @@ def _unique_refs(refs: Iterable[ResourceRef | None], main: ResourceRef | None) -
 def impact_score(f: Finding) -> float:
     """How bad a finding's traffic impact is: the hurt share weighted by the hurt rate (log-damped), so 100 %
     of a small edge outranks 1 % of a busy one and more traffic hurt ranks higher at equal share."""
-    if not f.impact:
+    if not isinstance(f.impact, dict) or not f.impact:
         return 0.0
-    share = float(f.impact.get("share", 0.0) or 0.0)
-    rps = max(float(f.impact.get("rps", 0.0) or 0.0), 0.0)
+    share = min(max(number(f.impact.get("share")), 0.0), 1.0)
+    rps = max(number(f.impact.get("rps")), 0.0)
     return share * math.log1p(10.0 * rps) + 0.01 * rps
+
+
+def number(x: Any) -> float:
+    """A finite float from a value that may come from a saved file (None, text, NaN: 0)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0
 
 
 def grade_severity(f: Finding) -> None:
@@ -610,7 +619,7 @@ def grade_severity(f: Finding) -> None:
     """
     if not f.code.startswith("MS30") or not f.impact or f.code == "MS3014":
         return
-    share = float(f.impact.get("share", 0.0) or 0.0)
+    share = number(f.impact.get("share"))
     if f.code == "MS3005" and _from_ingress(f):
         f.severity = "info"
         f.evidence["outside_traffic"] = True

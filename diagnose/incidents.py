@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagnose.correlate import impact_score, rank
+from diagnose.correlate import impact_score, number, rank
 from diagnose.findings import SEVERITY_RANK, Finding, ResourceRef
 
 # Findings that follow from a failure elsewhere rather than being one: they never head an incident that
@@ -74,15 +74,15 @@ class Incident:
             if not f.code.startswith("MS3") or not f.impact:
                 continue
             services.add(str(f.evidence.get("edge_key", "")))
-            worst = max(worst, float(f.impact.get("share", 0.0) or 0.0))
+            worst = max(worst, number(f.impact.get("share")))
             if self.roles.get(f.fingerprint) == "symptom" and f.code in SYMPTOM_CODES:
                 continue
-            for e in f.evidence.get("edges", []) or [{"source": "?", "destination": f.evidence.get("edge_key"),
-                                                      "rps": f.impact.get("rps", 0.0)}]:
+            for e in _dicts(f.evidence.get("edges")) or [{"source": "?", "destination": f.evidence.get("edge_key"),
+                                                          "rps": f.impact.get("rps", 0.0)}]:
                 key = (str(e.get("source")), str(e.get("destination")))
-                if key not in edges or float(e.get("rps", 0) or 0) > float(edges[key].get("rps", 0) or 0):
+                if key not in edges or number(e.get("rps")) > number(edges[key].get("rps")):
                     edges[key] = e
-        return {"rps": round(sum(float(e.get("rps", 0) or 0) for e in edges.values()), 4),
+        return {"rps": round(sum(number(e.get("rps")) for e in edges.values()), 4),
                 "share": round(worst, 4), "edges": [{"source": s, "destination": d} for s, d in edges],
                 "services": sorted(s for s in services if s), "slos": sorted(s for s in slos if s)}
 
@@ -153,7 +153,7 @@ def _obj_key(f: Finding) -> tuple | None:
 
 def _service_of(f: Finding) -> str:
     if f.code.startswith("MS4"):
-        slo = f.evidence.get("slo") or {}
+        slo = f.evidence.get("slo")
         svc = str(slo.get("service", "")) if isinstance(slo, dict) else ""
         if svc and "." not in svc and f.resource and f.resource.namespace:
             svc = f"{svc}.{f.resource.namespace}.svc.cluster.local"
@@ -167,8 +167,14 @@ def _short(host: str) -> str:
     return host.split(".")[0]
 
 
+def _dicts(x: Any) -> list[dict[str, Any]]:
+    """The dict items of a list from evidence (saved or hand-written evidence may hold anything)."""
+    return [e for e in x if isinstance(e, dict)] if isinstance(x, list) else []
+
+
 def _callers(f: Finding) -> set[str]:
-    return {str(e.get("source_workload", "")) for e in [*f.evidence.get("edges", []), *f.evidence.get("client_edges", [])]
+    return {str(e.get("source_workload", "")) for e in [*_dicts(f.evidence.get("edges")),
+                                                        *_dicts(f.evidence.get("client_edges"))]
             if e.get("source_workload")}
 
 
@@ -206,15 +212,17 @@ def _group(findings: list[Finding]) -> list[Incident]:
     by_obj: dict[tuple, int] = {}
     failures_by_service: dict[str, list[int]] = defaultdict(list)
     for i, f in enumerate(findings):
-        for c in f.evidence.get("config_findings", []) or []:
-            j = by_fp.get(c.get("fingerprint"))
+        for c in _dicts(f.evidence.get("config_findings")):
+            j = by_fp.get(str(c.get("fingerprint")))
             if j is not None:
                 u.join(i, j)
-        for fp in f.evidence.get("explains", []) or []:
-            j = by_fp.get(fp)
+        explains = f.evidence.get("explains")
+        for fp in explains if isinstance(explains, list) else []:
+            j = by_fp.get(str(fp))
             if j is not None:
                 u.join(i, j)
-        dep = (f.evidence.get("slow_dependency") or {}).get("fingerprint")
+        sd = f.evidence.get("slow_dependency")
+        dep = str(sd.get("fingerprint")) if isinstance(sd, dict) else None
         if dep in by_fp:
             u.join(i, by_fp[dep])
         key = _obj_key(f)
@@ -303,15 +311,27 @@ def _incident_rank(inc: Incident) -> tuple:
 def finding_from_dict(d: dict[str, Any]) -> Finding:
     """A Finding back from its `to_dict()` form (API answers, reports, saved state)."""
     def ref(r: Any) -> ResourceRef | None:
-        return ResourceRef(**{k: r.get(k) for k in ("kind", "name", "namespace", "path", "source")}) \
-            if isinstance(r, dict) else None
-    return Finding(code=d["code"], severity=d.get("severity", "warning"), category=d.get("category", "runtime"),
-                   message=d.get("message", ""), resource=ref(d.get("resource")),
-                   related=[x for x in (ref(r) for r in d.get("related") or []) if x is not None],
-                   equivalents=list(d.get("equivalents") or []), remediation=d.get("remediation", ""),
-                   evidence=dict(d.get("evidence") or {}), impact=dict(d.get("impact") or {}),
-                   status=d.get("status", "open"), first_seen=d.get("first_seen"), last_seen=d.get("last_seen"),
-                   resolved_at=d.get("resolved_at"))
+        if not isinstance(r, dict):
+            return None
+        return ResourceRef(kind=str(r.get("kind", "")), name=str(r.get("name", "")),
+                           **{k: (None if r.get(k) is None else str(r.get(k))) for k in ("namespace", "path", "source")})
+    def when(x: Any) -> float | None:
+        return number(x) if x is not None else None
+
+    def mapping(x: Any) -> dict[str, Any]:
+        return {str(k): v for k, v in x.items()} if isinstance(x, dict) else {}
+
+    related = d.get("related")
+    return Finding(code=str(d.get("code", "")), severity=str(d.get("severity", "warning")),
+                   category=str(d.get("category", "runtime")), message=str(d.get("message", "")),
+                   resource=ref(d.get("resource")),
+                   related=[x for x in (ref(r) for r in related if isinstance(related, list)) if x is not None]
+                   if isinstance(related, list) else [],
+                   equivalents=[str(x) for x in d.get("equivalents") or []] if isinstance(d.get("equivalents"), list) else [],
+                   remediation=str(d.get("remediation", "")), evidence=mapping(d.get("evidence")),
+                   impact=mapping(d.get("impact")), status=str(d.get("status", "open")),
+                   first_seen=when(d.get("first_seen")), last_seen=when(d.get("last_seen")),
+                   resolved_at=when(d.get("resolved_at")))
 
 
 def incidents_of_dicts(findings: list[dict[str, Any]], *, full: bool = False) -> list[dict[str, Any]]:

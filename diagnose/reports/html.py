@@ -38,6 +38,7 @@ def report_context(snapshot: Snapshot, max_graph_nodes: int = MAX_NODES) -> dict
         s=snapshot,
         schema=SCHEMA_VERSION,
         findings=view.ranked_findings(snapshot),
+        incidents=view.incidents(snapshot),
         slos=view.slo_rows(snapshot),
         nodes=view.node_rows(snapshot),
         sev=view.severity_counts(snapshot.findings),

@@ -54,6 +54,19 @@ def render_markdown(snapshot: Snapshot) -> str:
         out += _table(["Source", "Destination", "Health", "Rate", "Errors"], [
             [node_label(g.nodes[a]), node_label(g.nodes[b]), E.health(d), view.rate(E.request_rate(d)), view.percent(E.error_rate(d), 1)] for a, b, d in unhealthy[:30]])
 
+    incidents = view.incidents(s)
+    out += [f"## Incidents ({len(incidents)})", ""]
+    if incidents:
+        out += _table(["#", "Severity", "Root cause", "Object", "Source", "Impact", "Findings"], [
+            [i, inc["severity"], f"{inc['findings'][0]['code']} {inc['findings'][0]['message']}",
+             ((inc.get("cause") or {}).get("label") or "-") + (f" {inc['cause']['path']}" if (inc.get("cause") or {}).get("path") else ""),
+             (inc.get("cause") or {}).get("source"),
+             f"{view.rate(inc['impact']['rps'])} hurt on {len(inc['impact']['edges'])} edge(s)" if inc["impact"].get("rps") else "-",
+             ", ".join(f"{m.get('role')} {m['code']}" for m in inc["findings"][1:]) or "-"]
+            for i, inc in enumerate(incidents, 1)])
+    else:
+        out += ["No open incidents.", ""]
+
     out += [f"## Findings, ranked by impact ({len(findings)})", ""]
     if findings:
         out += _table(["#", "Severity", "Code", "Resource", "Impact", "Message"], [

@@ -71,6 +71,12 @@ def impact_key(f: dict[str, Any]) -> tuple:
     return (-rps, -share, -SEVERITY_RANK.get(f.get("severity", ""), 0), f.get("code", ""))
 
 
+def incidents(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """The open findings grouped by cause (diagnose.incidents): what a report leads with."""
+    from diagnose.incidents import incidents_of_dicts
+    return incidents_of_dicts([f for f in snapshot.findings if f.get("status", "open") != "resolved"])
+
+
 def ranked_findings(snapshot: Snapshot) -> list[dict[str, Any]]:
     return sorted(snapshot.findings, key=impact_key)
 

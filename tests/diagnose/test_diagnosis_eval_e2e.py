@@ -64,7 +64,8 @@ def wait_healthy(d, timeout: float = 90.0) -> None:
     wait_until(lambda: not serious_open(d), timeout=timeout, interval=0.2,
                what=f"a healthy mesh (still open: {[(f.code, f.message[:80]) for f in serious_open(d)]})")
     start = d.last_evaluation.get("count", 0)
-    wait_until(lambda: d.last_evaluation.get("count", 0) >= start + 3, timeout=30, interval=0.1, what="3 evaluations")
+    wait_until(lambda: d.last_evaluation.get("count", 0) >= start + 3, timeout=120, interval=0.1,
+               what=f"3 evaluations (last took {d.last_evaluation.get('seconds')} s)")
 
 
 def satisfies(inc, want: Expect) -> bool:
@@ -130,11 +131,13 @@ def test_first_answer_is_the_cause_on_scenarios_and_held_out_faults(bundled_mesh
             if hit is None:
                 incidents = group(diag.findings(status="open"))
                 report.append(f"MISS {name}: top = {[(i.root.code, i.cause.label() if i.cause else None, i.root.evidence.get('edge_key')) for i in incidents[:3]]}")
+                print(report[-1], flush=True)
             else:
                 found += 1
                 times.append(elapsed)
                 unexpected += len(strays)
                 report.append(f"ok   {name}: {elapsed:.1f}s" + (f"; unexpected: {list(strays.values())}" if strays else ""))
+                print(report[-1], flush=True)
         finally:
             bundled_mesh.reset()
     median = statistics.median(times) if times else float("nan")
