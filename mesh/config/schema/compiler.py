@@ -321,7 +321,11 @@ def _combinator_steps(schema: dict[str, Any]) -> list[Check]:
         exclusive = _exclusive_fields(branches)
 
         def one_of(value: Any, path: str, out: list[Issue]) -> None:
-            if sum(p(value, path) for p in preds) == 1:
+            if exclusive and isinstance(value, dict):
+                # the generator's "at most one of" pattern holds exactly when at most one field is set
+                if sum(value.get(f) is not None for f in exclusive) <= 1:
+                    return
+            elif sum(p(value, path) for p in preds) == 1:
                 return
             if exclusive and isinstance(value, dict):
                 set_ = [f for f in exclusive if value.get(f) is not None]

@@ -189,6 +189,7 @@ def _destination(dest: Any, path: str, out: list[Issue]) -> None:
                                                      f"{subset}"))
 
 
+_ACTIONS = frozenset({"route", "redirect", "directResponse", "delegate"})
 _EXCLUSIVE_HTTP = (("route", "redirect"), ("fault", "redirect"), ("rewrite", "redirect"),
                    ("directResponse", "redirect"), ("route", "directResponse"), ("fault", "directResponse"),
                    ("rewrite", "directResponse"), ("mirror", "mirrors"))
@@ -218,10 +219,11 @@ def virtual_service(spec: dict[str, Any], out: list[Issue]) -> None:
         if not isinstance(route, dict):
             continue
         p = f"spec/http[{i}]"
+        present = {k for k, v in route.items() if v is not None and v != [] and v != {} and v != ""}
         for a, b in _EXCLUSIVE_HTTP:
-            if _set(route, a) and _set(route, b):
+            if a in present and b in present:
                 out.append(Issue(p, SEMANTIC, f"spec.http[{i}]: an HTTP route cannot contain both {a} and {b}"))
-        if not any(_set(route, k) for k in ("route", "redirect", "directResponse", "delegate")):
+        if not present & _ACTIONS:
             out.append(Issue(p, SEMANTIC, f"spec.http[{i}]: HTTP route, redirect or directResponse is required"))
         _route_destinations(_list(route, "route"), f"{p}/route", out)
         _header_operations(route.get("headers"), f"{p}/headers", out)
