@@ -10,6 +10,7 @@ schema findings match an expected IST0106 through their equivalents.
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
@@ -67,3 +68,11 @@ def test_corpus_size_and_sources():
     assert on_disk <= set(sources), f"files without a source entry: {sorted(on_disk - set(sources))}"
     for s in sources.values():
         assert s["repo"] and s["path"] and len(s["commit"]) == 40 and s["licence"], s
+
+
+def test_files_are_unchanged_from_upstream():
+    """Each file's git blob id is the one recorded (upstream's own id for `commit:path`): nobody edited it,
+    not even to add a namespace."""
+    for s in yaml.safe_load((ROOT / "sources.yaml").read_text()):
+        data = (ROOT / "files" / s["file"]).read_bytes()
+        assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == s["blob"], s["file"]
