@@ -90,6 +90,7 @@ class Stack:
         from collector.sources.otlp import OtlpReceiver
         from collector.store import TelemetryStore
         from diagnose.live import LiveDiagnoser, LiveSources
+        from diagnose.live.tracker import STATE_FILE
 
         o = self.options
         data = Path(o.data_dir)
@@ -116,6 +117,7 @@ class Stack:
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=crashes.finding_source(self.backend))  # crash loops are findings
             self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval)
+            self.diagnoser.tracker.persist_to(data / "diagnose" / STATE_FILE)  # open findings survive a kill -9
             self.diagnoser.slo_engine.persist_to(data / "slo")  # budgets and alert state survive restarts
             self._started.append(("slo state", self.diagnoser.slo_engine.save))  # saved once more after the loop stops
             slo_files = [str(p) for p in o.slo_paths if Path(p).exists()]

@@ -10,13 +10,21 @@ explains links to it (`evidence.explains`), it never resolves it.
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from diagnose.correlate import rank
 from diagnose.findings import Finding
+
+log = logging.getLogger(__name__)
+STATE_FILE = "findings-state.json"
+STATE_VERSION = 1
 
 
 @dataclass
@@ -32,17 +40,91 @@ class FindingTracker:
     """Thread-safe finding states (the live loop writes, the API and alerts read)."""
 
     def __init__(self, open_after: int = 1, resolve_after: int = 3, flap_window_s: float = 300.0,
-                 flap_limit: int = 3, retention_s: float = 3600.0) -> None:
+                 flap_limit: int = 3, retention_s: float = 3600.0, state_path: str | Path | None = None) -> None:
+        """`state_path`: a JSON file the states are written to after every change (atomically: write, fsync,
+        rename) and read back at start, so open findings (and the incidents made of them) keep their identity
+        and `first_seen` across a restart, even a kill -9; a damaged file is logged and ignored."""
         self.open_after, self.resolve_after = open_after, resolve_after
         self.flap_window_s, self.flap_limit, self.retention_s = flap_window_s, flap_limit, retention_s
         self.tracks: dict[str, _Track] = {}
         self.lock = threading.RLock()
+        self.state_path = Path(state_path) if state_path else None
+        self._saved: str | None = None
+        if self.state_path is not None:
+            self.load()
 
     def update(self, current: list[Finding], now: float) -> list[Finding]:
         """Fold one evaluation's findings into the states; returns every tracked (open or resolved) finding."""
         with self.lock:
             self._update(current, now)
+            if self.state_path is not None:
+                self.save()
             return [t.finding for t in self.tracks.values() if t.status != "pending"]
+
+    # -- persistence ----------------------------------------------------------------------------------
+    def persist_to(self, path: str | Path) -> int:
+        """Keep the states in `path` from now on (the composition root passes its data dir); returns how many
+        findings an earlier process left there."""
+        with self.lock:
+            self.state_path = Path(path)
+            return self.load()
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {"version": STATE_VERSION, "tracks": [
+                {"finding": t.finding.to_dict(), "status": t.status, "seen_streak": t.seen_streak,
+                 "missing_streak": t.missing_streak, "reopenings": list(t.reopenings)}
+                for t in self.tracks.values() if t.status != "pending"]}
+
+    def save(self) -> None:
+        """Write the states when they changed (status, membership or evidence), atomically."""
+        assert self.state_path is not None
+        # what identifies a state change: which findings, their status and streaks (not every fresh count)
+        digest = json.dumps(sorted((fp, t.status, t.missing_streak, len(t.reopenings))
+                                   for fp, t in self.tracks.items()))
+        if digest == self._saved:
+            return
+        try:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.state(), fh, default=str)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.state_path)
+            self._saved = digest
+        except OSError:
+            log.warning("cannot save finding states to %s", self.state_path, exc_info=True)
+
+    def load(self) -> int:
+        """Read states saved by an earlier process; returns how many findings came back."""
+        from diagnose.incidents import finding_from_dict
+
+        assert self.state_path is not None
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.warning("finding states %s unreadable (%s); starting empty", self.state_path, exc)
+            return 0
+        tracks = data.get("tracks") if isinstance(data, dict) else None
+        n = 0
+        for i, rec in enumerate(tracks if isinstance(tracks, list) else []):
+            try:
+                f = finding_from_dict(rec["finding"])
+                status = rec.get("status") if rec.get("status") in ("open", "resolved") else "open"
+                f.status = status
+                t = _Track(f, status=status, seen_streak=int(rec.get("seen_streak", 1)),
+                           missing_streak=int(rec.get("missing_streak", 0)),
+                           reopenings=deque(float(x) for x in rec.get("reopenings") or []))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("finding states %s: track %d skipped (%s)", self.state_path, i, exc)
+                continue
+            with self.lock:
+                self.tracks[f.fingerprint] = t
+            n += 1
+        return n
 
     def _update(self, current: list[Finding], now: float) -> None:
         seen: set[str] = set()
