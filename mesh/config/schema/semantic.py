@@ -435,6 +435,21 @@ def sidecar(spec: dict[str, Any], out: list[Issue]) -> None:
         if isinstance(ing, dict) and not ing.get("port"):
             out.append(Issue(f"spec/ingress[{i}]", SEMANTIC, f"spec.ingress[{i}]: port is required for ingress "
                                                              "listeners"))
+    seen: dict[int, str] = {}  # IP-bound listener ports, ingress and egress together (as Istio counts them)
+    for key in ("ingress", "egress"):
+        for i, listener in enumerate(_list(spec, key)):
+            port = _map(listener, "port")
+            p = f"spec/{key}[{i}]/port"
+            if port.get("targetPort"):
+                out.append(Issue(f"{p}/targetPort", SEMANTIC, f"{p.replace('/', '.')}.targetPort has no impact on "
+                                                              "Sidecars; remove it"))
+            number = port.get("number")
+            if isinstance(number, int) and not isinstance(number, bool) and number:
+                if number in seen:
+                    out.append(Issue(f"{p}/number", SEMANTIC, f"{p.replace('/', '.')}.number: ports on IP bound "
+                                     f"listeners must be unique ({number} is also {seen[number]})"))
+                else:
+                    seen[number] = f"spec.{key}[{i}]"
     mode = _map(spec, "outboundTrafficPolicy").get("mode")
     if mode == "ALLOW_ANY_DYNAMIC_DNS":
         out.append(Issue("spec/outboundTrafficPolicy/mode", SEMANTIC, "spec.outboundTrafficPolicy.mode: "

@@ -566,3 +566,25 @@ def test_webhook_checks_of_http_routes():
     assert ("MS0023", 12, "spec/http[0]/rewrite") in got  # rewrites nothing
     assert ("MS0023", 13, "spec/http[0]/mirror/subset") in got  # not a DNS label
     assert ("MS0023", 15, "spec/http[0]/route[0]/destination/host") in got  # empty label
+
+
+SIDECAR = """apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s, namespace: shop}
+spec:
+  workloadSelector: {labels: {app: shop}}
+  ingress:
+  - port: {number: 9080, protocol: HTTP, name: http, targetPort: 9081}
+    defaultEndpoint: 127.0.0.1:9080
+  egress:
+  - port: {number: 9080, protocol: HTTP, name: http}
+    hosts: [./*]
+  - hosts: [istio-system/*]
+"""
+
+
+def test_webhook_checks_of_sidecar_listeners():
+    got = _by_line(SIDECAR)
+    assert ("MS0023", 7, "spec/ingress[0]/port/targetPort") in got
+    assert ("MS0023", 10, "spec/egress[0]/port/number") in got  # 9080 is also an ingress port
+    assert not [g for g in got if g[1] >= 11]  # a last, port-less egress listener is fine
