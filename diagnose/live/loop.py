@@ -41,9 +41,17 @@ class LiveDiagnoser:
                  window_s: float = 20.0, ingest_lag_s: float = 1.0, open_after: int = 1, resolve_after: int = 3,
                  flap_window_s: float = 300.0, flap_limit: int = 3, retention_s: float = 3600.0,
                  ignore: Iterable[str] = (), clock: Callable[[], float] = time.time,
-                 prometheus: Callable[[str, float], float | None] | None = None) -> None:
+                 prometheus: Callable[[str, float], float | None] | None = None,
+                 data_version: Callable[[], Any] | None = None, idle_interval_s: float = 10.0,
+                 max_busy_share: float = 0.25) -> None:
         """`prometheus` (see `diagnose.slo.scalar_query`): evaluate SLOs with PromQL over the server's
-        history instead of counting events locally (a real cluster: `meshscope serve --prometheus`)."""
+        history instead of counting events locally (a real cluster: `meshscope serve --prometheus`).
+
+        Scheduling (idle is idle): with `data_version` (a value that changes whenever telemetry or config
+        does, e.g. the store's generations), a cycle whose inputs did not change is skipped, except every
+        `idle_interval_s` so windows still slide (findings resolve when traffic stops). A cycle never
+        starts sooner than its last duration / `max_busy_share` after the previous one, so under load
+        the diagnoser takes at most that share of a core and the API keeps answering."""
         self.sources = sources
         self.slo_engine = SloEngine(slos, prometheus=prometheus, prometheus_for_all=prometheus is not None)
         self.interval_s, self.window_s, self.ingest_lag_s = interval_s, window_s, ingest_lag_s
@@ -62,6 +70,13 @@ class LiveDiagnoser:
         self._listeners: list[Callable[[list[Finding], float], None]] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.data_version = data_version
+        self.idle_interval_s = idle_interval_s
+        self.max_busy_share = max_busy_share
+        self._evaluated_version: Any = None
+        self._evaluated_at = float("-inf")  # monotonic
+        self._slo_status: list[dict[str, Any]] | None = None  # the latest cycle's, served to the API
+        self.skipped_cycles = 0
         if sources.analyze is None:
             sources.analyze = default_analyze()
 
@@ -71,6 +86,7 @@ class LiveDiagnoser:
         loaded = load_slos(paths)
         self.slo_engine.upsert(loaded.slos)
         self._note_problems(loaded)
+        self._slo_status = None  # the API shows the new set at once
         return loaded
 
     def apply_objects(self, objects: Iterable[Any]) -> list[Any]:
@@ -79,6 +95,7 @@ class LiveDiagnoser:
         loaded = slos_from_objects(o for o in objects if is_slo_kind(o))
         self.slo_engine.upsert(loaded.slos)
         self._note_problems(loaded)
+        self._slo_status = None
         return [o for o in objects if not is_slo_kind(o)]
 
     def delete_objects(self, objects: Iterable[Any]) -> list[Any]:
@@ -86,6 +103,7 @@ class LiveDiagnoser:
         objects = list(objects)
         self.slo_engine.remove(f"{o.namespace}/{o.name}" if o.namespace else o.name
                                for o in objects if is_slo_kind(o))
+        self._slo_status = None
         return [o for o in objects if not is_slo_kind(o)]
 
     def _sync_snapshot_slos(self, snapshot: Any) -> None:
@@ -161,6 +179,7 @@ class LiveDiagnoser:
         self._feed_slos(ctx, end)
         config = [f for f in self._config_findings(snapshot) if f.code not in self.ignore]
         statuses = self.slo_engine.status(end)
+        self._slo_status = [st.to_dict() for st in statuses]
         slo = [f for f in self.slo_engine.findings(end, statuses) if f.code not in self.ignore]
         self.last_evaluation["window"] = {"start": start, "end": end}
         merged = correlate(runtime, config, snapshot)
@@ -243,7 +262,13 @@ class LiveDiagnoser:
         return dict(self._baseline)
 
     def slo_status(self, now: float | None = None) -> list[dict[str, Any]]:
-        """Every SLO's numbers (objective, budget remaining, burn rate per window, alert state, budget series)."""
+        """Every SLO's numbers (objective, budget remaining, burn rate per window, alert state, budget series).
+
+        Without `now`: as of the latest evaluation when the loop runs (requests never wait for, or
+        repeat, a cycle's work); computed now otherwise."""
+        cached = self._slo_status
+        if now is None and cached is not None and self._thread is not None:
+            return cached
         now = self.clock() - self.ingest_lag_s if now is None else now
         return [st.to_dict() for st in self.slo_engine.status(now)]
 
@@ -261,14 +286,33 @@ class LiveDiagnoser:
             self._thread.join(timeout)
             self._thread = None
 
+    def _due(self) -> tuple[bool, Any]:
+        """(run this cycle?, the data version it would see)."""
+        if self.data_version is None:
+            return True, None
+        try:
+            version = self.data_version()
+        except Exception:  # noqa: BLE001 - unknown version: evaluate
+            return True, None
+        idle_for = time.monotonic() - self._evaluated_at
+        return version != self._evaluated_version or idle_for >= self.idle_interval_s, version
+
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            try:
-                self.evaluate()
-            except Exception:
-                log.exception("live diagnoser evaluation failed")
-            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+            due, version = self._due()
+            took = 0.0
+            if due:
+                try:
+                    self.evaluate()
+                except Exception:
+                    log.exception("live diagnoser evaluation failed")
+                self._evaluated_version, self._evaluated_at = version, started
+                took = time.monotonic() - started
+            else:
+                self.skipped_cycles += 1
+            pause = max(self.interval_s, took / self.max_busy_share if self.max_busy_share > 0 else 0.0)
+            self._stop.wait(max(0.0, pause - took))
 
 
 def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:
