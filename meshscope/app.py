@@ -116,7 +116,9 @@ class Stack:
             crashes.expose(self.backend)  # sidecar restarts on /metrics
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=crashes.finding_source(self.backend))  # crash loops are findings
-            self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval)
+            backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle
+            self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval, data_version=None if backend_version
+                                           is None else lambda: (self.store.generation("requests"), backend_version()))
             self.diagnoser.tracker.persist_to(data / "diagnose" / STATE_FILE)  # open findings survive a kill -9
             self.diagnoser.slo_engine.persist_to(data / "slo")  # budgets and alert state survive restarts
             self._started.append(("slo state", self.diagnoser.slo_engine.save))  # saved once more after the loop stops
