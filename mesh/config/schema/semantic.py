@@ -501,7 +501,24 @@ def peer_authentication(spec: dict[str, Any], out: list[Issue]) -> None:
                                                          "element"))
 
 
+def workload_entry(spec: dict[str, Any], out: list[Issue], prefix: str = "spec") -> None:
+    """A WorkloadEntry (or a ServiceEntry endpoint, or a WorkloadGroup template): address and port names."""
+    address = spec.get("address")
+    dotted = prefix.replace("/", ".")
+    if isinstance(address, str) and address and not address.startswith("unix://") and not _is_ip(address) \
+            and domain_error(address, wildcard=False):
+        out.append(Issue(f"{prefix}/address", SEMANTIC, f"{dotted}.address: endpoint address {address!r} is not a "
+                                                        "valid FQDN or an IP address"))
+    for name in _map(spec, "ports"):
+        if not (isinstance(name, str) and _LABEL.match(name) and len(name) <= 63):
+            out.append(Issue(f"{prefix}/ports/{name}", SEMANTIC, f"{dotted}.ports: invalid port name {name!r} (a "
+                                                                 "DNS-1123 label)"))
+
+
 def workload_group(spec: dict[str, Any], out: list[Issue]) -> None:
+    template = spec.get("template")
+    if isinstance(template, dict):
+        workload_entry(template, out, "spec/template")
     probe = _map(spec, "probe")
     for key in ("periodSeconds", "initialDelaySeconds", "timeoutSeconds", "successThreshold", "failureThreshold"):
         v = probe.get(key)
@@ -574,5 +591,6 @@ CHECKS: dict[str, list[SemanticCheck]] = {
     "RequestAuthentication": [request_authentication],
     "PeerAuthentication": [peer_authentication],
     "WorkloadGroup": [workload_group],
+    "WorkloadEntry": [workload_entry],
     "EnvoyFilter": [envoy_filter],
 }

@@ -588,3 +588,25 @@ def test_webhook_checks_of_sidecar_listeners():
     assert ("MS0023", 7, "spec/ingress[0]/port/targetPort") in got
     assert ("MS0023", 10, "spec/egress[0]/port/number") in got  # 9080 is also an ingress port
     assert not [g for g in got if g[1] >= 11]  # a last, port-less egress listener is fine
+
+
+WORKLOADS = """apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm1, namespace: shop}
+spec:
+  address: vm_1.example.com
+  ports: {http_web: 8080}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm2, namespace: shop}
+spec:
+  address: 10.0.0.7
+  ports: {http-web: 8080}
+"""
+
+
+def test_webhook_checks_of_workload_entries():
+    got = _by_line(WORKLOADS)
+    assert ("MS0023", 5, "spec/address") in got and ("MS0023", 6, "spec/ports/http_web") in got
+    assert not [g for g in got if g[1] > 6]
