@@ -2,7 +2,7 @@
 
 `istio-crds.json` holds the OpenAPI v3 schema of every Istio kind's `spec`, cut
 from Istio's CRDs (see SOURCE.md); `compiler` turns each into one checking
-closure the first time the kind is seen, and `semantic` adds the checks Istio's
+closure the first time the kind is seen, and `webhook` adds the checks Istio's
 validation webhook makes that a schema cannot express. `validate` returns every
 violation of an object, each with its YAML path, so `meshscope analyze`, the
 bundled mesh's `apply` and the live diagnoser refuse exactly what Istio refuses
@@ -18,7 +18,7 @@ from typing import Any
 
 from mesh.config.schema.compiler import (DUPLICATE, DURATION, ENUM, EXCLUSIVE, FORMAT, RANGE, REQUIRED, RULE, SEMANTIC,
                                          TYPE, UNKNOWN, UNSUPPORTED_RULES, Check, Issue, compile_schema)
-from mesh.config.schema.semantic import CHECKS
+from mesh.config.schema.webhook import CHECKS
 
 DATA = Path(__file__).parent / "istio-crds.json"
 TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
