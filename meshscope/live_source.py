@@ -67,6 +67,7 @@ class LiveSource:
         self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
         self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
+        self.builds_by_view: dict[tuple, int] = {}  # (graph type, namespaces, window) -> graphs built
 
     # ---- plumbing -------------------------------------------------------------------------
     @property
@@ -172,6 +173,7 @@ class LiveSource:
         built = _Built(now, result, graph, rates, version=version)
         with self._lock:
             self.graph_builds += 1
+            self.builds_by_view[key] = self.builds_by_view.get(key, 0) + 1
             keep = max(_LINKS_TTL_S, _STALE_S)
             self._graphs = {k: v for k, v in self._graphs.items() if now - v.at < keep}
             self._graphs[key] = built
