@@ -62,7 +62,9 @@ class OtlpGrpcReceiver:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
                                    options=[("grpc.max_receive_message_length", hard_cap),
                                             ("grpc.max_send_message_length", 2**20),
-                                            ("grpc.so_reuseport", 0)])
+                                            ("grpc.so_reuseport", 0)],
+                                   # bounded like OTLP/HTTP: past this many RPCs in flight, RESOURCE_EXHAUSTED (retried)
+                                   maximum_concurrent_rpcs=4 * workers)
         self._server.add_generic_rpc_handlers((
             grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(
                 self._export_logs, response_serializer=ExportLogsServiceResponse.SerializeToString)}),
