@@ -110,7 +110,13 @@ def run_case(mesh, d, kind: str, obj) -> None:
 def test_first_answer_is_the_cause_on_scenarios_and_held_out_faults(bundled_mesh, diag):
     found, unexpected, times, report = 0, 0, [], []
     for kind, name, obj, expect in CASES:
-        wait_healthy(diag)
+        try:
+            wait_healthy(diag)
+        except AssertionError as exc:  # a mesh that never got healthy again: this case is a miss, go on
+            report.append(f"MISS {name}: not healthy before the fault: {exc}")
+            print(report[-1], flush=True)
+            bundled_mesh.reset()
+            continue
         t0 = time.monotonic()
         run_case(bundled_mesh, diag, kind, obj)
         try:

@@ -97,9 +97,13 @@ class EdgeLatencyAnomaly:
             baseline = pd.concat([live, baseline], axis=1).min(axis=1)
         n = recent.groupby(DST, sort=False).size()
         cur = p95_by_service(recent)
-        frame = pd.DataFrame({"n": n, "p95": cur, "base": baseline.reindex(cur.index)})
+        p50 = recent.groupby(DST, sort=False)[s.DURATION_MS].median()
+        frame = pd.DataFrame({"n": n, "p95": cur, "p50": p50.reindex(cur.index), "base": baseline.reindex(cur.index)})
         ratio = self.ratio * host_factor(frame["p95"] / frame["base"], self.min_services_for_host_factor)
-        rel = (frame["p95"] > frame["base"] * ratio) & (frame["p95"] > frame["base"] + self.min_increase_ms)
+        # a regression moves the whole distribution (the median passes the usual p95); a busy host inflates the
+        # tail of otherwise normal requests, which leaves the median below it
+        rel = (frame["p95"] > frame["base"] * ratio) & (frame["p95"] > frame["base"] + self.min_increase_ms) & \
+            (frame["p50"] > frame["base"])
         hot = frame[(frame["n"] >= self.min_requests) & (rel.fillna(False) | (frame["p95"] > self.absolute_ms))]
         out = []
         for dst, row in hot.iterrows():  # one iteration per anomalous service

@@ -31,6 +31,14 @@ def test_one_service_regressing_on_a_quiet_host_is_found():
         {fqdn("details")}
 
 
+def test_a_slower_tail_with_a_normal_median_is_host_noise():
+    parts = [requests("caller-v1", fqdn(n), "ok", 60, start=T0, end=END, duration_ms=8.0) for n in SERVICES]
+    # one service: most requests as fast as usual, a tenth stalled by the scheduler for 600 ms
+    parts.append(requests("caller-v1", fqdn("details"), "ok", 8, start=T0 + 20, end=END, duration_ms=600.0))
+    ctx = RuntimeContext(start=T0, end=END, requests=table(*parts), latency_baseline={fqdn(n): 10.0 for n in SERVICES})
+    assert slow_services(ctx) == set()
+
+
 def test_a_small_slowdown_is_below_the_minimum_effect():
     assert slow_services(window({"details": 60.0, "reviews": 10.0, "ratings": 10.0, "productpage": 10.0})) == set()
 
