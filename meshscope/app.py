@@ -144,6 +144,7 @@ class Stack:
                 from meshscope.live_source import LiveSource
 
                 self.source = LiveSource(self)
+                threading.Thread(target=self.source.warm, name="graph-warm", daemon=True).start()
                 self.ui = server.start(self.source, o.host, o.port, o.token, o.refresh_s)
                 self._started.append(("ui", self.ui.stop))
                 progress(f"UI and API          {self.ui.url}" + ("  (token required)" if o.token else ""))

@@ -202,6 +202,13 @@ class LiveSource:
         return elements
 
     # ---- graph ----------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Build the default view once, off the request path, so the first page or API call does not wait for it."""
+        try:
+            self.graph()
+        except Exception as exc:  # noqa: BLE001 - the page reports a failing graph itself
+            log.debug("warming the default graph failed: %s", exc)
+
     def graph(self, graph_type: str = "workload", namespaces: list[str] | None = None,
               window_s: float | None = None) -> GraphResult:
         return self._build(graph_type, namespaces, float(window_s or DEFAULT_WINDOW_S))[0]
