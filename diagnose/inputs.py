@@ -13,6 +13,8 @@ from diagnose.context import resource_ref
 from diagnose.findings import Finding, ResourceRef
 from mesh.config import LoadProblem, Snapshot
 from mesh.config.kinds import ANALYZED_KINDS, ISTIO_GROUPS, group_of, is_known
+from mesh.config.schema import kinds as schema_kinds
+from mesh.config.schema import served_versions
 
 PROBLEM_CODES = {
     "unreadable": "MS0001",
@@ -74,7 +76,9 @@ def kind_findings(snapshot: Snapshot) -> list[Finding]:
                 out.append(make("MS0008", resource_ref(obj, "kind"), api_version=obj.api_version or "no apiVersion",
                                 kind=obj.kind))
             continue
-        served = SERVED_VERSIONS.get(group)
+        # per kind where Istio's CRDs say (EnvoyFilter is v1alpha3 only), else per group
+        istio = served_versions(obj.kind) if group == schema_kinds().get(obj.kind) else ()
+        served = tuple(v for v in SERVED_VERSIONS.get(group, istio) if v in istio) or SERVED_VERSIONS.get(group)
         if served and version not in served:
             out.append(make("MS0010", resource_ref(obj, "apiVersion"), api_version=obj.api_version, kind=obj.kind,
                             supported=", ".join(f"{group}/{v}" for v in served)))

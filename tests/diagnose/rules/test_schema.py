@@ -610,3 +610,16 @@ def test_webhook_checks_of_workload_entries():
     got = _by_line(WORKLOADS)
     assert ("MS0023", 5, "spec/address") in got and ("MS0023", 6, "spec/ports/http_web") in got
     assert not [g for g in got if g[1] > 6]
+
+
+def test_served_versions_are_per_kind_as_istios_crds_say():
+    text = ("apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: {name: e, namespace: shop}\n"
+            "spec: {configPatches: []}\n---\n"
+            "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f, namespace: shop}\n"
+            "spec: {configPatches: []}\n---\n"
+            "apiVersion: networking.istio.io/v1\nkind: ProxyConfig\nmetadata: {name: p, namespace: shop}\n"
+            "spec: {concurrency: 2}\n")
+    got = [(f.resource.name, f.message) for f in analyze(Snapshot(load_text(text, "v.yaml").objects))
+           if f.code == "MS0010"]
+    assert [n for n, _ in got] == ["e", "p"]
+    assert "(networking.istio.io/v1alpha3)" in got[0][1] and "(networking.istio.io/v1beta1)" in got[1][1]
