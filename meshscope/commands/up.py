@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra Istio YAML applied at start (repeatable)")
     parser.add_argument("-n", "--namespace", default="default", metavar="NS",
                         help="namespace of --config objects that set none, as `kubectl apply -n` (default: default)")
+    parser.add_argument("--trace-sample", type=float, default=1.0, metavar="RATIO",
+                        help="share of traces the OTLP receivers keep, 0..1, whole traces by trace id (default 1)")
     parser.add_argument("--no-ui", action="store_true", help="run the mesh, collectors and diagnoser without the UI")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="a DNS name the UI/API may be reached by (repeatable; '.example.com' allows every name "
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                              extra_config=list(args.config), config_namespace=args.namespace)
     options = StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
                            token=args.token, slo_paths=list(args.slo) or [DEMO_SLOS], alerts_config=args.alerts,
-                           ui=not args.no_ui)
+                           ui=not args.no_ui, trace_sample=args.trace_sample)
     stack = Stack(BundledBackend(mesh_cfg, scrape_interval=args.scrape_interval), options)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
