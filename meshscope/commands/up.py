@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra Istio YAML applied at start (repeatable)")
     parser.add_argument("-n", "--namespace", default="default", metavar="NS",
                         help="namespace of --config objects that set none, as `kubectl apply -n` (default: default)")
-    parser.add_argument("--trace-sample", type=float, default=1.0, metavar="RATIO",
+    parser.add_argument("--trace-sample", type=_ratio, default=1.0, metavar="RATIO",
                         help="share of traces the OTLP receivers keep, 0..1, whole traces by trace id (default 1)")
     parser.add_argument("--no-ui", action="store_true", help="run the mesh, collectors and diagnoser without the UI")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
@@ -63,6 +63,17 @@ def _forget_control_url(mesh) -> None:  # noqa: ANN001
             path.unlink()
     except OSError:
         pass
+
+
+def _ratio(text: str) -> float:
+    """argparse type: a number between 0 and 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
