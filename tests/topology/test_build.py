@@ -165,3 +165,15 @@ def test_server_side_series_count_when_the_caller_does_not_report():
     edges = by_name(build_graph(df, appenders=[]))
     assert edges[("unknown", "b-v1", "http")][A.RATE] == pytest.approx(5.0)
     assert edges[("a-v1", "b-v1", "http")][A.RATE] == pytest.approx(2.0)
+
+
+def test_mtls_share_counts_the_requests_that_failed_before_the_server():
+    """A caller's plaintext refused on connect leaves no server-side series: those requests are not mTLS."""
+    df = frame(series("a-v1", "b-v1", 10.0, reporter="source", code="503", flags="UC", csp="unknown"))
+    e = by_name(build_graph(df))[("a-v1", "b-v1", "http")]
+    assert e[A.MTLS_PERCENT] == 0.0 and e[A.MTLS_MEASURED_RATE] == pytest.approx(10.0)
+    half = frame(both("a-v1", "b-v1", 5.0, csp="mutual_tls"),
+                 series("a-v1", "b-v1", 5.0, reporter="source", code="503", flags="UC", csp="unknown"))
+    assert by_name(build_graph(half))[("a-v1", "b-v1", "http")][A.MTLS_PERCENT] == pytest.approx(50.0)
+    full = by_name(build_graph(frame(both("a-v1", "b-v1", 5.0, csp="mutual_tls"))))[("a-v1", "b-v1", "http")]
+    assert full[A.MTLS_PERCENT] == pytest.approx(100.0)

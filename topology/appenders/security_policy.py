@@ -1,7 +1,8 @@
 """Security policy: mTLS share per edge (summed, never overwritten) and whether it matches the intent.
 
-Share = mutual_tls rate / rate with any connection_security_policy, from
-destination-reported series. Intent = the PeerAuthentication mode of the
+Share = mutual_tls rate (destination-reported series) / the edge's request rate
+(the graph's one reporter per edge, so requests that never reached the server, e.g.
+plaintext refused on connect or client-side faults, count as not mutual TLS). Intent = the PeerAuthentication mode of the
 destination workload (snapshot). A STRICT destination that saw plaintext, or
 whose edge only shows connection failures (UC/UF/URX...) and no mTLS at all,
 is flagged as a mismatch: Kiali's lock hides exactly that case.
@@ -47,6 +48,14 @@ class SecurityPolicyAppender:
         rate = tr.rows["rate"].to_numpy()[rows]
         mtls = np.bincount(eidx[is_mtls], weights=rate[is_mtls], minlength=n)
         total = np.bincount(eidx[measured], weights=rate[measured], minlength=n)
+        # the window's requests, failures included: those no server saw (refused plaintext, client-side faults,
+        # connect failures) were not mutual TLS either, so an edge whose every request fails is not "mTLS 100 %"
+        c = tr.contrib
+        sent = np.bincount(c["eidx"].to_numpy(), weights=c["rate"].to_numpy(dtype=float), minlength=n) if len(c) \
+            else np.zeros(n)
+        requests = tr.e_proto != 2  # TCP bytes are measured by the destination only
+        total = np.where(requests, np.maximum(total, sent), total)
+        mtls = np.minimum(mtls, total)
         dicts = edge_dicts(ctx)
         for e, (d, m, t) in enumerate(zip(dicts, mtls.tolist(), total.tolist())):
             d[A.MTLS_RATE], d[A.MTLS_MEASURED_RATE] = m, t
