@@ -16,11 +16,17 @@ Istio's `opentelemetry` tracing provider speak OTLP/gRPC: `LogsService/Export` a
 - Records that cannot become a row (no access-log fields, unreadable time) are reported back in
   `partial_success.rejected_log_records`, as the OTLP spec asks; the rest of the batch is kept.
   A store failure answers UNAVAILABLE, which exporters retry.
+- Decoded rows are handed to one writer thread that stores them in batches (every `flush_interval`
+  seconds, like an OpenTelemetry Collector's batch processor): a sidecar's Export call never waits
+  for the store's write-ahead log (an fsync on a busy disk can take seconds, and Envoy drops
+  access logs while its calls are pending). At most `max_pending_rows` wait; beyond that a call
+  gets UNAVAILABLE (the exporter retries later) instead of growing memory without bound.
 """
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent import futures
 
 # meshscope forks Envoy and app processes while the receiver runs; gRPC's fork handlers are not needed for that
@@ -30,6 +36,8 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+import pyarrow as pa
 
 from collector import selfmetrics
 from collector.parse.otel_access_log import OtelLogError, decode_access_logs
@@ -51,8 +59,17 @@ class OtlpGrpcReceiver:
 
     def __init__(self, store: TelemetryStore, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE, trust_domain: str = "cluster.local",
-                 workers: int = 4) -> None:
+                 workers: int = 4, flush_interval: float = 0.25, max_pending_rows: int = 500_000) -> None:
         self.store = store
+        self.flush_interval = flush_interval
+        self.max_pending_rows = max_pending_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._pending_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._writer: threading.Thread | None = None
+        self.store_errors = 0
         self.max_message_bytes = max_message_bytes
         self.trust_domain = trust_domain
         self.requests_received = 0
@@ -96,13 +113,44 @@ class OtlpGrpcReceiver:
 
     def start(self) -> None:
         if not self._started:
+            self._stopping.clear()
+            self._writer = threading.Thread(target=self._write_loop, name="otlp-grpc-writer", daemon=True)
+            self._writer.start()
             self._server.start()
             self._started = True
 
     def stop(self) -> None:
         if self._started:
             self._server.stop(grace=1.0).wait(5)
+            self._stopping.set()
+            self._wake.set()
+            if self._writer:
+                self._writer.join(timeout=10)  # stores what was accepted
             self._started = False
+
+    def flush(self) -> int:
+        """Store every accepted row now; returns how many (the writer does this every `flush_interval`)."""
+        with self._pending_lock:
+            batch, self._pending, self._pending_rows = self._pending, [], 0
+        if not batch:
+            return 0
+        table = pa.concat_tables(batch) if len(batch) > 1 else batch[0]
+        try:
+            n = self.store.add_requests(table)
+        except Exception as exc:  # accepted rows are lost only when the store itself fails
+            self.store_errors += 1
+            log.warning("OTLP/gRPC access logs not stored (%d rows): %s", table.num_rows, exc)
+            return 0
+        self.requests_received += n
+        selfmetrics.count_ingested(self.name, "requests", n)
+        return n
+
+    def _write_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self.flush()
+        self.flush()
 
     def __enter__(self) -> OtlpGrpcReceiver:
         self.start()
@@ -129,13 +177,17 @@ class OtlpGrpcReceiver:
             result = decode_access_logs(body, origin=f"otlp-grpc:{context.peer()}", trust_domain=self.trust_domain)
         except OtelLogError as exc:
             self._refuse(context, "logs", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
-            n = self.store.add_requests(result.table)
-        except Exception as exc:  # store closed or failing: the exporter retries UNAVAILABLE
-            log.warning("OTLP/gRPC access logs not stored: %s", exc)
-            self._refuse(context, "logs", grpc.StatusCode.UNAVAILABLE, f"telemetry store unavailable: {exc}")
-        self.requests_received += n
-        selfmetrics.count_ingested(self.name, "requests", n)
+        with self._pending_lock:
+            full = self._pending_rows + result.table.num_rows > self.max_pending_rows
+            if not full and result.table.num_rows:
+                self._pending.append(result.table)
+                self._pending_rows += result.table.num_rows
+        if full:  # the store is behind: the exporter retries UNAVAILABLE later
+            self._wake.set()
+            self._refuse(context, "logs", grpc.StatusCode.UNAVAILABLE,
+                         f"{self._pending_rows} rows waiting for the store; retry later")
+        if not self._started:  # used without start(): store at once
+            self.flush()
         reply = ExportLogsServiceResponse()
         if result.rejected:
             self.records_rejected += result.rejected

@@ -139,3 +139,19 @@ def test_real_envoy_opentelemetry_access_logger_fills_the_requests_table(tmp_pat
     assert set(df[s.SOURCE_WORKLOAD]) == {"productpage-v1"} and set(df[s.SOURCE_WORKLOAD_NAMESPACE]) == {"bookinfo"}
     assert set(df[s.PATH]) == {"/ok", "/fail"}
     assert rx.records_rejected == 0
+
+
+def test_rows_wait_for_the_writer_in_a_bounded_queue_and_overflow_asks_the_exporter_to_retry():
+    store = TelemetryStore(window_s=10**9)
+    rx = OtlpGrpcReceiver(store, port=0, flush_interval=60.0, max_pending_rows=3)  # the writer sleeps: rows queue up
+    with rx, grpc.insecure_channel(rx.endpoint) as ch:
+        raw = ch.unary_unary(f"/{LOGS_SERVICE}/Export", response_deserializer=ExportLogsServiceResponse.FromString)
+        line = _text_lines()[0]
+        raw(request([{"body": line}] * 2), timeout=10)  # accepted: 2 rows wait
+        assert len(store.requests()) == 0
+        with pytest.raises(grpc.RpcError) as err:
+            raw(request([{"body": line}] * 2), timeout=10)  # 4 > 3 waiting: retry later
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        wait_until(lambda: len(store.requests()) == 2, timeout=10, what="the overflow wakes the writer")
+        raw(request([{"body": line}] * 2), timeout=10)  # room again
+    assert len(store.requests()) == 4  # stop() stores what was accepted
