@@ -340,16 +340,20 @@ def _workload_is(runtime_name: str, config_name: str) -> bool:
     return runtime_name == config_name or runtime_name.startswith(config_name + "-")
 
 
+_PART = re.compile(r"^([^\[]+)((?:\[\d+\])*)$")
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
 def _path_host(obj: Any, path: str | None) -> str | None:
     """The nearest `host` along a YAML path (a route destination's, or the DestinationRule's own)."""
     node: Any = {"spec": obj.spec}
     best = obj.spec.get("host") if isinstance(obj.spec.get("host"), str) else None
     for part in (path or "").split("/"):
-        m = re.match(r"^([^\[]+)((?:\[\d+\])*)$", part)
+        m = _PART.match(part)
         if not m or not isinstance(node, dict):
             break
         node = node.get(m.group(1))
-        for idx in re.findall(r"\[(\d+)\]", m.group(2)):
+        for idx in _INDEX.findall(m.group(2)):
             node = node[int(idx)] if isinstance(node, list) and int(idx) < len(node) else None
         if isinstance(node, dict) and isinstance(node.get("host"), str):
             best = node["host"]
