@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from mesh.config.schema.compiler import SEMANTIC, Issue
@@ -42,6 +43,7 @@ def is_set(d: Any, key: str) -> bool:
 _IP_CHARS = re.compile(r"^[0-9a-fA-F:.]+(%.+)?$")
 
 
+@lru_cache(maxsize=4096)
 def is_ip(host: str) -> bool:
     if not _IP_CHARS.match(host):  # most hosts are names: skip the exception path of ip_address
         return False
@@ -52,6 +54,7 @@ def is_ip(host: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=4096)  # the same hosts recur across objects (reviews, ratings...): judge each once
 def domain_error(domain: str, wildcard: bool = True) -> str | None:
     """Why `domain` is not a valid (wildcard) DNS name, as agent.ValidateWildcardDomain says; None when it is."""
     if not domain:
