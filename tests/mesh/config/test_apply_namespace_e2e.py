@@ -37,3 +37,15 @@ def test_apply_n_places_the_object_and_without_n_it_is_default(bundled_mesh, mes
     assert "VirtualService bookinfo/ratings applied" in capsys.readouterr().out
     assert [o.ref for o in bundled_mesh.objects if o.kind == "VirtualService" and o.name == "ratings"] == [
         "VirtualService bookinfo/ratings"]
+
+
+def test_control_api_stores_an_unnamespaced_object_in_default(bundled_mesh, mesh_config):
+    """What the live diagnoser reads back from the mesh: the namespace kubectl would have given it."""
+    from mesh.control_api import ControlClient
+    client = ControlClient(f"http://127.0.0.1:{bundled_mesh.control.port}", token=bundled_mesh.control_token)
+    body = VS.replace("name: ratings\n", "name: ratings-fqdn\n").replace("host: ratings\n",
+                                                                        "host: ratings.bookinfo.svc.cluster.local\n")
+    r = client.apply(body, "no-namespace.yaml")
+    assert r["changed"] == ["VirtualService default/ratings-fqdn"]
+    assert [o.namespace for o in bundled_mesh.objects if o.name == "ratings-fqdn"] == ["default"]
+    assert "namespace: default" in client.config_yaml()
