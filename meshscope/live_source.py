@@ -297,7 +297,8 @@ class LiveSource:
                 continue
             out.append({"service": f"{d.get('name')}.{d['namespace']}.svc.cluster.local", "name": d.get("name"),
                         "namespace": d["namespace"], "id": d["id"], "health": d.get("health", "na"),
-                        "rps": d.get("rps_in", 0.0), "error_pct": d.get("error_pct", 0.0), "has_metrics": True})
+                        "rps": d.get("rps_in", 0.0), "error_pct": d.get("error_pct", 0.0), "has_metrics": True,
+                        "rps_out": d.get("rps_out", 0.0), "health_reason": d.get("health_reason", "")})
         return sorted(out, key=lambda r: (r["namespace"], r["name"] or ""))
 
     # ---- findings -------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             html.Section([html.H3("Namespaces and services"), *[
                 html.Div(className="ns-block", children=[html.H4([_worst(items), " ", ns]), html.Ul([
                     html.Li([badge(s["health"]), " ", dcc.Link(s["name"], href=f"/services?name={quote(s['service'])}"),
-                             html.Span(f"  {s['rps']:.1f} rps, {s['error_pct']:.1f}% errors", className="muted")])
+                             html.Span(_traffic_text(s), className="muted", title=s.get("health_reason") or None)])
                     for s in sorted(items, key=lambda s: s["name"])])]) for ns, items in sorted(by_ns.items())]]),
             html.Section([html.H3("Top findings"), html.Ol(id="ov-findings", children=[
                 html.Li([badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={quote(f['fingerprint'], safe='')}"),
@@ -55,6 +55,17 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                                                           className="report-link"), " ")]],
                className="muted", id="ov-reports"),
     ])
+
+
+def _traffic_text(s: dict[str, Any]) -> str:
+    """Whose requests the numbers are: calls into the service, or what a pure source (a gateway) sends."""
+    if not s.get("rps") and s.get("rps_out"):
+        return f"  sends {s['rps_out']:.1f} rps (nothing calls it)"
+    text = f"  in: {s['rps']:.1f} rps, {s['error_pct']:.1f}% errors"
+    reason = s.get("health_reason") or ""
+    if reason.startswith("outbound"):
+        text += f"; {s['health']} on its outbound calls: {reason.removeprefix('outbound ')}"
+    return text
 
 
 _RANK = {"failing": 4, "degraded": 3, "healthy": 2, "idle": 1, "na": 0}

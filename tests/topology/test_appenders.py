@@ -235,3 +235,35 @@ spec: {hosts: [httpbin.org], location: MESH_EXTERNAL, ports: [{number: 443, name
     assert marks["httpbin.org"][0] == {"name": "bookinfo/httpbin", "hosts": ["httpbin.org"], "location": "MESH_EXTERNAL"}
     assert marks["PassthroughCluster"] == (None, True)
     assert all(d.get(A.IS_INACCESSIBLE) for _, d in g.nodes(data=True) if d[A.SERVICE] == "PassthroughCluster")
+
+
+def test_a_node_says_whose_requests_decided_its_health():
+    """Failing on its calls (outbound) with clean inbound traffic: the reason says outbound, not a 0.0 % puzzle."""
+    df = frame(both("a-v1", "b-v1", 10.0), both("b-v1", "c-v1", 6.0), both("b-v1", "c-v1", 4.0, code="503"))
+    g = build_graph(df)
+    b = node(g, "b-v1")
+    assert b[A.HEALTH] == "Failure" and b[A.HEALTH_REASON].startswith("outbound 5XX 40.0%")
+    assert node(g, "c-v1")[A.HEALTH_REASON].startswith("inbound 5XX 40.0%")
+
+
+def test_a_service_whose_workloads_only_send_is_not_idle():
+    snap = Snapshot(load_text("""
+apiVersion: v1
+kind: Service
+metadata: {name: edge-gw, namespace: bookinfo}
+spec: {selector: {app: edge-gw}, ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: edge-gw-v1, namespace: bookinfo}
+spec: {template: {metadata: {labels: {app: edge-gw, version: v1}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: quiet, namespace: bookinfo}
+spec: {selector: {app: quiet}, ports: [{port: 80}]}
+""", "t.yaml").objects)
+    g = build_graph(frame(both("edge-gw-v1", "b-v1", 7.0)), "service", snapshot=snap)
+    svc = {d[A.SERVICE]: d for _, d in g.nodes(data=True) if d[A.NODE_TYPE] == "service"}
+    assert not svc["edge-gw"].get(A.IS_IDLE) and svc["edge-gw"][A.RATES]["httpOut"] == pytest.approx(7.0)
+    assert svc["quiet"][A.IS_IDLE]

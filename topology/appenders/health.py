@@ -1,7 +1,9 @@
 """Health: status and color per node and edge from the graph's own traffic (Kiali's algorithm).
 
 Node: worst over protocols and directions of its inbound/outbound requests
-judged by the tolerances that apply to it. Edge: worst of the source's
+judged by the tolerances that apply to it; its reason names the direction that
+decided (e.g. "outbound 5XX 40.0% of requests"), so a node failing on its calls is
+not read against its inbound error %. Edge: worst of the source's
 outbound and the destination's inbound judgement of the edge's responses.
 TCP has no error semantics: TCP edges with traffic are blue. Vectorized: one
 bincount per tolerance, whatever the number of edges.
@@ -92,6 +94,7 @@ class HealthAppender:
         n_rank = np.zeros(n_nodes, dtype=np.int64)
         n_reason = np.full(n_nodes, -1)
         n_pct = np.zeros(n_nodes)
+        n_dir = np.zeros(n_nodes, dtype=np.int64)  # 0 inbound, 1 outbound: whose requests decided the status
         for p in (0, 1):
             on = tr.e_proto == p
             for direction, ends in (("inbound", tr.e_dst), ("outbound", tr.e_src)):
@@ -107,6 +110,7 @@ class HealthAppender:
                         n_rank = np.where(use, rank, n_rank)
                         n_reason = np.where(use, tol_list.index(t), n_reason)
                         n_pct = np.where(use, pct, n_pct)
+                        n_dir = np.where(use, int(direction == "outbound"), n_dir)
         # tcp-only traffic is healthy traffic (no error semantics)
         tcp_any = np.zeros(n_nodes, dtype=bool)
         on = tr.e_proto == 2
@@ -121,7 +125,8 @@ class HealthAppender:
             rank = int(n_rank[i]) if 0 <= i < n_nodes else 0
             status = _STATUS[rank]
             d[A.HEALTH] = status
-            d[A.HEALTH_REASON] = self._reason(tol_list[n_reason[i]], n_pct[i]) if i >= 0 and n_reason[i] >= 0 else ""
+            d[A.HEALTH_REASON] = (("outbound " if n_dir[i] else "inbound ") + self._reason(tol_list[n_reason[i]], n_pct[i])
+                                  if i >= 0 and n_reason[i] >= 0 else "")
             d[A.HEALTH_COLOR] = "grey" if d.get(A.IS_IDLE) else COLORS[status]
 
     def _sets(self, ctx: AppendContext, config: HealthConfig) -> tuple[dict[tuple, int], np.ndarray]:

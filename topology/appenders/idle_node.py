@@ -52,6 +52,38 @@ class IdleNodeAppender:
                 continue
             graph.add_node(c.nid, **{A.KEY: c.key, A.NODE_TYPE: c.node_type, **c.fields, A.DEST_SERVICES: [],
                                      A.RATES: {}, A.IS_INJECTED: False, A.IS_IDLE: True})
+        _senders_are_not_idle(graph, config)
+
+
+def _senders_are_not_idle(graph: nx.MultiDiGraph, config: ConfigIndex) -> None:
+    """A service nobody calls whose workloads send (a gateway, a traffic generator) is a pure source, not idle.
+
+    Its node carries the outbound rates of the workloads its selector picks, so lists of services
+    show it sending instead of "idle 0.0 rps" while the graph draws its traffic.
+    """
+    sending: dict[tuple[str, str], dict[str, float]] = {}
+    for _, d in graph.nodes(data=True):
+        rates = d.get(A.RATES) or {}
+        out = {k: v for k, v in rates.items() if k.endswith("Out") and v}
+        if out and d.get(A.WORKLOAD) and d[A.NODE_TYPE] != model.NT_SERVICE:
+            sending[(d.get(A.NAMESPACE), d[A.WORKLOAD])] = out
+    if not sending:
+        return
+    snap = config.snapshot
+    for _, d in graph.nodes(data=True):
+        if d[A.NODE_TYPE] != model.NT_SERVICE or not d.get(A.IS_IDLE) or not d.get(A.SERVICE):
+            continue
+        svc = snap.find("Service", d.get(A.NAMESPACE), d[A.SERVICE])
+        selector = (svc.raw.get("spec") or {}).get("selector") if svc is not None else None
+        if not selector:
+            continue
+        total: dict[str, float] = {}
+        for w in snap.matching_workloads(d.get(A.NAMESPACE), selector):
+            for k, v in sending.get((w.namespace, w.name), {}).items():
+                total[k] = total.get(k, 0.0) + v
+        if total:
+            d[A.IS_IDLE] = False
+            d[A.RATES] = {**(d.get(A.RATES) or {}), **total}
 
 
 def _owned(config: ConfigIndex, w) -> bool:
