@@ -113,6 +113,8 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
     if not parts:
         return AccessLogResult(REQUESTS.empty_table(), errors)
     raw_table = pa.concat_tables(parts, promote_options="permissive")
+    if len(parts) > 1:  # pieces of an isolated block come back out of order: restore the file's order
+        raw_table = raw_table.take(pc.sort_indices(raw_table.column("_line")))
     table, bad = _derive_safe(raw_table, context)
     errors.extend(_errors(raw, bad, first_line))
     errors.sort(key=lambda e: e.line)
@@ -135,26 +137,56 @@ def _errors(raw: bytes, bad: list[tuple[int, str, str]], first_line: int) -> lis
     return out
 
 
+_CAREFUL_LINES = 16  # a refused piece this small is read line by line (Python, lenient on types)
+_WIDESPREAD = 2048  # a refused block this small whose halves both fail too: read it all line by line
+
+
 def _read_json_rows(lines: pa.Array, idx: np.ndarray, out: list[pa.Table], errors: list[ParseError], first_line: int) -> None:
-    """Parse lines[idx] in one go (Arrow); a block Arrow refuses is read line by line."""
+    """Parse lines[idx] in one go (Arrow); a block Arrow refuses is halved until the refused
+    lines are alone in pieces of <= _CAREFUL_LINES, and only those are read line by line. So a few
+    bad lines in a big batch cost a few small Arrow reads, not a Python pass over their blocks;
+    a block where failures are everywhere (numbers written as strings) stops halving early."""
     if len(idx) == 0:
         return
-    chunk = pc.take(lines, pa.array(idx))
-    buf = _join(chunk)
-    t = _read_buffer(buf, _JSON_SCHEMA)
-    if (t is None or t.num_rows != len(idx)) and len(idx) > 2048:
-        mid = len(idx) // 2
-        _read_json_rows(lines, idx[:mid], out, errors, first_line)
-        _read_json_rows(lines, idx[mid:], out, errors, first_line)
+    t = _try_rows(lines, idx)
+    if t is not None:
+        out.append(t)
         return
+    _isolate_rows(lines, idx, out, errors, first_line)
+
+
+def _try_rows(lines: pa.Array, idx: np.ndarray) -> pa.Table | None:
+    t = _read_buffer(_join(pc.take(lines, pa.array(idx))), _JSON_SCHEMA)
     if t is None or t.num_rows != len(idx):
-        # unusual types or broken lines somewhere in this small block: read it line by line
-        t, ok, why = _read_lines_python(chunk.to_pylist())
-        for i in np.flatnonzero(~ok):
-            msg, reason = why[int(i)]
-            errors.append(ParseError(first_line + int(idx[i]), msg, reason, chunk[int(i)].as_py().encode()[:512]))
-        idx = idx[ok]
-    out.append(t.append_column("_line", pa.array(idx.astype(np.int64))))
+        return None
+    return t.append_column("_line", pa.array(idx.astype(np.int64)))
+
+
+def _isolate_rows(lines: pa.Array, idx: np.ndarray, out: list[pa.Table], errors: list[ParseError], first_line: int) -> None:
+    """lines[idx] are known to be refused as a block: find the lines that are."""
+    if len(idx) <= _CAREFUL_LINES:
+        _careful_rows(lines, idx, out, errors, first_line)
+        return
+    mid = len(idx) // 2
+    halves = (idx[:mid], idx[mid:])
+    read = [_try_rows(lines, h) for h in halves]
+    failed = [h for h, t in zip(halves, read) if t is None]
+    out.extend(t for t in read if t is not None)
+    if len(failed) == 2 and len(idx) <= _WIDESPREAD:
+        for h in failed:
+            _careful_rows(lines, h, out, errors, first_line)
+        return
+    for h in failed:
+        _isolate_rows(lines, h, out, errors, first_line)
+
+
+def _careful_rows(lines: pa.Array, idx: np.ndarray, out: list[pa.Table], errors: list[ParseError], first_line: int) -> None:
+    chunk = pc.take(lines, pa.array(idx))
+    t, ok, why = _read_lines_python(chunk.to_pylist())
+    for i in np.flatnonzero(~ok):
+        msg, reason = why[int(i)]
+        errors.append(ParseError(first_line + int(idx[i]), msg, reason, chunk[int(i)].as_py().encode()[:512]))
+    out.append(t.append_column("_line", pa.array(idx[ok].astype(np.int64))))
 
 
 def _read_buffer(buf: pa.Buffer, schema: pa.Schema) -> pa.Table | None:
@@ -463,6 +495,12 @@ def _to_timestamps(start: pa.Array) -> tuple[pa.Array, np.ndarray]:
         return pc.cast(start, TS), np.ones(len(start), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    plausible = _plausible_times(start)  # the usual culprits, found without a Python loop
+    try:
+        ts = pc.cast(pc.if_else(pa.array(plausible), start, pa.scalar(None, pa.string())), TS)
+        return pc.fill_null(ts, pa.scalar(0, TS)), plausible & pc.is_valid(ts).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     enc = pc.dictionary_encode(start)
     values = []
     for v in enc.dictionary.to_pylist():
@@ -473,6 +511,19 @@ def _to_timestamps(start: pa.Array) -> tuple[pa.Array, np.ndarray]:
     ts = pc.take(pa.array(values, pa.int64()), enc.indices)
     ok = pc.is_valid(ts).to_numpy(zero_copy_only=False)
     return pc.fill_null(ts, 0).cast(TS), ok
+
+
+def _plausible_times(start: pa.Array) -> np.ndarray:
+    """Which ISO strings (already matching _ISO_TIME) name a real instant in timestamp[ns] range:
+    year 1678-2261, month 1-12, a day that month has (leap years too), hour < 24, minute and second < 60."""
+    def num(a: int, b: int) -> np.ndarray:
+        part = pc.utf8_slice_codeunits(start, a, b)
+        ok = pc.match_substring_regex(part, r"^[0-9]+$")
+        return pc.cast(pc.if_else(ok, part, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+    y, mo, d, h, mi, sec = num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(mo, 0, 12)] + (leap & (mo == 2))
+    return (y >= 1678) & (y <= 2261) & (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= days) & (h < 24) & (mi < 60) & (sec < 60)
 
 
 _SPECIAL_OUT = ("PassthroughCluster", "BlackHoleCluster")  # Istio's egress catch-alls: their own service
