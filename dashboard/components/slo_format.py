@@ -12,7 +12,16 @@ def alert_text(slo: dict[str, Any]) -> str:
 
 
 def budget_text(slo: dict[str, Any]) -> str:
+    """Budget left of the whole period, how far overspent, and how much of the period the numbers rest on."""
     value = slo.get("budget_remaining")
     if not isinstance(value, (int, float)) or value != value:
         return "n/a"
-    return f"{100 * value:.1f}%" + (" (overspent)" if value < 0 else "")
+    text = f"{100 * value:.1f}%"
+    consumed = slo.get("budget_consumed")
+    if value < 0:
+        text += f" (overspent: {consumed:.1f}x the budget)" if isinstance(consumed, (int, float)) and consumed > 1 \
+            else " (overspent)"
+    share = slo.get("observed_share")
+    if isinstance(share, (int, float)) and 0 <= share < 1:
+        text += f", {100 * share:.2g}% of the period observed"
+    return text
