@@ -340,21 +340,18 @@ class _Parser:
         return lambda env: _variable(env, v)
 
     def has(self) -> Fn:
+        """has(x.f): whether x has the field f set; x is compiled on its own, f is the last selection."""
         self.take("(")
         start = self.i
-        target = self.member()
-        # has(x.f): re-read the last selection as a presence test on its target.
-        if self.toks[self.i - 1][0] != "id" or self.toks[self.i - 2] != ("op", "."):
-            raise CelUnsupported("has() needs a field selection")
-        field = self.toks[self.i - 1][1]
+        self.member()  # only to find where the argument ends
         end = self.i
-        self.i = start
+        if end - start < 3 or self.toks[end - 1][0] != "id" or self.toks[end - 2] != ("op", "."):
+            raise CelUnsupported("has() needs a field selection")
+        field = self.toks[end - 1][1]
         sub = _Parser.__new__(_Parser)
         sub.toks, sub.i = self.toks[start:end - 2], 0
         base = sub.member()
-        self.i = end
         self.take(")")
-        del target
 
         def present(env: Env) -> bool:
             obj = base(env)

@@ -623,3 +623,30 @@ def test_served_versions_are_per_kind_as_istios_crds_say():
            if f.code == "MS0010"]
     assert [n for n, _ in got] == ["e", "p"]
     assert "(networking.istio.io/v1alpha3)" in got[0][1] and "(networking.istio.io/v1beta1)" in got[1][1]
+
+
+@pytest.mark.parametrize("rule, value, holds", [
+    ("has(self.a) ? self.a.size() > 0 : true", {"a": {}}, False),
+    ("has(self.a) ? self.a.size() > 0 : true", {}, True),
+    ("(has(self.a) ? 1 : 0) + (has(self.b) ? 1 : 0) <= 1", {"a": 1, "b": 2}, False),
+    ("self.all(k, k.startsWith('x'))", {"xa": 1, "xb": 2}, True),
+    ("self.exists_one(p, p.n == 1)", [{"n": 1}, {"n": 1}], False),
+    ("self in ['', 'HTTP']", "HTTPS", False),
+    ("!self.contains('*')", "a*", False),
+    ("duration(self) >= duration('1ms')", "1h", True),
+    ("duration(self) >= duration('1ms')", "soon", False),
+    ("self.b == 1 || true", {}, True),  # CEL's || absorbs an error on one side when the other is true
+    ("0 < self && self <= 65535", 70000, False),
+    ("self.all(key, 0 < int(key) && int(key) <= 65535)", {"80": {}, "http": {}}, False),
+    ("url(self).getScheme() in ['http', 'https']", "ftp://x", False),
+])
+def test_the_cel_subset_evaluates_as_cel_does(rule: str, value, holds: bool):
+    from mesh.config.schema.cel import compile_rule
+    assert compile_rule(rule)(value) is holds
+
+
+@pytest.mark.parametrize("rule", ["self.foo()", "matches(self, 'x')", "self.map(x, x)", "self ~ 1"])
+def test_cel_outside_the_subset_is_refused_at_compile_time(rule: str):
+    from mesh.config.schema.cel import CelUnsupported, compile_rule
+    with pytest.raises(CelUnsupported):
+        compile_rule(rule)
