@@ -84,6 +84,12 @@ def _describe(schema: dict[str, Any]) -> str:
     return _TYPE_WORDS.get(t, "a value")
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """A value as the message quotes it: its repr, cut so one huge string cannot flood a report."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _dotted(path: str) -> str:
     return path.replace("/", ".")
 
@@ -136,7 +142,7 @@ def compile_schema(schema: dict[str, Any]) -> Check:
             if isinstance(value, (dict, list)) or value not in allowed_set:
                 hint = _suggest(value, [a for a in allowed if isinstance(a, str)], list_known=False) \
                     if isinstance(value, str) else ""
-                out.append(Issue(path, ENUM, f"{_dotted(path)} must be one of {shown}; got {value!r}{hint}"))
+                out.append(Issue(path, ENUM, f"{_dotted(path)} must be one of {shown}; got {_short(value)}{hint}"))
         steps.append(enum)
 
     steps += _numeric_steps(schema)
@@ -241,7 +247,7 @@ def _size_steps(schema: dict[str, Any]) -> list[Check]:
 
         def match(value: Any, path: str, out: list[Issue]) -> None:
             if isinstance(value, str) and not rx.search(value):
-                out.append(Issue(path, FORMAT, f"{_dotted(path)} {value!r} does not match {pattern}"))
+                out.append(Issue(path, FORMAT, f"{_dotted(path)} {_short(value)} does not match {pattern}"))
         steps.append(match)
     return steps
 
@@ -379,7 +385,7 @@ def _rule_steps(schema: dict[str, Any]) -> list[Check]:
 
         def cel(value: Any, path: str, out: list[Issue], holds=holds, message=message, problem=problem) -> None:
             if not holds(value):
-                shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+                shown = f" (got {_short(value)})" if isinstance(value, (str, int, float)) else ""
                 if problem == DURATION and isinstance(value, str):
                     try:
                         parse_duration(value)
