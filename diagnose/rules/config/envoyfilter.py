@@ -4,8 +4,8 @@ Relative operations (INSERT_BEFORE/AFTER, REPLACE, REMOVE) depend on what other
 EnvoyFilters did first; without `priority` that order is not defined, and a
 proxyVersion-scoped patch of the same filter makes upgrades reorder them.
 ADD/REMOVE on route configurations and REPLACE outside filters and virtual hosts
-are silently ignored by istiod. Each problem is reported once per EnvoyFilter, at its
-first patch, as istioctl does (its messages carry no patch index, so it de-duplicates them).
+are silently ignored by istiod. Each problem is reported at the patch it is about, as
+istioctl does on files (its messages carry the patch's line).
 """
 from __future__ import annotations
 
@@ -46,13 +46,6 @@ class Patches:
         for ef in filters:
             ctx.current = ef
             priority = ef.spec.get("priority")
-            said: set[str] = set()
-
-            def report(code: str, path: str, **args: object) -> None:
-                if code not in said:
-                    said.add(code)
-                    ctx.report(code, ef, path, **args)  # noqa: B023 - called within this iteration only
-
             for i, cp in enumerate(as_list(ef.spec.get("configPatches"))):
                 cp = as_dict(cp)
                 patch, match = as_dict(cp.get("patch")), as_dict(cp.get("match"))
@@ -61,24 +54,24 @@ class Patches:
                 path = f"spec/configPatches[{i}]"
                 relative = False
                 if op == "ADD" and apply_to in ROUTE_TARGETS:
-                    report("MS0033", path, index=i, apply_to=apply_to)
+                    ctx.report("MS0033", ef, path, index=i, apply_to=apply_to)
                 elif op == "REMOVE":
                     if apply_to in ROUTE_TARGETS:
-                        report("MS0034", path, index=i, apply_to=apply_to)
+                        ctx.report("MS0034", ef, path, index=i, apply_to=apply_to)
                     else:
                         relative = True
                 elif op == "REPLACE":
                     if apply_to not in REPLACEABLE:
-                        report("MS0032", path, index=i, apply_to=apply_to or "(none)")
+                        ctx.report("MS0032", ef, path, index=i, apply_to=apply_to or "(none)")
                     else:
                         relative = True
                 elif op in ("INSERT_BEFORE", "INSERT_AFTER"):
                     relative = True
                 if relative and not priority:
                     if name is not None and name in versioned:
-                        report("MS0031", path, index=i, operation=op, filter=name[1])
+                        ctx.report("MS0031", ef, path, index=i, operation=op, filter=name[1])
                     else:
-                        report("MS0030", path, index=i, operation=op)
+                        ctx.report("MS0030", ef, path, index=i, operation=op)
                 if as_dict(match.get("proxy")).get("proxyVersion"):
                     versioned.add(name)
         ctx.current = None
