@@ -299,20 +299,20 @@ class LiveDiagnoser:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            started = time.monotonic()
+            started, cpu0 = time.monotonic(), time.thread_time()
             due, version = self._due()
-            took = 0.0
+            cpu = 0.0
             if due:
                 try:
                     self.evaluate()
                 except Exception:
                     log.exception("live diagnoser evaluation failed")
                 self._evaluated_version, self._evaluated_at = version, started
-                took = time.monotonic() - started
+                cpu = time.thread_time() - cpu0  # CPU, not wall time: other processes' load must not slow diagnosis
             else:
                 self.skipped_cycles += 1
-            pause = max(self.interval_s, took / self.max_busy_share if self.max_busy_share > 0 else 0.0)
-            self._stop.wait(max(0.0, pause - took))
+            pause = max(self.interval_s, cpu / self.max_busy_share if self.max_busy_share > 0 else 0.0)
+            self._stop.wait(max(0.0, pause - (time.monotonic() - started)))
 
 
 def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:
