@@ -14,4 +14,7 @@ REALWORLD_FILES = HERE / "realworld" / "files"
 
 def guard_sources() -> list[list[Path]]:
     """Groups of files loaded together: Istio's analyzer test data, and the real-world corpus."""
-    return [sorted(ISTIO_TESTDATA.rglob("*.yaml")), sorted(REALWORLD_FILES.rglob("*.yaml"))]
+    def yaml_files(root: Path) -> list[Path]:
+        return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
+
+    return [yaml_files(ISTIO_TESTDATA), yaml_files(REALWORLD_FILES)]
