@@ -76,3 +76,18 @@ def test_files_are_unchanged_from_upstream():
     for s in yaml.safe_load((ROOT / "sources.yaml").read_text()):
         data = (ROOT / "files" / s["file"]).read_bytes()
         assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == s["blob"], s["file"]
+
+
+def test_the_cli_agrees_on_a_set_applied_with_n():
+    """`meshscope analyze -n tutorial FILES` as a user types it (the CLI assumes the ingress gateway itself)."""
+    import json
+    import subprocess
+    import sys
+    entry = SETS["istio-tutorial-fault-503"]
+    r = subprocess.run([sys.executable, "-m", "meshscope", "analyze", "-n", entry["namespace"], "--format", "json",
+                        *[str(ROOT / "files" / f) for f in entry["files"]]],
+                       capture_output=True, text=True, cwd=ROOT.parents[2], timeout=120)
+    assert r.returncode == 0, r.stderr  # a warning only
+    serious = [f for f in json.loads(r.stdout) if f["severity"] != "info"]
+    assert [(f["equivalents"][0], f["resource"]["kind"], f["resource"]["namespace"], f["resource"]["name"])
+            for f in serious] == [("IST0130", "VirtualService", "tutorial", "recommendation")]
