@@ -17,7 +17,16 @@ COLUMNS = [("trace_id", "Trace"), ("root_service", "Root service"), ("root_name"
 
 def _rows(source: DataSource, filters: TraceFilters) -> list[dict[str, Any]]:
     return [{**{k: t[k] for k in ("trace_id", "root_service", "root_name", "duration_ms", "spans", "status")},
-             "id": t["trace_id"], "started": when(t["start"])} for t in source.traces(filters)]
+             **_root(t), "id": t["trace_id"], "started": when(t["start"])} for t in source.traces(filters)]
+
+
+def _root(t: dict[str, Any]) -> dict[str, str]:
+    """A trace whose root span has not arrived (still in flight, or lost) says so instead of showing "?"."""
+    if t.get("root_service") not in (None, "", "?"):
+        return {}
+    seen = [str(s) for s in t.get("services") or []]
+    return {"root_service": "root not received yet" + (f" (spans from {', '.join(seen[:2])})" if seen else ""),
+            "root_name": "in flight or root span lost"}
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
