@@ -104,6 +104,7 @@ def test_every_scenario_is_diagnosed_as_in_the_file_mode(otel_stack):
                 # (an earlier scenario's finding may still be open while its failures leave the window)
                 assert not [x for x in _open(diag, "MS3001", dst) if x.first_seen >= applied_at], sc.name
             seen[sc.name] = f"{want} after {time.monotonic() - t0:.1f}s ({f.evidence['evidence_source']})"
+            print(f"\n{sc.name}: {seen[sc.name]}", flush=True)
         finally:
             mesh.clear_scenario()
     print("\n" + "\n".join(f"{k}: {v}" for k, v in seen.items()))
