@@ -107,13 +107,34 @@ def compare(graph: dict, logs: dict, min_rps: float = 0.2) -> dict[str, float]:
         worst["error_pct_diff"] = max(worst["error_pct_diff"], abs(got.error_pct - want.error_pct))
         for code in set(got.codes) | set(want.codes):
             worst["code_share_diff"] = max(worst["code_share_diff"], abs(got.codes.get(code, 0.0) - want.codes.get(code, 0.0)))
-    worst["extra_edges"] = sum(1 for k, e in graph.items() if k not in logs and e.rps >= min_rps and k[0] != "unknown")
+    extra = [k for k, e in graph.items() if k not in logs and e.rps >= min_rps and k[0] != "unknown"]
+    worst["extra_edges"] = len(extra)
+    if extra:
+        worst["worst"] += f"; extra: {', '.join(f'{a} -> {b} {graph[(a, b)].rps:.2f} rps' for a, b in extra)}"
     return worst
+
+
+def settled(store, start: float, end: float, timeout: float = 30.0) -> bool:
+    """Wait until every sidecar's log and scrape has been read past `end` (a loaded box tails late)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        req = store.requests(start, None)
+        t = req[s.START_TIME].astype("int64").to_numpy() / 1e9
+        src = req[s.LOG_SOURCE].astype(str).to_numpy()
+        logged = set(src[t <= end])
+        past_logs = set(src[t > end + 1.0])
+        span = store.time_range("metrics")
+        if logged <= past_logs and span is not None and span[1].timestamp() > end + 1.0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
 
 
 def measure(store, start: float, end: float) -> dict[str, float]:
     from collector.query import istio_rates
 
+    settled(store, start, end)
     return compare(graph_edges(istio_rates(store, end - start, end)), log_edges(store.requests(), start, end))
 
 
