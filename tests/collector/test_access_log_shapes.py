@@ -1,0 +1,109 @@
+"""Real shapes Istio writes: special clusters, ambient waypoints, TCP lines with '-' fields, and
+unescaped quotes in header fields, in Istio's default text format and the JSON shape.
+
+Lines are rendered from Istio's default text format string (tests/collector/envoy_static.py
+ISTIO_TEXT_FORMAT, the operators of meshConfig.accessLogFormat's default), one field at a time,
+so every class of line is built the way Envoy builds it."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from collector import schema as s
+from collector.parse.access_log import LogContext, parse_json_log, parse_text_log
+from tests.collector.envoy_static import ISTIO_TEXT_FORMAT
+
+CTX = LogContext("sidecar.log", "productpage-v1", "bookinfo", "spiffe://cluster.local/ns/bookinfo/sa/productpage")
+PEER = "spiffe://cluster.local/ns/shop/sa/cart"
+BASE = {
+    "START_TIME": "2026-11-21T01:08:35.741Z", "REQ(:METHOD)": "GET", "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)": "/ok",
+    "PROTOCOL": "HTTP/1.1", "RESPONSE_CODE": "200", "RESPONSE_FLAGS": "-", "RESPONSE_CODE_DETAILS": "via_upstream",
+    "CONNECTION_TERMINATION_DETAILS": "-", "UPSTREAM_TRANSPORT_FAILURE_REASON": "-", "BYTES_RECEIVED": "0",
+    "BYTES_SENT": "2", "DURATION": "3", "RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)": "2", "REQ(X-FORWARDED-FOR)": "-",
+    "REQ(USER-AGENT)": "curl/8.5", "REQ(X-REQUEST-ID)": "rid-1", "REQ(:AUTHORITY)": "example.com",
+    "UPSTREAM_HOST": "10.0.0.9:80", "UPSTREAM_CLUSTER_RAW": "outbound|80||example.com",
+    "UPSTREAM_LOCAL_ADDRESS": "10.0.0.1:4000", "DOWNSTREAM_LOCAL_ADDRESS": "10.0.0.9:80",
+    "DOWNSTREAM_REMOTE_ADDRESS": "10.0.0.1:5000", "REQUESTED_SERVER_NAME": "-", "ROUTE_NAME": "allow_any",
+}
+
+
+def text_line(**fields: str) -> str:
+    values = dict(BASE, **fields)
+    return re.sub(r"%([A-Z_()?:\-]+)%", lambda m: values[m.group(1)], ISTIO_TEXT_FORMAT)
+
+
+def json_line(**fields) -> str:
+    v = dict(BASE, **fields)
+    doc = {"start_time": v["START_TIME"], "method": v["REQ(:METHOD)"], "path": v["REQ(X-ENVOY-ORIGINAL-PATH?:PATH)"],
+           "protocol": v["PROTOCOL"], "response_code": int(v["RESPONSE_CODE"]), "response_flags": v["RESPONSE_FLAGS"],
+           "bytes_received": None if v["BYTES_RECEIVED"] == "-" else int(v["BYTES_RECEIVED"]),
+           "bytes_sent": None if v["BYTES_SENT"] == "-" else int(v["BYTES_SENT"]),
+           "duration": None if v["DURATION"] == "-" else int(v["DURATION"]),
+           "user_agent": v["REQ(USER-AGENT)"], "request_id": v["REQ(X-REQUEST-ID)"], "authority": v["REQ(:AUTHORITY)"],
+           "upstream_host": v["UPSTREAM_HOST"], "upstream_cluster": v["UPSTREAM_CLUSTER_RAW"],
+           "requested_server_name": v["REQUESTED_SERVER_NAME"], "downstream_peer_uri_san": fields.get("down_san"),
+           "upstream_peer_uri_san": fields.get("up_san")}
+    return json.dumps(doc) + "\n"
+
+
+def _one(parse, line: str) -> dict:
+    r = parse(line, CTX)
+    assert r.errors == [], r.errors
+    assert r.table.num_rows == 1
+    return r.table.to_pylist()[0]
+
+
+@pytest.mark.parametrize("parse,render", [(parse_text_log, text_line), (parse_json_log, json_line)])
+@pytest.mark.parametrize("cluster", ["PassthroughCluster", "BlackHoleCluster"])
+def test_egress_catch_alls_are_their_own_service_reported_by_the_source(parse, render, cluster):
+    row = _one(parse, render(UPSTREAM_CLUSTER_RAW=cluster))
+    assert row[s.REPORTER] == "source"
+    assert (row[s.SOURCE_WORKLOAD], row[s.SOURCE_WORKLOAD_NAMESPACE]) == ("productpage-v1", "bookinfo")
+    assert row[s.DESTINATION_SERVICE] == cluster  # one node per catch-all, as Kiali draws them
+
+
+@pytest.mark.parametrize("parse,render", [(parse_text_log, text_line), (parse_json_log, json_line)])
+@pytest.mark.parametrize("cluster", ["InboundPassthroughClusterIpv4", "InboundPassthroughClusterIpv6", "InboundPassthroughCluster"])
+def test_inbound_passthrough_is_reported_by_the_destination(parse, render, cluster):
+    row = _one(parse, render(UPSTREAM_CLUSTER_RAW=cluster, **({"down_san": PEER} if render is json_line else {})))
+    assert row[s.REPORTER] == "destination"
+    assert (row[s.DESTINATION_WORKLOAD], row[s.DESTINATION_WORKLOAD_NAMESPACE]) == ("productpage-v1", "bookinfo")
+    assert row[s.DESTINATION_SERVICE] == "example.com"  # no SNI: the authority
+    if render is json_line:
+        assert (row[s.SOURCE_PRINCIPAL], row[s.SOURCE_WORKLOAD_NAMESPACE]) == (PEER, "shop")
+
+
+@pytest.mark.parametrize("parse,render", [(parse_text_log, text_line), (parse_json_log, json_line)])
+def test_waypoint_lines_get_reporter_waypoint_and_the_full_service(parse, render):
+    extra = {"down_san": PEER, "up_san": "spiffe://cluster.local/ns/bookinfo/sa/reviews"} if render is json_line else {}
+    row = _one(parse, render(UPSTREAM_CLUSTER_RAW="inbound-vip|9080|http|reviews.bookinfo.svc.cluster.local", **extra))
+    assert row[s.REPORTER] == "waypoint"
+    assert row[s.DESTINATION_SERVICE] == "reviews.bookinfo.svc.cluster.local"
+    if extra:
+        assert row[s.SOURCE_WORKLOAD_NAMESPACE] == "shop" and row[s.DESTINATION_WORKLOAD_NAMESPACE] == "bookinfo"
+
+
+@pytest.mark.parametrize("fields", [
+    {"DURATION": "-", "RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)": "-"},  # TCP line flushed by a log interval
+    {"BYTES_RECEIVED": "-", "BYTES_SENT": "-", "DURATION": "-", "RESPONSE_CODE": "0", "REQ(:METHOD)": "-",
+     "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)": "-", "PROTOCOL": "-"},
+])
+def test_tcp_lines_with_dash_fields_are_kept(fields):
+    row = _one(parse_text_log, text_line(**fields))
+    assert row[s.DURATION_MS] == 0.0 and row[s.REPORTER] == "source"
+
+
+@pytest.mark.parametrize("field,value", [
+    ("REQ(USER-AGENT)", 'Mozilla/5.0 "quoted" agent'), ("REQ(USER-AGENT)", '"'), ("REQ(USER-AGENT)", 'a" "b'),
+    ("REQ(X-FORWARDED-FOR)", '1.2.3.4, "5.6.7.8"'), ("REQ(X-ENVOY-ORIGINAL-PATH?:PATH)", '/search?q="x y"'),
+])
+def test_unescaped_quotes_in_free_text_fields_do_not_lose_the_line(field, value):
+    r = parse_text_log(text_line(**{field: value}) + text_line(**{"REQ(X-REQUEST-ID)": "rid-2"}), CTX)
+    assert r.errors == []
+    rows = r.table.to_pylist()
+    assert [x[s.REQUEST_ID] for x in rows] == ["rid-1", "rid-2"]
+    assert rows[0][s.DESTINATION_SERVICE] == "example.com" and rows[0][s.RESPONSE_CODE] == 200
+    if field == "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)":
+        assert rows[0][s.PATH] == value
