@@ -165,6 +165,8 @@ class BundledMesh:
         self._halt = threading.Event()
         self._running: dict[str, list[str]] = {}  # workload key -> supervised process names
         self.rotations = 0
+        self._journal = None  # mesh.journal.Journal, opened in the data dir on first use
+        self._journal_quiet = False  # during start: the state is recorded once, after a restored scenario
 
     # --- lifecycle ---------------------------------------------------------------------
     @property
@@ -247,9 +249,14 @@ class BundledMesh:
                 self.traffic.start()
             wanted = self.config.scenario or self._saved_scenario()
             if wanted:
-                self.apply_scenario(wanted)
+                self._journal_quiet = True
+                try:
+                    self.apply_scenario(wanted)
+                finally:
+                    self._journal_quiet = False
                 if not self.config.scenario:
                     self.restored_scenario = wanted
+            self._journal_sync("meshscope mesh start" + "".join(f" --config {p}" for p in self.config.extra_config))
             threading.Thread(target=self._rotation_loop, name="mesh-cert-rotation", daemon=True).start()
             if self.config.log_rotation is not None and self.config.telemetry != "otel":
                 self.log_rotator = LogRotator(self._rotated_logs, self.config.log_rotation).start()
@@ -499,7 +506,54 @@ class BundledMesh:
         self.warnings = warnings
         return warnings
 
-    def _push(self, objects: list[ConfigObject], changed: list[str], wait: bool, timeout: float = 30.0) -> ApplyResult:
+    # --- config journal ----------------------------------------------------------------
+    @property
+    def journal(self):  # noqa: ANN201 - mesh.journal.Journal
+        """The config journal in the data dir (survives restarts of the mesh)."""
+        if self._journal is None:
+            from mesh.journal import open_journal
+            self._journal = open_journal(self.data_dir)
+        return self._journal
+
+    def _journal_sync(self, who: str) -> None:
+        """Record the whole config: only objects that differ from the journal's last state are new entries."""
+        from mesh.journal import content_of
+        try:
+            self.journal.sync([(o.kind, o.namespace, o.name, content_of(o.spec, o.labels, o.annotations), o.api_version)
+                               for o in self._objects], who=who)
+        except Exception as exc:  # noqa: BLE001 - the journal must never stop the mesh
+            self.warnings.append(f"config journal not updated: {exc}")
+
+    def _journal_push(self, previous: list[ConfigObject], now: list[ConfigObject], who: str) -> None:
+        from mesh.journal import content_of
+        if self._journal_quiet:
+            return
+        try:
+            new = {o.key: o for o in now}
+            for key, o in new.items():
+                self.journal.observe(o.kind, o.namespace, o.name, content_of(o.spec, o.labels, o.annotations), who=who,
+                                     api_version=o.api_version)
+            for o in previous:
+                if o.key not in new:
+                    self.journal.observe(o.kind, o.namespace, o.name, None, who=who, deleted=True,
+                                         api_version=o.api_version)
+        except Exception as exc:  # noqa: BLE001
+            self.warnings.append(f"config journal not updated: {exc}")
+
+    def _journal_behavior(self, workload: str, behavior: dict, who: str) -> None:
+        """A scenario's bad deploy is a change too: recorded as the workload's behaviour."""
+        from mesh.journal import content_of
+        if self._journal_quiet:
+            return
+        w = next((x for x in self.registry.workloads if x.name == workload), None)
+        try:
+            self.journal.observe("WorkloadBehavior", w.namespace if w else None, workload,
+                                 content_of(dict(behavior), dict(w.labels) if w else {}), who=who)
+        except Exception as exc:  # noqa: BLE001
+            self.warnings.append(f"config journal not updated: {exc}")
+
+    def _push(self, objects: list[ConfigObject], changed: list[str], wait: bool, timeout: float = 30.0,
+              who: str | None = None) -> ApplyResult:
         with self._lock:
             t0 = time.monotonic()
             wall0 = time.time()
@@ -527,6 +581,8 @@ class BundledMesh:
                                    f"{r.node_id.split('~')[2]}: {r.message or self._rejection_reason(r.node_id)}"
                                    for r in rejected})
                     raise ConfigRejected(msgs)
+            if who is not None:
+                self._journal_push(previous, self._objects, who)
             return ApplyResult(changed, time.monotonic() - t0, warnings, in_sync=not behind)
 
     def _rejection_reason(self, node_id: str) -> str:
@@ -545,7 +601,7 @@ class BundledMesh:
             time.sleep(0.05)
         return "see " + str(log)
 
-    def apply(self, objects: Iterable[ConfigObject], wait: bool = True) -> ApplyResult:
+    def apply(self, objects: Iterable[ConfigObject], wait: bool = True, who: str = "meshscope (API)") -> ApplyResult:
         """Create or replace objects (kubectl apply); raises ConfigRejected and keeps the old config."""
         objects = list(objects)
         from mesh.config.schema import validate_object
@@ -553,15 +609,15 @@ class BundledMesh:
         if invalid:  # every field Istio's API refuses, before anything is translated
             raise ConfigRejected(invalid)
         with self._lock:
-            return self._push(with_applied(self._objects, objects), [o.ref for o in objects], wait)
+            return self._push(with_applied(self._objects, objects), [o.ref for o in objects], wait, who=who)
 
-    def delete(self, objects: Iterable[ConfigObject], wait: bool = True) -> ApplyResult:
+    def delete(self, objects: Iterable[ConfigObject], wait: bool = True, who: str = "meshscope (API)") -> ApplyResult:
         objects = list(objects)
         with self._lock:
             remaining, missing = with_deleted(self._objects, objects)
             if missing:
                 raise ConfigRejected([f"{k} {ns}/{n} not found" if ns else f"{k} {n} not found" for k, ns, n in missing])
-            return self._push(remaining, [o.ref for o in objects], wait)
+            return self._push(remaining, [o.ref for o in objects], wait, who=who)
 
     @property
     def objects(self) -> list[ConfigObject]:
@@ -600,31 +656,34 @@ class BundledMesh:
         except OSError as exc:  # the scenario still applies; only its survival across restarts is lost
             self.warnings.append(f"could not record the active scenario in {self.scenario_path}: {exc}")
 
-    def apply_scenario(self, name: str) -> ApplyResult:
+    def apply_scenario(self, name: str, who: str | None = None) -> ApplyResult:
         from mesh.scenarios import get
         sc = get(name)
+        who = who or f"meshscope mesh scenario {name}"
         with self._lock:
             if self._scenario:
-                self.clear_scenario()
-            result = self._push(with_applied(self._baseline, sc.objects), [o.ref for o in sc.objects], True)
+                self.clear_scenario(who=who)
+            result = self._push(with_applied(self._baseline, sc.objects), [o.ref for o in sc.objects], True, who=who)
             for workload, behavior in sc.behaviors.items():
                 self.set_behavior(workload, **behavior)
                 self._scenario_behaviors.add(workload)
+                self._journal_behavior(workload, behavior, who)
             if self.traffic and sc.traffic_concurrency > 1:
                 self.traffic.set_rate(self.traffic.rate, sc.traffic_concurrency)
             self._scenario = name
             self._save_scenario(name)
             return result
 
-    def clear_scenario(self) -> ApplyResult:
+    def clear_scenario(self, who: str = "meshscope mesh scenario --clear") -> ApplyResult:
         """Back to the healthy baseline: config, app behavior and traffic shape."""
         with self._lock:
             for workload in sorted(self._scenario_behaviors):
                 self.set_behavior(workload)
+                self._journal_behavior(workload, {}, who)
             self._scenario_behaviors.clear()
             if self.traffic:
                 self.traffic.set_rate(self.traffic.rate, 1)
-            result = self._push(list(self._baseline), [], True)
+            result = self._push(list(self._baseline), [], True, who=who)
             self._scenario = None
             self._save_scenario(None)
             return result

@@ -211,7 +211,9 @@ class ControlServer:
                 if not res.objects:
                     return 400, {"error": f"{filename}: no objects found"}
                 objects, duplicates = last_wins(res.objects)  # a body naming an object twice: the last counts
-                r = self.mesh.apply(objects) if path == "/v1/apply" else self.mesh.delete(objects)
+                verb = "apply" if path == "/v1/apply" else "delete"  # the journal's "who": command and file
+                who = f"meshscope {verb} -f {filename}"
+                r = self.mesh.apply(objects, who=who) if verb == "apply" else self.mesh.delete(objects, who=who)
                 return 200, {"changed": r.changed, "seconds": r.seconds, "in_sync": r.in_sync,
                              "warnings": [d.summary() for d in duplicates] + list(r.warnings)}
         except ConfigRejected as exc:

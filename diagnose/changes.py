@@ -1,0 +1,219 @@
+"""Change-aware findings: which config changes in the minutes before a finding's onset most likely caused it.
+
+A change is ranked first by how directly it touches the finding, then by how
+close before the onset it was:
+
+  4 the blamed object itself (the finding's resource or a related object)
+  3 the same scope: an object naming the finding's host, or selecting (by
+    labels) its workload or service, or a workload's own behaviour change
+  2 the same namespace
+  1 elsewhere
+
+Inside scope, an object that names the host (a DestinationRule's `host`, a
+VirtualService's `hosts` or route destination) ranks above one that only
+selects workloads: it shapes every request to that host. Works on plain dicts
+(finding `to_dict()` and journal entries) so the UI, alerts and reports share it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from mesh.journal import summary
+
+LOOKBACK_S = 900.0  # changes older than this before the onset are not considered
+AFTER_ONSET_S = 2.0  # the loop sees a finding a tick late; a change this little after onset may still be its cause
+TOP = 3
+TIERS = {4: "the blamed object", 3: "same host or workload", 2: "same namespace", 1: "elsewhere"}
+HOST_KEYS = ("host", "hosts")
+OP_WORDS = {"create": "created", "update": "changed", "delete": "deleted"}
+
+
+def _host_parts(host: str) -> tuple[str, str | None]:
+    parts = host.split(".")
+    return parts[0], (parts[1] if len(parts) > 1 and parts[1] != "svc" else None)
+
+
+def _scope(finding: dict[str, Any]) -> dict[str, Any]:
+    """What the finding is about: object refs, hosts (short names with namespace), workloads, namespaces."""
+    refs: set[tuple[str, str, str]] = set()
+    hosts: set[tuple[str, str | None]] = set()
+    workloads: set[str] = set()
+    namespaces: set[str] = set()
+    for r in [finding.get("resource"), *(finding.get("related") or [])]:
+        if not isinstance(r, dict) or not r.get("kind"):
+            continue
+        refs.add((r["kind"], r.get("namespace") or "", r.get("name") or ""))
+        if r.get("namespace"):
+            namespaces.add(r["namespace"])
+        if r["kind"] == "Service":
+            hosts.add((r.get("name") or "", r.get("namespace")))
+    ev = finding.get("evidence") or {}
+    key = str(ev.get("edge_key") or "")
+    if key and "." in key and ":" not in key:
+        name, ns = _host_parts(key)
+        hosts.add((name, ns))
+        if ns:
+            namespaces.add(ns)
+    for e in ev.get("edges") or []:
+        if isinstance(e, dict):
+            for k in ("source", "destination_workload", "workload"):
+                if e.get(k):
+                    workloads.add(str(e[k]))
+            if e.get("source_namespace"):
+                namespaces.add(str(e["source_namespace"]))
+    return {"refs": refs, "hosts": hosts, "workloads": workloads, "namespaces": namespaces}
+
+
+def _strings_at(value: Any, keys: tuple[str, ...], under: bool = False) -> list[str]:
+    """Every string under a key in `keys` (at any depth): hosts a spec names."""
+    out: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.extend(_strings_at(v, keys, under=k in keys))
+    elif isinstance(value, list):
+        for v in value:
+            out.extend(_strings_at(v, keys, under))
+    elif under and isinstance(value, str):
+        out.append(value)
+    return out
+
+
+def _selectors(spec: Any) -> list[dict[str, str]]:
+    out = []
+    if isinstance(spec, dict):
+        for key in ("selector", "workloadSelector"):
+            sel = spec.get(key)
+            if isinstance(sel, dict):
+                labels = sel.get("matchLabels") if isinstance(sel.get("matchLabels"), dict) else sel.get("labels")
+                if not isinstance(labels, dict):
+                    labels = {k: v for k, v in sel.items() if isinstance(v, str)}
+                if labels:
+                    out.append({str(k): str(v) for k, v in labels.items()})
+    return out
+
+
+def _names_host(pattern: str, ns: str | None, host: tuple[str, str | None]) -> bool:
+    name, hns = host
+    if pattern == "*" or not name:
+        return False
+    if pattern.startswith("*."):
+        return f"{name}.{hns}.svc.cluster.local".endswith(pattern[1:]) if hns else False
+    pname, pns = _host_parts(pattern)
+    return pname == name and (pns or ns) == hns if hns else pname == name
+
+
+def _relation(change: dict[str, Any], scope: dict[str, Any]) -> tuple[int, int, str]:
+    """(tier, specificity inside the tier, why) of one change against one finding."""
+    kind, ns, name = change.get("kind") or "", change.get("namespace") or "", change.get("name") or ""
+    if (kind, ns, name) in scope["refs"]:
+        return 4, 2, "the finding's own object"
+    if kind == "Service" and (name, ns or None) in scope["hosts"]:
+        return 4, 1, "the finding's service"
+    sides = [s for s in (change.get("after"), change.get("before")) if isinstance(s, dict)]
+    for side in sides:
+        spec = side.get("spec")
+        for pattern in _strings_at(spec, HOST_KEYS):
+            if any(_names_host(pattern, ns or None, h) for h in scope["hosts"]):
+                return 3, 2, f"names host {pattern}"
+    for side in sides:
+        labels = [*_selectors(side.get("spec"))]
+        if kind == "WorkloadBehavior":
+            if name in scope["workloads"]:
+                return 3, 2, "a workload on the hurt edge"
+            labels.append(side.get("labels") or {})
+        for sel in labels:
+            app = sel.get("app") or sel.get("app.kubernetes.io/name")
+            if app and any(app == h[0] and (not h[1] or not ns or h[1] == ns) for h in scope["hosts"]):
+                return 3, 1, f"selects app={app}"
+            if app and any(w == app or w.startswith(app + "-") for w in scope["workloads"]):
+                return 3, 1, f"selects app={app}"
+    if ns and ns in scope["namespaces"]:
+        return 2, 0, f"same namespace {ns}"
+    return 1, 0, "elsewhere"
+
+
+def onset_of(finding: dict[str, Any]) -> float | None:
+    return finding.get("first_seen")
+
+
+def rank(finding: dict[str, Any], changes: list[dict[str, Any]], onset: float | None = None,
+         lookback_s: float = LOOKBACK_S, top: int = TOP) -> list[dict[str, Any]]:
+    """The changes before the finding's onset, most likely cause first, each with tier, why and a sentence."""
+    onset = onset if onset is not None else onset_of(finding)
+    if onset is None:
+        return []
+    scope = _scope(finding)
+    scored = []
+    for ch in changes:
+        if ch.get("op") == "gap" or ch.get("initial"):
+            continue  # a gap is no change; the journal's first listing is what was there, not a change
+        t = float(ch.get("time") or 0.0)
+        if not onset - lookback_s <= t <= onset + AFTER_ONSET_S:
+            continue
+        tier, spec, why = _relation(ch, scope)
+        scored.append((tier, spec, t, ch, why))
+    scored.sort(key=lambda s: (-s[0], -s[1], -s[2]))
+    out = []
+    for tier, _, t, ch, why in scored[:top]:
+        out.append({"seq": ch.get("seq"), "ref": _ref(ch), "time": t, "op": ch.get("op"), "who": ch.get("who", ""),
+                    "tier": tier, "relation": TIERS[tier], "why": why, "summary": summary(ch),
+                    "likely_cause": tier >= 3, "sentence": sentence(ch, onset)})
+    return out
+
+
+def _ref(ch: dict[str, Any]) -> str:
+    return f"{ch.get('kind')} {ch['namespace']}/{ch.get('name')}" if ch.get("namespace") else \
+        f"{ch.get('kind')} {ch.get('name')}"
+
+
+def sentence(ch: dict[str, Any], onset: float) -> str:
+    """"started 40 s after DestinationRule bookinfo/reviews was changed (spec...: A -> B, by who)"."""
+    gap = onset - float(ch.get("time") or 0.0)
+    when = f"{gap:.0f} s after" if gap >= 0 else f"{-gap:.0f} s before"
+    by = f", by {ch['who']}" if ch.get("who") else ""
+    return f"started {when} {_ref(ch)} was {OP_WORDS.get(ch.get('op', ''), ch.get('op', ''))} ({summary(ch)}{by})"
+
+
+def rollback_yaml(ch: dict[str, Any]) -> str | None:
+    """The inverse change as YAML: the previous object to apply, or (for a create) the object to delete."""
+    if ch.get("too_large") or ch.get("kind") == "WorkloadBehavior":
+        return None
+    meta: dict[str, Any] = {"name": ch.get("name")}
+    if ch.get("namespace"):
+        meta["namespace"] = ch["namespace"]
+    doc: dict[str, Any] = {"apiVersion": ch.get("api_version") or "v1", "kind": ch.get("kind"), "metadata": meta}
+    if ch.get("op") == "create":
+        return "# delete the object this change created (meshscope delete -f / kubectl delete -f)\n" + \
+            yaml.safe_dump(doc, sort_keys=False)
+    before = ch.get("before")
+    if not isinstance(before, dict):
+        return None
+    if before.get("labels"):
+        meta["labels"] = before["labels"]
+    if before.get("annotations"):
+        meta["annotations"] = before["annotations"]
+    doc["spec"] = before.get("spec") or {}
+    return "# restore the object as it was before the change (meshscope apply -f / kubectl apply -f)\n" + \
+        yaml.safe_dump(doc, sort_keys=False)
+
+
+def annotate(findings: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
+    """Add `changes` (ranked), `change_sentence` and, when the top change is the likely cause, `rollback_yaml`."""
+    if not changes:
+        return
+    by_seq = {c.get("seq"): c for c in changes}
+    for f in findings:
+        if f.get("category") == "config" and not (f.get("evidence") or {}):
+            continue  # config findings are about the config as it is, not about an onset
+        ranked = rank(f, changes)
+        if not ranked:
+            continue
+        f["changes"] = ranked
+        top = ranked[0]
+        f["change_sentence"] = top["sentence"]
+        if top["likely_cause"]:
+            rb = rollback_yaml(by_seq.get(top["seq"], {}))
+            if rb:
+                f["rollback_yaml"] = rb

@@ -1,0 +1,138 @@
+"""The causing change ranks first for every built-in scenario, alone and among unrelated changes.
+
+Each scenario is recorded into a real journal the way the bundled mesh records
+it (the baseline, then the scenario applied on top of it, then its behaviours),
+and the finding is built from what the scenario's hurt edge is: the destination
+service and its caller, with no correlation to config (the harder case; the
+live loop's correlation would add the blamed object as the finding's resource).
+"""
+from __future__ import annotations
+
+import pytest
+
+from diagnose.changes import annotate, rank, rollback_yaml
+from mesh.config import load_text
+from mesh.controlplane.store import with_applied
+from mesh.demo.config import demo_objects
+from mesh.journal import Journal, content_of
+from mesh.scenarios import SCENARIOS
+
+T0 = 1_000_000.0
+
+UNRELATED = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: inventory, namespace: shop}
+spec: {host: inventory, trafficPolicy: {tls: {mode: DISABLE}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: inventory-local, namespace: bookinfo}
+spec:
+  hosts: [inventory.shop.svc.cluster.local]
+  http: [{route: [{destination: {host: inventory.shop.svc.cluster.local}}], timeout: 1s}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: billing-allow, namespace: bookinfo}
+spec: {selector: {matchLabels: {app: billing}}, action: ALLOW, rules: [{}]}
+"""
+
+
+def _record(journal: Journal, objects, at: float, who: str) -> None:
+    journal.sync([(o.kind, o.namespace, o.name, content_of(o.spec, o.labels, o.annotations), o.api_version)
+                  for o in objects], who=who, at=at)
+
+
+def _journal(tmp_path, sc, noise: bool) -> tuple[Journal, float]:
+    j = Journal(tmp_path / "journal.sqlite")
+    base = demo_objects()
+    _record(j, base, T0, "meshscope mesh start")
+    extra = load_text(UNRELATED, "unrelated.yaml", exclude_namespaces=frozenset()).objects
+    t = T0 + 60
+    current = list(base)
+    if noise:  # unrelated changes before the scenario: other namespace and same namespace
+        current = with_applied(current, extra[:1])
+        _record(j, current, t, "kubectl-client-side-apply (Update)")
+        t += 3
+    current = with_applied(current, sc.objects)
+    _record(j, current, t, f"meshscope mesh scenario {sc.name}")
+    for workload, behavior in sc.behaviors.items():
+        j.observe("WorkloadBehavior", "bookinfo", workload,
+                  content_of(behavior, {"app": workload.rsplit("-", 1)[0], "version": workload.rsplit("-", 1)[1]}),
+                  who=f"meshscope mesh scenario {sc.name}", at=t)
+    cause_at = t
+    if noise:  # and after it, closer to the onset
+        for i, obj in enumerate(extra[1:], start=1):
+            current = with_applied(current, [obj])
+            _record(j, current, t + 3 * i, "helm (Apply)")
+    return j, cause_at
+
+
+def _finding(sc, onset: float) -> dict:
+    source, dest = sc.edge
+    name, ns = dest.split(".")[:2]
+    return {"code": sc.expected_codes[0], "category": "runtime", "first_seen": onset,
+            "resource": {"kind": "Service", "name": name, "namespace": ns},
+            "related": [], "evidence": {"edge_key": dest, "edges": [{"source": source}]}}
+
+
+def _expected(sc) -> str:
+    """The blamed object when the scenario changes it; else the bad deploy (its `blame` then says where the fix goes)."""
+    if sc.blame and sc.blame in {f"{o.kind} {o.namespace}/{o.name}" for o in sc.objects}:
+        return sc.blame
+    (workload,) = sc.behaviors
+    return f"WorkloadBehavior bookinfo/{workload}"
+
+
+@pytest.mark.parametrize("noise", [False, True], ids=["alone", "among-unrelated"])
+@pytest.mark.parametrize("sc", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_causing_change_ranks_first(tmp_path, sc, noise):
+    j, cause_at = _journal(tmp_path, sc, noise)
+    changes = j.query(since=T0 + 1)
+    assert changes, "the scenario recorded no change"
+    onset = cause_at + 40
+    ranked = rank(_finding(sc, onset), changes)
+    assert ranked[0]["ref"] == _expected(sc), ranked
+    assert ranked[0]["likely_cause"]
+    assert ranked[0]["sentence"].startswith("started 40 s after " + _expected(sc))
+    if noise:
+        assert {r["relation"] for r in ranked[1:]} <= {"same namespace", "elsewhere", "same host or workload"}
+
+
+def test_the_blamed_object_outranks_scope_and_recency(tmp_path):
+    sc = next(s for s in SCENARIOS if s.name == "mtls-mismatch")
+    j, cause_at = _journal(tmp_path, sc, noise=True)
+    finding = _finding(sc, cause_at + 10)
+    finding["resource"] = {"kind": "PeerAuthentication", "namespace": "bookinfo", "name": "reviews-strict"}
+    assert rank(finding, j.query())[0]["ref"] == "PeerAuthentication bookinfo/reviews-strict"
+
+
+def test_changes_after_onset_or_too_old_are_not_causes(tmp_path):
+    sc = next(s for s in SCENARIOS if s.name == "fault-abort")
+    j, cause_at = _journal(tmp_path, sc, noise=False)
+    assert rank(_finding(sc, cause_at - 30), j.query(since=T0 + 1)) == []  # the finding started before the change
+    assert rank(_finding(sc, cause_at + 3600), j.query()) == []  # an hour later: not "the minutes before"
+
+
+def test_annotate_adds_sentence_and_rollback_that_restores_the_old_spec(tmp_path):
+    sc = next(s for s in SCENARIOS if s.name == "mtls-mismatch")
+    j, cause_at = _journal(tmp_path, sc, noise=True)
+    f = _finding(sc, cause_at + 40)
+    annotate([f], j.query())
+    assert "DestinationRule bookinfo/reviews was changed" in f["change_sentence"]
+    assert "spec.trafficPolicy.tls.mode: (none) -> DISABLE" in f["change_sentence"]  # the baseline leaves it to auto mTLS
+    assert "by meshscope mesh scenario mtls-mismatch" in f["change_sentence"]
+    import yaml
+    doc = yaml.safe_load(f["rollback_yaml"])
+    assert doc["kind"] == "DestinationRule" and doc["metadata"] == {"name": "reviews", "namespace": "bookinfo"}
+    baseline = next(o for o in demo_objects() if o.kind == "DestinationRule" and o.name == "reviews")
+    assert doc["spec"] == baseline.spec
+    assert doc["apiVersion"] == baseline.api_version
+
+
+def test_rollback_of_a_create_is_a_delete_and_behaviour_has_none():
+    created = {"op": "create", "kind": "AuthorizationPolicy", "namespace": "bookinfo", "name": "deny",
+               "api_version": "security.istio.io/v1", "before": None}
+    assert "delete" in rollback_yaml(created).splitlines()[0]
+    assert rollback_yaml({"op": "update", "kind": "WorkloadBehavior", "name": "x", "before": {}}) is None
