@@ -8,18 +8,41 @@ from pathlib import Path
 
 
 class LogCursor:
-    """Reads the JSON access-log records a sidecar wrote after the cursor was created."""
+    """Reads the JSON access-log records a sidecar wrote after the cursor was created.
+
+    Follows the bundled mesh's log rotation (`x.log` -> `x.log.1` -> `x.log.2`): the cursor
+    remembers the file by inode, so records written before a rotation are read from the
+    renamed file and the rest from the files that came after it.
+    """
 
     def __init__(self, mesh, workload: str):
         self.path: Path = next(p for p in mesh.access_log_paths() if p.name.endswith(f".{workload}.log"))
-        self.offset = self.path.stat().st_size if self.path.exists() else 0
+        st = self.path.stat() if self.path.exists() else None
+        self.offset = st.st_size if st else 0
+        self.inode = st.st_ino if st else None
+
+    def _generations(self) -> list[Path]:
+        """The log's files, oldest first: x.log.N ... x.log.1, x.log."""
+        rotated = sorted(self.path.parent.glob(self.path.name + ".*"),
+                         key=lambda p: int(p.suffix[1:]) if p.suffix[1:].isdigit() else -1, reverse=True)
+        return [p for p in rotated if p.suffix[1:].isdigit()] + [self.path]
 
     def records(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read()
+        files = [p for p in self._generations() if p.exists()]
+        inodes = [p.stat().st_ino for p in files]
+        start = inodes.index(self.inode) if self.inode in inodes else None
+        data = b""
+        for i, p in enumerate(files):
+            if start is not None and i < start:
+                continue
+            with open(p, "rb") as f:
+                if start is not None and i == start:
+                    f.seek(self.offset)
+                chunk = f.read()
+            if p != self.path:  # a rotated file is complete
+                data += chunk if chunk.endswith(b"\n") or not chunk else chunk + b"\n"
+            else:
+                data += chunk
         end = data.rfind(b"\n") + 1  # ignore a line still being written
         return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
 
