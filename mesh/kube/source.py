@@ -68,6 +68,7 @@ class KubeSource:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         request_timeout: float = 30.0,
+        journal: Any = None,
     ):
         self.api = api_client
         self.namespaces = None if namespaces is None else set(namespaces) | {root_namespace}
@@ -76,6 +77,8 @@ class KubeSource:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.request_timeout = request_timeout
+        self.journal = journal  # mesh.journal.Journal: every change recorded with its managedFields "who"
+        self._resumed_gap = False  # one gap marker when a restart lists over an existing journal
         self.kinds = {k.kind: KindState(k) for k in kinds}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -132,14 +135,19 @@ class KubeSource:
                     st.last_error = str(exc)
                 raise
             objs = {}
+            metas = {}
             for item in items:
                 o = to_config_object(item, st.info.api_version(version), st.info.kind, self.origin)
                 if self._keep(o):
                     objs[(o.namespace, o.name)] = o
+                    metas[(o.namespace, o.name)] = item.get("metadata")
             with self._lock:
+                relisted = st.relists > 0
                 st.version, st.resource_version, st.objects = version, rv, objs
                 st.relists += 1
                 st.last_error = ""
+            if self.journal is not None:
+                self._journal_relist(st.info.kind, [(o, metas[k]) for k, o in objs.items()], relisted)
             if self.on_change:
                 self.on_change(st.info.kind, "RELIST", None)
             return
@@ -311,8 +319,48 @@ class KubeSource:
                 st.objects.pop((o.namespace, o.name), None)
             else:
                 st.objects[(o.namespace, o.name)] = o
+        if self.journal is not None:
+            self._journal_event(o, etype == "DELETED", obj.get("metadata"))
         if self.on_change:
             self.on_change(st.info.kind, etype, o)
+
+    # ---- config journal ------------------------------------------------------
+    def _journal_event(self, o: ConfigObject, deleted: bool, meta: dict | None, initial: bool = False) -> None:
+        """`meta` is the API's metadata (the ConfigObject drops managedFields, which say who changed it)."""
+        from mesh.journal import content_of, who_from_managed_fields
+        meta = meta if isinstance(meta, dict) else {}
+        who, stamp = who_from_managed_fields(meta)
+        if deleted:
+            who = "deleted (the watch does not say by whom)"
+        try:
+            self.journal.observe(o.kind, o.namespace, o.name, None if deleted else
+                                 content_of(o.spec, o.labels, o.annotations), who=who, deleted=deleted,
+                                 resource_version=str(meta.get("resourceVersion") or "") or None,
+                                 generation=meta.get("generation") if isinstance(meta.get("generation"), int) else None,
+                                 source_time=None if deleted or initial else stamp, api_version=o.api_version,
+                                 initial=initial)
+        except Exception as exc:  # noqa: BLE001 - the journal must never stop the watch
+            log.warning("config journal: %s %s/%s not recorded: %s", o.kind, o.namespace, o.name, exc)
+
+    def _journal_relist(self, kind: str, objs: list[tuple[ConfigObject, Any]], after_gone: bool) -> None:
+        """A list is compared with the journal: only real differences are recorded, a 410 is a gap marker."""
+        known = [k for k in self.journal.known() if k[0] == kind]
+        if after_gone:
+            self.journal.gap(None, reason=f"{kind}: watch expired (410 Gone) and was relisted; "
+                                          "intermediate versions of changed objects are not known")
+        elif known and not self._resumed_gap:
+            self._resumed_gap = True
+            self.journal.gap(None, reason="meshscope was not watching: a change made meanwhile shows as one "
+                                          "update at the restart, its intermediate versions are not known")
+        initial = not known
+        seen = set()
+        for o, meta in objs:
+            seen.add((o.namespace or None, o.name))
+            self._journal_event(o, False, meta, initial=initial)
+        for _, ns, name in known:
+            if (ns, name) not in seen:
+                self.journal.observe(kind, ns, name, None, deleted=True,
+                                     who="deleted while not watched (found missing on relist)")
 
 
 class _Gone(Exception):
