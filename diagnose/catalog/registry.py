@@ -18,7 +18,7 @@ import yaml
 from diagnose.findings import SEVERITIES, Finding, ResourceRef
 
 CATALOG_DIR = Path(__file__).resolve().parent
-CODE_RE = re.compile(r"^MS[0-4]\d{3}$")
+CODE_RE = re.compile(r"^MS[0-6]\d{3}$")
 EQUIVALENT_RE = re.compile(r"^(IST|KIA)\d{4}$")
 NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]+$")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -153,7 +153,7 @@ def parse_catalog(data: Any, file: str) -> list[CatalogEntry]:
             raise CatalogError(f"{where}: must be a mapping")
         code = e.get("code")
         if not isinstance(code, str) or not CODE_RE.match(code):
-            raise CatalogError(f"{where}: code {code!r} is not MS followed by 4 digits (MS0xxx-MS4xxx)")
+            raise CatalogError(f"{where}: code {code!r} is not MS followed by 4 digits (MS0xxx-MS6xxx)")
         where = f"{file} {code}"
         for key in ("name", "severity", "category", "template"):
             if not isinstance(e.get(key), str) or not e[key]:

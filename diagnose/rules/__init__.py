@@ -5,6 +5,7 @@ registered at import time. Each entry is an instance with `metadata` and
 `analyze(ctx)` (see `diagnose.rule`).
 """
 from diagnose.rule import Rule
+from diagnose.rules.config import asm
 from diagnose.rules.config import (authorization, authorization_refs, destinationrule_tls, gateway_tls,
                                    peerauthentication, workload_mtls)
 from diagnose.rules.config import (common, destinationrule, envoyfilter, gateway, gatewayapi, schema, service,
@@ -12,6 +13,7 @@ from diagnose.rules.config import (common, destinationrule, envoyfilter, gateway
                                    virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
+    *asm.ALL,
     authorization.JWT_WITHOUT_AUTHN,
     authorization.NEEDS_MTLS,
     authorization.NO_MATCHING_WORKLOADS,

@@ -10,6 +10,7 @@ from typing import Any
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_SECURITY = "security.istio.io"
 GATEWAY_API = "gateway.networking.k8s.io"
+ASM_GROUP = "istio.alibabacloud.com"  # Alibaba Cloud Service Mesh's own kinds (see diagnose.rules.config.asm)
 ISTIO_GROUPS = frozenset({ISTIO_NETWORKING, ISTIO_SECURITY, "telemetry.istio.io", "extensions.istio.io",
                           "install.istio.io", "config.istio.io", "rbac.istio.io", "authentication.istio.io"})
 
@@ -36,6 +37,10 @@ ANALYZED_KINDS: dict[str, str] = {
     "TLSRoute": GATEWAY_API,
     "ReferenceGrant": GATEWAY_API,
     "GatewayClass": GATEWAY_API,
+    "ASMServiceLevelObjective": ASM_GROUP,  # kind ServiceLevelObjective in ASM's group
+    "ASMCircuitBreaker": ASM_GROUP,
+    "ASMLocalRateLimiter": ASM_GROUP,
+    "ASMGlobalRateLimiter": ASM_GROUP,
     "Service": "",
     "Pod": "",
     "Namespace": "",
@@ -99,6 +104,8 @@ def type_name(kind: str, api_version: str) -> str:
     """The kind as rules name it (``KubernetesGateway`` for the Gateway API Gateway)."""
     if kind == "Gateway" and group_of(api_version) == GATEWAY_API:
         return "KubernetesGateway"
+    if kind == "ServiceLevelObjective" and group_of(api_version) == ASM_GROUP:
+        return "ASMServiceLevelObjective"  # never mixed with meshscope's or Pyrra's kind of the same name
     return kind
 
 

@@ -27,6 +27,8 @@ _NET = "networking.istio.io"
 _SEC = "security.istio.io"
 _NET_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 _SEC_VERSIONS = ("v1", "v1beta1")
+_ASM = "istio.alibabacloud.com"
+_ASM_VERSIONS = ("v1", "v1beta1")
 
 KINDS: tuple[KindInfo, ...] = (
     KindInfo("Namespace", "", ("v1",), "namespaces", namespaced=False),
@@ -44,6 +46,11 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("PeerAuthentication", _SEC, _SEC_VERSIONS, "peerauthentications"),
     KindInfo("AuthorizationPolicy", _SEC, _SEC_VERSIONS, "authorizationpolicies"),
     KindInfo("RequestAuthentication", _SEC, _SEC_VERSIONS, "requestauthentications"),
+    # Alibaba Cloud ASM's own kinds: served by the ASM instance's API (or a data-plane cluster with KubeAPI access)
+    KindInfo("ServiceLevelObjective", _ASM, _ASM_VERSIONS, "servicelevelobjectives"),
+    KindInfo("ASMCircuitBreaker", _ASM, _ASM_VERSIONS, "asmcircuitbreakers"),
+    KindInfo("ASMLocalRateLimiter", _ASM, _ASM_VERSIONS, "asmlocalratelimiters"),
+    KindInfo("ASMGlobalRateLimiter", _ASM, _ASM_VERSIONS, "asmglobalratelimiters"),
 )
 
 BY_KIND = {k.kind: k for k in KINDS}
