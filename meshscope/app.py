@@ -109,6 +109,9 @@ class Stack:
                 self.otlp_grpc.start()
                 self._started.append(("otlp/grpc receiver", self.otlp_grpc.stop))
                 progress(f"OTLP/gRPC receiver  {self.otlp_grpc.endpoint} (access logs, traces)")
+            if hasattr(self.backend, "journal") and self.backend.journal is None:  # a cluster's config journal
+                from mesh.journal import open_journal
+                self.backend.journal = open_journal(data)
             self.backend.start(self.store, self.otlp.endpoint, progress)
             self._started.append((self.backend.name, self.backend.stop))
             from meshscope import crashes

@@ -191,6 +191,7 @@ class ClusterBackend:
         self.prometheus = prometheus
         self.notify = notify or (lambda msg: log.info("%s", msg))
         self.source: Any = None
+        self.journal: Any = None  # mesh.journal.Journal the composition root opens in the data dir
         self._snapshot = Snapshot([], options.mesh_config)
         self._lock = threading.Lock()
         self._dirty = threading.Event()
@@ -221,7 +222,7 @@ class ClusterBackend:
         progress(f"reading the cluster {where} (namespaces: {', '.join(self.namespaces) if self.namespaces else 'all'}) ...")
         t0 = time.perf_counter()
         self.source = KubeSource(self._api, namespaces=self.namespaces, root_namespace=o.mesh_config.root_namespace,
-                                 origin=f"k8s:{o.context or 'cluster'}", on_change=self._changed)
+                                 origin=f"k8s:{o.context or 'cluster'}", on_change=self._changed, journal=self.journal)
         self.source.start()
         self._dirty.clear()  # the initial lists announce themselves as changes: this rebuild covers them
         self._rebuild()

@@ -311,7 +311,33 @@ class LiveSource:
             f["elements"] = _touched(f, elements)
         if element:
             found = [f for f in found if element in f["elements"]]
+        self._with_changes(found)
         return found
+
+    # ---- config journal -------------------------------------------------------------------
+    def journal(self) -> Any:
+        """The config journal: the bundled mesh's, or the one the cluster backend's watches feed; None if neither."""
+        mesh = getattr(self.backend, "mesh", None)
+        return getattr(mesh, "journal", None) if mesh is not None else getattr(self.backend, "journal", None)
+
+    def changes(self, since: float | None = None, until: float | None = None, namespace: str | None = None,
+                kind: str | None = None, name: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        j = self.journal()
+        if j is None:
+            raise Unavailable("no config journal on this source")
+        return j.query(since=since, until=until, namespace=namespace, kind=kind, name=name, limit=limit)
+
+    def _with_changes(self, found: list[dict[str, Any]]) -> None:
+        """Rank the changes before each finding's onset (one journal query for all findings)."""
+        from diagnose.changes import LOOKBACK_S, annotate
+        onsets = [f["first_seen"] for f in found if f.get("first_seen")]
+        j = self.journal() if onsets else None
+        if j is None:
+            return
+        try:
+            annotate(found, j.query(since=min(onsets) - LOOKBACK_S, until=max(onsets) + 5, limit=5000))
+        except Exception:  # noqa: BLE001 - a broken journal must not hide the findings
+            log.exception("ranking changes for findings failed")
 
     def finding(self, fingerprint: str) -> dict[str, Any] | None:
         f = self.stack.diagnoser.finding(fingerprint)
@@ -328,6 +354,7 @@ class LiveSource:
             if obj is not None:
                 excerpts.append(_excerpt(obj, ref.path or ""))
         out["yaml_excerpts"] = excerpts
+        self._with_changes([out])
         return out
 
     def slos(self) -> list[dict[str, Any]]:
