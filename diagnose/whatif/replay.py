@@ -1,0 +1,360 @@
+"""Replay a window's edges against live config and live + proposed config, edge by edge.
+
+Three questions per edge, each answered with the control plane's semantics:
+- mTLS: does the destination workload's effective PeerAuthentication mode become STRICT
+  while this edge still sends plaintext (connection_security_policy != mutual_tls)?
+- authorization: does the RBAC the control plane would generate for the destination
+  workload deny this edge's peer identity (and port) where the live RBAC did not?
+- routing: does the host's default VirtualService route send a share of this edge's
+  traffic to a host or subset with no ready workload, or shift it between destinations?
+Only workloads and hosts whose governing objects differ between the two configs are
+evaluated, so one proposed policy costs in proportion to what it touches. Nothing here
+talks to the mesh: a prediction never mutates it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collector import schema
+from diagnose.findings import ResourceRef
+from diagnose.whatif import rbac_eval
+from mesh.config.duplicates import identity
+from mesh.config.model import ConfigObject
+from mesh.controlplane.authz import policies_of
+from mesh.controlplane.context import ConfigError
+from mesh.controlplane.policy import ConfigIndex, host_matches, subsets
+from mesh.controlplane.registry import Workload, fqdn, services_from, workloads_from
+
+DRY_RUN = "istio.io/dry-run"
+MTLS, AUTHZ, UNREADY, SHIFT = "mtls_strict", "authz_deny", "no_ready_workload", "shift"
+_EDGE_COLS = ["s_ns", "s_wl", "principal", "mtls", "d_host", "d_ns", "d_wl", "d_app", "d_ver"]
+
+
+@dataclass
+class EdgeImpact:
+    """What the change does to one observed edge (source workload -> destination)."""
+
+    kind: str
+    source: str  # ns/workload
+    destination: str  # ns/workload, or the host for route impacts
+    host: str
+    rps: float  # the edge's observed requests/s over the window
+    broken_rps: float  # requests/s that would newly fail (0 for a pure shift)
+    reason: str
+    rule: dict[str, Any] | None = None  # the proposed object (and rule path) responsible
+    certain: bool = True  # False when it hinges on request attributes telemetry lacks (path, method)
+    shift: dict[str, float] = field(default_factory=dict)  # destination -> requests/s moved (+ in, - out)
+
+
+@dataclass
+class ImpactReport:
+    window_s: float
+    edges: int
+    total_rps: float
+    impacts: list[EdgeImpact] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)  # config findings the change introduces
+    problems: list[str] = field(default_factory=list)  # proposed files that did not load, objects skipped
+    predicted: bool = True  # False when the proposal did not load: findings only, no prediction
+
+    @property
+    def broken_rps(self) -> float:
+        return float(sum(i.broken_rps for i in self.impacts if i.certain))
+
+    @property
+    def at_risk_rps(self) -> float:
+        return float(sum(i.broken_rps for i in self.impacts))
+
+    @property
+    def no_traffic(self) -> bool:
+        return self.edges == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"window_s": self.window_s, "edges": self.edges, "total_rps": round(self.total_rps, 6),
+                "predicted": self.predicted, "no_traffic": self.no_traffic,
+                "broken_rps": round(self.broken_rps, 6), "at_risk_rps": round(self.at_risk_rps, 6),
+                "impacts": [asdict(i) for i in self.impacts], "findings": self.findings, "problems": self.problems}
+
+
+def overlay(live: list[ConfigObject], proposed: list[ConfigObject]) -> list[ConfigObject]:
+    """Live objects with the proposed ones applied on top (same type/namespace/name replaced)."""
+    keys = {identity(o) for o in proposed}
+    return [o for o in live if identity(o) not in keys] + list(proposed)
+
+
+def _col(rates: pd.DataFrame, name: str) -> pd.Series:
+    if name in rates.columns:
+        return rates[name].astype(object).fillna("unknown").astype(str)
+    return pd.Series("unknown", index=rates.index, dtype=object)
+
+
+def edges_of(rates: pd.DataFrame) -> pd.DataFrame:
+    """One row per (source workload, peer identity, mTLS, destination workload and host): requests/s.
+
+    Destination-reported requests are what reached the server (where mTLS and RBAC are
+    enforced); edges only a client reported (no server sidecar) are added from the source side.
+    """
+    if rates is None or rates.empty or schema.METRIC not in rates.columns:
+        return pd.DataFrame(columns=[*_EDGE_COLS, "rps"])
+    req = rates[rates[schema.METRIC].astype(str) == schema.ISTIO_REQUESTS_TOTAL]
+    frame = pd.DataFrame({
+        "reporter": _col(req, schema.REPORTER),
+        "s_ns": _col(req, schema.SOURCE_WORKLOAD_NAMESPACE), "s_wl": _col(req, schema.SOURCE_WORKLOAD),
+        "principal": _col(req, schema.SOURCE_PRINCIPAL), "mtls": _col(req, schema.CONNECTION_SECURITY_POLICY),
+        "d_host": _col(req, schema.DESTINATION_SERVICE), "d_ns": _col(req, schema.DESTINATION_WORKLOAD_NAMESPACE),
+        "d_wl": _col(req, schema.DESTINATION_WORKLOAD), "d_app": _col(req, schema.DESTINATION_APP),
+        "d_ver": _col(req, schema.DESTINATION_VERSION),
+        "rps": pd.to_numeric(req[schema.RATE], errors="coerce").fillna(0.0).to_numpy()})
+    frame = frame[frame["rps"] > 0]
+    dest = frame[frame["reporter"] == "destination"]
+    src = frame[frame["reporter"] == "source"]
+    seen = pd.MultiIndex.from_frame(dest[["s_ns", "s_wl", "d_host", "d_wl"]])
+    src = src[~pd.MultiIndex.from_frame(src[["s_ns", "s_wl", "d_host", "d_wl"]]).isin(seen)]
+    both = pd.concat([dest, src], ignore_index=True)
+    out = both.groupby(_EDGE_COLS, observed=True, sort=False)["rps"].sum().reset_index()
+    out.loc[out["principal"] == "unknown", "principal"] = ""
+    return out
+
+
+def _ref(obj: ConfigObject, path: str | None = None) -> dict[str, Any]:
+    line = obj.lines.get(path or "") if path else None
+    src = None
+    if obj.source is not None:
+        src = f"{obj.source.file}:{line or getattr(obj.source, 'line', 0) or 0}"
+    return asdict(ResourceRef(obj.kind, obj.name, obj.namespace, path, src))
+
+
+def _dry_run(ap: ConfigObject) -> bool:
+    return str(ap.annotations.get(DRY_RUN, "")).lower() == "true"
+
+
+class _Side:
+    """One config version with the lookups the replay needs."""
+
+    def __init__(self, objects: list[ConfigObject], root_namespace: str, trust_domain: str):
+        self.index = ConfigIndex(objects, root_namespace)
+        self.trust_domain = trust_domain
+        self.workloads = {(w.namespace, w.name): w for w in workloads_from(objects)}
+        self.services = {s.hostname: s for s in services_from(objects)}
+        self._rbac: dict[int, dict[str, Any]] = {}
+
+    def workload(self, ns: str, name: str, app: str, version: str) -> Workload:
+        w = self.workloads.get((ns, name))
+        if w is None:  # observed but not in the config we were given: its telemetry labels stand in
+            w = Workload(name=name, namespace=ns, labels={"app": app, "version": version}, service_account="",
+                         container_ports=[])
+        return w
+
+    def rbac(self, ap: ConfigObject) -> dict[str, Any]:
+        got = self._rbac.get(id(ap))
+        if got is None:
+            try:
+                got = policies_of(ap, self.trust_domain)
+            except ConfigError:
+                got = {}
+            self._rbac[id(ap)] = got
+        return got
+
+    def decide(self, policies: list[ConfigObject], principals: np.ndarray, ports: np.ndarray,
+               enforced: bool = True) -> tuple[np.ndarray, np.ndarray, list[tuple[ConfigObject, str, np.ndarray]]]:
+        """(denied certainly, denied possibly, [(policy, rule name, may-match mask)]) per row, as Istio decides."""
+        n = len(principals)
+        deny_lo, deny_hi = np.zeros(n, bool), np.zeros(n, bool)
+        allow_lo, allow_hi = np.zeros(n, bool), np.zeros(n, bool)
+        has_allow = False
+        blame: list[tuple[ConfigObject, str, np.ndarray]] = []
+        for ap in policies:
+            if _dry_run(ap) == enforced:
+                continue
+            action = str(ap.spec.get("action") or "ALLOW").upper()
+            if action == "ALLOW":
+                has_allow = True
+            for rule, pol in self.rbac(ap).items():
+                lo, hi = rbac_eval.policy(pol, principals, ports)
+                if action == "DENY":
+                    deny_lo |= lo
+                    deny_hi |= hi
+                    blame.append((ap, rule, hi))
+                elif action == "ALLOW":
+                    allow_lo |= lo
+                    allow_hi |= hi
+        if has_allow:
+            return deny_lo | ~allow_hi, deny_hi | ~allow_lo, blame
+        return deny_lo, deny_hi, blame
+
+    def route(self, host: str, client_ns: str) -> tuple[list[tuple[str, str | None, float]], ConfigObject | None, str | None]:
+        """The host's default route from `client_ns`: [(host, subset, share)], the VirtualService, its route path."""
+        for vs in self.index.virtual_services(host, None, client_ns):
+            https = vs.spec.get("http") or []
+            for i, r in enumerate(https):
+                if not isinstance(r, dict) or r.get("match"):
+                    continue
+                dests = [d for d in r.get("route") or [] if isinstance(d, dict) and isinstance(d.get("destination"), dict)]
+                if not dests:
+                    continue
+                weights = [float(d.get("weight", 100 if len(dests) == 1 else 0) or 0) for d in dests]
+                total = sum(weights) or 1.0
+                out = [(fqdn(str(d["destination"].get("host", "")), vs.namespace or "default")
+                        if "." not in str(d["destination"].get("host", "")) else str(d["destination"]["host"]),
+                        d["destination"].get("subset"), w / total) for d, w in zip(dests, weights)]
+                return out, vs, f"spec/http[{i}]/route"
+        return [(host, None, 1.0)], None, None
+
+    def ready(self, host: str, subset: str | None, client_ns: str) -> str | None:
+        """Why `host`/`subset` has no ready workload, or None when it has one."""
+        svc = self.services.get(host)
+        if svc is None:
+            return f"no Service for host {host}"
+        labels = dict(svc.selector)
+        if subset:
+            dr = self.index.destination_rule(host, client_ns, svc.namespace)
+            named = dict(subsets(dr))
+            if subset not in named:
+                return f"subset {subset} is not defined by any DestinationRule for {host}"
+            labels.update(named[subset])
+        if not any(w.namespace == svc.namespace and all(w.labels.get(k) == v for k, v in labels.items())
+                   for w in self.workloads.values()):
+            what = f"subset {subset} of {host}" if subset else host
+            return f"no workload matches {what} (labels {labels})"
+        return None
+
+
+def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.DataFrame, window_s: float,
+            root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
+            findings: bool = True) -> ImpactReport:
+    """The impact of applying `proposed` on top of `live`, judged on the traffic in `rates`."""
+    edges = edges_of(rates)
+    report = ImpactReport(window_s=window_s, edges=len(edges), total_rps=float(edges["rps"].sum()) if len(edges) else 0.0)
+    after_objs = overlay(live, proposed)
+    before, after = _Side(live, root_namespace, trust_domain), _Side(after_objs, root_namespace, trust_domain)
+    if findings:
+        report.findings = change_findings(live, after_objs)
+    if edges.empty:
+        return report
+    _server_side(edges, before, after, report)
+    _routes(edges, before, after, report)
+    report.impacts.sort(key=lambda i: (-i.broken_rps, i.kind, i.source, i.destination))
+    return report
+
+
+def _port_of(side: _Side, host: str) -> int:
+    svc = side.services.get(host)
+    return svc.ports[0].target_port if svc is not None and len(svc.ports) == 1 else 0
+
+
+def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
+    """mTLS and authorization, per destination workload whose governing objects changed."""
+    for (d_ns, d_wl, d_app, d_ver), rows in edges.groupby(["d_ns", "d_wl", "d_app", "d_ver"], sort=False):
+        if d_wl == "unknown":
+            continue
+        wb, wa = before.workload(d_ns, d_wl, d_app, d_ver), after.workload(d_ns, d_wl, d_app, d_ver)
+        pb, pa = before.index.authorization_policies(wb), after.index.authorization_policies(wa)
+        if [id(p) for p in pb] != [id(p) for p in pa]:
+            _authz(rows, d_ns, d_wl, before, after, pb, pa, report)
+        port = _port_of(after, rows["d_host"].iat[0])
+        mb, ma = before.index.mtls_mode(wb, port or None), after.index.mtls_mode(wa, port or None)
+        if ma == "STRICT" and mb != "STRICT":
+            plain = rows[rows["mtls"] != "mutual_tls"]
+            pa_obj = _deciding_peer_auth(after, wa)
+            for r in plain.itertuples(index=False):
+                report.impacts.append(EdgeImpact(
+                    MTLS, f"{r.s_ns}/{r.s_wl}", f"{d_ns}/{d_wl}", r.d_host, float(r.rps), float(r.rps),
+                    f"{r.s_ns}/{r.s_wl} sends plaintext; the workload's mTLS mode becomes STRICT (was {mb})",
+                    _ref(pa_obj, "spec/mtls/mode") if pa_obj is not None else None))
+
+
+def _deciding_peer_auth(side: _Side, w: Workload) -> ConfigObject | None:
+    sel = [p for p in side.index.of_kind("PeerAuthentication") if p.namespace == w.namespace
+           and (p.spec.get("selector") or {}).get("matchLabels")
+           and all(w.labels.get(k) == v for k, v in p.spec["selector"]["matchLabels"].items())]
+    ns = [p for p in side.index.of_kind("PeerAuthentication") if p.namespace == w.namespace
+          and not (p.spec.get("selector") or {}).get("matchLabels")]
+    root = [p for p in side.index.of_kind("PeerAuthentication") if p.namespace == side.index.root_namespace
+            and not (p.spec.get("selector") or {}).get("matchLabels")]
+    for group in (sel, ns, root):
+        if group:
+            return sorted(group, key=lambda p: p.name)[0]
+    return None
+
+
+def _authz(rows: pd.DataFrame, d_ns: str, d_wl: str, before: _Side, after: _Side, pb: list[ConfigObject],
+           pa: list[ConfigObject], report: ImpactReport) -> None:
+    principals = np.where(rows["mtls"].to_numpy() == "mutual_tls", rows["principal"].to_numpy(), "").astype(object)
+    ports = np.full(len(rows), _port_of(after, rows["d_host"].iat[0]), dtype=np.int64)
+    b_lo, b_hi, _ = before.decide(pb, principals, ports)
+    a_lo, a_hi, blame = after.decide(pa, principals, ports)
+    certain = a_lo & ~b_hi
+    maybe = a_hi & ~b_lo
+    allows = [p for p in pa if not _dry_run(p) and str(p.spec.get("action") or "ALLOW").upper() == "ALLOW"]
+    for k in np.flatnonzero(maybe):
+        r = rows.iloc[k]
+        who = r["principal"] or "a plaintext peer (no identity)"
+        hit = next(((ap, rule) for ap, rule, m in blame if m[k]), None)
+        if hit is not None:
+            ap, rule = hit
+            idx = rule.rsplit("rule[", 1)[1].rstrip("]")
+            ref, reason = _ref(ap, f"spec/rules[{idx}]"), f"DENY rule {rule} matches {who}"
+        else:
+            ap = allows[0] if allows else None
+            ref = _ref(ap, "spec/rules") if ap is not None else None
+            reason = (f"no ALLOW rule of {', '.join(f'{p.namespace}/{p.name}' for p in allows)} matches {who}")
+        report.impacts.append(EdgeImpact(
+            AUTHZ, f"{r['s_ns']}/{r['s_wl']}", f"{d_ns}/{d_wl}", r["d_host"], float(r["rps"]), float(r["rps"]),
+            reason, ref, certain=bool(certain[k])))
+
+
+def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
+    """Default-route changes per (client, host): traffic sent to nothing ready, and traffic shifted."""
+    drs_b = {id(o): o for o in before.index.of_kind("DestinationRule")}
+    drs_a = {id(o): o for o in after.index.of_kind("DestinationRule")}
+    dr_hosts = [fqdn(str(o.spec.get("host", "")), o.namespace or "default") if "*" not in str(o.spec.get("host", ""))
+                else str(o.spec.get("host")) for k, o in {**drs_b, **drs_a}.items() if (k in drs_b) != (k in drs_a)]
+    changed = {h for h in edges["d_host"].unique()
+               if [id(v) for v in before.index.virtual_services(h)] != [id(v) for v in after.index.virtual_services(h)]
+               or any(host_matches(p, h) for p in dr_hosts)}
+    if not changed:
+        return
+    sel = edges[edges["d_host"].isin(changed)]
+    for (s_ns, s_wl, host), rows in sel.groupby(["s_ns", "s_wl", "d_host"], sort=False):
+        rps = float(rows["rps"].sum())
+        rb, _, _ = before.route(host, s_ns)
+        ra, vs, path = after.route(host, s_ns)
+        share_b: dict[str, float] = {}
+        share_a: dict[str, float] = {}
+        broken_b = sum(sh for h, sub, sh in rb if before.ready(h, sub, s_ns))
+        reasons = []
+        broken_a = 0.0
+        for h, sub, sh in rb:
+            share_b[f"{h}{'/' + sub if sub else ''}"] = share_b.get(f"{h}{'/' + sub if sub else ''}", 0.0) + sh
+        for h, sub, sh in ra:
+            share_a[f"{h}{'/' + sub if sub else ''}"] = share_a.get(f"{h}{'/' + sub if sub else ''}", 0.0) + sh
+            why = after.ready(h, sub, s_ns)
+            if why and sh > 0:
+                broken_a += sh
+                reasons.append(f"{sh:.0%} routed to {h}{'/' + sub if sub else ''}: {why}")
+        ref = _ref(vs, path) if vs is not None else None
+        new_broken = max(0.0, broken_a - broken_b) * rps
+        if new_broken > 0:
+            report.impacts.append(EdgeImpact(UNREADY, f"{s_ns}/{s_wl}", host, host, rps, new_broken,
+                                             "; ".join(reasons), ref))
+        moved = {k: (share_a.get(k, 0.0) - share_b.get(k, 0.0)) * rps for k in set(share_a) | set(share_b)}
+        moved = {k: round(v, 6) for k, v in moved.items() if abs(v) > 1e-9}
+        if moved:
+            observed = rows.groupby("d_wl")["rps"].sum().to_dict()
+            report.impacts.append(EdgeImpact(
+                SHIFT, f"{s_ns}/{s_wl}", host, host, rps, 0.0,
+                "the default route's destinations change: " + ", ".join(f"{k} {v:+.2f} rps" for k, v in sorted(moved.items()))
+                + f" (observed today: {', '.join(f'{w} {v:.2f} rps' for w, v in sorted(observed.items()))})",
+                ref, shift=moved))
+
+
+def change_findings(live: list[ConfigObject], after: list[ConfigObject]) -> list[dict[str, Any]]:
+    """Config findings present with the change applied and absent without it."""
+    from diagnose.analysis import analyze
+    from mesh.config import Snapshot
+
+    before = {f.fingerprint for f in analyze(Snapshot(live))}
+    return [f.to_dict() for f in analyze(Snapshot(after)) if f.fingerprint not in before]
