@@ -82,12 +82,28 @@ def finding_detail(f: dict[str, Any]) -> html.Div:
         kv_table(f["impact"]) if f.get("impact") else None,
         html.H4("Related config") if f.get("yaml_excerpts") else None,
         *[yaml_excerpt(x) for x in f.get("yaml_excerpts", [])],
+        *changes_before(f),
         html.H4("Remediation") if f.get("remediation") else None,
         html.P(f.get("remediation", "")) if f.get("remediation") else None,
+        html.Div([html.P("Or roll the change back (apply this):", className="muted"),
+                  html.Pre(f["rollback_yaml"], className="yaml rollback-yaml")], id="finding-rollback")
+        if f.get("rollback_yaml") else None,
         html.P(["Equivalent checks: ", ", ".join(f["equivalents"])], className="muted") if f.get("equivalents") else None,
         dcc.Link("Show on graph", href=f"/topology?highlight={_q(f.get('fingerprint', ''))}", className="button",
                  id="finding-show-on-graph") if f.get("elements") else None,
     ])
+
+
+def changes_before(f: dict[str, Any]) -> list[Any]:
+    """The config changes before the finding's onset, most likely cause first (diagnose.changes)."""
+    if not f.get("changes"):
+        return []
+    return [html.H4("What changed before it"),
+            html.Ul(id="finding-changes", children=[
+                html.Li([html.Span(c.get("sentence", "")), html.Span(f"  [{c.get('relation', '')}: {c.get('why', '')}]",
+                                                                     className="muted")],
+                        className="change likely" if c.get("likely_cause") else "change")
+                for c in f["changes"]])]
 
 
 def _q(s: str) -> str:
