@@ -13,12 +13,12 @@ from dashboard.access import install_access, install_guards
 from dashboard.api import register_api
 from dashboard.components.positions import PositionMemory
 from dashboard.components.widgets import nav
-from dashboard.pages import config, findings, overview, service, slos, topology, traces
+from dashboard.pages import changes, config, findings, overview, service, slos, topology, traces
 from dashboard.query import DataSource, QueryError
 from dashboard.selfmetrics import install_selfmetrics
 
 log = logging.getLogger("meshscope.dashboard")
-PAGES = (overview, topology, findings, service, traces, slos, config)
+PAGES = (overview, topology, findings, service, traces, slos, config, changes)
 ASSETS = Path(__file__).parent / "assets"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from dash import dcc, html
 
 PAGES = [("/", "Overview"), ("/topology", "Topology"), ("/findings", "Findings"), ("/services", "Services"),
-         ("/traces", "Traces"), ("/slos", "SLOs"), ("/config", "Config")]
+         ("/traces", "Traces"), ("/slos", "SLOs"), ("/config", "Config"), ("/changes", "Changes")]
 
 
 def nav(active: str) -> html.Nav:
