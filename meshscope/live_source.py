@@ -8,7 +8,7 @@ backend reports no new data (`data_version`: the store's generation): idle is id
 Builds are single-flight: concurrent requests for one view share one computation,
 and once a view has been built, a request never waits for a rebuild: it gets the
 latest graph while one background rebuild runs (stale-while-revalidate, at most
-`_STALE_S` old). Findings and SLOs are the diagnoser's latest state, never a cycle
+`_STALE_S` and a quarter of the view's window old). Findings and SLOs are the diagnoser's latest state, never a cycle
 run on the request's time. Side-panel series cost at most one more:
 each graph remembers its element ids (a click names only an id) and the frames
 of its series, and the series are computed by topology's own code
@@ -37,7 +37,7 @@ REPORT_FORMATS = ("html", "md", "json", "pdf")
 _GRAPH_TTL_S = 1.0
 _LINKS_TTL_S = 5.0  # finding -> graph element links may use a graph this old (one build per UI refresh, not per call)
 _IDLE_TTL_S = 15.0  # a graph whose inputs did not change is reused this long
-_STALE_S = 60.0  # while a rebuild runs, requests get the previous graph if it is at most this old
+_STALE_S = 60.0  # while a rebuild runs, requests get the previous graph if at most this (and window/4) old
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
@@ -117,7 +117,9 @@ class LiveSource:
                 builder = True
             else:
                 builder = False
-        stale_ok = hit is not None and now - hit.at < _STALE_S
+        # a previous graph may stand in while the rebuild runs, if it is young next to its window
+        # (numbers over 15 s must not be a minute old)
+        stale_ok = hit is not None and now - hit.at < min(_STALE_S, max(window_s / 4, max_age))
         if builder:
             if stale_ok:  # answer now with the previous graph; rebuild off the request path
                 threading.Thread(target=self._build_into, args=(key, version, running), daemon=True,
