@@ -217,3 +217,41 @@ def annotate(findings: list[dict[str, Any]], changes: list[dict[str, Any]]) -> N
             rb = rollback_yaml(by_seq.get(top["seq"], {}))
             if rb:
                 f["rollback_yaml"] = rb
+
+
+ROLLBACK_MARK = "Or roll back the change that preceded it"
+
+
+def annotate_findings(findings: list[Any], journal: Any, now: float | None = None) -> int:
+    """For the live loop (before alerts): each open runtime/SLO finding carries the changes before its onset.
+
+    Sets `evidence.changed_before` (the sentence), `evidence.config_changes`
+    (the ranked list, a table in reports) and, when the top change is the
+    likely cause, appends its rollback YAML to the remediation once. Returns
+    how many findings got changes. One journal query covers every finding.
+    """
+    live = [f for f in findings if getattr(f, "status", "open") == "open" and f.first_seen
+            and getattr(f, "category", "") != "config"]
+    if not live or journal is None:
+        return 0
+    onsets = [f.first_seen for f in live]
+    changes = journal.query(since=min(onsets) - LOOKBACK_S, until=max(onsets) + AFTER_ONSET_S, limit=5000)
+    if not changes:
+        return 0
+    by_seq = {c.get("seq"): c for c in changes}
+    done = 0
+    for f in live:
+        ranked = rank(f.to_dict(), changes)
+        if not ranked:
+            continue
+        done += 1
+        top = ranked[0]
+        f.evidence["changed_before"] = top["sentence"]
+        f.evidence["config_changes"] = [{"change": r["ref"], "op": r["op"], "what": r["summary"], "by": r["who"],
+                                         "relation": r["relation"], "seconds_before": round(f.first_seen - r["time"])}
+                                        for r in ranked]
+        rb = rollback_yaml(by_seq.get(top["seq"], {})) if top["likely_cause"] else None
+        if rb and ROLLBACK_MARK not in (f.remediation or ""):
+            f.remediation = (f.remediation + "\n\n" if f.remediation else "") + \
+                f"{ROLLBACK_MARK} ({top['ref']}):\n{rb}"
+    return done

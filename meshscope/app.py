@@ -86,6 +86,13 @@ class Stack:
         self._started: list[tuple[str, Callable[[], None]]] = []
         self._stopped = threading.Event()
 
+    def _changes_before(self, findings: list, now: float) -> None:
+        """Each open runtime/SLO finding carries the config changes before its onset (diagnose.changes)."""
+        from diagnose.changes import annotate_findings
+        mesh = getattr(self.backend, "mesh", None)
+        annotate_findings(findings, getattr(mesh, "journal", None) if mesh is not None
+                          else getattr(self.backend, "journal", None), now)
+
     def start(self, progress: Progress = lambda msg: None) -> "Stack":
         from collector.sources.otlp import OtlpReceiver
         from collector.store import TelemetryStore
@@ -123,6 +130,7 @@ class Stack:
             self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval, data_version=None if backend_version
                                            is None else lambda: (self.store.generation("requests"), backend_version()))
             self.diagnoser.tracker.persist_to(data / "diagnose" / STATE_FILE)  # open findings survive a kill -9
+            self.diagnoser.subscribe(self._changes_before)  # before alerts subscribe: they carry what changed
             self.diagnoser.slo_engine.persist_to(data / "slo")  # budgets and alert state survive restarts
             self._started.append(("slo state", self.diagnoser.slo_engine.save))  # saved once more after the loop stops
             slo_files = [str(p) for p in o.slo_paths if Path(p).exists()]

@@ -76,6 +76,8 @@ def alert_from_finding(f: Finding, now: float) -> Alert:
     annotations = {"summary": f.message, "fingerprint": f.fingerprint}
     if f.remediation:
         annotations["remediation"] = f.remediation
+    if (f.evidence or {}).get("changed_before"):  # diagnose.changes: the likely causing config change
+        annotations["changed_before"] = str(f.evidence["changed_before"])
     if f.impact:
         annotations["impact"] = _short(f.impact)
     if r is not None and r.source:

@@ -136,3 +136,30 @@ def test_rollback_of_a_create_is_a_delete_and_behaviour_has_none():
                "api_version": "security.istio.io/v1", "before": None}
     assert "delete" in rollback_yaml(created).splitlines()[0]
     assert rollback_yaml({"op": "update", "kind": "WorkloadBehavior", "name": "x", "before": {}}) is None
+
+
+def test_live_findings_carry_the_change_into_evidence_remediation_and_alerts(tmp_path):
+    from diagnose.alerts.model import alert_from_finding
+    from diagnose.changes import ROLLBACK_MARK, annotate_findings
+    from diagnose.findings import Finding, ResourceRef
+    from diagnose.reports.view import scalar_evidence, table_evidence
+
+    sc = next(s for s in SCENARIOS if s.name == "fault-abort")
+    j, cause_at = _journal(tmp_path, sc, noise=True)
+    source, dest = sc.edge
+    name, ns = dest.split(".")[:2]
+    f = Finding(code=sc.expected_codes[0], severity="error", category="runtime", message="m",
+                resource=ResourceRef("Service", name, ns), remediation="Fix the route.",
+                evidence={"edge_key": dest, "edges": [{"source": source}]}, first_seen=cause_at + 12)
+    config = Finding(code="MS2001", severity="warning", category="config", message="c", first_seen=cause_at + 12)
+    assert annotate_findings([f, config], j) == 1
+    assert f.evidence["changed_before"].startswith(f"started 12 s after {sc.blame} was ")
+    assert f.evidence["config_changes"][0]["change"] == sc.blame
+    assert f.remediation.startswith("Fix the route.") and ROLLBACK_MARK in f.remediation
+    annotate_findings([f], j)  # every cycle: the rollback is offered once
+    assert f.remediation.count(ROLLBACK_MARK) == 1
+    assert "changed_before" not in config.evidence
+    alert = alert_from_finding(f, cause_at + 20)
+    assert alert.annotations["changed_before"] == f.evidence["changed_before"]
+    assert ("changed_before", f.evidence["changed_before"]) in scalar_evidence(f.evidence)  # reports list it
+    assert any(name == "config_changes" for name, _, _ in table_evidence(f.evidence))
