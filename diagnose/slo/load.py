@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from diagnose.slo import importers
+from diagnose.slo import asm, importers
 from diagnose.slo.spec import SLO, SpecError, is_slo_object, problem_for, slo_from_object
 from mesh.config import ConfigObject, LoadProblem, load_text
 from mesh.config.loader import expand_paths
@@ -35,6 +35,10 @@ def slos_from_objects(objects: Iterable[ConfigObject]) -> SloLoad:
                 out.slos.append(importers.from_openslo(obj.name, obj.spec, _src(obj)))
             elif obj.api_version.startswith("pyrra.dev/") and obj.kind == "ServiceLevelObjective":
                 out.slos.append(importers.from_pyrra(obj.name, obj.namespace, obj.spec, _src(obj)))
+            elif asm.is_asm_slo(obj):  # Alibaba Cloud ASM: one SLO per spec.slos entry, bad entries named
+                slos, errors = asm.from_object(obj)
+                out.slos.extend(slos)
+                out.problems.extend(problem_for(obj, e) for e in errors)
         except SpecError as err:
             out.problems.append(problem_for(obj, err))
     return out
@@ -42,7 +46,7 @@ def slos_from_objects(objects: Iterable[ConfigObject]) -> SloLoad:
 
 def is_slo_kind(obj: ConfigObject) -> bool:
     return is_slo_object(obj) or (obj.api_version.startswith("openslo/") and obj.kind == "SLO") or \
-        (obj.api_version.startswith("pyrra.dev/") and obj.kind == "ServiceLevelObjective")
+        (obj.api_version.startswith("pyrra.dev/") and obj.kind == "ServiceLevelObjective") or asm.is_asm_slo(obj)
 
 
 def _src(obj: ConfigObject) -> str | None:
