@@ -1,0 +1,85 @@
+"""POST /api/v1/impact: predict what a proposed change would break, from the last window's traffic.
+
+Body (JSON): {"files": [{"name": "pa.yaml", "yaml": "..."}] | "yaml": "...", "window": "1h",
+"namespace": "default", "max_broken_rps": 0}. Or a raw YAML body with ?window=&namespace=.
+The answer is the impact report (per-edge impacts, the change's own config findings,
+`breaks`); nothing is applied. Only a source over running parts (live config and rates) can
+answer; others say 503.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Flask, request
+
+from dashboard.api.common import PREFIX, api_route, check_known
+from dashboard.query import DataSource, QueryError, Unavailable
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+def _body() -> dict[str, Any]:
+    if request.content_length and request.content_length > MAX_BODY:
+        raise QueryError("body", f"the request body is over {MAX_BODY // 1048576} MiB")
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise QueryError("body", "expected a JSON object with `files` or `yaml`")
+        return data
+    text = request.get_data(as_text=True)
+    return {"yaml": text, "window": request.args.get("window"), "namespace": request.args.get("namespace"),
+            "max_broken_rps": request.args.get("max_broken_rps")}
+
+
+def parse_request(data: dict[str, Any]) -> tuple[list[tuple[str, str]], float, str, float]:
+    """(files, window seconds, default namespace, max broken rps); QueryError naming the field otherwise."""
+    from diagnose.whatif.run import DEFAULT_WINDOW_S, parse_window
+
+    unknown = sorted(set(data) - {"files", "yaml", "window", "namespace", "max_broken_rps"})
+    if unknown:
+        raise QueryError(unknown[0], "unknown field (known: files, yaml, window, namespace, max_broken_rps)")
+    files: list[tuple[str, str]] = []
+    if data.get("files") is not None:
+        if not isinstance(data["files"], list):
+            raise QueryError("files", "expected a list of {name, yaml}")
+        for i, f in enumerate(data["files"]):
+            if not isinstance(f, dict) or not isinstance(f.get("yaml"), str):
+                raise QueryError(f"files[{i}]", "expected {name, yaml} with yaml a string")
+            files.append((str(f.get("name") or f"files[{i}]"), f["yaml"]))
+    if isinstance(data.get("yaml"), str) and data["yaml"].strip():
+        files.append(("request", data["yaml"]))
+    if not files:
+        raise QueryError("yaml", "no proposed objects: send `yaml` or `files`")
+    try:
+        window = parse_window(data["window"]) if data.get("window") not in (None, "") else DEFAULT_WINDOW_S
+    except ValueError as exc:
+        raise QueryError("window", str(exc)) from None
+    ns = data.get("namespace") or "default"
+    if not isinstance(ns, str):
+        raise QueryError("namespace", "expected a string")
+    try:
+        bar = float(data.get("max_broken_rps") or 0.0)
+    except (TypeError, ValueError):
+        raise QueryError("max_broken_rps", "expected a number of requests/s") from None
+    if not math.isfinite(bar) or bar < 0:
+        raise QueryError("max_broken_rps", "expected a finite number >= 0")
+    return files, window, ns, bar
+
+
+def register(server: Flask, source: DataSource) -> None:
+    @server.route(f"{PREFIX}/impact", methods=["POST"])
+    @api_route
+    def api_impact():  # noqa: ANN202
+        check_known(set() if request.is_json else {"window", "namespace", "max_broken_rps"})
+        files, window, ns, bar = parse_request(_body())
+        backend = getattr(source, "backend", None)
+        if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
+            raise Unavailable("impact predictions need live config and traffic (`meshscope up` or `serve`)")
+        from diagnose.whatif.run import impact, verdict
+
+        snap = backend.snapshot()
+        mc = snap.mesh_config
+        report = impact(list(snap.objects), files, backend.rates(window), window, default_namespace=ns,
+                        root_namespace=mc.root_namespace, trust_domain=mc.trust_domain)
+        return verdict(report, bar)
