@@ -218,9 +218,31 @@ def _no_healthy(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     return None
 
 
-def _route_field(snapshot: Any, host: str, what: str) -> Explanation | None:
-    """A VirtualService route for `host` with a `timeout` or a `fault` (abort/delay)."""
+def routes_in_path(snapshot: Any, host: str, f: Finding | None) -> list[Any]:
+    """The VirtualServices that govern the finding's requests: those that apply to its callers (a VirtualService
+    bound only to gateways governs only what the gateway pods send; sidecars use mesh ones), exact hosts before
+    wildcards."""
+    callers = {str(e.get("source_workload", "")) for e in (f.evidence.get("edges") or [])
+               if isinstance(e, dict)} if f is not None else set()
+    gateway_pods = {w.name for gw in snapshot.of_kind("Gateway") if isinstance(gw.spec, dict)
+                    and isinstance(gw.spec.get("selector"), dict) and gw.spec["selector"]
+                    for w in snapshot.matching_workloads(None, gw.spec["selector"], any_namespace=True)}
+    from_gateway = bool(callers) and all(any(_workload_is(c, p) for p in gateway_pods) for c in callers)
+    out = []
     for vs in virtual_services_for(snapshot, host):
+        pods = _gateway_workloads(snapshot, vs)
+        if pods is not None and callers and not any(_workload_is(c, p) for c in callers for p in pods):
+            continue
+        if pods is None and from_gateway and not vs.spec.get("gateways"):  # mesh-only routes: sidecars, not gateways
+            continue
+        out.append(vs)
+    hosts = lambda vs: [snapshot.fqdn(h, vs.namespace) for h in vs.spec.get("hosts") or [] if isinstance(h, str)]  # noqa: E731
+    return sorted(out, key=lambda vs: host not in hosts(vs))
+
+
+def _route_field(snapshot: Any, host: str, what: str, f: Finding | None = None) -> Explanation | None:
+    """A VirtualService route for `host` with a `timeout` or a `fault` (abort/delay)."""
+    for vs in routes_in_path(snapshot, host, f):
         for i, http in enumerate(vs.spec.get("http") or []):
             http = http or {}
             if what == "timeout" and http.get("timeout"):
@@ -232,7 +254,7 @@ def _route_field(snapshot: Any, host: str, what: str) -> Explanation | None:
 
 
 def _no_cluster(snapshot: Any, host: str, f: Finding) -> Explanation | None:
-    for vs in virtual_services_for(snapshot, host):
+    for vs in routes_in_path(snapshot, host, f):
         for i, j, dest in _destinations(vs):
             dhost = snapshot.fqdn(str(dest.get("host", "")), vs.namespace)
             path = f"spec/http[{i}]/route[{j}]/destination"
@@ -249,7 +271,7 @@ def _no_cluster(snapshot: Any, host: str, f: Finding) -> Explanation | None:
 
 
 def _no_route(snapshot: Any, host: str, f: Finding) -> Explanation | None:
-    vss = virtual_services_for(snapshot, host)
+    vss = routes_in_path(snapshot, host, f)
     if vss:
         return Explanation(vss[0], "spec/http", "no route of the VirtualService matches the request")
     return None
@@ -296,11 +318,11 @@ GOVERNS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
     "MS3005": _no_route,
     "MS3006": _no_cluster,
     "MS3007": _circuit_breaker,
-    "MS3008": lambda s, h, f: _route_field(s, h, "timeout"),
-    "MS3010": lambda s, h, f: _route_field(s, h, "abort"),
-    "MS3011": lambda s, h, f: _route_field(s, h, "delay"),
+    "MS3008": lambda s, h, f: _route_field(s, h, "timeout", f),
+    "MS3010": lambda s, h, f: _route_field(s, h, "abort", f),
+    "MS3011": lambda s, h, f: _route_field(s, h, "delay", f),
     "MS3012": _rbac,
-    "MS3014": lambda s, h, f: _route_field(s, h, "delay"),
+    "MS3014": lambda s, h, f: _route_field(s, h, "delay", f),
     "MS3040": lambda s, h, f: _idle_timeout(s, h),
     "MS3041": _mtls_plaintext,
     "MS3042": _rbac,

@@ -277,3 +277,44 @@ def test_every_signature_in_the_catalog_names_known_flags():
     for code, sig in sigs.items():
         assert set(sig.flags) <= envoy_flags, code
         assert not code.startswith(("MS3", "MS4")), f"{code}: signatures belong to config codes"
+
+
+def test_a_sidecars_no_route_blames_the_mesh_route_not_the_gateways_wildcard_one():
+    """The gateway's VirtualService (hosts: *) covers every host but governs only what gateway pods send."""
+    res = load_text(BOOKINFO + """---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: bookinfo}
+spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: istio-ingressgateway, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  template:
+    metadata: {labels: {istio: ingressgateway}}
+    spec: {containers: [{name: istio-proxy, image: proxy}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge, namespace: bookinfo}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: reviews}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: bookinfo}
+spec:
+  hosts: [ratings]
+  http: [{match: [{headers: {x-canary: {exact: "1"}}}], route: [{destination: {host: ratings}}]}]
+""", "bookinfo.yaml")
+    snap = Snapshot(res.objects)
+    nr = next(f for f in correlate(runtime(requests("reviews-v1", fqdn("ratings"), "no_route", 10)), [], snap)
+              if f.code == "MS3005")
+    assert (nr.resource.kind, nr.resource.name) == ("VirtualService", "ratings")
+    from_gateway = next(f for f in correlate(runtime(requests("istio-ingressgateway", fqdn("ratings"), "no_route", 10)),
+                                             [], snap) if f.code == "MS3005")
+    assert (from_gateway.resource.kind, from_gateway.resource.name) == ("VirtualService", "edge")
