@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="color text output (auto: when writing to a terminal and NO_COLOR is unset)")
     parser.add_argument("--list-rules", action="store_true", help="list the config rules and exit")
     parser.add_argument("--list-codes", action="store_true", help="list every finding code and exit")
+    from meshscope.commands import impact
+    impact.add_arguments(parser)
     parser.set_defaults(_parser=parser)
 
 
@@ -217,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list_rules or args.list_codes:
         (_list_rules if args.list_rules else _list_codes)(sys.stdout)
         return 0
+    if args.impact:  # what-if: predict what the files would break (meshscope.commands.impact)
+        from meshscope.commands import impact
+        return impact.run(args, args.impact + args.paths)
     from_cluster = bool(args.kubeconfig or args.context)
     if not args.paths and not from_cluster:
         return _usage_error(args, "give at least one file or folder to analyze (or --kubeconfig/--context)")

@@ -40,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="namespace of objects that set none, as `kubectl apply -n` (default: default)")
     add_control_arguments(parser)
     parser.add_argument("--force", action="store_true", help="push even when the config rules report errors")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="apply nothing: predict what the change would break from the last window's traffic "
+                             "(asks the running meshscope at --from; see `meshscope analyze --impact`)")
+    parser.add_argument("--from", dest="from_url", metavar="URL", help="with --dry-run: the running meshscope's "
+                        "UI/API URL (default http://127.0.0.1:8050, where `meshscope up` serves it)")
+    parser.add_argument("--window", default="1h", help="with --dry-run: traffic window to replay (default 1h)")
+    parser.add_argument("--max-broken-rps", type=float, default=0.0, metavar="RPS",
+                        help="with --dry-run: exit 0 while no more than this many requests/s would newly fail")
 
 
 def load_change(paths: list[Path], verb: str, namespace: str | None = None):
@@ -103,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
     change = load_change(args.filename, "apply", args.namespace)
     if change is None:
         return 1
+    if args.dry_run:  # predict only: the mesh is not touched (meshscope.commands.impact)
+        from meshscope.commands import impact
+        args.token = None  # the control API's token is not the UI's
+        return impact.run(args, [str(p) for p in args.filename])
     client = control_client(args)
     try:
         current = client.config_yaml()
