@@ -41,6 +41,11 @@ def _is_error(code: pd.Series) -> np.ndarray:
     return (c >= 400) | (c == 0)
 
 
+def _short(host: str) -> str:
+    """A host as both sides can name it: the log's authority ("reviews:9080") or the metric's FQDN."""
+    return str(host).split(":")[0].split(".")[0]
+
+
 def log_edges(requests: pd.DataFrame, start: float, end: float) -> dict[tuple[str, str], EdgeCount]:
     """(caller workload, destination host) -> what the access logs say about (start, end]."""
     t = requests[s.START_TIME].astype("int64").to_numpy() / 1e9
@@ -48,12 +53,13 @@ def log_edges(requests: pd.DataFrame, start: float, end: float) -> dict[tuple[st
     r = r[r[s.METHOD].astype(str).str.len() > 0]  # requests only: a listener's refused TLS handshake is no request
     src = r[r[s.REPORTER] == "source"]
     # a server's log line does not name its caller: server lines count only for services no caller logged
-    called = set(src[s.DESTINATION_SERVICE].astype(str))
-    dst = r[(r[s.REPORTER] == "destination") & ~r[s.DESTINATION_SERVICE].astype(str).isin(called)]
+    called = set(src[s.DESTINATION_SERVICE].astype(str).map(_short))
+    dst = r[(r[s.REPORTER] == "destination") & ~r[s.DESTINATION_SERVICE].astype(str).map(_short).isin(called)]
     rows = pd.concat([src, dst])
     out: dict[tuple[str, str], EdgeCount] = {}
     length = end - start
-    for (caller, host), g in rows.groupby([rows[s.SOURCE_WORKLOAD].astype(str), rows[s.DESTINATION_SERVICE].astype(str)]):
+    for (caller, host), g in rows.groupby([rows[s.SOURCE_WORKLOAD].astype(str),
+                                           rows[s.DESTINATION_SERVICE].astype(str).map(_short)]):
         codes = g[s.RESPONSE_CODE].astype(str).replace({"0": "-"})
         n = len(g)
         out[(caller, host)] = EdgeCount(n / length, 100.0 * _is_error(g[s.RESPONSE_CODE]).sum() / n,
@@ -78,7 +84,7 @@ def graph_edges(rates: pd.DataFrame) -> dict[tuple[str, str], EdgeCount]:
             continue  # the service -> workload half of an injected edge: counted on the caller's half
         for code, v in (d.get(A.RESPONSES) or {}).items():
             for host, rate in (v.get("hosts") or {}).items():
-                codes = acc.setdefault((na.get(A.WORKLOAD) or "unknown", host), {})
+                codes = acc.setdefault((na.get(A.WORKLOAD) or "unknown", _short(host)), {})
                 codes[code] = codes.get(code, 0.0) + float(rate)
     out: dict[tuple[str, str], EdgeCount] = {}
     for key, codes in acc.items():
