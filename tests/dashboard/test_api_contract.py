@@ -100,8 +100,9 @@ def test_no_input_produces_a_500(ui, data):
                                        _value, max_size=4), label="params")
     method = data.draw(st.sampled_from(METHODS), label="method")
     r = httpx.request(method, ui.url + path, params=params, headers={"X-Meshscope-CSRF": "1"}, timeout=60)
-    assert r.status_code != 500 and r.status_code in (200, 400, 401, 403, 404, 405, 503), \
-        (method, path, params, r.text[:300])  # 503: a feature this source lacks (scenarios on a snapshot)
+    # 503: a feature this source lacks (scenarios on a snapshot); 308: Flask's redirect of '//' to '/'
+    assert r.status_code != 500 and r.status_code in (200, 308, 400, 401, 403, 404, 405, 503), \
+        (method, path, params, r.text[:300])
     if r.status_code >= 400 and method != "HEAD":
         assert r.headers["content-type"].startswith("application/json"), (method, path, params, r.text[:200])
         body = r.json()
