@@ -3,12 +3,13 @@
 Ordered by family, then as the failure matrix lists causes; searching this file
 shows everything the runtime diagnoser checks.
 """
-from diagnose.rules.runtime import errors, inferred, keepalive, latency, rbac, response_flags
+from diagnose.rules.runtime import asm, errors, inferred, keepalive, latency, rbac, response_flags
 from diagnose.rules.runtime.base import RuntimeRule
 from diagnose.rules.runtime.engine import analyze_runtime
 from diagnose.rules.runtime.traffic import RuntimeContext
 
 ALL: list[RuntimeRule] = [
+    *asm.RULES,
     *errors.RULES,
     *latency.RULES,
     *rbac.RULES,
