@@ -121,9 +121,9 @@ def test_case_first_answer_is_the_cause(bundled_mesh, diag, kind, name, obj, exp
         RESULTS[name]["note"] = f"not healthy before the fault: {exc}"
         pytest.fail(RESULTS[name]["note"])
     t0 = time.monotonic()
-    run_case(bundled_mesh, diag, kind, obj)
     try:
         hit, elapsed, strays = None, None, {}
+        run_case(bundled_mesh, diag, kind, obj)  # inside: a rejected or half-applied fault is reset too
         deadline = t0 + FIND_TIMEOUT_S
         while time.monotonic() < deadline:
             incidents = group(diag.findings(status="open"))
