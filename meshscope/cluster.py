@@ -61,6 +61,9 @@ class ClusterOptions:
     prometheus_url: str
     kubeconfig: str | None = None
     context: str | None = None
+    # A separate API for Istio's and ASM's kinds (the ASM instance's kubeconfig); None = the data-plane cluster's
+    config_kubeconfig: str | None = None
+    config_context: str | None = None
     namespaces: list[str] | None = None  # None = every namespace
     prometheus_token: str | None = None
     prometheus_user: str | None = None
@@ -191,6 +194,8 @@ class ClusterBackend:
         self.prometheus = prometheus
         self.notify = notify or (lambda msg: log.info("%s", msg))
         self.source: Any = None
+        self.config_source: Any = None  # KubeSource over the config API when it is separate
+        self._config_api: Any = None
         self.journal: Any = None  # mesh.journal.Journal the composition root opens in the data dir
         self._snapshot = Snapshot([], options.mesh_config)
         self._lock = threading.Lock()
@@ -221,17 +226,34 @@ class ClusterBackend:
         where = o.context or (self._api.configuration.host if hasattr(self._api, "configuration") else "cluster")
         progress(f"reading the cluster {where} (namespaces: {', '.join(self.namespaces) if self.namespaces else 'all'}) ...")
         t0 = time.perf_counter()
+        from meshscope import config_source as cs
+        separate = bool(o.config_kubeconfig or o.config_context)
         self.source = KubeSource(self._api, namespaces=self.namespaces, root_namespace=o.mesh_config.root_namespace,
+                                 kinds=cs.workload_kinds() if separate else cs.KINDS,
                                  origin=f"k8s:{o.context or 'cluster'}", on_change=self._changed, journal=self.journal)
         self.source.start()
+        if separate:
+            if self._config_api is None:
+                self._config_api = api_client(o.config_kubeconfig or o.kubeconfig, o.config_context)
+            progress(f"reading Istio and ASM config from {o.config_context or o.config_kubeconfig} ...")
+            self.config_source = KubeSource(self._config_api, namespaces=self.namespaces,
+                                            root_namespace=o.mesh_config.root_namespace, kinds=cs.config_kinds(),
+                                            origin=f"k8s:{o.config_context or 'config'}", on_change=self._changed,
+                                            journal=self.journal)
+            self.config_source.start()
         self._dirty.clear()  # the initial lists announce themselves as changes: this rebuild covers them
         self._rebuild()
-        served = [k for k, st in self.source.status().items() if st["version"]]
+        kube_status = self._kube_status()
+        served = [k for k, st in kube_status.items() if st["version"]]
         progress(f"kubernetes          {self._status['kubernetes']['objects']} objects of {len(served)} kinds "
                  f"in {time.perf_counter() - t0:.1f}s, watching for changes")
-        missing = sorted(k for k, st in self.source.status().items() if not st["version"])
+        optional = {k.kind for k in cs.KINDS if cs.is_optional(k)}
+        missing = sorted(k for k, st in kube_status.items() if not st["version"] and k not in optional)
         if missing:
             progress(f"                    not served by this cluster: {', '.join(missing)}")
+        hint = self._status["kubernetes"].get("warning")
+        if hint:
+            progress(f"WARNING             {hint} (serve: --config-kubeconfig)")
         self._stop.clear()
         self._thread = threading.Thread(target=self._rebuild_loop, name="cluster-snapshot", daemon=True)
         self._thread.start()
@@ -252,6 +274,8 @@ class ClusterBackend:
             self._thread = None
         if self.source is not None:
             self.source.stop()
+        if self.config_source is not None:
+            self.config_source.stop()
         if self.prometheus is not None:
             self.prometheus.close()
 
@@ -263,7 +287,22 @@ class ClusterBackend:
 
     def objects(self) -> list:
         """What the snapshot is built from: the mirrored objects minus Kubernetes' own namespaces."""
-        return [o for o in self.source.objects() if o.namespace not in EXCLUDED_NAMESPACES] if self.source else []
+        mirrored = (self.source.objects() if self.source else []) + \
+            (self.config_source.objects() if self.config_source else [])
+        return [o for o in mirrored if o.namespace not in EXCLUDED_NAMESPACES]
+
+    def notices(self) -> list[str]:
+        """One-line warnings for the overview (Istio config not visible from this cluster)."""
+        with self._lock:
+            w = self._status["kubernetes"].get("warning")
+        return [w] if w else []
+
+    def _kube_status(self) -> dict[str, dict[str, Any]]:
+        """Per kind status of whichever source reads it (the config API's for Istio/ASM kinds when separate)."""
+        out = dict(self.source.status()) if self.source else {}
+        if self.config_source is not None:
+            out.update(self.config_source.status())
+        return out
 
     def _changed(self, kind: str, event: str, obj: Any) -> None:
         now = time.monotonic()
@@ -276,8 +315,13 @@ class ClusterBackend:
         t0 = time.perf_counter()
         objects = self.objects()
         snap = Snapshot(objects, self.options.mesh_config)
+        hint = None
+        if self.config_source is None and self.source is not None:  # one API for all: does it serve Istio's kinds?
+            from meshscope.config_source import istio_config_hint
+            hint = istio_config_hint(self.source.status(), objects)
         with self._lock:
             self._snapshot = snap
+            self._status["kubernetes"]["warning"] = hint or ""
             st = self._status["kubernetes"]
             st.update(objects=len(objects), rebuilds=st["rebuilds"] + 1, last_rebuild_s=time.perf_counter() - t0)
         self._update_kube_state()
@@ -304,8 +348,7 @@ class ClusterBackend:
                 log.exception("rebuilding the cluster snapshot failed")
 
     def _update_kube_state(self) -> None:
-        errors = {k: st["last_error"] for k, st in (self.source.status().items() if self.source else [])
-                  if st["version"] and st["last_error"]}
+        errors = {k: st["last_error"] for k, st in self._kube_status().items() if st["version"] and st["last_error"]}
         state = "degraded" if errors else "ok"
         message = "; ".join(f"{k}: {e}" for k, e in sorted(errors.items()))
         with self._lock:

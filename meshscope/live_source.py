@@ -423,6 +423,11 @@ class LiveSource:
             raise Unavailable("scenarios need the bundled mesh (`meshscope up`)")
         return mesh
 
+    def notices(self) -> list[str]:
+        """The backend's one-line warnings for the overview (e.g. Istio config not visible from this cluster)."""
+        fn = getattr(self.backend, "notices", None)
+        return list(fn()) if callable(fn) else []
+
     def scenarios(self) -> list[dict[str, Any]]:
         mesh = getattr(self.backend, "mesh", None)
         if mesh is None:

@@ -25,9 +25,12 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     counts = {sev: sum(f["severity"] == sev for f in findings) for sev in ("error", "warning", "info")}
     slos = source.slos()
     scenarios = source.scenarios()
+    notices = getattr(source, "notices", lambda: [])()  # optional: backends that can warn about their inputs
     return html.Div(className="overview", children=[
         html.H2("Overview"),
         html.P(["Data as of ", when(source.now())], className="muted"),
+        html.Div(id="ov-notices", className="notices", children=[html.P(["⚠ ", n], className="notice warning")
+                                                                  for n in notices]) if notices else None,
         html.Div(className="cards", children=[
             html.Div(className=f"card card-{sev}", children=[html.Div(str(n), className="card-number"),
                                                              html.Div(f"open {sev}s")]) for sev, n in counts.items()]),

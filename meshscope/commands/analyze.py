@@ -150,9 +150,15 @@ def _cluster_objects(kubeconfig: str | None, context: str | None, namespaces: li
     from mesh.config import EXCLUDED_NAMESPACES
     from mesh.kube import KubeSource, api_client
 
+    from meshscope.config_source import istio_config_hint
+
     source = KubeSource(api_client(kubeconfig, context), namespaces=namespaces or None,
                         root_namespace=root_namespace, origin=f"k8s:{context or 'cluster'}")
-    return [o for o in source.list_all() if o.namespace not in EXCLUDED_NAMESPACES]
+    objects = [o for o in source.list_all() if o.namespace not in EXCLUDED_NAMESPACES]
+    hint = istio_config_hint(source.status(), objects)
+    if hint:  # sidecars but no Istio kinds served: an ASM data-plane cluster without KubeAPI access
+        print(f"meshscope analyze: {context or 'cluster'}: {hint}", file=sys.stderr)
+    return objects
 
 
 def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignore: set[str],

@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
                    "or the pod's service account when running in-cluster)")
     k.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
+    k.add_argument("--config-kubeconfig", metavar="PATH",
+                   help="a separate kubeconfig for Istio's and ASM's config (e.g. the Alibaba Cloud ASM instance's); "
+                        "workloads still come from --kubeconfig/--context")
+    k.add_argument("--config-context", metavar="NAME",
+                   help="context for the config API (in --config-kubeconfig, else in --kubeconfig)")
     k.add_argument("-n", "--namespaces", metavar="A,B", action="append", default=[],
                    help="namespaces to watch and graph, comma-separated or repeated (default: all); "
                         "the mesh root namespace (istio-system) is always read")
@@ -115,6 +120,8 @@ def _wait_for_stop() -> None:
 def _serve_snapshot(args: argparse.Namespace) -> int:
     """The UI and API over a saved snapshot: what an incident looked like, with no cluster behind it."""
     cluster_flags = [flag for flag, value in (("--kubeconfig", args.kubeconfig), ("--context", args.context),
+                                              ("--config-kubeconfig", args.config_kubeconfig),
+                                              ("--config-context", args.config_context),
                                               ("--namespaces", args.namespaces), ("--mesh-config", args.mesh_config),
                                               ("--alerts", args.alerts), ("--slo", args.slo)) if value]
     if cluster_flags:
@@ -205,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
 
     backend = ClusterBackend(ClusterOptions(
         prometheus_url=args.prometheus, kubeconfig=args.kubeconfig, context=args.context, namespaces=namespaces or None,
+        config_kubeconfig=args.config_kubeconfig, config_context=args.config_context,
         prometheus_token=token, prometheus_user=args.prometheus_user, prometheus_password=args.prometheus_password,
         prometheus_timeout=args.prometheus_timeout, mesh_config=mesh_config),
         notify=lambda msg: say(f"[{time.strftime('%H:%M:%S')}] {msg}"))
