@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesh.controlplane import authz, telemetry
+from mesh.controlplane import asm, authz, telemetry
 from mesh.controlplane.gateway_tls import TlsServer, gateway_tls_servers, https_ports
 from mesh.controlplane.context import CERT_SECRET, OTLP_CLUSTER, ROOT_SECRET, ProxyContext, rest_source, sds
 from mesh.controlplane.routes import OUTBOUND_ROUTE, inbound_route_config
@@ -88,6 +88,7 @@ def inbound_listener(ctx: ProxyContext, container_port: int) -> dict[str, Any]:
     services = ctx.registry.services_of(w)
     default_service = (services[0].hostname, services[0].name, services[0].namespace) if services else None
     rbac = authz.rbac_filters(ctx.index.authorization_policies(w), ctx.trust_domain)
+    rbac += asm.local_ratelimit_filters(ctx)  # ASMLocalRateLimiter: after authorization, before routing
     route = {"route_config": inbound_route_config(container_port, default_service[0] if default_service else None)}
     chains = []
     if mode in ("STRICT", "PERMISSIVE"):
