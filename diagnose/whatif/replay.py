@@ -85,10 +85,24 @@ def overlay(live: list[ConfigObject], proposed: list[ConfigObject]) -> list[Conf
     return [o for o in live if identity(o) not in keys] + list(proposed)
 
 
+_SOURCES = {"reporter": schema.REPORTER, "s_ns": schema.SOURCE_WORKLOAD_NAMESPACE, "s_wl": schema.SOURCE_WORKLOAD,
+            "principal": schema.SOURCE_PRINCIPAL, "mtls": schema.CONNECTION_SECURITY_POLICY,
+            "d_host": schema.DESTINATION_SERVICE, "d_ns": schema.DESTINATION_WORKLOAD_NAMESPACE,
+            "d_wl": schema.DESTINATION_WORKLOAD, "d_app": schema.DESTINATION_APP, "d_ver": schema.DESTINATION_VERSION}
+
+
 def _col(rates: pd.DataFrame, name: str) -> pd.Series:
-    if name in rates.columns:
-        return rates[name].astype(object).fillna("unknown").astype(str)
-    return pd.Series("unknown", index=rates.index, dtype=object)
+    """A label column as a categorical without missing values (absent labels read "unknown")."""
+    if name not in rates.columns:
+        return pd.Series(pd.Categorical(["unknown"] * len(rates)), index=rates.index)
+    col = rates[name]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype(str).astype("category")
+    if col.isna().any():
+        if "unknown" not in col.cat.categories:
+            col = col.cat.add_categories(["unknown"])
+        col = col.fillna("unknown")
+    return col
 
 
 def edges_of(rates: pd.DataFrame) -> pd.DataFrame:
@@ -96,25 +110,27 @@ def edges_of(rates: pd.DataFrame) -> pd.DataFrame:
 
     Destination-reported requests are what reached the server (where mTLS and RBAC are
     enforced); edges only a client reported (no server sidecar) are added from the source side.
+    Grouped on categorical codes, then decoded: the window's size, not its label text, sets the cost.
     """
     if rates is None or rates.empty or schema.METRIC not in rates.columns:
         return pd.DataFrame(columns=[*_EDGE_COLS, "rps"])
-    req = rates[rates[schema.METRIC].astype(str) == schema.ISTIO_REQUESTS_TOTAL]
-    frame = pd.DataFrame({
-        "reporter": _col(req, schema.REPORTER),
-        "s_ns": _col(req, schema.SOURCE_WORKLOAD_NAMESPACE), "s_wl": _col(req, schema.SOURCE_WORKLOAD),
-        "principal": _col(req, schema.SOURCE_PRINCIPAL), "mtls": _col(req, schema.CONNECTION_SECURITY_POLICY),
-        "d_host": _col(req, schema.DESTINATION_SERVICE), "d_ns": _col(req, schema.DESTINATION_WORKLOAD_NAMESPACE),
-        "d_wl": _col(req, schema.DESTINATION_WORKLOAD), "d_app": _col(req, schema.DESTINATION_APP),
-        "d_ver": _col(req, schema.DESTINATION_VERSION),
-        "rps": pd.to_numeric(req[schema.RATE], errors="coerce").fillna(0.0).to_numpy()})
+    req = rates[rates[schema.METRIC] == schema.ISTIO_REQUESTS_TOTAL]
+    frame = pd.DataFrame({k: _col(req, v) for k, v in _SOURCES.items()})
+    frame["rps"] = pd.to_numeric(req[schema.RATE], errors="coerce").fillna(0.0).to_numpy()
     frame = frame[frame["rps"] > 0]
-    dest = frame[frame["reporter"] == "destination"]
-    src = frame[frame["reporter"] == "source"]
-    seen = pd.MultiIndex.from_frame(dest[["s_ns", "s_wl", "d_host", "d_wl"]])
-    src = src[~pd.MultiIndex.from_frame(src[["s_ns", "s_wl", "d_host", "d_wl"]]).isin(seen)]
-    both = pd.concat([dest, src], ignore_index=True)
-    out = both.groupby(_EDGE_COLS, observed=True, sort=False)["rps"].sum().reset_index()
+    g = frame.groupby(["reporter", *_EDGE_COLS], observed=True, sort=False)["rps"].sum().reset_index()
+    dest = g[g["reporter"].astype(str) == "destination"]
+    src = g[g["reporter"].astype(str) == "source"]
+    if len(src):
+        key = ["s_ns", "s_wl", "d_host", "d_wl"]
+        seen = dest[key].astype(str).drop_duplicates()
+        src = src.merge(seen.assign(_seen=True), how="left", on=key) if len(seen) else src.assign(_seen=np.nan)
+        src = src[src["_seen"].isna()].drop(columns="_seen")
+    out = pd.concat([dest.drop(columns="reporter"), src.drop(columns="reporter")], ignore_index=True)
+    for c in _EDGE_COLS:
+        out[c] = out[c].astype(str)
+    if len(src):
+        out = out.groupby(_EDGE_COLS, sort=False)["rps"].sum().reset_index()
     out.loc[out["principal"] == "unknown", "principal"] = ""
     return out
 
@@ -245,25 +261,42 @@ def _port_of(side: _Side, host: str) -> int:
     return svc.ports[0].target_port if svc is not None and len(svc.ports) == 1 else 0
 
 
+_WKEY = ["d_ns", "d_wl", "d_app", "d_ver", "d_host"]
+
+
 def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
-    """mTLS and authorization, per destination workload whose governing objects changed."""
-    for (d_ns, d_wl, d_app, d_ver), rows in edges.groupby(["d_ns", "d_wl", "d_app", "d_ver"], sort=False):
-        if d_wl == "unknown":
-            continue
+    """mTLS and authorization: decided per destination (workload, host), evaluated only where the
+    governing objects changed, over all the edges of those destinations at once."""
+    dests = edges[_WKEY].drop_duplicates()
+    dests = dests[dests["d_wl"] != "unknown"]
+    rows = []
+    for d_ns, d_wl, d_app, d_ver, host in dests.itertuples(index=False):
         wb, wa = before.workload(d_ns, d_wl, d_app, d_ver), after.workload(d_ns, d_wl, d_app, d_ver)
         pb, pa = before.index.authorization_policies(wb), after.index.authorization_policies(wa)
-        if [id(p) for p in pb] != [id(p) for p in pa]:
-            _authz(rows, d_ns, d_wl, before, after, pb, pa, report)
-        port = _port_of(after, rows["d_host"].iat[0])
+        port = _port_of(after, host)
         mb, ma = before.index.mtls_mode(wb, port or None), after.index.mtls_mode(wa, port or None)
-        if ma == "STRICT" and mb != "STRICT":
-            plain = rows[rows["mtls"] != "mutual_tls"]
-            pa_obj = _deciding_peer_auth(after, wa)
-            for r in plain.itertuples(index=False):
-                report.impacts.append(EdgeImpact(
-                    MTLS, f"{r.s_ns}/{r.s_wl}", f"{d_ns}/{d_wl}", r.d_host, float(r.rps), float(r.rps),
-                    f"{r.s_ns}/{r.s_wl} sends plaintext; the workload's mTLS mode becomes STRICT (was {mb})",
-                    _ref(pa_obj, "spec/mtls/mode") if pa_obj is not None else None))
+        sig = (tuple(map(id, pb)), tuple(map(id, pa)))
+        if sig[0] != sig[1] or (ma == "STRICT" and mb != "STRICT"):
+            rows.append((d_ns, d_wl, d_app, d_ver, host, port, mb, ma, sig, wa, pb, pa))
+    if not rows:
+        return
+    changed = pd.DataFrame(rows, columns=[*_WKEY, "port", "mb", "ma", "sig", "wa", "pb", "pa"])
+    hit = edges.merge(changed, on=_WKEY, how="inner")
+    # mTLS: plaintext edges to destinations that become STRICT
+    plain = hit[(hit["ma"] == "STRICT") & (hit["mb"] != "STRICT") & (hit["mtls"] != "mutual_tls")]
+    refs: dict[tuple, dict[str, Any] | None] = {}
+    for r in plain.itertuples(index=False):
+        k = (r.d_ns, r.d_wl)
+        if k not in refs:
+            pa_obj = _deciding_peer_auth(after, r.wa)
+            refs[k] = _ref(pa_obj, "spec/mtls/mode") if pa_obj is not None else None
+        report.impacts.append(EdgeImpact(
+            MTLS, f"{r.s_ns}/{r.s_wl}", f"{r.d_ns}/{r.d_wl}", r.d_host, float(r.rps), float(r.rps),
+            f"{r.s_ns}/{r.s_wl} sends plaintext; the workload's mTLS mode becomes STRICT (was {r.mb})", refs[k]))
+    # authorization: every destination with the same (before, after) policies is one evaluation
+    authz = hit[hit["sig"].map(lambda s: s[0] != s[1])]
+    for _, grp in authz.groupby("sig", sort=False):
+        _authz(grp, before, after, grp["pb"].iat[0], grp["pa"].iat[0], report)
 
 
 def _deciding_peer_auth(side: _Side, w: Workload) -> ConfigObject | None:
@@ -280,30 +313,33 @@ def _deciding_peer_auth(side: _Side, w: Workload) -> ConfigObject | None:
     return None
 
 
-def _authz(rows: pd.DataFrame, d_ns: str, d_wl: str, before: _Side, after: _Side, pb: list[ConfigObject],
-           pa: list[ConfigObject], report: ImpactReport) -> None:
+def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObject], pa: list[ConfigObject],
+           report: ImpactReport) -> None:
     principals = np.where(rows["mtls"].to_numpy() == "mutual_tls", rows["principal"].to_numpy(), "").astype(object)
-    ports = np.full(len(rows), _port_of(after, rows["d_host"].iat[0]), dtype=np.int64)
+    ports = rows["port"].to_numpy(dtype=np.int64)
     b_lo, b_hi, _ = before.decide(pb, principals, ports)
     a_lo, a_hi, blame = after.decide(pa, principals, ports)
     certain = a_lo & ~b_hi
     maybe = a_hi & ~b_lo
+    if not maybe.any():
+        return
     allows = [p for p in pa if not _dry_run(p) and str(p.spec.get("action") or "ALLOW").upper() == "ALLOW"]
+    allow_ref = _ref(allows[0], "spec/rules") if allows else None
+    allow_names = ", ".join(f"{p.namespace}/{p.name}" for p in allows)
+    cols = {c: rows[c].to_numpy() for c in ("s_ns", "s_wl", "d_ns", "d_wl", "d_host", "rps", "principal")}
     for k in np.flatnonzero(maybe):
-        r = rows.iloc[k]
-        who = r["principal"] or "a plaintext peer (no identity)"
+        who = cols["principal"][k] or "a plaintext peer (no identity)"
         hit = next(((ap, rule) for ap, rule, m in blame if m[k]), None)
         if hit is not None:
             ap, rule = hit
             idx = rule.rsplit("rule[", 1)[1].rstrip("]")
             ref, reason = _ref(ap, f"spec/rules[{idx}]"), f"DENY rule {rule} matches {who}"
         else:
-            ap = allows[0] if allows else None
-            ref = _ref(ap, "spec/rules") if ap is not None else None
-            reason = (f"no ALLOW rule of {', '.join(f'{p.namespace}/{p.name}' for p in allows)} matches {who}")
+            ref, reason = allow_ref, f"no ALLOW rule of {allow_names} matches {who}"
+        rps = float(cols["rps"][k])
         report.impacts.append(EdgeImpact(
-            AUTHZ, f"{r['s_ns']}/{r['s_wl']}", f"{d_ns}/{d_wl}", r["d_host"], float(r["rps"]), float(r["rps"]),
-            reason, ref, certain=bool(certain[k])))
+            AUTHZ, f"{cols['s_ns'][k]}/{cols['s_wl'][k]}", f"{cols['d_ns'][k]}/{cols['d_wl'][k]}", cols["d_host"][k],
+            rps, rps, reason, ref, certain=bool(certain[k])))
 
 
 def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
