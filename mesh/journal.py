@@ -21,7 +21,9 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,7 @@ class Change:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict's deep copy is most of an append
         d["ref"] = self.ref
         return d
 
@@ -150,7 +152,8 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_age_s, self.max_rows, self.max_diff_bytes = max_age_s, max_rows, max_diff_bytes
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._depth = 0  # nesting of _tx(): one transaction per observe, or one for a whole listing
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -164,6 +167,29 @@ class Journal:
         """)
         self._appends = 0
 
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One transaction (one commit) for everything inside, however deeply nested."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+
+    def batch(self) -> Any:
+        """`with journal.batch():` many observations in one commit (a listing, a bulk import)."""
+        return self._tx()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -176,7 +202,7 @@ class Journal:
         """Record `content` (None with `deleted`) as the object's state; None when nothing changed."""
         ns = namespace or ""
         now = self.clock() if at is None else at
-        with self._lock:
+        with self._tx():
             row = self._db.execute("SELECT hash, rv, generation, content FROM objects WHERE kind=? AND namespace=? "
                                    "AND name=?", (kind, ns, name)).fetchone()
             if deleted:
@@ -184,7 +210,8 @@ class Journal:
                     return None
                 op, new_hash = "delete", None
             else:
-                new_hash = content_hash(content or {})
+                after_json = json.dumps(content or {}, sort_keys=True, default=str)  # once: hash, size, stored
+                new_hash = hashlib.sha256(after_json.encode()).hexdigest()[:32]
                 if row is not None and row[0] == new_hash:
                     if resource_version is not None and row[1] != resource_version:  # bookkeeping only
                         self._db.execute("UPDATE objects SET rv=?, generation=? WHERE kind=? AND namespace=? AND name=?",
@@ -198,8 +225,8 @@ class Journal:
             if source_time is not None and abs(source_time - now) > SKEW_NOTE_S:
                 ch.skew_s = round(source_time - now, 3)
                 ch.note = f"source clock differs from meshscope's by {ch.skew_s:+.1f} s"
-            size = len(json.dumps(before, default=str)) + len(json.dumps(after, default=str))
-            if size > self.max_diff_bytes:
+            size = (len(row[3]) if row is not None and row[3] else 0) + (0 if deleted else len(after_json))
+            if size > self.max_diff_bytes or (row is not None and not row[3]):  # now, or its last version was
                 ch.too_large = True
                 ch.note = (ch.note + "; " if ch.note else "") + f"content of {size} bytes too large to diff"
             else:
@@ -208,7 +235,7 @@ class Journal:
             if deleted:
                 self._db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", (kind, ns, name))
             else:
-                stored = json.dumps(after, default=str) if size <= self.max_diff_bytes else None
+                stored = after_json if size <= self.max_diff_bytes else None
                 self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?)",
                                  (kind, ns, name, new_hash, resource_version, generation, stored))
             self._insert(ch)
@@ -222,6 +249,10 @@ class Journal:
         `scope_kinds` (default: the kinds listed) can be found deleted, so a
         partial listing does not delete the other kinds.
         """
+        with self._tx():
+            return self._sync(objects, who, scope_kinds, at)
+
+    def _sync(self, objects: list[tuple], who: str, scope_kinds: set[str] | None, at: float | None) -> list[Change]:
         out = []
         seen = set()
         initial = not self.known()  # an empty journal: this listing is what was there, not a change
