@@ -16,12 +16,17 @@ LIMITER = {"apiVersion": "istio.alibabacloud.com/v1", "kind": "ASMLocalRateLimit
            "metadata": {"name": "reviews-limit", "namespace": "bookinfo"},
            "spec": {"workloadSelector": {"labels": {"app": "reviews"}},
                     "configs": [{"limit": {"fill_interval": {"seconds": 1}, "quota": 5}}]}}
+ASM_SLO = {"apiVersion": "istio.alibabacloud.com/v1beta1", "kind": "ServiceLevelObjective",
+           "metadata": {"name": "asm-slo-bookinfo-reviews", "namespace": "bookinfo"},
+           "spec": {"service": "reviews", "period": "7d", "labels": {"owner": "reviews-team"},
+                    "slos": [{"name": "avail", "objective": "99.5", "sli": {"plugin": {"id": "availability"}},
+                              "alerting": {"name": "reviews-burn", "pageAlert": {"labels": {"severity": "10"}}}}]}}
 
 
 def _split(docs: list[dict]) -> tuple[dict, dict]:
     """(data-plane lists without Istio's kinds, as an old ASM data-plane cluster serves; the ASM instance's lists)."""
     data = {p: b for p, b in list_bodies(docs).items() if not any(f"/apis/{g}/" in p for g in ISTIO_GROUPS)}
-    config_docs = [d for d in docs if d.get("apiVersion", "").split("/")[0] in ISTIO_GROUPS] + [LIMITER]
+    config_docs = [d for d in docs if d.get("apiVersion", "").split("/")[0] in ISTIO_GROUPS] + [LIMITER, ASM_SLO]
     config = {p: b for p, b in list_bodies(config_docs).items()
               if any(f"/apis/{g}/" in p for g in (*ISTIO_GROUPS, "istio.alibabacloud.com"))}
     return data, config
@@ -76,6 +81,12 @@ def test_config_kubeconfig_reads_istio_and_asm_kinds_from_the_asm_instance(two_a
         assert not any("/apis/networking.istio.io/" in r for r in data.requests)
         assert not any(r.startswith("/api/v1/pods") for r in config.requests)
         assert be.status()["kubernetes"]["state"] == "ok"
+        # ASM SLOs come from the cluster too, through the same import as files (the live loop reads the snapshot)
+        from diagnose.slo import slos_from_objects
+        loaded = slos_from_objects(o for o in snap.objects if o.kind == "ServiceLevelObjective")
+        assert not loaded.problems
+        assert [(x.name, x.service, x.objective, x.page_labels) for x in loaded.slos] == [
+            ("reviews-avail", "reviews.bookinfo.svc.cluster.local", 99.5, {"severity": "10"})]
     finally:
         be.stop()
 
