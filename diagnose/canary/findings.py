@@ -1,0 +1,58 @@
+"""Canary verdicts as findings: a regressing canary names the VirtualService whose weights to change,
+with the YAML that sends everything back to the stable version."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from diagnose.canary.verdict import INSUFFICIENT, PROMOTE, ROLLBACK, Verdict
+from diagnose.catalog import make
+from diagnose.findings import Finding, ResourceRef
+from mesh.config.model import ConfigObject
+from mesh.controlplane.policy import ConfigIndex, subsets
+
+_CODES = {ROLLBACK: "MS5010", PROMOTE: "MS5011", INSUFFICIENT: "MS5012"}
+
+
+def _weighted_route(index: ConfigIndex, host: str) -> tuple[ConfigObject, int] | None:
+    for vs in index.virtual_services(host):
+        for i, r in enumerate(vs.spec.get("http") or []):
+            if isinstance(r, dict) and len(r.get("route") or []) > 1:
+                return vs, i
+    return None
+
+
+def rollback_yaml(vs: ConfigObject, route: int, stable_subset: str | None) -> str:
+    """The VirtualService with route `route` sending 100 % to the stable subset (others at weight 0)."""
+    raw = copy.deepcopy(vs.raw) if vs.raw else {"apiVersion": vs.api_version, "kind": vs.kind,
+                                                 "metadata": {"name": vs.name, "namespace": vs.namespace},
+                                                 "spec": copy.deepcopy(vs.spec)}
+    for d in raw["spec"]["http"][route]["route"]:
+        d["weight"] = 100 if (d.get("destination") or {}).get("subset") == stable_subset else 0
+    return yaml.safe_dump(raw, sort_keys=False)
+
+
+def findings_of(verdicts: list[Verdict], objects: list[ConfigObject], root_namespace: str = "istio-system") -> list[Finding]:
+    index = ConfigIndex(objects, root_namespace)
+    out = []
+    for v in verdicts:
+        if v.verdict not in _CODES:
+            continue
+        ref, ev = None, {"edge_key": f"{v.service}:{v.candidate}", "verdict": v.to_dict()}
+        found = _weighted_route(index, v.service)
+        if found is not None:
+            vs, i = found
+            ref = ResourceRef(vs.kind, vs.name, vs.namespace, f"spec/http[{i}]/route",
+                              f"{vs.source.file}:{vs.lines.get(f'spec/http[{i}]/route', vs.source.line)}" if vs.source else None)
+            ev["weights"] = {str((d.get("destination") or {}).get("subset") or d.get("destination", {}).get("host")):
+                             d.get("weight", 0) for d in vs.spec["http"][i]["route"]}
+            if v.verdict == ROLLBACK:
+                dr = index.destination_rule(v.service, vs.namespace or "default", v.namespace)
+                stable_subset = next((name for name, labels in subsets(dr) if labels.get("version") == v.stable), None)
+                ev["rollback_yaml"] = rollback_yaml(vs, i, stable_subset)
+        out.append(make(_CODES[v.verdict], ref, evidence=ev, impact={"requests": v.evidence.get("requests")},
+                        service=v.service, candidate=v.candidate, stable=v.stable,
+                        confidence=f"{v.confidence:.1%}", reason=v.reason))
+    return out
