@@ -4,7 +4,7 @@ Per service, the version carrying the most requests in the window is the stable 
 every other version a candidate. Each candidate is compared with the stable version on
 - error rate: a one-sided test on the window's 5xx counts (counts, not averages: 3 errors
   in 10 requests is not evidence, 300 in 1,000 is): Fisher's exact test while errors are
-  few, the two-proportion z-test beyond, and
+  few (under 100), the two-proportion z-test beyond, and
 - latency: a one-sided Mann-Whitney U test on the duration histograms (bucket counts,
   ties within a bucket counted as half), with p50/p95/p99 from the same buckets.
 Roll back when either is worse with significance and a meaningful effect; promote when
@@ -104,26 +104,40 @@ def mann_whitney(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return normal_sf(np.nan_to_num(z))
 
 
+def _label(frame: pd.DataFrame, name: str) -> pd.Series:
+    col = frame[name] if name in frame.columns else pd.Series("unknown", index=frame.index)
+    return col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(str).astype("category")
+
+
+def _select(rates: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return rates[(rates[schema.REPORTER] == "destination") & (rates[schema.METRIC] == metric)]
+
+
+def _decode(g: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    for c in cols:
+        g[c] = g[c].astype(str).to_numpy(dtype=object)
+    return g
+
+
 def _requests(rates: pd.DataFrame, window_s: float) -> pd.DataFrame:
-    d = rates[(rates[schema.REPORTER].astype(str) == "destination")
-              & (rates[schema.METRIC].astype(str) == schema.ISTIO_REQUESTS_TOTAL)]
-    code = d[schema.RESPONSE_CODE].astype(str)
-    out = pd.DataFrame({"host": d[schema.DESTINATION_SERVICE].astype(str).to_numpy(),
-                        "ns": d[schema.DESTINATION_SERVICE_NAMESPACE].astype(str).to_numpy(),
-                        "ver": d[schema.DESTINATION_VERSION].astype(str).to_numpy(),
-                        "n": d[schema.RATE].to_numpy(dtype=float) * window_s,
-                        "err": np.where(code.str.startswith("5").to_numpy(), d[schema.RATE].to_numpy(dtype=float) * window_s, 0.0)})
-    out = out[~out["ver"].isin(["unknown", "", "nan"]) & ~out["host"].isin(["unknown", ""])]
-    return out.groupby(["host", "ns", "ver"], sort=False)[["n", "err"]].sum().reset_index()
+    """Requests and 5xx per (host, namespace, version): grouped on label codes, decoded after."""
+    d = _select(rates, schema.ISTIO_REQUESTS_TOTAL)
+    code = _label(d, schema.RESPONSE_CODE)
+    five = np.asarray([str(c).startswith("5") for c in code.cat.categories], dtype=bool)
+    n = d[schema.RATE].to_numpy(dtype=float) * window_s
+    err = np.where(five[code.cat.codes.to_numpy()] & (code.cat.codes.to_numpy() >= 0), n, 0.0)
+    f = pd.DataFrame({"host": _label(d, schema.DESTINATION_SERVICE), "ns": _label(d, schema.DESTINATION_SERVICE_NAMESPACE),
+                      "ver": _label(d, schema.DESTINATION_VERSION), "n": n, "err": err})
+    g = _decode(f.groupby(["host", "ns", "ver"], observed=True, sort=False)[["n", "err"]].sum().reset_index(),
+                ["host", "ns", "ver"])
+    return g[~g["ver"].isin(["unknown", "", "nan"]) & ~g["host"].isin(["unknown", ""])].reset_index(drop=True)
 
 
 def _buckets(rates: pd.DataFrame, window_s: float) -> pd.DataFrame:
-    d = rates[(rates[schema.REPORTER].astype(str) == "destination")
-              & (rates[schema.METRIC].astype(str) == f"{schema.ISTIO_REQUEST_DURATION_MS}_bucket")]
-    out = pd.DataFrame({"host": d[schema.DESTINATION_SERVICE].astype(str).to_numpy(),
-                        "ver": d[schema.DESTINATION_VERSION].astype(str).to_numpy(),
-                        "le": d[schema.LE].to_numpy(dtype=float), "c": d[schema.RATE].to_numpy(dtype=float) * window_s})
-    return out.groupby(["host", "ver", "le"], sort=True)["c"].sum().reset_index()
+    d = _select(rates, f"{schema.ISTIO_REQUEST_DURATION_MS}_bucket")
+    f = pd.DataFrame({"host": _label(d, schema.DESTINATION_SERVICE), "ver": _label(d, schema.DESTINATION_VERSION),
+                      "le": d[schema.LE].to_numpy(dtype=float), "c": d[schema.RATE].to_numpy(dtype=float) * window_s})
+    return _decode(f.groupby(["host", "ver", "le"], observed=True, sort=False)["c"].sum().reset_index(), ["host", "ver"])
 
 
 def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()) -> list[Verdict]:
@@ -142,7 +156,7 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
     n_s, e_s = st["n"].to_numpy(), st["err"].to_numpy()
     n_c, e_c = cand["n"].to_numpy(), cand["err"].to_numpy()
     p_err = error_test(e_s, n_s, e_c, n_c)
-    small = np.flatnonzero((e_s + e_c) < 1000)  # few errors: the normal approximation is poor, use the exact test
+    small = np.flatnonzero((e_s + e_c) < 100)  # few errors: the normal approximation is poor, use the exact test
     for k in small:
         p_err[k] = fisher_greater(e_s[k], n_s[k], e_c[k], n_c[k])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -155,13 +169,13 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
     # latency: the same bucket grid for stable and candidate of each pair
     bk = _buckets(rates, window_s)
     bounds = np.sort(bk["le"].unique()) if len(bk) else np.array([np.inf])
-    grid = {b: i for i, b in enumerate(bounds)}
     cum = np.zeros((len(req), len(bounds)))
     pos = {(h, v): i for i, (h, v) in enumerate(zip(req["host"], req["ver"]))}
     if len(bk):
-        idx = np.array([pos.get((h, v), -1) for h, v in zip(bk["host"], bk["ver"])])
-        ok = idx >= 0
-        np.add.at(cum, (idx[ok], np.array([grid[b] for b in bk["le"][ok]], dtype=int)), bk["c"].to_numpy()[ok])
+        rows = pd.DataFrame({"host": req["host"].to_numpy(), "ver": req["ver"].to_numpy(), "_row": np.arange(len(req))})
+        bk = bk.merge(rows, on=["host", "ver"], how="inner")
+        col = np.searchsorted(bounds, bk["le"].to_numpy())
+        np.add.at(cum, (bk["_row"].to_numpy(), col), bk["c"].to_numpy())
     cum = np.maximum.accumulate(cum, axis=1)  # cumulative, made monotonic
     counts = np.diff(cum, axis=1, prepend=0.0)
     si = np.array([pos[(h, v)] for h, v in zip(cand["host"], st["ver"])], dtype=int)
@@ -171,15 +185,17 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
     qs = (0.5, 0.95, 0.99)
     q = _quantiles(cum, bounds, qs)
     out = []
-    for k, (host, ns, ver) in enumerate(zip(cand["host"], cand["ns"], cand["ver"])):
-        sv, s_row, c_row = st["ver"].iat[k], si[k], ci[k]
+    st_ver = st["ver"].to_numpy(dtype=object)
+    for k, (host, ns, ver) in enumerate(zip(cand["host"].to_numpy(dtype=object), cand["ns"].to_numpy(dtype=object),
+                                            cand["ver"].to_numpy(dtype=object))):
+        sv, s_row, c_row = st_ver[k], si[k], ci[k]
         lat = {f"p{int(x * 100)}": {"stable": q[x][s_row], "candidate": q[x][c_row]} for x in qs}
         p95s, p95c = lat["p95"]["stable"], lat["p95"]["candidate"]
         ev = {"window_s": window_s, "requests": {"stable": n_s[k], "candidate": n_c[k]},
               "errors": {"stable": e_s[k], "candidate": e_c[k]},
               "error_rate": {"stable": rate_s[k], "candidate": rate_c[k]}, "error_p_value": float(p_err[k]),
               "latency_ms": lat, "latency_p_value": float(p_lat[k]), "test": {
-                  "errors": "one-sided Fisher exact (under 1000 errors) or two-proportion z-test on 5xx counts",
+                  "errors": "one-sided Fisher exact (under 100 errors) or two-proportion z-test on 5xx counts",
                   "latency": "one-sided Mann-Whitney U on duration histogram buckets"}}
         err_bad = p_err[k] < th.alpha and rate_c[k] - rate_s[k] >= th.error_margin
         lat_bad = (p_lat[k] < th.alpha and np.isfinite(p95s) and np.isfinite(p95c) and p95s > 0
