@@ -108,25 +108,42 @@ def policies_of(ap: ConfigObject, td: str) -> dict[str, Any]:
     return out
 
 
+DRY_RUN = "istio.io/dry-run"
+
+
+def is_dry_run(ap: ConfigObject) -> bool:
+    """Istio's `istio.io/dry-run: "true"` annotation: evaluate the policy, enforce nothing."""
+    return str((ap.annotations or {}).get(DRY_RUN, "")).strip().lower() == "true"
+
+
 def rbac_filters(policies: list[ConfigObject], trust_domain: str) -> list[dict[str, Any]]:
-    deny: dict[str, Any] = {}
-    allow: dict[str, Any] = {}
-    has_allow = False
-    for ap in policies:
-        action = str(ap.spec.get("action") or "ALLOW").upper()
-        if action == "DENY":
-            deny.update(policies_of(ap, trust_domain))
-        elif action == "ALLOW":
-            has_allow = True
-            allow.update(policies_of(ap, trust_domain))
-        else:
-            raise ConfigError(f"AuthorizationPolicy {ap.namespace}/{ap.name} spec.action: {action} is not supported "
-                              "by the bundled mesh (ALLOW, DENY)")
+    """Enforced DENY then ALLOW filters, then dry-run ones as Envoy shadow rules (decided, logged, counted
+    under `rbac.istio_dry_run_{deny,allow}_shadow_{allowed,denied}`, never enforced), as Istio builds them."""
     out = []
-    if deny:
-        out.append({"name": "envoy.filters.http.rbac", "typed_config": {
-            "@type": RBAC_TYPE, "rules": {"action": "DENY", "policies": deny}, "rules_stat_prefix": "istio_deny_"}})
-    if has_allow:
-        out.append({"name": "envoy.filters.http.rbac", "typed_config": {
-            "@type": RBAC_TYPE, "rules": {"action": "ALLOW", "policies": allow}, "rules_stat_prefix": "istio_allow_"}})
+    for dry in (False, True):
+        deny: dict[str, Any] = {}
+        allow: dict[str, Any] = {}
+        has_allow = False
+        for ap in policies:
+            if is_dry_run(ap) != dry:
+                continue
+            action = str(ap.spec.get("action") or "ALLOW").upper()
+            if action == "DENY":
+                deny.update(policies_of(ap, trust_domain))
+            elif action == "ALLOW":
+                has_allow = True
+                allow.update(policies_of(ap, trust_domain))
+            else:
+                raise ConfigError(f"AuthorizationPolicy {ap.namespace}/{ap.name} spec.action: {action} is not "
+                                  "supported by the bundled mesh (ALLOW, DENY)")
+        for action, rules, present in (("DENY", deny, bool(deny)), ("ALLOW", allow, has_allow)):
+            if not present:
+                continue
+            body = {"action": action, "policies": rules}
+            if dry:
+                cfg = {"@type": RBAC_TYPE, "shadow_rules": body,
+                       "shadow_rules_stat_prefix": f"istio_dry_run_{action.lower()}_"}
+            else:
+                cfg = {"@type": RBAC_TYPE, "rules": body, "rules_stat_prefix": f"istio_{action.lower()}_"}
+            out.append({"name": "envoy.filters.http.rbac", "typed_config": cfg})
     return out
