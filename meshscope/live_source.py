@@ -329,6 +329,16 @@ class LiveSource:
             raise Unavailable("no config journal on this source")
         return j.query(since=since, until=until, namespace=namespace, kind=kind, name=name, limit=limit)
 
+    def graph_at(self, graph_type: str, namespaces: list[str] | None, window_s: float, end: float) -> GraphResult:
+        """The graph of a window ending at `end` (time travel; meshscope.time_travel)."""
+        from meshscope.time_travel import graph_result
+        return graph_result(self, graph_type, namespaces, window_s, end)
+
+    def graph_diff(self, graph_type: str, namespaces: list[str] | None, window_s: float, before_end: float,
+                   after_end: float) -> dict[str, Any]:
+        from meshscope.time_travel import graph_diff
+        return graph_diff(self, graph_type, namespaces, window_s, before_end, after_end)
+
     def _with_changes(self, found: list[dict[str, Any]]) -> None:
         """Rank the changes before each finding's onset (one journal query for all findings)."""
         from diagnose.changes import LOOKBACK_S, annotate

@@ -56,3 +56,22 @@ def test_the_scenario_change_ranks_first_among_unrelated_changes(stack, bundled_
         assert by_ref["DestinationRule shop/inventory"]["who"] == "meshscope apply -f other.yaml"
         assert by_ref["AuthorizationPolicy bookinfo/billing-allow"]["op"] == "create"
         assert by_ref[scenario.blame]["who"] == "meshscope mesh scenario fault-abort"
+
+
+def test_time_travel_graph_and_window_diff(stack, bundled_mesh):
+    with httpx.Client(base_url=stack.ui.url, timeout=120) as api:
+        wait_until(lambda: api.get("/api/v1/graph", params={"window": "30", "end": "-20"}).json()["elements"],
+                   timeout=90, interval=1.0, what="a graph of a window that ended 20 s ago")
+        past = api.get("/api/v1/graph", params={"window": "30", "end": "-20"}).json()
+        assert past["updated_at"] < time.time() - 15  # the window ended then, not now
+        diff = api.get("/api/v1/graph/diff", params={"window": "30", "before": "-40"})
+        assert diff.status_code == 200, diff.text
+        body = diff.json()
+        assert set(body["summary"]) == {"appeared", "vanished", "changed", "same"}
+        assert sum(body["summary"].values()) > 0 and isinstance(body["config_changes"], list)
+        assert body["after"]["end"] - body["before"]["end"] > 35
+        for params, param in [({"before": "-10", "after": "-20"}, "before"), ({"window": "30"}, "before"),
+                              ({"before": "99999999999"}, "before"), ({"end": "4000000000"}, "end")]:
+            path = "/api/v1/graph" if "end" in params else "/api/v1/graph/diff"
+            r = api.get(path, params=params)
+            assert r.status_code == 400 and r.json()["param"] == param, (params, r.text)
