@@ -17,12 +17,33 @@ PATH = "/topology"
 TITLE = "Topology"
 WINDOWS = [(60, "1m"), (300, "5m"), (900, "15m"), (3600, "1h")]
 REFRESH = [(0, "off"), (2, "2s"), (5, "5s"), (10, "10s"), (30, "30s"), (60, "1m")]
+ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 3600, "6h ago"), (86400, "24h ago")]
 LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
 
 
-def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None):
-    result = source.graph(graph_type, namespaces or None, window)
+def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None,
+              end_ago: float | None = None):
+    """The graph now, or (time travel, issue #14) of the window that ended `end_ago` seconds ago."""
+    at = getattr(source, "graph_at", None)
+    if end_ago and at is not None:
+        result = at(graph_type, namespaces or None, window or 300.0, source.now() - end_ago)
+        result.notes = [*result.notes, *_changes_note(source, result.updated_at - result.window_s, result.updated_at)]
+    else:
+        result = source.graph(graph_type, namespaces or None, window)
     return result, edge_label_data(ctx.positions.place(result.graph_type, result.elements))
+
+
+def _changes_note(source: DataSource, start: float, end: float) -> list[str]:
+    """A marker for the config changes inside a past window (the Changes page has them in full)."""
+    changes = getattr(source, "changes", None)
+    try:
+        rows = [c for c in changes(since=start, until=end, limit=50) if c.get("op") != "gap"] if changes else []
+    except Exception:  # noqa: BLE001 - a marker is a hint; the graph must still show
+        return []
+    if not rows:
+        return []
+    names = ", ".join(dict.fromkeys(c.get("ref", "") for c in rows[:3]))
+    return [f"{len(rows)} config change(s) in this window ({names}); see Changes"]
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
@@ -34,7 +55,12 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     if query.get("highlight"):
         f = source.finding(query["highlight"])
         highlight = list((f or {}).get("elements") or [])
-    result, elements = _elements(source, ctx, graph_type, namespaces, None)
+    try:
+        end_ago = int(float(query.get("end", "0") or 0))
+    except ValueError:
+        end_ago = 0
+    end_ago = end_ago if end_ago in dict(ENDS) else 0
+    result, elements = _elements(source, ctx, graph_type, namespaces, None, end_ago)
     shown = _shown(source, highlight, result.elements, graph_type, namespaces, None)
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
     large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
@@ -48,6 +74,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             _labeled("Window", dcc.Dropdown(id="topo-window", options=[{"label": l, "value": v} for v, l in WINDOWS],
                                             value=int(result.window_s) if result.window_s in dict(WINDOWS) else 300,
                                             clearable=False, style={"width": "80px"})),
+            _labeled("End", dcc.Dropdown(id="topo-end", options=[{"label": l, "value": v} for v, l in ENDS],
+                                         value=end_ago if end_ago in dict(ENDS) else 0, clearable=False,
+                                         style={"width": "100px"})),
             _labeled("Edge labels", dcc.Checklist(id="topo-labels", options=LABELS, value=labels, inline=True)),
             _labeled("Refresh", dcc.Dropdown(id="topo-refresh", options=[{"label": l, "value": v} for v, l in REFRESH],
                                              value=refresh_default, clearable=False, style={"width": "80px"})),
@@ -184,11 +213,13 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                   Output("topo-notes", "children"), Output("topo-panel", "children", allow_duplicate=True),
                   Output("topo-highlight-shown", "data"),
                   Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
-                  Input("topo-interval", "n_intervals"), State("topo-selected", "data"), State("topo-highlight", "data"),
-                  prevent_initial_call=True)
-    def refresh(graph_type, namespaces, window, _n, selected, highlight):  # noqa: ANN001, ANN202
+                  Input("topo-interval", "n_intervals"), Input("topo-end", "value"), State("topo-selected", "data"),
+                  State("topo-highlight", "data"), prevent_initial_call=True)
+    def refresh(graph_type, namespaces, window, _n, end_ago, selected, highlight):  # noqa: ANN001, ANN202
+        if end_ago and callback_context.triggered_id == "topo-interval":
+            return no_update, no_update, no_update, no_update, no_update, no_update  # a past window does not change
         try:
-            result, elements = _elements(source, ctx, graph_type, namespaces, window)
+            result, elements = _elements(source, ctx, graph_type, namespaces, window, end_ago)
         except QueryError as exc:
             return no_update, no_update, no_update, str(exc), no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too

@@ -75,3 +75,37 @@ def test_time_travel_graph_and_window_diff(stack, bundled_mesh):
             path = "/api/v1/graph" if "end" in params else "/api/v1/graph/diff"
             r = api.get(path, params=params)
             assert r.status_code == 400 and r.json()["param"] == param, (params, r.text)
+
+
+def _by_id(component, wanted):
+    if getattr(component, "id", None) == wanted:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str):
+            found = _by_id(child, wanted)
+            if found is not None:
+                return found
+    return None
+
+
+def test_topology_page_draws_a_past_window_with_its_config_changes(stack, bundled_mesh, mesh_config):
+    from dashboard.app import AppContext
+    from dashboard.components.widgets import when
+    from dashboard.pages import topology
+
+    t_change = time.time()
+    mesh_config.apply(_objects(SAME_NAMESPACE, "same.yaml"), who="meshscope apply -f same.yaml")
+    marker = topology._changes_note(stack.source, t_change - 1, time.time() + 1)
+    assert marker and "AuthorizationPolicy bookinfo/billing-allow" in marker[0]
+    page = topology.layout(stack.source, AppContext(), {"end": "300"})
+    assert _by_id(page, "topo-end").value == 300
+    updated = _by_id(page, "topo-updated").children
+    assert updated in {when(time.time() - 300 + d) for d in (-2, -1, 0, 1)}, updated  # the window ended 5 min ago
+    now_page = topology.layout(stack.source, AppContext(), {})
+    assert _by_id(now_page, "topo-end").value == 0
+    result, _ = topology._elements(stack.source, AppContext(), "workload", None, 300.0, 60)
+    notes = " ".join(result.notes)
+    assert "config change" not in notes  # the change was made after that window ended
+    result, _ = topology._elements(stack.source, AppContext(), "workload", None, 300.0, 0)
+    assert result.updated_at > time.time() - 30
