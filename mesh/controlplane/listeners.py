@@ -61,8 +61,9 @@ def _rds(name: str) -> dict[str, Any]:
 
 def outbound_listener(ctx: ProxyContext) -> dict[str, Any]:
     w = ctx.workload
-    hcm = _hcm(ctx, f"outbound_{w.outbound_port}", "outbound", telemetry.source_reporter_tags(w), [FAULT, ROUTER],
-               _rds(OUTBOUND_ROUTE))
+    breakers, breaker_hcm = asm.breaker_filters(ctx)  # client-side ASMCircuitBreaker: its equivalent Envoy setup
+    hcm = _hcm(ctx, f"outbound_{w.outbound_port}", "outbound", telemetry.source_reporter_tags(w),
+               [FAULT, *breakers, ROUTER], _rds(OUTBOUND_ROUTE), breaker_hcm)
     return {"@type": LISTENER_TYPE, "name": f"outbound_{w.outbound_port}", "address": _address(w.outbound_port),
             "traffic_direction": "OUTBOUND", "filter_chains": [{"name": "outbound", "filters": [hcm]}]}
 

@@ -1,7 +1,7 @@
 """The one list of scenarios, in the order `meshscope scenario list` prints them."""
 from __future__ import annotations
 
-from mesh.scenarios import asm_rate_limit
+from mesh.scenarios import asm_circuit_breaker, asm_rate_limit
 from mesh.scenarios import (circuit_breaker, fault_abort, fault_delay, keepalive_race, latency_regression,
                             missing_subset, mtls_mismatch, outlier_ejection, rbac_deny, timeout, unknown_host,
                             weights_typo)
@@ -21,6 +21,7 @@ SCENARIOS: list[Scenario] = [
     latency_regression.SCENARIO,
     keepalive_race.SCENARIO,
     asm_rate_limit.SCENARIO,
+    asm_circuit_breaker.SCENARIO,
 ]
 
 

@@ -34,8 +34,37 @@ def test_asm_rate_limit_429s_are_attributed_to_the_limiter(bundled_mesh, mesh_sc
                            timeout=60, interval=0.2, what="MS6020 on ratings")
         f = found[0]
         assert sc.blame in f.message and "quota 2 per 1s per proxy" in f.message
-        assert [r.name for r in f.related] == ["ratings-limit"]
+        assert f"{f.resource.kind} {f.resource.namespace}/{f.resource.name}" == sc.blame and f.resource.source
         assert 0 < f.impact["share"] < 1  # the bucket lets some requests through: it cuts, not blocks
+    finally:
+        diag.stop()
+        tailer.stop()
+        store.close()
+
+
+def test_asm_circuit_breaker_status_is_attributed_to_the_breaker(bundled_mesh, mesh_scenario, tmp_path):
+    client = LogCursor(bundled_mesh, "reviews-v2")
+    store = TelemetryStore(data_dir=tmp_path / "store", window_s=900)
+    tailer = AccessLogTailer(lambda: [LogFile(a.path, a.workload, a.namespace, a.principal, a.format)
+                                      for a in bundled_mesh.access_logs()], store, interval=0.2)
+    diag = LiveDiagnoser(LiveSources.from_store(store, snapshot=bundled_mesh.snapshot), interval_s=0.5,
+                         window_s=10.0, ingest_lag_s=0.5, resolve_after=2)
+    tailer.start()
+    diag.start()
+    try:
+        sc = mesh_scenario("asm-circuit-breaker")
+        # the client sidecar answers itself with the breaker's status while ratings keeps failing
+        broken = wait_until(lambda: [r for r in client.records() if r.get("response_code") == 499],
+                            timeout=60, what="local 499s on reviews-v2 -> ratings")
+        assert broken[0]["response_code_details"] != "via_upstream"
+        assert "ratings" in (broken[0].get("upstream_cluster") or broken[0].get("authority") or "ratings")
+        found = wait_until(lambda: [f for f in diag.findings(status="open") if f.code == "MS6021"
+                                    and f.evidence.get("edge_key") == sc.edge[1]],
+                           timeout=60, interval=0.2, what="MS6021 on ratings")
+        f = found[0]
+        breaker = "ASMCircuitBreaker bookinfo/reviews-to-ratings"
+        assert breaker in f.message and "errors over 50% in 10s" in f.message and "status 499" in f.message
+        assert f"{f.resource.kind} {f.resource.namespace}/{f.resource.name}" == breaker and f.resource.source
     finally:
         diag.stop()
         tailer.stop()

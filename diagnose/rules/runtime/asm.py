@@ -160,7 +160,9 @@ class RateLimited:
             limiter = ", ".join(o.ref for o in owners)
             limit = " | ".join(describe(o) for o in owners)
             status = ", ".join(sorted(hurt.codes))
-            f = make("MS6020", resource=hurt.service_ref(), related=[resource_ref(o) for o in owners],
+            # the finding is about the limiter (file:line), its traffic about the service it cut
+            f = make("MS6020", resource=resource_ref(owners[0]),
+                     related=[*(resource_ref(o) for o in owners[1:]), hurt.service_ref()],
                      **hurt.args(), workload=hurt.destination, share=_pct(hurt.share), status=status, limiter=limiter,
                      limit=limit)
             f.evidence = hurt.evidence(rule=self.name, objects=[o.ref for o in owners], limits=limit)
@@ -215,7 +217,8 @@ class CircuitOpen:
             if not owners:
                 continue
             trips, opens = zip(*(_thresholds(o) for o in owners))
-            f = make("MS6021", resource=hurt.service_ref(), related=[resource_ref(o) for o in owners], **hurt.args(),
+            f = make("MS6021", resource=resource_ref(owners[0]),
+                     related=[*(resource_ref(o) for o in owners[1:]), hurt.service_ref()], **hurt.args(),
                      workload=hurt.destination, share=_pct(hurt.share), status=", ".join(sorted(hurt.codes)),
                      breaker=", ".join(o.ref for o in owners), thresholds=" | ".join(trips),
                      break_duration=", ".join(opens))

@@ -82,7 +82,10 @@ def test_local_rate_limit_429s_name_the_limiter_and_its_quota():
     f = found[0]
     assert "ASMLocalRateLimiter bookinfo/reviews-limit" in f.message and "quota 5 per 1s" in f.message
     assert "30 of 100" in f.message and "30.0%" in f.message
-    assert [r.name for r in f.related] == ["reviews-limit"] and f.related[0].source.startswith("asm.yaml:")
+    assert (f.resource.kind, f.resource.name) == ("ASMLocalRateLimiter", "reviews-limit")
+    assert f.resource.source.startswith("asm.yaml:")
+    assert [(r.kind, r.name) for r in f.related] == [("Service", "reviews")]
+    assert f.evidence["edge_key"] == svc
     assert f.impact["requests"] == 30
 
 
