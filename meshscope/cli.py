@@ -20,6 +20,7 @@ COMMANDS = {
     "delete": "meshscope.commands.delete",
     "scenario": "meshscope.commands.scenario",
     "report": "meshscope.commands.report",
+    "slo": "meshscope.commands.slo",
     "serve": "meshscope.commands.serve",
 }
 
