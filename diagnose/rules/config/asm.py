@@ -42,6 +42,8 @@ class Fields:
     def analyze(self, ctx: Context) -> None:
         for kind in asm.KINDS:
             for obj in ctx.for_each(kind):
+                if not isinstance(obj.raw.get("spec", {}), dict):
+                    continue  # the loader already reported the spec itself (MS0007)
                 for path, message in asm.problems(kind, obj.spec):
                     ctx.report("MS6002", obj, path, kind=obj.kind, field=path.replace("/", "."), reason=message)
 
@@ -72,6 +74,8 @@ class Selectors:
         for kind in asm.SELECTOR_KINDS:
             for obj in ctx.for_each(kind):
                 labels = selector(obj)
+                if not snap.workloads_in(obj.namespace):
+                    continue  # no workload of this namespace was loaded (files without Deployments): unknown
                 if labels and not snap.matching_workloads(obj.namespace, labels):
                     ctx.report("MS6003", obj, "spec/workloadSelector/labels", kind=obj.kind,
                                selector=", ".join(f"{k}={v}" for k, v in sorted(labels.items())),

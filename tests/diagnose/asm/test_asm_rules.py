@@ -181,3 +181,25 @@ def test_two_limiters_or_breakers_on_one_workload_conflict_per_direction():
     assert [(f.resource.name, [r.name for r in f.related]) for f in rl] == [("b", ["a"])]
     cb = of(found, "MS6006")
     assert [(f.resource.name, [r.name for r in f.related]) for f in cb] == [("cb2", ["cb"])]
+
+
+def test_spec_not_a_mapping_is_one_load_problem_and_a_namespace_without_workloads_is_not_judged():
+    text = """
+---
+apiVersion: istio.alibabacloud.com/v1
+kind: ASMCircuitBreaker
+metadata: {name: cb, namespace: shop}
+spec: oops
+---
+apiVersion: istio.alibabacloud.com/v1
+kind: ASMLocalRateLimiter
+metadata: {name: elsewhere, namespace: empty}
+spec:
+  workloadSelector: {labels: {app: nothing}}
+  configs: [{limit: {fill_interval: 1s, quota: 3}}]
+"""
+    loaded = load_text(textwrap.dedent(APP) + textwrap.dedent(text), "asm.yaml")
+    assert [p.field for p in loaded.problems] == ["spec"]  # the loader names it once (MS0007)
+    found = analyze(Snapshot(loaded.objects))
+    assert not [f for f in found if f.code == "MS6002" and f.resource.name == "cb"]
+    assert not [f for f in found if f.code == "MS6003"]  # which workloads 'empty' has is unknown: not judged
