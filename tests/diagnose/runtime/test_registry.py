@@ -31,9 +31,24 @@ def test_every_rule_module_is_registered():
             assert f"*{path.stem}.RULES" in init, f"{path.stem}.RULES is not in ALL"
 
 
+def _codes_of_rule_classes() -> set[str]:
+    """Codes declared by rules over other inputs than traffic (e.g. runtime.CrashLoop over process crashes)."""
+    import importlib
+
+    codes: set[str] = set()
+    for path in (ROOT / "diagnose" / "rules" / "runtime").glob("*.py"):
+        mod = importlib.import_module(f"diagnose.rules.runtime.{path.stem}")
+        for obj in vars(mod).values():
+            meta = getattr(obj, "metadata", None)
+            if isinstance(obj, type) and obj.__module__ == mod.__name__ and meta is not None:
+                codes |= set(getattr(meta, "codes", ()) or ())
+    return codes
+
+
 def test_every_runtime_catalog_code_is_emitted_somewhere():
     runtime_codes = {c for c, e in CATALOG.items() if e.file == "runtime.yaml"}
     from_rules = {c for r in ALL for c in r.codes if CATALOG[c].file == "runtime.yaml"}
+    from_rules |= {c for c in _codes_of_rule_classes() if CATALOG[c].file == "runtime.yaml"}
     sources = "".join(p.read_text() for folder in ("slo", "live") for p in (ROOT / "diagnose" / folder).glob("*.py"))
     from_slo = {c for c in runtime_codes if c.startswith("MS4") and f'"{c}"' in sources}
     assert runtime_codes == from_rules | from_slo, sorted(runtime_codes - from_rules - from_slo)
