@@ -162,3 +162,39 @@ def test_prediction_matches_reality_per_edge(stack, mesh_config):
             assert abs(share.get("reviews-v3", 0) - 0.75) <= SHARE_TOL and share.get("reviews-v1", 0) < 0.05, share
             assert shift[HOST.format("reviews") + "/v3"] > 0 and shift[HOST.format("reviews")] < 0
         print(f"{name}: predicted {predicted} actual {actual}")
+
+
+DRY_RUN_DENY = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-deny-dry, namespace: bookinfo, annotations: {istio.io/dry-run: "true"}}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: DENY
+  rules: [{from: [{source: {namespaces: ["bookinfo"]}}]}]
+"""
+
+
+def test_dry_run_policy_denies_nothing_and_its_shadow_decisions_match_the_prediction(stack, mesh_config):
+    """Envoy's shadow counters rise while every request still succeeds; the replay of the same policy
+    without the annotation names the same callers."""
+    from diagnose.whatif.dryrun import dry_run_findings, shadow_counts
+
+    mesh = mesh_config
+    mesh.reset()
+    ratings = next(w for w in mesh.registry.workloads if w.name == "ratings-v1")
+    mesh.apply(_objects(DRY_RUN_DENY))
+    after = time.time() + SLACK_S
+
+    def shadow():
+        c = shadow_counts(httpx.get(f"http://127.0.0.1:{ratings.stats_port}/stats/prometheus", timeout=10).text)
+        return c if c is not None and c.denied >= 20 else None
+
+    count = wait_until(shadow, timeout=90, interval=0.5, what="shadow denials on ratings")
+    wait_until(lambda: _enough(stack, after, "ratings", 40), timeout=90, interval=0.5, what="ratings traffic")
+    df = _requests(stack, after)
+    to_ratings = df[df["host"] == HOST.format("ratings")]
+    assert to_ratings["rps"].sum() > 0 and not to_ratings["bad"].any()  # dry run: nothing denied
+    live = list(stack.backend.snapshot().objects)
+    [f] = dry_run_findings(live, {("bookinfo", "ratings-v1"): count}, stack.backend.rates(time.time() - after),
+                           time.time() - after)
+    assert f.code == "MS5006" and f.evidence["shadow_denied"] >= 20 and f.evidence["predicted_rps"] > 0
