@@ -85,9 +85,11 @@ class OtlpReceiver:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._sock.bind((host, port))
             self._sock.listen(512)
-        except OSError:
+        except OSError as exc:
             self._sock.close()
-            raise
+            reason = exc.strerror or str(exc)
+            raise OSError(exc.errno, f"cannot listen for OTLP/HTTP on {host}:{port}: {reason}"
+                                     " (pass --otlp-port with a free port, or 0 for any)") from None
         self._sock.setblocking(False)
         self._address = self._sock.getsockname()[:2]
         self._pool: ThreadPoolExecutor | None = None

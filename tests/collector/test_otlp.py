@@ -377,3 +377,18 @@ def test_trace_sampling_keeps_whole_traces_at_the_ratio():
     assert set(store2.spans()[s.TRACE_ID]) == set(kept.index)
     with pytest.raises(ValueError, match="between 0 and 1"):
         TraceSampler(1.5)
+
+
+def test_a_taken_port_is_named_in_the_error():
+    import socket
+
+    from collector.sources.otlp import OtlpReceiver
+    from collector.store import TelemetryStore
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError) as err:
+            OtlpReceiver(TelemetryStore(), host="127.0.0.1", port=port)
+    assert f"127.0.0.1:{port}" in str(err.value) and "OTLP/HTTP" in str(err.value)
