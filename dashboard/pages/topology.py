@@ -74,9 +74,6 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             _labeled("Window", dcc.Dropdown(id="topo-window", options=[{"label": l, "value": v} for v, l in WINDOWS],
                                             value=int(result.window_s) if result.window_s in dict(WINDOWS) else 300,
                                             clearable=False, style={"width": "80px"})),
-            _labeled("End", dcc.Dropdown(id="topo-end", options=[{"label": l, "value": v} for v, l in ENDS],
-                                         value=end_ago if end_ago in dict(ENDS) else 0, clearable=False,
-                                         style={"width": "100px"})),
             _labeled("Edge labels", dcc.Checklist(id="topo-labels", options=LABELS, value=labels, inline=True)),
             _labeled("Refresh", dcc.Dropdown(id="topo-refresh", options=[{"label": l, "value": v} for v, l in REFRESH],
                                              value=refresh_default, clearable=False, style={"width": "80px"})),
@@ -87,7 +84,13 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             html.Div(className="updated", children=["Last updated ", html.Span(when(result.updated_at), id="topo-updated")]),
         ]),
         html.Div(id="topo-expr-error", className="expr-error"),
-        html.Div(id="topo-notes", className="muted", children="; ".join(result.notes)),
+        html.Div(className="topo-timebar", style={"height": "40px", "overflow": "hidden"}, children=[
+            # time travel: its own row of fixed height (a lazily drawn dropdown must not move the graph under
+            # the pointer after Cytoscape has measured its container)
+            html.Span("Window ends ", className="muted"),
+            dcc.Dropdown(id="topo-end", options=[{"label": l, "value": v} for v, l in ENDS], value=end_ago,
+                         clearable=False, style={"width": "100px", "display": "inline-block", "verticalAlign": "middle"}),
+            html.Span(id="topo-notes", className="muted", children="; ".join(result.notes))]),
         dcc.Interval(id="topo-interval", interval=refresh_default * 1000 or 10_000, disabled=refresh_default == 0),
         dcc.Store(id="topo-highlight", data=highlight),
         dcc.Store(id="topo-highlight-shown", data=shown),
