@@ -67,19 +67,25 @@ def parse_request(data: dict[str, Any]) -> tuple[list[tuple[str, str]], float, s
     return files, window, ns, bar
 
 
+def predict_for(source: DataSource, files: list[tuple[str, str]], window: float, namespace: str = "default",
+                bar: float = 0.0) -> dict[str, Any]:
+    """The impact answer for a source over running parts (API and the Config page's preview box)."""
+    backend = getattr(source, "backend", None)
+    if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
+        raise Unavailable("impact predictions need live config and traffic (`meshscope up` or `serve`)")
+    from diagnose.whatif.run import impact, verdict
+
+    snap = backend.snapshot()
+    mc = snap.mesh_config
+    report = impact(list(snap.objects), files, backend.rates(window), window, default_namespace=namespace,
+                    root_namespace=mc.root_namespace, trust_domain=mc.trust_domain)
+    return verdict(report, bar)
+
+
 def register(server: Flask, source: DataSource) -> None:
     @server.route(f"{PREFIX}/impact", methods=["POST"])
     @api_route
     def api_impact():  # noqa: ANN202
         check_known(set() if request.is_json else {"window", "namespace", "max_broken_rps"})
         files, window, ns, bar = parse_request(_body())
-        backend = getattr(source, "backend", None)
-        if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
-            raise Unavailable("impact predictions need live config and traffic (`meshscope up` or `serve`)")
-        from diagnose.whatif.run import impact, verdict
-
-        snap = backend.snapshot()
-        mc = snap.mesh_config
-        report = impact(list(snap.objects), files, backend.rates(window), window, default_namespace=ns,
-                        root_namespace=mc.root_namespace, trust_domain=mc.trust_domain)
-        return verdict(report, bar)
+        return predict_for(source, files, window, ns, bar)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Input, Output, dash_table, html, no_update
+from dash import Input, Output, State, dash_table, dcc, html, no_update
 
 from dashboard.components.widgets import yaml_excerpt
 from dashboard.query import DataSource
@@ -28,10 +28,68 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                              style_cell={"textAlign": "left", "fontSize": 13}),
         html.Div(id="cfg-detail", className="detail",
                  children=html.P("Select an object to see its YAML.", className="muted")),
+        _preview_box(),
     ])
 
 
+def _preview_box() -> html.Div:
+    """Paste proposed YAML; see what the last window's traffic says it would break (nothing is applied)."""
+    return html.Div(className="config-preview", children=[
+        html.H3("Preview a change"),
+        html.P("Proposed objects are laid over the live config and the window's traffic is replayed edge by "
+               "edge; nothing is applied.", className="muted"),
+        dcc.Textarea(id="cfg-preview-yaml", placeholder="apiVersion: security.istio.io/v1\nkind: PeerAuthentication ...",
+                     style={"width": "100%", "height": "10em", "fontFamily": "monospace"}),
+        html.Label(["Window ", dcc.Input(id="cfg-preview-window", value="1h", type="text", size="6")]),
+        html.Button("Predict impact", id="cfg-preview-run", n_clicks=0),
+        html.Div(id="cfg-preview-result"),
+    ])
+
+
+def preview_result(d: dict[str, Any]) -> html.Div:
+    """The impact answer as text nodes (Dash escapes them: YAML and names are untrusted)."""
+    if not d["predicted"]:
+        return html.Div(className="preview-bad", children=[
+            html.P("The proposed change does not load; no prediction was made."),
+            html.Ul([html.Li(f"{f['code']} {f['message']}") for f in d["findings"]])])
+    head = (f"{d['broken_rps']:.2f} req/s would newly fail, {d['at_risk_rps'] - d['broken_rps']:.2f} req/s more "
+            f"at risk, over {d['edges']} edges ({d['total_rps']:.2f} req/s) in the last {d['window_s']:g}s")
+    rows = [html.Tr([html.Td(f["code"]), html.Td(f["severity"]), html.Td(f["message"]),
+                     html.Td(f"{(f.get('resource') or {}).get('kind', '')} {(f.get('resource') or {}).get('name', '')} "
+                             f"{(f.get('resource') or {}).get('path') or ''}".strip())])
+            for f in d["edge_findings"]]
+    rows += [html.Tr([html.Td(f["code"]), html.Td(f["severity"]), html.Td(f"(config) {f['message']}"), html.Td("")])
+             for f in d["findings"]]
+    children: list[Any] = [html.P(("BREAKS: " if d["breaks"] else "OK: ") + head,
+                                  className="preview-breaks" if d["breaks"] else "preview-ok")]
+    if d["no_traffic"]:
+        children.append(html.P("No traffic in the window: no edge could be judged.", className="muted"))
+    if rows:
+        children.append(html.Table(className="preview-table", children=[
+            html.Thead(html.Tr([html.Th("Code"), html.Th("Severity"), html.Th("What"), html.Th("Rule")])),
+            html.Tbody(rows)]))
+    return html.Div(id="cfg-preview-answer", children=children)
+
+
 def register(app: Any, source: DataSource, ctx: Any) -> None:
+    @app.callback(Output("cfg-preview-result", "children"), Input("cfg-preview-run", "n_clicks"),
+                  State("cfg-preview-yaml", "value"), State("cfg-preview-window", "value"), prevent_initial_call=True)
+    def preview(n, text, window):  # noqa: ANN001, ANN202
+        from dashboard.api.impact import predict_for
+        from dashboard.query import Unavailable
+        from diagnose.whatif.run import parse_window
+
+        if not n:
+            return no_update
+        if not (text or "").strip():
+            return html.P("Paste the proposed YAML first.", className="muted")
+        try:
+            return preview_result(predict_for(source, [("preview", text)], parse_window(window or "1h")))
+        except ValueError as exc:
+            return html.P(str(exc), className="preview-bad")
+        except Unavailable as exc:
+            return html.P(str(exc), className="muted")
+
     @app.callback(Output("cfg-detail", "children"), Input("cfg-table", "active_cell"), prevent_initial_call=True)
     def show(active):  # noqa: ANN001, ANN202
         if not active or not active.get("row_id"):
