@@ -90,3 +90,19 @@ def test_source_without_live_parts_is_503():
         assert r.status_code == 503 and "live config" in r.json()["error"]
     finally:
         ui.stop()
+
+
+def test_canary_verdicts_over_http():
+    """GET /api/v1/canary: a regressing version is rolled back with the evidence, over a real server."""
+    from tests.diagnose.canary.test_verdict import _frame, _version
+
+    backend = _Backend(_frame(_version("reviews", "v1", 4000, 0.005, 40), _version("reviews", "v2", 1000, 0.08, 40)))
+    ui = start(LiveLike(backend), port=0)
+    try:
+        body = httpx.get(f"{ui.url}/api/v1/canary", params={"window": "600"}, timeout=30).json()
+        [v] = body["verdicts"]
+        assert (v["stable"], v["candidate"], v["verdict"]) == ("v1", "v2", "rollback")
+        assert [f["code"] for f in body["findings"]] == ["MS5010"]
+        assert httpx.get(f"{ui.url}/api/v1/canary", params={"window": "0"}, timeout=30).json()["param"] == "window"
+    finally:
+        ui.stop()

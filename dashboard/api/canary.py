@@ -1,0 +1,34 @@
+"""GET /api/v1/canary?window=600: a verdict for every service whose traffic is split across versions.
+
+Each newer version against the stable one (diagnose.canary): promote / hold / rollback /
+insufficient_traffic, with confidence and evidence, plus the findings (MS5010-MS5012; a rollback names
+the VirtualService weights and carries the rollback YAML). Computed from the live rate frame on request,
+so it updates as data arrives.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from dashboard.api.common import PREFIX, api_route, arg_float, check_known
+from dashboard.query import DataSource, Unavailable
+
+MAX_WINDOW_S = 30 * 86400.0
+
+
+def register(server: Flask, source: DataSource) -> None:
+    @server.route(f"{PREFIX}/canary")
+    @api_route
+    def api_canary():  # noqa: ANN202
+        check_known({"window"})
+        window = arg_float("window", 600.0, minimum=1.0, maximum=MAX_WINDOW_S)
+        backend = getattr(source, "backend", None)
+        if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
+            raise Unavailable("canary verdicts need live traffic (`meshscope up` or `serve`)")
+        from diagnose.canary import evaluate
+        from diagnose.canary.findings import findings_of
+
+        snap = backend.snapshot()
+        verdicts = evaluate(backend.rates(window), window)
+        findings = findings_of(verdicts, list(snap.objects), snap.mesh_config.root_namespace)
+        return {"window_s": window, "verdicts": [v.to_dict() for v in verdicts],
+                "findings": [f.to_dict() for f in findings]}
