@@ -170,7 +170,8 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
     bk = _buckets(rates, window_s)
     bounds = np.sort(bk["le"].unique()) if len(bk) else np.array([np.inf])
     cum = np.zeros((len(req), len(bounds)))
-    pos = {(h, v): i for i, (h, v) in enumerate(zip(req["host"], req["ver"]))}
+    req_host, req_ver = req["host"].to_numpy(dtype=object), req["ver"].to_numpy(dtype=object)
+    pos = {(h, v): i for i, (h, v) in enumerate(zip(req_host.tolist(), req_ver.tolist()))}
     if len(bk):
         rows = pd.DataFrame({"host": req["host"].to_numpy(), "ver": req["ver"].to_numpy(), "_row": np.arange(len(req))})
         bk = bk.merge(rows, on=["host", "ver"], how="inner")
@@ -178,29 +179,39 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
         np.add.at(cum, (bk["_row"].to_numpy(), col), bk["c"].to_numpy())
     cum = np.maximum.accumulate(cum, axis=1)  # cumulative, made monotonic
     counts = np.diff(cum, axis=1, prepend=0.0)
-    si = np.array([pos[(h, v)] for h, v in zip(cand["host"], st["ver"])], dtype=int)
-    ci = np.array([pos[(h, v)] for h, v in zip(cand["host"], cand["ver"])], dtype=int)
+    c_host, c_ver = cand["host"].to_numpy(dtype=object).tolist(), cand["ver"].to_numpy(dtype=object).tolist()
+    s_ver = st["ver"].to_numpy(dtype=object).tolist()
+    si = np.array([pos[(h, v)] for h, v in zip(c_host, s_ver)], dtype=int)
+    ci = np.array([pos[(h, v)] for h, v in zip(c_host, c_ver)], dtype=int)
     has_hist = (counts[si].sum(axis=1) > 0) & (counts[ci].sum(axis=1) > 0)
     p_lat = np.where(has_hist, mann_whitney(counts[si], counts[ci]), 1.0)
     qs = (0.5, 0.95, 0.99)
     q = _quantiles(cum, bounds, qs)
+    p95_s, p95_c = q[0.95][si], q[0.95][ci]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err_bad_all = (p_err < th.alpha) & (rate_c - rate_s >= th.error_margin)
+        lat_bad_all = ((p_lat < th.alpha) & np.isfinite(p95_s) & np.isfinite(p95_c) & (p95_s > 0)
+                       & (p95_c / np.where(p95_s > 0, p95_s, 1.0) >= th.latency_ratio))
+    few_all = np.minimum(n_s, n_c) < th.min_requests
+    promotable = (n_c >= th.promote_requests) & (noninferior >= 1 - th.alpha * 5)
+    n_s_l, n_c_l, e_s_l, e_c_l = n_s.tolist(), n_c.tolist(), e_s.tolist(), e_c.tolist()
+    rate_s_l, rate_c_l, p_err_l, p_lat_l = rate_s.tolist(), rate_c.tolist(), p_err.tolist(), p_lat.tolist()
+    qv = {x: q[x].tolist() for x in qs}
     out = []
     st_ver = st["ver"].to_numpy(dtype=object)
     for k, (host, ns, ver) in enumerate(zip(cand["host"].to_numpy(dtype=object), cand["ns"].to_numpy(dtype=object),
                                             cand["ver"].to_numpy(dtype=object))):
         sv, s_row, c_row = st_ver[k], si[k], ci[k]
-        lat = {f"p{int(x * 100)}": {"stable": q[x][s_row], "candidate": q[x][c_row]} for x in qs}
+        lat = {f"p{int(x * 100)}": {"stable": qv[x][s_row], "candidate": qv[x][c_row]} for x in qs}
         p95s, p95c = lat["p95"]["stable"], lat["p95"]["candidate"]
-        ev = {"window_s": window_s, "requests": {"stable": n_s[k], "candidate": n_c[k]},
-              "errors": {"stable": e_s[k], "candidate": e_c[k]},
-              "error_rate": {"stable": rate_s[k], "candidate": rate_c[k]}, "error_p_value": float(p_err[k]),
-              "latency_ms": lat, "latency_p_value": float(p_lat[k]), "test": {
+        ev = {"window_s": window_s, "requests": {"stable": n_s_l[k], "candidate": n_c_l[k]},
+              "errors": {"stable": e_s_l[k], "candidate": e_c_l[k]},
+              "error_rate": {"stable": rate_s_l[k], "candidate": rate_c_l[k]}, "error_p_value": p_err_l[k],
+              "latency_ms": lat, "latency_p_value": p_lat_l[k], "test": {
                   "errors": "one-sided Fisher exact (under 100 errors) or two-proportion z-test on 5xx counts",
                   "latency": "one-sided Mann-Whitney U on duration histogram buckets"}}
-        err_bad = p_err[k] < th.alpha and rate_c[k] - rate_s[k] >= th.error_margin
-        lat_bad = (p_lat[k] < th.alpha and np.isfinite(p95s) and np.isfinite(p95c) and p95s > 0
-                   and p95c / p95s >= th.latency_ratio)
-        if min(n_s[k], n_c[k]) < th.min_requests:
+        err_bad, lat_bad = bool(err_bad_all[k]), bool(lat_bad_all[k])
+        if few_all[k]:
             v, conf = INSUFFICIENT, 0.0
             why = (f"too little traffic to judge: {n_c[k]:.0f} requests to {ver} and {n_s[k]:.0f} to {sv} in the "
                    f"window; need {th.min_requests} each")
@@ -213,7 +224,7 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
                 parts.append(f"p95 {p95c:.0f} ms vs {p95s:.0f} ms (p={p_lat[k]:.2g})")
             conf = 1.0 - float(min(p_err[k] if err_bad else 1.0, p_lat[k] if lat_bad else 1.0))
             why = f"{ver} is worse than {sv}: " + "; ".join(parts)
-        elif n_c[k] >= th.promote_requests and noninferior[k] >= 1 - th.alpha * 5:
+        elif promotable[k]:
             v = PROMOTE
             conf = float(noninferior[k])
             why = (f"{ver} matches {sv} over {n_c[k]:.0f} requests: error rate {rate_c[k]:.2%} vs {rate_s[k]:.2%}, "
