@@ -223,10 +223,12 @@ class LiveDiagnoser:
                 return
             per = per[per["n"] >= rule.min_requests]
             p95 = pd.Series(per["value"].to_numpy(), index=per[DST].to_numpy())
-        else:
+        else:  # healthy answers only: an incident's fast failures are not anyone's usual latency
+            rows = rows[(rows["code"] > 0) & (rows["code"] < 500)]
             counts = rows.groupby(DST, sort=False).size()
             p95 = p95_by_service(rows[rows[DST].isin(counts[counts >= rule.min_requests].index)])
-        hot = {f.evidence.get("edge_key") for f in runtime if f.code == "MS3014"}
+        # and only from services nothing is wrong with in this window (any runtime finding on them)
+        hot = {f.evidence.get("edge_key") for f in runtime if f.code.startswith("MS3")}
         for dst, value in p95.items():
             if dst in hot:
                 continue
