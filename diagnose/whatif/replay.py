@@ -267,8 +267,13 @@ _WKEY = ["d_ns", "d_wl", "d_app", "d_ver", "d_host"]
 def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
     """mTLS and authorization: decided per destination (workload, host), evaluated only where the
     governing objects changed, over all the edges of those destinations at once."""
+    scope = _changed_scope(before, after)
+    if scope is not None and not scope:
+        return
     dests = edges[_WKEY].drop_duplicates()
     dests = dests[dests["d_wl"] != "unknown"]
+    if scope is not None and "*" not in scope:  # only namespaces whose governing objects changed
+        dests = dests[dests["d_ns"].isin(scope)]
     rows = []
     for d_ns, d_wl, d_app, d_ver, host in dests.itertuples(index=False):
         wb, wa = before.workload(d_ns, d_wl, d_app, d_ver), after.workload(d_ns, d_wl, d_app, d_ver)
@@ -297,6 +302,25 @@ def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: Impac
     authz = hit[hit["sig"].map(lambda s: s[0] != s[1])]
     for _, grp in authz.groupby("sig", sort=False):
         _authz(grp, before, after, grp["pb"].iat[0], grp["pa"].iat[0], report)
+
+
+_ROUTING_ONLY = frozenset({"VirtualService", "DestinationRule", "ServiceEntry", "Gateway", "Sidecar"})
+
+
+def _changed_scope(before: _Side, after: _Side) -> set[str] | None:
+    """Namespaces whose server-side decisions may change ("*": all); None when anything else changed
+    (workloads, services: evaluate everything). Objects the overlay kept are the same objects on both sides."""
+    b = {id(o): o for o in before.index.objects}
+    a = {id(o): o for o in after.index.objects}
+    diff = [o for k, o in b.items() if k not in a] + [o for k, o in a.items() if k not in b]
+    scope: set[str] = set()
+    for o in diff:
+        if o.kind in _ROUTING_ONLY:
+            continue
+        if o.kind not in ("PeerAuthentication", "AuthorizationPolicy"):
+            return None
+        scope.add("*" if o.namespace == after.index.root_namespace else str(o.namespace))
+    return scope
 
 
 def _deciding_peer_auth(side: _Side, w: Workload) -> ConfigObject | None:
