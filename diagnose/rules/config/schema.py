@@ -16,6 +16,7 @@ from typing import Any
 from diagnose.context import Context
 from diagnose.rule import Metadata
 from mesh.config import schema as istio_schema
+from mesh.config.schema.compiler import actual
 
 STR_MAP = {"*": str}
 
@@ -40,16 +41,6 @@ def _describe(shape: Any) -> str:
     return "a mapping"
 
 
-def _actual(value: Any) -> str:
-    if value is None:
-        return "null"
-    for t, word in ((bool, "true/false"), (str, "a string"), (int, "a number"), (float, "a number"),
-                    (dict, "a mapping"), (list, "a list")):
-        if isinstance(value, t):
-            return word
-    return type(value).__name__
-
-
 def _fits(value: Any, shape: Any) -> bool:
     if isinstance(shape, tuple):
         return any(_fits(value, s) for s in shape)
@@ -68,7 +59,7 @@ def type_errors(value: Any, shape: Any, path: str) -> list[tuple[str, str]]:
         return []  # absent or explicitly null: the API treats both as unset
     if not _fits(value, shape):
         dotted = path.replace("/", ".")
-        return [(path, f"{dotted} must be {_describe(shape)}, got {_actual(value)}")]
+        return [(path, f"{dotted} must be {_describe(shape)}, got {actual(value)}")]
     out: list[tuple[str, str]] = []
     if isinstance(shape, list):
         for i, item in enumerate(value):

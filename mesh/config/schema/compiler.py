@@ -63,6 +63,7 @@ UNSUPPORTED_RULES: dict[str, str] = {}
 
 
 def actual(value: Any) -> str:
+    """What a value is, in the words a finding uses (`got a list`); shared with the Service shape rule."""
     if value is None:
         return "null"
     for t, word in ((bool, "true/false"), (str, "a string"), (int, "a number"), (float, "a number"),
