@@ -197,8 +197,8 @@ def problems(type_name: str, spec: dict[str, Any]) -> list[tuple[str, str]]:
     return c.out
 
 
-def _local_limiter(c: _Checker, spec: dict[str, Any]) -> None:
-    c.selector(spec, required=False)  # client-side limiters (ASM 1.25+) may pick callers by target_services
+def _configs(c: _Checker, spec: dict[str, Any]):
+    """Each well-formed entry of `spec.configs` with its path, after the name and match every ASM kind shares."""
     for i, cfg in enumerate(c.seq(spec.get("configs"), "spec/configs", required=True)):
         p = f"spec/configs[{i}]"
         cfg = c.mapping(cfg, p)
@@ -206,6 +206,12 @@ def _local_limiter(c: _Checker, spec: dict[str, Any]) -> None:
             continue
         c.string(cfg.get("name"), f"{p}/name")
         c.match(cfg.get("match"), f"{p}/match")
+        yield p, cfg
+
+
+def _local_limiter(c: _Checker, spec: dict[str, Any]) -> None:
+    c.selector(spec, required=False)  # client-side limiters (ASM 1.25+) may pick callers by target_services
+    for p, cfg in _configs(c, spec):
         c.targets(cfg.get("target_services"), f"{p}/target_services")
         limit = c.mapping(cfg.get("limit"), f"{p}/limit", required=True)
         if limit:
@@ -231,13 +237,7 @@ def _global_limiter(c: _Checker, spec: dict[str, Any]) -> None:
         c.integer(svc.get("port"), "spec/rateLimitService/port", 1, 65535, required=True)
         if svc.get("timeout") is not None:
             c.duration(svc.get("timeout"), "spec/rateLimitService/timeout")
-    for i, cfg in enumerate(c.seq(spec.get("configs"), "spec/configs", required=True)):
-        p = f"spec/configs[{i}]"
-        cfg = c.mapping(cfg, p)
-        if not cfg:
-            continue
-        c.string(cfg.get("name"), f"{p}/name")
-        c.match(cfg.get("match"), f"{p}/match")
+    for p, cfg in _configs(c, spec):
         limit = c.mapping(cfg.get("limit"), f"{p}/limit", required=True)
         if limit:
             c.string(limit.get("unit"), f"{p}/limit/unit", required=True, choices=GLOBAL_UNITS)
@@ -246,13 +246,7 @@ def _global_limiter(c: _Checker, spec: dict[str, Any]) -> None:
 
 def _circuit_breaker(c: _Checker, spec: dict[str, Any]) -> None:
     c.selector(spec, required=True)
-    for i, cfg in enumerate(c.seq(spec.get("configs"), "spec/configs", required=True)):
-        p = f"spec/configs[{i}]"
-        cfg = c.mapping(cfg, p)
-        if not cfg:
-            continue
-        c.string(cfg.get("name"), f"{p}/name")
-        c.match(cfg.get("match"), f"{p}/match")
+    for p, cfg in _configs(c, spec):
         c.targets(cfg.get("target_services"), f"{p}/target_services")
         bc = c.mapping(cfg.get("breaker_config"), f"{p}/breaker_config", required=True)
         if not bc:
