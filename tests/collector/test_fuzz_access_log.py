@@ -198,3 +198,12 @@ def test_a_batch_that_keeps_failing_is_skipped_and_the_other_files_go_on(tmp_pat
     t.poll()
     t.stop()
     assert sorted(_rids(store)) == ["good-0002", "good-0003"]
+
+
+def test_invalid_utf8_inside_a_json_string_is_refused_by_line():
+    """Arrow's JSON reader passes invalid UTF-8 inside a string value through; such a line must be refused, not stored."""
+    bad = _good_json(3).replace(b"good-0003", b"bad-\xe9003")
+    data = _good_json(1) + b"\n" + bad + b"\n" + _good_json(2) + "\n".encode() + _good_json(4).replace(b'"/ok"', "\"/caf\u00e9\"".encode()) + b"\n"
+    r = parse_json_log(data, CTX)
+    assert r.table.column(s.REQUEST_ID).to_pylist() == ["good-0001", "good-0002", "good-0004"]
+    assert [(e.line, e.reason) for e in r.errors] == [(2, "invalid_utf8")]
