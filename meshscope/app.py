@@ -124,8 +124,12 @@ class Stack:
             from meshscope import crashes
 
             crashes.expose(self.backend)  # sidecar restarts on /metrics
+            from diagnose.canary import live as canary_live
+
+            extra = canary_live.combine(crashes.finding_source(self.backend),  # crash loops are findings
+                                        canary_live.finding_source(self.backend.rates, self.backend.snapshot))
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
-                                  extra=crashes.finding_source(self.backend))  # crash loops are findings
+                                  extra=extra)  # and so are canaries to roll back or promote
             backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle
             self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval, data_version=None if backend_version
                                            is None else lambda: (self.store.generation("requests"), backend_version()))

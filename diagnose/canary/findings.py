@@ -12,6 +12,7 @@ from diagnose.catalog import make
 from diagnose.findings import Finding, ResourceRef
 from mesh.config.model import ConfigObject
 from mesh.controlplane.policy import ConfigIndex, subsets
+from mesh.controlplane.registry import fqdn
 
 _CODES = {ROLLBACK: "MS5010", PROMOTE: "MS5011", INSUFFICIENT: "MS5012"}
 
@@ -22,6 +23,21 @@ def _weighted_route(index: ConfigIndex, host: str) -> tuple[ConfigObject, int] |
             if isinstance(r, dict) and len(r.get("route") or []) > 1:
                 return vs, i
     return None
+
+
+def weighted_hosts(objects: list[ConfigObject], root_namespace: str = "istio-system") -> set[str]:
+    """Hosts (FQDN) some mesh VirtualService splits by weight over several destinations: running canaries."""
+    out: set[str] = set()
+    for vs in ConfigIndex(objects, root_namespace).of_kind("VirtualService"):
+        for r in vs.spec.get("http") or []:
+            routes = [d for d in (r.get("route") or []) if isinstance(d, dict)] if isinstance(r, dict) else []
+            if sum(1 for d in routes if (d.get("weight") or 0) > 0) < 2:
+                continue
+            for d in routes:
+                host = (d.get("destination") or {}).get("host")
+                if isinstance(host, str):
+                    out.add(fqdn(host, vs.namespace or "default"))
+    return out
 
 
 def rollback_yaml(vs: ConfigObject, route: int, stable_subset: str | None) -> str:

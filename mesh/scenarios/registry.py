@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from mesh.scenarios import asm_circuit_breaker, asm_rate_limit
-from mesh.scenarios import (circuit_breaker, fault_abort, fault_delay, keepalive_race, latency_regression,
-                            missing_subset, mtls_mismatch, outlier_ejection, rbac_deny, timeout, unknown_host,
-                            weights_typo)
+from mesh.scenarios import (canary_regression, circuit_breaker, fault_abort, fault_delay, keepalive_race,
+                            latency_regression, missing_subset, mtls_mismatch, outlier_ejection, rbac_deny, timeout,
+                            unknown_host, weights_typo)
 from mesh.scenarios.base import Scenario
 
 SCENARIOS: list[Scenario] = [
@@ -22,6 +22,7 @@ SCENARIOS: list[Scenario] = [
     keepalive_race.SCENARIO,
     asm_rate_limit.SCENARIO,
     asm_circuit_breaker.SCENARIO,
+    canary_regression.SCENARIO,
 ]
 
 

@@ -16,7 +16,7 @@ def test_scenarios_are_documented():
     assert names == ["mtls-mismatch", "missing-subset", "unknown-host", "weights-typo", "fault-abort", "fault-delay",
                      "timeout", "circuit-breaker", "rbac-deny", "outlier-ejection", "latency-regression",
                      "keepalive-race", "asm-rate-limit",
-                     "asm-circuit-breaker"]
+                     "asm-circuit-breaker", "canary-regression"]
     for s in SCENARIOS:
         assert s.description and s.expected_codes and s.edge[1].endswith(".svc.cluster.local")
         assert all(c.startswith("MS") and len(c) == 6 for c in s.expected_codes)
