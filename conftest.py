@@ -28,7 +28,6 @@ def pytest_configure(config):
 KNOWN_FAILING = {
     "tests/diagnose/test_diagnosis_eval_e2e.py::": "#19: not every held-out fault ranks first on every run yet",
     "tests/diagnose/whatif/test_impact_e2e.py::": "#15: prediction vs reality on the shared mesh not yet stable",
-    "tests/mesh/demo/test_keepalive_app.py::": "#13: keep-alive race app timing on a loaded machine",
     "tests/meshscope/test_changes_e2e.py::": "#14: change ranking e2e on the shared stack",
     "tests/meshscope/test_crash_events.py::": "#20: crash events e2e",
     "tests/meshscope/test_stack_e2e.py::test_graph_api_shows_bookinfo_healthy_with_mtls": "#20: mTLS share now counts failed requests",

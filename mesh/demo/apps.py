@@ -178,10 +178,19 @@ def _handler_for(app: App) -> type[BaseHTTPRequestHandler]:
         server_version = app.spec.app
 
         def setup(self) -> None:
-            ka = app.spec.behavior.keepalive_timeout_ms
-            self.timeout = ka / 1000 if ka > 0 else None  # idle read timeout: the app closes the connection
             self.served = 0
             super().setup()
+
+        def handle_one_request(self) -> None:
+            super().handle_one_request()
+            # The keep-alive timer runs only while a connection that has been answered waits for its next request
+            # (like Node's keepAliveTimeout): a fresh connection is never cut before its first request, which on a
+            # loaded machine can arrive later than a short keep-alive timeout after the accept.
+            ka = app.spec.behavior.keepalive_timeout_ms
+            try:
+                self.connection.settimeout(ka / 1000 if ka > 0 else None)
+            except OSError:
+                pass
 
         def _keepalive_race(self) -> bool:
             """True when this request crosses the app's keep-alive close (see Behavior.keepalive_race_rate)."""
