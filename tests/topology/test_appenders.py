@@ -159,6 +159,27 @@ def test_mtls_share_sums_merged_edges_and_flags_strict_mismatch(snapshot):
     assert A.MTLS_MISMATCH not in no_config
 
 
+@pytest.mark.parametrize("rows, want", [
+    # the two reporters' sampled rates differ a little: the share comes from the server's own labels
+    ([series("a-v1", "b-v1", 10.4, reporter="source"), series("a-v1", "b-v1", 10.0)], 100.0),
+    # plaintext refused on connect: the server never saw 4 of 10, so they count as not mutual TLS
+    ([series("a-v1", "b-v1", 6.0, reporter="source"), series("a-v1", "b-v1", 4.0, reporter="source", code="503",
+                                                             flags="UC"), series("a-v1", "b-v1", 6.0)], 60.0),
+    # resets the server did see and report (its DC rows): not counted twice
+    ([series("a-v1", "b-v1", 6.0, reporter="source"), series("a-v1", "b-v1", 4.0, reporter="source", code="503",
+                                                             flags="UC"),
+      series("a-v1", "b-v1", 6.0), series("a-v1", "b-v1", 4.0, code="0", flags="DC")], 100.0),
+    # requests that never tried to connect (overflow, no healthy host) say nothing about the connection
+    ([series("a-v1", "b-v1", 6.0, reporter="source"), series("a-v1", "b-v1", 4.0, reporter="source", code="503",
+                                                             flags="UO"), series("a-v1", "b-v1", 6.0)], 100.0),
+    # every request refused in plaintext: 0 %, not "full"
+    ([series("a-v1", "b-v1", 5.0, reporter="source", code="503", flags="UC")], 0.0),
+])
+def test_mtls_share_is_over_requests_that_had_or_tried_a_connection(rows, want):
+    e = by_name(build_graph(frame(*rows)))[("a-v1", "b-v1", "http")]
+    assert e[A.MTLS_PERCENT] == pytest.approx(want)
+
+
 def test_config_badges_idle_and_dead_nodes(snapshot):
     df = bookinfo()
     g = build_graph(df, snapshot=snapshot)

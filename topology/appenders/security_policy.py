@@ -1,10 +1,19 @@
 """Security policy: mTLS share per edge (summed, never overwritten) and whether it matches the intent.
 
-Share = mutual_tls rate (destination-reported series) / the edge's request rate
-(the graph's one reporter per edge, so requests that never reached the server, e.g.
-plaintext refused on connect or client-side faults, count as not mutual TLS). Intent = the PeerAuthentication mode of the
-destination workload (snapshot). A STRICT destination that saw plaintext, or
-whose edge only shows connection failures (UC/UF/URX...) and no mTLS at all,
+Share = mutual_tls rate / the rate of requests that had, or tried to open, a connection to the server:
+
+- requests the server saw, with the `connection_security_policy` the destination reported
+  (`mutual_tls` or `none`): Kiali's definition (destination reporter only);
+- plus requests the caller reports as failed on the connection itself (flags UF, UC, URX), which the
+  server never saw because it refused the handshake (a plaintext client against STRICT): those were
+  not mutual TLS. They are capped by the caller's excess over the server's count, so a reset the
+  server did see and report is not counted twice.
+
+Requests that never tried to connect (no route NR, circuit-breaker overflow UO, no healthy host UH,
+injected aborts FI) say nothing about the connection's security and are left out, so a healthy mesh
+reads exactly 100 % from the server's own labels, not from a ratio of two reporters' sampled rates.
+Intent = the PeerAuthentication mode of the destination workload (snapshot). A STRICT destination
+that saw plaintext, or whose edge only shows connection failures (UC/UF/URX...) and no mTLS at all,
 is flagged as a mismatch: Kiali's lock hides exactly that case.
 """
 from __future__ import annotations
@@ -18,11 +27,13 @@ import pandas as pd
 from collector import schema
 from topology import attrs as A
 from topology.appenders.base import AppendContext, edge_dicts
-from topology.appenders.response_flags import edges_with_flags
+from topology.appenders.response_flags import edges_with_flags, split_flags
 from topology.traffic import memo, rows_on_edges
 
 NAME = "securityPolicy"
 CONNECTION_FAILURE_FLAGS = frozenset({"UC", "UF", "URX", "UH", "DC"})
+# the caller tried to open a connection and it failed: a request the server may never have seen
+CONNECT_ATTEMPT_FLAGS = frozenset({"UC", "UF", "URX"})
 _PRUNED = object()
 
 
@@ -34,6 +45,27 @@ def _principals(eidx: np.ndarray, values: pd.Series, rows: np.ndarray) -> dict[i
     for e, p in zip(pairs["e"].tolist(), pairs["v"].tolist()):
         out.setdefault(e, []).append(p)
     return out
+
+
+def _unreached(ctx: AppendContext, measured: np.ndarray, n: int) -> np.ndarray:
+    """Per edge: the rate of requests whose connection attempt failed and that the server did not report.
+
+    The caller's connect-failure rate (UF/UC/URX on the graph's reporter), capped by how much more the
+    edge carries than the server reported: a UC the server also logged (a reset mid-response) is
+    already in `measured`. Without connect failures this is exactly 0, whatever the sampling noise
+    between the two reporters. TCP edges are measured by the destination only.
+    """
+    tr = ctx.traffic
+    c = tr.contrib
+    if c.empty:
+        return np.zeros(n)
+    sent = np.bincount(c["eidx"].to_numpy(), weights=c["rate"].to_numpy(dtype=float), minlength=n)
+    flags = c["flags"].astype(str).to_numpy()
+    uniq, inv = np.unique(flags, return_inverse=True)
+    hit = np.array([bool(CONNECT_ATTEMPT_FLAGS.intersection(split_flags(f))) for f in uniq], dtype=bool)[inv]
+    failed = np.bincount(c["eidx"].to_numpy()[hit], weights=c["rate"].to_numpy(dtype=float)[hit], minlength=n)
+    out = np.minimum(failed, np.maximum(sent - measured, 0.0))
+    return np.where(tr.e_proto != 2, out, 0.0)
 
 
 @dataclass
@@ -48,13 +80,9 @@ class SecurityPolicyAppender:
         rate = tr.rows["rate"].to_numpy()[rows]
         mtls = np.bincount(eidx[is_mtls], weights=rate[is_mtls], minlength=n)
         total = np.bincount(eidx[measured], weights=rate[measured], minlength=n)
-        # the window's requests, failures included: those no server saw (refused plaintext, client-side faults,
-        # connect failures) were not mutual TLS either, so an edge whose every request fails is not "mTLS 100 %"
-        c = tr.contrib
-        sent = np.bincount(c["eidx"].to_numpy(), weights=c["rate"].to_numpy(dtype=float), minlength=n) if len(c) \
-            else np.zeros(n)
-        requests = tr.e_proto != 2  # TCP bytes are measured by the destination only
-        total = np.where(requests, np.maximum(total, sent), total)
+        # requests whose connection failed before the server saw them (a refused plaintext handshake) were not
+        # mutual TLS either, so an edge whose every request fails in plaintext is not "mTLS 100 %"
+        total = total + _unreached(ctx, total, n)
         mtls = np.minimum(mtls, total)
         dicts = edge_dicts(ctx)
         for e, (d, m, t) in enumerate(zip(dicts, mtls.tolist(), total.tolist())):
