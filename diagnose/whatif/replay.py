@@ -48,6 +48,7 @@ class EdgeImpact:
     rule: dict[str, Any] | None = None  # the proposed object (and rule path) responsible
     certain: bool = True  # False when it hinges on request attributes telemetry lacks (path, method)
     shift: dict[str, float] = field(default_factory=dict)  # destination -> requests/s moved (+ in, - out)
+    edge_rps: float = 0.0  # all requests/s of the (source workload, host) over the window: broken_rps's denominator
 
 
 @dataclass
@@ -252,6 +253,11 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
         return report
     _server_side(edges, before, after, report)
     _routes(edges, before, after, report)
+    if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
+        total = edges.groupby(["s_ns", "s_wl", "d_host"], sort=False)["rps"].sum()
+        by_edge = {(f"{a}/{b}", h): float(v) for (a, b, h), v in total.items()}
+        for i in report.impacts:
+            i.edge_rps = by_edge.get((i.source, i.host), i.rps)
     report.impacts.sort(key=lambda i: (-i.broken_rps, i.kind, i.source, i.destination))
     return report
 

@@ -183,3 +183,22 @@ def test_prediction_does_not_mutate_live_objects() -> None:
                             "metadata: {name: default, namespace: bookinfo}\nspec: {mtls: {mode: STRICT}}\n"),
             _window(), 3600)
     assert [(o.kind, o.namespace, o.name, repr(o.spec)) for o in live] == before
+
+
+def test_each_impact_carries_its_whole_edge_rate_for_the_broken_share() -> None:
+    """A deny hits productpage -> reviews at two destination workloads: each impact names 5 rps as the edge's
+    total (3 + 2), so broken_rps / edge_rps is the share of the edge that breaks, from one frame."""
+    prop = _proposed("""
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-productpage, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules: [{from: [{source: {principals: ["cluster.local/ns/bookinfo/sa/bookinfo-productpage"]}}]}]
+""")
+    rep = predict(_live(), prop, _window(), 3600, findings=False)
+    hit = [i for i in rep.impacts if i.host.startswith("reviews.")]
+    assert sorted(i.broken_rps for i in hit) == [2.0, 3.0]
+    assert {i.edge_rps for i in hit} == {5.0}
+    assert sum(i.broken_rps for i in hit) / hit[0].edge_rps == pytest.approx(1.0)
