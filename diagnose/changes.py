@@ -135,7 +135,9 @@ def _relation(change: dict[str, Any], scope: dict[str, Any]) -> tuple[int, int, 
 
 
 def onset_of(finding: dict[str, Any]) -> float | None:
-    return finding.get("first_seen")
+    """When the finding's current episode began: a finding that resolved and came back is judged against the
+    changes before its return, not before its first appearance an hour ago."""
+    return finding.get("opened_at") or finding.get("first_seen")
 
 
 def rank(finding: dict[str, Any], changes: list[dict[str, Any]], onset: float | None = None,
@@ -234,21 +236,21 @@ def annotate_findings(findings: list[Any], journal: Any, now: float | None = Non
             and getattr(f, "category", "") != "config"]
     if not live or journal is None:
         return 0
-    onsets = [f.first_seen for f in live]
+    onsets = [getattr(f, "opened_at", None) or f.first_seen for f in live]
     changes = journal.query(since=min(onsets) - LOOKBACK_S, until=max(onsets) + AFTER_ONSET_S, limit=5000)
     if not changes:
         return 0
     by_seq = {c.get("seq"): c for c in changes}
     done = 0
-    for f in live:
-        ranked = rank(f.to_dict(), changes)
+    for f, onset in zip(live, onsets):
+        ranked = rank(f.to_dict(), changes, onset=onset)
         if not ranked:
             continue
         done += 1
         top = ranked[0]
         f.evidence["changed_before"] = top["sentence"]
         f.evidence["config_changes"] = [{"change": r["ref"], "op": r["op"], "what": r["summary"], "by": r["who"],
-                                         "relation": r["relation"], "seconds_before": round(f.first_seen - r["time"])}
+                                         "relation": r["relation"], "seconds_before": round(onset - r["time"])}
                                         for r in ranked]
         rb = rollback_yaml(by_seq.get(top["seq"], {})) if top["likely_cause"] else None
         if rb and ROLLBACK_MARK not in (f.remediation or ""):

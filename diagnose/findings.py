@@ -45,6 +45,7 @@ class Finding:
     first_seen: float | None = None
     last_seen: float | None = None
     resolved_at: float | None = None  # set by the live loop when the finding resolves (epoch seconds)
+    opened_at: float | None = None  # when the current episode began: first_seen, or the latest reopening (#14 onset)
 
     @property
     def fingerprint(self) -> str:

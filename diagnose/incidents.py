@@ -331,7 +331,7 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
                    remediation=str(d.get("remediation", "")), evidence=mapping(d.get("evidence")),
                    impact=mapping(d.get("impact")), status=str(d.get("status", "open")),
                    first_seen=when(d.get("first_seen")), last_seen=when(d.get("last_seen")),
-                   resolved_at=when(d.get("resolved_at")))
+                   resolved_at=when(d.get("resolved_at")), opened_at=when(d.get("opened_at")))
 
 
 def incidents_of_dicts(findings: list[dict[str, Any]], *, full: bool = False) -> list[dict[str, Any]]:

@@ -342,7 +342,7 @@ class LiveSource:
     def _with_changes(self, found: list[dict[str, Any]]) -> None:
         """Rank the changes before each finding's onset (one journal query for all findings)."""
         from diagnose.changes import LOOKBACK_S, annotate
-        onsets = [f["first_seen"] for f in found if f.get("first_seen")]
+        onsets = [f.get("opened_at") or f["first_seen"] for f in found if f.get("first_seen")]
         j = self.journal() if onsets else None
         if j is None:
             return

@@ -136,11 +136,13 @@ class FindingTracker:
             t = self.tracks.get(fp)
             if t is None:
                 t = self.tracks[fp] = _Track(f)
-                f.first_seen = now
+                f.first_seen = f.opened_at = now
             else:
+                f.opened_at = t.finding.opened_at or t.finding.first_seen
                 if t.status == "resolved":
                     t.status, t.seen_streak = "pending", 0
                     t.reopenings.append(now)
+                    f.opened_at = now  # a new episode: what changed before *it* matters, not before the first one
                 f.first_seen = t.finding.first_seen
                 t.finding = f
             t.seen_streak += 1

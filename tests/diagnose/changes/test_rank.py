@@ -77,12 +77,16 @@ def _finding(sc, onset: float) -> dict:
             "related": [], "evidence": {"edge_key": dest, "edges": [{"source": source}]}}
 
 
-def _expected(sc) -> str:
-    """The blamed object when the scenario changes it; else the bad deploy (its `blame` then says where the fix goes)."""
-    if sc.blame and sc.blame in {f"{o.kind} {o.namespace}/{o.name}" for o in sc.objects}:
-        return sc.blame
-    (workload,) = sc.behaviors
-    return f"WorkloadBehavior bookinfo/{workload}"
+def _expected(sc) -> set[str]:
+    """The blamed object when the scenario changes it; else the bad deploy (its `blame` then says where the fix goes).
+
+    A scenario that blames nothing (a bad build rolled out by a config change, e.g. a canary) caused the fault with
+    every change it made together: any of them is the cause."""
+    changed = {f"{o.kind} {o.namespace}/{o.name}" for o in sc.objects}
+    deploys = {f"WorkloadBehavior bookinfo/{w}" for w in sc.behaviors}
+    if sc.blame and sc.blame in changed:
+        return {sc.blame}
+    return deploys if sc.blame else changed | deploys
 
 
 @pytest.mark.parametrize("noise", [False, True], ids=["alone", "among-unrelated"])
@@ -93,9 +97,9 @@ def test_causing_change_ranks_first(tmp_path, sc, noise):
     assert changes, "the scenario recorded no change"
     onset = cause_at + 40
     ranked = rank(_finding(sc, onset), changes)
-    assert ranked[0]["ref"] == _expected(sc), ranked
+    assert ranked[0]["ref"] in _expected(sc), ranked
     assert ranked[0]["likely_cause"]
-    assert ranked[0]["sentence"].startswith("started 40 s after " + _expected(sc))
+    assert ranked[0]["sentence"].startswith("started 40 s after " + ranked[0]["ref"])
     if noise:
         assert {r["relation"] for r in ranked[1:]} <= {"same namespace", "elsewhere", "same host or workload"}
 
@@ -163,3 +167,38 @@ def test_live_findings_carry_the_change_into_evidence_remediation_and_alerts(tmp
     assert alert.annotations["changed_before"] == f.evidence["changed_before"]
     assert ("changed_before", f.evidence["changed_before"]) in scalar_evidence(f.evidence)  # reports list it
     assert any(name == "config_changes" for name, _, _ in table_evidence(f.evidence))
+
+
+def test_a_reopened_finding_is_judged_against_the_changes_before_its_return(tmp_path):
+    """A finding that resolved and came back (same fingerprint) keeps its first_seen, but its new episode's
+    onset is the reopening: the change just before the return is its cause, not whatever preceded the first one."""
+    from diagnose.changes import annotate_findings
+    from diagnose.findings import Finding, ResourceRef
+    from diagnose.live.tracker import FindingTracker
+
+    sc = next(s for s in SCENARIOS if s.name == "fault-abort")
+    j, cause_at = _journal(tmp_path, sc, noise=True)
+    source, dest = sc.edge
+    name, ns = dest.split(".")[:2]
+
+    def seen() -> Finding:
+        return Finding(code=sc.expected_codes[0], severity="error", category="runtime", message="m",
+                       resource=ResourceRef("Service", name, ns), evidence={"edge_key": dest, "edges": [{"source": source}]})
+
+    tracker = FindingTracker(resolve_after=2)
+    first = cause_at - 2000  # an earlier episode, long before the scenario's change
+    (f,) = tracker.update([seen()], first)
+    assert f.opened_at == f.first_seen == first
+    tracker.update([seen()], first + 1)
+    for t in (first + 2, first + 3):
+        tracker.update([], t)
+    assert tracker.findings({"status": "resolved"})
+    (back,) = tracker.update([seen()], cause_at + 12)  # the fault returns 12 s after the change
+    assert back.first_seen == first and back.opened_at == cause_at + 12
+    (later,) = tracker.update([seen()], cause_at + 15)
+    assert later.opened_at == cause_at + 12  # carried while the episode lasts
+    assert annotate_findings([later], j) == 1
+    assert later.evidence["changed_before"].startswith(f"started 12 s after {sc.blame} was ")
+    assert rank(later.to_dict(), j.query())[0]["ref"] == sc.blame
+    later.opened_at = None  # judged by first_seen alone, nothing in the 15 minutes before it
+    assert rank(later.to_dict(), j.query()) == []
