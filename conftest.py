@@ -29,9 +29,6 @@ KNOWN_FAILING = {
     "tests/diagnose/test_diagnosis_eval_e2e.py::": "#19: not every held-out fault ranks first on every run yet",
     "tests/diagnose/whatif/test_impact_e2e.py::": "#15: prediction vs reality on the shared mesh not yet stable",
     "tests/meshscope/test_changes_e2e.py::": "#14: change ranking e2e on the shared stack",
-    "tests/meshscope/test_crash_events.py::": "#20: crash events e2e",
-    "tests/meshscope/test_stack_e2e.py::test_graph_api_shows_bookinfo_healthy_with_mtls": "#20: mTLS share now counts failed requests",
-    "tests/topology/test_e2e_graph.py::test_bookinfo_graph_is_complete_and_green": "#20: mTLS share now counts failed requests (98.6 % seen)",
     "tests/meshscope/test_otel_mode_e2e.py::": "#13: OTel-mode mesh e2e under load",
     "tests/meshscope/test_rates_match_logs.py::": "#20: graph vs logs tolerance on a loaded machine",
 }

@@ -121,8 +121,10 @@ class Supervisor:
                 with self._lock:
                     if self._children.get(c.spec.name) is not c:
                         continue  # stopped for good meanwhile
-                c.proc = spawn(c.spec)
-                c.restarts += 1
+                proc = spawn(c.spec)
+                with self._lock:  # the new pid and its restart count become visible together
+                    c.proc = proc
+                    c.restarts += 1
                 c.next_start = 0.0
                 c.started_at = now
                 if self._on_restart:
