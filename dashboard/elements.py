@@ -68,7 +68,7 @@ def with_context(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> tu
     for e in edges:
         src, dst = by_id.get(e["source"], {}), by_id.get(e["target"], {})
         out_edges.append({**e, "source_label": src.get("name", e["source"]), "target_label": dst.get("name", e["target"]),
-                          "target_app": dst.get("app") or dst.get("name", "")})
+                          "target_app": dst.get("app") or dst.get("name", ""), "target_namespace": dst.get("namespace", "")})
         for table, values in ((codes, e.get("codes")), (flags, e.get("flags"))):
             bucket = table.setdefault(e["target"], {})
             for k, v in (values or {}).items():
