@@ -6,7 +6,7 @@ from typing import Any
 import dash_cytoscape as cyto
 from dash import Input, Output, State, callback_context, dcc, html, no_update
 
-from dashboard.components import charts
+from dashboard.components import change_marks, charts
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, edge_label_data, stylesheet
 from dashboard.components.widgets import badge, when
@@ -178,7 +178,9 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool, graph_type: 
     out.append(html.Ul(id="panel-findings", children=[html.Li([
         badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={_quote(f['fingerprint'])}"), " ",
         html.Span(f["message"])]) for f in findings]) if findings else html.P("None.", className="muted"))
-    for fig in charts.golden(source.element_metrics(eid, window, graph_type=graph_type, namespaces=namespaces or None)):
+    out.extend(change_marks.what_changed(source, data, is_edge, source.now() - float(window or 300), source.now()))
+    for fig in change_marks.mark_figures(source, charts.golden(source.element_metrics(
+            eid, window, graph_type=graph_type, namespaces=namespaces or None))):
         out.append(dcc.Graph(figure=fig, config={"displayModeBar": False}))
     where = "" if is_edge else " (inbound)"
     if data.get("codes"):
