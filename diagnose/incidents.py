@@ -9,12 +9,15 @@ Findings are joined (union-find over their fingerprints) when:
 - a runtime finding is linked to a config finding (`evidence.config_findings` /
   `evidence.explains`, set by `diagnose.correlate` through declared signatures);
 - they blame the same config object (kind, namespace, name);
-- one is a symptom on a service whose workloads call a failing service
-  (latency, 5xx, resets, timeouts upstream of a failure; `slow_dependency`);
+- one is a symptom on a service whose workloads call a service with a problem
+  (latency, 5xx, resets, timeouts upstream of a failing, timing-out or slow
+  dependency; `slow_dependency`): effects propagate up the call chain;
 - one is a symptom class on the same destination service as a failure (server
   side mirrors of client side failures, SLO burns of that service or of a service
   that depends on it).
-The root is the member that explains the others: a runtime failure blamed on a
+The root is the member that explains the others: requests failing through a
+config object of their own (before a slowness that explains them, e.g. a route
+timeout shorter than a delayed dependency), a runtime failure blamed on a
 config object, else a config finding whose signature is shown, else the failure
 deepest in the call chain (a dependency's failure is never a second root cause
 upstream), else the biggest impact. Grouping is linear in findings plus edges.
@@ -32,6 +35,9 @@ from diagnose.findings import SEVERITY_RANK, Finding, ResourceRef
 # Findings that follow from a failure elsewhere rather than being one: they never head an incident that
 # also holds a failure.
 SYMPTOM_CODES = frozenset({"MS3008", "MS3009", "MS3013", "MS3014", "MS3015", "MS4001", "MS4002", "MS4003"})
+# Findings whose requests still succeed, only later (an injected delay, a latency rise): they explain failures
+# such as timeouts upstream, but where requests fail with a cause of their own, that failure heads the incident.
+SLOW_CODES = frozenset({"MS3011", "MS3014"})
 
 
 @dataclass
@@ -184,16 +190,20 @@ def _name_prefixes(workload: str) -> list[str]:
     return ["-".join(parts[:k]) for k in range(len(parts), 0, -1)]
 
 
-def _dependencies(findings: list[Finding], failures_by_service: dict[str, list[int]]) -> dict[str, list[str]]:
-    """{service short name: failing services its workloads call}, from the failing findings' caller edges."""
+def _dependencies(findings: list[Finding], problems_by_service: dict[str, list[int]],
+                  failing: set[str]) -> dict[str, list[str]]:
+    """{service short name: services with a runtime problem its workloads call}, from those findings' caller
+    edges; services that fail come before those that only show symptoms (timeouts, latency)."""
     out: dict[str, list[str]] = defaultdict(list)
-    for dsvc, idx in failures_by_service.items():
+    for dsvc, idx in problems_by_service.items():
         if not dsvc:
             continue
-        for c in _callers(findings[idx[0]]):
+        for c in {c for i in idx for c in _callers(findings[i])}:
             for p in _name_prefixes(c):
                 if dsvc not in out[p]:
                     out[p].append(dsvc)
+    for p, below in out.items():
+        below.sort(key=lambda d: d not in failing)  # stable: otherwise first seen first
     return out
 
 
@@ -211,6 +221,7 @@ def _group(findings: list[Finding]) -> list[Incident]:
     by_fp = {f.fingerprint: i for i, f in enumerate(findings)}
     by_obj: dict[tuple, int] = {}
     failures_by_service: dict[str, list[int]] = defaultdict(list)
+    problems_by_service: dict[str, list[int]] = defaultdict(list)  # every runtime finding (failure or symptom)
     for i, f in enumerate(findings):
         for c in _dicts(f.evidence.get("config_findings")):
             j = by_fp.get(str(c.get("fingerprint")))
@@ -233,7 +244,9 @@ def _group(findings: list[Finding]) -> list[Incident]:
                 by_obj[key] = i
         if f.code.startswith("MS3") and f.code not in SYMPTOM_CODES:
             failures_by_service[_service_of(f)].append(i)
-    deps = _dependencies(findings, failures_by_service)
+        if f.code.startswith("MS3"):
+            problems_by_service[_service_of(f)].append(i)
+    deps = _dependencies(findings, problems_by_service, {s for s, idx in failures_by_service.items() if idx})
     depth = _depths(findings, deps)
     for i, f in enumerate(findings):
         svc = _service_of(f)
@@ -244,12 +257,13 @@ def _group(findings: list[Finding]) -> list[Incident]:
         if symptom and failures_by_service.get(svc):
             u.join(i, failures_by_service[svc][0])
             continue
-        # a failure or symptom upstream of a failing dependency is that dependency's incident
+        # a failure or symptom upstream of a dependency with a problem (failing, timing out, slow) is that
+        # dependency's incident: latency and timeouts propagate up the call chain, whatever started them
         # (a failure with its own config cause stays its own incident: two faults at once are two incidents)
         if symptom or _obj_key(f) is None:
             below = [d for d in deps.get(_short(svc), []) if d != svc]
             if below:
-                u.join(i, failures_by_service[below[0]][0])
+                u.join(i, (failures_by_service.get(below[0]) or problems_by_service[below[0]])[0])
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(findings)):
         groups[u.find(i)].append(i)
@@ -277,8 +291,12 @@ def _root_key(f: Finding, depth: int) -> tuple:
     runtime = f.code.startswith("MS3")
     blamed = _obj_key(f) is not None
     failure = runtime and f.code not in SYMPTOM_CODES
+    fails = runtime and f.code not in SLOW_CODES  # requests fail (incl. timeouts), not merely slow down
     explained = bool(f.evidence.get("slow_dependency"))  # slow because a dependency is: not the cause
-    return (not (failure and blamed), not failure, not (not runtime and not f.code.startswith("MS4")),
+    # requests failing through a config object of their own (a route timeout shorter than a delayed dependency)
+    # head the incident before the slowness that explains them; then real failures before symptoms
+    return (not (fails and blamed), not (failure and blamed), not (runtime and blamed), not failure,
+            not (not runtime and not f.code.startswith("MS4")),
             explained, depth, -impact_score(f), -SEVERITY_RANK.get(f.severity, 0), f.code)
 
 

@@ -77,3 +77,77 @@ def test_ingress_404s_for_unserved_paths_are_information():
                requests("istio-ingressgateway", fqdn("productpage"), "ok", 300))
     nr = next(f for f in findings(df) if f.code == "MS3005")
     assert nr.severity == "info" and nr.evidence["outside_traffic"]
+
+
+TIMEOUT_CHAIN = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - timeout: 0.5s
+    route: [{destination: {host: reviews}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: bookinfo}
+spec:
+  hosts: [ratings]
+  http:
+  - fault: {delay: {fixedDelay: 1s, percentage: {value: 100}}}
+    route: [{destination: {host: ratings}}]
+"""
+
+
+def test_effects_up_a_call_chain_are_one_incident_headed_by_the_failing_route():
+    """The class: requests fail (time out) through a route of their own because a dependency is slow, and the
+    callers above see latency. One incident: the failing route's timeout first, the delay and latency as its
+    symptoms; neither the delay nor the latency two levels up is a second problem."""
+    from mesh.config import Snapshot, load_text
+    from tests.diagnose.runtime.test_correlate import BOOKINFO
+
+    res = load_text(BOOKINFO + "---\n" + TIMEOUT_CHAIN, "bookinfo.yaml")
+    assert not res.problems
+    snap = Snapshot(res.objects)
+    df = table(
+        requests("productpage-v1", fqdn("reviews"), "timeout", 20, duration_ms=500),
+        requests("productpage-v1", fqdn("reviews"), "ok", 10, duration_ms=20),
+        requests("reviews-v2", fqdn("ratings"), "fault_delay", 20, duration_ms=1000),
+        requests("istio-ingressgateway", fqdn("productpage"), "ok", 100, start=T0, end=T0 + 20, duration_ms=10),
+        requests("istio-ingressgateway", fqdn("productpage"), "ok", 50, start=T0 + 20, end=T0 + 30, duration_ms=600),
+    )
+    out = correlate(analyze_runtime(RuntimeContext(start=T0, end=T0 + 30, requests=df, snapshot=snap)),
+                    analyze(snap), snap)
+    for f in out:
+        f.status = "open"
+    codes = {f.code for f in out}
+    assert {"MS3008", "MS3011", "MS3014"} <= codes, codes
+    serious = [i for i in group(out) if i.severity in ("error", "warning")]
+    assert len(serious) == 1, [(i.root.code, [f.code for f in i.members]) for i in serious]
+    inc = serious[0]
+    assert inc.root.code == "MS3008"
+    assert (inc.cause.kind, inc.cause.name, inc.cause.path) == ("VirtualService", "reviews", "spec/http[0]/timeout")
+    assert {"MS3011", "MS3014"} <= {f.code for f in inc.symptoms}
+    # the same findings in any order give the same incident (union-find, no order dependence)
+    again = [i for i in group(list(reversed(out))) if i.severity in ("error", "warning")]
+    assert [(i.id, i.root.code) for i in again] == [(inc.id, "MS3008")]
+
+
+def test_a_delay_alone_still_heads_its_incident_above_the_latency_it_causes():
+    from mesh.config import Snapshot, load_text
+    from tests.diagnose.runtime.test_correlate import BOOKINFO
+
+    res = load_text(BOOKINFO + "---\n" + TIMEOUT_CHAIN.split("---")[1], "bookinfo.yaml")
+    snap = Snapshot(res.objects)
+    df = table(
+        requests("reviews-v1", fqdn("ratings"), "fault_delay", 20, duration_ms=1000),
+        requests("productpage-v1", fqdn("reviews"), "ok", 100, start=T0, end=T0 + 20, duration_ms=10),
+        requests("productpage-v1", fqdn("reviews"), "ok", 50, start=T0 + 20, end=T0 + 30, duration_ms=1010),
+    )
+    out = correlate(analyze_runtime(RuntimeContext(start=T0, end=T0 + 30, requests=df, snapshot=snap)), [], snap)
+    for f in out:
+        f.status = "open"
+    serious = [i for i in group(out) if i.severity in ("error", "warning")]
+    assert [i.root.code for i in serious] == ["MS3011"]
+    assert (serious[0].cause.kind, serious[0].cause.name) == ("VirtualService", "ratings")
