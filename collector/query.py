@@ -16,7 +16,12 @@ semantics follow Prometheus where they matter and improve on it where we know mo
   increment), so a burst of brand-new 503s is counted instead of waiting for a second sample;
 - at the window edges Prometheus' extrapolation applies: to the edge when the first/last
   sample is within 1.1 average intervals of it, else half an interval, and never before
-  the counter's zero point; a baseline before the window start is interpolated back to it.
+  the counter's zero point; a baseline before the window start is interpolated back to it;
+- when the target says when its process started (Envoy's `envoy_server_uptime`, scraped in
+  the same round), a process that started inside the window had every counter at 0 then, so
+  a series' first value is all increase from that moment (a new mesh, new sidecars on new
+  ports: nothing before them to extrapolate from); and a process that started after a series'
+  previous sample restarted, so the step is the new value even when the counter did not drop.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from collector.store import TelemetryStore
 RATE_COLUMNS = (*s.ISTIO_LABELS, s.METRIC, s.LE, s.RATE)
 _CUMULATIVE_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
 BASELINE_LOOKBACK_S = 60.0  # how far before a window its baseline scrape is looked for
+UPTIME_METRIC = "envoy_server_uptime"  # gauge, whole seconds since the Envoy process started
 
 
 def istio_rates(store: TelemetryStore, window_s: float, end=None, prefix: str = "istio_") -> pd.DataFrame:
@@ -63,6 +69,7 @@ def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "",
     """
     if isinstance(samples, pd.DataFrame):
         samples = tables.conform(samples, tables.SPECS["metrics"])
+    starts = _process_starts(samples)
     if samples.num_rows:
         samples = samples.filter(_name_mask(samples.column(s.METRIC), prefix))
     if samples.num_rows == 0:
@@ -72,7 +79,7 @@ def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "",
         t = df[s.TIME].astype("int64").to_numpy() / 1e9
         window = (float(t.min()), float(t.max()))
     df = _from_baselines(df, *window)
-    series_rates = _series_rates(df, window)
+    series_rates = _series_rates(df, window, starts)
     if series_rates.empty:
         return _empty_rates()
     keys = [*s.ISTIO_LABELS, s.METRIC, s.LE]
@@ -93,6 +100,28 @@ def _from_baselines(df: pd.DataFrame, start: float, end: float) -> pd.DataFrame:
     return df[keep]
 
 
+def _process_starts(samples: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per target: its scrape times and the process start each scrape reports (epoch s), sorted by time.
+
+    From the uptime gauge of the same scrape (start = scrape time - uptime). Whole seconds, so
+    a start is known to within 1 s. Targets that do not report it are absent (no change then).
+    """
+    if samples.num_rows == 0 or s.TARGET not in samples.column_names:
+        return {}
+    up = samples.filter(pc.equal(samples.column(s.METRIC).cast(pa.string()), UPTIME_METRIC))
+    if up.num_rows == 0:
+        return {}
+    t = up.column(s.TIME).cast(pa.int64()).to_numpy() / 1e9
+    v = up.column(s.VALUE).to_numpy(zero_copy_only=False).astype(float)
+    target = up.column(s.TARGET).cast(pa.string()).to_numpy(zero_copy_only=False)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in np.unique(target).tolist():  # per target (a handful), not per record
+        sel = target == name
+        order = np.argsort(t[sel], kind="stable")
+        out[name] = (t[sel][order], (t[sel] - v[sel])[order])
+    return out
+
+
 def _name_mask(names: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
     """Rows whose metric is a cumulative series under `prefix`; evaluated once per distinct name."""
     def wanted(values: pa.Array) -> pa.Array:
@@ -110,8 +139,12 @@ def _name_mask(names: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, pa.bool_())
 
 
-def _series_rates(df: pd.DataFrame, window: tuple[float, float]) -> pd.DataFrame:
-    """One row per series with its rate over `window` (vectorized, no per-row Python)."""
+def _series_rates(df: pd.DataFrame, window: tuple[float, float],
+                  starts: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
+    """One row per series with its rate over `window` (vectorized, no per-row Python).
+
+    `starts`: per target, its process start at each scrape (`_process_starts`), when known.
+    """
     w_start, w_end = window
     t = df[s.TIME].astype("int64").to_numpy() / 1e9
     series_key = [s.TARGET, s.METRIC, s.LABELS, s.LE]
@@ -133,8 +166,10 @@ def _series_rates(df: pd.DataFrame, window: tuple[float, float]) -> pd.DataFrame
     t_first = t.copy()
     newborn_mask = np.zeros(len(sid), dtype=bool)
     first_idx = np.flatnonzero(first)
+    ps = np.full(len(sid), np.nan)  # each sample's process start, where its target reports one
     for code in range(len(target_names)):  # per target (a handful), not per record
-        scrape_times = np.unique(t[target_codes == code])
+        mine = target_codes == code
+        scrape_times = np.unique(t[mine])
         rows = first_idx[target_codes[first_idx] == code]
         pos = np.searchsorted(scrape_times, t[rows], side="left")
         has_prev = pos > 0
@@ -143,6 +178,27 @@ def _series_rates(df: pd.DataFrame, window: tuple[float, float]) -> pd.DataFrame
         inc[newborn] = np.nan_to_num(v[newborn], nan=0.0)
         t_first[newborn] = prev_t[has_prev]
         newborn_mask[newborn] = True
+        known = (starts or {}).get(str(target_names[code]))
+        if known is not None:
+            at, start = known
+            idx = np.flatnonzero(mine)
+            k = np.clip(np.searchsorted(at, t[idx]), 0, len(at) - 1)
+            same = np.abs(at[k] - t[idx]) < 1e-6  # the uptime of the very same scrape
+            ps[idx[same]] = start[k[same]]
+    if not np.isnan(ps).all():
+        # restarted since the previous sample (the start moved past it by more than the 1 s resolution):
+        # the step is the new value even when the counter did not drop below its old value
+        prev_t_row = np.r_[np.nan, t[:-1]]
+        prev_ps = np.r_[np.nan, ps[:-1]]
+        restarted = ~first & (ps > prev_t_row) & ~(ps <= prev_ps + 1.0)
+        inc = np.where(restarted, np.nan_to_num(v, nan=0.0), inc)
+        # a series first seen from a process that started inside the window (and after any earlier scrape of
+        # its target) was 0 at that start: its first value is all increase since then
+        zero_at = np.where(newborn_mask, np.maximum(t_first, ps), ps)
+        from_start = first & (ps >= w_start) & (ps <= t) & (~newborn_mask | (ps > t_first))
+        inc = np.where(from_start, np.nan_to_num(v, nan=0.0), inc)
+        t_first = np.where(from_start, zero_at, t_first)
+        newborn_mask = newborn_mask | from_start
 
     g = pd.DataFrame({"sid": sid, "inc": inc, "t0": t_first, "t": t, "v": v, "born": newborn_mask})
     agg = g.groupby("sid", sort=False).agg(inc=("inc", "sum"), t0=("t0", "first"), t1=("t", "last"),

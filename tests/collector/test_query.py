@@ -219,3 +219,40 @@ def test_steady_rate_is_recovered_for_any_window_and_phase(step, window, phase):
     steady(store, "a", 1000, 1000 + 400, 3.0, step=step)
     end = 1000 + 400 - phase * step
     assert rate_of(istio_rates(store, window, end=end), response_code="200") == pytest.approx(3.0, rel=0.01)
+
+
+def uptime(store: TelemetryStore, target: str, t0: float, t1: float, started: float, step: float = 1.0) -> None:
+    """Envoy's `envoy_server_uptime` gauge (whole seconds) in each scrape of `target`."""
+    times = np.arange(t0, t1 + 1e-9, step)
+    store.add_samples(pd.DataFrame({s.TIME: pd.to_datetime(times, unit="s", utc=True), s.TARGET: target,
+                                    s.METRIC: "envoy_server_uptime", s.LABELS: "",
+                                    s.VALUE: np.floor(times - started)}))
+
+
+@pytest.mark.parametrize("window, end", [(20, 1045), (60, 1060), (8, 1040)])
+def test_a_process_that_started_inside_the_window_counts_from_its_start(window, end):
+    # a new run (new ports: target b) whose sidecar started at 1030.4 and served 5 rps from then; its first
+    # scrape at 1032 already shows 8 requests. Old run (target a) until 1029 at 5 rps.
+    store = TelemetryStore(window_s=3600, clock=lambda: 2000.0)
+    steady(store, "a", 900, 1029, 5.0)
+    uptime(store, "a", 900, 1029, started=800.0)
+    steady(store, "b", 1032, 1060, 5.0, start_value=5.0 * (1032 - 1030.4))
+    uptime(store, "b", 1032, 1060, started=1030.4)
+    start = end - window
+    served = 5.0 * (min(end, 1029) - start if start < 1029 else 0.0) + 5.0 * (end - max(start, 1030.4))
+    got = rate_of(istio_rates(store, window, end=end), response_code="200") * window
+    assert got == pytest.approx(served, abs=5.0 * 1.5)  # within the gauge's 1 s resolution plus half a scrape
+    # without the start time (a target that does not report it) the first 8 requests are not in the window
+    store2 = TelemetryStore(window_s=3600, clock=lambda: 2000.0)
+    steady(store2, "b", 1032, 1060, 5.0, start_value=8.0)
+    if end - window > 1030.4:
+        return
+    assert rate_of(istio_rates(store2, window, end=end), response_code="200") * window < got - 4.0
+
+
+def test_a_restart_is_seen_from_the_start_time_even_when_the_counter_did_not_drop(store):
+    # same target: 10 requests before a restart at 1010.5, then 30 within 1.5 s: the counter rose 10 -> 30
+    for t, v, up in [(1000, 0, 100), (1010, 10, 110), (1012, 30, 1), (1020, 40, 9)]:
+        scrape(store, t, line("200", v) + f"envoy_server_uptime {up}\n")
+    out = istio_rates(store, 20, end=1020)
+    assert rate_of(out, response_code="200") == pytest.approx((10 + 30 + 10) / 20)
