@@ -227,7 +227,7 @@ class BundledMesh:
                     raise ConfigRejected([str(p) for p in res.problems])
                 objects = with_applied(objects, res.objects)
             self._xds_cert = self.ca.issue_xds_server(self.config.cert_ttl)
-            self.xds = XdsServer(self._server_tls())
+            self.xds = XdsServer(self._server_tls(), hold_s=25.0)  # under Envoy's 60 s REST request timeout
             self.xds.start()
             self._set_config(objects)
             self._baseline = list(objects)

@@ -12,6 +12,10 @@ XDS_CLUSTER = "xds-grpc"  # Istio's name for the control plane cluster, kept for
 OTLP_CLUSTER = "otlp-collector"
 CERT_SECRET = "default"
 ROOT_SECRET = "ROOTCA"
+# Envoy gives up on a REST xDS poll after this long. The control plane holds an unchanged poll
+# for much less (`BundledMesh` passes hold_s=25), so a held answer is never written to a poll
+# Envoy has already abandoned, even on a starved machine: a lost answer would look like a NACK.
+REST_REQUEST_TIMEOUT = "60s"
 UINT32_MAX = 4294967295
 
 
@@ -36,13 +40,13 @@ def sds(name: str, refresh: str = "0.05s") -> dict[str, Any]:
     """An SDS reference served by the control plane's REST xDS endpoint (long-polled, see xds_rest)."""
     return {"name": name, "sds_config": {
         "api_config_source": {"api_type": "REST", "transport_api_version": "V3", "cluster_names": [XDS_CLUSTER],
-                              "refresh_delay": refresh, "request_timeout": "5s"},
+                              "refresh_delay": refresh, "request_timeout": REST_REQUEST_TIMEOUT},
         "resource_api_version": "V3"}}
 
 
 def rest_source(refresh: str = "0.05s") -> dict[str, Any]:
     return {"api_config_source": {"api_type": "REST", "transport_api_version": "V3", "cluster_names": [XDS_CLUSTER],
-                                  "refresh_delay": refresh, "request_timeout": "5s"},
+                                  "refresh_delay": refresh, "request_timeout": REST_REQUEST_TIMEOUT},
             "resource_api_version": "V3"}
 
 

@@ -4,10 +4,13 @@ A plain threaded HTTP server is enough (no protobuf stack, so no clash with the
 `envoy` package). Versions are content hashes per node, type and requested names.
 A poll whose config is unchanged is *held* (long poll) until the config changes or
 `hold_s` passes, then answered `304 Not Modified` (Envoy's REST fetcher treats it as
-"nothing new"): a push reaches a waiting Envoy at once, and an idle mesh costs a
-poll every few seconds per stream instead of several per second. Envoy reports the outcome of each
-update on its next poll: the accepted `version_info` (ACK) or an `error_detail`
-(NACK, the last good config keeps serving). Both are recorded, so the control
+"nothing new"): a push reaches a waiting Envoy at once, and an idle mesh costs one
+poll per stream every `hold_s` (the bundled mesh holds 25 s under Envoy's 60 s request
+timeout: an idle demo's xDS costs next to nothing, and a held answer never races the timeout). Envoy reports the outcome of each
+update on its next poll: the accepted `version_info` (ACK) or the previous version
+(NACK, the last good config keeps serving; REST carries no error_detail, so an answer
+that never reached Envoy would read the same: an answer whose write failed is
+therefore forgotten and sent again, never taken for a rejection). Both are recorded, so the control
 plane can wait for a push to land and report rejections with Envoy's message.
 
 Like istiod, the server authenticates every proxy before serving it: it speaks only
@@ -244,7 +247,8 @@ class _Stream:
     sent: str = ""  # the version last sent
     acked: str = ""  # the version Envoy last reported as applied
     nacked: str = ""  # a version Envoy rejected (not re-sent until the config changes)
-    last_poll: float = 0.0
+    last_poll: float = 0.0  # when a poll last arrived or was answered
+    holding: int = 0  # polls of this stream held right now (a live Envoy always has one)
 
 
 def _digest(resource: dict[str, Any]) -> str:
@@ -262,8 +266,8 @@ class XdsServer:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._closing = False
-        self.hold_s = hold_s  # keep below the request_timeout Envoy is given (5 s)
-        self.stale_after = 2 * hold_s + 1.0
+        self.hold_s = hold_s  # keep well below the request_timeout Envoy is given (context.REST_REQUEST_TIMEOUT)
+        self.stale_after = 10.0  # a stream with no held poll and no poll for this long is no live subscription
         self._resources: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._digests: dict[str, dict[str, dict[str, str]]] = {}  # node -> type -> name -> content hash
         self._identities: dict[str, str] = {}  # node -> the SPIFFE id allowed to fetch it
@@ -290,15 +294,21 @@ class XdsServer:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b"{}"
-                status, payload = server.handle(self.path, body, peer_of(self.connection))
+                status, payload, sent = server._handle(self.path, body, peer_of(self.connection))
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 if status == 403:  # a reconnect presents the (maybe rewritten) certificate file again
                     self.send_header("connection", "close")
                     self.close_connection = True
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    self.wfile.flush()
+                except OSError:
+                    if sent is not None:  # Envoy gave up on this poll: the update never reached it
+                        server._lost(*sent)
+                    raise
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -381,25 +391,36 @@ class XdsServer:
     # --- protocol -----------------------------------------------------------------------
     def handle(self, path: str, body: bytes, peer: Peer) -> tuple[int, bytes]:
         """Answer one poll from the client whose verified certificate is `peer`."""
+        return self._handle(path, body, peer)[:2]
+
+    def _lost(self, key: tuple[str, str, tuple[str, ...]], version: str) -> None:
+        """The answer carrying `version` for stream `key` could not be written: send it again, never call it a NACK."""
+        with self._lock:
+            st = self._streams.get(key)
+            if st is not None and st.sent == version:
+                st.sent = ""
+
+    def _handle(self, path: str, body: bytes, peer: Peer) -> tuple[int, bytes, Any]:
+        """`handle`, plus (stream key, version) when the answer carries an update."""
         type_url = TYPE_BY_PATH.get(path)
         if type_url is None:
-            return 404, b'{"error": "unknown xDS path"}'
+            return 404, b'{"error": "unknown xDS path"}', None
         try:
             req = json.loads(body or b"{}")
         except ValueError:
-            return 400, b'{"error": "invalid JSON"}'
+            return 400, b'{"error": "invalid JSON"}', None
         if not isinstance(req, dict) or not isinstance(req.get("node") or {}, dict):
-            return 400, b'{"error": "not a DiscoveryRequest"}'
+            return 400, b'{"error": "not a DiscoveryRequest"}', None
         node_id = ((req.get("node") or {}).get("id")) or ""
         with self._lock:
             allowed = self._authorized(node_id, peer)
             self.denied += not allowed
         if not allowed:
             return 403, json.dumps({"error": f"node {str(node_id)[:200]!r} is not served to certificate "
-                                             f"{peer.serial:x} ({peer.identity or 'no SPIFFE id'})"}).encode()
+                                             f"{peer.serial:x} ({peer.identity or 'no SPIFFE id'})"}).encode(), None
         names = req.get("resource_names") or req.get("resourceNames") or []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            return 400, b'{"error": "resource_names must be a list of strings"}'
+            return 400, b'{"error": "resource_names must be a list of strings"}', None
         names = tuple(sorted(names))
         reported = req.get("version_info") or req.get("versionInfo") or ""
         err = req.get("error_detail") or req.get("errorDetail")
@@ -418,18 +439,23 @@ class XdsServer:
             elif not err:
                 st.acked = reported
             deadline = time.monotonic() + self.hold_s
-            while True:
-                version = self._version(node_id, type_url, names)
-                if node_id in self._resources and version != reported and version != st.nacked:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0 or self._closing:
-                    return 304, b""
-                self._changed.wait(left)
+            st.holding += 1
+            try:
+                while True:
+                    version = self._version(node_id, type_url, names)
+                    if node_id in self._resources and version != reported and version != st.nacked:
+                        break
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self._closing:
+                        return 304, b"", None
+                    self._changed.wait(left)
+            finally:
+                st.holding -= 1
+                st.last_poll = time.monotonic()
             resources = self._select(node_id, type_url, names)
             st.sent = version
         payload = {"version_info": version, "type_url": type_url, "resources": resources}
-        return 200, json.dumps(payload).encode()
+        return 200, json.dumps(payload).encode(), (key, version)
 
     # --- status -------------------------------------------------------------------------
     def status(self, node_id: str) -> dict[str, dict[str, str]]:
@@ -446,9 +472,9 @@ class XdsServer:
         """The proxies (node ids) that have not yet applied or rejected what they are served.
 
         `only` limits the check to some streams (those a push changed), so an unchanged
-        slow-polling stream (SDS polls once a second) does not delay the answer. A stream
-        nobody polled for `stale_after` seconds is no live subscription (a live Envoy polls
-        again at most `hold_s` after its last poll) and is not waited for. A proxy that has
+        slow-polling stream does not delay the answer. A stream with no poll held right now
+        and none arrived or answered for `stale_after` seconds is no live subscription (a live
+        Envoy polls again right after each answer) and is not waited for. A proxy that has
         never polled (still starting) is out of sync.
         """
         now = time.monotonic()
@@ -457,7 +483,7 @@ class XdsServer:
             for key, s in self._streams.items():
                 if key[0] not in node_ids or (only is not None and key not in only):
                     continue
-                if now - s.last_poll > self.stale_after:
+                if not s.holding and now - s.last_poll > self.stale_after:
                     continue
                 want = self._version(*key)
                 if s.acked != want and s.nacked != want:
