@@ -113,31 +113,58 @@ def _select(rates: pd.DataFrame, metric: str) -> pd.DataFrame:
     return rates[(rates[schema.REPORTER] == "destination") & (rates[schema.METRIC] == metric)]
 
 
-def _decode(g: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    for c in cols:
-        g[c] = g[c].astype(str).to_numpy(dtype=object)
-    return g
+def _names(col: pd.Series) -> np.ndarray:
+    """A categorical column's category names as an object array, with "nan" last (code -1 lands there)."""
+    return np.asarray([str(c) for c in col.cat.categories] + ["nan"], dtype=object)
 
 
-def _requests(rates: pd.DataFrame, window_s: float) -> pd.DataFrame:
-    """Requests and 5xx per (host, namespace, version): grouped on label codes, decoded after."""
+_UNLABELLED = ["unknown", "", "nan"]
+
+
+def _requests(rates: pd.DataFrame, window_s: float) -> dict[str, np.ndarray]:
+    """Requests and 5xx per (host, namespace, version), grouped on label codes: only the few distinct
+    names are ever turned into Python strings, never a column of them."""
     d = _select(rates, schema.ISTIO_REQUESTS_TOTAL)
     code = _label(d, schema.RESPONSE_CODE)
-    five = np.asarray([str(c).startswith("5") for c in code.cat.categories], dtype=bool)
+    five = np.asarray([str(c).startswith("5") for c in code.cat.categories] + [False], dtype=bool)
     n = d[schema.RATE].to_numpy(dtype=float) * window_s
-    err = np.where(five[code.cat.codes.to_numpy()] & (code.cat.codes.to_numpy() >= 0), n, 0.0)
-    f = pd.DataFrame({"host": _label(d, schema.DESTINATION_SERVICE), "ns": _label(d, schema.DESTINATION_SERVICE_NAMESPACE),
-                      "ver": _label(d, schema.DESTINATION_VERSION), "n": n, "err": err})
-    g = _decode(f.groupby(["host", "ns", "ver"], observed=True, sort=False)[["n", "err"]].sum().reset_index(),
-                ["host", "ns", "ver"])
-    return g[~g["ver"].isin(["unknown", "", "nan"]) & ~g["host"].isin(["unknown", ""])].reset_index(drop=True)
+    err = np.where(five[code.cat.codes.to_numpy()], n, 0.0)
+    host, ns, ver = (_label(d, c) for c in (schema.DESTINATION_SERVICE, schema.DESTINATION_SERVICE_NAMESPACE,
+                                            schema.DESTINATION_VERSION))
+    f = pd.DataFrame({"h": host.cat.codes.to_numpy(), "s": ns.cat.codes.to_numpy(), "v": ver.cat.codes.to_numpy(),
+                      "n": n, "err": err})
+    g = f.groupby(["h", "s", "v"], sort=False)[["n", "err"]].sum().reset_index()
+    out = {"host": _names(host)[g["h"].to_numpy()], "ns": _names(ns)[g["s"].to_numpy()],
+           "ver": _names(ver)[g["v"].to_numpy()], "n": g["n"].to_numpy(dtype=float),
+           "err": g["err"].to_numpy(dtype=float)}
+    keep = ~np.isin(out["ver"], _UNLABELLED) & ~np.isin(out["host"], _UNLABELLED[:2])
+    return {k: v[keep] for k, v in out.items()}
 
 
-def _buckets(rates: pd.DataFrame, window_s: float) -> pd.DataFrame:
+def _bucket_counts(rates: pd.DataFrame, window_s: float, host: np.ndarray, ver: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative duration-bucket counts per (host, ver) row given, on one sorted `le` grid: (rows x bounds), bounds.
+
+    The bucket series are matched to the rows through their category names (few), then integer keys."""
     d = _select(rates, f"{schema.ISTIO_REQUEST_DURATION_MS}_bucket")
-    f = pd.DataFrame({"host": _label(d, schema.DESTINATION_SERVICE), "ver": _label(d, schema.DESTINATION_VERSION),
-                      "le": d[schema.LE].to_numpy(dtype=float), "c": d[schema.RATE].to_numpy(dtype=float) * window_s})
-    return _decode(f.groupby(["host", "ver", "le"], observed=True, sort=False)["c"].sum().reset_index(), ["host", "ver"])
+    if d.empty:
+        return np.zeros((len(host), 1)), np.array([np.inf])
+    bh, bv = _label(d, schema.DESTINATION_SERVICE), _label(d, schema.DESTINATION_VERSION)
+    le = d[schema.LE].to_numpy(dtype=float)
+    bounds = np.unique(le[~np.isnan(le)]) if len(le) else np.array([np.inf])
+    # the rows' host/ver as codes in the bucket frame's categories (-1: the frame has no such name)
+    hmap = pd.Index(_names(bh)[:-1]).get_indexer(pd.Index(host.astype(object)))
+    vmap = pd.Index(_names(bv)[:-1]).get_indexer(pd.Index(ver.astype(object)))
+    nv = len(bv.cat.categories) + 1
+    row_key = np.where((hmap >= 0) & (vmap >= 0), hmap.astype(np.int64) * nv + vmap, -1)
+    series_key = bh.cat.codes.to_numpy().astype(np.int64) * nv + bv.cat.codes.to_numpy()
+    valid = row_key >= 0
+    row_of = pd.Series(np.flatnonzero(valid), index=row_key[valid])
+    row_of = row_of[~row_of.index.duplicated()]
+    r = pd.Index(row_of.index).get_indexer(series_key)
+    hit = (r >= 0) & ~np.isnan(le)
+    cum = np.zeros((len(host), len(bounds)))
+    np.add.at(cum, (row_of.to_numpy()[r[hit]], np.searchsorted(bounds, le[hit])), d[schema.RATE].to_numpy(dtype=float)[hit] * window_s)
+    return np.maximum.accumulate(cum, axis=1), bounds  # cumulative, made monotonic
 
 
 def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()) -> list[Verdict]:
@@ -145,16 +172,24 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
     if rates is None or rates.empty:
         return []
     req = _requests(rates, window_s)
-    nver = req.groupby("host")["ver"].transform("nunique")
-    req = req[nver >= 2].copy()
-    if req.empty:
+    hid, hosts = pd.factorize(req["host"], sort=True)
+    vid = pd.factorize(req["ver"], sort=True)[0]
+    pairs = np.unique(hid.astype(np.int64) * (vid.max(initial=0) + 1) + vid)
+    nver = np.bincount(pairs // (vid.max(initial=0) + 1), minlength=len(hosts))
+    split = nver[hid] >= 2
+    req = {k: v[split] for k, v in req.items()}
+    hid, vid = hid[split], vid[split]
+    if not len(hid):
         return []
-    req = req.sort_values(["host", "n", "ver"], ascending=[True, False, True])
-    stable = req.groupby("host", sort=False).head(1).set_index("host")
-    cand = req[~req.index.isin(req.groupby("host", sort=False).head(1).index)]
-    st = stable.loc[cand["host"]]
-    n_s, e_s = st["n"].to_numpy(), st["err"].to_numpy()
-    n_c, e_c = cand["n"].to_numpy(), cand["err"].to_numpy()
+    # per host: the version with the most requests is stable (ties: the lowest version name); the rest are candidates
+    order = np.lexsort((vid, -req["n"], hid))
+    first = np.r_[True, hid[order][1:] != hid[order][:-1]]
+    stable_of = np.empty(hid.max() + 1, dtype=np.int64)
+    stable_of[hid[order][first]] = order[first]
+    ci = order[~first]
+    si = stable_of[hid[ci]]
+    n_s, e_s = req["n"][si], req["err"][si]
+    n_c, e_c = req["n"][ci], req["err"][ci]
     p_err = error_test(e_s, n_s, e_c, n_c)
     small = np.flatnonzero((e_s + e_c) < 100)  # few errors: the normal approximation is poor, use the exact test
     for k in small:
@@ -167,22 +202,8 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
         se = np.sqrt(ps * (1 - ps) / np.maximum(n_s, 1) + pc * (1 - pc) / np.maximum(n_c, 1))
         noninferior = 1 - normal_sf(np.nan_to_num((th.error_margin - (rate_c - rate_s)) / se))
     # latency: the same bucket grid for stable and candidate of each pair
-    bk = _buckets(rates, window_s)
-    bounds = np.sort(bk["le"].unique()) if len(bk) else np.array([np.inf])
-    cum = np.zeros((len(req), len(bounds)))
-    req_host, req_ver = req["host"].to_numpy(dtype=object), req["ver"].to_numpy(dtype=object)
-    pos = {(h, v): i for i, (h, v) in enumerate(zip(req_host.tolist(), req_ver.tolist()))}
-    if len(bk):
-        rows = pd.DataFrame({"host": req["host"].to_numpy(), "ver": req["ver"].to_numpy(), "_row": np.arange(len(req))})
-        bk = bk.merge(rows, on=["host", "ver"], how="inner")
-        col = np.searchsorted(bounds, bk["le"].to_numpy())
-        np.add.at(cum, (bk["_row"].to_numpy(), col), bk["c"].to_numpy())
-    cum = np.maximum.accumulate(cum, axis=1)  # cumulative, made monotonic
+    cum, bounds = _bucket_counts(rates, window_s, req["host"], req["ver"])
     counts = np.diff(cum, axis=1, prepend=0.0)
-    c_host, c_ver = cand["host"].to_numpy(dtype=object).tolist(), cand["ver"].to_numpy(dtype=object).tolist()
-    s_ver = st["ver"].to_numpy(dtype=object).tolist()
-    si = np.array([pos[(h, v)] for h, v in zip(c_host, s_ver)], dtype=int)
-    ci = np.array([pos[(h, v)] for h, v in zip(c_host, c_ver)], dtype=int)
     has_hist = (counts[si].sum(axis=1) > 0) & (counts[ci].sum(axis=1) > 0)
     p_lat = np.where(has_hist, mann_whitney(counts[si], counts[ci]), 1.0)
     qs = (0.5, 0.95, 0.99)
@@ -196,44 +217,47 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
     promotable = (n_c >= th.promote_requests) & (noninferior >= 1 - th.alpha * 5)
     n_s_l, n_c_l, e_s_l, e_c_l = n_s.tolist(), n_c.tolist(), e_s.tolist(), e_c.tolist()
     rate_s_l, rate_c_l, p_err_l, p_lat_l = rate_s.tolist(), rate_c.tolist(), p_err.tolist(), p_lat.tolist()
-    qv = {x: q[x].tolist() for x in qs}
+    (p50s, p50c), (p95s_l, p95c_l), (p99s, p99c) = ((q[x][si].tolist(), q[x][ci].tolist()) for x in qs)
+    few_l, err_bad_l, lat_bad_l, prom_l = few_all.tolist(), err_bad_all.tolist(), lat_bad_all.tolist(), promotable.tolist()
+    nonin_l = noninferior.tolist()
+    hosts_l, ns_l, ver_l = req["host"][ci].tolist(), req["ns"][ci].tolist(), req["ver"][ci].tolist()
+    st_ver = req["ver"][si].tolist()
+    tests = {"errors": "one-sided Fisher exact (under 100 errors) or two-proportion z-test on 5xx counts",
+             "latency": "one-sided Mann-Whitney U on duration histogram buckets"}
     out = []
-    st_ver = st["ver"].to_numpy(dtype=object)
-    for k, (host, ns, ver) in enumerate(zip(cand["host"].to_numpy(dtype=object), cand["ns"].to_numpy(dtype=object),
-                                            cand["ver"].to_numpy(dtype=object))):
-        sv, s_row, c_row = st_ver[k], si[k], ci[k]
-        lat = {f"p{int(x * 100)}": {"stable": qv[x][s_row], "candidate": qv[x][c_row]} for x in qs}
-        p95s, p95c = lat["p95"]["stable"], lat["p95"]["candidate"]
+    for k in range(len(ci)):
+        host, ns, ver, sv = hosts_l[k], ns_l[k], ver_l[k], st_ver[k]
+        p95s, p95c = p95s_l[k], p95c_l[k]
+        lat = {"p50": {"stable": p50s[k], "candidate": p50c[k]}, "p95": {"stable": p95s, "candidate": p95c},
+               "p99": {"stable": p99s[k], "candidate": p99c[k]}}
         ev = {"window_s": window_s, "requests": {"stable": n_s_l[k], "candidate": n_c_l[k]},
               "errors": {"stable": e_s_l[k], "candidate": e_c_l[k]},
               "error_rate": {"stable": rate_s_l[k], "candidate": rate_c_l[k]}, "error_p_value": p_err_l[k],
-              "latency_ms": lat, "latency_p_value": p_lat_l[k], "test": {
-                  "errors": "one-sided Fisher exact (under 100 errors) or two-proportion z-test on 5xx counts",
-                  "latency": "one-sided Mann-Whitney U on duration histogram buckets"}}
-        err_bad, lat_bad = bool(err_bad_all[k]), bool(lat_bad_all[k])
-        if few_all[k]:
+              "latency_ms": lat, "latency_p_value": p_lat_l[k], "test": dict(tests)}
+        err_bad, lat_bad = err_bad_l[k], lat_bad_l[k]
+        if few_l[k]:
             v, conf = INSUFFICIENT, 0.0
-            why = (f"too little traffic to judge: {n_c[k]:.0f} requests to {ver} and {n_s[k]:.0f} to {sv} in the "
+            why = (f"too little traffic to judge: {n_c_l[k]:.0f} requests to {ver} and {n_s_l[k]:.0f} to {sv} in the "
                    f"window; need {th.min_requests} each")
         elif err_bad or lat_bad:
             v = ROLLBACK
             parts = []
             if err_bad:
-                parts.append(f"error rate {rate_c[k]:.2%} vs {rate_s[k]:.2%} (p={p_err[k]:.2g})")
+                parts.append(f"error rate {rate_c_l[k]:.2%} vs {rate_s_l[k]:.2%} (p={p_err_l[k]:.2g})")
             if lat_bad:
-                parts.append(f"p95 {p95c:.0f} ms vs {p95s:.0f} ms (p={p_lat[k]:.2g})")
-            conf = 1.0 - float(min(p_err[k] if err_bad else 1.0, p_lat[k] if lat_bad else 1.0))
+                parts.append(f"p95 {p95c:.0f} ms vs {p95s:.0f} ms (p={p_lat_l[k]:.2g})")
+            conf = 1.0 - float(min(p_err_l[k] if err_bad else 1.0, p_lat_l[k] if lat_bad else 1.0))
             why = f"{ver} is worse than {sv}: " + "; ".join(parts)
-        elif promotable[k]:
+        elif prom_l[k]:
             v = PROMOTE
-            conf = float(noninferior[k])
-            why = (f"{ver} matches {sv} over {n_c[k]:.0f} requests: error rate {rate_c[k]:.2%} vs {rate_s[k]:.2%}, "
+            conf = float(nonin_l[k])
+            why = (f"{ver} matches {sv} over {n_c_l[k]:.0f} requests: error rate {rate_c_l[k]:.2%} vs {rate_s_l[k]:.2%}, "
                    f"p95 {p95c:.0f} ms vs {p95s:.0f} ms")
         else:
-            v, conf = HOLD, float(1 - min(p_err[k], p_lat[k]))
-            why = (f"{ver} shows no regression yet over {n_c[k]:.0f} requests, but not enough to promote "
+            v, conf = HOLD, float(1 - min(p_err_l[k], p_lat_l[k]))
+            why = (f"{ver} shows no regression yet over {n_c_l[k]:.0f} requests, but not enough to promote "
                    f"({th.promote_requests} requests and error rate within {th.error_margin:.0%} of {sv} with "
-                   f"{1 - th.alpha * 5:.0%} confidence; now {noninferior[k]:.0%})")
+                   f"{1 - th.alpha * 5:.0%} confidence; now {nonin_l[k]:.0%})")
         out.append(Verdict(host, ns, sv, ver, v, round(conf, 6), why, ev))
     return out
 

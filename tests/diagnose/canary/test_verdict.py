@@ -119,3 +119,23 @@ spec:
     assert f.evidence["weights"] == {"stable": 70, "canary": 30}
     back = _yaml.safe_load(f.evidence["rollback_yaml"])
     assert [d["weight"] for d in back["spec"]["http"][0]["route"]] == [100, 0]
+
+
+def test_same_verdicts_from_categorical_or_plain_labels_and_stray_series_ignored() -> None:
+    """Labels arrive as categoricals from the store and as strings from Prometheus; bucket series of a
+    version with no request series (or no version label) must not shift anyone's histogram."""
+    f = _frame(_version("cart", "v1", 4000, 0.0, 30), _version("cart", "v2", 1000, 0.0, 90),
+               _version("cart", "v3", 1000, 0.08, 30))
+    stray = _frame(_version("cart", "v9", 1000, 0.0, 900))
+    stray = stray[stray[schema.METRIC] != schema.ISTIO_REQUESTS_TOTAL]
+    nolabel = _frame(_version("cart", "unknown", 5000, 0.5, 900))
+    plain = pd.concat([f, stray, nolabel], ignore_index=True)
+    cat = plain.copy()
+    for c in (schema.DESTINATION_SERVICE, schema.DESTINATION_VERSION, schema.RESPONSE_CODE, schema.REPORTER):
+        cat[c] = cat[c].astype("category")
+
+    def key(frame):
+        return [(v.candidate, v.verdict, v.reason) for v in evaluate(frame, WINDOW)]
+
+    assert key(plain) == key(cat) == key(f)
+    assert [v for _, v, _ in key(f)] == [ROLLBACK, ROLLBACK]  # v2 on p95, v3 on errors
