@@ -1,11 +1,19 @@
-"""GET /api/v1/graph?graphType=workload&namespaces=a,b&window=300: the Cytoscape elements the page draws."""
+"""GET /api/v1/graph?graphType=workload&namespaces=a,b&window=300: the Cytoscape elements the page draws.
+
+Views of large meshes (issue #17): `collapse=namespace|app` rolls namespaces or apps up into
+aggregate nodes, `expand=ID[,ID]` opens aggregates in place, `focus=FINDING_OR_INCIDENT_ID&hops=K`
+keeps only the incident's unhealthy edges, their K-hop neighbourhood and the blamed config objects.
+"""
 from __future__ import annotations
 
 from flask import Flask
 
-from dashboard.api.common import PREFIX, api_route, arg_choice, arg_float, arg_text, check_known
+from dashboard.api.common import PREFIX, api_route, arg_choice, arg_float, arg_int, arg_text, check_known
 from dashboard.api.graph_diff import arg_time
-from dashboard.query import GRAPH_TYPES, DataSource, Unavailable
+from dashboard.graph_view import DEFAULT_HOPS, View, apply_view
+from dashboard.query import GRAPH_TYPES, DataSource, QueryError, Unavailable
+from topology.aggregate import LEVELS
+from topology.focus import MAX_HOPS
 
 MAX_WINDOW_S = 30 * 86400.0  # no store here keeps more; a longer window is a typo, not a question
 
@@ -14,7 +22,8 @@ def register(server: Flask, source: DataSource) -> None:
     @server.route(f"{PREFIX}/graph")
     @api_route
     def api_graph():  # noqa: ANN202
-        check_known({"graphType", "namespaces", "window", "end"})
+        check_known({"graphType", "namespaces", "window", "end", "collapse", "expand", "focus", "hops"})
+        view = _view()
         graph_type = arg_choice("graphType", GRAPH_TYPES, "workload")
         namespaces = [n.strip() for n in (arg_text("namespaces") or "").split(",") if n.strip()]
         window = arg_float("window", None, minimum=1.0, maximum=MAX_WINDOW_S)
@@ -23,5 +32,20 @@ def register(server: Flask, source: DataSource) -> None:
             at = getattr(source, "graph_at", None)
             if at is None:
                 raise Unavailable("this source has one moment only (a snapshot): no end time")
-            return at(graph_type, namespaces or None, window or 300.0, end).to_dict()
-        return source.graph(graph_type, namespaces or None, window).to_dict()
+            result = at(graph_type, namespaces or None, window or 300.0, end)
+        else:
+            result = source.graph(graph_type, namespaces or None, window)
+        return apply_view(source, result, view).result.to_dict()
+
+
+def _view() -> View:
+    """The view parameters, each checked on its own and against the others (400 naming the parameter)."""
+    collapse = arg_choice("collapse", LEVELS, None)
+    expand = tuple(e.strip() for e in (arg_text("expand") or "").split(",") if e.strip())
+    if expand and not collapse:
+        raise QueryError("expand", "expand opens aggregates: pass collapse=namespace or collapse=app too")
+    focus = arg_text("focus")
+    hops = arg_int("hops", DEFAULT_HOPS, 0, MAX_HOPS)
+    if arg_text("hops") is not None and not focus:
+        raise QueryError("hops", "hops is the size of the incident view: pass focus=FINDING_OR_INCIDENT_ID too")
+    return View(collapse, expand, focus.strip() if focus else None, hops)
