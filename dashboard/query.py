@@ -109,8 +109,10 @@ class DataSource(Protocol):
         not told may look it up among the graphs it served.
         """
 
-    def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
-        """``{"inbound": {version: series}, "outbound": {version: series}}`` for one service."""
+    def service_metrics(self, service: str, window_s: float | None = None,
+                        end: float | None = None) -> dict[str, Any] | None:
+        """``{"inbound": {version: series}, "outbound": {version: series}}`` for one service; `end` (epoch s, time
+        travel) ends the series in the past, None is now."""
 
     def services(self) -> list[dict[str, Any]]:
         """Services with namespace, health, rps and error % (overview and service picker)."""

@@ -156,7 +156,8 @@ class SnapshotSource:
         """The series saved for the id (a snapshot holds one window and one series per element)."""
         return self.snapshot.get("series", {}).get(element_id)
 
-    def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
+    def service_metrics(self, service: str, window_s: float | None = None,
+                        end: float | None = None) -> dict[str, Any] | None:  # a snapshot holds one window: no end
         return self.snapshot.get("service_series", {}).get(service)
 
     def services(self) -> list[dict[str, Any]]:

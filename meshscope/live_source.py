@@ -250,7 +250,8 @@ class LiveSource:
         key = next((k for k in hits if k[2] == window_s), hits[0] if hits else None)
         return (key[0], list(key[1]) or None) if key else ("workload", None)
 
-    def service_metrics(self, service: str, window_s: float | None = None) -> dict[str, Any] | None:
+    def service_metrics(self, service: str, window_s: float | None = None,
+                        end: float | None = None) -> dict[str, Any] | None:
         """Inbound and outbound series of one service per version (the Service page).
 
         Every point is the workload graph's numbers at that time (its nodes, rates and error
@@ -263,7 +264,9 @@ class LiveSource:
         window = float(window_s or DEFAULT_WINDOW_S)
         name, _, rest = service.partition(".")
         namespace = rest.split(".")[0] if rest else None
-        frames = series_frames(self._frames(window))
+        if end is not None and end > self.now() + 1:
+            raise QueryError("end", "must not be in the future")
+        frames = series_frames(self._frames(window, end))
         out = service_series(frames, name, namespace, graph_options("workload", None, window))
         if not out["inbound"] and not out["outbound"]:
             return None

@@ -5,6 +5,7 @@ from typing import Any
 
 from dash import Input, Output, dash_table, dcc, html, no_update
 
+from dashboard.components.findings_timeline import timeline
 from dashboard.components.incidents import incident_list, open_incidents
 from dashboard.components.widgets import finding_detail
 from dashboard.query import DataSource
@@ -44,6 +45,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         html.H2("Findings"),
         html.Section(className="find-incidents", children=[  # the findings grouped by cause lead the page
             html.H3("Open incidents"), incident_list(open_incidents(source), list_id="find-incidents")]),
+        dcc.Graph(id="find-timeline", figure=timeline(source, everything, source.now()),
+                  config={"displayModeBar": False}),
         html.Div(className="toolbar", children=[
             html.Label(className="control", children=[html.Span("Severity"), dcc.Checklist(
                 id="find-severity", options=list(SEVERITIES), value=list(SEVERITIES), inline=True)]),
@@ -88,6 +91,10 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         data = rows(source, {"severity": ",".join(severity), "category": category or "", "status": status or "",
                              "namespace": namespace or ""})
         return data, f"{len(data)} finding{'s' * (len(data) != 1)}"
+
+    @app.callback(Output("find-timeline", "figure"), Input("find-interval", "n_intervals"), prevent_initial_call=True)
+    def refresh_timeline(_tick):  # noqa: ANN001, ANN202
+        return timeline(source, source.findings({}), source.now())
 
     @app.callback(Output("find-detail", "children"), Input("find-table", "active_cell"), prevent_initial_call=True)
     def show(active):  # noqa: ANN001, ANN202

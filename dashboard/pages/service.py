@@ -6,12 +6,22 @@ from urllib.parse import quote
 
 from dash import dcc, html
 
-from dashboard.components import charts
-from dashboard.components.widgets import badge
-from dashboard.query import DataSource
+from dashboard.components import change_marks, charts
+from dashboard.components.widgets import badge, when
+from dashboard.query import DataSource, QueryError
 
 PATH = "/services"
 TITLE = "Services"
+ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 3600, "6h ago"), (86400, "24h ago")]
+
+
+def end_ago_of(query: dict[str, str]) -> int:
+    """?end=SECONDS_AGO (time travel, issue #14): one of ENDS, else now."""
+    try:
+        end_ago = int(float(query.get("end", "0") or 0))
+    except ValueError:
+        return 0
+    return end_ago if end_ago in dict(ENDS) else 0
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
@@ -24,24 +34,37 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                              html.Td(f"{s['error_pct']:.1f}")]) for s in services])])
     children: list[Any] = [html.H2("Services"), table]
     if name:
-        children.append(_detail(source, name))
+        end_ago = end_ago_of(query)
+        children.append(html.Div(id="svc-ends", className="toolbar", children=[
+            html.Span("Window ends ", className="muted"),
+            *[dcc.Link(label, href=f"{PATH}?name={quote(name)}&end={ago}", className="active" if ago == end_ago else "",
+                       style={"marginRight": "10px", "fontWeight": "bold" if ago == end_ago else "normal"})
+              for ago, label in ENDS]]))
+        children.append(_detail(source, name, end_ago))
     return html.Div(className="services", children=children)
 
 
-def _detail(source: DataSource, name: str) -> html.Div:
-    metrics = source.service_metrics(name)
+def _detail(source: DataSource, name: str, end_ago: int = 0) -> html.Div:
+    end = source.now() - end_ago if end_ago else None
+    try:
+        metrics = source.service_metrics(name, end=end) if end is not None else source.service_metrics(name)
+    except QueryError as exc:
+        return html.Div(id="svc-detail", children=[html.H3(name), html.P(str(exc), className="muted")])
+    title = html.H3([name, html.Span(f"  (window ending {when(end)})", className="muted") if end else ""])
     if not metrics:
-        return html.Div(id="svc-detail", children=[html.H3(name), html.P("No metrics for this service in the window.",
-                                                                          className="muted")])
-    sections: list[Any] = [html.H3(name)]
+        return html.Div(id="svc-detail", children=[title, html.P("No metrics for this service in the window.",
+                                                                 className="muted")])
+    sections: list[Any] = [title]
     for direction in ("inbound", "outbound"):
         per_version = metrics.get(direction) or {}
         if not per_version:
             continue
         sections.append(html.H4(f"{direction.capitalize()} by version"))
+        figures = change_marks.mark_figures(source, [  # config changes as lines on the time axis
+            charts.by_version(per_version, m, f"{direction} {label}")
+            for m, label in (("rps", "requests/s"), ("error_pct", "errors % (4xx+5xx+no response)"), ("p95", "p95 ms"))])
         sections.append(html.Div(className="chart-row", children=[
-            dcc.Graph(figure=charts.by_version(per_version, m, f"{direction} {label}"), config={"displayModeBar": False})
-            for m, label in (("rps", "requests/s"), ("error_pct", "errors % (4xx+5xx+no response)"), ("p95", "p95 ms"))]))
+            dcc.Graph(figure=fig, config={"displayModeBar": False}) for fig in figures]))
     return html.Div(id="svc-detail", children=sections)
 
 

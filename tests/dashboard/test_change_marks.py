@@ -106,3 +106,29 @@ def test_no_journal_means_no_marks_and_no_error():
     assert change_marks.mark_figures(NoJournal(), figs) == figs and "shapes" not in figs[0]["layout"]
     assert change_marks.mark_figures(object(), figs) == figs
     assert change_marks.window_changes(object(), T0, T0 + 1) == []
+
+
+def test_findings_timeline_bars_start_at_the_episode_onset_with_changes_marked(source):
+    from dashboard.components.findings_timeline import timeline
+
+    now = T0 + 200
+    findings = [
+        {"code": "MS3006", "severity": "error", "status": "open", "message": HOSTILE, "first_seen": T0 - 3000,
+         "opened_at": T0 + 140, "resource": {"kind": "Service", "namespace": "bookinfo", "name": "reviews"}},
+        {"code": "MS3006", "severity": "error", "status": "open", "message": "m", "first_seen": T0 + 150,
+         "resource": {"kind": "Service", "namespace": "bookinfo", "name": "reviews"}},  # same code+object, other edge
+        {"code": "MS3010", "severity": "warning", "status": "resolved", "message": "m", "first_seen": T0 + 10,
+         "resolved_at": T0 + 60, "resource": {"kind": "Service", "namespace": "shop", "name": "cart"}},
+        {"code": "MS2001", "severity": "warning", "status": "open", "message": "config, never seen live"},
+    ]
+    fig = timeline(source, findings, now)
+    bars = [t for t in fig["data"] if t["mode"] == "lines"]
+    spans = {t["y"][0]: [datetime.fromisoformat(x).timestamp() for x in t["x"]] for t in bars}
+    assert spans == {"MS3010 Service shop/cart": [T0 + 10, T0 + 60],
+                     "MS3006 Service bookinfo/reviews": [T0 + 140, now],  # the reopening, not the first episode
+                     "MS3006 Service bookinfo/reviews (2)": [T0 + 150, now]}
+    assert all(HOSTILE not in t for b in bars for t in b["text"])
+    lines = {datetime.fromisoformat(s["x0"]).timestamp() for s in fig["layout"]["shapes"]}
+    assert {T0 + 100, T0 + 110, T0 + 120} <= lines  # the changes before the onset share the axis
+    empty = timeline(source, [], now)
+    assert empty["data"][0]["name"] == "config changes"  # no findings: the axis still shows recent changes

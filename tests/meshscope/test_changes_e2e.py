@@ -130,3 +130,27 @@ def test_topology_page_draws_a_past_window_with_its_config_changes(stack, bundle
         assert counted == []
     result, _ = topology._elements(stack.source, AppContext(), "workload", None, 300.0, 0)
     assert result.updated_at > time.time() - 30
+
+    # the Services page travels too (?end=), and its charts mark the change on their time axis
+    from dashboard.pages import service
+    from dashboard.components.change_marks import MARK_COLOR
+    name = "reviews.bookinfo.svc.cluster.local"
+    past = stack.source.service_metrics(name, end=time.time() - 300)
+    assert past and max(max(s["t"]) for s in past["inbound"].values()) <= time.time() - 295
+    page = service.layout(stack.source, AppContext(), {"name": name, "end": "300"})
+    assert "window ending" in str(_by_id(page, "svc-detail").children[0].children)
+    page = service.layout(stack.source, AppContext(), {"name": name})
+    figures = [c.figure for c in _graphs(_by_id(page, "svc-detail"))]
+    marked = {s["x0"] for f in figures for s in f["layout"].get("shapes", []) if s["line"]["color"] == MARK_COLOR}
+    from datetime import datetime
+    assert any(abs(datetime.fromisoformat(x).timestamp() - ours[-1]["time"]) < 0.01 for x in marked), marked
+
+
+def _graphs(component):
+    from dash import dcc
+    if isinstance(component, dcc.Graph):
+        yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str):
+            yield from _graphs(child)
