@@ -42,6 +42,16 @@ def edge_label_data(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 LARGE_GRAPH_EDGES = 300  # above this, draw for speed: straight edges, no label rotation, labels off by default
+# level of detail on large graphs: a label is drawn only once it would be this many pixels tall on screen,
+# so a whole-mesh view draws shapes and colours, and names appear as the user zooms in
+LARGE_LABEL_MIN_PX = 10
+
+
+def _large_rules() -> list[dict[str, Any]]:
+    """Straight edges, unrotated labels and zoom-dependent labels: what a 10,000-node frame can afford."""
+    return [{"selector": "edge", "style": {"curve-style": "straight", "text-rotation": "none",
+                                           "min-zoomed-font-size": LARGE_LABEL_MIN_PX}},
+            {"selector": "node", "style": {"min-zoomed-font-size": LARGE_LABEL_MIN_PX}}]
 
 
 def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
@@ -86,8 +96,10 @@ def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
                                                      "source-arrow-color": COLORS["degraded"]}},
         {"selector": "edge.cb-tripped", "style": {"width": 4, "line-style": "dotted"}},
         *_edge_label_rules(label_fields),
-        *([{"selector": "edge", "style": {"curve-style": "straight", "text-rotation": "none"}}] if large else []),
+        *(_large_rules() if large else []),
         {"selector": ":selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.2, "overlay-padding": 6}},
+        # the clicked element: a class set in the browser (assets/topology_render.js), so a click restyles one element
+        {"selector": ".ms-selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.25, "overlay-padding": 7}},
     ]
     if highlight:
         sel = ", ".join(f'[id = "{_quote(i)}"]' for i in highlight)

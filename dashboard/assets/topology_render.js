@@ -1,0 +1,88 @@
+/* meshscope topology page: drawing big graphs (issue #17).
+ *
+ * dash-cytoscape does not expose Cytoscape's renderer options, so they are set
+ * here on the live renderer once the graph exists:
+ * - large graphs (LARGE_ELEMENTS and more) pan and zoom on a cached texture of the
+ *   last full frame (textureOnViewport) and leave edges out of frames drawn while the
+ *   viewport moves (hideEdgesOnViewport): a frame then costs the nodes, not 30,000
+ *   edges with arrows. The full drawing comes back as soon as the gesture ends.
+ * - node labels are truncated on the server; hovering a node or an edge puts the full
+ *   name in the graph container's title (the browser's own tooltip).
+ * - the clicked element is marked with a class instead of a stylesheet rule: a new
+ *   stylesheet restyles every element (seconds at 10,000 nodes), a class one element.
+ */
+(function () {
+  "use strict";
+  var LARGE_ELEMENTS = 2000;
+
+  function container() {
+    return document.getElementById("topo-graph");
+  }
+
+  function cyOf() {
+    var root = container();
+    if (!root) return null;
+    var all = [root].concat(Array.prototype.slice.call(root.querySelectorAll("*")));
+    for (var i = 0; i < all.length; i++) {
+      if (all[i]._cyreg && all[i]._cyreg.cy) return all[i]._cyreg.cy;
+    }
+    return null;
+  }
+
+  function fitRenderer(cy) {
+    var r = cy.renderer && cy.renderer();
+    if (!r) return;
+    var large = cy.elements().length >= LARGE_ELEMENTS;
+    r.textureOnViewport = large;
+    r.hideEdgesOnViewport = large;
+    cy.scratch("_meshscope_large", large);
+  }
+
+  function fullName(ele) {
+    var d = ele.data();
+    if (ele.isNode()) return (d.namespace ? d.namespace + "/" : "") + (d.name || d.id);
+    var s = ele.source(), t = ele.target();
+    return (s.data("name") || d.source) + " \u2192 " + (t.data("name") || d.target);
+  }
+
+  function tune(cy) {
+    if (cy.scratch("_meshscope_tuned")) return;
+    cy.scratch("_meshscope_tuned", true);
+    fitRenderer(cy);
+    var pending = null;
+    cy.on("add remove", function () {  // a refresh can cross the size threshold either way
+      if (pending) return;
+      pending = setTimeout(function () { pending = null; fitRenderer(cy); }, 200);
+    });
+    cy.on("mouseover", "node, edge", function (evt) {
+      var root = container();
+      if (root) root.setAttribute("title", fullName(evt.target));
+    });
+    cy.on("mouseout", "node, edge", function () {
+      var root = container();
+      if (root) root.removeAttribute("title");
+    });
+  }
+
+  // the page is rendered by Dash after this file loads, and again on every visit: look for the graph
+  setInterval(function () {
+    var cy = cyOf();
+    if (cy) tune(cy);
+  }, 250);
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    meshscope_topology: {
+      /* topo-selected -> the `ms-selected` class on that element only */
+      markSelected: function (selected) {
+        var cy = cyOf();
+        if (cy) {
+          cy.batch(function () {
+            cy.$(".ms-selected").removeClass("ms-selected");
+            if (selected) cy.getElementById(selected).addClass("ms-selected");
+          });
+        }
+        return window.dash_clientside.no_update;
+      }
+    }
+  });
+})();

@@ -1,0 +1,76 @@
+"""What the browser gets per graph element, and the rest kept on the server for the side panel.
+
+At 10,000 workloads the page's elements are most of what it downloads, parses and
+diffs. Cytoscape needs an element's id, ends, classes, position, label and the
+scalar fields that selectors read (find/hide, health, mTLS); the nested ones
+(response codes and flags, the services a node backs, badges) only the side panel
+shows. They also defeat the component's refresh diff: it compares element data one
+level deep, so a dict inside makes every element look changed on every refresh and
+restyle. `lean` strips them; `FullData` remembers the full records of the latest
+graphs so a click still shows everything.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+LABEL_MAX = 40  # characters of a node label; the full name is in `name` (hover, side panel)
+
+
+def truncate(text: str, limit: int = LABEL_MAX) -> str:
+    """`text` cut to `limit` characters with an ellipsis in the middle, so both the start
+    (app) and the end (version, hash suffix) of a long workload name stay readable."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 2 // 3
+    return f"{text[:head]}\u2026{text[len(text) - (limit - 1 - head):]}"
+
+
+def lean(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Elements with only scalar data fields (and the node label truncated to LABEL_MAX)."""
+    out = []
+    for e in elements:
+        d = e["data"]
+        data = {k: v for k, v in d.items() if v is None or isinstance(v, (str, int, float, bool))}
+        if "source" not in d and isinstance(data.get("label"), str):
+            data["label"] = truncate(data["label"])
+        out.append({**e, "data": data})
+    return out
+
+
+class FullData:
+    """The full data of every element of the last few graphs sent, by view and element id.
+
+    A view is whatever decides the graph's content (graph type, namespaces, window, end...);
+    the side panel asks with the same view and the clicked id. Bounded: a few views, the
+    newest kept. Thread-safe: Flask serves callbacks on threads.
+    """
+
+    def __init__(self, views: int = 8) -> None:
+        self._views: OrderedDict[tuple, dict[str, dict[str, Any]]] = OrderedDict()
+        self._limit = views
+        self._lock = threading.Lock()
+
+    def remember(self, view: tuple, elements: list[dict[str, Any]]) -> None:
+        by_id = {e["data"]["id"]: e["data"] for e in elements}
+        with self._lock:
+            self._views[view] = by_id
+            self._views.move_to_end(view)
+            while len(self._views) > self._limit:
+                self._views.popitem(last=False)
+
+    def get(self, view: tuple, element_id: str) -> dict[str, Any] | None:
+        """The element's full data in `view`, else in the newest view that has it, else None."""
+        with self._lock:
+            found = self._views.get(view, {}).get(element_id)
+            for by_id in reversed(self._views.values()):
+                if found is not None:
+                    break
+                found = by_id.get(element_id)
+        return dict(found) if found is not None else None
+
+
+def view_key(*parts: Any) -> tuple:
+    """A hashable view key from callback values (lists become sorted tuples)."""
+    return tuple(tuple(sorted(p)) if isinstance(p, list) else p for p in parts)
