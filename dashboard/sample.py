@@ -377,8 +377,8 @@ def bookinfo_snapshot() -> dict[str, Any]:
     }
 
 
-def synthetic_snapshot(n_nodes: int, seed: int = 1, namespaces: int = 10) -> dict[str, Any]:
-    """A layered mesh of `n_nodes` workloads (about 1.5 edges per node), some failing, for scale tests."""
+def synthetic_snapshot(n_nodes: int, seed: int = 1, namespaces: int = 10, extra_callers: int = 0) -> dict[str, Any]:
+    """A layered mesh of `n_nodes` workloads (about 1.5 + `extra_callers` edges per node), some failing, for scale tests."""
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     layers = max(3, int(n_nodes ** 0.5 / 2))
@@ -391,7 +391,7 @@ def synthetic_snapshot(n_nodes: int, seed: int = 1, namespaces: int = 10) -> dic
     seen = set()
     for layer in range(1, layers):
         for dst in by_layer[layer]:
-            for _ in range(1 + (rng.random() < 0.5)):
+            for _ in range(1 + (rng.random() < 0.5) + extra_callers):
                 src = rng.choice(by_layer[layer - 1])
                 if (src, dst) in seen:
                     continue
