@@ -34,7 +34,8 @@ from diagnose.findings import SEVERITY_RANK, Finding, ResourceRef
 
 # Findings that follow from a failure elsewhere rather than being one: they never head an incident that
 # also holds a failure.
-SYMPTOM_CODES = frozenset({"MS3008", "MS3009", "MS3013", "MS3014", "MS3015", "MS4001", "MS4002", "MS4003"})
+# (MS6021: a circuit breaker's rejections are its designed effect of a failing or slow upstream.)
+SYMPTOM_CODES = frozenset({"MS3008", "MS3009", "MS3013", "MS3014", "MS3015", "MS4001", "MS4002", "MS4003", "MS6021"})
 # Findings whose requests still succeed, only later (an injected delay, a latency rise): they explain failures
 # such as timeouts upstream, but where requests fail with a cause of their own, that failure heads the incident.
 SLOW_CODES = frozenset({"MS3011", "MS3014"})
@@ -77,7 +78,7 @@ class Incident:
             if f.code.startswith("MS4"):
                 slos.add(str(f.evidence.get("edge_key", "")))
                 continue
-            if not f.code.startswith("MS3") or not f.impact:
+            if not _runtime(f) or not f.impact:
                 continue
             services.add(str(f.evidence.get("edge_key", "")))
             worst = max(worst, number(f.impact.get("share")))
@@ -166,7 +167,13 @@ def _service_of(f: Finding) -> str:
         if not svc:
             svc = next((f"{r.name}.{r.namespace}.svc.cluster.local" for r in f.related if r.kind == "Service"), "")
         return svc
-    return str(f.evidence.get("edge_key", "")) if f.code.startswith("MS3") else ""
+    return str(f.evidence.get("edge_key", "")) if _runtime(f) else ""
+
+
+def _runtime(f: Finding) -> bool:
+    """Seen in traffic: the runtime codes, and any other family's finding measured on an edge (e.g. ASM's)."""
+    return f.code.startswith("MS3") or (not f.code.startswith("MS4") and bool(f.impact)
+                                        and bool(f.evidence.get("edge_key")))
 
 
 def _short(host: str) -> str:
@@ -242,9 +249,9 @@ def _group(findings: list[Finding]) -> list[Incident]:
                 u.join(i, by_obj[key])
             else:
                 by_obj[key] = i
-        if f.code.startswith("MS3") and f.code not in SYMPTOM_CODES:
+        if _runtime(f) and f.code not in SYMPTOM_CODES:
             failures_by_service[_service_of(f)].append(i)
-        if f.code.startswith("MS3"):
+        if _runtime(f):
             problems_by_service[_service_of(f)].append(i)
     deps = _dependencies(findings, problems_by_service, {s for s, idx in failures_by_service.items() if idx})
     depth = _depths(findings, deps)
@@ -288,15 +295,16 @@ def _depths(findings: list[Finding], deps: dict[str, list[str]]) -> dict[int, in
 
 
 def _root_key(f: Finding, depth: int) -> tuple:
-    runtime = f.code.startswith("MS3")
+    runtime = _runtime(f)
     blamed = _obj_key(f) is not None
-    failure = runtime and f.code not in SYMPTOM_CODES
-    fails = runtime and f.code not in SLOW_CODES  # requests fail (incl. timeouts), not merely slow down
+    primary = runtime and f.code not in SYMPTOM_CODES  # a problem of its own (a failure or an injected delay)
+    failure = primary and f.code not in SLOW_CODES  # ... whose requests fail
+    fails = runtime and f.code not in SLOW_CODES  # requests fail, a symptom or not (timeouts too)
     explained = bool(f.evidence.get("slow_dependency"))  # slow because a dependency is: not the cause
-    # requests failing through a config object of their own (a route timeout shorter than a delayed dependency)
-    # head the incident before the slowness that explains them; then real failures before symptoms
-    return (not (fails and blamed), not (failure and blamed), not (runtime and blamed), not failure,
-            not (not runtime and not f.code.startswith("MS4")),
+    # a real failure first; where nothing fails of its own, requests failing through a config object of their
+    # own (a route timeout shorter than a delayed dependency) before the slowness that explains them
+    return (not (failure and blamed), not failure, not (fails and blamed), not (primary and blamed), not primary,
+            not (runtime and blamed), not (not runtime and not f.code.startswith("MS4")),
             explained, depth, -impact_score(f), -SEVERITY_RANK.get(f.severity, 0), f.code)
 
 
@@ -307,7 +315,7 @@ def _incident(members: list[Finding], depths: list[int]) -> Incident:
     for f in members:
         if f is root:
             continue
-        roles[f.fingerprint] = "config" if not f.code.startswith(("MS3", "MS4")) else "symptom"
+        roles[f.fingerprint] = "symptom" if _runtime(f) or f.code.startswith("MS4") else "config"
     rest = rank([f for f in members if f is not root])
     rest.sort(key=lambda f: roles[f.fingerprint] != "config")
     return Incident(id=incident_id(root), root=root, members=[root, *rest], roles=roles)

@@ -151,3 +151,22 @@ def test_a_delay_alone_still_heads_its_incident_above_the_latency_it_causes():
     serious = [i for i in group(out) if i.severity in ("error", "warning")]
     assert [i.root.code for i in serious] == ["MS3011"]
     assert (serious[0].cause.kind, serious[0].cause.name) == ("VirtualService", "ratings")
+
+
+def test_a_breakers_rejections_are_a_symptom_of_the_failing_upstream_not_its_cause():
+    """Any family's finding measured on an edge (here ASM's circuit-breaker 499s, blamed on the breaker) belongs to
+    the incident of the failure on the same service, which stays its root."""
+    from diagnose.catalog import make
+    from diagnose.findings import ResourceRef
+
+    df = table(requests("reviews-v2", fqdn("ratings"), "refused", 20), requests("reviews-v2", fqdn("ratings"), "ok", 20))
+    out = findings(df)
+    breaker = make("MS6021", resource=ResourceRef("ASMCircuitBreaker", "reviews-cb", "bookinfo", source="cb.yaml:3"),
+                   count=5, total=40, workload="ratings", share="12.5%", status=499, breaker="reviews-cb",
+                   thresholds="error_percent 50", break_duration="10s")
+    breaker.evidence = {"edge_key": fqdn("ratings"), "edges": [{"source_workload": "reviews-v2", "rps": 0.2}]}
+    breaker.impact = {"rps": 0.2, "share": 0.125}
+    breaker.status = "open"
+    incidents = [i for i in group([*out, breaker]) if i.severity in ("error", "warning")]
+    assert [i.root.code for i in incidents] == ["MS3003"]
+    assert incidents[0].roles[breaker.fingerprint] == "symptom"
