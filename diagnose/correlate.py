@@ -174,6 +174,87 @@ def peer_authentications_for(snapshot: Any, host: str, mode: str) -> list[Any]:
     return sorted(out, key=lambda pa: pa.namespace == root)
 
 
+# -- what the request's own log says governed it (route name, upstream cluster) ---------------------
+
+def _top(evidence: dict[str, Any], key: str) -> str:
+    """The value most hurt requests carried (evidence maps value -> count, largest first)."""
+    m = evidence.get(key)
+    if not isinstance(m, dict) or not m:
+        return ""
+    return str(max(m.items(), key=lambda kv: number(kv[1]))[0])
+
+
+def route_names(vs: Any, i: int, http: dict) -> set[str]:
+    """The names Envoy logs as %ROUTE_NAME% for http[i] of a VirtualService: Istio's `http[].name` (plus
+    `.match[].name` per match), the bundled control plane's `namespace/name.i` when the route has no name."""
+    names = {f"{vs.namespace}/{vs.name}.{i}"}
+    base = http.get("name")
+    if isinstance(base, str) and base:
+        names.add(base)
+        for m in http.get("match") or []:
+            if isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"]:
+                names.add(f"{base}.{m['name']}")
+    return names
+
+
+def logged_route(snapshot: Any, host: str, f: Finding) -> tuple[Any, int] | None:
+    """The VirtualService route (object, http index) the hurt requests matched, from the access log's route name;
+    only routes of VirtualServices that govern `host` count (names are unique per VirtualService, not mesh-wide)."""
+    name = _top(f.evidence, "route_names")
+    if not name or name == "default":
+        return None
+    for vs in virtual_services_for(snapshot, host):
+        for i, http in enumerate(vs.spec.get("http") or []):
+            if isinstance(http, dict) and name in route_names(vs, i, http):
+                return vs, i
+    return None
+
+
+def cluster_parts(cluster: str) -> tuple[str, str, str] | None:
+    """(port, subset, host) of an Istio cluster name `outbound|9080|v1|reviews.ns.svc.cluster.local`."""
+    parts = cluster.split("|")
+    if len(parts) != 4 or parts[0] not in ("outbound", "inbound-vip"):
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+def logged_subset(snapshot: Any, f: Finding) -> tuple[Any, int, str] | None:
+    """The DestinationRule subset (object, index in spec.subsets, name) the hurt requests were sent to, from the
+    access log's upstream cluster; None when the cluster names no subset or no DestinationRule defines it."""
+    parts = cluster_parts(_top(f.evidence, "upstream_clusters"))
+    if parts is None or not parts[1]:
+        return None
+    _, subset, host = parts
+    for dr in destination_rules_for(snapshot, host):
+        for k, sub in enumerate(dr.spec.get("subsets") or []):
+            if isinstance(sub, dict) and sub.get("name") == subset:
+                return dr, k, subset
+    return None
+
+
+def request_path(snapshot: Any, f: Finding) -> list[dict[str, Any]]:
+    """The route and subset the hurt requests actually took, as the access log names them, each with the object's
+    file:line: what governs the edge even when no rule foresaw the failure."""
+    host = str(f.evidence.get("edge_key") or "")
+    out: list[dict[str, Any]] = []
+    if snapshot is None or not host:
+        return out
+    try:
+        hit = logged_route(snapshot, host, f)
+        if hit is not None:
+            vs, i = hit
+            out.append({"ref": _ref(vs, f"spec/http[{i}]"), "from": "route_name",
+                        "value": _top(f.evidence, "route_names")})
+        sub = logged_subset(snapshot, f)
+        if sub is not None:
+            dr, k, name = sub
+            out.append({"ref": _ref(dr, f"spec/subsets[{k}]"), "from": "upstream_cluster",
+                        "value": _top(f.evidence, "upstream_clusters")})
+    except Exception:  # odd config (wrong types) must not break the live loop
+        return []
+    return out
+
+
 # -- one explainer per runtime code --------------------------------------------------------------
 
 def _mtls_plaintext(snapshot: Any, host: str, f: Finding) -> Explanation | None:
@@ -206,6 +287,15 @@ def _tls_failure(snapshot: Any, host: str, f: Finding) -> Explanation | None:
 
 
 def _no_healthy(snapshot: Any, host: str, f: Finding) -> Explanation | None:
+    sub = logged_subset(snapshot, f)
+    svc = snapshot.service_by_fqdn(host) if hasattr(snapshot, "service_by_fqdn") else None
+    if sub is not None and svc is not None:
+        dr, k, name = sub
+        labels = (dr.spec["subsets"][k] or {}).get("labels")
+        selector = {**(svc.spec.get("selector") or {}), **(labels if isinstance(labels, dict) else {})}
+        if selector and not snapshot.matching_workloads(svc.namespace, selector):
+            return Explanation(dr, f"spec/subsets[{k}]/labels", f"subset {name} of DestinationRule "
+                               f"{dr.namespace}/{dr.name} selects no running workload", [svc])
     for dr in destination_rules_for(snapshot, host):
         if isinstance((dr.spec.get("trafficPolicy") or {}).get("outlierDetection"), dict):
             return Explanation(dr, "spec/trafficPolicy/outlierDetection",
@@ -242,20 +332,27 @@ def routes_in_path(snapshot: Any, host: str, f: Finding | None) -> list[Any]:
 
 def _route_field(snapshot: Any, host: str, what: str, f: Finding | None = None) -> Explanation | None:
     """A VirtualService route for `host` with a `timeout` or a `fault` (abort/delay)."""
-    for vs in routes_in_path(snapshot, host, f):
-        for i, http in enumerate(vs.spec.get("http") or []):
-            http = http or {}
-            if what == "timeout" and http.get("timeout"):
-                return Explanation(vs, f"spec/http[{i}]/timeout", f"route timeout {http['timeout']}")
-            fault = http.get("fault") or {}
-            if what in ("abort", "delay") and isinstance(fault.get(what), dict):
-                return Explanation(vs, f"spec/http[{i}]/fault/{what}", f"fault injection ({what})")
+    logged = logged_route(snapshot, host, f) if f is not None else None
+    candidates = [(vs, i, http or {}) for vs in routes_in_path(snapshot, host, f)
+                  for i, http in enumerate(vs.spec.get("http") or [])]
+    if logged is not None:  # the route the requests matched (access log) before any other with the field
+        candidates.sort(key=lambda c: (c[0] is not logged[0] or c[1] != logged[1]))
+    for vs, i, http in candidates:
+        if what == "timeout" and http.get("timeout"):
+            return Explanation(vs, f"spec/http[{i}]/timeout", f"route timeout {http['timeout']}")
+        fault = http.get("fault") or {}
+        if what in ("abort", "delay") and isinstance(fault.get(what), dict):
+            return Explanation(vs, f"spec/http[{i}]/fault/{what}", f"fault injection ({what})")
     return None
 
 
 def _no_cluster(snapshot: Any, host: str, f: Finding) -> Explanation | None:
+    logged = logged_route(snapshot, host, f)
     for vs in routes_in_path(snapshot, host, f):
-        for i, j, dest in _destinations(vs):
+        dests = list(_destinations(vs))
+        if logged is not None and logged[0] is vs:  # the route the requests matched first (access log)
+            dests.sort(key=lambda d: d[0] != logged[1])
+        for i, j, dest in dests:
             dhost = snapshot.fqdn(str(dest.get("host", "")), vs.namespace)
             path = f"spec/http[{i}]/route[{j}]/destination"
             if not snapshot.host_known(str(dest.get("host", "")), vs.namespace):
@@ -603,9 +700,25 @@ def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = Non
             where = " ".join(x for x in (f.resource.label() if f.resource.label() not in ex.cause else "",
                                          f.resource.path or "") if x)
             f.message += f"; cause: {ex.cause}" + (f" ({where})" if where else "")
+        _name_request_path(f, snapshot, explained=bool(predicted) or ex is not None)
         grade_severity(f)
     link_latency_chains(runtime)
     return rank([*runtime, *config])
+
+
+def _name_request_path(f: Finding, snapshot: Any, explained: bool) -> None:
+    """Name the route and subset the hurt requests took (access log), with file:line, in the evidence and the
+    related objects; a failure nothing else explains says so in its message too."""
+    path = request_path(snapshot, f)
+    if not path:
+        return
+    f.evidence["request_path"] = [{"kind": p["ref"].kind, "namespace": p["ref"].namespace, "name": p["ref"].name,
+                                   "path": p["ref"].path, "source": p["ref"].source, "from": p["from"],
+                                   "value": p["value"]} for p in path]
+    f.related = _unique_refs([*f.related, *(p["ref"] for p in path)], f.resource)
+    if not explained:
+        f.message += "; in the requests' path: " + ", ".join(
+            f"{p['ref'].label()} {p['ref'].path}" + (f" ({p['ref'].source})" if p["ref"].source else "") for p in path)
 
 
 def _unique_refs(refs: Iterable[ResourceRef | None], main: ResourceRef | None) -> list[ResourceRef]:

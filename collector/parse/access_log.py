@@ -644,7 +644,7 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
         s.BYTES_SENT: pc.fill_null(_col(raw, "bytes_sent", pa.int64()), 0),
         s.UPSTREAM_CLUSTER: cluster, s.UPSTREAM_HOST: _clean(_col(raw, "upstream_host")),
         s.REQUEST_ID: _clean(_col(raw, "request_id")), s.TRACE_ID: pc.fill_null(pc.utf8_lower(trace), ""),
-        s.MTLS: mtls, s.LOG_SOURCE: const(ctx.source),
+        s.MTLS: mtls, s.LOG_SOURCE: const(ctx.source), s.ROUTE_NAME: _clean(_col(raw, "route_name")),
     }
     arrays = []
     for f in REQUESTS:

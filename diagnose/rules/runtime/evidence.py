@@ -15,7 +15,8 @@ import pandas as pd
 
 from diagnose.findings import ResourceRef
 from diagnose.rules.runtime.traffic import (
-    CODE, COUNT, DETAILS, DST, FIRST, FLAGS, LAST, SIDE, SRC, SRC_NS, TFR, TRACES, RuntimeContext, fqdn_parts,
+    CLUSTER, CODE, COUNT, DETAILS, DST, FIRST, FLAGS, LAST, ROUTE, SIDE, SRC, SRC_NS, TFR, TRACES, RuntimeContext,
+    fqdn_parts,
 )
 
 MAX_EDGES = 20
@@ -36,6 +37,8 @@ class Hurt:
     codes: dict[str, float] = field(default_factory=dict)
     details: dict[str, float] = field(default_factory=dict)
     transport_failures: dict[str, float] = field(default_factory=dict)
+    routes: dict[str, float] = field(default_factory=dict)  # route name (access log) -> hurt requests
+    clusters: dict[str, float] = field(default_factory=dict)  # upstream cluster (access log) -> hurt requests
     traces: list[str] = field(default_factory=list)
     first: float | None = None
     last: float | None = None
@@ -74,6 +77,10 @@ class Hurt:
             ev["response_code_details"] = self.details
         if self.transport_failures:
             ev["upstream_transport_failure_reasons"] = self.transport_failures
+        if self.routes:
+            ev["route_names"] = self.routes
+        if self.clusters:
+            ev["upstream_clusters"] = self.clusters
         ev.update(extra)
         return ev
 
@@ -143,6 +150,8 @@ def hurt_by_service(ctx: RuntimeContext, rows: pd.DataFrame, min_count: float = 
     code_map = _grouped(rows, [CODE])
     detail_map = _grouped(rows, [DETAILS])
     tfr_map = _grouped(rows, [TFR])
+    route_map = _grouped(rows, [ROUTE]) if ROUTE in rows else {}
+    cluster_map = _grouped(rows, [CLUSTER]) if CLUSTER in rows else {}
     traces = rows[[SIDE, DST, TRACES]].explode(TRACES).dropna(subset=[TRACES]).drop_duplicates()
     trace_map = (traces.groupby([SIDE, DST], sort=False).head(MAX_TRACES)
                  .groupby([SIDE, DST], sort=False)[TRACES].agg(list).to_dict()) if len(traces) else {}
@@ -155,6 +164,7 @@ def hurt_by_service(ctx: RuntimeContext, rows: pd.DataFrame, min_count: float = 
             service_total=float(totals.get(key, r["count"])), window_s=ctx.window_s,
             edges=edge_lists.get(key, []), flags=flag_map.get(key, {}), codes=code_map.get(key, {}),
             details=detail_map.get(key, {}), transport_failures=tfr_map.get(key, {}),
+            routes=route_map.get(key, {}), clusters=cluster_map.get(key, {}),
             traces=list(trace_map.get(key, [])),
             first=None if pd.isna(r["first"]) else float(r["first"]),
             last=None if pd.isna(r["last"]) else float(r["last"]),

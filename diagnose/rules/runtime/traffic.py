@@ -32,8 +32,11 @@ COUNT = "count"
 FIRST = "first"
 LAST = "last"
 TRACES = "traces"
+# what the request's own log says governed it (empty when not logged, e.g. from metrics):
+ROUTE = "route"  # %ROUTE_NAME%: the route that matched (Istio: the VirtualService http[].name)
+CLUSTER = "cluster"  # %UPSTREAM_CLUSTER%: outbound|port|subset|host names the DestinationRule subset
 
-GROUP_KEYS = [SIDE, SRC, SRC_NS, DST, DST_WL, CODE, FLAGS, DETAILS, TFR]
+GROUP_KEYS = [SIDE, SRC, SRC_NS, DST, DST_WL, CODE, FLAGS, DETAILS, TFR, ROUTE, CLUSTER]
 SAMPLE_TRACES = 5
 _MISSING = {"", "unknown", "-", "nan", "None"}
 
@@ -164,7 +167,7 @@ def _codes(col: pd.Series) -> pd.Series:
 # Raw columns an outcome key is made of; the derived keys (side, caller, destination ...) depend only on them.
 RAW_KEYS = (s.REPORTER, s.SOURCE_WORKLOAD, s.SOURCE_PRINCIPAL, s.SOURCE_WORKLOAD_NAMESPACE, s.DESTINATION_SERVICE,
             s.AUTHORITY, s.DESTINATION_WORKLOAD, s.RESPONSE_CODE, s.RESPONSE_FLAGS, s.RESPONSE_CODE_DETAILS,
-            s.UPSTREAM_TRANSPORT_FAILURE_REASON, s.LOG_SOURCE)
+            s.UPSTREAM_TRANSPORT_FAILURE_REASON, s.LOG_SOURCE, s.ROUTE_NAME, s.UPSTREAM_CLUSTER)
 _WRITER = r"(?:^|/)(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<wl>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)\.log$"
 
 
@@ -219,6 +222,8 @@ def decode_requests(requests: pd.DataFrame) -> Decoded:
         FLAGS: _text(raw, s.RESPONSE_FLAGS, "-"),
         DETAILS: _text(raw, s.RESPONSE_CODE_DETAILS, "").replace("unknown", ""),
         TFR: _text(raw, s.UPSTREAM_TRANSPORT_FAILURE_REASON, "").replace({"unknown": "", "-": ""}),
+        ROUTE: _text(raw, s.ROUTE_NAME, "").replace({"unknown": "", "-": ""}),
+        CLUSTER: _text(raw, s.UPSTREAM_CLUSTER, "").replace({"unknown": "", "-": ""}),
     })
     # small frames of Python strings are cheaper for the many little groupbys rules do than Arrow strings
     combos = combos.astype({k: object for k in GROUP_KEYS if k != CODE})
@@ -294,6 +299,8 @@ def summarize_rates(rates: pd.DataFrame, window_s: float, end: float) -> pd.Data
         FLAGS: _text(r, s.RESPONSE_FLAGS, "-"),
         DETAILS: "",
         TFR: "",
+        ROUTE: "",
+        CLUSTER: "",
         COUNT: pd.to_numeric(r[s.RATE], errors="coerce").fillna(0.0) * window_s,
     })
     out = frame.groupby(GROUP_KEYS, sort=False, dropna=False)[COUNT].sum().reset_index()
