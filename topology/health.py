@@ -71,11 +71,35 @@ class HealthRule:
                    ((self.namespace, namespace), (self.kind, kind), (self.name, name)))
 
 
+@dataclass(frozen=True)
+class LatencyLimit:
+    """A latency objective on a service (a latency SLO): `objective` % of its requests within `threshold_ms`.
+
+    Judged per edge into the service on the window's latency at the objective's quantile, as the SLO's
+    own burn rate would: over the threshold at that quantile means more slow requests than the budget
+    allows (burning faster than 1x: Degraded); over it already at the quantile that leaves 10x the
+    budget (burning >= 10x, near the 14.4x page threshold: Failure). `source` names it in the reason.
+    """
+
+    service: str
+    namespace: str
+    threshold_ms: float
+    objective: float  # percent of requests within the threshold
+    source: str = ""
+
+    def quantiles(self) -> tuple[float, float]:
+        """(degraded, failure) quantiles: the objective's, and the one at 10x the budget (not below the median)."""
+        budget = max(0.0, 1.0 - self.objective / 100.0)
+        q_deg = round(min(max(self.objective / 100.0, 0.5), 0.999), 6)
+        return q_deg, round(min(q_deg, max(1.0 - 10.0 * budget, 0.5)), 6)
+
+
 @dataclass
 class HealthConfig:
-    """First matching rule wins; Kiali's defaults always apply last."""
+    """First matching rule wins; Kiali's defaults always apply last. `latency`: latency objectives (SLOs)."""
 
     rules: list[HealthRule] = field(default_factory=list)
+    latency: tuple[LatencyLimit, ...] = ()
 
     def tolerances_for(self, namespace: str, kind: str, name: str, annotation: str | None = None) -> tuple[Tolerance, ...]:
         if annotation:

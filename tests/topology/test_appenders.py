@@ -10,7 +10,7 @@ from collector.query import histogram_quantile
 from mesh.config import Snapshot, load_text
 from topology import HealthConfig, build_graph, build_pipeline
 from topology import attrs as A
-from topology.health import HealthRule, Tolerance, parse_annotation
+from topology.health import HealthRule, LatencyLimit, Tolerance, parse_annotation
 from tests.topology.frames import both, bookinfo, buckets, frame, series
 from tests.topology.test_build import by_name
 
@@ -178,6 +178,36 @@ def test_mtls_share_sums_merged_edges_and_flags_strict_mismatch(snapshot):
 def test_mtls_share_is_over_requests_that_had_or_tried_a_connection(rows, want):
     e = by_name(build_graph(frame(*rows)))[("a-v1", "b-v1", "http")]
     assert e[A.MTLS_PERCENT] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("graph_type", ["workload", "app", "service"])
+@pytest.mark.parametrize("slow_share, want", [(0.0, "Healthy"), (0.05, "Degraded"), (0.5, "Failure")])
+def test_latency_objectives_colour_edges_and_nodes_as_errors_do(graph_type, slow_share, want):
+    # 10 rps into ratings, no errors; `slow_share` of them take 250-1000 ms against "99 % within 250 ms"
+    df = frame(both("reviews-v2", "ratings-v1", 10.0), both("productpage-v1", "details-v1", 10.0),
+               buckets("reviews-v2", "ratings-v1", [(100.0, 10.0 * (1 - slow_share)), (250.0, 10.0 * (1 - slow_share)),
+                                                    (1000.0, 10.0), (math.inf, 10.0)]),
+               buckets("productpage-v1", "details-v1", [(100.0, 0.0), (1000.0, 10.0), (math.inf, 10.0)]))
+    limits = (LatencyLimit("ratings", "bookinfo", 250.0, 99.0, source="SLO ratings-latency"),)
+    g = build_graph(df, graph_type, health=HealthConfig(latency=limits))
+    into = [d for _, t, d in g.edges(data=True) if "ratings" in (g.nodes[t][A.APP], g.nodes[t][A.SERVICE])]
+    timed = [d for d in into if A.LATENCY_P99 in d]  # the edge that carries the latency (service -> workload)
+    assert timed and all(d[A.HEALTH] == want and d[A.ERROR_RATE] == 0 for d in timed)
+    edge = timed[0]
+    dest = [d for _, d in g.nodes(data=True) if d[A.APP] == "ratings" or d[A.SERVICE] == "ratings"]
+    if want == "Healthy":
+        assert edge[A.HEALTH_REASON] == "" and all(d[A.HEALTH] == "Healthy" for d in dest)
+    else:
+        q = "p99" if want == "Degraded" else "p90"
+        assert edge[A.HEALTH_REASON].startswith(f"latency {q} ") and "250 ms" in edge[A.HEALTH_REASON]
+        assert "SLO ratings-latency" in edge[A.HEALTH_REASON]
+        assert any(d[A.HEALTH] == want and d[A.HEALTH_REASON].startswith("inbound latency") for d in dest)
+    # details is just as slow but has no latency objective: latency alone colours nothing
+    other = [d for _, t, d in g.edges(data=True) if "details" in (g.nodes[t][A.APP], g.nodes[t][A.SERVICE])]
+    assert other and all(d[A.HEALTH] == "Healthy" for d in other)
+    # without the objective the same traffic is healthy
+    plain = build_graph(df, graph_type)
+    assert all(d[A.HEALTH] == "Healthy" for _, _, d in plain.edges(data=True))
 
 
 def test_config_badges_idle_and_dead_nodes(snapshot):

@@ -7,6 +7,12 @@ not read against its inbound error %. Edge: worst of the source's
 outbound and the destination's inbound judgement of the edge's responses.
 TCP has no error semantics: TCP edges with traffic are blue. Vectorized: one
 bincount per tolerance, whatever the number of edges.
+
+Latency counts as errors do: with latency objectives (`HealthConfig.latency`, from latency SLOs),
+an edge into the service whose latency at the objective's quantile is over the threshold is
+Degraded, and Failure when it is over already at the quantile that leaves 10x the budget; the
+reason names the quantile, the value, the limit and the SLO, and the service's node is judged
+the same way on its inbound edges. The worse of the error and latency judgements wins.
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ import numpy as np
 from topology import attrs as A
 from topology import model
 from topology.appenders.base import AppendContext, edge_dicts
-from topology.health import ANNOTATION, COLORS, DEGRADED, FAILURE, HEALTHY, NA, HealthConfig, Tolerance
+from topology.appenders.response_time import ResponseTimeAppender
+from topology.health import ANNOTATION, COLORS, DEGRADED, FAILURE, HEALTHY, NA, HealthConfig, LatencyLimit, Tolerance
+from topology.quantile import evaluate
 from topology.traffic import PROTOCOLS, memo
 
 NAME = "health"
@@ -81,14 +89,18 @@ class HealthAppender:
                     e_rank = np.where(use, rank, e_rank)
                     e_reason = np.where(use, tol_list.index(t), e_reason)
                     e_pct = np.where(use, pct, e_pct)
+        lat_rank, lat_reason = _latency(ctx, config.latency, total)
         dicts = edge_dicts(ctx)
         for e, (d, rank, why, pct) in enumerate(zip(dicts, e_rank.tolist(), e_reason.tolist(), e_pct.tolist())):
             if d[A.PROTOCOL] == "tcp":
                 d[A.HEALTH], d[A.HEALTH_COLOR] = (HEALTHY, "blue") if d[A.RATE] > 0 else (NA, "grey")
                 continue
+            reason = self._reason(tol_list[why], pct) if why >= 0 else ""
+            if e in lat_reason and lat_rank[e] > rank:
+                rank, reason = int(lat_rank[e]), lat_reason[e]
             status = _STATUS[rank]
             d[A.HEALTH], d[A.HEALTH_COLOR] = status, COLORS[status]
-            d[A.HEALTH_REASON] = self._reason(tol_list[why], pct) if why >= 0 else ""
+            d[A.HEALTH_REASON] = reason
 
         # nodes: inbound and outbound requests per protocol
         n_rank = np.zeros(n_nodes, dtype=np.int64)
@@ -117,16 +129,26 @@ class HealthAppender:
         tcp_any[tr.e_src[on]] = True
         tcp_any[tr.e_dst[on]] = True
         n_rank = np.where((n_rank == 0) & tcp_any, 1, n_rank)
+        # a service slower than its latency objective: its node is judged on its inbound edges' latency too
+        n_lat = np.zeros(n_nodes, dtype=np.int64)
+        n_lat_edge = np.full(n_nodes, -1)
+        for e in sorted(lat_reason, key=lambda e: -lat_rank[e]):
+            dst = int(tr.e_dst[e])
+            if lat_rank[e] > n_lat[dst]:
+                n_lat[dst], n_lat_edge[dst] = lat_rank[e], e
         index = table.index
         for nid, d in graph.nodes(data=True):
             if d[A.NODE_TYPE] == model.NT_BOX:
                 continue
             i = index.get(d[A.KEY], -1)
             rank = int(n_rank[i]) if 0 <= i < n_nodes else 0
+            reason = (("outbound " if n_dir[i] else "inbound ") + self._reason(tol_list[n_reason[i]], n_pct[i])
+                      if i >= 0 and n_reason[i] >= 0 else "")
+            if 0 <= i < n_nodes and n_lat[i] > rank:
+                rank, reason = int(n_lat[i]), "inbound " + lat_reason[int(n_lat_edge[i])]
             status = _STATUS[rank]
             d[A.HEALTH] = status
-            d[A.HEALTH_REASON] = (("outbound " if n_dir[i] else "inbound ") + self._reason(tol_list[n_reason[i]], n_pct[i])
-                                  if i >= 0 and n_reason[i] >= 0 else "")
+            d[A.HEALTH_REASON] = reason
             d[A.HEALTH_COLOR] = "grey" if d.get(A.IS_IDLE) else COLORS[status]
 
     def _sets(self, ctx: AppendContext, config: HealthConfig) -> tuple[dict[tuple, int], np.ndarray]:
@@ -168,3 +190,48 @@ class HealthAppender:
             if w is not None:
                 return w.annotations.get(ANNOTATION) or (w.obj.annotations.get(ANNOTATION) if w.obj else None)
         return None
+
+
+def _latency(ctx: AppendContext, limits: tuple[LatencyLimit, ...], total: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """Per edge: status rank from the latency objectives of its destination (0 = none) and the reason, for edges judged.
+
+    An edge is into a limit's service when its destination node is that service, or a workload/app of
+    it (app label = service name, as Istio's canonical service defaults to), in the limit's namespace.
+    """
+    tr = ctx.traffic
+    n_edges = len(tr.e_src)
+    rank = np.zeros(n_edges, dtype=np.int64)
+    reasons: dict[int, str] = {}
+    if not limits or not n_edges:
+        return rank, reasons
+    rows, layout = memo(tr, ("responseTime",), lambda: ResponseTimeAppender._layout(tr))
+    if not len(rows):
+        return rank, reasons
+    fields = tr.table.fields
+    ns = np.array([f.get("namespace") or "" for f in fields], dtype=object)
+    svc = np.array([f.get("service") or "" for f in fields], dtype=object)
+    app = np.array([f.get("app") or "" for f in fields], dtype=object)
+    rates = tr.rows["rate"].to_numpy()[rows]
+    for lim in limits:
+        into = (ns == lim.namespace) & ((svc == lim.service) | (app == lim.service))
+        edges = into[tr.e_dst] & (tr.e_proto != 2) & (total > 0)
+        if not edges.any():
+            continue
+        q_deg, q_fail = lim.quantiles()
+        groups, values = evaluate(layout, rates, tuple(sorted({q_deg, q_fail})))
+        for e, v_deg, v_fail in zip(groups.tolist(), values[q_deg].tolist(), values[q_fail].tolist()):
+            if not edges[e] or not v_deg > lim.threshold_ms:
+                continue
+            failing = v_fail > lim.threshold_ms
+            r = 3 if failing else 2
+            if r <= rank[e]:
+                continue
+            q, v = (q_fail, v_fail) if failing else (q_deg, v_deg)
+            rank[e] = r
+            reasons[e] = (f"latency p{_pct(q)} {v:.0f} ms over {lim.threshold_ms:g} ms"
+                          f" ({lim.source or 'latency objective'}: {lim.objective:g}% within {lim.threshold_ms:g} ms)")
+    return rank, reasons
+
+
+def _pct(q: float) -> str:
+    return f"{100 * q:.1f}".rstrip("0").rstrip(".")
