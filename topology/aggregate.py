@@ -34,6 +34,7 @@ HEALTH_RANK = {"na": 0, "idle": 1, "healthy": 2, "degraded": 3, "failing": 4}
 _RANK_HEALTH = {v: k for k, v in HEALTH_RANK.items()}
 WORST_SHOWN = 5  # members listed as an aggregate's worst offenders
 _NO_NAMESPACE = ("", "unknown")  # the unknown source, egress clusters: left as they are
+_NOT_GROUPED = ("box", "config")  # compound boxes and blamed config objects (topology.focus) are not traffic ends
 
 
 def namespace_id(namespace: str) -> str:
@@ -93,7 +94,7 @@ def _groups(df: pd.DataFrame, level: str, expanded: set[str]) -> pd.Series:
     app_gid = "agg:app:" + ns + "/" + app_key
     group = app_gid if level == APP else ns_gid.where(~ns_gid.isin(expanded), app_gid)
     group = group.where(~group.isin(expanded), df["id"])
-    fixed = ns.isin(_NO_NAMESPACE) | (df["type"] == "box")
+    fixed = ns.isin(_NO_NAMESPACE) | df["type"].isin(_NOT_GROUPED)
     group = group.where(~fixed, df["id"])
     # a group of one is shown as its member: a click that reveals the same node again is a wasted click
     sizes = group.map(group.value_counts())

@@ -8,8 +8,9 @@ is "which calls fail, who calls them and who do they call". The view keeps:
   unhealthy edge in the graph;
 - the k-hop neighbourhood of the core's nodes (calls in either direction), and the edges among
   what is kept;
-- one node per blamed config object (kind namespace/name, its file:line), joined by a `blames`
-  edge to the seed nodes its finding is about.
+- one node per blamed config object (kind namespace/name, its file:line in `file`: a node record
+  must not carry `source`, the key that makes a record an edge), joined by a `blames` edge to the
+  seed nodes its finding is about.
 
 Like `topology.aggregate` it works over the graph records the API serves, so live graphs, past
 windows and snapshots focus alike. The neighbourhood is a breadth-first search done one hop at a
@@ -98,7 +99,7 @@ def focus(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], seeds: Itera
     out_edges = [e for e, k in zip(edges, keep_edge) if k]
     for b in blamed:
         out_nodes.append({"id": b.id, "type": CONFIG, "name": f"{b.kind} {b.namespace}/{b.name}".replace(" /", " "),
-                          "namespace": b.namespace, "kind": b.kind, "source": b.source, "path": b.path,
+                          "namespace": b.namespace, "kind": b.kind, "file": b.source, "path": b.path,
                           "health": "na", "health_reason": f"blamed config object {b.source}".strip(), "badges": []})
         for target in sorted(set(b.elements) & kept):
             out_edges.append({"id": f"{b.id}>{target}", "source": b.id, "target": target, "protocol": BLAMES,

@@ -59,7 +59,7 @@ def test_seeds_keep_their_edges_the_unhealthy_edges_touching_them_and_blamed_obj
     far = [e for e in unhealthy(edges) if e["id"] not in kept_edges]
     assert far
     cfg = [n for n in view.nodes if n["type"] == CONFIG]
-    assert [c["id"] for c in cfg] == ["cfg:VirtualService/ns1/reviews"] and cfg[0]["source"] == "vs.yaml:12"
+    assert [c["id"] for c in cfg] == ["cfg:VirtualService/ns1/reviews"] and cfg[0]["file"] == "vs.yaml:12"
     links = {(e["source"], e["target"]) for e in view.edges if e["protocol"] == BLAMES}
     assert links == {(cfg[0]["id"], seed["source"]), (cfg[0]["id"], seed["target"])}
     dist = distances(nodes, edges, {seed["source"], seed["target"], healthy["source"], healthy["target"]}
