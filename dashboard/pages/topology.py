@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash_cytoscape as cyto
-from dash import Input, Output, State, callback_context, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
 from dashboard.components import change_marks, charts, diff_view, replay
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, edge_label_data, stylesheet
+from dashboard.components.lean import FullData, lean, view_key
 from dashboard.components.widgets import badge, when
 from dashboard.highlight import project, projector
 from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
@@ -19,6 +20,7 @@ WINDOWS = [(60, "1m"), (300, "5m"), (900, "15m"), (3600, "1h")]
 REFRESH = [(0, "off"), (2, "2s"), (5, "5s"), (10, "10s"), (30, "30s"), (60, "1m")]
 ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 3600, "6h ago"), (86400, "24h ago")]
 LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
+FULL = FullData()  # full element data of the graphs sent (the browser gets `lean` elements), for the side panel
 
 
 def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None,
@@ -30,7 +32,9 @@ def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[st
         result.notes = [*result.notes, *_changes_note(source, result.updated_at - result.window_s, result.updated_at)]
     else:
         result = source.graph(graph_type, namespaces or None, window)
-    return result, edge_label_data(ctx.positions.place(result.graph_type, result.elements))
+    full = edge_label_data(ctx.positions.place(result.graph_type, result.elements))
+    FULL.remember(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0), full)
+    return result, lean(full)
 
 
 def _changes_note(source: DataSource, start: float, end: float) -> list[str]:
@@ -102,6 +106,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         dcc.Store(id="topo-highlight", data=highlight),
         dcc.Store(id="topo-highlight-shown", data=shown),
         dcc.Store(id="topo-selected", data=None),
+        dcc.Store(id="topo-selected-mark", data=None),
         dcc.Store(id="topo-large", data=large),
         html.Div(className="topo-body", children=[
             cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
@@ -238,7 +243,8 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         except QueryError as exc:
             return no_update, no_update, no_update, str(exc), no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too
-        current = next((e["data"] for e in elements if e["data"]["id"] == selected), None) if selected else None
+        current = FULL.get(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0),
+                           selected) if selected and any(e["data"]["id"] == selected for e in elements) else None
         panel = _panel(source, current, "source" in current, graph_type, namespaces, window) if current else no_update
         shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
         elements, compared = diff_view.compared(source, graph_type, namespaces, window, end_ago, compare, elements)
@@ -256,7 +262,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
 
     @app.callback(Output("topo-graph", "stylesheet"), Output("topo-expr-error", "children"),
                   Input("topo-labels", "value"), Input("topo-find", "value"), Input("topo-hide", "value"),
-                  Input("topo-highlight-shown", "data"), Input("topo-selected", "data"), State("topo-large", "data"),
+                  Input("topo-highlight-shown", "data"), State("topo-selected", "data"), State("topo-large", "data"),
                   prevent_initial_call=True)
     def restyle(labels, find, hide, highlight, selected, large):  # noqa: ANN001, ANN202
         errors, selectors = [], {}
@@ -266,16 +272,22 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
             except ExpressionError as exc:
                 selectors[name] = ""
                 errors.append(f"{name}: {exc}")
-        return (stylesheet(labels or [], selectors["find"], selectors["hide"], highlight, selected, bool(large))
+        # the clicked element is marked by a class in the browser (markSelected): no restyle per click
+        return (stylesheet(labels or [], selectors["find"], selectors["hide"], highlight, None, bool(large))
                 + diff_view.styles(), " ".join(errors))
 
     @app.callback(Output("topo-panel", "children"), Output("topo-selected", "data"),
                   Input("topo-graph", "tapNodeData"), Input("topo-graph", "tapEdgeData"), State("topo-type", "value"),
-                  State("topo-ns", "value"), State("topo-window", "value"), prevent_initial_call=True)
-    def show_panel(node, edge, graph_type, namespaces, window):  # noqa: ANN001, ANN202
+                  State("topo-ns", "value"), State("topo-window", "value"), State("topo-end", "value"),
+                  prevent_initial_call=True)
+    def show_panel(node, edge, graph_type, namespaces, window, end_ago):  # noqa: ANN001, ANN202
         trigger = callback_context.triggered_id and callback_context.triggered[0]["prop_id"]
         is_edge = bool(trigger and trigger.endswith("tapEdgeData"))
         data = edge if is_edge else node
         if not data:
             return no_update, no_update
+        data = FULL.get(view_key(graph_type, namespaces or [], float(window or 300), end_ago or 0), data["id"]) or data
         return _panel(source, data, is_edge, graph_type, namespaces, window), data["id"]
+
+    app.clientside_callback(ClientsideFunction("meshscope_topology", "markSelected"),
+                            Output("topo-selected-mark", "data"), Input("topo-selected", "data"))
