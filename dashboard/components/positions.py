@@ -89,6 +89,18 @@ class PositionMemory:
             return [dict(e, position=dict(known[e["data"]["id"]])) if e["data"]["id"] in known and "source" not in e["data"]
                     else e for e in elements]
 
+    def known(self, graph_type: str) -> dict[str, dict[str, float]]:
+        """A copy of the remembered positions of a view (the grouped view expands aggregates in place from them)."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._positions[graph_type].items()}
+
+    def remember(self, graph_type: str, positions: dict[str, dict[str, float]]) -> None:
+        """Set positions of nodes not placed yet (placed ones keep theirs: nothing already drawn moves)."""
+        with self._lock:
+            known = self._positions[graph_type]
+            for nid, pos in positions.items():
+                known.setdefault(nid, dict(pos))
+
     def _place_new(self, graph_type: str, known: dict[str, dict[str, float]], new: list[dict[str, Any]],
                    nodes: list[dict[str, Any]], edges: list[tuple[str, str]]) -> None:
         """Column = call depth; within a column, each new node goes near the mean height of its callers.
