@@ -269,6 +269,10 @@ def _group(findings: list[Finding]) -> list[Incident]:
         # (a failure with its own config cause stays its own incident: two faults at once are two incidents)
         if symptom or _obj_key(f) is None:
             below = [d for d in deps.get(_short(svc), []) if d != svc]
+            if not below and symptom:  # nothing it calls directly has a finding: what it waits on further down
+                on = f.evidence.get("depends_on")
+                on = [str(d) for d in on if d != svc] if isinstance(on, list) else []
+                below = [d for d in on if failures_by_service.get(d)] or [d for d in on if problems_by_service.get(d)]
             if below:
                 u.join(i, (failures_by_service.get(below[0]) or problems_by_service[below[0]])[0])
     groups: dict[int, list[int]] = defaultdict(list)

@@ -170,3 +170,22 @@ def test_a_breakers_rejections_are_a_symptom_of_the_failing_upstream_not_its_cau
     incidents = [i for i in group([*out, breaker]) if i.severity in ("error", "warning")]
     assert [i.root.code for i in incidents] == ["MS3003"]
     assert incidents[0].roles[breaker.fingerprint] == "symptom"
+
+
+def test_latency_two_hops_above_a_failure_is_its_symptom():
+    """productpage -> reviews -> ratings: ratings fails (reviews retries, so reviews shows nothing of its own) and
+    the gateway sees productpage slow down. The latency joins the failure it waits on through reviews."""
+    df = table(
+        requests("reviews-v2", fqdn("ratings"), "refused", 20), requests("reviews-v2", fqdn("ratings"), "ok", 5),
+        requests("productpage-v1", fqdn("reviews"), "ok", 40, duration_ms=30),
+        requests("reviews-v2", fqdn("reviews"), "ok", 40, reporter="destination", destination_workload="reviews-v2"),
+        requests("istio-ingressgateway", fqdn("productpage"), "ok", 100, start=T0, end=T0 + 20, duration_ms=10),
+        requests("istio-ingressgateway", fqdn("productpage"), "ok", 50, start=T0 + 20, end=T0 + 30, duration_ms=600),
+    )
+    out = findings(df)
+    slow = next(f for f in out if f.code == "MS3014")
+    assert slow.evidence["edge_key"] == fqdn("productpage")
+    assert slow.evidence["depends_on"][:2] == [fqdn("reviews"), fqdn("ratings")]
+    serious = [i for i in group(out) if i.severity in ("error", "warning")]
+    assert [i.root.code for i in serious] == ["MS3003"]
+    assert serious[0].roles[slow.fingerprint] == "symptom"

@@ -135,7 +135,7 @@ class EdgeLatencyAnomaly:
                      destination=r.dst, p95_ms=float(r.value), reason=reason)
             f.evidence = {"edge_key": r.dst, "rule": self.name, "p95_ms": round(float(r.value), 1),
                           "baseline_p95_ms": round(b, 1) if b else None, "sample_trace_ids": [],
-                          "total": int(round(r.n)), "source": "histogram buckets",
+                          "total": int(round(r.n)), "source": "histogram buckets", "depends_on": ctx.reachable(r.dst),
                           "edges": [{"source": f"{e.src_ns}/{e.src}", "source_workload": e.src,
                                      "source_namespace": e.src_ns, "destination": r.dst, "count": int(round(e.n)),
                                      "p95_ms": round(float(e.value), 1), "rps": round(e.n / ctx.window_s, 4)}
@@ -165,6 +165,8 @@ class EdgeLatencyAnomaly:
             "edge_key": dst, "rule": self.name, "edges": edges, "count": int(len(slow)), "total": int(len(sub)),
             "p95_ms": round(float(row["p95"]), 1), "baseline_p95_ms": round(base, 1) if base else None,
             "sample_trace_ids": traces, "requests_in_window": total_to_service,
+            # what it waits on: a failing or slow service anywhere below explains this latency (incidents)
+            "depends_on": ctx.reachable(dst),
             "time_range": {"start": iso_time(float(sub["t"].min())), "end": iso_time(float(sub["t"].max()))},
         }
         f.impact = {"rps": round(len(slow) / ctx.window_s, 4), "share": round(len(slow) / max(len(sub), 1), 4),

@@ -89,6 +89,41 @@ class RuntimeContext:
         return c[listener_refusal(c)].groupby(DST, sort=False)[COUNT].sum()
 
     @cached_property
+    def call_graph(self) -> dict[str, set[str]]:
+        """{service FQDN: services its workloads call} in the window, from the summary (a few rows per edge).
+
+        A workload belongs to the service the server side logs it under, else to the service whose short name
+        prefixes its own (reviews-v2 -> reviews), as the bundled mesh and most deployments name them."""
+        c = self.calls
+        if c.empty:
+            return {}
+        owner = {str(w): str(d) for w, d in c.loc[(c[SIDE] == "destination") & ~c[DST_WL].isin(_MISSING),
+                                                  [DST_WL, DST]].drop_duplicates(DST_WL).itertuples(index=False)}
+        shorts = {str(d).split(".")[0]: str(d) for d in c[DST].unique()}
+        out: dict[str, set[str]] = {}
+        for src, dst in c.loc[c[SIDE] == "source", [SRC, DST]].drop_duplicates().itertuples(index=False):
+            src, dst = str(src), str(dst)
+            svc = owner.get(src) or next((shorts[p] for p in _prefixes(src) if p in shorts), None)
+            if svc and svc != dst:
+                out.setdefault(svc, set()).add(dst)
+        return out
+
+    def reachable(self, service: str, limit: int = 50) -> list[str]:
+        """Services `service` depends on, directly or through others (breadth first, bounded)."""
+        graph, seen, todo = self.call_graph, {service}, [service]
+        out: list[str] = []
+        while todo and len(out) < limit:
+            nxt = []
+            for svc in todo:
+                for d in sorted(graph.get(svc, ())):
+                    if d not in seen:
+                        seen.add(d)
+                        out.append(d)
+                        nxt.append(d)
+            todo = nxt
+        return out[:limit]
+
+    @cached_property
     def decoded(self) -> Decoded:
         return decode_requests(self.requests)
 
@@ -104,6 +139,11 @@ class RuntimeContext:
             s.DURATION_MS: pd.to_numeric(r[s.DURATION_MS], errors="coerce").to_numpy() if s.DURATION_MS in r else np.nan,
             s.TRACE_ID: _trace_ids(r) if s.TRACE_ID in r else "",
         })
+
+
+def _prefixes(workload: str) -> list[str]:
+    parts = workload.split("-")
+    return ["-".join(parts[:k]) for k in range(len(parts), 0, -1)]
 
 
 def empty_calls() -> pd.DataFrame:
