@@ -160,15 +160,17 @@ class LiveSource:
     def _compute(self, key: tuple, version: Any) -> _Built:
         from dashboard.elements import from_topology, ui_elements
         from meshscope.crashes import restarts_by_workload
+        from meshscope.slo_health import health_for
         from topology import build_graph, to_cytoscape
 
         graph_type, namespaces, window_s = key[0], list(key[1]) or None, key[2]
         now = self.now()
         rates = self.backend.rates(window_s, now)
         graph = build_graph(rates, graph_type, namespaces, snapshot=self.backend.snapshot(),
-                            window_s=window_s, query_time=now)
+                            window_s=window_s, query_time=now, health=health_for(self.stack))  # latency SLOs colour too
         nodes, edges = from_topology(to_cytoscape(graph))
         _mark_restarts(nodes, restarts_by_workload(self.backend))  # crashed sidecars carry their restart count
+        self._mark_canaries(nodes, edges)  # canary versions to roll back or promote carry the live verdict
         all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") not in (None, "", "unknown")})
         notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
         result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
@@ -185,6 +187,24 @@ class LiveSource:
             while len(self._drawn) > _DRAWN_REQUESTS:
                 self._drawn.pop(next(iter(self._drawn)))
         return built
+
+    def _mark_canaries(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> None:
+        from diagnose.canary.marks import MARKED_CODES, mark_graph
+
+        diagnoser = getattr(self.stack, "diagnoser", None)
+        if diagnoser is not None:
+            mark_graph(nodes, edges, [f for f in diagnoser.findings({"status": "open"}) if f.code in MARKED_CODES])
+
+    def canary(self, window_s: float = 600.0) -> dict[str, Any]:
+        """Canary verdicts and findings over the window (as GET /api/v1/canary): the service page's section."""
+        from diagnose.canary import evaluate
+        from diagnose.canary.findings import findings_of
+
+        snap = self.backend.snapshot()
+        verdicts = evaluate(self.backend.rates(window_s), window_s)
+        findings = findings_of(verdicts, list(snap.objects), snap.mesh_config.root_namespace)
+        return {"window_s": window_s, "verdicts": [v.to_dict() for v in verdicts],
+                "findings": [f.to_dict() for f in findings]}
 
     def _elements_or_none(self) -> list[dict[str, Any]]:
         """The workload graph's elements, or [] when it cannot be built right now.

@@ -77,6 +77,11 @@ def stylesheet(label_fields: list[str], find: str = "", hide: str = "",
         {"selector": "node[?outsider]", "style": {"opacity": 0.55}},
         {"selector": "node.badge-vs, node.badge-dr, node.badge-cb", "style": {"border-color": "#1f2937",
                                                                               "border-style": "double", "border-width": 4}},
+        # a canary version's live verdict (diagnose.canary.marks): dashed red = roll back, dashed green = promote
+        {"selector": "node.badge-canary-rollback", "style": {"border-color": COLORS["failing"], "border-style": "dashed",
+                                                             "border-width": 5}},
+        {"selector": "node.badge-canary-promote", "style": {"border-color": COLORS["healthy"], "border-style": "dashed",
+                                                            "border-width": 5}},
         {"selector": "edge", "style": {
             "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 2, "arrow-scale": 0.9,
             "line-color": COLORS["healthy"], "target-arrow-color": COLORS["healthy"], "font-size": 9,

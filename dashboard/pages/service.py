@@ -65,7 +65,52 @@ def _detail(source: DataSource, name: str, end_ago: int = 0) -> html.Div:
             for m, label in (("rps", "requests/s"), ("error_pct", "errors % (4xx+5xx+no response)"), ("p95", "p95 ms"))])
         sections.append(html.Div(className="chart-row", children=[
             dcc.Graph(figure=fig, config={"displayModeBar": False}) for fig in figures]))
+    if end is None:  # verdicts are about now; a past window has no live verdict
+        sections.extend(canary_section(source, name))
     return html.Div(id="svc-detail", children=sections)
+
+
+_VERDICT_KIND = {"rollback": "failing", "promote": "healthy", "hold": "degraded", "insufficient_traffic": "idle"}
+
+
+def canary_section(source: DataSource, name: str) -> list[Any]:
+    """Canary verdicts of this service's versions (diagnose.canary), with the rollback YAML of a regression."""
+    from diagnose.canary.marks import for_service
+
+    fetch = getattr(source, "canary", None)
+    if fetch is None:
+        return []
+    try:
+        got = fetch()
+    except Exception as exc:  # noqa: BLE001 - the page still shows the metrics above
+        return [html.H4("Canary"), html.P(f"no canary verdict: {exc}", className="muted")]
+    verdicts = for_service(got.get("verdicts") or [], name)
+    if not verdicts:
+        return []
+    rollbacks = {(f["evidence"]["verdict"].get("candidate")): f["evidence"].get("rollback_yaml")
+                 for f in got.get("findings") or [] if f.get("code") == "MS5010"
+                 and f["evidence"]["verdict"].get("service") == verdicts[0]["service"]}
+    rows = []
+    for v in verdicts:
+        ev = v.get("evidence") or {}
+        req, rate, p95 = ev.get("requests") or {}, ev.get("error_rate") or {}, (ev.get("latency_ms") or {}).get("p95") or {}
+        rows.append(html.Tr([html.Td(v["candidate"]), html.Td(v["stable"]),
+                             html.Td(badge(v["verdict"], _VERDICT_KIND.get(v["verdict"]))),
+                             html.Td(f"{v.get('confidence', 0):.1%}"),
+                             html.Td(f"{req.get('candidate', 0):.0f} / {req.get('stable', 0):.0f}"),
+                             html.Td(f"{rate.get('candidate', 0):.2%} / {rate.get('stable', 0):.2%}"),
+                             html.Td(f"{p95.get('candidate') or 0:.0f} / {p95.get('stable') or 0:.0f}"),
+                             html.Td(v.get("reason", ""))]))
+    out: list[Any] = [html.H4(f"Canary (last {got.get('window_s', 0) / 60:.0f} min)"), html.Table(
+        className="grid", id="svc-canary", children=[
+            html.Thead(html.Tr([html.Th(h) for h in ("Candidate", "Stable", "Verdict", "Confidence",
+                                                     "Requests (cand / stable)", "Errors", "p95 ms", "Why")])),
+            html.Tbody(rows)])]
+    for cand, text in sorted(rollbacks.items()):
+        if text:
+            out += [html.P(f"Roll back {cand}: apply this VirtualService", className="muted"),
+                    html.Pre(text, id=f"svc-canary-rollback-{cand}", className="yaml")]
+    return out
 
 
 def register(app: Any, source: DataSource, ctx: Any) -> None:
