@@ -6,7 +6,7 @@ from typing import Any
 import dash_cytoscape as cyto
 from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
-from dashboard.components import change_marks, charts, diff_view, replay
+from dashboard.components import change_marks, charts, diff_view, graph_views, replay
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, edge_label_data, stylesheet
 from dashboard.components.lean import FullData, lean, view_key
@@ -24,7 +24,7 @@ FULL = FullData()  # full element data of the graphs sent (the browser gets `lea
 
 
 def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None,
-              end_ago: float | None = None):
+              end_ago: float | None = None, view: dict[str, Any] | None = None):
     """The graph now, or (time travel, issue #14) of the window that ended `end_ago` seconds ago."""
     at = getattr(source, "graph_at", None)
     if end_ago and at is not None:
@@ -32,7 +32,9 @@ def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[st
         result.notes = [*result.notes, *_changes_note(source, result.updated_at - result.window_s, result.updated_at)]
     else:
         result = source.graph(graph_type, namespaces or None, window)
-    full = edge_label_data(ctx.positions.place(result.graph_type, result.elements))
+    result, placed_as = graph_views.apply(source, result, view)  # grouped / incident view (issue #17)
+    graph_views.place_in_place(ctx.positions, placed_as, result.elements)
+    full = edge_label_data(ctx.positions.place(placed_as, result.elements))
     FULL.remember(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0), full)
     return result, lean(full)
 
@@ -64,7 +66,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     except ValueError:
         end_ago = 0
     end_ago = end_ago if end_ago in dict(ENDS) else 0
-    result, elements = _elements(source, ctx, graph_type, namespaces, None, end_ago)
+    view = graph_views.initial(query)
+    result, elements = _elements(source, ctx, graph_type, namespaces, None, end_ago, view)
     shown = _shown(source, highlight, result.elements, graph_type, namespaces, None)
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
     large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
@@ -88,6 +91,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             html.Div(className="updated", children=["Last updated ", html.Span(when(result.updated_at), id="topo-updated")]),
         ]),
         html.Div(id="topo-expr-error", className="expr-error"),
+        html.Div(className="topo-viewbar", style={"height": "36px", "overflow": "hidden"}, children=graph_views.controls(view)),
         html.Div(className="topo-timebar", style={"height": "40px", "overflow": "hidden"}, children=[
             # time travel: its own row of fixed height (a lazily drawn dropdown must not move the graph under
             # the pointer after Cytoscape has measured its container)
@@ -110,13 +114,14 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         dcc.Store(id="topo-large", data=large),
         html.Div(className="topo-body", children=[
             cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
-                           stylesheet=stylesheet(labels, highlight=shown, large=large) + diff_view.styles(),
+                           stylesheet=stylesheet(labels, highlight=shown, large=large) + diff_view.styles()
+                           + graph_views.styles(),
                            minZoom=0.05, maxZoom=3,
                            boxSelectionEnabled=False, className="topo-graph",
                            # refreshes only patch elements (they carry their remembered positions);
                            # re-running the layout would re-fit and throw away the user's zoom and pan
                            autoRefreshLayout=False,
-                           style={"width": "100%", "height": "calc(100vh - 170px)"}),
+                           style={"width": "100%", "height": "calc(100vh - 206px)"}),
             html.Aside(id="topo-panel", className="side-panel", children=_legend()),
         ]),
     ])
@@ -167,6 +172,8 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool, graph_type: 
            namespaces: list[str] | None = None, window: float | None = None) -> list[Any]:
     """The side panel of a clicked element; its series come from the graph request it was drawn in."""
     eid = data["id"]
+    if data.get("type") == "aggregate":  # a grouped view's namespace or app: its roll-up and worst members
+        return graph_views.aggregate_panel(data)
     if is_edge:
         title = f"{data.get('source_label', data['source'])} \u2192 {data.get('target_label', data['target'])}"
     else:
@@ -190,7 +197,8 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool, graph_type: 
     out.append(html.H4(f"Findings ({len(findings)})"))
     out.append(html.Ul(id="panel-findings", children=[html.Li([
         badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={_quote(f['fingerprint'])}"), " ",
-        html.Span(f["message"])]) for f in findings]) if findings else html.P("None.", className="muted"))
+        html.Span(f["message"]), " ", graph_views.focus_link(f["fingerprint"])]) for f in findings])
+        if findings else html.P("None.", className="muted"))
     out.extend(change_marks.what_changed(source, data, is_edge, source.now() - float(window or 300), source.now()))
     for fig in change_marks.mark_figures(source, charts.golden(source.element_metrics(
             eid, window, graph_type=graph_type, namespaces=namespaces or None))):
@@ -232,14 +240,14 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                   Output("topo-highlight-shown", "data"),
                   Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
                   Input("topo-interval", "n_intervals"), Input("topo-end", "value"), Input("topo-compare", "value"),
-                  Input("topo-replay", "value"), State("topo-selected", "data"),
+                  Input("topo-replay", "value"), Input("topo-view", "data"), State("topo-selected", "data"),
                   State("topo-highlight", "data"), prevent_initial_call=True)
-    def refresh(graph_type, namespaces, window, _n, end_ago, compare, step, selected, highlight):  # noqa: ANN001, ANN202
+    def refresh(graph_type, namespaces, window, _n, end_ago, compare, step, view, selected, highlight):  # noqa: ANN001, ANN202
         window, end_ago = replay.view(window, end_ago, step)  # a replay step draws one slice of the window
         if end_ago and callback_context.triggered_id == "topo-interval":
             return no_update, no_update, no_update, no_update, no_update, no_update  # a past window does not change
         try:
-            result, elements = _elements(source, ctx, graph_type, namespaces, window, end_ago)
+            result, elements = _elements(source, ctx, graph_type, namespaces, window, end_ago, view)
         except QueryError as exc:
             return no_update, no_update, no_update, str(exc), no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too
@@ -274,7 +282,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                 errors.append(f"{name}: {exc}")
         # the clicked element is marked by a class in the browser (markSelected): no restyle per click
         return (stylesheet(labels or [], selectors["find"], selectors["hide"], highlight, None, bool(large))
-                + diff_view.styles(), " ".join(errors))
+                + diff_view.styles() + graph_views.styles(), " ".join(errors))
 
     @app.callback(Output("topo-panel", "children"), Output("topo-selected", "data"),
                   Input("topo-graph", "tapNodeData"), Input("topo-graph", "tapEdgeData"), State("topo-type", "value"),
@@ -288,6 +296,8 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
             return no_update, no_update
         data = FULL.get(view_key(graph_type, namespaces or [], float(window or 300), end_ago or 0), data["id"]) or data
         return _panel(source, data, is_edge, graph_type, namespaces, window), data["id"]
+
+    graph_views.register(app)  # group / expand / incident-view controls (issue #17)
 
     app.clientside_callback(ClientsideFunction("meshscope_topology", "markSelected"),
                             Output("topo-selected-mark", "data"), Input("topo-selected", "data"))

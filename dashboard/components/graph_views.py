@@ -1,0 +1,164 @@
+"""The topology page's problem-first views (issue #17): grouped above a size threshold, expand in place, incident view.
+
+The page keeps one `topo-view` store ({"collapse": auto|none|namespace|app, "expand": [ids],
+"focus": id|None, "hops": k}); the graph callback hands it to `apply` (the API's own
+`dashboard.graph_view.apply_view`), so the page draws what `GET /api/v1/graph` serves. `auto` groups by
+namespace when the graph has more than `threshold()` nodes (MESHSCOPE_AGGREGATE_ABOVE, default 300):
+below it nothing changes. A click on an aggregate opens it where it was drawn: its members are placed
+around its remembered position before the layout places anything else, and every other node keeps its own.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+from urllib.parse import quote
+
+from dash import Input, Output, State, callback_context, dcc, html, no_update
+
+from dashboard.components.widgets import badge
+from dashboard.graph_view import DEFAULT_HOPS, View, apply_view
+from dashboard.query import DataSource, GraphResult
+from topology.aggregate import app_id, namespace_id
+from topology.focus import MAX_HOPS
+
+DEFAULT_THRESHOLD = 300
+GROUPS = [("auto", "auto"), ("none", "none"), ("namespace", "namespaces"), ("app", "apps")]
+MEMBER_GAP = 70.0  # px between the members of an opened aggregate
+
+
+def threshold() -> int:
+    """Nodes above which the page opens grouped by namespace (env MESHSCOPE_AGGREGATE_ABOVE)."""
+    try:
+        return max(1, int(os.environ.get("MESHSCOPE_AGGREGATE_ABOVE", DEFAULT_THRESHOLD)))
+    except ValueError:
+        return DEFAULT_THRESHOLD
+
+
+def initial(query: dict[str, str]) -> dict[str, Any]:
+    """The view a URL asks for: ?group=namespace|app|none, ?focus=ID&hops=K (anything else: auto)."""
+    group = query.get("group", "auto")
+    try:
+        hops = min(MAX_HOPS, max(0, int(query.get("hops", DEFAULT_HOPS))))
+    except ValueError:
+        hops = DEFAULT_HOPS
+    return {"collapse": group if group in dict(GROUPS) else "auto", "expand": [], "focus": query.get("focus") or None,
+            "hops": hops}
+
+
+def _resolved(view: dict[str, Any] | None, result: GraphResult) -> View:
+    view = view or {}
+    collapse = view.get("collapse") or "auto"
+    if collapse == "auto":
+        size = sum(1 for e in result.elements if "source" not in e["data"] and e["data"].get("type") != "box")
+        collapse = "namespace" if size > threshold() and not view.get("focus") else "none"
+    return View(None if collapse == "none" else collapse, tuple(view.get("expand") or ()), view.get("focus"),
+                int(view.get("hops", DEFAULT_HOPS)))
+
+
+def apply(source: DataSource, result: GraphResult, view: dict[str, Any] | None) -> tuple[GraphResult, str]:
+    """(the result in the view, the position-memory key of that view: grouped and focused graphs lay out apart)."""
+    resolved = _resolved(view, result)
+    if resolved.plain:
+        return result, result.graph_type
+    shown = apply_view(source, result, resolved, strict=False).result
+    key = f"{result.graph_type}|{resolved.collapse or ''}|{resolved.focus or ''}"
+    return shown, key
+
+
+def place_in_place(positions: Any, key: str, elements: list[dict[str, Any]]) -> None:
+    """New nodes whose aggregate was drawn before go on a small grid around where it was."""
+    known = positions.known(key)
+    anchors: dict[str, list[str]] = {}
+    for e in elements:
+        d = e["data"]
+        if "source" in d or d["id"] in known or not d.get("namespace"):
+            continue
+        for anchor in (app_id(d["namespace"], d.get("app") or d.get("name") or ""), namespace_id(d["namespace"])):
+            if anchor in known and anchor != d["id"]:
+                anchors.setdefault(anchor, []).append(d["id"])
+                break
+    placed: dict[str, dict[str, float]] = {}
+    for anchor, ids in anchors.items():
+        cx, cy = known[anchor]["x"], known[anchor]["y"]
+        width = math.ceil(math.sqrt(len(ids)))
+        for i, nid in enumerate(sorted(ids)):
+            col, row = i % width, i // width
+            placed[nid] = {"x": cx + (col - (width - 1) / 2) * MEMBER_GAP,
+                           "y": cy + (row - (math.ceil(len(ids) / width) - 1) / 2) * MEMBER_GAP}
+    if placed:
+        positions.remember(key, placed)
+
+
+def controls(view: dict[str, Any]) -> list[Any]:
+    """Group dropdown, collapse-all, and (in the incident view) hops and the way back."""
+    focus = view.get("focus")
+    return [
+        html.Span(" Group ", className="muted"),
+        dcc.Dropdown(id="topo-group", options=[{"label": l, "value": v} for v, l in GROUPS], value=view["collapse"],
+                     clearable=False, style={"width": "120px", "display": "inline-block", "verticalAlign": "middle"}),
+        html.Button("Collapse all", id="topo-collapse-all", n_clicks=0, className="button small"),
+        html.Span(className="topo-focus", style={} if focus else {"display": "none"}, children=[
+            html.Span(" Incident view, hops ", className="muted"),
+            dcc.Dropdown(id="topo-hops", options=list(range(MAX_HOPS + 1)), value=view["hops"], clearable=False,
+                         style={"width": "60px", "display": "inline-block", "verticalAlign": "middle"}),
+            dcc.Link(" show the whole graph", href="/topology", id="topo-unfocus")]),
+        dcc.Store(id="topo-view", data=view),
+    ]
+
+
+def focus_link(item_id: str, label: str = "Focus") -> dcc.Link:
+    """A link to the incident view of a finding (fingerprint) or an incident (id)."""
+    return dcc.Link(label, href=f"/topology?focus={quote(item_id, safe='')}", className="focus-link")
+
+
+def styles() -> list[dict[str, Any]]:
+    """Aggregates drawn bigger, blamed config objects as grey tags tied by dotted lines."""
+    return [
+        {"selector": "node.aggregate", "style": {"width": 46, "height": 46, "font-weight": "bold"}},
+        {"selector": "node.config", "style": {"shape": "tag", "background-color": "#4b5563", "width": 34, "height": 22}},
+        {"selector": "edge.proto-blames", "style": {"line-style": "dotted", "line-color": "#4b5563",
+                                                    "target-arrow-color": "#4b5563", "width": 1.5, "label": ""}},
+    ]
+
+
+def aggregate_panel(data: dict[str, Any]) -> list[Any]:
+    """The side panel of an aggregate: its roll-up and its worst members."""
+    level = "apps" if data.get("level") == "namespace" else "workloads"
+    counts = data.get("health_counts") or {}
+    facts = {"health": data.get("health"), "why this colour": data.get("health_reason"),
+             "members": data.get("members"), "by health": ", ".join(f"{h} {n}" for h, n in counts.items()),
+             "inbound rps": data.get("rps_in"), "outbound rps": data.get("rps_out"),
+             "inbound error %": data.get("error_pct"),
+             "internal rps": ", ".join(f"{p} {v:.2f}" for p, v in (data.get("rps_internal") or {}).items()),
+             "worst p95 ms (member edges)": data.get("p95_ms"), "mTLS %": data.get("mtls_pct")}
+    worst = data.get("worst") or []
+    return [
+        html.H3(f"{data.get('level', '')} {data.get('name', '')}", id="panel-title"), badge(data.get("health", "na")),
+        html.Table(className="kv", children=[html.Tbody([
+            html.Tr([html.Th(k), html.Td(str(v))]) for k, v in facts.items() if v not in (None, "")])]),
+        html.P(f"Click the node to open it in place and show its {level}.", className="muted"),
+        html.H4(f"Worst members ({len(worst)})"),
+        html.Ul(id="panel-worst", children=[html.Li([badge(w["health"]), f" {w['name']}  {w['error_pct']}% errors, "
+                                                     f"{w['rps_in']} rps in"]) for w in worst]),
+    ]
+
+
+def register(app: Any) -> None:
+    @app.callback(Output("topo-view", "data"), Input("topo-group", "value"), Input("topo-collapse-all", "n_clicks"),
+                  Input("topo-hops", "value"), Input("topo-graph", "tapNodeData"), State("topo-view", "data"),
+                  prevent_initial_call=True)
+    def update_view(group, _collapse_all, hops, tapped, view):  # noqa: ANN001, ANN202
+        view = dict(view or {})
+        trigger = callback_context.triggered_id
+        if trigger == "topo-group":
+            view.update(collapse=group, expand=[])
+        elif trigger == "topo-collapse-all":
+            view["expand"] = []
+        elif trigger == "topo-hops":
+            view["hops"] = int(hops)
+        elif trigger == "topo-graph":
+            if not tapped or tapped.get("type") != "aggregate":
+                return no_update
+            view["expand"] = sorted(set(view.get("expand") or []) | {tapped["id"]})
+        return view
