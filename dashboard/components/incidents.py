@@ -38,7 +38,8 @@ def incident_list(incidents: list[dict[str, Any]], limit: int | None = None, lis
                  f"SLOs {', '.join(imp['slos'])}" if imp.get("slos") else None]
         members = inc["findings"][1:]
         items.append(html.Li(className=f"incident incident-{inc['severity']}", children=[
-            badge(inc["severity"]), " ", _finding_link(root), " ", html.Strong(where or "unknown object"),
+            badge(inc["severity"]), " ", _finding_link(root), " ", html.Strong(where or "unknown object"), " ",
+            dcc.Link("Focus", href=f"/topology?focus={quote(inc['id'], safe='')}", className="focus-link"),
             html.Span(f"  {cause['source']}", className="muted") if cause.get("source") else None,
             html.Div(root["message"], className="incident-message"),
             html.Div("; ".join(x for x in facts if x), className="muted") if any(facts) else None,

@@ -91,6 +91,9 @@ def finding_detail(f: dict[str, Any]) -> html.Div:
         html.P(["Equivalent checks: ", ", ".join(f["equivalents"])], className="muted") if f.get("equivalents") else None,
         dcc.Link("Show on graph", href=f"/topology?highlight={_q(f.get('fingerprint', ''))}", className="button",
                  id="finding-show-on-graph") if f.get("elements") else None,
+        # the incident view: only the unhealthy edges around it and the blamed object (issue #17)
+        dcc.Link("Focus", href=f"/topology?focus={_q(f.get('fingerprint', ''))}", className="button",
+                 id="finding-focus") if f.get("fingerprint") else None,
     ])
 
 
