@@ -169,12 +169,14 @@ def run(args: argparse.Namespace) -> int:
     if args.snapshot is not None:
         return _serve_snapshot(args)
 
-    from meshscope.cluster import ClusterBackend, ClusterOptions, check_namespaces
-
+    # Checked before the cluster modules are imported, so a missing flag is answered at once.
     if not args.prometheus:
         return _fail("--prometheus URL is required (or set MESHSCOPE_PROMETHEUS), e.g. --prometheus http://127.0.0.1:9090")
     if not args.prometheus.startswith(("http://", "https://")):
         return _fail(f"--prometheus must be an http:// or https:// URL, got {args.prometheus!r}")
+
+    from meshscope.cluster import ClusterBackend, ClusterOptions, check_namespaces
+
     try:
         namespaces = check_namespaces([n for arg in args.namespaces for n in arg.split(",")])
     except ValueError as exc:
