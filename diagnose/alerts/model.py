@@ -80,6 +80,8 @@ def alert_from_finding(f: Finding, now: float) -> Alert:
         annotations["changed_before"] = str(f.evidence["changed_before"])
     if f.impact:
         annotations["impact"] = _short(f.impact)
+    if (f.evidence or {}).get("rollback_yaml"):  # a regressing canary (MS5010): what to apply, in the page itself
+        annotations["rollback_yaml"] = str(f.evidence["rollback_yaml"])
     if r is not None and r.source:
         annotations["source"] = r.source
     if f.equivalents:

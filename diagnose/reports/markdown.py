@@ -80,10 +80,14 @@ def render_markdown(snapshot: Snapshot) -> str:
             if f.get("impact"):
                 out += [f"- Impact: {cell(view.impact_text(f))}"]
             for k, v in view.scalar_evidence(f.get("evidence") or {}):
-                out += [f"- {cell(k)}: {cell(v)}"]
+                if k != "rollback_yaml":  # a YAML document: its own block below
+                    out += [f"- {cell(k)}: {cell(v)}"]
             if f.get("remediation"):
                 out += [f"- **Remediation:** {cell(f.get('remediation'))}"]
             out += [""]
+            if isinstance((f.get("evidence") or {}).get("rollback_yaml"), str):  # a canary to roll back (MS5010)
+                text = f["evidence"]["rollback_yaml"].replace("`", "'").rstrip()  # no fence can end early
+                out += ["Rollback:", "", "```yaml", text, "```", ""]
             for name, cols, rows in view.table_evidence(f.get("evidence") or {}, limit=5):
                 out += [f"{cell(name)}:", ""] + _table(cols, rows)
         if len(findings) > DETAILS_LIMIT:

@@ -68,3 +68,24 @@ def test_service_page_section_shows_each_candidate_and_the_rollback_yaml() -> No
     assert "weight: 100" in text  # the rollback YAML, as text (Dash escapes it)
     assert canary_section(Source(), "pay.shop.svc.cluster.local") == []  # not split: no section
     assert canary_section(object(), "cart.shop") == []  # a source without live verdicts (a snapshot)
+
+
+def test_a_regressing_canary_alerts_and_reports_with_its_rollback_yaml() -> None:
+    """The live loop's MS5010 becomes an alert (the YAML as an annotation) and a report finding (a YAML block)."""
+    import yaml
+
+    from diagnose.alerts.model import alert_from_finding
+    from diagnose.reports.build import build_snapshot
+    from diagnose.reports.markdown import render_markdown
+
+    _, findings = _found()
+    [bad] = [f for f in findings if f.code == "MS5010"]
+    alert = alert_from_finding(bad, 1000.0)
+    assert alert.labels["code"] == "MS5010" and alert.labels["severity"] == "error"
+    assert alert.labels["kind"] == "VirtualService" and alert.labels["name"] == "cart"
+    assert yaml.safe_load(alert.annotations["rollback_yaml"])["spec"]["http"][0]["route"][0]["weight"] == 100
+    assert "rolled back" in alert.annotations["summary"]
+    md = render_markdown(build_snapshot(findings, generated_at=1000.0))
+    block = md.split("```yaml\n", 1)[1].split("\n```", 1)[0]
+    assert yaml.safe_load(block) == yaml.safe_load(bad.evidence["rollback_yaml"])
+    assert "MS5010" in md and "MS5011" in md and "- rollback_yaml:" not in md
