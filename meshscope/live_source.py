@@ -491,10 +491,15 @@ class LiveSource:
             raise QueryError("format", f"unsupported report format {fmt!r} (supported: {', '.join(REPORT_FORMATS)})")
         now = self.now()
         _, graph = self._build("workload", None, DEFAULT_WINDOW_S * 5)
+        try:  # before/after: the window before this one, and the config changes between (issue #14)
+            before_after = self.graph_diff("workload", None, DEFAULT_WINDOW_S * 5, now - DEFAULT_WINDOW_S * 5, now)
+        except Exception:  # noqa: BLE001 - the report still renders without the comparison
+            log.exception("before/after comparison for the report failed")
+            before_after = None
         snap = build_snapshot(self.stack.diagnoser.findings({"status": "open"}), graph=to_cytoscape(graph),
                               slos=self.slos(), config_objects=self.backend.snapshot().objects,
                               window=(now - DEFAULT_WINDOW_S * 5, now), generated_at=now,
-                              source=f"meshscope ({self.backend.name})")
+                              source=f"meshscope ({self.backend.name})", before_after=before_after)
         types = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
                  "json": "application/json", "pdf": "application/pdf"}
         return render(snap, fmt), types[fmt]

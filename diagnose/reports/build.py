@@ -65,6 +65,7 @@ def build_snapshot(
     mesh: MeshSummary | None = None,
     title: str = "meshscope diagnostic report",
     source: str = "meshscope",
+    before_after: dict[str, Any] | None = None,
 ) -> Snapshot:
     """What the composition root (and the API's /report route) calls with the live parts."""
     now = time.time() if generated_at is None else generated_at
@@ -81,4 +82,5 @@ def build_snapshot(
         inventory=inventory_from_objects(config_objects, fdicts),
         title=title,
         source=source,
+        before_after=dict(before_after or {}),
     )

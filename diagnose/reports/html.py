@@ -39,6 +39,7 @@ def report_context(snapshot: Snapshot, max_graph_nodes: int = MAX_NODES) -> dict
         schema=SCHEMA_VERSION,
         findings=view.ranked_findings(snapshot),
         incidents=view.incidents(snapshot),
+        before_after=view.before_after(snapshot),
         slos=view.slo_rows(snapshot),
         nodes=view.node_rows(snapshot),
         sev=view.severity_counts(snapshot.findings),

@@ -54,6 +54,19 @@ def render_markdown(snapshot: Snapshot) -> str:
         out += _table(["Source", "Destination", "Health", "Rate", "Errors"], [
             [node_label(g.nodes[a]), node_label(g.nodes[b]), E.health(d), view.rate(E.request_rate(d)), view.percent(E.error_rate(d), 1)] for a, b, d in unhealthy[:30]])
 
+    ba = view.before_after(s)
+    if ba:
+        sm = ba["summary"]
+        out += ["## Before/after", "", f"The window ending {ba['before_end']} compared with the one ending "
+                f"{ba['after_end']} ({ba['window']} each): {sm.get('appeared', 0)} edge(s) appeared, "
+                f"{sm.get('vanished', 0)} vanished, {sm.get('changed', 0)} changed, {sm.get('same', 0)} the same.", ""]
+        if ba["edges"]:
+            out += _table(["Edge", "Status", "What moved"], [[e["edge"], e["status"], e["moved"]] for e in ba["edges"]])
+        out += [f"Config changes between ({len(ba['changes'])}):", ""]
+        out += _table(["Time", "Op", "Object", "What", "By"], [[c["time"], c["op"], c["object"], c["what"], c["who"]]
+                                                              for c in ba["changes"]]) if ba["changes"] else \
+            ["No config change between the two windows.", ""]
+
     incidents = view.incidents(s)
     out += [f"## Incidents ({len(incidents)})", ""]
     if incidents:

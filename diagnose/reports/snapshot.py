@@ -58,6 +58,9 @@ class Snapshot:
     inventory: list[dict[str, Any]] = field(default_factory=list)
     title: str = "meshscope diagnostic report"
     source: str = "meshscope"
+    # two windows compared (issue #14): topology.compare's table of the window before vs this one, plus the
+    # config changes between them ({} when not compared); see view.before_after
+    before_after: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list, compare=False)  # entries skipped on load
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +128,11 @@ class Snapshot:
             title=str(d.get("title", "meshscope diagnostic report")),
             source=str(d.get("source", "meshscope")),
         )
+        ba = d.get("before_after", {})
+        if isinstance(ba, dict):
+            snap.before_after = ba
+        else:
+            problems.append(f"{where}: before_after must be an object, got {type(ba).__name__} (skipped)")
         snap.problems = problems
         return snap
 

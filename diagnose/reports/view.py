@@ -185,3 +185,46 @@ def node_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
                      "errors": percent(err[n] / r, 1) if r else "-"})
     rows.sort(key=lambda x: (_HEALTH_ORDER.get(x["health"], 2), x["namespace"], x["name"], x["type"]))
     return rows
+
+
+BEFORE_AFTER_METRICS = (("rate", "rate"), ("error_pct", "error %"), ("p95_ms", "p95 ms"), ("mtls_pct", "mTLS %"))
+
+
+def before_after(snapshot: Snapshot, limit: int = 30) -> dict[str, Any] | None:
+    """The "before/after" section (issue #14): the window before vs the report's, edges that moved, and the config
+    changes between. None when the report compares nothing. Rows are plain strings, escaped by each renderer."""
+    ba = snapshot.before_after or {}
+    if not ba or not isinstance(ba.get("summary"), dict):
+        return None
+    rows = []
+    edges = [e for e in ba.get("edges") or [] if isinstance(e, dict)]
+    order = {"appeared": 0, "vanished": 1, "changed": 2}
+    for e in sorted(edges, key=lambda e: order.get(str(e.get("status")), 3))[:limit]:
+        moved = []
+        for key, name in BEFORE_AFTER_METRICS:
+            if e.get(f"{key}_verdict"):
+                moved.append(f"{name} {_short(e.get(f'{key}_before'))} -> {_short(e.get(f'{key}_after'))} "
+                             f"({e[f'{key}_verdict']})")
+        rows.append({"edge": str(e.get("label") or f"{e.get('source')} -> {e.get('target')}"),
+                     "status": str(e.get("status") or ""), "moved": "; ".join(moved) or "-"})
+    changes = [{"time": when(c.get("time")), "op": str(c.get("op") or ""),
+                "object": f"{c.get('kind')} {c.get('namespace') or ''}/{c.get('name')}".replace(" /", " "),
+                "what": _change_summary(c), "who": str(c.get("who") or "-")}
+               for c in ba.get("config_changes") or [] if isinstance(c, dict)]
+    before, after = ba.get("before") or {}, ba.get("after") or {}
+    return {"before_end": when(before.get("end")), "after_end": when(after.get("end")),
+            "window": duration(float(after.get("window") or 0)), "summary": ba["summary"], "edges": rows,
+            "more_edges": max(0, len(edges) - limit), "changes": changes[-limit:]}
+
+
+def _short(x: Any) -> str:
+    n = number(x)
+    return "-" if n is None else f"{n:.3g}"
+
+
+def _change_summary(c: dict[str, Any]) -> str:
+    from mesh.journal import summary
+    try:
+        return summary(c)
+    except (KeyError, TypeError, AttributeError):  # a hand-edited snapshot: say what is there, not crash
+        return str(c.get("op") or "")
