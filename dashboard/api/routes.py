@@ -4,10 +4,11 @@ from __future__ import annotations
 from flask import Flask
 
 from dashboard.api.common import install_errors
-from dashboard.api import canary, changes, config, findings, graph, graph_diff, impact, incidents, ingest, report, scenarios, slos, traces
+from dashboard.api import canary, changes, config, dryrun, findings, graph, graph_diff, impact, incidents, ingest, report, scenarios, slos, traces
 from dashboard.query import DataSource
 
-MODULES = (graph, graph_diff, findings, incidents, slos, traces, config, report, scenarios, ingest, changes, impact, canary)
+MODULES = (graph, graph_diff, findings, incidents, slos, traces, config, report, scenarios, ingest, changes, impact, canary,
+           dryrun)
 
 
 def register_api(server: Flask, source: DataSource) -> None:
