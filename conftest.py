@@ -27,7 +27,6 @@ def pytest_configure(config):
 # They run and are reported (xfail, not skipped); a pass shows as XPASS. Each names the issue that owns it.
 KNOWN_FAILING = {
     "tests/diagnose/test_diagnosis_eval_e2e.py::": "#19: not every held-out fault ranks first on every run yet",
-    "tests/diagnose/whatif/test_impact_e2e.py::": "#15: prediction vs reality on the shared mesh not yet stable",
     "tests/meshscope/test_otel_mode_e2e.py::": "#13: OTel-mode mesh e2e under load",
     "tests/meshscope/test_rates_match_logs.py::": "#20: graph vs logs tolerance on a loaded machine",
 }
