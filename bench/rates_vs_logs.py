@@ -8,7 +8,8 @@ then again after meshscope restarts on the same data directory with a new mesh
 and moment: the largest rps error (% of the logged rps) and error-% difference
 (percentage points) over the edges.
 
-Logged truth: the caller's log line per request where the caller has a sidecar
+Logged truth: the requests that completed in the window (start + duration: when Envoy logs a
+request and counts it), the caller's log line per request where the caller has a sidecar
 (it saw every request it sent, including those that never reached the server),
 else the server's (for services no sidecar calls); `response_code` 0 (no response) counts as an error, like the
 graph's "-" (Kiali's percentErr: 4xx + 5xx + no response).
@@ -46,9 +47,22 @@ def _short(host: str) -> str:
     return str(host).split(":")[0].split(".")[0]
 
 
-def log_edges(requests: pd.DataFrame, start: float, end: float) -> dict[tuple[str, str], EdgeCount]:
-    """(caller workload, destination host) -> what the access logs say about (start, end]."""
+def completed_at(requests: pd.DataFrame) -> np.ndarray:
+    """Each request's completion time (epoch s): its start plus its duration.
+
+    Envoy writes the access-log line and increments `istio_requests_total` when the stream ends,
+    so a window's requests are those that completed in it; counting by start time would put a
+    request delayed 1 s across a window edge in the logs but not yet in the counters.
+    """
     t = requests[s.START_TIME].astype("int64").to_numpy() / 1e9
+    d = pd.to_numeric(requests[s.DURATION_MS], errors="coerce").fillna(0).to_numpy(dtype=float) \
+        if s.DURATION_MS in requests else 0.0
+    return t + d / 1000.0
+
+
+def log_edges(requests: pd.DataFrame, start: float, end: float) -> dict[tuple[str, str], EdgeCount]:
+    """(caller workload, destination host) -> what the access logs say about requests completed in (start, end]."""
+    t = completed_at(requests)
     r = requests[(t > start) & (t <= end)]
     r = r[r[s.METHOD].astype(str).str.len() > 0]  # requests only: a listener's refused TLS handshake is no request
     src = r[r[s.REPORTER] == "source"]
@@ -125,7 +139,7 @@ def settled(store, start: float, end: float, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         req = store.requests(start, None)
-        t = req[s.START_TIME].astype("int64").to_numpy() / 1e9
+        t = completed_at(req)
         src = req[s.LOG_SOURCE].astype(str).to_numpy()
         logged = set(src[t <= end])
         past_logs = set(src[t > end + 1.0])

@@ -16,12 +16,16 @@ semantics follow Prometheus where they matter and improve on it where we know mo
   increment), so a burst of brand-new 503s is counted instead of waiting for a second sample;
 - at the window edges Prometheus' extrapolation applies: to the edge when the first/last
   sample is within 1.1 average intervals of it, else half an interval, and never before
-  the counter's zero point; a baseline before the window start is interpolated back to it;
+  the counter's zero point; a baseline before the window start is interpolated back to it,
+  and so is a target's first scrape after the end of a window in the past;
 - when the target says when its process started (Envoy's `envoy_server_uptime`, scraped in
   the same round), a process that started inside the window had every counter at 0 then, so
   a series' first value is all increase from that moment (a new mesh, new sidecars on new
-  ports: nothing before them to extrapolate from); and a process that started after a series'
-  previous sample restarted, so the step is the new value even when the counter did not drop.
+  ports: nothing before them to extrapolate from); a process that started before the window
+  was counting throughout it, so a series first scraped late in the window (a meshscope that
+  just started) is extrapolated to the window start (never past its zero point); and a
+  process that started after a series' previous sample restarted, so the step is the new
+  value even when the counter did not drop.
 """
 from __future__ import annotations
 
@@ -55,7 +59,8 @@ def istio_rates(store: TelemetryStore, window_s: float, end=None, prefix: str = 
     start_ts = end_ts - pd.Timedelta(seconds=window_s)
     # a little before the window too: each target's last scrape before it is the increase's baseline
     lookback = pd.Timedelta(seconds=min(float(window_s), BASELINE_LOOKBACK_S))
-    table = store.arrow("metrics", start_ts - lookback, end_ts)
+    # and after it, for a window in the past: each target's first scrape after the end closes it the same way
+    table = store.arrow("metrics", start_ts - lookback, end_ts + lookback)
     return rates_from_samples(table, prefix=prefix, window=(start_ts.timestamp(), end_ts.timestamp()))
 
 
@@ -88,15 +93,22 @@ def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "",
 
 
 def _from_baselines(df: pd.DataFrame, start: float, end: float) -> pd.DataFrame:
-    """Rows from each target's last scrape at or before `start` (its baseline) up to `end`."""
+    """Rows from each target's last scrape at or before `start` (its baseline) up to its first scrape after `end`.
+
+    The scrape after the end exists only for a window in the past; it lets the end be interpolated
+    like the start instead of extrapolated (a late scrape round otherwise costs up to an interval).
+    """
     t = df[s.TIME].astype("int64").to_numpy() / 1e9
-    before = t <= start
-    if not before.any():
-        return df[t <= end]
+    before, after = t <= start, t > end
+    if not before.any() and not after.any():
+        return df
     target = df[s.TARGET].astype(object).to_numpy()
-    base = pd.Series(t[before]).groupby(target[before]).max()
-    tb = pd.Series(target).map(base).to_numpy(dtype=float)  # NaN: the target has no scrape before the window
-    keep = (np.isnan(tb) | (t >= tb)) & (t <= end)
+    tgt = pd.Series(target)
+    tb = tgt.map(pd.Series(t[before]).groupby(target[before]).max()).to_numpy(dtype=float) if before.any() \
+        else np.full(len(t), np.nan)  # NaN: the target has no scrape before the window
+    ta = tgt.map(pd.Series(t[after]).groupby(target[after]).min()).to_numpy(dtype=float) if after.any() \
+        else np.full(len(t), np.nan)
+    keep = (np.isnan(tb) | (t >= tb)) & ((t <= end) | (t == ta))
     return df[keep]
 
 
@@ -200,9 +212,10 @@ def _series_rates(df: pd.DataFrame, window: tuple[float, float],
         t_first = np.where(from_start, zero_at, t_first)
         newborn_mask = newborn_mask | from_start
 
-    g = pd.DataFrame({"sid": sid, "inc": inc, "t0": t_first, "t": t, "v": v, "born": newborn_mask})
+    g = pd.DataFrame({"sid": sid, "inc": inc, "t0": t_first, "t": t, "v": v, "born": newborn_mask, "ps": ps})
     agg = g.groupby("sid", sort=False).agg(inc=("inc", "sum"), t0=("t0", "first"), t1=("t", "last"),
-                                           n=("t", "size"), v0=("v", "first"), born=("born", "first"))
+                                           n=("t", "size"), v0=("v", "first"), born=("born", "first"),
+                                           ps=("ps", "first"))
     inc_s = agg["inc"].to_numpy(dtype=float)
     t0, t1 = agg["t0"].to_numpy(dtype=float), agg["t1"].to_numpy(dtype=float)
     born = agg["born"].to_numpy(dtype=bool)
@@ -213,12 +226,16 @@ def _series_rates(df: pd.DataFrame, window: tuple[float, float],
         avg = np.where(valid, sampled / np.maximum(steps, 1), 0.0)
         to_start, to_end = t0 - w_start, w_end - t1
         near = 1.1 * avg
+        # a process known to have run since before the window (its start time) had the series counting then:
+        # extrapolate to the window start (still never before the counter's zero point, below)
+        alive = ~born & (agg["ps"].to_numpy(dtype=float) < w_start)
         ext_start = np.where(to_start < 0, to_start,  # baseline before the window: interpolate back to its start
-                             np.where(to_start < near, to_start, avg / 2))
+                             np.where((to_start < near) | alive, to_start, avg / 2))
         # never before the counter's zero point; a newborn was 0 at t0 already
         to_zero = np.where(inc_s > 0, sampled * np.nan_to_num(agg["v0"].to_numpy(dtype=float)) / inc_s, np.inf)
         ext_start = np.where(ext_start > 0, np.minimum(ext_start, np.where(born, 0.0, to_zero)), ext_start)
-        ext_end = np.where(to_end < near, np.maximum(to_end, 0.0), avg / 2)
+        # a scrape after the end (a window in the past): interpolate back to the end, like a baseline at the start
+        ext_end = np.where(to_end < 0, to_end, np.where(to_end < near, to_end, avg / 2))
         factor = np.where(valid, (sampled + ext_start + ext_end) / np.where(valid, sampled, 1.0), 0.0)
     length = w_end - w_start
     rate = inc_s * np.maximum(factor, 0.0) / length if length > 0 else np.where(valid, inc_s / np.where(valid, sampled, 1.0), np.nan)

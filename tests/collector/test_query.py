@@ -256,3 +256,23 @@ def test_a_restart_is_seen_from_the_start_time_even_when_the_counter_did_not_dro
         scrape(store, t, line("200", v) + f"envoy_server_uptime {up}\n")
     out = istio_rates(store, 20, end=1020)
     assert rate_of(out, response_code="200") == pytest.approx((10 + 30 + 10) / 20)
+
+
+def test_a_window_in_the_past_is_closed_by_the_scrape_after_it(store):
+    # scrapes every 1 s, then one round 7 s late (a loaded box): the window ends inside the gap
+    steady(store, "a", 901, 1055, 4.0)
+    steady(store, "a", 1062, 1090, 4.0, start_value=4.0 * (1062 - 901))
+    for end in (1056.5, 1058.0, 1061.9):
+        assert rate_of(istio_rates(store, 30, end=end), response_code="200") == pytest.approx(4.0, rel=0.005)
+
+
+def test_a_sidecar_running_since_before_the_window_counts_from_its_start_even_when_first_scraped_late(store):
+    # meshscope started at 1047: the sidecar (up since 500) was never scraped before; a 20 s window ending at 1060
+    steady(store, "a", 1048, 1060, 5.0, start_value=50_000.0)
+    uptime(store, "a", 1048, 1060, started=500.0)
+    assert rate_of(istio_rates(store, 20, end=1060), response_code="200") == pytest.approx(5.0, rel=0.01)
+    # a series born 2 s before its first scrape is extrapolated no further than its zero point
+    store.add_samples(pd.DataFrame({s.TIME: pd.to_datetime([1048.0, 1060.0], unit="s", utc=True), s.TARGET: "a",
+                                    s.METRIC: "istio_requests_total", s.REPORTER: "source", s.RESPONSE_CODE: "503",
+                                    s.LABELS: 'response_code="503"', s.VALUE: [2.0, 14.0]}))
+    assert rate_of(istio_rates(store, 20, end=1060), response_code="503") == pytest.approx(14.0 / 20, rel=0.01)
