@@ -154,8 +154,8 @@ def _labeled(label: str, control: Any) -> html.Label:
 
 
 def _legend() -> html.Div:
-    items = [("healthy", "no errors"), ("degraded", "some errors"), ("failing", "\u2265 10% 5xx or \u2265 20% 4xx"),
-             ("idle", "no traffic")]
+    items = [("healthy", "no errors"), ("degraded", "some errors, or slower than a latency SLO allows"),
+             ("failing", "\u2265 10% 5xx or \u2265 20% 4xx, or a latency SLO burning \u2265 10x"), ("idle", "no traffic")]
     return html.Div(className="legend", children=[
         html.H4("Click a node or an edge"),
         html.P("Shapes: circle workload, diamond service, rounded box app, rhomboid service entry, triangle unknown "
