@@ -29,7 +29,39 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         html.Div(id="cfg-detail", className="detail",
                  children=html.P("Select an object to see its YAML.", className="muted")),
         _preview_box(),
+        *dry_run_section(source),
     ])
+
+
+def dry_run_section(source: DataSource, window_s: float = 600.0) -> list[Any]:
+    """Dry-run AuthorizationPolicies: shadow denials per workload beside the window's predicted denials."""
+    backend = getattr(source, "backend", None)
+    if backend is None or not hasattr(backend, "snapshot") or not hasattr(backend, "rates"):
+        return []
+    from dashboard.api.dryrun import dry_run_report
+
+    try:
+        got = dry_run_report(backend, window_s)
+    except Exception as exc:  # noqa: BLE001 - the rest of the page still works
+        return [html.H3("Dry-run policies"), html.P(f"dry-run results unavailable: {exc}", className="muted")]
+    if not got["policies"]:
+        return []
+    rows = []
+    for p in got["policies"]:
+        shadow = p["shadow"]
+        seen = ("not readable" if shadow is None else
+                ", ".join(f"{wl}: {c['denied']:.0f} denied / {c['allowed']:.0f} allowed" for wl, c in shadow.items())
+                or "no shadow decisions yet")
+        would = ", ".join(f"{e['source']} -> {e['destination']} {e['rps']:.3g} rps" + ("" if e["certain"] else " (at risk)")
+                          for e in p["predicted"]) or "nothing in the window"
+        rows.append(html.Tr([html.Td(p["policy"]), html.Td(p["action"]), html.Td(seen), html.Td(would)]))
+    return [html.H3("Dry-run policies"), html.P(f"Shadow decisions: {got['shadow_note']}. Predicted: the last "
+                                                f"{window_s / 60:.0f} min of traffic replayed with the policy enforced.",
+                                                className="muted"),
+            html.Table(className="grid", id="cfg-dryrun", children=[
+                html.Thead(html.Tr([html.Th(h) for h in ("Policy", "Action", "Shadow decisions (since sidecar start)",
+                                                         "Would deny once enforced")])),
+                html.Tbody(rows)])]
 
 
 def _preview_box() -> html.Div:

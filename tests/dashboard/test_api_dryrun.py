@@ -111,3 +111,16 @@ def test_no_dry_run_policy_says_so_and_bad_window_is_400():
     assert r.status_code == 400 and r.json()["param"] == "window"
     r = _get(backend, colour="red")
     assert r.status_code == 400 and r.json()["param"] == "colour"
+
+
+def test_config_page_shows_shadow_denials_beside_the_prediction(sidecars):
+    import json
+
+    from dashboard.pages.config import dry_run_section
+
+    objects = load_paths([BOOKINFO]).objects + load_text(DRY, "dry.yaml").objects
+    text = json.dumps([c.to_plotly_json() for c in dry_run_section(LiveLike(_Backend(objects, sidecars)))],
+                      default=lambda o: o.to_plotly_json())
+    assert "bookinfo/ratings-dry" in text and "bookinfo/ratings-v1: 41 denied / 7 allowed" in text
+    assert "other/batch -> bookinfo/ratings-v1 0.5 rps" in text
+    assert dry_run_section(LiveLike(_Backend(load_paths([BOOKINFO]).objects, None))) == []  # none: no section
