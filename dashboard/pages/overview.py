@@ -8,6 +8,7 @@ from urllib.parse import quote
 from dash import Input, Output, State, dcc, html, no_update
 
 from dashboard.components.incidents import incident_list, open_incidents
+from dashboard.components.ingest_rejects import rejects_section
 from dashboard.components.widgets import badge, when
 from dashboard.components.slo_format import ALERT_BADGE, alert_text, budget_text
 from dashboard.query import DataSource, Unavailable
@@ -52,6 +53,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                          html.Span(f"  budget left {budget_text(s)}", className="muted")])
                 for s in slos]) if slos else html.P("No SLOs declared.", className="muted")]),
         ]),
+        rejects_section(),
         html.P(["Download a report: ", *[x for fmt, label in (("html", "HTML"), ("pdf", "PDF"), ("md", "Markdown"),
                                                               ("json", "JSON"))
                                          for x in (html.A(label, href=f"/api/v1/report?format={fmt}",
