@@ -35,15 +35,32 @@ def threshold() -> int:
         return DEFAULT_THRESHOLD
 
 
-def initial(query: dict[str, str]) -> dict[str, Any]:
-    """The view a URL asks for: ?group=namespace|app|none, ?focus=ID&hops=K (anything else: auto)."""
+def initial(query: dict[str, str], reveal: list[str] | None = None) -> dict[str, Any]:
+    """The view a URL asks for: ?group=namespace|app|none, ?focus=ID&hops=K (anything else: auto).
+
+    `reveal`: element ids that must be visible (a highlighted finding's): their groups open.
+    """
     group = query.get("group", "auto")
     try:
         hops = min(MAX_HOPS, max(0, int(query.get("hops", DEFAULT_HOPS))))
     except ValueError:
         hops = DEFAULT_HOPS
     return {"collapse": group if group in dict(GROUPS) else "auto", "expand": [], "focus": query.get("focus") or None,
-            "hops": hops}
+            "hops": hops, "reveal": list(reveal or [])}
+
+
+def _revealed(ids: list[str], result: GraphResult) -> list[str]:
+    """The aggregates (namespace and app) holding these nodes, or these edges' ends."""
+    wanted = set(ids)
+    for e in result.elements:
+        if "source" in e["data"] and e["data"]["id"] in wanted:
+            wanted |= {e["data"]["source"], e["data"]["target"]}
+    out = []
+    for e in result.elements:
+        d = e["data"]
+        if "source" not in d and d["id"] in wanted and d.get("namespace"):
+            out += [namespace_id(d["namespace"]), app_id(d["namespace"], d.get("app") or d.get("name") or "")]
+    return out
 
 
 def _resolved(view: dict[str, Any] | None, result: GraphResult) -> View:
@@ -52,8 +69,10 @@ def _resolved(view: dict[str, Any] | None, result: GraphResult) -> View:
     if collapse == "auto":
         size = sum(1 for e in result.elements if "source" not in e["data"] and e["data"].get("type") != "box")
         collapse = "namespace" if size > threshold() and not view.get("focus") else "none"
-    return View(None if collapse == "none" else collapse, tuple(view.get("expand") or ()), view.get("focus"),
-                int(view.get("hops", DEFAULT_HOPS)))
+    expand = tuple(view.get("expand") or ())
+    if view.get("reveal") and collapse != "none":
+        expand = tuple(sorted(set(expand) | set(_revealed(view["reveal"], result))))
+    return View(None if collapse == "none" else collapse, expand, view.get("focus"), int(view.get("hops", DEFAULT_HOPS)))
 
 
 def apply(source: DataSource, result: GraphResult, view: dict[str, Any] | None) -> tuple[GraphResult, str]:

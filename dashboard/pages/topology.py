@@ -8,7 +8,7 @@ from dash import ClientsideFunction, Input, Output, State, callback_context, dcc
 
 from dashboard.components import change_marks, charts, diff_view, graph_views, replay
 from dashboard.components.find_hide import ExpressionError, to_selector
-from dashboard.components.graph_style import LARGE_GRAPH_EDGES, edge_label_data, stylesheet
+from dashboard.components.graph_style import LARGE_GRAPH_EDGES, stylesheet
 from dashboard.components.lean import FullData, lean, view_key
 from dashboard.components.widgets import badge, when
 from dashboard.highlight import project, projector
@@ -34,7 +34,7 @@ def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[st
         result = source.graph(graph_type, namespaces or None, window)
     result, placed_as = graph_views.apply(source, result, view)  # grouped / incident view (issue #17)
     graph_views.place_in_place(ctx.positions, placed_as, result.elements)
-    full = edge_label_data(ctx.positions.place(placed_as, result.elements))
+    full = ctx.positions.place(placed_as, result.elements)  # joined edge labels: made in the browser (lean)
     FULL.remember(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0), full)
     return result, lean(full)
 
@@ -66,7 +66,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     except ValueError:
         end_ago = 0
     end_ago = end_ago if end_ago in dict(ENDS) else 0
-    view = graph_views.initial(query)
+    view = graph_views.initial(query, highlight)  # a highlighted finding's groups open
     result, elements = _elements(source, ctx, graph_type, namespaces, None, end_ago, view)
     shown = _shown(source, highlight, result.elements, graph_type, namespaces, None)
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
