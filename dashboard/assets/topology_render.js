@@ -45,9 +45,34 @@
     return (s.data("name") || d.source) + " \u2192 " + (t.data("name") || d.target);
   }
 
+  /* The joined edge labels the stylesheet points at (`data(lbl_rps_err)`...), one per combination of
+   * the label toggles, as graph_style.edge_label_data builds them; joined here so they need not travel. */
+  var LABEL_FIELDS = [["rps", "label_rps"], ["err", "label_err"], ["p95", "label_p95"]];
+
+  function joinLabels(edge) {
+    var d = edge.data(), out = {}, changed = false;
+    for (var mask = 1; mask < 8; mask++) {
+      var keys = [], parts = [];
+      for (var j = 0; j < LABEL_FIELDS.length; j++) {
+        if (mask >> j & 1) {
+          keys.push(LABEL_FIELDS[j][0]);
+          if (d[LABEL_FIELDS[j][1]]) parts.push(d[LABEL_FIELDS[j][1]]);
+        }
+      }
+      var text = parts.join(" | ");
+      var value = d.lock ? (d.lock + " " + text).trim() : text;
+      var key = "lbl_" + keys.join("_");
+      out[key] = value;
+      if (d[key] !== value) changed = true;
+    }
+    if (changed) edge.data(out);  // unchanged: no write, so the `data` event below does not loop
+  }
+
   function tune(cy) {
     if (cy.scratch("_meshscope_tuned")) return;
     cy.scratch("_meshscope_tuned", true);
+    cy.batch(function () { cy.edges().forEach(joinLabels); });
+    cy.on("add data", "edge", function (evt) { joinLabels(evt.target); });
     fitRenderer(cy);
     var pending = null;
     cy.on("add remove", function () {  // a refresh can cross the size threshold either way

@@ -16,6 +16,9 @@ from collections import OrderedDict
 from typing import Any
 
 LABEL_MAX = 40  # characters of a node label; the full name is in `name` (hover, side panel)
+# scalar fields only the side panel shows; the browser's selectors (find/hide, health, mTLS) never read them
+PANEL_ONLY = frozenset({"source_label", "target_label", "target_app", "health_reason", "p50_ms", "mtls_pct",
+                        "mtls_intent", "rps_out", "cb_tripped"})
 
 
 def truncate(text: str, limit: int = LABEL_MAX) -> str:
@@ -28,11 +31,17 @@ def truncate(text: str, limit: int = LABEL_MAX) -> str:
 
 
 def lean(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Elements with only scalar data fields (and the node label truncated to LABEL_MAX)."""
+    """Elements with the scalar data fields the browser reads (node label truncated to LABEL_MAX).
+
+    The joined edge labels (`lbl_rps_err`...) are left out too: the page's asset
+    (assets/topology_render.js) joins them in the browser from label_rps/label_err/label_p95/lock,
+    which is a third of a big graph's bytes saved on every load and refresh.
+    """
     out = []
     for e in elements:
         d = e["data"]
-        data = {k: v for k, v in d.items() if v is None or isinstance(v, (str, int, float, bool))}
+        data = {k: v for k, v in d.items() if (v is None or isinstance(v, (str, int, float, bool)))
+                and k not in PANEL_ONLY and not k.startswith("lbl_")}
         if "source" not in d and isinstance(data.get("label"), str):
             data["label"] = truncate(data["label"])
         out.append({**e, "data": data})
