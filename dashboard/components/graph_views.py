@@ -173,7 +173,7 @@ def register(app: Any) -> None:
         if trigger == "topo-group":
             view.update(collapse=group, expand=[])
         elif trigger == "topo-collapse-all":
-            view["expand"] = []
+            view.update(expand=[], reveal=[])
         elif trigger == "topo-hops":
             view["hops"] = int(hops)
         elif trigger == "topo-graph":

@@ -1,0 +1,57 @@
+"""The page's view logic without a browser: the threshold, opening what a highlight needs, placing members in place."""
+import pytest
+
+from dashboard.components import graph_views
+from dashboard.components.positions import PositionMemory
+from dashboard.sample import synthetic_snapshot
+from dashboard.snapshot_source import SnapshotSource
+
+
+@pytest.fixture(scope="module")
+def source():
+    return SnapshotSource(synthetic_snapshot(120, seed=2, namespaces=4))
+
+
+def ids(result):
+    return {e["data"]["id"] for e in result.elements if "source" not in e["data"]}
+
+
+def test_auto_groups_only_above_the_threshold(source, monkeypatch):
+    full = source.graph()
+    shown, key = graph_views.apply(source, full, graph_views.initial({}))
+    assert shown is full and key == "workload"  # 120 nodes: below 300, nothing changes
+    monkeypatch.setenv("MESHSCOPE_AGGREGATE_ABOVE", "100")
+    shown, key = graph_views.apply(source, full, graph_views.initial({}))
+    assert ids(shown) == {f"agg:ns:ns-{i}" for i in range(4)} and key != "workload"
+    none, _ = graph_views.apply(source, full, graph_views.initial({"group": "none"}))
+    assert none is full
+    monkeypatch.setenv("MESHSCOPE_AGGREGATE_ABOVE", "lots")
+    assert graph_views.threshold() == graph_views.DEFAULT_THRESHOLD
+
+
+def test_a_highlight_opens_the_groups_holding_it(source):
+    full = source.graph()
+    edge = next(e["data"] for e in full.elements if "source" in e["data"])
+    shown, _ = graph_views.apply(source, full, graph_views.initial({"group": "namespace"}, [edge["id"]]))
+    assert {edge["source"], edge["target"]} <= ids(shown)
+    assert edge["id"] in {e["data"]["id"] for e in shown.elements}
+    assert any(i.startswith("agg:ns:") for i in ids(shown))  # the rest stays grouped
+
+
+def test_opened_members_are_placed_around_their_aggregate_and_nothing_else_moves(source):
+    memory = PositionMemory()
+    full = source.graph()
+    grouped, key = graph_views.apply(source, full, graph_views.initial({"group": "namespace"}))
+    memory.place(key, grouped.elements)
+    before = memory.known(key)
+    view = dict(graph_views.initial({"group": "namespace"}), expand=["agg:ns:ns-1"])
+    opened, key2 = graph_views.apply(source, full, view)
+    assert key2 == key
+    graph_views.place_in_place(memory, key, opened.elements)
+    placed = {e["data"]["id"]: e["position"] for e in memory.place(key, opened.elements) if "source" not in e["data"]}
+    centre = before["agg:ns:ns-1"]
+    members = [p for i, p in placed.items() if i.startswith("wl:ns-1/")]
+    assert len(members) == 30
+    span = graph_views.MEMBER_GAP * 3
+    assert all(abs(p["x"] - centre["x"]) <= span and abs(p["y"] - centre["y"]) <= span for p in members)
+    assert all(placed[i] == before[i] for i in before if i in placed)
