@@ -254,6 +254,12 @@ def _group(findings: list[Finding]) -> list[Incident]:
         if _runtime(f):
             problems_by_service[_service_of(f)].append(i)
     deps = _dependencies(findings, problems_by_service, {s for s, idx in failures_by_service.items() if idx})
+    failing_by_caller: dict[str, int] = {}  # calling workload -> a failure (not a slowness) it sees
+    for idx in failures_by_service.values():
+        for j in idx:
+            if findings[j].code not in SLOW_CODES:
+                for c in _callers(findings[j]):
+                    failing_by_caller.setdefault(c, j)
     depth = _depths(findings, deps)
     for i, f in enumerate(findings):
         svc = _service_of(f)
@@ -275,6 +281,12 @@ def _group(findings: list[Finding]) -> list[Incident]:
                 below = [d for d in on if failures_by_service.get(d)] or [d for d in on if problems_by_service.get(d)]
             if below:
                 u.join(i, (failures_by_service.get(below[0]) or problems_by_service[below[0]])[0])
+            elif symptom and f.code in SLOW_CODES:
+                # slow with nothing failing below it, while the same callers' requests fail elsewhere at the
+                # same moment (a caller's route changed under it: the last requests before the break were slow)
+                hit = next((failing_by_caller[c] for c in sorted(_callers(f)) if c in failing_by_caller), None)
+                if hit is not None:
+                    u.join(i, hit)
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(findings)):
         groups[u.find(i)].append(i)

@@ -7,8 +7,9 @@ edge. Any other open error or warning incident seen during the case is an unexpe
 `diagnosis: rank-1 cause N/M, unexpected findings K, median time-to-cause S s` and fails below M/M or above 0.
 
 A second test runs the healthy mesh under steady traffic with a CPU hog beside it, plus 30 requests to random
-paths through the ingress gateway (a scanner): no error or warning finding may open (the issue asks 5 minutes;
-the suite runs 60 s so it stays fast on CI).
+paths through the ingress gateway (a scanner): no error or warning finding may open. The issue asks 5 minutes:
+`python -m bench soak` runs those 5 minutes on a mesh of its own and prints the count; the suite reads 30 s
+(HEALTHY_S) so it stays fast on CI.
 
 Telemetry comes through the composition root's collector (the `stack` fixture's store); a dedicated live
 diagnoser with a short window reads it, so one case's failures leave the window in seconds.
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SERIOUS = ("error", "warning")
 FIND_TIMEOUT_S = 45.0
 OBSERVE_S = 3.0  # after the cause is found, keep watching for unexpected incidents
+HEALTHY_S = 30.0  # the healthy check's length in the suite (bench soak: the issue's 5 minutes)
 
 
 def scenario_expectations(sc) -> tuple[Expect, ...]:
@@ -165,7 +167,7 @@ def test_summary_rank_1_cause_unexpected_and_time_to_cause():
 
 def test_a_healthy_mesh_on_a_busy_machine_raises_nothing_and_scanners_are_information(bundled_mesh, diag):
     wait_healthy(diag)
-    duration = 60.0
+    duration = HEALTHY_S
     hog = subprocess.Popen([sys.executable, "-c",  # one core busy for the whole check, bounded in time
                             f"import time\nend = time.time() + {duration + 5}\nwhile time.time() < end: pass"])
     try:

@@ -189,3 +189,22 @@ def test_latency_two_hops_above_a_failure_is_its_symptom():
     serious = [i for i in group(out) if i.severity in ("error", "warning")]
     assert [i.root.code for i in serious] == ["MS3003"]
     assert serious[0].roles[slow.fingerprint] == "symptom"
+
+
+def test_latency_seen_by_callers_whose_requests_fail_at_that_moment_joins_that_failure():
+    """The gateway's route breaks (NC at the gateway, no destination service): its last requests to productpage
+    before the break were slow. Nothing below productpage fails, so the latency belongs to the failure the same
+    caller sees, not to an incident of its own."""
+    from collector import schema as s
+
+    broken = requests("istio-ingressgateway", fqdn("productpage"), "no_cluster", 30, start=T0 + 20, end=T0 + 30)
+    broken[s.DESTINATION_SERVICE], broken[s.AUTHORITY] = "unknown", "bookinfo.example.com:8080"
+    df = table(
+        broken,
+        requests("istio-ingressgateway", fqdn("productpage"), "ok", 100, start=T0, end=T0 + 20, duration_ms=10),
+        requests("istio-ingressgateway", fqdn("productpage"), "ok", 20, start=T0 + 20, end=T0 + 22, duration_ms=900),
+    )
+    out = findings(df)
+    assert {"MS3006", "MS3014"} <= {f.code for f in out}
+    serious = [i for i in group(out) if i.severity in ("error", "warning")]
+    assert [i.root.code for i in serious] == ["MS3006"]
