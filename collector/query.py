@@ -340,19 +340,42 @@ EDGE_KEYS = (s.SOURCE_WORKLOAD_NAMESPACE, s.SOURCE_WORKLOAD, s.DESTINATION_SERVI
 SERVICE_KEYS = (s.DESTINATION_SERVICE,)
 
 
-def golden_signals(rates: pd.DataFrame, by: tuple[str, ...] | list[str] = EDGE_KEYS, reporter: str | None = "destination",
+ONE_PER_EDGE = "edge"
+_EDGE_IDENTITY = [s.SOURCE_WORKLOAD, s.SOURCE_WORKLOAD_NAMESPACE, s.DESTINATION_SERVICE, s.REQUEST_PROTOCOL]
+
+
+def one_reporter_per_edge(rates: pd.DataFrame) -> pd.DataFrame:
+    """The rows the graph counts: per (source workload, destination host, protocol) the caller's
+    series where the caller reports that traffic, else the server's (callers outside the mesh).
+
+    The caller saw every request it sent (client-side faults, refused connections, its own
+    timeouts), so a timed-out request is its 504 UT once, not also the server's 0 DC.
+    """
+    if rates.empty:
+        return rates
+    keys = pd.MultiIndex.from_frame(rates[_EDGE_IDENTITY].astype(str))
+    rep = rates[s.REPORTER].astype(str).to_numpy()
+    has_source = keys.isin(keys[rep == "source"])
+    return rates[~((rep == "destination") & has_source)]
+
+
+def golden_signals(rates: pd.DataFrame, by: tuple[str, ...] | list[str] = EDGE_KEYS, reporter: str | None = ONE_PER_EDGE,
                    quantiles: tuple[float, ...] = (0.5, 0.95, 0.99)) -> pd.DataFrame:
     """Request rate, error ratios and latency percentiles per group of an Istio rate frame.
 
     `by` = EDGE_KEYS (source workload -> destination service) or SERVICE_KEYS, or any labels.
-    `reporter` picks one side so a request is not counted twice (destination by default; pass
-    "source" for edges the destination never answered, None to keep both). Error ratios are
+    `reporter` picks one side so a request is not counted twice: "edge" (default) counts as the
+    graph does (`one_reporter_per_edge`), so reports, the graph and this agree; "source" or
+    "destination" take one side everywhere, None keeps both. Error ratios are
     5xx / all and 4xx / all of `istio_requests_total`; percentiles use the Prometheus method on
     `istio_request_duration_milliseconds_bucket`. Columns: by..., request_rate, error_5xx_ratio,
     error_4xx_ratio, p50_ms, p95_ms, p99_ms (as asked by `quantiles`).
     """
     by = list(by)
-    frame = rates if reporter is None else rates[rates[s.REPORTER] == reporter]
+    if reporter == ONE_PER_EDGE:
+        frame = one_reporter_per_edge(rates)
+    else:
+        frame = rates if reporter is None else rates[rates[s.REPORTER] == reporter]
     req = frame[frame[s.METRIC] == s.ISTIO_REQUESTS_TOTAL]
     code = req[s.RESPONSE_CODE].astype(str)
     req = req.assign(_5xx=req[s.RATE].where(code.str.startswith("5"), 0.0),

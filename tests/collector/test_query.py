@@ -154,7 +154,7 @@ def test_golden_signals_per_edge_from_scrapes(store):
     scrape(store, 1000, text(0, 0, 0, 0))
     scrape(store, 1010, text(90, 10, 50, 100))
     from collector.query import golden_signals
-    g = golden_signals(istio_rates(store, 10, end=1010))
+    g = golden_signals(istio_rates(store, 10, end=1010), reporter="destination")
     assert len(g) == 1  # the source-reported copy is not counted twice
     row = g.iloc[0]
     assert row["request_rate"] == pytest.approx(10.0)
@@ -276,3 +276,35 @@ def test_a_sidecar_running_since_before_the_window_counts_from_its_start_even_wh
                                     s.METRIC: "istio_requests_total", s.REPORTER: "source", s.RESPONSE_CODE: "503",
                                     s.LABELS: 'response_code="503"', s.VALUE: [2.0, 14.0]}))
     assert rate_of(istio_rates(store, 20, end=1060), response_code="503") == pytest.approx(14.0 / 20, rel=0.01)
+
+
+def test_golden_signals_count_each_edge_as_the_graph_does():
+    """Reports' golden signals and the graph agree edge by edge: one reporter per edge, the caller's where it reports."""
+    from collector.query import golden_signals
+    from tests.topology.frames import both, frame, series
+    from topology import attrs as A
+    from topology import build_graph
+
+    rates = frame(
+        # a route timeout: the caller sees 504 UT, the server 0 DC for the same 2 rps
+        series("productpage-v1", "reviews-v2", 3.0, reporter="source"),
+        series("productpage-v1", "reviews-v2", 2.0, reporter="source", code="504", flags="UT"),
+        series("productpage-v1", "reviews-v2", 3.0), series("productpage-v1", "reviews-v2", 2.0, code="0", flags="DC"),
+        # a client-side abort never reaches the server
+        series("reviews-v2", "ratings-v1", 1.0, reporter="source", code="503", flags="FI"),
+        both("reviews-v2", "ratings-v1", 4.0),
+        # a caller outside the mesh: only the server reports
+        series("unknown", "productpage-v1", 5.0),
+    )
+    g = golden_signals(rates)
+    golden = {(r[s.SOURCE_WORKLOAD], r[s.DESTINATION_SERVICE].split(".")[0]): r for _, r in g.iterrows()}
+    graph = build_graph(rates, "workload", inject_service_nodes=False)
+    drawn = {(graph.nodes[a][A.WORKLOAD], graph.nodes[b][A.APP]): d for a, b, d in graph.edges(data=True)}
+    assert set(golden) == set(drawn)
+    for key, row in golden.items():
+        d = drawn[key]
+        assert row["request_rate"] == pytest.approx(d[A.RATE]), key
+        assert row["error_5xx_ratio"] + row["error_4xx_ratio"] == pytest.approx(d[A.ERROR_RATE]), key
+    assert golden[("productpage-v1", "reviews")]["request_rate"] == pytest.approx(5.0)  # not 10: once, not twice
+    assert golden[("reviews-v2", "ratings")]["error_5xx_ratio"] == pytest.approx(0.2)  # the abort the server never saw
+    assert golden[("unknown", "productpage")]["request_rate"] == pytest.approx(5.0)
