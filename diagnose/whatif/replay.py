@@ -202,23 +202,45 @@ class _Side:
             return deny_lo | ~allow_hi, deny_hi | ~allow_lo, blame
         return deny_lo, deny_hi, blame
 
-    def route(self, host: str, client_ns: str) -> tuple[list[tuple[str, str | None, float]], ConfigObject | None, str | None]:
-        """The host's default route from `client_ns`: [(host, subset, share)], the VirtualService, its route path."""
+    def route(self, host: str, client_ns: str, client_labels: dict[str, str] | None = None,
+              port: int | None = None) -> tuple[list[tuple[str, str | None, float]], ConfigObject | None, str | None]:
+        """The route the client's requests certainly take: [(host, subset, share)], the VirtualService, its path."""
+        branches = self.routes(host, client_ns, client_labels, port)
+        dests, vs, path, _ = branches[-1]
+        return dests, vs, path
+
+    def routes(self, host: str, client_ns: str, client_labels: dict[str, str] | None = None,
+               port: int | None = None) -> list[tuple[list[tuple[str, str | None, float]], ConfigObject | None, str | None, str]]:
+        """The HTTP routes the client's requests may take, in order: (destinations, VS, path, why).
+
+        Matches on what telemetry knows (the caller's labels and namespace, the port, the mesh
+        gateway) are judged; a route whose match also needs request attributes (uri, headers,
+        method, query, authority...) *may* take some requests: it is listed with `why` naming
+        them, and evaluation goes on. The last entry is the first route every remaining request
+        certainly takes (why = "") - the default route, or the host itself without one."""
+        out: list[tuple[list[tuple[str, str | None, float]], ConfigObject | None, str | None, str]] = []
         for vs in self.index.virtual_services(host, None, client_ns):
-            https = vs.spec.get("http") or []
-            for i, r in enumerate(https):
-                if not isinstance(r, dict) or r.get("match"):
+            for i, r in enumerate(vs.spec.get("http") or []):
+                if not isinstance(r, dict):
                     continue
                 dests = [d for d in r.get("route") or [] if isinstance(d, dict) and isinstance(d.get("destination"), dict)]
                 if not dests:
                     continue
+                verdict, unknown = match_state(r.get("match"), client_ns, client_labels, port)
+                if verdict == "no":
+                    continue
                 weights = [float(d.get("weight", 100 if len(dests) == 1 else 0) or 0) for d in dests]
                 total = sum(weights) or 1.0
-                out = [(fqdn(str(d["destination"].get("host", "")), vs.namespace or "default")
-                        if "." not in str(d["destination"].get("host", "")) else str(d["destination"]["host"]),
-                        d["destination"].get("subset"), w / total) for d, w in zip(dests, weights)]
-                return out, vs, f"spec/http[{i}]/route"
-        return [(host, None, 1.0)], None, None
+                targets = [(fqdn(str(d["destination"].get("host", "")), vs.namespace or "default")
+                            if "." not in str(d["destination"].get("host", "")) else str(d["destination"]["host"]),
+                            d["destination"].get("subset"), w / total) for d, w in zip(dests, weights)]
+                out.append((targets, vs, f"spec/http[{i}]/route", "" if verdict == "yes" else unknown))
+                if verdict == "yes":
+                    return out
+            if out:  # Istio merges no second VirtualService for the same host: the first one decides
+                break
+        out.append(([(host, None, 1.0)], None, None, ""))
+        return out
 
     def ready(self, host: str, subset: str | None, client_ns: str) -> str | None:
         """Why `host`/`subset` has no ready workload, or None when it has one."""
@@ -372,8 +394,47 @@ def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObjec
             rps, rps, reason, ref, certain=bool(certain[k])))
 
 
+# match conditions telemetry can judge, and those it cannot (requests' own attributes)
+_JUDGED = frozenset({"sourceLabels", "sourceNamespace", "port", "gateways", "name"})
+
+
+def match_state(matches: Any, client_ns: str, labels: dict[str, str] | None, port: int | None) -> tuple[str, str]:
+    """("yes" | "no" | "maybe", what could not be judged) for an HTTP route's `match` list (OR of ANDs)."""
+    if not matches:
+        return "yes", ""
+    if not isinstance(matches, list):
+        return "maybe", "an unreadable match"
+    best, unknown = "no", []
+    for m in matches:
+        if not isinstance(m, dict):
+            continue
+        state, needs = "yes", sorted(k for k in m if k not in _JUDGED)
+        src = m.get("sourceLabels")
+        if isinstance(src, dict) and (labels is None or any(labels.get(k) != str(v) for k, v in src.items())):
+            state = "no" if labels is not None else "maybe"
+        if m.get("sourceNamespace") not in (None, client_ns):
+            state = "no"
+        if m.get("port") is not None and port is not None and int(m["port"]) != port:
+            state = "no"
+        elif m.get("port") is not None and port is None and state == "yes":
+            state, needs = "maybe", [*needs, "port"]
+        gws = m.get("gateways")
+        if isinstance(gws, list) and gws and "mesh" not in gws:
+            state = "no"  # bound to gateways only: sidecar traffic never takes it
+        if state == "yes" and needs:
+            state = "maybe"
+        if state == "yes":
+            return "yes", ""
+        if state == "maybe":
+            best = "maybe"
+            unknown += needs or ["sourceLabels"]
+    return best, ", ".join(sorted(set(unknown)))
+
+
 def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
-    """Default-route changes per (client, host): traffic sent to nothing ready, and traffic shifted."""
+    """Route changes per (client, host): traffic sent to nothing ready, and traffic shifted. Matches the
+    metrics can judge (caller labels/namespace, port, gateways) are applied; requests a route matches
+    only by path/headers/method are reported "at risk" (certain=False) with the whole edge's rate."""
     drs_b = {id(o): o for o in before.index.of_kind("DestinationRule")}
     drs_a = {id(o): o for o in after.index.of_kind("DestinationRule")}
     dr_hosts = [fqdn(str(o.spec.get("host", "")), o.namespace or "default") if "*" not in str(o.spec.get("host", ""))
@@ -386,8 +447,11 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
     sel = edges[edges["d_host"].isin(changed)]
     for (s_ns, s_wl, host), rows in sel.groupby(["s_ns", "s_wl", "d_host"], sort=False):
         rps = float(rows["rps"].sum())
-        rb, _, _ = before.route(host, s_ns)
-        ra, vs, path = after.route(host, s_ns)
+        client = after.workloads.get((s_ns, s_wl)) or before.workloads.get((s_ns, s_wl))
+        labels = dict(client.labels) if client is not None else None
+        port = _service_port(after, host)
+        bb, ba = before.routes(host, s_ns, labels, port), after.routes(host, s_ns, labels, port)
+        rb, ra, (_, vs, path, _) = bb[-1][0], ba[-1][0], ba[-1]
         share_b: dict[str, float] = {}
         share_a: dict[str, float] = {}
         broken_b = sum(sh for h, sub, sh in rb if before.ready(h, sub, s_ns))
@@ -406,6 +470,7 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
         if new_broken > 0:
             report.impacts.append(EdgeImpact(UNREADY, f"{s_ns}/{s_wl}", host, host, rps, new_broken,
                                              "; ".join(reasons), ref))
+        _maybe_routes(report, s_ns, s_wl, host, rps, before, after, bb[:-1], ba[:-1])
         moved = {k: (share_a.get(k, 0.0) - share_b.get(k, 0.0)) * rps for k in set(share_a) | set(share_b)}
         moved = {k: round(v, 6) for k, v in moved.items() if abs(v) > 1e-9}
         if moved:
@@ -415,6 +480,30 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
                 "the default route's destinations change: " + ", ".join(f"{k} {v:+.2f} rps" for k, v in sorted(moved.items()))
                 + f" (observed today: {', '.join(f'{w} {v:.2f} rps' for w, v in sorted(observed.items()))})",
                 ref, shift=moved))
+
+
+def _service_port(side: _Side, host: str) -> int | None:
+    svc = side.services.get(host)
+    return svc.ports[0].port if svc is not None and len(svc.ports) == 1 else None
+
+
+def _maybe_routes(report: ImpactReport, s_ns: str, s_wl: str, host: str, rps: float, before: _Side, after: _Side,
+                  maybe_b: list, maybe_a: list) -> None:
+    """Routes the change adds (or changes) that only some requests may take: at risk, never certain."""
+    known = {(tuple(d), why) for d, _, _, why in maybe_b}
+    for dests, vs, path, why in maybe_a:
+        if (tuple(dests), why) in known:
+            continue
+        bad = [(h, sub, sh, after.ready(h, sub, s_ns)) for h, sub, sh in dests]
+        bad = [(h, sub, sh, w) for h, sub, sh, w in bad if w and sh > 0]
+        if not bad:
+            continue
+        share = sum(sh for _, _, sh, _ in bad)
+        text = "; ".join(f"{sh:.0%} routed to {h}{'/' + sub if sub else ''}: {w}" for h, sub, sh, w in bad)
+        report.impacts.append(EdgeImpact(
+            UNREADY, f"{s_ns}/{s_wl}", host, host, rps, share * rps,
+            f"requests matching {path} by {why} (not in metrics; up to all {rps:.3g} rps of this edge) would go "
+            f"where nothing is ready: {text}", _ref(vs, path) if vs is not None else None, certain=False))
 
 
 def change_findings(live: list[ConfigObject], after: list[ConfigObject]) -> list[dict[str, Any]]:

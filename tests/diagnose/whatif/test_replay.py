@@ -202,3 +202,40 @@ spec:
     assert sorted(i.broken_rps for i in hit) == [2.0, 3.0]
     assert {i.edge_rps for i in hit} == {5.0}
     assert sum(i.broken_rps for i in hit) / hit[0].edge_rps == pytest.approx(1.0)
+
+
+_MATCH_VS = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: ratings, namespace: bookinfo}}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{match}]
+    route: [{{destination: {{host: ratings, subset: v9}}}}]
+  - route: [{{destination: {{host: ratings, subset: v1}}}}]
+"""
+
+
+@pytest.mark.parametrize("match, certain, at_risk", [
+    # judged from the edge: the caller's labels (reviews-v2's Deployment), its namespace, the port, the gateways
+    ("{sourceLabels: {app: reviews}}", {"bookinfo/reviews-v2": 2.0}, {"other/batch": 0.5}),  # batch's labels unknown
+    ("{sourceLabels: {app: productpage}}", {}, {"other/batch": 0.5}),
+    ("{sourceNamespace: other}", {"other/batch": 0.5}, {}),
+    ("{port: 9080}", {"bookinfo/reviews-v2": 2.0, "other/batch": 0.5}, {}),
+    ("{port: 1234}", {}, {}),
+    ("{gateways: [bookinfo-gateway]}", {}, {}),  # a gateway-only route: sidecar traffic never takes it
+    ("{gateways: [mesh], sourceNamespace: bookinfo}", {"bookinfo/reviews-v2": 2.0}, {}),
+    # not in metrics: which requests carry this path or header is unknown, so the whole edge is at risk
+    ("{uri: {prefix: /admin}}", {}, {"bookinfo/reviews-v2": 2.0, "other/batch": 0.5}),
+    ("{headers: {x-canary: {exact: 'on'}}, sourceNamespace: other}", {}, {"other/batch": 0.5}),
+])
+def test_match_routes_are_judged_where_metrics_allow(match, certain, at_risk) -> None:
+    """A match route sending its requests to an undefined subset: certain where the edge decides the match,
+    'at risk' (certain=False) where request attributes decide it, nothing where it cannot apply."""
+    rep = predict(_live(), _proposed(_MATCH_VS.format(match=match)), _window(), 3600, findings=False)
+    broken = [i for i in rep.impacts if i.kind == "no_ready_workload"]
+    assert {i.source: i.broken_rps for i in broken if i.certain} == pytest.approx(certain)
+    assert {i.source: i.broken_rps for i in broken if not i.certain} == pytest.approx(at_risk)
+    for i in broken:
+        assert i.rule["path"] == "spec/http[0]/route" and "subset v9" in i.reason
+        assert i.certain or "not in metrics" in i.reason
