@@ -1,0 +1,97 @@
+"""Memory over time: is the meshscope process's memory flat over time? RSS of `meshscope up --rate N`, sampled.
+
+Why a slope and not a peak: a leak shows as RSS that keeps rising after warm-up while the load is
+steady; a flat process has a slope near zero however high its level. The bench starts
+`meshscope up` (same process layout as bench_load: mesh, collectors, diagnoser and UI in one
+process), waits out the warm-up, then samples RSS every few seconds for the run while polling
+the graph and findings routes like an open UI would, and reports the least-squares slope over the
+whole run and over its second half (the first minutes still fill the store's window).
+
+Knobs (environment): BENCH_RSS_RATE (20), BENCH_RSS_SECONDS (600), BENCH_RSS_WARMUP (60),
+BENCH_RSS_EVERY (5 s between samples). Bounded: startup 180 s, the run as set, stop 30 s.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.bench_load import Run, _free_port, _poll_routes, _rss_mb, _threads, _wait_ready
+from bench.common import report
+
+
+def slope_mb_per_min(t: list[float], rss: list[float]) -> float:
+    """Least-squares slope of RSS (MB) against time (s), in MB per minute."""
+    if len(t) < 3:
+        return float("nan")
+    return float(np.polyfit(np.asarray(t), np.asarray(rss), 1)[0] * 60.0)
+
+
+def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list[float], list[float], Run, int]:
+    run = Run(rate)
+    times: list[float] = []
+    rss: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
+        data = Path(tmp)
+        port, gw, ctl, otlp = (_free_port() for _ in range(4))
+        cmd = [sys.executable, "-m", "meshscope", "up", "--rate", str(rate), "--port", str(port),
+               "--gateway-port", str(gw), "--control-port", str(ctl), "--otlp-port", str(otlp),
+               "--data-dir", str(data)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        threads_max = 0
+        try:
+            _wait_ready(proc, time.monotonic() + 180)
+            time.sleep(warmup)  # a bench's fixed warm-up, not synchronisation
+            stop = threading.Event()
+            poller = threading.Thread(target=_poll_routes, args=(f"http://127.0.0.1:{port}", stop, run), daemon=True)
+            poller.start()
+            t0 = time.monotonic()
+            while (elapsed := time.monotonic() - t0) < seconds:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"meshscope exited during the soak (code {proc.returncode})")
+                times.append(elapsed)
+                rss.append(_rss_mb(proc.pid))
+                threads_max = max(threads_max, _threads(proc.pid))
+                time.sleep(every)
+            stop.set()
+            poller.join(timeout=35)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    return times, rss, run, threads_max
+
+
+def main() -> None:
+    rate = float(os.environ.get("BENCH_RSS_RATE", "20"))
+    seconds = float(os.environ.get("BENCH_RSS_SECONDS", "600"))
+    warmup = float(os.environ.get("BENCH_RSS_WARMUP", "60"))
+    every = float(os.environ.get("BENCH_RSS_EVERY", "5"))
+    times, rss, run, threads_max = soak(rate, seconds, warmup, every)
+    tag = f"rss {rate:g}rps {seconds / 60:g}min"
+    half = len(times) // 2
+    report(f"{tag} meshscope rss start", rss[0], "MB")
+    report(f"{tag} meshscope rss end", rss[-1], "MB", ("start", rss[0]))
+    report(f"{tag} meshscope rss max", max(rss), "MB")
+    report(f"{tag} meshscope rss slope", slope_mb_per_min(times, rss), "MB/min")
+    report(f"{tag} meshscope rss slope second half", slope_mb_per_min(times[half:], rss[half:]), "MB/min")
+    report(f"{tag} meshscope threads max", threads_max, "threads")
+    for name in ("graph", "findings"):
+        lat = sorted(run.latencies.get(name, []))
+        if lat:
+            report(f"{tag} {name} p99", 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], "ms")
+        report(f"{tag} {name} answered", len(lat), f"of {len(lat) + run.failures.get(name, 0)}")
+
+
+if __name__ == "__main__":
+    main()
