@@ -64,12 +64,13 @@ def main() -> None:
     canary(rates, base * 1000)
 
 
-if __name__ == "__main__":
-    main()
-
 
 def canary(rates, base_ms: float) -> None:  # noqa: ANN001
     t = best_of(lambda: evaluate(rates, 3600))
     n = len(evaluate(rates, 3600))
     report(f"canary verdicts for every split service ({n:,} candidate versions, goal < 200 ms)", t * 1000, "ms",
            ("reading the window", base_ms))
+
+
+if __name__ == "__main__":
+    main()
