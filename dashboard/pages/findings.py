@@ -29,8 +29,10 @@ def rows(source: DataSource, filters: dict[str, str]) -> list[dict[str, Any]]:
             "code": f["code"], "category": f["category"], "message": f["message"],
             "resource": f"{r.get('kind', '')} {r.get('namespace') or ''}/{r.get('name', '')}" if r else "",
             "impact_rps": (f.get("impact") or {}).get("rps"), "status": f.get("status", ""),
-            # minutes as a number, so the column sorts by age rather than as text
-            "age_min": round(max(0.0, now - f["first_seen"]) / 60, 1) if f.get("first_seen") else None,
+            # minutes as a number, so the column sorts by age rather than as text; counted from the current
+            # episode (a finding that resolved and came back is as old as its return, not its first-ever onset)
+            "age_min": round(max(0.0, now - (f.get("opened_at") or f["first_seen"])) / 60, 1)
+            if f.get("opened_at") or f.get("first_seen") else None,
         })
     return out
 

@@ -90,7 +90,7 @@ def alert_from_finding(f: Finding, now: float) -> Alert:
         fingerprint=f.fingerprint,
         labels=labels,
         annotations=annotations,
-        starts_at=f.first_seen or now,
+        starts_at=f.opened_at or f.first_seen or now,  # the current episode's onset, as Alertmanager's startsAt
         finding=f.to_dict(),
     )
 
