@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from diagnose.correlate import rank
+
+# Evaluations in a row a finding from a statistic (`evidence.statistical`, e.g. MS3014's p95 against its usual)
+# must be seen before it opens.
+STATISTICAL_OPEN_AFTER = 3
 from diagnose.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -153,7 +157,10 @@ class FindingTracker:
                 t.reopenings.popleft()
             if len(t.reopenings) >= self.flap_limit:
                 f.evidence["flapping"] = True
-            if t.status == "pending" and t.seen_streak >= self.open_after:
+            # a statistic (a p95 over a few seconds of requests) opens only once it has lasted: a busy host's
+            # passing spike is not a finding; facts (a flag, a denial in the log) open at first sight
+            needed = max(self.open_after, STATISTICAL_OPEN_AFTER if f.evidence.get("statistical") else 1)
+            if t.status == "pending" and t.seen_streak >= needed:
                 t.status = "open"
             f.status = "open" if t.status == "open" else "pending"
         for fp, t in list(self.tracks.items()):

@@ -133,7 +133,7 @@ class EdgeLatencyAnomaly:
             f = make("MS3014", resource=ResourceRef("Service", *fqdn_parts(r.dst)),
                      source=", ".join(f"{e.src_ns}/{e.src}" for e in mine.head(3).itertuples()),
                      destination=r.dst, p95_ms=float(r.value), reason=reason)
-            f.evidence = {"edge_key": r.dst, "rule": self.name, "p95_ms": round(float(r.value), 1),
+            f.evidence = {"edge_key": r.dst, "rule": self.name, "statistical": True, "p95_ms": round(float(r.value), 1),
                           "baseline_p95_ms": round(b, 1) if b else None, "sample_trace_ids": [],
                           "total": int(round(r.n)), "source": "histogram buckets", "depends_on": ctx.reachable(r.dst),
                           "edges": [{"source": f"{e.src_ns}/{e.src}", "source_workload": e.src,
@@ -162,7 +162,8 @@ class EdgeLatencyAnomaly:
         f = make("MS3014", resource=ResourceRef("Service", *fqdn_parts(dst)), source=", ".join(e["source"] for e in edges[:3]),
                  destination=dst, p95_ms=float(row["p95"]), reason=reason)
         f.evidence = {
-            "edge_key": dst, "rule": self.name, "edges": edges, "count": int(len(slow)), "total": int(len(sub)),
+            "edge_key": dst, "rule": self.name, "statistical": True,
+            "edges": edges, "count": int(len(slow)), "total": int(len(sub)),
             "p95_ms": round(float(row["p95"]), 1), "baseline_p95_ms": round(base, 1) if base else None,
             "sample_trace_ids": traces, "requests_in_window": total_to_service,
             # what it waits on: a failing or slow service anywhere below explains this latency (incidents)
