@@ -45,7 +45,9 @@ def scenario_expectations(sc) -> tuple[Expect, ...]:
     return (Expect(code=code, blame=sc.blame or "", destination=sc.edge[1] if runtime else "", callers=(sc.edge[0],)),)
 
 
-CASES = [("scenario", sc.name, sc, scenario_expectations(sc)) for sc in SCENARIOS] + \
+# canary scenarios (MS5010-MS5019) are judged by the stack's canary source, not by this module's diagnoser
+CASES = [("scenario", sc.name, sc, scenario_expectations(sc)) for sc in SCENARIOS
+         if not sc.expected_codes[0].startswith("MS501")] + \
         [("fault", f.name, f, f.expect) for f in load_faults()]
 
 
