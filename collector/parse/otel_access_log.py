@@ -145,13 +145,14 @@ def _wire_records(body: bytes) -> _Records:
         owner = len(resources)
         resources.append(attrs)
         for s0, ln in scopes:
-            for _, p0, pl in w._seq_fields(body, s0, s0 + ln, {2}):
-                owner_l.append(owner)
-                start_l.append(p0)
-                len_l.append(pl)
-    n = len(start_l)
-    start = np.array(start_l, dtype=np.int64)
-    length = np.array(len_l, dtype=np.int64)
+            p0, pl = _repeated_field(body, buf, s0, s0 + ln, 2)
+            owner_l.append(np.full(len(p0), owner, dtype=np.int64))
+            start_l.append(p0)
+            len_l.append(pl)
+    start = np.concatenate(start_l) if start_l else np.zeros(0, np.int64)
+    length = np.concatenate(len_l) if len_l else np.zeros(0, np.int64)
+    owner_l = np.concatenate(owner_l) if owner_l else np.zeros(0, np.int64)
+    n = len(start)
     f = w._walk(buf, start, start + length, {1: "fixed64", 11: "fixed64", 5: "len", 6: "len", 9: "len"})
 
     def last_of(fid: int, col: int) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +202,92 @@ def _wire_records(body: bytes) -> _Records:
             py[j] = v
         values = pa.array(py, pa.string())
     keys = w._strings(body_buffer, buf, k_s, k_l, repetitive=True)
-    return _Records(n, time_ns, body_col, trace, np.array(owner_l, dtype=np.int64), resources, a_owner, keys, values)
+    return _Records(n, time_ns, body_col, trace, owner_l, resources, a_owner, keys, values)
+
+
+def _repeated_field(body: bytes, buf: np.ndarray, start: int, end: int, field: int) -> tuple[np.ndarray, np.ndarray]:
+    """(data start, length) of every occurrence of length-delimited `field` in ONE message's bytes [start, end).
+
+    A scope holds thousands of log records back to back, each found only from the one before it,
+    which a plain walk does one Python step per record. Instead every byte equal to the record's
+    tag gets the position of the field that would follow it; from the first record that pointer is
+    followed by doubling (each step jumps twice as far), so a run of n records takes log2(n) array
+    steps. Bytes that merely look like the tag are never reached from a real field. Other fields
+    (the scope, schema_url) are stepped over one at a time; a field running past `end` is an error
+    (the caller falls back to the complete decoder, which names it).
+    """
+    tag = (field << 3) | 2
+    cand = np.flatnonzero(buf[start:end] == tag).astype(np.int64) + start
+    nxt, data, length = _next_field(buf, cand, end)
+    # the candidate index of the field that follows each candidate (-1: not a candidate, so the run ends there)
+    j = np.minimum(np.searchsorted(cand, nxt), max(len(cand) - 1, 0))
+    jump = np.where(cand[j] == nxt, j, -1) if len(cand) else j
+    starts: list[np.ndarray] = []
+    lens: list[np.ndarray] = []
+    p = start
+    while p < end:
+        if buf[p] == tag:  # a run of records: follow the pointers by doubling
+            run = np.array([np.searchsorted(cand, p)], dtype=np.int64)
+            hop = jump
+            while True:
+                after = hop[run]
+                run = np.concatenate([run, after[after >= 0]])
+                if (after < 0).any():
+                    break
+                hop = np.where(hop >= 0, hop[np.maximum(hop, 0)], -1)
+            last = run[-1]
+            if nxt[last] > end or (length[run] < 0).any():
+                raise w._Bad("field runs past the end of its message")
+            starts.append(data[run])
+            lens.append(length[run])
+            p = int(nxt[last])
+            continue
+        one = w._seq_fields(body, p, _field_end(body, p, end), {field})  # one other field, stepped over
+        for _, d0, dl in one:
+            starts.append(np.array([d0], np.int64))
+            lens.append(np.array([dl], np.int64))
+        p = _field_end(body, p, end)
+    if p != end:
+        raise w._Bad("message ends inside a field")
+    if not starts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(starts), np.concatenate(lens)
+
+
+def _next_field(buf: np.ndarray, tag_at: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For one-byte tags of length-delimited fields at `tag_at`: (position after the field, data start, length).
+    Lengths are varints of at most 5 bytes here; anything else (or past `end`) gives a position past `end`."""
+    value = np.zeros(len(tag_at), dtype=np.int64)
+    nbytes = np.zeros(len(tag_at), dtype=np.int64)
+    done = np.zeros(len(tag_at), dtype=bool)
+    for k in range(5):
+        at = tag_at + 1 + k
+        b = buf[np.minimum(at, len(buf) - 1)].astype(np.int64)
+        live = ~done & (at < end)
+        value[live] |= (b[live] & 0x7F) << (7 * k)
+        nbytes[live] = k + 1
+        done |= live & (b < 0x80)
+    data = tag_at + 1 + nbytes
+    nxt = np.where(done, data + value, end + 1)
+    return nxt, data, np.where(done, value, -1)
+
+
+def _field_end(body: bytes, p: int, end: int) -> int:
+    """Where the field starting at `p` ends (one sequential step: tag, then its value)."""
+    tag, q = w._py_varint(body, p)
+    wt = tag & 7
+    if wt == 2:
+        ln, q = w._py_varint(body, q)
+        q += ln
+    elif wt == 0:
+        _, q = w._py_varint(body, q)
+    elif wt in (1, 5):
+        q += 8 if wt == 1 else 4
+    else:
+        raise w._Bad("unsupported wire type")
+    if q > end:
+        raise w._Bad("field runs past the end of its message")
+    return q
 
 
 def _upb_records(body: bytes) -> _Records:

@@ -186,3 +186,50 @@ def test_otlp_http_v1_logs_fills_the_requests_table_too(as_json):
     df = store.requests()
     assert len(df) == 5 and set(df[s.SOURCE_WORKLOAD]) == {"productpage-v1"}
     assert len(store.logs()) == 6  # every record is still kept as a log record
+
+
+def test_record_framing_found_by_pointer_doubling_matches_a_sequential_walk():
+    """The class: any scope layout (scope and schema_url around the records, empty scopes, records of 1- to
+    3-byte lengths, bytes inside records equal to the record tag) gives the records a field-by-field walk gives."""
+    import random
+
+    import numpy as np
+
+    from collector.parse import otlp_wire as w
+    from collector.parse.otel_access_log import _repeated_field
+
+    rng = random.Random(7)
+    lines = _text_lines()
+    for case in range(40):
+        req = ExportLogsServiceRequest()
+        for _ in range(rng.randint(1, 3)):
+            rl = req.resource_logs.add()
+            rl.resource.attributes.extend(_kv({"k8s.pod.name": f"reviews-v1-5f4d584748-{case:05d}"}))
+            for _ in range(rng.randint(0, 3)):
+                sl = rl.scope_logs.add()
+                if rng.random() < 0.5:
+                    sl.scope.name = "envoy\x12"
+                if rng.random() < 0.5:
+                    sl.schema_url = "https://opentelemetry.io/schemas/1.21.0"
+                for _ in range(rng.choice([0, 1, 2, 50, 300])):
+                    lr = sl.log_records.add(time_unix_nano=0x1212121212121212 + rng.randint(0, 99))
+                    lr.body.string_value = rng.choice(lines) + "\x12" * rng.choice([0, 1, 200])
+                if sl.log_records and rng.random() < 0.2:  # a 3-byte length
+                    sl.log_records[-1].body.string_value = "x" * 17_000
+        body = req.SerializeToString()
+        buf = np.frombuffer(body, dtype=np.uint8)
+        for _, r0, rl_len in w._seq_fields(body, 0, len(body), {1}):
+            for _, s0, ln in w._seq_fields(body, r0, r0 + rl_len, {2}):
+                want = [(p, n) for _, p, n in w._seq_fields(body, s0, s0 + ln, {2})]
+                starts, lens = _repeated_field(body, buf, s0, s0 + ln, 2)
+                assert list(zip(starts.tolist(), lens.tolist())) == want, case
+        a = records_to_requests(_wire_records(body)).table
+        b = records_to_requests(_upb_records(body)).table
+        assert a.equals(b), case
+    # a scope cut short (its last record's length runs past the end) is refused, never read as records
+    body = request([{"body": ln} for ln in lines[:3]])
+    buf = np.frombuffer(body, dtype=np.uint8)
+    (_, r0, rl_len), = w._seq_fields(body, 0, len(body), {1})
+    (_, s0, ln), = w._seq_fields(body, r0, r0 + rl_len, {2})
+    with pytest.raises(w._Bad):
+        _repeated_field(body, buf, s0, s0 + ln - 5, 2)
