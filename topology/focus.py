@@ -14,7 +14,8 @@ is "which calls fail, who calls them and who do they call". The view keeps:
 
 Like `topology.aggregate` it works over the graph records the API serves, so live graphs, past
 windows and snapshots focus alike. The neighbourhood is a breadth-first search done one hop at a
-time over edge arrays (numpy isin), not a Python loop per edge.
+time over edge arrays (hash-based pandas isin: numpy's isin on object arrays compares every pair),
+not a Python loop per edge.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 UNHEALTHY = ("failing", "degraded")
 MAX_HOPS = 5  # beyond this the neighbourhood of any hub is the whole mesh
@@ -55,19 +57,20 @@ class Focused:
     hidden_edges: int
 
 
-def neighbourhood(sources: np.ndarray, targets: np.ndarray, start: set[str], hops: int) -> set[str]:
+def _isin(values: pd.Series, wanted: set[str]) -> np.ndarray:
+    return values.isin(wanted).to_numpy() if wanted else np.zeros(len(values), dtype=bool)
+
+
+def neighbourhood(sources: pd.Series, targets: pd.Series, start: set[str], hops: int) -> set[str]:
     """Node ids at most `hops` calls (either direction) from `start`."""
     seen = set(start)
-    frontier = np.array(sorted(start), dtype=object)
+    frontier = set(start)
     for _ in range(hops):
-        if not len(frontier):
+        if not frontier:
             break
-        out = targets[np.isin(sources, frontier)]
-        back = sources[np.isin(targets, frontier)]
-        nxt = set(out.tolist()) | set(back.tolist())
-        nxt -= seen
-        seen |= nxt
-        frontier = np.array(sorted(nxt), dtype=object)
+        nxt = set(targets[_isin(sources, frontier)]) | set(sources[_isin(targets, frontier)])
+        frontier = nxt - seen
+        seen |= frontier
     return seen
 
 
@@ -80,21 +83,20 @@ def focus(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], seeds: Itera
     if not 0 <= hops <= MAX_HOPS:
         raise ValueError(f"hops must be between 0 and {MAX_HOPS}, got {hops}")
     node_ids = {n["id"] for n in nodes}
-    ids = np.array([e["id"] for e in edges], dtype=object)
-    src = np.array([e["source"] for e in edges], dtype=object)
-    dst = np.array([e["target"] for e in edges], dtype=object)
-    bad = np.array([e.get("health") in UNHEALTHY for e in edges], dtype=bool)
+    frame = pd.DataFrame.from_records([(e["id"], e["source"], e["target"], e.get("health")) for e in edges],
+                                      columns=["id", "source", "target", "health"])
+    ids, src, dst = frame["id"], frame["source"], frame["target"]
+    bad = frame["health"].isin(UNHEALTHY).to_numpy()
     wanted = set(seeds or ())
-    seed_edges = np.isin(ids, list(wanted)) if wanted else np.zeros(len(edges), dtype=bool)
-    seed_nodes = (wanted & node_ids) | set(src[seed_edges].tolist()) | set(dst[seed_edges].tolist())
+    seed_edges = _isin(ids, wanted)
+    seed_nodes = (wanted & node_ids) | set(src[seed_edges]) | set(dst[seed_edges])
     if seed_nodes:
-        near = list(seed_nodes)
-        core = seed_edges | (bad & (np.isin(src, near) | np.isin(dst, near)))
+        core = seed_edges | (bad & (_isin(src, seed_nodes) | _isin(dst, seed_nodes)))
     else:
         core = bad
-    start = seed_nodes | set(src[core].tolist()) | set(dst[core].tolist())
+    start = seed_nodes | set(src[core]) | set(dst[core])
     kept = neighbourhood(src, dst, start, hops)
-    keep_edge = core | (np.isin(src, list(kept)) & np.isin(dst, list(kept)))
+    keep_edge = core | (_isin(src, kept) & _isin(dst, kept))
     out_nodes = [n for n in nodes if n["id"] in kept]
     out_edges = [e for e, k in zip(edges, keep_edge) if k]
     for b in blamed:
@@ -105,6 +107,6 @@ def focus(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], seeds: Itera
             out_edges.append({"id": f"{b.id}>{target}", "source": b.id, "target": target, "protocol": BLAMES,
                               "rps": 0.0, "error_pct": 0.0, "health": "na", "mtls_state": "none",
                               "health_reason": f"{b.kind} {b.namespace}/{b.name} is blamed for this"})
-    return Focused(out_nodes, out_edges, set(ids[core].tolist()),
+    return Focused(out_nodes, out_edges, set(ids[core]),
                    hidden_nodes=len(nodes) - sum(1 for n in out_nodes if n.get("type") != CONFIG),
                    hidden_edges=len(edges) - int(keep_edge.sum()))
