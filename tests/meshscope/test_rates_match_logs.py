@@ -6,7 +6,8 @@ that broke the counting: both sides see a request differently (a route timeout: 
 504 UT, the server's 0 DC), and requests that never reach the server (client-side fault
 injection). Each is checked right after the change (the window holds both states) and once
 the window holds only the new one, and again after meshscope restarts on the same data dir.
-The tolerance is the sampling resolution: 1 s scrapes against a 20 s window. The logged truth is the
+The tolerance is the sampling resolution: the scrape intervals around the window's edges against a
+20 s window (1 s scrapes: 10 %; measured, so a loaded box's late scrape rounds widen it honestly). The logged truth is the
 requests that completed in the window (start + duration), as counters count them.
 """
 from __future__ import annotations
@@ -21,8 +22,10 @@ from tests.util import free_port, wait_until
 pytestmark = pytest.mark.e2e
 WINDOW = 20.0
 # sampling resolution: a request counts in the logs at its end (start + duration) and in the counters at the first
-# scrape after its end, so each window edge may shift up to ~1 scrape interval (1 s) of traffic
-RESOLUTION = 2 * 1.0 / WINDOW
+# scrape after its end; the counters' value at a window edge is interpolated between the scrapes around it, so
+# each edge may misplace up to the traffic of that one scrape interval: 1 s on a quiet box (10 % of 20 s), more
+# when a loaded box delays scrape rounds, which `resolution` measures instead of assuming
+SCRAPE_INTERVAL = 1.0
 LAG = 1.0  # then `measure` waits until every log and scrape has been read past the window end
 
 
@@ -37,14 +40,37 @@ def at(t: float, what: str) -> None:
     wait_until(lambda: time.time() >= t, timeout=WINDOW + 60, interval=0.2, what=what)
 
 
+def resolution(store, start: float, end: float) -> float:
+    """The share of the window the scrapes around its two edges leave uncertain (worst target).
+
+    Per target: the interval between the scrapes around the start plus the one around the end, at
+    least the configured scrape interval each, over the window length.
+    """
+    import numpy as np
+
+    from collector import schema as s
+
+    m = store.arrow("metrics", start - 60, end + 60, columns=[s.TIME, s.TARGET]).to_pandas()
+    worst = 2 * SCRAPE_INTERVAL
+    for _, g in m.groupby(s.TARGET, observed=True):
+        t = np.unique(g[s.TIME].astype("int64").to_numpy() / 1e9)
+        gaps = 0.0
+        for edge in (start, end):
+            i = np.searchsorted(t, edge)
+            gaps += max(SCRAPE_INTERVAL, (t[i] if i < len(t) else edge) - (t[i - 1] if i > 0 else edge))
+        worst = max(worst, gaps)
+    return worst / WINDOW
+
+
 def check(store, end: float, what: str) -> None:
     at(end + LAG, f"{what}: window end")
     r = measure(store, end - WINDOW, end)
-    what = f"{what}: {r}"
+    res = resolution(store, end - WINDOW, end)
+    what = f"{what} (resolution {100 * res:.1f} %): {r}"
     assert r["edges"] >= 4, what  # every Bookinfo caller logged something
-    assert r["rps_err_pct"] <= 100 * RESOLUTION + 2, what  # + low-rate edges (2 rps: a request is 3 %)
-    assert r["error_pct_diff"] <= 100 * RESOLUTION, what
-    assert r["code_share_diff"] <= RESOLUTION, what
+    assert r["rps_err_pct"] <= 100 * res + 2, what  # + low-rate edges (2 rps: a request is 3 %)
+    assert r["error_pct_diff"] <= 100 * res, what
+    assert r["code_share_diff"] <= res, what
     assert r["extra_edges"] == 0, what
 
 
