@@ -160,6 +160,13 @@ def _errors(raw: bytes, bad: list[tuple[int, str, str]], first_line: int) -> lis
     return out
 
 
+def _line_errors(raw: bytes | None, lines: pa.Array, bad: list[tuple[int, str, str]], first_line: int) -> list[ParseError]:
+    """`_errors`, with the samples taken from the lines themselves when there is no raw buffer."""
+    if raw is not None:
+        return _errors(raw, bad, first_line)
+    return [ParseError(first_line + i, msg, reason, str(lines[i].as_py() or "").encode()[:512]) for i, msg, reason in bad]
+
+
 _CAREFUL_LINES = 16  # a refused piece this small is read line by line (Python, lenient on types)
 _WIDESPREAD = 2048  # a refused block this small whose halves both fail too: read it all line by line
 
@@ -319,7 +326,13 @@ def parse_text_log(data: bytes | str, context: LogContext = LogContext(), first_
     line that fits neither, or whose numbers are not numbers, is reported with its line number.
     """
     raw = data.encode() if isinstance(data, str) else bytes(data)
-    lines = _split_lines(raw)
+    return parse_text_lines(_split_lines(raw), context, first_line, raw)
+
+
+def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_line: int = 1,
+                     raw: bytes | None = None) -> AccessLogResult:
+    """`parse_text_log` over lines already apart (OpenTelemetry record bodies: one line each), so no
+    joined buffer is built and split again; `raw`, when given, is where error samples are cut from."""
     if len(lines) == 0:
         return AccessLogResult(REQUESTS.empty_table())
     blank = pc.equal(pc.binary_length(pc.ascii_trim_whitespace(lines)), 0).to_numpy(zero_copy_only=False)
@@ -353,13 +366,13 @@ def parse_text_log(data: bytes | str, context: LogContext = LogContext(), first_
         bad += refused
     if rows is None or rows.num_rows == 0:
         bad.sort()
-        return AccessLogResult(REQUESTS.empty_table(), _errors(raw, bad, first_line))
+        return AccessLogResult(REQUESTS.empty_table(), _line_errors(raw, lines, bad, first_line))
     if len(tables) > 1:
         rows = rows.take(pc.sort_indices(rows.column("_line")))
     table, derived_bad = _derive_safe(rows, context)
     bad += derived_bad
     bad.sort()
-    return AccessLogResult(table, _errors(raw, bad, first_line))
+    return AccessLogResult(table, _line_errors(raw, lines, bad, first_line))
 
 
 def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:

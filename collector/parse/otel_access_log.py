@@ -37,7 +37,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from collector import schema as s
 from collector.parse import otlp_wire as w
-from collector.parse.access_log import LogContext, derive_requests, parse_text_log
+from collector.parse.access_log import LogContext, derive_requests, parse_text_lines
 from collector.tables import REQUESTS
 
 # the access-log fields read from attributes (Istio's JSON access-log names); numbers may be sent as text
@@ -427,10 +427,8 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
 
     idx = np.flatnonzero(has_text)
     if len(idx):
-        lines = pc.take(body, pa.array(idx)).cast(pa.large_string())
-        joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines),
-                                pa.scalar("\n", pa.large_string()))  # one buffer, built by Arrow
-        result = parse_text_log(joined[0].as_buffer().to_pybytes(), marker, first_line=0)
+        # one record, one line: the bodies go to the text parser as they are (no joined buffer split again)
+        result = parse_text_lines(pc.take(body, pa.array(idx)), marker, first_line=0)
         dropped = np.array([e.line for e in result.errors], dtype=np.int64)
         rejected += len(dropped)
         errors.extend(f"record {int(idx[e.line])}: body {e.message}" for e in result.errors[:MAX_ERRORS])

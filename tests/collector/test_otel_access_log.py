@@ -128,6 +128,16 @@ def test_bad_records_are_rejected_with_reasons_and_neighbours_kept():
                                                                  for ln in lines[:2]]
     text = " ".join(got.errors)
     assert "neither a string body" in text and "non-numeric" in text and "start_time" in text
+    # a body is one record whatever it holds: a line break inside never makes two half rows, and every row keeps
+    # its own record's identity (each record here names a different writer)
+    bodies = [lines[0], lines[1][:40] + "\n" + lines[1][40:], "broken\nline", lines[2]]
+    got = decode_access_logs(request([{"body": b, "attrs": {**IDENTITY, "workload": f"w{i}"}} for i, b in enumerate(bodies)]))
+    assert (got.records, got.rejected) == (4, 1) and "record 2: body" in " ".join(got.errors)
+    writers = dict(zip(got.table.column(s.REQUEST_ID).to_pylist(),
+                       zip(got.table.column(s.SOURCE_WORKLOAD).to_pylist(), got.table.column(s.DESTINATION_WORKLOAD).to_pylist())))
+    for i in (0, 1, 3):
+        rid = parse_text_log(lines[min(i, 2)], CTX).table.column(s.REQUEST_ID)[0].as_py()
+        assert f"w{i}" in writers[rid], (i, writers)
 
 
 def test_record_time_and_trace_id_fill_what_attributes_leave_out():
