@@ -211,15 +211,16 @@ def _latency(ctx: AppendContext, limits: tuple[LatencyLimit, ...], total: np.nda
     ns = np.array([f.get("namespace") or "" for f in fields], dtype=object)
     svc = np.array([f.get("service") or "" for f in fields], dtype=object)
     app = np.array([f.get("app") or "" for f in fields], dtype=object)
-    rates = tr.rows["rate"].to_numpy()[rows]
+    groups, values = evaluate(layout, tr.rows["rate"].to_numpy()[rows],
+                              tuple(sorted({q for lim in limits for q in lim.quantiles()})))  # one pass for all
+    groups = groups.tolist()
     for lim in limits:
         into = (ns == lim.namespace) & ((svc == lim.service) | (app == lim.service))
         edges = into[tr.e_dst] & (tr.e_proto != 2) & (total > 0)
         if not edges.any():
             continue
         q_deg, q_fail = lim.quantiles()
-        groups, values = evaluate(layout, rates, tuple(sorted({q_deg, q_fail})))
-        for e, v_deg, v_fail in zip(groups.tolist(), values[q_deg].tolist(), values[q_fail].tolist()):
+        for e, v_deg, v_fail in zip(groups, values[q_deg].tolist(), values[q_fail].tolist()):
             if not edges[e] or not v_deg > lim.threshold_ms:
                 continue
             failing = v_fail > lim.threshold_ms
