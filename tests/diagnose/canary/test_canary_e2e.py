@@ -76,3 +76,19 @@ def test_canary_rollout_insufficient_then_healthy_then_rolled_back(stack, bundle
     rollback = yaml.safe_load(f["evidence"]["rollback_yaml"])
     weights = {d["destination"]["subset"]: d["weight"] for d in rollback["spec"]["http"][0]["route"]}
     assert weights == {"v2": 100, "v3": 0}, rollback
+
+    # the live loop judges weighted rollouts from its own 5-minute window: v3 is a rollback finding there too,
+    # and the versioned-app graph marks v3's node (and the edges into it) with the verdict
+    def marked():
+        els = httpx.get(f"{api}/api/v1/graph", params={"graphType": "versionedApp", "namespaces": "bookinfo"},
+                        timeout=60).json()["elements"]
+        nodes = [e["data"] for e in els if "source" not in e["data"] and e["data"].get("canary") == ROLLBACK]
+        edges = [e["data"] for e in els if "source" in e["data"] and e["data"].get("canary") == ROLLBACK]
+        return (nodes, edges) if nodes and edges else None
+
+    nodes, edges = wait_until(marked, timeout=120, interval=2.0, what="reviews v3 marked on the graph")
+    assert {(n.get("app"), n.get("version")) for n in nodes} == {("reviews", "v3")}, nodes
+    assert nodes[0]["canary_stable"] == "v2" and "error rate" in nodes[0]["canary_reason"]
+    live = httpx.get(f"{api}/api/v1/findings", timeout=60).json()
+    live = live["findings"] if isinstance(live, dict) else live
+    assert any(f["code"] == "MS5010" and f["evidence"]["verdict"]["candidate"] == "v3" for f in live)
