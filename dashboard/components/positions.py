@@ -80,13 +80,13 @@ class PositionMemory:
         """Elements with a `position` on every node: remembered ones kept, new ones laid out in layers."""
         # compound boxes take their extent from their children, so they get no position of their own
         nodes = [e for e in elements if "source" not in e["data"] and e["data"].get("type") != "box"]
-        edges = [(e["data"]["source"], e["data"]["target"]) for e in elements if "source" in e["data"]]
         with self._lock:
             known = self._positions[graph_type]
             new = [n for n in nodes if n["data"]["id"] not in known]
-            if new:
+            if new:  # a refresh with no new node lays out nothing: it only hands back the remembered positions
+                edges = [(e["data"]["source"], e["data"]["target"]) for e in elements if "source" in e["data"]]
                 self._place_new(graph_type, known, new, nodes, edges)
-            return [dict(e, position=dict(known[e["data"]["id"]])) if e["data"]["id"] in known and "source" not in e["data"]
+            return [dict(e, position=dict(known[e["data"]["id"]])) if "source" not in e["data"] and e["data"]["id"] in known
                     else e for e in elements]
 
     def known(self, graph_type: str) -> dict[str, dict[str, float]]:
