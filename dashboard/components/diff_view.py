@@ -120,3 +120,12 @@ def compared(source: Any, graph_type: str, namespaces: list[str] | None, window:
     between = ", ".join(dict.fromkeys(f"{c.get('op')} {c.get('kind')} {c.get('namespace') or ''}/{c.get('name')}"
                                       for c in changes[-5:]))
     return apply(elements, diff), [summary_line(diff) + (f": {between}" if between else "")]
+
+
+def compare_of(query: dict[str, str]) -> int:
+    """?compare= (bookmarkable diff mode): one of COMPARES' values, else off."""
+    try:
+        value = int(float(query.get("compare", "0") or 0))
+    except ValueError:
+        return 0
+    return value if value in dict(COMPARES) else 0

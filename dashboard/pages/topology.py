@@ -68,6 +68,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     end_ago = end_ago if end_ago in dict(ENDS) else 0
     view = graph_views.initial(query, highlight)  # a highlighted finding's groups open
     result, elements = _elements(source, ctx, graph_type, namespaces, None, end_ago, view)
+    compare = diff_view.compare_of(query)  # ?compare=: open in diff mode (issue #14)
+    elements, compared = diff_view.compared(source, graph_type, namespaces, None, end_ago, compare, elements)
     shown = _shown(source, highlight, result.elements, graph_type, namespaces, None)
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
     large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
@@ -99,13 +101,13 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             dcc.Dropdown(id="topo-end", options=[{"label": l, "value": v} for v, l in ENDS], value=end_ago,
                          clearable=False, style={"width": "100px", "display": "inline-block", "verticalAlign": "middle"}),
             html.Span(" Compare ", className="muted"),  # diff mode: this window against an earlier one
-            dcc.Dropdown(id="topo-compare", options=[{"label": l, "value": v} for v, l in diff_view.COMPARES], value=0,
+            dcc.Dropdown(id="topo-compare", options=[{"label": l, "value": v} for v, l in diff_view.COMPARES], value=compare,
                          clearable=False, style={"width": "140px", "display": "inline-block", "verticalAlign": "middle"}),
             html.Div(className="topo-replay", style={"width": "320px", "display": "inline-block",
                                                      "verticalAlign": "middle"}, children=[
                 dcc.Slider(id="topo-replay", min=0, max=replay.STEPS, step=1, value=replay.STEPS,
                            marks=replay.marks(source, result.window_s, end_ago))]),
-            html.Span(id="topo-notes", className="muted", children="; ".join(result.notes))]),
+            html.Span(id="topo-notes", className="muted", children="; ".join([*result.notes, *compared]))]),
         dcc.Interval(id="topo-interval", interval=refresh_default * 1000 or 10_000, disabled=refresh_default == 0),
         dcc.Store(id="topo-highlight", data=highlight),
         dcc.Store(id="topo-highlight-shown", data=shown),

@@ -115,3 +115,9 @@ def test_replay_steps_through_slices_and_marks_the_changes(tmp_path):
     shifted = replay.marks(Source(), 300, 300)  # the window that ended 5 min ago holds the DestinationRule's change
     assert [v["label"] for v in shifted.values() if "\u25b2" in v["label"]] == ["\u25b21 -90s"]
     j.close()
+
+
+def test_compare_from_the_url_is_one_of_the_offered_choices():
+    assert diff_view.compare_of({"compare": "-1"}) == -1 and diff_view.compare_of({"compare": "900"}) == 900
+    assert diff_view.compare_of({}) == 0 and diff_view.compare_of({"compare": "7"}) == 0
+    assert diff_view.compare_of({"compare": "<x>"}) == 0
