@@ -8,7 +8,10 @@ backend reports no new data (`data_version`: the store's generation): idle is id
 Builds are single-flight: concurrent requests for one view share one computation,
 and once a view has been built, a request never waits for a rebuild: it gets the
 latest graph while one background rebuild runs (stale-while-revalidate, at most
-`_STALE_S` and a quarter of the view's window old). Findings and SLOs are the diagnoser's latest state, never a cycle
+`_STALE_S` and a quarter of the view's window old, or twice the view's last build time if
+that is longer: when a build takes longer than the staleness allowance, as on a starved
+machine, waiting for it would give a graph hardly fresher than the previous one, only late;
+each graph carries the time it describes). Findings and SLOs are the diagnoser's latest state, never a cycle
 run on the request's time. Side-panel series cost at most one more:
 each graph remembers its element ids (a click names only an id) and the frames
 of its series, and the series are computed by topology's own code
@@ -53,6 +56,7 @@ class _Built:
     rates: pd.DataFrame
     frames: dict[int, list] = field(default_factory=dict)  # points -> side-panel frames ending on this graph
     version: Any = None  # the backend's data version it was built from
+    seconds: float = 0.0  # how long it took to build (wall time: what a waiting request would wait)
 
 
 class LiveSource:
@@ -119,7 +123,7 @@ class LiveSource:
                 builder = False
         # a previous graph may stand in while the rebuild runs, if it is young next to its window
         # (numbers over 15 s must not be a minute old)
-        stale_ok = hit is not None and now - hit.at < min(_STALE_S, max(window_s / 4, max_age))
+        stale_ok = hit is not None and now - hit.at < min(_STALE_S, max(window_s / 4, max_age, 2 * hit.seconds))
         if builder:
             if stale_ok:  # answer now with the previous graph; rebuild off the request path
                 threading.Thread(target=self._build_into, args=(key, version, running), daemon=True,
@@ -165,6 +169,7 @@ class LiveSource:
 
         graph_type, namespaces, window_s = key[0], list(key[1]) or None, key[2]
         now = self.now()
+        t0 = time.monotonic()
         rates = self.backend.rates(window_s, now)
         graph = build_graph(rates, graph_type, namespaces, snapshot=self.backend.snapshot(),
                             window_s=window_s, query_time=now, health=health_for(self.stack))  # latency SLOs colour too
@@ -174,7 +179,7 @@ class LiveSource:
         all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") not in (None, "", "unknown")})
         notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
         result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
-        built = _Built(now, result, graph, rates, version=version)
+        built = _Built(now, result, graph, rates, version=version, seconds=time.monotonic() - t0)
         with self._lock:
             self.graph_builds += 1
             self.builds_by_view[key] = self.builds_by_view.get(key, 0) + 1
