@@ -276,7 +276,8 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
     _server_side(edges, before, after, report)
     _routes(edges, before, after, report)
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
-        total = edges.groupby(["s_ns", "s_wl", "d_host"], sort=False)["rps"].sum()
+        hit = edges[edges["d_host"].isin({i.host for i in report.impacts})]  # only the hosts impacts name
+        total = hit.groupby(["s_ns", "s_wl", "d_host"], sort=False)["rps"].sum()
         by_edge = {(f"{a}/{b}", h): float(v) for (a, b, h), v in total.items()}
         for i in report.impacts:
             i.edge_rps = by_edge.get((i.source, i.host), i.rps)
