@@ -77,7 +77,7 @@ def _implied(expand: Iterable[str]) -> set[str]:
 
 def _node_frame(nodes: list[dict[str, Any]]) -> pd.DataFrame:
     cols = ("id", "type", "namespace", "app", "name", "health", "rps_in", "rps_out", "error_pct", "parent", "outsider")
-    df = pd.DataFrame.from_records([{c: n.get(c) for c in cols} for n in nodes], columns=list(cols))
+    df = pd.DataFrame({c: [n.get(c) for n in nodes] for c in cols})  # column by column: no dict per record
     for c in ("namespace", "app", "name", "type", "health", "parent"):
         df[c] = df[c].fillna("").astype(str)
     for c in ("rps_in", "rps_out", "error_pct"):
@@ -118,7 +118,7 @@ def _worst(moved: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
 def _edge_frame(edges: list[dict[str, Any]], group_of: pd.Series) -> pd.DataFrame:
     cols = ("id", "source", "target", "protocol", "rps", "error_pct", "p50_ms", "p95_ms", "p99_ms", "mtls_pct",
             "mtls_state", "health")
-    df = pd.DataFrame.from_records([{c: e.get(c) for c in cols} for e in edges], columns=list(cols))
+    df = pd.DataFrame({c: [e.get(c) for e in edges] for c in cols}, columns=list(cols))
     for c in ("rps", "error_pct", "p50_ms", "p95_ms", "p99_ms", "mtls_pct"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
     df["rps"] = df["rps"].fillna(0.0)
@@ -131,24 +131,28 @@ def _edge_frame(edges: list[dict[str, Any]], group_of: pd.Series) -> pd.DataFram
     return df
 
 
-def _summed_dicts(records: list[dict[str, Any]], key: str, rows: np.ndarray, keys: pd.MultiIndex) -> list[dict]:
-    """Per group, the sum of the members' {name: rate} dicts (codes, flags): one frame, one group-by."""
-    frame = pd.DataFrame.from_records([records[i].get(key) or {} for i in rows])
-    if frame.empty or not len(frame.columns):
-        return [{} for _ in range(len(keys))]
-    frame = frame.apply(pd.to_numeric, errors="coerce").fillna(0.0)
-    frame.index = keys
-    summed = frame.groupby(level=[0, 1, 2], sort=True).sum()
-    names = [str(c) for c in summed.columns]
-    return [{n: round(float(v), 6) for n, v in zip(names, row) if v} for row in summed.to_numpy()]
+def _summed_dicts(records: list[dict[str, Any]], key: str, rows: np.ndarray, member_group: np.ndarray,
+                 n_groups: int) -> list[dict]:
+    """Per group, the sum of its members' {name: rate} dicts (codes, flags).
 
-
-def _mtls_state(pct: float | None, mismatch: bool) -> str:
-    if mismatch:
-        return "mismatch"
-    if pct is None or np.isnan(pct):
-        return "none"
-    return "full" if pct >= 99.95 else "partial" if pct > 0 else "none"
+    `rows[j]` is member j's record index and `member_group[j]` its group's number; the dicts are
+    flattened once into long (group, name, rate) columns and summed in one group-by.
+    """
+    grp, names, rates = [], [], []
+    for i, g in zip(rows.tolist(), member_group.tolist()):
+        for name, rate in (records[i].get(key) or {}).items():
+            grp.append(g)
+            names.append(str(name))
+            rates.append(rate)
+    out: list[dict] = [{} for _ in range(n_groups)]
+    if not grp:
+        return out
+    long = pd.DataFrame({"g": grp, "name": names, "rate": pd.to_numeric(pd.Series(rates), errors="coerce").fillna(0.0)})
+    summed = long.groupby(["g", "name"], sort=True)["rate"].sum()
+    for (g, name), rate in zip(summed.index.tolist(), summed.tolist()):
+        if rate:
+            out[g][name] = round(rate, 6)
+    return out
 
 
 def _rolled_edges(edges: list[dict[str, Any]], ef: pd.DataFrame, moved: pd.Series) -> list[dict[str, Any]]:
@@ -166,26 +170,35 @@ def _rolled_edges(edges: list[dict[str, Any]], ef: pd.DataFrame, moved: pd.Serie
     m["mismatch"] = m["mtls_state"] == "mismatch"
     m["failing"] = m["health"] == "failing"
     m["degraded"] = m["health"] == "degraded"
-    agg = m.groupby(["sg", "tg", "protocol"], sort=True).agg(
+    grouped = m.groupby(["sg", "tg", "protocol"], sort=True)
+    agg = grouped.agg(
         rps=("rps", "sum"), err_rps=("err_rps", "sum"), mtls_rps=("mtls_rps", "sum"),
         mtls_measured=("mtls_measured", "sum"), p50=("p50_ms", "max"), p95=("p95_ms", "max"), p99=("p99_ms", "max"),
         rank=("rank", "max"), mismatch=("mismatch", "any"), count=("rps", "size"), failing=("failing", "sum"),
         degraded=("degraded", "sum"))
-    keys = pd.MultiIndex.from_frame(m[["sg", "tg", "protocol"]])
-    codes = _summed_dicts(edges, "codes", rows, keys)
-    flags = _summed_dicts(edges, "flags", rows, keys)
+    member_group = grouped.ngroup().to_numpy()
+    codes = _summed_dicts(edges, "codes", rows, member_group, len(agg))
+    flags = _summed_dicts(edges, "flags", rows, member_group, len(agg))
+    # every per-edge number as a column first; the loop below only zips them into records
+    rps = agg["rps"].to_numpy()
+    err = np.round(np.divide(100.0 * agg["err_rps"].to_numpy(), rps, out=np.zeros(len(agg)), where=rps > 0), 1)
+    measured = agg["mtls_measured"].to_numpy()
+    pct = np.divide(100.0 * agg["mtls_rps"].to_numpy(), measured, out=np.full(len(agg), np.nan), where=measured > 0)
+    state = np.select([agg["mismatch"].to_numpy(), np.isnan(pct), pct >= 99.95, pct > 0],
+                      ["mismatch", "none", "full", "partial"], "none")
+    health = agg["rank"].astype(int).map(_RANK_HEALTH).tolist()
+    count = agg["count"].astype(int).to_numpy()
+    reason = np.where(count > 1, "worst of " + agg["count"].astype(str) + " edges: " + agg["failing"].astype(int).astype(str)
+                      + " failing, " + agg["degraded"].astype(int).astype(str) + " degraded", "")
+    lat = {k: [None if np.isnan(v) else v for v in agg[k].astype(float).round(3).tolist()] for k in ("p50", "p95", "p99")}
+    pct_out = [None if np.isnan(v) else v for v in np.round(pct, 1).tolist()]
     out = []
-    for i, ((sg, tg, proto), r) in enumerate(zip(agg.index, agg.itertuples(index=False))):
-        pct = 100.0 * r.mtls_rps / r.mtls_measured if r.mtls_measured > 0 else None
-        count = int(r.count)
-        reason = f"worst of {count} edges: {int(r.failing)} failing, {int(r.degraded)} degraded" if count > 1 else ""
+    for i, (sg, tg, proto) in enumerate(agg.index):
         out.append({
             "id": edge_agg_id(sg, tg, proto), "source": sg, "target": tg, "protocol": proto, "aggregate": True,
-            "rps": float(r.rps), "error_pct": round(100.0 * r.err_rps / r.rps, 1) if r.rps > 0 else 0.0,
-            "p50_ms": _num(r.p50), "p95_ms": _num(r.p95), "p99_ms": _num(r.p99),
-            "mtls_pct": None if pct is None else round(float(pct), 1), "mtls_state": _mtls_state(pct, bool(r.mismatch)),
-            "health": _RANK_HEALTH[int(r.rank)], "health_reason": reason, "members": count,
-            "codes": codes[i], "flags": flags[i],
+            "rps": float(rps[i]), "error_pct": float(err[i]), "p50_ms": lat["p50"][i], "p95_ms": lat["p95"][i],
+            "p99_ms": lat["p99"][i], "mtls_pct": pct_out[i], "mtls_state": str(state[i]), "health": health[i],
+            "health_reason": str(reason[i]), "members": int(count[i]), "codes": codes[i], "flags": flags[i],
         })
     return out
 
@@ -206,7 +219,7 @@ def _rolled_nodes(nf: pd.DataFrame, ef: pd.DataFrame, group: pd.Series,
         rps_in=("rps_in", "sum"), rps_out=("rps_out", "sum"), err_rps=("err_rps", "sum"), rank=("rank", "max"),
         members=("id", "size"), outsider=("outsider", "all"), namespace=("namespace", "first"), app=("app", "first"),
         name=("name", "first"))
-    counts = pd.crosstab(moved["group"], moved["health"]).reindex(sums.index)
+    counts = moved.groupby(["group", "health"], sort=True).size().unstack(fill_value=0).reindex(sums.index, fill_value=0)
     into = ef[(ef["tg"] != ef["target"]).to_numpy()]  # edges into members: p95 and mTLS of what members serve
     stats = into.assign(mtls_rps=into["rps"] * into["mtls_pct"].fillna(0.0) / 100.0,
                         measured=np.where(into["mtls_pct"].notna(), into["rps"], 0.0)).groupby("tg").agg(
