@@ -96,7 +96,7 @@ def styles() -> list[dict[str, Any]]:
 
 def summary_line(diff: dict[str, Any]) -> str:
     s = diff.get("summary") or {}
-    changes = [c for c in diff.get("config_changes") or [] if c.get("op") != "gap"]
+    changes = [c for c in diff.get("config_changes") or [] if c.get("op") != "gap" and not c.get("initial")]
     return (f"compared with the window ending {diff['before']['end'] - diff['after']['end']:+.0f} s: "
             f"{s.get('appeared', 0)} appeared, {s.get('vanished', 0)} vanished, {s.get('changed', 0)} changed "
             f"(green new, grey dashed gone, red worse, blue better); {len(changes)} config change(s) between")
@@ -116,9 +116,11 @@ def compared(source: Any, graph_type: str, namespaces: list[str] | None, window:
         diff = fn(graph_type, namespaces or None, w, after_end - offset_of(compare, w), after_end)
     except QueryError as exc:
         return elements, [f"compare: {exc}"]
-    changes = [c for c in diff.get("config_changes") or [] if c.get("op") != "gap"]
+    # the journal answers newest first; its first listing of the objects (`initial`) is no change
+    changes = sorted((c for c in diff.get("config_changes") or [] if c.get("op") != "gap" and not c.get("initial")),
+                     key=lambda c: -float(c.get("time") or 0.0))
     between = ", ".join(dict.fromkeys(f"{c.get('op')} {c.get('kind')} {c.get('namespace') or ''}/{c.get('name')}"
-                                      for c in changes[-5:]))
+                                      for c in changes[:5]))  # the latest five
     return apply(elements, diff), [summary_line(diff) + (f": {between}" if between else "")]
 
 

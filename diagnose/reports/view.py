@@ -210,7 +210,8 @@ def before_after(snapshot: Snapshot, limit: int = 30) -> dict[str, Any] | None:
     changes = [{"time": when(c.get("time")), "op": str(c.get("op") or ""),
                 "object": f"{c.get('kind')} {c.get('namespace') or ''}/{c.get('name')}".replace(" /", " "),
                 "what": _change_summary(c), "who": str(c.get("who") or "-")}
-               for c in ba.get("config_changes") or [] if isinstance(c, dict)]
+               for c in sorted((c for c in ba.get("config_changes") or [] if isinstance(c, dict) and not c.get("initial")),
+                               key=lambda c: number(c.get("time")) or 0.0)]  # oldest first; the first listing is no change
     before, after = ba.get("before") or {}, ba.get("after") or {}
     return {"before_end": when(before.get("end")), "after_end": when(after.get("end")),
             "window": duration(float(after.get("window") or 0)), "summary": ba["summary"], "edges": rows,

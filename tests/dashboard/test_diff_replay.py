@@ -70,7 +70,8 @@ def test_compared_hook_reads_the_sources_diff_and_says_what_changed_between():
             calls.append((graph_type, window_s, before_end, after_end))
             out = compare_graphs(before, after)
             out.update(config_changes=[{"op": "gap"}, {"op": "create", "kind": "ServiceEntry", "namespace": "b",
-                                                       "name": "cache"}],
+                                                       "name": "cache", "time": 9_700.0},
+                                       {"op": "create", "kind": "Namespace", "name": "b", "initial": True}],
                        before={"end": before_end}, after={"end": after_end})
             return out
 
