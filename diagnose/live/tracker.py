@@ -23,7 +23,7 @@ from diagnose.correlate import rank
 
 # Evaluations in a row a finding from a statistic (`evidence.statistical`, e.g. MS3014's p95 against its usual)
 # must be seen before it opens.
-STATISTICAL_OPEN_AFTER = 3
+STATISTICAL_OPEN_AFTER = 2
 from diagnose.findings import Finding
 
 log = logging.getLogger(__name__)
