@@ -37,7 +37,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from collector import schema as s
 from collector.parse import otlp_wire as w
-from collector.parse.access_log import LogContext, derive_requests, parse_text_lines
+from collector.parse.access_log import LogContext, derive_requests, parse_json_log, parse_text_lines
 from collector.tables import REQUESTS
 
 # the access-log fields read from attributes (Istio's JSON access-log names); numbers may be sent as text
@@ -425,11 +425,15 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
         parts.append(derived)
         rows_of.append(np.setdiff1d(idx[number_ok], dropped, assume_unique=True))
 
-    idx = np.flatnonzero(has_text)
-    if len(idx):
-        # one record, one line: the bodies go to the text parser as they are (no joined buffer split again)
-        result = parse_text_lines(pc.take(body, pa.array(idx)), marker, first_line=0)
-        dropped = np.array([e.line for e in result.errors], dtype=np.int64)
+    # a body is Istio's text line (the default), or a JSON object: `logFormat.text` set to JSON, or an OpenTelemetry
+    # Collector's filelog receiver shipping the sidecar's JSON stdout log
+    json_body = pc.starts_with(pc.utf8_ltrim_whitespace(body), "{").to_numpy(zero_copy_only=False)
+    for idx, parse in ((np.flatnonzero(has_text & ~json_body), _text_bodies),
+                       (np.flatnonzero(has_text & json_body), _json_bodies)):
+        if not len(idx):
+            continue
+        result = parse(pc.take(body, pa.array(idx)), marker)
+        dropped = np.unique(np.array([e.line for e in result.errors], dtype=np.int64))
         rejected += len(dropped)
         errors.extend(f"record {int(idx[e.line])}: body {e.message}" for e in result.errors[:MAX_ERRORS])
         table = result.table
@@ -446,6 +450,19 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
     rows = pa.array(np.concatenate(rows_of))
     table = _patch_identity(table, pc.take(wl, rows), pc.take(ns, rows), pc.take(pr, rows))
     return OtelLogsResult(table, rec.n, rejected, errors[:MAX_ERRORS])
+
+
+def _text_bodies(bodies: pa.Array, marker: LogContext):
+    """One record, one line: the bodies go to the text parser as they are (no joined buffer split again)."""
+    return parse_text_lines(bodies, marker, first_line=0)
+
+
+def _json_bodies(bodies: pa.Array, marker: LogContext):
+    """JSON bodies, one object per record: a line break inside one (pretty-printed) is only JSON whitespace."""
+    one_line = pc.replace_substring(bodies, "\n", " ").cast(pa.large_string())
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, len(one_line)], pa.int64()), one_line),
+                            pa.scalar("\n", pa.large_string()))
+    return parse_json_log(joined[0].as_buffer().to_pybytes(), marker, first_line=0)
 
 
 def _traceparent(trace_hex: pa.Array) -> pa.Array:

@@ -243,3 +243,25 @@ def test_record_framing_found_by_pointer_doubling_matches_a_sequential_walk():
     (_, s0, ln), = w._seq_fields(body, r0, r0 + rl_len, {2})
     with pytest.raises(w._Bad):
         _repeated_field(body, buf, s0, s0 + ln - 5, 2)
+
+
+def test_json_bodies_give_the_file_tailers_rows_and_bad_ones_are_refused_alone():
+    """The class: a body holding Istio's JSON access-log object (logFormat.text set to JSON, or an OpenTelemetry
+    Collector's filelog receiver shipping the sidecar's stdout), pretty-printed or not, beside text bodies."""
+    objs = _json_objects()
+    text = _text_lines()
+    bodies = [json.dumps(o, indent=2 if i % 2 else None) for i, o in enumerate(objs)]
+    bodies.insert(1, '{"response_code": 200, "start_time": "not a time"}')
+    bodies.insert(3, "{ broken json")
+    bodies.append(text[0])
+    recs = [{"body": b, "attrs": IDENTITY} for b in bodies]
+    recs[-1]["attrs"] = {**IDENTITY, "workload": "the-text-one"}
+    got = decode_access_logs(request(recs))
+    assert (got.records, got.rejected) == (len(objs) + 3, 2), got.errors
+    assert any("record 1: body" in e for e in got.errors) and any("record 3: body" in e for e in got.errors)
+    want = parse_json_log("\n".join(json.dumps(o) for o in objs) + "\n", CTX).table.to_pandas()[COMPARED]
+    rows = got.table.to_pandas()
+    texty = (rows[s.SOURCE_WORKLOAD] == "the-text-one") | (rows[s.DESTINATION_WORKLOAD] == "the-text-one")
+    # (values compared, not categories: the text rows' values are categories of the same columns too)
+    assert rows[~texty].reset_index(drop=True)[COMPARED].astype(object).equals(want.reset_index(drop=True).astype(object))
+    assert list(rows[texty][s.REQUEST_ID]) == [parse_text_log(text[0], CTX).table.column(s.REQUEST_ID)[0].as_py()]
