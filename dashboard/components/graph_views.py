@@ -141,8 +141,8 @@ def styles() -> list[dict[str, Any]]:
     ]
 
 
-def aggregate_panel(data: dict[str, Any]) -> list[Any]:
-    """The side panel of an aggregate: its roll-up and its worst members."""
+def aggregate_panel(data: dict[str, Any], source: DataSource | None = None) -> list[Any]:
+    """The side panel of an aggregate: its roll-up, its worst members and the open findings in its namespace."""
     level = "apps" if data.get("level") == "namespace" else "workloads"
     counts = data.get("health_counts") or {}
     facts = {"health": data.get("health"), "why this colour": data.get("health_reason"),
@@ -160,7 +160,20 @@ def aggregate_panel(data: dict[str, Any]) -> list[Any]:
         html.H4(f"Worst members ({len(worst)})"),
         html.Ul(id="panel-worst", children=[html.Li([badge(w["health"]), f" {w['name']}  {w['error_pct']}% errors, "
                                                      f"{w['rps_in']} rps in"]) for w in worst]),
+        *_namespace_findings(source, data.get("namespace") or ""),
     ]
+
+
+def _namespace_findings(source: DataSource | None, namespace: str, limit: int = 10) -> list[Any]:
+    if source is None or not namespace:
+        return []
+    try:
+        found = source.findings({"namespace": namespace, "status": "open"})
+    except Exception:  # noqa: BLE001 - the roll-up must show even when findings cannot be read
+        return []
+    return [html.H4(f"Open findings in {namespace} ({len(found)})"), html.Ul(id="panel-agg-findings", children=[
+        html.Li([badge(f["severity"]), " ", dcc.Link(f["code"], href=f"/findings?fp={quote(f['fingerprint'], safe='')}"),
+                 " ", html.Span(f["message"]), " ", focus_link(f["fingerprint"])]) for f in found[:limit]])] if found else []
 
 
 def register(app: Any) -> None:

@@ -175,7 +175,7 @@ def _panel(source: DataSource, data: dict[str, Any], is_edge: bool, graph_type: 
     """The side panel of a clicked element; its series come from the graph request it was drawn in."""
     eid = data["id"]
     if data.get("type") == "aggregate":  # a grouped view's namespace or app: its roll-up and worst members
-        return graph_views.aggregate_panel(data)
+        return graph_views.aggregate_panel(data, source)
     if is_edge:
         title = f"{data.get('source_label', data['source'])} \u2192 {data.get('target_label', data['target'])}"
     else:

@@ -55,3 +55,18 @@ def test_opened_members_are_placed_around_their_aggregate_and_nothing_else_moves
     span = graph_views.MEMBER_GAP * 3
     assert all(abs(p["x"] - centre["x"]) <= span and abs(p["y"] - centre["y"]) <= span for p in members)
     assert all(placed[i] == before[i] for i in before if i in placed)
+
+
+def test_an_aggregates_panel_lists_the_open_findings_in_its_namespace_with_focus_links():
+    from dashboard.pages import topology
+    from tests.dashboard.test_api_graph_views import with_incident
+
+    snap, _ = with_incident(synthetic_snapshot(120, seed=3, namespaces=4))
+    src = SnapshotSource(snap)
+    grouped, _ = graph_views.apply(src, src.graph(), graph_views.initial({"group": "namespace"}))
+    ns = snap["findings"][0]["resource"]["namespace"]
+    by_id = {e["data"]["id"]: e["data"] for e in grouped.elements}
+    text = str(topology._panel(src, by_id[f"agg:ns:{ns}"], False, "workload"))
+    assert "panel-agg-findings" in text and "/topology?focus=MS2001" in text and "panel-worst" in text
+    other = next(i for i in by_id if i.startswith("agg:ns:") and i != f"agg:ns:{ns}")
+    assert "panel-agg-findings" not in str(topology._panel(src, by_id[other], False, "workload"))
