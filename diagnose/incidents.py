@@ -253,6 +253,17 @@ def _group(findings: list[Finding]) -> list[Incident]:
             failures_by_service[_service_of(f)].append(i)
         if _runtime(f):
             problems_by_service[_service_of(f)].append(i)
+    # the same failure class blamed on an object another such failure names as a co-cause (its `related`): one
+    # change (a namespace-wide STRICT) breaks two edges, blamed on the DestinationRule on one and the
+    # PeerAuthentication on the other
+    by_code_obj = {(findings[i].code, _obj_key(findings[i])): i for idx in failures_by_service.values() for i in idx
+                   if _obj_key(findings[i]) is not None}
+    for idx in failures_by_service.values():
+        for i in idx:
+            for r in findings[i].related:
+                j = by_code_obj.get((findings[i].code, (r.kind, r.namespace, r.name)))
+                if j is not None and r.kind not in ("Service", "ServiceLevelObjective"):
+                    u.join(i, j)
     deps = _dependencies(findings, problems_by_service, {s for s, idx in failures_by_service.items() if idx})
     failing_by_caller: dict[str, int] = {}  # calling workload -> a failure (not a slowness) it sees
     for idx in failures_by_service.values():

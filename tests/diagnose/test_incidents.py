@@ -208,3 +208,32 @@ def test_latency_seen_by_callers_whose_requests_fail_at_that_moment_joins_that_f
     assert {"MS3006", "MS3014"} <= {f.code for f in out}
     serious = [i for i in group(out) if i.severity in ("error", "warning")]
     assert [i.root.code for i in serious] == ["MS3006"]
+
+
+def test_one_change_breaking_two_edges_is_one_incident():
+    """A namespace-wide STRICT: the edge whose DestinationRule sends plaintext blames that rule (the
+    PeerAuthentication beside it), another edge's resets blame the PeerAuthentication itself. Same failure class,
+    one names the other's cause as its co-cause: one incident."""
+    from diagnose.catalog import make
+    from diagnose.findings import ResourceRef
+
+    pa = ResourceRef("PeerAuthentication", "default", "bookinfo", path="spec/mtls/mode", source="f.yaml:5")
+    dr = ResourceRef("DestinationRule", "details", "bookinfo", path="spec/trafficPolicy/tls/mode", source="f.yaml:12")
+    a = make("MS3001", resource=dr, related=[ResourceRef("Service", "details", "bookinfo"), pa],
+             source="productpage-v1", destination=fqdn("details"), count=30, total=30)
+    a.evidence, a.impact = {"edge_key": fqdn("details"), "edges": [{"source_workload": "productpage-v1"}]}, \
+        {"rps": 1.0, "share": 1.0}
+    b = make("MS3001", resource=pa, related=[ResourceRef("Service", "productpage", "bookinfo")],
+             source="istio-ingressgateway", destination=fqdn("productpage"), count=6, total=80)
+    b.evidence, b.impact = {"edge_key": fqdn("productpage"), "edges": [{"source_workload": "istio-ingressgateway"}]}, \
+        {"rps": 0.2, "share": 0.075}
+    other = make("MS3001", resource=ResourceRef("DestinationRule", "ratings", "bookinfo"), source="reviews-v2",
+                 destination=fqdn("ratings"), count=5, total=5)
+    other.evidence, other.impact = {"edge_key": fqdn("ratings"), "edges": [{"source_workload": "reviews-v2"}]}, \
+        {"rps": 0.5, "share": 1.0}
+    for f in (a, b, other):
+        f.status = "open"
+    incidents = group([b, other, a])
+    assert sorted(len(i.members) for i in incidents) == [1, 2]
+    joined = next(i for i in incidents if len(i.members) == 2)
+    assert joined.root is a and joined.cause.kind == "DestinationRule"
