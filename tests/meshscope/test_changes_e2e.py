@@ -179,7 +179,8 @@ def test_diff_mode_replay_timeline_and_chart_markers_in_chromium(stack, browser,
     worse = cy(browser, "cy.edges('.diff-worse').map(e => e.style('line-color'))")
     assert all(c == "rgb(220,38,38)" for c in worse), worse
     # the replay slider: one mark per step and the whole window last; the slice with the change is flagged
-    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#topo-replay .rc-slider-mark-text")]
+    marks_js = "return [...document.querySelectorAll('.topo-replay .dash-slider-mark')].map(e => e.textContent)"
+    labels = wait_until(lambda: browser.execute_script(marks_js), 60, 0.5, what="the replay slider's marks")
     assert "all" in labels and any(label.startswith("\u25b2") for label in labels), labels
 
     browser.get(stack.ui.url + "/findings")
