@@ -82,7 +82,7 @@ def test_ten_thousand_workloads_render_and_stay_usable(browser, ui_server, big_m
 
     # hover a long-named node: the browser tooltip (the container's title) carries the full name
     point = cy(browser, f"(() => {{ const n = cy.$('{sel(nid)}'); cy.zoom(1.5); cy.center(n); "
-                        "return n.renderedPosition(); }})()")
+                        f"return n.renderedPosition(); }})()")
     browser.execute_async_script("const done = arguments[arguments.length - 1];"
                                  "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));")
     ActionChains(browser).move_to_element_with_offset(
