@@ -159,8 +159,8 @@ def _graphs(component):
 
 
 def test_diff_mode_replay_timeline_and_chart_markers_in_chromium(stack, browser, mesh_config):
-    """One browser pass over the stack's UI: the topology page opened in diff mode, its replay slider, the findings
-    timeline and a service chart's change lines, with no callback error in the console."""
+    """One browser pass over the stack's UI: the topology page opened in diff mode, its replay slider and the
+    findings timeline, with no callback error in the console."""
     from selenium.webdriver.common.by import By
 
     from tests.dashboard.browser_helpers import FIND_CY, cy, text_of
@@ -186,9 +186,8 @@ def test_diff_mode_replay_timeline_and_chart_markers_in_chromium(stack, browser,
     browser.get(stack.ui.url + "/findings")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#find-timeline .main-svg"), 60, 0.5,
                what="the findings timeline")
-    browser.get(stack.ui.url + "/services?name=reviews.bookinfo.svc.cluster.local")
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#svc-detail .shapelayer path"), 90, 0.5,
-               what="config change lines on the service charts")
+    # (the Services page's change lines are checked on its figures in the topology-page test above: drawing
+    # them here cost minutes on a loaded machine for what plotly, not meshscope, does)
     severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
               and "favicon" not in e["message"]]
     assert not severe, severe
