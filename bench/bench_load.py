@@ -155,18 +155,22 @@ def _stored_request_ids(data_dir: Path, start: float, end: float) -> int:
     return len(pc.unique(ids))
 
 
+def start_up(rate: float, data: Path) -> tuple[subprocess.Popen, int, int]:
+    """`meshscope up` on free loopback ports in its own session (so the whole tree can be killed): (proc, UI port, control port)."""
+    port, gw, ctl, otlp = (_free_port() for _ in range(4))
+    cmd = [sys.executable, "-m", "meshscope", "up", "--rate", str(rate), "--port", str(port),
+           "--gateway-port", str(gw), "--control-port", str(ctl), "--otlp-port", str(otlp), "--data-dir", str(data)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return proc, port, ctl
+
+
 def measure(rate: float, seconds: float, warmup: float) -> Run:
     from mesh.control_api import ControlClient
 
     run = Run(rate)
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         data = Path(tmp)
-        port, gw, ctl, otlp = (_free_port() for _ in range(4))
-        cmd = [sys.executable, "-m", "meshscope", "up", "--rate", str(rate), "--port", str(port),
-               "--gateway-port", str(gw), "--control-port", str(ctl), "--otlp-port", str(otlp),
-               "--data-dir", str(data)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        proc, port, ctl = start_up(rate, data)
         try:
             _wait_ready(proc, time.monotonic() + 180)
             control = ControlClient(f"http://127.0.0.1:{ctl}", data_dir=data)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_load import Run, _free_port, _poll_routes, _rss_mb, _threads, _wait_ready
+from bench.bench_load import Run, _poll_routes, _rss_mb, _threads, _wait_ready, start_up
 from bench.common import report
 
 
@@ -40,12 +38,7 @@ def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list
     rss: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
         data = Path(tmp)
-        port, gw, ctl, otlp = (_free_port() for _ in range(4))
-        cmd = [sys.executable, "-m", "meshscope", "up", "--rate", str(rate), "--port", str(port),
-               "--gateway-port", str(gw), "--control-port", str(ctl), "--otlp-port", str(otlp),
-               "--data-dir", str(data)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        proc, port, _ = start_up(rate, data)
         threads_max = 0
         try:
             _wait_ready(proc, time.monotonic() + 180)
