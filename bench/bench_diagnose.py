@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.common import best_of, report
+from bench.common import best_of, live_diagnosed_mesh, report
 from collector import schema as s
 
 OUTCOMES = [  # (code, flags, details) of each failure kind; index 0 is a healthy answer
@@ -234,68 +234,39 @@ def bench_correlation(live_eval_s: float | None) -> None:
 
 def bench_mesh_time_to_finding() -> None:
     """Apply each scenario on a real bundled mesh; seconds until its runtime finding is open."""
-    import socket
-    import tempfile
-
-    from collector.sources.access_log import AccessLogTailer, LogFile
-    from collector.store import TelemetryStore
-    from diagnose.live import LiveDiagnoser, LiveSources
-    from mesh.bundled import BundledConfig, BundledMesh
     from mesh.scenarios import SCENARIOS
 
-    with socket.socket() as sock:  # a free loopback port for the gateway (8080 may be taken by `meshscope up`)
-        sock.bind(("127.0.0.1", 0))
-        gateway_port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        mesh = BundledMesh(BundledConfig(gateway_port=gateway_port, control_port=None, data_dir=tmp,
-                                         traffic_rate=10.0))
-        mesh.start()
-        store = TelemetryStore(window_s=600)
-        paths = {p.name: p for p in mesh.access_log_paths()}
-        files = [LogFile(str(paths[f"{w.namespace}.{w.name}.log"]), w.name, w.namespace,
-                         f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}", "json")
-                 for w in mesh.workloads if f"{w.namespace}.{w.name}.log" in paths]
-        tailer = AccessLogTailer(files, store, interval=0.2)
-        diag = LiveDiagnoser(LiveSources.from_store(store, snapshot=mesh.snapshot), interval_s=0.5, window_s=8,
-                             ingest_lag_s=0.5, resolve_after=2)
-        tailer.start()
-        diag.start()
+    with live_diagnosed_mesh() as (mesh, files, diag):
         times = []
-        try:
-            for sc in SCENARIOS:
-                want = [c for c in sc.expected_codes if c.startswith("MS3")]
-                if not want:
-                    continue
-                deadline = time.monotonic() + 60
-                while [f for f in diag.findings(status="open") if f.code.startswith("MS3")]:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.2)
-                marks = _log_marks(sc)
-                sizes = {f.path: _size(f.path) for f in files}
-                t0 = time.monotonic()
-                mesh.apply_scenario(sc.name)
-                elapsed = evidence = None
-                while time.monotonic() - t0 < 30 and elapsed is None:
-                    if evidence is None and marks and _logged(sizes, marks):
-                        evidence = time.monotonic() - t0
-                    if any(f.code in want and f.evidence.get("edge_key") == sc.edge[1]
-                           for f in diag.findings(status="open")):
-                        elapsed = time.monotonic() - t0
-                    time.sleep(0.02)
-                mesh.clear_scenario()
-                if elapsed is None:
-                    print(f"bench diagnose.time_to_finding.{sc.name}: not found within 30 s", flush=True)
-                    continue
-                times.append(elapsed)
-                # baseline: when the raw evidence (the flag in an Envoy access log line) first hit the disk
-                report(f"diagnose.time_to_finding.{sc.name}", elapsed, "s",
-                       ("first_envoy_log_evidence", evidence) if evidence else None)
-        finally:
-            diag.stop()
-            tailer.stop()
-            store.close()
-            mesh.stop()
+        for sc in SCENARIOS:
+            want = [c for c in sc.expected_codes if c.startswith("MS3")]
+            if not want:
+                continue
+            deadline = time.monotonic() + 60
+            while [f for f in diag.findings(status="open") if f.code.startswith("MS3")]:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            marks = _log_marks(sc)
+            sizes = {f.path: _size(f.path) for f in files}
+            t0 = time.monotonic()
+            mesh.apply_scenario(sc.name)
+            elapsed = evidence = None
+            while time.monotonic() - t0 < 30 and elapsed is None:
+                if evidence is None and marks and _logged(sizes, marks):
+                    evidence = time.monotonic() - t0
+                if any(f.code in want and f.evidence.get("edge_key") == sc.edge[1]
+                       for f in diag.findings(status="open")):
+                    elapsed = time.monotonic() - t0
+                time.sleep(0.02)
+            mesh.clear_scenario()
+            if elapsed is None:
+                print(f"bench diagnose.time_to_finding.{sc.name}: not found within 30 s", flush=True)
+                continue
+            times.append(elapsed)
+            # baseline: when the raw evidence (the flag in an Envoy access log line) first hit the disk
+            report(f"diagnose.time_to_finding.{sc.name}", elapsed, "s",
+                   ("first_envoy_log_evidence", evidence) if evidence else None)
         if times:
             report("diagnose.time_to_finding.max", max(times), "s")
 

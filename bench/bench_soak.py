@@ -12,14 +12,12 @@ number of evaluations the diagnoser ran, and the scanner's 404s reported at most
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
-from bench.common import report
+from bench.common import live_diagnosed_mesh, report
 
 SERIOUS = ("error", "warning")
 
@@ -27,28 +25,7 @@ SERIOUS = ("error", "warning")
 def soak(duration_s: float) -> dict:
     import httpx
 
-    from collector.sources.access_log import AccessLogTailer, LogFile
-    from collector.store import TelemetryStore
-    from diagnose.live import LiveDiagnoser, LiveSources
-    from mesh.bundled import BundledConfig, BundledMesh
-
-    with socket.socket() as sock:  # a free loopback port for the gateway
-        sock.bind(("127.0.0.1", 0))
-        gateway_port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        mesh = BundledMesh(BundledConfig(gateway_port=gateway_port, control_port=None, data_dir=tmp,
-                                         traffic_rate=10.0))
-        mesh.start()
-        store = TelemetryStore(window_s=600)
-        paths = {p.name: p for p in mesh.access_log_paths()}
-        files = [LogFile(str(paths[f"{w.namespace}.{w.name}.log"]), w.name, w.namespace,
-                         f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}", "json")
-                 for w in mesh.workloads if f"{w.namespace}.{w.name}.log" in paths]
-        tailer = AccessLogTailer(files, store, interval=0.2)
-        diag = LiveDiagnoser(LiveSources.from_store(store, snapshot=mesh.snapshot), interval_s=0.5, window_s=8,
-                             ingest_lag_s=0.5, resolve_after=2)
-        tailer.start()
-        diag.start()
+    with live_diagnosed_mesh() as (mesh, _files, diag):
         hog = None
         seen: dict[str, str] = {}
         scanner_serious = 0
@@ -74,10 +51,6 @@ def soak(duration_s: float) -> dict:
             if hog is not None:
                 hog.kill()
                 hog.wait()
-            diag.stop()
-            tailer.stop()
-            store.close()
-            mesh.stop()
     return {"serious": seen, "evaluations": evaluations, "scanner_serious": scanner_serious}
 
 

@@ -1,8 +1,11 @@
 """Helpers every bench uses, so output lines stay uniform: `bench NAME: VALUE UNIT (RATIOx vs BASELINE)`."""
 from __future__ import annotations
 
+import contextlib
+import socket
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 def report(name: str, value: float, unit: str, baseline: tuple[str, float] | None = None) -> None:
@@ -21,3 +24,41 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+@contextlib.contextmanager
+def live_diagnosed_mesh(traffic_rate: float = 10.0) -> Iterator[tuple]:
+    """A bundled mesh on free ports with its access logs tailed into a store and a fast live diagnoser over it.
+
+    Yields (mesh, log files, diagnoser); everything is stopped on exit. The time-to-finding and soak benches
+    both measure the diagnoser as `meshscope up` runs it, without the UI in the way.
+    """
+    from collector.sources.access_log import AccessLogTailer, LogFile
+    from collector.store import TelemetryStore
+    from diagnose.live import LiveDiagnoser, LiveSources
+    from mesh.bundled import BundledConfig, BundledMesh
+
+    with socket.socket() as sock:  # a free loopback port for the gateway (8080 may be taken by `meshscope up`)
+        sock.bind(("127.0.0.1", 0))
+        gateway_port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        mesh = BundledMesh(BundledConfig(gateway_port=gateway_port, control_port=None, data_dir=tmp,
+                                         traffic_rate=traffic_rate))
+        mesh.start()
+        store = TelemetryStore(window_s=600)
+        paths = {p.name: p for p in mesh.access_log_paths()}
+        files = [LogFile(str(paths[f"{w.namespace}.{w.name}.log"]), w.name, w.namespace,
+                         f"spiffe://cluster.local/ns/{w.namespace}/sa/{w.service_account}", "json")
+                 for w in mesh.workloads if f"{w.namespace}.{w.name}.log" in paths]
+        tailer = AccessLogTailer(files, store, interval=0.2)
+        diag = LiveDiagnoser(LiveSources.from_store(store, snapshot=mesh.snapshot), interval_s=0.5, window_s=8,
+                             ingest_lag_s=0.5, resolve_after=2)
+        tailer.start()
+        diag.start()
+        try:
+            yield mesh, files, diag
+        finally:
+            diag.stop()
+            tailer.stop()
+            store.close()
+            mesh.stop()
