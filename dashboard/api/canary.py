@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from dashboard.api.common import PREFIX, api_route, arg_float, check_known
-from dashboard.query import DataSource, Unavailable
+from dashboard.api.common import PREFIX, api_route, arg_float, check_known, live_backend
+from dashboard.query import DataSource
 
 MAX_WINDOW_S = 30 * 86400.0
 
@@ -21,9 +21,7 @@ def register(server: Flask, source: DataSource) -> None:
     def api_canary():  # noqa: ANN202
         check_known({"window"})
         window = arg_float("window", 600.0, minimum=1.0, maximum=MAX_WINDOW_S)
-        backend = getattr(source, "backend", None)
-        if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
-            raise Unavailable("canary verdicts need live traffic (`meshscope up` or `serve`)")
+        backend = live_backend(source, "canary verdicts")
         from diagnose.canary import evaluate
         from diagnose.canary.findings import findings_of
 

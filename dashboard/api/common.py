@@ -123,6 +123,16 @@ def arg_text(name: str) -> str | None:
     return raw or None
 
 
+def live_backend(source: Any, needs: str) -> Any:
+    """The source's running backend (live config snapshot and rates); `Unavailable` saying what `needs` it otherwise.
+
+    Snapshots and saved reports have neither, so the what-if, canary and dry-run answers are refused on them."""
+    backend = getattr(source, "backend", None)
+    if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
+        raise Unavailable(f"{needs} need live config and traffic (`meshscope up` or `serve`)")
+    return backend
+
+
 def check_known(allowed: set[str]) -> None:
     unknown = sorted(set(request.args) - allowed)
     if unknown:

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from flask import Flask
 
-from dashboard.api.common import PREFIX, api_route, arg_float, check_known
-from dashboard.query import DataSource, Unavailable
+from dashboard.api.common import PREFIX, api_route, arg_float, check_known, live_backend
+from dashboard.query import DataSource
 
 MAX_WINDOW_S = 30 * 86400.0
 STATS_TIMEOUT_S = 2.0
@@ -82,7 +82,5 @@ def register(server: Flask, source: DataSource) -> None:
     def api_dryrun():  # noqa: ANN202
         check_known({"window"})
         window = arg_float("window", 600.0, minimum=1.0, maximum=MAX_WINDOW_S)
-        backend = getattr(source, "backend", None)
-        if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
-            raise Unavailable("dry-run results need live config and traffic (`meshscope up` or `serve`)")
+        backend = live_backend(source, "dry-run results")
         return dry_run_report(backend, window)

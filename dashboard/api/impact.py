@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Flask, request
 
-from dashboard.api.common import PREFIX, api_route, check_known
-from dashboard.query import DataSource, QueryError, Unavailable
+from dashboard.api.common import PREFIX, api_route, check_known, live_backend
+from dashboard.query import DataSource, QueryError
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -70,9 +70,7 @@ def parse_request(data: dict[str, Any]) -> tuple[list[tuple[str, str]], float, s
 def predict_for(source: DataSource, files: list[tuple[str, str]], window: float, namespace: str = "default",
                 bar: float = 0.0) -> dict[str, Any]:
     """The impact answer for a source over running parts (API and the Config page's preview box)."""
-    backend = getattr(source, "backend", None)
-    if backend is None or not hasattr(backend, "rates") or not hasattr(backend, "snapshot"):
-        raise Unavailable("impact predictions need live config and traffic (`meshscope up` or `serve`)")
+    backend = live_backend(source, "impact predictions")
     from diagnose.whatif.run import impact, verdict
 
     snap = backend.snapshot()
