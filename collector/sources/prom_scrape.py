@@ -55,12 +55,20 @@ _ISTIO_IN_ENVOY = re.compile(r"^envoy_(?:[a-zA-Z0-9]+_)*?(istio_[a-zA-Z0-9_:]+)$
 _ENVOY_HISTOGRAM_SERIES = rb"(?![a-zA-Z0-9_:]*_(?:bucket|sum|count)[{ \t])"  # dropped by prepare_samples too
 
 
+# A line that can be set aside unparsed: blank, a comment, or a sample of plausible shape (name, optional {...},
+# a number, optional timestamp). Anything else is handed to the parser so that it is judged and counted.
+_NUMBER = rb"(?:[-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|[Ii]nf)|NaN)"
+_SKIPPABLE = (rb"[ \t]*(?:#[^\n]*|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*\})?[ \t]+" + _NUMBER
+              + rb"(?:[ \t]+-?[0-9]+)?[ \t]*)?\r?(?:\n|$)")
+
+
 def keep_filter(keep: tuple[str, ...]) -> re.Pattern[bytes]:
-    """A regex matching every line whose series `prepare_samples(keep=keep)` may keep (a superset):
-    a kept prefix (Envoy's own histogram series excluded) or an Envoy-prefixed Istio series."""
+    """A regex matching every line the parser must see: each line whose series `prepare_samples(keep=keep)` may
+    keep (a kept prefix, Envoy's own histogram series excluded, or an Envoy-prefixed Istio series), and each line
+    that is not a well-shaped sample at all, so garbage is still refused and counted rather than silently skipped."""
     alts = [re.escape(k.encode()) + (_ENVOY_HISTOGRAM_SERIES if k.startswith("envoy_") else b"") for k in keep]
     alts.append(rb"envoy_[a-zA-Z0-9_:]*?istio_")
-    return re.compile(rb"^[ \t]*(?:" + b"|".join(alts) + rb")[^\n]*(?:\n|$)", re.M)
+    return re.compile(rb"^(?:[ \t]*(?:" + b"|".join(alts) + rb")|(?!" + _SKIPPABLE + rb"))[^\n]*(?:\n|$)", re.M)
 
 
 def kept_lines(body: bytes, pattern: re.Pattern[bytes]) -> tuple[bytes, list[int]]:
