@@ -23,12 +23,13 @@ def pytest_configure(config):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-# End-to-end tests that failed in the last full run of session 4 on a loaded machine and are not yet understood.
+# End-to-end tests that failed in the last clean full run (session 5) and are not yet fixed.
 # They run and are reported (xfail, not skipped); a pass shows as XPASS. Each names the issue that owns it.
 KNOWN_FAILING = {
-    "tests/diagnose/test_diagnosis_eval_e2e.py::": "#19: at load 70-150 (session 5) 22/27 first, 0 strays but one; the 5 misses "
-    "fell in one 7-minute stretch where productpage's client-side telemetry did not reach the 8 s window (nothing or "
-    "no callers found; those 5 + the 1 stray case re-run after the fixes: 6/6, 0 strays), no full green run yet",
+    "tests/meshscope/test_service_metrics.py::test_service_page_numbers_are_the_graph_numbers_on_the_bundled_mesh":
+        "#20: at a pinned past instant the Services list (graph rates, past windows now closed by each target's "
+        "next scrape) and the service page's last series point (element_series frames) differed by 1.4 % in the "
+        "session-5 clean run: the series frames do not close a past window the same way yet",
 }
 
 

@@ -48,7 +48,9 @@ def test_the_scenario_change_ranks_first_among_unrelated_changes(stack, bundled_
     bundled_mesh.apply(_objects(SAME_NAMESPACE, "same.yaml"), who="meshscope apply -f same.yaml")
 
     def named():
-        return next((f for f in _open_on(stack, dest) if f.get("changes") and f["opened_at"] >= t0), None)
+        # `changes` is ranked when the API is read; `evidence.changed_before` by the live loop on its next cycle
+        return next((f for f in _open_on(stack, dest) if f.get("changes") and f["opened_at"] >= t0
+                     and (f.get("evidence") or {}).get("changed_before")), None)
 
     f = wait_until(named, timeout=90, interval=1.0, what=f"an open finding on {dest} with ranked changes")
     top = f["changes"][0]
