@@ -139,8 +139,10 @@ def test_topology_page_draws_a_past_window_with_its_config_changes(stack, bundle
     from dashboard.pages import service
     from dashboard.components.change_marks import MARK_COLOR
     name = "reviews.bookinfo.svc.cluster.local"
-    past = stack.source.service_metrics(name, end=time.time() - 30)  # the stack may have started minutes ago only
-    assert past and max(max(s["t"]) for s in past["inbound"].values()) <= time.time() - 29
+    # a window that ended 30 s ago: when this test runs alone the stack is younger than that, so poll for it
+    past = wait_until(lambda: stack.source.service_metrics(name, end=time.time() - 30), timeout=120, interval=2.0,
+                      what="reviews' service series of a window that ended 30 s ago")
+    assert max(max(s["t"]) for s in past["inbound"].values()) <= time.time() - 29
     page = service.layout(stack.source, AppContext(), {"name": name, "end": "300"})
     assert "window ending" in str(_by_id(page, "svc-detail").children[0].children)
     page = service.layout(stack.source, AppContext(), {"name": name})
