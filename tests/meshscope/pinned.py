@@ -4,6 +4,11 @@ from __future__ import annotations
 from meshscope.live_source import LiveSource
 
 
+# A past instant's numbers are final once every target has been scraped after it (a past window is closed by each
+# target's next scrape, collector/query.py): 1 s scrapes, so 5 s back leaves room for a late scrape round.
+SETTLED_S = 5.0
+
+
 class PinnedSource(LiveSource):
     def __init__(self, stack, at: float):
         super().__init__(stack)

@@ -15,7 +15,7 @@ import pytest
 
 from collector import schema as s
 from dashboard.query import GRAPH_TYPES
-from tests.meshscope.pinned import PinnedSource
+from tests.meshscope.pinned import SETTLED_S, PinnedSource
 from tests.util import wait_until
 from topology.synthetic import synthetic_rates
 
@@ -132,8 +132,8 @@ def test_snapshot_source_takes_the_same_request_and_returns_its_saved_series():
 
 @pytest.mark.e2e
 def test_side_panel_numbers_are_the_graph_numbers_on_the_bundled_mesh(stack):
-    def pinned():  # 2 s back, so every sample of that instant has landed; traffic there once the stack is warm
-        src = PinnedSource(stack, at=time.time() - 2)
+    def pinned():  # SETTLED_S back, so every sample around that instant has landed; traffic there once the stack is warm
+        src = PinnedSource(stack, at=time.time() - SETTLED_S)
         return src if any("source" in e["data"] for e in src.graph("workload", None, WINDOW).elements) else None
 
     src = wait_until(pinned, timeout=60, interval=1, what="edges in the live graph 2 s ago")

@@ -16,7 +16,7 @@ import pytest
 
 from collector import schema as s
 from meshscope import live_source
-from tests.meshscope.pinned import PinnedSource
+from tests.meshscope.pinned import SETTLED_S, PinnedSource
 from tests.meshscope.test_element_metrics import RecordedBackend, recorded_frame
 from tests.util import wait_until
 
@@ -137,8 +137,8 @@ def test_no_traffic_means_no_page():
 
 @pytest.mark.e2e
 def test_service_page_numbers_are_the_graph_numbers_on_the_bundled_mesh(stack):
-    def pinned():  # 2 s back, so every sample of that instant has landed
-        src = PinnedSource(stack, at=time.time() - 2)
+    def pinned():  # SETTLED_S back, so every sample around that instant has landed
+        src = PinnedSource(stack, at=time.time() - SETTLED_S)
         live = [d for d in src.services() if d["rps"] > 0]
         return (src, live) if live else None
 
