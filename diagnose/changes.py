@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from mesh.journal import summary
+from mesh.journal import is_change, summary
 
 LOOKBACK_S = 900.0  # changes older than this before the onset are not considered
 AFTER_ONSET_S = 2.0  # the loop sees a finding a tick late; a change this little after onset may still be its cause
@@ -149,7 +149,7 @@ def rank(finding: dict[str, Any], changes: list[dict[str, Any]], onset: float | 
     scope = _scope(finding)
     scored = []
     for ch in changes:
-        if ch.get("op") == "gap" or ch.get("initial"):
+        if not is_change(ch):
             continue  # a gap is no change; the journal's first listing is what was there, not a change
         t = float(ch.get("time") or 0.0)
         if not onset - lookback_s <= t <= onset + AFTER_ONSET_S:

@@ -125,6 +125,11 @@ def who_from_managed_fields(metadata: dict[str, Any]) -> tuple[str, float | None
     return who, stamp
 
 
+def is_change(row: dict[str, Any]) -> bool:
+    """A row that records a change: not a watch gap, and not the first listing of an object (what was there)."""
+    return row.get("op") != "gap" and not row.get("initial")
+
+
 def summary(change: dict[str, Any], fields: int = 2) -> str:
     """`spec.trafficPolicy.tls.mode: ISTIO_MUTUAL -> DISABLE` for the first few changed fields."""
     if change.get("op") == "gap":

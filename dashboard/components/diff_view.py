@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mesh.journal import is_change
 from topology.model import edge_id
 
 COMPARES = [(0, "off"), (-1, "previous window"), (300, "5m before"), (900, "15m before"), (3600, "1h before"),
@@ -96,7 +97,7 @@ def styles() -> list[dict[str, Any]]:
 
 def summary_line(diff: dict[str, Any]) -> str:
     s = diff.get("summary") or {}
-    changes = [c for c in diff.get("config_changes") or [] if c.get("op") != "gap" and not c.get("initial")]
+    changes = [c for c in diff.get("config_changes") or [] if is_change(c)]
     return (f"compared with the window ending {diff['before']['end'] - diff['after']['end']:+.0f} s: "
             f"{s.get('appeared', 0)} appeared, {s.get('vanished', 0)} vanished, {s.get('changed', 0)} changed "
             f"(green new, grey dashed gone, red worse, blue better); {len(changes)} config change(s) between")
@@ -117,7 +118,7 @@ def compared(source: Any, graph_type: str, namespaces: list[str] | None, window:
     except QueryError as exc:
         return elements, [f"compare: {exc}"]
     # the journal answers newest first; its first listing of the objects (`initial`) is no change
-    changes = sorted((c for c in diff.get("config_changes") or [] if c.get("op") != "gap" and not c.get("initial")),
+    changes = sorted((c for c in diff.get("config_changes") or [] if is_change(c)),
                      key=lambda c: -float(c.get("time") or 0.0))
     between = ", ".join(dict.fromkeys(f"{c.get('op')} {c.get('kind')} {c.get('namespace') or ''}/{c.get('name')}"
                                       for c in changes[:5]))  # the latest five
