@@ -125,9 +125,10 @@ class Stack:
 
             crashes.expose(self.backend)  # sidecar restarts on /metrics
             from diagnose.canary import live as canary_live
+            from diagnose.live.sources import combine_extra
 
-            extra = canary_live.combine(crashes.finding_source(self.backend),  # crash loops are findings
-                                        canary_live.finding_source(self.backend.rates, self.backend.snapshot))
+            extra = combine_extra(crashes.finding_source(self.backend),  # crash loops are findings
+                                  canary_live.finding_source(self.backend.rates, self.backend.snapshot))
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=extra)  # and so are canaries to roll back or promote
             backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle

@@ -9,7 +9,6 @@ demand by GET /api/v1/canary, but are not alarms.
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 from diagnose.canary.findings import findings_of, weighted_hosts
 from diagnose.canary.verdict import Thresholds, evaluate
 from diagnose.findings import Finding
-
-log = logging.getLogger(__name__)
 
 # in the live loop: act on roll back and promote; "hold" and "not enough traffic yet" are the API's to show
 LIVE_VERDICTS = frozenset({"rollback", "promote"})
@@ -52,20 +49,4 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
     return found
 
 
-def combine(*sources: Callable[[float], list[Finding]] | None) -> Callable[[float], list[Finding]]:
-    """Several `extra` sources as one; a failing source costs its own findings only."""
-    present = [s for s in sources if s is not None]
-
-    def found(now: float) -> list[Finding]:
-        out: list[Finding] = []
-        for s in present:
-            try:
-                out.extend(s(now))
-            except Exception:
-                log.warning("live finding source %r failed", s, exc_info=True)
-        return out
-
-    return found
-
-
-__all__ = ["LIVE_VERDICTS", "combine", "finding_source"]
+__all__ = ["LIVE_VERDICTS", "finding_source"]

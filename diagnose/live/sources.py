@@ -1,6 +1,7 @@
 """Where the live loop reads telemetry and config from: the collector store, Prometheus, a snapshot provider."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -8,6 +9,8 @@ from typing import Any
 import pandas as pd
 
 from diagnose.findings import Finding
+
+log = logging.getLogger(__name__)
 
 RequestsFn = Callable[[float, float], pd.DataFrame]  # (start, end) epoch seconds -> requests table
 RatesFn = Callable[[float, float], pd.DataFrame]  # (window_s, end) -> Istio rate frame
@@ -47,3 +50,19 @@ def default_analyze() -> Callable[[Any], list[Finding]] | None:
     except ImportError:
         return None
     return analyze
+
+
+def combine_extra(*sources: Callable[[float], list[Finding]] | None) -> Callable[[float], list[Finding]]:
+    """Several `LiveSources.extra` sources (crash loops, canaries, ...) as one; a failing source costs its own findings only."""
+    present = [s for s in sources if s is not None]
+
+    def found(now: float) -> list[Finding]:
+        out: list[Finding] = []
+        for s in present:
+            try:
+                out.extend(s(now))
+            except Exception:
+                log.warning("live finding source %r failed", s, exc_info=True)
+        return out
+
+    return found

@@ -4,7 +4,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from diagnose.canary.findings import weighted_hosts
-from diagnose.canary.live import combine, finding_source
+from diagnose.canary.live import finding_source
+from diagnose.live.sources import combine_extra as combine
 from diagnose.live import LiveDiagnoser, LiveSources
 from mesh.config import load_text
 from tests.diagnose.canary.test_verdict import WINDOW, _frame, _version
