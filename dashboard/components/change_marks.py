@@ -16,6 +16,7 @@ from typing import Any
 
 from dash import html
 
+from dashboard.components.charts import axis_time
 from diagnose.changes import rank
 from mesh.journal import summary
 
@@ -48,10 +49,6 @@ def _label(ch: dict[str, Any]) -> str:
     return f"{ch.get('op')} {ref_of(ch)}: {summary(ch)}{by}"
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat()
-
-
 def mark(figure: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
     """Add a dashed vertical line per change (and a hover point naming it) to a plotly figure dict whose x axis
     is time (ISO strings, as dashboard.components.charts draws them). Returns the figure (changed in place)."""
@@ -62,13 +59,13 @@ def mark(figure: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any
     shapes = list(layout.get("shapes") or [])
     for ch in shown:
         gap = ch.get("op") == "gap"
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": _iso(ch["time"]), "x1": _iso(ch["time"]),
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": axis_time(ch["time"]), "x1": axis_time(ch["time"]),
                        "y0": 0, "y1": 1, "line": {"color": "#9ca3af" if gap else MARK_COLOR, "width": 1,
                                                   "dash": "dot" if gap else "dash"}})
     layout["shapes"] = shapes
     # the hover text rides on invisible points at the top of the plot (shapes have no hover of their own)
     figure.setdefault("data", []).append({
-        "type": "scatter", "mode": "markers", "name": "config changes", "x": [_iso(c["time"]) for c in shown],
+        "type": "scatter", "mode": "markers", "name": "config changes", "x": [axis_time(c["time"]) for c in shown],
         "y": [1.0] * len(shown), "yaxis": "y99", "showlegend": False, "hoverinfo": "text",
         "text": [_html.escape(_label(c)) for c in shown],
         "marker": {"symbol": "triangle-down", "size": 9, "color": MARK_COLOR}})

@@ -28,8 +28,13 @@ def _layout(title: str | None = None, height: int = 190, **extra: Any) -> dict[s
     return layout
 
 
+def axis_time(t: float) -> str:
+    """An epoch second as the charts' time-axis value (ISO 8601, UTC), so marks and lines share one axis."""
+    return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat()
+
+
 def _times(series: dict[str, Any]) -> list[str]:
-    return [datetime.fromtimestamp(t, tz=timezone.utc).isoformat() for t in series.get("t", [])]
+    return [axis_time(t) for t in series.get("t", [])]
 
 
 def _line(x: list, y: list, name: str, color: str | None = None, **extra: Any) -> dict[str, Any]:

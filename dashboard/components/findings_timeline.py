@@ -8,19 +8,15 @@ finding was ever seen.
 from __future__ import annotations
 
 import html as _html
-from datetime import datetime, timezone
 from typing import Any
 
 from dashboard.components.change_marks import mark, window_changes
+from dashboard.components.charts import axis_time
 from dashboard.components.graph_style import COLORS
 
 SEVERITY_COLORS = {"error": COLORS["failing"], "warning": "#d97706", "info": "#2563eb"}
 MAX_BARS = 40  # the most recent ones; the table below has every finding
 MIN_SPAN_S = 600.0  # a short incident still shows the changes of the minutes before it
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat()
 
 
 def _label(f: dict[str, Any]) -> str:
@@ -45,7 +41,7 @@ def timeline(source: Any, findings: list[dict[str, Any]], now: float) -> dict[st
     for f, label in zip(timed, labels):
         start = float(f.get("opened_at") or f["first_seen"])
         end = float(f.get("resolved_at") or now) if f.get("status") == "resolved" else now
-        data.append({"type": "scatter", "mode": "lines", "x": [_iso(start), _iso(max(end, start + 1))],
+        data.append({"type": "scatter", "mode": "lines", "x": [axis_time(start), axis_time(max(end, start + 1))],
                      "y": [_html.escape(label)] * 2, "name": _html.escape(label), "showlegend": False,
                      "line": {"width": 10, "color": SEVERITY_COLORS.get(f.get("severity"), "#6b7280")},
                      "opacity": 0.45 if f.get("status") == "resolved" else 1.0, "hoverinfo": "text",
@@ -55,7 +51,7 @@ def timeline(source: Any, findings: list[dict[str, Any]], now: float) -> dict[st
     fig = {"data": data, "layout": {
         "height": max(140, 40 + 22 * len(timed)), "margin": {"l": 260, "r": 10, "t": 24, "b": 30},
         "title": {"text": "timeline (config changes dashed)", "x": 0.02, "font": {"size": 13}},
-        "xaxis": {"range": [_iso(span_start), _iso(now)], "gridcolor": "#e5e7eb"},
+        "xaxis": {"range": [axis_time(span_start), axis_time(now)], "gridcolor": "#e5e7eb"},
         "yaxis": {"automargin": True, "autorange": "reversed"}, "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
         "font": {"size": 11, "color": "#374151"}}}
     return mark(fig, window_changes(source, span_start, now))
