@@ -75,6 +75,7 @@ class TraceFilters:
     status: str = "any"  # any | ok | error
     min_duration_ms: float = 0.0
     limit: int = 100
+    end: float | None = None  # epoch s: traces that started before then (time travel); None is now
 
 
 @runtime_checkable

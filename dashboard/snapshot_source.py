@@ -293,6 +293,8 @@ def filter_traces(summary: pd.DataFrame, filters: TraceFilters) -> list[dict[str
     `reviews.bookinfo` (how sidecars and the demo apps name themselves) but not `reviews-ui.bookinfo`.
     """
     mask = summary["duration_ms"] >= (filters.min_duration_ms or 0)
+    if filters.end is not None:  # time travel: nothing that started after the instant viewed
+        mask &= summary["start"] <= filters.end
     if filters.status != "any":
         mask &= summary["status"] == filters.status
     if filters.service:

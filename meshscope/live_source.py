@@ -318,8 +318,9 @@ class LiveSource:
             frames[-1] = (end, last)
         return frames
 
-    def services(self) -> list[dict[str, Any]]:
-        result = self.graph("service")
+    def services(self, end: float | None = None) -> list[dict[str, Any]]:
+        """Services with health and traffic now, or (time travel, `end`) over the minute that ended then."""
+        result = self.graph("service") if end is None else self.graph_at("service", None, DEFAULT_WINDOW_S, end)
         out = []
         for el in result.elements:
             d = el["data"]
@@ -397,14 +398,15 @@ class LiveSource:
         self._with_changes([out])
         return out
 
-    def slos(self) -> list[dict[str, Any]]:
-        return self.stack.diagnoser.slo_status()
+    def slos(self, end: float | None = None) -> list[dict[str, Any]]:
+        """SLO status now, or at `end` (time travel: the budgets' event history is kept for the SLO period)."""
+        return self.stack.diagnoser.slo_status() if end is None else self.stack.diagnoser.slo_status(now=end)
 
     # ---- traces ---------------------------------------------------------------------------
-    def _spans(self, window_s: float = 900.0) -> pd.DataFrame:
+    def _spans(self, window_s: float = 900.0, end: float | None = None) -> pd.DataFrame:
         from collector.query import spans
 
-        df = spans(self.stack.store, window_s)
+        df = spans(self.stack.store, window_s, end=end)
         if df.empty:
             return pd.DataFrame(columns=_SPAN_COLUMNS)
         df = df.reindex(columns=_SPAN_COLUMNS)
@@ -420,7 +422,9 @@ class LiveSource:
 
         if filters.status not in TRACE_STATUSES:
             raise QueryError("status", f"unknown status {filters.status!r} (known: {', '.join(TRACE_STATUSES)})")
-        summary = _summarize_traces(self._spans())
+        if filters.end is not None and filters.end > self.now() + 1:
+            raise QueryError("end", "must not be in the future")
+        summary = _summarize_traces(self._spans(end=filters.end))
         if summary.empty:
             return []
         return filter_traces(summary, filters)

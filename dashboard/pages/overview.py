@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from dashboard.components.as_of import as_of, banner, earlier_episode, findings_at, links
 from dashboard.components.incidents import incident_list, open_incidents
 from dashboard.components.ingest_rejects import rejects_section
 from dashboard.components.widgets import badge, when
@@ -18,18 +19,23 @@ TITLE = "Overview"
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
-    services = source.services()
+    now = source.now()
+    at = as_of(query, now, source)  # ?end=: the page as it was then (time travel, issue #14)
+    services = source.services(end=at.end) if at.past else source.services()
     by_ns: dict[str, list] = defaultdict(list)
     for s in services:
         by_ns[s["namespace"]].append(s)
-    findings = source.findings({"status": "open"})
+    everything = source.findings({}) if at.past else []  # open and resolved: which were open then
+    findings = findings_at(everything, at.end) if at.past else source.findings({"status": "open"})
     counts = {sev: sum(f["severity"] == sev for f in findings) for sev in ("error", "warning", "info")}
-    slos = source.slos()
-    scenarios = source.scenarios()
+    slos = source.slos(end=at.end) if at.past else source.slos()
+    scenarios = [] if at.past else source.scenarios()  # the switch acts on now: not offered on a past view
     notices = getattr(source, "notices", lambda: [])()  # optional: backends that can warn about their inputs
     return html.Div(className="overview", children=[
         html.H2("Overview"),
-        html.P(["Data as of ", when(source.now())], className="muted"),
+        banner(PATH, query, at),
+        html.P(["Data as of ", html.Span(when(at.end or now), id="ov-asof")], className="muted"),
+        links(PATH, query, at, now),
         html.Div(id="ov-notices", className="notices", children=[html.P(["⚠ ", n], className="notice warning")
                                                                   for n in notices]) if notices else None,
         html.Div(className="cards", children=[
@@ -53,13 +59,24 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                          html.Span(f"  budget left {budget_text(s)}", className="muted")])
                 for s in slos]) if slos else html.P("No SLOs declared.", className="muted")]),
         ]),
-        rejects_section(),
+        _past_note(everything, findings, at.end) if at.past else rejects_section(),  # refusal counters: now only
         html.P(["Download a report: ", *[x for fmt, label in (("html", "HTML"), ("pdf", "PDF"), ("md", "Markdown"),
                                                               ("json", "JSON"))
                                          for x in (html.A(label, href=f"/api/v1/report?format={fmt}",
                                                           className="report-link"), " ")]],
                className="muted", id="ov-reports"),
     ])
+
+
+def _past_note(everything: list[dict[str, Any]], shown: list[dict[str, Any]], end: float) -> html.P | None:
+    """What a past view cannot say: findings reopened since (their earlier episodes' ends are not kept)."""
+    open_then = {f["fingerprint"] for f in shown}
+    unsure = [f for f in everything if earlier_episode(f, end) and f["fingerprint"] not in open_then]
+    if not unsure:
+        return None
+    return html.P(f"{len(unsure)} finding(s) first seen before this instant came back later: only their current "
+                  f"episode is kept, so whether they were open then is not known ({', '.join(f['code'] for f in unsure[:5])}).",
+                  className="muted", id="ov-unsure")
 
 
 def _traffic_text(s: dict[str, Any]) -> str:

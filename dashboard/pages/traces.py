@@ -6,8 +6,9 @@ from typing import Any
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 
 from dashboard.components import charts
+from dashboard.components.as_of import as_of, banner, links
 from dashboard.components.widgets import kv_table, when
-from dashboard.query import DataSource, QueryError, TraceFilters
+from dashboard.query import TRACE_STATUSES, DataSource, QueryError, TraceFilters
 
 PATH = "/traces"
 TITLE = "Traces"
@@ -29,23 +30,35 @@ def _root(t: dict[str, Any]) -> dict[str, str]:
             "root_name": "in flight or root span lost"}
 
 
+def _status(query: dict[str, str]) -> str:
+    status = query.get("status", "any")
+    return status if status in TRACE_STATUSES else "any"
+
+
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
-    services = sorted({s["name"] for s in source.services()})
+    now = source.now()
+    at = as_of(query, now, source)  # ?end=: the traces of the window that ended then (time travel, issue #14)
+    services = sorted({s["name"] for s in (source.services(end=at.end) if at.past else source.services())})
     trace_id = query.get("trace")
     return html.Div(className="traces", children=[
         html.H2("Traces"),
+        banner(PATH, query, at, keep=("service", "status")),
+        links(PATH, query, at, now, keep=("service", "status")),
+        dcc.Store(id="tr-end", data=at.end),  # the search reads the same instant as the first listing
         html.Div(className="toolbar", children=[
             html.Label(className="control", children=[html.Span("Service"), dcc.Dropdown(
                 id="tr-service", options=services, value=query.get("service"), placeholder="any", style={"width": "200px"})]),
             html.Label(className="control", children=[html.Span("Status"), dcc.RadioItems(
-                id="tr-status", options=["any", "ok", "error"], value=query.get("status", "any"), inline=True)]),
+                id="tr-status", options=list(TRACE_STATUSES), value=_status(query), inline=True)]),
             html.Label(className="control", children=[html.Span("Min duration ms"), dcc.Input(
                 id="tr-min", type="number", min=0, value=0, style={"width": "90px"})]),
             html.Button("Search", id="tr-search", n_clicks=0),
             html.Span(id="tr-count", className="muted"),
         ]),
         dash_table.DataTable(id="tr-table", columns=[{"id": c, "name": n} for c, n in COLUMNS],
-                             data=_rows(source, TraceFilters()), sort_action="native", page_size=15,
+                             data=_rows(source, TraceFilters(service=query.get("service") or None,
+                                                             status=_status(query), end=at.end)),
+                             sort_action="native", page_size=15,
                              style_cell={"textAlign": "left", "fontSize": 13, "fontFamily": "monospace"}),
         html.Div(id="tr-detail", className="detail", children=_waterfall(source, trace_id) if trace_id else
                  html.P("Select a trace to open its waterfall.", className="muted")),
@@ -72,11 +85,11 @@ def _waterfall(source: DataSource, trace_id: str) -> Any:
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("tr-table", "data"), Output("tr-count", "children"), Input("tr-search", "n_clicks"),
                   State("tr-service", "value"), State("tr-status", "value"), State("tr-min", "value"),
-                  prevent_initial_call=True)
-    def search(_n, service, status, min_ms):  # noqa: ANN001, ANN202
+                  State("tr-end", "data"), prevent_initial_call=True)
+    def search(_n, service, status, min_ms, end):  # noqa: ANN001, ANN202
         try:
             data = _rows(source, TraceFilters(service=service or None, status=status or "any",
-                                              min_duration_ms=float(min_ms or 0)))
+                                              min_duration_ms=float(min_ms or 0), end=end))
         except QueryError as exc:
             return [], str(exc)
         return data, f"{len(data)} trace{'s' * (len(data) != 1)}"

@@ -1,0 +1,77 @@
+"""`?end=` on the whole-page views (issue #14): which instant a page reads and which findings were open then."""
+from __future__ import annotations
+
+from dashboard.components.as_of import as_of, banner, earlier_episode, findings_at, open_at
+
+NOW = 1_800_000_000.0
+
+
+class _Live:
+    graph_at = object()  # a source with history (LiveSource has graph_at)
+
+
+def test_end_is_seconds_ago_or_an_epoch_time_and_bad_values_read_as_live_with_a_note():
+    assert as_of({}, NOW).end is None and not as_of({}, NOW).note
+    assert as_of({"end": "300"}, NOW, _Live()).end == NOW - 300
+    assert as_of({"end": str(int(NOW - 5000))}, NOW, _Live()).end == NOW - 5000  # a permalink
+    assert as_of({"end": "0"}, NOW, _Live()).end is None
+    for bad in ("soon", "-5", "nan", "1e400"):
+        got = as_of({"end": bad}, NOW, _Live())
+        assert got.end is None and got.note, bad
+    future = as_of({"end": str(int(NOW + 3600))}, NOW, _Live())
+    assert future.end is None and "future" in future.note
+    snapshot = as_of({"end": "300"}, NOW, object())  # no history to travel in
+    assert snapshot.end is None and "snapshot" in snapshot.note
+
+
+def test_banner_links_back_to_live_and_to_the_absolute_instant_keeping_the_filters():
+    at = as_of({"end": "600", "service": "reviews"}, NOW, _Live())
+    div = banner("/traces", {"end": "600", "service": "reviews", "x": "<script>"}, at, keep=("service",))
+    links = {c.id: c.href for c in div.children if getattr(c, "id", None)}
+    assert links["asof-live"] == "/traces?service=reviews"
+    assert links["asof-permalink"] == f"/traces?service=reviews&end={int(NOW - 600)}"
+    assert banner("/", {}, as_of({}, NOW)) is None
+
+
+def _f(code, severity="warning", status="open", first=None, opened=None, resolved=None):
+    return {"code": code, "fingerprint": code, "severity": severity, "status": status, "first_seen": first,
+            "opened_at": opened or first, "resolved_at": resolved}
+
+
+def test_a_finding_was_open_between_its_episode_onset_and_its_resolution():
+    t = NOW - 1000
+    resolved = _f("A", status="resolved", first=t - 100, resolved=t + 100)
+    assert open_at(resolved, t) and not open_at(resolved, t + 100) and not open_at(resolved, t - 101)
+    still = _f("B", first=t - 10)
+    assert open_at(still, t) and not open_at(still, t - 11)
+    reopened = _f("C", first=t - 500, opened=t + 50)  # came back after `t`: its earlier episode's end is not kept
+    assert not open_at(reopened, t) and earlier_episode(reopened, t) and not earlier_episode(reopened, t + 60)
+    pending = _f("D", status="pending", first=t - 10)
+    assert not open_at(pending, t)
+
+
+def test_findings_at_a_past_instant_are_those_open_then_shown_open_worst_first():
+    t = NOW - 1000
+    found = [_f("W", first=t - 5), _f("E", "error", status="resolved", first=t - 50, resolved=t + 20),
+             _f("later", "error", first=t + 5), _f("gone", "error", status="resolved", first=t - 90, resolved=t - 1)]
+    then = findings_at(found, t)
+    assert [f["code"] for f in then] == ["E", "W"]
+    assert all(f["status"] == "open" for f in then)
+    assert [f["code"] for f in findings_at(found, None)] == ["W", "later"]  # live: what is open now
+
+
+def test_traces_as_of_an_instant_leave_out_what_started_after_it():
+    import pandas as pd
+
+    from dashboard.query import TraceFilters
+    from dashboard.snapshot_source import filter_traces, summarize_traces
+
+    spans = pd.DataFrame({"trace_id": ["a", "a", "b", "c"], "span_id": ["1", "2", "3", "4"],
+                          "parent_span_id": ["", "1", "", ""], "service_name": ["gw", "reviews", "gw", "gw"],
+                          "name": ["GET /"] * 4, "start_time": [NOW - 30, NOW - 29, NOW - 10, NOW - 2],
+                          "end_time": [NOW - 28, NOW - 28.5, NOW - 9, NOW - 1],
+                          "status_code": ["", "ERROR", "", ""]})
+    summary = summarize_traces(spans)
+    assert [t["trace_id"] for t in filter_traces(summary, TraceFilters())] == ["c", "b", "a"]
+    assert [t["trace_id"] for t in filter_traces(summary, TraceFilters(end=NOW - 5))] == ["b", "a"]
+    assert [t["trace_id"] for t in filter_traces(summary, TraceFilters(end=NOW - 5, status="error"))] == ["a"]
