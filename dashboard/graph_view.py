@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.components.find_hide import Alternative, ExpressionError, parse
 from dashboard.elements import ui_elements
+from dashboard.graph_find import Found, hide, mark_found
 from dashboard.highlight import projector
 from dashboard.query import DataSource, GraphResult, QueryError
 from topology.aggregate import LEVELS, aggregate, is_aggregate_id
@@ -25,6 +27,8 @@ class View:
     expand: tuple[str, ...] = ()  # aggregate ids opened in place
     focus: str | None = None  # a finding fingerprint or an incident id
     hops: int = DEFAULT_HOPS
+    find: str | None = None  # find/hide expressions (dashboard.components.find_hide), applied to members too
+    hide: str | None = None
 
     @property
     def plain(self) -> bool:
@@ -38,6 +42,7 @@ class Shown:
     result: GraphResult
     group_of: dict[str, str] = field(default_factory=dict)  # full-graph node id -> drawn id (aggregated views)
     seeds: list[str] = field(default_factory=list)  # focus: the incident's elements in the shown graph
+    found: Found | None = None  # what `find` matched, inside groups too
 
 
 def records(elements: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -95,15 +100,19 @@ def _check_expand(nodes: list[dict[str, Any]], expand: tuple[str, ...]) -> None:
 def apply_view(source: DataSource, result: GraphResult, view: View, strict: bool = True) -> Shown:
     """`result` (the full graph) as `view` asks; `strict` refuses expand ids the graph does not have (the API),
     the page ignores them (a namespace can vanish between two refreshes)."""
-    if view.plain:
+    if view.plain and not view.find and not view.hide:
         return Shown(result)
     if view.collapse not in (None, *LEVELS):
         raise QueryError("collapse", f"unknown value {view.collapse!r} (known: {', '.join(LEVELS)})")
     if not 0 <= view.hops <= MAX_HOPS:
         raise QueryError("hops", f"must be between 0 and {MAX_HOPS}, got {view.hops}")
+    find, hidden = _expression("find", view.find), _expression("hide", view.hide)
     nodes, edges = records(result.elements)
     notes = list(result.notes)
     seeds: list[str] = []
+    if hidden:  # before focus and roll-up: what is hidden is not in any group's numbers
+        nodes, edges, n_gone, e_gone = hide(nodes, edges, hidden)
+        notes.append(f"hide {view.hide[:60]!r}: {n_gone} node(s) and {e_gone} edge(s) left out")
     if view.focus:
         wanted, blamed = resolve_focus(source, view.focus)
         if result.graph_type != "workload":  # findings name workload-graph elements
@@ -120,6 +129,7 @@ def apply_view(source: DataSource, result: GraphResult, view: View, strict: bool
         notes.append(f"incident view: {what}, {view.hops} hop(s) around; {focused.hidden_nodes} node(s) and "
                      f"{focused.hidden_edges} edge(s) hidden")
     group_of: dict[str, str] = {}
+    members = nodes, edges
     if view.collapse:
         if strict:
             _check_expand(nodes, view.expand)
@@ -128,6 +138,20 @@ def apply_view(source: DataSource, result: GraphResult, view: View, strict: bool
         n_agg = sum(1 for n in nodes if n.get("type") == "aggregate")
         notes.append(f"grouped by {view.collapse}: {n_agg} group(s); click one to expand it")
         seeds = sorted({group_of.get(s, s) for s in seeds})
+    found = None
+    if find:
+        found, marks = mark_found(*members, nodes, edges, group_of, find)
+        if marks:
+            nodes = [{**n, **marks[n["id"]]} if n["id"] in marks else n for n in nodes]
+            edges = [{**e, **marks[e["id"]]} if e["id"] in marks else e for e in edges]
+        notes.append(found.note(view.find or ""))
     out = GraphResult(ui_elements(nodes, edges), result.graph_type, result.namespaces, result.window_s,
                       result.updated_at, notes)
-    return Shown(out, group_of, seeds)
+    return Shown(out, group_of, seeds, found)
+
+
+def _expression(param: str, text: str | None) -> list[Alternative]:
+    try:
+        return parse(text or "")
+    except ExpressionError as exc:
+        raise QueryError(param, str(exc)) from None

@@ -3,6 +3,9 @@
 Views of large meshes (issue #17): `collapse=namespace|app` rolls namespaces or apps up into
 aggregate nodes, `expand=ID[,ID]` opens aggregates in place, `focus=FINDING_OR_INCIDENT_ID&hops=K`
 keeps only the incident's unhealthy edges, their K-hop neighbourhood and the blamed config objects.
+`hide=EXPR` leaves matching elements out (before any roll-up: a group's numbers exclude them) and
+`find=EXPR` sets `found` on every element standing for a match (an aggregate: how many of its members
+and inner edges match); expressions as the page's find/hide boxes (`dashboard.components.find_hide`).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def register(server: Flask, source: DataSource) -> None:
     @server.route(f"{PREFIX}/graph")
     @api_route
     def api_graph():  # noqa: ANN202
-        check_known({"graphType", "namespaces", "window", "end", "collapse", "expand", "focus", "hops"})
+        check_known({"graphType", "namespaces", "window", "end", "collapse", "expand", "focus", "hops", "find", "hide"})
         view = _view()
         graph_type = arg_choice("graphType", GRAPH_TYPES, "workload")
         namespaces = [n.strip() for n in (arg_text("namespaces") or "").split(",") if n.strip()]
@@ -48,4 +51,4 @@ def _view() -> View:
     hops = arg_int("hops", DEFAULT_HOPS, 0, MAX_HOPS)
     if arg_text("hops") is not None and not focus:
         raise QueryError("hops", "hops is the size of the incident view: pass focus=FINDING_OR_INCIDENT_ID too")
-    return View(collapse, expand, focus.strip() if focus else None, hops)
+    return View(collapse, expand, focus.strip() if focus else None, hops, arg_text("find"), arg_text("hide"))

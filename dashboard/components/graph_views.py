@@ -6,17 +6,25 @@ The page keeps one `topo-view` store ({"collapse": auto|none|namespace|app, "exp
 namespace when the graph has more than `threshold()` nodes (MESHSCOPE_AGGREGATE_ABOVE, default 300):
 below it nothing changes. A click on an aggregate opens it where it was drawn: its members are placed
 around its remembered position before the layout places anything else, and every other node keeps its own.
+
+Find and hide reach inside groups: in a grouped or incident view the page hands its find/hide
+expressions to the server (`dashboard.graph_find`), so a hidden workload leaves its group's roll-up
+and a find highlights and counts the groups holding matches, with a button that opens them. A plain
+graph keeps find/hide as pure stylesheet rules (nothing re-sent).
 """
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from dash import Input, Output, State, callback_context, dcc, html, no_update
 
+from dashboard.components.graph_style import COLORS
 from dashboard.components.widgets import badge
+from dashboard.components.find_hide import ExpressionError, parse
 from dashboard.graph_view import DEFAULT_HOPS, View, apply_view
 from dashboard.query import DataSource, GraphResult
 from topology.aggregate import app_id, namespace_id
@@ -72,17 +80,60 @@ def _resolved(view: dict[str, Any] | None, result: GraphResult) -> View:
     expand = tuple(view.get("expand") or ())
     if view.get("reveal") and collapse != "none":
         expand = tuple(sorted(set(expand) | set(_revealed(view["reveal"], result))))
-    return View(None if collapse == "none" else collapse, expand, view.get("focus"), int(view.get("hops", DEFAULT_HOPS)))
+    out = View(None if collapse == "none" else collapse, expand, view.get("focus"), int(view.get("hops", DEFAULT_HOPS)))
+    if not out.plain:  # a plain graph finds and hides by stylesheet in the browser
+        out.find, out.hide = _valid(view.get("find")), _valid(view.get("hide"))
+    return out
+
+
+def _valid(expression: str | None) -> str | None:
+    """The expression if it parses; a bad one is reported under the box (restyle) and ignored here."""
+    try:
+        return expression if parse(expression or "") else None
+    except ExpressionError:
+        return None
+
+
+@dataclass
+class Applied:
+    result: GraphResult
+    key: str  # position-memory key: grouped and focused graphs lay out apart
+    grouped: bool  # find/hide are applied by the server (the view is not the plain graph)
+    found: dict[str, Any] | None = None  # graph_find.Found.to_dict() when a find ran on the server
+
+    def state(self) -> dict[str, Any]:
+        """The page's `topo-found` store."""
+        return {"grouped": self.grouped, "found": self.found}
+
+
+def show(source: DataSource, result: GraphResult, view: dict[str, Any] | None) -> Applied:
+    """The result in the view (find/hide inside groups included)."""
+    resolved = _resolved(view, result)
+    if resolved.plain:
+        return Applied(result, result.graph_type, False)
+    shown = apply_view(source, result, resolved, strict=False)
+    key = f"{result.graph_type}|{resolved.collapse or ''}|{resolved.focus or ''}"
+    return Applied(shown.result, key, True, shown.found.to_dict() if shown.found else None)
 
 
 def apply(source: DataSource, result: GraphResult, view: dict[str, Any] | None) -> tuple[GraphResult, str]:
-    """(the result in the view, the position-memory key of that view: grouped and focused graphs lay out apart)."""
-    resolved = _resolved(view, result)
-    if resolved.plain:
-        return result, result.graph_type
-    shown = apply_view(source, result, resolved, strict=False).result
-    key = f"{result.graph_type}|{resolved.collapse or ''}|{resolved.focus or ''}"
-    return shown, key
+    """(the result in the view, the position-memory key of that view)."""
+    applied = show(source, result, view)
+    return applied.result, applied.key
+
+
+def found_message(state: dict[str, Any] | None) -> tuple[str, bool]:
+    """(the line saying what a find matched inside groups, whether to offer opening them)."""
+    found = (state or {}).get("found")
+    if not found:
+        return "", False
+    groups = found.get("groups") or []
+    if not groups:
+        return f"find: {found.get('shown', 0)} shown, none inside collapsed groups", False
+    where = ", ".join(f"{g['name']} {g['nodes'] + g['edges']}" for g in groups[:4])
+    more = f", +{len(groups) - 4} more" if len(groups) > 4 else ""
+    return (f"find: {found.get('inside', 0)} inside {len(groups)} collapsed group(s) ({where}{more}), "
+            f"{found.get('shown', 0)} shown"), bool(found.get("expand"))
 
 
 def place_in_place(positions: Any, key: str, elements: list[dict[str, Any]]) -> None:
@@ -109,9 +160,10 @@ def place_in_place(positions: Any, key: str, elements: list[dict[str, Any]]) -> 
         positions.remember(key, placed)
 
 
-def controls(view: dict[str, Any]) -> list[Any]:
-    """Group dropdown, collapse-all, and (in the incident view) hops and the way back."""
+def controls(view: dict[str, Any], state: dict[str, Any] | None = None) -> list[Any]:
+    """Group dropdown, collapse-all, (in the incident view) hops and the way back, and what a find matched in groups."""
     focus = view.get("focus")
+    message, offer = found_message(state)
     return [
         html.Span(" Group ", className="muted"),
         dcc.Dropdown(id="topo-group", options=[{"label": l, "value": v} for v, l in GROUPS], value=view["collapse"],
@@ -122,7 +174,11 @@ def controls(view: dict[str, Any]) -> list[Any]:
             dcc.Dropdown(id="topo-hops", options=list(range(MAX_HOPS + 1)), value=view["hops"], clearable=False,
                          style={"width": "60px", "display": "inline-block", "verticalAlign": "middle"}),
             dcc.Link(" show the whole graph", href="/topology", id="topo-unfocus")]),
+        html.Span(message, id="topo-found-text", className="topo-found", title=message),
+        html.Button("Expand them", id="topo-expand-found", n_clicks=0, className="button small",
+                    style={} if offer else {"display": "none"}),
         dcc.Store(id="topo-view", data=view),
+        dcc.Store(id="topo-found", data=state or {"grouped": False, "found": None}),
     ]
 
 
@@ -138,6 +194,10 @@ def styles() -> list[dict[str, Any]]:
         {"selector": "node.config", "style": {"shape": "tag", "background-color": "#4b5563", "width": 34, "height": 22}},
         {"selector": "edge.proto-blames", "style": {"line-style": "dotted", "line-color": "#4b5563",
                                                     "target-arrow-color": "#4b5563", "width": 1.5, "label": ""}},
+        # a find matched this element or, for an aggregate, some of its members (set by the server)
+        {"selector": "[found > 0]", "style": {"overlay-color": COLORS["found"], "overlay-opacity": 0.3,
+                                              "overlay-padding": 8}},
+        {"selector": "node[found_label]", "style": {"label": "data(found_label)", "min-zoomed-font-size": 0}},
     ]
 
 
@@ -150,7 +210,8 @@ def aggregate_panel(data: dict[str, Any], source: DataSource | None = None) -> l
              "inbound rps": data.get("rps_in"), "outbound rps": data.get("rps_out"),
              "inbound error %": data.get("error_pct"),
              "internal rps": ", ".join(f"{p} {v:.2f}" for p, v in (data.get("rps_internal") or {}).items()),
-             "worst p95 ms (member edges)": data.get("p95_ms"), "mTLS %": data.get("mtls_pct")}
+             "worst p95 ms (member edges)": data.get("p95_ms"), "mTLS %": data.get("mtls_pct"),
+             "find matches (members and inner edges)": data.get("found")}
     worst = data.get("worst") or []
     return [
         html.H3(f"{data.get('level', '')} {data.get('name', '')}", id="panel-title"), badge(data.get("health", "na")),
@@ -178,12 +239,18 @@ def _namespace_findings(source: DataSource | None, namespace: str, limit: int = 
 
 def register(app: Any) -> None:
     @app.callback(Output("topo-view", "data"), Input("topo-group", "value"), Input("topo-collapse-all", "n_clicks"),
-                  Input("topo-hops", "value"), Input("topo-graph", "tapNodeData"), State("topo-view", "data"),
+                  Input("topo-hops", "value"), Input("topo-graph", "tapNodeData"),
+                  Input("topo-expand-found", "n_clicks"), State("topo-view", "data"), State("topo-found", "data"),
                   prevent_initial_call=True)
-    def update_view(group, _collapse_all, hops, tapped, view):  # noqa: ANN001, ANN202
+    def update_view(group, _collapse_all, hops, tapped, _expand_found, view, state):  # noqa: ANN001, ANN202
         view = dict(view or {})
         trigger = callback_context.triggered_id
-        if trigger == "topo-group":
+        if trigger == "topo-expand-found":  # open every group holding a match of the find
+            wanted = ((state or {}).get("found") or {}).get("expand") or []
+            if not wanted:
+                return no_update
+            view["expand"] = sorted(set(view.get("expand") or []) | set(wanted))
+        elif trigger == "topo-group":
             view.update(collapse=group, expand=[])
         elif trigger == "topo-collapse-all":
             view.update(expand=[], reveal=[])
@@ -194,3 +261,9 @@ def register(app: Any) -> None:
                 return no_update
             view["expand"] = sorted(set(view.get("expand") or []) | {tapped["id"]})
         return view
+
+    @app.callback(Output("topo-found-text", "children"), Output("topo-found-text", "title"),
+                  Output("topo-expand-found", "style"), Input("topo-found", "data"), prevent_initial_call=True)
+    def found_line(state):  # noqa: ANN001, ANN202
+        message, offer = found_message(state)
+        return message, message, {} if offer else {"display": "none"}

@@ -26,17 +26,25 @@ FULL = FullData()  # full element data of the graphs sent (the browser gets `lea
 def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None,
               end_ago: float | None = None, view: dict[str, Any] | None = None):
     """The graph now, or (time travel, issue #14) of the window that ended `end_ago` seconds ago."""
+    result, elements, _ = _view_elements(source, ctx, graph_type, namespaces, window, end_ago, view)
+    return result, elements
+
+
+def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None,
+                   window: float | None, end_ago: float | None = None, view: dict[str, Any] | None = None):
+    """(result, lean elements, the `topo-found` store: whether find/hide run on the server and what a find matched)."""
     at = getattr(source, "graph_at", None)
     if end_ago and at is not None:
         result = at(graph_type, namespaces or None, window or 300.0, source.now() - end_ago)
         result.notes = [*result.notes, *_changes_note(source, result.updated_at - result.window_s, result.updated_at)]
     else:
         result = source.graph(graph_type, namespaces or None, window)
-    result, placed_as = graph_views.apply(source, result, view)  # grouped / incident view (issue #17)
+    applied = graph_views.show(source, result, view)  # grouped / incident view, find/hide inside groups (issue #17)
+    result, placed_as = applied.result, applied.key
     graph_views.place_in_place(ctx.positions, placed_as, result.elements)
     full = ctx.positions.place(placed_as, result.elements)  # joined edge labels: made in the browser (lean)
     FULL.remember(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0), full)
-    return result, lean(full)
+    return result, lean(full), applied.state()
 
 
 def _changes_note(source: DataSource, start: float, end: float) -> list[str]:
@@ -67,7 +75,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         end_ago = 0
     end_ago = end_ago if end_ago in dict(ENDS) else 0
     view = graph_views.initial(query, highlight)  # a highlighted finding's groups open
-    result, elements = _elements(source, ctx, graph_type, namespaces, None, end_ago, view)
+    result, elements, found = _view_elements(source, ctx, graph_type, namespaces, None, end_ago, view)
     compare = diff_view.compare_of(query)  # ?compare=: open in diff mode (issue #14)
     elements, compared = diff_view.compared(source, graph_type, namespaces, None, end_ago, compare, elements)
     shown = _shown(source, highlight, result.elements, graph_type, namespaces, None)
@@ -93,7 +101,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             html.Div(className="updated", children=["Last updated ", html.Span(when(result.updated_at), id="topo-updated")]),
         ]),
         html.Div(id="topo-expr-error", className="expr-error"),
-        html.Div(className="topo-viewbar", style={"height": "36px", "overflow": "hidden"}, children=graph_views.controls(view)),
+        html.Div(className="topo-viewbar", style={"height": "36px", "overflow": "hidden"}, children=graph_views.controls(view, found)),
         html.Div(className="topo-timebar", style={"height": "40px", "overflow": "hidden"}, children=[
             # time travel: its own row of fixed height (a lazily drawn dropdown must not move the graph under
             # the pointer after Cytoscape has measured its container)
@@ -107,6 +115,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                                                      "verticalAlign": "middle"}, children=[
                 dcc.Slider(id="topo-replay", min=0, max=replay.STEPS, step=1, value=replay.STEPS,
                            marks=replay.marks(source, result.window_s, end_ago))]),
+            *replay.player(),  # autoplay: play / pause and speed
             html.Span(id="topo-notes", className="muted", children="; ".join([*result.notes, *compared]))]),
         dcc.Interval(id="topo-interval", interval=refresh_default * 1000 or 10_000, disabled=refresh_default == 0),
         dcc.Store(id="topo-highlight", data=highlight),
@@ -239,26 +248,33 @@ def _quote(s: str) -> str:
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-graph", "elements"), Output("topo-updated", "children"), Output("topo-ns", "options"),
                   Output("topo-notes", "children"), Output("topo-panel", "children", allow_duplicate=True),
-                  Output("topo-highlight-shown", "data"),
+                  Output("topo-highlight-shown", "data"), Output("topo-found", "data"),
                   Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
                   Input("topo-interval", "n_intervals"), Input("topo-end", "value"), Input("topo-compare", "value"),
-                  Input("topo-replay", "value"), Input("topo-view", "data"), State("topo-selected", "data"),
-                  State("topo-highlight", "data"), prevent_initial_call=True)
-    def refresh(graph_type, namespaces, window, _n, end_ago, compare, step, view, selected, highlight):  # noqa: ANN001, ANN202
+                  Input("topo-replay", "value"), Input("topo-view", "data"), Input("topo-find", "value"),
+                  Input("topo-hide", "value"), State("topo-selected", "data"),
+                  State("topo-highlight", "data"), State("topo-found", "data"), prevent_initial_call=True)
+    def refresh(graph_type, namespaces, window, _n, end_ago, compare, step, view, find, hide, selected, highlight,  # noqa: ANN001, ANN202
+                found):
         window, end_ago = replay.view(window, end_ago, step)  # a replay step draws one slice of the window
-        if end_ago and callback_context.triggered_id == "topo-interval":
-            return no_update, no_update, no_update, no_update, no_update, no_update  # a past window does not change
+        trigger = callback_context.triggered_id
+        if end_ago and trigger == "topo-interval":
+            return (no_update,) * 7  # a past window does not change
+        if trigger in ("topo-find", "topo-hide") and not (found or {}).get("grouped"):
+            return (no_update,) * 7  # a plain graph finds and hides by stylesheet (restyle), nothing to re-send
+        view = {**(view or {}), "find": find, "hide": hide}  # grouped: find/hide reach members (graph_views)
         try:
-            result, elements = _elements(source, ctx, graph_type, namespaces, window, end_ago, view)
+            result, elements, found = _view_elements(source, ctx, graph_type, namespaces, window, end_ago, view)
         except QueryError as exc:
-            return no_update, no_update, no_update, str(exc), no_update, no_update
+            return no_update, no_update, no_update, str(exc), no_update, no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too
         current = FULL.get(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0),
                            selected) if selected and any(e["data"]["id"] == selected for e in elements) else None
         panel = _panel(source, current, "source" in current, graph_type, namespaces, window) if current else no_update
         shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
         elements, compared = diff_view.compared(source, graph_type, namespaces, window, end_ago, compare, elements)
-        return elements, when(result.updated_at), result.namespaces, "; ".join([*result.notes, *compared]), panel, shown
+        return (elements, when(result.updated_at), result.namespaces, "; ".join([*result.notes, *compared]), panel, shown,
+                found)
 
     @app.callback(Output("topo-replay", "marks"), Input("topo-window", "value"), Input("topo-end", "value"),
                   Input("topo-interval", "n_intervals"), prevent_initial_call=True)
@@ -278,7 +294,8 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         errors, selectors = [], {}
         for name, expr in (("find", find), ("hide", hide)):
             try:
-                selectors[name] = to_selector(expr or "")
+                # aggregates are judged by their members (server-side `found`), not their summed numbers
+                selectors[name] = to_selector(expr or "", members_only=True)
             except ExpressionError as exc:
                 selectors[name] = ""
                 errors.append(f"{name}: {exc}")
@@ -300,6 +317,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         return _panel(source, data, is_edge, graph_type, namespaces, window), data["id"]
 
     graph_views.register(app)  # group / expand / incident-view controls (issue #17)
+    replay.register_player(app)  # replay autoplay (issue #14)
 
     app.clientside_callback(ClientsideFunction("meshscope_topology", "markSelected"),
                             Output("topo-selected-mark", "data"), Input("topo-selected", "data"))
