@@ -125,10 +125,12 @@ class Stack:
 
             crashes.expose(self.backend)  # sidecar restarts on /metrics
             from diagnose.canary import live as canary_live
+            from diagnose.canary.steps import journal_of
             from diagnose.live.sources import combine_extra
 
             extra = combine_extra(crashes.finding_source(self.backend),  # crash loops are findings
-                                  canary_live.finding_source(self.backend.rates, self.backend.snapshot))
+                                  canary_live.finding_source(self.backend.rates, self.backend.snapshot,
+                                                             journal=lambda: journal_of(self.backend)))
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=extra)  # and so are canaries to roll back or promote
             backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from diagnose.canary.findings import findings_of, weighted_hosts
-from diagnose.canary.verdict import Thresholds, evaluate
+from diagnose.canary.steps import judge
+from diagnose.canary.verdict import Thresholds
 from diagnose.findings import Finding
 
 # in the live loop: act on roll back and promote; "hold" and "not enough traffic yet" are the API's to show
@@ -23,8 +24,12 @@ LIVE_VERDICTS = frozenset({"rollback", "promote"})
 
 def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], window_s: float = 300.0,
                    every_s: float = 10.0, th: Thresholds = Thresholds(),
-                   clock: Callable[[], float] = time.monotonic) -> Callable[[float], list[Finding]]:
-    """A live loop `extra` source: fn(now) -> canary findings (MS5010 roll back, MS5011 promote)."""
+                   clock: Callable[[], float] = time.monotonic,
+                   journal: Callable[[], Any] | None = None) -> Callable[[float], list[Finding]]:
+    """A live loop `extra` source: fn(now) -> canary findings (MS5010 roll back, MS5011 promote).
+
+    `journal` gives the config journal: the window is then judged step by step where the weights moved,
+    against the version the rollout started from (diagnose.canary.steps)."""
     cache: dict[str, Any] = {"at": float("-inf"), "found": []}
 
     def found(now: float) -> list[Finding]:
@@ -41,7 +46,7 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
         if not hosts:
             cache["found"] = []
             return []
-        verdicts = [v for v in evaluate(rates(window_s, now), window_s, th)
+        verdicts = [v for v in judge(rates, objects, root, journal() if journal else None, window_s, now, th)
                     if v.service in hosts and v.verdict in LIVE_VERDICTS]
         cache["found"] = findings_of(verdicts, objects, root)
         return list(cache["found"])

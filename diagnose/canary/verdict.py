@@ -59,14 +59,51 @@ def normal_sf(z: np.ndarray) -> np.ndarray:
     return np.asarray(_sf(np.asarray(z, dtype=float)), dtype=float)
 
 
-def error_test(err_s: np.ndarray, n_s: np.ndarray, err_c: np.ndarray, n_c: np.ndarray) -> np.ndarray:
-    """One-sided p-value that the candidate's error rate exceeds the stable one's (pooled z-test)."""
+def cmh_test(err_s: np.ndarray, n_s: np.ndarray, err_c: np.ndarray, n_c: np.ndarray) -> np.ndarray:
+    """One-sided p that the candidate's error rate exceeds the stable one's, period by period
+    (Cochran-Mantel-Haenszel over (candidates, periods) arrays; one period: the two-proportion test).
+
+    Each period's candidate errors are compared with their expectation given that period's pooled
+    errors (hypergeometric mean and variance); the sums over periods give one z."""
+    err_s, n_s, err_c, n_c = (np.asarray(x, dtype=float).reshape(len(x), -1) for x in (err_s, n_s, err_c, n_c))
+    m, t = err_s + err_c, n_s + n_c
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_s, p_c = err_s / n_s, err_c / n_c
-        pooled = (err_s + err_c) / (n_s + n_c)
-        se = np.sqrt(pooled * (1 - pooled) * (1 / n_s + 1 / n_c))
-        z = np.where(se > 0, (p_c - p_s) / se, 0.0)
+        mean = np.where(t > 0, m * n_c / t, 0.0)
+        var = np.where(t > 1, n_c * n_s * m * (t - m) / (t * t * (t - 1)), 0.0)
+        v = var.sum(axis=1)
+        z = np.where(v > 0, (err_c.sum(axis=1) - mean.sum(axis=1)) / np.sqrt(v), 0.0)
     return normal_sf(np.nan_to_num(z))
+
+
+def _log_hypergeom(k: int, n1: int, n0: int) -> np.ndarray:
+    """log P(X = x) for x = 0..min(k, n1): candidate errors among k errors of n1 + n0 requests."""
+    x = np.arange(0, min(k, n1) + 1)
+    lg = np.vectorize(math.lgamma, otypes=[float])
+
+    def logc(n: Any, r: Any) -> np.ndarray:
+        return lg(n + 1) - lg(r + 1) - lg(n - r + 1)
+
+    ok = (k - x) <= n0
+    out = np.full(len(x), -np.inf)
+    out[ok] = logc(k, x[ok]) + logc(n1 + n0 - k, n1 - x[ok]) - logc(n1 + n0, n1)
+    return out
+
+
+def exact_stratified(err_s: np.ndarray, n_s: np.ndarray, err_c: np.ndarray, n_c: np.ndarray) -> float:
+    """Exact one-sided p of the stratified test: P(candidate errors summed over periods >= observed), given
+    each period's margins; the law of the sum is the convolution of the periods' hypergeometric laws
+    (one period: Fisher's exact test)."""
+    law = np.ones(1)
+    observed = 0
+    for es, ns, ec, nc in zip(*(np.asarray(x, dtype=float).tolist() for x in (err_s, n_s, err_c, n_c))):
+        a, b, n1, n0 = (int(round(v)) for v in (ec, es, nc, ns))
+        if n1 <= 0 or n0 <= 0:
+            continue
+        observed += a
+        if a + b == 0:
+            continue
+        law = np.convolve(law, np.exp(_log_hypergeom(a + b, n1, n0)))
+    return float(min(1.0, law[observed:].sum())) if observed < len(law) else 0.0
 
 
 def fisher_greater(err_s: float, n_s: float, err_c: float, n_c: float) -> float:
@@ -85,22 +122,29 @@ def fisher_greater(err_s: float, n_s: float, err_c: float, n_c: float) -> float:
     return float(min(1.0, sum(math.exp(logc(k, x) + logc(big_n - k, n1 - x) - denom) for x in range(a, hi + 1))))
 
 
-def mann_whitney(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """One-sided p that B's values are stochastically larger than A's, from per-bucket counts.
+def _mw_parts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(U - its mean, its variance) that B's values exceed A's, from per-bucket counts (rows x buckets).
 
-    a, b: (groups, buckets) non-cumulative counts over the same ordered buckets. Within a
-    bucket the order is unknown, so those pairs count as ties (half), with the tie-corrected
-    variance of the normal approximation.
-    """
+    Within a bucket the order is unknown, so those pairs count as ties (half), with the tie-corrected
+    variance of the normal approximation. Sums over independent periods give the stratified test."""
     n1, n2 = a.sum(axis=1), b.sum(axis=1)
     below_a = np.cumsum(a, axis=1) - a
     u = (b * (below_a + 0.5 * a)).sum(axis=1)  # pairs where B > A, ties half
     t = a + b
     n = n1 + n2
     with np.errstate(divide="ignore", invalid="ignore"):
-        tie = (t ** 3 - t).sum(axis=1) / (n * (n - 1))
+        tie = np.where(n > 1, (t ** 3 - t).sum(axis=1) / (n * (n - 1)), 0.0)
         var = n1 * n2 / 12.0 * ((n + 1) - tie)
-        z = np.where(var > 0, (u - n1 * n2 / 2.0) / np.sqrt(var), 0.0)
+    return u - n1 * n2 / 2.0, np.where(n > 1, var, 0.0)
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One-sided p that B's values are stochastically larger than A's, from per-bucket counts.
+
+    a, b: (groups, buckets) non-cumulative counts over the same ordered buckets."""
+    d, var = _mw_parts(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(var > 0, d / np.sqrt(var), 0.0)
     return normal_sf(np.nan_to_num(z))
 
 
@@ -141,16 +185,18 @@ def _requests(rates: pd.DataFrame, window_s: float) -> dict[str, np.ndarray]:
     return {k: v[keep] for k, v in out.items()}
 
 
-def _bucket_counts(rates: pd.DataFrame, window_s: float, host: np.ndarray, ver: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _bucket_counts(rates: pd.DataFrame, window_s: float, host: np.ndarray, ver: np.ndarray,
+                   bounds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative duration-bucket counts per (host, ver) row given, on one sorted `le` grid: (rows x bounds), bounds.
 
     The bucket series are matched to the rows through their category names (few), then integer keys."""
     d = _select(rates, f"{schema.ISTIO_REQUEST_DURATION_MS}_bucket")
     if d.empty:
-        return np.zeros((len(host), 1)), np.array([np.inf])
+        return (np.zeros((len(host), 1)), np.array([np.inf])) if bounds is None else (np.zeros((len(host), len(bounds))), bounds)
     bh, bv = _label(d, schema.DESTINATION_SERVICE), _label(d, schema.DESTINATION_VERSION)
     le = d[schema.LE].to_numpy(dtype=float)
-    bounds = np.unique(le[~np.isnan(le)]) if len(le) else np.array([np.inf])
+    if bounds is None:
+        bounds = np.unique(le[~np.isnan(le)]) if len(le) else np.array([np.inf])
     # the rows' host/ver as codes in the bucket frame's categories (-1: the frame has no such name)
     hmap = pd.Index(_names(bh)[:-1]).get_indexer(pd.Index(host.astype(object)))
     vmap = pd.Index(_names(bv)[:-1]).get_indexer(pd.Index(ver.astype(object)))
@@ -161,55 +207,147 @@ def _bucket_counts(rates: pd.DataFrame, window_s: float, host: np.ndarray, ver: 
     row_of = pd.Series(np.flatnonzero(valid), index=row_key[valid])
     row_of = row_of[~row_of.index.duplicated()]
     r = pd.Index(row_of.index).get_indexer(series_key)
-    hit = (r >= 0) & ~np.isnan(le)
+    hit = (r >= 0) & ~np.isnan(le) & np.isin(le, bounds)
     cum = np.zeros((len(host), len(bounds)))
     np.add.at(cum, (row_of.to_numpy()[r[hit]], np.searchsorted(bounds, le[hit])), d[schema.RATE].to_numpy(dtype=float)[hit] * window_s)
     return np.maximum.accumulate(cum, axis=1), bounds  # cumulative, made monotonic
 
 
-def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()) -> list[Verdict]:
+def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds(),
+             stable: dict[str, str] | None = None) -> list[Verdict]:
     """A verdict per (split service, candidate version) over the window's destination-reported series."""
-    if rates is None or rates.empty:
+    return evaluate_periods([Period(0.0, window_s, rates)], th, stable)
+
+
+@dataclass
+class Period:
+    """A stretch of the window with one set of weights (a rollout step): its own rate frame."""
+
+    start: float  # seconds (epoch, or offsets: only differences and order matter)
+    end: float
+    rates: pd.DataFrame | None
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end - self.start, 1e-9)
+
+
+def evaluate_periods(periods: list[Period], th: Thresholds = Thresholds(),
+                     stable: dict[str, str] | None = None) -> list[Verdict]:
+    """Verdicts over a window cut into periods (the steps of a rollout), compared period by period.
+
+    When the weights move (90/10, then 70/30, then 50/50) the two versions are not sampled over the
+    same stretches of time: most of the candidate's requests come from the later steps. Anything that
+    changes with time for both versions (a dependency's bad minute, load rising with the candidate's
+    share) would then be charged to the candidate by a comparison of window totals (Simpson's paradox).
+    So each test is stratified by period and only periods where both versions served requests count:
+    errors by the Cochran-Mantel-Haenszel test (exact: the convolution of each period's hypergeometric
+    law, while errors are few), latency by the Mann-Whitney U summed over periods (van Elteren's test
+    with unit weights), and the effects (error rate, p50/p95/p99) against the stable version's figures
+    reweighted to the candidate's traffic per period. One period is the plain two-sample comparison.
+
+    `stable` (host -> version) names the stable version where the caller knows it (the rollout's
+    starting weights); otherwise it is the version with the most requests in the earliest period
+    the host had traffic, so a candidate that has taken most of the traffic stays the candidate.
+    """
+    periods = [p for p in periods]
+    if not periods or all(p.rates is None or p.rates.empty for p in periods):
         return []
-    req = _requests(rates, window_s)
-    hid, hosts = pd.factorize(req["host"], sort=True)
-    vid = pd.factorize(req["ver"], sort=True)[0]
-    pairs = np.unique(hid.astype(np.int64) * (vid.max(initial=0) + 1) + vid)
-    nver = np.bincount(pairs // (vid.max(initial=0) + 1), minlength=len(hosts))
-    split = nver[hid] >= 2
-    req = {k: v[split] for k, v in req.items()}
-    hid, vid = hid[split], vid[split]
-    if not len(hid):
+    reqs = [_requests(p.rates, p.seconds) if p.rates is not None and not p.rates.empty else _no_requests()
+            for p in periods]
+    kk = len(periods)
+    k_of = np.concatenate([np.full(len(r["n"]), k, dtype=np.int64) for k, r in enumerate(reqs)])
+    cat = {key: np.concatenate([r[key] for r in reqs]) for key in ("host", "ns", "ver", "n", "err")}
+    hid_all, hosts = pd.factorize(cat["host"], sort=True)
+    vid_all, vers = pd.factorize(cat["ver"], sort=True)
+    nv = max(len(vers), 1)
+    keys, row_id = np.unique(hid_all.astype(np.int64) * nv + vid_all, return_inverse=True)
+    row_h, row_v = keys // nv, keys % nv
+    nrow = len(keys)
+    n_rk, e_rk = np.zeros((nrow, kk)), np.zeros((nrow, kk))
+    np.add.at(n_rk, (row_id, k_of), cat["n"])
+    np.add.at(e_rk, (row_id, k_of), cat["err"])
+    row_ns = np.empty(nrow, dtype=object)
+    row_ns[row_id] = cat["ns"]
+    nver = np.bincount(row_h, minlength=len(hosts))
+    split = nver[row_h] >= 2
+    if not split.any():
         return []
-    # per host: the version with the most requests is stable (ties: the lowest version name); the rest are candidates
-    order = np.lexsort((vid, -req["n"], hid))
-    first = np.r_[True, hid[order][1:] != hid[order][:-1]]
-    stable_of = np.empty(hid.max() + 1, dtype=np.int64)
-    stable_of[hid[order][first]] = order[first]
+    # stable per host: named by the caller, else the most requests in the host's earliest period with traffic
+    busy = n_rk > 0
+    first_row = np.where(busy.any(axis=1), busy.argmax(axis=1), kk)
+    first_host = np.full(len(hosts), kk, dtype=np.int64)
+    np.minimum.at(first_host, row_h, first_row)
+    fk = np.minimum(first_host[row_h], kk - 1)
+    score = n_rk[np.arange(nrow), fk]
+    if stable:
+        named = pd.Index(np.asarray(hosts, dtype=object)).get_indexer(list(stable))
+        want = np.full(len(hosts), -1, dtype=np.int64)
+        vcode = pd.Index(np.asarray(vers, dtype=object)).get_indexer(list(stable.values()))
+        ok = named >= 0
+        want[named[ok]] = vcode[ok]
+        score = np.where(want[row_h] == row_v, np.inf, score)
+    tot = n_rk.sum(axis=1)
+    rows = np.flatnonzero(split)
+    order = rows[np.lexsort((row_v[rows], -tot[rows], -score[rows], row_h[rows]))]
+    first = np.r_[True, row_h[order][1:] != row_h[order][:-1]]
+    stable_of = np.empty(len(hosts), dtype=np.int64)
+    stable_of[row_h[order][first]] = order[first]
     ci = order[~first]
-    si = stable_of[hid[ci]]
-    n_s, e_s = req["n"][si], req["err"][si]
-    n_c, e_c = req["n"][ci], req["err"][ci]
-    p_err = error_test(e_s, n_s, e_c, n_c)
+    si = stable_of[row_h[ci]]
+    # only the periods where both versions served requests are compared
+    both = (n_rk[si] > 0) & (n_rk[ci] > 0)
+    nsk, esk = np.where(both, n_rk[si], 0.0), np.where(both, e_rk[si], 0.0)
+    nck, eck = np.where(both, n_rk[ci], 0.0), np.where(both, e_rk[ci], 0.0)
+    n_s, e_s, n_c, e_c = nsk.sum(axis=1), esk.sum(axis=1), nck.sum(axis=1), eck.sum(axis=1)
+    p_err = cmh_test(esk, nsk, eck, nck)
     small = np.flatnonzero((e_s + e_c) < 100)  # few errors: the normal approximation is poor, use the exact test
-    # as Python floats: rounding a numpy scalar costs ~100x a float's, and this runs per small-count candidate
-    args = zip(e_s[small].tolist(), n_s[small].tolist(), e_c[small].tolist(), n_c[small].tolist())
-    p_err[small] = [fisher_greater(a, b, c, d) for a, b, c, d in args]
+    if kk == 1:  # as Python floats: rounding a numpy scalar costs ~100x a float's, and this runs per candidate
+        args = zip(e_s[small].tolist(), n_s[small].tolist(), e_c[small].tolist(), n_c[small].tolist())
+        p_err[small] = [fisher_greater(a, b, c, d) for a, b, c, d in args]
+    else:
+        p_err[small] = [exact_stratified(esk[i], nsk[i], eck[i], nck[i]) for i in small.tolist()]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate_s, rate_c = np.nan_to_num(e_s / n_s), np.nan_to_num(e_c / n_c)
-    # promote: how sure the candidate's error rate is within the margin of the stable one's (non-inferiority)
+        w = np.nan_to_num(nck / n_c[:, None])  # the candidate's traffic share of each period
+        rate_sk = np.nan_to_num(esk / nsk)
+        rate_s = (w * rate_sk).sum(axis=1)  # the stable rate over the candidate's periods, traffic-weighted
+        rate_c = np.nan_to_num(e_c / n_c)
+        # promote: how sure the candidate's error rate is within the margin of the stable one's (non-inferiority)
+        ps = (esk + 0.5) / (nsk + 1)  # continuity: no zero variance at 0 errors
+        pc = (e_c + 0.5) / (n_c + 1)
+        var = (w ** 2 * ps * (1 - ps) / np.maximum(nsk, 1)).sum(axis=1) + pc * (1 - pc) / np.maximum(n_c, 1)
+        noninferior = 1 - normal_sf(np.nan_to_num((th.error_margin - (rate_c - rate_s)) / np.sqrt(var)))
+    # latency: one bucket grid for every period; per period the stable histogram weighted to the candidate's count
+    bounds = _bounds([p.rates for p in periods])
+    row_host = np.asarray(hosts, dtype=object)[row_h]
+    row_ver = np.asarray(vers, dtype=object)[row_v]
+    cum_s = np.zeros((len(ci), len(bounds)))
+    cum_c = np.zeros((len(ci), len(bounds)))
+    du, dvar = np.zeros(len(ci)), np.zeros(len(ci))
+    hist_steps = []
+    for k, p in enumerate(periods):
+        if p.rates is None or p.rates.empty:
+            hist_steps.append(None)
+            continue
+        cum = _bucket_counts(p.rates, p.seconds, row_host, row_ver, bounds)[0]
+        cs, cc = cum[si] * both[:, k:k + 1], cum[ci] * both[:, k:k + 1]
+        hs, hc = cs[:, -1], cc[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cum_s += cs * np.nan_to_num(hc / hs)[:, None]
+        cum_c += cc
+        u, v = _mw_parts(np.diff(cs, axis=1, prepend=0.0), np.diff(cc, axis=1, prepend=0.0))
+        du += u
+        dvar += v
+        hist_steps.append((cs, cc))
+    has_hist = (cum_s[:, -1] > 0) & (cum_c[:, -1] > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ps, pc = (e_s + 0.5) / (n_s + 1), (e_c + 0.5) / (n_c + 1)  # continuity: no zero variance at 0 errors
-        se = np.sqrt(ps * (1 - ps) / np.maximum(n_s, 1) + pc * (1 - pc) / np.maximum(n_c, 1))
-        noninferior = 1 - normal_sf(np.nan_to_num((th.error_margin - (rate_c - rate_s)) / se))
-    # latency: the same bucket grid for stable and candidate of each pair
-    cum, bounds = _bucket_counts(rates, window_s, req["host"], req["ver"])
-    counts = np.diff(cum, axis=1, prepend=0.0)
-    has_hist = (counts[si].sum(axis=1) > 0) & (counts[ci].sum(axis=1) > 0)
-    p_lat = np.where(has_hist, mann_whitney(counts[si], counts[ci]), 1.0)
+        z = np.where(dvar > 0, du / np.sqrt(dvar), 0.0)
+    p_lat = np.where(has_hist, normal_sf(np.nan_to_num(z)), 1.0)
     qs = (0.5, 0.95, 0.99)
-    q = _quantiles(cum, bounds, qs)
-    p95_s, p95_c = q[0.95][si], q[0.95][ci]
+    q = _quantiles(np.vstack([cum_s, cum_c]), bounds, qs)
+    m = len(ci)
+    qs_s, qs_c = {x: q[x][:m] for x in qs}, {x: q[x][m:] for x in qs}
+    p95_s, p95_c = qs_s[0.95], qs_c[0.95]
     with np.errstate(divide="ignore", invalid="ignore"):
         err_bad_all = (p_err < th.alpha) & (rate_c - rate_s >= th.error_margin)
         lat_bad_all = ((p_lat < th.alpha) & np.isfinite(p95_s) & np.isfinite(p95_c) & (p95_s > 0)
@@ -218,28 +356,36 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
     promotable = (n_c >= th.promote_requests) & (noninferior >= 1 - th.alpha * 5)
     n_s_l, n_c_l, e_s_l, e_c_l = n_s.tolist(), n_c.tolist(), e_s.tolist(), e_c.tolist()
     rate_s_l, rate_c_l, p_err_l, p_lat_l = rate_s.tolist(), rate_c.tolist(), p_err.tolist(), p_lat.tolist()
-    (p50s, p50c), (p95s_l, p95c_l), (p99s, p99c) = ((q[x][si].tolist(), q[x][ci].tolist()) for x in qs)
+    (p50s, p50c), (p95s_l, p95c_l), (p99s, p99c) = ((qs_s[x].tolist(), qs_c[x].tolist()) for x in qs)
     few_l, err_bad_l, lat_bad_l, prom_l = few_all.tolist(), err_bad_all.tolist(), lat_bad_all.tolist(), promotable.tolist()
     nonin_l = noninferior.tolist()
-    hosts_l, ns_l, ver_l = req["host"][ci].tolist(), req["ns"][ci].tolist(), req["ver"][ci].tolist()
-    st_ver = req["ver"][si].tolist()
+    hosts_l, ns_l, ver_l = row_host[ci].tolist(), row_ns[ci].tolist(), row_ver[ci].tolist()
+    st_ver = row_ver[si].tolist()
     tests = {"errors": "one-sided Fisher exact (under 100 errors) or two-proportion z-test on 5xx counts",
              "latency": "one-sided Mann-Whitney U on duration histogram buckets"}
+    if kk > 1:
+        tests = {"errors": "one-sided Cochran-Mantel-Haenszel test on 5xx counts stratified by rollout step "
+                           "(exact under 100 errors)",
+                 "latency": "one-sided Mann-Whitney U on duration histogram buckets summed over rollout steps "
+                            "(van Elteren)"}
+    steps = _steps(periods, n_rk, e_rk, si, ci, hist_steps, bounds) if kk > 1 else None
     out = []
     for k in range(len(ci)):
         host, ns, ver, sv = hosts_l[k], ns_l[k], ver_l[k], st_ver[k]
         p95s, p95c = p95s_l[k], p95c_l[k]
         lat = {"p50": {"stable": p50s[k], "candidate": p50c[k]}, "p95": {"stable": p95s, "candidate": p95c},
                "p99": {"stable": p99s[k], "candidate": p99c[k]}}
-        ev = {"window_s": window_s, "requests": {"stable": n_s_l[k], "candidate": n_c_l[k]},
+        ev = {"window_s": float(sum(p.seconds for p in periods)), "requests": {"stable": n_s_l[k], "candidate": n_c_l[k]},
               "errors": {"stable": e_s_l[k], "candidate": e_c_l[k]},
               "error_rate": {"stable": rate_s_l[k], "candidate": rate_c_l[k]}, "error_p_value": p_err_l[k],
               "latency_ms": lat, "latency_p_value": p_lat_l[k], "test": dict(tests)}
+        if steps is not None:
+            ev["steps"] = steps[k]
         err_bad, lat_bad = err_bad_l[k], lat_bad_l[k]
         if few_l[k]:
             v, conf = INSUFFICIENT, 0.0
             why = (f"too little traffic to judge: {n_c_l[k]:.0f} requests to {ver} and {n_s_l[k]:.0f} to {sv} in the "
-                   f"window; need {th.min_requests} each")
+                   f"window{' (periods both served)' if kk > 1 else ''}; need {th.min_requests} each")
         elif err_bad or lat_bad:
             v = ROLLBACK
             parts = []
@@ -259,8 +405,54 @@ def evaluate(rates: pd.DataFrame, window_s: float, th: Thresholds = Thresholds()
             why = (f"{ver} shows no regression yet over {n_c_l[k]:.0f} requests, but not enough to promote "
                    f"({th.promote_requests} requests and error rate within {th.error_margin:.0%} of {sv} with "
                    f"{1 - th.alpha * 5:.0%} confidence; now {nonin_l[k]:.0%})")
+        if kk > 1 and v != INSUFFICIENT:
+            why += f", compared step by step over {sum(1 for s in ev['steps'] if s['compared'])} rollout steps"
         out.append(Verdict(host, ns, sv, ver, v, round(conf, 6), why, ev))
     return out
+
+
+def _no_requests() -> dict[str, np.ndarray]:
+    return {"host": np.array([], dtype=object), "ns": np.array([], dtype=object), "ver": np.array([], dtype=object),
+            "n": np.array([], dtype=float), "err": np.array([], dtype=float)}
+
+
+def _bounds(frames: list[pd.DataFrame | None]) -> np.ndarray:
+    """The union of the periods' histogram bounds (normally one grid), sorted; [+Inf] without histograms."""
+    les = [f.loc[(f[schema.REPORTER] == "destination") & (f[schema.METRIC] == f"{schema.ISTIO_REQUEST_DURATION_MS}_bucket"),
+                 schema.LE].to_numpy(dtype=float)
+           for f in frames if f is not None and not f.empty and schema.LE in f.columns]
+    le = np.concatenate(les) if les else np.array([])
+    le = le[~np.isnan(le)]
+    return np.unique(le) if len(le) else np.array([np.inf])
+
+
+def _steps(periods: list[Period], n_rk: np.ndarray, e_rk: np.ndarray, si: np.ndarray, ci: np.ndarray,
+           hist: list, bounds: np.ndarray) -> list[list[dict[str, Any]]]:
+    """Per candidate, what each rollout step showed: requests, the candidate's share, error rates, p95."""
+    m = len(ci)
+    p95 = []
+    for h in hist:
+        if h is None:
+            p95.append((np.full(m, np.nan), np.full(m, np.nan)))
+            continue
+        q = _quantiles(np.vstack(h), bounds, (0.95,))[0.95]
+        p95.append((q[:m], q[m:]))
+    out: list[list[dict[str, Any]]] = [[] for _ in range(m)]
+    for k, p in enumerate(periods):
+        ns, nc, es, ec = n_rk[si, k].tolist(), n_rk[ci, k].tolist(), e_rk[si, k].tolist(), e_rk[ci, k].tolist()
+        qs, qc = p95[k][0].tolist(), p95[k][1].tolist()
+        for i in range(m):
+            out[i].append({
+                "start": p.start, "end": p.end, "requests": {"stable": ns[i], "candidate": nc[i]},
+                "candidate_share": nc[i] / (ns[i] + nc[i]) if ns[i] + nc[i] > 0 else None,
+                "error_rate": {"stable": es[i] / ns[i] if ns[i] else None, "candidate": ec[i] / nc[i] if nc[i] else None},
+                "p95_ms": {"stable": _finite(qs[i]), "candidate": _finite(qc[i])},
+                "compared": ns[i] > 0 and nc[i] > 0})
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _quantiles(cum: np.ndarray, bounds: np.ndarray, qs: tuple[float, ...]) -> dict[float, np.ndarray]:
