@@ -202,11 +202,12 @@ class LiveSource:
 
     def canary(self, window_s: float = 600.0) -> dict[str, Any]:
         """Canary verdicts and findings over the window (as GET /api/v1/canary): the service page's section."""
-        from diagnose.canary import evaluate
         from diagnose.canary.findings import findings_of
+        from diagnose.canary.steps import journal_of, judge
 
         snap = self.backend.snapshot()
-        verdicts = evaluate(self.backend.rates(window_s), window_s)
+        verdicts = judge(self.backend.rates, list(snap.objects), snap.mesh_config.root_namespace,
+                         journal_of(self.backend), window_s, time.time())
         findings = findings_of(verdicts, list(snap.objects), snap.mesh_config.root_namespace)
         return {"window_s": window_s, "verdicts": [v.to_dict() for v in verdicts],
                 "findings": [f.to_dict() for f in findings]}
