@@ -430,10 +430,11 @@ class LiveSource:
             return []
         return filter_traces(summary, filters)
 
-    def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
+    def trace(self, trace_id: str, end: float | None = None) -> list[dict[str, Any]] | None:
+        """The spans of one trace of the last 15 min, or (time travel) of the 15 min before `end` and a minute after."""
         from dashboard.snapshot_source import _order_spans
 
-        spans = self._spans()
+        spans = self._spans() if end is None else self._spans(960.0, min(end + 60.0, self.now()))
         spans = spans[spans["trace_id"] == trace_id]
         if spans.empty:
             return None

@@ -47,3 +47,62 @@ def marks(source: Any, window: float | None, end_ago: float | None) -> dict[str,
         elif label:
             out[str(step)] = {"label": label}
     return out
+
+
+# ---- autoplay: the slider steps itself, one step per tick once the previous step is drawn -------------
+SPEEDS = [(0.5, "0.5x"), (1.0, "1x"), (2.0, "2x"), (4.0, "4x")]
+TICK_MS = 2000  # at 1x a step stays on screen this long (at least: a step waits for its graph to be drawn)
+
+
+def tick_ms(speed: float | None) -> int:
+    return int(TICK_MS / float(speed or 1.0))
+
+
+def player() -> list[Any]:
+    """Play/pause and speed beside the slider; the tick runs only while playing."""
+    from dash import dcc, html
+
+    return [html.Button("\u25b6 Play", id="topo-play", n_clicks=0, title="step the graph through the window",
+                        style={"marginLeft": "6px"}),
+            dcc.Dropdown(id="topo-speed", options=[{"label": label, "value": v} for v, label in SPEEDS], value=1.0,
+                         clearable=False, style={"width": "70px", "display": "inline-block", "verticalAlign": "middle"}),
+            dcc.Interval(id="topo-replay-tick", interval=tick_ms(1.0), disabled=True),
+            dcc.Store(id="topo-replay-drawn", data=None)]
+
+
+def advance(trigger: str | None, step: int | None, drawn: int | None, playing: bool) -> tuple[int | None, bool]:
+    """(slider step to show or None to keep it, playing afterwards) for a play click or a tick.
+
+    Play from the last step ("all") starts at the first slice; a tick moves on only once the step shown has
+    been drawn (a slow graph build holds the replay instead of skipping steps); the last step stops it.
+    """
+    step = STEPS if step is None else int(step)
+    if trigger == "topo-play":
+        if playing:
+            return None, False  # pause where it is
+        return (0 if step >= STEPS else None), True
+    if trigger != "topo-replay-tick" or not playing:
+        return None, playing
+    if drawn != step:
+        return None, True  # the step shown is still being drawn
+    nxt = step + 1
+    return nxt, nxt < STEPS
+
+
+def register_player(app: Any) -> None:
+    from dash import Input, Output, State, callback_context, no_update
+
+    @app.callback(Output("topo-replay-drawn", "data"), Input("topo-updated", "children"),
+                  State("topo-replay", "value"), prevent_initial_call=True)
+    def drawn(_updated, step):  # noqa: ANN001, ANN202 - a refresh drew the graph of this step
+        return step
+
+    @app.callback(Output("topo-replay", "value"), Output("topo-replay-tick", "disabled"),
+                  Output("topo-replay-tick", "interval"), Output("topo-play", "children"),
+                  Input("topo-play", "n_clicks"), Input("topo-replay-tick", "n_intervals"), Input("topo-speed", "value"),
+                  State("topo-replay", "value"), State("topo-replay-drawn", "data"),
+                  State("topo-replay-tick", "disabled"), prevent_initial_call=True)
+    def play(_clicks, _ticks, speed, step, drawn_step, stopped):  # noqa: ANN001, ANN202
+        nxt, playing = advance(callback_context.triggered_id, step, drawn_step, not stopped)
+        return (no_update if nxt is None else nxt, not playing, tick_ms(speed),
+                "\u23f8 Pause" if playing else "\u25b6 Play")

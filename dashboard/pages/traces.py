@@ -60,13 +60,13 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                                                              status=_status(query), end=at.end)),
                              sort_action="native", page_size=15,
                              style_cell={"textAlign": "left", "fontSize": 13, "fontFamily": "monospace"}),
-        html.Div(id="tr-detail", className="detail", children=_waterfall(source, trace_id) if trace_id else
+        html.Div(id="tr-detail", className="detail", children=_waterfall(source, trace_id, at.end) if trace_id else
                  html.P("Select a trace to open its waterfall.", className="muted")),
     ])
 
 
-def _waterfall(source: DataSource, trace_id: str) -> Any:
-    spans = source.trace(trace_id)
+def _waterfall(source: DataSource, trace_id: str, end: float | None = None) -> Any:
+    spans = source.trace(trace_id, end=end) if end is not None else source.trace(trace_id)  # only live has history
     if not spans:
         return html.P(f"No trace {trace_id} in the window.", className="muted")
     orphans = sum(bool(s.get("orphan")) for s in spans)
@@ -94,11 +94,12 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
             return [], str(exc)
         return data, f"{len(data)} trace{'s' * (len(data) != 1)}"
 
-    @app.callback(Output("tr-detail", "children"), Input("tr-table", "active_cell"), prevent_initial_call=True)
-    def open_trace(active):  # noqa: ANN001, ANN202
+    @app.callback(Output("tr-detail", "children"), Input("tr-table", "active_cell"), State("tr-end", "data"),
+                  prevent_initial_call=True)
+    def open_trace(active, end):  # noqa: ANN001, ANN202
         if not active or not active.get("row_id"):
             return no_update
-        return _waterfall(source, active["row_id"])
+        return _waterfall(source, active["row_id"], end)
 
     @app.callback(Output("tr-attrs", "children"), Input("tr-waterfall", "clickData"), State("tr-spans", "data"),
                   prevent_initial_call=True)

@@ -122,3 +122,16 @@ def test_compare_from_the_url_is_one_of_the_offered_choices():
     assert diff_view.compare_of({"compare": "-1"}) == -1 and diff_view.compare_of({"compare": "900"}) == 900
     assert diff_view.compare_of({}) == 0 and diff_view.compare_of({"compare": "7"}) == 0
     assert diff_view.compare_of({"compare": "<x>"}) == 0
+
+
+def test_autoplay_starts_at_the_first_slice_waits_for_each_drawing_and_stops_at_the_end():
+    S = replay.STEPS
+    assert replay.advance("topo-play", S, S, playing=False) == (0, True)  # from "all": the first slice
+    assert replay.advance("topo-play", 4, 4, playing=False) == (None, True)  # paused mid-way: resume there
+    assert replay.advance("topo-play", 4, 4, playing=True) == (None, False)  # pause
+    assert replay.advance("topo-replay-tick", 4, 3, playing=True) == (None, True)  # step 4 not drawn yet: hold
+    assert replay.advance("topo-replay-tick", 4, 4, playing=True) == (5, True)
+    assert replay.advance("topo-replay-tick", S - 1, S - 1, playing=True) == (S, False)  # the whole window: stop
+    assert replay.advance("topo-replay-tick", 4, 4, playing=False) == (None, False)  # a stray tick after pause
+    assert replay.advance("topo-speed", 4, 4, playing=True) == (None, True)
+    assert replay.tick_ms(4.0) < replay.tick_ms(1.0) < replay.tick_ms(0.5)
