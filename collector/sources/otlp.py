@@ -16,6 +16,9 @@ What the spec and real senders need, and where it is handled:
   (`OtlpDecodeError`) or unsupported content type: 400 with a `google.rpc.Status` carrying the
   reason (the sender must not retry). Spans the payload holds but we cannot keep (no valid
   ids): 200 with `partial_success.rejected_spans` and a message.
+- Protobuf trace exports can be batched (`trace_linger_s` > 0, `collector.sources.trace_batch`):
+  bodies arriving within the linger are decoded and stored together, each sender still answered
+  for its own body; the per-call fixed cost of decoding and storing is paid once per batch.
 - Trace ingest can sample (`trace_sample`, 0..1, whole traces by trace-id hash); spans sampled
   out are counted in `meshscope_otlp_spans_sampled_out_total`, refused batches in
   `meshscope_otlp_requests_total{code="503"}`.
@@ -39,8 +42,9 @@ from prometheus_client import Counter
 
 from collector import selfmetrics
 from collector.parse.otel_access_log import decode_access_logs_http
-from collector.parse.otlp import OtlpDecodeError, decode_logs, decode_traces
+from collector.parse.otlp import OtlpDecodeError, OtlpResult, decode_logs, decode_traces
 from collector.sources.backpressure import Admission, Overloaded, TraceSampler
+from collector.sources.trace_batch import TraceBatcher
 from collector.store import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -68,7 +72,8 @@ class OtlpReceiver:
     def __init__(self, store: TelemetryStore, host: str = "127.0.0.1", port: int = 4318,
                  max_body_bytes: int = DEFAULT_MAX_BODY, *, workers: int = 2, max_connections: int = 256,
                  max_pending: int = 16, max_pending_bytes: int = 64 * 2**20, read_timeout_s: float = 10.0,
-                 idle_timeout_s: float = 15.0, retry_after_s: int = 2, trace_sample: float = 1.0) -> None:
+                 idle_timeout_s: float = 15.0, retry_after_s: int = 2, trace_sample: float = 1.0,
+                 trace_linger_s: float = 0.0) -> None:
         self.store = store
         self.max_body_bytes = max_body_bytes
         self.max_connections = max_connections
@@ -76,6 +81,7 @@ class OtlpReceiver:
         self.idle_timeout_s = idle_timeout_s
         self.admission = Admission(max_pending, max_pending_bytes, retry_after_s)
         self.sampler = TraceSampler(trace_sample)
+        self.batcher = TraceBatcher(store, linger_s=trace_linger_s, keep=self.sampler.keep) if trace_linger_s > 0 else None
         self.spans_received = 0
         self.logs_received = 0
         self._workers = workers
@@ -170,6 +176,8 @@ class OtlpReceiver:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
         self._thread = None
+        if self.batcher is not None:
+            self.batcher.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -187,18 +195,9 @@ class OtlpReceiver:
         json_reply = content_type.split(";")[0].strip().lower() == "application/json"
         if path == "/v1/traces":
             result = decode_traces(body, content_type)
-            table = result.table
-            kept = self.sampler.keep(table)
-            if kept.num_rows < table.num_rows:
-                SAMPLED_OUT.inc(table.num_rows - kept.num_rows)
+            kept = self.sampler.keep(result.table)
             n = self.store.add_spans(kept)
-            self.spans_received += n
-            selfmetrics.count_ingested(self.name, "spans", n)
-            reply = ExportTraceServiceResponse()
-            if result.rejected:
-                reply.partial_success.rejected_spans = result.rejected
-                reply.partial_success.error_message = "; ".join(result.errors)
-                selfmetrics.count_malformed("otlp", "spans", result.rejected)
+            reply = self._traces_stored(result, n)
         elif path == "/v1/logs":
             result = decode_logs(body, content_type)
             n = self.store.add_logs(result.table)
@@ -212,6 +211,24 @@ class OtlpReceiver:
         if json_reply:
             return 200, json_format.MessageToJson(reply).encode(), "application/json"
         return 200, reply.SerializeToString(), "application/x-protobuf"
+
+    def _traces_stored(self, result: OtlpResult, kept: int) -> ExportTraceServiceResponse:
+        """Count one trace export's outcome (`kept` of its rows stored) and build its answer."""
+        if kept < result.table.num_rows:
+            SAMPLED_OUT.inc(result.table.num_rows - kept)
+        self.spans_received += kept
+        selfmetrics.count_ingested(self.name, "spans", kept)
+        reply = ExportTraceServiceResponse()
+        if result.rejected:
+            reply.partial_success.rejected_spans = result.rejected
+            reply.partial_success.error_message = "; ".join(result.errors)
+            selfmetrics.count_malformed("otlp", "spans", result.rejected)
+        return reply
+
+    async def _batched_traces(self, body: bytes) -> tuple[int, bytes, str]:
+        """A protobuf trace export through the batcher (decoded and stored with its neighbours)."""
+        stored = await asyncio.wrap_future(self.batcher.submit(body))
+        return 200, self._traces_stored(stored.result, stored.kept).SerializeToString(), "application/x-protobuf"
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -242,8 +259,12 @@ class OtlpReceiver:
         except Overloaded as exc:
             return _status(503, str(exc), json_reply, signal, retry_after=exc.retry_after_s)
         try:
-            loop = asyncio.get_running_loop()
-            code, payload, out_type = await loop.run_in_executor(self._pool, self._handle, path, ctype, body)
+            if (self.batcher is not None and path == "/v1/traces"
+                    and ctype.split(";")[0].strip().lower() in ("application/x-protobuf", "application/protobuf")):
+                code, payload, out_type = await self._batched_traces(body)
+            else:
+                loop = asyncio.get_running_loop()
+                code, payload, out_type = await loop.run_in_executor(self._pool, self._handle, path, ctype, body)
         except OtlpDecodeError as exc:  # undecodable: the sender must not retry it
             selfmetrics.count_malformed("otlp", signal)
             return _status(400, str(exc), json_reply, signal)
