@@ -10,6 +10,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.components import charts
+from dashboard.components.as_of import as_of, banner, links
 from dashboard.components.slo_format import ALERT_BADGE, alert_text, budget_text
 from dashboard.components.widgets import badge
 from dashboard.query import DataSource
@@ -49,9 +50,12 @@ def _burn(rate: Any) -> html.Td:
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
-    slos = source.slos()
+    now = source.now()
+    at = as_of(query, now, source)  # ?end=: budgets and burn rates as they stood then (time travel, issue #14)
+    slos = source.slos(end=at.end) if at.past else source.slos()
+    travel = [banner(PATH, query, at), links(PATH, query, at, now)]
     if not slos:
-        return html.Div([html.H2("SLOs"), html.P("No SLOs are declared.", className="muted")])
+        return html.Div([html.H2("SLOs"), *travel, html.P("No SLOs are declared.", className="muted")])
     windows = window_labels(slos)
     table = html.Table(className="grid", id="slo-table", children=[
         html.Thead(html.Tr([html.Th(h) for h in ("SLO", "Service", "SLI", "Objective", "Budget left", "Alert",
@@ -63,7 +67,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             *[_burn((s.get("burn_rates") or {}).get(w)) for w in windows],
         ]) for s in slos])])
     return html.Div(className="slos", children=[
-        html.H2("SLOs"), table,
+        html.H2("SLOs"), *travel, table,
         html.Div(className="chart-row", children=[dcc.Graph(figure=charts.budget(s), config={"displayModeBar": False})
                                                   for s in slos])])
 

@@ -75,3 +75,42 @@ def test_traces_as_of_an_instant_leave_out_what_started_after_it():
     assert [t["trace_id"] for t in filter_traces(summary, TraceFilters())] == ["c", "b", "a"]
     assert [t["trace_id"] for t in filter_traces(summary, TraceFilters(end=NOW - 5))] == ["b", "a"]
     assert [t["trace_id"] for t in filter_traces(summary, TraceFilters(end=NOW - 5, status="error"))] == ["a"]
+
+
+def test_the_slos_page_as_of_an_outage_shows_the_page_alert_that_live_no_longer_does():
+    from types import SimpleNamespace
+
+    from dashboard.pages import slos as slos_page
+    from diagnose.rules.runtime import RuntimeContext
+    from diagnose.slo import SLO, SloEngine
+    from diagnose.slo.windows import parse_duration
+    from tests.dashboard.test_incident_sections import by_id, text, walk
+    from tests.diagnose.runtime.tables import T0, fqdn, requests, table
+
+    eng = SloEngine([SLO(name="reviews-availability", namespace="bookinfo", service=fqdn("reviews"),
+                         objective=99.9, period_s=parse_duration("1d"))])
+
+    def feed(df, now):
+        eng.ingest_requests(RuntimeContext(start=now - 60, end=now, requests=df).edge_requests, now)
+
+    feed(requests("productpage-v1", fqdn("reviews"), "ok", 600, start=T0, end=T0 + 600), T0 + 600)
+    feed(table(requests("productpage-v1", fqdn("reviews"), "no_cluster", 20, start=T0 + 600, end=T0 + 630),
+               requests("productpage-v1", fqdn("reviews"), "ok", 10, start=T0 + 600, end=T0 + 630)), T0 + 630)
+    feed(requests("productpage-v1", fqdn("reviews"), "ok", 3000, start=T0 + 630, end=T0 + 4200), T0 + 4200)
+
+    class EngineSource:  # what LiveSource.slos does with its diagnoser's engine, over this engine
+        graph_at = None
+
+        def now(self):
+            return T0 + 4200
+
+        def slos(self, end=None):
+            return [st.to_dict() for st in eng.status(self.now() if end is None else end)]
+
+    ctx = SimpleNamespace(refresh_s=5.0)
+    live = slos_page.layout(EngineSource(), ctx, {})
+    past = slos_page.layout(EngineSource(), ctx, {"end": str(int(T0 + 630))})
+    alert = lambda page: [text(tr.children[5]) for tr in by_id(page, "slo-table").children[1].children][0]  # noqa: E731
+    assert "page" in alert(past).lower() and "page" not in alert(live).lower(), (alert(past), alert(live))
+    assert "Viewing the past" in text(by_id(past, "asof-banner"))
+    assert not any(getattr(n, "id", None) == "asof-banner" for n in walk(live))
