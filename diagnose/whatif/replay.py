@@ -166,23 +166,42 @@ class _Side:
         return w
 
     def rbac(self, ap: ConfigObject) -> dict[str, Any]:
+        """The policy's RBAC as Istio builds it, `when` conditions and request principals included. A policy
+        that does not translate may match anything (its findings say why): never a silent "matches nothing"."""
         got = self._rbac.get(id(ap))
         if got is None:
             try:
-                got = policies_of(ap, self.trust_domain)
-            except ConfigError:
-                got = {}
+                got = policies_of(ap, self.trust_domain, conditions=True)
+            except ConfigError as exc:
+                got = {f"ns[{ap.namespace}]-policy[{ap.name}]-rule[0]": {
+                    "permissions": [{"any": True}], "principals": [{"unjudged": f"a rule that does not load ({exc})"}]}}
             self._rbac[id(ap)] = got
         return got
 
+    def jwt_possible(self, workloads: list[Workload]) -> np.ndarray:
+        """Per workload: does a RequestAuthentication apply (root namespace mesh-wide, or its namespace with
+        no selector or a matching one)? Without one, requests carry no validated JWT."""
+        ras = self.index.of_kind("RequestAuthentication")
+        out = np.zeros(len(workloads), bool)
+        for i, w in enumerate(workloads):
+            for ra in ras:
+                sel = (ra.spec.get("selector") or {}).get("matchLabels") or None
+                if (ra.namespace == self.index.root_namespace and sel is None) or (ra.namespace == w.namespace and (
+                        sel is None or all(w.labels.get(k) == v for k, v in sel.items()))):
+                    out[i] = True
+                    break
+        return out
+
     def decide(self, policies: list[ConfigObject], principals: np.ndarray, ports: np.ndarray,
-               enforced: bool = True) -> tuple[np.ndarray, np.ndarray, list[tuple[ConfigObject, str, np.ndarray]]]:
+               enforced: bool = True, jwt: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, list[tuple[ConfigObject, str, np.ndarray]]]:
         """(denied certainly, denied possibly, [(policy, rule name, may-match mask)]) per row, as Istio decides."""
         n = len(principals)
         deny_lo, deny_hi = np.zeros(n, bool), np.zeros(n, bool)
         allow_lo, allow_hi = np.zeros(n, bool), np.zeros(n, bool)
         has_allow = False
         blame: list[tuple[ConfigObject, str, np.ndarray]] = []
+        self.last_rules: list[tuple[ConfigObject, str, str, np.ndarray, np.ndarray]] = []  # (ap, rule, action, lo, hi)
         for ap in policies:
             if _dry_run(ap) == enforced:
                 continue
@@ -190,7 +209,8 @@ class _Side:
             if action == "ALLOW":
                 has_allow = True
             for rule, pol in self.rbac(ap).items():
-                lo, hi = rbac_eval.policy(pol, principals, ports)
+                lo, hi = rbac_eval.policy(pol, principals, ports, jwt)
+                self.last_rules.append((ap, rule, action, lo, hi))
                 if action == "DENY":
                     deny_lo |= lo
                     deny_hi |= hi
@@ -370,8 +390,18 @@ def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObjec
            report: ImpactReport) -> None:
     principals = np.where(rows["mtls"].to_numpy() == "mutual_tls", rows["principal"].to_numpy(), "").astype(object)
     ports = rows["port"].to_numpy(dtype=np.int64)
-    b_lo, b_hi, _ = before.decide(pb, principals, ports)
-    a_lo, a_hi, blame = after.decide(pa, principals, ports)
+    jwt_b = jwt_a = None
+    if any(rbac_eval.uses_jwt(side.rbac(ap)) for side, pols in ((before, pb), (after, pa)) for ap in pols):
+        # where no RequestAuthentication applies, requests carry no JWT: matches on one are decided
+        dest = rows[["d_ns", "d_wl", "d_app", "d_ver"]]
+        uniq = dest.drop_duplicates()
+        at = pd.MultiIndex.from_frame(uniq).get_indexer(pd.MultiIndex.from_frame(dest))
+        keys = list(uniq.itertuples(index=False))
+        jwt_b = before.jwt_possible([before.workload(*k) for k in keys])[at]
+        jwt_a = after.jwt_possible([after.workload(*k) for k in keys])[at]
+    b_lo, b_hi, _ = before.decide(pb, principals, ports, jwt=jwt_b)
+    rules_b = list(before.last_rules)
+    a_lo, a_hi, blame = after.decide(pa, principals, ports, jwt=jwt_a)
     certain = a_lo & ~b_hi
     maybe = a_hi & ~b_lo
     if not maybe.any():
@@ -380,19 +410,44 @@ def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObjec
     allow_ref = _ref(allows[0], "spec/rules") if allows else None
     allow_names = ", ".join(f"{p.namespace}/{p.name}" for p in allows)
     cols = {c: rows[c].to_numpy() for c in ("s_ns", "s_wl", "d_ns", "d_wl", "d_host", "rps", "principal")}
+    rules = list(after.last_rules)
     for k in np.flatnonzero(maybe):
         who = cols["principal"][k] or "a plaintext peer (no identity)"
         hit = next(((ap, rule) for ap, rule, m in blame if m[k]), None)
+        verb = "matches" if certain[k] else "may match"
         if hit is not None:
             ap, rule = hit
             idx = rule.rsplit("rule[", 1)[1].rstrip("]")
-            ref, reason = _ref(ap, f"spec/rules[{idx}]"), f"DENY rule {rule} matches {who}"
+            ref, reason = _ref(ap, f"spec/rules[{idx}]"), f"DENY rule {rule} {verb} {who}"
         else:
-            ref, reason = allow_ref, f"no ALLOW rule of {allow_names} matches {who}"
+            verb = "matches" if certain[k] else "certainly matches"
+            ref, reason = allow_ref, f"no ALLOW rule of {allow_names} {verb} {who}"
+        if not certain[k]:
+            reason += _at_risk_why([(after, rules), (before, rules_b)], k, int(ports[k]))
+        elif jwt_a is not None and not jwt_a[k]:
+            reason += " (no RequestAuthentication applies to the workload: requests carry no validated JWT)"
         rps = float(cols["rps"][k])
         report.impacts.append(EdgeImpact(
             AUTHZ, f"{cols['s_ns'][k]}/{cols['s_wl'][k]}", f"{cols['d_ns'][k]}/{cols['d_wl'][k]}", cols["d_host"][k],
             rps, rps, reason, ref, certain=bool(certain[k])))
+
+
+def _at_risk_why(sides: list[tuple[_Side, list]], k: int, port: int) -> str:
+    """Which conditions of the rules that may (not certainly) apply to edge k telemetry cannot judge
+    (the proposed config's rules first, then the live one's)."""
+    names: list[str] = []
+    for side, ap, rule, lo, hi in ((s, *r[:2], *r[3:]) for s, rules in sides for r in rules):
+        if hi[k] and not lo[k]:
+            pol = side.rbac(ap).get(rule) or {}
+            names += rbac_eval.unjudged(pol)
+            if not port and '"destination_port"' in repr(pol).replace("'", '"'):
+                names.append("destination port (the Service has several)")
+    names = list(dict.fromkeys(names))
+    if not names:
+        return ""
+    jwt = any("(JWT)" in n for n in names)
+    return (f"; at risk, not judged: it hinges on {', '.join(names)}, which telemetry does not carry"
+            + ("; whether callers present such a token cannot be told from traffic" if jwt else ""))
 
 
 # match conditions telemetry can judge, and those it cannot (requests' own attributes)

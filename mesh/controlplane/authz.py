@@ -44,7 +44,85 @@ def _namespace_id(ns: str) -> dict[str, Any]:
     return {"authenticated": {"principal_name": {"safe_regex": {"regex": f".*/ns/{ns}/.*"}}}}
 
 
-def _source(src: dict[str, Any], td: str, where: str) -> dict[str, Any]:
+def _jwt(path: list[str], value: str) -> dict[str, Any]:
+    """A request-authentication attribute, as Istio matches it: the `istio_authn` filter's dynamic metadata
+    (set by the JWT filter; the bundled mesh has none, so only the what-if builds these)."""
+    return {"metadata": {"filter": "istio_authn", "path": [{"key": k} for k in path],
+                         "value": {"string_match": _str_match(value)}}}
+
+
+def _cidr(value: str, where: str) -> dict[str, Any]:
+    addr, _, plen = value.partition("/")
+    if plen and not plen.isdigit():
+        raise ConfigError(f"{where}: {value!r} is not an IP or CIDR")
+    return {"address_prefix": addr, "prefix_len": int(plen) if plen else (128 if ":" in addr else 32)}
+
+
+def _claim_path(key: str, where: str) -> list[str]:
+    inner = key[len("request.auth.claims["):-1] if key.endswith("]") else ""
+    if not inner:
+        raise ConfigError(f"{where}: {key!r}: expected request.auth.claims[NAME]")
+    return ["request.auth.claims", *inner.split("][")]
+
+
+def _condition(cond: Any, td: str, where: str) -> tuple[str, dict[str, Any]]:
+    """One `when` condition as Istio builds it: ("principal" | "permission", RBAC node).
+
+    Values are OR-ed, `notValues` excluded; each key maps to the Envoy attribute Istio uses (peer
+    identity, source IP, request header, JWT metadata, destination port/IP, SNI)."""
+    if not isinstance(cond, dict) or not isinstance(cond.get("key"), str):
+        raise ConfigError(f"{where}.key: expected a string")
+    key = cond["key"]
+    if key in ("source.principal",):
+        side, fn = "principal", lambda v: _principal_id(v, td)
+    elif key == "source.namespace":
+        side, fn = "principal", _namespace_id
+    elif key in ("source.ip", "remote.ip"):
+        attr = "direct_remote_ip" if key == "source.ip" else "remote_ip"
+        side, fn = "principal", lambda v, a=attr: {a: _cidr(v, f"{where}.values")}
+    elif key.startswith("request.headers[") and key.endswith("]") and len(key) > len("request.headers[]"):
+        name = key[len("request.headers["):-1]
+        side, fn = "principal", lambda v, n=name: {"header": {"name": n, "string_match": _str_match(v)}}
+    elif key in ("request.auth.principal", "request.auth.audiences", "request.auth.presenter"):
+        side, fn = "principal", lambda v, k=key: _jwt([k], v)
+    elif key.startswith("request.auth.claims"):
+        path = _claim_path(key, where)
+        side, fn = "principal", lambda v, p=path: _jwt(p, v)
+    elif key == "destination.port":
+        side, fn = "permission", lambda v: {"destination_port": int(v)}
+    elif key == "destination.ip":
+        side, fn = "permission", lambda v: {"destination_ip": _cidr(v, f"{where}.values")}
+    elif key == "connection.sni":
+        side, fn = "permission", lambda v: {"requested_server_name": _str_match(v)}
+    elif key.startswith("experimental.envoy.filters."):
+        side, fn = "permission", lambda v, k=key: {"metadata": {"filter": k, "value": {"string_match": _str_match(v)}}}
+    else:
+        raise ConfigError(f"{where}.key: unknown condition key {key!r}")
+    parts = []
+    for field_, neg in (("values", False), ("notValues", True)):
+        vals = cond.get(field_)
+        if vals is None:
+            continue
+        if not isinstance(vals, list) or not all(isinstance(v, (str, int)) for v in vals) or not vals:
+            raise ConfigError(f"{where}.{field_}: expected a non-empty list of strings")
+        try:
+            nodes = [fn(str(v)) for v in vals]
+        except ValueError:
+            raise ConfigError(f"{where}.{field_}: {vals!r} are not ports") from None
+        if side == "principal":
+            node = _any_of(nodes)
+            parts.append({"not_id": node} if neg else node)
+        else:
+            node = nodes[0] if len(nodes) == 1 else {"or_rules": {"rules": nodes}}
+            parts.append({"not_rule": node} if neg else node)
+    if not parts:
+        raise ConfigError(f"{where}: one of values or notValues is required")
+    if len(parts) == 1:
+        return side, parts[0]
+    return side, ({"and_ids": {"ids": parts}} if side == "principal" else {"and_rules": {"rules": parts}})
+
+
+def _source(src: dict[str, Any], td: str, where: str, conditions: bool = False) -> dict[str, Any]:
     ands = []
     for key, fn, neg in (("principals", _principal_id, False), ("notPrincipals", _principal_id, True),
                          ("namespaces", lambda v, _t: _namespace_id(v), False),
@@ -56,9 +134,22 @@ def _source(src: dict[str, Any], td: str, where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}.{key}: expected a list of strings")
         ident = _any_of([fn(v, td) for v in vals])
         ands.append({"not_id": ident} if neg else ident)
-    for key in ("ipBlocks", "remoteIpBlocks", "requestPrincipals"):
-        if src.get(key):
+    for key in ("requestPrincipals", "notRequestPrincipals", "ipBlocks", "notIpBlocks", "remoteIpBlocks",
+                "notRemoteIpBlocks"):
+        vals = src.get(key)
+        if not vals:
+            continue
+        if not conditions:
             raise ConfigError(f"{where}.{key}: not supported by the bundled mesh")
+        if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
+            raise ConfigError(f"{where}.{key}: expected a list of strings")
+        base = key[3].lower() + key[4:] if key.startswith("not") else key
+        if base == "requestPrincipals":
+            ident = _any_of([_jwt(["request.auth.principal"], v) for v in vals])
+        else:
+            attr = "direct_remote_ip" if base == "ipBlocks" else "remote_ip"
+            ident = _any_of([{attr: _cidr(v, f"{where}.{key}")} for v in vals])
+        ands.append({"not_id": ident} if key.startswith("not") else ident)
     if not ands:
         return {"any": True}
     return ands[0] if len(ands) == 1 else {"and_ids": {"ids": ands}}
@@ -91,19 +182,34 @@ def _operation(op: dict[str, Any], where: str) -> dict[str, Any]:
     return ands[0] if len(ands) == 1 else {"and_rules": {"rules": ands}}
 
 
-def policies_of(ap: ConfigObject, td: str) -> dict[str, Any]:
+def policies_of(ap: ConfigObject, td: str, conditions: bool = False) -> dict[str, Any]:
+    """The RBAC policies of one AuthorizationPolicy, one per rule.
+
+    `conditions`: also build what the bundled mesh cannot enforce (`when` conditions, request principals,
+    IP blocks) the way Istio does; the what-if replay judges them where telemetry carries the attribute and
+    calls the rest "may match". The bundled control plane refuses them (its Envoy has no JWT filter)."""
     out = {}
     for i, rule in enumerate(ap.spec.get("rules") or []):
         where = f"AuthorizationPolicy {ap.namespace}/{ap.name} spec.rules[{i}]"
         if not isinstance(rule, dict):
             raise ConfigError(f"{where}: expected a mapping")
-        froms = [_source((f or {}).get("source") or {}, td, f"{where}.from[{j}].source") for j, f in enumerate(rule.get("from") or [])]
+        froms = [_source((f or {}).get("source") or {}, td, f"{where}.from[{j}].source", conditions)
+                 for j, f in enumerate(rule.get("from") or [])]
         tos = [_operation((t or {}).get("operation") or {}, f"{where}.to[{j}].operation") for j, t in enumerate(rule.get("to") or [])]
-        if rule.get("when"):
+        perm = {"or_rules": {"rules": tos}} if len(tos) > 1 else (tos[0] if tos else {"any": True})
+        ident = {"or_ids": {"ids": froms}} if len(froms) > 1 else (froms[0] if froms else {"any": True})
+        when = rule.get("when") or []
+        if when and not conditions:
             raise ConfigError(f"{where}.when: conditions are not supported by the bundled mesh")
+        if not isinstance(when, list):
+            raise ConfigError(f"{where}.when: expected a list")
+        ids, perms = [ident], [perm]
+        for j, cond in enumerate(when):  # every condition must hold (AND), beside from and to
+            side, node = _condition(cond, td, f"{where}.when[{j}]")
+            (ids if side == "principal" else perms).append(node)
         out[f"ns[{ap.namespace}]-policy[{ap.name}]-rule[{i}]"] = {
-            "permissions": [{"or_rules": {"rules": tos}}] if len(tos) > 1 else (tos or [{"any": True}]),
-            "principals": [{"or_ids": {"ids": froms}}] if len(froms) > 1 else (froms or [{"any": True}]),
+            "permissions": [perms[0] if len(perms) == 1 else {"and_rules": {"rules": perms}}],
+            "principals": [ids[0] if len(ids) == 1 else {"and_ids": {"ids": ids}}],
         }
     return out
 
