@@ -11,6 +11,8 @@ graphs so a click still shows everything.
 """
 from __future__ import annotations
 
+import hashlib
+import pickle
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -83,3 +85,12 @@ class FullData:
 def view_key(*parts: Any) -> tuple:
     """A hashable view key from callback values (lists become sorted tuples)."""
     return tuple(tuple(sorted(p)) if isinstance(p, list) else p for p in parts)
+
+
+def digest(elements: list[dict[str, Any]]) -> str:
+    """A short fingerprint of the elements as sent: a refresh that would send the same ones sends nothing.
+
+    At 10,000 workloads an identical refresh is ~9 MB the browser parses and diffs element by
+    element for seconds of main-thread time; the fingerprint costs the server a pickle and a hash.
+    """
+    return hashlib.blake2b(pickle.dumps(elements, protocol=5), digest_size=16).hexdigest()

@@ -9,7 +9,7 @@ from dash import ClientsideFunction, Input, Output, State, callback_context, dcc
 from dashboard.components import change_marks, charts, diff_view, graph_views, replay
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, stylesheet
-from dashboard.components.lean import FullData, lean, view_key
+from dashboard.components.lean import FullData, digest, lean, view_key
 from dashboard.components.widgets import badge, when
 from dashboard.highlight import project, projector
 from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
@@ -123,6 +123,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         dcc.Store(id="topo-selected", data=None),
         dcc.Store(id="topo-selected-mark", data=None),
         dcc.Store(id="topo-large", data=large),
+        dcc.Store(id="topo-sent", data=digest(elements)),  # what the browser has: an identical refresh sends nothing
         html.Div(className="topo-body", children=[
             cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
                            stylesheet=stylesheet(labels, highlight=shown, large=large) + diff_view.styles()
@@ -248,33 +249,35 @@ def _quote(s: str) -> str:
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-graph", "elements"), Output("topo-updated", "children"), Output("topo-ns", "options"),
                   Output("topo-notes", "children"), Output("topo-panel", "children", allow_duplicate=True),
-                  Output("topo-highlight-shown", "data"), Output("topo-found", "data"),
+                  Output("topo-highlight-shown", "data"), Output("topo-found", "data"), Output("topo-sent", "data"),
                   Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
                   Input("topo-interval", "n_intervals"), Input("topo-end", "value"), Input("topo-compare", "value"),
                   Input("topo-replay", "value"), Input("topo-view", "data"), Input("topo-find", "value"),
                   Input("topo-hide", "value"), State("topo-selected", "data"),
-                  State("topo-highlight", "data"), State("topo-found", "data"), prevent_initial_call=True)
+                  State("topo-highlight", "data"), State("topo-found", "data"), State("topo-sent", "data"),
+                  prevent_initial_call=True)
     def refresh(graph_type, namespaces, window, _n, end_ago, compare, step, view, find, hide, selected, highlight,  # noqa: ANN001, ANN202
-                found):
+                found, sent):
         window, end_ago = replay.view(window, end_ago, step)  # a replay step draws one slice of the window
         trigger = callback_context.triggered_id
         if end_ago and trigger == "topo-interval":
-            return (no_update,) * 7  # a past window does not change
+            return (no_update,) * 8  # a past window does not change
         if trigger in ("topo-find", "topo-hide") and not (found or {}).get("grouped"):
-            return (no_update,) * 7  # a plain graph finds and hides by stylesheet (restyle), nothing to re-send
+            return (no_update,) * 8  # a plain graph finds and hides by stylesheet (restyle), nothing to re-send
         view = {**(view or {}), "find": find, "hide": hide}  # grouped: find/hide reach members (graph_views)
         try:
             result, elements, found = _view_elements(source, ctx, graph_type, namespaces, window, end_ago, view)
         except QueryError as exc:
-            return no_update, no_update, no_update, str(exc), no_update, no_update, no_update
+            return no_update, no_update, no_update, str(exc), no_update, no_update, no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too
         current = FULL.get(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0),
                            selected) if selected and any(e["data"]["id"] == selected for e in elements) else None
         panel = _panel(source, current, "source" in current, graph_type, namespaces, window) if current else no_update
         shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
         elements, compared = diff_view.compared(source, graph_type, namespaces, window, end_ago, compare, elements)
-        return (elements, when(result.updated_at), result.namespaces, "; ".join([*result.notes, *compared]), panel, shown,
-                found)
+        now = digest(elements)
+        return (elements if now != sent else no_update, when(result.updated_at), result.namespaces,
+                "; ".join([*result.notes, *compared]), panel, shown, found, now)
 
     @app.callback(Output("topo-replay", "marks"), Input("topo-window", "value"), Input("topo-end", "value"),
                   Input("topo-interval", "n_intervals"), prevent_initial_call=True)

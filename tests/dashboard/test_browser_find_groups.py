@@ -75,3 +75,22 @@ def test_find_and_hide_reach_members_of_collapsed_groups(browser, ui_server):
     shown = set(cy(browser, "cy.nodes().map(n => n.id())"))
     assert not shown & failing
     assert set(cy(browser, "cy.nodes('[found > 0]').map(n => n.id())")) == matches
+
+
+RESPONSES = """return performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'))
+    .map(e => e.encodedBodySize);"""
+
+
+def test_a_refresh_that_changes_nothing_sends_no_elements(browser, ui_server):
+    """A snapshot's graph never changes: each 2 s refresh must not re-send (and make the browser re-diff) it all."""
+    ui = ui_server(SnapshotSource(synthetic_snapshot(400, seed=6, namespaces=8)), refresh_s=2)
+    browser.get(ui.url + "/topology?group=none")
+    wait_for_graph(browser, 400, timeout=90)
+    first = browser.execute_script(RESPONSES)
+    page = max(first)  # the page itself, elements included
+    assert page > 200_000
+    # four more refresh ticks (each answers the graph callback and the replay marks): all small
+    later = wait_until(lambda: (lambda r: r if len(r) >= len(first) + 8 else None)(browser.execute_script(RESPONSES)),
+                       90, what="refreshes")
+    assert max(later[len(first):]) < page / 20, later[len(first):]
+    assert cy(browser, "cy.nodes().length") == 400
