@@ -81,6 +81,17 @@ def findings_at(findings: list[dict[str, Any]], end: float | None) -> list[dict[
     return sorted(then, key=lambda f: -SEVERITY_RANK.get(f.get("severity"), 0))  # stable: the source's order within
 
 
+def timeline_as_of(findings: list[dict[str, Any]], end: float) -> list[dict[str, Any]]:
+    """The findings begun by `end`, as they stood then: open if not yet resolved (bars end at `end`)."""
+    out = []
+    for f in findings:
+        start = f.get("opened_at") or f.get("first_seen")
+        if not start or float(start) > end:
+            continue
+        out.append({**f, "status": "open"} if open_at(f, end) else f)
+    return out
+
+
 def links(path: str, query: dict[str, str], current: AsOf, now: float, keep: tuple[str, ...] = ()) -> html.Div:
     """Quick links to the same page at each of ENDS (the other query parameters named in `keep` kept)."""
     from urllib.parse import urlencode

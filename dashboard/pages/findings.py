@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Input, Output, dash_table, dcc, html, no_update
+from dash import Input, Output, State, dash_table, dcc, html, no_update
 
+from dashboard.components.as_of import as_of, banner, findings_at, links, timeline_as_of
 from dashboard.components.findings_timeline import timeline
 from dashboard.components.incidents import incident_list, open_incidents
 from dashboard.components.widgets import finding_detail
@@ -19,10 +20,16 @@ COLUMNS = [("severity", "Severity"), ("code", "Code"), ("category", "Category"),
 NUMERIC = {"impact_rps", "age_min"}
 
 
-def rows(source: DataSource, filters: dict[str, str]) -> list[dict[str, Any]]:
-    now = source.now()
+def rows(source: DataSource, filters: dict[str, str], end: float | None = None) -> list[dict[str, Any]]:
+    """Table rows of the findings passing `filters`; with `end` (time travel) those open at that instant."""
+    now = source.now() if end is None else end
+    if end is None:
+        found = source.findings(filters)
+    else:  # the status filter applies to the status then: every finding shown in the past was open then
+        found = findings_at(source.findings({k: v for k, v in filters.items() if k != "status"}), end)
+        found = [f for f in found if (filters.get("status") or "open") in ("open", "all")]
     out = []
-    for f in source.findings(filters):
+    for f in found:
         r = f.get("resource") or {}
         out.append({
             "id": f["fingerprint"], "severity": f["severity"], "severity_rank": SEVERITY_RANK.get(f["severity"], 0),
@@ -38,16 +45,23 @@ def rows(source: DataSource, filters: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
+    now = source.now()
+    at = as_of(query, now, source)  # ?end=: the findings open then, the timeline up to then (issue #14)
     everything = source.findings({})
+    shown = timeline_as_of(everything, at.end) if at.past else everything
     categories = sorted({f["category"] for f in everything})
     statuses = sorted({f.get("status", "") for f in everything})
     namespaces = sorted({(f.get("resource") or {}).get("namespace") for f in everything} - {None, ""})
     selected = query.get("fp")
     return html.Div(className="findings", children=[
         html.H2("Findings"),
+        banner(PATH, query, at, keep=("category", "status", "namespace")),
+        links(PATH, query, at, now, keep=("category", "status", "namespace")),
+        dcc.Store(id="find-end", data=at.end),
         html.Section(className="find-incidents", children=[  # the findings grouped by cause lead the page
-            html.H3("Open incidents"), incident_list(open_incidents(source), list_id="find-incidents")]),
-        dcc.Graph(id="find-timeline", figure=timeline(source, everything, source.now()),
+            html.H3("Open incidents"), incident_list(open_incidents(source, findings_at(everything, at.end))
+                                                     if at.past else open_incidents(source), list_id="find-incidents")]),
+        dcc.Graph(id="find-timeline", figure=timeline(source, shown, at.end or now),
                   config={"displayModeBar": False}),
         html.Div(className="toolbar", children=[
             html.Label(className="control", children=[html.Span("Severity"), dcc.Checklist(
@@ -62,11 +76,11 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                 style={"width": "180px"})]),
             html.Span(id="find-count", className="muted"),
         ]),
-        dcc.Interval(id="find-interval", interval=max(2.0, ctx.refresh_s) * 1000),
+        dcc.Interval(id="find-interval", interval=max(2.0, ctx.refresh_s) * 1000, disabled=at.past),  # the past holds
         dash_table.DataTable(
             id="find-table", columns=[{"id": c, "name": n, "type": "numeric" if c in NUMERIC else "text"}
                                       for c, n in COLUMNS],
-            data=rows(source, {}), sort_action="native", sort_mode="multi", filter_action="native", page_size=25,
+            data=rows(source, {}, at.end), sort_action="native", sort_mode="multi", filter_action="native", page_size=25,
             sort_by=[], style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto", "fontSize": 13,
                                     "maxWidth": "560px"},
             style_data_conditional=[
@@ -86,12 +100,12 @@ def _detail(source: DataSource, fingerprint: str) -> Any:
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("find-table", "data"), Output("find-count", "children"),
                   Input("find-severity", "value"), Input("find-category", "value"), Input("find-status", "value"),
-                  Input("find-namespace", "value"), Input("find-interval", "n_intervals"))
-    def filter_rows(severity, category, status, namespace, _tick):  # noqa: ANN001, ANN202
+                  Input("find-namespace", "value"), Input("find-interval", "n_intervals"), State("find-end", "data"))
+    def filter_rows(severity, category, status, namespace, _tick, end):  # noqa: ANN001, ANN202
         if not severity:
             return [], "0 findings"
         data = rows(source, {"severity": ",".join(severity), "category": category or "", "status": status or "",
-                             "namespace": namespace or ""})
+                             "namespace": namespace or ""}, end)
         return data, f"{len(data)} finding{'s' * (len(data) != 1)}"
 
     @app.callback(Output("find-timeline", "figure"), Input("find-interval", "n_intervals"), prevent_initial_call=True)

@@ -114,3 +114,31 @@ def test_the_slos_page_as_of_an_outage_shows_the_page_alert_that_live_no_longer_
     assert "page" in alert(past).lower() and "page" not in alert(live).lower(), (alert(past), alert(live))
     assert "Viewing the past" in text(by_id(past, "asof-banner"))
     assert not any(getattr(n, "id", None) == "asof-banner" for n in walk(live))
+
+
+def test_the_findings_page_as_of_an_instant_lists_and_times_what_was_open_then():
+    from dashboard.components.as_of import timeline_as_of
+    from dashboard.pages.findings import rows
+    from dashboard.query import finding_matches
+
+    t = NOW - 1000
+    found = [{**_f("W", first=t - 120), "category": "mtls", "message": "m", "resource": None},
+             {**_f("E", "error", status="resolved", first=t - 60, resolved=t + 30), "category": "runtime",
+              "message": "m", "resource": None},
+             {**_f("later", "error", first=t + 5), "category": "runtime", "message": "m", "resource": None}]
+
+    class Findings:  # the DataSource's findings() contract over fixed records
+        def now(self):
+            return NOW
+
+        def findings(self, filters):
+            return [f for f in found if finding_matches(f, filters)]
+
+    past = rows(Findings(), {"severity": "error,warning"}, end=t)
+    assert {r["code"]: (r["status"], r["age_min"]) for r in past} == {"E": ("open", 1.0), "W": ("open", 2.0)}
+    assert [r["code"] for r in rows(Findings(), {"category": "runtime", "status": "open"}, end=t)] == ["E"]
+    assert [r["code"] for r in rows(Findings(), {"status": "resolved"}, end=t)] == []  # nothing was resolved then
+    assert sorted(r["code"] for r in rows(Findings(), {"status": "open"})) == ["W", "later"]  # live
+    bars = {f["code"]: f["status"] for f in timeline_as_of(found, t)}
+    assert bars == {"W": "open", "E": "open"}  # 'later' had not begun; E had not yet resolved
+    assert timeline_as_of(found, t + 60)[1]["status"] == "resolved"
