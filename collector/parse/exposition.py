@@ -63,6 +63,7 @@ class ExpositionResult:
     table: pa.Table
     errors: list[ParseError] = field(default_factory=list)
     types: dict[str, str] = field(default_factory=dict)
+    lines: np.ndarray | None = None  # 0-based line of each row (rows keep the text's order)
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -73,7 +74,7 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
     """Parse Prometheus text exposition; malformed lines become `errors`, never exceptions."""
     raw = text.encode("utf-8", errors="replace") if isinstance(text, str) else bytes(text)
     if not raw:
-        return ExpositionResult(_empty_table())
+        return ExpositionResult(_empty_table(), lines=np.zeros(0, dtype=np.int64))
     data = np.frombuffer(raw, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
     start = np.concatenate([[0], newlines + 1]).astype(np.int64)
@@ -129,9 +130,11 @@ def parse_exposition(text: str | bytes) -> ExpositionResult:
         tables.append(_build_from_rows(rows))
         order.append(np.array(row_lines, dtype=np.int64))
     table = pa.concat_tables(tables) if tables else _empty_table()
+    lines = np.concatenate(order).astype(np.int64) if order else np.zeros(0, dtype=np.int64)
     if len(tables) > 1:  # both paths produced rows: put them back in line order
-        table = table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
-    return ExpositionResult(table, errors, types)
+        back = np.argsort(lines, kind="stable")
+        table, lines = table.take(pa.array(back)), lines[back]
+    return ExpositionResult(table, errors, types, lines)
 
 
 def _invalid_utf8_lines(raw: bytes, data: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
