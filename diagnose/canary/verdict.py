@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from collector import schema
-from topology import quantile
 
 PROMOTE, HOLD, ROLLBACK, INSUFFICIENT = "promote", "hold", "rollback", "insufficient_traffic"
 
@@ -51,12 +50,12 @@ class Verdict:
         return asdict(self)
 
 
-_sf = np.frompyfunc(lambda z: 0.5 * math.erfc(z / math.sqrt(2.0)), 1, 1)
-
-
 def normal_sf(z: np.ndarray) -> np.ndarray:
-    """P(Z > z) for a standard normal, elementwise (no scipy here)."""
-    return np.asarray(_sf(np.asarray(z, dtype=float)), dtype=float)
+    """P(Z > z) for a standard normal, elementwise (no scipy here; math.erfc over a plain list is the
+    fastest exact form numpy offers: a ufunc over an object array costs twice as much)."""
+    z = np.asarray(z, dtype=float)
+    erfc, r = math.erfc, 1.0 / math.sqrt(2.0)
+    return np.array([0.5 * erfc(x * r) for x in z.ravel().tolist()], dtype=float).reshape(z.shape)
 
 
 def cmh_test(err_s: np.ndarray, n_s: np.ndarray, err_c: np.ndarray, n_c: np.ndarray) -> np.ndarray:
@@ -318,18 +317,19 @@ def evaluate_periods(periods: list[Period], th: Thresholds = Thresholds(),
         var = (w ** 2 * ps * (1 - ps) / np.maximum(nsk, 1)).sum(axis=1) + pc * (1 - pc) / np.maximum(n_c, 1)
         noninferior = 1 - normal_sf(np.nan_to_num((th.error_margin - (rate_c - rate_s)) / np.sqrt(var)))
     # latency: one bucket grid for every period; per period the stable histogram weighted to the candidate's count
-    bounds = _bounds([p.rates for p in periods])
+    bounds = _bounds([p.rates for p in periods]) if kk > 1 else None  # one period: its own grid, found once
     row_host = np.asarray(hosts, dtype=object)[row_h]
     row_ver = np.asarray(vers, dtype=object)[row_v]
-    cum_s = np.zeros((len(ci), len(bounds)))
-    cum_c = np.zeros((len(ci), len(bounds)))
+    cum_s, cum_c = (np.zeros((len(ci), 1 if bounds is None else len(bounds))) for _ in range(2))
     du, dvar = np.zeros(len(ci)), np.zeros(len(ci))
     hist_steps = []
     for k, p in enumerate(periods):
         if p.rates is None or p.rates.empty:
             hist_steps.append(None)
             continue
-        cum = _bucket_counts(p.rates, p.seconds, row_host, row_ver, bounds)[0]
+        cum, bounds = _bucket_counts(p.rates, p.seconds, row_host, row_ver, bounds)
+        if cum_s.shape[1] != len(bounds):
+            cum_s, cum_c = np.zeros((len(ci), len(bounds))), np.zeros((len(ci), len(bounds)))
         cs, cc = cum[si] * both[:, k:k + 1], cum[ci] * both[:, k:k + 1]
         hs, hc = cs[:, -1], cc[:, -1]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -369,16 +369,17 @@ def evaluate_periods(periods: list[Period], th: Thresholds = Thresholds(),
                  "latency": "one-sided Mann-Whitney U on duration histogram buckets summed over rollout steps "
                             "(van Elteren)"}
     steps = _steps(periods, n_rk, e_rk, si, ci, hist_steps, bounds) if kk > 1 else None
+    window_s = float(sum(p.seconds for p in periods))
     out = []
     for k in range(len(ci)):
         host, ns, ver, sv = hosts_l[k], ns_l[k], ver_l[k], st_ver[k]
         p95s, p95c = p95s_l[k], p95c_l[k]
         lat = {"p50": {"stable": p50s[k], "candidate": p50c[k]}, "p95": {"stable": p95s, "candidate": p95c},
                "p99": {"stable": p99s[k], "candidate": p99c[k]}}
-        ev = {"window_s": float(sum(p.seconds for p in periods)), "requests": {"stable": n_s_l[k], "candidate": n_c_l[k]},
+        ev = {"window_s": window_s, "requests": {"stable": n_s_l[k], "candidate": n_c_l[k]},
               "errors": {"stable": e_s_l[k], "candidate": e_c_l[k]},
               "error_rate": {"stable": rate_s_l[k], "candidate": rate_c_l[k]}, "error_p_value": p_err_l[k],
-              "latency_ms": lat, "latency_p_value": p_lat_l[k], "test": dict(tests)}
+              "latency_ms": lat, "latency_p_value": p_lat_l[k], "test": tests}  # one shared, read-only
         if steps is not None:
             ev["steps"] = steps[k]
         err_bad, lat_bad = err_bad_l[k], lat_bad_l[k]
@@ -456,12 +457,30 @@ def _finite(x: float) -> float | None:
 
 
 def _quantiles(cum: np.ndarray, bounds: np.ndarray, qs: tuple[float, ...]) -> dict[float, np.ndarray]:
-    """Per row, Prometheus-style quantiles of cumulative bucket counts (via topology.quantile)."""
+    """Per row, Prometheus-style quantiles of cumulative bucket counts on one shared grid of bounds.
+
+    topology.quantile's rules (linear inside the bucket the rank falls in, 0 as the first lower bound,
+    the bucket's lower bound for ranks in +Inf, NaN without +Inf or observations) on a dense
+    (rows x bounds) array: every row has the same grid here, so no grouping plan is needed."""
     rows, nb = cum.shape
-    group = np.repeat(np.arange(rows), nb)
-    le = np.tile(bounds, rows)
-    ids, got = quantile.quantiles(group, le, cum.reshape(-1), qs)
-    out = {x: np.full(rows, np.nan) for x in qs}
+    out = {}
+    if not rows:
+        return {x: np.empty(0) for x in qs}
+    total = cum[:, -1]
+    valid = (total > 0) & bool(np.isinf(bounds[-1]) and bounds[-1] > 0)
+    r = np.arange(rows)
     for x in qs:
-        out[x][ids.astype(int)] = got[x]
+        rank = x * total
+        idx = np.minimum((cum >= rank[:, None]).argmax(axis=1), nb - 1)
+        first = idx == 0
+        prev = np.maximum(idx - 1, 0)
+        lower = np.where(first, 0.0, bounds[prev])
+        lower_c = np.where(first, 0.0, cum[r, prev])
+        upper, upper_c = bounds[idx], cum[r, idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = lower + (upper - lower) * (rank - lower_c) / (upper_c - lower_c)
+        val = np.where(upper_c == lower_c, upper, val)
+        val = np.where(np.isinf(upper), lower, val)
+        val = np.where(first & (upper <= 0), upper, val)
+        out[x] = np.where(valid, val, np.nan)
     return out
