@@ -104,7 +104,8 @@ def test_recorded_envoy_dump_matches_prometheus_client():
 
 
 _label_value = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-_label_name = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True).filter(lambda n: n != "le")
+# names starting "__" are reserved (refused by the strict grammar, tested in test_fuzz_exposition): not valid input here
+_label_name = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True).filter(lambda n: n != "le" and not n.startswith("__"))
 
 
 @settings(max_examples=150, deadline=None)
