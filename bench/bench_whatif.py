@@ -6,7 +6,7 @@ Figures (best of 3, same synthetic mesh, same run):
 - one mesh-wide STRICT PeerAuthentication (touches every workload: the worst case);
 - one VirtualService shifting a service's weights to a subset;
 - canary verdicts for every split service of the same mesh per refresh (goal < 200 ms), vs reading the
-  window into edges.
+  window into edges; and the same compared step by step over a 3-step rollout, vs one window.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from bench.common import best_of, report
 from collector import schema
 from diagnose.canary import evaluate
+from diagnose.canary.verdict import Period, evaluate_periods
 from diagnose.whatif import edges_of, predict
 from mesh.config.model import ConfigObject
 from topology.synthetic import synthetic_rates
@@ -70,6 +71,11 @@ def canary(rates, base_ms: float) -> None:  # noqa: ANN001
     n = len(evaluate(rates, 3600))
     report(f"canary verdicts for every split service ({n:,} candidate versions, goal < 200 ms)", t * 1000, "ms",
            ("reading the window", base_ms))
+    # a rollout in three steps: the window cut where the weights moved, each step its own frame (3x the rows)
+    steps = [Period(k * 1200.0, (k + 1) * 1200.0, rates) for k in range(3)]
+    t3 = best_of(lambda: evaluate_periods(steps))
+    report(f"canary verdicts compared step by step over 3 rollout steps ({n:,} candidates, 3 frames)", t3 * 1000, "ms",
+           ("one window", t * 1000))
 
 
 if __name__ == "__main__":
