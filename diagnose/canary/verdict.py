@@ -11,6 +11,10 @@ Roll back when either is worse with significance and a meaningful effect; promot
 enough requests show neither; say "insufficient traffic" instead of guessing below the
 minimum; otherwise hold. Everything is computed for all services at once with array
 operations, so a refresh over thousands of split services stays cheap.
+
+While a rollout moves the weights, the window is cut into its steps (`evaluate_periods`,
+fed by diagnose.canary.steps) and both tests are stratified by step, so what changes with
+time for both versions is not charged to the candidate.
 """
 from __future__ import annotations
 
