@@ -78,13 +78,15 @@ def test_canary_rollout_insufficient_then_healthy_then_rolled_back(stack, bundle
     assert weights == {"v2": 100, "v3": 0}, rollback
 
     # the live loop judges weighted rollouts from its own 5-minute window: v3 is a rollback finding there too,
-    # and the versioned-app graph marks v3's node (and the edges into it) with the verdict
+    # and the versioned-app graph marks v3's node (and the edges into it) with the verdict (polled until v3's
+    # node is marked: a graph served before the live loop judged v3 may carry another rollout's marks)
     def marked():
         els = httpx.get(f"{api}/api/v1/graph", params={"graphType": "versionedApp", "namespaces": "bookinfo"},
                         timeout=60).json()["elements"]
         nodes = [e["data"] for e in els if "source" not in e["data"] and e["data"].get("canary") == ROLLBACK]
         edges = [e["data"] for e in els if "source" in e["data"] and e["data"].get("canary") == ROLLBACK]
-        return (nodes, edges) if nodes and edges else None
+        v3 = any((n.get("app"), n.get("version")) == ("reviews", "v3") for n in nodes)
+        return (nodes, edges) if v3 and edges else None
 
     nodes, edges = wait_until(marked, timeout=120, interval=2.0, what="reviews v3 marked on the graph")
     assert {(n.get("app"), n.get("version")) for n in nodes} == {("reviews", "v3")}, nodes
