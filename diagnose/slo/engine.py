@@ -35,12 +35,69 @@ SAVE_EVERY_S = 5.0
 log = logging.getLogger(__name__)
 
 
+class _EdgeLedger:
+    """Per-caller (total, bad) event counts in time buckets, for "who is burning this budget".
+
+    Why buckets and small arrays: it spans the SLO's longest alert window (days), and the live loop
+    feeds it every cycle. One frame per cycle was thousands of pandas objects per SLO (memory that
+    grew for days) re-concatenated on every status call (CPU that grew with uptime). Here each
+    bucket holds three short arrays (caller code, total, bad) and a cycle's counts merge into the
+    newest bucket, so memory is bounded by the number of buckets and a query sums arrays.
+    """
+
+    def __init__(self, resolution_s: float, horizon_s: float) -> None:
+        self.resolution_s = float(resolution_s)
+        self.horizon_s = float(horizon_s)
+        self._codes: dict[tuple[str, str], int] = {}
+        self.callers: list[tuple[str, str]] = []  # (workload, namespace) per code
+        self.buckets: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = deque()
+
+    def add(self, t: float, by_source: pd.DataFrame) -> None:
+        """Counts of one batch (columns src, src_ns, total, bad: one row per caller) observed at `t`."""
+        codes = np.array([self._code(k) for k in zip(by_source[SRC].astype(str), by_source[SRC_NS].astype(str))],
+                         dtype=np.int64)  # one per caller of the batch, not per request
+        total = by_source["total"].to_numpy(dtype=float)
+        bad = by_source["bad"].to_numpy(dtype=float)
+        b = int(np.floor(t / self.resolution_s))
+        if self.buckets and self.buckets[-1][0] == b:
+            _, c0, t0, b0 = self.buckets.pop()
+            codes, total, bad = np.concatenate([c0, codes]), np.concatenate([t0, total]), np.concatenate([b0, bad])
+        if len(codes) > 1:
+            codes, inv = np.unique(codes, return_inverse=True)
+            total, bad = np.bincount(inv, total, len(codes)), np.bincount(inv, bad, len(codes))
+        self.buckets.append((b, codes, total, bad))
+        while self.buckets and (self.buckets[0][0] + 1) * self.resolution_s <= t - self.horizon_s:
+            self.buckets.popleft()
+
+    def _code(self, key: tuple[str, str]) -> int:
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(self.callers)
+            self.callers.append(key)
+        return code
+
+    def sums(self, window_s: float, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """(total, bad) per caller code over the buckets overlapping (now - window, now]."""
+        lo = now - window_s
+        picked = [x for x in self.buckets if (x[0] + 1) * self.resolution_s > lo and x[0] * self.resolution_s <= now]
+        n = len(self.callers)
+        if not picked:
+            return np.zeros(n), np.zeros(n)
+        codes = np.concatenate([x[1] for x in picked])
+        return (np.bincount(codes, np.concatenate([x[2] for x in picked]), n),
+                np.bincount(codes, np.concatenate([x[3] for x in picked]), n))
+
+
 @dataclass
 class _Tracker:
     slo: SLO
     history: SliHistory
-    edges: deque = field(default_factory=deque)  # (time, by_source frame) per batch, trimmed to the longest window
     fed_until: float | None = None  # events up to here are in the history (also the saved part, after a restart)
+    edges: _EdgeLedger | None = None  # per caller, over the longest alert window
+
+    def __post_init__(self) -> None:
+        if self.edges is None:
+            self.edges = _EdgeLedger(self.history.resolution_s, max(w.long_s for w in self.slo.windows))
 
     def add(self, ev: Events, t: float, interval_s: float | None = None) -> None:
         if ev.empty:
@@ -58,23 +115,24 @@ class _Tracker:
         self.history.add(times, total, bad)
         self.fed_until = max(float(times.max()), self.fed_until or float("-inf"))
         if len(ev.by_source):
-            self.edges.append((t, ev.by_source))
-        horizon = max(w.long_s for w in self.slo.windows)
-        while self.edges and self.edges[0][0] < t - horizon:
-            self.edges.popleft()
+            self.edges.add(t, ev.by_source)
 
     def burning_edges(self, window_s: float, now: float, limit: int = 10) -> list[dict]:
-        frames = [f for t, f in self.edges if t > now - window_s]
-        if not frames:
+        total, bad = self.edges.sums(window_s, now)
+        burning = np.flatnonzero(bad > 0)
+        if not len(burning):
             return []
-        agg = pd.concat(frames).groupby([SRC, SRC_NS], sort=False)[["total", "bad"]].sum()
-        agg = agg[agg["bad"] > 0].sort_values("bad", ascending=False).head(limit)
-        all_bad = float(agg["bad"].sum()) or 1.0
-        return [{"source": f"{ns}/{src}", "source_workload": src, "source_namespace": ns,
-                 "destination": self.slo.service, "bad": round(float(r.bad), 3), "total": round(float(r.total), 3),
-                 "error_ratio": round(float(r.bad) / float(r.total), 6) if r.total else None,
-                 "bad_rps": round(float(r.bad) / window_s, 4), "share_of_burn": round(float(r.bad) / all_bad, 4)}
-                for (src, ns), r in agg.iterrows()]
+        top = burning[np.argsort(-bad[burning], kind="stable")][:limit]  # most bad first; ties: first seen first
+        all_bad = float(bad[top].sum()) or 1.0
+        out = []
+        for i in top:
+            src, ns = self.edges.callers[int(i)]
+            b, n = float(bad[i]), float(total[i])
+            out.append({"source": f"{ns}/{src}", "source_workload": src, "source_namespace": ns,
+                        "destination": self.slo.service, "bad": round(b, 3), "total": round(n, 3),
+                        "error_ratio": round(b / n, 6) if n else None, "bad_rps": round(b / window_s, 4),
+                        "share_of_burn": round(b / all_bad, 4)})
+        return out
 
 
 def _signature(slo: SLO) -> str:
@@ -165,6 +223,7 @@ class SloEngine:
                                                                   slo.period_s, slo.reporter)
                 if same:
                     old.slo = slo
+                    old.edges.horizon_s = max(w.long_s for w in slo.windows)
                 else:
                     self._trackers[slo.key] = t = _Tracker(slo, SliHistory(slo.period_s, _resolution(slo)))
                     if self._dir is not None:
