@@ -97,6 +97,15 @@ def register_player(app: Any) -> None:
     def drawn(_updated, step):  # noqa: ANN001, ANN202 - a refresh drew the graph of this step
         return step
 
+    # The page's refresh timer is held while the past is shown (a replay slice, by Play or by hand, or a past
+    # end): a past window does not change, and a refresh request issued while its graph is being built
+    # supersedes that build (Dash keeps only the newest answer of a callback), so on a machine where a
+    # build outlasts the timer the step was never drawn.
+    @app.callback(Output("topo-interval", "disabled", allow_duplicate=True), Input("topo-replay", "value"),
+                  Input("topo-end", "value"), State("topo-refresh", "value"), prevent_initial_call=True)
+    def hold_refresh(step, end_ago, refresh_s):  # noqa: ANN001, ANN202
+        return (step is not None and int(step) < STEPS) or bool(end_ago) or not refresh_s
+
     @app.callback(Output("topo-replay", "value"), Output("topo-replay-tick", "disabled"),
                   Output("topo-replay-tick", "interval"), Output("topo-play", "children"),
                   Input("topo-play", "n_clicks"), Input("topo-replay-tick", "n_intervals"), Input("topo-speed", "value"),
