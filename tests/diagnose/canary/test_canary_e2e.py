@@ -2,9 +2,10 @@
 
 One rollout, three moments: right after the weights split reviews 70/30 between v2 and v3 the
 verdict must say there is too little traffic (not guess); once enough requests are in, a healthy
-v3 must not be called a regression; then the bad v3 build of the `canary-regression` scenario
-must be rolled back, with the statistic and the VirtualService YAML that sends everything to v2,
-while v3 still carries well under half the traffic. Each window starts after the change it judges.
+v3 must not be called a regression; then the bad v3 build of the `canary-regression` scenario,
+rolled out in steps (90/10, then 70/30), must be rolled back, compared step by step (the steps
+come from the config journal), with the statistic and the VirtualService YAML that sends everything
+to v2, while v3 still carries well under half the traffic. Each window starts after the change it judges.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from diagnose.canary.verdict import HOLD, INSUFFICIENT, PROMOTE, ROLLBACK, Thresholds
+from mesh.config import load_text
 from mesh.scenarios import get
 from tests.util import wait_until
 
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 REVIEWS = "reviews.bookinfo.svc.cluster.local"
 SLACK_S = 2.5  # push + one scrape: samples this close to a change may straddle it
+STEP1_REQUESTS = 20  # v3's requests in the 90/10 step before the weights move on (~2 s of traffic per request)
 
 
 def _canary(api: str, since: float) -> tuple[dict, list[dict]] | None:
@@ -58,12 +61,26 @@ def test_canary_rollout_insufficient_then_healthy_then_rolled_back(stack, bundle
     assert v["evidence"]["error_rate"]["candidate"] < 0.01, v
     assert not [f for f in found if f["code"] == "MS5010"], found
 
-    # the bad build: the same weights, v3 failing 20 % of its requests
+    # the bad build, rolled out in steps: 90/10 first, then the scenario's 70/30, v3 failing 20 % of its requests
     mesh_scenario("canary-regression")
+    bundled_mesh.apply(load_text(scenario.yaml.replace("weight: 70", "weight: 90").replace("weight: 30", "weight: 10"),
+                                 "step1.yaml").objects)
     since = time.time() + SLACK_S
     wait_until(lambda: time.time() > since + 1, timeout=10, interval=0.2, what="the window to open")
-    v, found = wait_until(lambda: judged(since), timeout=150, interval=1.0, what="a verdict on the bad v3")
+    wait_until(lambda: (_canary(api, since) or ({"evidence": {"requests": {"candidate": 0}}},))[0]["evidence"]
+               ["requests"]["candidate"] >= STEP1_REQUESTS, timeout=120, interval=1.0, what="v3's first step")
+    bundled_mesh.apply(scenario.objects)  # the next step: 70/30
+
+    def stepped(since_: float):
+        # the verdict once the window holds both steps (the journal's move is 10 s inside it)
+        got = judged(since_)
+        return got if got and len(got[0]["evidence"].get("steps") or []) >= 2 else None
+
+    v, found = wait_until(lambda: stepped(since), timeout=150, interval=1.0, what="a verdict on the bad v3's steps")
     assert v["verdict"] == ROLLBACK and v["stable"] == "v2", v
+    steps = v["evidence"]["steps"]
+    assert [s["weights"] for s in steps[-2:]] == [{"v2": 90.0, "v3": 10.0}, {"v2": 70.0, "v3": 30.0}], steps
+    assert all(s["candidate_share"] is None or s["candidate_share"] < 0.5 for s in steps), steps
     ev = v["evidence"]
     assert ev["error_rate"]["candidate"] > ev["error_rate"]["stable"] + 0.05 and ev["error_p_value"] < 0.01, ev
     assert v["confidence"] >= 0.99 and "error rate" in v["reason"], v
