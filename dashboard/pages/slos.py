@@ -9,7 +9,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard.components import charts
+from dashboard.components import change_marks, charts
 from dashboard.components.as_of import as_of, banner, links
 from dashboard.components.slo_format import ALERT_BADGE, alert_text, budget_text
 from dashboard.components.widgets import badge
@@ -68,8 +68,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         ]) for s in slos])])
     return html.Div(className="slos", children=[
         html.H2("SLOs"), *travel, table,
-        html.Div(className="chart-row", children=[dcc.Graph(figure=charts.budget(s), config={"displayModeBar": False})
-                                                  for s in slos])])
+        html.Div(className="chart-row", children=[dcc.Graph(figure=fig, config={"displayModeBar": False})  # changes marked
+                                                  for fig in change_marks.mark_figures(source, [charts.budget(s)
+                                                                                                for s in slos])])])
 
 
 def register(app: Any, source: DataSource, ctx: Any) -> None:

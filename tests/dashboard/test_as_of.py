@@ -142,3 +142,33 @@ def test_the_findings_page_as_of_an_instant_lists_and_times_what_was_open_then()
     bars = {f["code"]: f["status"] for f in timeline_as_of(found, t)}
     assert bars == {"W": "open", "E": "open"}  # 'later' had not begun; E had not yet resolved
     assert timeline_as_of(found, t + 60)[1]["status"] == "resolved"
+
+
+def test_slo_budget_charts_carry_the_config_changes_of_their_time_axis(tmp_path):
+    from types import SimpleNamespace
+
+    from dashboard.pages import slos as slos_page
+    from mesh.journal import Journal, content_of
+    from tests.dashboard.test_incident_sections import walk
+
+    j = Journal(tmp_path / "journal.sqlite")
+    j.observe("DestinationRule", "bookinfo", "reviews", content_of({"host": "reviews"}), at=NOW - 900, who="a")
+    j.observe("DestinationRule", "bookinfo", "reviews", content_of({"host": "reviews", "x": "<b>1</b>"}),
+              at=NOW - 600, who="kubectl")
+    series = [[NOW - 1200 + 60 * i, 1.0 - 0.01 * i] for i in range(20)]
+
+    class Source:
+        def now(self):
+            return NOW
+
+        def slos(self, end=None):
+            return [{"name": "reviews-availability", "service": "reviews", "objective": 99.9, "alert": "ok",
+                     "budget_remaining": 0.8, "burn_rates": {}, "budget_series": series}]
+
+        def changes(self, since=None, until=None, limit=1000, **kw):
+            return j.query(since=since, until=until, limit=limit)
+
+    page = slos_page.layout(Source(), SimpleNamespace(refresh_s=5.0), {})
+    figs = [n.figure for n in walk(page) if getattr(n, "figure", None)]
+    shapes = figs[0]["layout"].get("shapes") or []
+    assert len([sh for sh in shapes if sh.get("line", {}).get("dash") == "dash"]) >= 1  # the update at NOW - 600
