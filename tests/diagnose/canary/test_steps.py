@@ -223,3 +223,24 @@ def test_journal_of_finds_the_bundled_or_the_cluster_journal() -> None:
     assert journal_of(SimpleNamespace(mesh=SimpleNamespace(journal="J"))) == "J"
     assert journal_of(SimpleNamespace(journal="K")) == "K"
     assert journal_of(SimpleNamespace()) is None
+
+
+def test_live_source_judges_the_steps_and_keeps_the_rollouts_stable_version(tmp_path) -> None:
+    """The live loop's canary source with the journal: v2 now takes 70 % and is failing; it is still the
+    candidate (rolled back to v1, the rollout's first version), and the finding says what each step showed."""
+    from types import SimpleNamespace
+
+    from diagnose.canary.live import finding_source
+
+    j = _journal(tmp_path, [(0.0, (100, 0)), (600.0, (90, 10)), (1200.0, (30, 70))])
+    snap = SimpleNamespace(objects=_objects(30, 70), mesh_config=SimpleNamespace(root_namespace="istio-system"))
+
+    def rates(window_s: float, end: float) -> pd.DataFrame:
+        s, c = (5400, 600) if end <= 1200.0 else (1800, 4200)
+        return _frame(_version("cart", "v1", s * window_s / WINDOW, 0.005, 40),
+                      _version("cart", "v2", c * window_s / WINDOW, 0.08, 40))
+
+    [f] = finding_source(rates, lambda: snap, window_s=1200.0, journal=lambda: j)(1800.0)
+    v = f.evidence["verdict"]
+    assert (f.code, v["stable"], v["candidate"]) == ("MS5010", "v1", "v2")
+    assert [s["weights"] for s in v["evidence"]["steps"]] == [{"v1": 90.0, "v2": 10.0}, {"v1": 30.0, "v2": 70.0}]
