@@ -222,6 +222,9 @@ def main() -> None:
     driver = make_driver((1440, 900))
     driver.set_script_timeout(PHASE_S)
     driver.set_page_load_timeout(PHASE_S)
+    # every WebDriver command waits for the page's main thread; mounting 10,000 workloads is one long task
+    # that outlasted selenium's 120 s HTTP read timeout on a loaded box (a poll then failed the render)
+    driver.command_executor._client_config.timeout = PHASE_S + 60
     driver.execute_cdp_cmd("Performance.enable", {})
     base: dict[str, float] = {}
     base_grouped: dict[str, float] = {}
