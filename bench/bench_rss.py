@@ -7,6 +7,11 @@ process), waits out the warm-up, then samples RSS every few seconds for the run 
 the graph and findings routes like an open UI would, and reports the least-squares slope over the
 whole run and over its second half (the first minutes still fill the store's window).
 
+Why RSS minus the store: the telemetry store fills its window up to its cap (128 MB in `meshscope up`;
+at 5 rps it takes ~12 minutes), and that growth is by design. The store's own size is read from
+`/metrics` (`meshscope_store_bytes`) at each sample, and the slope of RSS minus it is what a leak
+would show; it is reported beside the plain RSS slope.
+
 Knobs (environment): BENCH_RSS_RATE (20), BENCH_RSS_SECONDS (600), BENCH_RSS_WARMUP (60),
 BENCH_RSS_EVERY (5 s between samples). Bounded: startup 180 s, the run as set, stop 30 s.
 """
@@ -32,10 +37,24 @@ def slope_mb_per_min(t: list[float], rss: list[float]) -> float:
     return float(np.polyfit(np.asarray(t), np.asarray(rss), 1)[0] * 60.0)
 
 
+def store_mb(port: int) -> float:
+    """The telemetry store's bytes in memory, as meshscope's /metrics reports them (NaN if unreadable)."""
+    import re
+    import urllib.request
+
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=20).read().decode()
+    except OSError:
+        return float("nan")
+    m = re.search(r"^meshscope_store_bytes (\S+)", text, re.M)
+    return float(m.group(1)) / 2**20 if m else float("nan")
+
+
 def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list[float], list[float], Run, int]:
     run = Run(rate)
     times: list[float] = []
     rss: list[float] = []
+    run.store_mb = []  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
         data = Path(tmp)
         proc, port, _ = start_up(rate, data)
@@ -52,6 +71,7 @@ def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list
                     raise RuntimeError(f"meshscope exited during the soak (code {proc.returncode})")
                 times.append(elapsed)
                 rss.append(_rss_mb(proc.pid))
+                run.store_mb.append(store_mb(port))  # type: ignore[attr-defined]
                 threads_max = max(threads_max, _threads(proc.pid))
                 time.sleep(every)
             stop.set()
@@ -78,6 +98,13 @@ def main() -> None:
     report(f"{tag} meshscope rss max", max(rss), "MB")
     report(f"{tag} meshscope rss slope", slope_mb_per_min(times, rss), "MB/min")
     report(f"{tag} meshscope rss slope second half", slope_mb_per_min(times[half:], rss[half:]), "MB/min")
+    store = np.asarray(run.store_mb)
+    ok = ~np.isnan(store)
+    if ok.sum() >= 3:
+        t, rest = np.asarray(times)[ok], (np.asarray(rss) - store)[ok]
+        report(f"{tag} store size end", float(store[ok][-1]), "MB")
+        report(f"{tag} store slope", slope_mb_per_min(list(t), list(store[ok])), "MB/min")
+        report(f"{tag} meshscope rss minus store slope", slope_mb_per_min(list(t), list(rest)), "MB/min")
     report(f"{tag} meshscope threads max", threads_max, "threads")
     for name in ("graph", "findings"):
         lat = sorted(run.latencies.get(name, []))
