@@ -42,7 +42,7 @@ SERIOUS = ("error", "warning")
 WINDOW_S = 8.0  # the diagnoser's window once a case has run that long
 HEALTHY_PREFIX_S = 2.0  # healthy traffic read (window length) before a fault goes in
 RESET_SLACK_S = 0.5  # after the baseline's push is acknowledged: requests begun before it are not the next case's
-FIND_TIMEOUT_S = 90.0  # a deadline: on a quiet box causes are found in 2-8 s; at load 100 latency-regression took 37-45+ s
+FIND_TIMEOUT_S = 90.0  # a deadline: quiet-box causes are found in 2-8 s; at load 100 latency-regression took 37-45+ s
 OBSERVE_S = 3.0  # after the cause is found, keep watching for unexpected incidents
 HEALTHY_S = 30.0  # the healthy check's length in the suite (bench soak: the 5 minutes)
 
