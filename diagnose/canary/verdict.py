@@ -79,16 +79,23 @@ def cmh_test(err_s: np.ndarray, n_s: np.ndarray, err_c: np.ndarray, n_c: np.ndar
 
 
 def _log_hypergeom(k: int, n1: int, n0: int) -> np.ndarray:
-    """log P(X = x) for x = 0..min(k, n1): candidate errors among k errors of n1 + n0 requests."""
-    x = np.arange(0, min(k, n1) + 1)
-    lg = np.vectorize(math.lgamma, otypes=[float])
+    """log P(X = x) for x = 0..min(k, n1): candidate errors among k errors of n1 + n0 requests.
 
-    def logc(n: Any, r: Any) -> np.ndarray:
-        return lg(n + 1) - lg(r + 1) - lg(n - r + 1)
+    One lgamma evaluation at the lowest possible x, then the pmf's ratio recurrence
+    P(x+1)/P(x) = (k-x)(n1-x) / ((x+1)(n0-k+x+1)) as one cumulative sum: no per-point lgamma."""
+    hi = min(k, n1)
+    lo = max(0, k - n0)
+    out = np.full(hi + 1, -np.inf)
+    if lo > hi:
+        return out
 
-    ok = (k - x) <= n0
-    out = np.full(len(x), -np.inf)
-    out[ok] = logc(k, x[ok]) + logc(n1 + n0 - k, n1 - x[ok]) - logc(n1 + n0, n1)
+    def logc(n: int, r: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
+
+    first = logc(n1, lo) + logc(n0, k - lo) - logc(n1 + n0, k)
+    x = np.arange(lo, hi, dtype=float)
+    steps = np.log((k - x) * (n1 - x)) - np.log((x + 1) * (n0 - k + x + 1))
+    out[lo:] = first + np.concatenate(([0.0], np.cumsum(steps)))
     return out
 
 
