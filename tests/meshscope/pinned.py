@@ -1,12 +1,32 @@
-"""A live source whose clock the test sets, so "now" (graph cache ages, series end times) is reproducible."""
+"""A live source whose clock the test sets, and a frozen copy of the live store, so two views read one instant.
+
+Comparing two views of the shared stack at one past instant needs numbers that cannot move between
+the reads. Two things move them: a past window is closed by each target's first scrape after its end
+(collector/query.py), which a loaded box may deliver late; and the stack's store evicts its oldest
+rows once it passes its memory budget (at 1 s scrapes of the shared mesh, 128 MiB holds about two and
+a half minutes of metrics), so a window's baseline scrapes can vanish while a slow box is still reading
+(measured in session 6: the same instant read 1.3 % and then 20 % apart, 100 % once both edges had gone).
+`settled` waits until every target has been scraped after the instant, copies the rows that instant's
+windows read into a store of the test's own, and answers from that copy: the product's code on the
+mesh's real telemetry, read as often as the test likes.
+"""
 from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from meshscope.live_source import LiveSource
 
-
-# A past instant's numbers are final once every target has been scraped after it (a past window is closed by each
-# target's next scrape, collector/query.py): 1 s scrapes, so 5 s back leaves room for a late scrape round.
-SETTLED_S = 5.0
+# How long the wait for the scrapes that close an instant may take on a loaded box (1 s scrapes).
+SETTLE_TIMEOUT_S = 60.0
+# the views' window; a copy holds what a window ending at the instant reads (its baseline lookback included)
+WINDOW = 60.0
 
 
 class PinnedSource(LiveSource):
@@ -16,3 +36,101 @@ class PinnedSource(LiveSource):
 
     def now(self) -> float:
         return self.at
+
+
+class FrozenBackend:
+    """The bundled backend's rate and config answers over a store the test owns (nothing is added to it)."""
+
+    name = "frozen copy of the bundled mesh"
+
+    def __init__(self, store: Any, snapshot: Any):
+        self.store = store
+        self._snapshot = snapshot
+
+    def snapshot(self) -> Any:
+        return self._snapshot
+
+    def data_version(self) -> tuple:
+        return (self.store.generation("metrics"),)
+
+    def rates(self, window_s: float, end: float | None = None) -> pd.DataFrame:
+        from collector.query import istio_rates
+
+        return istio_rates(self.store, window_s, end)
+
+
+@dataclass
+class Settled:
+    """A frozen copy of the shared stack's metrics around `at`, every target's window closed."""
+
+    at: float
+    store: Any
+    backend: FrozenBackend
+    stack: Any  # stands in for the live stack (its diagnoser: latency SLOs colour the graph, canary marks)
+
+    def source(self) -> PinnedSource:
+        """A fresh source (empty graph cache) pinned at the copy's instant."""
+        return PinnedSource(self.stack, at=self.at)
+
+
+def _scrapes(store: Any, start: float) -> dict[str, np.ndarray]:
+    from collector import schema as s
+
+    m = store.arrow("metrics", start, None, columns=[s.TIME, s.TARGET])
+    t = m.column(s.TIME).cast("int64").to_numpy() / 1e9
+    target = m.column(s.TARGET).cast("string").to_numpy(zero_copy_only=False)
+    return {name: np.unique(t[target == name]) for name in np.unique(target).tolist()}
+
+
+def _copy_when_closed(stack: Any, at: float, window_s: float) -> Settled | None:
+    """The copy around `at`, or None while a target lacks its scrape after `at` (or its baseline before the window)."""
+    from collector.query import BASELINE_LOOKBACK_S
+    from collector.store import TelemetryStore
+
+    lookback = min(window_s, BASELINE_LOOKBACK_S)
+    start = at - window_s - lookback
+    live = stack.backend.store
+    rows = live.arrow("metrics", start, None)
+    seen = _scrapes(live, start)
+    recent = [t for t in seen.values() if len(t) and t[-1] > at - 10]  # targets scraped around the instant
+    if not recent or not all(t[-1] > at and t[0] <= at - window_s for t in recent):
+        return None
+    store = TelemetryStore(window_s=10 * 86400.0, max_bytes=2**40)  # memory only, never evicts the copy
+    store.add_samples(rows)
+    backend = FrozenBackend(store, stack.backend.snapshot())
+    return Settled(at, store, backend, SimpleNamespace(backend=backend, diagnoser=getattr(stack, "diagnoser", None)))
+
+
+def settle(stack: Any, window_s: float = WINDOW, timeout: float = SETTLE_TIMEOUT_S) -> Settled:
+    """Pin `now`, wait (polled, with a deadline) until every target's next scrape closed it, and copy the store."""
+    from tests.util import wait_until
+
+    at = time.time()
+
+    def copied() -> Settled | None:
+        nonlocal at
+        out = _copy_when_closed(stack, at, window_s)
+        if out is None and time.time() - at > 20:  # a baseline evicted meanwhile: pin a newer instant
+            at = time.time()
+        return out
+
+    return wait_until(copied, timeout=timeout, interval=0.5, what="every target scraped after the pinned instant")
+
+
+@functools.cache
+def settled_with_errors(stack: Any) -> Settled:
+    """One frozen copy per session of the shared stack while `fault-abort` makes errors of every kind the views
+    count (a client-side 503 that never reached a workload, beside healthy traffic), for every test that compares
+    two views at one instant. The baseline is back before it returns."""
+    from tests.util import wait_until
+
+    mesh = stack.backend.mesh
+    mesh.apply_scenario("fault-abort")
+    try:
+        def with_errors() -> Settled | None:
+            copy = settle(stack)
+            return copy if any(d["error_pct"] > 0 for d in copy.source().services()) else None
+
+        return wait_until(with_errors, timeout=3 * SETTLE_TIMEOUT_S, interval=0.5, what="errors in a settled copy")
+    finally:
+        mesh.reset()
