@@ -26,11 +26,6 @@ def pytest_configure(config):
 # End-to-end tests that failed in the last clean full run (session 5) and are not yet fixed.
 # They run and are reported (xfail, not skipped); a pass shows as XPASS. Each names the issue that owns it.
 KNOWN_FAILING = {
-    "tests/meshscope/test_service_metrics.py::test_service_page_numbers_are_the_graph_numbers_on_the_bundled_mesh":
-        "#20: in the session-5 clean run the Services list and the service page's last point differed by 1.4 % at an "
-        "instant pinned 2 s back; likely cause: a past window is now closed by each target's next scrape, so a "
-        "late scrape round changed the numbers between the two reads. Pinned 5 s back since (passed alone); "
-        "not yet confirmed in a full run",
 }
 
 
