@@ -89,14 +89,12 @@ def _copy_when_closed(stack: Any, at: float, window_s: float) -> Settled | None:
 
     lookback = min(window_s, BASELINE_LOOKBACK_S)
     start = at - window_s - lookback
-    live = stack.backend.store
-    rows = live.arrow("metrics", start, None)
-    seen = _scrapes(live, start)
-    recent = [t for t in seen.values() if len(t) and t[-1] > at - 10]  # targets scraped around the instant
+    store = TelemetryStore(window_s=10 * 86400.0, max_bytes=2**40)  # memory only, never evicts the copy
+    store.add_samples(stack.backend.store.arrow("metrics", start, None))
+    # judged on the copy itself, so nothing can leave between the check and the reads
+    recent = [t for t in _scrapes(store, start).values() if len(t) and t[-1] > at - 10]  # scraped around the instant
     if not recent or not all(t[-1] > at and t[0] <= at - window_s for t in recent):
         return None
-    store = TelemetryStore(window_s=10 * 86400.0, max_bytes=2**40)  # memory only, never evicts the copy
-    store.add_samples(rows)
     backend = FrozenBackend(store, stack.backend.snapshot())
     return Settled(at, store, backend, SimpleNamespace(backend=backend, diagnoser=getattr(stack, "diagnoser", None)))
 
