@@ -127,3 +127,15 @@ def test_the_api_finds_and_hides_inside_groups(api):
 def test_a_bad_expression_is_a_400_naming_the_parameter(api, param, expr):
     r = api.get("/api/v1/graph", params={"collapse": "namespace", param: expr})
     assert r.status_code == 400 and r.json()["param"] == param
+
+
+def test_the_refresh_fingerprint_changes_with_any_number_or_position_and_only_then():
+    from dashboard.components.lean import digest
+    nodes, edges = layered()
+    from dashboard.elements import ui_elements
+    sent = ui_elements(nodes, edges)
+    same = ui_elements([dict(n) for n in nodes], [dict(e) for e in edges])
+    assert digest(sent) == digest(same)
+    moved = [dict(e, position={"x": 1.0, "y": 2.0}) if i == 3 else e for i, e in enumerate(same)]
+    changed = [dict(e, data=dict(e["data"], rps=e["data"]["rps"] + 0.01)) if "source" in e["data"] else e for e in same]
+    assert len({digest(sent), digest(moved), digest(changed)}) == 3
