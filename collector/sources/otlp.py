@@ -81,7 +81,9 @@ class OtlpReceiver:
         self.idle_timeout_s = idle_timeout_s
         self.admission = Admission(max_pending, max_pending_bytes, retry_after_s)
         self.sampler = TraceSampler(trace_sample)
-        self.batcher = TraceBatcher(store, linger_s=trace_linger_s, keep=self.sampler.keep) if trace_linger_s > 0 else None
+        # a batch goes at half the admitted bodies: lingering must never be what makes the receiver shed
+        self.batcher = TraceBatcher(store, linger_s=trace_linger_s, keep=self.sampler.keep,
+                                    max_batch_bodies=max(1, max_pending // 2)) if trace_linger_s > 0 else None
         self.spans_received = 0
         self.logs_received = 0
         self._workers = workers
