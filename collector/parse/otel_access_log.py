@@ -37,6 +37,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from collector import schema as s
 from collector.parse import otlp_wire as w
+from collector.parse import slices
 from collector.parse.access_log import LogContext, derive_requests, parse_json_log, parse_text_lines
 from collector.tables import REQUESTS
 
@@ -75,18 +76,39 @@ class OtelLogsResult:
 
 
 @dataclass
+class _RawBodies:
+    """Where each record's string body sits in the payload (start -1: no string body): bodies become
+    strings only for the records that need them (not for those whose attributes carry the fields)."""
+
+    data: pa.Buffer
+    buf: np.ndarray
+    start: np.ndarray  # int64
+    length: np.ndarray  # int64
+
+
+@dataclass
 class _Records:
     """Every log record of a payload as columns, whichever decoder produced them."""
 
     n: int
     time_ns: np.ndarray  # int64, 0 when unset
-    body: pa.Array  # string body (null when the body is absent or not a string)
+    body: pa.Array | None  # string body (null when absent or not a string); None: see `raw`
     trace_id: pa.Array  # hex ('' when absent)
     owner: np.ndarray  # resource index per record
     resources: list[dict[str, str]]
     a_owner: np.ndarray  # attribute -> record
     a_keys: pa.Array
     a_values: pa.Array
+    raw: _RawBodies | None = None
+
+    def bodies(self, idx: np.ndarray) -> pa.Array:
+        """The string bodies of records `idx` (null where a record has none)."""
+        if self.body is not None:
+            return pc.take(self.body, pa.array(idx, pa.int64()))
+        r = self.raw
+        at = r.start[idx]
+        strings = _strings_in_order(r.data, r.buf, np.maximum(at, 0), np.where(at >= 0, r.length[idx], 0))
+        return pc.if_else(pa.array(at >= 0), strings, pa.scalar(None, pa.string()))
 
 
 def decode_access_logs(body: bytes, origin: str = "otlp", trust_domain: str = "cluster.local") -> OtelLogsResult:
@@ -168,7 +190,8 @@ def _wire_records(body: bytes) -> _Records:
     time_ns = np.where(t > 0, t, observed).astype(np.int64)
     b_start, has_body = last_of(5, 1)
     b_len, _ = last_of(5, 2)
-    body_col = pa.nulls(n, pa.string())
+    body_at = np.full(n, -1, dtype=np.int64)
+    body_len = np.zeros(n, dtype=np.int64)
     if has_body.any():  # AnyValue: string_value is field 1; other kinds leave the body null
         idx = np.flatnonzero(has_body)
         bs = b_start[idx].astype(np.int64)
@@ -176,11 +199,9 @@ def _wire_records(body: bytes) -> _Records:
         last = w._last_per(len(idx), sub[1])
         ok = last >= 0
         s_s = np.where(ok, sub[1][1][np.maximum(last, 0)] if len(sub[1][1]) else 0, 0).astype(np.int64)
-        s_l = np.where(ok, sub[1][2][np.maximum(last, 0)] if len(sub[1][2]) else 0, 0)
-        strings = w._strings(body_buffer, buf, s_s, s_l)
-        pos = np.full(n, -1, dtype=np.int64)
-        pos[idx[ok]] = np.flatnonzero(ok)
-        body_col = pc.take(strings, pa.array(pos, mask=pos < 0))
+        s_l = np.where(ok, sub[1][2][np.maximum(last, 0)] if len(sub[1][2]) else 0, 0).astype(np.int64)
+        body_at[idx[ok]], body_len[idx[ok]] = s_s[ok], s_l[ok]
+        _check_utf8(body_buffer, buf, body_at, body_len)
     tid_s, _ = last_of(9, 1)
     tid_l, _ = last_of(9, 2)
     trace, _ = w.ids_hex(buf, tid_s.astype(np.int64), tid_l.astype(np.int64), 16)
@@ -195,14 +216,40 @@ def _wire_records(body: bytes) -> _Records:
         rk_s, rk_l, rv_s, rv_l, r = w._general_attributes(buf, a_start[rest], a_len[rest])
         k_s[rest], k_l[rest], v_s[rest], v_l[rest] = rk_s, rk_l, rv_s, rv_l
         rendered = {int(rest[j]): v for j, v in r.items()}
-    values = w._strings(body_buffer, buf, v_s, v_l)
+    values = _strings_in_order(body_buffer, buf, v_s, v_l)
     if rendered:
         py = values.to_pylist()
         for j, v in rendered.items():
             py[j] = v
         values = pa.array(py, pa.string())
     keys = w._strings(body_buffer, buf, k_s, k_l, repetitive=True)
-    return _Records(n, time_ns, body_col, trace, owner_l, resources, a_owner, keys, values)
+    return _Records(n, time_ns, None, trace, owner_l, resources, a_owner, keys, values,
+                    _RawBodies(body_buffer, buf, body_at, body_len))
+
+
+def _strings_in_order(data: pa.Buffer, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Slices of the payload as strings: in one copy when they come in payload order (record bodies,
+    attribute values), else through string views; invalid UTF-8 is `_Bad` either way."""
+    try:
+        out = slices.in_order(data, starts, lengths)
+    except pa.ArrowInvalid:
+        raise w._Bad("invalid UTF-8") from None
+    return out if out is not None else w._strings(data, buf, starts, lengths)
+
+
+def _check_utf8(data: pa.Buffer, buf: np.ndarray, at: np.ndarray, length: np.ndarray) -> None:
+    """Every string body must be UTF-8 (as upb insists); only bodies with a non-ASCII byte need the check."""
+    has = np.flatnonzero(at >= 0)
+    if not len(has):
+        return
+    lo, hi = int(at[has].min()), int((at[has] + length[has]).max())
+    high = np.flatnonzero(buf[lo:hi] >= 0x80) + lo
+    if not len(high):
+        return
+    a, b = at[has], at[has] + length[has]
+    some = has[np.searchsorted(high, b) > np.searchsorted(high, a)]
+    if len(some):
+        w._strings(data, buf, at[some], length[some])  # raises _Bad on invalid UTF-8
 
 
 def _repeated_field(body: bytes, buf: np.ndarray, start: int, end: int, field: int) -> tuple[np.ndarray, np.ndarray]:
@@ -389,10 +436,11 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
     wl, ns, pr = _identity(rec, attrs, trust_domain)
     marker = LogContext(source=origin, workload=_MARK_WL, namespace=_MARK_NS, principal=_MARK_PR)
     structured = pc.is_valid(attrs["response_code"]).to_numpy(zero_copy_only=False)
-    body = pc.utf8_rtrim(pc.fill_null(rec.body, ""), characters="\r\n")
-    has_text = ~structured & pc.not_equal(body, "").to_numpy(zero_copy_only=False)
+    rest = np.flatnonzero(~structured)  # only these records' bodies are read
+    body = pc.utf8_rtrim(pc.fill_null(rec.bodies(rest), ""), characters="\r\n")
+    has_text = pc.not_equal(body, "").to_numpy(zero_copy_only=False)
     errors: list[str] = []
-    rejected = int((~structured & ~has_text).sum())
+    rejected = int((~has_text).sum())
     if rejected:
         errors.append(f"{rejected} record(s) with neither a string body nor access-log attributes (response_code ...)")
     parts: list[pa.Table] = []
@@ -428,21 +476,21 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
     # a body is Istio's text line (the default), or a JSON object: `logFormat.text` set to JSON, or an OpenTelemetry
     # Collector's filelog receiver shipping the sidecar's JSON stdout log
     json_body = pc.starts_with(pc.utf8_ltrim_whitespace(body), "{").to_numpy(zero_copy_only=False)
-    for idx, parse in ((np.flatnonzero(has_text & ~json_body), _text_bodies),
-                       (np.flatnonzero(has_text & json_body), _json_bodies)):
-        if not len(idx):
-            continue
-        result = parse(pc.take(body, pa.array(idx)), marker)
-        dropped = np.unique(np.array([e.line for e in result.errors], dtype=np.int64))
-        rejected += len(dropped)
-        errors.extend(f"record {int(idx[e.line])}: body {e.message}" for e in result.errors[:MAX_ERRORS])
-        table = result.table
-        kept = np.setdiff1d(np.arange(len(idx)), dropped, assume_unique=True)
-        tp = pc.take(rec.trace_id, pa.array(idx[kept]))
+    text, json_ = np.flatnonzero(has_text & ~json_body), np.flatnonzero(has_text & json_body)
+    def of(local: np.ndarray) -> pa.Array:  # usually every body is of one kind: no copy then
+        return body if len(local) == len(body) else pc.take(body, pa.array(local))
+
+    groups = [_rows_of(_text_bodies(of(text), marker), rest[text])] if len(text) else []
+    if len(json_):
+        groups.append(_rows_of(_json_bodies(of(json_), marker), rest[json_]))
+    for table, kept, errs in groups:
+        rejected += len(np.unique(np.array([e[0] for e in errs], dtype=np.int64)))
+        errors.extend(f"record {i}: body {msg}" for i, msg in errs[:MAX_ERRORS])
+        tp = pc.take(rec.trace_id, pa.array(kept))
         table = table.set_column(table.schema.get_field_index(s.TRACE_ID), s.TRACE_ID,
                                  pc.if_else(pc.equal(table.column(s.TRACE_ID), ""), tp, table.column(s.TRACE_ID)))
         parts.append(table)
-        rows_of.append(idx[kept])
+        rows_of.append(kept)
 
     if not parts:
         return OtelLogsResult(REQUESTS.empty_table(), rec.n, rejected, errors[:MAX_ERRORS])
@@ -450,6 +498,16 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
     rows = pa.array(np.concatenate(rows_of))
     table = _patch_identity(table, pc.take(wl, rows), pc.take(ns, rows), pc.take(pr, rows))
     return OtelLogsResult(table, rec.n, rejected, errors[:MAX_ERRORS])
+
+
+_Part = tuple[pa.Table, np.ndarray, list[tuple[int, str]]]  # rows, the record of each row, (record, error) sorted
+
+
+def _rows_of(result, idx: np.ndarray) -> _Part:
+    """A parser's result over the bodies of records `idx` -> rows, their records, errors by record."""
+    dropped = np.unique(np.array([e.line for e in result.errors], dtype=np.int64))
+    kept = np.setdiff1d(np.arange(len(idx)), dropped, assume_unique=True)
+    return result.table, idx[kept], [(int(idx[e.line]), e.message) for e in result.errors]
 
 
 def _text_bodies(bodies: pa.Array, marker: LogContext):
