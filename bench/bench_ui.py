@@ -145,10 +145,11 @@ def _gesture_frame_ms(driver, kind: str, steps: int = 24) -> tuple[float, float]
     return (frames[-1] - frames[0]) / n, cpu / n
 
 
-def _plain_renderer(driver, plain: bool) -> None:
+def _plain_renderer(driver, plain: bool) -> bool:
     """Switch the large-graph renderer options off (plain Cytoscape) or back on, to compare in one run."""
     driver.execute_script(f"""const r = window._cy.renderer(); const big = window._cy.scratch('_meshscope_large');
         r.textureOnViewport = {str(not plain).lower()} && !!big; r.hideEdgesOnViewport = {str(not plain).lower()} && !!big;""")
+    return True
 
 
 def _step(label: str, fn, *args):
@@ -177,12 +178,13 @@ def _measure(driver, url: str, n: int, label: str, nodes: int | None, base: dict
             if value is not None:
                 figures["click_panel"] = min(value, figures.get("click_panel", value))
     for suffix, plain in (("", False), ("_plain", True)):  # the renderer options on, then off, same page
-        _plain_renderer(driver, plain)
+        if _step(f"{label} renderer options {'off' if plain else 'on'}", _plain_renderer, driver, plain) is None:
+            break
         for kind in ("pan", "zoom"):
             value = _step(f"{label} {kind}_frame{suffix}", _gesture_frame_ms, driver, kind)
             if value is not None and (not plain or f"{kind}_frame" in figures):
                 figures[f"{kind}_frame{suffix}"], figures[f"{kind}_frame_cpu{suffix}"] = value
-    _plain_renderer(driver, False)
+    _step(f"{label} renderer options on", _plain_renderer, driver, False)
     print(f"# {label}: measured in {time.monotonic() - t0:.0f}s, load average {os.getloadavg()[0]:.1f}", flush=True)
     for what, value in figures.items():
         suffix = "_grouped" if label.endswith("_grouped") else ""
