@@ -14,7 +14,10 @@ Why this shape:
   reads no line twice and skips none. `flush()` keeps them in `checkpoints.json`.
 - Eviction: chunks older than the window go (memory and disk); when memory passes
   `max_bytes`, the oldest chunks leave memory first (their segments stay on disk until they
-  age out; a restart loads newest first, within the budget).
+  age out; a restart loads newest first, within the budget). A query that asks for an
+  explicit start older than what memory still holds reads those rows back from the segments
+  (and from rows not yet flushed), so a past window (replay, compare, `?end=`) reads the same
+  numbers an hour later as it did live; memory is a cache of the window, not its limit.
 - Readers never wait for writers: each table's chunks are an immutable tuple of immutable
   chunks that writers replace in one assignment (copy-on-write), so a query takes the
   current tuple and works on it while ingest goes on. Writers batch (group commit): a writer
@@ -52,6 +55,7 @@ _WAL = re.compile(r"wal-(\d+)\.arrows$")
 _NS = 1_000_000_000
 _CHECKPOINT = b"meshscope.checkpoint"  # write-ahead stream metadata: the positions these rows reach
 CHECKPOINTS_FILE = "checkpoints.json"
+_ROW_GROUP = 32_768  # rows per Parquet row group: a past-window read decodes only the groups it overlaps
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +85,7 @@ class _TableState:
     pending: list[_Chunk] = field(default_factory=list)  # in the write-ahead file, not yet in a segment
     generation: int = 0  # of the write-ahead file / segments on disk
     changes: int = 0  # bumped whenever `chunks` is replaced: the table's version for caches
+    floor: int = 0  # ns: rows older than this may have left memory for the memory budget (still on disk)
     wal_bytes: int = 0
     seq: int = 0
     queue: list[_Write] = field(default_factory=list)  # group commit: batches waiting for the lock
@@ -105,6 +110,7 @@ class TelemetryStore:
         self._closed = False
         self._checkpoints: dict[str, Any] = {}
         self.evicted_rows = 0
+        self.disk_reads = 0  # segments read back for queries older than memory
         if self.data_dir:
             self._load()
 
@@ -215,8 +221,15 @@ class TelemetryStore:
         state = self._tables[name]
         lo, hi = _to_ns(start), _to_ns(end)
         cutoff = self._cutoff_ns()  # rows past the window are gone even if not yet trimmed
+        held = state.chunks  # before the floor: an eviction in between raises the floor, and these still hold its rows
+        older = None
+        floor = state.floor
+        if lo is not None and self.data_dir is not None and max(lo, cutoff) < floor:
+            # asked for rows memory no longer holds: those below the floor come from disk, the rest from memory
+            older = self._older(state, max(lo, cutoff), floor - 1 if hi is None else min(hi, floor - 1))
+            lo = floor
         lo = cutoff if lo is None else max(lo, cutoff)
-        picked = [c for c in state.chunks if (lo is None or c.t_max >= lo) and (hi is None or c.t_min <= hi)]
+        picked = [c for c in held if (lo is None or c.t_max >= lo) and (hi is None or c.t_min <= hi)]
         if not picked:
             out = state.spec.schema.empty_table()
         else:
@@ -230,11 +243,49 @@ class TelemetryStore:
                 mask = m2 if mask is None else pc.and_(mask, m2)
             if mask is not None:
                 out = out.filter(mask)
+        if older is not None and older.num_rows:
+            out = pa.concat_tables([older, out]) if out.num_rows else older
         if filter_expr is not None:
             out = out.filter(filter_expr)
         if columns is not None:
             out = out.select(columns)
         return out
+
+    def _older(self, state: _TableState, lo: int, hi: int) -> pa.Table | None:
+        """Rows with lo <= time <= hi from the segments on disk and the rows not yet flushed to one.
+
+        Taken under the write lock so a flush cannot move rows from `pending` into a segment between
+        the two reads (which would count them twice); the segment files themselves are immutable."""
+        if hi < lo:
+            return None
+        with self._lock:
+            pending = [c.table for c in state.pending if c.t_max >= lo and c.t_min <= hi]
+            d = self.data_dir / state.spec.name
+            paths = []
+            for p in d.glob("seg-*.parquet") if d.exists() else ():
+                m = _SEGMENT.search(p.name)
+                if m and int(m.group(4)) >= lo and int(m.group(3)) <= hi:
+                    paths.append(p)
+        parts = [t for t in (self._segment(state, p, lo, hi) for p in sorted(paths)) if t is not None] + pending
+        if not parts:
+            return None
+        out = pa.concat_tables(parts)
+        tcol = out.column(state.spec.time_column).cast(pa.int64())
+        return out.filter(pc.and_(pc.greater_equal(tcol, lo), pc.less_equal(tcol, hi)))
+
+    def _segment(self, state: _TableState, path: Path, lo: int, hi: int) -> pa.Table | None:
+        """One segment's rows with lo <= time <= hi; its row groups' time statistics skip the rest unread."""
+        col = state.spec.time_column
+        bounds = [(col, ">=", pd.Timestamp(lo, unit="ns", tz="UTC")), (col, "<=", pd.Timestamp(hi, unit="ns", tz="UTC"))]
+        try:
+            t = tables.conform(pq.read_table(path, filters=bounds), state.spec)
+        except FileNotFoundError:  # aged out between the listing and the read
+            return None
+        except Exception as exc:  # a damaged segment must not fail the query
+            log.warning("skipping unreadable segment %s: %s", path, exc)
+            return None
+        self.disk_reads += 1
+        return t
 
     def time_range(self, name: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """Oldest and newest time held in table `name`, or None when empty."""
@@ -323,7 +374,7 @@ class TelemetryStore:
     def _write_segment(self, state: _TableState, gen: int, chunk: _Chunk) -> None:
         path = self._dir(state) / f"seg-{gen:010d}-{state.seq:06d}-{chunk.t_min}-{chunk.t_max}.parquet"
         tmp = path.with_suffix(".tmp")
-        pq.write_table(chunk.table, tmp, compression="zstd")
+        pq.write_table(chunk.table, tmp, compression="zstd", row_group_size=_ROW_GROUP)
         os.replace(tmp, path)
         state.seq += 1
 
@@ -384,10 +435,15 @@ class TelemetryStore:
                 rest = oldest.table.slice(half)
                 smaller = _Chunk(rest, pc.min(rest.column(spec.time_column).cast(pa.int64())).as_py(), oldest.t_max)
                 chunks[0] = smaller
+                dropped = oldest.table.slice(0, half).column(spec.time_column).cast(pa.int64())
+                st = self._tables[oldest_name]
+                st.floor = max(st.floor, pc.max(dropped).as_py() + 1)
                 self.evicted_rows += half
                 total -= oldest.nbytes - smaller.nbytes
                 continue
             chunks.remove(oldest)
+            st = self._tables[oldest_name]
+            st.floor = max(st.floor, oldest.t_max + 1)
             self.evicted_rows += oldest.table.num_rows
             total -= oldest.nbytes
         for name, chunks in work.items():
@@ -438,7 +494,8 @@ class TelemetryStore:
                 except Exception as exc:  # a damaged segment must not stop the rest from loading
                     log.warning("skipping unreadable segment %s: %s", p, exc)
                     continue
-                if t.nbytes > budget:
+                if t.nbytes > budget:  # this and every older segment stay on disk, read back on demand
+                    state.floor = max(state.floor, hi + 1)
                     break
                 budget -= t.nbytes
                 loaded.append(_Chunk(t, lo, hi))

@@ -225,3 +225,80 @@ def test_concurrent_writers_group_commit_every_row_once(tmp_path):
     again = TelemetryStore(tmp_path, clock=Clock(10**4))
     assert sorted(again.requests()[s.PATH].tolist()) == expected
     assert again.checkpoints() == {f"w{k}": per - 1 for k in range(n_threads)}
+
+
+def _ids(df: pd.DataFrame) -> list[str]:
+    return sorted(df[s.REQUEST_ID])
+
+
+def _fill_over_budget(st: TelemetryStore, reference: TelemetryStore, flush_every: int) -> None:
+    """Twenty batches of 1,000 rows, one per 100 s, some flushed to a segment, the last ones not."""
+    for k in range(20):
+        batch = requests(list(np.linspace(k * 100, k * 100 + 99, 1000)), path=f"/p{k}")
+        st.add_requests(batch)
+        reference.add_requests(batch)
+        if k % flush_every == flush_every - 1:
+            st.flush()
+
+
+@pytest.mark.parametrize("flush_every", [1, 3, 7])
+def test_a_past_range_reads_back_what_left_memory_exactly_once(tmp_path, flush_every):
+    """Rows the memory budget pushed out are still the window's: a query with an explicit start reads
+    them back from the segments (and from rows evicted before their flush), never twice; memory-only
+    reads (no start) keep their meaning."""
+    st = TelemetryStore(tmp_path, window_s=10**6, max_bytes=400_000, clock=Clock(10**5), flush_interval_s=10**9)
+    everything = TelemetryStore(window_s=10**6, max_bytes=2**40, clock=Clock(10**5))
+    _fill_over_budget(st, everything, flush_every)
+    assert "/p0" not in set(st.requests()[s.PATH])  # memory lost the oldest batches
+    for lo, hi in [(0, None), (0, 2000), (150, 450.5), (1234, 1899), (99.5, 100.0), (1990, None), (3000, None)]:
+        assert _ids(st.requests(lo, hi)) == _ids(everything.requests(lo, hi)), (lo, hi)
+    assert st.disk_reads > 0
+    # columns and filters apply to the rows read back as to the rest
+    got = st.arrow("requests", 0, 999, columns=[s.PATH])
+    assert got.column_names == [s.PATH] and got.num_rows == 10_000
+
+
+def test_a_past_range_after_a_restart_reads_segments_that_did_not_fit_in_memory(tmp_path):
+    st = TelemetryStore(tmp_path, window_s=10**6, max_bytes=2**40, clock=Clock(10**5), flush_interval_s=10**9)
+    everything = TelemetryStore(window_s=10**6, max_bytes=2**40, clock=Clock(10**5))
+    _fill_over_budget(st, everything, flush_every=1)
+    st.close()
+    again = TelemetryStore(tmp_path, window_s=10**6, max_bytes=400_000, clock=Clock(10**5))
+    assert "/p0" not in set(again.requests()[s.PATH])
+    assert _ids(again.requests(0, None)) == _ids(everything.requests(0, None))
+    assert _ids(again.requests(500, 1500)) == _ids(everything.requests(500, 1500))
+    # the window still bounds what is read back: rows older than it are gone from disk too
+    short = TelemetryStore(tmp_path, window_s=10**5 - 1000, max_bytes=400_000, clock=Clock(10**5))
+    assert _ids(short.requests(0, None)) == _ids(everything.requests(1000, None))
+
+
+def test_without_a_data_dir_memory_is_all_there_is():
+    st = TelemetryStore(window_s=10**6, max_bytes=400_000, clock=Clock(10**5))
+    for k in range(20):
+        st.add_requests(requests(list(np.linspace(k * 100, k * 100 + 99, 1000)), path=f"/p{k}"))
+    assert len(st.requests(0, None)) == len(st.requests()) < 20_000
+
+
+def test_past_reads_during_ingest_eviction_and_flushes_never_count_a_row_twice(tmp_path):
+    """Readers race the writer's evictions and flushes (rows moving from memory to pending to a segment)."""
+    import threading
+    st = TelemetryStore(tmp_path, window_s=10**6, max_bytes=200_000, clock=Clock(10**5), flush_interval_s=10**9)
+    done, seen = threading.Event(), []
+
+    def write() -> None:
+        try:
+            for k in range(40):
+                st.add_requests(requests(list(np.linspace(k * 10, k * 10 + 9.9, 300)), path=f"/p{k}"))
+                if k % 4 == 3:
+                    st.flush()
+        finally:
+            done.set()
+
+    w = threading.Thread(target=write)
+    w.start()
+    while not done.is_set() or not seen:
+        ids = list(st.requests(0, None)[s.REQUEST_ID])
+        assert len(ids) == len(set(ids)), "a row read twice"
+        seen.append(len(ids))
+    w.join()
+    assert len(st.requests(0, None)) == 40 * 300
