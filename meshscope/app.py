@@ -105,8 +105,10 @@ class Stack:
         try:
             self.store = TelemetryStore(data_dir=data / "telemetry", max_bytes=o.store_max_bytes)
             self._started.append(("store", self.store.close))
-            self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port, trace_sample=o.trace_sample,
-                                     trace_linger_s=1.0)  # sidecar exports decoded in batches: CPU (#18)
+            # no linger for trace batches: an exporter that sends one export at a time (an OpenTelemetry
+            # Collector with one worker, the test suite's forwarder) waited a whole linger per export, so
+            # it was held to one export a second and its spans reached the store minutes late (#18)
+            self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port, trace_sample=o.trace_sample)
             self.otlp.start()
             self._started.append(("otlp receiver", self.otlp.stop))
             progress(f"OTLP/HTTP receiver  {self.otlp.endpoint}/v1/traces")
