@@ -281,6 +281,14 @@ def _group(findings: list[Finding]) -> list[Incident]:
         if symptom and failures_by_service.get(svc):
             u.join(i, failures_by_service[svc][0])
             continue
+        # a failure with no cause of its own on a service that fails at the same time through a config object
+        # (a connection reset while outlier detection ejects the only endpoint) is that failure's side effect:
+        # one service, one moment, one known cause
+        if not symptom and _obj_key(f) is None:
+            explained = [j for j in failures_by_service.get(svc, []) if j != i and _obj_key(findings[j]) is not None]
+            if explained:
+                u.join(i, explained[0])
+                continue
         # a failure or symptom upstream of a dependency with a problem (failing, timing out, slow) is that
         # dependency's incident: latency and timeouts propagate up the call chain, whatever started them
         # (a failure with its own config cause stays its own incident: two faults at once are two incidents)

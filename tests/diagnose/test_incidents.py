@@ -237,3 +237,30 @@ def test_one_change_breaking_two_edges_is_one_incident():
     assert sorted(len(i.members) for i in incidents) == [1, 2]
     joined = next(i for i in incidents if len(i.members) == 2)
     assert joined.root is a and joined.cause.kind == "DestinationRule"
+
+
+def _failure(code: str, service: str, obj=None, caller: str = "productpage-v1"):
+    from diagnose.findings import Finding, ResourceRef
+    resource = ResourceRef(*obj) if obj else ResourceRef("Service", service.split(".")[0], "bookinfo")
+    return Finding(code=code, severity="error", category="runtime", message=f"{code} {service}", resource=resource,
+                   evidence={"edge_key": service, "edges": [{"source_workload": caller, "destination": service}]},
+                   impact={"rps": 1.0, "share": 0.5})
+
+
+def test_an_unexplained_failure_joins_the_same_service_failure_that_has_a_cause():
+    """The class: on one service at one moment, a failure no object explains (a reset, a refused connection)
+    beside a failure blamed on a config object is that object's incident; two explained failures, or
+    failures of different services, stay apart."""
+    details, ratings = fqdn("details"), fqdn("ratings")
+    ejected = _failure("MS3004", details, ("DestinationRule", "details", "bookinfo"))
+    reset = _failure("MS3003", details)
+    incidents = group([reset, ejected])
+    assert len(incidents) == 1 and incidents[0].root.code == "MS3004"
+    # a failure of another service with no cause stays its own incident
+    elsewhere = _failure("MS3003", ratings, caller="reviews-v2")
+    assert len(group([reset, ejected, elsewhere])) == 2
+    # two failures of one service, each blamed on its own object: two faults, two incidents
+    misrouted = _failure("MS3006", details, ("VirtualService", "details", "bookinfo"))
+    assert len(group([ejected, misrouted])) == 2
+    # alone, an unexplained failure is an incident of its own
+    assert [i.root.code for i in group([reset])] == ["MS3003"]
