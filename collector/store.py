@@ -266,26 +266,14 @@ class TelemetryStore:
                 m = _SEGMENT.search(p.name)
                 if m and int(m.group(4)) >= lo and int(m.group(3)) <= hi:
                     paths.append(p)
-        parts = [t for t in (self._segment(state, p, lo, hi) for p in sorted(paths)) if t is not None] + pending
+        parts = [t for t in (_read_segment(p, state.spec, lo, hi) for p in sorted(paths)) if t is not None]
+        self.disk_reads += len(parts)
+        parts += pending
         if not parts:
             return None
         out = pa.concat_tables(parts)
         tcol = out.column(state.spec.time_column).cast(pa.int64())
         return out.filter(pc.and_(pc.greater_equal(tcol, lo), pc.less_equal(tcol, hi)))
-
-    def _segment(self, state: _TableState, path: Path, lo: int, hi: int) -> pa.Table | None:
-        """One segment's rows with lo <= time <= hi; its row groups' time statistics skip the rest unread."""
-        col = state.spec.time_column
-        bounds = [(col, ">=", pd.Timestamp(lo, unit="ns", tz="UTC")), (col, "<=", pd.Timestamp(hi, unit="ns", tz="UTC"))]
-        try:
-            t = tables.conform(pq.read_table(path, filters=bounds), state.spec)
-        except FileNotFoundError:  # aged out between the listing and the read
-            return None
-        except Exception as exc:  # a damaged segment must not fail the query
-            log.warning("skipping unreadable segment %s: %s", path, exc)
-            return None
-        self.disk_reads += 1
-        return t
 
     def time_range(self, name: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """Oldest and newest time held in table `name`, or None when empty."""
@@ -489,10 +477,8 @@ class TelemetryStore:
             loaded: list[_Chunk] = []
             budget = self.max_bytes
             for lo, hi, p in sorted(segs, key=lambda x: -x[1]):  # newest first, within the budget
-                try:
-                    t = tables.conform(pq.read_table(p), state.spec)
-                except Exception as exc:  # a damaged segment must not stop the rest from loading
-                    log.warning("skipping unreadable segment %s: %s", p, exc)
+                t = _read_segment(p, state.spec)
+                if t is None:
                     continue
                 if t.nbytes > budget:  # this and every older segment stay on disk, read back on demand
                     state.floor = max(state.floor, hi + 1)
@@ -521,6 +507,23 @@ class TelemetryStore:
             state.generation = max_gen + 1
             self._publish(state, sorted(loaded, key=lambda c: c.t_min))
         self._evict()
+
+
+def _read_segment(path: Path, spec: TableSpec, lo: int | None = None, hi: int | None = None) -> pa.Table | None:
+    """A segment's rows (with lo <= time <= hi when given: its row groups' time statistics skip the rest
+    unread), or None when it is unreadable (warned: a damaged segment must not stop a load or a query) or
+    aged out since it was listed."""
+    bounds = None
+    if lo is not None and hi is not None:
+        col = spec.time_column
+        bounds = [(col, ">=", pd.Timestamp(lo, unit="ns", tz="UTC")), (col, "<=", pd.Timestamp(hi, unit="ns", tz="UTC"))]
+    try:
+        return tables.conform(pq.read_table(path, filters=bounds), spec)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        log.warning("skipping unreadable segment %s: %s", path, exc)
+        return None
 
 
 def _read_wal(path: Path, spec: TableSpec) -> tuple[list[pa.Table], list[dict[str, Any]]]:
