@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -260,12 +260,7 @@ class TelemetryStore:
             return None
         with self._lock:
             pending = [c.table for c in state.pending if c.t_max >= lo and c.t_min <= hi]
-            d = self.data_dir / state.spec.name
-            paths = []
-            for p in d.glob("seg-*.parquet") if d.exists() else ():
-                m = _SEGMENT.search(p.name)
-                if m and int(m.group(4)) >= lo and int(m.group(3)) <= hi:
-                    paths.append(p)
+            paths = [s.path for s in _segments(self.data_dir / state.spec.name) if s.t_max >= lo and s.t_min <= hi]
         parts = [t for t in (_read_segment(p, state.spec, lo, hi) for p in sorted(paths)) if t is not None]
         self.disk_reads += len(parts)
         parts += pending
@@ -441,13 +436,11 @@ class TelemetryStore:
 
     def _delete_old_segments(self, cutoff: int) -> None:
         for state in self._tables.values():
-            d = self.data_dir / state.spec.name if self.data_dir else None
-            if not d or not d.exists():
+            if not self.data_dir:
                 continue
-            for p in d.glob("seg-*.parquet"):
-                m = _SEGMENT.search(p.name)
-                if m and int(m.group(4)) < cutoff:
-                    p.unlink(missing_ok=True)
+            for seg in _segments(self.data_dir / state.spec.name):
+                if seg.t_max < cutoff:
+                    seg.path.unlink(missing_ok=True)
 
     def _load(self) -> None:
         cutoff = self._cutoff_ns()
@@ -461,17 +454,13 @@ class TelemetryStore:
         for state in self._tables.values():
             d = self._dir(state)
             segs, gens_with_segment, max_gen = [], set(), -1
-            for p in d.glob("seg-*.parquet"):
-                m = _SEGMENT.search(p.name)
-                if not m:
+            for seg in _segments(d):
+                max_gen = max(max_gen, seg.gen)
+                gens_with_segment.add(seg.gen)
+                if seg.t_max < cutoff:
+                    seg.path.unlink(missing_ok=True)
                     continue
-                gen, hi = int(m.group(1)), int(m.group(4))
-                max_gen = max(max_gen, gen)
-                gens_with_segment.add(gen)
-                if hi < cutoff:
-                    p.unlink(missing_ok=True)
-                    continue
-                segs.append((int(m.group(3)), hi, p))
+                segs.append((seg.t_min, seg.t_max, seg.path))
             for p in sorted(d.glob("*.tmp")):
                 p.unlink(missing_ok=True)  # a segment write that never completed: its WAL still exists
             loaded: list[_Chunk] = []
@@ -507,6 +496,24 @@ class TelemetryStore:
             state.generation = max_gen + 1
             self._publish(state, sorted(loaded, key=lambda c: c.t_min))
         self._evict()
+
+
+class _Segment(NamedTuple):
+    """A segment file and what its name says: write-ahead generation and the time span of its rows."""
+    path: Path
+    gen: int
+    t_min: int
+    t_max: int
+
+
+def _segments(d: Path) -> list[_Segment]:
+    """The segment files of one table's directory (names that do not parse are not segments)."""
+    out = []
+    for p in d.glob("seg-*.parquet") if d.exists() else ():
+        m = _SEGMENT.search(p.name)
+        if m:
+            out.append(_Segment(p, int(m.group(1)), int(m.group(3)), int(m.group(4))))
+    return out
 
 
 def _read_segment(path: Path, spec: TableSpec, lo: int | None = None, hi: int | None = None) -> pa.Table | None:
