@@ -76,6 +76,7 @@ class TraceFilters:
     min_duration_ms: float = 0.0
     limit: int = 100
     end: float | None = None  # epoch s: traces that started before then (time travel); None is now
+    window_s: float | None = None  # how far back from `end` (None: the source's default, 15 min live)
 
 
 @runtime_checkable

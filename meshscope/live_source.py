@@ -319,9 +319,10 @@ class LiveSource:
             frames[-1] = (end, last)
         return frames
 
-    def services(self, end: float | None = None) -> list[dict[str, Any]]:
-        """Services with health and traffic now, or (time travel, `end`) over the minute that ended then."""
-        result = self.graph("service") if end is None else self.graph_at("service", None, DEFAULT_WINDOW_S, end)
+    def services(self, end: float | None = None, window_s: float | None = None) -> list[dict[str, Any]]:
+        """Services with health and traffic over the window (a minute by default) ending now, or (time travel) `end`."""
+        window = float(window_s or DEFAULT_WINDOW_S)
+        result = self.graph("service", None, window) if end is None else self.graph_at("service", None, window, end)
         out = []
         for el in result.elements:
             d = el["data"]
@@ -425,7 +426,7 @@ class LiveSource:
             raise QueryError("status", f"unknown status {filters.status!r} (known: {', '.join(TRACE_STATUSES)})")
         if filters.end is not None and filters.end > self.now() + 1:
             raise QueryError("end", "must not be in the future")
-        summary = _summarize_traces(self._spans(end=filters.end))
+        summary = _summarize_traces(self._spans(float(filters.window_s or 900.0), end=filters.end))
         if summary.empty:
             return []
         return filter_traces(summary, filters)

@@ -25,9 +25,14 @@ def _label(f: dict[str, Any]) -> str:
     return f"{f.get('code', '')} {where}".strip()
 
 
-def timeline(source: Any, findings: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    """A plotly figure dict: bars from onset to resolution (open ones to now), changes in the span marked."""
+def timeline(source: Any, findings: list[dict[str, Any]], now: float, span_s: float | None = None) -> dict[str, Any]:
+    """A plotly figure dict: bars from onset to resolution (open ones to now), changes in the span marked.
+
+    `span_s` (a page's chosen window) fixes the axis to [now - span_s, now] and keeps the findings that overlap it."""
     timed = [f for f in findings if f.get("opened_at") or f.get("first_seen")]
+    if span_s:
+        timed = [f for f in timed if not (f.get("status") == "resolved" and f.get("resolved_at")
+                                          and float(f["resolved_at"]) < now - span_s)]
     timed.sort(key=lambda f: f.get("opened_at") or f["first_seen"])
     timed = timed[-MAX_BARS:]
     labels: list[str] = []
@@ -47,7 +52,7 @@ def timeline(source: Any, findings: list[dict[str, Any]], now: float) -> dict[st
                      "opacity": 0.45 if f.get("status") == "resolved" else 1.0, "hoverinfo": "text",
                      "text": [_html.escape(f"{label}: {f.get('message', '')} ({f.get('status', '')})")] * 2})
     span_start = min((float(f.get("opened_at") or f["first_seen"]) for f in timed), default=now) - 60.0
-    span_start = min(span_start, now - MIN_SPAN_S)
+    span_start = min(span_start, now - MIN_SPAN_S) if not span_s else now - span_s
     fig = {"data": data, "layout": {
         "height": max(140, 40 + 22 * len(timed)), "margin": {"l": 260, "r": 10, "t": 24, "b": 30},
         "title": {"text": "timeline (config changes dashed)", "x": 0.02, "font": {"size": 13}},

@@ -5,7 +5,7 @@ from typing import Any
 
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 
-from dashboard.components.as_of import as_of, banner, findings_at, links, timeline_as_of
+from dashboard.components.as_of import as_of, banner, findings_at, links, timeline_as_of, window_of
 from dashboard.components.findings_timeline import timeline
 from dashboard.components.incidents import incident_list, open_incidents
 from dashboard.components.widgets import finding_detail
@@ -47,6 +47,7 @@ def rows(source: DataSource, filters: dict[str, str], end: float | None = None) 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     now = source.now()
     at = as_of(query, now, source)  # ?end=: the findings open then, the timeline up to then (issue #14)
+    window = window_of(query, 3600.0, source)  # ?window=: the timeline's span (default: fitted to the findings)
     everything = source.findings({})
     shown = timeline_as_of(everything, at.end) if at.past else everything
     categories = sorted({f["category"] for f in everything})
@@ -56,12 +57,14 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     return html.Div(className="findings", children=[
         html.H2("Findings"),
         banner(PATH, query, at, keep=("category", "status", "namespace")),
-        links(PATH, query, at, now, keep=("category", "status", "namespace")),
+        links(PATH, query, at, now, keep=("category", "status", "namespace"), window=window),
         dcc.Store(id="find-end", data=at.end),
         html.Section(className="find-incidents", children=[  # the findings grouped by cause lead the page
             html.H3("Open incidents"), incident_list(open_incidents(source, findings_at(everything, at.end))
                                                      if at.past else open_incidents(source), list_id="find-incidents")]),
-        dcc.Graph(id="find-timeline", figure=timeline(source, shown, at.end or now),
+        dcc.Store(id="find-span", data=window.seconds if window.asked else None),
+        dcc.Graph(id="find-timeline", figure=timeline(source, shown, at.end or now,
+                                                      window.seconds if window.asked else None),
                   config={"displayModeBar": False}),
         html.Div(className="toolbar", children=[
             html.Label(className="control", children=[html.Span("Severity"), dcc.Checklist(
@@ -108,9 +111,10 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                              "namespace": namespace or ""}, end)
         return data, f"{len(data)} finding{'s' * (len(data) != 1)}"
 
-    @app.callback(Output("find-timeline", "figure"), Input("find-interval", "n_intervals"), prevent_initial_call=True)
-    def refresh_timeline(_tick):  # noqa: ANN001, ANN202
-        return timeline(source, source.findings({}), source.now())
+    @app.callback(Output("find-timeline", "figure"), Input("find-interval", "n_intervals"), State("find-span", "data"),
+                  prevent_initial_call=True)
+    def refresh_timeline(_tick, span):  # noqa: ANN001, ANN202
+        return timeline(source, source.findings({}), source.now(), span)
 
     @app.callback(Output("find-detail", "children"), Input("find-table", "active_cell"), prevent_initial_call=True)
     def show(active):  # noqa: ANN001, ANN202

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from dashboard.components.as_of import as_of, banner, earlier_episode, findings_at, links
+from dashboard.components.as_of import as_of, banner, earlier_episode, findings_at, links, services_at, window_of
 from dashboard.components.incidents import incident_list, open_incidents
 from dashboard.components.ingest_rejects import rejects_section
 from dashboard.components.widgets import badge, when
@@ -16,12 +16,14 @@ from dashboard.query import DataSource, Unavailable
 
 PATH = "/"
 TITLE = "Overview"
+WINDOW_S = 60.0  # the services' numbers: the last minute unless ?window= says
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     now = source.now()
     at = as_of(query, now, source)  # ?end=: the page as it was then (time travel, issue #14)
-    services = source.services(end=at.end) if at.past else source.services()
+    window = window_of(query, WINDOW_S, source)  # ?window=: the services' traffic over this length
+    services = services_at(source, at, window)
     by_ns: dict[str, list] = defaultdict(list)
     for s in services:
         by_ns[s["namespace"]].append(s)
@@ -34,8 +36,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     return html.Div(className="overview", children=[
         html.H2("Overview"),
         banner(PATH, query, at),
-        html.P(["Data as of ", html.Span(when(at.end or now), id="ov-asof")], className="muted"),
-        links(PATH, query, at, now),
+        html.P(["Data as of ", html.Span(when(at.end or now), id="ov-asof"),
+                f"; traffic over the {_span(window.seconds)} before"], className="muted"),
+        links(PATH, query, at, now, window=window),
         html.Div(id="ov-notices", className="notices", children=[html.P(["⚠ ", n], className="notice warning")
                                                                   for n in notices]) if notices else None,
         html.Div(className="cards", children=[
@@ -66,6 +69,11 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                                                           className="report-link"), " ")]],
                className="muted", id="ov-reports"),
     ])
+
+
+def _span(seconds: float) -> str:
+    from diagnose.slo import format_duration
+    return format_duration(seconds)
 
 
 def _past_note(everything: list[dict[str, Any]], shown: list[dict[str, Any]], end: float) -> html.P | None:

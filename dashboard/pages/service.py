@@ -7,50 +7,48 @@ from urllib.parse import quote
 from dash import dcc, html
 
 from dashboard.components import change_marks, charts
+from dashboard.components.as_of import AsOf, Window, as_of, banner, links, services_at, window_of
 from dashboard.components.widgets import badge, when
 from dashboard.query import DataSource, QueryError
 
 PATH = "/services"
 TITLE = "Services"
-ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 3600, "6h ago"), (86400, "24h ago")]
-
-
-def end_ago_of(query: dict[str, str]) -> int:
-    """?end=SECONDS_AGO (time travel, issue #14): one of ENDS, else now."""
-    try:
-        end_ago = int(float(query.get("end", "0") or 0))
-    except ValueError:
-        return 0
-    return end_ago if end_ago in dict(ENDS) else 0
+WINDOW_S = 60.0  # the list's numbers and each chart point: rates over the last minute unless ?window= says
 
 
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
-    services = source.services()
+    """The list and the chosen service (?name=) over the window (?window=) ending at ?end= (issue #14)."""
+    now = source.now()
+    at = as_of(query, now, source)  # the one `?end=` parser of every windowed page
+    window = window_of(query, WINDOW_S, source)
+    services = services_at(source, at, window)
     name = query.get("name")
     table = html.Table(className="grid", id="svc-table", children=[
         html.Thead(html.Tr([html.Th(h) for h in ("Service", "Namespace", "Health", "Inbound rps", "Error %")])),
         html.Tbody([html.Tr([html.Td(dcc.Link(s["name"], href=f"{PATH}?name={quote(s['service'])}")),
                              html.Td(s["namespace"]), html.Td(badge(s["health"])), html.Td(f"{s['rps']:.2f}"),
                              html.Td(f"{s['error_pct']:.1f}")]) for s in services])])
-    children: list[Any] = [html.H2("Services"), table]
+    children: list[Any] = [html.H2("Services"), banner(PATH, query, at, keep=("name",)),
+                           html.Div(id="svc-ends", children=links(PATH, query, at, now, keep=("name",), window=window)),
+                           table]
     if name:
-        end_ago = end_ago_of(query)
-        children.append(html.Div(id="svc-ends", className="toolbar", children=[
-            html.Span("Window ends ", className="muted"),
-            *[dcc.Link(label, href=f"{PATH}?name={quote(name)}&end={ago}", className="active" if ago == end_ago else "",
-                       style={"marginRight": "10px", "fontWeight": "bold" if ago == end_ago else "normal"})
-              for ago, label in ENDS]]))
-        children.append(_detail(source, name, end_ago))
+        children.append(_detail(source, name, at, window))
     return html.Div(className="services", children=children)
 
 
-def _detail(source: DataSource, name: str, end_ago: int = 0) -> html.Div:
-    end = source.now() - end_ago if end_ago else None
+def _detail(source: DataSource, name: str, at: AsOf | None = None, window: Window | None = None) -> html.Div:
+    end = at.end if at is not None else None
+    window = window or Window(WINDOW_S)
     try:
-        metrics = source.service_metrics(name, end=end) if end is not None else source.service_metrics(name)
+        # a chosen window is what the charts span: 20 points half a rate window apart, each a rate over a tenth
+        metrics = source.service_metrics(name, _rate_window(window), end=end) if end is not None or window.asked \
+            else source.service_metrics(name)
     except QueryError as exc:
         return html.Div(id="svc-detail", children=[html.H3(name), html.P(str(exc), className="muted")])
-    title = html.H3([name, html.Span(f"  (window ending {when(end)})", className="muted") if end else ""])
+    title = html.H3([name, html.Span(f"  (window ending {when(end)})", className="muted") if end else "",
+                     html.Span(f"  (the charts span {_span(window.seconds)}; each point a rate over "
+                               f"{_span(_rate_window(window))})", className="muted")
+                     if window.asked else ""])
     if not metrics:
         return html.Div(id="svc-detail", children=[title, html.P("No metrics for this service in the window.",
                                                                  className="muted")])
@@ -68,6 +66,16 @@ def _detail(source: DataSource, name: str, end_ago: int = 0) -> html.Div:
     if end is None:  # verdicts are about now; a past window has no live verdict
         sections.extend(canary_section(source, name))
     return html.Div(id="svc-detail", children=sections)
+
+
+def _rate_window(window: Window) -> float:
+    """The rate window of each chart point: the page's default, or a tenth of a chosen window (>= 10 s)."""
+    return max(window.seconds / 10.0, 10.0) if window.asked else WINDOW_S
+
+
+def _span(seconds: float) -> str:
+    from diagnose.slo import format_duration
+    return format_duration(seconds)
 
 
 _VERDICT_KIND = {"rollback": "failing", "promote": "healthy", "hold": "degraded", "insufficient_traffic": "idle"}

@@ -10,7 +10,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.components import change_marks, charts
-from dashboard.components.as_of import as_of, banner, links
+from dashboard.components.as_of import as_of, banner, links, window_of
 from dashboard.components.slo_format import ALERT_BADGE, alert_text, budget_text
 from dashboard.components.widgets import badge
 from dashboard.query import DataSource
@@ -52,8 +52,9 @@ def _burn(rate: Any) -> html.Td:
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     now = source.now()
     at = as_of(query, now, source)  # ?end=: budgets and burn rates as they stood then (time travel, issue #14)
+    window = window_of(query, 86400.0, source)  # ?window=: the span of the budget charts
     slos = source.slos(end=at.end) if at.past else source.slos()
-    travel = [banner(PATH, query, at), links(PATH, query, at, now)]
+    travel = [banner(PATH, query, at), links(PATH, query, at, now, window=window)]
     if not slos:
         return html.Div([html.H2("SLOs"), *travel, html.P("No SLOs are declared.", className="muted")])
     windows = window_labels(slos)
@@ -69,8 +70,15 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     return html.Div(className="slos", children=[
         html.H2("SLOs"), *travel, table,
         html.Div(className="chart-row", children=[dcc.Graph(figure=fig, config={"displayModeBar": False})  # changes marked
-                                                  for fig in change_marks.mark_figures(source, [charts.budget(s)
-                                                                                                for s in slos])])])
+                                                  for fig in change_marks.mark_figures(source, [
+                                                      _spanning(charts.budget(s), at.end or now, window.seconds)
+                                                      if window.asked else charts.budget(s) for s in slos])])])
+
+
+def _spanning(fig: Any, end: float, seconds: float) -> Any:
+    """A chart's time axis fixed to the page's window [end - seconds, end]."""
+    fig["layout"].setdefault("xaxis", {})["range"] = [charts.axis_time(end - seconds), charts.axis_time(end)]
+    return fig
 
 
 def register(app: Any, source: DataSource, ctx: Any) -> None:

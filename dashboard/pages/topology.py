@@ -7,6 +7,7 @@ import dash_cytoscape as cyto
 from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
 from dashboard.components import change_marks, charts, diff_view, graph_views, replay
+from dashboard.components.as_of import as_of, time_form, window_of, window_options
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, stylesheet
 from dashboard.components.lean import FullData, digest, lean, view_key
@@ -19,6 +20,7 @@ TITLE = "Topology"
 WINDOWS = [(60, "1m"), (300, "5m"), (900, "15m"), (3600, "1h")]
 REFRESH = [(0, "off"), (2, "2s"), (5, "5s"), (10, "10s"), (30, "30s"), (60, "1m")]
 ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 3600, "6h ago"), (86400, "24h ago")]
+DEFAULT_WINDOW_S = 300.0
 LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
 FULL = FullData()  # full element data of the graphs sent (the browser gets `lean` elements), for the side panel
 
@@ -47,6 +49,30 @@ def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: li
     return result, lean(full), applied.state()
 
 
+def _end_options(end_ago: int, end: float | None) -> list[dict[str, Any]]:
+    """The quick ends, plus the instant the URL chose (as seconds ago, what the callbacks take)."""
+    options = [{"label": l, "value": v} for v, l in ENDS]
+    if end_ago and end_ago not in dict(ENDS):
+        options.append({"label": when(end)[11:19] if end else f"-{end_ago}s", "value": end_ago})
+    return options
+
+
+def permalink(graph_type: str, namespaces: list[str] | None, window_s: float, end: float | None,
+              compare: Any = None) -> str:
+    """The URL of a view: graph type, namespaces, window length and the window's end as an epoch (absolute)."""
+    from urllib.parse import urlencode
+
+    from diagnose.slo import format_duration
+    q = {"graphType": graph_type, "window": format_duration(float(window_s))}
+    if namespaces:
+        q["namespaces"] = ",".join(namespaces)
+    if end is not None:
+        q["end"] = int(end)
+    if compare:
+        q["compare"] = compare
+    return f"{PATH}?{urlencode(q)}"
+
+
 def _changes_note(source: DataSource, start: float, end: float) -> list[str]:
     """A marker for the config changes inside a past window (the Changes page has them in full)."""
     changes = getattr(source, "changes", None)
@@ -69,15 +95,18 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     if query.get("highlight"):
         f = source.finding(query["highlight"])
         highlight = list((f or {}).get("elements") or [])
-    try:
-        end_ago = int(float(query.get("end", "0") or 0))
-    except ValueError:
-        end_ago = 0
-    end_ago = end_ago if end_ago in dict(ENDS) else 0
+    # time travel (issue #14): any instant within the store's retention and any window length, by the pages' one
+    # parser; the graph of [end - window, end] is read from the store (Parquet when memory no longer holds it)
+    now = source.now()
+    at, window = as_of(query, now, source), window_of(query, DEFAULT_WINDOW_S, source)
+    end_ago = max(1, round(now - at.end)) if at.past else 0
     view = graph_views.initial(query, highlight)  # a highlighted finding's groups open
-    result, elements, found = _view_elements(source, ctx, graph_type, namespaces, None, end_ago, view)
+    result, elements, found = _view_elements(source, ctx, graph_type, namespaces,
+                                             window.seconds if window.asked else None, end_ago, view)
+    travel_notes = [n for n in (at.note, window.note) if n]
     compare = diff_view.compare_of(query)  # ?compare=: open in diff mode (issue #14)
-    elements, compared = diff_view.compared(source, graph_type, namespaces, None, end_ago, compare, elements)
+    elements, compared = diff_view.compared(source, graph_type, namespaces, window.seconds if window.asked else None,
+                                            end_ago, compare, elements)
     shown = _shown(source, highlight, result.elements, graph_type, namespaces, None)
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
     large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
@@ -88,8 +117,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                                            style={"width": "150px"})),
             _labeled("Namespaces", dcc.Dropdown(id="topo-ns", options=result.namespaces, value=namespaces, multi=True,
                                                 placeholder="all", style={"minWidth": "200px"})),
-            _labeled("Window", dcc.Dropdown(id="topo-window", options=[{"label": l, "value": v} for v, l in WINDOWS],
-                                            value=int(result.window_s) if result.window_s in dict(WINDOWS) else 300,
+            _labeled("Window", dcc.Dropdown(id="topo-window", options=[{"label": l, "value": v}
+                                                                       for v, l in window_options(result.window_s)],
+                                            value=result.window_s,
                                             clearable=False, style={"width": "80px"})),
             _labeled("Edge labels", dcc.Checklist(id="topo-labels", options=LABELS, value=labels, inline=True)),
             _labeled("Refresh", dcc.Dropdown(id="topo-refresh", options=[{"label": l, "value": v} for v, l in REFRESH],
@@ -106,7 +136,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             # time travel: its own row of fixed height (a lazily drawn dropdown must not move the graph under
             # the pointer after Cytoscape has measured its container)
             html.Span("Window ends ", className="muted"),
-            dcc.Dropdown(id="topo-end", options=[{"label": l, "value": v} for v, l in ENDS], value=end_ago,
+            dcc.Dropdown(id="topo-end", options=_end_options(end_ago, at.end), value=end_ago,
                          clearable=False, style={"width": "100px", "display": "inline-block", "verticalAlign": "middle"}),
             html.Span(" Compare ", className="muted"),  # diff mode: this window against an earlier one
             dcc.Dropdown(id="topo-compare", options=[{"label": l, "value": v} for v, l in diff_view.COMPARES], value=compare,
@@ -116,7 +146,12 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                 dcc.Slider(id="topo-replay", min=0, max=replay.STEPS, step=1, value=replay.STEPS,
                            marks=replay.marks(source, result.window_s, end_ago))]),
             *replay.player(),  # autoplay: play / pause and speed
-            html.Span(id="topo-notes", className="muted", children="; ".join([*result.notes, *compared]))]),
+            html.Span(id="topo-notes", className="muted", children="; ".join([*travel_notes, *result.notes, *compared]))]),
+        html.Div(className="topo-travel", style={"height": "32px", "overflow": "hidden"}, children=[  # any instant, any length: a link reopens the same view
+            time_form(PATH, {**query, "graphType": graph_type}, at, window, ("graphType", "namespaces", "compare"),
+                      prefix="topo-time"),
+            " ", dcc.Link("link to this view", id="topo-permalink",
+                          href=permalink(graph_type, namespaces, result.window_s, at.end))]),
         dcc.Interval(id="topo-interval", interval=refresh_default * 1000 or 10_000, disabled=refresh_default == 0),
         dcc.Store(id="topo-highlight", data=highlight),
         dcc.Store(id="topo-highlight-shown", data=shown),
@@ -133,7 +168,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                            # refreshes only patch elements (they carry their remembered positions);
                            # re-running the layout would re-fit and throw away the user's zoom and pan
                            autoRefreshLayout=False,
-                           style={"width": "100%", "height": "calc(100vh - 206px)"}),
+                           style={"width": "100%", "height": "calc(100vh - 238px)"}),
             html.Aside(id="topo-panel", className="side-panel", children=_legend()),
         ]),
     ])
@@ -318,6 +353,13 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
             return no_update, no_update
         data = FULL.get(view_key(graph_type, namespaces or [], float(window or 300), end_ago or 0), data["id"]) or data
         return _panel(source, data, is_edge, graph_type, namespaces, window), data["id"]
+
+    @app.callback(Output("topo-permalink", "href"), Input("topo-type", "value"), Input("topo-ns", "value"),
+                  Input("topo-window", "value"), Input("topo-end", "value"), Input("topo-compare", "value"),
+                  prevent_initial_call=True)
+    def link_to_view(graph_type, namespaces, window, end_ago, compare):  # noqa: ANN001, ANN202 - time travel (#14)
+        return permalink(graph_type, namespaces, float(window or DEFAULT_WINDOW_S),
+                         source.now() - float(end_ago) if end_ago else None, compare)
 
     graph_views.register(app)  # group / expand / incident-view controls (issue #17)
     replay.register_player(app)  # replay autoplay (issue #14)

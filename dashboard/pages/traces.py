@@ -6,12 +6,13 @@ from typing import Any
 from dash import Input, Output, State, dash_table, dcc, html, no_update
 
 from dashboard.components import charts
-from dashboard.components.as_of import as_of, banner, links
+from dashboard.components.as_of import as_of, banner, links, window_of
 from dashboard.components.widgets import kv_table, when
 from dashboard.query import TRACE_STATUSES, DataSource, QueryError, TraceFilters
 
 PATH = "/traces"
 TITLE = "Traces"
+WINDOW_S = 900.0  # traces of the last 15 min unless ?window= says
 COLUMNS = [("trace_id", "Trace"), ("root_service", "Root service"), ("root_name", "Operation"), ("started", "Start"),
            ("duration_ms", "Duration ms"), ("spans", "Spans"), ("status", "Status")]
 
@@ -38,13 +39,15 @@ def _status(query: dict[str, str]) -> str:
 def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     now = source.now()
     at = as_of(query, now, source)  # ?end=: the traces of the window that ended then (time travel, issue #14)
+    window = window_of(query, WINDOW_S, source)  # ?window=: how far back from the end traces are listed
     services = sorted({s["name"] for s in (source.services(end=at.end) if at.past else source.services())})
     trace_id = query.get("trace")
     return html.Div(className="traces", children=[
         html.H2("Traces"),
         banner(PATH, query, at, keep=("service", "status")),
-        links(PATH, query, at, now, keep=("service", "status")),
+        links(PATH, query, at, now, keep=("service", "status"), window=window),
         dcc.Store(id="tr-end", data=at.end),  # the search reads the same instant as the first listing
+        dcc.Store(id="tr-window", data=window.seconds),
         html.Div(className="toolbar", children=[
             html.Label(className="control", children=[html.Span("Service"), dcc.Dropdown(
                 id="tr-service", options=services, value=query.get("service"), placeholder="any", style={"width": "200px"})]),
@@ -57,7 +60,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         ]),
         dash_table.DataTable(id="tr-table", columns=[{"id": c, "name": n} for c, n in COLUMNS],
                              data=_rows(source, TraceFilters(service=query.get("service") or None,
-                                                             status=_status(query), end=at.end)),
+                                                             status=_status(query), end=at.end,
+                                                             window_s=window.seconds)),
                              sort_action="native", page_size=15,
                              style_cell={"textAlign": "left", "fontSize": 13, "fontFamily": "monospace"}),
         html.Div(id="tr-detail", className="detail", children=_waterfall(source, trace_id, at.end) if trace_id else
@@ -85,11 +89,11 @@ def _waterfall(source: DataSource, trace_id: str, end: float | None = None) -> A
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("tr-table", "data"), Output("tr-count", "children"), Input("tr-search", "n_clicks"),
                   State("tr-service", "value"), State("tr-status", "value"), State("tr-min", "value"),
-                  State("tr-end", "data"), prevent_initial_call=True)
-    def search(_n, service, status, min_ms, end):  # noqa: ANN001, ANN202
+                  State("tr-end", "data"), State("tr-window", "data"), prevent_initial_call=True)
+    def search(_n, service, status, min_ms, end, window):  # noqa: ANN001, ANN202
         try:
             data = _rows(source, TraceFilters(service=service or None, status=status or "any",
-                                              min_duration_ms=float(min_ms or 0), end=end))
+                                              min_duration_ms=float(min_ms or 0), end=end, window_s=window))
         except QueryError as exc:
             return [], str(exc)
         return data, f"{len(data)} trace{'s' * (len(data) != 1)}"
