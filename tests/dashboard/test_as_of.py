@@ -172,3 +172,112 @@ def test_slo_budget_charts_carry_the_config_changes_of_their_time_axis(tmp_path)
     figs = [n.figure for n in walk(page) if getattr(n, "figure", None)]
     shapes = figs[0]["layout"].get("shapes") or []
     assert len([sh for sh in shapes if sh.get("line", {}).get("dash") == "dash"]) >= 1  # the update at NOW - 600
+
+
+def test_end_also_reads_a_utc_date_time_as_the_picker_submits_it_and_refuses_one_beyond_retention():
+    from datetime import datetime, timezone
+
+    from dashboard.components.as_of import iso_utc
+
+    t = NOW - 7200
+    picked = datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M")  # no seconds, no zone: UTC
+    assert as_of({"end": picked}, NOW, _Live()).end == t - t % 60
+    assert as_of({"end": iso_utc(t)}, NOW, _Live()).end == int(t)  # the form's value of an instant reads back
+    assert as_of({"end": iso_utc(t) + "+02:00"}, NOW, _Live()).end == int(t) - 7200  # an explicit zone is honoured
+    assert as_of({"end": "2026-13-45T99:00"}, NOW, _Live()).note  # shaped like a date, not one: a note
+    old = as_of({"end": str(int(NOW - 2 * 86400))}, NOW, _Live())
+    assert old.end is None and "older than the store keeps" in old.note
+
+    class _Short(_Live):
+        def retention_s(self):
+            return 3600.0
+    assert as_of({"end": "5000"}, NOW, _Short()).end is None and as_of({"end": "3000"}, NOW, _Short()).end == NOW - 3000
+
+
+def test_window_is_a_duration_or_seconds_bounded_by_a_scrape_and_the_retention_bad_ones_fall_back_with_a_note():
+    from dashboard.components.as_of import MIN_WINDOW_S, RETENTION_S, window_of, window_options
+
+    assert window_of({}, 300).seconds == 300 and not window_of({}, 300).asked
+    for raw, seconds in (("30s", 30), ("5m", 300), ("1h30m", 5400), ("1d", 86400), ("600", 600), ("90.5", 90.5)):
+        got = window_of({"window": raw}, 300, _Live())
+        assert (got.seconds, got.asked, got.note) == (seconds, True, ""), raw
+    for bad in ("soon", "-5m", "0", "nan", "5 parsecs", "1e9999"):
+        got = window_of({"window": bad}, 300, _Live())
+        assert got.seconds == 300 and not got.asked and bad[:5] in got.note, bad
+    long = window_of({"window": "30d"}, 300, _Live())
+    assert long.seconds == RETENTION_S and "longer than the store keeps" in long.note
+    short = window_of({"window": "2s"}, 300, _Live())
+    assert short.seconds == MIN_WINDOW_S and short.note
+    assert (5400.0, "1h30m") in window_options(5400.0) and len(window_options(300.0)) == len(window_options(60.0))
+
+
+def test_the_time_form_submits_end_and_window_keeping_the_pages_other_parameters():
+    from dashboard.components.as_of import Window, iso_utc, time_form
+
+    at = as_of({"end": "600"}, NOW, _Live())
+    form = time_form("/services", {"name": "reviews", "x": "y", "end": "600"}, at, Window(900.0, True), ("name",))
+    assert form.action == "/services" and form.method == "get"
+    inputs = {c.name: c for c in form.children if getattr(c, "name", None)}
+    assert inputs["name"].value == "reviews" and inputs["name"].type == "hidden" and "x" not in inputs
+    assert inputs["end"].type == "datetime-local" and inputs["end"].value == iso_utc(NOW - 600)
+    chosen = [o.value for o in inputs["window"].children if o.selected]
+    assert chosen == ["15m"]
+    live = time_form("/slos", {}, as_of({}, NOW), Window(60.0))
+    assert {c.name: c for c in live.children if getattr(c, "name", None)}["end"].value == ""  # empty: live
+
+
+def test_every_windowed_page_renders_any_end_and_window_and_says_why_a_bad_one_was_not_honoured():
+    """Each page over a snapshot-backed source with history: a permalink, a date-time, a bad end and a bad window."""
+    from dashboard.app import AppContext
+    from dashboard.pages import findings, overview, service, slos, topology, traces
+    from dashboard.sample import bookinfo_snapshot
+    from dashboard.snapshot_source import SnapshotSource
+
+    snap = SnapshotSource(bookinfo_snapshot())
+    asked: list[tuple] = []
+
+    class _History:
+        def __getattr__(self, k):
+            return getattr(snap, k)
+
+        def graph_at(self, graph_type, namespaces, window_s, end):
+            asked.append(("graph_at", graph_type, window_s, end))
+            result = snap.graph(graph_type, namespaces, window_s)
+            result.window_s, result.updated_at = window_s, end
+            return result
+
+        def services(self, end=None, window_s=None):
+            asked.append(("services", end, window_s))
+            return snap.services()
+
+        def slos(self, end=None):
+            return snap.slos()
+
+    source = _History()
+    now = source.now()
+    permalink = str(int(now - 3600))
+    for page in (overview, findings, traces, slos, topology):
+        asked.clear()
+        page.layout(source, AppContext(), {"end": permalink, "window": "15m"})
+        text = str(page.layout(source, AppContext(), {"end": "soon", "window": "sometime"}))
+        assert "not a duration" in text and "showing live data" in text, page.PATH
+    asked.clear()
+    page = topology.layout(source, AppContext(), {"end": permalink, "window": "15m", "graphType": "app"})
+    assert ("graph_at", "app", 900.0, float(permalink)) in asked  # the graph of exactly [end - 15m, end]
+    assert f"end={permalink}" in page_link(page) and "window=15m" in page_link(page)
+    asked.clear()
+    service.layout(source, AppContext(), {"name": "reviews.bookinfo.svc.cluster.local", "end": permalink, "window": "1h"})
+    assert ("services", float(permalink), 3600.0) in asked
+
+
+def page_link(component) -> str:
+    """The href of the topology's 'link to this view'."""
+    if getattr(component, "id", None) == "topo-permalink":
+        return component.href
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str):
+            found = page_link(child)
+            if found:
+                return found
+    return ""
