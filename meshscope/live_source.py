@@ -5,14 +5,15 @@ backend's rate frame, the collector store, the topology builder and the live
 diagnoser. Graphs are cached for a second so the page and the API hitting the
 same view in one refresh cost one build, and longer (up to `_IDLE_TTL_S`) while the
 backend reports no new data (`data_version`: the store's generation): idle is idle.
-Builds are single-flight: concurrent requests for one view share one computation,
-and once a view has been built, a request never waits for a rebuild: it gets the
-latest graph while one background rebuild runs (stale-while-revalidate, at most
-`_STALE_S` and a quarter of the view's window old, or twice the view's last build time if
-that is longer: when a build takes longer than the staleness allowance, as on a starved
-machine, waiting for it would give a graph hardly fresher than the previous one, only late;
-each graph carries the time it describes). Findings and SLOs are the diagnoser's latest state, never a cycle
-run on the request's time. Side-panel series cost at most one more:
+Requests read the latest computed state and never wait for a build (issue #18): once a
+view has a graph, a request gets it at once while ONE background refresh of that view
+runs (stale-while-revalidate; at most `_STALE_S` old, or twice the view's last build time
+if that is longer: on a starved machine waiting would give numbers hardly fresher, only
+late). Only a view with no usable graph is computed on a request, once for all concurrent
+callers. Each graph carries the time it describes and the API sends its age
+(`dashboard.api.freshness`). Applying a scenario makes every view due, not absent.
+Findings and SLOs are the diagnoser's latest state (`state_as_of`), never a cycle run on
+the request's time. Side-panel series cost at most one more:
 each graph remembers its element ids (a click names only an id) and the frames
 of its series, and the series are computed by topology's own code
 (`meshscope.element_series`), so they end on the numbers the graph shows. The
@@ -40,7 +41,7 @@ REPORT_FORMATS = ("html", "md", "json", "pdf")
 _GRAPH_TTL_S = 1.0
 _LINKS_TTL_S = 5.0  # finding -> graph element links may use a graph this old (one build per UI refresh, not per call)
 _IDLE_TTL_S = 15.0  # a graph whose inputs did not change is reused this long
-_STALE_S = 60.0  # while a rebuild runs, requests get the previous graph if at most this (and window/4) old
+_STALE_S = 60.0  # the latest graph of a view stands in (while one refresh runs) up to this old, or 2 builds if longer
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
@@ -57,6 +58,7 @@ class _Built:
     frames: dict[int, list] = field(default_factory=dict)  # points -> side-panel frames ending on this graph
     version: Any = None  # the backend's data version it was built from
     seconds: float = 0.0  # how long it took to build (wall time: what a waiting request would wait)
+    config: int = 0  # the source's config generation it was built under (a scenario applied since: refresh)
 
 
 class LiveSource:
@@ -70,6 +72,7 @@ class LiveSource:
         self._graph_failing = False
         self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
         self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
+        self._config = 0  # bumped when this source changes the config (a scenario): cached graphs are then due
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
         self.builds_by_view: dict[tuple, int] = {}  # (graph type, namespaces, window) -> graphs built
 
@@ -95,15 +98,20 @@ class LiveSource:
             return None
 
     def _fresh(self, hit: _Built | None, now: float, max_age: float, version: Any) -> bool:
-        if hit is None:
+        if hit is None or hit.config != self._config:
             return False
         age = now - hit.at
         return age < max_age or (version is not None and version == hit.version and age < _IDLE_TTL_S)
 
     def _entry(self, graph_type: str, namespaces: list[str] | None, window_s: float,
                max_age: float = _GRAPH_TTL_S) -> _Built:
-        """The graph of a request: cached when fresh (young, or its inputs unchanged), else built once
-        for every concurrent caller; callers that have an older graph get it while the rebuild runs."""
+        """The graph of a request, at once: cached when fresh (young, or its inputs unchanged); else the
+        latest graph of the view stands in while ONE background refresh of the view recomputes it.
+
+        Only a view with no usable graph (never built, or older than `_stand_in_s`) is computed on the
+        request's time, once for every concurrent caller. Each graph carries the time it describes
+        (`GraphResult.updated_at`; the API adds its age), so a reader knows how old the answer is.
+        """
         if graph_type not in GRAPH_TYPES:
             raise QueryError("graphType", f"unknown graph type {graph_type!r} (known: {', '.join(GRAPH_TYPES)})")
         if window_s <= 0:
@@ -115,23 +123,18 @@ class LiveSource:
             hit = self._graphs.get(key)
             if self._fresh(hit, now, max_age, version):
                 return hit
+            usable = hit is not None and now - hit.at < _stand_in_s(hit)
             running = self._inflight.get(key)
-            if running is None:
+            builder = running is None
+            if builder:
                 running = self._inflight[key] = threading.Event()
-                builder = True
-            else:
-                builder = False
-        # a previous graph may stand in while the rebuild runs, if it is young next to its window
-        # (numbers over 15 s must not be a minute old)
-        stale_ok = hit is not None and now - hit.at < min(_STALE_S, max(window_s / 4, max_age, 2 * hit.seconds))
-        if builder:
-            if stale_ok:  # answer now with the previous graph; rebuild off the request path
+        if usable:  # answer now with the latest graph; at most one refresh per view runs, off the request path
+            if builder:
                 threading.Thread(target=self._build_into, args=(key, version, running), daemon=True,
-                                 name="graph-rebuild").start()
-                return hit
-            return self._build_into(key, version, running, raise_errors=True)
-        if stale_ok:
+                                 name="graph-refresh").start()
             return hit
+        if builder:
+            return self._build_into(key, version, running, raise_errors=True)
         running.wait(120)
         with self._lock:
             built = self._graphs.get(key)
@@ -170,6 +173,7 @@ class LiveSource:
         graph_type, namespaces, window_s = key[0], list(key[1]) or None, key[2]
         now = self.now()
         t0 = time.monotonic()
+        config = self._config
         rates = self.backend.rates(window_s, now)
         graph = build_graph(rates, graph_type, namespaces, snapshot=self.backend.snapshot(),
                             window_s=window_s, query_time=now, health=health_for(self.stack))  # latency SLOs colour too
@@ -179,12 +183,11 @@ class LiveSource:
         all_ns = sorted({n.get("namespace") for n in nodes if n.get("namespace") not in (None, "", "unknown")})
         notes = [] if len(rates) else ["no traffic in this window yet: the collectors may still be warming up"]
         result = GraphResult(ui_elements(nodes, edges), graph_type, all_ns, window_s, now, notes)
-        built = _Built(now, result, graph, rates, version=version, seconds=time.monotonic() - t0)
+        built = _Built(now, result, graph, rates, version=version, seconds=time.monotonic() - t0, config=config)
         with self._lock:
             self.graph_builds += 1
             self.builds_by_view[key] = self.builds_by_view.get(key, 0) + 1
-            keep = max(_LINKS_TTL_S, _STALE_S)
-            self._graphs = {k: v for k, v in self._graphs.items() if now - v.at < keep}
+            self._graphs = {k: v for k, v in self._graphs.items() if now - v.at < max(_LINKS_TTL_S, _stand_in_s(v))}
             self._graphs[key] = built
             # which request each element id was last drawn in: a side-panel click names only the id
             self._drawn.pop(key, None)
@@ -400,6 +403,12 @@ class LiveSource:
         self._with_changes([out])
         return out
 
+    def state_as_of(self) -> float | None:
+        """When the diagnoser's latest cycle ran (the findings and SLOs served are its state), epoch s."""
+        diagnoser = getattr(self.stack, "diagnoser", None)
+        at = (getattr(diagnoser, "last_evaluation", None) or {}).get("time")
+        return float(at) if at is not None else None
+
     def slos(self, end: float | None = None) -> list[dict[str, Any]]:
         """SLO status now, or at `end` (time travel: the budgets' event history is kept for the SLO period)."""
         return self.stack.diagnoser.slo_status() if end is None else self.stack.diagnoser.slo_status(now=end)
@@ -491,8 +500,8 @@ class LiveSource:
                 raise QueryError("name", str(exc).strip("'\"")) from None
         else:
             mesh.clear_scenario()
-        with self._lock:
-            self._graphs.clear()  # the next request waits for a graph of the new config
+        with self._lock:  # every cached graph is due: the next read of a view answers at once and refreshes it
+            self._config += 1
 
     def report(self, fmt: str) -> tuple[bytes, str]:
         from diagnose.reports.render import render
@@ -518,6 +527,15 @@ class LiveSource:
 
 
 # ---- helpers (pure functions over element dicts and rate frames) -----------------------------
+def _stand_in_s(built: _Built) -> float:
+    """How old a view's latest graph may be and still answer while its refresh runs.
+
+    `_STALE_S`, or twice the graph's own build time when that is longer: on a starved machine a
+    request that waited for the build would get numbers hardly fresher than these, only late.
+    """
+    return max(_STALE_S, 2 * built.seconds)
+
+
 def _find_element(elements: list[dict[str, Any]], element_id: str) -> dict[str, Any] | None:
     return next((e["data"] for e in elements if e["data"].get("id") == element_id), None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from dashboard.api.common import PREFIX, api_route, arg_choice, arg_text, check_known, error
+from dashboard.api.freshness import stamped, state_as_of
 from dashboard.query import FINDING_FILTERS, DataSource
 from diagnose.catalog.registry import CATEGORIES
 from diagnose.findings import SEVERITIES
@@ -23,7 +24,7 @@ def register(server: Flask, source: DataSource) -> None:
             value = arg_choice(key, CHOICES[key], many=True) if key in CHOICES else arg_text(key)
             if value:
                 filters[key] = value
-        return source.findings(filters)
+        return stamped(source.findings(filters), state_as_of(source), source.now())
 
     @server.route(f"{PREFIX}/findings/<path:fingerprint>")
     @api_route

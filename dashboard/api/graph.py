@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Flask
 
 from dashboard.api.common import PREFIX, api_route, arg_choice, arg_float, arg_int, arg_text, check_known
+from dashboard.api.freshness import is_live, stamped
 from dashboard.api.graph_diff import arg_time
 from dashboard.graph_view import DEFAULT_HOPS, View, apply_view
 from dashboard.query import GRAPH_TYPES, DataSource, QueryError, Unavailable
@@ -36,9 +37,10 @@ def register(server: Flask, source: DataSource) -> None:
             if at is None:
                 raise Unavailable("this source has one moment only (a snapshot): no end time")
             result = at(graph_type, namespaces or None, window or 300.0, end)
-        else:
-            result = source.graph(graph_type, namespaces or None, window)
-        return apply_view(source, result, view).result.to_dict()
+            return apply_view(source, result, view).result.to_dict()
+        result = source.graph(graph_type, namespaces or None, window)  # the latest graph of the view, at once
+        as_of = result.updated_at if is_live(source) else None  # a snapshot's graph has no age to report
+        return stamped(apply_view(source, result, view).result.to_dict(), as_of, source.now())
 
 
 def _view() -> View:

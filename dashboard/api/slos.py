@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from dashboard.api.common import PREFIX, api_route, check_known
+from dashboard.api.freshness import stamped, state_as_of
 from dashboard.query import DataSource
 
 
@@ -12,4 +13,4 @@ def register(server: Flask, source: DataSource) -> None:
     @api_route
     def api_slos():  # noqa: ANN202
         check_known(set())
-        return source.slos()
+        return stamped(source.slos(), state_as_of(source), source.now())

@@ -16,6 +16,7 @@ from collector import schema as s
 from dashboard.query import GRAPH_TYPES
 from meshscope import live_source
 from tests.meshscope.pinned import PinnedSource, settled_with_errors
+from tests.util import wait_until
 from topology.synthetic import synthetic_rates
 
 WINDOW = 60.0
@@ -117,10 +118,11 @@ def test_one_graph_build_at_most_whatever_graph_the_element_is_in():
     # an edge of the versioned-app graph only: the old lookup built the workload and app graphs first
     only_vapp = next(i for i in drawn["versionedApp"] - drawn["workload"] - drawn["app"] - drawn["service"]
                      if any(i == e["data"]["id"] and "source" in e["data"] for e in src.graph("versionedApp").elements))
-    src.at += 30  # every cached graph is stale now
+    src.at += 30  # every cached graph is due now: the panel answers from the drawn graph while it refreshes
     before = src.graph_builds
     assert src.element_metrics(only_vapp, WINDOW) is not None  # found through the graphs drawn for the UI
-    assert src.graph_builds == before + 1
+    wait_until(lambda: src.graph_builds == before + 1, timeout=30, what="the one refresh of the graph it was drawn in")
+    assert src.builds_by_view[("versionedApp", (), WINDOW)] == 2
 
     fresh = PinnedSource(SimpleNamespace(backend=backend), at=src.at)  # has drawn nothing yet
     assert fresh.element_metrics(only_vapp, WINDOW, graph_type="versionedApp") is not None
