@@ -49,6 +49,8 @@ class EdgeImpact:
     certain: bool = True  # False when it hinges on request attributes telemetry lacks (path, method)
     shift: dict[str, float] = field(default_factory=dict)  # destination -> requests/s moved (+ in, - out)
     edge_rps: float = 0.0  # all requests/s of the (source workload, host) over the window: broken_rps's denominator
+    share: float = 1.0  # the share of this edge's requests that would fail (from its logged requests; 1 without them)
+    requests: int = 0  # logged requests of the edge the share was judged on (0: judged on the edge as a whole)
 
 
 @dataclass
@@ -193,7 +195,7 @@ class _Side:
         return out
 
     def decide(self, policies: list[ConfigObject], principals: np.ndarray, ports: np.ndarray,
-               enforced: bool = True, jwt: np.ndarray | None = None
+               enforced: bool = True, jwt: np.ndarray | None = None, req: rbac_eval.Requests | None = None
                ) -> tuple[np.ndarray, np.ndarray, list[tuple[ConfigObject, str, np.ndarray]]]:
         """(denied certainly, denied possibly, [(policy, rule name, may-match mask)]) per row, as Istio decides."""
         n = len(principals)
@@ -209,7 +211,7 @@ class _Side:
             if action == "ALLOW":
                 has_allow = True
             for rule, pol in self.rbac(ap).items():
-                lo, hi = rbac_eval.policy(pol, principals, ports, jwt)
+                lo, hi = rbac_eval.policy(pol, principals, ports, jwt, req)
                 self.last_rules.append((ap, rule, action, lo, hi))
                 if action == "DENY":
                     deny_lo |= lo
@@ -283,8 +285,12 @@ class _Side:
 
 def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.DataFrame, window_s: float,
             root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
-            findings: bool = True) -> ImpactReport:
-    """The impact of applying `proposed` on top of `live`, judged on the traffic in `rates`."""
+            findings: bool = True, requests: pd.DataFrame | None = None) -> ImpactReport:
+    """The impact of applying `proposed` on top of `live`, judged on the traffic in `rates`.
+
+    `requests`: the window's access-log rows (collector requests table), when there are any: policies on
+    paths, methods, hosts and logged headers are then replayed request by request, and an edge's
+    broken rate is its rate times the share of its logged requests the change would deny."""
     edges = edges_of(rates)
     report = ImpactReport(window_s=window_s, edges=len(edges), total_rps=float(edges["rps"].sum()) if len(edges) else 0.0)
     after_objs = overlay(live, proposed)
@@ -293,7 +299,7 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
         report.findings = change_findings(live, after_objs)
     if edges.empty:
         return report
-    _server_side(edges, before, after, report)
+    _server_side(edges, before, after, report, requests)
     _routes(edges, before, after, report)
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
         hit = edges[edges["d_host"].isin({i.host for i in report.impacts})]  # only the hosts impacts name
@@ -313,7 +319,8 @@ def _port_of(side: _Side, host: str) -> int:
 _WKEY = ["d_ns", "d_wl", "d_app", "d_ver", "d_host"]
 
 
-def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
+def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport,
+                 requests: pd.DataFrame | None = None) -> None:
     """mTLS and authorization: decided per destination (workload, host), evaluated only where the
     governing objects changed, over all the edges of those destinations at once."""
     scope = _changed_scope(before, after)
@@ -350,7 +357,7 @@ def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: Impac
     # authorization: every destination with the same (before, after) policies is one evaluation
     authz = hit[hit["sig"].map(lambda s: s[0] != s[1])]
     for _, grp in authz.groupby("sig", sort=False):
-        _authz(grp, before, after, grp["pb"].iat[0], grp["pa"].iat[0], report)
+        _authz(grp, before, after, grp["pb"].iat[0], grp["pa"].iat[0], report, requests)
 
 
 _ROUTING_ONLY = frozenset({"VirtualService", "DestinationRule", "ServiceEntry", "Gateway", "Sidecar"})
@@ -387,7 +394,7 @@ def _deciding_peer_auth(side: _Side, w: Workload) -> ConfigObject | None:
 
 
 def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObject], pa: list[ConfigObject],
-           report: ImpactReport) -> None:
+           report: ImpactReport, requests: pd.DataFrame | None = None) -> None:
     principals = np.where(rows["mtls"].to_numpy() == "mutual_tls", rows["principal"].to_numpy(), "").astype(object)
     ports = rows["port"].to_numpy(dtype=np.int64)
     jwt_b = jwt_a = None
@@ -406,13 +413,19 @@ def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObjec
     maybe = a_hi & ~b_lo
     if not maybe.any():
         return
+    rules = list(after.last_rules)
+    logged = _request_shares(rows, requests, before, after, pb, pa, principals, ports, jwt_b, jwt_a, maybe)
     allows = [p for p in pa if not _dry_run(p) and str(p.spec.get("action") or "ALLOW").upper() == "ALLOW"]
     allow_ref = _ref(allows[0], "spec/rules") if allows else None
     allow_names = ", ".join(f"{p.namespace}/{p.name}" for p in allows)
     cols = {c: rows[c].to_numpy() for c in ("s_ns", "s_wl", "d_ns", "d_wl", "d_host", "rps", "principal")}
-    rules = list(after.last_rules)
     for k in np.flatnonzero(maybe):
         who = cols["principal"][k] or "a plaintext peer (no identity)"
+        src, dst, rps = f"{cols['s_ns'][k]}/{cols['s_wl'][k]}", f"{cols['d_ns'][k]}/{cols['d_wl'][k]}", float(cols["rps"][k])
+        if k in logged:
+            for imp in logged[k].impacts(src, dst, cols["d_host"][k], rps, who, allow_ref, allow_names):
+                report.impacts.append(imp)
+            continue
         hit = next(((ap, rule) for ap, rule, m in blame if m[k]), None)
         verb = "matches" if certain[k] else "may match"
         if hit is not None:
@@ -426,10 +439,175 @@ def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObjec
             reason += _at_risk_why([(after, rules), (before, rules_b)], k, int(ports[k]))
         elif jwt_a is not None and not jwt_a[k]:
             reason += " (no RequestAuthentication applies to the workload: requests carry no validated JWT)"
-        rps = float(cols["rps"][k])
-        report.impacts.append(EdgeImpact(
-            AUTHZ, f"{cols['s_ns'][k]}/{cols['s_wl'][k]}", f"{cols['d_ns'][k]}/{cols['d_wl'][k]}", cols["d_host"][k],
-            rps, rps, reason, ref, certain=bool(certain[k])))
+        report.impacts.append(EdgeImpact(AUTHZ, src, dst, cols["d_host"][k], rps, rps, reason, ref,
+                                         certain=bool(certain[k])))
+
+
+# request headers Istio policies name -> the requests-table column that logs them (when the table has it)
+_HEADER_COLUMNS = {"host": schema.AUTHORITY, "x-request-id": schema.REQUEST_ID, "user-agent": "user_agent",
+                   "x-forwarded-for": "x_forwarded_for", "traceparent": "traceparent", ":path": schema.PATH}
+_EDGE_KEY = ["s_ns", "s_wl", "d_ns", "d_wl", "d_host"]
+_REQ_KEY = {"s_ns": schema.SOURCE_WORKLOAD_NAMESPACE, "s_wl": schema.SOURCE_WORKLOAD,
+            "d_ns": schema.DESTINATION_WORKLOAD_NAMESPACE, "d_wl": schema.DESTINATION_WORKLOAD,
+            "d_host": schema.DESTINATION_SERVICE}
+
+
+def _text(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """A requests-table column as strings, absent values (None, NaN, "-") as ""."""
+    s = frame[col].astype(object)
+    s = s.where(s.notna(), "")
+    arr = s.to_numpy(dtype=object)
+    arr[arr == "-"] = ""
+    return arr.astype(str).astype(object)
+
+
+@dataclass
+class _Logged:
+    """One edge judged request by request over its logged requests."""
+
+    n: int
+    certain: float  # share certainly newly denied
+    maybe: float  # share that may be newly denied (>= certain)
+    by_rule: list[tuple[ConfigObject | None, str, float]]  # (policy, rule or "", share it denies), largest first
+    example: str  # the most frequent denied request, "GET /path"
+    unjudged: str  # what the logs do not carry either ("" when all is judged)
+
+    def impacts(self, src: str, dst: str, host: str, rps: float, who: str, allow_ref: dict[str, Any] | None,
+                allow_names: str) -> list[EdgeImpact]:
+        out = []
+        ap, rule, _ = self.by_rule[0] if self.by_rule else (None, "", 0.0)
+        if ap is not None:
+            idx = rule.rsplit("rule[", 1)[1].rstrip("]")
+            ref = _ref(ap, f"spec/rules[{idx}]")
+        else:
+            ref = allow_ref
+        parts = [f"DENY rule {r} matches {sh:.0%}" if a is not None else f"no ALLOW rule of {allow_names} matches {sh:.0%}"
+                 for a, r, sh in self.by_rule]
+        base = (f"{'; '.join(parts)} of the {self.n} logged requests from {who} (e.g. {self.example})")
+        if self.certain > 0:
+            out.append(EdgeImpact(AUTHZ, src, dst, host, rps, rps * self.certain, base, ref, certain=True,
+                                  share=self.certain, requests=self.n))
+        if self.maybe > self.certain:
+            extra = self.maybe - self.certain
+            out.append(EdgeImpact(AUTHZ, src, dst, host, rps, rps * extra,
+                                  f"{extra:.0%} of the {self.n} logged requests from {who} may be denied"
+                                  + (self.unjudged or ""), ref, certain=False, share=extra, requests=self.n))
+        return out
+
+
+def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _Side, after: _Side,
+                    pb: list[ConfigObject], pa: list[ConfigObject], principals: np.ndarray, ports: np.ndarray,
+                    jwt_b: np.ndarray | None, jwt_a: np.ndarray | None, maybe: np.ndarray) -> dict[int, _Logged]:
+    """Per edge row k (of those the edge-level replay could not settle) whose requests are in the access logs:
+    the policies replayed over its logged requests. Distinct (edge, path, method, headers, port) tuples are
+    evaluated once with their counts: vectorised masks over the window, never a loop per request."""
+    if requests is None or len(requests) == 0 or not all(c in requests.columns for c in _REQ_KEY.values()):
+        return {}
+    pols = [b.rbac(ap) for b, ps in ((before, pb), (after, pa)) for ap in ps]
+    need_path = any(rbac_eval.uses_path(p) for p in pols)
+    headers = set().union(*(rbac_eval.headers_used(p) for p in pols)) if pols else set()
+    if not need_path and not headers:
+        return {}  # nothing request-level: the edge-level answer stands
+    open_rows = np.flatnonzero(maybe)
+    keys = rows.iloc[open_rows][_EDGE_KEY].astype(str).drop_duplicates()
+    req = requests
+    if schema.REPORTER in req.columns:  # the server's own log where there is one (RBAC decides there)
+        rep = _text(req, schema.REPORTER)
+        dest = req[rep == "destination"]
+        src = req[rep == "source"]
+    else:
+        dest, src = req, req.iloc[0:0]
+    frame_cols: dict[str, str] = {}
+    if need_path and schema.PATH in req.columns:
+        frame_cols["path"] = schema.PATH
+    if ":method" in headers and schema.METHOD in req.columns:
+        frame_cols["method"] = schema.METHOD
+    for h in sorted(headers - {":method"}):
+        col = _HEADER_COLUMNS.get("host" if h == ":authority" else h)
+        if col is not None and col in req.columns:
+            frame_cols[f"h:{'host' if h == ':authority' else h}"] = col
+    if schema.UPSTREAM_CLUSTER in req.columns:
+        frame_cols["cluster"] = schema.UPSTREAM_CLUSTER
+
+    def grouped(part: pd.DataFrame) -> pd.DataFrame:
+        if part.empty:
+            return pd.DataFrame(columns=[*_EDGE_KEY, *frame_cols, "n"])
+        f = pd.DataFrame({k: _text(part, v) for k, v in {**_REQ_KEY, **frame_cols}.items()})
+        f = f.merge(keys, on=_EDGE_KEY, how="inner")
+        return f.groupby([*_EDGE_KEY, *frame_cols], sort=False).size().rename("n").reset_index()
+
+    got = grouped(dest)
+    have = got[_EDGE_KEY].drop_duplicates()
+    rest = keys.merge(have.assign(_h=1), on=_EDGE_KEY, how="left")
+    rest = rest[rest["_h"].isna()].drop(columns="_h")
+    if len(rest) and len(src):
+        got = pd.concat([got, grouped(src).merge(rest, on=_EDGE_KEY, how="inner")], ignore_index=True)
+    if got.empty:
+        return {}
+    idx = rows.iloc[open_rows][_EDGE_KEY].astype(str).assign(_k=open_rows)
+    x = got.merge(idx, on=_EDGE_KEY, how="inner")
+    if x.empty:
+        return {}
+    k = x["_k"].to_numpy()
+    n = x["n"].to_numpy(dtype=float)
+    port = ports[k].copy()
+    if "cluster" in x.columns:  # the inbound cluster names the port the request arrived on
+        inbound = x["cluster"].str.extract(r"^inbound\|(\d+)\|", expand=False)
+        got_port = pd.to_numeric(inbound, errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+        port = np.where(got_port > 0, got_port, port)
+    r = rbac_eval.Requests(
+        paths=x["path"].str.split("?", n=1).str[0].to_numpy(dtype=object) if "path" in x.columns else None,
+        methods=x["method"].to_numpy(dtype=object) if "method" in x.columns else None,
+        headers={c[2:]: x[c].to_numpy(dtype=object) for c in x.columns if c.startswith("h:")})
+    jb = jwt_b[k] if jwt_b is not None else None
+    ja = jwt_a[k] if jwt_a is not None else None
+    p = principals[k]
+    b_lo, b_hi, _ = before.decide(pb, p, port, jwt=jb, req=r)
+    rules_b = list(before.last_rules)
+    a_lo, a_hi, blame = after.decide(pa, p, port, jwt=ja, req=r)
+    rules_a = list(after.last_rules)
+    cert = a_lo & ~b_hi
+    mayb = a_hi & ~b_lo
+    carried = r.carried()
+    out: dict[int, _Logged] = {}
+    order = np.argsort(k, kind="stable")
+    ks, starts = np.unique(k[order], return_index=True)
+    bounds = [*starts[1:], len(order)]
+    methods = r.methods if r.methods is not None else np.full(len(k), "", object)
+    paths = r.paths if r.paths is not None else np.full(len(k), "", object)
+    for kk, a, b in zip(ks, starts, bounds):  # one pass per edge (not per request) to word the answer
+        sel = order[a:b]
+        total = float(n[sel].sum())
+        if total <= 0:
+            continue
+        c_share, m_share = float(n[sel][cert[sel]].sum() / total), float(n[sel][mayb[sel]].sum() / total)
+        by_rule: list[tuple[ConfigObject | None, str, float]] = []
+        denied = sel[cert[sel]] if cert[sel].any() else sel[mayb[sel]]  # what the reason's shares count
+        claimed = np.zeros(len(denied), bool)
+        for ap, rule, m in blame:
+            hit = m[denied] & ~claimed
+            if hit.any():
+                by_rule.append((ap, rule, float(n[denied][hit].sum() / total)))
+                claimed |= hit
+        if (~claimed).any():
+            by_rule.append((None, "", float(n[denied][~claimed].sum() / total)))
+        by_rule.sort(key=lambda t: -t[2])
+        example = ""
+        if len(denied):
+            top = denied[int(np.argmax(n[denied]))]
+            example = f"{methods[top] or '?'} {paths[top] or '?'}".strip()
+        why = ""
+        if m_share > c_share:
+            names: list[str] = []
+            for side_rules, side in ((rules_a, after), (rules_b, before)):
+                for ap, rule, _, lo, hi in side_rules:
+                    if (hi[sel] & ~lo[sel]).any():
+                        names += rbac_eval.unjudged(side.rbac(ap).get(rule) or {}, carried)
+            names = list(dict.fromkeys(names))
+            if names:
+                why = f"; at risk, not judged: it hinges on {', '.join(names)}, which neither metrics nor access logs carry"
+        out[int(kk)] = _Logged(int(total), c_share, m_share, by_rule, example or "-", why)
+    return out
 
 
 def _at_risk_why(sides: list[tuple[_Side, list]], k: int, port: int) -> str:

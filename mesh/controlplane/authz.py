@@ -17,14 +17,26 @@ from mesh.controlplane.context import ConfigError
 RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 
 
-def _str_match(value: str) -> dict[str, Any]:
+def _str_match(value: str, ignore_case: bool = False) -> dict[str, Any]:
+    """Istio's value syntax: "*" any non-empty value, "x*" a prefix, "*x" a suffix, else exact."""
     if value == "*":
         return {"safe_regex": {"regex": ".+"}}
     if value.endswith("*"):
-        return {"prefix": value[:-1]}
-    if value.startswith("*"):
-        return {"suffix": value[1:]}
-    return {"exact": value}
+        m: dict[str, Any] = {"prefix": value[:-1]}
+    elif value.startswith("*"):
+        m = {"suffix": value[1:]}
+    else:
+        m = {"exact": value}
+    if ignore_case:
+        m["ignore_case"] = True
+    return m
+
+
+def _header_match(name: str, value: str, ignore_case: bool = False) -> dict[str, Any]:
+    """A request header condition as Istio builds it ("*": the header is present with any value)."""
+    if value == "*":
+        return {"header": {"name": name, "present_match": True}}
+    return {"header": {"name": name, "string_match": _str_match(value, ignore_case)}}
 
 
 def _any_of(ids: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,11 +77,13 @@ def _claim_path(key: str, where: str) -> list[str]:
     return ["request.auth.claims", *inner.split("][")]
 
 
-def _condition(cond: Any, td: str, where: str) -> tuple[str, dict[str, Any]]:
+def _condition(cond: Any, td: str, where: str, conditions: bool = True) -> tuple[str, dict[str, Any]]:
     """One `when` condition as Istio builds it: ("principal" | "permission", RBAC node).
 
     Values are OR-ed, `notValues` excluded; each key maps to the Envoy attribute Istio uses (peer
-    identity, source IP, request header, JWT metadata, destination port/IP, SNI)."""
+    identity, source IP, request header, JWT metadata, destination port/IP, SNI). Without
+    `conditions` (the enforcing control plane), keys only a JWT or an absent filter could set are
+    refused, naming the key."""
     if not isinstance(cond, dict) or not isinstance(cond.get("key"), str):
         raise ConfigError(f"{where}.key: expected a string")
     key = cond["key"]
@@ -82,7 +96,12 @@ def _condition(cond: Any, td: str, where: str) -> tuple[str, dict[str, Any]]:
         side, fn = "principal", lambda v, a=attr: {a: _cidr(v, f"{where}.values")}
     elif key.startswith("request.headers[") and key.endswith("]") and len(key) > len("request.headers[]"):
         name = key[len("request.headers["):-1]
-        side, fn = "principal", lambda v, n=name: {"header": {"name": n, "string_match": _str_match(v)}}
+        side, fn = "principal", lambda v, n=name: _header_match(n, v)
+    elif key.startswith("request.auth.") and not conditions:
+        raise ConfigError(f"{where}.key: {key!r} needs request authentication (a RequestAuthentication's "
+                          "jwt_authn filter), which the bundled mesh does not run")
+    elif key.startswith("experimental.envoy.filters.") and not conditions:
+        raise ConfigError(f"{where}.key: {key!r} reads a filter the bundled mesh does not run")
     elif key in ("request.auth.principal", "request.auth.audiences", "request.auth.presenter"):
         side, fn = "principal", lambda v, k=key: _jwt([k], v)
     elif key.startswith("request.auth.claims"):
@@ -139,8 +158,9 @@ def _source(src: dict[str, Any], td: str, where: str, conditions: bool = False) 
         vals = src.get(key)
         if not vals:
             continue
-        if not conditions:
-            raise ConfigError(f"{where}.{key}: not supported by the bundled mesh")
+        if not conditions and key.lower().endswith("requestprincipals"):
+            raise ConfigError(f"{where}.{key}: request principals need request authentication (a "
+                              "RequestAuthentication's jwt_authn filter), which the bundled mesh does not run")
         if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
             raise ConfigError(f"{where}.{key}: expected a list of strings")
         base = key[3].lower() + key[4:] if key.startswith("not") else key
@@ -163,16 +183,31 @@ def _method(m: str) -> dict[str, Any]:
     return {"header": {"name": ":method", "string_match": _str_match(m)}}
 
 
+def _host(h: str) -> dict[str, Any]:
+    """`hosts`: the request's :authority, case-insensitive; an exact host does not match "host:port"."""
+    return _header_match(":authority", h, ignore_case=True)
+
+
+def _port(v: Any, where: str) -> dict[str, Any]:
+    try:
+        return {"destination_port": int(v)}
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {v!r} is not a port number") from None
+
+
 def _operation(op: dict[str, Any], where: str) -> dict[str, Any]:
+    """Paths, methods, hosts and ports, each with its not-form: fields AND-ed, values OR-ed."""
     ands = []
     for key, fn, neg in (("paths", _path, False), ("notPaths", _path, True),
                          ("methods", _method, False), ("notMethods", _method, True),
-                         ("ports", lambda v: {"destination_port": int(v)}, False)):
+                         ("hosts", _host, False), ("notHosts", _host, True),
+                         ("ports", lambda v, w=f"{where}.ports": _port(v, w), False),
+                         ("notPorts", lambda v, w=f"{where}.notPorts": _port(v, w), True)):
         vals = op.get(key)
         if vals is None:
             continue
-        if not isinstance(vals, list):
-            raise ConfigError(f"{where}.{key}: expected a list")
+        if not isinstance(vals, list) or not all(isinstance(v, (str, int)) for v in vals):
+            raise ConfigError(f"{where}.{key}: expected a list of strings")
         if not vals:
             continue
         perm = fn(vals[0]) if len(vals) == 1 else {"or_rules": {"rules": [fn(v) for v in vals]}}
@@ -185,9 +220,11 @@ def _operation(op: dict[str, Any], where: str) -> dict[str, Any]:
 def policies_of(ap: ConfigObject, td: str, conditions: bool = False) -> dict[str, Any]:
     """The RBAC policies of one AuthorizationPolicy, one per rule.
 
-    `conditions`: also build what the bundled mesh cannot enforce (`when` conditions, request principals,
-    IP blocks) the way Istio does; the what-if replay judges them where telemetry carries the attribute and
-    calls the rest "may match". The bundled control plane refuses them (its Envoy has no JWT filter)."""
+    `when` conditions on what Envoy RBAC reads by itself (request headers, source/remote IP, peer principal
+    and namespace, destination IP/port, SNI) and IP blocks are built for the bundled mesh too.
+    `conditions`: also build what only a JWT filter can feed (request principals, `request.auth.*`) the
+    way Istio does; the what-if replay judges them where it can and calls the rest "may match". The
+    bundled control plane refuses them, naming the field (its Envoy has no jwt_authn filter)."""
     out = {}
     for i, rule in enumerate(ap.spec.get("rules") or []):
         where = f"AuthorizationPolicy {ap.namespace}/{ap.name} spec.rules[{i}]"
@@ -199,13 +236,11 @@ def policies_of(ap: ConfigObject, td: str, conditions: bool = False) -> dict[str
         perm = {"or_rules": {"rules": tos}} if len(tos) > 1 else (tos[0] if tos else {"any": True})
         ident = {"or_ids": {"ids": froms}} if len(froms) > 1 else (froms[0] if froms else {"any": True})
         when = rule.get("when") or []
-        if when and not conditions:
-            raise ConfigError(f"{where}.when: conditions are not supported by the bundled mesh")
         if not isinstance(when, list):
             raise ConfigError(f"{where}.when: expected a list")
         ids, perms = [ident], [perm]
         for j, cond in enumerate(when):  # every condition must hold (AND), beside from and to
-            side, node = _condition(cond, td, f"{where}.when[{j}]")
+            side, node = _condition(cond, td, f"{where}.when[{j}]", conditions)
             (ids if side == "principal" else perms).append(node)
         out[f"ns[{ap.namespace}]-policy[{ap.name}]-rule[{i}]"] = {
             "permissions": [perms[0] if len(perms) == 1 else {"and_rules": {"rules": perms}}],

@@ -115,13 +115,26 @@ def test_a_condition_that_does_not_translate_is_at_risk_not_silently_matching_no
     assert all(not c and "does not load" in r and "no.such.key" in r for c, _, r in got.values()), got
 
 
-def test_the_bundled_mesh_still_refuses_what_its_envoy_cannot_enforce() -> None:
-    """The enforcing control plane has no JWT filter: `when` and request principals stay refused there."""
+def test_the_bundled_mesh_enforces_what_envoy_rbac_reads_and_refuses_jwt_naming_the_field() -> None:
+    """The enforcing control plane builds `when` conditions on headers, IPs, peers, ports and SNI; what only a
+    jwt_authn filter could feed (request principals, request.auth.*) is refused, naming the field."""
     for rule in ({"when": [{"key": "source.namespace", "values": ["x"]}]},
-                 {"from": [{"source": {"requestPrincipals": ["*"]}}]}):
-        with pytest.raises(ConfigError):
+                 {"when": [{"key": "request.headers[x-canary]", "values": ["1"]}]},
+                 {"when": [{"key": "source.ip", "notValues": ["10.0.0.0/8"]}]},
+                 {"when": [{"key": "connection.sni", "values": ["*.local"]}]},
+                 {"from": [{"source": {"ipBlocks": ["127.0.0.1"]}}]}):
+        assert policies_of(_policy("DENY", rule), "cluster.local")
+    refused = [({"from": [{"source": {"requestPrincipals": ["*"]}}]}, r"from\[0\]\.source\.requestPrincipals"),
+               ({"from": [{"source": {"notRequestPrincipals": ["a/b"]}}]}, r"notRequestPrincipals"),
+               ({"when": [{"key": "request.auth.claims[groups]", "values": ["a"]}]}, r"when\[0\]\.key.*request\.auth"),
+               ({"when": [{"key": "experimental.envoy.filters.network.mysql_proxy[db.t]", "values": ["[select]"]}]},
+                r"when\[0\]\.key")]
+    for rule, field in refused:
+        with pytest.raises(ConfigError, match=field):
             policies_of(_policy("DENY", rule), "cluster.local")
-        assert policies_of(_policy("DENY", rule), "cluster.local", conditions=True)
+        assert policies_of(_policy("DENY", rule), "cluster.local", conditions=True)  # the what-if still builds it
     with pytest.raises(ConfigError, match=r"when\[0\]\.values"):
         policies_of(_policy("DENY", {"when": [{"key": "destination.port", "values": ["http"]}]}), "cluster.local",
                     conditions=True)
+    with pytest.raises(ConfigError, match=r"to\[0\]\.operation\.ports"):
+        policies_of(_policy("DENY", {"to": [{"operation": {"ports": ["http"]}}]}), "cluster.local")
