@@ -84,6 +84,10 @@ class LiveSource:
     def now(self) -> float:
         return time.time()
 
+    def requests_between(self, start: float, end: float) -> pd.DataFrame | None:
+        """The access-log rows (requests table) between two epoch seconds: the what-if replays them."""
+        return self.stack._requests(start, end)
+
     def _build(self, graph_type: str, namespaces: list[str] | None, window_s: float,
                max_age: float = _GRAPH_TTL_S) -> tuple[GraphResult, Any]:
         entry = self._entry(graph_type, namespaces, window_s, max_age)

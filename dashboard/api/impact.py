@@ -9,6 +9,7 @@ answer; others say 503.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from flask import Flask, request
@@ -75,8 +76,11 @@ def predict_for(source: DataSource, files: list[tuple[str, str]], window: float,
 
     snap = backend.snapshot()
     mc = snap.mesh_config
+    reqs = getattr(source, "requests_between", None)  # access logs: paths, methods, headers replayed per request
+    now = time.time()
     report = impact(list(snap.objects), files, backend.rates(window), window, default_namespace=namespace,
-                    root_namespace=mc.root_namespace, trust_domain=mc.trust_domain)
+                    root_namespace=mc.root_namespace, trust_domain=mc.trust_domain,
+                    requests=reqs(now - window, now) if reqs is not None else None)
     return verdict(report, bar)
 
 

@@ -58,14 +58,15 @@ def load_proposal(files: list[tuple[str, str]], default_namespace: str = "defaul
 
 def impact(live: list[ConfigObject], files: list[tuple[str, str]], rates: pd.DataFrame | None, window_s: float,
            default_namespace: str = "default", root_namespace: str = "istio-system",
-           trust_domain: str = "cluster.local") -> ImpactReport:
+           trust_domain: str = "cluster.local", requests: pd.DataFrame | None = None) -> ImpactReport:
+    """`requests`: the window's access-log rows, when the source has them (paths, methods, headers replayed)."""
     objects, problems = load_proposal(files, default_namespace)
     if problems:
         rep = ImpactReport(window_s=window_s, edges=0, total_rps=0.0, problems=problems, predicted=False)
         rep.findings = [make("MS5005", None, evidence={"edge_key": p}, file=p.split(":", 1)[0], problem=p).to_dict() for p in problems]
         return rep
     return predict(live, objects, rates if rates is not None else pd.DataFrame(), window_s,
-                   root_namespace=root_namespace, trust_domain=trust_domain)
+                   root_namespace=root_namespace, trust_domain=trust_domain, requests=requests)
 
 
 _CODES = {MTLS: "MS5001", AUTHZ: "MS5002", UNREADY: "MS5003", SHIFT: "MS5004"}
@@ -82,9 +83,10 @@ def findings_of(report: ImpactReport) -> list[Finding]:
         if i.kind == MTLS:
             args["before"] = i.reason.rsplit("(was ", 1)[-1].rstrip(")")
         if i.kind == AUTHZ:
-            args["certainty"] = "certain" if i.certain else "at risk: depends on path/method/port, which metrics do not carry"
+            args["certainty"] = "certain" if i.certain else "at risk: depends on request attributes neither metrics nor logs carry"
         f = make(_CODES[i.kind], ref, evidence={"edge_key": f"{i.source}->{i.destination}", "kind": i.kind,
-                                                 "edge_rps": i.rps, "shift": i.shift, "certain": i.certain},
+                                                 "edge_rps": i.rps, "shift": i.shift, "certain": i.certain,
+                                                 "share": i.share, "logged_requests": i.requests},
                  impact={"rps": i.broken_rps}, **args)
         if i.kind == AUTHZ and not i.certain:
             f.severity = "warning"
