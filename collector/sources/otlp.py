@@ -16,8 +16,9 @@ What the spec and real senders need, and where it is handled:
   (`OtlpDecodeError`) or unsupported content type: 400 with a `google.rpc.Status` carrying the
   reason (the sender must not retry). Spans the payload holds but we cannot keep (no valid
   ids): 200 with `partial_success.rejected_spans` and a message.
-- Protobuf trace exports can be batched (`trace_linger_s` > 0, `collector.sources.trace_batch`):
-  bodies arriving within the linger are decoded and stored together, each sender still answered
+- Protobuf trace exports can be batched (`trace_batch=True`, `collector.sources.trace_batch`):
+  bodies already waiting when the batch worker is free are decoded and stored together (no wait
+  for a lone sender; `trace_linger_s` > 0 waits that long for more), each sender still answered
   for its own body; the per-call fixed cost of decoding and storing is paid once per batch.
 - Trace ingest can sample (`trace_sample`, 0..1, whole traces by trace-id hash); spans sampled
   out are counted in `meshscope_otlp_spans_sampled_out_total`, refused batches in
@@ -73,7 +74,7 @@ class OtlpReceiver:
                  max_body_bytes: int = DEFAULT_MAX_BODY, *, workers: int = 2, max_connections: int = 256,
                  max_pending: int = 16, max_pending_bytes: int = 64 * 2**20, read_timeout_s: float = 10.0,
                  idle_timeout_s: float = 15.0, retry_after_s: int = 2, trace_sample: float = 1.0,
-                 trace_linger_s: float = 0.0) -> None:
+                 trace_linger_s: float = 0.0, trace_batch: bool = False) -> None:
         self.store = store
         self.max_body_bytes = max_body_bytes
         self.max_connections = max_connections
@@ -83,7 +84,7 @@ class OtlpReceiver:
         self.sampler = TraceSampler(trace_sample)
         # a batch goes at half the admitted bodies: lingering must never be what makes the receiver shed
         self.batcher = TraceBatcher(store, linger_s=trace_linger_s, keep=self.sampler.keep,
-                                    max_batch_bodies=max(1, max_pending // 2)) if trace_linger_s > 0 else None
+                                    max_batch_bodies=max(1, max_pending // 2)) if trace_batch or trace_linger_s > 0 else None
         self.spans_received = 0
         self.logs_received = 0
         self._workers = workers

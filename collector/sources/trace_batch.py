@@ -4,12 +4,17 @@ Why: a sidecar exports a few dozen spans every few seconds, and what a batch cos
 call (the vectorized decoder walks once per field position however many spans there are; the
 store writes one write-ahead record and one chunk per call). With seven sidecars at 5 requests/s
 that fixed cost was most of meshscope's trace-ingest CPU. So the receiver hands protobuf bodies
-to one worker that waits up to `linger_s` after the first for more (or until `max_batch_bytes`
-are queued: a large export already amortizes the fixed cost and goes at once), decodes them with
-`decode_traces_many` and stores them as one chunk. Each sender still gets its own answer: its
-body's refused spans, or 400 when only its body is undecodable. The store has the spans before
-any sender is answered, so an answered export is durable exactly as before; the price is up to
-`linger_s` of latency per export, which exporters do not see as an error (Envoy's deadline is 2 s).
+to one worker that takes every body already waiting (up to `max_batch_bytes` / `max_batch_bodies`:
+a large export already amortizes the fixed cost), decodes them with `decode_traces_many` and
+stores them as one chunk. Each sender still gets its own answer: its body's refused spans, or 400
+when only its body is undecodable. The store has the spans before any sender is answered, so an
+answered export is durable exactly as before.
+
+No linger by default (issue #18): a batch is what queued while the previous one was decoded, so
+a lone sender (an exporter with one worker, sending one export at a time) is answered as soon as
+its body is decoded, never held for neighbours that are not coming; under load, bodies that
+arrive while the worker is busy are exactly the ones batched. `linger_s` > 0 still waits that long
+after the first body for more (a knob for tests and for senders known to be many).
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ class Stored:
 class TraceBatcher:
     """One worker thread that decodes queued trace bodies together and stores them as one chunk."""
 
-    def __init__(self, store: TelemetryStore, *, linger_s: float = 0.5, max_batch_bytes: int = 256 * 2**10,
+    def __init__(self, store: TelemetryStore, *, linger_s: float = 0.0, max_batch_bytes: int = 256 * 2**10,
                  max_batch_bodies: int = 64, keep: Callable[[pa.Table], pa.Table] | None = None) -> None:
         self.store = store
         self.linger_s = linger_s
@@ -81,7 +86,7 @@ class TraceBatcher:
             deadline = time.monotonic() + self.linger_s
             while size < self.max_batch_bytes and len(batch) < self.max_batch_bodies:
                 wait = deadline - time.monotonic()
-                try:
+                try:  # without a linger: only what is already waiting, never a wait for more
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break

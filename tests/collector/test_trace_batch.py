@@ -144,3 +144,64 @@ def test_a_failing_store_answers_every_batched_sender_503(batched):
     r = httpx.post(f"{rx.endpoint}/v1/traces", content=_body("real"), timeout=30,
                    headers={"content-type": "application/x-protobuf"})
     assert r.status_code == 503 and "retry-after" in r.headers
+
+
+class HeldStore(TelemetryStore):
+    """A store whose first `add_spans` waits until the test releases it (the batch worker busy with a batch)."""
+
+    def __init__(self):
+        super().__init__(window_s=3600)
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def add_spans(self, table):
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(30), "the test never released the held batch"
+        return super().add_spans(table)
+
+
+def test_a_lone_sender_is_never_held_for_neighbours_that_are_not_coming():
+    """One export at a time (an exporter with one worker): each body is its own batch, answered once stored;
+    a linger would hold every export for its whole length (the suite's forwarder fell 15 min behind)."""
+    store = TelemetryStore(window_s=3600)
+    rx = OtlpReceiver(store, port=0, trace_batch=True)
+    rx.start()
+    try:
+        assert rx.batcher is not None and rx.batcher.linger_s == 0
+        rows = decode_traces(_body("real")).table.num_rows
+        with httpx.Client(base_url=rx.endpoint, timeout=30) as client:
+            for i in range(1, 9):
+                r = client.post("/v1/traces", content=_body("real"), headers={"content-type": "application/x-protobuf"})
+                assert r.status_code == 200
+                assert store.row_count("spans") == i * rows  # stored before its answer, alone
+        assert rx.batcher.batches == rx.batcher.bodies == 8
+    finally:
+        rx.stop()
+        store.close()
+
+
+def test_the_batch_is_what_queued_while_the_worker_was_busy():
+    from collector.sources.trace_batch import TraceBatcher
+
+    store = HeldStore()
+    batcher = TraceBatcher(store)
+    try:
+        first = batcher.submit(_body("real"))
+        assert store.entered.wait(30)  # the worker holds the first body's batch
+        waiting = [batcher.submit(_body(k)) for k in ("renamed", "garbage", "real", "bad-ids")]
+        store.release.set()
+        assert first.result(timeout=30).kept > 0
+        outcomes = []
+        for fut in waiting:
+            try:
+                outcomes.append(fut.result(timeout=30).kept)
+            except OtlpDecodeError:
+                outcomes.append("400")
+        assert outcomes[1] == "400" and all(isinstance(n, int) and n > 0 for i, n in enumerate(outcomes) if i != 1)
+        assert batcher.batches == 2 and batcher.bodies == 5  # the four that waited went together, at once
+        assert store.row_count("spans") == sum(decode_traces(_body(k)).table.num_rows
+                                               for k in ("real", "renamed", "real", "bad-ids"))
+    finally:
+        store.release.set()
+        batcher.stop()
+        store.close()
