@@ -446,17 +446,14 @@ def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObjec
 # request headers Istio policies name -> the requests-table column that logs them (when the table has it)
 _HEADER_COLUMNS = {"host": schema.AUTHORITY, "x-request-id": schema.REQUEST_ID, "user-agent": "user_agent",
                    "x-forwarded-for": "x_forwarded_for", "traceparent": "traceparent", ":path": schema.PATH}
-_EDGE_KEY = ["s_ns", "s_wl", "d_ns", "d_wl", "d_host"]
-_REQ_KEY = {"s_ns": schema.SOURCE_WORKLOAD_NAMESPACE, "s_wl": schema.SOURCE_WORKLOAD,
-            "d_ns": schema.DESTINATION_WORKLOAD_NAMESPACE, "d_wl": schema.DESTINATION_WORKLOAD,
-            "d_host": schema.DESTINATION_SERVICE}
+_REQ_COLUMNS = (schema.SOURCE_WORKLOAD_NAMESPACE, schema.SOURCE_WORKLOAD, schema.SOURCE_PRINCIPAL,
+                schema.DESTINATION_WORKLOAD_NAMESPACE, schema.DESTINATION_WORKLOAD, schema.DESTINATION_SERVICE)
 
 
 def _text(frame: pd.DataFrame, col: str) -> np.ndarray:
     """A requests-table column as strings, absent values (None, NaN, "-") as ""."""
-    s = frame[col].astype(object)
-    s = s.where(s.notna(), "")
-    arr = s.to_numpy(dtype=object)
+    arr = np.array(frame[col].to_numpy(dtype=object), dtype=object, copy=True)
+    arr[pd.isna(arr)] = ""
     arr[arr == "-"] = ""
     return arr.astype(str).astype(object)
 
@@ -501,7 +498,7 @@ def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _
     """Per edge row k (of those the edge-level replay could not settle) whose requests are in the access logs:
     the policies replayed over its logged requests. Distinct (edge, path, method, headers, port) tuples are
     evaluated once with their counts: vectorised masks over the window, never a loop per request."""
-    if requests is None or len(requests) == 0 or not all(c in requests.columns for c in _REQ_KEY.values()):
+    if requests is None or len(requests) == 0 or not all(c in requests.columns for c in _REQ_COLUMNS):
         return {}
     pols = [b.rbac(ap) for b, ps in ((before, pb), (after, pa)) for ap in ps]
     need_path = any(rbac_eval.uses_path(p) for p in pols)
@@ -509,14 +506,12 @@ def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _
     if not need_path and not headers:
         return {}  # nothing request-level: the edge-level answer stands
     open_rows = np.flatnonzero(maybe)
-    keys = rows.iloc[open_rows][_EDGE_KEY].astype(str).drop_duplicates()
+    sub = rows.iloc[open_rows]
+    edges = pd.DataFrame({"_k": open_rows, "principal": principals[open_rows].astype(str),
+                          "s_ns": sub["s_ns"].astype(str).to_numpy(), "s_wl": sub["s_wl"].astype(str).to_numpy(),
+                          "d_ns": sub["d_ns"].astype(str).to_numpy(), "d_wl": sub["d_wl"].astype(str).to_numpy(),
+                          "hs": sub["d_host"].astype(str).str.split(".", n=1).str[0].to_numpy()})
     req = requests
-    if schema.REPORTER in req.columns:  # the server's own log where there is one (RBAC decides there)
-        rep = _text(req, schema.REPORTER)
-        dest = req[rep == "destination"]
-        src = req[rep == "source"]
-    else:
-        dest, src = req, req.iloc[0:0]
     frame_cols: dict[str, str] = {}
     if need_path and schema.PATH in req.columns:
         frame_cols["path"] = schema.PATH
@@ -526,33 +521,42 @@ def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _
         col = _HEADER_COLUMNS.get("host" if h == ":authority" else h)
         if col is not None and col in req.columns:
             frame_cols[f"h:{'host' if h == ':authority' else h}"] = col
-    if schema.UPSTREAM_CLUSTER in req.columns:
-        frame_cols["cluster"] = schema.UPSTREAM_CLUSTER
-
-    def grouped(part: pd.DataFrame) -> pd.DataFrame:
-        if part.empty:
-            return pd.DataFrame(columns=[*_EDGE_KEY, *frame_cols, "n"])
-        f = pd.DataFrame({k: _text(part, v) for k, v in {**_REQ_KEY, **frame_cols}.items()})
-        f = f.merge(keys, on=_EDGE_KEY, how="inner")
-        return f.groupby([*_EDGE_KEY, *frame_cols], sort=False).size().rename("n").reset_index()
-
-    got = grouped(dest)
-    have = got[_EDGE_KEY].drop_duplicates()
-    rest = keys.merge(have.assign(_h=1), on=_EDGE_KEY, how="left")
-    rest = rest[rest["_h"].isna()].drop(columns="_h")
-    if len(rest) and len(src):
-        got = pd.concat([got, grouped(src).merge(rest, on=_EDGE_KEY, how="inner")], ignore_index=True)
-    if got.empty:
-        return {}
-    idx = rows.iloc[open_rows][_EDGE_KEY].astype(str).assign(_k=open_rows)
-    x = got.merge(idx, on=_EDGE_KEY, how="inner")
+    rep = _text(req, schema.REPORTER) if schema.REPORTER in req.columns else np.full(len(req), "destination", object)
+    # the server's own log first: it saw what RBAC decides on. Its caller is known by peer identity (the source
+    # workload is not in an inbound log line); the host by SNI or authority, so hosts are keyed by short name.
+    dest = req[(rep == "destination") & req[schema.DESTINATION_WORKLOAD].astype(str).isin(set(edges["d_wl"])).to_numpy()]
+    x_parts = []
+    if len(dest):
+        cols = {"principal": _text(dest, schema.SOURCE_PRINCIPAL), "d_ns": _text(dest, schema.DESTINATION_WORKLOAD_NAMESPACE),
+                "d_wl": _text(dest, schema.DESTINATION_WORKLOAD),
+                "hs": pd.Series(_text(dest, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object)}
+        cols.update({k: _text(dest, v) for k, v in frame_cols.items()})
+        if schema.UPSTREAM_CLUSTER in dest.columns:  # the inbound cluster names the port the request arrived on
+            cols["cluster"] = _text(dest, schema.UPSTREAM_CLUSTER)
+        f = pd.DataFrame(cols)
+        f.loc[f["principal"] == "unknown", "principal"] = ""
+        key = ["principal", "d_ns", "d_wl", "hs"]
+        g = f.groupby([*key, *[c for c in f.columns if c not in key]], sort=False).size().rename("n").reset_index()
+        x_parts.append(g.merge(edges[["_k", *key]], on=key, how="inner"))
+    covered = set(x_parts[0]["_k"]) if x_parts else set()
+    rest = edges[~edges["_k"].isin(covered)]
+    src = req[(rep == "source") & req[schema.SOURCE_WORKLOAD].astype(str).isin(set(rest["s_wl"])).to_numpy()] \
+        if len(rest) else req.iloc[0:0]
+    if len(src):  # callers whose servers' logs are missing: the client's own log line of the same requests
+        f = pd.DataFrame({"s_ns": _text(src, schema.SOURCE_WORKLOAD_NAMESPACE), "s_wl": _text(src, schema.SOURCE_WORKLOAD),
+                          "hs": pd.Series(_text(src, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object),
+                          **{k: _text(src, v) for k, v in frame_cols.items()}})
+        key = ["s_ns", "s_wl", "hs"]
+        g = f.groupby([*key, *frame_cols], sort=False).size().rename("n").reset_index()
+        x_parts.append(g.merge(rest[["_k", *key]], on=key, how="inner"))
+    x = pd.concat(x_parts, ignore_index=True) if x_parts else pd.DataFrame()
     if x.empty:
         return {}
     k = x["_k"].to_numpy()
     n = x["n"].to_numpy(dtype=float)
     port = ports[k].copy()
-    if "cluster" in x.columns:  # the inbound cluster names the port the request arrived on
-        inbound = x["cluster"].str.extract(r"^inbound\|(\d+)\|", expand=False)
+    if "cluster" in x.columns:
+        inbound = x["cluster"].fillna("").astype(str).str.extract(r"^inbound\|(\d+)\|", expand=False)
         got_port = pd.to_numeric(inbound, errors="coerce").fillna(0).to_numpy(dtype=np.int64)
         port = np.where(got_port > 0, got_port, port)
     r = rbac_eval.Requests(
