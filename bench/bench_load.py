@@ -5,17 +5,25 @@ diagnoser, UI in one process), not of an in-process harness. For each offered ra
 `meshscope up` on free ports in a temp data dir, lets it warm up, then for a bounded period:
 - samples CPU (utime+stime from /proc) of the meshscope process and, beside it, of its Envoy
   children and of its other children (demo apps), and the meshscope process's RSS every second;
-- polls the API and UI routes from a few client threads and records each answer's latency;
-- applies a scenario mid-run and clears it (the API must stay responsive while config changes);
+- polls the API and UI routes a user's open pages hit (graph, findings, SLOs, traces, and the Overview
+  and Services pages through the Dash callback the browser calls) from a few client threads and
+  records each answer's latency (p50/p99 per route; a request that fails or times out is counted);
+- applies scenarios and clears them in turn during the run (the API must stay responsive while config
+  changes; issue #18: "while scenarios are applied and cleared");
 - counts the requests the traffic generator completed against the distinct request ids meshscope
-  stored from the gateway's access log in the same interval ("every request accounted for").
+  stored from the access logs and against the requests the graph shows leaving the ingress gateway
+  over the same interval ("every request accounted for": sent = in the logs = in the graph).
 Then SIGTERM, and the time the process takes to exit.
 
 Knobs (environment): BENCH_LOAD_RATES (default "5,20,50,200"), BENCH_LOAD_SECONDS (60),
-BENCH_LOAD_WARMUP (15). Each run is bounded: startup 180 s, measure as set, stop 30 s.
+BENCH_LOAD_WARMUP (15), BENCH_LOAD_ARGS (more `meshscope up` flags, e.g. --no-trace-batch), BENCH_LOAD_CODE (a checkout whose `meshscope` runs, e.g. a `git worktree` of the
+code before a change: the honest baseline, same bench). Each run is bounded: startup 180 s, measure as set,
+stop 30 s. The issue's full run: `python -m bench.bench_load --rate R --minutes 10` (default 3 minutes).
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import signal
 import socket
@@ -29,9 +37,14 @@ from pathlib import Path
 
 from bench.common import report
 
-ROUTES = {"graph": "/api/v1/graph", "findings": "/api/v1/findings", "slos": "/api/v1/slos", "ui": "/"}
+# name -> API path, or ("page", pathname): a UI page as the browser loads it (the Dash router callback)
+ROUTES: dict[str, str | tuple[str, str]] = {
+    "graph": "/api/v1/graph", "findings": "/api/v1/findings", "slos": "/api/v1/slos", "traces": "/api/v1/traces",
+    "overview": ("page", "/"), "services": ("page", "/services"), "ui": "/"}
 _TICK = os.sysconf("SC_CLK_TCK")
-SCENARIO = "fault-abort"
+SCENARIOS = ("fault-abort", "mtls-mismatch", "fault-delay")  # applied in turn, each cleared before the next
+SCENARIO_EVERY_S = 20.0  # apply or clear this often (a 60 s run: apply, clear, apply)
+TIMEOUT_S = 30.0
 
 
 def _free_port() -> int:
@@ -106,18 +119,38 @@ class Run:
     stored: int = 0
     skipped: int = 0
     stop_s: float = 0.0
+    in_graph: float = 0.0  # requests the graph shows leaving the gateway over the run's window
+    seconds: float = 0.0  # the measured wall time
+    load_start: float = 0.0  # the machine's 1-min load average (other work on the box)
+    load_end: float = 0.0
+
+
+def _page_body(pathname: str) -> bytes:
+    """The request the browser sends to render a page (`dashboard.app`'s router callback)."""
+    return json.dumps({"output": "..page.children...nav.children..",
+                       "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
+                       "inputs": [{"id": "url", "property": "pathname", "value": pathname},
+                                  {"id": "url", "property": "search", "value": ""}],
+                       "changedPropIds": ["url.pathname"], "state": []}).encode()
+
+
+def _get(client, route: str | tuple[str, str]):
+    if isinstance(route, tuple):
+        return client.post("/_dash-update-component", content=_page_body(route[1]),
+                           headers={"Content-Type": "application/json", "X-Meshscope-CSRF": "1"})
+    return client.get(route)
 
 
 def _poll_routes(base: str, stop: threading.Event, run: Run) -> None:
     import httpx
 
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=TIMEOUT_S) as client:
         while not stop.is_set():
             for name, path in ROUTES.items():
                 t0 = time.perf_counter()
                 try:
-                    r = client.get(path)
-                    ok = r.status_code == 200
+                    r = _get(client, path)
+                    ok = r.status_code == 200 and b"page-problem" not in r.content
                 except httpx.HTTPError:
                     ok = False
                 dt = time.perf_counter() - t0
@@ -156,12 +189,44 @@ def _stored_request_ids(data_dir: Path, start: float, end: float) -> int:
 
 
 def start_up(rate: float, data: Path) -> tuple[subprocess.Popen, int, int]:
-    """`meshscope up` on free loopback ports in its own session (so the whole tree can be killed): (proc, UI port, control port)."""
+    """`meshscope up` on free loopback ports in its own session (so the whole tree can be killed): (proc, UI port, control port).
+
+    BENCH_LOAD_CODE names another checkout whose code runs instead of this one (a baseline worktree)."""
     port, gw, ctl, otlp = (_free_port() for _ in range(4))
     cmd = [sys.executable, "-m", "meshscope", "up", "--rate", str(rate), "--port", str(port),
-           "--gateway-port", str(gw), "--control-port", str(ctl), "--otlp-port", str(otlp), "--data-dir", str(data)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+           "--gateway-port", str(gw), "--control-port", str(ctl), "--otlp-port", str(otlp), "--data-dir", str(data),
+           *os.environ.get("BENCH_LOAD_ARGS", "").split()]
+    code = os.environ.get("BENCH_LOAD_CODE")
+    env = {**os.environ, "PYTHONPATH": code} if code else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            cwd=code or None, env=env)
     return proc, port, ctl
+
+
+def _graph_requests(base: str, window_s: float, end: float) -> float:
+    """Requests the workload graph shows leaving the ingress gateway over [end - window, end] (rps x window)."""
+    import httpx
+
+    body = httpx.get(f"{base}/api/v1/graph", params={"window": f"{window_s:.3f}", "end": f"{end:.3f}"},
+                     timeout=120).json()
+    data = [e["data"] for e in body["elements"]]
+    gateway = {d["id"] for d in data if "source" not in d and "ingressgateway" in str(d.get("name") or d.get("workload"))}
+    return sum(float(d.get("rps") or 0.0) for d in data if d.get("source") in gateway) * window_s
+
+
+def _cycle_scenarios(control, elapsed: float, state: dict) -> None:
+    """Every SCENARIO_EVERY_S: apply the next scenario, or clear the one applied."""
+    step = int(elapsed // SCENARIO_EVERY_S)
+    if step == state.get("step", 0):
+        return
+    state["step"] = step
+    if state.get("active"):
+        control._call("DELETE", "/v1/scenario")
+        state["active"] = None
+    else:
+        name = SCENARIOS[state.get("applied", 0) % len(SCENARIOS)]
+        control._call("POST", f"/v1/scenarios/{name}")
+        state["active"], state["applied"] = name, state.get("applied", 0) + 1
 
 
 def measure(rate: float, seconds: float, warmup: float) -> Run:
@@ -171,6 +236,7 @@ def measure(rate: float, seconds: float, warmup: float) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         data = Path(tmp)
         proc, port, ctl = start_up(rate, data)
+        base = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(proc, time.monotonic() + 180)
             control = ControlClient(f"http://127.0.0.1:{ctl}", data_dir=data)
@@ -183,33 +249,38 @@ def measure(rate: float, seconds: float, warmup: float) -> Run:
             t_start = time.time()
             wall0 = time.monotonic()
             run.rss_start = _rss_mb(proc.pid)
+            run.load_start = os.getloadavg()[0]
             stop = threading.Event()
-            pollers = [threading.Thread(target=_poll_routes, args=(f"http://127.0.0.1:{port}", stop, run), daemon=True)
-                       for _ in range(2)]
+            pollers = [threading.Thread(target=_poll_routes, args=(base, stop, run), daemon=True) for _ in range(2)]
             for t in pollers:
                 t.start()
-            applied = cleared = False
+            scenarios: dict = {}
             while (elapsed := time.monotonic() - wall0) < seconds:
                 run.rss_max = max(run.rss_max, _rss_mb(proc.pid))
                 run.threads_max = max(run.threads_max, _threads(proc.pid))
-                if not applied and elapsed > seconds / 3:
-                    control._call("POST", f"/v1/scenarios/{SCENARIO}")
-                    applied = True
-                if not cleared and elapsed > 2 * seconds / 3:
-                    control._call("DELETE", "/v1/scenario")
-                    cleared = True
+                _cycle_scenarios(control, elapsed, scenarios)
                 time.sleep(1.0)
             wall = time.monotonic() - wall0
             sent1 = control.status()["traffic"] or {}
             t_end = time.time()
             c1 = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)), sum(map(_cpu_seconds, others)))
+            run.load_end = os.getloadavg()[0]
             stop.set()
             for t in pollers:
-                t.join(timeout=35)
+                t.join(timeout=TIMEOUT_S + 5)
+            if scenarios.get("active"):
+                control._call("DELETE", "/v1/scenario")
             run.rss_end = _rss_mb(proc.pid)
             run.cpu_self, run.cpu_envoy, run.cpu_other = ((b - a) / wall for a, b in zip(c0, c1))
             run.sent = sent1.get("sent", 0) - sent0.get("sent", 0)
             run.skipped = sent1.get("skipped", 0) - sent0.get("skipped", 0)
+            run.seconds = wall
+            time.sleep(5)  # every target's next scrape (1 s) closes the window before the graph reads it
+            try:
+                run.in_graph = _graph_requests(base, t_end - t_start, t_end)
+            except Exception as exc:  # noqa: BLE001 - the other figures still count
+                print(f"# graph of the run's window failed: {type(exc).__name__}: {exc}", flush=True)
+                run.in_graph = float("nan")
             t0 = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             try:
@@ -233,6 +304,36 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+def accounted(run: Run) -> bool:
+    """Every request accounted for: the generator kept up (>= 90 % of offered), and the access logs (>= 98 %)
+    and the graph (within 5 %) hold what it completed."""
+    return (run.sent > 0 and run.sent >= 0.9 * run.rate * run.seconds and run.stored >= 0.98 * run.sent
+            and abs(run.in_graph - run.sent) <= 0.05 * run.sent)
+
+
+def report_run(run: Run, tag: str | None = None) -> None:
+    tag = f"{tag + ' ' if tag else ''}load {run.rate:g}rps"
+    report(f"{tag} machine load average", run.load_start, f"(at end {run.load_end:.1f})")
+    report(f"{tag} meshscope cpu", 100 * run.cpu_self, "% of one core")
+    report(f"{tag} envoys cpu", 100 * run.cpu_envoy, "% of one core")
+    report(f"{tag} demo apps cpu", 100 * run.cpu_other, "% of one core")
+    report(f"{tag} meshscope cpu vs envoys", 100 * run.cpu_self, "%", ("envoys", 100 * run.cpu_envoy))
+    report(f"{tag} meshscope rss start", run.rss_start, "MB")
+    report(f"{tag} meshscope rss end", run.rss_end, "MB", ("start", run.rss_start))
+    report(f"{tag} meshscope rss max", run.rss_max, "MB")
+    report(f"{tag} meshscope threads max", run.threads_max, "threads")
+    for name in ROUTES:
+        lat = run.latencies.get(name, [])
+        report(f"{tag} {name} p50", 1000 * _pct(lat, 0.5), "ms")
+        report(f"{tag} {name} p99", 1000 * _pct(lat, 0.99), "ms")
+        report(f"{tag} {name} answered", len(lat), f"of {len(lat) + run.failures.get(name, 0)}")
+    seconds = run.seconds or 1.0
+    report(f"{tag} requests completed", run.sent / seconds, "rps", ("offered", run.rate))
+    report(f"{tag} requests stored", run.stored, f"of {run.sent} completed (skipped by generator {run.skipped})")
+    report(f"{tag} requests in the graph", run.in_graph, f"of {run.sent} completed")
+    report(f"{tag} sigterm exit", run.stop_s, "s")
+
+
 def main() -> None:
     rates = [float(r) for r in os.environ.get("BENCH_LOAD_RATES", "5,20,50,200").split(",") if r.strip()]
     seconds = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
@@ -244,28 +345,20 @@ def main() -> None:
         except Exception as exc:  # one rate failing must not hide the others
             print(f"# load {rate:g} rps failed: {type(exc).__name__}: {exc}", flush=True)
             continue
-        tag = f"load {rate:g}rps"
-        report(f"{tag} meshscope cpu", 100 * run.cpu_self, "% of one core")
-        report(f"{tag} envoys cpu", 100 * run.cpu_envoy, "% of one core")
-        report(f"{tag} demo apps cpu", 100 * run.cpu_other, "% of one core")
-        report(f"{tag} meshscope cpu vs envoys", 100 * run.cpu_self, "%", ("envoys", 100 * run.cpu_envoy))
-        report(f"{tag} meshscope rss start", run.rss_start, "MB")
-        report(f"{tag} meshscope rss end", run.rss_end, "MB", ("start", run.rss_start))
-        report(f"{tag} meshscope rss max", run.rss_max, "MB")
-        report(f"{tag} meshscope threads max", run.threads_max, "threads")
-        for name in ROUTES:
-            lat = run.latencies.get(name, [])
-            report(f"{tag} {name} p50", 1000 * _pct(lat, 0.5), "ms")
-            report(f"{tag} {name} p99", 1000 * _pct(lat, 0.99), "ms")
-            report(f"{tag} {name} answered", len(lat), f"of {len(lat) + run.failures.get(name, 0)}")
-        report(f"{tag} requests completed", run.sent / seconds, "rps", ("offered", rate))
-        report(f"{tag} requests stored", run.stored, f"of {run.sent} completed (skipped by generator {run.skipped})")
-        report(f"{tag} sigterm exit", run.stop_s, "s")
-        accounted = run.sent > 0 and run.stored >= 0.98 * run.sent and run.sent >= 0.9 * rate * seconds
-        if accounted:
+        report_run(run)
+        if accounted(run):
             sustained = max(sustained, rate)
     report("load highest rate sustained, every request accounted for", sustained, "rps")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description="one bounded load run at one offered rate (issue #18's API p99 run)")
+    parser.add_argument("--rate", type=float, default=None, help="offered requests/s (default: every BENCH_LOAD_RATES)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="measured minutes (the issue's full run: 10)")
+    parser.add_argument("--warmup", type=float, default=30.0, help="seconds after ready before measuring")
+    parser.add_argument("--tag", default=None, help="prefix of the printed figures (e.g. base / new)")
+    args = parser.parse_args()
+    if args.rate is None:
+        main()
+    else:
+        report_run(measure(args.rate, 60 * args.minutes, args.warmup), args.tag)

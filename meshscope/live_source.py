@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from dashboard.query import GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable, checked_finding_filters
+from meshscope.latest import Latest
 
 log = logging.getLogger("meshscope.live_source")
 
@@ -73,6 +74,9 @@ class LiveSource:
         self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
         self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
         self._config = 0  # bumped when this source changes the config (a scenario): cached graphs are then due
+        # trace summaries per window: the latest, at once, while one refresh runs (a 15-min summary took seconds)
+        self._trace_summaries: Latest[pd.DataFrame] = Latest(_GRAPH_TTL_S, _IDLE_TTL_S, _STALE_S, clock=self.now,
+                                                            name="trace-summary-refresh")
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
         self.builds_by_view: dict[tuple, int] = {}  # (graph type, namespaces, window) -> graphs built
 
@@ -432,6 +436,13 @@ class LiveSource:
             df[col] = df[col].fillna("").astype(str)
         return df
 
+    def _spans_version(self) -> Any:
+        """The store's span generation (None: unknown, rely on age)."""
+        try:
+            return self.stack.store.generation("spans")
+        except Exception:  # noqa: BLE001 - a version is an optimisation
+            return None
+
     def traces(self, filters: TraceFilters) -> list[dict[str, Any]]:
         from dashboard.snapshot_source import _summarize_traces, filter_traces
 
@@ -439,7 +450,12 @@ class LiveSource:
             raise QueryError("status", f"unknown status {filters.status!r} (known: {', '.join(TRACE_STATUSES)})")
         if filters.end is not None and filters.end > self.now() + 1:
             raise QueryError("end", "must not be in the future")
-        summary = _summarize_traces(self._spans(float(filters.window_s or 900.0), end=filters.end))
+        window = float(filters.window_s or 900.0)
+        if filters.end is None:  # the latest summary, at once; one background refresh when it is due (#18)
+            summary = self._trace_summaries.get(window, lambda: _summarize_traces(self._spans(window)),
+                                                self._spans_version()).value
+        else:
+            summary = _summarize_traces(self._spans(window, end=filters.end))
         if summary.empty:
             return []
         return filter_traces(summary, filters)
