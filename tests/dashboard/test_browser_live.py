@@ -188,6 +188,7 @@ def test_overview_and_traces_as_of_an_instant_in_the_incident_after_recovery(bro
         return t if opened and reviews_health(src.services(end=t)) == "failing" else None
 
     t1 = wait_until(incident_instant, 180, interval=1, what="an instant with MS3001 open and reviews failing")
+    incident.instant = t1  # the topology's permalink test below opens the same instant
     stack.backend.mesh.reset()
     last: dict = {}
 
@@ -229,3 +230,58 @@ def test_overview_and_traces_as_of_an_instant_in_the_incident_after_recovery(bro
     wait_until(lambda: not css(browser, "#asof-banner") and css(browser, "#tr-table td[data-dash-column='started']")
                and max(_started(c.text) for c in css(browser, "#tr-table td[data-dash-column='started']"))
                >= newest_then, 90, what="back to live: no banner, the newest traces listed")
+
+
+def test_topology_at_an_epoch_permalink_draws_that_windows_failing_edge_while_live_is_healthy(browser, stack, incident):
+    """Time travel (#14): /topology?end=EPOCH&window=1m draws the graph of the minute that ended in the incident
+    (read back from the store) with its red productpage -> reviews edge; the live graph of the recovered mesh has
+    none. The page's date-time + length form reopens the instant with another length. Runs after the test above
+    (its incident instant); run alone, it makes its own."""
+    from urllib.parse import parse_qs, urlparse
+
+    from dashboard.components.as_of import iso_utc
+    from tests.dashboard.browser_helpers import sel
+
+    t1 = getattr(incident, "instant", None)
+    if t1 is None:  # run on its own: an instant of the incident, then recovery
+        incident.apply()
+        t1 = wait_until(lambda: (lambda t: t if incident.ms3001() and any(
+            e["data"].get("health") == "failing" for e in stack.source.graph_at("workload", None, 60.0, t).elements
+            if "source" in e["data"] and str(e["data"].get("target_label", "")).startswith("reviews")) else None)(
+            int(time.time()) - 5), 180, interval=1, what="an instant with reviews failing")
+        stack.backend.mesh.reset()
+        wait_until(lambda: not incident.ms3001(), 300, interval=2, what="live: MS3001 resolved")
+
+    def red_reviews_edge():
+        return [i for i, colour in reviews_edges(browser).items() if colour == RED]
+
+    browser.get(f"{stack.ui.url}/topology?end={t1}&window=1m")
+    wait_until(lambda: cy(browser, "cy.nodes().length") >= 3, 90, what="the past graph")
+    wait_until(red_reviews_edge, 60, interval=1, what="the past window's red productpage -> reviews edge")
+    picked = browser.find_element(By.CSS_SELECTOR, sel("topo-time-at")).get_attribute("value")
+    assert _epoch(picked) == t1, (picked, iso_utc(t1))  # the picker shows the instant (Chromium drops ':00')
+    link = browser.find_element(By.ID, "topo-permalink").get_attribute("href")
+    assert f"end={t1}" in link and "window=1m" in link, link
+
+    # the form: same instant, another length (a native GET: the URL it opens is the link to the view)
+    browser.execute_script("document.getElementById('topo-time-window').value = '5m'")
+    browser.find_element(By.ID, "topo-time-go").click()
+    wait_until(lambda: "window=5m" in browser.current_url and cy(browser, "cy.nodes().length") >= 3, 90,
+               what="the form's view: same instant, 5 min")
+    submitted = parse_qs(urlparse(browser.current_url).query)["end"][0]
+    assert _epoch(submitted) == t1, browser.current_url
+    wait_until(red_reviews_edge, 60, interval=1, what="the red edge in the 5 minutes ending then")
+
+    # live: the recovered mesh's last minute (the page refreshes every 2 s; failures age out of the window)
+    browser.get(f"{stack.ui.url}/topology?window=1m")
+    wait_until(lambda: reviews_edges(browser) and not red_reviews_edge(), 180, interval=1,
+               what="live: no red productpage -> reviews edge")
+
+
+def _epoch(picked: str) -> float | None:
+    """The instant a date-time picker value names, read by the pages' own parser."""
+    from dashboard.components.as_of import as_of
+
+    class _History:
+        graph_at = None
+    return as_of({"end": picked}, time.time(), _History()).end
