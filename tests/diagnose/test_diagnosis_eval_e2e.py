@@ -5,6 +5,9 @@ diagnoser to), the healthy mesh gets the fault; the case counts as found when th
 the case has causes) are headed by the expected runtime code, name the expected config object and the hurt
 edge. Any other open error or warning incident seen during the case is an unexpected finding. Prints
 `diagnosis: rank-1 cause N/M, unexpected findings K, median time-to-cause S s` and fails below M/M or above 0.
+Every cause found must resolve once the mesh is reset. A built-in scenario's case also checks its finding in
+full while it is applied (category, caller, flags, impact, blamed object's file:line, its config codes linked):
+that was tests/diagnose/runtime/test_scenarios_e2e.py's per-scenario test, which applied each scenario again.
 
 A second test runs the healthy mesh under steady traffic with a CPU hog beside it, plus 30 requests to random
 paths through the ingress gateway (a scanner): no error or warning finding may open. The issue asks 5 minutes:
@@ -157,6 +160,53 @@ def run_case(mesh, d, kind: str, obj) -> None:
         mesh.apply(obj.objects)
 
 
+# what kind of problem each runtime scenario is, as an operator would file it (default: runtime)
+CATEGORY = {"mtls-mismatch": "mtls", "missing-subset": "route", "unknown-host": "route", "rbac-deny": "security"}
+
+
+def callers_of(f) -> set[str]:
+    return {e.get("source_workload") for e in f.evidence.get("edges", []) + f.evidence.get("client_edges", [])}
+
+
+def check_scenario_evidence(d, sc) -> None:
+    """A built-in scenario's finding in full, while it is applied: category, caller, flags, impact, blamed object
+    with its file:line, and every config code the scenario declares open and linked to the runtime finding.
+
+    (These were tests/diagnose/runtime/test_scenarios_e2e.py's per-scenario test, which applied every scenario a
+    second time; the scenario is applied once, here, and both modules' assertions are made on it.)"""
+    want = [c for c in sc.expected_codes if c.startswith("MS3")]
+    if not want:  # a config-only scenario: its config finding is the case's expectation, checked by matched()
+        return
+    dst = sc.edge[1]
+    # the finding about the scenario's edge (a slow service also makes its callers slow: those are extra)
+    found = wait_until(lambda: [f for f in d.findings(status="open") if f.code in want
+                                and f.evidence.get("edge_key") == dst], timeout=30, interval=0.1,
+                       what=f"{want} on {dst} for {sc.name}")
+    f = next(x for x in found if x.code == want[0])
+    assert f.category == CATEGORY.get(sc.name, "runtime"), (sc.name, f.category)
+    # the caller is named once its own sidecar's lines are in (the server side may be read first and knows only
+    # the peer's service account): evidence is refreshed every evaluation, so poll the open finding for it
+    f = wait_until(lambda: (x := d.finding(f.fingerprint)) is not None and x.status == "open"
+                   and sc.edge[0] in callers_of(x) and x, timeout=30, interval=0.1,
+                   what=f"{sc.edge[0]} among the callers of {f.code} (first seen: {sorted(callers_of(f))})")
+    for flag in sc.expected_flags:
+        assert flag in f.evidence.get("response_flags", {}), (sc.name, f.evidence.get("response_flags"))
+    assert f.impact["rps"] > 0 and 0 < f.impact["share"] <= 1, (sc.name, f.impact)
+    if sc.blame:
+        kind, ref = sc.blame.split(" ", 1)
+        ns, name = ref.split("/")
+        blamed = [x for x in found if x.resource and (x.resource.kind, x.resource.namespace, x.resource.name)
+                  == (kind, ns, name)]
+        assert blamed, (sc.blame, [(x.code, x.resource) for x in found])
+        assert blamed[0].resource.source, "the blamed object points at its file:line"
+    config_codes = [c for c in sc.expected_codes if c[:3] in ("MS1", "MS2")]
+    if config_codes:
+        wait_until(lambda: {c["code"] for x in d.findings(status="open") if x.code in want
+                            for c in x.evidence.get("config_findings", [])} >= set(config_codes),
+                   timeout=30, interval=0.1, what=f"{config_codes} linked to {want} for {sc.name}")
+        assert {x.code for x in d.findings(status="open")} >= set(config_codes)
+
+
 RESULTS: dict[str, dict] = {}  # case name -> {found, seconds, unexpected, note}; summarised by the last test
 
 
@@ -193,12 +243,19 @@ def test_case_first_answer_is_the_cause(bundled_mesh, diag, kind, name, obj, exp
             RESULTS[name]["note"] = f"top = {[(i.root.code, i.cause.label() if i.cause else None, i.root.evidence.get('edge_key')) for i in incidents[:3]]}"
         else:
             RESULTS[name].update(found=True, seconds=elapsed, unexpected=strays, note="")
+        if hit is not None and kind == "scenario":
+            check_scenario_evidence(diag, obj)  # while the fault is still in: its config findings stay open
     finally:
         bundled_mesh.reset()
         mark_healthy(diag)
     print(f"\n{'ok  ' if hit else 'MISS'} {name}: {RESULTS[name]}", flush=True)
     assert hit is not None, RESULTS[name]["note"]
     assert not strays, strays
+    # every cause found resolves once the mesh is back to its baseline
+    for fp in [i.root.fingerprint for i in hit]:
+        wait_until(lambda: (x := diag.finding(fp)) is not None and x.status == "resolved", timeout=90, interval=0.2,
+                   what=f"{fp} resolved after resetting {name}")
+        assert diag.finding(fp).resolved_at is not None
 
 
 def test_summary_rank_1_cause_unexpected_and_time_to_cause():

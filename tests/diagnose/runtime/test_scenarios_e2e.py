@@ -1,8 +1,13 @@
-"""End to end on the shared bundled mesh: every scenario's runtime finding appears, names its cause, and resolves.
+"""End to end on the shared bundled mesh: SLOs on live traffic (a latency regression pages; an SLO applied to the
+mesh's config is tracked until deleted).
 
 Real Envoy sidecars write JSON access logs; the collector's tailer stores them;
 the live diagnoser reads the store and the mesh's config snapshot. Nothing here
 is simulated: the flags, details and config objects are the mesh's own.
+
+Each built-in scenario's runtime finding (it appears, names its category, caller, flags, impact and blamed
+object, links its config codes, and resolves) is checked where the scenario is applied once for the whole
+suite: tests/diagnose/test_diagnosis_eval_e2e.py (`check_scenario_evidence`).
 """
 from __future__ import annotations
 
@@ -14,14 +19,10 @@ from collector.sources.access_log import AccessLogTailer, LogFile
 from collector.store import TelemetryStore
 from diagnose.live import LiveDiagnoser, LiveSources
 from diagnose.slo import DEMO_SLOS
-from mesh.scenarios import SCENARIOS
 from tests.util import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RUNTIME_SCENARIOS = [s for s in SCENARIOS if any(c.startswith("MS3") for c in s.expected_codes)]
-# what kind of problem each scenario is, as an operator would file it
-CATEGORY = {"mtls-mismatch": "mtls", "missing-subset": "route", "unknown-host": "route", "rbac-deny": "security"}
 
 
 def log_files(mesh) -> list[LogFile]:
@@ -70,80 +71,6 @@ def wait_healthy(diag, service=None, timeout=90.0):
                and diag.last_evaluation["window"]["start"] >= HEALTHY_SINCE[0]
                and (service is None or service in diag.latency_baseline) and not open_runtime(diag),
                timeout=timeout, interval=0.1, what=f"healthy traffic to {service} watched")
-
-
-def callers_of(f) -> set[str]:
-    return {e.get("source_workload") for e in f.evidence.get("edges", []) + f.evidence.get("client_edges", [])}
-
-
-def flags_of(f) -> set[str]:
-    out = set(f.evidence.get("response_flags", {}))
-    return out
-
-
-@pytest.mark.parametrize("scenario", RUNTIME_SCENARIOS, ids=lambda s: s.name)
-def test_scenario_finding_appears_names_its_cause_and_resolves(bundled_mesh, live, scenario):
-    wait_healthy(live, scenario.edge[1])
-    want = [c for c in scenario.expected_codes if c.startswith("MS3")]
-    t0 = time.monotonic()
-    bundled_mesh.apply_scenario(scenario.name)
-    try:
-        dst = scenario.edge[1]
-        # the finding about the scenario's edge (a slow service also makes its callers slow: those are extra)
-        found = wait_until(lambda: [f for f in live.findings(status="open") if f.code in want
-                                    and f.evidence.get("edge_key") == dst],
-                           timeout=60, interval=0.1, what=f"{want} on {dst} for {scenario.name}")
-        elapsed = time.monotonic() - t0
-        f = next(x for x in found if x.code == want[0])
-        assert f.category == CATEGORY.get(scenario.name, "runtime"), (scenario.name, f.category)
-        # the caller is named once its own sidecar's lines are in (the server side may be read first and knows
-        # only the peer's service account; another caller of the same service may trip first): evidence is
-        # refreshed every evaluation, so poll the open finding for it
-        f = wait_until(lambda: (x := live.finding(f.fingerprint)) is not None and x.status == "open"
-                       and scenario.edge[0] in callers_of(x) and x,
-                       timeout=30, interval=0.1, what=f"{scenario.edge[0]} among the callers of {f.code} "
-                       f"(first seen: {sorted(callers_of(f))})")
-        # evidence with the right flags
-        for flag in scenario.expected_flags:
-            assert flag in flags_of(f), (scenario.name, f.evidence.get("response_flags"))
-        assert f.impact["rps"] > 0 and 0 < f.impact["share"] <= 1
-        # the config object to blame
-        if scenario.blame:
-            kind, ref = scenario.blame.split(" ", 1)
-            ns, name = ref.split("/")
-            blamed = [x for x in found if x.resource and (x.resource.kind, x.resource.namespace, x.resource.name)
-                      == (kind, ns, name)]
-            assert blamed, (scenario.blame, [(x.code, x.resource) for x in found])
-            assert blamed[0].resource.source, "the blamed object points at its file:line"
-        # the scenario's config findings are linked to the runtime finding and stay open (their object is
-        # still wrong): every code the scenario declares appears live, in one incident
-        config_codes = [c for c in scenario.expected_codes if c[:3] in ("MS1", "MS2")]
-        if config_codes:
-            linked = wait_until(lambda: {c["code"] for x in live.findings(status="open") if x.code in want
-                                         for c in x.evidence.get("config_findings", [])} >= set(config_codes),
-                                timeout=30, interval=0.1, what=f"{config_codes} linked to {want}")
-            assert linked
-            assert {x.code for x in live.findings(status="open")} >= set(config_codes)
-        print(f"\n{scenario.name}: {want} after {elapsed:.1f}s: {f.message}")
-    finally:
-        clear(bundled_mesh)
-    fp = f.fingerprint
-    wait_until(lambda: (x := live.finding(fp)) is not None and x.status == "resolved", timeout=90, interval=0.2,
-               what=f"{f.code} resolved after clearing {scenario.name}")
-    assert live.finding(fp).resolved_at is not None
-
-
-def test_config_only_scenario_opens_and_resolves_its_config_finding(bundled_mesh, live):
-    """weights-typo hurts no request (the canary just gets the traffic): only config analysis can tell."""
-    bundled_mesh.apply_scenario("weights-typo")
-    try:
-        f = wait_until(lambda: [x for x in live.findings(status="open") if x.code == "MS1006"], timeout=60,
-                       interval=0.1, what="MS1006 for weights-typo")[0]
-        assert (f.resource.kind, f.resource.name) == ("VirtualService", "reviews") and f.resource.source
-    finally:
-        clear(bundled_mesh)
-    wait_until(lambda: live.finding(f.fingerprint).status == "resolved", timeout=60, interval=0.1,
-               what="MS1006 resolved after clear")
 
 
 def test_latency_regression_breaches_the_details_latency_slo(bundled_mesh, live):
