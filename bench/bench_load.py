@@ -16,7 +16,7 @@ diagnoser, UI in one process), not of an in-process harness. For each offered ra
 Then SIGTERM, and the time the process takes to exit.
 
 Knobs (environment): BENCH_LOAD_RATES (default "5,20,50,200"), BENCH_LOAD_SECONDS (60),
-BENCH_LOAD_WARMUP (15), BENCH_LOAD_ARGS (more `meshscope up` flags, e.g. --no-trace-batch), BENCH_LOAD_CODE (a checkout whose `meshscope` runs, e.g. a `git worktree` of the
+BENCH_LOAD_WARMUP (15), BENCH_LOAD_ARGS (more `meshscope up` flags, e.g. --trace-batch), BENCH_LOAD_CODE (a checkout whose `meshscope` runs, e.g. a `git worktree` of the
 code before a change: the honest baseline, same bench). Each run is bounded: startup 180 s, measure as set,
 stop 30 s. The issue's full run: `python -m bench.bench_load --rate R --minutes 10` (default 3 minutes).
 """

@@ -49,6 +49,7 @@ class StackOptions:
     # with the interpreter, Dash and pandas this keeps `meshscope up` under ~500 MB RSS
     store_max_bytes: int = 128 * 2**20
     trace_sample: float = 1.0  # share of traces the OTLP receivers keep (whole traces, by trace id)
+    trace_batch: bool = False  # exports already waiting decoded and stored together (no linger; no gain measured, #18)
 
 
 class Backend(Protocol):
@@ -105,10 +106,11 @@ class Stack:
         try:
             self.store = TelemetryStore(data_dir=data / "telemetry", max_bytes=o.store_max_bytes)
             self._started.append(("store", self.store.close))
-            # no linger for trace batches: an exporter that sends one export at a time (an OpenTelemetry
+            # trace batches never linger: an exporter that sends one export at a time (an OpenTelemetry
             # Collector with one worker, the test suite's forwarder) waited a whole linger per export, so
             # it was held to one export a second and its spans reached the store minutes late (#18)
-            self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port, trace_sample=o.trace_sample)
+            self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port, trace_sample=o.trace_sample,
+                                     trace_batch=o.trace_batch)
             self.otlp.start()
             self._started.append(("otlp receiver", self.otlp.stop))
             progress(f"OTLP/HTTP receiver  {self.otlp.endpoint}/v1/traces")

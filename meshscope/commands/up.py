@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="namespace of --config objects that set none, as `kubectl apply -n` (default: default)")
     parser.add_argument("--trace-sample", type=_ratio, default=1.0, metavar="RATIO",
                         help="share of traces the OTLP receivers keep, 0..1, whole traces by trace id (default 1)")
+    parser.add_argument("--trace-batch", action="store_true",
+                        help="decode and store OTLP/HTTP trace exports that are already waiting together (a lone "
+                             "sender is never held; default off: no measurable gain on the demo, docs/collector.md)")
     parser.add_argument("--no-ui", action="store_true", help="run the mesh, collectors and diagnoser without the UI")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="a DNS name the UI/API may be reached by (repeatable; '.example.com' allows every name "
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                              extra_config=list(args.config), config_namespace=args.namespace)
     options = StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
                            token=args.token, slo_paths=list(args.slo) or [DEMO_SLOS], alerts_config=args.alerts,
-                           ui=not args.no_ui, trace_sample=args.trace_sample)
+                           ui=not args.no_ui, trace_sample=args.trace_sample, trace_batch=args.trace_batch)
     stack = Stack(BundledBackend(mesh_cfg, scrape_interval=args.scrape_interval), options)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
