@@ -522,32 +522,38 @@ def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _
         if col is not None and col in req.columns:
             frame_cols[f"h:{'host' if h == ':authority' else h}"] = col
     rep = _text(req, schema.REPORTER) if schema.REPORTER in req.columns else np.full(len(req), "destination", object)
-    # the server's own log first: it saw what RBAC decides on. Its caller is known by peer identity (the source
-    # workload is not in an inbound log line); the host by SNI or authority, so hosts are keyed by short name.
-    dest = req[(rep == "destination") & req[schema.DESTINATION_WORKLOAD].astype(str).isin(set(edges["d_wl"])).to_numpy()]
+    with_cluster = schema.UPSTREAM_CLUSTER in req.columns  # names the port: inbound|9080||, outbound|9080||host
     x_parts = []
+    # the caller's own log line first: it names the caller workload exactly (an inbound line knows the caller only
+    # by its peer identity, which versions sharing a service account share); hosts keyed by short name (a server
+    # line has the host from SNI or the authority)
+    src = req[(rep == "source") & req[schema.SOURCE_WORKLOAD].astype(str).isin(set(edges["s_wl"])).to_numpy()]
+    if len(src):
+        cols = {"s_ns": _text(src, schema.SOURCE_WORKLOAD_NAMESPACE), "s_wl": _text(src, schema.SOURCE_WORKLOAD),
+                "hs": pd.Series(_text(src, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object),
+                **{k: _text(src, v) for k, v in frame_cols.items()}}
+        if with_cluster:
+            cols["cluster"] = _text(src, schema.UPSTREAM_CLUSTER)
+        f = pd.DataFrame(cols)
+        key = ["s_ns", "s_wl", "hs"]
+        g = f.groupby([*key, *[c for c in f.columns if c not in key]], sort=False).size().rename("n").reset_index()
+        x_parts.append(g.merge(edges[["_k", *key]], on=key, how="inner"))
+    covered = set(x_parts[0]["_k"]) if x_parts else set()
+    rest = edges[~edges["_k"].isin(covered)]
+    # callers without a sidecar log of their own (outside the mesh, plaintext): the server's line
+    dest = req[(rep == "destination") & req[schema.DESTINATION_WORKLOAD].astype(str).isin(set(rest["d_wl"])).to_numpy()] \
+        if len(rest) else req.iloc[0:0]
     if len(dest):
         cols = {"principal": _text(dest, schema.SOURCE_PRINCIPAL), "d_ns": _text(dest, schema.DESTINATION_WORKLOAD_NAMESPACE),
                 "d_wl": _text(dest, schema.DESTINATION_WORKLOAD),
-                "hs": pd.Series(_text(dest, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object)}
-        cols.update({k: _text(dest, v) for k, v in frame_cols.items()})
-        if schema.UPSTREAM_CLUSTER in dest.columns:  # the inbound cluster names the port the request arrived on
+                "hs": pd.Series(_text(dest, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object),
+                **{k: _text(dest, v) for k, v in frame_cols.items()}}
+        if with_cluster:
             cols["cluster"] = _text(dest, schema.UPSTREAM_CLUSTER)
         f = pd.DataFrame(cols)
         f.loc[f["principal"] == "unknown", "principal"] = ""
         key = ["principal", "d_ns", "d_wl", "hs"]
         g = f.groupby([*key, *[c for c in f.columns if c not in key]], sort=False).size().rename("n").reset_index()
-        x_parts.append(g.merge(edges[["_k", *key]], on=key, how="inner"))
-    covered = set(x_parts[0]["_k"]) if x_parts else set()
-    rest = edges[~edges["_k"].isin(covered)]
-    src = req[(rep == "source") & req[schema.SOURCE_WORKLOAD].astype(str).isin(set(rest["s_wl"])).to_numpy()] \
-        if len(rest) else req.iloc[0:0]
-    if len(src):  # callers whose servers' logs are missing: the client's own log line of the same requests
-        f = pd.DataFrame({"s_ns": _text(src, schema.SOURCE_WORKLOAD_NAMESPACE), "s_wl": _text(src, schema.SOURCE_WORKLOAD),
-                          "hs": pd.Series(_text(src, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object),
-                          **{k: _text(src, v) for k, v in frame_cols.items()}})
-        key = ["s_ns", "s_wl", "hs"]
-        g = f.groupby([*key, *frame_cols], sort=False).size().rename("n").reset_index()
         x_parts.append(g.merge(rest[["_k", *key]], on=key, how="inner"))
     x = pd.concat(x_parts, ignore_index=True) if x_parts else pd.DataFrame()
     if x.empty:
@@ -555,9 +561,16 @@ def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _
     k = x["_k"].to_numpy()
     n = x["n"].to_numpy(dtype=float)
     port = ports[k].copy()
-    if "cluster" in x.columns:
-        inbound = x["cluster"].fillna("").astype(str).str.extract(r"^inbound\|(\d+)\|", expand=False)
-        got_port = pd.to_numeric(inbound, errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    if "cluster" in x.columns:  # the port each request arrived on: inbound|9080|| is the container port;
+        # outbound|9080||host the Service port, mapped to its target port
+        parts = x["cluster"].fillna("").astype(str).str.extract(r"^(inbound|outbound)\|(\d+)\|")
+        num = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+        hosts = rows["d_host"].to_numpy()[k]
+        targets = {(h, p.port): p.target_port for h in set(hosts) if (svc := after.services.get(h)) is not None
+                   for p in svc.ports}
+        out_port = np.array([targets.get((h, int(p)), 0) for h, p in zip(hosts, num)], np.int64) \
+            if (parts[0] == "outbound").any() else np.zeros(len(k), np.int64)  # per distinct row, not per request
+        got_port = np.where(parts[0].to_numpy() == "inbound", num, out_port)
         port = np.where(got_port > 0, got_port, port)
     r = rbac_eval.Requests(
         paths=x["path"].str.split("?", n=1).str[0].to_numpy(dtype=object) if "path" in x.columns else None,

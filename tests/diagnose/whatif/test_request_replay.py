@@ -128,7 +128,7 @@ def test_each_match_class_is_judged_request_by_request(action: str, rule: dict, 
     assert _shares(action, rule) == {s: (True, sh) for s, sh in denied.items()}
 
 
-def test_a_client_side_log_stands_in_where_the_server_logged_nothing() -> None:
+def test_a_client_side_log_is_read_where_the_server_logged_nothing() -> None:
     """curl -> details is only in curl's own log (plaintext, no identity): its share comes from there."""
     got = _shares("DENY", _op(paths=["/admin"]), app="details")
     assert got == {CURL: (True, 0.25)}
@@ -172,3 +172,13 @@ def test_live_policies_already_denying_are_not_counted_again() -> None:
         "selector": {"matchLabels": {"app": "ratings"}}, "action": "DENY", "rules": [_op(methods=["POST"])]})]
     rep = predict(live, [_policy("DENY", _op(paths=["/ratings/*"]))], _window(), 3600, findings=False, requests=_logs())
     assert {i.source: round(i.share, 6) for i in rep.impacts} == {REVIEWS: 0.6, BATCH: 1.0}
+
+
+def test_the_callers_own_log_wins_over_the_servers_blend_of_one_identity() -> None:
+    """Versions sharing a service account are one peer to the server: the client's own lines name the caller."""
+    own = _outbound("bookinfo", "reviews-v2", "ratings", [("GET", "/ratings/0", 10), ("POST", "/ratings/9", 10)])
+    logs = pd.concat([_logs(), own], ignore_index=True)
+    assert _shares("DENY", _op(paths=["/ratings/0"]), logs=logs) == {REVIEWS: (True, 0.5)}
+    # the Service port in the client's cluster name maps to the container port the policy names
+    assert _shares("DENY", _op(ports=["9080"], methods=["POST"]), logs=logs) == {REVIEWS: (True, 0.5)}
+    assert _shares("DENY", _op(ports=["9081"], methods=["POST"]), logs=logs) == {}
