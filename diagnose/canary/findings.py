@@ -50,6 +50,19 @@ def rollback_yaml(vs: ConfigObject, route: int, stable_subset: str | None) -> st
     return yaml.safe_dump(raw, sort_keys=False)
 
 
+def pin_yaml(host: str, stable: str) -> str:
+    """A DestinationRule subset for the stable version and a VirtualService sending it all the traffic: the
+    rollback where versions share a Service with no weighted route (scaling the candidate to zero also does)."""
+    name, _, rest = host.partition(".")
+    ns = rest.split(".", 1)[0] or "default"
+    subset = f"stable-{stable}"
+    dr = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": name, "namespace": ns},
+          "spec": {"host": host, "subsets": [{"name": subset, "labels": {"version": stable}}]}}
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": name, "namespace": ns},
+          "spec": {"hosts": [host], "http": [{"route": [{"destination": {"host": host, "subset": subset}, "weight": 100}]}]}}
+    return yaml.safe_dump_all([dr, vs], sort_keys=False)
+
+
 def findings_of(verdicts: list[Verdict], objects: list[ConfigObject], root_namespace: str = "istio-system") -> list[Finding]:
     index = ConfigIndex(objects, root_namespace)
     out = []
@@ -68,6 +81,8 @@ def findings_of(verdicts: list[Verdict], objects: list[ConfigObject], root_names
                 dr = index.destination_rule(v.service, vs.namespace or "default", v.namespace)
                 stable_subset = next((name for name, labels in subsets(dr) if labels.get("version") == v.stable), None)
                 ev["rollback_yaml"] = rollback_yaml(vs, i, stable_subset)
+        elif v.verdict == ROLLBACK:  # versions side by side with no weighted route: pin the stable one
+            ev["rollback_yaml"] = pin_yaml(v.service, v.stable)
         out.append(make(_CODES[v.verdict], ref, evidence=ev, impact={"requests": v.evidence.get("requests")},
                         service=v.service, candidate=v.candidate, stable=v.stable,
                         confidence=f"{v.confidence:.1%}", reason=v.reason))

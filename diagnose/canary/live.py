@@ -2,35 +2,85 @@
 
 The live diagnoser's own window (seconds) is too short to judge a version, so the verdicts use
 their own (default 5 minutes) and are recomputed at most every `every_s`: a refresh is cheap
-(vectorized) but pointless more often than data can change a verdict. Only services with an
-explicit weighted route are judged here: that is a rollout someone is running. Versions that
-simply coexist behind one Service (bookinfo's reviews v1/v2/v3 by design) are still judged on
-demand by GET /api/v1/canary, but are not alarms.
+(vectorized) but pointless more often than data can change a verdict. Two kinds of split are a
+rollout someone is running, and raise findings:
+- a service an explicit weighted route splits over versions, and
+- a newer version taking traffic beside the stable one without any weighted route (a second
+  Deployment behind the same Service): a version that first took traffic at least one window
+  after the stable version did, for `newcomer_s` after it appeared. Versions that simply coexist
+  (bookinfo's reviews v1/v2/v3 by design, all taking traffic from the start or before meshscope
+  started: the history before the window is read once) are not alarms; GET /api/v1/canary still
+  judges them on demand.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
+
+from collector import schema
 from diagnose.canary.findings import findings_of, weighted_hosts
 from diagnose.canary.steps import judge
-from diagnose.canary.verdict import Thresholds
+from diagnose.canary.verdict import Thresholds, Verdict
 from diagnose.findings import Finding
 
 # in the live loop: act on roll back and promote; "hold" and "not enough traffic yet" are the API's to show
 LIVE_VERDICTS = frozenset({"rollback", "promote"})
 
 
+def serving_versions(frame: pd.DataFrame | None) -> set[tuple[str, str]]:
+    """(host, version) pairs that took requests in a rate frame (vectorised; "unknown" versions skipped)."""
+    if frame is None or len(frame) == 0 or not {schema.METRIC, schema.DESTINATION_SERVICE,
+                                                 schema.DESTINATION_VERSION, schema.RATE} <= set(frame.columns):
+        return set()
+    f = frame[(frame[schema.METRIC].astype(str) == schema.ISTIO_REQUESTS_TOTAL).to_numpy()
+              & (pd.to_numeric(frame[schema.RATE], errors="coerce").fillna(0).to_numpy() > 0)]
+    pairs = f.groupby([schema.DESTINATION_SERVICE, schema.DESTINATION_VERSION], observed=True, sort=False).size()
+    return {(str(h), str(v)) for h, v in pairs.index if str(v) not in ("unknown", "", "nan")}
+
+
+class Newcomers:
+    """When each version of each service first took traffic, as this process has seen it.
+
+    Primed once with the traffic of `prime_s` before the first window (versions there are
+    established: first seen at -inf), so a restart does not make every version new."""
+
+    def __init__(self, window_s: float, newcomer_s: float):
+        self.window_s, self.newcomer_s = window_s, newcomer_s
+        self.first: dict[str, dict[str, float]] = {}
+        self.primed = False
+
+    def prime(self, frame: pd.DataFrame | None) -> None:
+        for host, ver in serving_versions(frame):
+            self.first.setdefault(host, {})[ver] = -math.inf
+        self.primed = True
+
+    def observe(self, frame: pd.DataFrame | None, now: float) -> None:
+        """Versions serving in a frame of the current window: first seen now unless seen before."""
+        for host, ver in serving_versions(frame):
+            self.first.setdefault(host, {}).setdefault(ver, now)
+
+    def is_new(self, v: Verdict, now: float) -> bool:
+        """The candidate first took traffic a window or more after the stable version, and not long ago."""
+        got = self.first.get(v.service, {})
+        c, s = got.get(v.candidate), got.get(v.stable)
+        return c is not None and s is not None and c - s >= self.window_s and now - c <= self.newcomer_s
+
+
 def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], window_s: float = 300.0,
                    every_s: float = 10.0, th: Thresholds = Thresholds(),
                    clock: Callable[[], float] = time.monotonic,
-                   journal: Callable[[], Any] | None = None) -> Callable[[float], list[Finding]]:
+                   journal: Callable[[], Any] | None = None, newcomer_s: float = 6 * 3600.0,
+                   prime_s: float = 3600.0) -> Callable[[float], list[Finding]]:
     """A live loop `extra` source: fn(now) -> canary findings (MS5010 roll back, MS5011 promote).
 
     `journal` gives the config journal: the window is then judged step by step where the weights moved,
     against the version the rollout started from (diagnose.canary.steps)."""
     cache: dict[str, Any] = {"at": float("-inf"), "found": []}
+    seen = Newcomers(window_s, newcomer_s)
 
     def found(now: float) -> list[Finding]:
         if clock() - cache["at"] < every_s:
@@ -43,15 +93,38 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
         objects = list(getattr(snap, "objects", None) or [])
         root = getattr(getattr(snap, "mesh_config", None), "root_namespace", "istio-system")
         hosts = weighted_hosts(objects, root)
-        if not hosts:
-            cache["found"] = []
-            return []
-        verdicts = [v for v in judge(rates, objects, root, journal() if journal else None, window_s, now, th)
-                    if v.service in hosts and v.verdict in LIVE_VERDICTS]
-        cache["found"] = findings_of(verdicts, objects, root)
+        if not seen.primed:  # what served before the first window is established, not new
+            try:
+                seen.prime(rates(prime_s, now - window_s))
+            except Exception:  # noqa: BLE001 - no history: everything seen from now on starts together
+                seen.prime(None)
+        frames: list[Any] = []
+
+        def read(w: float, end: float | None = None) -> Any:  # the verdicts' own reads also feed `seen`
+            got = rates(w, end)
+            frames.append(got)
+            return got
+
+        verdicts = judge(read, objects, root, journal() if journal else None, window_s, now, th)
+        if frames:
+            seen.observe(frames[-1], now)  # the latest step: what serves now
+        live = []
+        for v in verdicts:
+            if v.verdict not in LIVE_VERDICTS:
+                continue
+            if v.service in hosts:
+                live.append(v)
+            elif seen.is_new(v, now):
+                first = seen.first[v.service]
+                v.evidence["side_by_side"] = {
+                    "candidate_first_traffic": first[v.candidate],
+                    "stable_first_traffic": None if math.isinf(first[v.stable]) else first[v.stable],
+                    "why": "no weighted route: a newer version took traffic beside the stable one"}
+                live.append(v)
+        cache["found"] = findings_of(live, objects, root)
         return list(cache["found"])
 
     return found
 
 
-__all__ = ["LIVE_VERDICTS", "finding_source"]
+__all__ = ["LIVE_VERDICTS", "Newcomers", "finding_source", "serving_versions"]

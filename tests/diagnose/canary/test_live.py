@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from diagnose.canary.findings import weighted_hosts
 from diagnose.canary.live import finding_source
 from diagnose.live.sources import combine_extra as combine
@@ -55,14 +57,15 @@ def test_live_source_flags_the_weighted_canary_only_and_caches() -> None:
 
     src = finding_source(rates, lambda: _snap(SPLIT), window_s=WINDOW, every_s=10.0, clock=lambda: now[0])
     got = src(1000.0)
+    assert calls == [3600.0, WINDOW]  # the history before the window once (which versions were there), then the window
     # pay's v2 is as bad, but no VirtualService splits pay: versions side by side are not a rollout
     assert [(f.code, f.evidence["verdict"]["service"]) for f in got] == [("MS5010", "cart.shop.svc.cluster.local")]
     assert got[0].evidence["rollback_yaml"] and got[0].resource.kind == "VirtualService"
     now[0] = 5.0
-    assert [f.code for f in src(1005.0)] == ["MS5010"] and len(calls) == 1  # within every_s: the cached answer
+    assert [f.code for f in src(1005.0)] == ["MS5010"] and len(calls) == 2  # within every_s: the cached answer
     now[0] = 11.0
     src(1011.0)
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 def test_live_diagnoser_opens_the_canary_finding_and_a_broken_source_costs_only_itself() -> None:
@@ -75,3 +78,63 @@ def test_live_diagnoser_opens_the_canary_finding_and_a_broken_source_costs_only_
                                   extra=extra, analyze=lambda s: []))
     d.evaluate(2000.0)
     assert [f.code for f in d.findings(status="open")] == ["MS5010"]
+
+
+PAY_V1 = _frame(_version("pay", "v1", 4000, 0.005, 40))
+PAY_BAD = _frame(_version("pay", "v1", 4000, 0.005, 40), _version("pay", "v2", 1000, 0.08, 40))
+PAY_GOOD = _frame(_version("pay", "v1", 4000, 0.005, 40), _version("pay", "v2", 1500, 0.005, 40))
+PAY = "pay.shop.svc.cluster.local"
+
+
+def _series(history, *steps):
+    """rates(window, end): `history` for the priming read (a window ending before `now`), else the step's frame."""
+    current = {"frame": steps[0]}
+
+    def rates(window_s: float, end: float | None = None):
+        return history if window_s == 3600.0 else current["frame"]
+
+    return rates, current
+
+
+@pytest.mark.parametrize("frame,code", [(PAY_BAD, "MS5010"), (PAY_GOOD, "MS5011")])
+def test_a_newer_version_beside_the_stable_one_without_a_weighted_route_is_judged_live(frame, code) -> None:
+    """pay v1 serves alone for a window; then v2 takes traffic beside it (a second Deployment behind the
+    Service, no VirtualService): its verdict is a live finding, with the YAML pinning v1 when it regresses."""
+    rates, cur = _series(None, PAY_V1)
+    now = [0.0]
+    src = finding_source(rates, lambda: _snap(""), window_s=WINDOW, every_s=10.0, clock=lambda: now[0])
+    assert src(1000.0) == []
+    cur["frame"], now[0] = frame, 700.0
+    got = src(1000.0 + WINDOW + 100)
+    assert [(f.code, f.evidence["verdict"]["service"], f.evidence["verdict"]["candidate"]) for f in got] == [(code, PAY, "v2")]
+    ev = got[0].evidence
+    assert ev["verdict"]["evidence"]["side_by_side"]["stable_first_traffic"] == 1000.0
+    if code == "MS5010":
+        assert "subset: stable-v1" in ev["rollback_yaml"] and "weight: 100" in ev["rollback_yaml"]
+        assert "version: v1" in ev["rollback_yaml"]
+    else:
+        assert "rollback_yaml" not in ev
+
+
+def test_versions_that_coexist_from_the_start_or_before_it_are_not_alarms() -> None:
+    # both took traffic before meshscope's first window (the priming read sees them): established
+    rates, _ = _series(PAY_BAD, PAY_BAD)
+    assert finding_source(rates, lambda: _snap(""), window_s=WINDOW)(5000.0) == []
+    # no history, both appear together (a fresh mesh starting all versions at once): not a rollout either
+    rates, cur = _series(None, PAY_BAD)
+    now = [0.0]
+    src = finding_source(rates, lambda: _snap(""), window_s=WINDOW, clock=lambda: now[0])
+    assert src(1000.0) == []
+    now[0] = 2 * WINDOW
+    assert src(1000.0 + 2 * WINDOW) == []
+
+
+def test_a_newcomer_stops_being_one_after_newcomer_s() -> None:
+    rates, cur = _series(PAY_V1, PAY_V1)
+    now = [0.0]
+    src = finding_source(rates, lambda: _snap(""), window_s=WINDOW, clock=lambda: now[0], newcomer_s=3600.0)
+    src(1000.0)
+    cur["frame"], now[0] = PAY_BAD, 100.0
+    assert [f.code for f in src(1100.0)] == ["MS5010"]  # v1 established (history), v2 new
+    now[0] = 5000.0
+    assert src(1100.0 + 3601.0) == []  # v2 has served for more than newcomer_s: it is simply there now
