@@ -242,11 +242,13 @@ class LiveSource:
 
     # ---- graph ----------------------------------------------------------------------------
     def warm(self) -> None:
-        """Build the default view once, off the request path, so the first page or API call does not wait for it."""
-        try:
-            self.graph()
-        except Exception as exc:  # noqa: BLE001 - the page reports a failing graph itself
-            log.debug("warming the default graph failed: %s", exc)
+        """Build the default views (Topology's workload graph, the Overview's and Services' service graph) once, off
+        the request path, so no first page or API call computes one: from then on reads get the latest at once."""
+        for graph_type in ("workload", "service"):
+            try:
+                self.graph(graph_type)
+            except Exception as exc:  # noqa: BLE001 - the page reports a failing graph itself
+                log.debug("warming the default %s graph failed: %s", graph_type, exc)
 
     def graph(self, graph_type: str = "workload", namespaces: list[str] | None = None,
               window_s: float | None = None) -> GraphResult:
