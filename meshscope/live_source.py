@@ -242,13 +242,15 @@ class LiveSource:
 
     # ---- graph ----------------------------------------------------------------------------
     def warm(self) -> None:
-        """Build the default views (Topology's workload graph, the Overview's and Services' service graph) once, off
-        the request path, so no first page or API call computes one: from then on reads get the latest at once."""
-        for graph_type in ("workload", "service"):
+        """Build the default views (Topology's workload graph, the Overview's and Services' service graph, the trace
+        list) once, off the request path, so no first page or API call computes one: from then on reads get the
+        latest at once."""
+        for name, read in (("workload graph", lambda: self.graph("workload")),
+                           ("service graph", lambda: self.graph("service")), ("trace list", lambda: self.traces(TraceFilters()))):
             try:
-                self.graph(graph_type)
-            except Exception as exc:  # noqa: BLE001 - the page reports a failing graph itself
-                log.debug("warming the default %s graph failed: %s", graph_type, exc)
+                read()
+            except Exception as exc:  # noqa: BLE001 - the page reports a failing view itself
+                log.debug("warming the default %s failed: %s", name, exc)
 
     def graph(self, graph_type: str = "workload", namespaces: list[str] | None = None,
               window_s: float | None = None) -> GraphResult:
