@@ -22,6 +22,9 @@ class ResourceRef:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
 
+EPISODES_KEPT = 50
+
+
 @dataclass
 class Finding:
     """One problem, with the evidence that shows it and how much traffic it hurts.
@@ -46,6 +49,9 @@ class Finding:
     last_seen: float | None = None
     resolved_at: float | None = None  # set by the live loop when the finding resolves (epoch seconds)
     opened_at: float | None = None  # when the current episode began: first_seen, or the latest reopening (#14 onset)
+    # closed episodes, oldest first: [[opened, resolved], ...] (the last EPISODES_KEPT), so a page in the past can
+    # say whether a finding that came back was open at an instant before its current episode (#14)
+    episodes: list[list[float]] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:

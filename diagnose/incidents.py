@@ -392,7 +392,21 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
                    remediation=str(d.get("remediation", "")), evidence=mapping(d.get("evidence")),
                    impact=mapping(d.get("impact")), status=str(d.get("status", "open")),
                    first_seen=when(d.get("first_seen")), last_seen=when(d.get("last_seen")),
-                   resolved_at=when(d.get("resolved_at")), opened_at=when(d.get("opened_at")))
+                   resolved_at=when(d.get("resolved_at")), opened_at=when(d.get("opened_at")),
+                   episodes=_episodes(d.get("episodes")))
+
+
+def _episodes(x: Any) -> list[list[float]]:
+    """Closed [opened, resolved] intervals of a saved finding; a malformed one is dropped, not fatal."""
+    out = []
+    for e in x if isinstance(x, list) else []:
+        try:
+            o, r = float(e[0]), float(e[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+        if o == o and r == r and o <= r:
+            out.append([o, r])
+    return out
 
 
 def incidents_of_dicts(findings: list[dict[str, Any]], *, full: bool = False) -> list[dict[str, Any]]:

@@ -140,21 +140,45 @@ def window_options(current: float) -> list[tuple[float, str]]:
     return out
 
 
-def open_at(finding: dict[str, Any], end: float) -> bool:
-    """Was the finding open at `end`? Its current episode (from `opened_at`) had begun and not yet resolved."""
+def episode_at(finding: dict[str, Any], end: float) -> tuple[float, float | None] | None:
+    """(onset, resolution or None if still open) of the finding's episode that held `end`; None if none did.
+
+    The current episode runs from `opened_at`; the closed ones before it are `episodes` ([[opened, resolved]])."""
     start = finding.get("opened_at") or finding.get("first_seen")
-    if not start or float(start) > end:
-        return False
-    if finding.get("status") == "resolved":
-        return float(finding.get("resolved_at") or 0) > end
-    return finding.get("status") in (None, "open")
+    if start and float(start) <= end:
+        if finding.get("status") == "resolved":
+            resolved = float(finding.get("resolved_at") or 0)
+            return (float(start), resolved) if resolved > end else None
+        return (float(start), None) if finding.get("status") in (None, "open") else None
+    for opened, resolved in finding.get("episodes") or []:
+        if float(opened) <= end < float(resolved):
+            return float(opened), float(resolved)
+    return None
+
+
+def open_at(finding: dict[str, Any], end: float) -> bool:
+    """Was the finding open at `end`? In its current episode, or in one of the earlier ones it recorded."""
+    return episode_at(finding, end) is not None
 
 
 def earlier_episode(finding: dict[str, Any], end: float) -> bool:
-    """First seen before `end` but reopened since: whether it was open at `end` is not kept (only the
-    current episode's bounds are), so a page in the past names these rather than guess."""
+    """Whether the finding's state at `end` is unknown: first seen before `end`, reopened since, and its recorded
+    episodes do not reach back to `end` (a state saved before episodes were kept, or more than the last
+    EPISODES_KEPT). A page in the past names these rather than guess."""
     first, opened = finding.get("first_seen"), finding.get("opened_at")
-    return bool(first and opened and float(first) <= end < float(opened))
+    if not (first and opened and float(first) <= end < float(opened)):
+        return False
+    episodes = finding.get("episodes") or []
+    if not episodes:
+        return True
+    recorded_from = float(episodes[0][0])
+    return end < recorded_from and recorded_from > float(first) + 1.0
+
+
+def _as_then(finding: dict[str, Any], end: float) -> dict[str, Any]:
+    """The finding as it stood at `end`, in the episode that held it: open, from that episode's onset."""
+    onset, _ = episode_at(finding, end) or (finding.get("opened_at"), None)
+    return {**finding, "status": "open", "opened_at": onset, "resolved_at": None}
 
 
 def findings_at(findings: list[dict[str, Any]], end: float | None) -> list[dict[str, Any]]:
@@ -165,7 +189,7 @@ def findings_at(findings: list[dict[str, Any]], end: float | None) -> list[dict[
 
     if end is None:
         return [f for f in findings if f.get("status") == "open"]
-    then = [{**f, "status": "open"} for f in findings if open_at(f, end)]
+    then = [_as_then(f, end) for f in findings if open_at(f, end)]
     return sorted(then, key=lambda f: -SEVERITY_RANK.get(f.get("severity"), 0))  # stable: the source's order within
 
 
@@ -173,10 +197,15 @@ def timeline_as_of(findings: list[dict[str, Any]], end: float) -> list[dict[str,
     """The findings begun by `end`, as they stood then: open if not yet resolved (bars end at `end`)."""
     out = []
     for f in findings:
-        start = f.get("opened_at") or f.get("first_seen")
-        if not start or float(start) > end:
+        if open_at(f, end):
+            out.append(_as_then(f, end))
             continue
-        out.append({**f, "status": "open"} if open_at(f, end) else f)
+        start = f.get("opened_at") or f.get("first_seen")
+        if start and float(start) <= end:
+            out.append(f)  # resolved by then
+        elif f.get("episodes") and float(f["episodes"][0][0]) <= end:  # came back since: its last episode before
+            opened, resolved = max((e for e in f["episodes"] if float(e[0]) <= end), key=lambda e: float(e[0]))
+            out.append({**f, "status": "resolved", "opened_at": opened, "resolved_at": resolved})
     return out
 
 

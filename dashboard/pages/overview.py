@@ -77,13 +77,13 @@ def _span(seconds: float) -> str:
 
 
 def _past_note(everything: list[dict[str, Any]], shown: list[dict[str, Any]], end: float) -> html.P | None:
-    """What a past view cannot say: findings reopened since (their earlier episodes' ends are not kept)."""
+    """What a past view cannot say: findings reopened since whose recorded episodes do not reach back that far."""
     open_then = {f["fingerprint"] for f in shown}
     unsure = [f for f in everything if earlier_episode(f, end) and f["fingerprint"] not in open_then]
     if not unsure:
         return None
-    return html.P(f"{len(unsure)} finding(s) first seen before this instant came back later: only their current "
-                  f"episode is kept, so whether they were open then is not known ({', '.join(f['code'] for f in unsure[:5])}).",
+    return html.P(f"{len(unsure)} finding(s) first seen before this instant came back later and their episodes "
+                  f"recorded do not reach back to it: state then unknown ({', '.join(f['code'] for f in unsure[:5])}).",
                   className="muted", id="ov-unsure")
 
 

@@ -148,6 +148,7 @@ class FindingTracker:
                     t.reopenings.append(now)
                     f.opened_at = now  # a new episode: what changed before *it* matters, not before the first one
                 f.first_seen = t.finding.first_seen
+                f.episodes = t.finding.episodes  # the closed episodes follow the finding across evaluations
                 t.finding = f
             t.seen_streak += 1
             t.missing_streak = 0
@@ -179,6 +180,7 @@ class FindingTracker:
                 if t.missing_streak >= needed:
                     t.status = t.finding.status = "resolved"
                     t.finding.resolved_at = now
+                    _close_episode(t.finding, now)
             elif t.status == "resolved" and (t.finding.resolved_at or now) < now - self.retention_s:
                 del self.tracks[fp]
 
@@ -197,6 +199,15 @@ class FindingTracker:
         with self.lock:
             t = self.tracks.get(fingerprint)
             return t.finding if t and t.status != "pending" else None
+
+def _close_episode(f: Finding, now: float) -> None:
+    """Record the episode that just resolved (bounded: the last EPISODES_KEPT)."""
+    from diagnose.findings import EPISODES_KEPT
+
+    start = f.opened_at or f.first_seen
+    if start is not None:
+        f.episodes = [*f.episodes, [float(start), float(now)]][-EPISODES_KEPT:]
+
 
 def _values(v: Any) -> set[str]:
     if v is None or v == "":
