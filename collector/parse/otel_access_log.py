@@ -222,7 +222,7 @@ def _wire_records(body: bytes) -> _Records:
         for j, v in rendered.items():
             py[j] = v
         values = pa.array(py, pa.string())
-    keys = w._strings(body_buffer, buf, k_s, k_l, repetitive=True)
+    keys = _strings_in_order(body_buffer, buf, k_s, k_l)  # one copy: keys too come in payload order
     return _Records(n, time_ns, None, trace, owner_l, resources, a_owner, keys, values,
                     _RawBodies(body_buffer, buf, body_at, body_len))
 
@@ -239,15 +239,22 @@ def _strings_in_order(data: pa.Buffer, buf: np.ndarray, starts: np.ndarray, leng
 
 def _check_utf8(data: pa.Buffer, buf: np.ndarray, at: np.ndarray, length: np.ndarray) -> None:
     """Every string body must be UTF-8 (as upb insists); only bodies with a non-ASCII byte need the check."""
-    has = np.flatnonzero(at >= 0)
+    has = np.flatnonzero((at >= 0) & (length > 0))
     if not len(has):
         return
-    lo, hi = int(at[has].min()), int((at[has] + length[has]).max())
-    high = np.flatnonzero(buf[lo:hi] >= 0x80) + lo
-    if not len(high):
-        return
     a, b = at[has], at[has] + length[has]
-    some = has[np.searchsorted(high, b) > np.searchsorted(high, a)]
+    edges = np.empty(2 * len(has), dtype=np.int64)
+    edges[0::2], edges[1::2] = a, b
+    if (np.diff(edges) >= 0).all() and edges[0] >= 0 and edges[-1] <= len(buf):
+        # bodies in payload order (always, from the walk): one pass says which body holds a high byte; the
+        # protobuf framing between bodies (lengths, fixed64 times) is full of them and is never looked at
+        high = np.zeros(len(buf) + 1, dtype=bool)
+        np.greater_equal(buf, 0x80, out=high[:-1])
+        some = has[np.logical_or.reduceat(high, edges)[0::2]]
+    else:
+        lo, hi = int(a.min()), int(b.max())
+        pos = np.flatnonzero(buf[lo:hi] >= 0x80) + lo
+        some = has[np.searchsorted(pos, b) > np.searchsorted(pos, a)]
     if len(some):
         w._strings(data, buf, at[some], length[some])  # raises _Bad on invalid UTF-8
 
