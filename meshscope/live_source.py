@@ -421,6 +421,14 @@ class LiveSource:
         at = (getattr(diagnoser, "last_evaluation", None) or {}).get("time")
         return float(at) if at is not None else None
 
+    def retention_s(self) -> float:
+        """How far back a page's window may end (`?end=`): the telemetry store's window when the graphs read that
+        store (the bundled mesh), else 24 h (a cluster's Prometheus keeps what it keeps; 24 h is the bound asked)."""
+        store = getattr(self.stack, "store", None)
+        if store is not None and getattr(self.backend, "store", None) is store:
+            return float(store.window_s)
+        return 86400.0
+
     def slos(self, end: float | None = None) -> list[dict[str, Any]]:
         """SLO status now, or at `end` (time travel: the budgets' event history is kept for the SLO period)."""
         return self.stack.diagnoser.slo_status() if end is None else self.stack.diagnoser.slo_status(now=end)
