@@ -236,9 +236,15 @@ def _series_rates(df: pd.DataFrame, window: tuple[float, float],
         ext_start = np.where(ext_start > 0, np.minimum(ext_start, np.where(born, 0.0, to_zero)), ext_start)
         # a scrape after the end (a window in the past): interpolate back to the end, like a baseline at the start
         ext_end = np.where(to_end < 0, to_end, np.where(to_end < near, to_end, avg / 2))
-        factor = np.where(valid, (sampled + ext_start + ext_end) / np.where(valid, sampled, 1.0), 0.0)
+        # an edge with samples on both sides is interpolated between the two around it, not by stretching the
+        # series' average over its whole span: a window just before or after a change (traffic starting,
+        # stopping, a scenario) otherwise takes in or loses up to an interval of the other state (#20)
+        c_start = _cumulative_at(sid, t, inc, first_idx, t0, born, w_start)
+        c_end = _cumulative_at(sid, t, inc, first_idx, t0, born, w_end)
+        per_s = inc_s / np.where(valid, sampled, 1.0)
+        inside = c_end - c_start + per_s * (np.maximum(ext_start, 0.0) + np.maximum(ext_end, 0.0))
     length = w_end - w_start
-    rate = inc_s * np.maximum(factor, 0.0) / length if length > 0 else np.where(valid, inc_s / np.where(valid, sampled, 1.0), np.nan)
+    rate = np.maximum(inside, 0.0) / length if length > 0 else np.where(valid, inc_s / np.where(valid, sampled, 1.0), np.nan)
     rate = np.where(valid, rate, np.nan)
     valid = ~np.isnan(rate)
     first_rows = order[first_idx]  # original row of each series' first sample: carries its labels
@@ -247,6 +253,35 @@ def _series_rates(df: pd.DataFrame, window: tuple[float, float],
     labels = labels[[*s.ISTIO_LABELS, s.METRIC, s.LE]].reset_index(drop=True)
     labels[s.RATE] = rate
     return labels[valid].reset_index(drop=True)
+
+
+def _cumulative_at(sid: np.ndarray, t: np.ndarray, inc: np.ndarray, first_idx: np.ndarray, t0: np.ndarray,
+                   born: np.ndarray, x: float) -> np.ndarray:
+    """Per series: its increase from its first point (t0, 0) up to `x`, linear between the samples around `x`.
+
+    Rows are sorted by (sid, t); `inc` is each row's increase over the previous one (a newborn's first row:
+    its whole value, from its zero point t0). Before t0: 0; after the last sample: the whole increase.
+    """
+    n_series = len(first_idx)
+    cum = np.cumsum(inc)
+    base = np.r_[0.0, cum][first_idx]  # the running sum just before each series' first row
+    c = cum - np.repeat(base, np.diff(np.r_[first_idx, len(sid)]))
+    count = np.bincount(sid, weights=(t <= x).astype(float), minlength=n_series).astype(np.int64)
+    n = np.diff(np.r_[first_idx, len(sid)])
+    last = first_idx + n - 1
+    out = np.where(count >= n, c[last], 0.0)
+    mid = (count >= 1) & (count < n)
+    lo = first_idx + np.maximum(count - 1, 0)
+    hi = np.minimum(lo + 1, last)
+    span = t[hi] - t[lo]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(span > 0, (x - t[lo]) / span, 1.0)
+        out = np.where(mid, c[lo] + (c[hi] - c[lo]) * frac, out)
+        # a newborn between its zero point and its first sample
+        lead = (count == 0) & born & (t0 <= x)
+        first_span = t[first_idx] - t0
+        out = np.where(lead, c[first_idx] * np.where(first_span > 0, (x - t0) / first_span, 1.0), out)
+    return out
 
 
 def _empty_rates() -> pd.DataFrame:

@@ -218,8 +218,12 @@ class Scraper:
     def _fetch_one(self, target: ScrapeTarget) -> _Fetched:
         f = _Fetched(target, TargetHealth(target.url, labels=dict(target.labels)), time.perf_counter())
         try:
+            # stamped when the request goes out, as Prometheus stamps a scrape: the target reads its counters
+            # as it answers, and the answer can take a loaded box a second to arrive and be read; stamped at the
+            # end, a window edge put requests the logs had completed before it after it (#20)
+            when = pd.Timestamp.now(tz="UTC")
             f.raw = f.body = self._fetch(target)
-            f.when = pd.Timestamp.now(tz="UTC")
+            f.when = when
             if self._keep_re is not None:  # only the series kept are worth parsing
                 f.body, f.offsets = kept_lines(f.raw, self._keep_re)
             if f.body and not f.body.endswith(b"\n"):
