@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from collector import schema
@@ -36,10 +37,17 @@ def serving_versions(frame: pd.DataFrame | None) -> set[tuple[str, str]]:
     if frame is None or len(frame) == 0 or not {schema.METRIC, schema.DESTINATION_SERVICE,
                                                  schema.DESTINATION_VERSION, schema.RATE} <= set(frame.columns):
         return set()
-    f = frame[(frame[schema.METRIC].astype(str) == schema.ISTIO_REQUESTS_TOTAL).to_numpy()
-              & (pd.to_numeric(frame[schema.RATE], errors="coerce").fillna(0).to_numpy() > 0)]
-    pairs = f.groupby([schema.DESTINATION_SERVICE, schema.DESTINATION_VERSION], observed=True, sort=False).size()
-    return {(str(h), str(v)) for h, v in pairs.index if str(v) not in ("unknown", "", "nan")}
+    keep = (frame[schema.METRIC] == schema.ISTIO_REQUESTS_TOTAL).to_numpy() & (
+        np.nan_to_num(frame[schema.RATE].to_numpy(dtype=float, na_value=np.nan)) > 0)
+    idx = np.flatnonzero(keep)
+    # distinct pairs on integer codes: the frame's size, not its label text, sets the cost
+    hc, hu = pd.factorize(frame[schema.DESTINATION_SERVICE].iloc[idx])
+    vc, vu = pd.factorize(frame[schema.DESTINATION_VERSION].iloc[idx])
+    ok = (hc >= 0) & (vc >= 0)
+    pairs = np.unique(hc[ok].astype(np.int64) * (len(vu) + 1) + vc[ok])
+    hs, vs = np.asarray(hu, dtype=object), np.asarray(vu, dtype=object)
+    return {(str(hs[p // (len(vu) + 1)]), str(vs[p % (len(vu) + 1)])) for p in pairs} - \
+        {(str(h), v) for h in hs for v in ("unknown", "")}
 
 
 class Newcomers:

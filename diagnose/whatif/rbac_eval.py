@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Interval = tuple[np.ndarray, np.ndarray]
 
@@ -52,30 +54,32 @@ class Requests:
         return out
 
 
-def _one(matcher: dict[str, Any], v: str, rx: re.Pattern | None) -> bool:
-    if matcher.get("ignore_case"):
-        v = v.lower()
+def _match_unique(matcher: dict[str, Any], uniq: pa.Array) -> np.ndarray:
+    """One StringMatcher over distinct values, in Arrow's kernels (RE2 for regexes, as Envoy uses)."""
+    ic = bool(matcher.get("ignore_case"))
     if "exact" in matcher:
-        return v == (matcher["exact"].lower() if matcher.get("ignore_case") else matcher["exact"])
-    if "prefix" in matcher:
-        return v.startswith(matcher["prefix"].lower() if matcher.get("ignore_case") else matcher["prefix"])
-    if "suffix" in matcher:
-        return v.endswith(matcher["suffix"].lower() if matcher.get("ignore_case") else matcher["suffix"])
-    if "contains" in matcher:
-        return (matcher["contains"].lower() if matcher.get("ignore_case") else matcher["contains"]) in v
-    return rx is not None and rx.fullmatch(v) is not None
+        hit = pc.equal(pc.utf8_lower(uniq), matcher["exact"].lower()) if ic else pc.equal(uniq, matcher["exact"])
+    elif "prefix" in matcher:
+        hit = pc.starts_with(uniq, matcher["prefix"], ignore_case=ic)
+    elif "suffix" in matcher:
+        hit = pc.ends_with(uniq, matcher["suffix"], ignore_case=ic)
+    elif "contains" in matcher:
+        hit = pc.match_substring(uniq, matcher["contains"], ignore_case=ic)
+    else:
+        hit = pc.match_substring_regex(uniq, f"^(?:{matcher['safe_regex']['regex']})$")
+    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
 
 
 def _string(matcher: dict[str, Any], values: np.ndarray) -> np.ndarray:
     """Envoy StringMatcher over an object array of strings ("" = absent: never matches).
 
-    Evaluated once per distinct value and spread back by the factorized codes: a window's
-    requests repeat a few paths, methods and identities many times."""
+    Evaluated once per distinct value (Arrow kernels) and spread back by the factorized codes: a
+    window's requests repeat a few paths, methods and identities many times."""
     if not any(k in matcher for k in ("exact", "prefix", "suffix", "contains", "safe_regex")):
         raise ValueError(f"unsupported string matcher {sorted(matcher)}")
     codes, uniq = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    rx = re.compile(matcher["safe_regex"]["regex"]) if "safe_regex" in matcher else None
-    per = np.fromiter((bool(u) and _one(matcher, str(u), rx) for u in uniq), bool, len(uniq))
+    arr = pa.array(pd.Series(np.asarray(uniq, dtype=object)).astype(str), type=pa.string())
+    per = _match_unique(matcher, arr) & np.asarray(pc.not_equal(arr, "").to_numpy(zero_copy_only=False), bool)
     out = np.zeros(len(codes), bool)
     ok = codes >= 0
     out[ok] = per[codes[ok]]

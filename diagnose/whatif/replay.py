@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector import schema
 from diagnose.findings import ResourceRef
@@ -458,6 +460,27 @@ def _text(frame: pd.DataFrame, col: str) -> np.ndarray:
     return arr.astype(str).astype(object)
 
 
+def _grouped(part: pd.DataFrame, key: dict[str, str], attrs: dict[str, str]) -> pd.DataFrame:
+    """Distinct (key, attribute) tuples of log rows with their counts: grouped on integer codes (factorize),
+    decoded and cleaned ("" for absent, host "hs" cut to its short name) for the distinct tuples only."""
+    names = [*key, *attrs]
+    codes, uniques = {}, {}
+    for name, col in {**key, **attrs}.items():
+        c, u = pd.factorize(part[col], use_na_sentinel=True)
+        codes[name] = np.where(c < 0, len(u), c)
+        arr = pa.array(pd.Series(np.asarray(u, dtype=object)).astype(str), type=pa.string())
+        arr = pc.if_else(pc.equal(arr, "-"), "", arr)
+        if name == "hs":
+            arr = pc.list_element(pc.split_pattern(arr, ".", max_splits=1), 0)
+        uniques[name] = np.append(np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object), "")
+    g = pd.DataFrame(codes).groupby(names, sort=False).size().rename("n").reset_index()
+    out = pd.DataFrame({name: uniques[name][g[name].to_numpy()] for name in names})
+    out["n"] = g["n"].to_numpy()
+    if "hs" in key:  # two spellings of one host (FQDN, short) are one key
+        out = out.groupby(names, sort=False)["n"].sum().reset_index()
+    return out
+
+
 @dataclass
 class _Logged:
     """One edge judged request by request over its logged requests."""
@@ -521,40 +544,29 @@ def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _
         col = _HEADER_COLUMNS.get("host" if h == ":authority" else h)
         if col is not None and col in req.columns:
             frame_cols[f"h:{'host' if h == ':authority' else h}"] = col
-    rep = _text(req, schema.REPORTER) if schema.REPORTER in req.columns else np.full(len(req), "destination", object)
-    with_cluster = schema.UPSTREAM_CLUSTER in req.columns  # names the port: inbound|9080||, outbound|9080||host
+    rep = req[schema.REPORTER] if schema.REPORTER in req.columns else pd.Series("destination", index=req.index)
+    if schema.UPSTREAM_CLUSTER in req.columns:  # names the port: inbound|9080||, outbound|9080||host
+        frame_cols["cluster"] = schema.UPSTREAM_CLUSTER
     x_parts = []
     # the caller's own log line first: it names the caller workload exactly (an inbound line knows the caller only
     # by its peer identity, which versions sharing a service account share); hosts keyed by short name (a server
     # line has the host from SNI or the authority)
-    src = req[(rep == "source") & req[schema.SOURCE_WORKLOAD].astype(str).isin(set(edges["s_wl"])).to_numpy()]
+    src = req[((rep == "source") & req[schema.SOURCE_WORKLOAD].isin(set(edges["s_wl"]))).to_numpy()]
     if len(src):
-        cols = {"s_ns": _text(src, schema.SOURCE_WORKLOAD_NAMESPACE), "s_wl": _text(src, schema.SOURCE_WORKLOAD),
-                "hs": pd.Series(_text(src, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object),
-                **{k: _text(src, v) for k, v in frame_cols.items()}}
-        if with_cluster:
-            cols["cluster"] = _text(src, schema.UPSTREAM_CLUSTER)
-        f = pd.DataFrame(cols)
-        key = ["s_ns", "s_wl", "hs"]
-        g = f.groupby([*key, *[c for c in f.columns if c not in key]], sort=False).size().rename("n").reset_index()
-        x_parts.append(g.merge(edges[["_k", *key]], on=key, how="inner"))
+        key = {"s_ns": schema.SOURCE_WORKLOAD_NAMESPACE, "s_wl": schema.SOURCE_WORKLOAD, "hs": schema.DESTINATION_SERVICE}
+        g = _grouped(src, key, frame_cols)
+        x_parts.append(g.merge(edges[["_k", *key]], on=list(key), how="inner"))
     covered = set(x_parts[0]["_k"]) if x_parts else set()
     rest = edges[~edges["_k"].isin(covered)]
     # callers without a sidecar log of their own (outside the mesh, plaintext): the server's line
-    dest = req[(rep == "destination") & req[schema.DESTINATION_WORKLOAD].astype(str).isin(set(rest["d_wl"])).to_numpy()] \
+    dest = req[((rep == "destination") & req[schema.DESTINATION_WORKLOAD].isin(set(rest["d_wl"]))).to_numpy()] \
         if len(rest) else req.iloc[0:0]
     if len(dest):
-        cols = {"principal": _text(dest, schema.SOURCE_PRINCIPAL), "d_ns": _text(dest, schema.DESTINATION_WORKLOAD_NAMESPACE),
-                "d_wl": _text(dest, schema.DESTINATION_WORKLOAD),
-                "hs": pd.Series(_text(dest, schema.DESTINATION_SERVICE)).str.split(".", n=1).str[0].to_numpy(dtype=object),
-                **{k: _text(dest, v) for k, v in frame_cols.items()}}
-        if with_cluster:
-            cols["cluster"] = _text(dest, schema.UPSTREAM_CLUSTER)
-        f = pd.DataFrame(cols)
-        f.loc[f["principal"] == "unknown", "principal"] = ""
-        key = ["principal", "d_ns", "d_wl", "hs"]
-        g = f.groupby([*key, *[c for c in f.columns if c not in key]], sort=False).size().rename("n").reset_index()
-        x_parts.append(g.merge(rest[["_k", *key]], on=key, how="inner"))
+        key = {"principal": schema.SOURCE_PRINCIPAL, "d_ns": schema.DESTINATION_WORKLOAD_NAMESPACE,
+               "d_wl": schema.DESTINATION_WORKLOAD, "hs": schema.DESTINATION_SERVICE}
+        g = _grouped(dest, key, frame_cols)
+        g.loc[g["principal"] == "unknown", "principal"] = ""
+        x_parts.append(g.merge(rest[["_k", *key]], on=list(key), how="inner"))
     x = pd.concat(x_parts, ignore_index=True) if x_parts else pd.DataFrame()
     if x.empty:
         return {}
