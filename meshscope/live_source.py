@@ -46,6 +46,7 @@ _STALE_S = 60.0  # the latest graph of a view stands in (while one refresh runs)
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
+_SUMMARY_COLUMNS = ["trace_id", "parent_span_id", "service_name", "name", "start_time", "end_time", "status_code"]
 
 
 @dataclass
@@ -434,18 +435,30 @@ class LiveSource:
         return self.stack.diagnoser.slo_status() if end is None else self.stack.diagnoser.slo_status(now=end)
 
     # ---- traces ---------------------------------------------------------------------------
-    def _spans(self, window_s: float = 900.0, end: float | None = None) -> pd.DataFrame:
-        from collector.query import spans
+    def _spans(self, window_s: float = 900.0, end: float | None = None, trace_id: str | None = None,
+                columns: list[str] = _SPAN_COLUMNS) -> pd.DataFrame:
+        """Spans that started in the window (of one trace), only `columns`: the trace list's summary needs no
+        attributes, and converting 15 minutes of them to Python objects was most of its cost."""
+        import pyarrow.compute as pc
 
-        df = spans(self.stack.store, window_s, end=end)
+        from collector import tables
+        from collector.schema import SPANS_COLUMNS
+
+        end_s = self.now() if end is None else end
+        names = [c for c in columns if c in SPANS_COLUMNS]
+        table = self.stack.store.arrow("spans", end_s - window_s, end_s, columns=names)
+        if trace_id is not None:
+            table = table.filter(pc.equal(table.column("trace_id"), trace_id.lower()))
+        df = tables.to_pandas(table)
         if df.empty:
-            return pd.DataFrame(columns=_SPAN_COLUMNS)
-        df = df.reindex(columns=_SPAN_COLUMNS)
+            return pd.DataFrame(columns=columns)
+        df = df.reindex(columns=columns)
         for col in ("start_time", "end_time"):
-            if pd.api.types.is_datetime64_any_dtype(df[col]):
+            if col in df and pd.api.types.is_datetime64_any_dtype(df[col]):
                 df[col] = df[col].astype("int64") / 1e9
         for col in ("trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "status_code", "response_flags"):
-            df[col] = df[col].fillna("").astype(str)
+            if col in df:
+                df[col] = df[col].fillna("").astype(str)
         return df
 
     def _spans_version(self) -> Any:
@@ -464,10 +477,10 @@ class LiveSource:
             raise QueryError("end", "must not be in the future")
         window = float(filters.window_s or 900.0)
         if filters.end is None:  # the latest summary, at once; one background refresh when it is due (#18)
-            summary = self._trace_summaries.get(window, lambda: _summarize_traces(self._spans(window)),
-                                                self._spans_version()).value
+            summary = self._trace_summaries.get(
+                window, lambda: _summarize_traces(self._spans(window, columns=_SUMMARY_COLUMNS)), self._spans_version()).value
         else:
-            summary = _summarize_traces(self._spans(window, end=filters.end))
+            summary = _summarize_traces(self._spans(window, end=filters.end, columns=_SUMMARY_COLUMNS))
         if summary.empty:
             return []
         return filter_traces(summary, filters)
@@ -476,8 +489,8 @@ class LiveSource:
         """The spans of one trace of the last 15 min, or (time travel) of the 15 min before `end` and a minute after."""
         from dashboard.snapshot_source import _order_spans
 
-        spans = self._spans() if end is None else self._spans(960.0, min(end + 60.0, self.now()))
-        spans = spans[spans["trace_id"] == trace_id]
+        spans = (self._spans(trace_id=trace_id) if end is None
+                 else self._spans(960.0, min(end + 60.0, self.now()), trace_id=trace_id))
         if spans.empty:
             return None
         return _order_spans(spans.sort_values("start_time").to_dict("records"))
