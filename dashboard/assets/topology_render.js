@@ -68,11 +68,61 @@
     if (changed) edge.data(out);  // unchanged: no write, so the `data` event below does not loop
   }
 
+  /* Edge labels are joined only while the stylesheet shows one: a large graph opens with edge labels
+   * off, and writing 30,000 edges' data at mount restyled every edge a second time (~1 s at 10,000 workloads). */
+  function labelsShown(json) {
+    return JSON.stringify(json || []).indexOf("data(lbl_") >= 0;
+  }
+
+  function joinAll(cy) {
+    cy.batch(function () { cy.edges().forEach(joinLabels); });
+  }
+
+  /* dash-cytoscape re-applies its whole stylesheet whenever the prop is a new array, even one equal to
+   * what is drawn (each 10 s refresh re-sends the highlight store, which re-runs the restyle callback):
+   * `fromJson` + `update()` restyles every element, seconds of main thread at 10,000 workloads, every
+   * refresh and under a click. An equal stylesheet is skipped here; a different one is applied as before. */
+  /* The stylesheet prop the component last applied (React keeps it on the component's fiber), so the
+   * first refresh's equal stylesheet is recognised too; null when React's internals are not there. */
+  function propStylesheet() {
+    var root = container();
+    if (!root) return null;
+    var key = Object.keys(root).filter(function (k) { return k.indexOf("__reactFiber$") === 0; })[0];
+    for (var fiber = key && root[key]; fiber; fiber = fiber.return) {
+      if (fiber.memoizedProps && fiber.memoizedProps.stylesheet) return fiber.memoizedProps.stylesheet;
+    }
+    return null;
+  }
+
+  function guardStyle(cy) {
+    var style = cy.style();
+    if (!style || style._meshscopeGuarded) return;
+    var original = style.fromJson.bind(style);
+    var applied = JSON.stringify(propStylesheet());
+    style._meshscopeGuarded = true;
+    style.fromJson = function (json) {
+      var key = JSON.stringify(json);
+      if (key === applied) return {update: function () { return style; }};
+      applied = key;
+      if (labelsShown(json) && !cy.scratch("_meshscope_labels")) {
+        cy.scratch("_meshscope_labels", true);
+        joinAll(cy);
+      }
+      return original(json);
+    };
+  }
+
   function tune(cy) {
     if (cy.scratch("_meshscope_tuned")) return;
     cy.scratch("_meshscope_tuned", true);
-    cy.batch(function () { cy.edges().forEach(joinLabels); });
-    cy.on("add data", "edge", function (evt) { joinLabels(evt.target); });
+    guardStyle(cy);
+    if (labelsShown(propStylesheet() || cy.style().json())) {
+      cy.scratch("_meshscope_labels", true);
+      joinAll(cy);
+    }
+    cy.on("add data", "edge", function (evt) {
+      if (cy.scratch("_meshscope_labels")) joinLabels(evt.target);
+    });
     fitRenderer(cy);
     var pending = null;
     cy.on("add remove", function () {  // a refresh can cross the size threshold either way
@@ -88,6 +138,65 @@
       if (root) root.removeAttribute("title");
     });
   }
+
+  /* Edges after the first frame. dash-cytoscape hands Cytoscape every element in one `add` inside the
+   * component's mount, and then fits and draws them all in the same task: at 10,000 workloads and
+   * 30,000 edges that is one task of several seconds before anything shows. On a big graph the
+   * mount's `add` keeps the nodes (the first view: every workload in its place and health colour)
+   * and the edges follow in slices of EDGE_SLICE, one task each, so the page paints and answers input
+   * in between. Cytoscape registers itself on its container as `_cyreg`; a setter on that name
+   * is the one place the page can reach a new core before the component's first `add`. */
+  var DEFER_EDGES = 6000, EDGE_SLICE = 4000;
+
+  function deferEdges(core) {
+    var add = core.add;
+    var first = true;
+    core.add = function (eles) {
+      if (!first || !Array.isArray(eles) || eles.length < DEFER_EDGES) return add.apply(this, arguments);
+      first = false;
+      var now = [], later = [];
+      for (var i = 0; i < eles.length; i++) {
+        var e = eles[i];
+        (e && e.data && e.data.source !== undefined ? later : now).push(e);
+      }
+      if (!later.length) return add.call(this, eles);
+      var added = add.call(this, now);
+      core.scratch("_meshscope_edges_pending", later.length);
+      var next = function () {
+        if (core.destroyed()) return;
+        var slice = later.splice(0, EDGE_SLICE).filter(function (e) {  // a refresh may have moved on meanwhile
+          return core.getElementById(e.data.id).empty() && !core.getElementById(e.data.source).empty()
+            && !core.getElementById(e.data.target).empty();
+        });
+        if (slice.length) add.call(core, slice);
+        core.scratch("_meshscope_edges_pending", later.length);
+        if (later.length) setTimeout(next, 0);
+      };
+      // after the first paint: two animation frames, then one task per slice
+      requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeout(next, 0); }); });
+      return added;
+    };
+  }
+
+  (function hookRegistration() {
+    var key = "__meshscope_cyreg";
+    var proto = HTMLElement.prototype;
+    if (Object.getOwnPropertyDescriptor(proto, "_cyreg")) return;
+    Object.defineProperty(proto, "_cyreg", {
+      configurable: true,
+      get: function () { return this[key]; },
+      set: function (reg) {
+        this[key] = reg;
+        if (!reg || this.id !== "topo-graph" && !(this.closest && this.closest("#topo-graph"))) return;
+        var core = reg.cy;
+        Object.defineProperty(reg, "cy", {
+          configurable: true, enumerable: true,
+          get: function () { return core; },
+          set: function (c) { core = c; if (c) deferEdges(c); }
+        });
+      }
+    });
+  })();
 
   // the page is rendered by Dash after this file loads, and again on every visit: look for the graph
   setInterval(function () {
