@@ -46,3 +46,20 @@ def test_hammered_api_answers_every_request(stack):
         with diag._eval_lock:  # a diagnoser cycle in progress for the whole burst: nobody may wait for it
             codes = _together(40, get)
     assert codes == [200] * 40
+
+
+def test_live_answers_say_how_old_they_are(stack):
+    """Graph, findings and SLOs come from the latest computed state: each answer carries when that was computed."""
+    import time
+
+    from tests.util import wait_until
+
+    with httpx.Client(base_url=stack.ui.url, timeout=60) as client:
+        for route in ("/api/v1/graph", "/api/v1/findings", "/api/v1/slos"):
+            r = wait_until(lambda: (lambda r: r if "X-Meshscope-As-Of" in r.headers else None)(client.get(route)),
+                           timeout=60, interval=1, what=f"{route} stamped with its as-of time")
+            as_of, age = float(r.headers["X-Meshscope-As-Of"]), int(r.headers["Age"])
+            assert 0 <= age <= time.time() - as_of + 1 and as_of <= time.time() + 1
+            if route == "/api/v1/graph":
+                body = r.json()
+                assert body["updated_at"] == pytest.approx(as_of, abs=1e-3) and body["age_s"] >= 0
