@@ -48,6 +48,7 @@ def as_of(query: dict[str, str], now: float, source: Any = None) -> AsOf:
     if not raw:
         return AsOf()
     value = _epoch_of_iso(raw)
+    absolute = value is not None  # a date-time is an instant even before 2001 (not "seconds ago")
     if value is None:
         try:
             value = float(raw)
@@ -56,7 +57,7 @@ def as_of(query: dict[str, str], now: float, source: Any = None) -> AsOf:
                              "(2026-12-06T21:30); showing live data")
     if not math.isfinite(value) or value < 0 or value > MAX_END:
         return AsOf(note=f"end={raw[:40]!r} must be seconds ago (>= 0) or an epoch time before 2096; showing live data")
-    end = value if value >= ABSOLUTE_FROM else now - value
+    end = value if absolute or value >= ABSOLUTE_FROM else now - value
     if value == 0 or end >= now - 1:
         return AsOf(note="" if end <= now + 1 else f"end {when(end)} is in the future; showing live data")
     if source is not None and not hasattr(source, "graph_at"):

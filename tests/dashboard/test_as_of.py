@@ -185,6 +185,8 @@ def test_end_also_reads_a_utc_date_time_as_the_picker_submits_it_and_refuses_one
     assert as_of({"end": iso_utc(t)}, NOW, _Live()).end == int(t)  # the form's value of an instant reads back
     assert as_of({"end": iso_utc(t) + "+02:00"}, NOW, _Live()).end == int(t) - 7200  # an explicit zone is honoured
     assert as_of({"end": "2026-13-45T99:00"}, NOW, _Live()).note  # shaped like a date, not one: a note
+    ancient = as_of({"end": "1999-01-01T00:00"}, NOW, _Live())  # an instant, not 915 million seconds ago
+    assert ancient.end is None and "1999-01-01" in ancient.note and "older than the store keeps" in ancient.note
     old = as_of({"end": str(int(NOW - 2 * 86400))}, NOW, _Live())
     assert old.end is None and "older than the store keeps" in old.note
 
