@@ -33,8 +33,12 @@ class Latest(Generic[T]):
     """Per-key latest values with stale-while-refresh and single-flight computation."""
 
     def __init__(self, fresh_s: float = 1.0, idle_s: float = 15.0, stand_in_s: float = 60.0,
-                 clock: Callable[[], float] = time.time, name: str = "refresh") -> None:
+                 clock: Callable[[], float] = time.time, name: str = "refresh",
+                 stand_in: Callable[[T], bool] = lambda value: True) -> None:
+        """`stand_in(value)` False: that value is never answered while due (e.g. an empty one built before any
+        data arrived: recomputing it is cheap, and serving it would hide the first data for `stand_in_s`)."""
         self.fresh_s, self.idle_s, self.stand_in_s = fresh_s, idle_s, stand_in_s
+        self.stand_in = stand_in
         self.clock = clock
         self.name = name
         self.computed = 0  # computations so far (tests and self-checks)
@@ -51,7 +55,7 @@ class Latest(Generic[T]):
                 age = now - hit.at
                 if age < self.fresh_s or (version is not None and version == hit.version and age < self.idle_s):
                     return hit
-            usable = hit is not None and now - hit.at < self.stand_in_s
+            usable = hit is not None and now - hit.at < self.stand_in_s and self.stand_in(hit.value)
             running = self._running.get(key)
             starter = running is None
             if starter:

@@ -77,7 +77,7 @@ class LiveSource:
         self._config = 0  # bumped when this source changes the config (a scenario): cached graphs are then due
         # trace summaries per window: the latest, at once, while one refresh runs (a 15-min summary took seconds)
         self._trace_summaries: Latest[pd.DataFrame] = Latest(_GRAPH_TTL_S, _IDLE_TTL_S, _STALE_S, clock=self.now,
-                                                            name="trace-summary-refresh")
+                                                            name="trace-summary-refresh", stand_in=lambda df: not df.empty)
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
         self.builds_by_view: dict[tuple, int] = {}  # (graph type, namespaces, window) -> graphs built
 
@@ -132,7 +132,8 @@ class LiveSource:
             hit = self._graphs.get(key)
             if self._fresh(hit, now, max_age, version):
                 return hit
-            usable = hit is not None and now - hit.at < _stand_in_s(hit)
+            # a graph of no traffic (built at start, before the first scrapes) never stands in: it is cheap to redo
+            usable = hit is not None and len(hit.rates) > 0 and now - hit.at < _stand_in_s(hit)
             running = self._inflight.get(key)
             builder = running is None
             if builder:

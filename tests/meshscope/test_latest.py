@@ -91,3 +91,13 @@ def test_a_failing_cold_computation_raises_to_its_callers_and_a_failing_refresh_
     wait_until(lambda: not cache._running, timeout=10, what="the failed refresh to end")
     assert cache.get("k", lambda: 6).value == 5  # answered at once again, and refreshed behind
     wait_until(lambda: cache.get("k", lambda: 6).value == 6, timeout=10, what="a later refresh")
+
+
+def test_a_value_that_may_not_stand_in_is_recomputed_on_the_request():
+    clock = [0.0]
+    cache: Latest[list] = Latest(clock=lambda: clock[0], stand_in=lambda v: bool(v))
+    assert cache.get("k", list).value == []
+    clock[0] += 5
+    assert cache.get("k", lambda: [1]).value == [1]  # the empty value is not served while due
+    clock[0] += 5
+    assert cache.get("k", lambda: [2]).value == [1]  # a value that may stand in is

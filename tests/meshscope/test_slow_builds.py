@@ -138,3 +138,15 @@ def test_every_live_answer_says_how_old_it_is(held_api):
         r = api.get(route)
         assert r.status_code == 200 and float(r.headers["X-Meshscope-As-Of"]) == src.at - 42 - 4.0
         assert r.headers["Age"] == "46"
+
+
+def test_a_graph_of_no_traffic_never_stands_in():
+    """The views warmed at start are built before the first scrapes: answering with them for a minute would hide
+    the mesh's first traffic; redoing an empty graph is cheap, so it is computed on the request instead."""
+    backend = RecordedBackend(recorded_frame().iloc[0:0])
+    src = _source(backend)
+    empty = src.graph("workload", None, WINDOW)
+    assert not any("source" in e["data"] for e in empty.elements)
+    backend.frame = recorded_frame()  # the first scrapes land
+    src.at += 5
+    assert any("source" in e["data"] for e in src.graph("workload", None, WINDOW).elements)
