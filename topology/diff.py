@@ -40,30 +40,28 @@ class GraphDiff:
         return asdict(self)
 
 
+_PROTOCOLS = 1 << 16  # room for protocol codes in an edge key
+
+
 class _Edges:
     """One graph's edges as columns (the only per-edge Python step: reading networkx's attribute dicts), in edge
     order; `key` is one int64 per edge from the node and protocol codes both graphs share."""
 
     def __init__(self, graph: nx.MultiDiGraph, codes: dict, protocols: dict):
-        # the adjacency dicts directly: networkx's edge view costs a generator frame per edge (half the time)
-        rows = [(s, t, p, d) for s, nbrs in graph._adj.items() for t, kd in nbrs.items() for p, d in kd.items()]
-        self.source = [r[0] for r in rows]
-        self.target = [r[1] for r in rows]
-        self.protocol = [r[2] for r in rows]
-        rate = [r[3][A.RATE] for r in rows]
-        health = [r[3].get(A.HEALTH) for r in rows]
-        p95 = [r[3].get(A.LATENCY_P95) for r in rows]
-        perr = [r[3].get(A.PERCENT_ERR, 0.0) for r in rows]
-        self.rate, self.rate_raw = _floats(rate), rate
+        # the adjacency dicts directly (networkx's edge view costs a generator frame per edge), one tuple per
+        # edge, then columns by zip (C)
+        get = dict.get
+        rows = [(s, t, p, d[A.RATE], get(d, A.HEALTH), get(d, A.LATENCY_P95), get(d, A.PERCENT_ERR, 0.0))
+                for s, nbrs in graph._adj.items() for t, kd in nbrs.items() for p, d in kd.items()]
+        cols = list(zip(*rows)) if rows else [()] * 7
+        self.source, self.target, self.protocol, self.rate_raw, health, self.p95_raw, perr = cols
+        self.rate, self.p95, self.perr = _floats(self.rate_raw), _floats(self.p95_raw), _floats(perr)
         self.health = np.array(health, dtype=object)
-        self.p95, self.p95_raw = _floats(p95), p95
-        self.perr = _floats(perr)
-        n, k = len(codes), len(protocols) + 1
-        src = np.fromiter((codes[x] for x in self.source), dtype=np.int64, count=len(rows))
-        tgt = np.fromiter((codes[x] for x in self.target), dtype=np.int64, count=len(rows))
+        src = np.fromiter(map(codes.__getitem__, self.source), dtype=np.int64, count=len(rows))
+        tgt = np.fromiter(map(codes.__getitem__, self.target), dtype=np.int64, count=len(rows))
         pro = np.fromiter((protocols.setdefault(x, len(protocols)) for x in self.protocol), dtype=np.int64,
                           count=len(rows))
-        self.key = (src * n + tgt) * max(k, 64) + pro  # < 2**63 for any mesh below ~10^8 nodes
+        self.key = (src * len(codes) + tgt) * _PROTOCOLS + pro  # < 2**63 below ~10^7 nodes
 
     def label(self, i: int, labels: dict) -> str:
         return f"{labels[self.source[i]]} -> {labels[self.target[i]]} ({self.protocol[i]})"
@@ -73,9 +71,9 @@ def _labels(graph: nx.MultiDiGraph) -> dict:
     return {n: node_label(d) for n, d in graph.nodes(data=True)}
 
 
-def _floats(values: list) -> np.ndarray:
-    """A metric column as float64, None (absent) as NaN."""
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
+def _floats(values: tuple) -> np.ndarray:
+    """A metric column as float64, None (absent) as NaN (numpy's own conversion)."""
+    return np.array(values, dtype=float)
 
 
 def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
