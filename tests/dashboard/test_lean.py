@@ -63,3 +63,23 @@ def test_full_data_answers_by_view_then_newest_and_stays_bounded():
     assert full.get(a, "x")["rps"] == 1.0  # callers get copies
     full.remember(view_key("app", [], 300.0, 0), [])
     assert full.get(a, "x")["rps"] == 2.0  # the oldest view (a) went; x is found in b
+
+
+def test_the_large_stylesheet_sets_few_properties_and_keeps_every_mark_but_full_mtls():
+    from dashboard.components.graph_style import stylesheet
+
+    full, large = stylesheet(["rps"]), stylesheet([], large=True)
+
+    def props(sheet, selector):
+        return sum(len(r["style"]) for r in sheet if r["selector"] == selector)
+
+    # every property of a base rule is applied to and checked on every node / edge
+    assert props(large, "node") <= props(full, "node") // 2 and props(large, "edge") <= props(full, "edge") // 2
+    # what tells an SRE something stays: health colours, shapes, config badges, mTLS exceptions, breakers
+    kept = {r["selector"] for r in large}
+    dropped = {r["selector"] for r in full} - kept
+    assert dropped == {"node.workload", "edge.mtls-full"}  # the default ellipse; full mTLS, the norm
+    # edge label fonts only once a label is shown
+    assert not any("font-size" in r["style"] for r in large if r["selector"] == "edge")
+    assert any(r["selector"] == "edge" and r["style"].get("label") == "data(lbl_rps)" and "font-size" in r["style"]
+               for r in stylesheet(["rps"], large=True))
