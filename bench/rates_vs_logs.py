@@ -14,7 +14,12 @@ request and counts it), the caller's log line per request where the caller has a
 else the server's (for services no sidecar calls); `response_code` 0 (no response) counts as an error, like the
 graph's "-" (Kiali's percentErr: 4xx + 5xx + no response).
 
-    python -m bench.rates_vs_logs [--window 30] [--scenarios timeout,fault-abort]
+    python -m bench.rates_vs_logs [--window 10] [--dwell 10] [--scenarios timeout,fault-abort]
+
+Ends with a table: per scenario, the worst edge's rps error and error-% difference for the first
+window after the change and a later one, both judged live and again from the store a restarted
+meshscope read back; the healthy mesh and a new mesh after the restart get rows of their own.
+A scenario the measured code does not have reads n/a (run from an older worktree for a baseline).
 """
 from __future__ import annotations
 
@@ -169,10 +174,24 @@ def _wait_until(t: float) -> None:
         time.sleep(min(0.5, max(t - time.time(), 0.0)))
 
 
+def _cell(r: dict[str, float] | None) -> str:
+    return "n/a" if r is None else f"{r['rps_err_pct']:5.1f} / {r['error_pct_diff']:4.1f}"
+
+
+def table(rows: dict[str, dict[str, dict]]) -> str:
+    """One line per scenario: worst edge 'rps error % / error-% diff (pts)' per moment."""
+    cols = ["first window", "later window", "first, after restart", "later, after restart"]
+    out = [f"{'scenario':<22} " + " ".join(f"{c:>22}" for c in cols)]
+    for name, r in rows.items():
+        out.append(f"{name:<22} " + " ".join(f"{_cell(r.get(c)):>22}" for c in cols))
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--window", type=float, default=30.0)
-    ap.add_argument("--scenarios", default="", help="comma list (default: every scenario)")
+    ap.add_argument("--window", type=float, default=10.0)
+    ap.add_argument("--dwell", type=float, default=10.0, help="seconds each scenario stays applied")
+    ap.add_argument("--scenarios", default="", help="comma list (default: every scenario of the registry)")
     ap.add_argument("--lag", type=float, default=4.0, help="seconds the logs may trail the window end")
     args = ap.parse_args()
     from collector.store import TelemetryStore
@@ -181,8 +200,10 @@ def main() -> None:
     from mesh.scenarios import names
     from meshscope.app import BundledBackend
 
-    w = args.window
+    w, dwell = args.window, args.dwell
     chosen = [x for x in args.scenarios.split(",") if x] or list(names())
+    missing = [x for x in chosen if x not in names()]  # e.g. a scenario newer than the code measured
+    chosen = [x for x in chosen if x in names()]
     data = Path(tempfile.mkdtemp(prefix="bench-rates-"))
 
     def run():
@@ -193,34 +214,52 @@ def main() -> None:
         backend.start(store, "http://127.0.0.1:9", lambda m: None)
         return mesh, store, backend
 
+    began = time.time()
     mesh, store, backend = run()
+    rows: dict[str, dict[str, dict]] = {}
+    windows: list[tuple[str, str, float, float]] = []  # (row, column, start, end)
     try:
-        t0 = time.time()
-        _wait_until(t0 + w + args.lag)
-        _line("baseline steady", measure(store, t0 + 2, t0 + 2 + w))
+        t0 = time.time() + 2
+        _wait_until(t0 + w)
+        windows.append(("healthy", "later window", t0, t0 + w))
+        # every scenario in one pass; its windows are judged once all are past (closed, exact)
         for name in chosen:
             changed = time.time()
             mesh.apply_scenario(name)
-            _wait_until(changed + 10 + args.lag)
-            _line(f"{name} first window", measure(store, changed + 10 - w, changed + 10))
-            _wait_until(changed + w + 5 + args.lag)
-            _line(f"{name} steady", measure(store, changed + 5, changed + 5 + w))
-            mesh.clear_scenario()
-            time.sleep(3)
-        # meshscope restarts on the same data directory: a new mesh, new sidecars and ports, the same store
+            windows.append((name, "first window", changed + 3 - w, changed + 3))
+            _wait_until(changed + dwell)
+            windows.append((name, "later window", changed + dwell - w, changed + dwell))
+        mesh.clear_scenario()
+        _wait_until(windows[-1][3] + args.lag)
+        for row, col, a, b in windows:
+            r = rows.setdefault(row, {})[col] = measure(store, a, b)
+            _line(f"{row} {col}", r)
+        # meshscope restarts on the same data directory: a new mesh, new sidecars and ports, the same store;
+        # every window is judged again from what the restarted store read back
         backend.stop()
         mesh.stop()
         store.close()
         mesh, store, backend = run()
         restarted = time.time()
+        for row, col, a, b in windows:
+            r = rows[row][col.replace(" window", ", after restart")] = measure(store, a, b)
+            _line(f"{row} {col} after restart", r)
         _wait_until(restarted + 10 + args.lag)
-        _line("after restart first window", measure(store, restarted + 10 - w, restarted + 10))
+        r = rows.setdefault("new mesh after restart", {})["first window"] = measure(store, restarted + 10 - w,
+                                                                                   restarted + 10)
+        _line("after restart first window", r)
         _wait_until(restarted + w + args.lag)
-        _line(f"after restart {2 * w:g}s window over both runs", measure(store, restarted - w, restarted + w))
+        r = rows["new mesh after restart"]["later window"] = measure(store, restarted - w, restarted + w)
+        _line(f"after restart {2 * w:g}s window over both runs", r)
     finally:
         backend.stop()
         mesh.stop()
         store.close()
+    for name in missing:
+        rows[name] = {}
+    print(f"bench rates_vs_logs table (worst edge: rps error % / error-% diff pts; {w:g} s windows, "
+          f"{dwell:g} s per scenario, {time.time() - began:.0f} s in all):")
+    print(table(rows), flush=True)
 
 
 if __name__ == "__main__":
