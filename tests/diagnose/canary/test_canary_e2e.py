@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 
 REVIEWS = "reviews.bookinfo.svc.cluster.local"
 SLACK_S = 2.5  # push + one scrape: samples this close to a change may straddle it
-STEP1_REQUESTS = 20  # v3's requests in the 90/10 step before the weights move on (~2 s of traffic per request)
+STEP1_REQUESTS = 20  # v3's requests in the 90/10 step before the weights move on
+TRAFFIC_RPS = 25.0  # gateway traffic during the rollout: each verdict waits for request counts (2.5x the session's)
 
 
 def _canary(api: str, since: float) -> tuple[dict, list[dict]] | None:
@@ -38,8 +39,9 @@ def _canary(api: str, since: float) -> tuple[dict, list[dict]] | None:
                and f["evidence"]["verdict"]["service"] == REVIEWS]
 
 
-def test_canary_rollout_insufficient_then_healthy_then_rolled_back(stack, bundled_mesh, mesh_scenario):
+def test_canary_rollout_insufficient_then_healthy_then_rolled_back(stack, bundled_mesh, mesh_scenario, mesh_traffic):
     api = f"http://127.0.0.1:{stack.options.port}"
+    mesh_traffic(TRAFFIC_RPS)
     scenario = get("canary-regression")
     minimum = Thresholds().min_requests
 

@@ -24,6 +24,7 @@ NS = "bookinfo"
 HOST = "{}.bookinfo.svc.cluster.local"
 SLACK_S = 2.5  # push + one scrape: samples this close to a change may straddle it
 Z = 3.5  # two shares "agree" when their Wilson intervals at this z overlap (a false alarm ~1 in 4,000 per edge)
+TRAFFIC_RPS = 25.0  # gateway traffic while predicting and measuring: each window waits for request counts
 
 SUBSETS = """  subsets:
   - {name: v1, labels: {version: v1}}
@@ -163,12 +164,13 @@ def _predict(api: str, text: str, window: float) -> tuple[dict, dict[tuple[str, 
     return body, {k: (min(1.0, v / total[k]), total[k] * w) for k, v in broken.items()}
 
 
-def test_prediction_matches_reality_per_edge(stack, mesh_config):
+def test_prediction_matches_reality_per_edge(stack, mesh_config, mesh_traffic):
     """Per (caller, host): the failures measured after the change agree with the failures measured before
     it plus the predicted new ones, within both sides' sampling intervals (Wilson, from their request
     counts); an edge predicted safe must stay as it was. Shares come from one rate frame each (the API's
     own for the prediction): two reads of a short window differ by more than the sampling noise."""
     mesh = mesh_config
+    mesh_traffic(TRAFFIC_RPS)
     api = f"http://127.0.0.1:{stack.options.port}"
     # changes made to the same state are all predicted from one window of it before any is applied (filling a
     # window of "before" traffic per change was a third of this test's time); each is then applied to that state
