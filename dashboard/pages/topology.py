@@ -37,7 +37,7 @@ def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: li
     """(result, lean elements, the `topo-found` store: whether find/hide run on the server and what a find matched)."""
     at = getattr(source, "graph_at", None)
     if end_ago and at is not None:
-        result = at(graph_type, namespaces or None, window or 300.0, source.now() - end_ago)
+        result = at(graph_type, namespaces or None, window or 300.0, source.now() - seconds_ago(source, end_ago))
         result.notes = [*result.notes, *_changes_note(source, result.updated_at - result.window_s, result.updated_at)]
     else:
         result = source.graph(graph_type, namespaces or None, window)
@@ -50,11 +50,20 @@ def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: li
 
 
 def _end_options(end_ago: int, end: float | None) -> list[dict[str, Any]]:
-    """The quick ends, plus the instant the URL chose (as seconds ago, what the callbacks take)."""
+    """The quick ends (seconds ago), plus the instant the URL chose as its epoch time: it stays that instant
+    however long the tab stays open (seconds ago would slide with the clock at the next control change)."""
     options = [{"label": l, "value": v} for v, l in ENDS]
-    if end_ago and end_ago not in dict(ENDS):
-        options.append({"label": when(end)[11:19] if end else f"-{end_ago}s", "value": end_ago})
+    if end_ago and end_ago not in dict(ENDS) and end is not None:
+        options.append({"label": when(end)[11:19], "value": int(end)})
     return options
+
+
+def seconds_ago(source: DataSource, end: float | None) -> float:
+    """The End control's value as seconds before now: an epoch time (>= ABSOLUTE_FROM) is an instant."""
+    from dashboard.components.as_of import ABSOLUTE_FROM
+
+    value = float(end or 0)
+    return max(0.0, source.now() - value) if value >= ABSOLUTE_FROM else value
 
 
 def permalink(graph_type: str, namespaces: list[str] | None, window_s: float, end: float | None,
@@ -100,9 +109,10 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     now = source.now()
     at, window = as_of(query, now, source), window_of(query, DEFAULT_WINDOW_S, source)
     end_ago = max(1, round(now - at.end)) if at.past else 0
+    end_value = end_ago if end_ago in dict(ENDS) or at.end is None else int(at.end)  # the End control's value
     view = graph_views.initial(query, highlight)  # a highlighted finding's groups open
     result, elements, found = _view_elements(source, ctx, graph_type, namespaces,
-                                             window.seconds if window.asked else None, end_ago, view)
+                                             window.seconds if window.asked else None, end_value, view)
     travel_notes = [n for n in (at.note, window.note) if n]
     compare = diff_view.compare_of(query)  # ?compare=: open in diff mode (issue #14)
     elements, compared = diff_view.compared(source, graph_type, namespaces, window.seconds if window.asked else None,
@@ -136,7 +146,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
             # time travel: its own row of fixed height (a lazily drawn dropdown must not move the graph under
             # the pointer after Cytoscape has measured its container)
             html.Span("Window ends ", className="muted"),
-            dcc.Dropdown(id="topo-end", options=_end_options(end_ago, at.end), value=end_ago,
+            dcc.Dropdown(id="topo-end", options=_end_options(end_ago, at.end),
+                         value=end_value,
                          clearable=False, style={"width": "100px", "display": "inline-block", "verticalAlign": "middle"}),
             html.Span(" Compare ", className="muted"),  # diff mode: this window against an earlier one
             dcc.Dropdown(id="topo-compare", options=[{"label": l, "value": v} for v, l in diff_view.COMPARES], value=compare,
@@ -293,6 +304,8 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                   prevent_initial_call=True)
     def refresh(graph_type, namespaces, window, _n, end_ago, compare, step, view, find, hide, selected, highlight,  # noqa: ANN001, ANN202
                 found, sent):
+        if step is not None and 0 <= int(step) < replay.STEPS:  # a slice counts in seconds before now
+            end_ago = seconds_ago(source, end_ago)
         window, end_ago = replay.view(window, end_ago, step)  # a replay step draws one slice of the window
         trigger = callback_context.triggered_id
         if end_ago and trigger == "topo-interval":
@@ -309,7 +322,8 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                            selected) if selected and any(e["data"]["id"] == selected for e in elements) else None
         panel = _panel(source, current, "source" in current, graph_type, namespaces, window) if current else no_update
         shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
-        elements, compared = diff_view.compared(source, graph_type, namespaces, window, end_ago, compare, elements)
+        elements, compared = diff_view.compared(source, graph_type, namespaces, window, seconds_ago(source, end_ago),
+                                                compare, elements)
         now = digest(elements)
         return (elements if now != sent else no_update, when(result.updated_at), result.namespaces,
                 "; ".join([*result.notes, *compared]), panel, shown, found, now)
@@ -317,7 +331,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-replay", "marks"), Input("topo-window", "value"), Input("topo-end", "value"),
                   Input("topo-interval", "n_intervals"), prevent_initial_call=True)
     def replay_marks(window, end_ago, _n):  # noqa: ANN001, ANN202
-        return replay.marks(source, window, end_ago)
+        return replay.marks(source, window, seconds_ago(source, end_ago))
 
     @app.callback(Output("topo-interval", "interval"), Output("topo-interval", "disabled"),
                   Input("topo-refresh", "value"), prevent_initial_call=True)
@@ -359,7 +373,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                   prevent_initial_call=True)
     def link_to_view(graph_type, namespaces, window, end_ago, compare):  # noqa: ANN001, ANN202 - time travel (#14)
         return permalink(graph_type, namespaces, float(window or DEFAULT_WINDOW_S),
-                         source.now() - float(end_ago) if end_ago else None, compare)
+                         source.now() - seconds_ago(source, end_ago) if end_ago else None, compare)
 
     graph_views.register(app)  # group / expand / incident-view controls (issue #17)
     replay.register_player(app)  # replay autoplay (issue #14)

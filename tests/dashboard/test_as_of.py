@@ -283,3 +283,22 @@ def page_link(component) -> str:
             if found:
                 return found
     return ""
+
+
+def test_the_topology_end_control_keeps_a_chosen_instant_as_an_epoch_so_it_does_not_slide_with_the_clock():
+    from dashboard.pages.topology import ENDS, _end_options, seconds_ago
+
+    class _Clock:
+        t = NOW
+
+        def now(self):
+            return self.t
+
+    clock = _Clock()
+    options = _end_options(4321, NOW - 4321)
+    assert [o["value"] for o in options][:len(ENDS)] == [v for v, _ in ENDS] and options[-1]["value"] == int(NOW - 4321)
+    assert _end_options(300, NOW - 300) == [{"label": l, "value": v} for v, l in ENDS]  # a quick choice: no extra
+    assert seconds_ago(clock, 300) == 300 and seconds_ago(clock, None) == 0
+    assert seconds_ago(clock, int(NOW - 4321)) == 4321
+    clock.t = NOW + 3600  # an hour later (the tab left open), the same instant: now an hour further back
+    assert seconds_ago(clock, int(NOW - 4321)) == 4321 + 3600 and seconds_ago(clock, 300) == 300
