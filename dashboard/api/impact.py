@@ -80,7 +80,7 @@ def predict_for(source: DataSource, files: list[tuple[str, str]], window: float,
     now = time.time()
     report = impact(list(snap.objects), files, backend.rates(window), window, default_namespace=namespace,
                     root_namespace=mc.root_namespace, trust_domain=mc.trust_domain,
-                    requests=reqs(now - window, now) if reqs is not None else None)
+                    requests=(lambda: reqs(now - window, now)) if reqs is not None else None)  # read on first need
     return verdict(report, bar)
 
 

@@ -13,6 +13,7 @@ talks to the mesh: a prediction never mutates it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -287,10 +288,12 @@ class _Side:
 
 def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.DataFrame, window_s: float,
             root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
-            findings: bool = True, requests: pd.DataFrame | None = None) -> ImpactReport:
+            findings: bool = True, requests: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None
+            ) -> ImpactReport:
     """The impact of applying `proposed` on top of `live`, judged on the traffic in `rates`.
 
-    `requests`: the window's access-log rows (collector requests table), when there are any: policies on
+    `requests`: the window's access-log rows (collector requests table, or a function reading them on first
+    need), when there are any: policies on
     paths, methods, hosts and logged headers are then replayed request by request, and an edge's
     broken rate is its rate times the share of its logged requests the change would deny."""
     edges = edges_of(rates)
@@ -301,6 +304,13 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
         report.findings = change_findings(live, after_objs)
     if edges.empty:
         return report
+    if callable(requests):  # read the access logs only if some policy needs request attributes, and once
+        load, memo = requests, {}
+
+        def requests() -> pd.DataFrame | None:  # noqa: F811
+            if "rows" not in memo:
+                memo["rows"] = load()
+            return memo["rows"]
     _server_side(edges, before, after, report, requests)
     _routes(edges, before, after, report)
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
@@ -322,7 +332,7 @@ _WKEY = ["d_ns", "d_wl", "d_app", "d_ver", "d_host"]
 
 
 def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport,
-                 requests: pd.DataFrame | None = None) -> None:
+                 requests: Any = None) -> None:
     """mTLS and authorization: decided per destination (workload, host), evaluated only where the
     governing objects changed, over all the edges of those destinations at once."""
     scope = _changed_scope(before, after)
@@ -396,7 +406,7 @@ def _deciding_peer_auth(side: _Side, w: Workload) -> ConfigObject | None:
 
 
 def _authz(rows: pd.DataFrame, before: _Side, after: _Side, pb: list[ConfigObject], pa: list[ConfigObject],
-           report: ImpactReport, requests: pd.DataFrame | None = None) -> None:
+           report: ImpactReport, requests: Any = None) -> None:
     principals = np.where(rows["mtls"].to_numpy() == "mutual_tls", rows["principal"].to_numpy(), "").astype(object)
     ports = rows["port"].to_numpy(dtype=np.int64)
     jwt_b = jwt_a = None
@@ -515,19 +525,23 @@ class _Logged:
         return out
 
 
-def _request_shares(rows: pd.DataFrame, requests: pd.DataFrame | None, before: _Side, after: _Side,
+def _request_shares(rows: pd.DataFrame, requests: Any, before: _Side, after: _Side,
                     pb: list[ConfigObject], pa: list[ConfigObject], principals: np.ndarray, ports: np.ndarray,
                     jwt_b: np.ndarray | None, jwt_a: np.ndarray | None, maybe: np.ndarray) -> dict[int, _Logged]:
     """Per edge row k (of those the edge-level replay could not settle) whose requests are in the access logs:
     the policies replayed over its logged requests. Distinct (edge, path, method, headers, port) tuples are
     evaluated once with their counts: vectorised masks over the window, never a loop per request."""
-    if requests is None or len(requests) == 0 or not all(c in requests.columns for c in _REQ_COLUMNS):
+    if requests is None:
         return {}
     pols = [b.rbac(ap) for b, ps in ((before, pb), (after, pa)) for ap in ps]
     need_path = any(rbac_eval.uses_path(p) for p in pols)
     headers = set().union(*(rbac_eval.headers_used(p) for p in pols)) if pols else set()
     if not need_path and not headers:
         return {}  # nothing request-level: the edge-level answer stands
+    if callable(requests):
+        requests = requests()
+    if requests is None or len(requests) == 0 or not all(c in requests.columns for c in _REQ_COLUMNS):
+        return {}
     open_rows = np.flatnonzero(maybe)
     sub = rows.iloc[open_rows]
     edges = pd.DataFrame({"_k": open_rows, "principal": principals[open_rows].astype(str),

@@ -58,8 +58,9 @@ def load_proposal(files: list[tuple[str, str]], default_namespace: str = "defaul
 
 def impact(live: list[ConfigObject], files: list[tuple[str, str]], rates: pd.DataFrame | None, window_s: float,
            default_namespace: str = "default", root_namespace: str = "istio-system",
-           trust_domain: str = "cluster.local", requests: pd.DataFrame | None = None) -> ImpactReport:
-    """`requests`: the window's access-log rows, when the source has them (paths, methods, headers replayed)."""
+           trust_domain: str = "cluster.local", requests: Any = None) -> ImpactReport:
+    """`requests`: the window's access-log rows (or a function reading them on first need), when the source
+    has them: paths, methods and headers are then replayed per request."""
     objects, problems = load_proposal(files, default_namespace)
     if problems:
         rep = ImpactReport(window_s=window_s, edges=0, total_rps=0.0, problems=problems, predicted=False)

@@ -182,3 +182,20 @@ def test_the_callers_own_log_wins_over_the_servers_blend_of_one_identity() -> No
     # the Service port in the client's cluster name maps to the container port the policy names
     assert _shares("DENY", _op(ports=["9080"], methods=["POST"]), logs=logs) == {REVIEWS: (True, 0.5)}
     assert _shares("DENY", _op(ports=["9081"], methods=["POST"]), logs=logs) == {}
+
+
+def test_the_logs_are_read_only_when_a_policy_needs_them_and_once() -> None:
+    calls: list[int] = []
+
+    def logs() -> pd.DataFrame:
+        calls.append(1)
+        return _logs()
+
+    principal_only = _policy("DENY", {"from": [{"source": {"namespaces": ["other"]}}]})
+    predict(_live(), [principal_only], _window(), 3600, findings=False, requests=logs)
+    assert calls == []  # decided on the edges: the window's log rows are not read
+    two = [_policy("DENY", _op(paths=["/ratings/0"])),
+           ConfigObject("security.istio.io/v1", "AuthorizationPolicy", "d", "bookinfo", spec={
+               "selector": {"matchLabels": {"app": "details"}}, "action": "DENY", "rules": [_op(methods=["PUT"])]})]
+    rep = predict(_live(), two, _window(), 3600, findings=False, requests=logs)
+    assert calls == [1] and {i.source for i in rep.impacts} == {REVIEWS, CURL}
