@@ -115,4 +115,4 @@ def test_slo_applied_to_the_mesh_config_is_tracked_until_deleted(bundled_mesh, l
     finally:
         bundled_mesh.delete(objs)
     wait_until(lambda: not [s for s in live.slo_status() if s["name"] == "ratings-latency-applied"],
-               timeout=30, interval=0.2, what="deleted SLO dropped")
+               timeout=90, interval=0.2, what="deleted SLO dropped")
