@@ -335,11 +335,11 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
     joined buffer is built and split again; `raw`, when given, is where error samples are cut from."""
     if len(lines) == 0:
         return AccessLogResult(REQUESTS.empty_table())
-    blank = pc.equal(pc.binary_length(pc.ascii_trim_whitespace(lines)), 0).to_numpy(zero_copy_only=False)
     too_long = pc.greater(pc.binary_length(lines), MAX_LINE_BYTES).to_numpy(zero_copy_only=False)
     if too_long.any():  # never split or regex a 10 MB line: it is refused as it is
         lines = pc.if_else(pa.array(too_long), "", lines)
-    parts = pc.split_pattern(pc.utf8_rtrim(lines, characters=" \r\t"), '"')
+    # trailing blanks after the last quote land in the last part, which is trimmed before it is split
+    parts = pc.split_pattern(lines, '"')
     ok = (pc.list_value_length(parts).to_numpy() == 15) & ~too_long
     idx = np.flatnonzero(ok)
     tables: list[pa.Table] = []
@@ -349,6 +349,11 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
         ok[idx[~good]] = False
         tables.append(pa.table(cols if good.all() else {k: v.filter(pa.array(good)) for k, v in cols.items()}).append_column(
             "_line", pa.array(idx[good].astype(np.int64))))
+    blank = np.zeros(len(lines), dtype=bool)
+    unread = np.flatnonzero(~ok)  # only lines the split could not read may be blank
+    if len(unread):
+        blank[unread] = pc.equal(pc.binary_length(pc.ascii_trim_whitespace(pc.take(lines, pa.array(unread)))), 0).to_numpy(
+            zero_copy_only=False)
     odd = np.flatnonzero(~ok & ~blank & ~too_long)
     if len(odd):  # quotes inside free-text fields, or a broken line: the lenient pattern decides
         m = pc.extract_regex(pc.take(lines, pa.array(odd)), LENIENT_PATTERN)
@@ -496,6 +501,14 @@ def _clean(a: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(a, "-"), "", a)
 
 
+def _clean_dict(a: pa.Array) -> pa.DictionaryArray:
+    """`_clean`, dictionary-encoded for the store: the few distinct values are cleaned, not every row.
+    Same values and the same dictionary order (first occurrence) as encoding the cleaned column."""
+    enc = pc.dictionary_encode(a, null_encoding="encode")
+    clean = pc.dictionary_encode(_clean(enc.dictionary))  # '-', null and '' fold into one ''
+    return pa.DictionaryArray.from_arrays(pc.take(clean.indices, enc.indices), clean.dictionary)
+
+
 def _per_distinct(col: pa.Array, fn) -> pa.Array:
     """Apply `fn` to each distinct value once: these columns repeat a handful of values."""
     enc = pc.dictionary_encode(col)
@@ -632,7 +645,8 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
         pc.extract_regex(d, r"^(?:outbound|inbound-vip)\|[^|]*\|[^|]*\|(?P<h>.*)$"), "h"))
     out_host = pc.if_else(special_out, cluster, out_host)  # Passthrough/BlackHole: a node of their own
     sni_host = _per_distinct(sni, lambda d: pc.struct_field(pc.extract_regex(d, r"^outbound_\.[^_]*_\.[^_]*_\.(?P<h>.*)$"), "h"))
-    authority_host = _per_distinct(_clean(_col(raw, "authority")), lambda d: pc.struct_field(pc.extract_regex(d, r"^(?P<h>[^:]+)"), "h"))
+    authority = _clean_dict(_col(raw, "authority"))
+    authority_host = pc.take(pc.struct_field(pc.extract_regex(authority.dictionary, r"^(?P<h>[^:]+)"), "h"), authority.indices)
     dst_service = pc.if_else(peer_out, out_host, pc.if_else(inbound, sni_host, pa.scalar(None, pa.string())))
     dst_service = pc.fill_null(pc.coalesce(dst_service, authority_host), "unknown")
     mtls = pc.if_else(outbound, pc.not_equal(up_san, ""),
@@ -641,27 +655,33 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
     tp = _clean(_col(raw, "traceparent"))
     tp_ok = pc.match_substring_regex(tp, r"^[0-9a-fA-F]{2}-[0-9a-fA-F]{32}-")
     trace = pc.if_else(tp_ok, pc.utf8_slice_codeunits(tp, 3, 35), pa.scalar(None, pa.string()))
-    flags = pc.fill_null(_col(raw, "response_flags"), "-")
+    flags = pc.dictionary_encode(_col(raw, "response_flags"), null_encoding="encode")
+    flags_d = pc.dictionary_encode(pc.if_else(pc.equal(pc.fill_null(flags.dictionary, "-"), ""), "-",
+                                              pc.fill_null(flags.dictionary, "-")))
+    flags = pa.DictionaryArray.from_arrays(pc.take(flags_d.indices, flags.indices), flags_d.dictionary)
     cols = {
         s.START_TIME: start_ts, s.REPORTER: reporter,
         s.SOURCE_WORKLOAD: src_wl, s.SOURCE_WORKLOAD_NAMESPACE: src_ns, s.SOURCE_PRINCIPAL: src_principal,
         s.DESTINATION_WORKLOAD: dst_wl, s.DESTINATION_WORKLOAD_NAMESPACE: dst_ns, s.DESTINATION_PRINCIPAL: dst_principal,
         s.DESTINATION_SERVICE: dst_service,
-        s.METHOD: _clean(_col(raw, "method")), s.PATH: _clean(_col(raw, "path")),
-        s.AUTHORITY: _clean(_col(raw, "authority")), s.PROTOCOL: _clean(_col(raw, "protocol")),
+        s.METHOD: _clean_dict(_col(raw, "method")), s.PATH: _clean_dict(_col(raw, "path")),
+        s.AUTHORITY: authority, s.PROTOCOL: _clean_dict(_col(raw, "protocol")),
         s.RESPONSE_CODE: pc.fill_null(_col(raw, "response_code", pa.int64()), 0).cast(pa.int32()),
-        s.RESPONSE_FLAGS: pc.if_else(pc.equal(flags, ""), "-", flags),
-        s.RESPONSE_CODE_DETAILS: _clean(_col(raw, "response_code_details")),
-        s.UPSTREAM_TRANSPORT_FAILURE_REASON: _clean(_col(raw, "upstream_transport_failure_reason")),
+        s.RESPONSE_FLAGS: flags,
+        s.RESPONSE_CODE_DETAILS: _clean_dict(_col(raw, "response_code_details")),
+        s.UPSTREAM_TRANSPORT_FAILURE_REASON: _clean_dict(_col(raw, "upstream_transport_failure_reason")),
         s.DURATION_MS: pc.cast(pc.fill_null(_col(raw, "duration", pa.int64()), 0), pa.float64()),
         s.BYTES_RECEIVED: pc.fill_null(_col(raw, "bytes_received", pa.int64()), 0),
         s.BYTES_SENT: pc.fill_null(_col(raw, "bytes_sent", pa.int64()), 0),
-        s.UPSTREAM_CLUSTER: cluster, s.UPSTREAM_HOST: _clean(_col(raw, "upstream_host")),
+        s.UPSTREAM_CLUSTER: cluster, s.UPSTREAM_HOST: _clean_dict(_col(raw, "upstream_host")),
         s.REQUEST_ID: _clean(_col(raw, "request_id")), s.TRACE_ID: pc.fill_null(pc.utf8_lower(trace), ""),
-        s.MTLS: mtls, s.LOG_SOURCE: const(ctx.source), s.ROUTE_NAME: _clean(_col(raw, "route_name")),
+        s.MTLS: mtls, s.LOG_SOURCE: const(ctx.source), s.ROUTE_NAME: _clean_dict(_col(raw, "route_name")),
     }
     arrays = []
     for f in REQUESTS:
         a = cols[f.name]
-        arrays.append(pc.dictionary_encode(a).cast(f.type) if pa.types.is_dictionary(f.type) else a.cast(f.type))
+        if a.type == f.type:  # cleaned as a dictionary already
+            arrays.append(a)
+        else:
+            arrays.append(pc.dictionary_encode(a).cast(f.type) if pa.types.is_dictionary(f.type) else a.cast(f.type))
     return pa.Table.from_arrays(arrays, schema=REQUESTS), bad
