@@ -167,7 +167,7 @@ def _wire_records(body: bytes) -> _Records:
         owner = len(resources)
         resources.append(attrs)
         for s0, ln in scopes:
-            p0, pl = _repeated_field(body, buf, s0, s0 + ln, 2)
+            p0, pl = _repeated_field(body, buf, s0, s0 + ln, 2, _LOG_RECORD_TAGS)
             owner_l.append(np.full(len(p0), owner, dtype=np.int64))
             start_l.append(p0)
             len_l.append(pl)
@@ -259,7 +259,26 @@ def _check_utf8(data: pa.Buffer, buf: np.ndarray, at: np.ndarray, length: np.nda
         w._strings(data, buf, at[some], length[some])  # raises _Bad on invalid UTF-8
 
 
-def _repeated_field(body: bytes, buf: np.ndarray, start: int, end: int, field: int) -> tuple[np.ndarray, np.ndarray]:
+# the tag bytes a LogRecord's fields start with (time 0x09 first, as Envoy writes it; any field of LogRecord)
+_LOG_RECORD_TAGS = np.array([0x09, 0x10, 0x1A, 0x2A, 0x32, 0x38, 0x45, 0x4A, 0x52, 0x59, 0x62], dtype=np.uint8)
+
+
+def _may_start(buf: np.ndarray, tag_at: np.ndarray, first_tags: np.ndarray) -> np.ndarray:
+    """Which candidate tags are followed by a length and then one of `first_tags` (or an empty field).
+
+    Why: the record tag's byte (0x12) is also every attribute's value tag, so most candidates are
+    attributes; an attribute's value starts with AnyValue's 0x0a, never a LogRecord tag. A real record
+    dropped here (a writer that starts it with an unknown field) is still read, one field at a time.
+    Lengths of up to 3 varint bytes are judged; longer ones are kept."""
+    last = len(buf) - 1
+    b1, b2, b3, b4 = (buf[np.minimum(tag_at + k, last)] for k in (1, 2, 3, 4))
+    first = np.where(b1 < 0x80, b2, np.where(b2 < 0x80, b3, b4))
+    judged = (b1 < 0x80) | (b2 < 0x80) | (b3 < 0x80)
+    return ~judged | (b1 == 0) | np.isin(first, first_tags)
+
+
+def _repeated_field(body: bytes, buf: np.ndarray, start: int, end: int, field: int,
+                    first_tags: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(data start, length) of every occurrence of length-delimited `field` in ONE message's bytes [start, end).
 
     A scope holds thousands of log records back to back, each found only from the one before it,
@@ -272,6 +291,8 @@ def _repeated_field(body: bytes, buf: np.ndarray, start: int, end: int, field: i
     """
     tag = (field << 3) | 2
     cand = np.flatnonzero(buf[start:end] == tag).astype(np.int64) + start
+    if first_tags is not None and len(cand):
+        cand = cand[_may_start(buf, cand, first_tags)]
     nxt, data, length = _next_field(buf, cand, end)
     # the candidate index of the field that follows each candidate (-1: not a candidate, so the run ends there)
     j = np.minimum(np.searchsorted(cand, nxt), max(len(cand) - 1, 0))
@@ -280,8 +301,9 @@ def _repeated_field(body: bytes, buf: np.ndarray, start: int, end: int, field: i
     lens: list[np.ndarray] = []
     p = start
     while p < end:
-        if buf[p] == tag:  # a run of records: follow the pointers by doubling
-            run = np.array([np.searchsorted(cand, p)], dtype=np.int64)
+        at = int(np.searchsorted(cand, p)) if buf[p] == tag else -1
+        if 0 <= at < len(cand) and cand[at] == p:  # a run of records: follow the pointers by doubling
+            run = np.array([at], dtype=np.int64)
             hop = jump
             while True:
                 after = hop[run]
@@ -457,7 +479,12 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
     if len(idx):
         take = pa.array(idx)
         raw = {k: pc.take(attrs[k], take) for k in STRING_FIELDS}
-        raw["start_time"] = pc.coalesce(raw["start_time"], _iso(rec.time_ns[idx]))
+        no_time = np.flatnonzero(pc.is_null(raw["start_time"]).to_numpy(zero_copy_only=False))
+        if len(no_time):  # the record's own time, formatted only where the labels leave start_time out
+            at = np.full(len(idx), -1, dtype=np.int64)
+            at[no_time] = np.arange(len(no_time))
+            filled = pc.take(_iso(rec.time_ns[idx[no_time]]), pa.array(at, mask=at < 0))
+            raw["start_time"] = pc.coalesce(raw["start_time"], filled)
         raw["traceparent"] = pc.coalesce(raw["traceparent"], _traceparent(pc.take(rec.trace_id, take)))
         number_ok = np.ones(len(idx), dtype=bool)
         for k in NUMBER_FIELDS:
@@ -482,7 +509,7 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
 
     # a body is Istio's text line (the default), or a JSON object: `logFormat.text` set to JSON, or an OpenTelemetry
     # Collector's filelog receiver shipping the sidecar's JSON stdout log
-    json_body = pc.starts_with(pc.utf8_ltrim_whitespace(body), "{").to_numpy(zero_copy_only=False)
+    json_body = _starts_with_brace(body)
     text, json_ = np.flatnonzero(has_text & ~json_body), np.flatnonzero(has_text & json_body)
     def of(local: np.ndarray) -> pa.Array:  # usually every body is of one kind: no copy then
         return body if len(local) == len(body) else pc.take(body, pa.array(local))
@@ -505,6 +532,25 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
     rows = pa.array(np.concatenate(rows_of))
     table = _patch_identity(table, pc.take(wl, rows), pc.take(ns, rows), pc.take(pr, rows))
     return OtelLogsResult(table, rec.n, rejected, errors[:MAX_ERRORS])
+
+
+def _starts_with_brace(body: pa.Array) -> np.ndarray:
+    """Which bodies start with '{' after leading whitespace, read from each body's first byte; only bodies
+    whose first byte is a control/space or non-ASCII byte (whitespace may start there) are trimmed to see."""
+    body = body.cast(pa.string()) if body.type != pa.string() else body
+    n = len(body)
+    offsets = np.frombuffer(body.buffers()[1], dtype=np.int32, count=n + 1, offset=body.offset * 4)
+    data = body.buffers()[2]
+    first = np.full(n, 0x7F, dtype=np.uint8)  # empty bodies: a plain byte
+    has = offsets[1:] > offsets[:-1]
+    if data is not None and has.any():
+        first[has] = np.frombuffer(data, dtype=np.uint8)[offsets[:-1][has]]
+    out = first == ord("{")
+    unsure = np.flatnonzero((first <= 0x20) | (first >= 0x80))
+    if len(unsure):
+        trimmed = pc.utf8_ltrim_whitespace(pc.take(body, pa.array(unsure)))
+        out[unsure] = pc.fill_null(pc.starts_with(trimmed, "{"), False).to_numpy(zero_copy_only=False)
+    return out
 
 
 _Part = tuple[pa.Table, np.ndarray, list[tuple[int, str]]]  # rows, the record of each row, (record, error) sorted

@@ -205,14 +205,16 @@ def test_otlp_http_v1_logs_fills_the_requests_table_too(as_json):
 
 
 def test_record_framing_found_by_pointer_doubling_matches_a_sequential_walk():
-    """The class: any scope layout (scope and schema_url around the records, empty scopes, records of 1- to
-    3-byte lengths, bytes inside records equal to the record tag) gives the records a field-by-field walk gives."""
+    """The class: any scope layout (scope and schema_url around the records, empty scopes, empty records,
+    records of 1- to 3-byte lengths starting with any field, bytes inside records equal to the record tag,
+    alone or followed by a length and a LogRecord tag) gives the records a field-by-field walk gives, with
+    the candidate filter on or off, and when the filter drops real records (they are read one by one)."""
     import random
 
     import numpy as np
 
     from collector.parse import otlp_wire as w
-    from collector.parse.otel_access_log import _repeated_field
+    from collector.parse.otel_access_log import _LOG_RECORD_TAGS, _repeated_field
 
     rng = random.Random(7)
     lines = _text_lines()
@@ -228,8 +230,14 @@ def test_record_framing_found_by_pointer_doubling_matches_a_sequential_walk():
                 if rng.random() < 0.5:
                     sl.schema_url = "https://opentelemetry.io/schemas/1.21.0"
                 for _ in range(rng.choice([0, 1, 2, 50, 300])):
-                    lr = sl.log_records.add(time_unix_nano=0x1212121212121212 + rng.randint(0, 99))
-                    lr.body.string_value = rng.choice(lines) + "\x12" * rng.choice([0, 1, 200])
+                    shape = rng.random()
+                    if shape < 0.05:  # an empty record
+                        sl.log_records.add()
+                        continue
+                    lr = sl.log_records.add(time_unix_nano=0x1212121212121212 + rng.randint(0, 99) if shape > 0.3 else 0)
+                    if shape < 0.15:
+                        lr.severity_number = 9
+                    lr.body.string_value = rng.choice(lines) + rng.choice(["", "\x12", "\x12" * 200, "\x12\x01\x09", "\x12\x00"])
                 if sl.log_records and rng.random() < 0.2:  # a 3-byte length
                     sl.log_records[-1].body.string_value = "x" * 17_000
         body = req.SerializeToString()
@@ -237,8 +245,9 @@ def test_record_framing_found_by_pointer_doubling_matches_a_sequential_walk():
         for _, r0, rl_len in w._seq_fields(body, 0, len(body), {1}):
             for _, s0, ln in w._seq_fields(body, r0, r0 + rl_len, {2}):
                 want = [(p, n) for _, p, n in w._seq_fields(body, s0, s0 + ln, {2})]
-                starts, lens = _repeated_field(body, buf, s0, s0 + ln, 2)
-                assert list(zip(starts.tolist(), lens.tolist())) == want, case
+                for first in (None, _LOG_RECORD_TAGS, np.array([0x09], np.uint8)):  # the last drops real records
+                    starts, lens = _repeated_field(body, buf, s0, s0 + ln, 2, first)
+                    assert list(zip(starts.tolist(), lens.tolist())) == want, (case, first)
         a = records_to_requests(_wire_records(body)).table
         b = records_to_requests(_upb_records(body)).table
         assert same_rows(a, b), case
