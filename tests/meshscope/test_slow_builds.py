@@ -151,3 +151,40 @@ def test_a_graph_of_no_traffic_never_stands_in():
     src.at += 5
     assert any("source" in e["data"] for e in src.graph("workload", None, WINDOW).elements)
 
+
+class HeldDiagnoser:
+    """Findings of a fixed list, one cycle counted in `last_evaluation`; laying one out (`to_dict`, which only the
+    findings' layout calls) is counted in `reads` and waits while `held`."""
+
+    def __init__(self):
+        self.last_evaluation = {"count": 1, "time": 1_800_000_000.0}
+        self.reads, self.held, self.released = 0, False, threading.Event()
+        self.codes = ["MS3001"]
+
+    def _laid_out(self, code: str) -> dict:
+        if code == self.codes[0]:
+            self.reads += 1
+        if self.held:
+            assert self.released.wait(60), "the test never released the held layout"
+        return {"code": code, "fingerprint": code, "evidence": {"edges": []}}
+
+    def findings(self, filters=None):
+        return [SimpleNamespace(code=c, to_dict=lambda c=c: self._laid_out(c)) for c in self.codes]
+
+
+def test_findings_are_laid_out_once_per_cycle_and_a_new_cycle_never_delays_a_request():
+    src = _source(RecordedBackend(recorded_frame()))
+    diag = src.stack.diagnoser = HeldDiagnoser()
+    first = src.findings({"status": "open"})
+    first[0]["evidence"]["edges"].append("mutated by a caller")  # each caller owns its copy
+    src.at += 10
+    assert src.findings({"status": "open"}) == [{"code": "MS3001", "fingerprint": "MS3001", "evidence": {"edges": []},
+                                                 "elements": []}]
+    assert diag.reads == 1  # same cycle: laid out once
+    diag.codes, diag.held = ["MS3001", "MS3005"], True
+    diag.last_evaluation["count"] = 2  # a new cycle; its layout is held
+    assert [f["code"] for f in src.findings({"status": "open"})] == ["MS3001"]  # the latest layout, at once
+    wait_until(lambda: diag.reads == 2, timeout=10, what="one refresh of the findings")
+    diag.released.set()
+    wait_until(lambda: len(src.findings({"status": "open"})) == 2, timeout=30, what="the new cycle's findings")
+    assert diag.reads == 2
