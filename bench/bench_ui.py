@@ -52,7 +52,7 @@ def _render_ms(driver, url: str, nodes: int | None, query: str = "?group=none") 
     driver.get(url + "/topology" + query)
     _wait(lambda: (lambda c: c == nodes if nodes else c > 0)(driver.execute_script(FIND_CY)))
     wall = float(driver.execute_async_script(AFTER_PAINT))
-    # a big graph paints its nodes first and adds the edges after (assets/topology_render.js): until all drawn
+    # then until the page paints again (work queued after the first view; a page that defers edges says so)
     _wait(lambda: not driver.execute_script("return window._cy.scratch('_meshscope_edges_pending')"))
     whole = float(driver.execute_async_script(AFTER_PAINT))
     metrics = {m["name"]: m["value"] for m in driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}

@@ -139,65 +139,6 @@
     });
   }
 
-  /* Edges after the first frame. dash-cytoscape hands Cytoscape every element in one `add` inside the
-   * component's mount, and then fits and draws them all in the same task: at 10,000 workloads and
-   * 30,000 edges that is one task of several seconds before anything shows. On a big graph the
-   * mount's `add` keeps the nodes (the first view: every workload in its place and health colour)
-   * and the edges follow in slices of EDGE_SLICE, one task each, so the page paints and answers input
-   * in between. Cytoscape registers itself on its container as `_cyreg`; a setter on that name
-   * is the one place the page can reach a new core before the component's first `add`. */
-  var DEFER_EDGES = 6000, EDGE_SLICE = 4000;
-
-  function deferEdges(core) {
-    var add = core.add;
-    var first = true;
-    core.add = function (eles) {
-      if (!first || !Array.isArray(eles) || eles.length < DEFER_EDGES) return add.apply(this, arguments);
-      first = false;
-      var now = [], later = [];
-      for (var i = 0; i < eles.length; i++) {
-        var e = eles[i];
-        (e && e.data && e.data.source !== undefined ? later : now).push(e);
-      }
-      if (!later.length) return add.call(this, eles);
-      var added = add.call(this, now);
-      core.scratch("_meshscope_edges_pending", later.length);
-      var next = function () {
-        if (core.destroyed()) return;
-        var slice = later.splice(0, EDGE_SLICE).filter(function (e) {  // a refresh may have moved on meanwhile
-          return core.getElementById(e.data.id).empty() && !core.getElementById(e.data.source).empty()
-            && !core.getElementById(e.data.target).empty();
-        });
-        if (slice.length) add.call(core, slice);
-        core.scratch("_meshscope_edges_pending", later.length);
-        if (later.length) setTimeout(next, 0);
-      };
-      // after the first paint: two animation frames, then one task per slice
-      requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeout(next, 0); }); });
-      return added;
-    };
-  }
-
-  (function hookRegistration() {
-    var key = "__meshscope_cyreg";
-    var proto = HTMLElement.prototype;
-    if (Object.getOwnPropertyDescriptor(proto, "_cyreg")) return;
-    Object.defineProperty(proto, "_cyreg", {
-      configurable: true,
-      get: function () { return this[key]; },
-      set: function (reg) {
-        this[key] = reg;
-        if (!reg || this.id !== "topo-graph" && !(this.closest && this.closest("#topo-graph"))) return;
-        var core = reg.cy;
-        Object.defineProperty(reg, "cy", {
-          configurable: true, enumerable: true,
-          get: function () { return core; },
-          set: function (c) { core = c; if (c) deferEdges(c); }
-        });
-      }
-    });
-  })();
-
   // the page is rendered by Dash after this file loads, and again on every visit: look for the graph
   setInterval(function () {
     var cy = cyOf();
