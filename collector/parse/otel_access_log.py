@@ -101,6 +101,26 @@ class _Records:
     a_values: pa.Array
     raw: _RawBodies | None = None
 
+    def lines(self, idx: np.ndarray) -> pa.Array:
+        """The string bodies of records `idx` without their trailing line breaks ('' where a record has none).
+        From the payload, the breaks are cut off the slices before the one copy (a few steps; a body
+        ending in a longer run of them is trimmed by Arrow afterwards)."""
+        if self.body is not None:
+            return pc.utf8_rtrim(pc.fill_null(self.bodies(idx), ""), characters="\r\n")
+        r = self.raw
+        at = r.start[idx]
+        start = np.maximum(at, 0)
+        length = np.where(at >= 0, r.length[idx], 0)
+        for _ in range(4):
+            cut = length > 0
+            cut[cut] = np.isin(r.buf[(start + length - 1)[cut]], (10, 13))
+            if not cut.any():
+                break
+            length = length - cut
+        else:
+            return pc.utf8_rtrim(_strings_in_order(r.data, r.buf, start, length), characters="\r\n")
+        return _strings_in_order(r.data, r.buf, start, length)
+
     def bodies(self, idx: np.ndarray) -> pa.Array:
         """The string bodies of records `idx` (null where a record has none)."""
         if self.body is not None:
@@ -466,7 +486,7 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
     marker = LogContext(source=origin, workload=_MARK_WL, namespace=_MARK_NS, principal=_MARK_PR)
     structured = pc.is_valid(attrs["response_code"]).to_numpy(zero_copy_only=False)
     rest = np.flatnonzero(~structured)  # only these records' bodies are read
-    body = pc.utf8_rtrim(pc.fill_null(rec.bodies(rest), ""), characters="\r\n")
+    body = rec.lines(rest)
     has_text = pc.not_equal(body, "").to_numpy(zero_copy_only=False)
     errors: list[str] = []
     rejected = int((~has_text).sum())
