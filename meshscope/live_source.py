@@ -76,9 +76,6 @@ class LiveSource:
         self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
         self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
         self._config = 0  # bumped when this source changes the config (a scenario): cached graphs are then due
-        # trace summaries per window: the latest, at once, while one refresh runs (a 15-min summary took seconds)
-        self._trace_summaries: Latest[pd.DataFrame] = Latest(_GRAPH_TTL_S, _IDLE_TTL_S, _STALE_S, clock=self.now,
-                                                            name="trace-summary-refresh", stand_in=lambda df: not df.empty)
         # findings laid out per filter set, once per diagnoser cycle (see `findings`)
         self._findings: Latest[list] = Latest(_GRAPH_TTL_S, _IDLE_TTL_S, _STALE_S, clock=self.now, name="findings-refresh")
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
@@ -247,11 +244,10 @@ class LiveSource:
 
     # ---- graph ----------------------------------------------------------------------------
     def warm(self) -> None:
-        """Build the default views (Topology's workload graph, the Overview's and Services' service graph, the trace
-        list) once, off the request path, so no first page or API call computes one: from then on reads get the
-        latest at once."""
+        """Build the default views (Topology's workload graph, the Overview's and Services' service graph) once, off
+        the request path, so no first page or API call computes one: from then on reads get the latest at once."""
         for name, read in (("workload graph", lambda: self.graph("workload")),
-                           ("service graph", lambda: self.graph("service")), ("trace list", lambda: self.traces(TraceFilters()))):
+                           ("service graph", lambda: self.graph("service"))):
             try:
                 read()
             except Exception as exc:  # noqa: BLE001 - the page reports a failing view itself
@@ -480,13 +476,6 @@ class LiveSource:
                 df[col] = df[col].fillna("").astype(str)
         return df
 
-    def _spans_version(self) -> Any:
-        """The store's span generation (None: unknown, rely on age)."""
-        try:
-            return self.stack.store.generation("spans")
-        except Exception:  # noqa: BLE001 - a version is an optimisation
-            return None
-
     def traces(self, filters: TraceFilters) -> list[dict[str, Any]]:
         from dashboard.snapshot_source import _summarize_traces, filter_traces
 
@@ -495,11 +484,9 @@ class LiveSource:
         if filters.end is not None and filters.end > self.now() + 1:
             raise QueryError("end", "must not be in the future")
         window = float(filters.window_s or 900.0)
-        if filters.end is None:  # the latest summary, at once; one background refresh when it is due (#18)
-            summary = self._trace_summaries.get(
-                window, lambda: _summarize_traces(self._spans(window, columns=_SUMMARY_COLUMNS)), self._spans_version()).value
-        else:
-            summary = _summarize_traces(self._spans(window, end=filters.end, columns=_SUMMARY_COLUMNS))
+        # computed per request from the 7 columns it needs (0.23x the cost of every column); not served from a
+        # cached summary: a live list must hold the traces that arrived up to the request (test_browser_live)
+        summary = _summarize_traces(self._spans(window, end=filters.end, columns=_SUMMARY_COLUMNS))
         if summary.empty:
             return []
         return filter_traces(summary, filters)
