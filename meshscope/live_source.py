@@ -22,7 +22,6 @@ with no graph build.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -33,7 +32,6 @@ from typing import Any
 import pandas as pd
 
 from dashboard.query import GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable, checked_finding_filters
-from meshscope.latest import Latest
 
 log = logging.getLogger("meshscope.live_source")
 
@@ -76,8 +74,6 @@ class LiveSource:
         self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
         self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
         self._config = 0  # bumped when this source changes the config (a scenario): cached graphs are then due
-        # findings laid out per filter set, once per diagnoser cycle (see `findings`)
-        self._findings: Latest[list] = Latest(_GRAPH_TTL_S, _IDLE_TTL_S, _STALE_S, clock=self.now, name="findings-refresh")
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
         self.builds_by_view: dict[tuple, int] = {}  # (graph type, namespaces, window) -> graphs built
 
@@ -352,22 +348,7 @@ class LiveSource:
 
     # ---- findings -------------------------------------------------------------------------
     def findings(self, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """The diagnoser's findings with their graph elements and ranked changes, as of its latest cycle.
-
-        Laid out once per cycle and filter set (`meshscope.latest`): a read after a new cycle gets the previous
-        layout at once while one refresh lays out the new one (under load the layout, a journal query and a
-        graph-element match per finding, was seconds on the request). Each caller gets its own dicts."""
         filters = checked_finding_filters(filters)
-        key = tuple(sorted((k, str(v)) for k, v in filters.items()))
-        found = self._findings.get(key, lambda: self._laid_out_findings(dict(filters)), self._findings_version()).value
-        return copy.deepcopy(found)
-
-    def _findings_version(self) -> Any:
-        """What the findings' layout depends on: the diagnoser's cycle and this source's config changes."""
-        count = (getattr(getattr(self.stack, "diagnoser", None), "last_evaluation", None) or {}).get("count")
-        return None if count is None else (count, self._config)
-
-    def _laid_out_findings(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         element = filters.pop("element", None)
         found = [f.to_dict() for f in self.stack.diagnoser.findings(filters)]
         elements = self._elements_or_none()
