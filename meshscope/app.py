@@ -48,6 +48,9 @@ class StackOptions:
     # memory budget of the telemetry store (in-memory Arrow; older rows stay on disk in the window):
     # with the interpreter, Dash and pandas this keeps `meshscope up` under ~500 MB RSS
     store_max_bytes: int = 128 * 2**20
+    # how far back the store keeps telemetry (on disk; memory holds what fits in store_max_bytes and
+    # older windows are read back from the segments): the pages' ?end=/?window= reach this far
+    store_window_s: float = 24 * 3600.0
     trace_sample: float = 1.0  # share of traces the OTLP receivers keep (whole traces, by trace id)
     trace_batch: bool = False  # exports already waiting decoded and stored together (no linger; no gain measured, #18)
 
@@ -104,7 +107,8 @@ class Stack:
         data = Path(o.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         try:
-            self.store = TelemetryStore(data_dir=data / "telemetry", max_bytes=o.store_max_bytes)
+            self.store = TelemetryStore(data_dir=data / "telemetry", window_s=o.store_window_s,
+                                        max_bytes=o.store_max_bytes)
             self._started.append(("store", self.store.close))
             # trace batches never linger: an exporter that sends one export at a time (an OpenTelemetry
             # Collector with one worker, the test suite's forwarder) waited a whole linger per export, so

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="telemetry store, access logs, alert outbox and run files (default .meshscope)")
     parser.add_argument("--scrape-interval", type=float, default=5.0, metavar="S",
                         help="seconds between scrapes of the sidecars' /stats/prometheus (default 5)")
+    parser.add_argument("--retention", type=_duration, default=24 * 3600.0, metavar="DURATION",
+                        help="how long telemetry is kept in --data-dir, e.g. 24h, 3d, 90m (default 24h; the pages' "
+                             "time travel reaches this far)")
     parser.add_argument("--slo", action="append", type=Path, default=[], metavar="FILE",
                         help="SLO YAML (meshscope.io/v1alpha1 ServiceLevelObjective, Sloth, OpenSLO); "
                              "default: the demo's SLOs")
@@ -66,6 +69,16 @@ def _forget_control_url(mesh) -> None:  # noqa: ANN001
             path.unlink()
     except OSError:
         pass
+
+
+def _duration(text: str) -> float:
+    """argparse type: a duration such as 24h, 3d, 90m (a usage error, exit 2, otherwise)."""
+    from diagnose.slo.windows import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _ratio(text: str) -> float:
@@ -107,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
                              extra_config=list(args.config), config_namespace=args.namespace)
     options = StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
                            token=args.token, slo_paths=list(args.slo) or [DEMO_SLOS], alerts_config=args.alerts,
-                           ui=not args.no_ui, trace_sample=args.trace_sample, trace_batch=args.trace_batch)
+                           ui=not args.no_ui, trace_sample=args.trace_sample, trace_batch=args.trace_batch,
+                           store_window_s=args.retention)
     stack = Stack(BundledBackend(mesh_cfg, scrape_interval=args.scrape_interval), options)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
