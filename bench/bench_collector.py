@@ -14,20 +14,7 @@ import random
 import re
 import time
 
-from bench.common import report
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    """Best CPU time (seconds) of `repeat` runs: the box is shared, and CPU time is what one core spends."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
-
-BOUNDS = ["0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000", "10000", "30000",
-          "60000", "300000", "600000", "1800000", "3600000", "+Inf"]
+from bench.common import cpu_best_of as best_of, report  # CPU time: the box is shared
 
 
 def istio_exposition(target_bytes: int, seed: int = 1) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import best_of, report
+from bench.common import best_of, cpu_best_of, report
 from collector import schema
 from diagnose.changes import rank
 from mesh.journal import Journal, content_of
@@ -113,24 +113,14 @@ def _diff_bench() -> None:
            d * 1000, "ms", baseline=("building one graph", build * 1000))
     # CPU seconds as well: on a shared 2-core box at load ~40 the wall time above is mostly waiting for a core
     # (session 6 measured 2.95 s wall for a diff that costs ~0.3 s of CPU)
-    report("graph diff (topology.diff) of two 10k-workload windows, CPU time", _cpu_best_of(lambda: diff_graphs(g1, g2))
+    report("graph diff (topology.diff) of two 10k-workload windows, CPU time", cpu_best_of(lambda: diff_graphs(g1, g2))
            * 1000, "ms", baseline=("building one graph, CPU time",
-                                   _cpu_best_of(lambda: GraphBuilder(GraphOptions(graph_type="workload")).build(rates), 2)
+                                   cpu_best_of(lambda: GraphBuilder(GraphOptions(graph_type="workload")).build(rates), 2)
                                    * 1000))
     c = best_of(lambda: compare_graphs(g1, g2), 3)
     cmp = compare_graphs(g1, g2)["summary"]
     report(f"graph compare (diff mode, per-edge deltas) of two 10k-workload windows ({cmp['changed']} changed, "
            f"{cmp['vanished']} vanished)", c * 1000, "ms", baseline=("building one graph", build * 1000))
-
-
-def _cpu_best_of(fn, repeat: int = 3) -> float:
-    """The least CPU time (this process) of `repeat` runs: what the code costs, whatever else the box runs."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
 
 
 def main() -> None:
