@@ -240,7 +240,9 @@ class BundledMesh:
             self.ready_seconds = time.monotonic() - t0
             if self.config.control_port is not None:
                 from mesh.control_api import ControlServer
-                self.control_token = secrets.token_urlsafe(32)
+                # hex, not urlsafe base64: a token starting with '-' is read by argparse as an option, so
+                # `meshscope scenario clear --token <token>` failed one start in 64 (found by the suite)
+                self.control_token = secrets.token_hex(32)
                 self.control = ControlServer(self, self.config.control_port, token=self.control_token)
                 self._write_control_token()
                 self.control.start()
