@@ -89,6 +89,8 @@ def test_graph_equals_access_logs_for_every_scenario_and_after_a_restart(bundled
     report = f"scrape duration median (bucket bound) {fetch_s * 1000:.0f} ms\n" + "\n".join(str(v) for v in verdicts)
     print("\n" + report)
     for v in verdicts:
-        assert len(v.edges) >= 3, v  # every scenario leaves Bookinfo's callers logging
+        # every window has traffic to judge: the gateway's edge and at least one of productpage's (a scenario may
+        # stop everything behind productpage: missing-subset's callers of reviews are judged as one caller's NC)
+        assert len(v.edges) >= 2 and any(e.edge[0] == "istio-ingressgateway" for e in v.edges), v
     bad = [v for v in verdicts if v.failures or v.extra]
     assert not bad, "\n".join(str(v) for v in bad)
