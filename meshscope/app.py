@@ -143,7 +143,8 @@ class Stack:
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=extra)  # and so are canaries to roll back or promote
             backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle
-            self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval, data_version=None if backend_version
+            self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval, retention_s=o.store_window_s,
+                                           data_version=None if backend_version
                                            is None else lambda: (self.store.generation("requests"), backend_version()))
             self.diagnoser.tracker.persist_to(data / "diagnose" / STATE_FILE)  # open findings survive a kill -9
             self.diagnoser.subscribe(self._changes_before)  # before alerts subscribe: they carry what changed
