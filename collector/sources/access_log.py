@@ -323,7 +323,8 @@ class AccessLogTailer:
             state[path] = asdict(cur)
         self._saved = state
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
+        # a name of its own: a stopping and a starting tailer on one data dir must not rename each other's file
+        tmp = self.state_path.with_suffix(f".{os.getpid()}.{id(self):x}.tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_path)
 
