@@ -362,10 +362,13 @@ def request_table(store: TelemetryStore, window_s: float, end=None) -> pd.DataFr
     return store.requests(end_ts - pd.Timedelta(seconds=window_s), end_ts)
 
 
-def spans(store: TelemetryStore, window_s: float, end=None, trace_id: str | None = None) -> pd.DataFrame:
-    """Spans that started in the window, optionally of one trace (hex id, any case)."""
+def spans(store: TelemetryStore, window_s: float, end=None, trace_id: str | None = None,
+          columns: list[str] | None = None) -> pd.DataFrame:
+    """Spans that started in the window, optionally of one trace (hex id, any case), optionally only `columns`
+    (those of `schema.SPANS_COLUMNS`; converting unneeded ones, attributes above all, is most of a read's cost)."""
     end_ts = pd.Timestamp.now(tz="UTC") if end is None else _ts(end)
-    table = store.arrow("spans", end_ts - pd.Timedelta(seconds=window_s), end_ts)
+    names = None if columns is None else [c for c in columns if c in s.SPANS_COLUMNS]
+    table = store.arrow("spans", end_ts - pd.Timedelta(seconds=window_s), end_ts, columns=names)
     if trace_id is not None:
         table = table.filter(pc.equal(table.column(s.TRACE_ID), trace_id.lower()))
     return tables.to_pandas(table)

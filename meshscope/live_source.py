@@ -435,17 +435,9 @@ class LiveSource:
                 columns: list[str] = _SPAN_COLUMNS) -> pd.DataFrame:
         """Spans that started in the window (of one trace), only `columns`: the trace list's summary needs no
         attributes, and converting 15 minutes of them to Python objects was most of its cost."""
-        import pyarrow.compute as pc
+        from collector.query import spans
 
-        from collector import tables
-        from collector.schema import SPANS_COLUMNS
-
-        end_s = self.now() if end is None else end
-        names = [c for c in columns if c in SPANS_COLUMNS]
-        table = self.stack.store.arrow("spans", end_s - window_s, end_s, columns=names)
-        if trace_id is not None:
-            table = table.filter(pc.equal(table.column("trace_id"), trace_id.lower()))
-        df = tables.to_pandas(table)
+        df = spans(self.stack.store, window_s, self.now() if end is None else end, trace_id, columns)
         if df.empty:
             return pd.DataFrame(columns=columns)
         df = df.reindex(columns=columns)
