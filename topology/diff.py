@@ -87,17 +87,10 @@ def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _moved(before: np.ndarray, after: np.ndarray, rel: float, floor: float) -> np.ndarray:
-    """Column-wise `_changed`: both ends under `floor` never count; else the move relative to max(|before|, floor)."""
+    """Which values moved: both ends under `floor` never count; else the move relative to max(|before|, floor) > rel."""
     with np.errstate(invalid="ignore", divide="ignore"):
         big = np.maximum(np.abs(before), np.abs(after)) >= floor
         return big & (np.abs(after - before) / np.maximum(np.abs(before), floor) > rel)
-
-
-def _changed(before: float, after: float, rel: float, floor: float) -> bool:
-    if max(abs(before), abs(after)) < floor:
-        return False
-    base = max(abs(before), floor)
-    return abs(after - before) / base > rel
 
 
 def diff_graphs(before: nx.MultiDiGraph, after: nx.MultiDiGraph, rate_threshold: float = 0.5,
