@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from diagnose.canary.steps import MIN_PERIOD_S
 from diagnose.canary.verdict import HOLD, INSUFFICIENT, PROMOTE, ROLLBACK, Thresholds
 from mesh.config import load_text
 from mesh.scenarios import get
@@ -69,12 +70,15 @@ def test_canary_rollout_insufficient_then_healthy_then_rolled_back(stack, bundle
                                  "step1.yaml").objects)
     since = time.time() + SLACK_S
     wait_until(lambda: time.time() > since + 1, timeout=10, interval=0.2, what="the window to open")
-    wait_until(lambda: (_canary(api, since) or ({"evidence": {"requests": {"candidate": 0}}},))[0]["evidence"]
+    # the next step comes once v3 has requests in this one and the step is long enough to be one: a move closer
+    # than MIN_PERIOD_S to the window's start is merged into the next step (on a fast box 20 requests came in 8 s)
+    wait_until(lambda: time.time() > since + MIN_PERIOD_S + SLACK_S
+               and (_canary(api, since) or ({"evidence": {"requests": {"candidate": 0}}},))[0]["evidence"]
                ["requests"]["candidate"] >= STEP1_REQUESTS, timeout=120, interval=1.0, what="v3's first step")
     bundled_mesh.apply(scenario.objects)  # the next step: 70/30
 
     def stepped(since_: float):
-        # the verdict once the window holds both steps (the journal's move is 10 s inside it)
+        # the verdict once the window holds both steps (the journal's move is over MIN_PERIOD_S inside it)
         got = judged(since_)
         return got if got and len(got[0]["evidence"].get("steps") or []) >= 2 else None
 
