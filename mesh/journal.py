@@ -349,6 +349,11 @@ class Journal:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM changes").fetchone()[0])
 
+    def last_seq(self) -> int:
+        """The newest change's sequence number (0: none): a cheap version of the journal for caches to key on."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
+
 
 def open_journal(data_dir: Path | str) -> Journal:
     return Journal(Path(data_dir) / JOURNAL_FILE)
