@@ -82,14 +82,18 @@ def _upstream_meta(key: str) -> str:
             f"xds.upstream_host_metadata.filter_metadata.istio.{key} : 'unknown')%")
 
 
-def _dest_service(key: str, header: str) -> str:
-    """Destination service: the cluster's metadata; else the matched route's (a route to a cluster that
-    does not exist, `NC`, still names its destination host); else the vhost's header; else unknown."""
-    return (f"%CEL(has(xds.cluster_metadata) && has(xds.cluster_metadata.filter_metadata.istio) ? "
-            f"xds.cluster_metadata.filter_metadata.istio.{key} : "
-            f"(has(xds.route_metadata) && has(xds.route_metadata.filter_metadata.istio) && "
-            f"has(xds.route_metadata.filter_metadata.istio.{key}) ? xds.route_metadata.filter_metadata.istio.{key} : "
-            f"('{header}' in request.headers ? request.headers['{header}'] : 'unknown')))%")
+def _dest_service(key: str) -> str:
+    """Destination service as Istio's stats filter names it on the client side (istio/proxy,
+    source/extensions/filters/http/istio_stats/istio_stats.cc, IstioStatsFilter::populatePeerInfo): the
+    cluster's istio metadata; a request that reached no cluster carrying it (`NC`: the route names a cluster
+    that does not exist) is named by its Host header, verbatim (`details:9080`), for the service and its name
+    alike, and its namespace is unknown (no peer). The access log's `authority` is the same header, so the
+    graph and the log views file such a request under one name."""
+    fallback = ("(has(request.host) && request.host != '' ? request.host : 'unknown')"
+                if key != "service_namespace" else "'unknown'")
+    return (f"%CEL(has(xds.cluster_metadata) && has(xds.cluster_metadata.filter_metadata.istio) && "
+            f"has(xds.cluster_metadata.filter_metadata.istio.{key}) ? "
+            f"xds.cluster_metadata.filter_metadata.istio.{key} : {fallback})%")
 
 
 def identity_labels(w: Workload, prefix: str) -> dict[str, str]:
@@ -115,9 +119,9 @@ def source_reporter_tags(w: Workload) -> dict[str, str]:
         "destination_principal": _UPSTREAM_PEER,
         "destination_app": _upstream_meta("app"),
         "destination_version": _upstream_meta("version"),
-        "destination_service": _dest_service("service", "x-ms-dst-service"),
-        "destination_service_name": _dest_service("service_name", "x-ms-dst-service-name"),
-        "destination_service_namespace": _dest_service("service_namespace", "x-ms-dst-service-namespace"),
+        "destination_service": _dest_service("service"),
+        "destination_service_name": _dest_service("service_name"),
+        "destination_service_namespace": _dest_service("service_namespace"),
         "destination_cluster": "Kubernetes",
         "destination_canonical_service": _upstream_meta("app"),
         "connection_security_policy": "unknown",  # what Istio's source reporter says

@@ -47,6 +47,21 @@ def test_real_envoy_json_and_text_logs_give_the_same_requests():
     assert "Connection_refused" in uf[s.UPSTREAM_TRANSPORT_FAILURE_REASON].iloc[0]
     nr = df[df[s.RESPONSE_FLAGS] == "NR"]
     assert list(nr[s.RESPONSE_CODE]) == [404]
+    assert list(nr[s.DESTINATION_SERVICE]) == list(nr[s.AUTHORITY].astype(str))  # no cluster: the authority
+
+
+@pytest.mark.parametrize("flags,details", [("NC", "cluster_not_found"), ("NR", "route_not_found")])
+@pytest.mark.parametrize("authority", ["details:9080", "detail.bookinfo.svc.cluster.local:9080", "reviews"])
+def test_client_request_with_no_cluster_is_named_by_its_authority_verbatim(flags, details, authority):
+    """As Istio's stats filter names it (the Host header, port included), so metrics and logs agree."""
+    line = json.loads(INBOUND_JSON)
+    line.update(authority=authority, response_flags=flags, response_code=503 if flags == "NC" else 404,
+                response_code_details=details, upstream_cluster=None, requested_server_name=None,
+                downstream_peer_uri_san=None, downstream_tls_version=None, upstream_host=None)
+    r = parse_json_log(json.dumps(line) + "\n", CTX)
+    row = r.requests.iloc[0]
+    assert r.errors == [] and row[s.REPORTER] == "source"
+    assert row[s.DESTINATION_SERVICE] == authority
 
 
 def test_inbound_json_line_reads_peer_identity_mtls_and_trace():

@@ -16,7 +16,7 @@ from collector import schema as s
 from diagnose.catalog import make
 from diagnose.findings import Finding, ResourceRef
 from diagnose.rules.runtime.evidence import iso_time
-from diagnose.rules.runtime.traffic import DST, SIDE, SRC, SRC_NS, RuntimeContext, _text, fqdn_parts
+from diagnose.rules.runtime.traffic import DST, SIDE, SRC, SRC_NS, RuntimeContext, _destination, _text, fqdn_parts
 
 Q = 0.95
 
@@ -41,7 +41,7 @@ def rate_p95(ctx: RuntimeContext, by: list[str]) -> pd.DataFrame:
     if r is None or r.empty or s.METRIC not in r:
         return pd.DataFrame(columns=[*by, "value", "n"])
     b = r[r[s.METRIC] == s.ISTIO_REQUEST_DURATION_MS + "_bucket"]
-    frame = pd.DataFrame({SIDE: _text(b, s.REPORTER, "source"), DST: _text(b, s.DESTINATION_SERVICE),
+    frame = pd.DataFrame({SIDE: _text(b, s.REPORTER, "source"), DST: _destination(b),
                           SRC: _text(b, s.SOURCE_WORKLOAD), SRC_NS: _text(b, s.SOURCE_WORKLOAD_NAMESPACE),
                           s.LE: pd.to_numeric(b[s.LE], errors="coerce"), s.METRIC: b[s.METRIC].astype(str),
                           s.RATE: pd.to_numeric(b[s.RATE], errors="coerce").fillna(0.0)})

@@ -183,7 +183,8 @@ def _destination(df: pd.DataFrame) -> pd.Series:
     A short host (no dot, e.g. `reviews` from the authority of an NC/NR request) resolves in
     the caller's namespace, as Istio resolves it.
     """
-    dst = _text(df, s.DESTINATION_SERVICE)
+    # a request that reached no cluster is named by its authority, port included, as Istio names it: no port
+    dst = _text(df, s.DESTINATION_SERVICE).str.replace(r":\d+$", "", regex=True)
     if s.AUTHORITY in df:
         auth = _text(df, s.AUTHORITY).str.replace(r":\d+$", "", regex=True)
         dst = dst.where(~dst.isin(_MISSING), auth)
@@ -333,7 +334,7 @@ def summarize_rates(rates: pd.DataFrame, window_s: float, end: float) -> pd.Data
         SIDE: _side(r),
         SRC: _text(r, s.SOURCE_WORKLOAD),
         SRC_NS: _text(r, s.SOURCE_WORKLOAD_NAMESPACE),
-        DST: _text(r, s.DESTINATION_SERVICE),
+        DST: _destination(r),  # an NC series is named by its authority (`reviews:9080`), as Istio names it
         DST_WL: _text(r, s.DESTINATION_WORKLOAD),
         CODE: _codes(r[s.RESPONSE_CODE]) if s.RESPONSE_CODE in r else 0,
         FLAGS: _text(r, s.RESPONSE_FLAGS, "-"),

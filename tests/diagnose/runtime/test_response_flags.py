@@ -130,3 +130,20 @@ def test_unattributed_client_lines_are_named_after_their_log_file():
     df[s.LOG_SOURCE] = "/tmp/x/logs/bookinfo.productpage-v1.log"
     f = by_code(run(df))["MS3006"]
     assert f.evidence["edges"][0]["source"] == "bookinfo/productpage-v1"
+
+
+@pytest.mark.parametrize("authority", ["ratings:9080", "ratings", "ratings.bookinfo.svc.cluster.local:9080"])
+def test_a_request_named_by_its_authority_is_filed_under_the_service_it_asked_for(authority):
+    """Istio names a request that reached no cluster (NC) by its Host header, port included: with the
+    logged requests and with the rate frame alike, the finding names the service FQDN in the caller's namespace."""
+    from collector import schema as s
+    df = requests("reviews-v2", fqdn("ratings"), "no_cluster", 20)
+    df[s.DESTINATION_SERVICE], df[s.AUTHORITY], df[s.UPSTREAM_CLUSTER] = authority, authority, ""
+    base = {lbl: "unknown" for lbl in s.ISTIO_LABELS}
+    base.update({s.REPORTER: "source", s.SOURCE_WORKLOAD: "reviews-v2", s.SOURCE_WORKLOAD_NAMESPACE: "bookinfo",
+                 s.DESTINATION_SERVICE: authority, s.RESPONSE_CODE: "503", s.RESPONSE_FLAGS: "NC",
+                 s.METRIC: s.ISTIO_REQUESTS_TOTAL, s.LE: float("nan"), s.RATE: 1.0})
+    for found in (run(df), analyze_runtime(RuntimeContext(start=T0, end=END, rates=pd.DataFrame([base])))):
+        nc = [f for f in found if f.code == "MS3006"]
+        assert len(nc) == 1 and "ratings.bookinfo.svc.cluster.local" in nc[0].message, [f.message for f in found]
+        assert "9080" not in nc[0].message
