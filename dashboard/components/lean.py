@@ -40,14 +40,22 @@ def lean(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     which is a third of a big graph's bytes saved on every load and refresh.
     """
     out = []
+    scalar, drop = _SCALAR_TYPES, PANEL_ONLY
     for e in elements:
         d = e["data"]
-        data = {k: v for k, v in d.items() if (v is None or isinstance(v, (str, int, float, bool)))
-                and k not in PANEL_ONLY and not k.startswith("lbl_")}
-        if "source" not in d and isinstance(data.get("label"), str):
-            data["label"] = truncate(data["label"])
+        # exact type first (one set lookup); isinstance only for the rest (numpy scalars, str subclasses)
+        data = {k: v for k, v in d.items() if k not in drop and (type(v) in scalar or isinstance(v, _SCALARS))
+                and not (k[:4] == "lbl_")}
+        if "source" not in d:
+            label = data.get("label")
+            if isinstance(label, str) and len(label) > LABEL_MAX:
+                data["label"] = truncate(label)
         out.append({**e, "data": data})
     return out
+
+
+_SCALARS = (str, int, float, bool)
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 class FullData:

@@ -6,7 +6,7 @@ from typing import Any
 import dash_cytoscape as cyto
 from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
-from dashboard.components import change_marks, charts, diff_view, graph_views, replay
+from dashboard.components import change_marks, charts, diff_view, graph_canvas, graph_views, replay
 from dashboard.components.as_of import as_of, time_form, window_of, window_options
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, stylesheet
@@ -23,6 +23,7 @@ ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 36
 DEFAULT_WINDOW_S = 300.0
 LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
 FULL = FullData()  # full element data of the graphs sent (the browser gets `lean` elements), for the side panel
+CANVAS = graph_canvas.Sent()  # big graphs drawn by assets/big_graph.js, by digest: find/hide are evaluated here
 
 
 def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None,
@@ -121,6 +122,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
     large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
     labels = [] if large else ["rps", "err"]
+    renderer = graph_canvas.renderer_of(query)
+    sent = digest(elements)
+    big = _to_canvas(elements, found, renderer, sent)  # a big plain graph is drawn by our canvas renderer
     return html.Div(className="topology", children=[
         html.Div(className="toolbar", children=[
             _labeled("Graph", dcc.Dropdown(id="topo-type", options=list(GRAPH_TYPES), value=graph_type, clearable=False,
@@ -169,9 +173,14 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         dcc.Store(id="topo-selected", data=None),
         dcc.Store(id="topo-selected-mark", data=None),
         dcc.Store(id="topo-large", data=large),
-        dcc.Store(id="topo-sent", data=digest(elements)),  # what the browser has: an identical refresh sends nothing
-        html.Div(className="topo-body", children=[
-            cyto.Cytoscape(id="topo-graph", elements=elements, layout={"name": "preset", "fit": True, "padding": 30},
+        dcc.Store(id="topo-sent", data=sent),  # what the browser has: an identical refresh sends nothing
+        dcc.Store(id="topo-renderer", data=renderer),
+        dcc.Store(id="topo-big", data=big),  # elements for assets/big_graph.js (None: Cytoscape draws)
+        dcc.Store(id="topo-big-marks", data={"found": [], "hidden": []}),
+        dcc.Store(id="topo-big-drawn"), dcc.Store(id="topo-big-marked"),
+        html.Div(className="topo-body", children=[html.Div(className="topo-stage", style=_STAGE, children=[
+            cyto.Cytoscape(id="topo-graph", elements=[] if big else elements,
+                           layout={"name": "preset", "fit": True, "padding": 30},
                            stylesheet=stylesheet(labels, highlight=shown, large=large) + diff_view.styles()
                            + graph_views.styles(),
                            minZoom=0.05, maxZoom=3,
@@ -180,9 +189,26 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                            # re-running the layout would re-fit and throw away the user's zoom and pan
                            autoRefreshLayout=False,
                            style={"width": "100%", "height": "calc(100vh - 238px)"}),
+            # over the (then empty) Cytoscape graph: the canvas renderer's drawing surface
+            html.Div(id="topo-canvas", className="topo-canvas", style={**_CANVAS, "display": "block" if big else "none"}),
+            ]),
             html.Aside(id="topo-panel", className="side-panel", children=_legend()),
         ]),
     ])
+
+
+_STAGE = {"flex": 1, "position": "relative", "minWidth": 0}
+_CANVAS = {"position": "absolute", "inset": 0, "background": "#fff", "border": "1px solid #e5e7eb",
+           "borderRadius": "6px", "overflow": "hidden"}
+
+
+def _to_canvas(elements: list[dict[str, Any]], found: dict[str, Any] | None, renderer: str | None,
+               sent: str) -> dict[str, Any] | None:
+    """The `topo-big` store's data when the canvas renderer draws these elements (remembered for find/hide), else None."""
+    if not graph_canvas.wanted(elements, bool((found or {}).get("grouped")), renderer):
+        return None
+    CANVAS.remember(sent, elements)
+    return graph_canvas.payload(elements)
 
 
 def _shown(source: DataSource, highlight: list[str], elements: list[dict[str, Any]], graph_type: str,
@@ -296,27 +322,27 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-graph", "elements"), Output("topo-updated", "children"), Output("topo-ns", "options"),
                   Output("topo-notes", "children"), Output("topo-panel", "children", allow_duplicate=True),
                   Output("topo-highlight-shown", "data"), Output("topo-found", "data"), Output("topo-sent", "data"),
-                  Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
+                  Output("topo-big", "data"), Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
                   Input("topo-interval", "n_intervals"), Input("topo-end", "value"), Input("topo-compare", "value"),
                   Input("topo-replay", "value"), Input("topo-view", "data"), Input("topo-find", "value"),
                   Input("topo-hide", "value"), State("topo-selected", "data"),
                   State("topo-highlight", "data"), State("topo-found", "data"), State("topo-sent", "data"),
-                  prevent_initial_call=True)
+                  State("topo-renderer", "data"), prevent_initial_call=True)
     def refresh(graph_type, namespaces, window, _n, end_ago, compare, step, view, find, hide, selected, highlight,  # noqa: ANN001, ANN202
-                found, sent):
+                found, sent, renderer):
         if step is not None and 0 <= int(step) < replay.STEPS:  # a slice counts in seconds before now
             end_ago = seconds_ago(source, end_ago)
         window, end_ago = replay.view(window, end_ago, step)  # a replay step draws one slice of the window
         trigger = callback_context.triggered_id
         if end_ago and trigger == "topo-interval":
-            return (no_update,) * 8  # a past window does not change
+            return (no_update,) * 9  # a past window does not change
         if trigger in ("topo-find", "topo-hide") and not (found or {}).get("grouped"):
-            return (no_update,) * 8  # a plain graph finds and hides by stylesheet (restyle), nothing to re-send
+            return (no_update,) * 9  # a plain graph finds and hides by stylesheet (restyle), nothing to re-send
         view = {**(view or {}), "find": find, "hide": hide}  # grouped: find/hide reach members (graph_views)
         try:
             result, elements, found = _view_elements(source, ctx, graph_type, namespaces, window, end_ago, view)
         except QueryError as exc:
-            return no_update, no_update, no_update, str(exc), no_update, no_update, no_update, no_update
+            return no_update, no_update, no_update, str(exc), no_update, no_update, no_update, no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too
         current = FULL.get(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0),
                            selected) if selected and any(e["data"]["id"] == selected for e in elements) else None
@@ -325,8 +351,10 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         elements, compared = diff_view.compared(source, graph_type, namespaces, window, seconds_ago(source, end_ago),
                                                 compare, elements)
         now = digest(elements)
-        return (elements if now != sent else no_update, when(result.updated_at), result.namespaces,
-                "; ".join([*result.notes, *compared]), panel, shown, found, now)
+        big = _to_canvas(elements, found, renderer, now) if now != sent else no_update
+        drawn = no_update if now == sent else [] if big else elements  # the canvas draws a big graph, Cytoscape the rest
+        return (drawn, when(result.updated_at), result.namespaces,
+                "; ".join([*result.notes, *compared]), panel, shown, found, now, big)
 
     @app.callback(Output("topo-replay", "marks"), Input("topo-window", "value"), Input("topo-end", "value"),
                   Input("topo-interval", "n_intervals"), prevent_initial_call=True)
@@ -375,8 +403,20 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         return permalink(graph_type, namespaces, float(window or DEFAULT_WINDOW_S),
                          source.now() - seconds_ago(source, end_ago) if end_ago else None, compare)
 
+    @app.callback(Output("topo-big-marks", "data"), Input("topo-find", "value"), Input("topo-hide", "value"),
+                  Input("topo-sent", "data"), prevent_initial_call=True)
+    def canvas_marks(find, hide, sent):  # noqa: ANN001, ANN202 - find/hide on a canvas graph: ids from the server
+        elements = CANVAS.get(sent)
+        return no_update if elements is None else graph_canvas.marks(elements, find, hide)
+
     graph_views.register(app)  # group / expand / incident-view controls (issue #17)
     replay.register_player(app)  # replay autoplay (issue #14)
 
     app.clientside_callback(ClientsideFunction("meshscope_topology", "markSelected"),
                             Output("topo-selected-mark", "data"), Input("topo-selected", "data"))
+    # the canvas renderer of big graphs (assets/big_graph.js): its elements, then what find/hide/highlight/click mark
+    app.clientside_callback(ClientsideFunction("meshscope_big", "elements"),
+                            Output("topo-big-drawn", "data"), Input("topo-big", "data"))
+    app.clientside_callback(ClientsideFunction("meshscope_big", "marks"), Output("topo-big-marked", "data"),
+                            Input("topo-big-marks", "data"), Input("topo-highlight-shown", "data"),
+                            Input("topo-labels", "value"), Input("topo-selected", "data"))
