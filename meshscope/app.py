@@ -172,6 +172,7 @@ class Stack:
                 from meshscope.live_source import LiveSource
 
                 self.source = LiveSource(self)
+                self.diagnoser.subscribe(self.source.refresh_findings)  # each cycle's findings laid out off the request path
                 threading.Thread(target=self.source.warm, name="graph-warm", daemon=True).start()
                 self.ui = server.start(self.source, o.host, o.port, o.token, o.refresh_s)
                 self._started.append(("ui", self.ui.stop))
@@ -264,6 +265,12 @@ class BundledBackend:
         from collector.query import istio_rates
 
         return istio_rates(self.store, window_s, end)
+
+    def rates_range(self, window_s: float, start: float, end: float, step: float) -> list[tuple[float, pd.DataFrame]]:
+        """`rates(window_s, t)` at end, end - step, ... down to start, from one read of the store (a page's series)."""
+        from collector.query import istio_rates_range
+
+        return istio_rates_range(self.store, window_s, start, end, step)
 
     def requests(self, start: float, end: float) -> pd.DataFrame | None:
         return None  # the stack reads the store, where the tailer puts them

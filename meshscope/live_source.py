@@ -22,6 +22,7 @@ with no graph build.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -42,6 +43,9 @@ _GRAPH_TTL_S = 1.0
 _LINKS_TTL_S = 5.0  # finding -> graph element links may use a graph this old (one build per UI refresh, not per call)
 _IDLE_TTL_S = 15.0  # a graph whose inputs did not change is reused this long
 _STALE_S = 60.0  # the latest graph of a view stands in (while one refresh runs) up to this old, or 2 builds if longer
+_LINKS_VIEW = ("workload", (), DEFAULT_WINDOW_S)  # the graph whose elements findings link to
+_LAYOUT_KEYS = 32  # findings filter sets whose layout is kept
+_LAYOUT_KEEP_S = 120.0  # a filter set read this recently is laid out again in the background after a cycle
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
@@ -74,6 +78,10 @@ class LiveSource:
         self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
         self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
         self._config = 0  # bumped when this source changes the config (a scenario): cached graphs are then due
+        self._layouts: dict[tuple, tuple[tuple, list]] = {}  # findings filter set -> (its state, laid-out findings)
+        self._layout_reads: dict[tuple, float] = {}  # findings filter set -> when last read (monotonic)
+        self._relayout_running = self._relayout_again = False
+        self.findings_layouts = 0  # findings laid out (one state, one filter set), for tests and self-checks
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
         self.builds_by_view: dict[tuple, int] = {}  # (graph type, namespaces, window) -> graphs built
 
@@ -124,37 +132,52 @@ class LiveSource:
         key = (graph_type, tuple(sorted(namespaces or ())), window_s)
         now = self.now()
         version = self._data_version()
+        compute = lambda: self._compute(key, version)  # noqa: E731
         with self._lock:
             hit = self._graphs.get(key)
             if self._fresh(hit, now, max_age, version):
                 return hit
             # a graph of no traffic (built at start, before the first scrapes) never stands in: it is cheap to redo
-            usable = hit is not None and len(hit.rates) > 0 and now - hit.at < _stand_in_s(hit)
-            running = self._inflight.get(key)
-            builder = running is None
-            if builder:
-                running = self._inflight[key] = threading.Event()
-        if usable:  # answer now with the latest graph; at most one refresh per view runs, off the request path
-            if builder:
-                threading.Thread(target=self._build_into, args=(key, version, running), daemon=True,
-                                 name="graph-refresh").start()
-            return hit
-        if builder:
-            return self._build_into(key, version, running, raise_errors=True)
-        running.wait(120)
-        with self._lock:
-            built = self._graphs.get(key)
-            error = self._errors.get(key)
-        if built is not None and built is not hit:
-            return built
-        if error is not None:
-            raise error
-        return self._entry(graph_type, namespaces, window_s, max_age)
+            if hit is not None and len(hit.rates) > 0 and now - hit.at < _stand_in_s(hit):
+                # answer now with the latest graph; at most one refresh per view runs, off the request path
+                if key not in self._inflight:
+                    running = self._inflight[key] = threading.Event()
+                    threading.Thread(target=self._build_into, args=(key, compute, running), daemon=True,
+                                     name="graph-refresh").start()
+                return hit
+        # no usable graph: one build for every concurrent caller (or the refresh already running), then any
+        # graph other than the unusable one that was there
+        return self._shared(key, compute, lambda: None if (b := self._graphs.get(key)) is hit else b)
 
-    def _build_into(self, key: tuple, version: Any, done: threading.Event, raise_errors: bool = False) -> _Built | None:
-        """Build the graph of `key`, publish it, and wake whoever waits for it."""
+    def _shared(self, key: tuple, compute: Any, ready: Any) -> Any:
+        """`compute()` once for every concurrent caller of `key` (the graphs' and the findings' one mechanism).
+
+        `ready()` (called under the lock) returns the published result a caller may take, or None. A caller
+        that finds it None either runs `compute` or waits for the caller already running it, then looks again.
+        """
+        while True:
+            with self._lock:
+                got = ready()
+                if got is not None:
+                    return got
+                running = self._inflight.get(key)
+                builder = running is None
+                if builder:
+                    running = self._inflight[key] = threading.Event()
+            if builder:
+                return self._build_into(key, compute, running, raise_errors=True)
+            running.wait(120)
+            with self._lock:
+                got, error = ready(), self._errors.get(key)
+            if got is not None:
+                return got
+            if error is not None:
+                raise error
+
+    def _build_into(self, key: tuple, compute: Any, done: threading.Event, raise_errors: bool = False) -> Any:
+        """Run `compute` (which publishes its result), and wake whoever waits for it."""
         try:
-            built = self._compute(key, version)
+            built = compute()
         except BaseException as exc:
             with self._lock:
                 self._errors[key] = exc
@@ -162,7 +185,7 @@ class LiveSource:
             done.set()
             if raise_errors:
                 raise
-            log.debug("background graph rebuild of %s failed: %s", key, exc)
+            log.debug("background rebuild of %s failed: %s", key, exc)
             return None
         with self._lock:
             self._errors.pop(key, None)
@@ -200,6 +223,8 @@ class LiveSource:
             self._drawn[key] = frozenset(e["data"]["id"] for e in result.elements)
             while len(self._drawn) > _DRAWN_REQUESTS:
                 self._drawn.pop(next(iter(self._drawn)))
+        if key == _LINKS_VIEW:  # the findings link to this graph's elements: lay them out again, off this thread
+            self.refresh_findings()
         return built
 
     def _mark_canaries(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> None:
@@ -228,7 +253,7 @@ class LiveSource:
         (`meshscope serve`) must cost the findings their graph links, not the findings.
         """
         try:
-            elements = self._build("workload", None, DEFAULT_WINDOW_S, max_age=_LINKS_TTL_S)[0].elements
+            elements = self._build(*_LINKS_VIEW, max_age=_LINKS_TTL_S)[0].elements
         except Exception as exc:  # noqa: BLE001 - any backend failure; the graph page reports it itself
             # said once per outage, not on every refresh of every open page
             (log.debug if self._graph_failing else log.warning)(
@@ -348,7 +373,91 @@ class LiveSource:
 
     # ---- findings -------------------------------------------------------------------------
     def findings(self, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """The diagnoser's findings with their graph elements and ranked changes, as of its latest cycle.
+
+        Laid out once per state (`_findings_generation`: the diagnoser's cycle, scenarios applied here, the
+        config journal, the graph the elements come from) and filter set, mostly in the background right after
+        the state moves on (`refresh_findings`). A request whose state equals the laid-out one's is answered
+        from it; one that sees a newer state (a cycle or a scenario since) gets a layout of that state, made
+        once for every concurrent caller, never the previous one. Each caller gets its own copy.
+        """
         filters = checked_finding_filters(filters)
+        fkey = tuple(sorted((k, str(v)) for k, v in filters.items()))
+        return copy.deepcopy(self._laid_out_findings(fkey))
+
+    def _laid_out_findings(self, fkey: tuple, read: bool = True) -> list[dict[str, Any]]:
+        """The layout of the current state for a filter set (`read`: a request's, which keeps it refreshed)."""
+        generation = self._findings_generation()
+        with self._lock:
+            if read:
+                self._layout_reads[fkey] = time.monotonic()
+            while len(self._layout_reads) > _LAYOUT_KEYS:  # free-text filters: the least recently read go
+                oldest = min(self._layout_reads, key=self._layout_reads.__getitem__)
+                self._layout_reads.pop(oldest)
+                self._layouts.pop(oldest, None)
+
+        def ready() -> list[dict[str, Any]] | None:
+            laid = self._layouts.get(fkey)
+            return laid[1] if laid is not None and laid[0] == generation else None
+
+        def compute() -> list[dict[str, Any]]:
+            found = self._lay_out_findings(dict(fkey))
+            with self._lock:
+                if fkey in self._layout_reads:
+                    self._layouts[fkey] = (generation, found)
+                self.findings_layouts += 1
+            return found
+
+        return self._shared(("findings", fkey, generation), compute, ready)
+
+    def _findings_generation(self) -> tuple:
+        """The state a findings layout is made from, as one comparable value read before that state is: the
+        diagnoser's cycle, this source's scenario epoch, the config journal's last change and the workload graph
+        whose elements the findings link to (its build time; None when it cannot be built)."""
+        count = (getattr(getattr(self.stack, "diagnoser", None), "last_evaluation", None) or {}).get("count")
+        j = self.journal()
+        try:
+            last_change = j.last_seq() if j is not None and hasattr(j, "last_seq") else None
+        except Exception:  # noqa: BLE001 - a closed journal: the other parts still key the layout
+            last_change = None
+        try:
+            graph_at = self._entry(*_LINKS_VIEW, max_age=_LINKS_TTL_S).at
+        except Exception:  # noqa: BLE001 - laid out without graph links (`_elements_or_none` says why)
+            graph_at = None
+        return count, self._config, last_change, graph_at
+
+    def refresh_findings(self, *_: Any) -> None:
+        """Lay out the recently read filter sets of the state that just came to be, off the request path (the
+        live diagnoser calls this after each cycle; a new links graph does too): requests then find it ready."""
+        with self._lock:
+            if self._relayout_running:
+                self._relayout_again = True
+                return
+            self._relayout_running = True
+        threading.Thread(target=self._relayout, daemon=True, name="findings-layout").start()
+
+    def _relayout(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    self._relayout_again = False
+                    cutoff = time.monotonic() - _LAYOUT_KEEP_S
+                    keys = [k for k, at in self._layout_reads.items() if at >= cutoff]
+                for fkey in keys:
+                    try:
+                        self._laid_out_findings(fkey, read=False)
+                    except Exception as exc:  # noqa: BLE001 - the next request lays it out and reports it
+                        log.debug("laying out findings %s failed: %s", fkey, exc)
+                with self._lock:
+                    if not self._relayout_again:
+                        self._relayout_running = False
+                        return
+        except BaseException:
+            with self._lock:
+                self._relayout_running = False
+            raise
+
+    def _lay_out_findings(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         element = filters.pop("element", None)
         found = [f.to_dict() for f in self.stack.diagnoser.findings(filters)]
         elements = self._elements_or_none()
