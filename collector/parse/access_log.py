@@ -339,13 +339,13 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
     if too_long.any():  # never split or regex a 10 MB line: it is refused as it is
         lines = pc.if_else(pa.array(too_long), "", lines)
     # trailing blanks after the last quote land in the last part, which is trimmed before it is split
-    parts = pc.split_pattern(lines, '"')
-    ok = (pc.list_value_length(parts).to_numpy() == 15) & ~too_long
+    quotes = _quote_parts(lines)
+    ok = quotes.ok & ~too_long
     idx = np.flatnonzero(ok)
     tables: list[pa.Table] = []
     bad: list[tuple[int, str, str]] = []
     if len(idx):
-        cols, good = _split_fields(parts, idx)
+        cols, good = _split_fields(quotes.parts(idx), idx)
         ok[idx[~good]] = False
         tables.append(pa.table(cols if good.all() else {k: v.filter(pa.array(good)) for k, v in cols.items()}).append_column(
             "_line", pa.array(idx[good].astype(np.int64))))
@@ -380,29 +380,77 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
     return AccessLogResult(table, _line_errors(raw, lines, bad, first_line))
 
 
-def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Fields of the lines `idx` (each split on '"' into exactly 15 parts); and which fit the format.
+_PART_STRIDE = 30  # slots per line in `_QuoteSplit.parts`: 15 parts, the 14 quotes between them, the gap after
 
-    Why it is shaped this way (it is most of the text parse): the 15 parts of every line sit back
-    to back in one flat array, so a part is a strided take; the single-space separators are
+
+@dataclass
+class _QuoteSplit:
+    """Where the '"' of every line are: found with one byte compare over the lines' shared buffer
+    (what `split_pattern` did per line, without building a list array or copying a part)."""
+
+    lines: pa.Array
+    ok: np.ndarray  # lines with exactly 14 quotes (15 parts)
+    quotes: np.ndarray  # absolute byte positions of every quote, ascending
+    first: np.ndarray  # per line: index into `quotes` of its first quote
+
+    def parts(self, idx: np.ndarray) -> pa.Array:
+        """Lines `idx` (all with 14 quotes) as one string array over the lines' own bytes (zero copy):
+        line r's part j is slot r * 30 + 2 j; the odd slots hold the quotes, the last one the gap
+        up to the next line."""
+        lines, m = self.lines, len(idx)
+        width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+        off = np.frombuffer(lines.buffers()[1], dtype=width, count=len(lines) + 1, offset=lines.offset * np.dtype(width).itemsize)
+        q = self.quotes[self.first[idx][:, None] + np.arange(14)]
+        bounds = np.empty((m, _PART_STRIDE), dtype=np.int64)
+        bounds[:, 0] = off[idx]
+        bounds[:, 1:29:2] = q
+        bounds[:, 2:29:2] = q + 1
+        bounds[:, 29] = off[idx + 1]
+        flat_off = np.append(bounds.ravel(), bounds[-1, 29]).astype(width)
+        typ = pa.large_string() if width is np.int64 else pa.string()
+        return pa.Array.from_buffers(typ, _PART_STRIDE * m, [None, pa.py_buffer(flat_off), lines.buffers()[2]])
+
+
+def _quote_parts(lines: pa.Array) -> _QuoteSplit:
+    if lines.null_count:
+        lines = pc.fill_null(lines, "")
+    if pa.types.is_string_view(lines.type) or not (pa.types.is_string(lines.type) or pa.types.is_large_string(lines.type)):
+        lines = lines.cast(pa.string())
+    n = len(lines)
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    off = np.frombuffer(lines.buffers()[1], dtype=width, count=n + 1, offset=lines.offset * np.dtype(width).itemsize)
+    lo, hi = int(off[0]), int(off[-1])
+    data = lines.buffers()[2]
+    if data is None or hi <= lo:
+        return _QuoteSplit(lines, np.zeros(n, dtype=bool), np.zeros(0, np.int64), np.zeros(n, np.int64))
+    quotes = np.flatnonzero(np.frombuffer(data, dtype=np.uint8)[lo:hi] == 34) + lo
+    first = np.searchsorted(quotes, off[:-1])
+    count = np.searchsorted(quotes, off[1:]) - first
+    return _QuoteSplit(lines, count == 14, quotes, first)
+
+
+def _split_fields(flat: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Fields of the lines `idx` (each split on '"' into exactly 15 parts, laid out by `_QuoteSplit.parts`);
+    and which fit the format.
+
+    Why it is shaped this way (it is most of the text parse): the 15 parts of every line sit at fixed
+    strides in one flat array, so a part is a strided take; the single-space separators are
     checked on the flat offsets and bytes without taking them; each space-separated run is split
     once and all its tokens come out in ONE take (values of rows that do not fit are never read:
     those rows are dropped). Fields no rule reads (x_forwarded_for, user_agent, addresses,
     upstream_service_time, connection_termination_details) are checked but not copied.
     """
     m = len(idx)
-    every = m == len(parts) and (m == 0 or (idx[0] == 0 and idx[-1] == m - 1))
-    flat = pc.list_flatten(parts if every else pc.take(parts, pa.array(idx)))
     width = np.int64 if pa.types.is_large_string(flat.type) else np.int32
     offsets = np.frombuffer(flat.buffers()[1], dtype=width, count=len(flat) + 1, offset=flat.offset * np.dtype(width).itemsize)
     data = np.frombuffer(flat.buffers()[2], dtype=np.uint8) if flat.buffers()[2] is not None else np.zeros(0, np.uint8)
-    rows15 = np.arange(m, dtype=np.int64) * 15
-    part = lambda j: pc.take(flat, pa.array(rows15 + j))  # noqa: E731
+    rows = np.arange(m, dtype=np.int64) * _PART_STRIDE
+    part = lambda j: pc.take(flat, pa.array(rows + 2 * j))  # noqa: E731
     cols: dict[str, pa.Array] = {}
     good = np.ones(m, dtype=bool)
     for j in (6, 8, 10, 12):  # single spaces between quoted fields
-        at = offsets[rows15 + j]
-        one = (offsets[rows15 + j + 1] - at) == 1
+        at = offsets[rows + 2 * j]
+        one = (offsets[rows + 2 * j + 1] - at) == 1
         good &= one & (data[np.where(one, at, 0)] == 32) if len(data) else np.zeros(m, dtype=bool)
     for j, name in ((3, "upstream_transport_failure_reason"), (9, "request_id"), (11, "authority"), (13, "upstream_host")):
         cols[name] = part(j)

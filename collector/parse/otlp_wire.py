@@ -29,10 +29,17 @@ class _Bad(Exception):
 def _varint_at(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Varints starting at each position: (value as uint64, byte length)."""
     n = len(buf)
-    if len(pos) and pos.max() < n:
+    if len(pos) and pos.max() < n - 1:
         b0 = buf[pos]
-        if (b0 < 0x80).all():  # the common case: tags and short lengths fit in one byte
+        one = b0 < 0x80
+        if one.all():  # the common case: tags and short lengths fit in one byte
             return b0.astype(np.uint64), np.ones(len(pos), dtype=np.int64)
+        b1 = buf[pos + 1]
+        if (one | (b1 < 0x80)).all():  # lengths of 128 B..16 kB (record bodies): two bytes at most
+            v = b0.astype(np.uint64)
+            two = ~one
+            v[two] = (v[two] & np.uint64(0x7F)) | (b1[two].astype(np.uint64) << np.uint64(7))
+            return v, two.astype(np.int64) + 1
     value = np.zeros(len(pos), dtype=np.uint64)
     length = np.zeros(len(pos), dtype=np.int64)
     done = np.zeros(len(pos), dtype=bool)
@@ -117,24 +124,38 @@ def _walk(buf: np.ndarray, start: np.ndarray, end: np.ndarray, wanted: dict[int,
         rec_w.append(wt)
         rec_v.append(val)
         rec_l.append(ln)
-        rec_o.append(np.full(len(m), order))
+        rec_o.append(np.full(len(m), order, dtype=np.int64))
         order += 1
         keep = nxt < e
         if keep.all():
             p = nxt
         else:
             p, e, m = nxt[keep], e[keep], m[keep]
-    if not rec_m:
-        empty = (np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
-        return {f: empty for f in wanted}
-    all_m, all_f, all_w = np.concatenate(rec_m), np.concatenate(rec_f), np.concatenate(rec_w)
-    all_v, all_l, all_o = np.concatenate(rec_v), np.concatenate(rec_l), np.concatenate(rec_o)
+    # split by field: an iteration that read one field in every message (the usual case) is taken whole
+    # by that field, without a mask; mixed iterations are masked. Occurrences stay in iteration order.
+    parts: dict[int, list[tuple]] = {f: [] for f in wanted}
+    for m_i, f_i, w_i, v_i, l_i, o_i in zip(rec_m, rec_f, rec_w, rec_v, rec_l, rec_o):
+        f0 = int(f_i[0])
+        if (f_i == f0).all():
+            if f0 in parts:
+                if not (w_i == _WIRE[wanted[f0]]).all():
+                    raise _Bad(f"field {f0} has an unexpected wire type")
+                parts[f0].append((m_i, v_i, l_i, o_i))
+            continue
+        for f, kind in wanted.items():
+            hit = f_i == f
+            if hit.any():
+                if not (w_i[hit] == _WIRE[kind]).all():
+                    raise _Bad(f"field {f} has an unexpected wire type")
+                parts[f].append((m_i[hit], v_i[hit], l_i[hit], o_i[hit]))
     out = {}
-    for f, kind in wanted.items():
-        hit = all_f == f
-        if not (all_w[hit] == _WIRE[kind]).all():
-            raise _Bad(f"field {f} has an unexpected wire type")
-        out[f] = (all_m[hit], all_v[hit], all_l[hit], all_o[hit])
+    for f, got in parts.items():
+        if not got:
+            out[f] = (np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        elif len(got) == 1:
+            out[f] = got[0]
+        else:
+            out[f] = tuple(np.concatenate(col) for col in zip(*got))
     return out
 
 
@@ -146,6 +167,10 @@ def _fixed64_at(buf: np.ndarray, p: np.ndarray, e: np.ndarray) -> tuple[np.ndarr
     """Little-endian fixed64 values at each position (raw uint64) and the positions after them."""
     if (p + 8 > e).any():
         raise _Bad("fixed64 past the end")
+    if len(p) and len(buf) >= 8 and p.min() >= 0 and p.max() <= len(buf) - 8:
+        # an unaligned little-endian uint64 view starting at every byte: one gather, no 8-byte fan-out
+        every = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+        return every[p].astype(np.uint64), p + 8
     b = buf[p[:, None] + np.arange(8)].astype(np.uint64)
     return (b << _SHIFTS).sum(axis=1, dtype=np.uint64), p + 8
 
