@@ -164,6 +164,10 @@ def _grpc_port(args: argparse.Namespace) -> int | None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from meshscope import memory
+
+    memory.tune()  # before the threads that allocate start (meshscope/memory.py)
+
     if args.allowed_host:  # read by dashboard.server.start
         os.environ["MESHSCOPE_ALLOWED_HOSTS"] = ",".join(args.allowed_host)
     if args.snapshot is not None:

@@ -96,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from meshscope import memory
+
+    memory.tune()  # before the threads that allocate start (meshscope/memory.py)
+
     from dashboard.access import AccessError, check_bind
     from mesh.bundled import BundledConfig, ConfigRejected
     from mesh.scenarios import names
