@@ -458,37 +458,121 @@ def _split_fields(flat: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array],
     good &= pc.match_substring_regex(seg, r"^\[[^\]]*\] $").to_numpy(zero_copy_only=False)
     cols["start_time"] = pc.utf8_slice_codeunits(seg, 1, -2)
     # (part, how many tokens, the wanted ones by position)
-    for j, want, names in ((1, 3, ()), (2, 4, ((0, "response_code"), (1, "response_flags"), (2, "response_code_details"))),
-                           (4, 4, ((0, "bytes_received"), (1, "bytes_sent"), (2, "duration"))),
-                           (14, 6, ((0, "upstream_cluster"), (4, "requested_server_name"), (5, "route_name")))):
-        seg = part(j)
+    runs = ((2, 4, ((0, "response_code"), (1, "response_flags"), (2, "response_code_details"))),
+            (4, 4, ((0, "bytes_received"), (1, "bytes_sent"), (2, "duration"))),
+            (14, 6, ((0, "upstream_cluster"), (4, "requested_server_name"), (5, "route_name"))))
+    spaces = _Spaces(data, int(offsets[0]), int(offsets[-1])) if len(data) else None
+    slow_runs = []
+    for j, want, names in runs:
+        done = spaces.tokens(flat.buffers()[2], offsets[rows + 2 * j], offsets[rows + 2 * j + 1], [k for k, _ in names]) \
+            if spaces is not None else None
+        if done is None:
+            slow_runs.append((j, want, names, np.arange(m), None))
+            continue
+        n_tok, fast, got = done
+        for k, name in names:
+            cols[name] = got[k]
+        slow = np.flatnonzero(~fast)
+        if len(slow):  # tabs, runs of blanks: Arrow's whitespace split, over those rows only
+            slow_runs.append((j, want, names, slow, n_tok))
+        else:
+            good &= (n_tok == want) | ((j == 14) & (n_tok == want - 1))
+    # the request: a path with spaces (Envoy does not escape them): method first, protocol last
+    seg = part(1)
+    toks = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(seg))
+    n_tok = pc.list_value_length(toks).to_numpy()
+    tok_flat = pc.list_flatten(toks)
+    starts = np.concatenate([[0], np.cumsum(n_tok)[:-1]]).astype(np.int64)
+    top = max(len(tok_flat) - 1, 0)
+    pos = np.concatenate([starts, starts + 1, starts + n_tok - 1])
+    got = pc.take(tok_flat, pa.array(np.clip(pos, 0, top))) if len(tok_flat) else pa.nulls(3 * m, pa.string())
+    cols["method"], cols["path"], cols["protocol"] = got.slice(0, m), got.slice(m, m), got.slice(2 * m, m)
+    spaced = np.flatnonzero(n_tok > 3)
+    if len(spaced):
+        where = np.arange(m)
+        where[spaced] = m + np.arange(len(spaced))
+        both = pa.concat_arrays([cols["path"], _middle(pc.take(seg, pa.array(spaced)))])
+        cols["path"] = pc.take(both, pa.array(where))
+    good &= n_tok >= 3
+    for j, want, names, sel, n_fast in slow_runs:
+        whole = len(sel) == m
+        seg = pc.take(flat, pa.array(rows[sel] + 2 * j))
         toks = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(seg))
         n_tok = pc.list_value_length(toks).to_numpy()
         tok_flat = pc.list_flatten(toks)
         starts = np.concatenate([[0], np.cumsum(n_tok)[:-1]]).astype(np.int64)
         top = max(len(tok_flat) - 1, 0)
-        if j == 1:  # a path with spaces (Envoy does not escape them): method first, protocol last
-            fits = n_tok >= want
-            pos = np.concatenate([starts, starts + 1, starts + n_tok - 1])
-            got = pc.take(tok_flat, pa.array(np.clip(pos, 0, top))) if len(tok_flat) else pa.nulls(3 * m, pa.string())
-            cols["method"], cols["path"], cols["protocol"] = got.slice(0, m), got.slice(m, m), got.slice(2 * m, m)
-            spaced = np.flatnonzero(n_tok > want)
-            if len(spaced):
-                where = np.arange(m)
-                where[spaced] = m + np.arange(len(spaced))
-                both = pa.concat_arrays([cols["path"], _middle(pc.take(seg, pa.array(spaced)))])
-                cols["path"] = pc.take(both, pa.array(where))
-            good &= fits
-            continue
-        fits = (n_tok == want) | ((j == 14) & (n_tok == want - 1))  # older formats end before ROUTE_NAME
-        good &= fits
+        if not whole:
+            n_fast = n_fast.copy()
+            n_fast[sel] = n_tok
+            n_tok_all = n_fast
+        else:
+            n_tok_all = n_tok
+        good &= (n_tok_all == want) | ((j == 14) & (n_tok_all == want - 1))  # older formats end before ROUTE_NAME
         pos = np.concatenate([starts + k for k, _ in names])
         missing = np.concatenate([n_tok <= k for k, _ in names])  # only route_name may be missing in a row that fits
         got = pc.take(tok_flat, pa.array(np.clip(pos, 0, top), mask=missing)) if len(tok_flat) else pa.nulls(len(pos), pa.string())
         got = pc.fill_null(got, "")
+        ns = len(sel)
         for k, (_, name) in enumerate(names):
-            cols[name] = got.slice(k * m, m)
+            mine = got.slice(k * ns, ns)
+            if whole:
+                cols[name] = mine
+            else:
+                where = np.arange(m)
+                where[sel] = m + np.arange(ns)
+                cols[name] = pc.take(pa.concat_arrays([cols[name].cast(mine.type), mine]), pa.array(where))
     return cols, good
+
+
+class _Spaces:
+    """Where the blanks of the lines' buffer are, to cut space-separated runs into tokens with numpy.
+
+    Why: `ascii_split_whitespace` builds a list array per run and every wanted token is then taken
+    out of it; with the positions of the spaces, token k of every row is a (start, end) pair and
+    all rows' token k come out in one in-order copy. Rows holding another ASCII blank (tab, CR, ...)
+    or two spaces in a row are left to Arrow's split (`fast` is False there)."""
+
+    def __init__(self, data: np.ndarray, lo: int, hi: int) -> None:
+        region = data[lo:hi]
+        self.data = data
+        self.sp = np.flatnonzero(region == 32) + lo
+        self.other = np.flatnonzero((region - np.uint8(9)) <= 4) + lo  # \t \n \v \f \r
+        self.pairs = np.concatenate([[0], np.cumsum(np.diff(self.sp) == 1)])  # adjacent spaces before each space
+
+    def tokens(self, buffer: pa.Buffer, a: np.ndarray, b: np.ndarray, wanted: list[int]):
+        """(token count, which rows were read here, {k: token k of every row as strings ('' if absent)})
+        for the runs [a, b) of the buffer; None when the slices are not in buffer order."""
+        from collector.parse import slices  # noqa: PLC0415 - parse modules import each other lazily
+
+        a, b = a.astype(np.int64), b.astype(np.int64)
+        sp = self.sp
+        first = np.searchsorted(sp, a)
+        cnt = np.searchsorted(sp, b) - first
+        fast = np.searchsorted(self.other, b) == np.searchsorted(self.other, a)
+        last = np.minimum(first + np.maximum(cnt, 1) - 1, max(len(sp) - 1, 0))
+        if len(sp):
+            fast &= (cnt < 2) | (self.pairs[last] == self.pairs[np.minimum(first, len(sp) - 1)])
+        nonempty = b > a
+        top = len(self.data) - 1
+        lead = nonempty & (self.data[np.clip(a, 0, top)] == 32)
+        trail = nonempty & (self.data[np.clip(b - 1, 0, top)] == 32)
+        n_tok = np.where(nonempty, cnt + 1 - lead - trail, 0)
+        shift = (~lead).astype(np.int64)  # 1: the first token starts at a
+        sp_at = lambda i: sp[np.clip(first + i, 0, max(len(sp) - 1, 0))] if len(sp) else np.zeros(len(a), np.int64)  # noqa: E731
+        got = {}
+        for k in wanted:
+            i0 = k - shift
+            start = np.where(i0 >= 0, sp_at(i0) + 1, a)
+            end = np.where(i0 + 1 < cnt, sp_at(i0 + 1), b)
+            present = fast & (k < n_tok)
+            start = np.where(present, start, a)
+            length = np.where(present, end - start, 0)
+            out = slices.in_order(buffer, start, length)
+            if out is None:
+                return None
+            got[k] = out
+        return n_tok, fast, got
 
 
 def _middle(seg: pa.Array) -> pa.Array:

@@ -451,10 +451,16 @@ def _resource_identity(res: dict[str, str], trust_domain: str) -> tuple[str, str
 
 
 def _first(cols: dict[str, pa.Array], keys: tuple[str, ...], n: int) -> pa.Array:
-    out = pa.nulls(n, pa.string())
+    """Per record, the first of `keys` with a non-empty value (null: none). Keys no record sent are skipped:
+    most payloads carry one or two of the identity keys, not every spelling of them."""
+    out = None
     for k in keys:
-        out = pc.coalesce(out, pc.if_else(pc.equal(pc.fill_null(cols[k], ""), ""), pa.scalar(None, pa.string()), cols[k]))
-    return out
+        col = cols[k]
+        if col.null_count == len(col):
+            continue
+        col = pc.if_else(pc.equal(pc.fill_null(col, ""), ""), pa.scalar(None, pa.string()), col)
+        out = col if out is None else pc.coalesce(out, col)
+    return pa.nulls(n, pa.string()) if out is None else out
 
 
 def _identity(rec: _Records, attrs: dict[str, pa.Array], trust_domain: str) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -464,7 +470,9 @@ def _identity(rec: _Records, attrs: dict[str, pa.Array], trust_domain: str) -> t
     owner = pa.array(rec.owner)
     res_wl, res_ns, res_pr = (pc.take(pa.array([p[i] for p in per_res], pa.string()), owner) for i in range(3))
     pod = _first(attrs, POD_KEYS, n)
-    wl = pc.coalesce(_first(attrs, WORKLOAD_KEYS, n), pc.replace_substring_regex(pod, _POD_SUFFIX, ""))
+    wl = _first(attrs, WORKLOAD_KEYS, n)
+    if pod.null_count < n:
+        wl = pc.coalesce(wl, pc.replace_substring_regex(pod, _POD_SUFFIX, ""))
     ns = _first(attrs, NAMESPACE_KEYS, n)
     sa = _first(attrs, SERVICE_ACCOUNT_KEYS, n)
     ns_all = pc.coalesce(ns, res_ns)
