@@ -83,6 +83,12 @@ def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "",
     if window is None:
         t = df[s.TIME].astype("int64").to_numpy() / 1e9
         window = (float(t.min()), float(t.max()))
+    return _frame_rates(df, window, starts)
+
+
+def _frame_rates(df: pd.DataFrame, window: tuple[float, float],
+                 starts: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """The rate frame of cumulative samples (pandas, already cut to the window's read) over `window`."""
     df = _from_baselines(df, *window)
     series_rates = _series_rates(df, window, starts)
     if series_rates.empty:
@@ -90,6 +96,47 @@ def rates_from_samples(samples: pa.Table | pd.DataFrame, prefix: str = "",
     keys = [*s.ISTIO_LABELS, s.METRIC, s.LE]
     out = series_rates.groupby(keys, dropna=False, sort=False, observed=True)[s.RATE].sum().reset_index()
     return out[list(RATE_COLUMNS)]
+
+
+def istio_rates_range(store: TelemetryStore, window_s: float, start: float, end: float, step: float,
+                      prefix: str = "istio_") -> list[tuple[float, pd.DataFrame]]:
+    """`istio_rates(store, window_s, t)` at t = end, end - step, ... down to `start` (oldest first), from ONE read.
+
+    A page plotting a series (the Service page: 20 points) otherwise reads the store once per point,
+    each read concatenating and filtering the same chunks (and segments) again. Here the whole span is
+    read and made a frame once; each point takes the rows its own read would have (the same time bounds,
+    in the store's order, by one vectorised mask over the read) and computes its rates as `istio_rates`
+    does, so every frame equals the point-by-point one.
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    n = int(np.floor((end - start) / step + 1e-6)) if end >= start else -1
+    times = [end - step * i for i in range(n, -1, -1)]  # the points `end - step * i` a caller asks for, exactly
+    if not times:
+        return []
+    lookback = pd.Timedelta(seconds=min(float(window_s), BASELINE_LOOKBACK_S))
+    bounds = []
+    for t in times:
+        end_ts = _ts(t)
+        start_ts = end_ts - pd.Timedelta(seconds=window_s)
+        bounds.append((start_ts, end_ts))
+    table = store.arrow("metrics", bounds[0][0] - lookback, bounds[-1][1] + lookback)
+    starts = _process_starts(table)  # per scrape: a superset of any point's own, matched by scrape time
+    if table.num_rows:
+        table = table.filter(_name_mask(table.column(s.METRIC), prefix))
+    if table.num_rows == 0:
+        return [(t, _empty_rates()) for t in times]
+    df = tables.to_pandas(table)
+    tns = df[s.TIME].astype("int64").to_numpy()
+    out = []
+    for t, (start_ts, end_ts) in zip(times, bounds):  # per point (20), each a vectorised pass over its rows
+        lo, hi = (start_ts - lookback).value, (end_ts + lookback).value
+        keep = (tns >= lo) & (tns <= hi)
+        if not keep.any():
+            out.append((t, _empty_rates()))
+            continue
+        out.append((t, _frame_rates(df[keep], (start_ts.timestamp(), end_ts.timestamp()), starts)))
+    return out
 
 
 def _from_baselines(df: pd.DataFrame, start: float, end: float) -> pd.DataFrame:
