@@ -227,7 +227,9 @@
   }
 
   function drawFull() {
-    var g = S.g, ctx = S.buf.getContext("2d"), t0 = performance.now();
+    var t0 = performance.now(), cw = S.host.clientWidth, ch = S.host.clientHeight;
+    if (cw && (Math.abs(cw - S.w) >= 1 || Math.abs(ch - S.h) >= 1)) resize();  // a resize the observer missed
+    var g = S.g, ctx = S.buf.getContext("2d");
     var W = S.buf.width, H = S.buf.height, k = S.scale, i, j;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, W, H);
@@ -434,9 +436,8 @@
   }
 
   function resize() {
-    var rect = S.host.getBoundingClientRect();
     S.dpr = Math.min(2, window.devicePixelRatio || 1);
-    S.w = Math.max(1, rect.width); S.h = Math.max(1, rect.height);
+    S.w = Math.max(1, S.host.clientWidth); S.h = Math.max(1, S.host.clientHeight);  // inside the border
     [S.canvas, S.buf].forEach(function (c) {
       c.width = Math.round(S.w * S.dpr); c.height = Math.round(S.h * S.dpr);
     });
@@ -480,8 +481,7 @@
     if (window.ResizeObserver) {
       new ResizeObserver(function () {
         if (!S.host || !S.host.isConnected || S.host.style.display === "none") return;
-        var rect = S.host.getBoundingClientRect();
-        if (Math.abs(rect.width - S.w) < 1 && Math.abs(rect.height - S.h) < 1) return;
+        if (Math.abs(S.host.clientWidth - S.w) < 1 && Math.abs(S.host.clientHeight - S.h) < 1) return;
         resize();
         if (!S.fitted) fit();
         S.gesture = false; schedule();
@@ -558,6 +558,7 @@
     el.style.display = "block";
     if (S.host !== el || !S.canvas || !S.canvas.isConnected) attach(el);
     var old = S.g;
+    S.payload = payload;
     S.g = build(payload, old);
     if (!S.fitted || !old) fit();  // a refresh keeps the user's pan and zoom
     S.gesture = false;
@@ -574,10 +575,16 @@
   }
 
   window.meshscopeBig = {
-    /* for tests and `bench ui`: what is drawn and where an element is on screen (CSS px in the canvas) */
+    /* for tests and `bench ui`: what is drawn, where an element is on screen (CSS px in the canvas) */
     stats: function () {
-      return Object.assign({nodes: S.g ? S.g.n : 0, edges: S.g ? S.g.m : 0, scale: S.scale,
+      return Object.assign({nodes: S.g ? S.g.n : 0, edges: S.g ? S.g.m : 0, selected: S.selected,
                             shown: !!(S.host && S.host.isConnected && S.host.style.display !== "none")}, S.stats);
+    },
+    viewport: function () { return {x: S.tx, y: S.ty, zoom: S.scale}; },
+    payload: function () { return S.payload; },
+    node: function (id) {
+      var i = S.g && S.g.index.get(id);
+      return i === undefined || i === null ? null : {label: S.g.N.label[i] || S.g.N.name[i], name: S.g.N.name[i]};
     },
     screenPosition: function (id) {
       var g = S.g, i = g && g.index.get(id);
@@ -589,7 +596,7 @@
       }
       return {x: S.tx + S.scale * g.x[i], y: S.ty + S.scale * g.y[i]};
     },
-    view: function (scale, centerId) {  // zoom to `scale` around an element (bench, tests: as a user zooms in)
+    zoomTo: function (scale, centerId) {  // zoom to `scale` around an element, drawn now (as a user zooms in)
       var p = centerId ? this.screenPosition(centerId) : {x: S.w / 2, y: S.h / 2};
       if (!p) return false;
       var gx = (p.x - S.tx) / S.scale, gy = (p.y - S.ty) / S.scale;
@@ -600,7 +607,8 @@
     },
     fit: function () { fit(); S.gesture = false; drawFull(); return S.scale; },
     hitAt: function (x, y) { var h = hit(x, y); return h && (h.kind === "node" ? S.g.N.id[h.i] : S.g.E.id[h.i]); },
-    found: function () { return Object.keys(S.marks.found).length; }
+    found: function () { return Object.keys(S.marks.found).length; },
+    hidden: function () { return Object.keys(S.marks.hidden).length; }
   };
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {

@@ -198,7 +198,8 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
 
 
 _STAGE = {"flex": 1, "position": "relative", "minWidth": 0}
-_CANVAS = {"position": "absolute", "inset": 0, "background": "#fff", "border": "1px solid #e5e7eb",
+# the same box as the Cytoscape graph under it (not the stage's: a tall side panel stretches the stage)
+_CANVAS = {"position": "absolute", "top": 0, "left": 0, "right": 0, "height": "calc(100vh - 238px)", "background": "#fff", "border": "1px solid #e5e7eb",
            "borderRadius": "6px", "overflow": "hidden"}
 
 
