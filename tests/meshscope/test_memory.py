@@ -1,0 +1,71 @@
+"""The long-running commands' allocator settings give freed memory back (meshscope/memory.py, #18).
+
+What the settings are for, reproduced in a fresh interpreter: big buffers (as Arrow columns and pandas
+blocks are) freed while small long-lived objects sit after them on the heap. glibc's default keeps such
+buffers on the heap once a bigger block has been freed (its mmap threshold rises), so they stay resident;
+with the settings they are mapped on their own and leave with `free`. Arrow then allocates through the same
+malloc, so its buffers obey the same rule.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from meshscope import memory
+
+SCRIPT = r"""
+import json, sys
+from pathlib import Path
+
+def rss_mb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+if sys.argv[1] == "tuned":
+    from meshscope import memory
+    applied = memory.tune()
+else:
+    applied = {}
+import pyarrow as pa
+pool = pa.default_memory_pool().backend_name
+bigger = bytearray(8 << 20); del bigger  # glibc's threshold would rise past the blocks below
+warm = [pa.array(range(250_000)) for _ in range(20)]; del warm  # Arrow's first use loads its code (file pages, counted in RSS once)
+before = rss_mb()
+keep, big = [], []
+for i in range(100):  # 200 MiB in 2 MiB blocks, each followed by a small object that stays
+    b = bytearray(2 << 20)
+    b[::4096] = b"x" * len(b[::4096])  # touched: resident
+    big.append(b)
+    keep.append(bytearray(200))
+arrays = [pa.array(range(250_000)) for _ in range(20)]  # 40 MB of Arrow buffers
+peak = rss_mb()
+del big, arrays
+print(json.dumps({"applied": applied, "pool": pool, "grew": peak - before, "kept": rss_mb() - before}))
+"""
+
+
+def _run(mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(memory._libc() is None or not sys.platform.startswith("linux"), reason="glibc settings")
+def test_freed_buffers_leave_the_process_with_the_settings():
+    tuned = _run("tuned")
+    assert tuned["applied"]["arena_max"] == memory.ARENAS and tuned["pool"] == "system"
+    assert tuned["grew"] > 200  # the buffers were resident ...
+    assert tuned["kept"] < 25, tuned  # ... and left when freed, though small objects stay after each
+
+
+def test_tune_is_applied_once_and_leaves_a_users_choice_alone(monkeypatch):
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    out = subprocess.run([sys.executable, "-c", "from meshscope import memory; import json; "
+                          "print(json.dumps([memory.tune(), memory.tune()]))"],
+                         capture_output=True, text=True, timeout=60)
+    first, second = json.loads(out.stdout)
+    assert first == second and "arrow_pool" not in first
