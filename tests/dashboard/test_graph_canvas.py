@@ -1,0 +1,104 @@
+"""When the topology page draws on its own canvas, what it ships there, and find/hide evaluated for it on the server."""
+from __future__ import annotations
+
+import pytest
+
+from dashboard.components import graph_canvas
+from dashboard.components.lean import lean
+from dashboard.components.positions import PositionMemory
+from dashboard.sample import bookinfo_snapshot, synthetic_snapshot
+from dashboard.snapshot_source import SnapshotSource
+
+
+def _elements(snapshot: dict, graph_type: str = "workload") -> list[dict]:
+    return lean(PositionMemory().place(graph_type, SnapshotSource(snapshot).graph(graph_type).elements))
+
+
+@pytest.fixture(scope="module")
+def mesh() -> list[dict]:
+    snap = synthetic_snapshot(300, seed=7, namespaces=3)
+    node = snap["graphs"]["workload"]["nodes"][5]
+    node["name"] = "checkout-" + "x" * 200 + "-v2"  # its drawn label is truncated, its name is not
+    return _elements(snap)
+
+
+def test_plain_graphs_above_the_threshold_go_to_the_canvas_grouped_ones_and_forced_choices_as_asked(monkeypatch):
+    elements = [{"data": {"id": str(i)}} for i in range(50)]
+    monkeypatch.setenv("MESHSCOPE_CANVAS_ABOVE", "49")
+    assert graph_canvas.wanted(elements, grouped=False)
+    assert not graph_canvas.wanted(elements, grouped=True)  # grouped views stay on Cytoscape
+    monkeypatch.setenv("MESHSCOPE_CANVAS_ABOVE", "50")
+    assert not graph_canvas.wanted(elements, grouped=False)  # at the threshold: nothing changes
+    assert graph_canvas.wanted(elements, grouped=False, renderer="canvas")
+    monkeypatch.setenv("MESHSCOPE_CANVAS_ABOVE", "1")
+    assert not graph_canvas.wanted(elements, grouped=False, renderer="cytoscape")
+    monkeypatch.setenv("MESHSCOPE_CANVAS_ABOVE", "many")
+    assert graph_canvas.threshold() == graph_canvas.DEFAULT_THRESHOLD
+    assert graph_canvas.renderer_of({"renderer": "CANVAS"}) == "canvas"
+    for odd in ({}, {"renderer": ""}, {"renderer": "webgl"}):
+        assert graph_canvas.renderer_of(odd) == "auto"
+
+
+def test_the_columns_describe_every_positioned_node_and_every_edge_between_them(mesh):
+    p = graph_canvas.payload(mesh)
+    nodes = [e for e in mesh if "source" not in e["data"]]
+    edges = [e for e in mesh if "source" in e["data"]]
+    N, E = p["nodes"], p["edges"]
+    assert N["id"] == [e["data"]["id"] for e in nodes] and E["id"] == [e["data"]["id"] for e in edges]
+    assert all(len(col) == len(nodes) for k, col in N.items() if k not in ("outsider", "found_label"))
+    assert all(len(col) == len(edges) for col in E.values())
+    for i, e in enumerate(nodes):
+        d = e["data"]
+        assert (N["x"][i], N["y"][i]) == (e["position"]["x"], e["position"]["y"])
+        assert p["classes"][N["cls"][i]] == e["classes"] and N["type"][i] == d["type"]
+        assert (N["label"][i] or N["name"][i]) == d["label"] and N["name"][i] == d["name"]
+    assert any(label and label != name for label, name in zip(N["label"], N["name"]))  # the long name
+    for i, e in enumerate(edges):
+        d = e["data"]
+        assert (N["id"][E["s"][i]], N["id"][E["t"][i]]) == (d["source"], d["target"])
+        assert p["classes"][E["cls"][i]] == e["classes"]
+        assert (E["rps"][i], E["err"][i], E["p95"][i], E["lock"][i]) == tuple(
+            d.get(k) or None for k in ("label_rps", "label_err", "label_p95", "lock"))
+    assert len(p["classes"]) == len(set(p["classes"])) < 40  # a few distinct styles, however many elements
+
+
+def test_nodes_without_a_position_and_their_edges_are_left_out():
+    elements = _elements(bookinfo_snapshot())
+    box = {"data": {"id": "box:x", "type": "box"}}  # a compound parent: no position of its own
+    tied = {"data": {"id": "e:box", "source": "box:x", "target": elements[0]["data"]["id"]}}
+    p = graph_canvas.payload([*elements, box, tied])
+    assert "box:x" not in p["nodes"]["id"] and "e:box" not in p["edges"]["id"]
+    assert len(p["nodes"]["id"]) == sum("source" not in e["data"] for e in elements)
+
+
+FIND_CASES = [
+    ("rps > 10", lambda d: d.get("rps_in", -1) > 10, lambda d: d.get("rps", -1) > 10),
+    ("name ~ svc-1 and health = failing", lambda d: "svc-1" in d.get("name", "") and d.get("health") == "failing",
+     lambda d: False),
+    ("mismatch or error >= 5", lambda d: d.get("error_pct", -1) >= 5,
+     lambda d: d.get("mtls_state") == "mismatch" or d.get("error_pct", -1) >= 5),
+    ("p95 > 200 and !mtls", lambda d: False, lambda d: d.get("p95_ms", -1) > 200 and d.get("mtls_state") == "none"),
+    ("healthy", lambda d: d.get("health") == "healthy", lambda d: d.get("health") == "healthy"),
+]
+
+
+@pytest.mark.parametrize("expr,node_hit,edge_hit", FIND_CASES, ids=[c[0] for c in FIND_CASES])
+def test_find_and_hide_mark_the_ids_the_selectors_would_match(mesh, expr, node_hit, edge_hit):
+    expected = [e["data"]["id"] for e in mesh if "source" not in e["data"] and node_hit(e["data"])]
+    expected += [e["data"]["id"] for e in mesh if "source" in e["data"] and edge_hit(e["data"])]
+    marks = graph_canvas.marks(mesh, expr, expr)
+    assert marks["found"] == expected and marks["hidden"] == expected
+
+
+def test_an_empty_or_bad_expression_marks_nothing(mesh):
+    assert graph_canvas.marks(mesh, "", None) == {"found": [], "hidden": []}
+    assert graph_canvas.marks(mesh, "rps >> 3", "colour = red") == {"found": [], "hidden": []}
+    assert graph_canvas.marks(mesh, "rps >> 3", "healthy")["hidden"]  # one bad box does not void the other
+
+
+def test_sent_graphs_are_remembered_by_digest_newest_first_and_bounded():
+    sent = graph_canvas.Sent(limit=2)
+    for key in ("a", "b", "c"):
+        sent.remember(key, [{"data": {"id": key}}])
+    assert sent.get("a") is None and sent.get(None) is None
+    assert sent.get("c") == [{"data": {"id": "c"}}] and sent.get("b") is not None
