@@ -8,6 +8,11 @@ Goals from issue #17 at 10,000 workloads: first view < 2 s, pan/zoom >= 30
 frames/s (<= 33 ms a frame), click -> panel < 500 ms. Ratios compare against
 the 1,000-workload figure of the same run, since the machine is shared.
 
+Expanded graphs are measured twice on one page load order: drawn by Cytoscape (`?renderer=cytoscape`,
+the page below its canvas threshold) and by the page's own canvas renderer (`?renderer=canvas`,
+assets/big_graph.js, what the page uses above the threshold); each canvas figure carries its ratio to the
+Cytoscape one of the same size in the same run (`topology_*_canvas_N ... x vs topology_*_N`).
+
 `MESHSCOPE_BENCH_UI_SIZES=1000,3000` picks sizes; `MESHSCOPE_BENCH_UI_RUNS` the renders per size;
 `MESHSCOPE_BENCH_UI_PHASE_S` bounds each step (a render, a click, a gesture): a step that does not
 finish in time is reported as such and the bench goes on, so it completes on a loaded box.
@@ -40,7 +45,12 @@ def _wait(fn, timeout: float = PHASE_S, interval: float = 0.01):
     raise TimeoutError("the page did not finish rendering in time")
 
 
-def _render_ms(driver, url: str, nodes: int | None, query: str = "?group=none") -> tuple[float, float, float]:
+CANVAS_DRAWN = """const b = window.meshscopeBig; if (!b) return 0; const s = b.stats();
+return s.full > 0 && s.shown ? s.nodes : 0;"""
+
+
+def _render_ms(driver, url: str, nodes: int | None, query: str = "?group=none",
+               canvas: bool = False) -> tuple[float, float, float]:
     """(wall ms from navigation start to the first painted view, main-thread CPU ms spent by the page until
     every element is drawn, wall ms until every element is drawn).
 
@@ -50,10 +60,10 @@ def _render_ms(driver, url: str, nodes: int | None, query: str = "?group=none") 
     """
     driver.get("about:blank")
     driver.get(url + "/topology" + query)
-    _wait(lambda: (lambda c: c == nodes if nodes else c > 0)(driver.execute_script(FIND_CY)))
+    _wait(lambda: (lambda c: c == nodes if nodes else c > 0)(driver.execute_script(CANVAS_DRAWN if canvas else FIND_CY)))
     wall = float(driver.execute_async_script(AFTER_PAINT))
-    # then until the page paints again (work queued after the first view; a page that defers edges says so)
-    _wait(lambda: not driver.execute_script("return window._cy.scratch('_meshscope_edges_pending')"))
+    if not canvas:  # then until the page paints again (work queued after the first view)
+        _wait(lambda: not driver.execute_script("return window._cy.scratch('_meshscope_edges_pending')"))
     whole = float(driver.execute_async_script(AFTER_PAINT))
     metrics = {m["name"]: m["value"] for m in driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
     return wall, metrics.get("ThreadTime", 0.0) * 1000, whole
@@ -74,14 +84,26 @@ SHOWN = """const t = document.getElementById('panel-title');
 return t && t.textContent.endsWith(arguments[0]) ? performance.now() - window._clickAt : null;"""
 
 
-def _click_ms(driver, node_id: str) -> float:
+CANVAS_CLICK = """const b = window.meshscopeBig; b.zoomTo(1, arguments[0]);
+const p = b.screenPosition(arguments[0]), canvas = document.querySelector('#topo-canvas canvas');
+const box = canvas.getBoundingClientRect();
+const at = {clientX: box.left + p.x, clientY: box.top + p.y, bubbles: true, cancelable: true, view: window,
+            button: 0, buttons: 1};
+requestAnimationFrame(() => requestAnimationFrame(() => {
+  window._clickAt = performance.now();
+  canvas.dispatchEvent(new MouseEvent('mousedown', at));
+  window.dispatchEvent(new MouseEvent('mouseup', Object.assign({}, at, {buttons: 0})));
+}));"""
+
+
+def _click_ms(driver, node_id: str, canvas: bool = False) -> float:
     """Mouse press and release on a node -> the side panel shows that node (server callback + DOM update).
 
     The view is first zoomed to 1x around the node, as a user does before clicking in a big graph; the
     press is dispatched in the page (see `_gesture_frame_ms` for why not through CDP) and timed there.
     """
     driver.execute_script("const t = document.getElementById('panel-title'); if (t) t.textContent = '';")
-    driver.execute_script(CLICK, node_id)
+    driver.execute_script(CANVAS_CLICK if canvas else CLICK, node_id)
     return float(_wait(lambda: driver.execute_script(SHOWN, node_id.split("/", 1)[1]), timeout=min(PHASE_S, 120),
                        interval=0.005))
 
@@ -122,13 +144,48 @@ const step = (t) => {
 requestAnimationFrame(step);"""
 
 
+# the same gesture on the canvas renderer: from empty background (nothing hit there), one event a frame
+CANVAS_GESTURE = """const done = arguments[arguments.length - 1], kind = arguments[0], steps = arguments[1];
+const b = window.meshscopeBig; b.fit();
+const canvas = document.querySelector('#topo-canvas canvas'), box = canvas.getBoundingClientRect();
+let x = box.width / 2, y = box.height / 2;
+for (let i = 0; i < 400; i++) {
+  const px = box.width * (0.2 + 0.6 * ((i * 0.618) % 1)), py = box.height * (0.2 + 0.6 * ((i * 0.382) % 1));
+  if (!b.hitAt(px, py)) { x = px; y = py; break; }
+}
+const at = (dx, dy) => ({clientX: box.left + x + dx, clientY: box.top + y + dy, bubbles: true, cancelable: true,
+                        view: window, button: 0, buttons: 1});
+const before = b.viewport();
+const frames = [];
+let i = 0;
+const step = (t) => {
+  frames.push(t);
+  if (i === steps + 1) {
+    if (kind === 'pan') window.dispatchEvent(new MouseEvent('mouseup', at(6 * steps, 3 * steps)));
+    requestAnimationFrame((t2) => { frames.push(t2); requestAnimationFrame((t3) => { frames.push(t3);
+      const now = b.viewport();
+      done({frames: frames.slice(1), moved: kind === 'pan' ? now.x !== before.x : now.zoom !== before.zoom}); }); });
+    return;
+  }
+  if (kind === 'pan') {
+    if (i === 0) canvas.dispatchEvent(new MouseEvent('mousedown', at(0, 0)));
+    else window.dispatchEvent(new MouseEvent('mousemove', at(6 * i, 3 * i)));
+  } else {
+    canvas.dispatchEvent(new WheelEvent('wheel', Object.assign(at(0, 0), {deltaX: 0, deltaY: -40, deltaMode: 0})));
+  }
+  i++;
+  requestAnimationFrame(step);
+};
+requestAnimationFrame(step);"""
+
+
 def _thread_ms(driver) -> float:
     """The page's main-thread CPU so far (Chrome's ThreadTime): it does not grow while other processes hold the cores."""
     return {m["name"]: m["value"] for m in driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}.get(
         "ThreadTime", 0.0) * 1000
 
 
-def _gesture_frame_ms(driver, kind: str, steps: int = 24) -> tuple[float, float]:
+def _gesture_frame_ms(driver, kind: str, steps: int = 24, canvas: bool = False) -> tuple[float, float]:
     """Mean time between painted frames while a mouse drags (pan) or wheels (zoom) the graph, one event a frame.
 
     The events are dispatched in the page, one per animation frame as a pointer delivers them, on the
@@ -140,7 +197,7 @@ def _gesture_frame_ms(driver, kind: str, steps: int = 24) -> tuple[float, float]
     waiting for a core; the CPU one is what a frame costs the page, comparable across runs.
     """
     before = _thread_ms(driver)
-    out = driver.execute_async_script(GESTURE, kind, steps)
+    out = driver.execute_async_script(CANVAS_GESTURE if canvas else GESTURE, kind, steps)
     cpu = _thread_ms(driver) - before
     frames = out["frames"]
     if not out["moved"]:
@@ -167,33 +224,44 @@ def _step(label: str, fn, *args):
         return None
 
 
-def _measure(driver, url: str, n: int, label: str, nodes: int | None, base: dict[str, float]) -> None:
-    # expanded (every workload, ?group=none) or as the page opens by default (grouped above a threshold)
+def _measure(driver, url: str, n: int, label: str, nodes: int | None, base: dict[str, float],
+             renderer: str | None = None, against: dict[str, float] | None = None) -> dict[str, float]:
+    """Figures of one page; `renderer` canvas/cytoscape forces one (expanded only). Canvas figures are
+    reported against `against` (the Cytoscape figures of the same size, same run), the others against 1,000."""
     t0 = time.monotonic()
-    runs = [r for r in (_step(f"{label} render", _render_ms, driver, url, nodes, "?group=none" if nodes else "")
+    canvas = renderer == "canvas"
+    query = "" if not nodes else "?group=none" + (f"&renderer={renderer}" if renderer else "")
+    runs = [r for r in (_step(f"{label} render", _render_ms, driver, url, nodes, query, canvas)
                         for _ in range(RUNS)) if r]
     if not runs:
-        return  # the page did not render: nothing else to time on it
+        return {}  # the page did not render: nothing else to time on it
     # best of RUNS: the machine is shared, and the least disturbed run is the page's own cost
     figures = {"render": min(r[0] for r in runs), "render_cpu": min(r[1] for r in runs),
                "render_all": min(r[2] for r in runs)}
     if nodes:
         for i in (n // 2, n // 3):
-            value = _step(f"{label} click_panel", _click_ms, driver, f"wl:ns-{i % 10}/svc-{i}-v1")
+            value = _step(f"{label} click_panel", _click_ms, driver, f"wl:ns-{i % 10}/svc-{i}-v1", canvas)
             if value is not None:
                 figures["click_panel"] = min(value, figures.get("click_panel", value))
-    for suffix, plain in (("", False), ("_plain", True)):  # the renderer options on, then off, same page
-        if _step(f"{label} renderer options {'off' if plain else 'on'}", _plain_renderer, driver, plain) is None:
+    # the Cytoscape renderer options on, then off on the same page (the canvas has no such options)
+    for suffix, plain in (("", False),) if canvas else (("", False), ("_plain", True)):
+        if not canvas and _step(f"{label} renderer options {'off' if plain else 'on'}", _plain_renderer, driver,
+                                plain) is None:
             break
         for kind in ("pan", "zoom"):
-            value = _step(f"{label} {kind}_frame{suffix}", _gesture_frame_ms, driver, kind)
+            value = _step(f"{label} {kind}_frame{suffix}", _gesture_frame_ms, driver, kind, 24, canvas)
             if value is not None and (not plain or f"{kind}_frame" in figures):
                 figures[f"{kind}_frame{suffix}"], figures[f"{kind}_frame_cpu{suffix}"] = value
-    _step(f"{label} renderer options on", _plain_renderer, driver, False)
+    if not canvas:
+        _step(f"{label} renderer options on", _plain_renderer, driver, False)
     print(f"# {label}: measured in {time.monotonic() - t0:.0f}s, load average {os.getloadavg()[0]:.1f}", flush=True)
     for what, value in figures.items():
         suffix = "_grouped" if label.endswith("_grouped") else ""
         name, first = f"topology_{what}_{label}", f"topology_{what}_{SIZES[0]}{suffix}"
+        if canvas:
+            plain_label = label.replace("canvas_", "")
+            report(name, value, "ms", baseline=(f"topology_{what}_{plain_label}", (against or {}).get(what, 0.0)))
+            continue
         if n == SIZES[0]:
             base[what] = value
         if what.endswith("_plain"):  # same page, same moment: the options' own effect
@@ -201,6 +269,7 @@ def _measure(driver, url: str, n: int, label: str, nodes: int | None, base: dict
             report(name, value, "ms", baseline=(tuned, figures[what.removesuffix("_plain")]))
         else:
             report(name, value, "ms", baseline=(first, base[what]) if n != SIZES[0] and what in base else None)
+    return figures
 
 
 def _payload(snapshot: dict, label: str) -> None:
@@ -246,7 +315,8 @@ def main() -> None:
                 _payload(snapshot, label)
                 ui = start(SnapshotSource(snapshot), port=0)
                 try:
-                    _measure(driver, ui.url, n, label, n, base)
+                    old = _measure(driver, ui.url, n, label, n, base, "cytoscape")
+                    _measure(driver, ui.url, n, f"canvas_{label}", n, base, "canvas", old)
                     if not extra:
                         _measure(driver, ui.url, n, f"{n}_grouped", None, base_grouped)
                 finally:
