@@ -339,13 +339,13 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
     if too_long.any():  # never split or regex a 10 MB line: it is refused as it is
         lines = pc.if_else(pa.array(too_long), "", lines)
     # trailing blanks after the last quote land in the last part, which is trimmed before it is split
-    quotes = _quote_parts(lines)
-    ok = quotes.ok & ~too_long
+    parts = pc.split_pattern(lines, '"')
+    ok = (pc.list_value_length(parts).to_numpy() == 15) & ~too_long
     idx = np.flatnonzero(ok)
     tables: list[pa.Table] = []
     bad: list[tuple[int, str, str]] = []
     if len(idx):
-        cols, good = _split_fields(quotes.parts(idx), idx)
+        cols, good = _split_fields(parts, idx)
         ok[idx[~good]] = False
         tables.append(pa.table(cols if good.all() else {k: v.filter(pa.array(good)) for k, v in cols.items()}).append_column(
             "_line", pa.array(idx[good].astype(np.int64))))
@@ -380,77 +380,29 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
     return AccessLogResult(table, _line_errors(raw, lines, bad, first_line))
 
 
-_PART_STRIDE = 30  # slots per line in `_QuoteSplit.parts`: 15 parts, the 14 quotes between them, the gap after
+def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Fields of the lines `idx` (each split on '"' into exactly 15 parts); and which fit the format.
 
-
-@dataclass
-class _QuoteSplit:
-    """Where the '"' of every line are: found with one byte compare over the lines' shared buffer
-    (what `split_pattern` did per line, without building a list array or copying a part)."""
-
-    lines: pa.Array
-    ok: np.ndarray  # lines with exactly 14 quotes (15 parts)
-    quotes: np.ndarray  # absolute byte positions of every quote, ascending
-    first: np.ndarray  # per line: index into `quotes` of its first quote
-
-    def parts(self, idx: np.ndarray) -> pa.Array:
-        """Lines `idx` (all with 14 quotes) as one string array over the lines' own bytes (zero copy):
-        line r's part j is slot r * 30 + 2 j; the odd slots hold the quotes, the last one the gap
-        up to the next line."""
-        lines, m = self.lines, len(idx)
-        width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
-        off = np.frombuffer(lines.buffers()[1], dtype=width, count=len(lines) + 1, offset=lines.offset * np.dtype(width).itemsize)
-        q = self.quotes[self.first[idx][:, None] + np.arange(14)]
-        bounds = np.empty((m, _PART_STRIDE), dtype=np.int64)
-        bounds[:, 0] = off[idx]
-        bounds[:, 1:29:2] = q
-        bounds[:, 2:29:2] = q + 1
-        bounds[:, 29] = off[idx + 1]
-        flat_off = np.append(bounds.ravel(), bounds[-1, 29]).astype(width)
-        typ = pa.large_string() if width is np.int64 else pa.string()
-        return pa.Array.from_buffers(typ, _PART_STRIDE * m, [None, pa.py_buffer(flat_off), lines.buffers()[2]])
-
-
-def _quote_parts(lines: pa.Array) -> _QuoteSplit:
-    if lines.null_count:
-        lines = pc.fill_null(lines, "")
-    if pa.types.is_string_view(lines.type) or not (pa.types.is_string(lines.type) or pa.types.is_large_string(lines.type)):
-        lines = lines.cast(pa.string())
-    n = len(lines)
-    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
-    off = np.frombuffer(lines.buffers()[1], dtype=width, count=n + 1, offset=lines.offset * np.dtype(width).itemsize)
-    lo, hi = int(off[0]), int(off[-1])
-    data = lines.buffers()[2]
-    if data is None or hi <= lo:
-        return _QuoteSplit(lines, np.zeros(n, dtype=bool), np.zeros(0, np.int64), np.zeros(n, np.int64))
-    quotes = np.flatnonzero(np.frombuffer(data, dtype=np.uint8)[lo:hi] == 34) + lo
-    first = np.searchsorted(quotes, off[:-1])
-    count = np.searchsorted(quotes, off[1:]) - first
-    return _QuoteSplit(lines, count == 14, quotes, first)
-
-
-def _split_fields(flat: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Fields of the lines `idx` (each split on '"' into exactly 15 parts, laid out by `_QuoteSplit.parts`);
-    and which fit the format.
-
-    Why it is shaped this way (it is most of the text parse): the 15 parts of every line sit at fixed
-    strides in one flat array, so a part is a strided take; the single-space separators are
+    Why it is shaped this way (it is most of the text parse): the 15 parts of every line sit back
+    to back in one flat array, so a part is a strided take; the single-space separators are
     checked on the flat offsets and bytes without taking them; each space-separated run is split
     once and all its tokens come out in ONE take (values of rows that do not fit are never read:
     those rows are dropped). Fields no rule reads (x_forwarded_for, user_agent, addresses,
     upstream_service_time, connection_termination_details) are checked but not copied.
     """
     m = len(idx)
+    every = m == len(parts) and (m == 0 or (idx[0] == 0 and idx[-1] == m - 1))
+    flat = pc.list_flatten(parts if every else pc.take(parts, pa.array(idx)))
     width = np.int64 if pa.types.is_large_string(flat.type) else np.int32
     offsets = np.frombuffer(flat.buffers()[1], dtype=width, count=len(flat) + 1, offset=flat.offset * np.dtype(width).itemsize)
     data = np.frombuffer(flat.buffers()[2], dtype=np.uint8) if flat.buffers()[2] is not None else np.zeros(0, np.uint8)
-    rows = np.arange(m, dtype=np.int64) * _PART_STRIDE
-    part = lambda j: pc.take(flat, pa.array(rows + 2 * j))  # noqa: E731
+    rows15 = np.arange(m, dtype=np.int64) * 15
+    part = lambda j: pc.take(flat, pa.array(rows15 + j))  # noqa: E731
     cols: dict[str, pa.Array] = {}
     good = np.ones(m, dtype=bool)
     for j in (6, 8, 10, 12):  # single spaces between quoted fields
-        at = offsets[rows + 2 * j]
-        one = (offsets[rows + 2 * j + 1] - at) == 1
+        at = offsets[rows15 + j]
+        one = (offsets[rows15 + j + 1] - at) == 1
         good &= one & (data[np.where(one, at, 0)] == 32) if len(data) else np.zeros(m, dtype=bool)
     for j, name in ((3, "upstream_transport_failure_reason"), (9, "request_id"), (11, "authority"), (13, "upstream_host")):
         cols[name] = part(j)
@@ -458,121 +410,37 @@ def _split_fields(flat: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array],
     good &= pc.match_substring_regex(seg, r"^\[[^\]]*\] $").to_numpy(zero_copy_only=False)
     cols["start_time"] = pc.utf8_slice_codeunits(seg, 1, -2)
     # (part, how many tokens, the wanted ones by position)
-    runs = ((2, 4, ((0, "response_code"), (1, "response_flags"), (2, "response_code_details"))),
-            (4, 4, ((0, "bytes_received"), (1, "bytes_sent"), (2, "duration"))),
-            (14, 6, ((0, "upstream_cluster"), (4, "requested_server_name"), (5, "route_name"))))
-    spaces = _Spaces(data, int(offsets[0]), int(offsets[-1])) if len(data) else None
-    slow_runs = []
-    for j, want, names in runs:
-        done = spaces.tokens(flat.buffers()[2], offsets[rows + 2 * j], offsets[rows + 2 * j + 1], [k for k, _ in names]) \
-            if spaces is not None else None
-        if done is None:
-            slow_runs.append((j, want, names, np.arange(m), None))
-            continue
-        n_tok, fast, got = done
-        for k, name in names:
-            cols[name] = got[k]
-        slow = np.flatnonzero(~fast)
-        if len(slow):  # tabs, runs of blanks: Arrow's whitespace split, over those rows only
-            slow_runs.append((j, want, names, slow, n_tok))
-        else:
-            good &= (n_tok == want) | ((j == 14) & (n_tok == want - 1))
-    # the request: a path with spaces (Envoy does not escape them): method first, protocol last
-    seg = part(1)
-    toks = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(seg))
-    n_tok = pc.list_value_length(toks).to_numpy()
-    tok_flat = pc.list_flatten(toks)
-    starts = np.concatenate([[0], np.cumsum(n_tok)[:-1]]).astype(np.int64)
-    top = max(len(tok_flat) - 1, 0)
-    pos = np.concatenate([starts, starts + 1, starts + n_tok - 1])
-    got = pc.take(tok_flat, pa.array(np.clip(pos, 0, top))) if len(tok_flat) else pa.nulls(3 * m, pa.string())
-    cols["method"], cols["path"], cols["protocol"] = got.slice(0, m), got.slice(m, m), got.slice(2 * m, m)
-    spaced = np.flatnonzero(n_tok > 3)
-    if len(spaced):
-        where = np.arange(m)
-        where[spaced] = m + np.arange(len(spaced))
-        both = pa.concat_arrays([cols["path"], _middle(pc.take(seg, pa.array(spaced)))])
-        cols["path"] = pc.take(both, pa.array(where))
-    good &= n_tok >= 3
-    for j, want, names, sel, n_fast in slow_runs:
-        whole = len(sel) == m
-        seg = pc.take(flat, pa.array(rows[sel] + 2 * j))
+    for j, want, names in ((1, 3, ()), (2, 4, ((0, "response_code"), (1, "response_flags"), (2, "response_code_details"))),
+                           (4, 4, ((0, "bytes_received"), (1, "bytes_sent"), (2, "duration"))),
+                           (14, 6, ((0, "upstream_cluster"), (4, "requested_server_name"), (5, "route_name")))):
+        seg = part(j)
         toks = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(seg))
         n_tok = pc.list_value_length(toks).to_numpy()
         tok_flat = pc.list_flatten(toks)
         starts = np.concatenate([[0], np.cumsum(n_tok)[:-1]]).astype(np.int64)
         top = max(len(tok_flat) - 1, 0)
-        if not whole:
-            n_fast = n_fast.copy()
-            n_fast[sel] = n_tok
-            n_tok_all = n_fast
-        else:
-            n_tok_all = n_tok
-        good &= (n_tok_all == want) | ((j == 14) & (n_tok_all == want - 1))  # older formats end before ROUTE_NAME
+        if j == 1:  # a path with spaces (Envoy does not escape them): method first, protocol last
+            fits = n_tok >= want
+            pos = np.concatenate([starts, starts + 1, starts + n_tok - 1])
+            got = pc.take(tok_flat, pa.array(np.clip(pos, 0, top))) if len(tok_flat) else pa.nulls(3 * m, pa.string())
+            cols["method"], cols["path"], cols["protocol"] = got.slice(0, m), got.slice(m, m), got.slice(2 * m, m)
+            spaced = np.flatnonzero(n_tok > want)
+            if len(spaced):
+                where = np.arange(m)
+                where[spaced] = m + np.arange(len(spaced))
+                both = pa.concat_arrays([cols["path"], _middle(pc.take(seg, pa.array(spaced)))])
+                cols["path"] = pc.take(both, pa.array(where))
+            good &= fits
+            continue
+        fits = (n_tok == want) | ((j == 14) & (n_tok == want - 1))  # older formats end before ROUTE_NAME
+        good &= fits
         pos = np.concatenate([starts + k for k, _ in names])
         missing = np.concatenate([n_tok <= k for k, _ in names])  # only route_name may be missing in a row that fits
         got = pc.take(tok_flat, pa.array(np.clip(pos, 0, top), mask=missing)) if len(tok_flat) else pa.nulls(len(pos), pa.string())
         got = pc.fill_null(got, "")
-        ns = len(sel)
         for k, (_, name) in enumerate(names):
-            mine = got.slice(k * ns, ns)
-            if whole:
-                cols[name] = mine
-            else:
-                where = np.arange(m)
-                where[sel] = m + np.arange(ns)
-                cols[name] = pc.take(pa.concat_arrays([cols[name].cast(mine.type), mine]), pa.array(where))
+            cols[name] = got.slice(k * m, m)
     return cols, good
-
-
-class _Spaces:
-    """Where the blanks of the lines' buffer are, to cut space-separated runs into tokens with numpy.
-
-    Why: `ascii_split_whitespace` builds a list array per run and every wanted token is then taken
-    out of it; with the positions of the spaces, token k of every row is a (start, end) pair and
-    all rows' token k come out in one in-order copy. Rows holding another ASCII blank (tab, CR, ...)
-    or two spaces in a row are left to Arrow's split (`fast` is False there)."""
-
-    def __init__(self, data: np.ndarray, lo: int, hi: int) -> None:
-        region = data[lo:hi]
-        self.data = data
-        self.sp = np.flatnonzero(region == 32) + lo
-        self.other = np.flatnonzero((region - np.uint8(9)) <= 4) + lo  # \t \n \v \f \r
-        self.pairs = np.concatenate([[0], np.cumsum(np.diff(self.sp) == 1)])  # adjacent spaces before each space
-
-    def tokens(self, buffer: pa.Buffer, a: np.ndarray, b: np.ndarray, wanted: list[int]):
-        """(token count, which rows were read here, {k: token k of every row as strings ('' if absent)})
-        for the runs [a, b) of the buffer; None when the slices are not in buffer order."""
-        from collector.parse import slices  # noqa: PLC0415 - parse modules import each other lazily
-
-        a, b = a.astype(np.int64), b.astype(np.int64)
-        sp = self.sp
-        first = np.searchsorted(sp, a)
-        cnt = np.searchsorted(sp, b) - first
-        fast = np.searchsorted(self.other, b) == np.searchsorted(self.other, a)
-        last = np.minimum(first + np.maximum(cnt, 1) - 1, max(len(sp) - 1, 0))
-        if len(sp):
-            fast &= (cnt < 2) | (self.pairs[last] == self.pairs[np.minimum(first, len(sp) - 1)])
-        nonempty = b > a
-        top = len(self.data) - 1
-        lead = nonempty & (self.data[np.clip(a, 0, top)] == 32)
-        trail = nonempty & (self.data[np.clip(b - 1, 0, top)] == 32)
-        n_tok = np.where(nonempty, cnt + 1 - lead - trail, 0)
-        shift = (~lead).astype(np.int64)  # 1: the first token starts at a
-        sp_at = lambda i: sp[np.clip(first + i, 0, max(len(sp) - 1, 0))] if len(sp) else np.zeros(len(a), np.int64)  # noqa: E731
-        got = {}
-        for k in wanted:
-            i0 = k - shift
-            start = np.where(i0 >= 0, sp_at(i0) + 1, a)
-            end = np.where(i0 + 1 < cnt, sp_at(i0 + 1), b)
-            present = fast & (k < n_tok)
-            start = np.where(present, start, a)
-            length = np.where(present, end - start, 0)
-            out = slices.in_order(buffer, start, length)
-            if out is None:
-                return None
-            got[k] = out
-        return n_tok, fast, got
 
 
 def _middle(seg: pa.Array) -> pa.Array:
@@ -781,10 +649,6 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
     authority_host = pc.take(pc.struct_field(pc.extract_regex(authority.dictionary, r"^(?P<h>[^:]+)"), "h"), authority.indices)
     dst_service = pc.if_else(peer_out, out_host, pc.if_else(inbound, sni_host, pa.scalar(None, pa.string())))
     dst_service = pc.fill_null(pc.coalesce(dst_service, authority_host), "unknown")
-    # a client's request that reached no cluster (NC, NR): its authority verbatim, as Istio's stats filter names
-    # it (the Host header, istio_stats.cc populatePeerInfo), so the metrics and the log views agree on the name
-    auth_full = pc.cast(authority, pa.string())
-    dst_service = pc.if_else(pc.and_(pc.and_(outbound, no_cluster), pc.not_equal(auth_full, "")), auth_full, dst_service)
     mtls = pc.if_else(outbound, pc.not_equal(up_san, ""),
                       pc.or_(pc.not_equal(down_san, ""), pc.or_(pc.not_equal(tls, ""), pc.starts_with(sni, "outbound_"))))
     mtls = pc.and_(mtls, pc.or_(outbound, inbound))
