@@ -649,6 +649,10 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
     authority_host = pc.take(pc.struct_field(pc.extract_regex(authority.dictionary, r"^(?P<h>[^:]+)"), "h"), authority.indices)
     dst_service = pc.if_else(peer_out, out_host, pc.if_else(inbound, sni_host, pa.scalar(None, pa.string())))
     dst_service = pc.fill_null(pc.coalesce(dst_service, authority_host), "unknown")
+    # a client's request that reached no cluster (NC, NR): its authority verbatim, as Istio's stats filter names
+    # it (the Host header, istio_stats.cc populatePeerInfo), so the metrics and the log views agree on the name
+    auth_full = pc.cast(authority, pa.string())
+    dst_service = pc.if_else(pc.and_(pc.and_(outbound, no_cluster), pc.not_equal(auth_full, "")), auth_full, dst_service)
     mtls = pc.if_else(outbound, pc.not_equal(up_san, ""),
                       pc.or_(pc.not_equal(down_san, ""), pc.or_(pc.not_equal(tls, ""), pc.starts_with(sni, "outbound_"))))
     mtls = pc.and_(mtls, pc.or_(outbound, inbound))
