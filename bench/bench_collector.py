@@ -216,8 +216,35 @@ def otel_access_log_request(n: int, labels: bool, sidecars: int = 20, seed: int 
     return req.SerializeToString()
 
 
+def interleaved_best_of(fns: dict[str, object], rounds: int = 5) -> dict[str, float]:
+    """Least CPU seconds of each function over `rounds`, run in turns (a, b, a, b, ...) after a warm-up
+    and with the collector paused, so a figure and its baseline see the same box, load and memory state.
+    Why: timed one after the other, a burst of load on the shared box lands on one of them only (the
+    protobuf baseline once read 1.45M and once 3.5M records/s with the same code)."""
+    best = dict.fromkeys(fns, float("inf"))
+    for fn in fns.values():
+        fn()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                t0 = time.process_time()
+                fn()
+                best[name] = min(best[name], time.process_time() - t0)
+    finally:
+        gc.enable()
+    return best
+
+
 def bench_otel_access_logs() -> None:
-    """Envoy OpenTelemetry access-log records decoded and stored, vs protobuf parse alone; and over real gRPC."""
+    """Envoy OpenTelemetry access-log records decoded and stored, vs protobuf parse alone; and over real gRPC.
+
+    The baseline is exactly `ExportLogsServiceRequest.FromString(body)` on the same bytes: upb decodes the
+    whole request (every record, body and attribute) into its arena; no Python object per record is made.
+    It is the least any consumer of the payload pays, so "Nx vs protobuf parse alone" is how many times
+    that floor the full ingest (decode, access-log parse, identity, store append) costs; both are timed
+    in turns with the same clock (process CPU time, best of 5)."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     from collector.parse.otel_access_log import decode_access_logs
@@ -228,19 +255,17 @@ def bench_otel_access_logs() -> None:
         body = otel_access_log_request(n, labels)
 
         def parse_only() -> None:
-            req = ExportLogsServiceRequest.FromString(body)
-            for rl in req.resource_logs:  # touch every record, as any consumer must
-                for sl in rl.scope_logs:
-                    len(sl.log_records)
+            ExportLogsServiceRequest.FromString(body)
 
         def ingest() -> None:
             store = TelemetryStore(window_s=10**10)
             store.add_requests(decode_access_logs(body).table)
 
         assert decode_access_logs(body).table.num_rows == n
-        base = n / best_of(parse_only, repeat=3)
+        best = interleaved_best_of({"parse": parse_only, "ingest": ingest})
+        base = n / best["parse"]
         report(f"OTel access-log records: protobuf parse alone ({name}, {len(body) / n:.0f} B/record)", base, "records/s")
-        report(f"OTel access-log records decoded and stored ({name})", n / best_of(ingest, repeat=3), "records/s",
+        report(f"OTel access-log records decoded and stored ({name})", n / best["ingest"], "records/s",
                baseline=("protobuf parse alone", base))
     bench_otel_grpc()
 
