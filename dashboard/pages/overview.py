@@ -28,7 +28,13 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     for s in services:
         by_ns[s["namespace"]].append(s)
     everything = source.findings({}) if at.past else []  # open and resolved: which were open then
-    findings = findings_at(everything, at.end) if at.past else source.findings({"status": "open"})
+    incidents = None
+    if at.past:
+        findings = findings_at(everything, at.end)
+    elif hasattr(source, "open_findings_and_incidents"):  # a live source groups them once per state
+        findings, incidents = source.open_findings_and_incidents()
+    else:
+        findings = source.findings({"status": "open"})
     counts = {sev: sum(f["severity"] == sev for f in findings) for sev in ("error", "warning", "info")}
     slos = source.slos(end=at.end) if at.past else source.slos()
     scenarios = [] if at.past else source.scenarios()  # the switch acts on now: not offered on a past view
@@ -46,7 +52,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                                                              html.Div(f"open {sev}s")]) for sev, n in counts.items()]),
         _scenario_switch(scenarios) if scenarios else None,
         html.Section(className="ov-incidents", children=[  # one row per problem, its cause first
-            html.H3("Incidents"), incident_list(open_incidents(source, findings), limit=5, list_id="ov-incidents")]),
+            html.H3("Incidents"), incident_list(open_incidents(source, findings) if incidents is None else incidents, limit=5, list_id="ov-incidents")]),
         html.Div(className="columns", children=[
             html.Section([html.H3("Namespaces and services"), *[
                 html.Div(className="ns-block", children=[html.H4([_worst(items), " ", ns]), html.Ul([
