@@ -566,6 +566,10 @@
   }
 
   function setMarks(marks, highlight, labels, selected) {
+    // each refresh re-sends the highlight and the marks, equal most of the time: redraw only on a change
+    var key = JSON.stringify([marks, highlight, labels, selected]);
+    if (key === S.marksKey) return;
+    S.marksKey = key;
     var found = toSet((marks || {}).found), hidden = toSet((marks || {}).hidden);
     S.marks = {found: found, hidden: hidden, anyHidden: ((marks || {}).hidden || []).length > 0};
     S.highlight = toSet(highlight);

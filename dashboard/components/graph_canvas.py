@@ -19,7 +19,7 @@ from typing import Any
 from dashboard.components.find_hide import ExpressionError, edge_mask, node_mask, parse
 from dashboard.components.graph_style import COLORS
 
-DEFAULT_THRESHOLD = 3000  # elements; measured with `bench ui` (docs/ui.md, "Large meshes: drawing fast")
+DEFAULT_THRESHOLD = 2000  # elements: where Cytoscape already needs its texture options; `bench ui` (docs/ui.md)
 RENDERERS = ("auto", "canvas", "cytoscape")
 
 

@@ -408,7 +408,9 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                   Input("topo-sent", "data"), prevent_initial_call=True)
     def canvas_marks(find, hide, sent):  # noqa: ANN001, ANN202 - find/hide on a canvas graph: ids from the server
         elements = CANVAS.get(sent)
-        return no_update if elements is None else graph_canvas.marks(elements, find, hide)
+        if elements is None or (callback_context.triggered_id == "topo-sent" and not (find or hide)):
+            return no_update  # not a canvas graph, or a refresh with nothing to mark
+        return graph_canvas.marks(elements, find, hide)
 
     graph_views.register(app)  # group / expand / incident-view controls (issue #17)
     replay.register_player(app)  # replay autoplay (issue #14)
