@@ -46,6 +46,7 @@ _STALE_S = 60.0  # the latest graph of a view stands in (while one refresh runs)
 _LINKS_VIEW = ("workload", (), DEFAULT_WINDOW_S)  # the graph whose elements findings link to
 _LAYOUT_KEYS = 32  # findings filter sets whose layout is kept
 _LAYOUT_KEEP_S = 120.0  # a filter set read this recently is laid out again in the background after a cycle
+_KEPT_ERRORS = 64  # why recent builds failed, for the callers waiting on them
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
@@ -183,6 +184,8 @@ class LiveSource:
             with self._lock:
                 self._errors[key] = exc
                 self._inflight.pop(key, None)
+                while len(self._errors) > _KEPT_ERRORS:  # keys of past states (findings) never succeed again
+                    self._errors.pop(next(iter(self._errors)))
             done.set()
             if raise_errors:
                 raise
