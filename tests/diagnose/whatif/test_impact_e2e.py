@@ -240,12 +240,13 @@ spec:
 """
 
 
-def test_dry_run_policy_denies_nothing_and_its_shadow_decisions_match_the_prediction(stack, mesh_config):
+def test_dry_run_policy_denies_nothing_and_its_shadow_decisions_match_the_prediction(stack, mesh_config, mesh_traffic):
     """Envoy's shadow counters rise while every request still succeeds; the replay of the same policy
     without the annotation names the same callers."""
     from diagnose.whatif.dryrun import dry_run_findings, shadow_counts
 
     mesh = mesh_config
+    mesh_traffic(TRAFFIC_RPS)  # its waits are for request counts (shadow denials, ratings requests)
     mesh.reset()
     ratings = next(w for w in mesh.registry.workloads if w.name == "ratings-v1")
     mesh.apply(_objects(DRY_RUN_DENY))
