@@ -82,6 +82,7 @@ def assert_same_as_point_by_point(store: TelemetryStore, window: float, start: f
     for t, frame in got:
         want = istio_rates(store, window, t)
         assert len(frame) == len(want), t
+        assert frame.dtypes.to_dict() == want.dtypes.to_dict(), t
         a, b = _canon(frame), _canon(want)
         pd.testing.assert_frame_equal(a.drop(columns=[s.RATE]), b.drop(columns=[s.RATE]))
         np.testing.assert_allclose(a[s.RATE].to_numpy(float), b[s.RATE].to_numpy(float), rtol=1e-12, atol=0)
