@@ -10,7 +10,9 @@ pages for reuse. So, once at start, before the threads that allocate exist:
   `MMAP_THRESHOLD` or more (Arrow columns, numpy arrays, pandas blocks) mapped on their own so freeing one
   returns it to the system (glibc would otherwise raise this threshold as they are freed, up to 32 MB, and put
   them on the heap);
-- Arrow allocates through that same malloc (the system pool), so both obey the same rules;
+- Arrow allocates from jemalloc (when this pyarrow has it; else the system malloc), apart from the glibc heaps:
+  the store's many small chunk buffers, kept for minutes and evicted oldest first, fragmented those heaps
+  for everything allocated between them (Arrow's default mimalloc pool kept freed pages itself);
 - every `TRIM_EVERY_S` a background thread hands free pages inside the heaps back (`malloc_trim`).
 Each setting is skipped where it does not apply (not glibc; `ARROW_DEFAULT_MEMORY_POOL` or `MALLOC_ARENA_MAX`
 set by the user, who then decides). The budget these keep is in docs/collector.md ("Memory budget").
@@ -62,7 +64,11 @@ def tune() -> dict[str, Any]:
         if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
             import pyarrow as pa
 
-            pa.set_memory_pool(pa.system_memory_pool())
+            # jemalloc where this pyarrow has it: the store's chunks and the queries' buffers then live apart from
+            # Python's and the interpreter's mallocs and do not fragment the glibc heaps (measured beside the system
+            # pool, same run, 10 rps: RSS end 555 vs 846 MB, slope minus the store 34 vs 67 MB/min)
+            pool = pa.jemalloc_memory_pool() if "jemalloc" in pa.supported_memory_backends() else pa.system_memory_pool()
+            pa.set_memory_pool(pool)
             _tuned["arrow_pool"] = pa.default_memory_pool().backend_name
         if libc is not None:
             threading.Thread(target=_trim_loop, args=(libc,), name="malloc-trim", daemon=True).start()

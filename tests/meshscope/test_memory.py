@@ -3,8 +3,8 @@
 What the settings are for, reproduced in a fresh interpreter: big buffers (as Arrow columns and pandas
 blocks are) freed while small long-lived objects sit after them on the heap. glibc's default keeps such
 buffers on the heap once a bigger block has been freed (its mmap threshold rises), so they stay resident;
-with the settings they are mapped on their own and leave with `free`. Arrow then allocates through the same
-malloc, so its buffers obey the same rule.
+with the settings they are mapped on their own and leave with `free`. Arrow's buffers come from jemalloc,
+which returns freed pages after its decay (a second), or from that malloc where jemalloc is missing.
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def _run(mode: str) -> dict:
 @pytest.mark.skipif(memory._libc() is None or not sys.platform.startswith("linux"), reason="glibc settings")
 def test_freed_buffers_leave_the_process_with_the_settings():
     tuned = _run("tuned")
-    assert tuned["applied"]["arena_max"] == memory.ARENAS and tuned["pool"] == "system"
-    assert tuned["grew"] > 200  # the buffers were resident ...
+    assert tuned["applied"]["arena_max"] == memory.ARENAS and tuned["pool"] in ("jemalloc", "system")
+    assert tuned["grew"] > 180  # the 200 MiB of buffers were resident ...
     assert tuned["kept"] < 25, tuned  # ... and left when freed, though small objects stay after each
 
 
