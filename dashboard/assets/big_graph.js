@@ -429,7 +429,9 @@
       y0 = Math.min(y0, g.y[i] - g.r[i]); y1 = Math.max(y1, g.y[i] + g.r[i]);
     }
     var pad = 30;
-    S.scale = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, Math.min((S.w - 2 * pad) / (x1 - x0 || 1), (S.h - 2 * pad) / (y1 - y0 || 1))));
+    var whole = Math.min((S.w - 2 * pad) / (x1 - x0 || 1), (S.h - 2 * pad) / (y1 - y0 || 1));
+    S.minZoom = Math.min(MIN_ZOOM, whole / 2);  // however big the mesh, the whole of it can be seen
+    S.scale = Math.min(MAX_ZOOM, Math.max(S.minZoom, whole));
     S.tx = S.w / 2 - S.scale * (x0 + x1) / 2;
     S.ty = S.h / 2 - S.scale * (y0 + y1) / 2;
     S.fitted = true;
@@ -487,12 +489,9 @@
         S.gesture = false; schedule();
       }).observe(host);
     }
-    S.canvas.addEventListener("mousedown", function (evt) {
-      if (evt.button !== 0) return;
-      var p = local(evt);
-      S.drag = {x: p.x, y: p.y, tx: S.tx, ty: S.ty, moved: false};
-      evt.preventDefault();
-    });
+    if (S.windowHooked) return attachCanvasOnly();  // window listeners once per page load, canvas ones per canvas
+    S.windowHooked = true;
+    attachCanvasOnly();
     window.addEventListener("mousemove", function (evt) {
       if (!S.canvas || !S.canvas.isConnected) return;
       var p = local(evt);
@@ -523,10 +522,19 @@
         schedule();
       }
     });
+  }
+
+  function attachCanvasOnly() {
+    S.canvas.addEventListener("mousedown", function (evt) {
+      if (evt.button !== 0) return;
+      var p = local(evt);
+      S.drag = {x: p.x, y: p.y, tx: S.tx, ty: S.ty, moved: false};
+      evt.preventDefault();
+    });
     S.canvas.addEventListener("wheel", function (evt) {
       evt.preventDefault();
       var p = local(evt), delta = evt.deltaMode === 1 ? evt.deltaY * 16 : evt.deltaY;
-      var next = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, S.scale * Math.pow(2, -delta / 500)));
+      var next = Math.min(MAX_ZOOM, Math.max(S.minZoom || MIN_ZOOM, S.scale * Math.pow(2, -delta / 500)));
       S.tx = p.x - (p.x - S.tx) * next / S.scale;
       S.ty = p.y - (p.y - S.ty) * next / S.scale;
       S.scale = next;

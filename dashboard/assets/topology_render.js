@@ -124,10 +124,17 @@
       if (cy.scratch("_meshscope_labels")) joinLabels(evt.target);
     });
     fitRenderer(cy);
-    var pending = null;
+    var pending = null, empty = cy.elements().length === 0;
     cy.on("add remove", function () {  // a refresh can cross the size threshold either way
       if (pending) return;
-      pending = setTimeout(function () { pending = null; fitRenderer(cy); }, 200);
+      pending = setTimeout(function () {
+        pending = null;
+        fitRenderer(cy);
+        // a graph that was drawn on the canvas (assets/big_graph.js) left Cytoscape empty: the first
+        // elements it gets back (e.g. grouped again) are fitted, as a page opened on them would be
+        if (empty && cy.elements().length) cy.fit(undefined, 30);
+        empty = cy.elements().length === 0;
+      }, 200);
     });
     cy.on("mouseover", "node, edge", function (evt) {
       var root = container();
