@@ -81,14 +81,19 @@ def test_live_topology_incident_edge_turns_red_and_its_panel_shows_ms3001(browse
     assert BOOKINFO <= names, names
     # the baseline: three healthy edges, one per version. The page shows the last 60 s, so failures an earlier
     # test caused (another module's incident on the shared mesh) must age out first; the page refreshes every 2 s.
-    def baseline():
-        edges = reviews_edges(browser)
-        return edges if len(edges) == 3 and set(edges.values()) == {GREEN} and details_colours(browser) == [GREEN] \
-            else None
+    seen: dict = {}
 
-    # (a deadline: in a fresh session at load 40-50 this took 87 s and once over 150 s; in the suite, seconds)
-    wait_until(baseline, 240, interval=1, what="the baseline: three green productpage -> reviews edges (one per "
-                                                "version) and a green details edge")
+    def baseline():
+        seen.update(reviews=reviews_edges(browser), details=details_colours(browser))
+        return seen["reviews"] if len(seen["reviews"]) == 3 and set(seen["reviews"].values()) == {GREEN} \
+            and seen["details"] == [GREEN] else None
+
+    # (a deadline: in a fresh session at load 40-60 this took 87 s, then over 240 s; in the suite, seconds)
+    try:
+        wait_until(baseline, 240, interval=1, what="the baseline: three green productpage -> reviews edges (one per "
+                                                    "version) and a green details edge")
+    except AssertionError as exc:  # say what was drawn instead
+        raise AssertionError(f"{exc}; last drawn: {seen}") from None
     browser.execute_script("window.__sameDocument = true")  # a reload would drop this
     incident.apply()
 
