@@ -139,17 +139,28 @@ def test_topology_page_draws_a_past_window_with_its_config_changes(stack, bundle
     from dashboard.pages import service
     from dashboard.components.change_marks import MARK_COLOR
     name = "reviews.bookinfo.svc.cluster.local"
-    # a window that ended 30 s ago: when this test runs alone the stack is younger than that, so poll for it
-    past = wait_until(lambda: stack.source.service_metrics(name, end=time.time() - 30), timeout=120, interval=2.0,
-                      what="reviews' service series of a window that ended 30 s ago")
-    assert max(max(s["t"]) for s in past["inbound"].values()) <= time.time() - 29
-    page = service.layout(stack.source, AppContext(), {"name": name, "end": "300"})
-    assert "window ending" in str(_by_id(page, "svc-detail").children[0].children)
-    page = service.layout(stack.source, AppContext(), {"name": name})
-    figures = [c.figure for c in _graphs(_by_id(page, "svc-detail"))]
-    marked = {s["x0"] for f in figures for s in f["layout"].get("shapes", []) if s["line"]["color"] == MARK_COLOR}
     from datetime import datetime
-    assert any(abs(datetime.fromisoformat(x).timestamp() - ours[-1]["time"]) < 0.01 for x in marked), marked
+
+    # one page read asserts all three (it was the series, a page 5 min back and the live page: each a series of
+    # rate frames, tens of seconds on a loaded box, and the live page judges canaries too): the page of a window
+    # ending a second after the change says which window it shows, its charts end there, and they mark the change
+    changed_at = max(c["time"] for c in ours)
+    page_end = changed_at + 1.0
+
+    def past_page():  # until that instant is a second old the page reads it as now (live)
+        page = service.layout(stack.source, AppContext(), {"name": name, "end": f"{page_end:.6f}"})
+        figures = [c.figure for c in _graphs(_by_id(page, "svc-detail"))]
+        return (page, figures) if figures and "window ending" in str(_by_id(page, "svc-detail").children[0].children) \
+            else None
+
+    page, figures = wait_until(past_page, timeout=120, interval=1.0,
+                               what="reviews' service charts of the window ending just after the change")
+    inbound = [trace["x"] for f in figures if "inbound" in str(f["layout"].get("title"))
+               for trace in f["data"] if trace.get("name") != "config changes"]
+    assert inbound and all(inbound), figures[0]["layout"].get("title")
+    assert max(datetime.fromisoformat(x).timestamp() for xs in inbound for x in xs) <= page_end + 0.001
+    marked = {s["x0"] for f in figures for s in f["layout"].get("shapes", []) if s["line"]["color"] == MARK_COLOR}
+    assert any(abs(datetime.fromisoformat(x).timestamp() - changed_at) < 0.01 for x in marked), marked
 
 
 def _graphs(component):
@@ -171,7 +182,10 @@ def test_diff_mode_replay_timeline_and_chart_markers_in_chromium(stack, browser,
 
     mesh_config.apply(_objects(SAME_NAMESPACE, "same.yaml"), who="meshscope apply -f same.yaml")
     browser.get_log("browser")  # drop earlier tests' lines
-    browser.get(stack.ui.url + "/topology?compare=-1")
+    # over 5 minutes, the window the diff compares (its default): the replay's slices span it too, so the change
+    # made above is still inside them however long this page takes to load (a 1-min replay had lost it when the
+    # notes took 57 s at load 45)
+    browser.get(stack.ui.url + "/topology?compare=-1&window=5m")
     wait_until(lambda: "compared with the window ending -300 s" in text_of(browser, "#topo-notes"), 120, 1.0,
                what="diff mode notes")
     notes = text_of(browser, "#topo-notes")
