@@ -108,20 +108,17 @@ def _click_ms(driver, node_id: str, canvas: bool = False) -> float:
                        interval=0.005))
 
 
-GESTURE = """const done = arguments[arguments.length - 1], kind = arguments[0], steps = arguments[1];
-const cy = window._cy; cy.fit(undefined, 30);
-const canvas = cy.container().querySelector('canvas:last-of-type') || cy.container();
-const box = cy.container().getBoundingClientRect();
-// a point of empty background (a press on a node would drag the node, not the view)
-const bbs = cy.nodes().map(n => n.renderedBoundingBox());
-let x = box.width / 2, y = box.height / 2;
+# one drag (pan) or wheel (zoom) gesture from a point of empty background, one event a frame; the renderer's
+# prefix says where its canvas is, which points are free (a press on a node would drag the node, not the view)
+# and how to read the viewport
+_GESTURE_BODY = """let x = box.width / 2, y = box.height / 2;
 for (let i = 0; i < 400; i++) {
   const px = box.width * (0.2 + 0.6 * ((i * 0.618) % 1)), py = box.height * (0.2 + 0.6 * ((i * 0.382) % 1));
-  if (!bbs.some(b => px >= b.x1 - 4 && px <= b.x2 + 4 && py >= b.y1 - 4 && py <= b.y2 + 4)) { x = px; y = py; break; }
+  if (free(px, py)) { x = px; y = py; break; }
 }
 const at = (dx, dy) => ({clientX: box.left + x + dx, clientY: box.top + y + dy, bubbles: true, cancelable: true,
                         view: window, button: 0, buttons: 1});
-const before = {x: cy.pan().x, zoom: cy.zoom()};  // cy.pan() is the live object: copy what is compared
+const before = view();
 const frames = [];
 let i = 0;
 const step = (t) => {
@@ -129,41 +126,7 @@ const step = (t) => {
   if (i === steps + 1) {
     if (kind === 'pan') window.dispatchEvent(new MouseEvent('mouseup', at(6 * steps, 3 * steps)));
     requestAnimationFrame((t2) => { frames.push(t2); requestAnimationFrame((t3) => { frames.push(t3);
-      done({frames: frames.slice(1), moved: kind === 'pan' ? cy.pan().x !== before.x : cy.zoom() !== before.zoom}); }); });
-    return;
-  }
-  if (kind === 'pan') {
-    if (i === 0) canvas.dispatchEvent(new MouseEvent('mousedown', at(0, 0)));
-    else window.dispatchEvent(new MouseEvent('mousemove', at(6 * i, 3 * i)));
-  } else {
-    canvas.dispatchEvent(new WheelEvent('wheel', Object.assign(at(0, 0), {deltaX: 0, deltaY: -40, deltaMode: 0})));
-  }
-  i++;
-  requestAnimationFrame(step);
-};
-requestAnimationFrame(step);"""
-
-
-# the same gesture on the canvas renderer: from empty background (nothing hit there), one event a frame
-CANVAS_GESTURE = """const done = arguments[arguments.length - 1], kind = arguments[0], steps = arguments[1];
-const b = window.meshscopeBig; b.fit();
-const canvas = document.querySelector('#topo-canvas canvas'), box = canvas.getBoundingClientRect();
-let x = box.width / 2, y = box.height / 2;
-for (let i = 0; i < 400; i++) {
-  const px = box.width * (0.2 + 0.6 * ((i * 0.618) % 1)), py = box.height * (0.2 + 0.6 * ((i * 0.382) % 1));
-  if (!b.hitAt(px, py)) { x = px; y = py; break; }
-}
-const at = (dx, dy) => ({clientX: box.left + x + dx, clientY: box.top + y + dy, bubbles: true, cancelable: true,
-                        view: window, button: 0, buttons: 1});
-const before = b.viewport();
-const frames = [];
-let i = 0;
-const step = (t) => {
-  frames.push(t);
-  if (i === steps + 1) {
-    if (kind === 'pan') window.dispatchEvent(new MouseEvent('mouseup', at(6 * steps, 3 * steps)));
-    requestAnimationFrame((t2) => { frames.push(t2); requestAnimationFrame((t3) => { frames.push(t3);
-      const now = b.viewport();
+      const now = view();
       done({frames: frames.slice(1), moved: kind === 'pan' ? now.x !== before.x : now.zoom !== before.zoom}); }); });
     return;
   }
@@ -177,6 +140,23 @@ const step = (t) => {
   requestAnimationFrame(step);
 };
 requestAnimationFrame(step);"""
+
+GESTURE = """const done = arguments[arguments.length - 1], kind = arguments[0], steps = arguments[1];
+const cy = window._cy; cy.fit(undefined, 30);
+const canvas = cy.container().querySelector('canvas:last-of-type') || cy.container();
+const box = cy.container().getBoundingClientRect();
+const bbs = cy.nodes().map(n => n.renderedBoundingBox());
+const free = (px, py) => !bbs.some(b => px >= b.x1 - 4 && px <= b.x2 + 4 && py >= b.y1 - 4 && py <= b.y2 + 4);
+const view = () => ({x: cy.pan().x, zoom: cy.zoom()});  // cy.pan() is the live object: copy what is compared
+""" + _GESTURE_BODY
+
+# the same gesture on the canvas renderer
+CANVAS_GESTURE = """const done = arguments[arguments.length - 1], kind = arguments[0], steps = arguments[1];
+const big = window.meshscopeBig; big.fit();
+const canvas = document.querySelector('#topo-canvas canvas'), box = canvas.getBoundingClientRect();
+const free = (px, py) => !big.hitAt(px, py);
+const view = () => big.viewport();
+""" + _GESTURE_BODY
 
 
 def _thread_ms(driver) -> float:
