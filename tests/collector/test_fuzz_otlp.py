@@ -17,6 +17,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 
 from collector.parse.otlp import MAX_BODY_BYTES, OtlpDecodeError, OtlpError, decode_logs, decode_traces
 from collector.parse import otlp_wire
+from tests.collector.wire import varint
 
 REAL = (Path(__file__).parent / "data" / "envoy_otlp_traces.pb").read_bytes()
 
@@ -90,26 +91,26 @@ def test_repeated_sub_messages_and_service_name_read_as_the_reference_does(case)
         extra.status.message = "later"
         raw_span = span.SerializeToString() + extra.SerializeToString()
         rs.scope_spans[0].ClearField("spans")
-        scope = rs.scope_spans[0].SerializeToString() + b"\x12" + _varint(len(raw_span)) + raw_span
+        scope = rs.scope_spans[0].SerializeToString() + b"\x12" + varint(len(raw_span)) + raw_span
         rs.ClearField("scope_spans")
-        rs_bytes = rs.SerializeToString() + b"\x12" + _varint(len(scope)) + scope
-        body = b"\x0a" + _varint(len(rs_bytes)) + rs_bytes
+        rs_bytes = rs.SerializeToString() + b"\x12" + varint(len(scope)) + scope
+        body = b"\x0a" + varint(len(rs_bytes)) + rs_bytes
         expect = ("status_code", "ERROR")
     elif case == "resource twice":  # attributes of both pieces count; the first service.name wins
         extra = type(rs)()
         extra.resource.attributes.add(key="service.name", value=common_pb2.AnyValue(string_value="second"))
         rs_bytes = rs.SerializeToString() + extra.SerializeToString()
-        body = b"\x0a" + _varint(len(rs_bytes)) + rs_bytes
+        body = b"\x0a" + varint(len(rs_bytes)) + rs_bytes
         expect = ("service_name", "productpage-v1.bookinfo")
     elif case == "attribute value twice":
         kv = common_pb2.KeyValue(key="x", value=common_pb2.AnyValue(string_value="a"))
         kv_bytes = kv.SerializeToString() + _sub(common_pb2.KeyValue(value=common_pb2.AnyValue(int_value=7)), 2)
-        raw_span = span.SerializeToString() + b"\x4a" + _varint(len(kv_bytes)) + kv_bytes
+        raw_span = span.SerializeToString() + b"\x4a" + varint(len(kv_bytes)) + kv_bytes
         rs.scope_spans[0].ClearField("spans")
-        scope = rs.scope_spans[0].SerializeToString() + b"\x12" + _varint(len(raw_span)) + raw_span
+        scope = rs.scope_spans[0].SerializeToString() + b"\x12" + varint(len(raw_span)) + raw_span
         rs.ClearField("scope_spans")
-        rs_bytes = rs.SerializeToString() + b"\x12" + _varint(len(scope)) + scope
-        body = b"\x0a" + _varint(len(rs_bytes)) + rs_bytes
+        rs_bytes = rs.SerializeToString() + b"\x12" + varint(len(scope)) + scope
+        body = b"\x0a" + varint(len(rs_bytes)) + rs_bytes
         expect = None
     else:
         attrs = rs.resource.attributes
@@ -129,15 +130,6 @@ def test_repeated_sub_messages_and_service_name_read_as_the_reference_does(case)
     if expect:
         assert {row[expect[0]] for row in ref[1]} == {expect[1]}
 
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 @pytest.mark.parametrize("body,ctype", [
@@ -169,16 +161,16 @@ def test_deep_protobuf_nesting_is_refused_like_the_reference():
     value = common_pb2.AnyValue(string_value="leaf")
     raw = value.SerializeToString()
     for _ in range(300):  # kvlist_value (6) -> KeyValueList.values (1) -> KeyValue.value (2)
-        kv = b"\x0a\x01k" + b"\x12" + _varint(len(raw)) + raw
-        kvl = b"\x0a" + _varint(len(kv)) + kv
-        raw = b"\x32" + _varint(len(kvl)) + kvl
+        kv = b"\x0a\x01k" + b"\x12" + varint(len(raw)) + raw
+        kvl = b"\x0a" + varint(len(kv)) + kv
+        raw = b"\x32" + varint(len(kvl)) + kvl
     req = _span_request()
     span = req.resource_spans[0].scope_spans[0].spans[0]
-    attr = b"\x0a\x01d\x12" + _varint(len(raw)) + raw
-    raw_span = span.SerializeToString() + b"\x4a" + _varint(len(attr)) + attr
-    scope = b"\x12" + _varint(len(raw_span)) + raw_span
-    rs = b"\x12" + _varint(len(scope)) + scope
-    body = b"\x0a" + _varint(len(rs)) + rs
+    attr = b"\x0a\x01d\x12" + varint(len(raw)) + raw
+    raw_span = span.SerializeToString() + b"\x4a" + varint(len(attr)) + attr
+    scope = b"\x12" + varint(len(raw_span)) + raw_span
+    rs = b"\x12" + varint(len(scope)) + scope
+    body = b"\x0a" + varint(len(rs)) + rs
     assert _outcome(body, False) == _outcome(body, True) == "refused"
 
 

@@ -13,16 +13,8 @@ import numpy as np
 import pytest
 
 from collector.parse import otlp_wire as w
+from tests.collector.wire import varint
 
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        out.append(b | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 @pytest.mark.parametrize("top", [0x7F, 0x3FFF, 0x1FFFFF, 2**64 - 1])
@@ -33,11 +25,11 @@ def test_varints_of_every_width_mix_read_as_python_reads_them(top):
     pos = []
     for v in values:
         pos.append(len(body))
-        body += _varint(v)
+        body += varint(v)
     buf = np.frombuffer(bytes(body), dtype=np.uint8)
     got, length = w._varint_at(buf, np.array(pos, dtype=np.int64))
     assert [int(x) for x in got] == values
-    assert list(length) == [len(_varint(v)) for v in values]
+    assert list(length) == [len(varint(v)) for v in values]
 
 
 def test_a_varint_running_past_the_buffer_is_refused():
@@ -65,8 +57,8 @@ def test_walk_splits_fields_alike_for_uniform_and_mixed_iterations():
     msgs, time_at = [], []
     for i in range(60):
         fields = [(1, b"\x09" + rnd.getrandbits(64).to_bytes(8, "little")),
-                  (2, b"\x12" + _varint(n := rnd.choice([3, 200])) + bytes(n)),
-                  (3, b"\x18" + _varint(rnd.randint(0, 10**6)))]
+                  (2, b"\x12" + varint(n := rnd.choice([3, 200])) + bytes(n)),
+                  (3, b"\x18" + varint(rnd.randint(0, 10**6)))]
         if i % 3 == 0:
             rnd.shuffle(fields)
         msgs.append(b"".join(f for _, f in fields))
