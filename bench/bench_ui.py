@@ -127,7 +127,8 @@ const step = (t) => {
     if (kind === 'pan') window.dispatchEvent(new MouseEvent('mouseup', at(6 * steps, 3 * steps)));
     requestAnimationFrame((t2) => { frames.push(t2); requestAnimationFrame((t3) => { frames.push(t3);
       const now = view();
-      done({frames: frames.slice(1), moved: kind === 'pan' ? now.x !== before.x : now.zoom !== before.zoom}); }); });
+      done({frames: frames.slice(1), moving: steps + 1,
+            moved: kind === 'pan' ? now.x !== before.x : now.zoom !== before.zoom}); }); });
     return;
   }
   if (kind === 'pan') {
@@ -165,7 +166,7 @@ def _thread_ms(driver) -> float:
         "ThreadTime", 0.0) * 1000
 
 
-def _gesture_frame_ms(driver, kind: str, steps: int = 24, canvas: bool = False) -> tuple[float, float]:
+def _gesture_frame_ms(driver, kind: str, steps: int = 24, canvas: bool = False) -> tuple[float, float, float]:
     """Mean time between painted frames while a mouse drags (pan) or wheels (zoom) the graph, one event a frame.
 
     The events are dispatched in the page, one per animation frame as a pointer delivers them, on the
@@ -173,8 +174,11 @@ def _gesture_frame_ms(driver, kind: str, steps: int = 24, canvas: bool = False) 
     (texture-on-viewport, edges hidden while moving). Chrome's input pipeline (CDP Input.dispatchMouseEvent)
     was the first way: it waits for the page to acknowledge every event, and a busy page held the bench for
     many minutes on a loaded box; a script is bounded by its timeout. Starts from the whole graph in view.
-    Returns (wall ms a frame, main-thread CPU ms a frame): on a shared box the wall figure is mostly
-    waiting for a core; the CPU one is what a frame costs the page, comparable across runs.
+    Returns (wall ms a frame while the pointer moves, main-thread CPU ms a frame over the whole gesture with
+    its release, wall ms from the last moving frame to two frames after the release, the full redraw a
+    renderer may do then): on a shared box the wall figures are mostly waiting for a core; the CPU one is
+    what a frame costs the page, comparable across runs. (The frame figure once included the release's
+    redraw, which hid a renderer's 16 ms gesture frames behind one full drawing.)
     """
     before = _thread_ms(driver)
     out = driver.execute_async_script(CANVAS_GESTURE if canvas else GESTURE, kind, steps)
@@ -182,8 +186,9 @@ def _gesture_frame_ms(driver, kind: str, steps: int = 24, canvas: bool = False) 
     frames = out["frames"]
     if not out["moved"]:
         raise RuntimeError(f"the {kind} gesture did not move the view")
+    moving = frames[:out["moving"]]  # painted while the pointer moved; then the release and the next two frames
     n = max(1, len(frames) - 1)
-    return (frames[-1] - frames[0]) / n, cpu / n
+    return (moving[-1] - moving[0]) / max(1, len(moving) - 1), cpu / n, frames[-1] - moving[-1]
 
 
 def _plain_renderer(driver, plain: bool) -> bool:
@@ -231,7 +236,8 @@ def _measure(driver, url: str, n: int, label: str, nodes: int | None, base: dict
         for kind in ("pan", "zoom"):
             value = _step(f"{label} {kind}_frame{suffix}", _gesture_frame_ms, driver, kind, 24, canvas)
             if value is not None and (not plain or f"{kind}_frame" in figures):
-                figures[f"{kind}_frame{suffix}"], figures[f"{kind}_frame_cpu{suffix}"] = value
+                figures[f"{kind}_frame{suffix}"], figures[f"{kind}_frame_cpu{suffix}"], \
+                    figures[f"{kind}_settle{suffix}"] = value
     if not canvas:
         _step(f"{label} renderer options on", _plain_renderer, driver, False)
     print(f"# {label}: measured in {time.monotonic() - t0:.0f}s, load average {os.getloadavg()[0]:.1f}", flush=True)
