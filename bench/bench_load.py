@@ -15,6 +15,8 @@ diagnoser, UI in one process), not of an in-process harness. For each offered ra
   over the same interval ("every request accounted for": sent = in the logs = in the graph).
 Then SIGTERM, and the time the process takes to exit.
 
+Before that, with BENCH_LOAD_IDLE_SECONDS (60; 0 skips it), the process's CPU share is measured with the
+traffic steady, no page polling and no config change: issue #18's "idle is idle" figure.
 Knobs (environment): BENCH_LOAD_RATES (default "5,20,50,200"), BENCH_LOAD_SECONDS (60),
 BENCH_LOAD_WARMUP (15), BENCH_LOAD_ARGS (more `meshscope up` flags, e.g. --trace-batch), BENCH_LOAD_CODE (a checkout whose `meshscope` runs, e.g. a `git worktree` of the
 code before a change: the honest baseline, same bench). Each run is bounded: startup 180 s, measure as set,
@@ -123,6 +125,9 @@ class Run:
     seconds: float = 0.0  # the measured wall time
     load_start: float = 0.0  # the machine's 1-min load average (other work on the box)
     load_end: float = 0.0
+    idle_cpu_self: float = float("nan")  # share of one core with steady traffic, no page open, nothing changing
+    idle_cpu_envoy: float = float("nan")
+    idle_seconds: float = 0.0
 
 
 def _page_body(pathname: str) -> bytes:
@@ -229,7 +234,7 @@ def _cycle_scenarios(control, elapsed: float, state: dict) -> None:
         state["active"], state["applied"] = name, state.get("applied", 0) + 1
 
 
-def measure(rate: float, seconds: float, warmup: float) -> Run:
+def measure(rate: float, seconds: float, warmup: float, idle_s: float = 0.0) -> Run:
     from mesh.control_api import ControlClient
 
     run = Run(rate)
@@ -244,6 +249,12 @@ def measure(rate: float, seconds: float, warmup: float) -> Run:
             kids = _descendants(proc.pid)
             envoys = [p for p, n in kids.items() if "envoy" in n]
             others = [p for p in kids if p not in envoys]
+            if idle_s > 0:  # "idle is idle": steady traffic, no page polling, no config change
+                i0, t_idle = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys))), time.monotonic()
+                time.sleep(idle_s)  # the measured period itself, not synchronisation
+                run.idle_seconds = time.monotonic() - t_idle
+                run.idle_cpu_self, run.idle_cpu_envoy = (
+                    (b - a) / run.idle_seconds for a, b in zip(i0, (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)))))
             c0 = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)), sum(map(_cpu_seconds, others)))
             sent0 = control.status()["traffic"] or {}
             t_start = time.time()
@@ -314,7 +325,11 @@ def accounted(run: Run) -> bool:
 def report_run(run: Run, tag: str | None = None) -> None:
     tag = f"{tag + ' ' if tag else ''}load {run.rate:g}rps"
     report(f"{tag} machine load average", run.load_start, f"(at end {run.load_end:.1f})")
-    report(f"{tag} meshscope cpu", 100 * run.cpu_self, "% of one core")
+    if run.idle_seconds:
+        report(f"{tag} idle meshscope cpu", 100 * run.idle_cpu_self, f"% of one core (no page open, nothing changing, "
+               f"{run.idle_seconds:.0f} s)")
+        report(f"{tag} idle meshscope cpu vs envoys", 100 * run.idle_cpu_self, "%", ("envoys", 100 * run.idle_cpu_envoy))
+    report(f"{tag} meshscope cpu", 100 * run.cpu_self, "% of one core (pages polled, scenarios cycled)")
     report(f"{tag} envoys cpu", 100 * run.cpu_envoy, "% of one core")
     report(f"{tag} demo apps cpu", 100 * run.cpu_other, "% of one core")
     report(f"{tag} meshscope cpu vs envoys", 100 * run.cpu_self, "%", ("envoys", 100 * run.cpu_envoy))
@@ -338,10 +353,11 @@ def main() -> None:
     rates = [float(r) for r in os.environ.get("BENCH_LOAD_RATES", "5,20,50,200").split(",") if r.strip()]
     seconds = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
     warmup = float(os.environ.get("BENCH_LOAD_WARMUP", "15"))
+    idle = float(os.environ.get("BENCH_LOAD_IDLE_SECONDS", "60"))
     sustained = 0.0
     for rate in rates:
         try:
-            run = measure(rate, seconds, warmup)
+            run = measure(rate, seconds, warmup, idle)
         except Exception as exc:  # one rate failing must not hide the others
             print(f"# load {rate:g} rps failed: {type(exc).__name__}: {exc}", flush=True)
             continue
@@ -356,9 +372,11 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=None, help="offered requests/s (default: every BENCH_LOAD_RATES)")
     parser.add_argument("--minutes", type=float, default=3.0, help="measured minutes (the issue's full run: 10)")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds after ready before measuring")
+    parser.add_argument("--idle", type=float, default=0.0,
+                        help="seconds measured first with nothing polling and nothing changing (the idle CPU share)")
     parser.add_argument("--tag", default=None, help="prefix of the printed figures (e.g. base / new)")
     args = parser.parse_args()
     if args.rate is None:
         main()
     else:
-        report_run(measure(args.rate, 60 * args.minutes, args.warmup), args.tag)
+        report_run(measure(args.rate, 60 * args.minutes, args.warmup, args.idle), args.tag)
