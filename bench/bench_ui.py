@@ -69,31 +69,26 @@ def _render_ms(driver, url: str, nodes: int | None, query: str = "?group=none",
     return wall, metrics.get("ThreadTime", 0.0) * 1000, whole
 
 
+# a press and release on a node, timed from the press; each renderer's prefix zooms to 1x around the node and
+# gives its screen position `p`, the element under it `canvas` and the graph's box
+_CLICK_BODY = """const at = {clientX: box.left + p.x, clientY: box.top + p.y, bubbles: true, cancelable: true, view: window,
+            button: 0, buttons: 1};
+requestAnimationFrame(() => requestAnimationFrame(() => {
+  window._clickAt = performance.now();
+  canvas.dispatchEvent(new MouseEvent('mousedown', at));
+  window.dispatchEvent(new MouseEvent('mouseup', Object.assign({}, at, {buttons: 0})));
+}));"""
 CLICK = """const cy = window._cy, n = cy.$id(arguments[0]);
 cy.zoom(1); cy.center(n);
 const p = n.renderedPosition(), box = cy.container().getBoundingClientRect();
 const canvas = cy.container().querySelector('canvas:last-of-type') || cy.container();
-const at = {clientX: box.left + p.x, clientY: box.top + p.y, bubbles: true, cancelable: true, view: window,
-            button: 0, buttons: 1};
-requestAnimationFrame(() => requestAnimationFrame(() => {
-  window._clickAt = performance.now();
-  canvas.dispatchEvent(new MouseEvent('mousedown', at));
-  window.dispatchEvent(new MouseEvent('mouseup', Object.assign({}, at, {buttons: 0})));
-}));"""
-SHOWN = """const t = document.getElementById('panel-title');
-return t && t.textContent.endsWith(arguments[0]) ? performance.now() - window._clickAt : null;"""
-
-
+""" + _CLICK_BODY
 CANVAS_CLICK = """const b = window.meshscopeBig; b.zoomTo(1, arguments[0]);
 const p = b.screenPosition(arguments[0]), canvas = document.querySelector('#topo-canvas canvas');
 const box = canvas.getBoundingClientRect();
-const at = {clientX: box.left + p.x, clientY: box.top + p.y, bubbles: true, cancelable: true, view: window,
-            button: 0, buttons: 1};
-requestAnimationFrame(() => requestAnimationFrame(() => {
-  window._clickAt = performance.now();
-  canvas.dispatchEvent(new MouseEvent('mousedown', at));
-  window.dispatchEvent(new MouseEvent('mouseup', Object.assign({}, at, {buttons: 0})));
-}));"""
+""" + _CLICK_BODY
+SHOWN = """const t = document.getElementById('panel-title');
+return t && t.textContent.endsWith(arguments[0]) ? performance.now() - window._clickAt : null;"""
 
 
 def _click_ms(driver, node_id: str, canvas: bool = False) -> float:
