@@ -93,7 +93,9 @@ def test_scenario_through_the_api_opens_a_finding_on_the_graph_then_clear_resolv
     def resolved():
         return not [f for f in api.get("/api/v1/findings", params={"code": "MS3001", "status": "open"}).json()]
 
-    wait_until(resolved, timeout=180, interval=1, what="MS3001 resolved after clear")
+    # a finding the session reopened often resolves after 3x the quiet cycles (flap damping), and late in a full
+    # run cycles are slower: this test took 151 s in session 8's clean run (31 s in session 6's)
+    wait_until(resolved, timeout=300, interval=1, what="MS3001 resolved after clear")
 
 
 @pytest.mark.parametrize("fmt,marker", [("html", b"<html"), ("md", b"# "), ("pdf", b"%PDF")])
