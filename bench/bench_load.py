@@ -130,7 +130,7 @@ class Run:
     idle_seconds: float = 0.0
 
 
-def _page_body(pathname: str) -> bytes:
+def page_body(pathname: str) -> bytes:
     """The request the browser sends to render a page (`dashboard.app`'s router callback)."""
     return json.dumps({"output": "..page.children...nav.children..",
                        "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
@@ -141,7 +141,7 @@ def _page_body(pathname: str) -> bytes:
 
 def _get(client, route: str | tuple[str, str]):
     if isinstance(route, tuple):
-        return client.post("/_dash-update-component", content=_page_body(route[1]),
+        return client.post("/_dash-update-component", content=page_body(route[1]),
                            headers={"Content-Type": "application/json", "X-Meshscope-CSRF": "1"})
     return client.get(route)
 

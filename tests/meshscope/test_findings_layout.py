@@ -10,7 +10,6 @@ Overview page's Dash callback as the browser calls it.
 """
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -18,6 +17,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from bench.bench_load import page_body  # the request the browser sends to render a page
 from dashboard.server import start
 from diagnose.catalog import make
 from diagnose.findings import ResourceRef
@@ -177,14 +177,6 @@ def test_concurrent_reads_of_a_new_state_share_one_layout(live):
     assert all(_codes(r) == [("MS3012", "ratings")] for r in results)
 
 
-def _page(pathname: str) -> bytes:
-    return json.dumps({"output": "..page.children...nav.children..",
-                       "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
-                       "inputs": [{"id": "url", "property": "pathname", "value": pathname},
-                                  {"id": "url", "property": "search", "value": ""}],
-                       "changedPropIds": ["url.pathname"], "state": []}).encode()
-
-
 def test_an_overview_load_just_after_recovery_never_shows_the_resolved_finding(live):
     """The one-shot page load of the back-to-live check: over HTTP, through the Dash callback the browser calls."""
     src, diag, current = live
@@ -192,7 +184,7 @@ def test_an_overview_load_just_after_recovery_never_shows_the_resolved_finding(l
     try:
         with httpx.Client(base_url=ui.url, timeout=30, headers={"X-Meshscope-CSRF": "1"}) as client:
             def overview() -> str:
-                r = client.post("/_dash-update-component", content=_page("/"),
+                r = client.post("/_dash-update-component", content=page_body("/"),
                                 headers={"Content-Type": "application/json"})
                 assert r.status_code == 200
                 return r.text
