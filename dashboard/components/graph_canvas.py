@@ -7,13 +7,11 @@ elements and server-side positions; grouped views and smaller graphs stay on Cyt
 
 Find and hide on a plain graph are Cytoscape selectors, which the canvas cannot run: for a canvas
 graph the server evaluates the same clauses (`find_hide.node_mask`/`edge_mask`) over the elements it
-sent, remembered here by their digest, and hands the browser the matching ids.
+sent, remembered by their digest (the topology page keeps a `lean.Recent` of them), and hands the browser the matching ids.
 """
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from dashboard.components.find_hide import ExpressionError, edge_mask, node_mask, parse
@@ -78,26 +76,6 @@ def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
                   "p95": [d.get("label_p95") or None for d in ed], "lock": [d.get("lock") or None for d in ed]},
         "classes": list(classes),
     }
-
-
-class Sent:
-    """The canvas graphs last sent, by digest (a few; thread-safe), so find/hide need not re-send them."""
-
-    def __init__(self, limit: int = 4) -> None:
-        self._graphs: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def remember(self, digest: str, elements: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self._graphs[digest] = elements
-            self._graphs.move_to_end(digest)
-            while len(self._graphs) > self._limit:
-                self._graphs.popitem(last=False)
-
-    def get(self, digest: str | None) -> list[dict[str, Any]] | None:
-        with self._lock:
-            return self._graphs.get(digest or "")
 
 
 def marks(elements: list[dict[str, Any]], find: str | None, hide: str | None) -> dict[str, list[str]]:

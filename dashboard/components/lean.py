@@ -15,7 +15,7 @@ import hashlib
 import pickle
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 LABEL_MAX = 40  # characters of a node label; the full name is in `name` (hover, side panel)
 # scalar fields only the side panel shows; the browser's selectors (find/hide, health, mTLS) never read them
@@ -67,27 +67,49 @@ class FullData:
     """
 
     def __init__(self, views: int = 8) -> None:
-        self._views: OrderedDict[tuple, dict[str, dict[str, Any]]] = OrderedDict()
-        self._limit = views
-        self._lock = threading.Lock()
+        self._views: Recent[tuple, dict[str, dict[str, Any]]] = Recent(views)
 
     def remember(self, view: tuple, elements: list[dict[str, Any]]) -> None:
-        by_id = {e["data"]["id"]: e["data"] for e in elements}
-        with self._lock:
-            self._views[view] = by_id
-            self._views.move_to_end(view)
-            while len(self._views) > self._limit:
-                self._views.popitem(last=False)
+        self._views.put(view, {e["data"]["id"]: e["data"] for e in elements})
 
     def get(self, view: tuple, element_id: str) -> dict[str, Any] | None:
         """The element's full data in `view`, else in the newest view that has it, else None."""
-        with self._lock:
-            found = self._views.get(view, {}).get(element_id)
-            for by_id in reversed(self._views.values()):
-                if found is not None:
-                    break
-                found = by_id.get(element_id)
+        views = self._views.newest_first()
+        found = (self._views.get(view) or {}).get(element_id)
+        for by_id in views:
+            if found is not None:
+                break
+            found = by_id.get(element_id)
         return dict(found) if found is not None else None
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """The last few values put, by key, the newest kept (a bounded map; thread-safe: Flask serves callbacks
+    on threads). What the server sent the browser, kept for the callbacks that ask about it later."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def newest_first(self) -> list[V]:
+        with self._lock:
+            return list(reversed(self._items.values()))
 
 
 def view_key(*parts: Any) -> tuple:

@@ -10,7 +10,7 @@ from dashboard.components import change_marks, charts, diff_view, graph_canvas, 
 from dashboard.components.as_of import as_of, time_form, window_of, window_options
 from dashboard.components.find_hide import ExpressionError, to_selector
 from dashboard.components.graph_style import LARGE_GRAPH_EDGES, stylesheet
-from dashboard.components.lean import FullData, digest, lean, view_key
+from dashboard.components.lean import FullData, Recent, digest, lean, view_key
 from dashboard.components.widgets import badge, when
 from dashboard.highlight import project, projector
 from dashboard.query import GRAPH_TYPES, DataSource, QueryError, TraceFilters
@@ -23,7 +23,7 @@ ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 36
 DEFAULT_WINDOW_S = 300.0
 LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
 FULL = FullData()  # full element data of the graphs sent (the browser gets `lean` elements), for the side panel
-CANVAS = graph_canvas.Sent()  # big graphs drawn by assets/big_graph.js, by digest: find/hide are evaluated here
+CANVAS: Recent[str, list[dict[str, Any]]] = Recent(4)  # big graphs drawn by assets/big_graph.js, by digest: find/hide run here
 
 
 def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None, window: float | None,
@@ -208,7 +208,7 @@ def _to_canvas(elements: list[dict[str, Any]], found: dict[str, Any] | None, ren
     """The `topo-big` store's data when the canvas renderer draws these elements (remembered for find/hide), else None."""
     if not graph_canvas.wanted(elements, bool((found or {}).get("grouped")), renderer):
         return None
-    CANVAS.remember(sent, elements)
+    CANVAS.put(sent, elements)
     return graph_canvas.payload(elements)
 
 
@@ -407,7 +407,7 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-big-marks", "data"), Input("topo-find", "value"), Input("topo-hide", "value"),
                   Input("topo-sent", "data"), prevent_initial_call=True)
     def canvas_marks(find, hide, sent):  # noqa: ANN001, ANN202 - find/hide on a canvas graph: ids from the server
-        elements = CANVAS.get(sent)
+        elements = CANVAS.get(sent or "")
         if elements is None or (callback_context.triggered_id == "topo-sent" and not (find or hide)):
             return no_update  # not a canvas graph, or a refresh with nothing to mark
         return graph_canvas.marks(elements, find, hide)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.components import graph_canvas
-from dashboard.components.lean import lean
+from dashboard.components.lean import Recent, lean
 from dashboard.components.positions import PositionMemory
 from dashboard.sample import bookinfo_snapshot, synthetic_snapshot
 from dashboard.snapshot_source import SnapshotSource
@@ -97,8 +97,8 @@ def test_an_empty_or_bad_expression_marks_nothing(mesh):
 
 
 def test_sent_graphs_are_remembered_by_digest_newest_first_and_bounded():
-    sent = graph_canvas.Sent(limit=2)
+    sent = Recent(2)  # what the topology page keeps of the canvas graphs it sent
     for key in ("a", "b", "c"):
-        sent.remember(key, [{"data": {"id": key}}])
+        sent.put(key, [{"data": {"id": key}}])
     assert sent.get("a") is None and sent.get(None) is None
     assert sent.get("c") == [{"data": {"id": "c"}}] and sent.get("b") is not None
