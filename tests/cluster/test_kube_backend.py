@@ -101,3 +101,19 @@ def test_namespace_selection_limits_the_snapshot(bookinfo_cluster):
         assert {o.namespace for o in be.objects() if o.namespace} == {"istio-system"}
     finally:
         be.stop()
+
+
+def test_a_stopped_replaying_server_answers_nothing_even_on_a_kept_alive_connection(kube_api):
+    """The lost-server test relies on this: a dead API server cuts the connections the client pooled."""
+    import http.client
+
+    kube_api.lists["/api/v1/namespaces"] = {"kind": "NamespaceList", "items": []}
+    conn = http.client.HTTPConnection("127.0.0.1", int(kube_api.url.rsplit(":", 1)[1]), timeout=5)
+    headers = {"Authorization": f"Bearer {kube_api.token}"}
+    conn.request("GET", "/api/v1/namespaces", headers=headers)
+    assert conn.getresponse().read()
+    kube_api.stop()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn.request("GET", "/api/v1/namespaces", headers=headers)
+        conn.getresponse()
+    conn.close()
