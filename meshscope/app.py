@@ -90,12 +90,15 @@ class Stack:
         self._started: list[tuple[str, Callable[[], None]]] = []
         self._stopped = threading.Event()
 
+    def _journal(self) -> Any:
+        """The config journal: the bundled mesh's, or the one a cluster backend writes (None: none)."""
+        mesh = getattr(self.backend, "mesh", None)
+        return getattr(mesh, "journal", None) if mesh is not None else getattr(self.backend, "journal", None)
+
     def _changes_before(self, findings: list, now: float) -> None:
         """Each open runtime/SLO finding carries the config changes before its onset (diagnose.changes)."""
         from diagnose.changes import annotate_findings
-        mesh = getattr(self.backend, "mesh", None)
-        annotate_findings(findings, getattr(mesh, "journal", None) if mesh is not None
-                          else getattr(self.backend, "journal", None), now)
+        annotate_findings(findings, self._journal(), now)
 
     def start(self, progress: Progress = lambda msg: None) -> "Stack":
         from collector.sources.otlp import OtlpReceiver
@@ -147,6 +150,8 @@ class Stack:
                                            data_version=None if backend_version
                                            is None else lambda: (self.store.generation("requests"), backend_version()))
             self.diagnoser.tracker.persist_to(data / "diagnose" / STATE_FILE)  # open findings survive a kill -9
+            from diagnose.live.episodes import journal_changed  # a fault cleared and applied again is news, not a flap
+            self.diagnoser.tracker.changed = journal_changed(self._journal)
             self.diagnoser.subscribe(self._changes_before)  # before alerts subscribe: they carry what changed
             self.diagnoser.slo_engine.persist_to(data / "slo")  # budgets and alert state survive restarts
             self._started.append(("slo state", self.diagnoser.slo_engine.save))  # saved once more after the loop stops

@@ -7,6 +7,14 @@ it (three times that once it flaps: reopened `flap_limit` times within
 `flap_window_s`), and is forgotten `retention_s` after resolving. A config
 finding stays open as long as its object is wrong: a runtime finding that it
 explains links to it (`evidence.explains`), it never resolves it.
+
+What counts as a flap: a reopening that became open (a pending return that lasts
+shorter than `open_after` is no reopening, and the finding keeps its resolution
+time), with nothing changed that concerns it. With `changed` (the composition
+root passes one over the config journal, `diagnose.live.episodes`), a finding
+that comes back after a change to its subject since its previous episode began
+(the fault cleared and applied again, a fix that did not hold) is a new episode:
+its flap count starts again, so its next clear resolves as fast as the first.
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,17 +46,24 @@ class _Track:
     status: str = "pending"  # pending | open | resolved
     seen_streak: int = 0
     missing_streak: int = 0
-    reopenings: deque = field(default_factory=deque)  # times it reopened, for flapping
+    reopenings: deque = field(default_factory=deque)  # when it reopened with nothing changed (flaps), for damping
+    # while pending after a resolution: the resolution to restore if this return does not last until it opens
+    returning: tuple[float | None, float | None] | None = None
 
 
 class FindingTracker:
     """Thread-safe finding states (the live loop writes, the API and alerts read)."""
 
     def __init__(self, open_after: int = 1, resolve_after: int = 3, flap_window_s: float = 300.0,
-                 flap_limit: int = 3, retention_s: float = 3600.0, state_path: str | Path | None = None) -> None:
+                 flap_limit: int = 3, retention_s: float = 3600.0, state_path: str | Path | None = None,
+                 changed: Callable[[Finding, float, float], bool] | None = None) -> None:
         """`state_path`: a JSON file the states are written to after every change (atomically: write, fsync,
         rename) and read back at start, so open findings (and the incidents made of them) keep their identity
-        and `first_seen` across a restart, even a kill -9; a damaged file is logged and ignored."""
+        and `first_seen` across a restart, even a kill -9; a damaged file is logged and ignored.
+
+        `changed(finding, since, until)`: whether something that concerns the finding changed in that span
+        (asked only when a resolved finding reopens); True makes the reopening a new episode, not a flap."""
+        self.changed = changed
         self.open_after, self.resolve_after = open_after, resolve_after
         self.flap_window_s, self.flap_limit, self.retention_s = flap_window_s, flap_limit, retention_s
         self.tracks: dict[str, _Track] = {}
@@ -145,7 +161,7 @@ class FindingTracker:
                 f.opened_at = t.finding.opened_at or t.finding.first_seen
                 if t.status == "resolved":
                     t.status, t.seen_streak = "pending", 0
-                    t.reopenings.append(now)
+                    t.returning = (t.finding.opened_at, t.finding.resolved_at)
                     f.opened_at = now  # a new episode: what changed before *it* matters, not before the first one
                 f.first_seen = t.finding.first_seen
                 f.episodes = t.finding.episodes  # the closed episodes follow the finding across evaluations
@@ -154,35 +170,62 @@ class FindingTracker:
             t.missing_streak = 0
             f.last_seen = now
             f.resolved_at = None
-            while t.reopenings and t.reopenings[0] < now - self.flap_window_s:
-                t.reopenings.popleft()
-            if len(t.reopenings) >= self.flap_limit:
-                f.evidence["flapping"] = True
             # a statistic (a p95 over a few seconds of requests) opens only once it has lasted: a busy host's
             # passing spike is not a finding; facts (a flag, a denial in the log) open at first sight
             needed = max(self.open_after, STATISTICAL_OPEN_AFTER if f.evidence.get("statistical") else 1)
             if t.status == "pending" and t.seen_streak >= needed:
                 t.status = "open"
+                if t.returning is not None:
+                    self._reopened(t, now)
+            self._recent_flaps(t, now)
+            if len(t.reopenings) >= self.flap_limit:
+                f.evidence["flapping"] = True
             f.status = "open" if t.status == "open" else "pending"
         for fp, t in list(self.tracks.items()):
             if fp in seen:
                 continue
             if t.status == "pending":
-                if not t.reopenings:
+                if t.returning is None:  # first seen, never opened: it never was a finding
                     del self.tracks[fp]
-                else:  # a reopening that did not last: back to resolved
+                else:  # a return that did not last: still the resolved finding it was, resolved when it was
                     t.status = t.finding.status = "resolved"
-                    t.finding.resolved_at = now
+                    t.finding.opened_at, t.finding.resolved_at = t.returning
+                    t.returning = None
                 continue
             if t.status == "open":
                 t.missing_streak += 1
-                needed = self.resolve_after * (3 if len(t.reopenings) >= self.flap_limit else 1)
-                if t.missing_streak >= needed:
+                if t.missing_streak >= self.quiet_needed(t, now):
                     t.status = t.finding.status = "resolved"
                     t.finding.resolved_at = now
                     _close_episode(t.finding, now)
             elif t.status == "resolved" and (t.finding.resolved_at or now) < now - self.retention_s:
                 del self.tracks[fp]
+
+    def quiet_needed(self, t: _Track, now: float) -> int:
+        """Evaluations in a row without the finding before it resolves: `resolve_after`, 3x while it flaps."""
+        return self.resolve_after * (3 if self._recent_flaps(t, now) >= self.flap_limit else 1)
+
+    def _recent_flaps(self, t: _Track, now: float) -> int:
+        while t.reopenings and t.reopenings[0] < now - self.flap_window_s:
+            t.reopenings.popleft()
+        return len(t.reopenings)
+
+    def _reopened(self, t: _Track, now: float) -> None:
+        """A resolved finding is open again: a flap, unless what it concerns changed since its last episode began
+        (then a new episode: the flaps of the previous config no longer count)."""
+        t.returning = None
+        episodes = t.finding.episodes
+        since = max(episodes[-1][0] if episodes else (t.finding.first_seen or now), now - self.flap_window_s)
+        new = False
+        if self.changed is not None:
+            try:
+                new = bool(self.changed(t.finding, since, now))
+            except Exception:  # noqa: BLE001 - an unreadable journal must not stop tracking: count it as a flap
+                log.warning("cannot tell whether %s came back after a change", t.finding.fingerprint, exc_info=True)
+        if new:
+            t.reopenings.clear()
+        else:
+            t.reopenings.append(now)
 
     def findings(self, filters: dict[str, Any] | None = None, **kw: Any) -> list[Finding]:
         """Tracked findings (open first, by impact) matching filters: category, severity, namespace,
