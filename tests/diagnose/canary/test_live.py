@@ -138,3 +138,27 @@ def test_a_newcomer_stops_being_one_after_newcomer_s() -> None:
     assert [f.code for f in src(1100.0)] == ["MS5010"]  # v1 established (history), v2 new
     now[0] = 5000.0
     assert src(1100.0 + 3601.0) == []  # v2 has served for more than newcomer_s: it is simply there now
+
+
+def test_without_a_rollout_only_the_new_stretch_is_read_until_a_newcomer_appears() -> None:
+    """Idle is idle: versions that serve as they always did cost a read of the stretch since the last look,
+    never the verdicts' whole-window reads; a newcomer is still judged at the next look after it appears."""
+    calls: list[float] = []
+    frame = {"now": PAY_V1}
+    now = [0.0]
+
+    def rates(window_s: float, end: float | None = None):
+        calls.append(window_s)
+        return frame["now"]
+
+    src = finding_source(rates, lambda: _snap(""), window_s=WINDOW, every_s=10.0, clock=lambda: now[0])
+    assert src(1000.0) == [] and calls == [3600.0, WINDOW]  # history, then the whole window the first time
+    for i in range(1, 6):  # steady: each look reads the stretch since the last one (with slack), not the window
+        now[0] = 10.0 * i
+        assert src(1000.0 + 10 * i) == []
+    assert calls[2:] == [30.0] * 5
+    calls.clear()
+    now[0], frame["now"] = 700.0, PAY_BAD  # v2 takes traffic beside v1, a window and more later
+    got = src(1000.0 + WINDOW + 100)
+    assert [f.code for f in got] == ["MS5010"]
+    assert calls == [WINDOW, WINDOW]  # the stretch since the last look (capped at the window), then the verdicts' read
