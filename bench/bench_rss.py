@@ -13,7 +13,9 @@ at 5 rps it takes ~12 minutes), and that growth is by design. The store's own si
 would show; it is reported beside the plain RSS slope.
 
 Knobs (environment): BENCH_RSS_RATE (20), BENCH_RSS_SECONDS (600), BENCH_RSS_WARMUP (60),
-BENCH_RSS_EVERY (5 s between samples). Bounded: startup 180 s, the run as set, stop 30 s.
+BENCH_RSS_EVERY (5 s between samples), BENCH_RSS_CSV (a file that gets every sample as it is taken:
+seconds, RSS MB, store MB, threads, load average; an hour-long run can be read while it runs and is not
+lost if it is stopped). Bounded: startup 180 s, the run as set, stop 30 s.
 """
 from __future__ import annotations
 
@@ -55,6 +57,11 @@ def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list
     times: list[float] = []
     rss: list[float] = []
     run.store_mb = []  # type: ignore[attr-defined]
+    run.loads = []  # type: ignore[attr-defined]
+    csv_path = os.environ.get("BENCH_RSS_CSV")
+    csv = open(csv_path, "a", buffering=1) if csv_path else None  # noqa: SIM115 - closed below
+    if csv is not None:
+        csv.write("seconds,rss_mb,store_mb,threads,load1\n")
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
         data = Path(tmp)
         proc, port, _ = start_up(rate, data)
@@ -72,13 +79,19 @@ def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list
                 times.append(elapsed)
                 rss.append(_rss_mb(proc.pid))
                 run.store_mb.append(store_mb(port))  # type: ignore[attr-defined]
-                threads_max = max(threads_max, _threads(proc.pid))
+                threads = _threads(proc.pid)
+                threads_max = max(threads_max, threads)
+                run.loads.append(os.getloadavg()[0])  # type: ignore[attr-defined]
+                if csv is not None:
+                    csv.write(f"{elapsed:.1f},{rss[-1]:.1f},{run.store_mb[-1]:.1f},{threads},{run.loads[-1]:.1f}\n")  # type: ignore[attr-defined]
                 time.sleep(every)
             stop.set()
             poller.join(timeout=35)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         finally:
+            if csv is not None:
+                csv.close()
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
@@ -105,7 +118,13 @@ def main() -> None:
         report(f"{tag} store size end", float(store[ok][-1]), "MB")
         report(f"{tag} store slope", slope_mb_per_min(list(t), list(store[ok])), "MB/min")
         report(f"{tag} meshscope rss minus store slope", slope_mb_per_min(list(t), list(rest)), "MB/min")
+        h = len(t) // 2
+        report(f"{tag} meshscope rss minus store slope second half", slope_mb_per_min(list(t[h:]), list(rest[h:])), "MB/min")
+        report(f"{tag} meshscope rss minus store end", float(rest[-1]), "MB")
     report(f"{tag} meshscope threads max", threads_max, "threads")
+    loads = run.loads  # type: ignore[attr-defined]
+    print(f"# load average over the run: min {min(loads):.1f}, median {float(np.median(loads)):.1f}, "
+          f"max {max(loads):.1f} on {os.cpu_count()} cores", flush=True)
     for name in ("graph", "findings"):
         lat = sorted(run.latencies.get(name, []))
         if lat:
