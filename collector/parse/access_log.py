@@ -579,36 +579,54 @@ def _plausible_times(start: pa.Array) -> np.ndarray:
 _SPECIAL_OUT = ("PassthroughCluster", "BlackHoleCluster")  # Istio's egress catch-alls: their own service
 
 
-def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    """Raw access-log fields -> requests table in the store's schema (vectorized).
+_PEER_FIELDS = ("upstream_cluster", "requested_server_name", "downstream_peer_uri_san", "upstream_peer_uri_san",
+                "downstream_tls_version", "authority")
 
-    Returns the table and (line index, message, reason) for rows refused: an unreadable
-    timestamp, a number out of its range.
-    """
-    line = _col(raw, "_line", pa.int64())
-    start = _clean(_col(raw, "start_time"))
-    time_ok = pc.match_substring_regex(start, _ISO_TIME).to_numpy(zero_copy_only=False)
-    bad = [(int(line[int(i)].as_py()), f"invalid start_time {str(start[int(i)].as_py())[:60]!r}", "bad_timestamp")
-           for i in np.flatnonzero(~time_ok)]
-    keep = time_ok.copy()
-    limits = {"response_code": 999, "bytes_received": _INT64_MAX, "bytes_sent": _INT64_MAX, "duration": _INT64_MAX}
-    for name, top in limits.items():
-        v = _col(raw, name, pa.int64())
-        in_range = pc.fill_null(pc.and_(pc.greater_equal(v, 0), pc.less_equal(v, top)), True).to_numpy(zero_copy_only=False)
-        for i in np.flatnonzero(keep & ~in_range):
-            bad.append((int(line[int(i)].as_py()), f"{name} {v[int(i)].as_py()} is out of range", "number_out_of_range"))
-        keep &= in_range
-    if not keep.all():
-        mask = pa.array(keep)
-        raw, start, line = raw.filter(mask), start.filter(mask), line.filter(mask)
-    start_ts, ts_ok = _to_timestamps(start)
-    if not ts_ok.all():
-        for i in np.flatnonzero(~ts_ok):
-            bad.append((int(line[int(i)].as_py()), f"impossible start_time {start[int(i)].as_py()!r}", "bad_timestamp"))
-        mask = pa.array(ts_ok)
-        raw, start_ts, line = raw.filter(mask), start_ts.filter(mask), line.filter(mask)
+
+def _distinct_rows(raw: pa.Table, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct combination of `names`, in order of first appearance; each row's combination).
+    Why first appearance: a column spread from the combinations then has the same dictionary order as encoding
+    the whole column would give."""
     n = raw.num_rows
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for name in names:
+        enc = pc.dictionary_encode(_col(raw, name), null_encoding="encode")
+        k = max(len(enc.dictionary), 1)
+        if size * k >= 1 << 62:  # renumber the combinations so far (at most n of them) before widening
+            key, size = _renumber(key)
+        key = key * k + enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        size *= k
+    inverse, m = _renumber(key)
+    if m == n:
+        return np.arange(n, dtype=np.int64), inverse
+    seen = np.maximum.accumulate(inverse)
+    new = np.empty(n, dtype=bool)  # codes come in order of first appearance: a row is first when its code is the highest so far
+    new[0] = True
+    new[1:] = inverse[1:] > seen[:-1]
+    return np.flatnonzero(new), inverse
 
+
+def _renumber(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes 0..m-1 for the distinct values of `key`, in order of first appearance (hashing, not sorting)."""
+    enc = pc.dictionary_encode(pa.array(key, pa.int64()))
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
+
+
+def _spread(a: pa.Array, inverse: np.ndarray, needed: bool) -> pa.Array:
+    """Values per distinct combination -> values per row; strings come out dictionary-encoded (first appearance order)."""
+    if not pa.types.is_string(a.type):
+        return pc.take(a, pa.array(inverse)) if needed else a
+    enc = pc.dictionary_encode(a)
+    if enc.indices.null_count:
+        return pc.take(a, pa.array(inverse)) if needed else a
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    return pa.DictionaryArray.from_arrays(pa.array(codes[inverse] if needed else codes, pa.int32()), enc.dictionary)
+
+
+def _derive_peers(raw: pa.Table, ctx: LogContext) -> dict[str, pa.Array]:
+    """Reporter, both peers' workload/namespace/principal, destination service, mTLS and the cleaned upstream
+    cluster, from the fields in `_PEER_FIELDS` (and the sidecar's own identity in `ctx`)."""
+    n = raw.num_rows
     cluster = _clean(_col(raw, "upstream_cluster"))
     sni = _clean(_col(raw, "requested_server_name"))
     # No upstream cluster (NR, FI before routing...): an inbound listener is recognised by the
@@ -656,6 +674,48 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
     mtls = pc.if_else(outbound, pc.not_equal(up_san, ""),
                       pc.or_(pc.not_equal(down_san, ""), pc.or_(pc.not_equal(tls, ""), pc.starts_with(sni, "outbound_"))))
     mtls = pc.and_(mtls, pc.or_(outbound, inbound))
+    return {
+        s.REPORTER: reporter, s.SOURCE_WORKLOAD: src_wl, s.SOURCE_WORKLOAD_NAMESPACE: src_ns,
+        s.SOURCE_PRINCIPAL: src_principal, s.DESTINATION_WORKLOAD: dst_wl, s.DESTINATION_WORKLOAD_NAMESPACE: dst_ns,
+        s.DESTINATION_PRINCIPAL: dst_principal, s.DESTINATION_SERVICE: dst_service, s.MTLS: mtls,
+        s.UPSTREAM_CLUSTER: cluster,
+    }
+
+
+def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    """Raw access-log fields -> requests table in the store's schema (vectorized).
+
+    Returns the table and (line index, message, reason) for rows refused: an unreadable
+    timestamp, a number out of its range.
+    """
+    line = _col(raw, "_line", pa.int64())
+    start = _clean(_col(raw, "start_time"))
+    time_ok = pc.match_substring_regex(start, _ISO_TIME).to_numpy(zero_copy_only=False)
+    bad = [(int(line[int(i)].as_py()), f"invalid start_time {str(start[int(i)].as_py())[:60]!r}", "bad_timestamp")
+           for i in np.flatnonzero(~time_ok)]
+    keep = time_ok.copy()
+    limits = {"response_code": 999, "bytes_received": _INT64_MAX, "bytes_sent": _INT64_MAX, "duration": _INT64_MAX}
+    for name, top in limits.items():
+        v = _col(raw, name, pa.int64())
+        in_range = pc.fill_null(pc.and_(pc.greater_equal(v, 0), pc.less_equal(v, top)), True).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(keep & ~in_range):
+            bad.append((int(line[int(i)].as_py()), f"{name} {v[int(i)].as_py()} is out of range", "number_out_of_range"))
+        keep &= in_range
+    if not keep.all():
+        mask = pa.array(keep)
+        raw, start, line = raw.filter(mask), start.filter(mask), line.filter(mask)
+    start_ts, ts_ok = _to_timestamps(start)
+    if not ts_ok.all():
+        for i in np.flatnonzero(~ts_ok):
+            bad.append((int(line[int(i)].as_py()), f"impossible start_time {start[int(i)].as_py()!r}", "bad_timestamp"))
+        mask = pa.array(ts_ok)
+        raw, start_ts, line = raw.filter(mask), start_ts.filter(mask), line.filter(mask)
+    n = raw.num_rows
+    # everything about the two peers depends only on these six fields, which repeat a handful of
+    # combinations per batch: derive once per distinct combination, then spread to the rows by index
+    first, inverse = _distinct_rows(raw, _PEER_FIELDS)
+    peers = _derive_peers(raw.take(pa.array(first)) if len(first) < n else raw, ctx)
+    peer_cols = {name: _spread(a, inverse, len(first) < n) for name, a in peers.items()}
     tp = _clean(_col(raw, "traceparent"))
     tp_ok = pc.match_substring_regex(tp, r"^[0-9a-fA-F]{2}-[0-9a-fA-F]{32}-")
     trace = pc.if_else(tp_ok, pc.utf8_slice_codeunits(tp, 3, 35), pa.scalar(None, pa.string()))
@@ -664,12 +724,9 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
                                               pc.fill_null(flags.dictionary, "-")))
     flags = pa.DictionaryArray.from_arrays(pc.take(flags_d.indices, flags.indices), flags_d.dictionary)
     cols = {
-        s.START_TIME: start_ts, s.REPORTER: reporter,
-        s.SOURCE_WORKLOAD: src_wl, s.SOURCE_WORKLOAD_NAMESPACE: src_ns, s.SOURCE_PRINCIPAL: src_principal,
-        s.DESTINATION_WORKLOAD: dst_wl, s.DESTINATION_WORKLOAD_NAMESPACE: dst_ns, s.DESTINATION_PRINCIPAL: dst_principal,
-        s.DESTINATION_SERVICE: dst_service,
+        **peer_cols, s.START_TIME: start_ts,
         s.METHOD: _clean_dict(_col(raw, "method")), s.PATH: _clean_dict(_col(raw, "path")),
-        s.AUTHORITY: authority, s.PROTOCOL: _clean_dict(_col(raw, "protocol")),
+        s.AUTHORITY: _clean_dict(_col(raw, "authority")), s.PROTOCOL: _clean_dict(_col(raw, "protocol")),
         s.RESPONSE_CODE: pc.fill_null(_col(raw, "response_code", pa.int64()), 0).cast(pa.int32()),
         s.RESPONSE_FLAGS: flags,
         s.RESPONSE_CODE_DETAILS: _clean_dict(_col(raw, "response_code_details")),
@@ -677,9 +734,10 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
         s.DURATION_MS: pc.cast(pc.fill_null(_col(raw, "duration", pa.int64()), 0), pa.float64()),
         s.BYTES_RECEIVED: pc.fill_null(_col(raw, "bytes_received", pa.int64()), 0),
         s.BYTES_SENT: pc.fill_null(_col(raw, "bytes_sent", pa.int64()), 0),
-        s.UPSTREAM_CLUSTER: cluster, s.UPSTREAM_HOST: _clean_dict(_col(raw, "upstream_host")),
+        s.UPSTREAM_HOST: _clean_dict(_col(raw, "upstream_host")),
         s.REQUEST_ID: _clean(_col(raw, "request_id")), s.TRACE_ID: pc.fill_null(pc.utf8_lower(trace), ""),
-        s.MTLS: mtls, s.LOG_SOURCE: const(ctx.source), s.ROUTE_NAME: _clean_dict(_col(raw, "route_name")),
+        s.LOG_SOURCE: pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([ctx.source], pa.string())),
+        s.ROUTE_NAME: _clean_dict(_col(raw, "route_name")),
     }
     arrays = []
     for f in REQUESTS:
