@@ -152,6 +152,7 @@ class Stack:
             self.diagnoser.tracker.persist_to(data / "diagnose" / STATE_FILE)  # open findings survive a kill -9
             from diagnose.live.episodes import journal_changed  # a fault cleared and applied again is news, not a flap
             self.diagnoser.tracker.changed = journal_changed(self._journal)
+            self.diagnoser.tracker.interval_s = o.diagnose_interval  # quiet time, not slow cycles, resolves
             self.diagnoser.subscribe(self._changes_before)  # before alerts subscribe: they carry what changed
             self.diagnoser.slo_engine.persist_to(data / "slo")  # budgets and alert state survive restarts
             self._started.append(("slo state", self.diagnoser.slo_engine.save))  # saved once more after the loop stops

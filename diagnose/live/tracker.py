@@ -33,6 +33,8 @@ from diagnose.correlate import rank
 # Evaluations in a row a finding from a statistic (`evidence.statistical`, e.g. MS3014's p95 against its usual)
 # must be seen before it opens.
 STATISTICAL_OPEN_AFTER = 2
+# Clean evaluations in a row a finding needs at least before it resolves, however long they took
+MIN_QUIET_EVALUATIONS = 2
 from diagnose.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -56,14 +58,21 @@ class FindingTracker:
 
     def __init__(self, open_after: int = 1, resolve_after: int = 3, flap_window_s: float = 300.0,
                  flap_limit: int = 3, retention_s: float = 3600.0, state_path: str | Path | None = None,
-                 changed: Callable[[Finding, float, float], bool] | None = None) -> None:
+                 changed: Callable[[Finding, float, float], bool] | None = None,
+                 interval_s: float | None = None) -> None:
         """`state_path`: a JSON file the states are written to after every change (atomically: write, fsync,
         rename) and read back at start, so open findings (and the incidents made of them) keep their identity
         and `first_seen` across a restart, even a kill -9; a damaged file is logged and ignored.
 
         `changed(finding, since, until)`: whether something that concerns the finding changed in that span
-        (asked only when a resolved finding reopens); True makes the reopening a new episode, not a flap."""
+        (asked only when a resolved finding reopens); True makes the reopening a new episode, not a flap.
+
+        `interval_s`: the evaluations' intended pace. The quiet evaluations a resolution needs stand for that
+        much quiet time: when cycles run slower (a loaded host, a cycle spaced out to keep the diagnoser's
+        share of a core), `MIN_QUIET_EVALUATIONS` in a row that span it are enough, so a slow host does not
+        keep an incident open minutes after it ended. None: count evaluations only."""
         self.changed = changed
+        self.interval_s = interval_s
         self.open_after, self.resolve_after = open_after, resolve_after
         self.flap_window_s, self.flap_limit, self.retention_s = flap_window_s, flap_limit, retention_s
         self.tracks: dict[str, _Track] = {}
@@ -194,7 +203,7 @@ class FindingTracker:
                 continue
             if t.status == "open":
                 t.missing_streak += 1
-                if t.missing_streak >= self.quiet_needed(t, now):
+                if self._quiet_enough(t, now):
                     t.status = t.finding.status = "resolved"
                     t.finding.resolved_at = now
                     _close_episode(t.finding, now)
@@ -204,6 +213,14 @@ class FindingTracker:
     def quiet_needed(self, t: _Track, now: float) -> int:
         """Evaluations in a row without the finding before it resolves: `resolve_after`, 3x while it flaps."""
         return self.resolve_after * (3 if self._recent_flaps(t, now) >= self.flap_limit else 1)
+
+    def _quiet_enough(self, t: _Track, now: float) -> bool:
+        needed = self.quiet_needed(t, now)
+        if t.missing_streak >= needed:
+            return True
+        if not self.interval_s or t.missing_streak < min(needed, MIN_QUIET_EVALUATIONS):
+            return False  # one clean evaluation may be a source that failed to read: never enough alone
+        return now - (t.finding.last_seen or now) >= needed * self.interval_s
 
     def _recent_flaps(self, t: _Track, now: float) -> int:
         while t.reopenings and t.reopenings[0] < now - self.flap_window_s:

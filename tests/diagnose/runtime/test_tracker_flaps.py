@@ -12,7 +12,7 @@ import pytest
 from diagnose.catalog import make
 from diagnose.findings import ResourceRef
 from diagnose.live.episodes import journal_changed
-from diagnose.live.tracker import STATISTICAL_OPEN_AFTER, FindingTracker
+from diagnose.live.tracker import MIN_QUIET_EVALUATIONS, STATISTICAL_OPEN_AFTER, FindingTracker
 from mesh.journal import Journal, content_of
 
 T0 = time.time() - 3000  # the journal keeps recent changes: times near now
@@ -164,3 +164,51 @@ def test_an_unreadable_journal_counts_as_no_change(tmp_path):
     j.close()  # every query now fails as a broken database does
     c = Clock(tracker(j))
     assert flap_cycles(c, FLAP_LIMIT + 1) == [RESOLVE_AFTER] * FLAP_LIMIT + [3 * RESOLVE_AFTER]
+
+
+# -- quiet time, not cycles: a slow evaluation (a loaded host) must not stretch the quiet a resolution needs --
+
+def resolve_at_pace(tr: FindingTracker, gap: float, flaps: int = 0) -> tuple[int, float]:
+    """(clean evaluations, seconds since the last sighting) until resolved, evaluations `gap` s apart once the
+    finding is gone (after `flaps` fast flaps first)."""
+    c = Clock(tr)
+    flap_cycles(c, flaps)
+    c.seen(3)
+    last = c.t
+    for k in range(1, 50):
+        c.t += gap
+        tr.update([], c.t)
+        if c.state().status == "resolved":
+            return k, c.t - last
+    raise AssertionError("never resolved")
+
+
+@pytest.mark.parametrize("interval", [None, 1.0])
+def test_at_the_intended_pace_a_resolution_takes_resolve_after_evaluations(interval):
+    tr = FindingTracker(resolve_after=3, flap_limit=FLAP_LIMIT, interval_s=interval)
+    assert resolve_at_pace(tr, 1.0) == (3, 3.0)
+
+
+def test_slow_evaluations_resolve_after_the_quiet_time_not_more_cycles():
+    tr = FindingTracker(resolve_after=3, flap_limit=FLAP_LIMIT, interval_s=1.0)
+    assert resolve_at_pace(tr, 10.0) == (MIN_QUIET_EVALUATIONS, 10.0 * MIN_QUIET_EVALUATIONS)
+    # without a pace, cycles are all the tracker knows
+    assert resolve_at_pace(FindingTracker(resolve_after=3, flap_limit=FLAP_LIMIT), 10.0) == (3, 30.0)
+
+
+def test_one_clean_evaluation_never_resolves_however_late_it_comes():
+    """A source that failed to read gives one empty evaluation: the finding must survive it."""
+    tr = FindingTracker(resolve_after=3, flap_limit=FLAP_LIMIT, interval_s=1.0)
+    c = Clock(tr)
+    c.seen(3)
+    c.t += 600
+    tr.update([], c.t)
+    assert c.state().status == "open"
+    c.seen()
+    assert c.state().status == "open" and c.state().last_seen == c.t
+
+
+def test_a_flapping_finding_needs_three_times_the_quiet_time_at_any_pace():
+    tr = FindingTracker(resolve_after=3, flap_limit=FLAP_LIMIT, interval_s=1.0)
+    k, quiet = resolve_at_pace(tr, 4.0, flaps=FLAP_LIMIT)  # damped: 9 evaluations' worth of quiet, 9 s
+    assert (k, quiet) == (3, 12.0)
