@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--interval", type=float, default=1.0, help="the diagnoser's interval (the test stack's: 1 s)")
     ap.add_argument("--verbose", action="store_true", help="one line per cycle after each clear")
     a = ap.parse_args(argv if argv is not None else [])
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops the mesh too (finally runs)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run(a.reps, a.scenario, a.hold, a.interval, a.verbose)
 
 
