@@ -133,15 +133,19 @@ def _default(t: pa.DataType, n: int, string_default: str) -> pa.Array:
     return pa.nulls(n, t)
 
 
-def to_pandas(table: pa.Table) -> pd.DataFrame:
+def to_pandas(table: pa.Table, categorical: bool = False) -> pd.DataFrame:
     """Hand out plain columns: dictionary strings as pandas strings (not categoricals), maps as dicts.
 
     Categoricals would surprise consumers (concat turns them into object, groupby keeps unused
     categories with observed=False); pandas strings are Arrow-backed and just as cheap to read.
+    `categorical=True` keeps dictionary columns as categoricals, for an internal computation that
+    hands out only its (small) result (`plain_strings` turns it back): a string column costs ~5x its
+    dictionary indices, and a read of many label columns (the metrics table has 27) spelled out
+    as strings was the largest transient allocation of `meshscope up` (#18).
     """
     arrays = []
     for field, col in zip(table.schema, table.columns):
-        if pa.types.is_dictionary(field.type):
+        if pa.types.is_dictionary(field.type) and not categorical:
             col = pc.cast(col, pa.string())
         arrays.append(col)
     plain = pa.Table.from_arrays(arrays, names=table.column_names)
@@ -150,3 +154,14 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
     for name in maps:
         df[name] = [dict(v) if v else {} for v in plain.column(name).to_pylist()]
     return df[table.column_names]
+
+
+def plain_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with its categorical columns as the string dtype `to_pandas` hands out (undoes `categorical=True`)."""
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return df
+    return df.astype({c: _STRING_DTYPE for c in cats})
+
+
+_STRING_DTYPE = pa.table({"x": pa.array([], pa.string())}).to_pandas()["x"].dtype  # what a plain string column becomes
