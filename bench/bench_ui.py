@@ -14,6 +14,9 @@ assets/big_graph.js, what the page uses above the threshold); each canvas figure
 Cytoscape one of the same size in the same run (`topology_*_canvas_N ... x vs topology_*_N`).
 
 `MESHSCOPE_BENCH_UI_SIZES=1000,3000` picks sizes; `MESHSCOPE_BENCH_UI_RUNS` the renders per size;
+`MESHSCOPE_BENCH_UI_DENSE=2` the extra callers per workload of the largest size's second, dense mesh (2: ~34,000
+edges at 10,000 workloads; 0: no dense mesh); `MESHSCOPE_BENCH_UI_RENDERERS=canvas` measures the expanded graphs
+on the canvas only (of `cytoscape,canvas,grouped`; Cytoscape takes minutes a page at 10,000 workloads);
 `MESHSCOPE_BENCH_UI_PHASE_S` bounds each step (a render, a click, a gesture): a step that does not
 finish in time is reported as such and the bench goes on, so it completes on a loaded box.
 """
@@ -27,6 +30,8 @@ from bench.common import report
 SIZES = tuple(int(s) for s in os.environ.get("MESHSCOPE_BENCH_UI_SIZES", "1000,3000,10000").split(","))
 RUNS = int(os.environ.get("MESHSCOPE_BENCH_UI_RUNS", "2"))
 PHASE_S = float(os.environ.get("MESHSCOPE_BENCH_UI_PHASE_S", "300"))
+DENSE = int(os.environ.get("MESHSCOPE_BENCH_UI_DENSE", "2"))
+RENDERERS = tuple(os.environ.get("MESHSCOPE_BENCH_UI_RENDERERS", "cytoscape,canvas,grouped").split(","))
 FIND_CY = """const root = document.getElementById('topo-graph'); if (!root) return 0;
 for (const e of [root, ...root.querySelectorAll('*')]) if (e._cyreg && e._cyreg.cy) { window._cy = e._cyreg.cy;
   return window._cy.nodes().length; }
@@ -291,14 +296,16 @@ def main() -> None:
         warm.stop()
         for n in SIZES:
             # the largest size twice: ~1.5 edges per workload, then ~3.5 (35,000 edges: the issue's 30,000 and more)
-            for extra, label in ((0, f"{n}"), *([(2, f"{n}_dense")] if n == SIZES[-1] and n >= 10_000 else [])):
+            dense = [(DENSE, f"{n}_dense")] if DENSE and n == SIZES[-1] and n >= 10_000 else []
+            for extra, label in ((0, f"{n}"), *dense):
                 snapshot = synthetic_snapshot(n, extra_callers=extra)
                 _payload(snapshot, label)
                 ui = start(SnapshotSource(snapshot), port=0)
                 try:
-                    old = _measure(driver, ui.url, n, label, n, base, "cytoscape")
-                    _measure(driver, ui.url, n, f"canvas_{label}", n, base, "canvas", old)
-                    if not extra:
+                    old = _measure(driver, ui.url, n, label, n, base, "cytoscape") if "cytoscape" in RENDERERS else {}
+                    if "canvas" in RENDERERS:
+                        _measure(driver, ui.url, n, f"canvas_{label}", n, base, "canvas", old)
+                    if not extra and "grouped" in RENDERERS:
                         _measure(driver, ui.url, n, f"{n}_grouped", None, base_grouped)
                 finally:
                     ui.stop()

@@ -25,7 +25,7 @@
   var S = {host: null, canvas: null, buf: null, dpr: 1, w: 0, h: 0, tx: 0, ty: 0, scale: 1, fitted: false,
            g: null, marks: {found: {}, hidden: {}}, highlight: {}, selected: null, labels: [],
            cache: null, gesture: false, settle: null, raf: 0, drag: null, hoverRaf: 0,
-           stats: {full: 0, fast: 0, lastFullMs: 0, firstAt: 0, builtGrid: 0}};
+           stats: {full: 0, fast: 0, lastFullMs: 0, firstAt: 0, builtGrid: 0, builtEdgeGrid: 0, deferred: 0}};
 
   /* ---------- elements -> typed arrays and style groups ---------- */
 
@@ -75,7 +75,7 @@
     var n = N.id.length, m = E.id.length, i;
     var g = {n: n, m: m, x: Float64Array.from(N.x), y: Float64Array.from(N.y), r: new Float32Array(n),
              shape: new Uint8Array(n), ngroup: new Uint16Array(n), N: N, E: E, index: new Map(), nodeGroups: [],
-             src: Int32Array.from(E.s), tgt: Int32Array.from(E.t), egroup: new Uint16Array(m), eindex: new Map(),
+             src: Int32Array.from(E.s), tgt: Int32Array.from(E.t), egroup: new Uint16Array(m), eindex: null,
              edgeGroups: [], colors: colors, outsider: new Uint8Array(n)};
     (N.outsider || []).forEach(function (k) { g.outsider[k] = 1; });
     var nKeys = {}, eKeys = {}, nodeOf = {}, edgeOf = {};
@@ -93,13 +93,30 @@
       c = E.cls[i];
       if (!(c in edgeOf)) edgeOf[c] = groupIndex(g.edgeGroups, eKeys, edgeStyle(" " + classes[c] + " ", colors));
       g.egroup[i] = edgeOf[c];
-      g.eindex.set(E.id[i], i);
     }
-    // the grid depends on positions only: a refresh that moved nothing keeps it
+    // the grid depends on positions only: a refresh that moved nothing keeps it (with its edge buckets, if made)
     g.layoutKey = layoutKey(g);
     g.grid = old && old.layoutKey === g.layoutKey && old.n === n && old.m === m && sameEnds(old, g)
       ? old.grid : buildGrid(g);
     return g;
+  }
+
+  /* an edge's id: the server sends null for `source->target` (nearly every edge; 1.5 of 4.4 MB at 34,000 edges) */
+  function edgeId(g, i) {
+    if (g.eids) return g.eids[i];
+    var id = g.E.id[i];
+    return id === null || id === undefined ? g.N.id[g.src[i]] + "->" + g.N.id[g.tgt[i]] : id;
+  }
+
+  /* id -> edge index, made the first time an edge is looked up by id (a mark, the selection), not on load */
+  function edgeIndex(g) {
+    if (!g.eindex) {
+      var ids = new Array(g.m);
+      g.eindex = new Map();
+      for (var i = 0; i < g.m; i++) { ids[i] = edgeId(g, i); g.eindex.set(ids[i], i); }
+      g.eids = ids;  // from now on edgeId reads them (hide tests every edge's id each drawing)
+    }
+    return g.eindex;
   }
 
   function nodeData(g, i) {  // what a click hands the side panel callback (it looks the rest up by id)
@@ -108,7 +125,7 @@
   }
 
   function edgeData(g, i) {
-    return {id: g.E.id[i], source: g.N.id[g.src[i]], target: g.N.id[g.tgt[i]]};
+    return {id: edgeId(g, i), source: g.N.id[g.src[i]], target: g.N.id[g.tgt[i]]};
   }
 
   function layoutKey(g) {
@@ -138,17 +155,54 @@
     // about two nodes a cell, but cells big enough that an edge crosses ~8 of them on average (bounded memory)
     var cell = Math.max(AGG_SIZE, Math.sqrt(area / Math.max(1, g.n / 2)), total / Math.max(1, 8 * g.m));
     var cols = Math.max(1, Math.ceil((x1 - x0) / cell)), rows = Math.max(1, Math.ceil((y1 - y0) / cell));
-    var grid = {x0: x0, y0: y0, cell: cell, cols: cols, rows: rows};
+    var grid = {x0: x0, y0: y0, cell: cell, cols: cols, rows: rows, edges: null};
     grid.nodes = bucket(cols * rows, g.n, function (i, add) { add(cellOf(grid, g.x[i], g.y[i])); });
-    grid.edges = bucket(cols * rows, g.m, function (i, add) {
-      var ax = g.x[g.src[i]], ay = g.y[g.src[i]], bx = g.x[g.tgt[i]], by = g.y[g.tgt[i]];
-      var steps = Math.ceil(Math.hypot(bx - ax, by - ay) / (cell / 2)) || 1, last = -1;
-      for (var s = 0; s <= steps; s++) {
-        var c = cellOf(grid, ax + (bx - ax) * s / steps, ay + (by - ay) * s / steps);
-        if (c !== last) { add(c); last = c; }
-      }
-    });
     return grid;
+  }
+
+  /* the edge segments' buckets: made after the first view is on screen (idle time) or at the first hit test that
+   * needs them, whichever comes first; one walk along each edge into flat (cell, edge) pairs, then a counting sort */
+  function edgeGrid(g) {
+    var grid = g.grid;
+    if (grid.edges) return grid.edges;
+    var cells = grid.cols * grid.rows, half = grid.cell / 2, cap = Math.max(16, g.m * 4), n = 0, i;
+    var pc = new Int32Array(cap), pe = new Int32Array(cap), x0 = grid.x0, y0 = grid.y0, size = grid.cell;
+    var cmax = grid.cols - 1, rmax = grid.rows - 1;
+    for (i = 0; i < g.m; i++) {
+      var ax = g.x[g.src[i]], ay = g.y[g.src[i]], dx = g.x[g.tgt[i]] - ax, dy = g.y[g.tgt[i]] - ay;
+      var steps = Math.ceil(Math.sqrt(dx * dx + dy * dy) / half) || 1, last = -1;
+      for (var s = 0; s <= steps; s++) {
+        var cx = Math.floor((ax + dx * s / steps - x0) / size), cy = Math.floor((ay + dy * s / steps - y0) / size);
+        var c = (cy < 0 ? 0 : cy > rmax ? rmax : cy) * grid.cols + (cx < 0 ? 0 : cx > cmax ? cmax : cx);
+        if (c === last) continue;
+        last = c;
+        if (n === cap) {
+          cap *= 2;
+          var pc2 = new Int32Array(cap), pe2 = new Int32Array(cap);
+          pc2.set(pc); pe2.set(pe); pc = pc2; pe = pe2;
+        }
+        pc[n] = c; pe[n] = i; n++;
+      }
+    }
+    var start = new Int32Array(cells + 1);
+    for (i = 0; i < n; i++) start[pc[i] + 1]++;
+    for (i = 0; i < cells; i++) start[i + 1] += start[i];
+    var fill = start.slice(0, cells), items = new Int32Array(n);
+    for (i = 0; i < n; i++) items[fill[pc[i]]++] = pe[i];
+    grid.edges = {start: start, items: items};
+    S.stats.builtEdgeGrid++;
+    return grid.edges;
+  }
+
+  function edgeGridSoon() {  // off the first view's path, before the user's first click in all likelihood
+    var g = S.g;
+    if (!g || g.grid.edges) return;
+    var run = function () {
+      if (S.g !== g) return;
+      if (inGesture()) { setTimeout(edgeGridSoon, SETTLE_MS); return; }  // never inside a gesture's frames
+      edgeGrid(g);
+    };
+    if (window.requestIdleCallback) window.requestIdleCallback(run, {timeout: 1000}); else setTimeout(run, 50);
   }
 
   function cellOf(grid, x, y) {
@@ -181,7 +235,7 @@
       if (d <= reach && d < bestD) { bestD = d; best = {kind: "node", i: i}; }
     });
     if (best) return best;
-    forCells(grid.edges, grid, cx, cy, ring, function (i) {
+    forCells(edgeGrid(g), grid, cx, cy, ring, function (i) {
       if (edgeHidden(i)) return;
       var ax = g.x[g.src[i]], ay = g.y[g.src[i]], bx = g.x[g.tgt[i]], by = g.y[g.tgt[i]];
       var dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy || 1;
@@ -204,7 +258,7 @@
 
   function edgeHidden(i) {
     var g = S.g, h = S.marks.hidden;
-    return h[g.E.id[i]] || h[g.N.id[g.src[i]]] || h[g.N.id[g.tgt[i]]];
+    return h[edgeId(g, i)] || h[g.N.id[g.src[i]]] || h[g.N.id[g.tgt[i]]];
   }
 
   /* ---------- drawing ---------- */
@@ -236,6 +290,7 @@
     if (g) {
       ctx.setTransform(S.dpr * k, 0, 0, S.dpr * k, S.dpr * S.tx, S.dpr * S.ty);
       var box = visibleBox(AGG_SIZE), hidden = S.marks.hidden, anyHidden = S.marks.anyHidden;
+      if (anyHidden) edgeIndex(g);  // every edge's id is tested: made once, not per drawing
       var inBox = function (x, y) { return x >= box.x0 && x <= box.x1 && y >= box.y0 && y <= box.y1; };
       // edges: one path per style group
       var byGroup = g.edgeGroups.map(function () { return []; });
@@ -311,6 +366,7 @@
     S.stats.full++;
     S.stats.lastFullMs = performance.now() - t0;
     if (!S.stats.firstAt && g && g.n) S.stats.firstAt = performance.now();
+    if (g && !g.grid.edges && !g.edgeGridQueued) { g.edgeGridQueued = true; edgeGridSoon(); }
   }
 
   function crosses(b, ax, ay, bx, by) {  // a segment's box overlaps the view (cheap test; long edges through the view)
@@ -332,7 +388,7 @@
       var nodes = [];
       for (id in ids) {
         if (!ids[id]) continue;
-        var e = g.eindex.get(id);
+        var e = edgeIndex(g).get(id);
         if (e !== undefined) {
           var s = g.src[e], t = g.tgt[e];
           ctx.moveTo(g.x[s], g.y[s]); ctx.lineTo(g.x[t], g.y[t]);
@@ -415,7 +471,31 @@
 
   function settleSoon() {
     clearTimeout(S.settle);
-    S.settle = setTimeout(function () { S.gesture = false; schedule(); }, SETTLE_MS);
+    S.wheeling = true;
+    S.settle = setTimeout(function () { S.wheeling = false; gestureEnded(); }, SETTLE_MS);
+  }
+
+  /* a drag that has moved, or wheel events less than SETTLE_MS apart: the user is moving the view */
+  function inGesture() {
+    return !!((S.drag && S.drag.moved) || S.wheeling);
+  }
+
+  /* new data or marks: drawn in full now, or once the gesture under way ends. A refresh (every few seconds on a
+   * live mesh) landing mid-drag used to draw the whole graph inside a gesture frame (34,000 edges: a frame of
+   * 50-300 ms) and rebuild the layout's arrays; now a gesture frame is always one drawImage */
+  function redraw() {
+    if (inGesture()) { S.dirty = true; S.stats.deferred++; return; }
+    S.gesture = false;
+    schedule();
+  }
+
+  function gestureEnded() {
+    var pending = S.pending;
+    S.pending = undefined;
+    S.dirty = false;
+    if (pending !== undefined) { setElements(pending); return; }  // it schedules the full drawing
+    S.gesture = false;
+    schedule();
   }
 
   /* ---------- viewport ---------- */
@@ -514,11 +594,11 @@
       var drag = S.drag;
       S.drag = null;
       if (!drag || !S.canvas || !S.canvas.isConnected) return;
-      if (drag.moved) { S.gesture = false; schedule(); return; }
+      if (drag.moved) { gestureEnded(); return; }
       var p = local(evt), h = hit(p.x, p.y);
       if (h) {
         tap(h);
-        S.selected = h.kind === "node" ? S.g.N.id[h.i] : S.g.E.id[h.i];
+        S.selected = h.kind === "node" ? S.g.N.id[h.i] : edgeId(S.g, h.i);
         schedule();
       }
     });
@@ -561,16 +641,17 @@
     if (!payload || !payload.nodes) {  // below the threshold: Cytoscape draws
       el.style.display = "none";
       S.g = null;
+      S.pending = undefined;
       return;
     }
     el.style.display = "block";
     if (S.host !== el || !S.canvas || !S.canvas.isConnected) attach(el);
+    else if (S.g && inGesture()) { S.pending = payload; S.stats.deferred++; return; }  // built when it ends
     var old = S.g;
     S.payload = payload;
     S.g = build(payload, old);
     if (!S.fitted || !old) fit();  // a refresh keeps the user's pan and zoom
-    S.gesture = false;
-    schedule();
+    redraw();
   }
 
   function setMarks(marks, highlight, labels, selected) {
@@ -583,7 +664,7 @@
     S.highlight = toSet(highlight);
     S.labels = Object.keys(LABEL_KEYS).filter(function (k) { return (labels || []).indexOf(k) >= 0; });
     S.selected = selected || null;
-    if (S.g) { S.gesture = false; schedule(); }
+    if (S.g) redraw();
   }
 
   window.meshscopeBig = {
@@ -601,7 +682,7 @@
     screenPosition: function (id) {
       var g = S.g, i = g && g.index.get(id);
       if (i === undefined || i === null) {
-        var e = g && g.eindex.get(id);
+        var e = g && edgeIndex(g).get(id);
         if (e === undefined || e === null) return null;
         var s = g.src[e], t = g.tgt[e];  // a third of the way along, clear of both ends
         return {x: S.tx + S.scale * (g.x[s] + (g.x[t] - g.x[s]) / 3), y: S.ty + S.scale * (g.y[s] + (g.y[t] - g.y[s]) / 3)};
@@ -618,7 +699,7 @@
       return true;
     },
     fit: function () { fit(); S.gesture = false; drawFull(); return S.scale; },
-    hitAt: function (x, y) { var h = hit(x, y); return h && (h.kind === "node" ? S.g.N.id[h.i] : S.g.E.id[h.i]); },
+    hitAt: function (x, y) { var h = hit(x, y); return h && (h.kind === "node" ? S.g.N.id[h.i] : edgeId(S.g, h.i)); },
     found: function () { return Object.keys(S.marks.found).length; },
     hidden: function () { return Object.keys(S.marks.hidden).length; }
   };

@@ -16,6 +16,7 @@ from typing import Any
 
 from dashboard.components.find_hide import ExpressionError, edge_mask, node_mask, parse
 from dashboard.components.graph_style import COLORS
+from dashboard.components.lean import LABEL_MAX, truncate
 
 DEFAULT_THRESHOLD = 2000  # elements: where Cytoscape already needs its texture options; `bench ui` (docs/ui.md)
 RENDERERS = ("auto", "canvas", "cytoscape")
@@ -45,37 +46,93 @@ def wanted(elements: list[dict[str, Any]], grouped: bool, renderer: str | None =
 
 
 def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the `topo-big` store carries: the fields the canvas draws, column by column.
+    """What the `topo-big` store carries: the fields the canvas draws, column by column, in one pass.
 
     Columns rather than one object per element: at 10,000 workloads the element list is ~9 MB of
     JSON that Dash encodes (twice: its encoder re-reads what it wrote) and the browser parses; the
     columns are a third of it. An edge names its ends by node index, classes are indexes into the
     distinct class strings. Find/hide, the side panel and everything else read the server's copy.
     Boxes (compound parents) have no position and are left out, as are edges to them.
+
+    Reads the full elements as well as `lean` ones (the page hands this the full ones: no lean copy of a
+    big graph is made); a node label longer than `LABEL_MAX` is cut here as `lean` would. An edge whose id
+    is `source->target` (nearly all) is sent as null and rebuilt by the browser when asked: at 34,000 edges
+    the ids were 1.5 of 4.4 MB.
     """
-    nodes = [e for e in elements if "source" not in e["data"] and e.get("position")]
-    index = {e["data"]["id"]: i for i, e in enumerate(nodes)}
-    edges = [e for e in elements if "source" in e["data"]
-             and e["data"]["source"] in index and e["data"]["target"] in index]
+    n_id: list[str] = []
+    n_name: list[Any] = []
+    n_label: list[Any] = []
+    n_ns: list[Any] = []
+    n_type: list[Any] = []
+    n_cls: list[int] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    outsider: list[int] = []
+    found_label: dict[str, Any] = {}
     classes: dict[str, int] = {}
-    nd = [e["data"] for e in nodes]
-    ed = [e["data"] for e in edges]
+    cls_of = classes.setdefault
+    edges = []
+    for e in elements:
+        d = e["data"]
+        if "source" in d:
+            edges.append(e)
+            continue
+        pos = e.get("position")
+        if not pos:
+            continue
+        i = len(n_id)
+        nid, name, label = d["id"], d.get("name"), d.get("label")
+        if isinstance(label, str) and len(label) > LABEL_MAX:
+            label = truncate(label)
+        n_id.append(nid)
+        n_name.append(name)
+        n_label.append(None if label == name else label)
+        n_ns.append(d.get("namespace"))
+        n_type.append(d.get("type"))
+        c = e.get("classes") or ""
+        n_cls.append(cls_of(c, len(classes)))
+        xs.append(pos["x"])
+        ys.append(pos["y"])
+        if d.get("outsider"):
+            outsider.append(i)
+        if d.get("found_label"):
+            found_label[nid] = d["found_label"]
+    index = {nid: i for i, nid in enumerate(n_id)}
+    e_id: list[Any] = []
+    e_s: list[int] = []
+    e_t: list[int] = []
+    e_cls: list[int] = []
+    rps: list[Any] = []
+    err: list[Any] = []
+    p95: list[Any] = []
+    lock: list[Any] = []
+    for e in edges:
+        d = e["data"]
+        s, t = index.get(d["source"]), index.get(d["target"])
+        if s is None or t is None:
+            continue
+        eid = d["id"]
+        e_id.append(None if eid == f"{d['source']}->{d['target']}" else eid)
+        e_s.append(s)
+        e_t.append(t)
+        e_cls.append(cls_of(e.get("classes") or "", len(classes)))
+        rps.append(d.get("label_rps") or None)
+        err.append(d.get("label_err") or None)
+        p95.append(d.get("label_p95") or None)
+        lock.append(d.get("lock") or None)
     return {
         "colors": COLORS,
-        "nodes": {"id": [d["id"] for d in nd], "name": [d.get("name") for d in nd],
-                  "label": [None if d.get("label") == d.get("name") else d.get("label") for d in nd],
-                  "namespace": [d.get("namespace") for d in nd], "type": [d.get("type") for d in nd],
-                  "cls": [classes.setdefault(e.get("classes") or "", len(classes)) for e in nodes],
-                  "x": [e["position"]["x"] for e in nodes], "y": [e["position"]["y"] for e in nodes],
-                  "outsider": [i for i, d in enumerate(nd) if d.get("outsider")],
-                  "found_label": {d["id"]: d["found_label"] for d in nd if d.get("found_label")}},
-        "edges": {"id": [d["id"] for d in ed], "s": [index[d["source"]] for d in ed],
-                  "t": [index[d["target"]] for d in ed],
-                  "cls": [classes.setdefault(e.get("classes") or "", len(classes)) for e in edges],
-                  "rps": [d.get("label_rps") or None for d in ed], "err": [d.get("label_err") or None for d in ed],
-                  "p95": [d.get("label_p95") or None for d in ed], "lock": [d.get("lock") or None for d in ed]},
+        "nodes": {"id": n_id, "name": n_name, "label": n_label, "namespace": n_ns, "type": n_type, "cls": n_cls,
+                  "x": xs, "y": ys, "outsider": outsider, "found_label": found_label},
+        "edges": {"id": e_id, "s": e_s, "t": e_t, "cls": e_cls, "rps": rps, "err": err, "p95": p95, "lock": lock},
         "classes": list(classes),
     }
+
+
+def edge_ids(p: dict[str, Any]) -> list[str]:
+    """Every edge id of a payload, the nulls rebuilt as the browser rebuilds them (`source->target`)."""
+    N, E = p["nodes"]["id"], p["edges"]
+    return [eid if eid is not None else f"{N[s]}->{N[t]}" for eid, s, t in zip(E["id"], E["s"], E["t"])]
 
 
 def marks(elements: list[dict[str, Any]], find: str | None, hide: str | None) -> dict[str, list[str]]:

@@ -34,8 +34,14 @@ def _elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[st
 
 
 def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: list[str] | None,
-                   window: float | None, end_ago: float | None = None, view: dict[str, Any] | None = None):
-    """(result, lean elements, the `topo-found` store: whether find/hide run on the server and what a find matched)."""
+                   window: float | None, end_ago: float | None = None, view: dict[str, Any] | None = None,
+                   renderer: str | None = None):
+    """(result, elements, the `topo-found` store: whether find/hide run on the server and what a find matched).
+
+    The elements are `lean` for Cytoscape; with a `renderer` (the page's choice) and a graph the canvas draws
+    they are the full ones: the canvas takes its columns straight from them (`graph_canvas.payload`), and
+    leaning 44,000 elements first cost a second of server CPU on every load and refresh at 34,000 edges.
+    """
     at = getattr(source, "graph_at", None)
     if end_ago and at is not None:
         result = at(graph_type, namespaces or None, window or 300.0, source.now() - seconds_ago(source, end_ago))
@@ -47,7 +53,10 @@ def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: li
     graph_views.place_in_place(ctx.positions, placed_as, result.elements)
     full = ctx.positions.place(placed_as, result.elements)  # joined edge labels: made in the browser (lean)
     FULL.remember(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0), full)
-    return result, lean(full), applied.state()
+    state = applied.state()
+    if renderer is not None and graph_canvas.wanted(full, bool((state or {}).get("grouped")), renderer):
+        return result, full, state
+    return result, lean(full), state
 
 
 def _end_options(end_ago: int, end: float | None) -> list[dict[str, Any]]:
@@ -112,8 +121,9 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     end_ago = max(1, round(now - at.end)) if at.past else 0
     end_value = end_ago if end_ago in dict(ENDS) or at.end is None else int(at.end)  # the End control's value
     view = graph_views.initial(query, highlight)  # a highlighted finding's groups open
+    renderer = graph_canvas.renderer_of(query)
     result, elements, found = _view_elements(source, ctx, graph_type, namespaces,
-                                             window.seconds if window.asked else None, end_value, view)
+                                             window.seconds if window.asked else None, end_value, view, renderer)
     travel_notes = [n for n in (at.note, window.note) if n]
     compare = diff_view.compare_of(query)  # ?compare=: open in diff mode (issue #14)
     elements, compared = diff_view.compared(source, graph_type, namespaces, window.seconds if window.asked else None,
@@ -122,9 +132,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     refresh_default = int(ctx.refresh_s) if int(ctx.refresh_s) in dict(REFRESH) else 10
     large = sum("source" in e["data"] for e in elements) > LARGE_GRAPH_EDGES
     labels = [] if large else ["rps", "err"]
-    renderer = graph_canvas.renderer_of(query)
-    sent = digest(elements)
-    big = _to_canvas(elements, found, renderer, sent)  # a big plain graph is drawn by our canvas renderer
+    big, sent = _to_canvas(elements, found, renderer)  # a big plain graph is drawn by our canvas renderer
     return html.Div(className="topology", children=[
         html.Div(className="toolbar", children=[
             _labeled("Graph", dcc.Dropdown(id="topo-type", options=list(GRAPH_TYPES), value=graph_type, clearable=False,
@@ -203,13 +211,17 @@ _CANVAS = {"position": "absolute", "top": 0, "left": 0, "right": 0, "height": "c
            "borderRadius": "6px", "overflow": "hidden"}
 
 
-def _to_canvas(elements: list[dict[str, Any]], found: dict[str, Any] | None, renderer: str | None,
-               sent: str) -> dict[str, Any] | None:
-    """The `topo-big` store's data when the canvas renderer draws these elements (remembered for find/hide), else None."""
+def _to_canvas(elements: list[dict[str, Any]], found: dict[str, Any] | None,
+               renderer: str | None) -> tuple[dict[str, Any] | None, str]:
+    """(the `topo-big` store's data when the canvas renderer draws these elements, else None; the digest of
+    what is sent). A canvas graph is fingerprinted by its columns (what the browser gets, a fraction of the
+    elements to pickle) and remembered under it for find/hide."""
     if not graph_canvas.wanted(elements, bool((found or {}).get("grouped")), renderer):
-        return None
+        return None, digest(elements)
+    big = graph_canvas.payload(elements)
+    sent = digest(big)
     CANVAS.put(sent, elements)
-    return graph_canvas.payload(elements)
+    return big, sent
 
 
 def _shown(source: DataSource, highlight: list[str], elements: list[dict[str, Any]], graph_type: str,
@@ -341,7 +353,8 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
             return (no_update,) * 9  # a plain graph finds and hides by stylesheet (restyle), nothing to re-send
         view = {**(view or {}), "find": find, "hide": hide}  # grouped: find/hide reach members (graph_views)
         try:
-            result, elements, found = _view_elements(source, ctx, graph_type, namespaces, window, end_ago, view)
+            result, elements, found = _view_elements(source, ctx, graph_type, namespaces, window, end_ago, view,
+                                                     renderer)
         except QueryError as exc:
             return no_update, no_update, no_update, str(exc), no_update, no_update, no_update, no_update, no_update
         # an open side panel follows the data, so an incident unfolds in it too
@@ -351,8 +364,9 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
         elements, compared = diff_view.compared(source, graph_type, namespaces, window, seconds_ago(source, end_ago),
                                                 compare, elements)
-        now = digest(elements)
-        big = _to_canvas(elements, found, renderer, now) if now != sent else no_update
+        big, now = _to_canvas(elements, found, renderer)
+        if now == sent:
+            big = no_update
         drawn = no_update if now == sent else [] if big else elements  # the canvas draws a big graph, Cytoscape the rest
         return (drawn, when(result.updated_at), result.namespaces,
                 "; ".join([*result.notes, *compared]), panel, shown, found, now, big)

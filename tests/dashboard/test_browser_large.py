@@ -167,6 +167,25 @@ def test_ten_thousand_workloads_draw_on_the_canvas_and_stay_usable(browser, ui_s
     wait_until(lambda: big(browser, "big.stats().full") > full_draws, 30, what="the recoloured graph drawn")
     assert big(browser, "[big.stats().builtGrid, big.viewport()]") == before
 
+    # a refresh landing mid-drag waits for the drag's end: the gesture's frames stay bitmap moves (no full
+    # drawing, no rebuild); the release draws the new data in full
+    full_draws, fast, deferred = big(browser, "[big.stats().full, big.stats().fast, big.stats().deferred]")
+    browser.execute_script("""const c = document.querySelector('#topo-canvas canvas'), r = c.getBoundingClientRect();
+        const at = (d) => ({clientX: r.left + 40 + d, clientY: r.top + 40 + d, bubbles: true, button: 0, buttons: 1});
+        c.dispatchEvent(new MouseEvent('mousedown', at(0)));
+        window.dispatchEvent(new MouseEvent('mousemove', at(20)));
+        const p = window.meshscopeBig.payload();
+        window.dash_clientside.meshscope_big.elements(Object.assign({}, p,
+            {classes: p.classes.map(c => c.replace('health-failing', 'health-degraded'))}));
+        window.dispatchEvent(new MouseEvent('mousemove', at(40)));""")
+    painted(browser)
+    assert big(browser, "big.stats().full") == full_draws and big(browser, "big.stats().fast") > fast
+    assert big(browser, "big.stats().deferred") > deferred
+    assert any("health-failing" in c for c in big(browser, "big.payload().classes"))  # not applied yet
+    browser.execute_script("window.dispatchEvent(new MouseEvent('mouseup', {clientX: 0, clientY: 0, bubbles: true}))")
+    wait_until(lambda: big(browser, "big.stats().full") > full_draws, 30, what="the drawing after the drag")
+    assert not any("health-failing" in c for c in big(browser, "big.payload().classes"))
+
     # grouping again (as the Group control does) hands the graph back to Cytoscape, fitted in view; and back
     browser.execute_script("window.dash_clientside.set_props('topo-group', {value: 'namespace'})")
     wait_until(lambda: cy(browser, "cy.nodes().length") == 2, 120, what="the two namespaces on Cytoscape")
@@ -195,3 +214,17 @@ def test_tens_of_thousands_of_edges_between_two_namespaces_open_grouped(browser,
                         ".map(e => e.data('rps') || 0).reduce((a, b) => a + b, 0)")
     assert drawn == pytest.approx(sum(e["rps"] for e in crossing), rel=1e-3)
     assert browser.execute_script("return 1 + 1") == 2  # the tab answers
+    # expanded, all 40,000+ edges: drawn on the canvas to completion (completion, not time), and a click answers
+    browser.get(ui.url + "/topology?group=none")
+    nodes, edges = len(graph["nodes"]), len(graph["edges"])
+    assert edges >= 30_000
+    wait_until(lambda: (big(browser, "big.stats()") or {}).get("full", 0) > 0
+               and big(browser, "[big.stats().nodes, big.stats().edges]") == [nodes, edges], 600, interval=0.5,
+               what=f"{nodes} nodes and {edges} edges drawn on the canvas")
+    target = graph["nodes"][nodes // 2]["id"]
+    assert big(browser, "big.zoomTo(1, arguments[0])", target)
+    point = big(browser, "big.screenPosition(arguments[0])", target)
+    assert big(browser, "big.hitAt(arguments[0], arguments[1])", point["x"], point["y"]) == target
+    click_at(browser, point)
+    wait_until(lambda: text_of(browser, "#panel-title").endswith(target.split("/", 1)[1]), 120,
+               what="side panel of the clicked node")

@@ -44,7 +44,11 @@ def test_the_columns_describe_every_positioned_node_and_every_edge_between_them(
     nodes = [e for e in mesh if "source" not in e["data"]]
     edges = [e for e in mesh if "source" in e["data"]]
     N, E = p["nodes"], p["edges"]
-    assert N["id"] == [e["data"]["id"] for e in nodes] and E["id"] == [e["data"]["id"] for e in edges]
+    assert N["id"] == [e["data"]["id"] for e in nodes]
+    assert graph_canvas.edge_ids(p) == [e["data"]["id"] for e in edges]
+    # an id the browser can rebuild from the ends is not sent (most of the bytes of a dense graph)
+    assert all(sent is None or sent != f"{e['data']['source']}->{e['data']['target']}"
+               for sent, e in zip(E["id"], edges))
     assert all(len(col) == len(nodes) for k, col in N.items() if k not in ("outsider", "found_label"))
     assert all(len(col) == len(edges) for col in E.values())
     for i, e in enumerate(nodes):
@@ -67,7 +71,7 @@ def test_nodes_without_a_position_and_their_edges_are_left_out():
     box = {"data": {"id": "box:x", "type": "box"}}  # a compound parent: no position of its own
     tied = {"data": {"id": "e:box", "source": "box:x", "target": elements[0]["data"]["id"]}}
     p = graph_canvas.payload([*elements, box, tied])
-    assert "box:x" not in p["nodes"]["id"] and "e:box" not in p["edges"]["id"]
+    assert "box:x" not in p["nodes"]["id"] and "e:box" not in graph_canvas.edge_ids(p)
     assert len(p["nodes"]["id"]) == sum("source" not in e["data"] for e in elements)
 
 
@@ -102,3 +106,17 @@ def test_sent_graphs_are_remembered_by_digest_newest_first_and_bounded():
         sent.put(key, [{"data": {"id": key}}])
     assert sent.get("a") is None and sent.get(None) is None
     assert sent.get("c") == [{"data": {"id": "c"}}] and sent.get("b") is not None
+
+
+def test_the_page_s_full_elements_give_the_columns_the_lean_ones_would():
+    """The page hands the canvas its full elements (no lean copy of a big graph): same columns, long labels cut."""
+    snap = synthetic_snapshot(200, seed=3, namespaces=2)
+    snap["graphs"]["workload"]["nodes"][4]["name"] = "ledger-" + "y" * 300 + "-v3"
+    full = PositionMemory().place("workload", SnapshotSource(snap).graph("workload").elements)
+    assert any(len(e["data"].get("label") or "") > 300 for e in full)  # the full record is not cut
+    assert graph_canvas.payload(full) == graph_canvas.payload(lean(full))
+    # an edge id that is not `source->target` (two edges between one pair, say) is sent as it is
+    odd = [dict(e, data={**e["data"], "id": e["data"]["id"] + "#tcp"}) if "source" in e["data"] else e for e in full]
+    p = graph_canvas.payload(odd)
+    assert all(eid and eid.endswith("#tcp") for eid in p["edges"]["id"])
+    assert graph_canvas.edge_ids(p) == [e["data"]["id"] for e in odd if "source" in e["data"]]
