@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from diagnose.correlate import correlate
@@ -43,7 +44,7 @@ class LiveDiagnoser:
                  ignore: Iterable[str] = (), clock: Callable[[], float] = time.time,
                  prometheus: Callable[[str, float], float | None] | None = None,
                  data_version: Callable[[], Any] | None = None, idle_interval_s: float = 10.0,
-                 max_busy_share: float = 0.25) -> None:
+                 max_busy_share: float = 0.25, steady: bool = False) -> None:
         """`prometheus` (see `diagnose.slo.scalar_query`): evaluate SLOs with PromQL over the server's
         history instead of counting events locally (a real cluster: `meshscope serve --prometheus`).
 
@@ -51,7 +52,15 @@ class LiveDiagnoser:
         does, e.g. the store's generations), a cycle whose inputs did not change is skipped, except every
         `idle_interval_s` so windows still slide (findings resolve when traffic stops). A cycle never
         starts sooner than its last duration / `max_busy_share` after the previous one, so under load
-        the diagnoser takes at most that share of a core and the API keeps answering."""
+        the diagnoser takes at most that share of a core and the API keeps answering.
+
+        `steady` (with `data_version` and a requests source): new telemetry alone does not start a cycle
+        while it is steady, only every `idle_interval_s` (windows slide, baselines and SLOs catch up). Steady:
+        no finding that telemetry moves is open, the config is the one last diagnosed, and no request logged in
+        the window is an error (code 0 or >= 400, or Envoy response flags) or slow (at least twice its
+        service's usual p95 and 100 ms more, or over a second). Anything else runs a cycle at the usual
+        `interval_s`, so a fault opens its finding as fast as before; a steady mesh costs a read of the
+        window's requests per interval instead of a diagnosis (issue #18, idle is idle)."""
         self.sources = sources
         self.slo_engine = SloEngine(slos, prometheus=prometheus, prometheus_for_all=prometheus is not None)
         self.interval_s, self.window_s, self.ingest_lag_s = interval_s, window_s, ingest_lag_s
@@ -77,6 +86,11 @@ class LiveDiagnoser:
         self._evaluated_at = float("-inf")  # monotonic
         self._slo_status: list[dict[str, Any]] | None = None  # the latest cycle's, served to the API
         self.skipped_cycles = 0
+        self.steady = steady
+        self.steady_skips = 0  # cycles skipped because the telemetry that changed was steady
+        self._open_live = True  # a finding telemetry can move is open (until a cycle says otherwise)
+        self._config_sig: tuple | None = None  # the config objects (identities) the latest cycle diagnosed
+        self._learned_at: float | None = None  # evaluation time the baseline last learned at
         if sources.analyze is None:
             sources.analyze = default_analyze()
 
@@ -153,6 +167,10 @@ class LiveDiagnoser:
             t0 = time.perf_counter()
             current = self._current(now)
             tracked = self.tracker.update(current, now)
+            static = {f.fingerprint for f in self.slo_problems}
+            if self._config_cache is not None:
+                static |= {f.fingerprint for f in self._config_cache[1]}
+            self._open_live = any(f.status == "open" and f.fingerprint not in static for f in tracked)
             self.last_evaluation.update(time=now, seconds=time.perf_counter() - t0, found=len(current),
                                         open=sum(f.status == "open" for f in tracked),
                                         count=self.last_evaluation.get("count", 0) + 1)
@@ -171,11 +189,15 @@ class LiveDiagnoser:
         if (requests is None or requests.empty) and self.sources.rates is not None:
             rates = self._read(self.sources.rates, self.window_s, end)
         snapshot = self._read(self.sources.snapshot)
+        self._config_sig = _config_signature(snapshot)
         self._sync_snapshot_slos(snapshot)
         ctx = RuntimeContext(start=start, end=end, requests=requests, rates=rates, snapshot=snapshot,
                              latency_baseline=dict(self._baseline))
         runtime = analyze_runtime(ctx, ignore=self.ignore)
-        self._learn_baseline(ctx, runtime)
+        # the baseline follows wall time, not cycles: as fast with steady cycles spaced out as with every one
+        steps = 1.0 if self._learned_at is None else max(0.0, end - self._learned_at) / max(self.interval_s, 1e-9)
+        self._learned_at = end
+        self._learn_baseline(ctx, runtime, steps)
         self._feed_slos(ctx, end)
         config = [f for f in self._config_findings(snapshot) if f.code not in self.ignore]
         statuses = self.slo_engine.status(end)
@@ -213,8 +235,11 @@ class LiveDiagnoser:
         # correlation mutates nothing in config findings, but hand out copies so trackers own theirs
         return [_copy(f) for f in self._config_cache[1]]
 
-    def _learn_baseline(self, ctx: RuntimeContext, runtime: list[Finding]) -> None:
-        """Follow each service's p95 while it is not anomalous, so a regression is not learned."""
+    def _learn_baseline(self, ctx: RuntimeContext, runtime: list[Finding], steps: float = 1.0) -> None:
+        """Follow each service's p95 while it is not anomalous, so a regression is not learned.
+
+        `steps`: how many `interval_s` passed since the last learning (a spaced-out cycle counts as the
+        cycles it stands for, capped so one reading never replaces the baseline outright)."""
         rows = client_rows(ctx)
         rule = EdgeLatencyAnomaly()
         if rows.empty:  # Prometheus only: histogram buckets
@@ -234,7 +259,8 @@ class LiveDiagnoser:
                 continue
             old, value = self._baseline.get(dst), float(value)
             # falls fast (a slow start-up is forgotten), rises slowly (a creeping regression is not learned)
-            self._baseline[dst] = value if old is None else old + (0.3 if value < old else 0.03) * (value - old)
+            rate = 1.0 - (1.0 - (0.3 if value < old else 0.03)) ** min(steps, 5.0) if old is not None else 1.0
+            self._baseline[dst] = value if old is None else old + rate * (value - old)
 
     def _feed_slos(self, ctx: RuntimeContext, end: float) -> None:
         mark = self._slo_mark if self._slo_mark is not None else ctx.start
@@ -297,7 +323,26 @@ class LiveDiagnoser:
         except Exception:  # noqa: BLE001 - unknown version: evaluate
             return True, None
         idle_for = time.monotonic() - self._evaluated_at
-        return version != self._evaluated_version or idle_for >= self.idle_interval_s, version
+        if idle_for >= self.idle_interval_s:
+            return True, version
+        if version == self._evaluated_version:
+            return False, version
+        if self.steady and self._is_steady():
+            self.steady_skips += 1
+            return False, version
+        return True, version
+
+    def _is_steady(self) -> bool:
+        """Would a cycle now find what the latest one found? (see `steady` in __init__)"""
+        if self._open_live or self.sources.requests is None or self._config_sig is None:
+            return False
+        if _config_signature(self._read(self.sources.snapshot)) != self._config_sig:
+            return False
+        end = self.clock() - self.ingest_lag_s
+        rows = self._read(self.sources.requests, end - self.window_s, end)
+        if rows is None:
+            return False
+        return not remarkable(rows, self._baseline)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -315,6 +360,46 @@ class LiveDiagnoser:
                 self.skipped_cycles += 1
             pause = max(self.interval_s, cpu / self.max_busy_share if self.max_busy_share > 0 else 0.0)
             self._stop.wait(max(0.0, pause - (time.monotonic() - started)))
+
+
+def _config_signature(snapshot: Any) -> tuple | None:
+    """The config objects' identities: a provider hands out the same objects until the config changes."""
+    if snapshot is None:
+        return None
+    return tuple(map(id, getattr(snapshot, "objects", None) or [snapshot]))
+
+
+def remarkable(requests: pd.DataFrame, baseline: dict[str, float], ratio: float = 2.0, min_increase_ms: float = 100.0,
+               absolute_ms: float = 1000.0) -> bool:
+    """Does any logged request look like trouble: an error (code 0 or >= 400, any Envoy response flag) or a slow
+    answer (`ratio` x its service's usual p95 and `min_increase_ms` more, or over `absolute_ms`)? Vectorized;
+    the thresholds are the latency rule's, per request rather than per p95, so a cycle runs before the rule can fire."""
+    from collector import schema as s
+
+    if requests is None or not len(requests):
+        return False
+    if s.RESPONSE_CODE in requests:
+        code = pd.to_numeric(requests[s.RESPONSE_CODE], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        no_answer = code == 0  # an HTTP request that got no response; a TCP connection logs 0 when all is well
+        if s.PROTOCOL in requests:
+            no_answer &= requests[s.PROTOCOL].astype(str).str.contains("HTTP|GRPC", case=False).to_numpy(dtype=bool)
+        if (no_answer | (code >= 400)).any():
+            return True
+    if s.RESPONSE_FLAGS in requests:
+        flags = requests[s.RESPONSE_FLAGS].astype(str).to_numpy()
+        if (~pd.Series(flags).isin(["-", "", "None", "nan", "<NA>"])).any():
+            return True
+    if s.DURATION_MS in requests:
+        ms = pd.to_numeric(requests[s.DURATION_MS], errors="coerce").to_numpy(dtype=float, na_value=0.0)
+        usual = np.full(len(ms), np.nan)
+        if baseline and s.DESTINATION_SERVICE in requests:
+            usual = pd.to_numeric(requests[s.DESTINATION_SERVICE].astype(object).map(baseline),
+                                  errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        # no baseline for the service: only the absolute bound applies
+        limit = np.where(np.isnan(usual), absolute_ms, np.maximum(usual * ratio, usual + min_increase_ms))
+        if (ms >= np.minimum(limit, absolute_ms)).any():
+            return True
+    return False
 
 
 def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:

@@ -28,7 +28,8 @@ def test_unchanged_inputs_skip_cycles_and_a_change_runs_one():
 
 def test_idle_inputs_still_evaluate_every_idle_interval():
     """Windows slide without new data (findings resolve when traffic stops): one cycle per idle interval."""
-    diag = _diagnoser(lambda: "same", idle_interval_s=0.2).start()
+    # 1 s: well above a cycle's own spacing (its CPU / max_busy_share) even on a loaded box, so cycles in between skip
+    diag = _diagnoser(lambda: "same", idle_interval_s=1.0).start()
     try:
         wait_until(lambda: diag.last_evaluation.get("count", 0) >= 3, timeout=20, interval=0.05,
                    what="periodic cycles while idle")
@@ -60,5 +61,119 @@ def test_slo_status_is_the_latest_cycles_while_the_loop_runs():
         assert sorted(s["name"] for s in first) == sorted(s.name for s in loaded.slos)
         assert diag.slo_status() is first  # served from the cycle, not recomputed per request
         assert diag.slo_status(now=diag.clock()) is not first  # an explicit time is computed
+    finally:
+        diag.stop()
+
+
+# ---- steady telemetry (issue #18: idle is idle) ---------------------------------------------------
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from collector import schema as s  # noqa: E402
+from diagnose.findings import Finding, ResourceRef  # noqa: E402
+from diagnose.live.loop import remarkable  # noqa: E402
+
+SVC = "reviews.bookinfo.svc.cluster.local"
+
+
+def _rows(n: int = 20, code=200, flags="-", ms=20.0, protocol="HTTP/1.1", dst=SVC) -> pd.DataFrame:
+    return pd.DataFrame({s.RESPONSE_CODE: [200] * (n - 1) + [code], s.RESPONSE_FLAGS: ["-"] * (n - 1) + [flags],
+                         s.DURATION_MS: [20.0] * (n - 1) + [ms], s.PROTOCOL: [protocol] * n,
+                         s.DESTINATION_SERVICE: [dst] * n})
+
+
+@pytest.mark.parametrize("rows,baseline,expected", [
+    (_rows(), {SVC: 20.0}, False),  # healthy and usual
+    (_rows().iloc[:0], {}, False),  # nothing logged
+    (_rows(code=503), {SVC: 20.0}, True),  # one error among healthy answers
+    (_rows(code=404), {}, True),  # client errors too (no route, denials)
+    (_rows(code=429, flags="RL"), {}, True),
+    (_rows(flags="UO"), {}, True),  # a flag on an answer that looks fine (circuit breaker, retry budget...)
+    (_rows(code=0), {}, True),  # an HTTP request that got no answer
+    (_rows(code=0, protocol="-"), {}, False),  # a TCP connection logs 0 when all is well
+    (_rows(ms=150.0), {SVC: 20.0}, True),  # slower than twice the usual and 100 ms more
+    (_rows(ms=100.0), {SVC: 20.0}, False),  # 5x, but less than 100 ms more: a busy host's noise
+    (_rows(ms=700.0), {SVC: 400.0}, False),  # under twice the usual
+    (_rows(ms=900.0), {}, False),  # no baseline: only the absolute bound
+    (_rows(ms=1200.0), {}, True),
+    (_rows(ms=1200.0), {SVC: 900.0}, True),  # over a second, whatever the usual
+])
+def test_remarkable_requests_are_errors_or_slow_answers(rows, baseline, expected) -> None:
+    assert remarkable(rows, baseline) is expected
+
+
+CONFIG = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: bookinfo}
+spec: {host: reviews}
+"""
+
+
+def _objects() -> list:
+    from mesh.config import load_text
+
+    return load_text(CONFIG, "mesh.yaml").objects  # new objects: what a provider hands out after a change
+
+
+class _Mesh:
+    """Sources whose requests, config and extra findings a test sets."""
+
+    def __init__(self) -> None:
+        self.rows = _rows()
+        self.objects = _objects()
+        self.extra: list[Finding] = []
+        self.version = 0
+
+    def sources(self) -> LiveSources:
+        from mesh.config import Snapshot
+
+        snap = lambda: Snapshot(self.objects)  # noqa: E731 - a new snapshot per call, the same objects
+        return LiveSources(requests=lambda a, b: self.rows, snapshot=snap, analyze=lambda snap: [],
+                           extra=lambda now: list(self.extra))
+
+
+def _steady(mesh: _Mesh) -> LiveDiagnoser:
+    def version():  # telemetry that never stops: every look is new data
+        mesh.version += 1
+        return mesh.version
+
+    return LiveDiagnoser(mesh.sources(), interval_s=0.02, data_version=version, idle_interval_s=3600, steady=True)
+
+
+@pytest.mark.parametrize("change", ["error", "slow", "config", "open finding"])
+def test_steady_telemetry_skips_cycles_and_any_change_runs_one_at_once(change) -> None:
+    mesh = _Mesh()
+    diag = _steady(mesh).start()
+    try:
+        wait_until(lambda: diag.steady_skips >= 5, timeout=30, interval=0.02, what="steady cycles skipped")
+        assert diag.last_evaluation["count"] == 1  # only the first cycle ran: new data, but steady
+        if change == "error":
+            mesh.rows = _rows(code=503)
+        elif change == "slow":
+            mesh.rows = _rows(ms=5000.0)
+        elif change == "config":
+            mesh.objects = _objects()
+        else:  # a finding telemetry moves keeps cycles coming so it can resolve on time
+            mesh.extra = [Finding("MS3001", "error", "runtime", "x", resource=ResourceRef("Service", "r", "ns"))]
+            mesh.objects = _objects()  # (a config change brings the cycle that opens it)
+        runs = 2 if change == "config" else 3  # trouble keeps cycles coming; a new config needs one
+        wait_until(lambda: diag.last_evaluation["count"] >= runs, timeout=30, interval=0.02,
+                   what=f"cycles at the usual interval after: {change}")
+        if change == "config":  # a new config is diagnosed once; then steady again
+            skips = diag.steady_skips
+            wait_until(lambda: diag.steady_skips >= skips + 5, timeout=30, interval=0.02, what="steady again")
+    finally:
+        diag.stop()
+
+
+def test_without_steady_every_change_of_data_runs_a_cycle() -> None:
+    mesh = _Mesh()
+    diag = _steady(mesh)
+    diag.steady = False
+    diag.start()
+    try:
+        wait_until(lambda: diag.last_evaluation.get("count", 0) >= 3, timeout=30, interval=0.02, what="cycles")
+        assert diag.steady_skips == 0
     finally:
         diag.stop()
