@@ -146,8 +146,9 @@ class Stack:
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=extra)  # and so are canaries to roll back or promote
             backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle
+            # steady: telemetry that shows no trouble is diagnosed every idle interval, not every cycle (#18)
             self.diagnoser = LiveDiagnoser(sources, interval_s=o.diagnose_interval, retention_s=o.store_window_s,
-                                           data_version=None if backend_version
+                                           steady=True, data_version=None if backend_version
                                            is None else lambda: (self.store.generation("requests"), backend_version()))
             self.diagnoser.tracker.persist_to(data / "diagnose" / STATE_FILE)  # open findings survive a kill -9
             from diagnose.live.episodes import journal_changed  # a fault cleared and applied again is news, not a flap
