@@ -31,7 +31,7 @@ class AppTracer:
         self._provider = TracerProvider(resource=resource)
         self._provider.add_span_processor(BatchSpanProcessor(
             OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces", timeout=2),
-            schedule_delay_millis=1000))
+            schedule_delay_millis=3000))  # as the sidecars' exports (bootstrap): per-export cost is meshscope's (#18)
         self._tracer = self._provider.get_tracer("meshscope.demo")
         self._propagator = TraceContextTextMapPropagator()
 
