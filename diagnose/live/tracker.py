@@ -79,6 +79,10 @@ class FindingTracker:
         self.lock = threading.RLock()
         self.state_path = Path(state_path) if state_path else None
         self._saved: str | None = None
+        self._save_lock = threading.Lock()
+        # each track's saved JSON while neither its finding nor its state changed (a resolved finding stays
+        # tracked for `retention_s`: hundreds of them late in a busy day were re-serialised on every save)
+        self._json: dict[str, tuple[Finding, tuple, str]] = {}
         if self.state_path is not None:
             self.load()
 
@@ -86,9 +90,11 @@ class FindingTracker:
         """Fold one evaluation's findings into the states; returns every tracked (open or resolved) finding."""
         with self.lock:
             self._update(current, now)
-            if self.state_path is not None:
-                self.save()
-            return [t.finding for t in self.tracks.values() if t.status != "pending"]
+            payload = self._payload() if self.state_path is not None else None
+            tracked = [t.finding for t in self.tracks.values() if t.status != "pending"]
+        if payload is not None:  # written outside the lock: readers never wait for an fsync
+            self._write(*payload)
+        return tracked
 
     # -- persistence ----------------------------------------------------------------------------------
     def persist_to(self, path: str | Path) -> int:
@@ -108,22 +114,47 @@ class FindingTracker:
     def save(self) -> None:
         """Write the states when they changed (status, membership or evidence), atomically."""
         assert self.state_path is not None
+        with self.lock:
+            payload = self._payload()
+        if payload is not None:
+            self._write(*payload)
+
+    def _payload(self) -> tuple[str, str] | None:
+        """(digest, file text) when the states changed since the last save, else None; under the lock."""
         # what identifies a state change: which findings, their status and streaks (not every fresh count)
         digest = json.dumps(sorted((fp, t.status, t.missing_streak, len(t.reopenings))
                                    for fp, t in self.tracks.items()))
         if digest == self._saved:
-            return
-        try:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_path.with_suffix(".tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(self.state(), fh, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.state_path)
-            self._saved = digest
-        except OSError:
-            log.warning("cannot save finding states to %s", self.state_path, exc_info=True)
+            return None
+        parts, cache = [], {}
+        for fp, t in self.tracks.items():
+            if t.status == "pending":
+                continue
+            key = (t.status, t.seen_streak, t.missing_streak, tuple(t.reopenings))
+            hit = self._json.get(fp)
+            if hit is None or hit[0] is not t.finding or hit[1] != key:
+                hit = (t.finding, key, json.dumps({"finding": t.finding.to_dict(), "status": t.status,
+                                                   "seen_streak": t.seen_streak, "missing_streak": t.missing_streak,
+                                                   "reopenings": list(t.reopenings)}, default=str))
+            cache[fp] = hit
+            parts.append(hit[2])
+        self._json = cache
+        return digest, f'{{"version": {STATE_VERSION}, "tracks": [{", ".join(parts)}]}}'
+
+    def _write(self, digest: str, text: str) -> None:
+        assert self.state_path is not None
+        with self._save_lock:
+            try:
+                self.state_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.state_path.with_suffix(".tmp")
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.state_path)
+                self._saved = digest
+            except OSError:
+                log.warning("cannot save finding states to %s", self.state_path, exc_info=True)
 
     def load(self) -> int:
         """Read states saved by an earlier process; returns how many findings came back."""
