@@ -65,3 +65,47 @@ def test_one_combination_and_all_distinct_combinations_alike():
             assert got.column(f.name).to_pylist() == one.column(f.name).to_pylist() * 50, f.name
     empty, bad = derive_requests(raw.slice(0, 0), CTX)
     assert empty.num_rows == 0 and not bad and empty.schema.equals(REQUESTS)
+
+
+# -- the text split's tokens: each distinct run split once (a batch that repeats its runs) ------------------
+LINE = ('[2026-12-07T04:00:{s:02d}.000Z] "{req}" {status} "-" {nums} "-" "ua" "rid-{i}" "reviews:9080" '
+        '"10.0.0.1:9080" {tail}')
+# every layout a space-separated run may take: the usual, tabs, doubled or trailing blanks, a token short or
+# over (the path with spaces; an older format without route name), empty
+REQS = ["GET /a HTTP/1.1", "POST /b/c HTTP/2", "GET /with space HTTP/1.1", "GET\t/t HTTP/1.1", "GET  /d HTTP/1.1",
+        "GET /e", "- - -", ""]
+STATUSES = ["200 - via_upstream -", "503 UC upstream_reset_before_response_started{connection_termination} -",
+            "200 -\tvia_upstream -", "200  - via_upstream -", "200 - via_upstream", "200 - via_upstream - extra",
+            "404 NR route_not_found - ", " 200 - via_upstream -"]
+NUMS = ["0 295 3 2", "0 1 - -", "10 20 30", "0\t295 3 2", "1 2 3 4 5"]
+TAILS = ["inbound|9080|| 127.0.0.1:1 127.0.0.1:15006 10.0.0.2:{p} outbound_.9080_._.reviews.bookinfo.svc.cluster.local default",
+         "outbound|9080||ratings.bookinfo.svc.cluster.local 10.0.0.1:2 10.0.0.3:9080 127.0.0.1:{p} - -",
+         "outbound|9080||ratings.bookinfo.svc.cluster.local 10.0.0.1:2 10.0.0.3:9080 127.0.0.1:{p} -",
+         "PassthroughCluster  10.0.0.1:2 10.0.0.3:9080 127.0.0.1:{p} - -", "x"]
+
+
+def _plain_tokens(seg):
+    import numpy as np
+    toks = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(seg))
+    n_tok = pc.list_value_length(toks).to_numpy(zero_copy_only=False).astype(np.int64)
+    return n_tok, np.concatenate([[0], np.cumsum(n_tok)[:-1]]).astype(np.int64), pc.list_flatten(toks)
+
+
+def test_text_runs_split_once_per_distinct_value_read_as_every_row_split_alone(monkeypatch):
+    from collector.parse import access_log
+
+    rnd = random.Random(5)
+    for kinds in (4, 60, 5000):  # few layouts repeated (the dictionary path) ... all distinct (split as is)
+        variants = [(REQS[0], STATUSES[0], NUMS[0], TAILS[0])]  # one that fits, then any mix
+        variants += [(rnd.choice(REQS), rnd.choice(STATUSES), rnd.choice(NUMS), rnd.choice(TAILS)) for _ in range(kinds - 1)]
+        lines = []
+        for i in range(5000):
+            req, status, nums, tail = variants[i % kinds] if kinds < 5000 else variants[i]
+            lines.append(LINE.format(s=i % 60, req=req, status=status, nums=nums, i=i, tail=tail.format(p=30000 + i % 7)))
+        arr = pa.array(lines, pa.string())
+        got = access_log.parse_text_lines(arr, CTX)
+        with monkeypatch.context() as m:
+            m.setattr(access_log, "_tokens", _plain_tokens)
+            want = access_log.parse_text_lines(arr, CTX)
+        assert 0 < got.table.num_rows < len(lines) and got.table.to_pylist() == want.table.to_pylist()
+        assert [(e.line, e.message, e.reason) for e in got.errors] == [(e.line, e.message, e.reason) for e in want.errors]
