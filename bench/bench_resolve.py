@@ -11,7 +11,8 @@ clears one scenario `--reps` times in a row and, per repetition, prints:
   the damping state: reopenings counted within the flap window and whether the finding was marked flapping);
 - each cycle after the clear as a log line with --verbose.
 `bench resolve_repN: S s (Rx vs resolve_rep1)` is the figure; the first repetition is the baseline of the same
-run (an undamped resolution). Knobs: BENCH_RESOLVE_REPS (5), BENCH_RESOLVE_SCENARIO (fault-abort),
+run (an undamped resolution). First, `bench tracker_save_N` (no mesh, a second): the CPU of a cycle that changes
+a finding's state with N findings tracked (`--reps 0` runs only that). Knobs: BENCH_RESOLVE_REPS (5), BENCH_RESOLVE_SCENARIO (fault-abort),
 BENCH_RESOLVE_HOLD (8 s the fault stays applied once open). Bounded: start 180 s, each wait 300 s.
 For a before/after, run the same file from a `git worktree` of the old code (cd there: its packages are imported).
 """
@@ -154,6 +155,40 @@ def run(reps: int, scenario: str, hold: float, interval: float, verbose: bool) -
             stack.stop()
 
 
+def save_cost(sizes: tuple[int, ...] = (10, 300, 1000), cycles: int = 20) -> None:
+    """CPU of one tracker update that changes a state (so the state file is written) with N findings tracked:
+    resolved findings stay tracked for the retention (24 h in `meshscope up`), so late in a busy day
+    hundreds are; a save must not re-serialise them all every cycle (it did, and the cycle waited for it)."""
+    from diagnose.catalog import make
+    from diagnose.findings import ResourceRef
+    from diagnose.live.tracker import FindingTracker
+
+    def finding(i: int):
+        f = make("MS3010", resource=ResourceRef("VirtualService", f"vs{i}", "bookinfo", path="spec/http[0]/fault"),
+                 source="productpage-v1", destination=f"svc{i}.bookinfo.svc.cluster.local", count=5, total=10)
+        f.evidence = {"edge_key": f"svc{i}.bookinfo.svc.cluster.local",
+                      "edges": [{"source": "productpage-v1", "destination": f"svc{i}", "count": 5}] * 3}
+        return f
+
+    first = None
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-resolve-save-") as tmp:
+            tr = FindingTracker(resolve_after=3, state_path=Path(tmp) / "findings-state.json")
+            t = 1000.0
+            tr.update([finding(i) for i in range(n)], t)
+            for _ in range(5):  # all resolved, kept for the retention
+                t += 1
+                tr.update([], t)
+            c0 = time.process_time()
+            for k in range(cycles):  # one finding comes and goes: its state changes every cycle
+                t += 1
+                tr.update([finding(0)] if k % 4 < 2 else [], t)
+            ms = (time.process_time() - c0) / cycles * 1e3
+        report(f"tracker_save_{n}", ms, "ms CPU per state change", (f"tracker_save_{sizes[0]}", first) if first else None)
+        first = first or ms
+    print(f"# load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_RESOLVE_REPS", "5")))
@@ -164,7 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv if argv is not None else [])
     if threading.current_thread() is threading.main_thread():  # SIGTERM stops the mesh too (finally runs)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    run(a.reps, a.scenario, a.hold, a.interval, a.verbose)
+    save_cost()
+    if a.reps > 0:
+        run(a.reps, a.scenario, a.hold, a.interval, a.verbose)
 
 
 if __name__ == "__main__":
