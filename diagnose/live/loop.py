@@ -56,7 +56,8 @@ class LiveDiagnoser:
 
         `steady` (with `data_version` and a requests source): new telemetry alone does not start a cycle
         while it is steady, only every `idle_interval_s` (windows slide, baselines and SLOs catch up). Steady:
-        no finding that telemetry moves is open, the config is the one last diagnosed, and no request logged in
+        no finding that telemetry moves is open (SLO burns, judged over minutes, do not count), the config is
+        the one last diagnosed, and no request logged in
         the window is an error (code 0 or >= 400, or Envoy response flags) or slow (at least twice its
         service's usual p95 and 100 ms more, or over a second). Anything else runs a cycle at the usual
         `interval_s`, so a fault opens its finding as fast as before; a steady mesh costs a read of the
@@ -170,7 +171,9 @@ class LiveDiagnoser:
             static = {f.fingerprint for f in self.slo_problems}
             if self._config_cache is not None:
                 static |= {f.fingerprint for f in self._config_cache[1]}
-            self._open_live = any(f.status == "open" and f.fingerprint not in static for f in tracked)
+            # SLO burn findings are judged over windows of minutes: a cycle every idle interval moves them on time
+            self._open_live = any(f.status == "open" and f.category != "slo" and f.fingerprint not in static
+                                  for f in tracked)
             self.last_evaluation.update(time=now, seconds=time.perf_counter() - t0, found=len(current),
                                         open=sum(f.status == "open" for f in tracked),
                                         count=self.last_evaluation.get("count", 0) + 1)

@@ -177,3 +177,15 @@ def test_without_steady_every_change_of_data_runs_a_cycle() -> None:
         assert diag.steady_skips == 0
     finally:
         diag.stop()
+
+
+def test_an_open_slo_burn_alone_does_not_keep_cycles_coming() -> None:
+    """SLO burns are judged over windows of minutes: one cycle per idle interval moves them on time."""
+    mesh = _Mesh()
+    mesh.extra = [Finding("MS4001", "error", "slo", "burning", resource=ResourceRef("ServiceLevelObjective", "s", "ns"))]
+    diag = _steady(mesh).start()
+    try:
+        wait_until(lambda: diag.steady_skips >= 5, timeout=30, interval=0.02, what="steady cycles skipped")
+        assert diag.last_evaluation["count"] == 1 and diag.findings({"status": "open"})
+    finally:
+        diag.stop()
