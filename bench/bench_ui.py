@@ -78,6 +78,13 @@ def _render_ms(driver, url: str, nodes: int | None, query: str = "?group=none",
 # gives its screen position `p`, the element under it `canvas` and the graph's box
 _CLICK_BODY = """const at = {clientX: box.left + p.x, clientY: box.top + p.y, bubbles: true, cancelable: true, view: window,
             button: 0, buttons: 1};
+window._shownAt = null;  // when the title shows the clicked element: noted by the page as it happens
+if (window._shownObserver) window._shownObserver.disconnect();
+window._shownObserver = new MutationObserver(() => {
+  const t = document.getElementById('panel-title');
+  if (!window._shownAt && window._clickAt && t && t.textContent.endsWith(arguments[1])) window._shownAt = performance.now();
+});
+window._shownObserver.observe(document.getElementById('topo-panel'), {childList: true, subtree: true, characterData: true});
 requestAnimationFrame(() => requestAnimationFrame(() => {
   window._clickAt = performance.now();
   canvas.dispatchEvent(new MouseEvent('mousedown', at));
@@ -92,20 +99,21 @@ CANVAS_CLICK = """const b = window.meshscopeBig; b.zoomTo(1, arguments[0]);
 const p = b.screenPosition(arguments[0]), canvas = document.querySelector('#topo-canvas canvas');
 const box = canvas.getBoundingClientRect();
 """ + _CLICK_BODY
-SHOWN = """const t = document.getElementById('panel-title');
-return t && t.textContent.endsWith(arguments[0]) ? performance.now() - window._clickAt : null;"""
+SHOWN = """return window._shownAt ? window._shownAt - window._clickAt : null;"""
 
 
 def _click_ms(driver, node_id: str, canvas: bool = False) -> float:
     """Mouse press and release on a node -> the side panel shows that node (server callback + DOM update).
 
     The view is first zoomed to 1x around the node, as a user does before clicking in a big graph; the
-    press is dispatched in the page (see `_gesture_frame_ms` for why not through CDP) and timed there.
+    press is dispatched in the page (see `_gesture_frame_ms` for why not through CDP) and timed there, and
+    so is the panel's arrival (a MutationObserver): the figure once was the time of the WebDriver poll that
+    saw the panel, seconds late on a loaded box (a poll waits for chromedriver and the page).
     """
-    driver.execute_script("const t = document.getElementById('panel-title'); if (t) t.textContent = '';")
-    driver.execute_script(CANVAS_CLICK if canvas else CLICK, node_id)
-    return float(_wait(lambda: driver.execute_script(SHOWN, node_id.split("/", 1)[1]), timeout=min(PHASE_S, 120),
-                       interval=0.005))
+    driver.execute_script("const t = document.getElementById('panel-title'); if (t) t.textContent = '';"
+                          "window._clickAt = 0;")
+    driver.execute_script(CANVAS_CLICK if canvas else CLICK, node_id, node_id.split("/", 1)[1])
+    return float(_wait(lambda: driver.execute_script(SHOWN), timeout=min(PHASE_S, 120), interval=0.02))
 
 
 # one drag (pan) or wheel (zoom) gesture from a point of empty background, one event a frame; the renderer's

@@ -388,13 +388,16 @@
       var nodes = [];
       for (id in ids) {
         if (!ids[id]) continue;
+        var n = g.index.get(id);
+        if (n !== undefined) {  // a node: the edges' id map (made on first use) is not needed for it
+          if (inBox(g.x[n], g.y[n])) nodes.push(n);
+          continue;
+        }
         var e = edgeIndex(g).get(id);
         if (e !== undefined) {
           var s = g.src[e], t = g.tgt[e];
           ctx.moveTo(g.x[s], g.y[s]); ctx.lineTo(g.x[t], g.y[t]);
         }
-        var n = g.index.get(id);
-        if (n !== undefined && inBox(g.x[n], g.y[n])) nodes.push(n);
       }
       ctx.stroke();
       ctx.beginPath();
@@ -656,9 +659,11 @@
 
   function setMarks(marks, highlight, labels, selected) {
     // each refresh re-sends the highlight and the marks, equal most of the time: redraw only on a change
-    var key = JSON.stringify([marks, highlight, labels, selected]);
-    if (key === S.marksKey) return;
+    // the selection comes back from the server after a click already marked it here (one drawing per click)
+    var key = JSON.stringify([marks, highlight, labels]), same = key === S.marksKey;
+    if (same && (selected || null) === S.selected) return;
     S.marksKey = key;
+    if (same) { S.selected = selected || null; if (S.g) redraw(); return; }
     var found = toSet((marks || {}).found), hidden = toSet((marks || {}).hidden);
     S.marks = {found: found, hidden: hidden, anyHidden: ((marks || {}).hidden || []).length > 0};
     S.highlight = toSet(highlight);

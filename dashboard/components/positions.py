@@ -15,6 +15,21 @@ from typing import Any
 
 COLUMN_GAP = 180.0
 ROW_GAP = 100.0
+ASPECT = 1.6  # width / height of the graph's box on a laptop screen: a big graph is laid out near that shape
+
+
+def lanes_for(columns: int, tallest: int) -> int:
+    """Side-by-side lanes per depth column that bring the drawing's width / height closest to ASPECT.
+
+    One lane a column made the synthetic 10,000-workload mesh (50 depths of 200 workloads) a strip 0.45
+    as wide as tall (and callers' heights pushed it to 0.04): fitted to the screen, a sliver. More lanes
+    only where the graph is much taller than wide; a small graph stays one lane a column.
+    """
+    def off(lanes: int) -> float:
+        width = max(1, columns * lanes) * COLUMN_GAP
+        height = max(1, math.ceil(tallest / lanes)) * ROW_GAP
+        return abs(math.log(width / height / ASPECT))
+    return min(range(1, max(1, tallest) + 1), key=off)
 
 
 def _acyclic(node_ids: list[str], edges: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -129,8 +144,7 @@ class PositionMemory:
         for n in new:
             by_column[depth[n["data"]["id"]]].append(n)
         if graph_type not in self._lanes:
-            rows_max = max(12, math.ceil(2 * math.sqrt(len(nodes))))
-            self._lanes[graph_type] = max(1, math.ceil(max(len(v) for v in by_column.values()) / rows_max))
+            self._lanes[graph_type] = lanes_for(len(by_column), max(len(v) for v in by_column.values()))
         lanes = self._lanes[graph_type]
         for col in sorted(by_column):
             def wanted(n: dict[str, Any]) -> float:
@@ -141,9 +155,21 @@ class PositionMemory:
                 groups[n["data"].get("parent") or n["data"]["id"]].append(n)
             ordered = sorted(groups.items(), key=lambda kv: (
                 min(wanted(m) for m in kv[1]), kv[1][0]["data"].get("namespace") or "", kv[0]))
+            fresh = column_fill[col * lanes] == float("-inf") and lanes == 1
+            placed: list[tuple[str, float]] = []
             for _, members in ordered:  # a box's members go down one lane together
                 lane = min(range(col * lanes, col * lanes + lanes), key=lambda i: column_fill[i])
                 for n in sorted(members, key=lambda m: m["data"].get("name") or ""):
-                    y = max(wanted(n) if lanes == 1 else 0.0, column_fill[lane] + ROW_GAP)
+                    want = wanted(n) if lanes == 1 else 0.0
+                    y = max(want, column_fill[lane] + ROW_GAP)
                     known[n["data"]["id"]] = {"x": lane * COLUMN_GAP, "y": y}
                     column_fill[lane] = y
+                    placed.append((n["data"]["id"], want))
+            if fresh and placed:
+                # each node sits at or below its callers' mean height, so a column's block slid down by about
+                # half its height, depth after depth; centring a new column's block on the heights its nodes
+                # wanted keeps the order and the spacing without that drift
+                shift = sum(known[i]["y"] for i, _ in placed) / len(placed) - sum(w for _, w in placed) / len(placed)
+                for i, _ in placed:
+                    known[i]["y"] -= shift
+                column_fill[col * lanes] -= shift

@@ -54,3 +54,35 @@ def test_a_hub_with_many_callers_wraps_into_lanes_and_boxes_stay_together():
     boxed = _pos(PositionMemory().place("versionedApp", _graph(["gw", "x"], [("gw", "x"), ("x", "r-v3")]) + versions +
                                         [{"data": {"id": "gw->r-v1", "source": "gw", "target": "r-v1"}}]))
     assert len({boxed[f"r-{v}"][0] for v in ("v1", "v2", "v3")}) == 1  # one column for the whole box
+
+
+def _layered(layers: int, per_layer: int, callers: int = 2, seed: int = 5):
+    import random
+    rng = random.Random(seed)
+    names = [[f"l{i}-n{j}" for j in range(per_layer)] for i in range(layers)]
+    edges = [(rng.choice(names[i - 1]), n) for i in range(1, layers) for n in names[i] for _ in range(callers)]
+    return _graph([n for layer in names for n in layer], edges)
+
+
+def _box(placed):
+    xs, ys = [p[0] for p in placed.values()], [p[1] for p in placed.values()]
+    return max(xs) - min(xs), max(ys) - min(ys)
+
+
+def test_a_big_layered_graph_is_laid_out_near_the_screen_s_shape_without_overlaps():
+    from dashboard.components.positions import ASPECT
+    for layers, per_layer in ((50, 200), (8, 400), (40, 12)):  # deep and wide, shallow and tall, deep and thin
+        placed = _pos(PositionMemory().place("workload", _layered(layers, per_layer)))
+        width, height = _box(placed)
+        assert width / max(height, 1) >= ASPECT / 2, (layers, per_layer)  # never a tall sliver
+        # wider than the screen only when the depths alone are (lanes never wrap a depth's column)
+        assert width / max(height, 1) <= ASPECT * 2 or layers * 180 / (per_layer * 100) > ASPECT, (layers, per_layer)
+        assert len(set(placed.values())) == layers * per_layer  # no two nodes on one spot
+
+
+def test_a_column_does_not_slide_below_its_callers_depth_after_depth():
+    # one lane a column (as wide as tall already): each node wants its callers' mean height; the old layout
+    # slid every column's block half its height further down, 30 depths over
+    placed = _pos(PositionMemory().place("workload", _layered(30, 40)))
+    _, height = _box(placed)
+    assert height <= 2 * 40 * 100  # (it was 5x: 21,000)
