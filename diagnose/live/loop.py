@@ -90,7 +90,7 @@ class LiveDiagnoser:
         self.steady = steady
         self.steady_skips = 0  # cycles skipped because the telemetry that changed was steady
         self._open_live = True  # a finding telemetry can move is open (until a cycle says otherwise)
-        self._config_sig: tuple | None = None  # the config objects (identities) the latest cycle diagnosed
+        self._config_sig: Any = _UNSEEN  # the config objects (identities) the latest cycle diagnosed
         self._learned_at: float | None = None  # evaluation time the baseline last learned at
         if sources.analyze is None:
             sources.analyze = default_analyze()
@@ -337,7 +337,7 @@ class LiveDiagnoser:
 
     def _is_steady(self) -> bool:
         """Would a cycle now find what the latest one found? (see `steady` in __init__)"""
-        if self._open_live or self.sources.requests is None or self._config_sig is None:
+        if self._open_live or self.sources.requests is None or self._config_sig is _UNSEEN:
             return False
         if _config_signature(self._read(self.sources.snapshot)) != self._config_sig:
             return False
@@ -363,6 +363,9 @@ class LiveDiagnoser:
                 self.skipped_cycles += 1
             pause = max(self.interval_s, cpu / self.max_busy_share if self.max_busy_share > 0 else 0.0)
             self._stop.wait(max(0.0, pause - (time.monotonic() - started)))
+
+
+_UNSEEN = object()  # no cycle has run yet
 
 
 def _config_signature(snapshot: Any) -> tuple | None:
