@@ -611,18 +611,44 @@ def _traceparent(trace_hex: pa.Array) -> pa.Array:
 
 
 def _patch_identity(table: pa.Table, wl: pa.Array, ns: pa.Array, pr: pa.Array) -> pa.Table:
-    """Put each row's own proxy identity where derive_requests wrote the markers (reporter-side columns)."""
-    for name, mark, value in ((s.SOURCE_WORKLOAD, _MARK_WL, wl), (s.DESTINATION_WORKLOAD, _MARK_WL, wl),
-                              (s.SOURCE_WORKLOAD_NAMESPACE, _MARK_NS, ns), (s.DESTINATION_WORKLOAD_NAMESPACE, _MARK_NS, ns),
-                              (s.SOURCE_PRINCIPAL, _MARK_PR, pr), (s.DESTINATION_PRINCIPAL, _MARK_PR, pr)):
+    """Put each row's own proxy identity where derive_requests wrote the markers (reporter-side columns).
+    Done on dictionary codes: the identities are encoded once, and each column's marked rows point at them
+    (no string copied per row); the result is what encoding the patched strings would give."""
+    encoded = {}
+    for mark, value in ((_MARK_WL, wl), (_MARK_NS, ns), (_MARK_PR, pr)):
+        enc = pc.dictionary_encode(value)
+        encoded[mark] = None if enc.indices.null_count else (enc.indices.to_numpy(zero_copy_only=False), enc.dictionary)
+    for name, mark in ((s.SOURCE_WORKLOAD, _MARK_WL), (s.DESTINATION_WORKLOAD, _MARK_WL),
+                       (s.SOURCE_WORKLOAD_NAMESPACE, _MARK_NS), (s.DESTINATION_WORKLOAD_NAMESPACE, _MARK_NS),
+                       (s.SOURCE_PRINCIPAL, _MARK_PR), (s.DESTINATION_PRINCIPAL, _MARK_PR)):
         i = table.schema.get_field_index(name)
         col = table.column(i).combine_chunks()
+        typ = table.schema.field(i).type
+        value = {_MARK_WL: wl, _MARK_NS: ns, _MARK_PR: pr}[mark]
+        if pa.types.is_dictionary(col.type) and encoded[mark] is not None and not col.indices.null_count:
+            patched = _patch_codes(col, mark, *encoded[mark])
+            table = table.set_column(i, name, patched.cast(typ))
+            continue
         if pa.types.is_dictionary(col.type):  # compare the few distinct values, not every row's string
             hit = pc.take(pc.equal(col.dictionary, mark), col.indices)
             plain = col.cast(pa.string())
         else:
             hit, plain = pc.equal(col, mark), col
         plain = pc.if_else(hit, value, plain)
-        typ = table.schema.field(i).type
         table = table.set_column(i, name, pc.dictionary_encode(plain).cast(typ) if pa.types.is_dictionary(typ) else plain)
     return table
+
+
+def _patch_codes(col: pa.DictionaryArray, mark: str, v_codes: np.ndarray, v_dict: pa.Array) -> pa.DictionaryArray:
+    """Rows of `col` holding `mark` take the value's code instead; equal strings of the two dictionaries merge,
+    and the dictionary is in first-appearance order (as `dictionary_encode` of the patched strings)."""
+    codes = col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    k = len(col.dictionary)
+    is_mark = pc.fill_null(pc.equal(col.dictionary, mark), False).to_numpy(zero_copy_only=False)
+    if is_mark.any():
+        codes = np.where(is_mark[codes], k + v_codes, codes)
+    both = pc.dictionary_encode(pa.concat_arrays([col.dictionary.cast(pa.string()), v_dict.cast(pa.string())]))
+    canon = both.indices.to_numpy(zero_copy_only=False).astype(np.int64)[codes]  # equal strings: one code
+    order = pc.dictionary_encode(pa.array(canon, pa.int64()))  # codes renumbered by first appearance
+    return pa.DictionaryArray.from_arrays(pa.array(order.indices.to_numpy(zero_copy_only=False), pa.int32()),
+                                          pc.take(both.dictionary, order.dictionary))

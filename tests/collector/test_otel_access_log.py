@@ -307,3 +307,33 @@ def test_bodies_read_from_the_payload_match_the_complete_decoder_on_mutated_bodi
     raw = bad.SerializeToString().replace(b"\x0a\x01x", b"\x0a\x01\xff")  # a structured record's body, not UTF-8
     with pytest.raises(OtelLogError):
         decode_access_logs(raw)
+
+
+def test_identity_patched_on_codes_gives_what_patching_the_strings_gives():
+    """Reporter-side columns hold markers where the sidecar's own identity goes; they are patched on dictionary
+    codes: same values and the same dictionary (first appearance, merged duplicates, markers gone) as the strings."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from collector.parse import otel_access_log as o
+    from collector.tables import REQUESTS
+
+    rnd = random.Random(3)
+    n = 400
+    pool = [o._MARK_WL, o._MARK_NS, o._MARK_PR, "unknown", "reviews-v1", "bookinfo", "spiffe://cluster.local/ns/a/sa/b"]
+    cols = {f.name: pa.array([rnd.choice(pool) for _ in range(n)]).dictionary_encode() if f.name in (
+        s.SOURCE_WORKLOAD, s.DESTINATION_WORKLOAD, s.SOURCE_WORKLOAD_NAMESPACE, s.DESTINATION_WORKLOAD_NAMESPACE,
+        s.SOURCE_PRINCIPAL, s.DESTINATION_PRINCIPAL) else pa.nulls(n, f.type) for f in REQUESTS}
+    table = pa.table(cols).cast(REQUESTS)
+    for kinds in (1, 3, n):  # one sidecar, a few, every record its own
+        ident = [pa.array([rnd.choice(["reviews-v1", "unknown", "x", "bookinfo"]) + str(i % kinds) for i in range(n)])
+                 for _ in range(3)]
+        got = o._patch_identity(table, *ident)
+        for name, mark, value in ((s.SOURCE_WORKLOAD, o._MARK_WL, ident[0]), (s.DESTINATION_PRINCIPAL, o._MARK_PR, ident[2]),
+                                  (s.SOURCE_WORKLOAD_NAMESPACE, o._MARK_NS, ident[1])):
+            col = table.column(name).combine_chunks()
+            strings = pc.if_else(pc.equal(col.cast(pa.string()), mark), value, col.cast(pa.string()))
+            want = pc.dictionary_encode(strings)
+            assert got.column(name).combine_chunks().equals(want), name
