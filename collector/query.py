@@ -419,9 +419,10 @@ def spans(store: TelemetryStore, window_s: float, end=None, trace_id: str | None
     (those of `schema.SPANS_COLUMNS`; converting unneeded ones, attributes above all, is most of a read's cost)."""
     end_ts = pd.Timestamp.now(tz="UTC") if end is None else _ts(end)
     names = None if columns is None else [c for c in columns if c in s.SPANS_COLUMNS]
-    table = store.arrow("spans", end_ts - pd.Timedelta(seconds=window_s), end_ts, columns=names)
-    if trace_id is not None:
-        table = table.filter(pc.equal(table.column(s.TRACE_ID), trace_id.lower()))
+    # one trace: the store filters on its id before cutting the window, so 15 minutes of spans (attributes and
+    # all) are not copied to keep one trace's (#18)
+    where = None if trace_id is None else pc.field(s.TRACE_ID) == trace_id.lower()
+    table = store.arrow("spans", end_ts - pd.Timedelta(seconds=window_s), end_ts, columns=names, filter_expr=where)
     return tables.to_pandas(table)
 
 

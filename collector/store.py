@@ -239,6 +239,8 @@ class TelemetryStore:
             out = state.spec.schema.empty_table()
         else:
             out = pa.concat_tables([c.table if keep is None else c.table.select(keep) for c in picked])
+            if filter_expr is not None:  # first: it usually keeps a few rows (one trace), so the time cut copies only those
+                out = out.filter(filter_expr)
             tcol = out.column(state.spec.time_column).cast(pa.int64())
             mask = None
             if lo is not None:
@@ -248,10 +250,10 @@ class TelemetryStore:
                 mask = m2 if mask is None else pc.and_(mask, m2)
             if mask is not None:
                 out = out.filter(mask)
+        if older is not None and filter_expr is not None:
+            older = older.filter(filter_expr)
         if older is not None and older.num_rows:
             out = pa.concat_tables([older, out.select(older.column_names)]) if out.num_rows else older
-        if filter_expr is not None:
-            out = out.filter(filter_expr)
         if columns is not None:
             out = out.select(columns)
         return out
@@ -266,11 +268,11 @@ class TelemetryStore:
         with self._lock:
             pending = [c.table for c in state.pending if c.t_max >= lo and c.t_min <= hi]
             paths = [s.path for s in _segments(self.data_dir / state.spec.name) if s.t_max >= lo and s.t_min <= hi]
-        parts = [t for t in (_read_segment(p, state.spec, lo, hi) for p in sorted(paths)) if t is not None]
+        # only the asked columns are decoded: a 15-minute trace list otherwise decoded every span's attributes
+        # from each segment it reads, on every poll (#18)
+        parts = [t for t in (_read_segment(p, state.spec, lo, hi, keep) for p in sorted(paths)) if t is not None]
         self.disk_reads += len(parts)
-        parts += pending
-        if keep is not None:
-            parts = [t.select(keep) for t in parts]
+        parts += [t if keep is None else t.select(keep) for t in pending]
         if not parts:
             return None
         out = pa.concat_tables(parts)
@@ -523,16 +525,26 @@ def _segments(d: Path) -> list[_Segment]:
     return out
 
 
-def _read_segment(path: Path, spec: TableSpec, lo: int | None = None, hi: int | None = None) -> pa.Table | None:
+def _read_segment(path: Path, spec: TableSpec, lo: int | None = None, hi: int | None = None,
+                  columns: list[str] | None = None) -> pa.Table | None:
     """A segment's rows (with lo <= time <= hi when given: its row groups' time statistics skip the rest
-    unread), or None when it is unreadable (warned: a damaged segment must not stop a load or a query) or
-    aged out since it was listed."""
+    unread; only `columns` when given, which must name the time column), or None when it is unreadable
+    (warned: a damaged segment must not stop a load or a query) or aged out since it was listed."""
     bounds = None
     if lo is not None and hi is not None:
         col = spec.time_column
-        bounds = [(col, ">=", pd.Timestamp(lo, unit="ns", tz="UTC")), (col, "<=", pd.Timestamp(hi, unit="ns", tz="UTC"))]
+        # Arrow scalars in nanoseconds: a pandas Timestamp is cut to microseconds on its way into the filter,
+        # which lost a span stamped within the microsecond below `hi` (at the memory/disk boundary of a read)
+        ts = spec.schema.field(col).type
+        bounds = (pc.field(col) >= pa.scalar(lo, ts)) & (pc.field(col) <= pa.scalar(hi, ts))
+    if columns is not None:  # the segment's other columns stay undecoded; conform fills only these
+        spec = TableSpec(spec.name, pa.schema([spec.schema.field(c) for c in columns]), spec.time_column,
+                         spec.string_default)
     try:
-        return tables.conform(pq.read_table(path, filters=bounds), spec)
+        if columns is not None:  # a segment written before a column existed lacks it: conform fills it
+            present = set(pq.read_schema(path).names)
+            columns = [c for c in columns if c in present]
+        return tables.conform(pq.read_table(path, columns=columns, filters=bounds), spec)
     except FileNotFoundError:
         return None
     except Exception as exc:

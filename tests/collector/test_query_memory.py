@@ -87,3 +87,58 @@ def test_a_range_of_rate_frames_allocates_a_small_multiple_of_its_read(samples):
     assert len(frames) == 11 and all(len(f) > 0 for _, f in frames)
     assert not any(isinstance(f[s.SOURCE_WORKLOAD].dtype, pd.CategoricalDtype) for _, f in frames)
     assert peak < BOUND * samples.nbytes, f"a range read of {samples.nbytes:,} bytes allocated {peak:,} bytes at its peak"
+
+
+def _spans(n: int, t0: float, traces: int) -> pd.DataFrame:
+    """`n` spans of `traces` traces from t0 on, one a millisecond, each with the attributes a sidecar's span carries."""
+    i = np.arange(n)
+    return pd.DataFrame({
+        s.TRACE_ID: [f"{k % traces:032x}" for k in i], s.SPAN_ID: [f"{k:016x}" for k in i],
+        s.START_TIME: pd.to_datetime((t0 + i / 1000.0) * 1e9, utc=True), s.DURATION_MS: 1.0,
+        s.SERVICE_NAME: "reviews.bookinfo", s.SPAN_NAME: "reviews.bookinfo.svc.cluster.local:9080/*",
+        s.ATTRIBUTES: [{"http.url": f"http://reviews:9080/reviews/{k}", "upstream_cluster": "outbound|9080||reviews",
+                        "user_agent": "python-httpx/0.27", "guid:x-request-id": f"{k:036x}"} for k in i],
+    })
+
+
+def test_a_past_window_read_of_some_columns_decodes_only_those(tmp_path):
+    """Rows older than memory holds come from the segments on disk: only the asked columns are decoded."""
+    store = TelemetryStore(tmp_path, window_s=10**6, max_bytes=50_000, clock=lambda: T0 + 3600, flush_interval_s=10**9)
+    for k in range(4):  # four segments, all but the newest rows out of memory
+        store.add_spans(_spans(3000, T0 + 10 * k, traces=300))
+        store.flush()
+    full = store.arrow("spans", T0 - 1, T0 + 60)
+    assert store.disk_reads > 0 and full.num_rows == 12_000
+    cols = [s.TRACE_ID, s.START_TIME]
+    got, peak = _peak_allocated(lambda: store.arrow("spans", T0 - 1, T0 + 60, columns=cols))
+    assert got.equals(full.select(cols))
+    attributes = full.column(s.ATTRIBUTES).nbytes
+    assert peak < attributes, f"a read of {cols} allocated {peak:,} bytes; the attributes it did not ask for are {attributes:,}"
+
+
+def test_one_trace_is_read_without_copying_the_window(tmp_path):
+    """A trace's spans are picked before the window is cut: the read allocates about one trace, not 15 minutes."""
+    from collector.query import spans
+
+    store = TelemetryStore(window_s=10**6, clock=lambda: T0 + 60)
+    store.add_spans(_spans(20_000, T0, traces=2000))
+    whole = store.arrow("spans").nbytes
+    trace = f"{7:032X}"  # any case: ids are matched in lower case
+    got, peak = _peak_allocated(lambda: spans(store, 900.0, T0 + 30, trace_id=trace))
+    assert sorted(got[s.SPAN_ID]) == sorted(f"{k:016x}" for k in range(7, 20_000, 2000))
+    assert peak < whole / 10, f"one trace's read allocated {peak:,} bytes of a {whole:,}-byte window"
+
+
+def test_a_past_window_read_has_every_row_whatever_its_nanoseconds(tmp_path):
+    """Spans are stamped to the nanosecond: a read across the memory/disk boundary returns what a memory-only
+    store returns (the segment filter once cut its bound to the microsecond and lost the row just below it)."""
+    disk = TelemetryStore(tmp_path, window_s=10**6, max_bytes=50_000, clock=lambda: T0 + 3600, flush_interval_s=10**9)
+    memory = TelemetryStore(window_s=10**6, clock=lambda: T0 + 3600)
+    for k in range(4):
+        batch = _spans(3000, T0 + 10 * k + 0.000_000_123 * k, traces=300)
+        disk.add_spans(batch)
+        disk.flush()
+        memory.add_spans(batch)
+    assert disk.disk_reads == 0 and disk.arrow("spans", T0 - 1, T0 + 60).num_rows == 12_000 and disk.disk_reads > 0
+    for lo, hi in [(T0 - 1, T0 + 60), (T0 + 5, T0 + 32.9), (T0 + 12.5, T0 + 32.904999)]:
+        assert disk.arrow("spans", lo, hi).equals(memory.arrow("spans", lo, hi)), (lo, hi)
