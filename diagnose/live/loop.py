@@ -343,8 +343,8 @@ class LiveDiagnoser:
             return False
         end = self.clock() - self.ingest_lag_s
         rows = self._read(self.sources.requests, end - self.window_s, end)
-        if rows is None:
-            return False
+        if rows is None or (not len(rows) and self.sources.rates is not None):
+            return False  # no logged requests: a cycle diagnoses from the rate frame, which this check cannot judge
         return not remarkable(rows, self._baseline)
 
     def _run(self) -> None:

@@ -189,3 +189,17 @@ def test_an_open_slo_burn_alone_does_not_keep_cycles_coming() -> None:
         assert diag.last_evaluation["count"] == 1 and diag.findings({"status": "open"})
     finally:
         diag.stop()
+
+
+def test_without_logged_requests_the_rate_frame_is_diagnosed_every_cycle() -> None:
+    """The steady check judges logged requests; a mesh diagnosed from its rate frame alone is never steady."""
+    mesh = _Mesh()
+    mesh.rows = _rows().iloc[:0]
+    diag = _steady(mesh)
+    diag.sources.rates = lambda window, end=None: pd.DataFrame()
+    diag.start()
+    try:
+        wait_until(lambda: diag.last_evaluation.get("count", 0) >= 4, timeout=30, interval=0.02, what="cycles")
+        assert diag.steady_skips == 0
+    finally:
+        diag.stop()
