@@ -280,6 +280,9 @@ def _payload(snapshot: dict, label: str) -> None:
     print(f"# {label}: {len(full) - edges} nodes, {edges} edges", flush=True)
     report(f"topology_payload_{label}", len(json.dumps(lean(full))) / 1e6, "MB",
            baseline=(f"topology_payload_full_{label}", len(json.dumps(full)) / 1e6))
+    from dashboard.components.graph_canvas import payload
+    report(f"topology_payload_canvas_{label}", len(json.dumps(payload(full))) / 1e6, "MB",
+           baseline=(f"topology_payload_{label}", len(json.dumps(lean(full))) / 1e6))
 
 
 def main() -> None:
