@@ -188,13 +188,13 @@ def test_ten_thousand_workloads_draw_on_the_canvas_and_stay_usable(browser, ui_s
 
     # grouping again (as the Group control does) hands the graph back to Cytoscape, fitted in view; and back
     browser.execute_script("window.dash_clientside.set_props('topo-group', {value: 'namespace'})")
-    wait_until(lambda: cy(browser, "cy.nodes().length") == 2, 120, what="the two namespaces on Cytoscape")
+    wait_until(lambda: cy(browser, "cy.nodes().length") == 2, 300, what="the two namespaces on Cytoscape")
     wait_until(lambda: not big(browser, "big.stats().shown"), 30, what="the canvas put away")
     wait_until(lambda: cy(browser, "(() => { const b = cy.elements().renderedBoundingBox(); return b.x1 >= 0 && "
                                    "b.y1 >= 0 && b.x2 <= cy.width() && b.y2 <= cy.height(); })()"), 30,
                what="the grouped graph fitted in view")
     browser.execute_script("window.dash_clientside.set_props('topo-group', {value: 'none'})")
-    wait_until(lambda: big(browser, "big.stats().shown") and big(browser, "big.stats().nodes") == nodes, 120,
+    wait_until(lambda: big(browser, "big.stats().shown") and big(browser, "big.stats().nodes") == nodes, 300,
                what="the expanded graph on the canvas again")
     wait_until(lambda: cy(browser, "cy.elements().length") == 0, 30, what="Cytoscape emptied")
 
