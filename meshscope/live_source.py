@@ -667,7 +667,9 @@ class LiveSource:
         now = self.now()
         _, graph = self._build("workload", None, DEFAULT_WINDOW_S * 5)
         try:  # before/after: the window before this one, and the config changes between (issue #14)
-            before_after = self.graph_diff("workload", None, DEFAULT_WINDOW_S * 5, now - DEFAULT_WINDOW_S * 5, now)
+            from meshscope.time_travel import graph_diff  # the view's graph is the "after": built once, not twice
+            before_after = graph_diff(self, "workload", None, DEFAULT_WINDOW_S * 5, now - DEFAULT_WINDOW_S * 5, now,
+                                      after=graph)
         except Exception:  # noqa: BLE001 - the report still renders without the comparison
             log.exception("before/after comparison for the report failed")
             before_after = None

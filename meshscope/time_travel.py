@@ -36,13 +36,17 @@ def graph_result(source: Any, graph_type: str, namespaces: list[str] | None, win
 
 
 def graph_diff(source: Any, graph_type: str, namespaces: list[str] | None, window_s: float, before_end: float,
-               after_end: float) -> dict[str, Any]:
-    """Two windows compared (topology.compare) and the config changes between them (the journal)."""
+               after_end: float, after: Any = None) -> dict[str, Any]:
+    """Two windows compared (topology.compare) and the config changes between them (the journal).
+
+    `after`: the graph of the later window when the caller already holds it (a report's own view graph), so
+    it is not built a second time."""
     from topology.compare import compare_graphs
     if before_end >= after_end:
         raise QueryError("before", "must end before the 'after' window")
     before = graph_ending(source, graph_type, namespaces, window_s, before_end)
-    after = graph_ending(source, graph_type, namespaces, window_s, after_end)
+    if after is None:
+        after = graph_ending(source, graph_type, namespaces, window_s, after_end)
     out = compare_graphs(before, after)
     journal = source.journal() if hasattr(source, "journal") else None
     out["config_changes"] = journal.query(since=before_end - window_s, until=after_end) if journal is not None else None
