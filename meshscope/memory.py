@@ -15,7 +15,7 @@ pages for reuse. So, once at start, before the threads that allocate exist:
   for everything allocated between them (Arrow's default mimalloc pool kept freed pages itself);
 - every `TRIM_EVERY_S` a background thread hands free pages inside the heaps back (`malloc_trim`).
 Each setting is skipped where it does not apply (not glibc; `ARROW_DEFAULT_MEMORY_POOL` or `MALLOC_ARENA_MAX`
-set by the user, who then decides). The budget these keep is in docs/collector.md ("Memory budget").
+set by the user, who then decides). The budget these keep is in docs/bundled-mesh.md ("Memory budget").
 """
 from __future__ import annotations
 
