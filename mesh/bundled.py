@@ -109,6 +109,10 @@ class ApplyResult:
     in_sync: bool = True  # False: some sidecar had not confirmed when the wait gave up (named in warnings)
 
 
+class NotReady(RuntimeError):
+    """The mesh did not come up within `BundledConfig.ready_timeout` (a slow or busy machine, or a broken part)."""
+
+
 class ConfigRejected(ValueError):
     """A config change the mesh refused; nothing changed. `problems` names objects and fields."""
 
@@ -436,7 +440,7 @@ class BundledMesh:
                 except (OSError, urllib.error.URLError):
                     pass
             if pending and time.monotonic() > deadline:
-                raise RuntimeError(f"sidecars not ready after {self.config.ready_timeout}s: {sorted(pending)} "
+                raise NotReady(f"sidecars not ready after {self.config.ready_timeout}s: {sorted(pending)} "
                                    f"(see {self.run_dir}/*.envoy.log)")
             if pending:
                 time.sleep(0.02)
@@ -448,7 +452,7 @@ class BundledMesh:
                     app_ports.pop(0)
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"demo apps not listening after {self.config.ready_timeout}s "
+                    raise NotReady(f"demo apps not listening after {self.config.ready_timeout}s "
                                        f"(see {self.log_dir / 'demo-apps.log'})") from None
                 time.sleep(0.02)
         failure = self._bind_failure()  # Envoy logs it when the listener arrives, before it reports LIVE
@@ -462,7 +466,7 @@ class BundledMesh:
             except (OSError, urllib.error.URLError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"gateway {self.gateway_url}/productpage not serving after "
+                raise NotReady(f"gateway {self.gateway_url}/productpage not serving after "
                                    f"{self.config.ready_timeout}s (logs in {self.log_dir})")
             time.sleep(0.02)
 

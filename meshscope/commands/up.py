@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace-batch", action="store_true",
                         help="decode and store OTLP/HTTP trace exports that are already waiting together (a lone "
                              "sender is never held; default off: no measurable gain on the demo, docs/collector.md)")
+    parser.add_argument("--ready-timeout", type=_duration, default=30.0, metavar="DURATION",
+                        help="how long the mesh may take to come up (sidecars live, apps listening, the gateway "
+                             "serving), e.g. 90s, 2m (default 30s; raise it on a slow or busy machine)")
     parser.add_argument("--no-ui", action="store_true", help="run the mesh, collectors and diagnoser without the UI")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="a DNS name the UI/API may be reached by (repeatable; '.example.com' allows every name "
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     memory.tune()  # before the threads that allocate start (meshscope/memory.py)
 
     from dashboard.access import AccessError, check_bind
-    from mesh.bundled import BundledConfig, ConfigRejected
+    from mesh.bundled import BundledConfig, ConfigRejected, NotReady
     from mesh.scenarios import names
     from meshscope.app import DEMO_SLOS, BundledBackend, Stack, StackOptions
 
@@ -121,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     mesh_cfg = BundledConfig(gateway_port=args.gateway_port, control_port=args.control_port,
                              data_dir=args.data_dir / "mesh", traffic_rate=args.rate, scenario=args.scenario,
-                             extra_config=list(args.config), config_namespace=args.namespace)
+                             extra_config=list(args.config), config_namespace=args.namespace,
+                             ready_timeout=args.ready_timeout)
     options = StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, data_dir=args.data_dir,
                            token=args.token, slo_paths=list(args.slo) or [DEMO_SLOS], alerts_config=args.alerts,
                            ui=not args.no_ui, trace_sample=args.trace_sample, trace_batch=args.trace_batch,
@@ -138,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
     except AccessError as exc:
         print(f"meshscope up: {exc}")
         return 2
+    except NotReady as exc:
+        print(f"meshscope up: could not start: {exc}; on a slow or busy machine, give it longer with "
+              f"--ready-timeout (e.g. --ready-timeout 2m)")
+        return 1
     except (OSError, RuntimeError) as exc:
         print(f"meshscope up: could not start: {exc}")
         return 1

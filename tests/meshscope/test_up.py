@@ -65,3 +65,21 @@ def test_binding_beyond_loopback_without_a_token_is_refused(tmp_path):
                         "--port", str(free_port())],
                        cwd=ROOT, capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert r.returncode == 2 and "token" in r.stdout.lower()
+
+
+def test_a_mesh_not_up_in_time_says_how_to_give_it_longer_and_leaves_nothing_running(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "meshscope", "up", "--ready-timeout", "0.05s", "--rate", "0", "--no-ui",
+                        "--data-dir", str(tmp_path), "--gateway-port", str(free_port()), "--control-port",
+                        str(free_port()), "--otlp-port", "0", "--port", str(free_port())],
+                       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=180)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "after 0.05s" in r.stdout and "--ready-timeout" in r.stdout and "Traceback" not in r.stdout + r.stderr
+    # the sidecars and demo apps it had started are stopped (their command lines name the data dir)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert not left, f"processes left running: {left}"
+
+
+def test_ready_timeout_must_be_a_duration(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "meshscope", "up", "--ready-timeout", "soon", "--data-dir", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2 and "--ready-timeout" in r.stderr
