@@ -164,6 +164,12 @@
           });
         }
         return window.dash_clientside.no_update;
+      },
+      /* a refresh's side panel, only if its element is still the one selected now: a click that landed
+         while the refresh was in flight has already drawn its own panel, which must not be replaced */
+      followPanel: function (update, selected) {
+        if (update && update.id === selected) return update.panel;
+        return window.dash_clientside.no_update;
       }
     }
   });

@@ -179,6 +179,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
         dcc.Store(id="topo-highlight", data=highlight),
         dcc.Store(id="topo-highlight-shown", data=shown),
         dcc.Store(id="topo-selected", data=None),
+        dcc.Store(id="topo-panel-update", data=None),  # a refresh's panel for the element its request had selected
         dcc.Store(id="topo-selected-mark", data=None),
         dcc.Store(id="topo-large", data=large),
         dcc.Store(id="topo-sent", data=sent),  # what the browser has: an identical refresh sends nothing
@@ -333,7 +334,7 @@ def _quote(s: str) -> str:
 
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("topo-graph", "elements"), Output("topo-updated", "children"), Output("topo-ns", "options"),
-                  Output("topo-notes", "children"), Output("topo-panel", "children", allow_duplicate=True),
+                  Output("topo-notes", "children"), Output("topo-panel-update", "data"),
                   Output("topo-highlight-shown", "data"), Output("topo-found", "data"), Output("topo-sent", "data"),
                   Output("topo-big", "data"), Input("topo-type", "value"), Input("topo-ns", "value"), Input("topo-window", "value"),
                   Input("topo-interval", "n_intervals"), Input("topo-end", "value"), Input("topo-compare", "value"),
@@ -360,7 +361,10 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
         # an open side panel follows the data, so an incident unfolds in it too
         current = FULL.get(view_key(graph_type, namespaces or [], float(result.window_s), end_ago or 0),
                            selected) if selected and any(e["data"]["id"] == selected for e in elements) else None
-        panel = _panel(source, current, "source" in current, graph_type, namespaces, window) if current else no_update
+        # shown only if that element is still the selected one when it arrives (a click meanwhile wins: see
+        # followPanel in assets/topology_render.js); the request's `selected` may be stale by then
+        panel = {"id": current["id"], "panel": _panel(source, current, "source" in current, graph_type, namespaces,
+                                                      window)} if current else no_update
         shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
         elements, compared = diff_view.compared(source, graph_type, namespaces, window, seconds_ago(source, end_ago),
                                                 compare, elements)
@@ -431,6 +435,9 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
 
     app.clientside_callback(ClientsideFunction("meshscope_topology", "markSelected"),
                             Output("topo-selected-mark", "data"), Input("topo-selected", "data"))
+    app.clientside_callback(ClientsideFunction("meshscope_topology", "followPanel"),
+                            Output("topo-panel", "children", allow_duplicate=True),
+                            Input("topo-panel-update", "data"), State("topo-selected", "data"), prevent_initial_call=True)
     # the canvas renderer of big graphs (assets/big_graph.js): its elements, then what find/hide/highlight/click mark
     app.clientside_callback(ClientsideFunction("meshscope_big", "elements"),
                             Output("topo-big-drawn", "data"), Input("topo-big", "data"))

@@ -353,3 +353,49 @@ def test_slo_page_reads_the_slo_engine(browser, ui_server):
     labels = [h.text.removeprefix("burn ") for h in css(browser, "#slo-table th") if h.text.startswith("burn ")]
     assert set(labels) == set(burning["burn_rates"])
     assert not css(browser, "#page-problem")
+
+
+class HeldRefresh(SnapshotSource):
+    """A snapshot whose next auto-refresh graph read waits at a gate: a refresh in flight, on demand."""
+
+    def __init__(self, snapshot):  # noqa: ANN001
+        super().__init__(snapshot)
+        import threading
+        self.armed, self.entered, self.gate = False, threading.Event(), threading.Event()
+
+    def graph(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        import dataclasses
+
+        from dash import callback_context
+        result = super().graph(*args, **kwargs)
+        if self.armed and "topo-graph" in str(callback_context.outputs_list):  # the page's refresh, nothing else
+            self.armed = False
+            self.entered.set()
+            self.gate.wait(60)
+            result = dataclasses.replace(result, notes=[*result.notes, "held refresh"])
+        return result
+
+
+def test_a_click_during_a_refresh_in_flight_keeps_its_panel(browser, ui_server):
+    """The refresh redraws the open panel for the element its request had selected; a click since then wins."""
+    source = HeldRefresh(bookinfo_snapshot())
+    ui = ui_server(source, refresh_s=10)
+    browser.get(ui.url + "/topology")
+    wait_for_graph(browser, 12)
+    click_element(browser, "svc:bookinfo/ratings")
+    wait_until(lambda: text_of(browser, "#panel-title") == "service bookinfo/ratings", 60, what="node panel")
+    browser.execute_script("""window.__titles = [];
+        new MutationObserver(() => { const t = document.querySelector('#panel-title');
+            if (t) window.__titles.push(t.textContent); })
+          .observe(document.querySelector('#topo-panel'), {childList: true, subtree: true, characterData: true});""")
+    source.armed = True
+    wait_until(source.entered.is_set, 60, what="an auto-refresh in flight (the page's refresh is every 10 s)")
+    click_element(browser, FAILING_EDGE)  # while that refresh, sent with the node selected, is held
+    wait_until(lambda: "reviews-v2" in text_of(browser, "#panel-title"), 60, what="the clicked edge's panel")
+    source.gate.set()
+    wait_until(lambda: "held refresh" in text_of(browser, "#topo-notes"), 60, what="the held refresh drawn")
+    wait_until(lambda: "held refresh" not in text_of(browser, "#topo-notes"), 60, what="the next refresh drawn")
+    titles = browser.execute_script("return window.__titles")
+    after_click = titles[next(i for i, t in enumerate(titles) if "reviews-v2" in t):]
+    assert all("reviews-v2" in t for t in after_click), titles  # the node's panel never came back
+    assert "reviews-v2" in text_of(browser, "#panel-title")
