@@ -3,8 +3,9 @@
 Each app gets its own prometheus-client registry for the UI's request counters, so
 several apps in one process (tests, benches) do not collide on the global one.
 `/metrics` serves it together with the collector's registry (ingested and malformed
-telemetry per source, scrape health, store size) and the alert dispatcher's (outbox,
-delivery attempts): one scrape target for the whole process.
+telemetry per source, scrape health, store size), the alert dispatcher's (outbox,
+delivery attempts) and the live diagnoser's (cycles run or skipped, and why): one scrape target for the
+whole process.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ def process_registries() -> list[CollectorRegistry]:
     """The lower packages' process-wide registries (imported on first scrape: they are module singletons)."""
     from collector.selfmetrics import REGISTRY as COLLECTOR
     from diagnose.alerts.selfmetrics import REGISTRY as ALERTS
+    from diagnose.live.selfmetrics import REGISTRY as DIAGNOSER
 
-    return [COLLECTOR, ALERTS]
+    return [COLLECTOR, ALERTS, DIAGNOSER]
 
 
 def install_selfmetrics(server: Flask) -> CollectorRegistry:

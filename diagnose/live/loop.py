@@ -25,6 +25,7 @@ import pandas as pd
 
 from diagnose.correlate import correlate
 from diagnose.findings import Finding, ResourceRef
+from diagnose.live import selfmetrics
 from diagnose.live.sources import LiveSources, default_analyze
 from diagnose.live.tracker import FindingTracker
 from diagnose.rules.runtime import RuntimeContext, analyze_runtime
@@ -329,9 +330,11 @@ class LiveDiagnoser:
         if idle_for >= self.idle_interval_s:
             return True, version
         if version == self._evaluated_version:
+            selfmetrics.CYCLES.labels("unchanged").inc()
             return False, version
         if self.steady and self._is_steady():
             self.steady_skips += 1
+            selfmetrics.CYCLES.labels("steady").inc()
             return False, version
         return True, version
 
@@ -359,6 +362,8 @@ class LiveDiagnoser:
                     log.exception("live diagnoser evaluation failed")
                 self._evaluated_version, self._evaluated_at = version, started
                 cpu = time.thread_time() - cpu0  # CPU, not wall time: other processes' load must not slow diagnosis
+                selfmetrics.CYCLES.labels("run").inc()
+                selfmetrics.CYCLE_CPU.inc(cpu)
             else:
                 self.skipped_cycles += 1
             pause = max(self.interval_s, cpu / self.max_busy_share if self.max_busy_share > 0 else 0.0)

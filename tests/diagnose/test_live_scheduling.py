@@ -203,3 +203,30 @@ def test_without_logged_requests_the_rate_frame_is_diagnosed_every_cycle() -> No
         assert diag.steady_skips == 0
     finally:
         diag.stop()
+
+
+def test_cycles_run_and_skipped_are_counted_in_self_metrics_by_why() -> None:
+    """`/metrics` says how the diagnoser paces itself: cycles run (and their CPU), skipped as unchanged or steady."""
+    from diagnose.live import selfmetrics
+
+    def value(name: str, **labels: str) -> float:
+        return selfmetrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {o: value("meshscope_diagnoser_cycles_total", outcome=o) for o in ("run", "steady", "unchanged")}
+    mesh = _Mesh()
+    diag = _steady(mesh).start()
+    try:
+        wait_until(lambda: diag.steady_skips >= 5, timeout=30, interval=0.02, what="steady cycles skipped")
+    finally:
+        diag.stop()
+    # at least: the counters are the process's, and a shared test stack may be diagnosing beside this one
+    assert value("meshscope_diagnoser_cycles_total", outcome="steady") - before["steady"] >= diag.steady_skips
+    assert value("meshscope_diagnoser_cycles_total", outcome="run") - before["run"] >= diag.last_evaluation["count"]
+    assert value("meshscope_diagnoser_cycle_cpu_seconds_total") > 0
+    # an unchanged input (the same data version) is the other kind of skip
+    fixed = LiveDiagnoser(_Mesh().sources(), interval_s=0.02, data_version=lambda: 1, idle_interval_s=3600).start()
+    try:
+        wait_until(lambda: fixed.skipped_cycles >= 3, timeout=30, interval=0.02, what="unchanged cycles skipped")
+    finally:
+        fixed.stop()
+    assert value("meshscope_diagnoser_cycles_total", outcome="unchanged") - before["unchanged"] >= 3

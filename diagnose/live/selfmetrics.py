@@ -1,0 +1,19 @@
+"""The live diagnoser's own metrics: how often it diagnoses, and why it did not.
+
+An SRE asking "is meshscope keeping up, or idling as it should?" reads these at
+`/metrics` beside the collector's: cycles run (and the CPU they took), cycles skipped
+because no input changed, and cycles skipped because the telemetry that changed was
+steady (the live loop's steady check). A private registry, as the collector's and the
+alert dispatcher's, so several diagnosers in one process (tests) do not collide.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CYCLES = Counter("meshscope_diagnoser_cycles_total",
+                 "Live diagnoser cycles by outcome: run (diagnosed), unchanged (no input changed), "
+                 "steady (new telemetry, all of it steady)", ["outcome"], registry=REGISTRY)
+CYCLE_CPU = Counter("meshscope_diagnoser_cycle_cpu_seconds_total", "CPU time the diagnoser's cycles took.",
+                    registry=REGISTRY)
