@@ -170,6 +170,20 @@
       followPanel: function (update, selected) {
         if (update && update.id === selected) return update.panel;
         return window.dash_clientside.no_update;
+      },
+      /* replay Play/Pause, applied at once: pause where it is; play from where it is, or from the first
+         slice when the whole window ("all", the last step) is shown (dashboard/components/replay.py) */
+      replayToggle: function (_clicks, step, last, stopped) {
+        var nu = window.dash_clientside.no_update;
+        if (!stopped) return [nu, true, "\u25b6 Play"];
+        var at = (step === null || step === undefined) ? last : Number(step);
+        return [at >= last ? 0 : nu, false, "\u23f8 Pause"];
+      },
+      /* a tick's next step, only if still playing from the step it was proposed for */
+      replayStep: function (next, step, stopped) {
+        var nu = window.dash_clientside.no_update;
+        if (!next || stopped || Number(step) !== next.from) return [nu, nu, nu];
+        return [next.to, !next.playing, next.playing ? "\u23f8 Pause" : "\u25b6 Play"];
       }
     }
   });

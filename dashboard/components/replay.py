@@ -67,7 +67,8 @@ def player() -> list[Any]:
             dcc.Dropdown(id="topo-speed", options=[{"label": label, "value": v} for v, label in SPEEDS], value=1.0,
                          clearable=False, style={"width": "70px", "display": "inline-block", "verticalAlign": "middle"}),
             dcc.Interval(id="topo-replay-tick", interval=tick_ms(1.0), disabled=True),
-            dcc.Store(id="topo-replay-drawn", data=None)]
+            dcc.Store(id="topo-replay-drawn", data=None),
+            dcc.Store(id="topo-replay-next", data=None)]  # a tick's proposed step, taken only while still playing
 
 
 def advance(trigger: str | None, step: int | None, drawn: int | None, playing: bool) -> tuple[int | None, bool]:
@@ -90,7 +91,7 @@ def advance(trigger: str | None, step: int | None, drawn: int | None, playing: b
 
 
 def register_player(app: Any) -> None:
-    from dash import Input, Output, State, callback_context, no_update
+    from dash import ClientsideFunction, Input, Output, State, no_update
 
     @app.callback(Output("topo-replay-drawn", "data"), Input("topo-updated", "children"),
                   State("topo-replay", "value"), prevent_initial_call=True)
@@ -106,12 +107,31 @@ def register_player(app: Any) -> None:
     def hold_refresh(step, end_ago, refresh_s):  # noqa: ANN001, ANN202
         return (step is not None and int(step) < STEPS) or bool(end_ago) or not refresh_s
 
-    @app.callback(Output("topo-replay", "value"), Output("topo-replay-tick", "disabled"),
-                  Output("topo-replay-tick", "interval"), Output("topo-play", "children"),
-                  Input("topo-play", "n_clicks"), Input("topo-replay-tick", "n_intervals"), Input("topo-speed", "value"),
+    # Play/Pause is applied in the browser at once (assets/topology_render.js, replayToggle): as a server
+    # callback shared with the tick, a click whose answer was still on its way when the next tick fired was
+    # superseded by that tick's answer (Dash keeps only a callback's newest answer), so Pause was sometimes
+    # ignored. The tick asks the server whether the step shown has been drawn (`advance`) and proposes the next
+    # step; the browser takes it only if the player is still playing from that step (replayStep), so a tick
+    # answered after a pause moves nothing.
+    @app.callback(Output("topo-replay-next", "data"), Input("topo-replay-tick", "n_intervals"),
                   State("topo-replay", "value"), State("topo-replay-drawn", "data"),
                   State("topo-replay-tick", "disabled"), prevent_initial_call=True)
-    def play(_clicks, _ticks, speed, step, drawn_step, stopped):  # noqa: ANN001, ANN202
-        nxt, playing = advance(callback_context.triggered_id, step, drawn_step, not stopped)
-        return (no_update if nxt is None else nxt, not playing, tick_ms(speed),
-                "\u23f8 Pause" if playing else "\u25b6 Play")
+    def tick(_ticks, step, drawn_step, stopped):  # noqa: ANN001, ANN202
+        nxt, playing = advance("topo-replay-tick", step, drawn_step, not stopped)
+        if nxt is None:
+            return no_update
+        return {"from": STEPS if step is None else int(step), "to": nxt, "playing": playing}
+
+    @app.callback(Output("topo-replay-tick", "interval"), Input("topo-speed", "value"), prevent_initial_call=True)
+    def speed(value):  # noqa: ANN001, ANN202
+        return tick_ms(value)
+
+    outputs = (Output("topo-replay", "value", allow_duplicate=True),
+               Output("topo-replay-tick", "disabled", allow_duplicate=True),
+               Output("topo-play", "children", allow_duplicate=True))
+    app.clientside_callback(ClientsideFunction("meshscope_topology", "replayToggle"), *outputs,
+                            Input("topo-play", "n_clicks"), State("topo-replay", "value"), State("topo-replay", "max"),
+                            State("topo-replay-tick", "disabled"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("meshscope_topology", "replayStep"), *outputs,
+                            Input("topo-replay-next", "data"), State("topo-replay", "value"),
+                            State("topo-replay-tick", "disabled"), prevent_initial_call=True)
