@@ -181,16 +181,37 @@ def _wait_ready(proc: subprocess.Popen, deadline: float) -> list[str]:
 
 
 def _stored_request_ids(data_dir: Path, start: float, end: float) -> int:
-    """Distinct request ids (x-request-id: one per gateway request, shared by every hop) meshscope stored
-    with a start time in [start, end]."""
+    """Distinct request ids (x-request-id: one per gateway request, shared by every hop) meshscope stored whose
+    request ENDED in (start, end]: the generator's `sent` counts completions between two reads of its counter,
+    so the stored side must count completions over the same interval. (Counting by start time, as before,
+    added the requests in flight at the end and dropped those in flight at the start: +-1 at 20 rps, the
+    12,003 stored of 12,002 completed of the lead's 10-minute run.) A request's end is its latest hop's
+    start + duration (the gateway's, which spans every other hop)."""
+    import numpy as np
+    import pandas as pd
     import pyarrow.compute as pc
 
     from collector.store import TelemetryStore
 
     with TelemetryStore(data_dir / "telemetry", window_s=3600 * 24) as store:
-        ids = store.arrow("requests", start, end, columns=["request_id"]).column("request_id")
-    ids = pc.filter(ids, pc.not_equal(ids, ""))
-    return len(pc.unique(ids))
+        # hops start up to a request's duration before it ends: read a minute earlier, cut on the end
+        t = store.arrow("requests", start - 60.0, end, columns=["request_id", "start_time", "duration_ms"])
+    t = t.filter(pc.not_equal(t.column("request_id"), ""))
+    if t.num_rows == 0:
+        return 0
+    starts = t.column("start_time").cast("int64").to_numpy(zero_copy_only=False) / 1e9
+    ends = starts + np.nan_to_num(t.column("duration_ms").to_numpy(zero_copy_only=False), nan=0.0) / 1000
+    ids = t.column("request_id").to_numpy(zero_copy_only=False)
+    last = pd.Series(ends).groupby(ids, sort=False).max()
+    return int(((last > start) & (last <= end)).sum())
+
+
+def _counter_read(control) -> tuple[dict, float]:
+    """The generator's counters and the moment they were read (the middle of the call: the server reads them
+    somewhere inside it, and a call on loopback takes milliseconds)."""
+    t0 = time.time()
+    traffic = control.status()["traffic"] or {}
+    return traffic, (t0 + time.time()) / 2
 
 
 def start_up(rate: float, data: Path) -> tuple[subprocess.Popen, int, int]:
@@ -256,8 +277,7 @@ def measure(rate: float, seconds: float, warmup: float, idle_s: float = 0.0) -> 
                 run.idle_cpu_self, run.idle_cpu_envoy = (
                     (b - a) / run.idle_seconds for a, b in zip(i0, (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)))))
             c0 = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)), sum(map(_cpu_seconds, others)))
-            sent0 = control.status()["traffic"] or {}
-            t_start = time.time()
+            sent0, t_start = _counter_read(control)
             wall0 = time.monotonic()
             run.rss_start = _rss_mb(proc.pid)
             run.load_start = os.getloadavg()[0]
@@ -272,8 +292,7 @@ def measure(rate: float, seconds: float, warmup: float, idle_s: float = 0.0) -> 
                 _cycle_scenarios(control, elapsed, scenarios)
                 time.sleep(1.0)
             wall = time.monotonic() - wall0
-            sent1 = control.status()["traffic"] or {}
-            t_end = time.time()
+            sent1, t_end = _counter_read(control)
             c1 = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)), sum(map(_cpu_seconds, others)))
             run.load_end = os.getloadavg()[0]
             stop.set()
@@ -299,7 +318,7 @@ def measure(rate: float, seconds: float, warmup: float, idle_s: float = 0.0) -> 
                 run.stop_s = time.monotonic() - t0
             except subprocess.TimeoutExpired:
                 run.stop_s = float("inf")
-            # requests that started well inside the interval; sent counts completions
+            # requests that completed between the two counter reads, as `sent` counts them
             run.stored = _stored_request_ids(data, t_start, t_end)
         finally:
             if proc.poll() is None:
