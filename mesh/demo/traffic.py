@@ -58,8 +58,9 @@ class TrafficGenerator:
 
     def snapshot(self) -> dict:
         with self._lock:
+            # `at`: when these counts were read (epoch s), so a caller can match them to other records' times
             return {"sent": self.stats.sent, "skipped": self.stats.skipped, "errors": self.stats.errors,
-                    "codes": dict(self.stats.codes), "rate": self.rate}
+                    "codes": dict(self.stats.codes), "rate": self.rate, "at": time.time()}
 
     # --- threads ---------------------------------------------------------------------------
     def _tick(self) -> None:
