@@ -45,9 +45,10 @@ class StackOptions:
     slo_paths: list[Path] = field(default_factory=list)
     alerts_config: Path | None = None
     ui: bool = True
-    # memory budget of the telemetry store (in-memory Arrow; older rows stay on disk in the window):
-    # with the interpreter, Dash and pandas this keeps `meshscope up` under ~500 MB RSS
-    store_max_bytes: int = 128 * 2**20
+    # memory budget of the telemetry store (in-memory Arrow; older rows stay on disk in the window and are
+    # read back from there): ~8 minutes of the demo at 10 rps (~12 MB/min with span attributes
+    # dictionary-encoded; 128 MiB held as long when they were plain strings), see docs/bundled-mesh.md
+    store_max_bytes: int = 96 * 2**20
     # how far back the store keeps telemetry (on disk; memory holds what fits in store_max_bytes and
     # older windows are read back from the segments): the pages' ?end=/?window= reach this far
     store_window_s: float = 24 * 3600.0

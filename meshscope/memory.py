@@ -32,6 +32,10 @@ log = logging.getLogger("meshscope.memory")
 ARENAS = 2
 MMAP_THRESHOLD = 1 << 20  # 1 MiB
 TRIM_EVERY_S = 30.0
+# Arrow's jemalloc: as many arenas as glibc gets (its default, 4 per core, keeps partly used extents in each), and
+# pages it purges handed back at once (MADV_DONTNEED) rather than lazily (MADV_FREE: the kernel takes lazily freed
+# pages only under memory pressure, and until then they count in RSS); dirty pages still wait Arrow's 1 s for reuse
+JEMALLOC_CONF = f"narenas:{ARENAS},muzzy_decay_ms:0"
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameters (malloc.h)
 _M_ARENA_MAX = -8
 
@@ -62,6 +66,10 @@ def tune() -> dict[str, Any]:
             if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
                 _tuned["mmap_threshold"] = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and MMAP_THRESHOLD
         if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+            if "JE_ARROW_MALLOC_CONF" not in os.environ:
+                # read by Arrow's jemalloc at its first allocation (after this, before any Arrow buffer exists)
+                os.environ["JE_ARROW_MALLOC_CONF"] = JEMALLOC_CONF
+                _tuned["jemalloc_conf"] = JEMALLOC_CONF
             import pyarrow as pa
 
             # jemalloc where this pyarrow has it: the store's chunks and the queries' buffers then live apart from
@@ -82,3 +90,15 @@ def _trim_loop(libc: Any) -> None:
     while True:
         time.sleep(TRIM_EVERY_S)  # a period, not synchronisation
         libc.malloc_trim(0)
+
+
+def probe_from_environment(stack: Any = None) -> Any:
+    """Start the memory probe `MESHSCOPE_MEMORY_PROBE` asks for (meshscope/memory_probe.py), if any; its lines
+    carry the telemetry store's own bytes beside the allocators' books."""
+    from meshscope import memory_probe
+
+    def extra() -> dict[str, Any]:
+        store = getattr(stack, "store", None)
+        return {"store_mb": round(store.nbytes / 2**20, 1)} if store is not None else {}
+
+    return memory_probe.from_environment(extra)

@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         if mesh.scenario:
             print(f"  scenario            {mesh.scenario}")
         print("Ready. Ctrl-C to stop.", flush=True)
+        memory.probe_from_environment(stack)  # MESHSCOPE_MEMORY_PROBE=file: where memory sits, over time
         last = None
         while not stop.wait(10):
             opened = stack.diagnoser.findings({"status": "open"})
