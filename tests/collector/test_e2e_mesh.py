@@ -42,6 +42,26 @@ def test_scrape_every_sidecar_into_rates(bundled_mesh):
     assert (signals["p50_ms"].dropna() >= 0).all()
 
 
+def test_sidecars_asked_for_kept_series_only_lose_none(bundled_mesh):
+    """Every sidecar of the real mesh (Istio series in the `wasmcustom` namespace, RBAC, TLS, outlier and
+    circuit-breaker stats) answers the stats filter with a superset of what the scraper keeps (#18): a filtered
+    round stores the series of a whole-body round before it, and none a whole-body round after it lacks."""
+    rounds = []
+    for server_filter in (False, True, False):
+        store = TelemetryStore()
+        scraper = Scraper(bundled_mesh.scrape_targets, store, server_filter=server_filter)
+        try:
+            assert scraper.poll() > 0 and all(h.up for h in scraper.health().values())
+        finally:
+            scraper.stop()
+        df = store.metrics().drop(columns=[s.VALUE, s.TIME])
+        rounds.append(set(map(tuple, df.astype(str).itertuples(index=False))))
+        families = set(df[s.METRIC])
+    before, filtered, after = rounds
+    assert before <= filtered <= after
+    assert {"istio_requests_total", "envoy_cluster_upstream_rq", "envoy_server_uptime"} <= families
+
+
 def test_tail_every_sidecar_access_log(bundled_mesh):
     store = TelemetryStore()
     files = [LogFile(a.path, a.workload, a.namespace, a.principal) for a in bundled_mesh.access_logs()]

@@ -1,6 +1,7 @@
 """Scraping a real Envoy: Istio-style series land in the store, a dead target is reported, not fatal."""
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from collector import schema as s
@@ -97,3 +98,69 @@ def test_garbage_answer_is_counted_per_target(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def _series(store: TelemetryStore) -> set[tuple]:
+    df = store.metrics().drop(columns=[s.VALUE, s.TIME], errors="ignore")
+    return set(map(tuple, df.astype(str).itertuples(index=False)))
+
+
+def test_envoy_is_asked_only_for_the_kept_series_and_nothing_kept_is_lost(envoy):
+    """The stats filter sent to Envoy (`envoy_filter`) is a superset of what the scraper keeps: a filtered scrape
+    stores the same series as a whole-body scrape before it (all of them) and after it (nothing more)."""
+    envoy.get("/ok", 3)
+    envoy.get("/fail", 2)
+    envoy.get("/down", 1)
+    envoy.get("/nowhere", 1)
+    stores = [TelemetryStore() for _ in range(3)]
+    for store, server_filter in zip(stores, (False, True, False)):
+        scraper = Scraper([envoy.admin_url], store, server_filter=server_filter)
+        try:
+            assert scraper.poll() > 0
+        finally:
+            scraper.stop()
+    before, filtered, after = map(_series, stores)
+    assert before <= filtered <= after
+    assert set(stores[1].metrics()[s.METRIC]) >= {"istio_requests_total", "envoy_cluster_upstream_rq", "envoy_server_uptime"}
+    whole = httpx.get(envoy.admin_url + "/stats/prometheus?usedonly").content
+    asked = httpx.get(Scraper([envoy.admin_url], TelemetryStore())._url(ScrapeTarget(envoy.admin_url))).content
+    assert len(asked) < len(whole)  # what Envoy renders and sends for a round
+    for family in (b"envoy_server_initialization_time_ms", b"envoy_cluster_default_total_match_count",
+                   b"envoy_listener_manager_"):  # families nothing reads are not even sent
+        assert family in whole and family not in asked
+
+
+def test_a_target_that_refuses_the_filter_is_scraped_whole(tmp_path):
+    """An Envoy (or a stats proxy) that answers 400 to the filter is asked again without it, and from then on."""
+    import http.server
+    import threading
+
+    body = (b"# TYPE envoy_server_uptime gauge\nenvoy_server_uptime 12\n"
+            b'istio_requests_total{reporter="source"} 3\nenvoy_cluster_other 1\n')
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            asked.append(self.path)
+            code = 400 if "filter=" in self.path else 200
+            self.send_response(code)
+            payload = b"unknown parameter" if code == 400 else body
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    store = TelemetryStore()
+    scraper = Scraper([url], store)
+    try:
+        assert scraper.poll() == 2 and scraper.poll() == 2
+        assert scraper.health()[url].up
+    finally:
+        scraper.stop()
+        srv.shutdown()
+    assert ["filter=" in p for p in asked] == [True, False, False]
