@@ -52,6 +52,30 @@ def store_mb(port: int) -> float:
     return float(m.group(1)) / 2**20 if m else float("nan")
 
 
+def holders(path: Path) -> dict[str, float]:
+    """What held the memory at the probe's last line (MB): each allocator's own books beside the kernel's.
+
+    `unexplained` is resident anonymous memory none of the allocators' books covers (RSS minus file pages,
+    jemalloc's resident, glibc's heaps and blocks mapped on their own, pymalloc's arenas, thread stacks)."""
+    import json
+
+    try:
+        line = path.read_text().splitlines()[-1]
+        snap = json.loads(line)
+    except (OSError, IndexError, ValueError):
+        return {}
+    sm, gl, pm, je = snap["smaps"], snap.get("glibc", {}), snap.get("pymalloc", {}), snap.get("jemalloc", {})
+    out = {"rss": sm["rss"], "file pages": sm.get("file", 0.0), "jemalloc resident": je.get("resident", 0.0),
+           "jemalloc allocated": je.get("allocated", 0.0), "arrow allocated": snap.get("arrow", {}).get("allocated", 0.0),
+           "store": snap.get("store_mb", 0.0), "glibc heaps": gl.get("arena", 0.0), "glibc in use": gl.get("in_use", 0.0),
+           "glibc mapped blocks": gl.get("mmapped", 0.0), "pymalloc arenas": pm.get("arenas_mb", 0.0),
+           "thread stacks": sm.get("thread_stacks", 0.0), "lazily freed": sm.get("lazyfree", 0.0)}
+    out["unexplained"] = (sm["rss"] - out["file pages"] - out["jemalloc resident"] - out["glibc heaps"]
+                          - out["glibc mapped blocks"] - out["pymalloc arenas"] - out["thread stacks"] - sm.get("other_special", 0.0))
+    out["minutes"] = (snap["t"] - json.loads(path.read_text().splitlines()[0])["t"]) / 60
+    return out
+
+
 def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list[float], list[float], Run, int]:
     run = Run(rate)
     times: list[float] = []
@@ -64,6 +88,9 @@ def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list
         csv.write("seconds,rss_mb,store_mb,threads,load1\n")
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
         data = Path(tmp)
+        # where the memory sits, every minute (meshscope/memory_probe.py; a baseline without the probe writes nothing)
+        probe = os.environ.setdefault("MESHSCOPE_MEMORY_PROBE", str(data / "memory-probe.jsonl"))
+        os.environ.setdefault("MESHSCOPE_MEMORY_PROBE_EVERY", "60")
         proc, port, _ = start_up(rate, data)
         threads_max = 0
         try:
@@ -87,6 +114,7 @@ def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list
                 time.sleep(every)
             stop.set()
             poller.join(timeout=35)
+            run.holders = holders(Path(probe))  # type: ignore[attr-defined]
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         finally:
@@ -122,6 +150,10 @@ def main() -> None:
         report(f"{tag} meshscope rss minus store slope second half", slope_mb_per_min(list(t[h:]), list(rest[h:])), "MB/min")
         report(f"{tag} meshscope rss minus store end", float(rest[-1]), "MB")
     report(f"{tag} meshscope threads max", threads_max, "threads")
+    held = getattr(run, "holders", {})
+    if held:
+        print(f"# where RSS sat at the probe's last line (minute {held.pop('minutes'):.0f} of the probe): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in held.items()) + " MB", flush=True)
     loads = run.loads  # type: ignore[attr-defined]
     print(f"# load average over the run: min {min(loads):.1f}, median {float(np.median(loads)):.1f}, "
           f"max {max(loads):.1f} on {os.cpu_count()} cores", flush=True)
