@@ -63,10 +63,19 @@ class OtlpResult:
     errors: list[str] = field(default_factory=list)
 
 
-def decode_traces(body: bytes, content_type: str = "application/x-protobuf", fast: bool = True) -> OtlpResult:
+# Spans from which the vectorized wire walk beats walking upb's objects. The walk's cost is per field position
+# (~4-5 ms of numpy calls for an Envoy span's ~25 positions, whatever the count); the object walk's is per span
+# (~20-50 us). Measured on a real 25-span Envoy export repeated: 25 spans 4.9 vs 1.9 ms, 100: 5.3 vs 3.1 ms,
+# 200: 7.1 vs 6.8 ms, 400: 8.4 vs 11.3 ms. A sidecar's export in steady traffic is a few dozen spans (#18).
+FAST_MIN_SPANS = 200
+
+
+def decode_traces(body: bytes, content_type: str = "application/x-protobuf", fast: bool | None = None) -> OtlpResult:
     """An ExportTraceServiceRequest body -> spans table. Raises OtlpError when undecodable.
 
-    `fast=False` forces the object walk (the reference the fast path is tested against).
+    `fast=None` takes the vectorized wire walk for requests of FAST_MIN_SPANS spans or more, the object walk
+    below; `fast=True` the wire walk whatever the size (where it can), `fast=False` the object walk (the
+    reference the wire walk is tested against). Both give the same table.
     """
     try:
         return _decode_traces(body, content_type, fast)
@@ -76,10 +85,12 @@ def decode_traces(body: bytes, content_type: str = "application/x-protobuf", fas
         raise OtlpDecodeError(f"undecodable ExportTraceServiceRequest: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-def _decode_traces(body: bytes, content_type: str, fast: bool) -> OtlpResult:
+def _decode_traces(body: bytes, content_type: str, fast: bool | None) -> OtlpResult:
     _check_size(body)
     ctype = (content_type or "").split(";")[0].strip().lower()
     req = _parse(body, content_type, ExportTraceServiceRequest)  # the reference decides what is acceptable
+    if fast is None:
+        fast = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans) >= FAST_MIN_SPANS
     if fast and ctype in ("application/x-protobuf", "application/protobuf", "") and body:
         cols = otlp_wire.spans_columns(body)  # vectorized fast path; None = walk the upb objects
         if cols is not None:

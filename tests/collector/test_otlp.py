@@ -250,7 +250,7 @@ def test_fast_wire_decoder_equals_the_object_walk(resources):
             for k, v in attrs:
                 sp.attributes.add(key=k, value=v)
     body = req.SerializeToString()
-    fast, slow = decode_traces(body), decode_traces(body, fast=False)
+    fast, slow = decode_traces(body, fast=True), decode_traces(body, fast=False)
     assert fast.rejected == slow.rejected
     assert fast.table.to_pylist() == slow.table.to_pylist()
 
@@ -392,3 +392,24 @@ def test_a_taken_port_is_named_in_the_error():
         with pytest.raises(OSError) as err:
             OtlpReceiver(TelemetryStore(), host="127.0.0.1", port=port)
     assert f"127.0.0.1:{port}" in str(err.value) and "OTLP/HTTP" in str(err.value)
+
+
+def test_small_exports_take_the_object_walk_and_large_ones_the_wire_walk_with_the_same_rows(monkeypatch):
+    """A real Envoy export (25 spans) repeated around FAST_MIN_SPANS: the size-chosen path gives exactly what each
+    forced path gives; exports below it never pay the wire walk's fixed cost (#18)."""
+    from pathlib import Path
+
+    from collector.parse import otlp, otlp_wire
+
+    real = (Path(__file__).parent / "data" / "envoy_otlp_traces.pb").read_bytes()
+    walked = []
+    spans_columns = otlp_wire.spans_columns
+    monkeypatch.setattr(otlp_wire, "spans_columns", lambda b: walked.append(len(b)) or spans_columns(b))
+    per = decode_traces(real, fast=False).table.num_rows
+    for copies in (1, otlp.FAST_MIN_SPANS // per, otlp.FAST_MIN_SPANS // per + 1, 2 * otlp.FAST_MIN_SPANS // per):
+        body = real * copies  # serialized requests concatenate into their merge
+        walked.clear()
+        auto = decode_traces(body)
+        assert bool(walked) == (per * copies >= otlp.FAST_MIN_SPANS)
+        for forced in (True, False):
+            assert auto.table.to_pylist() == decode_traces(body, fast=forced).table.to_pylist()
