@@ -21,6 +21,7 @@ import pandas as pd
 from dashboard.elements import from_topology, ui_elements
 from dashboard.query import (GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable,
                              checked_finding_filters, finding_matches)
+from dashboard.trace_summary import LIST_COLUMNS
 from diagnose.findings import SEVERITY_RANK, fingerprint_of
 
 SUPPORTED_VERSION = 1
@@ -268,8 +269,13 @@ def _line_of(lines: dict[str, int], path: str) -> int:
 
 
 def summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
-    """One row per trace from a spans table (schema span columns, times as epoch seconds); vectorized."""
-    cols = ["trace_id", "root_service", "root_name", "start", "duration_ms", "status", "spans", "services"]
+    """One row per trace from a spans table (schema span columns, times as epoch seconds); vectorized.
+
+    The whole list in one go: the reference `dashboard.trace_summary`'s mergeable parts must equal (the live
+    list keeps those incrementally). The root is the trace's parentless span that started first (ties: service,
+    then name), so the answer does not depend on the order spans are stored in.
+    """
+    cols = LIST_COLUMNS
     if spans.empty:
         return pd.DataFrame(columns=cols)
     g = spans.groupby("trace_id", sort=False)
@@ -278,7 +284,8 @@ def summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
                 .groupby("trace_id", sort=False)["service_name"].agg(list))
     out = pd.DataFrame({"start": g["start_time"].min(), "end": g["end_time"].max(), "spans": g.size(),
                         "errors": errors, "services": services})
-    roots = spans[spans["parent_span_id"] == ""].drop_duplicates("trace_id").set_index("trace_id")
+    roots = (spans[spans["parent_span_id"] == ""].sort_values(["start_time", "service_name", "name"], kind="stable")
+             .drop_duplicates("trace_id").set_index("trace_id"))
     out["root_service"] = roots["service_name"].reindex(out.index).fillna("?")
     out["root_name"] = roots["name"].reindex(out.index).fillna("?")
     out["duration_ms"] = ((out["end"] - out["start"]) * 1000).round(2)
@@ -287,7 +294,7 @@ def summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
 
 
 def filter_traces(summary: pd.DataFrame, filters: TraceFilters) -> list[dict[str, Any]]:
-    """The newest trace summaries that pass the filters, as records.
+    """The newest trace summaries that pass the filters, as records (newest first; ties by trace id).
 
     A service matches by its name alone or with its namespace: "reviews" finds spans of
     `reviews.bookinfo` (how sidecars and the demo apps name themselves) but not `reviews-ui.bookinfo`.
@@ -302,7 +309,8 @@ def filter_traces(summary: pd.DataFrame, filters: TraceFilters) -> list[dict[str
         names = listed["services"].fillna("").astype(str)
         hit = (names == filters.service) | names.str.startswith(filters.service + ".")
         mask &= summary["trace_id"].isin(listed.loc[hit, "trace_id"])
-    return summary[mask].sort_values("start", ascending=False).head(filters.limit).to_dict("records")
+    return (summary[mask].sort_values(["start", "trace_id"], ascending=[False, True], kind="stable")
+            .head(filters.limit).to_dict("records"))
 
 
 def order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from dashboard.query import GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable, checked_finding_filters
+from meshscope.trace_list import TraceList, window_bounds
 
 log = logging.getLogger("meshscope.live_source")
 
@@ -86,6 +87,7 @@ class LiveSource:
         self.findings_layouts = 0  # findings laid out (one state, one filter set), for tests and self-checks
         self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
         self.builds_by_view: dict[tuple, int] = {}  # (graph type, namespaces, window) -> graphs built
+        self._trace_list = TraceList(lambda: self.stack.store)  # the trace list's kept summaries (#18)
 
     # ---- plumbing -------------------------------------------------------------------------
     @property
@@ -580,19 +582,20 @@ class LiveSource:
         return df
 
     def traces(self, filters: TraceFilters) -> list[dict[str, Any]]:
-        from dashboard.snapshot_source import _summarize_traces, filter_traces
+        """The trace list: summaries kept per ten seconds of span starts, only new spans summarised per request
+        (`meshscope.trace_list`); concurrent requests share one computation that started after they arrived, so
+        a live list holds the traces that arrived up to the request (test_browser_live)."""
+        from dashboard.trace_summary import select_traces
 
         if filters.status not in TRACE_STATUSES:
             raise QueryError("status", f"unknown status {filters.status!r} (known: {', '.join(TRACE_STATUSES)})")
         if filters.end is not None and filters.end > self.now() + 1:
             raise QueryError("end", "must not be in the future")
         window = float(filters.window_s or 900.0)
-        # computed per request from the 7 columns it needs (0.23x the cost of every column); not served from a
-        # cached summary: a live list must hold the traces that arrived up to the request (test_browser_live)
-        summary = _summarize_traces(self._spans(window, end=filters.end, columns=_SUMMARY_COLUMNS))
-        if summary.empty:
-            return []
-        return filter_traces(summary, filters)
+        end = filters.end
+        parts = self._trace_list.parts(("traces", window, end),
+                                       lambda: window_bounds(window, self.now() if end is None else end))
+        return select_traces(parts, filters)
 
     def trace(self, trace_id: str, end: float | None = None) -> list[dict[str, Any]] | None:
         """The spans of one trace of the last 15 min, or (time travel) of the 15 min before `end` and a minute after."""

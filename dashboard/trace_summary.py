@@ -1,0 +1,168 @@
+"""The trace list's summaries as mergeable parts, so a live list can be kept up to date incrementally (#18).
+
+Why parts: a trace's row in the list (first start, last end, span count, any error, root span, services) is a
+fold over its spans with operations that do not care how the spans are split (min, max, sum, set union, and the
+root chosen by a total order). A reader may therefore summarise spans in pieces (e.g. ten seconds of start times
+at a time), keep the pieces, summarise only the spans that are new, and merge: the merged list equals the summary of
+every span at once, whatever the split or the arrival order. `dashboard.snapshot_source.summarize_traces` is that
+summary done in one go (the reference the differential test compares against).
+
+The root of a trace is its parentless span that started first (ties: service, then span name): store order is not
+an order a reader can see, so it cannot decide.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dashboard.query import TraceFilters
+
+LIST_COLUMNS = ["trace_id", "root_service", "root_name", "start", "duration_ms", "status", "spans", "services"]
+_TRACE_COLUMNS = ["trace_id", "start", "end", "spans", "errors", "root_start", "root_service", "root_name", "services"]
+_ROOT_ORDER = ["root_start", "root_service", "root_name"]
+
+
+@dataclass(frozen=True)
+class TraceParts:
+    """Per-trace aggregates of some spans: merge two (`merge_parts`) to get those of both span sets.
+
+    `traces` has `_TRACE_COLUMNS` (+ the split key columns, e.g. "bucket"): root_* NaN/None when no root span was
+    seen, `services` the sorted tuple of distinct service names (a tuple: hashable, so a service filter is decided
+    once per distinct set, and spelled out only for the rows returned)."""
+
+    traces: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.traces.empty
+
+
+def empty_parts(keys: tuple[str, ...] = ()) -> TraceParts:
+    return TraceParts(pd.DataFrame(columns=[*keys, *_TRACE_COLUMNS]))
+
+
+def parts_of(spans: pd.DataFrame, keys: tuple[str, ...] = ()) -> TraceParts:
+    """Aggregates per (`keys`..., trace) of a spans frame (trace_id, parent_span_id, service_name, name,
+    start_time, end_time [epoch s], status_code, and the `keys` columns): integer group codes and numpy
+    reductions, no Python loop per span."""
+    if spans.empty:
+        return empty_parts(keys)
+    code = np.zeros(len(spans), dtype=np.int64)
+    for col in [*keys, "trace_id"]:
+        c, u = pd.factorize(spans[col].to_numpy(), use_na_sentinel=False)
+        code = code * len(u) + c
+    gid, _ = pd.factorize(code)  # group per row, numbered by first appearance
+    groups = int(gid.max()) + 1
+    first = np.full(groups, len(spans))
+    np.minimum.at(first, gid, np.arange(len(spans)))
+    start = spans["start_time"].to_numpy(dtype=float)
+    work = pd.DataFrame({"g": gid, "start": start, "end": spans["end_time"].to_numpy(dtype=float),
+                         "errors": (spans["status_code"] == "ERROR").to_numpy().astype(np.int64)})
+    agg = work.groupby("g", sort=True).agg(start=("start", "min"), end=("end", "max"), spans=("start", "size"),
+                                             errors=("errors", "sum"))
+    out = {k: spans[k].to_numpy()[first] for k in [*keys, "trace_id"]}
+    out.update({c: agg[c].to_numpy() for c in ("start", "end", "spans", "errors")})
+    # the root: the parentless span that started first, ties by service then name (codes sorted like the strings)
+    svc_code, svc_names = pd.factorize(spans["service_name"].to_numpy(), sort=True, use_na_sentinel=False)
+    name_code, _ = pd.factorize(spans["name"].to_numpy(), sort=True, use_na_sentinel=False)
+    roots = np.flatnonzero((spans["parent_span_id"] == "").to_numpy())
+    order = roots[np.lexsort((name_code[roots], svc_code[roots], start[roots], gid[roots]))]
+    lead = order[np.r_[True, gid[order][1:] != gid[order][:-1]]] if len(order) else order
+    root_start = np.full(groups, np.nan)
+    root_service = np.full(groups, None, dtype=object)
+    root_name = np.full(groups, None, dtype=object)
+    root_start[gid[lead]] = start[lead]
+    root_service[gid[lead]] = spans["service_name"].to_numpy()[lead]
+    root_name[gid[lead]] = spans["name"].to_numpy()[lead]
+    out.update(root_start=root_start, root_service=root_service, root_name=root_name)
+    # distinct services per group: one sorted array of (group, service code) pairs, cut at each group
+    pairs = np.unique(gid.astype(np.int64) * len(svc_names) + svc_code)
+    owner, names = pairs // len(svc_names), np.asarray(svc_names, dtype=object)[pairs % len(svc_names)]
+    cuts = np.flatnonzero(owner[1:] != owner[:-1]) + 1
+    services = np.empty(groups, dtype=object)
+    services[owner[np.r_[0, cuts]]] = [tuple(c) for c in np.split(names, cuts)]
+    out["services"] = services
+    # strings stay object arrays: pandas would infer Arrow-backed strings, whose hashing and takes cost more here
+    frame = pd.DataFrame({k: pd.Series(v, dtype=object) if getattr(v, "dtype", None) == object else v
+                          for k, v in out.items()}, columns=[*keys, *_TRACE_COLUMNS])
+    return TraceParts(frame)
+
+
+def split_parts(parts: TraceParts, key: str) -> dict[Any, TraceParts]:
+    """`parts` made with a `key` column, one TraceParts per value of it (the column dropped)."""
+    return {k: TraceParts(v.drop(columns=key).reset_index(drop=True))
+            for k, v in parts.traces.groupby(key, sort=False)}
+
+
+def merge_parts(parts: list[TraceParts]) -> TraceParts:
+    """The aggregates of the union of the span sets `parts` were made from (of disjoint span sets)."""
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return empty_parts()
+    if len(parts) == 1:
+        return parts[0]
+    traces = pd.concat([p.traces for p in parts], ignore_index=True)
+    many = traces["trace_id"].duplicated(keep=False).to_numpy()
+    if many.any():  # only traces whose spans fell in several parts are folded again
+        split = traces[many]
+        g = split.groupby("trace_id", sort=False)
+        folded = g.agg(start=("start", "min"), end=("end", "max"), spans=("spans", "sum"), errors=("errors", "sum"),
+                       services=("services", lambda x: tuple(sorted(set().union(*x)))))
+        roots = (split.dropna(subset=["root_start"]).sort_values(_ROOT_ORDER, kind="stable")
+                 .drop_duplicates("trace_id").set_index("trace_id")[_ROOT_ORDER])
+        folded = folded.join(roots, how="left").reset_index()
+        traces = pd.concat([traces[~many], folded[_TRACE_COLUMNS]], ignore_index=True)
+    return TraceParts(traces)
+
+
+def select_traces(parts: TraceParts, filters: TraceFilters) -> list[dict[str, Any]]:
+    """The newest traces that pass the filters, as the trace list's records (`LIST_COLUMNS`).
+
+    Filters as `dashboard.snapshot_source.filter_traces`; the services list is spelled out only for the rows
+    returned (for every trace of 15 minutes it was most of a request's time).
+    """
+    t = parts.traces
+    if t.empty:
+        return []
+    start = t["start"].to_numpy(dtype=float)
+    duration = np.round((t["end"].to_numpy(dtype=float) - start) * 1000, 2)
+    errors = t["errors"].to_numpy() > 0
+    mask = duration >= (filters.min_duration_ms or 0)
+    if filters.end is not None:  # time travel: nothing that started after the instant viewed
+        mask &= start <= filters.end
+    if filters.status != "any":
+        mask &= errors == (filters.status == "error")
+    services = t["services"].to_numpy()
+    if filters.service:  # decided once per distinct set of services (a mesh has a few call paths)
+        codes, sets = pd.factorize(services)
+        wanted = filters.service
+        hit = np.array([any(n == wanted or n.startswith(wanted + ".") for n in names) for names in sets], dtype=bool)
+        mask &= hit[codes] if len(sets) else False
+    picked = _newest(t["trace_id"].to_numpy()[mask], start[mask], filters.limit)
+    rows = np.flatnonzero(mask)[picked]
+    out = pd.DataFrame({
+        "trace_id": t["trace_id"].to_numpy()[rows],
+        "root_service": t["root_service"].to_numpy()[rows], "root_name": t["root_name"].to_numpy()[rows],
+        "start": start[rows], "duration_ms": duration[rows],
+        "status": np.where(errors[rows], "error", "ok"), "spans": t["spans"].to_numpy(dtype="int64")[rows]})
+    out["root_service"] = out["root_service"].fillna("?")
+    out["root_name"] = out["root_name"].fillna("?")
+    records = out.to_dict("records")
+    for r, names in zip(records, services[rows]):
+        r["services"] = list(names)
+    return records
+
+
+def _newest(trace_ids: np.ndarray, start: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the `limit` newest traces, newest first (ties: trace id), as the list orders them; only the
+    rows that can make the cut are sorted."""
+    if len(start) > limit:
+        cut = np.partition(start, len(start) - limit)[len(start) - limit]
+        candidates = np.flatnonzero(start >= cut)
+    else:
+        candidates = np.arange(len(start))
+    order = np.lexsort((trace_ids[candidates].astype(str), -start[candidates]))
+    return candidates[order[:limit]]

@@ -1,0 +1,249 @@
+"""The live trace list, kept incrementally: a request summarises only the spans that are new (#18).
+
+Why: `GET /api/v1/traces` lists the traces of the last 15 minutes, and summarising every span of them on each
+request (~180k spans at 20 requests/s) took most of a core under a page's polling. Here the window is cut into
+fixed ten-second buckets of span start time (aligned to the epoch, so a bucket means the same rows whatever the
+window). The mergeable per-trace aggregates of each bucket lying wholly inside a window are kept with a
+fingerprint of the rows they were made from (count, sum and sum of squares of the start times, exact integer
+arithmetic). A request reads only the start-time column of its window, recomputes the fingerprints per bucket,
+summarises the buckets whose rows changed (new spans, late spans, spans evicted) and the two partial buckets at the
+window's edges, and merges (`dashboard.trace_summary`). Spans of one trace that fall in several buckets, arrive out
+of order or across requests merge exactly: the list equals the summary of every span of the window at once.
+
+A live list holds every span that arrived before the request: concurrent requests for the same window share one
+computation, but only one that started after they arrived (at most one runs per window; requests arriving
+meanwhile share the next one). Time travel (`end` in the past) uses the same buckets: those it shares with the
+live window are not summarised again.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dashboard.trace_summary import TraceParts, merge_parts, parts_of, split_parts
+
+BUCKET_S = 10.0
+MAX_BUCKETS = 256  # kept buckets (the live 15 min is 91; the rest serve a past window or two)
+_NS = 1_000_000_000
+_READ_COLUMNS = ["trace_id", "parent_span_id", "service_name", "name", "start_time", "end_time", "status_code"]
+_STRINGS = ("trace_id", "parent_span_id", "service_name", "name", "status_code")
+
+
+@dataclass
+class _Run:
+    """One key's computations: how many started and finished, and the last one's outcome."""
+
+    started: int = 0
+    finished: int = 0
+    running: bool = False
+    result: Any = None
+    error: BaseException | None = None
+    waiting: int = 0
+
+
+class Coalesced:
+    """`compute(key)` shared by concurrent callers, each getting a result computed from after it arrived.
+
+    A caller arriving while a computation of its key runs waits for it to end and then shares the next one
+    with everyone who arrived meanwhile: at most one runs per key, and none hands out data older than its
+    caller (a live list must hold what arrived before the request).
+    """
+
+    def __init__(self, keep: int = 16):
+        self._cond = threading.Condition()
+        self._runs: OrderedDict[Any, _Run] = OrderedDict()
+        self._keep = keep
+        self.computations = 0  # for tests and self-checks
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._cond:
+            run = self._runs.get(key)
+            if run is None:
+                run = self._runs[key] = _Run()
+            want = run.started + 1  # the first computation to start after this call arrived
+            run.waiting += 1
+            try:
+                while run.finished < want and (run.running or run.started >= want):
+                    self._cond.wait()
+                mine = run.finished < want
+                if mine:
+                    run.started, run.running = want, True
+            finally:
+                run.waiting -= 1
+            if not mine:
+                return self._outcome(run)
+        try:
+            result, error = compute(), None
+        except BaseException as exc:  # handed to every caller sharing this computation
+            result, error = None, exc
+        with self._cond:
+            run.finished, run.running, run.result, run.error = want, False, result, error
+            self.computations += 1
+            self._runs.move_to_end(key)
+            while len(self._runs) > self._keep:  # old keys (past windows) that nobody waits on
+                old = next(iter(self._runs))
+                if self._runs[old].running or self._runs[old].waiting or old == key:
+                    break
+                self._runs.pop(old)
+            self._cond.notify_all()
+        if error is not None:
+            raise error
+        return result
+
+    @staticmethod
+    def _outcome(run: _Run) -> Any:
+        if run.error is not None:
+            raise run.error
+        return run.result
+
+
+@dataclass
+class _Bucket:
+    fingerprint: tuple[int, int, int]
+    parts: TraceParts
+
+
+@dataclass
+class TraceList:
+    """Incremental trace summaries of a telemetry store's spans (see the module docstring)."""
+
+    store_of: Callable[[], Any]
+    bucket_s: float = BUCKET_S
+    max_buckets: int = MAX_BUCKETS
+    _buckets: OrderedDict = field(default_factory=OrderedDict)  # bucket index -> _Bucket, least recently used first
+    _store_id: int | None = None
+    _body_key: tuple = ()  # the kept buckets (index, fingerprint) `_body` merges
+    _body: TraceParts = field(default_factory=lambda: merge_parts([]))
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # one update of the buckets at a time
+    _shared: Coalesced = field(default_factory=Coalesced)
+    buckets_summarised: int = 0  # full buckets summarised (cache misses), for tests and self-checks
+    buckets_reused: int = 0
+
+    def parts(self, key: Any, bounds: Callable[[], tuple[int, int]]) -> TraceParts:
+        """The merged parts of the window `bounds()` = (lo, hi) ns (inclusive), computed once for the concurrent
+        callers of `key` (bounds are taken when the computation starts: a live window ends then)."""
+        return self._shared.get(key, lambda: self.window_parts(*bounds()))
+
+    def window_parts(self, lo: int, hi: int) -> TraceParts:
+        """Merged per-trace aggregates of the spans with lo <= start_time <= hi (ns since the epoch)."""
+        with self._lock:
+            store = self.store_of()
+            if id(store) != self._store_id:
+                self._buckets.clear()
+                self._body_key, self._body = (), merge_parts([])
+                self._store_id = id(store)
+            width = int(self.bucket_s * _NS)
+            times = _times(store.arrow("spans", _ts(lo), _ts(hi), columns=["start_time"]), "start_time")  # cheap
+            if not len(times):
+                return merge_parts([])
+            index, prints = _fingerprints(times, width)
+            kept: list[tuple[int, tuple]] = []  # full buckets whose rows did not change since summarised
+            todo: list[int] = []
+            for k, fp in zip(index.tolist(), prints):
+                full = k * width >= lo and (k + 1) * width - 1 <= hi
+                hit = self._buckets.get(k) if full else None
+                if hit is not None and hit.fingerprint == fp:
+                    self._buckets.move_to_end(k)
+                    kept.append((k, fp))
+                    self.buckets_reused += 1
+                else:
+                    todo.append(k)
+            fresh = self._summarise(store, todo, lo, hi, width)
+            # the kept buckets merged once: most requests (no late span, the window's start still in the same
+            # bucket) merge only that and the few fresh buckets
+            body_key = tuple(kept)
+            if body_key != self._body_key:
+                self._body = merge_parts([self._buckets[k].parts for k, _ in kept])
+                self._body_key = body_key
+            while len(self._buckets) > self.max_buckets:
+                self._buckets.popitem(last=False)
+            return merge_parts([self._body, *fresh])
+
+    def _summarise(self, store: Any, todo: list[int], lo: int, hi: int, width: int) -> list[TraceParts]:
+        """Summarise the buckets `todo` (one read per run of consecutive ones, one pass over all of them); keep
+        those wholly inside the window, with their rows' fingerprint."""
+        reads = [store.arrow("spans", _ts(max(lo, k0 * width)), _ts(min(hi, (k1 + 1) * width - 1)),
+                             columns=_READ_COLUMNS) for k0, k1 in _runs(todo)]
+        reads = [t for t in reads if t.num_rows]
+        if not reads:
+            return []
+        table = pa.concat_tables(reads) if len(reads) > 1 else reads[0]
+        ns = _times(table, "start_time")
+        spans = _frame(table, ns)
+        spans["bucket"] = ns // width
+        by_bucket = split_parts(parts_of(spans, keys=("bucket",)), "bucket")
+        index, prints = _fingerprints(ns, width)
+        out = []
+        for k, fp in zip(index.tolist(), prints):
+            got = by_bucket[k]
+            out.append(got)
+            if k * width >= lo and (k + 1) * width - 1 <= hi:
+                self._buckets[k] = _Bucket(fp, got)
+                self._buckets.move_to_end(k)
+                self.buckets_summarised += 1
+        return out
+
+
+def _ts(ns: int) -> pd.Timestamp:
+    return pd.Timestamp(ns, tz="UTC")  # the store reads plain numbers as seconds
+
+
+def _times(table: pa.Table, column: str) -> np.ndarray:
+    """A timestamp column as int64 ns (the store never holds a row without its time)."""
+    col = table.column(column).cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+    return col.to_numpy() if col.num_chunks == 1 else col.combine_chunks().to_numpy(zero_copy_only=False)
+
+
+def _fingerprints(ns: np.ndarray, width: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """Per bucket present: its index and a print of the start times in it (rows; sums of the offset in us, of its
+    low 20 bits in ns, of a square of its us residue), each sum an integer below 2^53 so exact in float64 and
+    independent of row order: the same rows always give the same print, and new, late or evicted rows change it."""
+    k = ns // width
+    k0 = int(k.min())
+    kk = (k - k0).astype(np.intp)
+    off = ns - k * width
+    n = np.bincount(kk)
+    sums = [np.bincount(kk, weights=w, minlength=len(n)) for w in
+            (off // 1000, off & 0xFFFFF, np.square((off // 1000) % 4093))]
+    present = np.flatnonzero(n)
+    prints = list(zip(n[present].tolist(), *(np.rint(w[present]).astype(np.int64).tolist() for w in sums)))
+    return present + k0, prints
+
+
+def _runs(ks: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted bucket indexes, (first, last) each: one store read per run."""
+    out: list[tuple[int, int]] = []
+    for k in ks:
+        if out and k == out[-1][1] + 1:
+            out[-1] = (out[-1][0], k)
+        else:
+            out.append((k, k))
+    return out
+
+
+def _frame(table: pa.Table, start_ns: np.ndarray) -> pd.DataFrame:
+    """The read as the summary's frame: strings ("" for none) and times as epoch seconds, as `LiveSource._spans`
+    hands them out (the same float for the same nanoseconds: the list equals the one summarised from that)."""
+    out = {}
+    for name in _STRINGS:  # object arrays: takes and concatenations of many small parts stay numpy operations
+        col = table.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string())
+        out[name] = pd.Series(col.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    out["start_time"] = start_ns / 1e9
+    end = table.column("end_time").cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+    out["end_time"] = np.asarray(end.to_numpy(zero_copy_only=False), dtype=float) / 1e9  # a missing end: NaN
+    return pd.DataFrame(out)
+
+
+def window_bounds(window_s: float, end: float) -> tuple[int, int]:
+    """(lo, hi) ns of the spans window ending at `end` (epoch s), exactly as `collector.query.spans` cuts it."""
+    end_ts = pd.Timestamp(end, unit="s", tz="UTC")
+    return (end_ts - pd.Timedelta(seconds=window_s)).value, end_ts.value

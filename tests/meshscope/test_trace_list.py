@@ -1,0 +1,202 @@
+"""The live trace list kept incrementally (#18): summarising only new spans and merging must give exactly the list
+summarised from every span of the window, whatever the arrival order, and concurrent requests share one computation
+that started after they arrived (a live list holds what arrived before the request)."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from types import SimpleNamespace
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from collector.store import TelemetryStore
+from collector.tables import SPANS
+from dashboard.query import TraceFilters
+from dashboard.snapshot_source import filter_traces, summarize_traces
+from meshscope.live_source import _SUMMARY_COLUMNS, LiveSource
+from meshscope.trace_list import BUCKET_S, Coalesced
+
+T0 = 1_800_000_000.0  # a fixed epoch second, so the buckets' alignment is the same on every run
+# names where a prefix is another service's name: the service filter must tell them apart
+SERVICES = ["gateway.istio-system", "productpage.bookinfo", "reviews.bookinfo", "reviews-ui.bookinfo", "ratings",
+            "ratings.bookinfo", "details.bookinfo"]
+FILTERS = [TraceFilters(limit=10_000), TraceFilters(limit=7), TraceFilters(status="error", limit=10_000),
+           TraceFilters(status="ok", limit=50), TraceFilters(service="reviews", limit=10_000),
+           TraceFilters(service="ratings", limit=20), TraceFilters(min_duration_ms=2_500.0, limit=10_000)]
+
+
+class _At(LiveSource):
+    """A live source whose clock is the test's (the store's clock too)."""
+
+    def __init__(self, store: TelemetryStore, clock: list[float]):
+        super().__init__(SimpleNamespace(store=store, backend=None))
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock[0]
+
+
+def _spans(rng: random.Random, traces: int, span_s: float) -> list[dict]:
+    """Traces of 1-8 spans starting over `span_s` seconds; a trace's spans spread over up to 25 s (several buckets);
+    starts on a 5 ms grid so different traces tie; some traces have no root, some two, a few spans an error."""
+    out = []
+    for t in range(traces):
+        tid = f"{rng.getrandbits(64):016x}{t:016x}"
+        first = T0 + round(rng.uniform(0, span_s) / 0.005) * 0.005
+        n = rng.randint(1, 8)
+        roots = rng.choice([0, 1, 1, 1, 2])
+        for i in range(n):
+            start = first + (0 if i == 0 else round(rng.uniform(0, 25) / 0.005) * 0.005)
+            out.append({"trace_id": tid, "span_id": f"{t:08x}{i:08x}",
+                        "parent_span_id": "" if i < roots else f"{t:08x}{0:08x}",
+                        "service_name": rng.choice(SERVICES), "name": rng.choice(["GET /", "GET /reviews", "call"]),
+                        "start_ns": int(round(start * 1e9)), "dur_ns": rng.randint(0, 4_000_000_000),
+                        "status_code": "ERROR" if rng.random() < 0.08 else rng.choice(["UNSET", "OK"])})
+    return out
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    ts = pa.timestamp("ns", tz="UTC")
+    start = pa.array([r["start_ns"] for r in rows], pa.int64())
+    end = pa.array([r["start_ns"] + r["dur_ns"] for r in rows], pa.int64())
+    cols = {k: pa.array([r[k] for r in rows]) for k in ("trace_id", "span_id", "parent_span_id", "service_name",
+                                                         "name", "status_code")}
+    return pa.table({**cols, "start_time": start.cast(ts), "end_time": end.cast(ts)})
+
+
+def _reference(src: _At, window: float, end: float | None, filters: TraceFilters) -> list[dict]:
+    """The list summarised from every span of the window at once (the pre-#18 path)."""
+    return filter_traces(summarize_traces(src._spans(window, end=end, columns=_SUMMARY_COLUMNS)), filters)
+
+
+@pytest.mark.parametrize("seed,store_window,max_bytes,on_disk", [
+    (1, 3600.0, 512 * 2**20, False),   # nothing evicted: only arrival order and window edges
+    (2, 70.0, 512 * 2**20, False),     # retention: the store's window is shorter than the list's
+    (3, 3600.0, 60_000, False),        # the memory budget drops the oldest chunks (no data dir: gone)
+    (4, 3600.0, 60_000, True),         # ... and with a data dir: read back from the segments
+])
+def test_the_incremental_list_equals_the_summary_of_every_span(tmp_path, seed, store_window, max_bytes, on_disk):
+    rng = random.Random(seed)
+    rows = _spans(rng, 160, 150.0)
+    rows.sort(key=lambda r: r["start_ns"] + rng.uniform(-30e9, 30e9))  # roughly by time, spans up to 30 s late
+    clock = [T0]
+    store = TelemetryStore(tmp_path if on_disk else None, window_s=store_window, max_bytes=max_bytes,
+                           clock=lambda: clock[0])
+    src = _At(store, clock)
+    compared = 0
+    try:
+        i = 0
+        while i < len(rows):
+            n = rng.randint(1, 90)
+            batch, i = rows[i:i + n], i + n
+            clock[0] = max(clock[0], max(r["start_ns"] for r in batch) / 1e9) + rng.uniform(0, 3)
+            store.add_spans(_table(batch))
+            for _ in range(2):
+                window = rng.choice([900.0, 60.0, 37.5, rng.uniform(5, 200)])
+                end = None if rng.random() < 0.6 else clock[0] - rng.uniform(0, 120)
+                filters = rng.choice(FILTERS)
+                filters = TraceFilters(filters.service, filters.status, filters.min_duration_ms, filters.limit,
+                                       end=end, window_s=window)
+                got = src.traces(filters)
+                assert got == _reference(src, window, end, filters), (seed, i, window, end, filters)
+                compared += len(got)
+        assert compared > 300  # the comparisons held lists, not just empty ones
+        assert src._trace_list.buckets_reused > 0  # and the kept buckets were used, not recomputed each time
+    finally:
+        store.close()
+
+
+def test_a_request_summarises_only_the_buckets_whose_spans_changed():
+    rng = random.Random(7)
+    rows = _spans(rng, 200, 100.0)
+    clock = [T0 + 200.0]
+    store = TelemetryStore(window_s=3600.0, clock=lambda: clock[0])
+    src = _At(store, clock)
+    store.add_spans(_table(rows))
+    lo_edge = int(T0 // BUCKET_S) * BUCKET_S  # a window whose start is a bucket's start: no partial bucket there
+    window = clock[0] - lo_edge
+    tl = src._trace_list
+    first = src.traces(TraceFilters(limit=10_000, window_s=window))
+    full_buckets = tl.buckets_summarised
+    assert full_buckets >= 10
+    # a late span of an old trace and a new span in the newest bucket: two buckets change, the rest are reused
+    late = dict(rows[0], span_id="late0001", start_ns=rows[0]["start_ns"] + 1, status_code="ERROR")
+    store.add_spans(_table([late]))
+    again = src.traces(TraceFilters(limit=10_000, window_s=window))
+    assert tl.buckets_summarised - full_buckets <= 1
+    assert tl.buckets_reused >= full_buckets - 1
+    changed = next(t for t in again if t["trace_id"] == late["trace_id"])
+    before = next(t for t in first if t["trace_id"] == late["trace_id"])
+    assert changed["spans"] == before["spans"] + 1 and changed["status"] == "error"
+    assert again == _reference(src, window, None, TraceFilters(limit=10_000, window_s=window))
+    store.close()
+
+
+def test_concurrent_callers_share_the_computation_that_started_after_they_arrived():
+    shared = Coalesced()
+    gate, entered = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def compute():
+        runs.append(len(runs) + 1)
+        entered.set()
+        gate.wait(30)
+        return runs[-1]
+
+    results: dict[str, int] = {}
+    first = threading.Thread(target=lambda: results.__setitem__("first", shared.get("k", compute)))
+    first.start()
+    assert entered.wait(30)
+    # three callers arrive while computation 1 runs: none may take its result (it began before they arrived)
+    late = [threading.Thread(target=lambda n=n: results.__setitem__(n, shared.get("k", compute))) for n in "abc"]
+    for t in late:
+        t.start()
+    deadline = time.monotonic() + 30
+    while shared._runs["k"].waiting < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert shared._runs["k"].waiting == 3
+    gate.set()
+    for t in [first, *late]:
+        t.join(30)
+    assert results == {"first": 1, "a": 2, "b": 2, "c": 2}
+    assert shared.computations == 2
+    assert shared.get("k", compute) == 3  # a caller alone computes at once
+
+
+def test_a_failed_computation_fails_every_caller_sharing_it_and_the_next_caller_tries_again():
+    shared = Coalesced()
+
+    def boom():
+        raise ValueError("store closed")
+
+    with pytest.raises(ValueError, match="store closed"):
+        shared.get("k", boom)
+    assert shared.get("k", lambda: 5) == 5
+
+
+def test_the_live_list_over_an_empty_store_and_an_unsummarised_store_of_one_span(tmp_path):
+    clock = [T0]
+    store = TelemetryStore(window_s=3600.0, clock=lambda: clock[0])
+    src = _At(store, clock)
+    assert src.traces(TraceFilters()) == []
+    row = _spans(random.Random(3), 1, 1.0)[0]
+    store.add_spans(_table([row]))
+    clock[0] = T0 + 5
+    listed = src.traces(TraceFilters())
+    assert [t["trace_id"] for t in listed] == [row["trace_id"]] and listed[0]["services"] == [row["service_name"]]
+    store.close()
+
+
+def test_summaries_do_not_depend_on_the_order_spans_are_stored_in():
+    """Two roots with one start: the root is chosen by (start, service, name), not by which was stored first."""
+    rows = [{"trace_id": "a" * 32, "span_id": "1", "parent_span_id": "", "service_name": "zeta", "name": "z",
+             "start_time": 10.0, "end_time": 11.0, "status_code": "UNSET"},
+            {"trace_id": "a" * 32, "span_id": "2", "parent_span_id": "", "service_name": "alpha", "name": "a",
+             "start_time": 10.0, "end_time": 10.5, "status_code": "UNSET"}]
+    one, other = summarize_traces(pd.DataFrame(rows)), summarize_traces(pd.DataFrame(rows[::-1]))
+    assert one.to_dict("records") == other.to_dict("records")
+    assert one.iloc[0]["root_service"] == "alpha"
+    assert SPANS.get_field_index("start_time") >= 0  # the spans table is cut on start time, as the buckets are
