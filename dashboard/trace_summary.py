@@ -23,6 +23,7 @@ from dashboard.query import TraceFilters
 LIST_COLUMNS = ["trace_id", "root_service", "root_name", "start", "duration_ms", "status", "spans", "services"]
 _TRACE_COLUMNS = ["trace_id", "start", "end", "spans", "errors", "root_start", "root_service", "root_name", "services"]
 _ROOT_ORDER = ["root_start", "root_service", "root_name"]
+_OBJECT_COLUMNS = ("trace_id", "root_service", "root_name", "services")
 
 
 @dataclass(frozen=True)
@@ -107,15 +108,33 @@ def merge_parts(parts: list[TraceParts]) -> TraceParts:
     traces = pd.concat([p.traces for p in parts], ignore_index=True)
     many = traces["trace_id"].duplicated(keep=False).to_numpy()
     if many.any():  # only traces whose spans fell in several parts are folded again
-        split = traces[many]
-        g = split.groupby("trace_id", sort=False)
-        folded = g.agg(start=("start", "min"), end=("end", "max"), spans=("spans", "sum"), errors=("errors", "sum"),
-                       services=("services", lambda x: tuple(sorted(set().union(*x)))))
-        roots = (split.dropna(subset=["root_start"]).sort_values(_ROOT_ORDER, kind="stable")
-                 .drop_duplicates("trace_id").set_index("trace_id")[_ROOT_ORDER])
-        folded = folded.join(roots, how="left").reset_index()
-        traces = pd.concat([traces[~many], folded[_TRACE_COLUMNS]], ignore_index=True)
+        traces = pd.concat([traces[~many], _fold(traces[many])], ignore_index=True)
     return TraceParts(traces)
+
+
+def _fold(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per trace of rows that several parts hold: traces straddling a split, a few per merge, so a plain
+    loop over them costs less than a grouped aggregation's fixed overhead."""
+    acc: dict[Any, list] = {}
+    for tid, start, end, spans, errors, r_start, r_service, r_name, services in zip(
+            *(rows[c].to_numpy() for c in _TRACE_COLUMNS)):
+        a = acc.get(tid)
+        if a is None:
+            acc[tid] = [tid, start, end, int(spans), int(errors), r_start, r_service, r_name, set(services)]
+            continue
+        a[1] = min(a[1], start)
+        if np.isnan(a[2]) or end > a[2]:  # a missing end (NaN) never wins over a known one, as max() skips it
+            a[2] = end
+        a[3] += int(spans)
+        a[4] += int(errors)
+        if not np.isnan(r_start) and (np.isnan(a[5]) or (r_start, r_service, r_name) < (a[5], a[6], a[7])):
+            a[5], a[6], a[7] = r_start, r_service, r_name
+        a[8].update(services)
+    for a in acc.values():
+        a[8] = tuple(sorted(a[8]))
+    cols = list(zip(*acc.values()))
+    return pd.DataFrame({c: pd.Series(v, dtype=object if c in _OBJECT_COLUMNS else None)
+                         for c, v in zip(_TRACE_COLUMNS, cols)}, columns=_TRACE_COLUMNS)
 
 
 def select_traces(parts: TraceParts, filters: TraceFilters) -> list[dict[str, Any]]:
