@@ -23,9 +23,10 @@
   var LABEL_KEYS = {rps: "rps", err: "err", p95: "p95"};  // toggle value -> edge column
 
   var S = {host: null, canvas: null, buf: null, dpr: 1, w: 0, h: 0, tx: 0, ty: 0, scale: 1, fitted: false,
-           g: null, marks: {found: {}, hidden: {}}, highlight: {}, selected: null, labels: [],
+           g: null, marks: {found: {}, hidden: {}}, highlight: {}, selected: null, labels: [], marksKey: "[[],[],[],[]]",
            cache: null, gesture: false, settle: null, raf: 0, drag: null, hoverRaf: 0,
-           stats: {full: 0, fast: 0, lastFullMs: 0, firstAt: 0, builtGrid: 0, builtEdgeGrid: 0, deferred: 0}};
+           stats: {full: 0, fast: 0, lastFullMs: 0, firstAt: 0, dataAt: 0, buildMs: 0, builtGrid: 0,
+                   builtEdgeGrid: 0, deferred: 0}};
 
   /* ---------- elements -> typed arrays and style groups ---------- */
 
@@ -69,18 +70,53 @@
     return byKey[key];
   }
 
-  /* the `topo-big` store's columns (graph_canvas.payload) -> typed arrays; one style group per distinct class string */
+  /* ---------- columns (graph_canvas.payload): typed-array bytes in base64, repeating strings as codes ---------- */
+
+  var TYPED = {f8: Float64Array, i4: Int32Array, u2: Uint16Array, u1: Uint8Array};
+
+  function bytesOf(b64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
+    var text = atob(b64), out = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+    return out;
+  }
+
+  /* a column as an array (typed for numbers): one view over the decoded bytes, or the codes looked up */
+  function column(col) {
+    if (!col || Array.isArray(col)) return col || [];
+    if (col.dict) {
+      var codes = column(col.codes), words = col.dict, out = new Array(codes.length);
+      for (var i = 0; i < codes.length; i++) out[i] = words[codes[i]];
+      return out;
+    }
+    var T = TYPED[col.dtype], bytes = bytesOf(col.b64);
+    return new T(bytes.buffer, bytes.byteOffset, bytes.byteLength / T.BYTES_PER_ELEMENT);
+  }
+
+  /* the edge label columns, decoded the first time labels are drawn (34,000 strings each, rarely shown) */
+  function edgeLabels(g) {
+    if (!g.elabels) {
+      var E = g.E;
+      g.elabels = {rps: column(E.rps), err: column(E.err), p95: column(E.p95), lock: column(E.lock)};
+    }
+    return g.elabels;
+  }
+
+  /* the `topo-big` store's columns -> typed arrays; one style group per distinct class string */
   function build(payload, old) {
-    var N = payload.nodes, E = payload.edges, colors = payload.colors || {}, classes = payload.classes || [];
-    var n = N.id.length, m = E.id.length, i;
-    var g = {n: n, m: m, x: Float64Array.from(N.x), y: Float64Array.from(N.y), r: new Float32Array(n),
-             shape: new Uint8Array(n), ngroup: new Uint16Array(n), N: N, E: E, index: new Map(), nodeGroups: [],
-             src: Int32Array.from(E.s), tgt: Int32Array.from(E.t), egroup: new Uint16Array(m), eindex: null,
+    var P = payload.nodes, E = payload.edges, colors = payload.colors || {}, classes = payload.classes || [];
+    var N = {id: column(P.id), name: column(P.name), label: column(P.label), namespace: column(P.namespace),
+             type: column(P.type), found_label: P.found_label || {}};
+    var ncls = column(P.cls), ecls = column(E.cls), xs = column(P.x), ys = column(P.y);
+    var n = N.id.length, eid = column(E.id), m = eid.length, i;
+    var g = {n: n, m: m, x: Float64Array.from(xs), y: Float64Array.from(ys), r: new Float32Array(n),
+             shape: new Uint8Array(n), ngroup: new Uint16Array(n), N: N, E: E, eid: eid, index: new Map(), nodeGroups: [],
+             src: Int32Array.from(column(E.s)), tgt: Int32Array.from(column(E.t)), egroup: new Uint16Array(m), eindex: null,
              edgeGroups: [], colors: colors, outsider: new Uint8Array(n)};
-    (N.outsider || []).forEach(function (k) { g.outsider[k] = 1; });
+    (P.outsider || []).forEach(function (k) { g.outsider[k] = 1; });
     var nKeys = {}, eKeys = {}, nodeOf = {}, edgeOf = {};
     for (i = 0; i < n; i++) {
-      var c = N.cls[i], key = c * 2 + g.outsider[i];
+      var c = ncls[i], key = c * 2 + g.outsider[i];
       if (!(key in nodeOf)) {
         nodeOf[key] = groupIndex(g.nodeGroups, nKeys, nodeStyle(" " + classes[c] + " ", {outsider: g.outsider[i]}, colors));
       }
@@ -90,21 +126,22 @@
       g.index.set(N.id[i], i);
     }
     for (i = 0; i < m; i++) {
-      c = E.cls[i];
+      c = ecls[i];
       if (!(c in edgeOf)) edgeOf[c] = groupIndex(g.edgeGroups, eKeys, edgeStyle(" " + classes[c] + " ", colors));
       g.egroup[i] = edgeOf[c];
     }
-    // the grid depends on positions only: a refresh that moved nothing keeps it (with its edge buckets, if made)
+    // the grid depends on positions only: a refresh that moved nothing keeps it (with its edge buckets, if made);
+    // a new one is made after the first view is on screen (idle time) or by the first hit test, whichever comes first
     g.layoutKey = layoutKey(g);
-    g.grid = old && old.layoutKey === g.layoutKey && old.n === n && old.m === m && sameEnds(old, g)
-      ? old.grid : buildGrid(g);
+    g.grid = old && old.grid && old.layoutKey === g.layoutKey && old.n === n && old.m === m && sameEnds(old, g)
+      ? old.grid : null;
     return g;
   }
 
   /* an edge's id: the server sends null for `source->target` (nearly every edge; 1.5 of 4.4 MB at 34,000 edges) */
   function edgeId(g, i) {
     if (g.eids) return g.eids[i];
-    var id = g.E.id[i];
+    var id = g.eid[i];
     return id === null || id === undefined ? g.N.id[g.src[i]] + "->" + g.N.id[g.tgt[i]] : id;
   }
 
@@ -141,6 +178,11 @@
 
   /* ---------- uniform grid over nodes and edge segments ---------- */
 
+  function gridOf(g) {
+    if (!g.grid) g.grid = buildGrid(g);
+    return g.grid;
+  }
+
   function buildGrid(g) {
     S.stats.builtGrid++;
     var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity, i;
@@ -151,19 +193,24 @@
     if (!g.n) { x0 = y0 = 0; x1 = y1 = 1; }
     x0 -= AGG_SIZE; y0 -= AGG_SIZE; x1 += AGG_SIZE; y1 += AGG_SIZE;
     var area = (x1 - x0) * (y1 - y0), total = 0;
-    for (i = 0; i < g.m; i++) total += Math.hypot(g.x[g.tgt[i]] - g.x[g.src[i]], g.y[g.tgt[i]] - g.y[g.src[i]]);
+    for (i = 0; i < g.m; i++) {
+      var dx = g.x[g.tgt[i]] - g.x[g.src[i]], dy = g.y[g.tgt[i]] - g.y[g.src[i]];
+      total += Math.sqrt(dx * dx + dy * dy);
+    }
     // about two nodes a cell, but cells big enough that an edge crosses ~8 of them on average (bounded memory)
     var cell = Math.max(AGG_SIZE, Math.sqrt(area / Math.max(1, g.n / 2)), total / Math.max(1, 8 * g.m));
     var cols = Math.max(1, Math.ceil((x1 - x0) / cell)), rows = Math.max(1, Math.ceil((y1 - y0) / cell));
     var grid = {x0: x0, y0: y0, cell: cell, cols: cols, rows: rows, edges: null};
-    grid.nodes = bucket(cols * rows, g.n, function (i, add) { add(cellOf(grid, g.x[i], g.y[i])); });
+    var cells = new Int32Array(g.n);
+    for (i = 0; i < g.n; i++) cells[i] = cellOf(grid, g.x[i], g.y[i]);
+    grid.nodes = bucket(cols * rows, cells);
     return grid;
   }
 
   /* the edge segments' buckets: made after the first view is on screen (idle time) or at the first hit test that
    * needs them, whichever comes first; one walk along each edge into flat (cell, edge) pairs, then a counting sort */
   function edgeGrid(g) {
-    var grid = g.grid;
+    var grid = gridOf(g);
     if (grid.edges) return grid.edges;
     var cells = grid.cols * grid.rows, half = grid.cell / 2, cap = Math.max(16, g.m * 4), n = 0, i;
     var pc = new Int32Array(cap), pe = new Int32Array(cap), x0 = grid.x0, y0 = grid.y0, size = grid.cell;
@@ -196,7 +243,7 @@
 
   function edgeGridSoon() {  // off the first view's path, before the user's first click in all likelihood
     var g = S.g;
-    if (!g || g.grid.edges) return;
+    if (!g || (g.grid && g.grid.edges)) return;
     var run = function () {
       if (S.g !== g) return;
       if (inGesture()) { setTimeout(edgeGridSoon, SETTLE_MS); return; }  // never inside a gesture's frames
@@ -211,13 +258,13 @@
     return cy * grid.cols + cx;
   }
 
-  /* compressed buckets: start offsets per cell, item ids in one Int32Array (two passes, no array per cell) */
-  function bucket(cells, count, each) {
-    var start = new Int32Array(cells + 1), i;
-    for (i = 0; i < count; i++) each(i, function (c) { start[c + 1]++; });
-    for (i = 0; i < cells; i++) start[i + 1] += start[i];
-    var fill = start.slice(0, cells), items = new Int32Array(start[cells]);
-    for (i = 0; i < count; i++) each(i, function (c) { items[fill[c]++] = i; });
+  /* compressed buckets: start offsets per cell, item ids in one Int32Array (a counting sort, no array per cell) */
+  function bucket(count, cellOfItem) {
+    var start = new Int32Array(count + 1), n = cellOfItem.length, i;
+    for (i = 0; i < n; i++) start[cellOfItem[i] + 1]++;
+    for (i = 0; i < count; i++) start[i + 1] += start[i];
+    var fill = start.slice(0, count), items = new Int32Array(n);
+    for (i = 0; i < n; i++) items[fill[cellOfItem[i]]++] = i;
     return {start: start, items: items};
   }
 
@@ -225,7 +272,7 @@
   function hit(px, py) {
     var g = S.g;
     if (!g) return null;
-    var x = (px - S.tx) / S.scale, y = (py - S.ty) / S.scale, grid = g.grid;
+    var x = (px - S.tx) / S.scale, y = (py - S.ty) / S.scale, grid = gridOf(g);
     var tol = 4 / S.scale, ring = Math.max(1, Math.ceil(tol / grid.cell));
     var cx = Math.floor((x - grid.x0) / grid.cell), cy = Math.floor((y - grid.y0) / grid.cell);
     var best = null, bestD = Infinity, hidden = S.marks.hidden;
@@ -366,7 +413,7 @@
     S.stats.full++;
     S.stats.lastFullMs = performance.now() - t0;
     if (!S.stats.firstAt && g && g.n) S.stats.firstAt = performance.now();
-    if (g && !g.grid.edges && !g.edgeGridQueued) { g.edgeGridQueued = true; edgeGridSoon(); }
+    if (g && !(g.grid && g.grid.edges) && !g.edgeGridQueued) { g.edgeGridQueued = true; edgeGridSoon(); }
   }
 
   function crosses(b, ax, ay, bx, by) {  // a segment's box overlaps the view (cheap test; long edges through the view)
@@ -412,7 +459,7 @@
     ctx.lineCap = "butt";
   }
 
-  function edgeLabel(E, e) {
+  function edgeLabel(E, e) {  // E: edgeLabels(g)
     var parts = [];
     for (var i = 0; i < S.labels.length; i++) {
       var v = E[LABEL_KEYS[S.labels[i]]][e];
@@ -440,7 +487,7 @@
       ctx.fillStyle = "#374151";
       ctx.textBaseline = "bottom";
       for (j = 0; j < edgesBy.length; j++) for (i = 0; i < edgesBy[j].length; i++) {
-        var e = edgesBy[j][i], s = g.src[e], t = g.tgt[e], text = edgeLabel(g.E, e);
+        var e = edgesBy[j][i], s = g.src[e], t = g.tgt[e], text = edgeLabel(edgeLabels(g), e);
         if (text) ctx.fillText(text, (g.x[s] + g.x[t]) / 2, (g.y[s] + g.y[t]) / 2 - 3);
       }
     }
@@ -650,24 +697,29 @@
     el.style.display = "block";
     if (S.host !== el || !S.canvas || !S.canvas.isConnected) attach(el);
     else if (S.g && inGesture()) { S.pending = payload; S.stats.deferred++; return; }  // built when it ends
-    var old = S.g;
+    var old = S.g, t0 = performance.now();
+    if (!S.stats.dataAt) S.stats.dataAt = t0;
     S.payload = payload;
     S.g = build(payload, old);
+    S.stats.buildMs = performance.now() - t0;
     if (!S.fitted || !old) fit();  // a refresh keeps the user's pan and zoom
     redraw();
   }
 
   function setMarks(marks, highlight, labels, selected) {
-    // each refresh re-sends the highlight and the marks, equal most of the time: redraw only on a change
+    // each refresh re-sends the highlight and the marks, equal most of the time: redraw only on a change (the
+    // page's first call marks nothing: it must not draw the graph a second time right after its first view);
     // the selection comes back from the server after a click already marked it here (one drawing per click)
-    var key = JSON.stringify([marks, highlight, labels]), same = key === S.marksKey;
+    var shown = Object.keys(LABEL_KEYS).filter(function (k) { return (labels || []).indexOf(k) >= 0; });
+    var key = JSON.stringify([(marks || {}).found || [], (marks || {}).hidden || [], highlight || [], shown]);
+    var same = key === S.marksKey;
     if (same && (selected || null) === S.selected) return;
     S.marksKey = key;
     if (same) { S.selected = selected || null; if (S.g) redraw(); return; }
     var found = toSet((marks || {}).found), hidden = toSet((marks || {}).hidden);
     S.marks = {found: found, hidden: hidden, anyHidden: ((marks || {}).hidden || []).length > 0};
     S.highlight = toSet(highlight);
-    S.labels = Object.keys(LABEL_KEYS).filter(function (k) { return (labels || []).indexOf(k) >= 0; });
+    S.labels = shown;
     S.selected = selected || null;
     if (S.g) redraw();
   }
@@ -679,6 +731,13 @@
                             shown: !!(S.host && S.host.isConnected && S.host.style.display !== "none")}, S.stats);
     },
     viewport: function () { return {x: S.tx, y: S.ty, zoom: S.scale}; },
+    columns: function () {  // the columns as decoded here (tests hold them to the server's own decoding)
+      var g = S.g, L = g && edgeLabels(g);
+      return g && {nodes: {id: g.N.id, name: g.N.name, label: g.N.label, namespace: g.N.namespace, type: g.N.type,
+                           x: Array.from(g.x), y: Array.from(g.y)},
+                   edges: {id: g.eid, s: Array.from(g.src), t: Array.from(g.tgt), rps: L.rps, err: L.err, p95: L.p95,
+                           lock: L.lock}};
+    },
     payload: function () { return S.payload; },
     node: function (id) {
       var i = S.g && S.g.index.get(id);

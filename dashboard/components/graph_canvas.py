@@ -11,8 +11,11 @@ sent, remembered by their digest (the topology page keeps a `lean.Recent` of the
 """
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
+
+import numpy as np
 
 from dashboard.components.find_hide import ExpressionError, edge_mask, node_mask, parse
 from dashboard.components.graph_style import COLORS
@@ -51,7 +54,8 @@ def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
     Columns rather than one object per element: at 10,000 workloads the element list is ~9 MB of
     JSON that Dash encodes (twice: its encoder re-reads what it wrote) and the browser parses; the
     columns are a third of it. An edge names its ends by node index, classes are indexes into the
-    distinct class strings. Find/hide, the side panel and everything else read the server's copy.
+    distinct class strings; numbers travel as typed-array bytes, repeating strings as codes (`column`).
+    Find/hide, the side panel and everything else read the server's copy.
     Boxes (compound parents) have no position and are left out, as are edges to them.
 
     Reads the full elements as well as `lean` ones (the page hands this the full ones: no lean copy of a
@@ -122,16 +126,63 @@ def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
         lock.append(d.get("lock") or None)
     return {
         "colors": COLORS,
-        "nodes": {"id": n_id, "name": n_name, "label": n_label, "namespace": n_ns, "type": n_type, "cls": n_cls,
-                  "x": xs, "y": ys, "outsider": outsider, "found_label": found_label},
-        "edges": {"id": e_id, "s": e_s, "t": e_t, "cls": e_cls, "rps": rps, "err": err, "p95": p95, "lock": lock},
+        "nodes": {"id": _strings(n_id), "name": _strings(n_name), "label": _strings(n_label),
+                  "namespace": _strings(n_ns), "type": _strings(n_type), "cls": _ints(n_cls),
+                  "x": _floats(xs), "y": _floats(ys), "outsider": outsider, "found_label": found_label},
+        "edges": {"id": _strings(e_id), "s": _ints(e_s), "t": _ints(e_t), "cls": _ints(e_cls),
+                  "rps": _strings(rps), "err": _strings(err), "p95": _strings(p95), "lock": _strings(lock)},
         "classes": list(classes),
     }
 
 
+# Column encoding. A JSON list of 34,000 numbers is parsed into a JS array the renderer then copies into a typed
+# array, and Dash's renderer compares component props deeply on each of its store updates while the page loads
+# (with 2.5 MB of lists in the `topo-big` store that was a few hundred ms of the first view): numbers go as the
+# bytes of a typed array in base64 (one string, decoded with one view), and a string column whose values repeat
+# (types, namespaces, edge labels, null ids) as its distinct values and a typed array of codes.
+_INTS = ((255, "u1", "<u1"), (65_535, "u2", "<u2"), (2**31 - 1, "i4", "<i4"))
+
+
+def _floats(values: list[float]) -> dict[str, str]:
+    return {"dtype": "f8", "b64": base64.b64encode(np.asarray(values, dtype="<f8").tobytes()).decode("ascii")}
+
+
+def _ints(values: list[int]) -> dict[str, str]:
+    """Non-negative integers in the narrowest of uint8, uint16 or int32 that holds them."""
+    top = max(values, default=0)
+    name, dtype = next((n, d) for limit, n, d in _INTS if top <= limit)
+    return {"dtype": name, "b64": base64.b64encode(np.asarray(values, dtype=dtype).tobytes()).decode("ascii")}
+
+
+def _strings(values: list[Any]) -> list[Any] | dict[str, Any]:
+    """The values, or {"dict": distinct values, "codes": ints} when that is smaller (at most half distinct)."""
+    distinct: dict[Any, int] = {}
+    codes = [distinct.setdefault(v, len(distinct)) for v in values]
+    if len(distinct) * 2 > len(values):
+        return list(values)
+    return {"dict": list(distinct), "codes": _ints(codes)}
+
+
+def column(col: Any) -> list[Any]:
+    """A column of `payload` as a plain list, as the browser decodes it (`big_graph.js`, `column`)."""
+    if isinstance(col, list):
+        return col
+    if "dict" in col:
+        words = col["dict"]
+        return [words[c] for c in column(col["codes"])]
+    dtype = {"f8": "<f8", "i4": "<i4", "u2": "<u2", "u1": "<u1"}[col["dtype"]]
+    return np.frombuffer(base64.b64decode(col["b64"]), dtype=dtype).tolist()
+
+
+def decoded(p: dict[str, Any]) -> dict[str, Any]:
+    """`payload` with every column a plain list (tests, tools)."""
+    return {**p, "nodes": {k: v if k in ("outsider", "found_label") else column(v) for k, v in p["nodes"].items()},
+            "edges": {k: column(v) for k, v in p["edges"].items()}}
+
+
 def edge_ids(p: dict[str, Any]) -> list[str]:
     """Every edge id of a payload, the nulls rebuilt as the browser rebuilds them (`source->target`)."""
-    N, E = p["nodes"]["id"], p["edges"]
+    N, E = column(p["nodes"]["id"]), {k: column(p["edges"][k]) for k in ("id", "s", "t")}
     return [eid if eid is not None else f"{N[s]}->{N[t]}" for eid, s, t in zip(E["id"], E["s"], E["t"])]
 
 

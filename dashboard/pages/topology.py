@@ -134,7 +134,10 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
     labels = [] if large else ["rps", "err"]
     big, sent = _to_canvas(elements, found, renderer)  # a big plain graph is drawn by our canvas renderer
     return html.Div(className="topology", children=[
-        html.Div(className="toolbar", children=[
+        # the toolbar's height once its dropdowns have loaded (they load after the first view): growing then made
+        # the page 8 px taller than the screen, and the scrollbar that appeared narrowed the graph, which the
+        # canvas renderer had to draw a second time right after its first view
+        html.Div(className="toolbar", style={"minHeight": "58px"}, children=[
             _labeled("Graph", dcc.Dropdown(id="topo-type", options=list(GRAPH_TYPES), value=graph_type, clearable=False,
                                            style={"width": "150px"})),
             _labeled("Namespaces", dcc.Dropdown(id="topo-ns", options=result.namespaces, value=namespaces, multi=True,
@@ -197,7 +200,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
                            # refreshes only patch elements (they carry their remembered positions);
                            # re-running the layout would re-fit and throw away the user's zoom and pan
                            autoRefreshLayout=False,
-                           style={"width": "100%", "height": "calc(100vh - 238px)"}),
+                           style={"width": "100%", "height": "calc(100vh - 246px)"}),
             # over the (then empty) Cytoscape graph: the canvas renderer's drawing surface
             html.Div(id="topo-canvas", className="topo-canvas", style={**_CANVAS, "display": "block" if big else "none"}),
             ]),
@@ -208,7 +211,7 @@ def layout(source: DataSource, ctx: Any, query: dict[str, str]) -> html.Div:
 
 _STAGE = {"flex": 1, "position": "relative", "minWidth": 0}
 # the same box as the Cytoscape graph under it (not the stage's: a tall side panel stretches the stage)
-_CANVAS = {"position": "absolute", "top": 0, "left": 0, "right": 0, "height": "calc(100vh - 238px)", "background": "#fff", "border": "1px solid #e5e7eb",
+_CANVAS = {"position": "absolute", "top": 0, "left": 0, "right": 0, "height": "calc(100vh - 246px)", "background": "#fff", "border": "1px solid #e5e7eb",
            "borderRadius": "6px", "overflow": "hidden"}
 
 

@@ -17,6 +17,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from dashboard.components import graph_canvas
 from dashboard.components.lean import LABEL_MAX
 from dashboard.sample import synthetic_snapshot
 from dashboard.snapshot_source import SnapshotSource
@@ -95,6 +96,14 @@ def test_ten_thousand_workloads_draw_on_the_canvas_and_stay_usable(browser, ui_s
         let coloured = 0;
         for (let i = 0; i < d.length; i += 4 * 7) if (d[i + 3] > 0 && (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2])) coloured++;
         return coloured;""") > 200
+
+    # the columns travel as typed-array bytes and string codes: the page decodes exactly what the server sent
+    sent, seen = graph_canvas.decoded(big(browser, "big.payload()")), big(browser, "big.columns()")
+    assert len(seen["nodes"]["id"]) == nodes and len(seen["edges"]["s"]) == edges
+    for part, keys in (("nodes", ("id", "name", "label", "namespace", "type", "x", "y")),
+                       ("edges", ("id", "s", "t", "rps", "err", "p95", "lock"))):
+        for key in keys:
+            assert seen[part][key] == sent[part][key], (part, key)
 
     # long names: the drawn label is truncated, the element keeps the full name
     nid, full = list(long_named.items())[-1]  # in the last layer: it has callers, so inbound codes

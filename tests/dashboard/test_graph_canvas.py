@@ -40,7 +40,7 @@ def test_plain_graphs_above_the_threshold_go_to_the_canvas_grouped_ones_and_forc
 
 
 def test_the_columns_describe_every_positioned_node_and_every_edge_between_them(mesh):
-    p = graph_canvas.payload(mesh)
+    p = graph_canvas.decoded(graph_canvas.payload(mesh))
     nodes = [e for e in mesh if "source" not in e["data"]]
     edges = [e for e in mesh if "source" in e["data"]]
     N, E = p["nodes"], p["edges"]
@@ -70,7 +70,7 @@ def test_nodes_without_a_position_and_their_edges_are_left_out():
     elements = _elements(bookinfo_snapshot())
     box = {"data": {"id": "box:x", "type": "box"}}  # a compound parent: no position of its own
     tied = {"data": {"id": "e:box", "source": "box:x", "target": elements[0]["data"]["id"]}}
-    p = graph_canvas.payload([*elements, box, tied])
+    p = graph_canvas.decoded(graph_canvas.payload([*elements, box, tied]))
     assert "box:x" not in p["nodes"]["id"] and "e:box" not in graph_canvas.edge_ids(p)
     assert len(p["nodes"]["id"]) == sum("source" not in e["data"] for e in elements)
 
@@ -117,6 +117,34 @@ def test_the_page_s_full_elements_give_the_columns_the_lean_ones_would():
     assert graph_canvas.payload(full) == graph_canvas.payload(lean(full))
     # an edge id that is not `source->target` (two edges between one pair, say) is sent as it is
     odd = [dict(e, data={**e["data"], "id": e["data"]["id"] + "#tcp"}) if "source" in e["data"] else e for e in full]
-    p = graph_canvas.payload(odd)
+    p = graph_canvas.decoded(graph_canvas.payload(odd))
     assert all(eid and eid.endswith("#tcp") for eid in p["edges"]["id"])
     assert graph_canvas.edge_ids(p) == [e["data"]["id"] for e in odd if "source" in e["data"]]
+
+
+@pytest.mark.parametrize("values", [
+    [], [0], [255], [256], [65_535], [65_536], [2**31 - 1], list(range(300)), [7] * 1000,
+], ids=["empty", "zero", "u8-top", "u16-low", "u16-top", "i32-low", "i32-top", "ramp", "constant"])
+def test_integer_columns_come_back_exactly_in_the_narrowest_type_that_holds_them(values):
+    col = graph_canvas._ints(values)
+    assert graph_canvas.column(col) == values
+    top = max(values, default=0)
+    assert col["dtype"] == ("u1" if top < 256 else "u2" if top < 65_536 else "i4")
+
+
+@pytest.mark.parametrize("values", [[], [0.0], [-12.5, 1e-9, 3.141592653589793, 1e300, -0.0], [100.0 * i / 7 for i in range(500)]])
+def test_float_columns_come_back_bit_for_bit(values):
+    back = graph_canvas.column(graph_canvas._floats(values))
+    assert back == values and [str(v) for v in back] == [str(v) for v in values]
+
+
+@pytest.mark.parametrize("values", [
+    [], ["a"], [f"svc-{i}" for i in range(100)],  # all distinct: sent as they are
+    ["mTLS", None, "mTLS", "", "\u26a0 mTLS", None] * 50,  # repeating, with nulls and empty strings: codes
+    [None] * 40_000,  # one value
+    [f"v{i % 300}" for i in range(1_000)],  # 300 distinct: codes wider than a byte
+], ids=["empty", "one", "distinct", "repeating", "all-null", "u16-codes"])
+def test_string_columns_come_back_exactly_and_repeating_ones_are_sent_as_codes(values):
+    col = graph_canvas._strings(values)
+    assert graph_canvas.column(col) == values
+    assert isinstance(col, list) == (len(set(values)) * 2 > len(values))
