@@ -148,6 +148,7 @@ class AccessLogTailer:
         selfmetrics.watch_store(store)
 
     # -- Source protocol
+    @selfmetrics.counts_cpu("access_log")
     def poll(self) -> int:
         """Read everything new in every file; returns requests stored."""
         with self._lock:

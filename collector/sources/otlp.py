@@ -194,6 +194,7 @@ class OtlpReceiver:
         self.stop()
 
     # -- request handling (decode and store: on the worker pool)
+    @selfmetrics.counts_cpu("otlp")
     def _handle(self, path: str, content_type: str, body: bytes) -> tuple[int, bytes, str]:
         json_reply = content_type.split(";")[0].strip().lower() == "application/json"
         if path == "/v1/traces":

@@ -128,6 +128,7 @@ class OtlpGrpcReceiver:
                 self._writer.join(timeout=10)  # stores what was accepted
             self._started = False
 
+    @selfmetrics.counts_cpu("otlp_grpc")
     def flush(self) -> int:
         """Store every accepted row now; returns how many (the writer does this every `flush_interval`)."""
         with self._pending_lock:
@@ -171,6 +172,7 @@ class OtlpGrpcReceiver:
             self._refuse(context, signal, grpc.StatusCode.RESOURCE_EXHAUSTED,
                          f"message of {len(body)} bytes is over the {self.max_message_bytes}-byte limit")
 
+    @selfmetrics.counts_cpu("otlp_grpc")
     def _export_logs(self, body: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
         self._check_size(body, context, "logs")
         try:
@@ -197,6 +199,7 @@ class OtlpGrpcReceiver:
         selfmetrics.OTLP_GRPC_REQUESTS.labels("logs", "OK").inc()
         return reply
 
+    @selfmetrics.counts_cpu("otlp_grpc")
     def _export_traces(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         self._check_size(body, context, "traces")
         try:

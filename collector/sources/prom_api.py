@@ -165,6 +165,7 @@ class PrometheusSource:
         self._thread: threading.Thread | None = None
         self.last_error: PrometheusAPIError | None = None
 
+    @selfmetrics.counts_cpu("prom_api")
     def poll(self) -> int:
         try:
             data = self.client.query(self.match)

@@ -257,6 +257,7 @@ class Scraper:
         """Scrape one target now (a round of one); returns samples stored."""
         return self._round([target])
 
+    @selfmetrics.counts_cpu("prom_scrape")
     def _fetch_one(self, target: ScrapeTarget) -> _Fetched:
         f = _Fetched(target, TargetHealth(target.url, labels=dict(target.labels)), time.perf_counter())
         try:
@@ -293,6 +294,7 @@ class Scraper:
             self._record(f)
         return stored
 
+    @selfmetrics.counts_cpu("prom_scrape")
     def _ingest(self, ok: list[_Fetched]) -> int:
         """Parse the kept lines of every body at once, attribute rows and refusals to their target, store once."""
         line_counts = np.array([f.body.count(b"\n") for f in ok], dtype=np.int64)

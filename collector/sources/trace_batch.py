@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from collector import selfmetrics
 from collector.parse.otlp import OtlpDecodeError, OtlpResult, decode_traces_many
 from collector.store import TelemetryStore
 
@@ -99,6 +100,7 @@ class TraceBatcher:
             if done:
                 return
 
+    @selfmetrics.counts_cpu("otlp")
     def _process(self, batch: list[tuple[bytes, Future]]) -> None:
         live = [(body, fut) for body, fut in batch if fut.set_running_or_notify_cancel()]
         if not live:

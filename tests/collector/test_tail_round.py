@@ -129,3 +129,25 @@ def test_rows_that_cannot_be_told_apart_fall_back_to_each_file_alone(tmp_path, m
     monkeypatch.setattr(access_log, "_blank_lines", lambda chunk: 0)
     joint, store = _tail_both(tmp_path, seed=11, rounds=4)
     assert store.row_count("requests") > 20
+
+
+def test_each_source_reports_the_cpu_it_spends(tmp_path):
+    """meshscope_collector_cpu_seconds_total{source} grows with the work a source does (an SRE's view of where an
+    idle meshscope's CPU goes), and not while it has nothing to do."""
+    from collector import selfmetrics
+
+    def cpu() -> float:
+        return selfmetrics.INGEST_CPU.labels("access_log")._value.get()
+
+    specs = _files(tmp_path, 3)
+    tailer = AccessLogTailer(specs, TelemetryStore(window_s=YEAR))
+    for spec in specs:
+        Path(spec.path).write_bytes(b"\n".join(JSON_REAL * 40) + b"\n")
+    before = cpu()
+    assert tailer.poll() == 3 * 40 * len(JSON_REAL)
+    busy = cpu() - before
+    assert busy > 0
+    idle_before = cpu()
+    for _ in range(5):
+        assert tailer.poll() == 0  # nothing new: a stat and an empty read per file
+    assert cpu() - idle_before < busy
