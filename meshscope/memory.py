@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -70,6 +71,13 @@ def tune() -> dict[str, Any]:
                 # read by Arrow's jemalloc at its first allocation (after this, before any Arrow buffer exists)
                 os.environ["JE_ARROW_MALLOC_CONF"] = JEMALLOC_CONF
                 _tuned["jemalloc_conf"] = JEMALLOC_CONF
+            # C++'s own default pool as well, which Arrow reads once, when pyarrow is imported: Arrow code that
+            # takes it rather than pyarrow's (the IPC writer behind every write-ahead record of the store, its
+            # readers) otherwise allocated from mimalloc, out of every figure here, in a 1 GiB region madvised
+            # for huge pages whose resident part only grew (measured in `meshscope up`, #18)
+            cxx_default = "pyarrow" not in sys.modules
+            if cxx_default:
+                os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
             import pyarrow as pa
 
             # jemalloc where this pyarrow has it: the store's chunks and the queries' buffers then live apart from
@@ -78,6 +86,9 @@ def tune() -> dict[str, Any]:
             pool = pa.jemalloc_memory_pool() if "jemalloc" in pa.supported_memory_backends() else pa.system_memory_pool()
             pa.set_memory_pool(pool)
             _tuned["arrow_pool"] = pa.default_memory_pool().backend_name
+            if cxx_default and pool.backend_name != "jemalloc":  # this pyarrow has no jemalloc: leave C++ its own
+                os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+            _tuned["cxx_default_pool"] = cxx_default and pool.backend_name == "jemalloc"
         if libc is not None:
             threading.Thread(target=_trim_loop, args=(libc,), name="malloc-trim", daemon=True).start()
             _tuned["trim_every_s"] = TRIM_EVERY_S

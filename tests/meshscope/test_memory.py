@@ -9,6 +9,7 @@ which returns freed pages after its decay (a second), or from that malloc where 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,3 +70,36 @@ def test_tune_is_applied_once_and_leaves_a_users_choice_alone(monkeypatch):
                          capture_output=True, text=True, timeout=60)
     first, second = json.loads(out.stdout)
     assert first == second and "arrow_pool" not in first
+
+
+IPC_SCRIPT = r"""
+import json
+from meshscope import memory
+applied = memory.tune()
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq, sys
+t = pa.table({"a": np.arange(1_000_000), "s": pa.array(["x", "y"] * 500_000).dictionary_encode()})
+sink = pa.BufferOutputStream()
+with pa.ipc.new_stream(sink, t.schema) as w:  # what the store writes for every write-ahead record
+    w.write_table(t)
+back = pa.ipc.open_stream(pa.BufferReader(sink.getvalue())).read_all()
+pq.write_table(back, sys.argv[1], compression="zstd")
+pq.read_table(sys.argv[1])
+others = {name: getattr(pa, f"{name}_memory_pool")().max_memory() for name in ("mimalloc", "system")
+          if name in pa.supported_memory_backends() and name != pa.default_memory_pool().backend_name}
+print(json.dumps({"applied": applied, "others": others, "pool": pa.default_memory_pool().backend_name}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the settings are for Linux")
+def test_arrow_code_taking_cxx_default_pool_allocates_from_the_same_pool(tmp_path):
+    """The IPC writer and readers take C++'s default pool, not pyarrow's: with the settings both are one pool, so
+    no Arrow memory sits in a second allocator (mimalloc's 1 GiB huge-page region, unseen by any figure)."""
+    out = subprocess.run([sys.executable, "-c", IPC_SCRIPT, str(tmp_path / "t.parquet")], capture_output=True,
+                         text=True, timeout=120, env={k: v for k, v in os.environ.items()
+                                                      if k not in ("ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF")})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    if got["pool"] != "jemalloc":
+        pytest.skip("this pyarrow has no jemalloc")
+    assert got["applied"]["cxx_default_pool"] is True
+    assert all(peak == 0 for peak in got["others"].values()), got
