@@ -45,39 +45,45 @@ def empty_parts(keys: tuple[str, ...] = ()) -> TraceParts:
     return TraceParts(pd.DataFrame(columns=[*keys, *_TRACE_COLUMNS]))
 
 
-def parts_of(spans: pd.DataFrame, keys: tuple[str, ...] = ()) -> TraceParts:
-    """Aggregates per (`keys`..., trace) of a spans frame (trace_id, parent_span_id, service_name, name,
-    start_time, end_time [epoch s], status_code, and the `keys` columns): integer group codes and numpy
-    reductions, no Python loop per span."""
-    if spans.empty:
+def parts_of(spans: Any, keys: tuple[str, ...] = ()) -> TraceParts:
+    """Aggregates per (`keys`..., trace) of spans (a frame or a mapping of equal-length arrays: trace_id,
+    parent_span_id, service_name, name, start_time, end_time [epoch s], status_code, and the `keys`): integer
+    group codes and numpy reductions, no Python loop per span and no grouped-aggregation overhead."""
+    n = len(spans["trace_id"])
+    if n == 0:
         return empty_parts(keys)
-    code = np.zeros(len(spans), dtype=np.int64)
-    for col in [*keys, "trace_id"]:
-        c, u = pd.factorize(spans[col].to_numpy(), use_na_sentinel=False)
+    col = {c: np.asarray(spans[c]) for c in {*keys, "trace_id", "parent_span_id", "service_name", "name",
+                                            "status_code"}}
+    code = np.zeros(n, dtype=np.int64)
+    for k in [*keys, "trace_id"]:
+        c, u = pd.factorize(col[k], use_na_sentinel=False)
         code = code * len(u) + c
     gid, _ = pd.factorize(code)  # group per row, numbered by first appearance
     groups = int(gid.max()) + 1
-    first = np.full(groups, len(spans))
-    np.minimum.at(first, gid, np.arange(len(spans)))
-    start = spans["start_time"].to_numpy(dtype=float)
-    work = pd.DataFrame({"g": gid, "start": start, "end": spans["end_time"].to_numpy(dtype=float),
-                         "errors": (spans["status_code"] == "ERROR").to_numpy().astype(np.int64)})
-    agg = work.groupby("g", sort=True).agg(start=("start", "min"), end=("end", "max"), spans=("start", "size"),
-                                             errors=("errors", "sum"))
-    out = {k: spans[k].to_numpy()[first] for k in [*keys, "trace_id"]}
-    out.update({c: agg[c].to_numpy() for c in ("start", "end", "spans", "errors")})
+    first = np.full(groups, n)
+    np.minimum.at(first, gid, np.arange(n))
+    start = np.asarray(spans["start_time"], dtype=float)
+    end = np.asarray(spans["end_time"], dtype=float)
+    out: dict[str, Any] = {k: col[k][first] for k in [*keys, "trace_id"]}
+    lo = np.full(groups, np.inf)
+    np.minimum.at(lo, gid, start)
+    hi = np.full(groups, -np.inf)
+    np.maximum.at(hi, gid, np.where(np.isnan(end), -np.inf, end))  # a missing end is skipped, as max() skips NaN
+    out["start"], out["end"] = lo, np.where(hi == -np.inf, np.nan, hi)
+    out["spans"] = np.bincount(gid, minlength=groups).astype(np.int64)
+    out["errors"] = np.bincount(gid, weights=(col["status_code"] == "ERROR"), minlength=groups).astype(np.int64)
     # the root: the parentless span that started first, ties by service then name (codes sorted like the strings)
-    svc_code, svc_names = pd.factorize(spans["service_name"].to_numpy(), sort=True, use_na_sentinel=False)
-    name_code, _ = pd.factorize(spans["name"].to_numpy(), sort=True, use_na_sentinel=False)
-    roots = np.flatnonzero((spans["parent_span_id"] == "").to_numpy())
+    svc_code, svc_names = pd.factorize(col["service_name"], sort=True, use_na_sentinel=False)
+    name_code, _ = pd.factorize(col["name"], sort=True, use_na_sentinel=False)
+    roots = np.flatnonzero(col["parent_span_id"] == "")
     order = roots[np.lexsort((name_code[roots], svc_code[roots], start[roots], gid[roots]))]
     lead = order[np.r_[True, gid[order][1:] != gid[order][:-1]]] if len(order) else order
     root_start = np.full(groups, np.nan)
     root_service = np.full(groups, None, dtype=object)
     root_name = np.full(groups, None, dtype=object)
     root_start[gid[lead]] = start[lead]
-    root_service[gid[lead]] = spans["service_name"].to_numpy()[lead]
-    root_name[gid[lead]] = spans["name"].to_numpy()[lead]
+    root_service[gid[lead]] = col["service_name"][lead]
+    root_name[gid[lead]] = col["name"][lead]
     out.update(root_start=root_start, root_service=root_service, root_name=root_name)
     # distinct services per group: one sorted array of (group, service code) pairs, cut at each group
     pairs = np.unique(gid.astype(np.int64) * len(svc_names) + svc_code)
@@ -87,15 +93,22 @@ def parts_of(spans: pd.DataFrame, keys: tuple[str, ...] = ()) -> TraceParts:
     services[owner[np.r_[0, cuts]]] = [tuple(c) for c in np.split(names, cuts)]
     out["services"] = services
     # strings stay object arrays: pandas would infer Arrow-backed strings, whose hashing and takes cost more here
-    frame = pd.DataFrame({k: pd.Series(v, dtype=object) if getattr(v, "dtype", None) == object else v
-                          for k, v in out.items()}, columns=[*keys, *_TRACE_COLUMNS])
+    frame = pd.DataFrame({k: pd.Series(v, dtype=object) if v.dtype == object else v for k, v in out.items()},
+                         columns=[*keys, *_TRACE_COLUMNS])
     return TraceParts(frame)
 
 
 def split_parts(parts: TraceParts, key: str) -> dict[Any, TraceParts]:
-    """`parts` made with a `key` column, one TraceParts per value of it (the column dropped)."""
-    return {k: TraceParts(v.drop(columns=key).reset_index(drop=True))
-            for k, v in parts.traces.groupby(key, sort=False)}
+    """`parts` made with one key column (`parts_of(..., keys=(key,))`, its first column), one TraceParts per
+    value of it, the column dropped (positional takes: label lookups cost more than the rows here)."""
+    t = parts.traces
+    assert t.columns[0] == key
+    values = t[key].to_numpy()
+    out = {}
+    for k in pd.unique(values):
+        rows = np.flatnonzero(values == k)
+        out[k] = TraceParts(t.iloc[rows, 1:].reset_index(drop=True))
+    return out
 
 
 def merge_parts(parts: list[TraceParts]) -> TraceParts:

@@ -176,7 +176,7 @@ class TraceList:
             return []
         table = pa.concat_tables(reads) if len(reads) > 1 else reads[0]
         ns = _times(table, "start_time")
-        spans = _frame(table, ns)
+        spans = _columns(table, ns)
         spans["bucket"] = ns // width
         by_bucket = split_parts(parts_of(spans, keys=("bucket",)), "bucket")
         index, prints = _fingerprints(ns, width)
@@ -228,19 +228,20 @@ def _runs(ks: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _frame(table: pa.Table, start_ns: np.ndarray) -> pd.DataFrame:
-    """The read as the summary's frame: strings ("" for none) and times as epoch seconds, as `LiveSource._spans`
-    hands them out (the same float for the same nanoseconds: the list equals the one summarised from that)."""
+def _columns(table: pa.Table, start_ns: np.ndarray) -> dict[str, np.ndarray]:
+    """The read as the summary's columns: strings ("" for none) as object arrays and times as epoch seconds, as
+    `LiveSource._spans` hands them out (the same float for the same nanoseconds: the list equals the one
+    summarised from that)."""
     out = {}
-    for name in _STRINGS:  # object arrays: takes and concatenations of many small parts stay numpy operations
+    for name in _STRINGS:
         col = table.column(name)
         if pa.types.is_dictionary(col.type):
             col = col.cast(pa.string())
-        out[name] = pd.Series(col.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+        out[name] = np.asarray(col.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
     out["start_time"] = start_ns / 1e9
     end = table.column("end_time").cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
     out["end_time"] = np.asarray(end.to_numpy(zero_copy_only=False), dtype=float) / 1e9  # a missing end: NaN
-    return pd.DataFrame(out)
+    return out
 
 
 def window_bounds(window_s: float, end: float) -> tuple[int, int]:
