@@ -56,7 +56,7 @@ class Coalesced:
     caller (a live list must hold what arrived before the request).
     """
 
-    def __init__(self, keep: int = 16):
+    def __init__(self, keep: int = 8):
         self._cond = threading.Condition()
         self._runs: OrderedDict[Any, _Run] = OrderedDict()
         self._keep = keep
@@ -78,13 +78,19 @@ class Coalesced:
             finally:
                 run.waiting -= 1
             if not mine:
-                return self._outcome(run)
+                result, error = run.result, run.error
+                if not run.waiting:  # only callers waiting now use a result: none holds it longer
+                    run.result = run.error = None
+                if error is not None:
+                    raise error
+                return result
         try:
             result, error = compute(), None
         except BaseException as exc:  # handed to every caller sharing this computation
             result, error = None, exc
         with self._cond:
-            run.finished, run.running, run.result, run.error = want, False, result, error
+            run.finished, run.running = want, False
+            run.result, run.error = (result, error) if run.waiting else (None, None)
             self.computations += 1
             self._runs.move_to_end(key)
             while len(self._runs) > self._keep:  # old keys (past windows) that nobody waits on
@@ -96,12 +102,6 @@ class Coalesced:
         if error is not None:
             raise error
         return result
-
-    @staticmethod
-    def _outcome(run: _Run) -> Any:
-        if run.error is not None:
-            raise run.error
-        return run.result
 
 
 @dataclass
