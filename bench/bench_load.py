@@ -16,7 +16,8 @@ diagnoser, UI in one process), not of an in-process harness. For each offered ra
 Then SIGTERM, and the time the process takes to exit.
 
 Before that, with BENCH_LOAD_IDLE_SECONDS (60; 0 skips it), the process's CPU share is measured with the
-traffic steady, no page polling and no config change: issue #18's "idle is idle" figure.
+traffic steady, no page polling and no config change: issue #18's "idle is idle" figure, with where it goes
+(each collector's thread CPU and the diagnoser's cycles, read from meshscope's /metrics).
 Knobs (environment): BENCH_LOAD_RATES (default "5,20,50,200"), BENCH_LOAD_SECONDS (60),
 BENCH_LOAD_WARMUP (15), BENCH_LOAD_ARGS (more `meshscope up` flags, e.g. --trace-batch), BENCH_LOAD_CODE (a checkout whose `meshscope` runs, e.g. a `git worktree` of the
 code before a change: the honest baseline, same bench). Each run is bounded: startup 180 s, measure as set,
@@ -128,6 +129,8 @@ class Run:
     idle_cpu_self: float = float("nan")  # share of one core with steady traffic, no page open, nothing changing
     idle_cpu_envoy: float = float("nan")
     idle_seconds: float = 0.0
+    idle_parts: dict[str, float] = field(default_factory=dict)  # share of one core per collector and the diagnoser
+    idle_load: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def page_body(pathname: str) -> bytes:
@@ -164,6 +167,25 @@ def _poll_routes(base: str, stop: threading.Event, run: Run) -> None:
                 else:
                     run.failures[name] = run.failures.get(name, 0) + 1
             stop.wait(0.25)
+
+
+def _cpu_parts(base: str) -> dict[str, float]:
+    """CPU seconds so far per part, from meshscope's own /metrics: each collector's threads
+    (meshscope_collector_cpu_seconds_total{source}) and the diagnoser's cycles. Thread CPU, so the box's load
+    does not inflate it; {} when /metrics does not answer (an older checkout has no such counters)."""
+    import re
+
+    import httpx
+
+    try:
+        text = httpx.get(f"{base}/metrics", timeout=TIMEOUT_S).text
+    except httpx.HTTPError:
+        return {}
+    parts = {m.group(1): float(m.group(2)) for m in
+             re.finditer(r'^meshscope_collector_cpu_seconds_total\{source="([^"]+)"\} (\S+)$', text, re.M)}
+    if m := re.search(r"^meshscope_diagnoser_cycle_cpu_seconds_total (\S+)$", text, re.M):
+        parts["diagnoser cycles"] = float(m.group(1))
+    return parts
 
 
 def _wait_ready(proc: subprocess.Popen, deadline: float) -> list[str]:
@@ -271,11 +293,14 @@ def measure(rate: float, seconds: float, warmup: float, idle_s: float = 0.0) -> 
             envoys = [p for p, n in kids.items() if "envoy" in n]
             others = [p for p in kids if p not in envoys]
             if idle_s > 0:  # "idle is idle": steady traffic, no page polling, no config change
+                p0, la0 = _cpu_parts(base), os.getloadavg()[0]
                 i0, t_idle = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys))), time.monotonic()
                 time.sleep(idle_s)  # the measured period itself, not synchronisation
                 run.idle_seconds = time.monotonic() - t_idle
                 run.idle_cpu_self, run.idle_cpu_envoy = (
                     (b - a) / run.idle_seconds for a, b in zip(i0, (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)))))
+                p1, run.idle_load = _cpu_parts(base), (la0, os.getloadavg()[0])
+                run.idle_parts = {k: (p1[k] - p0.get(k, 0.0)) / run.idle_seconds for k in p1}
             c0 = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)), sum(map(_cpu_seconds, others)))
             sent0, t_start = _counter_read(control)
             wall0 = time.monotonic()
@@ -348,6 +373,9 @@ def report_run(run: Run, tag: str | None = None) -> None:
         report(f"{tag} idle meshscope cpu", 100 * run.idle_cpu_self, f"% of one core (no page open, nothing changing, "
                f"{run.idle_seconds:.0f} s)")
         report(f"{tag} idle meshscope cpu vs envoys", 100 * run.idle_cpu_self, "%", ("envoys", 100 * run.idle_cpu_envoy))
+        for part, share in sorted(run.idle_parts.items(), key=lambda kv: -kv[1]):
+            report(f"{tag} idle cpu {part}", 100 * share, f"% of one core (thread CPU; load {run.idle_load[0]:.1f}"
+                   f"-{run.idle_load[1]:.1f})")
     report(f"{tag} meshscope cpu", 100 * run.cpu_self, "% of one core (pages polled, scenarios cycled)")
     report(f"{tag} envoys cpu", 100 * run.cpu_envoy, "% of one core")
     report(f"{tag} demo apps cpu", 100 * run.cpu_other, "% of one core")
