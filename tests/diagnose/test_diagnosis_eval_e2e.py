@@ -87,7 +87,10 @@ def diag(stack, bundled_mesh):
     from collector.query import istio_rates
 
     sources = LiveSources.from_store(stack.store, snapshot=bundled_mesh.snapshot)
-    d = CaseDiagnoser(sources, interval_s=0.5, window_s=WINDOW_S, ingest_lag_s=0.5, resolve_after=2)
+    # max_busy_share: a case waits for cycles (a cause opens on one, resolves after two clean ones); the product
+    # pauses 4x a cycle's CPU after it so a UI keeps answering, and this diagnoser has no UI: half a core may go to it
+    d = CaseDiagnoser(sources, interval_s=0.5, window_s=WINDOW_S, ingest_lag_s=0.5, resolve_after=2,
+                      max_busy_share=0.5)
     # the floor is exact for rows (a window shorter than 0.1 s would otherwise reach back past it)
     sources.requests = lambda start, end: stack.store.requests(max(start, d.healthy_from), end)
     sources.rates = lambda window, end: istio_rates(stack.store, window, end) if window >= WINDOW_S else None
@@ -214,6 +217,14 @@ RESULTS: dict[str, dict] = {}  # case name -> {found, seconds, unexpected, note}
 def test_case_first_answer_is_the_cause(bundled_mesh, diag, kind, name, obj, expect):
     """One case: healthy mesh, apply the fault, the top incidents must be its causes (recorded for the summary)."""
     RESULTS[name] = {"found": False, "seconds": None, "unexpected": {}, "note": "did not finish"}
+    clock = [time.monotonic()]
+    phases: dict[str, float] = {}  # where the case's wall time went (printed with its line)
+
+    def phase(what: str) -> None:
+        now = time.monotonic()
+        phases[what] = round(phases.get(what, 0.0) + now - clock[0], 1)
+        clock[0] = now
+
     try:
         wait_healthy(diag)
     except AssertionError as exc:  # recorded as a miss; the summary fails, later cases still run
@@ -221,16 +232,19 @@ def test_case_first_answer_is_the_cause(bundled_mesh, diag, kind, name, obj, exp
         mark_healthy(diag)
         RESULTS[name]["note"] = f"not healthy before the fault: {exc}"
         pytest.fail(RESULTS[name]["note"])
+    phase("healthy")
     t0 = time.monotonic()
     try:
         hit, elapsed, strays = None, None, {}
         run_case(bundled_mesh, diag, kind, obj)  # inside: a rejected or half-applied fault is reset too
+        phase("apply")
         deadline = t0 + FIND_TIMEOUT_S
         while time.monotonic() < deadline:
             incidents = group(diag.findings(status="open"))
             top = matched(incidents, expect)
             if top is not None and hit is None:
                 hit, elapsed = top, time.monotonic() - t0
+                phase("find")
                 deadline = time.monotonic() + OBSERVE_S
             if hit is not None:
                 ids = {i.id for i in hit}
@@ -238,6 +252,7 @@ def test_case_first_answer_is_the_cause(bundled_mesh, diag, kind, name, obj, exp
                     if i.id not in ids and i.severity in SERIOUS:
                         strays[i.id] = f"{i.root.code} {i.root.message[:100]}"
             time.sleep(0.2)  # polling interval of a deadline loop, not synchronisation
+        phase("observe" if hit is not None else "find")
         if hit is None:
             incidents = group(diag.findings(status="open"))
             RESULTS[name]["note"] = f"top = {[(i.root.code, i.cause.label() if i.cause else None, i.root.evidence.get('edge_key')) for i in incidents[:3]]}"
@@ -245,10 +260,12 @@ def test_case_first_answer_is_the_cause(bundled_mesh, diag, kind, name, obj, exp
             RESULTS[name].update(found=True, seconds=elapsed, unexpected=strays, note="")
         if hit is not None and kind == "scenario":
             check_scenario_evidence(diag, obj)  # while the fault is still in: its config findings stay open
+            phase("evidence")
     finally:
         bundled_mesh.reset()
         mark_healthy(diag)
-    print(f"\n{'ok  ' if hit else 'MISS'} {name}: {RESULTS[name]}", flush=True)
+        phase("reset")
+    print(f"\n{'ok  ' if hit else 'MISS'} {name}: {RESULTS[name]}; phases (s) {phases}", flush=True)
     assert hit is not None, RESULTS[name]["note"]
     assert not strays, strays
     # every cause found resolves once the mesh is back to its baseline
@@ -256,6 +273,8 @@ def test_case_first_answer_is_the_cause(bundled_mesh, diag, kind, name, obj, exp
         wait_until(lambda: (x := diag.finding(fp)) is not None and x.status == "resolved", timeout=90, interval=0.2,
                    what=f"{fp} resolved after resetting {name}")
         assert diag.finding(fp).resolved_at is not None
+    phase("resolve")
+    print(f"{name} resolved: phases (s) {phases}", flush=True)
 
 
 def test_summary_rank_1_cause_unexpected_and_time_to_cause():
