@@ -12,6 +12,9 @@ at 5 rps it takes ~12 minutes), and that growth is by design. The store's own si
 `/metrics` (`meshscope_store_bytes`) at each sample, and the slope of RSS minus it is what a leak
 would show; it is reported beside the plain RSS slope.
 
+Where it sits: the bench turns on meshscope's memory probe (meshscope/memory_probe.py, a line a minute) and
+prints, at the end, each allocator's figures beside the kernel's and the RSS none of them covers.
+
 Knobs (environment): BENCH_RSS_RATE (20), BENCH_RSS_SECONDS (600), BENCH_RSS_WARMUP (60),
 BENCH_RSS_EVERY (5 s between samples), BENCH_RSS_CSV (a file that gets every sample as it is taken:
 seconds, RSS MB, store MB, threads, load average; an hour-long run can be read while it runs and is not

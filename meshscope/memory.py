@@ -12,10 +12,14 @@ pages for reuse. So, once at start, before the threads that allocate exist:
   them on the heap);
 - Arrow allocates from jemalloc (when this pyarrow has it; else the system malloc), apart from the glibc heaps:
   the store's many small chunk buffers, kept for minutes and evicted oldest first, fragmented those heaps
-  for everything allocated between them (Arrow's default mimalloc pool kept freed pages itself);
+  for everything allocated between them (Arrow's default mimalloc pool kept freed pages itself). Both of
+  Arrow's defaults: pyarrow's pool and C++'s, which the IPC writer and readers take (it was mimalloc, in a
+  huge-page region no figure counted: session 9's "unexplained" growth); jemalloc with `ARENAS` arenas and
+  purged pages returned at once rather than lazily (`JEMALLOC_CONF`);
 - every `TRIM_EVERY_S` a background thread hands free pages inside the heaps back (`malloc_trim`).
-Each setting is skipped where it does not apply (not glibc; `ARROW_DEFAULT_MEMORY_POOL` or `MALLOC_ARENA_MAX`
-set by the user, who then decides). The budget these keep is in docs/bundled-mesh.md ("Memory budget").
+Each setting is skipped where it does not apply (not glibc; `ARROW_DEFAULT_MEMORY_POOL`, `JE_ARROW_MALLOC_CONF`
+or `MALLOC_ARENA_MAX` set by the user, who then decides). `meshscope/memory_probe.py` shows where RSS sits.
+The budget these keep is in docs/bundled-mesh.md ("Memory budget").
 """
 from __future__ import annotations
 
