@@ -106,7 +106,7 @@ class Coalesced:
 
 @dataclass
 class _Bucket:
-    fingerprint: tuple[int, int, int]
+    fingerprint: tuple[int, ...]
     parts: TraceParts
 
 
