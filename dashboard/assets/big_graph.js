@@ -25,7 +25,7 @@
   var S = {host: null, canvas: null, buf: null, dpr: 1, w: 0, h: 0, tx: 0, ty: 0, scale: 1, fitted: false,
            g: null, marks: {found: {}, hidden: {}}, highlight: {}, selected: null, labels: [], marksKey: "[[],[],[],[]]",
            cache: null, gesture: false, settle: null, raf: 0, drag: null, hoverRaf: 0,
-           stats: {full: 0, fast: 0, lastFullMs: 0, firstAt: 0, dataAt: 0, buildMs: 0, builtGrid: 0,
+           stats: {full: 0, fast: 0, lastFullMs: 0, firstAt: 0, dataAt: 0, partial: 0, buildMs: 0, builtGrid: 0,
                    builtEdgeGrid: 0, deferred: 0}};
 
   /* ---------- elements -> typed arrays and style groups ---------- */
@@ -330,90 +330,144 @@
   function drawFull() {
     var t0 = performance.now(), cw = S.host.clientWidth, ch = S.host.clientHeight;
     if (cw && (Math.abs(cw - S.w) >= 1 || Math.abs(ch - S.h) >= 1)) resize();  // a resize the observer missed
-    var g = S.g, ctx = S.buf.getContext("2d");
-    var W = S.buf.width, H = S.buf.height, k = S.scale, i, j;
+    var g = S.g, ctx = S.buf.getContext("2d"), view = S.canvas.getContext("2d");
+    var W = S.buf.width, H = S.buf.height, k = S.scale, shift = panShift(W, H);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, W, H);
-    if (g) {
-      ctx.setTransform(S.dpr * k, 0, 0, S.dpr * k, S.dpr * S.tx, S.dpr * S.ty);
-      var box = visibleBox(AGG_SIZE), hidden = S.marks.hidden, anyHidden = S.marks.anyHidden;
-      if (anyHidden) edgeIndex(g);  // every edge's id is tested: made once, not per drawing
-      var inBox = function (x, y) { return x >= box.x0 && x <= box.x1 && y >= box.y0 && y <= box.y1; };
-      // edges: one path per style group
-      var byGroup = g.edgeGroups.map(function () { return []; });
-      for (i = 0; i < g.m; i++) {
-        if (anyHidden && edgeHidden(i)) continue;
-        var s = g.src[i], t = g.tgt[i];
-        if (!inBox(g.x[s], g.y[s]) && !inBox(g.x[t], g.y[t]) && !crosses(box, g.x[s], g.y[s], g.x[t], g.y[t])) continue;
-        byGroup[g.egroup[i]].push(i);
-      }
-      var arrows = 8 * k >= 4;  // arrowheads once they are a few pixels big
-      for (j = 0; j < byGroup.length; j++) {
-        var st = g.edgeGroups[j], list = byGroup[j];
-        if (!list.length) continue;
-        var lw = Math.max(st.width, MIN_PX / k);
-        ctx.globalAlpha = st.alpha;
-        ctx.strokeStyle = ctx.fillStyle = st.color;
-        ctx.lineWidth = lw;
-        ctx.setLineDash(st.dash === 1 ? [6 * lw, 3 * lw] : st.dash === 2 ? [lw, 2 * lw] : []);
+    if (shift) {  // the last drawing moved by the pan (through the view canvas), then the uncovered strips drawn
+      view.setTransform(1, 0, 0, 1, 0, 0);
+      view.clearRect(0, 0, W, H);
+      view.drawImage(S.buf, shift.dx, shift.dy);
+      ctx.clearRect(0, 0, W, H);
+      ctx.drawImage(S.canvas, 0, 0);
+      var margin = AGG_SIZE + 12 / k;  // halos and minimum-size marks of elements just outside a strip reach into it
+      uncovered(shift.dx, shift.dy, W, H).forEach(function (rc) {
+        ctx.save();
         ctx.beginPath();
-        for (i = 0; i < list.length; i++) {
-          s = g.src[list[i]]; t = g.tgt[list[i]];
-          ctx.moveTo(g.x[s], g.y[s]); ctx.lineTo(g.x[t], g.y[t]);
-        }
-        ctx.stroke();
-        if (arrows) {
-          ctx.setLineDash([]);
-          ctx.beginPath();
-          var size = 3 + 2.5 * st.width;
-          for (i = 0; i < list.length; i++) {
-            s = g.src[list[i]]; t = g.tgt[list[i]];
-            var dx = g.x[t] - g.x[s], dy = g.y[t] - g.y[s], len = Math.hypot(dx, dy) || 1;
-            var ux = dx / len, uy = dy / len, tipx = g.x[t] - ux * g.r[t], tipy = g.y[t] - uy * g.r[t];
-            ctx.moveTo(tipx, tipy);
-            ctx.lineTo(tipx - ux * size * 1.6 - uy * size, tipy - uy * size * 1.6 + ux * size);
-            ctx.lineTo(tipx - ux * size * 1.6 + uy * size, tipy - uy * size * 1.6 - ux * size);
-            ctx.closePath();
-          }
-          ctx.fill();
-        }
+        ctx.rect(rc[0], rc[1], rc[2], rc[3]);
+        ctx.clip();
+        ctx.setTransform(S.dpr * k, 0, 0, S.dpr * k, S.dpr * S.tx, S.dpr * S.ty);
+        paint(ctx, g, k, {x0: (rc[0] / S.dpr - S.tx) / k - margin, y0: (rc[1] / S.dpr - S.ty) / k - margin,
+                          x1: ((rc[0] + rc[2]) / S.dpr - S.tx) / k + margin, y1: ((rc[1] + rc[3]) / S.dpr - S.ty) / k + margin});
+        ctx.restore();
+      });
+      S.stats.partial++;
+    } else {
+      ctx.clearRect(0, 0, W, H);
+      if (g) {
+        ctx.setTransform(S.dpr * k, 0, 0, S.dpr * k, S.dpr * S.tx, S.dpr * S.ty);
+        paint(ctx, g, k, visibleBox(AGG_SIZE));
       }
-      ctx.setLineDash([]);
-      // overlays under the nodes: found, highlighted, selected (edges as wide translucent strokes)
-      overlays(ctx, g, k, inBox);
-      // nodes: one path per fill; tiny on screen -> squares (cheaper than arcs, same look at 2 px)
-      var minR = MIN_PX * 2 / k, nodesBy = g.nodeGroups.map(function () { return []; });
-      for (i = 0; i < g.n; i++) {
-        if ((anyHidden && hidden[g.N.id[i]]) || !inBox(g.x[i], g.y[i])) continue;
-        nodesBy[g.ngroup[i]].push(i);
-      }
-      var tiny = NODE_SIZE / 2 * k < 2.5;
-      for (j = 0; j < nodesBy.length; j++) {
-        var ns = g.nodeGroups[j], nl = nodesBy[j];
-        if (!nl.length) continue;
-        ctx.globalAlpha = ns.alpha;
-        ctx.fillStyle = ns.fill;
-        ctx.beginPath();
-        for (i = 0; i < nl.length; i++) {
-          var r = Math.max(g.r[nl[i]], minR);
-          if (tiny) ctx.rect(g.x[nl[i]] - r, g.y[nl[i]] - r, 2 * r, 2 * r);
-          else shapePath(ctx, g.shape[nl[i]], g.x[nl[i]], g.y[nl[i]], r);
-        }
-        ctx.fill();
-        if (ns.ring && !tiny) { ctx.strokeStyle = ns.ring; ctx.lineWidth = 3; ctx.stroke(); }
-      }
-      ctx.globalAlpha = 1;
-      labels(ctx, g, k, byGroup, nodesBy);
     }
-    var view = S.canvas.getContext("2d");
     view.setTransform(1, 0, 0, 1, 0, 0);
     view.clearRect(0, 0, S.canvas.width, S.canvas.height);
     view.drawImage(S.buf, 0, 0);
-    S.cache = {tx: S.tx, ty: S.ty, scale: S.scale};
+    S.cache = {tx: S.tx, ty: S.ty, scale: S.scale, g: g, marks: S.marksKey, selected: S.selected, W: W, H: H,
+               labels: labelsAt(k)};
     S.stats.full++;
     S.stats.lastFullMs = performance.now() - t0;
     if (!S.stats.firstAt && g && g.n) S.stats.firstAt = performance.now();
     if (g && !(g.grid && g.grid.edges) && !g.edgeGridQueued) { g.edgeGridQueued = true; edgeGridSoon(); }
+  }
+
+  /* After a pan (same zoom, by whole device pixels, no label at this zoom, nothing else changed) the last drawing
+   * is still right where it overlaps the new view: {dx, dy} to move it by, else null (a drawing in full). At
+   * 34,000 edges a full drawing of the whole mesh is 70-250 ms, which the release of every drag used to cost. */
+  function panShift(W, H) {
+    var c = S.cache, g = S.g;
+    if (!c || !g || c.g !== g || c.scale !== S.scale || c.marks !== S.marksKey || c.selected !== S.selected
+        || c.W !== W || c.H !== H || c.labels || labelsAt(S.scale)) return null;
+    var dx = (S.tx - c.tx) * S.dpr, dy = (S.ty - c.ty) * S.dpr;
+    if (Math.abs(dx - Math.round(dx)) > 1e-6 || Math.abs(dy - Math.round(dy)) > 1e-6) return null;
+    dx = Math.round(dx); dy = Math.round(dy);
+    if ((!dx && !dy) || Math.abs(dx) > W * 0.75 || Math.abs(dy) > H * 0.75) return null;
+    return {dx: dx, dy: dy};
+  }
+
+  /* the device-pixel rectangles [x, y, w, h] a move by (dx, dy) uncovers, without overlap (a pixel drawn twice
+   * would get its anti-aliased edges twice) */
+  function uncovered(dx, dy, W, H) {
+    var out = [];
+    if (dx > 0) out.push([0, 0, dx, H]); else if (dx < 0) out.push([W + dx, 0, -dx, H]);
+    var x0 = dx > 0 ? dx : 0, x1 = dx < 0 ? W + dx : W;
+    if (dy > 0) out.push([x0, 0, x1 - x0, dy]); else if (dy < 0) out.push([x0, H + dy, x1 - x0, -dy]);
+    return out;
+  }
+
+  function labelsAt(k) {  // whether a drawing at zoom k writes any label (level of detail, see `labels`)
+    return NODE_FONT * k >= LABEL_PX || (S.labels.length > 0 && EDGE_FONT * k >= LABEL_PX);
+  }
+
+  /* edges, overlays, nodes and labels of what is in `box` (graph units), on a context set to the view's transform */
+  function paint(ctx, g, k, box) {
+    var i, j;
+    var hidden = S.marks.hidden, anyHidden = S.marks.anyHidden;
+    if (anyHidden) edgeIndex(g);  // every edge's id is tested: made once, not per drawing
+    var inBox = function (x, y) { return x >= box.x0 && x <= box.x1 && y >= box.y0 && y <= box.y1; };
+    // edges: one path per style group
+    var byGroup = g.edgeGroups.map(function () { return []; });
+    for (i = 0; i < g.m; i++) {
+      if (anyHidden && edgeHidden(i)) continue;
+      var s = g.src[i], t = g.tgt[i];
+      if (!inBox(g.x[s], g.y[s]) && !inBox(g.x[t], g.y[t]) && !crosses(box, g.x[s], g.y[s], g.x[t], g.y[t])) continue;
+      byGroup[g.egroup[i]].push(i);
+    }
+    var arrows = 8 * k >= 4;  // arrowheads once they are a few pixels big
+    for (j = 0; j < byGroup.length; j++) {
+      var st = g.edgeGroups[j], list = byGroup[j];
+      if (!list.length) continue;
+      var lw = Math.max(st.width, MIN_PX / k);
+      ctx.globalAlpha = st.alpha;
+      ctx.strokeStyle = ctx.fillStyle = st.color;
+      ctx.lineWidth = lw;
+      ctx.setLineDash(st.dash === 1 ? [6 * lw, 3 * lw] : st.dash === 2 ? [lw, 2 * lw] : []);
+      ctx.beginPath();
+      for (i = 0; i < list.length; i++) {
+        s = g.src[list[i]]; t = g.tgt[list[i]];
+        ctx.moveTo(g.x[s], g.y[s]); ctx.lineTo(g.x[t], g.y[t]);
+      }
+      ctx.stroke();
+      if (arrows) {
+        ctx.setLineDash([]);
+        ctx.beginPath();
+        var size = 3 + 2.5 * st.width;
+        for (i = 0; i < list.length; i++) {
+          s = g.src[list[i]]; t = g.tgt[list[i]];
+          var dx = g.x[t] - g.x[s], dy = g.y[t] - g.y[s], len = Math.hypot(dx, dy) || 1;
+          var ux = dx / len, uy = dy / len, tipx = g.x[t] - ux * g.r[t], tipy = g.y[t] - uy * g.r[t];
+          ctx.moveTo(tipx, tipy);
+          ctx.lineTo(tipx - ux * size * 1.6 - uy * size, tipy - uy * size * 1.6 + ux * size);
+          ctx.lineTo(tipx - ux * size * 1.6 + uy * size, tipy - uy * size * 1.6 - ux * size);
+          ctx.closePath();
+        }
+        ctx.fill();
+      }
+    }
+    ctx.setLineDash([]);
+    // overlays under the nodes: found, highlighted, selected (edges as wide translucent strokes)
+    overlays(ctx, g, k, inBox);
+    // nodes: one path per fill; tiny on screen -> squares (cheaper than arcs, same look at 2 px)
+    var minR = MIN_PX * 2 / k, nodesBy = g.nodeGroups.map(function () { return []; });
+    for (i = 0; i < g.n; i++) {
+      if ((anyHidden && hidden[g.N.id[i]]) || !inBox(g.x[i], g.y[i])) continue;
+      nodesBy[g.ngroup[i]].push(i);
+    }
+    var tiny = NODE_SIZE / 2 * k < 2.5;
+    for (j = 0; j < nodesBy.length; j++) {
+      var ns = g.nodeGroups[j], nl = nodesBy[j];
+      if (!nl.length) continue;
+      ctx.globalAlpha = ns.alpha;
+      ctx.fillStyle = ns.fill;
+      ctx.beginPath();
+      for (i = 0; i < nl.length; i++) {
+        var r = Math.max(g.r[nl[i]], minR);
+        if (tiny) ctx.rect(g.x[nl[i]] - r, g.y[nl[i]] - r, 2 * r, 2 * r);
+        else shapePath(ctx, g.shape[nl[i]], g.x[nl[i]], g.y[nl[i]], r);
+      }
+      ctx.fill();
+      if (ns.ring && !tiny) { ctx.strokeStyle = ns.ring; ctx.lineWidth = 3; ctx.stroke(); }
+    }
+    ctx.globalAlpha = 1;
+    labels(ctx, g, k, byGroup, nodesBy);
   }
 
   function crosses(b, ax, ay, bx, by) {  // a segment's box overlaps the view (cheap test; long edges through the view)
@@ -763,6 +817,7 @@
       return true;
     },
     fit: function () { fit(); S.gesture = false; drawFull(); return S.scale; },
+    redraw: function () { S.cache = null; S.gesture = false; drawFull(); return true; },  // in full, the view kept
     hitAt: function (x, y) { var h = hit(x, y); return h && (h.kind === "node" ? S.g.N.id[h.i] : edgeId(S.g, h.i)); },
     found: function () { return Object.keys(S.marks.found).length; },
     hidden: function () { return Object.keys(S.marks.hidden).length; }
