@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 NS = "bookinfo"
 HOST = "{}.bookinfo.svc.cluster.local"
-SLACK_S = 5.0  # after the ACKed push: in-flight requests and the scrape round that straddles it (a round took up to 2.5 s at load 40-60; at 2.5 s the previous case's denials leaked into the window once)
+IN_FLIGHT_S = 2.0  # after the ACKed push: requests begun before it may still complete (the mesh answers in ms)
 Z = 3.5  # two shares "agree" when their Wilson intervals at this z overlap (a false alarm ~1 in 4,000 per edge)
 TRAFFIC_RPS = 25.0  # gateway traffic while predicting and measuring: each window waits for request counts
 
@@ -119,6 +119,29 @@ def _requests(stack, since: float) -> pd.DataFrame:
                          "rps": r[schema.RATE].to_numpy(dtype=float), "n": r[schema.RATE].to_numpy(dtype=float) * window})
 
 
+def _window_start(stack, pushed: float) -> float:
+    """Where a window of the state a push made may start: the first scrape round every target began more than
+    IN_FLIGHT_S after the ACKed push (epoch s), waited for.
+
+    A window's start is interpolated between each target's scrapes around it; once every target's scrape at or
+    before the start is itself past the in-flight requests, nothing from before the change is counted, however
+    late a loaded box's scrape round came (a fixed 5 s slack was this test's longest wait and, at 2.5 s, let the
+    previous case's denials into the window once)."""
+    floor = pushed + IN_FLIGHT_S
+    store = stack.backend.store
+    before = store.arrow("metrics", pushed - 10.0, pushed, columns=[schema.TARGET]).column(schema.TARGET)
+    wanted = set(before.cast("string").to_pylist())
+
+    def round_after() -> float | None:
+        m = store.arrow("metrics", floor, None, columns=[schema.TIME, schema.TARGET])
+        t = m.column(schema.TIME).cast("int64").to_numpy() / 1e9
+        target = m.column(schema.TARGET).cast("string").to_numpy(zero_copy_only=False)
+        firsts = {name: float(t[target == name].min()) for name in wanted if (target == name).any()}
+        return max(firsts.values()) if wanted and len(firsts) == len(wanted) else None
+
+    return wait_until(round_after, timeout=60, interval=0.2, what=f"a scrape round of {sorted(wanted)} after the push")
+
+
 def _enough(stack, since: float, host: str, n: float = 60) -> bool:
     df = _requests(stack, since)
     return bool(df.loc[df["host"] == HOST.format(host), "n"].sum() >= n)
@@ -181,7 +204,7 @@ def test_prediction_matches_reality_per_edge(stack, mesh_config, mesh_traffic):
         mesh.reset()
         if setup:
             mesh.apply(_objects(setup))
-        base = time.time() + SLACK_S
+        base = _window_start(stack, time.time())
         wait_until(lambda: _enough(stack, base, "reviews"), timeout=90, interval=0.5, what=f"{names}: traffic before")
         live_before = [(o.ref, repr(o.spec)) for o in mesh.objects]
         predictions = {name: _predict(api, CASES[name][1], time.time() - base) for name in names}
@@ -201,7 +224,7 @@ def _apply_and_compare(stack, mesh, name: str, change: str, body: dict,
     """Apply one change for real and compare the measured failures per edge with `before` + the prediction."""
     assert body["predicted"] and not body["no_traffic"], (name, body)
     mesh.apply(_objects(change))
-    after = time.time() + SLACK_S
+    after = _window_start(stack, time.time())
     hosts = {h.split(".")[0] for _, h in predicted} or {"reviews"}
     assert not [i for i in body["impacts"] if not i["certain"]], (name, body["impacts"])  # every edge decided
 
@@ -250,7 +273,7 @@ def test_dry_run_policy_denies_nothing_and_its_shadow_decisions_match_the_predic
     mesh.reset()
     ratings = next(w for w in mesh.registry.workloads if w.name == "ratings-v1")
     mesh.apply(_objects(DRY_RUN_DENY))
-    after = time.time() + SLACK_S
+    after = _window_start(stack, time.time())
 
     def shadow():
         c = shadow_counts(httpx.get(f"http://127.0.0.1:{ratings.stats_port}/stats/prometheus", timeout=10).text)
