@@ -48,7 +48,8 @@ def main() -> None:
     from collector.store import TelemetryStore
     from dashboard.query import TraceFilters
     from dashboard.snapshot_source import filter_traces, summarize_traces
-    from meshscope.live_source import _SUMMARY_COLUMNS, LiveSource
+    from meshscope.live_source import LiveSource
+    from meshscope.trace_list import SUMMARY_COLUMNS
 
     rng = np.random.default_rng(18)
     t0 = time.time() - WINDOW_S - 60
@@ -81,7 +82,7 @@ def main() -> None:
         got = src.traces(TraceFilters())
         incr_cpu.append(time.process_time() - c0)
         c0 = time.process_time()
-        want = filter_traces(summarize_traces(src._spans(WINDOW_S, columns=_SUMMARY_COLUMNS)), TraceFilters())
+        want = filter_traces(summarize_traces(src._spans(WINDOW_S, columns=SUMMARY_COLUMNS)), TraceFilters())
         full_cpu.append(time.process_time() - c0)
         assert got == want, "the incremental list differs from the full summary"
     store.close()

@@ -334,5 +334,4 @@ def order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # older private names, kept for callers that imported them (meshscope.live_source)
-_summarize_traces = summarize_traces
 _order_spans = order_spans

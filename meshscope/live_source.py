@@ -51,7 +51,6 @@ _KEPT_ERRORS = 64  # why recent builds failed, for the callers waiting on them
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
-_SUMMARY_COLUMNS = ["trace_id", "parent_span_id", "service_name", "name", "start_time", "end_time", "status_code"]
 
 
 @dataclass

@@ -32,7 +32,7 @@ from dashboard.trace_summary import TraceParts, merge_parts, parts_of, split_par
 BUCKET_S = 10.0
 MAX_BUCKETS = 256  # kept buckets (the live 15 min is 91; the rest serve a past window or two)
 _NS = 1_000_000_000
-_READ_COLUMNS = ["trace_id", "parent_span_id", "service_name", "name", "start_time", "end_time", "status_code"]
+SUMMARY_COLUMNS = ["trace_id", "parent_span_id", "service_name", "name", "start_time", "end_time", "status_code"]
 _STRINGS = ("trace_id", "parent_span_id", "service_name", "name", "status_code")
 
 
@@ -170,7 +170,7 @@ class TraceList:
         """Summarise the buckets `todo` (one read per run of consecutive ones, one pass over all of them); keep
         those wholly inside the window, with their rows' fingerprint."""
         reads = [store.arrow("spans", _ts(max(lo, k0 * width)), _ts(min(hi, (k1 + 1) * width - 1)),
-                             columns=_READ_COLUMNS) for k0, k1 in _runs(todo)]
+                             columns=SUMMARY_COLUMNS) for k0, k1 in _runs(todo)]
         reads = [t for t in reads if t.num_rows]
         if not reads:
             return []

@@ -15,8 +15,8 @@ import pytest
 from collector.store import TelemetryStore
 from dashboard.query import TraceFilters
 from dashboard.snapshot_source import filter_traces, summarize_traces
-from meshscope.live_source import _SUMMARY_COLUMNS, LiveSource
-from meshscope.trace_list import BUCKET_S, Coalesced
+from meshscope.live_source import LiveSource
+from meshscope.trace_list import BUCKET_S, SUMMARY_COLUMNS, Coalesced
 
 T0 = 1_800_000_000.0  # a fixed epoch second, so the buckets' alignment is the same on every run
 # names where a prefix is another service's name: the service filter must tell them apart
@@ -68,7 +68,7 @@ def _table(rows: list[dict]) -> pa.Table:
 
 def _reference(src: _At, window: float, end: float | None, filters: TraceFilters) -> list[dict]:
     """The list summarised from every span of the window at once (the pre-#18 path)."""
-    return filter_traces(summarize_traces(src._spans(window, end=end, columns=_SUMMARY_COLUMNS)), filters)
+    return filter_traces(summarize_traces(src._spans(window, end=end, columns=SUMMARY_COLUMNS)), filters)
 
 
 @pytest.mark.parametrize("seed,store_window,max_bytes,on_disk", [
