@@ -12,6 +12,10 @@ Why this shape:
   {key: position})`). It goes into the same write-ahead record as the rows, so after any crash
   the rows are stored if and only if the position is: a tailer resuming from `checkpoints()`
   reads no line twice and skips none. `flush()` keeps them in `checkpoints.json`.
+- Exactly once, even when the disk fails: a commit is the write-ahead append, all or nothing (a record
+  cut short is cut back off the file); rows reach memory only after it, and what follows (compaction,
+  eviction, a flush) is housekeeping that is logged and retried, never raised to the writer, who
+  would retry a batch that is already stored.
 - Eviction: chunks older than the window go (memory and disk); when memory passes
   `max_bytes`, the oldest chunks leave memory first (their segments stay on disk until they
   age out; a restart loads newest first, within the budget). A query that asks for an
@@ -55,6 +59,7 @@ _WAL = re.compile(r"wal-(\d+)\.arrows$")
 _NS = 1_000_000_000
 _CHECKPOINT = b"meshscope.checkpoint"  # write-ahead stream metadata: the positions these rows reach
 CHECKPOINTS_FILE = "checkpoints.json"
+FLUSH_RETRY_S = 10.0  # after a failed automatic flush (disk full, ...), wait this long before the next attempt
 _ROW_GROUP = 32_768  # rows per Parquet row group: a past-window read decodes only the groups it overlaps
 
 
@@ -90,6 +95,7 @@ class _TableState:
     seq: int = 0
     queue: list[_Write] = field(default_factory=list)  # group commit: batches waiting for the lock
     queue_lock: threading.Lock = field(default_factory=threading.Lock)
+    stale_wals: list[Path] = field(default_factory=list)  # flushed into segments; go once checkpoints.json is saved
 
 
 class TelemetryStore:
@@ -110,6 +116,8 @@ class TelemetryStore:
         self._closed = False
         self._checkpoints: dict[str, Any] = {}
         self.evicted_rows = 0
+        self.housekeeping_errors = 0  # compaction, eviction or flush failed after a commit (the commit stood)
+        self._flush_retry_at = 0.0  # monotonic: no automatic flush before this after one failed
         self.disk_reads = 0  # segments read back for queries older than memory
         if self.data_dir:
             self._load()
@@ -176,20 +184,31 @@ class TelemetryStore:
             checkpoint.update(w.checkpoint or {})
         parts = [w.table for w in batch if w.table.num_rows]
         table = (pa.concat_tables(parts) if len(parts) > 1 else parts[0]) if parts else batch[0].table
+        chunk = None
+        if table.num_rows:
+            mm = pc.min_max(table.column(state.spec.time_column).cast(pa.int64()))
+            chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
         if self.data_dir:
-            self._wal_append(state, table, checkpoint or None)
+            self._wal_append(state, table, checkpoint or None)  # the commit point: raises with nothing written
+        # committed: from here on nothing may fail the writers, who would retry and store the batch twice (#18)
         if checkpoint:
             self._checkpoints = {**self._checkpoints, **checkpoint}
-        if table.num_rows == 0:
+        if chunk is None:
             return
-        mm = pc.min_max(table.column(state.spec.time_column).cast(pa.int64()))
-        chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
         state.pending.append(chunk)
         self._publish(state, (*state.chunks, chunk))
-        self._compact(state)
-        self._evict()
-        if self.data_dir and (state.wal_bytes > 64 * 2**20 or time.monotonic() - self._last_flush > self.flush_interval_s):
-            self.flush()
+        try:
+            self._compact(state)
+            self._evict()
+            now = time.monotonic()
+            if self.data_dir and now >= self._flush_retry_at and (
+                    state.wal_bytes > 64 * 2**20 or now - self._last_flush > self.flush_interval_s):
+                self.flush()
+        except Exception as exc:  # noqa: BLE001 - the rows are safe in the write-ahead file; housekeeping retries later
+            self.housekeeping_errors += 1
+            self._flush_retry_at = time.monotonic() + FLUSH_RETRY_S
+            log.warning("telemetry store: housekeeping after a commit failed (rows kept, retried in %.0f s): %s",
+                        FLUSH_RETRY_S, exc)
 
     def _publish(self, state: _TableState, chunks: tuple[_Chunk, ...] | list[_Chunk]) -> None:
         """Swap in a new tuple of chunks (one assignment: readers see the old or the new, never a mix)."""
@@ -336,9 +355,24 @@ class TelemetryStore:
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         buf = sink.getvalue()
-        with open(self._wal_path(state), "ab") as f:
-            f.write(buf)
-            f.flush()
+        # all or nothing: a record cut short (disk full, file size limit) would end the replay there and lose every
+        # record after it, the retry of this one included; so the file is cut back to its committed length
+        fd = os.open(self._wal_path(state), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            if os.fstat(fd).st_size > state.wal_bytes:  # an earlier append failed and could not be cut back
+                os.ftruncate(fd, state.wal_bytes)
+            view = memoryview(buf)
+            try:
+                while view:
+                    view = view[os.write(fd, view):]
+            except BaseException:
+                try:
+                    os.ftruncate(fd, state.wal_bytes)
+                except OSError:
+                    pass  # the next append cuts it back first
+                raise
+        finally:
+            os.close(fd)
         state.wal_bytes += buf.size
 
     def _flush_table(self, state: _TableState) -> None:
@@ -346,14 +380,18 @@ class TelemetryStore:
         pending = [c for c in state.pending if c.t_max >= cutoff]
         wal = self._wal_path(state)
         gen = state.generation
-        if pending:
+        if pending:  # raises with nothing changed: the rows stay pending and in the write-ahead file
             table = pa.concat_tables([c.table for c in pending]).combine_chunks()
             self._write_segment(state, gen, _Chunk(table, min(c.t_min for c in pending), max(c.t_max for c in pending)))
+        # the segment holds the rows: were they kept pending, the next flush would write them again
         state.pending = []
         state.generation += 1
         state.wal_bytes = 0
-        self._save_checkpoints()  # before the write-ahead file holding the newest ones goes
-        wal.unlink(missing_ok=True)
+        state.stale_wals.append(wal)
+        self._save_checkpoints()  # before the write-ahead files holding the newest ones go
+        for p in state.stale_wals:  # all of them: a file left by a failed save would replay older positions
+            p.unlink(missing_ok=True)
+        state.stale_wals = []
 
     def _save_checkpoints(self) -> None:
         if not self._checkpoints:
