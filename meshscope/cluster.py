@@ -42,6 +42,7 @@ RATE_METRICS = (s.ISTIO_REQUESTS_TOTAL, f"{s.ISTIO_REQUEST_DURATION_MS}_bucket",
 BUCKET_LABELS = tuple(c for c in s.ISTIO_LABELS if c not in (
     s.RESPONSE_CODE, s.GRPC_RESPONSE_STATUS, s.RESPONSE_FLAGS, s.SOURCE_PRINCIPAL, s.DESTINATION_PRINCIPAL,
     s.CONNECTION_SECURITY_POLICY))
+METRICS_VERSION_TTL_S = 1.0  # Prometheus scrapes every 5-15 s: a fingerprint a second old misses nothing for long
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 try:  # the API maps Unavailable to a JSON error (never an HTML traceback page)
@@ -108,14 +109,33 @@ def rate_query(metric: str, window_s: float, namespaces: Sequence[str] | None = 
     def one(selector: str) -> str:
         return f"sum by ({by}) (rate({metric}{{{selector}}}[{w}])){nonzero}"
 
+    return " or ".join(one(sel) for sel in _selectors(namespaces))
+
+
+def _selectors(namespaces: Sequence[str] | None) -> list[str]:
+    """Kiali's three label selectors for the selected namespaces (one empty selector for all of them)."""
     if not namespaces:
-        return one("")
+        return [""]
     ns = "|".join(namespaces)
-    return " or ".join((
-        one(f'reporter="source",{s.SOURCE_WORKLOAD_NAMESPACE}=~"{ns}"'),
-        one(f'reporter="destination",{s.DESTINATION_WORKLOAD_NAMESPACE}=~"{ns}"'),
-        one(f'reporter="source",{s.DESTINATION_WORKLOAD}="unknown",{s.DESTINATION_SERVICE}=~"^.+\\\\.({ns})\\\\..+$"'),
-    ))
+    return [f'reporter="source",{s.SOURCE_WORKLOAD_NAMESPACE}=~"{ns}"',
+            f'reporter="destination",{s.DESTINATION_WORKLOAD_NAMESPACE}=~"{ns}"',
+            f'reporter="source",{s.DESTINATION_WORKLOAD}="unknown",{s.DESTINATION_SERVICE}=~"^.+\\\\.({ns})\\\\..+$"']
+
+
+#: What `fingerprint_query` sums: a request, a latency or a byte moved changes one of these counters.
+FINGERPRINT_METRICS = (s.ISTIO_REQUESTS_TOTAL, f"{s.ISTIO_REQUEST_DURATION_MS}_sum", s.ISTIO_TCP_SENT_BYTES,
+                       s.ISTIO_TCP_RECEIVED_BYTES)
+
+
+def fingerprint_query(namespaces: Sequence[str] | None = None) -> str:
+    """One instant query whose answer changes when the series `rate_query` reads do: per metric, the sum of the
+    latest samples and the number of series of the selected namespaces (a scrape that saw no traffic changes
+    neither; new traffic, a new or vanished series does). Its cost is one pass over the counters, not the buckets."""
+    names = "|".join(FINGERPRINT_METRICS)
+    series = " or ".join(f'{{__name__=~"{names}"{"," + sel if sel else ""}}}' for sel in _selectors(namespaces))
+    series = f"({series})" if namespaces else series
+    return (f'label_replace(sum by (__name__) ({series}), "stat", "sum", "", "") or '
+            f'label_replace(count by (__name__) ({series}), "stat", "count", "", "")')
 
 
 def vector_to_rates(result: list[dict], metric: str) -> pd.DataFrame:
@@ -205,6 +225,9 @@ class ClusterBackend:
         self._last_event = 0.0
         self._thread: threading.Thread | None = None
         self._announce = True  # False while start() reports through `progress` instead
+        self._config_version = 0  # moves when a rebuild's objects (kind, namespace, name, resourceVersion) differ
+        self._config_keys: frozenset = frozenset()
+        self._metrics_version: tuple[float, tuple] | None = None  # (monotonic when asked, fingerprint)
         self._status: dict[str, dict[str, Any]] = {
             "kubernetes": {"state": "starting", "error": "", "rebuilds": 0, "objects": 0, "last_rebuild_s": 0.0},
             "prometheus": {"state": "unknown", "error": "", "url": options.prometheus_url, "queries": 0,
@@ -319,8 +342,13 @@ class ClusterBackend:
         if self.config_source is None and self.source is not None:  # one API for all: does it serve Istio's kinds?
             from meshscope.config_source import istio_config_hint
             hint = istio_config_hint(self.source.status(), objects)
+        keys = frozenset((o.kind, o.namespace, o.name, str((o.raw.get("metadata") or {}).get("resourceVersion", "")))
+                         for o in objects)
         with self._lock:
             self._snapshot = snap
+            if keys != self._config_keys:  # a relist or an event that changed nothing keeps the version
+                self._config_keys = keys
+                self._config_version += 1
             self._status["kubernetes"]["warning"] = hint or ""
             st = self._status["kubernetes"]
             st.update(objects=len(objects), rebuilds=st["rebuilds"] + 1, last_rebuild_s=time.perf_counter() - t0)
@@ -411,6 +439,34 @@ class ClusterBackend:
 
     def requests(self, start: float, end: float) -> pd.DataFrame | None:
         return None  # a cluster's access logs are not read here; the stack uses its (OTLP-fed) store
+
+    # ---- idle is idle ---------------------------------------------------------------------
+    def data_version(self) -> tuple:
+        """Moves when what the diagnoser and the graphs read here moves: the config (a rebuild whose objects'
+        resourceVersions differ) or Prometheus' Istio series (`metrics_version`). Equal versions, equal inputs,
+        so the live diagnoser skips the cycle (#18). Raises `PrometheusUnavailable` when it cannot tell."""
+        with self._lock:
+            config = self._config_version
+        return config, self.metrics_version()
+
+    def metrics_version(self) -> tuple:
+        """A fingerprint of the series `rates()` reads (`fingerprint_query`): one query, asked at most once per
+        `METRICS_VERSION_TTL_S` (the API asks it per graph request, the diagnoser per cycle)."""
+        now = time.monotonic()
+        cached = self._metrics_version
+        if cached is not None and now - cached[0] < METRICS_VERSION_TTL_S:
+            return cached[1]
+        if self.prometheus is None:
+            raise PrometheusUnavailable("unreachable", "Prometheus is not configured (the backend is not started)")
+        try:
+            data = self.prometheus.query(fingerprint_query(self.namespaces))
+        except PrometheusAPIError as exc:
+            raise PrometheusUnavailable(exc.kind, f"Prometheus unavailable: {exc}") from None
+        version = tuple(sorted((str((r.get("metric") or {}).get("__name__", "")),
+                                str((r.get("metric") or {}).get("stat", "")),
+                                str((r.get("value") or [None, ""])[1])) for r in data.get("result") or []))
+        self._metrics_version = (now, version)
+        return version
 
     # ---- status -------------------------------------------------------------------------
     def status(self) -> dict[str, dict[str, Any]]:

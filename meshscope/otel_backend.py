@@ -38,8 +38,10 @@ class OtelBundledBackend:
                                       prometheus=PrometheusClient(prometheus_url))
         self.receiver: OtlpGrpcReceiver | None = None
         self.mesh: BundledMesh | None = None
+        self.store: Any = None
 
     def start(self, store: Any, otlp_endpoint: str, progress: Callable[[str], None]) -> None:
+        self.store = store
         self.receiver = OtlpGrpcReceiver(store, host=self.grpc_host, port=self.grpc_port)
         self.receiver.start()
         progress(f"OTLP/gRPC receiver  {self.receiver.endpoint} (access logs, traces)")
@@ -59,6 +61,13 @@ class OtelBundledBackend:
 
     def snapshot(self) -> Any:
         return self.mesh.snapshot()
+
+    def data_version(self) -> tuple:
+        """Moves exactly when an input moves: what the receiver stored (the store's version), the metrics
+        Prometheus holds (`ClusterBackend.metrics_version`) or the mesh's config; the live diagnoser skips a
+        cycle over equal versions (#18). Raises `PrometheusUnavailable` when Prometheus cannot say."""
+        return (self.store.generation() if self.store is not None else None, self.metrics.metrics_version(),
+                tuple(map(id, self.mesh.snapshot().objects)) if self.mesh is not None else ())
 
     def rates(self, window_s: float, end: float | None = None) -> pd.DataFrame:
         return self.metrics.rates(window_s, end)
