@@ -21,7 +21,7 @@ import pandas as pd
 from dashboard.elements import from_topology, ui_elements
 from dashboard.query import (GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable,
                              checked_finding_filters, finding_matches)
-from dashboard.trace_summary import LIST_COLUMNS
+from dashboard.trace_summary import LIST_COLUMNS, pick_traces
 from diagnose.findings import SEVERITY_RANK, fingerprint_of
 
 SUPPORTED_VERSION = 1
@@ -296,21 +296,13 @@ def summarize_traces(spans: pd.DataFrame) -> pd.DataFrame:
 def filter_traces(summary: pd.DataFrame, filters: TraceFilters) -> list[dict[str, Any]]:
     """The newest trace summaries that pass the filters, as records (newest first; ties by trace id).
 
-    A service matches by its name alone or with its namespace: "reviews" finds spans of
-    `reviews.bookinfo` (how sidecars and the demo apps name themselves) but not `reviews-ui.bookinfo`.
+    The live list's filter (`dashboard.trace_summary.pick_traces`) over a summary's columns, so a saved snapshot
+    lists exactly what the running mesh did.
     """
-    mask = summary["duration_ms"] >= (filters.min_duration_ms or 0)
-    if filters.end is not None:  # time travel: nothing that started after the instant viewed
-        mask &= summary["start"] <= filters.end
-    if filters.status != "any":
-        mask &= summary["status"] == filters.status
-    if filters.service:
-        listed = summary[["trace_id", "services"]].explode("services")
-        names = listed["services"].fillna("").astype(str)
-        hit = (names == filters.service) | names.str.startswith(filters.service + ".")
-        mask &= summary["trace_id"].isin(listed.loc[hit, "trace_id"])
-    return (summary[mask].sort_values(["start", "trace_id"], ascending=[False, True], kind="stable")
-            .head(filters.limit).to_dict("records"))
+    rows = pick_traces(summary["trace_id"].to_numpy(), summary["start"].to_numpy(dtype=float),
+                       summary["duration_ms"].to_numpy(dtype=float), (summary["status"] == "error").to_numpy(),
+                       summary["services"].to_numpy(), filters)
+    return summary.iloc[rows].to_dict("records")
 
 
 def order_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:

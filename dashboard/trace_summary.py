@@ -153,7 +153,7 @@ def _fold(rows: pd.DataFrame) -> pd.DataFrame:
 def select_traces(parts: TraceParts, filters: TraceFilters) -> list[dict[str, Any]]:
     """The newest traces that pass the filters, as the trace list's records (`LIST_COLUMNS`).
 
-    Filters as `dashboard.snapshot_source.filter_traces`; the services list is spelled out only for the rows
+    Filtered by `pick_traces`, as a saved snapshot's list is; the services list is spelled out only for the rows
     returned (for every trace of 15 minutes it was most of a request's time).
     """
     t = parts.traces
@@ -162,19 +162,8 @@ def select_traces(parts: TraceParts, filters: TraceFilters) -> list[dict[str, An
     start = t["start"].to_numpy(dtype=float)
     duration = np.round((t["end"].to_numpy(dtype=float) - start) * 1000, 2)
     errors = t["errors"].to_numpy() > 0
-    mask = duration >= (filters.min_duration_ms or 0)
-    if filters.end is not None:  # time travel: nothing that started after the instant viewed
-        mask &= start <= filters.end
-    if filters.status != "any":
-        mask &= errors == (filters.status == "error")
     services = t["services"].to_numpy()
-    if filters.service:  # decided once per distinct set of services (a mesh has a few call paths)
-        codes, sets = pd.factorize(services)
-        wanted = filters.service
-        hit = np.array([any(n == wanted or n.startswith(wanted + ".") for n in names) for names in sets], dtype=bool)
-        mask &= hit[codes] if len(sets) else False
-    picked = _newest(t["trace_id"].to_numpy()[mask], start[mask], filters.limit)
-    rows = np.flatnonzero(mask)[picked]
+    rows = pick_traces(t["trace_id"].to_numpy(), start, duration, errors, services, filters)
     out = pd.DataFrame({
         "trace_id": t["trace_id"].to_numpy()[rows],
         "root_service": t["root_service"].to_numpy()[rows], "root_name": t["root_name"].to_numpy()[rows],
@@ -186,6 +175,33 @@ def select_traces(parts: TraceParts, filters: TraceFilters) -> list[dict[str, An
     for r, names in zip(records, services[rows]):
         r["services"] = list(names)
     return records
+
+
+def pick_traces(trace_ids: np.ndarray, start: np.ndarray, duration_ms: np.ndarray, errors: np.ndarray,
+                services: np.ndarray, filters: TraceFilters) -> np.ndarray:
+    """Positions of the traces that pass `filters`, the `limit` newest first (ties: trace id): the one trace filter,
+    for the live list (`select_traces`) and a saved snapshot's (`dashboard.snapshot_source.filter_traces`).
+
+    Arrays are one per trace; `services` holds each trace's service names (tuples or lists). A service matches
+    by its name alone or with its namespace: "reviews" finds `reviews.bookinfo` (how sidecars and the demo apps
+    name themselves) but not `reviews-ui.bookinfo`.
+    """
+    mask = duration_ms >= (filters.min_duration_ms or 0)  # a trace without an end (NaN) passes no duration filter
+    if filters.end is not None:  # time travel: nothing that started after the instant viewed
+        mask &= start <= filters.end
+    if filters.status != "any":
+        mask &= errors == (filters.status == "error")
+    if filters.service:  # decided once per distinct set of services (a mesh has a few call paths)
+        keys = pd.Series(services, dtype=object)
+        if len(keys) and not isinstance(keys.iloc[0], tuple):  # lists (a saved summary) are not hashable
+            keys = keys.map(lambda x: tuple(x) if isinstance(x, list) else x)
+        codes, sets = pd.factorize(keys.to_numpy(), use_na_sentinel=False)
+        wanted = filters.service
+        hit = np.array([isinstance(names, tuple) and any(isinstance(n, str) and (n == wanted or n.startswith(wanted + "."))
+                                                         for n in names) for names in sets], dtype=bool)
+        mask &= hit[codes] if len(sets) else False
+    picked = _newest(np.asarray(trace_ids)[mask], start[mask], filters.limit)
+    return np.flatnonzero(mask)[picked]
 
 
 def _newest(trace_ids: np.ndarray, start: np.ndarray, limit: int) -> np.ndarray:
