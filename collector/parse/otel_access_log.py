@@ -491,7 +491,7 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
         return OtelLogsResult(REQUESTS.empty_table())
     attrs = _pivot(rec, (*STRING_FIELDS, *NUMBER_FIELDS, *_IDENTITY_KEYS))
     wl, ns, pr = _identity(rec, attrs, trust_domain)
-    marker = LogContext(source=origin, workload=_MARK_WL, namespace=_MARK_NS, principal=_MARK_PR)
+    marker = proxy_marker(origin)
     structured = pc.is_valid(attrs["response_code"]).to_numpy(zero_copy_only=False)
     rest = np.flatnonzero(~structured)  # only these records' bodies are read
     body = rec.lines(rest)
@@ -558,7 +558,7 @@ def records_to_requests(rec: _Records, origin: str = "otlp", trust_domain: str =
         return OtelLogsResult(REQUESTS.empty_table(), rec.n, rejected, errors[:MAX_ERRORS])
     table = pa.concat_tables(parts)
     rows = pa.array(np.concatenate(rows_of))
-    table = _patch_identity(table, pc.take(wl, rows), pc.take(ns, rows), pc.take(pr, rows))
+    table = patch_identity(table, pc.take(wl, rows), pc.take(ns, rows), pc.take(pr, rows))
     return OtelLogsResult(table, rec.n, rejected, errors[:MAX_ERRORS])
 
 
@@ -610,8 +610,16 @@ def _traceparent(trace_hex: pa.Array) -> pa.Array:
                       pc.binary_join_element_wise("00-", trace_hex, "-0000000000000000-01", ""))
 
 
-def _patch_identity(table: pa.Table, wl: pa.Array, ns: pa.Array, pr: pa.Array) -> pa.Table:
-    """Put each row's own proxy identity where derive_requests wrote the markers (reporter-side columns).
+def proxy_marker(source: str = "") -> LogContext:
+    """A parse context whose workload, namespace and principal are markers: one parse of lines from many proxies
+    (the tailer's files of a poll, an OTLP batch of many sidecars) writes them where the reporting proxy's identity
+    goes, and `patch_identity` puts each row's own identity there."""
+    return LogContext(source=source, workload=_MARK_WL, namespace=_MARK_NS, principal=_MARK_PR)
+
+
+def patch_identity(table: pa.Table, wl: pa.Array, ns: pa.Array, pr: pa.Array) -> pa.Table:
+    """Put each row's own proxy identity (`wl`, `ns`, `pr`: one value per row) where a parse with `proxy_marker`
+    wrote the markers (reporter-side columns).
     Done on dictionary codes: the identities are encoded once, and each column's marked rows point at them
     (no string copied per row); the result is what encoding the patched strings would give."""
     encoded = {}

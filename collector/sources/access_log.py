@@ -46,7 +46,7 @@ import pyarrow as pa
 from collector import schema as s
 from collector import selfmetrics
 from collector.parse.access_log import MAX_LINE_BYTES, LogContext, parse_json_log, parse_text_log
-from collector.parse.otel_access_log import _MARK_NS, _MARK_PR, _MARK_WL, _patch_identity
+from collector.parse.otel_access_log import patch_identity, proxy_marker
 from collector.store import TelemetryStore
 from collector.tables import REQUESTS
 
@@ -88,7 +88,7 @@ class _Tail:
 
 
 # where the joint parse writes the reporting proxy's identity; each row's own file's identity replaces it
-_MARKER = LogContext("", _MARK_WL, _MARK_NS, _MARK_PR)
+_MARKER = proxy_marker()
 _BLANK = re.compile(rb"^[ \t\r\x0b\x0c]*\n", re.M)
 
 
@@ -356,7 +356,7 @@ class AccessLogTailer:
         owner = np.repeat(np.arange(len(group), dtype=np.int32), rows)
         idents = [pa.array([getattr(t.spec, k) for t in group], pa.string()).take(pa.array(owner))
                   for k in ("workload", "namespace", "principal")]
-        table = _patch_identity(result.table, *idents)
+        table = patch_identity(result.table, *idents)
         i = table.schema.get_field_index(s.LOG_SOURCE)
         source = pa.DictionaryArray.from_arrays(pa.array(owner), pa.array([t.spec.path for t in group], pa.string()))
         table = table.set_column(i, s.LOG_SOURCE, source.cast(table.schema.field(i).type))

@@ -330,7 +330,7 @@ def test_identity_patched_on_codes_gives_what_patching_the_strings_gives():
     for kinds in (1, 3, n):  # one sidecar, a few, every record its own
         ident = [pa.array([rnd.choice(["reviews-v1", "unknown", "x", "bookinfo"]) + str(i % kinds) for i in range(n)])
                  for _ in range(3)]
-        got = o._patch_identity(table, *ident)
+        got = o.patch_identity(table, *ident)
         for name, mark, value in ((s.SOURCE_WORKLOAD, o._MARK_WL, ident[0]), (s.DESTINATION_PRINCIPAL, o._MARK_PR, ident[2]),
                                   (s.SOURCE_WORKLOAD_NAMESPACE, o._MARK_NS, ident[1])):
             col = table.column(name).combine_chunks()
