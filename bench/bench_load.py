@@ -106,6 +106,17 @@ def _descendants(root: int) -> dict[int, str]:
     return out
 
 
+def _process_name(pid: int, comm: str) -> str:
+    """A child's name: its `python -m <module>` when it is one (the demo apps), else its command name."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return comm
+    if b"-m" in argv[:-1]:
+        return argv[argv.index(b"-m") + 1].decode(errors="replace")
+    return comm
+
+
 @dataclass
 class Run:
     rate: float
@@ -128,6 +139,7 @@ class Run:
     load_end: float = 0.0
     idle_cpu_self: float = float("nan")  # share of one core with steady traffic, no page open, nothing changing
     idle_cpu_envoy: float = float("nan")
+    idle_children: dict[str, float] = field(default_factory=dict)  # share of one core per other child process
     idle_seconds: float = 0.0
     idle_parts: dict[str, float] = field(default_factory=dict)  # share of one core per collector and the diagnoser
     idle_load: tuple[float, float] = (float("nan"), float("nan"))
@@ -185,6 +197,16 @@ def _cpu_parts(base: str) -> dict[str, float]:
              re.finditer(r'^meshscope_collector_cpu_seconds_total\{source="([^"]+)"\} (\S+)$', text, re.M)}
     if m := re.search(r"^meshscope_diagnoser_cycle_cpu_seconds_total (\S+)$", text, re.M):
         parts["diagnoser cycles"] = float(m.group(1))
+    parts.update({f"diagnoser phase {m.group(1)}": float(m.group(2)) for m in
+                  re.finditer(r'^meshscope_diagnoser_phase_cpu_seconds_total\{phase="([^"]+)"\} (\S+)$', text, re.M)})
+    # not CPU: the diagnoser's cycles by outcome and its steady checks by result (why a cycle had to run)
+    parts.update({f"count cycles {m.group(1)}": float(m.group(2)) for m in
+                  re.finditer(r'^meshscope_diagnoser_cycles_total\{outcome="([^"]+)"\} (\S+)$', text, re.M)})
+    parts.update({f"count steady check {m.group(1)}": float(m.group(2)) for m in
+                  re.finditer(r'^meshscope_diagnoser_steady_checks_total\{result="([^"]+)"\} (\S+)$', text, re.M)})
+    # every thread group of the process (meshscope.threads): the collectors and the diagnoser again, and the rest
+    parts.update({f"thread {m.group(1)}": float(m.group(2)) for m in
+                  re.finditer(r'^meshscope_thread_cpu_seconds\{thread="([^"]+)"\} (\S+)$', text, re.M)})
     return parts
 
 
@@ -295,8 +317,12 @@ def measure(rate: float, seconds: float, warmup: float, idle_s: float = 0.0) -> 
             if idle_s > 0:  # "idle is idle": steady traffic, no page polling, no config change
                 p0, la0 = _cpu_parts(base), os.getloadavg()[0]
                 i0, t_idle = (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys))), time.monotonic()
+                k0 = {p: _cpu_seconds(p) for p in others}
                 time.sleep(idle_s)  # the measured period itself, not synchronisation
                 run.idle_seconds = time.monotonic() - t_idle
+                for p in others:  # the demo apps (and whatever else the mesh runs beside meshscope), by name
+                    name = _process_name(p, kids[p])
+                    run.idle_children[name] = run.idle_children.get(name, 0.0) + (_cpu_seconds(p) - k0[p]) / run.idle_seconds
                 run.idle_cpu_self, run.idle_cpu_envoy = (
                     (b - a) / run.idle_seconds for a, b in zip(i0, (_cpu_seconds(proc.pid), sum(map(_cpu_seconds, envoys)))))
                 p1, run.idle_load = _cpu_parts(base), (la0, os.getloadavg()[0])
@@ -373,7 +399,12 @@ def report_run(run: Run, tag: str | None = None) -> None:
         report(f"{tag} idle meshscope cpu", 100 * run.idle_cpu_self, f"% of one core (no page open, nothing changing, "
                f"{run.idle_seconds:.0f} s)")
         report(f"{tag} idle meshscope cpu vs envoys", 100 * run.idle_cpu_self, "%", ("envoys", 100 * run.idle_cpu_envoy))
+        for name, share in sorted(run.idle_children.items(), key=lambda kv: -kv[1]):
+            report(f"{tag} idle child process {name}", 100 * share, "% of one core (beside meshscope and the envoys)")
         for part, share in sorted(run.idle_parts.items(), key=lambda kv: -kv[1]):
+            if part.startswith("count "):
+                report(f"{tag} idle {part[6:]}", share * run.idle_seconds, f"in {run.idle_seconds:.0f} s")
+                continue
             report(f"{tag} idle cpu {part}", 100 * share, f"% of one core (thread CPU; load {run.idle_load[0]:.1f}"
                    f"-{run.idle_load[1]:.1f})")
     report(f"{tag} meshscope cpu", 100 * run.cpu_self, "% of one core (pages polled, scenarios cycled)")

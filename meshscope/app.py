@@ -137,6 +137,9 @@ class Stack:
             from meshscope import crashes
 
             crashes.expose(self.backend)  # sidecar restarts on /metrics
+            from meshscope import threads
+
+            threads.expose()  # CPU per thread group on /metrics: where an idle process's CPU goes (#18)
             from diagnose.canary import live as canary_live
             from diagnose.canary.steps import journal_of
             from diagnose.live.sources import combine_extra

@@ -93,6 +93,7 @@ class LiveDiagnoser:
         self._open_live = True  # a finding telemetry can move is open (until a cycle says otherwise)
         self._config_sig: Any = _UNSEEN  # the config objects (identities) the latest cycle diagnosed
         self._learned_at: float | None = None  # evaluation time the baseline last learned at
+        self._phases = _Phases()  # the running cycle's CPU per phase
         if sources.analyze is None:
             sources.analyze = default_analyze()
 
@@ -167,8 +168,10 @@ class LiveDiagnoser:
         now = self.clock() if now is None else now
         with self._eval_lock:
             t0 = time.perf_counter()
+            self._phases = phases = _Phases()
             current = self._current(now)
             tracked = self.tracker.update(current, now)
+            phases.mark("track")
             static = {f.fingerprint for f in self.slo_problems}
             if self._config_cache is not None:
                 static |= {f.fingerprint for f in self._config_cache[1]}
@@ -183,6 +186,9 @@ class LiveDiagnoser:
                 cb(tracked, now)
             except Exception:  # a broken subscriber must not stop diagnosis
                 log.exception("live diagnoser subscriber failed")
+        phases.mark("subscribers")
+        phases.publish()
+        self.last_evaluation["phases"] = phases.spent
         return self.findings({"status": "open"})
 
     def _current(self, now: float) -> list[Finding]:
@@ -195,22 +201,30 @@ class LiveDiagnoser:
         snapshot = self._read(self.sources.snapshot)
         self._config_sig = _config_signature(snapshot)
         self._sync_snapshot_slos(snapshot)
+        phases = self._phases
+        phases.mark("read")
         ctx = RuntimeContext(start=start, end=end, requests=requests, rates=rates, snapshot=snapshot,
                              latency_baseline=dict(self._baseline))
         runtime = analyze_runtime(ctx, ignore=self.ignore)
+        phases.mark("rules")
         # the baseline follows wall time, not cycles: as fast with steady cycles spaced out as with every one
         steps = 1.0 if self._learned_at is None else max(0.0, end - self._learned_at) / max(self.interval_s, 1e-9)
         self._learned_at = end
         self._learn_baseline(ctx, runtime, steps)
-        self._feed_slos(ctx, end)
+        phases.mark("baseline")
         config = [f for f in self._config_findings(snapshot) if f.code not in self.ignore]
+        phases.mark("config")
+        self._feed_slos(ctx, end)
         statuses = self.slo_engine.status(end)
         self._slo_status = [st.to_dict() for st in statuses]
         slo = [f for f in self.slo_engine.findings(end, statuses) if f.code not in self.ignore]
+        phases.mark("slo")
         self.last_evaluation["window"] = {"start": start, "end": end}
-        merged = correlate(runtime, config, snapshot)
+        merged = suppress_runtime(correlate(runtime, config, snapshot), snapshot)
+        phases.mark("correlate")
         extra = [f for f in self._read(self.sources.extra, end) or [] if f.code not in self.ignore]  # e.g. crash loops
-        return [*suppress_runtime(merged, snapshot), *slo, *self.slo_problems, *extra]
+        phases.mark("extra")
+        return [*merged, *slo, *self.slo_problems, *extra]
 
     @staticmethod
     def _read(fn: Callable[..., Any] | None, *args: Any) -> Any:
@@ -332,23 +346,38 @@ class LiveDiagnoser:
         if version == self._evaluated_version:
             selfmetrics.CYCLES.labels("unchanged").inc()
             return False, version
-        if self.steady and self._is_steady():
-            self.steady_skips += 1
-            selfmetrics.CYCLES.labels("steady").inc()
-            return False, version
+        if self.steady:
+            why = self._not_steady()
+            selfmetrics.STEADY_CHECKS.labels(why or "steady").inc()
+            self.last_evaluation["steady_check"] = why or "steady"
+            if why is None:
+                self.steady_skips += 1
+                selfmetrics.CYCLES.labels("steady").inc()
+                return False, version
         return True, version
 
     def _is_steady(self) -> bool:
         """Would a cycle now find what the latest one found? (see `steady` in __init__)"""
-        if self._open_live or self.sources.requests is None or self._config_sig is _UNSEEN:
-            return False
+        return self._not_steady() is None
+
+    def _not_steady(self) -> str | None:
+        """Why a cycle must run now (the steady check's result), or None when the telemetry is steady: counted per
+        reason on /metrics, so cycles that keep running on a busy box are explained (slow answers, errors...)."""
+        if self.sources.requests is None:
+            return "rates_only"
+        if self._config_sig is _UNSEEN:
+            return "first_cycle"
+        if self._open_live:
+            return "open_finding"
         if _config_signature(self._read(self.sources.snapshot)) != self._config_sig:
-            return False
+            return "config_changed"
         end = self.clock() - self.ingest_lag_s
         rows = self._read(self.sources.requests, end - self.window_s, end)
-        if rows is None or (not len(rows) and self.sources.rates is not None):
-            return False  # no logged requests: a cycle diagnoses from the rate frame, which this check cannot judge
-        return not remarkable(rows, self._baseline)
+        if rows is None:
+            return "unreadable"
+        if not len(rows) and self.sources.rates is not None:
+            return "rates_only"  # no logged requests: a cycle diagnoses from the rate frame, which this check cannot judge
+        return remarkable_reason(rows, self._baseline)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -373,6 +402,23 @@ class LiveDiagnoser:
 _UNSEEN = object()  # no cycle has run yet
 
 
+class _Phases:
+    """One cycle's CPU (this thread's) per phase: `mark(phase)` charges the time since the previous mark."""
+
+    def __init__(self) -> None:
+        self._at = time.thread_time()
+        self.spent: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.thread_time()
+        self.spent[phase] = self.spent.get(phase, 0.0) + now - self._at
+        self._at = now
+
+    def publish(self) -> None:
+        for phase, seconds in self.spent.items():
+            selfmetrics.PHASE_CPU.labels(phase).inc(max(0.0, seconds))
+
+
 def _config_signature(snapshot: Any) -> tuple | None:
     """The config objects' identities: a provider hands out the same objects until the config changes."""
     if snapshot is None:
@@ -385,21 +431,31 @@ def remarkable(requests: pd.DataFrame, baseline: dict[str, float], ratio: float 
     """Does any logged request look like trouble: an error (code 0 or >= 400, any Envoy response flag) or a slow
     answer (`ratio` x its service's usual p95 and `min_increase_ms` more, or over `absolute_ms`)? Vectorized;
     the thresholds are the latency rule's, per request rather than per p95, so a cycle runs before the rule can fire."""
+    return remarkable_reason(requests, baseline, ratio, min_increase_ms, absolute_ms) is not None
+
+
+def remarkable_reason(requests: pd.DataFrame, baseline: dict[str, float], ratio: float = 2.0,
+                      min_increase_ms: float = 100.0, absolute_ms: float = 1000.0) -> str | None:
+    """`remarkable`'s answer with its reason: "error" (code >= 400), "no_answer" (an HTTP request with code 0),
+    "response_flags", "slow"; None when nothing is."""
     from collector import schema as s
 
     if requests is None or not len(requests):
-        return False
+        return None
     if s.RESPONSE_CODE in requests:
         code = pd.to_numeric(requests[s.RESPONSE_CODE], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if (code >= 400).any():
+            return "error"
         no_answer = code == 0  # an HTTP request that got no response; a TCP connection logs 0 when all is well
-        if s.PROTOCOL in requests:
-            no_answer &= requests[s.PROTOCOL].astype(str).str.contains("HTTP|GRPC", case=False).to_numpy(dtype=bool)
-        if (no_answer | (code >= 400)).any():
-            return True
+        if no_answer.any():
+            if s.PROTOCOL in requests:
+                no_answer &= requests[s.PROTOCOL].astype(str).str.contains("HTTP|GRPC", case=False).to_numpy(dtype=bool)
+            if no_answer.any():
+                return "no_answer"
     if s.RESPONSE_FLAGS in requests:
         flags = requests[s.RESPONSE_FLAGS].astype(str).to_numpy()
         if (~pd.Series(flags).isin(["-", "", "None", "nan", "<NA>"])).any():
-            return True
+            return "response_flags"
     if s.DURATION_MS in requests:
         ms = pd.to_numeric(requests[s.DURATION_MS], errors="coerce").to_numpy(dtype=float, na_value=0.0)
         usual = np.full(len(ms), np.nan)
@@ -409,8 +465,8 @@ def remarkable(requests: pd.DataFrame, baseline: dict[str, float], ratio: float 
         # no baseline for the service: only the absolute bound applies
         limit = np.where(np.isnan(usual), absolute_ms, np.maximum(usual * ratio, usual + min_increase_ms))
         if (ms >= np.minimum(limit, absolute_ms)).any():
-            return True
-    return False
+            return "slow"
+    return None
 
 
 def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:

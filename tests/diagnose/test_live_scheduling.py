@@ -230,3 +230,53 @@ def test_cycles_run_and_skipped_are_counted_in_self_metrics_by_why() -> None:
     finally:
         fixed.stop()
     assert value("meshscope_diagnoser_cycles_total", outcome="unchanged") - before["unchanged"] >= 3
+
+
+@pytest.mark.parametrize("rows,baseline,expected", [
+    (_rows(), {SVC: 20.0}, None),
+    (_rows(code=503), {SVC: 20.0}, "error"),
+    (_rows(code=429, flags="RL"), {}, "error"),
+    (_rows(code=0), {}, "no_answer"),
+    (_rows(code=0, protocol="-"), {}, None),
+    (_rows(flags="UO"), {}, "response_flags"),
+    (_rows(ms=150.0), {SVC: 20.0}, "slow"),
+    (_rows(ms=1200.0), {}, "slow"),
+])
+def test_remarkable_says_why(rows, baseline, expected) -> None:
+    from diagnose.live.loop import remarkable_reason
+
+    assert remarkable_reason(rows, baseline) == expected
+
+
+def test_each_steady_check_is_counted_with_why_a_cycle_had_to_run() -> None:
+    """A busy box where cycles keep running is explained on /metrics: the steady checks by result."""
+    from diagnose.live import selfmetrics
+
+    def checks(result: str) -> float:
+        return selfmetrics.REGISTRY.get_sample_value("meshscope_diagnoser_steady_checks_total", {"result": result}) or 0.0
+
+    mesh = _Mesh()
+    diag = _steady(mesh).start()
+    try:
+        steady0 = checks("steady")
+        wait_until(lambda: checks("steady") >= steady0 + 3, timeout=30, interval=0.02, what="steady checks counted")
+        slow0 = checks("slow")
+        mesh.rows = _rows(ms=5000.0)
+        wait_until(lambda: checks("slow") > slow0, timeout=30, interval=0.02, what="a slow answer counted")
+        wait_until(lambda: diag.last_evaluation["count"] >= 2, timeout=30, interval=0.02, what="the cycle it ran")
+    finally:
+        diag.stop()
+
+
+def test_a_cycles_cpu_is_counted_by_phase() -> None:
+    """Where a cycle's CPU goes (rules, SLOs, config, extra sources, tracking, subscribers) is on /metrics."""
+    from diagnose.live import selfmetrics
+
+    mesh = _Mesh()
+    diag = LiveDiagnoser(mesh.sources(), interval_s=0.02)
+    diag.evaluate()
+    phases = diag.last_evaluation["phases"]
+    assert {"read", "rules", "baseline", "config", "slo", "correlate", "extra", "track", "subscribers"} <= set(phases)
+    assert all(v >= 0 for v in phases.values())
+    assert selfmetrics.REGISTRY.get_sample_value("meshscope_diagnoser_phase_cpu_seconds_total",
+                                                 {"phase": "rules"}) is not None
