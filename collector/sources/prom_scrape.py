@@ -7,7 +7,10 @@ in parallel with a per-target timeout; a target that is down or answers garbage 
 
 Envoy admin targets are asked for those series only (`/stats/prometheus?usedonly&filter=<regex>`,
 `envoy_filter`): Envoy then renders and sends a few hundred lines instead of ~5,000 (#18); the
-regex is a superset, and what is kept is still decided here, line by line, as below.
+regex is a superset, and what is kept is still decided here, line by line, as below. A target
+named by its `/stats/prometheus` URL (an Istio sidecar's stats port, the bundled mesh's) is sent
+the same filter without `usedonly` (its never-used series stay stored, at 0): a bundled sidecar's
+body ~680 -> ~230-420 KB, the same rows.
 
 Only the series meshscope reads are kept by default (Istio's metrics and the Envoy cluster,
 listener and RBAC counters runtime diagnosis uses, but not Envoy's own histograms, which
@@ -124,6 +127,14 @@ class ScrapeTarget:
         """A bare host:port is an Envoy admin (or stats) endpoint: its path and query are ours to choose."""
         return urlsplit(self.url).path in ("", "/")
 
+    @property
+    def is_envoy_stats(self) -> bool:
+        """A URL naming Envoy's `/stats/prometheus` with no query (an Istio sidecar's stats port, the bundled
+        mesh's): its query is ours to add, but not `usedonly`, which would drop the never-used series its owner
+        expects stored (at 0); only the `filter=`, which drops nothing kept."""
+        parts = urlsplit(self.url)
+        return parts.path.rstrip("/").endswith("/stats/prometheus") and not parts.query
+
 
 @dataclass
 class TargetHealth:
@@ -228,9 +239,12 @@ class Scraper:
             self._stop.wait(delay)
 
     def _url(self, target: ScrapeTarget) -> str:
-        """Where to scrape `target`: an Envoy admin target is asked for the kept series only (`envoy_filter`)."""
-        if self._server_filter and target.is_envoy_admin and target.url not in self._no_server_filter:
-            return f"{target.metrics_url}&{self._server_filter}"
+        """Where to scrape `target`: an Envoy admin or stats target is asked for the kept series only (`envoy_filter`)."""
+        if self._server_filter and target.url not in self._no_server_filter:
+            if target.is_envoy_admin:
+                return f"{target.metrics_url}&{self._server_filter}"
+            if target.is_envoy_stats:
+                return f"{target.metrics_url}?{self._server_filter}"
         return target.metrics_url
 
     def _fetch(self, target: ScrapeTarget) -> bytes:

@@ -7,7 +7,7 @@ from collector import schema as s
 from collector.query import golden_signals, istio_rates
 from collector.sources.access_log import AccessLogTailer, LogFile
 from collector.sources.prom_api import PrometheusClient
-from collector.sources.prom_scrape import Scraper
+from collector.sources.prom_scrape import Scraper, ScrapeTarget
 from collector.store import TelemetryStore
 from tests.util import wait_until
 
@@ -46,6 +46,9 @@ def test_sidecars_asked_for_kept_series_only_lose_none(bundled_mesh):
     """Every sidecar of the real mesh (Istio series in the `wasmcustom` namespace, RBAC, TLS, outlier and
     circuit-breaker stats) answers the stats filter with a superset of what the scraper keeps (#18): a filtered
     round stores the series of a whole-body round before it, and none a whole-body round after it lacks."""
+    asking = Scraper(bundled_mesh.scrape_targets, TelemetryStore())
+    assert all("filter=" in asking._url(ScrapeTarget(t.url)) for t in bundled_mesh.scrape_targets())  # really sent
+    asking.stop()
     rounds = []
     for server_filter in (False, True, False):
         store = TelemetryStore()

@@ -130,6 +130,29 @@ def test_envoy_is_asked_only_for_the_kept_series_and_nothing_kept_is_lost(envoy)
         assert family in whole and family not in asked
 
 
+def test_a_stats_url_target_is_asked_with_the_filter_but_keeps_its_unused_series(envoy):
+    """A target named by its /stats/prometheus URL (an Istio sidecar's stats port) gets the filter but not `usedonly`:
+    the same series as a whole-body scrape (never-used ones included, at 0), from a smaller body."""
+    envoy.get("/ok", 2)
+    url = envoy.admin_url + "/stats/prometheus"
+    stores = [TelemetryStore() for _ in range(3)]
+    for store, server_filter in zip(stores, (False, True, False)):
+        scraper = Scraper([url], store, server_filter=server_filter)
+        try:
+            assert scraper.poll() > 0
+        finally:
+            scraper.stop()
+    before, filtered, after = map(_series, stores)
+    assert before <= filtered <= after
+    zeros = stores[1].metrics()
+    assert (zeros[s.VALUE] == 0).any()  # never-used counters are still stored
+    asked_url = Scraper([url], TelemetryStore())._url(ScrapeTarget(url))
+    assert "filter=" in asked_url and "usedonly" not in asked_url
+    assert len(httpx.get(asked_url).content) < len(httpx.get(url).content)
+    for other in (url + "?usedonly", envoy.admin_url + "/metrics"):  # a query or a path of its owner's: left alone
+        assert Scraper([other], TelemetryStore())._url(ScrapeTarget(other)) == other
+
+
 def test_a_target_that_refuses_the_filter_is_scraped_whole(tmp_path):
     """An Envoy (or a stats proxy) that answers 400 to the filter is asked again without it, and from then on."""
     import http.server
