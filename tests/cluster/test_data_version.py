@@ -57,16 +57,18 @@ class Exporter:
         self.server.server_close()
 
 
-@pytest.fixture
-def scraped(prometheus, monkeypatch):
-    """The session Prometheus scraping a fresh exporter (every second); fingerprints are not cached."""
-    monkeypatch.setattr(cluster, "METRICS_VERSION_TTL_S", 0.0)
+@pytest.fixture(scope="module")
+def scraped(prometheus):
+    """The session Prometheus scraping one exporter for the module (every second); fingerprints are not cached.
+    Tests move its counter up from wherever the previous test left it."""
+    ttl, cluster.METRICS_VERSION_TTL_S = cluster.METRICS_VERSION_TTL_S, 0.0
     exporter = Exporter()
     try:
         with prometheus.scrape([exporter.url]):
             yield prometheus, exporter
     finally:
         exporter.close()
+        cluster.METRICS_VERSION_TTL_S = ttl
 
 
 def _backend(url: str, **options) -> ClusterBackend:
@@ -89,24 +91,25 @@ def _scrapes_pass(exporter: Exporter, n: int = 3) -> None:
 def test_the_metrics_fingerprint_moves_with_new_samples_not_with_scrapes(scraped):
     prom, exporter = scraped
     be = _backend(prom.url)
-    first = _seen(be, 10)
+    first = _seen(be, exporter.requests)
     assert ("istio_requests_total", "count", "1") in first[1]
     _scrapes_pass(exporter)  # the same counter scraped again: nothing moved
     assert be.data_version() == first
-    exporter.requests = 12
-    moved = _seen(be, 12)
+    exporter.requests += 2
+    moved = _seen(be, exporter.requests)
     assert moved != first
     # selected namespaces that hold none of the series: nothing there, whatever the traffic elsewhere
     other = _backend(prom.url, namespaces=["elsewhere"])
     assert other.data_version()[1] == ()
     mine = _backend(prom.url, namespaces=["ns"])  # the destination is in "ns"
-    assert ("istio_requests_total", "sum", "12") in wait_until(lambda: mine.data_version()[1], timeout=10)
+    assert ("istio_requests_total", "sum", str(exporter.requests)) in wait_until(lambda: mine.data_version()[1],
+                                                                                 timeout=10)
 
 
 def test_the_diagnoser_skips_cycles_until_prometheus_holds_new_traffic(scraped):
     prom, exporter = scraped
     be = _backend(prom.url)
-    _seen(be, 10)
+    _seen(be, exporter.requests)
     diag = LiveDiagnoser(LiveSources(rates=be.rates, snapshot=be.snapshot), interval_s=0.05,
                          data_version=be.data_version, idle_interval_s=3600).start()
     try:
@@ -114,7 +117,7 @@ def test_the_diagnoser_skips_cycles_until_prometheus_holds_new_traffic(scraped):
         _scrapes_pass(exporter)
         wait_until(lambda: diag.skipped_cycles >= 5, timeout=30, interval=0.05, what="cycles skipped while idle")
         assert diag.last_evaluation["count"] == 1
-        exporter.requests = 20
+        exporter.requests += 10
         wait_until(lambda: diag.last_evaluation["count"] == 2, timeout=30, interval=0.05, what="a cycle for new traffic")
         skipped = diag.skipped_cycles
         _scrapes_pass(exporter)
@@ -130,7 +133,7 @@ def test_a_config_change_moves_the_version_and_an_unchanged_object_does_not(scra
     be = ClusterBackend(ClusterOptions(prometheus_url=prom.url, kubeconfig=str(kubeconfig), debounce_s=0.2))
     be.start()
     try:
-        before = _seen(be, 10)
+        before = _seen(be, exporter.requests)
         diag = LiveDiagnoser(LiveSources(rates=be.rates, snapshot=be.snapshot), interval_s=0.05,
                              data_version=be.data_version, idle_interval_s=3600).start()
         try:
@@ -159,7 +162,8 @@ def test_the_otel_backend_moves_with_its_store_and_prometheus(scraped, tmp_path)
     prom, exporter = scraped
     be = OtelBundledBackend(BundledConfig(data_dir=Path(tmp_path)), prom.url)
     be.store = TelemetryStore()  # what start() keeps (the store its OTLP/gRPC receiver fills); no mesh started here
-    first = wait_until(lambda: v if ("istio_requests_total", "sum", "10") in (v := be.data_version())[1] else None,
+    want = ("istio_requests_total", "sum", str(exporter.requests))
+    first = wait_until(lambda: v if want in (v := be.data_version())[1] else None,
                        timeout=30, interval=0.2, what="Prometheus holding the count")
     _scrapes_pass(exporter)
     assert be.data_version() == first
