@@ -377,7 +377,7 @@ class LiveDiagnoser:
             return "unreadable"
         if not len(rows) and self.sources.rates is not None:
             return "rates_only"  # no logged requests: a cycle diagnoses from the rate frame, which this check cannot judge
-        return remarkable_reason(rows, self._baseline)
+        return remarkable_reason(rows, self._baseline, end=end, recent_s=recent_part(self.window_s))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -426,18 +426,30 @@ def _config_signature(snapshot: Any) -> tuple | None:
     return tuple(map(id, getattr(snapshot, "objects", None) or [snapshot]))
 
 
-def remarkable(requests: pd.DataFrame, baseline: dict[str, float], ratio: float = 2.0, min_increase_ms: float = 100.0,
-               absolute_ms: float = 1000.0) -> bool:
-    """Does any logged request look like trouble: an error (code 0 or >= 400, any Envoy response flag) or a slow
-    answer (`ratio` x its service's usual p95 and `min_increase_ms` more, or over `absolute_ms`)? Vectorized;
-    the thresholds are the latency rule's, per request rather than per p95, so a cycle runs before the rule can fire."""
-    return remarkable_reason(requests, baseline, ratio, min_increase_ms, absolute_ms) is not None
+def recent_part(window_s: float) -> float:
+    """The stretch at the end of a window the latency rule judges (`EdgeLatencyAnomaly`: a third, at least 5 s)."""
+    return max(window_s / 3, min(5.0, window_s / 2))
 
 
-def remarkable_reason(requests: pd.DataFrame, baseline: dict[str, float], ratio: float = 2.0,
-                      min_increase_ms: float = 100.0, absolute_ms: float = 1000.0) -> str | None:
-    """`remarkable`'s answer with its reason: "error" (code >= 400), "no_answer" (an HTTP request with code 0),
-    "response_flags", "slow"; None when nothing is."""
+def remarkable(requests: pd.DataFrame, baseline: dict[str, float], **kw: Any) -> bool:
+    """Does the window look like trouble: an error (code 0 or >= 400, any Envoy response flag) or a slow service
+    (see `remarkable_reason`)? Vectorized."""
+    return remarkable_reason(requests, baseline, **kw) is not None
+
+
+def remarkable_reason(requests: pd.DataFrame, baseline: dict[str, float], *, end: float | None = None,
+                      recent_s: float | None = None) -> str | None:
+    """Why a window of requests could change what a cycle finds, or None: "error" (a code >= 400), "no_answer" (an
+    HTTP request with code 0; a TCP connection logs 0 when all is well), "response_flags" (any Envoy flag), "slow".
+
+    Errors count per request (one is enough for a rule to fire). Slowness counts as the latency rule judges it
+    (`EdgeLatencyAnomaly`, whose thresholds these are, less its allowance for a host where everything slowed
+    down): per service over the last `recent_s` before `end` (all rows without them), at least `min_requests`
+    callers' requests whose p95 is at least twice the usual p95 and 100 ms more with the median above the usual
+    p95, or whose p95 is over a second; the usual p95 is the lower of the learned `baseline` and the p95 of the
+    window's older part, as the rule takes it. A lone slow request among
+    a service's usual ones cannot make the rule fire, so it does not run a cycle (on a busy 2-core box, one
+    did on nearly every check: session 11, 30 of 30 checks in a minute failed as "slow")."""
     from collector import schema as s
 
     if requests is None or not len(requests):
@@ -446,7 +458,7 @@ def remarkable_reason(requests: pd.DataFrame, baseline: dict[str, float], ratio:
         code = pd.to_numeric(requests[s.RESPONSE_CODE], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         if (code >= 400).any():
             return "error"
-        no_answer = code == 0  # an HTTP request that got no response; a TCP connection logs 0 when all is well
+        no_answer = code == 0
         if no_answer.any():
             if s.PROTOCOL in requests:
                 no_answer &= requests[s.PROTOCOL].astype(str).str.contains("HTTP|GRPC", case=False).to_numpy(dtype=bool)
@@ -456,17 +468,48 @@ def remarkable_reason(requests: pd.DataFrame, baseline: dict[str, float], ratio:
         flags = requests[s.RESPONSE_FLAGS].astype(str).to_numpy()
         if (~pd.Series(flags).isin(["-", "", "None", "nan", "<NA>"])).any():
             return "response_flags"
-    if s.DURATION_MS in requests:
-        ms = pd.to_numeric(requests[s.DURATION_MS], errors="coerce").to_numpy(dtype=float, na_value=0.0)
-        usual = np.full(len(ms), np.nan)
-        if baseline and s.DESTINATION_SERVICE in requests:
-            usual = pd.to_numeric(requests[s.DESTINATION_SERVICE].astype(object).map(baseline),
-                                  errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        # no baseline for the service: only the absolute bound applies
-        limit = np.where(np.isnan(usual), absolute_ms, np.maximum(usual * ratio, usual + min_increase_ms))
-        if (ms >= np.minimum(limit, absolute_ms)).any():
-            return "slow"
+    if s.DURATION_MS in requests and s.DESTINATION_SERVICE in requests and _slow_service(requests, baseline, end,
+                                                                                        recent_s):
+        return "slow"
     return None
+
+
+def _slow_service(requests: pd.DataFrame, baseline: dict[str, float], end: float | None,
+                  recent_s: float | None) -> bool:
+    """Would the latency rule find a service slow in these rows? (see `remarkable_reason`)"""
+    from collector import schema as s
+    from diagnose.rules.runtime.latency import Q, EdgeLatencyAnomaly
+
+    rule = EdgeLatencyAnomaly()
+    ms = pd.to_numeric(requests[s.DURATION_MS], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    dst = requests[s.DESTINATION_SERVICE].astype(str).to_numpy()
+    keep = ~np.isnan(ms)
+    if s.REPORTER in requests:  # callers' view, the server's only for services no caller reports (`client_rows`)
+        server = requests[s.REPORTER].astype(str).to_numpy() == "destination"
+        keep &= ~server | ~np.isin(dst, dst[keep & ~server])
+    recent = keep.copy()
+    if end is not None and recent_s is not None and s.START_TIME in requests:
+        t = requests[s.START_TIME]
+        t = (t.astype("int64").to_numpy() / 1e9 if isinstance(t.dtype, pd.DatetimeTZDtype) or
+             pd.api.types.is_datetime64_dtype(t) else pd.to_numeric(t, errors="coerce").to_numpy(dtype=float))
+        recent &= t >= end - recent_s
+    if not recent.any():
+        return False
+    now = pd.Series(ms[recent]).groupby(dst[recent], sort=False)
+    n, p95, p50 = now.size(), now.quantile(Q), now.median()
+    p95 = p95[n >= rule.min_requests]
+    if p95.empty:
+        return False
+    p50 = p50.reindex(p95.index)
+    usual = pd.Series(baseline, dtype=float).reindex(p95.index)
+    older = keep & ~recent
+    if older.any():
+        before = pd.Series(ms[older]).groupby(dst[older], sort=False)
+        old = before.quantile(Q)[before.size() >= rule.min_requests].reindex(p95.index)
+        usual = pd.concat([usual, old], axis=1).min(axis=1)
+    # a regression moves the whole distribution (the median passes the usual p95); a busy host only the tail
+    relative = (p95 >= usual * rule.ratio) & (p95 >= usual + rule.min_increase_ms) & (p50 > usual)
+    return bool((relative.fillna(False) | (p95 >= rule.absolute_ms)).any())
 
 
 def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:

@@ -76,9 +76,10 @@ from diagnose.live.loop import remarkable  # noqa: E402
 SVC = "reviews.bookinfo.svc.cluster.local"
 
 
-def _rows(n: int = 20, code=200, flags="-", ms=20.0, protocol="HTTP/1.1", dst=SVC) -> pd.DataFrame:
+def _rows(n: int = 20, code=200, flags="-", ms=20.0, protocol="HTTP/1.1", dst=SVC, slow: int = 1) -> pd.DataFrame:
+    """`n` usual requests to `dst`; the last has `code` and `flags`, the last `slow` take `ms`."""
     return pd.DataFrame({s.RESPONSE_CODE: [200] * (n - 1) + [code], s.RESPONSE_FLAGS: ["-"] * (n - 1) + [flags],
-                         s.DURATION_MS: [20.0] * (n - 1) + [ms], s.PROTOCOL: [protocol] * n,
+                         s.DURATION_MS: [20.0] * (n - slow) + [ms] * slow, s.PROTOCOL: [protocol] * n,
                          s.DESTINATION_SERVICE: [dst] * n})
 
 
@@ -91,12 +92,16 @@ def _rows(n: int = 20, code=200, flags="-", ms=20.0, protocol="HTTP/1.1", dst=SV
     (_rows(flags="UO"), {}, True),  # a flag on an answer that looks fine (circuit breaker, retry budget...)
     (_rows(code=0), {}, True),  # an HTTP request that got no answer
     (_rows(code=0, protocol="-"), {}, False),  # a TCP connection logs 0 when all is well
-    (_rows(ms=150.0), {SVC: 20.0}, True),  # slower than twice the usual and 100 ms more
-    (_rows(ms=100.0), {SVC: 20.0}, False),  # 5x, but less than 100 ms more: a busy host's noise
-    (_rows(ms=700.0), {SVC: 400.0}, False),  # under twice the usual
-    (_rows(ms=900.0), {}, False),  # no baseline: only the absolute bound
-    (_rows(ms=1200.0), {}, True),
-    (_rows(ms=1200.0), {SVC: 900.0}, True),  # over a second, whatever the usual
+    (_rows(ms=150.0, slow=20), {SVC: 20.0}, True),  # slower than twice the usual and 100 ms more
+    (_rows(ms=150.0, slow=11), {SVC: 20.0}, True),  # most of them: the median moved, the latency rule could fire
+    (_rows(ms=150.0, slow=3), {SVC: 20.0}, False),  # only the tail: a busy host, which the rule does not report
+    (_rows(ms=5000.0), {SVC: 20.0}, False),  # one slow request among usual ones: the rule's p95 does not move
+    (_rows(ms=100.0, slow=20), {SVC: 20.0}, False),  # 5x, but less than 100 ms more: a busy host's noise
+    (_rows(ms=700.0, slow=20), {SVC: 400.0}, False),  # under twice the usual
+    (_rows(ms=900.0, slow=20), {}, False),  # no baseline: only the absolute bound
+    (_rows(ms=1200.0, slow=20), {}, True),
+    (_rows(ms=1200.0, slow=20), {SVC: 900.0}, True),  # over a second, whatever the usual
+    (_rows(n=9, ms=5000.0, slow=9), {}, False),  # fewer requests than the rule judges
 ])
 def test_remarkable_requests_are_errors_or_slow_answers(rows, baseline, expected) -> None:
     assert remarkable(rows, baseline) is expected
@@ -151,7 +156,7 @@ def test_steady_telemetry_skips_cycles_and_any_change_runs_one_at_once(change) -
         if change == "error":
             mesh.rows = _rows(code=503)
         elif change == "slow":
-            mesh.rows = _rows(ms=5000.0)
+            mesh.rows = _rows(ms=5000.0, slow=20)
         elif change == "config":
             mesh.objects = _objects()
         else:  # a finding telemetry moves keeps cycles coming so it can resolve on time
@@ -239,8 +244,8 @@ def test_cycles_run_and_skipped_are_counted_in_self_metrics_by_why() -> None:
     (_rows(code=0), {}, "no_answer"),
     (_rows(code=0, protocol="-"), {}, None),
     (_rows(flags="UO"), {}, "response_flags"),
-    (_rows(ms=150.0), {SVC: 20.0}, "slow"),
-    (_rows(ms=1200.0), {}, "slow"),
+    (_rows(ms=150.0, slow=20), {SVC: 20.0}, "slow"),
+    (_rows(ms=1200.0, slow=20), {}, "slow"),
 ])
 def test_remarkable_says_why(rows, baseline, expected) -> None:
     from diagnose.live.loop import remarkable_reason
@@ -261,7 +266,7 @@ def test_each_steady_check_is_counted_with_why_a_cycle_had_to_run() -> None:
         steady0 = checks("steady")
         wait_until(lambda: checks("steady") >= steady0 + 3, timeout=30, interval=0.02, what="steady checks counted")
         slow0 = checks("slow")
-        mesh.rows = _rows(ms=5000.0)
+        mesh.rows = _rows(ms=5000.0, slow=20)
         wait_until(lambda: checks("slow") > slow0, timeout=30, interval=0.02, what="a slow answer counted")
         wait_until(lambda: diag.last_evaluation["count"] >= 2, timeout=30, interval=0.02, what="the cycle it ran")
     finally:
@@ -280,3 +285,21 @@ def test_a_cycles_cpu_is_counted_by_phase() -> None:
     assert all(v >= 0 for v in phases.values())
     assert selfmetrics.REGISTRY.get_sample_value("meshscope_diagnoser_phase_cpu_seconds_total",
                                                  {"phase": "rules"}) is not None
+
+
+def test_slowness_is_judged_on_the_recent_part_against_the_older_part_as_the_latency_rule_does() -> None:
+    """The recent third of the window (at least 5 s) against the lower of the learned and the older part's p95."""
+    import numpy as np
+
+    from diagnose.live.loop import recent_part, remarkable_reason
+
+    end, n = 1_000_000.0, 40
+    t = pd.to_datetime(np.linspace(end - 19.5, end - 0.5, n), unit="s", utc=True)
+    rows = lambda ms: pd.DataFrame({s.START_TIME: t, s.DURATION_MS: ms, s.RESPONSE_CODE: 200,  # noqa: E731
+                                    s.RESPONSE_FLAGS: "-", s.DESTINATION_SERVICE: SVC, s.REPORTER: "source"})
+    kw = {"end": end, "recent_s": recent_part(20.0)}
+    assert remarkable_reason(rows(np.full(n, 20.0)), {}, **kw) is None
+    slow_recent = np.where(t >= pd.Timestamp(end - recent_part(20.0), unit="s", tz="UTC"), 200.0, 20.0)
+    assert remarkable_reason(rows(slow_recent), {}, **kw) == "slow"  # no baseline learned: the older part is one
+    slow_before = np.where(t < pd.Timestamp(end - recent_part(20.0), unit="s", tz="UTC"), 200.0, 20.0)
+    assert remarkable_reason(rows(slow_before), {}, **kw) is None  # slow earlier, usual now: nothing to find

@@ -91,3 +91,21 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_rejects(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+def test_budget_series_is_in_time_order_across_the_rings_wrap() -> None:
+    """`SliHistory.series` walks the ring from its oldest slot (no sort): cumulative counts in time order, after
+    the ring wrapped, with buckets older than the span and in the future of `now` left out."""
+    import numpy as np
+
+    from diagnose.slo.history import SliHistory
+
+    h = SliHistory(span_s=100.0, resolution_s=10.0)  # 10 slots
+    t0 = 1_000_000.0
+    h.add(t0 + np.arange(0.0, 150.0, 10.0), 1.0, 0.0)  # 15 buckets: the first 5 overwritten
+    h.add(np.array([t0 + 145.0]), 0.0, 1.0)
+    got = h.series(t0 + 140.0, points=100)  # the newest bucket (t0 + 140) counts; nothing after it
+    assert [t for t, _, _ in got] == [t0 + 10.0 * (k + 1) for k in range(5, 15)]
+    assert [tot for _, tot, _ in got] == [float(k) for k in range(1, 11)]
+    assert got[-1][2] == 1.0 and all(bad == 0.0 for _, _, bad in got[:-1])
+    assert [t for t, _, _ in h.series(t0 + 125.0, points=100)][-1] == t0 + 130.0  # later buckets left out
