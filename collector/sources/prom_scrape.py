@@ -178,6 +178,7 @@ class Scraper:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="scrape")
         self._client = httpx.Client(timeout=timeout, headers={"accept": "text/plain"})
         self._health: dict[str, TargetHealth] = {}
+        self._seen: dict[str, _Seen] = {}  # per target URL: its last body's lines and what each gave
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -196,6 +197,8 @@ class Scraper:
         self.rounds += 1
         with self._lock:
             current = {t.url for t in targets}
+            for gone in set(self._seen) - current:
+                self._seen.pop(gone, None)
             for gone in set(self._health) - current:
                 del self._health[gone]
                 try:
@@ -279,12 +282,20 @@ class Scraper:
             # as it answers, and the answer can take a loaded box a second to arrive and be read; stamped at the
             # end, a window edge put requests the logs had completed before it after it (#20)
             when = pd.Timestamp.now(tz="UTC")
-            f.raw = f.body = self._fetch(target)
+            raw = self._fetch(target)
             f.when = when
+            if raw and not raw.endswith(b"\n"):
+                raw += b"\n"  # bodies are joined for the round's one parse: a last line must not run on
+            f.lines = _lines(raw)
+            f.seen = self._seen.get(target.url)
+            f.prev = _unchanged(f.lines, f.seen)
+            todo = np.flatnonzero(f.prev == _PARSE)  # lines new or changed since the last round, or refused then
+            text = _joined(f.lines, todo)
             if self._keep_re is not None:  # only the series kept are worth parsing
-                f.body, f.offsets = kept_lines(f.raw, self._keep_re)
-            if f.body and not f.body.endswith(b"\n"):
-                f.body += b"\n"  # bodies are joined for the round's one parse: a last line must not run on
+                text, offsets = kept_lines(text, self._keep_re)
+                starts = np.cumsum(np.concatenate([[0], _lengths(f.lines)[todo]]))[:-1]
+                todo = todo[np.searchsorted(starts, np.asarray(offsets, dtype=np.int64))]
+            f.body, f.body_lines = text, todo
         except httpx.HTTPError as exc:
             f.health.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except Exception as exc:  # a bug in one target's data must not stop the others
@@ -310,27 +321,28 @@ class Scraper:
 
     @selfmetrics.counts_cpu("prom_scrape")
     def _ingest(self, ok: list[_Fetched]) -> int:
-        """Parse the kept lines of every body at once, attribute rows and refusals to their target, store once."""
-        line_counts = np.array([f.body.count(b"\n") for f in ok], dtype=np.int64)
+        """Parse the kept lines of every body at once (only those that changed since the last round: the rows of
+        unchanged lines are the last round's), attribute rows and refusals to their target, store once."""
+        line_counts = np.array([len(f.body_lines) for f in ok], dtype=np.int64)
         first_line = np.concatenate([[0], np.cumsum(line_counts)])  # 0-based line where each body starts
         result = parse_exposition(b"".join(f.body for f in ok))  # bytes: a line that is not UTF-8 is refused
         for e in result.errors:  # name each refused line by its target and its number in the real body
             j = int(np.searchsorted(first_line, e.line - 1, side="right") - 1)
             f = ok[j]
-            e.line -= int(first_line[j])
-            if f.offsets is not None and 0 < e.line <= len(f.offsets):
-                e.line = f.raw.count(b"\n", 0, f.offsets[e.line - 1]) + 1
+            e.line = int(f.body_lines[e.line - 1 - int(first_line[j])]) + 1
             f.errors.append(e)
         for f in ok:
             f.health.malformed = len(f.errors)
             if f.errors:
                 selfmetrics.reject_errors("exposition", f.target.url, f.errors)
                 log.debug("%s: %d malformed lines, first: %s", f.target.url, len(f.errors), f.errors[0])
-        owner = np.searchsorted(first_line, result.lines, side="right") - 1
-        targets = pa.DictionaryArray.from_arrays(pa.array(owner.astype(np.int32)),
-                                                 pa.array([f.target.url for f in ok], pa.string()))
+        new_owner = np.searchsorted(first_line, result.lines, side="right") - 1
+        parts = [self._rows(f, result.table, result.lines, new_owner, j, first_line[j]) for j, f in enumerate(ok)]
+        owner = np.repeat(np.arange(len(ok), dtype=np.int32), [t.num_rows for t in parts])
+        targets = pa.DictionaryArray.from_arrays(pa.array(owner), pa.array([f.target.url for f in ok], pa.string()))
         times = np.array([f.when.value for f in ok], dtype=np.int64)[owner]
-        table = prepare_samples(result.table, targets, times, self.keep)
+        parsed = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        table = prepare_samples(parsed, targets, times, self.keep)
         stored = self.store.add_samples(table)
         selfmetrics.count_ingested(self.name, "metrics", stored)
         kept_owner = table.column(s.TARGET).combine_chunks().indices.to_numpy(zero_copy_only=False)
@@ -338,6 +350,30 @@ class Scraper:
         for f, n in zip(ok, per_target):
             f.health.up, f.health.samples = True, int(n)
         return stored
+
+    def _rows(self, f: _Fetched, new: pa.Table, new_lines: np.ndarray, new_owner: np.ndarray, j: int,
+              first: int) -> pa.Table:
+        """Target `f`'s parsed rows in body order: the last round's rows of its unchanged lines and this round's of
+        the others; remembered, with what each line gave, for the next round (`_Seen`)."""
+        mine = np.flatnonzero(new_owner == j)
+        at_new = f.body_lines[new_lines[mine] - first]  # body line of each row parsed now
+        seen = f.seen
+        reused = np.flatnonzero(f.prev >= 0)
+        old = seen.rows.take(pa.array(f.prev[reused])) if seen is not None and len(reused) else None
+        fresh = new.take(pa.array(mine))
+        rows = fresh if old is None else pa.concat_tables([old, fresh])
+        at = np.concatenate([reused, at_new]) if old is not None else at_new
+        order = np.argsort(at, kind="stable")
+        if (order != np.arange(len(order))).any():
+            rows = rows.take(pa.array(order))
+        row = np.full(len(f.lines), _PARSE, dtype=np.int64)  # lines refused (or giving nothing) are parsed again
+        row[f.prev == _DROPPED] = _DROPPED
+        todo = f.prev == _PARSE
+        row[todo] = _DROPPED  # looked at now: dropped unless kept (below)
+        row[f.body_lines] = _PARSE
+        row[at[order]] = np.arange(len(order))
+        self._seen[f.target.url] = _Seen(f.lines, row, rows)
+        return rows
 
     def _record(self, f: _Fetched) -> None:
         h = f.health
@@ -359,11 +395,60 @@ class _Fetched:
     target: ScrapeTarget
     health: TargetHealth
     t0: float
-    raw: bytes | None = None
-    body: bytes | None = None  # the lines to parse (the kept ones), ending in a newline
-    offsets: list[int] | None = None  # where each kept line starts in `raw`
+    body: bytes | None = None  # the lines to parse (kept, and new or changed since the last round), ending in a newline
+    body_lines: np.ndarray | None = None  # 0-based line in the whole body of each line of `body`
+    lines: pa.Array | None = None  # every line of the whole body (`_lines`)
+    seen: _Seen | None = None  # the target's last round, as this round found it
+    prev: np.ndarray | None = None  # per line: its row in `seen.rows`, or _DROPPED / _PARSE
     when: pd.Timestamp | None = None
     errors: list = field(default_factory=list)
+
+
+_DROPPED, _PARSE = -1, -2  # a line not kept (never parsed), a line to parse this round
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A target's last body, cut into lines, and what each line gave: its row in `rows` (parsed exposition rows in
+    body order), _DROPPED, or _PARSE (refused, or gave nothing: judged again, so counted again every round).
+
+    Why (#18, "idle is idle"): a steady sidecar's body barely changes between rounds (a few hundred of ~2,000
+    lines: the counters that moved), and the same line always gives the same row, so only the lines that differ
+    from the last round's are filtered and parsed; the others' rows are taken from here. Same rows, same order."""
+
+    lines: pa.Array
+    row: np.ndarray
+    rows: pa.Table
+
+
+def _lines(raw: bytes) -> pa.Array:
+    """Every line of `raw` (which ends in a newline), with its newline, as a zero-copy binary array."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10) + 1
+    offsets = np.concatenate([[0], ends]).astype(np.int64)
+    return pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(raw)])
+
+
+def _lengths(lines: pa.Array) -> np.ndarray:
+    return pc.binary_length(lines).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _unchanged(lines: pa.Array, seen: _Seen | None) -> np.ndarray:
+    """Per line: the last round's row of the same line, _DROPPED when that line was not kept, _PARSE otherwise."""
+    if seen is None or not len(lines) or not len(seen.lines):
+        return np.full(len(lines), _PARSE, dtype=np.int64)
+    pos = pc.index_in(lines, value_set=seen.lines).to_numpy(zero_copy_only=False)
+    pos = np.nan_to_num(pos.astype(np.float64), nan=-1).astype(np.int64)
+    return np.where(pos >= 0, seen.row[np.maximum(pos, 0)], _PARSE)
+
+
+def _joined(lines: pa.Array, which: np.ndarray) -> bytes:
+    """The lines `which` of `lines`, in order, as one text."""
+    if not len(which):
+        return b""
+    taken = lines if len(which) == len(lines) else lines.take(pa.array(which))
+    offs = np.frombuffer(taken.buffers()[1], dtype=np.int64)[taken.offset:taken.offset + len(taken) + 1]
+    return memoryview(taken.buffers()[2])[offs[0]:offs[-1]].tobytes()
 
 
 def prepare_samples(table: pa.Table, target: str | pa.Array, when: pd.Timestamp | np.ndarray,
