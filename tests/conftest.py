@@ -1,0 +1,33 @@
+"""The suite's order: tests that start no mesh first, then modules with a mesh of their own, then the shared mesh's.
+
+Why: the shared bundled mesh and the session stack (tests/fixtures/mesh.py, stack.py) run from the first test
+that asks for them to the end of the session: a dozen Envoys, the demo apps and their 10 rps, and in this very
+process the stack's 1 s scrapes, log tailing, OTLP ingest and diagnoser cycles, which take CPU from the box and
+the GIL from every test that runs after them. In directory order the first module to ask for them is in
+tests/cluster/, so nearly every unit and Chromium test of the suite ran beside a live mesh. Moving whole modules
+(so module fixtures are set up once, and a module's tests keep their order) puts those tests before it; the
+modules that start a mesh of their own run before the shared one exists, alone on the box. Within each group the
+directory order is kept.
+"""
+from __future__ import annotations
+
+import pytest
+
+# fixtures that start (or are) the session's shared mesh and stack; item.fixturenames holds the transitive closure
+SHARED_MESH = frozenset({"bundled_mesh", "bundled_mesh_otlp", "stack", "mesh_scenario", "mesh_config", "mesh_traffic"})
+
+
+def group_of(item: pytest.Item) -> int:
+    """0: no mesh; 1: an end-to-end test (a mesh or stack of its own); 2: the shared mesh."""
+    if SHARED_MESH & set(getattr(item, "fixturenames", ())):
+        return 2
+    return 1 if item.get_closest_marker("e2e") else 0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    module_group: dict[object, int] = {}
+    for item in items:
+        key = item.path
+        module_group[key] = max(module_group.get(key, 0), group_of(item))
+    items.sort(key=lambda item: module_group[item.path])  # stable: directory order within a group
