@@ -151,7 +151,9 @@ def page_body(pathname: str) -> bytes:
                        "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
                        "inputs": [{"id": "url", "property": "pathname", "value": pathname},
                                   {"id": "url", "property": "search", "value": ""}],
-                       "changedPropIds": ["url.pathname"], "state": []}).encode()
+                       # the page's layout brought no page (`page-for` empty): the router renders it
+                       "changedPropIds": ["url.pathname"],
+                       "state": [{"id": "page-for", "property": "data", "value": None}]}).encode()
 
 
 def _get(client, route: str | tuple[str, str]):

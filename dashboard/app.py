@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import dash
-from dash import Input, Output, dcc, html
+import flask
+from dash import Input, Output, State, dcc, html, no_update, set_props
 
 from dashboard.access import install_access, install_guards
 from dashboard.api import register_api
+from dashboard.coalesced import Coalesced
+from dashboard.components.lean import Recent
 from dashboard.components.positions import PositionMemory
 from dashboard.components.widgets import nav
 from dashboard.pages import changes, config, findings, overview, service, slos, topology, traces
@@ -28,6 +33,11 @@ class AppContext:
 
     positions: PositionMemory = field(default_factory=PositionMemory)
     refresh_s: float = 10.0
+    # the topology page's laid-out views and canvas columns, kept while the source hands out the same graph, and
+    # the computation concurrent requests for one share (pages.topology._view_elements)
+    views: Recent = field(default_factory=lambda: Recent(4))
+    canvases: Recent = field(default_factory=lambda: Recent(4))
+    sharing: Coalesced = field(default_factory=Coalesced)
 
 
 def create_app(source: DataSource, token: str | None = None, refresh_s: float = 10.0,
@@ -49,16 +59,10 @@ def create_app(source: DataSource, token: str | None = None, refresh_s: float = 
     install_access(server, token)
     install_selfmetrics(server)
     register_api(server, source)
-    app.layout = html.Div([
-        dcc.Location(id="url", refresh=False),
-        html.Div(id="nav", children=nav("/")),
-        html.Main(id="page", className="page"),
-    ])
     routes = {p.PATH: p for p in PAGES}
 
-    @app.callback(Output("page", "children"), Output("nav", "children"),
-                  Input("url", "pathname"), Input("url", "search"))
-    def route(pathname: str | None, search: str | None):  # noqa: ANN202
+    def render(pathname: str | None, search: str | None) -> tuple[Any, Any]:
+        """(the page's content, the nav bar) of a URL."""
         page = routes.get((pathname or "/").rstrip("/") or "/")
         if page is None:
             return html.Div([html.H2("Not found"), html.P(f"No page at {pathname}")]), nav("")
@@ -71,11 +75,74 @@ def create_app(source: DataSource, token: str | None = None, refresh_s: float = 
             log.exception("page %s failed", page.PATH)
             return _problem(page.TITLE, f"{type(exc).__name__}: {exc}"), nav(page.PATH)
 
+    def shell() -> html.Div:
+        """The app's layout, with the page already in it when the request is a page load's.
+
+        The page's own content came from the `route` callback, which the browser can only call once Dash's
+        layout and callback list have arrived and the layout is drawn: a second round trip on every page load
+        (a third of a 34,000-edge graph's first view). The layout request's Referer is the page being loaded
+        (same origin), so the page is rendered into it, and `page-for` tells `route` the content is there.
+        """
+        opened = _page_loading()
+        content, bar = render(*opened) if opened else (None, nav("/"))
+        return html.Div([
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="page-for", data=_url_key(*opened) if opened else None),
+            html.Div(id="nav", children=bar),
+            html.Main(id="page", className="page", children=content),
+        ])
+
+    app.layout = shell
+
+    @app.callback(Output("page", "children"), Output("nav", "children"),
+                  Input("url", "pathname"), Input("url", "search"), State("page-for", "data"))
+    def route(pathname: str | None, search: str | None, page_for: str | None = None):  # noqa: ANN202
+        # (page_for defaults: a request naming only the url, as `bench load` sends, renders the page)
+        if page_for is not None and page_for == _url_key(pathname, search):
+            set_props("page-for", {"data": None})  # the layout brought this page; a later visit renders it here
+            return no_update, no_update
+        return render(pathname, search)
+
     for page in PAGES:
         page.register(app, source, ctx)
     install_security_headers(app)
     app.meshscope_source = source  # for the composition root and tests
+    app.meshscope_ctx = ctx
     return app
+
+
+def prepare(app: dash.Dash, stopped: threading.Event | None = None) -> None:
+    """Compute what the first pages ask for before they ask: each page's `prepare` (the topology page lays out
+    its default view and the expanded graph), then the source's other default views (`warm`).
+
+    Called by `dashboard.server.start` in a background thread, for any source. A page that asks meanwhile
+    shares the computation under way (the source's and the positions' own sharing), it does not start another.
+    """
+    source, ctx = app.meshscope_source, app.meshscope_ctx
+    steps = [getattr(page, "prepare") for page in PAGES if hasattr(page, "prepare")]
+    if hasattr(source, "warm"):
+        steps.append(lambda _source, _ctx: source.warm())
+    for step in steps:
+        if stopped is not None and stopped.is_set():  # the server stopped first: nobody will ask
+            return
+        try:
+            step(source, ctx)
+        except Exception as exc:  # noqa: BLE001 - a page that asks later reports what fails
+            log.debug("preparing the first views failed: %s", exc)
+
+
+def _url_key(pathname: str | None, search: str | None) -> str:
+    return f"{(pathname or '/').rstrip('/') or '/'}?{(search or '').lstrip('?')}"
+
+
+def _page_loading() -> tuple[str, str] | None:
+    """(path, query) of the page whose Dash layout this request fetches (its same-origin Referer), else None."""
+    if not flask.has_request_context() or not flask.request.path.endswith("/_dash-layout"):
+        return None
+    referrer = urlsplit(flask.request.referrer or "")
+    if not referrer.path or referrer.netloc != flask.request.host:
+        return None
+    return referrer.path, referrer.query
 
 
 def _problem(title: str, message: str) -> html.Div:

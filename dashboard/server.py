@@ -28,7 +28,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
 from dashboard.access import check_bind
-from dashboard.app import create_app
+from dashboard.app import create_app, prepare
 from dashboard.query import DataSource
 
 log = logging.getLogger("meshscope.dashboard.server")
@@ -153,6 +153,8 @@ class RunningUI:
     thread: threading.Thread
     url: str
     _stopped: bool = field(default=False, repr=False)
+    app: Any = field(default=None, repr=False)  # the Dash app served (tests look at what it prepared)
+    preparing: threading.Thread | None = field(default=None, repr=False)  # `dashboard.app.prepare`, started with it
 
     def stop(self) -> None:
         if self._stopped:
@@ -183,8 +185,11 @@ def start(source: DataSource, host: str = "127.0.0.1", port: int = 8050, token: 
     server = make_wsgi_server(app.server, host, port)
     thread = threading.Thread(target=server.serve, name=f"meshscope-ui:{server.effective_port}", daemon=True)
     thread.start()
+    # the first views built and laid out now, not on the first page's time (a page asking meanwhile shares them)
+    preparing = threading.Thread(target=prepare, args=(app, server._stopping), name="meshscope-ui-prepare", daemon=True)
+    preparing.start()
     shown = f"[{host}]" if ":" in host else host
-    return RunningUI(server, thread, f"http://{shown}:{server.effective_port}")
+    return RunningUI(server, thread, f"http://{shown}:{server.effective_port}", app=app, preparing=preparing)
 
 
 def serve(source: DataSource, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.coalesced import Coalesced
 from dashboard.elements import from_topology, ui_elements
 from dashboard.query import (GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable,
                              checked_finding_filters, finding_matches)
@@ -101,6 +102,8 @@ class SnapshotSource:
         self.snapshot = snapshot
         self.origin = origin
         self._graph_cache: dict[tuple, GraphResult] = {}
+        self._building = Coalesced()  # a page and the server's preparation asking at once: one build
+        self.graph_builds = 0  # graphs built (cache misses), for tests and self-checks
         self._findings = sorted(snapshot.get("findings", []), key=lambda f: (
             -SEVERITY_RANK.get(f.get("severity"), 0), -(f.get("impact") or {}).get("rps", 0)))
         for f in self._findings:
@@ -125,12 +128,26 @@ class SnapshotSource:
         if graph_type not in GRAPH_TYPES:
             raise QueryError("graphType", f"unknown graph type {graph_type!r} (known: {', '.join(GRAPH_TYPES)})")
         key = (graph_type, tuple(sorted(namespaces or ())))
-        if key not in self._graph_cache:
-            self._graph_cache[key] = self._build_graph(graph_type, namespaces)
-        result = self._graph_cache[key]
+        result = self._graph_cache.get(key)
+        if result is None:
+            result = self._building.get(key, lambda: self._cached(key, graph_type, namespaces))
         if window_s and window_s != result.window_s and not any("window" in n for n in result.notes):
             result.notes.append(f"a snapshot holds one window ({result.window_s:.0f}s); showing that")
         return result
+
+    def _cached(self, key: tuple, graph_type: str, namespaces: list[str] | None) -> GraphResult:
+        """The graph of `key`, built once: a caller that waited for a build finds it kept."""
+        result = self._graph_cache.get(key)
+        if result is None:
+            result = self._graph_cache[key] = self._build_graph(graph_type, namespaces)
+            self.graph_builds += 1
+        return result
+
+    def warm(self) -> None:
+        """Build the graphs the snapshot holds, off the request path (the server calls this as it starts), so
+        no first page waits for one; a page asking meanwhile shares the build under way."""
+        for graph_type in self.snapshot["graphs"]:
+            self.graph(graph_type)
 
     def _build_graph(self, graph_type: str, namespaces: list[str] | None) -> GraphResult:
         graphs = self.snapshot["graphs"]

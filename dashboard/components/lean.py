@@ -67,15 +67,20 @@ class FullData:
     """
 
     def __init__(self, views: int = 8) -> None:
-        self._views: Recent[tuple, dict[str, dict[str, Any]]] = Recent(views)
+        self._views: Recent[tuple, tuple[list, dict[str, dict[str, Any]]]] = Recent(views)
 
     def remember(self, view: tuple, elements: list[dict[str, Any]]) -> None:
-        self._views.put(view, {e["data"]["id"]: e["data"] for e in elements})
+        """Keep the elements' data by id; the same list again (a kept layout, `pages.topology`) is not re-indexed."""
+        kept = self._views.get(view)
+        if kept is not None and kept[0] is elements:
+            self._views.put(view, kept)  # the newest again
+            return
+        self._views.put(view, (elements, {e["data"]["id"]: e["data"] for e in elements}))
 
     def get(self, view: tuple, element_id: str) -> dict[str, Any] | None:
         """The element's full data in `view`, else in the newest view that has it, else None."""
-        views = self._views.newest_first()
-        found = (self._views.get(view) or {}).get(element_id)
+        views = [by_id for _, by_id in self._views.newest_first()]
+        found = ((self._views.get(view) or ((), {}))[1]).get(element_id)
         for by_id in views:
             if found is not None:
                 break
