@@ -482,11 +482,11 @@ def _slow_service(requests: pd.DataFrame, baseline: dict[str, float], end: float
 
     rule = EdgeLatencyAnomaly()
     ms = pd.to_numeric(requests[s.DURATION_MS], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    dst = requests[s.DESTINATION_SERVICE].astype(str).to_numpy()
+    codes, services = pd.factorize(requests[s.DESTINATION_SERVICE].astype(str).to_numpy())
     keep = ~np.isnan(ms)
     if s.REPORTER in requests:  # callers' view, the server's only for services no caller reports (`client_rows`)
         server = requests[s.REPORTER].astype(str).to_numpy() == "destination"
-        keep &= ~server | ~np.isin(dst, dst[keep & ~server])
+        keep &= ~server | ~np.isin(codes, np.unique(codes[keep & ~server]))
     recent = keep.copy()
     if end is not None and recent_s is not None and s.START_TIME in requests:
         t = requests[s.START_TIME]
@@ -495,21 +495,23 @@ def _slow_service(requests: pd.DataFrame, baseline: dict[str, float], end: float
         recent &= t >= end - recent_s
     if not recent.any():
         return False
-    now = pd.Series(ms[recent]).groupby(dst[recent], sort=False)
-    n, p95, p50 = now.size(), now.quantile(Q), now.median()
-    p95 = p95[n >= rule.min_requests]
-    if p95.empty:
-        return False
-    p50 = p50.reindex(p95.index)
-    usual = pd.Series(baseline, dtype=float).reindex(p95.index)
     older = keep & ~recent
-    if older.any():
-        before = pd.Series(ms[older]).groupby(dst[older], sort=False)
-        old = before.quantile(Q)[before.size() >= rule.min_requests].reindex(p95.index)
-        usual = pd.concat([usual, old], axis=1).min(axis=1)
-    # a regression moves the whole distribution (the median passes the usual p95); a busy host only the tail
-    relative = (p95 >= usual * rule.ratio) & (p95 >= usual + rule.min_increase_ms) & (p50 > usual)
-    return bool((relative.fillna(False) | (p95 >= rule.absolute_ms)).any())
+    for k in np.unique(codes[recent]):  # one pass per service (a handful), numpy inside
+        mine = codes == k
+        now = ms[recent & mine]
+        if now.size < rule.min_requests:
+            continue
+        p95, p50 = np.quantile(now, [Q, 0.5])
+        if p95 >= rule.absolute_ms:
+            return True
+        usual = baseline.get(services[k], np.nan)
+        before = ms[older & mine]
+        if before.size >= rule.min_requests:
+            usual = np.nanmin([usual, np.quantile(before, Q)])
+        # a regression moves the whole distribution (the median passes the usual p95); a busy host only the tail
+        if not np.isnan(usual) and p95 >= max(usual * rule.ratio, usual + rule.min_increase_ms) and p50 > usual:
+            return True
+    return False
 
 
 def suppress_runtime(findings: list[Finding], snapshot: Any) -> list[Finding]:
