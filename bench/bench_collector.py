@@ -188,6 +188,51 @@ def bench_otlp_small_exports() -> None:
     report("OTLP 8 small Envoy exports batched", 8 / together, "exports/s", baseline=("one by one", 8 / one_by_one))
 
 
+def bench_scrape_steady() -> None:
+    """A scrape round of 7 sidecars in steady traffic (#18, "idle is idle"): the real Envoy body of the test data
+    per target, 25 of its values moved each round, filtered, parsed and stored (no HTTP: the same bytes each way).
+    Incremental (one scraper over the rounds: only changed lines parsed) vs a first look every round (a new
+    scraper with nothing remembered, what every round cost before), in turns, CPU per round."""
+    import re as _re
+    from pathlib import Path
+
+    from collector.sources.prom_scrape import Scraper
+    from collector.store import TelemetryStore
+
+    real = (Path(__file__).resolve().parents[1] / "tests" / "collector" / "data" / "envoy_stats_prometheus.txt").read_bytes()
+    rnd = random.Random(5)
+    value = _re.compile(rb"(\s)([0-9.e+-]+)(\s*)$")
+    urls = [f"http://127.0.0.1:9/sidecar-{i}" for i in range(7)]
+    lines = {u: real.splitlines(keepends=True) for u in urls}
+
+    def move() -> None:
+        for body in lines.values():
+            for i in rnd.sample(range(len(body)), 25):
+                body[i] = value.sub(lambda m: m.group(1) + str(rnd.randint(0, 10**6)).encode() + m.group(3), body[i])
+
+    def scraper() -> Scraper:
+        sc = Scraper(urls, TelemetryStore(), timeout=1)
+        sc._fetch = lambda target: b"".join(lines[target.url])
+        return sc
+
+    kept, fresh = scraper(), scraper()
+
+    def incremental() -> None:
+        move()
+        kept.poll()
+
+    def first_look() -> None:
+        move()
+        fresh._seen.clear()  # nothing remembered: every line filtered and parsed
+        fresh.poll()
+
+    best = interleaved_best_of({"incremental": incremental, "first look": first_look}, rounds=10)
+    kept.stop()
+    fresh.stop()
+    report("scrape round, 7 steady sidecars, CPU", 1000 * best["incremental"], "ms",
+           baseline=("a first look every round", 1000 * best["first look"]))
+
+
 def otel_access_log_request(n: int, labels: bool, sidecars: int = 20, seed: int = 4) -> bytes:
     """An ExportLogsServiceRequest as Envoy's OpenTelemetry access logger (Istio envoyOtelAls) sends it:
     Istio's text line as the body; with `labels`, the JSON access-log fields as attributes too."""
@@ -330,6 +375,7 @@ def main() -> None:
     bench_access_logs()
     bench_access_logs_hostile()
     bench_otlp()
+    bench_scrape_steady()
     bench_otel_access_logs()
     bench_memory()
 

@@ -336,12 +336,10 @@ class Scraper:
             if f.errors:
                 selfmetrics.reject_errors("exposition", f.target.url, f.errors)
                 log.debug("%s: %d malformed lines, first: %s", f.target.url, len(f.errors), f.errors[0])
-        new_owner = np.searchsorted(first_line, result.lines, side="right") - 1
-        parts = [self._rows(f, result.table, result.lines, new_owner, j, first_line[j]) for j, f in enumerate(ok)]
-        owner = np.repeat(np.arange(len(ok), dtype=np.int32), [t.num_rows for t in parts])
+        parsed, counts = self._rows(ok, result.table, result.lines, first_line)
+        owner = np.repeat(np.arange(len(ok), dtype=np.int32), counts)
         targets = pa.DictionaryArray.from_arrays(pa.array(owner), pa.array([f.target.url for f in ok], pa.string()))
         times = np.array([f.when.value for f in ok], dtype=np.int64)[owner]
-        parsed = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         table = prepare_samples(parsed, targets, times, self.keep)
         stored = self.store.add_samples(table)
         selfmetrics.count_ingested(self.name, "metrics", stored)
@@ -351,29 +349,44 @@ class Scraper:
             f.health.up, f.health.samples = True, int(n)
         return stored
 
-    def _rows(self, f: _Fetched, new: pa.Table, new_lines: np.ndarray, new_owner: np.ndarray, j: int,
-              first: int) -> pa.Table:
-        """Target `f`'s parsed rows in body order: the last round's rows of its unchanged lines and this round's of
-        the others; remembered, with what each line gave, for the next round (`_Seen`)."""
-        mine = np.flatnonzero(new_owner == j)
-        at_new = f.body_lines[new_lines[mine] - first]  # body line of each row parsed now
-        seen = f.seen
-        reused = np.flatnonzero(f.prev >= 0)
-        old = seen.rows.take(pa.array(f.prev[reused])) if seen is not None and len(reused) else None
-        fresh = new.take(pa.array(mine))
-        rows = fresh if old is None else pa.concat_tables([old, fresh])
-        at = np.concatenate([reused, at_new]) if old is not None else at_new
-        order = np.argsort(at, kind="stable")
-        if (order != np.arange(len(order))).any():
-            rows = rows.take(pa.array(order))
-        row = np.full(len(f.lines), _PARSE, dtype=np.int64)  # lines refused (or giving nothing) are parsed again
-        row[f.prev == _DROPPED] = _DROPPED
-        todo = f.prev == _PARSE
-        row[todo] = _DROPPED  # looked at now: dropped unless kept (below)
-        row[f.body_lines] = _PARSE
-        row[at[order]] = np.arange(len(order))
-        self._seen[f.target.url] = _Seen(f.lines, row, rows)
-        return rows
+    def _rows(self, ok: list[_Fetched], new: pa.Table, new_lines: np.ndarray, first_line: np.ndarray
+              ) -> tuple[pa.Table, list[int]]:
+        """Every target's parsed rows in body order, targets in turn (and how many each): the last round's rows of
+        its unchanged lines and this round's parse of the others, taken in one go; each target's are remembered,
+        with what each of its lines gave, for the next round (`_Seen`)."""
+        new_owner = np.searchsorted(first_line, new_lines, side="right") - 1
+        sources, base = [], 0
+        picks, ats = [], []
+        for j, f in enumerate(ok):
+            reused = np.flatnonzero(f.prev >= 0)
+            at, pick = reused, np.zeros(0, dtype=np.int64)
+            if len(reused):
+                sources.append(f.seen.rows)
+                pick = base + f.prev[reused]
+                base += f.seen.rows.num_rows
+            ats.append(at)
+            picks.append(pick)
+        sources.append(new)
+        for j, f in enumerate(ok):
+            mine = np.flatnonzero(new_owner == j)
+            at = np.concatenate([ats[j], f.body_lines[new_lines[mine] - first_line[j]]])
+            order = np.argsort(at, kind="stable")
+            ats[j], picks[j] = at[order], np.concatenate([picks[j], base + mine])[order]
+        every = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+        if len(sources) == 1 and np.array_equal(every, np.arange(new.num_rows)):
+            rows = new  # a first look: the parse's rows are already in order
+        else:
+            rows = (pa.concat_tables(sources) if len(sources) > 1 else new).take(pa.array(every))
+        counts, start = [len(p) for p in picks], 0
+        for f, at, n in zip(ok, ats, counts):
+            row = np.full(len(f.lines), _PARSE, dtype=np.int64)  # lines refused (or giving nothing): parsed again
+            row[f.prev == _DROPPED] = _DROPPED
+            row[f.prev == _PARSE] = _DROPPED  # looked at now: dropped unless kept (below)
+            row[f.body_lines] = _PARSE
+            row[at] = np.arange(n)
+            self._seen[f.target.url] = _Seen(f.lines, row, rows.slice(start, n))
+            start += n
+        return rows, counts
 
     def _record(self, f: _Fetched) -> None:
         h = f.health
