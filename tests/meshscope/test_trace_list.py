@@ -71,39 +71,75 @@ def _reference(src: _At, window: float, end: float | None, filters: TraceFilters
     return filter_traces(summarize_traces(src._spans(window, end=end, columns=SUMMARY_COLUMNS)), filters)
 
 
+# Each case below is a run of requests compared with the reference; what makes it a case (the classes of
+# situation the incremental list must get right) is asserted to have occurred in the run, so a smaller run
+# (fewer spans, fewer requests) cannot silently stop covering one. Sizes: TRACES traces over SPREAD_S seconds.
+TRACES, SPREAD_S, MAX_BATCH = 60, 60.0, 40  # up to MAX_BATCH spans arrive between two pairs of requests
+
+
 @pytest.mark.parametrize("seed,store_window,max_bytes,on_disk", [
     (1, 3600.0, 512 * 2**20, False),   # nothing evicted: only arrival order and window edges
     (2, 70.0, 512 * 2**20, False),     # retention: the store's window is shorter than the list's
-    (3, 3600.0, 60_000, False),        # the memory budget drops the oldest chunks (no data dir: gone)
-    (4, 3600.0, 60_000, True),         # ... and with a data dir: read back from the segments
+    (3, 3600.0, 25_000, False),        # the memory budget drops the oldest chunks (no data dir: gone)
+    (4, 3600.0, 25_000, True),         # ... and with a data dir: read back from the segments
 ])
 def test_the_incremental_list_equals_the_summary_of_every_span(tmp_path, seed, store_window, max_bytes, on_disk):
     rng = random.Random(seed)
-    rows = _spans(rng, 160, 150.0)
+    rows = _spans(rng, TRACES, SPREAD_S)
+    width = int(BUCKET_S * 1e9)
+    buckets: dict[str, set[int]] = {}
+    for r in rows:
+        buckets.setdefault(r["trace_id"], set()).add(r["start_ns"] // width)
+    multi_bucket = {tid for tid, b in buckets.items() if len(b) > 1}
     rows.sort(key=lambda r: r["start_ns"] + rng.uniform(-30e9, 30e9))  # roughly by time, spans up to 30 s late
     clock = [T0]
     store = TelemetryStore(tmp_path if on_disk else None, window_s=store_window, max_bytes=max_bytes,
                            clock=lambda: clock[0])
     src = _At(store, clock)
     compared = 0
+    seen: dict[str, int] = {}  # the classes of situation that occurred in this run (asserted below)
+
+    def saw(what: str, n: int = 1) -> None:
+        seen[what] = seen.get(what, 0) + n
+
     try:
-        i = 0
+        i, newest, requests = 0, None, 0
         while i < len(rows):
-            n = rng.randint(1, 90)
+            n = rng.randint(1, MAX_BATCH)
             batch, i = rows[i:i + n], i + n
             clock[0] = max(clock[0], max(r["start_ns"] for r in batch) / 1e9) + rng.uniform(0, 3)
+            if newest is not None and compared:  # spans landing in a bucket older than one a request already read
+                saw("late span", sum(r["start_ns"] // width < newest for r in batch))
+            newest = max([newest or 0] + [r["start_ns"] // width for r in batch])
             store.add_spans(_table(batch))
+            if on_disk and rng.random() < 0.5:  # evicted rows then come from segments as well as unflushed writes
+                store.flush()  # (the store flushes every minute of wall time: never within this test)
             for _ in range(2):
                 window = rng.choice([900.0, 60.0, 37.5, rng.uniform(5, 200)])
                 end = None if rng.random() < 0.6 else clock[0] - rng.uniform(0, 120)
-                filters = rng.choice(FILTERS)
+                k = requests % len(FILTERS)  # each filter in turn: every one is compared several times
+                requests += 1
+                filters = FILTERS[k]
                 filters = TraceFilters(filters.service, filters.status, filters.min_duration_ms, filters.limit,
                                        end=end, window_s=window)
+                evicted_before = store.evicted_rows
                 got = src.traces(filters)
                 assert got == _reference(src, window, end, filters), (seed, i, window, end, filters)
                 compared += len(got)
-        assert compared > 300  # the comparisons held lists, not just empty ones
+                if got:
+                    saw(f"filter {k}")
+                    saw("multi-bucket trace", sum(t["trace_id"] in multi_bucket for t in got))
+                    if window > store_window and evicted_before:
+                        saw("window longer than retention")
+        assert compared > 100  # the comparisons held lists, not just empty ones
         assert src._trace_list.buckets_reused > 0  # and the kept buckets were used, not recomputed each time
+        assert seen.get("late span") and seen.get("multi-bucket trace"), seen
+        assert all(seen.get(f"filter {k}") for k in range(len(FILTERS))), seen  # every filter gave a list
+        evicted = store.evicted_rows > 0
+        assert evicted == (store_window < 3600.0 or max_bytes < 2**20), (store.evicted_rows, seen)
+        if store_window < 3600.0:
+            assert seen.get("window longer than retention"), seen
+        assert (store.disk_reads > 0) == (on_disk and evicted), store.disk_reads  # read back only from segments
     finally:
         store.close()
 
