@@ -77,7 +77,9 @@ def test_find_and_hide_reach_members_of_collapsed_groups(browser, ui_server):
     assert set(cy(browser, "cy.nodes('[found > 0]').map(n => n.id())")) == matches
 
 
-RESPONSES = """return performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'))
+# the page's answers: its Dash layout (a page load's carries the page) and the callbacks'
+RESPONSES = """return performance.getEntriesByType('resource')
+    .filter(e => e.name.includes('_dash-update-component') || e.name.includes('_dash-layout'))
     .map(e => e.encodedBodySize);"""
 
 
