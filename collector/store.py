@@ -147,12 +147,32 @@ class TelemetryStore:
         """OTLP log records (columns of `schema.LOGS_COLUMNS`)."""
         return self._add("logs", data)
 
+    def add_logs_and_requests(self, logs: pd.DataFrame | pa.Table, requests: pd.DataFrame | pa.Table) -> tuple[int, int]:
+        """OTLP log records and the requests derived from them, committed together: both or neither. One export
+        feeds both tables and its sender retries it whole, so storing one without the other would store it twice."""
+        parts = {name: self._conformed(name, data) for name, data in (("logs", logs), ("requests", requests))}
+        parts = {name: t for name, t in parts.items() if t.num_rows}
+        if len(parts) < 2:  # one table: the usual commit
+            return (self._add("logs", parts["logs"]) if "logs" in parts else 0,
+                    self._add("requests", parts["requests"]) if "requests" in parts else 0)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("telemetry store is closed")
+            for name in parts:  # batches queued before these are committed first, in their own records
+                self._drain(self._tables[name])
+            self._commit_together(parts)
+        return parts["logs"].num_rows, parts["requests"].num_rows
+
+    def _conformed(self, name: str, data: pd.DataFrame | pa.Table) -> pa.Table:
+        """`data` in table `name`'s schema, rows without a time dropped (ValueError before anything changes)."""
+        spec = self._tables[name].spec
+        table = tables.conform(data, spec)
+        times = table.column(spec.time_column)
+        return table.filter(pc.is_valid(times)) if times.null_count else table
+
     def _add(self, name: str, data: pd.DataFrame | pa.Table, checkpoint: dict[str, Any] | None = None) -> int:
         state = self._tables[name]
-        table = tables.conform(data, state.spec)  # raises ValueError before anything changes
-        times = table.column(state.spec.time_column)
-        if times.null_count:
-            table = table.filter(pc.is_valid(times))
+        table = self._conformed(name, data)
         if table.num_rows == 0 and not checkpoint:
             return 0
         if self._closed:
@@ -163,17 +183,41 @@ class TelemetryStore:
         # group commit: whoever gets the lock writes every batch queued so far. When this writer gets
         # it, its batch is either committed already (by an earlier holder) or in the queue it takes now.
         with self._lock:
-            with state.queue_lock:
-                batch, state.queue = state.queue, []
-            if batch:
-                try:
-                    self._commit(state, batch)
-                except BaseException as exc:
-                    for w in batch:
-                        w.error = exc
+            self._drain(state)
         if mine.error is not None:
             raise mine.error
         return table.num_rows
+
+    def _drain(self, state: _TableState) -> None:
+        """Commit every batch queued for `state` (caller holds the lock); a failure goes to each of its writers."""
+        with state.queue_lock:
+            batch, state.queue = state.queue, []
+        if batch:
+            try:
+                self._commit(state, batch)
+            except BaseException as exc:
+                for w in batch:
+                    w.error = exc
+
+    def _commit_together(self, parts: dict[str, pa.Table]) -> None:
+        """One write-ahead record per table, all or none: a failing append cuts the ones before it back off their
+        files, then raises (caller holds the lock, so no other record came in between)."""
+        states = [(self._tables[name], table, _chunk_of(table, self._tables[name].spec)) for name, table in parts.items()]
+        if self.data_dir:
+            written: list[tuple[_TableState, int]] = []
+            try:
+                for state, table, _ in states:
+                    before = state.wal_bytes
+                    self._wal_append(state, table)
+                    written.append((state, before))
+            except BaseException:
+                for state, before in written:
+                    self._wal_cut(state, before)
+                raise
+        for state, _, chunk in states:  # every chunk in memory before a flush may move them to a segment
+            self._apply(state, chunk)
+        for state, _, _ in states:
+            self._housekeep(state)
 
     def _commit(self, state: _TableState, batch: list[_Write]) -> None:
         """Write queued batches as one write-ahead record and one new chunk (caller holds the lock)."""
@@ -184,19 +228,24 @@ class TelemetryStore:
             checkpoint.update(w.checkpoint or {})
         parts = [w.table for w in batch if w.table.num_rows]
         table = (pa.concat_tables(parts) if len(parts) > 1 else parts[0]) if parts else batch[0].table
-        chunk = None
-        if table.num_rows:
-            mm = pc.min_max(table.column(state.spec.time_column).cast(pa.int64()))
-            chunk = _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
+        chunk = _chunk_of(table, state.spec)
         if self.data_dir:
             self._wal_append(state, table, checkpoint or None)  # the commit point: raises with nothing written
         # committed: from here on nothing may fail the writers, who would retry and store the batch twice (#18)
         if checkpoint:
             self._checkpoints = {**self._checkpoints, **checkpoint}
-        if chunk is None:
-            return
+        if chunk is not None:
+            self._apply(state, chunk)
+            self._housekeep(state)
+
+    def _apply(self, state: _TableState, chunk: _Chunk) -> None:
+        """A committed chunk into memory (its rows are in the current write-ahead file)."""
         state.pending.append(chunk)
         self._publish(state, (*state.chunks, chunk))
+
+    def _housekeep(self, state: _TableState) -> None:
+        """Compaction, eviction and the periodic flush after a commit: failures are logged and retried, never
+        raised (the commit stood)."""
         try:
             self._compact(state)
             self._evict()
@@ -375,6 +424,14 @@ class TelemetryStore:
             os.close(fd)
         state.wal_bytes += buf.size
 
+    def _wal_cut(self, state: _TableState, length: int) -> None:
+        """Take back the records after `length` (a joint commit that failed on another table)."""
+        state.wal_bytes = length
+        try:
+            os.truncate(self._wal_path(state), length)
+        except OSError as exc:  # the next append cuts it back first
+            log.warning("write-ahead file %s: could not cut back a failed joint commit yet: %s", self._wal_path(state), exc)
+
     def _flush_table(self, state: _TableState) -> None:
         cutoff = self._cutoff_ns()
         pending = [c for c in state.pending if c.t_max >= cutoff]
@@ -543,6 +600,14 @@ class TelemetryStore:
             state.generation = max_gen + 1
             self._publish(state, sorted(loaded, key=lambda c: c.t_min))
         self._evict()
+
+
+def _chunk_of(table: pa.Table, spec: TableSpec) -> _Chunk | None:
+    """`table` as a chunk with its time span (None when it has no rows)."""
+    if not table.num_rows:
+        return None
+    mm = pc.min_max(table.column(spec.time_column).cast(pa.int64()))
+    return _Chunk(table, mm["min"].as_py(), mm["max"].as_py())
 
 
 class _Segment(NamedTuple):

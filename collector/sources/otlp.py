@@ -204,11 +204,12 @@ class OtlpReceiver:
             reply = self._traces_stored(result, n)
         elif path == "/v1/logs":
             result = decode_logs(body, content_type)
-            n = self.store.add_logs(result.table)
+            access = decode_access_logs_http(body, content_type)  # Envoy OTel access logs -> requests rows (issue 13)
+            # one commit for both: a sender retries a failed export whole, so one table stored alone would be twice
+            n, requests = self.store.add_logs_and_requests(result.table, access.table)
             self.logs_received += n
             selfmetrics.count_ingested(self.name, "logs", n)
-            access = decode_access_logs_http(body, content_type)  # Envoy OTel access logs -> requests rows (issue 13)
-            selfmetrics.count_ingested(self.name, "requests", self.store.add_requests(access.table))
+            selfmetrics.count_ingested(self.name, "requests", requests)
             reply = ExportLogsServiceResponse()
         else:
             raise KeyError(path)

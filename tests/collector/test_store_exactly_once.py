@@ -156,3 +156,31 @@ def test_the_tailer_stores_each_line_once_while_flushes_fail(tmp_path, monkeypat
     tailer = AccessLogTailer(files, again)  # resumes from the checkpoints: reads nothing twice
     tailer.poll()
     _once(again, ids)
+
+
+def test_an_otlp_logs_export_stores_its_log_records_and_requests_both_or_neither(tmp_path):
+    """OTLP/HTTP /v1/logs feeds two tables from one export. When the second cannot be written the first keeps
+    nothing either, so the sender's retry of the whole export (it got a 503) stores each record once."""
+    import httpx
+
+    from collector.sources.otlp import OtlpReceiver
+    from tests.collector.test_otel_access_log import IDENTITY, _text_lines, request
+
+    body = request([{"body": ln, "attrs": IDENTITY} for ln in _text_lines()[:5]])
+    store = TelemetryStore(tmp_path, window_s=10**9)
+    table_dir = tmp_path / "requests"
+    table_dir.rename(tmp_path / "aside")
+    table_dir.write_text("not a directory")  # the requests' write-ahead file cannot be written; the logs' can
+    with OtlpReceiver(store, port=0) as rx:
+        post = lambda: httpx.post(rx.endpoint + "/v1/logs", content=body,  # noqa: E731
+                                  headers={"content-type": "application/x-protobuf"}, timeout=10)
+        assert post().status_code == 503
+        assert len(store.logs()) == 0 and len(store.requests()) == 0
+        table_dir.unlink()
+        (tmp_path / "aside").rename(table_dir)
+        assert post().status_code == 200  # the sender's retry
+    ids = store.requests()[s.REQUEST_ID].tolist()
+    assert len(ids) == len(set(ids)) == 5 and len(store.logs()) == 5
+    del store  # killed: the write-ahead files hold each record once
+    again = TelemetryStore(tmp_path, window_s=10**9)
+    assert sorted(again.requests()[s.REQUEST_ID]) == sorted(ids) and len(again.logs()) == 5
