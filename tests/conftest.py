@@ -6,8 +6,9 @@ process the stack's 1 s scrapes, log tailing, OTLP ingest and diagnoser cycles, 
 the GIL from every test that runs after them. In directory order the first module to ask for them is in
 tests/cluster/, so nearly every unit and Chromium test of the suite ran beside a live mesh. Moving whole modules
 (so module fixtures are set up once, and a module's tests keep their order) puts those tests before it; the
-modules that start a mesh of their own run before the shared one exists, alone on the box. Within each group the
-directory order is kept.
+modules that start a mesh of their own run before the shared one exists, alone on the box. A test with no e2e
+mark and no module- or class-scoped fixture moves on its own (recorded-traffic tests beside one e2e test in
+test_element_metrics.py, test_service_metrics.py). Within each group the directory order is kept.
 """
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def group_of(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     module_group: dict[object, int] = {}
     for item in items:
-        key = item.path
-        module_group[key] = max(module_group.get(key, 0), group_of(item))
-    items.sort(key=lambda item: module_group[item.path])  # stable: directory order within a group
+        module_group[item.path] = max(module_group.get(item.path, 0), group_of(item))
+
+    def rank(item: pytest.Item) -> int:
+        return group_of(item) if movable(item) else module_group[item.path]
+
+    items.sort(key=rank)  # stable: directory order within a group
+
+
+def movable(item: pytest.Item) -> bool:
+    """A test that may leave its module's group: a unit test sharing no fixture wider than itself with the module."""
+    if item.get_closest_marker("e2e"):
+        return False
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return not any(d and d[-1].scope in ("package", "module", "class") for d in defs)
