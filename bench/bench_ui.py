@@ -19,6 +19,12 @@ edges at 10,000 workloads; 0: no dense mesh); `MESHSCOPE_BENCH_UI_RENDERERS=canv
 on the canvas only (of `cytoscape,canvas,grouped`; Cytoscape takes minutes a page at 10,000 workloads);
 `MESHSCOPE_BENCH_UI_PHASE_S` bounds each step (a render, a click, a gesture): a step that does not
 finish in time is reported as such and the bench goes on, so it completes on a loaded box.
+
+Each page (a renderer at a size, the grouped view) is opened on a server started for it, so every first view is
+a cold one. The server builds and lays out its first views in the background as it starts
+(`dashboard.app.prepare`; the bench says whether the code it runs does), so besides the first view from navigation
+the bench reports it from the server's start (`render_from_start`: a user opening the page the moment the server
+is up; the page is opened right after the server starts).
 """
 from __future__ import annotations
 
@@ -352,6 +358,38 @@ def _payload(snapshot: dict, label: str) -> None:
            baseline=(f"topology_payload_{label}", len(json.dumps(lean(full))) / 1e6))
 
 
+def _server_cold(snapshot: dict, label: str) -> None:
+    """The server's CPU for a cold first page load of the expanded graph, in this process (comparable on a busy
+    box): what the page's request costs, and the preparation at start that the code may do before it."""
+    import json
+
+    import dashboard.app
+    from dashboard.snapshot_source import SnapshotSource
+
+    app = dashboard.app.create_app(SnapshotSource(snapshot))
+    client = app.server.test_client()
+    client.get("/")  # Dash's own first-request set-up, not the page's
+    search = "?group=none&renderer=canvas"
+    prepared = 0.0
+    t0 = time.process_time()
+    if hasattr(dashboard.app, "prepare"):
+        dashboard.app.prepare(app)
+        prepared = time.process_time() - t0
+        t0 = time.process_time()
+        answer = client.get("/_dash-layout", headers={"Referer": f"http://localhost/topology{search}"})
+    else:  # the page's content came from the router callback
+        body = {"output": "..page.children...nav.children..",
+                "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"}],
+                "inputs": [{"id": "url", "property": "pathname", "value": "/topology"},
+                           {"id": "url", "property": "search", "value": search}], "changedPropIds": ["url.pathname"]}
+        answer = client.post("/_dash-update-component", data=json.dumps(body),
+                             headers={"Content-Type": "application/json", "X-Meshscope-CSRF": "1"})
+    request = time.process_time() - t0
+    assert answer.status_code == 200 and b"topo-big" in answer.data, answer.status_code
+    report(f"topology_server_cold_request_cpu_{label}", request * 1000, "ms")
+    report(f"topology_server_cold_prepare_cpu_{label}", prepared * 1000, "ms")
+
+
 def main() -> None:
     from dashboard.sample import synthetic_snapshot
     from dashboard.server import start
@@ -385,6 +423,7 @@ def main() -> None:
             for extra, label in ((0, f"{n}"), *dense):
                 snapshot = synthetic_snapshot(n, extra_callers=extra)
                 _payload(snapshot, label)
+                _server_cold(snapshot, label)
                 old: dict[str, float] = {}
                 for what in ("cytoscape", "canvas", "grouped"):
                     if what not in RENDERERS or (what == "grouped" and extra):
