@@ -49,6 +49,14 @@ INGEST_CPU = Counter(
     "CPU time each source spent reading, parsing and storing telemetry (its threads' own time, so other processes' "
     "load does not inflate it): where an idle meshscope's CPU goes (#18).",
     ["source"], registry=REGISTRY)
+STORE_FAILURES = Counter(
+    "meshscope_collector_store_failures_total",
+    "Batches a source's writer could not store (the store raised); the rows are kept and tried again.",
+    ["source"], registry=REGISTRY)
+ROWS_LOST = Counter(
+    "meshscope_collector_rows_lost_total",
+    "Rows a source had acknowledged but could not store: refused by the store, or the store still failing at stop.",
+    ["source", "reason"], registry=REGISTRY)
 PROM_API_ERRORS = Counter(
     "meshscope_prometheus_api_errors_total", "Failed Prometheus HTTP API calls by kind.",
     ["kind"], registry=REGISTRY)

@@ -21,6 +21,15 @@ Istio's `opentelemetry` tracing provider speak OTLP/gRPC: `LogsService/Export` a
   for the store's write-ahead log (an fsync on a busy disk can take seconds, and Envoy drops
   access logs while its calls are pending). At most `max_pending_rows` wait; beyond that a call
   gets UNAVAILABLE (the exporter retries later) instead of growing memory without bound.
+- An acknowledged row is kept until the store has it (#18): the sender got OK and will not send it
+  again, and a store commit that fails stores nothing, so the writer keeps a batch whose commit
+  failed (a full disk, a directory that cannot be written) at the head of the queue and tries it
+  again at its next flush. The rows still count against `max_pending_rows`, so while the store
+  keeps failing the queue fills and new calls get UNAVAILABLE: memory stays bounded and exporters
+  hold on to their data. Only two cases drop acknowledged rows, counted in
+  `meshscope_collector_rows_lost_total{source,reason}` and logged once: the store refuses the rows
+  themselves (`refused`, a ValueError: retrying cannot help and would stall every later batch),
+  and the store still fails at stop() (`stopped`).
 """
 from __future__ import annotations
 
@@ -64,12 +73,14 @@ class OtlpGrpcReceiver:
         self.flush_interval = flush_interval
         self.max_pending_rows = max_pending_rows
         self._pending: list[pa.Table] = []
-        self._pending_rows = 0
+        self._pending_rows = 0  # queued and being stored: counted until the store has them
         self._pending_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._writer: threading.Thread | None = None
-        self.store_errors = 0
+        self.store_errors = 0  # failed flushes (the batch is kept and tried again)
+        self.rows_lost = 0  # acknowledged rows dropped: refused by the store, or the store still failing at stop()
+        self._failing = False  # the last flush failed: logged once per run of failures
         self.max_message_bytes = max_message_bytes
         self.trust_domain = trust_domain
         self.requests_received = 0
@@ -130,21 +141,45 @@ class OtlpGrpcReceiver:
 
     @selfmetrics.counts_cpu("otlp_grpc")
     def flush(self) -> int:
-        """Store every accepted row now; returns how many (the writer does this every `flush_interval`)."""
+        """Store every accepted row now; returns how many (the writer does this every `flush_interval`).
+        When the store fails, the rows stay queued (first in line) for the next flush."""
         with self._pending_lock:
-            batch, self._pending, self._pending_rows = self._pending, [], 0
+            batch, self._pending = self._pending, []
         if not batch:
             return 0
         table = pa.concat_tables(batch) if len(batch) > 1 else batch[0]
         try:
             n = self.store.add_requests(table)
-        except Exception as exc:  # accepted rows are lost only when the store itself fails
-            self.store_errors += 1
-            log.warning("OTLP/gRPC access logs not stored (%d rows): %s", table.num_rows, exc)
+        except ValueError as exc:  # these rows can never be stored: drop them, not every batch behind them
+            self._release(table.num_rows)
+            self._lose(table.num_rows, "refused", exc)
             return 0
+        except Exception as exc:  # noqa: BLE001 - the failed commit stored nothing: keep the rows, try again
+            with self._pending_lock:
+                self._pending[:0] = [table]
+            self.store_errors += 1
+            selfmetrics.STORE_FAILURES.labels(self.name).inc()
+            if not self._failing:
+                self._failing = True
+                log.warning("OTLP/gRPC access logs: the store failed (%d rows kept, retried every %.2f s): %s",
+                            table.num_rows, self.flush_interval, exc)
+            return 0
+        self._release(table.num_rows)
+        if self._failing:
+            self._failing = False
+            log.warning("OTLP/gRPC access logs: the store works again (%d kept rows stored)", table.num_rows)
         self.requests_received += n
         selfmetrics.count_ingested(self.name, "requests", n)
         return n
+
+    def _release(self, rows: int) -> None:
+        with self._pending_lock:
+            self._pending_rows -= rows
+
+    def _lose(self, rows: int, reason: str, exc: BaseException | None) -> None:
+        self.rows_lost += rows
+        selfmetrics.ROWS_LOST.labels(self.name, reason).inc(rows)
+        log.error("OTLP/gRPC access logs: %d acknowledged rows lost (%s): %s", rows, reason, exc)
 
     def _write_loop(self) -> None:
         while not self._stopping.is_set():
@@ -152,6 +187,10 @@ class OtlpGrpcReceiver:
             self._wake.clear()
             self.flush()
         self.flush()
+        with self._pending_lock:  # the store still fails: nothing will take these rows any more
+            lost, self._pending, self._pending_rows = sum(t.num_rows for t in self._pending), [], 0
+        if lost:
+            self._lose(lost, "stopped", None)
 
     def __enter__(self) -> OtlpGrpcReceiver:
         self.start()
@@ -185,7 +224,8 @@ class OtlpGrpcReceiver:
                 self._pending.append(result.table)
                 self._pending_rows += result.table.num_rows
         if full:  # the store is behind: the exporter retries UNAVAILABLE later
-            self._wake.set()
+            if not self._failing:  # a failing store is retried on the writer's schedule, not per refused call
+                self._wake.set()
             self._refuse(context, "logs", grpc.StatusCode.UNAVAILABLE,
                          f"{self._pending_rows} rows waiting for the store; retry later")
         if not self._started:  # used without start(): store at once

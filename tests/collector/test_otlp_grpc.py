@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -155,3 +157,75 @@ def test_rows_wait_for_the_writer_in_a_bounded_queue_and_overflow_asks_the_expor
         wait_until(lambda: len(store.requests()) == 2, timeout=10, what="the overflow wakes the writer")
         raw(request([{"body": line}] * 2), timeout=10)  # room again
     assert len(store.requests()) == 4  # stop() stores what was accepted
+
+
+def _export_with_ids(ids: list[str]) -> bytes:
+    """One logs export whose records carry these request ids (the recorded line's id replaced)."""
+    line = _text_lines()[0]
+    return request([{"body": re.sub(r'"[0-9a-f]{8}-[0-9a-f-]{27}"', f'"{i}"', line, count=1)} for i in ids])
+
+
+def _break_requests_dir(data: Path) -> Callable[[], None]:
+    """A file where the requests' write-ahead file goes: every commit of requests fails (nothing written).
+    Returns the repair."""
+    table_dir = data / "requests"
+    table_dir.rename(data / "aside")
+    table_dir.write_text("not a directory")
+
+    def repair() -> None:
+        table_dir.unlink()
+        (data / "aside").rename(table_dir)
+    return repair
+
+
+def _lost(reason: str) -> float:
+    return selfmetrics.ROWS_LOST.labels("otlp_grpc", reason)._value.get()
+
+
+def test_acknowledged_access_logs_wait_out_a_failing_store_and_are_stored_once(tmp_path: Path):
+    """The receiver answers OK once rows are queued, so a store failure must not drop them: while the disk refuses
+    writes the writer keeps them (the queue fills and further calls get UNAVAILABLE), and once it works every
+    acknowledged record is stored exactly once, also after a restart."""
+    store = TelemetryStore(tmp_path, window_s=10**9)
+    failures = selfmetrics.STORE_FAILURES.labels("otlp_grpc")._value.get()
+    repair = _break_requests_dir(tmp_path)
+    acked: list[str] = []
+    rx = OtlpGrpcReceiver(store, port=0, flush_interval=0.02, max_pending_rows=6)
+    with rx, grpc.insecure_channel(rx.endpoint) as ch:
+        raw = ch.unary_unary(f"/{LOGS_SERVICE}/Export", response_deserializer=ExportLogsServiceResponse.FromString)
+        for k in range(3):
+            ids = [f"acked-{k}-{i}" for i in range(2)]
+            raw(_export_with_ids(ids), timeout=10)
+            acked += ids
+        wait_until(lambda: rx.store_errors >= 2, timeout=10, what="the writer tries the failing store again")
+        refused = ["refused-0", "refused-1"]
+        with pytest.raises(grpc.RpcError) as err:
+            raw(_export_with_ids(refused), timeout=10)  # 6 rows wait for the store: no room for 2 more
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert len(store.requests()) == 0
+        repair()
+        wait_until(lambda: len(store.requests()) == len(acked), timeout=10, what="the kept rows stored")
+        raw(_export_with_ids(refused), timeout=10)  # the exporter's retry
+        acked += refused
+    assert sorted(store.requests()[s.REQUEST_ID]) == sorted(acked)
+    assert rx.rows_lost == 0
+    assert selfmetrics.STORE_FAILURES.labels("otlp_grpc")._value.get() - failures >= 2
+    assert b"meshscope_collector_store_failures_total" in selfmetrics.exposition()
+    del store  # killed: the write-ahead file holds each record once
+    assert sorted(TelemetryStore(tmp_path, window_s=10**9).requests()[s.REQUEST_ID]) == sorted(acked)
+
+
+def test_rows_the_store_still_refuses_at_stop_are_counted_as_lost(tmp_path: Path):
+    store = TelemetryStore(tmp_path, window_s=10**9)
+    lost = _lost("stopped")
+    repair = _break_requests_dir(tmp_path)
+    rx = OtlpGrpcReceiver(store, port=0, flush_interval=0.02)
+    with rx, grpc.insecure_channel(rx.endpoint) as ch:
+        raw = ch.unary_unary(f"/{LOGS_SERVICE}/Export", response_deserializer=ExportLogsServiceResponse.FromString)
+        raw(_export_with_ids(["a", "b", "c"]), timeout=10)
+        wait_until(lambda: rx.store_errors >= 1, timeout=10, what="a failed flush")
+    assert rx.rows_lost == 3 and _lost("stopped") - lost == 3
+    assert b'meshscope_collector_rows_lost_total{reason="stopped",source="otlp_grpc"}' in selfmetrics.exposition()
+    repair()
+    del store
+    assert len(TelemetryStore(tmp_path, window_s=10**9).requests()) == 0  # nothing half-written
