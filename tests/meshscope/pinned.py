@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from meshscope.live_source import LiveSource
 
@@ -89,12 +90,25 @@ class Settled:
 
 
 def _scrapes(store: Any, start: float) -> dict[str, np.ndarray]:
+    """Per target: its scrape times since `start` (epoch s, sorted, distinct), in one pass over the rows (a row per
+    series and scrape: late in a run a per-target scan of them took most of a poll)."""
     from collector import schema as s
 
     m = store.arrow("metrics", start, None, columns=[s.TIME, s.TARGET])
-    t = m.column(s.TIME).cast("int64").to_numpy() / 1e9
-    target = m.column(s.TARGET).cast("string").to_numpy(zero_copy_only=False)
-    return {name: np.unique(t[target == name]) for name in np.unique(target).tolist()}
+    if not m.num_rows:
+        return {}
+    pairs = pa.table({"target": m.column(s.TARGET).cast(pa.string()), "t": m.column(s.TIME).cast(pa.int64())})
+    pairs = pairs.group_by(["target", "t"]).aggregate([]).sort_by([("target", "ascending"), ("t", "ascending")])
+    target = pairs.column("target").to_numpy(zero_copy_only=False)
+    t = pairs.column("t").to_numpy() / 1e9
+    cuts = np.flatnonzero(target[1:] != target[:-1]) + 1
+    return {str(part[0]): times for part, times in zip(np.split(target, cuts), np.split(t, cuts))}
+
+
+def _closed(scrapes: dict[str, np.ndarray], at: float, window_s: float) -> bool:
+    """Every target scraped around `at` has a scrape after it and one before the window (its baseline)."""
+    recent = [t for t in scrapes.values() if len(t) and t[-1] > at - 10]  # scraped around the instant
+    return bool(recent) and all(t[-1] > at and t[0] <= at - window_s for t in recent)
 
 
 def _copy_when_closed(stack: Any, at: float, window_s: float) -> Settled | None:
@@ -104,11 +118,13 @@ def _copy_when_closed(stack: Any, at: float, window_s: float) -> Settled | None:
 
     lookback = min(window_s, BASELINE_LOOKBACK_S)
     start = at - window_s - lookback
+    live = stack.backend.store
+    if not _closed(_scrapes(live, start), at, window_s):  # not yet: no copy (a copy per poll cost ~1 s late in a run)
+        return None
     store = TelemetryStore(window_s=10 * 86400.0, max_bytes=2**40)  # memory only, never evicts the copy
-    store.add_samples(stack.backend.store.arrow("metrics", start, None))
-    # judged on the copy itself, so nothing can leave between the check and the reads
-    recent = [t for t in _scrapes(store, start).values() if len(t) and t[-1] > at - 10]  # scraped around the instant
-    if not recent or not all(t[-1] > at and t[0] <= at - window_s for t in recent):
+    store.add_samples(live.arrow("metrics", start, None))
+    # judged again on the copy itself, so nothing can leave between the check and the reads
+    if not _closed(_scrapes(store, start), at, window_s):
         return None
     backend = FrozenBackend(store, stack.backend.snapshot())
     return Settled(at, store, backend, SimpleNamespace(backend=backend, diagnoser=getattr(stack, "diagnoser", None)))
@@ -130,6 +146,16 @@ def settle(stack: Any, window_s: float = WINDOW, timeout: float = SETTLE_TIMEOUT
     return wait_until(copied, timeout=timeout, interval=0.5, what="every target scraped after the pinned instant")
 
 
+def _failed_since(store: Any, since: float) -> bool:
+    """Whether the access logs hold a request that failed (no 2xx/3xx answer) since `since` (epoch s)."""
+    import pyarrow.compute as pc
+
+    from collector import schema as s
+
+    codes = store.arrow("requests", since, None, columns=[s.RESPONSE_CODE]).column(s.RESPONSE_CODE).cast(pa.string())
+    return bool(len(codes)) and not pc.all(pc.match_substring_regex(codes, "^[23]")).as_py()
+
+
 @functools.cache
 def settled_with_errors(stack: Any) -> Settled:
     """One frozen copy per session of the shared stack while `fault-abort` makes errors of every kind the views
@@ -138,8 +164,14 @@ def settled_with_errors(stack: Any) -> Settled:
     from tests.util import wait_until
 
     mesh = stack.backend.mesh
+    applied = time.time()
     mesh.apply_scenario("fault-abort")
     try:
+        # the instant is pinned once failures are in: a window ending at the apply holds none of them (its copy,
+        # settled and laid out for nothing, was most of this wait late in a run)
+        wait_until(lambda: _failed_since(stack.backend.store, applied), timeout=SETTLE_TIMEOUT_S, interval=0.2,
+                   what="fault-abort's failed requests in the access logs")
+
         def with_errors() -> Settled | None:
             copy = settle(stack)
             return copy if any(d["error_pct"] > 0 for d in copy.source().services()) else None
