@@ -67,25 +67,27 @@ class FullData:
     """
 
     def __init__(self, views: int = 8) -> None:
+        # by (view, shape): one view can be drawn plain, grouped or focused (the server prepares the first two at
+        # start), and a click must find the one it was drawn in; a newer graph of the same shape replaces the older
         self._views: Recent[tuple, tuple[list, dict[str, dict[str, Any]]]] = Recent(views)
 
-    def remember(self, view: tuple, elements: list[dict[str, Any]]) -> None:
+    def remember(self, view: tuple, elements: list[dict[str, Any]], shape: str = "") -> None:
         """Keep the elements' data by id; the same list again (a kept layout, `pages.topology`) is not re-indexed."""
-        kept = self._views.get(view)
+        key = (view, shape)
+        kept = self._views.get(key)
         if kept is not None and kept[0] is elements:
-            self._views.put(view, kept)  # the newest again
+            self._views.put(key, kept)  # the newest again
             return
-        self._views.put(view, (elements, {e["data"]["id"]: e["data"] for e in elements}))
+        self._views.put(key, (elements, {e["data"]["id"]: e["data"] for e in elements}))
 
     def get(self, view: tuple, element_id: str) -> dict[str, Any] | None:
-        """The element's full data in `view`, else in the newest view that has it, else None."""
-        views = [by_id for _, by_id in self._views.newest_first()]
-        found = ((self._views.get(view) or ((), {}))[1]).get(element_id)
-        for by_id in views:
-            if found is not None:
-                break
-            found = by_id.get(element_id)
-        return dict(found) if found is not None else None
+        """The element's full data in `view` (its newest graph first), else in the newest view that has it, else None."""
+        entries = self._views.items_newest_first()
+        for same in (True, False):
+            for (v, _), (_, by_id) in entries:
+                if (v == view) is same and element_id in by_id:
+                    return dict(by_id[element_id])
+        return None
 
 
 K = TypeVar("K")
@@ -115,6 +117,10 @@ class Recent(Generic[K, V]):
     def newest_first(self) -> list[V]:
         with self._lock:
             return list(reversed(self._items.values()))
+
+    def items_newest_first(self) -> list[tuple[K, V]]:
+        with self._lock:
+            return list(reversed(self._items.items()))
 
 
 def view_key(*parts: Any) -> tuple:

@@ -52,8 +52,8 @@ def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: li
     if end_ago and at is not None:
         result = at(graph_type, namespaces or None, window or 300.0, source.now() - seconds_ago(source, end_ago))
         result.notes = [*result.notes, *_changes_note(source, result.updated_at - result.window_s, result.updated_at)]
-        shown, full, state = _laid_out(source, ctx, result, view)
-        FULL.remember(view_key(graph_type, namespaces or [], float(shown.window_s), end_ago or 0), full)
+        shown, full, state, shape = _laid_out(source, ctx, result, view)
+        FULL.remember(view_key(graph_type, namespaces or [], float(shown.window_s), end_ago or 0), full, shape)
         if renderer is not None and graph_canvas.wanted(full, bool((state or {}).get("grouped")), renderer):
             return shown, full, state
         return shown, lean(full), state
@@ -74,23 +74,24 @@ def _view_elements(source: DataSource, ctx: Any, graph_type: str, namespaces: li
         return out
 
     out = kept() or ctx.sharing.get(key, compute)
-    shown, full, state = out[0], out[1], out[2]
-    FULL.remember(view_key(graph_type, namespaces or [], float(shown.window_s), end_ago or 0), full)
+    shown, full, state, shape = out[:4]
+    FULL.remember(view_key(graph_type, namespaces or [], float(shown.window_s), end_ago or 0), full, shape)
     if renderer is not None and graph_canvas.wanted(full, bool((state or {}).get("grouped")), renderer):
         return shown, full, state
-    if len(out) == 3:  # Cytoscape's lean copy, made once too
+    if len(out) == 4:  # Cytoscape's lean copy, made once too
         out.append(lean(full))
-    return shown, out[3], state
+    return shown, out[4], state
 
 
 def _laid_out(source: DataSource, ctx: Any, result: Any, view: dict[str, Any] | None) -> list:
-    """`_view_elements`' computation: [the view's result, its elements placed (full data), the found state]."""
+    """`_view_elements`' computation: [the view's result, its elements placed (full data), the found state, its
+    shape (the positions key: plain, grouped or focused)]."""
     with gc_paused():  # a roll-up and a first layout of a big graph make tens of thousands of small dicts
         applied = graph_views.show(source, result, view)  # grouped / incident view, find/hide inside groups (#17)
         result, placed_as = applied.result, applied.key
         graph_views.place_in_place(ctx.positions, placed_as, result.elements)
         full = ctx.positions.place(placed_as, result.elements)  # joined edge labels: made in the browser (lean)
-    return [result, full, applied.state()]
+    return [result, full, applied.state(), placed_as]
 
 
 def prepare(source: DataSource, ctx: Any) -> None:

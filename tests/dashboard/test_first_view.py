@@ -110,3 +110,17 @@ def test_the_server_prepares_its_first_views_once_and_a_page_asking_meanwhile_sh
         assert len(laid) == 2 and source.graph_builds == 1
     finally:
         ui.stop()
+
+
+def test_a_click_on_a_group_finds_its_full_data_after_the_expanded_view_was_prepared():
+    """The server prepares the grouped default and then the expanded graph of one view: a click on an aggregate of
+    the grouped page (whose side panel needs the full data: roll-up, worst members) must still find it."""
+    source = SnapshotSource(synthetic_snapshot(400, seed=3, namespaces=8))
+    app = create_app(source)
+    ctx = app.meshscope_ctx
+    topology.layout(source, ctx, {})  # the page, grouped
+    topology.layout(source, ctx, {"group": "none"})  # then the expanded graph of the same view (as `prepare` does)
+    data = topology.FULL.get(("workload", (), 300.0, 0), "agg:ns:ns-2")
+    assert data is not None and data["worst"] and data["members"] == 50
+    # and a workload drawn in the expanded graph is found there too
+    assert topology.FULL.get(("workload", (), 300.0, 0), "wl:ns-2/svc-2-v1")["id"] == "wl:ns-2/svc-2-v1"
