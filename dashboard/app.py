@@ -34,9 +34,10 @@ class AppContext:
     positions: PositionMemory = field(default_factory=PositionMemory)
     refresh_s: float = 10.0
     # the topology page's laid-out views and canvas columns, kept while the source hands out the same graph, and
-    # the computation concurrent requests for one share (pages.topology._view_elements)
-    views: Recent = field(default_factory=lambda: Recent(4))
-    canvases: Recent = field(default_factory=lambda: Recent(4))
+    # the computation concurrent requests for one share (pages.topology._view_elements); two: the grouped default
+    # and the expanded graph (each entry holds a whole graph: a live source's older ones are of no further use)
+    views: Recent = field(default_factory=lambda: Recent(2))
+    canvases: Recent = field(default_factory=lambda: Recent(2))
     sharing: Coalesced = field(default_factory=Coalesced)
 
 
