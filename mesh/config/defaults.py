@@ -4,7 +4,12 @@ Gateways in published manifests select `istio: ingressgateway`, the gateway ever
 profile with an ingress runs in the Istio namespace. Analyzing files without a cluster,
 istioctl adds a stand-in for it (a pod with that label and the `istio-ingressgateway`
 Service) unless the mesh config turns the ingress controller off; meshscope does the
-same, so a sample's Gateway is not "selecting no pod". The Service maps ports as Istio's
+same, so a sample's Gateway is not "selecting no pod". Unlike istioctl's bare dummy pod, the
+stand-in is the pod an install runs: it carries the gateway chart's two labels (`istio: <selector>`
+and `app: <ingressService>`) and an injected proxy (an istio-proxy container with an image), so a
+policy that selects the ingress gateway by either label (JWT, ext-authz or IP rules at the edge) is
+judged against an in-mesh workload, also when the files declare the root Namespace with injection
+disabled, as install manifests do. The Service maps ports as Istio's
 gateway chart installs it (80->8080, 443->8443, plus the demo profile's 31400 and 15443),
 not as istioctl's older stand-in (80->80), so Gateways listening on 8080 like today's
 samples are not flagged. The stand-ins give way to anything the files define: a Service
@@ -31,10 +36,11 @@ kind: Pod
 metadata:
   name: {svc}-stand-in
   namespace: {ns}
-  labels: {{istio: {label}}}
+  labels: {{istio: {label}, app: {svc}}}
 spec:
   containers:
   - name: istio-proxy
+    image: docker.io/istio/proxyv2
 ---
 apiVersion: v1
 kind: Service

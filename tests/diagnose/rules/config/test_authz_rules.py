@@ -196,3 +196,34 @@ def test_jwt_identity_needs_a_request_authentication():
     other = ("---\napiVersion: security.istio.io/v1\nkind: RequestAuthentication\n"
              "metadata: {name: jwt, namespace: bookinfo}\nspec: {selector: {matchLabels: {app: reviews}}}\n")
     assert len([f for f in run(RATINGS + ap("jwt", "bookinfo", body) + other) if f.code == "MS2037"]) == 2
+
+
+def test_policies_at_the_assumed_ingress_gateway_select_an_in_mesh_pod():
+    """Edge policies (kubeflow's oauth2-proxy: ALLOW/DENY plus RequestAuthentication on the gateway) select the
+    install's ingress pods by `app: istio-ingressgateway` or `istio: ingressgateway`, next to an istio-system
+    Namespace with injection disabled: files-only, the assumed gateway pod is judged as the injected pod an
+    install runs (both chart labels, a proxy with an image), while a selector matching nothing still is found."""
+    from mesh.config.defaults import assumed_ingress
+    edge = """
+    ---
+    apiVersion: v1
+    kind: Namespace
+    metadata: {name: istio-system, labels: {istio-injection: disabled}}
+    ---
+    apiVersion: security.istio.io/v1
+    kind: RequestAuthentication
+    metadata: {name: dex-jwt, namespace: istio-system}
+    spec:
+      selector: {matchLabels: {app: istio-ingressgateway}}
+      jwtRules: [{issuer: "http://dex.auth.svc.cluster.local:5556/dex"}]
+    """
+    text = (RATINGS + edge
+            + ap("by-app", "istio-system", "selector: {matchLabels: {app: istio-ingressgateway}}\n"
+                 "action: DENY\nrules: [{from: [{source: {notRequestPrincipals: ['*']}}]}]\n")
+            + ap("by-istio", "istio-system", "selector: {matchLabels: {istio: ingressgateway}}\nrules: [{}]\n")
+            + ap("typo", "istio-system", "selector: {matchLabels: {app: istio-ingresgateway}}\nrules: [{}]\n"))
+    loaded = load_text(textwrap.dedent(text), "edge.yaml")
+    objects = loaded.objects + assumed_ingress(MeshConfig(), loaded.objects)
+    findings = analyze(Snapshot(objects, MeshConfig()))
+    assert [f.resource.name for f in of(findings, "MS2031")] == ["typo"]
+    assert of(findings, "MS2022") == []
