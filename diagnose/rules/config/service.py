@@ -126,23 +126,42 @@ def _container_ports(w) -> tuple[set[int], set[str]] | None:
     return (numbers, names) if numbers or names else None
 
 
+def _gateway_workloads(ctx: Context) -> set[int]:
+    """ids of the workloads an Istio Gateway selects (in any namespace, as a Gateway selector does)."""
+    out: set[int] = set()
+    for gw in ctx.for_each("Gateway"):
+        sel = {str(k): str(v) for k, v in as_dict(gw.spec.get("selector")).items()}
+        if sel:
+            out.update(id(w.obj) for w in ctx.snapshot.matching_workloads(None, sel, any_namespace=True))
+    return out
+
+
 class TargetPorts:
-    """A Service targetPort that no container of the selected workloads declares sends traffic nowhere."""
+    """A Service targetPort that no container of the selected workloads declares sends traffic nowhere.
+
+    Gateway proxies are the exception: they listen on the ports their Gateways' servers name, opened from
+    config and never declared (kubeflow's knative-local-gateway Service targets 8081 on the
+    cluster-local-gateway pods). So workloads a Gateway selects, and, as Kiali skips them, Services in the
+    root namespace (the install's own, with debug and gateway ports no container lists) are not judged.
+    """
 
     metadata = Metadata(
         name="service.TargetPorts",
         description="Service targetPorts match ports the selected workloads' containers declare",
-        inputs=(SVC, "Workload"),
+        inputs=(SVC, "Workload", "Gateway", "MeshConfig"),
         codes=("MS1507",),
     )
 
     def analyze(self, ctx: Context) -> None:
         snap = ctx.snapshot
+        root = ctx.mesh_config.root_namespace
+        gateways = _gateway_workloads(ctx)
         for svc in ctx.for_each(SVC):
             sel = selector_labels(svc.spec.get("selector"))
-            if not sel:
+            if not sel or svc.namespace == root:
                 continue
-            declared = [(w, _container_ports(w)) for w in snap.matching_workloads(svc.namespace, sel)]
+            declared = [(w, _container_ports(w)) for w in snap.matching_workloads(svc.namespace, sel)
+                        if id(w.obj) not in gateways]
             declared = [(w, d) for w, d in declared if d is not None]
             if not declared:
                 continue  # container ports are optional: nothing to compare against

@@ -213,6 +213,26 @@ def test_target_ports_must_exist_on_declaring_containers():
     assert run("service.TargetPorts", text) == [("MS1507", "wrong", "spec/ports[0]")]
 
 
+
+def test_target_ports_of_gateway_proxies_and_the_install_are_not_judged():
+    """A gateway proxy listens where its Gateway's servers say, without declaring container ports (kubeflow's
+    knative-local-gateway Service targets 8081 on cluster-local-gateway pods whose container lists only 15090),
+    and Services in the root namespace are the install's own (Kiali skips them); an app's Service still is judged."""
+    def dep(name: str, ns: str, port: int) -> str:
+        return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n"
+                f"  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: istio-proxy, "
+                f"image: proxyv2, ports: [{{containerPort: {port}}}]}}]}}\n---\n")
+    local_gw = ("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: local, namespace: apps}\n"
+                "spec:\n  selector: {app: local-gw}\n  servers: [{port: {number: 8081, name: http, protocol: HTTP},"
+                " hosts: ['*']}]\n---\n")
+    text = (dep("local-gw", "edge", 15090) + dep("ingress", "istio-system", 15090) + dep("api", "apps", 8080) + local_gw
+            + svc("local-gw", "  selector: {app: local-gw}\n  ports: [{port: 80, name: http, targetPort: 8081}]", "edge")
+            + svc("extra", "  selector: {app: ingress}\n  ports: [{port: 31400, name: tcp, targetPort: 31400}]",
+                  "istio-system")
+            + svc("api", "  selector: {app: api}\n  ports: [{port: 80, name: http, targetPort: 9090}]", "apps"))
+    assert run("service.TargetPorts", text) == [("MS1507", "api", "spec/ports[0]")]
+
+
 def test_sidecar_outbound_policy_without_mode():
     text = sc("a", "  outboundTrafficPolicy: {}") + sc("b", "  outboundTrafficPolicy: {mode: REGISTRY_ONLY}")
     assert run("sidecar.OutboundPolicyMode", text) == [("MS1407", "a", "spec/outboundTrafficPolicy")]
