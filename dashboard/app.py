@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,28 @@ class AppContext:
     views: Recent = field(default_factory=lambda: Recent(2))
     canvases: Recent = field(default_factory=lambda: Recent(2))
     sharing: Coalesced = field(default_factory=Coalesced)
+    _rendering: list = field(default_factory=lambda: [0, threading.Condition()])  # pages being rendered now
+
+    @contextmanager
+    def rendering(self) -> Iterator[None]:
+        """Around a page render for a request: the server's preparation waits for it (`idle`)."""
+        cond = self._rendering[1]
+        with cond:
+            self._rendering[0] += 1
+        try:
+            yield
+        finally:
+            with cond:
+                self._rendering[0] -= 1
+                cond.notify_all()
+
+    def idle(self, timeout: float = 30.0) -> None:
+        """Return once no page is being rendered for a request (or after `timeout` s): the preparation at start
+        steps aside between its steps, so a page opened meanwhile does not share the cores with views it does
+        not need (the two would run interleaved on the GIL, each at half speed)."""
+        cond = self._rendering[1]
+        with cond:
+            cond.wait_for(lambda: self._rendering[0] == 0, timeout)
 
 
 def create_app(source: DataSource, token: str | None = None, refresh_s: float = 10.0,
@@ -69,7 +93,8 @@ def create_app(source: DataSource, token: str | None = None, refresh_s: float = 
             return html.Div([html.H2("Not found"), html.P(f"No page at {pathname}")]), nav("")
         query = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
         try:
-            return page.layout(source, ctx, query), nav(page.PATH)
+            with ctx.rendering():
+                return page.layout(source, ctx, query), nav(page.PATH)
         except QueryError as exc:
             return _problem(page.TITLE, str(exc)), nav(page.PATH)
         except Exception as exc:  # a failing source must not blank the UI; say what broke
@@ -124,6 +149,7 @@ def prepare(app: dash.Dash, stopped: threading.Event | None = None) -> None:
     if hasattr(source, "warm"):
         steps.append(lambda _source, _ctx: source.warm())
     for step in steps:
+        ctx.idle()  # a page being rendered for a request goes first
         if stopped is not None and stopped.is_set():  # the server stopped first: nobody will ask
             return
         try:
