@@ -112,15 +112,7 @@ def test_envoy_is_asked_only_for_the_kept_series_and_nothing_kept_is_lost(envoy)
     envoy.get("/fail", 2)
     envoy.get("/down", 1)
     envoy.get("/nowhere", 1)
-    stores = [TelemetryStore() for _ in range(3)]
-    for store, server_filter in zip(stores, (False, True, False)):
-        scraper = Scraper([envoy.admin_url], store, server_filter=server_filter)
-        try:
-            assert scraper.poll() > 0
-        finally:
-            scraper.stop()
-    before, filtered, after = map(_series, stores)
-    assert before <= filtered <= after
+    stores = _scraped_whole_filtered_whole(envoy.admin_url)
     assert set(stores[1].metrics()[s.METRIC]) >= {"istio_requests_total", "envoy_cluster_upstream_rq", "envoy_server_uptime"}
     whole = httpx.get(envoy.admin_url + "/stats/prometheus?usedonly").content
     asked = httpx.get(Scraper([envoy.admin_url], TelemetryStore())._url(ScrapeTarget(envoy.admin_url))).content
@@ -130,11 +122,9 @@ def test_envoy_is_asked_only_for_the_kept_series_and_nothing_kept_is_lost(envoy)
         assert family in whole and family not in asked
 
 
-def test_a_stats_url_target_is_asked_with_the_filter_but_keeps_its_unused_series(envoy):
-    """A target named by its /stats/prometheus URL (an Istio sidecar's stats port) gets the filter but not `usedonly`:
-    the same series as a whole-body scrape (never-used ones included, at 0), from a smaller body."""
-    envoy.get("/ok", 2)
-    url = envoy.admin_url + "/stats/prometheus"
+def _scraped_whole_filtered_whole(url: str) -> list[TelemetryStore]:
+    """Three stores scraped from `url` once each: whole body, filtered, whole again; the filtered one must hold
+    every series the first whole scrape did and nothing the later one does not (traffic only adds series)."""
     stores = [TelemetryStore() for _ in range(3)]
     for store, server_filter in zip(stores, (False, True, False)):
         scraper = Scraper([url], store, server_filter=server_filter)
@@ -144,6 +134,15 @@ def test_a_stats_url_target_is_asked_with_the_filter_but_keeps_its_unused_series
             scraper.stop()
     before, filtered, after = map(_series, stores)
     assert before <= filtered <= after
+    return stores
+
+
+def test_a_stats_url_target_is_asked_with_the_filter_but_keeps_its_unused_series(envoy):
+    """A target named by its /stats/prometheus URL (an Istio sidecar's stats port) gets the filter but not `usedonly`:
+    the same series as a whole-body scrape (never-used ones included, at 0), from a smaller body."""
+    envoy.get("/ok", 2)
+    url = envoy.admin_url + "/stats/prometheus"
+    stores = _scraped_whole_filtered_whole(url)
     zeros = stores[1].metrics()
     assert (zeros[s.VALUE] == 0).any()  # never-used counters are still stored
     asked_url = Scraper([url], TelemetryStore())._url(ScrapeTarget(url))
