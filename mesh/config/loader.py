@@ -187,6 +187,14 @@ def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded
     _add_object(doc, filename, result, excluded, default_ns)
 
 
+KUSTOMIZATION_FILE_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+
+
+def _is_kustomization_file(filename: str) -> bool:
+    """A file kustomize builds from by its name, whatever its content declares."""
+    return filename.replace("\\", "/").rsplit("/", 1)[-1] in KUSTOMIZATION_FILE_NAMES
+
+
 def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str],
                 default_ns: str | None) -> None:
     data, lines, line = doc.data, doc.lines, doc.line
@@ -199,6 +207,8 @@ def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: 
     api = data.get("apiVersion")
     if isinstance(api, str) and group_of(api) in BUILD_TOOL_GROUPS:
         return  # a kustomization/kpt/skaffold file beside the manifests: not an object to analyze
+    if api is None and kind in (None, "Kustomization", "Component") and _is_kustomization_file(filename):
+        return  # kustomize reads its file by name; apiVersion/kind are optional there (kubeflow omits them)
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     name = str(name) if isinstance(name, (str, int)) and not isinstance(name, bool) else None

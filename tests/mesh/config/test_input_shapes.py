@@ -181,3 +181,14 @@ spec:
     snap = Snapshot(load_text(text).objects)
     assert [(w.kind, w.namespace, w.name) for w in snap.matching_workloads("default", {"track": "stable"})] == [
         ("Rollout", "default", "web")]
+
+
+def test_a_kustomization_file_without_apiversion_is_skipped_by_its_name():
+    """kustomize finds kustomization.yaml by name and needs no apiVersion/kind in it (36 of kubeflow/manifests'
+    omit them): skipped there, while the same kind-less document in any other file is still reported."""
+    text = "resources: [gateway.yaml]\nnamespace: kubeflow\n---\n" + DR.format(name="a")
+    for name in ("kustomization.yaml", "overlays/istio/kustomization.yml", "Kustomization"):
+        r = load_text(text, name)
+        assert r.problems == [] and [o.name for o in r.objects] == ["a"], name
+    r = load_text(text, "params.yaml")
+    assert [p.message for p in r.problems] == ["document has no kind"]
