@@ -17,7 +17,8 @@ class AuthProxy:
             allowed.add(f"Bearer {bearer}")
         if user:
             allowed.add("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-        self.seen: list[str] = []
+        self.seen: list[str] = []  # the Authorization header of every request, in order
+        self.paths: list[str] = []  # and its path (with the query string), in the same order
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,6 +31,7 @@ class AuthProxy:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 auth = self.headers.get("Authorization", "")
                 outer.seen.append(auth)
+                outer.paths.append(self.path)
                 if auth not in allowed:
                     return self._send(401, b'{"error":"unauthorized"}', "application/json")
                 r = httpx.request(method, upstream + self.path, content=body, timeout=30,

@@ -26,11 +26,27 @@ def bookinfo_cluster(kube_api, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def mesh_prometheus(bundled_mesh, prometheus):
+def scraping_mesh(bundled_mesh, prometheus):
     """The real Prometheus scraping every sidecar of the bundled mesh, with 5 s of request rates already stored."""
     targets = [t.url for t in bundled_mesh.scrape_targets()]
     with prometheus.scrape(targets, timeout=60):
         wait_until(lambda: prometheus.query('sum(rate(istio_requests_total{reporter="destination",'
                                             'destination_workload=~"reviews-.*"}[30s] offset 5s)) > 0'),
                    timeout=90, interval=0.5, what="request rates of the bundled mesh in Prometheus")
-        yield prometheus
+        yield prometheus, len(targets)
+
+
+# what every test of the bundled mesh's rates reads: the last 30 s hold requests into bookinfo and out of the gateway
+_FRESH = ('sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="bookinfo"}[30s])) > 0',
+          'sum(rate(istio_requests_total{reporter="source",source_workload_namespace="istio-system"}[30s])) > 0')
+
+
+@pytest.fixture
+def mesh_prometheus(scraping_mesh):
+    """`scraping_mesh`'s Prometheus once, at this test's start, every sidecar is up and the last 30 s hold requests
+    into bookinfo and out of the gateway. A scrape that misses its 900 ms timeout (a busy box, a mesh just
+    started) leaves a gap; a test's windows must not start inside one, so each test waits for the state it reads."""
+    prometheus, n = scraping_mesh
+    wait_until(lambda: prometheus.targets_up() >= n and all(prometheus.query(q) for q in _FRESH), timeout=90,
+               interval=0.5, what=f"all {n} sidecars up and 30 s of bookinfo and gateway request rates in Prometheus")
+    return prometheus
