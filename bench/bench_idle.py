@@ -14,20 +14,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.common import report
 from collector import schema as s
-
-_TICK = os.sysconf("SC_CLK_TCK")
+from meshscope.threads import stat_cpu_seconds
 
 
 def _thread_cpu(tid: int) -> float:
-    fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return stat_cpu_seconds(f"/proc/self/task/{tid}/stat")
 
 
 def _healthy(n: int, t: float, rng: np.random.Generator, services: int = 8) -> pd.DataFrame:

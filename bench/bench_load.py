@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import report
+from meshscope.threads import stat_cpu_seconds
 
 # name -> API path, or ("page", pathname): a UI page as the browser loads it (the Dash router callback)
 ROUTES: dict[str, str | tuple[str, str]] = {
     "graph": "/api/v1/graph", "findings": "/api/v1/findings", "slos": "/api/v1/slos", "traces": "/api/v1/traces",
     "overview": ("page", "/"), "services": ("page", "/services"), "ui": "/"}
-_TICK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = ("fault-abort", "mtls-mismatch", "fault-delay")  # applied in turn, each cleared before the next
 SCENARIO_EVERY_S = 20.0  # apply or clear this often (a 60 s run: apply, clear, apply)
 TIMEOUT_S = 30.0
@@ -59,10 +59,9 @@ def _free_port() -> int:
 # ---- /proc readings (no psutil dependency) --------------------------------------------------
 def _cpu_seconds(pid: int) -> float:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_cpu_seconds(f"/proc/{pid}/stat")
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
 
 
 def _rss_mb(pid: int) -> float:

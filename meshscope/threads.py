@@ -27,8 +27,10 @@ def group_of(name: str) -> str:
     return re.sub(r"\d+", "*", name) or "(unnamed)"
 
 
-def _cpu(stat: str) -> float:
-    fields = stat.rsplit(")", 1)[1].split()
+def stat_cpu_seconds(path: str | Path) -> float:
+    """utime+stime in seconds from a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` file (raises OSError when
+    the process or thread is gone). The name field may hold spaces and parentheses: fields are counted after its `)`."""
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
 
 
@@ -39,14 +41,14 @@ def cpu_by_group() -> dict[str, float]:
     live = 0.0
     for tid in os.listdir("/proc/self/task"):
         try:
-            seconds = _cpu(Path(f"/proc/self/task/{tid}/stat").read_text())
+            seconds = stat_cpu_seconds(f"/proc/self/task/{tid}/stat")
         except (OSError, IndexError, ValueError):  # the thread ended while we read
             continue
         group = group_of(names[int(tid)]) if int(tid) in names else "(native)"
         out[group] = out.get(group, 0.0) + seconds
         live += seconds
     try:
-        total = _cpu(Path("/proc/self/stat").read_text())
+        total = stat_cpu_seconds("/proc/self/stat")
     except (OSError, IndexError, ValueError):
         return out
     out["(exited)"] = max(0.0, total - live)

@@ -34,7 +34,7 @@ def test_a_busy_named_thread_is_charged_to_its_group_and_the_groups_add_up_to_th
             w.join()
     groups = threads.cpu_by_group()  # the spinners ended: their CPU is (exited) now, still in the total
     assert "test-spinner-*" not in groups and groups["(exited)"] >= 0.05
-    process = threads._cpu(open("/proc/self/stat").read())
+    process = threads.stat_cpu_seconds("/proc/self/stat")
     assert abs(sum(groups.values()) - process) < 0.05  # the groups are the whole process (two reads, a tick apart)
 
 
