@@ -184,7 +184,6 @@ class Stack:
 
                 self.source = LiveSource(self)
                 self.diagnoser.subscribe(self.source.refresh_findings)  # each cycle's findings laid out off the request path
-                threading.Thread(target=self.source.warm, name="graph-warm", daemon=True).start()
                 self.ui = server.start(self.source, o.host, o.port, o.token, o.refresh_s)
                 self._started.append(("ui", self.ui.stop))
                 progress(f"UI and API          {self.ui.url}" + ("  (token required)" if o.token else ""))

@@ -114,10 +114,6 @@ class Recent(Generic[K, V]):
         with self._lock:
             return self._items.get(key)
 
-    def newest_first(self) -> list[V]:
-        with self._lock:
-            return list(reversed(self._items.values()))
-
     def items_newest_first(self) -> list[tuple[K, V]]:
         with self._lock:
             return list(reversed(self._items.items()))
