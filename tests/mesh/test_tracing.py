@@ -12,18 +12,22 @@ pytestmark = pytest.mark.e2e
 
 
 def test_one_trace_spans_gateway_sidecars_and_apps(bundled_mesh, bundled_mesh_otlp):
-    trace_id = secrets.token_hex(16)
+    trace_id, root_parent = secrets.token_hex(16), secrets.token_hex(8)
     status, _ = get(bundled_mesh.gateway_url + "/productpage",
-                    {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+                    {"traceparent": f"00-{trace_id}-{root_parent}-01"})
     assert status == 200
 
     def spans():
+        # Each process exports on its own batch timer, so a child can arrive before its parent: wait for the whole
+        # trace (every span's parent present, or the client's own span), not just for each service to appear.
         s = [x for x in bundled_mesh_otlp.spans() if x["trace_id"] == trace_id]
         services = {x["service"] for x in s}
         apps = {x["attributes"].get("app") for x in s if x["attributes"].get("component") == "app"}
-        return s if {"istio-ingressgateway.istio-system", "productpage.bookinfo", "details.bookinfo"} <= services \
-            and {"productpage", "details"} <= apps else None
-    got = wait_until(spans, timeout=60, interval=0.25, what="spans of the trace from gateway, sidecars and apps")
+        ids = {x["span_id"] for x in s} | {root_parent, ""}
+        complete = all(x["parent_span_id"] in ids for x in s)
+        return s if complete and {"istio-ingressgateway.istio-system", "productpage.bookinfo",
+                                  "details.bookinfo"} <= services and {"productpage", "details"} <= apps else None
+    got = wait_until(spans, timeout=60, interval=0.25, what="every span of the trace from gateway, sidecars and apps")
     by_id = {s["span_id"]: s for s in got}
     # the productpage app's SERVER span is a child of its sidecar's inbound span
     app = next(s for s in got if s["attributes"].get("app") == "productpage" and s["kind"] == 2)
