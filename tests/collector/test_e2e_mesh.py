@@ -22,23 +22,35 @@ def _edges(rates):
 def test_scrape_every_sidecar_into_rates(bundled_mesh):
     store = TelemetryStore()
     scraper = Scraper(bundled_mesh.scrape_targets, store, interval=1.0)
+    want = {("productpage-v1", "details"), ("productpage-v1", "reviews")}
+
+    def served(signals) -> set[tuple[str, str]]:
+        # the mesh is shared: edges an earlier test's scenario used may sit idle at rate 0 in the window
+        live = signals[signals["request_rate"] > 0]
+        return {(w, svc.split(".")[0]) for w, svc in zip(live[s.SOURCE_WORKLOAD], live[s.DESTINATION_SERVICE])}
+
     try:
         scraper.poll()
-        def have_rates():  # histograms reach /stats/prometheus only on Envoy's stats flush: wait for both
+
+        def have_rates():
+            # everything asserted below, from one round: every sidecar answered it (a loaded box can miss a scrape's
+            # timeout now and then), both reporters and both of productpage's edges have a rate (two rounds of
+            # counters), and histograms reach /stats/prometheus only on Envoy's stats flush (the p50)
             scraper.poll()
+            health = scraper.health()
             r = istio_rates(store, 120)
-            return (r,) if len(_edges(r)) >= 3 and golden_signals(r)["p50_ms"].notna().any() else None
-        (rates,) = wait_until(have_rates, timeout=60, interval=1.0, what="Istio rates and latency buckets from the bundled mesh")
+            signals = golden_signals(r)
+            every_up = len(health) == len(bundled_mesh.scrape_targets()) and all(h.up for h in health.values())
+            return (r, health) if (every_up and len(_edges(r)) >= 3 and set(r[s.REPORTER]) >= {"source", "destination"}
+                                   and want <= served(signals) and signals["p50_ms"].notna().any()) else None
+        rates, health = wait_until(have_rates, timeout=90, interval=1.0,
+                                   what="every sidecar up, Istio rates of productpage's edges and latency buckets")
     finally:
         scraper.stop()
-    health = scraper.health()
     assert len(health) == len(bundled_mesh.scrape_targets()) and all(h.up for h in health.values())
-    assert set(rates[s.REPORTER]) >= {"source", "destination"}
+    assert len(_edges(rates)) >= 3 and set(rates[s.REPORTER]) >= {"source", "destination"}
     signals = golden_signals(rates)
-    # the mesh is shared: edges an earlier test's scenario used may sit idle at rate 0 in the window
-    live = signals[signals["request_rate"] > 0]
-    served = {(w, svc.split(".")[0]) for w, svc in zip(live[s.SOURCE_WORKLOAD], live[s.DESTINATION_SERVICE])}
-    assert {("productpage-v1", "details"), ("productpage-v1", "reviews")} <= served, served
+    assert want <= served(signals), served(signals)
     assert (signals["p50_ms"].dropna() >= 0).all()
 
 
@@ -51,12 +63,20 @@ def test_sidecars_asked_for_kept_series_only_lose_none(bundled_mesh):
     asking.stop()
     rounds = []
     for server_filter in (False, True, False):
-        store = TelemetryStore()
-        scraper = Scraper(bundled_mesh.scrape_targets, store, server_filter=server_filter)
-        try:
-            assert scraper.poll() > 0 and all(h.up for h in scraper.health().values())
-        finally:
-            scraper.stop()
+        def whole_round():
+            # one round in which every sidecar answered (a loaded box can miss a scrape's timeout now and then:
+            # a round missing a target would compare fewer series, not the filter); a fresh store per attempt
+            store = TelemetryStore()
+            scraper = Scraper(bundled_mesh.scrape_targets, store, server_filter=server_filter)
+            try:
+                stored = scraper.poll()
+                health = scraper.health()
+            finally:
+                scraper.stop()
+            complete = len(health) == len(bundled_mesh.scrape_targets()) and all(h.up for h in health.values())
+            return store if stored > 0 and complete else None
+        store = wait_until(whole_round, timeout=60, interval=0.5, what=f"a round every sidecar answered "
+                           f"({'filtered' if server_filter else 'whole'} bodies)")
         df = store.metrics().drop(columns=[s.VALUE, s.TIME])
         rounds.append(set(map(tuple, df.astype(str).itertuples(index=False))))
         families = set(df[s.METRIC])
