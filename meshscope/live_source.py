@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.coalesced import Coalesced
 from dashboard.query import GRAPH_TYPES, TRACE_STATUSES, GraphResult, QueryError, TraceFilters, Unavailable, checked_finding_filters
 from meshscope.trace_list import TraceList, window_bounds
 
@@ -47,7 +48,7 @@ _STALE_S = 60.0  # the latest graph of a view stands in (while one refresh runs)
 _LINKS_VIEW = ("workload", (), DEFAULT_WINDOW_S)  # the graph whose elements findings link to
 _LAYOUT_KEYS = 32  # findings filter sets whose layout is kept
 _LAYOUT_KEEP_S = 120.0  # a filter set read this recently is laid out again in the background after a cycle
-_KEPT_ERRORS = 64  # why recent builds failed, for the callers waiting on them
+_SHARED_KEYS = 64  # graph views and findings states whose sharing state is kept while idle
 _DRAWN_REQUESTS = 32  # graph requests whose element ids are remembered for side-panel lookups
 _SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service_name", "name", "kind", "start_time", "end_time",
                  "duration_ms", "status_code", "response_code", "response_flags", "attributes"]
@@ -76,8 +77,8 @@ class LiveSource:
         self._graphs: dict[tuple, _Built] = {}
         self._drawn: dict[tuple, frozenset[str]] = {}  # graph request -> element ids, oldest first
         self._graph_failing = False
-        self._inflight: dict[tuple, threading.Event] = {}  # view -> set when its running build ends
-        self._errors: dict[tuple, BaseException] = {}  # view -> why its last build failed (for waiters)
+        # one computation per graph view or findings state for all concurrent callers, and the views' refreshes
+        self._sharing = Coalesced(keep=_SHARED_KEYS)
         self._config = 0  # bumped when this source changes the config (a scenario): cached graphs are then due
         self._layouts: dict[tuple, tuple[tuple, list]] = {}  # findings filter set -> (its state, laid-out findings)
         self._layout_reads: dict[tuple, float] = {}  # findings filter set -> when last read (monotonic)
@@ -140,63 +141,14 @@ class LiveSource:
             hit = self._graphs.get(key)
             if self._fresh(hit, now, max_age, version):
                 return hit
-            # a graph of no traffic (built at start, before the first scrapes) never stands in: it is cheap to redo
-            if hit is not None and len(hit.rates) > 0 and now - hit.at < _stand_in_s(hit):
-                # answer now with the latest graph; at most one refresh per view runs, off the request path
-                if key not in self._inflight:
-                    running = self._inflight[key] = threading.Event()
-                    threading.Thread(target=self._build_into, args=(key, compute, running), daemon=True,
-                                     name="graph-refresh").start()
-                return hit
-        # no usable graph: one build for every concurrent caller (or the refresh already running), then any
-        # graph other than the unusable one that was there
-        return self._shared(key, compute, lambda: None if (b := self._graphs.get(key)) is hit else b)
-
-    def _shared(self, key: tuple, compute: Any, ready: Any) -> Any:
-        """`compute()` once for every concurrent caller of `key` (the graphs' and the findings' one mechanism).
-
-        `ready()` (called under the lock) returns the published result a caller may take, or None. A caller
-        that finds it None either runs `compute` or waits for the caller already running it, then looks again.
-        """
-        while True:
-            with self._lock:
-                got = ready()
-                if got is not None:
-                    return got
-                running = self._inflight.get(key)
-                builder = running is None
-                if builder:
-                    running = self._inflight[key] = threading.Event()
-            if builder:
-                return self._build_into(key, compute, running, raise_errors=True)
-            running.wait(120)
-            with self._lock:
-                got, error = ready(), self._errors.get(key)
-            if got is not None:
-                return got
-            if error is not None:
-                raise error
-
-    def _build_into(self, key: tuple, compute: Any, done: threading.Event, raise_errors: bool = False) -> Any:
-        """Run `compute` (which publishes its result), and wake whoever waits for it."""
-        try:
-            built = compute()
-        except BaseException as exc:
-            with self._lock:
-                self._errors[key] = exc
-                self._inflight.pop(key, None)
-                while len(self._errors) > _KEPT_ERRORS:  # keys of past states (findings) never succeed again
-                    self._errors.pop(next(iter(self._errors)))
-            done.set()
-            if raise_errors:
-                raise
-            log.debug("background rebuild of %s failed: %s", key, exc)
-            return None
-        with self._lock:
-            self._errors.pop(key, None)
-            self._inflight.pop(key, None)
-        done.set()
-        return built
+        # a graph of no traffic (built at start, before the first scrapes) never stands in: it is cheap to redo
+        if hit is not None and len(hit.rates) > 0 and now - hit.at < _stand_in_s(hit):
+            # answer now with the latest graph; at most one refresh per view runs, off the request path
+            self._sharing.start(key, compute, name="graph-refresh")
+            return hit
+        # no usable graph: one build for every concurrent caller (or the refresh already running), unless a
+        # graph other than the unusable one that was there is published meanwhile (a dict read: no lock needed)
+        return self._sharing.get(key, compute, lambda: None if (b := self._graphs.get(key)) is hit else b)
 
     def _compute(self, key: tuple, version: Any) -> _Built:
         from dashboard.elements import from_topology, ui_elements
@@ -430,7 +382,7 @@ class LiveSource:
                 self.findings_layouts += 1
             return found
 
-        return self._shared(("findings", fkey, generation), compute, ready)
+        return self._sharing.get(("findings", fkey, generation), compute, ready)
 
     def _findings_generation(self) -> tuple:
         """The state a findings layout is made from, as one comparable value read before that state is: the
