@@ -21,5 +21,5 @@ def test_bundled_mesh_rotates_a_sidecar_log_and_envoy_reopens_it(bundled_mesh):
         if not entry.path.exists():
             return None
         return any(json.loads(line).get("user_agent") == marker for line in entry.path.read_text().splitlines() if line)
-    wait_until(reopened, timeout=10, what="Envoy writing to a new file at the old name")
+    wait_until(reopened, timeout=30, what="Envoy writing to a new file at the old name")
     assert marker not in rotated.read_text()
