@@ -126,7 +126,7 @@ def _decode_traces(body: bytes, content_type: str, fast: bool | None) -> OtlpRes
     start = np.array(cols["start"], dtype=np.uint64).astype(np.int64)
     end = np.array(cols["end"], dtype=np.uint64).astype(np.int64)
     attrs = pa.array(cols["attrs"], pa.map_(pa.string(), pa.string()))
-    code, flags = _attr_columns(attrs, ("http.status_code", "response_flags"))
+    code, flags = _response_columns(attrs)
     table = pa.table({
         s.TRACE_ID: _hex(cols["trace"], 16), s.SPAN_ID: _hex(cols["span"], 8), s.PARENT_SPAN_ID: _hex(cols["parent"], 8),
         s.SERVICE_NAME: pa.array(cols["svc"], pa.string()).dictionary_encode(),
@@ -157,7 +157,7 @@ def _wire_table(c: dict) -> tuple[pa.Table, np.ndarray]:
     parent, _ = otlp_wire.ids_hex(*c["parent_span_id"], 8)
     start, end = c["start"], c["end"]
     attrs = c["attributes"]
-    code, flags = _attr_columns(attrs, ("http.status_code", "response_flags"))
+    code, flags = _response_columns(attrs)
     table = pa.table({
         s.TRACE_ID: trace, s.SPAN_ID: span, s.PARENT_SPAN_ID: parent,
         s.SERVICE_NAME: pc.cast(c["service"], pa.string()).dictionary_encode(), s.SPAN_NAME: c["name"].dictionary_encode(),
@@ -417,6 +417,17 @@ def _attr_columns(attrs: pa.MapArray, keys: tuple[str, ...]) -> list[pa.Array]:
         pos[parent[hit]] = np.flatnonzero(hit)
         out.append(pc.take(v, pa.array(pos, mask=pos < 0)))
     return out
+
+
+# HTTP status attributes, older name first: Envoy's tracer and pre-1.21 semantic conventions write
+# `http.status_code`, SDKs on the stable HTTP conventions (1.23+) `http.response.status_code`.
+STATUS_CODE_KEYS = ("http.status_code", "http.response.status_code")
+
+
+def _response_columns(attrs: pa.MapArray) -> tuple[pa.Array, pa.Array]:
+    """The HTTP status (the first of STATUS_CODE_KEYS a span has) and Envoy's response flags, null where absent."""
+    *codes, flags = _attr_columns(attrs, (*STATUS_CODE_KEYS, "response_flags"))
+    return pc.coalesce(*codes), flags
 
 
 def _fill(a: pa.Array, default: str) -> pa.Array:

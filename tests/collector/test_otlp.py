@@ -413,3 +413,31 @@ def test_small_exports_take_the_object_walk_and_large_ones_the_wire_walk_with_th
         assert bool(walked) == (per * copies >= otlp.FAST_MIN_SPANS)
         for forced in (True, False):
             assert auto.table.to_pylist() == decode_traces(body, fast=forced).table.to_pylist()
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_response_code_under_either_http_convention(fast):
+    """Spans carry their HTTP status as `http.status_code` (Envoy, semantic conventions before 1.21) or
+    `http.response.status_code` (the stable HTTP conventions the SDKs write now), as an int or a string; the older
+    name wins when a span has both; a span with neither has no response code (0)."""
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    given_attrs = [
+        [("http.response.status_code", common_pb2.AnyValue(int_value=503))],
+        [("http.response.status_code", common_pb2.AnyValue(string_value="404"))],
+        [("http.status_code", common_pb2.AnyValue(int_value=200))],
+        [("http.status_code", common_pb2.AnyValue(int_value=502)), ("http.response.status_code", common_pb2.AnyValue(int_value=500))],
+        [("http.response.status_code", common_pb2.AnyValue(int_value=201)), ("http.status_code", common_pb2.AnyValue(int_value=204))],
+        [("rpc.grpc.status_code", common_pb2.AnyValue(int_value=14))],
+    ]
+    for i, attrs in enumerate(given_attrs):
+        sp = ss.spans.add(trace_id=bytes.fromhex(TRACE), span_id=bytes([i + 1] * 8), name=f"op{i}",
+                          start_time_unix_nano=1, end_time_unix_nano=2)
+        for key, value in attrs:
+            sp.attributes.add(key=key, value=value)
+    df = decode_traces(req.SerializeToString(), fast=fast).table.to_pandas()
+    assert list(df[s.RESPONSE_CODE]) == [503, 404, 200, 502, 204, 0]
+    as_json = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": TRACE, "spanId": "0102030405060708", "name": "client",
+         "attributes": [{"key": "http.response.status_code", "value": {"intValue": "503"}}]}]}]}]}).encode()
+    assert list(decode_traces(as_json, "application/json").table.to_pandas()[s.RESPONSE_CODE]) == [503]
