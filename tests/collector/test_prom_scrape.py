@@ -29,18 +29,19 @@ def test_scrape_real_envoy_and_survive_a_dead_target(envoy):
         envoy.get("/ok", 30)
         envoy.get("/fail", 4)
         envoy.get("/down", 2)
-        # counters update at once; poll until the new values are visible in a second scrape
+        # counters update at once; poll until the new values are visible in a second scrape, and until the latest
+        # round reached the live target (its 2 s timeout can pass on a loaded box: that round reads it as down)
         def rates():
             scraper.poll()
+            health = scraper.health()
             r = istio_rates(store, 600)
             req = r[r[s.METRIC] == "istio_requests_total"]
             ok = req[req[s.RESPONSE_CODE] == "200"][s.RATE].sum()
             uf = req[req[s.RESPONSE_FLAGS] == "URX,UF"][s.RATE].sum()
-            return (req,) if ok > 0 and uf > 0 else None
-        (req,) = wait_until(rates, timeout=60, what="rates of the real envoy")
+            return (req, health) if ok > 0 and uf > 0 and health[envoy.admin_url].up else None
+        req, health = wait_until(rates, timeout=60, what="rates of the real envoy, scraped up")
         assert set(req[s.SOURCE_WORKLOAD]) == {"productpage-v1"}
         assert set(req[s.RESPONSE_CODE]) >= {"200", "503"}
-        health = scraper.health()
         assert health[envoy.admin_url].up and health[envoy.admin_url].samples > 0
         assert health[envoy.admin_url].labels == {"workload": "productpage-v1"}
         assert not health[dead].up and "Connect" in health[dead].last_error
@@ -59,7 +60,10 @@ def test_background_loop_scrapes_on_interval_and_stops(envoy):
     scraper = Scraper([envoy.admin_url], store, interval=0.2)
     scraper.start()
     try:
-        wait_until(lambda: scraper.rounds >= 3, timeout=30, what="three scrape rounds")
+        # three rounds that stored samples (a round whose scrape missed its timeout on a loaded box counts as a
+        # round and stores nothing)
+        wait_until(lambda: scraper.rounds >= 3 and store.metrics()[s.TIME].nunique() >= 3, timeout=30,
+                   what="three scrape rounds stored")
     finally:
         scraper.stop()
     rounds = scraper.rounds
