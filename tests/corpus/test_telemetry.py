@@ -17,7 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from collector.parse.exposition import parse_exposition
+from prometheus_client.parser import text_string_to_metric_families
+
+from collector.parse.exposition import format_labels, parse_exposition
 from collector.sources.prom_scrape import Scraper
 from collector.store import TelemetryStore
 
@@ -56,6 +58,21 @@ def test_exposition_reads_every_sample_and_refuses_nothing(name):
     assert [str(e) for e in result.errors] == []
     assert len(result.samples) == _sample_lines(raw)
     assert (result.samples[["reporter", "destination_service"]] == "unknown").all().all()  # no Istio labels here
+
+
+@pytest.mark.parametrize("name", EXPOSITION)
+def test_exposition_agrees_with_the_reference_parser(name):
+    """Every sample's name, labels (without `le`), `le` and value as prometheus_client reads them, in file order."""
+    raw = _bytes(name)
+    ours = parse_exposition(raw).samples
+    ref = [smp for fam in text_string_to_metric_families(raw.decode()) for smp in fam.samples]
+    assert len(ours) == len(ref)
+    for row, smp in zip(ours.itertuples(index=False), ref):
+        labels = dict(smp.labels)
+        le = labels.pop("le", None)
+        assert (row.metric, str(row.labels)) == (smp.name, format_labels(labels))
+        assert (math.isnan(row.le) if le is None else row.le == float(le)), (row.metric, le)
+        assert row.value == smp.value or (math.isnan(row.value) and math.isnan(smp.value)), (row.metric, row.labels)
 
 
 def test_prometheus_textparse_data():
