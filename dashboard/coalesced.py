@@ -41,7 +41,8 @@ class Coalesced:
     """
 
     def __init__(self, keep: int = 8):
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # entered directly: a cache hit costs what a plain lock costs
+        self._cond = threading.Condition(self._lock)
         self._runs: OrderedDict[Any, _Run] = OrderedDict()
         self._keep = keep
         self.computations = 0  # for tests and self-checks
@@ -51,7 +52,7 @@ class Coalesced:
         only look, never block): a non-None answer is returned at once; else the caller takes the outcome of
         the computation of `key` already running, if one is (its answer holds for the key, however early it
         began), or computes."""
-        with self._cond:
+        with self._lock:
             if ready is not None and (got := ready()) is not None:
                 return got
             run = self._run(key)
@@ -82,7 +83,7 @@ class Coalesced:
         """Run `compute()` for `key` on a thread of its own unless one of `key` runs already (a refresh off the
         request path: `get` callers with `ready` arriving meanwhile take its outcome). False if one ran. `name`
         names the thread (the per-thread CPU metrics group by it)."""
-        with self._cond:
+        with self._lock:
             run = self._run(key)
             if run.running:
                 return False
@@ -98,7 +99,7 @@ class Coalesced:
 
     def waiting(self, key: Any) -> int:
         """How many callers wait on `key`'s computation now (for tests and self-checks)."""
-        with self._cond:
+        with self._lock:
             run = self._runs.get(key)
             return run.waiting if run is not None else 0
 
@@ -114,13 +115,15 @@ class Coalesced:
             result, error = compute(), None
         except BaseException as exc:  # handed to every caller sharing this computation
             result, error = None, exc
-        with self._cond:
+        with self._lock:
             run.finished, run.running = want, False
             run.result, run.error = (result, error) if run.waiting else (None, None)
             self.computations += 1
             self._runs.move_to_end(key)
-            idle = [k for k, r in self._runs.items() if not (r.running or r.waiting) and k != key]
-            for old in idle[:max(0, len(self._runs) - self._keep)]:  # old keys (past windows) nobody waits on
-                self._runs.pop(old)
-            self._cond.notify_all()
+            if len(self._runs) > self._keep:  # old keys (past windows) that nobody waits on
+                idle = [k for k, r in self._runs.items() if not (r.running or r.waiting) and k != key]
+                for old in idle[:len(self._runs) - self._keep]:
+                    self._runs.pop(old)
+            if run.waiting:  # only this key's callers wait on its computation
+                self._cond.notify_all()
         return result, error
