@@ -140,3 +140,29 @@ def test_the_scraper_stores_every_sample_of_every_file():
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_prometheus_exposition_format_examples():
+    """prometheus/prometheus promql/fuzz-data/ParseMetric/corpus: the text format's own examples, one sample each
+    (escapes, timestamps, +Inf, spaces around labels), and promtool's metrics-test.prom."""
+    def one(name: str) -> pd.Series:
+        df = parse_exposition(_bytes(f"prometheus/promql/fuzz-data/ParseMetric/corpus/{name}")).samples
+        assert len(df) == 1, name
+        return df.iloc[0]
+
+    row = one("exposition_formats_1")  # a Windows path and a quoted newline, escaped as the format says
+    assert row["metric"] == "msdos_file_access_time_ms" and row["value"] == 1234.0
+    assert str(row["labels"]) == r'path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""'
+    row = one("exposition_formats_0")  # a timestamp after the value; HELP/TYPE name another family
+    assert (row["metric"], str(row["labels"]), row["value"]) == ("http_request_count", 'method="post",code="200"', 1027)
+    row = one("exposition_formats_3")  # +Inf with a negative timestamp
+    assert row["value"] == math.inf and str(row["labels"]) == 'problem="division by zero"'
+    row = one("exposition_formats_4")
+    assert (row["metric"], row["le"], row["value"]) == ("http_request_duration_seconds_bucket", math.inf, 144320)
+    for name in ("exposition_formats_5", "exposition_formats_6", "exposition_formats_7", "982cbe5ad899f03c630b1a21876a206707ea3dc9"):
+        row = one(name)  # spaces after '{', around '=' and before '}' are allowed and not part of the labels
+        assert row["metric"] in ("go_gc_duration_seconds", "o") and row["value"] == 8.3835e-05, name
+        assert str(row["labels"]).endswith('a="b"') and str(row["labels"]).startswith("quantile="), name
+    df = parse_exposition(_bytes("prometheus/cmd/promtool/testdata/metrics-test.prom")).samples
+    assert len(df) == 27
+    assert _value(df, "go_gc_duration_seconds", 'quantile="1"') == 0.005201208
