@@ -21,7 +21,8 @@ import pandas as pd
 from dashboard.query import TraceFilters
 
 LIST_COLUMNS = ["trace_id", "root_service", "root_name", "start", "duration_ms", "status", "spans", "services"]
-_TRACE_COLUMNS = ["trace_id", "start", "end", "spans", "errors", "root_start", "root_service", "root_name", "services"]
+_TRACE_COLUMNS = ["trace_id", "start", "end", "spans", "errors", "root_start", "root_service", "root_name", "services",
+                  "key"]
 _ROOT_ORDER = ["root_start", "root_service", "root_name"]
 _OBJECT_COLUMNS = ("trace_id", "root_service", "root_name", "services")
 
@@ -32,7 +33,9 @@ class TraceParts:
 
     `traces` has `_TRACE_COLUMNS` (+ the split key columns, e.g. "bucket"): root_* NaN/None when no root span was
     seen, `services` the sorted tuple of distinct service names (a tuple: hashable, so a service filter is decided
-    once per distinct set, and spelled out only for the rows returned)."""
+    once per distinct set, and spelled out only for the rows returned), `key` a 64-bit hash of the trace id (merges
+    find a trace's rows in other parts by it: hashing numbers costs a fraction of hashing 32-character strings;
+    rows sharing a key are then folded by their trace id, so a hash collision never merges two traces)."""
 
     traces: pd.DataFrame
 
@@ -92,6 +95,7 @@ def parts_of(spans: Any, keys: tuple[str, ...] = ()) -> TraceParts:
     services = np.empty(groups, dtype=object)
     services[owner[np.r_[0, cuts]]] = [tuple(c) for c in np.split(names, cuts)]
     out["services"] = services
+    out["key"] = pd.util.hash_array(np.asarray(out["trace_id"], dtype=object), categorize=False)
     # strings stay object arrays: pandas would infer Arrow-backed strings, whose hashing and takes cost more here
     frame = pd.DataFrame({k: pd.Series(v, dtype=object) if v.dtype == object else v for k, v in out.items()},
                          columns=[*keys, *_TRACE_COLUMNS])
@@ -119,21 +123,72 @@ def merge_parts(parts: list[TraceParts]) -> TraceParts:
     if len(parts) == 1:
         return parts[0]
     traces = pd.concat([p.traces for p in parts], ignore_index=True)
-    many = traces["trace_id"].duplicated(keep=False).to_numpy()
+    many = traces["key"].duplicated(keep=False).to_numpy()
     if many.any():  # only traces whose spans fell in several parts are folded again
         traces = pd.concat([traces[~many], _fold(traces[many])], ignore_index=True)
     return TraceParts(traces)
+
+
+def key_index(parts: TraceParts) -> pd.Index:
+    """The hash index of `parts`' trace keys, for `merge_into` (built once per kept body, not per request)."""
+    return pd.Index(parts.traces["key"].to_numpy())
+
+
+@dataclass(frozen=True)
+class LayeredParts:
+    """A large kept `body` with the rows `stale` superseded, and `top`: the aggregates of the body's spans and top's
+    together, without copying the body (traces in `top` are not live in the body). `select_traces` reads it as is."""
+
+    body: TraceParts
+    stale: np.ndarray | None  # body rows whose trace `top` holds folded, or None
+    top: TraceParts
+
+    @property
+    def empty(self) -> bool:
+        return self.top.empty and (self.body.empty or (self.stale is not None and bool(self.stale.all())))
+
+    @property
+    def traces(self) -> pd.DataFrame:
+        """The layers as one frame (a copy of the body: for tests and one-off readers, not per request)."""
+        body = self.body.traces if self.stale is None else self.body.traces[~self.stale]
+        return merge_parts([TraceParts(body.reset_index(drop=True)), self.top]).traces
+
+
+def key_index(parts: TraceParts) -> pd.Index:
+    """The hash index of `parts`' trace keys, for `merge_into` (built once per kept body, not per request)."""
+    return pd.Index(parts.traces["key"].to_numpy())
+
+
+def merge_into(body: TraceParts, index: pd.Index, parts: list[TraceParts]) -> TraceParts | LayeredParts:
+    """`merge_parts([body, *parts])` for a large `body` merged with small parts many times: the parts' traces are
+    looked up in `index` (`key_index(body)`) and the body is not copied, so the cost is the parts' rows, not a hash
+    and a copy of every trace of the window per request."""
+    fresh = merge_parts(parts)
+    if body.empty or fresh.empty:
+        return fresh if body.empty else body
+    if not index.is_unique:  # two trace ids of the body share a hash (never seen): the plain merge folds them apart
+        return merge_parts([body, fresh])
+    t, f = body.traces, fresh.traces
+    pos = index.get_indexer(f["key"].to_numpy())
+    hit = pos >= 0
+    if not hit.any():
+        return LayeredParts(body, None, fresh)
+    stale = np.zeros(len(t), dtype=bool)
+    stale[pos[hit]] = True
+    # each body row once (two fresh traces may share a key), folded by trace id: a collision stays apart
+    folded = _fold(pd.concat([t.iloc[np.flatnonzero(stale)], f[hit]], ignore_index=True))
+    return LayeredParts(body, stale, TraceParts(pd.concat([folded, f[~hit]], ignore_index=True)))
 
 
 def _fold(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per trace of rows that several parts hold: traces straddling a split, a few per merge, so a plain
     loop over them costs less than a grouped aggregation's fixed overhead."""
     acc: dict[Any, list] = {}
-    for tid, start, end, spans, errors, r_start, r_service, r_name, services in zip(
+    for tid, start, end, spans, errors, r_start, r_service, r_name, services, key in zip(
             *(rows[c].to_numpy() for c in _TRACE_COLUMNS)):
         a = acc.get(tid)
         if a is None:
-            acc[tid] = [tid, start, end, int(spans), int(errors), r_start, r_service, r_name, set(services)]
+            acc[tid] = [tid, start, end, int(spans), int(errors), r_start, r_service, r_name, set(services), key]
             continue
         a[1] = min(a[1], start)
         if np.isnan(a[2]) or end > a[2]:  # a missing end (NaN) never wins over a known one, as max() skips it
@@ -146,39 +201,50 @@ def _fold(rows: pd.DataFrame) -> pd.DataFrame:
     for a in acc.values():
         a[8] = tuple(sorted(a[8]))
     cols = list(zip(*acc.values()))
-    return pd.DataFrame({c: pd.Series(v, dtype=object if c in _OBJECT_COLUMNS else None)
+    return pd.DataFrame({c: pd.Series(v, dtype=object if c in _OBJECT_COLUMNS else "uint64" if c == "key" else None)
                          for c, v in zip(_TRACE_COLUMNS, cols)}, columns=_TRACE_COLUMNS)
 
 
-def select_traces(parts: TraceParts, filters: TraceFilters) -> list[dict[str, Any]]:
+def select_traces(parts: TraceParts | LayeredParts, filters: TraceFilters) -> list[dict[str, Any]]:
     """The newest traces that pass the filters, as the trace list's records (`LIST_COLUMNS`).
 
-    Filtered by `pick_traces`, as a saved snapshot's list is; the services list is spelled out only for the rows
-    returned (for every trace of 15 minutes it was most of a request's time).
+    Filtered by `pick_traces`, as a saved snapshot's list is, per layer (the layers hold disjoint traces, so the
+    newest of the union are among each layer's newest); only the rows returned are spelled out (every trace of
+    15 minutes was most of a request's time).
     """
-    t = parts.traces
-    if t.empty:
+    layers = [(parts.body.traces, parts.stale), (parts.top.traces, None)] if isinstance(parts, LayeredParts) \
+        else [(parts.traces, None)]
+    picked = []
+    for t, stale in layers:
+        if t.empty:
+            continue
+        start = t["start"].to_numpy(dtype=float)
+        duration = np.round((t["end"].to_numpy(dtype=float) - start) * 1000, 2)
+        errors = t["errors"].to_numpy() > 0
+        rows = pick_traces(t["trace_id"].to_numpy(), start, duration, errors, t["services"].to_numpy(), filters,
+                           keep=None if stale is None else ~stale)
+        picked.append({"trace_id": t["trace_id"].to_numpy()[rows], "root_service": t["root_service"].to_numpy()[rows],
+                       "root_name": t["root_name"].to_numpy()[rows], "start": start[rows],
+                       "duration_ms": duration[rows], "errors": errors[rows],
+                       "spans": t["spans"].to_numpy(dtype="int64")[rows], "services": t["services"].to_numpy()[rows]})
+    if not picked:
         return []
-    start = t["start"].to_numpy(dtype=float)
-    duration = np.round((t["end"].to_numpy(dtype=float) - start) * 1000, 2)
-    errors = t["errors"].to_numpy() > 0
-    services = t["services"].to_numpy()
-    rows = pick_traces(t["trace_id"].to_numpy(), start, duration, errors, services, filters)
-    out = pd.DataFrame({
-        "trace_id": t["trace_id"].to_numpy()[rows],
-        "root_service": t["root_service"].to_numpy()[rows], "root_name": t["root_name"].to_numpy()[rows],
-        "start": start[rows], "duration_ms": duration[rows],
-        "status": np.where(errors[rows], "error", "ok"), "spans": t["spans"].to_numpy(dtype="int64")[rows]})
-    out["root_service"] = out["root_service"].fillna("?")
-    out["root_name"] = out["root_name"].fillna("?")
-    records = out.to_dict("records")
-    for r, names in zip(records, services[rows]):
-        r["services"] = list(names)
-    return records
+    got = {c: np.concatenate([p[c] for p in picked]) for c in picked[0]}
+    rows = _newest(got["trace_id"], got["start"], filters.limit) if len(picked) > 1 else slice(None)
+    got = {c: a[rows] for c, a in got.items()}
+    # only the returned rows are spelled out, as plain Python values (a frame's to_dict cost more than the pick)
+    columns = {
+        "trace_id": got["trace_id"].tolist(),
+        "root_service": np.where(pd.isna(got["root_service"]), "?", got["root_service"]).tolist(),
+        "root_name": np.where(pd.isna(got["root_name"]), "?", got["root_name"]).tolist(),
+        "start": got["start"].tolist(), "duration_ms": got["duration_ms"].tolist(),
+        "status": np.where(got["errors"], "error", "ok").tolist(), "spans": got["spans"].tolist(),
+        "services": [list(names) for names in got["services"]]}
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def pick_traces(trace_ids: np.ndarray, start: np.ndarray, duration_ms: np.ndarray, errors: np.ndarray,
-                services: np.ndarray, filters: TraceFilters) -> np.ndarray:
+                services: np.ndarray, filters: TraceFilters, keep: np.ndarray | None = None) -> np.ndarray:
     """Positions of the traces that pass `filters`, the `limit` newest first (ties: trace id): the one trace filter,
     for the live list (`select_traces`) and a saved snapshot's (`dashboard.snapshot_source.filter_traces`).
 
@@ -187,6 +253,8 @@ def pick_traces(trace_ids: np.ndarray, start: np.ndarray, duration_ms: np.ndarra
     name themselves) but not `reviews-ui.bookinfo`.
     """
     mask = duration_ms >= (filters.min_duration_ms or 0)  # a trace without an end (NaN) passes no duration filter
+    if keep is not None:  # only these rows are candidates (the live ones of a layered list)
+        mask &= keep
     if filters.end is not None:  # time travel: nothing that started after the instant viewed
         mask &= start <= filters.end
     if filters.status != "any":

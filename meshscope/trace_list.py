@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dashboard.coalesced import Coalesced
-from dashboard.trace_summary import TraceParts, merge_parts, parts_of, split_parts
+from dashboard.trace_summary import TraceParts, key_index, merge_into, merge_parts, parts_of, split_parts
 
 BUCKET_S = 10.0
 MAX_BUCKETS = 256  # kept buckets (the live 15 min is 91; the rest serve a past window or two)
@@ -54,6 +54,7 @@ class TraceList:
     _store_id: int | None = None
     _body_key: tuple = ()  # the kept buckets (index, fingerprint) `_body` merges
     _body: TraceParts = field(default_factory=lambda: merge_parts([]))
+    _body_index: pd.Index = field(default_factory=lambda: pd.Index([]))  # `_body`'s trace keys (`key_index`)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # one update of the buckets at a time
     _shared: Coalesced = field(default_factory=Coalesced)
     buckets_summarised: int = 0  # full buckets summarised (cache misses), for tests and self-checks
@@ -70,7 +71,7 @@ class TraceList:
             store = self.store_of()
             if id(store) != self._store_id:
                 self._buckets.clear()
-                self._body_key, self._body = (), merge_parts([])
+                self._body_key, self._body, self._body_index = (), merge_parts([]), pd.Index([])
                 self._store_id = id(store)
             width = int(self.bucket_s * _NS)
             times = _times(store.arrow("spans", _ts(lo), _ts(hi), columns=["start_time"]), "start_time")  # cheap
@@ -94,10 +95,11 @@ class TraceList:
             body_key = tuple(kept)
             if body_key != self._body_key:
                 self._body = merge_parts([self._buckets[k].parts for k, _ in kept])
+                self._body_index = key_index(self._body)
                 self._body_key = body_key
             while len(self._buckets) > self.max_buckets:
                 self._buckets.popitem(last=False)
-            return merge_parts([self._body, *fresh])
+            return merge_into(self._body, self._body_index, fresh)
 
     def _summarise(self, store: Any, todo: list[int], lo: int, hi: int, width: int) -> list[TraceParts]:
         """Summarise the buckets `todo` (one read per run of consecutive ones, one pass over all of them); keep

@@ -8,6 +8,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from collector.store import TelemetryStore
 from dashboard.query import TraceFilters
 from dashboard.snapshot_source import filter_traces, summarize_traces
+from dashboard.trace_summary import LayeredParts, key_index, merge_into, merge_parts, parts_of, select_traces
 from meshscope.live_source import LiveSource
 from meshscope.trace_list import BUCKET_S, SUMMARY_COLUMNS, Coalesced
 
@@ -234,3 +236,32 @@ def test_summaries_do_not_depend_on_the_order_spans_are_stored_in():
     one, other = summarize_traces(pd.DataFrame(rows)), summarize_traces(pd.DataFrame(rows[::-1]))
     assert one.to_dict("records") == other.to_dict("records")
     assert one.iloc[0]["root_service"] == "alpha"
+
+
+@pytest.mark.parametrize("keys", ["unique body", "all equal"])
+def test_merges_fold_by_trace_id_so_colliding_trace_keys_never_merge_two_traces(keys):
+    """Parts are merged by a 64-bit hash of the trace id (`key`); traces whose hashes collide must stay apart, whether
+    the kept body's index is unique (a fresh trace hits another body trace) or not (the plain merge then)."""
+    rng = random.Random(11)
+    rows = _spans(rng, 120, 60.0)
+    frame = pd.DataFrame(rows)
+    frame["start_time"], frame["end_time"] = frame.start_ns / 1e9, (frame.start_ns + frame.dur_ns) / 1e9
+    cut = int(T0 * 1e9) + 30 * 10**9  # body: spans before; fresh: after (traces straddle the cut)
+    body, fresh = parts_of(frame[frame.start_ns < cut]), parts_of(frame[frame.start_ns >= cut])
+    want = [select_traces(merge_parts([body, fresh]), f) for f in FILTERS]
+    assert sum(len(w) for w in want) > 100
+    # keys still a function of the trace id, but colliding: every trace of the fresh part not in the body takes the
+    # key of a body trace ("unique body"), or every trace the same key
+    in_body = list(body.traces.trace_id)
+    key = {tid: i for i, tid in enumerate(in_body)}
+    key.update({tid: i % len(in_body) for i, tid in enumerate(t for t in fresh.traces.trace_id if t not in key)})
+    for p in (body, fresh):
+        p.traces["key"] = np.array([key[t] if keys == "unique body" else 7 for t in p.traces.trace_id], np.uint64)
+    straddling = set(body.traces.trace_id) & set(fresh.traces.trace_id)
+    unrelated = sum(k in set(body.traces.key) and t not in straddling for t, k in zip(fresh.traces.trace_id,
+                                                                                      fresh.traces.key))
+    assert straddling and unrelated  # a fresh trace hits its own body row, and another hits an unrelated one
+    layered = merge_into(body, key_index(body), [fresh])
+    assert isinstance(layered, LayeredParts) == (keys == "unique body")  # the fallback when not unique
+    assert [select_traces(layered, f) for f in FILTERS] == want
+    assert [select_traces(merge_parts([body, fresh]), f) for f in FILTERS] == want
