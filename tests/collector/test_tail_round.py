@@ -61,12 +61,12 @@ def _frame(store: TelemetryStore) -> pd.DataFrame:
     return df.sort_values(list(df.columns)).reset_index(drop=True)
 
 
-def _tail_both(tmp: Path, seed: int, n_files: int = 5, rounds: int = 6) -> tuple[_Recording, TelemetryStore]:
+def _tail_both(tmp: Path, seed: int, n_files: int = 5, rounds: int = 6, **tailer) -> tuple[_Recording, TelemetryStore]:
     rng = random.Random(seed)
     specs = _files(tmp, n_files)
     joint_store, alone_stores = TelemetryStore(window_s=YEAR), [TelemetryStore(window_s=YEAR) for _ in specs]
-    joint = _Recording(specs, joint_store)
-    alone = [_Recording([spec], st) for spec, st in zip(specs, alone_stores)]
+    joint = _Recording(specs, joint_store, **tailer)
+    alone = [_Recording([spec], st, **tailer) for spec, st in zip(specs, alone_stores)]
     text = {spec.path: k % 3 == 2 for k, spec in enumerate(specs)}  # every third file in Istio's text format
     pending = {spec.path: b"" for spec in specs}
     i = 0
@@ -151,3 +151,24 @@ def test_each_source_reports_the_cpu_it_spends(tmp_path):
     for _ in range(5):
         assert tailer.poll() == 0  # nothing new: a stat and an empty read per file
     assert cpu() - idle_before < busy
+
+
+def test_a_backlog_is_parsed_in_pieces_bounded_in_bytes(tmp_path, monkeypatch):
+    """After the process was starved of CPU (or a burst), every file has a backlog: one poll reads it all, but no
+    parse holds more than `max_batch_bytes` of lines at once (a joint run of several files' pieces, or one file's
+    piece), and what is stored is the same rows, refusals and cursors as tailing each file alone."""
+    cap = 6000
+    seen: list[int] = []
+    for name in ("parse_json_log", "parse_text_log"):
+        real = getattr(access_log, name)
+
+        def spy(data, *a, _real=real, **kw):
+            seen.append(len(data))
+            return _real(data, *a, **kw)
+
+        monkeypatch.setattr(access_log, name, spy)
+    monkeypatch.setitem(globals(), "HOSTILE", [h for h in HOSTILE if len(h) < 100])  # every line under the cap
+    joint, store = _tail_both(tmp_path, seed=5, n_files=6, rounds=3, max_batch_bytes=cap)
+    assert store.row_count("requests") > 20
+    assert seen and max(seen) <= cap
+    assert sum(n > cap // 2 for n in seen) >= 2  # the backlog really was cut: several well-filled pieces
