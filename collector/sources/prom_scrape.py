@@ -356,34 +356,30 @@ class Scraper:
         with what each of its lines gave, for the next round (`_Seen`)."""
         new_owner = np.searchsorted(first_line, new_lines, side="right") - 1
         sources, base = [], 0
-        picks, ats = [], []
-        for j, f in enumerate(ok):
-            reused = np.flatnonzero(f.prev >= 0)
-            at, pick = reused, np.zeros(0, dtype=np.int64)
+        picks, ats = [], []  # per target: rows of `sources` taken, and the body line each came from
+        for f in ok:
+            reused = np.flatnonzero(f.prev >= 0)  # unchanged lines: the last round's rows
+            ats.append(reused)
+            picks.append(base + f.prev[reused])
             if len(reused):
                 sources.append(f.seen.rows)
-                pick = base + f.prev[reused]
                 base += f.seen.rows.num_rows
-            ats.append(at)
-            picks.append(pick)
         sources.append(new)
         for j, f in enumerate(ok):
             mine = np.flatnonzero(new_owner == j)
             at = np.concatenate([ats[j], f.body_lines[new_lines[mine] - first_line[j]]])
             order = np.argsort(at, kind="stable")
             ats[j], picks[j] = at[order], np.concatenate([picks[j], base + mine])[order]
-        every = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+        every = np.concatenate(picks)  # `ok` is never empty (`_round` ingests only then)
         if len(sources) == 1 and np.array_equal(every, np.arange(new.num_rows)):
             rows = new  # a first look: the parse's rows are already in order
         else:
             rows = (pa.concat_tables(sources) if len(sources) > 1 else new).take(pa.array(every))
         counts, start = [len(p) for p in picks], 0
         for f, at, n in zip(ok, ats, counts):
-            row = np.full(len(f.lines), _PARSE, dtype=np.int64)  # lines refused (or giving nothing): parsed again
-            row[f.prev == _DROPPED] = _DROPPED
-            row[f.prev == _PARSE] = _DROPPED  # looked at now: dropped unless kept (below)
-            row[f.body_lines] = _PARSE
-            row[at] = np.arange(n)
+            row = np.full(len(f.lines), _DROPPED, dtype=np.int64)  # not kept (the prefilter): not parsed again
+            row[f.body_lines] = _PARSE  # parsed now and refused (or giving nothing): parsed again
+            row[at] = np.arange(n)  # gave a row: reused while the line is unchanged
             self._seen[f.target.url] = _Seen(f.lines, row, rows.slice(start, n))
             start += n
         return rows, counts

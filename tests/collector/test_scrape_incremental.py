@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -89,3 +90,38 @@ def test_each_round_stores_what_a_first_look_at_its_bodies_stores(monkeypatch):
     finally:
         kept.stop()
     assert refusals > 8  # refused lines are judged (and counted) again every round, not remembered
+
+
+def test_a_second_look_at_an_unchanged_body_parses_only_its_refused_lines(monkeypatch):
+    """What each line is remembered as after a round: its row (it gave one), parse again (refused or gave nothing:
+    judged and counted every round) or dropped (a series not kept, never parsed). Holds for every line."""
+    lines = REAL.splitlines(keepends=True)
+    for i, bad in enumerate(GARBAGE):
+        lines.insert(37 * (i + 1), bad + b"\n")
+    body = b"".join(lines)
+    url = "http://127.0.0.1:9/memo"
+    scraper = Scraper([url], TelemetryStore(), timeout=1)
+    parsed: list[bytes] = []
+    parse = prom_scrape.parse_exposition
+    monkeypatch.setattr(prom_scrape, "parse_exposition", lambda text: parsed.append(text) or parse(text))
+    try:
+        first = _round(scraper, {url: body}, monkeypatch)
+        memo, remembered = scraper._seen[url].row.copy(), scraper._seen[url].rows.num_rows
+        second = _round(scraper, {url: body}, monkeypatch)
+    finally:
+        scraper.stop()
+    assert second[0].equals(first[0]) and second[1:] == first[1:]
+    kept = set(prom_scrape.kept_lines(body, scraper._keep_re)[0].splitlines(keepends=True))
+    refused = {line - 1 for _, line, _ in first[2]}
+    gave_nothing = {i for i, ln in enumerate(lines) if ln in kept and not ln.strip(b" \r\n")}
+    again = refused | gave_nothing | {i for i, ln in enumerate(lines) if ln in kept and ln.startswith(b"#")}
+    assert refused and memo.min() >= prom_scrape._PARSE
+    for i, ln in enumerate(lines):
+        if ln not in kept:
+            assert memo[i] == prom_scrape._DROPPED, (i, ln)
+        elif i in again:
+            assert memo[i] == prom_scrape._PARSE, (i, ln)
+        else:
+            assert memo[i] >= 0, (i, ln)
+    assert sorted(memo[memo >= 0]) == list(range(remembered))  # each row remembered by exactly one line
+    assert parsed[-1].splitlines(keepends=True) == [lines[i] for i in sorted(np.flatnonzero(memo == prom_scrape._PARSE))]
