@@ -1,15 +1,21 @@
-"""The live trace list's CPU per request at 20 requests/s of Bookinfo-shaped traces (#18).
+"""The live trace list's CPU per request at 50 (or `BENCH_TRACE_LIST_RATE`) requests/s of Bookinfo traces (#18).
 
-Why: `GET /api/v1/traces` summarised the last 15 minutes of spans (~180k at 20 rps) on every request; it now keeps
+Why: `GET /api/v1/traces` summarised the last 15 minutes of spans (~480k at 50 rps) on every request; it now keeps
 per-bucket summaries and summarises only the spans that changed (`meshscope.trace_list`). This bench fills a store
 with 15 minutes of traces (10 spans each over 8 services, exported in batches that arrive 1-4 s after they start),
 then, on the store's own clock, adds what arrived in the next ~0.6 s (a page polling the list) and asks for the list,
-20 times: CPU per request of the full summary (the code before: every span of the window read and summarised) beside
-the incremental list, same store, same run. Both lists are compared (they must be equal).
+`BENCH_TRACE_LIST_REQUESTS` times (60: 36 s of store time, so several ten-second buckets complete and leave the
+window and the once-per-bucket costs show in the p99): CPU per request, p50 and p99. Every tenth list is compared with
+the full summary (the code before #18: every span of the window read and summarised; its CPU is reported too).
+`BENCH_TRACE_LIST_CODE=<dir>` (a worktree of an older commit) runs the same sequence on that code in a child process
+first and reports the ratios against it.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -18,12 +24,13 @@ import pyarrow as pa
 
 from bench.common import report
 
-RATE = 20.0  # traces per second (one per gateway request)
+RATE = float(os.environ.get("BENCH_TRACE_LIST_RATE", "50"))  # traces per second (one per gateway request)
 WINDOW_S = 900.0
 SERVICES = ["istio-ingressgateway.istio-system", "productpage.bookinfo", "productpage-v1.bookinfo",
             "details.bookinfo", "details-v1.bookinfo", "reviews.bookinfo", "reviews-v2.bookinfo", "ratings.bookinfo"]
 SPANS_PER_TRACE = 10
-REQUESTS = 20
+REQUESTS = int(os.environ.get("BENCH_TRACE_LIST_REQUESTS", "60"))
+COMPARE_EVERY = 10
 
 
 def _batch(rng: np.random.Generator, first: int, count: int, t0: float) -> pa.Table:
@@ -44,7 +51,9 @@ def _batch(rng: np.random.Generator, first: int, count: int, t0: float) -> pa.Ta
         "status_code": np.where(rng.random(len(starts)) < 0.01, "ERROR", "UNSET")})
 
 
-def main() -> None:
+def run(t0: float, compare: bool) -> dict[str, list[float]]:
+    """The request sequence on the code importable here: CPU seconds per incremental request (and per full summary,
+    every COMPARE_EVERY-th request, when `compare`)."""
     from collector.store import TelemetryStore
     from dashboard.query import TraceFilters
     from dashboard.snapshot_source import filter_traces, summarize_traces
@@ -52,7 +61,6 @@ def main() -> None:
     from meshscope.trace_list import SUMMARY_COLUMNS
 
     rng = np.random.default_rng(18)
-    t0 = time.time() - WINDOW_S - 60
     clock = [t0]
     store = TelemetryStore(window_s=3600.0, clock=lambda: clock[0])
 
@@ -73,26 +81,55 @@ def main() -> None:
         clock[0] = to
 
     advance(t0 + WINDOW_S + 60)
-    report("trace list spans in the window", store.row_count("spans"), "spans")
+    spans = store.row_count("spans")
     src.traces(TraceFilters())  # the first request summarises every bucket (as the old path always did)
     full_cpu, incr_cpu = [], []
-    for _ in range(REQUESTS):
+    for i in range(REQUESTS):
         advance(clock[0] + 0.6)
         c0 = time.process_time()
         got = src.traces(TraceFilters())
         incr_cpu.append(time.process_time() - c0)
-        c0 = time.process_time()
-        want = filter_traces(summarize_traces(src._spans(WINDOW_S, columns=SUMMARY_COLUMNS)), TraceFilters())
-        full_cpu.append(time.process_time() - c0)
-        assert got == want, "the incremental list differs from the full summary"
+        if compare and (i % COMPARE_EVERY == COMPARE_EVERY - 1 or i == REQUESTS - 1):
+            c0 = time.process_time()
+            want = filter_traces(summarize_traces(src._spans(WINDOW_S, columns=SUMMARY_COLUMNS)), TraceFilters())
+            full_cpu.append(time.process_time() - c0)
+            assert got == want, "the incremental list differs from the full summary"
     store.close()
+    return {"incremental": incr_cpu, "full": full_cpu, "spans": [spans]}
+
+
+def _base(code: str, t0: float) -> dict[str, list[float]]:
+    """This bench's sequence on the code in `code` (a worktree), in a child process: its figures."""
+    env = dict(os.environ, PYTHONPATH=code, BENCH_TRACE_LIST_CHILD=str(t0))
+    env.pop("BENCH_TRACE_LIST_CODE")
+    out = subprocess.run([sys.executable, __file__], cwd=code, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _ms(values: list[float], q: float) -> float:
+    return 1000 * float(np.percentile(values, q))
+
+
+def main() -> None:
+    t0 = float(int(time.time() - WINDOW_S - 60))
+    code = os.environ.get("BENCH_TRACE_LIST_CODE")
+    base = _base(code, t0) if code else None
+    new = run(t0, compare=True)
     load = os.getloadavg()[0]
-    full, incr = 1000 * float(np.median(full_cpu)), 1000 * float(np.median(incr_cpu))
-    report("trace list cpu per request, incremental", incr, f"ms (median of {REQUESTS}, load {load:.1f})")
+    report("trace list spans in the window", new["spans"][0], f"spans ({RATE:g} traces/s for {WINDOW_S:g} s)")
+    for q, name in ((50, "p50"), (99, "p99")):
+        unit = f"ms ({name} of {REQUESTS} requests, load {load:.1f})"
+        report(f"trace list cpu per request, {name}", _ms(new["incremental"], q), unit,
+               ("base", _ms(base["incremental"], q)) if base else None)
+        if base:
+            report(f"trace list cpu per request, {name}, base ({code})", _ms(base["incremental"], q), unit)
     # the ratio the other way round: at one decimal, incremental / full reads 0.0x
-    report("trace list cpu per request, full summary (before)", full, f"ms (median of {REQUESTS}, load {load:.1f})",
-           ("incremental", incr))
+    report("trace list cpu per request, full summary (before #18)", _ms(new["full"], 50),
+           f"ms (median of {len(new['full'])}, load {load:.1f})", ("incremental p50", _ms(new["incremental"], 50)))
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("BENCH_TRACE_LIST_CHILD"):  # the base run of `_base`: figures as JSON on the last line
+        print(json.dumps(run(float(os.environ["BENCH_TRACE_LIST_CHILD"]), compare=False)))
+    else:
+        main()
