@@ -33,6 +33,7 @@ Why this shape:
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
@@ -63,11 +64,15 @@ FLUSH_RETRY_S = 10.0  # after a failed automatic flush (disk full, ...), wait th
 _ROW_GROUP = 32_768  # rows per Parquet row group: a past-window read decodes only the groups it overlaps
 
 
+_SERIALS = itertools.count()
+
+
 @dataclass(frozen=True, eq=False)
 class _Chunk:
     table: pa.Table
     t_min: int  # ns since epoch
     t_max: int
+    serial: int = field(default_factory=lambda: next(_SERIALS))  # unique per chunk made: `chunk_ranges`' version
 
     @functools.cached_property
     def nbytes(self) -> int:  # Table.nbytes walks every buffer (dictionaries too): once per chunk, not per add
@@ -269,6 +274,16 @@ class TelemetryStore:
         if name is not None:
             return self._tables[name].changes
         return sum(st.changes for st in self._tables.values())
+
+    def chunk_ranges(self, name: str) -> tuple[tuple[tuple[int, int, int], ...], int, int]:
+        """((serial, t_min, t_max) per chunk of table `name` in memory, the memory floor, the window's cutoff), ns.
+
+        For readers that cache what they derived from a time range (the trace list's buckets): chunks never change in
+        place (new rows, compaction and trims make new chunks with new serials), so a range above the floor and the
+        cutoff holds the same rows while the serials of the chunks overlapping it are the same."""
+        state = self._tables[name]
+        held = state.chunks  # before the floor, as `arrow` reads them
+        return tuple((c.serial, c.t_min, c.t_max) for c in held), state.floor, self._cutoff_ns()
 
     # ----------------------------------------------------------------- queries
     def metrics(self, start=None, end=None) -> pd.DataFrame:
