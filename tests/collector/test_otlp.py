@@ -209,11 +209,22 @@ def test_gzip_json_and_error_codes(receiver):
 def test_real_envoy_exports_traces_to_the_receiver(tmp_path):
     from tests.collector.envoy_static import static_envoy
     store = TelemetryStore()
+    sent = 6 + 2
+
+    def every_request_whole():
+        # Envoy exports every 5 spans or on its flush timer, so a count of spans can be reached (a timer batch
+        # cutting the stream) with a request's last spans pending: its SERVER span, which ends last, and the
+        # /down retries' UF spans. Wait for one SERVER span per request sent and every CLIENT span's parent.
+        df = store.spans()
+        servers, clients = df[df[s.SPAN_KIND] == "SERVER"], df[df[s.SPAN_KIND] == "CLIENT"]
+        whole = len(servers) >= sent and set(clients[s.PARENT_SPAN_ID]) <= set(servers[s.SPAN_ID])
+        return (df,) if whole else None
+
     with OtlpReceiver(store, port=0) as receiver, static_envoy(tmp_path, otlp_port=receiver.port) as envoy:
         envoy.get("/ok", 6)
         envoy.get("/down", 2)
-        wait_until(lambda: len(store.spans()) >= 16, timeout=60, what="envoy spans")
-    df = store.spans()
+        (df,) = wait_until(every_request_whole, timeout=60, what="every request's spans from envoy")
+    assert (df[s.SPAN_KIND] == "SERVER").sum() == sent
     assert set(df[s.SERVICE_NAME]) == {"productpage-v1.bookinfo"}
     assert {"SERVER", "CLIENT"} <= set(df[s.SPAN_KIND])
     assert (df[df[s.RESPONSE_FLAGS].str.contains("UF")][s.RESPONSE_CODE] == 503).any()
