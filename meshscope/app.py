@@ -146,7 +146,8 @@ class Stack:
 
             extra = combine_extra(crashes.finding_source(self.backend),  # crash loops are findings
                                   canary_live.finding_source(self.backend.rates, self.backend.snapshot,
-                                                             journal=lambda: journal_of(self.backend)))
+                                                             journal=lambda: journal_of(self.backend),
+                                                             pairs=getattr(self.backend, "serving_pairs", None)))
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=extra)  # and so are canaries to roll back or promote
             backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle
@@ -275,6 +276,12 @@ class BundledBackend:
         from collector.query import istio_rates
 
         return istio_rates(self.store, window_s, end)
+
+    def serving_pairs(self, window_s: float, end: float) -> set[tuple[str, str]]:
+        """The canary source's cheap check beside `rates` (diagnose.canary.live.request_pairs; #18)."""
+        from diagnose.canary.live import request_pairs
+
+        return request_pairs(self.store, window_s, end)
 
     def rates_range(self, window_s: float, start: float, end: float, step: float) -> list[tuple[float, pd.DataFrame]]:
         """`rates(window_s, t)` at end, end - step, ... down to start, from one read of the store (a page's series)."""

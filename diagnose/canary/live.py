@@ -71,6 +71,10 @@ class Newcomers:
         for host, ver in serving_versions(frame):
             self.first.setdefault(host, {}).setdefault(ver, now)
 
+    def unseen(self, pairs: set[tuple[str, str]]) -> bool:
+        """Would `observe` note any of these (host, version) pairs? Only a pair not seen before changes anything."""
+        return any(h is not None and v and v != "unknown" and v not in self.first.get(h, {}) for h, v in pairs)
+
     def candidates(self, now: float) -> set[str]:
         """Services with a version that `is_new` could call a newcomer now (the only ones worth judging)."""
         out = set()
@@ -91,7 +95,8 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
                    every_s: float = 10.0, th: Thresholds = Thresholds(),
                    clock: Callable[[], float] = time.monotonic,
                    journal: Callable[[], Any] | None = None, newcomer_s: float = 6 * 3600.0,
-                   prime_s: float = 3600.0, observe_s: float = 30.0) -> Callable[[float], list[Finding]]:
+                   prime_s: float = 3600.0, observe_s: float = 30.0,
+                   pairs: Callable[[float, float], set[tuple[str, str]]] | None = None) -> Callable[[float], list[Finding]]:
     """A live loop `extra` source: fn(now) -> canary findings (MS5010 roll back, MS5011 promote).
 
     Without a weighted route the verdicts (a read of the whole window per step) are computed only while a
@@ -99,7 +104,12 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
     `observe_s`), a tenth of the window's cost on a mesh where nothing is being rolled out.
 
     `journal` gives the config journal: the window is then judged step by step where the weights moved,
-    against the version the rollout started from (diagnose.canary.steps)."""
+    against the version the rollout started from (diagnose.canary.steps).
+
+    `pairs(span, end)`: the (destination service, version) label pairs of the request counters a `rates(span,
+    end)` read would cover, or a superset (the bundled store: ~6 ms instead of ~60 ms for the rate frame). When
+    every pair is one `seen` knows already, the observation could change nothing and the rate frame is not read
+    (#18: the observation was ~0.7 % of a core on the idle demo)."""
     cache: dict[str, Any] = {"at": float("-inf"), "found": []}
     seen = Newcomers(window_s, newcomer_s)
 
@@ -130,7 +140,8 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
             since = cache.get("observed")
             # the stretch since the last look (the whole window the first time), with a scrape or two of slack
             span = window_s if since is None else min(window_s, max(observe_s, now - since + observe_s / 2))
-            seen.observe(rates(span, now), now)
+            if _may_be_new(pairs, seen, span, now):
+                seen.observe(rates(span, now), now)
             cache["observed"] = now
             if not seen.candidates(now):
                 cache["found"] = []
@@ -154,7 +165,34 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
         cache["found"] = findings_of(live, objects, root)
         return list(cache["found"])
 
+    found.seen = seen  # type: ignore[attr-defined]  # what the source knows (tests compare it)
     return found
 
 
-__all__ = ["LIVE_VERDICTS", "Newcomers", "finding_source", "serving_versions"]
+def request_pairs(store: Any, window_s: float, end: float) -> set[tuple[str, str]]:
+    """(destination service, version) label pairs of the request counters `istio_rates(store, window_s, end)`
+    reads, its baseline lookback included: a superset of the pairs that frame finds serving, from one filtered
+    read of three columns (no rates, no pandas)."""
+    import pyarrow.dataset as ds
+
+    from collector.query import BASELINE_LOOKBACK_S
+
+    lookback = min(float(window_s), BASELINE_LOOKBACK_S)
+    keys = [schema.DESTINATION_SERVICE, schema.DESTINATION_VERSION]
+    t = store.arrow("metrics", end - window_s - lookback, end + lookback, columns=[schema.METRIC, *keys],
+                    filter_expr=ds.field(schema.METRIC) == schema.ISTIO_REQUESTS_TOTAL)
+    return {(r[keys[0]], r[keys[1]]) for r in t.group_by(keys).aggregate([]).to_pylist()}
+
+
+def _may_be_new(pairs: Callable[[float, float], set[tuple[str, str]]] | None, seen: Newcomers, span: float,
+                now: float) -> bool:
+    """Could the stretch hold a version `seen` does not know? (yes when the pairs cannot be listed)"""
+    if pairs is None:
+        return True
+    try:
+        return seen.unseen(pairs(span, now))
+    except Exception:  # noqa: BLE001 - the rate frame decides, as without `pairs`
+        return True
+
+
+__all__ = ["LIVE_VERDICTS", "Newcomers", "finding_source", "request_pairs", "serving_versions"]
