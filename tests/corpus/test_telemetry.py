@@ -19,9 +19,11 @@ import yaml
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.parse.exposition import format_labels, parse_exposition
+from collector.parse.exposition import format_labels, parse_exposition, parse_sample_line
+from collector.sources.prom_api import PrometheusClient
 from collector.sources.prom_scrape import Scraper
 from collector.store import TelemetryStore
+from tests.util import wait_until
 
 ROOT = Path(__file__).parent / "telemetry"
 SOURCES: list[dict] = yaml.safe_load((ROOT / "sources.yaml").read_text())
@@ -35,6 +37,17 @@ def _bytes(name: str) -> bytes:
 def _sample_lines(raw: bytes) -> int:
     """Lines that are neither blank nor comments: each is one sample in the 0.0.4 text format."""
     return sum(1 for line in raw.splitlines() if line.strip() and not line.lstrip().startswith(b"#"))
+
+
+def _timestamped(raw: bytes) -> bool:
+    """Whether any sample line carries its own timestamp (a token after the value)."""
+    for line in raw.splitlines():
+        if not line.strip() or line.lstrip().startswith(b"#"):
+            continue
+        rest = line.rsplit(b"}", 1)[1] if b"}" in line else line.split(None, 1)[1]
+        if len(rest.split()) > 1:
+            return True
+    return False
 
 
 def _value(df: pd.DataFrame, metric: str, labels: str) -> float:
@@ -166,3 +179,68 @@ def test_prometheus_exposition_format_examples():
     df = parse_exposition(_bytes("prometheus/cmd/promtool/testdata/metrics-test.prom")).samples
     assert len(df) == 27
     assert _value(df, "go_gc_duration_seconds", 'quantile="1"') == 0.005201208
+
+
+def _serve(body: bytes) -> http.server.ThreadingHTTPServer:
+    """One loopback server per file: Prometheus tells targets apart by `instance` (host:port)."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("content-type", "text/plain; version=0.0.4")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_prometheus_api_answers_read_back(prometheus):
+    """The files scraped by a real Prometheus and read back through PrometheusClient (real API answers: values as
+    text, "NaN", labels as objects) give the parser's samples. Prometheus drops empty label values; files whose
+    samples carry their own timestamps (2014, negative) are left out: a live Prometheus keeps none of those."""
+    names = [n for n in EXPOSITION if not _timestamped(_bytes(n))]
+    assert "prometheus/model/textparse/promtestdata.txt" in names
+    servers = {n: _serve(_bytes(n)) for n in names}
+    instance = {n: f"127.0.0.1:{srv.server_address[1]}" for n, srv in servers.items()}
+    expected = {}
+    for n in names:
+        df = parse_exposition(_bytes(n)).samples
+        expected[n] = [(m, str(lab), le, v) for m, lab, le, v in zip(df["metric"], df["labels"], df["le"], df["value"])]
+
+    def key(row: dict) -> tuple:
+        labels = {k: v for k, v in row.items() if k not in ("__name__", "value", "instance", "job")}
+        labels = {k: v for k, v in labels.items() if isinstance(v, str) and v != ""}
+        return row["__name__"], labels, row["value"]
+
+    try:
+        with prometheus.scrape([f"http://{i}/metrics" for i in instance.values()]), PrometheusClient(prometheus.url) as client:
+            def read_back():
+                out = {}
+                for n in names:
+                    df = client.query_vector(f'{{instance="{instance[n]}",__name__!~"up|scrape_.*"}}')
+                    if len(df) < len(expected[n]):
+                        return None
+                    out[n] = [key(r) for r in df.to_dict("records")]
+                return out
+            got = wait_until(read_back, timeout=60, interval=0.5, what="every corpus sample in Prometheus")
+    finally:
+        for srv in servers.values():
+            srv.shutdown()
+            srv.server_close()
+    for n in names:
+        ours = {}
+        for m, lab, le, v in expected[n]:
+            labels = {k: v2 for k, v2 in parse_sample_line(f"m{{{lab}}} 0")[1].items() if v2 != ""}
+            ours[(m, format_labels(dict(sorted(labels.items()))), None if math.isnan(le) else le)] = v
+        theirs = {}
+        for m, lab, v in got[n]:
+            le = lab.pop("le", None)
+            theirs[(m, format_labels(dict(sorted(lab.items()))), None if le is None else float(le))] = v
+        assert theirs.keys() == ours.keys(), n
+        for k, v in ours.items():
+            assert theirs[k] == v or (math.isnan(v) and math.isnan(theirs[k])), (n, k)
