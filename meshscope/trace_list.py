@@ -5,10 +5,13 @@ request (~180k spans at 20 requests/s) took most of a core under a page's pollin
 fixed ten-second buckets of span start time (aligned to the epoch, so a bucket means the same rows whatever the
 window). The mergeable per-trace aggregates of each bucket lying wholly inside a window are kept with a
 fingerprint of the rows they were made from (count, sum and sum of squares of the start times, exact integer
-arithmetic). A request reads only the start-time column of its window, recomputes the fingerprints per bucket,
-summarises the buckets whose rows changed (new spans, late spans, spans evicted) and the two partial buckets at the
-window's edges, and merges (`dashboard.trace_summary`). Spans of one trace that fall in several buckets, arrive out
-of order or across requests merge exactly: the list equals the summary of every span of the window at once.
+arithmetic) and the serials of the store chunks overlapping it (`TelemetryStore.chunk_ranges`: chunks never change
+in place). A request reads the start times only of the buckets whose chunks changed (new or late spans, compaction,
+trims) or that lie below the store's memory floor or cutoff, recomputes their fingerprints, summarises those whose
+rows changed and the two partial buckets at the window's edges, and merges (`dashboard.trace_summary`): the kept
+buckets' merged body is looked up by trace key and never copied per request (`merge_into`). Spans of one trace that
+fall in several buckets, arrive out of order or across requests merge exactly: the list equals the summary of every
+span of the window at once.
 
 A live list holds every span that arrived before the request: concurrent requests for the same window share one
 computation, but only one that started after they arrived (at most one runs per window; requests arriving
@@ -28,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dashboard.coalesced import Coalesced
-from dashboard.trace_summary import TraceParts, key_index, merge_into, merge_parts, parts_of, split_parts
+from dashboard.trace_summary import LayeredParts, TraceParts, key_index, merge_into, merge_parts, parts_of, split_parts
 
 BUCKET_S = 10.0
 MAX_BUCKETS = 256  # kept buckets (the live 15 min is 91; the rest serve a past window or two)
@@ -41,6 +44,7 @@ _STRINGS = ("trace_id", "parent_span_id", "service_name", "name", "status_code")
 class _Bucket:
     fingerprint: tuple[int, ...]
     parts: TraceParts
+    chunks: tuple[int, ...] | None = None  # serials of the store chunks its rows lay in (None: unknown, re-read)
 
 
 @dataclass
@@ -59,13 +63,14 @@ class TraceList:
     _shared: Coalesced = field(default_factory=Coalesced)
     buckets_summarised: int = 0  # full buckets summarised (cache misses), for tests and self-checks
     buckets_reused: int = 0
+    buckets_checked: int = 0  # full buckets whose start times were read again (their chunks changed, or below floor)
 
     def parts(self, key: Any, bounds: Callable[[], tuple[int, int]]) -> TraceParts:
         """The merged parts of the window `bounds()` = (lo, hi) ns (inclusive), computed once for the concurrent
         callers of `key` (bounds are taken when the computation starts: a live window ends then)."""
         return self._shared.get(key, lambda: self.window_parts(*bounds()))
 
-    def window_parts(self, lo: int, hi: int) -> TraceParts:
+    def window_parts(self, lo: int, hi: int) -> TraceParts | LayeredParts:
         """Merged per-trace aggregates of the spans with lo <= start_time <= hi (ns since the epoch)."""
         with self._lock:
             store = self.store_of()
@@ -74,36 +79,64 @@ class TraceList:
                 self._body_key, self._body, self._body_index = (), merge_parts([]), pd.Index([])
                 self._store_id = id(store)
             width = int(self.bucket_s * _NS)
-            times = _times(store.arrow("spans", _ts(lo), _ts(hi), columns=["start_time"]), "start_time")  # cheap
-            if not len(times):
-                return merge_parts([])
-            index, prints = _fingerprints(times, width)
+            chunks, floor, cutoff = store.chunk_ranges("spans")
+            safe = max(floor, cutoff)  # from here up, a range's rows are those of the chunks overlapping it
+            serials = _serials(chunks, max(lo, safe), hi, width)
             kept: list[tuple[int, tuple]] = []  # full buckets whose rows did not change since summarised
-            todo: list[int] = []
-            for k, fp in zip(index.tolist(), prints):
-                full = k * width >= lo and (k + 1) * width - 1 <= hi
-                hit = self._buckets.get(k) if full else None
-                if hit is not None and hit.fingerprint == fp:
-                    self._buckets.move_to_end(k)
-                    kept.append((k, fp))
-                    self.buckets_reused += 1
-                else:
+            todo: list[int] = []  # buckets summarised now: changed, new, and the window's partial edges
+            check: list[int] = []  # full buckets whose chunks changed: their start times are read and printed
+            edges = {lo // width, hi // width}
+            for k in sorted(set(serials) | edges):
+                if k * width < lo or (k + 1) * width - 1 > hi:
                     todo.append(k)
-            fresh = self._summarise(store, todo, lo, hi, width)
+                    continue
+                hit = self._buckets.get(k)
+                if hit is not None and hit.chunks == serials[k]:
+                    self._reuse(k, hit, kept)
+                else:
+                    check.append(k)
+            # buckets below the floor or the cutoff (rows read back from disk, or leaving the window) and those whose
+            # chunks changed (new or late spans, compaction, trims): their start times are read and fingerprinted
+            reads = [(max(lo, k0 * width), min(hi, (k1 + 1) * width - 1)) for k0, k1 in _runs(check)]
+            if lo < safe:
+                reads.insert(0, (lo, min(hi, safe - 1)))
+            times = [_times(store.arrow("spans", _ts(a), _ts(b), columns=["start_time"]), "start_time")
+                     for a, b in reads]
+            times = [t for t in times if len(t)]
+            if times:
+                index, prints = _fingerprints(np.concatenate(times), width)
+                for k, fp in zip(index.tolist(), prints):
+                    if k * width < lo or (k + 1) * width - 1 > hi:
+                        continue  # a partial edge below the floor: already summarised
+                    self.buckets_checked += 1
+                    hit = self._buckets.get(k)
+                    if hit is not None and hit.fingerprint == fp:
+                        hit.chunks = serials.get(k) if k * width >= safe else None
+                        self._reuse(k, hit, kept)
+                    else:
+                        todo.append(k)
+            todo = sorted(set(todo))
+            fresh = self._summarise(store, todo, lo, hi, width, serials, safe)
             # the kept buckets merged once: most requests (no late span, the window's start still in the same
             # bucket) merge only that and the few fresh buckets
-            body_key = tuple(kept)
+            body_key = tuple(sorted(kept))
             if body_key != self._body_key:
-                self._body = merge_parts([self._buckets[k].parts for k, _ in kept])
+                self._body = merge_parts([self._buckets[k].parts for k, _ in body_key])
                 self._body_index = key_index(self._body)
                 self._body_key = body_key
             while len(self._buckets) > self.max_buckets:
                 self._buckets.popitem(last=False)
             return merge_into(self._body, self._body_index, fresh)
 
-    def _summarise(self, store: Any, todo: list[int], lo: int, hi: int, width: int) -> list[TraceParts]:
+    def _reuse(self, k: int, hit: _Bucket, kept: list[tuple[int, tuple]]) -> None:
+        self._buckets.move_to_end(k)
+        kept.append((k, hit.fingerprint))
+        self.buckets_reused += 1
+
+    def _summarise(self, store: Any, todo: list[int], lo: int, hi: int, width: int,
+                   serials: dict[int, tuple[int, ...]], safe: int) -> list[TraceParts]:
         """Summarise the buckets `todo` (one read per run of consecutive ones, one pass over all of them); keep
-        those wholly inside the window, with their rows' fingerprint."""
+        those wholly inside the window, with their rows' fingerprint and the chunks they were read from."""
         reads = [store.arrow("spans", _ts(max(lo, k0 * width)), _ts(min(hi, (k1 + 1) * width - 1)),
                              columns=SUMMARY_COLUMNS) for k0, k1 in _runs(todo)]
         reads = [t for t in reads if t.num_rows]
@@ -120,10 +153,21 @@ class TraceList:
             got = by_bucket[k]
             out.append(got)
             if k * width >= lo and (k + 1) * width - 1 <= hi:
-                self._buckets[k] = _Bucket(fp, got)
+                self._buckets[k] = _Bucket(fp, got, serials.get(k) if k * width >= safe else None)
                 self._buckets.move_to_end(k)
                 self.buckets_summarised += 1
         return out
+
+
+def _serials(chunks: tuple[tuple[int, int, int], ...], lo: int, hi: int, width: int) -> dict[int, tuple[int, ...]]:
+    """Per bucket of [lo, hi] that some chunk overlaps, the sorted serials of those chunks (its rows' version):
+    a loop over chunks and the buckets each spans (tens), not over rows."""
+    out: dict[int, list[int]] = {}
+    for serial, t_min, t_max in chunks:
+        a, b = max(t_min, lo), min(t_max, hi)
+        for k in range(a // width, b // width + 1) if a <= b else ():
+            out.setdefault(k, []).append(serial)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
 def _ts(ns: int) -> pd.Timestamp:

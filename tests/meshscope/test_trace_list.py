@@ -265,3 +265,38 @@ def test_merges_fold_by_trace_id_so_colliding_trace_keys_never_merge_two_traces(
     assert isinstance(layered, LayeredParts) == (keys == "unique body")  # the fallback when not unique
     assert [select_traces(layered, f) for f in FILTERS] == want
     assert [select_traces(merge_parts([body, fresh]), f) for f in FILTERS] == want
+
+
+def test_only_buckets_whose_chunks_changed_are_read_again_and_a_compaction_summarises_nothing_again():
+    """A bucket is re-read only when the store chunks overlapping it changed; a compaction replaces chunks without
+    changing rows, so its buckets are re-fingerprinted but keep their summaries."""
+    rng = random.Random(5)
+    old = sorted(_spans(rng, 150, 100.0), key=lambda r: r["start_ns"])
+    new = [dict(r, start_ns=r["start_ns"] + 130 * 10**9) for r in sorted(_spans(rng, 60, 30.0),
+                                                                          key=lambda r: r["start_ns"])]
+    clock = [T0 + 300.0]
+    store = TelemetryStore(window_s=3600.0, clock=lambda: clock[0])
+    src = _At(store, clock)
+    window = clock[0] - int(T0 // BUCKET_S) * BUCKET_S
+    filters = TraceFilters(limit=10_000, window_s=window)
+    try:
+        for i in range(0, len(old), 20):  # small adds: each its own chunk, well under the compaction threshold
+            store.add_spans(_table(old[i:i + 20]))
+        assert src.traces(filters) == _reference(src, window, None, filters)
+        tl = src._trace_list
+        before = dict(tl._buckets)
+        chunks_before = len(store.chunk_ranges("spans")[0])
+        checked, summarised = tl.buckets_checked, tl.buckets_summarised
+        for r in new:  # one add per span: enough small chunks for the store to compact them with the old ones
+            store.add_spans(_table([r]))
+        assert len(store.chunk_ranges("spans")[0]) < chunks_before + len(new)  # compacted
+        assert src.traces(filters) == _reference(src, window, None, filters)
+        assert tl.buckets_checked > checked  # the old buckets' chunks changed: their start times were read ...
+        assert all(tl._buckets[k] is b for k, b in before.items())  # ... but their rows had not: not summarised
+        new_buckets = {r["start_ns"] // int(BUCKET_S * 1e9) for r in new}
+        assert 0 < tl.buckets_summarised - summarised <= len(new_buckets)
+        checked, summarised = tl.buckets_checked, tl.buckets_summarised
+        assert src.traces(filters) == _reference(src, window, None, filters)
+        assert (tl.buckets_checked, tl.buckets_summarised) == (checked, summarised)  # nothing changed: nothing read
+    finally:
+        store.close()
