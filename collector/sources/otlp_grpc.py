@@ -19,8 +19,8 @@ Istio's `opentelemetry` tracing provider speak OTLP/gRPC: `LogsService/Export` a
 - Decoded rows are handed to one writer thread that stores them in batches (every `flush_interval`
   seconds, like an OpenTelemetry Collector's batch processor): a sidecar's Export call never waits
   for the store's write-ahead log (an fsync on a busy disk can take seconds, and Envoy drops
-  access logs while its calls are pending). At most `max_pending_rows` wait; beyond that a call
-  gets UNAVAILABLE (the exporter retries later) instead of growing memory without bound.
+  access logs while its calls are pending). At most `max_pending_rows` rows and `max_pending_bytes`
+  bytes of them wait; beyond that a call gets UNAVAILABLE (the exporter retries later) instead of growing memory without bound.
 - An acknowledged row is kept until the store has it (#18): the sender got OK and will not send it
   again, and a store commit that fails stores nothing, so the writer keeps a batch whose commit
   failed (a full disk, a directory that cannot be written) at the head of the queue and tries it
@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4317
 DEFAULT_MAX_MESSAGE = 16 * 2**20
+# the rows waiting for the writer, in their Arrow bytes (~160 a row of Istio's access-log fields, more with long paths
+# and headers): 500,000 rows alone, the bound before, let the queue hold 80 MB to a few hundred (#18)
+MAX_PENDING_BYTES = 32 * 2**20
 LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
 TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
 
@@ -68,12 +71,15 @@ class OtlpGrpcReceiver:
 
     def __init__(self, store: TelemetryStore, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE, trust_domain: str = "cluster.local",
-                 workers: int = 4, flush_interval: float = 0.25, max_pending_rows: int = 500_000) -> None:
+                 workers: int = 4, flush_interval: float = 0.25, max_pending_rows: int = 500_000,
+                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
         self.store = store
         self.flush_interval = flush_interval
         self.max_pending_rows = max_pending_rows
+        self.max_pending_bytes = max_pending_bytes
         self._pending: list[pa.Table] = []
         self._pending_rows = 0  # queued and being stored: counted until the store has them
+        self._pending_bytes = 0  # their Arrow bytes: what the queue holds in memory
         self._pending_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -147,11 +153,12 @@ class OtlpGrpcReceiver:
             batch, self._pending = self._pending, []
         if not batch:
             return 0
+        nbytes = sum(t.nbytes for t in batch)
         table = pa.concat_tables(batch) if len(batch) > 1 else batch[0]
         try:
             n = self.store.add_requests(table)
         except ValueError as exc:  # these rows can never be stored: drop them, not every batch behind them
-            self._release(table.num_rows)
+            self._release(table.num_rows, nbytes)
             self._lose(table.num_rows, "refused", exc)
             return 0
         except Exception as exc:  # noqa: BLE001 - the failed commit stored nothing: keep the rows, try again
@@ -164,7 +171,7 @@ class OtlpGrpcReceiver:
                 log.warning("OTLP/gRPC access logs: the store failed (%d rows kept, retried every %.2f s): %s",
                             table.num_rows, self.flush_interval, exc)
             return 0
-        self._release(table.num_rows)
+        self._release(table.num_rows, nbytes)
         if self._failing:
             self._failing = False
             log.warning("OTLP/gRPC access logs: the store works again (%d kept rows stored)", table.num_rows)
@@ -172,9 +179,10 @@ class OtlpGrpcReceiver:
         selfmetrics.count_ingested(self.name, "requests", n)
         return n
 
-    def _release(self, rows: int) -> None:
+    def _release(self, rows: int, nbytes: int) -> None:
         with self._pending_lock:
             self._pending_rows -= rows
+            self._pending_bytes -= nbytes
 
     def _lose(self, rows: int, reason: str, exc: BaseException | None) -> None:
         self.rows_lost += rows
@@ -189,6 +197,7 @@ class OtlpGrpcReceiver:
         self.flush()
         with self._pending_lock:  # the store still fails: nothing will take these rows any more
             lost, self._pending, self._pending_rows = sum(t.num_rows for t in self._pending), [], 0
+            self._pending_bytes = 0
         if lost:
             self._lose(lost, "stopped", None)
 
@@ -218,16 +227,21 @@ class OtlpGrpcReceiver:
             result = decode_access_logs(body, origin=f"otlp-grpc:{context.peer()}", trust_domain=self.trust_domain)
         except OtelLogError as exc:
             self._refuse(context, "logs", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        nbytes = result.table.nbytes
         with self._pending_lock:
-            full = self._pending_rows + result.table.num_rows > self.max_pending_rows
+            # bounded in bytes as well as rows (a row's size varies with its paths and headers); one call's rows
+            # are always taken when nothing waits, however large (max_message_bytes bounds them)
+            full = (self._pending_rows + result.table.num_rows > self.max_pending_rows
+                    or (self._pending_bytes > 0 and self._pending_bytes + nbytes > self.max_pending_bytes))
             if not full and result.table.num_rows:
                 self._pending.append(result.table)
                 self._pending_rows += result.table.num_rows
+                self._pending_bytes += nbytes
         if full:  # the store is behind: the exporter retries UNAVAILABLE later
             if not self._failing:  # a failing store is retried on the writer's schedule, not per refused call
                 self._wake.set()
             self._refuse(context, "logs", grpc.StatusCode.UNAVAILABLE,
-                         f"{self._pending_rows} rows waiting for the store; retry later")
+                         f"{self._pending_rows} rows ({self._pending_bytes} bytes) waiting for the store; retry later")
         if not self._started:  # used without start(): store at once
             self.flush()
         reply = ExportLogsServiceResponse()

@@ -159,6 +159,24 @@ def test_rows_wait_for_the_writer_in_a_bounded_queue_and_overflow_asks_the_expor
     assert len(store.requests()) == 4  # stop() stores what was accepted
 
 
+def test_the_queue_is_bounded_in_bytes_and_overflow_asks_the_exporter_to_retry():
+    """Rows waiting for the writer are bounded by their bytes, not only their count: past `max_pending_bytes` a call
+    gets UNAVAILABLE (retried) and nothing of it is kept; one call is always taken when nothing waits."""
+    store = TelemetryStore(window_s=10**9)
+    line = _text_lines()[0]
+    rx = OtlpGrpcReceiver(store, port=0, flush_interval=60.0, max_pending_bytes=1)  # the writer sleeps: rows queue up
+    with rx, grpc.insecure_channel(rx.endpoint) as ch:
+        raw = ch.unary_unary(f"/{LOGS_SERVICE}/Export", response_deserializer=ExportLogsServiceResponse.FromString)
+        raw(request([{"body": line}] * 3), timeout=10)  # nothing waits: taken, however many bytes
+        with pytest.raises(grpc.RpcError) as err:
+            raw(request([{"body": line}]), timeout=10)  # one row more is over the bytes: retry later
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "bytes" in err.value.details()
+        wait_until(lambda: len(store.requests()) == 3, timeout=10, what="the overflow wakes the writer")
+        wait_until(lambda: rx._pending_bytes == 0, timeout=10, what="the stored rows' bytes released")
+        raw(request([{"body": line}]), timeout=10)  # room again
+    assert len(store.requests()) == 4  # stop() stores what was accepted; the refused row was never kept
+
+
 def _export_with_ids(ids: list[str]) -> bytes:
     """One logs export whose records carry these request ids (the recorded line's id replaced)."""
     line = _text_lines()[0]
