@@ -55,17 +55,19 @@ def store_mb(port: int) -> float:
     return float(m.group(1)) / 2**20 if m else float("nan")
 
 
-def holders(path: Path) -> dict[str, float]:
-    """What held the memory at the probe's last line (MB): each allocator's own books beside the kernel's.
+def holders(path: Path, peak: bool = False) -> dict[str, float]:
+    """What held the memory at the probe's last line, or with `peak` at its line of highest RSS (MB): each
+    allocator's own books beside the kernel's, and what waited to be stored (the receivers' queues, the access-log
+    lines not read yet: `queues`, from the probe's lines of code that has them).
 
     `unexplained` is resident anonymous memory none of the allocators' books covers (RSS minus file pages,
     jemalloc's resident, glibc's heaps and blocks mapped on their own, pymalloc's arenas, thread stacks)."""
     import json
 
     try:
-        line = path.read_text().splitlines()[-1]
-        snap = json.loads(line)
-    except (OSError, IndexError, ValueError):
+        snaps = [json.loads(line) for line in path.read_text().splitlines()]
+        snap = max(snaps, key=lambda x: x["smaps"]["rss"]) if peak else snaps[-1]
+    except (OSError, IndexError, ValueError, KeyError):
         return {}
     sm, gl, pm, je = snap["smaps"], snap.get("glibc", {}), snap.get("pymalloc", {}), snap.get("jemalloc", {})
     out = {"rss": sm["rss"], "file pages": sm.get("file", 0.0), "jemalloc resident": je.get("resident", 0.0),
@@ -75,7 +77,8 @@ def holders(path: Path) -> dict[str, float]:
            "thread stacks": sm.get("thread_stacks", 0.0), "lazily freed": sm.get("lazyfree", 0.0)}
     out["unexplained"] = (sm["rss"] - out["file pages"] - out["jemalloc resident"] - out["glibc heaps"]
                           - out["glibc mapped blocks"] - out["pymalloc arenas"] - out["thread stacks"] - sm.get("other_special", 0.0))
-    out["minutes"] = (snap["t"] - json.loads(path.read_text().splitlines()[0])["t"]) / 60
+    out.update(snap.get("queues", {}))
+    out["minutes"] = (snap["t"] - snaps[0]["t"]) / 60
     return out
 
 
@@ -118,6 +121,7 @@ def soak(rate: float, seconds: float, warmup: float, every: float) -> tuple[list
             stop.set()
             poller.join(timeout=35)
             run.holders = holders(Path(probe))  # type: ignore[attr-defined]
+            run.peak_holders = holders(Path(probe), peak=True)  # type: ignore[attr-defined]
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         finally:
@@ -153,10 +157,10 @@ def main() -> None:
         report(f"{tag} meshscope rss minus store slope second half", slope_mb_per_min(list(t[h:]), list(rest[h:])), "MB/min")
         report(f"{tag} meshscope rss minus store end", float(rest[-1]), "MB")
     report(f"{tag} meshscope threads max", threads_max, "threads")
-    held = getattr(run, "holders", {})
-    if held:
-        print(f"# where RSS sat at the probe's last line (minute {held.pop('minutes'):.0f} of the probe): "
-              + ", ".join(f"{k} {v:.0f}" for k, v in held.items()) + " MB", flush=True)
+    for what, held in (("last line", getattr(run, "holders", {})), ("line of highest RSS", getattr(run, "peak_holders", {}))):
+        if held:
+            print(f"# where RSS sat at the probe's {what} (minute {held.pop('minutes'):.1f} of the probe): "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in held.items()) + " MB", flush=True)
     loads = run.loads  # type: ignore[attr-defined]
     print(f"# load average over the run: min {min(loads):.1f}, median {float(np.median(loads)):.1f}, "
           f"max {max(loads):.1f} on {os.cpu_count()} cores", flush=True)

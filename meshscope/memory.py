@@ -112,8 +112,23 @@ def probe_from_environment(stack: Any = None) -> Any:
     carry the telemetry store's own bytes beside the allocators' books."""
     from meshscope import memory_probe
 
-    def extra() -> dict[str, Any]:
-        store = getattr(stack, "store", None)
-        return {"store_mb": round(store.nbytes / 2**20, 1)} if store is not None else {}
+    return memory_probe.from_environment(lambda: stack_figures(stack))
 
-    return memory_probe.from_environment(extra)
+
+def stack_figures(stack: Any) -> dict[str, Any]:
+    """The running stack's own figures for a probe line: the store's bytes, and what waits to be stored, in memory
+    (the OTLP receivers' queues) and on disk (access-log lines not read yet): the holders to look at when RSS peaks
+    while the process gets too little CPU (#18)."""
+    out: dict[str, Any] = {}
+    if (store := getattr(stack, "store", None)) is not None:
+        out["store_mb"] = round(store.nbytes / 2**20, 1)
+    queues = {}
+    if (otlp := getattr(stack, "otlp", None)) is not None:
+        queues["otlp_http_pending_mb"] = round(otlp.admission.pending_bytes / 2**20, 3)
+    if (grpc := getattr(stack, "otlp_grpc", None)) is not None:
+        queues["otlp_grpc_pending_mb"] = round(grpc.pending_bytes / 2**20, 3)
+    if (tailer := getattr(getattr(stack, "backend", None), "tailer", None)) is not None:
+        queues["access_log_backlog_mb"] = round(tailer.backlog_bytes() / 2**20, 3)
+    if queues:
+        out["queues"] = queues
+    return out

@@ -210,6 +210,16 @@ class AccessLogTailer:
                 self._close(o)
             self._open.clear()
 
+    def backlog_bytes(self) -> int:
+        """Bytes written to the followed files and not stored yet: what waits on disk (for the memory probe, #18)."""
+        total = 0
+        for o in list(self._open.values()):
+            try:
+                total += max(0, os.fstat(o.fh.fileno()).st_size - o.cursor.offset)
+            except (OSError, ValueError, AttributeError):  # closed or being reopened by the poll right now
+                pass
+        return total
+
     # -- internals
     def _run(self) -> None:
         while not self._stop.is_set():

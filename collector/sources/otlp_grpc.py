@@ -124,6 +124,11 @@ class OtlpGrpcReceiver:
         """host:port for gRPC exporters (Envoy's grpc_service cluster, an OTel Collector's otlp exporter)."""
         return f"{self._host}:{self._port}"
 
+    @property
+    def pending_bytes(self) -> int:
+        """Arrow bytes of the rows waiting for the writer (bounded by `max_pending_bytes`)."""
+        return self._pending_bytes
+
     # -- Source protocol
     def poll(self) -> int:
         return 0  # push-based

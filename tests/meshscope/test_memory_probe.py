@@ -65,3 +65,41 @@ def test_probe_books_match_the_kernel_and_follow_allocations(tmp_path):
     assert during["threads"]["by_name"].get("probe-test-thread") == 1
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert len(lines) == 2 and all(x["smaps"]["rss"] > 0 for x in lines)
+
+
+def test_probe_lines_name_what_waits_to_be_stored(tmp_path):
+    """A probe line carries the store's bytes and what waits to be stored: access-log lines written and not read
+    yet (on disk), the OTLP receivers' queues (in memory); each figure follows what really waits."""
+    from types import SimpleNamespace
+
+    from collector.sources.access_log import AccessLogTailer
+    from collector.sources.otlp import OtlpReceiver
+    from collector.sources.otlp_grpc import OtlpGrpcReceiver
+    from collector.store import TelemetryStore
+    from tests.collector.test_tail_round import JSON_REAL
+
+    store = TelemetryStore(window_s=10**9)
+    log = tmp_path / "ns.wl.log"
+    log.write_bytes(b"\n".join(JSON_REAL) + b"\n")
+    tailer = AccessLogTailer([str(log)], store)
+    http, grpc = OtlpReceiver(store, port=0), OtlpGrpcReceiver(store, port=0)
+    try:
+        stack = SimpleNamespace(store=store, otlp=http, otlp_grpc=grpc, backend=SimpleNamespace(tailer=tailer))
+        tailer.poll()
+        first = memory.stack_figures(stack)
+        assert "store_mb" in first and first["queues"] == {
+            "otlp_http_pending_mb": 0.0, "otlp_grpc_pending_mb": 0.0, "access_log_backlog_mb": 0.0}
+        more = b"\n".join(JSON_REAL * 20) + b"\n"
+        with open(log, "ab") as f:
+            f.write(more)  # written, not read yet
+        http.admission.enter(3 * 2**20)  # a batch admitted and being decoded
+        queues = memory.stack_figures(stack)["queues"]
+        assert queues["access_log_backlog_mb"] == round(len(more) / 2**20, 3)
+        assert queues["otlp_http_pending_mb"] == 3.0
+        http.admission.leave(3 * 2**20)
+        tailer.poll()
+        assert memory.stack_figures(stack)["queues"]["access_log_backlog_mb"] == 0.0
+    finally:
+        tailer.stop()
+        http.stop()
+        grpc.stop()
