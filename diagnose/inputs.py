@@ -25,6 +25,7 @@ PROBLEM_CODES = {
     "no-api-version": "MS0006",
     "bad-field": "MS0007",
     "over-limit": "MS0040",  # mesh.config.limits.OVER_LIMIT
+    "not-an-object": "MS0024",  # mesh.config.loader.NOT_AN_OBJECT (LoadResult.skipped): info
 }
 
 #: API versions served per group (objects of other versions are flagged, not dropped).
