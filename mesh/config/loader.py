@@ -29,6 +29,9 @@ NO_KIND = "no-kind"
 NO_API_VERSION = "no-api-version"
 NO_NAME = "no-name"
 BAD_FIELD = "bad-field"
+# LoadResult.skipped's reason: a document or file that is not a Kubernetes object (a kustomization, its side files,
+# a values or params file kept beside the manifests). Info, not a problem: `apply` and the control API go on.
+NOT_AN_OBJECT = "not-an-object"
 
 
 @dataclass
@@ -55,11 +58,13 @@ class LoadResult:
     objects: list[ConfigObject] = field(default_factory=list)
     problems: list[LoadProblem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    skipped: list[LoadProblem] = field(default_factory=list)  # not Kubernetes objects (NOT_AN_OBJECT), said once
 
     def extend(self, other: LoadResult) -> None:
         self.objects.extend(other.objects)
         self.problems.extend(other.problems)
         self.files.extend(other.files)
+        self.skipped.extend(other.skipped)
 
 
 def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadProblem]]:
@@ -105,7 +110,13 @@ def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] =
     files, problems = expand_paths(paths)
     named = {Path(p) for p in paths}
     result = LoadResult(problems=problems)
+    side = kustomize_side_files(files)
     for f in files:
+        if (why := side.get(f.resolve())) is not None:
+            result.files.append(str(f))
+            result.skipped.append(LoadProblem(str(f), 0, f"not a Kubernetes object ({why}), skipped",
+                                              reason=NOT_AN_OBJECT))
+            continue
         try:
             too_big = limits.size_problem(f.stat().st_size, "file")  # before reading: never load a huge file
             if too_big:
@@ -164,6 +175,12 @@ def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded
         result.problems.append(LoadProblem(filename, doc.line, f"document is a {_type_word(data)}, not an object "
                                            "with apiVersion/kind/metadata", reason=NOT_MAPPING))
         return
+    if not any(k in data for k in ("apiVersion", "kind", "metadata")):
+        # settings kept beside the manifests (kustomize params and configurations, Helm values): nothing of an
+        # object's shape. A document with any of the three is meant as an object and its gaps are reported.
+        result.skipped.append(LoadProblem(filename, doc.line, "not a Kubernetes object (no apiVersion, kind or "
+                                          "metadata), skipped", reason=NOT_AN_OBJECT))
+        return
     kind = data.get("kind")
     if isinstance(kind, str) and (kind == "List" or kind.endswith("List")) and "items" in data:
         items = data.get("items")
@@ -195,6 +212,46 @@ def _is_kustomization_file(filename: str) -> bool:
     return filename.replace("\\", "/").rsplit("/", 1)[-1] in KUSTOMIZATION_FILE_NAMES
 
 
+# kustomization fields naming files kustomize reads itself (generator sources, patches, transformer configs):
+# (field, key of each entry holding the path; None: the entry is the path)
+_SIDE_FILE_FIELDS = (("configMapGenerator", "files"), ("configMapGenerator", "envs"), ("configMapGenerator", "env"),
+                     ("secretGenerator", "files"), ("secretGenerator", "envs"), ("secretGenerator", "env"),
+                     ("patches", "path"), ("patchesJson6902", "path"), ("patchesStrategicMerge", None),
+                     ("configurations", None), ("generators", None), ("transformers", None), ("validators", None),
+                     ("replacements", "path"), ("helmCharts", "valuesFile"), ("openapi", "path"))
+
+
+def kustomize_side_files(files: Iterable[Path]) -> dict[Path, str]:
+    """Files the kustomizations among `files` read as patches, generator inputs or configuration (resolved path ->
+    why it is not an object): a strategic-merge patch looks like an object but holds only the fields it changes,
+    and a JSON patch or a params file is no object at all. `resources` are objects and stay."""
+    side: dict[Path, str] = {}
+    for k in files:
+        if not _is_kustomization_file(str(k)):
+            continue
+        try:
+            if limits.size_problem(k.stat().st_size, "file"):
+                continue
+            docs, _ = parse_documents(k.read_bytes().decode("utf-8-sig"))
+        except (OSError, UnicodeDecodeError):
+            continue  # reported when the file itself is loaded
+        for doc in docs:
+            if isinstance(doc.data, dict):
+                for name, entry in _side_file_refs(doc.data):
+                    if isinstance(name, str) and name and "\n" not in name and "://" not in name:
+                        side.setdefault((k.parent / name.rsplit("=", 1)[-1].strip()).resolve(), f"{entry} of {k}")
+    return side
+
+
+def _side_file_refs(kustomization: dict[str, Any]) -> Iterable[tuple[Any, str]]:
+    for field_name, key in _SIDE_FILE_FIELDS:
+        value = kustomization.get(field_name)
+        for entry in value if isinstance(value, list) else [value] if value is not None else []:
+            refs = entry.get(key) if key is not None and isinstance(entry, dict) else entry if key is None else None
+            for ref in refs if isinstance(refs, list) else [refs]:
+                yield ref, f"{field_name}.{key}" if key else field_name
+
+
 def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str],
                 default_ns: str | None) -> None:
     data, lines, line = doc.data, doc.lines, doc.line
@@ -205,10 +262,13 @@ def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: 
         return
     kind = data.get("kind")
     api = data.get("apiVersion")
-    if isinstance(api, str) and group_of(api) in BUILD_TOOL_GROUPS:
-        return  # a kustomization/kpt/skaffold file beside the manifests: not an object to analyze
-    if api is None and kind in (None, "Kustomization", "Component") and _is_kustomization_file(filename):
-        return  # kustomize reads its file by name; apiVersion/kind are optional there (kubeflow omits them)
+    tool = isinstance(api, str) and group_of(api) in BUILD_TOOL_GROUPS  # a kustomization/kpt/skaffold file
+    if tool or (api is None and kind in (None, "Kustomization", "Component") and _is_kustomization_file(filename)):
+        # kustomize reads its file by name; apiVersion/kind are optional there (kubeflow omits them)
+        what = f"{kind or 'config'} of {group_of(api)}" if tool else "kustomization file"
+        result.skipped.append(LoadProblem(filename, line, f"not a Kubernetes object ({what}), skipped",
+                                          reason=NOT_AN_OBJECT))
+        return
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     name = str(name) if isinstance(name, (str, int)) and not isinstance(name, bool) else None

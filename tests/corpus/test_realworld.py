@@ -91,3 +91,27 @@ def test_the_cli_agrees_on_a_set_applied_with_n():
     serious = [f for f in json.loads(r.stdout) if f["severity"] != "info"]
     assert [(f["equivalents"][0], f["resource"]["kind"], f["resource"]["namespace"], f["resource"]["name"])
             for f in serious] == [("IST0130", "VirtualService", "tutorial", "recommendation")]
+
+
+KUSTOMIZE_TREES = sorted({p.parent.relative_to(ROOT / "files").parts[:2] for p in (ROOT / "files").rglob("kustomization.y*ml")})
+
+
+@pytest.mark.parametrize("tree", ["/".join(t) for t in KUSTOMIZE_TREES])
+def test_a_kustomize_tree_as_kept_upstream_loads_without_input_problems(tree):
+    """Each kustomize tree of the corpus, walked as a folder: every file gives objects or is skipped as no object
+    (info MS0024: kustomizations, their patches and params), none is reported as broken or defined twice (the
+    kubeflow sidecar patch, a partial Deployment named as its base, was a second definition of it)."""
+    from mesh.config.loader import NOT_AN_OBJECT
+
+    root = ROOT / "files" / tree
+    loaded = load_paths([root])
+    assert loaded.problems == []
+    keys = [o.key for o in loaded.objects]
+    assert len(keys) == len(set(keys))
+    skipped = {Path(p.file) for p in loaded.skipped}
+    assert set(root.rglob("kustomization.y*ml")) <= skipped and {p.reason for p in loaded.skipped} == {NOT_AN_OBJECT}
+    assert set(root.rglob("*.y*ml")) == {Path(o.source.file) for o in loaded.objects} | skipped
+    found = analyze(Snapshot(loaded.objects), problems=[*loaded.problems, *loaded.skipped])
+    inputs = [f for f in found if f.code.startswith("MS00") and f.severity != "info"]
+    assert inputs == [], [str(f) for f in inputs]
+    assert {f.code for f in found if f.resource and f.resource.kind == "File"} <= {"MS0024"}

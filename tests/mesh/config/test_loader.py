@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesh.config import load_paths, load_text
-from mesh.config.loader import NO_KIND, NOT_MAPPING, NOT_YAML
+from mesh.config.loader import NO_KIND, NOT_AN_OBJECT, NOT_MAPPING, NOT_YAML
 
 VS = """\
 apiVersion: networking.istio.io/v1
@@ -156,8 +156,9 @@ def test_folder_walk_skips_json_that_is_not_a_kubernetes_object(tmp_path: Path):
     (tmp_path / "svc.json").write_text('{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}')
     r = load_paths([tmp_path])
     assert [o.name for o in r.objects] == ["s"] and r.problems == []
-    named = load_paths([tmp_path / "expected.json"])  # named explicitly: it must be a Kubernetes object
-    assert [p.reason for p in named.problems] == ["no-kind"]
+    named = load_paths([tmp_path / "expected.json"])  # named explicitly: said to be skipped, and why
+    assert named.problems == [] and named.objects == []
+    assert [(p.reason, p.file) for p in named.skipped] == [(NOT_AN_OBJECT, str(tmp_path / "expected.json"))]
 
 
 def test_keys_written_twice_are_reported_with_both_lines():
