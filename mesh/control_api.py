@@ -215,7 +215,8 @@ class ControlServer:
                 who = f"meshscope {verb} -f {filename}"
                 r = self.mesh.apply(objects, who=who) if verb == "apply" else self.mesh.delete(objects, who=who)
                 return 200, {"changed": r.changed, "seconds": r.seconds, "in_sync": r.in_sync,
-                             "warnings": [d.summary() for d in duplicates] + list(r.warnings)}
+                             "warnings": [d.summary() for d in duplicates] + [str(p) for p in res.skipped]
+                             + list(r.warnings)}
         except ConfigRejected as exc:
             return 409, {"error": "config rejected; the previous config is still serving", "problems": exc.problems}
         return 404, {"error": f"no such endpoint: {method} {path}"}

@@ -15,7 +15,7 @@ import yaml
 from diagnose.slo import asm, importers
 from diagnose.slo.spec import SLO, SpecError, is_slo_object, problem_for, slo_from_object
 from mesh.config import ConfigObject, LoadProblem, load_text
-from mesh.config.loader import expand_paths
+from mesh.config.loader import NOT_AN_OBJECT, expand_paths
 
 
 @dataclass
@@ -73,7 +73,9 @@ def load_slo_text(text: str, filename: str = "<text>") -> SloLoad:
             out.slos.extend(slos)
             out.problems.extend(LoadProblem(file=filename, line=line, message=f"{f}: {m}", kind="Sloth",
                                             name=str(doc.get("service")), field=f) for f, m in problems)
-    out.problems.extend(p for p in loaded.problems if not (p.field == "kind" and p.line in sloth_lines))
+    # an SLO file holds only SLOs: a document the config loader skipped as no object (not Sloth's) is a problem here
+    out.problems.extend(p for p in [*loaded.problems, *loaded.skipped]
+                        if p.line not in sloth_lines or (p.field != "kind" and p.reason != NOT_AN_OBJECT))
     return out
 
 

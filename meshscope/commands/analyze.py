@@ -172,18 +172,19 @@ def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignor
     from mesh.config import Snapshot
     from meshscope.cluster_analyze import overlay
 
+    problems = [*loaded.problems, *loaded.skipped]  # skipped files are said to be (info MS0024), not analyzed
     if not clusters:
         from mesh.config.defaults import assumed_ingress
         implied = assumed_ingress(mesh_config, loaded.objects)  # files only: istioctl's stand-in ingress gateway
         snap = Snapshot(loaded.objects + implied, mesh_config)
         objects = [o for o in snap.objects if o not in implied]
-        return analyze(snap, ignore=ignore, problems=loaded.problems, suppressions=suppressions), objects
+        return analyze(snap, ignore=ignore, problems=problems, suppressions=suppressions), objects
     # A local file replacing a cluster object is the point of the overlay, not a duplicate (MS0011):
     # only definitions repeated among the local files are reported.
     snaps = {name: Snapshot(overlay(objs, loaded.objects), mesh_config) for name, objs in clusters.items()}
     found: list = []
     for i, snap in enumerate(snaps.values()):
-        found += analyze(snap, ignore=ignore, problems=loaded.problems if i == 0 else (), suppressions=suppressions)
+        found += analyze(snap, ignore=ignore, problems=problems if i == 0 else (), suppressions=suppressions)
     if len(snaps) > 1:
         cross = inconsistent_services(snaps)
         for snap in snaps.values():
