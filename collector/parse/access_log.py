@@ -47,7 +47,7 @@ TEXT_PATTERN = (
     r'(?P<duration>[0-9]+) (?P<upstream_service_time>\S+) "(?P<x_forwarded_for>[^"]*)" "(?P<user_agent>[^"]*)" '
     r'"(?P<request_id>[^"]*)" "(?P<authority>[^"]*)" "(?P<upstream_host>[^"]*)" (?P<upstream_cluster>\S+) '
     r'(?P<upstream_local_address>\S+) (?P<downstream_local_address>\S+) (?P<downstream_remote_address>\S+) '
-    r'(?P<requested_server_name>\S+)(?: (?P<route_name>\S+))?[ \t\r]*$'
+    r'(?P<requested_server_name>\S+)(?: (?P<route_name>\S(?:.*\S)?))?[ \t\r]*$'
 )
 _ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})$"
 
@@ -311,7 +311,7 @@ LENIENT_PATTERN = (
     r'(?P<duration>\S+) (?P<upstream_service_time>\S+) "(?P<x_forwarded_for>.*?)" "(?P<user_agent>.*)" '
     r'"(?P<request_id>[^"]*)" "(?P<authority>[^"]*)" "(?P<upstream_host>[^"]*)" (?P<upstream_cluster>\S+) '
     r'(?P<upstream_local_address>\S+) (?P<downstream_local_address>\S+) (?P<downstream_remote_address>\S+) '
-    r'(?P<requested_server_name>\S+)(?: (?P<route_name>\S+))?[ \t\r]*$'
+    r'(?P<requested_server_name>\S+)(?: (?P<route_name>\S(?:.*\S)?))?[ \t\r]*$'
 )
 _TEXT_NUMBERS = ("response_code", "bytes_received", "bytes_sent", "duration")
 
@@ -429,7 +429,10 @@ def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array]
                 cols["path"] = pc.take(both, pa.array(where))
             good &= fits
             continue
-        fits = (n_tok == want) | ((j == 14) & (n_tok == want - 1))  # older formats end before ROUTE_NAME
+        if j == 14:  # older formats end before ROUTE_NAME; a route name (any text, VirtualService http[].name) may hold spaces
+            fits = n_tok >= want - 1
+        else:
+            fits = n_tok == want
         good &= fits
         pos = np.concatenate([starts + k for k, _ in names])
         missing = np.concatenate([n_tok <= k for k, _ in names])  # only route_name may be missing in a row that fits
@@ -437,6 +440,13 @@ def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array]
         got = pc.fill_null(got, "")
         for k, (_, name) in enumerate(names):
             cols[name] = got.slice(k * m, m)
+        if j == 14:
+            spaced = np.flatnonzero(n_tok > want)
+            if len(spaced):  # the route name is the rest of the line, as written
+                where = np.arange(m)
+                where[spaced] = m + np.arange(len(spaced))
+                both = pa.concat_arrays([cols["route_name"], _after_tokens(pc.take(seg, pa.array(spaced)), want - 1)])
+                cols["route_name"] = pc.take(both, pa.array(where))
     return cols, good
 
 
@@ -464,6 +474,11 @@ def _tokens(seg: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
 def _middle(seg: pa.Array) -> pa.Array:
     """'METHOD path with spaces PROTOCOL' -> the path (between the first and the last space)."""
     return pc.fill_null(pc.struct_field(pc.extract_regex(seg, r"^\S* (?P<p>.*) \S*$"), "p"), "")
+
+
+def _after_tokens(seg: pa.Array, k: int) -> pa.Array:
+    """What follows the first `k` whitespace-separated tokens of each row, its inner spacing kept, ends trimmed."""
+    return pc.fill_null(pc.struct_field(pc.extract_regex(seg, r"^\s*(?:\S+\s+){%d}(?P<rest>.*?)\s*$" % k), "rest"), "")
 
 
 def _text_numbers(rows: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]]]:

@@ -107,3 +107,16 @@ def test_unescaped_quotes_in_free_text_fields_do_not_lose_the_line(field, value)
     assert rows[0][s.DESTINATION_SERVICE] == "example.com" and rows[0][s.RESPONSE_CODE] == 200
     if field == "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)":
         assert rows[0][s.PATH] == value
+
+
+@pytest.mark.parametrize("route", ["reviews v2 route", "canary  (10 %)", "say \"hi\" route", "allow_any", "-"])
+def test_a_route_name_is_the_rest_of_the_line_spaces_and_quotes_included(route):
+    """%ROUTE_NAME% is a VirtualService http[].name, free text Envoy writes as is: a name with spaces (or a quote)
+    is read whole, the line is not refused; lines with no route name at all (older formats) still read."""
+    row = _one(parse_text_log, text_line(ROUTE_NAME=route))
+    assert row[s.ROUTE_NAME] == ("" if route == "-" else route) and row[s.RESPONSE_CODE] == 200 and row[s.DESTINATION_SERVICE] == "example.com"
+    many = "".join(text_line(ROUTE_NAME=r, **{"REQ(X-REQUEST-ID)": f"rid-{i}"}) for i, r in enumerate(["a b", "c", "d e f"] * 3))
+    r = parse_text_log(many, CTX)
+    assert r.errors == [] and r.table.column(s.ROUTE_NAME).to_pylist() == ["a b", "c", "d e f"] * 3
+    old_format = text_line().rsplit(" ", 1)[0] + "\n"  # ends after REQUESTED_SERVER_NAME
+    assert _one(parse_text_log, old_format)[s.ROUTE_NAME] == ""
