@@ -39,8 +39,12 @@ MMAP_THRESHOLD = 1 << 20  # 1 MiB
 TRIM_EVERY_S = 30.0
 # Arrow's jemalloc: as many arenas as glibc gets (its default, 4 per core, keeps partly used extents in each), and
 # pages it purges handed back at once (MADV_DONTNEED) rather than lazily (MADV_FREE: the kernel takes lazily freed
-# pages only under memory pressure, and until then they count in RSS); dirty pages still wait Arrow's 1 s for reuse
-JEMALLOC_CONF = f"narenas:{ARENAS},muzzy_decay_ms:0"
+# pages only under memory pressure, and until then they count in RSS). Freed (dirty) pages are kept for reuse
+# DIRTY_DECAY_MS, not Arrow's 1 s: with queries freeing buffers all the time, about a second's worth stayed resident,
+# 25-57 MB in `meshscope up` at 10 rps (jemalloc resident minus active); a query-like loop of Arrow allocations kept
+# 14-17 MB dirty at 1 s, 3-4 MB at 100 ms, for 1.2x its CPU (0.57 -> 0.70 s), at 0 ms 2-4 MB for 1.5x (#18)
+DIRTY_DECAY_MS = 100
+JEMALLOC_CONF = f"narenas:{ARENAS},dirty_decay_ms:{DIRTY_DECAY_MS},muzzy_decay_ms:0"
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameters (malloc.h)
 _M_ARENA_MAX = -8
 

@@ -163,6 +163,22 @@ def jemalloc() -> dict[str, float]:
     return out
 
 
+def jemalloc_setting(name: str) -> int | None:
+    """One of Arrow's jemalloc's integer settings (`opt.dirty_decay_ms`, `opt.narenas`), or None where unreadable."""
+    import pyarrow as pa
+
+    if "jemalloc" not in pa.supported_memory_backends():
+        return None
+    try:
+        fn = ctypes.CDLL(glob.glob(os.path.join(pa.__path__[0], "libarrow.so.*"))[0])._ZN5arrow17jemalloc_get_statEPKc
+    except (OSError, IndexError, AttributeError):
+        return None
+    fn.restype, fn.argtypes = None, [ctypes.c_void_p, ctypes.c_char_p]
+    res = (ctypes.c_int64 * 4)()  # as in jemalloc(): status (null = OK), value
+    fn(ctypes.addressof(res), name.encode())
+    return int(res[1]) if res[0] == 0 else None
+
+
 def arrow() -> dict[str, float]:
     import pyarrow as pa
 
