@@ -180,3 +180,13 @@ def test_demo_slos_load_and_files_and_folders(tmp_path: Path):
     res = load_slos([tmp_path])
     assert [s.name for s in res.slos] == ["reviews-latency"]
     assert any("b.yaml" in p.file for p in res.problems)
+
+
+def test_a_document_that_is_no_slo_is_a_problem_in_an_slo_file_not_skipped():
+    """The config loader skips a document with no apiVersion, kind or metadata (settings beside manifests); an SLO
+    file holds only SLOs, so such a document (a Sloth spec without its version line) is still reported, by line."""
+    typo = SLOTH_BASE.replace('version: "prometheus/v1"\n', "")
+    res = load_slo_text(SLOTH_BASE + "---\n" + typo, "sloth.yaml")
+    assert len(res.slos) == len(load_slo_text(SLOTH_BASE, "sloth.yaml").slos) > 0
+    (p,) = res.problems
+    assert p.file == "sloth.yaml" and p.line > SLOTH_BASE.count("\n") and "not a Kubernetes object" in p.message
