@@ -80,7 +80,9 @@ class TraceList:
                 self._store_id = id(store)
             width = int(self.bucket_s * _NS)
             chunks, floor, cutoff = store.chunk_ranges("spans")
-            safe = max(floor, cutoff)  # from here up, a range's rows are those of the chunks overlapping it
+            # from `safe` up (a bucket's start), a bucket's rows are those of the chunks overlapping it; below, rows
+            # leave memory or the window while chunks stay, or come from disk
+            safe = -(-max(floor, cutoff) // width) * width
             serials = _serials(chunks, max(lo, safe), hi, width)
             kept: list[tuple[int, tuple]] = []  # full buckets whose rows did not change since summarised
             todo: list[int] = []  # buckets summarised now: changed, new, and the window's partial edges

@@ -300,3 +300,22 @@ def test_only_buckets_whose_chunks_changed_are_read_again_and_a_compaction_summa
         assert (tl.buckets_checked, tl.buckets_summarised) == (checked, summarised)  # nothing changed: nothing read
     finally:
         store.close()
+
+
+def test_a_bucket_the_retention_cutoff_crosses_is_read_again_though_its_chunks_did_not_change():
+    """Rows past the store's window are hidden before they are trimmed (the chunk stays): a bucket the cutoff lies
+    in can lose rows with no chunk changed, so it is never reused on its chunks alone."""
+    rows = sorted(_spans(random.Random(9), 80, 40.0), key=lambda r: r["start_ns"])
+    clock = [T0 + 50.0]
+    store = TelemetryStore(window_s=48.0, clock=lambda: clock[0])
+    src = _At(store, clock)
+    filters = TraceFilters(limit=10_000, window_s=900.0)
+    try:
+        store.add_spans(_table(rows))  # one chunk; no later add, so nothing is trimmed or compacted
+        for step in range(12):  # the cutoff walks through the first buckets, within and across them
+            got = src.traces(filters)
+            assert got == _reference(src, 900.0, None, filters), step
+            clock[0] += BUCKET_S * 0.35
+        assert len(store.chunk_ranges("spans")[0]) == 1 and src._trace_list.buckets_reused > 0
+    finally:
+        store.close()
