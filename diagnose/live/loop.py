@@ -30,7 +30,7 @@ from diagnose.live.sources import LiveSources, default_analyze
 from diagnose.live.tracker import FindingTracker
 from diagnose.rules.runtime import RuntimeContext, analyze_runtime
 from diagnose.rules.runtime.latency import EdgeLatencyAnomaly, client_rows, p95_by_service, rate_p95
-from diagnose.rules.runtime.traffic import DST
+from diagnose.rules.runtime.traffic import DST, KeyCache
 from diagnose.slo import SLO, SloEngine, SloLoad, is_slo_kind, load_slos, slos_from_objects
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class LiveDiagnoser:
         self._config_sig: Any = _UNSEEN  # the config objects (identities) the latest cycle diagnosed
         self._learned_at: float | None = None  # evaluation time the baseline last learned at
         self._phases = _Phases()  # the running cycle's CPU per phase
+        self._keys = KeyCache()  # edge keys of the request combinations seen, kept across windows (#18)
         if sources.analyze is None:
             sources.analyze = default_analyze()
 
@@ -204,7 +205,7 @@ class LiveDiagnoser:
         phases = self._phases
         phases.mark("read")
         ctx = RuntimeContext(start=start, end=end, requests=requests, rates=rates, snapshot=snapshot,
-                             latency_baseline=dict(self._baseline))
+                             latency_baseline=dict(self._baseline), key_cache=self._keys)
         runtime = analyze_runtime(ctx, ignore=self.ignore)
         phases.mark("rules")
         # the baseline follows wall time, not cycles: as fast with steady cycles spaced out as with every one
