@@ -19,7 +19,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,7 @@ import pandas as pd
 
 from collector import schema as s
 from collector.query import RATE_COLUMNS
-from collector.sources.prom_api import PrometheusAPIError, PrometheusClient
+from collector.sources.prom_api import PrometheusAPIError, PrometheusClient, decode_vector, decode_matrix, survived
 from mesh.config import EXCLUDED_NAMESPACES, MeshConfig, Snapshot
 
 log = logging.getLogger("meshscope.cluster")
@@ -138,14 +137,16 @@ def fingerprint_query(namespaces: Sequence[str] | None = None) -> str:
             f'label_replace(count by (__name__) ({series}), "stat", "count", "", "")')
 
 
-def vector_to_rates(result: list[dict], metric: str) -> pd.DataFrame:
-    """A PromQL instant-vector result (`data.result`) as rows of the Istio rate frame."""
-    if not result:
+def vector_to_rates(result: Any, metric: str, origin: str = "cluster") -> pd.DataFrame:
+    """A PromQL instant-vector result (`data.result`) as rows of the Istio rate frame.
+
+    A malformed series (a native histogram, a sample of the wrong shape, a value that is no number)
+    is skipped and counted under `origin`; every other series is read."""
+    dec = decode_vector(result)
+    dec.count(origin)
+    if not len(dec.value):
         return empty_rates()
-    labels = pd.DataFrame.from_records([r.get("metric") or {} for r in result])
-    values = pd.to_numeric(pd.Series([r["value"][1] if r.get("value") else None for r in result]),
-                           errors="coerce")
-    out = _labelled(labels, metric, values.astype(float))
+    out = _labelled(dec.labels, metric, dec.value)
     return out[out[s.RATE].notna()][list(RATE_COLUMNS)]
 
 
@@ -159,27 +160,25 @@ def _labelled(labels: pd.DataFrame, metric: str, values: Any) -> pd.DataFrame:
     return out
 
 
-def matrix_to_rates(result: list[dict], metric: str, times: np.ndarray) -> list[pd.DataFrame]:
+def matrix_to_rates(result: Any, metric: str, times: np.ndarray, origin: str = "cluster") -> list[pd.DataFrame]:
     """A PromQL range result (`data.result`, a matrix) as one rate frame per evaluation time in `times`.
 
     Each sample goes to the nearest of `times` (Prometheus evaluates at start + k * step);
-    samples that match none are dropped. Decoding is columnar: labels once per series,
-    values as one array, then one split by point.
+    samples that match none are dropped. Decoding is columnar (`prom_api.decode_matrix`): labels
+    once per series, values as one array, then one split by point; malformed series and points
+    are skipped and counted under `origin`.
     """
-    if not result or not len(times):
+    if not len(times):
+        return []
+    dec = decode_matrix(result)
+    dec.count(origin)
+    if not len(dec.value):
         return [empty_rates() for _ in times]
-    labels = pd.DataFrame.from_records([r.get("metric") or {} for r in result])
-    counts = np.fromiter((len(r.get("values") or ()) for r in result), dtype=np.int64, count=len(result))
-    pairs = np.array(list(chain.from_iterable(r.get("values") or () for r in result)), dtype=object).reshape(-1, 2)
-    if not len(pairs):
-        return [empty_rates() for _ in times]
-    at = pairs[:, 0].astype(float)
-    values = pd.to_numeric(pd.Series(pairs[:, 1].astype(str)), errors="coerce").to_numpy(dtype=float)
+    at, values = dec.time, dec.value
     step = float(times[1] - times[0]) if len(times) > 1 else 1.0
     point = np.rint((at - times[0]) / step).astype(np.int64)
     ok = (point >= 0) & (point < len(times)) & (np.abs(at - times[np.clip(point, 0, len(times) - 1)]) < step / 2)
-    rows = labels.iloc[np.repeat(np.arange(len(result)), counts)].reset_index(drop=True)
-    out = _labelled(rows, metric, values)
+    out = _labelled(dec.labels, metric, values)
     keep = ok & ~np.isnan(values)
     out, point = out[keep][list(RATE_COLUMNS)], point[keep]
     by_point = dict(iter(out.groupby(point, sort=False))) if len(out) else {}
@@ -229,7 +228,8 @@ class ClusterBackend:
         self._config_keys: frozenset = frozenset()
         self._metrics_version: tuple[float, tuple] | None = None  # (monotonic when asked, fingerprint)
         self._status: dict[str, dict[str, Any]] = {
-            "kubernetes": {"state": "starting", "error": "", "rebuilds": 0, "objects": 0, "last_rebuild_s": 0.0},
+            "kubernetes": {"state": "starting", "error": "", "rebuilds": 0, "objects": 0, "last_rebuild_s": 0.0,
+                           "failed_rounds": 0},
             "prometheus": {"state": "unknown", "error": "", "url": options.prometheus_url, "queries": 0,
                            "last_ok": None, "last_query_s": 0.0},
         }
@@ -355,25 +355,32 @@ class ClusterBackend:
         self._update_kube_state()
 
     def _rebuild_loop(self) -> None:
-        o = self.options
         while not self._stop.is_set():
-            self._dirty.wait(timeout=2.0)
-            if self._stop.is_set():
-                return
-            if not self._dirty.is_set():
-                self._update_kube_state()
-                continue
-            now = time.monotonic()
-            quiet = now - self._last_event >= o.debounce_s
-            overdue = now - self._first_event >= o.max_delay_s
-            if not (quiet or overdue):
-                self._stop.wait(min(o.debounce_s, 0.2))
-                continue
-            self._dirty.clear()
             try:
-                self._rebuild()
-            except Exception:  # a bad object must not stop config updates for good
-                log.exception("rebuilding the cluster snapshot failed")
+                self._rebuild_round()
+            except Exception as exc:  # a bad object or status must not stop config updates for good (#18)
+                with self._lock:
+                    self._status["kubernetes"]["failed_rounds"] += 1
+                survived("cluster-snapshot", exc)
+                self._stop.wait(0.2)
+
+    def _rebuild_round(self) -> None:
+        """One wait-and-maybe-rebuild step of `_rebuild_loop`."""
+        o = self.options
+        self._dirty.wait(timeout=2.0)
+        if self._stop.is_set():
+            return
+        if not self._dirty.is_set():
+            self._update_kube_state()
+            return
+        now = time.monotonic()
+        quiet = now - self._last_event >= o.debounce_s
+        overdue = now - self._first_event >= o.max_delay_s
+        if not (quiet or overdue):
+            self._stop.wait(min(o.debounce_s, 0.2))
+            return
+        self._dirty.clear()
+        self._rebuild()
 
     def _update_kube_state(self) -> None:
         errors = {k: st["last_error"] for k, st in self._kube_status().items() if st["version"] and st["last_error"]}
@@ -398,7 +405,7 @@ class ClusterBackend:
                 data = self.prometheus.query(rate_query(metric, window_s, self.namespaces), at=end)
                 if data.get("resultType") != "vector":
                     raise PrometheusAPIError("bad_response", f"expected an instant vector, got {data.get('resultType')}")
-                frames.append(vector_to_rates(data.get("result") or [], metric))
+                frames.append(vector_to_rates(data.get("result"), metric, self.options.prometheus_url))
         except PrometheusAPIError as exc:
             self._prom_failed(exc)
             raise PrometheusUnavailable(exc.kind, f"Prometheus unavailable: {exc}") from None
@@ -426,7 +433,7 @@ class ClusterBackend:
                 data = self.prometheus.query_range(rate_query(metric, window_s, self.namespaces), start, end, step)
                 if data.get("resultType") != "matrix":
                     raise PrometheusAPIError("bad_response", f"expected a range matrix, got {data.get('resultType')}")
-                per_metric.append(matrix_to_rates(data.get("result") or [], metric, times))
+                per_metric.append(matrix_to_rates(data.get("result"), metric, times, self.options.prometheus_url))
         except PrometheusAPIError as exc:
             self._prom_failed(exc)
             raise PrometheusUnavailable(exc.kind, f"Prometheus unavailable: {exc}") from None
@@ -462,9 +469,12 @@ class ClusterBackend:
             data = self.prometheus.query(fingerprint_query(self.namespaces))
         except PrometheusAPIError as exc:
             raise PrometheusUnavailable(exc.kind, f"Prometheus unavailable: {exc}") from None
-        version = tuple(sorted((str((r.get("metric") or {}).get("__name__", "")),
-                                str((r.get("metric") or {}).get("stat", "")),
-                                str((r.get("value") or [None, ""])[1])) for r in data.get("result") or []))
+        dec = decode_vector(data.get("result"))  # a malformed series is left out (and counted), not fatal
+        dec.count(self.options.prometheus_url)
+        col = dec.labels.get
+        names = col("__name__", pd.Series("", index=dec.labels.index)).fillna("").astype(str)
+        stats = col("stat", pd.Series("", index=dec.labels.index)).fillna("").astype(str)
+        version = tuple(sorted(zip(names.tolist(), stats.tolist(), map(str, dec.value.tolist()))))
         self._metrics_version = (now, version)
         return version
 
