@@ -92,8 +92,15 @@ def test_every_scenario_is_diagnosed_as_in_the_file_mode(otel_stack):
         r = store.requests()
         return set(r["source_workload"]) | set(r["destination_workload"]) if r is not None and len(r) else set()
 
-    wait_until(lambda: {"productpage-v1", "details-v1", "reviews-v1", "ratings-v1"} <= workloads_seen(), timeout=90,
-               what="access-log rows of every workload, with their identity, over OTLP/gRPC")
+    def reporters() -> set[str]:
+        r = store.requests()
+        return set(r["reporter"]) if r is not None and len(r) else set()
+
+    # both reporters too: a client sidecar's rows name both ends, so every workload can be seen before any server
+    # sidecar's rows arrived (each Envoy ships its access logs on its own OpenTelemetry logger's flush)
+    wait_until(lambda: {"productpage-v1", "details-v1", "reviews-v1", "ratings-v1"} <= workloads_seen()
+               and {"source", "destination"} <= reporters(), timeout=90,
+               what="access-log rows of every workload, with their identity, from both reporters over OTLP/gRPC")
     assert {"source", "destination"} <= set(store.requests()["reporter"])
     wait_until(lambda: len(store.spans()) > 0, timeout=60, what="sidecar spans over OTLP/gRPC")
     wait_until(lambda: len(backend.rates(30.0)) > 0, timeout=60, what="Istio rates read back from Prometheus")
