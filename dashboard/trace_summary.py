@@ -88,18 +88,36 @@ def parts_of(spans: Any, keys: tuple[str, ...] = ()) -> TraceParts:
     root_service[gid[lead]] = col["service_name"][lead]
     root_name[gid[lead]] = col["name"][lead]
     out.update(root_start=root_start, root_service=root_service, root_name=root_name)
-    # distinct services per group: one sorted array of (group, service code) pairs, cut at each group
-    pairs = np.unique(gid.astype(np.int64) * len(svc_names) + svc_code)
-    owner, names = pairs // len(svc_names), np.asarray(svc_names, dtype=object)[pairs % len(svc_names)]
-    cuts = np.flatnonzero(owner[1:] != owner[:-1]) + 1
-    services = np.empty(groups, dtype=object)
-    services[owner[np.r_[0, cuts]]] = [tuple(c) for c in np.split(names, cuts)]
-    out["services"] = services
+    out["services"] = _service_sets(gid, groups, svc_code, np.asarray(svc_names, dtype=object))
     out["key"] = pd.util.hash_array(np.asarray(out["trace_id"], dtype=object), categorize=False)
     # strings stay object arrays: pandas would infer Arrow-backed strings, whose hashing and takes cost more here
     frame = pd.DataFrame({k: pd.Series(v, dtype=object) if v.dtype == object else v for k, v in out.items()},
                          columns=[*keys, *_TRACE_COLUMNS])
     return TraceParts(frame)
+
+
+def _service_sets(gid: np.ndarray, groups: int, svc_code: np.ndarray, svc_names: np.ndarray) -> np.ndarray:
+    """Per group, the sorted tuple of its distinct service names (`svc_names` sorted, `svc_code` per span).
+
+    A mesh has a few call paths, so thousands of traces share a handful of sets: with up to 63 services each
+    group's set is a bit mask (an OR per group), and a tuple is built once per distinct mask, not per trace."""
+    services = np.empty(groups, dtype=object)
+    if len(svc_names) <= 63:
+        mask = np.zeros(groups, dtype=np.uint64)
+        np.bitwise_or.at(mask, gid, np.left_shift(np.uint64(1), svc_code.astype(np.uint64)))
+        sets, which = np.unique(mask, return_inverse=True)
+        bits = np.arange(len(svc_names), dtype=np.uint64)
+        tuples = np.empty(len(sets), dtype=object)
+        for i, m in enumerate(sets):  # item by item: a list of equal-length tuples would be read as a 2-D array
+            tuples[i] = tuple(svc_names[((m >> bits) & np.uint64(1)).astype(bool)].tolist())
+        services[:] = tuples[which.reshape(-1)]
+        return services
+    # more services than bits: one sorted array of (group, service code) pairs, cut at each group
+    pairs = np.unique(gid.astype(np.int64) * len(svc_names) + svc_code)
+    owner, names = pairs // len(svc_names), svc_names[pairs % len(svc_names)]
+    cuts = np.flatnonzero(owner[1:] != owner[:-1]) + 1
+    services[owner[np.r_[0, cuts]]] = [tuple(c) for c in np.split(names, cuts)]
+    return services
 
 
 def split_parts(parts: TraceParts, key: str) -> dict[Any, TraceParts]:

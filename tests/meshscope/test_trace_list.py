@@ -319,3 +319,17 @@ def test_a_bucket_the_retention_cutoff_crosses_is_read_again_though_its_chunks_d
         assert len(store.chunk_ranges("spans")[0]) == 1 and src._trace_list.buckets_reused > 0
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("services", [3, 63, 64, 90])
+def test_each_traces_services_are_its_distinct_names_with_few_or_more_services_than_bits_in_a_mask(services):
+    """Service sets are built per distinct set from a bit mask up to 63 services, per trace beyond: both must
+    give each trace its own sorted names (compared with the summary of every span at once)."""
+    rng = random.Random(services)
+    names = [f"svc-{i:03d}.ns" for i in range(services)]
+    frame = pd.DataFrame(_spans(rng, 150, 30.0))
+    frame["service_name"] = [rng.choice(names) for _ in range(len(frame))]
+    frame["start_time"], frame["end_time"] = frame.start_ns / 1e9, (frame.start_ns + frame.dur_ns) / 1e9
+    want = filter_traces(summarize_traces(frame), TraceFilters(limit=10_000))
+    got = select_traces(parts_of(frame), TraceFilters(limit=10_000))
+    assert got == want and len({tuple(t["services"]) for t in got}) >= min(2**services - 1, 20)
