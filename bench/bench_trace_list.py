@@ -7,8 +7,8 @@ then, on the store's own clock, adds what arrived in the next ~0.6 s (a page pol
 `BENCH_TRACE_LIST_REQUESTS` times (60: 36 s of store time, so several ten-second buckets complete and leave the
 window and the once-per-bucket costs show in the p99): CPU per request, p50 and p99. Every tenth list is compared with
 the full summary (the code before #18: every span of the window read and summarised; its CPU is reported too).
-`BENCH_TRACE_LIST_CODE=<dir>` (a worktree of an older commit) runs the same sequence on that code in a child process
-first and reports the ratios against it.
+`BENCH_TRACE_LIST_CODE=<dir>` (a worktree of an older commit) also runs the same sequence on that code in a child
+process, new and base alternating `BENCH_TRACE_LIST_ROUNDS` (2) times each, and reports the ratios against it.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ SERVICES = ["istio-ingressgateway.istio-system", "productpage.bookinfo", "produc
 SPANS_PER_TRACE = 10
 REQUESTS = int(os.environ.get("BENCH_TRACE_LIST_REQUESTS", "60"))
 COMPARE_EVERY = 10
+ROUNDS = int(os.environ.get("BENCH_TRACE_LIST_ROUNDS", "2"))  # with a base: runs of each, alternating
 
 
 def _batch(rng: np.random.Generator, first: int, count: int, t0: float) -> pa.Table:
@@ -112,20 +113,26 @@ def _ms(values: list[float], q: float) -> float:
 
 def main() -> None:
     t0 = float(int(time.time() - WINDOW_S - 60))
+    load0 = os.getloadavg()[0]
     code = os.environ.get("BENCH_TRACE_LIST_CODE")
-    base = _base(code, t0) if code else None
-    new = run(t0, compare=True)
-    load = os.getloadavg()[0]
+    base, new = None, run(t0, compare=True)
+    if code:  # base and new alternate, ROUNDS each, requests pooled: a load that drifts over the run hits both
+        base = _base(code, t0)
+        for _ in range(ROUNDS - 1):
+            more = run(t0, compare=False)
+            new["incremental"] += more["incremental"]
+            base["incremental"] += _base(code, t0)["incremental"]
+    load = f"{load0:.1f}-{os.getloadavg()[0]:.1f}"  # at the start and the end
     report("trace list spans in the window", new["spans"][0], f"spans ({RATE:g} traces/s for {WINDOW_S:g} s)")
     for q, name in ((50, "p50"), (99, "p99")):
-        unit = f"ms ({name} of {REQUESTS} requests, load {load:.1f})"
+        unit = f"ms ({name} of {len(new['incremental'])} requests, load {load})"
         report(f"trace list cpu per request, {name}", _ms(new["incremental"], q), unit,
                ("base", _ms(base["incremental"], q)) if base else None)
         if base:
             report(f"trace list cpu per request, {name}, base ({code})", _ms(base["incremental"], q), unit)
     # the ratio the other way round: at one decimal, incremental / full reads 0.0x
     report("trace list cpu per request, full summary (before #18)", _ms(new["full"], 50),
-           f"ms (median of {len(new['full'])}, load {load:.1f})", ("incremental p50", _ms(new["incremental"], 50)))
+           f"ms (median of {len(new['full'])}, load {load})", ("incremental p50", _ms(new["incremental"], 50)))
 
 
 if __name__ == "__main__":
