@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector import schema as s
 from collector import selfmetrics
@@ -355,23 +357,34 @@ def _columns(result: list, metrics: list[dict], pairs: np.ndarray, counts: np.nd
     """Labels, times and values as columns; bad timestamps and values are masked out (vectorised) and counted."""
     labels = pd.DataFrame.from_records(metrics, index=range(len(metrics))) if metrics else pd.DataFrame()
     series = np.repeat(np.arange(len(metrics)), counts)
-    ttext = pd.Series(pairs[:, 0], dtype=object).astype(str)
-    text = pd.Series(pairs[:, 1], dtype=object).astype(str)
-    at = pd.to_numeric(ttext, errors="coerce").to_numpy(dtype=float)
-    value = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    low = text.str.strip().str.lower()
-    # a list or object where a number belongs: the pair is malformed, not just its number
-    nested = (ttext.str.startswith(("[", "{")) | text.str.startswith(("[", "{"))).to_numpy() if len(text) else \
-        np.zeros(0, dtype=bool)
+    at, tnested = _numbers(pd.Series(pairs[:, 0], dtype=object), ("floating", "integer", "mixed-integer-float"))
+    text = pd.Series(pairs[:, 1], dtype=object)
+    value, vnested = _numbers(text, ("string",))
+    nested = tnested | vnested  # a list or object where a number belongs: the pair is malformed, not its number
     bad_time = ~np.isfinite(at) & ~nested
-    bad_value = (np.isnan(value) & (low != "nan").to_numpy()) | (np.isinf(value) & ~low.isin(_INF_TEXT).to_numpy())
-    bad_value &= ~bad_time & ~nested
+    odd = np.flatnonzero(~np.isfinite(value) & ~nested & ~bad_time)  # NaN, +-Inf: Prometheus' own, or unreadable
+    low = text.iloc[odd].astype(str).str.strip().str.lower()
+    bad_value = np.zeros(len(value), dtype=bool)
+    bad_value[odd] = (np.isnan(value[odd]) & (low != "nan").to_numpy()) | \
+        (np.isinf(value[odd]) & ~low.isin(_INF_TEXT).to_numpy())
     drop = bad_time | bad_value | nested
-    out = Decoded(labels.iloc[series[~drop]].reset_index(drop=True), at[~drop], value[~drop])
+    if drop.any() or len(series) != len(metrics):
+        labels = labels.iloc[series[~drop]].reset_index(drop=True)
+    out = Decoded(labels, at[~drop], value[~drop])
     for reason, mask in (("bad_sample", nested), ("bad_timestamp", bad_time), ("bad_value", bad_value)):
         if mask.any():
             out.skip(reason, result[int(series[np.argmax(mask)])], int(mask.sum()))
     return out
+
+
+def _numbers(col: pd.Series, plain: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A column of JSON scalars as floats (NaN where unreadable) and where it held a list or object. Prometheus
+    sends times as numbers and values as strings (`plain`): only a column of other types is read as text."""
+    if pd.api.types.infer_dtype(col, skipna=False) in plain:
+        return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float), np.zeros(len(col), dtype=bool)
+    text = col.astype(str)  # true/false are not numbers here: "True" is unreadable
+    nested = text.str.startswith(("[", "{")).to_numpy(dtype=bool) if len(col) else np.zeros(0, dtype=bool)
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float), nested
 
 
 def _series_ok(r: Any, key: str, out: Decoded) -> bool:
@@ -408,18 +421,19 @@ def _sample_json(record: Any) -> str:
 
 
 def label_text(labels: pd.DataFrame, skip: Iterable[str] = ()) -> np.ndarray:
-    """Each row's labels as `format_labels` writes them (names sorted, as Prometheus sends them), column by
-    column: one pass per label name, not per series."""
-    out = pd.Series("", index=labels.index, dtype=object)
+    """Each row's labels as `format_labels` writes them (names sorted, as Prometheus sends them), built by
+    Arrow's string kernels a column at a time (an absent label is null and skipped in the join)."""
+    parts = []
     for name in sorted(c for c in labels.columns if c not in set(skip)):
         col = labels[name]
-        have = col.notna()
-        esc = col[have].astype(str).str.replace("\\", "\\\\", regex=False).str.replace("\n", "\\n", regex=False) \
-            .str.replace('"', '\\"', regex=False)
-        part = name + '="' + esc + '"'
-        prev = out[have]
-        out[have] = prev.where(prev == "", prev + ",") + part
-    return out.to_numpy(dtype=object)
+        vals = pa.array(col.where(col.isna(), col.astype(str)).to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        for old, new in (("\\", "\\\\"), ("\n", "\\n"), ('"', '\\"')):
+            vals = pc.replace_substring(vals, old, new)
+        parts.append(pc.fill_null(pc.binary_join_element_wise(f'{name}="', vals, '",', ""), ""))
+    if not parts:
+        return np.full(len(labels), "", dtype=object)
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "")
+    return pc.utf8_rtrim(joined, characters=",").to_numpy(zero_copy_only=False).astype(object)
 
 
 _SURVIVED: set[tuple[str, str]] = set()

@@ -289,3 +289,16 @@ def test_polling_thread_survives_bad_rounds(replay, caplog):
 
 def _internal_errors() -> float:
     return selfmetrics.REGISTRY.get_sample_value("meshscope_prometheus_api_errors_total", {"kind": "internal"}) or 0.0
+
+
+def test_label_text_is_format_labels():
+    """The columnar labels string of a polled series equals `format_labels` of its sorted labels, escapes too."""
+    from collector.parse.exposition import format_labels
+    from collector.sources.prom_api import label_text
+
+    series = [r["metric"] for r in ANSWERS["source_match"]["data"]["result"]]
+    series += [{"a": 'q"uote', "b": "back\\slash", "c": "new\nline", "le": "5"}, {"a": "x,"}, {}, {"z": None, "a": "1"}]
+    labels = decode_vector([{"metric": m, "value": [T, "1"]} for m in series]).labels
+    want = [format_labels({k: v for k, v in sorted(m.items()) if k not in ("__name__", "le") and v is not None})
+            for m in series]
+    assert label_text(labels, skip=("__name__", "le")).tolist() == want
