@@ -191,6 +191,12 @@ def range_times(start: float, end: float, step: float) -> np.ndarray:
     return start + step * np.arange(n)
 
 
+def _resource_version(raw: Any) -> str:
+    """An object's metadata.resourceVersion as text; "" when the object or its metadata is no object."""
+    meta = raw.get("metadata") if isinstance(raw, dict) else None
+    return str(meta.get("resourceVersion", "")) if isinstance(meta, dict) else ""
+
+
 def empty_rates() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=float if c in (s.LE, s.RATE) else "str") for c in RATE_COLUMNS})
 
@@ -342,8 +348,7 @@ class ClusterBackend:
         if self.config_source is None and self.source is not None:  # one API for all: does it serve Istio's kinds?
             from meshscope.config_source import istio_config_hint
             hint = istio_config_hint(self.source.status(), objects)
-        keys = frozenset((o.kind, o.namespace, o.name, str((o.raw.get("metadata") or {}).get("resourceVersion", "")))
-                         for o in objects)
+        keys = frozenset((o.kind, o.namespace, o.name, _resource_version(o.raw)) for o in objects)
         with self._lock:
             self._snapshot = snap
             if keys != self._config_keys:  # a relist or an event that changed nothing keeps the version
