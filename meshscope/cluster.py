@@ -191,6 +191,16 @@ def range_times(start: float, end: float, step: float) -> np.ndarray:
     return start + step * np.arange(n)
 
 
+def _number_text(v: float) -> str:
+    """A sample value as Prometheus writes it (shortest form, no ".0" on whole numbers): 10, 0.5778, NaN."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    text = repr(v)
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _resource_version(raw: Any) -> str:
     """An object's metadata.resourceVersion as text; "" when the object or its metadata is no object."""
     meta = raw.get("metadata") if isinstance(raw, dict) else None
@@ -479,7 +489,7 @@ class ClusterBackend:
         col = dec.labels.get
         names = col("__name__", pd.Series("", index=dec.labels.index)).fillna("").astype(str)
         stats = col("stat", pd.Series("", index=dec.labels.index)).fillna("").astype(str)
-        version = tuple(sorted(zip(names.tolist(), stats.tolist(), map(str, dec.value.tolist()))))
+        version = tuple(sorted(zip(names.tolist(), stats.tolist(), map(_number_text, dec.value.tolist()))))
         self._metrics_version = (now, version)
         return version
 
