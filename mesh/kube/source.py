@@ -5,6 +5,11 @@ list's resourceVersion. BOOKMARK events advance the resourceVersion; an ERROR 41
 (Gone: the version fell out of the server's window) triggers a relist of that
 kind; a dropped connection reconnects with exponential backoff from the last
 version seen. Nothing here writes to the cluster.
+
+No object stops a kind's updates (#18): a list item or watch event meshscope cannot read is
+skipped and counted per kind and reason (with one kept sample, and `on_malformed` for the
+process-wide counters), the rest of the list or stream is read, and a watch round that raises
+anything is counted and retried from the last resourceVersion seen.
 """
 from __future__ import annotations
 
@@ -18,13 +23,14 @@ from typing import Any
 
 from mesh.config import limits
 from mesh.config.model import ConfigObject
-from mesh.kube.convert import to_config_object
+from mesh.kube.convert import MalformedObject, to_config_object
 from mesh.kube.kinds import KINDS, KindInfo
 
 log = logging.getLogger("meshscope.kube")
 
 PAGE_SIZE = 500
 WATCH_TIMEOUT_S = 300
+SAMPLE_CHARS = 256  # characters kept of a skipped object's JSON
 
 
 class KubeError(Exception):
@@ -47,6 +53,9 @@ class KindState:
     reconnects: int = 0
     bookmarks: int = 0
     last_error: str = ""
+    malformed: dict[str, int] = field(default_factory=dict)  # skipped objects/events by reason
+    malformed_sample: str = ""  # the last skipped one: reason, message and its first SAMPLE_CHARS of JSON
+    failed_rounds: int = 0  # watch rounds that raised something unexpected (and were retried)
 
 
 class KubeSource:
@@ -69,6 +78,7 @@ class KubeSource:
         backoff_max: float = 30.0,
         request_timeout: float = 30.0,
         journal: Any = None,
+        on_malformed: Callable[[str, str, str, str], None] | None = None,
     ):
         self.api = api_client
         self.namespaces = None if namespaces is None else set(namespaces) | {root_namespace}
@@ -78,6 +88,8 @@ class KubeSource:
         self.backoff_max = backoff_max
         self.request_timeout = request_timeout
         self.journal = journal  # mesh.journal.Journal: every change recorded with its managedFields "who"
+        self.on_malformed = on_malformed  # (kind, reason, message, sample) per skipped object: meshscope counts it
+        self._logged: set[tuple[str, str]] = set()  # (kind, reason or exception type) already logged
         self._resumed_gap = False  # one gap marker when a restart lists over an existing journal
         self.kinds = {k.kind: KindState(k) for k in kinds}
         self._lock = threading.Lock()
@@ -103,6 +115,9 @@ class KubeSource:
                     "reconnects": st.reconnects,
                     "bookmarks": st.bookmarks,
                     "last_error": st.last_error,
+                    "malformed": dict(st.malformed),
+                    "malformed_sample": st.malformed_sample,
+                    "failed_rounds": st.failed_rounds,
                 }
                 for k, st in self.kinds.items()
             }
@@ -137,7 +152,11 @@ class KubeSource:
             objs = {}
             metas = {}
             for item in items:
-                o = to_config_object(item, st.info.api_version(version), st.info.kind, self.origin)
+                try:
+                    o = to_config_object(item, st.info.api_version(version), st.info.kind, self.origin)
+                except MalformedObject as exc:
+                    self._skip(st, exc.reason, str(exc), item)
+                    continue
                 if self._keep(o):
                     objs[(o.namespace, o.name)] = o
                     metas[(o.namespace, o.name)] = item.get("metadata")
@@ -163,8 +182,12 @@ class KubeSource:
         while True:
             query = [("limit", str(PAGE_SIZE))] + ([("continue", cont)] if cont else [])
             body = self._get_json(info.path(version), query)
-            items.extend(body.get("items") or [])
+            page = body.get("items") or []
             meta = body.get("metadata") or {}
+            if not isinstance(page, list) or not isinstance(meta, dict):  # the whole answer is unusable
+                raise KubeError(f"GET {info.path(version)}: a {info.kind} list whose items are not a list "
+                                "or whose metadata is not an object")
+            items.extend(page)
             cont = meta.get("continue") or ""
             if not cont:
                 return items, str(meta.get("resourceVersion") or "")
@@ -234,7 +257,7 @@ class KubeSource:
                     delay = self.backoff_initial
                     if self._stop.is_set():
                         return
-                    self._apply_event(st, event)
+                    self._apply_one(st, event)
                     if st.last_error:
                         with self._lock:
                             st.last_error = ""  # the watch is healthy again
@@ -252,11 +275,50 @@ class KubeSource:
                 with self._lock:
                     st.last_error = str(exc)
                 log.warning("watch of %s failed: %s; retrying in %.1fs", st.info.kind, exc, delay)
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure must not end this kind's watch (#18)
+                with self._lock:
+                    st.failed_rounds += 1
+                    st.last_error = f"watch {st.info.kind}: {type(exc).__name__}: {exc}"
+                self._log_once(st, type(exc).__name__, "watch of %s: a round failed (%s: %s); retrying from "
+                               "resourceVersion %s (logged once per exception type)", st.info.kind,
+                               type(exc).__name__, exc, st.resource_version, exc_info=exc)
             if self._stop.wait(delay):
                 return
             with self._lock:
                 st.reconnects += 1
             delay = min(delay * 2, self.backoff_max)
+
+    def _apply_one(self, st: KindState, event: Any) -> None:
+        """Apply one event; one that cannot be applied is skipped and counted, the stream goes on."""
+        try:
+            self._apply_event(st, event)
+        except (_Gone, KubeError):
+            raise
+        except MalformedObject as exc:
+            self._skip(st, exc.reason, str(exc), event)
+        except Exception as exc:  # noqa: BLE001 - e.g. an on_change or journal bug: this event only (#18)
+            self._skip(st, "apply_failed", f"{type(exc).__name__}: {exc}", event)
+            self._log_once(st, type(exc).__name__, "watch of %s: applying an event failed", st.info.kind, exc_info=exc)
+
+    def _skip(self, st: KindState, reason: str, message: str, item: Any) -> None:
+        """Count one unreadable object or event of `st`'s kind, keep it as the sample, tell `on_malformed`."""
+        sample = _sample(item)
+        with self._lock:
+            st.malformed[reason] = st.malformed.get(reason, 0) + 1
+            st.malformed_sample = f"{reason}: {message}: {sample}"
+        self._log_once(st, reason, "%s: skipped an object that cannot be read (%s: %s); the rest is read "
+                       "(logged once per kind and reason)", st.info.kind, reason, message)
+        if self.on_malformed is not None:
+            try:
+                self.on_malformed(st.info.kind, reason, message, sample)
+            except Exception:  # noqa: BLE001 - counting must never stop the source
+                log.exception("counting a skipped %s failed", st.info.kind)
+
+    def _log_once(self, st: KindState, key: str, msg: str, *args: Any, exc_info: Any = None) -> None:
+        if (st.info.kind, key) in self._logged:
+            return
+        self._logged.add((st.info.kind, key))
+        log.warning(msg, *args, exc_info=exc_info)
 
     def _watch(self, st: KindState) -> Iterator[dict]:
         assert st.version
@@ -273,12 +335,12 @@ class KubeSource:
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     if line.strip():
-                        yield _decode_event(line, st.info.kind)
+                        yield from self._decoded(st, line)
                 if len(buf) > cap:  # one event without its newline past the cap: never buffer it whole
                     raise KubeError(f"watch {st.info.kind}: an event exceeds the {limits.human_bytes(cap)} "
                                     "event limit (MESHSCOPE_MAX_EVENT_BYTES); dropped the stream")
             if buf.strip():
-                yield _decode_event(buf, st.info.kind)
+                yield from self._decoded(st, buf)
         except KubeError:
             raise
         except Exception as exc:  # socket errors, urllib3 protocol errors when the stream is dropped
@@ -292,24 +354,42 @@ class KubeSource:
             except Exception:
                 pass
 
+    def _decoded(self, st: KindState, line: bytes) -> Iterator[dict]:
+        """One line of the stream as an event; a line that is no JSON object is skipped and counted (the
+        stream stays in step: events are newline-delimited)."""
+        try:
+            yield _decode_event(line, st.info.kind)
+        except KubeError as exc:
+            reason = "event_too_large" if "limit" in str(exc) else "undecodable_event"
+            self._skip(st, reason, str(exc), line)
+
     def _apply_event(self, st: KindState, event: dict) -> None:
         etype = event.get("type")
-        obj = event.get("object") or {}
+        obj = event.get("object")
         if etype == "ERROR":
+            obj = obj if isinstance(obj, dict) else {}
             code = obj.get("code")
             if code == 410:
                 raise _Gone()
-            raise KubeError(f"watch {st.info.kind}: server error {code}: {obj.get('message', '')}", code)
-        rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            raise KubeError(f"watch {st.info.kind}: server error {code}: {obj.get('message', '')}",
+                            code if isinstance(code, int) else None)
+        if not isinstance(obj, dict):
+            raise MalformedObject("not_an_object", f"the {etype} event's object is a {type(obj).__name__}, not an object")
+        rv = _resource_version(obj.get("metadata"))
         if etype == "BOOKMARK":
             with self._lock:
                 st.resource_version = rv or st.resource_version
                 st.bookmarks += 1
             return
         if etype not in ("ADDED", "MODIFIED", "DELETED"):
-            log.warning("watch %s: ignoring unknown event type %r", st.info.kind, etype)
-            return
-        o = to_config_object(obj, st.info.api_version(st.version or ""), st.info.kind, self.origin)
+            raise MalformedObject("unknown_event_type", f"unknown event type {str(etype)[:40]!r}")
+        try:
+            o = to_config_object(obj, st.info.api_version(st.version or ""), st.info.kind, self.origin)
+        except MalformedObject:
+            if rv:  # the event was seen: a reconnect resumes after it
+                with self._lock:
+                    st.resource_version = rv
+            raise
         with self._lock:
             if rv:
                 st.resource_version = rv
@@ -377,6 +457,24 @@ def _decode_event(line: bytes, kind: str) -> dict:
     if not isinstance(event, dict):
         raise KubeError(f"watch {kind}: event is not a JSON object")
     return event
+
+
+def _resource_version(meta: Any) -> str:
+    """An object's resourceVersion, or "" when its metadata or version is of no usable type."""
+    rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return str(rv) if isinstance(rv, (str, int)) and not isinstance(rv, bool) else ""
+
+
+def _sample(item: Any) -> str:
+    """The first SAMPLE_CHARS of a skipped object or event, as JSON (bytes as escaped text)."""
+    if isinstance(item, (bytes, bytearray)):
+        text = bytes(item[:SAMPLE_CHARS * 4]).decode("utf-8", errors="backslashreplace")
+    else:
+        try:
+            text = json.dumps(item, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(item)
+    return text[:SAMPLE_CHARS] + ("..." if len(text) > SAMPLE_CHARS else "")
 
 
 def _status_message(data: bytes) -> str:
