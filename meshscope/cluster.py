@@ -212,6 +212,16 @@ def empty_rates() -> pd.DataFrame:
 
 
 # ---- the backend ----------------------------------------------------------------------
+def _count_skipped(origin: str) -> Callable[[str, str, str, str], None]:
+    """KubeSource's on_malformed: a skipped Kubernetes object counted in meshscope_collector_malformed_total
+    {source="kube", origin="<origin>/<kind>", reason} with its sample, like the collectors' refusals (#18)."""
+    from collector import selfmetrics
+
+    def count(kind: str, reason: str, message: str, sample: str) -> None:
+        selfmetrics.reject("kube", f"{origin}/{kind}", reason, sample, message=f"{kind}: {message}")
+    return count
+
+
 class ClusterBackend:
     """A real cluster as a `meshscope.app.Backend`: KubeSource + Prometheus.
 
@@ -269,7 +279,8 @@ class ClusterBackend:
         separate = bool(o.config_kubeconfig or o.config_context)
         self.source = KubeSource(self._api, namespaces=self.namespaces, root_namespace=o.mesh_config.root_namespace,
                                  kinds=cs.workload_kinds() if separate else cs.KINDS,
-                                 origin=f"k8s:{o.context or 'cluster'}", on_change=self._changed, journal=self.journal)
+                                 origin=f"k8s:{o.context or 'cluster'}", on_change=self._changed, journal=self.journal,
+                                 on_malformed=_count_skipped(f"k8s:{o.context or 'cluster'}"))
         self.source.start()
         if separate:
             if self._config_api is None:
@@ -278,7 +289,8 @@ class ClusterBackend:
             self.config_source = KubeSource(self._config_api, namespaces=self.namespaces,
                                             root_namespace=o.mesh_config.root_namespace, kinds=cs.config_kinds(),
                                             origin=f"k8s:{o.config_context or 'config'}", on_change=self._changed,
-                                            journal=self.journal)
+                                            journal=self.journal,
+                                            on_malformed=_count_skipped(f"k8s:{o.config_context or 'config'}"))
             self.config_source.start()
         self._dirty.clear()  # the initial lists announce themselves as changes: this rebuild covers them
         self._rebuild()
