@@ -12,7 +12,7 @@ from collector import selfmetrics
 from dashboard.api.common import PREFIX, api_route, arg_choice, arg_int, check_known
 from dashboard.query import DataSource
 
-SOURCES = ("access_log", "exposition", "otlp", "otlp_grpc", "prom_api")
+SOURCES = ("access_log", "exposition", "otlp", "otlp_grpc", "prom_api", "kube")
 
 
 def register(server: Flask, source: DataSource) -> None:  # noqa: ARG001 - the collectors' registry is process-wide

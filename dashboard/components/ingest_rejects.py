@@ -13,7 +13,7 @@ from dash import html
 from collector import selfmetrics
 from dashboard.components.widgets import when
 
-SOURCES = ("access_log", "exposition", "otlp", "otlp_grpc", "prom_api")
+SOURCES = ("access_log", "exposition", "otlp", "otlp_grpc", "prom_api", "kube")
 SHOWN = 10  # latest refused records listed (the API serves up to selfmetrics.REJECT_SAMPLES)
 
 
