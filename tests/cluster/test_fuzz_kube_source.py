@@ -1,0 +1,198 @@
+"""One malformed Kubernetes object never stops config ingestion (#18): the real `kubernetes` client against the
+replaying API server, serving the recorded list responses (tests/mesh/kube/data) with unreadable objects
+mixed in and watch streams carrying unreadable events. Every good object is read exactly once, every bad one
+is counted per kind and reason with a sample, `start()` succeeds, and a kind's watch thread outlives bad
+events and failing rounds, resuming from the last resourceVersion it saw."""
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import pytest
+
+import mesh.kube.source as source_mod
+from collector import selfmetrics
+from mesh.kube import KubeSource, api_client
+from mesh.kube.kinds import BY_KIND, KINDS
+from meshscope.cluster import ClusterBackend, ClusterOptions
+from tests.util import free_port, wait_until
+
+DATA = Path(__file__).resolve().parents[1] / "mesh" / "kube" / "data"
+VS = BY_KIND["VirtualService"]
+VS_PATH = VS.path("v1")
+
+
+def _meta(o: dict) -> dict:
+    return o.setdefault("metadata", {})
+
+
+# an item no object can be made of, by the reason it is counted under; each takes a good item (a copy)
+BAD = {
+    "not_an_object": [lambda o: "a string", lambda o: [o], lambda o: 7, lambda o: None],
+    "metadata_not_an_object": [lambda o: {**o, "metadata": ["x"]}, lambda o: {**o, "metadata": "m"}],
+    "bad_name": [lambda o: {**o, "metadata": {**_meta(o), "name": 7}},
+                 lambda o: {**o, "metadata": {k: v for k, v in _meta(o).items() if k != "name"}},
+                 lambda o: {**o, "metadata": {**_meta(o), "name": ["a"]}}],
+    "bad_namespace": [lambda o: {**o, "metadata": {**_meta(o), "namespace": ["bookinfo"]}},
+                      lambda o: {**o, "metadata": {**_meta(o), "namespace": {"n": 1}}}],
+    "labels_not_an_object": [lambda o: {**o, "metadata": {**_meta(o), "labels": ["app=x"]}},
+                             lambda o: {**o, "metadata": {**_meta(o), "labels": "app=x"}}],
+    "annotations_not_an_object": [lambda o: {**o, "metadata": {**_meta(o), "annotations": 5}}],
+}
+# odd but readable: the object is kept
+GOOD = [
+    lambda o: _meta(o).update(labels=None, annotations=None),
+    lambda o: _meta(o).update(resourceVersion=["1"]),
+    lambda o: o.update(spec="nope"),
+    lambda o: o.update(apiVersion=5),
+    lambda o: _meta(o).update(managedFields=[{"manager": "kubectl"}] * 3),
+]
+
+
+def _served(lists: dict[str, dict]) -> dict[str, str]:
+    """{collection path: kind} of the collections the source reads (the first served version of each kind)."""
+    out = {}
+    for info in KINDS:
+        path = next((info.path(v) for v in info.versions if info.path(v) in lists), None)
+        if path:
+            out[path] = info.kind
+    return out
+
+
+def _mutate(lists: dict[str, dict], rnd: random.Random) -> tuple[set, dict[tuple[str, str], int]]:
+    """Insert bad items among each list's good ones (odd-but-good mutations on some); returns the objects
+    expected (kind, namespace, name) and the bad ones per (kind, reason)."""
+    expected: set = set()
+    bad: dict[tuple[str, str], int] = {}
+    for path, kind in _served(lists).items():
+        items = lists[path]["items"]
+        originals = list(items)
+        for item in originals:
+            expected.add((kind, item["metadata"].get("namespace"), item["metadata"]["name"]))
+            if rnd.random() < 0.3:
+                rnd.choice(GOOD)(item)
+        if not originals:
+            continue
+        for _ in range(rnd.randint(1, 3)):
+            reason = rnd.choice(sorted(BAD))
+            items.insert(rnd.randint(0, len(items)), rnd.choice(BAD[reason])(copy.deepcopy(rnd.choice(originals))))
+            bad[(kind, reason)] = bad.get((kind, reason), 0) + 1
+    return expected, bad
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lists_with_unreadable_items_are_read_past(kube_api, tmp_path, monkeypatch, seed):
+    """start() succeeds; every good object of every (paged) list is read exactly once; every bad one counted."""
+    kube_api.load_dir(DATA)
+    expected, bad = _mutate(kube_api.lists, random.Random(seed))
+    monkeypatch.setattr(source_mod, "PAGE_SIZE", 2)  # bad items fall on page boundaries too
+    told: dict[tuple[str, str], int] = {}
+
+    def on_malformed(kind, reason, message, sample):
+        told[(kind, reason)] = told.get((kind, reason), 0) + 1
+    src = KubeSource(api_client(str(kube_api.kubeconfig(tmp_path))), on_malformed=on_malformed, backoff_initial=0.5)
+    src.start()
+    try:
+        mirrored = [(o.kind, o.namespace, o.name) for o in src.objects()]
+        assert len(mirrored) == len(set(mirrored)) and set(mirrored) == expected
+        status = src.status()
+        counted = {(k, r): n for k, st in status.items() for r, n in st["malformed"].items()}
+        assert counted == bad == told
+        for kind in {k for k, _ in bad}:
+            assert status[kind]["malformed_sample"].split(":")[0] in BAD
+            assert status[kind]["version"] and status[kind]["last_error"] == ""
+        assert all(t.is_alive() for t in src._threads)
+    finally:
+        src.stop()
+
+
+def _vs(name: str, rv: int, weight: int = 100) -> dict:
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": name, "namespace": "bookinfo", "resourceVersion": str(rv)},
+            "spec": {"hosts": [name], "http": [{"route": [{"destination": {"host": name}, "weight": weight}]}]}}
+
+
+def _bad_events(rv: int) -> tuple[list, dict[str, int]]:
+    """Every class of unreadable event (the last readable resourceVersion among them is `rv`)."""
+    good = _vs("x", rv)
+    events = [{"type": "ADDED", "object": "a string"}, {"type": "MODIFIED", "object": None},
+              [1, 2], "an event", {"type": "SOMETHING", "object": _vs("y", rv - 1)},
+              *[{"type": "ADDED", "object": f(copy.deepcopy(good))} for fs in BAD.values() for f in fs[:1]]]
+    reasons = {"not_an_object": 3, "undecodable_event": 2, "unknown_event_type": 1}
+    for r in BAD:
+        reasons[r] = reasons.get(r, 0) + (r != "not_an_object")
+    # the last one keeps its resourceVersion: the source resumes after it
+    events.append({"type": "MODIFIED", "object": {**good, "metadata": {**good["metadata"], "labels": "bad"}}})
+    reasons["labels_not_an_object"] += 1
+    return events, reasons
+
+
+class _FlakySource(KubeSource):
+    """Its watch's next `fails` rounds raise (what an unexpected bug in one round looks like)."""
+    fails = 0
+
+    def _watch(self, st):
+        if self.fails:
+            self.fails -= 1
+            raise RuntimeError("watch round broke")
+        return super()._watch(st)
+
+
+def test_watch_outlives_bad_events_and_failing_rounds(kube_api, tmp_path):
+    kube_api.load_dir(DATA)
+    bad_events, reasons = _bad_events(3001)
+    kube_api.script_watch(VS_PATH, [*bad_events, {"type": "ADDED", "object": _vs("after-bad", 3002)}])
+    changes: list[tuple[str, str]] = []
+
+    def on_change(kind, etype, obj):
+        if obj is not None and obj.name == "boom":
+            raise ValueError("a consumer bug")
+        changes.append((etype, obj.name if obj is not None else ""))
+    src = _FlakySource(api_client(str(kube_api.kubeconfig(tmp_path))), kinds=[VS], on_change=on_change,
+                       backoff_initial=0.05, backoff_max=0.2)
+    src.start()
+    try:
+        wait_until(lambda: any(o.name == "after-bad" for o in src.objects()), timeout=30, what="the good event")
+        st = src.status()["VirtualService"]
+        assert st["malformed"] == reasons, st["malformed_sample"]
+        assert not {"x", "y"} & {o.name for o in src.objects()}
+        assert changes.count(("ADDED", "after-bad")) == 1
+        # the next watch resumes after the last event seen (3002), not from the list's version
+        wait_until(lambda: any("resourceVersion=3002" in r for r in kube_api.requests if "watch=true" in r),
+                   timeout=30, what="a watch resumed from 3002")
+
+        # two rounds raise, then an event whose consumer raises, then a good one: the thread goes on
+        src.fails = 2
+        wait_until(lambda: src.status()["VirtualService"]["failed_rounds"] >= 2, timeout=30, what="two failed rounds")
+        kube_api.script_watch(VS_PATH, [{"type": "ADDED", "object": _vs("boom", 3003)},
+                                        {"type": "MODIFIED", "object": _vs("after-bad", 3004, 50)}])
+        wait_until(lambda: ("MODIFIED", "after-bad") in changes, timeout=30, what="the event after failing rounds")
+        st = src.status()["VirtualService"]
+        assert st["failed_rounds"] == 2 and st["malformed"]["apply_failed"] == 1
+        mirrored = {o.name: o for o in src.objects()}
+        assert mirrored["after-bad"].spec["http"][0]["route"][0]["weight"] == 50
+        assert st["resource_version"] == "3004"
+        assert all(t.is_alive() for t in src._threads)
+    finally:
+        src.stop()
+
+
+def test_cluster_mode_counts_skipped_objects_in_the_collector_metrics(kube_api, tmp_path):
+    """serve's backend starts over bad objects; they show in meshscope_collector_malformed_total{source=kube}."""
+    kube_api.load_dir(DATA)
+    pods = kube_api.lists["/api/v1/pods"]["items"]
+    pods.insert(1, {**copy.deepcopy(pods[0]), "metadata": ["not", "an", "object"]})
+    before = selfmetrics.malformed_total(source="kube", origin="k8s:test/Pod", reason="metadata_not_an_object")
+    be = ClusterBackend(ClusterOptions(prometheus_url=f"http://127.0.0.1:{free_port()}", prometheus_timeout=1,
+                                       kubeconfig=str(kube_api.kubeconfig(tmp_path)), context="test",
+                                       debounce_s=0.2))
+    be.start()
+    try:
+        assert len([o for o in be.source.objects() if o.kind == "Pod"]) == len(pods) - 1
+        assert selfmetrics.malformed_total(source="kube", origin="k8s:test/Pod",
+                                           reason="metadata_not_an_object") == before + 1
+        recent = selfmetrics.recent_rejects(5, "kube")
+        assert recent and recent[0].origin == "k8s:test/Pod" and "not" in recent[0].sample
+    finally:
+        be.stop()
