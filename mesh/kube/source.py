@@ -355,13 +355,21 @@ class KubeSource:
                 pass
 
     def _decoded(self, st: KindState, line: bytes) -> Iterator[dict]:
-        """One line of the stream as an event; a line that is no JSON object is skipped and counted (the
-        stream stays in step: events are newline-delimited)."""
+        """One line of the stream as an event; a line that is no JSON object (or over the input limits) is
+        skipped and counted: the stream stays in step, events are newline-delimited."""
         try:
-            yield _decode_event(line, st.info.kind)
-        except KubeError as exc:
-            reason = "event_too_large" if "limit" in str(exc) else "undecodable_event"
-            self._skip(st, reason, str(exc), line)
+            event = limits.loads_json(line, f"watch {st.info.kind}: an event")
+        except limits.InputLimitError as exc:
+            self._skip(st, "event_over_limit", str(exc), line)
+            return
+        except ValueError as exc:
+            self._skip(st, "undecodable_event", f"watch {st.info.kind}: undecodable event ({exc})", line)
+            return
+        if not isinstance(event, dict):
+            self._skip(st, "undecodable_event", f"watch {st.info.kind}: event is a {type(event).__name__}, "
+                       "not a JSON object", line)
+            return
+        yield event
 
     def _apply_event(self, st: KindState, event: dict) -> None:
         etype = event.get("type")
@@ -445,18 +453,6 @@ class KubeSource:
 
 class _Gone(Exception):
     """The watch's resourceVersion is too old (HTTP 410): relist."""
-
-
-def _decode_event(line: bytes, kind: str) -> dict:
-    try:
-        event = limits.loads_json(line, f"watch {kind}: an event")
-    except limits.InputLimitError as exc:
-        raise KubeError(str(exc)) from None
-    except ValueError as exc:
-        raise KubeError(f"watch {kind}: undecodable event ({exc})") from None
-    if not isinstance(event, dict):
-        raise KubeError(f"watch {kind}: event is not a JSON object")
-    return event
 
 
 def _resource_version(meta: Any) -> str:

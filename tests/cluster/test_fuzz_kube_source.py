@@ -6,6 +6,7 @@ events and failing rounds, resuming from the last resourceVersion it saw."""
 from __future__ import annotations
 
 import copy
+import json
 import random
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from collector import selfmetrics
 from mesh.kube import KubeSource, api_client
 from mesh.kube.kinds import BY_KIND, KINDS
 from meshscope.cluster import ClusterBackend, ClusterOptions
+from tests.fixtures import kubeapi
 from tests.util import free_port, wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "mesh" / "kube" / "data"
@@ -128,6 +130,23 @@ def _bad_events(rv: int) -> tuple[list, dict[str, int]]:
     return events, reasons
 
 
+class RawLine(str):
+    """A watch line sent as these bytes, not as JSON (what a broken proxy or truncated write hands out)."""
+
+
+class _RawJson:
+    """Stands in for `json` in the replaying server: a RawLine event goes out as it is."""
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj, **kw):
+        return str(obj) if isinstance(obj, RawLine) else json.dumps(obj, **kw)
+
+
+RAW_LINES = {"undecodable_event": [RawLine('{"type": "ADDED", "object": {"metadata": '), RawLine("<html>502</html>")],
+             "event_over_limit": [RawLine("[" * 5000 + "]" * 5000)]}  # nests past the decoder's depth
+
+
 class _FlakySource(KubeSource):
     """Its watch's next `fails` rounds raise (what an unexpected bug in one round looks like)."""
     fails = 0
@@ -139,9 +158,13 @@ class _FlakySource(KubeSource):
         return super()._watch(st)
 
 
-def test_watch_outlives_bad_events_and_failing_rounds(kube_api, tmp_path):
+def test_watch_outlives_bad_events_and_failing_rounds(kube_api, tmp_path, monkeypatch):
     kube_api.load_dir(DATA)
+    monkeypatch.setattr(kubeapi, "json", _RawJson)
     bad_events, reasons = _bad_events(3001)
+    for reason, lines in RAW_LINES.items():
+        bad_events[1:1] = lines
+        reasons[reason] = reasons.get(reason, 0) + len(lines)
     kube_api.script_watch(VS_PATH, [*bad_events, {"type": "ADDED", "object": _vs("after-bad", 3002)}])
     changes: list[tuple[str, str]] = []
 
