@@ -71,27 +71,37 @@ def to_config_object(item: Any, api_version: str, kind: str, origin: str) -> Con
     )
 
 
-def sidecar_status(pod: dict[str, Any]) -> dict[str, Any]:
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _names(containers: Any) -> list[Any]:
+    return [c.get("name") for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
+
+
+def sidecar_status(pod: Any) -> dict[str, Any]:
     """Whether a pod runs an Istio sidecar, and what the injector recorded.
 
     Istio's injector adds an `istio-proxy` container (or init container, for
     native sidecars) and the `sidecar.istio.io/status` annotation (JSON naming
-    the injected containers and the template revision).
+    the injected containers and the template revision). Parts of the wrong
+    shape read as absent: one odd pod never stops a caller (#18).
     """
-    spec = pod.get("spec") or {}
-    meta = pod.get("metadata") or {}
-    names = [c.get("name") for c in (spec.get("containers") or [])]
-    init_names = [c.get("name") for c in (spec.get("initContainers") or [])]
-    ann = (meta.get("annotations") or {}).get("sidecar.istio.io/status")
+    pod = _obj(pod)
+    spec = _obj(pod.get("spec"))
+    meta = _obj(pod.get("metadata"))
+    names = _names(spec.get("containers"))
+    init_names = _names(spec.get("initContainers"))
+    ann = _obj(meta.get("annotations")).get("sidecar.istio.io/status")
     status: dict[str, Any] = {}
-    if ann:
+    if isinstance(ann, str) and ann:
         try:
             status = json.loads(ann)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the decoder's depth
             status = {"unparsed": ann}
     return {
         "injected": "istio-proxy" in names or "istio-proxy" in init_names,
         "annotation": bool(ann),
         "revision": status.get("revision") if isinstance(status, dict) else None,
-        "phase": (pod.get("status") or {}).get("phase"),
+        "phase": _obj(pod.get("status")).get("phase"),
     }

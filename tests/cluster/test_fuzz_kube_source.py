@@ -14,7 +14,7 @@ import pytest
 
 import mesh.kube.source as source_mod
 from collector import selfmetrics
-from mesh.kube import KubeSource, api_client
+from mesh.kube import KubeSource, api_client, sidecar_status
 from mesh.kube.kinds import BY_KIND, KINDS
 from meshscope.cluster import ClusterBackend, ClusterOptions
 from tests.fixtures import kubeapi
@@ -219,3 +219,30 @@ def test_cluster_mode_counts_skipped_objects_in_the_collector_metrics(kube_api, 
         assert recent and recent[0].origin == "k8s:test/Pod" and "not" in recent[0].sample
     finally:
         be.stop()
+
+
+# pod parts of the wrong shape (on top of BAD and GOOD): sidecar_status reads them as absent
+POD_PARTS = [
+    lambda o: o.update(spec={"containers": [None, "istio-proxy", ["x"]], "initContainers": {"name": "istio-init"}}),
+    lambda o: o.update(status=["Running"]),
+    lambda o: _meta(o).setdefault("annotations", {}).update({"sidecar.istio.io/status": 5}),
+    lambda o: _meta(o).setdefault("annotations", {}).update({"sidecar.istio.io/status": "[" * 5000}),
+]
+
+
+def test_sidecar_status_reads_any_pod_shape():
+    """No pod shape raises; mutations of parts it does not read leave its answer as it was."""
+    pods = json.loads((DATA / "pods.json").read_text())["items"]
+    neutral = (GOOD[1], GOOD[3], GOOD[4])  # resourceVersion, apiVersion, managedFields
+    for pod in pods:
+        plain = sidecar_status(pod)
+        for mutate in [*POD_PARTS, *GOOD]:
+            mutated = copy.deepcopy(pod)
+            mutate(mutated)
+            got = sidecar_status(mutated)
+            assert isinstance(got["injected"], bool) and isinstance(got["annotation"], bool)
+            if mutate in neutral:
+                assert got == plain
+        for bad in (f(copy.deepcopy(pod)) for fs in BAD.values() for f in fs):
+            got = sidecar_status(bad)
+            assert isinstance(got["injected"], bool) and isinstance(got["annotation"], bool)
