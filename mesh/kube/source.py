@@ -271,22 +271,28 @@ class KubeSource:
                     continue
                 except KubeError as exc:
                     log.warning("relist of %s failed: %s", st.info.kind, exc)
+                except Exception as exc:  # noqa: BLE001 - as below: the relist is part of the round
+                    self._round_failed(st, exc)
             except KubeError as exc:
                 with self._lock:
                     st.last_error = str(exc)
                 log.warning("watch of %s failed: %s; retrying in %.1fs", st.info.kind, exc, delay)
             except Exception as exc:  # noqa: BLE001 - an unexpected failure must not end this kind's watch (#18)
-                with self._lock:
-                    st.failed_rounds += 1
-                    st.last_error = f"watch {st.info.kind}: {type(exc).__name__}: {exc}"
-                self._log_once(st, type(exc).__name__, "watch of %s: a round failed (%s: %s); retrying from "
-                               "resourceVersion %s (logged once per exception type)", st.info.kind,
-                               type(exc).__name__, exc, st.resource_version, exc_info=exc)
+                self._round_failed(st, exc)
             if self._stop.wait(delay):
                 return
             with self._lock:
                 st.reconnects += 1
             delay = min(delay * 2, self.backoff_max)
+
+    def _round_failed(self, st: KindState, exc: Exception) -> None:
+        """Count a watch round that raised something unexpected; the loop retries from the kept version."""
+        with self._lock:
+            st.failed_rounds += 1
+            st.last_error = f"watch {st.info.kind}: {type(exc).__name__}: {exc}"
+        self._log_once(st, type(exc).__name__, "watch of %s: a round failed (%s: %s); retrying from "
+                       "resourceVersion %s (logged once per exception type)", st.info.kind,
+                       type(exc).__name__, exc, st.resource_version, exc_info=exc)
 
     def _apply_one(self, st: KindState, event: Any) -> None:
         """Apply one event; one that cannot be applied is skipped and counted, the stream goes on."""

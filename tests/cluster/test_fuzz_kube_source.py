@@ -167,10 +167,14 @@ def test_watch_outlives_bad_events_and_failing_rounds(kube_api, tmp_path, monkey
         reasons[reason] = reasons.get(reason, 0) + len(lines)
     kube_api.script_watch(VS_PATH, [*bad_events, {"type": "ADDED", "object": _vs("after-bad", 3002)}])
     changes: list[tuple[str, str]] = []
+    relist_fails = []
 
     def on_change(kind, etype, obj):
         if obj is not None and obj.name == "boom":
             raise ValueError("a consumer bug")
+        if etype == "RELIST" and relist_fails:
+            relist_fails.pop()
+            raise ValueError("a consumer bug on relist")
         changes.append((etype, obj.name if obj is not None else ""))
     src = _FlakySource(api_client(str(kube_api.kubeconfig(tmp_path))), kinds=[VS], on_change=on_change,
                        backoff_initial=0.05, backoff_max=0.2)
@@ -196,6 +200,19 @@ def test_watch_outlives_bad_events_and_failing_rounds(kube_api, tmp_path, monkey
         mirrored = {o.name: o for o in src.objects()}
         assert mirrored["after-bad"].spec["http"][0]["route"][0]["weight"] == 50
         assert st["resource_version"] == "3004"
+        assert all(t.is_alive() for t in src._threads)
+
+        # a 410 whose relist raises (a consumer bug) is one more failed round; the watch relists again and goes on
+        relist_fails.append(1)
+        gone = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired"}
+        relists = src.status()["VirtualService"]["relists"]
+        kube_api.script_watch(VS_PATH, [{"type": "ERROR", "object": gone}])
+        wait_until(lambda: src.status()["VirtualService"]["failed_rounds"] >= 3, timeout=30, what="the relist failed")
+        kube_api.script_watch(VS_PATH, [{"type": "ERROR", "object": gone}],
+                              [{"type": "ADDED", "object": _vs("after-relist", 9000)}])
+        wait_until(lambda: ("ADDED", "after-relist") in changes, timeout=30, what="an event after the relists")
+        st = src.status()["VirtualService"]
+        assert st["failed_rounds"] == 3 and st["relists"] >= relists + 2 and not relist_fails
         assert all(t.is_alive() for t in src._threads)
     finally:
         src.stop()
