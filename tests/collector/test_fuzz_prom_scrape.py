@@ -3,9 +3,7 @@ lines, invalid UTF-8, a body past the size limit; no exception escapes a round, 
 series of every target is stored once per scrape, and refusals are counted per reason."""
 from __future__ import annotations
 
-import http.server
 import random
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from collector import selfmetrics
 from collector.sources import prom_scrape
 from collector.sources.prom_scrape import Scraper
 from collector.store import TelemetryStore
+from tests.util import BodyServer
 
 REAL = (Path(__file__).parent / "data" / "envoy_stats_prometheus.txt").read_bytes()
 HOSTILE = [b'istio_requests_total{reporter="source,le="5"} 3', b'istio_requests_total{__name__="x"} 1',
@@ -27,32 +26,12 @@ def _good(k: int) -> bytes:
     return f'istio_requests_total{{reporter="source",request_id_marker="good-{k}"}} {k}'.encode()
 
 
-class _Target:
+class _Target(BodyServer):
     """A real HTTP server answering one body per GET (set `body` between scrapes)."""
 
     def __init__(self) -> None:
-        target = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = target.body
-                self.send_response(200)
-                self.send_header("content-type", "text/plain; version=0.0.4")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
         self.body = b""
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
-
-    def close(self) -> None:
-        self.srv.shutdown()
-        self.srv.server_close()
+        super().__init__(lambda _path: self.body)
 
 
 @pytest.fixture

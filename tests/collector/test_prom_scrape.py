@@ -10,7 +10,7 @@ from collector.query import istio_rates
 from collector.sources.prom_scrape import Scraper, ScrapeTarget
 from collector.store import TelemetryStore
 from tests.collector.envoy_static import static_envoy
-from tests.util import free_port, wait_until
+from tests.util import BodyServer, free_port, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -72,24 +72,8 @@ def test_background_loop_scrapes_on_interval_and_stops(envoy):
 
 
 def test_garbage_answer_is_counted_per_target(tmp_path):
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b'istio_requests_total{reporter="source"} 1\nthis is not exposition\nistio_x{a="1} 2\n'
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    url = f"http://127.0.0.1:{srv.server_address[1]}/stats/prometheus"
+    srv = BodyServer(b'istio_requests_total{reporter="source"} 1\nthis is not exposition\nistio_x{a="1} 2\n')
+    url = srv.url + "/stats/prometheus"
     try:
         before = selfmetrics.malformed_total("exposition", url)
         store = TelemetryStore()
@@ -100,8 +84,7 @@ def test_garbage_answer_is_counted_per_target(tmp_path):
         assert scraper.health()[url].malformed == 2
         assert b"meshscope_collector_malformed_total" in selfmetrics.exposition()
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.close()
 
 
 def _series(store: TelemetryStore) -> set[tuple]:

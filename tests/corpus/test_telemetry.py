@@ -8,9 +8,7 @@ the scraper case serves the files from 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import math
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +21,7 @@ from collector.parse.exposition import format_labels, parse_exposition, parse_sa
 from collector.sources.prom_api import PrometheusClient
 from collector.sources.prom_scrape import Scraper
 from collector.store import TelemetryStore
-from tests.util import wait_until
+from tests.util import BodyServer, wait_until
 
 ROOT = Path(__file__).parent / "telemetry"
 SOURCES: list[dict] = yaml.safe_load((ROOT / "sources.yaml").read_text())
@@ -122,23 +120,8 @@ def test_prometheus_common_expfmt_text():
 def test_the_scraper_stores_every_sample_of_every_file():
     """The real scraper over HTTP (keep=None: every series), one target per corpus file."""
     bodies = {f"/{i}/metrics": _bytes(name) for i, name in enumerate(EXPOSITION)}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = bodies[self.path]
-            self.send_response(200)
-            self.send_header("content-type", "text/plain; version=0.0.4")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{srv.server_address[1]}"
-    try:
+    with BodyServer(bodies.get) as srv:
+        base = srv.url
         store = TelemetryStore()
         scraper = Scraper([base + p for p in bodies], store, keep=None)
         try:
@@ -150,9 +133,6 @@ def test_the_scraper_stores_every_sample_of_every_file():
             health = scraper.health()[base + path]
             assert health.malformed == 0, path
             assert rows.get(base + path, 0) == _sample_lines(body), path
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def test_prometheus_exposition_format_examples():
@@ -181,32 +161,14 @@ def test_prometheus_exposition_format_examples():
     assert _value(df, "go_gc_duration_seconds", 'quantile="1"') == 0.005201208
 
 
-def _serve(body: bytes) -> http.server.ThreadingHTTPServer:
-    """One loopback server per file: Prometheus tells targets apart by `instance` (host:port)."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("content-type", "text/plain; version=0.0.4")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
 def test_prometheus_api_answers_read_back(prometheus):
     """The files scraped by a real Prometheus and read back through PrometheusClient (real API answers: values as
     text, "NaN", labels as objects) give the parser's samples. Prometheus drops empty label values; files whose
     samples carry their own timestamps (2014, negative) are left out: a live Prometheus keeps none of those."""
     names = [n for n in EXPOSITION if not _timestamped(_bytes(n))]
     assert "prometheus/model/textparse/promtestdata.txt" in names
-    servers = {n: _serve(_bytes(n)) for n in names}
-    instance = {n: f"127.0.0.1:{srv.server_address[1]}" for n, srv in servers.items()}
+    servers = {n: BodyServer(_bytes(n)) for n in names}  # one per file: Prometheus tells targets apart by instance
+    instance = {n: srv.address for n, srv in servers.items()}
     expected = {}
     for n in names:
         df = parse_exposition(_bytes(n)).samples
@@ -230,8 +192,7 @@ def test_prometheus_api_answers_read_back(prometheus):
             got = wait_until(read_back, timeout=60, interval=0.5, what="every corpus sample in Prometheus")
     finally:
         for srv in servers.values():
-            srv.shutdown()
-            srv.server_close()
+            srv.close()
     for n in names:
         ours = {}
         for m, lab, le, v in expected[n]:
