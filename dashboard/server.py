@@ -162,12 +162,24 @@ class RunningUI:
         self._stopped = True
         self.server.stop()
         self.thread.join(timeout=10)
+        # the connections first: a request still in its handler then ends as a client gone. The trigger (the pipe a
+        # handler pulls when it finishes while its connection is open; the listener closes it with itself) closes
+        # only after the handlers ended: closed among the connections, a handler finishing in between pulled a closed
+        # pipe (EBADF, a logged traceback)
+        last = (self.server, self.server.trigger)
         for channel in list(self.server._map.values()):
-            try:
-                channel.close()
-            except OSError:
-                pass
+            if channel not in last:
+                _close(channel)
         self.server.task_dispatcher.shutdown(timeout=5)
+        for channel in last:
+            _close(channel)
+
+
+def _close(channel: Any) -> None:
+    try:
+        channel.close()
+    except OSError:
+        pass
 
 
 def start(source: DataSource, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,
