@@ -11,6 +11,7 @@ import logging
 import math
 import random
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -265,7 +266,7 @@ class _FailingStore(TelemetryStore):
 def test_polling_thread_survives_bad_rounds(replay, caplog):
     """Rounds that raise are counted and logged once; the thread goes on and reads the next good answer."""
     queue, url = replay
-    answer = copy.deepcopy(ANSWERS["source_match"])
+    answer = _recent(ANSWERS["source_match"])  # the store keeps the last hour: recorded sample times would fall out
     answer["data"]["result"][3] = {"metric": {"a": "b"}, "histogram": [T, {}]}
     queue[:] = [(200, {}, json.dumps(answer).encode())]
     store = _FailingStore(failures=3)
@@ -285,6 +286,16 @@ def test_polling_thread_survives_bad_rounds(replay, caplog):
     m = store.metrics()
     assert len(m) % (len(answer["data"]["result"]) - 1) == 0  # whole answers, the native series never
     assert set(m[s.METRIC]) == {r["metric"]["__name__"] for r in ANSWERS["source_match"]["data"]["result"]}
+
+
+def _recent(answer: dict) -> dict:
+    """A copy of a recorded instant-vector answer with its sample times moved to now (offsets between them kept)."""
+    out = copy.deepcopy(answer)
+    samples = [r["value"] for r in out["data"]["result"] if "value" in r]
+    shift = time.time() - max(float(v[0]) for v in samples)
+    for v in samples:
+        v[0] = float(v[0]) + shift
+    return out
 
 
 def _internal_errors() -> float:
