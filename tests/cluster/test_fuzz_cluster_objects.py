@@ -56,10 +56,7 @@ def test_malformed_objects_do_not_stop_cluster_mode(kube_api, tmp_path, seed):
     rs["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"],
                                           "controller": True}]
     kube_api.lists.update(bodies)
-    be = ClusterBackend(ClusterOptions(prometheus_url=f"http://127.0.0.1:{free_port()}",
-                                       kubeconfig=str(kube_api.kubeconfig(tmp_path)), debounce_s=0.2,
-                                       prometheus_timeout=2))
-    be.start()
+    be = _started(ClusterBackend, kube_api, tmp_path, debounce_s=0.2)
     try:
         mirrored = be.source.objects()
         assert len(mirrored) == total  # every object of every list, exactly once, mutated or not
@@ -76,10 +73,7 @@ def test_malformed_objects_do_not_stop_cluster_mode(kube_api, tmp_path, seed):
 def test_rebuild_reads_past_malformed_metadata(kube_api, tmp_path):
     """An object whose metadata is not an object (after the list call) still rebuilds; its version reads as ""."""
     kube_api.lists.update(list_bodies(bookinfo_docs()))
-    be = ClusterBackend(ClusterOptions(prometheus_url=f"http://127.0.0.1:{free_port()}",
-                                       kubeconfig=str(kube_api.kubeconfig(tmp_path)), debounce_s=0.1,
-                                       prometheus_timeout=2))
-    be.start()
+    be = _started(ClusterBackend, kube_api, tmp_path, debounce_s=0.1)
     try:
         victim = be.source.objects()[0]
         victim.raw = {**victim.raw, "metadata": ["not", "an", "object"]}
@@ -105,10 +99,7 @@ class _FlakyBackend(ClusterBackend):
 def test_snapshot_loop_survives_failing_rounds(kube_api, tmp_path):
     """Rounds that raise are counted in `failed_rounds`; a later change is rebuilt as usual."""
     kube_api.lists.update(list_bodies(bookinfo_docs()))
-    be = _FlakyBackend(ClusterOptions(prometheus_url=f"http://127.0.0.1:{free_port()}",
-                                      kubeconfig=str(kube_api.kubeconfig(tmp_path)), debounce_s=0.1,
-                                      prometheus_timeout=2))
-    be.start()
+    be = _started(_FlakyBackend, kube_api, tmp_path, debounce_s=0.1)
     try:
         be.fails = 2
         rebuilds = be.status()["kubernetes"]["rebuilds"]
@@ -121,3 +112,11 @@ def test_snapshot_loop_survives_failing_rounds(kube_api, tmp_path):
         assert be._thread is not None and be._thread.is_alive()
     finally:
         be.stop()
+
+
+def _started(cls: type[ClusterBackend], kube_api, tmp_path, debounce_s: float) -> ClusterBackend:
+    """A started backend of `cls` over the replaying API server, its Prometheus a closed port (config only)."""
+    be = cls(ClusterOptions(prometheus_url=f"http://127.0.0.1:{free_port()}", kubeconfig=str(kube_api.kubeconfig(tmp_path)),
+                            debounce_s=debounce_s, prometheus_timeout=2))
+    be.start()
+    return be
