@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -434,9 +434,9 @@ class LiveSource:
     def _lay_out_findings(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         element = filters.pop("element", None)
         found = [f.to_dict() for f in self.stack.diagnoser.findings(filters)]
-        elements = self._elements_or_none()
+        touched = _toucher(self._elements_or_none())
         for f in found:
-            f["elements"] = _touched(f, elements)
+            f["elements"] = touched(f)
         if element:
             found = [f for f in found if element in f["elements"]]
         self._with_changes(found)
@@ -482,7 +482,7 @@ class LiveSource:
         if f is None:
             return None
         out = f.to_dict()
-        out["elements"] = _touched(out, self._elements_or_none())
+        out["elements"] = _toucher(self._elements_or_none())(out)
         objects = {o.key: o for o in self.backend.snapshot().objects}
         excerpts = []
         for ref in [f.resource, *f.related]:
@@ -650,36 +650,49 @@ def _find_element(elements: list[dict[str, Any]], element_id: str) -> dict[str, 
     return next((e["data"] for e in elements if e["data"].get("id") == element_id), None)
 
 
-def _touched(finding: dict[str, Any], elements: list[dict[str, Any]]) -> list[str]:
-    """Graph element ids a finding is about: its evidence edges' ends, else its resource's workloads/services."""
-    nodes = [e["data"] for e in elements if "source" not in e["data"]]
-    by_workload = {(d.get("namespace"), d.get("workload") or d.get("name")): d["id"] for d in nodes if d.get("type") == "workload"}
+def _toucher(elements: list[dict[str, Any]]) -> Callable[[dict[str, Any]], list[str]]:
+    """A function giving the graph element ids a finding is about: its evidence edges' ends and the edges between
+    them, else its resource's workloads. The graph is indexed once for all findings of a layout."""
+    by_workload: dict[tuple, str] = {}
     by_app: dict[tuple, list[str]] = {}
-    for d in nodes:
-        if d.get("type") == "workload" and d.get("app"):
-            by_app.setdefault((d.get("namespace"), d["app"]), []).append(d["id"])
-    hit: set[str] = set()
-    ev = finding.get("evidence") or {}
-    for edge in ev.get("edges") or []:
-        src = by_workload.get((edge.get("source_namespace"), edge.get("source_workload")))
-        dest = str(edge.get("destination") or "")
-        parts = dest.split(".")
-        dst_ids = by_app.get((parts[1], parts[0]), []) if len(parts) >= 2 else []
-        if dest_wl := edge.get("destination_workload"):
-            dst_ids = [i for i in [by_workload.get((parts[1] if len(parts) >= 2 else None, dest_wl))] if i] or dst_ids
-        if src:
-            hit.add(src)
-        hit.update(dst_ids)
-        for e in elements:
-            d = e["data"]
-            if "source" in d and d["source"] == src and d["target"] in dst_ids:
-                hit.add(d["id"])
-    if not hit:
-        r = finding.get("resource") or {}
-        name = str(r.get("name") or "")
-        host = name.split(".")[0]
-        hit.update(by_app.get((r.get("namespace"), host), []))
-    return sorted(hit)
+    by_service: dict[Any, list[str]] = {}  # (namespace, name) and the bare name (a ServiceEntry host)
+    out_edges: dict[str, list[tuple[str, str]]] = {}
+    for e in elements:
+        d = e["data"]
+        if "source" in d:
+            out_edges.setdefault(d["source"], []).append((d["target"], d["id"]))
+        elif d.get("type") == "workload":
+            by_workload[(d.get("namespace"), d.get("workload") or d.get("name"))] = d["id"]
+            if d.get("app"):
+                by_app.setdefault((d.get("namespace"), d["app"]), []).append(d["id"])
+        elif d.get("type") == "service" and (name := d.get("service") or d.get("name")):
+            by_service.setdefault((d.get("namespace"), name), []).append(d["id"])
+            by_service.setdefault(name, []).append(d["id"])
+
+    def touched(finding: dict[str, Any]) -> list[str]:
+        hit: set[str] = set()
+        for edge in (finding.get("evidence") or {}).get("edges") or []:
+            src = by_workload.get((edge.get("source_namespace"), edge.get("source_workload")))
+            dest = str(edge.get("destination") or "")
+            parts = dest.split(".")
+            name_ns = (parts[1], parts[0]) if len(parts) >= 2 else None
+            dst_ids = by_app.get(name_ns, [])
+            if dest_wl := edge.get("destination_workload"):
+                dst_ids = [i for i in [by_workload.get((name_ns[0] if name_ns else None, dest_wl))] if i] or dst_ids
+            else:  # requests that failed before reaching a workload (no mTLS peer, no endpoint) end at the service
+                dst_ids = dst_ids + by_service.get(name_ns, []) + by_service.get(dest, [])
+            if src:
+                hit.add(src)
+                wanted = set(dst_ids)
+                hit.update(i for target, i in out_edges.get(src, ()) if target in wanted)
+            hit.update(dst_ids)
+        if not hit:
+            r = finding.get("resource") or {}
+            host = str(r.get("name") or "").split(".")[0]
+            hit.update(by_app.get((r.get("namespace"), host), []))
+        return sorted(hit)
+
+    return touched
 
 
 def _file_lines(file: str, cache: dict[str, list[str] | None]) -> list[str] | None:
