@@ -44,7 +44,8 @@ STATS_LISTENER = "meshscope_stats"
 STATS_PATHS = ("/stats/prometheus", "/ready")  # what the stats port passes on to the admin API
 
 
-def _leb(n: int) -> bytes:
+def uleb128(n: int) -> bytes:
+    """An unsigned LEB128 integer: WebAssembly's section sizes, and protobuf's varint (the same encoding)."""
     out = bytearray()
     while True:
         b, n = n & 0x7F, n >> 7
@@ -56,13 +57,13 @@ def _leb(n: int) -> bytes:
 def namespace_wasm() -> bytes:
     """A minimal proxy-wasm module: exports memory, the ABI version marker and an allocator."""
     def sec(i: int, data: bytes) -> bytes:
-        return bytes([i]) + _leb(len(data)) + data
+        return bytes([i]) + uleb128(len(data)) + data
 
     def vec(items: list[bytes]) -> bytes:
-        return _leb(len(items)) + b"".join(items)
+        return uleb128(len(items)) + b"".join(items)
 
     def name(s: str) -> bytes:
-        return _leb(len(s)) + s.encode()
+        return uleb128(len(s)) + s.encode()
 
     types = vec([b"\x60\x00\x00", b"\x60\x01\x7f\x01\x7f"])  # () -> () ; (i32) -> i32
     funcs = vec([b"\x00", b"\x01"])
@@ -70,7 +71,7 @@ def namespace_wasm() -> bytes:
     exports = vec([name("memory") + b"\x02\x00", name("proxy_abi_version_0_2_1") + b"\x00\x00",
                    name("malloc") + b"\x00\x01", name("proxy_on_memory_allocate") + b"\x00\x01"])
     bodies = [b"\x00\x0b", b"\x00\x41\x00\x0b"]  # nop ; i32.const 0
-    code = vec([_leb(len(b)) + b for b in bodies])
+    code = vec([uleb128(len(b)) + b for b in bodies])
     return b"\x00asm\x01\x00\x00\x00" + sec(1, types) + sec(3, funcs) + sec(5, memory) + sec(7, exports) + sec(10, code)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from mesh.controlplane.bootstrap import uleb128  # protobuf varints are unsigned LEB128
 from tests.util import free_port, wait_until
 
 DATA = Path(__file__).parent / "data"
@@ -34,40 +35,31 @@ ISTIO = {"reporter": "destination", "source_workload": "productpage-v1", "source
 
 
 # ---- a few protobuf primitives (io.prometheus.client.MetricFamily, delimited) ------------------------
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _zigzag(n: int) -> int:
     return (n << 1) ^ (n >> 63)
 
 
 def _field(num: int, wire: int, payload: bytes) -> bytes:
-    return _varint(num << 3 | wire) + payload
+    return uleb128(num << 3 | wire) + payload
 
 
 def _bytes(num: int, b: bytes) -> bytes:
-    return _field(num, 2, _varint(len(b)) + b)
+    return _field(num, 2, uleb128(len(b)) + b)
 
 
 def native_histogram_family(count: int) -> bytes:
     """One MetricFamily (type HISTOGRAM) with a native histogram (schema 0: buckets (1,2], (2,4], (4,8] ...)."""
     pos = [count // 2, count // 4, count - count // 2 - count // 4]  # absolute counts of 3 buckets
     deltas = [pos[0], pos[1] - pos[0], pos[2] - pos[1]]
-    span = _field(1, 0, _varint(_zigzag(0))) + _field(2, 0, _varint(3))
-    hist = (_field(1, 0, _varint(count)) + _field(2, 1, struct.pack("<d", 3.5 * count)) + _field(5, 0, _varint(_zigzag(0)))
-            + _field(6, 1, struct.pack("<d", 1e-128)) + _field(7, 0, _varint(0)) + _bytes(12, span)
-            + _bytes(13, b"".join(_varint(_zigzag(d)) for d in deltas)))
+    span = _field(1, 0, uleb128(_zigzag(0))) + _field(2, 0, uleb128(3))
+    hist = (_field(1, 0, uleb128(count)) + _field(2, 1, struct.pack("<d", 3.5 * count)) + _field(5, 0, uleb128(_zigzag(0)))
+            + _field(6, 1, struct.pack("<d", 1e-128)) + _field(7, 0, uleb128(0)) + _bytes(12, span)
+            + _bytes(13, b"".join(uleb128(_zigzag(d)) for d in deltas)))
     labels = b"".join(_bytes(1, _bytes(1, k.encode()) + _bytes(2, v.encode())) for k, v in ISTIO.items())
     metric = labels + _bytes(7, hist)
     family = (_bytes(1, b"istio_request_duration_milliseconds") + _bytes(2, b"native histogram")
-              + _field(3, 0, _varint(4)) + _bytes(4, metric))
-    return _varint(len(family)) + family
+              + _field(3, 0, uleb128(4)) + _bytes(4, metric))
+    return uleb128(len(family)) + family
 
 
 def main() -> None:
