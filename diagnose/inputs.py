@@ -26,6 +26,7 @@ PROBLEM_CODES = {
     "bad-field": "MS0007",
     "over-limit": "MS0040",  # mesh.config.limits.OVER_LIMIT
     "not-an-object": "MS0024",  # mesh.config.loader.NOT_AN_OBJECT (LoadResult.skipped): info
+    "unreadable-cluster-object": "MS0025",  # meshscope analyze --kubeconfig: list items mesh.kube skipped; info
 }
 
 #: API versions served per group (objects of other versions are flagged, not dropped).
