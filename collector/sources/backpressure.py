@@ -56,6 +56,23 @@ class Admission:
             self.pending -= 1
             self.pending_bytes -= nbytes
 
+    def reserve(self, nbytes: int) -> None:
+        """Count `nbytes` of a body still being received against the byte bound (not a batch yet).
+
+        Why: a body is held in memory while it arrives; counted only once whole, hundreds of connections
+        could each hold a body of the size limit before the bound applied. When nothing else is held,
+        one body is always allowed (the body limit bounds it)."""
+        with self._lock:
+            if self.pending_bytes and self.pending_bytes + nbytes > self.max_pending_bytes:
+                self.shed += 1
+                raise Overloaded(f"ingest is behind ({self.pending} batches, {self.pending_bytes} bytes pending or "
+                                 f"arriving); retry in {self.retry_after_s}s", self.retry_after_s)
+            self.pending_bytes += nbytes
+
+    def release(self, nbytes: int) -> None:
+        with self._lock:
+            self.pending_bytes -= nbytes
+
 
 @dataclass
 class TraceSampler:

@@ -8,7 +8,10 @@ What the spec and real senders need, and where it is handled:
   body must arrive within `read_timeout_s` (else 408), idle keep-alive connections close after
   `idle_timeout_s`. Batches received but not yet stored are bounded in count and bytes
   (`collector.sources.backpressure.Admission`); past that the receiver answers 503 with
-  `Retry-After`, which OpenTelemetry exporters honour by backing off and retrying.
+  `Retry-After`, which OpenTelemetry exporters honour by backing off and retrying. Bodies still
+  arriving count against the same byte bound: a content-length is reserved before a byte is read
+  (503 at once when it does not fit), a chunked body chunk by chunk (cut with 503 when the next
+  chunk does not fit), so many senders of large bodies cannot hold more than the bound between them.
 - Envoy's OTLP exporter sends `transfer-encoding: chunked` with no content-length; both
   framings are read. `content-encoding: gzip` is decompressed with the same size limit as the
   raw body, so a small compressed body cannot expand without bound.
@@ -250,8 +253,9 @@ class OtlpReceiver:
             return _status(503, f"too many connections ({self.connections}, limit {self.max_connections}); "
                            f"retry in {self.admission.retry_after_s}s", json_reply, signal, close=True,
                            retry_after=self.admission.retry_after_s)
+        held = [0]  # bytes of this body reserved in the admission bound while it arrives
         try:
-            body = await asyncio.wait_for(self._read_body(request), self.read_timeout_s)
+            body = await asyncio.wait_for(self._read_body(request, held), self.read_timeout_s)
             body = self._decompress(request, body)
         except asyncio.TimeoutError:
             return _status(408, f"body not received within {self.read_timeout_s:g}s", json_reply, signal, close=True)
@@ -259,6 +263,10 @@ class OtlpReceiver:
             return _status(413, str(exc), json_reply, signal, close=True)
         except _BadRequest as exc:
             return _status(400, str(exc), json_reply, signal, close=True)
+        except Overloaded as exc:  # the body would not fit beside what is held: refused before it is read
+            return _status(503, str(exc), json_reply, signal, close=True, retry_after=exc.retry_after_s)
+        finally:
+            self.admission.release(held[0])
         try:
             self.admission.enter(len(body))
         except Overloaded as exc:
@@ -285,24 +293,33 @@ class OtlpReceiver:
         selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
         return web.Response(status=code, body=payload, headers={"content-type": out_type})
 
-    async def _read_body(self, request: web.Request) -> bytes:
+    async def _read_body(self, request: web.Request, held: list[int]) -> bytes:
+        """The body, bounded as it arrives; `held[0]` is what it has reserved in the admission bound (the
+        caller releases it). Over the size limit: 413; not fitting beside the bodies already held: 503."""
         limit = self.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise _TooLarge(f"body of {request.content_length} bytes is over the {limit}-byte limit")
-        if request.content_length is None and "chunked" not in (request.headers.get("transfer-encoding") or "").lower():
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise _TooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+        if declared is None and "chunked" not in (request.headers.get("transfer-encoding") or "").lower():
             if request.can_read_body:
                 raise _BadRequest("a body needs content-length or chunked transfer-encoding")
+        if declared:
+            self.admission.reserve(declared)  # before a byte is read: the sender learns at once
+            held[0] = declared
         parts, total = [], 0
         try:
             async for chunk in request.content.iter_any():
                 total += len(chunk)
                 if total > limit:
                     raise _TooLarge(f"body over the {limit}-byte limit")
+                if total > held[0]:  # chunked (or more than declared): reserve what arrived
+                    self.admission.reserve(total - held[0])
+                    held[0] = total
                 parts.append(chunk)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise _BadRequest(f"body ended early: {exc}") from None
         except Exception as exc:  # aiohttp's payload errors (bad chunk framing, ...)
-            if isinstance(exc, _TooLarge):
+            if isinstance(exc, (_TooLarge, Overloaded)):
                 raise
             raise _BadRequest(f"unreadable body: {exc}") from None
         return b"".join(parts)
