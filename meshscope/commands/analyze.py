@@ -137,32 +137,55 @@ def _write_text(findings: list, out: TextIO, color: bool, verbose: bool = False)
             out.write(_details(f, "      ", True))
 
 
-def _summary(findings: list, n_objects: int, n_files: int) -> str:
+def _summary(findings: list, n_objects: int, n_files: int, n_skipped: int = 0) -> str:
     counts = Counter(f.severity for f in findings)
     parts = [f"{counts[s]} {s}{'s' if counts[s] != 1 and s != 'info' else ''}" for s in LEVELS if counts[s]]
     found = ", ".join(parts) if parts else "no findings"
-    return f"{found} in {n_objects} object{'s' if n_objects != 1 else ''} from {n_files} file{'s' if n_files != 1 else ''}"
+    skipped = f", {n_skipped} unreadable cluster object{'s' if n_skipped != 1 else ''} skipped" if n_skipped else ""
+    return (f"{found} in {n_objects} object{'s' if n_objects != 1 else ''} from {n_files} "
+            f"file{'s' if n_files != 1 else ''}{skipped}")
+
+
+def skipped_problems(status: dict[str, dict[str, Any]], origin: str) -> list[tuple[int, Any]]:
+    """What a listing skipped (`KubeSource.status()[kind]["malformed"]`): (count, info problem MS0025) per kind and
+    reason, the problem naming the count and the kind's kept sample, as skipped files are reported (MS0024)."""
+    from mesh.config import LoadProblem
+
+    out = []
+    for kind, st in sorted(status.items()):
+        sample = st.get("malformed_sample") or ""
+        for reason, n in sorted((st.get("malformed") or {}).items()):
+            example = f"; e.g. {sample}" if sample.startswith(f"{reason}:") else ""
+            out.append((n, LoadProblem(f"{origin}/{kind}", 0, f"{n} {kind} object{'s' if n != 1 else ''} the API "
+                                       f"listed could not be read ({reason}), skipped{example}",
+                                       reason="unreadable-cluster-object")))
+    return out
 
 
 def _cluster_objects(kubeconfig: str | None, context: str | None, namespaces: list[str],
-                     root_namespace: str) -> list:
-    """Every object meshscope reads from one cluster, listed once (no watch)."""
+                     root_namespace: str, skipped: list | None = None) -> list:
+    """Every object meshscope reads from one cluster, listed once (no watch); what could not be read is
+    appended to `skipped` as (count, problem) pairs (`skipped_problems`)."""
     from mesh.config import EXCLUDED_NAMESPACES
     from mesh.kube import KubeSource, api_client
 
     from meshscope.config_source import istio_config_hint
 
+    origin = f"k8s:{context or 'cluster'}"
     source = KubeSource(api_client(kubeconfig, context), namespaces=namespaces or None,
-                        root_namespace=root_namespace, origin=f"k8s:{context or 'cluster'}")
+                        root_namespace=root_namespace, origin=origin)
     objects = [o for o in source.list_all() if o.namespace not in EXCLUDED_NAMESPACES]
-    hint = istio_config_hint(source.status(), objects)
+    status = source.status()
+    if skipped is not None:
+        skipped += skipped_problems(status, origin)
+    hint = istio_config_hint(status, objects)
     if hint:  # sidecars but no Istio kinds served: an ASM data-plane cluster without KubeAPI access
         print(f"meshscope analyze: {context or 'cluster'}: {hint}", file=sys.stderr)
     return objects
 
 
 def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignore: set[str],
-                 suppressions: list) -> tuple[list, list]:
+                 suppressions: list, cluster_skipped: list = ()) -> tuple[list, list]:
     """Findings for the files alone, or for each cluster with the files laid over it (plus the cross-cluster
     comparison when there are several); returns (findings, every object analyzed)."""
     from diagnose import analyze
@@ -172,7 +195,8 @@ def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignor
     from mesh.config import Snapshot
     from meshscope.cluster_analyze import overlay
 
-    problems = [*loaded.problems, *loaded.skipped]  # skipped files are said to be (info MS0024), not analyzed
+    # skipped files (info MS0024) and unreadable cluster objects (info MS0025) are said to be, not analyzed
+    problems = [*loaded.problems, *loaded.skipped, *(p for _, p in cluster_skipped)]
     if not clusters:
         from mesh.config.defaults import assumed_ingress
         implied = assumed_ingress(mesh_config, loaded.objects)  # files only: istioctl's stand-in ingress gateway
@@ -264,10 +288,11 @@ def run(args: argparse.Namespace) -> int:
     if tty and len(files) > 200:
         print(f"analyzing {len(files)} files ...", file=sys.stderr, flush=True)
     clusters: dict[str, list] = {}
+    cluster_skipped: list = []
     for context in (args.context or [None]) if from_cluster else []:
         try:
             clusters[context or "cluster"] = _cluster_objects(args.kubeconfig, context, args.namespace,
-                                                              mesh_config.root_namespace)
+                                                              mesh_config.root_namespace, cluster_skipped)
         except Exception as exc:  # unreachable cluster, bad credentials: one clear line
             print(f"meshscope analyze: cannot read the cluster{f' {context}' if context else ''}: {exc}",
                   file=sys.stderr)
@@ -276,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
         namespace = default_namespace(args.namespace[0] if args.namespace else None, args.kubeconfig,
                                       args.context[0] if args.context else None, from_cluster)
         loaded = _load_in_order(args.paths, namespace)
-        findings, objects = _analyze_all(loaded, clusters, mesh_config, ignore, suppressions)
+        findings, objects = _analyze_all(loaded, clusters, mesh_config, ignore, suppressions, cluster_skipped)
     except Exception as exc:  # a bug must still end in one clear line, never a traceback
         print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
         return 2
@@ -288,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
         _write_text(findings, sys.stdout, _use_color(args, sys.stdout), args.verbose)
         if tty or not findings:
             took = time.perf_counter() - started
-            print(f"{_summary(findings, len(objects), len(files))} ({took:.2f}s)", file=sys.stderr)
+            n_skipped = sum(n for n, _ in cluster_skipped)
+            print(f"{_summary(findings, len(objects), len(files), n_skipped)} ({took:.2f}s)", file=sys.stderr)
     threshold = SEVERITY_RANK[args.fail_on]
     return 1 if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in findings) else 0

@@ -71,3 +71,42 @@ def test_unreadable_cluster_is_a_clear_error(tmp_path, kube_api):
     bad.write_text(json.dumps(cfg))
     with pytest.raises(KubeError, match="HTTP 401"):
         load_cluster_objects(str(bad))
+
+
+def test_analyze_reports_unreadable_cluster_objects_with_their_counts(kube_api, tmp_path, monkeypatch, capsys):
+    """`analyze --kubeconfig` says what the listing skipped, per kind and reason with the count (info MS0025, as
+    skipped files are said: MS0024), and its summary counts them; everything readable is still analyzed."""
+    import io
+    import sys
+    from argparse import ArgumentParser
+    from pathlib import Path
+
+    from meshscope.commands import analyze as cmd
+
+    kube_api.load_dir(Path(__file__).resolve().parents[1] / "mesh" / "kube" / "data")
+    vs = kube_api.lists["/apis/networking.istio.io/v1/virtualservices"]["items"]
+    pods = kube_api.lists["/api/v1/pods"]["items"]
+    good_vs = len(vs)
+    vs.insert(0, {**vs[0], "metadata": {**vs[0]["metadata"], "name": 7}})
+    vs.append({"metadata": {"namespace": "bookinfo"}, "spec": {}})
+    pods.insert(1, {**pods[0], "metadata": ["not", "an", "object"]})
+    parser = ArgumentParser()
+    cmd.add_arguments(parser)
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    code = cmd.run(parser.parse_args(["--kubeconfig", str(kube_api.kubeconfig(tmp_path)), "--color", "never"]))
+    out = capsys.readouterr().out
+    assert code == 1  # the readable objects' errors (MS1002 reviews) are still found
+    skipped = sorted(line for line in out.splitlines() if "[MS0025]" in line)
+    assert len(skipped) == 2, out
+    assert skipped[0].startswith("Info [MS0025] (File k8s:cluster/Pod) 1 Pod object the API listed could not be "
+                                 "read (metadata_not_an_object), skipped")
+    assert skipped[1].startswith("Info [MS0025] (File k8s:cluster/VirtualService) 2 VirtualService objects the API "
+                                 "listed could not be read (bad_name), skipped")
+    assert "[MS1002] (VirtualService bookinfo/reviews)" in out
+    assert ", 3 unreadable cluster objects skipped (" in err.getvalue()
+    assert good_vs and "Traceback" not in err.getvalue()
