@@ -5,17 +5,27 @@ close before the onset it was:
 
   4 the blamed object itself (the finding's resource or a related object)
   3 the same scope: an object naming the finding's host, or selecting (by
-    labels) its workload or service, or a workload's own behaviour change
+    labels) its workload or service, or a workload's own behaviour change,
+    or a policy with no selector, which applies to every workload of its
+    namespace (of the mesh, in the root namespace)
   2 the same namespace
   1 elsewhere
+  0 no net change: the object was back as it was before the onset (a change
+    and its revert, a rename that kept the content), so none of its changes
+    can explain something that began after them
 
 Inside scope, an object that names the host (a DestinationRule's `host`, a
 VirtualService's `hosts` or route destination) ranks above one that only
-selects workloads: it shapes every request to that host. Works on plain dicts
-(finding `to_dict()` and journal entries) so the UI, alerts and reports share it.
+selects workloads, and that one above a namespace- or mesh-wide policy: the
+more precisely a change aims at the hurt traffic, the likelier it is the
+cause. An object naming the host from another namespace but exported
+(`exportTo`) to none of the finding's namespaces cannot touch its traffic.
+Works on plain dicts (finding `to_dict()` and journal entries) so the UI,
+alerts and reports share it.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -25,8 +35,13 @@ from mesh.journal import is_change, summary
 LOOKBACK_S = 900.0  # changes older than this before the onset are not considered
 AFTER_ONSET_S = 2.0  # the loop sees a finding a tick late; a change this little after onset may still be its cause
 TOP = 3
-TIERS = {4: "the blamed object", 3: "same host or workload", 2: "same namespace", 1: "elsewhere"}
+TIERS = {4: "the blamed object", 3: "same host or workload", 2: "same namespace", 1: "elsewhere",
+         0: "no net change"}
 HOST_KEYS = ("host", "hosts")
+ROOT_NAMESPACE = "istio-system"  # Istio's default meshConfig.rootNamespace
+# Kinds whose object without a selector applies to every workload of its namespace (of the mesh in the root one).
+NAMESPACE_WIDE_KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Sidecar",
+                                  "EnvoyFilter", "Telemetry", "WasmPlugin"})
 OP_WORDS = {"create": "created", "update": "changed", "delete": "deleted"}
 
 
@@ -104,7 +119,16 @@ def _names_host(pattern: str, ns: str | None, host: tuple[str, str | None]) -> b
     return pname == name and (pns or ns) == hns if hns else pname == name
 
 
-def _relation(change: dict[str, Any], scope: dict[str, Any]) -> tuple[int, int, str]:
+def _exported_to(spec: Any, ns: str) -> set[str] | None:
+    """The namespaces an object's `exportTo` makes it visible in; None when it is visible everywhere."""
+    exp = spec.get("exportTo") if isinstance(spec, dict) else None
+    if not isinstance(exp, list) or not exp or any(e == "*" for e in exp):
+        return None
+    return {ns if e == "." else str(e) for e in exp if isinstance(e, str) and e != "~"}
+
+
+def _relation(change: dict[str, Any], scope: dict[str, Any],
+              root_namespace: str = ROOT_NAMESPACE) -> tuple[int, int, str]:
     """(tier, specificity inside the tier, why) of one change against one finding."""
     kind, ns, name = change.get("kind") or "", change.get("namespace") or "", change.get("name") or ""
     if (kind, ns, name) in scope["refs"]:
@@ -112,10 +136,15 @@ def _relation(change: dict[str, Any], scope: dict[str, Any]) -> tuple[int, int, 
     if kind == "Service" and (name, ns or None) in scope["hosts"]:
         return 4, 1, "the finding's service"
     sides = [s for s in (change.get("after"), change.get("before")) if isinstance(s, dict)]
+    hidden = ""
     for side in sides:
         spec = side.get("spec")
         for pattern in _strings_at(spec, HOST_KEYS):
             if any(_names_host(pattern, ns or None, h) for h in scope["hosts"]):
+                seen_in = _exported_to(spec, ns)
+                if seen_in is not None and scope["namespaces"] and not seen_in & scope["namespaces"]:
+                    hidden = f"names host {pattern} but is exported only to {', '.join(sorted(seen_in)) or 'none'}"
+                    continue
                 return 3, 2, f"names host {pattern}"
     for side in sides:
         labels = [*_selectors(side.get("spec"))]
@@ -129,9 +158,50 @@ def _relation(change: dict[str, Any], scope: dict[str, Any]) -> tuple[int, int, 
                 return 3, 1, f"selects app={app}"
             if app and any(w == app or w.startswith(app + "-") for w in scope["workloads"]):
                 return 3, 1, f"selects app={app}"
+    if kind in NAMESPACE_WIDE_KINDS and sides and not any(_selectors(s.get("spec")) for s in sides):
+        if ns == root_namespace:
+            return 3, 0, f"mesh-wide: no selector in the root namespace {ns}"
+        if ns and ns in scope["namespaces"]:
+            return 3, 0, f"namespace-wide: no selector, every workload of {ns}"
     if ns and ns in scope["namespaces"]:
-        return 2, 0, f"same namespace {ns}"
-    return 1, 0, "elsewhere"
+        return 2, 0, f"same namespace {ns}" + (f" ({hidden})" if hidden else "")
+    return 1, 0, hidden or "elsewhere"
+
+
+def _net_nil(changes: list[dict[str, Any]]) -> dict[int, str]:
+    """Changes whose object was back as it was when the window's last change was made: id(change) -> why.
+
+    Per object, the content before its first change and after its last one are
+    compared (a change and its revert); a delete and a create of the same kind
+    and namespace with the same content are a rename. Too-large entries carry
+    no content and are never judged nil."""
+    by_obj: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for ch in changes:
+        by_obj.setdefault((ch.get("kind") or "", ch.get("namespace") or "", ch.get("name") or ""), []).append(ch)
+    out: dict[int, str] = {}
+    deleted: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    created: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for (kind, ns, _), chs in by_obj.items():
+        chs.sort(key=lambda c: (float(c.get("time") or 0.0), c.get("seq") or 0))
+        if any(c.get("too_large") for c in chs):
+            continue
+        first, last = chs[0].get("before"), chs[-1].get("after")
+        if first == last and len(chs) > 1:
+            for c in chs:
+                out[id(c)] = "reverted before the onset: the object is as it was"
+        elif first is not None and last is None:
+            deleted.setdefault((kind, ns, _key(first)), []).extend(chs)
+        elif first is None and last is not None:
+            created.setdefault((kind, ns, _key(last)), []).extend(chs)
+    for key, gone in deleted.items():
+        if key in created:
+            for c in gone + created[key]:
+                out[id(c)] = "renamed with the same spec: nothing the mesh does changed"
+    return out
+
+
+def _key(content: dict[str, Any]) -> str:
+    return json.dumps(content.get("spec"), sort_keys=True, default=str)
 
 
 def onset_of(finding: dict[str, Any]) -> float | None:
@@ -141,20 +211,27 @@ def onset_of(finding: dict[str, Any]) -> float | None:
 
 
 def rank(finding: dict[str, Any], changes: list[dict[str, Any]], onset: float | None = None,
-         lookback_s: float = LOOKBACK_S, top: int = TOP) -> list[dict[str, Any]]:
+         lookback_s: float = LOOKBACK_S, top: int = TOP,
+         root_namespace: str = ROOT_NAMESPACE) -> list[dict[str, Any]]:
     """The changes before the finding's onset, most likely cause first, each with tier, why and a sentence."""
     onset = onset if onset is not None else onset_of(finding)
     if onset is None:
         return []
     scope = _scope(finding)
-    scored = []
+    window = []
     for ch in changes:
         if not is_change(ch):
             continue  # a gap is no change; the journal's first listing is what was there, not a change
         t = float(ch.get("time") or 0.0)
-        if not onset - lookback_s <= t <= onset + AFTER_ONSET_S:
-            continue
-        tier, spec, why = _relation(ch, scope)
+        if onset - lookback_s <= t <= onset + AFTER_ONSET_S:
+            window.append(ch)
+    nil = _net_nil(window)
+    scored = []
+    for ch in window:
+        t = float(ch.get("time") or 0.0)
+        tier, spec, why = _relation(ch, scope, root_namespace)
+        if id(ch) in nil:
+            tier, spec, why = 0, tier, f"{nil[id(ch)]} ({why})"
         scored.append((tier, spec, t, ch, why))
     scored.sort(key=lambda s: (-s[0], -s[1], -s[2]))
     out = []
