@@ -75,7 +75,7 @@ def ask_cluster(args: argparse.Namespace, files: list[tuple[str, str]], window_s
     frames = []
     for metric in RATE_METRICS:
         data = prom.query(rate_query(metric, window_s, args.namespace or None))
-        frames.append(vector_to_rates(data.get("result") or [], metric))
+        frames.append(vector_to_rates(data.get("result") or [], metric, args.prometheus))  # skips counted under it
     frames = [f for f in frames if len(f)]
     rates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return verdict(impact(live, files, rates, window_s, default_namespace=namespace, root_namespace=root), bar)
