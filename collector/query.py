@@ -348,7 +348,8 @@ def histogram_quantile(q: float, buckets: pd.DataFrame, by: list[str] | tuple[st
     `buckets` has `le` and `rate` (cumulative per bucket; other rows are ignored). Rates
     are first summed by `by + le`. Within the bucket the rank falls in, linear interpolation;
     the first bucket's lower bound is 0; a rank in the +Inf bucket returns the largest finite
-    bound; no +Inf bucket or no observations gives NaN. Returns `by` columns plus `value`.
+    bound; no +Inf bucket, the +Inf bucket alone or no observations gives NaN (as Prometheus 2.x:
+    tests/collector/test_quantile_vs_prometheus.py). Returns `by` columns plus `value`.
     """
     by = list(by)
     b = buckets[buckets[s.LE].notna()] if s.LE in buckets else buckets.iloc[0:0]
@@ -384,11 +385,11 @@ def histogram_quantile(q: float, buckets: pd.DataFrame, by: list[str] | tuple[st
     r = rank[idx]
     with np.errstate(divide="ignore", invalid="ignore"):
         val = lower + (upper - lower) * (r - lower_cnt) / (upper_cnt - lower_cnt)
-    val = np.where(upper_cnt == lower_cnt, upper, val)
+    val = np.where(upper_cnt == lower_cnt, np.nan, val)  # rank 0 in an empty first bucket: 0/0, as Prometheus
     val = np.where(np.isinf(upper), lower, val)  # rank in +Inf: the largest finite bound
     val = np.where(is_first[idx] & (upper <= 0), upper, val)
     result[gid[idx]] = val
-    bad = ~has_inf | ~(total > 0)
+    bad = ~has_inf | ~(total > 0) | (np.bincount(gid, minlength=n_groups) < 2)  # +Inf alone: no answer
     result[bad] = np.nan
     if q < 0:
         result[~bad] = -math.inf

@@ -6,7 +6,8 @@ bucket layout (which rows form which group's buckets, in bound order) is a
 `QuantilePlan` computed once, and each evaluation is array arithmetic. Same
 rules: cumulative bucket rates (made monotonic), linear interpolation inside
 the bucket the rank falls in, 0 as the first lower bound, the largest finite
-bound for ranks in +Inf, NaN without a +Inf bucket or without observations.
+bound for ranks in +Inf, NaN without a +Inf bucket, with the +Inf bucket alone, or without
+observations (tests/collector/test_quantile_vs_prometheus.py holds it to Prometheus' answers).
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def evaluate(p: QuantilePlan, rate: np.ndarray, qs: tuple[float, ...]) -> tuple[
     c = np.maximum.accumulate(c + p.seg * big) - p.seg * big
     total = c[p.last]
     has_inf = np.isinf(p.bounds[p.last]) & (p.bounds[p.last] > 0)
+    two = p.last > p.first  # a +Inf bucket alone says nothing about where observations lie
     positions = np.arange(n)
     out = {}
     for q in qs:
@@ -68,10 +70,10 @@ def evaluate(p: QuantilePlan, rate: np.ndarray, qs: tuple[float, ...]) -> tuple[
         upper, upper_c = p.bounds[idx], c[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             val = lower + (upper - lower) * (rank - lower_c) / (upper_c - lower_c)
-        val = np.where(upper_c == lower_c, upper, val)
+        val = np.where(upper_c == lower_c, np.nan, val)  # rank 0 in an empty first bucket: 0/0, as Prometheus
         val = np.where(np.isinf(upper), lower, val)
         val = np.where(is_first & (upper <= 0), upper, val)
-        out[q] = np.where(has_inf & (total > 0) & (first_hit < n), val, np.nan)
+        out[q] = np.where(has_inf & (total > 0) & (first_hit < n) & two, val, np.nan)
     return p.groups[p.first], out
 
 
