@@ -656,11 +656,23 @@ def _spread(a: pa.Array, inverse: np.ndarray, needed: bool) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(codes[inverse] if needed else codes, pa.int32()), enc.dictionary)
 
 
+def _cluster_names(cluster: pa.Array) -> pa.Array:
+    """The cluster's own name from what `%UPSTREAM_CLUSTER%` wrote.
+
+    Envoy writes a cluster's observability name there (its `alt_stat_name` when set; the name itself only in
+    `%UPSTREAM_CLUSTER_RAW%`), and Istio sets `alt_stat_name` to the name followed by its stat-prefix
+    delimiter `;` (ambient waypoints always, sidecars with `outboundClusterStatName` and the like): a waypoint
+    writes `inbound-vip|8000|http|barista.caffeine.svc.cluster.local;`. Istio cluster names never hold a `;`,
+    so everything from the first one on is the stat decoration; without the cut the destination service
+    read `...svc.cluster.local;`, a node of its own beside the real service."""
+    return _per_distinct(cluster, lambda d: pc.replace_substring_regex(d, r";.*$", ""))
+
+
 def _derive_peers(raw: pa.Table, ctx: LogContext) -> dict[str, pa.Array]:
     """Reporter, both peers' workload/namespace/principal, destination service, mTLS and the cleaned upstream
     cluster, from the fields in `_PEER_FIELDS` (and the sidecar's own identity in `ctx`)."""
     n = raw.num_rows
-    cluster = _clean(_col(raw, "upstream_cluster"))
+    cluster = _cluster_names(_clean(_col(raw, "upstream_cluster")))
     sni = _clean(_col(raw, "requested_server_name"))
     # No upstream cluster (NR, FI before routing...): an inbound listener is recognised by the
     # mesh SNI; anything else is a client-side (source) request, as Istio reports NR.

@@ -120,3 +120,20 @@ def test_a_route_name_is_the_rest_of_the_line_spaces_and_quotes_included(route):
     assert r.errors == [] and r.table.column(s.ROUTE_NAME).to_pylist() == ["a b", "c", "d e f"] * 3
     old_format = text_line().rsplit(" ", 1)[0] + "\n"  # ends after REQUESTED_SERVER_NAME
     assert _one(parse_text_log, old_format)[s.ROUTE_NAME] == ""
+
+
+@pytest.mark.parametrize("parse,render", [(parse_text_log, text_line), (parse_json_log, json_line)])
+@pytest.mark.parametrize("cluster,reporter,service", [
+    ("inbound-vip|8000|http|barista.caffeine.svc.cluster.local", "waypoint", "barista.caffeine.svc.cluster.local"),
+    ("inbound-vip|8081|http/canary|customers.lab.svc.cluster.local", "waypoint", "customers.lab.svc.cluster.local"),
+    ("outbound|9080|v2|reviews.bookinfo.svc.cluster.local", "source", "reviews.bookinfo.svc.cluster.local"),
+    ("inbound|9080||", "destination", "example.com"),
+    ("PassthroughCluster", "source", "PassthroughCluster"),
+])
+def test_a_cluster_written_with_istios_stat_delimiter_is_the_cluster(parse, render, cluster, reporter, service):
+    """`%UPSTREAM_CLUSTER%` is the cluster's observability name: Istio's alt_stat_name, the name and its `;`
+    stat-prefix delimiter (what waypoints write). Read as the cluster itself, for every kind of cluster."""
+    plain = _one(parse, render(UPSTREAM_CLUSTER_RAW=cluster))
+    stat = _one(parse, render(UPSTREAM_CLUSTER_RAW=cluster + ";"))
+    assert (stat[s.REPORTER], stat[s.DESTINATION_SERVICE], stat[s.UPSTREAM_CLUSTER]) == (reporter, service, cluster)
+    assert stat == plain
