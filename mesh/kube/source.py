@@ -56,6 +56,9 @@ class KindState:
     malformed: dict[str, int] = field(default_factory=dict)  # skipped objects/events by reason
     malformed_sample: str = ""  # the last skipped one: reason, message and its first SAMPLE_CHARS of JSON
     failed_rounds: int = 0  # watch rounds that raised something unexpected (and were retried)
+    # DELETED events whose object could not be read: "removed" (identified by uid or namespace/name and removed),
+    # "not_mirrored" (named, but not kept), "relisted" (nothing identified it: the kind was listed again)
+    unreadable_deletes: dict[str, int] = field(default_factory=dict)
 
 
 class KubeSource:
@@ -118,6 +121,7 @@ class KubeSource:
                     "malformed": dict(st.malformed),
                     "malformed_sample": st.malformed_sample,
                     "failed_rounds": st.failed_rounds,
+                    "unreadable_deletes": dict(st.unreadable_deletes),
                 }
                 for k, st in self.kinds.items()
             }
@@ -388,7 +392,10 @@ class KubeSource:
             raise KubeError(f"watch {st.info.kind}: server error {code}: {obj.get('message', '')}",
                             code if isinstance(code, int) else None)
         if not isinstance(obj, dict):
-            raise MalformedObject("not_an_object", f"the {etype} event's object is a {type(obj).__name__}, not an object")
+            exc = MalformedObject("not_an_object", f"the {etype} event's object is a {type(obj).__name__}, not an object")
+            if etype == "DELETED":
+                self._delete_unreadable(st, {}, exc, obj)
+            raise exc
         rv = _resource_version(obj.get("metadata"))
         if etype == "BOOKMARK":
             with self._lock:
@@ -399,10 +406,12 @@ class KubeSource:
             raise MalformedObject("unknown_event_type", f"unknown event type {str(etype)[:40]!r}")
         try:
             o = to_config_object(obj, st.info.api_version(st.version or ""), st.info.kind, self.origin)
-        except MalformedObject:
+        except MalformedObject as exc:
             if rv:  # the event was seen: a reconnect resumes after it
                 with self._lock:
                     st.resource_version = rv
+            if etype == "DELETED":  # the object is gone all the same: never leave it mirrored
+                self._delete_unreadable(st, obj, exc)
             raise
         with self._lock:
             if rv:
@@ -417,6 +426,37 @@ class KubeSource:
             self._journal_event(o, etype == "DELETED", obj.get("metadata"))
         if self.on_change:
             self.on_change(st.info.kind, etype, o)
+
+    def _delete_unreadable(self, st: KindState, obj: dict, exc: MalformedObject, sent: Any = None) -> None:
+        """A DELETED event whose object cannot be read removes the mirrored object it can still be told apart by:
+        its uid, else its namespace and name where those are readable. When nothing identifies it the kind is
+        listed again (the only answer that says what is gone); the event itself is counted as skipped either way."""
+        meta = obj.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        uid, name, ns = meta.get("uid"), meta.get("name"), meta.get("namespace")
+        named = isinstance(name, str) and bool(name) and (ns is None or isinstance(ns, str))
+        with self._lock:
+            key = None
+            if isinstance(uid, str) and uid:
+                key = next((k for k, o in st.objects.items() if isinstance(o.raw.get("metadata"), dict)
+                            and o.raw["metadata"].get("uid") == uid), None)
+            if key is None and named:
+                key = (ns, name)
+            gone = st.objects.pop(key, None) if key is not None else None
+            # named but not mirrored: outside the kept namespaces, or skipped when listed; nothing to remove
+            outcome = "removed" if gone is not None else "not_mirrored" if named else "relisted"
+            st.unreadable_deletes[outcome] = st.unreadable_deletes.get(outcome, 0) + 1
+        if outcome == "relisted":
+            self._skip(st, exc.reason, str(exc), {"type": "DELETED", "object": obj if sent is None else sent})
+            self._log_once(st, "unreadable_delete", "watch of %s: a DELETED event names no object that can be "
+                           "found (%s); listing the kind again", st.info.kind, exc)
+            raise _Gone()
+        if gone is None:
+            return
+        if self.journal is not None:
+            self._journal_event(gone, True, meta)
+        if self.on_change:
+            self.on_change(st.info.kind, "DELETED", gone)
 
     # ---- config journal ------------------------------------------------------
     def _journal_event(self, o: ConfigObject, deleted: bool, meta: dict | None, initial: bool = False) -> None:

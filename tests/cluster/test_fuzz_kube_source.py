@@ -263,3 +263,62 @@ def test_sidecar_status_reads_any_pod_shape():
         for bad in (f(copy.deepcopy(pod)) for fs in BAD.values() for f in fs):
             got = sidecar_status(bad)
             assert isinstance(got["injected"], bool) and isinstance(got["annotation"], bool)
+
+
+def test_unreadable_deleted_events_still_remove_their_object(kube_api, tmp_path):
+    """A DELETED event whose object cannot be read removes the mirrored object by what it still says (its uid, else
+    namespace and name); one that identifies nothing lists the kind again. Every such event is counted."""
+    names = [f"d{i}" for i in range(20)]
+    listed = []
+    for i, name in enumerate(names):
+        item = {k: v for k, v in _vs(name, 100 + i).items() if k not in ("apiVersion", "kind")}
+        item["metadata"]["uid"] = f"uid-{name}"
+        listed.append(item)
+    kube_api.lists[VS_PATH] = {"kind": "VirtualServiceList", "apiVersion": "networking.istio.io/v1",
+                               "metadata": {"resourceVersion": "200"}, "items": list(listed)}
+    # every BAD variant on a deleted object; the metadata-level ones keep the uid, one more loses its uid too
+    variants = [(reason, f) for reason, fs in BAD.items() for f in fs]
+    identifiable, anonymous = [], []
+    for (reason, f), item in zip(variants, listed):
+        obj = f(copy.deepcopy(item))
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        (identifiable if isinstance(meta, dict) else anonymous).append((reason, item["metadata"]["name"], obj))
+    no_uid = copy.deepcopy(listed[len(variants)])
+    no_uid["metadata"].pop("uid")
+    no_uid["metadata"]["annotations"] = "not an object"
+    identifiable.append(("annotations_not_an_object", no_uid["metadata"]["name"], no_uid))
+    assert len(identifiable) == 9 and len(anonymous) == 6  # 14 variants: 8 with readable metadata, 6 without
+    changes: list[tuple[str, str]] = []
+    src = KubeSource(api_client(str(kube_api.kubeconfig(tmp_path))), kinds=[VS], backoff_initial=0.05,
+                     on_change=lambda kind, etype, o: changes.append((etype, o.name if o is not None else "")))
+    src.start()
+    try:
+        # phase 1: events that identify their object; the list still holds them (no relist may be needed)
+        rv = 300
+        for _, _, obj in identifiable:
+            rv += 1
+            if isinstance(obj.get("metadata"), dict):
+                obj["metadata"] = {**obj["metadata"], "resourceVersion": str(rv)}
+        kube_api.script_watch(VS_PATH, [{"type": "DELETED", "object": obj} for _, _, obj in identifiable])
+        gone = {name for _, name, _ in identifiable}
+        wait_until(lambda: not gone & {o.name for o in src.objects()}, timeout=30, what="identified objects removed")
+        st = src.status()["VirtualService"]
+        assert st["unreadable_deletes"] == {"removed": len(identifiable)} and st["relists"] == 1
+        assert sorted(n for e, n in changes if e == "DELETED") == sorted(gone)
+        assert {o.name for o in src.objects()} == set(names) - gone
+        # phase 2: the cluster deleted everything; events that name nothing: each lists the kind again
+        kube_api.lists[VS_PATH]["items"] = []
+        kube_api.lists[VS_PATH]["metadata"]["resourceVersion"] = "400"
+        for _, _, obj in anonymous:
+            kube_api.script_watch(VS_PATH, [{"type": "DELETED", "object": obj}])
+        wait_until(lambda: src.status()["VirtualService"]["unreadable_deletes"].get("relisted") == len(anonymous),
+                   timeout=30, what="a relist per unidentifiable DELETED event")
+        assert src.objects() == []
+        st = src.status()["VirtualService"]
+        expected: dict[str, int] = {}
+        for reason, _, _ in identifiable + anonymous:
+            expected[reason] = expected.get(reason, 0) + 1
+        assert st["malformed"] == expected
+        assert all(t.is_alive() for t in src._threads)
+    finally:
+        src.stop()
