@@ -60,6 +60,23 @@ SAMPLED_OUT = Counter("meshscope_otlp_spans_sampled_out_total",
 _GRPC_CODE = {400: 3, 404: 5, 405: 12, 408: 4, 413: 8, 429: 8, 503: 14}
 
 
+_SIGNALS = {"/v1/traces": "traces", "/v1/logs": "logs"}
+
+
+def _from_web_page(headers) -> str | None:
+    """Why a request comes from a web page (only browsers send `Origin` and `Sec-Fetch-*`), or None.
+
+    OTLP senders here are sidecars, collectors and SDKs, never pages. A page the operator opens
+    could otherwise POST spans and access-log records with `fetch(..., {mode: "no-cors"})` and an
+    ArrayBuffer body (no content type, read as protobuf): forged 503s, findings and alerts.
+    """
+    for name in ("origin", "sec-fetch-site", "sec-fetch-mode"):
+        if name in headers:
+            return (f"refused: OTLP exports come from proxies and SDKs, not web pages ({name} header: "
+                    f"{headers[name][:80]!r})")
+    return None
+
+
 class _TooLarge(Exception):
     pass
 
@@ -240,11 +257,14 @@ class OtlpReceiver:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        signal = path.rsplit("/", 1)[-1] or "unknown"
+        signal = _SIGNALS.get(path, "unknown")  # a metric label: from a closed set, never from the request
         ctype = request.headers.get("content-type", "application/x-protobuf")
         json_reply = ctype.split(";")[0].strip().lower() == "application/json"
         if request.method != "POST":
             return _status(405, "use POST", False, "unknown")
+        page = _from_web_page(request.headers)
+        if page:
+            return _status(403, page, json_reply, signal, close=True)
         if path not in ("/v1/traces", "/v1/logs"):
             return _status(404, f"unknown path {path}; this receiver serves /v1/traces and /v1/logs", json_reply,
                            signal, close=True)
