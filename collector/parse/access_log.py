@@ -656,6 +656,32 @@ def _spread(a: pa.Array, inverse: np.ndarray, needed: bool) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(codes[inverse] if needed else codes, pa.int32()), enc.dictionary)
 
 
+# Envoy's long names of its response flags (%RESPONSE_FLAGS_LONG%, envoy/stream_info/stream_info.h) -> the short
+# ones %RESPONSE_FLAGS% writes, which the runtime rules read
+_LONG_FLAGS = {
+    "FailedLocalHealthCheck": "LH", "NoHealthyUpstream": "UH", "UpstreamRequestTimeout": "UT", "LocalReset": "LR",
+    "UpstreamRemoteReset": "UR", "UpstreamConnectionFailure": "UF", "UpstreamConnectionTermination": "UC",
+    "UpstreamOverflow": "UO", "UpstreamRetryLimitExceeded": "URX", "NoRouteFound": "NR", "DelayInjected": "DI",
+    "FaultInjected": "FI", "RateLimited": "RL", "UnauthorizedExternalService": "UAEX", "RateLimitServiceError": "RLSE",
+    "DownstreamConnectionTermination": "DC", "StreamIdleTimeout": "SI", "InvalidEnvoyRequestHeaders": "IH",
+    "DownstreamProtocolError": "DPE", "UpstreamMaxStreamDurationReached": "UMSDR", "ResponseFromCacheFilter": "RFCF",
+    "NoFilterConfigFound": "NFCF", "DurationTimeout": "DT", "UpstreamProtocolError": "UPE", "NoClusterFound": "NC",
+    "OverloadManagerTerminated": "OM", "DnsResolutionFailed": "DF", "DropOverload": "DO", "DownstreamRemoteReset": "DR",
+}
+
+
+def _short_flags(flags: pa.Array) -> pa.Array:
+    """Response flags as `%RESPONSE_FLAGS%` writes them (`UF,URX`), also when a format used `%RESPONSE_FLAGS_LONG%`
+    (`UpstreamConnectionFailure,UpstreamRetryLimitExceeded`): every rule reads the short codes, so a long name
+    would pass as an unknown flag and its finding never fire. Only the distinct values are looked at; a value
+    with no long name in it (the usual case) is kept as it is, and unknown names are kept too."""
+    values = flags.to_pylist()
+    out = [v if v is None or not any(c.islower() for c in v)
+           else ",".join(_LONG_FLAGS.get(f.strip(), f.strip()) for f in v.split(","))
+           for v in values]
+    return flags if out == values else pa.array(out, pa.string())
+
+
 def _cluster_names(cluster: pa.Array) -> pa.Array:
     """The cluster's own name from what `%UPSTREAM_CLUSTER%` wrote.
 
@@ -765,8 +791,8 @@ def derive_requests(raw: pa.Table, ctx: LogContext) -> tuple[pa.Table, list[tupl
     tp_ok = pc.match_substring_regex(tp, r"^[0-9a-fA-F]{2}-[0-9a-fA-F]{32}-")
     trace = pc.if_else(tp_ok, pc.utf8_slice_codeunits(tp, 3, 35), pa.scalar(None, pa.string()))
     flags = pc.dictionary_encode(_col(raw, "response_flags"), null_encoding="encode")
-    flags_d = pc.dictionary_encode(pc.if_else(pc.equal(pc.fill_null(flags.dictionary, "-"), ""), "-",
-                                              pc.fill_null(flags.dictionary, "-")))
+    flags_d = pc.dictionary_encode(_short_flags(pc.if_else(pc.equal(pc.fill_null(flags.dictionary, "-"), ""), "-",
+                                                           pc.fill_null(flags.dictionary, "-"))))
     flags = pa.DictionaryArray.from_arrays(pc.take(flags_d.indices, flags.indices), flags_d.dictionary)
     cols = {
         **peer_cols, s.START_TIME: start_ts,

@@ -137,3 +137,18 @@ def test_a_cluster_written_with_istios_stat_delimiter_is_the_cluster(parse, rend
     stat = _one(parse, render(UPSTREAM_CLUSTER_RAW=cluster + ";"))
     assert (stat[s.REPORTER], stat[s.DESTINATION_SERVICE], stat[s.UPSTREAM_CLUSTER]) == (reporter, service, cluster)
     assert stat == plain
+
+
+@pytest.mark.parametrize("parse,render", [(parse_text_log, text_line), (parse_json_log, json_line)])
+@pytest.mark.parametrize("long,short", [
+    ("UpstreamConnectionFailure", "UF"), ("NoHealthyUpstream", "UH"), ("UpstreamOverflow", "UO"),
+    ("NoRouteFound", "NR"), ("UpstreamRequestTimeout", "UT"), ("DownstreamConnectionTermination", "DC"),
+    ("UpstreamConnectionFailure,UpstreamRetryLimitExceeded", "UF,URX"), ("FaultInjected,DelayInjected", "FI,DI"),
+    ("UF,URX", "UF,URX"), ("-", "-"), ("SomeCustomFlag", "SomeCustomFlag"),
+])
+def test_long_response_flag_names_read_as_the_short_codes(parse, render, long, short):
+    """A format written with %RESPONSE_FLAGS_LONG% (Envoy 1.27+) gives the same rows as %RESPONSE_FLAGS%: the
+    runtime rules read the short codes."""
+    row = _one(parse, render(RESPONSE_FLAGS=long, RESPONSE_CODE="503"))
+    assert row[s.RESPONSE_FLAGS] == short
+    assert row == _one(parse, render(RESPONSE_FLAGS=short, RESPONSE_CODE="503"))
