@@ -29,7 +29,7 @@ from mesh.config.duplicates import identity
 from mesh.config.model import ConfigObject
 from mesh.controlplane.authz import policies_of
 from mesh.controlplane.context import ConfigError
-from mesh.controlplane.policy import ConfigIndex, host_matches, subsets
+from mesh.controlplane.policy import ConfigIndex, host_matches, subsets, traffic_policy
 from mesh.controlplane.registry import Workload, fqdn, services_from, workloads_from
 
 DRY_RUN = "istio.io/dry-run"
@@ -161,6 +161,7 @@ class _Side:
         self.trust_domain = trust_domain
         self.workloads = {(w.namespace, w.name): w for w in workloads_from(objects)}
         self.services = {s.hostname: s for s in services_from(objects)}
+        self.sidecars: set[tuple[str, str]] = set()  # callers seen reporting as a source: they have a sidecar
         self._rbac: dict[int, dict[str, Any]] = {}
 
     def workload(self, ns: str, name: str, app: str, version: str) -> Workload:
@@ -304,6 +305,7 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
         report.findings = change_findings(live, after_objs)
     if edges.empty:
         return report
+    before.sidecars = after.sidecars = _reporting_sources(rates)
     if callable(requests):  # read the access logs only if some policy needs request attributes, and once
         load, memo = requests, {}
 
@@ -312,6 +314,7 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
                 memo["rows"] = load()
             return memo["rows"]
     _server_side(edges, before, after, report, requests)
+    _dr_tls(edges, before, after, report)
     _routes(edges, before, after, report)
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
         hit = edges[edges["d_host"].isin({i.host for i in report.impacts})]  # only the hosts impacts name
@@ -321,6 +324,16 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
             i.edge_rps = by_edge.get((i.source, i.host), i.rps)
     report.impacts.sort(key=lambda i: (-i.broken_rps, i.kind, i.source, i.destination))
     return report
+
+
+def _reporting_sources(rates: pd.DataFrame) -> set[tuple[str, str]]:
+    """(namespace, workload) of every caller whose own proxy reported requests: it runs a sidecar."""
+    src = rates[(rates[schema.METRIC] == schema.ISTIO_REQUESTS_TOTAL)
+                & (rates[schema.REPORTER].astype(str) == "source")] if schema.REPORTER in rates.columns else rates.iloc[:0]
+    if src.empty or schema.SOURCE_WORKLOAD not in src.columns:
+        return set()
+    pairs = src[[schema.SOURCE_WORKLOAD_NAMESPACE, schema.SOURCE_WORKLOAD]].astype(str).drop_duplicates()
+    return set(pairs.itertuples(index=False, name=None))
 
 
 def _port_of(side: _Side, host: str) -> int:
@@ -349,23 +362,36 @@ def _server_side(edges: pd.DataFrame, before: _Side, after: _Side, report: Impac
         port = _port_of(after, host)
         mb, ma = before.index.mtls_mode(wb, port or None), after.index.mtls_mode(wa, port or None)
         sig = (tuple(map(id, pb)), tuple(map(id, pa)))
-        if sig[0] != sig[1] or (ma == "STRICT" and mb != "STRICT"):
+        if sig[0] != sig[1] or (ma != mb and ma in ("STRICT", "DISABLE")):
             rows.append((d_ns, d_wl, d_app, d_ver, host, port, mb, ma, sig, wa, pb, pa))
     if not rows:
         return
     changed = pd.DataFrame(rows, columns=[*_WKEY, "port", "mb", "ma", "sig", "wa", "pb", "pa"])
     hit = edges.merge(changed, on=_WKEY, how="inner")
-    # mTLS: plaintext edges to destinations that become STRICT
+    # mTLS: plaintext edges to destinations that become STRICT, unless the change makes their client send mTLS
     plain = hit[(hit["ma"] == "STRICT") & (hit["mb"] != "STRICT") & (hit["mtls"] != "mutual_tls")]
     refs: dict[tuple, dict[str, Any] | None] = {}
     for r in plain.itertuples(index=False):
         k = (r.d_ns, r.d_wl)
+        sends, why, _ = _transport(r.s_ns, r.s_wl, r.d_host, r.wa, r.mb, r.ma, False, before, after)
+        if sends in ("mtls", "istio_mutual"):
+            continue
         if k not in refs:
             pa_obj = _deciding_peer_auth(after, r.wa)
             refs[k] = _ref(pa_obj, "spec/mtls/mode") if pa_obj is not None else None
         report.impacts.append(EdgeImpact(
             MTLS, f"{r.s_ns}/{r.s_wl}", f"{r.d_ns}/{r.d_wl}", r.d_host, float(r.rps), float(r.rps),
-            f"{r.s_ns}/{r.s_wl} sends plaintext; the workload's mTLS mode becomes STRICT (was {r.mb})", refs[k]))
+            f"{r.s_ns}/{r.s_wl} sends plaintext{why}; the workload's mTLS mode becomes STRICT (was {r.mb})", refs[k]))
+    # mTLS: callers that keep insisting on Istio mTLS (a DestinationRule's ISTIO_MUTUAL) to a workload now DISABLE
+    tls = hit[(hit["ma"] == "DISABLE") & (hit["mb"] != "DISABLE") & (hit["mtls"] == "mutual_tls")]
+    for r in tls.itertuples(index=False):
+        sends, why, dr = _transport(r.s_ns, r.s_wl, r.d_host, r.wa, r.mb, r.ma, True, before, after)
+        if sends == "istio_mutual":
+            pa_obj = _deciding_peer_auth(after, r.wa)
+            report.impacts.append(EdgeImpact(
+                MTLS, f"{r.s_ns}/{r.s_wl}", f"{r.d_ns}/{r.d_wl}", r.d_host, float(r.rps), float(r.rps),
+                f"{r.s_ns}/{r.s_wl} sends Istio mTLS{why}; the workload's mTLS mode becomes DISABLE (plaintext only, "
+                f"was {r.mb})", _ref(pa_obj, "spec/mtls/mode") if pa_obj is not None else None))
     # authorization: every destination with the same (before, after) policies is one evaluation
     authz = hit[hit["sig"].map(lambda s: s[0] != s[1])]
     for _, grp in authz.groupby("sig", sort=False):
@@ -389,6 +415,97 @@ def _changed_scope(before: _Side, after: _Side) -> set[str] | None:
             return None
         scope.add("*" if o.namespace == after.index.root_namespace else str(o.namespace))
     return scope
+
+
+def _client_tls(side: _Side, s_ns: str, host: str, w: Workload) -> tuple[str, ConfigObject | None]:
+    """The DestinationRule `tls.mode` the caller's sidecar applies to `host` ("" = auto mTLS), and that rule.
+
+    Port- and subset-level settings count: the subset is the one the caller's route names whose labels
+    select the destination workload (a subset's policy applies only where a route sends to it)."""
+    svc = side.services.get(host)
+    dr = side.index.destination_rule(host, s_ns, svc.namespace if svc is not None else w.namespace)
+    if dr is None:
+        return "", None
+    named = dict(subsets(dr))
+    routed = {sub for h, sub, _ in side.route(host, s_ns)[0] if h == host and sub in named}
+    subset = next((sub for sub in sorted(routed) if all(w.labels.get(k) == v for k, v in named[sub].items())), None)
+    tp = traffic_policy(dr, _service_port(side, host) or 0, subset)
+    return str((tp.get("tls") or {}).get("mode") or "").upper(), dr
+
+
+def _transport(s_ns: str, s_wl: str, host: str, w: Workload, mb: str, ma: str, observed_mtls: bool,
+               before: _Side, after: _Side) -> tuple[str, str, ConfigObject | None]:
+    """What the caller would send after the change: "plain", "mtls" (auto), "istio_mutual" (insisted on), or
+    "tls_origination" (SIMPLE/MUTUAL); with a clause saying why and the DestinationRule deciding it.
+
+    The caller's DestinationRule decides, with auto mTLS when it sets no mode. A caller whose observed
+    traffic differs from what its rules say before the change (plaintext where auto mTLS would encrypt)
+    does not follow them (no sidecar): it keeps sending what it sends."""
+    if not observed_mtls and (s_ns, s_wl) not in after.sidecars:
+        return "plain", " (it reports no traffic of its own: no sidecar that a DestinationRule would steer)", None
+    tb, _ = _client_tls(before, s_ns, host, w)
+    expect_b = "plain" if tb == "DISABLE" or (tb == "" and mb == "DISABLE") else \
+        "mtls" if tb in ("", "ISTIO_MUTUAL") else "tls_origination"
+    if not observed_mtls and expect_b == "mtls":  # its rules say mTLS, yet it sent plaintext: no sidecar obeys them
+        return "plain", " (it has no sidecar following its DestinationRule)", None
+    ta, dr = _client_tls(after, s_ns, host, w)
+    by = f" (DestinationRule {dr.namespace}/{dr.name} tls.mode {ta})" if dr is not None and ta else ""
+    if ta == "DISABLE" or (ta == "" and ma == "DISABLE"):
+        return "plain", by, dr
+    if ta == "ISTIO_MUTUAL":
+        return "istio_mutual", by, dr
+    if ta == "":
+        return "mtls", " (auto mTLS)", dr
+    return "tls_origination", by, dr
+
+
+def _dr_tls(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
+    """DestinationRule TLS changes: callers of a host whose DestinationRule changed, judged against the
+    destination workload's mTLS mode (after the change): plaintext to STRICT is refused, Istio mTLS insisted
+    on to a DISABLE workload fails its handshake, TLS origination to a sidecar is at risk (it expects Istio
+    mTLS or plaintext, not the caller's own certificates). Only hosts whose DestinationRules changed."""
+    drs_b = {id(o): o for o in before.index.of_kind("DestinationRule")}
+    drs_a = {id(o): o for o in after.index.of_kind("DestinationRule")}
+    pats = {fqdn(str(o.spec.get("host", "")), o.namespace or "default") if "*" not in str(o.spec.get("host", ""))
+            else str(o.spec.get("host")) for k, o in {**drs_b, **drs_a}.items() if (k in drs_b) != (k in drs_a)}
+    if not pats:
+        return
+    hosts = {h for h in edges["d_host"].unique() if any(host_matches(p, h) for p in pats)}
+    sel = edges[edges["d_host"].isin(hosts) & (edges["d_wl"] != "unknown")]
+    done = {(i.source, i.destination) for i in report.impacts if i.kind == MTLS}
+    modes: dict[tuple[str, str, str], tuple[Workload, str, str]] = {}
+    for r in sel.itertuples(index=False):
+        src, dst = f"{r.s_ns}/{r.s_wl}", f"{r.d_ns}/{r.d_wl}"
+        if (src, dst) in done:
+            continue
+        key = (r.d_ns, r.d_wl, r.d_host)
+        if key not in modes:
+            wb, wa = before.workload(r.d_ns, r.d_wl, r.d_app, r.d_ver), after.workload(r.d_ns, r.d_wl, r.d_app, r.d_ver)
+            port = _port_of(after, r.d_host) or None
+            modes[key] = (wa, before.index.mtls_mode(wb, port), after.index.mtls_mode(wa, port))
+        wa, mb, ma = modes[key]
+        if mb == ma and _client_tls(before, r.s_ns, r.d_host, wa)[0] == _client_tls(after, r.s_ns, r.d_host, wa)[0]:
+            continue  # this caller's TLS to this workload does not change
+        observed = r.mtls == "mutual_tls"
+        sends, why, dr = _transport(r.s_ns, r.s_wl, r.d_host, wa, mb, ma, observed, before, after)
+        ref = _ref(dr, "spec/trafficPolicy") if dr is not None else None
+        if sends == "plain" and ma == "STRICT" and observed:
+            reason = f"{src} would send plaintext{why}; the workload's mTLS mode is STRICT"
+        elif sends == "istio_mutual" and ma == "DISABLE" and observed and mb == "DISABLE":
+            continue  # already so: the observed traffic got through
+        elif sends == "istio_mutual" and ma == "DISABLE":
+            reason = f"{src} would insist on Istio mTLS{why}; the workload's mTLS mode is DISABLE (plaintext only)"
+        elif sends == "tls_origination":
+            report.impacts.append(EdgeImpact(
+                MTLS, src, dst, r.d_host, float(r.rps), float(r.rps),
+                f"{src} would originate its own TLS{why} to a workload with a sidecar, which expects Istio mTLS or "
+                f"plaintext (mode {ma}): the handshake most likely fails (the bundled mesh sends plaintext instead)",
+                ref, certain=False))
+            continue
+        else:
+            continue
+        done.add((src, dst))
+        report.impacts.append(EdgeImpact(MTLS, src, dst, r.d_host, float(r.rps), float(r.rps), reason, ref))
 
 
 def _deciding_peer_auth(side: _Side, w: Workload) -> ConfigObject | None:
