@@ -25,6 +25,7 @@ PROBLEM_CODES = {
     "no-api-version": "MS0006",
     "bad-field": "MS0007",
     "over-limit": "MS0040",  # mesh.config.limits.OVER_LIMIT
+    "unrendered-template": "MS0026",  # mesh.config.loader.UNRENDERED_TEMPLATE: one warning per file
     "not-an-object": "MS0024",  # mesh.config.loader.NOT_AN_OBJECT (LoadResult.skipped): info
     "unreadable-cluster-object": "MS0025",  # meshscope analyze --kubeconfig: list items mesh.kube skipped; info
 }

@@ -93,7 +93,12 @@ POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 #: API groups of build-tool configs that share the YAML shape but never reach the API server
 #: (kustomization.yaml, kpt and skaffold files): the loader skips them instead of reporting
 #: a missing name. `skaffold/v4beta6` has no dot, so its "group" is `skaffold`.
-BUILD_TOOL_GROUPS = frozenset({"kustomize.config.k8s.io", "config.kubernetes.io", "kpt.dev", "skaffold"})
+#: `install.istio.io` (IstioOperator; `operator.istio.io` before Istio 1.6) is istioctl's input
+#: (`istioctl install -f`, profiles): metadata is optional there, and no supported Istio serves it (the
+#: in-cluster operator was removed in 1.24). `kind.x-k8s.io` is kind's cluster config (`kind create cluster
+#: --config`), kept beside the manifests it is made for.
+BUILD_TOOL_GROUPS = frozenset({"kustomize.config.k8s.io", "config.kubernetes.io", "kpt.dev", "skaffold",
+                               "install.istio.io", "operator.istio.io", "kind.x-k8s.io"})
 
 
 def group_of(api_version: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,15 @@ BAD_FIELD = "bad-field"
 # LoadResult.skipped's reason: a document or file that is not a Kubernetes object (a kustomization, its side files,
 # a values or params file kept beside the manifests). Info, not a problem: `apply` and the control API go on.
 NOT_AN_OBJECT = "not-an-object"
+# A Go/Helm template whose actions are still in it (`{{ .Values.x }}`): its objects exist only once rendered. One
+# problem per file, instead of a syntax error per document that the first unquoted `{{` breaks.
+UNRENDERED_TEMPLATE = "unrendered-template"
+
+# A template action where YAML would read a value or a key, not inside a quoted string: at a line's start (after
+# indentation and a list dash) or right after `key: `. Unquoted, `{{` opens a flow mapping YAML cannot close.
+_UNQUOTED_ACTION = re.compile(r"^[ \t]*(?:-[ \t]+)?(?:[^\s\"'#{][^:#\"']*:[ \t]+)?\{\{", re.MULTILINE)
+# Helm chart metadata (Chart.yaml): apiVersion v1/v2 of the chart format, a name and a version, no kind or metadata.
+_CHART_API_VERSIONS = ("v1", "v2")
 
 
 @dataclass
@@ -139,12 +149,28 @@ def load_paths(paths: Iterable[str | Path], exclude_namespaces: frozenset[str] =
 
 
 def _looks_like_object(text: str) -> bool:
-    """Whether JSON text is a Kubernetes object (or unparsable, so the loader reports it)."""
+    """Whether JSON text holds a Kubernetes object, or must be reported: nested too deep to read, or unparsable
+    while naming a kind or apiVersion (a broken object).
+
+    Read as kubectl reads JSON, a stream of values one after another (JSON Lines is one too): test data in lines is
+    no object. Unparsable text that never says `kind` or `apiVersion` (a database import such as bookinfo's
+    `{rating: 5}` lines) cannot be a broken object either.
+    """
+    decoder = json.JSONDecoder()
+    values, pos, end = [], 0, len(text)
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return True
-    return isinstance(data, dict) and ("kind" in data or "apiVersion" in data)
+        while True:
+            while pos < end and text[pos].isspace():
+                pos += 1
+            if pos == end:
+                break
+            value, pos = decoder.raw_decode(text, pos)
+            values.append(value)
+    except RecursionError:
+        return True  # the loader refuses it over its depth limit
+    except ValueError:
+        return "kind" in text or "apiVersion" in text
+    return any(isinstance(v, dict) and ("kind" in v or "apiVersion" in v) for v in values)
 
 
 def load_text(text: str, filename: str = "<text>", exclude_namespaces: frozenset[str] = EXCLUDED_NAMESPACES,
@@ -156,6 +182,12 @@ def load_text(text: str, filename: str = "<text>", exclude_namespaces: frozenset
         result.problems.append(LoadProblem(filename, 0, too_big, reason=limits.OVER_LIMIT))
         return result
     docs, errors = parse_documents(text)
+    template_line = _unrendered_template_line(text, docs, bool(errors))
+    if template_line:
+        result.problems.append(LoadProblem(filename, template_line, "an unrendered Helm/Go template ({{ ... }} at "
+                                           f"line {template_line}): not analyzed; render it (helm template) and "
+                                           "analyze the output", reason=UNRENDERED_TEMPLATE))
+        return result
     for err in errors:
         if isinstance(err, limits.InputLimitError):
             result.problems.append(LoadProblem(filename, err.line, str(err), reason=err.reason))
@@ -166,6 +198,40 @@ def load_text(text: str, filename: str = "<text>", exclude_namespaces: frozenset
             continue
         _add_document(doc, filename, result, exclude_namespaces, default_namespace)
     return result
+
+
+def _unrendered_template_line(text: str, docs: list[YamlDocument], broken: bool) -> int:
+    """Line of the first template action when the file is a template still to render, else 0.
+
+    Decided by what the actions did to the YAML: an unquoted action where a value or key goes breaks the parse
+    (`name: {{ .Release.Name }}`, `{{- if .Values.x }}` lines); a quoted one parses but leaves the object's
+    identity a template (`name: "{{ .Release.Name }}"`). Actions inside string values of a rendered object
+    (Prometheus alert texts, Argo parameters, the injector's own templates in a ConfigMap) are content: left alone.
+    """
+    if "{{" not in text:
+        return 0
+    if broken:
+        m = _UNQUOTED_ACTION.search(text)
+        if m:
+            return text.count("\n", 0, m.end()) + 1
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict):
+            continue
+        meta = data.get("metadata")
+        ident = {"apiVersion": data.get("apiVersion"), "kind": data.get("kind")}
+        if isinstance(meta, dict):
+            ident.update({"metadata/name": meta.get("name"), "metadata/namespace": meta.get("namespace")})
+        for path, value in ident.items():
+            if isinstance(value, str) and "{{" in value and "}}" in value:
+                return doc.lines.get(path, doc.line)
+    return 0
+
+
+def _is_chart_metadata(data: dict[str, Any]) -> bool:
+    """Helm's Chart.yaml by its shape: the chart format's apiVersion, a name and a version, no kind or metadata."""
+    return ("kind" not in data and "metadata" not in data and data.get("apiVersion") in _CHART_API_VERSIONS
+            and isinstance(data.get("name"), str) and data.get("version") is not None)
 
 
 def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded: frozenset[str],
@@ -180,6 +246,10 @@ def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded
         # object's shape. A document with any of the three is meant as an object and its gaps are reported.
         result.skipped.append(LoadProblem(filename, doc.line, "not a Kubernetes object (no apiVersion, kind or "
                                           "metadata), skipped", reason=NOT_AN_OBJECT))
+        return
+    if _is_chart_metadata(data):
+        result.skipped.append(LoadProblem(filename, doc.line, "not a Kubernetes object (Helm chart metadata: "
+                                          "apiVersion, name and version, no kind), skipped", reason=NOT_AN_OBJECT))
         return
     kind = data.get("kind")
     if isinstance(kind, str) and (kind == "List" or kind.endswith("List")) and "items" in data:
@@ -262,7 +332,7 @@ def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: 
         return
     kind = data.get("kind")
     api = data.get("apiVersion")
-    tool = isinstance(api, str) and group_of(api) in BUILD_TOOL_GROUPS  # a kustomization/kpt/skaffold file
+    tool = isinstance(api, str) and group_of(api) in BUILD_TOOL_GROUPS  # a build or install tool's own file
     if tool or (api is None and kind in (None, "Kustomization", "Component") and _is_kustomization_file(filename)):
         # kustomize reads its file by name; apiVersion/kind are optional there (kubeflow omits them)
         what = f"{kind or 'config'} of {group_of(api)}" if tool else "kustomization file"

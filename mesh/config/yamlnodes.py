@@ -44,6 +44,10 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
+# YAML 1.1 types Kubernetes' YAML reader (sigs.k8s.io/yaml over go-yaml v2) keeps as the string written: a plain
+# timestamp-looking scalar (`released: 2024-05-01`, a valid label value) and a lone `=` (PyYAML's "value" type,
+# which it cannot even construct: an enum of operators in a CRD, `- =`, made the whole document invalid YAML).
+_AS_WRITTEN = frozenset({"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"})
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 _DOC_SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
@@ -147,6 +151,8 @@ class _Builder:
                     break
             node.tag = tag
         if tag == _STR:
+            return value
+        if tag in _AS_WRITTEN and not node.style:  # plain (libyaml gives "", PyYAML None)
             return value
         if tag == _NULL:
             return None
