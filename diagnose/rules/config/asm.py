@@ -61,14 +61,36 @@ def traffic(obj: ConfigObject) -> str:
     return "gateway" if obj.spec.get("isGateway") is True else "sidecar_inbound"
 
 
+#: Labels istiod puts on the pods it deploys for a Gateway API Gateway (waypoints, gateways), by gateway name.
+GATEWAY_POD_NAME_LABELS = ("gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name")
+
+
+def deployed_gateway_labels(gateways: list[ConfigObject]) -> dict[str | None, list[dict[str, str]]]:
+    """Per namespace, the labels of the pods istiod deploys for each Gateway API Gateway of an Istio class: the
+    gateway-name labels plus `spec.infrastructure.labels`. Those pods exist in the cluster but not in files, and ASM's
+    own examples select a waypoint by `gateway.networking.k8s.io/gateway-name`. A gateway whose class is
+    `istio-remote`, or that names a hostname address (Istio's manual deployment), gets no pods."""
+    out: dict[str | None, list[dict[str, str]]] = {}
+    for gw in gateways:
+        cls = gw.spec.get("gatewayClassName")
+        manual = any(as_dict(a).get("type") == "Hostname" for a in as_list(gw.spec.get("addresses")))
+        if not isinstance(cls, str) or not cls.startswith("istio") or cls == "istio-remote" or manual:
+            continue
+        extra = as_dict(as_dict(gw.spec.get("infrastructure")).get("labels"))
+        labels = {**{str(k): str(v) for k, v in extra.items()}, **{k: gw.name for k in GATEWAY_POD_NAME_LABELS}}
+        out.setdefault(gw.namespace, []).append(labels)
+    return out
+
+
 class Selectors:
     """A limiter or breaker whose workloadSelector picks no workload in its namespace does nothing."""
 
     metadata = Metadata(name="asm.Selectors", description="ASM limiters and breakers select a workload",
-                        inputs=(*asm.SELECTOR_KINDS, WORKLOAD), codes=("MS6003",))
+                        inputs=(*asm.SELECTOR_KINDS, WORKLOAD, "KubernetesGateway"), codes=("MS6003",))
 
     def analyze(self, ctx: Context) -> None:
         snap = ctx.snapshot
+        gateway_pods = deployed_gateway_labels(list(ctx.for_each("KubernetesGateway")))
         if not snap.workloads():
             return  # no workloads loaded: which exist is unknown
         for kind in asm.SELECTOR_KINDS:
@@ -76,6 +98,8 @@ class Selectors:
                 labels = selector(obj)
                 if not snap.workloads_in(obj.namespace):
                     continue  # no workload of this namespace was loaded (files without Deployments): unknown
+                if any(labels.items() <= pod.items() for pod in gateway_pods.get(obj.namespace, ())):
+                    continue  # the pods istiod deploys for a Gateway API gateway (a waypoint): not in the files
                 if labels and not snap.matching_workloads(obj.namespace, labels):
                     ctx.report("MS6003", obj, "spec/workloadSelector/labels", kind=obj.kind,
                                selector=", ".join(f"{k}={v}" for k, v in sorted(labels.items())),

@@ -203,3 +203,35 @@ spec:
     found = analyze(Snapshot(loaded.objects))
     assert not [f for f in found if f.code == "MS6002" and f.resource.name == "cb"]
     assert not [f for f in found if f.code == "MS6003"]  # which workloads 'empty' has is unknown: not judged
+
+
+def gateway_api(name: str, cls: str = "istio-waypoint", namespace: str = "shop", extra: str = "") -> str:
+    return f"""
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  gatewayClassName: {cls}
+  listeners: [{{name: mesh, port: 15008, protocol: HBONE}}]
+{extra}"""
+
+
+def test_selectors_of_pods_istiod_deploys_for_gateway_api_gateways():
+    """ASM selects a waypoint (or a Gateway API gateway) by the labels of the pods istiod deploys for it, which files
+    never hold: such a selector is not 'matches nothing' when the Gateway is there; it is when the gateway is not, is
+    elsewhere, or gets no pods (istio-remote, a manual deployment)."""
+    extra = "  infrastructure: {labels: {tier: edge}}"
+    manual = "  addresses: [{type: Hostname, value: gw.example.com}]"
+    found = run(gateway_api("default") + gateway_api("edge", "istio", extra=extra) + gateway_api("far", "istio-remote")
+                + gateway_api("own", "istio", extra=manual) + gateway_api("away", namespace="other")
+                + limiter("by-name", "{gateway.networking.k8s.io/gateway-name: default}")
+                + limiter("by-istio-label", "{istio.io/gateway-name: default}")
+                + limiter("by-infrastructure", "{tier: edge, gateway.networking.k8s.io/gateway-name: edge}")
+                + limiter("typo", "{gateway.networking.k8s.io/gateway-name: defualt}")
+                + limiter("remote", "{gateway.networking.k8s.io/gateway-name: far}")
+                + limiter("manual", "{gateway.networking.k8s.io/gateway-name: own}")
+                + limiter("elsewhere", "{gateway.networking.k8s.io/gateway-name: away}")
+                + limiter("wrong-extra", "{tier: core, gateway.networking.k8s.io/gateway-name: edge}"))
+    assert sorted(f.resource.name for f in of(found, "MS6003")) == ["elsewhere", "manual", "remote", "typo",
+                                                                   "wrong-extra"]
