@@ -8,7 +8,9 @@ the scraper case serves the files from 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,15 +19,26 @@ import yaml
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector import schema as sc
+from collector.parse.access_log import LogContext, parse_text_log
 from collector.parse.exposition import format_labels, parse_exposition, parse_sample_line
+from collector.parse.otlp import decode_logs, decode_traces
+from collector.sources.otlp import OtlpReceiver
 from collector.sources.prom_api import PrometheusClient
 from collector.sources.prom_scrape import Scraper
 from collector.store import TelemetryStore
+from tests.collector.envoy_static import ISTIO_TEXT_FORMAT
 from tests.util import BodyServer, wait_until
 
 ROOT = Path(__file__).parent / "telemetry"
 SOURCES: list[dict] = yaml.safe_load((ROOT / "sources.yaml").read_text())
 EXPOSITION = [s["file"] for s in SOURCES if s["format"] == "prometheus-text-0.0.4"]
+ACCESS_LOGS = [s["file"] for s in SOURCES if s["format"] == "istio-text-access-log"]
+OTLP = {s["file"]: s["format"] for s in SOURCES if s["format"].startswith("otlp-json-")}
 
 
 def _bytes(name: str) -> bytes:
@@ -55,11 +68,16 @@ def _value(df: pd.DataFrame, metric: str, labels: str) -> float:
 
 
 def test_every_file_is_as_upstream_ships_it():
+    """Whole files carry upstream's git blob id; trimmed ones (`trim` says what was kept) the sha256 of the trim."""
     assert {s["file"] for s in SOURCES} == {str(p.relative_to(ROOT / "files")) for p in (ROOT / "files").rglob("*") if p.is_file()}
     for s in SOURCES:
         data = _bytes(s["file"])
-        assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == s["blob"], s["file"]
+        if "trim" in s:
+            assert hashlib.sha256(data).hexdigest() == s["sha256"], s["file"]
+        else:
+            assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == s["blob"], s["file"]
         assert s["licence"] in ("Apache-2.0", "MIT", "BSD-3-Clause", "BSD-2-Clause"), s["file"]
+        assert s["repo"] and s["path"] and (s.get("tag") or s.get("commit")), s["file"]
 
 
 @pytest.mark.parametrize("name", EXPOSITION)
@@ -68,7 +86,10 @@ def test_exposition_reads_every_sample_and_refuses_nothing(name):
     result = parse_exposition(raw)
     assert [str(e) for e in result.errors] == []
     assert len(result.samples) == _sample_lines(raw)
-    assert (result.samples[["reporter", "destination_service"]] == "unknown").all().all()  # no Istio labels here
+    for row in result.samples.itertuples(index=False):  # an Istio label column holds the sample's own label
+        labels = parse_sample_line(f"m{{{row.labels}}} 0")[1]
+        assert (row.reporter, row.destination_service) == (labels.get("reporter", "unknown"),
+                                                          labels.get("destination_service", "unknown")), row.labels
 
 
 @pytest.mark.parametrize("name", EXPOSITION)
@@ -205,3 +226,159 @@ def test_prometheus_api_answers_read_back(prometheus):
         assert theirs.keys() == ours.keys(), n
         for k, v in ours.items():
             assert theirs[k] == v or (math.isnan(v) and math.isnan(theirs[k])), (n, k)
+
+
+# ------------------------------------------------------------------------------------------ access logs
+def _reference_reading(line: str) -> dict[str, str]:
+    """A plain reading of one line by Istio's default format string: each quoted operator is the text up to the next
+    quote, each bare one the next space-free token, the last (%ROUTE_NAME%) the rest of the line."""
+    fmt = ISTIO_TEXT_FORMAT.rstrip("\n")
+    ops = re.findall(r"%([A-Z_()?:\-]+)%", fmt)
+    pattern, pos = "^", 0
+    for i, m in enumerate(re.finditer(r"%([A-Z_()?:\-]+)%", fmt)):
+        pattern += re.escape(fmt[pos:m.start()])
+        quoted = fmt[m.start() - 1:m.start()] == '"' and fmt[m.end():m.end() + 1] == '"'
+        pattern += "(.*)" if i == len(ops) - 1 else ('([^"]*)' if quoted else r"(\S+)")
+        pos = m.end()
+    hit = re.match(pattern + "$", line)
+    assert hit, line
+    return dict(zip(ops, hit.groups()))
+
+
+@pytest.mark.parametrize("name", ACCESS_LOGS)
+def test_istio_access_log_lines_read_as_the_format_says(name):
+    """Every line of istio.io's printed access logs is read, and each field equals a plain reading of the line by the
+    format string ('-' is empty, and 0 for numbers)."""
+    raw = _bytes(name)
+    lines = [line for line in raw.decode().splitlines() if line.strip()]
+    ctx = LogContext("istio.io", "sleep", "foo", "spiffe://cluster.local/ns/foo/sa/sleep")
+    result = parse_text_log(raw, ctx)
+    assert [str(e) for e in result.errors] == []
+    rows = result.table.to_pylist()
+    assert len(rows) == len(lines)
+
+    def text(v: str) -> str:
+        return "" if v == "-" else v
+
+    def num(v: str) -> int:
+        return 0 if v == "-" else int(v)
+
+    for row, line in zip(rows, lines):
+        ref = _reference_reading(line)
+        assert row[sc.START_TIME] == pd.Timestamp(ref["START_TIME"]), line
+        assert (row[sc.METHOD], row[sc.PATH], row[sc.PROTOCOL]) == (
+            text(ref["REQ(:METHOD)"]), text(ref["REQ(X-ENVOY-ORIGINAL-PATH?:PATH)"]), text(ref["PROTOCOL"])), line
+        assert row[sc.RESPONSE_CODE] == num(ref["RESPONSE_CODE"]), line
+        assert row[sc.RESPONSE_FLAGS] == ref["RESPONSE_FLAGS"] and row[sc.RESPONSE_CODE_DETAILS] == text(ref["RESPONSE_CODE_DETAILS"])
+        assert (row[sc.BYTES_RECEIVED], row[sc.BYTES_SENT], row[sc.DURATION_MS]) == (
+            num(ref["BYTES_RECEIVED"]), num(ref["BYTES_SENT"]), float(num(ref["DURATION"]))), line
+        assert (row[sc.REQUEST_ID], row[sc.AUTHORITY], row[sc.UPSTREAM_HOST]) == (
+            text(ref["REQ(X-REQUEST-ID)"]), text(ref["REQ(:AUTHORITY)"]), text(ref["UPSTREAM_HOST"])), line
+        assert row[sc.UPSTREAM_CLUSTER] == text(ref["UPSTREAM_CLUSTER_RAW"]) and row[sc.ROUTE_NAME] == text(ref["ROUTE_NAME"])
+
+
+def test_istio_access_log_task_lines_name_both_sides():
+    """access-log task: the sleep sidecar's outbound line and httpbin's inbound line of the same request."""
+    rows = parse_text_log(_bytes("istio.io/access-log-task.log"), LogContext("t", "sleep", "foo", "")).table.to_pylist()
+    assert [(r[sc.REPORTER], r[sc.DESTINATION_SERVICE], r[sc.RESPONSE_CODE]) for r in rows] == [
+        ("source", "httpbin.foo.svc.cluster.local", 418), ("destination", "httpbin.foo.svc.cluster.local", 418)]
+    assert rows[0][sc.REQUEST_ID] == rows[1][sc.REQUEST_ID] == "84961386-6d84-929d-98bd-c5aee93b5c88"
+    assert rows[1][sc.MTLS]  # inbound with the mesh SNI outbound_.8000_._.httpbin...
+
+
+def test_egress_gateway_tcp_lines():
+    """egress-sni blog: TCP lines ("- - -", response code 0) through an egress gateway, the sidecar's through the
+    gateway's wildcard subset and straight out through PassthroughCluster."""
+    rows = parse_text_log(_bytes("istio.io/egress-sni-blog.log"), LogContext("t", "sleep", "foo", "")).table.to_pylist()
+    assert len(rows) == 7 and {r[sc.RESPONSE_CODE] for r in rows} == {0} and {r[sc.METHOD] for r in rows} == {""}
+    assert [r[sc.BYTES_SENT] for r in rows] == [111152, 111950, 92848, 93646, 111152, 92848, 15199]
+    sidecar = rows[4:]
+    assert [(r[sc.REPORTER], r[sc.DESTINATION_SERVICE]) for r in sidecar] == [
+        ("source", "egressgateway.istio-egress.svc.cluster.local")] * 2 + [("source", "PassthroughCluster")]
+
+
+# ------------------------------------------------------------------------------------------ OTLP
+_OTLP_IDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _proto(name: str):
+    """The example as the protobuf library reads it (its own JSON mapping): the independent reading. OTLP/JSON differs
+    from that mapping in one point (the spec's "JSON Protobuf Encoding"): trace and span ids are hex, not base64."""
+    import base64
+
+    def ids_to_base64(node):
+        if isinstance(node, dict):
+            return {k: base64.b64encode(bytes.fromhex(v)).decode() if k in _OTLP_IDS and isinstance(v, str)
+                    else ids_to_base64(v) for k, v in node.items()}
+        return [ids_to_base64(v) for v in node] if isinstance(node, list) else node
+
+    cls = ExportTraceServiceRequest if OTLP[name] == "otlp-json-traces" else ExportLogsServiceRequest
+    return json_format.ParseDict(ids_to_base64(json.loads(_bytes(name))), cls())
+
+
+def _attrs(kvs) -> dict[str, str]:
+    out = {}
+    for kv in kvs:
+        which = kv.value.WhichOneof("value")
+        out[kv.key] = {"string_value": kv.value.string_value, "bool_value": str(kv.value.bool_value).lower(),
+                       "int_value": str(kv.value.int_value), "double_value": repr(kv.value.double_value)}.get(which, which)
+    return out
+
+
+@pytest.mark.parametrize("name", [n for n, f in OTLP.items() if f == "otlp-json-traces"])
+def test_otlp_json_trace_examples_agree_with_the_protobuf_reading(name):
+    ours = decode_traces(_bytes(name), "application/json")
+    assert ours.rejected == 0 and ours.errors == []
+    spans = [(rs, sp) for rs in _proto(name).resource_spans for ss in rs.scope_spans for sp in ss.spans]
+    rows = ours.table.to_pylist()
+    assert len(rows) == len(spans) > 0
+    for row, (rs, sp) in zip(rows, spans):
+        assert (row[sc.TRACE_ID], row[sc.SPAN_ID], row[sc.PARENT_SPAN_ID]) == (
+            sp.trace_id.hex(), sp.span_id.hex(), sp.parent_span_id.hex())
+        assert row[sc.SPAN_NAME] == sp.name and row[sc.SERVICE_NAME] == _attrs(rs.resource.attributes)["service.name"]
+        assert row[sc.START_TIME] == pd.Timestamp(sp.start_time_unix_nano, tz="UTC")
+        assert row[sc.DURATION_MS] == (sp.end_time_unix_nano - sp.start_time_unix_nano) / 1e6
+        assert dict(row[sc.ATTRIBUTES]) == _attrs(sp.attributes)
+
+
+@pytest.mark.parametrize("name", [n for n, f in OTLP.items() if f == "otlp-json-logs"])
+def test_otlp_json_log_examples_agree_with_the_protobuf_reading(name):
+    ours = decode_logs(_bytes(name), "application/json")
+    recs = [(rl, lr) for rl in _proto(name).resource_logs for sl in rl.scope_logs for lr in sl.log_records]
+    rows = ours.table.to_pylist()
+    assert len(rows) == len(recs) > 0
+    for row, (rl, lr) in zip(rows, recs):
+        assert row[sc.TIME] == pd.Timestamp(lr.time_unix_nano, tz="UTC")
+        assert (row[sc.TRACE_ID], row[sc.SPAN_ID]) == (lr.trace_id.hex(), lr.span_id.hex())
+        assert row[sc.SEVERITY] == lr.severity_text and row[sc.SERVICE_NAME] == "my.service"
+        body = lr.body.WhichOneof("value")
+        if body == "string_value":
+            assert row[sc.BODY] == lr.body.string_value
+        else:  # a structured body is kept whole, as JSON of its values
+            assert json.loads(row[sc.BODY]) == {kv.key: _attrs([kv])[kv.key] for kv in lr.body.kvlist_value.values}
+        attrs = dict(row[sc.ATTRIBUTES])
+        for key, value in _attrs(lr.attributes).items():
+            if value in ("array_value", "kvlist_value"):
+                assert key in attrs  # kept, as JSON text
+            else:
+                assert attrs[key] == value, key
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_otlp_examples_through_the_real_receiver(as_json):
+    """Each example POSTed to the OTLP/HTTP receiver over 127.0.0.1, as JSON and as the protobuf the library encodes
+    from it: each answered 200 and every span and record stored (a store whose clock is the examples' 2018)."""
+    store = TelemetryStore(clock=lambda: 1544712662.0)
+    want = {"traces": 0, "logs": 0}
+    with OtlpReceiver(store, port=0) as rx:
+        import httpx
+        with httpx.Client(base_url=rx.endpoint, timeout=10) as client:
+            for name, fmt in OTLP.items():
+                signal = fmt.rsplit("-", 1)[1]
+                body = _bytes(name) if as_json else _proto(name).SerializeToString()
+                ctype = "application/json" if as_json else "application/x-protobuf"
+                r = client.post(f"/v1/{signal}", content=body, headers={"content-type": ctype})
+                assert r.status_code == 200, (name, r.text)
+                want[signal] += (decode_traces if signal == "traces" else decode_logs)(_bytes(name), "application/json").table.num_rows
+    assert len(store.spans()) == want["traces"] > 0
+    assert len(store.logs()) == want["logs"] > 0
