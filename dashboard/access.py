@@ -15,7 +15,9 @@ can send requests to 127.0.0.1. So, for every server and token setting:
   the browser marks it cross-origin (`Origin`, `Sec-Fetch-Site`), and otherwise
   needs a same-origin proof a foreign page cannot forge without CORS: a matching
   `Origin` (browsers send it on every POST), `Sec-Fetch-Site: same-origin`, the
-  `X-Meshscope-CSRF` header (any value; scripts and curl), or the bearer token.
+  `X-Meshscope-CSRF` header (any value; scripts and curl), or the bearer token;
+- a read another site's page makes as a subresource (image, script, frame, fetch) is refused;
+  only top-level navigations (links) come through from other sites.
 """
 from __future__ import annotations
 
@@ -153,6 +155,26 @@ def origin_problem(token: str | None) -> str | None:
             "(or 'Authorization: Bearer <token>')")
 
 
+def embedding_problem() -> str | None:
+    """Why a read must be refused as another site's subresource request, or None to let it through.
+
+    A page on another site may link to the UI (a top-level navigation: alert links, bookmarks, a wiki)
+    but has no reason to load it as an image, script, frame or `fetch`: such requests only let a page
+    make the operator's machine render reports and graphs for it (a PDF costs ~0.7 s of CPU; an `<img>`
+    loop keeps every worker busy) and time the answers. Browsers mark them with Fetch Metadata; clients
+    that send none (curl, scrapers, Grafana's server side) are not browsers and pass.
+    """
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site not in ("cross-site", "same-site"):
+        return None
+    mode = request.headers.get("Sec-Fetch-Mode", "").lower()
+    dest = request.headers.get("Sec-Fetch-Dest", "document").lower()
+    if mode == "navigate" and dest == "document" and request.method in ("GET", "HEAD"):
+        return None
+    return (f"refused: another site's page may link here but not load this as a subresource "
+            f"(Sec-Fetch-Site: {site[:20]}, Sec-Fetch-Mode: {mode[:20]}, Sec-Fetch-Dest: {dest[:20]})")
+
+
 def install_guards(server: Flask, token: str | None, bind_host: str = "127.0.0.1",
                    allowed_hosts: tuple[str, ...] = ()) -> None:
     """The Host check and the cross-origin check, before anything else runs (tokens or not)."""
@@ -163,10 +185,9 @@ def install_guards(server: Flask, token: str | None, bind_host: str = "127.0.0.1
         if not host_allowed(name, bind_host, allowed_hosts):
             return _denied(421, f"this server does not answer to Host {name[:100]!r}; if that is how you reach "
                                 "it, start it with --allowed-host NAME")
-        if request.method not in SAFE_METHODS:
-            problem = origin_problem(token)
-            if problem:
-                return _denied(403, problem)
+        problem = origin_problem(token) if request.method not in SAFE_METHODS else embedding_problem()
+        if problem:
+            return _denied(403, problem)
         return None
 
 

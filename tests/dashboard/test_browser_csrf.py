@@ -79,6 +79,7 @@ def attacker():
     def serve(ui_url: str) -> str:
         pages["/attack.html"] = ATTACK.format(ui=ui_url, scenario=SCENARIO).encode()
         return f"http://127.0.0.1:{httpd.server_address[1]}/attack.html"
+    serve.pages = pages  # other pages a test serves beside it
     yield serve
     httpd.shutdown()
     httpd.server_close()
@@ -145,3 +146,46 @@ def test_dns_rebinding_gets_no_data(ui_server):
         assert httpx.get(named.url + "/healthz", headers={"Host": "evil.example"}).status_code == 421
     finally:
         named.stop()
+
+
+# each URL differs (percent-encoded letters read the same) so the browser asks for every one
+EMBED = """<!doctype html><html><body>
+<img src="{ui}/api/v1/report?format=json"><img src="{ui}/api/v1/report?format=md">
+<script src="{ui}/api/v1/report?format=html"></script>
+<link rel="stylesheet" href="{ui}/api/v1/report?format=%6Ason">
+<iframe src="{ui}/api/v1/report?format=%6Dd"></iframe>
+<a id="link" href="{ui}/findings">meshscope</a>
+<script>
+window.results = [];
+window.addEventListener("load", () => window.results.push("loaded"));
+fetch("{ui}/api/v1/report?format=%68tml", {{mode: "no-cors"}})
+  .then(r => window.results.push("fetch:" + r.type)).catch(e => window.results.push("fetch:error"));
+</script></body></html>"""
+
+
+class CountingSource(RecordingSource):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports = 0
+
+    def report(self, fmt):
+        self.reports += 1
+        return super().report(fmt)
+
+
+def test_a_page_on_another_origin_cannot_load_the_ui_but_can_link_to_it(browser, ui_server, attacker):
+    """Images, scripts, styles, frames and no-cors fetches of the UI from another site never reach a handler
+    (each would render a report for the page); a link still opens the UI, which then works as usual."""
+    source = CountingSource()
+    ui = ui_server(source)
+    url = attacker(ui.url)
+    attacker.pages["/embed.html"] = EMBED.format(ui=ui.url).encode()
+    browser.get(url.replace("/attack.html", "/embed.html"))
+    # the load event waits for the images, script, stylesheet and frame; the fetch settles on its answer
+    wait_until(lambda: len(browser.execute_script("return window.results") or []) >= 2, 30, what="the loads ran")
+    assert source.reports == 0
+    assert httpx.get(ui.url + "/api/v1/report?format=json").status_code == 200 and source.reports == 1  # not broken
+
+    browser.find_element("id", "link").click()
+    wait_until(lambda: browser.find_elements("css selector", "#find-table"), 60, what="findings page rendered by Dash")
+    assert browser.current_url.startswith(ui.url)

@@ -68,7 +68,9 @@ def test_state_changes_need_a_same_origin_proof(servers, headers, allowed):
             assert r.status_code != 403, (method, path, r.text[:200])
         else:
             assert r.status_code == 403 and r.json()["error"], (method, path)
-    assert httpx.get(ui.url + "/api/v1/findings", headers=headers).status_code == 200  # reads are not state changes
+    # reads are not state changes; another site's page still may not load them (a subresource: no navigation)
+    foreign = headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
+    assert httpx.get(ui.url + "/api/v1/findings", headers=headers).status_code == (403 if foreign else 200)
 
 
 def test_with_a_token_the_bearer_is_a_proof_and_cross_origin_still_refused(servers):
@@ -94,3 +96,42 @@ def test_security_headers_on_pages_api_and_errors(servers):
         assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
         assert h["x-content-type-options"] == "nosniff" and h["x-frame-options"] == "DENY"
         assert h["referrer-policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("headers, allowed", [
+    ({}, True),  # curl, scrapers, a server-side client: no Fetch Metadata
+    ({"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}, True),  # the UI itself
+    ({"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}, True),  # typed URL
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}, True),  # a link
+    ({"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}, True),
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}, False),  # <img>
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "script"}, False),
+    ({"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}, False),  # fetch()
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}, False),  # framed
+    ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}, False),
+])
+def test_other_sites_may_link_but_not_load_subresources(servers, headers, allowed):
+    ui = servers[0]
+    for path in ("/api/v1/report?format=json", "/api/v1/graph", "/", "/_dash-layout", "/metrics"):
+        r = httpx.get(ui.url + path, headers=headers)
+        if allowed:
+            assert r.status_code == 200, (path, r.text[:200])
+        else:
+            assert r.status_code == 403 and "subresource" in r.json()["error"], path
+
+
+def test_made_up_methods_add_no_metric_series(servers):
+    """Any token is a method to the HTTP parser; one series each would grow /metrics without bound (and bound
+    beyond loopback, before the token is checked: the guarded server counts unauthenticated requests too)."""
+    import socket
+
+    for ui in servers:
+        port = int(ui.url.rsplit(":", 1)[1])
+        for i in range(12):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(f"MADE{i}UP /api/v1/findings HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+                assert s.recv(64).startswith(b"HTTP/1.1 4")
+        text = httpx.get(ui.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+        methods = {line.split('method="')[1].split('"')[0] for line in text.splitlines()
+                   if line.startswith("meshscope_ui_http_requests_total{")}
+        assert "other" in methods and not any(m.startswith("MADE") for m in methods), methods
