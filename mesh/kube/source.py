@@ -181,11 +181,22 @@ class KubeSource:
         log.info("%s is not served by the cluster; skipping it", st.info.kind)
 
     def _list(self, info: KindInfo, version: str) -> tuple[list[dict], str]:
+        """Every item of a kind, paged. A continue token that expired between pages (HTTP 410: the server compacted
+        the version the pages were read at) restarts the list whole, without paging, as client-go's pager does:
+        pages of two versions would mix objects deleted or changed in between."""
         items: list[dict] = []
         cont = ""
+        paged = True
         while True:
-            query = [("limit", str(PAGE_SIZE))] + ([("continue", cont)] if cont else [])
-            body = self._get_json(info.path(version), query)
+            query = ([("limit", str(PAGE_SIZE))] if paged else []) + ([("continue", cont)] if cont else [])
+            try:
+                body = self._get_json(info.path(version), query)
+            except KubeError as exc:
+                if exc.status != 410 or not cont:
+                    raise
+                log.info("list of %s: the continue token expired (%s); listing again in one request", info.kind, exc)
+                items, cont, paged = [], "", False
+                continue
             page = body.get("items") or []
             meta = body.get("metadata") or {}
             if not isinstance(page, list) or not isinstance(meta, dict):  # the whole answer is unusable
@@ -335,7 +346,12 @@ class KubeSource:
         query = [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", str(WATCH_TIMEOUT_S))]
         if st.resource_version:
             query.append(("resourceVersion", st.resource_version))
-        raw = self._request(st.info.path(st.version), query, (self.request_timeout, WATCH_TIMEOUT_S + 10))
+        try:
+            raw = self._request(st.info.path(st.version), query, (self.request_timeout, WATCH_TIMEOUT_S + 10))
+        except KubeError as exc:
+            if exc.status == 410:  # the version is gone, said as the answer's status instead of an ERROR event
+                raise _Gone() from None
+            raise
         self._responses.add(raw)
         try:
             buf = b""

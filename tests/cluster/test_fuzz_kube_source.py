@@ -322,3 +322,35 @@ def test_unreadable_deleted_events_still_remove_their_object(kube_api, tmp_path)
         assert all(t.is_alive() for t in src._threads)
     finally:
         src.stop()
+
+
+# what an API server answers for an expired continue token or watch resourceVersion: the 410 as the HTTP status
+EXPIRED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Expired", "code": 410,
+           "message": "The provided continue parameter is too old to display a consistent list result."}
+
+
+def test_expired_continue_token_and_watch_version_answered_as_http_410(kube_api, tmp_path, monkeypatch):
+    """A 410 Gone that arrives as the answer's HTTP status (not as a watch ERROR event): a list whose continue token
+    expired between pages is listed again whole, a watch whose resourceVersion is gone relists; neither stops start()
+    nor leaves the watch retrying the version that is gone."""
+    kube_api.load_dir(DATA)
+    pods_path = "/api/v1/pods"
+    expected = {(p["metadata"].get("namespace"), p["metadata"]["name"]) for p in kube_api.lists[pods_path]["items"]}
+    assert len(expected) >= 3
+    monkeypatch.setattr(source_mod, "PAGE_SIZE", 2)
+    kube_api.failures.append((lambda path: path.startswith(pods_path + "?") and "continue=" in path, 410, EXPIRED))
+    kube_api.failures.append((lambda path: path.startswith(VS_PATH + "?") and "watch=true" in path, 410,
+                              {**EXPIRED, "message": "too old resource version: 2301 (2400)"}))
+    src = KubeSource(api_client(str(kube_api.kubeconfig(tmp_path))), kinds=[BY_KIND["Pod"], VS], backoff_initial=0.05)
+    src.start()
+    try:
+        assert {(o.namespace, o.name) for o in src.objects() if o.kind == "Pod"} == expected
+        pod_lists = [r for r in kube_api.requests if r.split("?")[0] == pods_path and "watch=true" not in r]
+        assert "continue=" in pod_lists[-2] and "limit=" not in pod_lists[-1]  # listed again in one request
+        wait_until(lambda: src.status()["VirtualService"]["relists"] >= 2, timeout=30, what="a relist after HTTP 410")
+        kube_api.script_watch(VS_PATH, [{"type": "ADDED", "object": _vs("after-410", 5000)}])
+        wait_until(lambda: any(o.name == "after-410" for o in src.objects()), timeout=30, what="the watch going on")
+        assert not kube_api.failures
+        assert all(t.is_alive() for t in src._threads)
+    finally:
+        src.stop()
