@@ -45,6 +45,41 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: bookinfo}
 spec: {mtls: {mode: STRICT}}
 """),
+    # the client side of mTLS: the callers' DestinationRule decides what they send, judged against the server's
+    # mode after the change (STRICT refuses the plaintext a DISABLE rule makes; ISTIO_MUTUAL lets the caller in)
+    "strict-and-tls-disable": (None, """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: details-strict, namespace: bookinfo}
+spec: {selector: {matchLabels: {app: details}}, mtls: {mode: STRICT}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: details, namespace: bookinfo}
+spec:
+  host: details
+  trafficPolicy: {tls: {mode: DISABLE}}
+  subsets: [{name: v1, labels: {version: v1}}]
+"""),
+    "strict-with-caller-to-istio-mutual": (
+        f"""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: details, namespace: bookinfo}}
+spec:
+  host: details
+  trafficPolicy: {{tls: {{mode: DISABLE}}}}
+""",
+        """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: bookinfo}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: details, namespace: bookinfo}
+spec:
+  host: details
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+"""),
     "authz-deny": (None, """apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: no-productpage, namespace: bookinfo}
