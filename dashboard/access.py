@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, redirect, request
 
+from dashboard.callback_guard import install_callback_guard
+
 COOKIE = "meshscope_session"
 OPEN_PATHS = ("/healthz", "/login")
 CSRF_HEADER = "X-Meshscope-CSRF"
@@ -208,14 +210,14 @@ def install_access(server: Flask, token: str | None) -> None:
                         secure=request.is_secure, path="/")
         return resp
 
-    if token is None:
-        return
+    if token is not None:
+        @server.before_request
+        def require_token():  # noqa: ANN202 - Flask hook
+            if request.path in OPEN_PATHS or _authorized(token):
+                return None
+            if request.path.startswith(("/api/", "/metrics", "/_dash", "/assets", "/_reload", "/_favicon")):
+                return Response('{"error": "missing or wrong token"}', status=401, mimetype="application/json",
+                                headers={"WWW-Authenticate": 'Bearer realm="meshscope"'})
+            return login_page(request.full_path.rstrip("?"))
 
-    @server.before_request
-    def require_token():  # noqa: ANN202 - Flask hook
-        if request.path in OPEN_PATHS or _authorized(token):
-            return None
-        if request.path.startswith(("/api/", "/metrics", "/_dash", "/assets", "/_reload", "/_favicon")):
-            return Response('{"error": "missing or wrong token"}', status=401, mimetype="application/json",
-                            headers={"WWW-Authenticate": 'Bearer realm="meshscope"'})
-        return login_page(request.full_path.rstrip("?"))
+    install_callback_guard(server)  # after the token: bodies of unauthenticated requests are not parsed

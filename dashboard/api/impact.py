@@ -16,6 +16,7 @@ from flask import Flask, request
 
 from dashboard.api.common import PREFIX, api_route, check_known, live_backend
 from dashboard.query import DataSource, QueryError
+from mesh.config.limits import loads_json
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -24,7 +25,10 @@ def _body() -> dict[str, Any]:
     if request.content_length and request.content_length > MAX_BODY:
         raise QueryError("body", f"the request body is over {MAX_BODY // 1048576} MiB")
     if request.is_json:
-        data = request.get_json(silent=True)
+        try:  # bounded: JSON nested past the interpreter's limit raised RecursionError (a 500) in get_json
+            data = loads_json(request.get_data(cache=True), "the request body", MAX_BODY)
+        except ValueError as exc:  # InputLimitError is one
+            raise QueryError("body", str(exc)[:200]) from None
         if not isinstance(data, dict):
             raise QueryError("body", "expected a JSON object with `files` or `yaml`")
         return data

@@ -135,3 +135,28 @@ def test_made_up_methods_add_no_metric_series(servers):
         methods = {line.split('method="')[1].split('"')[0] for line in text.splitlines()
                    if line.startswith("meshscope_ui_http_requests_total{")}
         assert "other" in methods and not any(m.startswith("MADE") for m in methods), methods
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 100_000 + "]" * 100_000,  # past the interpreter's nesting limit
+    "[]", '"x"', "null", "{}", '{"output": 1}', "not json", b"\xff\xfe{",
+    '{"output": "a.children", "inputs": {"id": "x"}}',
+    '{"output": "a.children", "inputs": [1, 2]}',
+    '{"output": "a.children", "inputs": [{"id": "x"}]}',
+    '{"output": "a.children", "outputs": "x", "inputs": []}',
+    '{"output": "a.children", "inputs": [], "changedPropIds": [{"a": 1}]}',
+])
+def test_malformed_callback_requests_get_a_400_not_a_traceback(servers, body, caplog):
+    ui = servers[0]
+    with caplog.at_level("ERROR"):
+        r = httpx.post(ui.url + "/_dash-update-component", content=body,
+                       headers={"Content-Type": "application/json", "X-Meshscope-CSRF": "1"})
+    assert r.status_code == 400 and r.json()["error"], r.text[:200]
+    assert not [rec for rec in caplog.records if rec.exc_info]
+
+
+def test_api_json_bodies_are_bounded(servers):
+    ui = servers[0]
+    r = httpx.post(ui.url + "/api/v1/impact", content="[" * 100_000 + "]" * 100_000,
+                   headers={"Content-Type": "application/json", "X-Meshscope-CSRF": "1"})
+    assert r.status_code == 400 and r.json()["param"] == "body"

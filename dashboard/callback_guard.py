@@ -1,0 +1,70 @@
+"""Dash's callback endpoint takes whatever JSON it is sent: a malformed request gets a 400 naming what is wrong.
+
+Dash reads the body with `request.get_json()` and indexes into it, so a body that is not a
+callback request (a list, a string, `{}`, inputs that are not objects, JSON nested past the
+interpreter's limit) raised inside Dash: a 500 and a logged traceback per request, which any
+local user could repeat to flood the log. The envelope is checked here first; the values inside
+it are the callbacks' own business.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, request
+
+from mesh.config.limits import InputLimitError, loads_json
+
+CALLBACK_PATH = "/_dash-update-component"
+MAX_BODY = 4 * 1024 * 1024  # as the server's own body limit
+
+
+def _bindings_problem(name: str, value: Any) -> str | None:
+    """`inputs`/`state`/`outputs`: {id, property} objects, or lists of them (pattern-matching callbacks)."""
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        if isinstance(item, list):
+            problem = _bindings_problem(f"{name}[{i}]", item)
+            if problem:
+                return problem
+        elif not (isinstance(item, dict) and "id" in item and isinstance(item.get("property"), str)):
+            return f"{name}[{i}]: expected an object with `id` and `property`"
+    return None
+
+
+def envelope_problem(body: bytes) -> str | None:
+    """Why `body` is not a Dash callback request, or None when its shape is one."""
+    try:
+        doc = loads_json(body, "the callback request", MAX_BODY)
+    except InputLimitError as exc:
+        return str(exc)
+    except ValueError as exc:
+        return f"the callback request is not JSON: {str(exc)[:120]}"
+    if not isinstance(doc, dict):
+        return "the callback request must be a JSON object"
+    if not isinstance(doc.get("output"), str):
+        return "output: expected a string"
+    for key in ("outputs", "inputs", "state"):
+        if key in doc:
+            problem = _bindings_problem(key, doc[key])
+            if problem:
+                return problem
+    if not isinstance(doc.get("inputs", []), list) or not isinstance(doc.get("state", []), list):
+        return "inputs and state: expected lists"
+    changed = doc.get("changedPropIds", [])
+    if not (isinstance(changed, list) and all(isinstance(c, str) for c in changed)):
+        return "changedPropIds: expected a list of strings"
+    return None
+
+
+def install_callback_guard(server: Flask) -> None:
+    """Refuse malformed callback requests with a JSON 400 before Dash reads them (after the access checks)."""
+
+    @server.before_request
+    def check_callback_envelope():  # noqa: ANN202 - Flask hook
+        if request.path != CALLBACK_PATH or request.method != "POST":
+            return None
+        problem = envelope_problem(request.get_data(cache=True))
+        if problem is None:
+            return None
+        return Response(json.dumps({"error": problem}), status=400, mimetype="application/json")
