@@ -150,26 +150,73 @@ def _destinations(vs: Any) -> Iterable[tuple[int, int, dict]]:
                 yield i, j, dest
 
 
-def _tls_settings(dr: Any) -> Iterable[tuple[str, dict]]:
-    tp = dr.spec.get("trafficPolicy") or {}
-    if isinstance(tp.get("tls"), dict):
-        yield "spec/trafficPolicy/tls/mode", tp["tls"]
-    for k, pl in enumerate(tp.get("portLevelSettings") or []):
-        if isinstance(pl, dict) and isinstance(pl.get("tls"), dict):
-            yield f"spec/trafficPolicy/portLevelSettings[{k}]/tls/mode", pl["tls"]
+def policy_settings(dr: Any, key: str, port: str | None = None, subset: str | None = None
+                    ) -> list[tuple[str, Any]]:
+    """(YAML path, value) of each place a DestinationRule sets trafficPolicy field `key`, most specific first.
+
+    For a known cluster (port, subset: from the access log's upstream cluster) only the places that apply to it,
+    in Istio's merge order: the subset's portLevelSettings for that port, the subset's policy, the top level's
+    portLevelSettings for that port, the top level; the default cluster (subset "") takes no subset's. For an
+    unknown cluster (None) every place counts, subsets and ports included, so a setting is never missed."""
+    spec = dr.spec if isinstance(dr.spec, dict) else {}
+    levels: list[tuple[str, Any]] = []
+    subs = spec.get("subsets") if isinstance(spec.get("subsets"), list) else []
+    for k, sub in enumerate(subs):
+        if isinstance(sub, dict) and (subset is None or (subset and sub.get("name") == subset)):
+            levels.append((f"spec/subsets[{k}]/trafficPolicy", sub.get("trafficPolicy")))
+    levels.append(("spec/trafficPolicy", spec.get("trafficPolicy")))
+    out: list[tuple[str, Any]] = []
+    for base, tp in levels:
+        if not isinstance(tp, dict):
+            continue
+        pls = tp.get("portLevelSettings") if isinstance(tp.get("portLevelSettings"), list) else []
+        for j, pl in enumerate(pls):
+            number = (pl.get("port") or {}).get("number") if isinstance(pl, dict) else None
+            if isinstance(pl, dict) and pl.get(key) is not None and (port is None or str(number) == str(port)):
+                out.append((f"{base}/portLevelSettings[{j}]/{key}", pl[key]))
+        if tp.get(key) is not None:
+            out.append((f"{base}/{key}", tp[key]))
+    return out
+
+
+def logged_cluster(f: Finding | dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(port, subset) of the cluster the hurt requests were sent to (access log: a finding's evidence or a map of
+    cluster -> count); (None, None) when unknown."""
+    clusters = f.evidence if isinstance(f, Finding) else {"upstream_clusters": f or {}}
+    parts = cluster_parts(_top(clusters, "upstream_clusters"))
+    return (parts[0], parts[1]) if parts is not None else (None, None)
+
+
+def _tls_settings(dr: Any, f: Finding | dict[str, Any] | None = None) -> Iterable[tuple[str, dict]]:
+    """The TLS settings in force for the finding's cluster (`f`: a finding, or the hurt requests' clusters): the
+    most specific one only when the cluster is known (a port's or subset's setting overrides the top level's),
+    else every one."""
+    port, subset = logged_cluster(f)
+    found = [(f"{path}/mode", tls) for path, tls in policy_settings(dr, "tls", port, subset) if isinstance(tls, dict)]
+    return found[:1] if port is not None else found
+
+
+def applies_to(snapshot: Any, obj: Any, host: str) -> bool:
+    """Whether a namespace- or mesh-scoped policy (PeerAuthentication, AuthorizationPolicy) applies to the service's
+    workloads: one without a selector applies to its whole namespace (every namespace from the root one); one with a
+    selector only to the workloads it picks, so a policy for another app in the namespace is never the cause."""
+    _, ns = _name_ns(host)
+    if obj.namespace not in (ns, _root(snapshot)):
+        return False
+    selected = _selected(snapshot, obj)
+    return selected is None or host in ServiceIndex.of(snapshot).services_of(selected)
 
 
 def peer_authentications_for(snapshot: Any, host: str, mode: str) -> list[Any]:
-    """PeerAuthentications with `mode` that apply to the service's namespace (workload, namespace or mesh-wide)."""
-    _, ns = _name_ns(host)
+    """PeerAuthentications with `mode` that apply to the service's workloads (workload, namespace or mesh-wide)."""
     root = getattr(snapshot.mesh_config, "root_namespace", "istio-system")
     out = []
     for pa in snapshot.of_kind("PeerAuthentication"):
         m = (pa.spec.get("mtls") or {}).get("mode")
         ports = pa.spec.get("portLevelMtls") or {}
-        if m != mode and not any((v or {}).get("mode") == mode for v in ports.values()):
+        if m != mode and not any((v or {}).get("mode") == mode for v in ports.values() if isinstance(v, dict)):
             continue
-        if pa.namespace in (ns, root):
+        if applies_to(snapshot, pa, host):
             out.append(pa)
     return sorted(out, key=lambda pa: pa.namespace == root)
 
@@ -260,7 +307,7 @@ def request_path(snapshot: Any, f: Finding) -> list[dict[str, Any]]:
 def _mtls_plaintext(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     strict = peer_authentications_for(snapshot, host, "STRICT")
     for dr in destination_rules_for(snapshot, host):
-        for path, tls in _tls_settings(dr):
+        for path, tls in _tls_settings(dr, f):
             if tls.get("mode") == "DISABLE":
                 return Explanation(dr, path, f"DestinationRule {dr.namespace}/{dr.name} disables TLS toward a "
                                    "server that requires mTLS", strict)
@@ -273,7 +320,7 @@ def _mtls_plaintext(snapshot: Any, host: str, f: Finding) -> Explanation | None:
 
 def _tls_failure(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     for dr in destination_rules_for(snapshot, host):
-        for path, tls in _tls_settings(dr):
+        for path, tls in _tls_settings(dr, f):
             if tls.get("mode") in ("MUTUAL", "SIMPLE", "ISTIO_MUTUAL"):
                 sans = tls.get("subjectAltNames")
                 field_path = path.rsplit("/", 1)[0] + ("/subjectAltNames" if sans else "/mode")
@@ -296,10 +343,11 @@ def _no_healthy(snapshot: Any, host: str, f: Finding) -> Explanation | None:
         if selector and not snapshot.matching_workloads(svc.namespace, selector):
             return Explanation(dr, f"spec/subsets[{k}]/labels", f"subset {name} of DestinationRule "
                                f"{dr.namespace}/{dr.name} selects no running workload", [svc])
+    port, subset = logged_cluster(f)
     for dr in destination_rules_for(snapshot, host):
-        if isinstance((dr.spec.get("trafficPolicy") or {}).get("outlierDetection"), dict):
-            return Explanation(dr, "spec/trafficPolicy/outlierDetection",
-                               "outlier detection ejected the hosts")
+        od = [path for path, v in policy_settings(dr, "outlierDetection", port, subset) if isinstance(v, dict)]
+        if od:
+            return Explanation(dr, od[0], "outlier detection ejected the hosts")
     svc = snapshot.service_by_fqdn(host) if hasattr(snapshot, "service_by_fqdn") else None
     if svc is not None:
         selector = svc.spec.get("selector")
@@ -375,9 +423,11 @@ def _no_route(snapshot: Any, host: str, f: Finding) -> Explanation | None:
 
 
 def _circuit_breaker(snapshot: Any, host: str, f: Finding) -> Explanation | None:
+    port, subset = logged_cluster(f)
     for dr in destination_rules_for(snapshot, host):
-        if isinstance((dr.spec.get("trafficPolicy") or {}).get("connectionPool"), dict):
-            return Explanation(dr, "spec/trafficPolicy/connectionPool", "connection pool limits reached")
+        pools = [path for path, v in policy_settings(dr, "connectionPool", port, subset) if isinstance(v, dict)]
+        if pools:
+            return Explanation(dr, pools[0], "connection pool limits reached")
     return None
 
 
@@ -387,9 +437,8 @@ def _rbac(snapshot: Any, host: str, f: Finding) -> Explanation | None:
             ap = snapshot.find("AuthorizationPolicy", p["namespace"], p["name"])
             if ap is not None:
                 return Explanation(ap, f"spec/rules[{p['rule']}]", "the policy denies the caller")
-    _, ns = _name_ns(host)
     allows = [ap for ap in snapshot.of_kind("AuthorizationPolicy")
-              if ap.namespace == ns and ap.spec.get("action", "ALLOW") == "ALLOW"]
+              if ap.spec.get("action", "ALLOW") == "ALLOW" and applies_to(snapshot, ap, host)]
     if allows:
         return Explanation(allows[0], "spec/rules", "no ALLOW rule matches the caller", allows[1:])
     return None

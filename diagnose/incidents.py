@@ -11,7 +11,10 @@ Findings are joined (union-find over their fingerprints) when:
 - they blame the same config object (kind, namespace, name);
 - one is a symptom on a service whose workloads call a service with a problem
   (latency, 5xx, resets, timeouts upstream of a failing, timing-out or slow
-  dependency; `slow_dependency`): effects propagate up the call chain;
+  dependency; `slow_dependency`): effects propagate up the call chain, through
+  services that show nothing themselves (`depends_on`, every runtime finding's);
+- one is a limit crossed (a connection pool overflowing) above a service that is
+  slow: the overflow heads it, the slowness explains it;
 - one is a symptom class on the same destination service as a failure (server
   side mirrors of client side failures, SLO burns of that service or of a service
   that depends on it).
@@ -39,6 +42,9 @@ SYMPTOM_CODES = frozenset({"MS3008", "MS3009", "MS3013", "MS3014", "MS3015", "MS
 # Findings whose requests still succeed, only later (an injected delay, a latency rise): they explain failures
 # such as timeouts upstream, but where requests fail with a cause of their own, that failure heads the incident.
 SLOW_CODES = frozenset({"MS3011", "MS3014"})
+# Failures of a limit that slowness explains: requests overflow a connection pool when answers take longer.
+# (Route timeouts, MS3008, are symptoms already and join what is slow below them.)
+LIMIT_CODES = frozenset({"MS3007"})
 
 
 @dataclass
@@ -185,6 +191,11 @@ def _dicts(x: Any) -> list[dict[str, Any]]:
     return [e for e in x if isinstance(e, dict)] if isinstance(x, list) else []
 
 
+def _strs(x: Any) -> list[str]:
+    """The strings of a list from evidence (e.g. `depends_on`); anything else is no list."""
+    return [str(v) for v in x] if isinstance(x, list) else []
+
+
 def _callers(f: Finding) -> set[str]:
     return {str(e.get("source_workload", "")) for e in [*_dicts(f.evidence.get("edges")),
                                                         *_dicts(f.evidence.get("client_edges"))]
@@ -292,6 +303,15 @@ def _group(findings: list[Finding]) -> list[Incident]:
         # a failure or symptom upstream of a dependency with a problem (failing, timing out, slow) is that
         # dependency's incident: latency and timeouts propagate up the call chain, whatever started them
         # (a failure with its own config cause stays its own incident: two faults at once are two incidents)
+        # a limit crossed because something below got slow (a connection pool overflowing while answers take
+        # longer: by Little's law, concurrency is rate x latency) is that slowness's incident too, even with a
+        # config cause of its own, which heads it; failures below (fast ones) stay incidents of their own
+        if f.code in LIMIT_CODES:
+            slow = [j for d in [*deps.get(_short(svc), []), *_strs(f.evidence.get("depends_on"))] if d != svc
+                    for j in problems_by_service.get(d, []) if findings[j].code in SLOW_CODES]
+            if slow:
+                u.join(i, slow[0])
+                continue
         if symptom or _obj_key(f) is None:
             below = [d for d in deps.get(_short(svc), []) if d != svc]
             if not below and symptom:  # nothing it calls directly has a finding: what it waits on further down

@@ -40,6 +40,9 @@ class Hurt:
     routes: dict[str, float] = field(default_factory=dict)  # route name (access log) -> hurt requests
     clusters: dict[str, float] = field(default_factory=dict)  # upstream cluster (access log) -> hurt requests
     traces: list[str] = field(default_factory=list)
+    # the services the destination calls in the window, directly or further down: a slow or failing one explains
+    # a limit this edge crossed (a timeout, an overflowing pool) however many hops lie between (incidents)
+    depends_on: list[str] = field(default_factory=list)
     first: float | None = None
     last: float | None = None
 
@@ -81,6 +84,8 @@ class Hurt:
             ev["route_names"] = self.routes
         if self.clusters:
             ev["upstream_clusters"] = self.clusters
+        if self.depends_on:
+            ev["depends_on"] = self.depends_on
         ev.update(extra)
         return ev
 
@@ -165,7 +170,7 @@ def hurt_by_service(ctx: RuntimeContext, rows: pd.DataFrame, min_count: float = 
             edges=edge_lists.get(key, []), flags=flag_map.get(key, {}), codes=code_map.get(key, {}),
             details=detail_map.get(key, {}), transport_failures=tfr_map.get(key, {}),
             routes=route_map.get(key, {}), clusters=cluster_map.get(key, {}),
-            traces=list(trace_map.get(key, [])),
+            traces=list(trace_map.get(key, [])), depends_on=ctx.reachable(dst),
             first=None if pd.isna(r["first"]) else float(r["first"]),
             last=None if pd.isna(r["last"]) else float(r["last"]),
         ))

@@ -32,8 +32,9 @@ def uc_termination(c: pd.DataFrame) -> pd.Series:
     return has_flag(c[FLAGS], "UC") & c[DETAILS].str.contains("connection_termination", regex=False)
 
 
-def config_mtls_conflict(snapshot: Any, host: str) -> dict[str, Any] | None:
-    """The config's own mTLS intent conflict for `host`: STRICT on the server, TLS disabled by the client's DR."""
+def config_mtls_conflict(snapshot: Any, host: str, clusters: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The config's own mTLS intent conflict for `host`: STRICT on the server, TLS disabled by the client's DR (for
+    the clusters the requests went to, when the access log names them: a port's or subset's setting rules)."""
     if snapshot is None:
         return None
     from diagnose.correlate import _tls_settings, destination_rules_for, peer_authentications_for
@@ -42,7 +43,7 @@ def config_mtls_conflict(snapshot: Any, host: str) -> dict[str, Any] | None:
     if not strict:
         return None
     for dr in destination_rules_for(snapshot, host):
-        for path, tls in _tls_settings(dr):
+        for path, tls in _tls_settings(dr, clusters):
             if tls.get("mode") == "DISABLE":
                 return {"destination_rule": f"{dr.namespace}/{dr.name}", "field": path,
                         "peer_authentication": f"{strict[0].namespace}/{strict[0].name}"}
@@ -64,7 +65,7 @@ def mtls_conflict(hurt: Hurt, ctx: RuntimeContext) -> dict[str, Any] | None:
             refused = refused[(refused[LAST] >= hurt.first - 1.0) & (refused[FIRST] <= hurt.last + 1.0)]
         if int(refused[COUNT].sum()) > 0:
             out["server_tls_errors"] = int(refused[COUNT].sum())
-    conflict = config_mtls_conflict(ctx.snapshot, hurt.destination)
+    conflict = config_mtls_conflict(ctx.snapshot, hurt.destination, hurt.clusters)
     if conflict:
         out["config_conflict"] = conflict
     return out or None

@@ -85,7 +85,7 @@ def _server_tls_errors(hurt: Hurt, ctx: RuntimeContext) -> dict[str, Any]:
 
 def _inferred_mtls(hurt: Hurt, ctx: RuntimeContext) -> bool:
     """Metrics only (no details): a UC toward an mTLS conflict is the inferred mismatch (MS3041), not a reset."""
-    return not hurt.details and config_mtls_conflict(ctx.snapshot, hurt.destination) is not None
+    return not hurt.details and config_mtls_conflict(ctx.snapshot, hurt.destination, hurt.clusters) is not None
 
 
 def _uc_mtls(c: pd.DataFrame) -> pd.Series:
