@@ -238,6 +238,7 @@ def _global_limiter(c: _Checker, spec: dict[str, Any]) -> None:
         if svc.get("timeout") is not None:
             c.duration(svc.get("timeout"), "spec/rateLimitService/timeout")
     for p, cfg in _configs(c, spec):
+        c.targets(cfg.get("target_services"), f"{p}/target_services")  # ASM 1.25+, as on the local limiter
         limit = c.mapping(cfg.get("limit"), f"{p}/limit", required=True)
         if limit:
             c.string(limit.get("unit"), f"{p}/limit/unit", required=True, choices=GLOBAL_UNITS)

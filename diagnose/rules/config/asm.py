@@ -106,28 +106,33 @@ class Selectors:
                                namespace=obj.namespace or "default")
 
 
+#: What `target_services[].kind` may name (ASM 1.25+), Service when it is not set.
+TARGET_KINDS = ("Service", "ServiceEntry", "VirtualService")
+
+
 class Targets:
-    """target_services (ASM 1.25+) and SLO services must name Services that exist."""
+    """target_services (ASM 1.25+, on breakers and both limiters) and SLO services must name objects that exist."""
 
     metadata = Metadata(name="asm.Targets", description="ASM objects name existing services",
-                        inputs=(asm.SLO, asm.CIRCUIT_BREAKER, asm.LOCAL_RATE_LIMITER, "Service"), codes=("MS6004", "MS6007"))
+                        inputs=(asm.SLO, *asm.SELECTOR_KINDS, *TARGET_KINDS), codes=("MS6004", "MS6007"))
 
     def analyze(self, ctx: Context) -> None:
-        if not ctx.snapshot.services():
-            return  # without Service objects, which services exist is unknown
-        for obj in ctx.for_each(asm.SLO):
-            svc = obj.spec.get("service")
-            if isinstance(svc, str) and svc and not ctx.exists("Service", obj.namespace, svc.split(".")[0]):
-                ctx.report("MS6004", obj, "spec/service", service=svc, namespace=obj.namespace or "default")
-        for kind in (asm.CIRCUIT_BREAKER, asm.LOCAL_RATE_LIMITER):
+        # a kind none of whose objects were loaded: which exist is unknown (files of one app, no Services)
+        known = {k for k in TARGET_KINDS if ctx.snapshot.of_kind(k)}
+        if "Service" in known:
+            for obj in ctx.for_each(asm.SLO):
+                svc = obj.spec.get("service")
+                if isinstance(svc, str) and svc and not ctx.exists("Service", obj.namespace, svc.split(".")[0]):
+                    ctx.report("MS6004", obj, "spec/service", service=svc, namespace=obj.namespace or "default")
+        for kind in asm.SELECTOR_KINDS:
             for obj in ctx.for_each(kind):
                 for i, cfg in enumerate(as_list(obj.spec.get("configs"))):
                     for j, t in enumerate(as_list(as_dict(cfg).get("target_services"))):
                         t = as_dict(t)
                         tkind, name = t.get("kind") or "Service", t.get("name")
                         ns = t.get("namespace") or obj.namespace
-                        if tkind == "Service" and isinstance(name, str) and isinstance(ns, str) and \
-                                not ctx.exists("Service", ns, name):
+                        if tkind in known and isinstance(name, str) and isinstance(ns, str) and \
+                                not ctx.exists(tkind, ns, name):
                             ctx.report("MS6007", obj, f"spec/configs[{i}]/target_services[{j}]/name", kind=obj.kind,
                                        target_kind=tkind, namespace=ns, name=name)
 

@@ -235,3 +235,50 @@ def test_selectors_of_pods_istiod_deploys_for_gateway_api_gateways():
                 + limiter("wrong-extra", "{tier: core, gateway.networking.k8s.io/gateway-name: edge}"))
     assert sorted(f.resource.name for f in of(found, "MS6003")) == ["elsewhere", "manual", "remote", "typo",
                                                                    "wrong-extra"]
+
+
+def test_target_services_on_every_selector_kind_and_of_every_target_kind():
+    """ASM 1.25 gave all three selector kinds target_services naming a Service, ServiceEntry or VirtualService: a
+    missing one is MS6007 on the global limiter too, and for the other target kinds once any object of that kind is
+    in the input (none loaded: which exist is unknown)."""
+    routes = """
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin-routes, namespace: shop}
+spec: {hosts: [httpbin], http: [{name: r1, route: [{destination: {host: httpbin}}]}]}
+"""
+    glb = """
+---
+apiVersion: istio.alibabacloud.com/v1
+kind: ASMGlobalRateLimiter
+metadata: {name: global, namespace: shop}
+spec:
+  workloadSelector: {labels: {app: httpbin}}
+  applyToTraffic: sidecar_inbound
+  rateLimitService: {host: ratelimit.shop.svc.cluster.local, port: 8081, timeout: {seconds: 5}}
+  configs:
+  - name: c1
+    limit: {quota: 1, unit: MINUTE}
+    target_services: [{name: httpbin, port: 8000}, {name: gone, port: 8000}, {name: odd, port: 0}]
+"""
+    breaker = """
+---
+apiVersion: istio.alibabacloud.com/v1
+kind: ASMCircuitBreaker
+metadata: {name: by-route, namespace: shop}
+spec:
+  workloadSelector: {labels: {app: httpbin}}
+  applyToTraffic: sidecar_outbound
+  configs:
+  - target_services: [{kind: VirtualService, name: httpbin-routes, section_name: r1},
+                      {kind: VirtualService, name: httpbin-rotues, section_name: r1},
+                      {kind: ServiceEntry, name: external-api}]
+    breaker_config: {error_percent: {value: 50}}
+"""
+    found = run(routes + glb + breaker)
+    missing = sorted((f.resource.name, f.resource.path) for f in of(found, "MS6007"))
+    assert missing == [("by-route", "spec/configs[0]/target_services[1]/name"),
+                       ("global", "spec/configs[0]/target_services[1]/name"),
+                       ("global", "spec/configs[0]/target_services[2]/name")]
+    assert [f.resource.path for f in of(found, "MS6002")] == ["spec/configs[0]/target_services[2]/port"]
