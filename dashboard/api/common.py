@@ -141,6 +141,7 @@ def check_known(allowed: set[str]) -> None:
 
 def install_errors(server: Any) -> None:
     """JSON, not Dash's HTML page, for unknown /api/v1 routes (404) and wrong methods (405)."""
+    from dash.exceptions import DependencyException
     from werkzeug.exceptions import MethodNotAllowed, NotFound
 
     @server.route(f"{PREFIX}/<path:rest>", methods=["GET", "HEAD"])
@@ -175,5 +176,11 @@ def install_errors(server: Any) -> None:
         resp.headers["Allow"] = ", ".join(allowed)
         return resp
 
+    def no_such_asset(exc: Exception):  # noqa: ANN202
+        # Dash raises this for a /_dash-component-suites path it does not serve ("../../etc/passwd"): a 404, not a
+        # 500 with a logged traceback that quotes the requested path (newlines and all)
+        return error(404, "no such component asset")
+
     server.register_error_handler(NotFound, not_found)
     server.register_error_handler(MethodNotAllowed, not_allowed)
+    server.register_error_handler(DependencyException, no_such_asset)

@@ -160,3 +160,13 @@ def test_api_json_bodies_are_bounded(servers):
     r = httpx.post(ui.url + "/api/v1/impact", content="[" * 100_000 + "]" * 100_000,
                    headers={"Content-Type": "application/json", "X-Meshscope-CSRF": "1"})
     assert r.status_code == 400 and r.json()["param"] == "body"
+
+
+@pytest.mark.parametrize("path", ["/_dash-component-suites/dash/..%2f..%2fetc%2fpasswd",
+                                  "/_dash-component-suites/os/path.py",
+                                  "/_dash-component-suites/dash/x%0a[00:00:00]%20ERROR%20forged.js"])
+def test_unknown_component_assets_are_404_without_a_logged_traceback(servers, path, caplog):
+    with caplog.at_level("ERROR"):
+        r = httpx.get(servers[0].url + path)
+    assert r.status_code == 404 and "passwd" not in r.text
+    assert not [rec for rec in caplog.records if rec.exc_info or "forged" in rec.getMessage()]
