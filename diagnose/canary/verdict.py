@@ -6,10 +6,12 @@ every other version a candidate. Each candidate is compared with the stable vers
   in 10 requests is not evidence, 300 in 1,000 is): Fisher's exact test while errors are
   few (under 100), the two-proportion z-test beyond, and
 - latency: a one-sided Mann-Whitney U test on the duration histograms (bucket counts,
-  ties within a bucket counted as half), with p50/p95/p99 from the same buckets.
-Roll back when either is worse with significance and a meaningful effect; promote when
-enough requests show neither; say "insufficient traffic" instead of guessing below the
-minimum; otherwise hold. Everything is computed for all services at once with array
+  ties within a bucket counted as half), with p50/p95/p99 from the same buckets, and
+- the slow tail: the share of requests slower than the bucket of the stable p99, a count
+  test like the errors' (a regression of the slowest 1-3 % moves neither p95 nor the U test).
+Roll back when any is worse with significance and a meaningful effect; promote when
+enough requests show no regression (not even a significant error rise under the rollback
+margin); say "insufficient traffic" instead of guessing below the minimum; otherwise hold. Everything is computed for all services at once with array
 operations, so a refresh over thousands of split services stays cheap.
 
 While a rollout moves the weights, the window is cut into its steps (`evaluate_periods`,
@@ -359,26 +361,40 @@ def evaluate_periods(periods: list[Period], th: Thresholds = Thresholds(),
     m = len(ci)
     qs_s, qs_c = {x: q[x][:m] for x in qs}, {x: q[x][m:] for x in qs}
     p95_s, p95_c = qs_s[0.95], qs_c[0.95]
+    p99_s, p99_c = qs_s[0.99], qs_c[0.99]
     with np.errstate(divide="ignore", invalid="ignore"):
         err_bad_all = (p_err < th.alpha) & (rate_c - rate_s >= th.error_margin)
         lat_bad_all = ((p_lat < th.alpha) & np.isfinite(p95_s) & np.isfinite(p95_c) & (p95_s > 0)
                        & (p95_c / np.where(p95_s > 0, p95_s, 1.0) >= th.latency_ratio))
+        tail_slow = (has_hist & np.isfinite(p99_s) & np.isfinite(p99_c) & (p99_s > 0)
+                     & (p99_c / np.where(p99_s > 0, p99_s, 1.0) >= th.latency_ratio))
+    p_tail, tail_over = _tail_test(hist_steps, bounds, p99_s, tail_slow, kk)
+    tail_bad_all = tail_slow & (p_tail < th.alpha)
     few_all = np.minimum(n_s, n_c) < th.min_requests
-    promotable = (n_c >= th.promote_requests) & (noninferior >= 1 - th.alpha * 5)
+    # promote only what shows no regression: a significant error increase under the rollback margin (0 -> 0.5 %
+    # errors; a tenth of the margin at least, so a million requests' 0.01-point noise does not hold forever), or
+    # a p99 that is slower with some evidence, is held, never promoted
+    err_sig = (p_err < th.alpha) & (rate_c - rate_s >= th.error_margin / 10)
+    tail_sus = tail_slow & (p_tail < th.alpha * 5)
+    promotable = (n_c >= th.promote_requests) & (noninferior >= 1 - th.alpha * 5) & ~err_sig & ~tail_sus
     n_s_l, n_c_l, e_s_l, e_c_l = n_s.tolist(), n_c.tolist(), e_s.tolist(), e_c.tolist()
     rate_s_l, rate_c_l, p_err_l, p_lat_l = rate_s.tolist(), rate_c.tolist(), p_err.tolist(), p_lat.tolist()
     (p50s, p50c), (p95s_l, p95c_l), (p99s, p99c) = ((qs_s[x].tolist(), qs_c[x].tolist()) for x in qs)
     few_l, err_bad_l, lat_bad_l, prom_l = few_all.tolist(), err_bad_all.tolist(), lat_bad_all.tolist(), promotable.tolist()
+    tail_bad_l, p_tail_l, err_sig_l, tail_sus_l = tail_bad_all.tolist(), p_tail.tolist(), err_sig.tolist(), tail_sus.tolist()
     nonin_l = noninferior.tolist()
     hosts_l, ns_l, ver_l = row_host[ci].tolist(), row_ns[ci].tolist(), row_ver[ci].tolist()
     st_ver = row_ver[si].tolist()
     tests = {"errors": "one-sided Fisher exact (under 100 errors) or two-proportion z-test on 5xx counts",
-             "latency": "one-sided Mann-Whitney U on duration histogram buckets"}
+             "latency": "one-sided Mann-Whitney U on duration histogram buckets",
+             "tail": "one-sided Fisher exact / two-proportion test on the requests slower than the stable p99's bucket"}
     if kk > 1:
         tests = {"errors": "one-sided Cochran-Mantel-Haenszel test on 5xx counts stratified by rollout step "
                            "(exact under 100 errors)",
                  "latency": "one-sided Mann-Whitney U on duration histogram buckets summed over rollout steps "
-                            "(van Elteren)"}
+                            "(van Elteren)",
+                 "tail": "one-sided Cochran-Mantel-Haenszel test on the requests slower than the stable p99's bucket, "
+                         "stratified by rollout step (exact under 100 such requests)"}
     steps = _steps(periods, n_rk, e_rk, si, ci, hist_steps, bounds) if kk > 1 else None
     window_s = float(sum(p.seconds for p in periods))
     out = []
@@ -390,28 +406,45 @@ def evaluate_periods(periods: list[Period], th: Thresholds = Thresholds(),
         ev = {"window_s": window_s, "requests": {"stable": n_s_l[k], "candidate": n_c_l[k]},
               "errors": {"stable": e_s_l[k], "candidate": e_c_l[k]},
               "error_rate": {"stable": rate_s_l[k], "candidate": rate_c_l[k]}, "error_p_value": p_err_l[k],
-              "latency_ms": lat, "latency_p_value": p_lat_l[k], "test": tests}  # one shared, read-only
+              "latency_ms": lat, "latency_p_value": p_lat_l[k], "tail_p_value": p_tail_l[k],
+              "test": tests}  # one shared, read-only
+        if tail_over[k] is not None:
+            ev["tail"] = tail_over[k]
         if steps is not None:
             ev["steps"] = steps[k]
-        err_bad, lat_bad = err_bad_l[k], lat_bad_l[k]
+        err_bad, lat_bad, tail_bad = err_bad_l[k], lat_bad_l[k], tail_bad_l[k]
         if few_l[k]:
             v, conf = INSUFFICIENT, 0.0
             why = (f"too little traffic to judge: {n_c_l[k]:.0f} requests to {ver} and {n_s_l[k]:.0f} to {sv} in the "
                    f"window{' (periods both served)' if kk > 1 else ''}; need {th.min_requests} each")
-        elif err_bad or lat_bad:
+        elif err_bad or lat_bad or tail_bad:
             v = ROLLBACK
             parts = []
             if err_bad:
                 parts.append(f"error rate {rate_c_l[k]:.2%} vs {rate_s_l[k]:.2%} (p={p_err_l[k]:.2g})")
             if lat_bad:
                 parts.append(f"p95 {p95c:.0f} ms vs {p95s:.0f} ms (p={p_lat_l[k]:.2g})")
-            conf = 1.0 - float(min(p_err_l[k] if err_bad else 1.0, p_lat_l[k] if lat_bad else 1.0))
+            if tail_bad:
+                parts.append(f"p99 {p99c[k]:.0f} ms vs {p99s[k]:.0f} ms: {_tail_words(tail_over[k])} "
+                             f"(p={p_tail_l[k]:.2g})")
+            conf = 1.0 - float(min(p_err_l[k] if err_bad else 1.0, p_lat_l[k] if lat_bad else 1.0,
+                                   p_tail_l[k] if tail_bad else 1.0))
             why = f"{ver} is worse than {sv}: " + "; ".join(parts)
         elif prom_l[k]:
             v = PROMOTE
             conf = float(nonin_l[k])
             why = (f"{ver} matches {sv} over {n_c_l[k]:.0f} requests: error rate {rate_c_l[k]:.2%} vs {rate_s_l[k]:.2%}, "
                    f"p95 {p95c:.0f} ms vs {p95s:.0f} ms")
+        elif err_sig_l[k] or tail_sus_l[k]:
+            v, conf = HOLD, float(1 - min(p_err_l[k] if err_sig_l[k] else 1.0, p_tail_l[k] if tail_sus_l[k] else 1.0))
+            parts = []
+            if err_sig_l[k]:
+                parts.append(f"its error rate {rate_c_l[k]:.2%} vs {rate_s_l[k]:.2%} is higher (p={p_err_l[k]:.2g}), "
+                             f"though by less than the {th.error_margin:.0%} that rolls back")
+            if tail_sus_l[k]:
+                parts.append(f"its p99 {p99c[k]:.0f} ms vs {p99s[k]:.0f} ms: {_tail_words(tail_over[k])} "
+                             f"(p={p_tail_l[k]:.2g}, not yet below {th.alpha:g})")
+            why = f"{ver} is not promoted over {n_c_l[k]:.0f} requests: " + "; ".join(parts)
         else:
             v, conf = HOLD, float(1 - min(p_err_l[k], p_lat_l[k]))
             why = (f"{ver} shows no regression yet over {n_c_l[k]:.0f} requests, but not enough to promote "
@@ -421,6 +454,47 @@ def evaluate_periods(periods: list[Period], th: Thresholds = Thresholds(),
             why += f", compared step by step over {sum(1 for s in ev['steps'] if s['compared'])} rollout steps"
         out.append(Verdict(host, ns, sv, ver, v, round(conf, 6), why, ev))
     return out
+
+
+def _tail_test(hist: list, bounds: np.ndarray, p99_s: np.ndarray, rows: np.ndarray, kk: int
+               ) -> tuple[np.ndarray, list[dict[str, Any] | None]]:
+    """Is the candidate's slow tail heavier? Per candidate row in `rows` (its p99 is notably higher), the
+    requests slower than the bucket holding the stable p99 (about 1 % of the stable's) against all, period by
+    period: the same stratified count test as errors. Mann-Whitney ranks the whole distribution and misses a
+    regression of the slowest 1-3 %; p95 misses it by construction. Returns (p, what was counted) per row."""
+    m = len(p99_s)
+    p = np.ones(m)
+    told: list[dict[str, Any] | None] = [None] * m
+    idx_rows = np.flatnonzero(rows)
+    if not len(idx_rows) or bounds is None:
+        return p, told
+    at = np.minimum(np.searchsorted(bounds, p99_s[idx_rows], side="left"), len(bounds) - 1)
+    keep = ~np.isinf(bounds[at])  # the stable p99 in the +Inf bucket: no bound to count the tail over
+    idx_rows, at = idx_rows[keep], at[keep]
+    steps = [h for h in hist if h is not None]
+    if not len(idx_rows) or not steps:
+        return p, told
+    tot_s = np.stack([cs[idx_rows, -1] for cs, _ in steps], axis=1)
+    tot_c = np.stack([cc[idx_rows, -1] for _, cc in steps], axis=1)
+    slow_s = tot_s - np.stack([cs[idx_rows, at] for cs, _ in steps], axis=1)
+    slow_c = tot_c - np.stack([cc[idx_rows, at] for _, cc in steps], axis=1)
+    got = cmh_test(slow_s, tot_s, slow_c, tot_c)
+    for j in np.flatnonzero((slow_s.sum(axis=1) + slow_c.sum(axis=1)) < 100).tolist():
+        got[j] = (fisher_greater(slow_s[j, 0], tot_s[j, 0], slow_c[j, 0], tot_c[j, 0]) if kk == 1 else
+                  exact_stratified(slow_s[j], tot_s[j], slow_c[j], tot_c[j]))
+    p[idx_rows] = got
+    for j, i in enumerate(idx_rows.tolist()):
+        ns, nc = float(tot_s[j].sum()), float(tot_c[j].sum())
+        told[i] = {"over_ms": float(bounds[at[j]]),
+                   "stable": float(slow_s[j].sum() / ns) if ns else None,
+                   "candidate": float(slow_c[j].sum() / nc) if nc else None}
+    return p, told
+
+
+def _tail_words(t: dict[str, Any] | None) -> str:
+    if not t or t.get("candidate") is None or t.get("stable") is None:
+        return "a slower tail"
+    return f"{t['candidate']:.1%} of requests over {t['over_ms']:.0f} ms vs {t['stable']:.1%}"
 
 
 def _no_requests() -> dict[str, np.ndarray]:
