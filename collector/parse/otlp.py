@@ -340,16 +340,26 @@ def _in_strings(raw: np.ndarray) -> np.ndarray:
 
 
 def _hex_ids_to_base64(node) -> None:
-    """OTLP/JSON ids are hex; protobuf JSON expects base64 for bytes fields. Converts in place."""
+    """OTLP/JSON ids are hex; protobuf JSON expects base64 for bytes fields. Converts in place.
+
+    An id that is not hex (base64 from a tool that wrote protobuf's own JSON mapping, a truncated string) spoils
+    only its own item: it becomes empty, and a span with such a parent id loses its span id too, so the span is
+    refused for its ids like a protobuf span with ids of the wrong length (partial success, counted with the
+    reason) while the rest of the export is stored; a log record keeps its record without the trace link. Before,
+    one such id refused the whole export with 400 and every good span in it was lost."""
     if isinstance(node, dict):
+        bad_parent = False
         for key, value in node.items():
             if key in _ID_KEYS and isinstance(value, str):
                 try:
                     node[key] = base64.b64encode(bytes.fromhex(value)).decode()
                 except ValueError:
-                    raise OtlpError(f"{key} {value[:40]!r} is not hex") from None
+                    node[key] = ""
+                    bad_parent |= key == "parentSpanId"
             else:
                 _hex_ids_to_base64(value)
+        if bad_parent:
+            node["spanId"] = ""
     elif isinstance(node, list):
         for item in node:
             _hex_ids_to_base64(item)

@@ -75,7 +75,6 @@ def test_spans_without_valid_ids_are_rejected_not_fatal():
 @pytest.mark.parametrize("body,ctype,reason", [
     (b"\xff\xff\xff garbage", "application/x-protobuf", "protobuf"),
     (b"{not json", "application/json", "JSON"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', "application/json", "hex"),
     (b"x", "text/plain", "content type"),
 ])
 def test_undecodable_payloads_raise_with_a_reason(body, ctype, reason):
@@ -452,3 +451,40 @@ def test_response_code_under_either_http_convention(fast):
         {"traceId": TRACE, "spanId": "0102030405060708", "name": "client",
          "attributes": [{"key": "http.response.status_code", "value": {"intValue": "503"}}]}]}]}]}).encode()
     assert list(decode_traces(as_json, "application/json").table.to_pandas()[s.RESPONSE_CODE]) == [503]
+
+
+def _json_export(spans: list[dict]) -> bytes:
+    return json.dumps({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "cart"}}]}, "scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+@pytest.mark.parametrize("bad", [
+    {"traceId": "YUMtSIxXQHea1DTgS+G2zg=="},  # base64, as protobuf's own JSON mapping writes bytes
+    {"spanId": "5cPop0hvHRI="},
+    {"parentSpanId": "D1MPXqMhokg="},
+    {"traceId": TRACE[:31]},  # odd length
+    {"spanId": "zz" * 8},
+])
+def test_a_json_span_with_an_id_that_is_not_hex_is_refused_alone(bad):
+    """OTLP/JSON ids are hex. A span whose id is not is refused for its ids (partial success, with the reason), as a
+    protobuf span with ids of the wrong length is; the other spans of the export are stored."""
+    now = time.time_ns()
+    good = [{"traceId": TRACE, "spanId": f"{i:016x}", "name": f"ok{i}", "kind": "SPAN_KIND_SERVER",
+             "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 10**6)} for i in (1, 2)]
+    body = _json_export([good[0], {**good[1], "name": "bad", "spanId": "00000000000000aa", **bad}, good[1]])
+    r = decode_traces(body, "application/json")
+    assert r.rejected == 1 and r.errors and "bad" in r.errors[0]
+    assert r.table.column(s.SPAN_NAME).to_pylist() == ["ok1", "ok2"]
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0) as rx, httpx.Client(base_url=rx.endpoint, timeout=10) as c:
+        resp = c.post("/v1/traces", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code == 200 and resp.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert sorted(store.spans()[s.SPAN_NAME]) == ["ok1", "ok2"]
+
+
+def test_a_json_log_record_with_an_id_that_is_not_hex_keeps_the_record():
+    body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": str(time.time_ns()), "traceId": "YUMtSIxXQHea1DTgS+G2zg==", "body": {"stringValue": "a"}},
+        {"timeUnixNano": str(time.time_ns()), "traceId": TRACE, "body": {"stringValue": "b"}}]}]}]}).encode()
+    df = decode_logs(body, "application/json").table.to_pandas()
+    assert list(df[s.BODY]) == ["a", "b"] and list(df[s.TRACE_ID]) == ["", TRACE]
