@@ -198,8 +198,8 @@ def _analyze_all(loaded: Any, clusters: dict[str, list], mesh_config: Any, ignor
     # skipped files (info MS0024) and unreadable cluster objects (info MS0025) are said to be, not analyzed
     problems = [*loaded.problems, *loaded.skipped, *(p for _, p in cluster_skipped)]
     if not clusters:
-        from mesh.config.defaults import assumed_ingress
-        implied = assumed_ingress(mesh_config, loaded.objects)  # files only: istioctl's stand-in ingress gateway
+        from mesh.config.defaults import assumed_install
+        implied = assumed_install(mesh_config, loaded.objects)  # files only: istiod and the ingress gateway
         snap = Snapshot(loaded.objects + implied, mesh_config)
         objects = [o for o in snap.objects if o not in implied]
         return analyze(snap, ignore=ignore, problems=problems, suppressions=suppressions), objects

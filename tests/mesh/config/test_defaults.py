@@ -60,3 +60,42 @@ spec:
     assert {(o.kind, o.namespace, o.name) for o in custom} == {("Pod", "mesh-root", "edge-stand-in"),
                                                                ("Service", "mesh-root", "edge")}
     assert all(o.labels.get("istio") == "edge" for o in custom if o.kind == "Pod")
+
+
+def test_istiod_is_assumed_in_every_install_so_routes_to_it_resolve(tmp_path):
+    """istio's multicluster sample exposes istiod through the east-west gateway (a VirtualService to
+    istiod.istio-system.svc.cluster.local, applied -n istio-system): only the east-west gateway the instructions
+    install first is missing, istiod is not (files alone reported two MS1001 errors for it). Ingress off or not."""
+    expose = SAMPLES / "multicluster" / "expose-istiod.yaml"
+    found = [(f["code"], f["resource"]["name"]) for f in _json("-n", "istio-system", str(expose))
+             if f["severity"] != "info"]
+    assert found == [("MS1201", "istiod-gateway")]
+    mc = tmp_path / "mesh.yaml"
+    mc.write_text("ingressControllerMode: 'OFF'\n")
+    assert "MS1001" not in {f["code"] for f in _json("--mesh-config", str(mc), "-n", "istio-system", str(expose))}
+
+
+def test_the_istiod_stand_ins_give_way_to_what_the_files_define():
+    from mesh.config.defaults import assumed_control_plane, assumed_install
+    mine = load_text("""\
+apiVersion: v1
+kind: Service
+metadata: {name: istiod, namespace: istio-system}
+spec:
+  selector: {app: istiod}
+  ports: [{name: grpc-xds, port: 15010}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: istiod, namespace: istio-system}
+spec:
+  template:
+    metadata: {labels: {app: istiod, istio: pilot}}
+    spec: {containers: [{name: discovery, image: pilot}]}
+""").objects
+    assert assumed_control_plane(MeshConfig(), mine) == []
+    assert [o.kind for o in assumed_control_plane(MeshConfig(), mine[:1])] == ["Pod"]
+    assert [o.kind for o in assumed_control_plane(MeshConfig(), mine[1:])] == ["Service"]
+    custom = assumed_install(MeshConfig(root_namespace="mesh-root", ingress_controller_mode="OFF"), [])
+    assert {(o.kind, o.namespace, o.name) for o in custom} == {("Pod", "mesh-root", "istiod-stand-in"),
+                                                               ("Service", "mesh-root", "istiod")}
