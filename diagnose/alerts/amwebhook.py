@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from diagnose.alerts.config import ReceiverConfig
-from diagnose.alerts.model import FIRING, GO_ZERO_TIME, Alert, HttpRequest, Notification, rfc3339
+from diagnose.alerts.model import FIRING, GO_ZERO_TIME, Alert, HttpRequest, Notification, finding_link, rfc3339
 from diagnose.alerts.signing import sign
 
 
@@ -21,7 +21,7 @@ def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
 
 
 def generator_url(a: Alert, external_url: str) -> str:
-    return f"{external_url}/findings?fingerprint={a.fingerprint}" if external_url else ""
+    return finding_link(external_url, a.fingerprint)
 
 
 def payload(n: Notification, external_url: str = "") -> dict:

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from diagnose.findings import Finding
 
@@ -30,6 +31,15 @@ def label_fingerprint(labels: dict[str, str]) -> str:
     """16 hex digits, stable per label set (the role Alertmanager's fingerprint plays)."""
     blob = "\xff".join(f"{k}\xfe{labels[k]}" for k in sorted(labels))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def finding_link(external_url: str, fingerprint: str) -> str:
+    """The UI page of one finding (`/findings?fp=`), or "" without an external URL.
+
+    The fingerprint is quoted whole: it holds '|', '#', '/' and spaces, and a raw '#' cut the
+    link at the YAML path, a raw '|' ended a Slack link early.
+    """
+    return f"{external_url}/findings?fp={quote(fingerprint, safe='')}" if external_url else ""
 
 
 def _short(value: Any, limit: int = 500) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from diagnose.alerts.config import ReceiverConfig
-from diagnose.alerts.model import FIRING, Alert, HttpRequest, Notification
+from diagnose.alerts.model import FIRING, Alert, HttpRequest, Notification, finding_link
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -35,7 +35,7 @@ def _alert_block(a: Alert, external_url: str) -> dict:
         lines.append("_Impact:_ " + escape(a.annotations["impact"]))
     block: dict = {"type": "section", "text": {"type": "mrkdwn", "text": _cap("\n".join(lines))}}
     if external_url:
-        block["text"]["text"] = _cap(block["text"]["text"] + f"\n<{external_url}/findings?fingerprint={a.fingerprint}|open in meshscope>")
+        block["text"]["text"] = _cap(block["text"]["text"] + f"\n<{finding_link(external_url, a.fingerprint)}|open in meshscope>")
     return block
 
 

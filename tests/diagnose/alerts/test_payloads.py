@@ -63,7 +63,7 @@ def test_amwebhook_matches_alertmanager_v4_shape():
     assert by_name["ratings"]["status"] == "resolved" and by_name["ratings"]["endsAt"].startswith("1970-01-01T00:16:50")
     assert len(by_name["ratings"]["fingerprint"]) == 16 and by_name["ratings"]["fingerprint"] != by_name["reviews"]["fingerprint"]
     assert doc["commonLabels"]["namespace"] == "bookinfo" and "name" not in doc["commonLabels"]
-    assert by_name["reviews"]["generatorURL"].startswith("http://127.0.0.1:8050/findings?fingerprint=")
+    assert by_name["reviews"]["generatorURL"].startswith("http://127.0.0.1:8050/findings?fp=")
 
 
 def test_alertmanager_v2_body_is_an_array_with_expiring_firing_alerts():
