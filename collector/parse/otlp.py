@@ -105,10 +105,10 @@ def _decode_traces(body: bytes, content_type: str, fast: bool | None) -> OtlpRes
         for ss in rs.scope_spans:
             for sp in ss.spans:
                 tid, sid = sp.trace_id, sp.span_id
-                if len(tid) != 16 or len(sid) != 8:
+                if len(tid) != 16 or len(sid) != 8 or sp.end_time_unix_nano < sp.start_time_unix_nano:
                     rejected += 1
                     if len(errors) < 5:
-                        errors.append(f"span {sp.name!r}: trace_id must be 16 bytes and span_id 8 (got {len(tid)} and {len(sid)})")
+                        errors.append(_span_error(sp.name, len(tid), len(sid)))
                     continue
                 trace_a(tid)
                 span_a(sid)
@@ -169,13 +169,21 @@ def _wire_table(c: dict) -> tuple[pa.Table, np.ndarray]:
         s.RESPONSE_CODE: _to_int(code), s.RESPONSE_FLAGS: _fill(flags, "-").dictionary_encode(),
         s.ATTRIBUTES: attrs,
     })
-    return table, t_ok & s_ok
+    # a span that ends before it starts (an end time of 0: never ended) has no duration to read: refused, not
+    # stored with a negative one that every latency view would average in
+    return table, t_ok & s_ok & (np.asarray(end, dtype=np.uint64) >= np.asarray(start, dtype=np.uint64))
+
+
+def _span_error(name: str, trace_len: int, span_len: int) -> str:
+    """The partial-success reason for one refused span."""
+    if trace_len != 16 or span_len != 8:
+        return f"span {name!r}: trace_id must be 16 bytes and span_id 8 (got {trace_len} and {span_len})"
+    return f"span {name!r}: end_time_unix_nano is before start_time_unix_nano"
 
 
 def _reject_errors(c: dict, bad: np.ndarray) -> list[str]:
-    """Messages for the first few spans refused for their ids (the partial-success reason)."""
-    return [f"span {c['name'][int(i)].as_py()!r}: trace_id must be 16 bytes and span_id 8 "
-            f"(got {int(c['trace_id'][2][i])} and {int(c['span_id'][2][i])})" for i in bad[:5]]
+    """Messages for the first few spans refused (the partial-success reason)."""
+    return [_span_error(c["name"][int(i)].as_py(), int(c["trace_id"][2][i]), int(c["span_id"][2][i])) for i in bad[:5]]
 
 
 @dataclass

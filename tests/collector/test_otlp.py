@@ -488,3 +488,19 @@ def test_a_json_log_record_with_an_id_that_is_not_hex_keeps_the_record():
         {"timeUnixNano": str(time.time_ns()), "traceId": TRACE, "body": {"stringValue": "b"}}]}]}]}).encode()
     df = decode_logs(body, "application/json").table.to_pandas()
     assert list(df[s.BODY]) == ["a", "b"] and list(df[s.TRACE_ID]) == ["", TRACE]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_span_that_ends_before_it_starts_is_refused_with_the_reason(fast):
+    """end < start (an end of 0: a span never ended) has no duration to read: refused with partial success in both
+    decode paths, not stored with a negative duration every latency view would take in; its neighbours are kept."""
+    req = _request(4)
+    spans = req.resource_spans[0].scope_spans[0].spans
+    spans[1].end_time_unix_nano = spans[1].start_time_unix_nano - 1
+    spans[2].end_time_unix_nano = 0
+    r = decode_traces(req.SerializeToString(), fast=fast)
+    assert r.rejected == 2 and all("before start" in e for e in r.errors)
+    assert r.table.column(s.SPAN_NAME).to_pylist() == ["op0", "op3"]
+    assert min(r.table.column(s.DURATION_MS).to_pylist()) >= 0
+    spans[1].end_time_unix_nano = spans[1].start_time_unix_nano  # zero duration is a duration
+    assert decode_traces(req.SerializeToString(), fast=fast).rejected == 1
