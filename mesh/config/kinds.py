@@ -95,10 +95,10 @@ POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 #: a missing name. `skaffold/v4beta6` has no dot, so its "group" is `skaffold`.
 #: `install.istio.io` (IstioOperator; `operator.istio.io` before Istio 1.6) is istioctl's input
 #: (`istioctl install -f`, profiles): metadata is optional there, and no supported Istio serves it (the
-#: in-cluster operator was removed in 1.24). `kind.x-k8s.io` is kind's cluster config (`kind create cluster
-#: --config`), kept beside the manifests it is made for.
+#: in-cluster operator was removed in 1.24). Other tools' configs (kind, k3d, kubeadm, an audit policy) are
+#: recognised by their shape instead: see `is_tool_config`.
 BUILD_TOOL_GROUPS = frozenset({"kustomize.config.k8s.io", "config.kubernetes.io", "kpt.dev", "skaffold",
-                               "install.istio.io", "operator.istio.io", "kind.x-k8s.io"})
+                               "install.istio.io", "operator.istio.io"})
 
 
 def group_of(api_version: str) -> str:
@@ -114,8 +114,23 @@ def type_name(kind: str, api_version: str) -> str:
     return kind
 
 
+_ANALYZED_GROUPS = frozenset(ANALYZED_KINDS.values())
+
+
 def is_known(kind: str, api_version: str) -> bool:
     return type_name(kind, api_version) in ANALYZED_KINDS or kind in KNOWN_OTHER_KINDS
+
+
+def is_tool_config(data: dict[str, Any]) -> bool:
+    """A tool's own configuration file by its shape: a kind of an API group, but no metadata at all, which no object
+    the API server stores lacks (`kind create cluster --config`, k3d, kubeadm's ClusterConfiguration, kubelet and
+    scheduler configurations, an audit Policy). Only for kinds meshscope does not know and groups it does not analyze:
+    a Service or a VirtualService without metadata stays a broken object."""
+    kind, api = data.get("kind"), data.get("apiVersion")
+    if "metadata" in data or not isinstance(kind, str) or not kind or not isinstance(api, str) or "/" not in api:
+        return False
+    group = group_of(api)
+    return group not in ISTIO_GROUPS and group not in _ANALYZED_GROUPS and not is_known(kind, api)
 
 
 def pod_template(kind: str, spec: dict[str, Any]) -> dict[str, Any] | None:

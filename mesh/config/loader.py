@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh.config import limits
-from mesh.config.kinds import BUILD_TOOL_GROUPS, EXCLUDED_NAMESPACES, group_of
+from mesh.config.kinds import BUILD_TOOL_GROUPS, EXCLUDED_NAMESPACES, group_of, is_tool_config
 from mesh.config.model import ConfigObject, Source
 from mesh.config.namespaces import DEFAULT_NAMESPACE, effective_namespace
 from mesh.config.yamlnodes import YamlDocument, parse_documents
@@ -337,6 +337,11 @@ def _add_object(doc: YamlDocument, filename: str, result: LoadResult, excluded: 
         # kustomize reads its file by name; apiVersion/kind are optional there (kubeflow omits them)
         what = f"{kind or 'config'} of {group_of(api)}" if tool else "kustomization file"
         result.skipped.append(LoadProblem(filename, line, f"not a Kubernetes object ({what}), skipped",
+                                          reason=NOT_AN_OBJECT))
+        return
+    if is_tool_config(data):
+        result.skipped.append(LoadProblem(filename, line, f"not a Kubernetes object ({kind} of {group_of(api)} "
+                                          "without metadata: a tool's own configuration), skipped",
                                           reason=NOT_AN_OBJECT))
         return
     meta = data.get("metadata")

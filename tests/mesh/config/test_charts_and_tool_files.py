@@ -14,7 +14,7 @@ import pytest
 
 from diagnose import analyze
 from mesh.config import Snapshot, load_paths, load_text
-from mesh.config.loader import NOT_AN_OBJECT, NOT_YAML, UNRENDERED_TEMPLATE
+from mesh.config.loader import NO_NAME, NOT_AN_OBJECT, NOT_YAML, UNRENDERED_TEMPLATE
 
 VS = ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\n"
       "spec: {{hosts: [web], http: [{{route: [{{destination: {{host: web}}}}]}}]}}\n")
@@ -99,11 +99,26 @@ def test_a_yaml_error_in_a_file_without_template_actions_stays_a_syntax_error():
     "spec: {profile: default}\n",
     "apiVersion: operator.istio.io/v1alpha1\nkind: IstioOperator\nspec: {values: {global: {mtls: {auto: true}}}}\n",
     "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n",  # kind create cluster
+    "apiVersion: k3d.io/v1alpha4\nkind: Simple\nservers: 1\nnetwork: k3d\n",  # k3d cluster create --config
+    "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nnetworking: {podSubnet: 10.244.0.0/16}\n",
+    "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",  # the API server's audit policy
 ])
 def test_install_and_dev_cluster_configs_are_tool_input_not_objects(text):
     r = load_text(text + "---\n" + VS.format(name="web"), "iop.yaml")
     assert r.problems == [] and [o.name for o in r.objects] == ["web"]
     assert [p.reason for p in r.skipped] == [NOT_AN_OBJECT]
+
+
+@pytest.mark.parametrize("text", [
+    "apiVersion: v1\nkind: Service\nspec: {ports: [{port: 80}]}\n",  # core: an object missing its metadata
+    "apiVersion: apps/v1\nkind: Deployment\nspec: {replicas: 1}\n",
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nspec: {hosts: [web]}\n",
+    "apiVersion: networking.istio.io/v1\nkind: VirtualServce\nspec: {hosts: [web]}\n",  # misspelt, Istio's group
+    "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {namespace: x}\nspec: {}\n",  # metadata, no name
+])
+def test_an_object_of_a_served_group_or_with_metadata_keeps_its_missing_name(text):
+    r = load_text(text, "obj.yaml")
+    assert r.skipped == [] and [p.reason for p in r.problems] == [NO_NAME]
 
 
 @pytest.mark.parametrize("value, expected", [("=", "="), ("2024-05-01", "2024-05-01"),
