@@ -33,6 +33,8 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector import schema as s
 from collector.parse import otlp_wire
@@ -87,8 +89,21 @@ def decode_traces(body: bytes, content_type: str = "application/x-protobuf", fas
 
 def _decode_traces(body: bytes, content_type: str, fast: bool | None) -> OtlpResult:
     _check_size(body)
+    # the reference decides what is acceptable; a JSON span it refuses is refused alone (counted below)
+    req, refused, why = _parse_counted(body, content_type, ExportTraceServiceRequest)
+    result = _traces_of(req, body, content_type, fast)
+    return _with_refused(result, refused, why)
+
+
+def _with_refused(result: OtlpResult, refused: int, why: list[str]) -> OtlpResult:
+    """`result` with the items the JSON reader refused one by one added to its rejected count and reasons."""
+    if not refused:
+        return result
+    return OtlpResult(result.table, result.rejected + refused, (why + result.errors)[:5])
+
+
+def _traces_of(req: ExportTraceServiceRequest, body: bytes, content_type: str, fast: bool | None) -> OtlpResult:
     ctype = (content_type or "").split(";")[0].strip().lower()
-    req = _parse(body, content_type, ExportTraceServiceRequest)  # the reference decides what is acceptable
     if fast is None:
         fast = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans) >= FAST_MIN_SPANS
     if fast and ctype in ("application/x-protobuf", "application/protobuf", "") and body:
@@ -257,7 +272,11 @@ def _check_size(body: bytes) -> None:
 
 def _decode_logs(body: bytes, content_type: str) -> OtlpResult:
     _check_size(body)
-    req = _parse(body, content_type, ExportLogsServiceRequest)
+    req, refused, why = _parse_counted(body, content_type, ExportLogsServiceRequest)
+    return _with_refused(_logs_of(req), refused, why)
+
+
+def _logs_of(req: ExportLogsServiceRequest) -> OtlpResult:
     rows: dict[str, list] = {k: [] for k in ("time", "trace", "span", "svc", "sev", "body", "attrs")}
     for rl in req.resource_logs:
         service = _service_name(rl.resource.attributes)
@@ -286,7 +305,72 @@ def _decode_logs(body: bytes, content_type: str) -> OtlpResult:
 
 
 # ---------------------------------------------------------------------------- helpers
+# per request type: the keys down to its items (OTLP/JSON names, protobuf field names) and the item's message
+_JSON_ITEMS = {
+    ExportTraceServiceRequest: (("resourceSpans", "resource_spans"), ("scopeSpans", "scope_spans"), ("spans", "spans"), Span),
+    ExportLogsServiceRequest: (("resourceLogs", "resource_logs"), ("scopeLogs", "scope_logs"),
+                               ("logRecords", "log_records"), LogRecord),
+}
+_JSON_ERRORS = (json_format.ParseError, ValueError, TypeError, AttributeError)
+
+
 def _parse(body: bytes, content_type: str, cls):
+    """The request as the reference reads it (items it refuses in a JSON body left out)."""
+    return _parse_counted(body, content_type, cls)[0]
+
+
+def _parse_counted(body: bytes, content_type: str, cls):
+    """(request, items refused, their reasons). A JSON body the reference refuses whole is read again item by item
+    (span, log record): one item with a value out of its type's range, a time that is not a number or a field of
+    the wrong shape is refused alone and counted, as a protobuf span with bad ids is, and the rest is kept. Before,
+    one such item answered the whole export 400. What lies outside the items (resource, scope) still refuses it."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "text/json"):
+        return _parse_whole(body, content_type, cls), 0, []
+    try:
+        return _parse_whole(body, content_type, cls), 0, []
+    except OtlpError as whole:
+        try:
+            doc = json.loads(body)
+            if not isinstance(doc, dict):
+                raise whole
+            _hex_ids_to_base64(doc)
+            return _parse_items(doc, cls)
+        except (RecursionError, OtlpError, *_JSON_ERRORS):
+            raise whole from None
+
+
+def _parse_items(doc: dict, cls):
+    (res_j, res_p), (scope_j, scope_p), (item_j, item_p), item_cls = _JSON_ITEMS[cls]
+    msg, refused, why = cls(), 0, []
+
+    def skeleton(node: dict, key: str) -> dict:
+        if not isinstance(node, dict):
+            raise OtlpError(f"not an OTLP {cls.__name__}: a list element is not an object")
+        return {k: v for k, v in node.items() if k != key}
+
+    for res in doc.get(res_j) or []:
+        res_msg = getattr(msg, res_p).add()
+        json_format.ParseDict(skeleton(res, scope_j), res_msg, ignore_unknown_fields=True)
+        for scope in res.get(scope_j) or []:
+            scope_msg = getattr(res_msg, scope_p).add()
+            json_format.ParseDict(skeleton(scope, item_j), scope_msg, ignore_unknown_fields=True)
+            items = getattr(scope_msg, item_p)
+            for item in scope.get(item_j) or []:
+                one = item_cls()
+                try:
+                    json_format.ParseDict(item, one, ignore_unknown_fields=True)
+                except _JSON_ERRORS as exc:
+                    refused += 1
+                    if len(why) < 5:
+                        name = item.get("name", "") if isinstance(item, dict) else ""
+                        why.append(f"{item_j[:-1]} {name!r} refused: {str(exc)[:160]}")
+                    continue
+                items.append(one)
+    return msg, refused, why
+
+
+def _parse_whole(body: bytes, content_type: str, cls):
     ctype = (content_type or "").split(";")[0].strip().lower()
     msg = cls()
     if ctype in ("application/json", "text/json"):

@@ -231,6 +231,10 @@ class OtlpReceiver:
             selfmetrics.count_ingested(self.name, "logs", n)
             selfmetrics.count_ingested(self.name, "requests", requests)
             reply = ExportLogsServiceResponse()
+            if result.rejected:  # records refused one by one (OTLP/JSON): the sender learns which and why
+                reply.partial_success.rejected_log_records = result.rejected
+                reply.partial_success.error_message = "; ".join(result.errors)
+                selfmetrics.count_malformed("otlp", "logs", result.rejected)
         else:
             raise KeyError(path)
         if json_reply:

@@ -504,3 +504,37 @@ def test_a_span_that_ends_before_it_starts_is_refused_with_the_reason(fast):
     assert min(r.table.column(s.DURATION_MS).to_pylist()) >= 0
     spans[1].end_time_unix_nano = spans[1].start_time_unix_nano  # zero duration is a duration
     assert decode_traces(req.SerializeToString(), fast=fast).rejected == 1
+
+
+@pytest.mark.parametrize("bad", [
+    {"attributes": [{"key": "n", "value": {"intValue": "9223372036854775808"}}]},  # past int64
+    {"startTimeUnixNano": "-5"},
+    {"endTimeUnixNano": "soon"},
+    {"kind": {"nested": True}},
+    {"attributes": [{"key": "n", "value": {"boolValue": "yes"}}]},
+])
+def test_a_json_item_the_reference_refuses_is_refused_alone(bad):
+    """A span or log record whose value protobuf's JSON reader refuses (out of range, not a number, the wrong shape)
+    is refused by itself with partial success and the reason; the export's other items are stored. Before, the
+    whole export was a 400."""
+    now = time.time_ns()
+    spans = [{"traceId": TRACE, "spanId": f"{i:016x}", "name": f"s{i}", "startTimeUnixNano": str(now),
+              "endTimeUnixNano": str(now + 10**6)} for i in (1, 2, 3)]
+    spans[1] = {**spans[1], **bad}
+    body = _json_export(spans)
+    r = decode_traces(body, "application/json")
+    assert r.table.column(s.SPAN_NAME).to_pylist() == ["s1", "s3"] and r.rejected == 1 and "s2" in r.errors[0]
+    assert set(r.table.column(s.SERVICE_NAME).to_pylist()) == {"cart"}  # the resource is kept for the others
+    records = [{"timeUnixNano": str(now), "body": {"stringValue": f"r{i}"}} for i in (1, 2, 3)]
+    records[1] = {**records[1], **{k.replace("startTimeUnixNano", "timeUnixNano").replace("endTimeUnixNano",
+                                                                                         "observedTimeUnixNano"): v
+                                   for k, v in bad.items() if k != "kind"}, **({"severityNumber": {"x": 1}} if "kind" in bad else {})}
+    logs = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}).encode()
+    store = TelemetryStore()
+    with OtlpReceiver(store, port=0) as rx, httpx.Client(base_url=rx.endpoint, timeout=10) as c:
+        resp = c.post("/v1/traces", content=body, headers={"content-type": "application/json"})
+        assert resp.status_code == 200 and resp.json()["partialSuccess"]["rejectedSpans"] == "1"
+        resp = c.post("/v1/logs", content=logs, headers={"content-type": "application/json"})
+        assert resp.status_code == 200 and resp.json()["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert sorted(store.spans()[s.SPAN_NAME]) == ["s1", "s3"]
+    assert sorted(store.logs()[s.BODY]) == ["r1", "r3"]
