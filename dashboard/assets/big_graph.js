@@ -26,7 +26,7 @@
            g: null, marks: {found: {}, hidden: {}}, highlight: {}, selected: null, labels: [], marksKey: "[[],[],[],[]]",
            cache: null, gesture: false, settle: null, raf: 0, drag: null, hoverRaf: 0,
            stats: {full: 0, fast: 0, lastFullMs: 0, firstAt: 0, dataAt: 0, partial: 0, buildMs: 0, builtGrid: 0,
-                   builtEdgeGrid: 0, deferred: 0}};
+                   builtEdgeGrid: 0, deferred: 0, handoffs: 0}};
 
   /* ---------- elements -> typed arrays and style groups ---------- */
 
@@ -744,6 +744,7 @@
     if (!el) return;
     if (!payload || !payload.nodes) {  // below the threshold: Cytoscape draws
       el.style.display = "none";
+      if (S.g) S.last = {g: S.g, view: {x: S.tx, y: S.ty, zoom: S.scale}};  // for Cytoscape's handoff
       S.g = null;
       S.pending = undefined;
       return;
@@ -756,8 +757,45 @@
     S.payload = payload;
     S.g = build(payload, old);
     S.stats.buildMs = performance.now() - t0;
-    if (!S.fitted || !old) fit();  // a refresh keeps the user's pan and zoom
+    // a refresh keeps the user's pan and zoom; taking over from Cytoscape (an aggregate opened in place grew the
+    // view past the threshold) keeps Cytoscape's, so what was on screen stays where it was
+    if (!old && takeOverView(S.g)) S.stats.handoffs++;
+    else if (!S.fitted || !old) fit();
     redraw();
+  }
+
+  /* the Cytoscape core of the page, if any (dash-cytoscape registers it on its container as `_cyreg.cy`) */
+  function cyCore() {
+    var root = document.getElementById("topo-graph");
+    if (!root) return null;
+    var all = [root].concat(Array.prototype.slice.call(root.querySelectorAll("*")));
+    for (var i = 0; i < all.length; i++) if (all[i]._cyreg && all[i]._cyreg.cy) return all[i]._cyreg.cy;
+    return null;
+  }
+
+  /* whether `nodes` ({id: {x, y}}: some of the other renderer's last drawn nodes) are drawn by `g` at the same
+   * model positions: the same view's layout (in-place changes), not another view's (grouped <-> expanded) */
+  function sameLayout(g, nodes) {
+    var shared = 0;
+    for (var id in nodes) {
+      var i = g.index.get(id);
+      if (i === undefined) continue;
+      if (Math.abs(g.x[i] - nodes[id].x) > 0.5 || Math.abs(g.y[i] - nodes[id].y) > 0.5) return false;
+      shared++;
+    }
+    return shared > 0;
+  }
+
+  /* Cytoscape's viewport taken over when its last graph (topology_render.js notes a sample of it) shares nodes
+   * with `g` at the same positions; both map model (x, y) to zoom * (x, y) + pan in boxes at the same place */
+  function takeOverView(g) {
+    var cy = cyCore(), last = window.meshscopeCyShown;  // {cy, nodes}: a page drawn anew has a new core
+    if (!cy || !last || last.cy !== cy || !sameLayout(g, last.nodes)) return false;
+    var pan = cy.pan();
+    S.scale = cy.zoom(); S.tx = pan.x; S.ty = pan.y;
+    S.minZoom = Math.min(MIN_ZOOM, S.scale / 2);
+    S.fitted = true;
+    return true;
   }
 
   function setMarks(marks, highlight, labels, selected) {
@@ -819,7 +857,15 @@
     fit: function () { fit(); S.gesture = false; drawFull(); return S.scale; },
     redraw: function () { S.cache = null; S.gesture = false; drawFull(); return true; },  // in full, the view kept
     hitAt: function (x, y) { var h = hit(x, y); return h && (h.kind === "node" ? S.g.N.id[h.i] : edgeId(S.g, h.i)); },
+    /* the canvas's last viewport, when Cytoscape takes over a graph drawn with the same layout (`nodes`: a
+     * sample of Cytoscape's nodes, {id: {x, y}}); null when it is another view, which Cytoscape fits instead */
+    handoff: function (nodes) {
+      var last = S.last;
+      S.last = null;
+      return last && sameLayout(last.g, nodes) ? last.view : null;
+    },
     found: function () { return Object.keys(S.marks.found).length; },
+    foundIds: function () { return Object.keys(S.marks.found); },
     hidden: function () { return Object.keys(S.marks.hidden).length; }
   };
 

@@ -112,6 +112,17 @@
     };
   }
 
+  /* some of the drawn nodes and their model positions: enough for the other renderer to tell whether the graph
+   * it takes over has the same layout (assets/big_graph.js, takeOverView / handoff) */
+  function sample(cy) {
+    var out = {}, nodes = cy.nodes(), step = Math.max(1, Math.floor(nodes.length / 64));
+    for (var i = 0; i < nodes.length; i += step) {
+      var p = nodes[i].position();
+      out[nodes[i].id()] = {x: p.x, y: p.y};
+    }
+    return out;
+  }
+
   function tune(cy) {
     if (cy.scratch("_meshscope_tuned")) return;
     cy.scratch("_meshscope_tuned", true);
@@ -125,15 +136,22 @@
     });
     fitRenderer(cy);
     var pending = null, empty = cy.elements().length === 0;
+    if (!empty) window.meshscopeCyShown = {cy: cy, nodes: sample(cy)};  // mounted with its elements
     cy.on("add remove", function () {  // a refresh can cross the size threshold either way
       if (pending) return;
       pending = setTimeout(function () {
         pending = null;
         fitRenderer(cy);
         // a graph that was drawn on the canvas (assets/big_graph.js) left Cytoscape empty: the first
-        // elements it gets back (e.g. grouped again) are fitted, as a page opened on them would be
-        if (empty && cy.elements().length) cy.fit(undefined, 30);
+        // elements it gets back take the canvas's viewport when they are the same view's (an opened group
+        // collapsed again: what stays keeps its place on screen), else are fitted, as a page opened on them
+        if (empty && cy.elements().length) {
+          var big = window.meshscopeBig, view = big && big.handoff && big.handoff(sample(cy));
+          if (view) cy.viewport({zoom: view.zoom, pan: {x: view.x, y: view.y}});
+          else cy.fit(undefined, 30);
+        }
         empty = cy.elements().length === 0;
+        if (!empty) window.meshscopeCyShown = {cy: cy, nodes: sample(cy)};  // for the canvas, should it take this view over
       }, 200);
     });
     cy.on("mouseover", "node, edge", function (evt) {

@@ -39,13 +39,18 @@ def renderer_of(query: dict[str, str]) -> str:
     return value if value in RENDERERS else "auto"
 
 
-def wanted(elements: list[dict[str, Any]], grouped: bool, renderer: str | None = "auto") -> bool:
-    """Whether these elements are drawn on the canvas: a plain graph above the threshold, or when forced."""
+def wanted(elements: list[dict[str, Any]], grouped: bool = False, renderer: str | None = "auto") -> bool:
+    """Whether these elements are drawn on the canvas: any view above the threshold, or when forced.
+
+    By size alone, whatever the view (`grouped` is kept for callers; it no longer decides): a grouped view
+    with one namespace of 5,000 workloads opened in place, or an incident view k hops wide, is as big as a
+    plain graph, and on Cytoscape its mount was one main-thread task of 2-4.6 s (the tab frozen; docs/ui.md).
+    """
     if renderer == "cytoscape":
         return False
     if renderer == "canvas":
         return True
-    return not grouped and len(elements) > threshold()
+    return len(elements) > threshold()
 
 
 def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
@@ -73,6 +78,7 @@ def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
     ys: list[float] = []
     outsider: list[int] = []
     found_label: dict[str, Any] = {}
+    found: list[str] = []  # what a find the server ran (grouped, incident views) matched: part of the digest
     classes: dict[str, int] = {}
     cls_of = classes.setdefault
     edges = []
@@ -101,6 +107,8 @@ def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
             outsider.append(i)
         if d.get("found_label"):
             found_label[nid] = d["found_label"]
+        if d.get("found"):
+            found.append(nid)
     index = {nid: i for i, nid in enumerate(n_id)}
     e_id: list[Any] = []
     e_s: list[int] = []
@@ -124,6 +132,8 @@ def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
         err.append(d.get("label_err") or None)
         p95.append(d.get("label_p95") or None)
         lock.append(d.get("lock") or None)
+        if d.get("found"):
+            found.append(eid)
     return {
         "colors": COLORS,
         "nodes": {"id": _strings(n_id), "name": _strings(n_name), "label": _strings(n_label),
@@ -132,6 +142,7 @@ def payload(elements: list[dict[str, Any]]) -> dict[str, Any]:
         "edges": {"id": _strings(e_id), "s": _ints(e_s), "t": _ints(e_t), "cls": _ints(e_cls),
                   "rps": _strings(rps), "err": _strings(err), "p95": _strings(p95), "lock": _strings(lock)},
         "classes": list(classes),
+        "found": found,
     }
 
 
@@ -184,6 +195,13 @@ def edge_ids(p: dict[str, Any]) -> list[str]:
     """Every edge id of a payload, the nulls rebuilt as the browser rebuilds them (`source->target`)."""
     N, E = column(p["nodes"]["id"]), {k: column(p["edges"][k]) for k in ("id", "s", "t")}
     return [eid if eid is not None else f"{N[s]}->{N[t]}" for eid, s, t in zip(E["id"], E["s"], E["t"])]
+
+
+def server_marks(elements: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The marks of a view whose find and hide the server applied (grouped, incident: `graph_views`): found is
+    what it marked `found` (an aggregate by its members, never by its own summed numbers), nothing is hidden
+    (hidden records are already out of the view and its roll-up)."""
+    return {"found": [e["data"]["id"] for e in elements if (e["data"].get("found") or 0) > 0], "hidden": []}
 
 
 def marks(elements: list[dict[str, Any]], find: str | None, hide: str | None) -> dict[str, list[str]]:

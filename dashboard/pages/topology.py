@@ -482,10 +482,15 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                          source.now() - seconds_ago(source, end_ago) if end_ago else None, compare)
 
     @app.callback(Output("topo-big-marks", "data"), Input("topo-find", "value"), Input("topo-hide", "value"),
-                  Input("topo-sent", "data"), prevent_initial_call=True)
-    def canvas_marks(find, hide, sent):  # noqa: ANN001, ANN202 - find/hide on a canvas graph: ids from the server
+                  Input("topo-sent", "data"), State("topo-found", "data"), prevent_initial_call=True)
+    def canvas_marks(find, hide, sent, state):  # noqa: ANN001, ANN202 - find/hide on a canvas graph: ids from the server
         elements = CANVAS.get(sent or "")
-        if elements is None or (callback_context.triggered_id == "topo-sent" and not (find or hide)):
+        triggers = {t["prop_id"].split(".", 1)[0] for t in callback_context.triggered}  # Dash merges pending ones
+        if elements is not None and (state or {}).get("grouped"):
+            # a grouped or incident view: the server ran find/hide into the elements it sent (their digest names
+            # what was found), so its marks follow `topo-sent`; a box's change alone brings new elements
+            return graph_canvas.server_marks(elements) if "topo-sent" in triggers else no_update
+        if elements is None or (triggers == {"topo-sent"} and not (find or hide)):
             return no_update  # not a canvas graph, or a refresh with nothing to mark
         return graph_canvas.marks(elements, find, hide)
 

@@ -22,11 +22,11 @@ def mesh() -> list[dict]:
     return _elements(snap)
 
 
-def test_plain_graphs_above_the_threshold_go_to_the_canvas_grouped_ones_and_forced_choices_as_asked(monkeypatch):
+def test_graphs_above_the_threshold_go_to_the_canvas_in_any_view_and_forced_choices_as_asked(monkeypatch):
     elements = [{"data": {"id": str(i)}} for i in range(50)]
     monkeypatch.setenv("MESHSCOPE_CANVAS_ABOVE", "49")
     assert graph_canvas.wanted(elements, grouped=False)
-    assert not graph_canvas.wanted(elements, grouped=True)  # grouped views stay on Cytoscape
+    assert graph_canvas.wanted(elements, grouped=True)  # by size whatever the view: an opened group can be huge
     monkeypatch.setenv("MESHSCOPE_CANVAS_ABOVE", "50")
     assert not graph_canvas.wanted(elements, grouped=False)  # at the threshold: nothing changes
     assert graph_canvas.wanted(elements, grouped=False, renderer="canvas")
@@ -148,3 +148,30 @@ def test_string_columns_come_back_exactly_and_repeating_ones_are_sent_as_codes(v
     col = graph_canvas._strings(values)
     assert graph_canvas.column(col) == values
     assert isinstance(col, list) == (len(set(values)) * 2 > len(values))
+
+
+def test_a_grouped_view_on_the_canvas_marks_what_the_server_found_and_its_columns_change_with_the_find():
+    """Grouped views now reach the canvas too: their find ran on the server (members, not summed numbers), so the
+    marks are its `found` elements, nothing is hidden (already out of the roll-up), and a new find changes the
+    columns' digest (the page re-marks on `topo-sent`)."""
+    from dashboard.components.lean import digest
+    from dashboard.graph_view import View, apply_view
+
+    source = SnapshotSource(synthetic_snapshot(400, seed=5, namespaces=8))
+    result = source.graph("workload")
+    nodes = [e["data"] for e in result.elements if "source" not in e["data"]]
+    shown = {}
+    for find in (None, "name ~ svc-1", "name ~ svc-2"):
+        view = View("namespace", ("agg:ns:ns-2",), None, 1)
+        view.find = find
+        elements = PositionMemory().place("g", apply_view(source, result, view, strict=False).result.elements)
+        marks = graph_canvas.server_marks(elements)
+        assert marks["hidden"] == []
+        found_nodes = {i for i in marks["found"] if "->" not in i and not i.startswith("agg:agg:")
+                       and not i.startswith("agg:wl:")}
+        want = {n["id"] for n in nodes if find and n["namespace"] == "ns-2" and find.split("~ ")[1] in n["name"]}
+        want |= {f"agg:ns:{n['namespace']}" for n in nodes
+                 if find and n["namespace"] != "ns-2" and find.split("~ ")[1] in n["name"]}
+        assert found_nodes == want, find
+        shown[find] = digest(graph_canvas.payload(elements))
+    assert len(set(shown.values())) == 3
