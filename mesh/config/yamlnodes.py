@@ -194,6 +194,21 @@ def _explain_tabs(message: str, text: str, line: int) -> str:
     return message
 
 
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _explain_placeholder(message: str, text: str, line: int) -> str:
+    """Name an unsubstituted `${VAR}` on the line YAML stopped at: files meant for envsubst or Flux's
+    substitution are no YAML until it runs when the placeholder stands for a list item or a block."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return message
+    m = _PLACEHOLDER.search(lines[line - 1])
+    if m is None:
+        return message
+    return f"line {line} holds {m.group()}, a placeholder to substitute (envsubst) before this is YAML ({message})"
+
+
 def _compose_all(text: str, line_offset: int) -> Iterator[YamlDocument]:
     loader = _Loader(text)
     builder = _Builder(line_offset)
@@ -237,5 +252,6 @@ def parse_documents(text: str) -> tuple[list[YamlDocument], list[YamlSyntaxError
                 continue
             line = _error_line(exc)
             line = line + offset if isinstance(exc, yaml.YAMLError) else line
-            errors.append(YamlSyntaxError(_explain_tabs(_error_message(exc), text, line), line))
+            message = _explain_tabs(_error_message(exc), text, line)
+            errors.append(YamlSyntaxError(_explain_placeholder(message, text, line), line))
     return docs, errors

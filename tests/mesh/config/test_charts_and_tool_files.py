@@ -144,3 +144,22 @@ def test_json_found_in_a_folder_is_read_as_a_stream_and_data_is_skipped(tmp_path
     r = load_paths([tmp_path])
     assert [o.name for o in r.objects] == ["a"]
     assert [(Path(p.file).name, p.reason) for p in r.problems] == [("broken.json", NOT_YAML)]
+
+
+@pytest.mark.parametrize("text, line", [
+    # retaildevcrews/istio's mock: args filled by envsubst, the placeholder standing for list items
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: m}\nspec:\n  containers:\n  - name: app\n    args:\n"
+     "    - --region\n    ${urls}\n    image: x\n", 9),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  ${EXTRA_METADATA}\ndata: {}\n", 5),
+])
+def test_an_unsubstituted_placeholder_that_breaks_the_yaml_is_named(text, line):
+    """Still invalid YAML (MS0002, at the placeholder's line), but the message says why; the rest of the stream loads."""
+    r = load_text(text + "---\n" + VS.format(name="web"), "mock.yaml")
+    (p,) = r.problems
+    assert (p.reason, p.line) == (NOT_YAML, line) and "${" in p.message and "envsubst" in p.message
+    assert [o.name for o in r.objects] == ["web"]
+
+
+def test_a_placeholder_yaml_reads_as_a_value_is_no_error():
+    r = load_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  url: ${URL}\n", "cm.yaml")
+    assert r.problems == [] and r.objects[0].raw["data"] == {"url": "${URL}"}
