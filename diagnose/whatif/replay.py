@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from collector import schema
 from diagnose.findings import ResourceRef
-from diagnose.whatif import rbac_eval
+from diagnose.whatif import rbac_eval, unjudged
 from mesh.config.duplicates import identity
 from mesh.config.model import ConfigObject
 from mesh.controlplane.authz import policies_of
@@ -34,6 +34,7 @@ from mesh.controlplane.registry import Workload, fqdn, services_from, workloads_
 
 DRY_RUN = "istio.io/dry-run"
 MTLS, AUTHZ, UNREADY, SHIFT = "mtls_strict", "authz_deny", "no_ready_workload", "shift"
+NOT_JUDGED = "not_judged"  # a change of a kind the replay does not model: the edges it governs are at risk
 _EDGE_COLS = ["s_ns", "s_wl", "principal", "mtls", "d_host", "d_ns", "d_wl", "d_app", "d_ver"]
 
 
@@ -162,6 +163,7 @@ class _Side:
         self.workloads = {(w.namespace, w.name): w for w in workloads_from(objects)}
         self.services = {s.hostname: s for s in services_from(objects)}
         self.sidecars: set[tuple[str, str]] = set()  # callers seen reporting as a source: they have a sidecar
+        self.tls_memo: dict[tuple, tuple[str, ConfigObject | None]] = {}
         self._rbac: dict[int, dict[str, Any]] = {}
 
     def workload(self, ns: str, name: str, app: str, version: str) -> Workload:
@@ -316,6 +318,8 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
     _server_side(edges, before, after, report, requests)
     _dr_tls(edges, before, after, report)
     _routes(edges, before, after, report)
+    report.impacts.extend(unjudged.at_risk(edges, live, after_objs, after.workloads, root_namespace, _ref, EdgeImpact,
+                                           NOT_JUDGED))
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
         hit = edges[edges["d_host"].isin({i.host for i in report.impacts})]  # only the hosts impacts name
         total = hit.groupby(["s_ns", "s_wl", "d_host"], sort=False)["rps"].sum()
@@ -421,7 +425,16 @@ def _client_tls(side: _Side, s_ns: str, host: str, w: Workload) -> tuple[str, Co
     """The DestinationRule `tls.mode` the caller's sidecar applies to `host` ("" = auto mTLS), and that rule.
 
     Port- and subset-level settings count: the subset is the one the caller's route names whose labels
-    select the destination workload (a subset's policy applies only where a route sends to it)."""
+    select the destination workload (a subset's policy applies only where a route sends to it). Memoised
+    per side: every caller of a namespace shares its answer."""
+    key = (s_ns, host, tuple(sorted(w.labels.items())), w.namespace)
+    got = side.tls_memo.get(key)
+    if got is None:
+        got = side.tls_memo[key] = _client_tls_uncached(side, s_ns, host, w)
+    return got
+
+
+def _client_tls_uncached(side: _Side, s_ns: str, host: str, w: Workload) -> tuple[str, ConfigObject | None]:
     svc = side.services.get(host)
     dr = side.index.destination_rule(host, s_ns, svc.namespace if svc is not None else w.namespace)
     if dr is None:
