@@ -298,7 +298,7 @@ class ClusterBackend:
         served = [k for k, st in kube_status.items() if st["version"]]
         progress(f"kubernetes          {self._status['kubernetes']['objects']} objects of {len(served)} kinds "
                  f"in {time.perf_counter() - t0:.1f}s, watching for changes")
-        optional = {k.kind for k in cs.KINDS if cs.is_optional(k)}
+        optional = {k.key for k in cs.KINDS if cs.is_optional(k)}
         missing = sorted(k for k, st in kube_status.items() if not st["version"] and k not in optional)
         if missing:
             progress(f"                    not served by this cluster: {', '.join(missing)}")

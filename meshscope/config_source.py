@@ -34,8 +34,9 @@ def workload_kinds(kinds: Iterable[KindInfo] = KINDS) -> list[KindInfo]:
 
 
 def is_optional(kind: KindInfo) -> bool:
-    """ASM's kinds are absent from every non-ASM cluster: not worth a 'not served' line."""
-    return kind.group == ASM_GROUP
+    """ASM's kinds are absent from every non-ASM cluster, add-on kinds (Gateway API, Istio's extension kinds) from
+    many: not worth a 'not served' line."""
+    return kind.optional or kind.group == ASM_GROUP
 
 
 def has_sidecars(objects: Iterable[ConfigObject]) -> bool:
@@ -56,7 +57,7 @@ def istio_config_hint(status: Mapping[str, Mapping[str, Any]], objects: Iterable
 
     `status` is `KubeSource.status()` (kind -> {"version": served version or None}).
     """
-    istio = [k for k in KINDS if k.group in ISTIO_GROUPS and k.kind in status]
-    if not istio or any(status[k.kind].get("version") for k in istio):
+    istio = [k for k in KINDS if k.group in ISTIO_GROUPS and k.key in status]
+    if not istio or any(status[k.key].get("version") for k in istio):
         return None
     return HINT if has_sidecars(objects) else None

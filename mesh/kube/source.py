@@ -94,7 +94,7 @@ class KubeSource:
         self.on_malformed = on_malformed  # (kind, reason, message, sample) per skipped object: meshscope counts it
         self._logged: set[tuple[str, str]] = set()  # (kind, reason or exception type) already logged
         self._resumed_gap = False  # one gap marker when a restart lists over an existing journal
-        self.kinds = {k.kind: KindState(k) for k in kinds}
+        self.kinds = {k.key: KindState(k) for k in kinds}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -150,6 +150,12 @@ class KubeSource:
                 if exc.status == 404:  # this version (or the CRD) is not served: try the next one
                     last = exc
                     continue
+                if exc.status == 403 and st.info.optional:  # a role without this add-on kind: read the rest
+                    with self._lock:
+                        st.version, st.objects = None, {}
+                        st.last_error = f"{st.info.key}: not readable with these credentials ({exc})"
+                    log.info("%s may not be read with these credentials; skipping it", st.info.key)
+                    return
                 with self._lock:
                     st.last_error = str(exc)
                 raise
@@ -170,15 +176,15 @@ class KubeSource:
                 st.relists += 1
                 st.last_error = ""
             if self.journal is not None:
-                self._journal_relist(st.info.kind, [(o, metas[k]) for k, o in objs.items()], relisted)
+                self._journal_relist(st.info.key, [(o, metas[k]) for k, o in objs.items()], relisted)
             if self.on_change:
-                self.on_change(st.info.kind, "RELIST", None)
+                self.on_change(st.info.key, "RELIST", None)
             return
         with self._lock:
             st.version = None
             st.objects = {}
-            st.last_error = f"{st.info.kind}: not served by this cluster ({last})"
-        log.info("%s is not served by the cluster; skipping it", st.info.kind)
+            st.last_error = f"{st.info.key}: not served by this cluster ({last})"
+        log.info("%s is not served by the cluster; skipping it", st.info.key)
 
     def _list(self, info: KindInfo, version: str) -> tuple[list[dict], str]:
         """Every item of a kind, paged. A continue token that expired between pages (HTTP 410: the server compacted
@@ -194,13 +200,13 @@ class KubeSource:
             except KubeError as exc:
                 if exc.status != 410 or not cont:
                     raise
-                log.info("list of %s: the continue token expired (%s); listing again in one request", info.kind, exc)
+                log.info("list of %s: the continue token expired (%s); listing again in one request", info.key, exc)
                 items, cont, paged = [], "", False
                 continue
             page = body.get("items") or []
             meta = body.get("metadata") or {}
             if not isinstance(page, list) or not isinstance(meta, dict):  # the whole answer is unusable
-                raise KubeError(f"GET {info.path(version)}: a {info.kind} list whose items are not a list "
+                raise KubeError(f"GET {info.path(version)}: a {info.key} list whose items are not a list "
                                 "or whose metadata is not an object")
             items.extend(page)
             cont = meta.get("continue") or ""
@@ -249,7 +255,7 @@ class KubeSource:
         for st in self.kinds.values():
             if st.version is None:
                 continue
-            t = threading.Thread(target=self._watch_loop, args=(st,), name=f"kube-watch-{st.info.kind}", daemon=True)
+            t = threading.Thread(target=self._watch_loop, args=(st,), name=f"kube-watch-{st.info.key}", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -267,6 +273,8 @@ class KubeSource:
     def _watch_loop(self, st: KindState) -> None:
         delay = self.backoff_initial
         while not self._stop.is_set():
+            if st.version is None:  # a relist found the kind no longer served (or readable): nothing to watch
+                return
             try:
                 for event in self._watch(st):
                     delay = self.backoff_initial
@@ -285,13 +293,13 @@ class KubeSource:
                     self._relist(st)
                     continue
                 except KubeError as exc:
-                    log.warning("relist of %s failed: %s", st.info.kind, exc)
+                    log.warning("relist of %s failed: %s", st.info.key, exc)
                 except Exception as exc:  # noqa: BLE001 - as below: the relist is part of the round
                     self._round_failed(st, exc)
             except KubeError as exc:
                 with self._lock:
                     st.last_error = str(exc)
-                log.warning("watch of %s failed: %s; retrying in %.1fs", st.info.kind, exc, delay)
+                log.warning("watch of %s failed: %s; retrying in %.1fs", st.info.key, exc, delay)
             except Exception as exc:  # noqa: BLE001 - an unexpected failure must not end this kind's watch (#18)
                 self._round_failed(st, exc)
             if self._stop.wait(delay):
@@ -304,9 +312,9 @@ class KubeSource:
         """Count a watch round that raised something unexpected; the loop retries from the kept version."""
         with self._lock:
             st.failed_rounds += 1
-            st.last_error = f"watch {st.info.kind}: {type(exc).__name__}: {exc}"
+            st.last_error = f"watch {st.info.key}: {type(exc).__name__}: {exc}"
         self._log_once(st, type(exc).__name__, "watch of %s: a round failed (%s: %s); retrying from "
-                       "resourceVersion %s (logged once per exception type)", st.info.kind,
+                       "resourceVersion %s (logged once per exception type)", st.info.key,
                        type(exc).__name__, exc, st.resource_version, exc_info=exc)
 
     def _apply_one(self, st: KindState, event: Any) -> None:
@@ -319,7 +327,7 @@ class KubeSource:
             self._skip(st, exc.reason, str(exc), event)
         except Exception as exc:  # noqa: BLE001 - e.g. an on_change or journal bug: this event only (#18)
             self._skip(st, "apply_failed", f"{type(exc).__name__}: {exc}", event)
-            self._log_once(st, type(exc).__name__, "watch of %s: applying an event failed", st.info.kind, exc_info=exc)
+            self._log_once(st, type(exc).__name__, "watch of %s: applying an event failed", st.info.key, exc_info=exc)
 
     def _skip(self, st: KindState, reason: str, message: str, item: Any) -> None:
         """Count one unreadable object or event of `st`'s kind, keep it as the sample, tell `on_malformed`."""
@@ -328,17 +336,17 @@ class KubeSource:
             st.malformed[reason] = st.malformed.get(reason, 0) + 1
             st.malformed_sample = f"{reason}: {message}: {sample}"
         self._log_once(st, reason, "%s: skipped an object that cannot be read (%s: %s); the rest is read "
-                       "(logged once per kind and reason)", st.info.kind, reason, message)
+                       "(logged once per kind and reason)", st.info.key, reason, message)
         if self.on_malformed is not None:
             try:
-                self.on_malformed(st.info.kind, reason, message, sample)
+                self.on_malformed(st.info.key, reason, message, sample)
             except Exception:  # noqa: BLE001 - counting must never stop the source
-                log.exception("counting a skipped %s failed", st.info.kind)
+                log.exception("counting a skipped %s failed", st.info.key)
 
     def _log_once(self, st: KindState, key: str, msg: str, *args: Any, exc_info: Any = None) -> None:
-        if (st.info.kind, key) in self._logged:
+        if (st.info.key, key) in self._logged:
             return
-        self._logged.add((st.info.kind, key))
+        self._logged.add((st.info.key, key))
         log.warning(msg, *args, exc_info=exc_info)
 
     def _watch(self, st: KindState) -> Iterator[dict]:
@@ -363,7 +371,7 @@ class KubeSource:
                     if line.strip():
                         yield from self._decoded(st, line)
                 if len(buf) > cap:  # one event without its newline past the cap: never buffer it whole
-                    raise KubeError(f"watch {st.info.kind}: an event exceeds the {limits.human_bytes(cap)} "
+                    raise KubeError(f"watch {st.info.key}: an event exceeds the {limits.human_bytes(cap)} "
                                     "event limit (MESHSCOPE_MAX_EVENT_BYTES); dropped the stream")
             if buf.strip():
                 yield from self._decoded(st, buf)
@@ -372,7 +380,7 @@ class KubeSource:
         except Exception as exc:  # socket errors, urllib3 protocol errors when the stream is dropped
             if self._stop.is_set():
                 return
-            raise KubeError(f"watch {st.info.kind}: stream broke: {type(exc).__name__}: {exc}") from None
+            raise KubeError(f"watch {st.info.key}: stream broke: {type(exc).__name__}: {exc}") from None
         finally:
             self._responses.discard(raw)
             try:
@@ -384,15 +392,15 @@ class KubeSource:
         """One line of the stream as an event; a line that is no JSON object (or over the input limits) is
         skipped and counted: the stream stays in step, events are newline-delimited."""
         try:
-            event = limits.loads_json(line, f"watch {st.info.kind}: an event")
+            event = limits.loads_json(line, f"watch {st.info.key}: an event")
         except limits.InputLimitError as exc:
             self._skip(st, "event_over_limit", str(exc), line)
             return
         except ValueError as exc:
-            self._skip(st, "undecodable_event", f"watch {st.info.kind}: undecodable event ({exc})", line)
+            self._skip(st, "undecodable_event", f"watch {st.info.key}: undecodable event ({exc})", line)
             return
         if not isinstance(event, dict):
-            self._skip(st, "undecodable_event", f"watch {st.info.kind}: event is a {type(event).__name__}, "
+            self._skip(st, "undecodable_event", f"watch {st.info.key}: event is a {type(event).__name__}, "
                        "not a JSON object", line)
             return
         yield event
@@ -405,7 +413,7 @@ class KubeSource:
             code = obj.get("code")
             if code == 410:
                 raise _Gone()
-            raise KubeError(f"watch {st.info.kind}: server error {code}: {obj.get('message', '')}",
+            raise KubeError(f"watch {st.info.key}: server error {code}: {obj.get('message', '')}",
                             code if isinstance(code, int) else None)
         if not isinstance(obj, dict):
             exc = MalformedObject("not_an_object", f"the {etype} event's object is a {type(obj).__name__}, not an object")
@@ -439,9 +447,9 @@ class KubeSource:
             else:
                 st.objects[(o.namespace, o.name)] = o
         if self.journal is not None:
-            self._journal_event(o, etype == "DELETED", obj.get("metadata"))
+            self._journal_event(st.info.key, o, etype == "DELETED", obj.get("metadata"))
         if self.on_change:
-            self.on_change(st.info.kind, etype, o)
+            self.on_change(st.info.key, etype, o)
 
     def _delete_unreadable(self, st: KindState, obj: dict, exc: MalformedObject, sent: Any = None) -> None:
         """A DELETED event whose object cannot be read removes the mirrored object it can still be told apart by:
@@ -465,32 +473,33 @@ class KubeSource:
         if outcome == "relisted":
             self._skip(st, exc.reason, str(exc), {"type": "DELETED", "object": obj if sent is None else sent})
             self._log_once(st, "unreadable_delete", "watch of %s: a DELETED event names no object that can be "
-                           "found (%s); listing the kind again", st.info.kind, exc)
+                           "found (%s); listing the kind again", st.info.key, exc)
             raise _Gone()
         if gone is None:
             return
         if self.journal is not None:
-            self._journal_event(gone, True, meta)
+            self._journal_event(st.info.key, gone, True, meta)
         if self.on_change:
-            self.on_change(st.info.kind, "DELETED", gone)
+            self.on_change(st.info.key, "DELETED", gone)
 
     # ---- config journal ------------------------------------------------------
-    def _journal_event(self, o: ConfigObject, deleted: bool, meta: dict | None, initial: bool = False) -> None:
-        """`meta` is the API's metadata (the ConfigObject drops managedFields, which say who changed it)."""
+    def _journal_event(self, kind: str, o: ConfigObject, deleted: bool, meta: dict | None, initial: bool = False) -> None:
+        """`meta` is the API's metadata (the ConfigObject drops managedFields, which say who changed it); `kind` is the
+        kind's key (`KindInfo.key`), so a Gateway API Gateway and an Istio Gateway of one name stay two objects."""
         from mesh.journal import content_of, who_from_managed_fields
         meta = meta if isinstance(meta, dict) else {}
         who, stamp = who_from_managed_fields(meta)
         if deleted:
             who = "deleted (the watch does not say by whom)"
         try:
-            self.journal.observe(o.kind, o.namespace, o.name, None if deleted else
+            self.journal.observe(kind, o.namespace, o.name, None if deleted else
                                  content_of(o.spec, o.labels, o.annotations), who=who, deleted=deleted,
                                  resource_version=str(meta.get("resourceVersion") or "") or None,
                                  generation=meta.get("generation") if isinstance(meta.get("generation"), int) else None,
                                  source_time=None if deleted or initial else stamp, api_version=o.api_version,
                                  initial=initial)
         except Exception as exc:  # noqa: BLE001 - the journal must never stop the watch
-            log.warning("config journal: %s %s/%s not recorded: %s", o.kind, o.namespace, o.name, exc)
+            log.warning("config journal: %s %s/%s not recorded: %s", kind, o.namespace, o.name, exc)
 
     def _journal_relist(self, kind: str, objs: list[tuple[ConfigObject, Any]], after_gone: bool) -> None:
         """A list is compared with the journal: only real differences are recorded, a 410 is a gap marker."""
@@ -506,7 +515,7 @@ class KubeSource:
         seen = set()
         for o, meta in objs:
             seen.add((o.namespace or None, o.name))
-            self._journal_event(o, False, meta, initial=initial)
+            self._journal_event(kind, o, False, meta, initial=initial)
         for _, ns, name in known:
             if (ns, name) not in seen:
                 self.journal.observe(kind, ns, name, None, deleted=True,

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from mesh.config.kinds import type_name
 from mesh.kube.kinds import KINDS
 
 SIDECAR_STATUS = json.dumps({"initContainers": ["istio-init"], "containers": ["istio-proxy"],
@@ -28,57 +29,75 @@ def _meta(obj: dict, rv: int) -> dict:
     return meta
 
 
-def pods_for(deployment: dict, rv: int) -> tuple[dict, dict]:
-    """The ReplicaSet and one injected Pod a Deployment controller and Istio's injector would create."""
-    meta = deployment["metadata"]
-    template = copy.deepcopy(deployment["spec"]["template"])
+#: Pod-template owners a cluster runs pods for: those whose controller makes a ReplicaSet first, and the others.
+VIA_REPLICASET = {"Deployment": "apps/v1", "Rollout": "argoproj.io/v1alpha1"}
+DIRECT_OWNERS = {"StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
+
+
+def pods_for(owner: dict, rv: int) -> tuple[dict | None, dict]:
+    """The ReplicaSet (for a Deployment or an Argo Rollout; None for a StatefulSet or DaemonSet) and one Pod the
+    controllers would create, with what Istio's injector adds unless the template opts out
+    (`sidecar.istio.io/inject: "false"` as a label or annotation)."""
+    meta = owner["metadata"]
+    kind = owner.get("kind", "Deployment")
+    template = copy.deepcopy(owner["spec"]["template"])
     h = hashlib.sha1(json.dumps(template, sort_keys=True).encode()).hexdigest()[:9]
-    labels = {**(template.get("metadata") or {}).get("labels", {}), "pod-template-hash": h}
-    rs_name = f"{meta['name']}-{h}"
-    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-          "metadata": {"name": rs_name, "namespace": meta["namespace"], "labels": labels,
-                       "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
-                                            "controller": True}]},
-          "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template}}
+    tmeta = template.get("metadata") or {}
+    labels = {**(tmeta.get("labels") or {}), "pod-template-hash": h}
+    rs = None
+    controller = {"apiVersion": owner.get("apiVersion", "apps/v1"), "kind": kind, "name": meta["name"],
+                  "controller": True}
+    if kind in VIA_REPLICASET:
+        rs_name = f"{meta['name']}-{h}"
+        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+              "metadata": {"name": rs_name, "namespace": meta["namespace"], "labels": labels,
+                           "ownerReferences": [controller]},
+              "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template}}
+        controller = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "controller": True}
+    opt_out = "false" in (str((tmeta.get("labels") or {}).get("sidecar.istio.io/inject")),
+                          str((tmeta.get("annotations") or {}).get("sidecar.istio.io/inject")))
     spec = copy.deepcopy(template.get("spec") or {})
-    spec["containers"] = list(spec.get("containers") or []) + [{
-        "name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0", "args": ["proxy", "sidecar"],
-        "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}]}]
-    spec["initContainers"] = [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.24.0"}]
+    pod_labels = {**labels, "service.istio.io/canonical-name": labels.get("app", meta["name"])}
+    annotations = {**(tmeta.get("annotations") or {})}
+    if not opt_out:
+        spec["containers"] = list(spec.get("containers") or []) + [{
+            "name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0", "args": ["proxy", "sidecar"],
+            "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}]}]
+        spec["initContainers"] = [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.24.0"}]
+        pod_labels["security.istio.io/tlsMode"] = "istio"
+        annotations.update({"sidecar.istio.io/status": SIDECAR_STATUS, "prometheus.io/scrape": "true",
+                            "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus"})
     pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": f"{rs_name}-x{h[:4]}", "namespace": meta["namespace"],
-                        "labels": {**labels, "security.istio.io/tlsMode": "istio",
-                                   "service.istio.io/canonical-name": labels.get("app", meta["name"])},
-                        "annotations": {"sidecar.istio.io/status": SIDECAR_STATUS,
-                                        "prometheus.io/scrape": "true", "prometheus.io/port": "15020",
-                                        "prometheus.io/path": "/stats/prometheus"},
-                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
-                                             "controller": True}]},
+           "metadata": {"name": f"{meta['name']}-{h}-x{h[:4]}", "namespace": meta["namespace"],
+                        "labels": pod_labels, "annotations": annotations, "ownerReferences": [controller]},
            "spec": spec, "status": {"phase": "Running", "podIP": "10.0.0.1"}}
     return rs, pod
 
 
 def list_bodies(docs: Iterable[dict[str, Any]], resource_version: int = 1000) -> dict[str, dict]:
     """`{collection path: list body}` for every kind meshscope reads (empty lists for absent kinds)."""
-    by_kind: dict[str, list[dict]] = {k.kind: [] for k in KINDS}
+    by_kind: dict[str, list[dict]] = {k.key: [] for k in KINDS}
     for doc in docs:
-        kind = doc.get("kind")
-        if kind not in by_kind:
-            continue
-        by_kind[kind].append(doc)
-        if kind == "Deployment":
-            rs, pod = pods_for(doc, resource_version)
-            by_kind["ReplicaSet"].append(rs)
-            by_kind["Pod"].append(pod)
+        kind = type_name(str(doc.get("kind")), str(doc.get("apiVersion")))  # a Gateway API Gateway: KubernetesGateway
+        kind = "ServiceLevelObjective" if kind == "ASMServiceLevelObjective" else kind
+        if kind in VIA_REPLICASET or kind in DIRECT_OWNERS:
+            template = (doc.get("spec") or {}).get("template") if isinstance(doc.get("spec"), dict) else None
+            if isinstance(template, dict) and isinstance(doc.get("metadata"), dict) and doc["metadata"].get("namespace"):
+                rs, pod = pods_for(doc, resource_version)
+                if rs is not None:
+                    by_kind["ReplicaSet"].append(rs)
+                by_kind["Pod"].append(pod)
+        if kind in by_kind:
+            by_kind[kind].append(doc)
     out = {}
     for info in KINDS:
-        if info.group == "istio.alibabacloud.com" and not by_kind[info.kind]:
-            continue  # ASM's CRDs exist only on ASM instances: a plain cluster does not serve them
+        if (info.group == "istio.alibabacloud.com" or info.optional) and not by_kind[info.key]:
+            continue  # ASM's CRDs exist only on ASM instances, add-on kinds only where installed: not served
         version = info.versions[0]
         items = []
-        for i, doc in enumerate(by_kind[info.kind]):
+        for i, doc in enumerate(by_kind[info.key]):
             item = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind")}  # list items omit them
-            item["metadata"] = _meta(doc, resource_version - len(by_kind[info.kind]) + i)
+            item["metadata"] = _meta(doc, resource_version - len(by_kind[info.key]) + i)
             items.append(item)
         out[info.path(version)] = {"kind": f"{info.kind}List", "apiVersion": info.api_version(version),
                                    "metadata": {"resourceVersion": str(resource_version)}, "items": items}

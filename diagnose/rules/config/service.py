@@ -113,10 +113,17 @@ class MultipleServices:
 
 
 def _container_ports(w) -> tuple[set[int], set[str]] | None:
-    """Declared container ports (numbers, names) of a workload; None when no container declares any."""
+    """Declared container ports (numbers, names) of a workload's own containers; None when none declares any.
+
+    An injected `istio-proxy` beside them is not the workload's: Istio's injector declares 15090
+    (http-envoy-prom) on it, so every injected pod of a live cluster would seem to declare ports and an app that
+    declares none would be judged by the sidecar's. A proxy that is the pod's only container (a gateway) counts."""
     numbers: set[int] = set()
     names: set[str] = set()
-    for c in w.containers:
+    containers = [c for c in w.containers if isinstance(c, dict)]
+    if len(containers) > 1:
+        containers = [c for c in containers if c.get("name") != "istio-proxy"]
+    for c in containers:
         for p in as_list(c.get("ports")):
             p = as_dict(p)
             if isinstance(p.get("containerPort"), int):
