@@ -1,11 +1,13 @@
 """Markdown that pastes into a ticket: summary, ranked findings with evidence and fixes, SLOs, inventory.
 
-Table cells are escaped (pipes, newlines, backticks, angle brackets) so a
-service name or message cannot break the table or inject HTML where the
-tracker renders Markdown.
+Table cells are escaped (pipes, newlines, backticks, angle brackets, link and
+image brackets, bare-URL autolinks, block markers at a line's start) so a
+service name, path or message cannot break the table or put a link, an image
+or HTML into the ticket where the tracker renders Markdown.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from diagnose.reports import view
@@ -16,11 +18,29 @@ from diagnose.reports.snapshot import Snapshot
 DETAILS_LIMIT = 50  # findings with a full evidence section; the table lists them all
 
 
+# what makes a link, an image or code in CommonMark/GFM ('(' and '!' mean nothing without '['); a backslash
+# makes each literal
+_INLINE = re.compile(r"([\\`|\[\]])")
+_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)")  # GFM links bare `www.x` and `scheme://x` by themselves
+_BLOCK_START = re.compile(r"[#+=>-]|\d{1,9}(?=[.)])")  # a heading, list, quote or rule if a line began with it
+
+
 def cell(value: Any) -> str:
+    """Text that renders as itself inline (a table cell, after a list marker): never a link, image, HTML or code."""
     text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    text = text.replace("<", "&lt;").replace(">", "&gt;").replace("\r", " ").replace("\n", " ")
-    return text.strip() or "-"
+    text = text.replace("\r", " ").replace("\n", " ").strip()
+    text = _INLINE.sub(r"\\\1", text)
+    text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
+    return text.replace("<", "&lt;").replace(">", "&gt;") or "-"
+
+
+def paragraph(value: Any) -> str:
+    """`cell`, for a line of its own: nor a heading, list item or quote ("1. x" -> "1\\. x", "# x" -> "\\# x")."""
+    text = cell(value)
+    m = _BLOCK_START.match(text)
+    if not m:
+        return text
+    return text[:m.end()] + "\\" + text[m.end():] if m.group(0)[0].isdigit() else "\\" + text
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
@@ -87,7 +107,7 @@ def render_markdown(snapshot: Snapshot) -> str:
             for i, f in enumerate(findings, 1)])
         for i, f in enumerate(findings[:DETAILS_LIMIT], 1):
             r = f.get("resource") or {}
-            out += [f"### {i}. {cell(f.get('code'))} {cell(view.resource_label(r))}", "", cell(f.get("message")), ""]
+            out += [f"### {i}. {cell(f.get('code'))} {cell(view.resource_label(r))}", "", paragraph(f.get("message")), ""]
             if r.get("source"):
                 out += [f"- Source: `{cell(r.get('source'))}`" + (f", field `{cell(r.get('path'))}`" if r.get("path") else "")]
             if f.get("impact"):
