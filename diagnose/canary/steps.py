@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from diagnose.canary.verdict import Period, Thresholds, Verdict, evaluate_periods
+from diagnose.canary.verdict import INSUFFICIENT, ROLLBACK, Period, Thresholds, Verdict, evaluate_periods
 from mesh.config.model import ConfigObject
 from mesh.controlplane.policy import ConfigIndex, subsets
 from mesh.controlplane.registry import fqdn
@@ -180,11 +180,14 @@ def journal_of(backend: Any) -> Any:
 
 
 def judge(rates: Callable[[float, float], pd.DataFrame], objects: list[ConfigObject], root_namespace: str,
-          journal: Any, window_s: float, now: float, th: Thresholds = Thresholds()) -> list[Verdict]:
+          journal: Any, window_s: float, now: float, th: Thresholds = Thresholds(),
+          requests: Callable[[float, float], pd.DataFrame | None] | None = None) -> list[Verdict]:
     """Canary verdicts over [now - window_s, now], cut at the rollout's steps (one rate read per step).
 
     Each verdict's evidence lists the steps (`steps`: requests, candidate share, error rates and p95
-    per step, with the weights then in force) when the window holds more than one."""
+    per step, with the weights then in force) when the window holds more than one. With `requests`
+    (start, end -> the access-log rows), a verdict that would promote or hold is also judged per path
+    (diagnose.canary.paths): a candidate failing on one path only is rolled back."""
     since = now - window_s
     ro = rollout(objects, root_namespace, journal, since, now)
     edges = [since, *ro.boundaries, now]
@@ -195,6 +198,9 @@ def judge(rates: Callable[[float, float], pd.DataFrame], objects: list[ConfigObj
             v.evidence["stable_from"] = "the rollout's first weights (config journal)"
         for s in v.evidence.get("steps") or []:
             s["weights"] = ro.weights_at(v.service, (s["start"] + s["end"]) / 2)
+    if requests is not None and any(v.verdict not in (INSUFFICIENT, ROLLBACK) for v in verdicts):
+        from diagnose.canary import paths
+        paths.apply(verdicts, paths.reader(requests)(since, now), objects, th)
     return verdicts
 
 
