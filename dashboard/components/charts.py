@@ -1,11 +1,15 @@
 """Plotly figures the pages share: golden metrics, breakdowns, trace waterfall, error budget.
 
 Each takes data as the source returns it and only arranges it; no statistics here.
+Plotly reads titles, trace names and category labels as HTML of its own (`<a href>`,
+`<b>`, `<span style>`), and span names carry request paths anyone can send: every text
+that comes from data is escaped here (`_text`), so it shows as written.
 Figures are plain dicts, not `plotly.graph_objects`: building validated figure
 objects cost 50-80 ms each, most of a side-panel click; plotly.js validates anyway.
 """
 from __future__ import annotations
 
+import html
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,13 +20,18 @@ DEPTH_MARK = "\u203a "  # one per level of call depth in the waterfall
 _AXIS = {"gridcolor": "#e5e7eb", "zerolinecolor": "#d1d5db", "linecolor": "#d1d5db"}
 
 
+def _text(value: Any) -> str:
+    """Data as text Plotly shows literally (its `<a href>`/`<b>` markup escaped)."""
+    return html.escape(str(value), quote=False)
+
+
 def _layout(title: str | None = None, height: int = 190, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "margin": {"l": 40, "r": 10, "t": 28, "b": 40}, "height": height, "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff", "font": {"size": 11, "color": "#374151"}, "legend": {"orientation": "h", "y": -0.25},
         "xaxis": dict(_AXIS), "yaxis": dict(_AXIS)}
     if title:
-        layout["title"] = {"text": title, "x": 0.02, "font": {"size": 13}}
+        layout["title"] = {"text": _text(title), "x": 0.02, "font": {"size": 13}}
     for key, value in extra.items():
         layout[key] = {**layout.get(key, {}), **value} if isinstance(value, dict) else value
     return layout
@@ -38,7 +47,7 @@ def _times(series: dict[str, Any]) -> list[str]:
 
 
 def _line(x: list, y: list, name: str, color: str | None = None, **extra: Any) -> dict[str, Any]:
-    trace = {"type": "scatter", "mode": "lines", "x": x, "y": y, "name": name, **extra}
+    trace = {"type": "scatter", "mode": "lines", "x": x, "y": y, "name": _text(name), **extra}
     if color:
         trace["line"] = {"color": color}
     return trace
@@ -74,7 +83,7 @@ def breakdown(counts: dict[str, float], title: str) -> Figure:
     """Horizontal bars of rate per response code (class) or response flag."""
     items = sorted(counts.items(), key=lambda kv: -kv[1])
     colors = [COLORS["failing"] if str(k)[:1] in "45-" or str(k).isalpha() else COLORS["healthy"] for k, _ in items]
-    return {"data": [{"type": "bar", "orientation": "h", "x": [v for _, v in items], "y": [str(k) for k, _ in items],
+    return {"data": [{"type": "bar", "orientation": "h", "x": [v for _, v in items], "y": [_text(k) for k, _ in items],
                       "marker": {"color": colors}}],
             "layout": _layout(title, height=60 + 26 * max(1, len(items)), xaxis={"title": {"text": "req/s"}},
                               yaxis={"type": "category"})}
@@ -86,8 +95,8 @@ def waterfall(spans: list[dict[str, Any]]) -> Figure:
     Tick labels are right-aligned, so call depth shows as a run of markers rather than an indent.
     """
     t0 = min(s["start_time"] for s in spans)
-    labels = [f"{DEPTH_MARK * s.get('depth', 0)}{'(parent missing) ' if s.get('orphan') else ''}"
-              f"{s['service_name']}: {s['name'][:60]} #{i}" for i, s in enumerate(spans)]
+    labels = [_text(f"{DEPTH_MARK * s.get('depth', 0)}{'(parent missing) ' if s.get('orphan') else ''}"
+                    f"{s['service_name']}: {s['name'][:60]} #{i}") for i, s in enumerate(spans)]
     bars = {"type": "bar", "orientation": "h", "y": labels, "x": [s["duration_ms"] for s in spans],
             "base": [(s["start_time"] - t0) * 1000 for s in spans], "customdata": [s["span_id"] for s in spans],
             "marker": {"color": [COLORS["failing"] if s["status_code"] == "ERROR" else "#2563eb" for s in spans]},

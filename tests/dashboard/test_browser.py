@@ -399,3 +399,18 @@ def test_a_click_during_a_refresh_in_flight_keeps_its_panel(browser, ui_server):
     after_click = titles[next(i for i, t in enumerate(titles) if "reviews-v2" in t):]
     assert all("reviews-v2" in t for t in after_click), titles  # the node's panel never came back
     assert "reviews-v2" in text_of(browser, "#panel-title")
+
+
+def test_span_names_in_the_waterfall_are_text_not_plotly_markup(browser, ui_server):
+    """Span names carry request paths anyone can send; Plotly would render `<a href>` in them as a live link."""
+    snap = bookinfo_snapshot()
+    trace_id = snap["spans"][0]["trace_id"]
+    spans = [s for s in snap["spans"] if s["trace_id"] == trace_id]
+    for s in spans:
+        s["name"] = '<a href="https://evil.example/">login</a><b>x</b>'
+    spans[0]["service_name"] = '<span style="font-size:80px">big</span>'
+    ui = ui_server(SnapshotSource(snap))
+    browser.get(f"{ui.url}/traces?trace={trace_id}")
+    wait_until(lambda: len(css(browser, "#tr-waterfall .point path")) == len(spans), 60, what="the span bars")
+    assert not css(browser, "#tr-waterfall a") and not css(browser, "#tr-waterfall [style*='80px']")
+    assert '<a href="https://evil.example/">login</a>' in text_of(browser, "#tr-waterfall")
