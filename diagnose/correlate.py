@@ -394,6 +394,21 @@ def _route_field(snapshot: Any, host: str, what: str, f: Finding | None = None) 
     return None
 
 
+def _rewrite(snapshot: Any, host: str, f: Finding) -> Explanation | None:
+    """Answers the service gives to paths it does not serve: the route the requests matched rewrote their path."""
+    logged = logged_route(snapshot, host, f)
+    candidates = [(vs, i, http) for vs in routes_in_path(snapshot, host, f)
+                  for i, http in enumerate(vs.spec.get("http") or []) if isinstance(http, dict)]
+    if logged is not None:  # the route the requests matched (access log); else any route rewriting the path
+        candidates = [c for c in candidates if c[0] is logged[0] and c[1] == logged[1]]
+    for vs, i, http in candidates:
+        rw = http.get("rewrite")
+        if isinstance(rw, dict) and rw.get("uri") is not None:
+            return Explanation(vs, f"spec/http[{i}]/rewrite/uri", f"the route rewrites the path to "
+                               f"{rw['uri']!r}, which the service does not serve")
+    return None
+
+
 def _no_cluster(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     logged = logged_route(snapshot, host, f)
     for vs in routes_in_path(snapshot, host, f):
@@ -469,6 +484,7 @@ GOVERNS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
     "MS3011": lambda s, h, f: _route_field(s, h, "delay", f),
     "MS3012": _rbac,
     "MS3014": lambda s, h, f: _route_field(s, h, "delay", f),
+    "MS3016": _rewrite,
     "MS3040": lambda s, h, f: _idle_timeout(s, h),
     "MS3041": _mtls_plaintext,
     "MS3042": _rbac,

@@ -1,8 +1,12 @@
-"""Plain 5xx error rate per destination: server errors that no response flag explains.
+"""Plain error answers per destination that no response flag explains: 5xx, and the 4xx a service answers to
+requests it does not serve.
 
 Rows carrying a response flag already have their own finding (response_flags),
-so this rule counts only flag-less 5xx answers, judged per caller side like
+so these rules count only flag-less answers. 5xx are judged per caller side like
 Kiali's health defaults (degraded above `degraded_pct`, failing from `failure_pct`).
+4xx are the caller's own business in small numbers (a missing product); a large
+share of one service's answers from inside the mesh is a route or client that
+asks for the wrong thing (a rewrite to a path the service does not serve).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 from diagnose.findings import Finding
 from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import hurt_by_service
-from diagnose.rules.runtime.traffic import CODE, FLAGS, SIDE, RuntimeContext
+from diagnose.rules.runtime.traffic import CODE, DETAILS, FLAGS, SIDE, SRC, RuntimeContext
 
 
 @dataclass(frozen=True)
@@ -47,4 +51,39 @@ class EdgeErrorRate:
         return out
 
 
-RULES = [EdgeErrorRate()]
+# 4xx that mean something else than "not served": authentication and authorization (their own rules: MS3012, the
+# client side's 403 mirrors them), proxy authentication, request timeout, too many requests (rate limits), and
+# the client closing the request (499)
+NOT_SERVED_EXCLUDED = (401, 403, 407, 408, 429, 499)
+
+
+@dataclass(frozen=True)
+class UpstreamClientErrors:
+    min_share: float = 0.2  # at least this share of the service's answers (to callers in the mesh)
+    min_count: int = 5
+    name: str = "errors.UpstreamClientErrors"
+    description: str = "4xx the destination itself answers (not auth, not rate limits) to a large share of mesh callers"
+    codes: tuple[str, ...] = ("MS3016",)
+
+    def analyze(self, ctx: RuntimeContext) -> list[Finding]:
+        c = ctx.calls
+        if c.empty:
+            return []
+        # the client side's view (what the caller got); requests from outside through a gateway are strangers'
+        # paths (scanners, typos): a gateway's callers are not judged here
+        rows = c[(c[SIDE] == "source") & (c[CODE] >= 400) & (c[CODE] <= 499) & ~c[CODE].isin(NOT_SERVED_EXCLUDED)
+                 & (c[FLAGS] == "-") & (c[DETAILS] == "via_upstream")
+                 & ~c[SRC].astype(str).str.contains("gateway", regex=False)]
+        out = []
+        for hurt in hurt_by_service(ctx, rows, self.min_count):
+            if hurt.share < self.min_share:
+                continue
+            codes = "/".join(sorted(hurt.codes, key=lambda k: -float(hurt.codes[k])))
+            f = make("MS3016", resource=hurt.service_ref(), **hurt.args(), codes=codes, pct=100.0 * hurt.share)
+            f.evidence = hurt.evidence(rule=self.name)
+            f.impact = hurt.impact()
+            out.append(f)
+        return out
+
+
+RULES = [EdgeErrorRate(), UpstreamClientErrors()]

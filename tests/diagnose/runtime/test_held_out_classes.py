@@ -252,3 +252,53 @@ spec:
                requests("ratings-v1", fqdn("ratings"), "listener_tls", 30, reporter="destination"))
     f = next(x for x in diagnose(df, snap, with_config=False) if x.code == "MS3001")
     assert (f.resource.kind, f.resource.name) == ("PeerAuthentication", "ratings-port-strict")
+
+
+# --- answers a service gives to requests it does not serve ------------------------------------------------
+
+DETAILS_REWRITE = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details, namespace: bookinfo}
+spec:
+  hosts: [details]
+  http:
+  - match: [{headers: {x-canary: {exact: "1"}}}]
+    route: [{destination: {host: details, subset: v1}}]
+  - match: [{uri: {prefix: /details}}]
+    rewrite: {uri: /api/v1/details}
+    route: [{destination: {host: details, subset: v1}}]
+"""
+
+
+def answered(code: int, df, route: str | None = None):
+    """The same requests, answered `code` by the destination app itself (no flag, via_upstream)."""
+    out = df.assign(**{s.RESPONSE_CODE: code, s.RESPONSE_CODE_DETAILS: "via_upstream"})
+    return out.assign(**{s.ROUTE_NAME: route}) if route else out
+
+
+def test_a_route_rewriting_to_a_path_the_service_does_not_serve_is_a_route_finding_blaming_the_rewrite():
+    """Every call productpage makes to details comes back 404 from details itself, no flag: no rule saw it (not a
+    5xx, not NR). It is now MS3016 on the edge, blamed on the rewrite of the route the requests matched."""
+    snap = demo_with(DETAILS_REWRITE)
+    df = table(answered(404, requests("productpage-v1", fqdn("details"), "ok", 30), "bookinfo/details.1"),
+               requests("istio-ingressgateway", fqdn("productpage"), "ok", 30))
+    out = diagnose(df, snap)
+    f = next(x for x in out if x.code == "MS3016")
+    assert f.evidence["edge_key"] == fqdn("details") and f.severity == "error"
+    assert (f.resource.kind, f.resource.name, f.resource.path) == ("VirtualService", "details",
+                                                                  "spec/http[1]/rewrite/uri")
+    assert serious(out)[0].root.code == "MS3016"
+
+
+@pytest.mark.parametrize("case", ["a few 404s", "denials mirrored", "rate limited", "from outside"])
+def test_client_errors_that_mean_something_else_raise_no_not_served_finding(case):
+    """A missing item now and then, the client side's plain 403 of an RBAC denial, 429s of a rate limit and
+    strangers' paths through the gateway are not a service asked for what it does not serve."""
+    ok = requests("productpage-v1", fqdn("details"), "ok", 100)
+    bad = {"a few 404s": answered(404, requests("productpage-v1", fqdn("details"), "ok", 5)),
+           "denials mirrored": answered(403, requests("productpage-v1", fqdn("details"), "ok", 60)),
+           "rate limited": answered(429, requests("productpage-v1", fqdn("details"), "ok", 60)),
+           "from outside": answered(404, requests("istio-ingressgateway", fqdn("productpage"), "ok", 60))}[case]
+    out = diagnose(table(ok, bad), demo_with(DETAILS_REWRITE), with_config=False)
+    assert "MS3016" not in {f.code for f in out}
