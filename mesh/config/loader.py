@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mesh.config import limits
-from mesh.config.kinds import BUILD_TOOL_GROUPS, EXCLUDED_NAMESPACES, group_of, is_tool_config
+from mesh.config.kinds import (BUILD_TOOL_GROUPS, EXCLUDED_NAMESPACES, GATEWAY_API, ISTIO_GROUPS, group_of,
+                               is_tool_config)
 from mesh.config.model import ConfigObject, Source
 from mesh.config.namespaces import DEFAULT_NAMESPACE, effective_namespace
 from mesh.config.yamlnodes import YamlDocument, parse_documents
@@ -40,6 +41,10 @@ UNRENDERED_TEMPLATE = "unrendered-template"
 # A template action where YAML would read a value or a key, not inside a quoted string: at a line's start (after
 # indentation and a list dash) or right after `key: `. Unquoted, `{{` opens a flow mapping YAML cannot close.
 _UNQUOTED_ACTION = re.compile(r"^[ \t]*(?:-[ \t]+)?(?:[^\s\"'#{][^:#\"']*:[ \t]+)?\{\{", re.MULTILINE)
+# An action reading one of Helm's built-in objects (the template language's own names, not a chart's).
+_HELM_ACTION = re.compile(r"\{\{-?[^}]*\.(?:Values|Release|Chart|Capabilities|Template|Files)\b")
+# Groups whose objects never carry template actions once rendered (Istio's config kinds, the Gateway API).
+MESH_CONFIG_GROUPS = ISTIO_GROUPS | {GATEWAY_API}
 # Helm chart metadata (Chart.yaml): apiVersion v1/v2 of the chart format, a name and a version, no kind or metadata.
 _CHART_API_VERSIONS = ("v1", "v2")
 
@@ -205,8 +210,10 @@ def _unrendered_template_line(text: str, docs: list[YamlDocument], broken: bool)
 
     Decided by what the actions did to the YAML: an unquoted action where a value or key goes breaks the parse
     (`name: {{ .Release.Name }}`, `{{- if .Values.x }}` lines); a quoted one parses but leaves the object's
-    identity a template (`name: "{{ .Release.Name }}"`). Actions inside string values of a rendered object
-    (Prometheus alert texts, Argo parameters, the injector's own templates in a ConfigMap) are content: left alone.
+    identity a template (`name: "{{ .Release.Name }}"`), or an Istio or Gateway API object's spec reading Helm's
+    built-in objects (`host: "{{ .Release.Name }}.svc"`), which no rendered mesh config holds. Other actions inside
+    string values of a rendered object (Prometheus alert texts, Argo parameters, the injector's own templates in a
+    ConfigMap) are content: left alone.
     """
     if "{{" not in text:
         return 0
@@ -225,7 +232,29 @@ def _unrendered_template_line(text: str, docs: list[YamlDocument], broken: bool)
         for path, value in ident.items():
             if isinstance(value, str) and "{{" in value and "}}" in value:
                 return doc.lines.get(path, doc.line)
+        api = data.get("apiVersion")
+        if isinstance(api, str) and group_of(api) in MESH_CONFIG_GROUPS:
+            found = _helm_value_path(data.get("spec"), "spec")
+            if found:
+                return doc.lines.get(found, doc.line)
     return 0
+
+
+def _helm_value_path(node: Any, path: str) -> str | None:
+    """YAML path of the first string that reads one of Helm's built-in objects (`{{ .Values.x }}`), else None."""
+    if isinstance(node, str):
+        return path if _HELM_ACTION.search(node) else None
+    if isinstance(node, dict):
+        items: Iterable[tuple[str, Any]] = ((f"{path}/{k}", v) for k, v in node.items())
+    elif isinstance(node, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(node))
+    else:
+        return None
+    for sub, value in items:
+        found = _helm_value_path(value, sub)
+        if found:
+            return found
+    return None
 
 
 def _is_chart_metadata(data: dict[str, Any]) -> bool:

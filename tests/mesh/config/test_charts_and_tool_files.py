@@ -58,6 +58,12 @@ HELM_TEMPLATES = {
                     "  name: \"{{ .Release.Name }}\"\nspec: {hosts: [web]}\n", 4),
     "quoted-namespace": ("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
                          "  namespace: '{{ .Release.Namespace }}'\n", 5),
+    # quoted, identity literal, but an Istio object's spec reads Helm's built-in objects: no rendered config does
+    "quoted-spec": ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web}\nspec:\n"
+                    "  hosts: [web]\n  http:\n  - route:\n    - destination:\n"
+                    "        host: \"{{ .Release.Name }}.{{ .Release.Namespace }}.svc.cluster.local\"\n", 9),
+    "quoted-gateway-api": ("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n"
+                           "  hostnames: ['{{ .Values.host }}']\n", 5),
 }
 
 
@@ -79,6 +85,10 @@ def test_an_unrendered_helm_template_is_one_problem_per_file_at_its_first_action
     # the injector's template inside a ConfigMap of a rendered install, lines starting with actions
     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio-sidecar-injector}\ndata:\n  config: |-\n"
     "    {{- if .Values.global.proxy }}\n    policy: enabled\n    {{- end }}\n",
+    # an EnvoyFilter's Lua code: braces that are no template
+    "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: lua}\nspec:\n  configPatches:\n"
+    "  - applyTo: HTTP_FILTER\n    patch:\n      operation: ADD\n      value:\n"
+    "        inline_code: 'local t = {{1, 2}, {3}}'\n",
     # Argo Workflows parameters
     "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: w}\nspec:\n  templates:\n"
     "  - name: echo\n    container: {args: [\"{{inputs.parameters.message}}\"]}\n",
