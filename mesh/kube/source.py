@@ -59,6 +59,7 @@ class KindState:
     # DELETED events whose object could not be read: "removed" (identified by uid or namespace/name and removed),
     # "not_mirrored" (named, but not kept), "relisted" (nothing identified it: the kind was listed again)
     unreadable_deletes: dict[str, int] = field(default_factory=dict)
+    forbidden: bool = False  # an optional kind the credentials may not read (HTTP 403): left out
 
 
 class KubeSource:
@@ -122,6 +123,7 @@ class KubeSource:
                     "malformed_sample": st.malformed_sample,
                     "failed_rounds": st.failed_rounds,
                     "unreadable_deletes": dict(st.unreadable_deletes),
+                    "forbidden": st.forbidden,
                 }
                 for k, st in self.kinds.items()
             }
@@ -152,7 +154,7 @@ class KubeSource:
                     continue
                 if exc.status == 403 and st.info.optional:  # a role without this add-on kind: read the rest
                     with self._lock:
-                        st.version, st.objects = None, {}
+                        st.version, st.objects, st.forbidden = None, {}, True
                         st.last_error = f"{st.info.key}: not readable with these credentials ({exc})"
                     log.info("%s may not be read with these credentials; skipping it", st.info.key)
                     return
@@ -172,7 +174,7 @@ class KubeSource:
                     metas[(o.namespace, o.name)] = item.get("metadata")
             with self._lock:
                 relisted = st.relists > 0
-                st.version, st.resource_version, st.objects = version, rv, objs
+                st.version, st.resource_version, st.objects, st.forbidden = version, rv, objs, False
                 st.relists += 1
                 st.last_error = ""
             if self.journal is not None:

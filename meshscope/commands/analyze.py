@@ -17,6 +17,8 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
+from diagnose.terminal_text import terminal_safe
+
 HELP = "find problems in Istio/Kubernetes config files (VirtualService, DestinationRule, mTLS, ...)"
 LEVELS = ("error", "warning", "info")
 _COLORS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
@@ -97,23 +99,25 @@ def format_line(f: Any, color: bool = False) -> str:
     level = f.severity.capitalize()
     if color:
         level = f"{_COLORS.get(f.severity, '')}{_BOLD}{level}{_RESET}"
-    where = f" ({f.resource.label()})" if f.resource else ""
-    src = f.resource.source if f.resource and f.resource.source else ""
+    # the message, names and file quote the analysed files: their control characters are shown, not obeyed
+    where = f" ({terminal_safe(f.resource.label())})" if f.resource else ""
+    src = terminal_safe(f.resource.source) if f.resource and f.resource.source else ""
     if src:
         src = f"  {_DIM}{src}{_RESET}" if color else f"  {src}"
-    return f"{level} [{f.code}]{where} {f.message}{src}"
+    return f"{level} [{f.code}]{where} {terminal_safe(f.message)}{src}"
 
 
 def _details(f: Any, indent: str, color: bool) -> str:
     """Remediation, related objects and equivalents, indented under a finding (`--verbose`)."""
     dim, reset = (_DIM, _RESET) if color else ("", "")
     lines = []
+    safe = terminal_safe
     if f.remediation:
-        lines.append(f"{indent}fix: {f.remediation}")
+        lines.append(f"{indent}fix: {safe(f.remediation)}")
     for r in f.related:
-        lines.append(f"{indent}{dim}related: {r.label()}{'  ' + r.source if r.source else ''}{reset}")
+        lines.append(f"{indent}{dim}related: {safe(r.label())}{'  ' + safe(r.source) if r.source else ''}{reset}")
     if f.equivalents:
-        lines.append(f"{indent}{dim}same as: {', '.join(f.equivalents)}{reset}")
+        lines.append(f"{indent}{dim}same as: {safe(', '.join(f.equivalents))}{reset}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -130,7 +134,7 @@ def _write_text(findings: list, out: TextIO, color: bool, verbose: bool = False)
         src = f.resource.source if f.resource and f.resource.source else ""
         file = src.rpartition(":")[0] if src.rpartition(":")[2].isdigit() else src
         if file != current:
-            out.write(f"\n{_BOLD}{file or '(no file)'}{_RESET}\n")
+            out.write(f"\n{_BOLD}{terminal_safe(file) if file else '(no file)'}{_RESET}\n")
             current = file
         out.write("  " + format_line(f, color=True) + "\n")
         if verbose:
@@ -181,6 +185,10 @@ def _cluster_objects(kubeconfig: str | None, context: str | None, namespaces: li
     hint = istio_config_hint(status, objects)
     if hint:  # sidecars but no Istio kinds served: an ASM data-plane cluster without KubeAPI access
         print(f"meshscope analyze: {context or 'cluster'}: {hint}", file=sys.stderr)
+    forbidden = sorted(kind for kind, st in status.items() if st.get("forbidden"))
+    if forbidden:  # an add-on kind the role may not read: its checks did not run, and the user should know
+        print(f"meshscope analyze: {context or 'cluster'}: not readable with these credentials, so not analyzed: "
+              f"{', '.join(forbidden)} (grant get/list on them: deploy/kubernetes/rbac.yaml)", file=sys.stderr)
     return objects
 
 

@@ -80,4 +80,20 @@ def test_kinds_of_one_name_in_two_groups_and_a_role_that_may_not_read_an_add_on_
     status = source.status()
     assert status["KubernetesGateway"]["objects"] == 1 and status["Gateway"]["objects"] == 1
     assert status["HTTPRoute"]["version"] is None and "not readable" in status["HTTPRoute"]["last_error"]
+    assert status["HTTPRoute"]["forbidden"] and not status["KubernetesGateway"]["forbidden"]
     assert not [o for o in objects if o.kind == "HTTPRoute"] and not server.failures
+
+
+def test_analyze_says_which_kinds_the_credentials_could_not_read(cluster, capsys):
+    from meshscope.commands.analyze import _cluster_objects
+
+    server, kubeconfig = cluster
+    server.lists.clear()
+    server.lists.update(list_bodies(GATEWAYS))
+    server.failures.append((lambda path: "/httproutes" in path, 403,
+                            {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
+                             "code": 403, "message": "forbidden"}))
+    objects = _cluster_objects(kubeconfig, None, [], "istio-system")
+    assert {o.name for o in objects} == {"edge"}
+    err = capsys.readouterr().err
+    assert "not readable with these credentials, so not analyzed: HTTPRoute (" in err
