@@ -302,6 +302,9 @@ class ClusterBackend:
         missing = sorted(k for k, st in kube_status.items() if not st["version"] and k not in optional)
         if missing:
             progress(f"                    not served by this cluster: {', '.join(missing)}")
+        forbidden = sorted(k for k, st in kube_status.items() if st.get("forbidden"))
+        if forbidden:  # optional kinds the role may not read: their checks cannot run (deploy/kubernetes/rbac.yaml)
+            progress(f"                    not readable with these credentials: {', '.join(forbidden)}")
         hint = self._status["kubernetes"].get("warning")
         if hint:
             progress(f"WARNING             {hint} (serve: --config-kubeconfig)")

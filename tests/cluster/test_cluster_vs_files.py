@@ -97,3 +97,25 @@ def test_analyze_says_which_kinds_the_credentials_could_not_read(cluster, capsys
     assert {o.name for o in objects} == {"edge"}
     err = capsys.readouterr().err
     assert "not readable with these credentials, so not analyzed: HTTPRoute (" in err
+
+
+def test_serve_says_which_kinds_the_credentials_could_not_read(cluster):
+    from meshscope.cluster import ClusterBackend, ClusterOptions
+    from tests.util import free_port
+
+    server, kubeconfig = cluster
+    server.lists.clear()
+    server.lists.update(list_bodies(GATEWAYS))
+    server.failures.append((lambda path: "/httproutes" in path, 403,
+                            {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
+                             "code": 403, "message": "forbidden"}))
+    said: list[str] = []
+    be = ClusterBackend(ClusterOptions(prometheus_url=f"http://127.0.0.1:{free_port()}", prometheus_timeout=1,
+                                       kubeconfig=kubeconfig, debounce_s=0.2))
+    be.start(progress=said.append)
+    try:
+        assert any(line.strip() == "not readable with these credentials: HTTPRoute" for line in said), said
+        assert not any("not served by this cluster" in line and "GRPCRoute" in line for line in said)
+        assert be.status()["kubernetes"]["state"] == "ok"
+    finally:
+        be.stop()
