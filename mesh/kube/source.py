@@ -136,11 +136,13 @@ class KubeSource:
         return self.objects()
 
     def _keep(self, obj: ConfigObject) -> bool:
+        """Whether the namespace selection keeps an object; cluster-scoped ones (a GatewayClass) belong to every
+        selection, Namespaces to their own."""
         if self.namespaces is None:
             return True
         if obj.kind == "Namespace":
             return obj.name in self.namespaces
-        return obj.namespace in self.namespaces
+        return obj.namespace is None or obj.namespace in self.namespaces
 
     def _relist(self, st: KindState) -> None:
         versions = (st.version,) if st.version else st.info.versions

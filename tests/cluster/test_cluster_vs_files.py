@@ -119,3 +119,17 @@ def test_serve_says_which_kinds_the_credentials_could_not_read(cluster):
         assert be.status()["kubernetes"]["state"] == "ok"
     finally:
         be.stop()
+
+
+def test_a_namespace_selection_keeps_cluster_scoped_kinds(cluster):
+    """`-n web` keeps the cluster-scoped GatewayClass its Gateways name (it belongs to no namespace)."""
+    from mesh.kube import KubeSource, api_client
+
+    server, kubeconfig = cluster
+    server.lists.clear()
+    cls = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "istio"},
+           "spec": {"controllerName": "istio.io/gateway-controller"}}
+    other = {**GATEWAYS[0], "metadata": {"name": "elsewhere", "namespace": "other"}}
+    server.lists.update(list_bodies([*GATEWAYS, cls, other]))
+    kept = {(o.kind, o.name) for o in KubeSource(api_client(kubeconfig), namespaces=["web"]).list_all()}
+    assert ("GatewayClass", "istio") in kept and ("Gateway", "edge") in kept and ("Gateway", "elsewhere") not in kept
