@@ -198,7 +198,8 @@ class LiveSource:
 
         snap = self.backend.snapshot()
         verdicts = judge(self.backend.rates, list(snap.objects), snap.mesh_config.root_namespace,
-                         journal_of(self.backend), window_s, time.time())
+                         journal_of(self.backend), window_s, time.time(),
+                         requests=getattr(self.backend, "requests", None))  # per-path check (access logs)
         findings = findings_of(verdicts, list(snap.objects), snap.mesh_config.root_namespace)
         return {"window_s": window_s, "verdicts": [v.to_dict() for v in verdicts],
                 "findings": [f.to_dict() for f in findings]}

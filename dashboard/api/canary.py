@@ -30,7 +30,7 @@ def register(server: Flask, source: DataSource) -> None:
 
         snap = backend.snapshot()
         verdicts = judge(backend.rates, list(snap.objects), snap.mesh_config.root_namespace, journal_of(backend),
-                         window, time.time())
+                         window, time.time(), requests=getattr(backend, "requests", None))  # per-path check
         findings = findings_of(verdicts, list(snap.objects), snap.mesh_config.root_namespace)
         return {"window_s": window, "verdicts": [v.to_dict() for v in verdicts],
                 "findings": [f.to_dict() for f in findings]}
