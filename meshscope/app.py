@@ -147,7 +147,8 @@ class Stack:
             extra = combine_extra(crashes.finding_source(self.backend),  # crash loops are findings
                                   canary_live.finding_source(self.backend.rates, self.backend.snapshot,
                                                              journal=lambda: journal_of(self.backend),
-                                                             pairs=getattr(self.backend, "serving_pairs", None)))
+                                                             pairs=getattr(self.backend, "serving_pairs", None),
+                                                             requests=getattr(self.backend, "requests", None)))
             sources = LiveSources(requests=self._requests, rates=self.backend.rates, snapshot=self.backend.snapshot,
                                   extra=extra)  # and so are canaries to roll back or promote
             backend_version = getattr(self.backend, "data_version", None)  # None: evaluate every cycle

@@ -96,7 +96,8 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
                    clock: Callable[[], float] = time.monotonic,
                    journal: Callable[[], Any] | None = None, newcomer_s: float = 6 * 3600.0,
                    prime_s: float = 3600.0, observe_s: float = 30.0,
-                   pairs: Callable[[float, float], set[tuple[str, str]]] | None = None) -> Callable[[float], list[Finding]]:
+                   pairs: Callable[[float, float], set[tuple[str, str]]] | None = None,
+                   requests: Callable[[float, float], Any] | None = None) -> Callable[[float], list[Finding]]:
     """A live loop `extra` source: fn(now) -> canary findings (MS5010 roll back, MS5011 promote).
 
     Without a weighted route the verdicts (a read of the whole window per step) are computed only while a
@@ -109,7 +110,10 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
     `pairs(span, end)`: the (destination service, version) label pairs of the request counters a `rates(span,
     end)` read would cover, or a superset (the bundled store: ~6 ms instead of ~60 ms for the rate frame). When
     every pair is one `seen` knows already, the observation could change nothing and the rate frame is not read
-    (#18: the observation was ~0.7 % of a core on the idle demo)."""
+    (#18: the observation was ~0.7 % of a core on the idle demo).
+
+    `requests(start, end)`: the access-log rows, when the source has them: a verdict that would promote or
+    hold is then also judged per path (diagnose.canary.paths), read only while such a verdict exists."""
     cache: dict[str, Any] = {"at": float("-inf"), "found": []}
     seen = Newcomers(window_s, newcomer_s)
 
@@ -146,7 +150,7 @@ def finding_source(rates: Callable[..., Any], snapshot: Callable[[], Any], windo
             if not seen.candidates(now):
                 cache["found"] = []
                 return []
-        verdicts = judge(read, objects, root, journal() if journal else None, window_s, now, th)
+        verdicts = judge(read, objects, root, journal() if journal else None, window_s, now, th, requests=requests)
         if frames and hosts:
             seen.observe(frames[-1], now)  # the latest step: what serves now
         live = []
