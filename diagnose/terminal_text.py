@@ -8,6 +8,7 @@ Each such character is written as a visible escape instead (`\\x1b`, `\\n`, `\\u
 """
 from __future__ import annotations
 
+import logging
 import re
 
 # C0 and C1 controls, DEL, Unicode line/paragraph separators and the bidi embedding/override/isolate marks
@@ -25,3 +26,13 @@ def _shown(m: re.Match[str]) -> str:
 def terminal_safe(text: str) -> str:
     """`text` with every control character written as a visible escape (printable text unchanged)."""
     return _UNSAFE.sub(_shown, text)
+
+
+class SafeFormatter(logging.Formatter):
+    """A log formatter whose message part shows control characters as escapes: a logged value (a target's
+    error text, an API server's answer) cannot add a forged line or repaint the terminal. A traceback, added
+    after the message, keeps its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = terminal_safe(record.message)
+        return super().formatMessage(record)

@@ -90,7 +90,9 @@ def _setup_logging(verbose: bool) -> None:
     from mesh.kube import KubeError
 
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("  [%(asctime)s] %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    from diagnose.terminal_text import SafeFormatter  # logged values show control characters, never obey them
+
+    handler.setFormatter(SafeFormatter("  [%(asctime)s] %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     if not verbose:
         def expected(record: logging.LogRecord) -> bool:
             exc = record.exc_info[1] if record.exc_info else None

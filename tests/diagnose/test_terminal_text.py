@@ -54,3 +54,22 @@ def test_printable_text_is_unchanged():
     text = "VirtualService bookinfo/reviews: 90 % → v2, ñ, 日本"
     assert terminal_safe(text) == text
     assert terminal_safe("a\tb\x7f") == "a\\tb\\x7f"
+
+
+def test_serve_log_lines_cannot_be_forged(capfd):
+    """A logged value (a scrape target's error text, an API server's answer) cannot add a line or repaint."""
+    import logging
+
+    from meshscope.commands.serve import _setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        _setup_logging(False)
+        logging.getLogger("meshscope.test").warning("scrape of %s failed: %s", "http://127.0.0.1:15090",
+                                                    "bad\n  [00:00:00] ERROR meshscope: forged\x1b[2J")
+        err = capfd.readouterr().err
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert err.count("\n") == 1 and "\x1b" not in err and "\\n  [00:00:00] ERROR meshscope: forged\\x1b[2J" in err
