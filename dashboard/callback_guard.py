@@ -3,8 +3,8 @@
 Dash reads the body with `request.get_json()` and indexes into it, so a body that is not a
 callback request (a list, a string, `{}`, inputs that are not objects, JSON nested past the
 interpreter's limit) raised inside Dash: a 500 and a logged traceback per request, which any
-local user could repeat to flood the log. The envelope is checked here first; the values inside
-it are the callbacks' own business.
+local user could repeat to flood the log. The envelope is checked here first, on the body Flask
+decodes once and keeps for Dash (no second parse); the values inside it are the callbacks' own business.
 """
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ import json
 from typing import Any
 
 from flask import Flask, Response, request
-
-from mesh.config.limits import InputLimitError, loads_json
+from werkzeug.exceptions import HTTPException
 
 CALLBACK_PATH = "/_dash-update-component"
-MAX_BODY = 4 * 1024 * 1024  # as the server's own body limit
 
 
 def _bindings_problem(name: str, value: Any) -> str | None:
@@ -32,14 +30,8 @@ def _bindings_problem(name: str, value: Any) -> str | None:
     return None
 
 
-def envelope_problem(body: bytes) -> str | None:
-    """Why `body` is not a Dash callback request, or None when its shape is one."""
-    try:
-        doc = loads_json(body, "the callback request", MAX_BODY)
-    except InputLimitError as exc:
-        return str(exc)
-    except ValueError as exc:
-        return f"the callback request is not JSON: {str(exc)[:120]}"
+def envelope_problem(doc: Any) -> str | None:
+    """Why the decoded body `doc` is not a Dash callback request, or None when its shape is one."""
     if not isinstance(doc, dict):
         return "the callback request must be a JSON object"
     if not isinstance(doc.get("output"), str):
@@ -57,6 +49,17 @@ def envelope_problem(body: bytes) -> str | None:
     return None
 
 
+def _decoded() -> tuple[Any, int, str | None]:
+    """(body, 0, None), decoded once by Flask and kept in its cache for Dash's own `get_json()`; else
+    (None, status, why). The server bounds the body's size (4 MiB)."""
+    try:
+        return request.get_json(), 0, None
+    except RecursionError:
+        return None, 400, "the callback request nests too deeply to decode"
+    except HTTPException as exc:  # not JSON (400), not declared JSON (415)
+        return None, exc.code or 400, f"the callback request is not JSON ({exc.name})"
+
+
 def install_callback_guard(server: Flask) -> None:
     """Refuse malformed callback requests with a JSON 400 before Dash reads them (after the access checks)."""
 
@@ -64,7 +67,9 @@ def install_callback_guard(server: Flask) -> None:
     def check_callback_envelope():  # noqa: ANN202 - Flask hook
         if request.path != CALLBACK_PATH or request.method != "POST":
             return None
-        problem = envelope_problem(request.get_data(cache=True))
+        doc, status, problem = _decoded()
+        if problem is None:
+            problem, status = envelope_problem(doc), 400
         if problem is None:
             return None
-        return Response(json.dumps({"error": problem}), status=400, mimetype="application/json")
+        return Response(json.dumps({"error": problem}), status=status, mimetype="application/json")
