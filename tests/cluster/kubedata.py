@@ -34,10 +34,12 @@ VIA_REPLICASET = {"Deployment": "apps/v1", "Rollout": "argoproj.io/v1alpha1"}
 DIRECT_OWNERS = {"StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
 
 
-def pods_for(owner: dict, rv: int) -> tuple[dict | None, dict]:
+def pods_for(owner: dict, rv: int, native: bool = False) -> tuple[dict | None, dict]:
     """The ReplicaSet (for a Deployment or an Argo Rollout; None for a StatefulSet or DaemonSet) and one Pod the
     controllers would create, with what Istio's injector adds unless the template opts out
-    (`sidecar.istio.io/inject: "false"` as a label or annotation)."""
+    (`sidecar.istio.io/inject: "false"` as a label or annotation). `native`: the injector's native-sidecar mode
+    (Istio's default since 1.27 on Kubernetes 1.29+, ASM's on ACK 1.30+; `sidecar.istio.io/nativeSidecar`
+    decides per pod): istio-proxy is an init container that keeps running (`restartPolicy: Always`)."""
     meta = owner["metadata"]
     kind = owner.get("kind", "Deployment")
     template = copy.deepcopy(owner["spec"]["template"])
@@ -59,11 +61,16 @@ def pods_for(owner: dict, rv: int) -> tuple[dict | None, dict]:
     spec = copy.deepcopy(template.get("spec") or {})
     pod_labels = {**labels, "service.istio.io/canonical-name": labels.get("app", meta["name"])}
     annotations = {**(tmeta.get("annotations") or {})}
+    native = {"true": True, "false": False}.get(str(annotations.get("sidecar.istio.io/nativeSidecar")), native)
     if not opt_out:
-        spec["containers"] = list(spec.get("containers") or []) + [{
-            "name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0", "args": ["proxy", "sidecar"],
-            "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}]}]
-        spec["initContainers"] = [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.24.0"}]
+        proxy = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0", "args": ["proxy", "sidecar"],
+                 "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}]}
+        init = [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.24.0"}]
+        if native:
+            spec["initContainers"] = init + [{**proxy, "restartPolicy": "Always"}] + list(spec.get("initContainers") or [])
+        else:
+            spec["containers"] = list(spec.get("containers") or []) + [proxy]
+            spec["initContainers"] = init + list(spec.get("initContainers") or [])
         pod_labels["security.istio.io/tlsMode"] = "istio"
         annotations.update({"sidecar.istio.io/status": SIDECAR_STATUS, "prometheus.io/scrape": "true",
                             "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus"})
@@ -74,7 +81,7 @@ def pods_for(owner: dict, rv: int) -> tuple[dict | None, dict]:
     return rs, pod
 
 
-def list_bodies(docs: Iterable[dict[str, Any]], resource_version: int = 1000) -> dict[str, dict]:
+def list_bodies(docs: Iterable[dict[str, Any]], resource_version: int = 1000, native: bool = False) -> dict[str, dict]:
     """`{collection path: list body}` for every kind meshscope reads (empty lists for absent kinds)."""
     by_kind: dict[str, list[dict]] = {k.key: [] for k in KINDS}
     for doc in docs:
@@ -83,7 +90,7 @@ def list_bodies(docs: Iterable[dict[str, Any]], resource_version: int = 1000) ->
         if kind in VIA_REPLICASET or kind in DIRECT_OWNERS:
             template = (doc.get("spec") or {}).get("template") if isinstance(doc.get("spec"), dict) else None
             if isinstance(template, dict) and isinstance(doc.get("metadata"), dict) and doc["metadata"].get("namespace"):
-                rs, pod = pods_for(doc, resource_version)
+                rs, pod = pods_for(doc, resource_version, native)
                 if rs is not None:
                     by_kind["ReplicaSet"].append(rs)
                 by_kind["Pod"].append(pod)

@@ -36,12 +36,14 @@ def serious(findings) -> Counter:
 
 @pytest.mark.parametrize("name", list(SETS))
 def test_a_set_read_from_a_cluster_is_judged_as_from_its_files(cluster, name, caplog):
+    """Every other set is injected in the native-sidecar mode (istio-proxy an init container that keeps running,
+    Istio's default since 1.27), the rest classically: both injector modes over the corpus at the cost of one."""
     server, kubeconfig = cluster
     entry = SETS[name]
     loaded = load_paths([ROOT / "files" / f for f in entry["files"]] + [INSTALL],
                         default_namespace=entry.get("namespace", DEFAULT_NAMESPACE))
     server.lists.clear()
-    server.lists.update(list_bodies([o.raw for o in loaded.objects]))
+    server.lists.update(list_bodies([o.raw for o in loaded.objects], native=list(SETS).index(name) % 2 == 1))
     with caplog.at_level(logging.ERROR):
         objects = load_cluster_objects(kubeconfig)
     from_files, from_cluster = serious(analyze(Snapshot(loaded.objects))), serious(analyze(Snapshot(objects)))
@@ -133,3 +135,25 @@ def test_a_namespace_selection_keeps_cluster_scoped_kinds(cluster):
     server.lists.update(list_bodies([*GATEWAYS, cls, other]))
     kept = {(o.kind, o.name) for o in KubeSource(api_client(kubeconfig), namespaces=["web"]).list_all()}
     assert ("GatewayClass", "istio") in kept and ("Gateway", "edge") in kept and ("Gateway", "elsewhere") not in kept
+
+
+def test_a_native_sidecar_is_a_sidecar(cluster):
+    """A pod whose istio-proxy is a native sidecar (an init container with restartPolicy Always) is in the mesh
+    as one with a classic istio-proxy container is, also where nothing else says so (injected through a pod-level
+    revision label, its namespace unlabelled): it was read as a pod without a sidecar."""
+    from mesh.config import Snapshot
+    from mesh.kube import KubeSource, api_client
+
+    server, kubeconfig = cluster
+    app = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}},
+           {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "apps"},
+            "spec": {"selector": {"matchLabels": {"app": "api"}},
+                     "template": {"metadata": {"labels": {"app": "api", "istio.io/rev": "canary"}},
+                                  "spec": {"containers": [{"name": "api", "image": "api:1"}]}}}}]
+    for native in (False, True):
+        server.lists.clear()
+        server.lists.update(list_bodies(app, native=native))
+        snap = Snapshot(KubeSource(api_client(kubeconfig)).list_all())
+        (pod,) = [w for w in snap.workloads() if w.kind == "Pod"]
+        assert pod.has_proxy and snap.in_mesh(pod), f"native={native}"
+        assert [c["name"] for c in pod.containers] == ["api", "istio-proxy"]
