@@ -53,7 +53,7 @@ def workload_of(obj: ConfigObject) -> Workload | None:
                        if isinstance(meta.get("annotations"), dict) else {})
     containers = spec.get("containers") if isinstance(spec.get("containers"), list) else []
     # native sidecars (init containers that keep running, `restartPolicy: Always`) run beside the app: Istio injects
-    # istio-proxy so by default since 1.27 on Kubernetes 1.29+ (ASM on ACK 1.30+)
+    # istio-proxy so by default since 1.27 on Kubernetes 1.29+ (ASM offers it on ACK 1.30+)
     inits = spec.get("initContainers") if isinstance(spec.get("initContainers"), list) else []
     containers = [*containers, *(c for c in inits if isinstance(c, dict) and c.get("restartPolicy") == "Always")]
     sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"

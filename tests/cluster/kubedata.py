@@ -38,7 +38,7 @@ def pods_for(owner: dict, rv: int, native: bool = False) -> tuple[dict | None, d
     """The ReplicaSet (for a Deployment or an Argo Rollout; None for a StatefulSet or DaemonSet) and one Pod the
     controllers would create, with what Istio's injector adds unless the template opts out
     (`sidecar.istio.io/inject: "false"` as a label or annotation). `native`: the injector's native-sidecar mode
-    (Istio's default since 1.27 on Kubernetes 1.29+, ASM's on ACK 1.30+; `sidecar.istio.io/nativeSidecar`
+    (Istio's default since 1.27 on Kubernetes 1.29+, offered by ASM on ACK 1.30+; `sidecar.istio.io/nativeSidecar`
     decides per pod): istio-proxy is an init container that keeps running (`restartPolicy: Always`)."""
     meta = owner["metadata"]
     kind = owner.get("kind", "Deployment")
