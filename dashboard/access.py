@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import html
 import ipaddress
+from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, redirect, request
@@ -193,7 +194,7 @@ def install_guards(server: Flask, token: str | None, bind_host: str = "127.0.0.1
         return None
 
 
-def install_access(server: Flask, token: str | None) -> None:
+def install_access(server: Flask, token: str | None, known_outputs: Callable[[], Collection[str]] | None = None) -> None:
     """Add the token check and the login route; no-op checks when `token` is None (loopback use)."""
 
     @server.route("/login", methods=["GET", "POST"])
@@ -220,4 +221,4 @@ def install_access(server: Flask, token: str | None) -> None:
                                 headers={"WWW-Authenticate": 'Bearer realm="meshscope"'})
             return login_page(request.full_path.rstrip("?"))
 
-    install_callback_guard(server)  # after the token: bodies of unauthenticated requests are not parsed
+    install_callback_guard(server, known_outputs)  # after the token: bodies of unauthenticated requests are not parsed

@@ -81,7 +81,7 @@ def create_app(source: DataSource, token: str | None = None, refresh_s: float = 
     ctx = AppContext(refresh_s=refresh_s)
     server = app.server
     install_guards(server, token, bind_host, allowed_hosts)
-    install_access(server, token)
+    install_access(server, token, known_outputs=lambda: app.callback_map)  # a callback request for any other: 404
     install_selfmetrics(server)
     register_api(server, source)
     routes = {p.PATH: p for p in PAGES}

@@ -9,6 +9,7 @@ decodes once and keeps for Dash (no second parse); the values inside it are the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from typing import Any
 
 from flask import Flask, Response, request
@@ -60,8 +61,11 @@ def _decoded() -> tuple[Any, int, str | None]:
         return None, exc.code or 400, f"the callback request is not JSON ({exc.name})"
 
 
-def install_callback_guard(server: Flask) -> None:
-    """Refuse malformed callback requests with a JSON 400 before Dash reads them (after the access checks)."""
+def install_callback_guard(server: Flask, known_outputs: Callable[[], Collection[str]] | None = None) -> None:
+    """Refuse malformed callback requests with a JSON 400 before Dash reads them (after the access checks).
+
+    `known_outputs` gives the app's registered callback outputs (Dash's `callback_map`): a request for
+    any other output is refused here too (Dash raised KeyError on it: a 500)."""
 
     @server.before_request
     def check_callback_envelope():  # noqa: ANN202 - Flask hook
@@ -70,6 +74,8 @@ def install_callback_guard(server: Flask) -> None:
         doc, status, problem = _decoded()
         if problem is None:
             problem, status = envelope_problem(doc), 400
+        if problem is None and known_outputs is not None and doc["output"] not in known_outputs():
+            problem, status = f"output: no callback updates {doc['output'][:200]!r}", 404
         if problem is None:
             return None
         return Response(json.dumps({"error": problem}), status=status, mimetype="application/json")

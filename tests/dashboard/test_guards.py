@@ -155,6 +155,15 @@ def test_malformed_callback_requests_get_a_400_not_a_traceback(servers, body, ca
     assert not [rec for rec in caplog.records if rec.exc_info]
 
 
+def test_a_callback_for_an_output_no_callback_updates_is_a_404(servers, caplog):
+    with caplog.at_level("ERROR"):
+        r = httpx.post(servers[0].url + "/_dash-update-component", headers={"X-Meshscope-CSRF": "1"},
+                       json={"output": "nope.children", "outputs": {"id": "nope", "property": "children"},
+                             "inputs": [], "changedPropIds": []})
+    assert r.status_code == 404 and "nope.children" in r.json()["error"]
+    assert not [rec for rec in caplog.records if rec.exc_info]
+
+
 def test_api_json_bodies_are_bounded(servers):
     ui = servers[0]
     r = httpx.post(ui.url + "/api/v1/impact", content="[" * 100_000 + "]" * 100_000,
