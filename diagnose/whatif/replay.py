@@ -34,6 +34,7 @@ from mesh.controlplane.registry import Workload, fqdn, services_from, workloads_
 
 DRY_RUN = "istio.io/dry-run"
 MTLS, AUTHZ, UNREADY, SHIFT = "mtls_strict", "authz_deny", "no_ready_workload", "shift"
+ONTO_FAILING = "shift_onto_failing"  # a route moving traffic onto destinations that fail today
 NOT_JUDGED = "not_judged"  # a change of a kind the replay does not model: the edges it governs are at risk
 _EDGE_COLS = ["s_ns", "s_wl", "principal", "mtls", "d_host", "d_ns", "d_wl", "d_app", "d_ver"]
 
@@ -164,7 +165,16 @@ class _Side:
         self.services = {s.hostname: s for s in services_from(objects)}
         self.sidecars: set[tuple[str, str]] = set()  # callers seen reporting as a source: they have a sidecar
         self.tls_memo: dict[tuple, tuple[str, ConfigObject | None]] = {}
+        self._by_ns: dict[str, list[Workload]] | None = None
         self._rbac: dict[int, dict[str, Any]] = {}
+
+    def in_namespace(self, ns: str) -> list[Workload]:
+        """The workloads of one namespace (indexed on first use)."""
+        if self._by_ns is None:
+            self._by_ns = {}
+            for w in self.workloads.values():
+                self._by_ns.setdefault(w.namespace, []).append(w)
+        return self._by_ns.get(ns, [])
 
     def workload(self, ns: str, name: str, app: str, version: str) -> Workload:
         w = self.workloads.get((ns, name))
@@ -317,7 +327,13 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
             return memo["rows"]
     _server_side(edges, before, after, report, requests)
     _dr_tls(edges, before, after, report)
-    _routes(edges, before, after, report)
+    memo: dict[str, Any] = {}
+
+    def failing(namespaces: set[str]) -> dict[tuple[str, str], tuple[float, float]]:  # once, on first need
+        if "f" not in memo:
+            memo["f"] = _failing_shares(rates, namespaces)
+        return memo["f"]
+    _routes(edges, before, after, report, failing)
     report.impacts.extend(unjudged.at_risk(edges, live, after_objs, after.workloads, root_namespace, _ref, EdgeImpact,
                                            NOT_JUDGED))
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
@@ -838,7 +854,41 @@ def match_state(matches: Any, client_ns: str, labels: dict[str, str] | None, por
     return best, ", ".join(sorted(set(unknown)))
 
 
-def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
+def _failing_shares(rates: pd.DataFrame, namespaces: set[str]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(requests/s, share answered 5xx) per destination workload (namespace, name) of `namespaces`, as its
+    sidecar reported. The namespace filter comes first: only the few rows of the routed hosts are decoded."""
+    if schema.RESPONSE_CODE not in rates.columns or schema.REPORTER not in rates.columns:
+        return {}
+    d = rates[rates[schema.DESTINATION_WORKLOAD_NAMESPACE].isin(namespaces)]
+    d = d[(d[schema.METRIC] == schema.ISTIO_REQUESTS_TOTAL) & (d[schema.REPORTER].astype(str) == "destination")]
+    if d.empty:
+        return {}
+    code = d[schema.RESPONSE_CODE].astype(str).astype("category")
+    five = np.asarray([str(c).startswith("5") for c in code.cat.categories], dtype=bool)[code.cat.codes.to_numpy()]
+    rps = pd.to_numeric(d[schema.RATE], errors="coerce").fillna(0.0).to_numpy()
+    f = pd.DataFrame({"ns": d[schema.DESTINATION_WORKLOAD_NAMESPACE].astype(str).to_numpy(),
+                      "wl": d[schema.DESTINATION_WORKLOAD].astype(str).to_numpy(), "rps": rps, "bad": np.where(five, rps, 0.0)})
+    g = f.groupby(["ns", "wl"], sort=False)[["rps", "bad"]].sum()
+    return {k: (float(r), float(b) / float(r)) for k, r, b in zip(g.index, g["rps"], g["bad"]) if r > 0}
+
+
+def _failing_share(side: _Side, host: str, subset: str | None, client_ns: str,
+                   failing: dict[tuple[str, str], tuple[float, float]]) -> float | None:
+    """The share of requests the workloads behind host/subset answer 5xx today (rate-weighted); None unobserved."""
+    svc = side.services.get(host)
+    if svc is None:
+        return None
+    labels = dict(svc.selector)
+    if subset:
+        labels.update(dict(subsets(side.index.destination_rule(host, client_ns, svc.namespace))).get(subset) or {})
+    seen = [failing[(w.namespace, w.name)] for w in side.in_namespace(svc.namespace)
+            if (w.namespace, w.name) in failing and all(w.labels.get(k) == v for k, v in labels.items())]
+    total = sum(r for r, _ in seen)
+    return sum(r * b for r, b in seen) / total if total > 0 else None
+
+
+def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport,
+            failing: Callable[[set[str]], dict[tuple[str, str], tuple[float, float]]] | None = None) -> None:
     """Route changes per (client, host): traffic sent to nothing ready, and traffic shifted. Matches the
     metrics can judge (caller labels/namespace, port, gateways) are applied; requests a route matches
     only by path/headers/method are reported "at risk" (certain=False) with the whole edge's rate."""
@@ -880,6 +930,9 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
         _maybe_routes(report, s_ns, s_wl, host, rps, before, after, bb[:-1], ba[:-1])
         moved = {k: (share_a.get(k, 0.0) - share_b.get(k, 0.0)) * rps for k in set(share_a) | set(share_b)}
         moved = {k: round(v, 6) for k, v in moved.items() if abs(v) > 1e-9}
+        if moved and failing is not None:
+            nss = {svc.namespace for h in changed for svc in (after.services.get(h), before.services.get(h)) if svc}
+            _shift_onto_failing(report, s_ns, s_wl, host, rps, rb, ra, before, after, lambda: failing(nss), ref)
         if moved:
             observed = rows.groupby("d_wl")["rps"].sum().to_dict()
             report.impacts.append(EdgeImpact(
@@ -887,6 +940,39 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
                 "the default route's destinations change: " + ", ".join(f"{k} {v:+.2f} rps" for k, v in sorted(moved.items()))
                 + f" (observed today: {', '.join(f'{w} {v:.2f} rps' for w, v in sorted(observed.items()))})",
                 ref, shift=moved))
+
+
+def _shift_onto_failing(report: ImpactReport, s_ns: str, s_wl: str, host: str, rps: float, rb: list, ra: list,
+                        before: _Side, after: _Side, failing: Callable[[], dict], ref: dict[str, Any] | None) -> None:
+    """A shift onto destinations that fail today: the moved requests would fail as those do (their observed 5xx
+    share), less what failed where they came from. An estimate from today's behaviour, so at risk, not certain;
+    a destination with no traffic today is not judged (its share is unknown)."""
+    memo = failing()
+    if not memo:
+        return
+    exp_b = exp_a = 0.0
+    worst = []
+    for side, routes, sign in ((before, rb, -1), (after, ra, 1)):
+        for h, sub, sh in routes:
+            if sh <= 0:
+                continue
+            f = _failing_share(side, h, sub, s_ns, memo)
+            if f is None:
+                if sign > 0 and side.ready(h, sub, s_ns) is None:
+                    return  # a ready destination never observed: no basis for an estimate
+                continue
+            if sign < 0:
+                exp_b += sh * f
+            else:
+                exp_a += sh * f
+                if f > 0:
+                    worst.append(f"{sh:.0%} to {h}{'/' + sub if sub else ''}, which answers {f:.1%} of its requests 5xx today")
+    extra = (exp_a - exp_b) * rps
+    if extra > 1e-9 and exp_a - exp_b >= 0.005:
+        report.impacts.append(EdgeImpact(
+            ONTO_FAILING, f"{s_ns}/{s_wl}", host, host, rps, extra,
+            f"the route would send {'; '.join(worst)}: {exp_a:.1%} of this edge's requests would fail as they do "
+            f"there (was {exp_b:.1%})", ref, certain=False))
 
 
 def _service_port(side: _Side, host: str) -> int | None:

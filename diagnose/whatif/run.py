@@ -12,7 +12,7 @@ import pandas as pd
 
 from diagnose.catalog import make
 from diagnose.findings import Finding, ResourceRef
-from diagnose.whatif.replay import AUTHZ, MTLS, NOT_JUDGED, SHIFT, UNREADY, ImpactReport, predict
+from diagnose.whatif.replay import AUTHZ, MTLS, NOT_JUDGED, ONTO_FAILING, SHIFT, UNREADY, ImpactReport, predict
 from mesh.config.model import ConfigObject
 
 DEFAULT_WINDOW_S = 3600.0
@@ -70,7 +70,8 @@ def impact(live: list[ConfigObject], files: list[tuple[str, str]], rates: pd.Dat
                    root_namespace=root_namespace, trust_domain=trust_domain, requests=requests)
 
 
-_CODES = {MTLS: "MS5001", AUTHZ: "MS5002", UNREADY: "MS5003", SHIFT: "MS5004", NOT_JUDGED: "MS5007"}
+_CODES = {MTLS: "MS5001", AUTHZ: "MS5002", UNREADY: "MS5003", SHIFT: "MS5004", NOT_JUDGED: "MS5007",
+          ONTO_FAILING: "MS5008"}
 
 
 def findings_of(report: ImpactReport) -> list[Finding]:
