@@ -168,13 +168,16 @@ def _relation(change: dict[str, Any], scope: dict[str, Any],
     return 1, 0, hidden or "elsewhere"
 
 
-def _net_nil(changes: list[dict[str, Any]]) -> dict[int, str]:
+def _net_nil(changes: list[dict[str, Any]], seen_since: float | None = None) -> dict[int, str]:
     """Changes whose object was back as it was when the window's last change was made: id(change) -> why.
 
     Per object, the content before its first change and after its last one are
     compared (a change and its revert); a delete and a create of the same kind
     and namespace with the same content are a rename. Too-large entries carry
-    no content and are never judged nil."""
+    no content and are never judged nil. Nor is a sequence that began after the
+    finding was first seen (`seen_since`): the state it returned to is one the
+    finding already lived in, so a fault cleared and applied again is the cause
+    of the episode it reopened, not nothing."""
     by_obj: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for ch in changes:
         by_obj.setdefault((ch.get("kind") or "", ch.get("namespace") or "", ch.get("name") or ""), []).append(ch)
@@ -184,6 +187,8 @@ def _net_nil(changes: list[dict[str, Any]]) -> dict[int, str]:
     for (kind, ns, _), chs in by_obj.items():
         chs.sort(key=lambda c: (float(c.get("time") or 0.0), c.get("seq") or 0))
         if any(c.get("too_large") for c in chs):
+            continue
+        if seen_since is not None and float(chs[0].get("time") or 0.0) >= seen_since:
             continue
         first, last = chs[0].get("before"), chs[-1].get("after")
         if first == last and len(chs) > 1:
@@ -225,7 +230,8 @@ def rank(finding: dict[str, Any], changes: list[dict[str, Any]], onset: float | 
         t = float(ch.get("time") or 0.0)
         if onset - lookback_s <= t <= onset + AFTER_ONSET_S:
             window.append(ch)
-    nil = _net_nil(window)
+    seen = finding.get("first_seen")
+    nil = _net_nil(window, float(seen) if isinstance(seen, (int, float)) and seen < onset else None)
     scored = []
     for ch in window:
         t = float(ch.get("time") or 0.0)

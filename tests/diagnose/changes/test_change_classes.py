@@ -123,3 +123,19 @@ def test_an_object_of_another_namespace_naming_the_host_counts_only_where_it_is_
                                               (10, "VirtualService", "shop", "reviews-for-shop", vs)])
         top = rank(_finding(T0 + 40), j2.query())[0]
         assert top["ref"] == "VirtualService shop/reviews-for-shop" and top["likely_cause"], (export, top)
+
+
+def test_a_fault_cleared_and_applied_again_causes_the_episode_it_reopens(tmp_path):
+    """Back to an earlier state is no net change only if the finding never lived in that state: here the fault
+    was there (the finding seen) before it was cleared, so applying it again is the cause of the new episode."""
+    bad_dr = {**DR_REVIEWS, "trafficPolicy": {"tls": {"mode": "DISABLE"}}}
+    j = _journal(tmp_path, [(0, "DestinationRule", "bookinfo", "reviews", bad_dr),  # the fault
+                            (30, "DestinationRule", "bookinfo", "reviews", DR_REVIEWS),  # cleared: resolved
+                            (60, "DestinationRule", "bookinfo", "reviews", bad_dr),  # applied again
+                            *[(61 + i, *n[1:]) for i, n in enumerate(NOISE)]])
+    seen_before = {**_finding(T0 + 70), "first_seen": T0 + 5, "opened_at": T0 + 70}
+    ranked = rank(seen_before, j.query(since=T0 + 20), onset=T0 + 70)  # the reopening's own window
+    assert ranked[0]["ref"] == "DestinationRule bookinfo/reviews" and ranked[0]["likely_cause"], ranked
+    # the same sequence before a finding first seen after it: the object ends as it began, so it is inert
+    ranked = rank(_finding(T0 + 70), j.query(since=T0 + 20), onset=T0 + 70, top=10)
+    assert all(r["tier"] == 0 for r in ranked if r["ref"] == "DestinationRule bookinfo/reviews"), ranked
