@@ -42,6 +42,9 @@ ROOT_NAMESPACE = "istio-system"  # Istio's default meshConfig.rootNamespace
 # Kinds whose object without a selector applies to every workload of its namespace (of the mesh in the root one).
 NAMESPACE_WIDE_KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Sidecar",
                                   "EnvoyFilter", "Telemetry", "WasmPlugin"})
+# a cluster's journal keys a kind by its API (mesh/kube: the Gateway API's Gateway is KubernetesGateway), findings
+# by the kind the object's YAML says
+KIND_AS_FINDINGS_NAME_IT = {"KubernetesGateway": "Gateway"}
 OP_WORDS = {"create": "created", "update": "changed", "delete": "deleted"}
 
 
@@ -131,7 +134,7 @@ def _relation(change: dict[str, Any], scope: dict[str, Any],
               root_namespace: str = ROOT_NAMESPACE) -> tuple[int, int, str]:
     """(tier, specificity inside the tier, why) of one change against one finding."""
     kind, ns, name = change.get("kind") or "", change.get("namespace") or "", change.get("name") or ""
-    if (kind, ns, name) in scope["refs"]:
+    if (kind, ns, name) in scope["refs"] or (KIND_AS_FINDINGS_NAME_IT.get(kind), ns, name) in scope["refs"]:
         return 4, 2, "the finding's own object"
     if kind == "Service" and (name, ns or None) in scope["hosts"]:
         return 4, 1, "the finding's service"

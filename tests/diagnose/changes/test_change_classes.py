@@ -139,3 +139,13 @@ def test_a_fault_cleared_and_applied_again_causes_the_episode_it_reopens(tmp_pat
     # the same sequence before a finding first seen after it: the object ends as it began, so it is inert
     ranked = rank(_finding(T0 + 70), j.query(since=T0 + 20), onset=T0 + 70, top=10)
     assert all(r["tier"] == 0 for r in ranked if r["ref"] == "DestinationRule bookinfo/reviews"), ranked
+
+
+def test_a_gateway_api_gateway_journaled_by_a_cluster_is_the_finding_own_object(tmp_path):
+    """mesh/kube journals the Gateway API's Gateway as KubernetesGateway (apart from Istio's Gateway of the same
+    name); a finding names it by the kind its YAML says. Either way the change is the finding's own object."""
+    gw = {"gatewayClassName": "istio", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}
+    j = _journal(tmp_path, [(0, "KubernetesGateway", "bookinfo", "public", gw), *NOISE])
+    finding = {**_finding(T0 + 40), "resource": {"kind": "Gateway", "name": "public", "namespace": "bookinfo"}}
+    ranked = rank(finding, j.query())
+    assert ranked[0]["ref"] == "KubernetesGateway bookinfo/public" and ranked[0]["tier"] == 4, ranked
