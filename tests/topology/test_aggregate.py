@@ -158,3 +158,173 @@ def test_edge_cases_empty_graph_and_bad_level():
     assert aggregate([], []).nodes == []
     with pytest.raises(ValueError, match="unknown level"):
         aggregate([{"id": "a"}], [], "cluster")
+
+
+# --- differential: the vectorised roll-up equals the session-13 start's, record for record ---------------------
+
+HEALTHS = ("healthy", "healthy", "healthy", "idle", "failing", "degraded", "na")
+
+
+def random_graph(seed: int, sizes: tuple[int, ...], n_edges: int, odd: bool = False, dense_pair: bool = False):
+    """Nodes in namespaces of `sizes` workloads (a few apps each, some versions), plus the unknown source, an
+    egress node, a box, a config node and edges to nodes not in the list. `odd` mixes in what saved snapshots
+    may carry: missing and null fields (ends too), numbers as strings or ints, unknown health words, empty codes.
+    `dense_pair` sends every edge between the first two namespaces (tens of thousands over one aggregate edge)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    nodes = [{"id": "unknown-src", "type": "unknown", "namespace": "unknown", "name": "unknown", "health": "na",
+              "rps_in": 0.0, "rps_out": 3.0},
+             {"id": "egress", "type": "service", "namespace": "", "name": "PassthroughCluster", "health": "healthy",
+              "rps_in": 1.0, "rps_out": 0.0},
+             {"id": "box-1", "type": "box", "namespace": "ns0", "app": "a0", "name": "a0", "health": "na"},
+             {"id": "cfg-1", "type": "config", "namespace": "ns0", "name": "VirtualService ns0/a0", "health": "na"}]
+    spans = []  # (first node index, count) per namespace
+    for k, size in enumerate(sizes):
+        spans.append((len(nodes), size))
+        n_apps = max(1, size // 4)
+        for i in range(size):
+            app = f"a{int(rng.integers(n_apps))}"
+            rps = float(np.round(rng.exponential(5.0), 3)) if rng.random() > 0.2 else 0.0
+            node = {"id": f"wl-{k}-{i}", "type": "workload", "namespace": f"ns{k}", "app": app,
+                    "name": f"{app}-v{i % 3}", "health": HEALTHS[int(rng.integers(len(HEALTHS)))], "rps_in": rps,
+                    "rps_out": float(np.round(rng.exponential(3.0), 3)),
+                    "error_pct": float(np.round(rng.random() * 30, 1)) if rng.random() > 0.6 else 0.0,
+                    "outsider": bool(rng.random() > 0.9)}
+            if k == 0 and i < 3:
+                node["parent"] = "box-1"
+            if odd:
+                roll = rng.random()
+                if roll < 0.05:
+                    del node["app"]
+                elif roll < 0.1:
+                    node["app"], node["name"] = "", ""
+                elif roll < 0.15:
+                    node["rps_in"] = str(rps)
+                elif roll < 0.2:
+                    node["error_pct"] = None
+                elif roll < 0.25:
+                    node["health"] = "weird"
+                elif roll < 0.3:
+                    node["rps_in"] = int(rps)
+                elif roll < 0.33:
+                    del node["outsider"]
+            nodes.append(node)
+    ids = [n["id"] for n in nodes]
+
+    def member(ns: int) -> str:
+        first, size = spans[ns]
+        return ids[first + int(rng.integers(size))]
+
+    edges = []
+    for j in range(n_edges):
+        if dense_pair:
+            src, dst = member(0), member(1)
+        else:
+            roll = rng.random()
+            src = "unknown-src" if roll < 0.05 else ("ghost" if roll < 0.06 else member(int(rng.integers(len(sizes)))))
+            dst = "egress" if roll > 0.97 else member(int(rng.integers(len(sizes))))
+        rps = 0.0 if rng.random() < 0.15 else float(np.round(rng.exponential(2.0), 4))
+        err = float(np.round(rng.random() * 60, 1)) if rng.random() < 0.3 else 0.0
+        mtls = [None, 0.0, 100.0, float(np.round(rng.random() * 100, 1))][int(rng.integers(4))]
+        health = "idle" if rps == 0 else ("failing" if err > 20 else ("degraded" if err > 5 else "healthy"))
+        lat = [None if rng.random() < 0.2 else float(np.round(rng.exponential(40.0), 3)) for _ in range(3)]
+        edge = {"id": f"e{j}", "source": src, "target": dst, "protocol": ["http", "grpc", "tcp"][int(rng.integers(3))],
+                "rps": rps, "error_pct": err, "p50_ms": lat[0], "p95_ms": lat[1], "p99_ms": lat[2], "mtls_pct": mtls,
+                "mtls_state": "mismatch" if rng.random() < 0.05 else ("none" if mtls is None else "partial"),
+                "health": health, "codes": {"2xx": round(rps * (1 - err / 100), 6), "5xx": round(rps * err / 100, 6)},
+                "flags": {"UF": round(rps * err / 100, 6)} if err else {}}
+        if odd:
+            roll = rng.random()
+            if roll < 0.05:
+                edge["codes"] = None
+            elif roll < 0.1:
+                del edge["protocol"]
+            elif roll < 0.15:
+                edge["rps"] = str(rps)
+            elif roll < 0.2:
+                edge["mtls_pct"], edge["mtls_state"] = None, None
+            elif roll < 0.25:
+                edge["codes"] = {"2xx": int(rps), 404: "0.5"}
+            elif roll < 0.3:
+                del edge["health"]
+            elif roll < 0.33:
+                edge["error_pct"] = None
+            elif roll < 0.34:
+                edge["source"] = None
+            elif roll < 0.35:
+                del edge["target"]
+        edges.append(edge)
+    return nodes, edges
+
+
+def same(new, old) -> None:
+    """Equal record for record, in the same order, with the same keys in the same order and bit-equal numbers."""
+    import json
+
+    assert new.group_of == old.group_of
+    assert json.dumps(new.internal) == json.dumps(old.internal)
+    assert len(new.nodes) == len(old.nodes) and len(new.edges) == len(old.edges)
+    for got, want in zip(new.nodes, old.nodes):
+        assert json.dumps(got) == json.dumps(want)
+    for got, want in zip(new.edges, old.edges):
+        assert json.dumps(got) == json.dumps(want)
+
+
+def views(nodes, seed: int, big: bool) -> list[tuple[str, tuple[str, ...]]]:
+    """Both levels with no expansion, one namespace, an app (opens its namespace too), two at once, and one the
+    graph lacks; a big graph (kept cheap) its namespace view, its largest namespace opened, and its app view."""
+    import random
+
+    if big:
+        return [("namespace", ()), ("namespace", ("agg:ns:ns0",)), ("app", ())]
+    rnd = random.Random(seed)
+    namespaces = sorted({n["namespace"] for n in nodes if n.get("type") == "workload"})
+    apps = sorted({f"agg:app:{n['namespace']}/{n.get('app') or n.get('name') or n['id']}" for n in nodes
+                   if n.get("type") == "workload"})
+    ns = namespace_id(rnd.choice(namespaces))
+    expand = [(), (ns,), (rnd.choice(apps),), (ns, rnd.choice(apps)), ("agg:ns:nowhere",)]
+    return [(level, e) for level in ("namespace", "app") for e in expand]
+
+
+DIFFERENTIAL = {  # name: (seed, namespace sizes, edges, odd, dense pair)
+    "small-mixed": (1, (1, 2, 7, 30), 200, False, False),
+    "odd-fields": (2, (1, 3, 12, 40, 5), 600, True, False),
+    "one-big-namespace": (3, (5_000, 1, 40), 10_000, False, False),
+    "dense-pair": (4, (300, 200), 20_000, False, True),
+    "odd-dense": (5, (60, 1, 90), 3_000, True, True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DIFFERENTIAL))
+def test_vectorised_rollup_equals_the_reference(case):
+    from tests.topology.aggregate_reference import aggregate as reference
+
+    seed, sizes, n_edges, odd, dense = DIFFERENTIAL[case]
+    nodes, edges = random_graph(seed, sizes, n_edges, odd, dense)
+    # an edge with no source or target is drawn and counted nowhere (the reference raised a TypeError on one)
+    whole = [e for e in edges if e.get("source") is not None and e.get("target") is not None]
+    assert len(whole) < len(edges) or not odd
+    for level, expand in views(nodes, seed, big=len(edges) > 5_000):
+        same(aggregate(nodes, edges, level, expand), reference(nodes, whole, level, expand))
+
+
+def test_vectorised_rollup_equals_the_reference_on_a_built_graph(mesh):
+    from tests.topology.aggregate_reference import aggregate as reference
+
+    nodes, edges = mesh
+    for level, expand in (("namespace", ()), ("namespace", ("agg:ns:ns2",)), ("app", ("agg:app:ns3/svc9",))):
+        same(aggregate(nodes, edges, level, expand), reference(nodes, edges, level, expand))
+
+
+def test_repeated_node_ids_and_edges_without_an_end_are_no_traceback():
+    """Saved snapshots are checked for edge ends, not for unique ids: a repeated id resolves to its last record
+    (as `group_of` does); an edge with no source or target is drawn and counted nowhere (both raised before)."""
+    nodes, edges = random_graph(6, (3, 4), 40)
+    nodes.append(dict(nodes[-1], rps_in=2.0))  # ns1's last workload twice
+    edges.append({"id": "dangling", "source": None, "target": nodes[-1]["id"], "protocol": "http", "rps": 3.0})
+    rolled = aggregate(nodes, edges)
+    assert rolled.group_of[nodes[-1]["id"]] == namespace_id("ns1")
+    assert "dangling" not in {e["id"] for e in rolled.edges}
+    inside = sum(rate for group in rolled.internal.values() for rate in group.values())
+    assert sum(e["rps"] for e in rolled.edges) + inside == pytest.approx(sum(e["rps"] for e in edges[:-1]))
