@@ -379,15 +379,24 @@ def routes_in_path(snapshot: Any, host: str, f: Finding | None) -> list[Any]:
 
 
 def _route_field(snapshot: Any, host: str, what: str, f: Finding | None = None) -> Explanation | None:
-    """A VirtualService route for `host` with a `timeout` or a `fault` (abort/delay)."""
+    """A VirtualService route for `host` with a timer that fired (`timeout`, `retries.perTryTimeout`) or a `fault`
+    (abort/delay)."""
     logged = logged_route(snapshot, host, f) if f is not None else None
     candidates = [(vs, i, http or {}) for vs in routes_in_path(snapshot, host, f)
                   for i, http in enumerate(vs.spec.get("http") or [])]
     if logged is not None:  # the route the requests matched (access log) before any other with the field
         candidates.sort(key=lambda c: (c[0] is not logged[0] or c[1] != logged[1]))
+    # which timer fired: Envoy's details say `upstream_per_try_timeout` for a retry policy's per-try timeout (no
+    # route timeout needed), `response_timeout` for the route's; the one named first, the other after
+    per_try = "per_try" in _top(f.evidence, "response_code_details") if f is not None else False
     for vs, i, http in candidates:
-        if what == "timeout" and http.get("timeout"):
-            return Explanation(vs, f"spec/http[{i}]/timeout", f"route timeout {http['timeout']}")
+        if what == "timeout":
+            retries = http.get("retries") if isinstance(http.get("retries"), dict) else {}
+            timers = [("timeout", http.get("timeout"), "route timeout"),
+                      ("retries/perTryTimeout", retries.get("perTryTimeout"), "per-try timeout")]
+            for path, value, label in (timers[::-1] if per_try else timers):
+                if value:
+                    return Explanation(vs, f"spec/http[{i}]/{path}", f"{label} {value}")
         fault = http.get("fault") or {}
         if what in ("abort", "delay") and isinstance(fault.get(what), dict):
             return Explanation(vs, f"spec/http[{i}]/fault/{what}", f"fault injection ({what})")

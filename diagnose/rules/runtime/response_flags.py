@@ -97,8 +97,15 @@ def _uc_other(c: pd.DataFrame) -> pd.Series:
         has_flag(c[FLAGS], "UR") | has_flag(c[FLAGS], "LR")
 
 
+# URX says only that the retries ran out; the cause is the last attempt's, named by its own flag when it has one
+# (a per-try timeout logs "UT,URX", a reset "UC,URX"): then it is that flag's finding, not a connect failure
+LAST_ATTEMPT_CAUSES = r"(?:^|,)(?:UT|UC|UR|UO|UH|LR|NC)(?:,|$)"
+
+
 def _connect(c: pd.DataFrame) -> pd.Series:
-    return has_flag(c[FLAGS], "UF") | has_flag(c[FLAGS], "URX")
+    """Connect failures: UF, or URX when no other flag names why the last attempt failed."""
+    retried_out = has_flag(c[FLAGS], "URX") & ~c[FLAGS].str.contains(LAST_ATTEMPT_CAUSES, regex=True)
+    return has_flag(c[FLAGS], "UF") | retried_out
 
 
 def _first_flag(flags: tuple[str, ...]) -> Callable[[Hurt, RuntimeContext], dict[str, Any]]:

@@ -302,3 +302,43 @@ def test_client_errors_that_mean_something_else_raise_no_not_served_finding(case
            "from outside": answered(404, requests("istio-ingressgateway", fqdn("productpage"), "ok", 60))}[case]
     out = diagnose(table(ok, bad), demo_with(DETAILS_REWRITE), with_config=False)
     assert "MS3016" not in {f.code for f in out}
+
+
+# --- which timer fired ---------------------------------------------------------------------------------
+
+REVIEWS_RETRIES = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    timeout: 2s
+    route: [{destination: {host: reviews, subset: v2}}]
+  - timeout: 5s
+    retries: {attempts: 1, perTryTimeout: 0.1s}
+    route: [{destination: {host: reviews}}]
+"""
+
+
+@pytest.mark.parametrize("details, path", [
+    ("upstream_per_try_timeout", "spec/http[1]/retries/perTryTimeout"),
+    ("response_timeout", "spec/http[1]/timeout"),
+])
+def test_a_timeout_blames_the_timer_envoy_says_fired_on_the_route_the_requests_matched(details, path):
+    """A retry policy's per-try timeout fails requests by itself (504 UT, `upstream_per_try_timeout`), with or
+    without a route timeout beside it. (Before: only `http[].timeout` was read: a per-try timeout alone blamed
+    nothing, and beside a route timeout the route's was blamed.)"""
+    snap = demo_with(REVIEWS_RETRIES + "---\n" + DELAYED_RATINGS)
+    timed_out = requests("productpage-v1", fqdn("reviews"), "timeout", 20, duration_ms=200)
+    # the last try's timeout after the retries ran out: Envoy adds URX, which alone would mean a connect failure
+    df = table(timed_out.assign(**{s.RESPONSE_CODE_DETAILS: details, s.ROUTE_NAME: "bookinfo/reviews.1",
+                                   s.RESPONSE_FLAGS: "UT,URX"}),
+               requests("productpage-v1", fqdn("reviews"), "ok", 40),
+               requests("reviews-v2", fqdn("ratings"), "fault_delay", 40, duration_ms=300))
+    out = diagnose(df, snap)
+    f = next(x for x in out if x.code == "MS3008")
+    assert (f.resource.kind, f.resource.name, f.resource.path) == ("VirtualService", "reviews", path)
+    assert "MS3003" not in {x.code for x in out}  # retries that ran out on timeouts are no connect failure
+    assert serious(out)[0].root.code == "MS3008"
