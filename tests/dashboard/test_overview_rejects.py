@@ -46,3 +46,37 @@ def test_a_collector_that_refused_nothing_says_so(monkeypatch):
     monkeypatch.setattr(selfmetrics, "malformed_by_reason", lambda source=None: {})
     section = by_id(_page(), "ov-rejects")
     assert "No telemetry refused" in text(section)
+
+
+def test_refusal_counts_read_their_counter_alone_with_the_registrys_figures():
+    """The Overview asks the refusal counts once per source kind per request: reading them must not run the
+    registry's other collectors (the per-thread CPU one reads /proc for every thread: 85 % of the Overview's CPU
+    at 50 rps), and must give what the whole registry (what /metrics serves) says."""
+    from dashboard.components.ingest_rejects import SOURCES
+
+    calls = []
+
+    class Spy:
+        def collect(self):
+            calls.append(1)
+            return []
+
+    spy = Spy()
+    selfmetrics.REGISTRY.register(spy)
+    calls.clear()  # registering collects once to learn the names
+    try:
+        selfmetrics.reject_errors("exposition", "http://127.0.0.1:1/x", parse_exposition(HOSTILE).errors)
+        _page()
+        by_source = {src: selfmetrics.malformed_by_reason(src) for src in SOURCES}
+        total = selfmetrics.malformed_total()
+        assert calls == []
+    finally:
+        selfmetrics.REGISTRY.unregister(spy)
+    whole = {}
+    for metric in selfmetrics.REGISTRY.collect():
+        for s in metric.samples:
+            if s.name == "meshscope_collector_malformed_total":
+                key = (s.labels["source"], s.labels["reason"])
+                whole[key] = whole.get(key, 0.0) + s.value
+    assert whole and {(src, r): n for src, got in by_source.items() for r, n in got.items()} == whole
+    assert total == sum(whole.values())
