@@ -347,9 +347,7 @@ class LiveSource:
         """The open findings and the incidents they form, of one state (the Overview's cards and incident list).
 
         Grouping findings into incidents cost the Overview a third of its layout time per request; it is done
-        once per laid-out state, like the layout itself. Both are the kept ones, shared by every caller: read
-        them, never change them (the Overview only reads; a deep copy of each cost half of an Overview request's
-        CPU once its refusal counts stopped reading /proc). `findings()` hands out copies."""
+        once per laid-out state, like the layout itself. Each caller gets its own copies."""
         from diagnose.incidents import incidents_of_dicts
 
         fkey = (("status", "open"),)
@@ -360,7 +358,7 @@ class LiveSource:
             memo = (found, incidents_of_dicts(found))
             with self._lock:
                 self._incidents[fkey] = memo
-        return found, memo[1]
+        return copy.deepcopy(found), copy.deepcopy(memo[1])
 
     def _laid_out_findings(self, fkey: tuple, read: bool = True) -> list[dict[str, Any]]:
         """The layout of the current state for a filter set (`read`: a request's, which keeps it refreshed)."""

@@ -80,28 +80,3 @@ def test_refusal_counts_read_their_counter_alone_with_the_registrys_figures():
                 whole[key] = whole.get(key, 0.0) + s.value
     assert whole and {(src, r): n for src, got in by_source.items() for r, n in got.items()} == whole
     assert total == sum(whole.values())
-
-
-def test_the_overview_only_reads_the_shared_findings_and_incidents():
-    """A live source hands the Overview its kept open findings and incidents, shared by every request (a copy
-    each was half of a request's CPU): rendering must leave them as they were, and draw what copies would draw."""
-    import copy
-    import json
-
-    from plotly.utils import PlotlyJSONEncoder
-
-    from diagnose.incidents import incidents_of_dicts
-
-    class Shared(SnapshotSource):
-        def open_findings_and_incidents(self):
-            return self.kept
-
-    source = Shared(bookinfo_snapshot())
-    found = source.findings({"status": "open"})
-    source.kept = (found, incidents_of_dicts(found))
-    assert found and source.kept[1]
-    before = copy.deepcopy(source.kept)
-    shared = json.dumps(overview.layout(source, SimpleNamespace(refresh_s=5.0), {}), cls=PlotlyJSONEncoder)
-    assert source.kept == before  # nothing changed in place
-    source.kept = copy.deepcopy(before)
-    assert json.dumps(overview.layout(source, SimpleNamespace(refresh_s=5.0), {}), cls=PlotlyJSONEncoder) == shared
