@@ -328,3 +328,15 @@ def test_repeated_node_ids_and_edges_without_an_end_are_no_traceback():
     assert "dangling" not in {e["id"] for e in rolled.edges}
     inside = sum(rate for group in rolled.internal.values() for rate in group.values())
     assert sum(e["rps"] for e in rolled.edges) + inside == pytest.approx(sum(e["rps"] for e in edges[:-1]))
+
+
+@pytest.mark.parametrize("level", ["namespace", "app"])
+def test_vectorised_rollup_equals_the_reference_on_degenerate_graphs(level):
+    """No edges; only ungrouped nodes; every edge between ends that are no node; every namespace opened."""
+    from tests.topology.aggregate_reference import aggregate as reference
+
+    nodes, edges = random_graph(7, (3, 5), 30)
+    ghost = [dict(e, source="ghost", target="ghost2") for e in edges]
+    for n, e, expand in ((nodes, [], ()), (nodes[:2], edges[:3], ()), (nodes, ghost, ()),
+                         (nodes, edges, ("agg:ns:ns0", "agg:ns:ns1"))):
+        same(aggregate(n, e, level, expand), reference(n, e, level, expand))
