@@ -9,9 +9,7 @@ requests to made-up paths cannot add series to meshscope's own /metrics.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -21,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from collector import selfmetrics
 from collector.sources.otlp import OtlpReceiver
 from collector.store import TelemetryStore
-from tests.util import wait_until
+from tests.util import BodyServer, wait_until
 
 
 def _traces() -> bytes:
@@ -73,28 +71,14 @@ def attack_page():
     """A server on another origin (another port, as any site could be) serving the attack page."""
     pages: dict[str, bytes] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = pages.get(self.path, b"")
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server = BodyServer(pages.get, content_type="text/html")
 
     def serve(rx_url: str) -> str:
         pages["/otlp.html"] = ATTACK.format(rx=rx_url, traces=json.dumps(list(_traces())),
                                             logs=json.dumps(list(_logs()))).encode()
-        return f"http://127.0.0.1:{httpd.server_address[1]}/otlp.html"
+        return f"{server.url}/otlp.html"
     yield serve
-    httpd.shutdown()
-    httpd.server_close()
+    server.close()
 
 
 @pytest.mark.browser

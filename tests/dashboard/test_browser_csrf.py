@@ -8,15 +8,13 @@ still renders through Dash's callbacks (CSP and the origin checks let it).
 """
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from dashboard.sample import bookinfo_snapshot
 from dashboard.snapshot_source import SnapshotSource
-from tests.util import wait_until
+from tests.util import BodyServer, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -61,28 +59,14 @@ def attacker():
     """A web server on another origin serving the attack page; `attacker(ui_url)` returns its URL."""
     pages: dict[str, bytes] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = pages.get(self.path, b"")
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server = BodyServer(pages.get, content_type="text/html")
 
     def serve(ui_url: str) -> str:
         pages["/attack.html"] = ATTACK.format(ui=ui_url, scenario=SCENARIO).encode()
-        return f"http://127.0.0.1:{httpd.server_address[1]}/attack.html"
+        return f"{server.url}/attack.html"
     serve.pages = pages  # other pages a test serves beside it
     yield serve
-    httpd.shutdown()
-    httpd.server_close()
+    server.close()
 
 
 def test_a_page_on_another_origin_cannot_apply_a_fault(browser, ui_server, attacker):
