@@ -36,7 +36,6 @@ def _entries(browser):
 
 
 def test_timeline_diff_filters_and_escaping(browser, changes_ui):
-    browser.get_log("browser")  # the shared browser keeps earlier tests' console lines until read
     browser.get(changes_ui.url + "/changes")
     wait_until(lambda: len(_entries(browser)) == 3, timeout=30, what="three change entries")
     assert "watch expired (410 Gone)" in browser.find_element(By.CSS_SELECTOR, ".change-gap").text

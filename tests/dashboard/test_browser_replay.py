@@ -56,7 +56,6 @@ def _state(browser) -> tuple[int | None, float | None, str]:
 def test_replay_autoplay_draws_every_slice_in_order_pauses_and_stops_at_the_end(browser, ui_server):
     source = SlowHistory(bookinfo_snapshot())
     ui = ui_server(source, refresh_s=1.0)
-    browser.get_log("browser")  # the shared browser keeps earlier tests' console lines until read
     browser.get(ui.url + "/topology")  # the default 5 min window: ten 30 s slices
     wait_until(lambda: cy(browser, "cy.nodes().length") > 0, 60, what="the graph")
     assert _state(browser)[0] == replay.STEPS and "Play" in _state(browser)[2]

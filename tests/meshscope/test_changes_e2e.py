@@ -204,7 +204,6 @@ def test_diff_mode_replay_timeline_and_chart_markers_in_chromium(stack, browser,
     from tests.dashboard.browser_helpers import FIND_CY, cy, text_of
 
     mesh_config.apply(_objects(SAME_NAMESPACE, "same.yaml"), who="meshscope apply -f same.yaml")
-    browser.get_log("browser")  # drop earlier tests' lines
     # over 5 minutes, the window the diff compares (its default): the replay's slices span it too, so the change
     # made above is still inside them however long this page takes to load (a 1-min replay had lost it when the
     # notes took 57 s at load 45)
