@@ -75,8 +75,12 @@ def _resolved(view: dict[str, Any] | None, result: GraphResult) -> View:
     view = view or {}
     collapse = view.get("collapse") or "auto"
     if collapse == "auto":
-        size = sum(1 for e in result.elements if "source" not in e["data"] and e["data"].get("type") != "box")
-        collapse = "namespace" if size > threshold() and not view.get("focus") else "none"
+        nodes = [e["data"] for e in result.elements if "source" not in e["data"] and e["data"].get("type") != "box"]
+        if len(nodes) <= threshold() or view.get("focus"):
+            collapse = "none"
+        else:  # namespaces, or within one namespace (a one-namespace mesh, a namespace filter) its apps
+            spans = {d.get("namespace") for d in nodes if d.get("namespace") not in (None, "", "unknown")}
+            collapse = "namespace" if len(spans) > 1 else "app"
     expand = tuple(view.get("expand") or ())
     if view.get("reveal") and collapse != "none":
         expand = tuple(sorted(set(expand) | set(_revealed(view["reveal"], result))))

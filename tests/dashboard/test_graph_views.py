@@ -29,6 +29,22 @@ def test_auto_groups_only_above_the_threshold(source, monkeypatch):
     assert graph_views.threshold() == graph_views.DEFAULT_THRESHOLD
 
 
+def test_one_namespace_above_the_threshold_opens_grouped_by_app(monkeypatch):
+    """Within one namespace (a one-namespace mesh, or a namespace filter) grouping by namespace would draw a single
+    node: the page opens with the namespace's apps as aggregates instead."""
+    snap = synthetic_snapshot(120, seed=3, namespaces=1)
+    for i, node in enumerate(snap["graphs"]["workload"]["nodes"]):  # 40 apps of three versions each
+        node["app"] = f"app-{i // 3}"
+    one = SnapshotSource(snap)
+    monkeypatch.setenv("MESHSCOPE_AGGREGATE_ABOVE", "100")
+    shown, key = graph_views.apply(one, one.graph(), graph_views.initial({}))
+    assert ids(shown) == {graph_views.app_id("ns-0", f"app-{i}") for i in range(40)} and key != "workload"
+    # several namespaces still open by namespace
+    many = SnapshotSource(synthetic_snapshot(120, seed=3, namespaces=4))
+    shown, _ = graph_views.apply(many, many.graph(), graph_views.initial({}))
+    assert ids(shown) == {graph_views.namespace_id(f"ns-{i}") for i in range(4)}
+
+
 def test_a_highlight_opens_the_groups_holding_it(source):
     full = source.graph()
     edge = next(e["data"] for e in full.elements if "source" in e["data"])
