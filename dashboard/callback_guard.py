@@ -18,16 +18,24 @@ from werkzeug.exceptions import HTTPException
 CALLBACK_PATH = "/_dash-update-component"
 
 
+MAX_BINDING_DEPTH = 3  # a binding list, pattern-matching callbacks' list per wildcard, and one more to spare
+
+
 def _bindings_problem(name: str, value: Any) -> str | None:
-    """`inputs`/`state`/`outputs`: {id, property} objects, or lists of them (pattern-matching callbacks)."""
-    items = value if isinstance(value, list) else [value]
-    for i, item in enumerate(items):
-        if isinstance(item, list):
-            problem = _bindings_problem(f"{name}[{i}]", item)
-            if problem:
-                return problem
-        elif not (isinstance(item, dict) and "id" in item and isinstance(item.get("property"), str)):
-            return f"{name}[{i}]: expected an object with `id` and `property`"
+    """`inputs`/`state`/`outputs`: {id, property} objects, or lists of them (pattern-matching callbacks).
+
+    Walked without recursion: a body nested just short of the JSON decoder's limit would otherwise raise
+    RecursionError here (the 500 and traceback this module exists to prevent)."""
+    stack = [(name, value if isinstance(value, list) else [value], 1)]
+    while stack:
+        where, items, depth = stack.pop()
+        for i, item in enumerate(items):
+            if isinstance(item, list):
+                if depth >= MAX_BINDING_DEPTH:
+                    return f"{where}[{i}]: lists nested deeper than {MAX_BINDING_DEPTH}"
+                stack.append((f"{where}[{i}]", item, depth + 1))
+            elif not (isinstance(item, dict) and "id" in item and isinstance(item.get("property"), str)):
+                return f"{where}[{i}]: expected an object with `id` and `property`"
     return None
 
 

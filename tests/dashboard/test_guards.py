@@ -139,6 +139,9 @@ def test_made_up_methods_add_no_metric_series(servers):
 
 @pytest.mark.parametrize("body", [
     "[" * 100_000 + "]" * 100_000,  # past the interpreter's nesting limit
+    # just under the decoder's limit: it decodes, so the envelope's own walk must not recurse that deep
+    '{"output": "a.children", "inputs": ' + "[" * 980 + "]" * 980 + "}",
+    '{"output": "a.children", "inputs": [[[[{"id": "x", "property": "value"}]]]]}',  # deeper than any callback
     "[]", '"x"', "null", "{}", '{"output": 1}', "not json", b"\xff\xfe{",
     '{"output": "a.children", "inputs": {"id": "x"}}',
     '{"output": "a.children", "inputs": [1, 2]}',
