@@ -12,7 +12,7 @@ from collector import schema as s
 from collector.sources.prom_api import PrometheusClient
 from meshscope.cluster import RATE_METRICS, ClusterBackend, ClusterOptions, PrometheusUnavailable
 from tests.cluster.authproxy import AuthProxy
-from tests.util import free_port
+from tests.util import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 WINDOW = 30.0
@@ -62,14 +62,18 @@ def test_edge_latency_is_the_same_as_from_buckets_with_every_label(mesh_promethe
     """Buckets come grouped without code/flags/principals: the percentiles the graph shows do not change."""
     from topology import build_graph
 
-    end = time.time() - 1
-    ours = backend(mesh_prometheus.url).rates(WINDOW, end=end)
-    full = PrometheusClient(mesh_prometheus.url).istio_rates(WINDOW, end=end)  # every Istio label, per metric
-    assert len(ours[ours[s.METRIC].str.endswith("_bucket")]) <= len(full[full[s.METRIC].str.endswith("_bucket")])
-
     def p95(df):
         g = build_graph(df, "workload", ["bookinfo"])
         return {(u, v): d.get("latency_p95_ms") for u, v, d in g.edges(data=True) if d.get("latency_p95_ms") is not None}
+
+    def window_with_latency():  # a fresh mesh's first windows (or starved scrapes) may hold no buckets yet
+        end = time.time() - 1
+        ours = backend(mesh_prometheus.url).rates(WINDOW, end=end)
+        return (end, ours) if p95(ours) else None
+
+    end, ours = wait_until(window_with_latency, timeout=90, interval=2, what="a window with edge latencies")
+    full = PrometheusClient(mesh_prometheus.url).istio_rates(WINDOW, end=end)  # every Istio label, per metric
+    assert len(ours[ours[s.METRIC].str.endswith("_bucket")]) <= len(full[full[s.METRIC].str.endswith("_bucket")])
 
     mine, theirs = p95(ours), p95(full)
     assert mine and mine.keys() == theirs.keys()
