@@ -36,6 +36,7 @@ def scraping_mesh(bundled_mesh, prometheus):
         yield prometheus, len(targets)
 
 
+_WINDOW = "30s"
 # what every test of the bundled mesh's rates reads: the last 30 s hold requests into bookinfo and out of the gateway
 _FRESH = ('sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="bookinfo"}[30s])) > 0',
           'sum(rate(istio_requests_total{reporter="source",source_workload_namespace="istio-system"}[30s])) > 0')
@@ -47,6 +48,10 @@ def mesh_prometheus(scraping_mesh):
     into bookinfo and out of the gateway. A scrape that misses its 900 ms timeout (a busy box, a mesh just
     started) leaves a gap; a test's windows must not start inside one, so each test waits for the state it reads."""
     prometheus, n = scraping_mesh
-    wait_until(lambda: prometheus.targets_up() >= n and all(prometheus.query(q) for q in _FRESH), timeout=90,
-               interval=0.5, what=f"all {n} sidecars up and 30 s of bookinfo and gateway request rates in Prometheus")
+    # `up` only says each target's *last* scrape worked; a rate over 30 s needs two samples of that target inside
+    # the window. CI found a window where four sidecars' earlier scrapes had all timed out: their edges were missing.
+    scraped = f'count(sum_over_time(up{{job="meshscope-test"}}[{_WINDOW}]) >= 4) >= {n}'
+    wait_until(lambda: prometheus.targets_up() >= n and all(prometheus.query(q) for q in (*_FRESH, scraped)),
+               timeout=120, interval=0.5,
+               what=f"all {n} sidecars scraped 4 times in 30 s, and 30 s of bookinfo and gateway request rates")
     return prometheus
