@@ -153,6 +153,31 @@ def _destination(ctx: ProxyContext, vs: ConfigObject, d: dict[str, Any], default
     return cluster_name("outbound", int(port), str(dest.get("subset") or ""), host), host
 
 
+def _mirrors(ctx: ProxyContext, vs: ConfigObject, http: dict[str, Any], port: int, where: str) -> list[dict[str, Any]]:
+    """Envoy shadow policies for `mirror`/`mirrorPercentage` and `mirrors`: the copies' answers are discarded."""
+    def fraction(spec: Any, w: str) -> dict[str, Any]:
+        value = (spec or {}).get("value", 100) if isinstance(spec, dict) else 100
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{w}.value: must be a number, got {value!r}") from None
+        if not 0 <= value <= 100:
+            raise ConfigError(f"{w}.value: must be within 0..100, got {value}")
+        return {"default_value": {"numerator": int(round(value * 10000)), "denominator": "MILLION"}}
+
+    out = []
+    if isinstance(http.get("mirror"), dict):
+        name, _ = _destination(ctx, vs, {"destination": http["mirror"]}, port, f"{where}.mirror")
+        out.append({"cluster": name, "runtime_fraction": fraction(http.get("mirrorPercentage"), f"{where}.mirrorPercentage")})
+    for j, m in enumerate(http.get("mirrors") or []):
+        w = f"{where}.mirrors[{j}]"
+        if not isinstance(m, dict):
+            raise ConfigError(f"{w}: expected a mapping")
+        name, _ = _destination(ctx, vs, m, port, w)
+        out.append({"cluster": name, "runtime_fraction": fraction(m.get("percentage"), f"{w}.percentage")})
+    return out
+
+
 def vs_routes(ctx: ProxyContext, vs: ConfigObject, port: int) -> list[dict[str, Any]]:
     """Envoy routes for one VirtualService's `http` section, as seen on `port`."""
     out = []
@@ -223,8 +248,10 @@ def vs_routes(ctx: ProxyContext, vs: ConfigObject, port: int) -> list[dict[str, 
             extra["response_headers_to_add"] = radd
         if resp.get("remove"):
             extra["response_headers_to_remove"] = list(resp["remove"])
-        if http.get("mirror"):
-            ctx.warnings.append(f"{where}.mirror: mirroring is not supported by the bundled mesh; ignored")
+        if "route" in action:
+            mirrors = _mirrors(ctx, vs, http, port, where)
+            if mirrors:
+                action["route"]["request_mirror_policies"] = mirrors
         matches = http.get("match") or [None]
         for k, m in enumerate(matches):
             mwhere = f"{where}.match[{k}]"

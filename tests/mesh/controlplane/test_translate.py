@@ -171,11 +171,42 @@ spec:
     assert dvh["routes"][0]["route"]["retry_policy"]["num_retries"] == 2
 
 
+def test_mirror_becomes_a_shadow_policy(ca):
+    """`mirror`/`mirrorPercentage` and `mirrors` shadow a share of the route's requests (answers discarded)."""
+    reg, proxies = build("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details, namespace: bookinfo}
+spec:
+  hosts: [details]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    route: [{destination: {host: details, subset: v1}}]
+    mirror: {host: ratings}
+    mirrorPercentage: {value: 12.5}
+  - route: [{destination: {host: details}}]
+    mirrors:
+    - destination: {host: reviews, subset: v3}
+    - destination: {host: ratings, port: {number: 9080}}
+      percentage: {value: 50}
+""", ca)
+    rc = node(reg, proxies, "productpage-v1").resources[RDS]["outbound"]
+    r0, r1 = next(v for v in rc["virtual_hosts"] if v["name"].startswith("details."))["routes"]
+    assert r0["route"]["request_mirror_policies"] == [
+        {"cluster": "outbound|9080||ratings.bookinfo.svc.cluster.local",
+         "runtime_fraction": {"default_value": {"numerator": 125000, "denominator": "MILLION"}}}]
+    assert [(m["cluster"], m["runtime_fraction"]["default_value"]["numerator"]) for m in r1["route"]["request_mirror_policies"]] == [
+        ("outbound|9080|v3|reviews.bookinfo.svc.cluster.local", 1000000),
+        ("outbound|9080||ratings.bookinfo.svc.cluster.local", 500000)]
+    assert r0["route"]["cluster"] == "outbound|9080|v1|details.bookinfo.svc.cluster.local"
+
+
 @pytest.mark.parametrize("fragment, message", [
     ("timeout: forever", "spec.http[0].timeout: invalid duration 'forever'"),
     ("fault: {abort: {httpStatus: 99}}", "spec.http[0].fault.abort.httpStatus: must be an HTTP status code"),
     ("fault: {delay: {percentage: {value: 5}}}", "spec.http[0].fault.delay: fixedDelay is required"),
     ("retries: {attempts: -1}", "spec.http[0].retries.attempts: must be a non-negative integer"),
+    ("mirror: {host: ratings}\n    mirrorPercentage: {value: 120}", "spec.http[0].mirrorPercentage.value: must be within 0..100"),
 ])
 def test_bad_virtual_service_names_the_field(fragment, message, ca):
     with pytest.raises(ConfigError) as exc:
