@@ -4,8 +4,8 @@ These are Istio's resolution rules, kept apart from the Envoy translators so eac
 translator only turns an already-chosen policy into Envoy JSON:
 - a DestinationRule is looked up in the client's namespace, then the service's,
   then the root namespace; an exact host beats a wildcard;
-- port-level settings override the rule's top level, and a subset's policy
-  overrides both (field by field, as Istio merges them);
+- a port-level entry replaces its policy's sections wholesale, and a subset's policy
+  overrides the top level section by section (`mesh.config.traffic_policy`);
 - PeerAuthentication: workload selector > namespace > mesh (root namespace) >
   PERMISSIVE, with `portLevelMtls` overriding the mode of one port.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 from mesh.config.hosts import visible
 from mesh.config.model import ConfigObject
+from mesh.config.traffic_policy import effective_policy
 from mesh.controlplane.registry import Workload, fqdn
 
 ROOT_NAMESPACE = "istio-system"
@@ -124,36 +125,12 @@ def _selector(obj: ConfigObject) -> dict[str, str]:
     return dict(sel.get("matchLabels") or {}) if isinstance(sel, dict) else {}
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in override.items():
-        if k == "portLevelSettings":
-            continue
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def traffic_policy(dr: ConfigObject | None, port: int, subset: str | None = None) -> dict[str, Any]:
-    """The effective trafficPolicy for one cluster (port, subset) of a DestinationRule."""
+    """The effective trafficPolicy for one cluster (port, subset) of a DestinationRule: Istio's merge, as
+    `mesh.config.traffic_policy` walks it (port level replaces, a subset overrides section by section)."""
     if dr is None:
         return {}
-    top = dr.spec.get("trafficPolicy") or {}
-    out = _merge({}, top)
-    for pls in top.get("portLevelSettings") or []:
-        if isinstance(pls, dict) and (pls.get("port") or {}).get("number") == port:
-            out = _merge(out, pls)
-    if subset:
-        for s in dr.spec.get("subsets") or []:
-            if isinstance(s, dict) and s.get("name") == subset:
-                sub = s.get("trafficPolicy") or {}
-                out = _merge(out, sub)
-                for pls in sub.get("portLevelSettings") or []:
-                    if isinstance(pls, dict) and (pls.get("port") or {}).get("number") == port:
-                        out = _merge(out, pls)
-    return out
+    return copy.deepcopy(effective_policy(dr.spec, port, subset))
 
 
 def subsets(dr: ConfigObject | None) -> list[tuple[str, dict[str, str]]]:

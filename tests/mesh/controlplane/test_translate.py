@@ -66,7 +66,7 @@ def test_auto_mtls_and_dr_tls_disable(ca):
     assert tls["sni"] == "outbound_.9080_._.details.bookinfo.svc.cluster.local"
     sans = tls["common_tls_context"]["combined_validation_context"]["default_validation_context"]["match_typed_subject_alt_names"]
     assert sans == [{"san_type": "URI", "matcher": {"exact": "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-details"}}]
-    reg, proxies = build("""
+    dr = """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: details, namespace: bookinfo}
@@ -74,12 +74,20 @@ spec:
   host: details
   trafficPolicy:
     tls: {mode: DISABLE}
-    portLevelSettings:
+    connectionPool: {tcp: {maxConnections: 5}}
+"""
+    reg, proxies = build(dr, ca)
+    c = node(reg, proxies, "productpage-v1").resources[CDS]["outbound|9080||details.bookinfo.svc.cluster.local"]
+    assert "transport_socket" not in c and "transport_socket_matches" not in c
+    assert c["circuit_breakers"]["thresholds"][0]["max_connections"] == 5
+    # Istio: a port-level entry replaces the policy for its port wholesale; what it leaves out (tls here) is the
+    # default (auto mTLS), not the top level's DISABLE
+    reg, proxies = build(dr + """    portLevelSettings:
     - port: {number: 9080}
       connectionPool: {tcp: {maxConnections: 7}}
 """, ca)
     c = node(reg, proxies, "productpage-v1").resources[CDS]["outbound|9080||details.bookinfo.svc.cluster.local"]
-    assert "transport_socket" not in c and "transport_socket_matches" not in c
+    assert [m["name"] for m in c["transport_socket_matches"]] == ["tlsMode-istio", "tlsMode-disabled"]
     assert c["circuit_breakers"]["thresholds"][0]["max_connections"] == 7
 
 

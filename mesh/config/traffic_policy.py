@@ -1,0 +1,131 @@
+"""Which DestinationRule traffic policy applies to one cluster (port, subset): Istio's rule, walked once.
+
+The control plane (what Envoy gets), the diagnosis rules (which mTLS mode a client uses), the correlator (which
+field caused a 503) and the what-if replay all ask this question; they share this walker so they cannot disagree.
+
+Istio's rule, as its cluster builder applies it (pilot/pkg/networking/util MergeSubsetTrafficPolicy and
+GetPortLevelTrafficPolicy, read at istio/istio 86c9f01):
+
+1. Port level replaces, it does not merge. Within one trafficPolicy, the *first* `portLevelSettings` entry whose
+   `port.number` equals the cluster's port stands in for that whole policy: its four sections (connectionPool,
+   loadBalancer, outlierDetection, tls) are taken as they are, a section it leaves out falls back to Envoy's
+   default, not to the policy's own section, and the policy's tunnel, proxyProtocol and retryBudget are dropped.
+   Entries are matched by number only (Istio's PortSelector has no name any more); with no port known nothing
+   matches.
+2. A subset's policy (after step 1 on it) overrides the rule's top-level policy (after step 1 on that) section by
+   section, each section whole: a subset `connectionPool` with only `http` loses the top level's `tcp`.
+3. When the subset's policy matched a port-level entry, its four sections replace the top level's even where they
+   are absent (back to defaults); the top level's tunnel, proxyProtocol and retryBudget survive.
+4. A subset name the rule does not define, or the default cluster (no subset), takes the top level alone.
+
+Malformed shapes (a list where a mapping belongs, a section that is not a mapping) read as absent: the schema rules
+report them; nothing here raises. Each section comes back with the YAML path it was taken from, so a finding can
+point at the one field in force.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+#: Sections a port-level entry carries (and so replaces wholesale).
+PORT_SECTIONS = ("connectionPool", "loadBalancer", "outlierDetection", "tls")
+#: Sections only a whole trafficPolicy carries.
+POLICY_ONLY_SECTIONS = ("tunnel", "proxyProtocol", "retryBudget")
+SECTIONS = PORT_SECTIONS + POLICY_ONLY_SECTIONS
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One section in force: its value and the YAML path it came from (e.g. spec/trafficPolicy/tls)."""
+
+    path: str
+    value: dict[str, Any]
+
+
+def port_number(value: Any) -> int | None:
+    """A port number as Istio reads `port.number`: an integer (a string of digits tolerated); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _sections(policy: dict[str, Any], base: str, names: tuple[str, ...]) -> dict[str, Setting]:
+    return {k: Setting(f"{base}/{k}", policy[k]) for k in names if isinstance(policy.get(k), dict)}
+
+
+def _for_port(policy: Any, base: str, port: int | None) -> tuple[dict[str, Setting], bool]:
+    """Step 1: the sections one trafficPolicy gives a port, and whether a port-level entry stood in for it."""
+    policy = _dict(policy)
+    if port is not None:
+        for j, entry in enumerate(_list(policy.get("portLevelSettings"))):
+            entry = _dict(entry)
+            if port_number(_dict(entry.get("port")).get("number")) == port:
+                return _sections(entry, f"{base}/portLevelSettings[{j}]", PORT_SECTIONS), True
+    return _sections(policy, base, SECTIONS), False
+
+
+def subset_index(spec: Any, subset: str | None) -> int | None:
+    """Index of the subset named `subset` in a DestinationRule spec (the first, as Istio keeps one per name)."""
+    if not subset:
+        return None
+    for k, s in enumerate(_list(_dict(spec).get("subsets"))):
+        if isinstance(s, dict) and s.get("name") == subset:
+            return k
+    return None
+
+
+def effective(spec: Any, port: int | str | None, subset: str | None = None) -> dict[str, Setting]:
+    """Section name -> Setting in force for the cluster (`port`, `subset`) of a DestinationRule `spec`.
+
+    `port` None means no port is known: port-level entries are then not applied. Absent sections are left out."""
+    spec = _dict(spec)
+    number = port_number(port) if port is not None else None
+    merged, _ = _for_port(spec.get("trafficPolicy"), "spec/trafficPolicy", number)
+    k = subset_index(spec, subset)
+    if k is None:
+        return merged
+    base = f"spec/subsets[{k}]/trafficPolicy"
+    own, port_level = _for_port(_dict(spec["subsets"][k]).get("trafficPolicy"), base, number)
+    out = dict(merged)
+    for name in SECTIONS:
+        if name in own:
+            out[name] = own[name]
+        elif port_level and name in PORT_SECTIONS:
+            out.pop(name, None)
+    return out
+
+
+def effective_policy(spec: Any, port: int | str | None, subset: str | None = None) -> dict[str, Any]:
+    """The effective trafficPolicy for one cluster as a plain mapping (section -> value), no portLevelSettings."""
+    return {name: s.value for name, s in effective(spec, port, subset).items()}
+
+
+def places(spec: Any, section: str) -> Iterator[Setting]:
+    """Every place a DestinationRule sets `section`, whatever the cluster: each subset's policy (its port-level
+    entries first), then the top level's, in that order. For callers that do not know the cluster."""
+    spec = _dict(spec)
+    levels = [(f"spec/subsets[{k}]/trafficPolicy", _dict(s).get("trafficPolicy"))
+              for k, s in enumerate(_list(spec.get("subsets"))) if isinstance(s, dict)]
+    levels.append(("spec/trafficPolicy", spec.get("trafficPolicy")))
+    for base, policy in levels:
+        policy = _dict(policy)
+        if section in PORT_SECTIONS:
+            for j, entry in enumerate(_list(policy.get("portLevelSettings"))):
+                value = _dict(entry).get(section)
+                if isinstance(value, dict):
+                    yield Setting(f"{base}/portLevelSettings[{j}]/{section}", value)
+        if isinstance(policy.get(section), dict):
+            yield Setting(f"{base}/{section}", policy[section])
