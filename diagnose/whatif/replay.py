@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from collector import schema
 from diagnose.findings import ResourceRef
-from diagnose.whatif import rbac_eval, unjudged
+from diagnose.whatif import deletion, rbac_eval, unjudged
 from mesh.config.duplicates import identity
 from mesh.config.model import ConfigObject
 from mesh.controlplane.authz import policies_of
@@ -56,6 +56,7 @@ class EdgeImpact:
     edge_rps: float = 0.0  # all requests/s of the (source workload, host) over the window: broken_rps's denominator
     share: float = 1.0  # the share of this edge's requests that would fail (from its logged requests; 1 without them)
     requests: int = 0  # logged requests of the edge the share was judged on (0: judged on the edge as a whole)
+    deleted: list[str] = field(default_factory=list)  # the deleted objects whose absence does this ("Kind ns/name (file:line)")
 
 
 @dataclass
@@ -67,6 +68,7 @@ class ImpactReport:
     findings: list[dict[str, Any]] = field(default_factory=list)  # config findings the change introduces
     problems: list[str] = field(default_factory=list)  # proposed files that did not load, objects skipped
     predicted: bool = True  # False when the proposal did not load: findings only, no prediction
+    deleted: list[dict[str, Any]] = field(default_factory=list)  # objects the change deletes (kind, namespace, name, source)
 
     @property
     def broken_rps(self) -> float:
@@ -84,12 +86,15 @@ class ImpactReport:
         return {"window_s": self.window_s, "edges": self.edges, "total_rps": round(self.total_rps, 6),
                 "predicted": self.predicted, "no_traffic": self.no_traffic,
                 "broken_rps": round(self.broken_rps, 6), "at_risk_rps": round(self.at_risk_rps, 6),
-                "impacts": [asdict(i) for i in self.impacts], "findings": self.findings, "problems": self.problems}
+                "impacts": [asdict(i) for i in self.impacts], "findings": self.findings, "problems": self.problems,
+                "deleted": self.deleted}
 
 
-def overlay(live: list[ConfigObject], proposed: list[ConfigObject]) -> list[ConfigObject]:
-    """Live objects with the proposed ones applied on top (same type/namespace/name replaced)."""
-    keys = {identity(o) for o in proposed}
+def overlay(live: list[ConfigObject], proposed: list[ConfigObject],
+            deleted: list[ConfigObject] | None = None) -> list[ConfigObject]:
+    """Live objects with the proposed ones applied on top (same type/namespace/name replaced) and the
+    deleted ones gone (a deleted object proposed again is re-created, as delete then apply would)."""
+    keys = {identity(o) for o in proposed} | {identity(o) for o in deleted or ()}
     return [o for o in live if identity(o) not in keys] + list(proposed)
 
 
@@ -301,9 +306,11 @@ class _Side:
 
 def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.DataFrame, window_s: float,
             root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
-            findings: bool = True, requests: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None
-            ) -> ImpactReport:
-    """The impact of applying `proposed` on top of `live`, judged on the traffic in `rates`.
+            findings: bool = True, requests: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None,
+            deleted: list[ConfigObject] | None = None) -> ImpactReport:
+    """The impact of applying `proposed` on top of `live` and deleting `deleted` (live objects), judged on the
+    traffic in `rates`. A deletion is judged like an edit: the config without the object, every edge whose
+    governing objects differ re-judged; each impact names the deleted objects whose absence causes it.
 
     `requests`: the window's access-log rows (collector requests table, or a function reading them on first
     need), when there are any: policies on
@@ -311,7 +318,10 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
     broken rate is its rate times the share of its logged requests the change would deny."""
     edges = edges_of(rates)
     report = ImpactReport(window_s=window_s, edges=len(edges), total_rps=float(edges["rps"].sum()) if len(edges) else 0.0)
-    after_objs = overlay(live, proposed)
+    after_objs = overlay(live, proposed, deleted)
+    if deleted:
+        report.deleted = [{"kind": o.kind, "namespace": o.namespace, "name": o.name,
+                           "source": _ref(o)["source"], "label": deletion.label(o)} for o in deleted]
     before, after = _Side(live, root_namespace, trust_domain), _Side(after_objs, root_namespace, trust_domain)
     if findings:
         report.findings = change_findings(live, after_objs)
@@ -342,8 +352,39 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
         by_edge = {(f"{a}/{b}", h): float(v) for (a, b, h), v in total.items()}
         for i in report.impacts:
             i.edge_rps = by_edge.get((i.source, i.host), i.rps)
+    if deleted and report.impacts:
+        _blame_deletions(report, live, proposed, deleted, rates, window_s, root_namespace, trust_domain, requests)
     report.impacts.sort(key=lambda i: (-i.broken_rps, i.kind, i.source, i.destination))
     return report
+
+
+MAX_BLAMED = 8  # deletions judged one by one to say which causes what; past this, each impact names them all
+
+
+def _blame_deletions(report: ImpactReport, live: list[ConfigObject], proposed: list[ConfigObject],
+                     deleted: list[ConfigObject], rates: pd.DataFrame, window_s: float, root_namespace: str,
+                     trust_domain: str, requests: Any) -> None:
+    """Name on each impact the deleted objects whose absence causes it. One deletion alone: it causes all
+    of them (nothing else changed). Several, or with edits: each deletion is replayed alone and an impact
+    its replay also shows is its doing; an impact no single deletion shows comes from their combination
+    (all named) or, beside edits, from the edits (none named). An impact without a rule of the new config
+    (a route that falls back to the host) points at the deleted object."""
+    names = [deletion.label(o) for o in deleted]
+    if len(deleted) == 1 and not proposed:
+        by = {(i.kind, i.source, i.destination): names for i in report.impacts}
+    elif len(deleted) > MAX_BLAMED:
+        by = {(i.kind, i.source, i.destination): names for i in report.impacts}
+    else:
+        by = {}
+        for o, name in zip(deleted, names):
+            alone = predict(live, [], rates, window_s, root_namespace, trust_domain, findings=False,
+                            requests=requests, deleted=[o])
+            for i in alone.impacts:
+                by.setdefault((i.kind, i.source, i.destination), []).append(name)
+    for i in report.impacts:
+        i.deleted = by.get((i.kind, i.source, i.destination), [] if proposed else names)
+        if i.rule is None and len(i.deleted) == 1:
+            i.rule = _ref(deleted[names.index(i.deleted[0])])
 
 
 def _reporting_sources(rates: pd.DataFrame) -> set[tuple[str, str]]:

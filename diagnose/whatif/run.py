@@ -12,6 +12,7 @@ import pandas as pd
 
 from diagnose.catalog import make
 from diagnose.findings import Finding, ResourceRef
+from diagnose.whatif import deletion
 from diagnose.whatif.replay import AUTHZ, MTLS, NOT_JUDGED, ONTO_FAILING, SHIFT, UNREADY, ImpactReport, predict
 from mesh.config.model import ConfigObject
 
@@ -58,16 +59,30 @@ def load_proposal(files: list[tuple[str, str]], default_namespace: str = "defaul
 
 def impact(live: list[ConfigObject], files: list[tuple[str, str]], rates: pd.DataFrame | None, window_s: float,
            default_namespace: str = "default", root_namespace: str = "istio-system",
-           trust_domain: str = "cluster.local", requests: Any = None) -> ImpactReport:
+           trust_domain: str = "cluster.local", requests: Any = None, delete: list[Any] | None = None) -> ImpactReport:
     """`requests`: the window's access-log rows (or a function reading them on first need), when the source
-    has them: paths, methods and headers are then replayed per request."""
-    objects, problems = load_proposal(files, default_namespace)
-    if problems:
-        rep = ImpactReport(window_s=window_s, edges=0, total_rps=0.0, problems=problems, predicted=False)
-        rep.findings = [make("MS5005", None, evidence={"edge_key": p}, file=p.split(":", 1)[0], problem=p).to_dict() for p in problems]
+    has them: paths, methods and headers are then replayed per request. `delete`: live objects to delete
+    (`Kind/namespace/name` strings or {kind, namespace, name}); files may then be empty."""
+    objects, problems = load_proposal(files, default_namespace) if files or not delete else ([], [])
+    gone, missing = [], []
+    if delete:
+        named = []
+        for ref in delete:
+            try:
+                named.append(deletion.parse(ref, default_namespace))
+            except ValueError as exc:
+                missing.append(str(exc))
+        got, unknown = deletion.resolve(live, named)
+        gone, missing = got, missing + unknown
+    if problems or missing:
+        rep = ImpactReport(window_s=window_s, edges=0, total_rps=0.0, problems=problems + missing, predicted=False)
+        rep.findings = [make("MS5005", None, evidence={"edge_key": p}, file=p.split(":", 1)[0], problem=p).to_dict()
+                        for p in problems]
+        rep.findings += [make("MS5009", None, evidence={"edge_key": p}, object=p.split(":", 1)[0],
+                              problem=p.split(": ", 1)[-1]).to_dict() for p in missing]
         return rep
     return predict(live, objects, rates if rates is not None else pd.DataFrame(), window_s,
-                   root_namespace=root_namespace, trust_domain=trust_domain, requests=requests)
+                   root_namespace=root_namespace, trust_domain=trust_domain, requests=requests, deleted=gone)
 
 
 _CODES = {MTLS: "MS5001", AUTHZ: "MS5002", UNREADY: "MS5003", SHIFT: "MS5004", NOT_JUDGED: "MS5007",
@@ -92,6 +107,9 @@ def findings_of(report: ImpactReport) -> list[Finding]:
                  impact={"rps": i.broken_rps}, **args)
         if i.kind == AUTHZ and not i.certain:
             f.severity = "warning"
+        if i.deleted:  # the object whose absence does it, whatever the template says of "the proposed change"
+            f.message += f" [deleting {', '.join(i.deleted)}]"
+            f.evidence["deleted"] = list(i.deleted)
         out.append(f)
     return out
 
