@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnose.findings import SEVERITY_RANK, Finding, ResourceRef
+from mesh.config.traffic_policy import effective, places
 
 @dataclass
 class Explanation:
@@ -152,31 +153,18 @@ def _destinations(vs: Any) -> Iterable[tuple[int, int, dict]]:
 
 def policy_settings(dr: Any, key: str, port: str | None = None, subset: str | None = None
                     ) -> list[tuple[str, Any]]:
-    """(YAML path, value) of each place a DestinationRule sets trafficPolicy field `key`, most specific first.
+    """(YAML path, value) of the places a DestinationRule sets trafficPolicy section `key` that can apply.
 
-    For a known cluster (port, subset: from the access log's upstream cluster) only the places that apply to it,
-    in Istio's merge order: the subset's portLevelSettings for that port, the subset's policy, the top level's
-    portLevelSettings for that port, the top level; the default cluster (subset "") takes no subset's. For an
-    unknown cluster (None) every place counts, subsets and ports included, so a setting is never missed."""
+    For a known cluster (port, subset: from the access log's upstream cluster) only the one Istio applies
+    (`mesh.config.traffic_policy`): a port-level entry for that port replaces its whole policy, so a section it
+    leaves out is the default, not the top level's; a subset's section overrides the top level's; the default
+    cluster (subset "") takes no subset's. For an unknown cluster (None) every place counts, subsets and ports
+    included (each subset's first, port-level entries before their policy's own), so a setting is never missed."""
     spec = dr.spec if isinstance(dr.spec, dict) else {}
-    levels: list[tuple[str, Any]] = []
-    subs = spec.get("subsets") if isinstance(spec.get("subsets"), list) else []
-    for k, sub in enumerate(subs):
-        if isinstance(sub, dict) and (subset is None or (subset and sub.get("name") == subset)):
-            levels.append((f"spec/subsets[{k}]/trafficPolicy", sub.get("trafficPolicy")))
-    levels.append(("spec/trafficPolicy", spec.get("trafficPolicy")))
-    out: list[tuple[str, Any]] = []
-    for base, tp in levels:
-        if not isinstance(tp, dict):
-            continue
-        pls = tp.get("portLevelSettings") if isinstance(tp.get("portLevelSettings"), list) else []
-        for j, pl in enumerate(pls):
-            number = (pl.get("port") or {}).get("number") if isinstance(pl, dict) else None
-            if isinstance(pl, dict) and pl.get(key) is not None and (port is None or str(number) == str(port)):
-                out.append((f"{base}/portLevelSettings[{j}]/{key}", pl[key]))
-        if tp.get(key) is not None:
-            out.append((f"{base}/{key}", tp[key]))
-    return out
+    if port is None or subset is None:
+        return [(s.path, s.value) for s in places(spec, key)]
+    found = effective(spec, port, subset).get(key)
+    return [(found.path, found.value)] if found is not None else []
 
 
 def logged_cluster(f: Finding | dict[str, Any] | None) -> tuple[str | None, str | None]:
