@@ -17,9 +17,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from diagnose.rules.config.label_index import LabelIndex, SelectorIndex
-from diagnose.rules.config.tls_fields import (HOST, MESH, NAMESPACE, PORT, WORKLOAD, as_dict, dr_mode, dr_port_modes,
-                                              dr_scope, dr_tls, pa_mode, pa_port_modes, selector_of)
+from diagnose.rules.config.tls_fields import (HOST, MESH, NAMESPACE, PORT, WORKLOAD, as_dict, dr_scope, mode_of,
+                                              pa_mode, pa_port_modes, selector_of)
 from mesh.config import ConfigObject, Snapshot, Workload
+from mesh.config.traffic_policy import effective
 
 def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
     """Selectorless PeerAuthentications in the root namespace, by name."""
@@ -221,11 +222,12 @@ def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | No
         return ClientMode(None, None, None, None)
     dr = best[2]
     scope = dr_scope(dr, snap)[0]
-    if port is not None:
-        for i, number, mode in dr_port_modes(dr):
-            if number == port:
-                return ClientMode(mode, dr, f"spec/trafficPolicy/portLevelSettings[{i}]/tls/mode", scope)
-    return ClientMode(dr_mode(dr), dr, "spec/trafficPolicy/tls/mode" if dr_tls(dr) is not None else None, scope)
+    # the default cluster's tls for the port, as Istio merges it: a port-level entry for the port replaces the top
+    # level's, and one without tls means auto mTLS, not the top level's mode
+    tls = effective(dr.spec, port).get("tls")
+    if tls is None:
+        return ClientMode(None, dr, None, scope)
+    return ClientMode(mode_of(tls.value.get("mode")), dr, f"{tls.path}/mode", scope)
 
 
 
