@@ -16,6 +16,7 @@ from diagnose.rules.config import security as sec
 from diagnose.rules.config import snapshot_rule as sr
 from diagnose.rules.config import tls_fields as tf
 from mesh.config import ConfigObject, Snapshot
+from mesh.config.traffic_policy import effective, subset_index
 
 MUTUAL_MODES = (tf.ISTIO_MUTUAL, tf.MUTUAL)
 TLS_PATH = "spec/trafficPolicy/tls/mode"
@@ -50,25 +51,22 @@ def _pa_path(server: sec.ServerMode, port: str | None) -> str:
 
 
 def _subset_modes(dr: ConfigObject, port: str | None) -> list[tuple[str, str, dict[str, str]]]:
-    """(mode, path, subset labels) for subsets of a DR that set their own TLS (port-level first)."""
+    """(mode, path, subset labels) for subsets whose cluster takes its TLS from the subset itself.
+
+    Istio's merge (`mesh.config.traffic_policy`): the subset's port-level entry for the port, else its own tls,
+    overrides the top level's; a port-level entry without tls means auto mTLS, whatever the subset's own tls says."""
     out = []
     subsets = dr.spec.get("subsets")
     for i, subset in enumerate(subsets if isinstance(subsets, list) else []):
         subset = tf.as_dict(subset)
-        policy = tf.as_dict(subset.get("trafficPolicy"))
-        labels = {str(k): str(v) for k, v in tf.as_dict(subset.get("labels")).items()}
-        chosen = None
-        pls = policy.get("portLevelSettings")
-        for j, setting in enumerate(pls if isinstance(pls, list) else []):
-            setting = tf.as_dict(setting)
-            mode = tf.mode_of(tf.as_dict(setting.get("tls")).get("mode"))
-            if mode and port is not None and str(tf.as_dict(setting.get("port")).get("number")) == port:
-                chosen = (mode, f"spec/subsets[{i}]/trafficPolicy/portLevelSettings[{j}]/tls/mode")
-        mode = tf.mode_of(tf.as_dict(policy.get("tls")).get("mode"))
-        if chosen is None and mode:
-            chosen = (mode, f"spec/subsets[{i}]/trafficPolicy/tls/mode")
-        if chosen is not None:
-            out.append((*chosen, labels))
+        name = subset.get("name")
+        if not isinstance(name, str) or subset_index(dr.spec, name) != i:
+            continue  # no cluster of its own: unnamed, or a name an earlier subset already took
+        tls = effective(dr.spec, port, name).get("tls")
+        mode = tf.mode_of(tls.value.get("mode")) if tls is not None else None
+        if mode and tls is not None and tls.path.startswith(f"spec/subsets[{i}]/"):
+            labels = {str(k): str(v) for k, v in tf.as_dict(subset.get("labels")).items()}
+            out.append((mode, f"{tls.path}/mode", labels))
     return out
 
 
