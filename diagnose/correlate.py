@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnose.findings import SEVERITY_RANK, Finding, ResourceRef
+from diagnose.rules.runtime.gateways import caller_namespace as _caller_ns
+from diagnose.rules.runtime.gateways import gateway_callers
 from mesh.config.traffic_policy import effective, places
 
 @dataclass
@@ -763,7 +765,7 @@ def correlate(runtime: list[Finding], config: list[Finding], snapshot: Any = Non
                                          f.resource.path or "") if x)
             f.message += f"; cause: {ex.cause}" + (f" ({where})" if where else "")
         _name_request_path(f, snapshot, explained=bool(predicted) or ex is not None)
-        grade_severity(f)
+        grade_severity(f, snapshot)
     link_latency_chains(runtime)
     return rank([*runtime, *config])
 
@@ -812,7 +814,7 @@ def number(x: Any) -> float:
     return v if math.isfinite(v) else 0.0
 
 
-def grade_severity(f: Finding) -> None:
+def grade_severity(f: Finding, snapshot: Any = None) -> None:
     """Severity follows impact for runtime failures: a share of traffic hurt decides, not the flag alone.
 
     Traffic arriving from outside the mesh through an ingress gateway that no route serves (scanners, typos)
@@ -821,7 +823,7 @@ def grade_severity(f: Finding) -> None:
     if not f.code.startswith("MS30") or not f.impact or f.code == "MS3014":
         return
     share = number(f.impact.get("share"))
-    if f.code == "MS3005" and _from_ingress(f):
+    if f.code == "MS3005" and _from_ingress(f, snapshot):
         f.severity = "info"
         f.evidence["outside_traffic"] = True
         return
@@ -830,9 +832,11 @@ def grade_severity(f: Finding) -> None:
     f.severity = "error" if share >= 0.2 else "warning" if share >= 0.02 else "info"
 
 
-def _from_ingress(f: Finding) -> bool:
-    edges = f.evidence.get("edges", [])
-    return bool(edges) and all("gateway" in str(e.get("source_workload", "")) for e in edges)
+def _from_ingress(f: Finding, snapshot: Any) -> bool:
+    """Every caller is a gateway, known by its labels or a Gateway's selector (not by its name)."""
+    edges = [e for e in f.evidence.get("edges", []) if isinstance(e, dict)]
+    callers = {(str(e.get("source_workload", "")), e.get("source_namespace")) for e in edges}
+    return bool(callers) and gateway_callers(snapshot, callers) == {(n, _caller_ns(ns)) for n, ns in callers}
 
 
 def link_latency_chains(findings: list[Finding]) -> None:

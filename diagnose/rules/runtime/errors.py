@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from diagnose.findings import Finding
 from diagnose.catalog import make
 from diagnose.rules.runtime.evidence import hurt_by_service
-from diagnose.rules.runtime.traffic import CODE, DETAILS, FLAGS, SIDE, SRC, RuntimeContext
+from diagnose.rules.runtime.gateways import is_gateway
+from diagnose.rules.runtime.traffic import CODE, DETAILS, FLAGS, SIDE, SRC, SRC_NS, RuntimeContext
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,10 @@ class UpstreamClientErrors:
         if c.empty:
             return []
         # the client side's view (what the caller got); requests from outside through a gateway are strangers'
-        # paths (scanners, typos): a gateway's callers are not judged here
+        # paths (scanners, typos): a gateway's callers are not judged here (a gateway by what it is, not its name)
         rows = c[(c[SIDE] == "source") & (c[CODE] >= 400) & (c[CODE] <= 499) & ~c[CODE].isin(NOT_SERVED_EXCLUDED)
-                 & (c[FLAGS] == "-") & (c[DETAILS] == "via_upstream")
-                 & ~c[SRC].astype(str).str.contains("gateway", regex=False)]
+                 & (c[FLAGS] == "-") & (c[DETAILS] == "via_upstream")]
+        rows = rows[~is_gateway(ctx.snapshot, rows[SRC], rows[SRC_NS])]
         out = []
         for hurt in hurt_by_service(ctx, rows, self.min_count):
             if hurt.share < self.min_share:
