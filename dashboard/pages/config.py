@@ -68,10 +68,12 @@ def _preview_box() -> html.Div:
     """Paste proposed YAML; see what the last window's traffic says it would break (nothing is applied)."""
     return html.Div(className="config-preview", children=[
         html.H3("Preview a change"),
-        html.P("Proposed objects are laid over the live config and the window's traffic is replayed edge by "
-               "edge; nothing is applied.", className="muted"),
+        html.P("Proposed objects are laid over the live config (objects named under Delete are taken out of it) "
+               "and the window's traffic is replayed edge by edge; nothing is applied.", className="muted"),
         dcc.Textarea(id="cfg-preview-yaml", placeholder="apiVersion: security.istio.io/v1\nkind: PeerAuthentication ...",
                      style={"width": "100%", "height": "10em", "fontFamily": "monospace"}),
+        html.Label(["Delete ", dcc.Input(id="cfg-preview-delete", value="", type="text", size="48",
+                                         placeholder="Kind/namespace/name, comma-separated (e.g. DestinationRule/bookinfo/reviews)")]),
         html.Label(["Window ", dcc.Input(id="cfg-preview-window", value="1h", type="text", size="6")]),
         html.Button("Predict impact", id="cfg-preview-run", n_clicks=0),
         html.Div(id="cfg-preview-result"),
@@ -94,6 +96,8 @@ def preview_result(d: dict[str, Any]) -> html.Div:
              for f in d["findings"]]
     children: list[Any] = [html.P(("BREAKS: " if d["breaks"] else "OK: ") + head,
                                   className="preview-breaks" if d["breaks"] else "preview-ok")]
+    children += [html.P(f"Deleting {x['label']}: the live config without it was replayed.", className="preview-deleted")
+                 for x in d.get("deleted") or []]
     if d["no_traffic"]:
         children.append(html.P("No traffic in the window: no edge could be judged.", className="muted"))
     if rows:
@@ -105,18 +109,21 @@ def preview_result(d: dict[str, Any]) -> html.Div:
 
 def register(app: Any, source: DataSource, ctx: Any) -> None:
     @app.callback(Output("cfg-preview-result", "children"), Input("cfg-preview-run", "n_clicks"),
-                  State("cfg-preview-yaml", "value"), State("cfg-preview-window", "value"), prevent_initial_call=True)
-    def preview(n, text, window):  # noqa: ANN001, ANN202
+                  State("cfg-preview-yaml", "value"), State("cfg-preview-window", "value"),
+                  State("cfg-preview-delete", "value"), prevent_initial_call=True)
+    def preview(n, text, window, delete=None):  # noqa: ANN001, ANN202
         from dashboard.api.impact import predict_for
         from dashboard.query import Unavailable
         from diagnose.whatif.run import parse_window
 
         if not n:
             return no_update
-        if not (text or "").strip():
-            return html.P("Paste the proposed YAML first.", className="muted")
+        refs = [r.strip() for r in str(delete or "").replace("\n", ",").split(",") if r.strip()]
+        if not (text or "").strip() and not refs:
+            return html.P("Paste the proposed YAML first (or name objects to delete).", className="muted")
         try:
-            return preview_result(predict_for(source, [("preview", text)], parse_window(window or "1h")))
+            files = [("preview", text)] if (text or "").strip() else []
+            return preview_result(predict_for(source, files, parse_window(window or "1h"), delete=refs))
         except ValueError as exc:
             return html.P(str(exc), className="preview-bad")
         except Unavailable as exc:

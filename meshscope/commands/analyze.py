@@ -258,9 +258,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list_rules or args.list_codes:
         (_list_rules if args.list_rules else _list_codes)(sys.stdout)
         return 0
-    if args.impact:  # what-if: predict what the files would break (meshscope.commands.impact)
+    if args.impact or args.delete_refs:  # what-if: predict what the files/deletions would break (commands.impact)
         from meshscope.commands import impact
-        return impact.run(args, args.impact + args.paths)
+        return impact.run(args, (args.impact or []) + args.paths)
     from_cluster = bool(args.kubeconfig or args.context)
     if not args.paths and not from_cluster:
         return _usage_error(args, "give at least one file or folder to analyze (or --kubeconfig/--context)")

@@ -12,15 +12,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML file or directory naming the objects (repeatable)")
     from meshscope.commands.apply import add_control_arguments
     add_control_arguments(parser)
+    parser.add_argument("-n", "--namespace", metavar="NS", help="namespace of objects that set none (default: default)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="delete nothing: predict what deleting the objects would break from the last window's "
+                             "traffic (asks the running meshscope at --from; see `meshscope analyze --delete`)")
+    parser.add_argument("--from", dest="from_url", metavar="URL", help="with --dry-run: the running meshscope's "
+                        "UI/API URL (default http://127.0.0.1:8050, where `meshscope up` serves it)")
+    parser.add_argument("--window", default="1h", help="with --dry-run: traffic window to replay (default 1h)")
+    parser.add_argument("--max-broken-rps", type=float, default=0.0, metavar="RPS",
+                        help="with --dry-run: exit 0 while no more than this many requests/s would newly fail")
 
 
 def run(args: argparse.Namespace) -> int:
     from meshscope.commands.apply import as_yaml, control_client, load_change, print_push
     from mesh.control_api import ControlError
 
-    change = load_change(args.filename, "delete")
+    change = load_change(args.filename, "delete", getattr(args, "namespace", None))
     if change is None:
         return 1
+    if getattr(args, "dry_run", False):  # predict only: the objects' absence replayed on the window's traffic
+        from meshscope.commands import impact
+        args.token = None  # the control API's token is not the UI's
+        return impact.run(args, [], delete=[{"kind": o.kind, "apiVersion": o.api_version, "namespace": o.namespace,
+                                             "name": o.name} for o in change])
     try:
         r = control_client(args).delete(as_yaml(change), ",".join(map(str, args.filename)))
     except ControlError as exc:

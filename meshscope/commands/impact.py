@@ -1,4 +1,7 @@
-"""`meshscope analyze --impact FILE...` and `meshscope apply --dry-run`: what a change would break.
+"""`meshscope analyze --impact FILE...`, `apply --dry-run` and `delete --dry-run`: what a change would break.
+
+A change is proposed YAML (created or replaced objects) and/or live objects to delete (`--delete
+Kind/namespace/name`, or the objects of `meshscope delete --dry-run -f FILE`).
 
 The proposed files are judged against live config and the last window's traffic:
 - `--from URL`: a running meshscope (`up` or `serve`) predicts it (POST /api/v1/impact);
@@ -22,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("impact", "predict what proposed files would break, from live traffic")
     g.add_argument("--impact", nargs="+", metavar="FILE", help="proposed YAML files (replayed against live config "
                    "plus these, over the window's observed edges); needs --from or --kubeconfig + --prometheus")
+    g.add_argument("--delete", dest="delete_refs", action="extend", nargs="+", metavar="KIND/NS/NAME",
+                   help="live objects whose deletion to predict (e.g. DestinationRule/bookinfo/reviews, dr/bookinfo/"
+                   "reviews); alone or beside --impact files")
     g.add_argument("--from", dest="from_url", metavar="URL", help="a running meshscope to ask (its UI/API URL)")
     g.add_argument("--prometheus", metavar="URL", help="with --kubeconfig: the Prometheus holding Istio's metrics")
     g.add_argument("--window", default="1h", help="traffic window to replay (default 1h; e.g. 15m, 6h, 3600)")
@@ -32,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _read(paths: list[str]) -> list[tuple[str, str]]:
     from mesh.config.loader import expand_paths
 
+    if not paths:  # a deletion alone
+        return []
     files, problems = expand_paths([Path(p) for p in paths])
     if problems:
         raise ValueError("; ".join(str(p) for p in problems))
@@ -39,7 +47,7 @@ def _read(paths: list[str]) -> list[tuple[str, str]]:
 
 
 def ask_server(url: str, files: list[tuple[str, str]], window: str, namespace: str | None, bar: float,
-               token: str | None = None) -> dict[str, Any]:
+               token: str | None = None, delete: list[Any] | None = None) -> dict[str, Any]:
     import httpx
 
     headers = {"X-Meshscope-CSRF": "1"}
@@ -49,6 +57,8 @@ def ask_server(url: str, files: list[tuple[str, str]], window: str, namespace: s
     body = {"files": [{"name": n, "yaml": t} for n, t in files], "window": window, "max_broken_rps": bar}
     if namespace:
         body["namespace"] = namespace
+    if delete:
+        body["delete"] = delete
     r = httpx.post(f"{url.rstrip('/')}/api/v1/impact", json=body, headers=headers, timeout=120)
     try:
         data = r.json()
@@ -61,7 +71,7 @@ def ask_server(url: str, files: list[tuple[str, str]], window: str, namespace: s
 
 
 def ask_cluster(args: argparse.Namespace, files: list[tuple[str, str]], window_s: float, bar: float,
-                namespace: str) -> dict[str, Any]:
+                namespace: str, delete: list[Any] | None = None) -> dict[str, Any]:
     import pandas as pd
 
     from collector.sources.prom_api import PrometheusClient
@@ -78,7 +88,8 @@ def ask_cluster(args: argparse.Namespace, files: list[tuple[str, str]], window_s
         frames.append(vector_to_rates(data.get("result") or [], metric, args.prometheus))  # skips counted under it
     frames = [f for f in frames if len(f)]
     rates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return verdict(impact(live, files, rates, window_s, default_namespace=namespace, root_namespace=root), bar)
+    return verdict(impact(live, files, rates, window_s, default_namespace=namespace, root_namespace=root,
+                          delete=delete), bar)
 
 
 def write_text(d: dict[str, Any], out: TextIO) -> None:
@@ -87,6 +98,8 @@ def write_text(d: dict[str, Any], out: TextIO) -> None:
         for f in d["findings"]:
             out.write(f"  {f['code']} {f['message']}\n")
         return
+    for x in d.get("deleted") or []:
+        out.write(f"deleting {x['label']}: the live config without it is replayed\n")
     if d["no_traffic"]:
         out.write(f"no traffic was observed in the last {d['window_s']:g}s: nothing to replay, so no edge can be "
                   "judged (the config findings below still apply)\n")
@@ -101,10 +114,13 @@ def write_text(d: dict[str, Any], out: TextIO) -> None:
               f"risk; {'BREAKS' if d['breaks'] else 'ok'} (bar {d['max_broken_rps']:g} req/s)\n")
 
 
-def run(args: argparse.Namespace, files_arg: list[str], out: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, files_arg: list[str], out: TextIO | None = None,
+        delete: list[Any] | None = None) -> int:
+    """`delete`: objects to delete ({kind, namespace, name} or Kind/ns/name), else `--delete` refs."""
     from diagnose.whatif.run import parse_window
 
     out = out or sys.stdout
+    delete = delete if delete is not None else list(getattr(args, "delete_refs", None) or [])
 
     try:
         window_s = parse_window(args.window)
@@ -118,13 +134,13 @@ def run(args: argparse.Namespace, files_arg: list[str], out: TextIO | None = Non
     namespace = (args.namespace or [None])[0] if isinstance(getattr(args, "namespace", None), list) else getattr(args, "namespace", None)
     try:
         if getattr(args, "kubeconfig", None) and getattr(args, "prometheus", None):
-            d = ask_cluster(args, files, window_s, args.max_broken_rps, namespace or "default")
+            d = ask_cluster(args, files, window_s, args.max_broken_rps, namespace or "default", delete)
         elif getattr(args, "kubeconfig", None) or getattr(args, "prometheus", None):
             print("meshscope: error: --kubeconfig and --prometheus go together (or use --from URL)", file=sys.stderr)
             return 2
         else:
             d = ask_server(args.from_url or DEFAULT_URL, files, args.window, namespace, args.max_broken_rps,
-                           getattr(args, "token", None))
+                           getattr(args, "token", None), delete)
     except Exception as exc:  # unreachable server, cluster or Prometheus: a usage problem, said in one line
         print(f"meshscope: error: cannot predict: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
