@@ -9,8 +9,8 @@ from diagnose.rules.config import asm
 from diagnose.rules.config import (authorization, authorization_refs, destinationrule_tls, gateway_tls,
                                    peerauthentication, workload_mtls)
 from diagnose.rules.config import (common, destinationrule, envoyfilter, gateway, gatewayapi, schema, service,
-                                   serviceentry, sidecar, virtualservice, virtualservice_gateways,
-                                   virtualservice_matches)
+                                   serviceentry, sidecar, virtualservice, virtualservice_delegate,
+                                   virtualservice_gateways, virtualservice_matches)
 
 ALL_RULES: list[Rule] = [
     *asm.ALL,
@@ -66,6 +66,7 @@ ALL_RULES: list[Rule] = [
     virtualservice.DestinationHosts(),
     virtualservice.DestinationRules(),
     virtualservice.RouteWeights(),
+    virtualservice_delegate.Delegation(),
     virtualservice_gateways.Gateways(),
     virtualservice_gateways.IngressSubsetRouting(),
     virtualservice_gateways.JwtClaimRoutes(),

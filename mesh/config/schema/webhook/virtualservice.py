@@ -124,8 +124,10 @@ def virtual_service(spec: dict[str, Any], out: list[Issue]) -> None:
         for key, what in (("gateways", "gateways specified"), ("tls", "tls route specified"),
                           ("tcp", "tcp route specified")):
             if is_set(spec, key):
-                out.append(Issue(f"spec/{key}", SEMANTIC, f"spec.{key}: a virtual service without hosts is a "
-                                                          f"delegate, and a delegate must have no {what}"))
+                out.append(Issue(f"spec/{key}", SEMANTIC, f"spec.{key}: spec.hosts is missing, which makes this a "
+                                                          f"delegate VirtualService (used only through another one's "
+                                                          f"http[].delegate), and a delegate must have no {what}; "
+                                                          f"add spec.hosts if it is meant to route on its own"))
     mesh_bound = not list_at(spec, "gateways") or "mesh" in list_at(spec, "gateways")
     for i, h in enumerate(list_at(spec, "hosts")):
         if h == "*" and mesh_bound:
@@ -144,8 +146,18 @@ def virtual_service(spec: dict[str, Any], out: list[Issue]) -> None:
         for a, b in _EXCLUSIVE_HTTP:
             if a in present and b in present:
                 out.append(Issue(p, SEMANTIC, f"spec.http[{i}]: an HTTP route cannot contain both {a} and {b}"))
-        if not present & _ACTIONS:
-            out.append(Issue(p, SEMANTIC, f"spec.http[{i}]: HTTP route, redirect or directResponse is required"))
+        if "delegate" in present and is_set(spec, "hosts"):  # a root route: only the delegate's routes apply
+            for key in ("route", "redirect"):
+                if key in present:
+                    out.append(Issue(f"{p}/{key}", SEMANTIC, f"spec.http[{i}]: a route that delegates must not "
+                                                             f"specify {key} (the delegate's routes replace it)"))
+        else:
+            if "delegate" in present:  # a delegate's route, merged into a root: no second level
+                out.append(Issue(f"{p}/delegate", SEMANTIC, f"spec.http[{i}]: this VirtualService has no hosts, "
+                                                            "so it is a delegate, and a delegate's route cannot "
+                                                            "delegate again"))
+            if not present & (_ACTIONS - {"delegate"}):
+                out.append(Issue(p, SEMANTIC, f"spec.http[{i}]: HTTP route, redirect or directResponse is required"))
         _route_destinations(list_at(route, "route"), f"{p}/route", out)
         _header_operations(route.get("headers"), f"{p}/headers", out)
         for j, r in enumerate(list_at(route, "route")):
