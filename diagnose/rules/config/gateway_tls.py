@@ -171,8 +171,8 @@ def missing_credentials(snap: Snapshot) -> list[Finding]:
         for i, server in _servers(gw):
             protocol = str(tf.as_dict(server.get("port")).get("protocol", "")).upper()
             tls = server.get("tls")
-            if protocol not in TLS_PROTOCOLS and not isinstance(tls, dict):
-                continue
+            if protocol not in TLS_PROTOCOLS and (protocol or not isinstance(tls, dict)):
+                continue  # a plain-text server (an httpsRedirect one too) terminates no TLS, whatever its tls says
             tls = tf.as_dict(tls)
             mode = tf.mode_of(tls.get("mode")) or "SIMPLE"
             if mode not in CREDENTIAL_MODES or tls.get("credentialName") or tls.get("credentialNames"):

@@ -142,3 +142,13 @@ def test_tls_servers_without_any_certificate():
             + gateway("plain", None, port=80, protocol="HTTP").replace("    tls: {mode: SIMPLE}\n", "")
             + gateway("files", None).replace("{mode: SIMPLE}", "{mode: SIMPLE, serverCertificate: /c, privateKey: /k}"))
     assert of(run(text), "MS2053") == [("MS2053", "none", "spec/servers[0]/tls")]
+
+
+def test_plain_text_servers_with_a_tls_block_terminate_no_tls():
+    """The port-80 half of the usual HTTPS pair (`tls: {httpsRedirect: true}`) answers a redirect in plain
+    text: it needs no certificate, whatever its tls block says (AliyunContainerService/asm-labs'
+    multi-buffer gateway got MS2053 "HTTP, tls.mode SIMPLE has no credentials")."""
+    text = (gateway("redirect", None, port=80, protocol="HTTP").replace("{mode: SIMPLE}", "{httpsRedirect: true}")
+            + gateway("stray-mode", None, port=8080, protocol="HTTP2")
+            + gateway("unset", None, protocol="HTTPS").replace("{mode: SIMPLE}", "{}"))
+    assert of(run(text), "MS2053") == [("MS2053", "unset", "spec/servers[0]")]
