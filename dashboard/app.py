@@ -21,6 +21,7 @@ from dashboard.components.lean import Recent
 from dashboard.components.positions import PositionMemory
 from dashboard.components.widgets import nav
 from dashboard.pages import changes, config, findings, overview, service, slos, topology, traces
+from dashboard.plotly_bundle import install_plotly_bundle
 from dashboard.query import DataSource, QueryError
 from dashboard.selfmetrics import install_selfmetrics
 
@@ -83,6 +84,7 @@ def create_app(source: DataSource, token: str | None = None, refresh_s: float = 
     install_guards(server, token, bind_host, allowed_hosts)
     install_access(server, token, known_outputs=lambda: app.callback_map)  # a callback request for any other: 404
     install_selfmetrics(server)
+    install_plotly_bundle(server)  # the pages' charts load plotly's basic build, not the full bundle
     register_api(server, source)
     routes = {p.PATH: p for p in PAGES}
 
