@@ -408,6 +408,22 @@ def _rewrite(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     return None
 
 
+def _direct_response(snapshot: Any, host: str, f: Finding) -> Explanation | None:
+    """Answers a route gives itself: the route the requests matched (access log), else the first answering route
+    of a VirtualService that governs the callers' requests."""
+    logged = logged_route(snapshot, host, f)
+    candidates = [(vs, i, http) for vs in routes_in_path(snapshot, host, f)
+                  for i, http in enumerate(vs.spec.get("http") or []) if isinstance(http, dict)]
+    if logged is not None:
+        candidates = [c for c in candidates if c[0] is logged[0] and c[1] == logged[1]] or candidates
+    for vs, i, http in candidates:
+        dr = http.get("directResponse")
+        if isinstance(dr, dict):
+            return Explanation(vs, f"spec/http[{i}]/directResponse", f"the route answers {dr.get('status', 200)} "
+                               "itself (directResponse): the requests never reach the service")
+    return None
+
+
 def _no_cluster(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     logged = logged_route(snapshot, host, f)
     for vs in routes_in_path(snapshot, host, f):
@@ -458,14 +474,18 @@ def _rbac(snapshot: Any, host: str, f: Finding) -> Explanation | None:
     return None
 
 
-def _idle_timeout(snapshot: Any, host: str) -> Explanation | None:
-    """The keep-alive race: the DestinationRule whose connectionPool.http.idleTimeout should sit below the app's."""
+def _idle_timeout(snapshot: Any, host: str, f: Finding | None = None) -> Explanation | None:
+    """The keep-alive race: the DestinationRule whose connectionPool.http.idleTimeout should sit below the app's;
+    the connectionPool in force for the logged cluster (a port's entry replaces the top level's), else the top
+    level's."""
+    port, subset = logged_cluster(f)
     for dr in destination_rules_for(snapshot, host):
-        http = ((dr.spec.get("trafficPolicy") or {}).get("connectionPool") or {}).get("http")
-        path = "spec/trafficPolicy/connectionPool/http" + ("/idleTimeout" if isinstance(http, dict) and
-                                                           "idleTimeout" in http else "")
-        return Explanation(dr, path if isinstance(http, dict) else "spec/trafficPolicy",
-                           "upstream idle timeout longer than the app's keep-alive")
+        pool = effective(dr.spec, port, subset if port is not None else None).get("connectionPool")
+        http = pool.value.get("http") if pool is not None else None
+        if not isinstance(http, dict):
+            return Explanation(dr, "spec/trafficPolicy", "upstream idle timeout longer than the app's keep-alive")
+        path = f"{pool.path}/http" + ("/idleTimeout" if "idleTimeout" in http else "")
+        return Explanation(dr, path, "upstream idle timeout longer than the app's keep-alive")
     return None
 
 
@@ -484,7 +504,8 @@ GOVERNS: dict[str, Callable[[Any, str, Finding], Explanation | None]] = {
     "MS3012": _rbac,
     "MS3014": lambda s, h, f: _route_field(s, h, "delay", f),
     "MS3016": _rewrite,
-    "MS3040": lambda s, h, f: _idle_timeout(s, h),
+    "MS3017": _direct_response,
+    "MS3040": _idle_timeout,
     "MS3041": _mtls_plaintext,
     "MS3042": _rbac,
 }

@@ -33,7 +33,8 @@ class EdgeErrorRate:
         if c.empty:
             return []
         # Client-observed when a client side exists; server-only traffic (no client sidecar) is judged server side.
-        plain = c[(c[CODE] >= 500) & (c[CODE] <= 599) & (c[FLAGS] == "-")]
+        # a route's own answer (directResponse) is not the app's: MS3017
+        plain = c[(c[CODE] >= 500) & (c[CODE] <= 599) & (c[FLAGS] == "-") & (c[DETAILS] != DIRECT_RESPONSE)]
         out = []
         seen: set[str] = set()
         for side in ("source", "destination"):
@@ -87,4 +88,45 @@ class UpstreamClientErrors:
         return out
 
 
-RULES = [EdgeErrorRate(), UpstreamClientErrors()]
+# Envoy's response_code_details when the matched route answered itself (no upstream was asked)
+DIRECT_RESPONSE = "direct_response"
+
+
+@dataclass(frozen=True)
+class RouteDirectResponse:
+    """Errors a route answers itself (a VirtualService `directResponse`): the request never reached the service,
+    so the service is not failing and no flag is set; the route is the cause. 5xx hurt whoever gets them (from
+    `degraded_pct`); 4xx only count as harm when they are a large share of what mesh callers get (a route that
+    blocks a path on purpose answers strangers through a gateway, or a few requests)."""
+
+    degraded_pct: float = 1.0
+    client_error_share: float = 0.2
+    min_count: int = 3
+    name: str = "errors.RouteDirectResponse"
+    description: str = "error answers the matched route gives itself (directResponse), before any upstream"
+    codes: tuple[str, ...] = ("MS3017",)
+
+    def analyze(self, ctx: RuntimeContext) -> list[Finding]:
+        c = ctx.calls
+        if c.empty:
+            return []
+        rows = c[(c[SIDE] == "source") & (c[CODE] >= 400) & (c[CODE] <= 599) & (c[DETAILS] == DIRECT_RESPONSE)]
+        if rows.empty:
+            return []
+        client = (rows[CODE] < 500) & ~rows[CODE].isin(NOT_SERVED_EXCLUDED)
+        client &= ~is_gateway(ctx.snapshot, rows[SRC], rows[SRC_NS])
+        out = []
+        for part, floor in ((rows[rows[CODE] >= 500], self.degraded_pct / 100.0),
+                            (rows[client], self.client_error_share)):
+            for hurt in hurt_by_service(ctx, part, self.min_count):
+                if hurt.share < floor or any(f.evidence.get("edge_key") == hurt.destination for f in out):
+                    continue
+                codes = "/".join(sorted(hurt.codes, key=lambda k: -float(hurt.codes[k])))
+                f = make("MS3017", resource=hurt.service_ref(), **hurt.args(), codes=codes, pct=100.0 * hurt.share)
+                f.evidence = hurt.evidence(rule=self.name)
+                f.impact = hurt.impact()
+                out.append(f)
+        return out
+
+
+RULES = [EdgeErrorRate(), UpstreamClientErrors(), RouteDirectResponse()]
