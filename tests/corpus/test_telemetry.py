@@ -229,13 +229,13 @@ def test_prometheus_api_answers_read_back(prometheus):
 
 
 # ------------------------------------------------------------------------------------------ access logs
-def _reference_reading(line: str) -> dict[str, str]:
+def _reference_reading(line: str, fmt: str = ISTIO_TEXT_FORMAT) -> dict[str, str]:
     """A plain reading of one line by Istio's default format string: each quoted operator is the text up to the next
     quote, each bare one the next space-free token, the last (%ROUTE_NAME%) the rest of the line."""
-    fmt = ISTIO_TEXT_FORMAT.rstrip("\n")
-    ops = re.findall(r"%([A-Z_()?:\-]+)%", fmt)
+    fmt = fmt.rstrip("\n")
+    ops = re.findall(r"%([A-Za-z_()?:.\-]+)%", fmt)
     pattern, pos = "^", 0
-    for i, m in enumerate(re.finditer(r"%([A-Z_()?:\-]+)%", fmt)):
+    for i, m in enumerate(re.finditer(r"%([A-Za-z_()?:.\-]+)%", fmt)):
         pattern += re.escape(fmt[pos:m.start()])
         quoted = fmt[m.start() - 1:m.start()] == '"' and fmt[m.end():m.end() + 1] == '"'
         pattern += "(.*)" if i == len(ops) - 1 else ('([^"]*)' if quoted else r"(\S+)")
@@ -275,6 +275,61 @@ def test_istio_access_log_lines_read_as_the_format_says(name):
         assert (row[sc.REQUEST_ID], row[sc.AUTHORITY], row[sc.UPSTREAM_HOST]) == (
             text(ref["REQ(X-REQUEST-ID)"]), text(ref["REQ(:AUTHORITY)"]), text(ref["UPSTREAM_HOST"])), line
         assert row[sc.UPSTREAM_CLUSTER] == text(ref["UPSTREAM_CLUSTER_RAW"]) and row[sc.ROUTE_NAME] == text(ref["ROUTE_NAME"])
+
+
+# Istio 1.1's default text format (pilot/pkg/networking/core/v1alpha3/listener.go at istio/istio 1.1.0)
+_ISTIO_11_FORMAT = ('[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% '
+                    '%RESPONSE_FLAGS% "%DYNAMIC_METADATA(istio.mixer:status)%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
+                    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" '
+                    '"%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% '
+                    '%DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME%')
+
+
+def test_istio_1_1_access_log_lines_read_by_their_format():
+    """istio.io's access-log task as of Istio 1.1 (before 1.9: the mixer status where today's details are, no route
+    name): both lines read, each field equal to a plain reading of the line by 1.1's format string."""
+    raw = _bytes("istio.io/access-log-task-1.1.log")
+    result = parse_text_log(raw, LogContext("istio.io", "sleep", "default", ""))
+    assert [str(e) for e in result.errors] == []
+    rows = result.table.to_pylist()
+    lines = raw.decode().splitlines()
+    assert len(rows) == len(lines) == 2
+    for row, line in zip(rows, lines):
+        ref = _reference_reading(line, _ISTIO_11_FORMAT)
+        assert row[sc.START_TIME] == pd.Timestamp(ref["START_TIME"])
+        assert (row[sc.METHOD], row[sc.PATH], row[sc.PROTOCOL], str(row[sc.RESPONSE_CODE])) == (
+            ref["REQ(:METHOD)"], ref["REQ(X-ENVOY-ORIGINAL-PATH?:PATH)"], ref["PROTOCOL"], ref["RESPONSE_CODE"])
+        assert (str(row[sc.BYTES_RECEIVED]), str(row[sc.BYTES_SENT]), str(int(row[sc.DURATION_MS]))) == (
+            ref["BYTES_RECEIVED"], ref["BYTES_SENT"], ref["DURATION"])
+        assert (row[sc.REQUEST_ID], row[sc.AUTHORITY], row[sc.UPSTREAM_HOST], row[sc.UPSTREAM_CLUSTER]) == (
+            ref["REQ(X-REQUEST-ID)"], ref["REQ(:AUTHORITY)"], ref["UPSTREAM_HOST"], ref["UPSTREAM_CLUSTER"])
+        assert row[sc.ROUTE_NAME] == ""
+    assert [(r[sc.REPORTER], r[sc.DESTINATION_SERVICE], r[sc.MTLS]) for r in rows] == [
+        ("source", "httpbin.default.svc.cluster.local", False), ("destination", "httpbin.default.svc.cluster.local", True)]
+
+
+def test_ztunnel_access_log_lines():
+    """istio.io's ztunnel troubleshooting page: six completed connections (its header's tabs printed as spaces), each
+    one TCP row naming both peers from the line itself, as read by hand."""
+    result = parse_text_log(_bytes("istio.io/troubleshoot-ztunnel.log"), LogContext("zt", "ztunnel", "istio-system", ""))
+    assert [str(e) for e in result.errors] == []
+    rows = result.table.to_pylist()
+    assert [(r[sc.REPORTER], r[sc.DESTINATION_WORKLOAD], r[sc.DESTINATION_SERVICE]) for r in rows] == [
+        ("destination", "productpage-v1", "productpage.default.svc.cluster.local"),
+        ("source", "productpage-v1", "productpage.default.svc.cluster.local"),
+        ("source", "reviews-v3", "reviews.default.svc.cluster.local"),
+        ("source", "reviews-v3", "reviews.default.svc.cluster.local"),
+        ("source", "reviews-v1", "reviews.default.svc.cluster.local"),
+        ("source", "reviews-v2", "reviews.default.svc.cluster.local")]
+    assert {(r[sc.SOURCE_WORKLOAD], r[sc.SOURCE_WORKLOAD_NAMESPACE], r[sc.SOURCE_PRINCIPAL]) for r in rows} == {
+        ("sleep", "default", "spiffe://cluster.local/ns/default/sa/sleep")}
+    # the request is what the client sent: 80 bytes to productpage (175 back), 84 to reviews (169 back)
+    assert [(r[sc.BYTES_RECEIVED], r[sc.BYTES_SENT]) for r in rows] == [(80, 175)] * 2 + [(84, 169)] * 4
+    assert [r[sc.DURATION_MS] for r in rows] == [1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
+    assert rows[0][sc.START_TIME] == pd.Timestamp("2024-05-04T09:59:05.027709Z")  # 09:59:05.028709 less 1 ms
+    assert rows[0][sc.DESTINATION_WORKLOAD_NAMESPACE] == "productpage"  # as the page prints it
+    assert all(r[sc.MTLS] and r[sc.RESPONSE_CODE] == 0 and r[sc.RESPONSE_FLAGS] == "-" for r in rows)
+    assert rows[2][sc.UPSTREAM_HOST] == "10.244.1.9:15008"
 
 
 def test_istio_access_log_task_lines_name_both_sides():
