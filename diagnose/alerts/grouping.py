@@ -21,6 +21,7 @@ from typing import Any
 from diagnose.alerts.config import ReceiverConfig
 from diagnose.alerts.model import FIRING, RESOLVED, Alert, Notification, alert_from_finding
 from diagnose.findings import Finding
+from diagnose.terminal_text import terminal_safe
 
 
 def incident_alerts(findings: list[Finding], now: float) -> list[Alert]:
@@ -41,7 +42,7 @@ def incident_alerts(findings: list[Finding], now: float) -> list[Alert]:
         others = inc.members[1:]
         a.annotations["members"] = ",".join(sorted(f.fingerprint for f in inc.members))
         if others:
-            a.annotations["symptoms"] = "; ".join(f"{inc.roles.get(f.fingerprint)} {f.code}: {f.message[:160]}"
+            a.annotations["symptoms"] = "; ".join(f"{inc.roles.get(f.fingerprint)} {f.code}: {terminal_safe(f.message)[:160]}"
                                                   for f in others[:8]) + (f"; and {len(others) - 8} more"
                                                                           if len(others) > 8 else "")
             imp = inc.impact

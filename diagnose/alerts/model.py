@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from diagnose.findings import Finding
+from diagnose.terminal_text import terminal_safe
 
 FIRING = "firing"
 RESOLVED = "resolved"
@@ -98,8 +99,12 @@ def alert_from_finding(f: Finding, now: float) -> Alert:
         annotations["equivalents"] = ", ".join(f.equivalents)
     return Alert(
         fingerprint=f.fingerprint,
-        labels=labels,
-        annotations=annotations,
+        # names and messages quote config and requests; receivers print them in chat, mail and terminals, so a
+        # newline or an ANSI escape in a name is shown as an escape, never a forged line (rollback YAML keeps its
+        # lines; the fingerprint is an identifier receivers match on, like the alert's own, so it stays exact)
+        labels={k: terminal_safe(v) for k, v in labels.items()},
+        annotations={k: v if k == "fingerprint" else terminal_safe(v, keep_newlines=k == "rollback_yaml")
+                     for k, v in annotations.items()},
         starts_at=f.opened_at or f.first_seen or now,  # the current episode's onset, as Alertmanager's startsAt
         finding=f.to_dict(),
     )

@@ -9,6 +9,7 @@ import json
 
 from diagnose.alerts.config import ReceiverConfig
 from diagnose.alerts.model import FIRING, Alert, HttpRequest, Notification, finding_link
+from diagnose.terminal_text import terminal_safe
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -16,7 +17,8 @@ _ICON = {"error": ":red_circle:", "warning": ":large_orange_circle:", "info": ":
 
 
 def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three entities, and control characters shown as escapes: a newline in a name is no new line."""
+    return terminal_safe(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cap(text: str, limit: int = MAX_SECTION) -> str:

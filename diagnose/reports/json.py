@@ -11,6 +11,7 @@ from typing import Any
 
 from diagnose.reports import view
 from diagnose.reports.snapshot import Snapshot
+from diagnose.terminal_text import json_safe
 
 SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
 
@@ -22,7 +23,8 @@ def report_dict(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def render_json(snapshot: Snapshot, indent: int | None = 1) -> str:
-    return json.dumps(report_dict(snapshot), indent=indent, default=str, ensure_ascii=False) + "\n"
+    # the same data; the characters json.dumps leaves raw that drive a terminal (C1, bidi) as \\u escapes
+    return json_safe(json.dumps(report_dict(snapshot), indent=indent, default=str, ensure_ascii=False)) + "\n"
 
 
 def schema() -> dict[str, Any]:

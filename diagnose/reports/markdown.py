@@ -14,6 +14,7 @@ from diagnose.reports import view
 from diagnose.reports import elements as E
 from diagnose.reports.graph_svg import node_label, to_graph
 from diagnose.reports.snapshot import Snapshot
+from diagnose.terminal_text import terminal_safe
 
 DETAILS_LIMIT = 50  # findings with a full evidence section; the table lists them all
 
@@ -143,4 +144,6 @@ def render_markdown(snapshot: Snapshot) -> str:
             [o.get("kind"), o.get("namespace"), o.get("name"), o.get("source"), o.get("findings", 0)] for o in s.inventory])
     else:
         out += ["No config objects.", ""]
-    return "\n".join(out).rstrip() + "\n"
+    # every line is escaped Markdown already; control characters (ANSI escapes, bidi overrides) in quoted names
+    # are shown as escapes too, for the file read in a terminal or `meshscope report -o -` printed to one
+    return terminal_safe("\n".join(out).rstrip(), keep_newlines=True) + "\n"

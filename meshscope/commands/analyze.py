@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
-from diagnose.terminal_text import terminal_safe
+from diagnose.terminal_text import say, terminal_safe
 
 HELP = "find problems in Istio/Kubernetes config files (VirtualService, DestinationRule, mTLS, ...)"
 LEVELS = ("error", "warning", "info")
@@ -67,7 +67,7 @@ def _usage_error(args: argparse.Namespace, message: str) -> int:
     parser = getattr(args, "_parser", None)
     if parser is not None:
         parser.print_usage(sys.stderr)
-    print(f"meshscope analyze: error: {message}", file=sys.stderr)
+    say(f"meshscope analyze: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -184,10 +184,10 @@ def _cluster_objects(kubeconfig: str | None, context: str | None, namespaces: li
         skipped += skipped_problems(status, origin)
     hint = istio_config_hint(status, objects)
     if hint:  # sidecars but no Istio kinds served: an ASM data-plane cluster without KubeAPI access
-        print(f"meshscope analyze: {context or 'cluster'}: {hint}", file=sys.stderr)
+        say(f"meshscope analyze: {context or 'cluster'}: {hint}", file=sys.stderr)
     forbidden = sorted(kind for kind, st in status.items() if st.get("forbidden"))
     if forbidden:  # an add-on kind the role may not read: its checks did not run, and the user should know
-        print(f"meshscope analyze: {context or 'cluster'}: not readable with these credentials, so not analyzed: "
+        say(f"meshscope analyze: {context or 'cluster'}: not readable with these credentials, so not analyzed: "
               f"{', '.join(forbidden)} (grant get/list on them: deploy/kubernetes/rbac.yaml)", file=sys.stderr)
     return objects
 
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
             clusters[context or "cluster"] = _cluster_objects(args.kubeconfig, context, args.namespace,
                                                               mesh_config.root_namespace, cluster_skipped)
         except Exception as exc:  # unreachable cluster, bad credentials: one clear line
-            print(f"meshscope analyze: cannot read the cluster{f' {context}' if context else ''}: {exc}",
+            say(f"meshscope analyze: cannot read the cluster{f' {context}' if context else ''}: {exc}",
                   file=sys.stderr)
             return 2
     try:
@@ -311,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
         loaded = _load_in_order(args.paths, namespace)
         findings, objects = _analyze_all(loaded, clusters, mesh_config, ignore, suppressions, cluster_skipped)
     except Exception as exc:  # a bug must still end in one clear line, never a traceback
-        print(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
+        say(f"meshscope analyze: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
         return 2
 
     if args.format == "json":

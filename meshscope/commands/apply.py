@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from diagnose.terminal_text import say  # lines quote files, names and servers' answers: shown, never obeyed
+
 HELP = "apply Istio config files to the running bundled mesh (validated first)"
 
 
@@ -62,7 +64,7 @@ def load_change(paths: list[Path], verb: str, namespace: str | None = None):
     files, _ = expand_paths(paths)  # before any validation: a change the mesh would refuse for size costs nothing
     size = sum(f.stat().st_size for f in files if f.is_file())
     if size > MAX_BODY:
-        print(f"meshscope {verb}: refused before validation: the files are {size / 1048576:.1f} MiB, over the "
+        say(f"meshscope {verb}: refused before validation: the files are {size / 1048576:.1f} MiB, over the "
               f"control API's {MAX_BODY // 1048576} MiB request limit; split them into several `meshscope {verb}` runs")
         return None
     result = load_paths(paths, exclude_namespaces=frozenset(), default_namespace=default_namespace(namespace))
@@ -70,16 +72,16 @@ def load_change(paths: list[Path], verb: str, namespace: str | None = None):
         from mesh.config.schema import problems as schema_problems
         result.problems.extend(schema_problems(result.objects))
     if result.problems:
-        print(f"meshscope {verb}: refused, the files have problems:")
+        say(f"meshscope {verb}: refused, the files have problems:")
         for p in result.problems:
-            print(f"  {p}")
+            say(f"  {p}")
         return None
     if not result.objects:
-        print(f"meshscope {verb}: no objects in {', '.join(map(str, paths))}")
+        say(f"meshscope {verb}: no objects in {', '.join(map(str, paths))}")
         return None
     objects, duplicates = last_wins(result.objects)
     for dup in duplicates:
-        print(f"meshscope {verb}: warning: {dup.summary()}")
+        say(f"meshscope {verb}: warning: {dup.summary()}")
     return objects
 
 
@@ -120,16 +122,16 @@ def run(args: argparse.Namespace) -> int:
         current = client.config_yaml()
         findings = blocking_findings(current, change)
         if findings and not args.force:
-            print("meshscope apply: refused, the config rules report errors (--force to apply anyway):")
+            say("meshscope apply: refused, the config rules report errors (--force to apply anyway):")
             for f in findings:
                 where = f" ({f.resource.source})" if f.resource and f.resource.source else ""
-                print(f"  {f.code} {f.resource.label() if f.resource else ''}{where}: {f.message}")
+                say(f"  {f.code} {f.resource.label() if f.resource else ''}{where}: {f.message}")
             return 1
         r = client.apply(as_yaml(change), ",".join(map(str, args.filename)))
     except ControlError as exc:
-        print(f"meshscope apply: {exc}")
+        say(f"meshscope apply: {exc}")
         for p in exc.problems:
-            print(f"  {p}")
+            say(f"  {p}")
         return 1
     print_push(r, "applied")
     return 0
@@ -138,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
 def print_push(r: dict, verb: str) -> None:
     """What the control API answered for a push (shared by apply and delete)."""
     for ref in r["changed"]:
-        print(f"{ref} {verb}")
+        say(f"{ref} {verb}")
     for w in r.get("warnings") or []:
-        print(f"  warning: {w}")
+        say(f"  warning: {w}")
     if r.get("in_sync", True):
-        print(f"pushed to every sidecar in {r['seconds']:.3f}s")
+        say(f"pushed to every sidecar in {r['seconds']:.3f}s")
     else:
-        print(f"pushed, but not every sidecar confirmed it within {r['seconds']:.0f}s (see the warning above)")
+        say(f"pushed, but not every sidecar confirmed it within {r['seconds']:.0f}s (see the warning above)")

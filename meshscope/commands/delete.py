@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from diagnose.terminal_text import say  # lines quote files, names and servers' answers: shown, never obeyed
+
 HELP = "delete the objects named in Istio config files from the running bundled mesh"
 
 
@@ -38,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         r = control_client(args).delete(as_yaml(change), ",".join(map(str, args.filename)))
     except ControlError as exc:
-        print(f"meshscope delete: {exc}")
+        say(f"meshscope delete: {exc}")
         for p in exc.problems:
-            print(f"  {p}")
+            say(f"  {p}")
         return 1
     print_push(r, "deleted")
     return 0

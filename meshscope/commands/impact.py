@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from diagnose.terminal_text import say, terminal_safe  # lines quote files, names and servers' answers: shown, never obeyed
+
 DEFAULT_URL = "http://127.0.0.1:8050"
 
 
@@ -93,25 +95,30 @@ def ask_cluster(args: argparse.Namespace, files: list[tuple[str, str]], window_s
 
 
 def write_text(d: dict[str, Any], out: TextIO) -> None:
+    """The prediction as lines; messages quote the proposed files' names and hosts, so each line is written with
+    control characters as visible escapes (`line`)."""
+    def line(text: str) -> None:
+        out.write(terminal_safe(text) + "\n")
+
     if not d["predicted"]:
-        out.write("the proposed change does not load; no prediction was made:\n")
+        line("the proposed change does not load; no prediction was made:")
         for f in d["findings"]:
-            out.write(f"  {f['code']} {f['message']}\n")
+            line(f"  {f['code']} {f['message']}")
         return
     for x in d.get("deleted") or []:
-        out.write(f"deleting {x['label']}: the live config without it is replayed\n")
+        line(f"deleting {x['label']}: the live config without it is replayed")
     if d["no_traffic"]:
-        out.write(f"no traffic was observed in the last {d['window_s']:g}s: nothing to replay, so no edge can be "
-                  "judged (the config findings below still apply)\n")
+        line(f"no traffic was observed in the last {d['window_s']:g}s: nothing to replay, so no edge can be "
+                  "judged (the config findings below still apply)")
     for f in d["edge_findings"]:
         r = f.get("resource") or {}
         where = f" [{r.get('kind')} {r.get('namespace')}/{r.get('name')} {r.get('path') or ''}]" if r else ""
-        out.write(f"{f['severity']:<7} {f['code']} {f['message']}{where}\n")
+        line(f"{f['severity']:<7} {f['code']} {f['message']}{where}")
     for f in d["findings"]:
-        out.write(f"{f['severity']:<7} {f['code']} (config) {f['message']}\n")
-    out.write(f"replayed {d['edges']} edges ({d['total_rps']:.2f} req/s) over {d['window_s']:g}s: "
+        line(f"{f['severity']:<7} {f['code']} (config) {f['message']}")
+    line(f"replayed {d['edges']} edges ({d['total_rps']:.2f} req/s) over {d['window_s']:g}s: "
               f"{d['broken_rps']:.2f} req/s would newly fail, {d['at_risk_rps'] - d['broken_rps']:.2f} req/s more at "
-              f"risk; {'BREAKS' if d['breaks'] else 'ok'} (bar {d['max_broken_rps']:g} req/s)\n")
+              f"risk; {'BREAKS' if d['breaks'] else 'ok'} (bar {d['max_broken_rps']:g} req/s)")
 
 
 def run(args: argparse.Namespace, files_arg: list[str], out: TextIO | None = None,
@@ -126,23 +133,23 @@ def run(args: argparse.Namespace, files_arg: list[str], out: TextIO | None = Non
         window_s = parse_window(args.window)
         files = _read(files_arg)
     except (ValueError, OSError) as exc:
-        print(f"meshscope: error: {exc}", file=sys.stderr)
+        say(f"meshscope: error: {exc}", file=sys.stderr)
         return 2
     if args.max_broken_rps < 0:
-        print("meshscope: error: --max-broken-rps must be >= 0", file=sys.stderr)
+        say("meshscope: error: --max-broken-rps must be >= 0", file=sys.stderr)
         return 2
     namespace = (args.namespace or [None])[0] if isinstance(getattr(args, "namespace", None), list) else getattr(args, "namespace", None)
     try:
         if getattr(args, "kubeconfig", None) and getattr(args, "prometheus", None):
             d = ask_cluster(args, files, window_s, args.max_broken_rps, namespace or "default", delete)
         elif getattr(args, "kubeconfig", None) or getattr(args, "prometheus", None):
-            print("meshscope: error: --kubeconfig and --prometheus go together (or use --from URL)", file=sys.stderr)
+            say("meshscope: error: --kubeconfig and --prometheus go together (or use --from URL)", file=sys.stderr)
             return 2
         else:
             d = ask_server(args.from_url or DEFAULT_URL, files, args.window, namespace, args.max_broken_rps,
                            getattr(args, "token", None), delete)
     except Exception as exc:  # unreachable server, cluster or Prometheus: a usage problem, said in one line
-        print(f"meshscope: error: cannot predict: {type(exc).__name__}: {exc}", file=sys.stderr)
+        say(f"meshscope: error: cannot predict: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "format", "text") == "json":
         json.dump(d, out, default=str)

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from diagnose.terminal_text import say  # lines quote files, names and servers' answers: shown, never obeyed
+
 HELP = "write a diagnostic report (html, md, json, pdf) from a running meshscope or a saved snapshot"
 DEFAULT_URL = "http://127.0.0.1:8050"
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.output
     fmt = args.format or EXTENSIONS.get(Path(out).suffix.lower(), "html")
     if out == "-" and fmt == "pdf":
-        print("meshscope report: refusing to write a PDF to the terminal; give -o FILE.pdf", file=sys.stderr)
+        say("meshscope report: refusing to write a PDF to the terminal; give -o FILE.pdf", file=sys.stderr)
         return 2
     try:
         if args.snapshot:
@@ -68,16 +70,16 @@ def run(args: argparse.Namespace) -> int:
             origin = args.snapshot
         else:
             url = args.url or DEFAULT_URL
-            print(f"reading report data from {url} ...", file=sys.stderr)
+            say(f"reading report data from {url} ...", file=sys.stderr)
             token = args.token if args.token is not None else os.environ.get("MESHSCOPE_TOKEN") or None
             snapshot = Snapshot.from_dict(_fetch(url, args.timeout, token), where=f"{url}/api/v1/report")
             origin = url
     except (SnapshotError, RuntimeError) as exc:
-        print(f"meshscope report: {exc}", file=sys.stderr)
+        say(f"meshscope report: {exc}", file=sys.stderr)
         return 1
     for problem in snapshot.problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    print(f"rendering {fmt} ({len(snapshot.findings)} findings, {len(snapshot.slos)} SLOs, "
+        say(f"warning: {problem}", file=sys.stderr)
+    say(f"rendering {fmt} ({len(snapshot.findings)} findings, {len(snapshot.slos)} SLOs, "
           f"{sum(1 for e in snapshot.graph if 'source' not in e.get('data', {}))} graph nodes) ...", file=sys.stderr)
     data = render(snapshot, fmt)
     if out == "-":
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             Path(out).write_bytes(data)
         except OSError as exc:
-            print(f"meshscope report: cannot write {out}: {exc}", file=sys.stderr)
+            say(f"meshscope report: cannot write {out}: {exc}", file=sys.stderr)
             return 1
-        print(f"wrote {out} ({len(data):,} bytes, {fmt}) from {origin}", file=sys.stderr)
+        say(f"wrote {out} ({len(data):,} bytes, {fmt}) from {origin}", file=sys.stderr)
     return 0

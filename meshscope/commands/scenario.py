@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from diagnose.terminal_text import say  # lines quote files, names and servers' answers: shown, never obeyed
+
 HELP = "list the fault scenarios, apply one to the running bundled mesh, or clear it"
 
 
@@ -28,31 +30,31 @@ def run(args: argparse.Namespace) -> int:
         for s in SCENARIOS:
             mark = "*" if s.name == active else " "
             flags = ",".join(s.expected_flags) or "-"
-            print(f"{mark} {s.name:<{width}}  {s.description}")
-            print(f"  {'':<{width}}  expects {', '.join(s.expected_codes)}; flags {flags}; edge {s.edge[0]} -> {s.edge[1]}")
+            say(f"{mark} {s.name:<{width}}  {s.description}")
+            say(f"  {'':<{width}}  expects {', '.join(s.expected_codes)}; flags {flags}; edge {s.edge[0]} -> {s.edge[1]}")
         return 0
     client = control_client(args)
     try:
         if args.action == "apply":
             if not args.name:
-                print("meshscope scenario apply: which scenario? one of: " + ", ".join(names()))
+                say("meshscope scenario apply: which scenario? one of: " + ", ".join(names()))
                 return 2
             if args.name not in names():
-                print(f"meshscope scenario apply: unknown scenario {args.name!r}; known: {', '.join(names())}")
+                say(f"meshscope scenario apply: unknown scenario {args.name!r}; known: {', '.join(names())}")
                 return 2
             r = client.apply_scenario(args.name)
             sc = next(s for s in SCENARIOS if s.name == args.name)
-            print(f"scenario {args.name} applied in {r['seconds']:.3f}s: {', '.join(r['changed']) or 'app behavior only'}")
+            say(f"scenario {args.name} applied in {r['seconds']:.3f}s: {', '.join(r['changed']) or 'app behavior only'}")
             flags = ", ".join(sc.expected_flags) or "no response flag"
-            print(f"  expect {flags} on {sc.edge[0]} -> {sc.edge[1]}; findings {', '.join(sc.expected_codes)}")
+            say(f"  expect {flags} on {sc.edge[0]} -> {sc.edge[1]}; findings {', '.join(sc.expected_codes)}")
             for w in r.get("warnings") or []:
-                print(f"  warning: {w}")
+                say(f"  warning: {w}")
         else:
             r = client.clear_scenario()
-            print(f"scenario cleared in {r['seconds']:.3f}s: the mesh is back to its baseline")
+            say(f"scenario cleared in {r['seconds']:.3f}s: the mesh is back to its baseline")
     except ControlError as exc:
-        print(f"meshscope scenario: {exc}")
+        say(f"meshscope scenario: {exc}")
         for p in exc.problems:
-            print(f"  {p}")
+            say(f"  {p}")
         return 1
     return 0

@@ -75,9 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str, code: int = 2) -> int:
+    """One line on stderr; `message` quotes paths and servers' answers, so its control characters are shown."""
     import sys
 
-    print(f"meshscope serve: {message}", file=sys.stderr, flush=True)
+    from diagnose.terminal_text import say
+
+    say(f"meshscope serve: {message}", file=sys.stderr)
     return code
 
 
@@ -89,10 +92,9 @@ def _setup_logging(verbose: bool) -> None:
     from collector.sources.prom_api import PrometheusAPIError
     from mesh.kube import KubeError
 
-    handler = logging.StreamHandler()
-    from diagnose.terminal_text import SafeFormatter  # logged values show control characters, never obey them
+    from diagnose.terminal_text import safe_log_handler  # logged values show control characters, never obey them
 
-    handler.setFormatter(SafeFormatter("  [%(asctime)s] %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler = safe_log_handler()
     if not verbose:
         def expected(record: logging.LogRecord) -> bool:
             exc = record.exc_info[1] if record.exc_info else None
@@ -133,6 +135,7 @@ def _serve_snapshot(args: argparse.Namespace) -> int:
     from dashboard.access import AccessError, check_bind
     from dashboard.server import start
     from dashboard.snapshot_source import SnapshotError, SnapshotSource
+    from diagnose.terminal_text import say
 
     try:
         check_bind(args.host, args.token)
@@ -146,7 +149,7 @@ def _serve_snapshot(args: argparse.Namespace) -> int:
         ui = start(source, args.host, args.port, args.token)
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (pick another with --port)", 1)
-    print(f"meshscope serve: snapshot {args.snapshot}", flush=True)
+    say(f"meshscope serve: snapshot {args.snapshot}")
     print(f"  UI and API          {ui.url}" + ("  (token required)" if args.token else ""), flush=True)
     try:
         _wait_for_stop()
@@ -215,8 +218,10 @@ def run(args: argparse.Namespace) -> int:
 
     _setup_logging(args.verbose)
 
-    def say(msg: str) -> None:
-        print(f"  {msg}", flush=True)
+    from diagnose.terminal_text import terminal_safe
+
+    def say(msg: str) -> None:  # progress and status changes quote the cluster's names and its servers' errors
+        print(f"  {terminal_safe(msg)}", flush=True)
 
     backend = ClusterBackend(ClusterOptions(
         prometheus_url=args.prometheus, kubeconfig=args.kubeconfig, context=args.context, namespaces=namespaces or None,

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from diagnose.terminal_text import say  # lines quote files, names and servers' answers: shown, never obeyed
+
 HELP = "export SLO files as Alibaba Cloud ASM ServiceLevelObjectives or the PrometheusRule ASM generates"
 
 
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_slos(args.paths)
     for p in loaded.problems:  # bad SLOs are named and skipped; the others are still exported
-        print(f"meshscope slo: {p}", file=sys.stderr)
+        say(f"meshscope slo: {p}", file=sys.stderr)
     if args.to == "asm":
         docs, skipped = to_asm_objects(loaded.slos)
     else:
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         skipped = [exportable(s) for s in loaded.slos if exportable(s) is not None]
         docs = [to_prometheus_rule(ok, namespace=args.rule_namespace)] if ok else []
     for why in skipped:
-        print(f"meshscope slo: skipped {why}", file=sys.stderr)
+        say(f"meshscope slo: skipped {why}", file=sys.stderr)
     if docs:
         sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False))
     return 1 if loaded.problems or not docs else 0

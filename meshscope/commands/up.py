@@ -5,6 +5,8 @@ import argparse
 import os
 from pathlib import Path
 
+from diagnose.terminal_text import say, terminal_safe
+
 HELP = "run the bundled demo mesh (real Envoy sidecars, Bookinfo demo, traffic) with collectors, diagnoser and UI"
 
 
@@ -54,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "localhost are always accepted")
 
 
+def _findings_line(opened: list) -> str:
+    """The line `up` prints when the open findings change: the worst one's message quotes config names and
+    request paths, so it is shown with control characters as escapes (and cut after they are escaped)."""
+    if not opened:
+        return "0 open finding(s)"
+    return f"{len(opened)} open finding(s), worst: [{opened[0].code}] {terminal_safe(opened[0].message)[:90]}"
+
+
 def _record_control_url(mesh) -> None:  # noqa: ANN001
     """Write where the control API listens beside its token, so apply/scenario find a non-default port."""
     from mesh.control_api import URL_FILE
@@ -61,7 +71,7 @@ def _record_control_url(mesh) -> None:  # noqa: ANN001
     try:
         write_private_file(mesh.control_token_path.with_name(URL_FILE), f"http://127.0.0.1:{mesh.control.port}\n")
     except OSError as exc:
-        print(f"  (could not record the control URL: {exc})")
+        say(f"  (could not record the control URL: {exc})")
 
 
 def _forget_control_url(mesh) -> None:  # noqa: ANN001
@@ -95,6 +105,17 @@ def _ratio(text: str) -> float:
     return value
 
 
+def _setup_logging() -> None:
+    """Warnings and errors of every module (servers, collectors, diagnoser) as one line each, through the
+    formatter that shows control characters: logged values quote requests, spans and config names. Without a
+    handler Python's last-resort one printed them raw."""
+    import logging
+
+    from diagnose.terminal_text import safe_log_handler
+
+    logging.basicConfig(level=logging.WARNING, handlers=[safe_log_handler()], force=True)
+
+
 def run(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -109,19 +130,20 @@ def run(args: argparse.Namespace) -> int:
     from meshscope.app import DEMO_SLOS, BundledBackend, Stack, StackOptions
 
     if args.scenario and args.scenario not in names():
-        print(f"meshscope up: unknown scenario {args.scenario!r}; known: {', '.join(names())}")
+        say(f"meshscope up: unknown scenario {args.scenario!r}; known: {', '.join(names())}")
         return 2
     for f in [*args.slo, *args.config, *([args.alerts] if args.alerts else [])]:
         if not f.exists():
-            print(f"meshscope up: {f}: no such file")
+            say(f"meshscope up: {f}: no such file")
             return 2
     if args.allowed_host:  # read by dashboard.server.start (the Stack builds the UI)
         os.environ["MESHSCOPE_ALLOWED_HOSTS"] = ",".join(args.allowed_host)
     try:
         check_bind(args.host, args.token)  # before anything starts
     except AccessError as exc:
-        print(f"meshscope up: {exc}")
+        say(f"meshscope up: {exc}")
         return 2
+    _setup_logging()
     mesh_cfg = BundledConfig(gateway_port=args.gateway_port, control_port=args.control_port,
                              data_dir=args.data_dir / "mesh", traffic_rate=args.rate, scenario=args.scenario,
                              extra_config=list(args.config), config_namespace=args.namespace,
@@ -135,19 +157,21 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("meshscope up: starting ...", flush=True)
     try:
-        stack.start(progress=lambda msg: print(f"  {msg}", flush=True))
+        stack.start(progress=lambda msg: say(f"  {msg}"))
     except ConfigRejected as exc:
-        print("meshscope up: the config was refused:\n  " + "\n  ".join(exc.problems))
+        say("meshscope up: the config was refused:")
+        for problem in exc.problems:
+            say(f"  {problem}")
         return 1
     except AccessError as exc:
-        print(f"meshscope up: {exc}")
+        say(f"meshscope up: {exc}")
         return 2
     except NotReady as exc:
-        print(f"meshscope up: could not start: {exc}; on a slow or busy machine, give it longer with "
-              f"--ready-timeout (e.g. --ready-timeout 2m)")
+        say(f"meshscope up: could not start: {exc}; on a slow or busy machine, give it longer with "
+            f"--ready-timeout (e.g. --ready-timeout 2m)")
         return 1
     except (OSError, RuntimeError) as exc:
-        print(f"meshscope up: could not start: {exc}")
+        say(f"meshscope up: could not start: {exc}")
         return 1
     try:
         mesh = stack.backend.mesh
@@ -155,20 +179,19 @@ def run(args: argparse.Namespace) -> int:
         if mesh.control:
             print(f"  control token       {mesh.control_token_path}  (0600; apply/delete/scenario read it)")
             _record_control_url(mesh)
-        print(f"  access logs         {mesh.log_dir}")
-        for w in mesh.status()["workloads"]:
-            print(f"  sidecar {w['namespace'] + '/' + w['name']:<24} {w['stats']}/stats/prometheus")
+        say(f"  access logs         {mesh.log_dir}")
+        for w in mesh.status()["workloads"]:  # workload names come from the config (-f FILE)
+            say(f"  sidecar {w['namespace'] + '/' + w['name']:<24} {w['stats']}/stats/prometheus")
         if mesh.scenario:
-            print(f"  scenario            {mesh.scenario}")
+            say(f"  scenario            {mesh.scenario}")
         print("Ready. Ctrl-C to stop.", flush=True)
         memory.probe_from_environment(stack)  # MESHSCOPE_MEMORY_PROBE=file: where memory sits, over time
         last = None
         while not stop.wait(10):
             opened = stack.diagnoser.findings({"status": "open"})
-            summary = f"{len(opened)} open finding(s)" + (f", worst: [{opened[0].code}] {opened[0].message[:90]}"
-                                                          if opened else "")
+            summary = _findings_line(opened)
             if summary != last:
-                print(f"  {summary}", flush=True)
+                say(f"  {summary}")
                 last = summary
     except KeyboardInterrupt:
         pass
