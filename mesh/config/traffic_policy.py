@@ -17,6 +17,8 @@ GetPortLevelTrafficPolicy, read at istio/istio 86c9f01):
 3. When the subset's policy matched a port-level entry, its four sections replace the top level's even where they
    are absent (back to defaults); the top level's tunnel, proxyProtocol and retryBudget survive.
 4. A subset name the rule does not define, or the default cluster (no subset), takes the top level alone.
+5. A tls section in force decides the client's TLS even without a mode: the mode's zero value is DISABLE
+   (`tls_mode`); only when no tls section is in force does auto mTLS choose.
 
 Malformed shapes (a list where a mapping belongs, a section that is not a mapping) read as absent: the schema rules
 report them; nothing here raises. Each section comes back with the YAML path it was taken from, so a finding can
@@ -111,6 +113,18 @@ def effective(spec: Any, port: int | str | None, subset: str | None = None) -> d
 def effective_policy(spec: Any, port: int | str | None, subset: str | None = None) -> dict[str, Any]:
     """The effective trafficPolicy for one cluster as a plain mapping (section -> value), no portLevelSettings."""
     return {name: s.value for name, s in effective(spec, port, subset).items()}
+
+
+def tls_mode(tls: Any) -> str | None:
+    """The client TLS mode a tls section in force sets, upper-cased. None when no section is in force: auto mTLS
+    decides. A section without a mode (`tls: {sni: ...}`, `tls: {}`) is DISABLE: Istio reads the enum's zero value
+    and sends plaintext, it does not fall back to auto mTLS. A mode that is not a string reads as absent."""
+    if not isinstance(tls, dict):
+        return None
+    mode = tls.get("mode")
+    if mode is None or (isinstance(mode, str) and not mode.strip()):
+        return "DISABLE"
+    return mode.strip().upper() if isinstance(mode, str) else None
 
 
 def places(spec: Any, section: str) -> Iterator[Setting]:

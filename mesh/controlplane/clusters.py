@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mesh.config.traffic_policy import tls_mode as client_tls_mode
 from mesh.controlplane import policy
 from mesh.controlplane.ca import spiffe_id
 from mesh.controlplane.context import (CERT_SECRET, ROOT_SECRET, UINT32_MAX, ConfigError, ProxyContext, duration,
@@ -108,7 +109,7 @@ def outbound_cluster(ctx: ProxyContext, svc: Service, port: ServicePort, subset:
     where = f"DestinationRule {dr.namespace}/{dr.name} spec.trafficPolicy" if dr is not None else name
     tp = policy.traffic_policy(dr, port.port, subset or None)
     eps = ctx.registry.endpoints(svc, port, labels)
-    tls_mode = ((tp.get("tls") or {}).get("mode") or "").upper()
+    tls_mode = client_tls_mode(tp.get("tls")) or ""  # a tls block without a mode is DISABLE, as in Istio
     lb_endpoints = []
     for w, p in eps:
         server_mode = ctx.index.mtls_mode(w, port.target_port)

@@ -91,6 +91,21 @@ spec:
     assert c["circuit_breakers"]["thresholds"][0]["max_connections"] == 7
 
 
+@pytest.mark.parametrize("tls", ["{}", "{sni: details.example}", "{mode: null}"])
+def test_dr_tls_without_mode_is_disable(ca, tls):
+    """Istio reads a tls block without a mode as DISABLE (the enum's zero value): plaintext, not auto mTLS."""
+    reg, proxies = build(f"""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: details, namespace: bookinfo}}
+spec:
+  host: details
+  trafficPolicy: {{tls: {tls}}}
+""", ca)
+    c = node(reg, proxies, "productpage-v1").resources[CDS]["outbound|9080||details.bookinfo.svc.cluster.local"]
+    assert "transport_socket" not in c and "transport_socket_matches" not in c
+
+
 def test_peer_authentication_precedence_and_port_level():
     objects = demo_objects() + load("""
 apiVersion: security.istio.io/v1
