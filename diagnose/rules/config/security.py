@@ -20,7 +20,7 @@ from diagnose.rules.config.label_index import LabelIndex, SelectorIndex
 from diagnose.rules.config.tls_fields import (HOST, MESH, NAMESPACE, PORT, WORKLOAD, as_dict, dr_scope, mode_of,
                                               pa_mode, pa_port_modes, selector_of)
 from mesh.config import ConfigObject, Snapshot, Workload
-from mesh.config.traffic_policy import effective
+from mesh.config.traffic_policy import effective, tls_mode
 
 def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
     """Selectorless PeerAuthentications in the root namespace, by name."""
@@ -223,11 +223,11 @@ def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | No
     dr = best[2]
     scope = dr_scope(dr, snap)[0]
     # the default cluster's tls for the port, as Istio merges it: a port-level entry for the port replaces the top
-    # level's, and one without tls means auto mTLS, not the top level's mode
+    # level's, and one without tls means auto mTLS, not the top level's mode; a tls block without a mode is DISABLE
     tls = effective(dr.spec, port).get("tls")
     if tls is None:
         return ClientMode(None, dr, None, scope)
-    return ClientMode(mode_of(tls.value.get("mode")), dr, f"{tls.path}/mode", scope)
+    return ClientMode(mode_of(tls_mode(tls.value)), dr, f"{tls.path}/mode", scope)
 
 
 
