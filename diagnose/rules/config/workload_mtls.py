@@ -16,7 +16,7 @@ from diagnose.rules.config import security as sec
 from diagnose.rules.config import snapshot_rule as sr
 from diagnose.rules.config import tls_fields as tf
 from mesh.config import ConfigObject, Snapshot
-from mesh.config.traffic_policy import effective, subset_index
+from mesh.config.traffic_policy import effective, subset_index, tls_mode
 
 MUTUAL_MODES = (tf.ISTIO_MUTUAL, tf.MUTUAL)
 TLS_PATH = "spec/trafficPolicy/tls/mode"
@@ -54,7 +54,8 @@ def _subset_modes(dr: ConfigObject, port: str | None) -> list[tuple[str, str, di
     """(mode, path, subset labels) for subsets whose cluster takes its TLS from the subset itself.
 
     Istio's merge (`mesh.config.traffic_policy`): the subset's port-level entry for the port, else its own tls,
-    overrides the top level's; a port-level entry without tls means auto mTLS, whatever the subset's own tls says."""
+    overrides the top level's; a port-level entry without tls means auto mTLS, whatever the subset's own tls says;
+    a tls block without a mode is DISABLE."""
     out = []
     subsets = dr.spec.get("subsets")
     for i, subset in enumerate(subsets if isinstance(subsets, list) else []):
@@ -63,7 +64,7 @@ def _subset_modes(dr: ConfigObject, port: str | None) -> list[tuple[str, str, di
         if not isinstance(name, str) or subset_index(dr.spec, name) != i:
             continue  # no cluster of its own: unnamed, or a name an earlier subset already took
         tls = effective(dr.spec, port, name).get("tls")
-        mode = tf.mode_of(tls.value.get("mode")) if tls is not None else None
+        mode = tf.mode_of(tls_mode(tls.value)) if tls is not None else None  # no mode in the block: DISABLE
         if mode and tls is not None and tls.path.startswith(f"spec/subsets[{i}]/"):
             labels = {str(k): str(v) for k, v in tf.as_dict(subset.get("labels")).items()}
             out.append((mode, f"{tls.path}/mode", labels))
