@@ -31,7 +31,7 @@ from typing import Any
 from diagnose.findings import SEVERITY_RANK, Finding, ResourceRef
 from diagnose.rules.runtime.gateways import caller_namespace as _caller_ns
 from diagnose.rules.runtime.gateways import gateway_callers
-from mesh.config.traffic_policy import effective, places
+from mesh.config.traffic_policy import effective, places, tls_mode
 
 @dataclass
 class Explanation:
@@ -179,11 +179,11 @@ def logged_cluster(f: Finding | dict[str, Any] | None) -> tuple[str | None, str 
 
 def _tls_settings(dr: Any, f: Finding | dict[str, Any] | None = None) -> Iterable[tuple[str, dict]]:
     """The TLS settings in force for the finding's cluster (`f`: a finding, or the hurt requests' clusters): the
-    most specific one only when the cluster is known (a port's or subset's setting overrides the top level's),
-    else every one."""
+    one Istio applies when the cluster is known (a port's or subset's setting overrides the top level's), else
+    every one; each with its mode as Istio reads it (a block without a mode is DISABLE)."""
     port, subset = logged_cluster(f)
-    found = [(f"{path}/mode", tls) for path, tls in policy_settings(dr, "tls", port, subset) if isinstance(tls, dict)]
-    return found[:1] if port is not None else found
+    return [(f"{path}/mode", {**tls, "mode": tls_mode(tls)}) for path, tls in policy_settings(dr, "tls", port, subset)
+            if isinstance(tls, dict)]
 
 
 def applies_to(snapshot: Any, obj: Any, host: str) -> bool:
