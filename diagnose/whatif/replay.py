@@ -27,6 +27,7 @@ from diagnose.findings import ResourceRef
 from diagnose.whatif import deletion, rbac_eval, unjudged
 from mesh.config.duplicates import identity
 from mesh.config.model import ConfigObject
+from mesh.config.traffic_policy import tls_mode
 from mesh.controlplane.authz import policies_of
 from mesh.controlplane.context import ConfigError
 from mesh.controlplane.policy import ConfigIndex, host_matches, subsets, traffic_policy
@@ -500,7 +501,7 @@ def _client_tls_uncached(side: _Side, s_ns: str, host: str, w: Workload) -> tupl
     routed = {sub for h, sub, _ in side.route(host, s_ns)[0] if h == host and sub in named}
     subset = next((sub for sub in sorted(routed) if all(w.labels.get(k) == v for k, v in named[sub].items())), None)
     tp = traffic_policy(dr, _service_port(side, host) or 0, subset)
-    return str((tp.get("tls") or {}).get("mode") or "").upper(), dr
+    return tls_mode(tp.get("tls")) or "", dr  # a tls block without a mode is DISABLE (Istio), not auto mTLS
 
 
 def _transport(s_ns: str, s_wl: str, host: str, w: Workload, mb: str, ma: str, observed_mtls: bool,
@@ -940,6 +941,7 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
     changed = {h for h in edges["d_host"].unique()
                if [id(v) for v in before.index.virtual_services(h)] != [id(v) for v in after.index.virtual_services(h)]
                or any(host_matches(p, h) for p in dr_hosts)}
+    changed |= _backends_changed(set(edges["d_host"].unique()), before, after)
     if not changed:
         return
     sel = edges[edges["d_host"].isin(changed)]
@@ -981,6 +983,24 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
                 "the default route's destinations change: " + ", ".join(f"{k} {v:+.2f} rps" for k, v in sorted(moved.items()))
                 + f" (observed today: {', '.join(f'{w} {v:.2f} rps' for w, v in sorted(observed.items()))})",
                 ref, shift=moved))
+
+
+def _backends_changed(hosts: set[str], before: _Side, after: _Side) -> set[str]:
+    """Hosts whose backends may differ though no VirtualService or DestinationRule changed: the Service itself
+    (deleted, created, selector or ports edited) or the labels of workloads in its namespace (a pod template
+    relabelled, a Deployment deleted or added), which decide what the Service and each subset select. Their
+    routes are walked again: a subset whose labels no pod carries any more is as unready as an undefined one."""
+    if before.index.objects is after.index.objects:
+        return set()
+    keys = before.workloads.keys() | after.workloads.keys()
+    relabelled = {k[0] for k in keys if getattr(before.workloads.get(k), "labels", None)
+                  != getattr(after.workloads.get(k), "labels", None)}
+    out = set()
+    for h in hosts:
+        sb, sa = before.services.get(h), after.services.get(h)
+        if sb != sa or (sb is not None and sb.namespace in relabelled):
+            out.add(h)
+    return out
 
 
 def _shift_onto_failing(report: ImpactReport, s_ns: str, s_wl: str, host: str, rps: float, rb: list, ra: list,
