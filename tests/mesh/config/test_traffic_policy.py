@@ -21,7 +21,8 @@ from diagnose.rules.config import tls_fields as tf
 from diagnose.rules.config import workload_mtls
 from diagnose.rules.runtime import RuntimeContext, analyze_runtime
 from mesh.config import ConfigObject, Snapshot, load_text
-from mesh.config.traffic_policy import PORT_SECTIONS, SECTIONS, effective, effective_policy, places, subset_index
+from mesh.config.traffic_policy import (PORT_SECTIONS, SECTIONS, effective, effective_policy, places, subset_index,
+                                        tls_mode)
 from mesh.controlplane import policy as cp
 from tests.diagnose.runtime.tables import T0, fqdn, requests
 
@@ -263,7 +264,7 @@ def test_client_mode_agrees_with_the_walker():
                                   str(port) if port is not None else None)
             tls = effective(spec, port).get("tls")
             assert got.rule is dr
-            assert (got.mode, got.path) == ((tf.mode_of(tls.value.get("mode")), f"{tls.path}/mode") if tls else
+            assert (got.mode, got.path) == ((tf.mode_of(tls_mode(tls.value)), f"{tls.path}/mode") if tls else
                                             (None, None)), (spec, port)
 
 
@@ -277,8 +278,8 @@ def test_subset_modes_agree_with_the_walker():
                     continue
                 tls = effective(spec, port, name).get("tls")
                 k = subset_index(spec, name)
-                if tls and tls.path.startswith(f"spec/subsets[{k}]/") and tf.mode_of(tls.value.get("mode")):
-                    want.append((tf.mode_of(tls.value.get("mode")), f"{tls.path}/mode"))
+                if tls and tls.path.startswith(f"spec/subsets[{k}]/") and tf.mode_of(tls_mode(tls.value)):
+                    want.append((tf.mode_of(tls_mode(tls.value)), f"{tls.path}/mode"))
             got = [(m, p) for m, p, _ in workload_mtls._subset_modes(dr, str(port) if port is not None else None)]
             assert got == want, (spec, port)
 
@@ -357,3 +358,39 @@ def test_explanation_follows_the_port_entry(outcome, section):
             assert any(p.startswith(f"spec/trafficPolicy/{section}") for p in paths), (port, paths)
         else:  # neither the tls nor the connectionPool (keep-alive race) the entry replaced
             assert not [p for p in paths if p.startswith(("spec/trafficPolicy/tls", "spec/trafficPolicy/connection"))]
+
+
+@pytest.mark.parametrize("tls", ["{}", "{sni: reviews.example}"])
+def test_tls_block_without_mode_is_disable(tls):
+    """A tls block without a mode is DISABLE in Istio (the enum's zero value): the STRICT conflict is found and the
+    plaintext 503s are blamed on that block, as for an explicit DISABLE."""
+    loaded = load_text(MESH + f"  trafficPolicy: {{tls: {tls}}}\n", "mesh.yaml")
+    assert not loaded.problems, loaded.problems
+    snap = Snapshot(loaded.objects)
+    config = analyze(snap)
+    assert [f.resource.path for f in config if f.code == "MS2010"] == ["spec/trafficPolicy/tls/mode"]
+    df = requests("productpage-v1", fqdn("reviews"), "mtls_plaintext", 20)
+    runtime = analyze_runtime(RuntimeContext(start=T0, end=T0 + 30, requests=df, snapshot=snap))
+    (f,) = [f for f in correlate(runtime, config, snap) if f.code.startswith("MS3")]
+    assert (f.resource.kind, f.resource.path) == ("DestinationRule", "spec/trafficPolicy/tls/mode")
+
+
+@pytest.mark.parametrize("dr,breaks", [
+    ("  trafficPolicy: {tls: {sni: details.example}}\n", True),  # no mode: DISABLE, plaintext to a STRICT server
+    ("  trafficPolicy:\n    tls: {mode: DISABLE}\n"
+     "    portLevelSettings: [{port: {number: 9080}, connectionPool: {tcp: {maxConnections: 9}}}]\n", False),
+])
+def test_whatif_verdict_follows_the_tls_in_force(dr, breaks):
+    """What-if on a STRICT namespace: the verdict follows the tls Istio applies to the caller's cluster."""
+    from diagnose.whatif import predict
+    from diagnose.whatif.replay import overlay
+    from tests.diagnose.whatif.test_replay import _live
+    from tests.diagnose.whatif.test_tls_changes import STRICT_NS, _broken, _objs, _window
+
+    live = overlay(_live(), _objs(STRICT_NS))
+    text = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: details, namespace: bookinfo}\n" \
+           "spec:\n  host: details\n" + dr
+    got = _broken(predict(live, _objs(text), _window(), 3600, findings=False))
+    assert bool(got) is breaks, got
+    if breaks:
+        assert set(got) == {("bookinfo/productpage-v1", "bookinfo/details-v1")}
