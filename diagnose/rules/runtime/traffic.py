@@ -9,6 +9,7 @@ only the details and trace ids are then missing.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -58,6 +59,11 @@ class RuntimeContext:
     latency_baseline: dict[str, float] | None = None
     options: dict[str, Any] = field(default_factory=dict)
     key_cache: KeyCache | None = None  # the live loop's, kept across its windows (see `KeyCache`)
+    shadow_copies: int = 0  # mirrored copies left out of the window (see `without_shadow_copies`)
+
+    def __post_init__(self) -> None:
+        if self.requests is not None and len(self.requests):
+            self.requests, self.shadow_copies = without_shadow_copies(self.requests)
 
     @property
     def window_s(self) -> float:
@@ -140,6 +146,26 @@ class RuntimeContext:
             s.DURATION_MS: pd.to_numeric(r[s.DURATION_MS], errors="coerce").to_numpy() if s.DURATION_MS in r else np.nan,
             s.TRACE_ID: _trace_ids(r) if s.TRACE_ID in r else "",
         })
+
+
+_SHADOW = re.compile(r"-shadow(?::\d+)?$")  # Envoy appends -shadow to a mirrored copy's host (before or after :port)
+
+
+def without_shadow_copies(requests: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The requests minus the copies a `mirror` route sent (and the count left out).
+
+    Envoy sends a shadowed copy with `-shadow` appended to its authority and discards its answer: whatever the
+    mirror target answers hurts no caller, and it must not count against the target nor against the primary
+    service (the copy carries the primary route's headers). The authority is factorized (C hashing) and only its
+    distinct values are tested, so a window without copies costs one pass and no copy of the table."""
+    if s.AUTHORITY not in requests:
+        return requests, 0
+    codes, uniques = pd.factorize(requests[s.AUTHORITY], use_na_sentinel=True)
+    shadow = np.fromiter((bool(_SHADOW.search(str(u))) for u in uniques), dtype=bool, count=len(uniques))
+    if not shadow.any():
+        return requests, 0
+    copy = np.append(shadow, False)[codes]  # code -1 (no authority) -> the appended False
+    return requests[~copy], int(copy.sum())
 
 
 def _prefixes(workload: str) -> list[str]:

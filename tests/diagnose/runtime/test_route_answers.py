@@ -62,3 +62,46 @@ def test_route_answers_that_hurt_no_one_raise_nothing(case):
            "2xx": route_answered(200, requests("productpage-v1", fqdn("details"), "ok", 60))}[case]
     out = diagnose(table(ok, bad), snap, with_config=False)
     assert not serious(out), [(i.root.code, i.root.message) for i in serious(out)]
+
+
+MIRROR = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details, namespace: bookinfo}
+spec:
+  hosts: [details]
+  http:
+  - route: [{destination: {host: details, subset: v1}}]
+    mirror: {host: ratings}
+"""
+
+
+def shadow_copies(code: int, n: int, authority: str):
+    """What the mirror target's sidecar logs for the copies: the primary route's headers (destination service),
+    its own workload, the authority with -shadow, and its answer (discarded by the caller's proxy)."""
+    df = requests("productpage-v1", fqdn("details"), "ok", n, reporter="destination", destination_workload="ratings-v1")
+    return df.assign(**{s.RESPONSE_CODE: code, s.AUTHORITY: authority, s.UPSTREAM_CLUSTER: "inbound|9080||"})
+
+
+@pytest.mark.parametrize("code", [500, 503, 404])
+@pytest.mark.parametrize("authority", ["details-shadow:9080", "details:9080-shadow", "details-shadow"])
+def test_a_mirror_targets_answers_to_copies_hurt_no_one(code, authority):
+    snap = demo_with(MIRROR)
+    df = table(requests("productpage-v1", fqdn("details"), "ok", 40),
+               requests("productpage-v1", fqdn("details"), "ok", 40, reporter="destination"),
+               shadow_copies(code, 40, authority),
+               requests("productpage-v1", fqdn("reviews"), "ok", 40))
+    out = diagnose(df, snap)
+    assert not serious(out), [(i.root.code, i.root.message) for i in serious(out)]
+
+
+def test_copies_do_not_hide_the_primarys_own_failure():
+    """Left out are the copies only: the primary's 5xx (logged by the caller and by details itself) still count."""
+    snap = demo_with(MIRROR)
+    bad = requests("productpage-v1", fqdn("details"), "ok", 40, reporter="destination").assign(**{s.RESPONSE_CODE: 500})
+    df = table(requests("productpage-v1", fqdn("details"), "ok", 40), bad,
+               requests("productpage-v1", fqdn("details"), "ok", 40, reporter="destination"),
+               shadow_copies(200, 80, "details-shadow:9080"))
+    out = diagnose(df, snap)
+    f = next(x for x in out if x.code == "MS3013")
+    assert f.evidence["edge_key"] == fqdn("details") and f.impact["share"] == pytest.approx(0.5)
