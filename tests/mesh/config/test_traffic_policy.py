@@ -25,6 +25,7 @@ from mesh.config.traffic_policy import (PORT_SECTIONS, SECTIONS, effective, effe
                                         tls_mode)
 from mesh.controlplane import policy as cp
 from tests.diagnose.runtime.tables import T0, fqdn, requests
+from tests.diagnose.runtime.test_correlate import BOOKINFO
 
 
 def spec_of(text: str) -> dict[str, Any]:
@@ -33,6 +34,17 @@ def spec_of(text: str) -> dict[str, Any]:
 
 
 # -- Istio's rule on hand-written cases --------------------------------------------------------------------------
+BOTH_LEVELS = """
+trafficPolicy:
+  loadBalancer: {simple: ROUND_ROBIN}
+  outlierDetection: {consecutive5xxErrors: 20}
+  portLevelSettings: [{port: {number: 8080}, outlierDetection: {consecutive5xxErrors: 15}}]
+subsets:
+- name: v1
+  trafficPolicy:
+    connectionPool: {http: {maxRetries: 7}}
+    portLevelSettings: [{port: {number: 8080}, outlierDetection: {consecutive5xxErrors: 13}}]
+"""
 CASES = [
     ("top level only, no subset", """
      trafficPolicy: {connectionPool: {http: {maxRetries: 4}}}
@@ -62,28 +74,8 @@ CASES = [
          connectionPool: {http: {maxRetries: 7}}
          portLevelSettings: [{port: {number: 8080}, loadBalancer: {simple: LEAST_REQUEST}}]
      """, 8080, "v1", {"loadBalancer": {"simple": "LEAST_REQUEST"}}),
-    ("both levels with port-level entries: only the subset's entry counts", """
-     trafficPolicy:
-       loadBalancer: {simple: ROUND_ROBIN}
-       outlierDetection: {consecutive5xxErrors: 20}
-       portLevelSettings: [{port: {number: 8080}, outlierDetection: {consecutive5xxErrors: 15}}]
-     subsets:
-     - name: v1
-       trafficPolicy:
-         connectionPool: {http: {maxRetries: 7}}
-         portLevelSettings: [{port: {number: 8080}, outlierDetection: {consecutive5xxErrors: 13}}]
-     """, 8080, "v1", {"outlierDetection": {"consecutive5xxErrors": 13}}),
-    ("entries for another port change nothing", """
-     trafficPolicy:
-       loadBalancer: {simple: ROUND_ROBIN}
-       outlierDetection: {consecutive5xxErrors: 20}
-       portLevelSettings: [{port: {number: 8080}, outlierDetection: {consecutive5xxErrors: 15}}]
-     subsets:
-     - name: v1
-       trafficPolicy:
-         connectionPool: {http: {maxRetries: 7}}
-         portLevelSettings: [{port: {number: 8080}, outlierDetection: {consecutive5xxErrors: 13}}]
-     """, 9090, "v1", {"loadBalancer": {"simple": "ROUND_ROBIN"}, "outlierDetection": {"consecutive5xxErrors": 20},
+    ("both levels with port-level entries: only the subset's entry counts", BOTH_LEVELS, 8080, "v1", {"outlierDetection": {"consecutive5xxErrors": 13}}),
+    ("entries for another port change nothing", BOTH_LEVELS, 9090, "v1", {"loadBalancer": {"simple": "ROUND_ROBIN"}, "outlierDetection": {"consecutive5xxErrors": 20},
                        "connectionPool": {"http": {"maxRetries": 7}}}),
     ("retryBudget survives a subset that does not set it, and a subset's replaces it", """
      trafficPolicy: {retryBudget: {minRetryConcurrency: 5}}
@@ -285,21 +277,7 @@ def test_subset_modes_agree_with_the_walker():
 
 
 # -- what a user sees: findings and explanations that changed ------------------------------------------------------
-MESH = """
-apiVersion: v1
-kind: Service
-metadata: {name: reviews, namespace: bookinfo}
-spec: {selector: {app: reviews}, ports: [{port: 9080, name: http}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: reviews-v1, namespace: bookinfo}
-spec:
-  selector: {matchLabels: {app: reviews, version: v1}}
-  template:
-    metadata: {labels: {app: reviews, version: v1}}
-    spec: {serviceAccountName: reviews, containers: [{name: app, image: reviews}]}
----
+MESH = BOOKINFO + """---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: strict, namespace: bookinfo}
