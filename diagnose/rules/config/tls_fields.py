@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mesh.config import ConfigObject, Snapshot
+from mesh.config.traffic_policy import tls_mode
 
 STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
 ISTIO_MUTUAL, MUTUAL, SIMPLE = "ISTIO_MUTUAL", "MUTUAL", "SIMPLE"
@@ -76,8 +77,8 @@ def dr_tls(dr: ConfigObject) -> dict[str, Any] | None:
 
 
 def dr_mode(dr: ConfigObject) -> str | None:
-    tls = dr_tls(dr)
-    return mode_of(tls.get("mode")) if tls is not None else None
+    """The top-level TLS mode; a tls block without a mode is DISABLE (Istio's enum default, `tls_mode`)."""
+    return mode_of(tls_mode(dr_tls(dr)))
 
 
 def dr_port_modes(dr: ConfigObject) -> list[tuple[int, str, str]]:
@@ -86,7 +87,7 @@ def dr_port_modes(dr: ConfigObject) -> list[tuple[int, str, str]]:
     pls = as_dict(dr.spec.get("trafficPolicy")).get("portLevelSettings")
     for i, setting in enumerate(pls if isinstance(pls, list) else []):
         setting = as_dict(setting)
-        mode = mode_of(as_dict(setting.get("tls")).get("mode"))
+        mode = mode_of(tls_mode(setting.get("tls")))
         number = as_dict(setting.get("port")).get("number")
         if mode and number is not None:
             out.append((i, str(number), mode))
