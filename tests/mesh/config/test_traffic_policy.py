@@ -372,3 +372,25 @@ def test_whatif_verdict_follows_the_tls_in_force(dr, breaks):
     assert bool(got) is breaks, got
     if breaks:
         assert set(got) == {("bookinfo/productpage-v1", "bookinfo/details-v1")}
+
+
+@pytest.mark.parametrize("tls,flagged", [("{mode: DISABLE}", True), ("{sni: x.example}", True),
+                                         ("{mode: ISTIO_MUTUAL}", False)])
+def test_namespace_rule_without_mode_disables_tls_under_strict(tls, flagged):
+    """Kiali's check (MS2007, namespace-wide DestinationRule disabling TLS under STRICT) reads the mode as Istio
+    does: a tls block without one is DISABLE."""
+    loaded = load_text(f"""
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {{name: strict, namespace: bookinfo}}
+spec: {{mtls: {{mode: STRICT}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: all, namespace: bookinfo}}
+spec:
+  host: "*.bookinfo.svc.cluster.local"
+  trafficPolicy: {{tls: {tls}}}
+""", "mesh.yaml")
+    assert not loaded.problems, loaded.problems
+    assert ("MS2007" in {f.code for f in analyze(Snapshot(loaded.objects))}) is flagged
