@@ -345,6 +345,7 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
             memo["f"] = _failing_shares(rates, namespaces)
         return memo["f"]
     _routes(edges, before, after, report, failing)
+    _ports_changed(edges, before, after, report)
     report.impacts.extend(unjudged.at_risk(edges, live, after_objs, after.workloads, root_namespace, _ref, EdgeImpact,
                                            NOT_JUDGED))
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
@@ -1001,6 +1002,30 @@ def _backends_changed(hosts: set[str], before: _Side, after: _Side) -> set[str]:
         if sb != sa or (sb is not None and sb.namespace in relabelled):
             out.add(h)
     return out
+
+
+def _ports_changed(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:
+    """A Service whose ports change (renamed, another protocol or target port) keeps its host but may change
+    which listener, protocol (Istio reads it from the port's name or appProtocol) and routes its traffic takes,
+    and whether anything listens on the new target port: none of that is replayed, so the Service's observed
+    edges are at risk (MS5007), never silently safe. A Service deleted or created is judged by the routes."""
+    done = {(i.source, i.host) for i in report.impacts if i.broken_rps > 0}
+    for h in edges["d_host"].unique():
+        sb, sa = before.services.get(h), after.services.get(h)
+        if sb is None or sa is None or sb.ports == sa.ports:
+            continue
+        was = ", ".join(f"{p.name or '-'} {p.port}->{p.target_port} {p.protocol}" for p in sb.ports)
+        now = ", ".join(f"{p.name or '-'} {p.port}->{p.target_port} {p.protocol}" for p in sa.ports)
+        obj = next((o for o in after.index.of_kind("Service") if o.name == sa.name and o.namespace == sa.namespace), None)
+        rows = edges[edges["d_host"] == h].groupby(["s_ns", "s_wl"], sort=False)["rps"].sum()
+        for (s_ns, s_wl), rps in rows.items():
+            if (f"{s_ns}/{s_wl}", h) in done:
+                continue
+            report.impacts.append(EdgeImpact(
+                NOT_JUDGED, f"{s_ns}/{s_wl}", h, h, float(rps), float(rps),
+                f"not judged: the Service's ports change ({was} -> {now}); which listener, protocol and routes its "
+                "traffic then takes, and whether the pods listen on the new target port, is not replayed",
+                _ref(obj, "spec/ports") if obj is not None else None, certain=False))
 
 
 def _shift_onto_failing(report: ImpactReport, s_ns: str, s_wl: str, host: str, rps: float, rb: list, ra: list,
