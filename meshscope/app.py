@@ -37,6 +37,8 @@ class StackOptions:
     port: int = 8050  # UI and API; 0 = any free
     otlp_port: int = 4318  # meshscope's OTLP/HTTP receiver; 0 = any free
     otlp_host: str = "127.0.0.1"  # in a cluster pods must reach it: `serve` binds it with the UI's host
+    otlp_token: str | None = None  # required beyond loopback: senders send `Authorization: Bearer <it>`
+    otlp_unauthenticated: bool = False  # beyond loopback without a token, as the operator explicitly asked
     otlp_grpc_port: int | None = None  # OTLP/gRPC receiver (Envoy OTel access logs, traces): `serve` uses 4317; None = off
     data_dir: Path = Path(".meshscope")
     token: str | None = None  # required when host is not loopback
@@ -118,14 +120,16 @@ class Stack:
             # Collector with one worker, the test suite's forwarder) waited a whole linger per export, so
             # it was held to one export a second and its spans reached the store minutes late (#18)
             self.otlp = OtlpReceiver(self.store, host=o.otlp_host, port=o.otlp_port, trace_sample=o.trace_sample,
-                                     trace_batch=o.trace_batch)
+                                     trace_batch=o.trace_batch, token=o.otlp_token,
+                                     unauthenticated=o.otlp_unauthenticated)
             self.otlp.start()
             self._started.append(("otlp receiver", self.otlp.stop))
             progress(f"OTLP/HTTP receiver  {self.otlp.endpoint}/v1/traces")
             if o.otlp_grpc_port is not None:  # Istio's envoyOtelAls access logs and OTLP traces (docs/cluster.md)
                 from collector.sources.otlp_grpc import OtlpGrpcReceiver
 
-                self.otlp_grpc = OtlpGrpcReceiver(self.store, host=o.otlp_host, port=o.otlp_grpc_port)
+                self.otlp_grpc = OtlpGrpcReceiver(self.store, host=o.otlp_host, port=o.otlp_grpc_port,
+                                                  token=o.otlp_token, unauthenticated=o.otlp_unauthenticated)
                 self.otlp_grpc.start()
                 self._started.append(("otlp/grpc receiver", self.otlp_grpc.stop))
                 progress(f"OTLP/gRPC receiver  {self.otlp_grpc.endpoint} (access logs, traces)")

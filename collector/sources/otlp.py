@@ -26,7 +26,8 @@ What the spec and real senders need, and where it is handled:
 - Trace ingest can sample (`trace_sample`, 0..1, whole traces by trace-id hash); spans sampled
   out are counted in `meshscope_otlp_spans_sampled_out_total`, refused batches in
   `meshscope_otlp_requests_total{code="503"}`.
-- Binds 127.0.0.1 unless told otherwise.
+- Binds 127.0.0.1 unless told otherwise; bound beyond loopback it needs a `token` and answers a request
+  without `Authorization: Bearer <token>` with 401 before reading its body (`collector.sources.otlp_auth`).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from collector import selfmetrics
 from collector.parse.otel_access_log import decode_access_logs_http
 from collector.parse.otlp import OtlpDecodeError, OtlpResult, decode_logs, decode_traces
 from collector.sources.backpressure import Admission, Overloaded, TraceSampler
+from collector.sources.otlp_auth import authorized, check_bind
 from collector.sources.trace_batch import TraceBatcher
 from collector.store import TelemetryStore
 
@@ -57,7 +59,7 @@ DEFAULT_MAX_BODY = 20 * 2**20
 SAMPLED_OUT = Counter("meshscope_otlp_spans_sampled_out_total",
                       "Spans the OTLP receivers dropped by trace sampling (trace_sample < 1).",
                       registry=selfmetrics.REGISTRY)
-_GRPC_CODE = {400: 3, 404: 5, 405: 12, 408: 4, 413: 8, 429: 8, 503: 14}
+_GRPC_CODE = {400: 3, 401: 16, 404: 5, 405: 12, 408: 4, 413: 8, 429: 8, 503: 14}
 
 
 _SIGNALS = {"/v1/traces": "traces", "/v1/logs": "logs"}
@@ -94,7 +96,11 @@ class OtlpReceiver:
                  max_body_bytes: int = DEFAULT_MAX_BODY, *, workers: int = 2, max_connections: int = 256,
                  max_pending: int = 16, max_pending_bytes: int = 64 * 2**20, read_timeout_s: float = 10.0,
                  idle_timeout_s: float = 15.0, retry_after_s: int = 2, trace_sample: float = 1.0,
-                 trace_linger_s: float = 0.0, trace_batch: bool = False) -> None:
+                 trace_linger_s: float = 0.0, trace_batch: bool = False,
+                 token: str | None = None, unauthenticated: bool = False) -> None:
+        if not unauthenticated:
+            check_bind(host, token)  # beyond loopback: a token, or no receiver (collector.sources.otlp_auth)
+        self.token = token
         self.store = store
         self.max_body_bytes = max_body_bytes
         self.max_connections = max_connections
@@ -269,6 +275,9 @@ class OtlpReceiver:
         page = _from_web_page(request.headers)
         if page:
             return _status(403, page, json_reply, signal, close=True)
+        if not authorized(request.headers.get("authorization"), self.token):  # before a byte of the body is read
+            return _status(401, "this receiver needs 'Authorization: Bearer <token>' (its --otlp-token-file)",
+                           json_reply, signal, close=True, authenticate=True)
         if path not in ("/v1/traces", "/v1/logs"):
             return _status(404, f"unknown path {path}; this receiver serves /v1/traces and /v1/logs", json_reply,
                            signal, close=True)
@@ -365,13 +374,15 @@ class OtlpReceiver:
 
 
 def _status(code: int, message: str, json_reply: bool, signal: str, *, close: bool = False,
-            retry_after: int | None = None) -> web.Response:
+            retry_after: int | None = None, authenticate: bool = False) -> web.Response:
     """An error answer as OTLP/HTTP asks: a google.rpc.Status in the request's encoding."""
     selfmetrics.OTLP_REQUESTS.labels(signal, str(code)).inc()
     status = status_pb2.Status(code=_GRPC_CODE.get(code, 2), message=message)
     headers = {"content-type": "application/json" if json_reply else "application/x-protobuf"}
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)
+    if authenticate:
+        headers["www-authenticate"] = 'Bearer realm="meshscope-otlp"'
     if close:
         headers["connection"] = "close"
     body = json_format.MessageToJson(status).encode() if json_reply else status.SerializeToString()

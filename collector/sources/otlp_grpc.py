@@ -30,6 +30,8 @@ Istio's `opentelemetry` tracing provider speak OTLP/gRPC: `LogsService/Export` a
   `meshscope_collector_rows_lost_total{source,reason}` and logged once: the store refuses the rows
   themselves (`refused`, a ValueError: retrying cannot help and would stall every later batch),
   and the store still fails at stop() (`stopped`).
+- Bound beyond loopback it needs a `token`: a call without `authorization: Bearer <token>` metadata gets
+  UNAUTHENTICATED before its message is decoded (`collector.sources.otlp_auth`).
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ import pyarrow as pa
 from collector import selfmetrics
 from collector.parse.otel_access_log import OtelLogError, decode_access_logs
 from collector.parse.otlp import OtlpError, decode_traces
+from collector.sources.otlp_auth import authorized, check_bind
 from collector.store import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,27 @@ LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_
 TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
 
 
+class _TokenCheck(grpc.ServerInterceptor):
+    """Every call must carry `authorization: Bearer <token>` metadata; others get UNAUTHENTICATED from a handler
+    that never decodes their message (collector.sources.otlp_auth)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+        def refuse(_request: bytes, context: grpc.ServicerContext) -> None:
+            selfmetrics.OTLP_GRPC_REQUESTS.labels("unknown", grpc.StatusCode.UNAUTHENTICATED.name).inc()
+            context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                          "this receiver needs 'authorization: Bearer <token>' metadata (its --otlp-token-file)")
+
+        self._refuse = grpc.unary_unary_rpc_method_handler(refuse)
+
+    def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001, ANN201 - grpc's signature
+        header = next((v for k, v in handler_call_details.invocation_metadata or () if k == "authorization"), None)
+        if isinstance(header, bytes):
+            header = header.decode("latin-1")
+        return continuation(handler_call_details) if authorized(header, self.token) else self._refuse
+
+
 class OtlpGrpcReceiver:
     """Serves OTLP/gRPC on host:port (0 = any free port) and writes requests rows and spans into `store`."""
 
@@ -72,7 +96,10 @@ class OtlpGrpcReceiver:
     def __init__(self, store: TelemetryStore, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE, trust_domain: str = "cluster.local",
                  workers: int = 4, flush_interval: float = 0.25, max_pending_rows: int = 500_000,
-                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+                 max_pending_bytes: int = MAX_PENDING_BYTES,
+                 token: str | None = None, unauthenticated: bool = False) -> None:
+        if not unauthenticated:
+            check_bind(host, token)  # beyond loopback: a token, or no receiver (collector.sources.otlp_auth)
         self.store = store
         self.flush_interval = flush_interval
         self.max_pending_rows = max_pending_rows
@@ -98,7 +125,8 @@ class OtlpGrpcReceiver:
                                             ("grpc.max_send_message_length", 2**20),
                                             ("grpc.so_reuseport", 0)],
                                    # bounded like OTLP/HTTP: past this many RPCs in flight, RESOURCE_EXHAUSTED (retried)
-                                   maximum_concurrent_rpcs=4 * workers)
+                                   maximum_concurrent_rpcs=4 * workers,
+                                   interceptors=[_TokenCheck(token)] if token else None)
         self._server.add_generic_rpc_handlers((
             grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(
                 self._export_logs, response_serializer=ExportLogsServiceResponse.SerializeToString)}),

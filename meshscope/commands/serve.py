@@ -15,6 +15,7 @@ examples:
   meshscope serve --snapshot incident.json                      # browse a saved snapshot or JSON report, no cluster
 
 Secrets can come from the environment instead of the command line: MESHSCOPE_TOKEN (UI/API token),
+MESHSCOPE_OTLP_TOKEN (OTLP receivers' token, required with a --host beyond loopback),
 MESHSCOPE_PROMETHEUS (URL), MESHSCOPE_PROMETHEUS_TOKEN, MESHSCOPE_PROMETHEUS_PASSWORD.
 Inside a pod with neither --kubeconfig nor --context, the pod's service account is used.
 See docs/cluster.md for the Istio and Prometheus settings meshscope needs."""
@@ -64,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(no Kubernetes API or Prometheus needed; --host/--port/--token apply)")
     s.add_argument("--otlp-port", type=int, default=4318, metavar="N",
                    help="OTLP/HTTP receiver port for traces (default 4318; 0 = any free port)")
+    s.add_argument("--otlp-token-file", type=Path, metavar="FILE",
+                   help="bearer token the OTLP receivers require (default: $MESHSCOPE_OTLP_TOKEN). Required when "
+                        "--host is not loopback, since the receivers then listen there too: senders add the "
+                        "header 'Authorization: Bearer <token>' (OTEL_EXPORTER_OTLP_HEADERS); without one, a "
+                        "request gets 401 (gRPC: UNAUTHENTICATED). On 127.0.0.1 no token is needed")
+    s.add_argument("--otlp-unauthenticated", action="store_true",
+                   help="beyond loopback, take OTLP without a token anyway: only where a NetworkPolicy admits the "
+                        "mesh's pods alone (Istio's envoyOtelAls provider sends no header)")
     s.add_argument("--otlp-grpc-port", type=int, default=None, metavar="N",
                    help="OTLP/gRPC receiver for Envoy OpenTelemetry access logs and traces (default 4317, or any free "
                         "port when --otlp-port is 0; -1 = off); see docs/cluster.md")
@@ -196,6 +205,14 @@ def run(args: argparse.Namespace) -> int:
         check_bind(args.host, args.token)
     except AccessError as exc:
         return _fail(str(exc))
+    from collector.sources.otlp_auth import OtlpAccessError, check_bind as check_otlp_bind, load_token
+
+    try:  # the receivers listen on --host too: beyond loopback they take telemetry only with a token
+        otlp_token = load_token(args.otlp_token_file)
+        if not args.otlp_unauthenticated:
+            check_otlp_bind(args.host, otlp_token)
+    except OtlpAccessError as exc:
+        return _fail(str(exc))
     for f in [*args.slo, *([args.alerts] if args.alerts else []), *([args.mesh_config] if args.mesh_config else [])]:
         if not f.is_file():
             return _fail(f"no such file: {f}")
@@ -230,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
         prometheus_timeout=args.prometheus_timeout, mesh_config=mesh_config),
         notify=lambda msg: say(f"[{time.strftime('%H:%M:%S')}] {msg}"))
     stack = Stack(backend, StackOptions(host=args.host, port=args.port, otlp_port=args.otlp_port, otlp_host=args.host, data_dir=args.data_dir,
-                                        otlp_grpc_port=_grpc_port(args),
+                                        otlp_grpc_port=_grpc_port(args), otlp_token=otlp_token,
+                                        otlp_unauthenticated=args.otlp_unauthenticated,
                                         token=args.token, slo_paths=list(args.slo), alerts_config=args.alerts))
     print("meshscope serve: starting ...", flush=True)
     try:
