@@ -38,6 +38,7 @@ import pyarrow.json as pj
 from collector import schema as s
 from collector.parse.exposition import ParseError
 from collector.parse.istio_formats import read_older
+from collector.parse.json_stream import documents
 from collector.parse.ztunnel_log import looks_like_ztunnel, read_ztunnel
 from collector.tables import REQUESTS, TS
 
@@ -88,8 +89,13 @@ class AccessLogResult:
         return to_pandas(self.table)
 
 
-def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_line: int = 1) -> AccessLogResult:
-    """Newline-delimited Istio JSON access log -> requests rows (+ errors with line numbers)."""
+def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_line: int = 1,
+                   stream: bool = True) -> AccessLogResult:
+    """Newline-delimited Istio JSON access log -> requests rows (+ errors with line numbers).
+
+    A buffer that is a stream of documents rather than one per line (objects written without newlines between
+    them, pretty-printed objects) is read document by document (`collector.parse.json_stream`; `stream=False`
+    reads lines only); a refused document is named by the line it starts on."""
     raw = data.encode() if isinstance(data, str) else bytes(data)
     first = _FIRST_CHAR.search(raw)
     if first is None:
@@ -105,6 +111,8 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
     stripped = pc.ascii_trim_whitespace(lines)
     blank = pc.equal(pc.binary_length(stripped), 0).to_numpy(zero_copy_only=False)
     shaped = pc.and_(pc.starts_with(stripped, "{"), pc.ends_with(stripped, "}")).to_numpy(zero_copy_only=False)
+    if stream and _is_stream(stripped, shaped):
+        return _parse_json_stream(raw, context, first_line)
     too_long = pc.greater(pc.binary_length(lines), MAX_LINE_BYTES).to_numpy(zero_copy_only=False)
     early = [(int(i), f"line longer than {MAX_LINE_BYTES} bytes", "line_too_long") for i in np.flatnonzero(too_long)]
     bad_text = np.zeros(len(lines), dtype=bool)
@@ -124,6 +132,45 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
         raw_table = raw_table.take(pc.sort_indices(raw_table.column("_line")))
     table, bad = _derive_safe(raw_table, context)
     errors.extend(_errors(raw, bad, first_line))
+    errors.sort(key=lambda e: e.line)
+    return AccessLogResult(table, errors)
+
+
+def _is_stream(stripped: pa.Array, shaped: np.ndarray) -> bool:
+    """Some line opens an object it does not close (pretty-printed), or closes one and opens the next (written
+    without newlines): the buffer is a stream of documents, not one per line."""
+    opens = pc.and_(pc.starts_with(stripped, "{"), pc.invert(pc.ends_with(stripped, "}")))
+    if pc.any(opens).as_py():
+        return True
+    glued = pc.match_substring_regex(stripped.filter(pa.array(shaped)), r"\}\s*\{")
+    return bool(pc.any(glued).as_py())
+
+
+def _parse_json_stream(raw: bytes, context: LogContext, first_line: int) -> AccessLogResult:
+    """Each document of a JSON stream read as one line would be; errors name the line a document starts on."""
+    starts: list[int] = []
+    lines: list[bytes] = []
+    refused: list[tuple[int, str, str]] = []
+    for doc in documents(raw.decode("utf-8", errors="surrogateescape")):
+        if doc.error:
+            refused.append((doc.line, doc.error, doc.reason))
+        elif not isinstance(doc.value, dict):
+            refused.append((doc.line, "not a JSON object", "not_json"))
+        else:
+            try:
+                lines.append(json.dumps(doc.value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+            except UnicodeEncodeError:  # the document held bytes that are not UTF-8
+                refused.append((doc.line, "not valid UTF-8", "invalid_utf8"))
+                continue
+            starts.append(doc.line)
+    if lines:
+        inner = parse_json_log(b"\n".join(lines) + b"\n", context, first_line=1, stream=False)
+        table = inner.table
+        at = np.array(starts, dtype=np.int64)
+        errors = [ParseError(first_line + int(at[e.line - 1]), e.message, e.reason, e.sample) for e in inner.errors]
+    else:
+        table, errors = REQUESTS.empty_table(), []
+    errors += _errors(raw, refused, first_line)
     errors.sort(key=lambda e: e.line)
     return AccessLogResult(table, errors)
 

@@ -38,6 +38,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector import schema as s
 from collector.parse import otlp_wire
+from collector.parse.json_stream import documents
 from collector.tables import LOGS, SPANS
 
 _KINDS = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
@@ -336,8 +337,46 @@ def _parse_counted(body: bytes, content_type: str, cls):
                 raise whole
             _hex_ids_to_base64(doc)
             return _parse_items(doc, cls)
+        except json.JSONDecodeError as exc:
+            if exc.msg != "Extra data":  # anything but a second document after a complete first one
+                raise whole from None
         except (RecursionError, OtlpError, *_JSON_ERRORS):
             raise whole from None
+        return _parse_stream(body, cls, whole)
+
+
+def _parse_stream(body: bytes, cls, whole: OtlpError):
+    """A body of several OTLP/JSON documents back to back (concatenated exports, the collector's file exporter's
+    JSON lines; at least two objects): each document read as a body of its own and their items merged in order. A
+    document that cannot be read is refused alone and counted as one refused item (its items cannot be counted);
+    one that holds a bad item loses only that item, as a single body does."""
+    try:
+        docs = documents(bytes(body).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise whole from None
+    if sum(isinstance(d.value, dict) for d in docs) < 2:  # one body with text after it is a bad body, not a stream
+        raise whole from None
+    msg, refused, why = cls(), 0, []
+    for i, d in enumerate(docs, 1):
+        if d.error or not isinstance(d.value, dict):
+            refused += 1
+            why.append(f"document {i} (line {d.line + 1}) refused: {d.error or 'not a JSON object'}"[:200])
+            continue
+        part = cls()
+        try:
+            _hex_ids_to_base64(d.value)
+            json_format.ParseDict(d.value, part, ignore_unknown_fields=True)
+        except (RecursionError, *_JSON_ERRORS):
+            try:
+                part, n, w = _parse_items(d.value, cls)
+            except (RecursionError, OtlpError, *_JSON_ERRORS) as exc:
+                refused += 1
+                why.append(f"document {i} (line {d.line + 1}) refused: {str(exc)[:160]}")
+                continue
+            refused += n
+            why += w
+        msg.MergeFrom(part)
+    return msg, refused, why[:5]
 
 
 def _parse_items(doc: dict, cls):

@@ -437,3 +437,22 @@ def test_otlp_examples_through_the_real_receiver(as_json):
                 want[signal] += (decode_traces if signal == "traces" else decode_logs)(_bytes(name), "application/json").table.num_rows
     assert len(store.spans()) == want["traces"] > 0
     assert len(store.logs()) == want["logs"] > 0
+
+
+@pytest.mark.parametrize("name", list(OTLP))
+def test_otlp_json_streams_read_every_document(name):
+    """Several exports in one body (concatenated files, the collector's file exporter's JSON lines, pretty-printed
+    one after another): every document's items, in order, as each body alone gives them; a document that cannot be
+    read between them is refused alone (one refused item, its reason given) and the others kept."""
+    raw = _bytes(name)
+    decode = decode_traces if OTLP[name] == "otlp-json-traces" else decode_logs
+    one = decode(raw, "application/json")
+    compact = json.dumps(json.loads(raw)).encode()
+    for body in (raw + raw, compact + b"\n" + compact + b"\n", raw + b"\n" + raw + b"\n" + raw):
+        got = decode(body, "application/json")
+        copies = body.count(b'"resource')  // raw.count(b'"resource')
+        assert got.rejected == one.rejected and got.table.num_rows == copies * one.table.num_rows > 0
+        assert got.table.slice(0, one.table.num_rows).equals(one.table)
+    bad = decode(compact + b'\n{"resourceSpans": [\n' + compact + b"\n", "application/json")
+    assert bad.rejected == one.rejected + 1 and bad.table.num_rows == 2 * one.table.num_rows
+    assert any("document 2 (line 2) refused" in e for e in bad.errors), bad.errors
