@@ -850,6 +850,9 @@ def grade_severity(f: Finding, snapshot: Any = None) -> None:
         return
     if f.code == "MS3009":  # callers hanging up is the caller's business
         return
+    if f.evidence.get("masked"):  # attempts refused, requests answered: degraded, never failing
+        f.severity = "warning" if share >= 0.02 else "info"
+        return
     f.severity = "error" if share >= 0.2 else "warning" if share >= 0.02 else "info"
 
 

@@ -3,7 +3,7 @@
 Ordered by family, then as the failure matrix lists causes; searching this file
 shows everything the runtime diagnoser checks.
 """
-from diagnose.rules.runtime import asm, errors, inferred, keepalive, latency, rbac, response_flags
+from diagnose.rules.runtime import asm, errors, inferred, keepalive, latency, masked, rbac, response_flags
 from diagnose.rules.runtime.base import RuntimeRule
 from diagnose.rules.runtime.engine import analyze_runtime
 from diagnose.rules.runtime.traffic import RuntimeContext
@@ -15,6 +15,7 @@ ALL: list[RuntimeRule] = [
     *rbac.RULES,
     *response_flags.RULES,
     *keepalive.RULES,
+    *masked.RULES,
     *inferred.RULES,
 ]
 
