@@ -36,7 +36,8 @@ SERVED_VERSIONS = {
     "security.istio.io": ("v1beta1", "v1"),
     "telemetry.istio.io": ("v1alpha1", "v1"),
     "extensions.istio.io": ("v1alpha1",),
-    "gateway.networking.k8s.io": ("v1alpha2", "v1beta1", "v1"),
+    # v1alpha3: TLSRoute (experimental channel since Gateway API 1.4) and BackendTLSPolicy (1.2-1.4)
+    "gateway.networking.k8s.io": ("v1alpha2", "v1alpha3", "v1beta1", "v1"),
 }
 
 

@@ -21,6 +21,7 @@ metadata:
   namespace: shop
   annotations: {annotations}
 spec:
+  hosts: [{name}]
   http:
   - route:
     - destination: {{host: ghost, subset: v1}}
@@ -45,6 +46,16 @@ def test_load_problems_and_kind_checks_become_findings():
     got = {(f.code, f.resource.source) for f in analyze(snap, problems=problems)}
     assert {("MS0004", "in.yaml:1"), ("MS0002", "in.yaml:4"), ("MS0010", "in.yaml:6"), ("MS0008", "in.yaml:11"),
             ("MS0009", "in.yaml:15"), ("MS0011", "in.yaml:18")} <= got
+
+
+def test_gateway_api_versions_the_crds_serve_are_not_flagged():
+    """TLSRoute v1alpha3 (Gateway API 1.4's experimental channel; kubernetes-sigs/gateway-api's own
+    examples/experimental/v1alpha3) was flagged MS0010 as a version nobody serves."""
+    route = ("apiVersion: gateway.networking.k8s.io/{v}\nkind: TLSRoute\nmetadata: {{name: r{i}, namespace: a}}\n"
+             "spec: {{hostnames: [a.example.com]}}\n---\n")
+    text = "".join(route.format(v=v, i=i) for i, v in enumerate(("v1alpha2", "v1alpha3", "v1", "v1alpha9")))
+    snap, problems = load(text)
+    assert [f.resource.name for f in analyze(snap, problems=problems) if f.code == "MS0010"] == ["r3"]
 
 
 def test_annotation_suppresses_listed_codes_or_everything():
