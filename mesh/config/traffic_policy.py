@@ -20,6 +20,11 @@ GetPortLevelTrafficPolicy, read at istio/istio 86c9f01):
 5. A tls section in force decides the client's TLS even without a mode: the mode's zero value is DISABLE
    (`tls_mode`); only when no tls section is in force does auto mTLS choose.
 
+Which DestinationRule a client takes (`rule_search`) follows Istio's PushContext.destinationRule: the client's
+namespace, then the service's, then the root namespace, the most specific host within the first that has one; a
+client in the root namespace (a gateway in istio-system) first takes only the root's private rules, its exported
+ones after the service's.
+
 Malformed shapes (a list where a mapping belongs, a section that is not a mapping) read as absent: the schema rules
 report them; nothing here raises. Each section comes back with the YAML path it was taken from, so a finding can
 point at the one field in force.
@@ -29,6 +34,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from mesh.config.hosts import export_to
+from mesh.config.model import ConfigObject
 
 #: Sections a port-level entry carries (and so replaces wholesale).
 PORT_SECTIONS = ("connectionPool", "loadBalancer", "outlierDetection", "tls")
@@ -143,3 +151,22 @@ def places(spec: Any, section: str) -> Iterator[Setting]:
                     yield Setting(f"{base}/portLevelSettings[{j}]/{section}", value)
         if isinstance(policy.get(section), dict):
             yield Setting(f"{base}/{section}", policy[section])
+
+
+def private_only(dr: ConfigObject) -> bool:
+    """Whether a DestinationRule is exported to its own namespace alone (exportTo "." or that namespace)."""
+    exports = export_to(dr)
+    return len(exports) == 1 and exports[0] in (".", dr.namespace)
+
+
+def rule_search(client_namespace: str | None, service_namespace: str | None,
+                root_namespace: str) -> list[tuple[str | None, bool]]:
+    """(namespace, private rules only) in the order Istio searches for a client's DestinationRule; the first step
+    holding a rule (visible to the client) for the host decides. A client in the root namespace starts with the
+    root's private rules: its exported, mesh-wide ones must not shadow the service namespace's own rule."""
+    steps: list[tuple[str | None, bool]] = [(root_namespace, True) if client_namespace == root_namespace else
+                                            (client_namespace, False)]
+    if service_namespace:
+        steps.append((service_namespace, False))
+    steps.append((root_namespace, False))
+    return list(dict.fromkeys(steps))

@@ -3,7 +3,8 @@
 These are Istio's resolution rules, kept apart from the Envoy translators so each
 translator only turns an already-chosen policy into Envoy JSON:
 - a DestinationRule is looked up in the client's namespace, then the service's,
-  then the root namespace; an exact host beats a wildcard;
+  then the root namespace (`rule_search`: a client in the root namespace takes the
+  root's exported rules only after the service's); an exact host beats a wildcard;
 - a port-level entry replaces its policy's sections wholesale, and a subset's policy
   overrides the top level section by section (`mesh.config.traffic_policy`);
 - PeerAuthentication: workload selector > namespace > mesh (root namespace) >
@@ -18,7 +19,7 @@ from typing import Any
 
 from mesh.config.hosts import visible
 from mesh.config.model import ConfigObject
-from mesh.config.traffic_policy import effective_policy
+from mesh.config.traffic_policy import effective_policy, private_only, rule_search
 from mesh.controlplane.registry import Workload, fqdn
 
 ROOT_NAMESPACE = "istio-system"
@@ -52,10 +53,10 @@ class ConfigIndex:
 
     # --- DestinationRule -------------------------------------------------------------------
     def destination_rule(self, host: str, client_namespace: str, service_namespace: str) -> ConfigObject | None:
-        for ns in (client_namespace, service_namespace, self.root_namespace):
+        for ns, private in rule_search(client_namespace, service_namespace, self.root_namespace):
             best: tuple[int, ConfigObject] | None = None
             for dr in self.of_kind("DestinationRule"):
-                if dr.namespace != ns or not visible(dr, client_namespace):
+                if dr.namespace != ns or not visible(dr, client_namespace) or (private and not private_only(dr)):
                     continue
                 h = dr.spec.get("host")
                 if not isinstance(h, str):

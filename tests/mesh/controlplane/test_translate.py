@@ -106,6 +106,29 @@ spec:
     assert "transport_socket" not in c and "transport_socket_matches" not in c
 
 
+def test_gateway_in_root_namespace_takes_the_service_namespace_rule_first(ca):
+    """Istio: a proxy in the root namespace (the ingress gateway) takes the root's exported rules only after the
+    service namespace's, so a mesh-wide `*.local` rule does not shadow reviews' own DestinationRule; a private
+    (exportTo ".") root rule still comes first."""
+    mesh_dr = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mesh, namespace: istio-system}
+spec:
+  host: "*.local"
+  trafficPolicy: {tls: {mode: DISABLE}}
+"""
+    name = "outbound|9080||reviews.bookinfo.svc.cluster.local"
+    reg, proxies = build(mesh_dr, ca)
+    gw = node(reg, proxies, "istio-ingressgateway").resources[CDS][name]
+    assert gw["metadata"]["filter_metadata"]["istio"]["config"].endswith("/bookinfo/destination-rule/reviews")
+    assert [m["name"] for m in gw["transport_socket_matches"]] == ["tlsMode-istio", "tlsMode-disabled"]
+    reg, proxies = build(mesh_dr.replace("spec:\n", "spec:\n  exportTo: [.]\n"), ca)
+    gw = node(reg, proxies, "istio-ingressgateway").resources[CDS][name]
+    assert gw["metadata"]["filter_metadata"]["istio"]["config"].endswith("/istio-system/destination-rule/mesh")
+    assert "transport_socket" not in gw and "transport_socket_matches" not in gw
+
+
 def test_peer_authentication_precedence_and_port_level():
     objects = demo_objects() + load("""
 apiVersion: security.istio.io/v1
