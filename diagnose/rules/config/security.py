@@ -20,7 +20,7 @@ from diagnose.rules.config.label_index import LabelIndex, SelectorIndex
 from diagnose.rules.config.tls_fields import (HOST, MESH, NAMESPACE, PORT, WORKLOAD, as_dict, dr_scope, mode_of,
                                               pa_mode, pa_port_modes, selector_of)
 from mesh.config import ConfigObject, Snapshot, Workload
-from mesh.config.traffic_policy import effective, tls_mode
+from mesh.config.traffic_policy import effective, private_only, rule_search, tls_mode
 
 def mesh_pas(snap: Snapshot) -> list[ConfigObject]:
     """Selectorless PeerAuthentications in the root namespace, by name."""
@@ -203,15 +203,17 @@ def client_mode(snap: Snapshot, host: str, namespace: str | None, port: str | No
 
     Istio looks in the client's namespace first, then the service's, then the
     root namespace, and takes the most specific host within the first namespace
-    that has a match. It merges nothing: that rule wins even when it says nothing
+    that has a match (`rule_search`: a client in the root namespace, a gateway,
+    sees the root's exported rules only after the service's). It merges nothing: that rule wins even when it says nothing
     about TLS, which is how a host rule silently switches off a mesh-wide
     ISTIO_MUTUAL (KIA0204).
     """
     candidates = dr_candidates(snap, host)
     best: tuple[int, int, ConfigObject] | None = None
-    for rank, ns in enumerate(dict.fromkeys([namespace, host_namespace(host, snap), snap.mesh_config.root_namespace])):
+    for rank, (ns, private) in enumerate(rule_search(namespace, host_namespace(host, snap),
+                                                     snap.mesh_config.root_namespace)):
         for dr in candidates:
-            if dr.namespace != ns or not snap.visible(dr, namespace):
+            if dr.namespace != ns or not snap.visible(dr, namespace) or (private and not private_only(dr)):
                 continue
             score = _specificity(dr, host, snap)
             if score is not None and (best is None or score > best[0]):
