@@ -394,3 +394,26 @@ spec:
 """, "mesh.yaml")
     assert not loaded.problems, loaded.problems
     assert ("MS2007" in {f.code for f in analyze(Snapshot(loaded.objects))}) is flagged
+
+
+@pytest.mark.parametrize("export,conflict", [("", False), ("  exportTo: [.]\n", True)])
+def test_root_namespace_clients_take_the_service_rule_before_mesh_wide_ones(export, conflict):
+    """Istio's lookup for a client in the root namespace (an ingress gateway): the service namespace's rule comes
+    before the root's exported `*.local` one, so its DISABLE does not reach reviews' STRICT pods; a private root rule
+    (exportTo ".") is the gateway's own and does."""
+    loaded = load_text(MESH + f"""  trafficPolicy: {{tls: {{mode: ISTIO_MUTUAL}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: mesh, namespace: istio-system}}
+spec:
+{export}  host: "*.local"
+  trafficPolicy: {{tls: {{mode: DISABLE}}}}
+""", "mesh.yaml")
+    assert not loaded.problems, loaded.problems
+    snap = Snapshot(loaded.objects)
+    client = sec.client_mode(snap, "reviews.bookinfo.svc.cluster.local", "istio-system")
+    assert (client.rule.namespace, client.mode) == (("istio-system", "DISABLE") if conflict else
+                                                    ("bookinfo", "ISTIO_MUTUAL"))
+    found = [f for f in analyze(snap) if f.code == "MS2010" and "clients of reviews." in f.message]
+    assert bool(found) is conflict, [f.message for f in found]  # (ratings has no rule of its own: DISABLE reaches it)
