@@ -395,6 +395,28 @@ def _parse_comment(line: str, types: dict[str, str]) -> None:
         types[parts[1]] = parts[2].strip()
 
 
+# a sample's timestamp: integer milliseconds (Prometheus text), or seconds with a fraction or exponent (OpenMetrics)
+_TIMESTAMP = r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?"
+
+
+def _exemplar(name: str, text: str) -> None:
+    """Check an OpenMetrics exemplar (`{labels} value [timestamp]`): it is kept out of the sample, but a malformed
+    one still refuses the line, as OpenMetrics parsers do."""
+    if not text.startswith("{") or "}" not in text:
+        raise ValueError(f"invalid exemplar after the value of {name}: {text[:40]!r}")
+    labels, _, after = text[1:].rpartition("}")
+    try:
+        parse_sample_line(f"x{{{labels}}} 0")
+    except ValueError as exc:
+        raise ValueError(f"invalid exemplar labels after the value of {name}: {exc}") from None
+    parts = after.split()
+    if not 1 <= len(parts) <= 2:
+        raise ValueError(f"invalid exemplar after the value of {name}: {text[:40]!r}")
+    _float(parts[0])
+    if len(parts) == 2 and not re.fullmatch(_TIMESTAMP, parts[1]):
+        raise ValueError(f"invalid exemplar timestamp {parts[1]!r}")
+
+
 def parse_sample_line(line: str) -> tuple[str, dict[str, str], float]:
     """Parse one sample line with full escape handling; raise ValueError naming what is wrong."""
     s = line.strip()
@@ -464,12 +486,16 @@ def parse_sample_line(line: str) -> tuple[str, dict[str, str], float]:
                 break
             raise ValueError(f"expected ',' or '}}' after label {key!r}")
     rest = s[i:].split()
+    if "#" in rest[1:3]:  # an OpenMetrics exemplar after the value (and timestamp): ` # {trace_id="..."} 0.5 [ts]`
+        at = rest.index("#", 1)
+        _exemplar(name, " ".join(rest[at + 1:]))
+        rest = rest[:at]
     if not rest:
         raise ValueError(f"missing value for {name}")
     if len(rest) > 2:
         raise ValueError(f"unexpected text after the value of {name}: {' '.join(rest[2:])[:40]!r}")
     value = _float(rest[0])
-    if len(rest) == 2 and not re.fullmatch(r"-?[0-9]+", rest[1]):
+    if len(rest) == 2 and not re.fullmatch(_TIMESTAMP, rest[1]):
         raise ValueError(f"invalid timestamp {rest[1]!r}")
     if "le" in labels:
         try:

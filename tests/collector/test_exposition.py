@@ -161,3 +161,17 @@ def test_last_line_without_newline_and_crlf():
         assert r.errors == []
         assert r.samples[s.VALUE].iloc[0] in (2.0, 3.0)
     assert list(parse_exposition('a{x="1"} 2\r\nb 3\r\n').samples[s.VALUE]) == [2.0, 3.0]
+
+
+def test_openmetrics_exemplars_and_float_timestamps_are_read_and_checked():
+    """An exemplar after the value (with or without its own timestamp, after a sample timestamp or not) leaves the
+    sample as written; OpenMetrics' float-second timestamps are timestamps; a malformed exemplar refuses its line."""
+    good = ['a_bucket{le="1"} 3 # {trace_id="4bf92f3577b34da6"} 0.5',
+            'a_bucket{le="2"} 4 # {trace_id="4bf9",span_id="00f0"} 1.5 1.6e+09',
+            'a_bucket{le="+Inf"} 5 1700000000.25 # {} 9',
+            'a_total 7 1.7268398142239082e+09']
+    bad = ['a_bucket{le="1"} 3 # trace_id="x" 0.5', 'a_bucket{le="1"} 3 # {trace_id="x"}',
+           'a_bucket{le="1"} 3 # {trace_id="x} 0.5', 'a_bucket{le="1"} 3 # {t="x"} 0.5 soon', 'a_total 1 1.6e9x']
+    result = parse_exposition(("\n".join(good + bad) + "\n# EOF\n").encode())
+    assert list(result.samples.value) == [3, 4, 5, 7]
+    assert [e.line for e in result.errors] == list(range(len(good) + 1, len(good) + len(bad) + 1))

@@ -182,6 +182,23 @@ def test_prometheus_exposition_format_examples():
     assert _value(df, "go_gc_duration_seconds", 'quantile="1"') == 0.005201208
 
 
+def test_openmetrics_exemplars_and_created_series():
+    """prometheus/prometheus omtestdata.txt (OpenMetrics, as client_golang writes it): six histogram buckets carry an
+    exemplar (` # {dummyID="..."} value timestamp`, timestamps in float seconds). Every sample line is one sample
+    with the value before the exemplar, `_created` series are samples, nothing is refused (the buckets were: the
+    histogram lost 6 of its 21 buckets and every quantile read from it shifted)."""
+    raw = _bytes("prometheus/model/textparse/testdata/omtestdata.txt")
+    result = parse_exposition(raw)
+    assert [str(e) for e in result.errors] == []
+    df = result.samples
+    assert len(df) == _sample_lines(raw) == 53
+    buckets = df[df.metric == "rpc_durations_histogram_seconds_bucket"]
+    assert list(buckets.value) == [0] * 7 + [3, 5, 5, 8, 9, 11] + [15] * 8  # lines 19-39, exemplars or not
+    assert buckets["le"].iloc[7] == -0.0002899999999999998 and buckets["le"].iloc[-1] == math.inf
+    assert _value(df, "rpc_requests_created", 'service="uniform"') == 1.7268398130168471e09
+    assert _value(df, "rpc_durations_histogram_seconds_sum", "") == -8.452185437166741e-05
+
+
 def test_prometheus_api_answers_read_back(prometheus):
     """The files scraped by a real Prometheus and read back through PrometheusClient (real API answers: values as
     text, "NaN", labels as objects) give the parser's samples. Prometheus drops empty label values; files whose
