@@ -326,20 +326,35 @@ def kustomize_side_files(files: Iterable[Path]) -> dict[Path, str]:
     and a JSON patch or a params file is no object at all. `resources` are objects and stay."""
     side: dict[Path, str] = {}
     for k in files:
-        if not _is_kustomization_file(str(k)):
+        by_name = _is_kustomization_file(str(k))
+        if not by_name and k.suffix not in (".yaml", ".yml"):
             continue
         try:
             if limits.size_problem(k.stat().st_size, "file"):
                 continue
-            docs, _ = parse_documents(k.read_bytes().decode("utf-8-sig"))
+            raw = k.read_bytes()
+            if not by_name and _KUSTOMIZE_GROUP not in raw:
+                continue  # most files: no need to parse them twice
+            docs, _ = parse_documents(raw.decode("utf-8-sig"))
         except (OSError, UnicodeDecodeError):
             continue  # reported when the file itself is loaded
         for doc in docs:
-            if isinstance(doc.data, dict):
+            # a kustomization kept under another name (kustomization-prod.yaml, copied into place by a
+            # build script) declares itself by its apiVersion; its patches are no objects either
+            if isinstance(doc.data, dict) and (by_name or _declares_kustomization(doc.data)):
                 for name, entry in _side_file_refs(doc.data):
                     if isinstance(name, str) and name and "\n" not in name and "://" not in name:
                         side.setdefault((k.parent / name.rsplit("=", 1)[-1].strip()).resolve(), f"{entry} of {k}")
     return side
+
+
+_KUSTOMIZE_GROUP = b"kustomize.config.k8s.io"
+
+
+def _declares_kustomization(data: dict[str, Any]) -> bool:
+    api = data.get("apiVersion")
+    return isinstance(api, str) and group_of(api) == _KUSTOMIZE_GROUP.decode() and \
+        data.get("kind") in ("Kustomization", "Component")
 
 
 def _side_file_refs(kustomization: dict[str, Any]) -> Iterable[tuple[Any, str]]:

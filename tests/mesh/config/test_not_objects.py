@@ -98,3 +98,25 @@ def test_a_kustomization_that_cannot_be_read_skips_nothing_else(tmp_path):
                       "p.yaml": VS.format(name="web")})
     r = load_paths([tmp_path])
     assert [o.name for o in r.objects] == ["web"] and [p.reason for p in r.problems] == ["not-yaml"]
+
+
+def test_a_kustomization_under_another_name_declares_itself_by_its_api_version(tmp_path):
+    """GoogleCloudPlatform/anthos-service-mesh-workshop keeps kustomization-app.yaml and kustomization-ops.yaml, one
+    copied into place by its build script; their JSON patch was MS0003 "document is a list". A file that only
+    mentions the group (a ConfigMap holding a kustomization as text) names no side files."""
+    _write(tmp_path, {
+        "kustomization-ops.yaml": "# ops variant\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                  "resources: [vs.yaml]\npatchesJson6902:\n- target: {kind: ClusterRole, name: x}\n"
+                                  "  path: jsonpatch-clusterrole.yaml\n",
+        "component.yml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n- path: smp.yaml\n",
+        "vs.yaml": VS.format(name="web"),
+        "jsonpatch-clusterrole.yaml": "- op: add\n  path: /rules/-\n  value: {verbs: [use]}\n",
+        "smp.yaml": "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web}\n",
+        "configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n  k.yaml: |\n"
+                          "    apiVersion: kustomize.config.k8s.io/v1beta1\n    patches: [{path: vs.yaml}]\n",
+    })
+    r = load_paths([tmp_path])
+    assert sorted(o.name for o in r.objects) == ["k", "web"] and r.problems == []
+    skipped = {Path(p.file).name: p.message for p in r.skipped}
+    assert set(skipped) == {"kustomization-ops.yaml", "component.yml", "jsonpatch-clusterrole.yaml", "smp.yaml"}
+    assert "patchesJson6902.path of" in skipped["jsonpatch-clusterrole.yaml"]
