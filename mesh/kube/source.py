@@ -6,6 +6,13 @@ list's resourceVersion. BOOKMARK events advance the resourceVersion; an ERROR 41
 kind; a dropped connection reconnects with exponential backoff from the last
 version seen. Nothing here writes to the cluster.
 
+Kinds served later are found without a restart: every `discovery_interval` seconds the served resources
+are read (aggregated discovery: `GET /apis`, one request revalidated with the server's ETag; else the
+group list and one request per group/version meshscope reads), a kind that became served is listed and
+watched (Istio or the Gateway API CRDs installed after meshscope started), and one no longer served is
+listed again, which finds it gone and drops its objects. A watch answered 404 (its CRD deleted) does the
+same. A server without the discovery endpoint gets each unserved kind's list tried instead.
+
 No object stops a kind's updates (#18): a list item or watch event meshscope cannot read is
 skipped and counted per kind and reason (with one kept sample, and `on_malformed` for the
 process-wide counters), the rest of the list or stream is read, and a watch round that raises
@@ -30,6 +37,10 @@ log = logging.getLogger("meshscope.kube")
 
 PAGE_SIZE = 500
 WATCH_TIMEOUT_S = 300
+DISCOVERY_INTERVAL_S = 60.0  # how often the served API groups are read again (a CRD installed after start)
+# aggregated discovery (every group's resources in one answer, with an ETag) first; the group list where it is absent
+_AGGREGATED_ACCEPT = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                      "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
 SAMPLE_CHARS = 256  # characters kept of a skipped object's JSON
 
 
@@ -83,6 +94,7 @@ class KubeSource:
         request_timeout: float = 30.0,
         journal: Any = None,
         on_malformed: Callable[[str, str, str, str], None] | None = None,
+        discovery_interval: float = DISCOVERY_INTERVAL_S,
     ):
         self.api = api_client
         self.namespaces = None if namespaces is None else set(namespaces) | {root_namespace}
@@ -100,6 +112,11 @@ class KubeSource:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._responses: set[Any] = set()
+        self.discovery_interval = discovery_interval  # 0 = never look again (served kinds fixed at start)
+        self._watchers: dict[str, threading.Thread] = {}  # kind key -> its running watch thread
+        self._discovery_etag = ""
+        self._discovered: frozenset[str] | None = None  # "group/version/plural" served at the last look
+        self.discoveries = 0  # discovery rounds that found a change (kinds listed again)
 
     # ---- reading -------------------------------------------------------------
     def objects(self) -> list[ConfigObject]:
@@ -185,10 +202,19 @@ class KubeSource:
                 self.on_change(st.info.key, "RELIST", None)
             return
         with self._lock:
-            st.version = None
-            st.objects = {}
+            was, st.version = st.version, None
+            gone, st.objects = st.objects, {}
             st.last_error = f"{st.info.key}: not served by this cluster ({last})"
         log.info("%s is not served by the cluster; skipping it", st.info.key)
+        if was is None:
+            return
+        # served before (its CRD was deleted): its objects are gone with it
+        log.warning("%s is no longer served by the cluster; its %d objects are dropped", st.info.key, len(gone))
+        if self.journal is not None:
+            for o in gone.values():
+                self._journal_event(st.info.key, o, True, None)
+        if self.on_change:
+            self.on_change(st.info.key, "RELIST", None)
 
     def _list(self, info: KindInfo, version: str) -> tuple[list[dict], str]:
         """Every item of a kind, paged. A continue token that expired between pages (HTTP 410: the server compacted
@@ -218,11 +244,13 @@ class KubeSource:
                 return items, str(meta.get("resourceVersion") or "")
 
     # ---- HTTP ----------------------------------------------------------------
-    def _request(self, path: str, query: list[tuple[str, str]], timeout: float | tuple[float, float]) -> Any:
+    def _request(self, path: str, query: list[tuple[str, str]], timeout: float | tuple[float, float],
+                 headers: dict[str, str] | None = None) -> Any:
         from kubernetes.client.exceptions import ApiException
 
         params = self.api.param_serialize(method="GET", resource_path=path, query_params=query,
-                                          header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+                                          header_params={"Accept": "application/json", **(headers or {})},
+                                          auth_settings=["BearerToken"])
         try:
             resp = self.api.call_api(*params, _request_timeout=timeout)
         except ApiException as exc:
@@ -256,12 +284,147 @@ class KubeSource:
         """List everything, then keep it current with one watch thread per served kind."""
         self.list_all()
         self._stop.clear()
+        if self.discovery_interval > 0:
+            try:  # what is served now: the first look for a change compares against it
+                self._served_resources()
+            except KubeError as exc:
+                log.info("API discovery (GET /apis) failed at start: %s; served kinds are probed instead", exc)
         for st in self.kinds.values():
-            if st.version is None:
-                continue
-            t = threading.Thread(target=self._watch_loop, args=(st,), name=f"kube-watch-{st.info.key}", daemon=True)
+            self._ensure_watch(st)
+        if self.discovery_interval > 0:
+            t = threading.Thread(target=self._discovery_loop, name="kube-discovery", daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _ensure_watch(self, st: KindState) -> None:
+        """Start `st`'s watch thread unless it is not served or one runs already."""
+        with self._lock:
+            if st.version is None or self._stop.is_set() or st.info.key in self._watchers:
+                return
+            t = threading.Thread(target=self._watch_loop, args=(st,), name=f"kube-watch-{st.info.key}", daemon=True)
+            self._watchers[st.info.key] = t
+            self._threads.append(t)
+        t.start()
+
+    # ---- discovery: kinds served after start, or no longer ---------------------------------------------
+    def _discovery_loop(self) -> None:
+        while not self._stop.wait(self.discovery_interval):
+            try:
+                self.rediscover()
+            except Exception as exc:  # noqa: BLE001 - a failed look is tried again next interval
+                self._log_once_global("discovery", "API discovery failed: %s; trying again every %gs "
+                                      "(logged once)", exc, self.discovery_interval)
+
+    def rediscover(self) -> list[str]:
+        """Look at what the server serves now; list and watch kinds that became served, list again those that
+        stopped being served (which drops their objects). Returns the keys of the kinds it listed.
+
+        Compared per resource, not per group: deleting one CRD of a group leaves the group served, and a CRD
+        deleted and installed again between two looks (an upgrade) leaves the answer unchanged while the
+        kind's watch has already dropped it."""
+        try:
+            served = self._served_resources()
+        except KubeError as exc:
+            if exc.status not in (404, 403, 401, 406):
+                raise
+            served = None  # no discovery endpoint (or not readable): try each unserved kind's list instead
+        listed = []
+        for st in self.kinds.values():
+            if st.forbidden:
+                continue
+            if st.version is None:
+                if served is not None and not any(self._resource(st.info, v) in served for v in st.info.versions):
+                    continue
+            elif served is None or self._resource(st.info, st.version) in served:
+                continue
+            try:
+                self._relist(st)
+            except KubeError as exc:
+                log.warning("listing %s after discovery failed: %s", st.info.key, exc)
+                continue
+            listed.append(st.info.key)
+            self._ensure_watch(st)
+        now_served = [k for k in listed if self.kinds[k].version]
+        if now_served:
+            self.discoveries += 1
+            log.warning("the cluster now serves %s: watching", ", ".join(now_served))
+        return listed
+
+    @staticmethod
+    def _resource(info: KindInfo, version: str) -> str:
+        return f"{info.api_version(version)}/{info.plural}"
+
+    def _served_resources(self) -> frozenset[str]:
+        """Every "group/version/plural" the server serves (the core API's kinds are always served).
+
+        One request where the server has aggregated discovery (`GET /apis` as an APIGroupDiscoveryList, Kubernetes
+        1.26+; revalidated with its ETag, so an unchanged answer is a 304 with no body). Otherwise the group list
+        plus one `GET /apis/<group>/<version>` per served group/version of a kind meshscope reads."""
+        headers = {"Accept": _AGGREGATED_ACCEPT}
+        if self._discovery_etag:
+            headers["If-None-Match"] = self._discovery_etag
+        try:
+            raw = self._request("/apis", [], self.request_timeout, headers)
+        except KubeError as exc:
+            if exc.status == 304 and self._discovered is not None:
+                return self._discovered
+            raise
+        status = getattr(raw, "status", None)
+        data = raw.data if hasattr(raw, "data") else raw.read()
+        if status == 304 and self._discovered is not None:
+            return self._discovered
+        body = self._discovery_json("/apis", data)
+        served = {self._resource(st.info, v) for st in self.kinds.values() if not st.info.group for v in st.info.versions}
+        if body.get("kind") == "APIGroupDiscoveryList":
+            for group in body.get("items") if isinstance(body.get("items"), list) else []:
+                meta = group.get("metadata") if isinstance(group, dict) else None
+                name = meta.get("name") if isinstance(meta, dict) else None
+                versions = group.get("versions") if isinstance(group, dict) else None
+                for v in versions if isinstance(name, str) and isinstance(versions, list) else []:
+                    resources = v.get("resources") if isinstance(v, dict) else None
+                    for r in resources if isinstance(resources, list) else []:
+                        plural = r.get("resource") if isinstance(r, dict) else None
+                        if isinstance(plural, str) and isinstance(v.get("version"), str):
+                            served.add(f"{name}/{v['version']}/{plural}")
+            etag = getattr(raw, "headers", {}).get("ETag") if hasattr(getattr(raw, "headers", None), "get") else None
+            self._discovery_etag = str(etag or "")
+        else:
+            groups = body.get("groups")
+            if not isinstance(groups, list):
+                raise KubeError("GET /apis: the discovery answer has no list of groups")
+            wanted = {st.info.api_version(v) for st in self.kinds.values() if st.info.group for v in st.info.versions}
+            for g in groups:
+                versions = g.get("versions") if isinstance(g, dict) else None
+                for v in versions if isinstance(versions, list) else []:
+                    gv = v.get("groupVersion") if isinstance(v, dict) else None
+                    if gv in wanted:
+                        served |= self._group_version_resources(gv)
+        self._discovered = frozenset(served)
+        return self._discovered
+
+    def _group_version_resources(self, gv: str) -> set[str]:
+        """The "group/version/plural" of one served group/version (its APIResourceList), subresources left out."""
+        raw = self._request(f"/apis/{gv}", [], self.request_timeout)
+        body = self._discovery_json(f"/apis/{gv}", raw.data if hasattr(raw, "data") else raw.read())
+        resources = body.get("resources")
+        return {f"{gv}/{r['name']}" for r in resources if isinstance(r, dict) and isinstance(r.get("name"), str)
+                and "/" not in r["name"]} if isinstance(resources, list) else set()
+
+    @staticmethod
+    def _discovery_json(path: str, data: bytes) -> dict:
+        try:
+            body = limits.loads_json(data, f"GET {path}: the response")
+        except (limits.InputLimitError, ValueError) as exc:
+            raise KubeError(f"GET {path}: unreadable discovery answer ({exc})") from None
+        if not isinstance(body, dict):
+            raise KubeError(f"GET {path}: the discovery answer is not a JSON object")
+        return body
+
+    def _log_once_global(self, key: str, msg: str, *args: Any) -> None:
+        if ("*", key) in self._logged:
+            return
+        self._logged.add(("*", key))
+        log.warning(msg, *args)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -273,12 +436,18 @@ class KubeSource:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+        with self._lock:
+            self._watchers.clear()
 
     def _watch_loop(self, st: KindState) -> None:
         delay = self.backoff_initial
         while not self._stop.is_set():
             if st.version is None:  # a relist found the kind no longer served (or readable): nothing to watch
-                return
+                with self._lock:  # unless discovery listed it again meanwhile; else it may start a new watch
+                    if st.version is None:
+                        self._watchers.pop(st.info.key, None)
+                        return
+                continue
             try:
                 for event in self._watch(st):
                     delay = self.backoff_initial
@@ -301,6 +470,12 @@ class KubeSource:
                 except Exception as exc:  # noqa: BLE001 - as below: the relist is part of the round
                     self._round_failed(st, exc)
             except KubeError as exc:
+                if exc.status == 404:  # the collection is gone (its CRD deleted): listing says so and drops it
+                    try:
+                        self._relist(st)
+                        continue
+                    except KubeError as relist_exc:
+                        exc = relist_exc
                 with self._lock:
                     st.last_error = str(exc)
                 log.warning("watch of %s failed: %s; retrying in %.1fs", st.info.key, exc, delay)
