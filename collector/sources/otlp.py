@@ -39,6 +39,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -77,6 +78,24 @@ def _from_web_page(headers) -> str | None:
             return (f"refused: OTLP exports come from proxies and SDKs, not web pages ({name} header: "
                     f"{headers[name][:80]!r})")
     return None
+
+
+class _CountMalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (too many or too long headers, a bad request line, bad chunk framing)
+    with a whole traceback at ERROR, before any handler runs, after answering it 400 itself. Anyone who reaches the
+    port could fill the operator's log that way, so these are counted (`meshscope_otlp_requests_total{code="400"}`)
+    and not logged; any other error still is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            selfmetrics.OTLP_REQUESTS.labels("unknown", "400").inc()
+            return False
+        return True
+
+
+_PROTOCOL_LOG = logging.getLogger(f"{__name__}.protocol")
+_PROTOCOL_LOG.addFilter(_CountMalformedRequests())
 
 
 class _TooLarge(Exception):
@@ -183,7 +202,7 @@ class OtlpReceiver:
         app = web.Application(client_max_size=self.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False,
-                                     keepalive_timeout=self.idle_timeout_s, shutdown_timeout=1.0)
+                                     keepalive_timeout=self.idle_timeout_s, shutdown_timeout=1.0, logger=_PROTOCOL_LOG)
         await self._runner.setup()
         await web.SockSite(self._runner, self._sock, shutdown_timeout=1.0).start()
 

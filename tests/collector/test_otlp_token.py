@@ -6,6 +6,7 @@ the senders are the OpenTelemetry SDK's own exporter and gRPC's client with the 
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import grpc
@@ -19,6 +20,7 @@ from collector.sources.otlp_auth import OtlpAccessError, authorized
 from collector.sources.otlp_grpc import OtlpGrpcReceiver
 from collector.store import TelemetryStore
 from tests.collector.test_otlp import _request
+from tests.util import wait_until
 
 TOKEN = "otlp-test-token-4f1c"
 
@@ -93,3 +95,35 @@ def test_token_comparison():
     assert authorized(f"Bearer {TOKEN}", TOKEN) and authorized(f"  bearer   {TOKEN} ", TOKEN)
     assert not authorized(f"Bearer {TOKEN[:-1]}", TOKEN) and not authorized("", TOKEN)
     assert not authorized(f"Bearer {TOKEN}\u00e9", TOKEN)  # non-ASCII: compared as bytes, no TypeError
+
+
+@pytest.mark.parametrize("head", [
+    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n" + b"X-A: " + b"a" * 8000 + b"\r\n" * 1 + b"".join(
+        b"X-%d: %s\r\n" % (i, b"b" * 8000) for i in range(700)) + b"\r\n",  # more headers than aiohttp takes
+    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Long: " + b"c" * 70000 + b"\r\n\r\n",  # a header line too long
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64 + b"\r\n\r\n",  # TLS spoken to plain HTTP
+    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk framing
+])
+def test_unparseable_requests_are_answered_and_counted_not_logged_with_a_traceback(caplog, head):
+    """Anyone who reaches the port could otherwise fill the operator's log with one traceback per request."""
+    import socket
+
+    from collector import selfmetrics
+
+    counted = selfmetrics.OTLP_REQUESTS.labels("unknown", "400")._value.get()
+    with OtlpReceiver(TelemetryStore(), port=0) as rx, caplog.at_level(logging.DEBUG):
+        with socket.create_connection(("127.0.0.1", rx.port), timeout=10) as s:
+            try:
+                s.sendall(head)
+            except OSError:  # the receiver may answer and close before it has read everything
+                pass
+            answer = b""
+            try:
+                while chunk := s.recv(4096):
+                    answer += chunk
+            except OSError:
+                pass
+        wait_until(lambda: selfmetrics.OTLP_REQUESTS.labels("unknown", "400")._value.get() > counted, timeout=10,
+                   what="the refused request counted")
+    assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0], answer[:100]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
