@@ -345,7 +345,8 @@ def predict(live: list[ConfigObject], proposed: list[ConfigObject], rates: pd.Da
             memo["f"] = _failing_shares(rates, namespaces)
         return memo["f"]
     _routes(edges, before, after, report, failing)
-    _ports_changed(edges, before, after, report)
+    if _kinds_changed(before, after) - _ISTIO_KINDS:  # a Service's ports: only where a non-Istio object changed
+        _ports_changed(edges, before, after, report)
     report.impacts.extend(unjudged.at_risk(edges, live, after_objs, after.workloads, root_namespace, _ref, EdgeImpact,
                                            NOT_JUDGED))
     if report.impacts:  # each impact row is one (destination workload, mTLS, principal): give the whole edge's rate
@@ -942,7 +943,8 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
     changed = {h for h in edges["d_host"].unique()
                if [id(v) for v in before.index.virtual_services(h)] != [id(v) for v in after.index.virtual_services(h)]
                or any(host_matches(p, h) for p in dr_hosts)}
-    changed |= _backends_changed(set(edges["d_host"].unique()), before, after)
+    if _kinds_changed(before, after) - _ISTIO_KINDS:  # Services, Deployments...: what the routes land on
+        changed |= _backends_changed(set(edges["d_host"].unique()), before, after)
     if not changed:
         return
     sel = edges[edges["d_host"].isin(changed)]
@@ -986,20 +988,41 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
                 ref, shift=moved))
 
 
+_ISTIO_KINDS = frozenset({*_ROUTING_ONLY, "PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication",
+                          "EnvoyFilter", "WasmPlugin", "Telemetry"})
+
+
+def _kinds_changed(before: _Side, after: _Side) -> set[str]:
+    """Kinds of the objects the change adds, replaces or deletes (the overlay keeps the others as the same objects)."""
+    got = getattr(after, "_kinds_changed", None)
+    if got is None:
+        b = {id(o) for o in before.index.objects}
+        a = {id(o) for o in after.index.objects}
+        got = {o.kind for o in before.index.objects if id(o) not in a} | {o.kind for o in after.index.objects if id(o) not in b}
+        after._kinds_changed = got
+    return got
+
+
 def _backends_changed(hosts: set[str], before: _Side, after: _Side) -> set[str]:
     """Hosts whose backends may differ though no VirtualService or DestinationRule changed: the Service itself
-    (deleted, created, selector or ports edited) or the labels of workloads in its namespace (a pod template
-    relabelled, a Deployment deleted or added), which decide what the Service and each subset select. Their
-    routes are walked again: a subset whose labels no pod carries any more is as unready as an undefined one."""
-    if before.index.objects is after.index.objects:
-        return set()
+    (deleted, created, selector or ports edited) or a workload its selector picks before or after the change
+    (a pod template relabelled, a Deployment deleted or added), which decide what the Service and each subset
+    select. Their routes are walked again: a subset whose labels no pod carries any more is as unready as an
+    undefined one. Only the Services that select a changed workload count: one relabelled pod re-walks its own
+    host, not its namespace's."""
     keys = before.workloads.keys() | after.workloads.keys()
-    relabelled = {k[0] for k in keys if getattr(before.workloads.get(k), "labels", None)
-                  != getattr(after.workloads.get(k), "labels", None)}
+    moved: dict[str, list[dict[str, str]]] = {}  # namespace -> label sets of changed workloads (before and after)
+    for k in keys:
+        lb, la = getattr(before.workloads.get(k), "labels", None), getattr(after.workloads.get(k), "labels", None)
+        if lb != la:
+            moved.setdefault(k[0], []).extend(x for x in (lb, la) if x is not None)
     out = set()
     for h in hosts:
         sb, sa = before.services.get(h), after.services.get(h)
-        if sb != sa or (sb is not None and sb.namespace in relabelled):
+        if sb != sa:
+            out.add(h)
+        elif sb is not None and sb.namespace in moved and any(
+                all(lab.get(k) == v for k, v in sb.selector.items()) for lab in moved[sb.namespace]):
             out.add(h)
     return out
 
