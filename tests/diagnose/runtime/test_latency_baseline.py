@@ -39,6 +39,19 @@ def test_a_slower_tail_with_a_normal_median_is_host_noise():
     assert slow_services(ctx) == set()
 
 
+def test_a_loaded_hosts_tail_past_the_absolute_bound_is_not_a_regression():
+    """Seen in the eval's healthy check at load 50: the gateway's usual p95 was already 529 ms, a tail of 1009 ms
+    crossed the 1 s bound with the median where it always was. A regression of the same p95 moves the median."""
+    base = {fqdn(n): 500.0 for n in SERVICES}
+    usual = [requests("caller-v1", fqdn(n), "ok", 60, start=T0, end=END, duration_ms=300.0) for n in SERVICES]
+    tail = requests("caller-v1", fqdn("productpage"), "ok", 8, start=END - 8, end=END, duration_ms=1100.0)
+    ctx = RuntimeContext(start=T0, end=END, requests=table(*usual, tail), latency_baseline=base)
+    assert slow_services(ctx) == set()
+    moved = requests("caller-v1", fqdn("productpage"), "ok", 40, start=END - 8, end=END, duration_ms=1100.0)
+    ctx = RuntimeContext(start=T0, end=END, requests=table(*usual, moved), latency_baseline=base)
+    assert slow_services(ctx) == {fqdn("productpage")}
+
+
 def test_a_small_slowdown_is_below_the_minimum_effect():
     assert slow_services(window({"details": 60.0, "reviews": 10.0, "ratings": 10.0, "productpage": 10.0})) == set()
 
