@@ -215,6 +215,16 @@ def _receiver(raw: Any, node: yaml.Node, index: int, file: str, problems: list[C
 def parse_alerts_config(text: str, file: str = "<alerts>") -> LoadedAlertsConfig:
     """Parse the alerts YAML text; every problem is returned, valid receivers are kept."""
     problems: list[ConfigProblem] = []
+    # the bounded reader first (size, nesting depth, alias expansion: mesh.config.limits): a file nested 5,000
+    # deep made yaml.compose raise RecursionError, a traceback instead of a problem naming the line
+    from mesh.config import limits
+    from mesh.config.yamlnodes import parse_documents
+
+    too_big = limits.size_problem(len(text.encode("utf-8", "replace")), "alerts file")
+    _, errors = ([], [limits.InputLimitError(too_big)]) if too_big else parse_documents(text)
+    if errors:
+        return LoadedAlertsConfig(AlertsConfig(), [ConfigProblem(file, getattr(e, "line", 0), None, f"invalid YAML: {e}")
+                                                   for e in errors])
     try:
         node = yaml.compose(text)
         raw = yaml.safe_load(text)
