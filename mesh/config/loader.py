@@ -186,6 +186,7 @@ def load_text(text: str, filename: str = "<text>", exclude_namespaces: frozenset
     if too_big:
         result.problems.append(LoadProblem(filename, 0, too_big, reason=limits.OVER_LIMIT))
         return result
+    text = _DOCUMENT_BOM.sub(r"\1", text)
     docs, errors = parse_documents(text)
     template_line = _unrendered_template_line(text, docs, bool(errors))
     if template_line:
@@ -203,6 +204,11 @@ def load_text(text: str, filename: str = "<text>", exclude_namespaces: frozenset
             continue
         _add_document(doc, filename, result, exclude_namespaces, default_namespace)
     return result
+
+
+# A byte-order mark opening any document, not only the stream (`cat a.yaml b.yaml` where b.yaml was saved with
+# one): kubectl splits the stream at `---` and its YAML parser drops a BOM at the start of each document.
+_DOCUMENT_BOM = re.compile(r"(?m)(\A|^---[^\n]*\n)\ufeff|^\ufeff(?=---)")
 
 
 def _unrendered_template_line(text: str, docs: list[YamlDocument], broken: bool) -> int:
@@ -297,8 +303,10 @@ def _add_document(doc: YamlDocument, filename: str, result: LoadResult, excluded
             cut = len(prefix) + 1
             sub = {k[cut:]: v for k, v in doc.lines.items() if k.startswith(prefix + "/")}
             dups = [(p[cut:], line, first) for p, line, first in doc.duplicates if p.startswith(prefix + "/")]
-            _add_object(YamlDocument(item, doc.lines.get(prefix, doc.line), sub, dups), filename, result, excluded,
-                        default_ns)
+            nested = isinstance(item, dict) and isinstance(item.get("kind"), str) and item["kind"].endswith("List")
+            # a List inside a List is flattened, as kubectl's resource builder flattens it
+            (_add_document if nested else _add_object)(YamlDocument(item, doc.lines.get(prefix, doc.line), sub, dups),
+                                                       filename, result, excluded, default_ns)
         return
     _add_object(doc, filename, result, excluded, default_ns)
 

@@ -101,6 +101,32 @@ def test_utf8_bom_is_not_part_of_the_first_key(tmp_path):
     assert r.problems == [] and _objs(r) == [("DestinationRule", "default", "a", 1)]
 
 
+def test_a_bom_opening_any_document_of_a_concatenated_stream(tmp_path):
+    """`cat a.yaml b.yaml` where b.yaml was saved with a BOM (and CRLF): kubectl drops it at each document's start;
+    the second document was "document has no kind" plus a YAML error."""
+    dr = DR.format(name="{}").replace("\n", "\r\n").encode()
+    bom = b"\xef\xbb\xbf"
+    path = tmp_path / "cat.yaml"
+    path.write_bytes(bom + dr.replace(b"{}", b"a") + b"---\r\n" + bom + dr.replace(b"{}", b"b")
+                     + bom + b"--- # c\r\n" + dr.replace(b"{}", b"c"))
+    r = load_paths([path])
+    assert r.problems == [] and _objs(r) == [("DestinationRule", "default", "a", 1),
+                                             ("DestinationRule", "default", "b", 8),
+                                             ("DestinationRule", "default", "c", 15)]
+    assert [o.spec["host"] for o in r.objects] == ["reviews"] * 3
+
+
+def test_a_list_inside_a_list_is_flattened():
+    inner = "".join(f"  - apiVersion: networking.istio.io/v1\n    kind: DestinationRule\n    metadata: {{name: {n}}}\n"
+                    f"    spec: {{host: reviews}}\n" for n in ("x", "y"))
+    text = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items:\n"
+            + inner.replace("\n  ", "\n    ").replace("  - ", "    - ", 1)
+            + "- apiVersion: networking.istio.io/v1\n  kind: DestinationRule\n  metadata: {name: z}\n"
+              "  spec: {host: reviews}\n")
+    r = load_text(text, "nested.yaml")
+    assert r.problems == [] and [(o.name, o.source.line) for o in r.objects] == [("x", 7), ("y", 11), ("z", 15)]
+
+
 def test_tab_indentation_is_a_clear_error_with_its_line_and_the_rest_still_loads():
     text = DR.format(name="a") + "---\napiVersion: v1\nkind: Service\nmetadata:\n\tname: tabbed\n---\n" \
         + DR.format(name="c")
