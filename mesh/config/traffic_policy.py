@@ -154,7 +154,10 @@ def places(spec: Any, section: str) -> Iterator[Setting]:
 
 
 def private_only(dr: ConfigObject) -> bool:
-    """Whether a DestinationRule is exported to its own namespace alone (exportTo "." or that namespace)."""
+    """Whether a DestinationRule is exported to its own namespace alone (exportTo "." or that namespace; a rule
+    with a workloadSelector always is)."""
+    if _dict(dr.spec).get("workloadSelector") is not None:
+        return True
     exports = export_to(dr)
     return len(exports) == 1 and exports[0] in (".", dr.namespace)
 
@@ -170,3 +173,14 @@ def rule_search(client_namespace: str | None, service_namespace: str | None,
         steps.append((service_namespace, False))
     steps.append((root_namespace, False))
     return list(dict.fromkeys(steps))
+
+
+def selects(dr: ConfigObject, client_namespace: str | None, client_labels: dict[str, str] | None) -> bool | None:
+    """For a DestinationRule with a `workloadSelector`: whether it applies to this client (its own namespace's
+    workloads it selects; Istio never exports such a rule). None for a rule without one (it applies to all)."""
+    sel = _dict(dr.spec).get("workloadSelector")
+    if sel is None:
+        return None
+    labels = _dict(_dict(sel).get("matchLabels"))
+    return client_labels is not None and dr.namespace == client_namespace and \
+        all(client_labels.get(str(k)) == str(v) for k, v in labels.items())

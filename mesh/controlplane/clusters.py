@@ -169,7 +169,7 @@ def build_clusters(ctx: ProxyContext) -> list[dict[str, Any]]:
     """Every outbound cluster this proxy may route to, plus its inbound clusters."""
     out = []
     for svc in ctx.registry.services:
-        dr = ctx.index.destination_rule(svc.hostname, ctx.client_namespace, svc.namespace)
+        dr = ctx.index.destination_rule(svc.hostname, ctx.client_namespace, svc.namespace, ctx.workload.labels)
         for port in svc.ports:
             if port.protocol != "http":
                 continue

@@ -19,7 +19,7 @@ from typing import Any
 
 from mesh.config.hosts import visible
 from mesh.config.model import ConfigObject
-from mesh.config.traffic_policy import effective_policy, private_only, rule_search
+from mesh.config.traffic_policy import effective_policy, private_only, rule_search, selects
 from mesh.controlplane.registry import Workload, fqdn
 
 ROOT_NAMESPACE = "istio-system"
@@ -52,18 +52,24 @@ class ConfigIndex:
         return next((o for o in self.of_kind(kind) if o.namespace == namespace and o.name == name), None)
 
     # --- DestinationRule -------------------------------------------------------------------
-    def destination_rule(self, host: str, client_namespace: str, service_namespace: str) -> ConfigObject | None:
+    def destination_rule(self, host: str, client_namespace: str, service_namespace: str,
+                         client_labels: dict[str, str] | None = None) -> ConfigObject | None:
+        """The DestinationRule a client (namespace, and its labels when known) takes for `host`. A rule with a
+        workloadSelector counts only for the workloads it selects in its own namespace, ahead of one without."""
         for ns, private in rule_search(client_namespace, service_namespace, self.root_namespace):
             best: tuple[int, ConfigObject] | None = None
             for dr in self.of_kind("DestinationRule"):
                 if dr.namespace != ns or not visible(dr, client_namespace) or (private and not private_only(dr)):
+                    continue
+                picked = selects(dr, client_namespace, client_labels)
+                if picked is False:
                     continue
                 h = dr.spec.get("host")
                 if not isinstance(h, str):
                     continue
                 pattern = fqdn(h, dr.namespace) if not h.startswith("*") else h
                 if host_matches(pattern, host):
-                    score = len(pattern) + (1000 if pattern == host else 0)
+                    score = 2 * (len(pattern) + (1000 if pattern == host else 0)) + (1 if picked else 0)
                     if best is None or score > best[0]:
                         best = (score, dr)
             if best:

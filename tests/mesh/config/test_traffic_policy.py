@@ -276,6 +276,41 @@ def test_subset_modes_agree_with_the_walker():
             assert got == want, (spec, port)
 
 
+def _rule_sets(n: int = 1500, seed: int = 14) -> list[list[ConfigObject]]:
+    """DestinationRules for one host spread over namespaces, hosts (short, FQDN, wildcards), exportTo values and
+    workloadSelectors."""
+    r = random.Random(seed)
+    hosts = ["reviews", "reviews.bookinfo.svc.cluster.local", "*.bookinfo.svc.cluster.local", "*.local", "*",
+             "*.svc.cluster.local", "ratings"]
+    exports: list[Any] = [None, ["."], ["*"], ["bookinfo"], ["other"], ["istio-system"], [".", "other"], ["~"]]
+    out = []
+    for _ in range(n):
+        drs = []
+        for k in range(r.randint(1, 4)):
+            spec: dict[str, Any] = {"host": r.choice(hosts)}
+            if (e := r.choice(exports)) is not None:
+                spec["exportTo"] = e
+            if r.random() < 0.15:
+                spec["workloadSelector"] = {"matchLabels": {"app": "productpage"}}
+            drs.append(ConfigObject("networking.istio.io/v1", "DestinationRule", f"d{k}",
+                                    r.choice(["bookinfo", "other", "istio-system"]), spec=spec))
+        out.append(drs)
+    return out
+
+
+def test_rule_lookup_agrees_between_control_plane_and_diagnosis():
+    """Which DestinationRule a client namespace takes: the control plane's ConfigIndex and the rules' client_mode
+    give the same answer on every generated set; a workloadSelector rule counts only with the client's labels."""
+    host = "reviews.bookinfo.svc.cluster.local"
+    for drs in _rule_sets():
+        index, snap = cp.ConfigIndex(drs), Snapshot(drs)
+        for ns in ("bookinfo", "other", "istio-system"):
+            assert index.destination_rule(host, ns, "bookinfo") is sec.client_mode(snap, host, ns).rule, (drs, ns)
+            picked = index.destination_rule(host, ns, "bookinfo", {"app": "productpage"})
+            if picked is not None and "workloadSelector" in picked.spec:
+                assert picked.namespace == ns
+
+
 # -- what a user sees: findings and explanations that changed ------------------------------------------------------
 MESH = BOOKINFO + """---
 apiVersion: security.istio.io/v1

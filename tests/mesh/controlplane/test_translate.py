@@ -129,6 +129,24 @@ spec:
     assert "transport_socket" not in gw and "transport_socket_matches" not in gw
 
 
+def test_dr_with_workload_selector_applies_to_the_workloads_it_selects(ca):
+    """A DestinationRule with a workloadSelector is for the client workloads it selects in its namespace only."""
+    reg, proxies = build("""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: details-from-productpage, namespace: bookinfo}
+spec:
+  host: details
+  workloadSelector: {matchLabels: {app: productpage}}
+  trafficPolicy: {tls: {mode: DISABLE}}
+""", ca)
+    name = "outbound|9080||details.bookinfo.svc.cluster.local"
+    pp = node(reg, proxies, "productpage-v1").resources[CDS][name]
+    assert "transport_socket" not in pp and "transport_socket_matches" not in pp
+    other = node(reg, proxies, "reviews-v1").resources[CDS][name]
+    assert [m["name"] for m in other["transport_socket_matches"]] == ["tlsMode-istio", "tlsMode-disabled"]
+
+
 def test_peer_authentication_precedence_and_port_level():
     objects = demo_objects() + load("""
 apiVersion: security.istio.io/v1
