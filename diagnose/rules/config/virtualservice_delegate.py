@@ -39,6 +39,20 @@ def delegate_ref(route: Any, root: ConfigObject) -> tuple[str | None, str] | Non
     return as_str(ref.get("namespace")) or root.namespace, name
 
 
+def flagger_delegates(ctx: Context) -> set[tuple[str | None, str]]:
+    """(namespace, name) of the delegate VirtualServices Flagger generates: a Canary with
+    `service.delegation: true` writes one without hosts, named after its service (else its target)."""
+    out = set()
+    for canary in ctx.for_each("Canary"):
+        if not canary.api_version.startswith("flagger.app/"):
+            continue
+        service = as_dict(canary.spec.get("service"))
+        name = as_str(service.get("name")) or as_str(as_dict(canary.spec.get("targetRef")).get("name"))
+        if service.get("delegation") is True and name:
+            out.add((canary.namespace, name))
+    return out
+
+
 def _string_conflict(root: Any, leaf: Any) -> bool:
     """Whether a delegate's string match can accept a request the root's cannot (Istio's rule)."""
     if not isinstance(root, dict) or not isinstance(leaf, dict) or not root or not leaf:
@@ -84,12 +98,13 @@ class Delegation:
         name="virtualservice.Delegation",
         description="VirtualService http[].delegate names a delegate (no hosts, exported to the root), "
                     "whose routes fit the root's matches; every delegate is used by a root",
-        inputs=(VS,),
+        inputs=(VS, "Canary"),
         codes=("MS1020", "MS1021", "MS1022"),
     )
 
     def analyze(self, ctx: Context) -> None:
         used: set[tuple[str | None, str]] = set()
+        generated = flagger_delegates(ctx)
         for root in ctx.for_each(VS):
             if is_delegate(root):
                 continue  # a delegate's own `delegate` is refused by istiod's webhook (MS0023)
@@ -101,6 +116,8 @@ class Delegation:
                 path = f"spec/http[{i}]/delegate"
                 target = ctx.find(VS, ref[0], ref[1])
                 label = f"{ref[0]}/{ref[1]}" if ref[0] else ref[1]
+                if target is None and ref in generated:
+                    continue  # Flagger writes it when the canary starts
                 if target is None:
                     ctx.report("MS1020", root, path, target=label, reason="no such VirtualService exists")
                 elif not is_delegate(target):

@@ -97,3 +97,18 @@ def test_the_webhook_refuses_mixed_and_nested_delegation_and_says_why_hosts_matt
     assert ("MS0023", "a", "spec/http[0]") in paths  # ... and so has no route of its own
     (msg,) = [m for c, n, p, m in got if n == "nohosts"]
     assert "spec.hosts is missing" in msg and "add spec.hosts" in msg
+
+
+def test_a_delegate_flagger_generates_is_not_missing():
+    """Flagger's `service.delegation: true` writes the delegate (named after the service, else the target) when
+    the canary starts, so the root in the user's files names one that is not in them yet."""
+    canary = ("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: {name}, namespace: test}}\n"
+              "spec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}\n"
+              "  service: {{port: 9898{extra}}}\n---\n")
+    text = (root("front", "test", "  - match: [{uri: {prefix: /a}}]\n    delegate: {name: podinfo}\n",
+                 "  - match: [{uri: {prefix: /b}}]\n    delegate: {name: api, namespace: test}\n",
+                 "  - match: [{uri: {prefix: /c}}]\n    delegate: {name: plain}\n")
+            + canary.format(name="podinfo", extra=", delegation: true")
+            + canary.format(name="backend", extra=", name: api, delegation: true")
+            + canary.format(name="plain", extra=""))  # no delegation: Flagger writes a VirtualService with hosts
+    assert run(RULE, text) == [("MS1020", "front", "spec/http[2]/delegate")]
