@@ -39,7 +39,8 @@ from collector import schema as s
 from collector.parse.exposition import ParseError
 from collector.parse.istio_formats import read_older
 from collector.parse.json_stream import documents
-from collector.parse.ztunnel_log import looks_like_ztunnel, read_ztunnel
+from collector.parse.ztunnel_log import JSON_SCHEMA as ZTUNNEL_JSON_SCHEMA
+from collector.parse.ztunnel_log import looks_like_ztunnel, read_ztunnel, read_ztunnel_json
 from collector.tables import REQUESTS, TS
 
 # Istio's default text format (meshConfig.accessLogFormat unset), one named group per operator.
@@ -93,9 +94,9 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
                    stream: bool = True) -> AccessLogResult:
     """Newline-delimited Istio JSON access log -> requests rows (+ errors with line numbers).
 
-    A buffer that is a stream of documents rather than one per line (objects written without newlines between
-    them, pretty-printed objects) is read document by document (`collector.parse.json_stream`; `stream=False`
-    reads lines only); a refused document is named by the line it starts on."""
+    Lines that hold a stream of documents rather than one object each (objects written without newlines between
+    them, pretty-printed objects) are read document by document (`_recover_documents`; `stream=False` reads
+    lines only); a refused document is named by the line it starts on."""
     raw = data.encode() if isinstance(data, str) else bytes(data)
     first = _FIRST_CHAR.search(raw)
     if first is None:
@@ -103,7 +104,8 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
     # Fast path: the whole buffer in one go. Only when something in it is refused do we split
     # it into lines (to know which ones, and keep the rest).
     not_utf8 = _invalid_utf8_lines(raw)  # Arrow's JSON reader lets invalid UTF-8 inside strings through
-    whole = _read_buffer(pa.py_buffer(raw), _JSON_SCHEMA) if first.group() == b"{" and not not_utf8 else None
+    ztunnel = b'"level"' in raw and _ZTUNNEL_JSON.search(raw) is not None  # ambient's ztunnel with LOG_FORMAT=json
+    whole = _read_buffer(pa.py_buffer(raw), _JSON_SCHEMA) if first.group() == b"{" and not not_utf8 and not ztunnel else None
     if whole is not None and whole.num_rows == raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1):
         table, bad = _derive_safe(whole.append_column("_line", pa.array(np.arange(whole.num_rows))), context)
         return AccessLogResult(table, _errors(raw, bad, first_line))
@@ -111,8 +113,6 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
     stripped = pc.ascii_trim_whitespace(lines)
     blank = pc.equal(pc.binary_length(stripped), 0).to_numpy(zero_copy_only=False)
     shaped = pc.and_(pc.starts_with(stripped, "{"), pc.ends_with(stripped, "}")).to_numpy(zero_copy_only=False)
-    if stream and _is_stream(stripped, shaped):
-        return _parse_json_stream(raw, context, first_line)
     too_long = pc.greater(pc.binary_length(lines), MAX_LINE_BYTES).to_numpy(zero_copy_only=False)
     early = [(int(i), f"line longer than {MAX_LINE_BYTES} bytes", "line_too_long") for i in np.flatnonzero(too_long)]
     bad_text = np.zeros(len(lines), dtype=bool)
@@ -122,57 +122,118 @@ def parse_json_log(data: bytes | str, context: LogContext = LogContext(), first_
     early.sort()
     errors = _errors(raw, early, first_line)
     good_idx = np.flatnonzero(shaped & ~too_long & ~bad_text)
+    zt = None
+    if ztunnel:
+        is_zt = pc.match_substring_regex(pc.take(stripped, pa.array(good_idx)), _ZTUNNEL_JSON.pattern.decode()[4:]
+                                         ).to_numpy(zero_copy_only=False)
+        zt_table, zt_lines, zt_bad = _ztunnel_json_rows(stripped, good_idx[is_zt], context.source)
+        zt = (zt_table, zt_lines)
+        errors += _errors(raw, zt_bad, first_line)
+        good_idx = good_idx[~is_zt]
     parts: list[pa.Table] = []
     _read_json_rows(stripped, good_idx, parts, errors, first_line)
     errors.sort(key=lambda e: e.line)
-    if not parts:
-        return AccessLogResult(REQUESTS.empty_table(), errors)
-    raw_table = pa.concat_tables(parts, promote_options="permissive")
-    if len(parts) > 1:  # pieces of an isolated block come back out of order: restore the file's order
-        raw_table = raw_table.take(pc.sort_indices(raw_table.column("_line")))
-    table, bad = _derive_safe(raw_table, context)
-    errors.extend(_errors(raw, bad, first_line))
+    table, kept = REQUESTS.empty_table(), np.zeros(0, dtype=np.int64)
+    if parts:
+        raw_table = pa.concat_tables(parts, promote_options="permissive")
+        if len(parts) > 1:  # pieces of an isolated block come back out of order: restore the file's order
+            raw_table = raw_table.take(pc.sort_indices(raw_table.column("_line")))
+        table, bad = _derive_safe(raw_table, context)
+        errors.extend(_errors(raw, bad, first_line))
+        kept = raw_table.column("_line").to_numpy()
+        if bad:
+            kept = kept[~np.isin(kept, np.array([b[0] for b in bad], dtype=np.int64))]
+    if zt is not None and zt[0].num_rows:
+        table = _in_line_order(table, kept, [], *zt)
+        kept = np.sort(np.concatenate([kept, zt[1]]))
+    if stream:  # lines refused as not JSON may be a stream of documents (pretty-printed, written without newlines)
+        table, errors = _recover_documents(raw, blank, table, kept, errors, context, first_line)
     errors.sort(key=lambda e: e.line)
     return AccessLogResult(table, errors)
 
 
-def _is_stream(stripped: pa.Array, shaped: np.ndarray) -> bool:
-    """Some line opens an object it does not close (pretty-printed), or closes one and opens the next (written
-    without newlines): the buffer is a stream of documents, not one per line."""
-    opens = pc.and_(pc.starts_with(stripped, "{"), pc.invert(pc.ends_with(stripped, "}")))
-    if pc.any(opens).as_py():
-        return True
-    glued = pc.match_substring_regex(stripped.filter(pa.array(shaped)), r"\}\s*\{")
-    return bool(pc.any(glued).as_py())
+# the first keys ztunnel's JSON formatter writes; no Envoy access log starts its objects with them
+_ZTUNNEL_JSON = re.compile(rb'(?m)^\s*\{\s*"level"\s*:\s*"[A-Za-z]+"\s*,\s*"time"\s*:')
 
 
-def _parse_json_stream(raw: bytes, context: LogContext, first_line: int) -> AccessLogResult:
-    """Each document of a JSON stream read as one line would be; errors name the line a document starts on."""
-    starts: list[int] = []
-    lines: list[bytes] = []
-    refused: list[tuple[int, str, str]] = []
-    for doc in documents(raw.decode("utf-8", errors="surrogateescape")):
-        if doc.error:
-            refused.append((doc.line, doc.error, doc.reason))
-        elif not isinstance(doc.value, dict):
-            refused.append((doc.line, "not a JSON object", "not_json"))
+def _ztunnel_json_rows(stripped: pa.Array, idx: np.ndarray, source: str) -> tuple[pa.Table, np.ndarray, list]:
+    """ztunnel's JSON lines -> rows (Arrow reads them all at once; a block it refuses is read line by line, and a
+    line it refuses alone is refused as invalid JSON)."""
+    if not len(idx):
+        return REQUESTS.empty_table(), np.zeros(0, np.int64), []
+    whole = _read_buffer(_join(pc.take(stripped, pa.array(idx))), ZTUNNEL_JSON_SCHEMA)
+    if whole is not None and whole.num_rows == len(idx):
+        return read_ztunnel_json(whole, idx, source)
+    tables, kept, bad = [], [], []
+    for i in idx:
+        one = _read_buffer(_join(pc.take(stripped, pa.array([i]))), ZTUNNEL_JSON_SCHEMA)
+        if one is None or one.num_rows != 1:
+            bad.append((int(i), "invalid JSON (a ztunnel line with a field of the wrong type)", "invalid_json"))
         else:
-            try:
-                lines.append(json.dumps(doc.value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-            except UnicodeEncodeError:  # the document held bytes that are not UTF-8
-                refused.append((doc.line, "not valid UTF-8", "invalid_utf8"))
-                continue
-            starts.append(doc.line)
-    if lines:
-        inner = parse_json_log(b"\n".join(lines) + b"\n", context, first_line=1, stream=False)
-        table = inner.table
-        at = np.array(starts, dtype=np.int64)
-        errors = [ParseError(first_line + int(at[e.line - 1]), e.message, e.reason, e.sample) for e in inner.errors]
-    else:
-        table, errors = REQUESTS.empty_table(), []
-    errors += _errors(raw, refused, first_line)
+            tables.append(one)
+            kept.append(int(i))
+    if not tables:
+        return REQUESTS.empty_table(), np.zeros(0, np.int64), bad
+    table, lines, more = read_ztunnel_json(pa.concat_tables(tables), np.array(kept, dtype=np.int64), source)
+    return table, lines, sorted(bad + more)
+
+
+def _recover_documents(raw: bytes, blank: np.ndarray, table: pa.Table, kept: np.ndarray, errors: list[ParseError],
+                       context: LogContext, first_line: int) -> tuple[pa.Table, list[ParseError]]:
+    """Lines the line reader refused as not JSON (or invalid JSON), where they hold a stream of documents: pretty-
+    printed objects over several lines, objects written without newlines. Each run of such lines (blank lines may
+    sit between them) is read document by document; its documents become rows (named by the line each starts on),
+    a document still refused keeps the line reader's own error when it is one whole line (so a bad line is refused
+    the same way whatever its neighbours) and is one error at its first line otherwise. Only refused lines are
+    looked at, so a log of one object per line never pays for this."""
+    refused = {e.line - first_line: e for e in errors if e.reason in ("not_json", "invalid_json")}
+    if not refused:
+        return table, errors
+    text_lines = raw.split(b"\n")
+    runs: list[list[int]] = []
+    for i in sorted(refused):
+        if runs and all(blank[k] for k in range(runs[-1][-1] + 1, i)):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    extra_rows: list[bytes] = []
+    extra_at: list[int] = []
+    replaced: dict[int, list[ParseError]] = {}
+    for run in runs:
+        a, b = run[0], run[-1]
+        docs = documents(b"\n".join(text_lines[a:b + 1]).decode("utf-8", errors="replace"))
+        if not any(isinstance(d.value, dict) for d in docs):
+            continue  # nothing here is a document: the line reader's errors stand
+        mine: list[ParseError] = []
+        for k, d in enumerate(docs):
+            line = a + d.line
+            end = a + docs[k + 1].line if k + 1 < len(docs) else b + 1
+            if isinstance(d.value, dict):
+                extra_rows.append(json.dumps(d.value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+                extra_at.append(line)
+            elif line in refused and end - line <= 1 and sum(x.line == d.line for x in docs) == 1:
+                mine.append(refused[line])
+            elif d.error:
+                mine += _errors(raw, [(line, d.error, d.reason)], first_line)
+            else:
+                mine += _errors(raw, [(line, "not a JSON object", "not_json")], first_line)
+        for i in run:
+            replaced[i] = []
+        for e in mine:
+            replaced.setdefault(e.line - first_line, []).append(e)
+    if not extra_rows:
+        return table, errors
+    inner = parse_json_log(b"\n".join(extra_rows) + b"\n", context, first_line=1, stream=False)
+    at = np.array(extra_at, dtype=np.int64)
+    found = [ParseError(first_line + int(at[e.line - 1]), e.message, e.reason, e.sample) for e in inner.errors]
+    refused_inner = {e.line for e in inner.errors}
+    rows_at = np.array([x for k, x in enumerate(extra_at) if k + 1 not in refused_inner], dtype=np.int64)
+    errors = [e for e in errors if (e.line - first_line) not in replaced]
+    errors += [e for es in replaced.values() for e in es] + found
     errors.sort(key=lambda e: e.line)
-    return AccessLogResult(table, errors)
+    if inner.table.num_rows:
+        table = _in_line_order(table, kept, [], inner.table, rows_at)
+    return table, errors
 
 
 def _invalid_utf8_lines(raw: bytes) -> list[int]:

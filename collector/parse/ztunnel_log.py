@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from collector import schema as s
 from collector.tables import REQUESTS, TS, SPECS, conform
 
+_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z$"
 # a ztunnel log line: RFC 3339 UTC time, a level, a target (`access`, `xds::client`, ...), then the rest
 HEAD = (r"^(?P<time>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z)[ \t]+"
         r"(?P<level>(?i:trace|debug|info|warn|error))[ \t]+(?P<target>\S+?):?[ \t]+(?P<rest>.*?)[ \t\r]*$")
@@ -66,29 +67,61 @@ def read_ztunnel(lines: pa.Array, idx: np.ndarray, source: str = "") -> tuple[pa
         return REQUESTS.empty_table(), np.zeros(0, np.int64), bad
     rest = pc.take(rest, pa.array(keep))
     time = pc.take(head.field("time"), pa.array(keep))
-    f = {name: _field(rest, name) for name in _FIELDS}
+    table, rows, more_bad = connection_rows(time, {name: _field(rest, name) for name in _FIELDS}, idx[keep], source)
+    return table, rows, sorted(bad + more_bad)
+
+
+# ztunnel's JSON lines (LOG_FORMAT=json): the same fields as keys, `time`, `scope` (the target) and `message`
+JSON_SCHEMA = pa.schema([("time", pa.string()), ("scope", pa.string()), ("message", pa.string())]
+                        + [(k, pa.int64() if k.startswith("bytes_") else pa.string()) for k in _FIELDS])
+
+
+def read_ztunnel_json(raw: pa.Table, lines: np.ndarray, source: str = "") -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]]]:
+    """ztunnel JSON lines read by Arrow with `JSON_SCHEMA` (one row per line, `lines` their 0-based numbers) ->
+    (requests rows, their lines, refused lines), as `read_ztunnel` for the text shape."""
+    lines = np.asarray(lines, dtype=np.int64)
+    is_access = pc.and_(pc.equal(pc.fill_null(raw.column("scope").combine_chunks(), ""), "access"), pc.match_substring_regex(
+        pc.fill_null(raw.column("message").combine_chunks(), ""), r"^connection (?:complete|failed)$")).to_numpy(zero_copy_only=False)
+    bad = [(int(i), "ztunnel log line that is no access record of a completed connection (scope access, message "
+            "connection complete)", "not_a_connection") for i in lines[~is_access]]
+    keep = pa.array(is_access)
+    raw = raw.filter(keep)
+    f = {k: raw.column(k).combine_chunks() for k in _FIELDS}
+    for k in ("bytes_sent", "bytes_recv"):
+        f[k] = pc.cast(f[k], pa.string())
+    table, rows, more_bad = connection_rows(raw.column("time").combine_chunks(), f, lines[is_access], source)
+    return table, rows, sorted(bad + more_bad)
+
+
+def connection_rows(time: pa.Array, f: dict[str, pa.Array], idx: np.ndarray, source: str
+                    ) -> tuple[pa.Table, np.ndarray, list[tuple[int, str, str]]]:
+    """Connection records' fields (one array per key of `_FIELDS`, null when absent) -> requests rows; `idx` is each
+    record's line. Records without peers or readable numbers and times are refused with a reason."""
+    bad: list[tuple[int, str, str]] = []
+    time_ns, time_ok = _times(time)
     named = pc.or_(pc.or_(pc.is_valid(f["src.workload"]), pc.is_valid(f["dst.workload"])), pc.is_valid(f["dst.service"]))
     direction_ok = pc.is_in(f["direction"], value_set=pa.array(["inbound", "outbound"]))
     numbers = [pc.match_substring_regex(pc.fill_null(f[k], ""), r"^[0-9]{1,18}$") for k in ("bytes_sent", "bytes_recv")]
     dur_ns = _duration_ns(f["duration"])
     ok = pc.and_(pc.and_(pc.fill_null(named, False), pc.fill_null(direction_ok, False)),
-                 pc.and_(pc.and_(numbers[0], numbers[1]), pc.is_valid(dur_ns))).to_numpy(zero_copy_only=False)
+                 pc.and_(pc.and_(numbers[0], numbers[1]), pc.and_(pc.is_valid(dur_ns), time_ok))).to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(~ok):
-        row = idx[keep[i]]
+        row = idx[i]
         if not (named[i].as_py() and direction_ok[i].as_py()):
             bad.append((int(row), "ztunnel connection line names no workload, service or direction (ztunnel before 1.22)",
                         "no_peers"))
         else:
-            bad.append((int(row), "ztunnel connection line without readable bytes_sent, bytes_recv or duration", "bad_number"))
+            bad.append((int(row), "ztunnel connection line without a readable time, bytes_sent, bytes_recv or duration",
+                        "bad_number"))
     if not ok.all():
         mask = pa.array(ok)
-        time, dur_ns = time.filter(mask), dur_ns.filter(mask)
+        time_ns, dur_ns = time_ns.filter(mask), dur_ns.filter(mask)
         f = {k: v.filter(mask) for k, v in f.items()}
-    lines_of_rows = idx[keep[ok]]
+    lines_of_rows = idx[ok]
     n = len(lines_of_rows)
     outbound = pc.equal(f["direction"], "outbound")
     sent, recv = (pc.cast(f[k], pa.int64()) for k in ("bytes_sent", "bytes_recv"))
-    start = pc.cast(pc.subtract(pc.cast(pc.cast(time, TS), pa.int64()), dur_ns), TS)
+    start = pc.cast(pc.subtract(time_ns, dur_ns), TS)
     src_id, dst_id = pc.fill_null(f["src.identity"], ""), pc.fill_null(f["dst.identity"], "")
     error = f["error"]
     cols = {
@@ -110,6 +143,25 @@ def read_ztunnel(lines: pa.Array, idx: np.ndarray, source: str = "") -> tuple[pa
         s.LOG_SOURCE: pa.repeat(pa.scalar(source, pa.string()), n),
     }
     return conform(pa.table(cols), SPECS["requests"]), lines_of_rows, bad
+
+
+def _times(time: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """RFC 3339 UTC times -> (int64 nanoseconds, which are real instants). One cast; only when it fails (Feb 30, a
+    year past 2262) is each distinct value cast alone."""
+    shaped = pc.fill_null(pc.match_substring_regex(time, _TIME), False)
+    text = pc.if_else(shaped, time, pa.scalar(None, pa.string()))
+    try:
+        ns = pc.cast(pc.cast(text, TS), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        enc = pc.dictionary_encode(text)
+        values = []
+        for v in enc.dictionary.to_pylist():
+            try:
+                values.append(pa.scalar(v).cast(TS).value)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+                values.append(None)
+        ns = pc.take(pa.array(values, pa.int64()), enc.indices)
+    return pc.fill_null(ns, 0), pc.is_valid(ns)
 
 
 def _field(rest: pa.Array, key: str) -> pa.Array:

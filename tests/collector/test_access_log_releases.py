@@ -154,3 +154,42 @@ def test_ztunnel_and_sidecar_lines_in_one_batch_keep_file_order():
     assert [e.line for e in result.errors] == [3]
     assert [r[sc.RESPONSE_CODE] for r in result.table.to_pylist()] == [0, 418, 0, 418, 418, 0]
     assert isinstance(result.table, pa.Table) and result.table.schema == parse_text_log(side + "\n", CTX).table.schema
+
+
+def test_ztunnel_json_lines_read_as_their_text_shape():
+    """ztunnel with LOG_FORMAT=json writes the same fields as JSON keys (level, time, scope, message first): the same
+    records give the same rows as the text shape, mixed with an Envoy sidecar's JSON lines in one batch, in order;
+    its other lines and a line with a field of the wrong type are refused one by one."""
+    import json
+    import re
+
+    from collector.parse.access_log import parse_access_log, parse_json_log
+
+    def as_json(text: str) -> str:
+        time, level, _target, message, fields = text.split("\t")
+        obj = {"level": level, "time": time, "scope": "access", "message": message}
+        for key, quoted, bare in re.findall(r'(\S+?)=(?:"((?:[^"\\]|\\.)*)"|(\S*))', fields):
+            obj[key] = json.loads(f'"{quoted}"') if quoted else (int(bare) if bare.isdigit() else bare)
+        return json.dumps(obj, separators=(",", ":"))
+
+    text = [f"2024-05-04T10:11:04.96485{i}Z\tinfo\taccess\tconnection complete\t" + _ZT.format(q='"', d=d, s=s, r=r, ms=i)
+            for i, (d, s, r) in enumerate([("outbound", 84, 169), ("inbound", 169, 84), ("outbound", 1, 2)])]
+    text.append(text[0].replace("\tinfo\t", "\terror\t") + ' error="tls error: handshake failure"')
+    ctx = LogContext("zt", "ztunnel", "istio-system", "")
+    want = parse_text_log("\n".join(text) + "\n", ctx)
+    assert want.errors == [] and want.table.num_rows == 4
+    envoy = json.dumps({"start_time": "2024-05-04T10:11:05.000Z", "method": "GET", "path": "/", "protocol": "HTTP/1.1",
+                        "response_code": 200, "response_flags": "-", "bytes_received": 0, "bytes_sent": 5, "duration": 1,
+                        "upstream_cluster": "outbound|80||a.ns.svc.cluster.local"})
+    other = '{"level":"info","time":"2024-05-04T10:11:04.1Z","scope":"xds::client","message":"received response"}'
+    wrong = as_json(text[0]).replace('"bytes_sent":84', '"bytes_sent":"84x"')
+    lines = [as_json(text[0]), envoy, as_json(text[1]), other, as_json(text[2]), wrong, as_json(text[3]), envoy]
+    got = parse_access_log("\n".join(lines) + "\n", ctx)
+    assert [(e.line, e.reason) for e in got.errors] == [(4, "not_a_connection"), (6, "invalid_json")]
+    rows = got.table.to_pandas()
+    assert list(rows[sc.RESPONSE_CODE]) == [0, 200, 0, 0, 0, 200]
+    zt_rows = rows[rows[sc.RESPONSE_CODE] == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(zt_rows.astype(str), want.table.to_pandas().astype(str))
+    assert list(zt_rows[sc.RESPONSE_FLAGS]) == ["-", "-", "-", "TLS_FAILURE"]
+    only = parse_json_log("\n".join(as_json(t) for t in text) + "\n", ctx)  # a ztunnel-only file: no fast path mistakes
+    assert only.errors == [] and only.table.to_pandas().astype(str).equals(want.table.to_pandas().astype(str))
