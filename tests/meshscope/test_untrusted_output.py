@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from diagnose.terminal_text import SafeFormatter
 
@@ -204,3 +205,20 @@ def test_impact_text_shows_hostile_messages_as_escapes():
                 "edges": 1, "total_rps": 1.0, "window_s": 60.0, "broken_rps": 1.0, "at_risk_rps": 1.0, "breaks": True,
                 "max_broken_rps": 0.0}, out)
     _assert_clean(out.getvalue(), lines=2)
+
+
+_UNSAFE_RE = __import__("re").compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_any_text_escapes_to_one_inert_line_and_json_keeps_its_data(text):
+    from diagnose.terminal_text import json_safe, terminal_safe
+
+    shown = terminal_safe(text)
+    assert not _UNSAFE_RE.search(shown)
+    assert not _UNSAFE_RE.search(terminal_safe(text, keep_newlines=True).replace("\n", ""))
+    if not _UNSAFE_RE.search(text) and "\\" not in text:
+        assert shown == text  # printable text is unchanged
+    encoded = json_safe(json.dumps({"v": text}, ensure_ascii=False, indent=1))
+    assert not _UNSAFE_RE.search(encoded.replace("\n", "")) and json.loads(encoded) == {"v": text}
