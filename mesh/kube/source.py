@@ -162,7 +162,9 @@ class KubeSource:
         return obj.namespace is None or obj.namespace in self.namespaces
 
     def _relist(self, st: KindState) -> None:
-        versions = (st.version,) if st.version else st.info.versions
+        # the served version first; when it is gone (a CRD that dropped it), the kind's other versions before it is
+        # called not served: the objects never disappear for a round when only the version moved
+        versions = (st.version, *(v for v in st.info.versions if v != st.version)) if st.version else st.info.versions
         last: KubeError | None = None
         for version in versions:
             try:

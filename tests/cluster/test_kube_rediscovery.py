@@ -154,3 +154,20 @@ def test_a_kind_whose_crd_is_deleted_is_dropped_and_found_again(cluster, form):
                what=f"the VirtualService listed again ({src.status()['VirtualService']})")
     wait_until(lambda: any(t.name == "kube-watch-VirtualService" and t.is_alive() for t in src._threads),
                timeout=30, what="a new watch thread")
+
+
+def test_a_kind_whose_served_version_moves_keeps_its_objects(cluster):
+    """networking.istio.io/v1 dropped, v1beta1 still served: the kind moves to v1beta1, its objects never gone."""
+    kube_api, src, changes = cluster
+    path, body = _load("virtualservices")
+    kube_api.lists[path] = body
+    _serve_discovery(kube_api, "aggregated", *APPS, ISTIO_VS)
+    src.start()
+    assert src.status()["VirtualService"]["version"] == "v1"
+    seen: list[set[str]] = []
+    src.on_change = lambda kind, ev, obj: seen.append(_vs_names(src)) if kind == "VirtualService" else None
+    kube_api.lists[VS.path("v1beta1")] = body
+    del kube_api.lists[VS_PATH]
+    _serve_discovery(kube_api, "aggregated", *APPS, "networking.istio.io/v1beta1/virtualservices")
+    wait_until(lambda: src.status()["VirtualService"]["version"] == "v1beta1", timeout=30, what="the move to v1beta1")
+    assert _vs_names(src) == {"reviews"} and all(names == {"reviews"} for names in seen), seen
