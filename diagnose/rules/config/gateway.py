@@ -7,6 +7,7 @@ of manifests is judged like the cluster it will create.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from diagnose.context import Context
 from diagnose.rule import Metadata
@@ -49,7 +50,7 @@ class IngressPorts:
     metadata = Metadata(
         name="gateway.IngressPorts",
         description="Gateway server ports are exposed by a Service selecting the gateway pods",
-        inputs=(GW, "Workload", "Service"),
+        inputs=(GW, "Workload", "Service", "MultiClusterService"),
         codes=("MS1203",),
     )
 
@@ -60,6 +61,12 @@ class IngressPorts:
             sel = selector_labels(svc.spec.get("selector"))
             if sel:
                 by_ns[svc.namespace].append((svc, sel))
+        for mcs in ctx.for_each("MultiClusterService"):
+            # GKE multi-cluster ingress: the controller derives a Service from spec.template in each cluster
+            template = as_dict(as_dict(mcs.spec.get("template")).get("spec"))
+            sel = selector_labels(template.get("selector"))
+            if mcs.group == "networking.gke.io" and sel:
+                by_ns[mcs.namespace].append((replace(mcs, spec=template), sel))
         exposed_for: dict[tuple, tuple[set[int], list[ConfigObject]]] = {}
         for gw in ctx.for_each(GW):
             selector = selector_labels(gw.spec.get("selector"))

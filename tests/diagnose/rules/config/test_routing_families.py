@@ -33,6 +33,19 @@ def test_gateway_selector_and_ports():
     assert run("gateway.IngressPorts", text) == [("MS1203", "badport", "spec/servers[0]/port/number")]
 
 
+def test_gateway_ports_exposed_by_a_gke_multi_cluster_service():
+    """GKE's MultiClusterService derives the Service in front of the gateway pods from its template
+    (GoogleCloudPlatform/gke-networking-recipes' mci-asm-https-e2e: its 443 server was MS1203)."""
+    mcs = ("apiVersion: networking.gke.io/v1\nkind: MultiClusterService\nmetadata: {name: mcs, namespace: istio-system}\n"
+           "spec:\n  template:\n    spec:\n      selector: {istio: ingressgateway}\n"
+           "      ports: [{name: https, protocol: TCP, port: 443, targetPort: 443}]\n---\n")
+    servers = "  selector: {istio: ingressgateway}\n  servers:\n" \
+              "  - {port: {number: 443, name: https, protocol: HTTPS}, hosts: [b.com], tls: {mode: SIMPLE}}"
+    assert run("gateway.IngressPorts", GW_POD + mcs + gw("g", servers)) == []
+    other = mcs.replace("networking.gke.io", "example.com")  # another group's kind of that name derives nothing
+    assert run("gateway.IngressPorts", GW_POD + other + gw("g", servers)) == [("MS1203", "g", "spec/servers[0]/port/number")]
+
+
 def test_gateway_selector_matches_deployment_templates_too():
     dep = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: gw, namespace: edge}\nspec:\n  template:\n"
            "    metadata: {labels: {app: my-gw}}\n---\n")
