@@ -177,10 +177,34 @@ def _names(col: pd.Series) -> np.ndarray:
 _UNLABELLED = ["unknown", "", "nan"]
 
 
+# response flags of a request the destination's sidecar never counted: the connection failed or was refused
+# (UF), no healthy host (UH), the caller's circuit breaker (UO), and retries exhausted (URX) when no other flag
+# names an attempt the server did see (UT, UC: a per-try timeout or a reset is logged on both sides)
+UNSEEN_BY_SERVER = frozenset({"UF", "UH", "UO"})
+
+
+def _unseen(flags: str) -> bool:
+    got = set(flags.split(","))
+    return bool(UNSEEN_BY_SERVER & got) or got == {"URX"}
+
+
 def _requests(rates: pd.DataFrame, window_s: float) -> dict[str, np.ndarray]:
     """Requests and 5xx per (host, namespace, version), grouped on label codes: only the few distinct
-    names are ever turned into Python strings, never a column of them."""
+    names are ever turned into Python strings, never a column of them.
+
+    The server's sidecar counts what reached it; a candidate whose pods refuse or drop connections (a crash
+    loop, a wrong port, resets) fails its callers where no server sidecar sees it. Its callers' sidecars do
+    (source reporter, the version from the chosen endpoint), with a flag saying the request never got an
+    answer from the server: those requests are added to the version's counts (they are not in the server's)."""
     d = _select(rates, schema.ISTIO_REQUESTS_TOTAL)
+    if schema.RESPONSE_FLAGS in rates.columns:
+        src = rates[(rates[schema.REPORTER] == "source") & (rates[schema.METRIC] == schema.ISTIO_REQUESTS_TOTAL)]
+        if len(src):
+            flags = _label(src, schema.RESPONSE_FLAGS)
+            unseen = np.asarray([_unseen(str(c)) for c in flags.cat.categories] + [False], dtype=bool)
+            hit = unseen[flags.cat.codes.to_numpy()]
+            if hit.any():
+                d = pd.concat([d, src[hit]], ignore_index=True)
     code = _label(d, schema.RESPONSE_CODE)
     five = np.asarray([str(c).startswith("5") for c in code.cat.categories] + [False], dtype=bool)
     n = d[schema.RATE].to_numpy(dtype=float) * window_s
