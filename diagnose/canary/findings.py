@@ -40,12 +40,35 @@ def weighted_hosts(objects: list[ConfigObject], root_namespace: str = "istio-sys
     return out
 
 
-def rollback_yaml(vs: ConfigObject, route: int, stable_subset: str | None) -> str:
-    """The VirtualService with route `route` sending 100 % to the stable subset (others at weight 0)."""
+# the pod labels Istio reads a workload's version from (destination_version), in its order
+VERSION_LABELS = ("version", "app.kubernetes.io/version", "service.istio.io/canonical-revision")
+
+
+def stable_subset(objects: list[ConfigObject], dr: ConfigObject | None, version: str, routed: list[str]) -> str | None:
+    """The DestinationRule subset that selects the stable version's pods: by a version label in the subset, else
+    by the pods themselves (a subset keyed `track: stable` selects the Deployments whose version label is the
+    stable one). Among several, one the route names. None when no subset selects them."""
+    named = subsets(dr)
+    hit = [n for n, labels in named if any(labels.get(k) == version for k in VERSION_LABELS)]
+    if not hit and dr is not None:
+        from mesh.controlplane.registry import workloads_from
+        pods = [w.labels for w in workloads_from(objects) if w.namespace == dr.namespace
+                and next((w.labels[k] for k in VERSION_LABELS if k in w.labels), None) == version]
+        hit = [n for n, labels in named if labels and any(all(p.get(k) == v for k, v in labels.items()) for p in pods)]
+    return next((n for n in hit if n in routed), hit[0] if hit else None)
+
+
+def rollback_yaml(vs: ConfigObject, route: int, stable_subset: str | None) -> str | None:
+    """The VirtualService with route `route` sending 100 % to the stable subset (others at weight 0); None when
+    the route names no such subset: weights all 0 (or 100 on a subset-less destination that is not the stable
+    version) would be a "rollback" that breaks the host."""
     raw = copy.deepcopy(vs.raw) if vs.raw else {"apiVersion": vs.api_version, "kind": vs.kind,
                                                  "metadata": {"name": vs.name, "namespace": vs.namespace},
                                                  "spec": copy.deepcopy(vs.spec)}
-    for d in raw["spec"]["http"][route]["route"]:
+    dests = raw["spec"]["http"][route]["route"]
+    if stable_subset is None or not any((d.get("destination") or {}).get("subset") == stable_subset for d in dests):
+        return None
+    for d in dests:
         d["weight"] = 100 if (d.get("destination") or {}).get("subset") == stable_subset else 0
     return yaml.safe_dump(raw, sort_keys=False)
 
@@ -79,8 +102,16 @@ def findings_of(verdicts: list[Verdict], objects: list[ConfigObject], root_names
                              d.get("weight", 0) for d in vs.spec["http"][i]["route"]}
             if v.verdict == ROLLBACK:
                 dr = index.destination_rule(v.service, vs.namespace or "default", v.namespace)
-                stable_subset = next((name for name, labels in subsets(dr) if labels.get("version") == v.stable), None)
-                ev["rollback_yaml"] = rollback_yaml(vs, i, stable_subset)
+                routed = [str((d.get("destination") or {}).get("subset")) for d in vs.spec["http"][i]["route"]]
+                got = rollback_yaml(vs, i, stable_subset(objects, dr, v.stable, routed))
+                if got is not None:
+                    ev["rollback_yaml"] = got
+                else:
+                    ev["rollback_note"] = (f"no rollback YAML: no subset this route names selects {v.stable}'s pods "
+                                           f"(DestinationRule {dr.namespace}/{dr.name if dr else ''} subsets "
+                                           f"{[n for n, _ in subsets(dr)]}); send its weight to {v.stable} by hand"
+                                           if dr is not None else f"no rollback YAML: no DestinationRule defines a "
+                                           f"subset for {v.stable}; send the route's weight to {v.stable} by hand")
         elif v.verdict == ROLLBACK:  # versions side by side with no weighted route: pin the stable one
             ev["rollback_yaml"] = pin_yaml(v.service, v.stable)
         out.append(make(_CODES[v.verdict], ref, evidence=ev, impact={"requests": v.evidence.get("requests")},
