@@ -11,6 +11,7 @@ the key ``"*"`` stands for any key (a map).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from diagnose.context import Context
@@ -122,7 +123,32 @@ class IstioSchema:
         for obj in ctx.for_each(self.kind):
             for issue in istio_schema.validate_object(obj):
                 if issue.rule_message not in REPORTED_BY:
-                    ctx.report(CODES[issue.problem], obj, issue.path, reason=issue.message)
+                    ctx.report(CODES[issue.problem], obj, issue.path,
+                               reason=issue.message + placeholder_hint(value_at(obj.spec, issue.path)))
+
+
+#: `$VAR`, `${VAR}`, `$(VAR)`: left for envsubst, sed or a Makefile to fill in before the file is applied
+_PLACEHOLDER = re.compile(r"\$(\{[A-Za-z_][\w.-]*\}|\([A-Za-z_][\w.-]*\)|[A-Za-z_][\w-]*)")
+_SEGMENT = re.compile(r"([^/\[\]]+)|\[(\d+)\]")
+
+
+def value_at(spec: Any, path: str | None) -> Any:
+    """The value at a finding's YAML path (`spec/hosts[0]`), None when the path leads nowhere."""
+    node: Any = {"spec": spec}
+    for key, index in _SEGMENT.findall(path or ""):
+        if index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        elif key and isinstance(node, dict):
+            node = node.get(key)
+        else:
+            return None
+    return node
+
+
+def placeholder_hint(value: Any) -> str:
+    """Why a value is invalid when it is a template placeholder nobody substituted ('' otherwise)."""
+    found = _PLACEHOLDER.search(value) if isinstance(value, str) else None
+    return f" (it holds {found.group(0)}, a placeholder to substitute before applying)" if found else ""
 
 
 ALL = [FieldTypes(kind) for kind in sorted(SHAPES)] + [IstioSchema(kind) for kind in sorted(istio_schema.kinds())]

@@ -650,3 +650,17 @@ def test_cel_outside_the_subset_is_refused_at_compile_time(rule: str):
     from mesh.config.schema.cel import CelUnsupported, compile_rule
     with pytest.raises(CelUnsupported):
         compile_rule(rule)
+
+
+def test_an_unsubstituted_placeholder_is_named_as_the_reason_a_value_is_invalid():
+    """Trees ship values for envsubst or sed to fill in (gke-networking-recipes' `foo.endpoints.$PROJECT-ID.cloud.goog`,
+    asm-labs' subset `$userdefinelabel1`): the finding says so; other invalid values get no such hint."""
+    text = ("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: a}\nspec:\n"
+            "  hosts: [foo.endpoints.$PROJECT-ID.cloud.goog, 'b.${ZONE}.example.com', bad_host.example.com]\n"
+            "  http:\n  - route:\n    - destination: {host: web, subset: $(SUBSET)}\n")
+    got = {f.resource.path: f.message for f in analyze(Snapshot(load_text(text, "p.yaml").objects))
+           if f.code == "MS0023"}
+    assert got["spec/hosts[0]"].endswith("(it holds $PROJECT-ID, a placeholder to substitute before applying)")
+    assert "it holds ${ZONE}" in got["spec/hosts[1]"]
+    assert "placeholder" not in got["spec/hosts[2]"]
+    assert "it holds $(SUBSET)" in got["spec/http[0]/route[0]/destination/subset"]
