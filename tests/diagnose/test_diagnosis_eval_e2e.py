@@ -83,8 +83,12 @@ def mark_healthy(d: CaseDiagnoser) -> None:
 
 
 @pytest.fixture(scope="module")
-def diag(stack, bundled_mesh):
+def diag(stack_diagnoser_paused, bundled_mesh):
+    """This module's diagnoser over the session stack's store; the stack's own diagnoser, whose findings nothing
+    here reads, is paused meanwhile (it took CPU and the GIL from this one at every fault)."""
     from collector.query import istio_rates
+
+    stack = stack_diagnoser_paused
 
     sources = LiveSources.from_store(stack.store, snapshot=bundled_mesh.snapshot)
     # max_busy_share: a case waits for cycles (a cause opens on one, resolves after two clean ones); the product

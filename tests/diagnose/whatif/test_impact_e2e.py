@@ -18,7 +18,8 @@ from collector import schema
 from mesh.config import load_text
 from tests.util import wait_until
 
-pytestmark = pytest.mark.e2e
+# nothing here reads the stack's findings: its diagnoser, sent into 1 s cycles by every change applied, is paused
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("stack_diagnoser_paused")]
 
 NS = "bookinfo"
 HOST = "{}.bookinfo.svc.cluster.local"
