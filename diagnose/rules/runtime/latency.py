@@ -3,7 +3,7 @@
 The usual p95 comes from the live loop's baseline (kept while the service is
 healthy, so a long regression does not become the new normal) or, for a single
 evaluation, from the older part of the same window. A p95 above `absolute_ms`
-is reported without a baseline, and with one when the median has passed it too.
+is reported without a baseline, and with one when the median moved too.
 """
 from __future__ import annotations
 
@@ -98,15 +98,19 @@ class EdgeLatencyAnomaly:
         n = recent.groupby(DST, sort=False).size()
         cur = p95_by_service(recent)
         p50 = recent.groupby(DST, sort=False)[s.DURATION_MS].median()
-        frame = pd.DataFrame({"n": n, "p95": cur, "p50": p50.reindex(cur.index), "base": baseline.reindex(cur.index)})
+        frame = pd.DataFrame({"n": n, "p95": cur, "p50": p50.reindex(cur.index), "base": baseline.reindex(cur.index),
+                              "p50_before": older.groupby(DST, sort=False)[s.DURATION_MS].median().reindex(cur.index)})
         ratio = self.ratio * host_factor(frame["p95"] / frame["base"], self.min_services_for_host_factor)
         # a regression moves the whole distribution (the median passes the usual p95); a busy host inflates the
         # tail of otherwise normal requests, which leaves the median below it
         moved = frame["p50"] > frame["base"]
         rel = (frame["p95"] > frame["base"] * ratio) & (frame["p95"] > frame["base"] + self.min_increase_ms) & moved
         # the absolute bound speaks for a service with no usual latency; one that has one must also have moved as
-        # a whole (a loaded host whose usual p95 is already 0.5 s pushes the tail past 1 s, not the median)
-        over = (frame["p95"] > self.absolute_ms) & (frame["base"].isna() | moved)
+        # a whole: its median past the usual p95, or by `min_increase_ms` since the window's older part (a loaded
+        # host whose usual p95 is already 0.5 s pushes the tail past 1 s, not the median; a slower build shifts
+        # every request, the median too, even where the loaded tail is far above it)
+        shifted = (frame["p50"] - frame["p50_before"]) >= self.min_increase_ms
+        over = (frame["p95"] > self.absolute_ms) & (frame["base"].isna() | moved | shifted.fillna(True))
         hot = frame[(frame["n"] >= self.min_requests) & (rel.fillna(False) | over.fillna(False))]
         out = []
         for dst, row in hot.iterrows():  # one iteration per anomalous service

@@ -52,6 +52,19 @@ def test_a_loaded_hosts_tail_past_the_absolute_bound_is_not_a_regression():
     assert slow_services(ctx) == {fqdn("productpage")}
 
 
+def test_a_slower_build_on_a_loaded_host_crosses_the_bound_with_its_median_shifted():
+    """Load spreads the tail far above the median (usual p95 900 ms, median 300 ms); a build 250 ms slower shifts
+    every request: the median moves by 250 ms, still below the usual p95, and the p95 crosses 1 s."""
+    base = {fqdn(n): 900.0 for n in SERVICES}
+    usual = [requests("caller-v1", fqdn(n), "ok", 60, start=T0, end=END - 10, duration_ms=300.0) for n in SERVICES]
+    usual += [requests("caller-v1", fqdn(n), "ok", 20, start=T0, end=END, duration_ms=300.0) for n in SERVICES
+              if n != "details"]
+    slower = table(requests("caller-v1", fqdn("details"), "ok", 18, start=END - 10, end=END, duration_ms=550.0),
+                   requests("caller-v1", fqdn("details"), "ok", 2, start=END - 10, end=END, duration_ms=1150.0))
+    ctx = RuntimeContext(start=T0, end=END, requests=table(*usual, slower), latency_baseline=base)
+    assert slow_services(ctx) == {fqdn("details")}
+
+
 def test_a_small_slowdown_is_below_the_minimum_effect():
     assert slow_services(window({"details": 60.0, "reviews": 10.0, "ratings": 10.0, "productpage": 10.0})) == set()
 
