@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from mesh.journal import is_change, summary
+from mesh.journal import field_diff, is_change, summary
 
 LOOKBACK_S = 900.0  # changes older than this before the onset are not considered
 AFTER_ONSET_S = 2.0  # the loop sees a finding a tick late; a change this little after onset may still be its cause
@@ -235,6 +235,7 @@ def rank(finding: dict[str, Any], changes: list[dict[str, Any]], onset: float | 
             window.append(ch)
     seen = finding.get("first_seen")
     nil = _net_nil(window, float(seen) if isinstance(seen, (int, float)) and seen < onset else None)
+    window = _net_per_object(window, nil)
     scored = []
     for ch in window:
         t = float(ch.get("time") or 0.0)
@@ -248,6 +249,35 @@ def rank(finding: dict[str, Any], changes: list[dict[str, Any]], onset: float | 
         out.append({"seq": ch.get("seq"), "ref": _ref(ch), "time": t, "op": ch.get("op"), "who": ch.get("who", ""),
                     "tier": tier, "relation": TIERS[tier], "why": why, "summary": summary(ch),
                     "likely_cause": tier >= 3, "sentence": sentence(ch, onset)})
+        if ch.get("steps"):  # several changes of one object, said as one: the net change, the rollback to its start
+            out[-1].update(steps=ch["steps"], first_seq=ch.get("first_seq"), first_time=ch.get("first_time"))
+            out[-1]["rollback_yaml"] = rollback_yaml(ch)
+    return out
+
+
+def _net_per_object(window: list[dict[str, Any]], nil: dict[int, str]) -> list[dict[str, Any]]:
+    """One entry per object for an object changed several times in the window (an apply/revert storm, a fix
+    on top of a fix): the latest change with the net diff from before the first to after the last, and the
+    number of steps. Each step alone is not the cause nor its undo: rolling back only the last step of
+    A -> B (the fault) -> C (a label) would restore B, the fault; and a storm's steps would fill the list and
+    hide every other candidate. Objects back where they began (nil) keep their steps, judged no net change."""
+    by_obj: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for ch in window:
+        by_obj.setdefault((ch.get("kind") or "", ch.get("namespace") or "", ch.get("name") or ""), []).append(ch)
+    out = []
+    for chs in by_obj.values():
+        if len(chs) == 1 or any(id(c) in nil or c.get("too_large") for c in chs):
+            out.extend(chs)
+            continue
+        chs = sorted(chs, key=lambda c: (float(c.get("time") or 0.0), c.get("seq") or 0))
+        first, last = chs[0], chs[-1]
+        before, after = first.get("before"), last.get("after")
+        net = dict(last)
+        net.update(before=before, diff=field_diff(before, after), steps=len(chs), first_seq=first.get("seq"),
+                   first_time=first.get("time"),
+                   op="create" if before is None else "delete" if after is None else "update")
+        net["who"] = ", ".join(dict.fromkeys(str(c.get("who") or "") for c in chs if c.get("who")))
+        out.append(net)
     return out
 
 
@@ -261,7 +291,9 @@ def sentence(ch: dict[str, Any], onset: float) -> str:
     gap = onset - float(ch.get("time") or 0.0)
     when = f"{gap:.0f} s after" if gap >= 0 else f"{-gap:.0f} s before"
     by = f", by {ch['who']}" if ch.get("who") else ""
-    return f"started {when} {_ref(ch)} was {OP_WORDS.get(ch.get('op', ''), ch.get('op', ''))} ({summary(ch)}{by})"
+    steps = f" in {ch['steps']} changes since {onset - float(ch.get('first_time') or 0.0):.0f} s before" \
+        if ch.get("steps") else ""
+    return f"started {when} {_ref(ch)} was {OP_WORDS.get(ch.get('op', ''), ch.get('op', ''))}{steps} ({summary(ch)}{by})"
 
 
 def rollback_yaml(ch: dict[str, Any]) -> str | None:
@@ -302,7 +334,7 @@ def annotate(findings: list[dict[str, Any]], changes: list[dict[str, Any]]) -> N
         top = ranked[0]
         f["change_sentence"] = top["sentence"]
         if top["likely_cause"]:
-            rb = rollback_yaml(by_seq.get(top["seq"], {}))
+            rb = top["rollback_yaml"] if "rollback_yaml" in top else rollback_yaml(by_seq.get(top["seq"], {}))
             if rb:
                 f["rollback_yaml"] = rb
 
@@ -338,7 +370,8 @@ def annotate_findings(findings: list[Any], journal: Any, now: float | None = Non
         f.evidence["config_changes"] = [{"change": r["ref"], "op": r["op"], "what": r["summary"], "by": r["who"],
                                          "relation": r["relation"], "seconds_before": round(onset - r["time"])}
                                         for r in ranked]
-        rb = rollback_yaml(by_seq.get(top["seq"], {})) if top["likely_cause"] else None
+        rb = (top["rollback_yaml"] if "rollback_yaml" in top else rollback_yaml(by_seq.get(top["seq"], {}))) \
+            if top["likely_cause"] else None
         if rb and ROLLBACK_MARK not in (f.remediation or ""):
             f.remediation = (f.remediation + "\n\n" if f.remediation else "") + \
                 f"{ROLLBACK_MARK} ({top['ref']}):\n{rb}"
