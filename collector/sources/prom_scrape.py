@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 
 from collector import schema as s
 from collector import selfmetrics
-from collector.parse.exposition import parse_exposition
+from collector.parse.exposition import ParseError, parse_exposition
 from collector.store import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -336,8 +336,18 @@ class Scraper:
             if f.errors:
                 selfmetrics.reject_errors("exposition", f.target.url, f.errors)
                 log.debug("%s: %d malformed lines, first: %s", f.target.url, len(f.errors), f.errors[0])
-        parsed, counts = self._rows(ok, result.table, result.lines, first_line)
+        parsed, counts, at = self._rows(ok, result.table, result.lines, first_line)
         owner = np.repeat(np.arange(len(ok), dtype=np.int32), counts)
+        again = _repeated_series(parsed, owner)
+        if again.any():  # as Prometheus: a series given twice in one answer keeps its first sample, the rest refused
+            for j in np.unique(owner[again]):
+                f = ok[int(j)]
+                dup = [ParseError(int(line) + 1, "series given twice in one scrape: its first sample is kept",
+                                  "duplicate_series") for line in at[again & (owner == j)]]
+                f.errors += dup
+                f.health.malformed = len(f.errors)
+                selfmetrics.reject_errors("exposition", f.target.url, dup)
+            parsed, owner = parsed.filter(pa.array(~again)), owner[~again]
         targets = pa.DictionaryArray.from_arrays(pa.array(owner), pa.array([f.target.url for f in ok], pa.string()))
         times = np.array([f.when.value for f in ok], dtype=np.int64)[owner]
         table = prepare_samples(parsed, targets, times, self.keep)
@@ -382,7 +392,7 @@ class Scraper:
             row[at] = np.arange(n)  # gave a row: reused while the line is unchanged
             self._seen[f.target.url] = _Seen(f.lines, row, rows.slice(start, n))
             start += n
-        return rows, counts
+        return rows, counts, np.concatenate(ats).astype(np.int64)
 
     def _record(self, f: _Fetched) -> None:
         h = f.health
@@ -428,6 +438,24 @@ class _Seen:
     lines: pa.Array
     row: np.ndarray
     rows: pa.Table
+
+
+def _repeated_series(rows: pa.Table, owner: np.ndarray) -> np.ndarray:
+    """Which rows repeat a series (same target, name, labels and `le`) an earlier row of the same answer gave.
+    Envoy writes one when two stats reduce to one name and tag set; stored twice, the two values alternate and every
+    drop between them reads as a counter reset (a phantom increase per scrape)."""
+    if rows.num_rows < 2:
+        return np.zeros(rows.num_rows, dtype=bool)
+    codes = {"owner": owner}
+    keys = rows.select(["metric", "labels"]).unify_dictionaries()  # chunks of reused and new rows: one dictionary each
+    for name in ("metric", "labels"):
+        col = keys.column(name)
+        if not pa.types.is_dictionary(col.type):
+            col = pc.dictionary_encode(col)
+        codes[name] = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in col.chunks]) if col.num_chunks \
+            else np.zeros(0, np.int64)
+    codes["le"] = pd.factorize(rows.column("le").to_numpy(), use_na_sentinel=False)[0]
+    return pd.DataFrame(codes).duplicated(keep="first").to_numpy()
 
 
 def _lines(raw: bytes) -> pa.Array:
