@@ -8,6 +8,25 @@ from diagnose.rules.config.util import as_dict, as_list, as_str
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute")
 #: Ref kind (Gateway API) -> our type name.
 PARENT_KINDS = {"Gateway": "KubernetesGateway", "Service": "Service"}
+#: Built-in classes whose Gateways istiod deploys itself (a Deployment and a Service), and whether that Service's
+#: name is `<gateway>-<class>` rather than `<gateway>` (pilot's gatewaycommon GetDefaultName and class infos).
+DEPLOYED_CLASSES = {"istio": True, "istio-waypoint": False, "istio-east-west": False, "agentgateway": False}
+NAME_OVERRIDE = "gateway.istio.io/name-override"
+
+
+def generated_services(ctx: Context) -> set[tuple[str | None, str]]:
+    """(namespace, name) of the Services istiod creates for the Gateway API gateways it deploys: a route to
+    `httpbin-egress-gateway-istio` (Istio's own egress example) names one that no file defines."""
+    out = set()
+    for gw in ctx.for_each("KubernetesGateway"):
+        cls = as_str(gw.spec.get("gatewayClassName"))
+        if cls not in DEPLOYED_CLASSES:
+            continue
+        if any(as_dict(a).get("type") == "Hostname" for a in as_list(gw.spec.get("addresses"))):
+            continue  # unmanaged: the address names an existing Service, nothing is deployed
+        out.add((gw.namespace, gw.annotations.get(NAME_OVERRIDE) or
+                 (f"{gw.name}-{cls}" if DEPLOYED_CLASSES[cls] else gw.name)))
+    return out
 
 
 class References:
@@ -21,6 +40,7 @@ class References:
     )
 
     def analyze(self, ctx: Context) -> None:
+        generated = generated_services(ctx)
         for kind in ROUTE_KINDS:
             for route in ctx.for_each(kind):
                 for i, ref in enumerate(as_list(route.spec.get("parentRefs"))):
@@ -35,7 +55,8 @@ class References:
                         ref = as_dict(ref)
                         ref_kind = as_str(ref.get("kind")) or "Service"
                         name, ns = as_str(ref.get("name")), as_str(ref.get("namespace")) or route.namespace
-                        if ref_kind == "Service" and name and not ctx.exists("Service", ns, name):
+                        if ref_kind == "Service" and name and not ctx.exists("Service", ns, name) \
+                                and (ns, name) not in generated:
                             ctx.report("MS1602", route, f"spec/rules[{i}]/backendRefs[{j}]",
                                        backend=f"Service {ns}/{name}")
                         elif ref_kind == "Hostname" and name and not ctx.snapshot.service_entries_for(name, ns):

@@ -259,3 +259,22 @@ def test_gateway_api_route_references():
          "  - backendRefs: [{name: api, port: 80}, {name: gone, port: 80}]\n")
     assert run("gatewayapi.References", text) == [("MS1601", "r", "spec/parentRefs[1]"),
                                                  ("MS1602", "r", "spec/rules[0]/backendRefs[1]")]
+
+
+def test_gateway_api_routes_to_the_services_istiod_deploys_for_gateways():
+    """istiod deploys a Service for each Gateway of its classes: `<name>-istio`, the waypoint's and east-west's
+    under the Gateway's own name, or the name-override annotation; none for one whose address is a Hostname
+    (unmanaged) or of another class. Istio's egress example (sail-operator's chart/samples) routes a mesh
+    HTTPRoute to `httpbin-egress-gateway-istio`: it was MS1602."""
+    def kgw(name: str, cls: str, extra: str = "") -> str:
+        return (f"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: shop"
+                f"{extra}}}\nspec:\n  gatewayClassName: {cls}\n  listeners: [{{name: http, port: 80, protocol: HTTP}}]\n"
+                "---\n")
+    backends = ["egress-istio", "wp", "ew", "named", "egress", "wp-istio-waypoint", "other-foo", "unmanaged-istio"]
+    text = (kgw("egress", "istio") + kgw("wp", "istio-waypoint") + kgw("ew", "istio-east-west")
+            + kgw("custom", "istio", ", annotations: {gateway.istio.io/name-override: named}") + kgw("other", "foo")
+            + kgw("unmanaged", "istio").replace("  listeners:", "  addresses: [{type: Hostname, value: lb.example}]\n"
+                                                "  listeners:")
+            + "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: shop}\n"
+              "spec:\n  rules:\n  - backendRefs: [" + ", ".join(f"{{name: {b}, port: 80}}" for b in backends) + "]\n")
+    assert run("gatewayapi.References", text) == [("MS1602", "r", f"spec/rules[0]/backendRefs[{i}]") for i in (4, 5, 6, 7)]
