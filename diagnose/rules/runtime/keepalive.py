@@ -74,6 +74,9 @@ def mtls_conflict(hurt: Hurt, ctx: RuntimeContext) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class KeepAliveRace:
     min_count: float = 2.0  # one reset is noise (a config push drains pooled connections too)
+    # a race recurs while the timeouts stay crossed; resets all within this span are one burst: a config push
+    # draining the server's listener, a restart (seen in the eval: 2 of 72 at once after an AuthorizationPolicy)
+    min_span_s: float = 1.0
     name: str = "keepalive.KeepAliveRace"
     description: str = "UC connection_termination without evidence of an mTLS conflict: the upstream keep-alive race"
     codes: tuple[str, ...] = ("MS3040",)
@@ -92,6 +95,8 @@ class KeepAliveRace:
                     continue
                 if side == "source" and mtls_conflict(hurt, ctx):
                     continue  # MS3001's, with its evidence
+                if hurt.first is not None and hurt.last is not None and hurt.last - hurt.first < self.min_span_s:
+                    continue  # one burst, not a race
                 seen.add(hurt.destination)
                 args = hurt.args()
                 callers = []

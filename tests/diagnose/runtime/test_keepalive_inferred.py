@@ -65,6 +65,20 @@ def test_a_single_reset_is_noise():
     assert "MS3040" not in codes(run(df, snapshot()))
 
 
+@pytest.mark.parametrize("reporter", ["source", "destination"])
+@pytest.mark.parametrize("n", [2, 6])
+def test_resets_in_one_burst_are_a_drain_not_the_race(reporter, n):
+    """A config push that changes a server's listener drains its connections: the callers' pooled ones are reset
+    at once (the eval saw 2 of 72 right after an AuthorizationPolicy). The race recurs; a burst is not it."""
+    burst = uc(n, reporter)
+    at = burst[s.START_TIME].iloc[0] + pd.Timedelta(seconds=20)
+    burst[s.START_TIME] = [at + pd.Timedelta(milliseconds=50 * i) for i in range(n)]
+    df = table(requests("productpage-v1", fqdn("reviews"), "ok", 200), burst)
+    assert "MS3040" not in codes(run(df, snapshot()))
+    spread = uc(n, reporter)  # the same resets over the window: the race
+    assert "MS3040" in codes(run(table(requests("productpage-v1", fqdn("reviews"), "ok", 200), spread), snapshot()))
+
+
 def test_keepalive_race_points_at_the_destination_rule_pool_settings():
     df = table(requests("productpage-v1", fqdn("reviews"), "ok", 100), uc(5, "destination"))
     snap = snapshot("breaker")  # a DestinationRule with connectionPool.http for reviews
