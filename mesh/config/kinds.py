@@ -72,6 +72,8 @@ CLUSTER_SCOPED = frozenset({
     "Namespace", "Node", "PersistentVolume", "StorageClass", "CustomResourceDefinition",
     "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding",
     "IngressClass", "PriorityClass", "APIService", "GatewayClass",
+    # the Sail operator's (sailoperator.io) install resources, one per control plane, CNI or ztunnel
+    "Istio", "IstioRevision", "IstioRevisionTag", "IstioCNI", "ZTunnel",
 })
 
 #: Namespaces istioctl never analyzes; the loader drops their objects.

@@ -103,7 +103,9 @@ def test_root_namespace_keeps_its_meaning():
 
 @pytest.mark.parametrize("kind", ["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                                   "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Node",
-                                  "GatewayClass", "ClusterIssuer", "ClusterSPIFFEID"])
+                                  "GatewayClass", "ClusterIssuer", "ClusterSPIFFEID",
+                                  # Sail operator's: its samples (Istio default, IstioCNI default) were default/default
+                                  "Istio", "IstioRevision", "IstioRevisionTag", "IstioCNI", "ZTunnel"])
 def test_cluster_scoped_kinds_stay_without_namespace(kind):
     text = f"apiVersion: v1\nkind: {kind}\nmetadata: {{name: x, namespace: written}}\n---\n" \
            f"apiVersion: v1\nkind: {kind}\nmetadata: {{name: y}}\n"
