@@ -193,6 +193,7 @@ def judge(rates: Callable[[float, float], pd.DataFrame], objects: list[ConfigObj
     edges = [since, *ro.boundaries, now]
     periods = [Period(a, b, rates(b - a, b)) for a, b in zip(edges, edges[1:])]
     verdicts = evaluate_periods(periods, th, ro.stable)
+    verdicts += silent_candidates(periods, objects, root_namespace, verdicts, ro.stable)
     for v in verdicts:
         if v.service in ro.stable:
             v.evidence["stable_from"] = "the rollout's first weights (config journal)"
@@ -204,4 +205,51 @@ def judge(rates: Callable[[float, float], pd.DataFrame], objects: list[ConfigObj
     return verdicts
 
 
-__all__ = ["Rollout", "journal_of", "judge", "rollout", "weights_of"]
+def silent_candidates(periods: list[Period], objects: list[ConfigObject], root_namespace: str,
+                      verdicts: list[Verdict], stable: dict[str, str] | None = None) -> list[Verdict]:
+    """`insufficient_traffic` for each version a weighted route sends traffic to that served no request in the
+    window while another version of the host did. Verdicts exist only for hosts whose traffic spans several
+    versions, so a canary receiving nothing (its pods missing or failing before they answer, its subset's
+    labels matching no pod) had no verdict at all: the API listed nothing for a rollout in progress."""
+    from diagnose.canary.verdict import _requests
+
+    index = ConfigIndex(objects, root_namespace)
+    weights: Weights = {}
+    for vs in index.of_kind("VirtualService"):
+        for host, w in weights_of(vs.spec, vs.namespace or "default", index).items():
+            if _split(w) and host not in weights:
+                weights[host] = w
+    if not weights:
+        return []
+    judged = {(v.service, v.candidate) for v in verdicts} | {(v.service, v.stable) for v in verdicts}
+    served: dict[str, dict[str, float]] = {}
+    ns_of: dict[str, str] = {}
+    for p in periods:
+        if p.rates is None or p.rates.empty:
+            continue
+        got = _requests(p.rates, p.seconds)
+        for h, ns, ver, n in zip(got["host"].tolist(), got["ns"].tolist(), got["ver"].tolist(), got["n"].tolist()):
+            if h in weights and n > 0:
+                served.setdefault(h, {})[ver] = served.setdefault(h, {}).get(ver, 0.0) + n
+                ns_of[h] = ns
+    out = []
+    for host, w in sorted(weights.items()):
+        seen = served.get(host) or {}
+        if not seen:
+            continue  # no traffic to the host at all: nothing to compare either version with
+        total = sum(x for x in w.values() if x > 0)
+        for ver, weight in sorted(w.items()):
+            if weight <= 0 or seen.get(ver, 0.0) > 0 or (host, ver) in judged:
+                continue
+            st = (stable or {}).get(host)
+            st = st if st in seen else max(seen, key=seen.get)
+            out.append(Verdict(host, ns_of.get(host, ""), st, ver, INSUFFICIENT, 0.0,
+                               f"no request reached {ver} in the window though the route sends it {weight / total:.0%} "
+                               f"({seen[st]:.0f} to {st}): its pods may be missing, not selected by its subset, or "
+                               "failing before they answer (see the runtime findings); nothing can be judged yet",
+                               {"requests": {"stable": seen[st], "candidate": 0.0}, "weights": dict(w),
+                                "window_s": float(sum(p.seconds for p in periods))}))
+    return out
+
+
+__all__ = ["Rollout", "journal_of", "judge", "rollout", "silent_candidates", "weights_of"]
