@@ -165,13 +165,16 @@ def _times(time: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def _field(rest: pa.Array, key: str) -> pa.Array:
-    """The value of `key=...` in each row (null when absent): a quoted Rust string (unescaped) or a bare token."""
-    m = pc.extract_regex(rest, r'(?:^|[ \t])%s=(?:"(?P<q>(?:[^"\\]|\\.)*)"|(?P<b>[^ \t"]*))' % re.escape(key))
-    quoted, bare = m.field("q"), m.field("b")
-    was_quoted = pc.and_(pc.is_valid(m), pc.match_substring_regex(
-        rest, r'(?:^|[ \t])%s="' % re.escape(key)))
-    value = pc.if_else(pc.fill_null(was_quoted, False), _unescape(quoted), bare)
-    return pc.if_else(pc.is_valid(m), value, pa.scalar(None, pa.string()))
+    """The value of `key=...` in each row (null when absent): a quoted Rust string (unescaped) or a bare token.
+    One RE2 pass per key; the quotes come with the match and are cut off after."""
+    m = pc.extract_regex(rest, r'(?:^|[ \t])%s=(?P<v>"(?:[^"\\]|\\.)*"|[^ \t"]*)' % re.escape(key))
+    found = pc.is_valid(m)
+    v = pc.if_else(found, m.field("v"), pa.scalar(None, pa.string()))
+    quoted = pc.fill_null(pc.starts_with(v, '"'), False)
+    if not pc.any(quoted).as_py():
+        return v
+    inner = _unescape(pc.utf8_slice_codeunits(pc.if_else(quoted, v, '""'), 1, -1))
+    return pc.if_else(quoted, inner, v)
 
 
 def _unescape(a: pa.Array) -> pa.Array:
