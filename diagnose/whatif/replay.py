@@ -979,6 +979,7 @@ def _routes(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactRepo
         if moved and failing is not None:
             nss = {svc.namespace for h in changed for svc in (after.services.get(h), before.services.get(h)) if svc}
             _shift_onto_failing(report, s_ns, s_wl, host, rps, rb, ra, before, after, lambda: failing(nss), ref)
+        _to_other_service(report, s_ns, s_wl, host, rps, rb, ra, ref, after)
         if moved:
             observed = rows.groupby("d_wl")["rps"].sum().to_dict()
             report.impacts.append(EdgeImpact(
@@ -1025,6 +1026,31 @@ def _backends_changed(hosts: set[str], before: _Side, after: _Side) -> set[str]:
                 all(lab.get(k) == v for k, v in sb.selector.items()) for lab in moved[sb.namespace]):
             out.add(h)
     return out
+
+
+def _to_other_service(report: ImpactReport, s_ns: str, s_wl: str, host: str, rps: float, rb: list, ra: list,
+                      ref: dict[str, Any] | None, after: _Side) -> None:
+    """A route that newly sends a host's requests to another service (a VirtualService's `hosts` list edited to
+    take in this host, a destination host changed): the requests reach pods written for other paths and
+    answers, so they may fail (404s) or get wrong answers; what that service does with them is not in the
+    metrics. At risk (MS5007), not a mere shift of weights."""
+    def share_to_others(routes: list) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for h, _, sh in routes:
+            if h != host and sh > 0:
+                out[h] = out.get(h, 0.0) + sh
+        return out
+
+    was, now = share_to_others(rb), share_to_others([d for d in ra if after.ready(d[0], d[1], s_ns) is None])
+    grown = {h: sh - was.get(h, 0.0) for h, sh in now.items() if sh - was.get(h, 0.0) > 1e-9}  # nothing ready: MS5003
+    if not grown:
+        return
+    share = sum(grown.values())
+    report.impacts.append(EdgeImpact(
+        NOT_JUDGED, f"{s_ns}/{s_wl}", host, host, rps, share * rps,
+        f"not judged: the route would send {share:.0%} of the requests for {host} to another service "
+        f"({', '.join(sorted(grown))}), whose pods may not serve {host.split('.')[0]}'s paths (404) or answer "
+        "differently; what they do with these requests is not in the metrics", ref, certain=False))
 
 
 def _ports_changed(edges: pd.DataFrame, before: _Side, after: _Side, report: ImpactReport) -> None:

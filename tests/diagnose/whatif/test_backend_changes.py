@@ -101,3 +101,17 @@ def test_a_service_port_rename_is_at_risk_not_safe() -> None:
     [imp] = rep.impacts
     assert imp.kind == "not_judged" and not imp.certain and "tcp-reviews" in imp.reason
     assert imp.rule["kind"] == "Service" and imp.rule["path"] == "spec/ports"
+
+
+def test_a_host_list_edit_that_takes_in_another_service_puts_its_callers_at_risk() -> None:
+    """`hosts: [reviews, ratings]` sends ratings' callers to the reviews pods: at risk (MS5007), not a mere shift
+    (at 67169a0: info MS5004 only, exit 0). A typo host with no Service stays certain (MS5003), not counted twice."""
+    rep = predict(_live_routed(), _objs(ROUTED.replace("hosts: [reviews]", "hosts: [reviews, ratings]")), _window(), 3600,
+                  findings=False)
+    risky = {(i.source, i.host): i.broken_rps for i in rep.impacts if i.kind == "not_judged"}
+    ratings = "ratings.bookinfo.svc.cluster.local"
+    assert risky == {("bookinfo/reviews-v2", ratings): pytest.approx(2.0), ("other/batch", ratings): pytest.approx(0.5)}
+    assert rep.broken_rps == 0 and "another service" in next(i.reason for i in rep.impacts if i.kind == "not_judged")
+    typo = predict(_live(), _objs(ROUTED.replace("{host: reviews, subset: v1}, weight: 60", "{host: reviewz}, weight: 60")),
+                   _window(), 3600, findings=False)
+    assert {i.kind for i in typo.impacts if i.broken_rps} == {"no_ready_workload"}, [(i.kind, i.reason) for i in typo.impacts]
