@@ -13,6 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from dashboard.pages.service import PAGE_ROWS
+from dashboard.pages.traces import OPTIONS_SHOWN
 from dashboard.sample import _node, bookinfo_snapshot
 from dashboard.snapshot_source import SnapshotSource
 from tests.dashboard.browser_helpers import css, text_of
@@ -24,11 +25,16 @@ SERVICES = 10_000
 LONG = "settlement-" * 25  # 275 characters
 
 
+MENU = "const c = window.dash_component_api.getLayout('tr-service'); return c ? c.props.options.length : null"
+VALUE = "const c = window.dash_component_api.getLayout('tr-service'); return c ? c.props.value : null"
+
+
 def rows(driver) -> list[str]:
     return [r.text.split("\n")[0] for r in css(driver, "#svc-table tbody tr")]
 
 
-def test_ten_thousand_services_are_paged_and_searchable(browser, ui_server):
+def many_services(ui_server):
+    """A UI over bookinfo plus SERVICES services, and how many services it has."""
     snap = bookinfo_snapshot()
     nodes = next(iter(snap["graphs"].values()))["nodes"]
     before = sum(1 for n in nodes if n["type"] == "service")
@@ -36,8 +42,11 @@ def test_ten_thousand_services_are_paged_and_searchable(browser, ui_server):
         name = f"svc-{i}" + (f"-{LONG}" if i % 1000 == 7 else "")
         nodes.append({**_node(f"svc:ns-{i % 10}/{name}", "service", name, f"ns-{i % 10}"),
                       "rps_in": 1.0, "error_pct": 0.0, "health": "healthy"})
-    total = before + SERVICES
-    ui = ui_server(SnapshotSource(snap), refresh_s=0)
+    return ui_server(SnapshotSource(snap), refresh_s=0), before + SERVICES
+
+
+def test_ten_thousand_services_are_paged_and_searchable(browser, ui_server):
+    ui, total = many_services(ui_server)
     browser.get(ui.url + "/services")
     wait_until(lambda: text_of(browser, "#svc-pages"), 120, what="the services list and its pages")
     nodes_in_dom = browser.execute_script("return document.getElementsByTagName('*').length")
@@ -56,5 +65,17 @@ def test_ten_thousand_services_are_paged_and_searchable(browser, ui_server):
     wait_until(lambda: rows(browser) and len(rows(browser)) == 1 and rows(browser)[0].startswith("svc-3007-settlement"),
                60, what="the service found by name")
     assert not css(browser, "#svc-pages")  # one page: no pager
+    # the Traces page's Service menu: a bounded list of options, searched on the server as the user types
+    browser.get(ui.url + "/traces")
+    wait_until(lambda: browser.execute_script(MENU), 120, what="the Traces page's Service menu")
+    assert browser.execute_script(MENU) == OPTIONS_SHOWN
+    browser.find_element(By.CSS_SELECTOR, "#tr-service").click()
+    search = wait_until(lambda: css(browser, "input.dash-dropdown-search"), 30, what="the menu's search box")[0]
+    search.send_keys("svc-5007-settlement")
+    wait_until(lambda: browser.execute_script(MENU) == 1, 60, what="the menu narrowed to the service typed")
+    option = wait_until(lambda: [o for o in css(browser, ".dash-dropdown-option") if "svc-5007-settlement" in o.text],
+                        30, what="the option shown")
+    option[0].click()
+    wait_until(lambda: browser.execute_script(VALUE) == f"svc-5007-{LONG}", 30, what="the service chosen")
     severe = [line["message"] for line in browser.get_log("browser") if line["level"] == "SEVERE"]
     assert not severe, severe
