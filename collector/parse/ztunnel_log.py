@@ -43,6 +43,7 @@ _ERROR_FLAGS = ((r"^connection closed due to policy", "DENY"), (r"^tls error", "
                 (r"^(?:http2 handshake failed|h2 failed)", "H2_HANDSHAKE_FAILURE"),
                 (r"^connection timed out, maybe a NetworkPolicy", "NETWORK_POLICY"), (r"^identity error", "IDENTITY_ERROR"),
                 (r"^connection closed: peer certificate revoked", "CERT_REVOKED"))
+_NOT_A_CONNECTION = "ztunnel log line that records no connection (not target/scope access, message connection complete)"
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
 
@@ -57,11 +58,9 @@ def read_ztunnel(lines: pa.Array, idx: np.ndarray, source: str = "") -> tuple[pa
     idx = np.asarray(idx, dtype=np.int64)
     head = pc.extract_regex(pc.take(lines, pa.array(idx)), HEAD)
     target, rest = head.field("target"), head.field("rest")
-    is_access = pc.and_(pc.equal(target, "access"),
-                        pc.match_substring_regex(rest, r"^connection (?:complete|failed)(?:[ \t]|$)")).to_numpy(zero_copy_only=False)
-    bad: list[tuple[int, str, str]] = [
-        (int(i), "ztunnel log line that is no access record of a completed connection (not target access, message connection complete)", "not_a_connection")
-        for i in idx[~is_access]]
+    is_access = pc.and_(pc.equal(target, "access"), pc.match_substring_regex(
+        rest, r"^connection (?:complete|failed)(?:[ \t]|$)")).to_numpy(zero_copy_only=False)
+    bad: list[tuple[int, str, str]] = [(int(i), _NOT_A_CONNECTION, "not_a_connection") for i in idx[~is_access]]
     keep = np.flatnonzero(is_access)
     if not len(keep):
         return REQUESTS.empty_table(), np.zeros(0, np.int64), bad
@@ -82,8 +81,7 @@ def read_ztunnel_json(raw: pa.Table, lines: np.ndarray, source: str = "") -> tup
     lines = np.asarray(lines, dtype=np.int64)
     is_access = pc.and_(pc.equal(pc.fill_null(raw.column("scope").combine_chunks(), ""), "access"), pc.match_substring_regex(
         pc.fill_null(raw.column("message").combine_chunks(), ""), r"^connection (?:complete|failed)$")).to_numpy(zero_copy_only=False)
-    bad = [(int(i), "ztunnel log line that is no access record of a completed connection (scope access, message "
-            "connection complete)", "not_a_connection") for i in lines[~is_access]]
+    bad = [(int(i), _NOT_A_CONNECTION, "not_a_connection") for i in lines[~is_access]]
     keep = pa.array(is_access)
     raw = raw.filter(keep)
     f = {k: raw.column(k).combine_chunks() for k in _FIELDS}

@@ -8,6 +8,8 @@ checked by hand-read values; lines that cannot carry a record are refused with a
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -69,7 +71,7 @@ def test_older_format_lines_mixed_with_todays_keep_file_order():
                   "PROTOCOL": "HTTP/1.1", "RESPONSE_CODE": "200", "BYTES_SENT": str(i), "REQ(X-REQUEST-ID)": f"id{i}",
                   "UPSTREAM_CLUSTER": "outbound|80||a.ns.svc.cluster.local", "REQ(USER-AGENT)": 'a "quoted" agent'}
         line = fmt
-        for op in __import__("re").findall(r"%([A-Z_]+(?:\([^)]*\))?)%", fmt):
+        for op in re.findall(r"%([A-Z_]+(?:\([^)]*\))?)%", fmt):
             line = line.replace(f"%{op}%", values.get(op, "-"), 1)
         lines.append(line)
     result = parse_text_log("\n".join(lines) + "\n", CTX)
@@ -161,7 +163,6 @@ def test_ztunnel_json_lines_read_as_their_text_shape():
     records give the same rows as the text shape, mixed with an Envoy sidecar's JSON lines in one batch, in order;
     its other lines and a line with a field of the wrong type are refused one by one."""
     import json
-    import re
 
     from collector.parse.access_log import parse_access_log, parse_json_log
 
