@@ -101,7 +101,7 @@ def write_text(d: dict[str, Any], out: TextIO) -> None:
         out.write(terminal_safe(text) + "\n")
 
     if not d["predicted"]:
-        line("the proposed change does not load; no prediction was made:")
+        line("the proposed change does not load (or deletes what is not there); no prediction was made:")
         for f in d["findings"]:
             line(f"  {f['code']} {f['message']}")
         return
