@@ -1,5 +1,9 @@
 """Envoy access logs in Istio's two shapes (JSON and the default text format) -> requests table.
 
+Also read: the text formats of Istio releases before 1.9 (`istio_formats`), ambient ztunnel's connection lines in
+text and JSON (`ztunnel_log`), and JSON lines that hold a stream of documents (`json_stream`); each only for the
+lines the usual readers refuse, so a log in today's shape pays nothing for them.
+
 Both parsers are vectorized: JSON goes through Arrow's C++ JSON reader, text through one RE2
 pattern over all lines. A bad line never spoils its neighbours: lines that are not a JSON
 object are set aside up front; a block the typed Arrow reader still refuses is halved until
