@@ -84,9 +84,11 @@ def resolve(live: list[ConfigObject], refs: list[Named]) -> tuple[list[ConfigObj
     out: list[ConfigObject] = []
     problems: list[str] = []
     seen: set[int] = set()
+    by_name: dict[tuple[str, str], list[ConfigObject]] = {}  # one pass over the live config, whatever the refs
+    for o in live:
+        by_name.setdefault((o.name, o.namespace or ""), []).append(o)
     for r in refs:
-        hit = [o for o in live if o.name == r.name and (o.namespace or "") == r.namespace
-               and (o.kind == r.kind or _kind_of(o) == r.kind)
+        hit = [o for o in by_name.get((r.name, r.namespace), ()) if (o.kind == r.kind or _kind_of(o) == r.kind)
                and (r.group is None or group_of(o.api_version) == r.group)]
         if len(hit) > 1:
             groups = sorted({f"{o.kind}.{group_of(o.api_version)}" for o in hit})

@@ -150,3 +150,15 @@ def test_no_traffic_still_names_the_deletion_and_its_config_findings() -> None:
     rep, d = _run(live, ["DestinationRule/bookinfo/reviews"], window=pd.DataFrame([_row("x", "y", "details-v1", "details", 0.0)]))
     assert d["no_traffic"] and d["deleted"][0]["name"] == "reviews"
     assert any(f["code"] == "MS1002" for f in d["findings"])
+
+
+def test_a_kind_two_api_groups_share_is_refused_unqualified_and_found_with_its_group() -> None:
+    k8s_gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: bookinfo-gateway, namespace: bookinfo}\n" \
+        "spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}\n"
+    istio_gw = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: bookinfo-gateway, namespace: bookinfo}\n" \
+        "spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]}\n"
+    live = [o for o in _live() if o.kind != "Gateway"] + _objs(k8s_gw) + _objs(istio_gw)
+    rep, d = _run(live, ["Gateway/bookinfo/bookinfo-gateway"])
+    assert not d["predicted"] and "write the kind with its API group" in d["findings"][0]["message"]
+    rep, d = _run(live, ["Gateway.gateway.networking.k8s.io/bookinfo/bookinfo-gateway"])
+    assert d["predicted"] and [x["kind"] for x in d["deleted"]] == ["Gateway"]
