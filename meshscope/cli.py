@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from meshscope import __version__
@@ -54,6 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """`meshscope analyze --format json | head`: the reader closed the pipe, which is not an error of ours.
+
+    Whatever is still buffered for stdout can never be written; point stdout at /dev/null so the interpreter's
+    final flush does not raise (and print a traceback) again, and exit as a process killed by SIGPIPE would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13
 
 
 if __name__ == "__main__":
