@@ -43,6 +43,7 @@ from collector import schema as s
 from collector.parse.exposition import ParseError
 from collector.parse.istio_formats import read_older
 from collector.parse.json_stream import documents
+from collector.parse.times import cast_each_distinct
 from collector.parse.ztunnel_log import JSON_SCHEMA as ZTUNNEL_JSON_SCHEMA
 from collector.parse.ztunnel_log import looks_like_ztunnel, read_ztunnel, read_ztunnel_json
 from collector.tables import REQUESTS, TS
@@ -722,14 +723,7 @@ def _to_timestamps(start: pa.Array) -> tuple[pa.Array, np.ndarray]:
         return pc.fill_null(ts, pa.scalar(0, TS)), plausible & pc.is_valid(ts).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    enc = pc.dictionary_encode(start)
-    values = []
-    for v in enc.dictionary.to_pylist():
-        try:
-            values.append(pa.scalar(v).cast(TS).value)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-            values.append(None)
-    ts = pc.take(pa.array(values, pa.int64()), enc.indices)
+    ts = cast_each_distinct(start)
     ok = pc.is_valid(ts).to_numpy(zero_copy_only=False)
     return pc.fill_null(ts, 0).cast(TS), ok
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector import schema as s
+from collector.parse.times import cast_each_distinct
 from collector.tables import REQUESTS, TS, SPECS, conform
 
 _TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z$"
@@ -151,14 +152,7 @@ def _times(time: pa.Array) -> tuple[pa.Array, pa.Array]:
     try:
         ns = pc.cast(pc.cast(text, TS), pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        enc = pc.dictionary_encode(text)
-        values = []
-        for v in enc.dictionary.to_pylist():
-            try:
-                values.append(pa.scalar(v).cast(TS).value)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-                values.append(None)
-        ns = pc.take(pa.array(values, pa.int64()), enc.indices)
+        ns = cast_each_distinct(text)
     return pc.fill_null(ns, 0), pc.is_valid(ns)
 
 
