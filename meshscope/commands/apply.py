@@ -42,9 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="namespace of objects that set none, as `kubectl apply -n` (default: default)")
     add_control_arguments(parser)
     parser.add_argument("--force", action="store_true", help="push even when the config rules report errors")
+    add_dry_run_arguments(parser, "apply nothing: predict what the change would break", "--impact")
+
+
+def add_dry_run_arguments(parser: argparse.ArgumentParser, what: str, analyze_option: str) -> None:
+    """--dry-run and what it needs, shared by `apply` and `delete`: a prediction asked of the running meshscope."""
     parser.add_argument("--dry-run", action="store_true",
-                        help="apply nothing: predict what the change would break from the last window's traffic "
-                             "(asks the running meshscope at --from; see `meshscope analyze --impact`)")
+                        help=f"{what} from the last window's traffic (asks the running meshscope at --from; "
+                             f"see `meshscope analyze {analyze_option}`)")
     parser.add_argument("--from", dest="from_url", metavar="URL", help="with --dry-run: the running meshscope's "
                         "UI/API URL (default http://127.0.0.1:8050, where `meshscope up` serves it)")
     parser.add_argument("--window", default="1h", help="with --dry-run: traffic window to replay (default 1h)")

@@ -12,17 +12,10 @@ HELP = "delete the objects named in Istio config files from the running bundled 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", action="append", type=Path, required=True, metavar="FILE|DIR",
                         help="YAML file or directory naming the objects (repeatable)")
-    from meshscope.commands.apply import add_control_arguments
+    from meshscope.commands.apply import add_control_arguments, add_dry_run_arguments
     add_control_arguments(parser)
     parser.add_argument("-n", "--namespace", metavar="NS", help="namespace of objects that set none (default: default)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="delete nothing: predict what deleting the objects would break from the last window's "
-                             "traffic (asks the running meshscope at --from; see `meshscope analyze --delete`)")
-    parser.add_argument("--from", dest="from_url", metavar="URL", help="with --dry-run: the running meshscope's "
-                        "UI/API URL (default http://127.0.0.1:8050, where `meshscope up` serves it)")
-    parser.add_argument("--window", default="1h", help="with --dry-run: traffic window to replay (default 1h)")
-    parser.add_argument("--max-broken-rps", type=float, default=0.0, metavar="RPS",
-                        help="with --dry-run: exit 0 while no more than this many requests/s would newly fail")
+    add_dry_run_arguments(parser, "delete nothing: predict what deleting the objects would break", "--delete")
 
 
 def run(args: argparse.Namespace) -> int:
