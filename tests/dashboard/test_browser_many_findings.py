@@ -10,10 +10,12 @@ finding, the timeline draws.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
 from dashboard.components.incidents import INCIDENTS_SHOWN, MEMBERS_SHOWN, open_incidents
+from dashboard.pages.findings import rows
 from dashboard.sample import bookinfo_snapshot
 from dashboard.snapshot_source import SnapshotSource
 from tests.dashboard.browser_helpers import css, text_of
@@ -26,6 +28,9 @@ ONE_CAUSE = 2_000  # findings blamed on one object: one incident
 LONG = "reconciliation-" * 20  # 300 characters in some object names
 PAGE_NODES = 6_000  # DOM elements a page may hold (the old Findings page: 29,000)
 DATA_ROWS = "return [...document.querySelectorAll('#find-table tr')].filter(tr => tr.querySelector('td')).length"
+TICKS = "return window.dash_component_api.getLayout('find-interval').props.n_intervals"
+ANSWER_BYTES = """return performance.getEntriesByType('resource').filter(e => e.startTime > arguments[0]
+  && e.name.includes('_dash-update-component')).reduce((a, e) => a + e.decodedBodySize, 0)"""
 LONG_TASKS = """window._longTasks = [];
 try { new PerformanceObserver(l => { for (const e of l.getEntries()) window._longTasks.push(Math.round(e.duration)); })
   .observe({type: 'longtask', buffered: true}); } catch (e) {}"""
@@ -86,6 +91,13 @@ def test_5000_findings_and_an_incident_of_2000_stay_bounded_on_findings_and_over
     assert nodes < PAGE_NODES, seen
     # the table still reaches every finding, 25 a page
     assert text_of(browser, "#find-table div.last-page").strip() == str(-(-FINDINGS // 25))
+    # refreshes (every 2 s here) that change nothing do not send the 5,000 rows again
+    table_bytes = len(json.dumps(rows(source, {})))
+    since = browser.execute_script("return [performance.now(), window.dash_component_api.getLayout('find-interval')"
+                                   ".props.n_intervals || 0]")
+    wait_until(lambda: (browser.execute_script(TICKS) or 0) >= since[1] + 3, 60, what="three refreshes")
+    resent = browser.execute_script(ANSWER_BYTES, since[0])
+    assert 0 < resent < table_bytes / 4, (resent, table_bytes)
 
     # the Overview's five incidents, the 2,000-finding one among them
     browser.get(ui.url + "/")
