@@ -12,6 +12,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from dashboard.pages.overview import SERVICES_SHOWN
 from dashboard.pages.service import PAGE_ROWS
 from dashboard.pages.traces import OPTIONS_SHOWN
 from dashboard.sample import _node, bookinfo_snapshot
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.browser
 
 SERVICES = 10_000
 LONG = "settlement-" * 25  # 275 characters
+FAILING = set(range(500, SERVICES, 1000))  # ten failing services, all in ns-0 (late in its name order)
 
 
 MENU = "const c = window.dash_component_api.getLayout('tr-service'); return c ? c.props.options.length : null"
@@ -41,7 +43,7 @@ def many_services(ui_server):
     for i in range(SERVICES):
         name = f"svc-{i}" + (f"-{LONG}" if i % 1000 == 7 else "")
         nodes.append({**_node(f"svc:ns-{i % 10}/{name}", "service", name, f"ns-{i % 10}"),
-                      "rps_in": 1.0, "error_pct": 0.0, "health": "healthy"})
+                      "rps_in": 1.0, "error_pct": 0.0, "health": "failing" if i in FAILING else "healthy"})
     return ui_server(SnapshotSource(snap), refresh_s=0), before + SERVICES
 
 
@@ -79,3 +81,20 @@ def test_ten_thousand_services_are_paged_and_searchable(browser, ui_server):
     wait_until(lambda: browser.execute_script(VALUE) == f"svc-5007-{LONG}", 30, what="the service chosen")
     severe = [line["message"] for line in browser.get_log("browser") if line["level"] == "SEVERE"]
     assert not severe, severe
+
+
+def test_the_overview_lists_a_bounded_few_services_a_namespace_the_failing_first(browser, ui_server):
+    ui, total = many_services(ui_server)
+    browser.get(ui.url + "/")
+    wait_until(lambda: len(css(browser, ".ns-block")) == 11, 120, what="the Overview's namespaces")
+    blocks = browser.execute_script("""return Object.fromEntries([...document.querySelectorAll('.ns-block')].map(b =>
+        [b.querySelector('h4').textContent.trim().split(' ').pop(),
+         [[...b.querySelectorAll('li:not(.ns-more) a')].map(a => a.textContent),
+          (b.querySelector('.ns-more') || {}).textContent || '']]))""")
+    nodes = browser.execute_script("return document.getElementsByTagName('*').length")
+    assert nodes < 3_000 and all(len(names) <= SERVICES_SHOWN for names, _ in blocks.values()), (nodes, blocks)
+    assert {f"svc-{i}" for i in FAILING} <= set(blocks["ns-0"][0])  # the failing ones are never left out
+    assert blocks["ns-3"][1] == f"\u2026 and {SERVICES // 10 - SERVICES_SHOWN} more services"
+    browser.find_element(By.LINK_TEXT, blocks["ns-3"][1]).click()  # the rest, on the Services page
+    wait_until(lambda: f"of {SERVICES // 10}," in text_of(browser, "#svc-pages"), 60, what="ns-3's services")
+    assert len(rows(browser)) == PAGE_ROWS and all(r.startswith("svc-") for r in rows(browser))
