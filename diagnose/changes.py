@@ -260,7 +260,11 @@ def _net_per_object(window: list[dict[str, Any]], nil: dict[int, str]) -> list[d
     on top of a fix): the latest change with the net diff from before the first to after the last, and the
     number of steps. Each step alone is not the cause nor its undo: rolling back only the last step of
     A -> B (the fault) -> C (a label) would restore B, the fault; and a storm's steps would fill the list and
-    hide every other candidate. Objects back where they began (nil) keep their steps, judged no net change."""
+    hide every other candidate. Objects back where they began (nil) keep their steps, judged no net change.
+
+    The net change starts after the object's last return to where it began: the steps up to it changed nothing
+    (a fault applied, cleared, then applied again by someone else is the last application, by its author alone;
+    a storm flipping between the old state and a new one is its last flip)."""
     by_obj: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for ch in window:
         by_obj.setdefault((ch.get("kind") or "", ch.get("namespace") or "", ch.get("name") or ""), []).append(ch)
@@ -270,6 +274,13 @@ def _net_per_object(window: list[dict[str, Any]], nil: dict[int, str]) -> list[d
             out.extend(chs)
             continue
         chs = sorted(chs, key=lambda c: (float(c.get("time") or 0.0), c.get("seq") or 0))
+        began = chs[0].get("before")
+        back = max((i for i, c in enumerate(chs[:-1]) if c.get("after") == began), default=None)
+        if back is not None:
+            chs = chs[back + 1:]
+            if len(chs) == 1:
+                out.append(chs[0])
+                continue
         first, last = chs[0], chs[-1]
         before, after = first.get("before"), last.get("after")
         net = dict(last)

@@ -44,3 +44,29 @@ def test_a_storm_of_flips_is_one_entry_and_leaves_room_for_the_other_candidate(t
     dr = ranked[refs.index("DestinationRule bookinfo/reviews")]
     assert dr["steps"] == 10 and "ISTIO_MUTUAL" in dr["summary"]
     assert "trafficPolicy" not in yaml.safe_load(dr["rollback_yaml"].split("\n", 1)[1])["spec"]
+
+
+def test_steps_before_the_objects_last_return_to_its_start_are_not_part_of_the_net_change(tmp_path):
+    """Applied, cleared, applied again by another hand (the shared mesh's scenarios do exactly this): the cause is
+    the last application, by its author alone, and its rollback is the object's absence; the same for a storm that
+    flips between the old state and the fault (its last flip). Found by the session's clean run on the real mesh."""
+    abort = {"hosts": ["details"], "http": [{"fault": {"abort": {"httpStatus": 503, "percentage": {"value": 100}}},
+                                             "route": [{"destination": {"host": "details"}}]}]}
+    j = _journal(tmp_path, [])
+    for at, spec, who in ((0, abort, "scenario unknown-host"), (10, None, "scenario --clear"),
+                          (20, abort, "scenario fault-abort")):
+        j.observe("VirtualService", "bookinfo", "details", None if spec is None else content_of(spec),
+                  deleted=spec is None, who=who, at=T0 + at)
+    [top, *_] = rank(_finding(T0 + 30, host="details"), j.query())
+    assert (top["ref"], top["op"], top["who"]) == ("VirtualService bookinfo/details", "create", "scenario fault-abort")
+    assert "steps" not in top and top["likely_cause"]
+
+    flips = [(t, "DestinationRule", "bookinfo", "reviews", DISABLE if k % 2 == 0 else DR_REVIEWS)
+             for k, t in enumerate(range(0, 35, 5))]  # seven flips between the start and the fault, ending on it
+    (tmp_path / "storm").mkdir()
+    j = _journal(tmp_path / "storm", flips)
+    ranked = rank(_finding(T0 + 60), j.query())
+    refs = [r["ref"] for r in ranked]
+    assert refs.count("DestinationRule bookinfo/reviews") == 1, refs
+    dr = ranked[refs.index("DestinationRule bookinfo/reviews")]
+    assert "steps" not in dr and "DISABLE" in dr["summary"] and dr["time"] == T0 + 30
