@@ -75,6 +75,12 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("TCPRoute", _GW, ("v1alpha2",), "tcproutes", optional=True),
     KindInfo("TLSRoute", _GW, ("v1alpha2",), "tlsroutes", optional=True),
     KindInfo("ReferenceGrant", _GW, ("v1", "v1beta1"), "referencegrants", optional=True),
+    # what other config rules read from add-ons: GKE multi-cluster ingress (its controller derives each cluster's
+    # Service from the template: gateway ports), Flagger canaries (the delegate VirtualServices they generate),
+    # Nodes (the topology labels a DestinationRule subset may select on)
+    KindInfo("MultiClusterService", "networking.gke.io", ("v1",), "multiclusterservices", optional=True),
+    KindInfo("Canary", "flagger.app", ("v1beta1",), "canaries", optional=True),
+    KindInfo("Node", "", ("v1",), "nodes", namespaced=False, optional=True),
     # Alibaba Cloud ASM's own kinds: served by the ASM instance's API (or a data-plane cluster with KubeAPI access)
     KindInfo("ServiceLevelObjective", _ASM, _ASM_VERSIONS, "servicelevelobjectives"),
     KindInfo("ASMCircuitBreaker", _ASM, _ASM_VERSIONS, "asmcircuitbreakers"),

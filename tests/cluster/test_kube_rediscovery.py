@@ -68,6 +68,9 @@ def cluster(kube_api, tmp_path):
     for name in CORE:
         path, body = _load(name)
         kube_api.lists[path] = body
+    # a real API server always serves the core kinds; a cluster without Nodes answers an empty list, not a 404
+    kube_api.lists["/api/v1/nodes"] = {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                                       "items": []}
     changes: list[tuple[str, str]] = []
     src = KubeSource(api_client(str(kube_api.kubeconfig(tmp_path))), discovery_interval=INTERVAL,
                      backoff_initial=0.05, backoff_max=0.2, on_change=lambda kind, ev, obj: changes.append((kind, ev)))
