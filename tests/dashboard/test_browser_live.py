@@ -114,7 +114,7 @@ def test_live_topology_incident_edge_turns_red_and_its_panel_shows_ms3001(browse
         by_element = incident.api.get("/api/v1/findings", params={"element": edge}).json()
         raise AssertionError(f"{exc}; clicked {edge}; panel: {text_of(browser, '#topo-panel')[:400]!r}; open MS3001 "
                              f"elements: {[f['elements'] for f in incident.ms3001()]}; the API's findings of the clicked "
-                             f"element: {[(f['code'], f['status']) for f in by_element]}; selected: "
+                             f"element: {[(f['code'], f['status']) for f in by_element]}; same document: "
                              f"{browser.execute_script('return window.__sameDocument')}; drawn: {reviews_edges(browser)}") from None
     assert "UC" in text_of(browser, "#topo-panel")  # the response flag breakdown names the plaintext refusal
 
