@@ -1,6 +1,9 @@
 """Topology: the traffic graph, colour-coded, with a side panel for whatever is clicked."""
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 import dash_cytoscape as cyto
@@ -23,7 +26,49 @@ REFRESH = [(0, "off"), (2, "2s"), (5, "5s"), (10, "10s"), (30, "30s"), (60, "1m"
 ENDS = [(0, "now"), (300, "5m ago"), (900, "15m ago"), (3600, "1h ago"), (6 * 3600, "6h ago"), (86400, "24h ago")]
 DEFAULT_WINDOW_S = 300.0
 LABELS = [{"label": "rps", "value": "rps"}, {"label": "error %", "value": "err"}, {"label": "p95", "value": "p95"}]
+class PanelFollower:
+    """The open side panel of a live page, rebuilt off the refresh's request.
+
+    Dash drops a callback's answer when the same callback was asked again before it came back (dash-renderer keeps
+    only the newest request of a callback), so a refresh slower than the refresh interval never lands: the whole
+    page stops updating. Building a panel (series, traces, changes) can take longer than a 2 s interval on a busy
+    box, and it used to be built inside the refresh: with a panel open the graph and the panel froze (found by the
+    live MS3001 browser test: the clicked edge's finding never appeared). Now each refresh starts a rebuild in the
+    background unless one runs for that element and view, and sends the newest finished one: a panel lags at most
+    one build, and the refresh answers at the speed of the graph alone."""
+
+    FRESH_S = 30.0  # an element clicked again later must not get the panel of its last opening back
+
+    def __init__(self, views: int = 16) -> None:
+        self._done: Recent[tuple, tuple[float, list[Any]]] = Recent(views)
+        self._running: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    def latest(self, key: tuple, build: Any) -> list[Any] | None:
+        """The newest finished panel for `key` (None before the first), and a rebuild started if none runs."""
+        with self._lock:
+            start = key not in self._running
+            if start:
+                self._running.add(key)
+        if start:
+            threading.Thread(target=self._build, args=(key, build), daemon=True, name="topology-panel").start()
+        done = self._done.get(key)
+        return done[1] if done is not None and time.monotonic() - done[0] < self.FRESH_S else None
+
+    def _build(self, key: tuple, build: Any) -> None:
+        try:
+            started = time.monotonic()
+            self._done.put(key, (started, build()))
+        except Exception:  # noqa: BLE001 - the next refresh tries again; the open panel keeps what it shows
+            log.warning("side panel rebuild failed for %s", key[0], exc_info=True)
+        finally:
+            with self._lock:
+                self._running.discard(key)
+
+
+log = logging.getLogger(__name__)
 FULL = FullData()  # full element data of the graphs sent (the browser gets `lean` elements), for the side panel
+PANELS = PanelFollower()
 CANVAS: Recent[str, list[dict[str, Any]]] = Recent(4)  # big graphs drawn by assets/big_graph.js, by digest: find/hide run here
 
 
@@ -422,8 +467,10 @@ def register(app: Any, source: DataSource, ctx: Any) -> None:
                            selected) if selected and any(e["data"]["id"] == selected for e in elements) else None
         # shown only if that element is still the selected one when it arrives (a click meanwhile wins: see
         # followPanel in assets/topology_render.js); the request's `selected` may be stale by then
-        panel = {"id": current["id"], "panel": _panel(source, current, "source" in current, graph_type, namespaces,
-                                                      window)} if current else no_update
+        built = PANELS.latest((current["id"], view_key(graph_type, namespaces or [], float(result.window_s), 0)),
+                              lambda c=current: _panel(source, c, "source" in c, graph_type, namespaces, window)) \
+            if current else None
+        panel = {"id": current["id"], "panel": built} if built is not None else no_update
         shown = _shown(source, highlight or [], result.elements, graph_type, namespaces, window)
         elements, compared = diff_view.compared(source, graph_type, namespaces, window, seconds_ago(source, end_ago),
                                                 compare, elements)
