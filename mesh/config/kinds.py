@@ -10,6 +10,8 @@ from typing import Any
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_SECURITY = "security.istio.io"
 GATEWAY_API = "gateway.networking.k8s.io"
+#: labels istiod puts on the pods it deploys for a Gateway API Gateway (gateways, waypoints), valued by the gateway's name
+GATEWAY_POD_NAME_LABELS = ("gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name")
 ASM_GROUP = "istio.alibabacloud.com"  # Alibaba Cloud Service Mesh's own kinds (see diagnose.rules.config.asm)
 ISTIO_GROUPS = frozenset({ISTIO_NETWORKING, ISTIO_SECURITY, "telemetry.istio.io", "extensions.istio.io",
                           "install.istio.io", "config.istio.io", "rbac.istio.io", "authentication.istio.io"})

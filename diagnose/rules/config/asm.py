@@ -14,6 +14,7 @@ from diagnose.rule import Metadata
 from diagnose.rules.config.util import as_dict, as_list
 from mesh.config import ConfigObject
 from mesh.config import asm
+from mesh.config.kinds import GATEWAY_POD_NAME_LABELS
 
 WORKLOAD = "Workload"
 
@@ -61,8 +62,6 @@ def traffic(obj: ConfigObject) -> str:
     return "gateway" if obj.spec.get("isGateway") is True else "sidecar_inbound"
 
 
-#: Labels istiod puts on the pods it deploys for a Gateway API Gateway (waypoints, gateways), by gateway name.
-GATEWAY_POD_NAME_LABELS = ("gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name")
 
 
 def deployed_gateway_labels(gateways: list[ConfigObject]) -> dict[str | None, list[dict[str, str]]]:

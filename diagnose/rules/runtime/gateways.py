@@ -16,14 +16,15 @@ from typing import Any
 
 import pandas as pd
 
+from mesh.config.kinds import GATEWAY_POD_NAME_LABELS
+
 GATEWAY_ROLE = ("istio", ("ingressgateway", "egressgateway"))
-GATEWAY_NAME_LABELS = ("gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name")
 INSTALL_NAMES = ("istio-ingressgateway", "istio-egressgateway")
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a snapshot is read-only: one answer each
 
 
 def _is_gateway_labels(labels: dict[str, Any]) -> bool:
-    return labels.get(GATEWAY_ROLE[0]) in GATEWAY_ROLE[1] or any(k in labels for k in GATEWAY_NAME_LABELS)
+    return labels.get(GATEWAY_ROLE[0]) in GATEWAY_ROLE[1] or any(k in labels for k in GATEWAY_POD_NAME_LABELS)
 
 
 def gateway_workloads(snapshot: Any) -> tuple[set[tuple[str, str | None]], set[tuple[str, str | None]]]:
