@@ -19,13 +19,13 @@ else gets `401` and a JSON error, before any route runs or any body is read.
 from __future__ import annotations
 
 import errno
-import hmac
 import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
+from mesh.bearer import bearer_matches
 from mesh.config import last_wins, load_text
 from mesh.config.schema import problems as schema_problems
 from mesh.controlplane.xds_rest import BoundedHTTPServer, DeadlineHandler
@@ -165,8 +165,7 @@ class ControlServer:
                                         daemon=True)
 
     def authorized(self, header: str | None) -> bool:
-        scheme, _, value = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self._token)
+        return bearer_matches(header, self._token)
 
     def start(self) -> None:
         self._thread.start()

@@ -10,10 +10,11 @@ Tokens are compared in constant time. OpenTelemetry exporters send the header fr
 """
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
 from pathlib import Path
+
+from mesh.bearer import bearer_matches
 
 ENV = "MESHSCOPE_OTLP_TOKEN"
 
@@ -58,7 +59,4 @@ def authorized(header: str | None, token: str | None) -> bool:
     """Whether an `Authorization` header value carries `token` (always true when no token is set)."""
     if not token:
         return True
-    if not header:
-        return False
-    scheme, _, value = header.strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+    return bool(header) and bearer_matches(header, token)
